@@ -1,0 +1,1 @@
+//! UML COW files and ubd block devices (to be written).

@@ -1,0 +1,1 @@
+//! ext2 (to be written).

@@ -1,0 +1,17 @@
+//! The host interface: the ONLY module that calls libc/nix directly, like
+//! UML's `arch/um/os-Linux`. Everything above it is kernel logic that tests
+//! can drive without a host.
+//!
+//! | file        | owns |
+//! |-------------|------|
+//! | `memfd.rs`  | anonymous memory files: create, size, seal, punch holes, resident size |
+//! | `mapping.rs`| shared mappings of host fds with safe byte access, and remapping a range over a file page |
+//! | `file.rs`   | positional I/O, fcntl locks, file metadata for disk images |
+//! | `ptrace.rs` | tracing stub processes |
+//! | `misc.rs`   | pids, terminals, home directory and other process-level facts |
+
+pub mod file;
+pub mod mapping;
+pub mod memfd;
+pub mod misc;
+pub mod ptrace;

@@ -1,0 +1,17 @@
+//! umlrun: a user-mode kernel in the spirit of User-Mode Linux.
+//!
+//! | module     | owns |
+//! |------------|------|
+//! | `config`   | the UML-style command-line switches |
+//! | `host`     | the only code that calls libc/nix (memfd, mmap, fallocate, ptrace, fcntl) |
+//! | `physmem`  | guest physical memory on a memfd: frames, hole punching, substitution, hot-plug |
+//! | `block`    | UML COW v1/v2/v3 files and the `ubd` block devices (copy and mmap modes) |
+//! | `fs`       | ext2, and later the VFS, procfs, tmpfs, /dev |
+//! | `platform` | the ptrace stub processes that run guest code |
+
+pub mod block;
+pub mod config;
+pub mod fs;
+pub mod host;
+pub mod physmem;
+pub mod platform;

@@ -1,0 +1,1 @@
+//! Guest physical memory (to be written).

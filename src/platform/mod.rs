@@ -1,0 +1,1 @@
+//! Ptrace platform (to be written).
