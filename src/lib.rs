@@ -11,6 +11,7 @@
 
 pub mod block;
 pub mod config;
+pub mod errno;
 pub mod fs;
 pub mod host;
 pub mod physmem;
