@@ -1,3 +1,125 @@
-//! File systems.
+//! File systems and the interface the VFS uses to drive them.
+//!
+//! | file / dir  | owns |
+//! |-------------|------|
+//! | `mod.rs`    | the `FileSystem` trait every mounted file system implements, and its value types |
+//! | `ext2/`     | ext2 on a block device |
+//!
+//! The kernel is single-threaded (like UML's), so file systems are shared
+//! as `Rc<dyn FileSystem>`; implementations may still be `Send + Sync`.
 
 pub mod ext2;
+
+use crate::errno::KResult;
+
+/// An inode number, unique within one file system.
+pub type Ino = u64;
+
+/// File type bits of `st_mode` (as in Linux `S_IF*`).
+pub const S_IFMT: u32 = 0o170000;
+pub const S_IFSOCK: u32 = 0o140000;
+pub const S_IFLNK: u32 = 0o120000;
+pub const S_IFREG: u32 = 0o100000;
+pub const S_IFBLK: u32 = 0o060000;
+pub const S_IFDIR: u32 = 0o040000;
+pub const S_IFCHR: u32 = 0o020000;
+pub const S_IFIFO: u32 = 0o010000;
+
+/// `d_type` values for getdents64.
+pub const DT_UNKNOWN: u8 = 0;
+pub const DT_FIFO: u8 = 1;
+pub const DT_CHR: u8 = 2;
+pub const DT_DIR: u8 = 4;
+pub const DT_BLK: u8 = 6;
+pub const DT_REG: u8 = 8;
+pub const DT_LNK: u8 = 10;
+pub const DT_SOCK: u8 = 12;
+
+/// What `stat` reports, in Linux units (times in seconds + nanoseconds).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stat {
+    pub ino: Ino,
+    /// Full `st_mode`: type bits and permission bits.
+    pub mode: u32,
+    pub nlink: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    /// 512-byte units, as `st_blocks`.
+    pub blocks: u64,
+    pub blksize: u32,
+    /// Device number for device nodes (Linux `new_encode_dev` layout).
+    pub rdev: u64,
+    pub atime: Timespec,
+    pub mtime: Timespec,
+    pub ctime: Timespec,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timespec {
+    pub sec: i64,
+    pub nsec: u32,
+}
+
+/// One directory entry as `readdir` returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub ino: Ino,
+    pub name: Vec<u8>,
+    /// One of the `DT_*` values.
+    pub file_type: u8,
+}
+
+/// Which attributes `setattr` changes; `None` leaves one alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetAttr {
+    /// Permission bits only (the type bits are kept).
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    pub atime: Option<Timespec>,
+    pub mtime: Option<Timespec>,
+}
+
+/// What `statfs` reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatFs {
+    /// The Linux magic, e.g. 0xEF53 for ext2.
+    pub fs_type: u64,
+    pub block_size: u64,
+    pub blocks: u64,
+    pub blocks_free: u64,
+    pub blocks_avail: u64,
+    pub files: u64,
+    pub files_free: u64,
+    pub name_max: u64,
+}
+
+/// The operations the VFS needs from a mounted file system. Names are
+/// byte strings (Linux file names are not UTF-8). Every method validates
+/// its inputs: a corrupt image answers EIO, never panics.
+pub trait FileSystem {
+    /// The type name shown in /proc/mounts ("ext2", "proc", "tmpfs").
+    fn fs_type(&self) -> &'static str;
+    fn root(&self) -> Ino;
+    fn stat(&self, ino: Ino) -> KResult<Stat>;
+    fn lookup(&self, dir: Ino, name: &[u8]) -> KResult<Ino>;
+    fn readdir(&self, dir: Ino) -> KResult<Vec<DirEntry>>;
+    fn read(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> KResult<usize>;
+    fn write(&self, ino: Ino, offset: u64, data: &[u8]) -> KResult<usize>;
+    fn truncate(&self, ino: Ino, size: u64) -> KResult<()>;
+    /// Creates a regular file, fifo, socket or device node (`mode` holds
+    /// the type bits).
+    fn create(&self, dir: Ino, name: &[u8], mode: u32, uid: u32, gid: u32, rdev: u64) -> KResult<Ino>;
+    fn mkdir(&self, dir: Ino, name: &[u8], mode: u32, uid: u32, gid: u32) -> KResult<Ino>;
+    fn symlink(&self, dir: Ino, name: &[u8], target: &[u8], uid: u32, gid: u32) -> KResult<Ino>;
+    fn readlink(&self, ino: Ino) -> KResult<Vec<u8>>;
+    fn link(&self, ino: Ino, dir: Ino, name: &[u8]) -> KResult<()>;
+    fn unlink(&self, dir: Ino, name: &[u8]) -> KResult<()>;
+    fn rmdir(&self, dir: Ino, name: &[u8]) -> KResult<()>;
+    fn rename(&self, old_dir: Ino, old_name: &[u8], new_dir: Ino, new_name: &[u8]) -> KResult<()>;
+    fn setattr(&self, ino: Ino, attr: &SetAttr) -> KResult<()>;
+    fn statfs(&self) -> KResult<StatFs>;
+    fn sync(&self) -> KResult<()>;
+}
