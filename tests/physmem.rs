@@ -51,7 +51,10 @@ fn st_blocks_follow_writes_and_frees() {
         pm.write(f, 0, &[i as u8 | 1; PAGE_SIZE]).unwrap();
     }
     let touched = host_blocks_bytes(fd);
-    assert!(touched >= 1024 * 4096, "touched 4 MiB, host holds {touched}");
+    assert!(
+        touched >= 1024 * 4096,
+        "touched 4 MiB, host holds {touched}"
+    );
     assert!(touched <= 1026 * 4096, "host holds {touched}");
     assert_eq!(pm.stats().host_resident_bytes, touched);
     // Free one by one for the first half, batched for the rest.
@@ -59,7 +62,10 @@ fn st_blocks_follow_writes_and_frees() {
         pm.free(f);
     }
     let half = host_blocks_bytes(fd);
-    assert!(half <= 514 * 4096 && half >= 512 * 4096, "host holds {half}");
+    assert!(
+        (512 * 4096..=514 * 4096).contains(&half),
+        "host holds {half}"
+    );
     pm.free_many(&frames[512..]);
     assert!(host_blocks_bytes(fd) <= 2 * 4096);
 }
@@ -208,7 +214,11 @@ fn unsubstitute_keeping_contents_copies_into_the_memfd() {
     pm.substitute(f, file.clone(), 0, false).unwrap();
     assert_eq!(host_blocks_bytes(pm.memfd_raw()), 0);
     pm.unsubstitute(f, true).unwrap();
-    assert_eq!(host_blocks_bytes(pm.memfd_raw()), 4096, "now a private copy");
+    assert_eq!(
+        host_blocks_bytes(pm.memfd_raw()),
+        4096,
+        "now a private copy"
+    );
     let expected = std::fs::read(t.path()).unwrap();
     let mut buf = vec![0u8; PAGE_SIZE];
     pm.read(f, 0, &mut buf);
@@ -235,7 +245,10 @@ fn unplug_and_plug_counts_and_host_memory() {
     assert_eq!(s.frames_free, 256);
     assert_eq!(pm.frames_plugged(), 512);
     let held = host_blocks_bytes(pm.memfd_raw());
-    assert!((256 * 4096..=258 * 4096).contains(&held), "host holds {held}");
+    assert!(
+        (256 * 4096..=258 * 4096).contains(&held),
+        "host holds {held}"
+    );
     // More than is free: takes what there is.
     assert_eq!(pm.unplug(1000), 256);
     assert!(matches!(pm.alloc(), Err(PhysMemError::OutOfMemory)));

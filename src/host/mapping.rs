@@ -40,7 +40,11 @@ pub enum MappingError {
     #[error("a mapping of zero bytes was asked for")]
     Empty,
     #[error("range {offset}+{len} lies outside the {size}-byte mapping")]
-    OutOfRange { offset: usize, len: usize, size: usize },
+    OutOfRange {
+        offset: usize,
+        len: usize,
+        size: usize,
+    },
     #[error("offset or length {0:#x} is not page-aligned")]
     Misaligned(u64),
     #[error("range {offset}+{len} is mapped read-only")]
@@ -90,7 +94,10 @@ impl SharedMapping {
     pub fn of_memfd(memfd: &MemFd, writable: bool) -> Result<SharedMapping, MappingError> {
         let len = usize::try_from(memfd.len()).map_err(|_| MappingError::Empty)?;
         let nz = NonZeroUsize::new(len).ok_or(MappingError::Empty)?;
-        let dup = memfd.as_fd().try_clone_to_owned().map_err(MappingError::Dup)?;
+        let dup = memfd
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(MappingError::Dup)?;
         // SAFETY: a fresh mapping chosen by the kernel (no address given), so
         // it cannot alias any Rust object; the memfd is sealed at `len` bytes.
         let ptr = unsafe { mmap(None, nz, prot(writable), MapFlags::MAP_SHARED, memfd, 0) }
@@ -132,8 +139,8 @@ impl SharedMapping {
 
     fn check_pages(&self, offset: usize, len: usize) -> Result<(), MappingError> {
         self.check(offset, len)?;
-        if offset % PAGE != 0 || len % PAGE != 0 || len == 0 {
-            return Err(MappingError::Misaligned(if offset % PAGE != 0 {
+        if !offset.is_multiple_of(PAGE) || !len.is_multiple_of(PAGE) || len == 0 {
+            return Err(MappingError::Misaligned(if !offset.is_multiple_of(PAGE) {
                 offset as u64
             } else {
                 len as u64
@@ -195,11 +202,7 @@ impl SharedMapping {
         // SAFETY: in bounds and every page of the range is mapped writable
         // (checked above); `data` is a distinct Rust allocation.
         unsafe {
-            std::ptr::copy_nonoverlapping(
-                data.as_ptr(),
-                self.base.as_ptr().add(offset),
-                data.len(),
-            )
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.base.as_ptr().add(offset), data.len())
         };
         Ok(())
     }
@@ -299,13 +302,13 @@ impl SharedMapping {
         writable: bool,
     ) -> Result<(), MappingError> {
         self.check_pages(offset, len)?;
-        if file_offset % PAGE as u64 != 0 {
+        if !file_offset.is_multiple_of(PAGE as u64) {
             return Err(MappingError::Misaligned(file_offset));
         }
         let size = fstat(file.as_raw_fd()).map_err(MappingError::Stat)?.st_size as u64;
         if file_offset
             .checked_add(len as u64)
-            .map_or(true, |end| end > size)
+            .is_none_or(|end| end > size)
         {
             return Err(MappingError::BeyondFileEnd {
                 offset: file_offset,
@@ -328,12 +331,12 @@ impl SharedMapping {
         memfd_offset: u64,
     ) -> Result<(), MappingError> {
         self.check_pages(offset, len)?;
-        if memfd_offset % PAGE as u64 != 0 {
+        if !memfd_offset.is_multiple_of(PAGE as u64) {
             return Err(MappingError::Misaligned(memfd_offset));
         }
         if memfd_offset
             .checked_add(len as u64)
-            .map_or(true, |end| end > memfd.len())
+            .is_none_or(|end| end > memfd.len())
         {
             return Err(MappingError::BeyondFileEnd {
                 offset: memfd_offset,

@@ -78,7 +78,7 @@ impl MemFd {
     /// Gives the range's host memory back at once; it then reads as zeros.
     pub fn punch_hole(&self, offset: u64, len: u64) -> Result<(), MemFdError> {
         let end = offset.checked_add(len);
-        if end.map_or(true, |e| e > self.len) {
+        if end.is_none_or(|e| e > self.len) {
             return Err(MemFdError::OutOfRange {
                 offset,
                 len,
@@ -95,11 +95,7 @@ impl MemFd {
             offset as i64,
             len as i64,
         )
-        .map_err(|errno| MemFdError::Punch {
-            offset,
-            len,
-            errno,
-        })
+        .map_err(|errno| MemFdError::Punch { offset, len, errno })
     }
 
     /// Host memory the memfd really holds: `st_blocks * 512`.

@@ -128,7 +128,10 @@ impl PhysMem {
                             FreeRefused::OutOfRange => "beyond guest memory",
                             FreeRefused::NotAllocated => "not allocated (double free)",
                         };
-                        log::warn!("physmem: free of frame {} ignored: {what} [{n} so far]", f.0);
+                        log::warn!(
+                            "physmem: free of frame {} ignored: {what} [{n} so far]",
+                            f.0
+                        );
                     }
                 }
             }
@@ -151,7 +154,11 @@ impl PhysMem {
     /// at frame boundaries).
     pub fn read(&self, f: Frame, offset: usize, buf: &mut [u8]) {
         let at = self.byte_offset(f, offset, buf.len()).unwrap_or_else(|e| {
-            panic!("physmem::read of frame {} at {offset}+{}: {e}", f.0, buf.len())
+            panic!(
+                "physmem::read of frame {} at {offset}+{}: {e}",
+                f.0,
+                buf.len()
+            )
         });
         if let Err(e) = self.inner.lock().view.read_at(at, buf) {
             // Only a poisoned view gets here; it has already logged why.
@@ -186,7 +193,7 @@ impl PhysMem {
         if f.0 >= self.frames {
             return Err(PhysMemError::BadFrame(f));
         }
-        if offset.checked_add(len).map_or(true, |end| end > PAGE_SIZE) {
+        if offset.checked_add(len).is_none_or(|end| end > PAGE_SIZE) {
             return Err(PhysMemError::OutOfFrame { offset, len });
         }
         // Fits: the whole view is mapped, so its length fits usize.

@@ -52,7 +52,10 @@ mod tests {
     fn counts_add_up_and_residency_follows_writes() {
         let pm = PhysMem::new(32 * 4096).unwrap();
         let s = pm.stats();
-        assert_eq!((s.frames_total, s.frames_free, s.frames_allocated), (32, 32, 0));
+        assert_eq!(
+            (s.frames_total, s.frames_free, s.frames_allocated),
+            (32, 32, 0)
+        );
         assert_eq!(s.host_resident_bytes, 0);
         let fs: Vec<_> = (0..10).map(|_| pm.alloc().unwrap()).collect();
         for &f in &fs {

@@ -77,7 +77,7 @@ impl PhysMem {
         file_offset: u64,
         writable: bool,
     ) -> Result<(), PhysMemError> {
-        if file_offset % PAGE_SIZE as u64 != 0 {
+        if !file_offset.is_multiple_of(PAGE_SIZE as u64) {
             return Err(PhysMemError::Misaligned(file_offset));
         }
         if f.0 >= self.frames {
