@@ -7,10 +7,12 @@
 //!   `&mut self`, so no Rust reader sees a page change under it, and writes
 //!   to pages remapped read-only are refused (tracked per page) instead of
 //!   faulting;
-//! - if a MAP_FIXED remap fails the range is restored from the base memfd,
-//!   and if even that fails the view is poisoned and refuses all access
-//!   (a hole in the view must never be read or written: another mapping
-//!   could land there).
+//! - if a MAP_FIXED remap fails and leaves a hole (mincore says so), the
+//!   range is restored from the base memfd (`Reverted`), and if even that
+//!   fails the view is poisoned and refuses all access (a hole must never be
+//!   read or written: another mapping could land there). A failure that
+//!   leaves the range mapped (`Map`) changed nothing: the kernel checks its
+//!   limits, such as vm.max_map_count, before unmapping.
 //!
 //! Other processes (the guest stubs) map the same pages and may write them at
 //! any time; that sharing is outside Rust's memory model, as in rust-vmm's
@@ -34,6 +36,16 @@ use super::memfd::MemFd;
 /// The page size umlrun assumes (x86-64).
 pub const PAGE: usize = 4096;
 
+/// The host's per-process limit on mappings (`vm.max_map_count`), if it can
+/// be read. Each page remapped over a view may split it into two more.
+pub fn max_map_count() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Failures of mapping operations.
 #[derive(Debug, thiserror::Error)]
 pub enum MappingError {
@@ -55,8 +67,10 @@ pub enum MappingError {
     Stat(Errno),
     #[error("duplicating the memfd descriptor failed: {0}")]
     Dup(std::io::Error),
-    #[error("mmap failed: {0}")]
+    #[error("mmap failed, the range still shows what it showed before: {0}")]
     Map(Errno),
+    #[error("mmap failed and the range went back to the memfd's own pages: {0}")]
+    Reverted(Errno),
     #[error("the view lost a range it could not restore; it refuses all access")]
     Poisoned,
 }
@@ -227,7 +241,7 @@ impl SharedMapping {
     }
 
     /// Maps `len` bytes of `fd` at `fd_offset` over the view at `offset`
-    /// (MAP_SHARED|MAP_FIXED). On failure the range is restored from the memfd.
+    /// (MAP_SHARED|MAP_FIXED). See the module notes for what a failure leaves.
     fn map_fixed(
         &mut self,
         offset: usize,
@@ -255,19 +269,37 @@ impl SharedMapping {
         };
         match res {
             Ok(_) => Ok(()),
+            // The kernel checks its limits (e.g. vm.max_map_count) before it
+            // unmaps anything, and since 6.12 undoes the unmap on later
+            // failures: if the range is still mapped, the old pages are.
+            Err(errno) if self.range_mapped(offset, len) => Err(MappingError::Map(errno)),
             Err(errno) => {
-                self.restore_base(offset, len);
-                Err(MappingError::Map(errno))
+                if self.restore_base(offset, len) {
+                    Err(MappingError::Reverted(errno))
+                } else {
+                    Err(MappingError::Poisoned)
+                }
             }
         }
     }
 
-    /// Puts the memfd's own pages back at `offset..offset+len` after a failed
-    /// remap; poisons the view if even that fails.
-    fn restore_base(&mut self, offset: usize, len: usize) {
+    /// Whether every page of `offset..offset+len` is mapped (mincore fails
+    /// with ENOMEM on a hole).
+    fn range_mapped(&self, offset: usize, len: usize) -> bool {
+        let mut vec = vec![0u8; len.div_ceil(PAGE)];
+        // SAFETY: mincore only reads the page tables of the given range and
+        // writes one byte per page into `vec`, which is that long.
+        let rc =
+            unsafe { libc::mincore(self.base.as_ptr().add(offset).cast(), len, vec.as_mut_ptr()) };
+        rc == 0
+    }
+
+    /// Puts the memfd's own pages back at `offset..offset+len` after a remap
+    /// left a hole; poisons the view (and says false) if even that fails.
+    fn restore_base(&mut self, offset: usize, len: usize) -> bool {
         let addr = NonZeroUsize::new(self.base.as_ptr() as usize + offset);
         let Some(nz) = NonZeroUsize::new(len) else {
-            return;
+            return true;
         };
         // SAFETY: as in `map_fixed`: our own range, our own memfd, `&mut self`.
         let res = unsafe {
@@ -281,10 +313,14 @@ impl SharedMapping {
             )
         };
         match res {
-            Ok(_) => self.set_read_only(offset, len, !self.writable),
+            Ok(_) => {
+                self.set_read_only(offset, len, !self.writable);
+                true
+            }
             Err(errno) => {
                 log::error!("physmem view lost {len} bytes at {offset:#x}: {errno}");
                 self.poisoned = true;
+                false
             }
         }
     }
@@ -409,6 +445,11 @@ mod tests {
         assert!(v.read_at(PAGE - 1, &mut buf).is_err());
         assert!(v.write_at(usize::MAX, &buf).is_err());
         assert!(v.copy_within(0, PAGE - 1, 2).is_err());
+    }
+
+    #[test]
+    fn max_map_count_is_readable() {
+        assert!(max_map_count().is_some_and(|n| n > 0));
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub enum PhysMemError {
     ReadOnly(Frame),
     #[error("file offset {0:#x} is not 4096-aligned")]
     Misaligned(u64),
+    #[error("{0} frames are substituted already, the most the host's mapping limit allows; copy instead")]
+    TooManySubstitutions(u64),
     #[error("frame {0:?} is not substituted")]
     NotSubstituted(Frame),
     #[error("guest memory file: {0}")]

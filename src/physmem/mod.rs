@@ -43,7 +43,7 @@ use parking_lot::Mutex;
 
 use crate::host::mapping::{MappingError, SharedMapping};
 use crate::host::memfd::MemFd;
-use alloc::{FrameAllocator, FreeRefused};
+use alloc::FrameAllocator;
 use subst::SubstTable;
 
 /// Guest physical memory.
@@ -57,6 +57,8 @@ struct Inner {
     view: SharedMapping,
     alloc: FrameAllocator,
     subst: SubstTable,
+    /// Most frames substituted at once; see `subst.rs`.
+    subst_limit: u64,
     double_frees: u64,
 }
 
@@ -77,6 +79,7 @@ impl PhysMem {
                 view,
                 alloc: FrameAllocator::new(frames),
                 subst: SubstTable::default(),
+                subst_limit: subst::default_limit(),
                 double_frees: 0,
             }),
         })
@@ -117,29 +120,18 @@ impl PhysMem {
         let mut inner = self.inner.lock();
         let mut freed = Vec::with_capacity(frames.len());
         for &f in frames {
-            match inner.alloc.free(f) {
-                Ok(()) => freed.push(f),
-                Err(why) => {
-                    inner.double_frees += 1;
-                    let n = inner.double_frees;
-                    // Rate-limited: a kernel bug must not flood the log.
-                    if n <= 8 || n.is_power_of_two() {
-                        let what = match why {
-                            FreeRefused::OutOfRange => "beyond guest memory",
-                            FreeRefused::NotAllocated => "not allocated (double free)",
-                        };
-                        log::warn!(
-                            "physmem: free of frame {} ignored: {what} [{n} so far]",
-                            f.0
-                        );
-                    }
-                }
+            if !inner.alloc.is_allocated(f) {
+                inner.note_bad_free(f, f.0 >= self.frames);
+                continue;
             }
-        }
-        for &f in &freed {
-            if inner.subst.contains(f) {
-                // Logged inside; the frame is freed (and punched) regardless.
-                let _ = inner.drop_substitution(&self.memfd, f);
+            // A frame still showing a file page must not be handed out
+            // again: if the host refuses to undo the substitution (logged),
+            // the frame is leaked rather than corrupted.
+            if inner.subst.contains(f) && inner.drop_substitution(&self.memfd, f).is_err() {
+                continue;
+            }
+            if inner.alloc.free(f).is_ok() {
+                freed.push(f);
             }
         }
         freed.sort_unstable();
@@ -209,6 +201,24 @@ fn read_only_as(e: MappingError, f: Frame) -> PhysMemError {
 }
 
 impl Inner {
+    /// Logs a free of a frame that is not allocated, rate-limited: a kernel
+    /// bug must not flood the log.
+    fn note_bad_free(&mut self, f: Frame, beyond: bool) {
+        self.double_frees += 1;
+        let n = self.double_frees;
+        if n <= 8 || n.is_power_of_two() {
+            let what = if beyond {
+                "beyond guest memory"
+            } else {
+                "not allocated (double free)"
+            };
+            log::warn!(
+                "physmem: free of frame {} ignored: {what} [{n} so far]",
+                f.0
+            );
+        }
+    }
+
     /// Punches sorted frames, one fallocate per run of adjacent frames. If the
     /// host refuses, the frames are zeroed by hand so they still read as zeros.
     fn punch_runs(&mut self, memfd: &MemFd, sorted: &[Frame]) {

@@ -7,6 +7,13 @@
 //! for as long as the frame shows it; stubs ask `backing` which fd to map.
 //! After `unsubstitute` or `free` the platform must re-map the frame in any
 //! stub still showing the file page.
+//!
+//! Each substituted frame may split umlrun's view into two more mappings,
+//! and the host caps mappings per process (`vm.max_map_count`, 65530 by
+//! default). At that cap even undoing a substitution fails (measured: the
+//! replacing mmap gets ENOMEM), so substitutions are capped well below it,
+//! at a quarter of the host limit by default (16382 frames, 64 MiB);
+//! beyond it `substitute` says `TooManySubstitutions` and callers copy.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -14,7 +21,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use super::{Frame, FrameBacking, Inner, PhysMem, PhysMemError, PAGE_SIZE};
-use crate::host::mapping::MappingError;
+use crate::host::mapping::{max_map_count, MappingError};
 use crate::host::memfd::MemFd;
 
 #[derive(Debug)]
@@ -22,6 +29,12 @@ struct Substitution {
     file: Arc<File>,
     offset: u64,
     writable: bool,
+}
+
+/// Default cap on substituted frames: a quarter of the host's mapping limit
+/// (each substitution costs up to two), leaving the rest of the process room.
+pub(super) fn default_limit() -> u64 {
+    max_map_count().unwrap_or(65530) / 4
 }
 
 /// Frame → the host file page it shows.
@@ -42,22 +55,27 @@ impl SubstTable {
 
 impl Inner {
     /// Shows the memfd page at `f` again and forgets the file page. The memfd
-    /// page is a hole, so the frame then reads as zeros.
+    /// page is a hole, so the frame then reads as zeros. If the host refuses
+    /// and the view still shows the file page, the entry stays.
     pub(super) fn drop_substitution(
         &mut self,
         memfd: &MemFd,
         f: Frame,
     ) -> Result<(), PhysMemError> {
-        // Forgotten even on failure: a failed remap leaves the memfd page
-        // shown (or the view poisoned), never the file page.
-        self.subst.map.remove(&f);
         let off = f.offset();
-        self.view
-            .remap_back(off as usize, PAGE_SIZE, memfd, off)
-            .map_err(|e| {
+        match self.view.remap_back(off as usize, PAGE_SIZE, memfd, off) {
+            Ok(()) => {
+                self.subst.map.remove(&f);
+                Ok(())
+            }
+            Err(e) => {
                 log::error!("physmem: unsubstituting frame {}: {e}", f.0);
-                e.into()
-            })
+                if matches!(e, MappingError::Reverted(_)) {
+                    self.subst.map.remove(&f);
+                }
+                Err(e.into())
+            }
+        }
     }
 }
 
@@ -66,8 +84,10 @@ impl PhysMem {
     /// (4096-aligned). With `writable`, guest writes go to the file (which
     /// must be open for writing); without it, `write` to the frame is
     /// refused. The frame's own memfd page is punched. A frame already
-    /// substituted is re-pointed; if that fails the old file page is gone
-    /// too and the frame reads as zeros.
+    /// substituted is re-pointed. If the host refuses the mapping (e.g. the
+    /// vm.max_map_count limit on scattered substitutions) the frame is left
+    /// as it was, except for `Mapping(Reverted)`: then it shows its own
+    /// memfd page and reads as zeros.
     ///
     /// The file must not be truncated below that page while it is shown.
     pub fn substitute(
@@ -87,13 +107,17 @@ impl PhysMem {
         if !inner.alloc.is_allocated(f) {
             return Err(PhysMemError::NotAllocated(f));
         }
+        if !inner.subst.contains(f) && inner.subst.len() >= inner.subst_limit {
+            return Err(PhysMemError::TooManySubstitutions(inner.subst.len()));
+        }
         let off = f.offset();
         if let Err(e) = inner
             .view
             .remap_over(off as usize, PAGE_SIZE, &file, file_offset, writable)
         {
-            // A failed MAP_FIXED restores the memfd page in the view.
-            if matches!(e, MappingError::Map(_)) {
+            // `Map`: nothing changed. `Reverted`: the old file page is gone
+            // and the frame shows its (punched) memfd page.
+            if matches!(e, MappingError::Reverted(_)) {
                 inner.subst.map.remove(&f);
             }
             return Err(e.into());
@@ -159,6 +183,18 @@ impl PhysMem {
                 writable: true,
             },
         }
+    }
+
+    /// Most frames that may be substituted at once.
+    pub fn substitution_limit(&self) -> u64 {
+        self.inner.lock().subst_limit
+    }
+
+    /// Changes the cap on substituted frames (frames substituted already stay).
+    /// Raising it toward the host's `vm.max_map_count` / 2 risks substitutions
+    /// that can no longer be undone.
+    pub fn set_substitution_limit(&self, frames: u64) {
+        self.inner.lock().subst_limit = frames;
     }
 
     /// Whether `f` currently shows a host file page.
@@ -232,6 +268,27 @@ mod tests {
             pm.unsubstitute(f, true),
             Err(PhysMemError::NotSubstituted(_))
         ));
+    }
+
+    #[test]
+    fn substitutions_are_capped() {
+        let pm = PhysMem::new(8 * 4096).unwrap();
+        assert!(pm.substitution_limit() >= 1000);
+        pm.set_substitution_limit(2);
+        let file = file_of(&[1, 2, 3]);
+        let fs: Vec<Frame> = (0..3).map(|_| pm.alloc().unwrap()).collect();
+        pm.substitute(fs[0], file.clone(), 0, false).unwrap();
+        pm.substitute(fs[1], file.clone(), 4096, false).unwrap();
+        assert!(matches!(
+            pm.substitute(fs[2], file.clone(), 0, false),
+            Err(PhysMemError::TooManySubstitutions(2))
+        ));
+        assert!(!pm.is_substituted(fs[2]));
+        pm.write(fs[2], 0, b"copy instead").unwrap();
+        // Re-pointing a substituted frame is not a new substitution.
+        pm.substitute(fs[1], file.clone(), 2 * 4096, false).unwrap();
+        pm.unsubstitute(fs[0], false).unwrap();
+        pm.substitute(fs[2], file.clone(), 0, false).unwrap();
     }
 
     #[test]
