@@ -123,7 +123,7 @@ impl Ubd {
                     backing: b.clone(),
                 });
             }
-            let size = hf::stat_file(&file).map_err(io_err("stat", &path))?.size;
+            let size = hf::stat_file(&file).map_err(io_err("stat", &path))?.size / SECTOR * SECTOR;
             return Ok(Ubd {
                 path,
                 size,
@@ -160,7 +160,7 @@ impl Ubd {
         );
         Ok(Ubd {
             path,
-            size: header.size,
+            size: header.size / SECTOR * SECTOR,
             read_only: f.read_only,
             mode: spec.mode,
             kind: Kind::Cow(CowDisk {
@@ -174,7 +174,9 @@ impl Ubd {
         })
     }
 
-    /// Bytes of the virtual disk.
+    /// Bytes of the virtual disk: whole sectors only. Like UML (whose disk
+    /// capacity is `size / 512` sectors) and `uml_moo` (whose merge drops it),
+    /// a partial last sector of the file is not part of the disk.
     pub fn size(&self) -> u64 {
         self.size
     }
@@ -438,18 +440,20 @@ mod tests {
 
     #[test]
     fn partial_sector_writes_keep_neighbours() {
-        let (_d, cow, mut model) = setup(3000);
+        let (_d, cow, mut model) = setup(3100);
+        model.truncate(3072);
         let u = Ubd::open(&spec(&cow, UbdMode::Copy)).unwrap();
         u.write_at(700, b"abc").unwrap();
         model[700..703].copy_from_slice(b"abc");
         u.write_at(2990, &[1; 10]).unwrap();
         model[2990..3000].fill(1);
-        let mut got = vec![0u8; 3000];
+        assert_eq!(u.size(), 3072);
+        let mut got = vec![0u8; 3072];
         u.read_at(0, &mut got).unwrap();
         assert_eq!(got, model);
         assert_eq!(u.cow_sectors(), 2);
         assert!(matches!(
-            u.read_at(2999, &mut [0u8; 2]),
+            u.read_at(3071, &mut [0u8; 2]),
             Err(BlockError::OutOfRange { .. })
         ));
     }
