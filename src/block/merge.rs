@@ -39,10 +39,12 @@ pub fn merge_to(
         mode: UbdMode::Copy,
     })?;
     if ubd.cow_header().is_none() {
-        return Err(BlockError::Format {
+        // Opened as a raw image: say exactly why it is not a COW file.
+        let f = hf::open_disk(cow_path, false, false).map_err(|source| BlockError::Open {
             path: cow_path.to_path_buf(),
-            source: cow::CowFormatError::NotCow { found: 0 },
-        });
+            source,
+        })?;
+        cow::read_header_required(&f, cow_path)?;
     }
     let file = hf::create_new(out).map_err(|source| {
         if source.kind() == std::io::ErrorKind::AlreadyExists {
@@ -159,7 +161,7 @@ mod tests {
     fn merge_to_and_in_place_agree() {
         let dir = tempfile::tempdir().unwrap();
         let back = dir.path().join("b.img");
-        std::fs::write(&back, vec![3u8; 20_000]).unwrap();
+        std::fs::write(&back, vec![3u8; 20_480]).unwrap();
         let c = dir.path().join("c.cow");
         cow::create(&c, &back).unwrap();
         {
@@ -176,13 +178,15 @@ mod tests {
         let out = dir.path().join("out.img");
         let st = merge_to(&c, None, &out).unwrap();
         assert_eq!(st.cow_sectors, 7);
-        let mut want = vec![3u8; 20_000];
+        let mut want = vec![3u8; 20_480];
         want[1000..4000].fill(9);
         assert_eq!(std::fs::read(&out).unwrap(), want);
         assert!(matches!(
             merge_to(&c, None, &out),
             Err(BlockError::Exists { .. })
         ));
+        let e = merge_to(&back, None, &dir.path().join("x")).unwrap_err();
+        assert!(e.to_string().contains("not a COW file"), "{e}");
         merge_in_place(&c, None).unwrap();
         assert_eq!(std::fs::read(&back).unwrap(), want);
     }
