@@ -28,7 +28,7 @@ fn raw_hello_matches_native_and_stack_is_demand_paged() {
     assert!(g
         .faults
         .iter()
-        .all(|&a| a < STACK_TOP && a >= STACK_TOP - STACK_PAGES * PAGE));
+        .all(|&a| (STACK_TOP - STACK_PAGES * PAGE..STACK_TOP).contains(&a)));
 }
 
 #[test]

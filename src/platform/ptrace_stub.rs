@@ -67,10 +67,11 @@ impl PtraceStub {
             pid,
             regs: Regs::default(),
             regs_dirty: false,
-            reserved: vec![STUB_BASE..STUB_END],
+            reserved: Vec::new(),
             vdso: None,
             alive: true,
         };
+        stub.reserved.push(STUB_BASE..STUB_END);
         stub.regs = hp::get_regs(pid).map_err(PlatformError::host("getregs"))?;
         let maps = hp::read_maps(pid).map_err(PlatformError::Maps)?;
         let mut stack = Vec::new();

@@ -130,6 +130,9 @@ impl Drop for Mem {
     }
 }
 
+/// A test's own syscall handler, consulted before the toy table.
+pub type SyscallHook<'a> = dyn FnMut(&mut Guest, u64, [u64; 6]) -> Option<i64> + 'a;
+
 /// How a guest run ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Exit {
@@ -311,10 +314,7 @@ impl Guest {
     }
 
     /// Run until exit_group, with `hook` consulted before the toy table.
-    pub fn run_with(
-        &mut self,
-        hook: &mut dyn FnMut(&mut Guest, u64, [u64; 6]) -> Option<i64>,
-    ) -> Exit {
+    pub fn run_with(&mut self, hook: &mut SyscallHook) -> Exit {
         loop {
             match self.stub.switch().unwrap() {
                 Stop::Syscall { nr, args } => {
