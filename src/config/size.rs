@@ -28,7 +28,7 @@ pub fn parse_size(text: &str) -> Result<u64, SizeError> {
 /// The shortest exact spelling: `268435456` → `256M`, `1000` → `1000`.
 pub fn format_size(bytes: u64) -> String {
     for (shift, suffix) in [(30, "G"), (20, "M"), (10, "K")] {
-        if bytes != 0 && bytes % (1u64 << shift) == 0 {
+        if bytes != 0 && bytes.is_multiple_of(1u64 << shift) {
             return format!("{}{}", bytes >> shift, suffix);
         }
     }
