@@ -9,6 +9,7 @@
 //! as `Rc<dyn FileSystem>`; implementations may still be `Send + Sync`.
 
 pub mod ext2;
+pub mod pipe;
 pub mod tty;
 
 use crate::errno::KResult;
