@@ -10,6 +10,7 @@
 
 pub mod ext2;
 pub mod pipe;
+pub mod tmpfs;
 pub mod tty;
 
 use crate::errno::KResult;
