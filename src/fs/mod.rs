@@ -8,6 +8,7 @@
 //! The kernel is single-threaded (like UML's), so file systems are shared
 //! as `Rc<dyn FileSystem>`; implementations may still be `Send + Sync`.
 
+pub mod devices;
 pub mod ext2;
 pub mod pipe;
 pub mod tmpfs;
