@@ -11,6 +11,7 @@
 pub mod devices;
 pub mod ext2;
 pub mod pipe;
+pub mod procfs;
 pub mod tmpfs;
 pub mod tty;
 
