@@ -265,7 +265,7 @@ fn proc_parsed_like_busybox() {
     // (The VFS follows the "self" link; here we follow it by hand.)
     let me = String::from_utf8(fs.readlink(walk(&fs, "self")).unwrap()).unwrap();
     assert_eq!(me, "17");
-    assert_eq!(cat(&fs, &format!("{me}/cmdline")), "sleep\0100\0");
+    assert_eq!(cat(&fs, &format!("{me}/cmdline")), "sleep\x00100\x00");
     // free: "Cached: %lu kB" style lines.
     let mem: HashMap<String, u64> = cat(&fs, "meminfo")
         .lines()
