@@ -8,7 +8,12 @@
 //! The kernel is single-threaded (like UML's), so file systems are shared
 //! as `Rc<dyn FileSystem>`; implementations may still be `Send + Sync`.
 
+pub mod devices;
 pub mod ext2;
+pub mod pipe;
+pub mod procfs;
+pub mod tmpfs;
+pub mod tty;
 
 use crate::errno::KResult;
 
