@@ -98,7 +98,11 @@ impl Fs {
         }
         self.write_new_inode(&i)?;
         if !fast {
-            let made = self.bmap_alloc(&mut i, 0, false).and_then(|(b, _)| {
+            // Allocated by hand: with no blocks yet it still looks fast to bmap.
+            let goal = self.geo.first_data_block + (ino - 1) / self.geo.inodes_per_group * self.geo.blocks_per_group;
+            let made = self.alloc_block(goal).and_then(|b| {
+                i.raw.set_block(0, b);
+                i.raw.set_blocks(self.geo.block_size / 512);
                 let mut data = vec![0u8; self.geo.block_size as usize];
                 data[..target.len()].copy_from_slice(target);
                 self.write_block(b, &data)
