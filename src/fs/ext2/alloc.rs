@@ -128,7 +128,7 @@ impl Fs {
             let mut bitmap = self.read_block(bitmap_block)?;
             let first = g * ipg + 1;
             let start = self.geo.first_ino.saturating_sub(first).min(ipg);
-            let limit = ipg.min(self.geo.inodes_count - g * ipg);
+            let limit = ipg.min(self.geo.inodes_count.saturating_sub(g * ipg));
             let Some(bit) = find_clear(&bitmap, start, limit) else {
                 let _ = corrupt(format_args!("group {g} counts free inodes but its bitmap is full"));
                 continue;
