@@ -45,13 +45,26 @@ fn base() -> Base {
 /// Byte offset of an inode's record, from `debugfs imap`.
 fn inode_offset(img: &Path, path: &str) -> u64 {
     let out = String::from_utf8(debugfs(img, &format!("imap {path}"))).unwrap();
-    let block: u64 = out.split("located at block ").nth(1).unwrap().split(',').next().unwrap().trim().parse().unwrap();
+    let block: u64 = out
+        .split("located at block ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let off = out.split("offset 0x").nth(1).unwrap().trim();
     block * BS + u64::from_str_radix(off, 16).unwrap()
 }
 
 fn first_block(img: &Path, path: &str) -> u64 {
-    String::from_utf8(debugfs(img, &format!("bmap {path} 0"))).unwrap().trim().parse().unwrap()
+    String::from_utf8(debugfs(img, &format!("bmap {path} 0")))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 fn put32(b: &mut [u8], off: u64, v: u32) {
@@ -145,7 +158,12 @@ fn walk(fs: &Ext2, dir: u32, seen: &mut HashSet<u32>, w: &mut Walk, depth: usize
 fn expect_walk_error(bytes: Vec<u8>, what: &str) -> Walk {
     let w = try_all(bytes).unwrap_or_else(|e| panic!("{what}: mount failed with {e:?}"));
     assert!(!w.errors.is_empty(), "{what}: no error seen: {w:?}");
-    assert!(w.errors.iter().all(|e| [Errno::EIO, Errno::ENOENT].contains(e)), "{what}: {w:?}");
+    assert!(
+        w.errors
+            .iter()
+            .all(|e| [Errno::EIO, Errno::ENOENT].contains(e)),
+        "{what}: {w:?}"
+    );
     w
 }
 
@@ -208,13 +226,24 @@ fn data_block_past_the_end() {
 fn directory_containing_itself_and_loops() {
     let base = base();
     let dblock = first_block(&base.img, "/d");
-    let d_ino: u32 = String::from_utf8(debugfs(&base.img, "stat /d")).unwrap()
-        .split("Inode: ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let d_ino: u32 = String::from_utf8(debugfs(&base.img, "stat /d"))
+        .unwrap()
+        .split("Inode: ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     // every entry of /d, '.' and '..' included, now names /d itself
     let mut b = base.bytes.clone();
     let mut off = 0u64;
     while off < BS {
-        let rec = u16::from_le_bytes([b[(dblock * BS + off + 4) as usize], b[(dblock * BS + off + 5) as usize]]) as u64;
+        let rec = u16::from_le_bytes([
+            b[(dblock * BS + off + 4) as usize],
+            b[(dblock * BS + off + 5) as usize],
+        ]) as u64;
         put32(&mut b, dblock * BS + off, d_ino);
         off += rec.max(12);
     }
@@ -276,7 +305,11 @@ fn symlink_bad_lengths() {
     put32(&mut b, inode_offset(&base.img, "/loop") + 4, 200); // fast link claims 200 bytes
     expect_walk_error(b, "fast symlink too long");
     // a link to itself is just a target; resolving it is the VFS's loop limit
-    let fs = Ext2::mount(std::sync::Arc::new(MemBlockIo::new(base.bytes.clone())), true).unwrap();
+    let fs = Ext2::mount(
+        std::sync::Arc::new(MemBlockIo::new(base.bytes.clone())),
+        true,
+    )
+    .unwrap();
     let l = fs.lookup(fs.root(), b"loop").unwrap();
     assert_eq!(fs.readlink(l).unwrap(), b"loop");
 }
@@ -304,7 +337,10 @@ fn random_metadata_flips_never_panic() {
         x ^= x << 17;
         x
     };
-    let rounds: usize = std::env::var("EXT2_FLIP_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let rounds: usize = std::env::var("EXT2_FLIP_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
     let (mut mounted, mut with_errors) = (0, 0);
     for _ in 0..rounds {
         let mut b = base.bytes.clone();
@@ -326,7 +362,11 @@ fn random_metadata_flips_never_panic() {
 fn damaged_file_on_disk_mounts_or_refuses() {
     // the same through a real file: FileBlockIo reads past the end are errors
     let base = base();
-    let f = fs::OpenOptions::new().read(true).write(true).open(&base.img).unwrap();
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&base.img)
+        .unwrap();
     f.set_len(100 * BS).unwrap(); // cut the image short
     drop(f);
     let dev = open_dev(&base.img, true);

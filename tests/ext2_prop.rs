@@ -29,10 +29,18 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (d.clone(), n.clone()).prop_map(|(d, n)| Op::Create(d, n)),
         // offsets reach the double indirect range of a 1 KiB-block fs
-        (d.clone(), n.clone(), prop_oneof![0..5000u64, 0..400_000u64], 1..5000usize, any::<u64>())
+        (
+            d.clone(),
+            n.clone(),
+            prop_oneof![0..5000u64, 0..400_000u64],
+            1..5000usize,
+            any::<u64>()
+        )
             .prop_map(|(d, n, o, l, s)| Op::Write(d, n, o, l, s)),
-        (d.clone(), n.clone(), prop_oneof![0..3000u64, 0..300_000u64]).prop_map(|(d, n, s)| Op::Truncate(d, n, s)),
-        (d.clone(), n.clone(), d.clone(), n.clone()).prop_map(|(a, b, c, e)| Op::Rename(a, b, c, e)),
+        (d.clone(), n.clone(), prop_oneof![0..3000u64, 0..300_000u64])
+            .prop_map(|(d, n, s)| Op::Truncate(d, n, s)),
+        (d.clone(), n.clone(), d.clone(), n.clone())
+            .prop_map(|(a, b, c, e)| Op::Rename(a, b, c, e)),
         (d.clone(), n.clone(), d.clone(), n.clone()).prop_map(|(a, b, c, e)| Op::Link(a, b, c, e)),
         (d, n).prop_map(|(d, n)| Op::Unlink(d, n)),
     ]
@@ -63,7 +71,9 @@ fn apply(fs: &Ext2, dirs: [u32; 2], m: &mut Model, op: &Op) {
             }
         }
         Op::Write(d, n, off, len, seed) => {
-            let Some(&id) = m.names.get(&(d, n)) else { return };
+            let Some(&id) = m.names.get(&(d, n)) else {
+                return;
+            };
             let ino = fs.lookup(dirs[d], &name(n)).unwrap();
             let buf = pattern(seed, len);
             assert_eq!(fs.write(ino, off, &buf).unwrap(), len);
@@ -75,7 +85,9 @@ fn apply(fs: &Ext2, dirs: [u32; 2], m: &mut Model, op: &Op) {
             v[off as usize..end].copy_from_slice(&buf);
         }
         Op::Truncate(d, n, size) => {
-            let Some(&id) = m.names.get(&(d, n)) else { return };
+            let Some(&id) = m.names.get(&(d, n)) else {
+                return;
+            };
             let ino = fs.lookup(dirs[d], &name(n)).unwrap();
             fs.truncate(ino, size).unwrap();
             m.data.get_mut(&id).unwrap().resize(size as usize, 0);
@@ -96,14 +108,19 @@ fn apply(fs: &Ext2, dirs: [u32; 2], m: &mut Model, op: &Op) {
             }
         }
         Op::Link(sd, sn, dd, dn) => {
-            let Some(&id) = m.names.get(&(sd, sn)) else { return };
+            let Some(&id) = m.names.get(&(sd, sn)) else {
+                return;
+            };
             let ino = fs.lookup(dirs[sd], &name(sn)).unwrap();
             let r = fs.link(ino, dirs[dd], &name(dn));
-            if m.names.contains_key(&(dd, dn)) {
-                assert_eq!(r, Err(Errno::EEXIST));
-            } else {
-                r.unwrap();
-                m.names.insert((dd, dn), id);
+            match m.names.entry((dd, dn)) {
+                std::collections::btree_map::Entry::Occupied(_) => {
+                    assert_eq!(r, Err(Errno::EEXIST))
+                }
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    r.unwrap();
+                    v.insert(id);
+                }
             }
         }
         Op::Unlink(d, n) => {
@@ -126,22 +143,30 @@ fn drop_if_unlinked(m: &mut Model, id: u32) {
 }
 
 fn check(fs: &Ext2, dirs: [u32; 2], m: &Model) {
-    for d in 0..2 {
+    for (d, &dir) in dirs.iter().enumerate() {
         let got: BTreeSet<Vec<u8>> = fs
-            .readdir(dirs[d])
+            .readdir(dir)
             .unwrap()
             .into_iter()
             .map(|e| e.name)
             .filter(|n| n != b"." && n != b".." && n != b"sub" && n != b"lost+found")
             .collect();
-        let want: BTreeSet<Vec<u8>> = m.names.keys().filter(|k| k.0 == d).map(|k| name(k.1)).collect();
+        let want: BTreeSet<Vec<u8>> = m
+            .names
+            .keys()
+            .filter(|k| k.0 == d)
+            .map(|k| name(k.1))
+            .collect();
         assert_eq!(got, want);
     }
     for (&(d, n), id) in &m.names {
         let ino = fs.lookup(dirs[d], &name(n)).unwrap();
         let links = m.names.values().filter(|v| *v == id).count() as u32;
         assert_eq!(fs.stat(ino).unwrap().nlink, links);
-        assert!(read_all(fs, ino).unwrap() == m.data[id], "contents of {d}/{n}");
+        assert!(
+            read_all(fs, ino).unwrap() == m.data[id],
+            "contents of {d}/{n}"
+        );
     }
 }
 

@@ -43,9 +43,18 @@ fn build_tree(root: &Path) {
     std::os::unix::fs::symlink(&long, root.join("slowlink")).unwrap();
     std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
     run("mkfifo", &[root.join("fifo").to_str().unwrap()]);
-    run("mknod", &[root.join("null").to_str().unwrap(), "c", "1", "3"]);
-    run("mknod", &[root.join("sda1").to_str().unwrap(), "b", "8", "1"]);
-    run("mknod", &[root.join("bigdev").to_str().unwrap(), "c", "300", "70000"]);
+    run(
+        "mknod",
+        &[root.join("null").to_str().unwrap(), "c", "1", "3"],
+    );
+    run(
+        "mknod",
+        &[root.join("sda1").to_str().unwrap(), "b", "8", "1"],
+    );
+    run(
+        "mknod",
+        &[root.join("bigdev").to_str().unwrap(), "c", "300", "70000"],
+    );
     fs::create_dir_all(root.join("sub/deeper")).unwrap();
     w("sub/deeper/leaf", b"leaf\n");
     fs::hard_link(root.join("small.txt"), root.join("sub/hardlink")).unwrap();
@@ -108,7 +117,13 @@ fn compare(fs: &Ext2, ino: u32, host: &Path, seen: &mut HashSet<u32>, top: bool)
             assert!(data == fs::read(&hp).unwrap(), "contents of {hp:?}");
         } else if ft.is_symlink() {
             let t = fs.readlink(e.ino).unwrap();
-            assert_eq!(t, fs::read_link(&hp).unwrap().into_os_string().into_encoded_bytes());
+            assert_eq!(
+                t,
+                fs::read_link(&hp)
+                    .unwrap()
+                    .into_os_string()
+                    .into_encoded_bytes()
+            );
             assert_eq!(st.size, t.len() as u64);
         } else {
             use std::os::unix::fs::FileTypeExt;
@@ -130,7 +145,11 @@ fn check_image(bs: u32, rev0: bool) {
     mkfs(&img, Some(&src), bs, rev0, extra, 24 * 1024);
     if !rev0 {
         // index big directories, then make sure bigdir really is an htree
-        let st = Command::new("e2fsck").args(["-fyD"]).arg(&img).output().unwrap();
+        let st = Command::new("e2fsck")
+            .args(["-fyD"])
+            .arg(&img)
+            .output()
+            .unwrap();
         assert!(st.status.code().unwrap() <= 1);
         let s = String::from_utf8_lossy(&debugfs(&img, "stat /bigdir")).to_string();
         assert!(s.contains("Flags: 0x1000"), "bigdir not indexed: {s}");

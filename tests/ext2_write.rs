@@ -17,7 +17,9 @@ const S_IFCHR: u32 = 0o020000;
 struct Expect(Vec<(String, Vec<u8>)>);
 
 fn write_file(fs: &Ext2, dir: u32, name: &str, data: &[u8]) -> u32 {
-    let ino = fs.create(dir, name.as_bytes(), S_IFREG | 0o644, 1000, 1000, 0).unwrap();
+    let ino = fs
+        .create(dir, name.as_bytes(), S_IFREG | 0o644, 1000, 1000, 0)
+        .unwrap();
     // uneven chunks cross block boundaries
     let mut off = 0;
     for chunk in data.chunks(3001) {
@@ -45,7 +47,9 @@ fn exercise(fs: &Ext2) -> Expect {
     exp.push(("/a/big".to_string(), big.clone()));
 
     // sparse: one block far out
-    let sp = fs.create(root, b"sparse", S_IFREG | 0o644, 0, 0, 0).unwrap();
+    let sp = fs
+        .create(root, b"sparse", S_IFREG | 0o644, 0, 0, 0)
+        .unwrap();
     fs.write(sp, 40 * bs as u64 + 5, b"far away").unwrap();
     let mut spc = vec![0u8; 40 * bs + 5];
     spc.extend_from_slice(b"far away");
@@ -116,37 +120,68 @@ fn exercise(fs: &Ext2) -> Expect {
     exp.push(("/trunc".to_string(), trc));
     // shrink the double-indirect file into the direct range
     let bigcut = write_file(fs, root, "bigcut", &big);
-    fs.setattr(bigcut, SetAttr { size: Some(5 * bs as u64 + 1), ..Default::default() }).unwrap();
+    fs.setattr(
+        bigcut,
+        SetAttr {
+            size: Some(5 * bs as u64 + 1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     exp.push(("/bigcut".to_string(), big[..5 * bs + 1].to_vec()));
 
     // setattr
     fs.setattr(
         resolve(fs, "a/f1").unwrap(),
-        SetAttr { mode: Some(0o4711), uid: Some(70001), gid: Some(42), atime: Some(1000), mtime: Some(2000), size: None },
+        SetAttr {
+            mode: Some(0o4711),
+            uid: Some(70001),
+            gid: Some(42),
+            atime: Some(1000),
+            mtime: Some(2000),
+            size: None,
+        },
     )
     .unwrap();
     let st = fs.stat(resolve(fs, "a/f1").unwrap()).unwrap();
-    assert_eq!((st.mode, st.uid, st.gid, st.atime, st.mtime), (S_IFREG | 0o4711, 70001, 42, 1000, 2000));
+    assert_eq!(
+        (st.mode, st.uid, st.gid, st.atime, st.mtime),
+        (S_IFREG | 0o4711, 70001, 42, 1000, 2000)
+    );
 
     // special files
     fs.create(root, b"fifo", S_IFIFO | 0o600, 0, 0, 0).unwrap();
-    let dev = fs.create(root, b"tty", S_IFCHR | 0o620, 0, 5, (4 << 8) | 1).unwrap();
+    let dev = fs
+        .create(root, b"tty", S_IFCHR | 0o620, 0, 5, (4 << 8) | 1)
+        .unwrap();
     assert_eq!(fs.stat(dev).unwrap().rdev, (4 << 8) | 1);
 
     // a directory growing past one block, then thinned out
     let many = fs.mkdir(root, b"many", 0o755, 0, 0).unwrap();
     for k in 0..300 {
-        fs.create(many, format!("n{k}_{}", "y".repeat(k % 30)).as_bytes(), S_IFREG | 0o644, 0, 0, 0).unwrap();
+        fs.create(
+            many,
+            format!("n{k}_{}", "y".repeat(k % 30)).as_bytes(),
+            S_IFREG | 0o644,
+            0,
+            0,
+            0,
+        )
+        .unwrap();
     }
     for k in (0..300).step_by(2) {
-        fs.unlink(many, format!("n{k}_{}", "y".repeat(k % 30)).as_bytes()).unwrap();
+        fs.unlink(many, format!("n{k}_{}", "y".repeat(k % 30)).as_bytes())
+            .unwrap();
     }
     assert_eq!(fs.readdir(many).unwrap().len(), 152);
     assert!(fs.stat(many).unwrap().size > bs as u64);
 
     // the file system's own view
     for (path, data) in &exp {
-        assert!(read_all(fs, resolve(fs, path).unwrap()).unwrap() == *data, "{path}");
+        assert!(
+            read_all(fs, resolve(fs, path).unwrap()).unwrap() == *data,
+            "{path}"
+        );
     }
     Expect(exp)
 }
@@ -155,7 +190,12 @@ fn check_with_host_tools(img: &std::path::Path, exp: &Expect) {
     assert_fsck_clean(img);
     for (path, data) in &exp.0 {
         let got = debugfs(img, &format!("cat {path}"));
-        assert!(got == *data, "debugfs cat {path}: {} bytes, expected {}", got.len(), data.len());
+        assert!(
+            got == *data,
+            "debugfs cat {path}: {} bytes, expected {}",
+            got.len(),
+            data.len()
+        );
     }
     let st = String::from_utf8_lossy(&debugfs(img, "stat /a/f1")).to_string();
     assert!(st.contains("Mode:  04711"), "{st}");
@@ -178,9 +218,15 @@ fn write_test(bs: u32, rev0: bool) {
     // and our own read-back after a remount
     let fs = mount(&img, true);
     for (path, data) in &exp.0 {
-        assert!(read_all(&fs, resolve(&fs, path).unwrap()).unwrap() == *data, "{path}");
+        assert!(
+            read_all(&fs, resolve(&fs, path).unwrap()).unwrap() == *data,
+            "{path}"
+        );
     }
-    assert_eq!(fs.write(resolve(&fs, "new").unwrap(), 0, b"x"), Err(Errno::EROFS));
+    assert_eq!(
+        fs.write(resolve(&fs, "new").unwrap(), 0, b"x"),
+        Err(Errno::EROFS)
+    );
 }
 
 #[test]
@@ -214,8 +260,19 @@ fn modify_indexed_directory() {
         std::fs::write(src.join("big").join(format!("file_{k:04}")), b"z").unwrap();
     }
     let img = image_path(&t, "img");
-    mkfs(&img, Some(&src), 1024, false, &["-O", "dir_index"], 8 * 1024);
-    let out = Command::new("e2fsck").arg("-fyD").arg(&img).output().unwrap();
+    mkfs(
+        &img,
+        Some(&src),
+        1024,
+        false,
+        &["-O", "dir_index"],
+        8 * 1024,
+    );
+    let out = Command::new("e2fsck")
+        .arg("-fyD")
+        .arg(&img)
+        .output()
+        .unwrap();
     assert!(out.status.code().unwrap() <= 1);
     assert!(String::from_utf8_lossy(&debugfs(&img, "stat /big")).contains("Flags: 0x1000"));
     {
@@ -225,7 +282,16 @@ fn modify_indexed_directory() {
             fs.unlink(big, format!("file_{k:04}").as_bytes()).unwrap();
         }
         for k in 0..100 {
-            let ino = fs.create(big, format!("added_{k}").as_bytes(), S_IFREG | 0o644, 0, 0, 0).unwrap();
+            let ino = fs
+                .create(
+                    big,
+                    format!("added_{k}").as_bytes(),
+                    S_IFREG | 0o644,
+                    0,
+                    0,
+                    0,
+                )
+                .unwrap();
             fs.write(ino, 0, b"new").unwrap();
         }
         assert_eq!(fs.readdir(big).unwrap().len(), 2 + 500 - 167 + 100);

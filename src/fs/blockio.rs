@@ -45,14 +45,20 @@ impl FileBlockIo {
 
 impl BlockIo for FileBlockIo {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        if offset.checked_add(buf.len() as u64).is_none_or(|e| e > self.size) {
+        if offset
+            .checked_add(buf.len() as u64)
+            .is_none_or(|e| e > self.size)
+        {
             return Err(out_of_range(offset, buf.len(), self.size));
         }
         self.file.read_exact_at(buf, offset)
     }
 
     fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        if offset.checked_add(data.len() as u64).is_none_or(|e| e > self.size) {
+        if offset
+            .checked_add(data.len() as u64)
+            .is_none_or(|e| e > self.size)
+        {
             return Err(out_of_range(offset, data.len(), self.size));
         }
         self.file.write_all_at(data, offset)

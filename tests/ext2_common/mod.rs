@@ -35,13 +35,25 @@ pub fn mkfs(img: &Path, src: Option<&Path>, bs: u32, rev0: bool, extra: &[&str],
     }
     c.arg(img).arg(format!("{size_kib}k"));
     let out = c.output().expect("run mke2fs");
-    assert!(out.status.success(), "mke2fs failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "mke2fs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `e2fsck -fn`: (exit code, output).
 pub fn e2fsck(img: &Path) -> (i32, String) {
-    let out = Command::new("e2fsck").arg("-fn").arg(img).output().expect("run e2fsck");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("e2fsck")
+        .arg("-fn")
+        .arg(img)
+        .output()
+        .expect("run e2fsck");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -52,7 +64,12 @@ pub fn assert_fsck_clean(img: &Path) {
 
 /// `debugfs -R <cmd> img` stdout.
 pub fn debugfs(img: &Path, cmd: &str) -> Vec<u8> {
-    let out = Command::new("debugfs").arg("-R").arg(cmd).arg(img).output().expect("run debugfs");
+    let out = Command::new("debugfs")
+        .arg("-R")
+        .arg(cmd)
+        .arg(img)
+        .output()
+        .expect("run debugfs");
     out.stdout
 }
 
@@ -102,5 +119,5 @@ pub fn host_rdev(md: &std::fs::Metadata) -> u64 {
     let r = md.rdev();
     let major = ((r >> 32) & 0xffff_f000) | ((r >> 8) & 0xfff);
     let minor = ((r >> 12) & 0xffff_ff00) | (r & 0xff);
-    ((minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)) as u64
+    (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
 }

@@ -11,7 +11,7 @@ fn find_clear(bitmap: &[u8], start: u32, limit: u32) -> Option<u32> {
     let mut bit = start;
     while bit < limit {
         let byte = bitmap[(bit / 8) as usize];
-        if byte == 0xff && bit % 8 == 0 {
+        if byte == 0xff && bit.is_multiple_of(8) {
             bit += 8;
             continue;
         }
@@ -40,7 +40,10 @@ impl Fs {
 
     fn group_of_block(&self, b: u32) -> (u32, u32) {
         let rel = b - self.geo.first_data_block;
-        (rel / self.geo.blocks_per_group, rel % self.geo.blocks_per_group)
+        (
+            rel / self.geo.blocks_per_group,
+            rel % self.geo.blocks_per_group,
+        )
     }
 
     /// Allocate one block, preferring `goal` and its group. Not zeroed.
@@ -57,13 +60,17 @@ impl Fs {
             if self.gds[g as usize].free_blocks_count() == 0 {
                 continue;
             }
-            let bitmap_block = self.check_block(self.gds[g as usize].block_bitmap(), "block bitmap")?;
+            let bitmap_block =
+                self.check_block(self.gds[g as usize].block_bitmap(), "block bitmap")?;
             let mut bitmap = self.read_block(bitmap_block)?;
             let limit = self.blocks_in_group(g);
             let start = if n == 0 { goal_bit } else { 0 };
-            let found = find_clear(&bitmap, start, limit).or_else(|| find_clear(&bitmap, 0, start.min(limit)));
+            let found = find_clear(&bitmap, start, limit)
+                .or_else(|| find_clear(&bitmap, 0, start.min(limit)));
             let Some(bit) = found else {
-                let _ = corrupt(format_args!("group {g} counts free blocks but its bitmap is full"));
+                let _ = corrupt(format_args!(
+                    "group {g} counts free blocks but its bitmap is full"
+                ));
                 continue;
             };
             flip_bit(&mut bitmap, bit);
@@ -101,12 +108,22 @@ impl Fs {
         let n = self.geo.groups;
         let mut order: Vec<u32> = (0..n).map(|k| (parent_group + k) % n).collect();
         if is_dir {
-            let avg = self.gds.iter().map(|g| g.free_inodes_count() as u64).sum::<u64>() / n as u64;
+            let avg = self
+                .gds
+                .iter()
+                .map(|g| g.free_inodes_count() as u64)
+                .sum::<u64>()
+                / n as u64;
             if let Some(best) = order
                 .iter()
                 .copied()
                 .filter(|&g| self.gds[g as usize].free_inodes_count() as u64 >= avg)
-                .min_by_key(|&g| (self.gds[g as usize].used_dirs_count(), u16::MAX - self.gds[g as usize].free_blocks_count()))
+                .min_by_key(|&g| {
+                    (
+                        self.gds[g as usize].used_dirs_count(),
+                        u16::MAX - self.gds[g as usize].free_blocks_count(),
+                    )
+                })
             {
                 order.retain(|&g| g != best);
                 order.insert(0, best);
@@ -124,13 +141,16 @@ impl Fs {
             if self.gds[g as usize].free_inodes_count() == 0 {
                 continue;
             }
-            let bitmap_block = self.check_block(self.gds[g as usize].inode_bitmap(), "inode bitmap")?;
+            let bitmap_block =
+                self.check_block(self.gds[g as usize].inode_bitmap(), "inode bitmap")?;
             let mut bitmap = self.read_block(bitmap_block)?;
             let first = g * ipg + 1;
             let start = self.geo.first_ino.saturating_sub(first).min(ipg);
             let limit = ipg.min(self.geo.inodes_count.saturating_sub(g * ipg));
             let Some(bit) = find_clear(&bitmap, start, limit) else {
-                let _ = corrupt(format_args!("group {g} counts free inodes but its bitmap is full"));
+                let _ = corrupt(format_args!(
+                    "group {g} counts free inodes but its bitmap is full"
+                ));
                 continue;
             };
             flip_bit(&mut bitmap, bit);

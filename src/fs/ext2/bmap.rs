@@ -21,15 +21,24 @@ impl Fs {
         let p = self.geo.ptrs_per_block;
         let mut n = fb;
         if n < N_DIRECT as u64 {
-            return Ok(MapPath { slot: n as usize, idx: vec![] });
+            return Ok(MapPath {
+                slot: n as usize,
+                idx: vec![],
+            });
         }
         n -= N_DIRECT as u64;
         if n < p {
-            return Ok(MapPath { slot: IND_BLOCK, idx: vec![n] });
+            return Ok(MapPath {
+                slot: IND_BLOCK,
+                idx: vec![n],
+            });
         }
         n -= p;
         if n < p * p {
-            return Ok(MapPath { slot: DIND_BLOCK, idx: vec![n / p, n % p] });
+            return Ok(MapPath {
+                slot: DIND_BLOCK,
+                idx: vec![n / p, n % p],
+            });
         }
         n -= p * p;
         if n < p * p * p {
@@ -148,7 +157,14 @@ impl Fs {
     /// Free the part of an indirect tree at `block` (depth `level`, first
     /// file block `base`) that maps file blocks >= `from`. Returns whether
     /// the tree block is now empty.
-    fn free_tree(&mut self, i: &mut Inode, block: u32, level: u32, base: u64, from: u64) -> KResult<bool> {
+    fn free_tree(
+        &mut self,
+        i: &mut Inode,
+        block: u32,
+        level: u32,
+        base: u64,
+        from: u64,
+    ) -> KResult<bool> {
         let mut data = self.read_block(block)?;
         let p = self.geo.ptrs_per_block;
         let child_span = p.pow(level - 1);
@@ -213,6 +229,9 @@ impl Fs {
 mod tests {
     #[test]
     fn corrupt_is_eio() {
-        assert_eq!(super::super::corrupt(format_args!("test")), crate::errno::Errno::EIO);
+        assert_eq!(
+            super::super::corrupt(format_args!("test")),
+            crate::errno::Errno::EIO
+        );
     }
 }

@@ -55,14 +55,20 @@ impl Fs {
     ) -> KResult<Option<R>> {
         for n in 0..self.dir_block_count(d) {
             let Some(b) = self.bmap(d, n)? else {
-                return Err(corrupt(format_args!("directory {} has a hole at block {n}", d.ino)));
+                return Err(corrupt(format_args!(
+                    "directory {} has a hole at block {n}",
+                    d.ino
+                )));
             };
             let data = self.read_block(b)?;
             let mut off = 0;
             let mut prev = None;
             while off < data.len() {
                 let e = parse_dirent(&data, off, self.geo.filetype).map_err(|why| {
-                    corrupt(format_args!("directory {} block {b} offset {off}: {why:?}", d.ino))
+                    corrupt(format_args!(
+                        "directory {} block {b} offset {off}: {why:?}",
+                        d.ino
+                    ))
                 })?;
                 if e.inode > self.geo.inodes_count {
                     return Err(corrupt(format_args!(
@@ -130,7 +136,11 @@ impl Fs {
                         .map(|i| mode_to_dt(i.raw.mode() as u32))
                         .unwrap_or(DT_UNKNOWN)
                 };
-                DirEntry { ino, name, file_type }
+                DirEntry {
+                    ino,
+                    name,
+                    file_type,
+                }
             })
             .collect())
     }
@@ -159,7 +169,11 @@ impl Fs {
         let need = dirent_len(name.len());
         let filetype = self.geo.filetype;
         let spot = self.scan(d, |block, data, e, _| {
-            let used = if e.inode != 0 { dirent_len(e.name_len) } else { 0 };
+            let used = if e.inode != 0 {
+                dirent_len(e.name_len)
+            } else {
+                0
+            };
             (e.rec_len >= used + need).then(|| (block, data.to_vec(), e.clone(), used))
         })?;
         if let Some((block, mut data, e, used)) = spot {
@@ -167,7 +181,15 @@ impl Fs {
                 write_dirent(&mut data, e.offset, ino, e.rec_len, name, ft, filetype);
             } else {
                 set_dirent_rec_len(&mut data, e.offset, used);
-                write_dirent(&mut data, e.offset + used, ino, e.rec_len - used, name, ft, filetype);
+                write_dirent(
+                    &mut data,
+                    e.offset + used,
+                    ino,
+                    e.rec_len - used,
+                    name,
+                    ft,
+                    filetype,
+                );
             }
             self.write_block(block, &data)?;
             return self.touch_dir(d);

@@ -366,7 +366,7 @@ pub fn parse_dirent(block: &[u8], offset: usize, filetype: bool) -> Result<RawDi
     if rec_len < dirent_len(1).min(DIRENT_HEADER + 4) {
         return Err(DirentError::RecLenTooSmall);
     }
-    if rec_len % 4 != 0 {
+    if !rec_len.is_multiple_of(4) {
         return Err(DirentError::RecLenUnaligned);
     }
     if offset + rec_len > block.len() {
@@ -435,7 +435,10 @@ mod tests {
         let mut b = vec![0u8; 1024];
         write_dirent(&mut b, 0, 12, 1024, b"hello", FT_REG, true);
         let d = parse_dirent(&b, 0, true).unwrap();
-        assert_eq!((d.inode, d.rec_len, d.name_len, d.file_type), (12, 1024, 5, FT_REG));
+        assert_eq!(
+            (d.inode, d.rec_len, d.name_len, d.file_type),
+            (12, 1024, 5, FT_REG)
+        );
         set_dirent_rec_len(&mut b, 0, 0);
         assert_eq!(parse_dirent(&b, 0, true), Err(DirentError::RecLenTooSmall));
         set_dirent_rec_len(&mut b, 0, 2048);

@@ -77,7 +77,10 @@ impl Fs {
             let chunk = (bs as usize - in_block).min(data.len() - done);
             let whole = chunk == bs as usize;
             let (b, _) = self.bmap_alloc(i, pos / bs, !whole)?;
-            self.write_bytes(self.block_offset(b) + in_block as u64, &data[done..done + chunk])?;
+            self.write_bytes(
+                self.block_offset(b) + in_block as u64,
+                &data[done..done + chunk],
+            )?;
             done += chunk;
         }
         Ok(done)
@@ -128,7 +131,8 @@ impl Fs {
         if size > i32::MAX as u64 && self.sb.rev_level() >= 1 {
             let ro = self.sb.feature_ro_compat_raw();
             if ro & FEATURE_RO_COMPAT_LARGE_FILE == 0 {
-                self.sb.set_feature_ro_compat_raw(ro | FEATURE_RO_COMPAT_LARGE_FILE);
+                self.sb
+                    .set_feature_ro_compat_raw(ro | FEATURE_RO_COMPAT_LARGE_FILE);
                 self.sb_dirty = true;
             }
         }

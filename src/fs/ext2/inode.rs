@@ -47,16 +47,28 @@ impl Fs {
             return Err(corrupt(format_args!("reference to deleted inode {ino}")));
         }
         let ft = raw.file_type();
-        if ![S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK].contains(&ft) {
-            return Err(corrupt(format_args!("inode {ino} has bad mode {:o}", raw.mode())));
+        if ![
+            S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK,
+        ]
+        .contains(&ft)
+        {
+            return Err(corrupt(format_args!(
+                "inode {ino} has bad mode {:o}",
+                raw.mode()
+            )));
         }
         if raw.size() > self.geo.max_file_size {
-            return Err(corrupt(format_args!("inode {ino} size {} too large", raw.size())));
+            return Err(corrupt(format_args!(
+                "inode {ino} size {} too large",
+                raw.size()
+            )));
         }
         if raw.is_dir() && raw.size() == 0 {
             return Err(corrupt(format_args!("directory inode {ino} has size 0")));
         }
-        if raw.is_symlink() && (raw.size() == 0 || raw.size() >= self.geo.block_size.min(4096) as u64) {
+        if raw.is_symlink()
+            && (raw.size() == 0 || raw.size() >= self.geo.block_size.min(4096) as u64)
+        {
             return Err(corrupt(format_args!("symlink {ino} length {}", raw.size())));
         }
         Ok(i)
@@ -107,7 +119,11 @@ impl Fs {
 
     /// Linux's rule: a symlink with no data blocks (an xattr block aside).
     pub fn is_fast_symlink(&self, i: &Inode) -> bool {
-        let ea = if i.raw.file_acl() != 0 { self.geo.block_size / 512 } else { 0 };
+        let ea = if i.raw.file_acl() != 0 {
+            self.geo.block_size / 512
+        } else {
+            0
+        };
         i.raw.is_symlink() && i.raw.blocks().saturating_sub(ea) == 0
     }
 
@@ -158,7 +174,10 @@ impl Fs {
         };
         let mut blk = self.read_block(b)?;
         if read_u32(&blk, 0) != 0xEA02_0000 {
-            log::warn!("ext2: inode {} xattr block {b} has no magic; left alone", i.ino);
+            log::warn!(
+                "ext2: inode {} xattr block {b} has no magic; left alone",
+                i.ino
+            );
             return Ok(());
         }
         let refs = read_u32(&blk, 4);
@@ -173,7 +192,11 @@ impl Fs {
     pub fn stat_of(&self, i: &Inode) -> Stat {
         let r = &i.raw;
         let ft = r.file_type();
-        let rdev = if ft == S_IFCHR || ft == S_IFBLK { r.rdev() as u64 } else { 0 };
+        let rdev = if ft == S_IFCHR || ft == S_IFBLK {
+            r.rdev() as u64
+        } else {
+            0
+        };
         Stat {
             ino: i.ino,
             mode: r.mode() as u32,

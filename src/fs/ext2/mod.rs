@@ -27,8 +27,8 @@
 
 mod alloc;
 mod bmap;
-pub mod disklayout;
 mod dir;
+pub mod disklayout;
 mod file;
 mod inode;
 mod mount;
@@ -133,7 +133,7 @@ static CORRUPT_LOGS: AtomicU64 = AtomicU64::new(0);
 /// not flood the host log) and return EIO.
 pub(crate) fn corrupt(what: std::fmt::Arguments) -> Errno {
     let n = CORRUPT_LOGS.fetch_add(1, Ordering::Relaxed);
-    if n < 64 || n % 1024 == 0 {
+    if n < 64 || n.is_multiple_of(1024) {
         log::warn!("ext2: corrupt file system: {what}");
     }
     Errno::EIO
@@ -141,7 +141,7 @@ pub(crate) fn corrupt(what: std::fmt::Arguments) -> Errno {
 
 pub(crate) fn io_error(what: &str, e: std::io::Error) -> Errno {
     let n = CORRUPT_LOGS.fetch_add(1, Ordering::Relaxed);
-    if n < 64 || n % 1024 == 0 {
+    if n < 64 || n.is_multiple_of(1024) {
         log::warn!("ext2: device error during {what}: {e}");
     }
     Errno::EIO
@@ -174,7 +174,9 @@ impl Fs {
     }
 
     pub fn read_bytes(&self, offset: u64, buf: &mut [u8]) -> KResult<()> {
-        self.dev.read_at(offset, buf).map_err(|e| io_error("read", e))
+        self.dev
+            .read_at(offset, buf)
+            .map_err(|e| io_error("read", e))
     }
 
     pub fn write_bytes(&self, offset: u64, data: &[u8]) -> KResult<()> {
@@ -278,7 +280,15 @@ impl Ext2 {
     }
 
     /// Make a regular file, fifo, character or block device, or socket.
-    pub fn create(&self, dir: Ino, name: &[u8], mode: u32, uid: u32, gid: u32, rdev: u32) -> KResult<Ino> {
+    pub fn create(
+        &self,
+        dir: Ino,
+        name: &[u8],
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        rdev: u32,
+    ) -> KResult<Ino> {
         self.fs.lock().create(dir, name, mode, uid, gid, rdev)
     }
 
@@ -286,7 +296,14 @@ impl Ext2 {
         self.fs.lock().mkdir(dir, name, mode, uid, gid)
     }
 
-    pub fn symlink(&self, dir: Ino, name: &[u8], target: &[u8], uid: u32, gid: u32) -> KResult<Ino> {
+    pub fn symlink(
+        &self,
+        dir: Ino,
+        name: &[u8],
+        target: &[u8],
+        uid: u32,
+        gid: u32,
+    ) -> KResult<Ino> {
         self.fs.lock().symlink(dir, name, target, uid, gid)
     }
 

@@ -18,19 +18,31 @@ fn geometry(sb: &Superblock, dev_size: u64) -> KResult<Geometry> {
         return Err(refuse(format_args!("bad magic {:#x}", sb.magic())));
     }
     if sb.rev_level() > 1 {
-        return Err(refuse(format_args!("revision {} unsupported", sb.rev_level())));
+        return Err(refuse(format_args!(
+            "revision {} unsupported",
+            sb.rev_level()
+        )));
     }
     if sb.log_block_size() > 2 {
-        return Err(refuse(format_args!("block size 1024<<{} unsupported", sb.log_block_size())));
+        return Err(refuse(format_args!(
+            "block size 1024<<{} unsupported",
+            sb.log_block_size()
+        )));
     }
     let block_size = 1024u32 << sb.log_block_size();
     let inode_size = sb.inode_size();
-    if inode_size < GOOD_OLD_INODE_SIZE as u32 || !inode_size.is_power_of_two() || inode_size > block_size {
+    if inode_size < GOOD_OLD_INODE_SIZE as u32
+        || !inode_size.is_power_of_two()
+        || inode_size > block_size
+    {
         return Err(refuse(format_args!("inode size {inode_size}")));
     }
     let expected_first = if block_size == 1024 { 1 } else { 0 };
     if sb.first_data_block() != expected_first {
-        return Err(refuse(format_args!("first data block {}", sb.first_data_block())));
+        return Err(refuse(format_args!(
+            "first data block {}",
+            sb.first_data_block()
+        )));
     }
     let bpg = sb.blocks_per_group();
     let ipg = sb.inodes_per_group();
@@ -59,7 +71,9 @@ fn geometry(sb: &Superblock, dev_size: u64) -> KResult<Geometry> {
     let ptrs = block_size as u64 / 4;
     let max_blocks = N_DIRECT as u64 + ptrs + ptrs * ptrs + ptrs * ptrs * ptrs;
     // i_blocks is 32 bits of 512-byte sectors; stay below that too.
-    let max_file_size = (max_blocks * block_size as u64).min((1u64 << 32) * 512 - 1).min(i64::MAX as u64);
+    let max_file_size = (max_blocks * block_size as u64)
+        .min((1u64 << 32) * 512 - 1)
+        .min(i64::MAX as u64);
     Ok(Geometry {
         block_size,
         blocks_count,
@@ -82,7 +96,9 @@ impl Fs {
         let dev_size = dev.size();
         let mut buf = vec![0u8; SUPERBLOCK_SIZE];
         if dev_size < SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE as u64 {
-            return Err(refuse(format_args!("device of {dev_size} bytes is too small")));
+            return Err(refuse(format_args!(
+                "device of {dev_size} bytes is too small"
+            )));
         }
         dev.read_at(SUPERBLOCK_OFFSET, &mut buf)
             .map_err(|e| super::io_error("superblock read", e))?;
@@ -90,7 +106,9 @@ impl Fs {
         let geo = geometry(&sb, dev_size)?;
         let incompat = sb.feature_incompat() & !SUPPORTED_INCOMPAT;
         if incompat != 0 {
-            return Err(refuse(format_args!("unsupported incompat features {incompat:#x}")));
+            return Err(refuse(format_args!(
+                "unsupported incompat features {incompat:#x}"
+            )));
         }
         let ro_compat = sb.feature_ro_compat() & !SUPPORTED_RO_COMPAT;
         if ro_compat != 0 && !read_only {
@@ -159,7 +177,8 @@ impl Fs {
     }
 
     pub fn write_gd(&self, g: u32) -> KResult<()> {
-        let off = self.gdt_start as u64 * self.geo.block_size as u64 + g as u64 * GROUP_DESC_SIZE as u64;
+        let off =
+            self.gdt_start as u64 * self.geo.block_size as u64 + g as u64 * GROUP_DESC_SIZE as u64;
         self.write_bytes(off, &self.gds[g as usize].0)
     }
 
@@ -167,8 +186,10 @@ impl Fs {
     pub fn write_super(&mut self) -> KResult<()> {
         let fb: u64 = self.gds.iter().map(|g| g.free_blocks_count() as u64).sum();
         let fi: u64 = self.gds.iter().map(|g| g.free_inodes_count() as u64).sum();
-        self.sb.set_free_blocks_count(fb.min(self.geo.blocks_count as u64) as u32);
-        self.sb.set_free_inodes_count(fi.min(self.geo.inodes_count as u64) as u32);
+        self.sb
+            .set_free_blocks_count(fb.min(self.geo.blocks_count as u64) as u32);
+        self.sb
+            .set_free_inodes_count(fi.min(self.geo.inodes_count as u64) as u32);
         self.sb.set_wtime(now());
         let data = self.sb.0;
         self.write_bytes(SUPERBLOCK_OFFSET, &data)?;

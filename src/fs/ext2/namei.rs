@@ -18,7 +18,10 @@ impl Fs {
     /// Undo an inode allocation whose directory entry could not be made.
     fn abandon(&mut self, i: &mut Inode) {
         if let Err(e) = self.free_inode(i) {
-            log::warn!("ext2: could not release inode {} after a failed create: {e}", i.ino);
+            log::warn!(
+                "ext2: could not release inode {} after a failed create: {e}",
+                i.ino
+            );
         }
     }
 
@@ -33,7 +36,15 @@ impl Fs {
         Ok(d)
     }
 
-    pub fn create(&mut self, dir: Ino, name: &[u8], mode: u32, uid: u32, gid: u32, rdev: u32) -> KResult<Ino> {
+    pub fn create(
+        &mut self,
+        dir: Ino,
+        name: &[u8],
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        rdev: u32,
+    ) -> KResult<Ino> {
         let ft = mode & S_IFMT;
         if ![S_IFREG, S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK].contains(&ft) {
             return Err(Errno::EINVAL);
@@ -81,7 +92,14 @@ impl Fs {
         Ok(ino)
     }
 
-    pub fn symlink(&mut self, dir: Ino, name: &[u8], target: &[u8], uid: u32, gid: u32) -> KResult<Ino> {
+    pub fn symlink(
+        &mut self,
+        dir: Ino,
+        name: &[u8],
+        target: &[u8],
+        uid: u32,
+        gid: u32,
+    ) -> KResult<Ino> {
         if target.is_empty() {
             return Err(Errno::ENOENT);
         }
@@ -99,7 +117,8 @@ impl Fs {
         self.write_new_inode(&i)?;
         if !fast {
             // Allocated by hand: with no blocks yet it still looks fast to bmap.
-            let goal = self.geo.first_data_block + (ino - 1) / self.geo.inodes_per_group * self.geo.blocks_per_group;
+            let goal = self.geo.first_data_block
+                + (ino - 1) / self.geo.inodes_per_group * self.geo.blocks_per_group;
             let made = self.alloc_block(goal).and_then(|b| {
                 i.raw.set_block(0, b);
                 i.raw.set_blocks(self.geo.block_size / 512);
@@ -188,7 +207,8 @@ impl Fs {
         }
         self.remove_entry(&mut d, &slot)?;
         let mut d = self.load_dir(dir)?;
-        d.raw.set_links_count(d.raw.links_count().saturating_sub(1).max(1));
+        d.raw
+            .set_links_count(d.raw.links_count().saturating_sub(1).max(1));
         self.write_inode(&d)?;
         self.free_inode(&mut i)
     }
@@ -301,7 +321,8 @@ impl Fs {
             }
         }
         if let Some(m) = a.mode {
-            i.raw.set_mode(((i.raw.mode() as u32 & S_IFMT) | (m & 0o7777)) as u16);
+            i.raw
+                .set_mode(((i.raw.mode() as u32 & S_IFMT) | (m & 0o7777)) as u16);
         }
         if let Some(u) = a.uid {
             i.raw.set_uid(u);
