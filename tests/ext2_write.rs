@@ -300,3 +300,39 @@ fn modify_indexed_directory() {
     assert_fsck_clean(&img);
     assert_eq!(debugfs(&img, "cat /big/added_7"), b"new");
 }
+
+/// The page cache's write path: map (allocating) blocks, write the image
+/// directly, then set the size. Growing must not zero what was written.
+#[test]
+fn page_cache_style_write() {
+    use umlrun::fs::BlockIo;
+    let t = tempdir();
+    let img = image_path(&t, "img");
+    mkfs(&img, None, 4096, false, &[], 8 * 1024);
+    let data = pattern(77, 3 * 4096 + 100);
+    {
+        let dev = open_dev(&img, true);
+        let fs = Ext2::mount(dev.clone(), false).unwrap();
+        let ino = fs
+            .create(fs.root(), b"pc", S_IFREG | 0o644, 0, 0, 0)
+            .unwrap();
+        fs.write(ino, 0, &data[..50]).unwrap(); // old end inside block 0
+        for (k, chunk) in data.chunks(4096).enumerate() {
+            let b = fs.bmap_alloc(ino, k as u64).unwrap();
+            assert_eq!(fs.bmap(ino, k as u64).unwrap(), Some(b));
+            dev.write_at(b * 4096, chunk).unwrap();
+        }
+        fs.setattr(
+            ino,
+            SetAttr {
+                size: Some(data.len() as u64),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(read_all(&fs, ino).unwrap() == data);
+        assert_eq!(fs.stat(ino).unwrap().blocks, 4 * 8);
+    }
+    assert_fsck_clean(&img);
+    assert!(debugfs(&img, "cat /pc") == data);
+}

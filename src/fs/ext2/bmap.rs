@@ -224,14 +224,3 @@ impl Fs {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn corrupt_is_eio() {
-        assert_eq!(
-            super::super::corrupt(format_args!("test")),
-            crate::errno::Errno::EIO
-        );
-    }
-}

@@ -253,3 +253,17 @@ impl Fs {
         data
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_checked() {
+        assert_eq!(check_name(b""), Err(Errno::ENOENT));
+        assert_eq!(check_name(&[b'a'; 256]), Err(Errno::ENAMETOOLONG));
+        assert_eq!(check_name(b"a/b"), Err(Errno::EINVAL));
+        assert_eq!(check_name(b"a\0b"), Err(Errno::EINVAL));
+        assert!(check_name(&[b'a'; 255]).is_ok());
+    }
+}

@@ -1,6 +1,7 @@
 //! Regular file data: read (holes read as zeros), write (allocating),
 //! truncate (shrink frees blocks, grow leaves a hole). Invariant kept: the
-//! bytes of the last block past the end of file are zero.
+//! bytes of the last block past the end of file are zero (shrinking zeroes
+//! them, new blocks are zeroed, mke2fs writes them zero).
 
 use super::disklayout::*;
 use super::inode::Inode;
@@ -151,11 +152,13 @@ impl Fs {
         }
         let old = i.raw.size();
         let bs = self.geo.block_size as u64;
+        // Growing touches no data: the page cache may already have written
+        // blocks past the old end (bmap_alloc) before it sets the size.
         let r = if size < old {
             self.zero_tail(i, size)
                 .and_then(|_| self.free_blocks_from(i, size.div_ceil(bs)))
         } else {
-            self.zero_tail(i, old)
+            Ok(())
         };
         self.set_size_raw(i, size);
         let t = now();

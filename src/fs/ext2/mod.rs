@@ -11,8 +11,9 @@
 //! | `file.rs`       | regular file read, write, truncate |
 //! | `namei.rs`      | create, mkdir, symlink, readlink, link, unlink, rmdir, rename, setattr |
 //!
-//! Locking: one `parking_lot::Mutex` around the whole file system state;
-//! every public method takes it once, so internal code never re-locks.
+//! Locking: one `parking_lot::RwLock` around the whole file system state;
+//! lookups, reads and stats share it, changes hold it exclusively. Every
+//! public method takes it once, so internal code never re-locks.
 //! Metadata is written through to the `BlockIo` at once, except the
 //! superblock summary, written on `sync`/`unmount` (and on drop).
 //!
@@ -37,7 +38,7 @@ mod namei;
 use crate::errno::{Errno, KResult};
 use crate::fs::blockio::BlockIo;
 use disklayout::{GroupDesc, Superblock};
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -208,7 +209,7 @@ impl Fs {
 
 /// A mounted ext2 file system. Send + Sync; all methods lock internally.
 pub struct Ext2 {
-    fs: Mutex<Fs>,
+    fs: RwLock<Fs>,
     block_size: u32,
 }
 
@@ -219,7 +220,7 @@ impl Ext2 {
         let fs = Fs::mount(dev, read_only)?;
         let block_size = fs.geo.block_size;
         Ok(Ext2 {
-            fs: Mutex::new(fs),
+            fs: RwLock::new(fs),
             block_size,
         })
     }
@@ -233,34 +234,34 @@ impl Ext2 {
     }
 
     pub fn stat(&self, ino: Ino) -> KResult<Stat> {
-        let fs = self.fs.lock();
+        let fs = self.fs.read();
         let i = fs.load_inode(ino)?;
         Ok(fs.stat_of(&i))
     }
 
     pub fn lookup(&self, dir: Ino, name: &[u8]) -> KResult<Ino> {
-        self.fs.lock().lookup(dir, name)
+        self.fs.read().lookup(dir, name)
     }
 
     pub fn readdir(&self, dir: Ino) -> KResult<Vec<DirEntry>> {
-        self.fs.lock().readdir(dir)
+        self.fs.read().readdir(dir)
     }
 
     pub fn read(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> KResult<usize> {
-        self.fs.lock().read(ino, offset, buf)
+        self.fs.read().read(ino, offset, buf)
     }
 
     pub fn write(&self, ino: Ino, offset: u64, data: &[u8]) -> KResult<usize> {
-        self.fs.lock().write(ino, offset, data)
+        self.fs.write().write(ino, offset, data)
     }
 
     pub fn truncate(&self, ino: Ino, size: u64) -> KResult<()> {
-        self.fs.lock().truncate(ino, size)
+        self.fs.write().truncate(ino, size)
     }
 
     /// The disk block holding file block `file_block`, or None for a hole.
     pub fn bmap(&self, ino: Ino, file_block: u64) -> KResult<Option<u64>> {
-        let fs = self.fs.lock();
+        let fs = self.fs.read();
         let i = fs.load_inode(ino)?;
         Ok(fs.bmap(&i, file_block)?.map(u64::from))
     }
@@ -268,15 +269,16 @@ impl Ext2 {
     /// Like `bmap`, but a hole gets a fresh zeroed block. The file size is
     /// not changed: the caller sets it (setattr/truncate) after writing.
     pub fn bmap_alloc(&self, ino: Ino, file_block: u64) -> KResult<u64> {
-        let mut fs = self.fs.lock();
+        let mut fs = self.fs.write();
         fs.check_rw()?;
         let mut i = fs.load_inode(ino)?;
         if !i.raw.is_reg() && !i.raw.is_dir() {
             return Err(Errno::EINVAL);
         }
-        let (b, _) = fs.bmap_alloc(&mut i, file_block, true)?;
+        let r = fs.bmap_alloc(&mut i, file_block, true);
+        // indirect blocks may have been attached even if the last step failed
         fs.write_inode(&i)?;
-        Ok(b as u64)
+        Ok(r?.0 as u64)
     }
 
     /// Make a regular file, fifo, character or block device, or socket.
@@ -289,11 +291,11 @@ impl Ext2 {
         gid: u32,
         rdev: u32,
     ) -> KResult<Ino> {
-        self.fs.lock().create(dir, name, mode, uid, gid, rdev)
+        self.fs.write().create(dir, name, mode, uid, gid, rdev)
     }
 
     pub fn mkdir(&self, dir: Ino, name: &[u8], mode: u32, uid: u32, gid: u32) -> KResult<Ino> {
-        self.fs.lock().mkdir(dir, name, mode, uid, gid)
+        self.fs.write().mkdir(dir, name, mode, uid, gid)
     }
 
     pub fn symlink(
@@ -304,46 +306,46 @@ impl Ext2 {
         uid: u32,
         gid: u32,
     ) -> KResult<Ino> {
-        self.fs.lock().symlink(dir, name, target, uid, gid)
+        self.fs.write().symlink(dir, name, target, uid, gid)
     }
 
     pub fn readlink(&self, ino: Ino) -> KResult<Vec<u8>> {
-        self.fs.lock().readlink(ino)
+        self.fs.read().readlink(ino)
     }
 
     pub fn link(&self, ino: Ino, dir: Ino, name: &[u8]) -> KResult<()> {
-        self.fs.lock().link(ino, dir, name)
+        self.fs.write().link(ino, dir, name)
     }
 
     /// Remove a name; the inode and its blocks are freed with the last link.
     pub fn unlink(&self, dir: Ino, name: &[u8]) -> KResult<()> {
-        self.fs.lock().unlink(dir, name)
+        self.fs.write().unlink(dir, name)
     }
 
     pub fn rmdir(&self, dir: Ino, name: &[u8]) -> KResult<()> {
-        self.fs.lock().rmdir(dir, name)
+        self.fs.write().rmdir(dir, name)
     }
 
     pub fn rename(&self, odir: Ino, oname: &[u8], ndir: Ino, nname: &[u8]) -> KResult<()> {
-        self.fs.lock().rename(odir, oname, ndir, nname)
+        self.fs.write().rename(odir, oname, ndir, nname)
     }
 
     pub fn setattr(&self, ino: Ino, attr: SetAttr) -> KResult<()> {
-        self.fs.lock().setattr(ino, &attr)
+        self.fs.write().setattr(ino, &attr)
     }
 
     pub fn statfs(&self) -> StatFs {
-        self.fs.lock().statfs()
+        self.fs.read().statfs()
     }
 
     /// Write the superblock summary and flush the device.
     pub fn sync(&self) -> KResult<()> {
-        self.fs.lock().sync()
+        self.fs.write().sync()
     }
 
     /// Sync and mark the file system clean; later writes fail with EROFS.
     pub fn unmount(&self) -> KResult<()> {
-        self.fs.lock().unmount()
+        self.fs.write().unmount()
     }
 }
 

@@ -233,3 +233,58 @@ impl Fs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plausible 1 KiB-block superblock for an 8 MiB device.
+    fn sb() -> Superblock {
+        let mut sb = Superblock([0; SUPERBLOCK_SIZE]);
+        sb.set_magic(EXT2_MAGIC);
+        sb.set_rev_level(1);
+        sb.set_log_block_size(0);
+        sb.set_first_data_block(1);
+        sb.set_blocks_count(8192);
+        sb.set_blocks_per_group(8192);
+        sb.set_inodes_per_group(2048);
+        sb.set_inodes_count(2048);
+        sb.set_first_ino_raw(11);
+        sb.set_inode_size_raw(128);
+        sb
+    }
+
+    #[test]
+    fn geometry_of_a_good_superblock() {
+        let g = geometry(&sb(), 8 << 20).unwrap();
+        assert_eq!((g.block_size, g.groups, g.itb_per_group), (1024, 1, 256));
+        assert_eq!(
+            g.max_file_size,
+            (12 + 256 + 256 * 256 + 256 * 256 * 256) * 1024
+        );
+    }
+
+    #[test]
+    fn geometry_rejects_bad_fields() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut Superblock)>)> = vec![
+            ("magic", Box::new(|s| s.set_magic(0))),
+            ("revision", Box::new(|s| s.set_rev_level(2))),
+            ("block size", Box::new(|s| s.set_log_block_size(7))),
+            ("inode size", Box::new(|s| s.set_inode_size_raw(100))),
+            ("first data block", Box::new(|s| s.set_first_data_block(0))),
+            ("blocks per group", Box::new(|s| s.set_blocks_per_group(0))),
+            (
+                "inodes per group",
+                Box::new(|s| s.set_inodes_per_group(1 << 20)),
+            ),
+            ("past device", Box::new(|s| s.set_blocks_count(9000))),
+            ("inode count", Box::new(|s| s.set_inodes_count(5000))),
+            ("first ino", Box::new(|s| s.set_first_ino_raw(2))),
+        ];
+        for (what, f) in cases {
+            let mut s = sb();
+            f(&mut s);
+            assert_eq!(geometry(&s, 8 << 20).err(), Some(Errno::EINVAL), "{what}");
+        }
+    }
+}
