@@ -266,7 +266,8 @@ mod tests {
 
     #[test]
     fn geometry_rejects_bad_fields() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Superblock)>)> = vec![
+        type Damage = Box<dyn Fn(&mut Superblock)>;
+        let cases: Vec<(&str, Damage)> = vec![
             ("magic", Box::new(|s| s.set_magic(0))),
             ("revision", Box::new(|s| s.set_rev_level(2))),
             ("block size", Box::new(|s| s.set_log_block_size(7))),
