@@ -305,7 +305,6 @@ fn modify_indexed_directory() {
 /// directly, then set the size. Growing must not zero what was written.
 #[test]
 fn page_cache_style_write() {
-    use umlrun::fs::BlockIo;
     let t = tempdir();
     let img = image_path(&t, "img");
     mkfs(&img, None, 4096, false, &[], 8 * 1024);
