@@ -330,6 +330,26 @@ fn random_metadata_flips_never_panic() {
     let base = base();
     // metadata lives in the first blocks of group 0: sb, gdt, bitmaps, inode table, dirs
     let meta_end = (first_block(&base.img, "/d") + 4) * BS;
+    flip_rounds(&base.bytes, meta_end);
+}
+
+#[test]
+fn random_metadata_flips_4k_never_panic() {
+    let t = tempdir();
+    let src = t.path().join("src");
+    fs::create_dir(&src).unwrap();
+    build_src(&src);
+    let img = image_path(&t, "img");
+    mkfs(&img, Some(&src), 4096, false, &[], 4096);
+    let dblock: u64 = String::from_utf8(debugfs(&img, "bmap /d 0"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    flip_rounds(&fs::read(&img).unwrap(), (dblock + 2) * 4096);
+}
+
+fn flip_rounds(bytes: &[u8], meta_end: u64) {
     let mut x: u64 = 0x1234_5678_9abc_def1;
     let mut next = || {
         x ^= x << 13;
@@ -343,7 +363,7 @@ fn random_metadata_flips_never_panic() {
         .unwrap_or(300);
     let (mut mounted, mut with_errors) = (0, 0);
     for _ in 0..rounds {
-        let mut b = base.bytes.clone();
+        let mut b = bytes.to_vec();
         for _ in 0..(1 + next() % 24) {
             let off = 1024 + next() % (meta_end - 1024);
             b[off as usize] ^= 1 << (next() % 8);

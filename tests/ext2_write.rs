@@ -335,3 +335,32 @@ fn page_cache_style_write() {
     assert_fsck_clean(&img);
     assert!(debugfs(&img, "cat /pc") == data);
 }
+
+/// Filling the disk: a short write or ENOSPC, exact free counts, and all
+/// space back after the unlink.
+#[test]
+fn enospc_short_write_and_recovery() {
+    let t = tempdir();
+    let img = image_path(&t, "img");
+    mkfs(&img, None, 1024, false, &[], 1024);
+    {
+        let fs = mount(&img, false);
+        let before = fs.statfs().free_blocks;
+        let ino = fs
+            .create(fs.root(), b"fill", S_IFREG | 0o644, 0, 0, 0)
+            .unwrap();
+        let data = pattern(9, 2 << 20);
+        let n = fs.write(ino, 0, &data).unwrap();
+        assert!(n > 0 && n < data.len());
+        assert_eq!(fs.statfs().free_blocks, 0);
+        assert_eq!(fs.write(ino, n as u64, b"more"), Err(Errno::ENOSPC));
+        assert_eq!(fs.mkdir(fs.root(), b"d", 0o755, 0, 0), Err(Errno::ENOSPC));
+        assert!(read_all(&fs, ino).unwrap() == data[..n]);
+        fs.unmount().unwrap();
+        assert_fsck_clean(&img);
+        let fs = mount(&img, false);
+        fs.unlink(fs.root(), b"fill").unwrap();
+        assert_eq!(fs.statfs().free_blocks, before);
+    }
+    assert_fsck_clean(&img);
+}

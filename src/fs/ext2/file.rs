@@ -77,12 +77,18 @@ impl Fs {
             let in_block = (pos % bs) as usize;
             let chunk = (bs as usize - in_block).min(data.len() - done);
             let whole = chunk == bs as usize;
-            let (b, _) = self.bmap_alloc(i, pos / bs, !whole)?;
-            self.write_bytes(
-                self.block_offset(b) + in_block as u64,
-                &data[done..done + chunk],
-            )?;
-            done += chunk;
+            let r = self.bmap_alloc(i, pos / bs, !whole).and_then(|(b, _)| {
+                self.write_bytes(
+                    self.block_offset(b) + in_block as u64,
+                    &data[done..done + chunk],
+                )
+            });
+            match r {
+                Ok(()) => done += chunk,
+                // a short write reports what got there (ENOSPC part way)
+                Err(_) if done > 0 => break,
+                Err(e) => return Err(e),
+            }
         }
         Ok(done)
     }
