@@ -123,6 +123,7 @@ pub(crate) struct Fs {
     pub gds: Vec<GroupDesc>,
     /// First block of the group descriptor table.
     pub gdt_start: u32,
+    /// Free counts or features changed since the superblock was last written.
     pub sb_dirty: bool,
     pub unmounted: bool,
     pub generation: u32,

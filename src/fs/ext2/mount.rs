@@ -201,7 +201,9 @@ impl Fs {
         if self.read_only {
             return Ok(());
         }
-        self.write_super()?;
+        if self.sb_dirty {
+            self.write_super()?;
+        }
         self.dev.flush().map_err(|e| super::io_error("flush", e))
     }
 
@@ -212,6 +214,7 @@ impl Fs {
         if !self.read_only {
             let state = self.sb.state();
             self.sb.set_state(state | STATE_VALID);
+            self.sb_dirty = true;
             self.sync()?;
         }
         self.unmounted = true;
