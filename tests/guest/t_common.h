@@ -19,11 +19,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define T_FN __attribute__((unused)) static
+
 static int t_checks, t_failures;
 static char t_dir[64];
 static const char *t_name = "t";
 
-static void t_check(int ok, int line, const char *fmt, ...) {
+T_FN void t_check(int ok, int line, const char *fmt, ...) {
     int saved = errno;
     va_list ap;
     t_checks++;
@@ -44,7 +46,7 @@ static void t_check(int ok, int line, const char *fmt, ...) {
 #define SAY(...) printf(__VA_ARGS__)
 
 /* Describe a wait status in words (never a pid). */
-__attribute__((unused)) static const char *t_status(int st) {
+T_FN const char *t_status(int st) {
     static char buf[64];
     if (WIFEXITED(st))
         snprintf(buf, sizeof buf, "exited %d", WEXITSTATUS(st));
@@ -60,7 +62,7 @@ __attribute__((unused)) static const char *t_status(int st) {
 }
 
 /* Wait for one child by pid and describe how it ended. */
-__attribute__((unused)) static const char *t_wait(pid_t pid) {
+T_FN const char *t_wait(pid_t pid) {
     int st = 0;
     pid_t r;
     do
@@ -70,14 +72,14 @@ __attribute__((unused)) static const char *t_wait(pid_t pid) {
     return t_status(st);
 }
 
-static int t_rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+T_FN int t_rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb; (void)flag; (void)ftw;
     return remove(p);
 }
 
 /* Start: unbuffered output, a known umask, and a private scratch directory
  * under /tmp (the cwd from here on). */
-static void t_begin(const char *name) {
+T_FN void t_begin(const char *name) {
     t_name = name;
     setvbuf(stdout, NULL, _IONBF, 0);
     setvbuf(stderr, NULL, _IONBF, 0);
@@ -91,7 +93,7 @@ static void t_begin(const char *name) {
 }
 
 /* End: remove the scratch dir, print the tally, exit 0 only if all passed. */
-static int t_end(void) {
+T_FN int t_end(void) {
     if (chdir("/") != 0) t_failures++;
     if (nftw(t_dir, t_rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0) {
         printf("cleanup of scratch dir: FAIL (%s)\n", strerror(errno));
