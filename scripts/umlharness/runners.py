@@ -1,0 +1,101 @@
+"""The two runners: umlrun (ours) and Debian's linux.uml, and their COW tools.
+
+Both take UML's switches; what differs is the binary, the ubd mode switch
+(umlrun only), the COW tool and the console switches UML needs to keep its
+serial lines and extra consoles off.
+"""
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_IMAGE = REPO / "disk-images" / "busybox.img"
+
+
+class RunnerError(Exception):
+    """A runner or its tools are missing or failed."""
+
+
+@dataclass
+class Runner:
+    """How to start one kind of instance.
+
+    name: "umlrun" or "uml"; mode: "mmap" or "copy" (umlrun only; UML has no
+    ubd=mmap any more, so its mode is reported as "uml").
+    """
+
+    name: str
+    binary: str
+    mode: str
+    cow_tool: str
+
+    @property
+    def label(self):
+        return f"umlrun-{self.mode}" if self.name == "umlrun" else "uml"
+
+    def argv(self, cow, backing, umid, uml_dir, mem):
+        if self.name == "umlrun":
+            return [
+                self.binary,
+                f"mem={mem}",
+                f"ubd={self.mode}",
+                f"ubd0={cow},{backing}",
+                f"umid={umid}",
+                f"uml_dir={uml_dir}",
+                "con0=fd:0,fd:1",
+            ]
+        return [
+            self.binary,
+            f"ubd0={cow},{backing}",
+            f"mem={mem}",
+            f"umid={umid}",
+            f"uml_dir={uml_dir}",
+            "con0=fd:0,fd:1",
+            "con=null",
+            "ssl=null",
+        ]
+
+    def make_cow(self, cow, backing):
+        """Create a fresh COW file `cow` over `backing`."""
+        cow, backing = str(cow), str(backing)
+        if os.path.exists(cow):
+            os.unlink(cow)
+        if self.name == "umlrun":
+            cmd = [self.cow_tool, "create", cow, backing]
+        else:
+            cmd = [self.cow_tool, "-f", cow, backing]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RunnerError(f"{' '.join(cmd)}: exit {done.returncode}: {done.stderr.strip()}")
+
+
+def _find(path_or_name, hint):
+    if os.sep in path_or_name:
+        if os.access(path_or_name, os.X_OK):
+            return path_or_name
+        raise RunnerError(f"{path_or_name} not found ({hint})")
+    found = shutil.which(path_or_name)
+    if not found:
+        raise RunnerError(f"{path_or_name} not found on PATH ({hint})")
+    return found
+
+
+def make_runner(name, mode="mmap"):
+    """A Runner for "umlrun" (mode mmap|copy) or "uml"; checks the binaries exist."""
+    if name == "umlrun":
+        if mode not in ("mmap", "copy"):
+            raise RunnerError(f"--mode {mode}: use mmap or copy")
+        hint = "build it: cargo build --release"
+        return Runner(
+            "umlrun",
+            _find(os.environ.get("UMLRUN", str(REPO / "target/release/umlrun")), hint),
+            mode,
+            _find(os.environ.get("UMLCOW", str(REPO / "target/release/umlcow")), hint),
+        )
+    if name == "uml":
+        hint = "apt-get install user-mode-linux uml-utilities"
+        return Runner("uml", _find("linux.uml", hint), "uml", _find("uml_mkcow", hint))
+    raise RunnerError(f"--runner {name}: use umlrun or uml")
