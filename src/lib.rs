@@ -14,5 +14,8 @@ pub mod config;
 pub mod errno;
 pub mod fs;
 pub mod host;
+pub mod kernel;
+pub mod mm;
 pub mod physmem;
 pub mod platform;
+pub mod vfs;

@@ -122,4 +122,16 @@ pub trait FileSystem {
     fn setattr(&self, ino: Ino, attr: &SetAttr) -> KResult<()>;
     fn statfs(&self) -> KResult<StatFs>;
     fn sync(&self) -> KResult<()>;
+
+    /// The disk block holding file block `block` of `ino`, if the file
+    /// system lives on a block device (None for a hole or no device).
+    /// With 4 KiB blocks the page cache maps that disk page directly.
+    fn bmap(&self, _ino: Ino, _block: u64) -> KResult<Option<u64>> {
+        Ok(None)
+    }
+
+    /// Block size of the underlying device mapping (0: not block-backed).
+    fn block_size(&self) -> u32 {
+        0
+    }
 }

@@ -1,0 +1,6 @@
+//! The guest kernel: tasks, signals, the scheduler loop.
+
+#![deny(unsafe_code)]
+
+pub mod fdtable;
+pub mod signal;
