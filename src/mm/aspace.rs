@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::anon::AnonFrames;
+use super::frames::FrameRefs;
 use super::types::*;
 use super::vma::{Backing, Vma};
 use crate::errno::{Errno, KResult};
@@ -17,8 +17,9 @@ use crate::physmem::{Frame, PhysMem};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pte {
     pub frame: Frame,
-    /// The frame is an anonymous frame (reference counted), not a page
-    /// cache frame.
+    /// The frame is private to this mapping's owners (anonymous memory or
+    /// a private copy), not a page cache frame. Every PTE holds one
+    /// reference on its frame either way.
     pub anon: bool,
     /// Writes may go to this frame (false for copy-on-write sharing).
     pub writable: bool,
@@ -116,14 +117,14 @@ impl AddressSpace {
     }
 
     /// Installs `vma`, replacing whatever was mapped in its range.
-    pub fn insert_vma(&mut self, vma: Vma, anon: &mut AnonFrames) {
+    pub fn insert_vma(&mut self, vma: Vma, anon: &mut FrameRefs) {
         self.unmap_range(vma.start, vma.end, anon);
         self.vmas.insert(vma.start, vma);
     }
 
     /// munmap: removes VMAs and pages in [start, end) and frees anonymous
     /// frames no one else holds.
-    pub fn unmap_range(&mut self, start: u64, end: u64, anon: &mut AnonFrames) {
+    pub fn unmap_range(&mut self, start: u64, end: u64, anon: &mut FrameRefs) {
         self.split_at(start);
         self.split_at(end);
         let keys: Vec<u64> = self.vmas.range(start..end).map(|(k, _)| *k).collect();
@@ -135,9 +136,7 @@ impl AddressSpace {
         for p in pages {
             let pte = self.ptes.remove(&p).expect("pte listed");
             mapped |= pte.host_prot.is_some();
-            if pte.anon {
-                anon.put(pte.frame);
-            }
+            anon.put(pte.frame);
         }
         if mapped {
             self.ops.push(MapOp::Unmap {
@@ -225,17 +224,15 @@ impl AddressSpace {
     }
 
     /// Replaces the frame behind `page` (after a copy-on-write break).
-    pub(super) fn set_pte(&mut self, page: u64, pte: Pte, anon: &mut AnonFrames) {
+    pub(super) fn set_pte(&mut self, page: u64, pte: Pte, anon: &mut FrameRefs) {
         if let Some(old) = self.ptes.insert(page, pte) {
-            if old.anon {
-                anon.put(old.frame);
-            }
+            anon.put(old.frame);
         }
     }
 
     /// brk: moves the end of the heap. Returns the new break (the old one
     /// when the request cannot be met, as Linux does).
-    pub fn set_brk(&mut self, new: u64, anon: &mut AnonFrames) -> u64 {
+    pub fn set_brk(&mut self, new: u64, anon: &mut FrameRefs) -> u64 {
         if new < self.brk_start {
             return self.brk;
         }
@@ -280,7 +277,7 @@ impl AddressSpace {
     /// fork: a copy of this address space. Private pages become
     /// copy-on-write in both (read-only in the parent's host mapping too);
     /// shared pages stay shared.
-    pub fn fork(&mut self, anon: &mut AnonFrames, physmem: &PhysMem) -> AddressSpace {
+    pub fn fork(&mut self, anon: &mut FrameRefs, physmem: &PhysMem) -> AddressSpace {
         let mut child = AddressSpace {
             vmas: self.vmas.clone(),
             ptes: BTreeMap::new(),
@@ -292,9 +289,7 @@ impl AddressSpace {
         for page in pages {
             let shared = self.find_vma(page).map(|v| v.shared).unwrap_or(false);
             let pte = self.ptes.get_mut(&page).expect("pte");
-            if pte.anon {
-                anon.get(pte.frame);
-            }
+            anon.get(pte.frame);
             if !shared {
                 pte.writable = false;
             }
@@ -309,7 +304,7 @@ impl AddressSpace {
     }
 
     /// Drops every mapping (exit, exec).
-    pub fn clear(&mut self, anon: &mut AnonFrames) {
+    pub fn clear(&mut self, anon: &mut FrameRefs) {
         self.unmap_range(0, u64::MAX & !(PAGE - 1), anon);
         self.ops.clear();
         self.brk_start = 0;

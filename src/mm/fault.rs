@@ -1,7 +1,7 @@
 //! Page faults: demand paging, copy-on-write, fault-around, and the
 //! kernel's own access to guest memory through the guest page table.
 
-use super::anon::AnonFrames;
+use super::frames::FrameRefs;
 use super::aspace::{AddressSpace, Pte};
 use super::types::*;
 use super::vma::Backing;
@@ -19,7 +19,7 @@ impl AddressSpace {
         &mut self,
         addr: u64,
         write: bool,
-        anon: &mut AnonFrames,
+        anon: &mut FrameRefs,
     ) -> Result<(), FaultError> {
         let page = page_down(addr);
         self.resolve(page, write, anon)?;
@@ -46,7 +46,7 @@ impl AddressSpace {
         &mut self,
         page: u64,
         write: bool,
-        anon: &mut AnonFrames,
+        anon: &mut FrameRefs,
     ) -> Result<Frame, FaultError> {
         let vma = self
             .find_vma(page)
@@ -64,7 +64,12 @@ impl AddressSpace {
             let new = if vma.shared {
                 match &vma.backing {
                     Backing::File { source, .. } => {
-                        source.page_for_write(vma.file_index(page).expect("file vma"))?
+                        let f = source
+                            .page_for_write(vma.file_index(page).expect("file vma"), anon)?;
+                        if f != pte.frame {
+                            anon.get(f); // the new PTE's reference
+                        }
+                        f
                     }
                     Backing::Anon => pte.frame,
                 }
@@ -76,7 +81,11 @@ impl AddressSpace {
             let was_mapped = pte.host_prot.is_some();
             let newpte = Pte {
                 frame: new,
-                anon: if new == pte.frame { pte.anon } else { !vma.shared || pte.anon },
+                anon: if new == pte.frame {
+                    pte.anon
+                } else {
+                    !vma.shared
+                },
                 writable: true,
                 host_prot: if new == pte.frame { pte.host_prot } else { None },
             };
@@ -105,10 +114,11 @@ impl AddressSpace {
                 let idx = vma.file_index(page).expect("file vma");
                 if vma.shared {
                     let f = if write {
-                        source.page_for_write(idx)?
+                        source.page_for_write(idx, anon)?
                     } else {
-                        source.page(idx)?
+                        source.page(idx, anon)?
                     };
+                    anon.get(f);
                     Pte {
                         frame: f,
                         anon: false,
@@ -116,7 +126,7 @@ impl AddressSpace {
                         host_prot: None,
                     }
                 } else {
-                    let f = source.page(idx)?;
+                    let f = source.page(idx, anon)?;
                     if write {
                         let c = anon.alloc_copy(f).map_err(|_| FaultError::Oom)?;
                         Pte {
@@ -126,6 +136,7 @@ impl AddressSpace {
                             host_prot: None,
                         }
                     } else {
+                        anon.get(f);
                         Pte {
                             frame: f,
                             anon: false,
@@ -141,7 +152,7 @@ impl AddressSpace {
     }
 
     /// Maps the following pages of a file mapping that are not mapped yet.
-    fn fault_around(&mut self, page: u64, anon: &mut AnonFrames) {
+    fn fault_around(&mut self, page: u64, anon: &mut FrameRefs) {
         let Some(vma) = self.find_vma(page).cloned() else {
             return;
         };
@@ -164,7 +175,7 @@ impl AddressSpace {
 
     /// Copies guest memory at `addr` into `buf` (the kernel's
     /// copy_from_user). Pages are brought in as a read fault would.
-    pub fn read_user(&mut self, addr: u64, buf: &mut [u8], anon: &mut AnonFrames) -> KResult<()> {
+    pub fn read_user(&mut self, addr: u64, buf: &mut [u8], anon: &mut FrameRefs) -> KResult<()> {
         let mut done = 0usize;
         while done < buf.len() {
             let a = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
@@ -180,7 +191,7 @@ impl AddressSpace {
 
     /// Copies `data` into guest memory at `addr` (copy_to_user), breaking
     /// copy-on-write like a guest write would.
-    pub fn write_user(&mut self, addr: u64, data: &[u8], anon: &mut AnonFrames) -> KResult<()> {
+    pub fn write_user(&mut self, addr: u64, data: &[u8], anon: &mut FrameRefs) -> KResult<()> {
         let mut done = 0usize;
         while done < data.len() {
             let a = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
@@ -202,7 +213,7 @@ impl AddressSpace {
         &mut self,
         addr: u64,
         data: &[u8],
-        anon: &mut AnonFrames,
+        anon: &mut FrameRefs,
     ) -> KResult<()> {
         let start = page_down(addr);
         let end = page_up(addr + data.len() as u64).ok_or(Errno::EFAULT)?;
@@ -228,7 +239,7 @@ impl AddressSpace {
     }
 
     /// Reads a NUL-terminated string of at most `max` bytes.
-    pub fn read_cstr(&mut self, addr: u64, max: usize, anon: &mut AnonFrames) -> KResult<Vec<u8>> {
+    pub fn read_cstr(&mut self, addr: u64, max: usize, anon: &mut FrameRefs) -> KResult<Vec<u8>> {
         let mut out = Vec::new();
         let mut a = addr;
         loop {

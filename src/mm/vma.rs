@@ -4,18 +4,20 @@
 use std::fmt;
 use std::rc::Rc;
 
+use super::frames::FrameRefs;
 use super::types::{FaultError, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE};
 use crate::physmem::Frame;
 
 /// A file's pages as the page cache serves them to mappings.
 pub trait PageSource {
     /// The frame caching page `index` (read in or substituted if needed).
-    /// The page cache owns the frame; beyond the end of file is `Bus`.
-    fn page(&self, index: u64) -> Result<Frame, FaultError>;
+    /// The page cache keeps its own reference; the caller takes one for
+    /// its PTE. Beyond the end of file is `Bus`.
+    fn page(&self, index: u64, frames: &mut FrameRefs) -> Result<Frame, FaultError>;
     /// Same, for a write through a shared mapping: the page is marked
     /// dirty and its frame is writable in the host (copied up first if it
     /// mapped a read-only image page).
-    fn page_for_write(&self, index: u64) -> Result<Frame, FaultError>;
+    fn page_for_write(&self, index: u64, frames: &mut FrameRefs) -> Result<Frame, FaultError>;
     /// (device, inode) for /proc/<pid>/maps.
     fn ident(&self) -> (u64, u64);
     /// The path shown in /proc/<pid>/maps.
@@ -109,10 +111,10 @@ mod tests {
     fn split_keeps_file_offsets() {
         struct Nothing;
         impl PageSource for Nothing {
-            fn page(&self, _: u64) -> Result<Frame, FaultError> {
+            fn page(&self, _: u64, _: &mut FrameRefs) -> Result<Frame, FaultError> {
                 Err(FaultError::Bus)
             }
-            fn page_for_write(&self, _: u64) -> Result<Frame, FaultError> {
+            fn page_for_write(&self, _: u64, _: &mut FrameRefs) -> Result<Frame, FaultError> {
                 Err(FaultError::Bus)
             }
             fn ident(&self) -> (u64, u64) {

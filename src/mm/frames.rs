@@ -11,14 +11,14 @@ use std::sync::Arc;
 use crate::errno::{Errno, KResult};
 use crate::physmem::{Frame, PhysMem};
 
-pub struct AnonFrames {
+pub struct FrameRefs {
     physmem: Arc<PhysMem>,
     refs: HashMap<Frame, u32>,
 }
 
-impl AnonFrames {
+impl FrameRefs {
     pub fn new(physmem: Arc<PhysMem>) -> Self {
-        AnonFrames {
+        FrameRefs {
             physmem,
             refs: HashMap::new(),
         }
