@@ -1,1 +1,20 @@
-//! UML COW files and ubd block devices (to be written).
+//! UML COW files and the `ubd` block devices (copy and mmap modes).
+//!
+//! | file        | owns |
+//! |-------------|------|
+//! | `cow/header.rs` | the COW header: parse v1/v2/v3/broken v3, write v3, layout sizes |
+//! | `cow/mod.rs`    | create a COW file, read its header and bitmap, check the backing file |
+//! | `bitmap.rs`     | the in-memory sector bitmap (LSB first) |
+//! | `ubd.rs`        | `Ubd`: a raw or COW disk read/written by byte range; page mappings for mmap mode |
+//! | `merge.rs`      | COW + backing -> one image (`uml_moo`), or in place |
+//! | `error.rs`      | `BlockError` |
+#![deny(unsafe_code)]
+
+pub mod bitmap;
+pub mod cow;
+pub mod error;
+pub mod merge;
+pub mod ubd;
+
+pub use error::BlockError;
+pub use ubd::{PageMapping, Ubd};

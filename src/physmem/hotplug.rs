@@ -1,0 +1,81 @@
+//! Hot-(un)plug, like UML 2.6's `config mem=-64M`: free frames leave the
+//! guest (punched, so the host gets them back) and can be given back later.
+//!
+//! Evicting page cache to make frames free is the caller's job; this only
+//! takes frames that are free now. The guest's MemTotal is
+//! `frames_total - frames_unplugged` (see `PhysMem::frames_plugged`).
+
+use super::{Frame, PhysMem};
+
+impl PhysMem {
+    /// Takes up to `frames` free frames out of the allocator (highest first)
+    /// and punches them; returns how many were taken.
+    pub fn unplug(&self, frames: u64) -> u64 {
+        let mut inner = self.inner.lock();
+        let mut taken: Vec<Frame> = inner.alloc.unplug(frames);
+        taken.sort_unstable();
+        inner.punch_runs(&self.memfd, &taken);
+        let n = taken.len() as u64;
+        log::info!("physmem: unplugged {n} of {frames} frames asked for");
+        n
+    }
+
+    /// Gives up to `frames` unplugged frames back; returns how many.
+    pub fn plug(&self, frames: u64) -> u64 {
+        let n = self.inner.lock().alloc.plug(frames);
+        log::info!("physmem: plugged {n} of {frames} frames asked for");
+        n
+    }
+
+    /// Frames the guest may use: all of them minus the unplugged ones.
+    pub fn frames_plugged(&self) -> u64 {
+        self.frames - self.inner.lock().alloc.unplugged_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::physmem::{PhysMem, PhysMemError, PAGE_SIZE};
+
+    #[test]
+    fn unplug_takes_only_free_frames_and_plug_returns_them() {
+        let pm = PhysMem::new(16 * 4096).unwrap();
+        let held: Vec<_> = (0..4).map(|_| pm.alloc().unwrap()).collect();
+        assert_eq!(pm.unplug(10), 10);
+        assert_eq!(pm.frames_plugged(), 6);
+        assert_eq!(pm.unplug(10), 2);
+        let s = pm.stats();
+        assert_eq!(s.frames_unplugged, 12);
+        assert_eq!(s.frames_free, 0);
+        assert_eq!(s.frames_allocated, 4);
+        assert!(matches!(pm.alloc(), Err(PhysMemError::OutOfMemory)));
+        assert_eq!(pm.plug(5), 5);
+        assert_eq!(pm.stats().frames_free, 5);
+        assert_eq!(pm.plug(100), 7);
+        assert_eq!(pm.frames_plugged(), 16);
+        let more: Vec<_> = (0..12).map(|_| pm.alloc().unwrap()).collect();
+        for f in more.iter().chain(&held) {
+            assert!(f.0 < 16);
+        }
+        assert!(matches!(pm.alloc(), Err(PhysMemError::OutOfMemory)));
+    }
+
+    #[test]
+    fn unplugged_frames_are_punched_and_come_back_zeroed() {
+        let pm = PhysMem::new(8 * 4096).unwrap();
+        let frames: Vec<_> = (0..8).map(|_| pm.alloc().unwrap()).collect();
+        for &f in &frames {
+            pm.write(f, 0, &[0x42; PAGE_SIZE]).unwrap();
+        }
+        pm.free_many(&frames);
+        assert_eq!(pm.unplug(8), 8);
+        assert_eq!(pm.stats().host_resident_bytes, 0);
+        assert_eq!(pm.plug(8), 8);
+        let mut buf = [1u8; PAGE_SIZE];
+        for _ in 0..8 {
+            let f = pm.alloc().unwrap();
+            pm.read(f, 0, &mut buf);
+            assert!(buf.iter().all(|&b| b == 0));
+        }
+    }
+}
