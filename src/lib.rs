@@ -15,6 +15,7 @@ pub mod errno;
 pub mod fs;
 pub mod host;
 pub mod kernel;
+pub mod loader;
 pub mod mm;
 pub mod physmem;
 pub mod platform;

@@ -10,6 +10,9 @@
 
 pub mod ext2;
 
+use std::fs::File;
+use std::sync::Arc;
+
 use crate::errno::KResult;
 
 /// An inode number, unique within one file system.
@@ -123,15 +126,13 @@ pub trait FileSystem {
     fn statfs(&self) -> KResult<StatFs>;
     fn sync(&self) -> KResult<()>;
 
-    /// The disk block holding file block `block` of `ino`, if the file
-    /// system lives on a block device (None for a hole or no device).
-    /// With 4 KiB blocks the page cache maps that disk page directly.
-    fn bmap(&self, _ino: Ino, _block: u64) -> KResult<Option<u64>> {
-        Ok(None)
+    /// Where page `index` (4 KiB) of `ino` lies in a host file, when the
+    /// device can map it instead of copying: `ubd=mmap`, 4 KiB blocks, all
+    /// eight sectors in one file at an aligned offset. The page cache then
+    /// substitutes that host page for a frame, so instances booted from one
+    /// image share it. Returns (file, offset, writable).
+    fn page_mapping(&self, _ino: Ino, _index: u64) -> Option<(Arc<File>, u64, bool)> {
+        None
     }
 
-    /// Block size of the underlying device mapping (0: not block-backed).
-    fn block_size(&self) -> u32 {
-        0
-    }
 }
