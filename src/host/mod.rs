@@ -6,10 +6,12 @@
 //! |-------------|------|
 //! | `memfd.rs`  | anonymous memory files: create, size, seal, punch holes, resident size |
 //! | `mapping.rs`| shared mappings of host fds with safe byte access, and remapping a range over a file page |
+//! | `console.rs`| umlrun's stdin/stdout as the guest console, raw mode and its restoration |
 //! | `file.rs`   | positional I/O, fcntl locks, file metadata for disk images |
 //! | `ptrace.rs` | tracing stub processes |
 //! | `misc.rs`   | pids, terminals, home directory and other process-level facts |
 
+pub mod console;
 pub mod file;
 pub mod mapping;
 pub mod memfd;

@@ -100,7 +100,7 @@ mod tests {
     use crate::vfs::{FileKind, OpenFile};
 
     fn f() -> OpenFileRef {
-        OpenFile::new(FileKind::Null, 2, b"/dev/null".to_vec())
+        OpenFile::new(FileKind::Device(crate::fs::devices::CharDevice::Null), 2, b"/dev/null".to_vec())
     }
 
     #[test]

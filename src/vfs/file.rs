@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::mount::Node;
+use crate::fs::devices::CharDevice;
 use crate::fs::DirEntry;
 
 pub const O_ACCMODE: u32 = 0o3;
@@ -36,10 +37,7 @@ pub enum FileKind {
     /// The console terminal.
     Console,
     /// /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom.
-    Null,
-    Zero,
-    Full,
-    Random,
+    Device(CharDevice),
 }
 
 pub struct OpenFile {
