@@ -7,6 +7,7 @@
 //! | `physmem`  | guest physical memory on a memfd: frames, hole punching, substitution, hot-plug |
 //! | `block`    | UML COW v1/v2/v3 files and the `ubd` block devices (copy and mmap modes) |
 //! | `fs`       | ext2, and later the VFS, procfs, tmpfs, /dev |
+//! | `loader`   | ELF and `#!` parsing, load plans, the initial stack image |
 //! | `platform` | the ptrace stub processes that run guest code |
 
 pub mod block;

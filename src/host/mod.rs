@@ -8,12 +8,16 @@
 //! | `mapping.rs`| shared mappings of host fds with safe byte access, and remapping a range over a file page |
 //! | `console.rs`| umlrun's stdin/stdout as the guest console, raw mode and its restoration |
 //! | `file.rs`   | positional I/O, fcntl locks, file metadata for disk images |
-//! | `ptrace.rs` | tracing stub processes |
+//! | `ptrace.rs` | tracing stub processes: spawn, resume, stops, registers |
+//! | `stub.rs`   | the sealed memfd the stub ELF is exec'd from |
+//! | `cpu.rs`    | pinning umlrun and its stubs to one CPU |
 //! | `misc.rs`   | pids, terminals, home directory and other process-level facts |
 
 pub mod console;
+pub mod cpu;
 pub mod file;
 pub mod mapping;
 pub mod memfd;
 pub mod misc;
 pub mod ptrace;
+pub mod stub;

@@ -67,7 +67,7 @@ impl LoadPlan {
         let bias = match elf.kind {
             ElfKind::Exec => 0,
             ElfKind::Dyn => {
-                if load_base % PAGE_SIZE != 0 {
+                if !load_base.is_multiple_of(PAGE_SIZE) {
                     return Err(Errno::EINVAL);
                 }
                 load_base.checked_sub(lo).ok_or(Errno::ENOEXEC)?

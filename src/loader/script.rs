@@ -90,10 +90,10 @@ mod tests {
     #[test]
     fn long_lines() {
         let mut long = b"#!/bin/".to_vec();
-        long.extend(std::iter::repeat(b'x').take(400));
+        long.extend(std::iter::repeat_n(b'x', 400));
         assert_eq!(sb(&long), Some(Err(Errno::ENOEXEC)));
         let mut arg_cut = b"#!/bin/sh ".to_vec();
-        arg_cut.extend(std::iter::repeat(b'a').take(400));
+        arg_cut.extend(std::iter::repeat_n(b'a', 400));
         let s = sb(&arg_cut).unwrap().unwrap();
         assert_eq!(s.interp, b"/bin/sh");
         assert_eq!(s.arg.unwrap().len(), SHEBANG_MAX - 2 - 8);

@@ -108,7 +108,7 @@ fn check_strings(list: &[&[u8]]) -> Result<usize, Errno> {
 
 /// Lay out the initial stack.
 pub fn build_stack(spec: &StackSpec<'_>) -> Result<StackImage, Errno> {
-    if spec.stack_top % 16 != 0 || spec.stack_top < (64 << 20) {
+    if !spec.stack_top.is_multiple_of(16) || spec.stack_top < (64 << 20) {
         return Err(Errno::EINVAL);
     }
     let args = check_strings(spec.argv)? + check_strings(spec.envp)?;
@@ -240,7 +240,9 @@ mod tests {
     }
 
     /// Walk the image like a libc start routine would.
-    fn walk(img: &StackImage) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<(u64, u64)>) {
+    type Walked = (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<(u64, u64)>);
+
+    fn walk(img: &StackImage) -> Walked {
         let argc = word(img, img.rsp);
         let mut p = img.rsp + 8;
         let argv = (0..argc).map(|i| cstr(img, word(img, p + i * 8))).collect();

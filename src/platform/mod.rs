@@ -1,1 +1,262 @@
-//! Ptrace platform (to be written).
+//! The platform: how guest code runs and how its host mappings change.
+//!
+//! Like gVisor's Sentry platform, this is an interface with one
+//! implementation for now. A guest process is a [`Context`] (run it until it
+//! makes a syscall, faults, gets a signal or dies) and an [`AddressSpaceOps`]
+//! (map host fd ranges into it). [`PtraceStub`] implements both with UML's
+//! SKAS0 design: a host stub process under ptrace, guest code under
+//! PTRACE_SYSEMU, mapping changes injected as syscalls run by the stub.
+//! A seccomp/systrap platform can implement the same traits later.
+//!
+//! | file | owns |
+//! |---|---|
+//! | `regs.rs` | [`Regs`] (named `user_regs_struct`) and [`FpRegs`] |
+//! | `stub_image.rs` | the stub ELF bytes, its fixed addresses, the op-list format |
+//! | `ptrace_stub.rs` | [`PtraceStub`]: spawn, inject mappings, switch, kill |
+//!
+//! Threading: ptrace ties a tracee to the host thread that spawned it, so all
+//! calls on one stub must come from that thread.
+#![deny(unsafe_code)]
+
+mod ptrace_stub;
+mod regs;
+pub mod stub_image;
+
+use std::os::fd::RawFd;
+
+pub use ptrace_stub::{PtraceStub, StubOptions};
+pub use regs::{FpRegs, Regs, USER_CS, USER_EFLAGS, USER_SS};
+
+use crate::errno::Errno;
+
+/// Page protection of a mapping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Prot {
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+}
+
+impl Prot {
+    pub const NONE: Prot = Prot {
+        read: false,
+        write: false,
+        exec: false,
+    };
+    pub const R: Prot = Prot {
+        read: true,
+        write: false,
+        exec: false,
+    };
+    pub const RW: Prot = Prot {
+        read: true,
+        write: true,
+        exec: false,
+    };
+    pub const RX: Prot = Prot {
+        read: true,
+        write: false,
+        exec: true,
+    };
+    pub const RWX: Prot = Prot {
+        read: true,
+        write: true,
+        exec: true,
+    };
+
+    /// Linux PROT_* bits (READ=1, WRITE=2, EXEC=4).
+    pub fn bits(self) -> u64 {
+        (self.read as u64) | (self.write as u64) << 1 | (self.exec as u64) << 2
+    }
+
+    /// From Linux PROT_* bits; other bits are ignored.
+    pub fn from_bits(bits: u64) -> Prot {
+        Prot {
+            read: bits & 1 != 0,
+            write: bits & 2 != 0,
+            exec: bits & 4 != 0,
+        }
+    }
+}
+
+/// One change to a guest's host mappings. Addresses and lengths are
+/// page-aligned; `fd` is a host fd the stub inherited (physmem memfd, image).
+/// Maps are always MAP_SHARED|MAP_FIXED: the kernel does copy-on-write itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapOp {
+    Map {
+        addr: u64,
+        len: u64,
+        prot: Prot,
+        fd: RawFd,
+        offset: u64,
+    },
+    Unmap {
+        addr: u64,
+        len: u64,
+    },
+    Protect {
+        addr: u64,
+        len: u64,
+        prot: Prot,
+    },
+}
+
+impl MapOp {
+    /// The guest range the op touches.
+    pub fn range(&self) -> std::ops::Range<u64> {
+        match *self {
+            MapOp::Map { addr, len, .. }
+            | MapOp::Unmap { addr, len }
+            | MapOp::Protect { addr, len, .. } => addr..addr.saturating_add(len),
+        }
+    }
+}
+
+/// A memory fault (or trap) the guest took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// si_addr: the faulting address (for SIGSEGV/SIGBUS) or instruction.
+    pub addr: u64,
+    /// SIGSEGV, SIGBUS, SIGILL, SIGFPE or SIGTRAP.
+    pub signo: i32,
+    /// si_code, e.g. [`SEGV_MAPERR`] or [`SEGV_ACCERR`].
+    pub code: i32,
+    /// Whether the access was a write, when the platform can tell. Plain
+    /// ptrace cannot (the page-fault error code is not in siginfo), so it
+    /// reports `None`: the kernel maps private pages read-only first and
+    /// treats a later SEGV_ACCERR on a page it mapped readable as a write.
+    pub write: Option<bool>,
+}
+
+pub const SEGV_MAPERR: i32 = 1;
+pub const SEGV_ACCERR: i32 = 2;
+
+impl Fault {
+    /// Nothing mapped at the address.
+    pub fn is_maperr(&self) -> bool {
+        self.signo == SIGSEGV && self.code == SEGV_MAPERR
+    }
+    /// Mapped, but the protection refused the access.
+    pub fn is_accerr(&self) -> bool {
+        self.signo == SIGSEGV && self.code == SEGV_ACCERR
+    }
+}
+
+pub const SIGTRAP: i32 = 5;
+pub const SIGBUS: i32 = 7;
+pub const SIGILL: i32 = 4;
+pub const SIGFPE: i32 = 8;
+pub const SIGSEGV: i32 = 11;
+
+/// Why [`Context::switch`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The guest executed `syscall`; nothing ran on the host. Registers hold
+    /// the state after the instruction; write the result with
+    /// [`Regs::set_syscall_return`] on [`Context::regs_mut`].
+    Syscall { nr: u64, args: [u64; 6] },
+    /// A synchronous fault; resuming re-runs the instruction.
+    Fault(Fault),
+    /// Another host signal reached the stub (suppressed, not delivered).
+    Signal(i32),
+    /// The stub process exited with this code (it should not).
+    Exited(i32),
+    /// The stub was killed by this host signal.
+    Killed(i32),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error("host call {op} failed: {source}")]
+    Host {
+        op: &'static str,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("could not prepare the stub executable: {0}")]
+    StubExe(#[source] std::io::Error),
+    #[error("could not read the stub's host mappings: {0}")]
+    Maps(#[source] std::io::Error),
+    #[error("mapping op {index} failed in the stub with {errno:?}")]
+    Inject { index: usize, errno: Errno },
+    #[error("mapping op {0:?} touches the stub's reserved pages")]
+    Reserved(MapOp),
+    #[error("stub stopped unexpectedly: {0}")]
+    UnexpectedStop(String),
+    #[error("stub process is gone")]
+    StubGone,
+}
+
+impl PlatformError {
+    pub(crate) fn host(op: &'static str) -> impl FnOnce(nix::Error) -> PlatformError {
+        move |source| PlatformError::Host { op, source }
+    }
+}
+
+/// Changing a guest's host mappings.
+pub trait AddressSpaceOps {
+    /// Apply the ops in order, as few round trips as possible. Stops at the
+    /// first failure, reporting its index; earlier ops stay applied.
+    fn apply(&mut self, ops: &[MapOp]) -> Result<(), PlatformError>;
+
+    fn map(
+        &mut self,
+        addr: u64,
+        len: u64,
+        prot: Prot,
+        fd: RawFd,
+        offset: u64,
+    ) -> Result<(), PlatformError> {
+        self.apply(&[MapOp::Map {
+            addr,
+            len,
+            prot,
+            fd,
+            offset,
+        }])
+    }
+
+    fn unmap(&mut self, addr: u64, len: u64) -> Result<(), PlatformError> {
+        self.apply(&[MapOp::Unmap { addr, len }])
+    }
+
+    fn protect(&mut self, addr: u64, len: u64, prot: Prot) -> Result<(), PlatformError> {
+        self.apply(&[MapOp::Protect { addr, len, prot }])
+    }
+}
+
+/// Running guest code.
+pub trait Context {
+    /// Run the guest from [`Context::regs`] until it stops.
+    fn switch(&mut self) -> Result<Stop, PlatformError>;
+    /// The guest registers at the last stop (or the initial frame).
+    fn regs(&self) -> &Regs;
+    /// Change the guest registers; applied at the next switch.
+    fn regs_mut(&mut self) -> &mut Regs;
+    /// The FXSAVE area, for signal frames.
+    fn fpregs(&mut self) -> Result<FpRegs, PlatformError>;
+    fn set_fpregs(&mut self, fp: &FpRegs) -> Result<(), PlatformError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prot_bits_round_trip() {
+        for bits in 0..8 {
+            assert_eq!(Prot::from_bits(bits).bits(), bits);
+        }
+        assert_eq!(Prot::RX.bits(), 5);
+    }
+
+    #[test]
+    fn op_range_saturates() {
+        let op = MapOp::Unmap {
+            addr: u64::MAX - 1,
+            len: 10,
+        };
+        assert_eq!(op.range().end, u64::MAX);
+    }
+}

@@ -1,0 +1,312 @@
+//! [`PtraceStub`]: a guest process as a host stub under ptrace (UML SKAS0).
+//!
+//! Guest code runs under PTRACE_SYSEMU, so its syscalls stop here and never
+//! reach the host. Mapping changes are written as an op list into the stub's
+//! data page and run by the stub's batch loop under PTRACE_CONT, one round
+//! trip per [`MAX_BATCH`] ops. The guest registers are cached here between
+//! stops and written back only when something changed them.
+
+use std::ops::Range;
+use std::os::fd::RawFd;
+use std::sync::OnceLock;
+
+use super::stub_image::{
+    encode_batch, stub_elf, MAX_BATCH, OP_RECORD, STUB_BASE, STUB_BATCH, STUB_BATCH_TRAP,
+    STUB_DATA, STUB_END, STUB_SYSCALL, STUB_SYSCALL_TRAP,
+};
+use super::{AddressSpaceOps, Context, Fault, FpRegs, MapOp, PlatformError, Regs, Stop};
+use super::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
+use crate::errno::Errno;
+use crate::host::ptrace::{self as hp, HostStop, Resume};
+use crate::host::stub::StubExe;
+
+const SYS_MMAP: u64 = 9;
+const SYS_MPROTECT: u64 = 10;
+const SYS_MUNMAP: u64 = 11;
+const MAP_SHARED_FIXED: u64 = 0x01 | 0x10;
+
+/// How to start a stub.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StubOptions<'a> {
+    /// Host fds the stub keeps (same numbers): the physmem memfd, image files.
+    pub keep_fds: &'a [RawFd],
+    /// Pin the stub to this CPU (normally umlrun's own).
+    pub cpu: Option<usize>,
+}
+
+/// One guest process on the ptrace platform.
+pub struct PtraceStub {
+    pid: i32,
+    regs: Regs,
+    /// `regs` differs from what the stub holds (kernel edit or injection).
+    regs_dirty: bool,
+    reserved: Vec<Range<u64>>,
+    vdso: Option<Range<u64>>,
+    alive: bool,
+}
+
+fn stub_exe() -> Result<&'static StubExe, PlatformError> {
+    static EXE: OnceLock<StubExe> = OnceLock::new();
+    if let Some(e) = EXE.get() {
+        return Ok(e);
+    }
+    let exe = StubExe::create(&stub_elf()).map_err(PlatformError::StubExe)?;
+    Ok(EXE.get_or_init(|| exe))
+}
+
+impl PtraceStub {
+    /// Start a stub. It holds only the stub pages, the vDSO and vvar (the
+    /// host stack is unmapped before this returns); [`PtraceStub::reserved`]
+    /// lists them. Its registers start as a valid user frame at the stub
+    /// entry: set rip and rsp before the first switch.
+    pub fn spawn(opts: StubOptions<'_>) -> Result<PtraceStub, PlatformError> {
+        let exe = stub_exe()?;
+        let pid = hp::spawn_traced(exe.fd(), opts.keep_fds, opts.cpu)
+            .map_err(PlatformError::host("spawn"))?;
+        let mut stub = PtraceStub {
+            pid,
+            regs: Regs::default(),
+            regs_dirty: false,
+            reserved: Vec::new(),
+            vdso: None,
+            alive: true,
+        };
+        stub.reserved.push(STUB_BASE..STUB_END);
+        stub.regs = hp::get_regs(pid).map_err(PlatformError::host("getregs"))?;
+        let maps = hp::read_maps(pid).map_err(PlatformError::Maps)?;
+        let mut stack = Vec::new();
+        for m in maps.iter().filter(|m| m.end <= 0x8000_0000_0000) {
+            match m.name.as_str() {
+                "[stack]" => stack.push(MapOp::Unmap {
+                    addr: m.start,
+                    len: m.end - m.start,
+                }),
+                "[vdso]" => {
+                    stub.vdso = Some(m.start..m.end);
+                    stub.reserved.push(m.start..m.end);
+                }
+                _ if m.start >= STUB_BASE && m.end <= STUB_END => {}
+                _ => stub.reserved.push(m.start..m.end),
+            }
+        }
+        stub.inject(&stack)?;
+        stub.reserved.sort_by_key(|r| r.start);
+        log::debug!("stub {pid}: reserved {:x?}", stub.reserved);
+        Ok(stub)
+    }
+
+    /// The host pid (for tests and /proc lookups).
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Host ranges the guest must not map over: stub pages, vDSO, vvar.
+    pub fn reserved(&self) -> &[Range<u64>] {
+        &self.reserved
+    }
+
+    /// The host vDSO, identical in every stub (ASLR is off in stubs); the
+    /// loader can pass its start as AT_SYSINFO_EHDR.
+    pub fn vdso(&self) -> Option<Range<u64>> {
+        self.vdso.clone()
+    }
+
+    /// Run one syscall in the stub on the host and return its raw result.
+    /// For the kernel's own housekeeping (e.g. closing an inherited fd).
+    pub fn host_syscall(&mut self, nr: u64, args: [u64; 6]) -> Result<i64, PlatformError> {
+        let mut r = self.regs;
+        r.rip = STUB_SYSCALL;
+        r.rax = nr;
+        (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) =
+            (args[0], args[1], args[2], args[3], args[4], args[5]);
+        let out = self.run_stub(&r, STUB_SYSCALL_TRAP)?;
+        Ok(out.rax as i64)
+    }
+
+    /// Read guest memory through the host (tests and debugging only).
+    pub fn peek(&self, addr: u64, buf: &mut [u8]) -> Result<usize, PlatformError> {
+        hp::read_mem(self.pid, addr, buf).map_err(PlatformError::host("process_vm_readv"))
+    }
+
+    /// Write guest memory through the host (tests and debugging only).
+    pub fn poke(&self, addr: u64, buf: &[u8]) -> Result<usize, PlatformError> {
+        hp::write_mem(self.pid, addr, buf).map_err(PlatformError::host("process_vm_writev"))
+    }
+
+    /// Kill the stub (idempotent).
+    pub fn kill(&mut self) {
+        if self.alive {
+            hp::kill(self.pid);
+            self.alive = false;
+        }
+    }
+
+    fn check_alive(&self) -> Result<(), PlatformError> {
+        if self.alive {
+            Ok(())
+        } else {
+            Err(PlatformError::StubGone)
+        }
+    }
+
+    /// Run stub code from `r` under PTRACE_CONT until the int3 whose trap
+    /// leaves rip at `trap`; returns the registers there.
+    fn run_stub(&mut self, r: &Regs, trap: u64) -> Result<Regs, PlatformError> {
+        self.check_alive()?;
+        let mut r = *r;
+        r.orig_rax = u64::MAX; // no syscall restart on the way out
+        r.eflags &= !0x100; // no single-step
+        hp::set_regs(self.pid, &r).map_err(PlatformError::host("setregs"))?;
+        self.regs_dirty = true;
+        hp::resume(self.pid, Resume::Cont).map_err(PlatformError::host("ptrace_cont"))?;
+        match hp::wait(self.pid).map_err(PlatformError::host("waitpid"))? {
+            HostStop::Signal(SIGTRAP) => {}
+            HostStop::Exited(_) | HostStop::Killed(_) => {
+                self.alive = false;
+                return Err(PlatformError::StubGone);
+            }
+            other => {
+                return Err(PlatformError::UnexpectedStop(format!(
+                    "{other:?} while running stub code"
+                )))
+            }
+        }
+        let out = hp::get_regs(self.pid).map_err(PlatformError::host("getregs"))?;
+        if out.rip != trap {
+            return Err(PlatformError::UnexpectedStop(format!(
+                "trap at {:#x}, expected {trap:#x}",
+                out.rip
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Run ops through the batch loop without the reserved-range check.
+    fn inject(&mut self, ops: &[MapOp]) -> Result<(), PlatformError> {
+        for (chunk_no, chunk) in ops.chunks(MAX_BATCH).enumerate() {
+            let calls: Vec<(u64, [u64; 6])> = chunk.iter().map(encode_op).collect();
+            let bytes = encode_batch(&calls);
+            self.check_alive()?;
+            hp::write_mem(self.pid, STUB_DATA, &bytes)
+                .map_err(PlatformError::host("process_vm_writev"))?;
+            let mut r = self.regs;
+            r.rip = STUB_BATCH;
+            r.rbx = STUB_DATA;
+            let out = self.run_stub(&r, STUB_BATCH_TRAP)?;
+            let done = out.rbx.wrapping_sub(STUB_DATA) as usize / OP_RECORD;
+            if done < chunk.len() {
+                let errno = Errno(-(out.rax as i64) as i32);
+                return Err(PlatformError::Inject {
+                    index: chunk_no * MAX_BATCH + done,
+                    errno,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn encode_op(op: &MapOp) -> (u64, [u64; 6]) {
+    match *op {
+        MapOp::Map {
+            addr,
+            len,
+            prot,
+            fd,
+            offset,
+        } => (
+            SYS_MMAP,
+            [addr, len, prot.bits(), MAP_SHARED_FIXED, fd as u64, offset],
+        ),
+        MapOp::Unmap { addr, len } => (SYS_MUNMAP, [addr, len, 0, 0, 0, 0]),
+        MapOp::Protect { addr, len, prot } => (SYS_MPROTECT, [addr, len, prot.bits(), 0, 0, 0]),
+    }
+}
+
+impl AddressSpaceOps for PtraceStub {
+    fn apply(&mut self, ops: &[MapOp]) -> Result<(), PlatformError> {
+        for op in ops {
+            let r = op.range();
+            if self
+                .reserved
+                .iter()
+                .any(|res| r.start < res.end && res.start < r.end)
+            {
+                return Err(PlatformError::Reserved(*op));
+            }
+        }
+        self.inject(ops)
+    }
+}
+
+impl Context for PtraceStub {
+    fn switch(&mut self) -> Result<Stop, PlatformError> {
+        self.check_alive()?;
+        if self.regs_dirty {
+            hp::set_regs(self.pid, &self.regs).map_err(PlatformError::host("setregs"))?;
+            self.regs_dirty = false;
+        }
+        hp::resume(self.pid, Resume::Sysemu).map_err(PlatformError::host("ptrace_sysemu"))?;
+        let stop = hp::wait(self.pid).map_err(PlatformError::host("waitpid"))?;
+        match stop {
+            HostStop::Exited(code) => {
+                self.alive = false;
+                return Ok(Stop::Exited(code));
+            }
+            HostStop::Killed(sig) => {
+                self.alive = false;
+                return Ok(Stop::Killed(sig));
+            }
+            _ => {}
+        }
+        self.regs = hp::get_regs(self.pid).map_err(PlatformError::host("getregs"))?;
+        Ok(match stop {
+            HostStop::Syscall => Stop::Syscall {
+                nr: self.regs.syscall_nr(),
+                args: self.regs.syscall_args(),
+            },
+            HostStop::Signal(sig @ (SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP)) => {
+                let (signo, code, addr) =
+                    hp::siginfo(self.pid).map_err(PlatformError::host("getsiginfo"))?;
+                if signo != sig {
+                    return Err(PlatformError::UnexpectedStop(format!(
+                        "stopped by {sig}, siginfo says {signo}"
+                    )));
+                }
+                Stop::Fault(Fault {
+                    addr,
+                    signo,
+                    code,
+                    write: None,
+                })
+            }
+            HostStop::Signal(sig) => Stop::Signal(sig),
+            HostStop::Exited(_) | HostStop::Killed(_) => unreachable!("handled above"),
+        })
+    }
+
+    fn regs(&self) -> &Regs {
+        &self.regs
+    }
+
+    fn regs_mut(&mut self) -> &mut Regs {
+        self.regs_dirty = true;
+        &mut self.regs
+    }
+
+    fn fpregs(&mut self) -> Result<FpRegs, PlatformError> {
+        self.check_alive()?;
+        hp::get_fpregs(self.pid).map_err(PlatformError::host("getfpregs"))
+    }
+
+    fn set_fpregs(&mut self, fp: &FpRegs) -> Result<(), PlatformError> {
+        self.check_alive()?;
+        hp::set_fpregs(self.pid, fp).map_err(PlatformError::host("setfpregs"))
+    }
+}
+
+impl Drop for PtraceStub {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,146 @@
+//! The stub executable: a tiny static ELF, built here as bytes, that every
+//! guest process starts from.
+//!
+//! Why an exec'd ELF and not a fork of umlrun: the new process starts with a
+//! clean address space (this page, a data page, a host stack we unmap at once,
+//! the vDSO and vvar), so nothing of umlrun is left to find and unmap, fork
+//! does not copy umlrun's page tables, and only async-signal-safe calls run
+//! between fork and exec, which keeps spawning sound in a threaded umlrun.
+//!
+//! Page layout at [`STUB_BASE`]:
+//!
+//! | address | what |
+//! |---|---|
+//! | `STUB_BASE + ENTRY_OFF` | `int3; jmp .-1`: the ELF entry, never run on purpose |
+//! | [`STUB_SYSCALL`] | `syscall; int3`: one injected syscall |
+//! | [`STUB_BATCH`] | loop over the op list at [`STUB_DATA`] (below), then `int3` |
+//! | [`STUB_DATA`] | the op list: records of 8 u64 (nr, 6 args, unused), nr 0 ends |
+//!
+//! The batch loop runs `rbx = STUB_DATA` onwards; it stops at the first
+//! failing syscall (rax in -4095..-1), so at the trap `rbx` points at the
+//! record that ended the loop and `rax` holds its result.
+
+/// Where the stub's code page sits in every stub. Chosen above the host's
+/// non-randomized mmap base (0x7ffff7fff000, where the vDSO goes) and well
+/// below the initial host stack, so exec never collides with either.
+pub const STUB_BASE: u64 = 0x7fff_fc00_0000;
+const ENTRY_OFF: u64 = 0x100;
+const SYSCALL_OFF: u64 = 0x110;
+const BATCH_OFF: u64 = 0x120;
+/// A `syscall; int3` gadget.
+pub const STUB_SYSCALL: u64 = STUB_BASE + SYSCALL_OFF;
+/// The batch loop entry.
+pub const STUB_BATCH: u64 = STUB_BASE + BATCH_OFF;
+/// The data page the batch loop reads (the ELF's bss).
+pub const STUB_DATA: u64 = STUB_BASE + 0x1000;
+/// End of the stub's own pages.
+pub const STUB_END: u64 = STUB_BASE + 0x2000;
+/// Bytes per op record in the data page.
+pub const OP_RECORD: usize = 64;
+/// Ops per batch (one record is the terminator).
+pub const MAX_BATCH: usize = 4096 / OP_RECORD - 1;
+
+/// The batch loop, hand-assembled (offsets relative to its start):
+const BATCH_CODE: [u8; 49] = [
+    0x48, 0x8B, 0x03, // 0:  mov rax, [rbx]
+    0x48, 0x85, 0xC0, // 3:  test rax, rax
+    0x74, 0x28, //       6:  jz done (48)
+    0x48, 0x8B, 0x7B, 0x08, // 8:  mov rdi, [rbx+8]
+    0x48, 0x8B, 0x73, 0x10, // 12: mov rsi, [rbx+16]
+    0x48, 0x8B, 0x53, 0x18, // 16: mov rdx, [rbx+24]
+    0x4C, 0x8B, 0x53, 0x20, // 20: mov r10, [rbx+32]
+    0x4C, 0x8B, 0x43, 0x28, // 24: mov r8,  [rbx+40]
+    0x4C, 0x8B, 0x4B, 0x30, // 28: mov r9,  [rbx+48]
+    0x0F, 0x05, //             32: syscall
+    0x48, 0x3D, 0x01, 0xF0, 0xFF, 0xFF, // 34: cmp rax, -4095
+    0x73, 0x06, //             40: jae done (48)
+    0x48, 0x83, 0xC3, 0x40, // 42: add rbx, 64
+    0xEB, 0xD0, //             46: jmp 0
+    0xCC, //                   48: done: int3
+];
+
+/// Address just after the batch loop's final `int3`: rip at its trap.
+pub const STUB_BATCH_TRAP: u64 = STUB_BATCH + BATCH_CODE.len() as u64;
+/// rip at the trap of the single-syscall gadget.
+pub const STUB_SYSCALL_TRAP: u64 = STUB_SYSCALL + 3;
+
+fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
+    buf[at..at + bytes.len()].copy_from_slice(bytes);
+}
+
+fn phdr(p_type: u32, flags: u32, offset: u64, vaddr: u64, filesz: u64, memsz: u64) -> Vec<u8> {
+    let mut p = Vec::with_capacity(56);
+    p.extend_from_slice(&p_type.to_le_bytes());
+    p.extend_from_slice(&flags.to_le_bytes());
+    p.extend_from_slice(&offset.to_le_bytes());
+    p.extend_from_slice(&vaddr.to_le_bytes());
+    p.extend_from_slice(&vaddr.to_le_bytes()); // paddr
+    p.extend_from_slice(&filesz.to_le_bytes());
+    p.extend_from_slice(&memsz.to_le_bytes());
+    p.extend_from_slice(&0x1000u64.to_le_bytes());
+    p
+}
+
+/// The stub ELF file's bytes.
+pub fn stub_elf() -> Vec<u8> {
+    let size = (BATCH_OFF as usize) + BATCH_CODE.len();
+    let mut f = vec![0u8; size];
+    // ELF header.
+    put(&mut f, 0, &[0x7F, b'E', b'L', b'F', 2, 1, 1, 0]);
+    put(&mut f, 16, &2u16.to_le_bytes()); // ET_EXEC
+    put(&mut f, 18, &62u16.to_le_bytes()); // EM_X86_64
+    put(&mut f, 20, &1u32.to_le_bytes()); // EV_CURRENT
+    put(&mut f, 24, &(STUB_BASE + ENTRY_OFF).to_le_bytes());
+    put(&mut f, 32, &64u64.to_le_bytes()); // e_phoff
+    put(&mut f, 52, &64u16.to_le_bytes()); // e_ehsize
+    put(&mut f, 54, &56u16.to_le_bytes()); // e_phentsize
+    put(&mut f, 56, &2u16.to_le_bytes()); // e_phnum
+                                          // Code: R+X, the whole file. Data: R+W bss page.
+    const PT_LOAD: u32 = 1;
+    let code = phdr(PT_LOAD, 5, 0, STUB_BASE, size as u64, size as u64);
+    let data = phdr(PT_LOAD, 6, 0, STUB_DATA, 0, 0x1000);
+    put(&mut f, 64, &code);
+    put(&mut f, 120, &data);
+    put(&mut f, ENTRY_OFF as usize, &[0xCC, 0xEB, 0xFD]);
+    put(&mut f, SYSCALL_OFF as usize, &[0x0F, 0x05, 0xCC]);
+    put(&mut f, BATCH_OFF as usize, &BATCH_CODE);
+    f
+}
+
+/// Encode one batch of `(nr, args)` into the data page's record format,
+/// terminator included.
+pub fn encode_batch(ops: &[(u64, [u64; 6])]) -> Vec<u8> {
+    let mut out = vec![0u8; (ops.len() + 1) * OP_RECORD];
+    for (i, (nr, args)) in ops.iter().enumerate() {
+        let rec = &mut out[i * OP_RECORD..(i + 1) * OP_RECORD];
+        rec[0..8].copy_from_slice(&nr.to_le_bytes());
+        for (j, a) in args.iter().enumerate() {
+            rec[8 + j * 8..16 + j * 8].copy_from_slice(&a.to_le_bytes());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_jumps_land_on_the_trap_and_loop_start() {
+        // jz at 6 (next 8) + 0x28 = 48; jae at 40 (next 42) + 6 = 48;
+        // jmp at 46 (next 48) - 48 = 0.
+        assert_eq!(8 + BATCH_CODE[7] as usize, 48);
+        assert_eq!(42 + BATCH_CODE[41] as usize, 48);
+        assert_eq!(48 + (BATCH_CODE[47] as i8) as isize, 0);
+        assert_eq!(BATCH_CODE[48], 0xCC);
+    }
+
+    #[test]
+    fn batch_encoding_has_terminator() {
+        let b = encode_batch(&[(9, [1, 2, 3, 4, 5, 6])]);
+        assert_eq!(b.len(), 2 * OP_RECORD);
+        assert_eq!(&b[0..8], &9u64.to_le_bytes());
+        assert_eq!(&b[48..56], &6u64.to_le_bytes());
+        assert!(b[OP_RECORD..].iter().all(|&x| x == 0));
+    }
+}
