@@ -2,7 +2,24 @@
 //!
 //! The types here are shared with `block` (which opens `UbdSpec`s) and the
 //! boot code; the parser fills them in and every error names its switch.
+//!
+//! | file | owns |
+//! |------|------|
+//! | `mod.rs` | the shared types: `Config`, `UbdSpec`, `UbdFlags`, `UbdMode`, `Console` |
+//! | `parse.rs` | switches → `Config`, one `ConfigError` per mistake |
+//! | `size.rs` | `256M`-style sizes |
+//! | `umid.rs` | the instance directory `<uml_dir>/<umid>/pid` and its guard |
 
+#![deny(unsafe_code)]
+
+pub mod parse;
+pub mod size;
+pub mod umid;
+
+pub use parse::{parse_args, Command, ConfigError, Defaults};
+pub use umid::{InstanceDir, UmidError};
+
+use std::fmt;
 use std::path::PathBuf;
 
 /// How a ubd device brings disk pages into the guest's page cache.
@@ -39,4 +56,153 @@ pub struct UbdSpec {
     /// The backing file named on the command line; it wins over the header.
     pub backing: Option<PathBuf>,
     pub mode: UbdMode,
+}
+
+/// `mem=` when none is given. UML defaults to 32M; a busybox guest with a
+/// page cache is happier with 256M, and an untouched memfd costs nothing.
+pub const DEFAULT_MEM: u64 = 256 << 20;
+/// The least `mem=` that can hold a kernel's tables and one shell.
+pub const MIN_MEM: u64 = 16 << 20;
+/// `root=` when none is given: the first ubd device, as in UML.
+pub const DEFAULT_ROOT: &str = "/dev/ubda";
+/// `init=` when none is given.
+pub const DEFAULT_INIT: &str = "/sbin/init";
+/// The longest umid UML accepts (`UMID_LEN`).
+pub const MAX_UMID_LEN: usize = 64;
+
+/// Where the guest console (`con0=`) reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Console {
+    /// `fd:IN,fd:OUT` (or `fd:N` for both): host file descriptors.
+    Fd { input: i32, output: i32 },
+    /// `null`: input is empty, output is thrown away.
+    Null,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Console::Fd {
+            input: 0,
+            output: 1,
+        }
+    }
+}
+
+impl fmt::Display for Console {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Console::Fd { input, output } => write!(f, "fd:{input},fd:{output}"),
+            Console::Null => write!(f, "null"),
+        }
+    }
+}
+
+/// Everything the command line says, with the defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Guest physical memory in bytes, a multiple of 4 KiB.
+    pub mem_bytes: u64,
+    /// The disks, in command-line order; indices are unique.
+    pub ubds: Vec<UbdSpec>,
+    /// `ubd=mmap` or `ubd=copy`; also copied into every `UbdSpec::mode`.
+    pub ubd_mode: UbdMode,
+    /// The instance's name; its pid file is `<uml_dir>/<umid>/pid`.
+    pub umid: String,
+    /// The directory holding one directory per running instance.
+    pub uml_dir: PathBuf,
+    pub console: Console,
+    /// The guest's `root=` (a guest device name, e.g. /dev/ubda).
+    pub root: String,
+    /// The guest's first program.
+    pub init: String,
+    /// Upper bound on the guest page cache in bytes; None: no cap.
+    pub pagecache_max: Option<u64>,
+    /// The host CPU to pin the kernel and its stubs to; None: automatic.
+    pub cpu: Option<usize>,
+}
+
+impl Config {
+    /// The instance directory, `<uml_dir>/<umid>`.
+    pub fn instance_dir(&self) -> PathBuf {
+        self.uml_dir.join(&self.umid)
+    }
+}
+
+/// The defaults this host gives: its home, a fresh random umid, our CPUs.
+pub fn host_defaults() -> Defaults {
+    use crate::host::misc;
+    let random = misc::random_bytes(6).unwrap_or_else(|_| {
+        // No /dev/urandom: fall back on the pid, still unique among live runs.
+        misc::current_pid().to_be_bytes().repeat(2)
+    });
+    Defaults {
+        home: misc::home_dir(),
+        umid: umid::random_umid(&random),
+        cpus: misc::allowed_cpus(),
+    }
+}
+
+impl UbdFlags {
+    /// The flag letters as written after `ubd<N>`, e.g. "rc".
+    pub fn letters(&self) -> String {
+        let mut s = String::new();
+        for (on, c) in [
+            (self.read_only, 'r'),
+            (self.sync, 's'),
+            (self.no_cow, 'd'),
+            (self.shared, 'c'),
+        ] {
+            if on {
+                s.push(c);
+            }
+        }
+        s
+    }
+}
+
+impl UbdSpec {
+    /// The switch that names this device, e.g. `ubd0r=a.cow,a.img`; error
+    /// messages about the device start with it.
+    pub fn switch_text(&self) -> String {
+        let mut s = format!(
+            "ubd{}{}={}",
+            self.index,
+            self.flags.letters(),
+            self.file.display()
+        );
+        if let Some(b) = &self.backing {
+            s.push(',');
+            s.push_str(&b.display().to_string());
+        }
+        s
+    }
+
+    /// The guest device name: ubda for index 0.
+    pub fn guest_name(&self) -> String {
+        format!("ubd{}", (b'a' + self.index) as char)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switch_text_and_names() {
+        let spec = UbdSpec {
+            index: 1,
+            flags: UbdFlags {
+                read_only: true,
+                shared: true,
+                ..Default::default()
+            },
+            file: "a.cow".into(),
+            backing: Some("b.img".into()),
+            mode: UbdMode::Mmap,
+        };
+        assert_eq!(spec.switch_text(), "ubd1rc=a.cow,b.img");
+        assert_eq!(spec.guest_name(), "ubdb");
+        assert_eq!(Console::default().to_string(), "fd:0,fd:1");
+        assert_eq!(Console::Null.to_string(), "null");
+    }
 }

@@ -251,8 +251,7 @@ mod tests {
                         let data: Vec<u8> = (0..n).map(|i| next.wrapping_add(i as u8)).collect();
                         let free = PIPE_DEF_SIZE - model.len();
                         let expect = if n == 0 { Ok(0) }
-                            else if n <= PIPE_BUF && free < n { Err(Errno::EAGAIN) }
-                            else if free == 0 { Err(Errno::EAGAIN) }
+                            else if (n <= PIPE_BUF && free < n) || free == 0 { Err(Errno::EAGAIN) }
                             else { Ok(n.min(free)) };
                         let got = p.write(&data);
                         prop_assert_eq!(got, expect);

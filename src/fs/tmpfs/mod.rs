@@ -64,6 +64,15 @@ pub struct Tmpfs {
 
 const ROOT: Ino = 1;
 
+/// The attributes a new inode starts with.
+#[derive(Clone, Copy)]
+struct Attrs {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    rdev: u64,
+}
+
 impl Tmpfs {
     pub fn new(store: Rc<dyn PageStore>, clock: Clock, opts: TmpfsOptions) -> Tmpfs {
         let now = clock();
@@ -129,15 +138,13 @@ impl Tmpfs {
         }
     }
 
-    fn new_node(
-        &self,
-        t: &mut Table,
-        mode: u32,
-        uid: u32,
-        gid: u32,
-        rdev: u64,
-        kind: Kind,
-    ) -> KResult<Ino> {
+    fn new_node(&self, t: &mut Table, a: Attrs, kind: Kind) -> KResult<Ino> {
+        let Attrs {
+            mode,
+            uid,
+            gid,
+            rdev,
+        } = a;
         if t.nodes.len() as u64 >= self.opts.max_inodes {
             return Err(Errno::ENOSPC);
         }
@@ -186,20 +193,11 @@ impl Tmpfs {
         }
     }
 
-    fn make(
-        &self,
-        dir: Ino,
-        name: &[u8],
-        mode: u32,
-        uid: u32,
-        gid: u32,
-        rdev: u64,
-        kind: Kind,
-    ) -> KResult<Ino> {
+    fn make(&self, dir: Ino, name: &[u8], a: Attrs, kind: Kind) -> KResult<Ino> {
         let mut t = self.table.borrow_mut();
         Self::check_new(&t, dir, name)?;
         let is_dir = matches!(kind, Kind::Dir { .. });
-        let ino = self.new_node(&mut t, mode, uid, gid, rdev, kind)?;
+        let ino = self.new_node(&mut t, a, kind)?;
         self.add_entry(&mut t, dir, name, ino)?;
         if is_dir {
             t.get_mut(dir)?.nlink += 1;
@@ -418,7 +416,18 @@ impl FileSystem for Tmpfs {
         } else {
             0
         };
-        self.make(dir, name, typ | (mode & 0o7777), uid, gid, keep_rdev, kind)
+        let mode = typ | (mode & 0o7777);
+        self.make(
+            dir,
+            name,
+            Attrs {
+                mode,
+                uid,
+                gid,
+                rdev: keep_rdev,
+            },
+            kind,
+        )
     }
 
     fn mkdir(&self, dir: Ino, name: &[u8], mode: u32, uid: u32, gid: u32) -> KResult<Ino> {
@@ -426,7 +435,18 @@ impl FileSystem for Tmpfs {
             entries: BTreeMap::new(),
             parent: dir,
         };
-        self.make(dir, name, S_IFDIR | (mode & 0o7777), uid, gid, 0, kind)
+        let mode = S_IFDIR | (mode & 0o7777);
+        self.make(
+            dir,
+            name,
+            Attrs {
+                mode,
+                uid,
+                gid,
+                rdev: 0,
+            },
+            kind,
+        )
     }
 
     fn symlink(&self, dir: Ino, name: &[u8], target: &[u8], uid: u32, gid: u32) -> KResult<Ino> {
@@ -436,13 +456,16 @@ impl FileSystem for Tmpfs {
         if target.len() >= PAGE_SIZE {
             return Err(Errno::ENAMETOOLONG);
         }
+        let mode = S_IFLNK | 0o777;
         self.make(
             dir,
             name,
-            S_IFLNK | 0o777,
-            uid,
-            gid,
-            0,
+            Attrs {
+                mode,
+                uid,
+                gid,
+                rdev: 0,
+            },
             Kind::Symlink(target.to_vec()),
         )
     }

@@ -1,6 +1,7 @@
 //! tmpfs unit tests and a model-based proptest.
 
 use std::cell::Cell;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use proptest::prelude::*;
@@ -330,13 +331,14 @@ proptest! {
             match o {
                 Op::Create(d, n) => {
                     let got = fs.create(dirs[d as usize], &nm(n), 0o644, 0, 0, 0);
-                    if names.contains_key(&(d, n)) {
-                        prop_assert_eq!(got, Err(Errno::EEXIST));
-                    } else {
-                        prop_assert!(got.is_ok());
-                        names.insert((d, n), next_id);
-                        data.insert(next_id, Vec::new());
-                        next_id += 1;
+                    match names.entry((d, n)) {
+                        Entry::Occupied(_) => prop_assert_eq!(got, Err(Errno::EEXIST)),
+                        Entry::Vacant(v) => {
+                            prop_assert!(got.is_ok());
+                            v.insert(next_id);
+                            data.insert(next_id, Vec::new());
+                            next_id += 1;
+                        }
                     }
                 }
                 Op::Write(d, n, off, len) => {
@@ -371,11 +373,12 @@ proptest! {
                 Op::Link(d1, n1, d2, n2) => {
                     let Some(&id) = names.get(&(d1, n1)) else { continue };
                     let got = fs.link(ino_of(d1, n1).unwrap(), dirs[d2 as usize], &nm(n2));
-                    if names.contains_key(&(d2, n2)) {
-                        prop_assert_eq!(got, Err(Errno::EEXIST));
-                    } else {
-                        prop_assert_eq!(got, Ok(()));
-                        names.insert((d2, n2), id);
+                    match names.entry((d2, n2)) {
+                        Entry::Occupied(_) => prop_assert_eq!(got, Err(Errno::EEXIST)),
+                        Entry::Vacant(v) => {
+                            prop_assert_eq!(got, Ok(()));
+                            v.insert(id);
+                        }
                     }
                 }
                 Op::Unlink(d, n) => {
@@ -398,7 +401,7 @@ proptest! {
             prop_assert_eq!(&got, want);
         }
         let mut seen = std::collections::HashSet::new();
-        for (&(d, n), _) in &names {
+        for &(d, n) in names.keys() {
             let ino = ino_of(d, n).unwrap();
             if seen.insert(ino) { expect_pages += fs.stat(ino).unwrap().blocks / 8; }
         }

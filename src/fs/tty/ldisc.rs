@@ -584,8 +584,10 @@ mod tests {
 
     #[test]
     fn icrnl_inlcr_igncr() {
-        let mut t = Termios::default();
-        t.c_iflag = IGNCR;
+        let t = Termios {
+            c_iflag: IGNCR,
+            ..Default::default()
+        };
         let mut l = LineDiscipline::new(t);
         l.input(b"a\r\n");
         assert_eq!(read_all(&mut l).1, b"a\n");
@@ -735,8 +737,10 @@ mod tests {
     fn output_processing() {
         let l = LineDiscipline::default();
         assert_eq!(l.output(b"a\nb"), b"a\r\nb");
-        let mut t = Termios::default();
-        t.c_oflag = OPOST | OCRNL | OLCUC;
+        let mut t = Termios {
+            c_oflag: OPOST | OCRNL | OLCUC,
+            ..Default::default()
+        };
         assert_eq!(LineDiscipline::new(t).output(b"a\r"), b"A\n");
         t.c_oflag = ONLCR; // no OPOST: nothing happens
         assert_eq!(LineDiscipline::new(t).output(b"a\n"), b"a\n");

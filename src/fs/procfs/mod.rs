@@ -1,0 +1,460 @@
+//! procfs: /proc generated at read time from a `ProcSource`.
+//!
+//! | file        | owns |
+//! |-------------|------|
+//! | `source.rs` | the `ProcSource` trait and the data it returns |
+//! | `format.rs` | the text of each file, in Linux's exact formats |
+//! | `mod.rs`    | the tree (inode numbers encode pid, file and fd) and the `FileSystem` impl |
+//!
+//! Inode = pid << 32 | file << 24 | fd; pid 0 holds the global files.
+//! Everything under /proc/<pid> is owned by the task's uid/gid (busybox ps
+//! reads a process's user from the owner of /proc/<pid>). File sizes are
+//! 0 as on Linux; readers read to EOF. Writes answer EACCES.
+#![deny(unsafe_code)]
+
+pub mod format;
+pub mod source;
+
+use std::rc::Rc;
+
+use crate::errno::{Errno, KResult};
+use crate::fs::*;
+pub use source::*;
+
+/// Linux PROC_SUPER_MAGIC.
+pub const PROC_SUPER_MAGIC: u64 = 0x9fa0;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Dir,
+    File,
+    Link,
+}
+
+// Global file ids (pid 0).
+const G_ROOT: u64 = 1;
+const G_MEMINFO: u64 = 2;
+const G_MOUNTS: u64 = 3;
+const G_UPTIME: u64 = 4;
+const G_LOADAVG: u64 = 5;
+const G_FILESYSTEMS: u64 = 6;
+const G_CPUINFO: u64 = 7;
+const G_VERSION: u64 = 8;
+const G_STAT: u64 = 9;
+const G_SELF: u64 = 10;
+const G_SYS: u64 = 11;
+const G_SYS_KERNEL: u64 = 12;
+const G_HOSTNAME: u64 = 13;
+const G_OSRELEASE: u64 = 14;
+const G_OSTYPE: u64 = 15;
+
+// Per-process file ids.
+const P_DIR: u64 = 1;
+const P_STAT: u64 = 2;
+const P_STATUS: u64 = 3;
+const P_CMDLINE: u64 = 4;
+const P_MAPS: u64 = 5;
+const P_FD: u64 = 6;
+const P_FD_LINK: u64 = 7;
+const P_EXE: u64 = 8;
+const P_COMM: u64 = 9;
+const P_MOUNTS: u64 = 10;
+const P_ENVIRON: u64 = 11;
+const P_CWD: u64 = 12;
+
+/// Children of /proc (besides the pid directories), in listing order.
+const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
+    ("cpuinfo", G_CPUINFO, Kind::File),
+    ("filesystems", G_FILESYSTEMS, Kind::File),
+    ("loadavg", G_LOADAVG, Kind::File),
+    ("meminfo", G_MEMINFO, Kind::File),
+    ("mounts", G_MOUNTS, Kind::File),
+    ("self", G_SELF, Kind::Link),
+    ("stat", G_STAT, Kind::File),
+    ("sys", G_SYS, Kind::Dir),
+    ("uptime", G_UPTIME, Kind::File),
+    ("version", G_VERSION, Kind::File),
+];
+const SYS_ENTRIES: &[(&str, u64, Kind)] = &[("kernel", G_SYS_KERNEL, Kind::Dir)];
+const SYS_KERNEL_ENTRIES: &[(&str, u64, Kind)] = &[
+    ("hostname", G_HOSTNAME, Kind::File),
+    ("osrelease", G_OSRELEASE, Kind::File),
+    ("ostype", G_OSTYPE, Kind::File),
+];
+const PID_ENTRIES: &[(&str, u64, Kind)] = &[
+    ("cmdline", P_CMDLINE, Kind::File),
+    ("comm", P_COMM, Kind::File),
+    ("cwd", P_CWD, Kind::Link),
+    ("environ", P_ENVIRON, Kind::File),
+    ("exe", P_EXE, Kind::Link),
+    ("fd", P_FD, Kind::Dir),
+    ("maps", P_MAPS, Kind::File),
+    ("mounts", P_MOUNTS, Kind::File),
+    ("stat", P_STAT, Kind::File),
+    ("status", P_STATUS, Kind::File),
+];
+
+fn ino(pid: u32, file: u64, sub: u32) -> Ino {
+    ((pid as u64) << 32) | (file << 24) | (sub as u64 & 0xff_ffff)
+}
+
+fn split(i: Ino) -> (u32, u64, u32) {
+    ((i >> 32) as u32, (i >> 24) & 0xff, (i & 0xff_ffff) as u32)
+}
+
+fn dt(k: Kind) -> u8 {
+    match k {
+        Kind::Dir => DT_DIR,
+        Kind::File => DT_REG,
+        Kind::Link => DT_LNK,
+    }
+}
+
+pub struct ProcFs {
+    src: Rc<dyn ProcSource>,
+}
+
+impl ProcFs {
+    pub fn new(src: Rc<dyn ProcSource>) -> ProcFs {
+        ProcFs { src }
+    }
+
+    /// Checks that `i` names something that exists now; returns its kind
+    /// and the owning task (for per-process nodes).
+    fn resolve(&self, i: Ino) -> KResult<(Kind, Option<TaskInfo>)> {
+        let (pid, file, sub) = split(i);
+        if pid == 0 {
+            let kind = match file {
+                G_ROOT | G_SYS | G_SYS_KERNEL => Kind::Dir,
+                G_SELF => Kind::Link,
+                G_MEMINFO..=G_STAT | G_HOSTNAME..=G_OSTYPE => Kind::File,
+                _ => return Err(Errno::ENOENT),
+            };
+            return if sub == 0 {
+                Ok((kind, None))
+            } else {
+                Err(Errno::ENOENT)
+            };
+        }
+        let task = self.src.task(pid).ok_or(Errno::ENOENT)?;
+        let kind = match file {
+            P_DIR => Kind::Dir,
+            P_FD_LINK => {
+                if !self.src.fds(pid).iter().any(|(fd, _)| *fd == sub) {
+                    return Err(Errno::ENOENT);
+                }
+                return Ok((Kind::Link, Some(task)));
+            }
+            _ => PID_ENTRIES
+                .iter()
+                .find(|e| e.1 == file)
+                .map(|e| e.2)
+                .ok_or(Errno::ENOENT)?,
+        };
+        if sub != 0 {
+            return Err(Errno::ENOENT);
+        }
+        Ok((kind, Some(task)))
+    }
+
+    /// The text of a file node.
+    fn content(&self, i: Ino) -> KResult<Vec<u8>> {
+        let (kind, task) = self.resolve(i)?;
+        match kind {
+            Kind::Dir => return Err(Errno::EISDIR),
+            Kind::Link => return Err(Errno::EINVAL),
+            Kind::File => {}
+        }
+        let (pid, file, _) = split(i);
+        let s = &self.src;
+        let text = match (task, file) {
+            (None, G_MEMINFO) => format::meminfo(&s.meminfo()),
+            (None, G_MOUNTS) => format::mounts(&s.mounts()),
+            (None, G_UPTIME) => format::uptime(s.uptime()),
+            (None, G_LOADAVG) => format::loadavg(&s.loadavg()),
+            (None, G_FILESYSTEMS) => format::filesystems(&s.filesystems()),
+            (None, G_CPUINFO) => format::cpuinfo(s.cpu_count()),
+            (None, G_VERSION) => format::version(&s.kernel_version()),
+            (None, G_STAT) => format::sys_stat(&s.sys_stat()),
+            (None, G_HOSTNAME) => format!("{}\n", s.hostname()),
+            (None, G_OSRELEASE) => format!("{}\n", s.kernel_version()),
+            (None, G_OSTYPE) => "Linux\n".to_string(),
+            (Some(t), P_STAT) => format::task_stat(&t),
+            (Some(t), P_STATUS) => format::task_status(&t),
+            (Some(_), P_CMDLINE) => return Ok(s.cmdline(pid)),
+            (Some(_), P_ENVIRON) => return Ok(s.environ(pid)),
+            (Some(t), P_COMM) => {
+                let mut c = t.comm[..t.comm.len().min(15)].to_vec();
+                c.push(b'\n');
+                return Ok(c);
+            }
+            (Some(_), P_MAPS) => format::maps(&s.maps(pid)),
+            (Some(_), P_MOUNTS) => format::mounts(&s.mounts()),
+            _ => return Err(Errno::ENOENT),
+        };
+        Ok(text.into_bytes())
+    }
+
+    fn entries_of(&self, dir: Ino) -> KResult<Vec<DirEntry>> {
+        let (kind, task) = self.resolve(dir)?;
+        if kind != Kind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let (pid, file, _) = split(dir);
+        let fixed = |list: &[(&str, u64, Kind)], pid: u32| -> Vec<DirEntry> {
+            list.iter()
+                .map(|&(n, f, k)| DirEntry {
+                    ino: ino(pid, f, 0),
+                    name: n.as_bytes().to_vec(),
+                    file_type: dt(k),
+                })
+                .collect()
+        };
+        Ok(match (task, file) {
+            (None, G_ROOT) => {
+                let mut v = fixed(ROOT_ENTRIES, 0);
+                let mut pids = self.src.pids();
+                pids.sort_unstable();
+                for p in pids {
+                    v.push(DirEntry {
+                        ino: ino(p, P_DIR, 0),
+                        name: p.to_string().into_bytes(),
+                        file_type: DT_DIR,
+                    });
+                }
+                v
+            }
+            (None, G_SYS) => fixed(SYS_ENTRIES, 0),
+            (None, G_SYS_KERNEL) => fixed(SYS_KERNEL_ENTRIES, 0),
+            (Some(_), P_DIR) => fixed(PID_ENTRIES, pid),
+            (Some(_), P_FD) => self
+                .src
+                .fds(pid)
+                .into_iter()
+                .map(|(fd, _)| DirEntry {
+                    ino: ino(pid, P_FD_LINK, fd),
+                    name: fd.to_string().into_bytes(),
+                    file_type: DT_LNK,
+                })
+                .collect(),
+            _ => return Err(Errno::ENOTDIR),
+        })
+    }
+
+    fn parent_of(&self, dir: Ino) -> Ino {
+        match split(dir) {
+            (0, G_SYS_KERNEL, _) => ino(0, G_SYS, 0),
+            (pid, P_FD, _) if pid != 0 => ino(pid, P_DIR, 0),
+            _ => ino(0, G_ROOT, 0),
+        }
+    }
+}
+
+impl FileSystem for ProcFs {
+    fn fs_type(&self) -> &'static str {
+        "proc"
+    }
+
+    fn root(&self) -> Ino {
+        ino(0, G_ROOT, 0)
+    }
+
+    fn stat(&self, i: Ino) -> KResult<Stat> {
+        let (kind, task) = self.resolve(i)?;
+        let (_, file, _) = split(i);
+        let perm = match (kind, file) {
+            (Kind::Dir, P_FD) if task.is_some() => 0o500,
+            (Kind::Dir, _) => 0o555,
+            (Kind::Link, P_FD_LINK) if task.is_some() => 0o700,
+            (Kind::Link, _) => 0o777,
+            (Kind::File, G_HOSTNAME) if task.is_none() => 0o644,
+            (Kind::File, P_ENVIRON) if task.is_some() => 0o400,
+            (Kind::File, _) => 0o444,
+        };
+        let ty = match kind {
+            Kind::Dir => S_IFDIR,
+            Kind::File => S_IFREG,
+            Kind::Link => S_IFLNK,
+        };
+        let t = Timespec {
+            sec: self.src.sys_stat().btime as i64,
+            nsec: 0,
+        };
+        let (uid, gid) = task.map(|t| (t.euid, t.egid)).unwrap_or((0, 0));
+        Ok(Stat {
+            ino: i,
+            mode: ty | perm,
+            nlink: if kind == Kind::Dir { 2 } else { 1 },
+            uid,
+            gid,
+            size: 0,
+            blocks: 0,
+            blksize: 1024,
+            rdev: 0,
+            atime: t,
+            mtime: t,
+            ctime: t,
+        })
+    }
+
+    fn lookup(&self, dir: Ino, name: &[u8]) -> KResult<Ino> {
+        match name {
+            b"." => {
+                self.entries_of(dir)?;
+                return Ok(dir);
+            }
+            b".." => {
+                self.entries_of(dir)?;
+                return Ok(self.parent_of(dir));
+            }
+            _ => {}
+        }
+        // Pid directories and fds are found by number, not by listing.
+        let num = std::str::from_utf8(name)
+            .ok()
+            .filter(|n| !n.starts_with('0') || *n == "0")
+            .and_then(|n| n.parse::<u32>().ok());
+        let (pid, file, _) = split(dir);
+        match (pid, file, num) {
+            (0, G_ROOT, Some(p)) if p != 0 => {
+                self.resolve(dir)?;
+                return self.resolve(ino(p, P_DIR, 0)).map(|_| ino(p, P_DIR, 0));
+            }
+            (p, P_FD, Some(fd)) if p != 0 && fd <= 0xff_ffff => {
+                return self
+                    .resolve(ino(p, P_FD_LINK, fd))
+                    .map(|_| ino(p, P_FD_LINK, fd));
+            }
+            _ => {}
+        }
+        self.entries_of(dir)?
+            .into_iter()
+            .find(|e| e.name == name)
+            .map(|e| e.ino)
+            .ok_or(Errno::ENOENT)
+    }
+
+    fn readdir(&self, dir: Ino) -> KResult<Vec<DirEntry>> {
+        let mut v = vec![
+            DirEntry {
+                ino: dir,
+                name: b".".to_vec(),
+                file_type: DT_DIR,
+            },
+            DirEntry {
+                ino: self.parent_of(dir),
+                name: b"..".to_vec(),
+                file_type: DT_DIR,
+            },
+        ];
+        v.extend(self.entries_of(dir)?);
+        Ok(v)
+    }
+
+    fn read(&self, i: Ino, offset: u64, buf: &mut [u8]) -> KResult<usize> {
+        let text = self.content(i)?;
+        let start = (offset.min(text.len() as u64)) as usize;
+        let n = (text.len() - start).min(buf.len());
+        buf[..n].copy_from_slice(&text[start..start + n]);
+        Ok(n)
+    }
+
+    fn write(&self, i: Ino, _offset: u64, _data: &[u8]) -> KResult<usize> {
+        self.resolve(i)?;
+        Err(Errno::EACCES)
+    }
+
+    fn truncate(&self, i: Ino, _size: u64) -> KResult<()> {
+        self.resolve(i)?;
+        Err(Errno::EACCES)
+    }
+
+    fn create(
+        &self,
+        _dir: Ino,
+        _name: &[u8],
+        _mode: u32,
+        _uid: u32,
+        _gid: u32,
+        _rdev: u64,
+    ) -> KResult<Ino> {
+        Err(Errno::EACCES)
+    }
+
+    fn mkdir(&self, _dir: Ino, _name: &[u8], _mode: u32, _uid: u32, _gid: u32) -> KResult<Ino> {
+        Err(Errno::EACCES)
+    }
+
+    fn symlink(
+        &self,
+        _dir: Ino,
+        _name: &[u8],
+        _target: &[u8],
+        _uid: u32,
+        _gid: u32,
+    ) -> KResult<Ino> {
+        Err(Errno::EACCES)
+    }
+
+    fn readlink(&self, i: Ino) -> KResult<Vec<u8>> {
+        let (kind, task) = self.resolve(i)?;
+        if kind != Kind::Link {
+            return Err(Errno::EINVAL);
+        }
+        let (pid, file, sub) = split(i);
+        let target = match (task, file) {
+            (None, G_SELF) => self.src.current_pid().to_string().into_bytes(),
+            (Some(_), P_FD_LINK) => self
+                .src
+                .fds(pid)
+                .into_iter()
+                .find(|(fd, _)| *fd == sub)
+                .map(|(_, t)| t)
+                .ok_or(Errno::ENOENT)?,
+            (Some(t), P_EXE) => t.exe,
+            (Some(t), P_CWD) => t.cwd,
+            _ => return Err(Errno::EINVAL),
+        };
+        if target.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        Ok(target)
+    }
+
+    fn link(&self, _i: Ino, _dir: Ino, _name: &[u8]) -> KResult<()> {
+        Err(Errno::EACCES)
+    }
+
+    fn unlink(&self, _dir: Ino, _name: &[u8]) -> KResult<()> {
+        Err(Errno::EACCES)
+    }
+
+    fn rmdir(&self, _dir: Ino, _name: &[u8]) -> KResult<()> {
+        Err(Errno::EACCES)
+    }
+
+    fn rename(&self, _od: Ino, _on: &[u8], _nd: Ino, _nn: &[u8]) -> KResult<()> {
+        Err(Errno::EACCES)
+    }
+
+    fn setattr(&self, i: Ino, _attr: &SetAttr) -> KResult<()> {
+        self.resolve(i)?;
+        Err(Errno::EPERM)
+    }
+
+    fn statfs(&self) -> KResult<StatFs> {
+        Ok(StatFs {
+            fs_type: PROC_SUPER_MAGIC,
+            block_size: 4096,
+            name_max: 255,
+            ..Default::default()
+        })
+    }
+
+    fn sync(&self) -> KResult<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,209 @@
+//! What procfs shows, as plain data: the `ProcSource` trait the kernel
+//! implements over its task table, memory counters and mount table.
+
+/// /proc/meminfo figures, all in KiB. Fields the kernel does not track stay 0.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemInfo {
+    pub total: u64,
+    pub free: u64,
+    pub available: u64,
+    pub buffers: u64,
+    pub cached: u64,
+    pub swap_cached: u64,
+    pub active: u64,
+    pub inactive: u64,
+    pub active_anon: u64,
+    pub inactive_anon: u64,
+    pub active_file: u64,
+    pub inactive_file: u64,
+    pub swap_total: u64,
+    pub swap_free: u64,
+    pub dirty: u64,
+    pub writeback: u64,
+    pub anon_pages: u64,
+    pub mapped: u64,
+    pub shmem: u64,
+    pub slab: u64,
+    pub s_reclaimable: u64,
+    pub s_unreclaim: u64,
+    pub kernel_stack: u64,
+    pub page_tables: u64,
+    pub commit_limit: u64,
+    pub committed_as: u64,
+}
+
+/// One task, as /proc/<pid>/stat and status show it. Times are in clock
+/// ticks (USER_HZ = 100), sizes as named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    pub pgrp: u32,
+    pub session: u32,
+    /// Controlling tty as a `new_encode_dev` number, 0 for none.
+    pub tty_nr: u32,
+    /// Foreground pgrp of that tty, -1 for none.
+    pub tpgid: i32,
+    /// R, S, D, T, t, Z, X, I.
+    pub state: char,
+    /// Up to 15 bytes are shown.
+    pub comm: Vec<u8>,
+    pub uid: u32,
+    pub euid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub umask: u32,
+    pub threads: u32,
+    pub vsize_bytes: u64,
+    pub rss_pages: u64,
+    /// Ticks after boot when the task started.
+    pub start_time: u64,
+    pub utime: u64,
+    pub stime: u64,
+    pub cutime: u64,
+    pub cstime: u64,
+    pub nice: i32,
+    pub minflt: u64,
+    pub majflt: u64,
+    pub sig_pending: u64,
+    pub sig_blocked: u64,
+    pub sig_ignored: u64,
+    pub sig_caught: u64,
+    /// Path of the executable (/proc/<pid>/exe), empty if unknown.
+    pub exe: Vec<u8>,
+    /// Current directory (/proc/<pid>/cwd), empty if unknown.
+    pub cwd: Vec<u8>,
+}
+
+impl Default for TaskInfo {
+    fn default() -> Self {
+        TaskInfo {
+            pid: 1,
+            ppid: 0,
+            pgrp: 1,
+            session: 1,
+            tty_nr: 0,
+            tpgid: -1,
+            state: 'S',
+            comm: b"init".to_vec(),
+            uid: 0,
+            euid: 0,
+            gid: 0,
+            egid: 0,
+            umask: 0o022,
+            threads: 1,
+            vsize_bytes: 0,
+            rss_pages: 0,
+            start_time: 0,
+            utime: 0,
+            stime: 0,
+            cutime: 0,
+            cstime: 0,
+            nice: 0,
+            minflt: 0,
+            majflt: 0,
+            sig_pending: 0,
+            sig_blocked: 0,
+            sig_ignored: 0,
+            sig_caught: 0,
+            exe: Vec::new(),
+            cwd: Vec::new(),
+        }
+    }
+}
+
+/// One line of /proc/mounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountInfo {
+    /// The source ("/dev/ubda", "proc", "tmpfs").
+    pub device: Vec<u8>,
+    pub mount_point: Vec<u8>,
+    pub fs_type: String,
+    /// Comma-separated options, e.g. "rw,relatime".
+    pub options: String,
+}
+
+/// One line of /proc/<pid>/maps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MapInfo {
+    pub start: u64,
+    pub end: u64,
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+    pub shared: bool,
+    pub offset: u64,
+    pub dev_major: u32,
+    pub dev_minor: u32,
+    pub inode: u64,
+    /// Path, or "[heap]", "[stack]", "[vdso]"; empty for anonymous memory.
+    pub name: Vec<u8>,
+}
+
+/// /proc/loadavg.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadAvg {
+    pub one: f64,
+    pub five: f64,
+    pub fifteen: f64,
+    pub running: u32,
+    pub total: u32,
+    pub last_pid: u32,
+}
+
+/// Ticks one CPU spent in each state (the "cpu" lines of /proc/stat).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuTimes {
+    pub user: u64,
+    pub nice: u64,
+    pub system: u64,
+    pub idle: u64,
+    pub iowait: u64,
+    pub irq: u64,
+    pub softirq: u64,
+    pub steal: u64,
+}
+
+/// /proc/stat.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SysStat {
+    /// One entry per CPU; the "cpu" line is their sum.
+    pub cpus: Vec<CpuTimes>,
+    pub ctxt: u64,
+    /// Boot time, seconds since the epoch.
+    pub btime: u64,
+    /// Forks since boot.
+    pub processes: u64,
+    pub procs_running: u32,
+    pub procs_blocked: u32,
+}
+
+/// The kernel's answers to what procfs shows. Called at read time.
+pub trait ProcSource {
+    fn meminfo(&self) -> MemInfo;
+    fn pids(&self) -> Vec<u32>;
+    fn task(&self, pid: u32) -> Option<TaskInfo>;
+    /// The pid /proc/self points at (the caller's thread-group id).
+    fn current_pid(&self) -> u32;
+    fn mounts(&self) -> Vec<MountInfo>;
+    /// (uptime, idle) in seconds.
+    fn uptime(&self) -> (f64, f64);
+    fn loadavg(&self) -> LoadAvg;
+    fn cpu_count(&self) -> u32;
+    /// The release, as `uname -r` shows it ("6.1.0-umlrun").
+    fn kernel_version(&self) -> String;
+    /// (name, nodev) of every registered file-system type.
+    fn filesystems(&self) -> Vec<(&'static str, bool)>;
+    /// Open descriptors of `pid` and what their /proc/<pid>/fd links read.
+    fn fds(&self, pid: u32) -> Vec<(u32, Vec<u8>)>;
+    fn maps(&self, pid: u32) -> Vec<MapInfo>;
+    /// argv, NUL-separated and NUL-terminated.
+    fn cmdline(&self, pid: u32) -> Vec<u8>;
+    fn sys_stat(&self) -> SysStat;
+    fn environ(&self, _pid: u32) -> Vec<u8> {
+        Vec::new()
+    }
+    fn hostname(&self) -> String {
+        "umlrun".to_string()
+    }
+}
