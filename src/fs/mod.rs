@@ -3,17 +3,21 @@
 //! | file / dir  | owns |
 //! |-------------|------|
 //! | `mod.rs`    | the `FileSystem` trait every mounted file system implements, and its value types |
-//! | `ext2/`     | ext2 on a block device |
+//! | `blockio.rs`| the `BlockIo` trait file systems read their device through, and file/memory implementations |
+//! | `ext2/`     | ext2 on a block device (revisions 0 and 1) |
 //!
 //! The kernel is single-threaded (like UML's), so file systems are shared
 //! as `Rc<dyn FileSystem>`; implementations may still be `Send + Sync`.
 
+pub mod blockio;
 pub mod devices;
 pub mod ext2;
 pub mod pipe;
 pub mod procfs;
 pub mod tmpfs;
 pub mod tty;
+
+pub use blockio::{BlockIo, FileBlockIo, MemBlockIo};
 
 use std::fs::File;
 use std::sync::Arc;
