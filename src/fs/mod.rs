@@ -123,7 +123,15 @@ pub trait FileSystem {
     fn truncate(&self, ino: Ino, size: u64) -> KResult<()>;
     /// Creates a regular file, fifo, socket or device node (`mode` holds
     /// the type bits).
-    fn create(&self, dir: Ino, name: &[u8], mode: u32, uid: u32, gid: u32, rdev: u64) -> KResult<Ino>;
+    fn create(
+        &self,
+        dir: Ino,
+        name: &[u8],
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        rdev: u64,
+    ) -> KResult<Ino>;
     fn mkdir(&self, dir: Ino, name: &[u8], mode: u32, uid: u32, gid: u32) -> KResult<Ino>;
     fn symlink(&self, dir: Ino, name: &[u8], target: &[u8], uid: u32, gid: u32) -> KResult<Ino>;
     fn readlink(&self, ino: Ino) -> KResult<Vec<u8>>;
