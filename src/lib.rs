@@ -20,4 +20,5 @@ pub mod loader;
 pub mod mm;
 pub mod physmem;
 pub mod platform;
+pub mod syscalls;
 pub mod vfs;

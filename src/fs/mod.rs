@@ -12,6 +12,7 @@
 pub mod blockio;
 pub mod devices;
 pub mod ext2;
+pub mod ext2vol;
 pub mod pipe;
 pub mod procfs;
 pub mod tmpfs;

@@ -36,6 +36,8 @@ pub enum Shutdown {
     Restart,
     /// init exited: a kernel panic in Linux terms.
     InitDied(i32),
+    /// umlrun got SIGTERM/SIGHUP/SIGINT.
+    Terminated,
 }
 
 pub struct KernelConfig {
@@ -68,6 +70,9 @@ pub struct Kernel {
     pub enosys_logged: std::collections::HashSet<u64>,
     pub rng: super::random::Rng,
     pub forks: u64,
+    /// The running task asked to yield (sched_yield).
+    pub yield_now: bool,
+    pub proc_snapshot: Option<Rc<RefCell<super::procsrc::ProcSnapshot>>>,
 }
 
 impl Kernel {
@@ -91,6 +96,8 @@ impl Kernel {
             enosys_logged: Default::default(),
             rng: super::random::Rng::from_host(),
             forks: 0,
+            yield_now: false,
+            proc_snapshot: None,
         }
     }
 

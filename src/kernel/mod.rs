@@ -14,6 +14,8 @@
 //! | `console.rs`  | /dev/console: the line discipline on umlrun's stdin/stdout |
 //! | `pipes.rs`    | pipe and fifo buffers |
 //! | `random.rs`   | the guest's random numbers |
+//! | `procsrc.rs`  | the snapshot of kernel state that /proc shows |
+//! | `mountfs.rs`  | making procfs, tmpfs and devtmpfs instances |
 //! | `boot.rs`     | building the kernel from the config and starting init |
 //!
 //! Lock order: there are no locks; the kernel runs on one host thread.
@@ -26,8 +28,10 @@ pub mod core;
 pub mod exec;
 pub mod fdtable;
 pub mod files;
+pub mod mountfs;
 pub mod pipes;
 pub mod process;
+pub mod procsrc;
 pub mod random;
 pub mod sched;
 pub mod signal;

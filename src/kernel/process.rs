@@ -142,6 +142,8 @@ impl Kernel {
             cont_report: false,
             itimer: None,
             syscalls: 0,
+            block_deadline: None,
+            rlimits: p.rlimits,
         };
         self.tasks.insert(tid, child);
         self.forks += 1;

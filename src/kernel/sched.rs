@@ -22,6 +22,9 @@ impl Kernel {
             if let Some(s) = self.shutdown {
                 return s;
             }
+            if crate::host::signals::termination_requested() {
+                return Shutdown::Terminated;
+            }
             if self.tasks.values().all(|t| !t.is_alive()) {
                 return Shutdown::InitDied(0);
             }
@@ -55,7 +58,9 @@ impl Kernel {
         let mut take = |t: Instant| d = Some(d.map_or(t, |x: Instant| x.min(t)));
         for t in self.tasks.values() {
             match t.state {
-                TaskState::Blocked(Wait::Until(x)) | TaskState::Blocked(Wait::EventUntil(x)) => take(x),
+                TaskState::Blocked(Wait::Until(x))
+                | TaskState::Blocked(Wait::EventUntil(x))
+                | TaskState::Blocked(Wait::FutexUntil(x)) => take(x),
                 _ => {}
             }
             if let Some((x, _)) = t.itimer {
@@ -80,7 +85,8 @@ impl Kernel {
                 TaskState::Blocked(Wait::Event) => true,
                 TaskState::Blocked(Wait::Until(d)) => now >= d || sig,
                 TaskState::Blocked(Wait::EventUntil(_)) => true,
-                TaskState::Blocked(Wait::Signal) => sig,
+                TaskState::Blocked(Wait::Signal) | TaskState::Blocked(Wait::Futex) => sig,
+                TaskState::Blocked(Wait::FutexUntil(d)) => now >= d || sig,
                 _ => false,
             };
             if go {
@@ -230,6 +236,9 @@ impl Kernel {
             }
             if self.shutdown.is_some() {
                 return;
+            }
+            if std::mem::take(&mut self.yield_now) && !self.runq.is_empty() {
+                break;
             }
             if !self.runq.is_empty() && self.console.has_pending_host_input() {
                 break;

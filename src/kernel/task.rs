@@ -26,6 +26,13 @@ pub enum Wait {
     Signal,
     /// An event or the deadline, whichever comes first.
     EventUntil(Instant),
+    /// A vfork parent until its child execs or exits (no retry: the
+    /// result is already in its registers).
+    Vfork,
+    /// FUTEX_WAIT: only futex_wake (or a signal) ends it.
+    Futex,
+    /// FUTEX_WAIT with a timeout.
+    FutexUntil(Instant),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,6 +92,10 @@ pub struct Task {
     /// ITIMER_REAL / alarm: next expiry and interval.
     pub itimer: Option<(Instant, std::time::Duration)>,
     pub syscalls: u64,
+    /// The deadline of the blocked syscall's timeout, fixed when it first
+    /// blocked so retries do not extend it.
+    pub block_deadline: Option<Instant>,
+    pub rlimits: [(u64, u64); 16],
 }
 
 impl Task {

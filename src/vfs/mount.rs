@@ -138,3 +138,12 @@ impl MountTable {
         res
     }
 }
+
+impl MountTable {
+    /// mount -o remount,ro / rw.
+    pub fn set_read_only(&mut self, id: MountId, ro: bool) -> KResult<()> {
+        let m = self.mounts.get_mut(id).and_then(|m| m.as_mut()).ok_or(Errno::EINVAL)?;
+        m.read_only = ro;
+        Ok(())
+    }
+}
