@@ -106,8 +106,9 @@ fn run() -> u8 {
             return EXIT_HOST;
         }
     };
+    // Quiet by default: the console is the guest's (RUST_LOG=info shows it).
     for line in describe(&cfg, &instance) {
-        eprintln!("umlrun: {line}");
+        log::info!("{line}");
     }
     let code = match boot(&cfg) {
         Ok(ended) => {

@@ -214,7 +214,8 @@ impl Kernel {
         let Some(l) = self.tasks.get(&tgid) else { return };
         let files = l.files.clone();
         let (ppid, exit_signal, sid) = (l.ppid, l.exit_signal, l.sid);
-        if Rc::strong_count(&files) == 1 {
+        // The task's reference and ours: nobody else shares the table.
+        if Rc::strong_count(&files) == 2 {
             let entries = files.borrow_mut().take_all();
             for e in entries {
                 self.release_file(e.file);

@@ -189,6 +189,7 @@ impl Kernel {
     pub fn meminfo(&self) -> MemInfo {
         let st = self.physmem.stats();
         let pc = self.pagecache.borrow().stats();
+        log::debug!("meminfo: physmem {st:?} pagecache {pc:?} refs {}", self.frames.count());
         let kib = |pages: u64| pages * 4;
         let total = kib(self.physmem.frames_plugged());
         let free = kib(st.frames_free);

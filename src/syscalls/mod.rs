@@ -67,7 +67,7 @@ pub(crate) fn block_or(r: KResult<usize>, nonblock: bool) -> SysResult {
 pub fn dispatch(k: &mut Kernel, tid: Pid, nr: u64, args: [u64; 6]) -> Outcome {
     let Some((name, handler)) = table::lookup(nr) else {
         if k.enosys_logged.insert(nr) {
-            log::warn!("unimplemented syscall {nr} ({}) returns ENOSYS", table::name_of(nr));
+            log::info!("unimplemented syscall {nr} ({}) returns ENOSYS", table::name_of(nr));
         }
         return Outcome::Return(Errno::ENOSYS.to_syscall_return());
     };

@@ -167,3 +167,32 @@ pub fn sys_tkill(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 pub fn sys_tgkill(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     thread_signal(k, tid, Some(a[0] as i32), a[1] as i32, a[2] as i32)
 }
+
+pub fn sys_rt_sigtimedwait(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if a[3] != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let set = SigSet(k.read_u64(tid, a[0])?).sanitized();
+    let t = k.task_mut(tid)?;
+    if let Some(i) = t.pending.iter().position(|i| set.has(i.signo)) {
+        let info = t.pending.remove(i);
+        t.block_deadline = None;
+        if a[1] != 0 {
+            k.write_user(tid, a[1], &info.to_bytes())?;
+        }
+        return ok(info.signo as i64);
+    }
+    if a[2] == 0 {
+        return Ok(Outcome::Block(Wait::Event));
+    }
+    let s = k.read_u64(tid, a[2])?;
+    let n = k.read_u64(tid, a[2] + 8)?;
+    let t = k.task_mut(tid)?;
+    let deadline = *t
+        .block_deadline
+        .get_or_insert_with(|| std::time::Instant::now() + std::time::Duration::new(s, n.min(999_999_999) as u32));
+    if std::time::Instant::now() >= deadline {
+        return Err(Errno::EAGAIN);
+    }
+    Ok(Outcome::Block(Wait::EventUntil(deadline)))
+}

@@ -108,6 +108,7 @@ const TABLE: &[Entry] = &[
     (125, "capget", process::sys_capget),
     (126, "capset", process::sys_zero),
     (127, "rt_sigpending", signal::sys_rt_sigpending),
+    (128, "rt_sigtimedwait", signal::sys_rt_sigtimedwait),
     (130, "rt_sigsuspend", signal::sys_rt_sigsuspend),
     (131, "sigaltstack", signal::sys_sigaltstack),
     (132, "utime", fs::sys_utimes),
