@@ -10,7 +10,6 @@ use std::fs;
 use std::path::Path;
 use std::process::ExitCode;
 
-
 use umlrun::config::size::format_size;
 use umlrun::config::{host_defaults, parse_args, Command, Config, InstanceDir, UbdMode};
 use umlrun::host::misc;

@@ -90,7 +90,11 @@ impl FileSystem for Ext2Volume {
             .fs
             .readdir(ino32(dir)?)?
             .into_iter()
-            .map(|e| DirEntry { ino: e.ino as Ino, name: e.name, file_type: e.file_type })
+            .map(|e| DirEntry {
+                ino: e.ino as Ino,
+                name: e.name,
+                file_type: e.file_type,
+            })
             .collect())
     }
     fn read(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> KResult<usize> {
@@ -102,15 +106,29 @@ impl FileSystem for Ext2Volume {
     fn truncate(&self, ino: Ino, size: u64) -> KResult<()> {
         self.fs.truncate(ino32(ino)?, size)
     }
-    fn create(&self, dir: Ino, name: &[u8], mode: u32, uid: u32, gid: u32, rdev: u64) -> KResult<Ino> {
+    fn create(
+        &self,
+        dir: Ino,
+        name: &[u8],
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        rdev: u64,
+    ) -> KResult<Ino> {
         let rdev = u32::try_from(rdev).map_err(|_| Errno::EINVAL)?;
-        self.fs.create(ino32(dir)?, name, mode, uid, gid, rdev).map(|i| i as Ino)
+        self.fs
+            .create(ino32(dir)?, name, mode, uid, gid, rdev)
+            .map(|i| i as Ino)
     }
     fn mkdir(&self, dir: Ino, name: &[u8], mode: u32, uid: u32, gid: u32) -> KResult<Ino> {
-        self.fs.mkdir(ino32(dir)?, name, mode, uid, gid).map(|i| i as Ino)
+        self.fs
+            .mkdir(ino32(dir)?, name, mode, uid, gid)
+            .map(|i| i as Ino)
     }
     fn symlink(&self, dir: Ino, name: &[u8], target: &[u8], uid: u32, gid: u32) -> KResult<Ino> {
-        self.fs.symlink(ino32(dir)?, name, target, uid, gid).map(|i| i as Ino)
+        self.fs
+            .symlink(ino32(dir)?, name, target, uid, gid)
+            .map(|i| i as Ino)
     }
     fn readlink(&self, ino: Ino) -> KResult<Vec<u8>> {
         self.fs.readlink(ino32(ino)?)

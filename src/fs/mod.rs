@@ -152,5 +152,4 @@ pub trait FileSystem {
     fn page_mapping(&self, _ino: Ino, _index: u64) -> Option<(Arc<File>, u64, bool)> {
         None
     }
-
 }

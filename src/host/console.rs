@@ -52,7 +52,12 @@ impl HostConsole {
     /// Terminal size of the host console, if it is a terminal.
     pub fn winsize(&self) -> Option<(u16, u16)> {
         let i = self.input?;
-        let mut ws: libc::winsize = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+        let mut ws: libc::winsize = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
         // SAFETY: TIOCGWINSZ writes one struct winsize into `ws`.
         let r = unsafe { libc::ioctl(i, libc::TIOCGWINSZ, &mut ws) };
         (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
@@ -71,7 +76,9 @@ impl HostConsole {
         };
         let ms = match timeout {
             None => PollTimeout::NONE,
-            Some(t) => PollTimeout::try_from(t.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX),
+            Some(t) => {
+                PollTimeout::try_from(t.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX)
+            }
         };
         let mut fds = [PollFd::new(fd(i), PollFlags::POLLIN)];
         match poll(&mut fds, ms) {

@@ -14,7 +14,11 @@ extern "C" fn on_terminate(_: libc::c_int) {
 
 /// Installs the handlers (no SA_RESTART: a blocking poll returns at once).
 pub fn install_termination_handlers() {
-    let act = SigAction::new(SigHandler::Handler(on_terminate), SaFlags::empty(), SigSet::empty());
+    let act = SigAction::new(
+        SigHandler::Handler(on_terminate),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
     for s in [Signal::SIGTERM, Signal::SIGHUP, Signal::SIGINT] {
         // SAFETY: the handler only stores to an atomic, which is
         // async-signal-safe.
@@ -24,7 +28,12 @@ pub fn install_termination_handlers() {
     }
     // A guest console writer must not die of a closed output.
     // SAFETY: ignoring SIGPIPE installs no handler code at all.
-    let _ = unsafe { sigaction(Signal::SIGPIPE, &SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty())) };
+    let _ = unsafe {
+        sigaction(
+            Signal::SIGPIPE,
+            &SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty()),
+        )
+    };
 }
 
 /// True once umlrun was asked to stop.

@@ -111,23 +111,47 @@ fn open_disks(cfg: &Config) -> Result<Vec<(UbdSpec, Arc<Ubd>)>, BootError> {
     for spec in &cfg.ubds {
         let mut s = spec.clone();
         s.mode = cfg.ubd_mode;
-        let ubd = Ubd::open(&s).map_err(|source| BootError::Disk { switch: spec.switch_text(), source })?;
+        let ubd = Ubd::open(&s).map_err(|source| BootError::Disk {
+            switch: spec.switch_text(),
+            source,
+        })?;
         disks.push((s, Arc::new(ubd)));
     }
     Ok(disks)
 }
 
 fn boot_once(cfg: &Config, cpu: Option<usize>) -> Result<Option<Ended>, BootError> {
-    let physmem = Arc::new(PhysMem::new(cfg.mem_bytes).map_err(|e| BootError::Memory(cfg.mem_bytes, e))?);
-    physmem.set_inheritable(true).map_err(|e| BootError::Memory(cfg.mem_bytes, e))?;
+    let physmem =
+        Arc::new(PhysMem::new(cfg.mem_bytes).map_err(|e| BootError::Memory(cfg.mem_bytes, e))?);
+    physmem
+        .set_inheritable(true)
+        .map_err(|e| BootError::Memory(cfg.mem_bytes, e))?;
     let disks = open_disks(cfg)?;
     let idx = root_index(&cfg.root).ok_or_else(|| BootError::NoRoot(cfg.root.clone()))?;
-    let (_, root_ubd) = disks.iter().find(|(s, _)| s.index == idx).ok_or_else(|| BootError::NoRoot(cfg.root.clone()))?;
-    let root_vol = Rc::new(Ext2Volume::mount(root_ubd.clone()).map_err(|errno| BootError::RootFs { root: cfg.root.clone(), errno })?);
+    let (_, root_ubd) = disks
+        .iter()
+        .find(|(s, _)| s.index == idx)
+        .ok_or_else(|| BootError::NoRoot(cfg.root.clone()))?;
+    let root_vol =
+        Rc::new(
+            Ext2Volume::mount(root_ubd.clone()).map_err(|errno| BootError::RootFs {
+                root: cfg.root.clone(),
+                errno,
+            })?,
+        );
     let mut mounts = MountTable::new();
     mounts
-        .mount(root_vol.clone(), None, b"/".to_vec(), cfg.root.clone(), root_ubd.read_only())
-        .map_err(|errno| BootError::RootFs { root: cfg.root.clone(), errno })?;
+        .mount(
+            root_vol.clone(),
+            None,
+            b"/".to_vec(),
+            cfg.root.clone(),
+            root_ubd.read_only(),
+        )
+        .map_err(|errno| BootError::RootFs {
+            root: cfg.root.clone(),
+            errno,
+        })?;
 
     let mut keep_fds = vec![physmem.memfd_raw()];
     for (_, d) in &disks {
@@ -197,7 +221,10 @@ impl Kernel {
         };
         match self.new_devfs() {
             Ok(fs) => {
-                if let Err(e) = self.mounts.mount(fs, Some(r.node), b"/dev".to_vec(), "devtmpfs".into(), false) {
+                if let Err(e) =
+                    self.mounts
+                        .mount(fs, Some(r.node), b"/dev".to_vec(), "devtmpfs".into(), false)
+                {
                     log::warn!("mounting devtmpfs: {e}");
                 }
             }
@@ -210,7 +237,15 @@ impl Kernel {
     fn start_init(&mut self, init: &str) -> Result<(), BootError> {
         let stub = self.new_stub().map_err(BootError::Stub)?;
         let mm = self.alloc_mm_id();
-        self.mms.insert(mm, Mm { aspace: AddressSpace::new(), stub, loaded: None, users: 1 });
+        self.mms.insert(
+            mm,
+            Mm {
+                aspace: AddressSpace::new(),
+                stub,
+                loaded: None,
+                users: 1,
+            },
+        );
         let mut files = FdTable::new();
         let console = OpenFile::new(FileKind::Console, O_RDWR, b"/dev/console".to_vec());
         for _ in 0..3 {
@@ -218,41 +253,51 @@ impl Kernel {
         }
         let pid = self.alloc_pid();
         debug_assert_eq!(pid, 1);
-        self.tasks.insert(pid, Task {
-            tid: pid,
-            tgid: pid,
-            ppid: 0,
-            pgid: 0,
-            sid: 0,
-            mm,
-            files: Rc::new(RefCell::new(files)),
-            fs: Rc::new(RefCell::new(FsContext { cwd: b"/".to_vec(), umask: 0o022 })),
-            sighand: Default::default(),
-            sigmask: Default::default(),
-            saved_mask: None,
-            pending: Vec::new(),
-            altstack: Default::default(),
-            cred: Cred::root(),
-            regs: Regs::default(),
-            fp: None,
-            state: TaskState::Runnable,
-            syscall: None,
-            exit_status: 0,
-            exit_signal: 0,
-            clear_child_tid: 0,
-            comm: b"swapper".to_vec(),
-            cmdline: Vec::new(),
-            exe: Vec::new(),
-            vfork_parent: None,
-            start: Instant::now(),
-            stop_report: None,
-            cont_report: false,
-            itimer: None,
-            syscalls: 0,
-            block_deadline: None,
-            rlimits: crate::syscalls::default_rlimits(),
-        });
-        let env: Vec<Vec<u8>> = vec![b"HOME=/".to_vec(), b"TERM=linux".to_vec(), b"PATH=/sbin:/bin:/usr/sbin:/usr/bin".to_vec()];
+        self.tasks.insert(
+            pid,
+            Task {
+                tid: pid,
+                tgid: pid,
+                ppid: 0,
+                pgid: 0,
+                sid: 0,
+                mm,
+                files: Rc::new(RefCell::new(files)),
+                fs: Rc::new(RefCell::new(FsContext {
+                    cwd: b"/".to_vec(),
+                    umask: 0o022,
+                })),
+                sighand: Default::default(),
+                sigmask: Default::default(),
+                saved_mask: None,
+                pending: Vec::new(),
+                altstack: Default::default(),
+                cred: Cred::root(),
+                regs: Regs::default(),
+                fp: None,
+                state: TaskState::Runnable,
+                syscall: None,
+                exit_status: 0,
+                exit_signal: 0,
+                clear_child_tid: 0,
+                comm: b"swapper".to_vec(),
+                cmdline: Vec::new(),
+                exe: Vec::new(),
+                vfork_parent: None,
+                start: Instant::now(),
+                stop_report: None,
+                cont_report: false,
+                itimer: None,
+                syscalls: 0,
+                block_deadline: None,
+                rlimits: crate::syscalls::default_rlimits(),
+            },
+        );
+        let env: Vec<Vec<u8>> = vec![
+            b"HOME=/".to_vec(),
+            b"TERM=linux".to_vec(),
+            b"PATH=/sbin:/bin:/usr/sbin:/usr/bin".to_vec(),
+        ];
         let mut tried = Vec::new();
         let mut last = Errno::ENOENT;
         for path in [init, "/sbin/init", "/etc/init", "/bin/init", "/bin/sh"] {
@@ -260,7 +305,12 @@ impl Kernel {
                 continue;
             }
             tried.push(path);
-            match self.execve(pid, path.as_bytes(), vec![path.as_bytes().to_vec()], env.clone()) {
+            match self.execve(
+                pid,
+                path.as_bytes(),
+                vec![path.as_bytes().to_vec()],
+                env.clone(),
+            ) {
                 Ok(()) => {
                     if path != init {
                         log::warn!("init={init} failed ({last}); running {path}");
@@ -284,7 +334,10 @@ impl Kernel {
 
     pub fn writeback_pagecache(&mut self) {
         let mounts = &self.mounts;
-        let r = self.pagecache.borrow_mut().writeback_all(&|m| mounts.fs(m).ok(), &self.frames);
+        let r = self
+            .pagecache
+            .borrow_mut()
+            .writeback_all(&|m| mounts.fs(m).ok(), &self.frames);
         if let Err(e) = r {
             log::error!("page cache writeback failed: {e}");
         }

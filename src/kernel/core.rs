@@ -76,7 +76,12 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    pub fn new(physmem: Arc<PhysMem>, mounts: MountTable, console: Console, config: KernelConfig) -> Kernel {
+    pub fn new(
+        physmem: Arc<PhysMem>,
+        mounts: MountTable,
+        console: Console,
+        config: KernelConfig,
+    ) -> Kernel {
         Kernel {
             frames: FrameRefs::new(physmem.clone()),
             physmem,
@@ -104,8 +109,14 @@ impl Kernel {
     pub fn alloc_pid(&mut self) -> Pid {
         loop {
             let p = self.next_pid;
-            self.next_pid = if self.next_pid >= 4_194_304 { 2 } else { self.next_pid + 1 };
-            if !self.tasks.contains_key(&p) && !self.tasks.values().any(|t| t.pgid == p || t.sid == p) {
+            self.next_pid = if self.next_pid >= 4_194_304 {
+                2
+            } else {
+                self.next_pid + 1
+            };
+            if !self.tasks.contains_key(&p)
+                && !self.tasks.values().any(|t| t.pgid == p || t.sid == p)
+            {
                 return p;
             }
         }

@@ -57,7 +57,12 @@ impl Kernel {
     }
 
     /// Maps one load plan into `aspace`.
-    fn map_plan(&mut self, aspace: &mut AddressSpace, plan: &LoadPlan, src: &Rc<FilePages>) -> KResult<()> {
+    fn map_plan(
+        &mut self,
+        aspace: &mut AddressSpace,
+        plan: &LoadPlan,
+        src: &Rc<FilePages>,
+    ) -> KResult<()> {
         for s in &plan.segments {
             let prot = s.prot.bits() as u32;
             let start = s.map_start();
@@ -104,7 +109,13 @@ impl Kernel {
     }
 
     /// execve. On success the task runs the new program when it resumes.
-    pub fn execve(&mut self, tid: Pid, path: &[u8], mut argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> KResult<()> {
+    pub fn execve(
+        &mut self,
+        tid: Pid,
+        path: &[u8],
+        mut argv: Vec<Vec<u8>>,
+        envp: Vec<Vec<u8>>,
+    ) -> KResult<()> {
         let mut path = path.to_vec();
         let execfn = path.clone();
         let mut image = None;
@@ -126,7 +137,9 @@ impl Kernel {
             image = Some(Image { file, elf });
             break;
         }
-        let Some(main) = image else { return Err(Errno::ELOOP) };
+        let Some(main) = image else {
+            return Err(Errno::ELOOP);
+        };
         let interp = match &main.elf.interp {
             Some(ip) => {
                 let (file, head) = self.exec_open(tid, ip)?;
@@ -225,7 +238,15 @@ impl Kernel {
         let old = self.task(tid)?.mm;
         self.release_mm(tid, old);
         let id = self.alloc_mm_id();
-        self.mms.insert(id, Mm { aspace, stub, loaded: None, users: 1 });
+        self.mms.insert(
+            id,
+            Mm {
+                aspace,
+                stub,
+                loaded: None,
+                users: 1,
+            },
+        );
         let t = self.task_mut(tid)?;
         t.mm = id;
         t.regs = Regs::new_user(entry, rsp);
@@ -233,8 +254,20 @@ impl Kernel {
         t.altstack = Default::default();
         t.clear_child_tid = 0;
         t.exe = main.file.path.clone();
-        t.comm = main.file.path.rsplit(|&b| b == b'/').next().unwrap_or(b"").iter().take(15).copied().collect();
-        t.cmdline = argv.iter().flat_map(|a| a.iter().copied().chain(std::iter::once(0))).collect();
+        t.comm = main
+            .file
+            .path
+            .rsplit(|&b| b == b'/')
+            .next()
+            .unwrap_or(b"")
+            .iter()
+            .take(15)
+            .copied()
+            .collect();
+        t.cmdline = argv
+            .iter()
+            .flat_map(|a| a.iter().copied().chain(std::iter::once(0)))
+            .collect();
         // Caught signals go back to SIG_DFL, in a private table.
         let handlers = t.sighand.borrow().clone();
         t.sighand = Rc::new(std::cell::RefCell::new(handlers));

@@ -65,7 +65,12 @@ impl FdTable {
     }
 
     /// dup2 semantics: replaces whatever `fd` held; returns the old entry.
-    pub fn install_at(&mut self, fd: i32, file: OpenFileRef, cloexec: bool) -> KResult<Option<FdEntry>> {
+    pub fn install_at(
+        &mut self,
+        fd: i32,
+        file: OpenFileRef,
+        cloexec: bool,
+    ) -> KResult<Option<FdEntry>> {
         if fd < 0 || fd as u32 >= NOFILE_MAX {
             return Err(Errno::EBADF);
         }
@@ -81,8 +86,15 @@ impl FdTable {
 
     /// Drops the close-on-exec fds (execve); returns them for closing.
     pub fn close_on_exec(&mut self) -> Vec<FdEntry> {
-        let gone: Vec<u32> = self.fds.iter().filter(|(_, e)| e.cloexec).map(|(k, _)| *k).collect();
-        gone.into_iter().filter_map(|k| self.fds.remove(&k)).collect()
+        let gone: Vec<u32> = self
+            .fds
+            .iter()
+            .filter(|(_, e)| e.cloexec)
+            .map(|(k, _)| *k)
+            .collect();
+        gone.into_iter()
+            .filter_map(|k| self.fds.remove(&k))
+            .collect()
     }
 
     pub fn take_all(&mut self) -> Vec<FdEntry> {
@@ -100,7 +112,11 @@ mod tests {
     use crate::vfs::{FileKind, OpenFile};
 
     fn f() -> OpenFileRef {
-        OpenFile::new(FileKind::Device(crate::fs::devices::CharDevice::Null), 2, b"/dev/null".to_vec())
+        OpenFile::new(
+            FileKind::Device(crate::fs::devices::CharDevice::Null),
+            2,
+            b"/dev/null".to_vec(),
+        )
     }
 
     #[test]

@@ -23,7 +23,13 @@ pub const POLLWRNORM: u32 = 0x100;
 impl Kernel {
     /// read(2) on an open file at its offset (`pos`: pread's offset).
     /// EAGAIN means "would block"; the syscall layer decides to sleep.
-    pub fn file_read(&mut self, _tid: Pid, f: &OpenFileRef, buf: &mut [u8], pos: Option<u64>) -> KResult<usize> {
+    pub fn file_read(
+        &mut self,
+        _tid: Pid,
+        f: &OpenFileRef,
+        buf: &mut [u8],
+        pos: Option<u64>,
+    ) -> KResult<usize> {
         let mut of = f.borrow_mut();
         if !of.readable() {
             return Err(Errno::EBADF);
@@ -62,7 +68,13 @@ impl Kernel {
     }
 
     /// write(2). EPIPE also raises SIGPIPE, as Linux does.
-    pub fn file_write(&mut self, tid: Pid, f: &OpenFileRef, data: &[u8], pos: Option<u64>) -> KResult<usize> {
+    pub fn file_write(
+        &mut self,
+        tid: Pid,
+        f: &OpenFileRef,
+        data: &[u8],
+        pos: Option<u64>,
+    ) -> KResult<usize> {
         let mut of = f.borrow_mut();
         if !of.writable() {
             return Err(Errno::EBADF);
@@ -80,7 +92,12 @@ impl Kernel {
                     None => of.offset,
                 };
                 let n = fs.write(node.ino, off, data)?;
-                self.pagecache.borrow_mut().update((node.mnt, node.ino), off, &data[..n], &self.frames);
+                self.pagecache.borrow_mut().update(
+                    (node.mnt, node.ino),
+                    off,
+                    &data[..n],
+                    &self.frames,
+                );
                 if pos.is_none() {
                     of.offset = off + n as u64;
                 }
@@ -93,7 +110,13 @@ impl Kernel {
                 match r {
                     Err(Errno::EPIPE) => {
                         drop(of);
-                        self.send_to_thread(tid, SigInfo { signo: SIGPIPE, ..Default::default() });
+                        self.send_to_thread(
+                            tid,
+                            SigInfo {
+                                signo: SIGPIPE,
+                                ..Default::default()
+                            },
+                        );
                     }
                     Ok(n) if n > 0 => self.wake_all(),
                     _ => {}
@@ -113,9 +136,15 @@ impl Kernel {
         let of = f.borrow();
         match &of.kind {
             FileKind::Pipe { id, write } => {
-                let Some(p) = self.pipes.get(*id) else { return POLLERR };
+                let Some(p) = self.pipes.get(*id) else {
+                    return POLLERR;
+                };
                 if *write {
-                    let mut r = if p.writable() { POLLOUT | POLLWRNORM } else { 0 };
+                    let mut r = if p.writable() {
+                        POLLOUT | POLLWRNORM
+                    } else {
+                        0
+                    };
                     if p.readers() == 0 {
                         r |= POLLERR;
                     }

@@ -72,10 +72,23 @@ impl Kernel {
         } else {
             let stub = self.new_stub()?;
             let id = self.alloc_mm_id();
-            let Kernel { mms, frames, physmem, .. } = self;
+            let Kernel {
+                mms,
+                frames,
+                physmem,
+                ..
+            } = self;
             let pm = mms.get_mut(&pmm).ok_or(Errno::EFAULT)?;
             let aspace = pm.aspace.fork(frames, physmem);
-            mms.insert(id, Mm { aspace, stub, loaded: None, users: 1 });
+            mms.insert(
+                id,
+                Mm {
+                    aspace,
+                    stub,
+                    loaded: None,
+                    users: 1,
+                },
+            );
             // The parent's private pages just became read-only.
             self.flush_mappings(parent);
             id
@@ -124,19 +137,35 @@ impl Kernel {
             sigmask: p.sigmask,
             saved_mask: None,
             pending: Vec::new(),
-            altstack: if f & CLONE_VM != 0 && f & CLONE_VFORK == 0 { Default::default() } else { p.altstack },
+            altstack: if f & CLONE_VM != 0 && f & CLONE_VFORK == 0 {
+                Default::default()
+            } else {
+                p.altstack
+            },
             cred: p.cred.clone(),
             regs,
             fp,
             state: TaskState::Runnable,
             syscall: None,
             exit_status: 0,
-            exit_signal: if f & CLONE_THREAD != 0 { 0 } else { (f & 0xff) as i32 },
-            clear_child_tid: if f & CLONE_CHILD_CLEARTID != 0 { a.child_tid } else { 0 },
+            exit_signal: if f & CLONE_THREAD != 0 {
+                0
+            } else {
+                (f & 0xff) as i32
+            },
+            clear_child_tid: if f & CLONE_CHILD_CLEARTID != 0 {
+                a.child_tid
+            } else {
+                0
+            },
             comm: p.comm.clone(),
             cmdline: p.cmdline.clone(),
             exe: p.exe.clone(),
-            vfork_parent: if f & CLONE_VFORK != 0 { Some(parent) } else { None },
+            vfork_parent: if f & CLONE_VFORK != 0 {
+                Some(parent)
+            } else {
+                None
+            },
             start: Instant::now(),
             stop_report: None,
             cont_report: false,
@@ -160,7 +189,9 @@ impl Kernel {
 
     /// Ends one thread. The process ends when its last thread does.
     pub fn exit_thread(&mut self, tid: Pid, status: i32) {
-        let Some(t) = self.tasks.get(&tid) else { return };
+        let Some(t) = self.tasks.get(&tid) else {
+            return;
+        };
         if !t.is_alive() {
             return;
         }
@@ -173,7 +204,10 @@ impl Kernel {
             self.wake_all();
         }
         self.wake_vfork_parent(tid);
-        let others_alive = self.threads(tgid).into_iter().any(|th| th != tid && self.tasks.get(&th).is_some_and(|t| t.is_alive()));
+        let others_alive = self
+            .threads(tgid)
+            .into_iter()
+            .any(|th| th != tid && self.tasks.get(&th).is_some_and(|t| t.is_alive()));
         // Release the address space reference.
         self.release_mm(tid, mmid);
         let t = self.tasks.get_mut(&tid).expect("task");
@@ -196,7 +230,9 @@ impl Kernel {
     /// Drops `tid`'s use of address space `mmid`; the last user kills the
     /// stub and frees the frames.
     pub fn release_mm(&mut self, tid: Pid, mmid: u64) {
-        let Some(mm) = self.mms.get_mut(&mmid) else { return };
+        let Some(mm) = self.mms.get_mut(&mmid) else {
+            return;
+        };
         if mm.loaded == Some(tid) {
             mm.loaded = None;
         }
@@ -211,7 +247,9 @@ impl Kernel {
     /// The whole process is gone: close files, reparent children, tell
     /// the parent.
     fn process_exited(&mut self, tgid: Pid, status: i32) {
-        let Some(l) = self.tasks.get(&tgid) else { return };
+        let Some(l) = self.tasks.get(&tgid) else {
+            return;
+        };
         let files = l.files.clone();
         let (ppid, exit_signal, sid) = (l.ppid, l.exit_signal, l.sid);
         // The task's reference and ours: nobody else shares the table.
@@ -233,7 +271,12 @@ impl Kernel {
             self.shutdown.get_or_insert(Shutdown::InitDied(status));
             return;
         }
-        let orphans: Vec<Pid> = self.tasks.values().filter(|t| t.ppid == tgid && t.tgid != tgid).map(|t| t.tid).collect();
+        let orphans: Vec<Pid> = self
+            .tasks
+            .values()
+            .filter(|t| t.ppid == tgid && t.tgid != tgid)
+            .map(|t| t.tid)
+            .collect();
         let mut zombie_orphans = false;
         for o in orphans {
             let t = self.tasks.get_mut(&o).expect("task");
@@ -241,7 +284,14 @@ impl Kernel {
             zombie_orphans |= t.state == TaskState::Zombie;
         }
         if zombie_orphans {
-            self.send_to_process(1, SigInfo { signo: SIGCHLD, code: CLD_EXITED, ..Default::default() });
+            self.send_to_process(
+                1,
+                SigInfo {
+                    signo: SIGCHLD,
+                    code: CLD_EXITED,
+                    ..Default::default()
+                },
+            );
         }
         // A parent that ignores SIGCHLD (or SA_NOCLDWAIT) reaps at once.
         let auto_reap = self.tasks.get(&ppid).is_some_and(|p| {
@@ -261,7 +311,11 @@ impl Kernel {
             CLD_KILLED
         };
         if exit_signal > 0 {
-            let st = if code == CLD_EXITED { (status >> 8) & 0xff } else { status & 0x7f };
+            let st = if code == CLD_EXITED {
+                (status >> 8) & 0xff
+            } else {
+                status & 0x7f
+            };
             self.notify_parent(ppid, tgid, code, st);
         }
         self.wake_all();
@@ -269,7 +323,9 @@ impl Kernel {
 
     /// exit_group and fatal signals: every thread of the process ends.
     pub fn exit_group(&mut self, tid: Pid, status: i32) {
-        let Some(tgid) = self.tasks.get(&tid).map(|t| t.tgid) else { return };
+        let Some(tgid) = self.tasks.get(&tid).map(|t| t.tgid) else {
+            return;
+        };
         for th in self.threads(tgid) {
             if th != tgid {
                 self.exit_thread(th, status);
@@ -291,14 +347,21 @@ impl Kernel {
 
     /// A vfork child exec'd or exited: its parent may run again.
     pub fn wake_vfork_parent(&mut self, tid: Pid) {
-        let Some(p) = self.tasks.get_mut(&tid).and_then(|t| t.vfork_parent.take()) else { return };
+        let Some(p) = self.tasks.get_mut(&tid).and_then(|t| t.vfork_parent.take()) else {
+            return;
+        };
         self.make_runnable(p);
         self.wake_all();
     }
 
     /// wait4/waitid: finds a child matching `pid` with something to report.
     /// Returns (child pid, status, code for waitid) or blocks/ECHILD.
-    pub fn wait_child(&mut self, tid: Pid, pid: i32, options: u64) -> KResult<Option<(Pid, i32, i32)>> {
+    pub fn wait_child(
+        &mut self,
+        tid: Pid,
+        pid: i32,
+        options: u64,
+    ) -> KResult<Option<(Pid, i32, i32)>> {
         let me = self.task(tid)?;
         let tgid = me.tgid;
         let my_pgid = me.pgid;
@@ -323,7 +386,11 @@ impl Kernel {
             }
             any = true;
             if c.state == TaskState::Zombie && options & WEXITED != 0 {
-                let code = if c.exit_status & 0x7f == 0 { CLD_EXITED } else { CLD_KILLED };
+                let code = if c.exit_status & 0x7f == 0 {
+                    CLD_EXITED
+                } else {
+                    CLD_KILLED
+                };
                 found = Some((c.tid, c.exit_status, code, true));
                 break;
             }

@@ -61,10 +61,19 @@ impl ProcSource for KernelProcSource {
         1
     }
     fn kernel_version(&self) -> String {
-        format!("Linux version 6.1.0-umlrun ({}) #1 {}", env!("CARGO_PKG_VERSION"), "SMP")
+        format!(
+            "Linux version 6.1.0-umlrun ({}) #1 {}",
+            env!("CARGO_PKG_VERSION"),
+            "SMP"
+        )
     }
     fn filesystems(&self) -> Vec<(&'static str, bool)> {
-        vec![("ext2", false), ("proc", true), ("tmpfs", true), ("devtmpfs", true)]
+        vec![
+            ("ext2", false),
+            ("proc", true),
+            ("tmpfs", true),
+            ("devtmpfs", true),
+        ]
     }
     fn fds(&self, pid: u32) -> Vec<(u32, Vec<u8>)> {
         self.0.borrow().fds.get(&pid).cloned().unwrap_or_default()
@@ -73,7 +82,12 @@ impl ProcSource for KernelProcSource {
         self.0.borrow().maps.get(&pid).cloned().unwrap_or_default()
     }
     fn cmdline(&self, pid: u32) -> Vec<u8> {
-        self.0.borrow().cmdline.get(&pid).cloned().unwrap_or_default()
+        self.0
+            .borrow()
+            .cmdline
+            .get(&pid)
+            .cloned()
+            .unwrap_or_default()
     }
     fn sys_stat(&self) -> SysStat {
         let s = self.0.borrow();
@@ -92,7 +106,9 @@ impl ProcSource for KernelProcSource {
 impl Kernel {
     /// Refreshes what /proc shows, from `tid`'s point of view.
     pub fn refresh_proc(&mut self, tid: Pid) {
-        let Some(snap) = self.proc_snapshot.clone() else { return };
+        let Some(snap) = self.proc_snapshot.clone() else {
+            return;
+        };
         let mut s = snap.borrow_mut();
         s.current = self.tasks.get(&tid).map(|t| t.tgid as u32).unwrap_or(1);
         s.meminfo = self.meminfo();
@@ -119,31 +135,50 @@ impl Kernel {
             }
             let mm = self.mms.get(&t.mm);
             let pid = t.tgid as u32;
-            s.tasks.insert(pid, TaskInfo {
+            s.tasks.insert(
                 pid,
-                ppid: t.ppid.max(0) as u32,
-                pgrp: t.pgid as u32,
-                session: t.sid as u32,
-                tty_nr: if ctty_sid == Some(t.sid as u32) { (5 << 8) | 1 } else { 0 },
-                tpgid: if ctty_sid == Some(t.sid as u32) { fg } else { -1 },
-                state,
-                comm: t.comm.clone(),
-                uid: t.cred.uid,
-                euid: t.cred.euid,
-                gid: t.cred.gid,
-                egid: t.cred.egid,
-                umask: t.fs.borrow().umask,
-                threads: self.threads(t.tgid).len() as u32,
-                vsize_bytes: mm.map(|m| m.aspace.total_vm()).unwrap_or(0),
-                rss_pages: mm.map(|m| m.aspace.resident_pages() as u64).unwrap_or(0),
-                start_time: t.start.duration_since(self.boot).as_millis() as u64 / 10,
-                sig_pending: t.pending.iter().fold(0u64, |a, i| a | (1u64 << (i.signo - 1))),
-                sig_blocked: t.sigmask.0,
-                exe: t.exe.clone(),
-                cwd: t.fs.borrow().cwd.clone(),
-                ..Default::default()
-            });
-            let fds = t.files.borrow().iter().map(|(fd, e)| (fd, e.file.borrow().path.clone())).collect();
+                TaskInfo {
+                    pid,
+                    ppid: t.ppid.max(0) as u32,
+                    pgrp: t.pgid as u32,
+                    session: t.sid as u32,
+                    tty_nr: if ctty_sid == Some(t.sid as u32) {
+                        (5 << 8) | 1
+                    } else {
+                        0
+                    },
+                    tpgid: if ctty_sid == Some(t.sid as u32) {
+                        fg
+                    } else {
+                        -1
+                    },
+                    state,
+                    comm: t.comm.clone(),
+                    uid: t.cred.uid,
+                    euid: t.cred.euid,
+                    gid: t.cred.gid,
+                    egid: t.cred.egid,
+                    umask: t.fs.borrow().umask,
+                    threads: self.threads(t.tgid).len() as u32,
+                    vsize_bytes: mm.map(|m| m.aspace.total_vm()).unwrap_or(0),
+                    rss_pages: mm.map(|m| m.aspace.resident_pages() as u64).unwrap_or(0),
+                    start_time: t.start.duration_since(self.boot).as_millis() as u64 / 10,
+                    sig_pending: t
+                        .pending
+                        .iter()
+                        .fold(0u64, |a, i| a | (1u64 << (i.signo - 1))),
+                    sig_blocked: t.sigmask.0,
+                    exe: t.exe.clone(),
+                    cwd: t.fs.borrow().cwd.clone(),
+                    ..Default::default()
+                },
+            );
+            let fds = t
+                .files
+                .borrow()
+                .iter()
+                .map(|(fd, e)| (fd, e.file.borrow().path.clone()))
+                .collect();
             s.fds.insert(pid, fds);
             s.cmdline.insert(pid, t.cmdline.clone());
             if let Some(m) = mm {
@@ -152,8 +187,14 @@ impl Kernel {
                     .vmas()
                     .map(|v| {
                         let (name, inode, offset) = match &v.backing {
-                            Backing::File { source, pgoff } => (source.name(), source.ident().1, pgoff * 4096),
-                            Backing::Anon => (v.label.map(|l| l.as_bytes().to_vec()).unwrap_or_default(), 0, 0),
+                            Backing::File { source, pgoff } => {
+                                (source.name(), source.ident().1, pgoff * 4096)
+                            }
+                            Backing::Anon => (
+                                v.label.map(|l| l.as_bytes().to_vec()).unwrap_or_default(),
+                                0,
+                                0,
+                            ),
                         };
                         MapInfo {
                             start: v.start,
@@ -180,7 +221,11 @@ impl Kernel {
                 device: m.source.as_bytes().to_vec(),
                 mount_point: m.path.clone(),
                 fs_type: m.fs.fs_type().to_string(),
-                options: if m.read_only { "ro".into() } else { "rw".into() },
+                options: if m.read_only {
+                    "ro".into()
+                } else {
+                    "rw".into()
+                },
             })
             .collect();
     }
@@ -189,7 +234,10 @@ impl Kernel {
     pub fn meminfo(&self) -> MemInfo {
         let st = self.physmem.stats();
         let pc = self.pagecache.borrow().stats();
-        log::debug!("meminfo: physmem {st:?} pagecache {pc:?} refs {}", self.frames.count());
+        log::debug!(
+            "meminfo: physmem {st:?} pagecache {pc:?} refs {}",
+            self.frames.count()
+        );
         let kib = |pages: u64| pages * 4;
         let total = kib(self.physmem.frames_plugged());
         let free = kib(st.frames_free);

@@ -15,7 +15,12 @@ impl Rng {
         for (i, w) in s.iter_mut().enumerate() {
             let mut h = RandomState::new().build_hasher();
             h.write_usize(i);
-            h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0),
+            );
             *w = h.finish() | 1;
         }
         Rng { s }

@@ -30,7 +30,11 @@ impl Kernel {
             }
             let events_now = self.events;
             let idle = self.runq.is_empty();
-            self.poll_host(if idle { self.next_deadline() } else { Some(Instant::now()) });
+            self.poll_host(if idle {
+                self.next_deadline()
+            } else {
+                Some(Instant::now())
+            });
             self.fire_timers();
             if self.events != seen || events_now != self.events || idle {
                 seen = self.events;
@@ -165,11 +169,18 @@ impl Kernel {
 
     /// Applies queued host-mapping changes to `tid`'s stub.
     pub fn flush_mappings(&mut self, tid: Pid) -> bool {
-        let Ok(mm) = self.mm_of(tid) else { return false };
+        let Ok(mm) = self.mm_of(tid) else {
+            return false;
+        };
         if !mm.aspace.has_pending_ops() {
             return true;
         }
-        let ops: Vec<PMapOp> = mm.aspace.take_ops().into_iter().map(to_platform_op).collect();
+        let ops: Vec<PMapOp> = mm
+            .aspace
+            .take_ops()
+            .into_iter()
+            .map(to_platform_op)
+            .collect();
         match mm.stub.apply(&ops) {
             Ok(()) => true,
             Err(e) => {
@@ -244,7 +255,9 @@ impl Kernel {
                 break;
             }
         }
-        if matches!(self.task(tid).map(|t| t.state), Ok(TaskState::Runnable)) && !self.runq.contains(&tid) {
+        if matches!(self.task(tid).map(|t| t.state), Ok(TaskState::Runnable))
+            && !self.runq.contains(&tid)
+        {
             self.runq.push_back(tid);
         }
     }
@@ -273,12 +286,15 @@ impl Kernel {
     /// A fault the guest took: demand paging, copy-on-write, or a signal.
     fn guest_fault(&mut self, tid: Pid, f: Fault) {
         if f.signo != SIGSEGV {
-            self.force_signal(tid, SigInfo {
-                signo: f.signo,
-                code: f.code,
-                addr: f.addr,
-                ..Default::default()
-            });
+            self.force_signal(
+                tid,
+                SigInfo {
+                    signo: f.signo,
+                    code: f.code,
+                    addr: f.addr,
+                    ..Default::default()
+                },
+            );
             return;
         }
         let page = f.addr & !(PAGE - 1);
@@ -305,19 +321,25 @@ impl Kernel {
             Ok(()) => {}
             Err(FaultError::Segv { accerr }) => {
                 log::debug!("task {tid}: SIGSEGV at {:#x} (write {write})", f.addr);
-                self.force_signal(tid, SigInfo {
-                    signo: SIGSEGV,
-                    code: if accerr { 2 } else { 1 },
+                self.force_signal(
+                    tid,
+                    SigInfo {
+                        signo: SIGSEGV,
+                        code: if accerr { 2 } else { 1 },
+                        addr: f.addr,
+                        ..Default::default()
+                    },
+                );
+            }
+            Err(FaultError::Bus) => self.force_signal(
+                tid,
+                SigInfo {
+                    signo: super::signal::SIGBUS,
+                    code: 2,
                     addr: f.addr,
                     ..Default::default()
-                });
-            }
-            Err(FaultError::Bus) => self.force_signal(tid, SigInfo {
-                signo: super::signal::SIGBUS,
-                code: 2,
-                addr: f.addr,
-                ..Default::default()
-            }),
+                },
+            ),
             Err(FaultError::Oom) => {
                 log::warn!("out of memory: killing task {tid}");
                 self.kill_process(tid, SIGKILL);

@@ -248,7 +248,8 @@ pub fn build_frame(
     old_mask: SigSet,
     altstack: &AltStack,
 ) -> SignalFrame {
-    let on_alt = action.flags & SA_ONSTACK != 0 && altstack.enabled() && !altstack.contains(regs.rsp);
+    let on_alt =
+        action.flags & SA_ONSTACK != 0 && altstack.enabled() && !altstack.contains(regs.rsp);
     let mut sp = if on_alt {
         altstack.sp + altstack.size
     } else {
@@ -259,7 +260,8 @@ pub fn build_frame(
     let frame = ((sp - FRAME_SIZE as u64) & !15) - 8;
 
     let mut b = vec![0u8; FRAME_SIZE];
-    let put = |b: &mut Vec<u8>, off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    let put =
+        |b: &mut Vec<u8>, off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_le_bytes());
     put(&mut b, 0, action.restorer);
     // uc_flags, uc_link stay 0; uc_stack describes the alternate stack.
     put(&mut b, UC_STACK_OFF, altstack.sp);
@@ -278,8 +280,23 @@ pub fn build_frame(
     put(&mut b, UC_STACK_OFF + 16, altstack.size);
     let m = MCTX_OFF;
     let gp = [
-        regs.r8, regs.r9, regs.r10, regs.r11, regs.r12, regs.r13, regs.r14, regs.r15, regs.rdi,
-        regs.rsi, regs.rbp, regs.rbx, regs.rdx, regs.rax, regs.rcx, regs.rsp, regs.rip,
+        regs.r8,
+        regs.r9,
+        regs.r10,
+        regs.r11,
+        regs.r12,
+        regs.r13,
+        regs.r14,
+        regs.r15,
+        regs.rdi,
+        regs.rsi,
+        regs.rbp,
+        regs.rbx,
+        regs.rdx,
+        regs.rax,
+        regs.rcx,
+        regs.rsp,
+        regs.rip,
         regs.eflags,
     ];
     for (i, v) in gp.iter().enumerate() {
@@ -402,7 +419,14 @@ mod tests {
             signo: SIGUSR1,
             ..Default::default()
         };
-        let fr = build_frame(&regs, &FpRegs([0; 512]), &info, &act, SigSet(0x55), &AltStack::default());
+        let fr = build_frame(
+            &regs,
+            &FpRegs([0; 512]),
+            &info,
+            &act,
+            SigSet(0x55),
+            &AltStack::default(),
+        );
         // ABI: at handler entry (rsp + 8) is 16-byte aligned.
         assert_eq!((fr.regs.rsp + 8) % 16, 0);
         assert!(fr.addr + FRAME_SIZE as u64 <= fr.fp_addr);
@@ -421,7 +445,10 @@ mod tests {
         assert_eq!(back.regs.eflags, 0x246);
         assert_eq!(back.mask, SigSet(0x55));
         assert_eq!(back.fp_addr, fr.fp_addr);
-        assert_eq!(u64::from_le_bytes(fr.bytes[0..8].try_into().unwrap()), 0x403000);
+        assert_eq!(
+            u64::from_le_bytes(fr.bytes[0..8].try_into().unwrap()),
+            0x403000
+        );
     }
 
     #[test]
@@ -440,7 +467,14 @@ mod tests {
             flags: 0,
             size: 0x4000,
         };
-        let fr = build_frame(&regs, &FpRegs([0; 512]), &SigInfo::default(), &act, SigSet(0), &alt);
+        let fr = build_frame(
+            &regs,
+            &FpRegs([0; 512]),
+            &SigInfo::default(),
+            &act,
+            SigSet(0),
+            &alt,
+        );
         assert!(fr.addr > alt.sp && fr.addr < alt.sp + alt.size);
     }
 

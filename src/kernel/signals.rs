@@ -32,7 +32,9 @@ impl Kernel {
     /// twice). Handles SIGKILL/SIGCONT side effects at once, like Linux.
     pub fn send_to_thread(&mut self, tid: Pid, info: SigInfo) {
         let sig = info.signo;
-        let Some(t) = self.tasks.get(&tid) else { return };
+        let Some(t) = self.tasks.get(&tid) else {
+            return;
+        };
         if !t.is_alive() {
             return;
         }
@@ -49,7 +51,10 @@ impl Kernel {
             }
         }
         let ignored = self.tasks.get(&tid).is_some_and(|t| {
-            sig != SIGKILL && sig != SIGSTOP && t.sighand.borrow().is_ignored(sig) && !t.sigmask.has(sig)
+            sig != SIGKILL
+                && sig != SIGSTOP
+                && t.sighand.borrow().is_ignored(sig)
+                && !t.sigmask.has(sig)
         });
         if ignored {
             return;
@@ -70,7 +75,11 @@ impl Kernel {
         let target = threads
             .iter()
             .copied()
-            .find(|t| self.tasks.get(t).is_some_and(|t| t.is_alive() && !t.sigmask.has(info.signo)))
+            .find(|t| {
+                self.tasks
+                    .get(t)
+                    .is_some_and(|t| t.is_alive() && !t.sigmask.has(info.signo))
+            })
             .or_else(|| threads.first().copied());
         if let Some(t) = target {
             self.send_to_thread(t, info);
@@ -87,12 +96,20 @@ impl Kernel {
             (t.tgid, t.cred.uid)
         };
         let targets: Vec<Pid> = if pid > 0 {
-            self.tasks.get(&pid).filter(|t| t.is_leader() && t.is_alive()).map(|t| vec![t.tgid]).unwrap_or_default()
+            self.tasks
+                .get(&pid)
+                .filter(|t| t.is_leader() && t.is_alive())
+                .map(|t| vec![t.tgid])
+                .unwrap_or_default()
         } else if pid == 0 {
             let pg = self.task(sender)?.pgid;
             self.process_group(pg)
         } else if pid == -1 {
-            self.tasks.values().filter(|t| t.is_leader() && t.is_alive() && t.tgid != 1 && t.tgid != spid).map(|t| t.tgid).collect()
+            self.tasks
+                .values()
+                .filter(|t| t.is_leader() && t.is_alive() && t.tgid != 1 && t.tgid != spid)
+                .map(|t| t.tgid)
+                .collect()
         } else {
             self.process_group(-pid)
         };
@@ -105,12 +122,25 @@ impl Kernel {
         for tg in targets {
             // init only gets signals it has a handler for.
             if tg == 1 {
-                let h = self.tasks.get(&1).map(|t| t.sighand.borrow().get(sig).handler).unwrap_or(SIG_DFL);
+                let h = self
+                    .tasks
+                    .get(&1)
+                    .map(|t| t.sighand.borrow().get(sig).handler)
+                    .unwrap_or(SIG_DFL);
                 if h == SIG_DFL || h == SIG_IGN || sig == SIGKILL || sig == SIGSTOP {
                     continue;
                 }
             }
-            self.send_to_process(tg, SigInfo { signo: sig, code: SI_USER, pid: spid, uid: suid, ..Default::default() });
+            self.send_to_process(
+                tg,
+                SigInfo {
+                    signo: sig,
+                    code: SI_USER,
+                    pid: spid,
+                    uid: suid,
+                    ..Default::default()
+                },
+            );
         }
         Ok(())
     }
@@ -130,14 +160,23 @@ impl Kernel {
             if tg == 1 {
                 continue;
             }
-            self.send_to_process(tg, SigInfo { signo: sig, code: SI_KERNEL, ..Default::default() });
+            self.send_to_process(
+                tg,
+                SigInfo {
+                    signo: sig,
+                    code: SI_KERNEL,
+                    ..Default::default()
+                },
+            );
         }
     }
 
     /// A synchronous signal caused by the task itself (fault): if it is
     /// blocked or ignored, the default action happens anyway, as in Linux.
     pub fn force_signal(&mut self, tid: Pid, info: SigInfo) {
-        let Some(t) = self.tasks.get_mut(&tid) else { return };
+        let Some(t) = self.tasks.get_mut(&tid) else {
+            return;
+        };
         let sig = info.signo;
         let blocked = t.sigmask.has(sig);
         let ign = t.sighand.borrow().get(sig).handler == SIG_IGN;
@@ -152,7 +191,9 @@ impl Kernel {
     /// A blocked syscall met a signal: restart it after the handler if
     /// SA_RESTART allows, else fail it with EINTR.
     pub fn interrupt_syscall(&mut self, tid: Pid, nr: u64) {
-        let Some(idx) = self.next_signal(tid) else { return };
+        let Some(idx) = self.next_signal(tid) else {
+            return;
+        };
         let t = &self.tasks[&tid];
         let sig = t.pending[idx].signo;
         let act = t.sighand.borrow().get(sig);
@@ -231,7 +272,10 @@ impl Kernel {
         if self.write_user(tid, frame.addr, &frame.bytes).is_err()
             || self.write_user(tid, frame.fp_addr, &frame.fp.0).is_err()
         {
-            log::debug!("task {tid}: cannot write a signal frame at {:#x}", frame.addr);
+            log::debug!(
+                "task {tid}: cannot write a signal frame at {:#x}",
+                frame.addr
+            );
             return false;
         }
         self.set_regs(tid, frame.regs);
@@ -252,7 +296,11 @@ impl Kernel {
                 }
             }
         }
-        self.runq.retain(|p| self.tasks.get(p).is_some_and(|t| t.state == TaskState::Runnable));
+        self.runq.retain(|p| {
+            self.tasks
+                .get(p)
+                .is_some_and(|t| t.state == TaskState::Runnable)
+        });
         let ppid = self.tasks.get(&tgid).map(|t| t.ppid).unwrap_or(0);
         if let Some(l) = self.tasks.get_mut(&tgid) {
             l.stop_report = Some(status_stopped(sig));
@@ -265,7 +313,8 @@ impl Kernel {
         let mut resumed = false;
         for th in self.threads(tgid) {
             if let Some(t) = self.tasks.get_mut(&th) {
-                t.pending.retain(|i| !matches!(i.signo, SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU));
+                t.pending
+                    .retain(|i| !matches!(i.signo, SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU));
                 if t.state == TaskState::Stopped {
                     t.state = if t.syscall.is_some() {
                         TaskState::Blocked(Wait::Event)
@@ -292,7 +341,9 @@ impl Kernel {
 
     /// SIGCHLD to `ppid` about `child`, unless the parent asked not to.
     pub fn notify_parent(&mut self, ppid: Pid, child: Pid, code: i32, status: i32) {
-        let Some(p) = self.tasks.get(&ppid) else { return };
+        let Some(p) = self.tasks.get(&ppid) else {
+            return;
+        };
         let act = p.sighand.borrow().get(SIGCHLD);
         if (code == super::signal::CLD_STOPPED || code == super::signal::CLD_CONTINUED)
             && act.flags & SA_NOCLDSTOP != 0
@@ -300,13 +351,16 @@ impl Kernel {
             self.wake_all();
             return;
         }
-        self.send_to_process(ppid, SigInfo {
-            signo: SIGCHLD,
-            code,
-            pid: child,
-            status,
-            ..Default::default()
-        });
+        self.send_to_process(
+            ppid,
+            SigInfo {
+                signo: SIGCHLD,
+                code,
+                pid: child,
+                status,
+                ..Default::default()
+            },
+        );
         self.wake_all();
     }
 
@@ -320,7 +374,9 @@ impl Kernel {
             let mut fp = [0u8; 512];
             self.read_user(tid, back.fp_addr, &mut fp)?;
             if self.load(tid) {
-                let _ = self.mm_of(tid).map(|mm| mm.stub.set_fpregs(&crate::platform::FpRegs(fp)));
+                let _ = self
+                    .mm_of(tid)
+                    .map(|mm| mm.stub.set_fpregs(&crate::platform::FpRegs(fp)));
             }
         }
         // uc_stack.ss_flags etc. are not restored (sigaltstack via frame).

@@ -305,7 +305,7 @@ impl AddressSpace {
 
     /// Drops every mapping (exit, exec).
     pub fn clear(&mut self, anon: &mut FrameRefs) {
-        self.unmap_range(0, u64::MAX & !(PAGE - 1), anon);
+        self.unmap_range(0, !(PAGE - 1), anon);
         self.ops.clear();
         self.brk_start = 0;
         self.brk = 0;
@@ -363,6 +363,65 @@ fn coalesce(ops: Vec<MapOp>) -> Vec<MapOp> {
     out
 }
 
+impl AddressSpace {
+    /// MADV_DONTNEED: forgets the pages of [start, end) but keeps the
+    /// VMAs; the next touch sees zeros (anonymous) or the file again.
+    pub fn discard(&mut self, start: u64, end: u64, anon: &mut FrameRefs) {
+        let pages: Vec<u64> = self.ptes.range(start..end).map(|(k, _)| *k).collect();
+        let mut mapped = false;
+        for p in pages {
+            let pte = self.ptes.remove(&p).expect("listed");
+            mapped |= pte.host_prot.is_some();
+            anon.put(pte.frame);
+        }
+        if mapped {
+            self.ops.push(MapOp::Unmap {
+                addr: start,
+                len: end - start,
+            });
+        }
+    }
+
+    /// mremap's move: the VMA at [old, old+len) with its pages goes to
+    /// `new` (which must be free). Host mappings are rebuilt by faults.
+    pub fn move_range(&mut self, old: u64, len: u64, new: u64, new_len: u64) -> KResult<()> {
+        let v = self.find_vma(old).cloned().ok_or(Errno::EFAULT)?;
+        if v.start != old || v.end != old + len {
+            return Err(Errno::EFAULT);
+        }
+        if !self.is_free(new, new + new_len) {
+            return Err(Errno::ENOMEM);
+        }
+        self.vmas.remove(&old);
+        let mut nv = v;
+        nv.start = new;
+        nv.end = new + new_len;
+        self.vmas.insert(new, nv);
+        let pages: Vec<u64> = self.ptes.range(old..old + len).map(|(k, _)| *k).collect();
+        for p in pages {
+            let mut pte = self.ptes.remove(&p).expect("listed");
+            pte.host_prot = None;
+            if p - old < new_len {
+                self.ptes.insert(new + (p - old), pte);
+            }
+        }
+        self.ops.push(MapOp::Unmap { addr: old, len });
+        Ok(())
+    }
+
+    /// Grows the VMA ending at `end` by `extra` bytes if the space is free.
+    pub fn grow_in_place(&mut self, start: u64, end: u64, extra: u64) -> bool {
+        let Some(v) = self.find_vma(start).cloned() else {
+            return false;
+        };
+        if v.start != start || v.end != end || !self.is_free(end, end + extra) {
+            return false;
+        }
+        self.vmas.get_mut(&start).expect("vma").end = end + extra;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,62 +471,5 @@ mod tests {
         let x = a.find_free(0, 0x3000).unwrap();
         assert_eq!(x, MMAP_BASE - 0x3000);
         assert_eq!(a.find_free(0x400000, 0x1000), Some(0x400000));
-    }
-}
-
-impl AddressSpace {
-    /// MADV_DONTNEED: forgets the pages of [start, end) but keeps the
-    /// VMAs; the next touch sees zeros (anonymous) or the file again.
-    pub fn discard(&mut self, start: u64, end: u64, anon: &mut FrameRefs) {
-        let pages: Vec<u64> = self.ptes.range(start..end).map(|(k, _)| *k).collect();
-        let mut mapped = false;
-        for p in pages {
-            let pte = self.ptes.remove(&p).expect("listed");
-            mapped |= pte.host_prot.is_some();
-            anon.put(pte.frame);
-        }
-        if mapped {
-            self.ops.push(MapOp::Unmap {
-                addr: start,
-                len: end - start,
-            });
-        }
-    }
-
-    /// mremap's move: the VMA at [old, old+len) with its pages goes to
-    /// `new` (which must be free). Host mappings are rebuilt by faults.
-    pub fn move_range(&mut self, old: u64, len: u64, new: u64, new_len: u64) -> KResult<()> {
-        let v = self.find_vma(old).cloned().ok_or(Errno::EFAULT)?;
-        if v.start != old || v.end != old + len {
-            return Err(Errno::EFAULT);
-        }
-        if !self.is_free(new, new + new_len) {
-            return Err(Errno::ENOMEM);
-        }
-        self.vmas.remove(&old);
-        let mut nv = v;
-        nv.start = new;
-        nv.end = new + new_len;
-        self.vmas.insert(new, nv);
-        let pages: Vec<u64> = self.ptes.range(old..old + len).map(|(k, _)| *k).collect();
-        for p in pages {
-            let mut pte = self.ptes.remove(&p).expect("listed");
-            pte.host_prot = None;
-            if p - old < new_len {
-                self.ptes.insert(new + (p - old), pte);
-            }
-        }
-        self.ops.push(MapOp::Unmap { addr: old, len });
-        Ok(())
-    }
-
-    /// Grows the VMA ending at `end` by `extra` bytes if the space is free.
-    pub fn grow_in_place(&mut self, start: u64, end: u64, extra: u64) -> bool {
-        let Some(v) = self.find_vma(start).cloned() else { return false };
-        if v.start != start || v.end != end || !self.is_free(end, end + extra) {
-            return false;
-        }
-        self.vmas.get_mut(&start).expect("vma").end = end + extra;
-        true
     }
 }

@@ -1,8 +1,8 @@
 //! Page faults: demand paging, copy-on-write, fault-around, and the
 //! kernel's own access to guest memory through the guest page table.
 
-use super::frames::FrameRefs;
 use super::aspace::{AddressSpace, Pte};
+use super::frames::FrameRefs;
 use super::types::*;
 use super::vma::Backing;
 use crate::errno::{Errno, KResult};
@@ -64,8 +64,8 @@ impl AddressSpace {
             let new = if vma.shared {
                 match &vma.backing {
                     Backing::File { source, .. } => {
-                        let f = source
-                            .page_for_write(vma.file_index(page).expect("file vma"), anon)?;
+                        let f =
+                            source.page_for_write(vma.file_index(page).expect("file vma"), anon)?;
                         if f != pte.frame {
                             anon.get(f); // the new PTE's reference
                         }
@@ -87,7 +87,11 @@ impl AddressSpace {
                     !vma.shared
                 },
                 writable: true,
-                host_prot: if new == pte.frame { pte.host_prot } else { None },
+                host_prot: if new == pte.frame {
+                    pte.host_prot
+                } else {
+                    None
+                },
             };
             if new == pte.frame {
                 self.ptes.insert(page, newpte);

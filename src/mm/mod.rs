@@ -14,14 +14,14 @@
 
 #![deny(unsafe_code)]
 
-pub mod frames;
 pub mod aspace;
 pub mod fault;
+pub mod frames;
 pub mod pagecache;
 pub mod types;
 pub mod vma;
 
-pub use frames::FrameRefs;
 pub use aspace::AddressSpace;
+pub use frames::FrameRefs;
 pub use types::*;
 pub use vma::{Backing, PageSource, Vma};

@@ -187,7 +187,7 @@ impl PageCache {
             self.stats.evicted += 1;
             frames.put(p.frame);
         }
-        if size % PAGE != 0 {
+        if !size.is_multiple_of(PAGE) {
             if let Some(p) = pages.get_mut(&(size / PAGE)) {
                 let physmem = frames.physmem();
                 if p.substituted && physmem.unsubstitute(p.frame, true).is_ok() {
@@ -200,7 +200,12 @@ impl PageCache {
     }
 
     /// Writes the dirty pages of one file back through its file system.
-    pub fn writeback(&mut self, fs: &dyn FileSystem, key: FileKey, frames: &FrameRefs) -> KResult<()> {
+    pub fn writeback(
+        &mut self,
+        fs: &dyn FileSystem,
+        key: FileKey,
+        frames: &FrameRefs,
+    ) -> KResult<()> {
         let Some(pages) = self.files.get_mut(&key) else {
             return Ok(());
         };
@@ -270,7 +275,11 @@ impl PageCache {
         let keys: Vec<FileKey> = self.files.keys().copied().collect();
         for key in keys {
             let pages = self.files.get_mut(&key).expect("key");
-            let clean: Vec<u64> = pages.iter().filter(|(_, p)| !p.dirty).map(|(k, _)| *k).collect();
+            let clean: Vec<u64> = pages
+                .iter()
+                .filter(|(_, p)| !p.dirty)
+                .map(|(k, _)| *k)
+                .collect();
             for idx in clean {
                 if total <= max_pages {
                     return;
@@ -295,7 +304,9 @@ pub struct FilePages {
 
 impl PageSource for FilePages {
     fn page(&self, index: u64, frames: &mut FrameRefs) -> Result<Frame, FaultError> {
-        self.cache.borrow_mut().get(self.fs.as_ref(), self.key, index, frames)
+        self.cache
+            .borrow_mut()
+            .get(self.fs.as_ref(), self.key, index, frames)
     }
 
     fn page_for_write(&self, index: u64, frames: &mut FrameRefs) -> Result<Frame, FaultError> {

@@ -96,7 +96,11 @@ impl Vma {
     pub fn perms(&self) -> String {
         let mut s = String::with_capacity(4);
         s.push(if self.prot & PROT_READ != 0 { 'r' } else { '-' });
-        s.push(if self.prot & PROT_WRITE != 0 { 'w' } else { '-' });
+        s.push(if self.prot & PROT_WRITE != 0 {
+            'w'
+        } else {
+            '-'
+        });
         s.push(if self.prot & PROT_EXEC != 0 { 'x' } else { '-' });
         s.push(if self.shared { 's' } else { 'p' });
         s

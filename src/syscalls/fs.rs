@@ -2,10 +2,15 @@
 //! links, permissions, fcntl, pipes.
 
 use super::fsmeta::*;
-use super::{block_or, fd_arg, ok, Outcome, SysResult, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW};
+use super::{
+    block_or, fd_arg, ok, Outcome, SysResult, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR,
+    AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW,
+};
 use crate::errno::{Errno, KResult};
 use crate::fs::devices::CharDevice;
-use crate::fs::{SetAttr, Stat, Timespec, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK};
+use crate::fs::{
+    SetAttr, Stat, Timespec, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
+};
 use crate::kernel::task::Pid;
 use crate::kernel::Kernel;
 use crate::vfs::file::*;
@@ -37,19 +42,31 @@ impl Kernel {
 
     /// Refreshes /proc's snapshot when a path may lead into it.
     fn touch_proc(&mut self, tid: Pid, base: &[u8], path: &[u8]) {
-        if path.starts_with(b"/proc") || (path.first() != Some(&b'/') && base.starts_with(b"/proc")) {
+        if path.starts_with(b"/proc") || (path.first() != Some(&b'/') && base.starts_with(b"/proc"))
+        {
             self.refresh_proc(tid);
         }
     }
 
-    pub fn lookup_at(&mut self, tid: Pid, dirfd: i32, path: &[u8], follow: bool) -> KResult<Resolved> {
+    pub fn lookup_at(
+        &mut self,
+        tid: Pid,
+        dirfd: i32,
+        path: &[u8],
+        follow: bool,
+    ) -> KResult<Resolved> {
         let base = self.base_dir(tid, dirfd, path)?;
         self.touch_proc(tid, &base, path);
         let cred = self.cred(tid)?;
         self.mounts.resolve(&base, path, follow, &cred)
     }
 
-    fn parent_at(&mut self, tid: Pid, dirfd: i32, path: &[u8]) -> KResult<(Resolved, Vec<u8>, Option<Resolved>)> {
+    fn parent_at(
+        &mut self,
+        tid: Pid,
+        dirfd: i32,
+        path: &[u8],
+    ) -> KResult<(Resolved, Vec<u8>, Option<Resolved>)> {
         let base = self.base_dir(tid, dirfd, path)?;
         self.touch_proc(tid, &base, path);
         let cred = self.cred(tid)?;
@@ -65,27 +82,50 @@ impl Kernel {
         self.cred(tid)?.check(&dir.stat, MAY_WRITE | MAY_EXEC)
     }
 
-    pub fn do_open(&mut self, tid: Pid, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> KResult<i64> {
+    pub fn do_open(
+        &mut self,
+        tid: Pid,
+        dirfd: i32,
+        path: &[u8],
+        flags: u32,
+        mode: u32,
+    ) -> KResult<i64> {
         let cred = self.cred(tid)?;
         let follow = flags & O_NOFOLLOW == 0;
         let r = if flags & O_CREAT != 0 {
             let (parent, name, existing) = self.parent_at(tid, dirfd, path)?;
             match existing {
                 Some(_) if flags & O_EXCL != 0 => return Err(Errno::EEXIST),
-                Some(r) if r.stat.mode & S_IFMT == S_IFLNK && follow => self.lookup_at(tid, dirfd, path, true)?,
+                Some(r) if r.stat.mode & S_IFMT == S_IFLNK && follow => {
+                    self.lookup_at(tid, dirfd, path, true)?
+                }
                 Some(r) => r,
                 None => {
                     self.may_modify_dir(tid, &parent)?;
                     let umask = self.task(tid)?.fs.borrow().umask;
                     let fs = self.mounts.fs(parent.node.mnt)?;
-                    let ino = fs.create(parent.node.ino, &name, S_IFREG | (mode & 0o7777 & !umask), cred.euid, cred.egid, 0)?;
-                    let node = crate::vfs::Node { mnt: parent.node.mnt, ino };
+                    let ino = fs.create(
+                        parent.node.ino,
+                        &name,
+                        S_IFREG | (mode & 0o7777 & !umask),
+                        cred.euid,
+                        cred.egid,
+                        0,
+                    )?;
+                    let node = crate::vfs::Node {
+                        mnt: parent.node.mnt,
+                        ino,
+                    };
                     let mut p = parent.path.clone();
                     if p != b"/" {
                         p.push(b'/');
                     }
                     p.extend_from_slice(&name);
-                    Resolved { node, path: p, stat: self.mounts.stat_node(node)? }
+                    Resolved {
+                        node,
+                        path: p,
+                        stat: self.mounts.stat_node(node)?,
+                    }
                 }
             }
         } else {
@@ -116,11 +156,18 @@ impl Kernel {
             }
         }
         let kind = match ty {
-            S_IFDIR => FileKind::Directory { node: r.node, entries: None },
+            S_IFDIR => FileKind::Directory {
+                node: r.node,
+                entries: None,
+            },
             S_IFREG => {
                 if flags & O_TRUNC != 0 && acc != O_RDONLY && r.stat.size > 0 {
                     self.mounts.fs(r.node.mnt)?.truncate(r.node.ino, 0)?;
-                    self.pagecache.borrow_mut().truncate((r.node.mnt, r.node.ino), 0, &mut self.frames);
+                    self.pagecache.borrow_mut().truncate(
+                        (r.node.mnt, r.node.ino),
+                        0,
+                        &mut self.frames,
+                    );
                 }
                 FileKind::Regular(r.node)
             }
@@ -138,7 +185,10 @@ impl Kernel {
                 if acc != O_RDONLY {
                     p.open_writer();
                 }
-                FileKind::Pipe { id, write: acc == O_WRONLY }
+                FileKind::Pipe {
+                    id,
+                    write: acc == O_WRONLY,
+                }
             }
             S_IFSOCK => return Err(Errno::ENXIO),
             _ if flags & O_PATH != 0 => FileKind::Regular(r.node),
@@ -146,12 +196,19 @@ impl Kernel {
         };
         let console = matches!(kind, FileKind::Console);
         let file = OpenFile::new(kind, flags, r.path);
-        let fd = self.task(tid)?.files.borrow_mut().install(file, flags & O_CLOEXEC != 0, 0)?;
+        let fd = self
+            .task(tid)?
+            .files
+            .borrow_mut()
+            .install(file, flags & O_CLOEXEC != 0, 0)?;
         if console && flags & O_NOCTTY == 0 {
             // A session leader opening a terminal with no session acquires it.
             let t = self.task(tid)?;
             if t.sid == t.tgid && self.console.tty.session.is_none() {
-                let _ = self.console.tty.set_controlling(t.sid as u32, t.pgid as u32, false);
+                let _ = self
+                    .console
+                    .tty
+                    .set_controlling(t.sid as u32, t.pgid as u32, false);
             }
         }
         Ok(fd as i64)
@@ -171,7 +228,12 @@ impl Kernel {
     fn fstat_file(&mut self, tid: Pid, f: &OpenFileRef) -> KResult<(Stat, u64)> {
         let (kind_node, path, is_pipe, is_console) = {
             let of = f.borrow();
-            (of.node(), of.path.clone(), matches!(of.kind, FileKind::Pipe { .. }), matches!(of.kind, FileKind::Console))
+            (
+                of.node(),
+                of.path.clone(),
+                matches!(of.kind, FileKind::Pipe { .. }),
+                matches!(of.kind, FileKind::Console),
+            )
         };
         if let Some(n) = kind_node {
             let dev = self.mounts.get(n.mnt)?.dev;
@@ -185,11 +247,25 @@ impl Kernel {
         }
         let _ = tid;
         let st = if is_pipe {
-            Stat { mode: S_IFIFO | 0o600, nlink: 1, blksize: 4096, ..Default::default() }
+            Stat {
+                mode: S_IFIFO | 0o600,
+                nlink: 1,
+                blksize: 4096,
+                ..Default::default()
+            }
         } else if is_console {
-            Stat { mode: S_IFCHR | 0o620, nlink: 1, rdev: crate::fs::devices::encode_dev(5, 1), ..Default::default() }
+            Stat {
+                mode: S_IFCHR | 0o620,
+                nlink: 1,
+                rdev: crate::fs::devices::encode_dev(5, 1),
+                ..Default::default()
+            }
         } else {
-            Stat { mode: S_IFCHR | 0o666, nlink: 1, ..Default::default() }
+            Stat {
+                mode: S_IFCHR | 0o666,
+                nlink: 1,
+                ..Default::default()
+            }
         };
         Ok((st, 0xb))
     }
@@ -252,7 +328,11 @@ fn do_read(k: &mut Kernel, tid: Pid, fd: i32, buf: u64, len: usize, pos: Option<
         return Err(Errno::ESPIPE);
     }
     if let FileKind::Regular(n) = f.borrow().kind {
-        if k.mounts.get(n.mnt).map(|m| m.fs.fs_type() == "proc").unwrap_or(false) {
+        if k.mounts
+            .get(n.mnt)
+            .map(|m| m.fs.fs_type() == "proc")
+            .unwrap_or(false)
+        {
             k.refresh_proc(tid);
         }
     }
@@ -276,7 +356,14 @@ pub fn sys_pwrite64(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     do_write(k, tid, fd_arg(a[0]), a[1], a[2] as usize, Some(a[3]))
 }
 
-fn do_write(k: &mut Kernel, tid: Pid, fd: i32, buf: u64, len: usize, pos: Option<u64>) -> SysResult {
+fn do_write(
+    k: &mut Kernel,
+    tid: Pid,
+    fd: i32,
+    buf: u64,
+    len: usize,
+    pos: Option<u64>,
+) -> SysResult {
     let f = k.fd_file(tid, fd)?;
     if pos.is_some() && !matches!(f.borrow().kind, FileKind::Regular(_)) {
         return Err(Errno::ESPIPE);
@@ -353,8 +440,8 @@ pub fn sys_lseek(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         0 => off,
         1 => of.offset as i64 + off,
         2 => size + off,
-        3 if off < size => off,    // SEEK_DATA: everything is data
-        4 if off <= size => size,  // SEEK_HOLE: the end
+        3 if off < size => off,   // SEEK_DATA: everything is data
+        4 if off <= size => size, // SEEK_HOLE: the end
         3 | 4 => return Err(Errno::ENXIO),
         _ => return Err(Errno::EINVAL),
     };
@@ -389,7 +476,11 @@ pub fn sys_getdents64(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     }
     let (bytes, next) = {
         let of = f.borrow();
-        let FileKind::Directory { entries: Some(list), .. } = &of.kind else {
+        let FileKind::Directory {
+            entries: Some(list),
+            ..
+        } = &of.kind
+        else {
             return Err(Errno::EIO);
         };
         let start = of.offset as usize;
@@ -449,7 +540,12 @@ pub fn sys_fstatfs(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let n = f.borrow().node();
     let s = match n {
         Some(n) => k.mounts.fs(n.mnt)?.statfs()?,
-        None => crate::fs::StatFs { fs_type: 0x50495045, block_size: 4096, name_max: 255, ..Default::default() },
+        None => crate::fs::StatFs {
+            fs_type: 0x50495045,
+            block_size: 4096,
+            name_max: 255,
+            ..Default::default()
+        },
     };
     k.write_user(tid, a[1], &statfs_bytes(&s))?;
     ok(0)
@@ -464,7 +560,13 @@ fn do_mkdir(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, mode: u32) -> SysResu
     k.may_modify_dir(tid, &parent)?;
     let cred = k.cred(tid)?;
     let umask = k.task(tid)?.fs.borrow().umask;
-    k.mounts.fs(parent.node.mnt)?.mkdir(parent.node.ino, &name, mode & 0o7777 & !umask, cred.euid, cred.egid)?;
+    k.mounts.fs(parent.node.mnt)?.mkdir(
+        parent.node.ino,
+        &name,
+        mode & 0o7777 & !umask,
+        cred.euid,
+        cred.egid,
+    )?;
     ok(0)
 }
 
@@ -485,11 +587,22 @@ fn do_mknod(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, mode: u32, dev: u64) 
     k.may_modify_dir(tid, &parent)?;
     let cred = k.cred(tid)?;
     let umask = k.task(tid)?.fs.borrow().umask;
-    let ty = if mode & S_IFMT == 0 { S_IFREG } else { mode & S_IFMT };
+    let ty = if mode & S_IFMT == 0 {
+        S_IFREG
+    } else {
+        mode & S_IFMT
+    };
     if ty == S_IFDIR {
         return Err(Errno::EINVAL);
     }
-    k.mounts.fs(parent.node.mnt)?.create(parent.node.ino, &name, ty | (mode & 0o7777 & !umask), cred.euid, cred.egid, dev)?;
+    k.mounts.fs(parent.node.mnt)?.create(
+        parent.node.ino,
+        &name,
+        ty | (mode & 0o7777 & !umask),
+        cred.euid,
+        cred.egid,
+        dev,
+    )?;
     ok(0)
 }
 
@@ -522,7 +635,9 @@ fn do_unlink(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, rmdir: bool) -> SysR
         fs.unlink(parent.node.ino, &name)?;
     }
     if target.stat.nlink <= 1 {
-        k.pagecache.borrow_mut().drop_file((target.node.mnt, target.node.ino), &mut k.frames);
+        k.pagecache
+            .borrow_mut()
+            .drop_file((target.node.mnt, target.node.ino), &mut k.frames);
     }
     ok(0)
 }
@@ -539,7 +654,15 @@ pub fn sys_unlinkat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     do_unlink(k, tid, fd_arg(a[0]), a[1], a[2] & AT_REMOVEDIR != 0)
 }
 
-fn do_rename(k: &mut Kernel, tid: Pid, od: i32, op: u64, nd: i32, np: u64, flags: u64) -> SysResult {
+fn do_rename(
+    k: &mut Kernel,
+    tid: Pid,
+    od: i32,
+    op: u64,
+    nd: i32,
+    np: u64,
+    flags: u64,
+) -> SysResult {
     const RENAME_NOREPLACE: u64 = 1;
     if flags & !RENAME_NOREPLACE != 0 {
         return Err(Errno::EINVAL);
@@ -562,10 +685,14 @@ fn do_rename(k: &mut Kernel, tid: Pid, od: i32, op: u64, nd: i32, np: u64, flags
             return ok(0);
         }
     }
-    k.mounts.fs(opar.node.mnt)?.rename(opar.node.ino, &oname, npar.node.ino, &nname)?;
+    k.mounts
+        .fs(opar.node.mnt)?
+        .rename(opar.node.ino, &oname, npar.node.ino, &nname)?;
     if let Some(dst) = nex {
         if dst.stat.nlink <= 1 {
-            k.pagecache.borrow_mut().drop_file((dst.node.mnt, dst.node.ino), &mut k.frames);
+            k.pagecache
+                .borrow_mut()
+                .drop_file((dst.node.mnt, dst.node.ino), &mut k.frames);
         }
     }
     ok(0)
@@ -598,7 +725,9 @@ fn do_link(k: &mut Kernel, tid: Pid, od: i32, op: u64, nd: i32, np: u64, flags: 
         return Err(Errno::EXDEV);
     }
     k.may_modify_dir(tid, &npar)?;
-    k.mounts.fs(npar.node.mnt)?.link(src.node.ino, npar.node.ino, &nname)?;
+    k.mounts
+        .fs(npar.node.mnt)?
+        .link(src.node.ino, npar.node.ino, &nname)?;
     ok(0)
 }
 
@@ -619,7 +748,9 @@ fn do_symlink(k: &mut Kernel, tid: Pid, tp: u64, nd: i32, np: u64) -> SysResult 
     }
     k.may_modify_dir(tid, &npar)?;
     let cred = k.cred(tid)?;
-    k.mounts.fs(npar.node.mnt)?.symlink(npar.node.ino, &nname, &target, cred.euid, cred.egid)?;
+    k.mounts
+        .fs(npar.node.mnt)?
+        .symlink(npar.node.ino, &nname, &target, cred.euid, cred.egid)?;
     ok(0)
 }
 
@@ -667,24 +798,52 @@ fn resolved_of_fd(k: &mut Kernel, tid: Pid, fd: i32) -> KResult<Resolved> {
     let f = k.fd_file(tid, fd)?;
     let of = f.borrow();
     let node = of.node().ok_or(Errno::EINVAL)?;
-    Ok(Resolved { node, path: of.path.clone(), stat: k.mounts.stat_node(node)? })
+    Ok(Resolved {
+        node,
+        path: of.path.clone(),
+        stat: k.mounts.stat_node(node)?,
+    })
 }
 
 pub fn sys_chmod(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let p = path_arg(k, tid, a[0])?;
     let r = k.lookup_at(tid, AT_FDCWD, &p, true)?;
-    setattr_checked(k, tid, &r, SetAttr { mode: Some(a[1] as u32 & 0o7777), ..Default::default() })
+    setattr_checked(
+        k,
+        tid,
+        &r,
+        SetAttr {
+            mode: Some(a[1] as u32 & 0o7777),
+            ..Default::default()
+        },
+    )
 }
 
 pub fn sys_fchmodat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let p = path_arg(k, tid, a[1])?;
     let r = k.lookup_at(tid, fd_arg(a[0]), &p, true)?;
-    setattr_checked(k, tid, &r, SetAttr { mode: Some(a[2] as u32 & 0o7777), ..Default::default() })
+    setattr_checked(
+        k,
+        tid,
+        &r,
+        SetAttr {
+            mode: Some(a[2] as u32 & 0o7777),
+            ..Default::default()
+        },
+    )
 }
 
 pub fn sys_fchmod(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let r = resolved_of_fd(k, tid, fd_arg(a[0]))?;
-    setattr_checked(k, tid, &r, SetAttr { mode: Some(a[1] as u32 & 0o7777), ..Default::default() })
+    setattr_checked(
+        k,
+        tid,
+        &r,
+        SetAttr {
+            mode: Some(a[1] as u32 & 0o7777),
+            ..Default::default()
+        },
+    )
 }
 
 fn chown_attr(uid: u64, gid: u64) -> SetAttr {
@@ -730,8 +889,13 @@ pub fn sys_fchownat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 pub fn now_ts() -> Timespec {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    Timespec { sec: d.as_secs() as i64, nsec: d.subsec_nanos() }
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timespec {
+        sec: d.as_secs() as i64,
+        nsec: d.subsec_nanos(),
+    }
 }
 
 pub fn sys_utimensat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -751,12 +915,24 @@ pub fn sys_utimensat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         let pick = |sec: u64, nsec: u64| match nsec {
             UTIME_NOW => Some(now),
             UTIME_OMIT => None,
-            n => Some(Timespec { sec: sec as i64, nsec: n as u32 }),
+            n => Some(Timespec {
+                sec: sec as i64,
+                nsec: n as u32,
+            }),
         };
         at = pick(get(0), get(8));
         mt = pick(get(16), get(24));
     }
-    setattr_checked(k, tid, &r, SetAttr { atime: at, mtime: mt, ..Default::default() })
+    setattr_checked(
+        k,
+        tid,
+        &r,
+        SetAttr {
+            atime: at,
+            mtime: mt,
+            ..Default::default()
+        },
+    )
 }
 
 pub fn sys_utimes(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -767,10 +943,25 @@ pub fn sys_utimes(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if a[1] != 0 {
         let b = k.read_user_vec(tid, a[1], 32)?;
         let get = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().expect("8"));
-        at = Timespec { sec: get(0), nsec: (get(8) * 1000) as u32 };
-        mt = Timespec { sec: get(16), nsec: (get(24) * 1000) as u32 };
+        at = Timespec {
+            sec: get(0),
+            nsec: (get(8) * 1000) as u32,
+        };
+        mt = Timespec {
+            sec: get(16),
+            nsec: (get(24) * 1000) as u32,
+        };
     }
-    setattr_checked(k, tid, &r, SetAttr { atime: Some(at), mtime: Some(mt), ..Default::default() })
+    setattr_checked(
+        k,
+        tid,
+        &r,
+        SetAttr {
+            atime: Some(at),
+            mtime: Some(mt),
+            ..Default::default()
+        },
+    )
 }
 
 fn do_truncate(k: &mut Kernel, r: &Resolved, len: u64) -> SysResult {
@@ -781,7 +972,9 @@ fn do_truncate(k: &mut Kernel, r: &Resolved, len: u64) -> SysResult {
         return Err(Errno::EROFS);
     }
     k.mounts.fs(r.node.mnt)?.truncate(r.node.ino, len)?;
-    k.pagecache.borrow_mut().truncate((r.node.mnt, r.node.ino), len, &mut k.frames);
+    k.pagecache
+        .borrow_mut()
+        .truncate((r.node.mnt, r.node.ino), len, &mut k.frames);
     ok(0)
 }
 
@@ -811,7 +1004,9 @@ pub fn sys_fsync(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let f = k.fd_file(tid, fd_arg(a[0]))?;
     if let Some(n) = f.borrow().node() {
         let fs = k.mounts.fs(n.mnt)?;
-        k.pagecache.borrow_mut().writeback(fs.as_ref(), (n.mnt, n.ino), &k.frames)?;
+        k.pagecache
+            .borrow_mut()
+            .writeback(fs.as_ref(), (n.mnt, n.ino), &k.frames)?;
         fs.sync()?;
     }
     ok(0)
@@ -908,8 +1103,16 @@ fn do_pipe(k: &mut Kernel, tid: Pid, fds: u64, flags: u64) -> SysResult {
     p.open_reader();
     p.open_writer();
     let nb = flags & O_NONBLOCK;
-    let r = OpenFile::new(FileKind::Pipe { id, write: false }, O_RDONLY | nb, b"pipe:".to_vec());
-    let w = OpenFile::new(FileKind::Pipe { id, write: true }, O_WRONLY | nb, b"pipe:".to_vec());
+    let r = OpenFile::new(
+        FileKind::Pipe { id, write: false },
+        O_RDONLY | nb,
+        b"pipe:".to_vec(),
+    );
+    let w = OpenFile::new(
+        FileKind::Pipe { id, write: true },
+        O_WRONLY | nb,
+        b"pipe:".to_vec(),
+    );
     let cloexec = flags & O_CLOEXEC != 0;
     let files = k.task(tid)?.files.clone();
     let rfd = files.borrow_mut().install(r, cloexec, 0)?;
@@ -950,7 +1153,9 @@ pub fn sys_dup(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 fn do_dup3(k: &mut Kernel, tid: Pid, old: i32, new: i32, flags: u64) -> SysResult {
     let files = k.task(tid)?.files.clone();
     let f = files.borrow().file(old)?;
-    let prev = files.borrow_mut().install_at(new, f, flags as u32 & O_CLOEXEC != 0)?;
+    let prev = files
+        .borrow_mut()
+        .install_at(new, f, flags as u32 & O_CLOEXEC != 0)?;
     if let Some(p) = prev {
         k.release_file(p.file);
     }
@@ -992,7 +1197,9 @@ pub fn sys_fcntl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         F_DUPFD | F_DUPFD_CLOEXEC => {
             let f = files.borrow().file(fd)?;
             let min = u32::try_from(a[2]).map_err(|_| Errno::EINVAL)?;
-            ok(files.borrow_mut().install(f, a[1] == F_DUPFD_CLOEXEC, min)? as i64)
+            ok(files
+                .borrow_mut()
+                .install(f, a[1] == F_DUPFD_CLOEXEC, min)? as i64)
         }
         F_GETFD => ok(files.borrow().get(fd)?.cloexec as i64),
         F_SETFD => {
@@ -1020,7 +1227,9 @@ pub fn sys_fcntl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         }
         F_GETPIPE_SZ | F_SETPIPE_SZ => {
             let f = files.borrow().file(fd)?;
-            let FileKind::Pipe { id, .. } = f.borrow().kind else { return Err(Errno::EBADF) };
+            let FileKind::Pipe { id, .. } = f.borrow().kind else {
+                return Err(Errno::EBADF);
+            };
             let p = k.pipes.get(id).ok_or(Errno::EBADF)?;
             if a[1] == F_SETPIPE_SZ {
                 ok(p.set_capacity(a[2] as usize)? as i64)
@@ -1042,7 +1251,11 @@ pub fn sys_sendfile(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let inp = k.fd_file(tid, fd_arg(a[1]))?;
     let count = (a[3] as usize).min(IO_MAX);
     let mut buf = vec![0u8; count];
-    let pos = if a[2] != 0 { Some(k.read_u64(tid, a[2])?) } else { None };
+    let pos = if a[2] != 0 {
+        Some(k.read_u64(tid, a[2])?)
+    } else {
+        None
+    };
     let n = k.file_read(tid, &inp, &mut buf, pos)?;
     let w = k.file_write(tid, &out, &buf[..n], None)?;
     if let Some(p) = pos {

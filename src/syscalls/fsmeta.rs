@@ -22,7 +22,15 @@ pub fn stat_bytes(st: &Stat, dev: u64) -> [u8; 144] {
     put32(&mut b, 32, st.gid);
     put64(&mut b, 40, st.rdev);
     put64(&mut b, 48, st.size);
-    put64(&mut b, 56, if st.blksize == 0 { 4096 } else { st.blksize as u64 });
+    put64(
+        &mut b,
+        56,
+        if st.blksize == 0 {
+            4096
+        } else {
+            st.blksize as u64
+        },
+    );
     put64(&mut b, 64, st.blocks);
     put64(&mut b, 72, st.atime.sec as u64);
     put64(&mut b, 80, st.atime.nsec as u64);
@@ -107,8 +115,16 @@ mod tests {
     #[test]
     fn dirent_records_are_aligned_and_chain() {
         let es = vec![
-            DirEntry { ino: 2, name: b".".to_vec(), file_type: 4 },
-            DirEntry { ino: 11, name: b"lost+found".to_vec(), file_type: 4 },
+            DirEntry {
+                ino: 2,
+                name: b".".to_vec(),
+                file_type: 4,
+            },
+            DirEntry {
+                ino: 11,
+                name: b"lost+found".to_vec(),
+                file_type: 4,
+            },
         ];
         let (b, next) = dirents64(&es, 0, 4096);
         assert_eq!(next, 2);
@@ -123,7 +139,13 @@ mod tests {
 
     #[test]
     fn stat_layout() {
-        let st = Stat { ino: 12, mode: 0o100644, size: 99, nlink: 1, ..Default::default() };
+        let st = Stat {
+            ino: 12,
+            mode: 0o100644,
+            size: 99,
+            nlink: 1,
+            ..Default::default()
+        };
         let b = stat_bytes(&st, 0x801);
         assert_eq!(u64::from_le_bytes(b[8..16].try_into().unwrap()), 12);
         assert_eq!(u32::from_le_bytes(b[24..28].try_into().unwrap()), 0o100644);

@@ -29,7 +29,11 @@ pub fn sys_ioctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         FIONBIO => {
             let on = k.read_u32(tid, arg)? != 0;
             let mut of = f.borrow_mut();
-            of.flags = if on { of.flags | O_NONBLOCK } else { of.flags & !O_NONBLOCK };
+            of.flags = if on {
+                of.flags | O_NONBLOCK
+            } else {
+                of.flags & !O_NONBLOCK
+            };
             return ok(0);
         }
         _ => {}
@@ -120,7 +124,10 @@ pub fn sys_ioctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         }
         TIOCSPGRP => {
             let pg = k.read_u32(tid, arg)?;
-            let exists = k.tasks.values().any(|t| t.pgid as u32 == pg && t.sid as u32 == sid && t.is_alive());
+            let exists = k
+                .tasks
+                .values()
+                .any(|t| t.pgid as u32 == pg && t.sid as u32 == sid && t.is_alive());
             if !exists {
                 return Err(Errno::EPERM);
             }

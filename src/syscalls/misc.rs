@@ -106,13 +106,27 @@ pub fn sys_mount(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if flags & MS_BIND != 0 {
         return Err(Errno::EINVAL);
     }
-    let fstype = if a[2] != 0 { k.read_path(tid, a[2])? } else { return Err(Errno::EINVAL) };
-    let source = if a[0] != 0 { k.read_path(tid, a[0]).unwrap_or_default() } else { fstype.clone() };
+    let fstype = if a[2] != 0 {
+        k.read_path(tid, a[2])?
+    } else {
+        return Err(Errno::EINVAL);
+    };
+    let source = if a[0] != 0 {
+        k.read_path(tid, a[0]).unwrap_or_default()
+    } else {
+        fstype.clone()
+    };
     if !crate::vfs::walk::is_dir(&r.stat) {
         return Err(Errno::ENOTDIR);
     }
     let fs = k.fs_by_type(&fstype)?;
-    k.mounts.mount(fs, Some(r.node), r.path, String::from_utf8_lossy(&source).into_owned(), flags & MS_RDONLY != 0)?;
+    k.mounts.mount(
+        fs,
+        Some(r.node),
+        r.path,
+        String::from_utf8_lossy(&source).into_owned(),
+        flags & MS_RDONLY != 0,
+    )?;
     ok(0)
 }
 
@@ -133,13 +147,18 @@ pub fn sys_umount2(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     }
     // Files open on it keep it busy.
     let busy = k.tasks.values().any(|t| {
-        t.files.borrow().iter().any(|(_, e)| e.file.borrow().node().is_some_and(|n| n.mnt == r.node.mnt))
+        t.files
+            .borrow()
+            .iter()
+            .any(|(_, e)| e.file.borrow().node().is_some_and(|n| n.mnt == r.node.mnt))
             || t.fs.borrow().cwd.starts_with(&r.path) && r.path != b"/"
     });
     if busy {
         return Err(Errno::EBUSY);
     }
-    k.pagecache.borrow_mut().writeback_all(&|m| k.mounts.fs(m).ok(), &k.frames)?;
+    k.pagecache
+        .borrow_mut()
+        .writeback_all(&|m| k.mounts.fs(m).ok(), &k.frames)?;
     k.mounts.umount(r.node)?;
     ok(0)
 }

@@ -26,7 +26,12 @@ impl Kernel {
             return Err(Errno::ENOMEM);
         }
         let mm = self.mm_of(tid)?;
-        if mm.stub.reserved().iter().any(|r| r.start < end && start < r.end) {
+        if mm
+            .stub
+            .reserved()
+            .iter()
+            .any(|r| r.start < end && start < r.end)
+        {
             return Err(Errno::ENOMEM);
         }
         Ok(())
@@ -37,9 +42,12 @@ impl Kernel {
     /// rarely has many.
     fn writeback_range(&mut self, tid: Pid, start: u64, end: u64) {
         let any_shared_file = self.mm_of(tid).is_ok_and(|mm| {
-            mm.aspace
-                .vmas()
-                .any(|v| v.shared && v.start < end && start < v.end && matches!(v.backing, Backing::File { .. }))
+            mm.aspace.vmas().any(|v| {
+                v.shared
+                    && v.start < end
+                    && start < v.end
+                    && matches!(v.backing, Backing::File { .. })
+            })
         });
         if any_shared_file {
             self.writeback_pagecache();
@@ -99,11 +107,22 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         let mm = k.mm_of(tid)?;
         let mut at = mm.aspace.find_free(hint, len).ok_or(Errno::ENOMEM)?;
         if k.check_user_range(tid, at, len).is_err() {
-            at = k.mm_of(tid)?.aspace.find_free(0, len).ok_or(Errno::ENOMEM)?;
+            at = k
+                .mm_of(tid)?
+                .aspace
+                .find_free(0, len)
+                .ok_or(Errno::ENOMEM)?;
         }
         at
     };
-    let vma = Vma { start, end: start + len, prot, shared, backing, label: None };
+    let vma = Vma {
+        start,
+        end: start + len,
+        prot,
+        shared,
+        backing,
+        label: None,
+    };
     let anon_shared = shared && matches!(vma.backing, Backing::Anon);
     let id = k.task(tid)?.mm;
     let Kernel { mms, frames, .. } = k;
@@ -115,9 +134,13 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             let saved = mm.aspace.find_vma(p).map(|v| v.prot).unwrap_or(0);
             // Populate regardless of protection: one set of frames.
             if saved & PROT_WRITE == 0 {
-                mm.aspace.write_user_force(p, &[0], frames).map_err(|_| Errno::ENOMEM)?;
+                mm.aspace
+                    .write_user_force(p, &[0], frames)
+                    .map_err(|_| Errno::ENOMEM)?;
             } else {
-                mm.aspace.write_user(p, &[0], frames).map_err(|_| Errno::ENOMEM)?;
+                mm.aspace
+                    .write_user(p, &[0], frames)
+                    .map_err(|_| Errno::ENOMEM)?;
             }
             p += PAGE;
         }
@@ -135,7 +158,10 @@ pub fn sys_munmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     k.writeback_range(tid, addr, end);
     let id = k.task(tid)?.mm;
     let Kernel { mms, frames, .. } = k;
-    mms.get_mut(&id).ok_or(Errno::EFAULT)?.aspace.unmap_range(addr, end, frames);
+    mms.get_mut(&id)
+        .ok_or(Errno::EFAULT)?
+        .aspace
+        .unmap_range(addr, end, frames);
     ok(0)
 }
 
@@ -151,7 +177,9 @@ pub fn sys_mprotect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return ok(0);
     }
     let physmem = k.physmem.clone();
-    k.mm_of(tid)?.aspace.protect(addr, addr + len, prot, &physmem)?;
+    k.mm_of(tid)?
+        .aspace
+        .protect(addr, addr + len, prot, &physmem)?;
     ok(0)
 }
 
@@ -192,7 +220,10 @@ pub fn sys_mremap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         mm.aspace.unmap_range(old + new_len, old + old_len, frames);
         return ok(old as i64);
     }
-    if mm.aspace.grow_in_place(old, old + old_len, new_len - old_len) {
+    if mm
+        .aspace
+        .grow_in_place(old, old + old_len, new_len - old_len)
+    {
         return ok(old as i64);
     }
     if flags & MREMAP_MAYMOVE == 0 {

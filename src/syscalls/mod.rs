@@ -67,11 +67,20 @@ pub(crate) fn block_or(r: KResult<usize>, nonblock: bool) -> SysResult {
 pub fn dispatch(k: &mut Kernel, tid: Pid, nr: u64, args: [u64; 6]) -> Outcome {
     let Some((name, handler)) = table::lookup(nr) else {
         if k.enosys_logged.insert(nr) {
-            log::info!("unimplemented syscall {nr} ({}) returns ENOSYS", table::name_of(nr));
+            log::info!(
+                "unimplemented syscall {nr} ({}) returns ENOSYS",
+                table::name_of(nr)
+            );
         }
         return Outcome::Return(Errno::ENOSYS.to_syscall_return());
     };
-    log::trace!("[{tid}] {name}({:#x}, {:#x}, {:#x}, {:#x})", args[0], args[1], args[2], args[3]);
+    log::trace!(
+        "[{tid}] {name}({:#x}, {:#x}, {:#x}, {:#x})",
+        args[0],
+        args[1],
+        args[2],
+        args[3]
+    );
     let out = match handler(k, tid, args) {
         Ok(o) => o,
         Err(e) => Outcome::Return(e.to_syscall_return()),

@@ -105,7 +105,11 @@ fn do_select(k: &mut Kernel, tid: Pid, a: [u64; 6], timeout: Option<Duration>) -
     let mut ready = 0;
     for fd in 0..n as usize {
         let (w, b) = (fd / 64, 1u64 << (fd % 64));
-        let want = [sets[0][w] & b != 0, sets[1][w] & b != 0, sets[2][w] & b != 0];
+        let want = [
+            sets[0][w] & b != 0,
+            sets[1][w] & b != 0,
+            sets[2][w] & b != 0,
+        ];
         if !want.iter().any(|x| *x) {
             continue;
         }
@@ -113,7 +117,11 @@ fn do_select(k: &mut Kernel, tid: Pid, a: [u64; 6], timeout: Option<Duration>) -
         if re & POLLNVAL != 0 {
             return Err(Errno::EBADF);
         }
-        let got = [re & (POLLIN | POLLHUP | POLLERR) != 0, re & (POLLOUT | POLLERR) != 0, re & POLLPRI != 0];
+        let got = [
+            re & (POLLIN | POLLHUP | POLLERR) != 0,
+            re & (POLLOUT | POLLERR) != 0,
+            re & POLLPRI != 0,
+        ];
         for i in 0..3 {
             if want[i] && got[i] {
                 out[i][w] |= b;

@@ -18,7 +18,10 @@ fn do_clone(k: &mut Kernel, tid: Pid, a: CloneArgs) -> SysResult {
         let mut r = k.regs(tid);
         r.rax = child as u64;
         k.set_regs(tid, r);
-        let waiting = k.tasks.get(&child).is_some_and(|c| c.vfork_parent.is_some());
+        let waiting = k
+            .tasks
+            .get(&child)
+            .is_some_and(|c| c.vfork_parent.is_some());
         if waiting {
             k.task_mut(tid)?.state = TaskState::Blocked(Wait::Vfork);
         }
@@ -28,15 +31,45 @@ fn do_clone(k: &mut Kernel, tid: Pid, a: CloneArgs) -> SysResult {
 }
 
 pub fn sys_fork(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
-    do_clone(k, tid, CloneArgs { flags: SIGCHLD as u64, stack: 0, parent_tid: 0, child_tid: 0, tls: 0 })
+    do_clone(
+        k,
+        tid,
+        CloneArgs {
+            flags: SIGCHLD as u64,
+            stack: 0,
+            parent_tid: 0,
+            child_tid: 0,
+            tls: 0,
+        },
+    )
 }
 
 pub fn sys_vfork(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
-    do_clone(k, tid, CloneArgs { flags: CLONE_VM | CLONE_VFORK | SIGCHLD as u64, stack: 0, parent_tid: 0, child_tid: 0, tls: 0 })
+    do_clone(
+        k,
+        tid,
+        CloneArgs {
+            flags: CLONE_VM | CLONE_VFORK | SIGCHLD as u64,
+            stack: 0,
+            parent_tid: 0,
+            child_tid: 0,
+            tls: 0,
+        },
+    )
 }
 
 pub fn sys_clone(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    do_clone(k, tid, CloneArgs { flags: a[0], stack: a[1], parent_tid: a[2], child_tid: a[3], tls: a[4] })
+    do_clone(
+        k,
+        tid,
+        CloneArgs {
+            flags: a[0],
+            stack: a[1],
+            parent_tid: a[2],
+            child_tid: a[3],
+            tls: a[4],
+        },
+    )
 }
 
 pub fn sys_execve(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -109,9 +142,21 @@ pub fn sys_waitid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     match k.wait_child(tid, pid, options)? {
         Some((cpid, status, code)) => {
             if infop != 0 {
-                let st = if code == CLD_EXITED { (status >> 8) & 0xff } else if status & 0xff == 0x7f { (status >> 8) & 0xff } else if status == 0xffff { SIGCHLD - 17 + 18 } else { status & 0x7f };
+                use crate::kernel::signal::{CLD_CONTINUED, CLD_STOPPED, SIGCONT};
+                let st = match code {
+                    CLD_EXITED | CLD_STOPPED => (status >> 8) & 0xff,
+                    CLD_CONTINUED => SIGCONT,
+                    _ => status & 0x7f,
+                };
                 let uid = k.task(tid)?.cred.uid;
-                let info = SigInfo { signo: SIGCHLD, code, pid: cpid, uid, status: st, ..Default::default() };
+                let info = SigInfo {
+                    signo: SIGCHLD,
+                    code,
+                    pid: cpid,
+                    uid,
+                    status: st,
+                    ..Default::default()
+                };
                 k.write_user(tid, infop, &info.to_bytes())?;
             }
             ok(0)
@@ -155,7 +200,11 @@ pub fn sys_getegid(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
 }
 
 /// Applies a credential change to every thread of the process.
-fn set_cred(k: &mut Kernel, tid: Pid, f: impl Fn(&mut crate::vfs::Cred) -> KResult<()>) -> SysResult {
+fn set_cred(
+    k: &mut Kernel,
+    tid: Pid,
+    f: impl Fn(&mut crate::vfs::Cred) -> KResult<()>,
+) -> SysResult {
     let tgid = k.task(tid)?.tgid;
     let mut c = k.task(tid)?.cred.clone();
     f(&mut c)?;
@@ -297,7 +346,10 @@ pub fn sys_setgroups(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let b = k.read_user_vec(tid, a[1], a[0] as usize * 4)?;
-    let groups: Vec<u32> = b.chunks(4).map(|c| u32::from_le_bytes(c.try_into().expect("4"))).collect();
+    let groups: Vec<u32> = b
+        .chunks(4)
+        .map(|c| u32::from_le_bytes(c.try_into().expect("4")))
+        .collect();
     set_cred(k, tid, |c| {
         c.groups = groups.clone();
         Ok(())
@@ -309,7 +361,10 @@ pub fn sys_setsid(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
     if k.tasks.values().any(|t| t.pgid == tgid && t.is_alive()) && k.task(tid)?.pgid == tgid {
         return Err(Errno::EPERM);
     }
-    if k.tasks.values().any(|t| t.pgid == tgid && t.tgid != tgid && t.is_alive()) {
+    if k.tasks
+        .values()
+        .any(|t| t.pgid == tgid && t.tgid != tgid && t.is_alive())
+    {
         return Err(Errno::EPERM);
     }
     for th in k.threads(tgid) {
@@ -323,19 +378,32 @@ pub fn sys_setsid(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
 pub fn sys_setpgid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let me = k.task(tid)?;
     let (my_tgid, my_sid) = (me.tgid, me.sid);
-    let pid = if a[0] as i32 == 0 { my_tgid } else { a[0] as i32 };
+    let pid = if a[0] as i32 == 0 {
+        my_tgid
+    } else {
+        a[0] as i32
+    };
     let pgid = if a[1] as i32 == 0 { pid } else { a[1] as i32 };
     if pgid < 0 {
         return Err(Errno::EINVAL);
     }
-    let target = k.tasks.get(&pid).filter(|t| t.is_leader() && t.is_alive()).ok_or(Errno::ESRCH)?;
+    let target = k
+        .tasks
+        .get(&pid)
+        .filter(|t| t.is_leader() && t.is_alive())
+        .ok_or(Errno::ESRCH)?;
     if pid != my_tgid && target.ppid != my_tgid {
         return Err(Errno::ESRCH);
     }
     if target.sid != my_sid || target.sid == pid {
         return Err(Errno::EPERM);
     }
-    if pgid != pid && !k.tasks.values().any(|t| t.pgid == pgid && t.sid == my_sid && t.is_alive()) {
+    if pgid != pid
+        && !k
+            .tasks
+            .values()
+            .any(|t| t.pgid == pgid && t.sid == my_sid && t.is_alive())
+    {
         return Err(Errno::EPERM);
     }
     for th in k.threads(pid) {
@@ -345,7 +413,11 @@ pub fn sys_setpgid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_getpgid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let pid = if a[0] as i32 == 0 { k.task(tid)?.tgid } else { a[0] as i32 };
+    let pid = if a[0] as i32 == 0 {
+        k.task(tid)?.tgid
+    } else {
+        a[0] as i32
+    };
     ok(k.tasks.get(&pid).ok_or(Errno::ESRCH)?.pgid as i64)
 }
 
@@ -354,7 +426,11 @@ pub fn sys_getpgrp(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_getsid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let pid = if a[0] as i32 == 0 { k.task(tid)?.tgid } else { a[0] as i32 };
+    let pid = if a[0] as i32 == 0 {
+        k.task(tid)?.tgid
+    } else {
+        a[0] as i32
+    };
     ok(k.tasks.get(&pid).ok_or(Errno::ESRCH)?.sid as i64)
 }
 
@@ -372,8 +448,16 @@ pub fn sys_arch_prctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     match a[0] {
         ARCH_SET_FS => r.fs_base = a[1],
         ARCH_SET_GS => r.gs_base = a[1],
-        ARCH_GET_FS => return k.write_u64(tid, a[1], r.fs_base).map(|_| Outcome::Return(0)),
-        ARCH_GET_GS => return k.write_u64(tid, a[1], r.gs_base).map(|_| Outcome::Return(0)),
+        ARCH_GET_FS => {
+            return k
+                .write_u64(tid, a[1], r.fs_base)
+                .map(|_| Outcome::Return(0))
+        }
+        ARCH_GET_GS => {
+            return k
+                .write_u64(tid, a[1], r.gs_base)
+                .map(|_| Outcome::Return(0))
+        }
         _ => return Err(Errno::EINVAL),
     }
     k.set_regs(tid, r);
@@ -399,10 +483,10 @@ pub fn sys_prctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             k.write_user(tid, a[1], &name)?;
             ok(0)
         }
-        1 | 4 | 36 | 38 => ok(0),  // PDEATHSIG, SET_DUMPABLE, CHILD_SUBREAPER, NO_NEW_PRIVS
-        3 => ok(1),                 // GET_DUMPABLE
-        21 | 39 => ok(0),           // GET_SECCOMP, GET_NO_NEW_PRIVS
-        23 => ok(1),                // CAPBSET_READ
+        1 | 4 | 36 | 38 => ok(0), // PDEATHSIG, SET_DUMPABLE, CHILD_SUBREAPER, NO_NEW_PRIVS
+        3 => ok(1),               // GET_DUMPABLE
+        21 | 39 => ok(0),         // GET_SECCOMP, GET_NO_NEW_PRIVS
+        23 => ok(1),              // CAPBSET_READ
         _ => Err(Errno::EINVAL),
     }
 }
@@ -503,7 +587,11 @@ pub fn sys_zero(_k: &mut Kernel, _tid: Pid, _a: [u64; 6]) -> SysResult {
 pub fn sys_capget(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if a[1] != 0 {
         // Root has every capability; others none.
-        let all = if k.task(tid)?.cred.euid == 0 { u32::MAX } else { 0 };
+        let all = if k.task(tid)?.cred.euid == 0 {
+            u32::MAX
+        } else {
+            0
+        };
         let mut b = [0u8; 24];
         for i in 0..6 {
             b[i * 4..i * 4 + 4].copy_from_slice(&all.to_le_bytes());
@@ -558,7 +646,11 @@ pub fn sys_futex(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         FUTEX_WAKE_OP => {
             let (uaddr2, val2, opv) = (a[4], a[3] as usize, a[5] as u32);
             let old = k.read_u32(tid, uaddr2)?;
-            let oparg = if opv & (8 << 28) != 0 { 1u32 << ((opv >> 12) & 0xfff) } else { (opv >> 12) & 0xfff };
+            let oparg = if opv & (8 << 28) != 0 {
+                1u32 << ((opv >> 12) & 0xfff)
+            } else {
+                (opv >> 12) & 0xfff
+            };
             let new = match (opv >> 28) & 7 {
                 0 => oparg,
                 1 => old.wrapping_add(oparg),
@@ -592,12 +684,26 @@ impl Kernel {
     /// Wakes up to `n` tasks of `tid`'s address space waiting on `uaddr`;
     /// with `requeue = Some((uaddr2, max))` moves up to `max` more waiters
     /// to `uaddr2`. Returns how many woke.
-    pub fn futex_wake(&mut self, tid: Pid, uaddr: u64, n: usize, requeue: Option<(u64, usize)>) -> usize {
-        let Ok(mm) = self.task(tid).map(|t| t.mm) else { return 0 };
+    pub fn futex_wake(
+        &mut self,
+        tid: Pid,
+        uaddr: u64,
+        n: usize,
+        requeue: Option<(u64, usize)>,
+    ) -> usize {
+        let Ok(mm) = self.task(tid).map(|t| t.mm) else {
+            return 0;
+        };
         let waiters: Vec<Pid> = self
             .tasks
             .values()
-            .filter(|t| t.mm == mm && matches!(t.state, TaskState::Blocked(Wait::Futex) | TaskState::Blocked(Wait::FutexUntil(_))))
+            .filter(|t| {
+                t.mm == mm
+                    && matches!(
+                        t.state,
+                        TaskState::Blocked(Wait::Futex) | TaskState::Blocked(Wait::FutexUntil(_))
+                    )
+            })
             .filter(|t| matches!(t.syscall, Some((202, args)) if args[0] == uaddr))
             .map(|t| t.tid)
             .collect();

@@ -20,7 +20,12 @@ pub fn sys_rt_sigaction(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if act != 0 {
         let b = k.read_user_vec(tid, act, 32)?;
         let g = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8"));
-        let new = SigAction { handler: g(0), flags: g(8), restorer: g(16), mask: SigSet(g(24)).sanitized() };
+        let new = SigAction {
+            handler: g(0),
+            flags: g(8),
+            restorer: g(16),
+            mask: SigSet(g(24)).sanitized(),
+        };
         h.borrow_mut().set(sig, new);
         // Setting SIG_IGN (or a default-ignore SIG_DFL) discards pending ones.
         if h.borrow().is_ignored(sig) {
@@ -67,7 +72,11 @@ pub fn sys_rt_sigprocmask(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 
 pub fn sys_rt_sigpending(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let t = k.task(tid)?;
-    let set = t.pending.iter().fold(0u64, |acc, i| acc | SigSet::bit(i.signo)) & t.sigmask.0;
+    let set = t
+        .pending
+        .iter()
+        .fold(0u64, |acc, i| acc | SigSet::bit(i.signo))
+        & t.sigmask.0;
     k.write_u64(tid, a[0], set)?;
     ok(0)
 }
@@ -98,7 +107,13 @@ pub fn sys_pause(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
 
 pub fn sys_rt_sigreturn(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
     if k.sigreturn(tid).is_err() {
-        k.force_signal(tid, SigInfo { signo: SIGSEGV, ..Default::default() });
+        k.force_signal(
+            tid,
+            SigInfo {
+                signo: SIGSEGV,
+                ..Default::default()
+            },
+        );
     }
     Ok(Outcome::NoReturn)
 }
@@ -110,7 +125,13 @@ pub fn sys_sigaltstack(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if old != 0 {
         let mut b = [0u8; 24];
         b[0..8].copy_from_slice(&cur.sp.to_le_bytes());
-        let flags = if !cur.enabled() { SS_DISABLE } else if cur.contains(sp) { SS_ONSTACK } else { 0 };
+        let flags = if !cur.enabled() {
+            SS_DISABLE
+        } else if cur.contains(sp) {
+            SS_ONSTACK
+        } else {
+            0
+        };
         b[8..12].copy_from_slice(&flags.to_le_bytes());
         b[16..24].copy_from_slice(&cur.size.to_le_bytes());
         k.write_user(tid, old, &b)?;
@@ -127,12 +148,20 @@ pub fn sys_sigaltstack(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             return Err(Errno::EINVAL);
         }
         let new = if flags & SS_DISABLE != 0 {
-            AltStack { sp: 0, flags: SS_DISABLE, size: 0 }
+            AltStack {
+                sp: 0,
+                flags: SS_DISABLE,
+                size: 0,
+            }
         } else {
             if size < 2048 {
                 return Err(Errno::ENOMEM);
             }
-            AltStack { sp: nsp, flags: 0, size }
+            AltStack {
+                sp: nsp,
+                flags: 0,
+                size,
+            }
         };
         k.task_mut(tid)?.altstack = new;
     }
@@ -148,7 +177,11 @@ fn thread_signal(k: &mut Kernel, tid: Pid, tgid: Option<Pid>, target: Pid, sig: 
     if !(0..=NSIG).contains(&sig) || target <= 0 {
         return Err(Errno::EINVAL);
     }
-    let t = k.tasks.get(&target).filter(|t| t.is_alive()).ok_or(Errno::ESRCH)?;
+    let t = k
+        .tasks
+        .get(&target)
+        .filter(|t| t.is_alive())
+        .ok_or(Errno::ESRCH)?;
     if tgid.is_some_and(|g| g != t.tgid) {
         return Err(Errno::ESRCH);
     }
@@ -156,7 +189,16 @@ fn thread_signal(k: &mut Kernel, tid: Pid, tgid: Option<Pid>, target: Pid, sig: 
         return ok(0);
     }
     let (spid, uid) = (k.task(tid)?.tgid, k.task(tid)?.cred.uid);
-    k.send_to_thread(target, SigInfo { signo: sig, code: -6, pid: spid, uid, ..Default::default() });
+    k.send_to_thread(
+        target,
+        SigInfo {
+            signo: sig,
+            code: -6,
+            pid: spid,
+            uid,
+            ..Default::default()
+        },
+    );
     ok(0)
 }
 
@@ -188,9 +230,9 @@ pub fn sys_rt_sigtimedwait(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let s = k.read_u64(tid, a[2])?;
     let n = k.read_u64(tid, a[2] + 8)?;
     let t = k.task_mut(tid)?;
-    let deadline = *t
-        .block_deadline
-        .get_or_insert_with(|| std::time::Instant::now() + std::time::Duration::new(s, n.min(999_999_999) as u32));
+    let deadline = *t.block_deadline.get_or_insert_with(|| {
+        std::time::Instant::now() + std::time::Duration::new(s, n.min(999_999_999) as u32)
+    });
     if std::time::Instant::now() >= deadline {
         return Err(Errno::EAGAIN);
     }

@@ -217,7 +217,11 @@ pub fn lookup(nr: u64) -> Option<(&'static str, Handler)> {
 }
 
 pub fn name_of(nr: u64) -> &'static str {
-    UNIMPLEMENTED.iter().find(|e| e.0 == nr).map(|e| e.1).unwrap_or("unknown")
+    UNIMPLEMENTED
+        .iter()
+        .find(|e| e.0 == nr)
+        .map(|e| e.1)
+        .unwrap_or("unknown")
 }
 
 #[cfg(test)]

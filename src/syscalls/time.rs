@@ -99,7 +99,9 @@ pub fn sys_clock_nanosleep(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 
 /// Seconds (rounded up) left on the process's real-time timer.
 fn itimer_left(k: &Kernel, tid: Pid) -> (Duration, Duration) {
-    let Ok(t) = k.leader(tid) else { return (Duration::ZERO, Duration::ZERO) };
+    let Ok(t) = k.leader(tid) else {
+        return (Duration::ZERO, Duration::ZERO);
+    };
     match t.itimer {
         Some((at, iv)) => (at.saturating_duration_since(Instant::now()), iv),
         None => (Duration::ZERO, Duration::ZERO),
@@ -114,12 +116,23 @@ fn set_itimer(k: &mut Kernel, tid: Pid, value: Duration, interval: Duration) -> 
 
 pub fn sys_alarm(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let (left, _) = itimer_left(k, tid);
-    set_itimer(k, tid, Duration::from_secs(a[0] as u32 as u64), Duration::ZERO)?;
+    set_itimer(
+        k,
+        tid,
+        Duration::from_secs(a[0] as u32 as u64),
+        Duration::ZERO,
+    )?;
     let secs = left.as_secs() + (left.subsec_nanos() > 0) as u64;
     ok(secs as i64)
 }
 
-fn write_itimerval(k: &mut Kernel, tid: Pid, p: u64, value: Duration, interval: Duration) -> KResult<()> {
+fn write_itimerval(
+    k: &mut Kernel,
+    tid: Pid,
+    p: u64,
+    value: Duration,
+    interval: Duration,
+) -> KResult<()> {
     let mut b = [0u8; 32];
     b[0..8].copy_from_slice(&interval.as_secs().to_le_bytes());
     b[8..16].copy_from_slice(&(interval.subsec_micros() as u64).to_le_bytes());
@@ -129,7 +142,11 @@ fn write_itimerval(k: &mut Kernel, tid: Pid, p: u64, value: Duration, interval: 
 }
 
 pub fn sys_getitimer(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let (v, i) = if a[0] == 0 { itimer_left(k, tid) } else { (Duration::ZERO, Duration::ZERO) };
+    let (v, i) = if a[0] == 0 {
+        itimer_left(k, tid)
+    } else {
+        (Duration::ZERO, Duration::ZERO)
+    };
     write_itimerval(k, tid, a[1], v, i)?;
     ok(0)
 }
@@ -139,11 +156,18 @@ pub fn sys_setitimer(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     if a[2] != 0 {
-        let (v, i) = if a[0] == 0 { itimer_left(k, tid) } else { (Duration::ZERO, Duration::ZERO) };
+        let (v, i) = if a[0] == 0 {
+            itimer_left(k, tid)
+        } else {
+            (Duration::ZERO, Duration::ZERO)
+        };
         write_itimerval(k, tid, a[2], v, i)?;
     }
     if a[0] != 0 {
-        log::debug!("setitimer({}) accepted but not run (only ITIMER_REAL is)", a[0]);
+        log::debug!(
+            "setitimer({}) accepted but not run (only ITIMER_REAL is)",
+            a[0]
+        );
         return ok(0);
     }
     if a[1] != 0 {
@@ -170,17 +194,24 @@ impl Kernel {
         let due: Vec<(Pid, Duration)> = self
             .tasks
             .values()
-            .filter_map(|t| t.itimer.filter(|(at, _)| *at <= now).map(|(_, iv)| (t.tgid, iv)))
+            .filter_map(|t| {
+                t.itimer
+                    .filter(|(at, _)| *at <= now)
+                    .map(|(_, iv)| (t.tgid, iv))
+            })
             .collect();
         for (tgid, iv) in due {
             if let Ok(t) = self.task_mut(tgid) {
                 t.itimer = (!iv.is_zero()).then(|| (now + iv, iv));
             }
-            self.send_to_process(tgid, crate::kernel::signal::SigInfo {
-                signo: crate::kernel::signal::SIGALRM,
-                code: 0x80,
-                ..Default::default()
-            });
+            self.send_to_process(
+                tgid,
+                crate::kernel::signal::SigInfo {
+                    signo: crate::kernel::signal::SIGALRM,
+                    code: 0x80,
+                    ..Default::default()
+                },
+            );
         }
     }
 }

@@ -101,7 +101,11 @@ impl MountTable {
             .mounts
             .iter()
             .enumerate()
-            .find_map(|(i, m)| m.as_ref().filter(|m| m.mountpoint.is_none()).map(|m| (i, m)))
+            .find_map(|(i, m)| {
+                m.as_ref()
+                    .filter(|m| m.mountpoint.is_none())
+                    .map(|m| (i, m))
+            })
             .ok_or(Errno::ENOENT)?;
         Ok(Node {
             mnt: id,
@@ -142,7 +146,11 @@ impl MountTable {
 impl MountTable {
     /// mount -o remount,ro / rw.
     pub fn set_read_only(&mut self, id: MountId, ro: bool) -> KResult<()> {
-        let m = self.mounts.get_mut(id).and_then(|m| m.as_mut()).ok_or(Errno::EINVAL)?;
+        let m = self
+            .mounts
+            .get_mut(id)
+            .and_then(|m| m.as_mut())
+            .ok_or(Errno::EINVAL)?;
         m.read_only = ro;
         Ok(())
     }

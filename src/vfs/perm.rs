@@ -75,7 +75,9 @@ mod tests {
             egid: 100,
             ..Default::default()
         };
-        assert!(c.check(&st(S_IFREG | 0o600, 1000, 0), MAY_READ | MAY_WRITE).is_ok());
+        assert!(c
+            .check(&st(S_IFREG | 0o600, 1000, 0), MAY_READ | MAY_WRITE)
+            .is_ok());
         assert!(c.check(&st(S_IFREG | 0o060, 1000, 100), MAY_READ).is_err());
         assert!(c.check(&st(S_IFREG | 0o040, 0, 100), MAY_READ).is_ok());
         assert!(c.check(&st(S_IFREG | 0o004, 0, 0), MAY_WRITE).is_err());
@@ -84,8 +86,13 @@ mod tests {
     #[test]
     fn root_needs_some_exec_bit() {
         let r = Cred::root();
-        assert!(r.check(&st(S_IFREG | 0o600, 5, 5), MAY_READ | MAY_WRITE).is_ok());
-        assert_eq!(r.check(&st(S_IFREG | 0o644, 5, 5), MAY_EXEC), Err(Errno::EACCES));
+        assert!(r
+            .check(&st(S_IFREG | 0o600, 5, 5), MAY_READ | MAY_WRITE)
+            .is_ok());
+        assert_eq!(
+            r.check(&st(S_IFREG | 0o644, 5, 5), MAY_EXEC),
+            Err(Errno::EACCES)
+        );
         assert!(r.check(&st(S_IFREG | 0o744, 5, 5), MAY_EXEC).is_ok());
         assert!(r.check(&st(S_IFDIR | 0o600, 5, 5), MAY_EXEC).is_ok());
     }

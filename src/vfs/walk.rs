@@ -26,7 +26,10 @@ pub struct Resolved {
 pub enum Lookup {
     Found(Resolved),
     /// Everything but the last component exists; `parent` is a directory.
-    Missing { parent: Resolved, name: Vec<u8> },
+    Missing {
+        parent: Resolved,
+        name: Vec<u8>,
+    },
 }
 
 fn split(path: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -69,7 +72,13 @@ impl MountTable {
 
     /// Resolves `path` relative to the canonical directory `base`.
     /// `follow_last`: follow a symlink in the last component.
-    pub fn walk(&self, base: &[u8], path: &[u8], follow_last: bool, cred: &Cred) -> KResult<Lookup> {
+    pub fn walk(
+        &self,
+        base: &[u8],
+        path: &[u8],
+        follow_last: bool,
+        cred: &Cred,
+    ) -> KResult<Lookup> {
         if path.is_empty() {
             return Err(Errno::ENOENT);
         }
@@ -163,7 +172,13 @@ impl MountTable {
     }
 
     /// Resolves a path that must exist.
-    pub fn resolve(&self, base: &[u8], path: &[u8], follow_last: bool, cred: &Cred) -> KResult<Resolved> {
+    pub fn resolve(
+        &self,
+        base: &[u8],
+        path: &[u8],
+        follow_last: bool,
+        cred: &Cred,
+    ) -> KResult<Resolved> {
         match self.walk(base, path, follow_last, cred)? {
             Lookup::Found(r) => Ok(r),
             Lookup::Missing { .. } => Err(Errno::ENOENT),
@@ -172,15 +187,28 @@ impl MountTable {
 
     /// For creating operations: the parent directory and the last name.
     /// Fails with EEXIST semantics left to the caller (Found means it exists).
-    pub fn resolve_parent(&self, base: &[u8], path: &[u8], cred: &Cred) -> KResult<(Resolved, Vec<u8>, Option<Resolved>)> {
+    pub fn resolve_parent(
+        &self,
+        base: &[u8],
+        path: &[u8],
+        cred: &Cred,
+    ) -> KResult<(Resolved, Vec<u8>, Option<Resolved>)> {
         let trimmed = trim_trailing_slashes(path);
         let (dir, name) = match trimmed.iter().rposition(|&b| b == b'/') {
             Some(i) => (&trimmed[..i.max(1)], &trimmed[i + 1..]),
             None => (&b"."[..], trimmed),
         };
-        let dir = if trimmed.first() == Some(&b'/') && dir.is_empty() { &b"/"[..] } else { dir };
+        let dir = if trimmed.first() == Some(&b'/') && dir.is_empty() {
+            &b"/"[..]
+        } else {
+            dir
+        };
         if name.is_empty() || name == b"." || name == b".." {
-            return Err(if name.is_empty() { Errno::ENOENT } else { Errno::EEXIST });
+            return Err(if name.is_empty() {
+                Errno::ENOENT
+            } else {
+                Errno::EEXIST
+            });
         }
         let parent = self.resolve(base, dir, true, cred)?;
         if !is_dir(&parent.stat) {
