@@ -1,23 +1,24 @@
 //! The `umlrun` command: read UML-style switches, check the disks, claim
 //! `<uml_dir>/<umid>/pid`, say what was set up, and boot the guest.
 //!
-//! Exit codes: 0 after --help/--version, 1 when the host refuses (umid in
-//! use, no pid file), 2 for a wrong switch, size or path, 3 while the guest
-//! kernel cannot boot yet.
+//! Exit codes: 0 after --help/--version and after the guest powers off or
+//! halts, 1 when the host refuses (umid in use, no pid file), 2 for a wrong
+//! switch, size or path, 3 when the guest cannot boot (bad image, no init);
+//! when init itself exits, its exit code (128+signal if killed).
 
 use std::fs;
 use std::path::Path;
 use std::process::ExitCode;
 
-use thiserror::Error;
-
 use umlrun::config::size::format_size;
 use umlrun::config::{host_defaults, parse_args, Command, Config, InstanceDir, UbdMode};
 use umlrun::host::misc;
+use umlrun::kernel::boot::{boot, Ended};
 
 const EXIT_HOST: u8 = 1;
 const EXIT_USAGE: u8 = 2;
-const EXIT_NO_BOOT: u8 = 3;
+/// The guest could not be started (bad image, no init).
+const EXIT_BOOT_FAILED: u8 = 3;
 
 const HELP: &str = "\
 usage: umlrun [switches] [image]
@@ -47,17 +48,11 @@ Boot a Linux guest in user mode. Switches use User-Mode Linux's syntax:
 
 example: umlrun mem=256M ubd=mmap disk-images/busybox.cow
 
-Exit codes: 0 help/version, 1 host refused (e.g. umid in use), 2 bad switch
-or path, 3 the guest kernel cannot boot yet.
+Exit codes: 0 help/version or guest powered off, 1 host refused (e.g. umid
+in use), 2 bad switch or path, 3 the guest cannot boot; if init exits, its
+exit code (128+signal if it was killed).
 Logs: RUST_LOG=debug umlrun ...   The manual is HOWTO.md.
 ";
-
-/// Why the guest did not run.
-#[derive(Debug, Error)]
-enum BootError {
-    #[error("the guest kernel cannot boot yet (no ptrace platform); stopping")]
-    NoPlatform,
-}
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
@@ -110,31 +105,24 @@ fn run() -> u8 {
             return EXIT_HOST;
         }
     };
+    // Quiet by default: the console is the guest's (RUST_LOG=info shows it).
     for line in describe(&cfg, &instance) {
-        eprintln!("umlrun: {line}");
+        log::info!("{line}");
     }
     let code = match boot(&cfg) {
-        Ok(()) => 0,
-        Err(e @ BootError::NoPlatform) => {
+        Ok(ended) => {
+            if let Ended::InitExited(status) = ended {
+                eprintln!("umlrun: init exited (wait status {status:#x}); instance stopped");
+            }
+            ended.exit_code()
+        }
+        Err(e) => {
             eprintln!("umlrun: {e}");
-            EXIT_NO_BOOT
+            EXIT_BOOT_FAILED
         }
     };
     drop(instance);
     code
-}
-
-/// Bring the guest up and run it until it halts.
-///
-/// This is where the kernel gets wired in: physical memory
-/// (`umlrun::physmem::PhysMem::new(cfg.mem_bytes)`), the disks
-/// (`umlrun::block::Ubd::open(&spec)` for each of `cfg.ubds`), the page
-/// cache capped by `cfg.pagecache_max`, the console on `cfg.console`, then
-/// `cfg.init` from `cfg.root` on the ptrace platform. Until that platform
-/// exists there is nothing to run, and we say so instead of pretending.
-fn boot(cfg: &Config) -> Result<(), BootError> {
-    log::debug!("boot: {cfg:?}");
-    Err(BootError::NoPlatform)
 }
 
 /// Every disk file (and a backing file named on the command line) must be

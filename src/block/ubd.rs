@@ -177,6 +177,16 @@ impl Ubd {
     /// Bytes of the virtual disk: whole sectors only. Like UML (whose disk
     /// capacity is `size / 512` sectors) and `uml_moo` (whose merge drops it),
     /// a partial last sector of the file is not part of the disk.
+    /// The host fds whose pages `page_mapping` may hand out: the stubs
+    /// that map them must keep these open.
+    pub fn host_fds(&self) -> Vec<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        match &self.kind {
+            Kind::Raw(f) => vec![f.as_raw_fd()],
+            Kind::Cow(c) => vec![c.cow.as_raw_fd(), c.backing.as_raw_fd()],
+        }
+    }
+
     pub fn size(&self) -> u64 {
         self.size
     }

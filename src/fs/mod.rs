@@ -12,12 +12,16 @@
 pub mod blockio;
 pub mod devices;
 pub mod ext2;
+pub mod ext2vol;
 pub mod pipe;
 pub mod procfs;
 pub mod tmpfs;
 pub mod tty;
 
 pub use blockio::{BlockIo, FileBlockIo, MemBlockIo};
+
+use std::fs::File;
+use std::sync::Arc;
 
 use crate::errno::KResult;
 
@@ -139,4 +143,13 @@ pub trait FileSystem {
     fn setattr(&self, ino: Ino, attr: &SetAttr) -> KResult<()>;
     fn statfs(&self) -> KResult<StatFs>;
     fn sync(&self) -> KResult<()>;
+
+    /// Where page `index` (4 KiB) of `ino` lies in a host file, when the
+    /// device can map it instead of copying: `ubd=mmap`, 4 KiB blocks, all
+    /// eight sectors in one file at an aligned offset. The page cache then
+    /// substitutes that host page for a frame, so instances booted from one
+    /// image share it. Returns (file, offset, writable).
+    fn page_mapping(&self, _ino: Ino, _index: u64) -> Option<(Arc<File>, u64, bool)> {
+        None
+    }
 }

@@ -6,16 +6,22 @@
 //! |-------------|------|
 //! | `memfd.rs`  | anonymous memory files: create, size, seal, punch holes, resident size |
 //! | `mapping.rs`| shared mappings of host fds with safe byte access, and remapping a range over a file page |
+//! | `clock.rs`  | host clocks for the guest's clock syscalls |
+//! | `console.rs`| umlrun's stdin/stdout as the guest console, raw mode and its restoration |
 //! | `file.rs`   | positional I/O, fcntl locks, file metadata for disk images |
 //! | `ptrace.rs` | tracing stub processes: spawn, resume, stops, registers |
 //! | `stub.rs`   | the sealed memfd the stub ELF is exec'd from |
 //! | `cpu.rs`    | pinning umlrun and its stubs to one CPU |
+//! | `signals.rs`| SIGTERM/SIGHUP/SIGINT to umlrun: a clean shutdown request |
 //! | `misc.rs`   | pids, terminals, home directory and other process-level facts |
 
+pub mod clock;
+pub mod console;
 pub mod cpu;
 pub mod file;
 pub mod mapping;
 pub mod memfd;
 pub mod misc;
 pub mod ptrace;
+pub mod signals;
 pub mod stub;

@@ -1,0 +1,392 @@
+//! Booting: physical memory, disks, the root file system, /dev and the
+//! console, then init as pid 1; and the orderly end (sync, unmount).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use thiserror::Error;
+
+use super::console::Console;
+use super::core::{Kernel, KernelConfig, Mm, Shutdown};
+use super::fdtable::FdTable;
+use super::task::{status_exited, FsContext, Task, TaskState};
+use crate::block::{BlockError, Ubd};
+use crate::config::{self, Config, UbdSpec};
+use crate::errno::Errno;
+use crate::fs::ext2vol::Ext2Volume;
+use crate::host::console::HostConsole;
+use crate::mm::AddressSpace;
+use crate::physmem::{PhysMem, PhysMemError};
+use crate::platform::Regs;
+use crate::vfs::file::O_RDWR;
+use crate::vfs::{Cred, FileKind, MountTable, OpenFile};
+
+#[derive(Debug, Error)]
+pub enum BootError {
+    #[error("mem={0}: cannot create guest memory: {1}")]
+    Memory(u64, #[source] PhysMemError),
+    #[error("{switch}: {source}")]
+    Disk {
+        switch: String,
+        #[source]
+        source: BlockError,
+    },
+    #[error("root={0}: no such disk (give ubd0=<image>)")]
+    NoRoot(String),
+    #[error("root={root}: not an ext2 file system the kernel can mount ({errno})")]
+    RootFs { root: String, errno: Errno },
+    #[error("cannot start init ({0}): tried {1}")]
+    NoInit(Errno, String),
+    #[error("cannot start the first guest process: {0}")]
+    Stub(Errno),
+}
+
+/// How an instance ended, for umlrun's exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    PowerOff,
+    Halt,
+    /// init exited with this wait status (a Linux kernel would panic).
+    InitExited(i32),
+    /// umlrun was asked to stop (SIGTERM); the guest was synced.
+    Terminated,
+}
+
+impl Ended {
+    /// The exit code umlrun reports: 0 for a clean power-off or halt;
+    /// init's own exit code (or 128+signal) when init exits.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Ended::PowerOff | Ended::Halt | Ended::Terminated => 0,
+            Ended::InitExited(st) if st & 0x7f == 0 => ((st >> 8) & 0xff) as u8,
+            Ended::InitExited(st) => 128 + (st & 0x7f) as u8,
+        }
+    }
+}
+
+/// The guest device index of `root=` ("/dev/ubda" → 0, "/dev/ubdb" → 1).
+fn root_index(root: &str) -> Option<u8> {
+    let dev = root.strip_prefix("/dev/").unwrap_or(root);
+    let rest = dev.strip_prefix("ubd")?;
+    let c = rest.bytes().next()?;
+    match c {
+        b'a'..=b'z' if rest.len() == 1 => Some(c - b'a'),
+        b'0'..=b'9' if rest.len() == 1 => Some(c - b'0'),
+        _ => None,
+    }
+}
+
+/// Boots the instance described by `cfg` and runs it until it ends. A
+/// guest `reboot` boots it again from the same disks.
+pub fn boot(cfg: &Config) -> Result<Ended, BootError> {
+    crate::host::signals::install_termination_handlers();
+    let cpu = cfg.cpu.or_else(auto_cpu);
+    if let Some(c) = cpu {
+        if let Err(e) = crate::host::cpu::pin_to_cpu(0, c) {
+            log::warn!("cannot pin to CPU {c}: {e}");
+        }
+    }
+    loop {
+        let ended = boot_once(cfg, cpu)?;
+        match ended {
+            Some(e) => return Ok(e),
+            None => log::info!("rebooting"),
+        }
+    }
+}
+
+/// One CPU per instance, spread by pid over the CPUs umlrun may use.
+fn auto_cpu() -> Option<usize> {
+    let cpus = crate::host::cpu::allowed_cpus(0).ok()?;
+    if cpus.is_empty() {
+        return None;
+    }
+    Some(cpus[std::process::id() as usize % cpus.len()])
+}
+
+fn open_disks(cfg: &Config) -> Result<Vec<(UbdSpec, Arc<Ubd>)>, BootError> {
+    let mut disks = Vec::new();
+    for spec in &cfg.ubds {
+        let mut s = spec.clone();
+        s.mode = cfg.ubd_mode;
+        let ubd = Ubd::open(&s).map_err(|source| BootError::Disk {
+            switch: spec.switch_text(),
+            source,
+        })?;
+        disks.push((s, Arc::new(ubd)));
+    }
+    Ok(disks)
+}
+
+fn boot_once(cfg: &Config, cpu: Option<usize>) -> Result<Option<Ended>, BootError> {
+    let physmem =
+        Arc::new(PhysMem::new(cfg.mem_bytes).map_err(|e| BootError::Memory(cfg.mem_bytes, e))?);
+    physmem
+        .set_inheritable(true)
+        .map_err(|e| BootError::Memory(cfg.mem_bytes, e))?;
+    let disks = open_disks(cfg)?;
+    let idx = root_index(&cfg.root).ok_or_else(|| BootError::NoRoot(cfg.root.clone()))?;
+    let (_, root_ubd) = disks
+        .iter()
+        .find(|(s, _)| s.index == idx)
+        .ok_or_else(|| BootError::NoRoot(cfg.root.clone()))?;
+    let root_vol =
+        Rc::new(
+            Ext2Volume::mount(root_ubd.clone()).map_err(|errno| BootError::RootFs {
+                root: cfg.root.clone(),
+                errno,
+            })?,
+        );
+    let mut mounts = MountTable::new();
+    mounts
+        .mount(
+            root_vol.clone(),
+            None,
+            b"/".to_vec(),
+            cfg.root.clone(),
+            root_ubd.read_only(),
+        )
+        .map_err(|errno| BootError::RootFs {
+            root: cfg.root.clone(),
+            errno,
+        })?;
+
+    let mut keep_fds = vec![physmem.memfd_raw()];
+    for (_, d) in &disks {
+        keep_fds.extend(d.host_fds());
+    }
+    let host = match cfg.console {
+        config::Console::Fd { input, output } => HostConsole::new(Some(input), Some(output)),
+        config::Console::Null => HostConsole::new(None, None),
+    };
+    let hostname = read_hostname(&mounts);
+    let mut k = Kernel::new(
+        physmem,
+        mounts,
+        Console::new(host),
+        KernelConfig {
+            hostname,
+            cpu,
+            keep_fds,
+            pagecache_max_pages: cfg.pagecache_max.map(|b| b / 4096),
+            mem_bytes: cfg.mem_bytes,
+        },
+    );
+    k.mount_devfs();
+    let started = Instant::now();
+    k.start_init(&cfg.init)?;
+    log::info!("init started in {:?}", started.elapsed());
+    let how = k.run();
+    let ended = k.shut_down(how);
+    drop(k);
+    if let Err(e) = root_vol.unmount() {
+        log::error!("unmounting the root file system failed: {e}");
+    }
+    for (_, d) in &disks {
+        if let Err(e) = d.flush() {
+            log::error!("flushing {} failed: {e}", d.path().display());
+        }
+    }
+    Ok(ended)
+}
+
+/// The hostname in the image's /etc/hostname, like an init script sets it.
+fn read_hostname(m: &MountTable) -> Vec<u8> {
+    let name = m
+        .resolve(b"/", b"/etc/hostname", true, &Cred::root())
+        .ok()
+        .and_then(|r| {
+            let mut b = vec![0u8; 64];
+            let n = m.fs(r.node.mnt).ok()?.read(r.node.ino, 0, &mut b).ok()?;
+            b.truncate(n);
+            Some(b)
+        })
+        .unwrap_or_default();
+    let name: Vec<u8> = name.split(|&c| c == b'\n').next().unwrap_or(b"").to_vec();
+    if name.is_empty() {
+        b"umlrun".to_vec()
+    } else {
+        name
+    }
+}
+
+impl Kernel {
+    /// Mounts a devtmpfs at /dev, as CONFIG_DEVTMPFS_MOUNT does.
+    fn mount_devfs(&mut self) {
+        let Ok(r) = self.mounts.resolve(b"/", b"/dev", true, &Cred::root()) else {
+            log::warn!("no /dev directory in the root file system; not mounting devtmpfs");
+            return;
+        };
+        match self.new_devfs() {
+            Ok(fs) => {
+                if let Err(e) =
+                    self.mounts
+                        .mount(fs, Some(r.node), b"/dev".to_vec(), "devtmpfs".into(), false)
+                {
+                    log::warn!("mounting devtmpfs: {e}");
+                }
+            }
+            Err(e) => log::warn!("creating devtmpfs: {e}"),
+        }
+    }
+
+    /// Creates pid 1 with the console on fds 0-2 and execs init (falling
+    /// back to the programs Linux tries).
+    fn start_init(&mut self, init: &str) -> Result<(), BootError> {
+        let stub = self.new_stub().map_err(BootError::Stub)?;
+        let mm = self.alloc_mm_id();
+        self.mms.insert(
+            mm,
+            Mm {
+                aspace: AddressSpace::new(),
+                stub,
+                loaded: None,
+                users: 1,
+            },
+        );
+        let mut files = FdTable::new();
+        let console = OpenFile::new(FileKind::Console, O_RDWR, b"/dev/console".to_vec());
+        for _ in 0..3 {
+            let _ = files.install(console.clone(), false, 0);
+        }
+        let pid = self.alloc_pid();
+        debug_assert_eq!(pid, 1);
+        self.tasks.insert(
+            pid,
+            Task {
+                tid: pid,
+                tgid: pid,
+                ppid: 0,
+                pgid: 0,
+                sid: 0,
+                mm,
+                files: Rc::new(RefCell::new(files)),
+                fs: Rc::new(RefCell::new(FsContext {
+                    cwd: b"/".to_vec(),
+                    umask: 0o022,
+                })),
+                sighand: Default::default(),
+                sigmask: Default::default(),
+                saved_mask: None,
+                pending: Vec::new(),
+                altstack: Default::default(),
+                cred: Cred::root(),
+                regs: Regs::default(),
+                fp: None,
+                state: TaskState::Runnable,
+                syscall: None,
+                exit_status: 0,
+                exit_signal: 0,
+                clear_child_tid: 0,
+                comm: b"swapper".to_vec(),
+                cmdline: Vec::new(),
+                exe: Vec::new(),
+                vfork_parent: None,
+                start: Instant::now(),
+                stop_report: None,
+                cont_report: false,
+                itimer: None,
+                syscalls: 0,
+                block_deadline: None,
+                rlimits: crate::syscalls::default_rlimits(),
+            },
+        );
+        let env: Vec<Vec<u8>> = vec![
+            b"HOME=/".to_vec(),
+            b"TERM=linux".to_vec(),
+            b"PATH=/sbin:/bin:/usr/sbin:/usr/bin".to_vec(),
+        ];
+        let mut tried = Vec::new();
+        let mut last = Errno::ENOENT;
+        for path in [init, "/sbin/init", "/etc/init", "/bin/init", "/bin/sh"] {
+            if tried.contains(&path) {
+                continue;
+            }
+            tried.push(path);
+            match self.execve(
+                pid,
+                path.as_bytes(),
+                vec![path.as_bytes().to_vec()],
+                env.clone(),
+            ) {
+                Ok(()) => {
+                    if path != init {
+                        log::warn!("init={init} failed ({last}); running {path}");
+                    }
+                    self.runq.push_back(pid);
+                    return Ok(());
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(BootError::NoInit(last, tried.join(", ")))
+    }
+
+    /// Writes back the page cache and syncs every file system.
+    pub fn sync_all(&mut self) {
+        self.writeback_pagecache();
+        if let Err(e) = self.mounts.sync_all() {
+            log::error!("sync failed: {e}");
+        }
+    }
+
+    pub fn writeback_pagecache(&mut self) {
+        let mounts = &self.mounts;
+        let r = self
+            .pagecache
+            .borrow_mut()
+            .writeback_all(&|m| mounts.fs(m).ok(), &self.frames);
+        if let Err(e) = r {
+            log::error!("page cache writeback failed: {e}");
+        }
+    }
+
+    /// Ends every guest process and syncs. Returns None for a reboot.
+    fn shut_down(&mut self, how: Shutdown) -> Option<Ended> {
+        let pids: Vec<_> = self.tasks.keys().copied().collect();
+        for p in pids {
+            if let Some(t) = self.tasks.get(&p) {
+                let mm = t.mm;
+                self.release_mm(p, mm);
+            }
+        }
+        self.tasks.clear();
+        self.sync_all();
+        self.console.restore_host();
+        match how {
+            Shutdown::PowerOff => Some(Ended::PowerOff),
+            Shutdown::Halt => Some(Ended::Halt),
+            Shutdown::Restart => None,
+            Shutdown::Terminated => Some(Ended::Terminated),
+            Shutdown::InitDied(st) => Some(Ended::InitExited(st)),
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _status(code: i32) -> i32 {
+    status_exited(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_names() {
+        assert_eq!(root_index("/dev/ubda"), Some(0));
+        assert_eq!(root_index("/dev/ubdb"), Some(1));
+        assert_eq!(root_index("ubd0"), Some(0));
+        assert_eq!(root_index("/dev/sda"), None);
+        assert_eq!(root_index("/dev/ubdaa"), None);
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(Ended::PowerOff.exit_code(), 0);
+        assert_eq!(Ended::InitExited(3 << 8).exit_code(), 3);
+        assert_eq!(Ended::InitExited(9).exit_code(), 137);
+    }
+}

@@ -1,0 +1,97 @@
+//! The guest console: /dev/console as a terminal whose line discipline
+//! runs in the kernel, with umlrun's stdin/stdout as the device end.
+
+use std::time::Duration;
+
+use super::core::Kernel;
+use crate::fs::tty::{ReadResult, Tty, Winsize};
+use crate::host::console::HostConsole;
+
+pub struct Console {
+    pub tty: Tty,
+    host: HostConsole,
+    /// Host bytes read but not yet fed to the line discipline.
+    pending: Vec<u8>,
+}
+
+impl Console {
+    pub fn new(host: HostConsole) -> Console {
+        let mut tty = Tty::new();
+        let (rows, cols) = host.winsize().unwrap_or((24, 80));
+        tty.winsize = Winsize {
+            rows,
+            cols,
+            ..Default::default()
+        };
+        Console {
+            tty,
+            host,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Reads host input, waiting up to `timeout`. Returns bytes read.
+    pub fn poll_host(&mut self, timeout: Option<Duration>) -> usize {
+        let got = self.host.read(timeout);
+        let n = got.len();
+        self.pending.extend_from_slice(&got);
+        n
+    }
+
+    pub fn has_pending_host_input(&self) -> bool {
+        self.host.input_ready()
+    }
+
+    /// Output from the guest, through OPOST processing.
+    pub fn write(&mut self, data: &[u8]) {
+        let out = self.tty.ldisc.output(data);
+        self.host.write(&out);
+    }
+
+    /// Raw bytes to the host (kernel messages).
+    pub fn write_raw(&mut self, data: &[u8]) {
+        self.host.write(data);
+    }
+
+    pub fn read(&mut self, buf: &mut [u8], nonblock: bool) -> ReadResult {
+        if nonblock {
+            self.tty.ldisc.read_nonblocking(buf)
+        } else {
+            self.tty.ldisc.read(buf)
+        }
+    }
+
+    /// The session leader of the console's session exited: the terminal
+    /// loses its session (SIGHUP to the foreground group is the kernel's).
+    pub fn session_leader_exited(&mut self, sid: i32) {
+        let _ = self.tty.release(sid as u32);
+    }
+
+    pub fn restore_host(&mut self) {
+        self.host.restore();
+    }
+
+    pub fn host_input_closed(&self) -> bool {
+        self.host.input_closed()
+    }
+}
+
+impl Kernel {
+    /// Feeds host input to the line discipline: echo, signals, wakeups.
+    pub fn console_input_arrived(&mut self) {
+        let bytes = std::mem::take(&mut self.console.pending);
+        if bytes.is_empty() {
+            return;
+        }
+        let r = self.console.tty.ldisc.input(&bytes);
+        if !r.echo.is_empty() {
+            self.console.write_raw(&r.echo);
+        }
+        if let Some(pg) = self.console.tty.fg_pgrp {
+            for sig in r.signals {
+                self.signal_group(pg as i32, sig);
+            }
+        }
+        self.wake_all();
+    }
+}

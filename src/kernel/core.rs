@@ -1,0 +1,243 @@
+//! The kernel's state: tasks, address spaces, mounts, page cache, pipes,
+//! console. Single-threaded, like UML's: one host thread runs every guest
+//! task in turn, so nothing here needs a lock.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::console::Console;
+use super::pipes::PipeTable;
+use super::task::{MmId, Pid, Task, TaskState};
+use crate::errno::{Errno, KResult};
+use crate::mm::pagecache::PageCache;
+use crate::mm::{AddressSpace, FrameRefs};
+use crate::physmem::PhysMem;
+use crate::platform::PtraceStub;
+use crate::vfs::MountTable;
+
+/// One address space and the stub process that holds it in the host.
+pub struct Mm {
+    pub aspace: AddressSpace,
+    pub stub: PtraceStub,
+    /// Which task's registers the stub holds now.
+    pub loaded: Option<Pid>,
+    /// Tasks using this address space.
+    pub users: usize,
+}
+
+/// How the instance should end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    PowerOff,
+    Halt,
+    Restart,
+    /// init exited: a kernel panic in Linux terms.
+    InitDied(i32),
+    /// umlrun got SIGTERM/SIGHUP/SIGINT.
+    Terminated,
+}
+
+pub struct KernelConfig {
+    pub hostname: Vec<u8>,
+    pub cpu: Option<usize>,
+    /// Host fds every stub keeps (physmem memfd, image files).
+    pub keep_fds: Vec<i32>,
+    pub pagecache_max_pages: Option<u64>,
+    pub mem_bytes: u64,
+}
+
+pub struct Kernel {
+    pub physmem: Arc<PhysMem>,
+    pub frames: FrameRefs,
+    pub mounts: MountTable,
+    pub pagecache: Rc<RefCell<PageCache>>,
+    pub tasks: BTreeMap<Pid, Task>,
+    pub mms: HashMap<MmId, Mm>,
+    pub runq: VecDeque<Pid>,
+    pub console: Console,
+    pub pipes: PipeTable,
+    pub config: KernelConfig,
+    pub boot: Instant,
+    pub shutdown: Option<Shutdown>,
+    /// Bumped whenever something a blocked task may wait for happens.
+    pub events: u64,
+    next_pid: Pid,
+    next_mm: MmId,
+    /// Syscalls already logged as unimplemented (logged once each).
+    pub enosys_logged: std::collections::HashSet<u64>,
+    pub rng: super::random::Rng,
+    pub forks: u64,
+    /// The running task asked to yield (sched_yield).
+    pub yield_now: bool,
+    pub proc_snapshot: Option<Rc<RefCell<super::procsrc::ProcSnapshot>>>,
+}
+
+impl Kernel {
+    pub fn new(
+        physmem: Arc<PhysMem>,
+        mounts: MountTable,
+        console: Console,
+        config: KernelConfig,
+    ) -> Kernel {
+        Kernel {
+            frames: FrameRefs::new(physmem.clone()),
+            physmem,
+            mounts,
+            pagecache: Rc::new(RefCell::new(PageCache::new())),
+            tasks: BTreeMap::new(),
+            mms: HashMap::new(),
+            runq: VecDeque::new(),
+            console,
+            pipes: PipeTable::default(),
+            config,
+            boot: Instant::now(),
+            shutdown: None,
+            events: 0,
+            next_pid: 1,
+            next_mm: 1,
+            enosys_logged: Default::default(),
+            rng: super::random::Rng::from_host(),
+            forks: 0,
+            yield_now: false,
+            proc_snapshot: None,
+        }
+    }
+
+    pub fn alloc_pid(&mut self) -> Pid {
+        loop {
+            let p = self.next_pid;
+            self.next_pid = if self.next_pid >= 4_194_304 {
+                2
+            } else {
+                self.next_pid + 1
+            };
+            if !self.tasks.contains_key(&p)
+                && !self.tasks.values().any(|t| t.pgid == p || t.sid == p)
+            {
+                return p;
+            }
+        }
+    }
+
+    pub fn alloc_mm_id(&mut self) -> MmId {
+        self.next_mm += 1;
+        self.next_mm
+    }
+
+    pub fn task(&self, tid: Pid) -> KResult<&Task> {
+        self.tasks.get(&tid).ok_or(Errno::ESRCH)
+    }
+
+    pub fn task_mut(&mut self, tid: Pid) -> KResult<&mut Task> {
+        self.tasks.get_mut(&tid).ok_or(Errno::ESRCH)
+    }
+
+    /// The thread group leader's task of `tid`'s process.
+    pub fn leader(&self, tid: Pid) -> KResult<&Task> {
+        let tgid = self.task(tid)?.tgid;
+        self.task(tgid)
+    }
+
+    /// Threads of a process, leader first.
+    pub fn threads(&self, tgid: Pid) -> Vec<Pid> {
+        self.tasks
+            .values()
+            .filter(|t| t.tgid == tgid && t.state != TaskState::Dead)
+            .map(|t| t.tid)
+            .collect()
+    }
+
+    pub fn mm_of(&mut self, tid: Pid) -> KResult<&mut Mm> {
+        let id = self.task(tid)?.mm;
+        self.mms.get_mut(&id).ok_or(Errno::EFAULT)
+    }
+
+    /// copy_from_user.
+    pub fn read_user(&mut self, tid: Pid, addr: u64, buf: &mut [u8]) -> KResult<()> {
+        let id = self.task(tid)?.mm;
+        let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+        mm.aspace.read_user(addr, buf, &mut self.frames)
+    }
+
+    /// copy_to_user.
+    pub fn write_user(&mut self, tid: Pid, addr: u64, data: &[u8]) -> KResult<()> {
+        let id = self.task(tid)?.mm;
+        let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+        mm.aspace.write_user(addr, data, &mut self.frames)
+    }
+
+    pub fn read_user_vec(&mut self, tid: Pid, addr: u64, len: usize) -> KResult<Vec<u8>> {
+        if len > 64 << 20 {
+            return Err(Errno::EINVAL);
+        }
+        let mut v = vec![0u8; len];
+        self.read_user(tid, addr, &mut v)?;
+        Ok(v)
+    }
+
+    pub fn read_u64(&mut self, tid: Pid, addr: u64) -> KResult<u64> {
+        let mut b = [0u8; 8];
+        self.read_user(tid, addr, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    pub fn read_u32(&mut self, tid: Pid, addr: u64) -> KResult<u32> {
+        let mut b = [0u8; 4];
+        self.read_user(tid, addr, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    pub fn write_u64(&mut self, tid: Pid, addr: u64, v: u64) -> KResult<()> {
+        self.write_user(tid, addr, &v.to_le_bytes())
+    }
+
+    pub fn write_u32(&mut self, tid: Pid, addr: u64, v: u32) -> KResult<()> {
+        self.write_user(tid, addr, &v.to_le_bytes())
+    }
+
+    /// A NUL-terminated path from guest memory (PATH_MAX bound).
+    pub fn read_path(&mut self, tid: Pid, addr: u64) -> KResult<Vec<u8>> {
+        if addr == 0 {
+            return Err(Errno::EFAULT);
+        }
+        let id = self.task(tid)?.mm;
+        let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+        mm.aspace.read_cstr(addr, 4096, &mut self.frames)
+    }
+
+    /// A NULL-terminated array of string pointers (argv, envp).
+    pub fn read_str_array(&mut self, tid: Pid, addr: u64) -> KResult<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        if addr == 0 {
+            return Ok(out);
+        }
+        let mut total = 0usize;
+        for i in 0.. {
+            let p = self.read_u64(tid, addr + i * 8)?;
+            if p == 0 {
+                break;
+            }
+            let id = self.task(tid)?.mm;
+            let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+            let s = mm.aspace.read_cstr(p, 128 * 1024, &mut self.frames)?;
+            total += s.len() + 1 + 8;
+            if total > 2 << 20 {
+                return Err(Errno::E2BIG);
+            }
+            out.push(s);
+        }
+        Ok(out)
+    }
+
+    /// Notes that something blocked tasks may wait for happened.
+    pub fn wake_all(&mut self) {
+        self.events += 1;
+    }
+
+    pub fn uptime(&self) -> std::time::Duration {
+        self.boot.elapsed()
+    }
+}

@@ -1,0 +1,291 @@
+//! execve: replace a process's image with a new program (ELF, static,
+//! static-pie or dynamic with PT_INTERP, or a `#!` script).
+
+use std::rc::Rc;
+
+use super::core::{Kernel, Mm};
+use super::task::Pid;
+use crate::errno::{Errno, KResult};
+use crate::fs::{S_IFMT, S_IFREG};
+use crate::loader::{build_stack, parse_shebang, AuxInfo, ElfFile, LoadPlan, StackSpec};
+use crate::mm::pagecache::FilePages;
+use crate::mm::*;
+use crate::platform::Regs;
+use crate::vfs::perm::MAY_EXEC;
+use crate::vfs::Resolved;
+
+/// Where a position-independent main program goes (Linux's
+/// ELF_ET_DYN_BASE without randomization).
+const ET_DYN_BASE: u64 = 0x5555_5555_4000;
+/// How much of a file exec reads to parse headers.
+const HEAD_MAX: usize = 16 * 1024;
+/// Nested `#!` interpreters allowed.
+const MAX_SCRIPT_DEPTH: usize = 4;
+
+struct Image {
+    file: Resolved,
+    elf: ElfFile,
+}
+
+impl Kernel {
+    fn exec_open(&mut self, tid: Pid, path: &[u8]) -> KResult<(Resolved, Vec<u8>)> {
+        let t = self.task(tid)?;
+        let cwd = t.fs.borrow().cwd.clone();
+        let cred = t.cred.clone();
+        let r = self.mounts.resolve(&cwd, path, true, &cred)?;
+        if r.stat.mode & S_IFMT != S_IFREG {
+            return Err(Errno::EACCES);
+        }
+        cred.check(&r.stat, MAY_EXEC)?;
+        let fs = self.mounts.fs(r.node.mnt)?;
+        let n = (r.stat.size as usize).min(HEAD_MAX);
+        let mut head = vec![0u8; n];
+        let got = fs.read(r.node.ino, 0, &mut head)?;
+        head.truncate(got);
+        Ok((r, head))
+    }
+
+    fn file_source(&self, r: &Resolved) -> KResult<Rc<FilePages>> {
+        let m = self.mounts.get(r.node.mnt)?;
+        Ok(Rc::new(FilePages {
+            cache: self.pagecache.clone(),
+            fs: m.fs.clone(),
+            key: (r.node.mnt, r.node.ino),
+            dev: m.dev,
+            path: r.path.clone(),
+        }))
+    }
+
+    /// Maps one load plan into `aspace`.
+    fn map_plan(
+        &mut self,
+        aspace: &mut AddressSpace,
+        plan: &LoadPlan,
+        src: &Rc<FilePages>,
+    ) -> KResult<()> {
+        for s in &plan.segments {
+            let prot = s.prot.bits() as u32;
+            let start = s.map_start();
+            let file_end = s.file_end();
+            let mem_end = s.mem_end();
+            if s.filesz > 0 {
+                aspace.insert_vma(
+                    Vma {
+                        start,
+                        end: file_end,
+                        prot,
+                        shared: false,
+                        backing: Backing::File {
+                            source: src.clone(),
+                            pgoff: s.map_offset() / PAGE,
+                        },
+                        label: None,
+                    },
+                    &mut self.frames,
+                );
+                // The rest of the last file page belongs to bss: zeros.
+                let bss = s.bss_start();
+                if s.memsz > s.filesz && bss < file_end {
+                    let zeros = vec![0u8; (file_end - bss) as usize];
+                    aspace.write_user_force(bss, &zeros, &mut self.frames)?;
+                }
+            }
+            let anon_start = if s.filesz > 0 { file_end } else { start };
+            if mem_end > anon_start {
+                aspace.insert_vma(
+                    Vma {
+                        start: anon_start,
+                        end: mem_end,
+                        prot,
+                        shared: false,
+                        backing: Backing::Anon,
+                        label: None,
+                    },
+                    &mut self.frames,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// execve. On success the task runs the new program when it resumes.
+    pub fn execve(
+        &mut self,
+        tid: Pid,
+        path: &[u8],
+        mut argv: Vec<Vec<u8>>,
+        envp: Vec<Vec<u8>>,
+    ) -> KResult<()> {
+        let mut path = path.to_vec();
+        let execfn = path.clone();
+        let mut image = None;
+        for _ in 0..=MAX_SCRIPT_DEPTH {
+            let (file, head) = self.exec_open(tid, &path)?;
+            if let Some(sb) = parse_shebang(&head) {
+                let sb = sb?;
+                let mut nargv = vec![sb.interp.clone()];
+                if let Some(a) = sb.arg {
+                    nargv.push(a);
+                }
+                nargv.push(path.clone());
+                nargv.extend(argv.into_iter().skip(1));
+                argv = nargv;
+                path = sb.interp;
+                continue;
+            }
+            let elf = ElfFile::parse(&head, file.stat.size)?;
+            image = Some(Image { file, elf });
+            break;
+        }
+        let Some(main) = image else {
+            return Err(Errno::ELOOP);
+        };
+        let interp = match &main.elf.interp {
+            Some(ip) => {
+                let (file, head) = self.exec_open(tid, ip)?;
+                let elf = ElfFile::parse(&head, file.stat.size)?;
+                if elf.interp.is_some() {
+                    return Err(Errno::ELIBBAD_OR_NOEXEC);
+                }
+                Some(Image { file, elf })
+            }
+            None => None,
+        };
+
+        // Build the new address space before touching the old one, so a
+        // failure leaves the caller intact.
+        let stub = self.new_stub()?;
+        let vdso = stub.vdso();
+        let mut aspace = AddressSpace::new();
+        let plan = LoadPlan::new(&main.elf, ET_DYN_BASE)?;
+        let src = self.file_source(&main.file)?;
+        let built = (|| -> KResult<(u64, u64)> {
+            self.map_plan(&mut aspace, &plan, &src)?;
+            let mut base = 0;
+            let mut entry = plan.entry;
+            if let Some(ip) = &interp {
+                let (lo, hi) = ip.elf.span()?;
+                let len = page_up(hi - lo).ok_or(Errno::ENOEXEC)? + PAGE;
+                let at = aspace.find_free(0, len).ok_or(Errno::ENOMEM)?;
+                let iplan = LoadPlan::new(&ip.elf, at)?;
+                let isrc = self.file_source(&ip.file)?;
+                self.map_plan(&mut aspace, &iplan, &isrc)?;
+                base = iplan.bias;
+                entry = iplan.entry;
+            }
+            aspace.brk_start = plan.brk;
+            aspace.brk = plan.brk;
+            aspace.insert_vma(
+                Vma {
+                    start: STACK_TOP - STACK_MAX,
+                    end: STACK_TOP,
+                    prot: PROT_READ | PROT_WRITE | if plan.exec_stack { PROT_EXEC } else { 0 },
+                    shared: false,
+                    backing: Backing::Anon,
+                    label: Some("[stack]"),
+                },
+                &mut self.frames,
+            );
+            let cred = self.task(tid)?.cred.clone();
+            let mut random = [0u8; 16];
+            self.rng.fill(&mut random);
+            let aux = AuxInfo {
+                phdr: plan.phdr,
+                phent: plan.phent,
+                phnum: plan.phnum,
+                entry: plan.entry,
+                base,
+                uid: cred.uid,
+                euid: cred.euid,
+                gid: cred.gid,
+                egid: cred.egid,
+                secure: false,
+                hwcap: 0x178b_fbff,
+                hwcap2: 0,
+                clktck: 100,
+                sysinfo_ehdr: vdso.as_ref().map(|r| r.start),
+                random,
+                platform: b"x86_64".to_vec(),
+            };
+            let argv_refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+            let envp_refs: Vec<&[u8]> = envp.iter().map(|a| a.as_slice()).collect();
+            let img = build_stack(&StackSpec {
+                argv: &argv_refs,
+                envp: &envp_refs,
+                execfn: &execfn,
+                aux: &aux,
+                stack_top: STACK_TOP,
+            })?;
+            aspace.write_user(img.rsp, &img.bytes, &mut self.frames)?;
+            Ok((entry, img.rsp))
+        })();
+        let (entry, rsp) = match built {
+            Ok(v) => v,
+            Err(e) => {
+                aspace.clear(&mut self.frames);
+                return Err(e);
+            }
+        };
+
+        // Point of no return: other threads die, the old image goes.
+        let tgid = self.task(tid)?.tgid;
+        for th in self.threads(tgid) {
+            if th != tid {
+                self.exit_thread(th, 0);
+                self.tasks.remove(&th);
+            }
+        }
+        let old = self.task(tid)?.mm;
+        self.release_mm(tid, old);
+        let id = self.alloc_mm_id();
+        self.mms.insert(
+            id,
+            Mm {
+                aspace,
+                stub,
+                loaded: None,
+                users: 1,
+            },
+        );
+        let t = self.task_mut(tid)?;
+        t.mm = id;
+        t.regs = Regs::new_user(entry, rsp);
+        t.fp = None;
+        t.altstack = Default::default();
+        t.clear_child_tid = 0;
+        t.exe = main.file.path.clone();
+        t.comm = main
+            .file
+            .path
+            .rsplit(|&b| b == b'/')
+            .next()
+            .unwrap_or(b"")
+            .iter()
+            .take(15)
+            .copied()
+            .collect();
+        t.cmdline = argv
+            .iter()
+            .flat_map(|a| a.iter().copied().chain(std::iter::once(0)))
+            .collect();
+        // Caught signals go back to SIG_DFL, in a private table.
+        let handlers = t.sighand.borrow().clone();
+        t.sighand = Rc::new(std::cell::RefCell::new(handlers));
+        t.sighand.borrow_mut().reset_for_exec();
+        let files = t.files.borrow().clone();
+        t.files = Rc::new(std::cell::RefCell::new(files));
+        let closed = t.files.borrow_mut().close_on_exec();
+        for e in closed {
+            self.release_file(e.file);
+        }
+        self.wake_vfork_parent(tid);
+        Ok(())
+    }
+}
+
+trait ElibBad {
+    const ELIBBAD_OR_NOEXEC: Errno;
+}
+impl ElibBad for Errno {
+    const ELIBBAD_OR_NOEXEC: Errno = Errno::ENOEXEC;
+}

@@ -1,0 +1,41 @@
+//! The guest kernel: tasks, signals, processes, exec, the scheduler loop.
+//!
+//! | file          | owns |
+//! |---------------|------|
+//! | `core.rs`     | the `Kernel` state and guest-memory helpers |
+//! | `task.rs`     | tasks, their states and wait statuses |
+//! | `sched.rs`    | the run loop: switching stubs, faults, blocking and waking |
+//! | `process.rs`  | fork/clone, exit, zombies, wait4, reparenting |
+//! | `exec.rs`     | execve: ELF and `#!` loading into a fresh address space |
+//! | `signal.rs`   | signal sets, actions, the x86-64 signal frame |
+//! | `signals.rs`  | sending and delivering signals, stop/continue |
+//! | `fdtable.rs`  | file descriptor tables |
+//! | `files.rs`    | reading, writing and polling open files of every kind |
+//! | `console.rs`  | /dev/console: the line discipline on umlrun's stdin/stdout |
+//! | `pipes.rs`    | pipe and fifo buffers |
+//! | `random.rs`   | the guest's random numbers |
+//! | `procsrc.rs`  | the snapshot of kernel state that /proc shows |
+//! | `mountfs.rs`  | making procfs, tmpfs and devtmpfs instances |
+//! | `boot.rs`     | building the kernel from the config and starting init |
+//!
+//! Lock order: there are no locks; the kernel runs on one host thread.
+
+#![deny(unsafe_code)]
+
+pub mod boot;
+pub mod console;
+pub mod core;
+pub mod exec;
+pub mod fdtable;
+pub mod files;
+pub mod mountfs;
+pub mod pipes;
+pub mod process;
+pub mod procsrc;
+pub mod random;
+pub mod sched;
+pub mod signal;
+pub mod signals;
+pub mod task;
+
+pub use self::core::{Kernel, KernelConfig, Shutdown};

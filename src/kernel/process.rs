@@ -1,0 +1,436 @@
+//! Process life: fork/vfork/clone, exit and exit_group, zombies, wait4,
+//! reparenting to init.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use super::core::{Kernel, Mm, Shutdown};
+use super::signal::{SigInfo, CLD_DUMPED, CLD_EXITED, CLD_KILLED, SIGCHLD, SIGKILL};
+use super::task::{Pid, Task, TaskState, Wait, STATUS_CONTINUED};
+use crate::errno::{Errno, KResult};
+use crate::platform::{Context, PtraceStub, StubOptions};
+
+pub const CLONE_VM: u64 = 0x100;
+pub const CLONE_FS: u64 = 0x200;
+pub const CLONE_FILES: u64 = 0x400;
+pub const CLONE_SIGHAND: u64 = 0x800;
+pub const CLONE_VFORK: u64 = 0x4000;
+pub const CLONE_PARENT: u64 = 0x8000;
+pub const CLONE_THREAD: u64 = 0x10000;
+pub const CLONE_SETTLS: u64 = 0x80000;
+pub const CLONE_PARENT_SETTID: u64 = 0x100000;
+pub const CLONE_CHILD_CLEARTID: u64 = 0x200000;
+pub const CLONE_CHILD_SETTID: u64 = 0x1000000;
+
+pub const WNOHANG: u64 = 1;
+pub const WUNTRACED: u64 = 2;
+pub const WEXITED: u64 = 4;
+pub const WCONTINUED: u64 = 8;
+pub const WNOWAIT: u64 = 0x0100_0000;
+pub const WALL: u64 = 0x4000_0000;
+
+pub struct CloneArgs {
+    pub flags: u64,
+    pub stack: u64,
+    pub parent_tid: u64,
+    pub child_tid: u64,
+    pub tls: u64,
+}
+
+impl Kernel {
+    /// A new stub process for a fresh address space.
+    pub fn new_stub(&mut self) -> KResult<PtraceStub> {
+        PtraceStub::spawn(StubOptions {
+            keep_fds: &self.config.keep_fds,
+            cpu: self.config.cpu,
+        })
+        .map_err(|e| {
+            log::error!("cannot start a stub process: {e}");
+            Errno::EAGAIN
+        })
+    }
+
+    /// fork, vfork and clone. Returns the child's tid.
+    pub fn clone_task(&mut self, parent: Pid, a: CloneArgs) -> KResult<Pid> {
+        let f = a.flags;
+        if f & CLONE_THREAD != 0 && (f & CLONE_SIGHAND == 0 || f & CLONE_VM == 0) {
+            return Err(Errno::EINVAL);
+        }
+        if self.tasks.len() > 4096 {
+            return Err(Errno::EAGAIN);
+        }
+        // The parent's registers and FP state are in its stub now.
+        self.load(parent);
+        let mut regs = self.regs(parent);
+        let fp = self.mm_of(parent)?.stub.fpregs().ok();
+        let p = self.task(parent)?;
+        let pmm = p.mm;
+        let mm = if f & CLONE_VM != 0 {
+            self.mms.get_mut(&pmm).ok_or(Errno::EFAULT)?.users += 1;
+            pmm
+        } else {
+            let stub = self.new_stub()?;
+            let id = self.alloc_mm_id();
+            let Kernel {
+                mms,
+                frames,
+                physmem,
+                ..
+            } = self;
+            let pm = mms.get_mut(&pmm).ok_or(Errno::EFAULT)?;
+            let aspace = pm.aspace.fork(frames, physmem);
+            mms.insert(
+                id,
+                Mm {
+                    aspace,
+                    stub,
+                    loaded: None,
+                    users: 1,
+                },
+            );
+            // The parent's private pages just became read-only.
+            self.flush_mappings(parent);
+            id
+        };
+        let tid = self.alloc_pid();
+        let p = self.task(parent)?;
+        let files = if f & CLONE_FILES != 0 {
+            p.files.clone()
+        } else {
+            Rc::new(RefCell::new(p.files.borrow().clone()))
+        };
+        let fs = if f & CLONE_FS != 0 {
+            p.fs.clone()
+        } else {
+            Rc::new(RefCell::new(p.fs.borrow().clone()))
+        };
+        let sighand = if f & CLONE_SIGHAND != 0 {
+            p.sighand.clone()
+        } else {
+            Rc::new(RefCell::new(p.sighand.borrow().clone()))
+        };
+        let (tgid, ppid) = if f & CLONE_THREAD != 0 {
+            (p.tgid, p.ppid)
+        } else if f & CLONE_PARENT != 0 {
+            (tid, p.ppid)
+        } else {
+            (tid, p.tgid)
+        };
+        regs.rax = 0;
+        if a.stack != 0 {
+            regs.rsp = a.stack;
+        }
+        if f & CLONE_SETTLS != 0 {
+            regs.fs_base = a.tls;
+        }
+        let child = Task {
+            tid,
+            tgid,
+            ppid,
+            pgid: p.pgid,
+            sid: p.sid,
+            mm,
+            files,
+            fs,
+            sighand,
+            sigmask: p.sigmask,
+            saved_mask: None,
+            pending: Vec::new(),
+            altstack: if f & CLONE_VM != 0 && f & CLONE_VFORK == 0 {
+                Default::default()
+            } else {
+                p.altstack
+            },
+            cred: p.cred.clone(),
+            regs,
+            fp,
+            state: TaskState::Runnable,
+            syscall: None,
+            exit_status: 0,
+            exit_signal: if f & CLONE_THREAD != 0 {
+                0
+            } else {
+                (f & 0xff) as i32
+            },
+            clear_child_tid: if f & CLONE_CHILD_CLEARTID != 0 {
+                a.child_tid
+            } else {
+                0
+            },
+            comm: p.comm.clone(),
+            cmdline: p.cmdline.clone(),
+            exe: p.exe.clone(),
+            vfork_parent: if f & CLONE_VFORK != 0 {
+                Some(parent)
+            } else {
+                None
+            },
+            start: Instant::now(),
+            stop_report: None,
+            cont_report: false,
+            itimer: None,
+            syscalls: 0,
+            block_deadline: None,
+            rlimits: p.rlimits,
+        };
+        self.tasks.insert(tid, child);
+        self.forks += 1;
+        if f & CLONE_PARENT_SETTID != 0 {
+            self.write_u32(parent, a.parent_tid, tid as u32)?;
+        }
+        if f & CLONE_CHILD_SETTID != 0 {
+            // In the child's address space (the same one for threads).
+            let _ = self.write_u32(tid, a.child_tid, tid as u32);
+        }
+        self.runq.push_back(tid);
+        Ok(tid)
+    }
+
+    /// Ends one thread. The process ends when its last thread does.
+    pub fn exit_thread(&mut self, tid: Pid, status: i32) {
+        let Some(t) = self.tasks.get(&tid) else {
+            return;
+        };
+        if !t.is_alive() {
+            return;
+        }
+        let tgid = t.tgid;
+        let ctid = t.clear_child_tid;
+        let mmid = t.mm;
+        if ctid != 0 {
+            // CLONE_CHILD_CLEARTID: zero it and wake a futex waiter.
+            let _ = self.write_u32(tid, ctid, 0);
+            self.wake_all();
+        }
+        self.wake_vfork_parent(tid);
+        let others_alive = self
+            .threads(tgid)
+            .into_iter()
+            .any(|th| th != tid && self.tasks.get(&th).is_some_and(|t| t.is_alive()));
+        // Release the address space reference.
+        self.release_mm(tid, mmid);
+        let t = self.tasks.get_mut(&tid).expect("task");
+        t.pending.clear();
+        if t.tid != t.tgid {
+            t.state = TaskState::Dead;
+            self.tasks.remove(&tid);
+            if !others_alive {
+                self.process_exited(tgid, status);
+            }
+            return;
+        }
+        t.exit_status = status;
+        t.state = TaskState::Zombie;
+        if !others_alive {
+            self.process_exited(tgid, status);
+        }
+    }
+
+    /// Drops `tid`'s use of address space `mmid`; the last user kills the
+    /// stub and frees the frames.
+    pub fn release_mm(&mut self, tid: Pid, mmid: u64) {
+        let Some(mm) = self.mms.get_mut(&mmid) else {
+            return;
+        };
+        if mm.loaded == Some(tid) {
+            mm.loaded = None;
+        }
+        mm.users = mm.users.saturating_sub(1);
+        if mm.users == 0 {
+            let mut mm = self.mms.remove(&mmid).expect("mm");
+            mm.stub.kill();
+            mm.aspace.clear(&mut self.frames);
+        }
+    }
+
+    /// The whole process is gone: close files, reparent children, tell
+    /// the parent.
+    fn process_exited(&mut self, tgid: Pid, status: i32) {
+        let Some(l) = self.tasks.get(&tgid) else {
+            return;
+        };
+        let files = l.files.clone();
+        let (ppid, exit_signal, sid) = (l.ppid, l.exit_signal, l.sid);
+        // The task's reference and ours: nobody else shares the table.
+        if Rc::strong_count(&files) == 2 {
+            let entries = files.borrow_mut().take_all();
+            for e in entries {
+                self.release_file(e.file);
+            }
+        }
+        if let Some(l) = self.tasks.get_mut(&tgid) {
+            l.files = Rc::new(RefCell::new(Default::default()));
+        }
+        // A session leader's exit hangs up its terminal's session.
+        if sid == tgid {
+            self.console.session_leader_exited(sid);
+        }
+        if tgid == 1 {
+            log::info!("init exited with status {status:#x}");
+            self.shutdown.get_or_insert(Shutdown::InitDied(status));
+            return;
+        }
+        let orphans: Vec<Pid> = self
+            .tasks
+            .values()
+            .filter(|t| t.ppid == tgid && t.tgid != tgid)
+            .map(|t| t.tid)
+            .collect();
+        let mut zombie_orphans = false;
+        for o in orphans {
+            let t = self.tasks.get_mut(&o).expect("task");
+            t.ppid = 1;
+            zombie_orphans |= t.state == TaskState::Zombie;
+        }
+        if zombie_orphans {
+            self.send_to_process(
+                1,
+                SigInfo {
+                    signo: SIGCHLD,
+                    code: CLD_EXITED,
+                    ..Default::default()
+                },
+            );
+        }
+        // A parent that ignores SIGCHLD (or SA_NOCLDWAIT) reaps at once.
+        let auto_reap = self.tasks.get(&ppid).is_some_and(|p| {
+            let a = p.sighand.borrow().get(SIGCHLD);
+            a.handler == super::signal::SIG_IGN || a.flags & super::signal::SA_NOCLDWAIT != 0
+        });
+        if auto_reap {
+            self.tasks.remove(&tgid);
+            self.wake_all();
+            return;
+        }
+        let code = if status & 0x7f == 0 {
+            CLD_EXITED
+        } else if status & 0x80 != 0 {
+            CLD_DUMPED
+        } else {
+            CLD_KILLED
+        };
+        if exit_signal > 0 {
+            let st = if code == CLD_EXITED {
+                (status >> 8) & 0xff
+            } else {
+                status & 0x7f
+            };
+            self.notify_parent(ppid, tgid, code, st);
+        }
+        self.wake_all();
+    }
+
+    /// exit_group and fatal signals: every thread of the process ends.
+    pub fn exit_group(&mut self, tid: Pid, status: i32) {
+        let Some(tgid) = self.tasks.get(&tid).map(|t| t.tgid) else {
+            return;
+        };
+        for th in self.threads(tgid) {
+            if th != tgid {
+                self.exit_thread(th, status);
+            }
+        }
+        self.exit_thread(tgid, status);
+        self.runq.retain(|p| *p != tid);
+    }
+
+    pub fn kill_process(&mut self, tid: Pid, sig: i32) {
+        self.exit_group(tid, super::task::status_signaled(sig, false));
+    }
+
+    pub fn mark_stub_dead(&mut self, tid: Pid) {
+        if let Ok(mm) = self.mm_of(tid) {
+            mm.stub.kill();
+        }
+    }
+
+    /// A vfork child exec'd or exited: its parent may run again.
+    pub fn wake_vfork_parent(&mut self, tid: Pid) {
+        let Some(p) = self.tasks.get_mut(&tid).and_then(|t| t.vfork_parent.take()) else {
+            return;
+        };
+        self.make_runnable(p);
+        self.wake_all();
+    }
+
+    /// wait4/waitid: finds a child matching `pid` with something to report.
+    /// Returns (child pid, status, code for waitid) or blocks/ECHILD.
+    pub fn wait_child(
+        &mut self,
+        tid: Pid,
+        pid: i32,
+        options: u64,
+    ) -> KResult<Option<(Pid, i32, i32)>> {
+        let me = self.task(tid)?;
+        let tgid = me.tgid;
+        let my_pgid = me.pgid;
+        let mut any = false;
+        let mut found: Option<(Pid, i32, i32, bool)> = None;
+        for c in self.tasks.values() {
+            if c.ppid != tgid || !c.is_leader() {
+                continue;
+            }
+            let matches = match pid {
+                p if p > 0 => c.tgid == p,
+                0 => c.pgid == my_pgid,
+                -1 => true,
+                p => c.pgid == -p,
+            };
+            if !matches {
+                continue;
+            }
+            // Without __WALL, clone children that do not signal SIGCHLD are skipped.
+            if options & WALL == 0 && c.exit_signal != SIGCHLD && c.exit_signal != 0 {
+                continue;
+            }
+            any = true;
+            if c.state == TaskState::Zombie && options & WEXITED != 0 {
+                let code = if c.exit_status & 0x7f == 0 {
+                    CLD_EXITED
+                } else {
+                    CLD_KILLED
+                };
+                found = Some((c.tid, c.exit_status, code, true));
+                break;
+            }
+            if options & WUNTRACED != 0 {
+                if let Some(st) = c.stop_report {
+                    found = Some((c.tid, st, super::signal::CLD_STOPPED, false));
+                    break;
+                }
+            }
+            if options & WCONTINUED != 0 && c.cont_report {
+                found = Some((c.tid, STATUS_CONTINUED, super::signal::CLD_CONTINUED, false));
+                break;
+            }
+        }
+        let Some((cpid, status, code, reap)) = found else {
+            if !any {
+                return Err(Errno::ECHILD);
+            }
+            return Ok(None);
+        };
+        if options & WNOWAIT == 0 {
+            if reap {
+                self.tasks.remove(&cpid);
+            } else if let Some(c) = self.tasks.get_mut(&cpid) {
+                if code == super::signal::CLD_STOPPED {
+                    c.stop_report = None;
+                } else {
+                    c.cont_report = false;
+                }
+            }
+        }
+        Ok(Some((cpid, status, code)))
+    }
+
+    pub fn block_on(&self, w: Wait) -> super::super::syscalls::Outcome {
+        super::super::syscalls::Outcome::Block(w)
+    }
+
+    #[allow(dead_code)]
+    fn _sigkill(&self) -> i32 {
+        SIGKILL
+    }
+}

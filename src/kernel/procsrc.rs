@@ -1,0 +1,259 @@
+//! What /proc shows: a snapshot of kernel state taken just before a guest
+//! touches procfs, served to `ProcFs` through the `ProcSource` trait (the
+//! kernel is not shared with file systems, so procfs reads a copy).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use super::core::Kernel;
+use super::task::{Pid, TaskState};
+use crate::fs::procfs::{LoadAvg, MapInfo, MemInfo, MountInfo, ProcSource, SysStat, TaskInfo};
+use crate::mm::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE};
+
+#[derive(Default)]
+pub struct ProcSnapshot {
+    pub meminfo: MemInfo,
+    pub tasks: BTreeMap<u32, TaskInfo>,
+    pub fds: BTreeMap<u32, Vec<(u32, Vec<u8>)>>,
+    pub maps: BTreeMap<u32, Vec<MapInfo>>,
+    pub cmdline: BTreeMap<u32, Vec<u8>>,
+    pub current: u32,
+    pub mounts: Vec<MountInfo>,
+    pub uptime: f64,
+    pub hostname: String,
+    pub forks: u64,
+    pub running: u32,
+}
+
+pub struct KernelProcSource(pub Rc<RefCell<ProcSnapshot>>);
+
+impl ProcSource for KernelProcSource {
+    fn meminfo(&self) -> MemInfo {
+        self.0.borrow().meminfo.clone()
+    }
+    fn pids(&self) -> Vec<u32> {
+        self.0.borrow().tasks.keys().copied().collect()
+    }
+    fn task(&self, pid: u32) -> Option<TaskInfo> {
+        self.0.borrow().tasks.get(&pid).cloned()
+    }
+    fn current_pid(&self) -> u32 {
+        self.0.borrow().current
+    }
+    fn mounts(&self) -> Vec<MountInfo> {
+        self.0.borrow().mounts.clone()
+    }
+    fn uptime(&self) -> (f64, f64) {
+        let u = self.0.borrow().uptime;
+        (u, u)
+    }
+    fn loadavg(&self) -> LoadAvg {
+        let s = self.0.borrow();
+        LoadAvg {
+            running: s.running,
+            total: s.tasks.len() as u32,
+            last_pid: s.tasks.keys().max().copied().unwrap_or(1),
+            ..Default::default()
+        }
+    }
+    fn cpu_count(&self) -> u32 {
+        1
+    }
+    fn kernel_version(&self) -> String {
+        format!(
+            "Linux version 6.1.0-umlrun ({}) #1 {}",
+            env!("CARGO_PKG_VERSION"),
+            "SMP"
+        )
+    }
+    fn filesystems(&self) -> Vec<(&'static str, bool)> {
+        vec![
+            ("ext2", false),
+            ("proc", true),
+            ("tmpfs", true),
+            ("devtmpfs", true),
+        ]
+    }
+    fn fds(&self, pid: u32) -> Vec<(u32, Vec<u8>)> {
+        self.0.borrow().fds.get(&pid).cloned().unwrap_or_default()
+    }
+    fn maps(&self, pid: u32) -> Vec<MapInfo> {
+        self.0.borrow().maps.get(&pid).cloned().unwrap_or_default()
+    }
+    fn cmdline(&self, pid: u32) -> Vec<u8> {
+        self.0
+            .borrow()
+            .cmdline
+            .get(&pid)
+            .cloned()
+            .unwrap_or_default()
+    }
+    fn sys_stat(&self) -> SysStat {
+        let s = self.0.borrow();
+        SysStat {
+            cpus: vec![Default::default()],
+            processes: s.forks,
+            procs_running: s.running,
+            ..Default::default()
+        }
+    }
+    fn hostname(&self) -> String {
+        self.0.borrow().hostname.clone()
+    }
+}
+
+impl Kernel {
+    /// Refreshes what /proc shows, from `tid`'s point of view.
+    pub fn refresh_proc(&mut self, tid: Pid) {
+        let Some(snap) = self.proc_snapshot.clone() else {
+            return;
+        };
+        let mut s = snap.borrow_mut();
+        s.current = self.tasks.get(&tid).map(|t| t.tgid as u32).unwrap_or(1);
+        s.meminfo = self.meminfo();
+        s.uptime = self.uptime().as_secs_f64();
+        s.hostname = String::from_utf8_lossy(&self.config.hostname).into_owned();
+        s.forks = self.forks;
+        s.tasks.clear();
+        s.fds.clear();
+        s.maps.clear();
+        s.cmdline.clear();
+        s.running = 0;
+        let fg = self.console.tty.fg_pgrp.map(|p| p as i32).unwrap_or(-1);
+        let ctty_sid = self.console.tty.session;
+        for t in self.tasks.values().filter(|t| t.is_leader()) {
+            let state = match t.state {
+                TaskState::Runnable => 'R',
+                TaskState::Blocked(_) => 'S',
+                TaskState::Stopped => 'T',
+                TaskState::Zombie => 'Z',
+                TaskState::Dead => 'X',
+            };
+            if state == 'R' {
+                s.running += 1;
+            }
+            let mm = self.mms.get(&t.mm);
+            let pid = t.tgid as u32;
+            s.tasks.insert(
+                pid,
+                TaskInfo {
+                    pid,
+                    ppid: t.ppid.max(0) as u32,
+                    pgrp: t.pgid as u32,
+                    session: t.sid as u32,
+                    tty_nr: if ctty_sid == Some(t.sid as u32) {
+                        (5 << 8) | 1
+                    } else {
+                        0
+                    },
+                    tpgid: if ctty_sid == Some(t.sid as u32) {
+                        fg
+                    } else {
+                        -1
+                    },
+                    state,
+                    comm: t.comm.clone(),
+                    uid: t.cred.uid,
+                    euid: t.cred.euid,
+                    gid: t.cred.gid,
+                    egid: t.cred.egid,
+                    umask: t.fs.borrow().umask,
+                    threads: self.threads(t.tgid).len() as u32,
+                    vsize_bytes: mm.map(|m| m.aspace.total_vm()).unwrap_or(0),
+                    rss_pages: mm.map(|m| m.aspace.resident_pages() as u64).unwrap_or(0),
+                    start_time: t.start.duration_since(self.boot).as_millis() as u64 / 10,
+                    sig_pending: t
+                        .pending
+                        .iter()
+                        .fold(0u64, |a, i| a | (1u64 << (i.signo - 1))),
+                    sig_blocked: t.sigmask.0,
+                    exe: t.exe.clone(),
+                    cwd: t.fs.borrow().cwd.clone(),
+                    ..Default::default()
+                },
+            );
+            let fds = t
+                .files
+                .borrow()
+                .iter()
+                .map(|(fd, e)| (fd, e.file.borrow().path.clone()))
+                .collect();
+            s.fds.insert(pid, fds);
+            s.cmdline.insert(pid, t.cmdline.clone());
+            if let Some(m) = mm {
+                let maps = m
+                    .aspace
+                    .vmas()
+                    .map(|v| {
+                        let (name, inode, offset) = match &v.backing {
+                            Backing::File { source, pgoff } => {
+                                (source.name(), source.ident().1, pgoff * 4096)
+                            }
+                            Backing::Anon => (
+                                v.label.map(|l| l.as_bytes().to_vec()).unwrap_or_default(),
+                                0,
+                                0,
+                            ),
+                        };
+                        MapInfo {
+                            start: v.start,
+                            end: v.end,
+                            read: v.prot & PROT_READ != 0,
+                            write: v.prot & PROT_WRITE != 0,
+                            exec: v.prot & PROT_EXEC != 0,
+                            shared: v.shared,
+                            offset,
+                            dev_major: if inode != 0 { 98 } else { 0 },
+                            dev_minor: 0,
+                            inode,
+                            name,
+                        }
+                    })
+                    .collect();
+                s.maps.insert(pid, maps);
+            }
+        }
+        s.mounts = self
+            .mounts
+            .iter()
+            .map(|(_, m)| MountInfo {
+                device: m.source.as_bytes().to_vec(),
+                mount_point: m.path.clone(),
+                fs_type: m.fs.fs_type().to_string(),
+                options: if m.read_only {
+                    "ro".into()
+                } else {
+                    "rw".into()
+                },
+            })
+            .collect();
+    }
+
+    /// /proc/meminfo figures in KiB, from physmem and the page cache.
+    pub fn meminfo(&self) -> MemInfo {
+        let st = self.physmem.stats();
+        let pc = self.pagecache.borrow().stats();
+        log::debug!(
+            "meminfo: physmem {st:?} pagecache {pc:?} refs {}",
+            self.frames.count()
+        );
+        let kib = |pages: u64| pages * 4;
+        let total = kib(self.physmem.frames_plugged());
+        let free = kib(st.frames_free);
+        let cached = kib(pc.cached);
+        MemInfo {
+            total,
+            free,
+            available: free + cached - kib(pc.dirty).min(cached),
+            cached,
+            dirty: kib(pc.dirty),
+            anon_pages: kib(st.frames_allocated.saturating_sub(pc.cached)),
+            mapped: kib(pc.substituted),
+            active_file: cached,
+            inactive: 0,
+            commit_limit: total,
+            ..Default::default()
+        }
+    }
+}

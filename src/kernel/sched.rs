@@ -1,0 +1,375 @@
+//! The scheduler loop: run one task at a time until it blocks, exits or
+//! uses its slice; when nothing is runnable, wait for console input or the
+//! next deadline.
+
+use std::time::{Duration, Instant};
+
+use super::core::{Kernel, Shutdown};
+use super::signal::{SigInfo, SIGKILL, SIGSEGV};
+use super::task::{status_signaled, Pid, TaskState, Wait};
+use crate::mm::{FaultError, PAGE, PROT_READ, PROT_WRITE};
+use crate::platform::{AddressSpaceOps, Context, Fault, MapOp as PMapOp, Prot, Regs, Stop};
+use crate::syscalls::{self, Outcome};
+
+/// Stops (syscalls and faults) a task may take before others get a turn.
+const SLICE: u32 = 200;
+
+impl Kernel {
+    /// Runs the guest until it powers off, halts, reboots or init dies.
+    pub fn run(&mut self) -> Shutdown {
+        let mut seen = u64::MAX;
+        loop {
+            if let Some(s) = self.shutdown {
+                return s;
+            }
+            if crate::host::signals::termination_requested() {
+                return Shutdown::Terminated;
+            }
+            if self.tasks.values().all(|t| !t.is_alive()) {
+                return Shutdown::InitDied(0);
+            }
+            let events_now = self.events;
+            let idle = self.runq.is_empty();
+            self.poll_host(if idle {
+                self.next_deadline()
+            } else {
+                Some(Instant::now())
+            });
+            self.fire_timers();
+            if self.events != seen || events_now != self.events || idle {
+                seen = self.events;
+                self.wake_blocked();
+            }
+            if let Some(tid) = self.runq.pop_front() {
+                self.run_task(tid);
+            }
+        }
+    }
+
+    /// Reads host input (the console) until `deadline` (None: forever),
+    /// returning early when something arrives.
+    fn poll_host(&mut self, deadline: Option<Instant>) {
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let n = self.console.poll_host(timeout);
+        if n > 0 {
+            self.console_input_arrived();
+        }
+    }
+
+    /// The earliest moment a blocked task or a timer needs attention.
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut d: Option<Instant> = None;
+        let mut take = |t: Instant| d = Some(d.map_or(t, |x: Instant| x.min(t)));
+        for t in self.tasks.values() {
+            match t.state {
+                TaskState::Blocked(Wait::Until(x))
+                | TaskState::Blocked(Wait::EventUntil(x))
+                | TaskState::Blocked(Wait::FutexUntil(x)) => take(x),
+                _ => {}
+            }
+            if let Some((x, _)) = t.itimer {
+                take(x);
+            }
+        }
+        if self.tasks.values().any(|t| t.state == TaskState::Runnable) {
+            take(Instant::now());
+        }
+        // Guests that spin on a non-blocking read still get input.
+        take(Instant::now() + Duration::from_millis(500));
+        d
+    }
+
+    /// Makes blocked tasks runnable when what they wait for may be there.
+    fn wake_blocked(&mut self) {
+        let now = Instant::now();
+        let mut wake = Vec::new();
+        for t in self.tasks.values() {
+            let sig = self.has_deliverable_signal(t.tid);
+            let go = match t.state {
+                TaskState::Blocked(Wait::Event) => true,
+                TaskState::Blocked(Wait::Until(d)) => now >= d || sig,
+                TaskState::Blocked(Wait::EventUntil(_)) => true,
+                TaskState::Blocked(Wait::Signal) | TaskState::Blocked(Wait::Futex) => sig,
+                TaskState::Blocked(Wait::FutexUntil(d)) => now >= d || sig,
+                _ => false,
+            };
+            if go {
+                wake.push(t.tid);
+            }
+        }
+        for tid in wake {
+            self.make_runnable(tid);
+        }
+    }
+
+    pub fn make_runnable(&mut self, tid: Pid) {
+        if let Some(t) = self.tasks.get_mut(&tid) {
+            if matches!(t.state, TaskState::Blocked(_)) || t.state == TaskState::Runnable {
+                t.state = TaskState::Runnable;
+                if !self.runq.contains(&tid) {
+                    self.runq.push_back(tid);
+                }
+            }
+        }
+    }
+
+    /// The registers of `tid`, wherever they are now.
+    pub fn regs(&mut self, tid: Pid) -> Regs {
+        let Ok(t) = self.task(tid) else {
+            return Regs::default();
+        };
+        let (mmid, saved) = (t.mm, t.regs);
+        match self.mms.get(&mmid) {
+            Some(mm) if mm.loaded == Some(tid) => *mm.stub.regs(),
+            _ => saved,
+        }
+    }
+
+    pub fn set_regs(&mut self, tid: Pid, r: Regs) {
+        let Ok(t) = self.task_mut(tid) else { return };
+        let mmid = t.mm;
+        t.regs = r;
+        if let Some(mm) = self.mms.get_mut(&mmid) {
+            if mm.loaded == Some(tid) {
+                *mm.stub.regs_mut() = r;
+            }
+        }
+    }
+
+    /// Puts `tid`'s registers into its stub, saving the thread that was
+    /// there (threads of one process share one stub, as in UML).
+    pub fn load(&mut self, tid: Pid) -> bool {
+        let Ok(t) = self.task(tid) else { return false };
+        let mmid = t.mm;
+        let (regs, fp) = (t.regs, t.fp.clone());
+        let Some(mm) = self.mms.get_mut(&mmid) else {
+            return false;
+        };
+        if mm.loaded == Some(tid) {
+            return true;
+        }
+        if let Some(prev) = mm.loaded.take() {
+            let r = *mm.stub.regs();
+            let f = mm.stub.fpregs().ok();
+            if let Some(p) = self.tasks.get_mut(&prev) {
+                p.regs = r;
+                p.fp = f;
+            }
+        }
+        let mm = self.mms.get_mut(&mmid).expect("mm");
+        *mm.stub.regs_mut() = regs;
+        if let Some(fp) = fp {
+            if let Err(e) = mm.stub.set_fpregs(&fp) {
+                log::warn!("restoring FP state of {tid}: {e}");
+            }
+        }
+        mm.loaded = Some(tid);
+        true
+    }
+
+    /// Applies queued host-mapping changes to `tid`'s stub.
+    pub fn flush_mappings(&mut self, tid: Pid) -> bool {
+        let Ok(mm) = self.mm_of(tid) else {
+            return false;
+        };
+        if !mm.aspace.has_pending_ops() {
+            return true;
+        }
+        let ops: Vec<PMapOp> = mm
+            .aspace
+            .take_ops()
+            .into_iter()
+            .map(to_platform_op)
+            .collect();
+        match mm.stub.apply(&ops) {
+            Ok(()) => true,
+            Err(e) => {
+                log::error!("task {tid}: mapping change failed: {e}");
+                false
+            }
+        }
+    }
+
+    fn run_task(&mut self, tid: Pid) {
+        match self.task(tid).map(|t| t.state) {
+            Ok(TaskState::Runnable) => {}
+            _ => return,
+        }
+        // A blocked syscall is retried (or interrupted) first.
+        if let Some((nr, args)) = self.task_mut(tid).ok().and_then(|t| t.syscall.take()) {
+            if self.has_deliverable_signal(tid) {
+                self.interrupt_syscall(tid, nr);
+            } else if !self.finish_syscall(tid, nr, args) {
+                return;
+            }
+        }
+        for _ in 0..SLICE {
+            if !self.deliver_signals(tid) {
+                return;
+            }
+            if !matches!(self.task(tid).map(|t| t.state), Ok(TaskState::Runnable)) {
+                return;
+            }
+            if !self.load(tid) || !self.flush_mappings(tid) {
+                self.kill_process(tid, SIGKILL);
+                return;
+            }
+            let stop = match self.mm_of(tid).map(|mm| mm.stub.switch()) {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    log::error!("task {tid}: stub failed: {e}");
+                    self.kill_process(tid, SIGKILL);
+                    return;
+                }
+                Err(_) => return,
+            };
+            match stop {
+                Stop::Syscall { nr, args } => {
+                    if let Ok(t) = self.task_mut(tid) {
+                        t.syscalls += 1;
+                    }
+                    if !self.finish_syscall(tid, nr, args) {
+                        return;
+                    }
+                }
+                Stop::Fault(f) => self.guest_fault(tid, f),
+                Stop::Signal(sig) => {
+                    log::debug!("task {tid}: host signal {sig} at the stub");
+                    // A host signal at the stub is our preemption tick.
+                    break;
+                }
+                Stop::Exited(code) | Stop::Killed(code) => {
+                    log::warn!("task {tid}: stub died ({code})");
+                    self.mark_stub_dead(tid);
+                    self.exit_group(tid, status_signaled(SIGKILL, false));
+                    return;
+                }
+            }
+            if self.shutdown.is_some() {
+                return;
+            }
+            if std::mem::take(&mut self.yield_now) && !self.runq.is_empty() {
+                break;
+            }
+            if !self.runq.is_empty() && self.console.has_pending_host_input() {
+                break;
+            }
+        }
+        if matches!(self.task(tid).map(|t| t.state), Ok(TaskState::Runnable))
+            && !self.runq.contains(&tid)
+        {
+            self.runq.push_back(tid);
+        }
+    }
+
+    /// Runs a syscall handler and stores its result. False when the task
+    /// does not go on running (blocked, exited, stopped).
+    fn finish_syscall(&mut self, tid: Pid, nr: u64, args: [u64; 6]) -> bool {
+        match syscalls::dispatch(self, tid, nr, args) {
+            Outcome::Return(v) => {
+                let mut r = self.regs(tid);
+                r.rax = v as u64;
+                self.set_regs(tid, r);
+                matches!(self.task(tid).map(|t| t.state), Ok(TaskState::Runnable))
+            }
+            Outcome::Block(w) => {
+                if let Ok(t) = self.task_mut(tid) {
+                    t.syscall = Some((nr, args));
+                    t.state = TaskState::Blocked(w);
+                }
+                false
+            }
+            Outcome::NoReturn => matches!(self.task(tid).map(|t| t.state), Ok(TaskState::Runnable)),
+        }
+    }
+
+    /// A fault the guest took: demand paging, copy-on-write, or a signal.
+    fn guest_fault(&mut self, tid: Pid, f: Fault) {
+        if f.signo != SIGSEGV {
+            self.force_signal(
+                tid,
+                SigInfo {
+                    signo: f.signo,
+                    code: f.code,
+                    addr: f.addr,
+                    ..Default::default()
+                },
+            );
+            return;
+        }
+        let page = f.addr & !(PAGE - 1);
+        let Ok(mm) = self.mm_of(tid) else { return };
+        let write = f.write.unwrap_or_else(|| {
+            // ptrace does not say: a refused access to a page we mapped
+            // readable but not writable is a write.
+            f.is_accerr()
+                && mm
+                    .aspace
+                    .pte(page)
+                    .and_then(|p| p.host_prot)
+                    .is_some_and(|p| p & PROT_READ != 0 && p & PROT_WRITE == 0)
+        });
+        let reserved = mm.stub.reserved().iter().any(|r| r.contains(&f.addr));
+        let res = if reserved {
+            Err(FaultError::Segv { accerr: true })
+        } else {
+            let id = self.task(tid).map(|t| t.mm).unwrap_or_default();
+            let mm = self.mms.get_mut(&id).expect("mm");
+            mm.aspace.handle_fault(f.addr, write, &mut self.frames)
+        };
+        match res {
+            Ok(()) => {}
+            Err(FaultError::Segv { accerr }) => {
+                log::debug!("task {tid}: SIGSEGV at {:#x} (write {write})", f.addr);
+                self.force_signal(
+                    tid,
+                    SigInfo {
+                        signo: SIGSEGV,
+                        code: if accerr { 2 } else { 1 },
+                        addr: f.addr,
+                        ..Default::default()
+                    },
+                );
+            }
+            Err(FaultError::Bus) => self.force_signal(
+                tid,
+                SigInfo {
+                    signo: super::signal::SIGBUS,
+                    code: 2,
+                    addr: f.addr,
+                    ..Default::default()
+                },
+            ),
+            Err(FaultError::Oom) => {
+                log::warn!("out of memory: killing task {tid}");
+                self.kill_process(tid, SIGKILL);
+            }
+        }
+    }
+}
+
+/// The mm module's map operation in the platform's terms.
+pub fn to_platform_op(op: crate::mm::MapOp) -> PMapOp {
+    use crate::mm::MapOp as M;
+    match op {
+        M::Map {
+            addr,
+            len,
+            prot,
+            fd,
+            offset,
+        } => PMapOp::Map {
+            addr,
+            len,
+            prot: Prot::from_bits(prot as u64),
+            fd,
+            offset,
+        },
+        M::Unmap { addr, len } => PMapOp::Unmap { addr, len },
+        M::Protect { addr, len, prot } => PMapOp::Protect {
+            addr,
+            len,
+            prot: Prot::from_bits(prot as u64),
+        },
+    }
+}

@@ -1,0 +1,493 @@
+//! Signal state and the x86-64 signal frame.
+//!
+//! `SigSet` is the 64-bit mask of signals 1..=64 (bit n-1). A handler runs
+//! on an `rt_sigframe` built on the guest stack exactly as Linux lays it
+//! out (pretcode, ucontext with sigcontext and mask, siginfo, then the
+//! 512-byte FXSAVE area 64-byte aligned), so `rt_sigreturn` and debuggers
+//! that walk the frame find what they expect.
+
+use crate::platform::{FpRegs, Regs};
+
+pub const SIGHUP: i32 = 1;
+pub const SIGINT: i32 = 2;
+pub const SIGQUIT: i32 = 3;
+pub const SIGILL: i32 = 4;
+pub const SIGTRAP: i32 = 5;
+pub const SIGABRT: i32 = 6;
+pub const SIGBUS: i32 = 7;
+pub const SIGFPE: i32 = 8;
+pub const SIGKILL: i32 = 9;
+pub const SIGUSR1: i32 = 10;
+pub const SIGSEGV: i32 = 11;
+pub const SIGUSR2: i32 = 12;
+pub const SIGPIPE: i32 = 13;
+pub const SIGALRM: i32 = 14;
+pub const SIGTERM: i32 = 15;
+pub const SIGCHLD: i32 = 17;
+pub const SIGCONT: i32 = 18;
+pub const SIGSTOP: i32 = 19;
+pub const SIGTSTP: i32 = 20;
+pub const SIGTTIN: i32 = 21;
+pub const SIGTTOU: i32 = 22;
+pub const SIGURG: i32 = 23;
+pub const SIGXCPU: i32 = 24;
+pub const SIGXFSZ: i32 = 25;
+pub const SIGVTALRM: i32 = 26;
+pub const SIGPROF: i32 = 27;
+pub const SIGWINCH: i32 = 28;
+pub const SIGIO: i32 = 29;
+pub const SIGPWR: i32 = 30;
+pub const SIGSYS: i32 = 31;
+pub const NSIG: i32 = 64;
+
+pub const SIG_DFL: u64 = 0;
+pub const SIG_IGN: u64 = 1;
+
+pub const SA_NOCLDSTOP: u64 = 1;
+pub const SA_NOCLDWAIT: u64 = 2;
+pub const SA_SIGINFO: u64 = 4;
+pub const SA_ONSTACK: u64 = 0x0800_0000;
+pub const SA_RESTART: u64 = 0x1000_0000;
+pub const SA_NODEFER: u64 = 0x4000_0000;
+pub const SA_RESETHAND: u64 = 0x8000_0000;
+pub const SA_RESTORER: u64 = 0x0400_0000;
+
+pub const SS_ONSTACK: u32 = 1;
+pub const SS_DISABLE: u32 = 2;
+
+pub const SI_USER: i32 = 0;
+pub const SI_KERNEL: i32 = 0x80;
+pub const CLD_EXITED: i32 = 1;
+pub const CLD_KILLED: i32 = 2;
+pub const CLD_DUMPED: i32 = 3;
+pub const CLD_STOPPED: i32 = 5;
+pub const CLD_CONTINUED: i32 = 6;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SigSet(pub u64);
+
+impl SigSet {
+    pub fn bit(sig: i32) -> u64 {
+        1u64 << (sig - 1)
+    }
+    pub fn has(self, sig: i32) -> bool {
+        (1..=NSIG).contains(&sig) && self.0 & Self::bit(sig) != 0
+    }
+    pub fn add(&mut self, sig: i32) {
+        if (1..=NSIG).contains(&sig) {
+            self.0 |= Self::bit(sig);
+        }
+    }
+    pub fn del(&mut self, sig: i32) {
+        if (1..=NSIG).contains(&sig) {
+            self.0 &= !Self::bit(sig);
+        }
+    }
+    /// SIGKILL and SIGSTOP can never be blocked.
+    pub fn sanitized(self) -> SigSet {
+        SigSet(self.0 & !(Self::bit(SIGKILL) | Self::bit(SIGSTOP)))
+    }
+    /// The lowest signal in the set (standard signals first, like Linux).
+    pub fn first(self) -> Option<i32> {
+        if self.0 == 0 {
+            None
+        } else {
+            Some(self.0.trailing_zeros() as i32 + 1)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SigAction {
+    pub handler: u64,
+    pub flags: u64,
+    pub restorer: u64,
+    pub mask: SigSet,
+}
+
+/// What a signal does when its disposition is SIG_DFL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultAction {
+    Terminate,
+    CoreDump,
+    Ignore,
+    Stop,
+    Continue,
+}
+
+pub fn default_action(sig: i32) -> DefaultAction {
+    match sig {
+        SIGCHLD | SIGURG | SIGWINCH => DefaultAction::Ignore,
+        SIGCONT => DefaultAction::Continue,
+        SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => DefaultAction::Stop,
+        SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | SIGXCPU | SIGXFSZ
+        | SIGSYS => DefaultAction::CoreDump,
+        _ => DefaultAction::Terminate,
+    }
+}
+
+/// The handlers of a thread group (shared by CLONE_SIGHAND).
+#[derive(Debug, Clone)]
+pub struct SigHandlers {
+    pub actions: [SigAction; NSIG as usize],
+}
+
+impl Default for SigHandlers {
+    fn default() -> Self {
+        SigHandlers {
+            actions: [SigAction::default(); NSIG as usize],
+        }
+    }
+}
+
+impl SigHandlers {
+    pub fn get(&self, sig: i32) -> SigAction {
+        self.actions[(sig - 1) as usize]
+    }
+    pub fn set(&mut self, sig: i32, a: SigAction) {
+        self.actions[(sig - 1) as usize] = a;
+    }
+    /// execve: caught signals go back to SIG_DFL; ignored stay ignored.
+    pub fn reset_for_exec(&mut self) {
+        for a in self.actions.iter_mut() {
+            if a.handler != SIG_IGN {
+                *a = SigAction::default();
+            }
+        }
+    }
+    /// True if delivering `sig` now would do nothing at all.
+    pub fn is_ignored(&self, sig: i32) -> bool {
+        let a = self.get(sig);
+        a.handler == SIG_IGN
+            || (a.handler == SIG_DFL && default_action(sig) == DefaultAction::Ignore)
+    }
+}
+
+/// A queued signal with its siginfo fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SigInfo {
+    pub signo: i32,
+    pub code: i32,
+    pub errno: i32,
+    /// kill: sender pid and uid; SIGCHLD: child pid, uid, status.
+    pub pid: i32,
+    pub uid: u32,
+    pub status: i32,
+    /// SIGSEGV/SIGBUS: fault address.
+    pub addr: u64,
+}
+
+impl SigInfo {
+    /// The 128-byte `siginfo_t`.
+    pub fn to_bytes(&self) -> [u8; 128] {
+        let mut b = [0u8; 128];
+        b[0..4].copy_from_slice(&self.signo.to_le_bytes());
+        b[4..8].copy_from_slice(&self.errno.to_le_bytes());
+        b[8..12].copy_from_slice(&self.code.to_le_bytes());
+        match self.signo {
+            SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP if self.code > 0 => {
+                b[16..24].copy_from_slice(&self.addr.to_le_bytes());
+            }
+            _ => {
+                b[16..20].copy_from_slice(&self.pid.to_le_bytes());
+                b[20..24].copy_from_slice(&self.uid.to_le_bytes());
+                if self.signo == SIGCHLD {
+                    b[24..28].copy_from_slice(&self.status.to_le_bytes());
+                }
+            }
+        }
+        b
+    }
+}
+
+/// sigaltstack state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AltStack {
+    pub sp: u64,
+    pub flags: u32,
+    pub size: u64,
+}
+
+impl AltStack {
+    pub fn enabled(&self) -> bool {
+        self.flags & SS_DISABLE == 0 && self.size > 0
+    }
+    pub fn contains(&self, sp: u64) -> bool {
+        self.enabled() && sp > self.sp && sp - self.sp <= self.size
+    }
+}
+
+// rt_sigframe layout (x86-64).
+const UC_OFF: usize = 8; // after pretcode
+const UC_STACK_OFF: usize = UC_OFF + 16;
+const MCTX_OFF: usize = UC_OFF + 40;
+const UC_SIGMASK_OFF: usize = MCTX_OFF + 256;
+const INFO_OFF: usize = UC_SIGMASK_OFF + 8;
+pub const FRAME_SIZE: usize = INFO_OFF + 128;
+const FPSTATE_OFF_IN_MCTX: usize = 184;
+
+/// A signal frame ready to be written to the guest stack.
+pub struct SignalFrame {
+    /// Where the frame starts (the handler's rsp).
+    pub addr: u64,
+    pub bytes: Vec<u8>,
+    /// Where the FXSAVE area goes, and its bytes.
+    pub fp_addr: u64,
+    pub fp: FpRegs,
+    /// The registers the handler starts with.
+    pub regs: Regs,
+}
+
+/// Builds the frame for delivering `info` to `action` with the interrupted
+/// state `regs`/`fp` and the mask to restore on return.
+pub fn build_frame(
+    regs: &Regs,
+    fp: &FpRegs,
+    info: &SigInfo,
+    action: &SigAction,
+    old_mask: SigSet,
+    altstack: &AltStack,
+) -> SignalFrame {
+    let on_alt =
+        action.flags & SA_ONSTACK != 0 && altstack.enabled() && !altstack.contains(regs.rsp);
+    let mut sp = if on_alt {
+        altstack.sp + altstack.size
+    } else {
+        regs.rsp.wrapping_sub(128) // the red zone
+    };
+    sp = (sp - FpRegs::SIZE as u64) & !63;
+    let fp_addr = sp;
+    let frame = ((sp - FRAME_SIZE as u64) & !15) - 8;
+
+    let mut b = vec![0u8; FRAME_SIZE];
+    let put =
+        |b: &mut Vec<u8>, off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    put(&mut b, 0, action.restorer);
+    // uc_flags, uc_link stay 0; uc_stack describes the alternate stack.
+    put(&mut b, UC_STACK_OFF, altstack.sp);
+    b[UC_STACK_OFF + 8..UC_STACK_OFF + 12].copy_from_slice(
+        &(if altstack.enabled() {
+            if on_alt || altstack.contains(regs.rsp) {
+                SS_ONSTACK
+            } else {
+                0
+            }
+        } else {
+            SS_DISABLE
+        })
+        .to_le_bytes(),
+    );
+    put(&mut b, UC_STACK_OFF + 16, altstack.size);
+    let m = MCTX_OFF;
+    let gp = [
+        regs.r8,
+        regs.r9,
+        regs.r10,
+        regs.r11,
+        regs.r12,
+        regs.r13,
+        regs.r14,
+        regs.r15,
+        regs.rdi,
+        regs.rsi,
+        regs.rbp,
+        regs.rbx,
+        regs.rdx,
+        regs.rax,
+        regs.rcx,
+        regs.rsp,
+        regs.rip,
+        regs.eflags,
+    ];
+    for (i, v) in gp.iter().enumerate() {
+        put(&mut b, m + i * 8, *v);
+    }
+    b[m + 144..m + 146].copy_from_slice(&(regs.cs as u16).to_le_bytes());
+    b[m + 150..m + 152].copy_from_slice(&(regs.ss as u16).to_le_bytes());
+    put(&mut b, m + 176, old_mask.0); // oldmask
+    put(&mut b, m + 168, info.addr); // cr2
+    put(&mut b, m + FPSTATE_OFF_IN_MCTX, fp_addr);
+    put(&mut b, UC_SIGMASK_OFF, old_mask.0);
+    b[INFO_OFF..INFO_OFF + 128].copy_from_slice(&info.to_bytes());
+
+    let mut nregs = *regs;
+    nregs.rsp = frame;
+    nregs.rip = action.handler;
+    nregs.rdi = info.signo as u64;
+    nregs.rsi = frame + INFO_OFF as u64;
+    nregs.rdx = frame + UC_OFF as u64;
+    nregs.rax = 0;
+    // The direction flag and TF are cleared for the handler.
+    nregs.eflags &= !(0x400 | 0x100);
+    SignalFrame {
+        addr: frame,
+        bytes: b,
+        fp_addr,
+        fp: fp.clone(),
+        regs: nregs,
+    }
+}
+
+/// What `rt_sigreturn` restores, parsed from the ucontext bytes at the
+/// guest's rsp (the handler's `ret` popped pretcode).
+pub struct Restored {
+    pub regs: Regs,
+    pub mask: SigSet,
+    /// Where the FXSAVE area is (0: none).
+    pub fp_addr: u64,
+}
+
+/// Size of the ucontext prefix `parse_sigreturn` needs.
+pub const UCONTEXT_SIZE: usize = UC_SIGMASK_OFF + 8 - UC_OFF;
+
+pub fn parse_sigreturn(uc: &[u8], current: &Regs) -> Restored {
+    let get = |off: usize| u64::from_le_bytes(uc[off..off + 8].try_into().expect("8 bytes"));
+    let m = MCTX_OFF - UC_OFF;
+    let mut r = *current;
+    r.r8 = get(m);
+    r.r9 = get(m + 8);
+    r.r10 = get(m + 16);
+    r.r11 = get(m + 24);
+    r.r12 = get(m + 32);
+    r.r13 = get(m + 40);
+    r.r14 = get(m + 48);
+    r.r15 = get(m + 56);
+    r.rdi = get(m + 64);
+    r.rsi = get(m + 72);
+    r.rbp = get(m + 80);
+    r.rbx = get(m + 88);
+    r.rdx = get(m + 96);
+    r.rax = get(m + 104);
+    r.rcx = get(m + 112);
+    r.rsp = get(m + 120);
+    r.rip = get(m + 128);
+    // Only the arithmetic flags, DF, TF... may be changed by the guest.
+    const FIX_EFLAGS: u64 = 0x40DD5;
+    r.eflags = (current.eflags & !FIX_EFLAGS) | (get(m + 136) & FIX_EFLAGS);
+    r.orig_rax = u64::MAX;
+    Restored {
+        regs: r,
+        mask: SigSet(get(UC_SIGMASK_OFF - UC_OFF)).sanitized(),
+        fp_addr: get(m + FPSTATE_OFF_IN_MCTX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets() {
+        let mut s = SigSet::default();
+        s.add(SIGINT);
+        s.add(SIGKILL);
+        assert!(s.has(SIGINT));
+        assert_eq!(s.first(), Some(SIGINT));
+        assert!(!s.sanitized().has(SIGKILL));
+        s.del(SIGINT);
+        assert_eq!(s.first(), Some(SIGKILL));
+        assert!(!s.has(0));
+        assert!(!s.has(65));
+    }
+
+    #[test]
+    fn frame_round_trips_registers() {
+        let regs = Regs {
+            rax: 1,
+            rbx: 2,
+            rcx: 3,
+            rdx: 4,
+            rsi: 5,
+            rdi: 6,
+            rbp: 7,
+            rsp: 0x7fff_0000_1000,
+            r8: 8,
+            r15: 15,
+            rip: 0x401000,
+            eflags: 0x246,
+            cs: 0x33,
+            ss: 0x2b,
+            ..Regs::default()
+        };
+        let act = SigAction {
+            handler: 0x402000,
+            flags: SA_SIGINFO | SA_RESTORER,
+            restorer: 0x403000,
+            mask: SigSet::default(),
+        };
+        let info = SigInfo {
+            signo: SIGUSR1,
+            ..Default::default()
+        };
+        let fr = build_frame(
+            &regs,
+            &FpRegs([0; 512]),
+            &info,
+            &act,
+            SigSet(0x55),
+            &AltStack::default(),
+        );
+        // ABI: at handler entry (rsp + 8) is 16-byte aligned.
+        assert_eq!((fr.regs.rsp + 8) % 16, 0);
+        assert!(fr.addr + FRAME_SIZE as u64 <= fr.fp_addr);
+        assert_eq!(fr.fp_addr % 64, 0);
+        assert!(fr.fp_addr + 512 <= regs.rsp - 128);
+        assert_eq!(fr.regs.rip, 0x402000);
+        assert_eq!(fr.regs.rdi, SIGUSR1 as u64);
+        // The handler returns into the restorer, which pops pretcode: the
+        // guest's rsp at rt_sigreturn is frame + 8 = the ucontext.
+        let uc = &fr.bytes[UC_OFF..UC_OFF + UCONTEXT_SIZE];
+        let back = parse_sigreturn(uc, &fr.regs);
+        assert_eq!(back.regs.rip, regs.rip);
+        assert_eq!(back.regs.rsp, regs.rsp);
+        assert_eq!(back.regs.rax, 1);
+        assert_eq!(back.regs.r15, 15);
+        assert_eq!(back.regs.eflags, 0x246);
+        assert_eq!(back.mask, SigSet(0x55));
+        assert_eq!(back.fp_addr, fr.fp_addr);
+        assert_eq!(
+            u64::from_le_bytes(fr.bytes[0..8].try_into().unwrap()),
+            0x403000
+        );
+    }
+
+    #[test]
+    fn altstack_is_used_when_asked() {
+        let regs = Regs {
+            rsp: 0x7fff_0000_0000,
+            ..Regs::default()
+        };
+        let act = SigAction {
+            handler: 1,
+            flags: SA_ONSTACK,
+            ..Default::default()
+        };
+        let alt = AltStack {
+            sp: 0x1000_0000,
+            flags: 0,
+            size: 0x4000,
+        };
+        let fr = build_frame(
+            &regs,
+            &FpRegs([0; 512]),
+            &SigInfo::default(),
+            &act,
+            SigSet(0),
+            &alt,
+        );
+        assert!(fr.addr > alt.sp && fr.addr < alt.sp + alt.size);
+    }
+
+    #[test]
+    fn siginfo_layout() {
+        let i = SigInfo {
+            signo: SIGSEGV,
+            code: 1,
+            addr: 0xdead000,
+            ..Default::default()
+        };
+        let b = i.to_bytes();
+        assert_eq!(i32::from_le_bytes(b[0..4].try_into().unwrap()), SIGSEGV);
+        assert_eq!(u64::from_le_bytes(b[16..24].try_into().unwrap()), 0xdead000);
+    }
+}

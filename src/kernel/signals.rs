@@ -1,0 +1,399 @@
+//! Sending and delivering signals: queueing, default actions (terminate,
+//! core, stop, continue, ignore), handler frames, interrupted syscalls.
+
+use super::core::Kernel;
+use super::signal::*;
+use super::task::{status_signaled, status_stopped, Pid, TaskState, Wait};
+use crate::errno::{Errno, KResult};
+use crate::platform::Context;
+
+impl Kernel {
+    /// The first pending signal `tid` does not block.
+    fn next_signal(&self, tid: Pid) -> Option<usize> {
+        let t = self.tasks.get(&tid)?;
+        let mask = t.sigmask.sanitized();
+        t.pending.iter().position(|i| !mask.has(i.signo))
+    }
+
+    /// True if a signal would interrupt `tid` now (pending, unblocked and
+    /// not ignored).
+    pub fn has_deliverable_signal(&self, tid: Pid) -> bool {
+        let Some(t) = self.tasks.get(&tid) else {
+            return false;
+        };
+        let mask = t.sigmask.sanitized();
+        let h = t.sighand.borrow();
+        t.pending
+            .iter()
+            .any(|i| !mask.has(i.signo) && !h.is_ignored(i.signo))
+    }
+
+    /// Queues `info` for the thread `tid` (standard signals do not queue
+    /// twice). Handles SIGKILL/SIGCONT side effects at once, like Linux.
+    pub fn send_to_thread(&mut self, tid: Pid, info: SigInfo) {
+        let sig = info.signo;
+        let Some(t) = self.tasks.get(&tid) else {
+            return;
+        };
+        if !t.is_alive() {
+            return;
+        }
+        let tgid = t.tgid;
+        if sig == SIGCONT || sig == SIGKILL {
+            self.continue_process(tgid);
+        }
+        if matches!(sig, SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU) {
+            // A stop signal discards a pending SIGCONT and vice versa.
+            for th in self.threads(tgid) {
+                if let Some(t) = self.tasks.get_mut(&th) {
+                    t.pending.retain(|i| i.signo != SIGCONT);
+                }
+            }
+        }
+        let ignored = self.tasks.get(&tid).is_some_and(|t| {
+            sig != SIGKILL
+                && sig != SIGSTOP
+                && t.sighand.borrow().is_ignored(sig)
+                && !t.sigmask.has(sig)
+        });
+        if ignored {
+            return;
+        }
+        let t = self.tasks.get_mut(&tid).expect("task");
+        if !t.pending.iter().any(|i| i.signo == sig) {
+            t.pending.push(info);
+        }
+        if matches!(t.state, TaskState::Blocked(_)) && !t.sigmask.sanitized().has(sig) {
+            self.make_runnable(tid);
+        }
+        self.wake_all();
+    }
+
+    /// Sends to a process: to the first thread that does not block it.
+    pub fn send_to_process(&mut self, tgid: Pid, info: SigInfo) {
+        let threads = self.threads(tgid);
+        let target = threads
+            .iter()
+            .copied()
+            .find(|t| {
+                self.tasks
+                    .get(t)
+                    .is_some_and(|t| t.is_alive() && !t.sigmask.has(info.signo))
+            })
+            .or_else(|| threads.first().copied());
+        if let Some(t) = target {
+            self.send_to_thread(t, info);
+        }
+    }
+
+    /// kill(2) semantics for pid > 0, 0, -1, < -1. Returns ESRCH if none.
+    pub fn kill(&mut self, sender: Pid, pid: i32, sig: i32) -> KResult<()> {
+        if !(0..=NSIG).contains(&sig) {
+            return Err(Errno::EINVAL);
+        }
+        let (spid, suid) = {
+            let t = self.task(sender)?;
+            (t.tgid, t.cred.uid)
+        };
+        let targets: Vec<Pid> = if pid > 0 {
+            self.tasks
+                .get(&pid)
+                .filter(|t| t.is_leader() && t.is_alive())
+                .map(|t| vec![t.tgid])
+                .unwrap_or_default()
+        } else if pid == 0 {
+            let pg = self.task(sender)?.pgid;
+            self.process_group(pg)
+        } else if pid == -1 {
+            self.tasks
+                .values()
+                .filter(|t| t.is_leader() && t.is_alive() && t.tgid != 1 && t.tgid != spid)
+                .map(|t| t.tgid)
+                .collect()
+        } else {
+            self.process_group(-pid)
+        };
+        if targets.is_empty() {
+            return Err(Errno::ESRCH);
+        }
+        if sig == 0 {
+            return Ok(());
+        }
+        for tg in targets {
+            // init only gets signals it has a handler for.
+            if tg == 1 {
+                let h = self
+                    .tasks
+                    .get(&1)
+                    .map(|t| t.sighand.borrow().get(sig).handler)
+                    .unwrap_or(SIG_DFL);
+                if h == SIG_DFL || h == SIG_IGN || sig == SIGKILL || sig == SIGSTOP {
+                    continue;
+                }
+            }
+            self.send_to_process(
+                tg,
+                SigInfo {
+                    signo: sig,
+                    code: SI_USER,
+                    pid: spid,
+                    uid: suid,
+                    ..Default::default()
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Live processes in process group `pgid`.
+    pub fn process_group(&self, pgid: Pid) -> Vec<Pid> {
+        self.tasks
+            .values()
+            .filter(|t| t.is_leader() && t.is_alive() && t.pgid == pgid)
+            .map(|t| t.tgid)
+            .collect()
+    }
+
+    /// Sends a signal to every process of a process group (terminal ISIG).
+    pub fn signal_group(&mut self, pgid: Pid, sig: i32) {
+        for tg in self.process_group(pgid) {
+            if tg == 1 {
+                continue;
+            }
+            self.send_to_process(
+                tg,
+                SigInfo {
+                    signo: sig,
+                    code: SI_KERNEL,
+                    ..Default::default()
+                },
+            );
+        }
+    }
+
+    /// A synchronous signal caused by the task itself (fault): if it is
+    /// blocked or ignored, the default action happens anyway, as in Linux.
+    pub fn force_signal(&mut self, tid: Pid, info: SigInfo) {
+        let Some(t) = self.tasks.get_mut(&tid) else {
+            return;
+        };
+        let sig = info.signo;
+        let blocked = t.sigmask.has(sig);
+        let ign = t.sighand.borrow().get(sig).handler == SIG_IGN;
+        if blocked || ign {
+            t.sigmask.del(sig);
+            t.sighand.borrow_mut().set(sig, SigAction::default());
+        }
+        t.pending.retain(|i| i.signo != sig);
+        t.pending.insert(0, info);
+    }
+
+    /// A blocked syscall met a signal: restart it after the handler if
+    /// SA_RESTART allows, else fail it with EINTR.
+    pub fn interrupt_syscall(&mut self, tid: Pid, nr: u64) {
+        let Some(idx) = self.next_signal(tid) else {
+            return;
+        };
+        let t = &self.tasks[&tid];
+        let sig = t.pending[idx].signo;
+        let act = t.sighand.borrow().get(sig);
+        let restart = match act.handler {
+            SIG_DFL | SIG_IGN => true,
+            _ => act.flags & SA_RESTART != 0 && restartable(nr),
+        };
+        let mut r = self.regs(tid);
+        if restart {
+            r.rip -= 2; // back onto the `syscall` instruction
+            r.rax = nr;
+        } else {
+            r.rax = Errno::EINTR.to_syscall_return() as u64;
+        }
+        self.set_regs(tid, r);
+    }
+
+    /// Delivers pending signals before `tid` returns to user mode. Returns
+    /// false when the task no longer runs (killed or stopped).
+    pub fn deliver_signals(&mut self, tid: Pid) -> bool {
+        while let Some(idx) = self.next_signal(tid) {
+            let t = self.tasks.get_mut(&tid).expect("task");
+            let info = t.pending.remove(idx);
+            let sig = info.signo;
+            let act = t.sighand.borrow().get(sig);
+            if act.handler == SIG_IGN && sig != SIGKILL && sig != SIGSTOP {
+                continue;
+            }
+            if act.handler == SIG_DFL || sig == SIGKILL || sig == SIGSTOP {
+                match default_action(sig) {
+                    DefaultAction::Ignore | DefaultAction::Continue => continue,
+                    DefaultAction::Stop => {
+                        let tgid = t.tgid;
+                        // Orphaned process groups ignore terminal stops.
+                        self.stop_process(tgid, sig);
+                        return false;
+                    }
+                    DefaultAction::Terminate | DefaultAction::CoreDump => {
+                        let core = default_action(sig) == DefaultAction::CoreDump;
+                        self.exit_group(tid, status_signaled(sig, core));
+                        return false;
+                    }
+                }
+            }
+            if !self.setup_frame(tid, &info, &act) {
+                self.exit_group(tid, status_signaled(SIGSEGV, true));
+                return false;
+            }
+            return true;
+        }
+        // sigsuspend's temporary mask ends once no handler ran.
+        true
+    }
+
+    /// Builds the rt_sigframe and points the task at the handler.
+    fn setup_frame(&mut self, tid: Pid, info: &SigInfo, act: &SigAction) -> bool {
+        if !self.load(tid) {
+            return false;
+        }
+        let regs = self.regs(tid);
+        let fp = match self.mm_of(tid).map(|mm| mm.stub.fpregs()) {
+            Ok(Ok(fp)) => fp,
+            _ => return false,
+        };
+        let t = self.tasks.get_mut(&tid).expect("task");
+        let old_mask = t.saved_mask.take().unwrap_or(t.sigmask);
+        let frame = build_frame(&regs, &fp, info, act, old_mask, &t.altstack);
+        let mut newmask = SigSet(t.sigmask.0 | act.mask.0);
+        if act.flags & SA_NODEFER == 0 {
+            newmask.add(info.signo);
+        }
+        t.sigmask = newmask.sanitized();
+        if act.flags & SA_RESETHAND != 0 {
+            t.sighand.borrow_mut().set(info.signo, SigAction::default());
+        }
+        if self.write_user(tid, frame.addr, &frame.bytes).is_err()
+            || self.write_user(tid, frame.fp_addr, &frame.fp.0).is_err()
+        {
+            log::debug!(
+                "task {tid}: cannot write a signal frame at {:#x}",
+                frame.addr
+            );
+            return false;
+        }
+        self.set_regs(tid, frame.regs);
+        true
+    }
+
+    /// Stops every thread of a process (SIGSTOP & co.) and tells the parent.
+    pub fn stop_process(&mut self, tgid: Pid, sig: i32) {
+        for th in self.threads(tgid) {
+            if let Some(t) = self.tasks.get_mut(&th) {
+                if t.is_alive() {
+                    if let TaskState::Blocked(_) = t.state {
+                        // The syscall restarts after SIGCONT.
+                    }
+                    if t.state == TaskState::Runnable || matches!(t.state, TaskState::Blocked(_)) {
+                        t.state = TaskState::Stopped;
+                    }
+                }
+            }
+        }
+        self.runq.retain(|p| {
+            self.tasks
+                .get(p)
+                .is_some_and(|t| t.state == TaskState::Runnable)
+        });
+        let ppid = self.tasks.get(&tgid).map(|t| t.ppid).unwrap_or(0);
+        if let Some(l) = self.tasks.get_mut(&tgid) {
+            l.stop_report = Some(status_stopped(sig));
+        }
+        self.notify_parent(ppid, tgid, super::signal::CLD_STOPPED, sig);
+    }
+
+    /// SIGCONT: resumes a stopped process.
+    pub fn continue_process(&mut self, tgid: Pid) {
+        let mut resumed = false;
+        for th in self.threads(tgid) {
+            if let Some(t) = self.tasks.get_mut(&th) {
+                t.pending
+                    .retain(|i| !matches!(i.signo, SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU));
+                if t.state == TaskState::Stopped {
+                    t.state = if t.syscall.is_some() {
+                        TaskState::Blocked(Wait::Event)
+                    } else {
+                        TaskState::Runnable
+                    };
+                    resumed = true;
+                    if t.state == TaskState::Runnable {
+                        self.runq.push_back(th);
+                    }
+                }
+            }
+        }
+        if resumed {
+            let ppid = self.tasks.get(&tgid).map(|t| t.ppid).unwrap_or(0);
+            if let Some(l) = self.tasks.get_mut(&tgid) {
+                l.cont_report = true;
+                l.stop_report = None;
+            }
+            self.notify_parent(ppid, tgid, super::signal::CLD_CONTINUED, SIGCONT);
+            self.wake_all();
+        }
+    }
+
+    /// SIGCHLD to `ppid` about `child`, unless the parent asked not to.
+    pub fn notify_parent(&mut self, ppid: Pid, child: Pid, code: i32, status: i32) {
+        let Some(p) = self.tasks.get(&ppid) else {
+            return;
+        };
+        let act = p.sighand.borrow().get(SIGCHLD);
+        if (code == super::signal::CLD_STOPPED || code == super::signal::CLD_CONTINUED)
+            && act.flags & SA_NOCLDSTOP != 0
+        {
+            self.wake_all();
+            return;
+        }
+        self.send_to_process(
+            ppid,
+            SigInfo {
+                signo: SIGCHLD,
+                code,
+                pid: child,
+                status,
+                ..Default::default()
+            },
+        );
+        self.wake_all();
+    }
+
+    /// rt_sigreturn: restores the state saved in the frame at rsp.
+    pub fn sigreturn(&mut self, tid: Pid) -> KResult<()> {
+        let regs = self.regs(tid);
+        let mut uc = vec![0u8; UCONTEXT_SIZE];
+        self.read_user(tid, regs.rsp, &mut uc)?;
+        let back = parse_sigreturn(&uc, &regs);
+        if back.fp_addr != 0 {
+            let mut fp = [0u8; 512];
+            self.read_user(tid, back.fp_addr, &mut fp)?;
+            if self.load(tid) {
+                let _ = self
+                    .mm_of(tid)
+                    .map(|mm| mm.stub.set_fpregs(&crate::platform::FpRegs(fp)));
+            }
+        }
+        // uc_stack.ss_flags etc. are not restored (sigaltstack via frame).
+        self.set_regs(tid, back.regs);
+        self.task_mut(tid)?.sigmask = back.mask;
+        Ok(())
+    }
+}
+
+/// Syscalls SA_RESTART may restart (not the sleeps and waits Linux
+/// always fails with EINTR).
+fn restartable(nr: u64) -> bool {
+    !matches!(
+        nr,
+        7 | 23 | 34 | 35 | 130 | 230 | 232 | 270 | 271 | 281 // poll select pause nanosleep sigsuspend clock_nanosleep epoll_wait pselect ppoll epoll_pwait
+    )
+}
+
+#[allow(dead_code)]
+fn _unused(_: Wait) {}

@@ -1,0 +1,145 @@
+//! Tasks: one per guest thread. A process is a thread group; threads of
+//! one process share an address space (one stub, registers swapped in and
+//! out like UML does), file table, fs context and signal handlers.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use super::fdtable::FdTable;
+use super::signal::{AltStack, SigHandlers, SigInfo, SigSet};
+use crate::platform::{FpRegs, Regs};
+use crate::vfs::Cred;
+
+pub type Pid = i32;
+pub type MmId = u64;
+
+/// What a blocked task waits for. A blocked syscall is retried from the
+/// start when something it may be waiting for happens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Wait {
+    /// Console, pipe or fifo data or space; poll/select; futex; child exit.
+    Event,
+    /// A deadline (nanosleep, poll timeout); also ends on a signal.
+    Until(Instant),
+    /// Only a signal wakes it (pause, sigsuspend).
+    Signal,
+    /// An event or the deadline, whichever comes first.
+    EventUntil(Instant),
+    /// A vfork parent until its child execs or exits (no retry: the
+    /// result is already in its registers).
+    Vfork,
+    /// FUTEX_WAIT: only futex_wake (or a signal) ends it.
+    Futex,
+    /// FUTEX_WAIT with a timeout.
+    FutexUntil(Instant),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TaskState {
+    Runnable,
+    Blocked(Wait),
+    /// Stopped by a job-control signal.
+    Stopped,
+    /// Exited; the status waits for the parent's wait4.
+    Zombie,
+    /// Reaped or a thread that exited: about to be removed.
+    Dead,
+}
+
+/// Current directory, root and umask (shared by CLONE_FS).
+#[derive(Debug, Clone)]
+pub struct FsContext {
+    pub cwd: Vec<u8>,
+    pub umask: u32,
+}
+
+pub struct Task {
+    pub tid: Pid,
+    pub tgid: Pid,
+    pub ppid: Pid,
+    pub pgid: Pid,
+    pub sid: Pid,
+    pub mm: MmId,
+    pub files: Rc<RefCell<FdTable>>,
+    pub fs: Rc<RefCell<FsContext>>,
+    pub sighand: Rc<RefCell<SigHandlers>>,
+    pub sigmask: SigSet,
+    /// Mask to restore after sigsuspend/pselect once a handler runs.
+    pub saved_mask: Option<SigSet>,
+    pub pending: Vec<SigInfo>,
+    pub altstack: AltStack,
+    pub cred: Cred,
+    pub regs: Regs,
+    pub fp: Option<FpRegs>,
+    pub state: TaskState,
+    /// A blocked syscall to retry: (number, arguments).
+    pub syscall: Option<(u64, [u64; 6])>,
+    /// The wait status for wait4 once a zombie.
+    pub exit_status: i32,
+    /// Signal sent to the parent on exit (SIGCHLD; 0 for threads).
+    pub exit_signal: i32,
+    pub clear_child_tid: u64,
+    pub comm: Vec<u8>,
+    pub cmdline: Vec<u8>,
+    pub exe: Vec<u8>,
+    /// Parent blocked in vfork until this child execs or exits.
+    pub vfork_parent: Option<Pid>,
+    pub start: Instant,
+    /// Stop/continue notifications not yet reported to wait4.
+    pub stop_report: Option<i32>,
+    pub cont_report: bool,
+    /// ITIMER_REAL / alarm: next expiry and interval.
+    pub itimer: Option<(Instant, std::time::Duration)>,
+    pub syscalls: u64,
+    /// The deadline of the blocked syscall's timeout, fixed when it first
+    /// blocked so retries do not extend it.
+    pub block_deadline: Option<Instant>,
+    pub rlimits: [(u64, u64); 16],
+}
+
+impl Task {
+    pub fn is_leader(&self) -> bool {
+        self.tid == self.tgid
+    }
+
+    pub fn is_alive(&self) -> bool {
+        !matches!(self.state, TaskState::Zombie | TaskState::Dead)
+    }
+}
+
+/// Linux wait-status encodings.
+pub fn status_exited(code: i32) -> i32 {
+    (code & 0xff) << 8
+}
+
+pub fn status_signaled(sig: i32, core: bool) -> i32 {
+    (sig & 0x7f) | if core { 0x80 } else { 0 }
+}
+
+pub fn status_stopped(sig: i32) -> i32 {
+    ((sig & 0xff) << 8) | 0x7f
+}
+
+pub const STATUS_CONTINUED: i32 = 0xffff;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_status_matches_libc_macros() {
+        // WIFEXITED/WEXITSTATUS
+        let s = status_exited(3);
+        assert_eq!(s & 0x7f, 0);
+        assert_eq!((s >> 8) & 0xff, 3);
+        // WIFSIGNALED/WTERMSIG
+        let s = status_signaled(9, false);
+        assert!(((s & 0x7f) + 1) as i8 >> 1 > 0);
+        assert_eq!(s & 0x7f, 9);
+        // WIFSTOPPED/WSTOPSIG
+        let s = status_stopped(19);
+        assert_eq!(s & 0xff, 0x7f);
+        assert_eq!((s >> 8) & 0xff, 19);
+    }
+}

@@ -1,0 +1,475 @@
+//! One guest address space: its VMAs, its page table (guest page →
+//! frame) and the host-mapping operations still to be applied to its stub.
+//!
+//! Invariants: VMAs never overlap; every PTE lies inside a VMA; a PTE's
+//! host mapping (if any) never grants more than the VMA's protection, and
+//! never write access to a frame shared copy-on-write.
+
+use std::collections::BTreeMap;
+
+use super::frames::FrameRefs;
+use super::types::*;
+use super::vma::{Backing, Vma};
+use crate::errno::{Errno, KResult};
+use crate::physmem::{Frame, PhysMem};
+
+/// A guest page-table entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pte {
+    pub frame: Frame,
+    /// The frame is private to this mapping's owners (anonymous memory or
+    /// a private copy), not a page cache frame. Every PTE holds one
+    /// reference on its frame either way.
+    pub anon: bool,
+    /// Writes may go to this frame (false for copy-on-write sharing).
+    pub writable: bool,
+    /// The protection the stub's host mapping currently has, if mapped.
+    pub host_prot: Option<u32>,
+}
+
+#[derive(Default)]
+pub struct AddressSpace {
+    pub(super) vmas: BTreeMap<u64, Vma>,
+    pub(super) ptes: BTreeMap<u64, Pte>,
+    pub brk_start: u64,
+    pub brk: u64,
+    pub(super) ops: Vec<MapOp>,
+}
+
+impl AddressSpace {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn vmas(&self) -> impl Iterator<Item = &Vma> {
+        self.vmas.values()
+    }
+
+    pub fn find_vma(&self, addr: u64) -> Option<&Vma> {
+        self.vmas
+            .range(..=addr)
+            .next_back()
+            .map(|(_, v)| v)
+            .filter(|v| v.contains(addr))
+    }
+
+    pub fn pte(&self, page: u64) -> Option<&Pte> {
+        self.ptes.get(&page)
+    }
+
+    /// Resident pages (for /proc RSS figures).
+    pub fn resident_pages(&self) -> usize {
+        self.ptes.len()
+    }
+
+    pub fn total_vm(&self) -> u64 {
+        self.vmas.values().map(|v| v.len()).sum()
+    }
+
+    /// The host-mapping operations accumulated since the last call.
+    pub fn take_ops(&mut self) -> Vec<MapOp> {
+        coalesce(std::mem::take(&mut self.ops))
+    }
+
+    pub fn has_pending_ops(&self) -> bool {
+        !self.ops.is_empty()
+    }
+
+    /// Splits VMAs so that `addr` is a VMA boundary (if inside one).
+    fn split_at(&mut self, addr: u64) {
+        let key = match self.find_vma(addr) {
+            Some(v) if v.start < addr => v.start,
+            _ => return,
+        };
+        let vma = self.vmas.get_mut(&key).expect("vma just found");
+        let tail = vma.split_off(addr);
+        self.vmas.insert(tail.start, tail);
+    }
+
+    /// True when no VMA intersects [start, end).
+    pub fn is_free(&self, start: u64, end: u64) -> bool {
+        if let Some((_, v)) = self.vmas.range(..end).next_back() {
+            if v.end > start {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A free range of `len` bytes, top-down below `MMAP_BASE`, or at
+    /// `hint` if that is free.
+    pub fn find_free(&self, hint: u64, len: u64) -> Option<u64> {
+        if hint >= MMAP_MIN_ADDR && is_page_aligned(hint) {
+            if let Some(end) = hint.checked_add(len) {
+                if end <= USER_TOP && self.is_free(hint, end) {
+                    return Some(hint);
+                }
+            }
+        }
+        let mut top = MMAP_BASE;
+        for v in self.vmas.range(..MMAP_BASE).rev().map(|(_, v)| v) {
+            if v.end <= top && top - v.end >= len {
+                return Some(top - len);
+            }
+            top = top.min(v.start);
+        }
+        top.checked_sub(len).filter(|&a| a >= MMAP_MIN_ADDR)
+    }
+
+    /// Installs `vma`, replacing whatever was mapped in its range.
+    pub fn insert_vma(&mut self, vma: Vma, anon: &mut FrameRefs) {
+        self.unmap_range(vma.start, vma.end, anon);
+        self.vmas.insert(vma.start, vma);
+    }
+
+    /// munmap: removes VMAs and pages in [start, end) and frees anonymous
+    /// frames no one else holds.
+    pub fn unmap_range(&mut self, start: u64, end: u64, anon: &mut FrameRefs) {
+        self.split_at(start);
+        self.split_at(end);
+        let keys: Vec<u64> = self.vmas.range(start..end).map(|(k, _)| *k).collect();
+        for k in keys {
+            self.vmas.remove(&k);
+        }
+        let pages: Vec<u64> = self.ptes.range(start..end).map(|(k, _)| *k).collect();
+        let mut mapped = false;
+        for p in pages {
+            let pte = self.ptes.remove(&p).expect("pte listed");
+            mapped |= pte.host_prot.is_some();
+            anon.put(pte.frame);
+        }
+        if mapped {
+            self.ops.push(MapOp::Unmap {
+                addr: start,
+                len: end - start,
+            });
+        }
+    }
+
+    /// mprotect over [start, end). Every page in the range must be mapped.
+    pub fn protect(&mut self, start: u64, end: u64, prot: u32, physmem: &PhysMem) -> KResult<()> {
+        let mut at = start;
+        while at < end {
+            match self.find_vma(at) {
+                Some(v) => at = v.end,
+                None => return Err(Errno::ENOMEM),
+            }
+        }
+        self.split_at(start);
+        self.split_at(end);
+        for (_, v) in self.vmas.range_mut(start..end) {
+            v.prot = prot;
+        }
+        let pages: Vec<u64> = self.ptes.range(start..end).map(|(k, _)| *k).collect();
+        for p in pages {
+            self.refresh_host(p, physmem);
+        }
+        Ok(())
+    }
+
+    /// The protection a PTE may have in the host, given its VMA.
+    pub(super) fn allowed_prot(&self, page: u64, pte: &Pte, physmem: &PhysMem) -> u32 {
+        let vma_prot = self.find_vma(page).map(|v| v.prot).unwrap_or(PROT_NONE);
+        let mut prot = vma_prot;
+        if !pte.writable || !physmem.backing(pte.frame).writable {
+            prot &= !PROT_WRITE;
+        }
+        prot
+    }
+
+    /// Brings a mapped page's host protection in line with its PTE.
+    pub(super) fn refresh_host(&mut self, page: u64, physmem: &PhysMem) {
+        let Some(pte) = self.ptes.get(&page).copied() else {
+            return;
+        };
+        let Some(cur) = pte.host_prot else { return };
+        let want = self.allowed_prot(page, &pte, physmem);
+        if want == cur {
+            return;
+        }
+        if want == PROT_NONE {
+            self.ops.push(MapOp::Unmap {
+                addr: page,
+                len: PAGE,
+            });
+            self.ptes.get_mut(&page).expect("pte").host_prot = None;
+        } else {
+            self.ops.push(MapOp::Protect {
+                addr: page,
+                len: PAGE,
+                prot: want,
+            });
+            self.ptes.get_mut(&page).expect("pte").host_prot = Some(want);
+        }
+    }
+
+    /// Maps a PTE into the host with the protection it may have.
+    pub(super) fn map_host(&mut self, page: u64, physmem: &PhysMem) {
+        let Some(pte) = self.ptes.get(&page).copied() else {
+            return;
+        };
+        let prot = self.allowed_prot(page, &pte, physmem);
+        if prot == PROT_NONE {
+            return;
+        }
+        let b = physmem.backing(pte.frame);
+        self.ops.push(MapOp::Map {
+            addr: page,
+            len: PAGE,
+            prot,
+            fd: b.fd,
+            offset: b.offset,
+        });
+        self.ptes.get_mut(&page).expect("pte").host_prot = Some(prot);
+    }
+
+    /// Replaces the frame behind `page` (after a copy-on-write break).
+    pub(super) fn set_pte(&mut self, page: u64, pte: Pte, anon: &mut FrameRefs) {
+        if let Some(old) = self.ptes.insert(page, pte) {
+            anon.put(old.frame);
+        }
+    }
+
+    /// brk: moves the end of the heap. Returns the new break (the old one
+    /// when the request cannot be met, as Linux does).
+    pub fn set_brk(&mut self, new: u64, anon: &mut FrameRefs) -> u64 {
+        if new < self.brk_start {
+            return self.brk;
+        }
+        let old_end = page_up(self.brk).unwrap_or(self.brk);
+        let Some(new_end) = page_up(new) else {
+            return self.brk;
+        };
+        if new_end > old_end {
+            if !self.is_free(old_end, new_end) {
+                return self.brk;
+            }
+            // Grow the heap VMA if it ends at old_end, else start one.
+            let heap_key = self
+                .vmas
+                .range(..old_end)
+                .next_back()
+                .filter(|(_, v)| v.end == old_end && v.label == Some("[heap]"))
+                .map(|(k, _)| *k);
+            match heap_key {
+                Some(k) => self.vmas.get_mut(&k).expect("heap").end = new_end,
+                None => {
+                    self.vmas.insert(
+                        old_end,
+                        Vma {
+                            start: old_end,
+                            end: new_end,
+                            prot: PROT_READ | PROT_WRITE,
+                            shared: false,
+                            backing: Backing::Anon,
+                            label: Some("[heap]"),
+                        },
+                    );
+                }
+            }
+        } else if new_end < old_end {
+            self.unmap_range(new_end, old_end, anon);
+        }
+        self.brk = new;
+        self.brk
+    }
+
+    /// fork: a copy of this address space. Private pages become
+    /// copy-on-write in both (read-only in the parent's host mapping too);
+    /// shared pages stay shared.
+    pub fn fork(&mut self, anon: &mut FrameRefs, physmem: &PhysMem) -> AddressSpace {
+        let mut child = AddressSpace {
+            vmas: self.vmas.clone(),
+            ptes: BTreeMap::new(),
+            brk_start: self.brk_start,
+            brk: self.brk,
+            ops: Vec::new(),
+        };
+        let pages: Vec<u64> = self.ptes.keys().copied().collect();
+        for page in pages {
+            let shared = self.find_vma(page).map(|v| v.shared).unwrap_or(false);
+            let pte = self.ptes.get_mut(&page).expect("pte");
+            anon.get(pte.frame);
+            if !shared {
+                pte.writable = false;
+            }
+            let mut cpte = *pte;
+            cpte.host_prot = None;
+            child.ptes.insert(page, cpte);
+            if !shared {
+                self.refresh_host(page, physmem);
+            }
+        }
+        child
+    }
+
+    /// Drops every mapping (exit, exec).
+    pub fn clear(&mut self, anon: &mut FrameRefs) {
+        self.unmap_range(0, !(PAGE - 1), anon);
+        self.ops.clear();
+        self.brk_start = 0;
+        self.brk = 0;
+    }
+}
+
+/// Merges adjacent operations of the same kind into one (e.g. 16 pages of
+/// one file mapped in a row become one mmap).
+fn coalesce(ops: Vec<MapOp>) -> Vec<MapOp> {
+    let mut out: Vec<MapOp> = Vec::with_capacity(ops.len());
+    for op in ops {
+        if let Some(last) = out.last_mut() {
+            match (last, &op) {
+                (
+                    MapOp::Map {
+                        addr,
+                        len,
+                        prot,
+                        fd,
+                        offset,
+                    },
+                    MapOp::Map {
+                        addr: a2,
+                        prot: p2,
+                        fd: f2,
+                        offset: o2,
+                        len: l2,
+                    },
+                ) if *addr + *len == *a2 && prot == p2 && fd == f2 && *offset + *len == *o2 => {
+                    *len += l2;
+                    continue;
+                }
+                (MapOp::Unmap { addr, len }, MapOp::Unmap { addr: a2, len: l2 })
+                    if *addr + *len == *a2 =>
+                {
+                    *len += l2;
+                    continue;
+                }
+                (
+                    MapOp::Protect { addr, len, prot },
+                    MapOp::Protect {
+                        addr: a2,
+                        len: l2,
+                        prot: p2,
+                    },
+                ) if *addr + *len == *a2 && prot == p2 => {
+                    *len += l2;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push(op);
+    }
+    out
+}
+
+impl AddressSpace {
+    /// MADV_DONTNEED: forgets the pages of [start, end) but keeps the
+    /// VMAs; the next touch sees zeros (anonymous) or the file again.
+    pub fn discard(&mut self, start: u64, end: u64, anon: &mut FrameRefs) {
+        let pages: Vec<u64> = self.ptes.range(start..end).map(|(k, _)| *k).collect();
+        let mut mapped = false;
+        for p in pages {
+            let pte = self.ptes.remove(&p).expect("listed");
+            mapped |= pte.host_prot.is_some();
+            anon.put(pte.frame);
+        }
+        if mapped {
+            self.ops.push(MapOp::Unmap {
+                addr: start,
+                len: end - start,
+            });
+        }
+    }
+
+    /// mremap's move: the VMA at [old, old+len) with its pages goes to
+    /// `new` (which must be free). Host mappings are rebuilt by faults.
+    pub fn move_range(&mut self, old: u64, len: u64, new: u64, new_len: u64) -> KResult<()> {
+        let v = self.find_vma(old).cloned().ok_or(Errno::EFAULT)?;
+        if v.start != old || v.end != old + len {
+            return Err(Errno::EFAULT);
+        }
+        if !self.is_free(new, new + new_len) {
+            return Err(Errno::ENOMEM);
+        }
+        self.vmas.remove(&old);
+        let mut nv = v;
+        nv.start = new;
+        nv.end = new + new_len;
+        self.vmas.insert(new, nv);
+        let pages: Vec<u64> = self.ptes.range(old..old + len).map(|(k, _)| *k).collect();
+        for p in pages {
+            let mut pte = self.ptes.remove(&p).expect("listed");
+            pte.host_prot = None;
+            if p - old < new_len {
+                self.ptes.insert(new + (p - old), pte);
+            }
+        }
+        self.ops.push(MapOp::Unmap { addr: old, len });
+        Ok(())
+    }
+
+    /// Grows the VMA ending at `end` by `extra` bytes if the space is free.
+    pub fn grow_in_place(&mut self, start: u64, end: u64, extra: u64) -> bool {
+        let Some(v) = self.find_vma(start).cloned() else {
+            return false;
+        };
+        if v.start != start || v.end != end || !self.is_free(end, end + extra) {
+            return false;
+        }
+        self.vmas.get_mut(&start).expect("vma").end = end + extra;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coalesces_runs() {
+        let ops = vec![
+            MapOp::Map {
+                addr: 0x1000,
+                len: PAGE,
+                prot: 1,
+                fd: 3,
+                offset: 0,
+            },
+            MapOp::Map {
+                addr: 0x2000,
+                len: PAGE,
+                prot: 1,
+                fd: 3,
+                offset: PAGE,
+            },
+            MapOp::Map {
+                addr: 0x3000,
+                len: PAGE,
+                prot: 1,
+                fd: 4,
+                offset: 2 * PAGE,
+            },
+        ];
+        let c = coalesce(ops);
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            c[0],
+            MapOp::Map {
+                addr: 0x1000,
+                len: 2 * PAGE,
+                prot: 1,
+                fd: 3,
+                offset: 0
+            }
+        );
+    }
+
+    #[test]
+    fn find_free_is_top_down_and_respects_hint() {
+        let a = AddressSpace::new();
+        let x = a.find_free(0, 0x3000).unwrap();
+        assert_eq!(x, MMAP_BASE - 0x3000);
+        assert_eq!(a.find_free(0x400000, 0x1000), Some(0x400000));
+    }
+}

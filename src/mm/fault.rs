@@ -1,0 +1,264 @@
+//! Page faults: demand paging, copy-on-write, fault-around, and the
+//! kernel's own access to guest memory through the guest page table.
+
+use super::aspace::{AddressSpace, Pte};
+use super::frames::FrameRefs;
+use super::types::*;
+use super::vma::Backing;
+use crate::errno::{Errno, KResult};
+use crate::physmem::Frame;
+
+/// Pages mapped around a read fault on a file mapping (the fault itself
+/// included): one stub round trip brings in a whole run of a binary.
+const FAULT_AROUND: u64 = 16;
+
+impl AddressSpace {
+    /// Resolves a fault of the guest at `addr` and queues the host
+    /// mappings that make the access succeed when the guest resumes.
+    pub fn handle_fault(
+        &mut self,
+        addr: u64,
+        write: bool,
+        anon: &mut FrameRefs,
+    ) -> Result<(), FaultError> {
+        let page = page_down(addr);
+        self.resolve(page, write, anon)?;
+        let physmem = anon.physmem().clone();
+        let pte = *self.pte(page).expect("resolved");
+        if pte.host_prot.is_some() {
+            self.refresh_host(page, &physmem);
+            if self.pte(page).and_then(|p| p.host_prot).is_none() {
+                self.map_host(page, &physmem);
+            }
+        } else {
+            self.map_host(page, &physmem);
+        }
+        if !write {
+            self.fault_around(page, anon);
+        }
+        Ok(())
+    }
+
+    /// Makes sure `page` has a PTE allowing the access (allocating,
+    /// reading in or breaking copy-on-write as needed), without touching
+    /// the host mapping unless the frame changed.
+    pub(super) fn resolve(
+        &mut self,
+        page: u64,
+        write: bool,
+        anon: &mut FrameRefs,
+    ) -> Result<Frame, FaultError> {
+        let vma = self
+            .find_vma(page)
+            .cloned()
+            .ok_or(FaultError::Segv { accerr: false })?;
+        if (write && vma.prot & PROT_WRITE == 0) || vma.prot == PROT_NONE {
+            return Err(FaultError::Segv { accerr: true });
+        }
+        let physmem = anon.physmem().clone();
+        if let Some(pte) = self.pte(page).copied() {
+            if !write || pte.writable {
+                return Ok(pte.frame);
+            }
+            // Write to a read-only PTE in a writable VMA.
+            let new = if vma.shared {
+                match &vma.backing {
+                    Backing::File { source, .. } => {
+                        let f =
+                            source.page_for_write(vma.file_index(page).expect("file vma"), anon)?;
+                        if f != pte.frame {
+                            anon.get(f); // the new PTE's reference
+                        }
+                        f
+                    }
+                    Backing::Anon => pte.frame,
+                }
+            } else if pte.anon && anon.refcount(pte.frame) == 1 {
+                pte.frame
+            } else {
+                anon.alloc_copy(pte.frame).map_err(|_| FaultError::Oom)?
+            };
+            let was_mapped = pte.host_prot.is_some();
+            let newpte = Pte {
+                frame: new,
+                anon: if new == pte.frame {
+                    pte.anon
+                } else {
+                    !vma.shared
+                },
+                writable: true,
+                host_prot: if new == pte.frame {
+                    pte.host_prot
+                } else {
+                    None
+                },
+            };
+            if new == pte.frame {
+                self.ptes.insert(page, newpte);
+                self.refresh_host(page, &physmem);
+            } else {
+                self.set_pte(page, newpte, anon);
+                if was_mapped {
+                    self.map_host(page, &physmem);
+                }
+            }
+            return Ok(new);
+        }
+        let pte = match &vma.backing {
+            Backing::Anon => {
+                let f = anon.alloc().map_err(|_| FaultError::Oom)?;
+                Pte {
+                    frame: f,
+                    anon: true,
+                    writable: true,
+                    host_prot: None,
+                }
+            }
+            Backing::File { source, .. } => {
+                let idx = vma.file_index(page).expect("file vma");
+                if vma.shared {
+                    let f = if write {
+                        source.page_for_write(idx, anon)?
+                    } else {
+                        source.page(idx, anon)?
+                    };
+                    anon.get(f);
+                    Pte {
+                        frame: f,
+                        anon: false,
+                        writable: write,
+                        host_prot: None,
+                    }
+                } else {
+                    let f = source.page(idx, anon)?;
+                    if write {
+                        let c = anon.alloc_copy(f).map_err(|_| FaultError::Oom)?;
+                        Pte {
+                            frame: c,
+                            anon: true,
+                            writable: true,
+                            host_prot: None,
+                        }
+                    } else {
+                        anon.get(f);
+                        Pte {
+                            frame: f,
+                            anon: false,
+                            writable: false,
+                            host_prot: None,
+                        }
+                    }
+                }
+            }
+        };
+        self.ptes.insert(page, pte);
+        Ok(pte.frame)
+    }
+
+    /// Maps the following pages of a file mapping that are not mapped yet.
+    fn fault_around(&mut self, page: u64, anon: &mut FrameRefs) {
+        let Some(vma) = self.find_vma(page).cloned() else {
+            return;
+        };
+        if !matches!(vma.backing, Backing::File { .. }) || vma.prot == PROT_NONE {
+            return;
+        }
+        let physmem = anon.physmem().clone();
+        let end = vma.end.min(page + FAULT_AROUND * PAGE);
+        let mut p = page + PAGE;
+        while p < end {
+            if self.pte(p).is_none() {
+                if self.resolve(p, false, anon).is_err() {
+                    break;
+                }
+                self.map_host(p, &physmem);
+            }
+            p += PAGE;
+        }
+    }
+
+    /// Copies guest memory at `addr` into `buf` (the kernel's
+    /// copy_from_user). Pages are brought in as a read fault would.
+    pub fn read_user(&mut self, addr: u64, buf: &mut [u8], anon: &mut FrameRefs) -> KResult<()> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let a = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+            let page = page_down(a);
+            let off = (a - page) as usize;
+            let n = (PAGE as usize - off).min(buf.len() - done);
+            let f = self.resolve(page, false, anon).map_err(|_| Errno::EFAULT)?;
+            anon.physmem().read(f, off, &mut buf[done..done + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Copies `data` into guest memory at `addr` (copy_to_user), breaking
+    /// copy-on-write like a guest write would.
+    pub fn write_user(&mut self, addr: u64, data: &[u8], anon: &mut FrameRefs) -> KResult<()> {
+        let mut done = 0usize;
+        while done < data.len() {
+            let a = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+            let page = page_down(a);
+            let off = (a - page) as usize;
+            let n = (PAGE as usize - off).min(data.len() - done);
+            let f = self.resolve(page, true, anon).map_err(|_| Errno::EFAULT)?;
+            anon.physmem()
+                .write(f, off, &data[done..done + n])
+                .map_err(|_| Errno::EFAULT)?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Writes into guest memory regardless of the VMA's protection (the
+    /// loader filling a read-only segment's partial page, ptrace-like).
+    pub fn write_user_force(
+        &mut self,
+        addr: u64,
+        data: &[u8],
+        anon: &mut FrameRefs,
+    ) -> KResult<()> {
+        let start = page_down(addr);
+        let end = page_up(addr + data.len() as u64).ok_or(Errno::EFAULT)?;
+        let saved: Vec<(u64, u32)> = self
+            .vmas
+            .range(..end)
+            .filter(|(_, v)| v.end > start)
+            .map(|(k, v)| (*k, v.prot))
+            .collect();
+        for (k, _) in &saved {
+            self.vmas.get_mut(k).expect("vma").prot |= PROT_WRITE | PROT_READ;
+        }
+        let r = self.write_user(addr, data, anon);
+        for (k, p) in saved {
+            self.vmas.get_mut(&k).expect("vma").prot = p;
+        }
+        let physmem = anon.physmem().clone();
+        let pages: Vec<u64> = self.ptes.range(start..end).map(|(k, _)| *k).collect();
+        for p in pages {
+            self.refresh_host(p, &physmem);
+        }
+        r
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes.
+    pub fn read_cstr(&mut self, addr: u64, max: usize, anon: &mut FrameRefs) -> KResult<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut a = addr;
+        loop {
+            let page_left = (PAGE - (a & (PAGE - 1))) as usize;
+            let mut chunk = vec![0u8; page_left.min(max + 1 - out.len())];
+            self.read_user(a, &mut chunk, anon)?;
+            if let Some(z) = chunk.iter().position(|&b| b == 0) {
+                out.extend_from_slice(&chunk[..z]);
+                return Ok(out);
+            }
+            out.extend_from_slice(&chunk);
+            if out.len() > max {
+                return Err(Errno::ENAMETOOLONG);
+            }
+            a += chunk.len() as u64;
+        }
+    }
+}

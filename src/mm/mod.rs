@@ -1,0 +1,27 @@
+//! Guest address spaces on physical memory.
+//!
+//! | file        | owns |
+//! |-------------|------|
+//! | `types.rs`  | page arithmetic, protections, the map operations handed to the platform |
+//! | `frames.rs` | reference counts of frames: page tables, fork sharing and the page cache hold them |
+//! | `vma.rs`    | virtual memory areas and what backs them |
+//! | `aspace.rs` | one address space: VMAs, the guest page table, mmap/munmap/mprotect/brk, fork |
+//! | `fault.rs`  | resolving a page fault: demand paging, copy-on-write, fault-around |
+//! | `pagecache.rs` | file pages in frames; substitution of image pages under ubd=mmap |
+//!
+//! Nothing here touches the host: every change to a stub's host mappings
+//! is returned as a list of `MapOp`s that the platform applies in a batch.
+
+#![deny(unsafe_code)]
+
+pub mod aspace;
+pub mod fault;
+pub mod frames;
+pub mod pagecache;
+pub mod types;
+pub mod vma;
+
+pub use aspace::AddressSpace;
+pub use frames::FrameRefs;
+pub use types::*;
+pub use vma::{Backing, PageSource, Vma};

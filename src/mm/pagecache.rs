@@ -1,0 +1,325 @@
+//! The guest's page cache: file pages in physmem frames, keyed by
+//! (mount, inode, page index).
+//!
+//! With `ubd=mmap` a page whose disk block is an aligned 4 KiB page of
+//! the image is a substituted frame: no copy and no memfd page, and every
+//! instance booted from the same image maps the same host page. Otherwise
+//! the page is read into a frame (`ubd=copy`, as UML does with read()).
+//! A write through a shared mapping first copies a substituted page into
+//! its frame (the image page is read-only), then marks it dirty; dirty
+//! pages go back through the file system on sync, munmap and shutdown.
+//!
+//! The cache holds one reference on each frame; page tables hold theirs,
+//! so dropping a page from the cache never frees a frame still mapped.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use super::frames::FrameRefs;
+use super::types::{FaultError, PAGE};
+use super::vma::PageSource;
+use crate::errno::{Errno, KResult};
+use crate::fs::{FileSystem, Ino};
+use crate::physmem::Frame;
+
+/// (mount id, inode): which file a page belongs to.
+pub type FileKey = (usize, Ino);
+
+#[derive(Debug, Clone, Copy)]
+struct CachedPage {
+    frame: Frame,
+    dirty: bool,
+    substituted: bool,
+}
+
+/// Counters for /proc/meminfo and the measurement script.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageCacheStats {
+    pub cached: u64,
+    pub dirty: u64,
+    pub substituted: u64,
+    pub evicted: u64,
+    pub written_back: u64,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+#[derive(Default)]
+pub struct PageCache {
+    files: HashMap<FileKey, BTreeMap<u64, CachedPage>>,
+    stats: PageCacheStats,
+}
+
+impl PageCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn stats(&self) -> PageCacheStats {
+        let mut s = self.stats;
+        s.cached = 0;
+        s.dirty = 0;
+        s.substituted = 0;
+        for p in self.files.values().flat_map(|m| m.values()) {
+            s.cached += 1;
+            s.dirty += p.dirty as u64;
+            s.substituted += p.substituted as u64;
+        }
+        s
+    }
+
+    /// The frame for page `idx` of a file, reading it in on a miss.
+    pub fn get(
+        &mut self,
+        fs: &dyn FileSystem,
+        key: FileKey,
+        idx: u64,
+        frames: &mut FrameRefs,
+    ) -> Result<Frame, FaultError> {
+        if let Some(p) = self.files.get(&key).and_then(|m| m.get(&idx)) {
+            self.stats.hits += 1;
+            return Ok(p.frame);
+        }
+        self.stats.misses += 1;
+        let size = fs.stat(key.1).map_err(|_| FaultError::Bus)?.size;
+        let start = idx.checked_mul(PAGE).ok_or(FaultError::Bus)?;
+        if start >= size {
+            return Err(FaultError::Bus);
+        }
+        let frame = frames.alloc().map_err(|_| FaultError::Oom)?;
+        let physmem = frames.physmem().clone();
+        let mut substituted = false;
+        // Only whole pages are substituted: the tail of the last block on
+        // disk is not guaranteed to be zero, and the guest must see zeros.
+        if start + PAGE <= size {
+            if let Some((file, off, _)) = fs.page_mapping(key.1, idx) {
+                substituted = physmem.substitute(frame, file, off, false).is_ok();
+            }
+        }
+        if !substituted {
+            let mut buf = vec![0u8; PAGE as usize];
+            let n = match fs.read(key.1, start, &mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    log::warn!("page cache read of inode {} page {idx} failed: {e}", key.1);
+                    frames.put(frame);
+                    return Err(FaultError::Bus);
+                }
+            };
+            if n > 0 && physmem.write(frame, 0, &buf[..n]).is_err() {
+                frames.put(frame);
+                return Err(FaultError::Bus);
+            }
+        }
+        self.files.entry(key).or_default().insert(
+            idx,
+            CachedPage {
+                frame,
+                dirty: false,
+                substituted,
+            },
+        );
+        Ok(frame)
+    }
+
+    /// Like `get`, for a write through a shared mapping: the frame becomes
+    /// writable (a substituted image page is copied in first) and dirty.
+    pub fn get_for_write(
+        &mut self,
+        fs: &dyn FileSystem,
+        key: FileKey,
+        idx: u64,
+        frames: &mut FrameRefs,
+    ) -> Result<Frame, FaultError> {
+        let frame = self.get(fs, key, idx, frames)?;
+        let physmem = frames.physmem().clone();
+        let p = self
+            .files
+            .get_mut(&key)
+            .and_then(|m| m.get_mut(&idx))
+            .expect("just cached");
+        if p.substituted {
+            physmem
+                .unsubstitute(frame, true)
+                .map_err(|_| FaultError::Oom)?;
+            p.substituted = false;
+        }
+        p.dirty = true;
+        Ok(frame)
+    }
+
+    /// Keeps cached pages in step with a write() of `data` at `offset`
+    /// that already went to the file system.
+    pub fn update(&mut self, key: FileKey, offset: u64, data: &[u8], frames: &FrameRefs) {
+        let Some(pages) = self.files.get_mut(&key) else {
+            return;
+        };
+        let physmem = frames.physmem();
+        let end = offset + data.len() as u64;
+        let first = offset / PAGE;
+        let last = (end.saturating_sub(1)) / PAGE;
+        for (&idx, p) in pages.range_mut(first..=last) {
+            if p.substituted {
+                if physmem.unsubstitute(p.frame, true).is_err() {
+                    continue;
+                }
+                p.substituted = false;
+            }
+            let pstart = idx * PAGE;
+            let from = offset.max(pstart);
+            let to = end.min(pstart + PAGE);
+            let src = &data[(from - offset) as usize..(to - offset) as usize];
+            let _ = physmem.write(p.frame, (from - pstart) as usize, src);
+        }
+    }
+
+    /// Drops pages wholly beyond `size` and zeroes the tail of the page
+    /// that straddles it (truncate).
+    pub fn truncate(&mut self, key: FileKey, size: u64, frames: &mut FrameRefs) {
+        let Some(pages) = self.files.get_mut(&key) else {
+            return;
+        };
+        let keep = size.div_ceil(PAGE);
+        let gone: Vec<u64> = pages.range(keep..).map(|(k, _)| *k).collect();
+        for idx in gone {
+            let p = pages.remove(&idx).expect("listed");
+            self.stats.evicted += 1;
+            frames.put(p.frame);
+        }
+        if !size.is_multiple_of(PAGE) {
+            if let Some(p) = pages.get_mut(&(size / PAGE)) {
+                let physmem = frames.physmem();
+                if p.substituted && physmem.unsubstitute(p.frame, true).is_ok() {
+                    p.substituted = false;
+                }
+                let off = (size % PAGE) as usize;
+                let _ = physmem.write(p.frame, off, &vec![0u8; PAGE as usize - off]);
+            }
+        }
+    }
+
+    /// Writes the dirty pages of one file back through its file system.
+    pub fn writeback(
+        &mut self,
+        fs: &dyn FileSystem,
+        key: FileKey,
+        frames: &FrameRefs,
+    ) -> KResult<()> {
+        let Some(pages) = self.files.get_mut(&key) else {
+            return Ok(());
+        };
+        let size = fs.stat(key.1)?.size;
+        let physmem = frames.physmem();
+        let mut res = Ok(());
+        for (&idx, p) in pages.iter_mut().filter(|(_, p)| p.dirty) {
+            let start = idx * PAGE;
+            if start >= size {
+                p.dirty = false;
+                continue;
+            }
+            let n = (size - start).min(PAGE) as usize;
+            let mut buf = vec![0u8; n];
+            physmem.read(p.frame, 0, &mut buf);
+            match fs.write(key.1, start, &buf) {
+                Ok(_) => {
+                    p.dirty = false;
+                    self.stats.written_back += 1;
+                }
+                Err(e) => res = Err(e),
+            }
+        }
+        res
+    }
+
+    /// Writes back every dirty page (sync, shutdown).
+    pub fn writeback_all(
+        &mut self,
+        fs_of: &dyn Fn(usize) -> Option<Rc<dyn FileSystem>>,
+        frames: &FrameRefs,
+    ) -> KResult<()> {
+        let keys: Vec<FileKey> = self.files.keys().copied().collect();
+        let mut res = Ok(());
+        for key in keys {
+            match fs_of(key.0) {
+                Some(fs) => {
+                    if let Err(e) = self.writeback(fs.as_ref(), key, frames) {
+                        res = Err(e);
+                    }
+                }
+                None => res = Err(Errno::EIO),
+            }
+        }
+        res
+    }
+
+    /// Forgets a file's pages (after its last unlink, or unmount).
+    pub fn drop_file(&mut self, key: FileKey, frames: &mut FrameRefs) {
+        if let Some(pages) = self.files.remove(&key) {
+            for p in pages.into_values() {
+                self.stats.evicted += 1;
+                frames.put(p.frame);
+            }
+        }
+    }
+
+    /// Drops clean pages until at most `max_pages` are cached (the
+    /// `pagecache_max=` cap; dirty pages are written back first by the
+    /// caller). Pages still mapped keep their frames through the page
+    /// tables' references, so dropping is always safe.
+    pub fn shrink_to(&mut self, max_pages: u64, frames: &mut FrameRefs) {
+        let mut total: u64 = self.files.values().map(|m| m.len() as u64).sum();
+        if total <= max_pages {
+            return;
+        }
+        let keys: Vec<FileKey> = self.files.keys().copied().collect();
+        for key in keys {
+            let pages = self.files.get_mut(&key).expect("key");
+            let clean: Vec<u64> = pages
+                .iter()
+                .filter(|(_, p)| !p.dirty)
+                .map(|(k, _)| *k)
+                .collect();
+            for idx in clean {
+                if total <= max_pages {
+                    return;
+                }
+                let p = pages.remove(&idx).expect("listed");
+                frames.put(p.frame);
+                self.stats.evicted += 1;
+                total -= 1;
+            }
+        }
+    }
+}
+
+/// One file's pages as a mapping sees them.
+pub struct FilePages {
+    pub cache: Rc<RefCell<PageCache>>,
+    pub fs: Rc<dyn FileSystem>,
+    pub key: FileKey,
+    pub dev: u64,
+    pub path: Vec<u8>,
+}
+
+impl PageSource for FilePages {
+    fn page(&self, index: u64, frames: &mut FrameRefs) -> Result<Frame, FaultError> {
+        self.cache
+            .borrow_mut()
+            .get(self.fs.as_ref(), self.key, index, frames)
+    }
+
+    fn page_for_write(&self, index: u64, frames: &mut FrameRefs) -> Result<Frame, FaultError> {
+        self.cache
+            .borrow_mut()
+            .get_for_write(self.fs.as_ref(), self.key, index, frames)
+    }
+
+    fn ident(&self) -> (u64, u64) {
+        (self.dev, self.key.1)
+    }
+
+    fn name(&self) -> Vec<u8> {
+        self.path.clone()
+    }
+}

@@ -1,0 +1,80 @@
+//! Page arithmetic, protection bits and the host-mapping operations.
+
+use std::os::fd::RawFd;
+
+pub const PAGE: u64 = 4096;
+
+pub const PROT_NONE: u32 = 0;
+pub const PROT_READ: u32 = 1;
+pub const PROT_WRITE: u32 = 2;
+pub const PROT_EXEC: u32 = 4;
+
+/// Lowest address a guest may map (Linux's default mmap_min_addr).
+pub const MMAP_MIN_ADDR: u64 = 0x10000;
+/// Top of the guest's user address space (47-bit, minus a guard page).
+pub const USER_TOP: u64 = 0x7fff_ffff_f000;
+/// Where top-down mmap allocation starts (below the stack region).
+pub const MMAP_BASE: u64 = 0x7f00_0000_0000;
+/// The stack region: top and the most it may grow to.
+pub const STACK_TOP: u64 = 0x7fff_ff00_0000;
+pub const STACK_MAX: u64 = 8 << 20;
+
+pub fn page_down(a: u64) -> u64 {
+    a & !(PAGE - 1)
+}
+
+pub fn page_up(a: u64) -> Option<u64> {
+    a.checked_add(PAGE - 1).map(page_down)
+}
+
+pub fn is_page_aligned(a: u64) -> bool {
+    a & (PAGE - 1) == 0
+}
+
+/// One change to a stub's host mappings. `Map` always maps exactly the
+/// given fd range MAP_SHARED|MAP_FIXED: private semantics are the
+/// kernel's business (copy-on-write through read-only mappings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapOp {
+    Map {
+        addr: u64,
+        len: u64,
+        prot: u32,
+        fd: RawFd,
+        offset: u64,
+    },
+    Unmap {
+        addr: u64,
+        len: u64,
+    },
+    Protect {
+        addr: u64,
+        len: u64,
+        prot: u32,
+    },
+}
+
+/// Why a fault could not be resolved: the guest gets this signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultError {
+    /// No mapping, or the access is not allowed: SIGSEGV (code MAPERR/ACCERR).
+    Segv { accerr: bool },
+    /// Beyond the end of a mapped file: SIGBUS.
+    Bus,
+    /// Out of guest memory: the OOM path kills the task.
+    Oom,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding() {
+        assert_eq!(page_down(0x1fff), 0x1000);
+        assert_eq!(page_up(0x1001), Some(0x2000));
+        assert_eq!(page_up(u64::MAX), None);
+        assert!(is_page_aligned(0x3000));
+        assert!(!is_page_aligned(0x3001));
+    }
+}

@@ -1,0 +1,149 @@
+//! Virtual memory areas: a range of guest addresses with one protection
+//! and one backing (anonymous memory or pages of a file).
+
+use std::fmt;
+use std::rc::Rc;
+
+use super::frames::FrameRefs;
+use super::types::{FaultError, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE};
+use crate::physmem::Frame;
+
+/// A file's pages as the page cache serves them to mappings.
+pub trait PageSource {
+    /// The frame caching page `index` (read in or substituted if needed).
+    /// The page cache keeps its own reference; the caller takes one for
+    /// its PTE. Beyond the end of file is `Bus`.
+    fn page(&self, index: u64, frames: &mut FrameRefs) -> Result<Frame, FaultError>;
+    /// Same, for a write through a shared mapping: the page is marked
+    /// dirty and its frame is writable in the host (copied up first if it
+    /// mapped a read-only image page).
+    fn page_for_write(&self, index: u64, frames: &mut FrameRefs) -> Result<Frame, FaultError>;
+    /// (device, inode) for /proc/<pid>/maps.
+    fn ident(&self) -> (u64, u64);
+    /// The path shown in /proc/<pid>/maps.
+    fn name(&self) -> Vec<u8>;
+}
+
+#[derive(Clone)]
+pub enum Backing {
+    Anon,
+    File {
+        source: Rc<dyn PageSource>,
+        /// File page index of the VMA's first page.
+        pgoff: u64,
+    },
+}
+
+impl fmt::Debug for Backing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Backing::Anon => write!(f, "Anon"),
+            Backing::File { source, pgoff } => write!(
+                f,
+                "File({}, pgoff {pgoff})",
+                String::from_utf8_lossy(&source.name())
+            ),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Vma {
+    pub start: u64,
+    pub end: u64,
+    pub prot: u32,
+    /// MAP_SHARED: writes are seen by every mapping of the same pages.
+    pub shared: bool,
+    pub backing: Backing,
+    /// What /proc/<pid>/maps shows for anonymous areas ("[heap]", "[stack]").
+    pub label: Option<&'static str>,
+}
+
+impl Vma {
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+
+    pub fn contains(&self, addr: u64) -> bool {
+        self.start <= addr && addr < self.end
+    }
+
+    /// The file page index for `addr` in a file-backed VMA.
+    pub fn file_index(&self, addr: u64) -> Option<u64> {
+        match &self.backing {
+            Backing::File { pgoff, .. } => Some(pgoff + (addr - self.start) / PAGE),
+            Backing::Anon => None,
+        }
+    }
+
+    /// The part of this VMA from `at` on; `self` keeps the part before.
+    pub fn split_off(&mut self, at: u64) -> Vma {
+        debug_assert!(self.start < at && at < self.end);
+        let mut tail = self.clone();
+        tail.start = at;
+        if let Backing::File { pgoff, .. } = &mut tail.backing {
+            *pgoff += (at - self.start) / PAGE;
+        }
+        self.end = at;
+        tail
+    }
+
+    /// "r-xp"-style flags for /proc/<pid>/maps.
+    pub fn perms(&self) -> String {
+        let mut s = String::with_capacity(4);
+        s.push(if self.prot & PROT_READ != 0 { 'r' } else { '-' });
+        s.push(if self.prot & PROT_WRITE != 0 {
+            'w'
+        } else {
+            '-'
+        });
+        s.push(if self.prot & PROT_EXEC != 0 { 'x' } else { '-' });
+        s.push(if self.shared { 's' } else { 'p' });
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_keeps_file_offsets() {
+        struct Nothing;
+        impl PageSource for Nothing {
+            fn page(&self, _: u64, _: &mut FrameRefs) -> Result<Frame, FaultError> {
+                Err(FaultError::Bus)
+            }
+            fn page_for_write(&self, _: u64, _: &mut FrameRefs) -> Result<Frame, FaultError> {
+                Err(FaultError::Bus)
+            }
+            fn ident(&self) -> (u64, u64) {
+                (0, 0)
+            }
+            fn name(&self) -> Vec<u8> {
+                b"/x".to_vec()
+            }
+        }
+        let mut v = Vma {
+            start: 0x10000,
+            end: 0x14000,
+            prot: PROT_READ | PROT_EXEC,
+            shared: false,
+            backing: Backing::File {
+                source: Rc::new(Nothing),
+                pgoff: 2,
+            },
+            label: None,
+        };
+        let t = v.split_off(0x12000);
+        assert_eq!((v.start, v.end), (0x10000, 0x12000));
+        assert_eq!((t.start, t.end), (0x12000, 0x14000));
+        assert_eq!(t.file_index(0x12000), Some(4));
+        assert_eq!(v.file_index(0x11000), Some(3));
+        assert_eq!(v.perms(), "r-xp");
+    }
+}

@@ -1,0 +1,1268 @@
+//! File syscalls: open/close, read/write and friends, stat, directories,
+//! links, permissions, fcntl, pipes.
+
+use super::fsmeta::*;
+use super::{
+    block_or, fd_arg, ok, Outcome, SysResult, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR,
+    AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW,
+};
+use crate::errno::{Errno, KResult};
+use crate::fs::devices::CharDevice;
+use crate::fs::{
+    SetAttr, Stat, Timespec, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
+};
+use crate::kernel::task::Pid;
+use crate::kernel::Kernel;
+use crate::vfs::file::*;
+use crate::vfs::perm::{MAY_EXEC, MAY_READ, MAY_WRITE};
+use crate::vfs::walk::is_dir;
+use crate::vfs::{Cred, FileKind, OpenFile, OpenFileRef, Resolved};
+
+/// Biggest single read/write moved in one call (a short count is legal).
+const IO_MAX: usize = 1 << 20;
+
+impl Kernel {
+    /// The directory a *at() call is relative to.
+    pub fn base_dir(&self, tid: Pid, dirfd: i32, path: &[u8]) -> KResult<Vec<u8>> {
+        let t = self.task(tid)?;
+        if path.first() == Some(&b'/') || dirfd == AT_FDCWD {
+            return Ok(t.fs.borrow().cwd.clone());
+        }
+        let f = t.files.borrow().file(dirfd)?;
+        let of = f.borrow();
+        match of.kind {
+            FileKind::Directory { .. } => Ok(of.path.clone()),
+            _ => Err(Errno::ENOTDIR),
+        }
+    }
+
+    fn cred(&self, tid: Pid) -> KResult<Cred> {
+        Ok(self.task(tid)?.cred.clone())
+    }
+
+    /// Refreshes /proc's snapshot when a path may lead into it.
+    fn touch_proc(&mut self, tid: Pid, base: &[u8], path: &[u8]) {
+        if path.starts_with(b"/proc") || (path.first() != Some(&b'/') && base.starts_with(b"/proc"))
+        {
+            self.refresh_proc(tid);
+        }
+    }
+
+    pub fn lookup_at(
+        &mut self,
+        tid: Pid,
+        dirfd: i32,
+        path: &[u8],
+        follow: bool,
+    ) -> KResult<Resolved> {
+        let base = self.base_dir(tid, dirfd, path)?;
+        self.touch_proc(tid, &base, path);
+        let cred = self.cred(tid)?;
+        self.mounts.resolve(&base, path, follow, &cred)
+    }
+
+    fn parent_at(
+        &mut self,
+        tid: Pid,
+        dirfd: i32,
+        path: &[u8],
+    ) -> KResult<(Resolved, Vec<u8>, Option<Resolved>)> {
+        let base = self.base_dir(tid, dirfd, path)?;
+        self.touch_proc(tid, &base, path);
+        let cred = self.cred(tid)?;
+        let (parent, name, existing) = self.mounts.resolve_parent(&base, path, &cred)?;
+        Ok((parent, name, existing))
+    }
+
+    /// Checks that a directory may be changed by `tid` (write+search, rw mount).
+    fn may_modify_dir(&self, tid: Pid, dir: &Resolved) -> KResult<()> {
+        if self.mounts.get(dir.node.mnt)?.read_only {
+            return Err(Errno::EROFS);
+        }
+        self.cred(tid)?.check(&dir.stat, MAY_WRITE | MAY_EXEC)
+    }
+
+    pub fn do_open(
+        &mut self,
+        tid: Pid,
+        dirfd: i32,
+        path: &[u8],
+        flags: u32,
+        mode: u32,
+    ) -> KResult<i64> {
+        let cred = self.cred(tid)?;
+        let follow = flags & O_NOFOLLOW == 0;
+        let r = if flags & O_CREAT != 0 {
+            let (parent, name, existing) = self.parent_at(tid, dirfd, path)?;
+            match existing {
+                Some(_) if flags & O_EXCL != 0 => return Err(Errno::EEXIST),
+                Some(r) if r.stat.mode & S_IFMT == S_IFLNK && follow => {
+                    self.lookup_at(tid, dirfd, path, true)?
+                }
+                Some(r) => r,
+                None => {
+                    self.may_modify_dir(tid, &parent)?;
+                    let umask = self.task(tid)?.fs.borrow().umask;
+                    let fs = self.mounts.fs(parent.node.mnt)?;
+                    let ino = fs.create(
+                        parent.node.ino,
+                        &name,
+                        S_IFREG | (mode & 0o7777 & !umask),
+                        cred.euid,
+                        cred.egid,
+                        0,
+                    )?;
+                    let node = crate::vfs::Node {
+                        mnt: parent.node.mnt,
+                        ino,
+                    };
+                    let mut p = parent.path.clone();
+                    if p != b"/" {
+                        p.push(b'/');
+                    }
+                    p.extend_from_slice(&name);
+                    Resolved {
+                        node,
+                        path: p,
+                        stat: self.mounts.stat_node(node)?,
+                    }
+                }
+            }
+        } else {
+            self.lookup_at(tid, dirfd, path, follow)?
+        };
+        let acc = flags & O_ACCMODE;
+        let ty = r.stat.mode & S_IFMT;
+        if ty == S_IFLNK {
+            return Err(Errno::ELOOP);
+        }
+        if flags & O_DIRECTORY != 0 && ty != S_IFDIR {
+            return Err(Errno::ENOTDIR);
+        }
+        if ty == S_IFDIR && acc != O_RDONLY {
+            return Err(Errno::EISDIR);
+        }
+        if flags & O_PATH == 0 {
+            let mut mask = 0;
+            if acc != O_WRONLY {
+                mask |= MAY_READ;
+            }
+            if acc != O_RDONLY {
+                mask |= MAY_WRITE;
+            }
+            cred.check(&r.stat, mask)?;
+            if acc != O_RDONLY && ty == S_IFREG && self.mounts.get(r.node.mnt)?.read_only {
+                return Err(Errno::EROFS);
+            }
+        }
+        let kind = match ty {
+            S_IFDIR => FileKind::Directory {
+                node: r.node,
+                entries: None,
+            },
+            S_IFREG => {
+                if flags & O_TRUNC != 0 && acc != O_RDONLY && r.stat.size > 0 {
+                    self.mounts.fs(r.node.mnt)?.truncate(r.node.ino, 0)?;
+                    self.pagecache.borrow_mut().truncate(
+                        (r.node.mnt, r.node.ino),
+                        0,
+                        &mut self.frames,
+                    );
+                }
+                FileKind::Regular(r.node)
+            }
+            S_IFCHR if flags & O_PATH == 0 => match CharDevice::from_rdev(r.stat.rdev) {
+                Some(CharDevice::Console) | Some(CharDevice::Tty) => FileKind::Console,
+                Some(d) => FileKind::Device(d),
+                None => return Err(Errno::ENXIO),
+            },
+            S_IFIFO if flags & O_PATH == 0 => {
+                let id = self.pipes.fifo((r.node.mnt, r.node.ino));
+                let p = self.pipes.get(id).expect("fifo pipe");
+                if acc != O_WRONLY {
+                    p.open_reader();
+                }
+                if acc != O_RDONLY {
+                    p.open_writer();
+                }
+                FileKind::Pipe {
+                    id,
+                    write: acc == O_WRONLY,
+                }
+            }
+            S_IFSOCK => return Err(Errno::ENXIO),
+            _ if flags & O_PATH != 0 => FileKind::Regular(r.node),
+            _ => return Err(Errno::ENXIO),
+        };
+        let console = matches!(kind, FileKind::Console);
+        let file = OpenFile::new(kind, flags, r.path);
+        let fd = self
+            .task(tid)?
+            .files
+            .borrow_mut()
+            .install(file, flags & O_CLOEXEC != 0, 0)?;
+        if console && flags & O_NOCTTY == 0 {
+            // A session leader opening a terminal with no session acquires it.
+            let t = self.task(tid)?;
+            if t.sid == t.tgid && self.console.tty.session.is_none() {
+                let _ = self
+                    .console
+                    .tty
+                    .set_controlling(t.sid as u32, t.pgid as u32, false);
+            }
+        }
+        Ok(fd as i64)
+    }
+
+    pub fn close_fd(&mut self, tid: Pid, fd: i32) -> KResult<()> {
+        let e = self.task(tid)?.files.borrow_mut().remove(fd)?;
+        self.release_file(e.file);
+        Ok(())
+    }
+
+    fn fd_file(&self, tid: Pid, fd: i32) -> KResult<OpenFileRef> {
+        self.task(tid)?.files.borrow().file(fd)
+    }
+
+    /// Stat of what an open file refers to.
+    fn fstat_file(&mut self, tid: Pid, f: &OpenFileRef) -> KResult<(Stat, u64)> {
+        let (kind_node, path, is_pipe, is_console) = {
+            let of = f.borrow();
+            (
+                of.node(),
+                of.path.clone(),
+                matches!(of.kind, FileKind::Pipe { .. }),
+                matches!(of.kind, FileKind::Console),
+            )
+        };
+        if let Some(n) = kind_node {
+            let dev = self.mounts.get(n.mnt)?.dev;
+            return Ok((self.mounts.stat_node(n)?, dev));
+        }
+        if !path.is_empty() && path[0] == b'/' {
+            if let Ok(r) = self.mounts.resolve(b"/", &path, true, &Cred::root()) {
+                let dev = self.mounts.get(r.node.mnt)?.dev;
+                return Ok((r.stat, dev));
+            }
+        }
+        let _ = tid;
+        let st = if is_pipe {
+            Stat {
+                mode: S_IFIFO | 0o600,
+                nlink: 1,
+                blksize: 4096,
+                ..Default::default()
+            }
+        } else if is_console {
+            Stat {
+                mode: S_IFCHR | 0o620,
+                nlink: 1,
+                rdev: crate::fs::devices::encode_dev(5, 1),
+                ..Default::default()
+            }
+        } else {
+            Stat {
+                mode: S_IFCHR | 0o666,
+                nlink: 1,
+                ..Default::default()
+            }
+        };
+        Ok((st, 0xb))
+    }
+
+    fn stat_at(&mut self, tid: Pid, dirfd: i32, path_ptr: u64, flags: u64) -> KResult<(Stat, u64)> {
+        let path = self.read_path(tid, path_ptr)?;
+        if path.is_empty() {
+            if flags & AT_EMPTY_PATH == 0 {
+                return Err(Errno::ENOENT);
+            }
+            let f = if dirfd == AT_FDCWD {
+                let cwd = self.task(tid)?.fs.borrow().cwd.clone();
+                let r = self.mounts.resolve(b"/", &cwd, true, &Cred::root())?;
+                return Ok((r.stat, self.mounts.get(r.node.mnt)?.dev));
+            } else {
+                self.fd_file(tid, dirfd)?
+            };
+            return self.fstat_file(tid, &f);
+        }
+        let r = self.lookup_at(tid, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+        let dev = self.mounts.get(r.node.mnt)?.dev;
+        Ok((r.stat, dev))
+    }
+
+    fn gather(&mut self, tid: Pid, iov: u64, cnt: u64) -> KResult<Vec<(u64, usize)>> {
+        if cnt > 1024 {
+            return Err(Errno::EINVAL);
+        }
+        let mut v = Vec::new();
+        for i in 0..cnt {
+            let base = self.read_u64(tid, iov + i * 16)?;
+            let len = self.read_u64(tid, iov + i * 16 + 8)?;
+            if len > isize::MAX as u64 {
+                return Err(Errno::EINVAL);
+            }
+            v.push((base, len as usize));
+        }
+        Ok(v)
+    }
+}
+
+fn path_arg(k: &mut Kernel, tid: Pid, p: u64) -> KResult<Vec<u8>> {
+    k.read_path(tid, p)
+}
+
+pub fn sys_read(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_read(k, tid, fd_arg(a[0]), a[1], a[2] as usize, None)
+}
+
+pub fn sys_pread64(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if (a[3] as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    do_read(k, tid, fd_arg(a[0]), a[1], a[2] as usize, Some(a[3]))
+}
+
+fn do_read(k: &mut Kernel, tid: Pid, fd: i32, buf: u64, len: usize, pos: Option<u64>) -> SysResult {
+    let f = k.fd_file(tid, fd)?;
+    if pos.is_some() && !matches!(f.borrow().kind, FileKind::Regular(_)) {
+        return Err(Errno::ESPIPE);
+    }
+    if let FileKind::Regular(n) = f.borrow().kind {
+        if k.mounts
+            .get(n.mnt)
+            .map(|m| m.fs.fs_type() == "proc")
+            .unwrap_or(false)
+        {
+            k.refresh_proc(tid);
+        }
+    }
+    let nonblock = f.borrow().nonblocking();
+    let mut data = vec![0u8; len.min(IO_MAX)];
+    let r = k.file_read(tid, &f, &mut data, pos);
+    if let Ok(n) = r {
+        k.write_user(tid, buf, &data[..n])?;
+    }
+    block_or(r, nonblock)
+}
+
+pub fn sys_write(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_write(k, tid, fd_arg(a[0]), a[1], a[2] as usize, None)
+}
+
+pub fn sys_pwrite64(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if (a[3] as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    do_write(k, tid, fd_arg(a[0]), a[1], a[2] as usize, Some(a[3]))
+}
+
+fn do_write(
+    k: &mut Kernel,
+    tid: Pid,
+    fd: i32,
+    buf: u64,
+    len: usize,
+    pos: Option<u64>,
+) -> SysResult {
+    let f = k.fd_file(tid, fd)?;
+    if pos.is_some() && !matches!(f.borrow().kind, FileKind::Regular(_)) {
+        return Err(Errno::ESPIPE);
+    }
+    let nonblock = f.borrow().nonblocking();
+    let data = k.read_user_vec(tid, buf, len.min(IO_MAX))?;
+    block_or(k.file_write(tid, &f, &data, pos), nonblock)
+}
+
+pub fn sys_readv(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let f = k.fd_file(tid, fd_arg(a[0]))?;
+    let iov = k.gather(tid, a[1], a[2])?;
+    let nonblock = f.borrow().nonblocking();
+    let total: usize = iov.iter().map(|v| v.1).sum::<usize>().min(IO_MAX);
+    let mut data = vec![0u8; total];
+    let r = k.file_read(tid, &f, &mut data, None);
+    if let Ok(n) = r {
+        let mut done = 0;
+        for (base, len) in iov {
+            if done >= n {
+                break;
+            }
+            let m = len.min(n - done);
+            k.write_user(tid, base, &data[done..done + m])?;
+            done += m;
+        }
+    }
+    block_or(r, nonblock)
+}
+
+pub fn sys_writev(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let f = k.fd_file(tid, fd_arg(a[0]))?;
+    let iov = k.gather(tid, a[1], a[2])?;
+    let nonblock = f.borrow().nonblocking();
+    let mut data = Vec::new();
+    for (base, len) in iov {
+        let m = len.min(IO_MAX - data.len());
+        data.extend(k.read_user_vec(tid, base, m)?);
+    }
+    block_or(k.file_write(tid, &f, &data, None), nonblock)
+}
+
+pub fn sys_open(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let p = path_arg(k, tid, a[0])?;
+    ok(k.do_open(tid, AT_FDCWD, &p, a[1] as u32, a[2] as u32)?)
+}
+
+pub fn sys_openat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let p = path_arg(k, tid, a[1])?;
+    ok(k.do_open(tid, fd_arg(a[0]), &p, a[2] as u32, a[3] as u32)?)
+}
+
+pub fn sys_creat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let p = path_arg(k, tid, a[0])?;
+    ok(k.do_open(tid, AT_FDCWD, &p, O_CREAT | O_WRONLY | O_TRUNC, a[1] as u32)?)
+}
+
+pub fn sys_close(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    k.close_fd(tid, fd_arg(a[0]))?;
+    ok(0)
+}
+
+pub fn sys_lseek(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let f = k.fd_file(tid, fd_arg(a[0]))?;
+    let off = a[1] as i64;
+    let whence = a[2];
+    let size = match f.borrow().kind {
+        FileKind::Regular(n) => k.mounts.stat_node(n)?.size as i64,
+        FileKind::Directory { .. } => 0,
+        _ => return Err(Errno::ESPIPE),
+    };
+    let mut of = f.borrow_mut();
+    let new = match whence {
+        0 => off,
+        1 => of.offset as i64 + off,
+        2 => size + off,
+        3 if off < size => off,   // SEEK_DATA: everything is data
+        4 if off <= size => size, // SEEK_HOLE: the end
+        3 | 4 => return Err(Errno::ENXIO),
+        _ => return Err(Errno::EINVAL),
+    };
+    if new < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if let FileKind::Directory { entries, .. } = &mut of.kind {
+        if new == 0 {
+            *entries = None;
+        }
+    }
+    of.offset = new as u64;
+    ok(new)
+}
+
+pub fn sys_getdents64(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let f = k.fd_file(tid, fd_arg(a[0]))?;
+    let cap = (a[2] as usize).min(IO_MAX);
+    let node = match f.borrow().kind {
+        FileKind::Directory { node, .. } => node,
+        _ => return Err(Errno::ENOTDIR),
+    };
+    if k.mounts.get(node.mnt)?.fs.fs_type() == "proc" {
+        k.refresh_proc(tid);
+    }
+    let need_list = matches!(f.borrow().kind, FileKind::Directory { entries: None, .. });
+    if need_list {
+        let list = k.mounts.fs(node.mnt)?.readdir(node.ino)?;
+        if let FileKind::Directory { entries, .. } = &mut f.borrow_mut().kind {
+            *entries = Some(list);
+        }
+    }
+    let (bytes, next) = {
+        let of = f.borrow();
+        let FileKind::Directory {
+            entries: Some(list),
+            ..
+        } = &of.kind
+        else {
+            return Err(Errno::EIO);
+        };
+        let start = of.offset as usize;
+        let (b, next) = dirents64(list, start.min(list.len()), cap);
+        if b.is_empty() && next < list.len() {
+            return Err(Errno::EINVAL);
+        }
+        (b, next)
+    };
+    k.write_user(tid, a[1], &bytes)?;
+    f.borrow_mut().offset = next as u64;
+    ok(bytes.len() as i64)
+}
+
+fn put_stat(k: &mut Kernel, tid: Pid, at: u64, st: &Stat, dev: u64) -> SysResult {
+    k.write_user(tid, at, &stat_bytes(st, dev))?;
+    ok(0)
+}
+
+pub fn sys_stat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (st, dev) = k.stat_at(tid, AT_FDCWD, a[0], 0)?;
+    put_stat(k, tid, a[1], &st, dev)
+}
+
+pub fn sys_lstat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (st, dev) = k.stat_at(tid, AT_FDCWD, a[0], AT_SYMLINK_NOFOLLOW)?;
+    put_stat(k, tid, a[1], &st, dev)
+}
+
+pub fn sys_fstat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let f = k.fd_file(tid, fd_arg(a[0]))?;
+    let (st, dev) = k.fstat_file(tid, &f)?;
+    put_stat(k, tid, a[1], &st, dev)
+}
+
+pub fn sys_newfstatat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (st, dev) = k.stat_at(tid, fd_arg(a[0]), a[1], a[3])?;
+    put_stat(k, tid, a[2], &st, dev)
+}
+
+pub fn sys_statx(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (st, dev) = k.stat_at(tid, fd_arg(a[0]), a[1], a[2])?;
+    k.write_user(tid, a[4], &statx_bytes(&st, dev))?;
+    ok(0)
+}
+
+pub fn sys_statfs(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let p = path_arg(k, tid, a[0])?;
+    let r = k.lookup_at(tid, AT_FDCWD, &p, true)?;
+    let s = k.mounts.fs(r.node.mnt)?.statfs()?;
+    k.write_user(tid, a[1], &statfs_bytes(&s))?;
+    ok(0)
+}
+
+pub fn sys_fstatfs(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let f = k.fd_file(tid, fd_arg(a[0]))?;
+    let n = f.borrow().node();
+    let s = match n {
+        Some(n) => k.mounts.fs(n.mnt)?.statfs()?,
+        None => crate::fs::StatFs {
+            fs_type: 0x50495045,
+            block_size: 4096,
+            name_max: 255,
+            ..Default::default()
+        },
+    };
+    k.write_user(tid, a[1], &statfs_bytes(&s))?;
+    ok(0)
+}
+
+fn do_mkdir(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, mode: u32) -> SysResult {
+    let p = path_arg(k, tid, pp)?;
+    let (parent, name, existing) = k.parent_at(tid, dirfd, &p)?;
+    if existing.is_some() {
+        return Err(Errno::EEXIST);
+    }
+    k.may_modify_dir(tid, &parent)?;
+    let cred = k.cred(tid)?;
+    let umask = k.task(tid)?.fs.borrow().umask;
+    k.mounts.fs(parent.node.mnt)?.mkdir(
+        parent.node.ino,
+        &name,
+        mode & 0o7777 & !umask,
+        cred.euid,
+        cred.egid,
+    )?;
+    ok(0)
+}
+
+pub fn sys_mkdir(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_mkdir(k, tid, AT_FDCWD, a[0], a[1] as u32)
+}
+
+pub fn sys_mkdirat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_mkdir(k, tid, fd_arg(a[0]), a[1], a[2] as u32)
+}
+
+fn do_mknod(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, mode: u32, dev: u64) -> SysResult {
+    let p = path_arg(k, tid, pp)?;
+    let (parent, name, existing) = k.parent_at(tid, dirfd, &p)?;
+    if existing.is_some() {
+        return Err(Errno::EEXIST);
+    }
+    k.may_modify_dir(tid, &parent)?;
+    let cred = k.cred(tid)?;
+    let umask = k.task(tid)?.fs.borrow().umask;
+    let ty = if mode & S_IFMT == 0 {
+        S_IFREG
+    } else {
+        mode & S_IFMT
+    };
+    if ty == S_IFDIR {
+        return Err(Errno::EINVAL);
+    }
+    k.mounts.fs(parent.node.mnt)?.create(
+        parent.node.ino,
+        &name,
+        ty | (mode & 0o7777 & !umask),
+        cred.euid,
+        cred.egid,
+        dev,
+    )?;
+    ok(0)
+}
+
+pub fn sys_mknod(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_mknod(k, tid, AT_FDCWD, a[0], a[1] as u32, a[2])
+}
+
+pub fn sys_mknodat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_mknod(k, tid, fd_arg(a[0]), a[1], a[2] as u32, a[3])
+}
+
+fn do_unlink(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, rmdir: bool) -> SysResult {
+    let p = path_arg(k, tid, pp)?;
+    let (parent, name, existing) = k.parent_at(tid, dirfd, &p)?;
+    let target = existing.ok_or(Errno::ENOENT)?;
+    k.may_modify_dir(tid, &parent)?;
+    if k.mounts.mounted_on(target.node).is_some() || target.node.mnt != parent.node.mnt {
+        return Err(Errno::EBUSY);
+    }
+    let fs = k.mounts.fs(parent.node.mnt)?;
+    if rmdir {
+        if !is_dir(&target.stat) {
+            return Err(Errno::ENOTDIR);
+        }
+        fs.rmdir(parent.node.ino, &name)?;
+    } else {
+        if is_dir(&target.stat) {
+            return Err(Errno::EISDIR);
+        }
+        fs.unlink(parent.node.ino, &name)?;
+    }
+    if target.stat.nlink <= 1 {
+        k.pagecache
+            .borrow_mut()
+            .drop_file((target.node.mnt, target.node.ino), &mut k.frames);
+    }
+    ok(0)
+}
+
+pub fn sys_unlink(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_unlink(k, tid, AT_FDCWD, a[0], false)
+}
+
+pub fn sys_rmdir(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_unlink(k, tid, AT_FDCWD, a[0], true)
+}
+
+pub fn sys_unlinkat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_unlink(k, tid, fd_arg(a[0]), a[1], a[2] & AT_REMOVEDIR != 0)
+}
+
+fn do_rename(
+    k: &mut Kernel,
+    tid: Pid,
+    od: i32,
+    op: u64,
+    nd: i32,
+    np: u64,
+    flags: u64,
+) -> SysResult {
+    const RENAME_NOREPLACE: u64 = 1;
+    if flags & !RENAME_NOREPLACE != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let o = path_arg(k, tid, op)?;
+    let n = path_arg(k, tid, np)?;
+    let (opar, oname, oex) = k.parent_at(tid, od, &o)?;
+    let (npar, nname, nex) = k.parent_at(tid, nd, &n)?;
+    let src = oex.ok_or(Errno::ENOENT)?;
+    if opar.node.mnt != npar.node.mnt {
+        return Err(Errno::EXDEV);
+    }
+    if flags & RENAME_NOREPLACE != 0 && nex.is_some() {
+        return Err(Errno::EEXIST);
+    }
+    k.may_modify_dir(tid, &opar)?;
+    k.may_modify_dir(tid, &npar)?;
+    if let Some(dst) = &nex {
+        if dst.node == src.node {
+            return ok(0);
+        }
+    }
+    k.mounts
+        .fs(opar.node.mnt)?
+        .rename(opar.node.ino, &oname, npar.node.ino, &nname)?;
+    if let Some(dst) = nex {
+        if dst.stat.nlink <= 1 {
+            k.pagecache
+                .borrow_mut()
+                .drop_file((dst.node.mnt, dst.node.ino), &mut k.frames);
+        }
+    }
+    ok(0)
+}
+
+pub fn sys_rename(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_rename(k, tid, AT_FDCWD, a[0], AT_FDCWD, a[1], 0)
+}
+
+pub fn sys_renameat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_rename(k, tid, fd_arg(a[0]), a[1], fd_arg(a[2]), a[3], 0)
+}
+
+pub fn sys_renameat2(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_rename(k, tid, fd_arg(a[0]), a[1], fd_arg(a[2]), a[3], a[4])
+}
+
+fn do_link(k: &mut Kernel, tid: Pid, od: i32, op: u64, nd: i32, np: u64, flags: u64) -> SysResult {
+    let o = path_arg(k, tid, op)?;
+    let n = path_arg(k, tid, np)?;
+    let src = k.lookup_at(tid, od, &o, flags & AT_SYMLINK_FOLLOW != 0)?;
+    if is_dir(&src.stat) {
+        return Err(Errno::EPERM);
+    }
+    let (npar, nname, nex) = k.parent_at(tid, nd, &n)?;
+    if nex.is_some() {
+        return Err(Errno::EEXIST);
+    }
+    if src.node.mnt != npar.node.mnt {
+        return Err(Errno::EXDEV);
+    }
+    k.may_modify_dir(tid, &npar)?;
+    k.mounts
+        .fs(npar.node.mnt)?
+        .link(src.node.ino, npar.node.ino, &nname)?;
+    ok(0)
+}
+
+pub fn sys_link(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_link(k, tid, AT_FDCWD, a[0], AT_FDCWD, a[1], 0)
+}
+
+pub fn sys_linkat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_link(k, tid, fd_arg(a[0]), a[1], fd_arg(a[2]), a[3], a[4])
+}
+
+fn do_symlink(k: &mut Kernel, tid: Pid, tp: u64, nd: i32, np: u64) -> SysResult {
+    let target = path_arg(k, tid, tp)?;
+    let n = path_arg(k, tid, np)?;
+    let (npar, nname, nex) = k.parent_at(tid, nd, &n)?;
+    if nex.is_some() {
+        return Err(Errno::EEXIST);
+    }
+    k.may_modify_dir(tid, &npar)?;
+    let cred = k.cred(tid)?;
+    k.mounts
+        .fs(npar.node.mnt)?
+        .symlink(npar.node.ino, &nname, &target, cred.euid, cred.egid)?;
+    ok(0)
+}
+
+pub fn sys_symlink(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_symlink(k, tid, a[0], AT_FDCWD, a[1])
+}
+
+pub fn sys_symlinkat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_symlink(k, tid, a[0], fd_arg(a[1]), a[2])
+}
+
+fn do_readlink(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, buf: u64, len: u64) -> SysResult {
+    let p = path_arg(k, tid, pp)?;
+    let r = k.lookup_at(tid, dirfd, &p, false)?;
+    if r.stat.mode & S_IFMT != S_IFLNK {
+        return Err(Errno::EINVAL);
+    }
+    let target = k.mounts.fs(r.node.mnt)?.readlink(r.node.ino)?;
+    let n = target.len().min(len as usize);
+    k.write_user(tid, buf, &target[..n])?;
+    ok(n as i64)
+}
+
+pub fn sys_readlink(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_readlink(k, tid, AT_FDCWD, a[0], a[1], a[2])
+}
+
+pub fn sys_readlinkat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_readlink(k, tid, fd_arg(a[0]), a[1], a[2], a[3])
+}
+
+fn setattr_checked(k: &mut Kernel, tid: Pid, r: &Resolved, attr: SetAttr) -> SysResult {
+    let cred = k.cred(tid)?;
+    if cred.euid != 0 && cred.euid != r.stat.uid {
+        return Err(Errno::EPERM);
+    }
+    if k.mounts.get(r.node.mnt)?.read_only {
+        return Err(Errno::EROFS);
+    }
+    k.mounts.fs(r.node.mnt)?.setattr(r.node.ino, &attr)?;
+    ok(0)
+}
+
+fn resolved_of_fd(k: &mut Kernel, tid: Pid, fd: i32) -> KResult<Resolved> {
+    let f = k.fd_file(tid, fd)?;
+    let of = f.borrow();
+    let node = of.node().ok_or(Errno::EINVAL)?;
+    Ok(Resolved {
+        node,
+        path: of.path.clone(),
+        stat: k.mounts.stat_node(node)?,
+    })
+}
+
+pub fn sys_chmod(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let p = path_arg(k, tid, a[0])?;
+    let r = k.lookup_at(tid, AT_FDCWD, &p, true)?;
+    setattr_checked(
+        k,
+        tid,
+        &r,
+        SetAttr {
+            mode: Some(a[1] as u32 & 0o7777),
+            ..Default::default()
+        },
+    )
+}
+
+pub fn sys_fchmodat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let p = path_arg(k, tid, a[1])?;
+    let r = k.lookup_at(tid, fd_arg(a[0]), &p, true)?;
+    setattr_checked(
+        k,
+        tid,
+        &r,
+        SetAttr {
+            mode: Some(a[2] as u32 & 0o7777),
+            ..Default::default()
+        },
+    )
+}
+
+pub fn sys_fchmod(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let r = resolved_of_fd(k, tid, fd_arg(a[0]))?;
+    setattr_checked(
+        k,
+        tid,
+        &r,
+        SetAttr {
+            mode: Some(a[1] as u32 & 0o7777),
+            ..Default::default()
+        },
+    )
+}
+
+fn chown_attr(uid: u64, gid: u64) -> SetAttr {
+    SetAttr {
+        uid: (uid as u32 != u32::MAX).then_some(uid as u32),
+        gid: (gid as u32 != u32::MAX).then_some(gid as u32),
+        ..Default::default()
+    }
+}
+
+fn chown_checked(k: &mut Kernel, tid: Pid, r: &Resolved, attr: SetAttr) -> SysResult {
+    if k.cred(tid)?.euid != 0 && attr.uid.is_some_and(|u| u != r.stat.uid) {
+        return Err(Errno::EPERM);
+    }
+    setattr_checked(k, tid, r, attr)
+}
+
+pub fn sys_chown(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let p = path_arg(k, tid, a[0])?;
+    let r = k.lookup_at(tid, AT_FDCWD, &p, true)?;
+    chown_checked(k, tid, &r, chown_attr(a[1], a[2]))
+}
+
+pub fn sys_lchown(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let p = path_arg(k, tid, a[0])?;
+    let r = k.lookup_at(tid, AT_FDCWD, &p, false)?;
+    chown_checked(k, tid, &r, chown_attr(a[1], a[2]))
+}
+
+pub fn sys_fchown(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let r = resolved_of_fd(k, tid, fd_arg(a[0]))?;
+    chown_checked(k, tid, &r, chown_attr(a[1], a[2]))
+}
+
+pub fn sys_fchownat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let p = path_arg(k, tid, a[1])?;
+    let r = if p.is_empty() && a[4] & AT_EMPTY_PATH != 0 {
+        resolved_of_fd(k, tid, fd_arg(a[0]))?
+    } else {
+        k.lookup_at(tid, fd_arg(a[0]), &p, a[4] & AT_SYMLINK_NOFOLLOW == 0)?
+    };
+    chown_checked(k, tid, &r, chown_attr(a[2], a[3]))
+}
+
+pub fn now_ts() -> Timespec {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timespec {
+        sec: d.as_secs() as i64,
+        nsec: d.subsec_nanos(),
+    }
+}
+
+pub fn sys_utimensat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    const UTIME_NOW: u64 = (1 << 30) - 1;
+    const UTIME_OMIT: u64 = (1 << 30) - 2;
+    let r = if a[1] == 0 {
+        resolved_of_fd(k, tid, fd_arg(a[0]))?
+    } else {
+        let p = path_arg(k, tid, a[1])?;
+        k.lookup_at(tid, fd_arg(a[0]), &p, a[3] & AT_SYMLINK_NOFOLLOW == 0)?
+    };
+    let now = now_ts();
+    let (mut at, mut mt) = (Some(now), Some(now));
+    if a[2] != 0 {
+        let b = k.read_user_vec(tid, a[2], 32)?;
+        let get = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8"));
+        let pick = |sec: u64, nsec: u64| match nsec {
+            UTIME_NOW => Some(now),
+            UTIME_OMIT => None,
+            n => Some(Timespec {
+                sec: sec as i64,
+                nsec: n as u32,
+            }),
+        };
+        at = pick(get(0), get(8));
+        mt = pick(get(16), get(24));
+    }
+    setattr_checked(
+        k,
+        tid,
+        &r,
+        SetAttr {
+            atime: at,
+            mtime: mt,
+            ..Default::default()
+        },
+    )
+}
+
+pub fn sys_utimes(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let p = path_arg(k, tid, a[0])?;
+    let r = k.lookup_at(tid, AT_FDCWD, &p, true)?;
+    let now = now_ts();
+    let (mut at, mut mt) = (now, now);
+    if a[1] != 0 {
+        let b = k.read_user_vec(tid, a[1], 32)?;
+        let get = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().expect("8"));
+        at = Timespec {
+            sec: get(0),
+            nsec: (get(8) * 1000) as u32,
+        };
+        mt = Timespec {
+            sec: get(16),
+            nsec: (get(24) * 1000) as u32,
+        };
+    }
+    setattr_checked(
+        k,
+        tid,
+        &r,
+        SetAttr {
+            atime: Some(at),
+            mtime: Some(mt),
+            ..Default::default()
+        },
+    )
+}
+
+fn do_truncate(k: &mut Kernel, r: &Resolved, len: u64) -> SysResult {
+    if is_dir(&r.stat) {
+        return Err(Errno::EISDIR);
+    }
+    if k.mounts.get(r.node.mnt)?.read_only {
+        return Err(Errno::EROFS);
+    }
+    k.mounts.fs(r.node.mnt)?.truncate(r.node.ino, len)?;
+    k.pagecache
+        .borrow_mut()
+        .truncate((r.node.mnt, r.node.ino), len, &mut k.frames);
+    ok(0)
+}
+
+pub fn sys_truncate(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if (a[1] as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let p = path_arg(k, tid, a[0])?;
+    let r = k.lookup_at(tid, AT_FDCWD, &p, true)?;
+    k.cred(tid)?.check(&r.stat, MAY_WRITE)?;
+    do_truncate(k, &r, a[1])
+}
+
+pub fn sys_ftruncate(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if (a[1] as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let f = k.fd_file(tid, fd_arg(a[0]))?;
+    if !f.borrow().writable() {
+        return Err(Errno::EINVAL);
+    }
+    let r = resolved_of_fd(k, tid, fd_arg(a[0]))?;
+    do_truncate(k, &r, a[1])
+}
+
+pub fn sys_fsync(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let f = k.fd_file(tid, fd_arg(a[0]))?;
+    if let Some(n) = f.borrow().node() {
+        let fs = k.mounts.fs(n.mnt)?;
+        k.pagecache
+            .borrow_mut()
+            .writeback(fs.as_ref(), (n.mnt, n.ino), &k.frames)?;
+        fs.sync()?;
+    }
+    ok(0)
+}
+
+pub fn sys_sync(k: &mut Kernel, _tid: Pid, _a: [u64; 6]) -> SysResult {
+    k.sync_all();
+    ok(0)
+}
+
+fn do_access(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, mode: u64, flags: u64) -> SysResult {
+    let p = path_arg(k, tid, pp)?;
+    let r = k.lookup_at(tid, dirfd, &p, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+    if mode & 7 == 0 {
+        return ok(0);
+    }
+    // access() checks with the real ids.
+    let mut cred = k.cred(tid)?;
+    cred.euid = cred.uid;
+    cred.egid = cred.gid;
+    let mut mask = 0;
+    if mode & 4 != 0 {
+        mask |= MAY_READ;
+    }
+    if mode & 2 != 0 {
+        mask |= MAY_WRITE;
+        if k.mounts.get(r.node.mnt)?.read_only && r.stat.mode & S_IFMT != S_IFCHR {
+            return Err(Errno::EROFS);
+        }
+    }
+    if mode & 1 != 0 {
+        mask |= MAY_EXEC;
+    }
+    cred.check(&r.stat, mask)?;
+    ok(0)
+}
+
+pub fn sys_access(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_access(k, tid, AT_FDCWD, a[0], a[1], 0)
+}
+
+pub fn sys_faccessat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_access(k, tid, fd_arg(a[0]), a[1], a[2], 0)
+}
+
+pub fn sys_faccessat2(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_access(k, tid, fd_arg(a[0]), a[1], a[2], a[3])
+}
+
+pub fn sys_chdir(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let p = path_arg(k, tid, a[0])?;
+    let r = k.lookup_at(tid, AT_FDCWD, &p, true)?;
+    if !is_dir(&r.stat) {
+        return Err(Errno::ENOTDIR);
+    }
+    k.cred(tid)?.check(&r.stat, MAY_EXEC)?;
+    k.task(tid)?.fs.borrow_mut().cwd = r.path;
+    ok(0)
+}
+
+pub fn sys_fchdir(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let r = resolved_of_fd(k, tid, fd_arg(a[0]))?;
+    if !is_dir(&r.stat) {
+        return Err(Errno::ENOTDIR);
+    }
+    k.task(tid)?.fs.borrow_mut().cwd = r.path;
+    ok(0)
+}
+
+pub fn sys_getcwd(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let mut cwd = k.task(tid)?.fs.borrow().cwd.clone();
+    cwd.push(0);
+    if cwd.len() > a[1] as usize {
+        return Err(Errno::ERANGE);
+    }
+    k.write_user(tid, a[0], &cwd)?;
+    ok(cwd.len() as i64)
+}
+
+pub fn sys_umask(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let t = k.task(tid)?;
+    let old = t.fs.borrow().umask;
+    t.fs.borrow_mut().umask = a[0] as u32 & 0o777;
+    ok(old as i64)
+}
+
+fn do_pipe(k: &mut Kernel, tid: Pid, fds: u64, flags: u64) -> SysResult {
+    let flags = flags as u32;
+    if flags & !(O_CLOEXEC | O_NONBLOCK | 0o40000) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let id = k.pipes.create();
+    let p = k.pipes.get(id).expect("new pipe");
+    p.open_reader();
+    p.open_writer();
+    let nb = flags & O_NONBLOCK;
+    let r = OpenFile::new(
+        FileKind::Pipe { id, write: false },
+        O_RDONLY | nb,
+        b"pipe:".to_vec(),
+    );
+    let w = OpenFile::new(
+        FileKind::Pipe { id, write: true },
+        O_WRONLY | nb,
+        b"pipe:".to_vec(),
+    );
+    let cloexec = flags & O_CLOEXEC != 0;
+    let files = k.task(tid)?.files.clone();
+    let rfd = files.borrow_mut().install(r, cloexec, 0)?;
+    let wfd = match files.borrow_mut().install(w.clone(), cloexec, 0) {
+        Ok(f) => f,
+        Err(e) => {
+            drop(w);
+            let _ = k.close_fd(tid, rfd);
+            return Err(e);
+        }
+    };
+    let mut b = [0u8; 8];
+    b[..4].copy_from_slice(&rfd.to_le_bytes());
+    b[4..].copy_from_slice(&wfd.to_le_bytes());
+    if let Err(e) = k.write_user(tid, fds, &b) {
+        let _ = k.close_fd(tid, rfd);
+        let _ = k.close_fd(tid, wfd);
+        return Err(e);
+    }
+    ok(0)
+}
+
+pub fn sys_pipe(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_pipe(k, tid, a[0], 0)
+}
+
+pub fn sys_pipe2(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_pipe(k, tid, a[0], a[1])
+}
+
+pub fn sys_dup(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let files = k.task(tid)?.files.clone();
+    let f = files.borrow().file(fd_arg(a[0]))?;
+    let fd = files.borrow_mut().install(f, false, 0)?;
+    ok(fd as i64)
+}
+
+fn do_dup3(k: &mut Kernel, tid: Pid, old: i32, new: i32, flags: u64) -> SysResult {
+    let files = k.task(tid)?.files.clone();
+    let f = files.borrow().file(old)?;
+    let prev = files
+        .borrow_mut()
+        .install_at(new, f, flags as u32 & O_CLOEXEC != 0)?;
+    if let Some(p) = prev {
+        k.release_file(p.file);
+    }
+    ok(new as i64)
+}
+
+pub fn sys_dup2(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (old, new) = (fd_arg(a[0]), fd_arg(a[1]));
+    if old == new {
+        k.fd_file(tid, old)?;
+        return ok(new as i64);
+    }
+    do_dup3(k, tid, old, new, 0)
+}
+
+pub fn sys_dup3(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (old, new) = (fd_arg(a[0]), fd_arg(a[1]));
+    if old == new || a[2] as u32 & !O_CLOEXEC != 0 {
+        return Err(Errno::EINVAL);
+    }
+    do_dup3(k, tid, old, new, a[2])
+}
+
+pub fn sys_fcntl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    const F_DUPFD: u64 = 0;
+    const F_GETFD: u64 = 1;
+    const F_SETFD: u64 = 2;
+    const F_GETFL: u64 = 3;
+    const F_SETFL: u64 = 4;
+    const F_GETLK: u64 = 5;
+    const F_SETLK: u64 = 6;
+    const F_SETLKW: u64 = 7;
+    const F_DUPFD_CLOEXEC: u64 = 1030;
+    const F_GETPIPE_SZ: u64 = 1032;
+    const F_SETPIPE_SZ: u64 = 1031;
+    let fd = fd_arg(a[0]);
+    let files = k.task(tid)?.files.clone();
+    match a[1] {
+        F_DUPFD | F_DUPFD_CLOEXEC => {
+            let f = files.borrow().file(fd)?;
+            let min = u32::try_from(a[2]).map_err(|_| Errno::EINVAL)?;
+            ok(files
+                .borrow_mut()
+                .install(f, a[1] == F_DUPFD_CLOEXEC, min)? as i64)
+        }
+        F_GETFD => ok(files.borrow().get(fd)?.cloexec as i64),
+        F_SETFD => {
+            files.borrow_mut().get_mut(fd)?.cloexec = a[2] & 1 != 0;
+            ok(0)
+        }
+        F_GETFL => ok(files.borrow().get(fd)?.file.borrow().flags as i64),
+        F_SETFL => {
+            let f = files.borrow().file(fd)?;
+            let mut of = f.borrow_mut();
+            let changeable = O_APPEND | O_NONBLOCK;
+            of.flags = (of.flags & !changeable) | (a[2] as u32 & changeable);
+            ok(0)
+        }
+        F_GETLK => {
+            files.borrow().get(fd)?;
+            // struct flock: l_type at 0 (short); F_UNLCK = 2: no conflict.
+            k.write_user(tid, a[2], &2u16.to_le_bytes())?;
+            ok(0)
+        }
+        F_SETLK | F_SETLKW => {
+            files.borrow().get(fd)?;
+            log::debug!("fcntl lock on fd {fd} granted (locks are advisory no-ops)");
+            ok(0)
+        }
+        F_GETPIPE_SZ | F_SETPIPE_SZ => {
+            let f = files.borrow().file(fd)?;
+            let FileKind::Pipe { id, .. } = f.borrow().kind else {
+                return Err(Errno::EBADF);
+            };
+            let p = k.pipes.get(id).ok_or(Errno::EBADF)?;
+            if a[1] == F_SETPIPE_SZ {
+                ok(p.set_capacity(a[2] as usize)? as i64)
+            } else {
+                ok(p.capacity() as i64)
+            }
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+pub fn sys_flock(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    k.fd_file(tid, fd_arg(a[0]))?;
+    ok(0)
+}
+
+pub fn sys_sendfile(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let out = k.fd_file(tid, fd_arg(a[0]))?;
+    let inp = k.fd_file(tid, fd_arg(a[1]))?;
+    let count = (a[3] as usize).min(IO_MAX);
+    let mut buf = vec![0u8; count];
+    let pos = if a[2] != 0 {
+        Some(k.read_u64(tid, a[2])?)
+    } else {
+        None
+    };
+    let n = k.file_read(tid, &inp, &mut buf, pos)?;
+    let w = k.file_write(tid, &out, &buf[..n], None)?;
+    if let Some(p) = pos {
+        k.write_u64(tid, a[2], p + w as u64)?;
+    }
+    ok(w as i64)
+}
+
+#[allow(dead_code)]
+fn _outcome(_: Outcome) {}

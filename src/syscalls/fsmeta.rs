@@ -1,0 +1,154 @@
+//! The byte layouts of the x86-64 structures the file syscalls fill:
+//! struct stat, struct statx, struct statfs, linux_dirent64.
+
+use crate::fs::{DirEntry, Stat, StatFs};
+
+fn put64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+fn put32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+/// struct stat (144 bytes).
+pub fn stat_bytes(st: &Stat, dev: u64) -> [u8; 144] {
+    let mut b = [0u8; 144];
+    put64(&mut b, 0, dev);
+    put64(&mut b, 8, st.ino);
+    put64(&mut b, 16, st.nlink as u64);
+    put32(&mut b, 24, st.mode);
+    put32(&mut b, 28, st.uid);
+    put32(&mut b, 32, st.gid);
+    put64(&mut b, 40, st.rdev);
+    put64(&mut b, 48, st.size);
+    put64(
+        &mut b,
+        56,
+        if st.blksize == 0 {
+            4096
+        } else {
+            st.blksize as u64
+        },
+    );
+    put64(&mut b, 64, st.blocks);
+    put64(&mut b, 72, st.atime.sec as u64);
+    put64(&mut b, 80, st.atime.nsec as u64);
+    put64(&mut b, 88, st.mtime.sec as u64);
+    put64(&mut b, 96, st.mtime.nsec as u64);
+    put64(&mut b, 104, st.ctime.sec as u64);
+    put64(&mut b, 112, st.ctime.nsec as u64);
+    b
+}
+
+/// struct statx (256 bytes) with the basic fields.
+pub fn statx_bytes(st: &Stat, dev: u64) -> [u8; 256] {
+    const STATX_BASIC_STATS: u32 = 0x7ff;
+    let mut b = [0u8; 256];
+    put32(&mut b, 0, STATX_BASIC_STATS);
+    put32(&mut b, 4, if st.blksize == 0 { 4096 } else { st.blksize });
+    put32(&mut b, 16, st.nlink);
+    put32(&mut b, 20, st.uid);
+    put32(&mut b, 24, st.gid);
+    b[28..30].copy_from_slice(&(st.mode as u16).to_le_bytes());
+    put64(&mut b, 32, st.ino);
+    put64(&mut b, 40, st.size);
+    put64(&mut b, 48, st.blocks);
+    let ts = |b: &mut [u8], at: usize, t: crate::fs::Timespec| {
+        put64(b, at, t.sec as u64);
+        put32(b, at + 8, t.nsec);
+    };
+    ts(&mut b, 64, st.atime);
+    ts(&mut b, 96, st.ctime);
+    ts(&mut b, 112, st.mtime);
+    let (rmaj, rmin) = crate::fs::devices::decode_dev(st.rdev);
+    put32(&mut b, 128, rmaj);
+    put32(&mut b, 132, rmin);
+    let (dmaj, dmin) = crate::fs::devices::decode_dev(dev);
+    put32(&mut b, 136, dmaj);
+    put32(&mut b, 140, dmin);
+    b
+}
+
+/// struct statfs (120 bytes).
+pub fn statfs_bytes(s: &StatFs) -> [u8; 120] {
+    let mut b = [0u8; 120];
+    put64(&mut b, 0, s.fs_type);
+    put64(&mut b, 8, s.block_size);
+    put64(&mut b, 16, s.blocks);
+    put64(&mut b, 24, s.blocks_free);
+    put64(&mut b, 32, s.blocks_avail);
+    put64(&mut b, 40, s.files);
+    put64(&mut b, 48, s.files_free);
+    put64(&mut b, 64, s.name_max);
+    put64(&mut b, 72, s.block_size);
+    b
+}
+
+/// Packs directory entries from `start` into a getdents64 buffer of
+/// `cap` bytes. Returns the bytes and the index of the next entry.
+pub fn dirents64(entries: &[DirEntry], start: usize, cap: usize) -> (Vec<u8>, usize) {
+    let mut out = Vec::new();
+    let mut i = start;
+    while i < entries.len() {
+        let e = &entries[i];
+        let reclen = (19 + e.name.len() + 1).div_ceil(8) * 8;
+        if out.len() + reclen > cap {
+            break;
+        }
+        let at = out.len();
+        out.resize(at + reclen, 0);
+        put64(&mut out, at, e.ino);
+        put64(&mut out, at + 8, (i + 1) as u64);
+        out[at + 16..at + 18].copy_from_slice(&(reclen as u16).to_le_bytes());
+        out[at + 18] = e.file_type;
+        out[at + 19..at + 19 + e.name.len()].copy_from_slice(&e.name);
+        i += 1;
+    }
+    (out, i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dirent_records_are_aligned_and_chain() {
+        let es = vec![
+            DirEntry {
+                ino: 2,
+                name: b".".to_vec(),
+                file_type: 4,
+            },
+            DirEntry {
+                ino: 11,
+                name: b"lost+found".to_vec(),
+                file_type: 4,
+            },
+        ];
+        let (b, next) = dirents64(&es, 0, 4096);
+        assert_eq!(next, 2);
+        let r0 = u16::from_le_bytes([b[16], b[17]]) as usize;
+        assert_eq!(r0 % 8, 0);
+        assert_eq!(&b[r0 + 19..r0 + 29], b"lost+found");
+        assert_eq!(b[r0 + 29], 0);
+        // A buffer too small for the second entry stops after the first.
+        let (b2, next2) = dirents64(&es, 0, r0 + 8);
+        assert_eq!((b2.len(), next2), (r0, 1));
+    }
+
+    #[test]
+    fn stat_layout() {
+        let st = Stat {
+            ino: 12,
+            mode: 0o100644,
+            size: 99,
+            nlink: 1,
+            ..Default::default()
+        };
+        let b = stat_bytes(&st, 0x801);
+        assert_eq!(u64::from_le_bytes(b[8..16].try_into().unwrap()), 12);
+        assert_eq!(u32::from_le_bytes(b[24..28].try_into().unwrap()), 0o100644);
+        assert_eq!(u64::from_le_bytes(b[48..56].try_into().unwrap()), 99);
+    }
+}

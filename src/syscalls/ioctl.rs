@@ -1,0 +1,151 @@
+//! ioctl: the console's termios and job-control requests, FIONREAD,
+//! FIONBIO/FIOCLEX; anything else on a non-terminal is ENOTTY.
+
+use super::{fd_arg, ok, SysResult};
+use crate::errno::Errno;
+use crate::fs::tty::*;
+use crate::kernel::signal::SIGWINCH;
+use crate::kernel::task::Pid;
+use crate::kernel::Kernel;
+use crate::vfs::file::O_NONBLOCK;
+use crate::vfs::FileKind;
+
+const FIONBIO: u32 = 0x5421;
+const FIOCLEX: u32 = 0x5451;
+const FIONCLEX: u32 = 0x5450;
+const TIOCGPTN: u32 = 0x8004_5430;
+
+pub fn sys_ioctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let fd = fd_arg(a[0]);
+    let req = a[1] as u32;
+    let arg = a[2];
+    let files = k.task(tid)?.files.clone();
+    let f = files.borrow().file(fd)?;
+    match req {
+        FIOCLEX | FIONCLEX => {
+            files.borrow_mut().get_mut(fd)?.cloexec = req == FIOCLEX;
+            return ok(0);
+        }
+        FIONBIO => {
+            let on = k.read_u32(tid, arg)? != 0;
+            let mut of = f.borrow_mut();
+            of.flags = if on {
+                of.flags | O_NONBLOCK
+            } else {
+                of.flags & !O_NONBLOCK
+            };
+            return ok(0);
+        }
+        _ => {}
+    }
+    let kind_is_console = matches!(f.borrow().kind, FileKind::Console);
+    if let FileKind::Pipe { id, .. } = f.borrow().kind {
+        if req == FIONREAD {
+            let n = k.pipes.get(id).map(|p| p.fionread()).unwrap_or(0);
+            k.write_u32(tid, arg, n as u32)?;
+            return ok(0);
+        }
+        return Err(Errno::ENOTTY);
+    }
+    if !kind_is_console {
+        if req == FIONREAD {
+            if let FileKind::Regular(n) = f.borrow().kind {
+                let size = k.mounts.stat_node(n)?.size;
+                let left = size.saturating_sub(f.borrow().offset);
+                k.write_u32(tid, arg, left.min(i32::MAX as u64) as u32)?;
+                return ok(0);
+            }
+        }
+        return Err(Errno::ENOTTY);
+    }
+    let (sid, pgid, tgid) = {
+        let t = k.task(tid)?;
+        (t.sid as u32, t.pgid as u32, t.tgid)
+    };
+    let tty = &mut k.console.tty;
+    match req {
+        TCGETS => {
+            let b = tty.ldisc.termios().to_bytes();
+            k.write_user(tid, arg, &b)?;
+        }
+        TCSETS | TCSETSW | TCSETSF => {
+            let b = k.read_user_vec(tid, arg, 36)?;
+            let t = k.console.tty.ldisc.termios().from_bytes(&b)?;
+            if req == TCSETSF {
+                k.console.tty.ldisc.flush_input();
+            }
+            k.console.tty.ldisc.set_termios(t);
+        }
+        TCGETS2 => {
+            let b = tty.ldisc.termios().to_bytes2();
+            k.write_user(tid, arg, &b)?;
+        }
+        TCSETS2 | TCSETSW2 | TCSETSF2 => {
+            let b = k.read_user_vec(tid, arg, 44)?;
+            let t = Termios::from_bytes2(&b)?;
+            k.console.tty.ldisc.set_termios(t);
+        }
+        TCFLSH => {
+            if arg == 0 || arg == 2 {
+                k.console.tty.ldisc.flush_input();
+            }
+        }
+        TIOCGWINSZ => {
+            let b = tty.winsize.to_bytes();
+            k.write_user(tid, arg, &b)?;
+        }
+        TIOCSWINSZ => {
+            let b = k.read_user_vec(tid, arg, 8)?;
+            let w = Winsize::from_bytes(&b)?;
+            if k.console.tty.set_winsize(w) {
+                if let Some(pg) = k.console.tty.fg_pgrp {
+                    k.signal_group(pg as i32, SIGWINCH);
+                }
+            }
+        }
+        TIOCSCTTY => {
+            if sid != tgid as u32 {
+                return Err(Errno::EPERM);
+            }
+            let force = arg == 1 && k.task(tid)?.cred.euid == 0;
+            k.console.tty.set_controlling(sid, pgid, force)?;
+        }
+        TIOCNOTTY => {
+            if let Ok(Some(pg)) = k.console.tty.release(sid) {
+                if sid == tgid as u32 {
+                    k.signal_group(pg as i32, crate::kernel::signal::SIGHUP);
+                    k.signal_group(pg as i32, crate::kernel::signal::SIGCONT);
+                }
+            }
+        }
+        TIOCGPGRP => {
+            let pg = k.console.tty.get_fg_pgrp(sid)?;
+            k.write_u32(tid, arg, pg)?;
+        }
+        TIOCSPGRP => {
+            let pg = k.read_u32(tid, arg)?;
+            let exists = k
+                .tasks
+                .values()
+                .any(|t| t.pgid as u32 == pg && t.sid as u32 == sid && t.is_alive());
+            if !exists {
+                return Err(Errno::EPERM);
+            }
+            k.console.tty.set_fg_pgrp(sid, pg)?;
+        }
+        TIOCGSID => {
+            let s = k.console.tty.get_sid(sid)?;
+            k.write_u32(tid, arg, s)?;
+        }
+        FIONREAD => {
+            let n = k.console.tty.ldisc.fionread();
+            k.write_u32(tid, arg, n as u32)?;
+        }
+        TIOCGPTN => return Err(Errno::ENOTTY),
+        _ => {
+            log::debug!("tty ioctl {req:#x} not supported");
+            return Err(Errno::EINVAL);
+        }
+    }
+    ok(0)
+}

@@ -1,0 +1,164 @@
+//! Miscellaneous syscalls: uname, sethostname, sysinfo, getrandom,
+//! reboot, mount, umount2.
+
+use super::{ok, SysResult};
+use crate::errno::Errno;
+use crate::kernel::task::Pid;
+use crate::kernel::{Kernel, Shutdown};
+use crate::vfs::Lookup;
+
+pub const RELEASE: &str = "6.1.0-umlrun";
+
+pub fn sys_uname(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let mut b = [0u8; 390];
+    let fields: [&[u8]; 6] = [
+        b"Linux",
+        &k.config.hostname.clone(),
+        RELEASE.as_bytes(),
+        b"#1 SMP umlrun",
+        b"x86_64",
+        b"(none)",
+    ];
+    for (i, f) in fields.iter().enumerate() {
+        let n = f.len().min(64);
+        b[i * 65..i * 65 + n].copy_from_slice(&f[..n]);
+    }
+    k.write_user(tid, a[0], &b)?;
+    ok(0)
+}
+
+pub fn sys_sethostname(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if k.task(tid)?.cred.euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    if a[1] > 64 {
+        return Err(Errno::EINVAL);
+    }
+    k.config.hostname = k.read_user_vec(tid, a[0], a[1] as usize)?;
+    ok(0)
+}
+
+pub fn sys_sysinfo(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let st = k.physmem.stats();
+    let mut b = [0u8; 112];
+    let put = |b: &mut [u8], at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    put(&mut b, 0, k.uptime().as_secs());
+    put(&mut b, 32, k.physmem.frames_plugged() * 4096);
+    put(&mut b, 40, st.frames_free * 4096);
+    put(&mut b, 56, k.pagecache.borrow().stats().cached * 4096);
+    let procs = k.tasks.values().filter(|t| t.is_alive()).count() as u16;
+    b[80..82].copy_from_slice(&procs.to_le_bytes());
+    b[104..108].copy_from_slice(&1u32.to_le_bytes());
+    k.write_user(tid, a[0], &b)?;
+    ok(0)
+}
+
+pub fn sys_getrandom(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let n = (a[1] as usize).min(1 << 20);
+    let mut buf = vec![0u8; n];
+    k.rng.fill(&mut buf);
+    k.write_user(tid, a[0], &buf)?;
+    ok(n as i64)
+}
+
+pub fn sys_reboot(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    const MAGIC1: u32 = 0xfee1_dead;
+    const MAGIC2: [u32; 4] = [672_274_793, 85_072_278, 369_367_448, 537_993_216];
+    if k.task(tid)?.cred.euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    if a[0] as u32 != MAGIC1 || !MAGIC2.contains(&(a[1] as u32)) {
+        return Err(Errno::EINVAL);
+    }
+    let how = match a[2] as u32 {
+        0x0123_4567 => Shutdown::Restart,
+        0xCDEF_0123 => Shutdown::Halt,
+        0x4321_FEDC => Shutdown::PowerOff,
+        0x89AB_CDEF | 0 => return ok(0), // Ctrl-Alt-Del on/off
+        _ => return Err(Errno::EINVAL),
+    };
+    log::info!("guest asked for {how:?}");
+    k.shutdown = Some(how);
+    ok(0)
+}
+
+pub fn sys_mount(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    const MS_RDONLY: u64 = 1;
+    const MS_REMOUNT: u64 = 32;
+    const MS_BIND: u64 = 4096;
+    if k.task(tid)?.cred.euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    let target = k.read_path(tid, a[1])?;
+    let flags = a[3];
+    let r = k.lookup_at(tid, super::AT_FDCWD, &target, true)?;
+    if flags & MS_REMOUNT != 0 {
+        let root = k.mounts.fs(r.node.mnt)?.root();
+        if r.node.ino != root {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MS_RDONLY != 0 {
+            k.sync_all();
+        }
+        k.mounts.set_read_only(r.node.mnt, flags & MS_RDONLY != 0)?;
+        return ok(0);
+    }
+    if flags & MS_BIND != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let fstype = if a[2] != 0 {
+        k.read_path(tid, a[2])?
+    } else {
+        return Err(Errno::EINVAL);
+    };
+    let source = if a[0] != 0 {
+        k.read_path(tid, a[0]).unwrap_or_default()
+    } else {
+        fstype.clone()
+    };
+    if !crate::vfs::walk::is_dir(&r.stat) {
+        return Err(Errno::ENOTDIR);
+    }
+    let fs = k.fs_by_type(&fstype)?;
+    k.mounts.mount(
+        fs,
+        Some(r.node),
+        r.path,
+        String::from_utf8_lossy(&source).into_owned(),
+        flags & MS_RDONLY != 0,
+    )?;
+    ok(0)
+}
+
+pub fn sys_umount2(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if k.task(tid)?.cred.euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    let target = k.read_path(tid, a[0])?;
+    let base = k.task(tid)?.fs.borrow().cwd.clone();
+    let cred = k.task(tid)?.cred.clone();
+    let r = match k.mounts.walk(&base, &target, true, &cred)? {
+        Lookup::Found(r) => r,
+        Lookup::Missing { .. } => return Err(Errno::ENOENT),
+    };
+    let root = k.mounts.fs(r.node.mnt)?.root();
+    if r.node.ino != root {
+        return Err(Errno::EINVAL);
+    }
+    // Files open on it keep it busy.
+    let busy = k.tasks.values().any(|t| {
+        t.files
+            .borrow()
+            .iter()
+            .any(|(_, e)| e.file.borrow().node().is_some_and(|n| n.mnt == r.node.mnt))
+            || t.fs.borrow().cwd.starts_with(&r.path) && r.path != b"/"
+    });
+    if busy {
+        return Err(Errno::EBUSY);
+    }
+    k.pagecache
+        .borrow_mut()
+        .writeback_all(&|m| k.mounts.fs(m).ok(), &k.frames)?;
+    k.mounts.umount(r.node)?;
+    ok(0)
+}

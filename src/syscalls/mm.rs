@@ -1,0 +1,291 @@
+//! Memory syscalls: mmap, munmap, mprotect, mremap, brk, madvise, msync,
+//! mincore. Nothing is mapped at mmap time (pages come on first touch),
+//! except shared anonymous memory, which must be one set of frames for
+//! every process that inherits it.
+
+use super::{fd_arg, ok, SysResult};
+use crate::errno::{Errno, KResult};
+use crate::kernel::task::Pid;
+use crate::kernel::Kernel;
+use crate::mm::pagecache::FilePages;
+use crate::mm::*;
+use crate::vfs::FileKind;
+
+const MAP_SHARED: u64 = 0x01;
+const MAP_PRIVATE: u64 = 0x02;
+const MAP_SHARED_VALIDATE: u64 = 0x03;
+const MAP_FIXED: u64 = 0x10;
+const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
+
+impl Kernel {
+    /// Refuses ranges that hit the stub's own pages or leave user space.
+    fn check_user_range(&mut self, tid: Pid, start: u64, len: u64) -> KResult<()> {
+        let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
+        if end > USER_TOP || start < MMAP_MIN_ADDR {
+            return Err(Errno::ENOMEM);
+        }
+        let mm = self.mm_of(tid)?;
+        if mm
+            .stub
+            .reserved()
+            .iter()
+            .any(|r| r.start < end && start < r.end)
+        {
+            return Err(Errno::ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// Writes back dirty page-cache pages (munmap, msync of shared
+    /// file mappings). All files' dirty pages go: simple, and a guest
+    /// rarely has many.
+    fn writeback_range(&mut self, tid: Pid, start: u64, end: u64) {
+        let any_shared_file = self.mm_of(tid).is_ok_and(|mm| {
+            mm.aspace.vmas().any(|v| {
+                v.shared
+                    && v.start < end
+                    && start < v.end
+                    && matches!(v.backing, Backing::File { .. })
+            })
+        });
+        if any_shared_file {
+            self.writeback_pagecache();
+        }
+    }
+}
+
+pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (addr, len, prot, flags, fd, off) = (a[0], a[1], a[2] as u32, a[3], fd_arg(a[4]), a[5]);
+    if len == 0 || !is_page_aligned(off) || prot & !7 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let len = page_up(len).ok_or(Errno::ENOMEM)?;
+    let shared = match flags & 3 {
+        MAP_SHARED | MAP_SHARED_VALIDATE => true,
+        MAP_PRIVATE => false,
+        _ => return Err(Errno::EINVAL),
+    };
+    let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
+    let mut backing = Backing::Anon;
+    if flags & MAP_ANONYMOUS == 0 {
+        let f = k.task(tid)?.files.borrow().file(fd)?;
+        let of = f.borrow();
+        match &of.kind {
+            FileKind::Regular(n) => {
+                if !of.readable() || (shared && prot & PROT_WRITE != 0 && !of.writable()) {
+                    return Err(Errno::EACCES);
+                }
+                let m = k.mounts.get(n.mnt)?;
+                backing = Backing::File {
+                    source: std::rc::Rc::new(FilePages {
+                        cache: k.pagecache.clone(),
+                        fs: m.fs.clone(),
+                        key: (n.mnt, n.ino),
+                        dev: m.dev,
+                        path: of.path.clone(),
+                    }),
+                    pgoff: off / PAGE,
+                };
+            }
+            FileKind::Device(crate::fs::devices::CharDevice::Zero) => {}
+            FileKind::Directory { .. } => return Err(Errno::ENODEV),
+            _ => return Err(Errno::ENODEV),
+        }
+    }
+    let start = if fixed {
+        if !is_page_aligned(addr) {
+            return Err(Errno::EINVAL);
+        }
+        k.check_user_range(tid, addr, len)?;
+        if flags & MAP_FIXED_NOREPLACE != 0 && !k.mm_of(tid)?.aspace.is_free(addr, addr + len) {
+            return Err(Errno::EEXIST);
+        }
+        addr
+    } else {
+        let hint = page_down(addr);
+        let mm = k.mm_of(tid)?;
+        let mut at = mm.aspace.find_free(hint, len).ok_or(Errno::ENOMEM)?;
+        if k.check_user_range(tid, at, len).is_err() {
+            at = k
+                .mm_of(tid)?
+                .aspace
+                .find_free(0, len)
+                .ok_or(Errno::ENOMEM)?;
+        }
+        at
+    };
+    let vma = Vma {
+        start,
+        end: start + len,
+        prot,
+        shared,
+        backing,
+        label: None,
+    };
+    let anon_shared = shared && matches!(vma.backing, Backing::Anon);
+    let id = k.task(tid)?.mm;
+    let Kernel { mms, frames, .. } = k;
+    let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+    mm.aspace.insert_vma(vma, frames);
+    if anon_shared {
+        let mut p = start;
+        while p < start + len {
+            let saved = mm.aspace.find_vma(p).map(|v| v.prot).unwrap_or(0);
+            // Populate regardless of protection: one set of frames.
+            if saved & PROT_WRITE == 0 {
+                mm.aspace
+                    .write_user_force(p, &[0], frames)
+                    .map_err(|_| Errno::ENOMEM)?;
+            } else {
+                mm.aspace
+                    .write_user(p, &[0], frames)
+                    .map_err(|_| Errno::ENOMEM)?;
+            }
+            p += PAGE;
+        }
+    }
+    ok(start as i64)
+}
+
+pub fn sys_munmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (addr, len) = (a[0], a[1]);
+    if !is_page_aligned(addr) || len == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let len = page_up(len).ok_or(Errno::EINVAL)?;
+    let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
+    k.writeback_range(tid, addr, end);
+    let id = k.task(tid)?.mm;
+    let Kernel { mms, frames, .. } = k;
+    mms.get_mut(&id)
+        .ok_or(Errno::EFAULT)?
+        .aspace
+        .unmap_range(addr, end, frames);
+    ok(0)
+}
+
+pub fn sys_mprotect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (addr, len, prot) = (a[0], a[1], a[2] as u32);
+    if !is_page_aligned(addr) {
+        return Err(Errno::EINVAL);
+    }
+    // PROT_GROWSDOWN/UP are accepted and ignored.
+    let prot = prot & 7;
+    let len = page_up(len).ok_or(Errno::ENOMEM)?;
+    if len == 0 {
+        return ok(0);
+    }
+    let physmem = k.physmem.clone();
+    k.mm_of(tid)?
+        .aspace
+        .protect(addr, addr + len, prot, &physmem)?;
+    ok(0)
+}
+
+pub fn sys_brk(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let id = k.task(tid)?.mm;
+    let Kernel { mms, frames, .. } = k;
+    let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+    if a[0] == 0 {
+        return ok(mm.aspace.brk as i64);
+    }
+    ok(mm.aspace.set_brk(a[0], frames) as i64)
+}
+
+pub fn sys_mremap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    const MREMAP_MAYMOVE: u64 = 1;
+    const MREMAP_FIXED: u64 = 2;
+    let (old, old_len, new_len, flags, new_addr) = (a[0], a[1], a[2], a[3], a[4]);
+    if !is_page_aligned(old) || new_len == 0 || flags & !3 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
+    let new_len = page_up(new_len).ok_or(Errno::EINVAL)?;
+    let id = k.task(tid)?.mm;
+    if flags & MREMAP_FIXED != 0 {
+        if flags & MREMAP_MAYMOVE == 0 || !is_page_aligned(new_addr) {
+            return Err(Errno::EINVAL);
+        }
+        k.check_user_range(tid, new_addr, new_len)?;
+        let Kernel { mms, frames, .. } = k;
+        let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+        mm.aspace.unmap_range(new_addr, new_addr + new_len, frames);
+        mm.aspace.move_range(old, old_len, new_addr, new_len)?;
+        return ok(new_addr as i64);
+    }
+    let Kernel { mms, frames, .. } = k;
+    let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+    if new_len <= old_len {
+        mm.aspace.unmap_range(old + new_len, old + old_len, frames);
+        return ok(old as i64);
+    }
+    if mm
+        .aspace
+        .grow_in_place(old, old + old_len, new_len - old_len)
+    {
+        return ok(old as i64);
+    }
+    if flags & MREMAP_MAYMOVE == 0 {
+        return Err(Errno::ENOMEM);
+    }
+    let to = mm.aspace.find_free(0, new_len).ok_or(Errno::ENOMEM)?;
+    mm.aspace.move_range(old, old_len, to, new_len)?;
+    ok(to as i64)
+}
+
+pub fn sys_madvise(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    const MADV_DONTNEED: u64 = 4;
+    const MADV_FREE: u64 = 8;
+    let (addr, len, advice) = (a[0], a[1], a[2]);
+    if !is_page_aligned(addr) {
+        return Err(Errno::EINVAL);
+    }
+    let len = page_up(len).ok_or(Errno::EINVAL)?;
+    if advice == MADV_DONTNEED || advice == MADV_FREE {
+        let id = k.task(tid)?.mm;
+        let Kernel { mms, frames, .. } = k;
+        let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+        // Shared mappings keep their data (it lives in the shared frames).
+        let private_ranges: Vec<(u64, u64)> = mm
+            .aspace
+            .vmas()
+            .filter(|v| !v.shared && v.start < addr + len && addr < v.end)
+            .map(|v| (v.start.max(addr), v.end.min(addr + len)))
+            .collect();
+        for (s, e) in private_ranges {
+            mm.aspace.discard(s, e, frames);
+        }
+    }
+    ok(0)
+}
+
+pub fn sys_msync(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if !is_page_aligned(a[0]) {
+        return Err(Errno::EINVAL);
+    }
+    k.writeback_range(tid, a[0], a[0].saturating_add(a[1]));
+    ok(0)
+}
+
+pub fn sys_mincore(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (addr, len, vec) = (a[0], a[1], a[2]);
+    if !is_page_aligned(addr) {
+        return Err(Errno::EINVAL);
+    }
+    let pages = page_up(len).ok_or(Errno::ENOMEM)? / PAGE;
+    if pages > 1 << 20 {
+        return Err(Errno::EINVAL);
+    }
+    let mm = k.mm_of(tid)?;
+    let mut out = Vec::with_capacity(pages as usize);
+    for i in 0..pages {
+        let p = addr + i * PAGE;
+        if mm.aspace.find_vma(p).is_none() {
+            return Err(Errno::ENOMEM);
+        }
+        out.push(mm.aspace.pte(p).is_some() as u8);
+    }
+    k.write_user(tid, vec, &out)?;
+    ok(0)
+}

@@ -1,0 +1,107 @@
+//! The syscall layer: one table (number, name, handler), one file per
+//! family. Handlers decode arguments and delegate to the kernel, VFS and
+//! mm; errors are `Errno`s turned into `-errno` in one place (`dispatch`).
+//!
+//! | file          | family |
+//! |---------------|--------|
+//! | `table.rs`    | the table itself |
+//! | `fs.rs`       | open, read, write, stat, directories, links, fcntl |
+//! | `fsmeta.rs`   | struct layouts: stat, statx, statfs, dirents |
+//! | `ioctl.rs`    | terminal and generic ioctls |
+//! | `poll.rs`     | poll, ppoll, select, pselect6 |
+//! | `mm.rs`       | mmap, munmap, mprotect, mremap, brk, madvise, msync, mincore |
+//! | `process.rs`  | fork, clone, execve, exit, wait, ids, limits, futex |
+//! | `signal.rs`   | sigaction, sigprocmask, kill, sigreturn, sigaltstack |
+//! | `time.rs`     | clocks, sleeps, timers |
+//! | `misc.rs`     | uname, sysinfo, getrandom, reboot, mount |
+
+#![deny(unsafe_code)]
+
+mod fs;
+mod fsmeta;
+mod ioctl;
+mod misc;
+mod mm;
+mod poll;
+mod process;
+mod signal;
+mod table;
+pub(crate) mod time;
+
+pub use fs::now_ts;
+pub use process::default_rlimits;
+
+use crate::errno::{Errno, KResult};
+use crate::kernel::task::{Pid, Wait};
+use crate::kernel::Kernel;
+
+/// What a handler did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// Return this value in rax.
+    Return(i64),
+    /// Sleep; the syscall is retried from the start when woken.
+    Block(Wait),
+    /// The handler set the registers itself (execve, rt_sigreturn) or the
+    /// task is gone (exit).
+    NoReturn,
+}
+
+pub type SysResult = KResult<Outcome>;
+pub type Handler = fn(&mut Kernel, Pid, [u64; 6]) -> SysResult;
+
+pub(crate) fn ok(v: i64) -> SysResult {
+    Ok(Outcome::Return(v))
+}
+
+/// Turns "would block" into a sleep unless the file is non-blocking.
+pub(crate) fn block_or(r: KResult<usize>, nonblock: bool) -> SysResult {
+    match r {
+        Ok(n) => ok(n as i64),
+        Err(Errno::EAGAIN) if !nonblock => Ok(Outcome::Block(Wait::Event)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs syscall `nr` for `tid`.
+pub fn dispatch(k: &mut Kernel, tid: Pid, nr: u64, args: [u64; 6]) -> Outcome {
+    let Some((name, handler)) = table::lookup(nr) else {
+        if k.enosys_logged.insert(nr) {
+            log::info!(
+                "unimplemented syscall {nr} ({}) returns ENOSYS",
+                table::name_of(nr)
+            );
+        }
+        return Outcome::Return(Errno::ENOSYS.to_syscall_return());
+    };
+    log::trace!(
+        "[{tid}] {name}({:#x}, {:#x}, {:#x}, {:#x})",
+        args[0],
+        args[1],
+        args[2],
+        args[3]
+    );
+    let out = match handler(k, tid, args) {
+        Ok(o) => o,
+        Err(e) => Outcome::Return(e.to_syscall_return()),
+    };
+    if !matches!(out, Outcome::Block(_)) {
+        if let Ok(t) = k.task_mut(tid) {
+            t.block_deadline = None;
+        }
+    }
+    log::trace!("[{tid}] {name} -> {out:?}");
+    out
+}
+
+/// An fd argument (the low 32 bits, signed).
+pub(crate) fn fd_arg(a: u64) -> i32 {
+    a as u32 as i32
+}
+
+/// The dirfd meaning "current directory".
+pub(crate) const AT_FDCWD: i32 = -100;
+pub(crate) const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+pub(crate) const AT_REMOVEDIR: u64 = 0x200;
+pub(crate) const AT_SYMLINK_FOLLOW: u64 = 0x400;
+pub(crate) const AT_EMPTY_PATH: u64 = 0x1000;

@@ -1,0 +1,162 @@
+//! poll, ppoll, select, pselect6: readiness of many fds, sleeping until
+//! one is ready, the timeout passes, or a signal comes.
+
+use std::time::{Duration, Instant};
+
+use super::{ok, Outcome, SysResult};
+use crate::errno::{Errno, KResult};
+use crate::kernel::files::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI};
+use crate::kernel::task::{Pid, Wait};
+use crate::kernel::Kernel;
+
+/// How long a call may sleep: None = forever.
+fn wait_for(k: &mut Kernel, tid: Pid, timeout: Option<Duration>) -> KResult<Option<Outcome>> {
+    match timeout {
+        Some(d) if d.is_zero() => Ok(Some(Outcome::Return(0))),
+        Some(d) => {
+            let t = k.task_mut(tid)?;
+            let deadline = *t.block_deadline.get_or_insert(Instant::now() + d);
+            if Instant::now() >= deadline {
+                Ok(Some(Outcome::Return(0)))
+            } else {
+                Ok(Some(Outcome::Block(Wait::EventUntil(deadline))))
+            }
+        }
+        None => Ok(Some(Outcome::Block(Wait::Event))),
+    }
+}
+
+fn revents(k: &mut Kernel, tid: Pid, fd: i32, events: u32) -> u32 {
+    let f = match k.task(tid).and_then(|t| t.files.borrow().file(fd)) {
+        Ok(f) => f,
+        Err(_) => return POLLNVAL,
+    };
+    k.file_poll(&f) & (events | POLLERR | POLLHUP)
+}
+
+fn timespec_timeout(k: &mut Kernel, tid: Pid, p: u64) -> KResult<Option<Duration>> {
+    if p == 0 {
+        return Ok(None);
+    }
+    let sec = k.read_u64(tid, p)? as i64;
+    let nsec = k.read_u64(tid, p + 8)? as i64;
+    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(Some(Duration::new(sec as u64, nsec as u32)))
+}
+
+fn do_poll(k: &mut Kernel, tid: Pid, fds: u64, nfds: u64, timeout: Option<Duration>) -> SysResult {
+    if nfds > 4096 {
+        return Err(Errno::EINVAL);
+    }
+    let raw = k.read_user_vec(tid, fds, nfds as usize * 8)?;
+    let mut out = raw.clone();
+    let mut ready = 0;
+    for i in 0..nfds as usize {
+        let fd = i32::from_le_bytes(raw[i * 8..i * 8 + 4].try_into().expect("4"));
+        let ev = u16::from_le_bytes(raw[i * 8 + 4..i * 8 + 6].try_into().expect("2")) as u32;
+        let re = if fd < 0 { 0 } else { revents(k, tid, fd, ev) };
+        out[i * 8 + 6..i * 8 + 8].copy_from_slice(&(re as u16).to_le_bytes());
+        if re != 0 {
+            ready += 1;
+        }
+    }
+    if ready > 0 {
+        k.write_user(tid, fds, &out)?;
+        return ok(ready);
+    }
+    match wait_for(k, tid, timeout)? {
+        Some(Outcome::Return(_)) => {
+            k.write_user(tid, fds, &out)?;
+            ok(0)
+        }
+        Some(o) => Ok(o),
+        None => ok(0),
+    }
+}
+
+pub fn sys_poll(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let ms = a[2] as i32;
+    let timeout = (ms >= 0).then(|| Duration::from_millis(ms as u64));
+    do_poll(k, tid, a[0], a[1], timeout)
+}
+
+pub fn sys_ppoll(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let timeout = timespec_timeout(k, tid, a[2])?;
+    do_poll(k, tid, a[0], a[1], timeout)
+}
+
+fn do_select(k: &mut Kernel, tid: Pid, a: [u64; 6], timeout: Option<Duration>) -> SysResult {
+    let n = a[0] as i64;
+    if !(0..=1024).contains(&n) {
+        return Err(Errno::EINVAL);
+    }
+    let words = (n as usize).div_ceil(64);
+    let mut sets = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
+    for (i, set) in sets.iter_mut().enumerate() {
+        if a[i + 1] != 0 {
+            for (w, word) in set.iter_mut().enumerate() {
+                *word = k.read_u64(tid, a[i + 1] + w as u64 * 8)?;
+            }
+        }
+    }
+    let mut out = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
+    let mut ready = 0;
+    for fd in 0..n as usize {
+        let (w, b) = (fd / 64, 1u64 << (fd % 64));
+        let want = [
+            sets[0][w] & b != 0,
+            sets[1][w] & b != 0,
+            sets[2][w] & b != 0,
+        ];
+        if !want.iter().any(|x| *x) {
+            continue;
+        }
+        let re = revents(k, tid, fd as i32, POLLIN | POLLOUT | POLLPRI);
+        if re & POLLNVAL != 0 {
+            return Err(Errno::EBADF);
+        }
+        let got = [
+            re & (POLLIN | POLLHUP | POLLERR) != 0,
+            re & (POLLOUT | POLLERR) != 0,
+            re & POLLPRI != 0,
+        ];
+        for i in 0..3 {
+            if want[i] && got[i] {
+                out[i][w] |= b;
+                ready += 1;
+            }
+        }
+    }
+    if ready == 0 {
+        match wait_for(k, tid, timeout)? {
+            Some(Outcome::Return(_)) | None => {}
+            Some(o) => return Ok(o),
+        }
+    }
+    for (i, set) in out.iter().enumerate() {
+        if a[i + 1] != 0 {
+            for (w, word) in set.iter().enumerate() {
+                k.write_u64(tid, a[i + 1] + w as u64 * 8, *word)?;
+            }
+        }
+    }
+    ok(ready)
+}
+
+pub fn sys_select(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let timeout = if a[4] == 0 {
+        None
+    } else {
+        let sec = k.read_u64(tid, a[4])?;
+        let usec = k.read_u64(tid, a[4] + 8)?;
+        Some(Duration::from_secs(sec) + Duration::from_micros(usec.min(999_999)))
+    };
+    do_select(k, tid, a, timeout)
+}
+
+pub fn sys_pselect6(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let timeout = timespec_timeout(k, tid, a[4])?;
+    do_select(k, tid, a, timeout)
+}

@@ -1,0 +1,744 @@
+//! Process syscalls: fork/vfork/clone, execve, exit, wait4/waitid, ids,
+//! sessions and groups, credentials, limits, futex, arch_prctl, prctl.
+
+use std::time::{Duration, Instant};
+
+use super::{fd_arg, ok, Outcome, SysResult, AT_FDCWD};
+use crate::errno::{Errno, KResult};
+use crate::kernel::process::*;
+use crate::kernel::signal::{SigInfo, CLD_EXITED, SIGCHLD};
+use crate::kernel::task::{status_exited, Pid, TaskState, Wait};
+use crate::kernel::Kernel;
+
+fn do_clone(k: &mut Kernel, tid: Pid, a: CloneArgs) -> SysResult {
+    let vfork = a.flags & CLONE_VFORK != 0;
+    let child = k.clone_task(tid, a)?;
+    if vfork {
+        // The parent sleeps until the child execs or exits.
+        let mut r = k.regs(tid);
+        r.rax = child as u64;
+        k.set_regs(tid, r);
+        let waiting = k
+            .tasks
+            .get(&child)
+            .is_some_and(|c| c.vfork_parent.is_some());
+        if waiting {
+            k.task_mut(tid)?.state = TaskState::Blocked(Wait::Vfork);
+        }
+        return Ok(Outcome::NoReturn);
+    }
+    ok(child as i64)
+}
+
+pub fn sys_fork(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
+    do_clone(
+        k,
+        tid,
+        CloneArgs {
+            flags: SIGCHLD as u64,
+            stack: 0,
+            parent_tid: 0,
+            child_tid: 0,
+            tls: 0,
+        },
+    )
+}
+
+pub fn sys_vfork(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
+    do_clone(
+        k,
+        tid,
+        CloneArgs {
+            flags: CLONE_VM | CLONE_VFORK | SIGCHLD as u64,
+            stack: 0,
+            parent_tid: 0,
+            child_tid: 0,
+            tls: 0,
+        },
+    )
+}
+
+pub fn sys_clone(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_clone(
+        k,
+        tid,
+        CloneArgs {
+            flags: a[0],
+            stack: a[1],
+            parent_tid: a[2],
+            child_tid: a[3],
+            tls: a[4],
+        },
+    )
+}
+
+pub fn sys_execve(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let path = k.read_path(tid, a[0])?;
+    let argv = k.read_str_array(tid, a[1])?;
+    let envp = k.read_str_array(tid, a[2])?;
+    k.execve(tid, &path, argv, envp)?;
+    Ok(Outcome::NoReturn)
+}
+
+pub fn sys_execveat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let path = k.read_path(tid, a[1])?;
+    let dirfd = fd_arg(a[0]);
+    let full = if path.first() == Some(&b'/') || dirfd == AT_FDCWD {
+        path
+    } else {
+        let mut b = k.base_dir(tid, dirfd, &path)?;
+        b.push(b'/');
+        b.extend_from_slice(&path);
+        b
+    };
+    let argv = k.read_str_array(tid, a[2])?;
+    let envp = k.read_str_array(tid, a[3])?;
+    k.execve(tid, &full, argv, envp)?;
+    Ok(Outcome::NoReturn)
+}
+
+pub fn sys_exit(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    k.exit_thread(tid, status_exited(a[0] as i32));
+    Ok(Outcome::NoReturn)
+}
+
+pub fn sys_exit_group(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    k.exit_group(tid, status_exited(a[0] as i32));
+    Ok(Outcome::NoReturn)
+}
+
+pub fn sys_wait4(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (pid, status_ptr, options, rusage) = (a[0] as i32, a[1], a[2], a[3]);
+    if options & !(WNOHANG | WUNTRACED | WCONTINUED | WALL | 0x8000_0000 | 0x2000_0000) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    match k.wait_child(tid, pid, options | WEXITED)? {
+        Some((cpid, status, _)) => {
+            if status_ptr != 0 {
+                k.write_u32(tid, status_ptr, status as u32)?;
+            }
+            if rusage != 0 {
+                k.write_user(tid, rusage, &[0u8; 144])?;
+            }
+            ok(cpid as i64)
+        }
+        None if options & WNOHANG != 0 => ok(0),
+        None => Ok(Outcome::Block(Wait::Event)),
+    }
+}
+
+pub fn sys_waitid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (idtype, id, infop, options) = (a[0], a[1] as i32, a[2], a[3]);
+    let pid = match idtype {
+        0 => -1,
+        1 if id > 0 => id,
+        2 if id > 0 => -id,
+        2 => 0,
+        _ => return Err(Errno::EINVAL),
+    };
+    if options & (WEXITED | WUNTRACED | WCONTINUED) == 0 {
+        return Err(Errno::EINVAL);
+    }
+    match k.wait_child(tid, pid, options)? {
+        Some((cpid, status, code)) => {
+            if infop != 0 {
+                use crate::kernel::signal::{CLD_CONTINUED, CLD_STOPPED, SIGCONT};
+                let st = match code {
+                    CLD_EXITED | CLD_STOPPED => (status >> 8) & 0xff,
+                    CLD_CONTINUED => SIGCONT,
+                    _ => status & 0x7f,
+                };
+                let uid = k.task(tid)?.cred.uid;
+                let info = SigInfo {
+                    signo: SIGCHLD,
+                    code,
+                    pid: cpid,
+                    uid,
+                    status: st,
+                    ..Default::default()
+                };
+                k.write_user(tid, infop, &info.to_bytes())?;
+            }
+            ok(0)
+        }
+        None if options & WNOHANG != 0 => {
+            if infop != 0 {
+                k.write_user(tid, infop, &[0u8; 128])?;
+            }
+            ok(0)
+        }
+        None => Ok(Outcome::Block(Wait::Event)),
+    }
+}
+
+pub fn sys_getpid(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
+    ok(k.task(tid)?.tgid as i64)
+}
+
+pub fn sys_gettid(_k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
+    ok(tid as i64)
+}
+
+pub fn sys_getppid(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
+    ok(k.leader(tid)?.ppid as i64)
+}
+
+pub fn sys_getuid(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
+    ok(k.task(tid)?.cred.uid as i64)
+}
+
+pub fn sys_geteuid(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
+    ok(k.task(tid)?.cred.euid as i64)
+}
+
+pub fn sys_getgid(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
+    ok(k.task(tid)?.cred.gid as i64)
+}
+
+pub fn sys_getegid(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
+    ok(k.task(tid)?.cred.egid as i64)
+}
+
+/// Applies a credential change to every thread of the process.
+fn set_cred(
+    k: &mut Kernel,
+    tid: Pid,
+    f: impl Fn(&mut crate::vfs::Cred) -> KResult<()>,
+) -> SysResult {
+    let tgid = k.task(tid)?.tgid;
+    let mut c = k.task(tid)?.cred.clone();
+    f(&mut c)?;
+    for th in k.threads(tgid) {
+        if let Ok(t) = k.task_mut(th) {
+            t.cred = c.clone();
+        }
+    }
+    ok(0)
+}
+
+const KEEP: u32 = u32::MAX;
+
+fn may_set(c: &crate::vfs::Cred, v: u32, real: u32, eff: u32, saved: u32) -> KResult<()> {
+    if v == KEEP || c.euid == 0 || v == real || v == eff || v == saved {
+        Ok(())
+    } else {
+        Err(Errno::EPERM)
+    }
+}
+
+pub fn sys_setuid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let u = a[0] as u32;
+    set_cred(k, tid, |c| {
+        if c.euid == 0 {
+            c.uid = u;
+            c.suid = u;
+        } else if u != c.uid && u != c.suid {
+            return Err(Errno::EPERM);
+        }
+        c.euid = u;
+        Ok(())
+    })
+}
+
+pub fn sys_setgid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let g = a[0] as u32;
+    set_cred(k, tid, |c| {
+        if c.euid == 0 {
+            c.gid = g;
+            c.sgid = g;
+        } else if g != c.gid && g != c.sgid {
+            return Err(Errno::EPERM);
+        }
+        c.egid = g;
+        Ok(())
+    })
+}
+
+pub fn sys_setresuid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (r, e, s) = (a[0] as u32, a[1] as u32, a[2] as u32);
+    set_cred(k, tid, |c| {
+        for v in [r, e, s] {
+            may_set(c, v, c.uid, c.euid, c.suid)?;
+        }
+        if r != KEEP {
+            c.uid = r;
+        }
+        if e != KEEP {
+            c.euid = e;
+        }
+        if s != KEEP {
+            c.suid = s;
+        }
+        Ok(())
+    })
+}
+
+pub fn sys_setresgid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (r, e, s) = (a[0] as u32, a[1] as u32, a[2] as u32);
+    set_cred(k, tid, |c| {
+        for v in [r, e, s] {
+            may_set(c, v, c.gid, c.egid, c.sgid)?;
+        }
+        if r != KEEP {
+            c.gid = r;
+        }
+        if e != KEEP {
+            c.egid = e;
+        }
+        if s != KEEP {
+            c.sgid = s;
+        }
+        Ok(())
+    })
+}
+
+pub fn sys_setreuid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    sys_setresuid(k, tid, [a[0], a[1], KEEP as u64, 0, 0, 0])
+}
+
+pub fn sys_setregid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    sys_setresgid(k, tid, [a[0], a[1], KEEP as u64, 0, 0, 0])
+}
+
+fn put_three(k: &mut Kernel, tid: Pid, a: [u64; 6], v: [u32; 3]) -> SysResult {
+    for i in 0..3 {
+        k.write_u32(tid, a[i], v[i])?;
+    }
+    ok(0)
+}
+
+pub fn sys_getresuid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let c = k.task(tid)?.cred.clone();
+    put_three(k, tid, a, [c.uid, c.euid, c.suid])
+}
+
+pub fn sys_getresgid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let c = k.task(tid)?.cred.clone();
+    put_three(k, tid, a, [c.gid, c.egid, c.sgid])
+}
+
+pub fn sys_setfsuid(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
+    ok(k.task(tid)?.cred.euid as i64)
+}
+
+pub fn sys_setfsgid(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
+    ok(k.task(tid)?.cred.egid as i64)
+}
+
+pub fn sys_getgroups(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let g = k.task(tid)?.cred.groups.clone();
+    if a[0] == 0 {
+        return ok(g.len() as i64);
+    }
+    if (a[0] as usize) < g.len() {
+        return Err(Errno::EINVAL);
+    }
+    let bytes: Vec<u8> = g.iter().flat_map(|x| x.to_le_bytes()).collect();
+    k.write_user(tid, a[1], &bytes)?;
+    ok(g.len() as i64)
+}
+
+pub fn sys_setgroups(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if k.task(tid)?.cred.euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    if a[0] > 65536 {
+        return Err(Errno::EINVAL);
+    }
+    let b = k.read_user_vec(tid, a[1], a[0] as usize * 4)?;
+    let groups: Vec<u32> = b
+        .chunks(4)
+        .map(|c| u32::from_le_bytes(c.try_into().expect("4")))
+        .collect();
+    set_cred(k, tid, |c| {
+        c.groups = groups.clone();
+        Ok(())
+    })
+}
+
+pub fn sys_setsid(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
+    let tgid = k.task(tid)?.tgid;
+    if k.tasks.values().any(|t| t.pgid == tgid && t.is_alive()) && k.task(tid)?.pgid == tgid {
+        return Err(Errno::EPERM);
+    }
+    if k.tasks
+        .values()
+        .any(|t| t.pgid == tgid && t.tgid != tgid && t.is_alive())
+    {
+        return Err(Errno::EPERM);
+    }
+    for th in k.threads(tgid) {
+        let t = k.task_mut(th)?;
+        t.sid = tgid;
+        t.pgid = tgid;
+    }
+    ok(tgid as i64)
+}
+
+pub fn sys_setpgid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let me = k.task(tid)?;
+    let (my_tgid, my_sid) = (me.tgid, me.sid);
+    let pid = if a[0] as i32 == 0 {
+        my_tgid
+    } else {
+        a[0] as i32
+    };
+    let pgid = if a[1] as i32 == 0 { pid } else { a[1] as i32 };
+    if pgid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let target = k
+        .tasks
+        .get(&pid)
+        .filter(|t| t.is_leader() && t.is_alive())
+        .ok_or(Errno::ESRCH)?;
+    if pid != my_tgid && target.ppid != my_tgid {
+        return Err(Errno::ESRCH);
+    }
+    if target.sid != my_sid || target.sid == pid {
+        return Err(Errno::EPERM);
+    }
+    if pgid != pid
+        && !k
+            .tasks
+            .values()
+            .any(|t| t.pgid == pgid && t.sid == my_sid && t.is_alive())
+    {
+        return Err(Errno::EPERM);
+    }
+    for th in k.threads(pid) {
+        k.task_mut(th)?.pgid = pgid;
+    }
+    ok(0)
+}
+
+pub fn sys_getpgid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let pid = if a[0] as i32 == 0 {
+        k.task(tid)?.tgid
+    } else {
+        a[0] as i32
+    };
+    ok(k.tasks.get(&pid).ok_or(Errno::ESRCH)?.pgid as i64)
+}
+
+pub fn sys_getpgrp(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
+    ok(k.task(tid)?.pgid as i64)
+}
+
+pub fn sys_getsid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let pid = if a[0] as i32 == 0 {
+        k.task(tid)?.tgid
+    } else {
+        a[0] as i32
+    };
+    ok(k.tasks.get(&pid).ok_or(Errno::ESRCH)?.sid as i64)
+}
+
+pub fn sys_set_tid_address(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    k.task_mut(tid)?.clear_child_tid = a[0];
+    ok(tid as i64)
+}
+
+pub fn sys_arch_prctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    const ARCH_SET_GS: u64 = 0x1001;
+    const ARCH_SET_FS: u64 = 0x1002;
+    const ARCH_GET_FS: u64 = 0x1003;
+    const ARCH_GET_GS: u64 = 0x1004;
+    let mut r = k.regs(tid);
+    match a[0] {
+        ARCH_SET_FS => r.fs_base = a[1],
+        ARCH_SET_GS => r.gs_base = a[1],
+        ARCH_GET_FS => {
+            return k
+                .write_u64(tid, a[1], r.fs_base)
+                .map(|_| Outcome::Return(0))
+        }
+        ARCH_GET_GS => {
+            return k
+                .write_u64(tid, a[1], r.gs_base)
+                .map(|_| Outcome::Return(0))
+        }
+        _ => return Err(Errno::EINVAL),
+    }
+    k.set_regs(tid, r);
+    ok(0)
+}
+
+pub fn sys_prctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    match a[0] {
+        15 => {
+            // PR_SET_NAME
+            let mut name = k.read_user_vec(tid, a[1], 16)?;
+            if let Some(z) = name.iter().position(|&b| b == 0) {
+                name.truncate(z);
+            }
+            name.truncate(15);
+            k.task_mut(tid)?.comm = name;
+            ok(0)
+        }
+        16 => {
+            // PR_GET_NAME
+            let mut name = k.task(tid)?.comm.clone();
+            name.resize(16, 0);
+            k.write_user(tid, a[1], &name)?;
+            ok(0)
+        }
+        1 | 4 | 36 | 38 => ok(0), // PDEATHSIG, SET_DUMPABLE, CHILD_SUBREAPER, NO_NEW_PRIVS
+        3 => ok(1),               // GET_DUMPABLE
+        21 | 39 => ok(0),         // GET_SECCOMP, GET_NO_NEW_PRIVS
+        23 => ok(1),              // CAPBSET_READ
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Resource limits: (current, max).
+pub const RLIM_INF: u64 = u64::MAX;
+
+pub fn default_rlimits() -> [(u64, u64); 16] {
+    let mut r = [(RLIM_INF, RLIM_INF); 16];
+    r[3] = (8 << 20, RLIM_INF); // STACK
+    r[4] = (0, RLIM_INF); // CORE
+    r[6] = (4096, 4096); // NPROC
+    r[7] = (1024, 4096); // NOFILE
+    r[8] = (8 << 20, 8 << 20); // MEMLOCK
+    r[13] = (0, 0); // NICE
+    r[14] = (0, 0); // RTPRIO
+    r
+}
+
+fn do_prlimit(k: &mut Kernel, tid: Pid, res: u64, new: u64, old: u64) -> SysResult {
+    if res >= 16 {
+        return Err(Errno::EINVAL);
+    }
+    let cur = k.task(tid)?.rlimits[res as usize];
+    if new != 0 {
+        let c = k.read_u64(tid, new)?;
+        let m = k.read_u64(tid, new + 8)?;
+        if c > m {
+            return Err(Errno::EINVAL);
+        }
+        if m > cur.1 && k.task(tid)?.cred.euid != 0 {
+            return Err(Errno::EPERM);
+        }
+        let tgid = k.task(tid)?.tgid;
+        for th in k.threads(tgid) {
+            k.task_mut(th)?.rlimits[res as usize] = (c, m);
+        }
+    }
+    if old != 0 {
+        k.write_u64(tid, old, cur.0)?;
+        k.write_u64(tid, old + 8, cur.1)?;
+    }
+    ok(0)
+}
+
+pub fn sys_getrlimit(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_prlimit(k, tid, a[0], 0, a[1])
+}
+
+pub fn sys_setrlimit(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_prlimit(k, tid, a[0], a[1], 0)
+}
+
+pub fn sys_prlimit64(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let pid = a[0] as i32;
+    let target = if pid == 0 { tid } else { pid };
+    k.task(target)?;
+    do_prlimit(k, target, a[1], a[2], a[3])
+}
+
+pub fn sys_getrusage(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    k.write_user(tid, a[1], &[0u8; 144])?;
+    ok(0)
+}
+
+pub fn sys_sched_yield(k: &mut Kernel, _tid: Pid, _a: [u64; 6]) -> SysResult {
+    // Others get the CPU once this call returns.
+    k.yield_now = true;
+    ok(0)
+}
+
+pub fn sys_sched_getaffinity(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if a[1] < 8 {
+        return Err(Errno::EINVAL);
+    }
+    k.write_u64(tid, a[2], 1)?;
+    ok(8)
+}
+
+pub fn sys_getcpu(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if a[0] != 0 {
+        k.write_u32(tid, a[0], 0)?;
+    }
+    if a[1] != 0 {
+        k.write_u32(tid, a[1], 0)?;
+    }
+    ok(0)
+}
+
+pub fn sys_getpriority(_k: &mut Kernel, _tid: Pid, _a: [u64; 6]) -> SysResult {
+    ok(20)
+}
+
+pub fn sys_zero(_k: &mut Kernel, _tid: Pid, _a: [u64; 6]) -> SysResult {
+    ok(0)
+}
+
+pub fn sys_capget(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if a[1] != 0 {
+        // Root has every capability; others none.
+        let all = if k.task(tid)?.cred.euid == 0 {
+            u32::MAX
+        } else {
+            0
+        };
+        let mut b = [0u8; 24];
+        for i in 0..6 {
+            b[i * 4..i * 4 + 4].copy_from_slice(&all.to_le_bytes());
+        }
+        k.write_user(tid, a[1], &b)?;
+    }
+    ok(0)
+}
+
+pub fn sys_futex(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    const FUTEX_WAIT: u64 = 0;
+    const FUTEX_WAKE: u64 = 1;
+    const FUTEX_REQUEUE: u64 = 3;
+    const FUTEX_CMP_REQUEUE: u64 = 4;
+    const FUTEX_WAKE_OP: u64 = 5;
+    const FUTEX_WAIT_BITSET: u64 = 9;
+    const FUTEX_WAKE_BITSET: u64 = 10;
+    let (uaddr, op, val) = (a[0], a[1] & 0x7f, a[2] as u32);
+    match op {
+        FUTEX_WAIT | FUTEX_WAIT_BITSET => {
+            let cur = k.read_u32(tid, uaddr)?;
+            if cur != val {
+                return Err(Errno::EAGAIN);
+            }
+            if a[3] == 0 {
+                return Ok(Outcome::Block(Wait::Futex));
+            }
+            let sec = k.read_u64(tid, a[3])?;
+            let nsec = k.read_u64(tid, a[3] + 8)?;
+            let t = k.task_mut(tid)?;
+            let deadline = *t.block_deadline.get_or_insert_with(|| {
+                if op == FUTEX_WAIT {
+                    Instant::now() + Duration::new(sec, nsec.min(999_999_999) as u32)
+                } else {
+                    // Absolute CLOCK_MONOTONIC: approximate by the host's.
+                    crate::syscalls::time::monotonic_deadline(sec, nsec)
+                }
+            });
+            if Instant::now() >= deadline {
+                return Err(Errno::ETIMEDOUT);
+            }
+            Ok(Outcome::Block(Wait::FutexUntil(deadline)))
+        }
+        FUTEX_WAKE | FUTEX_WAKE_BITSET => ok(k.futex_wake(tid, uaddr, val as usize, None) as i64),
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
+            if op == FUTEX_CMP_REQUEUE && k.read_u32(tid, uaddr)? != a[5] as u32 {
+                return Err(Errno::EAGAIN);
+            }
+            let woken = k.futex_wake(tid, uaddr, val as usize, Some((a[4], a[3] as usize)));
+            ok(woken as i64)
+        }
+        FUTEX_WAKE_OP => {
+            let (uaddr2, val2, opv) = (a[4], a[3] as usize, a[5] as u32);
+            let old = k.read_u32(tid, uaddr2)?;
+            let oparg = if opv & (8 << 28) != 0 {
+                1u32 << ((opv >> 12) & 0xfff)
+            } else {
+                (opv >> 12) & 0xfff
+            };
+            let new = match (opv >> 28) & 7 {
+                0 => oparg,
+                1 => old.wrapping_add(oparg),
+                2 => old | oparg,
+                3 => old & !oparg,
+                4 => old ^ oparg,
+                _ => return Err(Errno::ENOSYS),
+            };
+            k.write_u32(tid, uaddr2, new)?;
+            let cmparg = opv & 0xfff;
+            let cond = match (opv >> 24) & 0xf {
+                0 => old == cmparg,
+                1 => old != cmparg,
+                2 => (old as i32) < cmparg as i32,
+                3 => (old as i32) <= cmparg as i32,
+                4 => (old as i32) > cmparg as i32,
+                5 => (old as i32) >= cmparg as i32,
+                _ => return Err(Errno::ENOSYS),
+            };
+            let mut n = k.futex_wake(tid, uaddr, val as usize, None);
+            if cond {
+                n += k.futex_wake(tid, uaddr2, val2, None);
+            }
+            ok(n as i64)
+        }
+        _ => Err(Errno::ENOSYS),
+    }
+}
+
+impl Kernel {
+    /// Wakes up to `n` tasks of `tid`'s address space waiting on `uaddr`;
+    /// with `requeue = Some((uaddr2, max))` moves up to `max` more waiters
+    /// to `uaddr2`. Returns how many woke.
+    pub fn futex_wake(
+        &mut self,
+        tid: Pid,
+        uaddr: u64,
+        n: usize,
+        requeue: Option<(u64, usize)>,
+    ) -> usize {
+        let Ok(mm) = self.task(tid).map(|t| t.mm) else {
+            return 0;
+        };
+        let waiters: Vec<Pid> = self
+            .tasks
+            .values()
+            .filter(|t| {
+                t.mm == mm
+                    && matches!(
+                        t.state,
+                        TaskState::Blocked(Wait::Futex) | TaskState::Blocked(Wait::FutexUntil(_))
+                    )
+            })
+            .filter(|t| matches!(t.syscall, Some((202, args)) if args[0] == uaddr))
+            .map(|t| t.tid)
+            .collect();
+        let mut woken = 0;
+        let mut moved = 0;
+        for w in waiters {
+            if woken < n {
+                if let Ok(t) = self.task_mut(w) {
+                    t.syscall = None;
+                    t.block_deadline = None;
+                    t.state = TaskState::Runnable;
+                }
+                let mut r = self.regs(w);
+                r.rax = 0;
+                self.set_regs(w, r);
+                self.runq.push_back(w);
+                woken += 1;
+            } else if let Some((u2, max)) = requeue {
+                if moved < max {
+                    if let Some(t) = self.tasks.get_mut(&w) {
+                        if let Some((_, args)) = t.syscall.as_mut() {
+                            args[0] = u2;
+                        }
+                    }
+                    moved += 1;
+                }
+            }
+        }
+        woken
+    }
+}
+
+pub fn sys_zero_root_only(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
+    if k.task(tid)?.cred.euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    ok(0)
+}

@@ -1,0 +1,242 @@
+//! The syscall table: number, name and handler, as data (gVisor's habit).
+//! Anything not listed returns ENOSYS and is logged once with its name.
+
+use std::sync::OnceLock;
+
+use super::{fs, ioctl, misc, mm, poll, process, signal, time, Handler};
+
+type Entry = (u64, &'static str, Handler);
+
+/// Every implemented syscall.
+const TABLE: &[Entry] = &[
+    (0, "read", fs::sys_read),
+    (1, "write", fs::sys_write),
+    (2, "open", fs::sys_open),
+    (3, "close", fs::sys_close),
+    (4, "stat", fs::sys_stat),
+    (5, "fstat", fs::sys_fstat),
+    (6, "lstat", fs::sys_lstat),
+    (7, "poll", poll::sys_poll),
+    (8, "lseek", fs::sys_lseek),
+    (9, "mmap", mm::sys_mmap),
+    (10, "mprotect", mm::sys_mprotect),
+    (11, "munmap", mm::sys_munmap),
+    (12, "brk", mm::sys_brk),
+    (13, "rt_sigaction", signal::sys_rt_sigaction),
+    (14, "rt_sigprocmask", signal::sys_rt_sigprocmask),
+    (15, "rt_sigreturn", signal::sys_rt_sigreturn),
+    (16, "ioctl", ioctl::sys_ioctl),
+    (17, "pread64", fs::sys_pread64),
+    (18, "pwrite64", fs::sys_pwrite64),
+    (19, "readv", fs::sys_readv),
+    (20, "writev", fs::sys_writev),
+    (21, "access", fs::sys_access),
+    (22, "pipe", fs::sys_pipe),
+    (23, "select", poll::sys_select),
+    (24, "sched_yield", process::sys_sched_yield),
+    (25, "mremap", mm::sys_mremap),
+    (26, "msync", mm::sys_msync),
+    (27, "mincore", mm::sys_mincore),
+    (28, "madvise", mm::sys_madvise),
+    (32, "dup", fs::sys_dup),
+    (33, "dup2", fs::sys_dup2),
+    (34, "pause", signal::sys_pause),
+    (35, "nanosleep", time::sys_nanosleep),
+    (36, "getitimer", time::sys_getitimer),
+    (37, "alarm", time::sys_alarm),
+    (38, "setitimer", time::sys_setitimer),
+    (39, "getpid", process::sys_getpid),
+    (40, "sendfile", fs::sys_sendfile),
+    (56, "clone", process::sys_clone),
+    (57, "fork", process::sys_fork),
+    (58, "vfork", process::sys_vfork),
+    (59, "execve", process::sys_execve),
+    (60, "exit", process::sys_exit),
+    (61, "wait4", process::sys_wait4),
+    (62, "kill", signal::sys_kill),
+    (63, "uname", misc::sys_uname),
+    (72, "fcntl", fs::sys_fcntl),
+    (73, "flock", fs::sys_flock),
+    (74, "fsync", fs::sys_fsync),
+    (75, "fdatasync", fs::sys_fsync),
+    (76, "truncate", fs::sys_truncate),
+    (77, "ftruncate", fs::sys_ftruncate),
+    (79, "getcwd", fs::sys_getcwd),
+    (80, "chdir", fs::sys_chdir),
+    (81, "fchdir", fs::sys_fchdir),
+    (82, "rename", fs::sys_rename),
+    (83, "mkdir", fs::sys_mkdir),
+    (84, "rmdir", fs::sys_rmdir),
+    (85, "creat", fs::sys_creat),
+    (86, "link", fs::sys_link),
+    (87, "unlink", fs::sys_unlink),
+    (88, "symlink", fs::sys_symlink),
+    (89, "readlink", fs::sys_readlink),
+    (90, "chmod", fs::sys_chmod),
+    (91, "fchmod", fs::sys_fchmod),
+    (92, "chown", fs::sys_chown),
+    (93, "fchown", fs::sys_fchown),
+    (94, "lchown", fs::sys_lchown),
+    (95, "umask", fs::sys_umask),
+    (96, "gettimeofday", time::sys_gettimeofday),
+    (97, "getrlimit", process::sys_getrlimit),
+    (98, "getrusage", process::sys_getrusage),
+    (99, "sysinfo", misc::sys_sysinfo),
+    (100, "times", time::sys_times),
+    (102, "getuid", process::sys_getuid),
+    (104, "getgid", process::sys_getgid),
+    (105, "setuid", process::sys_setuid),
+    (106, "setgid", process::sys_setgid),
+    (107, "geteuid", process::sys_geteuid),
+    (108, "getegid", process::sys_getegid),
+    (109, "setpgid", process::sys_setpgid),
+    (110, "getppid", process::sys_getppid),
+    (111, "getpgrp", process::sys_getpgrp),
+    (112, "setsid", process::sys_setsid),
+    (113, "setreuid", process::sys_setreuid),
+    (114, "setregid", process::sys_setregid),
+    (115, "getgroups", process::sys_getgroups),
+    (116, "setgroups", process::sys_setgroups),
+    (117, "setresuid", process::sys_setresuid),
+    (118, "getresuid", process::sys_getresuid),
+    (119, "setresgid", process::sys_setresgid),
+    (120, "getresgid", process::sys_getresgid),
+    (121, "getpgid", process::sys_getpgid),
+    (122, "setfsuid", process::sys_setfsuid),
+    (123, "setfsgid", process::sys_setfsgid),
+    (124, "getsid", process::sys_getsid),
+    (125, "capget", process::sys_capget),
+    (126, "capset", process::sys_zero),
+    (127, "rt_sigpending", signal::sys_rt_sigpending),
+    (128, "rt_sigtimedwait", signal::sys_rt_sigtimedwait),
+    (130, "rt_sigsuspend", signal::sys_rt_sigsuspend),
+    (131, "sigaltstack", signal::sys_sigaltstack),
+    (132, "utime", fs::sys_utimes),
+    (133, "mknod", fs::sys_mknod),
+    (137, "statfs", fs::sys_statfs),
+    (138, "fstatfs", fs::sys_fstatfs),
+    (140, "getpriority", process::sys_getpriority),
+    (141, "setpriority", process::sys_zero),
+    (142, "sched_setparam", process::sys_zero),
+    (143, "sched_getparam", process::sys_zero),
+    (144, "sched_setscheduler", process::sys_zero),
+    (145, "sched_getscheduler", process::sys_zero),
+    (149, "mlock", process::sys_zero),
+    (150, "munlock", process::sys_zero),
+    (157, "prctl", process::sys_prctl),
+    (158, "arch_prctl", process::sys_arch_prctl),
+    (160, "setrlimit", process::sys_setrlimit),
+    (161, "chroot", process::sys_zero_root_only),
+    (162, "sync", fs::sys_sync),
+    (165, "mount", misc::sys_mount),
+    (166, "umount2", misc::sys_umount2),
+    (169, "reboot", misc::sys_reboot),
+    (170, "sethostname", misc::sys_sethostname),
+    (186, "gettid", process::sys_gettid),
+    (200, "tkill", signal::sys_tkill),
+    (201, "time", time::sys_time),
+    (202, "futex", process::sys_futex),
+    (203, "sched_setaffinity", process::sys_zero),
+    (204, "sched_getaffinity", process::sys_sched_getaffinity),
+    (217, "getdents64", fs::sys_getdents64),
+    (218, "set_tid_address", process::sys_set_tid_address),
+    (228, "clock_gettime", time::sys_clock_gettime),
+    (229, "clock_getres", time::sys_clock_getres),
+    (230, "clock_nanosleep", time::sys_clock_nanosleep),
+    (231, "exit_group", process::sys_exit_group),
+    (234, "tgkill", signal::sys_tgkill),
+    (235, "utimes", fs::sys_utimes),
+    (247, "waitid", process::sys_waitid),
+    (257, "openat", fs::sys_openat),
+    (258, "mkdirat", fs::sys_mkdirat),
+    (259, "mknodat", fs::sys_mknodat),
+    (260, "fchownat", fs::sys_fchownat),
+    (262, "newfstatat", fs::sys_newfstatat),
+    (263, "unlinkat", fs::sys_unlinkat),
+    (264, "renameat", fs::sys_renameat),
+    (265, "linkat", fs::sys_linkat),
+    (266, "symlinkat", fs::sys_symlinkat),
+    (267, "readlinkat", fs::sys_readlinkat),
+    (268, "fchmodat", fs::sys_fchmodat),
+    (269, "faccessat", fs::sys_faccessat),
+    (270, "pselect6", poll::sys_pselect6),
+    (271, "ppoll", poll::sys_ppoll),
+    (273, "set_robust_list", process::sys_zero),
+    (280, "utimensat", fs::sys_utimensat),
+    (292, "dup3", fs::sys_dup3),
+    (293, "pipe2", fs::sys_pipe2),
+    (302, "prlimit64", process::sys_prlimit64),
+    (306, "syncfs", fs::sys_sync),
+    (309, "getcpu", process::sys_getcpu),
+    (316, "renameat2", fs::sys_renameat2),
+    (318, "getrandom", misc::sys_getrandom),
+    (322, "execveat", process::sys_execveat),
+    (332, "statx", fs::sys_statx),
+    (439, "faccessat2", fs::sys_faccessat2),
+];
+
+/// Names of syscalls we do not implement, for the ENOSYS log line.
+const UNIMPLEMENTED: &[(u64, &str)] = &[
+    (41, "socket"),
+    (42, "connect"),
+    (43, "accept"),
+    (44, "sendto"),
+    (45, "recvfrom"),
+    (49, "bind"),
+    (50, "listen"),
+    (53, "socketpair"),
+    (103, "syslog"),
+    (213, "epoll_create"),
+    (232, "epoll_wait"),
+    (233, "epoll_ctl"),
+    (253, "inotify_init"),
+    (283, "timerfd_create"),
+    (284, "eventfd"),
+    (290, "eventfd2"),
+    (291, "epoll_create1"),
+    (319, "memfd_create"),
+    (324, "membarrier"),
+    (334, "rseq"),
+    (435, "clone3"),
+];
+
+fn index() -> &'static [Option<(&'static str, Handler)>] {
+    static INDEX: OnceLock<Vec<Option<(&'static str, Handler)>>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let max = TABLE.iter().map(|e| e.0).max().unwrap_or(0) as usize;
+        let mut v = vec![None; max + 1];
+        for &(nr, name, h) in TABLE {
+            v[nr as usize] = Some((name, h));
+        }
+        v
+    })
+}
+
+pub fn lookup(nr: u64) -> Option<(&'static str, Handler)> {
+    index().get(nr as usize).copied().flatten()
+}
+
+pub fn name_of(nr: u64) -> &'static str {
+    UNIMPLEMENTED
+        .iter()
+        .find(|e| e.0 == nr)
+        .map(|e| e.1)
+        .unwrap_or("unknown")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for e in TABLE {
+            assert!(seen.insert(e.0), "syscall {} listed twice", e.0);
+        }
+        assert_eq!(lookup(0).unwrap().0, "read");
+        assert_eq!(lookup(231).unwrap().0, "exit_group");
+        assert!(lookup(334).is_none());
+        assert_eq!(name_of(334), "rseq");
+    }
+}

@@ -1,0 +1,217 @@
+//! Time syscalls: clocks, sleeps, alarm and interval timers, times.
+
+use std::time::{Duration, Instant};
+
+use super::{ok, Outcome, SysResult};
+use crate::errno::{Errno, KResult};
+use crate::host::clock;
+use crate::kernel::task::{Pid, Wait};
+use crate::kernel::Kernel;
+
+/// The Instant at which host CLOCK_MONOTONIC reads (sec, nsec).
+pub fn monotonic_deadline(sec: u64, nsec: u64) -> Instant {
+    clock_deadline(1, sec, nsec)
+}
+
+fn clock_deadline(clk: u32, sec: u64, nsec: u64) -> Instant {
+    let (s, n) = clock::now(clk);
+    let now_ns = s as i128 * 1_000_000_000 + n as i128;
+    let want = sec as i128 * 1_000_000_000 + nsec as i128;
+    let delta = (want - now_ns).max(0) as u64;
+    Instant::now() + Duration::from_nanos(delta)
+}
+
+fn read_timespec(k: &mut Kernel, tid: Pid, p: u64) -> KResult<(u64, u64)> {
+    let s = k.read_u64(tid, p)? as i64;
+    let n = k.read_u64(tid, p + 8)? as i64;
+    if s < 0 || !(0..1_000_000_000).contains(&n) {
+        return Err(Errno::EINVAL);
+    }
+    Ok((s as u64, n as u64))
+}
+
+fn write_timespec(k: &mut Kernel, tid: Pid, p: u64, s: i64, n: i64) -> KResult<()> {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&s.to_le_bytes());
+    b[8..].copy_from_slice(&n.to_le_bytes());
+    k.write_user(tid, p, &b)
+}
+
+pub fn sys_clock_gettime(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let clk = a[0] as i32;
+    if !(0..=11).contains(&clk) {
+        return Err(Errno::EINVAL);
+    }
+    let (s, n) = clock::now(clk as u32);
+    write_timespec(k, tid, a[1], s, n)?;
+    ok(0)
+}
+
+pub fn sys_clock_getres(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if a[1] != 0 {
+        write_timespec(k, tid, a[1], 0, 1)?;
+    }
+    ok(0)
+}
+
+pub fn sys_gettimeofday(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if a[0] != 0 {
+        let (s, n) = clock::now(0);
+        write_timespec(k, tid, a[0], s, n / 1000)?;
+    }
+    if a[1] != 0 {
+        k.write_u64(tid, a[1], 0)?;
+    }
+    ok(0)
+}
+
+pub fn sys_time(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (s, _) = clock::now(0);
+    if a[0] != 0 {
+        k.write_u64(tid, a[0], s as u64)?;
+    }
+    ok(s)
+}
+
+fn sleep_until(k: &mut Kernel, tid: Pid, make: impl FnOnce() -> Instant) -> SysResult {
+    let t = k.task_mut(tid)?;
+    let deadline = *t.block_deadline.get_or_insert_with(make);
+    if Instant::now() >= deadline {
+        return ok(0);
+    }
+    Ok(Outcome::Block(Wait::Until(deadline)))
+}
+
+pub fn sys_nanosleep(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (s, n) = read_timespec(k, tid, a[0])?;
+    sleep_until(k, tid, || Instant::now() + Duration::new(s, n as u32))
+}
+
+pub fn sys_clock_nanosleep(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (clk, flags) = (a[0] as u32, a[1]);
+    let (s, n) = read_timespec(k, tid, a[2])?;
+    if flags & 1 != 0 {
+        sleep_until(k, tid, || clock_deadline(clk, s, n))
+    } else {
+        sleep_until(k, tid, || Instant::now() + Duration::new(s, n as u32))
+    }
+}
+
+/// Seconds (rounded up) left on the process's real-time timer.
+fn itimer_left(k: &Kernel, tid: Pid) -> (Duration, Duration) {
+    let Ok(t) = k.leader(tid) else {
+        return (Duration::ZERO, Duration::ZERO);
+    };
+    match t.itimer {
+        Some((at, iv)) => (at.saturating_duration_since(Instant::now()), iv),
+        None => (Duration::ZERO, Duration::ZERO),
+    }
+}
+
+fn set_itimer(k: &mut Kernel, tid: Pid, value: Duration, interval: Duration) -> KResult<()> {
+    let tgid = k.task(tid)?.tgid;
+    k.task_mut(tgid)?.itimer = (!value.is_zero()).then(|| (Instant::now() + value, interval));
+    Ok(())
+}
+
+pub fn sys_alarm(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (left, _) = itimer_left(k, tid);
+    set_itimer(
+        k,
+        tid,
+        Duration::from_secs(a[0] as u32 as u64),
+        Duration::ZERO,
+    )?;
+    let secs = left.as_secs() + (left.subsec_nanos() > 0) as u64;
+    ok(secs as i64)
+}
+
+fn write_itimerval(
+    k: &mut Kernel,
+    tid: Pid,
+    p: u64,
+    value: Duration,
+    interval: Duration,
+) -> KResult<()> {
+    let mut b = [0u8; 32];
+    b[0..8].copy_from_slice(&interval.as_secs().to_le_bytes());
+    b[8..16].copy_from_slice(&(interval.subsec_micros() as u64).to_le_bytes());
+    b[16..24].copy_from_slice(&value.as_secs().to_le_bytes());
+    b[24..32].copy_from_slice(&(value.subsec_micros() as u64).to_le_bytes());
+    k.write_user(tid, p, &b)
+}
+
+pub fn sys_getitimer(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (v, i) = if a[0] == 0 {
+        itimer_left(k, tid)
+    } else {
+        (Duration::ZERO, Duration::ZERO)
+    };
+    write_itimerval(k, tid, a[1], v, i)?;
+    ok(0)
+}
+
+pub fn sys_setitimer(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if a[0] > 2 {
+        return Err(Errno::EINVAL);
+    }
+    if a[2] != 0 {
+        let (v, i) = if a[0] == 0 {
+            itimer_left(k, tid)
+        } else {
+            (Duration::ZERO, Duration::ZERO)
+        };
+        write_itimerval(k, tid, a[2], v, i)?;
+    }
+    if a[0] != 0 {
+        log::debug!(
+            "setitimer({}) accepted but not run (only ITIMER_REAL is)",
+            a[0]
+        );
+        return ok(0);
+    }
+    if a[1] != 0 {
+        let b = k.read_user_vec(tid, a[1], 32)?;
+        let g = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8"));
+        let interval = Duration::from_secs(g(0)) + Duration::from_micros(g(8).min(999_999));
+        let value = Duration::from_secs(g(16)) + Duration::from_micros(g(24).min(999_999));
+        set_itimer(k, tid, value, interval)?;
+    }
+    ok(0)
+}
+
+pub fn sys_times(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if a[0] != 0 {
+        k.write_user(tid, a[0], &[0u8; 32])?;
+    }
+    ok((k.uptime().as_millis() / 10) as i64 + 1)
+}
+
+impl Kernel {
+    /// Delivers SIGALRM for expired real-time timers.
+    pub fn fire_timers(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(Pid, Duration)> = self
+            .tasks
+            .values()
+            .filter_map(|t| {
+                t.itimer
+                    .filter(|(at, _)| *at <= now)
+                    .map(|(_, iv)| (t.tgid, iv))
+            })
+            .collect();
+        for (tgid, iv) in due {
+            if let Ok(t) = self.task_mut(tgid) {
+                t.itimer = (!iv.is_zero()).then(|| (now + iv, iv));
+            }
+            self.send_to_process(
+                tgid,
+                crate::kernel::signal::SigInfo {
+                    signo: crate::kernel::signal::SIGALRM,
+                    code: 0x80,
+                    ..Default::default()
+                },
+            );
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The virtual file system: mounts, path walk, permissions and open files.
+//!
+//! | file        | owns |
+//! |-------------|------|
+//! | `mount.rs`  | the mount table: which file system is where |
+//! | `walk.rs`   | path resolution: `.`/`..`, symlinks (depth-limited), mount crossing |
+//! | `perm.rs`   | credentials and mode-bit permission checks |
+//! | `file.rs`   | open file descriptions and their kinds |
+//!
+//! A location is a `Node` (mount, inode) plus its canonical absolute path;
+//! `..` is resolved on the path, never on the disk, so a corrupt `..`
+//! entry cannot send the walk astray.
+
+#![deny(unsafe_code)]
+
+pub mod file;
+pub mod mount;
+pub mod perm;
+pub mod walk;
+
+pub use file::{FileKind, OpenFile, OpenFileRef};
+pub use mount::{MountId, MountTable, Node};
+pub use perm::Cred;
+pub use walk::{Lookup, Resolved};
