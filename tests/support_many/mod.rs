@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use nix::pty::openpty;
+use nix::pty::{openpty, Winsize};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
 
 pub const LOGIN_PROMPT: &[u8] = b"login: ";
@@ -186,7 +186,15 @@ impl Instance {
         cow: PathBuf,
         argv: &[String],
     ) -> Result<Instance, HarnessError> {
-        let pty = openpty(None, None).map_err(|e| io_err("openpty")(e.into()))?;
+        // Wide: the guest's line editor wraps long command lines at the
+        // terminal width, which would split the echoed line `run` looks for.
+        let size = Winsize {
+            ws_row: 50,
+            ws_col: 1000,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = openpty(Some(&size), None).map_err(|e| io_err("openpty")(e.into()))?;
         // Raw host side: the guest's own line discipline echoes and edits.
         let mut t = tcgetattr(&pty.slave).map_err(|e| io_err("tcgetattr")(e.into()))?;
         cfmakeraw(&mut t);
@@ -344,7 +352,13 @@ impl Instance {
             return Err(self.fail(format!("run {command:?}: not at a shell prompt")));
         }
         let at = self.mark();
-        self.send(&format!("{command}; echo @@rc$?@@\n"))?;
+        // `cmd &; echo` is a syntax error: a background job ends its list.
+        let sep = if command.trim_end().ends_with('&') && !command.trim_end().ends_with("&&") {
+            ""
+        } else {
+            ";"
+        };
+        self.send(&format!("{command}{sep} echo @@rc$?@@\n"))?;
         let (_, line_end) = self.expect(b"\n", at, timeout)?;
         let (start, end) = self.expect(b"@@rc", line_end, timeout)?;
         let (close, after) = self.expect(b"@@", end, timeout)?;
@@ -384,6 +398,27 @@ impl Instance {
             // into a new group leader — vanishingly unlikely).
             unsafe { libc::killpg(self.pid(), libc::SIGKILL) };
         }
+    }
+
+    /// Wait up to `timeout` for the instance to exit by itself; its exit
+    /// status, or None if it still runs (it is not killed here).
+    pub fn wait_exited(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.state = State::Exited;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Fail naming this instance, with the tail of its console.
+    pub fn error(&mut self, what: impl Into<String>) -> HarnessError {
+        self.fail(what.into())
     }
 
     fn wait_exit(&mut self, deadline: Instant) -> bool {

@@ -1,0 +1,565 @@
+//! End to end through the console: the real `umlrun` binary on a pty, driven
+//! like a user at a terminal — log in, run busybox commands and check their
+//! output, shell scripts, pipelines and redirections, Ctrl-C, Ctrl-D and job
+//! control, `poweroff`/`halt`/`reboot`, SIGTERM to umlrun (dirty data written
+//! back), and the COW file's contents afterwards (merged with `umlcow merge`,
+//! read with `debugfs`, checked with `e2fsck -fn`). Bad disks (missing image,
+//! truncated COW header, backing file changed) end umlrun with one clear
+//! error line and no panic.
+//!
+//! Every instance is stopped by pid when a test fails (the harness's Drop).
+
+mod support;
+mod support_many;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use support_many::{tool, Fleet, Instance, Runner, State, LOGIN_PROMPT, SHELL_PROMPT};
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+const CMD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long umlrun may take to end after poweroff, halt or SIGTERM.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn backing() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("disk-images/busybox.img");
+    assert!(
+        p.is_file(),
+        "{} is missing: run disk-images/build first (./scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+/// One instance over a fresh COW of busybox.img, booted and logged in as
+/// root. The Fleet owns the temp dir and stops the instance on drop.
+fn boot(mode: &str) -> Fleet {
+    let mut fleet = Fleet::new(Runner::umlrun(mode), &backing(), "64M").unwrap();
+    fleet.start(1).unwrap();
+    let g = &mut fleet.instances[0];
+    g.wait_login(BOOT_TIMEOUT).unwrap();
+    g.login(CMD_TIMEOUT).unwrap();
+    fleet
+}
+
+/// Run `cmd`, expect exit status 0, return its output.
+fn ok(g: &mut Instance, cmd: &str) -> String {
+    let (status, out) = g.run(cmd, CMD_TIMEOUT).unwrap();
+    assert_eq!(status, 0, "`{cmd}` exited {status}; output:\n{out}");
+    out
+}
+
+/// Run `cmd` and expect exactly `want` as its output (after trimming the
+/// trailing newline).
+fn same(g: &mut Instance, cmd: &str, want: &str) {
+    let out = ok(g, cmd);
+    assert_eq!(out.trim_end(), want, "`{cmd}` printed:\n{out}");
+}
+
+fn console_text(g: &Instance, from: usize) -> String {
+    String::from_utf8_lossy(&g.transcript()[from..]).replace('\r', "")
+}
+
+/// No Rust panic message on the console (umlrun's stderr is the pty too).
+fn assert_no_panic(g: &Instance) {
+    let all = console_text(g, 0);
+    assert!(
+        !all.contains("panicked"),
+        "umlrun panicked:\n{}",
+        g.tail(30)
+    );
+}
+
+/// Wait for umlrun to end by itself and expect exit code 0.
+fn expect_exit_0(g: &mut Instance, after: &str) {
+    match g.wait_exited(EXIT_TIMEOUT) {
+        Some(st) => assert_eq!(
+            st.code(),
+            Some(0),
+            "umlrun ended with {st} after {after}\n{}",
+            g.tail(20)
+        ),
+        None => panic!(
+            "umlrun still runs {EXIT_TIMEOUT:?} after {after}\n{}",
+            g.tail(20)
+        ),
+    }
+    assert_no_panic(g);
+}
+
+/// `umlcow merge <cow> <dir>/merged.img`, then `e2fsck -fn` must pass;
+/// returns the merged image's path.
+fn merge_and_fsck(fleet: &Fleet) -> PathBuf {
+    let cow = &fleet.instances[0].cow;
+    let merged = fleet.dir().join("merged.img");
+    let out = Command::new(env!("CARGO_BIN_EXE_umlcow"))
+        .arg("merge")
+        .arg(cow)
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "umlcow merge {}: {}",
+        cow.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fsck = Command::new(tool("e2fsck"))
+        .arg("-fn")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(
+        fsck.status.success(),
+        "e2fsck -fn on the merged COW:\n{}{}",
+        String::from_utf8_lossy(&fsck.stdout),
+        String::from_utf8_lossy(&fsck.stderr)
+    );
+    merged
+}
+
+/// A file's contents in an ext2 image, through debugfs.
+fn debugfs_cat(image: &Path, path: &str) -> String {
+    let out = Command::new(tool("debugfs"))
+        .args(["-R", &format!("cat {path}")])
+        .arg(image)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+// --- logging in, both ubd modes ---------------------------------------------
+
+fn login_and_ls(mode: &str) {
+    let mut fleet = boot(mode);
+    let g = &mut fleet.instances[0];
+    let out = ok(g, "ls /");
+    for dir in ["bin", "dev", "etc", "proc", "root", "sbin", "tmp", "usr"] {
+        assert!(
+            out.split_whitespace().any(|w| w == dir),
+            "ubd={mode}: `ls /` lacks {dir}:\n{out}"
+        );
+    }
+    same(g, "cat /etc/hostname", "umlrun");
+    // The image's busybox is the host's (disk-images/build copies it):
+    // read through the whole file in this ubd mode.
+    let host_busybox = std::env::var("BUSYBOX").unwrap_or_else(|_| "/bin/busybox".into());
+    let size = std::fs::metadata(host_busybox).unwrap().len().to_string();
+    same(g, "cat /bin/busybox | wc -c", &size);
+    assert_no_panic(g);
+    // Powering off is checked on its own (poweroff_keeps_synced_file_in_cow).
+}
+
+#[test]
+fn login_and_ls_ubd_mmap() {
+    login_and_ls("mmap");
+}
+
+#[test]
+fn login_and_ls_ubd_copy() {
+    login_and_ls("copy");
+}
+
+// --- busybox commands -------------------------------------------------------
+
+#[test]
+fn file_commands() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    ok(g, "mkdir /tmp/a && mkdir /tmp/a/b && mkdir /tmp/a/b/c");
+    ok(g, "echo one > /tmp/a/b/c/f");
+    same(g, "ls /tmp/a/b/c", "f");
+    ok(g, "cp /tmp/a/b/c/f /tmp/a/g");
+    same(g, "cat /tmp/a/g", "one");
+    ok(g, "mv /tmp/a/g /tmp/a/h");
+    same(g, "ls /tmp/a", "b\nh");
+    same(g, "cat /tmp/a/h", "one");
+    let (status, _) = g.run("test -e /tmp/a/g", CMD_TIMEOUT).unwrap();
+    assert_eq!(status, 1, "mv left its source behind");
+    ok(g, "rm /tmp/a/h && rm -r /tmp/a/b");
+    same(g, "ls -A /tmp/a", "");
+    // The same on the ext2 root (not tmpfs).
+    ok(g, "mkdir /root/x && mkdir /root/x/y && cp /etc/passwd /root/x/y/p && mv /root/x/y/p /root/x/q");
+    same(g, "cat /root/x/q", "root::0:0:root:/root:/bin/sh");
+    ok(g, "rm -r /root/x");
+    same(g, "find / -name busybox -type f", "/bin/busybox");
+    same(
+        g,
+        "find /etc -name 'host*' | sort",
+        "/etc/hostname\n/etc/hosts",
+    );
+}
+
+#[test]
+fn mkdir_p_makes_nested_directories() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    // mkdir -p starts with mkdir("/"), which must fail with EEXIST.
+    ok(g, "mkdir -p /tmp/p/q/r && mkdir -p /root/p/q");
+    same(
+        g,
+        "find /tmp/p /root/p -type d | sort",
+        "/root/p\n/root/p/q\n/tmp/p\n/tmp/p/q\n/tmp/p/q/r",
+    );
+    ok(g, "mkdir -p /tmp/p/q/r");
+    let (status, out) = g.run("mkdir /", CMD_TIMEOUT).unwrap();
+    assert!(
+        status != 0 && out.contains("File exists"),
+        "mkdir / must fail with EEXIST: status {status}, {out}"
+    );
+}
+
+#[test]
+fn text_commands() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    ok(
+        g,
+        "printf 'pear 3\\napple 10\\nfig 7\\napple 2\\n' > /tmp/t",
+    );
+    same(g, "grep apple /tmp/t", "apple 10\napple 2");
+    same(g, "grep -c apple /tmp/t", "2");
+    same(g, "grep -v apple /tmp/t", "pear 3\nfig 7");
+    same(
+        g,
+        "sed 's/apple/APPLE/; /fig/d' /tmp/t",
+        "pear 3\nAPPLE 10\nAPPLE 2",
+    );
+    same(g, "sed -n 2p /tmp/t", "apple 10");
+    same(g, "awk '{ s += $2 } END { print NR, s }' /tmp/t", "4 22");
+    same(g, "awk '$2 > 5 { print $1 }' /tmp/t", "apple\nfig");
+    same(g, "sort /tmp/t", "apple 10\napple 2\nfig 7\npear 3");
+    same(g, "sort -k2 -n /tmp/t", "apple 2\npear 3\nfig 7\napple 10");
+    same(g, "sort -u -k1,1 /tmp/t | wc -l", "3");
+    same(g, "wc -l < /tmp/t", "4");
+    let out = ok(g, "wc /tmp/t");
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(&words[..3], ["4", "8", "30"], "wc /tmp/t: {out}");
+}
+
+#[test]
+fn system_commands() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    let ps = ok(g, "ps");
+    let init = ps
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("1"))
+        .unwrap_or_else(|| panic!("ps shows no pid 1:\n{ps}"));
+    assert!(init.contains("init"), "pid 1 is not init: {init}\n{ps}");
+    assert!(
+        ps.contains("-sh") || ps.contains("sh"),
+        "ps lacks the shell:\n{ps}"
+    );
+
+    let top = ok(g, "top -n1");
+    assert!(top.contains("PID"), "top -n1 has no process table:\n{top}");
+    assert!(top.contains("init"), "top -n1 does not show init:\n{top}");
+
+    let mount = ok(g, "mount");
+    assert!(
+        mount.lines().any(|l| l.contains(" on / type ext2")),
+        "mount shows no ext2 root:\n{mount}"
+    );
+    assert!(
+        mount.lines().any(|l| l.contains(" on /proc type proc")),
+        "mount shows no /proc:\n{mount}"
+    );
+    let df = ok(g, "df /");
+    let root = df
+        .lines()
+        .find(|l| l.trim_end().ends_with(" /"))
+        .unwrap_or_else(|| panic!("df / has no line for /:\n{df}"));
+    let blocks: u64 = root.split_whitespace().nth(1).unwrap().parse().unwrap();
+    // A 64M image, in 1K blocks.
+    assert!(
+        (60_000..=65_536).contains(&blocks),
+        "df / says {blocks} blocks for a 64M image:\n{df}"
+    );
+    let uname = ok(g, "uname -a");
+    assert!(
+        uname.starts_with("Linux umlrun ") && uname.contains("x86_64"),
+        "uname -a: {uname}"
+    );
+    same(g, "uname -n", "umlrun");
+}
+
+#[test]
+fn free_figures_add_up() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    let free = ok(g, "free");
+    let mem = free
+        .lines()
+        .find(|l| l.starts_with("Mem:"))
+        .unwrap_or_else(|| panic!("free has no Mem: line:\n{free}"));
+    // Mem: total used free shared buff/cache available, in KiB.
+    let cols: Vec<u64> = mem
+        .split_whitespace()
+        .skip(1)
+        .map(|c| c.parse().unwrap_or(u64::MAX))
+        .collect();
+    assert_eq!(cols.len(), 6, "free's Mem: line has not 6 numbers:\n{free}");
+    let (total, used, avail) = (cols[0], cols[1], cols[5]);
+    // mem=64M; the kernel keeps some for itself.
+    assert!(
+        (32 * 1024..=64 * 1024).contains(&total),
+        "free reports {total} KiB total for mem=64M:\n{free}"
+    );
+    assert!(
+        used > 0 && used < total && avail <= total,
+        "free's figures do not add up (used {used}, available {avail}, total {total}):\n{free}"
+    );
+}
+
+#[test]
+fn shell_scripts_pipelines_and_redirections() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    // A script written with echo, with a loop, a pipeline and arithmetic.
+    ok(g, "echo 'i=0' > /tmp/s.sh");
+    ok(
+        g,
+        "echo 'for w in c a b; do i=$((i+1)); echo \"$i $w\"; done | sort -k2 | tr a-z A-Z' >> /tmp/s.sh",
+    );
+    ok(
+        g,
+        "echo 'while [ $i -gt 0 ]; do i=$((i-1)); done; echo end $i' >> /tmp/s.sh",
+    );
+    same(g, "sh /tmp/s.sh", "2 A\n3 B\n1 C\nend 0");
+    same(g, "seq 1 100 | grep 7 | wc -l", "19");
+
+    // > and >>
+    ok(g, "echo first > /tmp/r; echo second >> /tmp/r");
+    same(g, "cat /tmp/r", "first\nsecond");
+    ok(g, "echo over > /tmp/r");
+    same(g, "cat /tmp/r", "over");
+    // 2>&1: an error message goes where stdout goes.
+    ok(g, "ls /nonexistent > /tmp/e 2>&1; true");
+    let e = ok(g, "cat /tmp/e");
+    assert!(
+        e.contains("/nonexistent") && e.contains("No such file"),
+        "2>&1 did not catch ls's error: {e}"
+    );
+    // 2> alone keeps stdout on the console.
+    same(g, "(echo out; echo err >&2) 2>/tmp/e2", "out");
+    same(g, "cat /tmp/e2", "err");
+    // <
+    same(g, "tr a-z A-Z < /tmp/r", "OVER");
+    same(g, "read x < /tmp/r; echo got $x", "got over");
+    // Exit statuses come back.
+    let (status, _) = g.run("sh -c 'exit 3'", CMD_TIMEOUT).unwrap();
+    assert_eq!(status, 3);
+}
+
+// --- power off and the COW ---------------------------------------------------
+
+#[test]
+fn poweroff_keeps_synced_file_in_cow() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    ok(g, "echo hello > /root/f; sync");
+    g.send("poweroff\n").unwrap();
+    expect_exit_0(g, "poweroff");
+    let merged = merge_and_fsck(&fleet);
+    assert_eq!(debugfs_cat(&merged, "/root/f"), "hello\n");
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly_and_writes_back() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    // No sync: only the shutdown's write-back can put this on disk.
+    ok(g, "echo dirty > /root/t");
+    g.signal(libc::SIGTERM);
+    expect_exit_0(g, "SIGTERM");
+    let merged = merge_and_fsck(&fleet);
+    assert_eq!(debugfs_cat(&merged, "/root/t"), "dirty\n");
+}
+
+#[test]
+fn halt_ends_umlrun_with_0() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    g.send("halt\n").unwrap();
+    expect_exit_0(g, "halt");
+}
+
+#[test]
+fn reboot_boots_again() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    ok(g, "echo before-reboot > /root/r; sync");
+    let at = g.mark();
+    g.send("reboot\n").unwrap();
+    g.expect(LOGIN_PROMPT, at, BOOT_TIMEOUT).unwrap();
+    assert!(g.alive(), "umlrun ended on reboot");
+    g.state = State::Login;
+    g.login(CMD_TIMEOUT).unwrap();
+    same(g, "cat /root/r", "before-reboot");
+    g.send("poweroff\n").unwrap();
+    expect_exit_0(g, "reboot, then poweroff");
+}
+
+// --- the terminal: Ctrl-C, job control, Ctrl-D -------------------------------
+
+#[test]
+fn ctrl_c_interrupts_the_foreground_job() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    let at = g.mark();
+    g.send("sleep 100\n").unwrap();
+    let (_, line) = g.expect(b"\n", at, CMD_TIMEOUT).unwrap();
+    // Let the shell start sleep and hand it the terminal: a ^C that comes
+    // earlier interrupts the shell's own read instead.
+    std::thread::sleep(Duration::from_millis(500));
+    g.send("\x03").unwrap();
+    g.expect(SHELL_PROMPT, line, CMD_TIMEOUT).unwrap();
+    assert!(g.alive(), "Ctrl-C ended umlrun");
+    // 130 = 128 + SIGINT: sleep died of the signal.
+    same(g, "echo status=$?", "status=130");
+    let ps = ok(g, "ps");
+    assert!(!ps.contains("sleep 100"), "sleep survived Ctrl-C:\n{ps}");
+    assert_no_panic(g);
+}
+
+#[test]
+fn job_control_background_jobs_and_kill() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    ok(g, "sleep 100 &");
+    let pid = ok(g, "echo $!");
+    assert!(pid.trim().parse::<u32>().is_ok(), "$! is not a pid: {pid}");
+    let jobs = ok(g, "jobs");
+    assert!(
+        jobs.contains("[1]") && jobs.contains("Running") && jobs.contains("sleep 100"),
+        "jobs: {jobs}"
+    );
+    let at = g.mark();
+    ok(g, "kill %1");
+    // The shell reports the end of the job (right away or at the next
+    // `jobs`); afterwards the job is gone and so is the process.
+    let jobs = ok(g, "sleep 1; jobs");
+    let seen = console_text(g, at);
+    assert!(
+        seen.contains("Terminated") && seen.contains("sleep 100"),
+        "the shell never reported the job terminated:\n{seen}"
+    );
+    assert!(!jobs.contains("Running"), "the job still runs: {jobs}");
+    let ps = ok(g, "ps");
+    assert!(
+        !ps.contains("sleep 100"),
+        "kill %1 left sleep running:\n{ps}"
+    );
+}
+
+#[test]
+fn ctrl_d_logs_out_and_getty_respawns() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    let at = g.mark();
+    g.send("\x04").unwrap();
+    g.expect(LOGIN_PROMPT, at, BOOT_TIMEOUT).unwrap();
+    assert!(g.alive(), "Ctrl-D ended umlrun");
+    g.state = State::Login;
+    g.login(CMD_TIMEOUT).unwrap();
+    same(g, "echo again", "again");
+}
+
+// --- bad disks ---------------------------------------------------------------
+
+/// Run umlrun with `args` (stdin a pipe, not a terminal); it must fail
+/// with one clear stderr line that contains `needle` and no panic.
+fn expect_one_line_error(args: &[String], needle: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_umlrun"));
+    cmd.args(args)
+        .arg(format!("uml_dir={}", dir.path().display()))
+        .arg("con0=fd:0,fd:1")
+        .current_dir(dir.path());
+    let run = support::run_command(cmd, Duration::from_secs(30));
+    let status = run.expect_finished(&format!("umlrun {args:?}"));
+    assert_ne!(status, 0, "umlrun {args:?} succeeded:\n{}", run.tail(20));
+    assert!(
+        !run.stderr.contains("panicked"),
+        "umlrun {args:?} panicked:\n{}",
+        run.stderr
+    );
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "umlrun {args:?}: want one error line, got:\n{}",
+        run.stderr
+    );
+    assert!(
+        lines[0].contains(needle),
+        "umlrun {args:?}: the error does not name {needle:?}: {}",
+        lines[0]
+    );
+    assert!(
+        !run.stdout.contains("login:"),
+        "umlrun {args:?} booted anyway"
+    );
+}
+
+#[test]
+fn missing_image_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such.cow");
+    expect_one_line_error(
+        &[
+            "mem=64M".into(),
+            "ubd=mmap".into(),
+            format!("ubd0={}", missing.display()),
+        ],
+        "no-such.cow",
+    );
+}
+
+#[test]
+fn truncated_cow_header_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cow = dir.path().join("short.cow");
+    let full = support::fresh_cow(&backing());
+    let bytes = std::fs::read(&full.path).unwrap();
+    // Magic and version intact, the rest of the header cut off.
+    std::fs::write(&cow, &bytes[..20]).unwrap();
+    for mode in ["mmap", "copy"] {
+        expect_one_line_error(
+            &[
+                "mem=64M".into(),
+                format!("ubd={mode}"),
+                format!("ubd0={}", cow.display()),
+            ],
+            "short.cow",
+        );
+    }
+}
+
+#[test]
+fn backing_file_with_a_new_mtime_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("copy.img");
+    std::fs::copy(backing(), &image).unwrap();
+    let cow = support::fresh_cow(&image);
+    // Same contents and size, one hour newer: the COW no longer matches.
+    let f = std::fs::File::options().write(true).open(&image).unwrap();
+    let then = std::fs::metadata(&image).unwrap().modified().unwrap();
+    f.set_modified(then + Duration::from_secs(3600)).unwrap();
+    drop(f);
+    expect_one_line_error(
+        &[
+            "mem=64M".into(),
+            "ubd=mmap".into(),
+            format!("ubd0={}", cow.path.display()),
+        ],
+        "mtime",
+    );
+}

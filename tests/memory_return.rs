@@ -1,0 +1,206 @@
+//! Host memory goes back: a guest (mem=256M) allocates and touches 128 MiB,
+//! then frees it; the host-resident size of umlrun's physmem memfd must go
+//! up by at least 100 MiB while the memory is in use and come back to
+//! within 2 MiB of where it was once it is freed. Measured from the host,
+//! two ways: the Rss of umlrun's mapping of the memfd (/proc/<pid>/smaps)
+//! and the memfd's allocated blocks (fstat st_blocks via /proc/<pid>/fd),
+//! in both ubd modes.
+//!
+//! The guest side is busybox: `dd if=/dev/zero bs=128M count=1 iflag=fullblock`
+//! mallocs a
+//! 128 MiB buffer and fills it from /dev/zero (every page touched); piped
+//! into a `sleep` that never reads, dd then blocks in write holding the
+//! buffer until the job is killed.
+
+mod support_many;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use support_many::{Fleet, Instance, Runner};
+
+const MIB: u64 = 1 << 20;
+const CMD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for the figures to settle (not an assertion on speed:
+/// the check is on the value reached).
+const SETTLE: Duration = Duration::from_secs(60);
+/// The name src/physmem gives its memfd (`MemFd::create("umlrun-physmem", ..)`).
+const MEMFD_LINK: &str = "/memfd:umlrun-physmem";
+
+fn backing() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("disk-images/busybox.img");
+    assert!(
+        p.is_file(),
+        "{} is missing: run disk-images/build first (./scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+/// Host-side figures of umlrun's physmem, in bytes.
+#[derive(Clone, Copy, Debug)]
+struct Resident {
+    /// Rss of umlrun's mapping(s) of the memfd.
+    rss: u64,
+    /// The memfd's st_blocks * 512: what the host really holds for it.
+    blocks: u64,
+}
+
+/// The /proc path of umlrun's physmem memfd.
+fn memfd_path(pid: i32) -> PathBuf {
+    let dir = PathBuf::from(format!("/proc/{pid}/fd"));
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        if let Ok(target) = std::fs::read_link(e.path()) {
+            if target.to_string_lossy().starts_with(MEMFD_LINK) {
+                found.push(e.path());
+            }
+        }
+    }
+    assert!(
+        !found.is_empty(),
+        "no fd of umlrun (pid {pid}) links to {MEMFD_LINK}"
+    );
+    found.swap_remove(0)
+}
+
+/// Sum of Rss over every mapping of the memfd in /proc/<pid>/smaps.
+fn memfd_rss(pid: i32) -> u64 {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut in_memfd = false;
+    let mut mapped = false;
+    let mut kib = 0;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        // A mapping's header starts with its address range "lo-hi".
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            in_memfd = line.contains(MEMFD_LINK);
+            mapped |= in_memfd;
+        } else if in_memfd {
+            if let Some(v) = line.strip_prefix("Rss:") {
+                kib += v
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap();
+            }
+        }
+    }
+    assert!(mapped, "umlrun (pid {pid}) has no mapping of {MEMFD_LINK}");
+    kib * 1024
+}
+
+fn resident(g: &Instance) -> Resident {
+    let pid = g.pid();
+    let fd = memfd_path(pid);
+    Resident {
+        rss: memfd_rss(pid),
+        blocks: std::fs::metadata(&fd).unwrap().blocks() * 512,
+    }
+}
+
+/// Poll until `ok` holds (or SETTLE passes); returns the last figures.
+fn settle(g: &Instance, ok: impl Fn(Resident) -> bool) -> Resident {
+    let end = Instant::now() + SETTLE;
+    loop {
+        let r = resident(g);
+        if ok(r) || Instant::now() >= end {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn run_ok(g: &mut Instance, cmd: &str) -> String {
+    let (status, out) = g.run(cmd, CMD_TIMEOUT).unwrap();
+    assert_eq!(status, 0, "`{cmd}` exited {status}; output:\n{out}");
+    out
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / MIB as f64
+}
+
+fn allocate_and_free_128m(mode: &str) {
+    let mut fleet = Fleet::new(Runner::umlrun(mode), &backing(), "256M").unwrap();
+    fleet.start(1).unwrap();
+    let g = &mut fleet.instances[0];
+    g.wait_login(CMD_TIMEOUT).unwrap();
+    g.login(CMD_TIMEOUT).unwrap();
+
+    // Warm up: the same programs once, so their page cache and the shell's
+    // job table are in place before the baseline.
+    run_ok(
+        g,
+        "dd if=/dev/zero bs=1M count=1 iflag=fullblock 2>/dev/null | sleep 1000 &",
+    );
+    run_ok(g, "kill %1; wait; sync");
+    run_ok(g, "jobs; ps >/dev/null");
+    let before = resident(g);
+
+    run_ok(
+        g,
+        "dd if=/dev/zero bs=128M count=1 iflag=fullblock 2>/dev/null | sleep 1000 &",
+    );
+    let during = settle(g, |r| {
+        r.rss >= before.rss + 100 * MIB && r.blocks >= before.blocks + 100 * MIB
+    });
+    eprintln!("ubd={mode}: before {before:?}, during {during:?}");
+    // busybox runs dd in the forked shell (no exec): ps shows `{dd} -sh`.
+    let ps = run_ok(g, "ps");
+    assert!(
+        ps.contains("{dd}") && ps.contains("sleep 1000"),
+        "dd is no longer running, nothing holds the buffer:\n{ps}"
+    );
+
+    run_ok(g, "kill %1; wait");
+    let near = |a: u64, b: u64| a.abs_diff(b) <= 2 * MIB;
+    let after = settle(g, |r| {
+        near(r.rss, before.rss) && near(r.blocks, before.blocks)
+    });
+    eprintln!(
+        "ubd={mode}: memfd Rss {:.1} -> {:.1} -> {:.1} MiB; blocks {:.1} -> {:.1} -> {:.1} MiB",
+        mib(before.rss),
+        mib(during.rss),
+        mib(after.rss),
+        mib(before.blocks),
+        mib(during.blocks),
+        mib(after.blocks)
+    );
+    assert!(
+        during.rss >= before.rss + 100 * MIB,
+        "ubd={mode}: memfd Rss went from {:.1} to only {:.1} MiB with 128 MiB in use",
+        mib(before.rss),
+        mib(during.rss)
+    );
+    assert!(
+        during.blocks >= before.blocks + 100 * MIB,
+        "ubd={mode}: memfd blocks went from {:.1} to only {:.1} MiB with 128 MiB in use",
+        mib(before.blocks),
+        mib(during.blocks)
+    );
+    assert!(
+        near(after.rss, before.rss),
+        "ubd={mode}: memfd Rss {:.1} MiB after the free, {:.1} MiB before",
+        mib(after.rss),
+        mib(before.rss)
+    );
+    assert!(
+        near(after.blocks, before.blocks),
+        "ubd={mode}: memfd blocks {:.1} MiB after the free, {:.1} MiB before",
+        mib(after.blocks),
+        mib(before.blocks)
+    );
+}
+
+#[test]
+fn freed_128m_goes_back_to_the_host_ubd_mmap() {
+    allocate_and_free_128m("mmap");
+}
+
+#[test]
+fn freed_128m_goes_back_to_the_host_ubd_copy() {
+    allocate_and_free_128m("copy");
+}
