@@ -163,8 +163,16 @@ class Fleet:
             self.say(f"stopping {len(running)} instance(s): poweroff")
             with ThreadPoolExecutor(max_workers=min(32, len(running))) as pool:
                 list(pool.map(lambda i: i.request_poweroff(), running))
-            # Only those that took the poweroff are worth waiting for.
-            self._wait_exit([i for i in running if i.state == "stopping"], grace)
+            # Only those that took the poweroff are worth waiting for. A plain
+            # `poweroff` goes through init (shutdown actions); if init ignored
+            # it, `poweroff -f` calls reboot(2) itself.
+            self._wait_exit([i for i in running if i.state == "stopping"], min(grace, 5.0))
+            stuck = [i for i in running if i.alive() and i.state == "stopping"]
+            if stuck:
+                self.say(f"{len(stuck)} ignored poweroff: sync; poweroff -f")
+                for i in stuck:
+                    i.request_poweroff(force=True)
+                self._wait_exit(stuck, grace)
         for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
             running = [i for i in started if i.alive()]
             if not running:

@@ -15,7 +15,11 @@ import tty
 
 LOGIN_PROMPT = b"login: "
 SHELL_PROMPT = b"# "
-# `$?` stays literal in the echoed command line, so this only matches output.
+# Markers around a command's output. The typed line is echoed (and, past 80
+# columns, re-wrapped by the guest's line editor), but `@@b""eg@@` and `$?`
+# stay literal there, so these only match what the commands print.
+BEGIN_CMD = 'echo @@b""eg@@; '
+BEGIN_MARK = re.compile(rb"@@beg@@\r*\n")
 RC_MARK = re.compile(rb"@@rc(\d+)@@")
 
 
@@ -160,19 +164,19 @@ class Instance:
     def run(self, command, timeout=60):
         """Run one shell command line; returns (exit status, output text).
 
-        The line gets `; echo @@rc$?@@` appended, so the status comes back
-        and a `# ` in the output cannot be taken for the prompt.
+        The line is wrapped in `echo @@b""eg@@; ...; echo @@rc$?@@`, so the
+        output is found whatever the echo of the typed line looks like, the
+        status comes back, and a `# ` in the output is not taken for the prompt.
         """
         if self.state != "shell":
             raise InstanceError(self, f"run {command!r}: not at a shell prompt")
         sep = "" if command.rstrip().endswith(("&", ";")) else ";"
         at = self.mark()
-        self.send(f"{command}{sep} echo @@rc$?@@\n")
-        # Skip the echo of the typed line, then find the real marker.
-        _, line_end, _ = self.expect(b"\n", at, timeout)
-        start, end, m = self.expect(RC_MARK, line_end, timeout)
+        self.send(f"{BEGIN_CMD}{command}{sep} echo @@rc$?@@\n")
+        _, out_start, _ = self.expect(BEGIN_MARK, at, timeout)
+        start, end, m = self.expect(RC_MARK, out_start, timeout)
         self.expect(SHELL_PROMPT, end, timeout)
-        out = bytes(self.buf[line_end + 1:start]).decode(errors="replace")
+        out = bytes(self.buf[out_start:start]).decode(errors="replace")
         return int(m.group(1)), out.replace("\r\n", "\n")
 
     def tail(self, lines=15):
@@ -182,15 +186,18 @@ class Instance:
         return "\n".join(text.splitlines()[-lines:])
 
     # --- stopping -----------------------------------------------------------
-    def request_poweroff(self):
-        """Ask the guest to power off (best effort, never blocks long)."""
+    def request_poweroff(self, force=False):
+        """Ask the guest to power off (best effort, never blocks long).
+
+        force: `sync; poweroff -f` (reboot(2) straight away, no init shutdown
+        actions) — the fallback for a guest whose init ignored `poweroff`."""
         if not self.alive():
             return
         try:
             if self.state == "login":
                 self.login(timeout=10)
-            if self.state == "shell":
-                self.send("poweroff\n")
+            if self.state in ("shell", "stopping"):
+                self.send("sync; poweroff -f\n" if force else "poweroff\n")
                 self.state = "stopping"
         except (InstanceError, OSError):
             pass

@@ -344,9 +344,11 @@ impl Instance {
         Ok(())
     }
 
-    /// Run one shell line; returns its exit status and output. `; echo
-    /// @@rc$?@@` is appended: `$?` stays literal in the echoed line, so only
-    /// the real output matches, and a `# ` in the output is not the prompt.
+    /// Run one shell line; returns its exit status and output. It is sent
+    /// as `echo @@b""eg@@; LINE; echo @@rc$?@@`: the echo of the typed line
+    /// (re-wrapped by the guest's line editor past 80 columns) keeps `""` and
+    /// `$?` literal, so only the real output matches `@@beg@@` and
+    /// `@@rc<digits>@@`, and a `# ` in the output is not the prompt.
     pub fn run(&mut self, command: &str, timeout: Duration) -> Result<(i32, String), HarnessError> {
         if self.state != State::Shell {
             return Err(self.fail(format!("run {command:?}: not at a shell prompt")));
@@ -358,28 +360,38 @@ impl Instance {
         } else {
             ";"
         };
-        self.send(&format!("{command}{sep} echo @@rc$?@@\n"))?;
-        let (_, line_end) = self.expect(b"\n", at, timeout)?;
-        let (start, end) = self.expect(b"@@rc", line_end, timeout)?;
+        // The begin marker is typed as @@b""eg@@ so only the echoed output
+        // (not the echo of the typed line) matches @@beg@@.
+        self.send(&format!("echo @@b\"\"eg@@; {command}{sep} echo @@rc$?@@\n"))?;
+        let (_, begin) = self.expect(b"@@beg@@", at, timeout)?;
+        let (_, out_start) = self.expect(b"\n", begin, timeout)?;
+        let (start, end) = self.expect(b"@@rc", out_start, timeout)?;
         let (close, after) = self.expect(b"@@", end, timeout)?;
         self.expect(SHELL_PROMPT, after, timeout)?;
         let buf = self.transcript();
         let status = String::from_utf8_lossy(&buf[end..close])
             .parse()
             .unwrap_or(-1);
-        let out = String::from_utf8_lossy(&buf[line_end..start]).replace('\r', "");
+        let out = String::from_utf8_lossy(&buf[out_start..start]).replace('\r', "");
         Ok((status, out))
     }
 
-    /// Ask the guest to power off; best effort, never fails.
-    pub fn request_poweroff(&mut self) {
+    /// Ask the guest to power off; best effort, never fails. `force` sends
+    /// `sync; poweroff -f` (reboot(2) at once, no init shutdown actions): the
+    /// fallback for a guest whose init ignored a plain `poweroff`.
+    pub fn request_poweroff(&mut self, force: bool) {
         if !self.alive() {
             return;
         }
         if self.state == State::Login && self.login(Duration::from_secs(10)).is_err() {
             return;
         }
-        if self.state == State::Shell && self.send("poweroff\n").is_ok() {
+        let line = if force {
+            "sync; poweroff -f\n"
+        } else {
+            "poweroff\n"
+        };
+        if matches!(self.state, State::Shell | State::Stopping) && self.send(line).is_ok() {
             self.state = State::Stopping;
         }
     }
@@ -550,13 +562,20 @@ impl Fleet {
     pub fn stop_all(&mut self) -> Vec<usize> {
         let grace =
             Duration::from_secs(15) + Duration::from_millis(200) * self.instances.len() as u32;
-        for inst in &mut self.instances {
-            inst.request_poweroff();
-        }
-        let deadline = Instant::now() + grace;
-        for inst in &mut self.instances {
-            if inst.state == State::Stopping {
-                inst.wait_exit(deadline);
+        for force in [false, true] {
+            for inst in &mut self.instances {
+                if !force || (inst.state == State::Stopping && inst.alive()) {
+                    inst.request_poweroff(force);
+                }
+            }
+            // A plain poweroff goes through init; give it a few seconds
+            // before forcing.
+            let wait = if force { grace } else { Duration::from_secs(5) };
+            let deadline = Instant::now() + wait;
+            for inst in &mut self.instances {
+                if inst.state == State::Stopping {
+                    inst.wait_exit(deadline);
+                }
             }
         }
         for sig in [libc::SIGTERM, libc::SIGKILL] {
