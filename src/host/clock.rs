@@ -18,3 +18,18 @@ pub fn now(clock: u32) -> (i64, i64) {
         Err(_) => (0, 0),
     }
 }
+
+/// (utime, stime) of a host process in clock ticks (1/100 s), from
+/// /proc/<pid>/stat; zeros if it is gone.
+pub fn process_cpu_ticks(pid: i32) -> (u64, u64) {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return (0, 0);
+    };
+    // Fields after the ")" that ends comm: state is field 3; utime 14, stime 15.
+    let Some(rest) = text.rfind(')').map(|i| &text[i + 1..]) else {
+        return (0, 0);
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| f.get(i).and_then(|v| v.parse().ok()).unwrap_or(0);
+    (get(11), get(12))
+}

@@ -9,6 +9,7 @@
 //! | `clock.rs`  | host clocks for the guest's clock syscalls |
 //! | `console.rs`| umlrun's stdin/stdout as the guest console, raw mode and its restoration |
 //! | `file.rs`   | positional I/O, fcntl locks, file metadata for disk images |
+//! | `preempt.rs`| the ticker that interrupts guests computing for a whole slice |
 //! | `ptrace.rs` | tracing stub processes: spawn, resume, stops, registers |
 //! | `stub.rs`   | the sealed memfd the stub ELF is exec'd from |
 //! | `cpu.rs`    | pinning umlrun and its stubs to one CPU |
@@ -22,6 +23,7 @@ pub mod file;
 pub mod mapping;
 pub mod memfd;
 pub mod misc;
+pub mod preempt;
 pub mod ptrace;
 pub mod signals;
 pub mod stub;

@@ -82,6 +82,7 @@ fn root_index(root: &str) -> Option<u8> {
 /// guest `reboot` boots it again from the same disks.
 pub fn boot(cfg: &Config) -> Result<Ended, BootError> {
     crate::host::signals::install_termination_handlers();
+    crate::host::preempt::start(std::time::Duration::from_millis(10));
     let cpu = cfg.cpu.or_else(auto_cpu);
     if let Some(c) = cpu {
         if let Err(e) = crate::host::cpu::pin_to_cpu(0, c) {
@@ -291,6 +292,9 @@ impl Kernel {
                 syscalls: 0,
                 block_deadline: None,
                 rlimits: crate::syscalls::default_rlimits(),
+            pdeathsig: 0,
+            cpu_exit: (0, 0),
+            child_cpu: (0, 0),
             },
         );
         let env: Vec<Vec<u8>> = vec![
@@ -353,6 +357,7 @@ impl Kernel {
             }
         }
         self.tasks.clear();
+        self.reap_orphans();
         self.sync_all();
         self.console.restore_host();
         match how {

@@ -73,6 +73,9 @@ pub struct Kernel {
     /// The running task asked to yield (sched_yield).
     pub yield_now: bool,
     pub proc_snapshot: Option<Rc<RefCell<super::procsrc::ProcSnapshot>>>,
+    /// Unlinked files still open or mapped: (mount, inode) → the hidden
+    /// name (directory, name) that keeps them alive until the last close.
+    pub orphans: HashMap<(usize, u64), (u64, Vec<u8>)>,
 }
 
 impl Kernel {
@@ -82,11 +85,15 @@ impl Kernel {
         console: Console,
         config: KernelConfig,
     ) -> Kernel {
+        let total_frames = physmem.frames_total();
         Kernel {
             frames: FrameRefs::new(physmem.clone()),
             physmem,
             mounts,
-            pagecache: Rc::new(RefCell::new(PageCache::new())),
+            // No cap beyond mem= unless pagecache_max= says so.
+            pagecache: Rc::new(RefCell::new(PageCache::with_limit(
+                config.pagecache_max_pages.unwrap_or(total_frames),
+            ))),
             tasks: BTreeMap::new(),
             mms: HashMap::new(),
             runq: VecDeque::new(),
@@ -103,6 +110,7 @@ impl Kernel {
             forks: 0,
             yield_now: false,
             proc_snapshot: None,
+            orphans: HashMap::new(),
         }
     }
 

@@ -15,9 +15,20 @@ pub struct FdEntry {
     pub cloexec: bool,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct FdTable {
     fds: BTreeMap<u32, FdEntry>,
+    /// RLIMIT_NOFILE's soft limit: fds must stay below it.
+    pub limit: u32,
+}
+
+impl Default for FdTable {
+    fn default() -> Self {
+        FdTable {
+            fds: BTreeMap::new(),
+            limit: NOFILE_MAX,
+        }
+    }
 }
 
 impl FdTable {
@@ -52,7 +63,7 @@ impl FdTable {
             }
             want += 1;
         }
-        if want >= NOFILE_MAX {
+        if want >= self.limit {
             return Err(Errno::EMFILE);
         }
         Ok(want)
@@ -71,7 +82,7 @@ impl FdTable {
         file: OpenFileRef,
         cloexec: bool,
     ) -> KResult<Option<FdEntry>> {
-        if fd < 0 || fd as u32 >= NOFILE_MAX {
+        if fd < 0 || fd as u32 >= self.limit {
             return Err(Errno::EBADF);
         }
         Ok(self.fds.insert(fd as u32, FdEntry { file, cloexec }))

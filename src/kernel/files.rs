@@ -39,7 +39,15 @@ impl Kernel {
             FileKind::Regular(node) => {
                 let node = *node;
                 let off = pos.unwrap_or(of.offset);
-                let n = self.mounts.fs(node.mnt)?.read(node.ino, off, buf)?;
+                let fs = self.mounts.fs(node.mnt)?;
+                let n = if fs.fs_type() == "ext2" {
+                    self.read_through_cache(fs.as_ref(), node, off, buf)?
+                } else {
+                    let n = fs.read(node.ino, off, buf)?;
+                    // Shared mappings may have newer data than the file system.
+                    self.pagecache.borrow().overlay((node.mnt, node.ino), off, &mut buf[..n], &self.frames);
+                    n
+                };
                 if pos.is_none() {
                     of.offset = off + n as u64;
                 }
@@ -175,6 +183,12 @@ impl Kernel {
             return;
         }
         let of = f.borrow();
+        if let FileKind::Regular(_) = of.kind {
+            drop(of);
+            drop(f);
+            self.reap_orphans();
+            return;
+        }
         if let FileKind::Pipe { id, write } = of.kind {
             if let Some(p) = self.pipes.get(id) {
                 if write {
@@ -186,5 +200,40 @@ impl Kernel {
             self.pipes.gc(id);
             self.wake_all();
         }
+    }
+}
+
+impl Kernel {
+    /// read() of a disk-backed file through the page cache: pages are
+    /// read in (copy mode) or substituted from the image (mmap mode) once,
+    /// and later reads are hits.
+    fn read_through_cache(
+        &mut self,
+        fs: &dyn crate::fs::FileSystem,
+        node: crate::vfs::Node,
+        off: u64,
+        buf: &mut [u8],
+    ) -> KResult<usize> {
+        const PAGE: u64 = crate::mm::PAGE;
+        let size = fs.stat(node.ino)?.size;
+        if off >= size {
+            return Ok(0);
+        }
+        let end = size.min(off + buf.len() as u64);
+        let mut at = off;
+        while at < end {
+            let idx = at / PAGE;
+            let in_page = (at % PAGE) as usize;
+            let n = ((PAGE - at % PAGE).min(end - at)) as usize;
+            let frame = self
+                .pagecache
+                .borrow_mut()
+                .get(fs, (node.mnt, node.ino), idx, &mut self.frames)
+                .map_err(|_| Errno::EIO)?;
+            let dst = &mut buf[(at - off) as usize..(at - off) as usize + n];
+            self.physmem.read(frame, in_page, dst);
+            at += n as u64;
+        }
+        Ok((end - off) as usize)
     }
 }

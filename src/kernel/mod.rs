@@ -12,6 +12,7 @@
 //! | `fdtable.rs`  | file descriptor tables |
 //! | `files.rs`    | reading, writing and polling open files of every kind |
 //! | `console.rs`  | /dev/console: the line discipline on umlrun's stdin/stdout |
+//! | `orphans.rs`  | open-but-unlinked files kept alive under a hidden name |
 //! | `pipes.rs`    | pipe and fifo buffers |
 //! | `random.rs`   | the guest's random numbers |
 //! | `procsrc.rs`  | the snapshot of kernel state that /proc shows |
@@ -29,6 +30,7 @@ pub mod exec;
 pub mod fdtable;
 pub mod files;
 pub mod mountfs;
+pub mod orphans;
 pub mod pipes;
 pub mod process;
 pub mod procsrc;

@@ -173,6 +173,9 @@ impl Kernel {
             syscalls: 0,
             block_deadline: None,
             rlimits: p.rlimits,
+            pdeathsig: 0,
+            cpu_exit: (0, 0),
+            child_cpu: (0, 0),
         };
         self.tasks.insert(tid, child);
         self.forks += 1;
@@ -204,10 +207,17 @@ impl Kernel {
             self.wake_all();
         }
         self.wake_vfork_parent(tid);
+        self.pipes.forget_waiter(tid);
         let others_alive = self
             .threads(tgid)
             .into_iter()
             .any(|th| th != tid && self.tasks.get(&th).is_some_and(|t| t.is_alive()));
+        if !others_alive {
+            let cpu = self.cpu_ticks(tid);
+            if let Some(l) = self.tasks.get_mut(&tgid) {
+                l.cpu_exit = cpu;
+            }
+        }
         // Release the address space reference.
         self.release_mm(tid, mmid);
         let t = self.tasks.get_mut(&tid).expect("task");
@@ -241,6 +251,7 @@ impl Kernel {
             let mut mm = self.mms.remove(&mmid).expect("mm");
             mm.stub.kill();
             mm.aspace.clear(&mut self.frames);
+            self.reap_orphans();
         }
     }
 
@@ -282,6 +293,10 @@ impl Kernel {
             let t = self.tasks.get_mut(&o).expect("task");
             t.ppid = 1;
             zombie_orphans |= t.state == TaskState::Zombie;
+            let sig = t.pdeathsig;
+            if sig > 0 && t.is_alive() {
+                self.send_to_process(o, SigInfo { signo: sig, ..Default::default() });
+            }
         }
         if zombie_orphans {
             self.send_to_process(
@@ -413,7 +428,11 @@ impl Kernel {
         };
         if options & WNOWAIT == 0 {
             if reap {
-                self.tasks.remove(&cpid);
+                if let Some(c) = self.tasks.remove(&cpid) {
+                    let me = self.tasks.get_mut(&tgid).expect("waiter");
+                    me.child_cpu.0 += c.cpu_exit.0 + c.child_cpu.0;
+                    me.child_cpu.1 += c.cpu_exit.1 + c.child_cpu.1;
+                }
             } else if let Some(c) = self.tasks.get_mut(&cpid) {
                 if code == super::signal::CLD_STOPPED {
                     c.stop_report = None;
@@ -432,5 +451,17 @@ impl Kernel {
     #[allow(dead_code)]
     fn _sigkill(&self) -> i32 {
         SIGKILL
+    }
+}
+
+impl Kernel {
+    /// CPU ticks (user, system) of `tid`'s process so far: the host's
+    /// accounting of its stub (threads share it).
+    pub fn cpu_ticks(&self, tid: Pid) -> (u64, u64) {
+        let Some(t) = self.tasks.get(&tid) else { return (0, 0) };
+        match self.mms.get(&t.mm) {
+            Some(mm) => crate::host::clock::process_cpu_ticks(mm.stub.pid()),
+            None => t.cpu_exit,
+        }
     }
 }

@@ -28,15 +28,16 @@ impl Kernel {
             if self.tasks.values().all(|t| !t.is_alive()) {
                 return Shutdown::InitDied(0);
             }
-            let events_now = self.events;
+            // Wake whoever may be waiting for what happened since the last
+            // turn first: only then is an empty run queue really idle.
+            if self.events != seen {
+                seen = self.events;
+                self.wake_blocked();
+            }
             let idle = self.runq.is_empty();
-            self.poll_host(if idle {
-                self.next_deadline()
-            } else {
-                Some(Instant::now())
-            });
+            self.poll_host(if idle { self.next_deadline() } else { Some(Instant::now()) });
             self.fire_timers();
-            if self.events != seen || events_now != self.events || idle {
+            if idle || self.events != seen {
                 seen = self.events;
                 self.wake_blocked();
             }
@@ -198,7 +199,7 @@ impl Kernel {
         // A blocked syscall is retried (or interrupted) first.
         if let Some((nr, args)) = self.task_mut(tid).ok().and_then(|t| t.syscall.take()) {
             if self.has_deliverable_signal(tid) {
-                self.interrupt_syscall(tid, nr);
+                self.interrupt_syscall(tid, nr, args);
             } else if !self.finish_syscall(tid, nr, args) {
                 return;
             }
@@ -214,7 +215,11 @@ impl Kernel {
                 self.kill_process(tid, SIGKILL);
                 return;
             }
-            let stop = match self.mm_of(tid).map(|mm| mm.stub.switch()) {
+            let stub_pid = self.mm_of(tid).map(|mm| mm.stub.pid()).unwrap_or(0);
+            crate::host::preempt::running(stub_pid);
+            let stop = self.mm_of(tid).map(|mm| mm.stub.switch());
+            crate::host::preempt::stopped();
+            let stop = match stop {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     log::error!("task {tid}: stub failed: {e}");
@@ -234,8 +239,9 @@ impl Kernel {
                 }
                 Stop::Fault(f) => self.guest_fault(tid, f),
                 Stop::Signal(sig) => {
-                    log::debug!("task {tid}: host signal {sig} at the stub");
-                    // A host signal at the stub is our preemption tick.
+                    // The preemption tick (or another host signal, never
+                    // delivered to the guest): let others run.
+                    log::trace!("task {tid}: host signal {sig} at the stub");
                     break;
                 }
                 Stop::Exited(code) | Stop::Killed(code) => {

@@ -175,6 +175,8 @@ pub struct SigInfo {
     pub status: i32,
     /// SIGSEGV/SIGBUS: fault address.
     pub addr: u64,
+    /// sigqueue's value (si_value), for SI_QUEUE and timers.
+    pub value: u64,
 }
 
 impl SigInfo {
@@ -193,6 +195,8 @@ impl SigInfo {
                 b[20..24].copy_from_slice(&self.uid.to_le_bytes());
                 if self.signo == SIGCHLD {
                     b[24..28].copy_from_slice(&self.status.to_le_bytes());
+                } else {
+                    b[24..32].copy_from_slice(&self.value.to_le_bytes());
                 }
             }
         }

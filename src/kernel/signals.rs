@@ -60,7 +60,8 @@ impl Kernel {
             return;
         }
         let t = self.tasks.get_mut(&tid).expect("task");
-        if !t.pending.iter().any(|i| i.signo == sig) {
+        // Standard signals are pending at most once; real-time ones queue.
+        if sig >= 32 || !t.pending.iter().any(|i| i.signo == sig) {
             t.pending.push(info);
         }
         if matches!(t.state, TaskState::Blocked(_)) && !t.sigmask.sanitized().has(sig) {
@@ -98,7 +99,7 @@ impl Kernel {
         let targets: Vec<Pid> = if pid > 0 {
             self.tasks
                 .get(&pid)
-                .filter(|t| t.is_leader() && t.is_alive())
+                .filter(|t| t.is_leader() && t.state != TaskState::Dead) // a zombie still exists
                 .map(|t| vec![t.tgid])
                 .unwrap_or_default()
         } else if pid == 0 {
@@ -127,7 +128,9 @@ impl Kernel {
                     .get(&1)
                     .map(|t| t.sighand.borrow().get(sig).handler)
                     .unwrap_or(SIG_DFL);
-                if h == SIG_DFL || h == SIG_IGN || sig == SIGKILL || sig == SIGSTOP {
+                // Blocked signals are never ignored (init collects them with sigtimedwait).
+                let blocked = self.tasks.get(&1).is_some_and(|t| t.sigmask.has(sig));
+                if (h == SIG_DFL || h == SIG_IGN) && !blocked || sig == SIGKILL || sig == SIGSTOP {
                     continue;
                 }
             }
@@ -190,7 +193,8 @@ impl Kernel {
 
     /// A blocked syscall met a signal: restart it after the handler if
     /// SA_RESTART allows, else fail it with EINTR.
-    pub fn interrupt_syscall(&mut self, tid: Pid, nr: u64) {
+    pub fn interrupt_syscall(&mut self, tid: Pid, nr: u64, args: [u64; 6]) {
+        self.pipes.forget_waiter(tid);
         let Some(idx) = self.next_signal(tid) else {
             return;
         };
@@ -207,8 +211,12 @@ impl Kernel {
             r.rax = nr;
         } else {
             r.rax = Errno::EINTR.to_syscall_return() as u64;
+            self.report_remaining_sleep(tid, nr, args);
         }
         self.set_regs(tid, r);
+        if let Some(t) = self.tasks.get_mut(&tid) {
+            t.block_deadline = None;
+        }
     }
 
     /// Delivers pending signals before `tid` returns to user mode. Returns
@@ -397,3 +405,23 @@ fn restartable(nr: u64) -> bool {
 
 #[allow(dead_code)]
 fn _unused(_: Wait) {}
+
+impl Kernel {
+    /// nanosleep/clock_nanosleep interrupted: the time left goes to `rem`.
+    fn report_remaining_sleep(&mut self, tid: Pid, nr: u64, args: [u64; 6]) {
+        let rem = match nr {
+            35 => args[1],
+            230 if args[1] & 1 == 0 => args[3],
+            _ => return,
+        };
+        let Some(deadline) = self.tasks.get(&tid).and_then(|t| t.block_deadline) else { return };
+        if rem == 0 {
+            return;
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&left.as_secs().to_le_bytes());
+        b[8..].copy_from_slice(&(left.subsec_nanos() as u64).to_le_bytes());
+        let _ = self.write_user(tid, rem, &b);
+    }
+}

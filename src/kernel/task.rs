@@ -96,6 +96,12 @@ pub struct Task {
     /// blocked so retries do not extend it.
     pub block_deadline: Option<Instant>,
     pub rlimits: [(u64, u64); 16],
+    /// PR_SET_PDEATHSIG: sent when the parent exits.
+    pub pdeathsig: i32,
+    /// CPU ticks (user, system) the process used, sampled at exit.
+    pub cpu_exit: (u64, u64),
+    /// CPU ticks of reaped children (times' cutime/cstime).
+    pub child_cpu: (u64, u64),
 }
 
 impl Task {

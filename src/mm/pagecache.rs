@@ -31,6 +31,11 @@ struct CachedPage {
     frame: Frame,
     dirty: bool,
     substituted: bool,
+    /// Mapped writable and shared at some point: writes can reach it
+    /// without a fault, so writeback always includes it.
+    shared_write: bool,
+    /// When it was last used (the cache's clock), for LRU eviction.
+    used: u64,
 }
 
 /// Counters for /proc/meminfo and the measurement script.
@@ -45,15 +50,44 @@ pub struct PageCacheStats {
     pub misses: u64,
 }
 
-#[derive(Default)]
 pub struct PageCache {
     files: HashMap<FileKey, BTreeMap<u64, CachedPage>>,
     stats: PageCacheStats,
+    /// Pages cached now.
+    count: u64,
+    /// The cap (`pagecache_max=`, else a share of guest memory).
+    max_pages: u64,
+    /// Use clock for LRU eviction.
+    tick: u64,
+}
+
+impl Default for PageCache {
+    fn default() -> Self {
+        PageCache {
+            files: HashMap::new(),
+            stats: PageCacheStats::default(),
+            count: 0,
+            max_pages: u64::MAX,
+            tick: 0,
+        }
+    }
 }
 
 impl PageCache {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A cache that holds at most `max_pages` pages.
+    pub fn with_limit(max_pages: u64) -> Self {
+        PageCache {
+            max_pages: max_pages.max(16),
+            ..Self::default()
+        }
+    }
+
+    pub fn max_pages(&self) -> u64 {
+        self.max_pages
     }
 
     pub fn stats(&self) -> PageCacheStats {
@@ -77,17 +111,30 @@ impl PageCache {
         idx: u64,
         frames: &mut FrameRefs,
     ) -> Result<Frame, FaultError> {
-        if let Some(p) = self.files.get(&key).and_then(|m| m.get(&idx)) {
+        self.tick += 1;
+        let now = self.tick;
+        if let Some(p) = self.files.get_mut(&key).and_then(|m| m.get_mut(&idx)) {
             self.stats.hits += 1;
+            p.used = now;
             return Ok(p.frame);
         }
         self.stats.misses += 1;
+        if self.count >= self.max_pages {
+            self.shrink_to(self.max_pages - self.max_pages / 8, frames);
+        }
         let size = fs.stat(key.1).map_err(|_| FaultError::Bus)?.size;
         let start = idx.checked_mul(PAGE).ok_or(FaultError::Bus)?;
         if start >= size {
             return Err(FaultError::Bus);
         }
-        let frame = frames.alloc().map_err(|_| FaultError::Oom)?;
+        let frame = match frames.alloc() {
+            Ok(f) => f,
+            Err(_) => {
+                // Guest memory is full: clean cache pages go first.
+                self.shrink_to(self.count / 2, frames);
+                frames.alloc().map_err(|_| FaultError::Oom)?
+            }
+        };
         let physmem = frames.physmem().clone();
         let mut substituted = false;
         // Only whole pages are substituted: the tail of the last block on
@@ -118,8 +165,11 @@ impl PageCache {
                 frame,
                 dirty: false,
                 substituted,
+                shared_write: false,
+                used: now,
             },
         );
+        self.count += 1;
         Ok(frame)
     }
 
@@ -146,7 +196,32 @@ impl PageCache {
             p.substituted = false;
         }
         p.dirty = true;
+        p.shared_write = true;
         Ok(frame)
+    }
+
+    /// Copies cached pages over `buf` (file bytes read from disk at
+    /// `offset`): a shared mapping's writes are in the frames first.
+    pub fn overlay(&self, key: FileKey, offset: u64, buf: &mut [u8], frames: &FrameRefs) {
+        let Some(pages) = self.files.get(&key) else { return };
+        if buf.is_empty() {
+            return;
+        }
+        let end = offset + buf.len() as u64;
+        let physmem = frames.physmem();
+        for (&idx, p) in pages.range(offset / PAGE..=(end - 1) / PAGE) {
+            if !p.shared_write {
+                continue;
+            }
+            let pstart = idx * PAGE;
+            let from = offset.max(pstart);
+            let to = end.min(pstart + PAGE);
+            physmem.read(
+                p.frame,
+                (from - pstart) as usize,
+                &mut buf[(from - offset) as usize..(to - offset) as usize],
+            );
+        }
     }
 
     /// Keeps cached pages in step with a write() of `data` at `offset`
@@ -185,6 +260,7 @@ impl PageCache {
         for idx in gone {
             let p = pages.remove(&idx).expect("listed");
             self.stats.evicted += 1;
+            self.count -= 1;
             frames.put(p.frame);
         }
         if !size.is_multiple_of(PAGE) {
@@ -212,7 +288,7 @@ impl PageCache {
         let size = fs.stat(key.1)?.size;
         let physmem = frames.physmem();
         let mut res = Ok(());
-        for (&idx, p) in pages.iter_mut().filter(|(_, p)| p.dirty) {
+        for (&idx, p) in pages.iter_mut().filter(|(_, p)| p.dirty || p.shared_write) {
             let start = idx * PAGE;
             if start >= size {
                 p.dirty = false;
@@ -258,38 +334,41 @@ impl PageCache {
         if let Some(pages) = self.files.remove(&key) {
             for p in pages.into_values() {
                 self.stats.evicted += 1;
+                self.count -= 1;
                 frames.put(p.frame);
             }
         }
     }
 
-    /// Drops clean pages until at most `max_pages` are cached (the
-    /// `pagecache_max=` cap; dirty pages are written back first by the
-    /// caller). Pages still mapped keep their frames through the page
-    /// tables' references, so dropping is always safe.
+    /// Drops the least recently used clean pages until at most
+    /// `max_pages` are cached (the `pagecache_max=` cap). Dirty pages stay
+    /// (sync writes them back). Pages still mapped keep their frames
+    /// through the page tables' references, so dropping is always safe.
     pub fn shrink_to(&mut self, max_pages: u64, frames: &mut FrameRefs) {
-        let mut total: u64 = self.files.values().map(|m| m.len() as u64).sum();
-        if total <= max_pages {
+        if self.count <= max_pages {
             return;
         }
-        let keys: Vec<FileKey> = self.files.keys().copied().collect();
-        for key in keys {
-            let pages = self.files.get_mut(&key).expect("key");
-            let clean: Vec<u64> = pages
-                .iter()
-                .filter(|(_, p)| !p.dirty)
-                .map(|(k, _)| *k)
-                .collect();
-            for idx in clean {
-                if total <= max_pages {
-                    return;
-                }
-                let p = pages.remove(&idx).expect("listed");
+        let mut clean: Vec<(u64, FileKey, u64)> = self
+            .files
+            .iter()
+            .flat_map(|(k, m)| {
+                m.iter()
+                    .filter(|(_, p)| !p.dirty && !p.shared_write)
+                    .map(move |(i, p)| (p.used, *k, *i))
+            })
+            .collect();
+        clean.sort_unstable();
+        for (_, key, idx) in clean {
+            if self.count <= max_pages {
+                break;
+            }
+            if let Some(p) = self.files.get_mut(&key).and_then(|m| m.remove(&idx)) {
                 frames.put(p.frame);
                 self.stats.evicted += 1;
-                total -= 1;
+                self.count -= 1;
             }
         }
+        self.files.retain(|_, m| !m.is_empty());
     }
 }
 
@@ -321,5 +400,9 @@ impl PageSource for FilePages {
 
     fn name(&self) -> Vec<u8> {
         self.path.clone()
+    }
+
+    fn key(&self) -> Option<(usize, u64)> {
+        Some(self.key)
     }
 }

@@ -22,6 +22,10 @@ pub trait PageSource {
     fn ident(&self) -> (u64, u64);
     /// The path shown in /proc/<pid>/maps.
     fn name(&self) -> Vec<u8>;
+    /// (mount, inode) of the file, when it is one the VFS knows.
+    fn key(&self) -> Option<(usize, u64)> {
+        None
+    }
 }
 
 #[derive(Clone)]

@@ -159,16 +159,26 @@ impl PtraceStub {
         hp::set_regs(self.pid, &r).map_err(PlatformError::host("setregs"))?;
         self.regs_dirty = true;
         hp::resume(self.pid, Resume::Cont).map_err(PlatformError::host("ptrace_cont"))?;
-        match hp::wait(self.pid).map_err(PlatformError::host("waitpid"))? {
-            HostStop::Signal(SIGTRAP) => {}
-            HostStop::Exited(_) | HostStop::Killed(_) => {
-                self.alive = false;
-                return Err(PlatformError::StubGone);
-            }
-            other => {
-                return Err(PlatformError::UnexpectedStop(format!(
-                    "{other:?} while running stub code"
-                )))
+        // Asynchronous host signals (the kernel's preemption tick) may
+        // arrive while stub code runs: suppress them and go on.
+        let mut suppressed = 0;
+        loop {
+            match hp::wait(self.pid).map_err(PlatformError::host("waitpid"))? {
+                HostStop::Signal(SIGTRAP) => break,
+                HostStop::Exited(_) | HostStop::Killed(_) => {
+                    self.alive = false;
+                    return Err(PlatformError::StubGone);
+                }
+                HostStop::Signal(sig) if sig != SIGSEGV && sig != SIGBUS && suppressed < 64 => {
+                    suppressed += 1;
+                    log::trace!("stub {}: host signal {sig} during stub code suppressed", self.pid);
+                    hp::resume(self.pid, Resume::Cont).map_err(PlatformError::host("ptrace_cont"))?;
+                }
+                other => {
+                    return Err(PlatformError::UnexpectedStop(format!(
+                        "{other:?} while running stub code"
+                    )))
+                }
             }
         }
         let out = hp::get_regs(self.pid).map_err(PlatformError::host("getregs"))?;

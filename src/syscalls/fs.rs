@@ -20,6 +20,8 @@ use crate::vfs::{Cred, FileKind, OpenFile, OpenFileRef, Resolved};
 
 /// Biggest single read/write moved in one call (a short count is legal).
 const IO_MAX: usize = 1 << 20;
+/// Most one read() returns (Linux caps at 2 GiB; this bounds the kernel's work).
+const READ_MAX: usize = 256 << 20;
 
 impl Kernel {
     /// The directory a *at() call is relative to.
@@ -178,12 +180,13 @@ impl Kernel {
             },
             S_IFIFO if flags & O_PATH == 0 => {
                 let id = self.pipes.fifo((r.node.mnt, r.node.ino));
-                let p = self.pipes.get(id).expect("fifo pipe");
-                if acc != O_WRONLY {
-                    p.open_reader();
-                }
-                if acc != O_RDONLY {
-                    p.open_writer();
+                match self.pipes.open_fifo(id, tid, acc != O_WRONLY, acc != O_RDONLY, flags & O_NONBLOCK != 0) {
+                    Ok(()) => self.wake_all(),
+                    Err(Errno::EAGAIN) => {
+                        self.wake_all();
+                        return Err(Errno::ERESTARTSYS);
+                    }
+                    Err(e) => return Err(e),
                 }
                 FileKind::Pipe {
                     id,
@@ -237,7 +240,9 @@ impl Kernel {
         };
         if let Some(n) = kind_node {
             let dev = self.mounts.get(n.mnt)?.dev;
-            return Ok((self.mounts.stat_node(n)?, dev));
+            let mut st = self.mounts.stat_node(n)?;
+            st.nlink = self.visible_nlink(n, st.nlink);
+            return Ok((st, dev));
         }
         if !path.is_empty() && path[0] == b'/' {
             if let Ok(r) = self.mounts.resolve(b"/", &path, true, &Cred::root()) {
@@ -337,12 +342,30 @@ fn do_read(k: &mut Kernel, tid: Pid, fd: i32, buf: u64, len: usize, pos: Option<
         }
     }
     let nonblock = f.borrow().nonblocking();
-    let mut data = vec![0u8; len.min(IO_MAX)];
-    let r = k.file_read(tid, &f, &mut data, pos);
-    if let Ok(n) = r {
-        k.write_user(tid, buf, &data[..n])?;
+    // Files and memory devices fill the whole request, in chunks; pipes
+    // and terminals return what is there.
+    let chunked = matches!(f.borrow().kind, FileKind::Regular(_) | FileKind::Device(_));
+    let total = len.min(READ_MAX);
+    let mut done = 0usize;
+    loop {
+        let want = (total - done).min(IO_MAX);
+        let mut data = vec![0u8; want];
+        let r = k.file_read(tid, &f, &mut data, pos.map(|p| p + done as u64));
+        match r {
+            Ok(n) => {
+                k.write_user(tid, buf + done as u64, &data[..n])?;
+                done += n;
+                if n < want || !chunked || done == total {
+                    return ok(done as i64);
+                }
+            }
+            Err(e) if done > 0 => {
+                log::debug!("read stopped after {done} bytes: {e}");
+                return ok(done as i64);
+            }
+            Err(e) => return block_or(Err(e), nonblock),
+        }
     }
-    block_or(r, nonblock)
 }
 
 pub fn sys_write(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -406,14 +429,22 @@ pub fn sys_writev(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     block_or(k.file_write(tid, &f, &data, None), nonblock)
 }
 
+/// An open that must wait (a fifo with no peer yet) sleeps and retries.
+fn open_result(r: KResult<i64>) -> SysResult {
+    match r {
+        Err(Errno::ERESTARTSYS) => Ok(Outcome::Block(crate::kernel::task::Wait::Event)),
+        r => ok(r?),
+    }
+}
+
 pub fn sys_open(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let p = path_arg(k, tid, a[0])?;
-    ok(k.do_open(tid, AT_FDCWD, &p, a[1] as u32, a[2] as u32)?)
+    open_result(k.do_open(tid, AT_FDCWD, &p, a[1] as u32, a[2] as u32))
 }
 
 pub fn sys_openat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let p = path_arg(k, tid, a[1])?;
-    ok(k.do_open(tid, fd_arg(a[0]), &p, a[2] as u32, a[3] as u32)?)
+    open_result(k.do_open(tid, fd_arg(a[0]), &p, a[2] as u32, a[3] as u32))
 }
 
 pub fn sys_creat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -632,12 +663,7 @@ fn do_unlink(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, rmdir: bool) -> SysR
         if is_dir(&target.stat) {
             return Err(Errno::EISDIR);
         }
-        fs.unlink(parent.node.ino, &name)?;
-    }
-    if target.stat.nlink <= 1 {
-        k.pagecache
-            .borrow_mut()
-            .drop_file((target.node.mnt, target.node.ino), &mut k.frames);
+        k.unlink_keeping_open(parent.node, &name, target.node, target.stat.nlink)?;
     }
     ok(0)
 }
@@ -854,9 +880,22 @@ fn chown_attr(uid: u64, gid: u64) -> SetAttr {
     }
 }
 
-fn chown_checked(k: &mut Kernel, tid: Pid, r: &Resolved, attr: SetAttr) -> SysResult {
+fn chown_checked(k: &mut Kernel, tid: Pid, r: &Resolved, mut attr: SetAttr) -> SysResult {
     if k.cred(tid)?.euid != 0 && attr.uid.is_some_and(|u| u != r.stat.uid) {
         return Err(Errno::EPERM);
+    }
+    // A change of owner drops set-user-ID (and set-group-ID with group
+    // execute) of non-directories, as Linux does.
+    let ty = r.stat.mode & S_IFMT;
+    if (attr.uid.is_some() || attr.gid.is_some()) && ty != S_IFDIR && ty != S_IFLNK {
+        let mut m = r.stat.mode & 0o7777;
+        m &= !0o4000;
+        if m & 0o010 != 0 {
+            m &= !0o2000;
+        }
+        if m != r.stat.mode & 0o7777 {
+            attr.mode = Some(m);
+        }
     }
     setattr_checked(k, tid, r, attr)
 }
@@ -1264,5 +1303,3 @@ pub fn sys_sendfile(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     ok(w as i64)
 }
 
-#[allow(dead_code)]
-fn _outcome(_: Outcome) {}

@@ -45,7 +45,7 @@ pub fn sys_sysinfo(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     put(&mut b, 0, k.uptime().as_secs());
     put(&mut b, 32, k.physmem.frames_plugged() * 4096);
     put(&mut b, 40, st.frames_free * 4096);
-    put(&mut b, 56, k.pagecache.borrow().stats().cached * 4096);
+    // bufferram: Linux's block-device buffers; our page cache is Cached in /proc/meminfo.
     let procs = k.tasks.values().filter(|t| t.is_alive()).count() as u16;
     b[80..82].copy_from_slice(&procs.to_le_bytes());
     b[104..108].copy_from_slice(&1u32.to_le_bytes());
@@ -54,6 +54,10 @@ pub fn sys_sysinfo(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_getrandom(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    // GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE
+    if a[2] & !7 != 0 {
+        return Err(Errno::EINVAL);
+    }
     let n = (a[1] as usize).min(1 << 20);
     let mut buf = vec![0u8; n];
     k.rng.fill(&mut buf);

@@ -483,7 +483,21 @@ pub fn sys_prctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             k.write_user(tid, a[1], &name)?;
             ok(0)
         }
-        1 | 4 | 36 | 38 => ok(0), // PDEATHSIG, SET_DUMPABLE, CHILD_SUBREAPER, NO_NEW_PRIVS
+        1 => {
+            // PR_SET_PDEATHSIG
+            if a[1] > 64 {
+                return Err(Errno::EINVAL);
+            }
+            k.task_mut(tid)?.pdeathsig = a[1] as i32;
+            ok(0)
+        }
+        2 => {
+            // PR_GET_PDEATHSIG
+            let s = k.task(tid)?.pdeathsig as u32;
+            k.write_u32(tid, a[1], s)?;
+            ok(0)
+        }
+        4 | 36 | 38 => ok(0), // SET_DUMPABLE, CHILD_SUBREAPER, NO_NEW_PRIVS
         3 => ok(1),               // GET_DUMPABLE
         21 | 39 => ok(0),         // GET_SECCOMP, GET_NO_NEW_PRIVS
         23 => ok(1),              // CAPBSET_READ
@@ -524,6 +538,10 @@ fn do_prlimit(k: &mut Kernel, tid: Pid, res: u64, new: u64, old: u64) -> SysResu
         for th in k.threads(tgid) {
             k.task_mut(th)?.rlimits[res as usize] = (c, m);
         }
+        if res == 7 {
+            // RLIMIT_NOFILE bounds the fd numbers.
+            k.task(tid)?.files.borrow_mut().limit = c.min(1 << 20) as u32;
+        }
     }
     if old != 0 {
         k.write_u64(tid, old, cur.0)?;
@@ -548,7 +566,20 @@ pub fn sys_prlimit64(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_getrusage(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    k.write_user(tid, a[1], &[0u8; 144])?;
+    // RUSAGE_SELF 0, RUSAGE_CHILDREN -1, RUSAGE_THREAD 1.
+    let (u, s) = match a[0] as i32 {
+        0 | 1 => k.cpu_ticks(tid),
+        -1 => k.leader(tid)?.child_cpu,
+        _ => return Err(Errno::EINVAL),
+    };
+    let mut b = [0u8; 144];
+    let tv = |t: u64| ((t / 100), (t % 100) * 10_000);
+    let (us, uu) = tv(u);
+    let (ss, su) = tv(s);
+    for (i, v) in [us, uu, ss, su].iter().enumerate() {
+        b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    k.write_user(tid, a[1], &b)?;
     ok(0)
 }
 

@@ -238,3 +238,45 @@ pub fn sys_rt_sigtimedwait(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     }
     Ok(Outcome::Block(Wait::EventUntil(deadline)))
 }
+
+/// rt_sigqueueinfo / rt_tgsigqueueinfo: a signal with the caller's siginfo.
+fn queue_info(k: &mut Kernel, tid: Pid, target: Pid, thread: bool, sig: i32, uinfo: u64) -> SysResult {
+    if !(1..=NSIG).contains(&sig) {
+        return Err(Errno::EINVAL);
+    }
+    let b = k.read_user_vec(tid, uinfo, 128)?;
+    let g32 = |i: usize| i32::from_le_bytes(b[i..i + 4].try_into().expect("4"));
+    let code = g32(8);
+    // Only kernel-made codes are refused from user space (as Linux does).
+    if code >= 0 || code == -6 {
+        return Err(Errno::EPERM);
+    }
+    let info = SigInfo {
+        signo: sig,
+        code,
+        pid: g32(16),
+        uid: g32(20) as u32,
+        value: u64::from_le_bytes(b[24..32].try_into().expect("8")),
+        ..Default::default()
+    };
+    let t = k.tasks.get(&target).filter(|t| t.is_alive()).ok_or(Errno::ESRCH)?;
+    let tgid = t.tgid;
+    if thread {
+        k.send_to_thread(target, info);
+    } else {
+        k.send_to_process(tgid, info);
+    }
+    ok(0)
+}
+
+pub fn sys_rt_sigqueueinfo(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    queue_info(k, tid, a[0] as i32, false, a[1] as i32, a[2])
+}
+
+pub fn sys_rt_tgsigqueueinfo(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let target = a[1] as i32;
+    if k.tasks.get(&target).map(|t| t.tgid) != Some(a[0] as i32) {
+        return Err(Errno::ESRCH);
+    }
+    queue_info(k, tid, target, true, a[2] as i32, a[3])
+}

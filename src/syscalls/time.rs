@@ -182,7 +182,13 @@ pub fn sys_setitimer(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 
 pub fn sys_times(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if a[0] != 0 {
-        k.write_user(tid, a[0], &[0u8; 32])?;
+        let (u, s) = k.cpu_ticks(tid);
+        let (cu, cs) = k.leader(tid)?.child_cpu;
+        let mut b = [0u8; 32];
+        for (i, v) in [u, s, cu, cs].iter().enumerate() {
+            b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        k.write_user(tid, a[0], &b)?;
     }
     ok((k.uptime().as_millis() / 10) as i64 + 1)
 }

@@ -194,6 +194,10 @@ impl MountTable {
         cred: &Cred,
     ) -> KResult<(Resolved, Vec<u8>, Option<Resolved>)> {
         let trimmed = trim_trailing_slashes(path);
+        if trimmed == b"/" {
+            // The root always exists (mkdir -p /a/b starts with mkdir("/")).
+            return Err(Errno::EEXIST);
+        }
         let (dir, name) = match trimmed.iter().rposition(|&b| b == b'/') {
             Some(i) => (&trimmed[..i.max(1)], &trimmed[i + 1..]),
             None => (&b"."[..], trimmed),

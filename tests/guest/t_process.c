@@ -168,14 +168,14 @@ int main(int argc, char **argv) {
     if (pid == 0) {
         char *args[] = {argv[0], "--exec-child", "a b", "", "c", NULL};
         char *env[] = {"FOO=bar", "X=1", NULL};
-        execve(argv[0], args, env);
+        execve(access(argv[0], X_OK) == 0 ? argv[0] : "/proc/self/exe", args, env);
         _exit(98);
     }
     SAY("execve: child %s\n", t_wait(pid));
     pid = vfork();
     if (pid == 0) {
         char *args[] = {argv[0], "--exec-child", NULL};
-        execve(argv[0], args, environ); /* vfork + exec: the common spawn path */
+        execve(access(argv[0], X_OK) == 0 ? argv[0] : "/proc/self/exe", args, environ); /* vfork + exec: the common spawn path */
         _exit(98);
     }
     SAY("vfork + execve: child %s\n", t_wait(pid));

@@ -1,0 +1,86 @@
+//! Open-but-unlinked files. ext2 frees an inode when its last name goes;
+//! Linux keeps it until the last close. So when the last name of a file
+//! that is still open or mapped is removed, the kernel first gives it a
+//! hidden name in lost+found (or the same directory), and removes that
+//! name when the file is finally closed and unmapped. The disk stays
+//! consistent throughout (`e2fsck` sees an ordinary file if we crash).
+
+use super::core::Kernel;
+use crate::errno::KResult;
+use crate::mm::Backing;
+use crate::vfs::Node;
+
+impl Kernel {
+    /// Is `node` open by any process or mapped by any address space?
+    pub fn in_use(&self, node: Node) -> bool {
+        let open = self.tasks.values().any(|t| {
+            t.files.borrow().iter().any(|(_, e)| e.file.borrow().node() == Some(node))
+        });
+        open || self.mms.values().any(|mm| {
+            mm.aspace.vmas().any(|v| match &v.backing {
+                Backing::File { source, .. } => source.key() == Some((node.mnt, node.ino)),
+                Backing::Anon => false,
+            })
+        })
+    }
+
+    /// Removes `name` from `dir`, keeping the file alive under a hidden
+    /// name if this was its last link and it is still in use.
+    pub fn unlink_keeping_open(&mut self, dir: Node, name: &[u8], target: Node, nlink: u32) -> KResult<()> {
+        let fs = self.mounts.fs(dir.mnt)?;
+        if nlink > 1 || !self.in_use(target) {
+            fs.unlink(dir.ino, name)?;
+            if nlink <= 1 {
+                self.pagecache.borrow_mut().drop_file((target.mnt, target.ino), &mut self.frames);
+            }
+            return Ok(());
+        }
+        let hidden_dir = fs
+            .lookup(fs.root(), b"lost+found")
+            .ok()
+            .filter(|d| fs.stat(*d).map(|s| s.mode & crate::fs::S_IFMT == crate::fs::S_IFDIR).unwrap_or(false))
+            .unwrap_or(dir.ino);
+        let hidden = format!(".umlrun-orphan-{}", target.ino).into_bytes();
+        fs.link(target.ino, hidden_dir, &hidden)?;
+        if let Err(e) = fs.unlink(dir.ino, name) {
+            let _ = fs.unlink(hidden_dir, &hidden);
+            return Err(e);
+        }
+        self.orphans.insert((target.mnt, target.ino), (hidden_dir, hidden));
+        Ok(())
+    }
+
+    /// Drops hidden names of orphans nobody uses any more.
+    pub fn reap_orphans(&mut self) {
+        if self.orphans.is_empty() {
+            return;
+        }
+        let done: Vec<(usize, u64)> = self
+            .orphans
+            .keys()
+            .copied()
+            .filter(|&(mnt, ino)| !self.in_use(Node { mnt, ino }))
+            .collect();
+        for key in done {
+            let (dir, name) = self.orphans.remove(&key).expect("listed");
+            self.pagecache.borrow_mut().drop_file(key, &mut self.frames);
+            match self.mounts.fs(key.0) {
+                Ok(fs) => {
+                    if let Err(e) = fs.unlink(dir, &name) {
+                        log::warn!("removing orphan inode {}: {e}", key.1);
+                    }
+                }
+                Err(e) => log::warn!("orphan inode {} on a gone mount: {e}", key.1),
+            }
+        }
+    }
+
+    /// The link count a guest sees (an orphan's hidden name not counted).
+    pub fn visible_nlink(&self, node: Node, nlink: u32) -> u32 {
+        if self.orphans.contains_key(&(node.mnt, node.ino)) {
+            nlink.saturating_sub(1)
+        } else {
+            nlink
+        }
+    }
+}
