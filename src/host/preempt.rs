@@ -28,14 +28,16 @@ pub fn start(slice: Duration) {
     STARTED.get_or_init(|| {
         epoch();
         let ms = slice.as_millis().max(1) as u64;
-        let spawned = std::thread::Builder::new().name("umlrun-tick".into()).spawn(move || loop {
-            std::thread::sleep(Duration::from_millis(ms));
-            let pid = RUNNING.load(Ordering::SeqCst);
-            if pid > 0 && now_ms().saturating_sub(SINCE_MS.load(Ordering::SeqCst)) >= ms {
-                // SAFETY: kill(2) with a pid we traced and a constant signal.
-                unsafe { libc::kill(pid, TICK_SIGNAL) };
-            }
-        });
+        let spawned = std::thread::Builder::new()
+            .name("umlrun-tick".into())
+            .spawn(move || loop {
+                std::thread::sleep(Duration::from_millis(ms));
+                let pid = RUNNING.load(Ordering::SeqCst);
+                if pid > 0 && now_ms().saturating_sub(SINCE_MS.load(Ordering::SeqCst)) >= ms {
+                    // SAFETY: kill(2) with a pid we traced and a constant signal.
+                    unsafe { libc::kill(pid, TICK_SIGNAL) };
+                }
+            });
         if let Err(e) = spawned {
             log::warn!("no preemption ticker: {e}");
         }

@@ -292,9 +292,9 @@ impl Kernel {
                 syscalls: 0,
                 block_deadline: None,
                 rlimits: crate::syscalls::default_rlimits(),
-            pdeathsig: 0,
-            cpu_exit: (0, 0),
-            child_cpu: (0, 0),
+                pdeathsig: 0,
+                cpu_exit: (0, 0),
+                child_cpu: (0, 0),
             },
         );
         let env: Vec<Vec<u8>> = vec![

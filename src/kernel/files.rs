@@ -45,7 +45,12 @@ impl Kernel {
                 } else {
                     let n = fs.read(node.ino, off, buf)?;
                     // Shared mappings may have newer data than the file system.
-                    self.pagecache.borrow().overlay((node.mnt, node.ino), off, &mut buf[..n], &self.frames);
+                    self.pagecache.borrow().overlay(
+                        (node.mnt, node.ino),
+                        off,
+                        &mut buf[..n],
+                        &self.frames,
+                    );
                     n
                 };
                 if pos.is_none() {

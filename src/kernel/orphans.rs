@@ -14,7 +14,10 @@ impl Kernel {
     /// Is `node` open by any process or mapped by any address space?
     pub fn in_use(&self, node: Node) -> bool {
         let open = self.tasks.values().any(|t| {
-            t.files.borrow().iter().any(|(_, e)| e.file.borrow().node() == Some(node))
+            t.files
+                .borrow()
+                .iter()
+                .any(|(_, e)| e.file.borrow().node() == Some(node))
         });
         open || self.mms.values().any(|mm| {
             mm.aspace.vmas().any(|v| match &v.backing {
@@ -26,19 +29,31 @@ impl Kernel {
 
     /// Removes `name` from `dir`, keeping the file alive under a hidden
     /// name if this was its last link and it is still in use.
-    pub fn unlink_keeping_open(&mut self, dir: Node, name: &[u8], target: Node, nlink: u32) -> KResult<()> {
+    pub fn unlink_keeping_open(
+        &mut self,
+        dir: Node,
+        name: &[u8],
+        target: Node,
+        nlink: u32,
+    ) -> KResult<()> {
         let fs = self.mounts.fs(dir.mnt)?;
         if nlink > 1 || !self.in_use(target) {
             fs.unlink(dir.ino, name)?;
             if nlink <= 1 {
-                self.pagecache.borrow_mut().drop_file((target.mnt, target.ino), &mut self.frames);
+                self.pagecache
+                    .borrow_mut()
+                    .drop_file((target.mnt, target.ino), &mut self.frames);
             }
             return Ok(());
         }
         let hidden_dir = fs
             .lookup(fs.root(), b"lost+found")
             .ok()
-            .filter(|d| fs.stat(*d).map(|s| s.mode & crate::fs::S_IFMT == crate::fs::S_IFDIR).unwrap_or(false))
+            .filter(|d| {
+                fs.stat(*d)
+                    .map(|s| s.mode & crate::fs::S_IFMT == crate::fs::S_IFDIR)
+                    .unwrap_or(false)
+            })
             .unwrap_or(dir.ino);
         let hidden = format!(".umlrun-orphan-{}", target.ino).into_bytes();
         fs.link(target.ino, hidden_dir, &hidden)?;
@@ -46,7 +61,8 @@ impl Kernel {
             let _ = fs.unlink(hidden_dir, &hidden);
             return Err(e);
         }
-        self.orphans.insert((target.mnt, target.ino), (hidden_dir, hidden));
+        self.orphans
+            .insert((target.mnt, target.ino), (hidden_dir, hidden));
         Ok(())
     }
 

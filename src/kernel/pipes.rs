@@ -41,49 +41,79 @@ impl PipeTable {
         id
     }
 
-    /// Opens fifo `id` for reading and/or writing with Linux's rules: a
-    /// reader waits for a writer and vice versa (unless O_NONBLOCK: a reader
-    /// goes on, a writer gets ENXIO); O_RDWR never waits. Err(EAGAIN) means
-    /// "sleep and retry". `tid` identifies the waiting opener.
-    pub fn open_fifo(&mut self, id: usize, tid: i32, read: bool, write: bool, nonblock: bool) -> crate::errno::KResult<()> {
+    /// Opens fifo `id` with Linux's rules: a reader waits for a writer
+    /// and a writer for a reader, and both opens complete together
+    /// (O_NONBLOCK: a reader goes on, a writer without a reader gets
+    /// ENXIO); O_RDWR never waits. Err(EAGAIN) means "sleep and retry";
+    /// `tid` identifies the opener across retries. A waiting reader is
+    /// counted at once so that writers can go ahead.
+    pub fn open_fifo(
+        &mut self,
+        id: usize,
+        tid: i32,
+        read: bool,
+        write: bool,
+        nonblock: bool,
+    ) -> crate::errno::KResult<()> {
         use crate::errno::Errno;
-        let (ropens, wopens) = self.opens.get(&id).copied().unwrap_or((0, 0));
-        let p = self.pipes.get(&id).ok_or(Errno::EBADF)?;
-        let (readers, writers) = (p.readers(), p.writers());
-        let waiting = |t: &HashMap<(usize, i32, bool), u64>, w: bool| t.keys().any(|k| k.0 == id && k.2 == w);
-        let go = if read && write {
-            true
-        } else if read {
-            // Went through if a writer is there, came since we waited, or is waiting.
-            nonblock || writers > 0 || waiting(&self.waiters, true) || self.waiters.get(&(id, tid, false)).is_some_and(|g| wopens > *g)
-        } else {
-            if readers == 0 && !waiting(&self.waiters, false) && nonblock {
-                return Err(Errno::ENXIO);
-            }
-            readers > 0 || waiting(&self.waiters, false) || self.waiters.get(&(id, tid, true)).is_some_and(|g| ropens > *g)
-        };
-        if !go {
-            let gen = if read { wopens } else { ropens };
-            self.waiters.entry((id, tid, write)).or_insert(gen);
-            return Err(Errno::EAGAIN);
+        if !self.pipes.contains_key(&id) {
+            return Err(Errno::EBADF);
         }
-        self.waiters.remove(&(id, tid, write && !read));
+        let (ropens, wopens) = self.opens.get(&id).copied().unwrap_or((0, 0));
         let p = self.pipes.get_mut(&id).expect("pipe");
         let e = self.opens.entry(id).or_insert((0, 0));
+        if read && write {
+            p.open_reader();
+            p.open_writer();
+            e.0 += 1;
+            e.1 += 1;
+            return Ok(());
+        }
         if read {
+            if let Some(&gen) = self.waiters.get(&(id, tid, false)) {
+                if p.writers() > 0 || wopens > gen {
+                    self.waiters.remove(&(id, tid, false));
+                    return Ok(());
+                }
+                return Err(Errno::EAGAIN);
+            }
             p.open_reader();
             e.0 += 1;
+            if nonblock || p.writers() > 0 {
+                return Ok(());
+            }
+            self.waiters.insert((id, tid, false), wopens);
+            return Err(Errno::EAGAIN);
         }
-        if write {
+        if p.readers() > 0 {
             p.open_writer();
             e.1 += 1;
+            self.waiters.remove(&(id, tid, true));
+            return Ok(());
         }
-        Ok(())
+        if nonblock {
+            return Err(Errno::ENXIO);
+        }
+        self.waiters.entry((id, tid, true)).or_insert(ropens);
+        Err(Errno::EAGAIN)
     }
 
-    /// A blocked fifo opener gave up (signal, exit).
+    /// A blocked fifo opener gave up (signal, exit): undo its early count.
     pub fn forget_waiter(&mut self, tid: i32) {
-        self.waiters.retain(|k, _| k.1 != tid);
+        let gone: Vec<(usize, i32, bool)> = self
+            .waiters
+            .keys()
+            .filter(|k| k.1 == tid)
+            .copied()
+            .collect();
+        for k in gone {
+            self.waiters.remove(&k);
+            if !k.2 {
+                if let Some(p) = self.pipes.get_mut(&k.0) {
+                    p.close_reader();
+                }
+            }
+        }
     }
 
     /// Drops a pipe nobody has open any more.

@@ -204,6 +204,8 @@ impl Kernel {
         if ctid != 0 {
             // CLONE_CHILD_CLEARTID: zero it and wake a futex waiter.
             let _ = self.write_u32(tid, ctid, 0);
+            // pthread_join sleeps in FUTEX_WAIT on this word.
+            self.futex_wake(tid, ctid, usize::MAX, None);
             self.wake_all();
         }
         self.wake_vfork_parent(tid);
@@ -295,7 +297,13 @@ impl Kernel {
             zombie_orphans |= t.state == TaskState::Zombie;
             let sig = t.pdeathsig;
             if sig > 0 && t.is_alive() {
-                self.send_to_process(o, SigInfo { signo: sig, ..Default::default() });
+                self.send_to_process(
+                    o,
+                    SigInfo {
+                        signo: sig,
+                        ..Default::default()
+                    },
+                );
             }
         }
         if zombie_orphans {
@@ -458,7 +466,9 @@ impl Kernel {
     /// CPU ticks (user, system) of `tid`'s process so far: the host's
     /// accounting of its stub (threads share it).
     pub fn cpu_ticks(&self, tid: Pid) -> (u64, u64) {
-        let Some(t) = self.tasks.get(&tid) else { return (0, 0) };
+        let Some(t) = self.tasks.get(&tid) else {
+            return (0, 0);
+        };
         match self.mms.get(&t.mm) {
             Some(mm) => crate::host::clock::process_cpu_ticks(mm.stub.pid()),
             None => t.cpu_exit,

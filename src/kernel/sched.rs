@@ -35,7 +35,11 @@ impl Kernel {
                 self.wake_blocked();
             }
             let idle = self.runq.is_empty();
-            self.poll_host(if idle { self.next_deadline() } else { Some(Instant::now()) });
+            self.poll_host(if idle {
+                self.next_deadline()
+            } else {
+                Some(Instant::now())
+            });
             self.fire_timers();
             if idle || self.events != seen {
                 seen = self.events;

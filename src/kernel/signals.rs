@@ -414,7 +414,9 @@ impl Kernel {
             230 if args[1] & 1 == 0 => args[3],
             _ => return,
         };
-        let Some(deadline) = self.tasks.get(&tid).and_then(|t| t.block_deadline) else { return };
+        let Some(deadline) = self.tasks.get(&tid).and_then(|t| t.block_deadline) else {
+            return;
+        };
         if rem == 0 {
             return;
         }

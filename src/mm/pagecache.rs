@@ -203,7 +203,9 @@ impl PageCache {
     /// Copies cached pages over `buf` (file bytes read from disk at
     /// `offset`): a shared mapping's writes are in the frames first.
     pub fn overlay(&self, key: FileKey, offset: u64, buf: &mut [u8], frames: &FrameRefs) {
-        let Some(pages) = self.files.get(&key) else { return };
+        let Some(pages) = self.files.get(&key) else {
+            return;
+        };
         if buf.is_empty() {
             return;
         }

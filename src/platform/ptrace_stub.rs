@@ -171,8 +171,12 @@ impl PtraceStub {
                 }
                 HostStop::Signal(sig) if sig != SIGSEGV && sig != SIGBUS && suppressed < 64 => {
                     suppressed += 1;
-                    log::trace!("stub {}: host signal {sig} during stub code suppressed", self.pid);
-                    hp::resume(self.pid, Resume::Cont).map_err(PlatformError::host("ptrace_cont"))?;
+                    log::trace!(
+                        "stub {}: host signal {sig} during stub code suppressed",
+                        self.pid
+                    );
+                    hp::resume(self.pid, Resume::Cont)
+                        .map_err(PlatformError::host("ptrace_cont"))?;
                 }
                 other => {
                     return Err(PlatformError::UnexpectedStop(format!(

@@ -180,7 +180,13 @@ impl Kernel {
             },
             S_IFIFO if flags & O_PATH == 0 => {
                 let id = self.pipes.fifo((r.node.mnt, r.node.ino));
-                match self.pipes.open_fifo(id, tid, acc != O_WRONLY, acc != O_RDONLY, flags & O_NONBLOCK != 0) {
+                match self.pipes.open_fifo(
+                    id,
+                    tid,
+                    acc != O_WRONLY,
+                    acc != O_RDONLY,
+                    flags & O_NONBLOCK != 0,
+                ) {
                     Ok(()) => self.wake_all(),
                     Err(Errno::EAGAIN) => {
                         self.wake_all();
@@ -1302,4 +1308,3 @@ pub fn sys_sendfile(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     }
     ok(w as i64)
 }
-

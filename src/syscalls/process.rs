@@ -498,9 +498,9 @@ pub fn sys_prctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             ok(0)
         }
         4 | 36 | 38 => ok(0), // SET_DUMPABLE, CHILD_SUBREAPER, NO_NEW_PRIVS
-        3 => ok(1),               // GET_DUMPABLE
-        21 | 39 => ok(0),         // GET_SECCOMP, GET_NO_NEW_PRIVS
-        23 => ok(1),              // CAPBSET_READ
+        3 => ok(1),           // GET_DUMPABLE
+        21 | 39 => ok(0),     // GET_SECCOMP, GET_NO_NEW_PRIVS
+        23 => ok(1),          // CAPBSET_READ
         _ => Err(Errno::EINVAL),
     }
 }

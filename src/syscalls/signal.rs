@@ -240,7 +240,14 @@ pub fn sys_rt_sigtimedwait(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 /// rt_sigqueueinfo / rt_tgsigqueueinfo: a signal with the caller's siginfo.
-fn queue_info(k: &mut Kernel, tid: Pid, target: Pid, thread: bool, sig: i32, uinfo: u64) -> SysResult {
+fn queue_info(
+    k: &mut Kernel,
+    tid: Pid,
+    target: Pid,
+    thread: bool,
+    sig: i32,
+    uinfo: u64,
+) -> SysResult {
     if !(1..=NSIG).contains(&sig) {
         return Err(Errno::EINVAL);
     }
@@ -259,7 +266,11 @@ fn queue_info(k: &mut Kernel, tid: Pid, target: Pid, thread: bool, sig: i32, uin
         value: u64::from_le_bytes(b[24..32].try_into().expect("8")),
         ..Default::default()
     };
-    let t = k.tasks.get(&target).filter(|t| t.is_alive()).ok_or(Errno::ESRCH)?;
+    let t = k
+        .tasks
+        .get(&target)
+        .filter(|t| t.is_alive())
+        .ok_or(Errno::ESRCH)?;
     let tgid = t.tgid;
     if thread {
         k.send_to_thread(target, info);
