@@ -62,7 +62,14 @@ pub fn build_tree(root: &Path) {
         "{HOST_BUSYBOX} missing: install busybox-static"
     );
     let mk = |p: &str| std::fs::create_dir_all(root.join(p)).unwrap();
-    for d in ["bin", "etc", "data", "deep/a/b/c/d", "usr/share/doc", "empty_dir"] {
+    for d in [
+        "bin",
+        "etc",
+        "data",
+        "deep/a/b/c/d",
+        "usr/share/doc",
+        "empty_dir",
+    ] {
         mk(d);
     }
     std::fs::copy(HOST_BUSYBOX, root.join("bin/busybox")).unwrap();
@@ -74,7 +81,11 @@ pub fn build_tree(root: &Path) {
     std::fs::write(root.join("etc/motd"), pattern(1, 5000)).unwrap();
     std::fs::write(root.join("etc/empty"), b"").unwrap();
     std::fs::write(root.join("deep/a/b/c/d/leaf.txt"), b"deep leaf\n").unwrap();
-    std::fs::write(root.join("usr/share/doc/exact"), pattern(2, 3 * PAGE as usize)).unwrap();
+    std::fs::write(
+        root.join("usr/share/doc/exact"),
+        pattern(2, 3 * PAGE as usize),
+    )
+    .unwrap();
     std::fs::write(
         root.join("data/pages.bin"),
         pattern(3, (BIG_PAGES * PAGE - 100) as usize),
