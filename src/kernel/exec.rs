@@ -154,8 +154,15 @@ impl Kernel {
 
         // Build the new address space before touching the old one, so a
         // failure leaves the caller intact.
-        let stub = self.new_stub()?;
-        let vdso = stub.vdso();
+        // The process's own stub is reused when nobody else shares it
+        // (one fewer host fork+exec per guest exec); otherwise a new one.
+        let old_mm = self.task(tid)?.mm;
+        let reuse = self.mms.get(&old_mm).is_some_and(|m| m.users == 1);
+        let mut fresh = if reuse { None } else { Some(self.new_stub()?) };
+        let vdso = match &fresh {
+            Some(s) => s.vdso(),
+            None => self.mms.get(&old_mm).and_then(|m| m.stub.vdso()),
+        };
         let mut aspace = AddressSpace::new();
         let plan = LoadPlan::new(&main.elf, ET_DYN_BASE)?;
         let src = self.file_source(&main.file)?;
@@ -236,7 +243,23 @@ impl Kernel {
             }
         }
         let old = self.task(tid)?.mm;
-        self.release_mm(tid, old);
+        let stub = match fresh.take() {
+            Some(s) => {
+                self.release_mm(tid, old);
+                s
+            }
+            None => {
+                let mut mm = self.mms.remove(&old).ok_or(Errno::EFAULT)?;
+                mm.aspace.clear(&mut self.frames);
+                if let Err(e) = wipe_stub(&mut mm.stub) {
+                    log::warn!("cannot reuse the stub of {tid} ({e}); starting a new one");
+                    mm.stub.kill();
+                    self.new_stub()?
+                } else {
+                    mm.stub
+                }
+            }
+        };
         let id = self.alloc_mm_id();
         self.mms.insert(
             id,
@@ -250,7 +273,8 @@ impl Kernel {
         let t = self.task_mut(tid)?;
         t.mm = id;
         t.regs = Regs::new_user(entry, rsp);
-        t.fp = None;
+        // A new program starts with a clean FPU (and nothing of the old one).
+        t.fp = Some(initial_fpu());
         t.altstack = Default::default();
         t.clear_child_tid = 0;
         t.exe = main.file.path.clone();
@@ -288,4 +312,36 @@ trait ElibBad {
 }
 impl ElibBad for Errno {
     const ELIBBAD_OR_NOEXEC: Errno = Errno::ENOEXEC;
+}
+
+/// Unmaps everything the guest had in a stub, leaving its reserved pages.
+fn wipe_stub(stub: &mut crate::platform::PtraceStub) -> Result<(), crate::platform::PlatformError> {
+    use crate::platform::{AddressSpaceOps, MapOp};
+    let mut reserved: Vec<std::ops::Range<u64>> = stub.reserved().to_vec();
+    reserved.sort_by_key(|r| r.start);
+    let mut ops = Vec::new();
+    let mut at = MMAP_MIN_ADDR;
+    for r in reserved
+        .iter()
+        .chain(std::iter::once(&(USER_TOP..USER_TOP)))
+    {
+        if r.start > at {
+            ops.push(MapOp::Unmap {
+                addr: at,
+                len: r.start - at,
+            });
+        }
+        at = at.max(r.end);
+    }
+    stub.apply(&ops)
+}
+
+/// The FXSAVE image of a freshly reset FPU: x87 control word 0x37f, all
+/// exceptions masked in MXCSR (0x1f80).
+fn initial_fpu() -> crate::platform::FpRegs {
+    let mut b = [0u8; 512];
+    b[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
+    b[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
+    b[28..32].copy_from_slice(&0xffffu32.to_le_bytes());
+    crate::platform::FpRegs(b)
 }

@@ -208,7 +208,7 @@ impl Kernel {
                 return;
             }
         }
-        for _ in 0..SLICE {
+        for stops in 0..SLICE {
             if !self.deliver_signals(tid) {
                 return;
             }
@@ -261,7 +261,9 @@ impl Kernel {
             if std::mem::take(&mut self.yield_now) && !self.runq.is_empty() {
                 break;
             }
-            if !self.runq.is_empty() && self.console.has_pending_host_input() {
+            // Console input gets a look every few stops (a poll(2) each
+            // stop would cost more than a fast syscall round trip).
+            if stops % 32 == 31 && !self.runq.is_empty() && self.console.has_pending_host_input() {
                 break;
             }
         }

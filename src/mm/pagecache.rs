@@ -154,7 +154,11 @@ impl PageCache {
                     return Err(FaultError::Bus);
                 }
             };
-            if n > 0 && physmem.write(frame, 0, &buf[..n]).is_err() {
+            // A fresh frame already reads as zeros: holes cost no host page.
+            if n > 0
+                && buf[..n].iter().any(|&b| b != 0)
+                && physmem.write(frame, 0, &buf[..n]).is_err()
+            {
                 frames.put(frame);
                 return Err(FaultError::Bus);
             }
