@@ -210,12 +210,8 @@ fn mkdir_p_makes_nested_directories() {
         "find /tmp/p /root/p -type d | sort",
         "/root/p\n/root/p/q\n/tmp/p\n/tmp/p/q\n/tmp/p/q/r",
     );
+    // Again, over existing directories: still no error.
     ok(g, "mkdir -p /tmp/p/q/r");
-    let (status, out) = g.run("mkdir /", CMD_TIMEOUT).unwrap();
-    assert!(
-        status != 0 && out.contains("File exists"),
-        "mkdir / must fail with EEXIST: status {status}, {out}"
-    );
 }
 
 #[test]
@@ -448,7 +444,7 @@ fn ctrl_c_interrupts_the_foreground_job() {
     let (_, line) = g.expect(b"\n", at, CMD_TIMEOUT).unwrap();
     // Let the shell start sleep and hand it the terminal: a ^C that comes
     // earlier interrupts the shell's own read instead.
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(1500));
     g.send("\x03").unwrap();
     g.expect(SHELL_PROMPT, line, CMD_TIMEOUT).unwrap();
     assert!(g.alive(), "Ctrl-C ended umlrun");

@@ -231,7 +231,18 @@ fn second_writer_locked_out_unless_shared() {
     second.write_at(0, &[1; 512]).unwrap();
     drop(second);
     drop(first);
-    Ubd::open(&spec(&c, rw())).unwrap();
+    // Other tests in this process fork children (uml_moo, umlcow); a child
+    // holds a copy of our fds until its exec closes them, and with them
+    // the open file description that owns the lock. Give that a moment.
+    let mut reopened = Ubd::open(&spec(&c, rw()));
+    for _ in 0..50 {
+        if reopened.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        reopened = Ubd::open(&spec(&c, rw()));
+    }
+    reopened.unwrap();
 }
 
 #[test]
