@@ -1294,17 +1294,41 @@ pub fn sys_flock(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 pub fn sys_sendfile(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let out = k.fd_file(tid, fd_arg(a[0]))?;
     let inp = k.fd_file(tid, fd_arg(a[1]))?;
-    let count = (a[3] as usize).min(IO_MAX);
-    let mut buf = vec![0u8; count];
-    let pos = if a[2] != 0 {
-        Some(k.read_u64(tid, a[2])?)
-    } else {
-        None
+    if !matches!(inp.borrow().kind, FileKind::Regular(_)) {
+        return Err(Errno::EINVAL);
+    }
+    let mut count = (a[3] as usize).min(IO_MAX);
+    // Into a pipe: only what fits now, so no input is consumed and lost;
+    // a full pipe makes a blocking sendfile sleep.
+    let (pipe, nonblock) = {
+        let of = out.borrow();
+        match of.kind {
+            FileKind::Pipe { id, .. } => (Some(id), of.nonblocking()),
+            _ => (None, of.nonblocking()),
+        }
     };
-    let n = k.file_read(tid, &inp, &mut buf, pos)?;
-    let w = k.file_write(tid, &out, &buf[..n], None)?;
-    if let Some(p) = pos {
-        k.write_u64(tid, a[2], p + w as u64)?;
+    if let Some(id) = pipe {
+        let p = k.pipes.get(id).ok_or(Errno::EBADF)?;
+        if p.readers() == 0 {
+            return block_or(k.file_write(tid, &out, &[0], None), nonblock);
+        }
+        let free = p.capacity().saturating_sub(p.fionread());
+        if free == 0 {
+            return block_or(Err(Errno::EAGAIN), nonblock);
+        }
+        count = count.min(free);
+    }
+    let pos = if a[2] != 0 { k.read_u64(tid, a[2])? } else { inp.borrow().offset };
+    let mut buf = vec![0u8; count];
+    let n = k.file_read(tid, &inp, &mut buf, Some(pos))?;
+    let w = match k.file_write(tid, &out, &buf[..n], None) {
+        Ok(w) => w,
+        Err(e) => return block_or(Err(e), nonblock),
+    };
+    if a[2] != 0 {
+        k.write_u64(tid, a[2], pos + w as u64)?;
+    } else {
+        inp.borrow_mut().offset = pos + w as u64;
     }
     ok(w as i64)
 }
