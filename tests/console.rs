@@ -440,16 +440,22 @@ fn ctrl_c_interrupts_the_foreground_job() {
     let mut fleet = boot("mmap");
     let g = &mut fleet.instances[0];
     let at = g.mark();
-    g.send("sleep 100\n").unwrap();
-    let (_, line) = g.expect(b"\n", at, CMD_TIMEOUT).unwrap();
-    // Let the shell start sleep and hand it the terminal: a ^C that comes
-    // earlier interrupts the shell's own read instead.
-    std::thread::sleep(Duration::from_millis(1500));
+    // The job says when it runs (then it execs sleep in the same process):
+    // under load a fixed delay is not enough for the shell to start it and
+    // hand it the terminal, and a ^C that comes earlier hits the shell.
+    g.send("sh -c 'echo sleep-starts; exec sleep 100'\n")
+        .unwrap();
+    let (_, line) = g.expect(b"\nsleep-starts", at, CMD_TIMEOUT).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     g.send("\x03").unwrap();
     g.expect(SHELL_PROMPT, line, CMD_TIMEOUT).unwrap();
     assert!(g.alive(), "Ctrl-C ended umlrun");
-    // 130 = 128 + SIGINT: sleep died of the signal.
-    same(g, "echo status=$?", "status=130");
+    // 130 = 128 + SIGINT: sleep died of the signal. Typed raw: run() puts
+    // its own marker command first, which would reset $?.
+    let at = g.mark();
+    g.send("echo status=$?\n").unwrap();
+    g.expect(b"\nstatus=130", at, CMD_TIMEOUT).unwrap();
+    g.expect(SHELL_PROMPT, at, CMD_TIMEOUT).unwrap();
     let ps = ok(g, "ps");
     assert!(!ps.contains("sleep 100"), "sleep survived Ctrl-C:\n{ps}");
     assert_no_panic(g);

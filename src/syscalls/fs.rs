@@ -1318,7 +1318,11 @@ pub fn sys_sendfile(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         }
         count = count.min(free);
     }
-    let pos = if a[2] != 0 { k.read_u64(tid, a[2])? } else { inp.borrow().offset };
+    let pos = if a[2] != 0 {
+        k.read_u64(tid, a[2])?
+    } else {
+        inp.borrow().offset
+    };
     let mut buf = vec![0u8; count];
     let n = k.file_read(tid, &inp, &mut buf, Some(pos))?;
     let w = match k.file_write(tid, &out, &buf[..n], None) {
