@@ -1,11 +1,13 @@
 //! End to end through the console: the real `umlrun` binary on a pty, driven
 //! like a user at a terminal — log in, run busybox commands and check their
 //! output, shell scripts, pipelines and redirections, Ctrl-C, Ctrl-D and job
-//! control, `poweroff`/`halt`/`reboot`, SIGTERM to umlrun (dirty data written
-//! back), and the COW file's contents afterwards (merged with `umlcow merge`,
-//! read with `debugfs`, checked with `e2fsck -fn`). Bad disks (missing image,
-//! truncated COW header, backing file changed) end umlrun with one clear
-//! error line and no panic.
+//! control (background jobs, Ctrl-Z and `fg`, `kill -STOP`/`-CONT`), `vi`,
+//! big pipelines and here-documents, `poweroff`/`halt`/`reboot`, SIGTERM to
+//! umlrun (dirty data written back), the host terminal put in raw mode and
+//! given back unchanged, and the COW file's contents afterwards (merged with
+//! `umlcow merge`, read with `debugfs`, checked with `e2fsck -fn`). Bad
+//! disks (missing image, truncated COW header, backing file changed) end
+//! umlrun with one clear error line and no panic.
 //!
 //! Every instance is stopped by pid when a test fails (the harness's Drop).
 
@@ -598,4 +600,262 @@ fn backing_file_with_a_new_mtime_is_one_clear_error() {
         ],
         "mtime",
     );
+}
+
+// --- a full-screen program, Ctrl-Z, the host terminal ------------------------
+
+/// `vi` in the guest's terminal: insert text, ESC, `:wq`; the file holds
+/// the text and the shell's terminal modes are back as they were.
+#[test]
+fn vi_edits_a_file_and_restores_the_terminal() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    let modes_before = ok(g, "stty -g");
+    let at = g.mark();
+    g.send("vi /tmp/x\n").unwrap();
+    // vi draws `~` for the lines past the end of the (empty) buffer and
+    // names the new file on its status line; typing before vi has the
+    // terminal in raw mode would feed the keys to the shell's line.
+    let (_, typed) = g.expect(b"vi /tmp/x", at, CMD_TIMEOUT).unwrap();
+    g.expect(b"~", typed, CMD_TIMEOUT).unwrap();
+    g.expect(b"/tmp/x", typed, CMD_TIMEOUT).unwrap();
+    g.send("ihello from vi").unwrap();
+    // (vi may draw the text piecemeal, so it is not waited for.) ESC alone,
+    // then the ex command: vi tells a lone ESC from the start of an escape
+    // sequence (ESC : would be Alt-:) by a short pause.
+    std::thread::sleep(Duration::from_millis(300));
+    g.send("\x1b").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let at = g.mark();
+    g.send(":wq\r").unwrap();
+    g.expect(SHELL_PROMPT, at, CMD_TIMEOUT).unwrap();
+    assert!(g.alive(), "umlrun ended in vi");
+    same(g, "cat /tmp/x", "hello from vi");
+    // vi put the terminal back: the same settings, canonical with echo, and
+    // a plain command works. (No icrnl: getty sets it only when the login
+    // name ends with CR, and the harness types LF.)
+    same(g, "stty -g", modes_before.trim_end());
+    let stty = ok(g, "stty -a");
+    let words: Vec<&str> = stty.split_whitespace().collect();
+    for flag in ["icanon", "echo", "isig", "opost", "onlcr"] {
+        assert!(
+            words.contains(&flag),
+            "after vi the terminal lacks {flag}:\n{stty}"
+        );
+    }
+    same(g, "echo back at the shell", "back at the shell");
+    assert_no_panic(g);
+}
+
+/// Ctrl-Z stops the foreground job (SIGTSTP to its process group), `jobs`
+/// shows it stopped, `fg` gives it the terminal again and Ctrl-C ends it.
+#[test]
+fn ctrl_z_stops_the_foreground_job_and_fg_resumes_it() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    let at = g.mark();
+    g.send("sh -c 'echo started; exec sleep 100'\n").unwrap();
+    let (_, line) = g.expect(b"\nstarted", at, CMD_TIMEOUT).unwrap();
+    // As for Ctrl-C: let the job's exec and the shell's wait settle.
+    std::thread::sleep(Duration::from_millis(300));
+    g.send("\x1a").unwrap();
+    let (_, stopped) = g.expect(b"Stopped", line, CMD_TIMEOUT).unwrap();
+    g.expect(SHELL_PROMPT, stopped, CMD_TIMEOUT).unwrap();
+    assert!(g.alive(), "Ctrl-Z ended umlrun");
+
+    let jobs = ok(g, "jobs");
+    assert!(
+        jobs.contains("[1]") && jobs.contains("Stopped") && jobs.contains("sleep 100"),
+        "jobs after Ctrl-Z: {jobs}"
+    );
+    // The process is there and stopped (state T), not gone.
+    let pid = ok(g, "pidof sleep");
+    let pid = pid.trim();
+    assert!(pid.parse::<u32>().is_ok(), "pidof sleep: {pid:?}");
+    let state = ok(g, &format!("cut -d' ' -f3 /proc/{pid}/stat"));
+    assert_eq!(state.trim(), "T", "the stopped job's state");
+
+    let at = g.mark();
+    g.send("fg\n").unwrap();
+    let (_, typed) = g.expect(b"fg", at, CMD_TIMEOUT).unwrap();
+    // ash names the job before it hands over the terminal and continues it.
+    let (_, named) = g.expect(b"sleep 100", typed, CMD_TIMEOUT).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    g.send("\x03").unwrap();
+    g.expect(SHELL_PROMPT, named, CMD_TIMEOUT).unwrap();
+    assert!(g.alive(), "Ctrl-C after fg ended umlrun");
+    // Raw, not run(): its marker command would reset $?.
+    let at = g.mark();
+    g.send("echo status=$?\n").unwrap();
+    g.expect(b"\nstatus=130", at, CMD_TIMEOUT).unwrap();
+    g.expect(SHELL_PROMPT, at, CMD_TIMEOUT).unwrap();
+    let jobs = ok(g, "jobs");
+    assert!(!jobs.contains("sleep"), "the job outlived Ctrl-C: {jobs}");
+    let (status, ps) = g.run("pidof sleep", CMD_TIMEOUT).unwrap();
+    assert_ne!(status, 0, "sleep survived fg and Ctrl-C: {ps}");
+    assert_no_panic(g);
+}
+
+/// How umlrun is ended in `host_terminal_restored`.
+enum Stop {
+    Poweroff,
+    Sigterm,
+}
+
+/// umlrun on a cooked terminal (as a user's is) puts it in raw mode while
+/// it runs and gives back exactly the settings it found when it ends.
+fn host_terminal_restored(stop: Stop) {
+    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &backing(), "64M").unwrap();
+    fleet.host_raw = false;
+    fleet.start(1).unwrap();
+    let g = &mut fleet.instances[0];
+    let before = g.termios_at_start.clone();
+    let flags = |t: &nix::sys::termios::Termios| {
+        use nix::sys::termios::LocalFlags as L;
+        (
+            t.local_flags.contains(L::ICANON),
+            t.local_flags.contains(L::ECHO),
+            t.local_flags.contains(L::ISIG),
+        )
+    };
+    assert_eq!(flags(&before), (true, true, true), "the pty starts cooked");
+    g.wait_login(BOOT_TIMEOUT).unwrap();
+    let running = g.host_termios().unwrap();
+    assert_eq!(
+        flags(&running),
+        (false, false, false),
+        "while umlrun runs its terminal is not raw: {running:?}"
+    );
+    g.login(CMD_TIMEOUT).unwrap();
+    same(g, "echo through a raw terminal", "through a raw terminal");
+    match stop {
+        Stop::Poweroff => {
+            g.send("poweroff\n").unwrap();
+            expect_exit_0(g, "poweroff");
+        }
+        Stop::Sigterm => {
+            g.signal(libc::SIGTERM);
+            expect_exit_0(g, "SIGTERM");
+        }
+    }
+    let after = g.host_termios().unwrap();
+    assert_eq!(after, before, "umlrun left its terminal changed");
+}
+
+#[test]
+fn host_terminal_restored_after_poweroff() {
+    host_terminal_restored(Stop::Poweroff);
+}
+
+#[test]
+fn host_terminal_restored_after_sigterm() {
+    host_terminal_restored(Stop::Sigterm);
+}
+
+// --- pipelines with much data, here-documents, job states --------------------
+
+#[test]
+fn big_pipelines_and_here_documents() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    // The image's busybox is the host's (disk-images/build copies it).
+    let host_busybox = std::env::var("BUSYBOX").unwrap_or_else(|_| "/bin/busybox".into());
+    let size = std::fs::metadata(&host_busybox).unwrap().len();
+    same(g, "cat /bin/busybox | wc -c", &size.to_string());
+    same(
+        g,
+        "dd if=/dev/zero bs=1M count=64 2>/dev/null | wc -c",
+        "67108864",
+    );
+    // Through more pipes and a file, with redirections on both ends.
+    same(
+        g,
+        "dd if=/dev/zero bs=64k count=256 2>/dev/null | cat | cat > /tmp/z; wc -c < /tmp/z",
+        "16777216",
+    );
+    same(g, "tr '\\0' a < /tmp/z | tr -d a | wc -c", "0");
+
+    // A here-document, typed line by line at the shell's `> ` prompts.
+    // Typed raw: run() appends its marker to the last line, which would
+    // break the terminator. Only the output is upper case.
+    let at = g.mark();
+    g.send("cat <<EOF | tr a-z A-Z; echo heredoc-rc=$?\nhello $((6*7))\nthe $HOME end\nEOF\n")
+        .unwrap();
+    let (_, done) = g.expect(b"\nheredoc-rc=0", at, CMD_TIMEOUT).unwrap();
+    g.expect(SHELL_PROMPT, done, CMD_TIMEOUT).unwrap();
+    let out = console_text(g, at);
+    assert!(
+        out.contains("\nHELLO 42\n") && out.contains("\nTHE /ROOT END\n"),
+        "the here-document came out wrong:\n{out}"
+    );
+    // A quoted delimiter: no expansion.
+    let at = g.mark();
+    g.send("cat <<'EOF' > /tmp/hd; echo quoted-rc=$?\n$HOME $((1+1))\nEOF\n")
+        .unwrap();
+    let (_, done) = g.expect(b"\nquoted-rc=0", at, CMD_TIMEOUT).unwrap();
+    g.expect(SHELL_PROMPT, done, CMD_TIMEOUT).unwrap();
+    same(g, "cat /tmp/hd", "$HOME $((1+1))");
+    assert_no_panic(g);
+}
+
+#[test]
+fn background_job_states_stop_and_continue() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    ok(g, "sleep 100 &");
+    let pid = ok(g, "echo $!").trim().to_string();
+    assert!(pid.parse::<u32>().is_ok(), "$! is not a pid: {pid}");
+    let state = |g: &mut Instance| ok(g, &format!("cut -d' ' -f3 /proc/{pid}/stat"));
+    // ps: the sleep with its state, S (sleeping).
+    let ps = ok(g, "ps -o pid,stat,args");
+    let line = ps
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(pid.as_str()))
+        .unwrap_or_else(|| panic!("ps does not show sleep (pid {pid}):\n{ps}"));
+    assert!(line.contains("sleep 100"), "ps, pid {pid}: {line}");
+    assert_eq!(
+        line.split_whitespace().nth(1).map(|s| &s[..1]),
+        Some("S"),
+        "ps state of a sleeping job: {line}"
+    );
+    let top = ok(g, "top -n1");
+    assert!(
+        top.lines()
+            .any(|l| l.trim_start().starts_with(&pid) && l.contains("sleep 100")),
+        "top -n1 does not show the sleep:\n{top}"
+    );
+
+    ok(g, "kill -STOP %1");
+    // The shell learns of the stop through SIGCHLD/wait; give it a moment.
+    let jobs = ok(g, "sleep 1; jobs");
+    assert!(
+        jobs.contains("[1]") && jobs.contains("Stopped") && jobs.contains("sleep 100"),
+        "jobs after kill -STOP: {jobs}"
+    );
+    assert_eq!(state(g).trim(), "T", "state after kill -STOP");
+
+    ok(g, "kill -CONT %1");
+    // ash does not see a continue it did not send (natively too: it waits
+    // without WCONTINUED), so only the process shows it.
+    assert_eq!(state(g).trim(), "S", "state after kill -CONT");
+    // Stopped again, then continued by the shell itself: `jobs` follows.
+    ok(g, "kill -STOP %1");
+    assert_eq!(state(g).trim(), "T", "state after a second kill -STOP");
+    ok(g, "bg %1");
+    let jobs = ok(g, "jobs");
+    assert!(
+        jobs.contains("Running") && jobs.contains("sleep 100"),
+        "jobs after bg: {jobs}"
+    );
+    assert_eq!(state(g).trim(), "S", "state after bg");
+
+    ok(g, "kill %1");
+    ok(g, "sleep 1; jobs");
+    let ps = ok(g, "ps");
+    assert!(
+        !ps.contains("sleep 100"),
+        "kill %1 left sleep:
+{ps}"
+    );
+    assert_no_panic(g);
 }

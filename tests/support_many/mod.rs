@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::pty::{openpty, Winsize};
-use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 
 pub const LOGIN_PROMPT: &[u8] = b"login: ";
 pub const SHELL_PROMPT: &[u8] = b"# ";
@@ -175,6 +175,8 @@ pub struct Instance {
     reader: Option<JoinHandle<()>>,
     started: Instant,
     pub boot_time: Option<Duration>,
+    /// The pty's termios just before umlrun started.
+    pub termios_at_start: Termios,
 }
 
 impl Instance {
@@ -185,6 +187,19 @@ impl Instance {
         umid: &str,
         cow: PathBuf,
         argv: &[String],
+    ) -> Result<Instance, HarnessError> {
+        Instance::spawn_on(index, umid, cow, argv, true)
+    }
+
+    /// As `spawn`; `host_raw: false` leaves the pty in its default cooked
+    /// mode, like a user's terminal, so umlrun's own raw mode and its
+    /// restoring can be seen with `host_termios`.
+    pub fn spawn_on(
+        index: usize,
+        umid: &str,
+        cow: PathBuf,
+        argv: &[String],
+        host_raw: bool,
     ) -> Result<Instance, HarnessError> {
         // Wide: the guest's line editor wraps long command lines at the
         // terminal width, which would split the echoed line `run` looks for.
@@ -197,8 +212,12 @@ impl Instance {
         let pty = openpty(Some(&size), None).map_err(|e| io_err("openpty")(e.into()))?;
         // Raw host side: the guest's own line discipline echoes and edits.
         let mut t = tcgetattr(&pty.slave).map_err(|e| io_err("tcgetattr")(e.into()))?;
-        cfmakeraw(&mut t);
-        tcsetattr(&pty.slave, SetArg::TCSANOW, &t).map_err(|e| io_err("tcsetattr")(e.into()))?;
+        if host_raw {
+            cfmakeraw(&mut t);
+            tcsetattr(&pty.slave, SetArg::TCSANOW, &t)
+                .map_err(|e| io_err("tcsetattr")(e.into()))?;
+        }
+        let termios_at_start = tcgetattr(&pty.slave).map_err(|e| io_err("tcgetattr")(e.into()))?;
         let dup = |fd: &OwnedFd| fd.try_clone().map_err(io_err("dup pty"));
         let child = Command::new(&argv[0])
             .args(&argv[1..])
@@ -240,11 +259,19 @@ impl Instance {
             reader: Some(reader),
             started: Instant::now(),
             boot_time: None,
+            termios_at_start,
         })
     }
 
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
+    }
+
+    /// The termios of umlrun's terminal (the pty slave) now. Linux answers
+    /// TCGETS on a pty master with its slave's settings, and they outlive
+    /// umlrun's exit while the master is open.
+    pub fn host_termios(&self) -> Result<Termios, HarnessError> {
+        tcgetattr(&self.writer).map_err(|e| io_err("tcgetattr on the pty master")(e.into()))
     }
 
     /// Still running (not yet exited)?
@@ -467,6 +494,9 @@ pub struct Fleet {
     pub backing: PathBuf,
     pub mem: String,
     pub instances: Vec<Instance>,
+    /// Put each console pty in raw mode before starting (the default);
+    /// false leaves it cooked, as a user's terminal is.
+    pub host_raw: bool,
     dir: tempfile::TempDir,
     tag: String,
 }
@@ -481,6 +511,7 @@ impl Fleet {
                 .map_err(io_err(format!("{}", backing.display())))?,
             mem: mem.into(),
             instances: Vec::new(),
+            host_raw: true,
             dir,
             tag: format!("many{}", std::process::id()),
         })
@@ -505,7 +536,7 @@ impl Fleet {
                 .runner
                 .argv(&cow, &self.backing, &umid, &self.uml_dir(), &self.mem);
             self.instances
-                .push(Instance::spawn(index, &umid, cow, &argv)?);
+                .push(Instance::spawn_on(index, &umid, cow, &argv, self.host_raw)?);
         }
         Ok(())
     }
