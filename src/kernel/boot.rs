@@ -357,6 +357,9 @@ impl Kernel {
             }
         }
         self.tasks.clear();
+        for mut s in self.spare_stubs.drain(..) {
+            s.kill();
+        }
         self.reap_orphans();
         self.sync_all();
         self.console.restore_host();

@@ -76,6 +76,9 @@ pub struct Kernel {
     /// Unlinked files still open or mapped: (mount, inode) → the hidden
     /// name (directory, name) that keeps them alive until the last close.
     pub orphans: HashMap<(usize, u64), (u64, Vec<u8>)>,
+    /// Stubs started ahead of time while idle, so fork does not wait for
+    /// a host fork+exec.
+    pub spare_stubs: Vec<PtraceStub>,
 }
 
 impl Kernel {
@@ -111,6 +114,7 @@ impl Kernel {
             yield_now: false,
             proc_snapshot: None,
             orphans: HashMap::new(),
+            spare_stubs: Vec::new(),
         }
     }
 

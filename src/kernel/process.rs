@@ -41,6 +41,23 @@ pub struct CloneArgs {
 impl Kernel {
     /// A new stub process for a fresh address space.
     pub fn new_stub(&mut self) -> KResult<PtraceStub> {
+        if let Some(s) = self.spare_stubs.pop() {
+            return Ok(s);
+        }
+        self.spawn_stub()
+    }
+
+    /// Keeps a couple of stubs ready (called when nothing is runnable).
+    pub fn refill_spare_stubs(&mut self) {
+        const SPARE: usize = 2;
+        if self.spare_stubs.len() < SPARE {
+            if let Ok(s) = self.spawn_stub() {
+                self.spare_stubs.push(s);
+            }
+        }
+    }
+
+    fn spawn_stub(&mut self) -> KResult<PtraceStub> {
         PtraceStub::spawn(StubOptions {
             keep_fds: &self.config.keep_fds,
             cpu: self.config.cpu,

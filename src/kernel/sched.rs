@@ -35,11 +35,16 @@ impl Kernel {
                 self.wake_blocked();
             }
             let idle = self.runq.is_empty();
-            self.poll_host(if idle {
+            if idle {
+                // Idle time prepares the next fork's stub.
+                self.refill_spare_stubs();
+            }
+            let timeout = if idle && self.events == seen {
                 self.next_deadline()
             } else {
                 Some(Instant::now())
-            });
+            };
+            self.poll_host(timeout);
             self.fire_timers();
             if idle || self.events != seen {
                 seen = self.events;
