@@ -131,19 +131,7 @@ impl AddressSpace {
         for k in keys {
             self.vmas.remove(&k);
         }
-        let pages: Vec<u64> = self.ptes.range(start..end).map(|(k, _)| *k).collect();
-        let mut mapped = false;
-        for p in pages {
-            let pte = self.ptes.remove(&p).expect("pte listed");
-            mapped |= pte.host_prot.is_some();
-            anon.put(pte.frame);
-        }
-        if mapped {
-            self.ops.push(MapOp::Unmap {
-                addr: start,
-                len: end - start,
-            });
-        }
+        self.discard(start, end, anon);
     }
 
     /// mprotect over [start, end). Every page in the range must be mapped.
