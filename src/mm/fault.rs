@@ -33,9 +33,7 @@ impl AddressSpace {
         } else {
             self.map_host(page, &physmem);
         }
-        if !write {
-            self.fault_around(page, anon);
-        }
+        self.fault_around(page, write, anon);
         Ok(())
     }
 
@@ -155,18 +153,34 @@ impl AddressSpace {
         Ok(pte.frame)
     }
 
-    /// Maps the following pages of a file mapping that are not mapped yet.
-    fn fault_around(&mut self, page: u64, anon: &mut FrameRefs) {
+    /// Maps neighbours in the same round trip: pages that already have a
+    /// PTE but no host mapping (a forked child's inherited pages, pages the
+    /// kernel touched for the guest) on both sides, and, after a read fault
+    /// on a file mapping, the following pages of the file.
+    fn fault_around(&mut self, page: u64, write: bool, anon: &mut FrameRefs) {
         let Some(vma) = self.find_vma(page).cloned() else {
             return;
         };
-        if !matches!(vma.backing, Backing::File { .. }) || vma.prot == PROT_NONE {
+        if vma.prot == PROT_NONE {
             return;
         }
         let physmem = anon.physmem().clone();
-        let end = vma.end.min(page + FAULT_AROUND * PAGE);
+        let lo = vma.start.max(page.saturating_sub(FAULT_AROUND * PAGE));
+        let hi = vma.end.min(page + FAULT_AROUND * PAGE);
+        let unmapped: Vec<u64> = self
+            .ptes
+            .range(lo..hi)
+            .filter(|(p, pte)| **p != page && pte.host_prot.is_none())
+            .map(|(p, _)| *p)
+            .collect();
+        for p in unmapped {
+            self.map_host(p, &physmem);
+        }
+        if write || !matches!(vma.backing, Backing::File { .. }) {
+            return;
+        }
         let mut p = page + PAGE;
-        while p < end {
+        while p < hi {
             if self.pte(p).is_none() {
                 if self.resolve(p, false, anon).is_err() {
                     break;
