@@ -11,7 +11,7 @@ use thiserror::Error;
 use super::console::Console;
 use super::core::{Kernel, KernelConfig, Mm, Shutdown};
 use super::fdtable::FdTable;
-use super::task::{status_exited, FsContext, Task, TaskState};
+use super::task::{FsContext, Task, TaskState};
 use crate::block::{BlockError, Ubd};
 use crate::config::{self, Config, UbdSpec};
 use crate::errno::Errno;
@@ -371,11 +371,6 @@ impl Kernel {
             Shutdown::InitDied(st) => Some(Ended::InitExited(st)),
         }
     }
-}
-
-#[allow(dead_code)]
-fn _status(code: i32) -> i32 {
-    status_exited(code)
 }
 
 #[cfg(test)]

@@ -145,7 +145,7 @@ impl Kernel {
                 let (file, head) = self.exec_open(tid, ip)?;
                 let elf = ElfFile::parse(&head, file.stat.size)?;
                 if elf.interp.is_some() {
-                    return Err(Errno::ELIBBAD_OR_NOEXEC);
+                    return Err(Errno::ENOEXEC);
                 }
                 Some(Image { file, elf })
             }
@@ -305,13 +305,6 @@ impl Kernel {
         self.wake_vfork_parent(tid);
         Ok(())
     }
-}
-
-trait ElibBad {
-    const ELIBBAD_OR_NOEXEC: Errno;
-}
-impl ElibBad for Errno {
-    const ELIBBAD_OR_NOEXEC: Errno = Errno::ENOEXEC;
 }
 
 /// Unmaps everything the guest had in a stub, leaving its reserved pages.

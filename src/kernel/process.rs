@@ -6,8 +6,8 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::core::{Kernel, Mm, Shutdown};
-use super::signal::{SigInfo, CLD_DUMPED, CLD_EXITED, CLD_KILLED, SIGCHLD, SIGKILL};
-use super::task::{Pid, Task, TaskState, Wait, STATUS_CONTINUED};
+use super::signal::{SigInfo, CLD_DUMPED, CLD_EXITED, CLD_KILLED, SIGCHLD};
+use super::task::{Pid, Task, TaskState, STATUS_CONTINUED};
 use crate::errno::{Errno, KResult};
 use crate::platform::{Context, PtraceStub, StubOptions};
 
@@ -467,15 +467,6 @@ impl Kernel {
             }
         }
         Ok(Some((cpid, status, code)))
-    }
-
-    pub fn block_on(&self, w: Wait) -> super::super::syscalls::Outcome {
-        super::super::syscalls::Outcome::Block(w)
-    }
-
-    #[allow(dead_code)]
-    fn _sigkill(&self) -> i32 {
-        SIGKILL
     }
 }
 

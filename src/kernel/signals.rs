@@ -403,9 +403,6 @@ fn restartable(nr: u64) -> bool {
     )
 }
 
-#[allow(dead_code)]
-fn _unused(_: Wait) {}
-
 impl Kernel {
     /// nanosleep/clock_nanosleep interrupted: the time left goes to `rem`.
     fn report_remaining_sleep(&mut self, tid: Pid, nr: u64, args: [u64; 6]) {

@@ -837,45 +837,30 @@ fn resolved_of_fd(k: &mut Kernel, tid: Pid, fd: i32) -> KResult<Resolved> {
     })
 }
 
+/// chmod: only the permission bits change (setattr keeps the type).
+fn chmod_to(k: &mut Kernel, tid: Pid, r: &Resolved, mode: u64) -> SysResult {
+    let attr = SetAttr {
+        mode: Some(mode as u32 & 0o7777),
+        ..Default::default()
+    };
+    setattr_checked(k, tid, r, attr)
+}
+
 pub fn sys_chmod(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let p = path_arg(k, tid, a[0])?;
     let r = k.lookup_at(tid, AT_FDCWD, &p, true)?;
-    setattr_checked(
-        k,
-        tid,
-        &r,
-        SetAttr {
-            mode: Some(a[1] as u32 & 0o7777),
-            ..Default::default()
-        },
-    )
+    chmod_to(k, tid, &r, a[1])
 }
 
 pub fn sys_fchmodat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let p = path_arg(k, tid, a[1])?;
     let r = k.lookup_at(tid, fd_arg(a[0]), &p, true)?;
-    setattr_checked(
-        k,
-        tid,
-        &r,
-        SetAttr {
-            mode: Some(a[2] as u32 & 0o7777),
-            ..Default::default()
-        },
-    )
+    chmod_to(k, tid, &r, a[2])
 }
 
 pub fn sys_fchmod(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let r = resolved_of_fd(k, tid, fd_arg(a[0]))?;
-    setattr_checked(
-        k,
-        tid,
-        &r,
-        SetAttr {
-            mode: Some(a[1] as u32 & 0o7777),
-            ..Default::default()
-        },
-    )
+    chmod_to(k, tid, &r, a[1])
 }
 
 fn chown_attr(uid: u64, gid: u64) -> SetAttr {
