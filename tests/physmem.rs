@@ -116,6 +116,75 @@ fn substituted_frame_reads_the_file_and_costs_the_memfd_nothing() {
     assert_eq!(pm.stats().frames_substituted, 3);
 }
 
+/// Pages of `file` in the host page cache (mincore over a fresh mapping).
+fn host_cached_pages(file: &File, len: usize) -> usize {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a new private read-only mapping of `len` bytes of an open file;
+    // it is only passed to mincore and unmapped below.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(p, libc::MAP_FAILED);
+    let mut vec = vec![0u8; len / PAGE_SIZE];
+    // SAFETY: `p` maps `len` bytes; `vec` has one byte per page.
+    assert_eq!(unsafe { libc::mincore(p, len, vec.as_mut_ptr()) }, 0);
+    // SAFETY: unmapping the mapping made above.
+    unsafe { libc::munmap(p, len) };
+    vec.iter().filter(|&&b| b & 1 == 1).count()
+}
+
+/// A substituted page is read from the host file alone: no mmap read-around
+/// pulls its neighbours into the page cache (they would be charged to the
+/// instance that touched the page first, several MB of an image per boot).
+#[test]
+fn substitution_reads_only_the_page_it_shows() {
+    const PAGES: usize = 2048;
+    // On the target directory's file system: a tmpfs /tmp cannot evict.
+    let t = tempfile::NamedTempFile::new_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let data: Vec<u8> = (0..PAGES * PAGE_SIZE)
+        .map(|i| (i / PAGE_SIZE) as u8)
+        .collect();
+    std::fs::write(t.path(), &data).unwrap();
+    let file = Arc::new(File::open(t.path()).unwrap());
+    file.sync_all().unwrap();
+    // SAFETY: advice on an open fd.
+    let rc = unsafe {
+        libc::posix_fadvise(
+            std::os::fd::AsRawFd::as_raw_fd(&*file),
+            0,
+            0,
+            libc::POSIX_FADV_DONTNEED,
+        )
+    };
+    assert_eq!(rc, 0);
+    let before = host_cached_pages(&file, PAGES * PAGE_SIZE);
+    assert!(
+        before < 16,
+        "the host kept {before} clean pages after DONTNEED"
+    );
+
+    let pm = PhysMem::new(1 << 20).unwrap();
+    let f = pm.alloc().unwrap();
+    pm.substitute(f, file.clone(), 1000 * PAGE_SIZE as u64, false)
+        .unwrap();
+    let mut buf = vec![0u8; PAGE_SIZE];
+    pm.read(f, 0, &mut buf);
+    assert!(buf.iter().all(|&b| b == 1000u32 as u8));
+    let after = host_cached_pages(&file, PAGES * PAGE_SIZE);
+    assert!(
+        after <= before + 2,
+        "substituting one page cached {} pages of the file",
+        after - before
+    );
+}
+
 /// One smaps entry: (start address, Rss kB, Pss kB, Shared_Clean+Shared_Dirty kB).
 fn smaps_entries_for(path: &std::path::Path) -> Vec<(u64, u64, u64, u64)> {
     let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();

@@ -283,6 +283,29 @@ impl SharedMapping {
         }
     }
 
+    /// Brings the file pages just mapped at `offset..offset+len` into the
+    /// host page cache without the kernel's mmap read-around, which would
+    /// otherwise read (and charge to this instance) up to the whole image
+    /// around every page a guest touches first. Once the pages are cached,
+    /// the stubs' own mappings of them fault without reading around either.
+    fn fault_in_without_readaround(&self, offset: usize, len: usize) {
+        let start = self.base.as_ptr() as usize + offset;
+        // SAFETY: advice only; the range lies inside our own mapping.
+        let r = unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_RANDOM) };
+        if r != 0 {
+            log::debug!(
+                "madvise(MADV_RANDOM) on the physmem view: {}",
+                nix::Error::last()
+            );
+        }
+        for page in (0..len).step_by(PAGE) {
+            // SAFETY: a mapped, readable page of our own mapping (the file
+            // reaches that far, checked by the caller); a volatile read of
+            // one byte creates no reference.
+            unsafe { std::ptr::read_volatile((start + page) as *const u8) };
+        }
+    }
+
     /// Whether every page of `offset..offset+len` is mapped (mincore fails
     /// with ENOMEM on a hole).
     fn range_mapped(&self, offset: usize, len: usize) -> bool {
@@ -354,6 +377,7 @@ impl SharedMapping {
         let writable = writable && self.writable;
         self.map_fixed(offset, len, file.as_fd(), file_offset, writable)?;
         self.set_read_only(offset, len, !writable);
+        self.fault_in_without_readaround(offset, len);
         Ok(())
     }
 
