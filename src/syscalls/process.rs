@@ -218,86 +218,99 @@ fn set_cred(
 
 const KEEP: u32 = u32::MAX;
 
-fn may_set(c: &crate::vfs::Cred, v: u32, real: u32, eff: u32, saved: u32) -> KResult<()> {
-    if v == KEEP || c.euid == 0 || v == real || v == eff || v == saved {
-        Ok(())
-    } else {
-        Err(Errno::EPERM)
+/// Which ids a set*id call changes: the user or the group ids.
+#[derive(Clone, Copy)]
+enum Ids {
+    User,
+    Group,
+}
+
+impl Ids {
+    /// (real, effective, saved) of this kind in `c`.
+    fn of(self, c: &mut crate::vfs::Cred) -> [&mut u32; 3] {
+        match self {
+            Ids::User => [&mut c.uid, &mut c.euid, &mut c.suid],
+            Ids::Group => [&mut c.gid, &mut c.egid, &mut c.sgid],
+        }
     }
 }
 
-pub fn sys_setuid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let u = a[0] as u32;
+/// setuid/setgid: root sets all three; others only the effective id, to
+/// their real or saved one.
+fn set_one(k: &mut Kernel, tid: Pid, v: u32, kind: Ids) -> SysResult {
     set_cred(k, tid, |c| {
-        if c.euid == 0 {
-            c.uid = u;
-            c.suid = u;
-        } else if u != c.uid && u != c.suid {
+        let root = c.euid == 0;
+        let [real, eff, saved] = kind.of(c);
+        if root {
+            *real = v;
+            *saved = v;
+        } else if v != *real && v != *saved {
             return Err(Errno::EPERM);
         }
-        c.euid = u;
+        *eff = v;
         Ok(())
     })
+}
+
+/// setresuid/setresgid: each id given (not -1) changes; without root each
+/// must be one of the current three.
+fn set_three(k: &mut Kernel, tid: Pid, new: [u32; 3], kind: Ids) -> SysResult {
+    set_cred(k, tid, |c| {
+        let root = c.euid == 0;
+        let ids = kind.of(c);
+        let cur = [*ids[0], *ids[1], *ids[2]];
+        if !root && new.iter().any(|v| *v != KEEP && !cur.contains(v)) {
+            return Err(Errno::EPERM);
+        }
+        for (id, v) in ids.into_iter().zip(new) {
+            if v != KEEP {
+                *id = v;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// setreuid/setregid: like setres*id, and the saved id follows the new
+/// effective one when the real id is set or the effective id leaves the
+/// real one (POSIX).
+fn set_two(k: &mut Kernel, tid: Pid, r: u32, e: u32, kind: Ids) -> SysResult {
+    let mut c = k.task(tid)?.cred.clone();
+    let [real, eff, _] = kind.of(&mut c);
+    let saved = if r != KEEP || (e != KEEP && e != *real) {
+        if e != KEEP {
+            e
+        } else {
+            *eff
+        }
+    } else {
+        KEEP
+    };
+    set_three(k, tid, [r, e, saved], kind)
+}
+
+pub fn sys_setuid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    set_one(k, tid, a[0] as u32, Ids::User)
 }
 
 pub fn sys_setgid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let g = a[0] as u32;
-    set_cred(k, tid, |c| {
-        if c.euid == 0 {
-            c.gid = g;
-            c.sgid = g;
-        } else if g != c.gid && g != c.sgid {
-            return Err(Errno::EPERM);
-        }
-        c.egid = g;
-        Ok(())
-    })
+    set_one(k, tid, a[0] as u32, Ids::Group)
 }
 
 pub fn sys_setresuid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let (r, e, s) = (a[0] as u32, a[1] as u32, a[2] as u32);
-    set_cred(k, tid, |c| {
-        for v in [r, e, s] {
-            may_set(c, v, c.uid, c.euid, c.suid)?;
-        }
-        if r != KEEP {
-            c.uid = r;
-        }
-        if e != KEEP {
-            c.euid = e;
-        }
-        if s != KEEP {
-            c.suid = s;
-        }
-        Ok(())
-    })
+    set_three(k, tid, [a[0] as u32, a[1] as u32, a[2] as u32], Ids::User)
 }
 
 pub fn sys_setresgid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let (r, e, s) = (a[0] as u32, a[1] as u32, a[2] as u32);
-    set_cred(k, tid, |c| {
-        for v in [r, e, s] {
-            may_set(c, v, c.gid, c.egid, c.sgid)?;
-        }
-        if r != KEEP {
-            c.gid = r;
-        }
-        if e != KEEP {
-            c.egid = e;
-        }
-        if s != KEEP {
-            c.sgid = s;
-        }
-        Ok(())
-    })
+    set_three(k, tid, [a[0] as u32, a[1] as u32, a[2] as u32], Ids::Group)
 }
 
 pub fn sys_setreuid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    sys_setresuid(k, tid, [a[0], a[1], KEEP as u64, 0, 0, 0])
+    set_two(k, tid, a[0] as u32, a[1] as u32, Ids::User)
 }
 
 pub fn sys_setregid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    sys_setresgid(k, tid, [a[0], a[1], KEEP as u64, 0, 0, 0])
+    set_two(k, tid, a[0] as u32, a[1] as u32, Ids::Group)
 }
 
 fn put_three(k: &mut Kernel, tid: Pid, a: [u64; 6], v: [u32; 3]) -> SysResult {

@@ -95,6 +95,35 @@ int main(void) {
             _exit(0);
         }
         SAY("root child drops to uid 1000 and cannot come back: %s\n", t_wait(pid));
+        pid = fork();
+        if (pid == 0) {
+            uid_t r, e, s;
+            gid_t gr, ge, gs;
+            /* keep a saved root id, step out and back in */
+            if (setresuid(1000, 1001, 0) != 0) _exit(1);
+            if (getresuid(&r, &e, &s) != 0 || r != 1000 || e != 1001 || s != 0) _exit(2);
+            if (setresuid(-1, 0, -1) != 0 || geteuid() != 0) _exit(3);
+            /* setreuid with a real id set moves the saved id to the new euid */
+            if (setreuid(1002, 1003) != 0) _exit(4);
+            if (getresuid(&r, &e, &s) != 0 || r != 1002 || e != 1003 || s != 1003) _exit(5);
+            /* no id left is root: anything else is refused */
+            if (setresuid(-1, 0, -1) == 0 || errno != EPERM) _exit(6);
+            if (setresuid(1003, 1002, 1002) != 0) _exit(7);
+            if (setresgid(5, 6, 7) == 0 || errno != EPERM) _exit(8);
+            if (getresgid(&gr, &ge, &gs) != 0 || gr != 0 || ge != 0 || gs != 0) _exit(9);
+            _exit(0);
+        }
+        SAY("setresuid/setreuid keep and move the saved id: %s\n", t_wait(pid));
+        pid = fork();
+        if (pid == 0) {
+            gid_t r, e, s;
+            if (setresgid(10, 11, 12) != 0) _exit(1);
+            if (getresgid(&r, &e, &s) != 0 || r != 10 || e != 11 || s != 12) _exit(2);
+            if (setregid(-1, 10) != 0) _exit(3);
+            if (getresgid(&r, &e, &s) != 0 || r != 10 || e != 10 || s != 12) _exit(4);
+            _exit(0);
+        }
+        SAY("setresgid/setregid: %s\n", t_wait(pid));
         gid_t groups[4];
         CHECK(getgroups(4, groups) >= 0, "getgroups");
         CHECK(setgroups(0, NULL) == 0 && getgroups(4, groups) == 0, "setgroups to none");
