@@ -329,12 +329,8 @@ fn wipe_stub(stub: &mut crate::platform::PtraceStub) -> Result<(), crate::platfo
     stub.apply(&ops)
 }
 
-/// The FXSAVE image of a freshly reset FPU: x87 control word 0x37f, all
-/// exceptions masked in MXCSR (0x1f80).
+/// A freshly reset FPU: x87 control word 0x37f, all exceptions masked in
+/// MXCSR (0x1f80), every vector register (AVX, AVX-512 too) zero.
 fn initial_fpu() -> crate::platform::FpRegs {
-    let mut b = [0u8; 512];
-    b[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
-    b[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
-    b[28..32].copy_from_slice(&0xffffu32.to_le_bytes());
-    crate::platform::FpRegs(b)
+    crate::platform::FpRegs::initial()
 }
