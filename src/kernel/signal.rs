@@ -600,4 +600,182 @@ mod tests {
         assert_eq!(i32::from_le_bytes(b[0..4].try_into().unwrap()), SIGSEGV);
         assert_eq!(u64::from_le_bytes(b[16..24].try_into().unwrap()), 0xdead000);
     }
+
+    /// An AVX-512-host-like image with sw bytes, as the platform fetches it.
+    fn xsave_image(size: usize, features: u64) -> FpRegs {
+        let mut fp = FpRegs::from_bytes(vec![0; size]).unwrap();
+        for (i, b) in fp.bytes_mut()[576..].iter_mut().enumerate() {
+            *b = (i % 251) as u8 + 1;
+        }
+        fp.set_xstate_bv(0xff);
+        fp.set_sw_bytes(Some(crate::platform::FpSwBytes {
+            extended_size: size as u32 + 4,
+            xfeatures: features,
+            xstate_size: size as u32,
+        }));
+        fp
+    }
+
+    fn u32_at(b: &[u8], off: usize) -> u32 {
+        u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
+    }
+
+    #[test]
+    fn xstate_frame_has_magics_flags_and_alignment() {
+        let regs = Regs {
+            rsp: 0x7fff_0000_1234,
+            ..Regs::default()
+        };
+        let act = SigAction {
+            handler: 0x402000,
+            flags: SA_SIGINFO | SA_RESTORER,
+            ..Default::default()
+        };
+        let fp = xsave_image(2432, 0xe7);
+        let fr = build_frame(
+            &regs,
+            &fp,
+            &SigInfo::default(),
+            &act,
+            SigSet(0),
+            &AltStack::default(),
+        );
+        let b = &fr.fp_bytes;
+        assert_eq!(b.len(), 2432 + 4);
+        assert_eq!(fr.fp_addr % 64, 0);
+        assert!(fr.addr + FRAME_SIZE as u64 <= fr.fp_addr);
+        assert!(
+            fr.fp_addr + b.len() as u64 <= regs.rsp - 128,
+            "red zone kept"
+        );
+        assert_eq!((fr.regs.rsp + 8) % 16, 0);
+        // _fpx_sw_bytes and MAGIC2.
+        assert_eq!(u32_at(b, 464), crate::platform::FP_XSTATE_MAGIC1);
+        assert_eq!(u32_at(b, 468), 2436);
+        assert_eq!(u64::from_le_bytes(b[472..480].try_into().unwrap()), 0xe7);
+        assert_eq!(u32_at(b, 480), 2432);
+        assert_eq!(u32_at(b, 2432), FP_XSTATE_MAGIC2);
+        // XSTATE_BV limited to the frame's features; components copied.
+        assert_eq!(u64::from_le_bytes(b[512..520].try_into().unwrap()), 0xe7);
+        assert_eq!(&b[576..2432], &fp.bytes()[576..2432]);
+        // uc_flags and the fpstate pointer.
+        let uc_flags = u64::from_le_bytes(fr.bytes[UC_OFF..UC_OFF + 8].try_into().unwrap());
+        assert_eq!(
+            uc_flags,
+            UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS
+        );
+        let p = MCTX_OFF + FPSTATE_OFF_IN_MCTX;
+        assert_eq!(
+            u64::from_le_bytes(fr.bytes[p..p + 8].try_into().unwrap()),
+            fr.fp_addr
+        );
+    }
+
+    #[test]
+    fn frame_without_sw_bytes_is_fxsave_only() {
+        let fr = build_frame(
+            &Regs {
+                rsp: 0x7fff_0000_0000,
+                ..Regs::default()
+            },
+            &FpRegs::initial(),
+            &SigInfo::default(),
+            &SigAction::default(),
+            SigSet(0),
+            &AltStack::default(),
+        );
+        assert_eq!(fr.fp_bytes.len(), 512);
+        assert_eq!(u32_at(&fr.fp_bytes, 464), 0);
+        let uc_flags = u64::from_le_bytes(fr.bytes[UC_OFF..UC_OFF + 8].try_into().unwrap());
+        assert_eq!(uc_flags & UC_FP_XSTATE, 0);
+        assert_eq!(fpstate_len(&fr.fp_bytes), 512);
+    }
+
+    #[test]
+    fn xstate_round_trips_through_a_frame() {
+        let fp = xsave_image(2432, 0xe7);
+        let (bytes, xstate) = fpstate_image(&fp);
+        assert!(xstate);
+        assert_eq!(fpstate_len(&bytes[..512]), bytes.len());
+        let back = fpstate_from_frame(&bytes);
+        assert_eq!(back.len(), 2432);
+        assert_eq!(back.xstate_bv(), 0xe7);
+        assert_eq!(&back.bytes()[576..], &fp.bytes()[576..]);
+        assert_eq!(back.sw_bytes(), None);
+    }
+
+    #[test]
+    fn sigreturn_falls_back_to_fxsave_without_both_magics() {
+        let fp = xsave_image(2432, 0xe7);
+        let (mut bytes, _) = fpstate_image(&fp);
+        // MAGIC2 overwritten (e.g. a handler scribbled): FXSAVE only.
+        bytes[2432] ^= 1;
+        let back = fpstate_from_frame(&bytes);
+        assert!(!back.is_xsave());
+        assert_eq!(back.xstate_bv(), 3);
+        // MAGIC1 gone: only 512 bytes are read at all.
+        let (mut bytes, _) = fpstate_image(&fp);
+        bytes[464] = 0;
+        assert_eq!(fpstate_len(&bytes[..512]), 512);
+        assert!(!fpstate_from_frame(&bytes[..512]).is_xsave());
+    }
+
+    #[test]
+    fn hostile_sw_bytes_never_panic_or_overread() {
+        let fp = xsave_image(2432, 0xe7);
+        let (bytes, _) = fpstate_image(&fp);
+        for (xsize, ext) in [
+            (0u32, 4u32),
+            (575, 579),
+            (u32::MAX, u32::MAX),
+            (4000, 3000),
+            (1 << 20, 1 << 20),
+        ] {
+            let mut head = bytes[..512].to_vec();
+            head[468..472].copy_from_slice(&ext.to_le_bytes());
+            head[480..484].copy_from_slice(&xsize.to_le_bytes());
+            let n = fpstate_len(&head);
+            assert!(
+                n == 512 || (n <= XSTATE_MAX + 4 && n >= 580),
+                "{xsize} -> {n}"
+            );
+            let mut full = head.clone();
+            full.resize(n, 0);
+            let _ = fpstate_from_frame(&full);
+        }
+        // The restore mask from the frame limits XSTATE_BV.
+        let mut b = bytes.clone();
+        b[472..480].copy_from_slice(&7u64.to_le_bytes());
+        assert_eq!(fpstate_from_frame(&b).xstate_bv(), 7);
+    }
+
+    #[test]
+    fn altstack_frame_fits_min_sigstack_size() {
+        let fp = xsave_image(2432, 0xe7);
+        let need = min_sigstack_size(2432);
+        assert_eq!(need % 16, 0);
+        // The worst alignment of the altstack top still fits.
+        for top_off in 0..64u64 {
+            let alt = AltStack {
+                sp: 0x1000_0000,
+                flags: 0,
+                size: need + top_off,
+            };
+            let act = SigAction {
+                flags: SA_ONSTACK,
+                ..Default::default()
+            };
+            let fr = build_frame(
+                &Regs::default(),
+                &fp,
+                &SigInfo::default(),
+                &act,
+                SigSet(0),
+                &alt,
+            );
+            assert!(fr.regs.rsp >= alt.sp, "frame below the altstack");
+            assert!(fr.fp_addr + fr.fp_bytes.len() as u64 <= alt.sp + alt.size);
+        }
+        assert!(min_sigstack_size(0) < need);
+    }
 }

@@ -245,6 +245,9 @@ pub trait Context {
     /// Loads an FP image; components it lacks (or an FXSAVE-only image's
     /// AVX state) go to their init state. Any image is accepted.
     fn set_fpregs(&mut self, fp: &FpRegs) -> Result<(), PlatformError>;
+    /// Bytes of XSAVE image a signal frame holds (0: FXSAVE only), for
+    /// AT_MINSIGSTKSZ.
+    fn fp_frame_size(&mut self) -> usize;
 }
 
 #[cfg(test)]

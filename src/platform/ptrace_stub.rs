@@ -344,6 +344,13 @@ impl Context for PtraceStub {
             }
         }
     }
+
+    fn fp_frame_size(&mut self) -> usize {
+        match xs::layout(self.pid) {
+            Ok(Some(l)) => l.frame_size,
+            _ => 0,
+        }
+    }
 }
 
 impl Drop for PtraceStub {
