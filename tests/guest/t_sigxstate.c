@@ -192,8 +192,14 @@ static void handler(int sig, siginfo_t *si, void *ucv) {
     h_magic2 = m2 == MAGIC2;
     h_flags = (uc->uc_flags & UC_FP_XSTATE) != 0;
     h_align = ((uintptr_t)fp & 63) == 0;
-    check_frame(fp);
-    if (edit_frame && has_avx) {
+    /* Without both magics the frame may hold only the 512-byte FXSAVE
+     * area: reading past it could leave the stack. */
+    int xstate = h_magic1 && h_magic2;
+    if (xstate)
+        check_frame(fp);
+    else
+        h_bv = h_ymm = h_zmm = !has_avx;
+    if (edit_frame && has_avx && xstate) {
         /* ymm3 and (AVX-512) zmm20 get v_edit's values on sigreturn. */
         memcpy(fp + 160 + 16 * 3, v_edit.z[3], 16);
         memcpy(fp + off_ymm + 16 * 3, v_edit.z[3] + 16, 16);
