@@ -736,7 +736,7 @@ mod tests {
             head[480..484].copy_from_slice(&xsize.to_le_bytes());
             let n = fpstate_len(&head);
             assert!(
-                n == 512 || (n <= XSTATE_MAX + 4 && n >= 580),
+                n == 512 || (580..=XSTATE_MAX + 4).contains(&n),
                 "{xsize} -> {n}"
             );
             let mut full = head.clone();
