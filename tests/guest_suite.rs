@@ -21,6 +21,7 @@ const COMPARED: &[&str] = &[
     "t_time",
     "t_misc",
     "t_mem_return",
+    "t_sigxstate",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation"];
@@ -76,7 +77,16 @@ macro_rules! compare {
     };
 }
 
-compare!(t_fileio, t_process, t_signal, t_mm, t_pipe, t_time, t_misc);
+compare!(
+    t_fileio,
+    t_process,
+    t_signal,
+    t_mm,
+    t_pipe,
+    t_time,
+    t_misc,
+    t_sigxstate
+);
 
 /// 128 MiB touched and freed: needs more than the default 64M of guest memory.
 #[test]

@@ -11,6 +11,7 @@
 //! | `file.rs`   | positional I/O, fcntl locks, file metadata for disk images |
 //! | `preempt.rs`| the ticker that interrupts guests computing for a whole slice |
 //! | `ptrace.rs` | tracing stub processes: spawn, resume, stops, registers |
+//! | `xstate.rs` | the XSAVE (AVX, AVX-512) state of stubs: host layout, get and set |
 //! | `stub.rs`   | the sealed memfd the stub ELF is exec'd from |
 //! | `cpu.rs`    | pinning umlrun and its stubs to one CPU |
 //! | `signals.rs`| SIGTERM/SIGHUP/SIGINT to umlrun: a clean shutdown request |
@@ -27,3 +28,4 @@ pub mod preempt;
 pub mod ptrace;
 pub mod signals;
 pub mod stub;
+pub mod xstate;

@@ -9,7 +9,7 @@ use nix::sys::uio::{process_vm_readv, process_vm_writev, RemoteIoVec};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::platform::{FpRegs, Regs};
+use crate::platform::Regs;
 
 pub type HostResult<T> = Result<T, nix::Error>;
 
@@ -207,22 +207,25 @@ pub fn set_regs(pid: i32, r: &Regs) -> HostResult<()> {
     ptrace::setregs(Pid::from_raw(pid), u)
 }
 
-const _: () = assert!(std::mem::size_of::<libc::user_fpregs_struct>() == FpRegs::SIZE);
+/// The legacy FXSAVE area's size (`user_fpregs_struct`).
+pub const FXSAVE_SIZE: usize = 512;
+const _: () = assert!(std::mem::size_of::<libc::user_fpregs_struct>() == FXSAVE_SIZE);
 
-pub fn get_fpregs(pid: i32) -> HostResult<FpRegs> {
-    let mut fp = FpRegs([0; FpRegs::SIZE]);
+/// The FXSAVE area (hosts without XSAVE; see `xstate` otherwise).
+pub fn get_fpregs(pid: i32) -> HostResult<[u8; FXSAVE_SIZE]> {
+    let mut fp = [0u8; FXSAVE_SIZE];
     // SAFETY: PTRACE_GETFPREGS writes one user_fpregs_struct (512 bytes, checked
     // above) to `data`, which points at a 512-byte buffer.
-    let r = unsafe { libc::ptrace(libc::PTRACE_GETFPREGS, pid, 0, fp.0.as_mut_ptr()) };
+    let r = unsafe { libc::ptrace(libc::PTRACE_GETFPREGS, pid, 0, fp.as_mut_ptr()) };
     if r < 0 {
         return Err(nix::Error::last());
     }
     Ok(fp)
 }
 
-pub fn set_fpregs(pid: i32, fp: &FpRegs) -> HostResult<()> {
+pub fn set_fpregs(pid: i32, fp: &[u8; FXSAVE_SIZE]) -> HostResult<()> {
     // SAFETY: PTRACE_SETFPREGS reads 512 bytes from `data`, a 512-byte buffer.
-    let r = unsafe { libc::ptrace(libc::PTRACE_SETFPREGS, pid, 0, fp.0.as_ptr()) };
+    let r = unsafe { libc::ptrace(libc::PTRACE_SETFPREGS, pid, 0, fp.as_ptr()) };
     if r < 0 {
         return Err(nix::Error::last());
     }

@@ -10,7 +10,7 @@ use crate::fs::{S_IFMT, S_IFREG};
 use crate::loader::{build_stack, parse_shebang, AuxInfo, ElfFile, LoadPlan, StackSpec};
 use crate::mm::pagecache::FilePages;
 use crate::mm::*;
-use crate::platform::Regs;
+use crate::platform::{Context, Regs};
 use crate::vfs::perm::MAY_EXEC;
 use crate::vfs::Resolved;
 
@@ -163,6 +163,13 @@ impl Kernel {
             Some(s) => s.vdso(),
             None => self.mms.get(&old_mm).and_then(|m| m.stub.vdso()),
         };
+        let fp_frame = match &mut fresh {
+            Some(s) => s.fp_frame_size(),
+            None => self
+                .mms
+                .get_mut(&old_mm)
+                .map_or(0, |m| m.stub.fp_frame_size()),
+        };
         let mut aspace = AddressSpace::new();
         let plan = LoadPlan::new(&main.elf, ET_DYN_BASE)?;
         let src = self.file_source(&main.file)?;
@@ -213,6 +220,7 @@ impl Kernel {
                 sysinfo_ehdr: vdso.as_ref().map(|r| r.start),
                 random,
                 platform: b"x86_64".to_vec(),
+                minsigstksz: super::signal::min_sigstack_size(fp_frame),
             };
             let argv_refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
             let envp_refs: Vec<&[u8]> = envp.iter().map(|a| a.as_slice()).collect();
@@ -329,12 +337,8 @@ fn wipe_stub(stub: &mut crate::platform::PtraceStub) -> Result<(), crate::platfo
     stub.apply(&ops)
 }
 
-/// The FXSAVE image of a freshly reset FPU: x87 control word 0x37f, all
-/// exceptions masked in MXCSR (0x1f80).
+/// A freshly reset FPU: x87 control word 0x37f, all exceptions masked in
+/// MXCSR (0x1f80), every vector register (AVX, AVX-512 too) zero.
 fn initial_fpu() -> crate::platform::FpRegs {
-    let mut b = [0u8; 512];
-    b[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
-    b[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
-    b[28..32].copy_from_slice(&0xffffu32.to_le_bytes());
-    crate::platform::FpRegs(b)
+    crate::platform::FpRegs::initial()
 }

@@ -2,11 +2,18 @@
 //!
 //! `SigSet` is the 64-bit mask of signals 1..=64 (bit n-1). A handler runs
 //! on an `rt_sigframe` built on the guest stack exactly as Linux lays it
-//! out (pretcode, ucontext with sigcontext and mask, siginfo, then the
-//! 512-byte FXSAVE area 64-byte aligned), so `rt_sigreturn` and debuggers
-//! that walk the frame find what they expect.
+//! out (pretcode, ucontext with sigcontext and mask, siginfo, then the FP
+//! state 64-byte aligned), so `rt_sigreturn` and debuggers that walk the
+//! frame find what they expect.
+//!
+//! The FP state is the XSAVE image (AVX, AVX-512: glibc's string functions
+//! use them, so a handler clobbers them) in Linux's format: the FXSAVE
+//! area whose bytes 464..512 hold `_fpx_sw_bytes` (FP_XSTATE_MAGIC1, sizes,
+//! the restore mask), the XSAVE header and components, then
+//! FP_XSTATE_MAGIC2; uc_flags has UC_FP_XSTATE. Without those markers
+//! rt_sigreturn restores the FXSAVE part only and resets the rest.
 
-use crate::platform::{FpRegs, Regs};
+use crate::platform::{FpRegs, Regs, FP_XSTATE_MAGIC2, XFEATURE_FP, XFEATURE_SSE};
 
 pub const SIGHUP: i32 = 1;
 pub const SIGINT: i32 = 2;
@@ -230,16 +237,107 @@ const INFO_OFF: usize = UC_SIGMASK_OFF + 8;
 pub const FRAME_SIZE: usize = INFO_OFF + 128;
 const FPSTATE_OFF_IN_MCTX: usize = 184;
 
+/// uc_flags: the frame's FP state has the xstate markers.
+pub const UC_FP_XSTATE: u64 = 0x1;
+/// uc_flags: sigcontext.ss is valid (always, on x86-64 Linux).
+pub const UC_SIGCONTEXT_SS: u64 = 0x2;
+/// uc_flags: sigreturn restores ss as saved.
+pub const UC_STRICT_RESTORE_SS: u64 = 0x4;
+/// The largest xstate a frame may claim (AMX hosts need ~11 KiB); a frame
+/// claiming more is read as FXSAVE only.
+pub const XSTATE_MAX: usize = 64 * 1024;
+/// `sizeof(struct rt_sigframe)` on x86-64.
+pub const RT_SIGFRAME_SIZE: usize = FRAME_SIZE;
+
 /// A signal frame ready to be written to the guest stack.
 pub struct SignalFrame {
     /// Where the frame starts (the handler's rsp).
     pub addr: u64,
     pub bytes: Vec<u8>,
-    /// Where the FXSAVE area goes, and its bytes.
+    /// Where the FP state goes (64-byte aligned), and its bytes.
     pub fp_addr: u64,
-    pub fp: FpRegs,
+    pub fp_bytes: Vec<u8>,
     /// The registers the handler starts with.
     pub regs: Regs,
+}
+
+/// The FP state as it goes into a frame, and whether it carries the
+/// xstate: an image with sw bytes becomes its first `xstate_size` bytes
+/// (XSTATE_BV limited to the frame's features) plus MAGIC2; anything else
+/// is the FXSAVE area alone, with no markers.
+pub fn fpstate_image(fp: &FpRegs) -> (Vec<u8>, bool) {
+    match fp.sw_bytes() {
+        Some(sw)
+            if fp.is_xsave()
+                && (FpRegs::XSAVE_MIN..=fp.len()).contains(&(sw.xstate_size as usize)) =>
+        {
+            let mut img = fp.clone();
+            img.set_xstate_bv(img.xstate_bv() & sw.xfeatures);
+            let mut b = img.bytes()[..sw.xstate_size as usize].to_vec();
+            b.extend_from_slice(&FP_XSTATE_MAGIC2.to_le_bytes());
+            (b, true)
+        }
+        _ => {
+            let mut b = fp.fxsave().to_vec();
+            b[464..512].fill(0);
+            (b, false)
+        }
+    }
+}
+
+/// How many bytes of a frame's FP state rt_sigreturn reads, judged from
+/// its first 512 (`head`): the xstate and MAGIC2 when MAGIC1 announces a
+/// plausible one, else the FXSAVE area.
+pub fn fpstate_len(head: &[u8]) -> usize {
+    match FpRegs::from_bytes(head[..FpRegs::FXSAVE_SIZE].to_vec()).and_then(|f| f.sw_bytes()) {
+        Some(sw)
+            if (FpRegs::XSAVE_MIN..=XSTATE_MAX).contains(&(sw.xstate_size as usize))
+                && sw.xstate_size <= sw.extended_size =>
+        {
+            sw.xstate_size as usize + 4
+        }
+        _ => FpRegs::FXSAVE_SIZE,
+    }
+}
+
+/// The FP state rt_sigreturn restores from a frame's FP bytes (as many as
+/// [`fpstate_len`] asked for): the xstate, limited to the frame's restore
+/// mask, when MAGIC1 and MAGIC2 both check out, as Linux does; else the
+/// FXSAVE area alone (AVX and beyond reset).
+pub fn fpstate_from_frame(bytes: &[u8]) -> FpRegs {
+    let fxsave_only = || {
+        let mut b = bytes[..FpRegs::FXSAVE_SIZE].to_vec();
+        b[464..512].fill(0);
+        FpRegs::from_bytes(b).expect("512 bytes")
+    };
+    if bytes.len() < FpRegs::XSAVE_MIN + 4 || fpstate_len(bytes) != bytes.len() {
+        return fxsave_only();
+    }
+    let size = bytes.len() - 4;
+    if u32::from_le_bytes(bytes[size..].try_into().expect("4")) != FP_XSTATE_MAGIC2 {
+        return fxsave_only();
+    }
+    let Some(mut fp) = FpRegs::from_bytes(bytes[..size].to_vec()) else {
+        return fxsave_only();
+    };
+    let mask = fp
+        .sw_bytes()
+        .map_or(XFEATURE_FP | XFEATURE_SSE, |sw| sw.xfeatures);
+    fp.set_xstate_bv(fp.xstate_bv() & mask);
+    fp.set_sw_bytes(None);
+    fp
+}
+
+/// AT_MINSIGSTKSZ: the most stack one signal frame takes with an FP image
+/// of `xstate_size` bytes (0: FXSAVE only), computed as Linux does.
+pub fn min_sigstack_size(xstate_size: usize) -> u64 {
+    let fp = if xstate_size == 0 {
+        FpRegs::FXSAVE_SIZE
+    } else {
+        xstate_size + 4
+    };
+    // Frame, its 16-byte alignment, FP state, its 64-byte alignment.
+    ((RT_SIGFRAME_SIZE + 15 + fp + 63 + 15) & !15) as u64
 }
 
 /// Builds the frame for delivering `info` to `action` with the interrupted
@@ -259,7 +357,8 @@ pub fn build_frame(
     } else {
         regs.rsp.wrapping_sub(128) // the red zone
     };
-    sp = (sp - FpRegs::SIZE as u64) & !63;
+    let (fp_bytes, xstate) = fpstate_image(fp);
+    sp = (sp - fp_bytes.len() as u64) & !63;
     let fp_addr = sp;
     let frame = ((sp - FRAME_SIZE as u64) & !15) - 8;
 
@@ -267,7 +366,13 @@ pub fn build_frame(
     let put =
         |b: &mut Vec<u8>, off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_le_bytes());
     put(&mut b, 0, action.restorer);
-    // uc_flags, uc_link stay 0; uc_stack describes the alternate stack.
+    let fp_flag = if xstate { UC_FP_XSTATE } else { 0 };
+    put(
+        &mut b,
+        UC_OFF,
+        UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS | fp_flag,
+    );
+    // uc_link stays 0; uc_stack describes the alternate stack.
     put(&mut b, UC_STACK_OFF, altstack.sp);
     b[UC_STACK_OFF + 8..UC_STACK_OFF + 12].copy_from_slice(
         &(if altstack.enabled() {
@@ -327,7 +432,7 @@ pub fn build_frame(
         addr: frame,
         bytes: b,
         fp_addr,
-        fp: fp.clone(),
+        fp_bytes,
         regs: nregs,
     }
 }
@@ -337,7 +442,8 @@ pub fn build_frame(
 pub struct Restored {
     pub regs: Regs,
     pub mask: SigSet,
-    /// Where the FXSAVE area is (0: none).
+    /// Where the FP state is (0: none); read it with [`fpstate_len`] and
+    /// [`fpstate_from_frame`].
     pub fp_addr: u64,
 }
 
@@ -425,7 +531,7 @@ mod tests {
         };
         let fr = build_frame(
             &regs,
-            &FpRegs([0; 512]),
+            &FpRegs::initial(),
             &info,
             &act,
             SigSet(0x55),
@@ -473,7 +579,7 @@ mod tests {
         };
         let fr = build_frame(
             &regs,
-            &FpRegs([0; 512]),
+            &FpRegs::initial(),
             &SigInfo::default(),
             &act,
             SigSet(0),
@@ -493,5 +599,183 @@ mod tests {
         let b = i.to_bytes();
         assert_eq!(i32::from_le_bytes(b[0..4].try_into().unwrap()), SIGSEGV);
         assert_eq!(u64::from_le_bytes(b[16..24].try_into().unwrap()), 0xdead000);
+    }
+
+    /// An AVX-512-host-like image with sw bytes, as the platform fetches it.
+    fn xsave_image(size: usize, features: u64) -> FpRegs {
+        let mut fp = FpRegs::from_bytes(vec![0; size]).unwrap();
+        for (i, b) in fp.bytes_mut()[576..].iter_mut().enumerate() {
+            *b = (i % 251) as u8 + 1;
+        }
+        fp.set_xstate_bv(0xff);
+        fp.set_sw_bytes(Some(crate::platform::FpSwBytes {
+            extended_size: size as u32 + 4,
+            xfeatures: features,
+            xstate_size: size as u32,
+        }));
+        fp
+    }
+
+    fn u32_at(b: &[u8], off: usize) -> u32 {
+        u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
+    }
+
+    #[test]
+    fn xstate_frame_has_magics_flags_and_alignment() {
+        let regs = Regs {
+            rsp: 0x7fff_0000_1234,
+            ..Regs::default()
+        };
+        let act = SigAction {
+            handler: 0x402000,
+            flags: SA_SIGINFO | SA_RESTORER,
+            ..Default::default()
+        };
+        let fp = xsave_image(2432, 0xe7);
+        let fr = build_frame(
+            &regs,
+            &fp,
+            &SigInfo::default(),
+            &act,
+            SigSet(0),
+            &AltStack::default(),
+        );
+        let b = &fr.fp_bytes;
+        assert_eq!(b.len(), 2432 + 4);
+        assert_eq!(fr.fp_addr % 64, 0);
+        assert!(fr.addr + FRAME_SIZE as u64 <= fr.fp_addr);
+        assert!(
+            fr.fp_addr + b.len() as u64 <= regs.rsp - 128,
+            "red zone kept"
+        );
+        assert_eq!((fr.regs.rsp + 8) % 16, 0);
+        // _fpx_sw_bytes and MAGIC2.
+        assert_eq!(u32_at(b, 464), crate::platform::FP_XSTATE_MAGIC1);
+        assert_eq!(u32_at(b, 468), 2436);
+        assert_eq!(u64::from_le_bytes(b[472..480].try_into().unwrap()), 0xe7);
+        assert_eq!(u32_at(b, 480), 2432);
+        assert_eq!(u32_at(b, 2432), FP_XSTATE_MAGIC2);
+        // XSTATE_BV limited to the frame's features; components copied.
+        assert_eq!(u64::from_le_bytes(b[512..520].try_into().unwrap()), 0xe7);
+        assert_eq!(&b[576..2432], &fp.bytes()[576..2432]);
+        // uc_flags and the fpstate pointer.
+        let uc_flags = u64::from_le_bytes(fr.bytes[UC_OFF..UC_OFF + 8].try_into().unwrap());
+        assert_eq!(
+            uc_flags,
+            UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS
+        );
+        let p = MCTX_OFF + FPSTATE_OFF_IN_MCTX;
+        assert_eq!(
+            u64::from_le_bytes(fr.bytes[p..p + 8].try_into().unwrap()),
+            fr.fp_addr
+        );
+    }
+
+    #[test]
+    fn frame_without_sw_bytes_is_fxsave_only() {
+        let fr = build_frame(
+            &Regs {
+                rsp: 0x7fff_0000_0000,
+                ..Regs::default()
+            },
+            &FpRegs::initial(),
+            &SigInfo::default(),
+            &SigAction::default(),
+            SigSet(0),
+            &AltStack::default(),
+        );
+        assert_eq!(fr.fp_bytes.len(), 512);
+        assert_eq!(u32_at(&fr.fp_bytes, 464), 0);
+        let uc_flags = u64::from_le_bytes(fr.bytes[UC_OFF..UC_OFF + 8].try_into().unwrap());
+        assert_eq!(uc_flags & UC_FP_XSTATE, 0);
+        assert_eq!(fpstate_len(&fr.fp_bytes), 512);
+    }
+
+    #[test]
+    fn xstate_round_trips_through_a_frame() {
+        let fp = xsave_image(2432, 0xe7);
+        let (bytes, xstate) = fpstate_image(&fp);
+        assert!(xstate);
+        assert_eq!(fpstate_len(&bytes[..512]), bytes.len());
+        let back = fpstate_from_frame(&bytes);
+        assert_eq!(back.len(), 2432);
+        assert_eq!(back.xstate_bv(), 0xe7);
+        assert_eq!(&back.bytes()[576..], &fp.bytes()[576..]);
+        assert_eq!(back.sw_bytes(), None);
+    }
+
+    #[test]
+    fn sigreturn_falls_back_to_fxsave_without_both_magics() {
+        let fp = xsave_image(2432, 0xe7);
+        let (mut bytes, _) = fpstate_image(&fp);
+        // MAGIC2 overwritten (e.g. a handler scribbled): FXSAVE only.
+        bytes[2432] ^= 1;
+        let back = fpstate_from_frame(&bytes);
+        assert!(!back.is_xsave());
+        assert_eq!(back.xstate_bv(), 3);
+        // MAGIC1 gone: only 512 bytes are read at all.
+        let (mut bytes, _) = fpstate_image(&fp);
+        bytes[464] = 0;
+        assert_eq!(fpstate_len(&bytes[..512]), 512);
+        assert!(!fpstate_from_frame(&bytes[..512]).is_xsave());
+    }
+
+    #[test]
+    fn hostile_sw_bytes_never_panic_or_overread() {
+        let fp = xsave_image(2432, 0xe7);
+        let (bytes, _) = fpstate_image(&fp);
+        for (xsize, ext) in [
+            (0u32, 4u32),
+            (575, 579),
+            (u32::MAX, u32::MAX),
+            (4000, 3000),
+            (1 << 20, 1 << 20),
+        ] {
+            let mut head = bytes[..512].to_vec();
+            head[468..472].copy_from_slice(&ext.to_le_bytes());
+            head[480..484].copy_from_slice(&xsize.to_le_bytes());
+            let n = fpstate_len(&head);
+            assert!(
+                n == 512 || (580..=XSTATE_MAX + 4).contains(&n),
+                "{xsize} -> {n}"
+            );
+            let mut full = head.clone();
+            full.resize(n, 0);
+            let _ = fpstate_from_frame(&full);
+        }
+        // The restore mask from the frame limits XSTATE_BV.
+        let mut b = bytes.clone();
+        b[472..480].copy_from_slice(&7u64.to_le_bytes());
+        assert_eq!(fpstate_from_frame(&b).xstate_bv(), 7);
+    }
+
+    #[test]
+    fn altstack_frame_fits_min_sigstack_size() {
+        let fp = xsave_image(2432, 0xe7);
+        let need = min_sigstack_size(2432);
+        assert_eq!(need % 16, 0);
+        // The worst alignment of the altstack top still fits.
+        for top_off in 0..64u64 {
+            let alt = AltStack {
+                sp: 0x1000_0000,
+                flags: 0,
+                size: need + top_off,
+            };
+            let act = SigAction {
+                flags: SA_ONSTACK,
+                ..Default::default()
+            };
+            let fr = build_frame(
+                &Regs::default(),
+                &fp,
+                &SigInfo::default(),
+                &act,
+                SigSet(0),
+                &alt,
+            );
+            assert!(fr.regs.rsp >= alt.sp, "frame below the altstack");
+            assert!(fr.fp_addr + fr.fp_bytes.len() as u64 <= alt.sp + alt.size);
+        }
+        assert!(min_sigstack_size(0) < need);
     }
 }

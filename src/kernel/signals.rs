@@ -278,7 +278,9 @@ impl Kernel {
             t.sighand.borrow_mut().set(info.signo, SigAction::default());
         }
         if self.write_user(tid, frame.addr, &frame.bytes).is_err()
-            || self.write_user(tid, frame.fp_addr, &frame.fp.0).is_err()
+            || self
+                .write_user(tid, frame.fp_addr, &frame.fp_bytes)
+                .is_err()
         {
             log::debug!(
                 "task {tid}: cannot write a signal frame at {:#x}",
@@ -379,12 +381,13 @@ impl Kernel {
         self.read_user(tid, regs.rsp, &mut uc)?;
         let back = parse_sigreturn(&uc, &regs);
         if back.fp_addr != 0 {
-            let mut fp = [0u8; 512];
+            let mut fp = vec![0u8; 512];
             self.read_user(tid, back.fp_addr, &mut fp)?;
+            fp.resize(super::signal::fpstate_len(&fp), 0);
+            self.read_user(tid, back.fp_addr + 512, &mut fp[512..])?;
+            let fp = super::signal::fpstate_from_frame(&fp);
             if self.load(tid) {
-                let _ = self
-                    .mm_of(tid)
-                    .map(|mm| mm.stub.set_fpregs(&crate::platform::FpRegs(fp)));
+                let _ = self.mm_of(tid).map(|mm| mm.stub.set_fpregs(&fp));
             }
         }
         // uc_stack.ss_flags etc. are not restored (sigaltstack via frame).

@@ -33,6 +33,7 @@ pub const AT_RANDOM: u64 = 25;
 pub const AT_HWCAP2: u64 = 26;
 pub const AT_EXECFN: u64 = 31;
 pub const AT_SYSINFO_EHDR: u64 = 33;
+pub const AT_MINSIGSTKSZ: u64 = 51;
 
 /// Linux's MAX_ARG_STRLEN: one argument or environment string.
 pub const MAX_ARG_STRLEN: usize = 32 * 4096;
@@ -61,6 +62,8 @@ pub struct AuxInfo {
     pub random: [u8; 16],
     /// AT_PLATFORM string, e.g. "x86_64".
     pub platform: Vec<u8>,
+    /// AT_MINSIGSTKSZ: stack one signal frame needs (0: not reported).
+    pub minsigstksz: u64,
 }
 
 /// What goes on a new stack.
@@ -200,8 +203,11 @@ fn auxv_pairs(a: &AuxInfo, platform: u64, random: u64, execfn: u64) -> Vec<(u64,
         (AT_HWCAP2, a.hwcap2),
         (AT_EXECFN, execfn),
         (AT_PLATFORM, platform),
-        (AT_NULL, 0),
     ]);
+    if a.minsigstksz != 0 {
+        v.push((AT_MINSIGSTKSZ, a.minsigstksz));
+    }
+    v.push((AT_NULL, 0));
     v
 }
 
@@ -301,6 +307,27 @@ mod tests {
             assert_eq!(&img.bytes[at..at + 16], b"0123456789abcdef");
             assert_eq!(word(&img, TOP - 8), 0, "end marker");
         }
+    }
+
+    #[test]
+    fn minsigstksz_only_when_known() {
+        let mut a = aux();
+        let spec = |a: &AuxInfo| {
+            let img = build_stack(&StackSpec {
+                argv: &[],
+                envp: &[],
+                execfn: b"/x",
+                aux: a,
+                stack_top: TOP,
+            })
+            .unwrap();
+            walk(&img).2
+        };
+        assert!(!spec(&a).iter().any(|p| p.0 == AT_MINSIGSTKSZ));
+        a.minsigstksz = 2960;
+        let auxv = spec(&a);
+        assert!(auxv.contains(&(AT_MINSIGSTKSZ, 2960)));
+        assert_eq!(auxv.last(), Some(&(AT_NULL, 0)));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //!
 //! | file | owns |
 //! |---|---|
-//! | `regs.rs` | [`Regs`] (named `user_regs_struct`) and [`FpRegs`] |
+//! | `regs.rs` | [`Regs`] (named `user_regs_struct`) and [`FpRegs`] (the XSAVE image) |
 //! | `stub_image.rs` | the stub ELF bytes, its fixed addresses, the op-list format |
 //! | `ptrace_stub.rs` | [`PtraceStub`]: spawn, inject mappings, switch, kill |
 //!
@@ -25,7 +25,10 @@ pub mod stub_image;
 use std::os::fd::RawFd;
 
 pub use ptrace_stub::{PtraceStub, StubOptions};
-pub use regs::{FpRegs, Regs, USER_CS, USER_EFLAGS, USER_SS};
+pub use regs::{
+    FpRegs, FpSwBytes, Regs, FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, USER_CS, USER_EFLAGS, USER_SS,
+    XFEATURE_FP, XFEATURE_SSE, XFEATURE_YMM,
+};
 
 use crate::errno::Errno;
 
@@ -234,9 +237,17 @@ pub trait Context {
     fn regs(&self) -> &Regs;
     /// Change the guest registers; applied at the next switch.
     fn regs_mut(&mut self) -> &mut Regs;
-    /// The FXSAVE area, for signal frames.
+    /// The whole FPU/vector state (XSAVE image: x87, SSE, AVX, AVX-512...),
+    /// with its signal-frame description ([`FpRegs::sw_bytes`]) filled in.
+    /// Costs a host round trip: only for signal frames, thread switches,
+    /// fork.
     fn fpregs(&mut self) -> Result<FpRegs, PlatformError>;
+    /// Loads an FP image; components it lacks (or an FXSAVE-only image's
+    /// AVX state) go to their init state. Any image is accepted.
     fn set_fpregs(&mut self, fp: &FpRegs) -> Result<(), PlatformError>;
+    /// Bytes of XSAVE image a signal frame holds (0: FXSAVE only), for
+    /// AT_MINSIGSTKSZ.
+    fn fp_frame_size(&mut self) -> usize;
 }
 
 #[cfg(test)]

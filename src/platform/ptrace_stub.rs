@@ -14,11 +14,13 @@ use super::stub_image::{
     encode_batch, stub_elf, MAX_BATCH, OP_RECORD, STUB_BASE, STUB_BATCH, STUB_BATCH_TRAP,
     STUB_DATA, STUB_END, STUB_SYSCALL, STUB_SYSCALL_TRAP,
 };
+use super::FpSwBytes;
 use super::{AddressSpaceOps, Context, Fault, FpRegs, MapOp, PlatformError, Regs, Stop};
 use super::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
 use crate::errno::Errno;
 use crate::host::ptrace::{self as hp, HostStop, Resume};
 use crate::host::stub::StubExe;
+use crate::host::xstate as xs;
 
 const SYS_MMAP: u64 = 9;
 const SYS_MPROTECT: u64 = 10;
@@ -310,12 +312,44 @@ impl Context for PtraceStub {
 
     fn fpregs(&mut self) -> Result<FpRegs, PlatformError> {
         self.check_alive()?;
-        hp::get_fpregs(self.pid).map_err(PlatformError::host("getfpregs"))
+        let Some(l) = xs::layout(self.pid).map_err(PlatformError::host("getregset"))? else {
+            let fx = hp::get_fpregs(self.pid).map_err(PlatformError::host("getfpregs"))?;
+            return Ok(FpRegs::from_bytes(fx.to_vec()).expect("512 bytes"));
+        };
+        let mut buf = vec![0u8; l.regset_size];
+        let len = xs::get_xstate(self.pid, &mut buf).map_err(PlatformError::host("getregset"))?;
+        buf.truncate(len);
+        let mut fp = FpRegs::from_bytes(buf).ok_or_else(|| {
+            PlatformError::UnexpectedStop(format!("xstate regset of {len} bytes"))
+        })?;
+        // Describe the frame-sized part, as Linux does in signal frames.
+        fp.set_sw_bytes(Some(FpSwBytes {
+            extended_size: l.frame_size as u32 + 4,
+            xfeatures: l.frame_features,
+            xstate_size: l.frame_size as u32,
+        }));
+        Ok(fp)
     }
 
     fn set_fpregs(&mut self, fp: &FpRegs) -> Result<(), PlatformError> {
         self.check_alive()?;
-        hp::set_fpregs(self.pid, fp).map_err(PlatformError::host("setfpregs"))
+        match xs::layout(self.pid).map_err(PlatformError::host("getregset"))? {
+            Some(l) => {
+                let img = fp.to_host_image(l.regset_size, l.frame_features, l.mxcsr_mask);
+                xs::set_xstate(self.pid, &img).map_err(PlatformError::host("setregset"))
+            }
+            None => {
+                let fx: &[u8; 512] = fp.fxsave().try_into().expect("512 bytes");
+                hp::set_fpregs(self.pid, fx).map_err(PlatformError::host("setfpregs"))
+            }
+        }
+    }
+
+    fn fp_frame_size(&mut self) -> usize {
+        match xs::layout(self.pid) {
+            Ok(Some(l)) => l.frame_size,
+            _ => 0,
+        }
     }
 }
 
