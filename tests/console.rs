@@ -938,7 +938,7 @@ fn background_output_stops_with_tostop_only() {
     ok(g, "echo out-$((6*7)) &");
     ok(g, "sleep 1");
     let seen = console_text(g, at);
-    assert!(seen.contains("\nout-42"), "background output missing:\n{seen}");
+    assert!(seen.contains("out-42"), "background output missing:\n{seen}");
     assert!(!seen.contains("Stopped"), "a background write stopped:\n{seen}");
 
     // Changing the terminal from the background stops the job too.
