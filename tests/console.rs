@@ -885,10 +885,7 @@ fn background_read_stops_for_tty_input_and_fg_resumes_it() {
     let g = &mut fleet.instances[0];
     ok(g, "cat &");
     let jobs = jobs_until(g, "Stopped (tty input)");
-    assert!(
-        jobs.contains("[1]") && jobs.contains("cat"),
-        "jobs: {jobs}"
-    );
+    assert!(jobs.contains("[1]") && jobs.contains("cat"), "jobs: {jobs}");
     let pid = ok(g, "pidof cat");
     let state = ok(g, &format!("cut -d' ' -f3 /proc/{}/stat", pid.trim()));
     assert_eq!(state.trim(), "T", "state of the stopped reader");
@@ -938,8 +935,14 @@ fn background_output_stops_with_tostop_only() {
     ok(g, "echo out-$((6*7)) &");
     ok(g, "sleep 1");
     let seen = console_text(g, at);
-    assert!(seen.contains("out-42"), "background output missing:\n{seen}");
-    assert!(!seen.contains("Stopped"), "a background write stopped:\n{seen}");
+    assert!(
+        seen.contains("out-42"),
+        "background output missing:\n{seen}"
+    );
+    assert!(
+        !seen.contains("Stopped"),
+        "a background write stopped:\n{seen}"
+    );
 
     // Changing the terminal from the background stops the job too.
     ok(g, "stty echo &");
@@ -970,7 +973,11 @@ fn stopped_and_continued_background_sleep_finishes() {
     ok(g, "kill -CONT %1");
     let mut gone = false;
     for _ in 0..30 {
-        if g.run(&format!("test -d /proc/{pid}"), CMD_TIMEOUT).unwrap().0 != 0 {
+        if g.run(&format!("test -d /proc/{pid}"), CMD_TIMEOUT)
+            .unwrap()
+            .0
+            != 0
+        {
             gone = true;
             break;
         }

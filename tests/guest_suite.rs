@@ -77,7 +77,16 @@ macro_rules! compare {
     };
 }
 
-compare!(t_fileio, t_process, t_signal, t_mm, t_pipe, t_time, t_sleep_restart, t_misc);
+compare!(
+    t_fileio,
+    t_process,
+    t_signal,
+    t_mm,
+    t_pipe,
+    t_time,
+    t_sleep_restart,
+    t_misc
+);
 
 /// 128 MiB touched and freed: needs more than the default 64M of guest memory.
 #[test]

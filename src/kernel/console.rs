@@ -113,7 +113,12 @@ impl Kernel {
 
     /// [`Kernel::tty_job_control`] when `f` is the console; other files
     /// are never policed.
-    pub fn file_job_control(&mut self, tid: Pid, f: &OpenFileRef, access: TtyAccess) -> KResult<()> {
+    pub fn file_job_control(
+        &mut self,
+        tid: Pid,
+        f: &OpenFileRef,
+        access: TtyAccess,
+    ) -> KResult<()> {
         if !matches!(f.borrow().kind, FileKind::Console) {
             return Ok(());
         }

@@ -473,7 +473,9 @@ impl Kernel {
         if b.rem == 0 {
             return;
         }
-        let left = b.deadline.saturating_duration_since(std::time::Instant::now());
+        let left = b
+            .deadline
+            .saturating_duration_since(std::time::Instant::now());
         let mut buf = [0u8; 16];
         buf[..8].copy_from_slice(&left.as_secs().to_le_bytes());
         buf[8..].copy_from_slice(&(left.subsec_nanos() as u64).to_le_bytes());

@@ -179,7 +179,9 @@ mod tests {
         for r in [TCSETS, TCSETSW, TCSETSF, TCSETSF2, TCFLSH, TIOCSPGRP] {
             assert!(changes_terminal(r), "{r:#x}");
         }
-        for r in [TCGETS, TIOCGPGRP, TIOCGWINSZ, TIOCSWINSZ, FIONREAD, TIOCSCTTY] {
+        for r in [
+            TCGETS, TIOCGPGRP, TIOCGWINSZ, TIOCSWINSZ, FIONREAD, TIOCSCTTY,
+        ] {
             assert!(!changes_terminal(r), "{r:#x}");
         }
     }
