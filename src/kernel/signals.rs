@@ -50,10 +50,13 @@ impl Kernel {
                 }
             }
         }
+        // SIGCONT's default action happened above: like Linux, it is not
+        // queued then, so it interrupts no syscall.
         let ignored = self.tasks.get(&tid).is_some_and(|t| {
+            let h = t.sighand.borrow();
             sig != SIGKILL
                 && sig != SIGSTOP
-                && t.sighand.borrow().is_ignored(sig)
+                && (h.is_ignored(sig) || sig == SIGCONT && h.get(sig).handler == SIG_DFL)
                 && !t.sigmask.has(sig)
         });
         if ignored {

@@ -67,6 +67,8 @@ pub fn sys_ioctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         match k.tty_job_control(tid, TtyAccess::Change) {
             Ok(()) => {}
             Err(Errno::ERESTARTSYS) => return Ok(Outcome::Block(Wait::Event)),
+            // Linux's tiocspgrp() turns the orphaned group's EIO into ENOTTY.
+            Err(Errno::EIO) if req == TIOCSPGRP => return Err(Errno::ENOTTY),
             Err(e) => return Err(e),
         }
     }
