@@ -1,7 +1,8 @@
 //! End to end through the console: the real `umlrun` binary on a pty, driven
 //! like a user at a terminal — log in, run busybox commands and check their
 //! output, shell scripts, pipelines and redirections, Ctrl-C, Ctrl-D and job
-//! control (background jobs, Ctrl-Z and `fg`, `kill -STOP`/`-CONT`), `vi`,
+//! control (background jobs, Ctrl-Z and `fg`, `kill -STOP`/`-CONT`, background
+//! reads and TOSTOP writes stopped by SIGTTIN/SIGTTOU), `vi`,
 //! big pipelines and here-documents, `poweroff`/`halt`/`reboot`, SIGTERM to
 //! umlrun (dirty data written back), the host terminal put in raw mode and
 //! given back unchanged, and the COW file's contents afterwards (merged with
