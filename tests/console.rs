@@ -1,7 +1,8 @@
 //! End to end through the console: the real `umlrun` binary on a pty, driven
 //! like a user at a terminal — log in, run busybox commands and check their
 //! output, shell scripts, pipelines and redirections, Ctrl-C, Ctrl-D and job
-//! control (background jobs, Ctrl-Z and `fg`, `kill -STOP`/`-CONT`), `vi`,
+//! control (background jobs, Ctrl-Z and `fg`, `kill -STOP`/`-CONT`, background
+//! reads and TOSTOP writes stopped by SIGTTIN/SIGTTOU), `vi`,
 //! big pipelines and here-documents, `poweroff`/`halt`/`reboot`, SIGTERM to
 //! umlrun (dirty data written back), the host terminal put in raw mode and
 //! given back unchanged, and the COW file's contents afterwards (merged with
@@ -856,6 +857,138 @@ fn background_job_states_stop_and_continue() {
         !ps.contains("sleep 100"),
         "kill %1 left sleep:
 {ps}"
+    );
+    assert_no_panic(g);
+}
+
+// --- job control: background groups and the terminal (SIGTTIN/SIGTTOU) ------
+
+/// Runs `jobs` (a second apart) until it shows `want`; the stop of a
+/// background job is reported asynchronously. Returns the last listing.
+fn jobs_until(g: &mut Instance, want: &str) -> String {
+    let mut jobs = String::new();
+    for _ in 0..30 {
+        jobs = ok(g, "jobs");
+        if jobs.contains(want) {
+            return jobs;
+        }
+        ok(g, "sleep 1");
+    }
+    panic!("`jobs` never showed {want:?}; last:\n{jobs}");
+}
+
+/// `cat &` reads the terminal from the background: SIGTTIN stops it
+/// ("Stopped (tty input)", as natively); `fg` gives it the terminal, its
+/// read is restarted and gets the typed line, ^D ends it.
+#[test]
+fn background_read_stops_for_tty_input_and_fg_resumes_it() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    ok(g, "cat &");
+    let jobs = jobs_until(g, "Stopped (tty input)");
+    assert!(jobs.contains("[1]") && jobs.contains("cat"), "jobs: {jobs}");
+    let pid = ok(g, "pidof cat");
+    let state = ok(g, &format!("cut -d' ' -f3 /proc/{}/stat", pid.trim()));
+    assert_eq!(state.trim(), "T", "state of the stopped reader");
+
+    let at = g.mark();
+    g.send("fg\n").unwrap();
+    let (_, typed) = g.expect(b"fg", at, CMD_TIMEOUT).unwrap();
+    // ash names the job, hands it the terminal and continues it.
+    let (_, named) = g.expect(b"cat", typed, CMD_TIMEOUT).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    g.send("typed-line\n").unwrap();
+    // The terminal's echo, then cat's copy of the line.
+    let (_, echoed) = g.expect(b"typed-line", named, CMD_TIMEOUT).unwrap();
+    g.expect(b"typed-line", echoed, CMD_TIMEOUT).unwrap();
+    g.send("\x04").unwrap();
+    g.expect(SHELL_PROMPT, echoed, CMD_TIMEOUT).unwrap();
+    let at = g.mark();
+    g.send("echo status=$?\n").unwrap();
+    g.expect(b"\nstatus=0", at, CMD_TIMEOUT).unwrap();
+    g.expect(SHELL_PROMPT, at, CMD_TIMEOUT).unwrap();
+    let jobs = ok(g, "jobs");
+    assert!(!jobs.contains("cat"), "cat outlived ^D: {jobs}");
+    assert_no_panic(g);
+}
+
+/// With TOSTOP a background write stops the job with SIGTTOU ("Stopped
+/// (tty output)"), and so does a background termios change; without
+/// TOSTOP background output just appears.
+#[test]
+fn background_output_stops_with_tostop_only() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    // The output (hi-42) differs from the typed line (hi-$((6*7))).
+    ok(g, "stty tostop; echo hi-$((6*7)) &");
+    let jobs = jobs_until(g, "Stopped (tty output)");
+    assert!(jobs.contains("echo hi-"), "jobs: {jobs}");
+    let seen = console_text(g, 0);
+    assert!(!seen.contains("hi-42"), "a stopped job wrote:\n{seen}");
+    // In the foreground it may write.
+    let at = g.mark();
+    g.send("stty -tostop; fg\n").unwrap();
+    g.expect(b"\nhi-42", at, CMD_TIMEOUT).unwrap();
+    g.expect(SHELL_PROMPT, at, CMD_TIMEOUT).unwrap();
+
+    // Without TOSTOP the background job writes and ends.
+    let at = g.mark();
+    ok(g, "echo out-$((6*7)) &");
+    ok(g, "sleep 1");
+    let seen = console_text(g, at);
+    assert!(
+        seen.contains("out-42"),
+        "background output missing:\n{seen}"
+    );
+    assert!(
+        !seen.contains("Stopped"),
+        "a background write stopped:\n{seen}"
+    );
+
+    // Changing the terminal from the background stops the job too.
+    ok(g, "stty echo &");
+    let jobs = jobs_until(g, "Stopped (tty output)");
+    assert!(jobs.contains("stty echo"), "jobs: {jobs}");
+    let at = g.mark();
+    g.send("fg\n").unwrap();
+    g.expect(b"stty echo", at, CMD_TIMEOUT).unwrap();
+    g.expect(SHELL_PROMPT, at, CMD_TIMEOUT).unwrap();
+    let jobs = ok(g, "jobs");
+    assert!(!jobs.contains("Stopped"), "jobs after fg: {jobs}");
+    assert_no_panic(g);
+}
+
+/// A background sleep stopped and continued by `kill` still finishes by
+/// itself (its sleep is resumed, not lost).
+#[test]
+fn stopped_and_continued_background_sleep_finishes() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    ok(g, "sleep 2 &");
+    ok(g, "kill -STOP %1");
+    jobs_until(g, "Stopped");
+    let pid = ok(g, "pidof sleep");
+    let pid = pid.trim().to_string();
+    let state = ok(g, &format!("cut -d' ' -f3 /proc/{pid}/stat"));
+    assert_eq!(state.trim(), "T", "state after kill -STOP");
+    ok(g, "kill -CONT %1");
+    let mut gone = false;
+    for _ in 0..30 {
+        if g.run(&format!("test -d /proc/{pid}"), CMD_TIMEOUT)
+            .unwrap()
+            .0
+            != 0
+        {
+            gone = true;
+            break;
+        }
+        ok(g, "sleep 1");
+    }
+    assert!(gone, "the continued sleep never finished");
+    let seen = console_text(g, 0);
+    assert!(
+        !seen.contains("Terminated") && !seen.contains("Killed"),
+        "the sleep did not end normally:\n{seen}"
     );
     assert_no_panic(g);
 }

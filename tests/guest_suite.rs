@@ -19,6 +19,7 @@ const COMPARED: &[&str] = &[
     "t_mm",
     "t_pipe",
     "t_time",
+    "t_sleep_restart",
     "t_misc",
     "t_mem_return",
     "t_sigxstate",
@@ -84,6 +85,7 @@ compare!(
     t_mm,
     t_pipe,
     t_time,
+    t_sleep_restart,
     t_misc,
     t_sigxstate
 );

@@ -291,6 +291,7 @@ impl Kernel {
                 itimer: None,
                 syscalls: 0,
                 block_deadline: None,
+                restart: None,
                 rlimits: crate::syscalls::default_rlimits(),
                 pdeathsig: 0,
                 cpu_exit: (0, 0),

@@ -1,11 +1,16 @@
 //! The guest console: /dev/console as a terminal whose line discipline
-//! runs in the kernel, with umlrun's stdin/stdout as the device end.
+//! runs in the kernel, with umlrun's stdin/stdout as the device end, and
+//! the job control that keeps background process groups off it.
 
 use std::time::Duration;
 
 use super::core::Kernel;
-use crate::fs::tty::{ReadResult, Tty, Winsize};
+use super::signal::SIG_IGN;
+use super::task::Pid;
+use crate::errno::{Errno, KResult};
+use crate::fs::tty::{JobCheck, ReadResult, Tty, TtyAccess, Winsize};
 use crate::host::console::HostConsole;
+use crate::vfs::{FileKind, OpenFileRef};
 
 pub struct Console {
     pub tty: Tty,
@@ -77,6 +82,49 @@ impl Console {
 }
 
 impl Kernel {
+    /// Job control for `tid` touching the console (Linux's
+    /// `tty_check_change()`): Ok to go on, EIO, or ERESTARTSYS once
+    /// SIGTTIN/SIGTTOU went to the caller's process group — the syscall
+    /// then sleeps and is restarted (or fails with EINTR) by the signal.
+    pub fn tty_job_control(&mut self, tid: Pid, access: TtyAccess) -> KResult<()> {
+        let t = self.task(tid)?;
+        let (sid, pgid) = (t.sid, t.pgid);
+        let sig = access.signal();
+        let ignored = t.sigmask.has(sig) || t.sighand.borrow().get(sig).handler == SIG_IGN;
+        let tty = &self.console.tty;
+        // The orphan test walks every task: only when it can matter.
+        let verdict = tty.job_check(sid as u32, pgid as u32, access, ignored, false);
+        let verdict = match verdict {
+            JobCheck::Signal(_) if self.is_orphaned_pgrp(pgid) => {
+                tty.job_check(sid as u32, pgid as u32, access, ignored, true)
+            }
+            v => v,
+        };
+        match verdict {
+            JobCheck::Allow => Ok(()),
+            JobCheck::Eio => Err(Errno::EIO),
+            JobCheck::Signal(sig) => {
+                log::debug!("task {tid}: background {access:?} on the console, signal {sig}");
+                self.signal_group(pgid, sig);
+                Err(Errno::ERESTARTSYS)
+            }
+        }
+    }
+
+    /// [`Kernel::tty_job_control`] when `f` is the console; other files
+    /// are never policed.
+    pub fn file_job_control(
+        &mut self,
+        tid: Pid,
+        f: &OpenFileRef,
+        access: TtyAccess,
+    ) -> KResult<()> {
+        if !matches!(f.borrow().kind, FileKind::Console) {
+            return Ok(());
+        }
+        self.tty_job_control(tid, access)
+    }
+
     /// Feeds host input to the line discipline: echo, signals, wakeups.
     pub fn console_input_arrived(&mut self) {
         let bytes = std::mem::take(&mut self.console.pending);

@@ -189,6 +189,7 @@ impl Kernel {
             itimer: None,
             syscalls: 0,
             block_deadline: None,
+            restart: None,
             rlimits: p.rlimits,
             pdeathsig: 0,
             cpu_exit: (0, 0),

@@ -3,7 +3,7 @@
 
 use super::core::Kernel;
 use super::signal::*;
-use super::task::{status_signaled, status_stopped, Pid, TaskState, Wait};
+use super::task::{status_signaled, status_stopped, Pid, RestartBlock, TaskState, Wait};
 use crate::errno::{Errno, KResult};
 use crate::platform::Context;
 
@@ -50,10 +50,13 @@ impl Kernel {
                 }
             }
         }
+        // SIGCONT's default action happened above: like Linux, it is not
+        // queued then, so it interrupts no syscall.
         let ignored = self.tasks.get(&tid).is_some_and(|t| {
+            let h = t.sighand.borrow();
             sig != SIGKILL
                 && sig != SIGSTOP
-                && t.sighand.borrow().is_ignored(sig)
+                && (h.is_ignored(sig) || sig == SIGCONT && h.get(sig).handler == SIG_DFL)
                 && !t.sigmask.has(sig)
         });
         if ignored {
@@ -148,6 +151,22 @@ impl Kernel {
         Ok(())
     }
 
+    /// A process group is orphaned when no member has a parent in another
+    /// group of the same session (Linux's `will_become_orphaned_pgrp`;
+    /// init as a parent does not count). Terminal stops do not stop it.
+    pub fn is_orphaned_pgrp(&self, pgid: Pid) -> bool {
+        !self.tasks.values().any(|t| {
+            t.is_leader()
+                && t.is_alive()
+                && t.pgid == pgid
+                && t.ppid != 1
+                && self
+                    .tasks
+                    .get(&t.ppid)
+                    .is_some_and(|p| p.is_alive() && p.pgid != pgid && p.sid == t.sid)
+        })
+    }
+
     /// Live processes in process group `pgid`.
     pub fn process_group(&self, pgid: Pid) -> Vec<Pid> {
         self.tasks
@@ -192,30 +211,51 @@ impl Kernel {
     }
 
     /// A blocked syscall met a signal: restart it after the handler if
-    /// SA_RESTART allows, else fail it with EINTR.
+    /// SA_RESTART allows, else fail it with EINTR. A relative sleep with no
+    /// handler to run (a stop, SIGCONT) resumes through restart_syscall
+    /// with its first deadline, as Linux's ERESTART_RESTARTBLOCK does.
     pub fn interrupt_syscall(&mut self, tid: Pid, nr: u64, args: [u64; 6]) {
         self.pipes.forget_waiter(tid);
-        let Some(idx) = self.next_signal(tid) else {
+        let Some(t) = self.tasks.get(&tid) else {
             return;
         };
-        let t = &self.tasks[&tid];
-        let sig = t.pending[idx].signo;
-        let act = t.sighand.borrow().get(sig);
-        let restart = match act.handler {
-            SIG_DFL | SIG_IGN => true,
-            _ => act.flags & SA_RESTART != 0 && restartable(nr),
+        // The signal that will act: the first one not blocked nor ignored.
+        let mask = t.sigmask.sanitized();
+        let h = t.sighand.borrow();
+        let Some(sig) = t
+            .pending
+            .iter()
+            .map(|i| i.signo)
+            .find(|&s| !mask.has(s) && !h.is_ignored(s))
+            .or_else(|| self.next_signal(tid).map(|i| t.pending[i].signo))
+        else {
+            return;
         };
+        let act = h.get(sig);
+        drop(h);
+        let has_handler = !matches!(act.handler, SIG_DFL | SIG_IGN);
+        let restart = !has_handler || act.flags & SA_RESTART != 0 && restartable(nr);
+        let block = sleep_restart(t, nr, args);
         let mut r = self.regs(tid);
         if restart {
             r.rip -= 2; // back onto the `syscall` instruction
-            r.rax = nr;
+            r.rax = if block.is_some() {
+                NR_RESTART_SYSCALL
+            } else {
+                nr
+            };
         } else {
             r.rax = Errno::EINTR.to_syscall_return() as u64;
-            self.report_remaining_sleep(tid, nr, args);
+        }
+        // Linux writes the time left whenever a sleep is cut short, also
+        // when it restarts (a handler may still make it fail later).
+        if let Some(b) = block {
+            self.report_remaining_sleep(tid, b);
         }
         self.set_regs(tid, r);
         if let Some(t) = self.tasks.get_mut(&tid) {
             t.block_deadline = None;
+            t.restart = if restart { block } else { None };
         }
     }
 
@@ -234,8 +274,11 @@ impl Kernel {
                 match default_action(sig) {
                     DefaultAction::Ignore | DefaultAction::Continue => continue,
                     DefaultAction::Stop => {
-                        let tgid = t.tgid;
+                        let (tgid, pgid) = (t.tgid, t.pgid);
                         // Orphaned process groups ignore terminal stops.
+                        if sig != SIGSTOP && self.is_orphaned_pgrp(pgid) {
+                            continue;
+                        }
                         self.stop_process(tgid, sig);
                         return false;
                     }
@@ -392,38 +435,56 @@ impl Kernel {
         }
         // uc_stack.ss_flags etc. are not restored (sigaltstack via frame).
         self.set_regs(tid, back.regs);
-        self.task_mut(tid)?.sigmask = back.mask;
+        let t = self.task_mut(tid)?;
+        t.sigmask = back.mask;
+        // A sleep cut short before this handler is not resumed after it:
+        // restart_syscall fails with EINTR (Linux's do_no_restart_syscall).
+        t.restart = None;
         Ok(())
     }
 }
 
+/// restart_syscall(2): what a sleep stopped or interrupted without a
+/// handler resumes with.
+pub const NR_RESTART_SYSCALL: u64 = 219;
+
 /// Syscalls SA_RESTART may restart (not the sleeps and waits Linux
-/// always fails with EINTR).
+/// always fails with EINTR when a handler runs).
 fn restartable(nr: u64) -> bool {
     !matches!(
         nr,
-        7 | 23 | 34 | 35 | 130 | 230 | 232 | 270 | 271 | 281 // poll select pause nanosleep sigsuspend clock_nanosleep epoll_wait pselect ppoll epoll_pwait
+        7 | 23 | 34 | 35 | 130 | 219 | 230 | 232 | 270 | 271 | 281 // poll select pause nanosleep sigsuspend restart_syscall clock_nanosleep epoll_wait pselect ppoll epoll_pwait
     )
 }
 
+/// The restart block of an interrupted relative sleep: nanosleep,
+/// clock_nanosleep without TIMER_ABSTIME (an absolute one simply runs
+/// again), or a restart_syscall already resuming one.
+fn sleep_restart(t: &super::task::Task, nr: u64, args: [u64; 6]) -> Option<RestartBlock> {
+    let rem = match nr {
+        35 => args[1],
+        230 if args[1] & 1 == 0 => args[3],
+        NR_RESTART_SYSCALL => return t.restart,
+        _ => return None,
+    };
+    Some(RestartBlock {
+        deadline: t.block_deadline?,
+        rem,
+    })
+}
+
 impl Kernel {
-    /// nanosleep/clock_nanosleep interrupted: the time left goes to `rem`.
-    fn report_remaining_sleep(&mut self, tid: Pid, nr: u64, args: [u64; 6]) {
-        let rem = match nr {
-            35 => args[1],
-            230 if args[1] & 1 == 0 => args[3],
-            _ => return,
-        };
-        let Some(deadline) = self.tasks.get(&tid).and_then(|t| t.block_deadline) else {
-            return;
-        };
-        if rem == 0 {
+    /// A sleep was cut short: the time left goes to its `rem`.
+    fn report_remaining_sleep(&mut self, tid: Pid, b: RestartBlock) {
+        if b.rem == 0 {
             return;
         }
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&left.as_secs().to_le_bytes());
-        b[8..].copy_from_slice(&(left.subsec_nanos() as u64).to_le_bytes());
-        let _ = self.write_user(tid, rem, &b);
+        let left = b
+            .deadline
+            .saturating_duration_since(std::time::Instant::now());
+        let mut buf = [0u8; 16];
+        buf[..8].copy_from_slice(&left.as_secs().to_le_bytes());
+        buf[8..].copy_from_slice(&(left.subsec_nanos() as u64).to_le_bytes());
+        let _ = self.write_user(tid, b.rem, &buf);
     }
 }

@@ -54,6 +54,15 @@ pub struct FsContext {
     pub umask: u32,
 }
 
+/// What restart_syscall resumes: a relative nanosleep/clock_nanosleep
+/// keeps its first deadline, so a stop or a signal does not lengthen it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartBlock {
+    pub deadline: Instant,
+    /// The guest's `rem` timespec pointer (0: none).
+    pub rem: u64,
+}
+
 pub struct Task {
     pub tid: Pid,
     pub tgid: Pid,
@@ -95,6 +104,9 @@ pub struct Task {
     /// The deadline of the blocked syscall's timeout, fixed when it first
     /// blocked so retries do not extend it.
     pub block_deadline: Option<Instant>,
+    /// A sleep stopped or interrupted without a handler, resumed by
+    /// restart_syscall (Linux's `restart_block`).
+    pub restart: Option<RestartBlock>,
     pub rlimits: [(u64, u64); 16],
     /// PR_SET_PDEATHSIG: sent when the parent exits.
     pub pdeathsig: i32,

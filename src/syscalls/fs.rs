@@ -8,6 +8,7 @@ use super::{
 };
 use crate::errno::{Errno, KResult};
 use crate::fs::devices::CharDevice;
+use crate::fs::tty::TtyAccess;
 use crate::fs::{
     SetAttr, Stat, Timespec, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
 };
@@ -347,6 +348,9 @@ fn do_read(k: &mut Kernel, tid: Pid, fd: i32, buf: u64, len: usize, pos: Option<
             k.refresh_proc(tid);
         }
     }
+    if let Err(e) = k.file_job_control(tid, &f, TtyAccess::Read) {
+        return open_result(Err(e));
+    }
     let nonblock = f.borrow().nonblocking();
     // Files and memory devices fill the whole request, in chunks; pipes
     // and terminals return what is there.
@@ -397,6 +401,9 @@ fn do_write(
     if pos.is_some() && !matches!(f.borrow().kind, FileKind::Regular(_)) {
         return Err(Errno::ESPIPE);
     }
+    if let Err(e) = k.file_job_control(tid, &f, TtyAccess::Write) {
+        return open_result(Err(e));
+    }
     let nonblock = f.borrow().nonblocking();
     let data = k.read_user_vec(tid, buf, len.min(IO_MAX))?;
     block_or(k.file_write(tid, &f, &data, pos), nonblock)
@@ -405,6 +412,9 @@ fn do_write(
 pub fn sys_readv(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let f = k.fd_file(tid, fd_arg(a[0]))?;
     let iov = k.gather(tid, a[1], a[2])?;
+    if let Err(e) = k.file_job_control(tid, &f, TtyAccess::Read) {
+        return open_result(Err(e));
+    }
     let nonblock = f.borrow().nonblocking();
     let total: usize = iov.iter().map(|v| v.1).sum::<usize>().min(IO_MAX);
     let mut data = vec![0u8; total];
@@ -426,6 +436,9 @@ pub fn sys_readv(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 pub fn sys_writev(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let f = k.fd_file(tid, fd_arg(a[0]))?;
     let iov = k.gather(tid, a[1], a[2])?;
+    if let Err(e) = k.file_job_control(tid, &f, TtyAccess::Write) {
+        return open_result(Err(e));
+    }
     let nonblock = f.borrow().nonblocking();
     let mut data = Vec::new();
     for (base, len) in iov {
@@ -435,7 +448,8 @@ pub fn sys_writev(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     block_or(k.file_write(tid, &f, &data, None), nonblock)
 }
 
-/// An open that must wait (a fifo with no peer yet) sleeps and retries.
+/// An open that must wait (a fifo with no peer yet), or a terminal access
+/// that sent SIGTTIN/SIGTTOU, sleeps and retries (ERESTARTSYS).
 fn open_result(r: KResult<i64>) -> SysResult {
     match r {
         Err(Errno::ERESTARTSYS) => Ok(Outcome::Block(crate::kernel::task::Wait::Event)),

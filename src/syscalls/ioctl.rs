@@ -1,11 +1,11 @@
 //! ioctl: the console's termios and job-control requests, FIONREAD,
 //! FIONBIO/FIOCLEX; anything else on a non-terminal is ENOTTY.
 
-use super::{fd_arg, ok, SysResult};
+use super::{fd_arg, ok, Outcome, SysResult};
 use crate::errno::Errno;
 use crate::fs::tty::*;
 use crate::kernel::signal::SIGWINCH;
-use crate::kernel::task::Pid;
+use crate::kernel::task::{Pid, Wait};
 use crate::kernel::Kernel;
 use crate::vfs::file::O_NONBLOCK;
 use crate::vfs::FileKind;
@@ -62,6 +62,16 @@ pub fn sys_ioctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         let t = k.task(tid)?;
         (t.sid as u32, t.pgid as u32, t.tgid)
     };
+    if changes_terminal(req) {
+        // A background group changing the terminal gets SIGTTOU first.
+        match k.tty_job_control(tid, TtyAccess::Change) {
+            Ok(()) => {}
+            Err(Errno::ERESTARTSYS) => return Ok(Outcome::Block(Wait::Event)),
+            // Linux's tiocspgrp() turns the orphaned group's EIO into ENOTTY.
+            Err(Errno::EIO) if req == TIOCSPGRP => return Err(Errno::ENOTTY),
+            Err(e) => return Err(e),
+        }
+    }
     let tty = &mut k.console.tty;
     match req {
         TCGETS => {
@@ -83,6 +93,9 @@ pub fn sys_ioctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         TCSETS2 | TCSETSW2 | TCSETSF2 => {
             let b = k.read_user_vec(tid, arg, 44)?;
             let t = Termios::from_bytes2(&b)?;
+            if req == TCSETSF2 {
+                k.console.tty.ldisc.flush_input();
+            }
             k.console.tty.ldisc.set_termios(t);
         }
         TCFLSH => {
@@ -148,4 +161,30 @@ pub fn sys_ioctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         }
     }
     ok(0)
+}
+
+/// Requests Linux polices with `tty_check_change()` (TIOCSWINSZ is not
+/// one: a background process may resize the terminal).
+fn changes_terminal(req: u32) -> bool {
+    matches!(
+        req,
+        TCSETS | TCSETSW | TCSETSF | TCSETS2 | TCSETSW2 | TCSETSF2 | TCFLSH | TIOCSPGRP
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_changing_requests_are_policed() {
+        for r in [TCSETS, TCSETSW, TCSETSF, TCSETSF2, TCFLSH, TIOCSPGRP] {
+            assert!(changes_terminal(r), "{r:#x}");
+        }
+        for r in [
+            TCGETS, TIOCGPGRP, TIOCGWINSZ, TIOCSWINSZ, FIONREAD, TIOCSCTTY,
+        ] {
+            assert!(!changes_terminal(r), "{r:#x}");
+        }
+    }
 }

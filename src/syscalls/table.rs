@@ -141,6 +141,7 @@ const TABLE: &[Entry] = &[
     (204, "sched_getaffinity", process::sys_sched_getaffinity),
     (217, "getdents64", fs::sys_getdents64),
     (218, "set_tid_address", process::sys_set_tid_address),
+    (219, "restart_syscall", time::sys_restart_syscall),
     (228, "clock_gettime", time::sys_clock_gettime),
     (229, "clock_getres", time::sys_clock_getres),
     (230, "clock_nanosleep", time::sys_clock_nanosleep),

@@ -97,6 +97,22 @@ pub fn sys_clock_nanosleep(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     }
 }
 
+/// restart_syscall: resumes a sleep that a stop or a handler-less signal
+/// cut short, with its first deadline. With nothing to resume (a handler
+/// ran in between) it fails with EINTR, as Linux's does.
+pub fn sys_restart_syscall(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
+    let t = k.task_mut(tid)?;
+    let Some(b) = t.restart else {
+        return Err(Errno::EINTR);
+    };
+    t.block_deadline = Some(b.deadline);
+    if Instant::now() >= b.deadline {
+        t.restart = None;
+        return ok(0);
+    }
+    Ok(Outcome::Block(Wait::Until(b.deadline)))
+}
+
 /// Seconds (rounded up) left on the process's real-time timer.
 fn itimer_left(k: &Kernel, tid: Pid) -> (Duration, Duration) {
     let Ok(t) = k.leader(tid) else {

@@ -4,7 +4,7 @@
 //! |-------------|------|
 //! | `termios.rs`| `struct termios`/`termios2`/`winsize` byte layouts, flags, defaults |
 //! | `ldisc.rs`  | N_TTY: input editing, echo, ISIG, VMIN/VTIME reads, OPOST output |
-//! | `mod.rs`    | `Tty` = line discipline + window size + session/foreground pgrp; ioctl numbers |
+//! | `mod.rs`    | `Tty` = line discipline + window size + session/foreground pgrp; job-control checks; ioctl numbers |
 //!
 //! The kernel owns the device end (host stdin/stdout), sleeping, timers and
 //! signal delivery; this module only decides.
@@ -36,6 +36,42 @@ pub const TCGETS2: u32 = 0x802C_542A;
 pub const TCSETS2: u32 = 0x402C_542B;
 pub const TCSETSW2: u32 = 0x402C_542C;
 pub const TCSETSF2: u32 = 0x402C_542D;
+
+/// What a process does to its terminal, for the job-control check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TtyAccess {
+    /// read(2): SIGTTIN from the background.
+    Read,
+    /// write(2): SIGTTOU from the background, only while TOSTOP is set.
+    Write,
+    /// termios/pgrp/flush ioctls: SIGTTOU from the background.
+    Change,
+}
+
+impl TtyAccess {
+    /// The signal a background process group gets for this access.
+    pub fn signal(self) -> i32 {
+        match self {
+            TtyAccess::Read => SIGTTIN,
+            TtyAccess::Write | TtyAccess::Change => SIGTTOU,
+        }
+    }
+}
+
+/// The verdict of [`Tty::job_check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobCheck {
+    /// Go on with the access.
+    Allow,
+    /// Fail it with EIO.
+    Eio,
+    /// Send this signal to the caller's process group and restart the
+    /// call once it may go on (ERESTARTSYS).
+    Signal(i32),
+}
+
+pub const SIGTTIN: i32 = 21;
+pub const SIGTTOU: i32 = 22;
 
 /// One terminal: its line discipline, window size and job-control state.
 #[derive(Debug, Clone, Default)]
@@ -113,6 +149,40 @@ impl Tty {
         self.session.is_some() && self.fg_pgrp.is_some_and(|fg| fg != pgrp)
     }
 
+    /// Linux's `__tty_check_change()` (and n_tty's `job_control()`): may
+    /// a process of session `sid`, group `pgrp` do `access` now? `ignored`:
+    /// the caller blocks or ignores the signal this access would raise;
+    /// `orphaned`: its process group is orphaned.
+    pub fn job_check(
+        &self,
+        sid: u32,
+        pgrp: u32,
+        access: TtyAccess,
+        ignored: bool,
+        orphaned: bool,
+    ) -> JobCheck {
+        if access == TtyAccess::Write && !self.ldisc.termios().lflag(termios::TOSTOP) {
+            return JobCheck::Allow;
+        }
+        // Only the controlling terminal of the caller's session polices it.
+        if self.session != Some(sid) || !self.is_background(pgrp) {
+            return JobCheck::Allow;
+        }
+        let sig = access.signal();
+        if ignored {
+            // A reader that cannot be stopped gets EIO; writers go on.
+            return if access == TtyAccess::Read {
+                JobCheck::Eio
+            } else {
+                JobCheck::Allow
+            };
+        }
+        if orphaned {
+            return JobCheck::Eio;
+        }
+        JobCheck::Signal(sig)
+    }
+
     /// TIOCSWINSZ: true if it changed (the kernel then sends SIGWINCH to
     /// the foreground group).
     pub fn set_winsize(&mut self, w: Winsize) -> bool {
@@ -146,6 +216,60 @@ mod tests {
         t.set_controlling(20, 21, false).unwrap();
         t.set_controlling(30, 30, true).unwrap();
         assert_eq!(t.get_fg_pgrp(30), Ok(30));
+    }
+
+    fn background_tty() -> Tty {
+        let mut t = Tty::new();
+        t.set_controlling(10, 10, false).unwrap();
+        t
+    }
+
+    #[test]
+    fn foreground_and_other_sessions_are_never_stopped() {
+        let t = background_tty();
+        for a in [TtyAccess::Read, TtyAccess::Write, TtyAccess::Change] {
+            assert_eq!(t.job_check(10, 10, a, false, false), JobCheck::Allow);
+            // Not this process's controlling terminal.
+            assert_eq!(t.job_check(20, 21, a, false, false), JobCheck::Allow);
+        }
+        // No session at all.
+        let t = Tty::new();
+        assert_eq!(
+            t.job_check(10, 11, TtyAccess::Read, false, false),
+            JobCheck::Allow
+        );
+    }
+
+    #[test]
+    fn background_read_gets_sigttin_or_eio() {
+        let t = background_tty();
+        let r = |ign, orph| t.job_check(10, 11, TtyAccess::Read, ign, orph);
+        assert_eq!(r(false, false), JobCheck::Signal(SIGTTIN));
+        assert_eq!(r(true, false), JobCheck::Eio);
+        assert_eq!(r(false, true), JobCheck::Eio);
+        assert_eq!(r(true, true), JobCheck::Eio);
+    }
+
+    #[test]
+    fn background_write_stops_only_with_tostop() {
+        let mut t = background_tty();
+        let w = |t: &Tty, ign, orph| t.job_check(10, 11, TtyAccess::Write, ign, orph);
+        assert_eq!(w(&t, false, false), JobCheck::Allow);
+        let mut tio = *t.ldisc.termios();
+        tio.c_lflag |= termios::TOSTOP;
+        t.ldisc.set_termios(tio);
+        assert_eq!(w(&t, false, false), JobCheck::Signal(SIGTTOU));
+        assert_eq!(w(&t, true, false), JobCheck::Allow);
+        assert_eq!(w(&t, false, true), JobCheck::Eio);
+    }
+
+    #[test]
+    fn background_terminal_changes_get_sigttou() {
+        let t = background_tty();
+        let c = |ign, orph| t.job_check(10, 11, TtyAccess::Change, ign, orph);
+        assert_eq!(c(false, false), JobCheck::Signal(SIGTTOU));
+        assert_eq!(c(true, false), JobCheck::Allow);
+        assert_eq!(c(false, true), JobCheck::Eio);
     }
 
     #[test]
