@@ -30,6 +30,9 @@ pub const WCONTINUED: u64 = 8;
 pub const WNOWAIT: u64 = 0x0100_0000;
 pub const WALL: u64 = 0x4000_0000;
 
+/// Most stubs kept for reuse; the rest of the retired ones are killed.
+pub const MAX_SPARE_STUBS: usize = 4;
+
 pub struct CloneArgs {
     pub flags: u64,
     pub stack: u64,
@@ -50,11 +53,27 @@ impl Kernel {
     /// Keeps a couple of stubs ready (called when nothing is runnable).
     pub fn refill_spare_stubs(&mut self) {
         const SPARE: usize = 2;
-        if self.spare_stubs.len() < SPARE {
+        if self.shutdown.is_none() && self.spare_stubs.len() < SPARE {
             if let Ok(s) = self.spawn_stub() {
                 self.spare_stubs.push(s);
             }
         }
+    }
+
+    /// The stub of an address space that just died: wiped and kept for the
+    /// next one (a fork loop then spawns no host process at all), or killed
+    /// when the pool is full, the stub is dead, or the kernel shuts down.
+    fn retire_stub(&mut self, mut stub: PtraceStub) {
+        if self.shutdown.is_none() && self.spare_stubs.len() < MAX_SPARE_STUBS {
+            match stub.recycle() {
+                Ok(()) => {
+                    self.spare_stubs.push(stub);
+                    return;
+                }
+                Err(e) => log::debug!("stub {} not reusable: {e}", stub.pid()),
+            }
+        }
+        stub.kill();
     }
 
     fn spawn_stub(&mut self) -> KResult<PtraceStub> {
@@ -256,8 +275,8 @@ impl Kernel {
         }
     }
 
-    /// Drops `tid`'s use of address space `mmid`; the last user kills the
-    /// stub and frees the frames.
+    /// Drops `tid`'s use of address space `mmid`; the last user retires the
+    /// stub (see `retire_stub`) and frees the frames.
     pub fn release_mm(&mut self, tid: Pid, mmid: u64) {
         let Some(mm) = self.mms.get_mut(&mmid) else {
             return;
@@ -267,9 +286,13 @@ impl Kernel {
         }
         mm.users = mm.users.saturating_sub(1);
         if mm.users == 0 {
-            let mut mm = self.mms.remove(&mmid).expect("mm");
-            mm.stub.kill();
-            mm.aspace.clear(&mut self.frames);
+            let Mm {
+                mut aspace, stub, ..
+            } = self.mms.remove(&mmid).expect("mm");
+            // Unmap (or kill) first: punching frames that a live stub still
+            // maps makes the host walk its page tables.
+            self.retire_stub(stub);
+            aspace.clear(&mut self.frames);
             self.reap_orphans();
         }
     }
@@ -478,7 +501,7 @@ impl Kernel {
             return (0, 0);
         };
         match self.mms.get(&t.mm) {
-            Some(mm) => crate::host::clock::process_cpu_ticks(mm.stub.pid()),
+            Some(mm) => mm.stub.cpu_ticks(),
             None => t.cpu_exit,
         }
     }

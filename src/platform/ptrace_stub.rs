@@ -11,8 +11,8 @@ use std::os::fd::RawFd;
 use std::sync::OnceLock;
 
 use super::stub_image::{
-    encode_batch, stub_elf, MAX_BATCH, OP_RECORD, STUB_BASE, STUB_BATCH, STUB_BATCH_TRAP,
-    STUB_DATA, STUB_END, STUB_SYSCALL, STUB_SYSCALL_TRAP,
+    encode_batch, stub_elf, xstate_init_area, MAX_BATCH, OP_RECORD, STUB_BASE, STUB_BATCH,
+    STUB_BATCH_TRAP, STUB_DATA, STUB_END, STUB_RESET, STUB_SYSCALL, STUB_SYSCALL_TRAP, STUB_XSTATE,
 };
 use super::{AddressSpaceOps, Context, Fault, FpRegs, MapOp, PlatformError, Regs, Stop};
 use super::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
@@ -24,6 +24,8 @@ const SYS_MMAP: u64 = 9;
 const SYS_MPROTECT: u64 = 10;
 const SYS_MUNMAP: u64 = 11;
 const MAP_SHARED_FIXED: u64 = 0x01 | 0x10;
+/// End of the host's user address space (TASK_SIZE): munmap refuses more.
+const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 
 /// How to start a stub.
 #[derive(Clone, Copy, Debug, Default)]
@@ -43,6 +45,12 @@ pub struct PtraceStub {
     reserved: Vec<Range<u64>>,
     vdso: Option<Range<u64>>,
     alive: bool,
+    /// The registers of the fresh stub (its post-exec stop), restored by
+    /// [`PtraceStub::recycle`].
+    initial: Regs,
+    /// Host CPU ticks (user, system) spent before the current guest got the
+    /// stub: [`PtraceStub::cpu_ticks`] counts from here.
+    cpu_base: (u64, u64),
 }
 
 fn stub_exe() -> Result<&'static StubExe, PlatformError> {
@@ -70,9 +78,12 @@ impl PtraceStub {
             reserved: Vec::new(),
             vdso: None,
             alive: true,
+            initial: Regs::default(),
+            cpu_base: (0, 0),
         };
         stub.reserved.push(STUB_BASE..STUB_END);
         stub.regs = hp::get_regs(pid).map_err(PlatformError::host("getregs"))?;
+        stub.initial = stub.regs;
         let maps = hp::read_maps(pid).map_err(PlatformError::Maps)?;
         let mut stack = Vec::new();
         for m in maps.iter().filter(|m| m.end <= 0x8000_0000_0000) {
@@ -133,6 +144,68 @@ impl PtraceStub {
         hp::write_mem(self.pid, addr, buf).map_err(PlatformError::host("process_vm_writev"))
     }
 
+    /// Make a stub whose guest is gone as good as a fresh one, so the next
+    /// guest address space can take it without a host fork+exec: every
+    /// mapping outside [`PtraceStub::reserved`] is unmapped, the FPU and
+    /// vector registers go back to their init state (as after execve), the
+    /// registers to the fresh stub's, and [`PtraceStub::cpu_ticks`] starts
+    /// again from zero. One round trip. On error the stub should be killed.
+    ///
+    /// What a stub carries besides these: its host fds (the same `keep_fds`
+    /// for every stub), signal handlers and mask (never changed: guest
+    /// signal syscalls are emulated), a stale op list in its data page
+    /// (rewritten before every use) and PKRU (not touched by guests that
+    /// use no protection keys).
+    pub fn recycle(&mut self) -> Result<(), PlatformError> {
+        self.check_alive()?;
+        let ops = gap_unmaps(&self.reserved);
+        if ops.len() > MAX_BATCH {
+            return Err(PlatformError::UnexpectedStop(format!(
+                "{} reserved ranges, too many to wipe in one batch",
+                self.reserved.len()
+            )));
+        }
+        let calls: Vec<(u64, [u64; 6])> = ops.iter().map(encode_op).collect();
+        let mut data = encode_batch(&calls);
+        let xsave = std::arch::is_x86_feature_detected!("xsave");
+        if xsave {
+            data.resize((STUB_XSTATE - STUB_DATA) as usize, 0);
+            data.extend_from_slice(&xstate_init_area());
+        }
+        hp::write_mem(self.pid, STUB_DATA, &data)
+            .map_err(PlatformError::host("process_vm_writev"))?;
+        let mut r = self.initial;
+        r.rip = if xsave { STUB_RESET } else { STUB_BATCH };
+        r.rbx = STUB_DATA;
+        r.rsi = STUB_XSTATE;
+        let out = self.run_stub(&r, STUB_BATCH_TRAP)?;
+        let done = out.rbx.wrapping_sub(STUB_DATA) as usize / OP_RECORD;
+        if done < ops.len() {
+            return Err(PlatformError::Inject {
+                index: done,
+                errno: Errno(-(out.rax as i64) as i32),
+            });
+        }
+        if !xsave {
+            hp::set_fpregs(self.pid, &fxsave_init()).map_err(PlatformError::host("setfpregs"))?;
+        }
+        self.regs = self.initial;
+        self.regs_dirty = true;
+        self.cpu_base = crate::host::clock::process_cpu_ticks(self.pid);
+        log::trace!("stub {}: recycled", self.pid);
+        Ok(())
+    }
+
+    /// Host CPU ticks (user, system) the stub spent since it was spawned or
+    /// last recycled: the CPU time of the guest process it holds.
+    pub fn cpu_ticks(&self) -> (u64, u64) {
+        let (u, s) = crate::host::clock::process_cpu_ticks(self.pid);
+        (
+            u.saturating_sub(self.cpu_base.0),
+            s.saturating_sub(self.cpu_base.1),
+        )
+    }
+
     /// Kill the stub (idempotent).
     pub fn kill(&mut self) {
         if self.alive {
@@ -179,9 +252,11 @@ impl PtraceStub {
                         .map_err(PlatformError::host("ptrace_cont"))?;
                 }
                 other => {
+                    let rip = hp::get_regs(self.pid).map(|r| r.rip).unwrap_or(0);
+                    let si = hp::siginfo(self.pid).ok();
                     return Err(PlatformError::UnexpectedStop(format!(
-                        "{other:?} while running stub code"
-                    )))
+                        "{other:?} while running stub code (rip {rip:#x}, siginfo {si:x?})"
+                    )));
                 }
             }
         }
@@ -218,6 +293,37 @@ impl PtraceStub {
         }
         Ok(())
     }
+}
+
+/// Unmaps of every gap between the sorted `reserved` ranges, from 0 up to
+/// TASK_SIZE: everything a guest may have mapped.
+fn gap_unmaps(reserved: &[Range<u64>]) -> Vec<MapOp> {
+    let mut ops = Vec::new();
+    let mut at = 0;
+    for r in reserved.iter().filter(|r| r.start < TASK_SIZE) {
+        if r.start > at {
+            ops.push(MapOp::Unmap {
+                addr: at,
+                len: r.start - at,
+            });
+        }
+        at = at.max(r.end);
+    }
+    if at < TASK_SIZE {
+        ops.push(MapOp::Unmap {
+            addr: at,
+            len: TASK_SIZE - at,
+        });
+    }
+    ops
+}
+
+/// The FXSAVE image of a freshly reset FPU (hosts without XSAVE).
+fn fxsave_init() -> FpRegs {
+    let mut b = [0u8; FpRegs::SIZE];
+    b[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
+    b[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
+    FpRegs(b)
 }
 
 fn encode_op(op: &MapOp) -> (u64, [u64; 6]) {
@@ -322,5 +428,42 @@ impl Context for PtraceStub {
 impl Drop for PtraceStub {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_cover_everything_but_reserved() {
+        let reserved = [
+            0x7fff_f7ff_0000..0x7fff_f7ff_4000,
+            0x7fff_f7ff_4000..0x7fff_f7ff_6000,
+            STUB_BASE..STUB_END,
+        ];
+        let ops = gap_unmaps(&reserved);
+        let ranges: Vec<Range<u64>> = ops.iter().map(|o| o.range()).collect();
+        assert_eq!(
+            ranges,
+            vec![
+                0..0x7fff_f7ff_0000,
+                0x7fff_f7ff_6000..STUB_BASE,
+                STUB_END..TASK_SIZE
+            ]
+        );
+        assert!(ops.iter().all(|o| matches!(o, MapOp::Unmap { .. })));
+    }
+
+    #[test]
+    fn nothing_reserved_unmaps_the_whole_user_range() {
+        let ops = gap_unmaps(&[]);
+        assert_eq!(
+            ops,
+            vec![MapOp::Unmap {
+                addr: 0,
+                len: TASK_SIZE
+            }]
+        );
     }
 }
