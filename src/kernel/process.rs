@@ -9,7 +9,7 @@ use super::core::{Kernel, Mm, Shutdown};
 use super::signal::{SigInfo, CLD_DUMPED, CLD_EXITED, CLD_KILLED, SIGCHLD};
 use super::task::{Pid, Task, TaskState, STATUS_CONTINUED};
 use crate::errno::{Errno, KResult};
-use crate::platform::{Context, PtraceStub, StubOptions};
+use crate::platform::{Context, PtraceStub, Regs, StubOptions};
 
 pub const CLONE_VM: u64 = 0x100;
 pub const CLONE_FS: u64 = 0x200;
@@ -115,7 +115,16 @@ impl Kernel {
                 ..
             } = self;
             let pm = mms.get_mut(&pmm).ok_or(Errno::EFAULT)?;
-            let aspace = pm.aspace.fork(frames, physmem);
+            let mut aspace = pm.aspace.fork(frames, physmem);
+            // Both sides touch the same few pages at once; resolving them
+            // now rides on the flushes that happen anyway and saves a fault
+            // round trip each (two for a read, then a write). Best effort:
+            // a page that cannot be resolved now faults as usual later.
+            for (addr, write) in fork_hot_pages(&regs) {
+                let _ = aspace.handle_fault(addr, write, frames);
+            }
+            // The parent's stack is written right after fork returns.
+            let _ = pm.aspace.handle_fault(regs.rsp, true, frames);
             mms.insert(
                 id,
                 Mm {
@@ -493,6 +502,22 @@ impl Kernel {
     }
 }
 
+/// The pages a forked child touches first: its stack (written at once,
+/// red zone included), its TLS block (glibc's fork writes it in the child)
+/// and its code. (address, write).
+fn fork_hot_pages(r: &Regs) -> Vec<(u64, bool)> {
+    let page = |a: u64| a & !0xfff;
+    let mut v = vec![(r.rsp, true)];
+    if page(r.rsp.wrapping_sub(128)) != page(r.rsp) {
+        v.push((r.rsp.wrapping_sub(128), true));
+    }
+    if r.fs_base != 0 {
+        v.push((r.fs_base, true));
+    }
+    v.push((r.rip, false));
+    v
+}
+
 impl Kernel {
     /// CPU ticks (user, system) of `tid`'s process so far: the host's
     /// accounting of its stub (threads share it).
@@ -504,5 +529,38 @@ impl Kernel {
             Some(mm) => mm.stub.cpu_ticks(),
             None => t.cpu_exit,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hot_pages_cover_stack_tls_and_code() {
+        let r = Regs {
+            rsp: 0x7fff_0000_0040,
+            fs_base: 0x4b_0380,
+            rip: 0x40_1545,
+            ..Regs::default()
+        };
+        assert_eq!(
+            fork_hot_pages(&r),
+            vec![
+                (0x7fff_0000_0040, true),
+                (0x7fff_0000_0040 - 128, true),
+                (0x4b_0380, true),
+                (0x40_1545, false)
+            ]
+        );
+        let r = Regs {
+            rsp: 0x7fff_0000_0800,
+            rip: 0x40_1545,
+            ..Regs::default()
+        };
+        assert_eq!(
+            fork_hot_pages(&r),
+            vec![(0x7fff_0000_0800, true), (0x40_1545, false)]
+        );
     }
 }

@@ -273,6 +273,7 @@ impl PtraceStub {
     /// Run ops through the batch loop without the reserved-range check.
     fn inject(&mut self, ops: &[MapOp]) -> Result<(), PlatformError> {
         for (chunk_no, chunk) in ops.chunks(MAX_BATCH).enumerate() {
+            log::trace!("stub {}: {} ops", self.pid, chunk.len());
             let calls: Vec<(u64, [u64; 6])> = chunk.iter().map(encode_op).collect();
             let bytes = encode_batch(&calls);
             self.check_alive()?;
@@ -368,6 +369,7 @@ impl Context for PtraceStub {
         }
         hp::resume(self.pid, Resume::Sysemu).map_err(PlatformError::host("ptrace_sysemu"))?;
         let stop = hp::wait(self.pid).map_err(PlatformError::host("waitpid"))?;
+        log::trace!("stub {}: stop {stop:?}", self.pid);
         match stop {
             HostStop::Exited(code) => {
                 self.alive = false;
@@ -388,6 +390,11 @@ impl Context for PtraceStub {
             HostStop::Signal(sig @ (SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP)) => {
                 let (signo, code, addr) =
                     hp::siginfo(self.pid).map_err(PlatformError::host("getsiginfo"))?;
+                log::trace!(
+                    "stub {}: fault {signo} code {code} at {addr:#x} (rip {:#x})",
+                    self.pid,
+                    self.regs.rip
+                );
                 if signo != sig {
                     return Err(PlatformError::UnexpectedStop(format!(
                         "stopped by {sig}, siginfo says {signo}"
