@@ -10,12 +10,13 @@ use std::ops::Range;
 use std::os::fd::RawFd;
 use std::sync::OnceLock;
 
+use super::insn::{self, Access};
 use super::stub_image::{
     encode_batch, stub_elf, xstate_init_area, MAX_BATCH, OP_RECORD, STUB_BASE, STUB_BATCH,
     STUB_BATCH_TRAP, STUB_DATA, STUB_END, STUB_RESET, STUB_SYSCALL, STUB_SYSCALL_TRAP, STUB_XSTATE,
 };
 use super::{AddressSpaceOps, Context, Fault, FpRegs, MapOp, PlatformError, Regs, Stop};
-use super::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
+use super::{SEGV_MAPERR, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
 use crate::errno::Errno;
 use crate::host::ptrace::{self as hp, HostStop, Resume};
 use crate::host::stub::StubExe;
@@ -222,6 +223,27 @@ impl PtraceStub {
         }
     }
 
+    /// Whether the guest's faulting instruction writes `addr`: Some(true)
+    /// when [`insn::classify`] is sure, None otherwise (never Some(false)).
+    /// Saves the second fault of a read-then-write on a copy-on-write page.
+    fn writes_at(&self, addr: u64) -> Option<bool> {
+        let page = |a: u64| a & !0xfff;
+        let rip = self.regs.rip;
+        // A fault on the instruction's own bytes is a fetch.
+        if (page(rip)..=page(rip.wrapping_add(insn::MAX_LEN as u64 - 1))).contains(&page(addr)) {
+            return None;
+        }
+        let mut code = [0u8; insn::MAX_LEN];
+        let n = hp::read_mem(self.pid, rip, &mut code).ok()?;
+        let writes = match insn::classify(&code[..n]) {
+            Access::Operand => true,
+            Access::Push => page(addr) == page(self.regs.rsp.wrapping_sub(8)),
+            Access::StringDest => page(addr) == page(self.regs.rdi),
+            Access::Unknown => false,
+        };
+        writes.then_some(true)
+    }
+
     /// Run stub code from `r` under PTRACE_CONT until the int3 whose trap
     /// leaves rip at `trap`; returns the registers there.
     fn run_stub(&mut self, r: &Regs, trap: u64) -> Result<Regs, PlatformError> {
@@ -400,11 +422,16 @@ impl Context for PtraceStub {
                         "stopped by {sig}, siginfo says {signo}"
                     )));
                 }
+                let write = if signo == SIGSEGV && code == SEGV_MAPERR {
+                    self.writes_at(addr)
+                } else {
+                    None
+                };
                 Stop::Fault(Fault {
                     addr,
                     signo,
                     code,
-                    write: None,
+                    write,
                 })
             }
             HostStop::Signal(sig) => Stop::Signal(sig),
