@@ -52,6 +52,10 @@ pub struct PtraceStub {
     /// Host CPU ticks (user, system) spent before the current guest got the
     /// stub: [`PtraceStub::cpu_ticks`] counts from here.
     cpu_base: (u64, u64),
+    /// The host's raw CPU ticks as read by the last `cpu_ticks` since the
+    /// guest last ran: the kernel reads them as the process exits, just
+    /// before recycling, which can then skip reading /proc again.
+    cpu_at_stop: std::cell::Cell<Option<(u64, u64)>>,
 }
 
 fn stub_exe() -> Result<&'static StubExe, PlatformError> {
@@ -81,6 +85,7 @@ impl PtraceStub {
             alive: true,
             initial: Regs::default(),
             cpu_base: (0, 0),
+            cpu_at_stop: std::cell::Cell::new(None),
         };
         stub.reserved.push(STUB_BASE..STUB_END);
         stub.regs = hp::get_regs(pid).map_err(PlatformError::host("getregs"))?;
@@ -192,7 +197,12 @@ impl PtraceStub {
         }
         self.regs = self.initial;
         self.regs_dirty = true;
-        self.cpu_base = crate::host::clock::process_cpu_ticks(self.pid);
+        // Only stub code ran since a reading taken at the guest's exit: its
+        // few microseconds may go to the next guest, a /proc read is dearer.
+        self.cpu_base = match self.cpu_at_stop.take() {
+            Some(t) => t,
+            None => crate::host::clock::process_cpu_ticks(self.pid),
+        };
         log::trace!("stub {}: recycled", self.pid);
         Ok(())
     }
@@ -201,6 +211,7 @@ impl PtraceStub {
     /// last recycled: the CPU time of the guest process it holds.
     pub fn cpu_ticks(&self) -> (u64, u64) {
         let (u, s) = crate::host::clock::process_cpu_ticks(self.pid);
+        self.cpu_at_stop.set(Some((u, s)));
         (
             u.saturating_sub(self.cpu_base.0),
             s.saturating_sub(self.cpu_base.1),
@@ -389,6 +400,7 @@ impl Context for PtraceStub {
             hp::set_regs(self.pid, &self.regs).map_err(PlatformError::host("setregs"))?;
             self.regs_dirty = false;
         }
+        self.cpu_at_stop.set(None);
         hp::resume(self.pid, Resume::Sysemu).map_err(PlatformError::host("ptrace_sysemu"))?;
         let stop = hp::wait(self.pid).map_err(PlatformError::host("waitpid"))?;
         log::trace!("stub {}: stop {stop:?}", self.pid);
