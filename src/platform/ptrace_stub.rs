@@ -151,18 +151,36 @@ impl PtraceStub {
     }
 
     /// Make a stub whose guest is gone as good as a fresh one, so the next
-    /// guest address space can take it without a host fork+exec: every
-    /// mapping outside [`PtraceStub::reserved`] is unmapped, the FPU and
-    /// vector registers go back to their init state (as after execve), the
-    /// registers to the fresh stub's, and [`PtraceStub::cpu_ticks`] starts
-    /// again from zero. One round trip. On error the stub should be killed.
+    /// guest address space can take it without a host fork+exec: [`wipe`]
+    /// it, and [`PtraceStub::cpu_ticks`] starts again from zero. On error
+    /// the stub should be killed.
+    ///
+    /// [`wipe`]: PtraceStub::wipe
+    pub fn recycle(&mut self) -> Result<(), PlatformError> {
+        self.wipe()?;
+        // Only stub code ran since a reading taken at the guest's exit: its
+        // few microseconds may go to the next guest, a /proc read is dearer.
+        self.cpu_base = match self.cpu_at_stop.take() {
+            Some(t) => t,
+            None => crate::host::clock::process_cpu_ticks(self.pid),
+        };
+        log::trace!("stub {}: recycled", self.pid);
+        Ok(())
+    }
+
+    /// Clear the guest out of the stub, as execve would: every mapping
+    /// outside [`PtraceStub::reserved`] is unmapped, the FPU and vector
+    /// registers go back to their init state (x87, SSE, AVX, AVX-512 via
+    /// xrstor; FXSAVE state only on hosts without XSAVE), and the
+    /// registers to the fresh stub's (fs base 0). One round trip. The CPU
+    /// time count goes on (an exec in the same process).
     ///
     /// What a stub carries besides these: its host fds (the same `keep_fds`
     /// for every stub), signal handlers and mask (never changed: guest
     /// signal syscalls are emulated), a stale op list in its data page
     /// (rewritten before every use) and PKRU (not touched by guests that
     /// use no protection keys).
-    pub fn recycle(&mut self) -> Result<(), PlatformError> {
+    pub fn wipe(&mut self) -> Result<(), PlatformError> {
         self.check_alive()?;
         let ops = gap_unmaps(&self.reserved);
         if ops.len() > MAX_BATCH {
@@ -197,13 +215,6 @@ impl PtraceStub {
         }
         self.regs = self.initial;
         self.regs_dirty = true;
-        // Only stub code ran since a reading taken at the guest's exit: its
-        // few microseconds may go to the next guest, a /proc read is dearer.
-        self.cpu_base = match self.cpu_at_stop.take() {
-            Some(t) => t,
-            None => crate::host::clock::process_cpu_ticks(self.pid),
-        };
-        log::trace!("stub {}: recycled", self.pid);
         Ok(())
     }
 
