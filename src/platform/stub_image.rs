@@ -2,10 +2,11 @@
 //! guest process starts from.
 //!
 //! Why an exec'd ELF and not a fork of umlrun: the new process starts with a
-//! clean address space (this page, a data page, a host stack we unmap at once,
-//! the vDSO and vvar), so nothing of umlrun is left to find and unmap, fork
-//! does not copy umlrun's page tables, and only async-signal-safe calls run
-//! between fork and exec, which keeps spawning sound in a threaded umlrun.
+//! clean address space (this page, the data pages, a host stack we unmap at
+//! once, the vDSO and vvar), so nothing of umlrun is left to find and unmap,
+//! and the spawn (a vfork-style clone, see `host::ptrace::spawn_traced`)
+//! copies none of umlrun's page tables and runs only raw syscalls before the
+//! exec, which keeps spawning sound in a threaded umlrun.
 //!
 //! Page layout at [`STUB_BASE`]:
 //!
