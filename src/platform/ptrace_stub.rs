@@ -108,7 +108,7 @@ impl PtraceStub {
         }
         stub.inject(&stack)?;
         stub.reserved.sort_by_key(|r| r.start);
-        log::debug!("stub {pid}: reserved {:x?}", stub.reserved);
+        log::debug!("stub {pid} spawned; reserved {:x?}", stub.reserved);
         Ok(stub)
     }
 
