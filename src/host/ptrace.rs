@@ -33,61 +33,150 @@ pub enum Resume {
     Cont,
 }
 
-/// Fork and exec `exe_fd` (an ELF memfd) as a traced child.
-///
-/// The child: PTRACE_TRACEME, dies with its parent thread (PDEATHSIG), leaves
-/// umlrun's session (so terminal signals miss it), disables ASLR (every stub
-/// gets the same vDSO address, which fork in the guest needs), optionally pins
-/// itself to `cpu`, keeps only `keep_fds` (same numbers), and execs. Returns
-/// the pid once it sits in its post-exec SIGTRAP stop, with EXITKILL and
-/// TRACESYSGOOD set.
-pub fn spawn_traced(exe_fd: RawFd, keep_fds: &[RawFd], cpu: Option<usize>) -> HostResult<i32> {
-    // Everything the child touches is prepared here: after fork only
-    // async-signal-safe calls, no allocation.
-    let mut cpuset = nix::sched::CpuSet::new();
-    if let Some(c) = cpu {
-        cpuset.set(c)?;
-    }
-    let name = c"umlrun-stub";
-    let argv: [*const libc::c_char; 2] = [name.as_ptr(), std::ptr::null()];
-    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
-    let empty = c"";
+/// What the spawned child needs, prepared by the parent before clone: the
+/// child shares the parent's memory and may only read this.
+struct SpawnArgs<'a> {
+    exe_fd: RawFd,
+    keep_fds: &'a [RawFd],
+    cpuset: Option<libc::cpu_set_t>,
+    /// The parent thread's signal mask before it blocked everything.
+    mask: libc::sigset_t,
+    argv: [*const libc::c_char; 2],
+    envp: [*const libc::c_char; 1],
+    empty: *const libc::c_char,
+}
 
-    // SAFETY: the child branch only makes raw syscalls on memory prepared
-    // above and ends in execveat or _exit; it never returns into Rust code.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(nix::Error::last());
-    }
-    if pid == 0 {
-        // SAFETY: async-signal-safe syscalls on valid pointers (see above).
-        unsafe {
-            libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0);
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            libc::setsid();
-            libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
-            if cpu.is_some() {
-                let _ = nix::sched::sched_setaffinity(Pid::from_raw(0), &cpuset);
-            }
-            libc::syscall(
-                libc::SYS_close_range,
-                0u32,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            );
-            for &fd in keep_fds {
-                libc::fcntl(fd, libc::F_SETFD, 0);
-            }
-            libc::syscall(
-                libc::SYS_execveat,
-                exe_fd,
-                empty.as_ptr(),
-                argv.as_ptr(),
-                envp.as_ptr(),
-                libc::AT_EMPTY_PATH,
-            );
-            libc::_exit(127);
+/// Stack for the spawned child until it execs (it uses well under 1 KiB).
+const SPAWN_STACK: usize = 32 * 1024;
+
+/// The child side of [`spawn_traced`]. Runs on its own stack in the
+/// parent's address space (CLONE_VM) while the parent thread waits
+/// (CLONE_VFORK): raw syscalls only, no allocation, no locks, no unwinding,
+/// and it never returns into Rust code (execveat or exit).
+extern "C" fn spawn_child(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` points at the parent's SpawnArgs, alive and unchanged
+    // until the parent resumes, which is after our execveat or exit. Every
+    // call below is a plain syscall on pointers into that struct or into
+    // this frame.
+    unsafe {
+        let a = &*(arg as *const SpawnArgs);
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        libc::setsid();
+        libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
+        if let Some(set) = &a.cpuset {
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set);
         }
+        libc::syscall(
+            libc::SYS_close_range,
+            0u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+        for &fd in a.keep_fds {
+            libc::fcntl(fd, libc::F_SETFD, 0);
+        }
+        // umlrun's handlers must not run here (they would write the
+        // parent's memory): back to the defaults before unblocking.
+        // Without CLONE_SIGHAND this changes only the child's table.
+        for sig in 1..=64 {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction != libc::SIG_DFL
+                && old.sa_sigaction != libc::SIG_IGN
+            {
+                let mut dfl: libc::sigaction = std::mem::zeroed();
+                dfl.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            }
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &a.mask, std::ptr::null_mut());
+        // Last before exec: a signal between here and execveat would stop
+        // us for a tracer that is still waiting for the exec. Only a signal
+        // sent to this brand-new pid within microseconds could; nothing in
+        // umlrun does.
+        libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0);
+        libc::syscall(
+            libc::SYS_execveat,
+            a.exe_fd,
+            a.empty,
+            a.argv.as_ptr(),
+            a.envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+        libc::syscall(libc::SYS_exit, 127);
+        127
+    }
+}
+
+/// Start `exe_fd` (an ELF memfd) as a traced child.
+///
+/// The child: dies with its parent thread (PDEATHSIG), leaves umlrun's
+/// session (so terminal signals miss it), disables ASLR (every stub gets the
+/// same vDSO address, which fork in the guest needs), optionally pins itself
+/// to `cpu`, keeps only `keep_fds` (same numbers), PTRACE_TRACEME, and
+/// execs. Like posix_spawn it is cloned with CLONE_VM|CLONE_VFORK on a
+/// small stack of its own: no copy of umlrun's page tables (many small
+/// mappings with ubd=mmap), which made fork the main cost of a spawn.
+/// Returns the pid once it sits in its post-exec SIGTRAP stop, with
+/// EXITKILL and TRACESYSGOOD set.
+pub fn spawn_traced(exe_fd: RawFd, keep_fds: &[RawFd], cpu: Option<usize>) -> HostResult<i32> {
+    let cpuset = match cpu {
+        Some(c) if c < libc::CPU_SETSIZE as usize => {
+            // SAFETY: cpu_set_t is plain bits; CPU_ZERO/CPU_SET write inside it
+            // (c checked against CPU_SETSIZE).
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_ZERO(&mut set);
+                libc::CPU_SET(c, &mut set);
+                Some(set)
+            }
+        }
+        Some(_) => return Err(nix::Error::EINVAL),
+        None => None,
+    };
+    let name = c"umlrun-stub";
+    let empty = c"";
+    // SAFETY: sigset_t is plain bits, filled by sigfillset/pthread_sigmask.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut mask: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid sigset pointers; blocking every signal in this thread
+    // keeps umlrun's handlers from running in the child before it resets
+    // them (the old mask is restored below, in both).
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut mask);
+    }
+    let args = SpawnArgs {
+        exe_fd,
+        keep_fds,
+        cpuset,
+        mask,
+        argv: [name.as_ptr(), std::ptr::null()],
+        envp: [std::ptr::null()],
+        empty: empty.as_ptr(),
+    };
+    let mut stack = vec![0u8; SPAWN_STACK];
+    // Stacks grow down; the top must be 16-byte aligned.
+    let top = (stack.as_mut_ptr() as usize + SPAWN_STACK) & !15;
+    // SAFETY: the child runs spawn_child on `stack` (alive until clone
+    // returns, which CLONE_VFORK delays until the child has exec'd or
+    // exited, so it never uses the stack afterwards) and only reads `args`
+    // (borrowed for as long). See spawn_child for what it may do.
+    let pid = unsafe {
+        libc::clone(
+            spawn_child,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            &args as *const SpawnArgs as *mut libc::c_void,
+        )
+    };
+    let err = nix::Error::last();
+    // SAFETY: restores this thread's own mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut()) };
+    drop(stack);
+    if pid < 0 {
+        return Err(err);
     }
     let child = Pid::from_raw(pid);
     match waitpid(child, None)? {

@@ -76,8 +76,9 @@ pub struct Kernel {
     /// Unlinked files still open or mapped: (mount, inode) → the hidden
     /// name (directory, name) that keeps them alive until the last close.
     pub orphans: HashMap<(usize, u64), (u64, Vec<u8>)>,
-    /// Stubs started ahead of time while idle, so fork does not wait for
-    /// a host fork+exec.
+    /// Stubs ready for the next address space, so fork does not wait for
+    /// a host spawn: started while idle, or recycled from address spaces
+    /// that died (at most `process::MAX_SPARE_STUBS`).
     pub spare_stubs: Vec<PtraceStub>,
 }
 

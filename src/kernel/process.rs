@@ -9,7 +9,7 @@ use super::core::{Kernel, Mm, Shutdown};
 use super::signal::{SigInfo, CLD_DUMPED, CLD_EXITED, CLD_KILLED, SIGCHLD};
 use super::task::{Pid, Task, TaskState, STATUS_CONTINUED};
 use crate::errno::{Errno, KResult};
-use crate::platform::{Context, PtraceStub, StubOptions};
+use crate::platform::{Context, PtraceStub, Regs, StubOptions};
 
 pub const CLONE_VM: u64 = 0x100;
 pub const CLONE_FS: u64 = 0x200;
@@ -29,6 +29,9 @@ pub const WEXITED: u64 = 4;
 pub const WCONTINUED: u64 = 8;
 pub const WNOWAIT: u64 = 0x0100_0000;
 pub const WALL: u64 = 0x4000_0000;
+
+/// Most stubs kept for reuse; the rest of the retired ones are killed.
+pub const MAX_SPARE_STUBS: usize = 4;
 
 pub struct CloneArgs {
     pub flags: u64,
@@ -50,11 +53,27 @@ impl Kernel {
     /// Keeps a couple of stubs ready (called when nothing is runnable).
     pub fn refill_spare_stubs(&mut self) {
         const SPARE: usize = 2;
-        if self.spare_stubs.len() < SPARE {
+        if self.shutdown.is_none() && self.spare_stubs.len() < SPARE {
             if let Ok(s) = self.spawn_stub() {
                 self.spare_stubs.push(s);
             }
         }
+    }
+
+    /// The stub of an address space that just died: wiped and kept for the
+    /// next one (a fork loop then spawns no host process at all), or killed
+    /// when the pool is full, the stub is dead, or the kernel shuts down.
+    fn retire_stub(&mut self, mut stub: PtraceStub) {
+        if self.shutdown.is_none() && self.spare_stubs.len() < MAX_SPARE_STUBS {
+            match stub.recycle() {
+                Ok(()) => {
+                    self.spare_stubs.push(stub);
+                    return;
+                }
+                Err(e) => log::debug!("stub {} not reusable: {e}", stub.pid()),
+            }
+        }
+        stub.kill();
     }
 
     fn spawn_stub(&mut self) -> KResult<PtraceStub> {
@@ -96,7 +115,16 @@ impl Kernel {
                 ..
             } = self;
             let pm = mms.get_mut(&pmm).ok_or(Errno::EFAULT)?;
-            let aspace = pm.aspace.fork(frames, physmem);
+            let mut aspace = pm.aspace.fork(frames, physmem);
+            // Both sides touch the same few pages at once; resolving them
+            // now rides on the flushes that happen anyway and saves a fault
+            // round trip each (two for a read, then a write). Best effort:
+            // a page that cannot be resolved now faults as usual later.
+            for (addr, write) in fork_hot_pages(&regs) {
+                let _ = aspace.handle_fault(addr, write, frames);
+            }
+            // The parent's stack is written right after fork returns.
+            let _ = pm.aspace.handle_fault(regs.rsp, true, frames);
             mms.insert(
                 id,
                 Mm {
@@ -257,8 +285,8 @@ impl Kernel {
         }
     }
 
-    /// Drops `tid`'s use of address space `mmid`; the last user kills the
-    /// stub and frees the frames.
+    /// Drops `tid`'s use of address space `mmid`; the last user retires the
+    /// stub (see `retire_stub`) and frees the frames.
     pub fn release_mm(&mut self, tid: Pid, mmid: u64) {
         let Some(mm) = self.mms.get_mut(&mmid) else {
             return;
@@ -268,9 +296,13 @@ impl Kernel {
         }
         mm.users = mm.users.saturating_sub(1);
         if mm.users == 0 {
-            let mut mm = self.mms.remove(&mmid).expect("mm");
-            mm.stub.kill();
-            mm.aspace.clear(&mut self.frames);
+            let Mm {
+                mut aspace, stub, ..
+            } = self.mms.remove(&mmid).expect("mm");
+            // Unmap (or kill) first: punching frames that a live stub still
+            // maps makes the host walk its page tables.
+            self.retire_stub(stub);
+            aspace.clear(&mut self.frames);
             self.reap_orphans();
         }
     }
@@ -471,6 +503,22 @@ impl Kernel {
     }
 }
 
+/// The pages a forked child touches first: its stack (written at once,
+/// red zone included), its TLS block (glibc's fork writes it in the child)
+/// and its code. (address, write).
+fn fork_hot_pages(r: &Regs) -> Vec<(u64, bool)> {
+    let page = |a: u64| a & !0xfff;
+    let mut v = vec![(r.rsp, true)];
+    if page(r.rsp.wrapping_sub(128)) != page(r.rsp) {
+        v.push((r.rsp.wrapping_sub(128), true));
+    }
+    if r.fs_base != 0 {
+        v.push((r.fs_base, true));
+    }
+    v.push((r.rip, false));
+    v
+}
+
 impl Kernel {
     /// CPU ticks (user, system) of `tid`'s process so far: the host's
     /// accounting of its stub (threads share it).
@@ -479,8 +527,41 @@ impl Kernel {
             return (0, 0);
         };
         match self.mms.get(&t.mm) {
-            Some(mm) => crate::host::clock::process_cpu_ticks(mm.stub.pid()),
+            Some(mm) => mm.stub.cpu_ticks(),
             None => t.cpu_exit,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hot_pages_cover_stack_tls_and_code() {
+        let r = Regs {
+            rsp: 0x7fff_0000_0040,
+            fs_base: 0x4b_0380,
+            rip: 0x40_1545,
+            ..Regs::default()
+        };
+        assert_eq!(
+            fork_hot_pages(&r),
+            vec![
+                (0x7fff_0000_0040, true),
+                (0x7fff_0000_0040 - 128, true),
+                (0x4b_0380, true),
+                (0x40_1545, false)
+            ]
+        );
+        let r = Regs {
+            rsp: 0x7fff_0000_0800,
+            rip: 0x40_1545,
+            ..Regs::default()
+        };
+        assert_eq!(
+            fork_hot_pages(&r),
+            vec![(0x7fff_0000_0800, true), (0x40_1545, false)]
+        );
     }
 }

@@ -12,12 +12,14 @@
 //! |---|---|
 //! | `regs.rs` | [`Regs`] (named `user_regs_struct`) and [`FpRegs`] (the XSAVE image) |
 //! | `stub_image.rs` | the stub ELF bytes, its fixed addresses, the op-list format |
-//! | `ptrace_stub.rs` | [`PtraceStub`]: spawn, inject mappings, switch, kill |
+//! | `ptrace_stub.rs` | [`PtraceStub`]: spawn, inject mappings, switch, kill, recycle |
+//! | `insn.rs` | whether a faulting instruction writes (ptrace does not say) |
 //!
 //! Threading: ptrace ties a tracee to the host thread that spawned it, so all
 //! calls on one stub must come from that thread.
 #![deny(unsafe_code)]
 
+mod insn;
 mod ptrace_stub;
 mod regs;
 pub mod stub_image;

@@ -10,13 +10,14 @@ use std::ops::Range;
 use std::os::fd::RawFd;
 use std::sync::OnceLock;
 
+use super::insn::{self, Access};
 use super::stub_image::{
-    encode_batch, stub_elf, MAX_BATCH, OP_RECORD, STUB_BASE, STUB_BATCH, STUB_BATCH_TRAP,
-    STUB_DATA, STUB_END, STUB_SYSCALL, STUB_SYSCALL_TRAP,
+    encode_batch, stub_elf, xstate_init_area, MAX_BATCH, OP_RECORD, STUB_BASE, STUB_BATCH,
+    STUB_BATCH_TRAP, STUB_DATA, STUB_END, STUB_RESET, STUB_SYSCALL, STUB_SYSCALL_TRAP, STUB_XSTATE,
 };
 use super::FpSwBytes;
 use super::{AddressSpaceOps, Context, Fault, FpRegs, MapOp, PlatformError, Regs, Stop};
-use super::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
+use super::{SEGV_MAPERR, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
 use crate::errno::Errno;
 use crate::host::ptrace::{self as hp, HostStop, Resume};
 use crate::host::stub::StubExe;
@@ -26,6 +27,8 @@ const SYS_MMAP: u64 = 9;
 const SYS_MPROTECT: u64 = 10;
 const SYS_MUNMAP: u64 = 11;
 const MAP_SHARED_FIXED: u64 = 0x01 | 0x10;
+/// End of the host's user address space (TASK_SIZE): munmap refuses more.
+const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 
 /// How to start a stub.
 #[derive(Clone, Copy, Debug, Default)]
@@ -45,6 +48,16 @@ pub struct PtraceStub {
     reserved: Vec<Range<u64>>,
     vdso: Option<Range<u64>>,
     alive: bool,
+    /// The registers of the fresh stub (its post-exec stop), restored by
+    /// [`PtraceStub::recycle`].
+    initial: Regs,
+    /// Host CPU ticks (user, system) spent before the current guest got the
+    /// stub: [`PtraceStub::cpu_ticks`] counts from here.
+    cpu_base: (u64, u64),
+    /// The host's raw CPU ticks as read by the last `cpu_ticks` since the
+    /// guest last ran: the kernel reads them as the process exits, just
+    /// before recycling, which can then skip reading /proc again.
+    cpu_at_stop: std::cell::Cell<Option<(u64, u64)>>,
 }
 
 fn stub_exe() -> Result<&'static StubExe, PlatformError> {
@@ -72,9 +85,13 @@ impl PtraceStub {
             reserved: Vec::new(),
             vdso: None,
             alive: true,
+            initial: Regs::default(),
+            cpu_base: (0, 0),
+            cpu_at_stop: std::cell::Cell::new(None),
         };
         stub.reserved.push(STUB_BASE..STUB_END);
         stub.regs = hp::get_regs(pid).map_err(PlatformError::host("getregs"))?;
+        stub.initial = stub.regs;
         let maps = hp::read_maps(pid).map_err(PlatformError::Maps)?;
         let mut stack = Vec::new();
         for m in maps.iter().filter(|m| m.end <= 0x8000_0000_0000) {
@@ -93,7 +110,7 @@ impl PtraceStub {
         }
         stub.inject(&stack)?;
         stub.reserved.sort_by_key(|r| r.start);
-        log::debug!("stub {pid}: reserved {:x?}", stub.reserved);
+        log::debug!("stub {pid} spawned; reserved {:x?}", stub.reserved);
         Ok(stub)
     }
 
@@ -135,6 +152,85 @@ impl PtraceStub {
         hp::write_mem(self.pid, addr, buf).map_err(PlatformError::host("process_vm_writev"))
     }
 
+    /// Make a stub whose guest is gone as good as a fresh one, so the next
+    /// guest address space can take it without a host fork+exec: [`wipe`]
+    /// it, and [`PtraceStub::cpu_ticks`] starts again from zero. On error
+    /// the stub should be killed.
+    ///
+    /// [`wipe`]: PtraceStub::wipe
+    pub fn recycle(&mut self) -> Result<(), PlatformError> {
+        self.wipe()?;
+        // Only stub code ran since a reading taken at the guest's exit: its
+        // few microseconds may go to the next guest, a /proc read is dearer.
+        self.cpu_base = match self.cpu_at_stop.take() {
+            Some(t) => t,
+            None => crate::host::clock::process_cpu_ticks(self.pid),
+        };
+        log::trace!("stub {}: recycled", self.pid);
+        Ok(())
+    }
+
+    /// Clear the guest out of the stub, as execve would: every mapping
+    /// outside [`PtraceStub::reserved`] is unmapped, the FPU and vector
+    /// registers go back to their init state (x87, SSE, AVX, AVX-512 via
+    /// xrstor; FXSAVE state only on hosts without XSAVE), and the
+    /// registers to the fresh stub's (fs base 0). One round trip. The CPU
+    /// time count goes on (an exec in the same process).
+    ///
+    /// What a stub carries besides these: its host fds (the same `keep_fds`
+    /// for every stub), signal handlers and mask (never changed: guest
+    /// signal syscalls are emulated), a stale op list in its data page
+    /// (rewritten before every use) and PKRU (not touched by guests that
+    /// use no protection keys).
+    pub fn wipe(&mut self) -> Result<(), PlatformError> {
+        self.check_alive()?;
+        let ops = gap_unmaps(&self.reserved);
+        if ops.len() > MAX_BATCH {
+            return Err(PlatformError::UnexpectedStop(format!(
+                "{} reserved ranges, too many to wipe in one batch",
+                self.reserved.len()
+            )));
+        }
+        let calls: Vec<(u64, [u64; 6])> = ops.iter().map(encode_op).collect();
+        let mut data = encode_batch(&calls);
+        let xsave = std::arch::is_x86_feature_detected!("xsave");
+        if xsave {
+            data.resize((STUB_XSTATE - STUB_DATA) as usize, 0);
+            data.extend_from_slice(&xstate_init_area());
+        }
+        hp::write_mem(self.pid, STUB_DATA, &data)
+            .map_err(PlatformError::host("process_vm_writev"))?;
+        let mut r = self.initial;
+        r.rip = if xsave { STUB_RESET } else { STUB_BATCH };
+        r.rbx = STUB_DATA;
+        r.rsi = STUB_XSTATE;
+        let out = self.run_stub(&r, STUB_BATCH_TRAP)?;
+        let done = out.rbx.wrapping_sub(STUB_DATA) as usize / OP_RECORD;
+        if done < ops.len() {
+            return Err(PlatformError::Inject {
+                index: done,
+                errno: Errno(-(out.rax as i64) as i32),
+            });
+        }
+        if !xsave {
+            hp::set_fpregs(self.pid, &fxsave_init()).map_err(PlatformError::host("setfpregs"))?;
+        }
+        self.regs = self.initial;
+        self.regs_dirty = true;
+        Ok(())
+    }
+
+    /// Host CPU ticks (user, system) the stub spent since it was spawned or
+    /// last recycled: the CPU time of the guest process it holds.
+    pub fn cpu_ticks(&self) -> (u64, u64) {
+        let (u, s) = crate::host::clock::process_cpu_ticks(self.pid);
+        self.cpu_at_stop.set(Some((u, s)));
+        (
+            u.saturating_sub(self.cpu_base.0),
+            s.saturating_sub(self.cpu_base.1),
+        )
+    }
+
     /// Kill the stub (idempotent).
     pub fn kill(&mut self) {
         if self.alive {
@@ -149,6 +245,27 @@ impl PtraceStub {
         } else {
             Err(PlatformError::StubGone)
         }
+    }
+
+    /// Whether the guest's faulting instruction writes `addr`: Some(true)
+    /// when [`insn::classify`] is sure, None otherwise (never Some(false)).
+    /// Saves the second fault of a read-then-write on a copy-on-write page.
+    fn writes_at(&self, addr: u64) -> Option<bool> {
+        let page = |a: u64| a & !0xfff;
+        let rip = self.regs.rip;
+        // A fault on the instruction's own bytes is a fetch.
+        if (page(rip)..=page(rip.wrapping_add(insn::MAX_LEN as u64 - 1))).contains(&page(addr)) {
+            return None;
+        }
+        let mut code = [0u8; insn::MAX_LEN];
+        let n = hp::read_mem(self.pid, rip, &mut code).ok()?;
+        let writes = match insn::classify(&code[..n]) {
+            Access::Operand => true,
+            Access::Push => page(addr) == page(self.regs.rsp.wrapping_sub(8)),
+            Access::StringDest => page(addr) == page(self.regs.rdi),
+            Access::Unknown => false,
+        };
+        writes.then_some(true)
     }
 
     /// Run stub code from `r` under PTRACE_CONT until the int3 whose trap
@@ -181,9 +298,11 @@ impl PtraceStub {
                         .map_err(PlatformError::host("ptrace_cont"))?;
                 }
                 other => {
+                    let rip = hp::get_regs(self.pid).map(|r| r.rip).unwrap_or(0);
+                    let si = hp::siginfo(self.pid).ok();
                     return Err(PlatformError::UnexpectedStop(format!(
-                        "{other:?} while running stub code"
-                    )))
+                        "{other:?} while running stub code (rip {rip:#x}, siginfo {si:x?})"
+                    )));
                 }
             }
         }
@@ -200,6 +319,7 @@ impl PtraceStub {
     /// Run ops through the batch loop without the reserved-range check.
     fn inject(&mut self, ops: &[MapOp]) -> Result<(), PlatformError> {
         for (chunk_no, chunk) in ops.chunks(MAX_BATCH).enumerate() {
+            log::trace!("stub {}: {} ops", self.pid, chunk.len());
             let calls: Vec<(u64, [u64; 6])> = chunk.iter().map(encode_op).collect();
             let bytes = encode_batch(&calls);
             self.check_alive()?;
@@ -220,6 +340,37 @@ impl PtraceStub {
         }
         Ok(())
     }
+}
+
+/// Unmaps of every gap between the sorted `reserved` ranges, from 0 up to
+/// TASK_SIZE: everything a guest may have mapped.
+fn gap_unmaps(reserved: &[Range<u64>]) -> Vec<MapOp> {
+    let mut ops = Vec::new();
+    let mut at = 0;
+    for r in reserved.iter().filter(|r| r.start < TASK_SIZE) {
+        if r.start > at {
+            ops.push(MapOp::Unmap {
+                addr: at,
+                len: r.start - at,
+            });
+        }
+        at = at.max(r.end);
+    }
+    if at < TASK_SIZE {
+        ops.push(MapOp::Unmap {
+            addr: at,
+            len: TASK_SIZE - at,
+        });
+    }
+    ops
+}
+
+/// The FXSAVE image of a freshly reset FPU (hosts without XSAVE).
+fn fxsave_init() -> FpRegs {
+    let mut b = [0u8; FpRegs::SIZE];
+    b[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
+    b[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
+    FpRegs(b)
 }
 
 fn encode_op(op: &MapOp) -> (u64, [u64; 6]) {
@@ -262,8 +413,10 @@ impl Context for PtraceStub {
             hp::set_regs(self.pid, &self.regs).map_err(PlatformError::host("setregs"))?;
             self.regs_dirty = false;
         }
+        self.cpu_at_stop.set(None);
         hp::resume(self.pid, Resume::Sysemu).map_err(PlatformError::host("ptrace_sysemu"))?;
         let stop = hp::wait(self.pid).map_err(PlatformError::host("waitpid"))?;
+        log::trace!("stub {}: stop {stop:?}", self.pid);
         match stop {
             HostStop::Exited(code) => {
                 self.alive = false;
@@ -284,16 +437,26 @@ impl Context for PtraceStub {
             HostStop::Signal(sig @ (SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP)) => {
                 let (signo, code, addr) =
                     hp::siginfo(self.pid).map_err(PlatformError::host("getsiginfo"))?;
+                log::trace!(
+                    "stub {}: fault {signo} code {code} at {addr:#x} (rip {:#x})",
+                    self.pid,
+                    self.regs.rip
+                );
                 if signo != sig {
                     return Err(PlatformError::UnexpectedStop(format!(
                         "stopped by {sig}, siginfo says {signo}"
                     )));
                 }
+                let write = if signo == SIGSEGV && code == SEGV_MAPERR {
+                    self.writes_at(addr)
+                } else {
+                    None
+                };
                 Stop::Fault(Fault {
                     addr,
                     signo,
                     code,
-                    write: None,
+                    write,
                 })
             }
             HostStop::Signal(sig) => Stop::Signal(sig),
@@ -356,5 +519,42 @@ impl Context for PtraceStub {
 impl Drop for PtraceStub {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_cover_everything_but_reserved() {
+        let reserved = [
+            0x7fff_f7ff_0000..0x7fff_f7ff_4000,
+            0x7fff_f7ff_4000..0x7fff_f7ff_6000,
+            STUB_BASE..STUB_END,
+        ];
+        let ops = gap_unmaps(&reserved);
+        let ranges: Vec<Range<u64>> = ops.iter().map(|o| o.range()).collect();
+        assert_eq!(
+            ranges,
+            vec![
+                0..0x7fff_f7ff_0000,
+                0x7fff_f7ff_6000..STUB_BASE,
+                STUB_END..TASK_SIZE
+            ]
+        );
+        assert!(ops.iter().all(|o| matches!(o, MapOp::Unmap { .. })));
+    }
+
+    #[test]
+    fn nothing_reserved_unmaps_the_whole_user_range() {
+        let ops = gap_unmaps(&[]);
+        assert_eq!(
+            ops,
+            vec![MapOp::Unmap {
+                addr: 0,
+                len: TASK_SIZE
+            }]
+        );
     }
 }

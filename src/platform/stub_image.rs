@@ -2,10 +2,11 @@
 //! guest process starts from.
 //!
 //! Why an exec'd ELF and not a fork of umlrun: the new process starts with a
-//! clean address space (this page, a data page, a host stack we unmap at once,
-//! the vDSO and vvar), so nothing of umlrun is left to find and unmap, fork
-//! does not copy umlrun's page tables, and only async-signal-safe calls run
-//! between fork and exec, which keeps spawning sound in a threaded umlrun.
+//! clean address space (this page, the data pages, a host stack we unmap at
+//! once, the vDSO and vvar), so nothing of umlrun is left to find and unmap,
+//! and the spawn (a vfork-style clone, see `host::ptrace::spawn_traced`)
+//! copies none of umlrun's page tables and runs only raw syscalls before the
+//! exec, which keeps spawning sound in a threaded umlrun.
 //!
 //! Page layout at [`STUB_BASE`]:
 //!
@@ -14,11 +15,20 @@
 //! | `STUB_BASE + ENTRY_OFF` | `int3; jmp .-1`: the ELF entry, never run on purpose |
 //! | [`STUB_SYSCALL`] | `syscall; int3`: one injected syscall |
 //! | [`STUB_BATCH`] | loop over the op list at [`STUB_DATA`] (below), then `int3` |
+//! | [`STUB_RESET`] | `xrstor` the init state of every user FPU/vector component, then the batch loop |
 //! | [`STUB_DATA`] | the op list: records of 8 u64 (nr, 6 args, unused), nr 0 ends |
+//! | [`STUB_XSTATE`] | an XSAVE area for the reset gadget (3 pages) |
 //!
 //! The batch loop runs `rbx = STUB_DATA` onwards; it stops at the first
 //! failing syscall (rax in -4095..-1), so at the trap `rbx` points at the
 //! record that ended the loop and `rax` holds its result.
+//!
+//! The reset gadget (for reusing a stub, see `PtraceStub::recycle`) reads
+//! XCR0 with `xgetbv` and runs `xrstor64 [rsi]` on an XSAVE header whose
+//! XSTATE_BV is 0, which puts every enabled component (x87, SSE, AVX,
+//! AVX-512, ...) in its init state, as execve does; PKRU and the AMX tile
+//! components are left out of the mask (PKRU keeps its value, tiles need a
+//! permission the stub never asks for). It then falls into the batch loop.
 
 /// Where the stub's code page sits in every stub. Chosen above the host's
 /// non-randomized mmap base (0x7ffff7fff000, where the vDSO goes) and well
@@ -27,14 +37,24 @@ pub const STUB_BASE: u64 = 0x7fff_fc00_0000;
 const ENTRY_OFF: u64 = 0x100;
 const SYSCALL_OFF: u64 = 0x110;
 const BATCH_OFF: u64 = 0x120;
+const RESET_OFF: u64 = 0x160;
 /// A `syscall; int3` gadget.
 pub const STUB_SYSCALL: u64 = STUB_BASE + SYSCALL_OFF;
 /// The batch loop entry.
 pub const STUB_BATCH: u64 = STUB_BASE + BATCH_OFF;
+/// The reset gadget entry: `rsi` = an XSAVE area ([`xstate_init_area`]),
+/// `rbx` = an op list; traps at [`STUB_BATCH_TRAP`].
+pub const STUB_RESET: u64 = STUB_BASE + RESET_OFF;
 /// The data page the batch loop reads (the ELF's bss).
 pub const STUB_DATA: u64 = STUB_BASE + 0x1000;
+/// Where [`STUB_RESET`] callers put the XSAVE area: its own pages after the
+/// op list page, room for the whole XSAVE area of any host (xrstor may read
+/// the area of every component in its mask even when it is in init state;
+/// with AVX-512 that is 2.7 KiB, with AMX 11 KiB).
+pub const STUB_XSTATE: u64 = STUB_DATA + 0x1000;
+const XSTATE_ROOM: u64 = 0x3000;
 /// End of the stub's own pages.
-pub const STUB_END: u64 = STUB_BASE + 0x2000;
+pub const STUB_END: u64 = STUB_XSTATE + XSTATE_ROOM;
 /// Bytes per op record in the data page.
 pub const OP_RECORD: usize = 64;
 /// Ops per batch (one record is the terminator).
@@ -58,6 +78,28 @@ const BATCH_CODE: [u8; 49] = [
     0xEB, 0xD0, //             46: jmp 0
     0xCC, //                   48: done: int3
 ];
+
+/// The reset gadget (see the module header), hand-assembled:
+const RESET_CODE: [u8; 16] = [
+    0x31, 0xC9, //                   0:  xor ecx, ecx
+    0x0F, 0x01, 0xD0, //             2:  xgetbv (edx:eax = XCR0)
+    0x25, 0xFF, 0xFD, 0xF9, 0xFF, // 5:  and eax, ~(PKRU | XTILECFG | XTILEDATA)
+    0x48, 0x0F, 0xAE, 0x2E, //       10: xrstor64 [rsi]
+    0xEB, 0xB0, //                   14: jmp STUB_BATCH
+];
+
+/// Size of the XSAVE area the reset gadget reads: legacy region + header.
+pub const XSTATE_INIT_LEN: usize = 512 + 64;
+
+/// An XSAVE area (standard form) that `xrstor` turns into the init state
+/// of every component: XSTATE_BV = 0 and MXCSR at its reset value (xrstor
+/// loads MXCSR from memory whenever SSE or AVX is in the mask).
+pub fn xstate_init_area() -> [u8; XSTATE_INIT_LEN] {
+    let mut a = [0u8; XSTATE_INIT_LEN];
+    a[0..2].copy_from_slice(&0x037fu16.to_le_bytes()); // FCW, for readers
+    a[24..28].copy_from_slice(&0x1f80u32.to_le_bytes()); // MXCSR
+    a
+}
 
 /// Address just after the batch loop's final `int3`: rip at its trap.
 pub const STUB_BATCH_TRAP: u64 = STUB_BATCH + BATCH_CODE.len() as u64;
@@ -83,7 +125,7 @@ fn phdr(p_type: u32, flags: u32, offset: u64, vaddr: u64, filesz: u64, memsz: u6
 
 /// The stub ELF file's bytes.
 pub fn stub_elf() -> Vec<u8> {
-    let size = (BATCH_OFF as usize) + BATCH_CODE.len();
+    let size = (RESET_OFF as usize) + RESET_CODE.len();
     let mut f = vec![0u8; size];
     // ELF header.
     put(&mut f, 0, &[0x7F, b'E', b'L', b'F', 2, 1, 1, 0]);
@@ -98,12 +140,13 @@ pub fn stub_elf() -> Vec<u8> {
                                           // Code: R+X, the whole file. Data: R+W bss page.
     const PT_LOAD: u32 = 1;
     let code = phdr(PT_LOAD, 5, 0, STUB_BASE, size as u64, size as u64);
-    let data = phdr(PT_LOAD, 6, 0, STUB_DATA, 0, 0x1000);
+    let data = phdr(PT_LOAD, 6, 0, STUB_DATA, 0, STUB_END - STUB_DATA);
     put(&mut f, 64, &code);
     put(&mut f, 120, &data);
     put(&mut f, ENTRY_OFF as usize, &[0xCC, 0xEB, 0xFD]);
     put(&mut f, SYSCALL_OFF as usize, &[0x0F, 0x05, 0xCC]);
     put(&mut f, BATCH_OFF as usize, &BATCH_CODE);
+    put(&mut f, RESET_OFF as usize, &RESET_CODE);
     f
 }
 
@@ -133,6 +176,26 @@ mod tests {
         assert_eq!(42 + BATCH_CODE[41] as usize, 48);
         assert_eq!(48 + (BATCH_CODE[47] as i8) as isize, 0);
         assert_eq!(BATCH_CODE[48], 0xCC);
+    }
+
+    #[test]
+    fn reset_falls_into_the_batch_loop() {
+        // jmp at 14 (next 16) lands on BATCH_OFF.
+        let next = RESET_OFF as i64 + 16;
+        assert_eq!(next + (RESET_CODE[15] as i8) as i64, BATCH_OFF as i64);
+        assert_eq!(RESET_CODE[14], 0xEB);
+        assert!(BATCH_OFF as usize + BATCH_CODE.len() <= RESET_OFF as usize);
+        assert_eq!(STUB_XSTATE % 64, 0);
+        let elf = stub_elf();
+        assert_eq!(&elf[RESET_OFF as usize..], &RESET_CODE);
+    }
+
+    #[test]
+    fn xstate_area_is_all_init() {
+        let a = xstate_init_area();
+        // XSTATE_BV and XCOMP_BV (header at 512) are zero: every component init.
+        assert!(a[512..].iter().all(|&b| b == 0));
+        assert_eq!(&a[24..28], &0x1f80u32.to_le_bytes());
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub struct Mem {
 }
 
 impl Mem {
-    fn new() -> Mem {
+    pub fn new() -> Mem {
         // SAFETY: plain libc calls; results checked.
         unsafe {
             let fd = libc::memfd_create(c"test-physmem".as_ptr(), libc::MFD_CLOEXEC);
@@ -150,12 +150,27 @@ pub struct Guest {
     pub faults: Vec<u64>,
     pub unknown: Vec<u64>,
     pub syscalls: Vec<u64>,
+    /// Leave the stub alive (stopped at exit_group) when the guest exits.
+    pub keep_stub: bool,
 }
 
 /// Load `path` (a static or static-pie ELF) into a fresh stub. Segments are
 /// mapped eagerly; the stack is written to physmem but left unmapped, so the
 /// first stack touch faults in (demand paging).
 pub fn load(path: &Path, argv: &[&str], cpu: Option<usize>) -> Guest {
+    let mem = Mem::new();
+    let stub = PtraceStub::spawn(StubOptions {
+        keep_fds: &[mem.fd],
+        cpu,
+    })
+    .unwrap();
+    load_in(path, argv, stub, mem)
+}
+
+/// Like [`load`], into a given stub that already holds `mem.fd` (e.g. a
+/// recycled one); `mem`'s old guest pages are forgotten.
+pub fn load_in(path: &Path, argv: &[&str], stub: PtraceStub, mut mem: Mem) -> Guest {
+    mem.pages.clear();
     let file = std::fs::read(path).unwrap();
     let elf = ElfFile::parse(&file, file.len() as u64).unwrap();
     let plan = LoadPlan::new(&elf, 0x5555_5555_0000).unwrap();
@@ -163,7 +178,6 @@ pub fn load(path: &Path, argv: &[&str], cpu: Option<usize>) -> Guest {
         plan.interp.is_none(),
         "toy kernel runs static programs only"
     );
-    let mut mem = Mem::new();
     for s in &plan.segments {
         let mut page = s.map_start();
         while page < s.mem_end() {
@@ -173,11 +187,6 @@ pub fn load(path: &Path, argv: &[&str], cpu: Option<usize>) -> Guest {
         let bytes = &file[s.offset as usize..(s.offset + s.filesz) as usize];
         assert!(mem.write(s.vaddr, bytes));
     }
-    let stub = PtraceStub::spawn(StubOptions {
-        keep_fds: &[mem.fd],
-        cpu,
-    })
-    .unwrap();
 
     let mut ops = Vec::new();
     let mut pages: Vec<_> = mem.pages.iter().map(|(&v, &(o, p, _))| (v, o, p)).collect();
@@ -227,6 +236,7 @@ pub fn load(path: &Path, argv: &[&str], cpu: Option<usize>) -> Guest {
         faults: Vec::new(),
         unknown: Vec::new(),
         syscalls: Vec::new(),
+        keep_stub: false,
     };
     g.stub.apply(&ops).unwrap();
     let r = g.stub.regs_mut();
@@ -320,7 +330,9 @@ impl Guest {
                 Stop::Syscall { nr, args } => {
                     self.syscalls.push(nr);
                     if nr == 231 || nr == 60 {
-                        self.stub.kill();
+                        if !self.keep_stub {
+                            self.stub.kill();
+                        }
                         return Exit::Code(args[0] as i32);
                     }
                     let ret = match hook(self, nr, args) {
@@ -347,6 +359,11 @@ impl Guest {
 
     pub fn run(&mut self) -> Exit {
         self.run_with(&mut |_, _, _| None)
+    }
+
+    /// The stub and the memory, for another run.
+    pub fn into_parts(self) -> (PtraceStub, Mem) {
+        (self.stub, self.mem)
     }
 }
 
