@@ -259,7 +259,7 @@ impl Kernel {
             None => {
                 let mut mm = self.mms.remove(&old).ok_or(Errno::EFAULT)?;
                 mm.aspace.clear(&mut self.frames);
-                if let Err(e) = wipe_stub(&mut mm.stub) {
+                if let Err(e) = mm.stub.wipe() {
                     log::warn!("cannot reuse the stub of {tid} ({e}); starting a new one");
                     mm.stub.kill();
                     self.new_stub()?
@@ -313,28 +313,6 @@ impl Kernel {
         self.wake_vfork_parent(tid);
         Ok(())
     }
-}
-
-/// Unmaps everything the guest had in a stub, leaving its reserved pages.
-fn wipe_stub(stub: &mut crate::platform::PtraceStub) -> Result<(), crate::platform::PlatformError> {
-    use crate::platform::{AddressSpaceOps, MapOp};
-    let mut reserved: Vec<std::ops::Range<u64>> = stub.reserved().to_vec();
-    reserved.sort_by_key(|r| r.start);
-    let mut ops = Vec::new();
-    let mut at = MMAP_MIN_ADDR;
-    for r in reserved
-        .iter()
-        .chain(std::iter::once(&(USER_TOP..USER_TOP)))
-    {
-        if r.start > at {
-            ops.push(MapOp::Unmap {
-                addr: at,
-                len: r.start - at,
-            });
-        }
-        at = at.max(r.end);
-    }
-    stub.apply(&ops)
 }
 
 /// A freshly reset FPU: x87 control word 0x37f, all exceptions masked in

@@ -316,16 +316,26 @@ impl Kernel {
         }
         let page = f.addr & !(PAGE - 1);
         let Ok(mm) = self.mm_of(tid) else { return };
-        let write = f.write.unwrap_or_else(|| {
+        let write = match f.write {
+            // The instruction decoder's "write" is only a hint to save a
+            // round trip: where the guest may not write it is taken as a
+            // read, so a decoding mistake can never cost a SIGSEGV (a real
+            // write faults again below, as ACCERR on a readable page).
+            Some(true) => mm
+                .aspace
+                .find_vma(page)
+                .is_some_and(|v| v.prot & PROT_WRITE != 0),
             // ptrace does not say: a refused access to a page we mapped
             // readable but not writable is a write.
-            f.is_accerr()
-                && mm
-                    .aspace
-                    .pte(page)
-                    .and_then(|p| p.host_prot)
-                    .is_some_and(|p| p & PROT_READ != 0 && p & PROT_WRITE == 0)
-        });
+            _ => {
+                f.is_accerr()
+                    && mm
+                        .aspace
+                        .pte(page)
+                        .and_then(|p| p.host_prot)
+                        .is_some_and(|p| p & PROT_READ != 0 && p & PROT_WRITE == 0)
+            }
+        };
         let reserved = mm.stub.reserved().iter().any(|r| r.contains(&f.addr));
         let res = if reserved {
             Err(FaultError::Segv { accerr: true })

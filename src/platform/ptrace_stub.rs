@@ -213,7 +213,9 @@ impl PtraceStub {
             });
         }
         if !xsave {
-            hp::set_fpregs(self.pid, &fxsave_init()).map_err(PlatformError::host("setfpregs"))?;
+            let init = FpRegs::initial();
+            let fx: &[u8; 512] = init.fxsave().try_into().expect("512 bytes");
+            hp::set_fpregs(self.pid, fx).map_err(PlatformError::host("setfpregs"))?;
         }
         self.regs = self.initial;
         self.regs_dirty = true;
@@ -363,14 +365,6 @@ fn gap_unmaps(reserved: &[Range<u64>]) -> Vec<MapOp> {
         });
     }
     ops
-}
-
-/// The FXSAVE image of a freshly reset FPU (hosts without XSAVE).
-fn fxsave_init() -> FpRegs {
-    let mut b = [0u8; FpRegs::SIZE];
-    b[0..2].copy_from_slice(&0x037fu16.to_le_bytes());
-    b[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
-    FpRegs(b)
 }
 
 fn encode_op(op: &MapOp) -> (u64, [u64; 6]) {
