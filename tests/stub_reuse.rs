@@ -40,8 +40,13 @@ fn recycled_stub_has_no_guest_mappings_and_fresh_state() {
     stub.map(0x5555_0000_0000, 0x1000, Prot::RX, fd, 0).unwrap();
     stub.map(0x7fff_e000_0000, 0x1000, Prot::R, fd, 0).unwrap();
     let mut fp = stub.fpregs().unwrap();
-    fp.0[160..416].fill(0xa5); // xmm0..xmm15
-    fp.0[0..2].copy_from_slice(&0x027fu16.to_le_bytes()); // FCW
+    fp.bytes_mut()[160..416].fill(0xa5); // xmm0..xmm15
+    fp.bytes_mut()[0..2].copy_from_slice(&0x027fu16.to_le_bytes()); // FCW
+    if fp.is_xsave() && fp.len() >= 832 {
+        // The upper halves of ymm0..ymm15 (standard XSAVE layout).
+        fp.bytes_mut()[576..832].fill(0x5a);
+        fp.set_xstate_bv(fp.xstate_bv() | 0b111);
+    }
     stub.set_fpregs(&fp).unwrap();
     assert_eq!(stub.fpregs().unwrap(), fp);
     stub.regs_mut().fs_base = 0x1234_5000;
