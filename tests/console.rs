@@ -15,6 +15,7 @@
 mod support;
 mod support_many;
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -410,6 +411,62 @@ fn sigterm_shuts_down_cleanly_and_writes_back() {
     expect_exit_0(g, "SIGTERM");
     let merged = merge_and_fsck(&fleet);
     assert_eq!(debugfs_cat(&merged, "/root/t"), "dirty\n");
+}
+
+/// The host processes umlrun started (its stubs), from /proc.
+fn children_of(pid: i32) -> Vec<i32> {
+    let mut kids = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return kids;
+    };
+    for t in tasks.flatten() {
+        let text = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        kids.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
+    }
+    kids
+}
+
+/// Whether `pid` still exists as a process that is not a zombie.
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+/// SIGKILL cannot be caught: what the guest synced is on disk, the image
+/// is consistent for e2fsck, and no guest process outlives umlrun.
+#[test]
+fn sigkill_keeps_what_was_synced_and_leaves_no_stub() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    ok(g, "mkdir -p /root/d && echo kept > /root/d/f && sync");
+    ok(g, "sleep 1000 &");
+    let stubs = children_of(g.pid());
+    assert!(
+        stubs.len() >= 3,
+        "init, sh and sleep should be stubs of umlrun: {stubs:?}"
+    );
+    g.signal(libc::SIGKILL);
+    let st = g
+        .wait_exited(EXIT_TIMEOUT)
+        .expect("umlrun survived SIGKILL");
+    assert_eq!(st.signal(), Some(libc::SIGKILL));
+    // The stubs die with their tracer (PTRACE_O_EXITKILL, PDEATHSIG).
+    let deadline = std::time::Instant::now() + EXIT_TIMEOUT;
+    while stubs.iter().any(|&p| running(p)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let left: Vec<i32> = stubs.iter().copied().filter(|&p| running(p)).collect();
+    assert!(left.is_empty(), "stubs outlived umlrun: {left:?}");
+    let merged = merge_and_fsck(&fleet);
+    assert_eq!(debugfs_cat(&merged, "/root/d/f"), "kept\n");
 }
 
 #[test]
