@@ -413,6 +413,28 @@ fn sigterm_shuts_down_cleanly_and_writes_back() {
     assert_eq!(debugfs_cat(&merged, "/root/t"), "dirty\n");
 }
 
+/// A guest that fills its disk gets ENOSPC, the disk stays consistent, and
+/// freeing the space makes it usable again.
+#[test]
+fn full_disk_is_enospc_and_recovers() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    let (status, out) = g
+        .run("dd if=/dev/zero of=/root/fill bs=1M 2>&1", CMD_TIMEOUT)
+        .unwrap();
+    assert_ne!(status, 0, "dd onto a full disk succeeded:\n{out}");
+    assert!(out.contains("No space left on device"), "dd said:\n{out}");
+    same(g, "df / | awk 'NR==2 {print $4}'", "0");
+    let (status, _) = g.run("echo more > /root/more", CMD_TIMEOUT).unwrap();
+    assert_ne!(status, 0, "a new file fitted on a full disk");
+    ok(g, "rm /root/fill && echo after > /root/after && sync");
+    same(g, "cat /root/after", "after");
+    g.send("poweroff\n").unwrap();
+    expect_exit_0(g, "poweroff");
+    let merged = merge_and_fsck(&fleet);
+    assert_eq!(debugfs_cat(&merged, "/root/after"), "after\n");
+}
+
 /// The host processes umlrun started (its stubs), from /proc.
 fn children_of(pid: i32) -> Vec<i32> {
     let mut kids = Vec::new();
