@@ -435,6 +435,78 @@ fn full_disk_is_enospc_and_recovers() {
     assert_eq!(debugfs_cat(&merged, "/root/after"), "after\n");
 }
 
+/// A small tmpfs mounted for one test; lazily unmounted when dropped (the
+/// instance on it may still be stopping).
+struct SmallMount(PathBuf);
+
+impl SmallMount {
+    fn new(at: &Path, size: &str) -> SmallMount {
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "this test needs root to mount a tmpfs (run the suite as root)"
+        );
+        SmallMount(at.to_path_buf())
+    }
+}
+
+impl Drop for SmallMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The host disk under the COW file fills up: the guest's writes fail with
+/// EIO (umlrun logs the host error), nothing panics or hangs, and once the
+/// guest frees the space the disk works again and merges clean.
+#[test]
+fn host_disk_full_under_the_cow_is_eio_not_a_crash() {
+    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &backing(), "64M").unwrap();
+    let _small = SmallMount::new(fleet.dir(), "3M");
+    fleet.start(1).unwrap();
+    let g = &mut fleet.instances[0];
+    g.wait_login(BOOT_TIMEOUT).unwrap();
+    g.login(CMD_TIMEOUT).unwrap();
+    ok(g, "echo before > /root/before; sync");
+    let (status, out) = g
+        .run(
+            "dd if=/dev/zero of=/root/fill bs=1M count=10 2>&1",
+            CMD_TIMEOUT,
+        )
+        .unwrap();
+    assert_ne!(status, 0, "10 MB fitted in a 3 MB host file system:\n{out}");
+    assert!(out.contains("Input/output error"), "dd said:\n{out}");
+    ok(g, "rm /root/fill; echo after > /root/after; sync");
+    same(g, "cat /root/before /root/after", "before\nafter");
+    g.send("poweroff\n").unwrap();
+    expect_exit_0(g, "poweroff");
+    // Merge outside the full tmpfs.
+    let out_dir = tempfile::tempdir().unwrap();
+    let merged = out_dir.path().join("merged.img");
+    let st = Command::new(env!("CARGO_BIN_EXE_umlcow"))
+        .arg("merge")
+        .arg(&fleet.instances[0].cow)
+        .arg(&merged)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let fsck = Command::new(tool("e2fsck"))
+        .arg("-fn")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(
+        fsck.status.success(),
+        "e2fsck -fn after a full host disk:\n{}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+    assert_eq!(debugfs_cat(&merged, "/root/after"), "after\n");
+}
+
 /// The host processes umlrun started (its stubs), from /proc.
 fn children_of(pid: i32) -> Vec<i32> {
     let mut kids = Vec::new();
