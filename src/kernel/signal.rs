@@ -243,11 +243,6 @@ pub const UC_FP_XSTATE: u64 = 0x1;
 pub const UC_SIGCONTEXT_SS: u64 = 0x2;
 /// uc_flags: sigreturn restores ss as saved.
 pub const UC_STRICT_RESTORE_SS: u64 = 0x4;
-/// The largest xstate a frame may claim (AMX hosts need ~11 KiB); a frame
-/// claiming more is read as FXSAVE only.
-pub const XSTATE_MAX: usize = 64 * 1024;
-/// `sizeof(struct rt_sigframe)` on x86-64.
-pub const RT_SIGFRAME_SIZE: usize = FRAME_SIZE;
 
 /// A signal frame ready to be written to the guest stack.
 pub struct SignalFrame {
@@ -272,7 +267,11 @@ pub fn fpstate_image(fp: &FpRegs) -> (Vec<u8>, bool) {
                 && (FpRegs::XSAVE_MIN..=fp.len()).contains(&(sw.xstate_size as usize)) =>
         {
             let mut img = fp.clone();
-            img.set_xstate_bv(img.xstate_bv() & sw.xfeatures);
+            // FP and SSE are always marked present (as Linux's
+            // save_xstate_epilog does), so a handler's edits of the x87
+            // control word, MXCSR or XMM registers in the frame take
+            // effect even when those were in their init state.
+            img.set_xstate_bv((img.xstate_bv() & sw.xfeatures) | XFEATURE_FP | XFEATURE_SSE);
             let mut b = img.bytes()[..sw.xstate_size as usize].to_vec();
             b.extend_from_slice(&FP_XSTATE_MAGIC2.to_le_bytes());
             (b, true)
@@ -286,12 +285,13 @@ pub fn fpstate_image(fp: &FpRegs) -> (Vec<u8>, bool) {
 }
 
 /// How many bytes of a frame's FP state rt_sigreturn reads, judged from
-/// its first 512 (`head`): the xstate and MAGIC2 when MAGIC1 announces a
-/// plausible one, else the FXSAVE area.
-pub fn fpstate_len(head: &[u8]) -> usize {
+/// its first 512 (`head`): the xstate and MAGIC2 when MAGIC1 announces one
+/// no bigger than the host's frame xstate (`max_xstate`), else the FXSAVE
+/// area (Linux: check_xstate_in_sigframe).
+pub fn fpstate_len(head: &[u8], max_xstate: usize) -> usize {
     match FpRegs::from_bytes(head[..FpRegs::FXSAVE_SIZE].to_vec()).and_then(|f| f.sw_bytes()) {
         Some(sw)
-            if (FpRegs::XSAVE_MIN..=XSTATE_MAX).contains(&(sw.xstate_size as usize))
+            if (FpRegs::XSAVE_MIN..=max_xstate).contains(&(sw.xstate_size as usize))
                 && sw.xstate_size <= sw.extended_size =>
         {
             sw.xstate_size as usize + 4
@@ -310,7 +310,7 @@ pub fn fpstate_from_frame(bytes: &[u8]) -> FpRegs {
         b[464..512].fill(0);
         FpRegs::from_bytes(b).expect("512 bytes")
     };
-    if bytes.len() < FpRegs::XSAVE_MIN + 4 || fpstate_len(bytes) != bytes.len() {
+    if bytes.len() < FpRegs::XSAVE_MIN + 4 || fpstate_len(bytes, bytes.len() - 4) != bytes.len() {
         return fxsave_only();
     }
     let size = bytes.len() - 4;
@@ -337,7 +337,7 @@ pub fn min_sigstack_size(xstate_size: usize) -> u64 {
         xstate_size + 4
     };
     // Frame, its 16-byte alignment, FP state, its 64-byte alignment.
-    ((RT_SIGFRAME_SIZE + 15 + fp + 63 + 15) & !15) as u64
+    ((FRAME_SIZE + 15 + fp + 63 + 15) & !15) as u64
 }
 
 /// Builds the frame for delivering `info` to `action` with the interrupted
@@ -349,18 +349,22 @@ pub fn build_frame(
     action: &SigAction,
     old_mask: SigSet,
     altstack: &AltStack,
-) -> SignalFrame {
+) -> Option<SignalFrame> {
     let on_alt =
         action.flags & SA_ONSTACK != 0 && altstack.enabled() && !altstack.contains(regs.rsp);
-    let mut sp = if on_alt {
-        altstack.sp + altstack.size
+    let top = if on_alt {
+        altstack.sp.checked_add(altstack.size)?
     } else {
-        regs.rsp.wrapping_sub(128) // the red zone
+        regs.rsp.checked_sub(128)? // the red zone
     };
     let (fp_bytes, xstate) = fpstate_image(fp);
-    sp = (sp - fp_bytes.len() as u64) & !63;
-    let fp_addr = sp;
-    let frame = ((sp - FRAME_SIZE as u64) & !15) - 8;
+    let fp_addr = top.checked_sub(fp_bytes.len() as u64)? & !63;
+    let frame = (fp_addr.checked_sub(FRAME_SIZE as u64)? & !15).checked_sub(8)?;
+    // A frame that does not fit on the alternate stack is not written below
+    // it (Linux: get_sigframe): the task gets SIGSEGV instead.
+    if on_alt && frame < altstack.sp {
+        return None;
+    }
 
     let mut b = vec![0u8; FRAME_SIZE];
     let put =
@@ -428,13 +432,13 @@ pub fn build_frame(
     nregs.rax = 0;
     // The direction flag and TF are cleared for the handler.
     nregs.eflags &= !(0x400 | 0x100);
-    SignalFrame {
+    Some(SignalFrame {
         addr: frame,
         bytes: b,
         fp_addr,
         fp_bytes,
         regs: nregs,
-    }
+    })
 }
 
 /// What `rt_sigreturn` restores, parsed from the ucontext bytes at the
@@ -536,7 +540,8 @@ mod tests {
             &act,
             SigSet(0x55),
             &AltStack::default(),
-        );
+        )
+        .expect("room for the frame");
         // ABI: at handler entry (rsp + 8) is 16-byte aligned.
         assert_eq!((fr.regs.rsp + 8) % 16, 0);
         assert!(fr.addr + FRAME_SIZE as u64 <= fr.fp_addr);
@@ -584,7 +589,8 @@ mod tests {
             &act,
             SigSet(0),
             &alt,
-        );
+        )
+        .expect("room for the frame");
         assert!(fr.addr > alt.sp && fr.addr < alt.sp + alt.size);
     }
 
@@ -639,7 +645,8 @@ mod tests {
             &act,
             SigSet(0),
             &AltStack::default(),
-        );
+        )
+        .expect("room for the frame");
         let b = &fr.fp_bytes;
         assert_eq!(b.len(), 2432 + 4);
         assert_eq!(fr.fp_addr % 64, 0);
@@ -683,12 +690,13 @@ mod tests {
             &SigAction::default(),
             SigSet(0),
             &AltStack::default(),
-        );
+        )
+        .expect("room for the frame");
         assert_eq!(fr.fp_bytes.len(), 512);
         assert_eq!(u32_at(&fr.fp_bytes, 464), 0);
         let uc_flags = u64::from_le_bytes(fr.bytes[UC_OFF..UC_OFF + 8].try_into().unwrap());
         assert_eq!(uc_flags & UC_FP_XSTATE, 0);
-        assert_eq!(fpstate_len(&fr.fp_bytes), 512);
+        assert_eq!(fpstate_len(&fr.fp_bytes, 2432), 512);
     }
 
     #[test]
@@ -696,7 +704,7 @@ mod tests {
         let fp = xsave_image(2432, 0xe7);
         let (bytes, xstate) = fpstate_image(&fp);
         assert!(xstate);
-        assert_eq!(fpstate_len(&bytes[..512]), bytes.len());
+        assert_eq!(fpstate_len(&bytes[..512], 2432), bytes.len());
         let back = fpstate_from_frame(&bytes);
         assert_eq!(back.len(), 2432);
         assert_eq!(back.xstate_bv(), 0xe7);
@@ -716,7 +724,7 @@ mod tests {
         // MAGIC1 gone: only 512 bytes are read at all.
         let (mut bytes, _) = fpstate_image(&fp);
         bytes[464] = 0;
-        assert_eq!(fpstate_len(&bytes[..512]), 512);
+        assert_eq!(fpstate_len(&bytes[..512], 2432), 512);
         assert!(!fpstate_from_frame(&bytes[..512]).is_xsave());
     }
 
@@ -734,11 +742,8 @@ mod tests {
             let mut head = bytes[..512].to_vec();
             head[468..472].copy_from_slice(&ext.to_le_bytes());
             head[480..484].copy_from_slice(&xsize.to_le_bytes());
-            let n = fpstate_len(&head);
-            assert!(
-                n == 512 || (580..=XSTATE_MAX + 4).contains(&n),
-                "{xsize} -> {n}"
-            );
+            let n = fpstate_len(&head, 2432);
+            assert!(n == 512 || (580..=2432 + 4).contains(&n), "{xsize} -> {n}");
             let mut full = head.clone();
             full.resize(n, 0);
             let _ = fpstate_from_frame(&full);
@@ -747,6 +752,53 @@ mod tests {
         let mut b = bytes.clone();
         b[472..480].copy_from_slice(&7u64.to_le_bytes());
         assert_eq!(fpstate_from_frame(&b).xstate_bv(), 7);
+    }
+
+    #[test]
+    fn a_frame_never_goes_below_a_too_small_altstack() {
+        let fp = xsave_image(2432, 0xe7);
+        let act = SigAction {
+            flags: SA_ONSTACK,
+            ..Default::default()
+        };
+        let alt = AltStack {
+            sp: 0x1000_0000,
+            flags: 0,
+            size: min_sigstack_size(2432) - 64,
+        };
+        let info = SigInfo::default();
+        let regs = Regs::default();
+        assert!(build_frame(&regs, &fp, &info, &act, SigSet(0), &alt).is_none());
+        // A stack pointer near 0 or an altstack at the top of the address
+        // space cannot wrap around.
+        let low = Regs {
+            rsp: 1000,
+            ..Regs::default()
+        };
+        let no_alt = SigAction::default();
+        assert!(build_frame(&low, &fp, &info, &no_alt, SigSet(0), &AltStack::default()).is_none());
+        let top = AltStack {
+            sp: u64::MAX - 100,
+            flags: 0,
+            size: 1 << 20,
+        };
+        assert!(build_frame(&regs, &fp, &info, &act, SigSet(0), &top).is_none());
+    }
+
+    #[test]
+    fn frame_marks_fp_and_sse_present() {
+        let mut fp = xsave_image(2432, 0xe7);
+        fp.set_xstate_bv(0x4); // x87 and SSE in their init state
+        let (bytes, xstate) = fpstate_image(&fp);
+        assert!(xstate);
+        let bv = u64::from_le_bytes(bytes[512..520].try_into().unwrap());
+        assert_eq!(bv & 0x7, 0x7);
+        // ... so a handler's edit of MXCSR comes back on sigreturn.
+        let mut edited = bytes.clone();
+        edited[24..28].copy_from_slice(&0x9fc0u32.to_le_bytes());
+        let back = fpstate_from_frame(&edited);
+        assert_eq!(back.mxcsr(), 0x9fc0);
+        assert_eq!(back.xstate_bv() & 0x3, 0x3);
     }
 
     #[test]
@@ -772,7 +824,8 @@ mod tests {
                 &act,
                 SigSet(0),
                 &alt,
-            );
+            )
+            .expect("room for the frame");
             assert!(fr.regs.rsp >= alt.sp, "frame below the altstack");
             assert!(fr.fp_addr + fr.fp_bytes.len() as u64 <= alt.sp + alt.size);
         }

@@ -311,7 +311,10 @@ impl Kernel {
         };
         let t = self.tasks.get_mut(&tid).expect("task");
         let old_mask = t.saved_mask.take().unwrap_or(t.sigmask);
-        let frame = build_frame(&regs, &fp, info, act, old_mask, &t.altstack);
+        let Some(frame) = build_frame(&regs, &fp, info, act, old_mask, &t.altstack) else {
+            log::debug!("task {tid}: no room for a signal frame");
+            return false;
+        };
         let mut newmask = SigSet(t.sigmask.0 | act.mask.0);
         if act.flags & SA_NODEFER == 0 {
             newmask.add(info.signo);
@@ -426,7 +429,8 @@ impl Kernel {
         if back.fp_addr != 0 {
             let mut fp = vec![0u8; 512];
             self.read_user(tid, back.fp_addr, &mut fp)?;
-            fp.resize(super::signal::fpstate_len(&fp), 0);
+            let max_xstate = self.mm_of(tid).map_or(0, |mm| mm.stub.fp_frame_size());
+            fp.resize(super::signal::fpstate_len(&fp, max_xstate), 0);
             self.read_user(tid, back.fp_addr + 512, &mut fp[512..])?;
             let fp = super::signal::fpstate_from_frame(&fp);
             if self.load(tid) {

@@ -238,6 +238,9 @@ impl Ids {
 /// setuid/setgid: root sets all three; others only the effective id, to
 /// their real or saved one.
 fn set_one(k: &mut Kernel, tid: Pid, v: u32, kind: Ids) -> SysResult {
+    if v == KEEP {
+        return Err(Errno::EINVAL); // -1 is not an id
+    }
     set_cred(k, tid, |c| {
         let root = c.euid == 0;
         let [real, eff, saved] = kind.of(c);
@@ -271,12 +274,17 @@ fn set_three(k: &mut Kernel, tid: Pid, new: [u32; 3], kind: Ids) -> SysResult {
     })
 }
 
-/// setreuid/setregid: like setres*id, and the saved id follows the new
-/// effective one when the real id is set or the effective id leaves the
-/// real one (POSIX).
+/// setreuid/setregid: like setres*id, except that without root the real id
+/// may only become the current real or effective one; the saved id follows
+/// the new effective one when the real id is set or the effective id
+/// leaves the real one (POSIX).
 fn set_two(k: &mut Kernel, tid: Pid, r: u32, e: u32, kind: Ids) -> SysResult {
     let mut c = k.task(tid)?.cred.clone();
+    let root = c.euid == 0;
     let [real, eff, _] = kind.of(&mut c);
+    if !root && r != KEEP && r != *real && r != *eff {
+        return Err(Errno::EPERM);
+    }
     let saved = if r != KEEP || (e != KEEP && e != *real) {
         if e != KEEP {
             e

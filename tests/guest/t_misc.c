@@ -98,6 +98,15 @@ int main(void) {
         pid = fork();
         if (pid == 0) {
             uid_t r, e, s;
+            if (setuid(-1) == 0 || errno != EINVAL) _exit(1);
+            if (setgid(-1) == 0 || errno != EINVAL) _exit(2);
+            if (getresuid(&r, &e, &s) != 0 || r != 0 || e != 0 || s != 0) _exit(3);
+            _exit(0);
+        }
+        SAY("setuid(-1)/setgid(-1) are EINVAL: %s\n", t_wait(pid));
+        pid = fork();
+        if (pid == 0) {
+            uid_t r, e, s;
             gid_t gr, ge, gs;
             /* keep a saved root id, step out and back in */
             if (setresuid(1000, 1001, 0) != 0) _exit(1);
@@ -109,11 +118,23 @@ int main(void) {
             /* no id left is root: anything else is refused */
             if (setresuid(-1, 0, -1) == 0 || errno != EPERM) _exit(6);
             if (setresuid(1003, 1002, 1002) != 0) _exit(7);
+
             if (setresgid(5, 6, 7) == 0 || errno != EPERM) _exit(8);
             if (getresgid(&gr, &ge, &gs) != 0 || gr != 0 || ge != 0 || gs != 0) _exit(9);
             _exit(0);
         }
         SAY("setresuid/setreuid keep and move the saved id: %s\n", t_wait(pid));
+        pid = fork();
+        if (pid == 0) {
+            /* setreuid: the real id may become the real or effective one,
+             * never the saved one; the effective id may be any of the three */
+            if (setresuid(1000, 1001, 1002) != 0) _exit(1);
+            if (setreuid(1002, -1) == 0 || errno != EPERM) _exit(2);
+            if (setreuid(-1, 1002) != 0 || geteuid() != 1002) _exit(3);
+            if (setreuid(1002, -1) != 0 || getuid() != 1002) _exit(4);
+            _exit(0);
+        }
+        SAY("setreuid limits the new real id: %s\n", t_wait(pid));
         pid = fork();
         if (pid == 0) {
             gid_t r, e, s;

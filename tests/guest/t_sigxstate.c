@@ -337,12 +337,83 @@ static void t_thread_signal(void) {
     CHECK(thread_ok[0], "signals to a spinning thread keep its vector registers");
 }
 
+/* A frame that does not fit on the alternate stack is never written below
+ * it: Linux kills the task with SIGSEGV (an AVX-512 frame is ~3.2 KiB, more
+ * than MINSIGSTKSZ; where it fits, the handler runs and nothing below the
+ * stack changes either way). */
+static unsigned char small_area[16384];
+static void nop_handler(int sig) { (void)sig; }
+static void t_small_altstack(void) {
+    pid_t p = fork();
+    if (p == 0) {
+        memset(small_area, 0xaa, sizeof small_area);
+        stack_t ss = {.ss_sp = small_area + 8192, .ss_size = 2048, .ss_flags = 0};
+        if (sigaltstack(&ss, 0) != 0) _exit(3);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = nop_handler;
+        sa.sa_flags = SA_ONSTACK;
+        sigaction(SIGUSR1, &sa, 0);
+        raise(SIGUSR1);
+        for (int i = 0; i < 8192; i++)
+            if (small_area[i] != 0xaa) _exit(2);
+        _exit(0);
+    }
+    int st;
+    waitpid(p, &st, 0);
+    CHECK(!(WIFEXITED(st) && WEXITSTATUS(st) != 0),
+          "a frame too big for the altstack does not overwrite memory below it");
+    SAY("2048-byte altstack: child %s\n",
+        WIFSIGNALED(st) ? (WTERMSIG(st) == SIGSEGV ? "killed by SIGSEGV" : "killed")
+                        : "ran its handler");
+}
+
+/* A handler's edits of MXCSR and an xmm register in the frame take effect,
+ * also when SSE was in its init state when the signal came (all vector
+ * registers zeroed, the signal sent by a raw syscall). */
+static volatile int mx_seen;
+static void mx_handler(int sig, siginfo_t *si, void *ucv) {
+    (void)sig;
+    (void)si;
+    ucontext_t *uc = ucv;
+    uc->uc_mcontext.fpregs->mxcsr |= 0x8040; /* FTZ | DAZ */
+    uc->uc_mcontext.fpregs->_xmm[3].element[0] = 0x1234;
+    mx_seen = 1;
+}
+static void t_edit_sse(void) {
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = mx_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGUSR2, &sa, &old);
+    unsigned mxcsr, x3;
+    pid_t me = getpid();
+    if (has_avx)
+        __asm__ volatile("vzeroall" ::: "memory");
+    else
+        __asm__ volatile("pxor %%xmm3, %%xmm3" ::: "memory");
+    __asm__ volatile("syscall\n"
+                     "stmxcsr %0\n"
+                     "movd %%xmm3, %1\n"
+                     : "=m"(mxcsr), "=r"(x3)
+                     : "a"(62L), "D"((long)me), "S"((long)SIGUSR2)
+                     : "rcx", "r11", "memory");
+    sigaction(SIGUSR2, &old, 0);
+    unsigned keep = 0x1f80;
+    __asm__ volatile("ldmxcsr %0" ::"m"(keep));
+    CHECK(mx_seen, "the SSE-editing handler ran");
+    CHECK((mxcsr & 0x8040) == 0x8040, "MXCSR edited in the frame comes back");
+    CHECK(x3 == 0x1234, "xmm3 edited in the frame comes back");
+}
+
 int main(void) {
     t_begin("t_sigxstate");
     features();
     t_handler();
     t_edit();
     t_altstack();
+    t_small_altstack();
+    t_edit_sse();
     t_fork();
     t_threads();
     t_thread_signal();
