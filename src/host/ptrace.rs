@@ -56,8 +56,10 @@ const SPAWN_STACK: usize = 32 * 1024;
 extern "C" fn spawn_child(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` points at the parent's SpawnArgs, alive and unchanged
     // until the parent resumes, which is after our execveat or exit. Every
-    // call below is a plain syscall on pointers into that struct or into
-    // this frame.
+    // call below is a glibc syscall wrapper (no allocation, no locks) on
+    // pointers into that struct or into this frame; their errno lands in
+    // the parent thread's TLS, which the parent reads only when clone
+    // itself failed (and then this never ran).
     unsafe {
         let a = &*(arg as *const SpawnArgs);
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -179,11 +181,24 @@ pub fn spawn_traced(exe_fd: RawFd, keep_fds: &[RawFd], cpu: Option<usize>) -> Ho
         return Err(err);
     }
     let child = Pid::from_raw(pid);
-    match waitpid(child, None)? {
+    // umlrun's own signal handlers are not SA_RESTART: a SIGTERM here must
+    // not leave the child stopped and unwaited.
+    let status = loop {
+        match waitpid(child, None) {
+            Err(nix::Error::EINTR) => continue,
+            other => break other?,
+        }
+    };
+    match status {
         WaitStatus::Stopped(_, Signal::SIGTRAP) => {}
+        WaitStatus::Stopped(..) => {
+            log::warn!("stub {pid} stopped before its exec: {status:?}");
+            kill(pid);
+            return Err(nix::Error::ECHILD);
+        }
+        // Exited or killed: already reaped, its pid may be reused; no kill.
         other => {
             log::warn!("stub {pid} did not reach its exec stop: {other:?}");
-            kill(pid);
             return Err(nix::Error::ECHILD);
         }
     }

@@ -282,7 +282,7 @@ impl Kernel {
         t.mm = id;
         t.regs = Regs::new_user(entry, rsp);
         // A new program starts with a clean FPU (and nothing of the old one).
-        t.fp = Some(initial_fpu());
+        t.fp = Some(crate::platform::FpRegs::initial());
         t.altstack = Default::default();
         t.clear_child_tid = 0;
         t.exe = main.file.path.clone();
@@ -313,10 +313,4 @@ impl Kernel {
         self.wake_vfork_parent(tid);
         Ok(())
     }
-}
-
-/// A freshly reset FPU: x87 control word 0x37f, all exceptions masked in
-/// MXCSR (0x1f80), every vector register (AVX, AVX-512 too) zero.
-fn initial_fpu() -> crate::platform::FpRegs {
-    crate::platform::FpRegs::initial()
 }

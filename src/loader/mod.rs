@@ -24,8 +24,7 @@ pub use stack::{build_stack, AuxInfo, StackImage, StackSpec};
 
 /// Guest page size.
 pub const PAGE_SIZE: u64 = 4096;
-/// Highest user address + 1 on x86-64 (4-level paging), as Linux's TASK_SIZE.
-pub const TASK_SIZE: u64 = 0x7fff_ffff_f000;
+pub use crate::platform::TASK_SIZE;
 
 pub(crate) fn page_down(x: u64) -> u64 {
     x & !(PAGE_SIZE - 1)

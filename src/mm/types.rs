@@ -12,7 +12,7 @@ pub const PROT_EXEC: u32 = 4;
 /// Lowest address a guest may map (Linux's default mmap_min_addr).
 pub const MMAP_MIN_ADDR: u64 = 0x10000;
 /// Top of the guest's user address space (47-bit, minus a guard page).
-pub const USER_TOP: u64 = 0x7fff_ffff_f000;
+pub const USER_TOP: u64 = crate::platform::TASK_SIZE;
 /// Where top-down mmap allocation starts (below the stack region).
 pub const MMAP_BASE: u64 = 0x7f00_0000_0000;
 /// The stack region: top and the most it may grow to.

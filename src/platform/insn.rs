@@ -10,9 +10,10 @@
 //!
 //! Only "this instruction writes" is ever claimed, and only for opcodes
 //! whose memory accesses are all writes of the faulting operand (or, for
-//! push/call and movs, writes at an address the caller checks):
-//! a read taken for a write could turn into a wrong SIGSEGV, a write taken
-//! for a read only costs the round trip it always did.
+//! push/call and movs, writes at an address the caller checks). The kernel
+//! takes the claim as a hint only (a read where the mapping is not
+//! writable), so a wrong claim costs at most an unneeded private copy; a
+//! write taken for a read costs the round trip it always did.
 
 /// What the instruction at the fault does to memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

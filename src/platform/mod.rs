@@ -26,10 +26,14 @@ pub mod stub_image;
 
 use std::os::fd::RawFd;
 
+/// Highest user address + 1 on x86-64 (4-level paging), Linux's TASK_SIZE:
+/// the end of every address space (the host's munmap refuses more).
+pub const TASK_SIZE: u64 = 0x7fff_ffff_f000;
+
 pub use ptrace_stub::{PtraceStub, StubOptions};
 pub use regs::{
     FpRegs, FpSwBytes, Regs, FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, USER_CS, USER_EFLAGS, USER_SS,
-    XFEATURE_FP, XFEATURE_SSE, XFEATURE_YMM,
+    XFEATURE_FP, XFEATURE_SSE,
 };
 
 use crate::errno::Errno;

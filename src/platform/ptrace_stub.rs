@@ -17,7 +17,7 @@ use super::stub_image::{
 };
 use super::FpSwBytes;
 use super::{AddressSpaceOps, Context, Fault, FpRegs, MapOp, PlatformError, Regs, Stop};
-use super::{SEGV_MAPERR, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
+use super::{SEGV_MAPERR, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP, TASK_SIZE};
 use crate::errno::Errno;
 use crate::host::ptrace::{self as hp, HostStop, Resume};
 use crate::host::stub::StubExe;
@@ -27,8 +27,6 @@ const SYS_MMAP: u64 = 9;
 const SYS_MPROTECT: u64 = 10;
 const SYS_MUNMAP: u64 = 11;
 const MAP_SHARED_FIXED: u64 = 0x01 | 0x10;
-/// End of the host's user address space (TASK_SIZE): munmap refuses more.
-const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 
 /// How to start a stub.
 #[derive(Clone, Copy, Debug, Default)]

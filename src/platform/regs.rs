@@ -81,7 +81,6 @@ pub const FP_XSTATE_MAGIC2: u32 = 0x4650_5845;
 /// XSAVE state component bits (XSTATE_BV, XCR0).
 pub const XFEATURE_FP: u64 = 1 << 0;
 pub const XFEATURE_SSE: u64 = 1 << 1;
-pub const XFEATURE_YMM: u64 = 1 << 2;
 
 /// `struct _fpx_sw_bytes`, which Linux keeps in the FXSAVE area's unused
 /// bytes 464..512 of a signal frame: it says an xstate follows and how big
