@@ -204,3 +204,41 @@ fn freed_128m_goes_back_to_the_host_ubd_mmap() {
 fn freed_128m_goes_back_to_the_host_ubd_copy() {
     allocate_and_free_128m("copy");
 }
+
+/// umlrun's own anonymous memory (heap, mostly) as the host counts it.
+fn own_anon(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("RssAnon in /proc/pid/status");
+    kb * 1024
+}
+
+/// A burst of guest work (reading every file through many processes)
+/// grows umlrun's heap; once the guest is idle again, that memory goes back
+/// to the host instead of staying with every instance.
+#[test]
+fn umlrun_heap_goes_back_after_a_workload() {
+    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &backing(), "64M").unwrap();
+    fleet.start(1).unwrap();
+    let g = &mut fleet.instances[0];
+    g.wait_login(CMD_TIMEOUT).unwrap();
+    g.login(CMD_TIMEOUT).unwrap();
+    let pid = g.pid();
+    let idle = own_anon(pid);
+    run_ok(g, "find / -xdev -type f | xargs cat > /dev/null");
+    let end = Instant::now() + SETTLE;
+    let mut after = own_anon(pid);
+    while after > idle + 256 * 1024 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+        after = own_anon(pid);
+    }
+    assert!(
+        after <= idle + 256 * 1024,
+        "umlrun's anonymous memory: {:.2} MiB idle, {:.2} MiB after the workload",
+        mib(idle),
+        mib(after)
+    );
+}

@@ -80,6 +80,9 @@ pub struct Kernel {
     /// a host spawn: started while idle, or recycled from address spaces
     /// that died (at most `process::MAX_SPARE_STUBS`).
     pub spare_stubs: Vec<PtraceStub>,
+    /// `events` and the time when umlrun's freed heap was last handed back
+    /// to the host (see `Kernel::trim_heap_when_idle`).
+    pub heap_trimmed: (u64, std::time::Instant),
 }
 
 impl Kernel {
@@ -116,6 +119,7 @@ impl Kernel {
             proc_snapshot: None,
             orphans: HashMap::new(),
             spare_stubs: Vec::new(),
+            heap_trimmed: (0, std::time::Instant::now()),
         }
     }
 

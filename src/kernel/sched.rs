@@ -38,6 +38,7 @@ impl Kernel {
             if idle {
                 // Idle time prepares the next fork's stub.
                 self.refill_spare_stubs();
+                self.trim_heap_when_idle();
             }
             let timeout = if idle && self.events == seen {
                 self.next_deadline()
@@ -53,6 +54,20 @@ impl Kernel {
             if let Some(tid) = self.runq.pop_front() {
                 self.run_task(tid);
             }
+        }
+    }
+
+    /// A burst of guest work (a find over the disk, a build) grows umlrun's
+    /// heap; freed, it stays with the process unless handed back. Once the
+    /// guest goes idle, at most once a second and only after some work,
+    /// the free heap pages go back to the host (an idle instance's own
+    /// memory is what density is made of).
+    fn trim_heap_when_idle(&mut self) {
+        const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+        let (events, at) = self.heap_trimmed;
+        if self.events != events && at.elapsed() >= EVERY {
+            crate::host::misc::release_free_heap();
+            self.heap_trimmed = (self.events, Instant::now());
         }
     }
 
