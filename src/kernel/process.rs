@@ -50,10 +50,17 @@ impl Kernel {
         self.spawn_stub()
     }
 
-    /// Keeps a couple of stubs ready (called when nothing is runnable).
+    /// Called when nothing is runnable: keeps one stub ready for the next
+    /// fork, and no more. Busy times fill the pool by recycling (up to
+    /// MAX_SPARE_STUBS); an idle instance should not hold host processes
+    /// (kernel stacks, page tables) it does not use.
     pub fn refill_spare_stubs(&mut self) {
-        const SPARE: usize = 2;
-        if self.shutdown.is_none() && self.spare_stubs.len() < SPARE {
+        const IDLE_SPARES: usize = 1;
+        if self.shutdown.is_some() {
+            return;
+        }
+        self.spare_stubs.truncate(IDLE_SPARES); // dropping a stub kills it
+        if self.spare_stubs.len() < IDLE_SPARES {
             if let Ok(s) = self.spawn_stub() {
                 self.spare_stubs.push(s);
             }
