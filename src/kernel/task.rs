@@ -179,7 +179,10 @@ impl CpuItimers {
     /// with its interval (keeping its phase, as Linux does) or disarmed.
     pub fn expire(&mut self) -> Vec<CpuClock> {
         let mut fired = Vec::new();
-        for (which, now) in [(CpuClock::Virt, self.clock.0), (CpuClock::Prof, self.clock.1)] {
+        for (which, now) in [
+            (CpuClock::Virt, self.clock.0),
+            (CpuClock::Prof, self.clock.1),
+        ] {
             let slot = self.slot(which);
             if let Some(t) = slot.filter(|t| now >= t.expires) {
                 *slot = (t.interval > 0).then_some(CpuTimer {
