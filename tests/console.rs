@@ -2,7 +2,8 @@
 //! like a user at a terminal — log in, run busybox commands and check their
 //! output, shell scripts, pipelines and redirections, Ctrl-C, Ctrl-D and job
 //! control (background jobs, Ctrl-Z and `fg`, `kill -STOP`/`-CONT`, background
-//! reads and TOSTOP writes stopped by SIGTTIN/SIGTTOU), `vi`,
+//! reads and TOSTOP writes stopped by SIGTTIN/SIGTTOU), `vi` (new and
+//! edited files, scrolling, window resizes reaching the guest),
 //! big pipelines and here-documents, `poweroff`/`halt`/`reboot`, SIGTERM to
 //! umlrun (dirty data written back), the host terminal put in raw mode and
 //! given back unchanged, and the COW file's contents afterwards (merged with
@@ -796,6 +797,320 @@ fn vi_edits_a_file_and_restores_the_terminal() {
         );
     }
     same(g, "echo back at the shell", "back at the shell");
+    assert_no_panic(g);
+}
+
+/// Start `vi path` and wait until it has drawn its screen (the file's name
+/// on the status line): from then on the terminal is in vi's raw mode and
+/// keys reach vi, not the shell's line.
+fn vi_open(g: &mut Instance, path: &str) {
+    let at = g.mark();
+    g.send(&format!("vi {path}\n")).unwrap();
+    let (_, typed) = g
+        .expect(format!("vi {path}").as_bytes(), at, CMD_TIMEOUT)
+        .unwrap();
+    g.expect(b"~", typed, CMD_TIMEOUT).ok();
+    g.expect(path.as_bytes(), typed, CMD_TIMEOUT).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+/// Type `keys` into vi. Each ESC goes alone, between pauses: vi tells a
+/// lone ESC from the start of an escape sequence (ESC : would be Alt-:)
+/// by a short pause.
+fn vi_keys(g: &mut Instance, keys: &str) {
+    for (i, part) in keys.split('\x1b').enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(300));
+            g.send("\x1b").unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        if !part.is_empty() {
+            g.send(part).unwrap();
+        }
+    }
+}
+
+/// Leave vi with `cmd` (an ex command such as ":wq\r") and wait for the
+/// shell prompt.
+fn vi_quit(g: &mut Instance, cmd: &str) {
+    let at = g.mark();
+    vi_keys(g, cmd);
+    g.expect(SHELL_PROMPT, at, CMD_TIMEOUT).unwrap();
+    assert!(g.alive(), "umlrun ended in vi");
+}
+
+/// The terminal is canonical with echo and signals again, exactly as
+/// `before` (`stty -g`) says.
+fn assert_terminal_restored(g: &mut Instance, before: &str) {
+    same(g, "stty -g", before.trim_end());
+    let stty = ok(g, "stty -a");
+    let words: Vec<&str> = stty.split_whitespace().collect();
+    for flag in ["icanon", "echo", "isig", "opost", "onlcr"] {
+        assert!(
+            words.contains(&flag),
+            "after vi the terminal lacks {flag}:\n{stty}"
+        );
+    }
+}
+
+/// A first session writes a new file of several lines with `i`, Enter,
+/// ESC, `:wq`; a second edits it with `dd`, `x`, `A`, `o`, `:w` and `:q`.
+/// After each the file holds exactly what was typed and the shell's
+/// terminal is back in canonical mode with echo.
+#[test]
+fn vi_writes_then_edits_a_file() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    let modes = ok(g, "stty -g");
+    vi_open(g, "/root/v.txt");
+    vi_keys(g, "ialpha one\rbravo two\rcharlie three\x1b");
+    vi_quit(g, ":wq\r");
+    same(g, "cat /root/v.txt", "alpha one\nbravo two\ncharlie three");
+    same(g, "wc -c < /root/v.txt", "34");
+    assert_terminal_restored(g, &modes);
+
+    vi_open(g, "/root/v.txt");
+    // dd: the first line goes; x: "b" of "bravo"; A: append at the end of
+    // the line; j then o: a new line after the last one.
+    vi_keys(g, "ddxA and more\x1bjonew last\x1b");
+    let at = g.mark();
+    vi_keys(g, ":w\r");
+    // busybox vi's report of the write: lines and characters.
+    g.expect(b"3L, 41C", at, CMD_TIMEOUT).unwrap();
+    vi_quit(g, ":q\r");
+    same(
+        g,
+        "cat /root/v.txt",
+        "ravo two and more\ncharlie three\nnew last",
+    );
+    assert_terminal_restored(g, &modes);
+    same(g, "echo back at the shell", "back at the shell");
+    assert_no_panic(g);
+}
+
+/// A terminal screen fed with console output: just the control sequences
+/// busybox vi and ash use (cursor moves, erase, scrolling at the bottom).
+/// What vi's screen shows is then checked against the file, line by line.
+struct Screen {
+    rows: usize,
+    cols: usize,
+    cells: Vec<Vec<u8>>,
+    row: usize,
+    col: usize,
+    /// Control sequences the model does not know (the check then fails).
+    unknown: Vec<String>,
+}
+
+impl Screen {
+    fn new(rows: usize, cols: usize) -> Screen {
+        Screen {
+            rows,
+            cols,
+            cells: vec![vec![b' '; cols]; rows],
+            row: 0,
+            col: 0,
+            unknown: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            i += 1;
+            match b {
+                b'\r' => self.col = 0,
+                b'\n' => self.line_feed(),
+                8 => self.col = self.col.saturating_sub(1),
+                7 => {}
+                0x1b if bytes.get(i) == Some(&b'[') => {
+                    let start = i + 1;
+                    let mut end = start;
+                    while end < bytes.len() && !(0x40..=0x7e).contains(&bytes[end]) {
+                        end += 1;
+                    }
+                    if end == bytes.len() {
+                        return;
+                    }
+                    self.csi(&bytes[start..end], bytes[end]);
+                    i = end + 1;
+                }
+                0x1b => {
+                    self.unknown
+                        .push(format!("ESC {:?}", bytes.get(i).map(|&c| c as char)));
+                    i += 1;
+                }
+                _ => {
+                    if self.col >= self.cols {
+                        self.col = 0;
+                        self.line_feed();
+                    }
+                    self.cells[self.row][self.col] = b;
+                    self.col += 1;
+                }
+            }
+        }
+    }
+
+    fn line_feed(&mut self) {
+        if self.row + 1 < self.rows {
+            self.row += 1;
+        } else {
+            self.cells.remove(0);
+            self.cells.push(vec![b' '; self.cols]);
+        }
+    }
+
+    fn csi(&mut self, params: &[u8], op: u8) {
+        let text = String::from_utf8_lossy(params).into_owned();
+        let private = text.starts_with('?');
+        let nums: Vec<usize> = text
+            .trim_start_matches('?')
+            .split(';')
+            .map(|n| n.parse().unwrap_or(0))
+            .collect();
+        let n = |i: usize, d: usize| nums.get(i).copied().filter(|&v| v > 0).unwrap_or(d);
+        match op {
+            b'H' | b'f' => {
+                self.row = (n(0, 1) - 1).min(self.rows - 1);
+                self.col = (n(1, 1) - 1).min(self.cols - 1);
+            }
+            b'K' if nums[0] == 0 => self.cells[self.row][self.col..].fill(b' '),
+            b'J' if nums[0] == 0 => {
+                self.cells[self.row][self.col..].fill(b' ');
+                for r in self.row + 1..self.rows {
+                    self.cells[r].fill(b' ');
+                }
+            }
+            b'J' if nums[0] == 2 => self.cells.iter_mut().for_each(|r| r.fill(b' ')),
+            b'A' => self.row = self.row.saturating_sub(n(0, 1)),
+            b'B' => self.row = (self.row + n(0, 1)).min(self.rows - 1),
+            b'C' => self.col = (self.col + n(0, 1)).min(self.cols - 1),
+            b'D' => self.col = self.col.saturating_sub(n(0, 1)),
+            // Attributes, modes (the alternate screen), cursor reports.
+            b'm' | b'n' => {}
+            b'h' | b'l' if private => {}
+            _ => self.unknown.push(format!("CSI {text}{}", op as char)),
+        }
+    }
+
+    /// Row `r` without trailing blanks.
+    fn line(&self, r: usize) -> String {
+        String::from_utf8_lossy(&self.cells[r])
+            .trim_end()
+            .to_string()
+    }
+}
+
+/// What vi shows of `lines` (the file) on `screen`: every text row above
+/// the status line is the file line after the one above it, rows past the
+/// end of the file are `~`, and the file line `want` is among them.
+fn assert_vi_shows(screen: &Screen, lines: &[String], want: &str) {
+    assert!(
+        screen.unknown.is_empty(),
+        "vi sent sequences the check does not model: {:?}",
+        screen.unknown
+    );
+    let shown: Vec<String> = (0..screen.rows - 1).map(|r| screen.line(r)).collect();
+    let dump = shown.join("\n");
+    let first = lines
+        .iter()
+        .position(|l| *l == shown[0])
+        .unwrap_or_else(|| panic!("vi's first row is no line of the file:\n{dump}"));
+    for (r, text) in shown.iter().enumerate() {
+        match lines.get(first + r) {
+            Some(l) => assert_eq!(text, l, "row {} of vi's screen is garbled:\n{dump}", r + 1),
+            None => assert_eq!(text, "~", "row {} past the end of the file:\n{dump}", r + 1),
+        }
+    }
+    assert!(
+        shown.iter().any(|l| l == want),
+        "vi does not show {want}:\n{dump}"
+    );
+}
+
+/// A file longer than the window: `G` scrolls to its end and `gg` back to
+/// the top, each time with every row on the screen the right line of the
+/// file (a model of the terminal follows vi's output); edits at both ends
+/// land in the right lines and nothing else changes.
+#[test]
+fn vi_scrolls_a_file_longer_than_the_window() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    let modes = ok(g, "stty -g");
+    // 120 lines in a 50-row window.
+    ok(
+        g,
+        "i=1; while [ $i -le 120 ]; do echo row-$i-end; i=$((i+1)); done > /root/long.txt",
+    );
+    let mut lines: Vec<String> = (1..=120).map(|i| format!("row-{i}-end")).collect();
+    let sum_before = ok(g, "sed -n '2,119p' /root/long.txt | md5sum");
+    let start = g.mark();
+    vi_open(g, "/root/long.txt");
+    let mut screen = Screen::new(50, 1000);
+    screen.feed(&g.transcript()[start..]);
+    assert_vi_shows(&screen, &lines, "row-1-end");
+    assert!(
+        !(0..50).any(|r| screen.line(r) == "row-120-end"),
+        "vi drew the last line of a 120-line file in a 50-row window"
+    );
+    let at = g.mark();
+    vi_keys(g, "G");
+    g.expect(b"120/120", at, CMD_TIMEOUT).unwrap();
+    screen.feed(&g.transcript()[at..]);
+    assert_vi_shows(&screen, &lines, "row-120-end");
+    // Delete the last line, then go to the top.
+    let at = g.mark();
+    vi_keys(g, "dd");
+    g.expect(b"Delete 1 lines", at, CMD_TIMEOUT).unwrap();
+    vi_keys(g, "gg");
+    g.expect(b"1/119", at, CMD_TIMEOUT).unwrap();
+    screen.feed(&g.transcript()[at..]);
+    lines.pop();
+    assert_vi_shows(&screen, &lines, "row-1-end");
+    // And the first character of the first line.
+    vi_keys(g, "x");
+    vi_quit(g, ":wq\r");
+    same(g, "wc -l < /root/long.txt", "119");
+    same(g, "head -n 1 /root/long.txt", "ow-1-end");
+    same(g, "tail -n 1 /root/long.txt", "row-119-end");
+    // Lines 2..119 untouched (no stray keys, no garbled write-back).
+    let sum_after = ok(g, "sed -n '2,119p' /root/long.txt | md5sum");
+    assert_eq!(sum_before, sum_after, "vi changed the middle of the file");
+    assert_terminal_restored(g, &modes);
+    assert_no_panic(g);
+}
+
+/// Resizing the terminal (TIOCSWINSZ on the pty master, as a terminal
+/// window does) reaches the guest: `stty size` prints the new size, and a
+/// running `vi` gets SIGWINCH and redraws for the new size (its status
+/// line moves to the new last row).
+#[test]
+fn terminal_resize_reaches_the_guest() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    same(g, "stty size", "50 1000");
+    g.set_window_size(40, 132).unwrap();
+    same(g, "stty size", "40 132");
+    let modes = ok(g, "stty -g");
+
+    ok(
+        g,
+        "i=1; while [ $i -le 100 ]; do echo line-$i; i=$((i+1)); done > /root/r.txt",
+    );
+    vi_open(g, "/root/r.txt");
+    let at = g.mark();
+    g.set_window_size(20, 100).unwrap();
+    // vi puts its status line on the last row: ESC [ 20 ; 1 H.
+    g.expect(b"\x1b[20;1H", at, CMD_TIMEOUT).unwrap();
+    vi_quit(g, ":q\r");
+    same(g, "stty size", "20 100");
+    // A size the guest sets itself stays until the host's changes again.
+    ok(g, "stty rows 33 cols 111");
+    same(g, "stty size", "33 111");
+    g.set_window_size(50, 1000).unwrap();
+    same(g, "stty size", "50 1000");
+    assert_terminal_restored(g, &modes);
     assert_no_panic(g);
 }
 

@@ -19,6 +19,7 @@ const COMPARED: &[&str] = &[
     "t_mm",
     "t_pipe",
     "t_time",
+    "t_itimer",
     "t_sleep_restart",
     "t_misc",
     "t_mem_return",
@@ -85,6 +86,7 @@ compare!(
     t_mm,
     t_pipe,
     t_time,
+    t_itimer,
     t_sleep_restart,
     t_misc,
     t_sigxstate

@@ -2,10 +2,10 @@
 //! runs in the kernel, with umlrun's stdin/stdout as the device end, and
 //! the job control that keeps background process groups off it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::core::Kernel;
-use super::signal::SIG_IGN;
+use super::signal::{SIGWINCH, SIG_IGN};
 use super::task::Pid;
 use crate::errno::{Errno, KResult};
 use crate::fs::tty::{JobCheck, ReadResult, Tty, TtyAccess, Winsize};
@@ -17,12 +17,22 @@ pub struct Console {
     host: HostConsole,
     /// Host bytes read but not yet fed to the line discipline.
     pending: Vec<u8>,
+    /// The host terminal's size (rows, cols) as last seen, and when.
+    host_size: Option<(u16, u16)>,
+    size_checked: Instant,
+    /// The host terminal was resized: SIGWINCH not yet sent.
+    resized: bool,
 }
+
+/// How often an otherwise quiet console looks at the host terminal's size
+/// (umlrun gets no SIGWINCH; a key press always looks at once).
+const SIZE_CHECK: Duration = Duration::from_millis(250);
 
 impl Console {
     pub fn new(host: HostConsole) -> Console {
         let mut tty = Tty::new();
-        let (rows, cols) = host.winsize().unwrap_or((24, 80));
+        let host_size = host.winsize();
+        let (rows, cols) = host_size.unwrap_or((24, 80));
         tty.winsize = Winsize {
             rows,
             cols,
@@ -32,15 +42,46 @@ impl Console {
             tty,
             host,
             pending: Vec::new(),
+            host_size,
+            size_checked: Instant::now(),
+            resized: false,
         }
     }
 
-    /// Reads host input, waiting up to `timeout`. Returns bytes read.
+    /// Reads host input, waiting up to `timeout`. Returns the bytes read,
+    /// plus one when the host terminal was resized: nonzero means
+    /// [`Kernel::console_input_arrived`] has work.
     pub fn poll_host(&mut self, timeout: Option<Duration>) -> usize {
         let got = self.host.read(timeout);
         let n = got.len();
         self.pending.extend_from_slice(&got);
-        n
+        if self.check_host_size(n > 0) {
+            self.resized = true;
+        }
+        n + self.resized as usize
+    }
+
+    /// Follows a resize of the host terminal (before `input` is fed, so
+    /// a command typed after the resize sees the new size): true when the
+    /// guest terminal's size changed. A size the guest set itself
+    /// (TIOCSWINSZ) stays until the host's changes.
+    fn check_host_size(&mut self, input: bool) -> bool {
+        if !input && self.size_checked.elapsed() < SIZE_CHECK {
+            return false;
+        }
+        self.size_checked = Instant::now();
+        let now = self.host.winsize();
+        if now.is_none() || now == self.host_size {
+            return false;
+        }
+        self.host_size = now;
+        let (rows, cols) = now.unwrap_or_default();
+        log::debug!("host terminal resized to {rows}x{cols}");
+        self.tty.set_winsize(Winsize {
+            rows,
+            cols,
+            ..Default::default()
+        })
     }
 
     pub fn has_pending_host_input(&self) -> bool {
@@ -125,8 +166,14 @@ impl Kernel {
         self.tty_job_control(tid, access)
     }
 
-    /// Feeds host input to the line discipline: echo, signals, wakeups.
+    /// Feeds host input to the line discipline: echo, signals, wakeups;
+    /// SIGWINCH to the foreground group after a host terminal resize.
     pub fn console_input_arrived(&mut self) {
+        if std::mem::take(&mut self.console.resized) {
+            if let Some(pg) = self.console.tty.fg_pgrp {
+                self.signal_group(pg as i32, SIGWINCH);
+            }
+        }
         let bytes = std::mem::take(&mut self.console.pending);
         if bytes.is_empty() {
             return;

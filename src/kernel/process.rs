@@ -222,6 +222,7 @@ impl Kernel {
             stop_report: None,
             cont_report: false,
             itimer: None,
+            cpu_itimers: Default::default(),
             syscalls: 0,
             block_deadline: None,
             restart: None,

@@ -53,6 +53,8 @@ impl Kernel {
             }
             if let Some(tid) = self.runq.pop_front() {
                 self.run_task(tid);
+                // Its CPU time moved: ITIMER_VIRTUAL/ITIMER_PROF.
+                self.run_cpu_itimers(tid);
             }
         }
     }

@@ -100,6 +100,8 @@ pub struct Task {
     pub cont_report: bool,
     /// ITIMER_REAL / alarm: next expiry and interval.
     pub itimer: Option<(Instant, std::time::Duration)>,
+    /// ITIMER_VIRTUAL and ITIMER_PROF (per process: the leader's count).
+    pub cpu_itimers: CpuItimers,
     pub syscalls: u64,
     /// The deadline of the blocked syscall's timeout, fixed when it first
     /// blocked so retries do not extend it.
@@ -123,6 +125,116 @@ impl Task {
 
     pub fn is_alive(&self) -> bool {
         !matches!(self.state, TaskState::Zombie | TaskState::Dead)
+    }
+}
+
+/// Nanoseconds in one host CPU tick (the unit of the stubs' CPU times).
+pub const CPU_TICK_NS: u64 = 10_000_000;
+
+/// One CPU-time interval timer, on the process's own CPU clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuTimer {
+    /// The clock reading (ns) at which it fires.
+    pub expires: u64,
+    /// Reload (ns); 0: one-shot.
+    pub interval: u64,
+}
+
+/// ITIMER_VIRTUAL (user CPU time) and ITIMER_PROF (user + system) of one
+/// process, like Linux's: each counts on a process CPU clock that the
+/// kernel advances from its stub's host CPU ticks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuItimers {
+    pub virt: Option<CpuTimer>,
+    pub prof: Option<CpuTimer>,
+    /// The clocks (user, user + system) in ns, as far as charged.
+    clock: (u64, u64),
+    /// The stub's (user, system) ticks at the last charge.
+    seen: (u64, u64),
+}
+
+/// Which of the two CPU timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuClock {
+    Virt,
+    Prof,
+}
+
+impl CpuItimers {
+    pub fn armed(&self) -> bool {
+        self.virt.is_some() || self.prof.is_some()
+    }
+
+    /// Advances the clocks to the stub's `ticks` (user, system). A count
+    /// that went back means a new stub counting from zero (exec).
+    pub fn charge(&mut self, ticks: (u64, u64)) {
+        let delta = |now: u64, was: u64| if now >= was { now - was } else { now };
+        let (du, ds) = (delta(ticks.0, self.seen.0), delta(ticks.1, self.seen.1));
+        self.seen = ticks;
+        self.clock.0 += du * CPU_TICK_NS;
+        self.clock.1 += (du + ds) * CPU_TICK_NS;
+    }
+
+    /// The timers that expired at the charged clocks; each is reloaded
+    /// with its interval (keeping its phase, as Linux does) or disarmed.
+    pub fn expire(&mut self) -> Vec<CpuClock> {
+        let mut fired = Vec::new();
+        for (which, now) in [
+            (CpuClock::Virt, self.clock.0),
+            (CpuClock::Prof, self.clock.1),
+        ] {
+            let slot = self.slot(which);
+            if let Some(t) = slot.filter(|t| now >= t.expires) {
+                *slot = (t.interval > 0).then_some(CpuTimer {
+                    expires: t.expires + t.interval,
+                    ..t
+                });
+                fired.push(which);
+            }
+        }
+        fired
+    }
+
+    fn slot(&mut self, which: CpuClock) -> &mut Option<CpuTimer> {
+        match which {
+            CpuClock::Virt => &mut self.virt,
+            CpuClock::Prof => &mut self.prof,
+        }
+    }
+
+    fn now(&self, which: CpuClock) -> u64 {
+        match which {
+            CpuClock::Virt => self.clock.0,
+            CpuClock::Prof => self.clock.1,
+        }
+    }
+
+    /// (value, interval) in ns left on a timer, as getitimer reports it:
+    /// an expired timer whose signal is not yet sent shows one tick.
+    pub fn get(&self, which: CpuClock) -> (u64, u64) {
+        let t = match which {
+            CpuClock::Virt => self.virt,
+            CpuClock::Prof => self.prof,
+        };
+        match t {
+            Some(t) => (
+                t.expires
+                    .checked_sub(self.now(which))
+                    .filter(|&v| v > 0)
+                    .unwrap_or(CPU_TICK_NS),
+                t.interval,
+            ),
+            None => (0, 0),
+        }
+    }
+
+    /// Arms (value > 0) or disarms a timer, from the charged clock.
+    pub fn set(&mut self, which: CpuClock, value: u64, interval: u64) {
+        let now = self.now(which);
+        *self.slot(which) = (value > 0).then_some(CpuTimer {
+            expires: now + value,
+            interval,
+        });
     }
 }
 
@@ -159,5 +271,51 @@ mod tests {
         let s = status_stopped(19);
         assert_eq!(s & 0xff, 0x7f);
         assert_eq!((s >> 8) & 0xff, 19);
+    }
+
+    const T: u64 = CPU_TICK_NS;
+
+    #[test]
+    fn virtual_timer_fires_on_user_time_only() {
+        let mut c = CpuItimers::default();
+        c.charge((7, 3)); // time before arming does not count
+        c.set(CpuClock::Virt, 5 * T, 0);
+        assert_eq!(c.get(CpuClock::Virt), (5 * T, 0));
+        c.charge((7, 40)); // system time only
+        assert!(c.expire().is_empty());
+        c.charge((11, 40));
+        assert!(c.expire().is_empty());
+        assert_eq!(c.get(CpuClock::Virt), (T, 0));
+        c.charge((12, 40));
+        assert_eq!(c.expire(), vec![CpuClock::Virt]);
+        assert!(!c.armed(), "a one-shot timer disarms");
+        assert_eq!(c.get(CpuClock::Virt), (0, 0));
+    }
+
+    #[test]
+    fn prof_timer_counts_user_and_system_and_reloads() {
+        let mut c = CpuItimers::default();
+        c.set(CpuClock::Prof, 2 * T, 3 * T);
+        c.charge((1, 1));
+        assert_eq!(c.expire(), vec![CpuClock::Prof]);
+        // Reloaded from its expiry, not from when it was noticed.
+        assert_eq!(c.get(CpuClock::Prof), (3 * T, 3 * T));
+        c.charge((2, 2));
+        assert!(c.expire().is_empty());
+        c.charge((3, 2));
+        assert_eq!(c.expire(), vec![CpuClock::Prof]);
+        assert!(c.armed());
+        c.set(CpuClock::Prof, 0, 0);
+        assert!(!c.armed());
+    }
+
+    #[test]
+    fn a_new_stub_counting_from_zero_is_not_a_jump() {
+        let mut c = CpuItimers::default();
+        c.charge((500, 100));
+        c.set(CpuClock::Virt, 10 * T, 0);
+        c.charge((2, 0)); // exec: a fresh count
+        assert_eq!(c.get(CpuClock::Virt), (8 * T, 0));
+        assert!(c.expire().is_empty());
     }
 }

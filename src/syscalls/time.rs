@@ -1,11 +1,14 @@
-//! Time syscalls: clocks, sleeps, alarm and interval timers, times.
+//! Time syscalls: clocks, sleeps, alarm and interval timers (ITIMER_REAL
+//! on the wall clock, ITIMER_VIRTUAL/ITIMER_PROF on the process's CPU
+//! time, charged from its stub), times.
 
 use std::time::{Duration, Instant};
 
 use super::{ok, Outcome, SysResult};
 use crate::errno::{Errno, KResult};
 use crate::host::clock;
-use crate::kernel::task::{Pid, Wait};
+use crate::kernel::signal::{SigInfo, SIGALRM, SIGPROF, SIGVTALRM};
+use crate::kernel::task::{CpuClock, Pid, Wait};
 use crate::kernel::Kernel;
 
 /// The Instant at which host CLOCK_MONOTONIC reads (sec, nsec).
@@ -113,7 +116,10 @@ pub fn sys_restart_syscall(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult 
     Ok(Outcome::Block(Wait::Until(b.deadline)))
 }
 
-/// Seconds (rounded up) left on the process's real-time timer.
+/// si_code of signals the kernel sends on its own (timer expiries).
+const SI_KERNEL: i32 = 0x80;
+
+/// Time left on the process's real-time timer, and its interval.
 fn itimer_left(k: &Kernel, tid: Pid) -> (Duration, Duration) {
     let Ok(t) = k.leader(tid) else {
         return (Duration::ZERO, Duration::ZERO);
@@ -142,6 +148,21 @@ pub fn sys_alarm(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     ok(secs as i64)
 }
 
+const ITIMER_REAL: i32 = 0;
+const ITIMER_VIRTUAL: i32 = 1;
+const ITIMER_PROF: i32 = 2;
+
+/// The CPU clock of a CPU-time timer (None: ITIMER_REAL); EINVAL for an
+/// unknown `which`.
+fn itimer_clock(which: u64) -> KResult<Option<CpuClock>> {
+    match which as i32 {
+        ITIMER_REAL => Ok(None),
+        ITIMER_VIRTUAL => Ok(Some(CpuClock::Virt)),
+        ITIMER_PROF => Ok(Some(CpuClock::Prof)),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
 fn write_itimerval(
     k: &mut Kernel,
     tid: Pid,
@@ -157,41 +178,63 @@ fn write_itimerval(
     k.write_user(tid, p, &b)
 }
 
-pub fn sys_getitimer(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let (v, i) = if a[0] == 0 {
-        itimer_left(k, tid)
-    } else {
-        (Duration::ZERO, Duration::ZERO)
+/// A guest `struct itimerval` as (value, interval); EINVAL unless both
+/// timevals are valid (seconds >= 0, 0 <= microseconds < 1e6), as Linux.
+fn read_itimerval(k: &mut Kernel, tid: Pid, p: u64) -> KResult<(Duration, Duration)> {
+    let b = k.read_user_vec(tid, p, 32)?;
+    let g = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    let tv = |i: usize| {
+        let (s, us) = (g(i), g(i + 8));
+        if s < 0 || !(0..1_000_000).contains(&us) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(Duration::from_secs(s as u64) + Duration::from_micros(us as u64))
     };
+    let interval = tv(0)?;
+    Ok((tv(16)?, interval))
+}
+
+/// (value, interval) of one of the process's interval timers now.
+fn itimer_get(k: &mut Kernel, tid: Pid, clock: Option<CpuClock>) -> (Duration, Duration) {
+    let Some(c) = clock else {
+        return itimer_left(k, tid);
+    };
+    k.charge_cpu_itimers(tid);
+    let (v, i) = k
+        .leader(tid)
+        .map(|l| l.cpu_itimers.get(c))
+        .unwrap_or((0, 0));
+    (Duration::from_nanos(v), Duration::from_nanos(i))
+}
+
+pub fn sys_getitimer(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let clock = itimer_clock(a[0])?;
+    let (v, i) = itimer_get(k, tid, clock);
     write_itimerval(k, tid, a[1], v, i)?;
     ok(0)
 }
 
+/// setitimer: a NULL new value disarms (Linux's old misfeature, kept).
 pub fn sys_setitimer(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    if a[0] > 2 {
-        return Err(Errno::EINVAL);
+    let clock = itimer_clock(a[0])?;
+    let (value, interval) = if a[1] != 0 {
+        read_itimerval(k, tid, a[1])?
+    } else {
+        (Duration::ZERO, Duration::ZERO)
+    };
+    let (old_v, old_i) = itimer_get(k, tid, clock);
+    match clock {
+        None => set_itimer(k, tid, value, interval)?,
+        Some(c) => {
+            let tgid = k.task(tid)?.tgid;
+            let ns = |d: Duration| d.as_nanos().min(u64::MAX as u128 / 4) as u64;
+            k.task_mut(tgid)?
+                .cpu_itimers
+                .set(c, ns(value), ns(interval));
+        }
     }
     if a[2] != 0 {
-        let (v, i) = if a[0] == 0 {
-            itimer_left(k, tid)
-        } else {
-            (Duration::ZERO, Duration::ZERO)
-        };
-        write_itimerval(k, tid, a[2], v, i)?;
-    }
-    if a[0] != 0 {
-        log::debug!(
-            "setitimer({}) accepted but not run (only ITIMER_REAL is)",
-            a[0]
-        );
-        return ok(0);
-    }
-    if a[1] != 0 {
-        let b = k.read_user_vec(tid, a[1], 32)?;
-        let g = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8"));
-        let interval = Duration::from_secs(g(0)) + Duration::from_micros(g(8).min(999_999));
-        let value = Duration::from_secs(g(16)) + Duration::from_micros(g(24).min(999_999));
-        set_itimer(k, tid, value, interval)?;
+        write_itimerval(k, tid, a[2], old_v, old_i)?;
     }
     ok(0)
 }
@@ -228,9 +271,56 @@ impl Kernel {
             }
             self.send_to_process(
                 tgid,
-                crate::kernel::signal::SigInfo {
-                    signo: crate::kernel::signal::SIGALRM,
-                    code: 0x80,
+                SigInfo {
+                    signo: SIGALRM,
+                    code: SI_KERNEL,
+                    ..Default::default()
+                },
+            );
+        }
+    }
+
+    /// Advances `tid`'s process's ITIMER_VIRTUAL/ITIMER_PROF clocks to
+    /// the CPU time its stub has used (one /proc read: only when armed).
+    pub fn charge_cpu_itimers(&mut self, tid: Pid) {
+        let Ok(tgid) = self.leader(tid).map(|l| l.tgid) else {
+            return;
+        };
+        if !self.tasks.get(&tgid).is_some_and(|l| l.cpu_itimers.armed()) {
+            return;
+        }
+        let ticks = self.cpu_ticks(tid);
+        if let Ok(l) = self.task_mut(tgid) {
+            l.cpu_itimers.charge(ticks);
+        }
+    }
+
+    /// After `tid` ran: SIGVTALRM/SIGPROF for its process's expired CPU
+    /// timers (Linux checks them at each tick of the running task; here
+    /// each turn ends at the latest at the preemption tick).
+    pub fn run_cpu_itimers(&mut self, tid: Pid) {
+        if !self.task(tid).is_ok_and(|t| t.is_alive()) {
+            return;
+        }
+        self.charge_cpu_itimers(tid);
+        let Ok(tgid) = self.leader(tid).map(|l| l.tgid) else {
+            return;
+        };
+        let fired = match self.task_mut(tgid) {
+            Ok(l) => l.cpu_itimers.expire(),
+            Err(_) => return,
+        };
+        for which in fired {
+            let signo = match which {
+                CpuClock::Virt => SIGVTALRM,
+                CpuClock::Prof => SIGPROF,
+            };
+            log::trace!("process {tgid}: CPU timer {which:?} expired");
+            self.send_to_process(
+                tgid,
+                SigInfo {
+                    signo,
+                    code: SI_KERNEL,
                     ..Default::default()
                 },
             );

@@ -274,6 +274,28 @@ impl Instance {
         tcgetattr(&self.writer).map_err(|e| io_err("tcgetattr on the pty master")(e.into()))
     }
 
+    /// Resize the terminal, as a user resizing the window does: TIOCSWINSZ
+    /// on the pty master. umlrun is not in the pty's session, so it gets
+    /// no SIGWINCH and notices the new size by itself.
+    pub fn set_window_size(&self, rows: u16, cols: u16) -> Result<(), HarnessError> {
+        use std::os::fd::AsRawFd;
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one struct winsize from `ws`, which
+        // lives across the call; the fd is our open pty master.
+        let r = unsafe { libc::ioctl(self.writer.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+        if r != 0 {
+            return Err(io_err("TIOCSWINSZ on the pty master")(
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Still running (not yet exited)?
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
