@@ -151,18 +151,20 @@ class Fleet:
     def live(self):
         return [i for i in self.instances if i.alive() and i.state in ("login", "shell")]
 
-    def stop_all(self, grace=None):
+    def stop_all(self, grace=None, force=False):
         """poweroff, then SIGTERM, then SIGKILL, each by pid; returns the
-        instances that did not power off cleanly (exit code 0)."""
+        instances that did not power off cleanly (exit code 0). force: start
+        with `sync; poweroff -f` (no init shutdown actions and sleeps), for
+        throw-away instances whose COW files nobody keeps."""
         started = [i for i in self.instances if i.proc is not None]
         if not started:
             return []
         grace = grace if grace is not None else 15 + 0.2 * len(started)
         running = [i for i in started if i.alive()]
         if running:
-            self.say(f"stopping {len(running)} instance(s): poweroff")
+            self.say(f"stopping {len(running)} instance(s): poweroff{' -f' if force else ''}")
             with ThreadPoolExecutor(max_workers=min(32, len(running))) as pool:
-                list(pool.map(lambda i: i.request_poweroff(), running))
+                list(pool.map(lambda i: i.request_poweroff(force=force), running))
             # Only those that took the poweroff are worth waiting for. A plain
             # `poweroff` goes through init (shutdown actions); if init ignored
             # it, `poweroff -f` calls reboot(2) itself.
