@@ -19,6 +19,17 @@ pub fn now(clock: u32) -> (i64, i64) {
     }
 }
 
+/// The CPU time (ns) a host process has used, from its process CPU-time
+/// clock (glibc's clock_getcpuclockid: `(!pid << 3) | CPUCLOCK_SCHED`);
+/// None if it is gone.
+pub fn process_cpu_time_ns(pid: i32) -> Option<u64> {
+    const CPUCLOCK_SCHED: i32 = 2;
+    let id = ClockId::from_raw((!pid << 3) | CPUCLOCK_SCHED);
+    clock_gettime(id)
+        .ok()
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+}
+
 /// (utime, stime) of a host process in clock ticks (1/100 s), from
 /// /proc/<pid>/stat; zeros if it is gone.
 pub fn process_cpu_ticks(pid: i32) -> (u64, u64) {

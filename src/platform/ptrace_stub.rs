@@ -52,6 +52,9 @@ pub struct PtraceStub {
     /// Host CPU ticks (user, system) spent before the current guest got the
     /// stub: [`PtraceStub::cpu_ticks`] counts from here.
     cpu_base: (u64, u64),
+    /// The host's CPU-time clock of the stub (ns) when the current guest
+    /// got it: [`PtraceStub::cpu_time_ns`] counts from here.
+    cpu_ns_base: u64,
     /// The host's raw CPU ticks as read by the last `cpu_ticks` since the
     /// guest last ran: the kernel reads them as the process exits, just
     /// before recycling, which can then skip reading /proc again.
@@ -85,6 +88,7 @@ impl PtraceStub {
             alive: true,
             initial: Regs::default(),
             cpu_base: (0, 0),
+            cpu_ns_base: 0,
             cpu_at_stop: std::cell::Cell::new(None),
         };
         stub.reserved.push(STUB_BASE..STUB_END);
@@ -164,6 +168,7 @@ impl PtraceStub {
             Some(t) => t,
             None => crate::host::clock::process_cpu_ticks(self.pid),
         };
+        self.cpu_ns_base = crate::host::clock::process_cpu_time_ns(self.pid).unwrap_or(0);
         log::trace!("stub {}: recycled", self.pid);
         Ok(())
     }
@@ -229,6 +234,15 @@ impl PtraceStub {
             u.saturating_sub(self.cpu_base.0),
             s.saturating_sub(self.cpu_base.1),
         )
+    }
+
+    /// CPU time (ns) the stub spent since it was spawned or last recycled,
+    /// from the host's per-process CPU clock: the guest process's
+    /// CLOCK_PROCESS_CPUTIME_ID.
+    pub fn cpu_time_ns(&self) -> u64 {
+        crate::host::clock::process_cpu_time_ns(self.pid)
+            .unwrap_or(0)
+            .saturating_sub(self.cpu_ns_base)
     }
 
     /// Kill the stub (idempotent).

@@ -3,6 +3,7 @@
  * times, alarm and setitimer/getitimer delivering SIGALRM. Checks facts,
  * never prints a time. */
 #include "t_common.h"
+#include <sys/syscall.h>
 #include <signal.h>
 #include <sys/time.h>
 #include <sys/times.h>
@@ -127,5 +128,18 @@ int main(void) {
     struct tms tm2;
     times(&tm2);
     CHECK(tm2.tms_cutime + tm2.tms_cstime > 0, "times: a reaped child's CPU time is counted");
+
+    /* the process CPU clock is this process's own: a child busy with
+     * syscalls while we wait for it adds nothing to ours */
+    long long own0 = ns(CLOCK_PROCESS_CPUTIME_ID);
+    pid = fork();
+    if (pid == 0) {
+        for (int i = 0; i < 30000; i++)
+            syscall(SYS_getppid);
+        _exit(0);
+    }
+    t_wait(pid);
+    long long own = ns(CLOCK_PROCESS_CPUTIME_ID) - own0;
+    CHECK(own >= 0 && own < 20000000LL, "CLOCK_PROCESS_CPUTIME_ID counts only the caller");
     return t_end();
 }
