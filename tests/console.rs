@@ -94,11 +94,15 @@ fn expect_exit_0(g: &mut Instance, after: &str) {
     assert_no_panic(g);
 }
 
-/// `umlcow merge <cow> <dir>/merged.img`, then `e2fsck -fn` must pass;
-/// returns the merged image's path.
+/// `umlcow merge <cow> <dir>/merged.img` of the first instance, then
+/// `e2fsck -fn` must pass; returns the merged image's path.
 fn merge_and_fsck(fleet: &Fleet) -> PathBuf {
-    let cow = &fleet.instances[0].cow;
-    let merged = fleet.dir().join("merged.img");
+    merge_and_fsck_into(&fleet.instances[0].cow, fleet.dir())
+}
+
+/// `umlcow merge <cow> <dir>/merged.img`, then `e2fsck -fn` must pass.
+fn merge_and_fsck_into(cow: &Path, dir: &Path) -> PathBuf {
+    let merged = dir.join("merged.img");
     let out = Command::new(env!("CARGO_BIN_EXE_umlcow"))
         .arg("merge")
         .arg(cow)
@@ -487,24 +491,7 @@ fn host_disk_full_under_the_cow_is_eio_not_a_crash() {
     expect_exit_0(g, "poweroff");
     // Merge outside the full tmpfs.
     let out_dir = tempfile::tempdir().unwrap();
-    let merged = out_dir.path().join("merged.img");
-    let st = Command::new(env!("CARGO_BIN_EXE_umlcow"))
-        .arg("merge")
-        .arg(&fleet.instances[0].cow)
-        .arg(&merged)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let fsck = Command::new(tool("e2fsck"))
-        .arg("-fn")
-        .arg(&merged)
-        .output()
-        .unwrap();
-    assert!(
-        fsck.status.success(),
-        "e2fsck -fn after a full host disk:\n{}",
-        String::from_utf8_lossy(&fsck.stdout)
-    );
+    let merged = merge_and_fsck_into(&fleet.instances[0].cow, out_dir.path());
     assert_eq!(debugfs_cat(&merged, "/root/after"), "after\n");
 }
 
