@@ -26,7 +26,7 @@ const COMPARED: &[&str] = &[
     "t_sigxstate",
 ];
 /// Programs with a test of their own.
-const SPECIAL: &[&str] = &["t_isolation"];
+const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account"];
 
 /// Run `name` natively, then in the guest, and compare.
 fn compare_with(name: &str, opts: GuestOptions) {

@@ -19,6 +19,13 @@ pub fn now(clock: u32) -> (i64, i64) {
     }
 }
 
+/// CPU time (ns) the calling thread has used (CLOCK_THREAD_CPUTIME_ID).
+pub fn thread_cpu_ns() -> u64 {
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or(0)
+}
+
 /// The CPU time (ns) a host process has used, from its process CPU-time
 /// clock (glibc's clock_getcpuclockid: `(!pid << 3) | CPUCLOCK_SCHED`);
 /// None if it is gone.

@@ -296,6 +296,7 @@ impl Kernel {
                 rlimits: crate::syscalls::default_rlimits(),
                 pdeathsig: 0,
                 cpu_exit: (0, 0),
+                kernel_ns: 0,
                 child_cpu: (0, 0),
             },
         );

@@ -229,6 +229,7 @@ impl Kernel {
             rlimits: p.rlimits,
             pdeathsig: 0,
             cpu_exit: (0, 0),
+            kernel_ns: 0,
             child_cpu: (0, 0),
         };
         self.tasks.insert(tid, child);
@@ -535,9 +536,25 @@ impl Kernel {
             return (0, 0);
         };
         match self.mms.get(&t.mm) {
-            Some(mm) => mm.stub.cpu_ticks(),
+            Some(mm) => {
+                let (user, sys) = mm.stub.cpu_ticks();
+                (user, sys + self.kernel_ns(tid) / 10_000_000)
+            }
             None => t.cpu_exit,
         }
+    }
+
+    /// CPU time (ns) the kernel spent serving `tid`'s process (all its
+    /// threads): part of its system time.
+    pub fn kernel_ns(&self, tid: Pid) -> u64 {
+        let Some(t) = self.tasks.get(&tid) else {
+            return 0;
+        };
+        self.tasks
+            .values()
+            .filter(|o| o.tgid == t.tgid)
+            .map(|o| o.kernel_ns)
+            .sum()
     }
 }
 

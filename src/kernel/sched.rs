@@ -217,7 +217,20 @@ impl Kernel {
         }
     }
 
+    /// Runs `tid` for a slice. The CPU time the kernel thread spends on it
+    /// (serving its syscalls, faults and signals, and the ptrace calls that
+    /// switch to it) is charged to it as system time, as Linux would: its
+    /// stub's host figures show only the guest side.
     fn run_task(&mut self, tid: Pid) {
+        let before = crate::host::clock::thread_cpu_ns();
+        self.run_task_slice(tid);
+        let spent = crate::host::clock::thread_cpu_ns().saturating_sub(before);
+        if let Ok(t) = self.task_mut(tid) {
+            t.kernel_ns += spent;
+        }
+    }
+
+    fn run_task_slice(&mut self, tid: Pid) {
         match self.task(tid).map(|t| t.state) {
             Ok(TaskState::Runnable) => {}
             _ => return,

@@ -114,6 +114,9 @@ pub struct Task {
     pub pdeathsig: i32,
     /// CPU ticks (user, system) the process used, sampled at exit.
     pub cpu_exit: (u64, u64),
+    /// CPU time (ns) the kernel spent serving this thread (its syscalls,
+    /// faults and signals): system time its stub's host figures do not show.
+    pub kernel_ns: u64,
     /// CPU ticks of reaped children (times' cutime/cstime).
     pub child_cpu: (u64, u64),
 }

@@ -46,9 +46,10 @@ pub fn sys_clock_gettime(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let (s, n) = match clk {
-        // The calling process's CPU time is its stub's (threads share one).
+        // The calling process's CPU time: its stub's (threads share one)
+        // and the kernel's serving it.
         2 | 3 => {
-            let ns = k.mm_of(tid)?.stub.cpu_time_ns();
+            let ns = k.mm_of(tid)?.stub.cpu_time_ns() + k.kernel_ns(tid);
             ((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64)
         }
         _ => clock::now(clk as u32),
