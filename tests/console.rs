@@ -440,6 +440,33 @@ fn full_disk_is_enospc_and_recovers() {
     assert_eq!(debugfs_cat(&merged, "/root/after"), "after\n");
 }
 
+/// Out of guest memory (mem=64M), the OOM path kills the process that
+/// asked, whether it ran out in a page fault or inside a syscall copying
+/// into its memory, and the rest of the system goes on.
+#[test]
+fn out_of_guest_memory_kills_the_process_not_the_guest() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    // read() into a 100 MiB buffer: the copy runs out.
+    let (status, out) = g
+        .run("dd if=/dev/zero of=/dev/null bs=100M count=1", CMD_TIMEOUT)
+        .unwrap();
+    assert_eq!(status, 137, "dd was not OOM-killed:\n{out}");
+    // A string doubling until memory runs out: a page fault runs out.
+    let (status, out) = g
+        .run(
+            "awk 'BEGIN { s = \"xxxxxxxx\"; while (1) s = s s }'",
+            CMD_TIMEOUT,
+        )
+        .unwrap();
+    assert_eq!(status, 137, "awk was not OOM-killed:\n{out}");
+    // The memory came back: most of the 64 MiB is free again.
+    let free = ok(g, "free | awk '/Mem:/ {print $4}'");
+    let kb: u64 = free.trim().parse().unwrap_or(0);
+    assert!(kb > 48 * 1024, "free after the OOM kills: {kb} kB");
+    same(g, "echo still-here", "still-here");
+}
+
 /// A small tmpfs mounted for one test; lazily unmounted when dropped (the
 /// instance on it may still be stopping).
 struct SmallMount(PathBuf);

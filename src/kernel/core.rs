@@ -80,6 +80,9 @@ pub struct Kernel {
     /// a host spawn: started while idle, or recycled from address spaces
     /// that died (at most `process::MAX_SPARE_STUBS`).
     pub spare_stubs: Vec<PtraceStub>,
+    /// A task whose syscall ran out of guest memory while copying out: it
+    /// is killed once the syscall returns (the OOM killer's choice).
+    pub oom_victim: Option<Pid>,
     /// `events` and the time when umlrun's freed heap was last handed back
     /// to the host (see `Kernel::trim_heap_when_idle`).
     pub heap_trimmed: (u64, std::time::Instant),
@@ -119,6 +122,7 @@ impl Kernel {
             proc_snapshot: None,
             orphans: HashMap::new(),
             spare_stubs: Vec::new(),
+            oom_victim: None,
             heap_trimmed: (0, std::time::Instant::now()),
         }
     }
@@ -180,10 +184,19 @@ impl Kernel {
     }
 
     /// copy_to_user.
+    /// Copies `data` into `tid`'s memory. Out of guest memory, the copy
+    /// fails with EFAULT and the process is marked for the OOM kill, as a
+    /// page fault in Linux's copy_to_user would end (see `oom_victim`).
     pub fn write_user(&mut self, tid: Pid, addr: u64, data: &[u8]) -> KResult<()> {
         let id = self.task(tid)?.mm;
         let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
-        mm.aspace.write_user(addr, data, &mut self.frames)
+        match mm.aspace.write_user(addr, data, &mut self.frames) {
+            Err(Errno::ENOMEM) => {
+                self.oom_victim = Some(tid);
+                Err(Errno::EFAULT)
+            }
+            r => r,
+        }
     }
 
     pub fn read_user_vec(&mut self, tid: Pid, addr: u64, len: usize) -> KResult<Vec<u8>> {

@@ -312,7 +312,13 @@ impl Kernel {
     /// Runs a syscall handler and stores its result. False when the task
     /// does not go on running (blocked, exited, stopped).
     fn finish_syscall(&mut self, tid: Pid, nr: u64, args: [u64; 6]) -> bool {
-        match syscalls::dispatch(self, tid, nr, args) {
+        let outcome = syscalls::dispatch(self, tid, nr, args);
+        if let Some(victim) = self.oom_victim.take() {
+            log::warn!("out of memory in a syscall: killing task {victim}");
+            self.kill_process(victim, SIGKILL);
+            return false;
+        }
+        match outcome {
             Outcome::Return(v) => {
                 let mut r = self.regs(tid);
                 r.rax = v as u64;

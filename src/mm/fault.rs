@@ -216,7 +216,12 @@ impl AddressSpace {
             let page = page_down(a);
             let off = (a - page) as usize;
             let n = (PAGE as usize - off).min(data.len() - done);
-            let f = self.resolve(page, true, anon).map_err(|_| Errno::EFAULT)?;
+            // ENOMEM: out of guest memory (the caller's OOM path), not a
+            // bad address.
+            let f = self.resolve(page, true, anon).map_err(|e| match e {
+                FaultError::Oom => Errno::ENOMEM,
+                _ => Errno::EFAULT,
+            })?;
             anon.physmem()
                 .write(f, off, &data[done..done + n])
                 .map_err(|_| Errno::EFAULT)?;
