@@ -1180,7 +1180,8 @@ fn ctrl_z_stops_the_foreground_job_and_fg_resumes_it() {
 /// How umlrun is ended in `host_terminal_restored`.
 enum Stop {
     Poweroff,
-    Sigterm,
+    /// A host signal asking umlrun to end: SIGTERM, SIGHUP or SIGINT.
+    Signal(i32),
 }
 
 /// umlrun on a cooked terminal (as a user's is) puts it in raw mode while
@@ -1214,9 +1215,9 @@ fn host_terminal_restored(stop: Stop) {
             g.send("poweroff\n").unwrap();
             expect_exit_0(g, "poweroff");
         }
-        Stop::Sigterm => {
-            g.signal(libc::SIGTERM);
-            expect_exit_0(g, "SIGTERM");
+        Stop::Signal(sig) => {
+            g.signal(sig);
+            expect_exit_0(g, &format!("signal {sig}"));
         }
     }
     let after = g.host_termios().unwrap();
@@ -1230,7 +1231,17 @@ fn host_terminal_restored_after_poweroff() {
 
 #[test]
 fn host_terminal_restored_after_sigterm() {
-    host_terminal_restored(Stop::Sigterm);
+    host_terminal_restored(Stop::Signal(libc::SIGTERM));
+}
+
+#[test]
+fn host_terminal_restored_after_sighup() {
+    host_terminal_restored(Stop::Signal(libc::SIGHUP));
+}
+
+#[test]
+fn host_terminal_restored_after_sigint_to_umlrun() {
+    host_terminal_restored(Stop::Signal(libc::SIGINT));
 }
 
 // --- pipelines with much data, here-documents, job states --------------------
