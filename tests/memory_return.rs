@@ -242,3 +242,41 @@ fn umlrun_heap_goes_back_after_a_workload() {
         mib(after)
     );
 }
+
+/// Voluntary context switches of all of a process's threads so far.
+fn wakeups(pid: i32) -> u64 {
+    let mut total = 0;
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        total += status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    total
+}
+
+/// An idle instance (at its shell prompt, nothing running) does not wake
+/// the host up: no preemption tick while no guest code runs, only the
+/// console's slow polls (a few a second) — hundreds of idle instances
+/// must not keep a host CPU busy.
+#[test]
+fn an_idle_instance_does_not_tick() {
+    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &backing(), "64M").unwrap();
+    fleet.start(1).unwrap();
+    let g = &mut fleet.instances[0];
+    g.wait_login(CMD_TIMEOUT).unwrap();
+    g.login(CMD_TIMEOUT).unwrap();
+    run_ok(g, "true");
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = g.pid();
+    let before = wakeups(pid);
+    std::thread::sleep(Duration::from_secs(3));
+    let woke = wakeups(pid) - before;
+    // A 10 ms tick alone would be ~300 here.
+    assert!(woke <= 40, "an idle umlrun woke up {woke} times in 3 s");
+}

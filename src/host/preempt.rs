@@ -3,7 +3,7 @@
 //! thread sends the running stub a signal when it has run a whole slice;
 //! the kernel sees a signal stop, suppresses the signal and schedules.
 
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,9 @@ pub const TICK_SIGNAL: i32 = libc::SIGVTALRM;
 
 static RUNNING: AtomicI32 = AtomicI32::new(0);
 static SINCE_MS: AtomicU64 = AtomicU64::new(0);
+/// The ticker sleeps without a timeout: no stub ran when it last looked.
+static PARKED: AtomicBool = AtomicBool::new(false);
+static TICKER: OnceLock<std::thread::Thread> = OnceLock::new();
 
 fn epoch() -> Instant {
     static E: OnceLock<Instant> = OnceLock::new();
@@ -31,6 +34,17 @@ pub fn start(slice: Duration) {
         let spawned = std::thread::Builder::new()
             .name("umlrun-tick".into())
             .spawn(move || loop {
+                // An idle kernel (no stub running) needs no tick: park
+                // until `running` wakes us, so idle instances cost no
+                // wake-ups. PARKED is set before the check, so a `running`
+                // in between sees it and leaves an unpark token.
+                if RUNNING.load(Ordering::SeqCst) == 0 {
+                    PARKED.store(true, Ordering::SeqCst);
+                    if RUNNING.load(Ordering::SeqCst) == 0 {
+                        std::thread::park();
+                    }
+                    PARKED.store(false, Ordering::SeqCst);
+                }
                 std::thread::sleep(Duration::from_millis(ms));
                 let pid = RUNNING.load(Ordering::SeqCst);
                 if pid > 0 && now_ms().saturating_sub(SINCE_MS.load(Ordering::SeqCst)) >= ms {
@@ -38,8 +52,11 @@ pub fn start(slice: Duration) {
                     unsafe { libc::kill(pid, TICK_SIGNAL) };
                 }
             });
-        if let Err(e) = spawned {
-            log::warn!("no preemption ticker: {e}");
+        match spawned {
+            Ok(handle) => {
+                let _ = TICKER.set(handle.thread().clone());
+            }
+            Err(e) => log::warn!("no preemption ticker: {e}"),
         }
     });
 }
@@ -48,6 +65,11 @@ pub fn start(slice: Duration) {
 pub fn running(pid: i32) {
     SINCE_MS.store(now_ms(), Ordering::SeqCst);
     RUNNING.store(pid, Ordering::SeqCst);
+    if PARKED.load(Ordering::SeqCst) {
+        if let Some(t) = TICKER.get() {
+            t.unpark();
+        }
+    }
 }
 
 /// The stub stopped; nothing guest-side runs now.
