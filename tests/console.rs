@@ -63,6 +63,16 @@ fn same(g: &mut Instance, cmd: &str, want: &str) {
     assert_eq!(out.trim_end(), want, "`{cmd}` printed:\n{out}");
 }
 
+/// The shell's `$?` of the last command must be `want`. Typed raw: run()
+/// puts its own marker command first, which would reset `$?`.
+fn expect_last_status(g: &mut Instance, want: i32) {
+    let at = g.mark();
+    g.send("echo status=$?\n").unwrap();
+    g.expect(format!("\nstatus={want}").as_bytes(), at, CMD_TIMEOUT)
+        .unwrap();
+    g.expect(SHELL_PROMPT, at, CMD_TIMEOUT).unwrap();
+}
+
 fn console_text(g: &Instance, from: usize) -> String {
     String::from_utf8_lossy(&g.transcript()[from..]).replace('\r', "")
 }
@@ -621,10 +631,7 @@ fn ctrl_c_interrupts_the_foreground_job() {
     assert!(g.alive(), "Ctrl-C ended umlrun");
     // 130 = 128 + SIGINT: sleep died of the signal. Typed raw: run() puts
     // its own marker command first, which would reset $?.
-    let at = g.mark();
-    g.send("echo status=$?\n").unwrap();
-    g.expect(b"\nstatus=130", at, CMD_TIMEOUT).unwrap();
-    g.expect(SHELL_PROMPT, at, CMD_TIMEOUT).unwrap();
+    expect_last_status(g, 130);
     let ps = ok(g, "ps");
     assert!(!ps.contains("sleep 100"), "sleep survived Ctrl-C:\n{ps}");
     assert_no_panic(g);
@@ -1166,10 +1173,7 @@ fn ctrl_z_stops_the_foreground_job_and_fg_resumes_it() {
     g.expect(SHELL_PROMPT, named, CMD_TIMEOUT).unwrap();
     assert!(g.alive(), "Ctrl-C after fg ended umlrun");
     // Raw, not run(): its marker command would reset $?.
-    let at = g.mark();
-    g.send("echo status=$?\n").unwrap();
-    g.expect(b"\nstatus=130", at, CMD_TIMEOUT).unwrap();
-    g.expect(SHELL_PROMPT, at, CMD_TIMEOUT).unwrap();
+    expect_last_status(g, 130);
     let jobs = ok(g, "jobs");
     assert!(!jobs.contains("sleep"), "the job outlived Ctrl-C: {jobs}");
     let (status, ps) = g.run("pidof sleep", CMD_TIMEOUT).unwrap();
@@ -1394,10 +1398,7 @@ fn background_read_stops_for_tty_input_and_fg_resumes_it() {
     g.expect(b"typed-line", echoed, CMD_TIMEOUT).unwrap();
     g.send("\x04").unwrap();
     g.expect(SHELL_PROMPT, echoed, CMD_TIMEOUT).unwrap();
-    let at = g.mark();
-    g.send("echo status=$?\n").unwrap();
-    g.expect(b"\nstatus=0", at, CMD_TIMEOUT).unwrap();
-    g.expect(SHELL_PROMPT, at, CMD_TIMEOUT).unwrap();
+    expect_last_status(g, 0);
     let jobs = ok(g, "jobs");
     assert!(!jobs.contains("cat"), "cat outlived ^D: {jobs}");
     assert_no_panic(g);

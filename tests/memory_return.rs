@@ -205,15 +205,29 @@ fn freed_128m_goes_back_to_the_host_ubd_copy() {
     allocate_and_free_128m("copy");
 }
 
+/// One number field of /proc/<pid>/status (or a thread's status file).
+fn status_field(path: &std::path::Path, field: &str) -> Option<u64> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+}
+
 /// umlrun's own anonymous memory (heap, mostly) as the host counts it.
 fn own_anon(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .expect("RssAnon in /proc/pid/status");
-    kb * 1024
+    let kb = status_field(Path::new(&format!("/proc/{pid}/status")), "RssAnon:");
+    kb.expect("RssAnon in /proc/pid/status") * 1024
+}
+
+/// One mmap-mode instance over a fresh COW, logged in as root.
+fn boot_logged_in() -> Fleet {
+    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &backing(), "64M").unwrap();
+    fleet.start(1).unwrap();
+    let g = &mut fleet.instances[0];
+    g.wait_login(CMD_TIMEOUT).unwrap();
+    g.login(CMD_TIMEOUT).unwrap();
+    fleet
 }
 
 /// A burst of guest work (reading every file through many processes)
@@ -221,11 +235,8 @@ fn own_anon(pid: i32) -> u64 {
 /// to the host instead of staying with every instance.
 #[test]
 fn umlrun_heap_goes_back_after_a_workload() {
-    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &backing(), "64M").unwrap();
-    fleet.start(1).unwrap();
+    let mut fleet = boot_logged_in();
     let g = &mut fleet.instances[0];
-    g.wait_login(CMD_TIMEOUT).unwrap();
-    g.login(CMD_TIMEOUT).unwrap();
     let pid = g.pid();
     let idle = own_anon(pid);
     run_ok(g, "find / -xdev -type f | xargs cat > /dev/null");
@@ -245,19 +256,11 @@ fn umlrun_heap_goes_back_after_a_workload() {
 
 /// Voluntary context switches of all of a process's threads so far.
 fn wakeups(pid: i32) -> u64 {
-    let mut total = 0;
-    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+    std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
         .flatten()
-    {
-        let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
-        total += status
-            .lines()
-            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-    }
-    total
+        .filter_map(|t| status_field(&t.path().join("status"), "voluntary_ctxt_switches:"))
+        .sum()
 }
 
 /// An idle instance (at its shell prompt, nothing running) does not wake
@@ -266,11 +269,8 @@ fn wakeups(pid: i32) -> u64 {
 /// must not keep a host CPU busy.
 #[test]
 fn an_idle_instance_does_not_tick() {
-    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &backing(), "64M").unwrap();
-    fleet.start(1).unwrap();
+    let mut fleet = boot_logged_in();
     let g = &mut fleet.instances[0];
-    g.wait_login(CMD_TIMEOUT).unwrap();
-    g.login(CMD_TIMEOUT).unwrap();
     run_ok(g, "true");
     std::thread::sleep(Duration::from_millis(500));
     let pid = g.pid();
