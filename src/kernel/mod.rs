@@ -4,7 +4,9 @@
 //! |---------------|------|
 //! | `core.rs`     | the `Kernel` state and guest-memory helpers |
 //! | `task.rs`     | tasks, their states and wait statuses |
-//! | `sched.rs`    | the run loop: switching stubs, faults, blocking and waking |
+//! | `sched.rs`    | the run loop: switching stubs, faults, blocking and waking; the scheduling policy |
+//! | `timers.rs`   | the deadline queue: task timeouts and real-time timers, earliest first |
+//! | `hostsrc.rs`  | host event sources registered with the host event loop; the idle wait |
 //! | `process.rs`  | fork/clone, exit, zombies, wait4, reparenting |
 //! | `exec.rs`     | execve: ELF and `#!` loading into a fresh address space |
 //! | `signal.rs`   | signal sets, actions, the x86-64 signal frame |
@@ -29,6 +31,7 @@ pub mod core;
 pub mod exec;
 pub mod fdtable;
 pub mod files;
+pub mod hostsrc;
 pub mod mountfs;
 pub mod orphans;
 pub mod pipes;
@@ -38,6 +41,7 @@ pub mod random;
 pub mod sched;
 pub mod signal;
 pub mod signals;
+pub mod timers;
 pub mod task;
 
 pub use self::core::{Kernel, KernelConfig, Shutdown};

@@ -35,6 +35,16 @@ pub enum Wait {
     FutexUntil(Instant),
 }
 
+impl Wait {
+    /// When the wait ends by itself, if it does.
+    pub fn deadline(&self) -> Option<Instant> {
+        match *self {
+            Wait::Until(d) | Wait::EventUntil(d) | Wait::FutexUntil(d) => Some(d),
+            Wait::Event | Wait::Signal | Wait::Vfork | Wait::Futex => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TaskState {
     Runnable,
