@@ -689,7 +689,11 @@ fn a_busy_background_process_does_not_starve_the_shell() {
     ok(g, "sh -c 'while :; do :; done' &");
     let t = std::time::Instant::now();
     same(g, "sleep 1; echo y", "y");
-    assert!(t.elapsed() < Duration::from_secs(5), "sleep 1 took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "sleep 1 took {:?}",
+        t.elapsed()
+    );
     ok(g, &format!("kill {} $!", busy.trim()));
     assert_no_panic(g);
 }

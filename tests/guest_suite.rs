@@ -25,6 +25,7 @@ const COMPARED: &[&str] = &[
     "t_mem_return",
     "t_sigxstate",
     "t_sched",
+    "t_futex",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account"];
@@ -91,7 +92,8 @@ compare!(
     t_sleep_restart,
     t_misc,
     t_sigxstate,
-    t_sched
+    t_sched,
+    t_futex
 );
 
 /// 128 MiB touched and freed: needs more than the default 64M of guest memory.

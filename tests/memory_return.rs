@@ -333,5 +333,8 @@ fn an_idle_instance_off_a_terminal_sleeps_without_waking() {
     let _ = reader.join();
     assert!(booted, "no login prompt within 60 s");
     let woke = woke.unwrap();
-    assert!(woke <= 2, "an idle umlrun on pipes woke up {woke} times in 3 s");
+    assert!(
+        woke <= 2,
+        "an idle umlrun on pipes woke up {woke} times in 3 s"
+    );
 }

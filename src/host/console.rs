@@ -2,9 +2,9 @@
 //! `con0=fd:0,fd:1`). When stdin is a terminal it is put in raw mode so
 //! the guest's line discipline sees every key, and restored on drop.
 
-use std::os::fd::{BorrowedFd, RawFd};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{self, SetArg, Termios};
+use std::os::fd::{BorrowedFd, RawFd};
 
 pub struct HostConsole {
     input: Option<RawFd>,
@@ -72,8 +72,9 @@ impl HostConsole {
     /// pty a test harness holds) must be looked at from time to time.
     pub fn resizes_signalled(&self) -> bool {
         match self.input {
-            Some(i) if self.is_terminal() => termios::tcgetattr(fd(i)).is_ok()
-                && nix::unistd::tcgetpgrp(fd(i)).is_ok(),
+            Some(i) if self.is_terminal() => {
+                termios::tcgetattr(fd(i)).is_ok() && nix::unistd::tcgetpgrp(fd(i)).is_ok()
+            }
             _ => false,
         }
     }

@@ -117,9 +117,9 @@ impl EventLoop {
         let epfd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
         let mut p = [0 as libc::c_int; 2];
         // SAFETY: pipe2 writes two fds into `p`.
-        if let Err(e) = cvt(unsafe {
-            libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK)
-        }) {
+        if let Err(e) =
+            cvt(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })
+        {
             // SAFETY: closing the epoll fd created above.
             unsafe { libc::close(epfd) };
             return Err(e);
@@ -171,18 +171,14 @@ impl EventLoop {
         let ms = match timeout {
             None => -1,
             // Round up: waking a little early would only spin.
-            Some(t) => t
-                .as_nanos()
-                .div_ceil(1_000_000)
-                .min(i32::MAX as u128) as libc::c_int,
+            Some(t) => t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int,
         };
         self.buf.clear();
         let cap = self.buf.capacity().max(16);
         // SAFETY: epoll_wait writes at most `cap` events into the
         // vector's spare capacity; we set the length to what it wrote.
-        let n = unsafe {
-            libc::epoll_wait(self.epfd, self.buf.as_mut_ptr(), cap as libc::c_int, ms)
-        };
+        let n =
+            unsafe { libc::epoll_wait(self.epfd, self.buf.as_mut_ptr(), cap as libc::c_int, ms) };
         if n <= 0 {
             return;
         }
@@ -237,7 +233,8 @@ mod tests {
         let mut lp = EventLoop::new().unwrap();
         let (r, w) = nix::unistd::pipe().unwrap();
         use std::os::fd::AsRawFd;
-        lp.register(r.as_raw_fd(), Interest::READ, Token(7)).unwrap();
+        lp.register(r.as_raw_fd(), Interest::READ, Token(7))
+            .unwrap();
         let mut out = Vec::new();
         let t = Instant::now();
         lp.wait(Some(Duration::from_millis(30)), &mut out);

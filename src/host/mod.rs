@@ -20,8 +20,8 @@
 
 pub mod clock;
 pub mod console;
-pub mod event_loop;
 pub mod cpu;
+pub mod event_loop;
 pub mod file;
 pub mod mapping;
 pub mod memfd;

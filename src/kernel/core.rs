@@ -12,9 +12,9 @@ use super::console::Console;
 use super::pipes::PipeTable;
 use super::task::{MmId, Pid, Task, TaskState};
 use crate::errno::{Errno, KResult};
+use crate::host::event_loop::EventLoop;
 use crate::mm::pagecache::PageCache;
 use crate::mm::{AddressSpace, FrameRefs};
-use crate::host::event_loop::EventLoop;
 use crate::physmem::PhysMem;
 use crate::platform::PtraceStub;
 use crate::vfs::MountTable;
@@ -87,6 +87,8 @@ pub struct Kernel {
     /// `events` and the time when umlrun's freed heap was last handed back
     /// to the host (see `Kernel::trim_heap_when_idle`).
     pub heap_trimmed: (u64, std::time::Instant),
+    /// Tasks in FUTEX_WAIT, by what backs their futex word.
+    pub futexes: super::futex::FutexTable,
     /// Deadlines: timeouts of blocked tasks, real-time timers.
     pub timers: super::timers::DeadlineQueue,
     /// The host event loop the scheduler waits on when idle, and what
@@ -139,6 +141,7 @@ impl Kernel {
             spare_stubs: Vec::new(),
             oom_victim: None,
             heap_trimmed: (0, std::time::Instant::now()),
+            futexes: Default::default(),
             timers: Default::default(),
             host_loop,
             host_sources: HashMap::new(),

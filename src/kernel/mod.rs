@@ -5,6 +5,7 @@
 //! | `core.rs`     | the `Kernel` state and guest-memory helpers |
 //! | `task.rs`     | tasks, their states and wait statuses |
 //! | `sched.rs`    | the run loop: switching stubs, faults, blocking and waking; the scheduling policy |
+//! | `futex.rs`    | futex waiter lists keyed by what backs the word (mm+address, frame, file offset) |
 //! | `timers.rs`   | the deadline queue: task timeouts and real-time timers, earliest first |
 //! | `hostsrc.rs`  | host event sources registered with the host event loop; the idle wait |
 //! | `process.rs`  | fork/clone, exit, zombies, wait4, reparenting |
@@ -31,6 +32,7 @@ pub mod core;
 pub mod exec;
 pub mod fdtable;
 pub mod files;
+pub mod futex;
 pub mod hostsrc;
 pub mod mountfs;
 pub mod orphans;
@@ -41,7 +43,7 @@ pub mod random;
 pub mod sched;
 pub mod signal;
 pub mod signals;
-pub mod timers;
 pub mod task;
+pub mod timers;
 
 pub use self::core::{Kernel, KernelConfig, Shutdown};

@@ -15,9 +15,9 @@
 use std::time::Instant;
 
 use super::core::{Kernel, Shutdown};
-use super::timers::TimerKey;
 use super::signal::{SigInfo, SIGKILL, SIGSEGV};
 use super::task::{status_signaled, Pid, TaskState, Wait};
+use super::timers::TimerKey;
 use crate::mm::{FaultError, PAGE, PROT_READ, PROT_WRITE};
 use crate::platform::{AddressSpaceOps, Context, Fault, MapOp as PMapOp, Prot, Regs, Stop};
 use crate::syscalls::{self, Outcome};
@@ -90,7 +90,8 @@ impl Kernel {
     /// a guest deadline, a look at the host terminal's size when umlrun
     /// gets no SIGWINCH for it, handing freed heap back after some work.
     fn next_deadline(&self) -> Option<Instant> {
-        let trim = (self.events != self.heap_trimmed.0).then(|| self.heap_trimmed.1 + HEAP_TRIM_EVERY);
+        let trim =
+            (self.events != self.heap_trimmed.0).then(|| self.heap_trimmed.1 + HEAP_TRIM_EVERY);
         [self.timers.next(), self.console.next_size_check(), trim]
             .into_iter()
             .flatten()
@@ -317,8 +318,7 @@ impl Kernel {
             // epoll_wait(2) each stop would cost more than a fast syscall
             // round trip).
             if stops % 32 == 31
-                && (self.deadline_passed()
-                    || (!self.runq.is_empty() && self.host_input_pending()))
+                && (self.deadline_passed() || (!self.runq.is_empty() && self.host_input_pending()))
             {
                 break;
             }

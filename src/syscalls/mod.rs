@@ -10,7 +10,8 @@
 //! | `ioctl.rs`    | terminal and generic ioctls |
 //! | `poll.rs`     | poll, ppoll, select, pselect6 |
 //! | `mm.rs`       | mmap, munmap, mprotect, mremap, brk, madvise, msync, mincore |
-//! | `process.rs`  | fork, clone, execve, exit, wait, ids, limits, futex |
+//! | `process.rs`  | fork, clone, execve, exit, wait, ids, limits |
+//! | `futex.rs`    | futex(2) operations decoded onto `kernel/futex.rs` |
 //! | `signal.rs`   | sigaction, sigprocmask, kill, sigreturn, sigaltstack |
 //! | `time.rs`     | clocks, sleeps, timers |
 //! | `misc.rs`     | uname, sysinfo, getrandom, reboot, mount |
@@ -19,6 +20,7 @@
 
 mod fs;
 mod fsmeta;
+mod futex;
 mod ioctl;
 mod misc;
 mod mm;

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use super::{fs, ioctl, misc, mm, poll, process, signal, time, Handler};
+use super::{fs, futex, ioctl, misc, mm, poll, process, signal, time, Handler};
 
 type Entry = (u64, &'static str, Handler);
 
@@ -136,7 +136,7 @@ const TABLE: &[Entry] = &[
     (186, "gettid", process::sys_gettid),
     (200, "tkill", signal::sys_tkill),
     (201, "time", time::sys_time),
-    (202, "futex", process::sys_futex),
+    (202, "futex", futex::sys_futex),
     (203, "sched_setaffinity", process::sys_zero),
     (204, "sched_getaffinity", process::sys_sched_getaffinity),
     (217, "getdents64", fs::sys_getdents64),

@@ -12,12 +12,8 @@ use crate::kernel::task::{CpuClock, Pid, Wait};
 use crate::kernel::timers::TimerKey;
 use crate::kernel::Kernel;
 
-/// The Instant at which host CLOCK_MONOTONIC reads (sec, nsec).
-pub fn monotonic_deadline(sec: u64, nsec: u64) -> Instant {
-    clock_deadline(1, sec, nsec)
-}
-
-fn clock_deadline(clk: u32, sec: u64, nsec: u64) -> Instant {
+/// The Instant at which the host clock `clk` reads (sec, nsec).
+pub(crate) fn clock_deadline(clk: u32, sec: u64, nsec: u64) -> Instant {
     let (s, n) = clock::now(clk);
     let now_ns = s as i128 * 1_000_000_000 + n as i128;
     let want = sec as i128 * 1_000_000_000 + nsec as i128;
