@@ -24,6 +24,7 @@ const COMPARED: &[&str] = &[
     "t_misc",
     "t_mem_return",
     "t_sigxstate",
+    "t_pselect",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account"];
@@ -89,7 +90,8 @@ compare!(
     t_itimer,
     t_sleep_restart,
     t_misc,
-    t_sigxstate
+    t_sigxstate,
+    t_pselect
 );
 
 /// 128 MiB touched and freed: needs more than the default 64M of guest memory.
