@@ -25,6 +25,8 @@ const COMPARED: &[&str] = &[
     "t_mem_return",
     "t_sigxstate",
     "t_pselect",
+    "t_conform_io",
+    "t_exec_self",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account"];
@@ -91,7 +93,9 @@ compare!(
     t_sleep_restart,
     t_misc,
     t_sigxstate,
-    t_pselect
+    t_pselect,
+    t_conform_io,
+    t_exec_self
 );
 
 /// 128 MiB touched and freed: needs more than the default 64M of guest memory.

@@ -119,10 +119,12 @@ impl FileDescription for RegularFile {
         if k.mounts.get(self.node.mnt)?.read_only {
             return Err(Errno::EROFS);
         }
+        // O_APPEND writes at the end, pwrite's offset too (Linux ignores
+        // it); only write(2) moves the file offset.
         let append = io.file.borrow().flags & O_APPEND != 0;
         let off = match io.pos {
+            _ if append => k.mounts.stat_node(self.node)?.size,
             Some(p) => p,
-            None if append => k.mounts.stat_node(self.node)?.size,
             None => io.file.borrow().offset,
         };
         let n = k.write_file_data(self.node, off, data)?;
