@@ -24,6 +24,9 @@ const COMPARED: &[&str] = &[
     "t_misc",
     "t_mem_return",
     "t_sigxstate",
+    "t_pselect",
+    "t_conform_io",
+    "t_exec_self",
     "t_sched",
     "t_futex",
 ];
@@ -92,6 +95,9 @@ compare!(
     t_sleep_restart,
     t_misc,
     t_sigxstate,
+    t_pselect,
+    t_conform_io,
+    t_exec_self,
     t_sched,
     t_futex
 );

@@ -136,6 +136,7 @@ impl Kernel {
                 TaskState::Blocked(Wait::EventUntil(_)) => true,
                 TaskState::Blocked(Wait::Signal) | TaskState::Blocked(Wait::Futex) => sig,
                 TaskState::Blocked(Wait::FutexUntil(d)) => now >= d || sig,
+                TaskState::Blocked(Wait::Queue(d)) => d.is_some_and(|d| now >= d) || sig,
                 _ => false,
             };
             if go {
@@ -253,8 +254,10 @@ impl Kernel {
             Ok(TaskState::Runnable) => {}
             _ => return,
         }
-        // A blocked syscall is retried (or interrupted) first.
+        // A blocked syscall is retried (or interrupted) first; it leaves
+        // the wait queues it slept on (a retry registers again).
         if let Some((nr, args)) = self.task_mut(tid).ok().and_then(|t| t.syscall.take()) {
+            self.leave_queues(tid);
             if self.has_deliverable_signal(tid) {
                 self.interrupt_syscall(tid, nr, args);
             } else if !self.finish_syscall(tid, nr, args) {

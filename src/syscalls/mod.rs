@@ -19,9 +19,9 @@
 #![deny(unsafe_code)]
 
 mod fs;
-mod fsmeta;
+pub mod fsmeta;
 mod futex;
-mod ioctl;
+pub mod ioctl;
 mod misc;
 mod mm;
 mod poll;
