@@ -26,6 +26,7 @@ const COMPARED: &[&str] = &[
     "t_sigxstate",
     "t_conform_io",
     "t_exec_self",
+    "t_conform_sys",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account"];
@@ -93,7 +94,8 @@ compare!(
     t_misc,
     t_sigxstate,
     t_conform_io,
-    t_exec_self
+    t_exec_self,
+    t_conform_sys
 );
 
 /// 128 MiB touched and freed: needs more than the default 64M of guest memory.
