@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::core::Kernel;
 use super::signal::{SIGWINCH, SIG_IGN};
 use super::task::Pid;
+use super::waitq::{WaitQueue, WaitQueueRef, ALL_EVENTS};
 use crate::errno::{Errno, KResult};
 use crate::fs::tty::{JobCheck, ReadResult, Tty, TtyAccess, Winsize};
 use crate::host::console::HostConsole;
@@ -23,6 +24,8 @@ pub struct Console {
     resized: bool,
     /// umlrun gets SIGWINCH for the host terminal: no need to poll it.
     resizes_signalled: bool,
+    /// Readers of the terminal and its pollers.
+    pub waitq: WaitQueueRef,
 }
 
 /// How often an otherwise quiet console looks at the host terminal's size
@@ -53,6 +56,7 @@ impl Console {
             size_checked: Instant::now(),
             resized: false,
             resizes_signalled,
+            waitq: WaitQueue::new(),
         }
     }
 
@@ -196,6 +200,14 @@ impl Kernel {
                 self.signal_group(pg as i32, sig);
             }
         }
+        self.console_changed();
         self.wake_all();
+    }
+
+    /// Input arrived or the terminal's settings changed: its readers and
+    /// pollers look again.
+    pub fn console_changed(&mut self) {
+        let q = self.console.waitq.clone();
+        self.wake_queue(&q, ALL_EVENTS);
     }
 }
