@@ -144,6 +144,20 @@ pub trait FileSystem {
     fn statfs(&self) -> KResult<StatFs>;
     fn sync(&self) -> KResult<()>;
 
+    /// `mount -o remount,ro|rw`: a disk file system writes back and marks
+    /// itself clean going read-only, and in use going read-write. The
+    /// mount's own read-only flag is the VFS's; memory file systems have
+    /// nothing to do.
+    fn remount(&self, _read_only: bool) -> KResult<()> {
+        Ok(())
+    }
+
+    /// The last unmount (umount, shutdown): write everything back and, on
+    /// a disk, mark the file system clean. Later writes fail.
+    fn unmount(&self) -> KResult<()> {
+        self.sync()
+    }
+
     /// Where page `index` (4 KiB) of `ino` lies in a host file, when the
     /// device can map it instead of copying: `ubd=mmap`, 4 KiB blocks, all
     /// eight sectors in one file at an aligned offset. The page cache then
