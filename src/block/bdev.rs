@@ -144,7 +144,7 @@ pub fn query(ubd: &Ubd, req: u32) -> Option<Reply> {
 /// Checks a BLKDISCARD/BLKZEROOUT range {start, len} (bytes): whole
 /// sectors, inside the disk.
 pub fn check_range(ubd: &Ubd, start: u64, len: u64) -> KResult<()> {
-    if start % SECTOR != 0 || len % SECTOR != 0 {
+    if !start.is_multiple_of(SECTOR) || !len.is_multiple_of(SECTOR) {
         return Err(Errno::EINVAL);
     }
     match start.checked_add(len) {
