@@ -3,7 +3,7 @@
 
 use super::fsmeta::*;
 use super::{
-    block_or, fd_arg, ok, Outcome, SysResult, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR,
+    block_on, fd_arg, ok, Outcome, SysResult, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR,
     AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW,
 };
 use crate::errno::{Errno, KResult};
@@ -16,6 +16,7 @@ use crate::kernel::files::{
     chardev::CharDevFile, dir::DirFile, pipe::PipeEnd, procfile::ProcFile, regular::RegularFile,
     tty::ConsoleFile,
 };
+use crate::kernel::files::{POLLIN, POLLOUT};
 use crate::kernel::task::Pid;
 use crate::kernel::Kernel;
 use crate::vfs::file::*;
@@ -64,6 +65,10 @@ impl Kernel {
         path: &[u8],
         follow: bool,
     ) -> KResult<Resolved> {
+        if path.is_empty() {
+            // Before the dirfd is looked at, as on Linux.
+            return Err(Errno::ENOENT);
+        }
         let base = self.base_dir(tid, dirfd, path)?;
         self.touch_proc(tid, &base, path);
         let cred = self.cred(tid)?;
@@ -294,7 +299,6 @@ fn do_read(k: &mut Kernel, tid: Pid, fd: i32, buf: u64, len: usize, pos: Option<
     if let Err(e) = ops.job_control(k, tid, TtyAccess::Read) {
         return open_result(Err(e));
     }
-    let nonblock = f.borrow().nonblocking();
     // Files and memory devices fill the whole request, in chunks; pipes
     // and terminals return what is there.
     let chunked = ops.fills_request();
@@ -316,7 +320,7 @@ fn do_read(k: &mut Kernel, tid: Pid, fd: i32, buf: u64, len: usize, pos: Option<
                 log::debug!("read stopped after {done} bytes: {e}");
                 return ok(done as i64);
             }
-            Err(e) => return block_or(Err(e), nonblock),
+            Err(e) => return block_on(k, tid, &f, POLLIN, Err(e)),
         }
     }
 }
@@ -348,9 +352,9 @@ fn do_write(
     if let Err(e) = ops.job_control(k, tid, TtyAccess::Write) {
         return open_result(Err(e));
     }
-    let nonblock = f.borrow().nonblocking();
     let data = k.read_user_vec(tid, buf, len.min(IO_MAX))?;
-    block_or(k.file_write(tid, &f, &data, pos), nonblock)
+    let r = k.file_write(tid, &f, &data, pos);
+    block_on(k, tid, &f, POLLOUT, r)
 }
 
 pub fn sys_readv(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -359,7 +363,6 @@ pub fn sys_readv(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if let Err(e) = ops_of(&f).job_control(k, tid, TtyAccess::Read) {
         return open_result(Err(e));
     }
-    let nonblock = f.borrow().nonblocking();
     let total: usize = iov.iter().map(|v| v.1).sum::<usize>().min(IO_MAX);
     let mut data = vec![0u8; total];
     let r = k.file_read(tid, &f, &mut data, None);
@@ -374,7 +377,7 @@ pub fn sys_readv(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             done += m;
         }
     }
-    block_or(r, nonblock)
+    block_on(k, tid, &f, POLLIN, r)
 }
 
 pub fn sys_writev(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -383,13 +386,13 @@ pub fn sys_writev(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if let Err(e) = ops_of(&f).job_control(k, tid, TtyAccess::Write) {
         return open_result(Err(e));
     }
-    let nonblock = f.borrow().nonblocking();
     let mut data = Vec::new();
     for (base, len) in iov {
         let m = len.min(IO_MAX - data.len());
         data.extend(k.read_user_vec(tid, base, m)?);
     }
-    block_or(k.file_write(tid, &f, &data, None), nonblock)
+    let r = k.file_write(tid, &f, &data, None);
+    block_on(k, tid, &f, POLLOUT, r)
 }
 
 /// An open that must wait (a fifo with no peer yet), or a terminal access
@@ -565,6 +568,23 @@ pub fn sys_mknodat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 
 fn do_unlink(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, rmdir: bool) -> SysResult {
     let p = path_arg(k, tid, pp)?;
+    // A last component of ".", ".." or the root is refused by its kind
+    // (Linux's LAST_DOT, LAST_DOTDOT, LAST_ROOT), once the path resolves.
+    let last = p.split(|&b| b == b'/').rfind(|c| !c.is_empty());
+    let refused = match last {
+        Some(b".") => Some(if rmdir { Errno::EINVAL } else { Errno::EISDIR }),
+        Some(b"..") => Some(if rmdir {
+            Errno::ENOTEMPTY
+        } else {
+            Errno::EISDIR
+        }),
+        None if !p.is_empty() => Some(if rmdir { Errno::EBUSY } else { Errno::EISDIR }),
+        _ => None,
+    };
+    if let Some(e) = refused {
+        k.lookup_at(tid, dirfd, &p, true)?;
+        return Err(e);
+    }
     let (parent, name, existing) = k.parent_at(tid, dirfd, &p)?;
     let target = existing.ok_or(Errno::ENOENT)?;
     k.may_modify_dir(tid, &parent)?;
@@ -770,7 +790,17 @@ pub fn sys_fchmodat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     chmod_to(k, tid, &r, a[2])
 }
 
+/// EBADF for an O_PATH fd: calls on the file itself (fchmod, fchown,
+/// ftruncate, fsync) do not take one, as on Linux.
+fn refuse_o_path(k: &mut Kernel, tid: Pid, fd: i32) -> KResult<()> {
+    if k.fd_file(tid, fd)?.borrow().flags & O_PATH != 0 {
+        return Err(Errno::EBADF);
+    }
+    Ok(())
+}
+
 pub fn sys_fchmod(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    refuse_o_path(k, tid, fd_arg(a[0]))?;
     let r = resolved_of_fd(k, tid, fd_arg(a[0]))?;
     chmod_to(k, tid, &r, a[1])
 }
@@ -816,11 +846,15 @@ pub fn sys_lchown(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_fchown(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    refuse_o_path(k, tid, fd_arg(a[0]))?;
     let r = resolved_of_fd(k, tid, fd_arg(a[0]))?;
     chown_checked(k, tid, &r, chown_attr(a[1], a[2]))
 }
 
 pub fn sys_fchownat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if a[4] & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
     let p = path_arg(k, tid, a[1])?;
     let r = if p.is_empty() && a[4] & AT_EMPTY_PATH != 0 {
         resolved_of_fd(k, tid, fd_arg(a[0]))?
@@ -934,6 +968,7 @@ pub fn sys_ftruncate(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if (a[1] as i64) < 0 {
         return Err(Errno::EINVAL);
     }
+    refuse_o_path(k, tid, fd_arg(a[0]))?;
     let f = k.fd_file(tid, fd_arg(a[0]))?;
     if !f.borrow().writable() {
         return Err(Errno::EINVAL);
@@ -943,6 +978,7 @@ pub fn sys_ftruncate(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_fsync(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    refuse_o_path(k, tid, fd_arg(a[0]))?;
     let f = k.fd_file(tid, fd_arg(a[0]))?;
     if let Some(n) = f.borrow().node() {
         let fs = k.mounts.fs(n.mnt)?;
@@ -960,15 +996,25 @@ pub fn sys_sync(k: &mut Kernel, _tid: Pid, _a: [u64; 6]) -> SysResult {
 }
 
 fn do_access(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, mode: u64, flags: u64) -> SysResult {
+    const AT_EACCESS: u64 = 0x200;
+    if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
     let p = path_arg(k, tid, pp)?;
-    let r = k.lookup_at(tid, dirfd, &p, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+    let r = if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        resolved_of_fd(k, tid, dirfd)?
+    } else {
+        k.lookup_at(tid, dirfd, &p, flags & AT_SYMLINK_NOFOLLOW == 0)?
+    };
     if mode & 7 == 0 {
         return ok(0);
     }
-    // access() checks with the real ids.
+    // access() checks with the real ids (AT_EACCESS: the effective ones).
     let mut cred = k.cred(tid)?;
-    cred.euid = cred.uid;
-    cred.egid = cred.gid;
+    if flags & AT_EACCESS == 0 {
+        cred.euid = cred.uid;
+        cred.egid = cred.gid;
+    }
     let mut mask = 0;
     if mode & 4 != 0 {
         mask |= MAY_READ;
@@ -1187,10 +1233,9 @@ pub fn sys_sendfile(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let mut count = (a[3] as usize).min(IO_MAX);
     // Into a pipe: only what fits now, so no input is consumed and lost;
     // a full pipe makes a blocking sendfile sleep.
-    let nonblock = out.borrow().nonblocking();
     if let Some(free) = ops_of(&out).write_room(k) {
         if free == 0 {
-            return block_or(Err(Errno::EAGAIN), nonblock);
+            return block_on(k, tid, &out, POLLOUT, Err(Errno::EAGAIN));
         }
         count = count.min(free);
     }
@@ -1203,7 +1248,7 @@ pub fn sys_sendfile(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let n = k.file_read(tid, &inp, &mut buf, Some(pos))?;
     let w = match k.file_write(tid, &out, &buf[..n], None) {
         Ok(w) => w,
-        Err(e) => return block_or(Err(e), nonblock),
+        Err(e) => return block_on(k, tid, &out, POLLOUT, Err(e)),
     };
     if a[2] != 0 {
         k.write_u64(tid, a[2], pos + w as u64)?;
