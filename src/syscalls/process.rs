@@ -1,7 +1,7 @@
 //! Process syscalls: fork/vfork/clone, execve, exit, wait4/waitid, ids,
 //! sessions and groups, credentials, limits, futex, arch_prctl, prctl.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{fd_arg, ok, Outcome, SysResult, AT_FDCWD};
 use crate::errno::{Errno, KResult};
@@ -465,8 +465,12 @@ pub fn sys_arch_prctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     const ARCH_SET_FS: u64 = 0x1002;
     const ARCH_GET_FS: u64 = 0x1003;
     const ARCH_GET_GS: u64 = 0x1004;
+    // Linux: a base at or above TASK_SIZE_MAX (non-canonical or kernel
+    // space) is EPERM.
+    const TASK_SIZE_MAX: u64 = (1 << 47) - 4096;
     let mut r = k.regs(tid);
     match a[0] {
+        ARCH_SET_FS | ARCH_SET_GS if a[1] >= TASK_SIZE_MAX => return Err(Errno::EPERM),
         ARCH_SET_FS => r.fs_base = a[1],
         ARCH_SET_GS => r.gs_base = a[1],
         ARCH_GET_FS => {
@@ -671,15 +675,14 @@ pub fn sys_futex(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             if a[3] == 0 {
                 return Ok(Outcome::Block(Wait::Futex));
             }
-            let sec = k.read_u64(tid, a[3])?;
-            let nsec = k.read_u64(tid, a[3] + 8)?;
+            let d = crate::syscalls::time::read_timespec_duration(k, tid, a[3])?;
             let t = k.task_mut(tid)?;
             let deadline = *t.block_deadline.get_or_insert_with(|| {
                 if op == FUTEX_WAIT {
-                    Instant::now() + Duration::new(sec, nsec.min(999_999_999) as u32)
+                    crate::kernel::deadline::after(d)
                 } else {
                     // Absolute CLOCK_MONOTONIC: approximate by the host's.
-                    crate::syscalls::time::monotonic_deadline(sec, nsec)
+                    crate::syscalls::time::monotonic_deadline(d.as_secs(), d.subsec_nanos().into())
                 }
             });
             if Instant::now() >= deadline {
