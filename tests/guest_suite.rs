@@ -25,6 +25,8 @@ const COMPARED: &[&str] = &[
     "t_mem_return",
     "t_sigxstate",
     "t_hardening",
+    "t_conform_io",
+    "t_exec_self",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -90,7 +92,9 @@ compare!(
     t_itimer,
     t_sleep_restart,
     t_misc,
-    t_sigxstate
+    t_sigxstate,
+    t_conform_io,
+    t_exec_self
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
