@@ -25,6 +25,7 @@ const COMPARED: &[&str] = &[
     "t_mem_return",
     "t_sigxstate",
     "t_hardening",
+    "t_pselect",
     "t_conform_io",
     "t_exec_self",
 ];
@@ -93,6 +94,7 @@ compare!(
     t_sleep_restart,
     t_misc,
     t_sigxstate,
+    t_pselect,
     t_conform_io,
     t_exec_self
 );
