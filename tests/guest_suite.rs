@@ -28,6 +28,7 @@ const COMPARED: &[&str] = &[
     "t_pselect",
     "t_conform_io",
     "t_exec_self",
+    "t_conform_sys",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -96,7 +97,8 @@ compare!(
     t_sigxstate,
     t_pselect,
     t_conform_io,
-    t_exec_self
+    t_exec_self,
+    t_conform_sys
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
