@@ -110,8 +110,7 @@ fn main() {
         "getppid_loop.c",
         dir.path(),
         &["-static", "-nostdlib", "-O1", "-fno-stack-protector"],
-    )
-    .expect("gcc needed for the bench guest");
+    );
     let n = 20_000;
     let cpus = cpu::allowed_cpus(0).unwrap();
     let native = native_getppid();

@@ -268,6 +268,20 @@ fn dirent_inode_out_of_range() {
 }
 
 #[test]
+fn dirent_with_an_empty_name() {
+    let base = base();
+    let dblock = first_block(&base.img, "/d");
+    let mut b = base.bytes.clone();
+    b[(dblock * BS + 24 + 6) as usize] = 0; // name_len of the entry after '.' and '..'
+    let w = expect_walk_error(b.clone(), "empty name");
+    assert!(w.errors.contains(&Errno::EIO));
+    // Never listed: readdir of the directory refuses it as a whole.
+    let fs = Ext2::mount(std::sync::Arc::new(MemBlockIo::new(b)), false).unwrap();
+    let d = fs.lookup(fs.root(), b"d").unwrap();
+    assert_eq!(fs.readdir(d).err(), Some(Errno::EIO));
+}
+
+#[test]
 fn rec_len_zero_and_past_block() {
     let base = base();
     let dblock = first_block(&base.img, "/d");

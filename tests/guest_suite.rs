@@ -24,6 +24,7 @@ const COMPARED: &[&str] = &[
     "t_misc",
     "t_mem_return",
     "t_sigxstate",
+    "t_hardening",
     "t_pselect",
     "t_conform_io",
     "t_exec_self",
@@ -33,7 +34,7 @@ const COMPARED: &[&str] = &[
     "t_futex",
 ];
 /// Programs with a test of their own.
-const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account"];
+const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
 
 /// Run `name` natively, then in the guest, and compare.
 fn compare_with(name: &str, opts: GuestOptions) {
@@ -105,6 +106,46 @@ compare!(
     t_sched,
     t_futex
 );
+
+/// t_hardening in both ubd modes: under ubd=mmap the shared file pages
+/// first map the read-only image, and a write copies them up.
+#[test]
+fn t_hardening() {
+    compare_with(
+        "t_hardening",
+        GuestOptions {
+            extra: vec!["ubd=copy".into()],
+            ..GuestOptions::default()
+        },
+    );
+}
+
+#[test]
+fn t_hardening_ubd_mmap() {
+    compare_with(
+        "t_hardening",
+        GuestOptions {
+            extra: vec!["ubd=mmap".into()],
+            ..GuestOptions::default()
+        },
+    );
+}
+
+/// int $0x80 in a 64-bit task: SIGSEGV as on a kernel without IA32
+/// emulation (the host may serve it, so no native comparison).
+#[test]
+fn t_int80() {
+    let image = tests_image();
+    native_bin("t_int80");
+    let run = run_guest(&image, "/tests/t_int80", timeout());
+    let status = run.expect_finished("t_int80 under umlrun");
+    assert_eq!(
+        (status, run.stdout.trim()),
+        (0, "int80: SIGSEGV si_code SI_KERNEL at the int, eax kept"),
+        "{}",
+        run.tail(20)
+    );
+}
 
 /// 128 MiB touched and freed: needs more than the default 64M of guest memory.
 #[test]

@@ -12,9 +12,7 @@ const RAW_FLAGS: &[&str] = &["-static", "-nostdlib", "-O1", "-fno-stack-protecto
 #[test]
 fn raw_hello_matches_native_and_stack_is_demand_paged() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(bin) = build_guest("hello_raw.c", dir.path(), RAW_FLAGS) else {
-        return;
-    };
+    let bin = build_guest("hello_raw.c", dir.path(), RAW_FLAGS);
     let (want, want_code) = native(&bin, &["world"]);
     let mut g = load(&bin, &["hello_raw", "world"], None);
     let exit = g.run();
@@ -34,9 +32,7 @@ fn raw_hello_matches_native_and_stack_is_demand_paged() {
 #[test]
 fn raw_open_never_reaches_the_host() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(bin) = build_guest("rawopen.c", dir.path(), RAW_FLAGS) else {
-        return;
-    };
+    let bin = build_guest("rawopen.c", dir.path(), RAW_FLAGS);
     let victim = dir.path().join("created-by-guest");
     let victim_s = victim.to_str().unwrap().to_string();
     let mut g = load(&bin, &["rawopen", &victim_s], None);
@@ -73,9 +69,7 @@ fn raw_open_never_reaches_the_host() {
 #[test]
 fn glibc_static_hello_matches_native() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(bin) = build_guest("hello_glibc.c", dir.path(), &["-static", "-O1"]) else {
-        return;
-    };
+    let bin = build_guest("hello_glibc.c", dir.path(), &["-static", "-O1"]);
     let (want, want_code) = native(&bin, &["world"]);
     let mut g = load(&bin, &["hello_glibc", "world"], None);
     let exit = g.run();
@@ -94,9 +88,7 @@ fn glibc_static_hello_matches_native() {
 #[test]
 fn static_pie_hello_runs_at_a_bias() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(bin) = build_guest("hello_glibc.c", dir.path(), &["-static-pie", "-O1"]) else {
-        return;
-    };
+    let bin = build_guest("hello_glibc.c", dir.path(), &["-static-pie", "-O1"]);
     let (want, want_code) = native(&bin, &["pie"]);
     let mut g = load(&bin, &["hello_glibc", "pie"], None);
     assert_eq!(
@@ -111,9 +103,7 @@ fn static_pie_hello_runs_at_a_bias() {
 #[test]
 fn faults_report_maperr_and_accerr() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(bin) = build_guest("hello_raw.c", dir.path(), RAW_FLAGS) else {
-        return;
-    };
+    let bin = build_guest("hello_raw.c", dir.path(), RAW_FLAGS);
     let mut g = load(&bin, &["hello_raw"], None);
     // Jump to an unmapped address: SIGSEGV MAPERR at that address.
     g.stub.regs_mut().rip = 0x1234_5000;
@@ -224,4 +214,12 @@ fn stub_holds_only_its_pages_and_dies_with_kill() {
         stub.switch(),
         Err(umlrun::platform::PlatformError::StubGone)
     ));
+}
+
+/// Set-up that fails fails the test (it once returned early, green).
+#[test]
+#[should_panic(expected = "no_such_program.c failed")]
+fn a_guest_program_that_does_not_build_fails_the_test() {
+    let dir = tempfile::tempdir().unwrap();
+    build_guest("no_such_program.c", dir.path(), RAW_FLAGS);
 }

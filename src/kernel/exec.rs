@@ -99,6 +99,7 @@ impl Kernel {
                         end: file_end,
                         prot,
                         shared: false,
+                        may_write: true,
                         backing: Backing::File {
                             source: src.clone(),
                             pgoff: s.map_offset() / PAGE,
@@ -122,6 +123,7 @@ impl Kernel {
                         end: mem_end,
                         prot,
                         shared: false,
+                        may_write: true,
                         backing: Backing::Anon,
                         label: None,
                     },
@@ -251,6 +253,7 @@ impl Kernel {
                     end: STACK_TOP,
                     prot: PROT_READ | PROT_WRITE | if plan.exec_stack { PROT_EXEC } else { 0 },
                     shared: false,
+                    may_write: true,
                     backing: Backing::Anon,
                     label: Some("[stack]"),
                 },

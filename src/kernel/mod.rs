@@ -23,6 +23,7 @@
 //! | `procsrc.rs`  | the snapshot of kernel state that /proc shows |
 //! | `mountfs.rs`  | making procfs, tmpfs and devtmpfs instances |
 //! | `boot.rs`     | building the kernel from the config and starting init |
+//! | `deadline.rs` | checked arithmetic on guest times: timespecs, timeouts saturating to forever |
 //!
 //! Lock order: there are no locks; the kernel runs on one host thread.
 
@@ -31,6 +32,7 @@
 pub mod boot;
 pub mod console;
 pub mod core;
+pub mod deadline;
 pub mod exec;
 pub mod fdtable;
 pub mod files;

@@ -215,6 +215,7 @@ impl Kernel {
 
     /// Applies queued host-mapping changes to `tid`'s stub.
     pub fn flush_mappings(&mut self, tid: Pid) -> bool {
+        self.remap_copied_up();
         let Ok(mm) = self.mm_of(tid) else {
             return false;
         };
@@ -292,6 +293,9 @@ impl Kernel {
                 Stop::Syscall { nr, args } => {
                     if let Ok(t) = self.task_mut(tid) {
                         t.syscalls += 1;
+                    }
+                    if syscalls::refuse_int80(self, tid) {
+                        continue;
                     }
                     if !self.finish_syscall(tid, nr, args) {
                         return;

@@ -125,6 +125,9 @@ impl AddressSpace {
     /// munmap: removes VMAs and pages in [start, end) and frees anonymous
     /// frames no one else holds.
     pub fn unmap_range(&mut self, start: u64, end: u64, anon: &mut FrameRefs) {
+        if start >= end {
+            return;
+        }
         self.split_at(start);
         self.split_at(end);
         let keys: Vec<u64> = self.vmas.range(start..end).map(|(k, _)| *k).collect();
@@ -135,10 +138,16 @@ impl AddressSpace {
     }
 
     /// mprotect over [start, end). Every page in the range must be mapped.
+    /// EACCES when PROT_WRITE is asked of a mapping that may never be
+    /// written (a shared mapping of a file opened read-only).
     pub fn protect(&mut self, start: u64, end: u64, prot: u32, physmem: &PhysMem) -> KResult<()> {
+        if start >= end {
+            return Ok(());
+        }
         let mut at = start;
         while at < end {
             match self.find_vma(at) {
+                Some(v) if prot & PROT_WRITE != 0 && !v.may_write => return Err(Errno::EACCES),
                 Some(v) => at = v.end,
                 None => return Err(Errno::ENOMEM),
             }
@@ -211,6 +220,21 @@ impl AddressSpace {
         self.ptes.get_mut(&page).expect("pte").host_prot = Some(prot);
     }
 
+    /// Maps again every page showing one of `frames` in the host: their
+    /// backing changed (an image page copied up into its frame), and a
+    /// stub still showing the old one would read stale data.
+    pub fn remap_frames(&mut self, frames: &[Frame], physmem: &PhysMem) {
+        let pages: Vec<u64> = self
+            .ptes
+            .iter()
+            .filter(|(_, p)| p.host_prot.is_some() && frames.contains(&p.frame))
+            .map(|(a, _)| *a)
+            .collect();
+        for p in pages {
+            self.map_host(p, physmem);
+        }
+    }
+
     /// Replaces the frame behind `page` (after a copy-on-write break).
     pub(super) fn set_pte(&mut self, page: u64, pte: Pte, anon: &mut FrameRefs) {
         if let Some(old) = self.ptes.insert(page, pte) {
@@ -249,6 +273,7 @@ impl AddressSpace {
                             end: new_end,
                             prot: PROT_READ | PROT_WRITE,
                             shared: false,
+                            may_write: true,
                             backing: Backing::Anon,
                             label: Some("[heap]"),
                         },
@@ -355,6 +380,9 @@ impl AddressSpace {
     /// MADV_DONTNEED: forgets the pages of [start, end) but keeps the
     /// VMAs; the next touch sees zeros (anonymous) or the file again.
     pub fn discard(&mut self, start: u64, end: u64, anon: &mut FrameRefs) {
+        if start >= end {
+            return;
+        }
         let pages: Vec<u64> = self.ptes.range(start..end).map(|(k, _)| *k).collect();
         let mut mapped = false;
         for p in pages {
@@ -374,18 +402,20 @@ impl AddressSpace {
     /// `new` (which must be free). Host mappings are rebuilt by faults.
     pub fn move_range(&mut self, old: u64, len: u64, new: u64, new_len: u64) -> KResult<()> {
         let v = self.find_vma(old).cloned().ok_or(Errno::EFAULT)?;
-        if v.start != old || v.end != old + len {
+        let old_end = old.checked_add(len).ok_or(Errno::EFAULT)?;
+        let new_end = new.checked_add(new_len).ok_or(Errno::ENOMEM)?;
+        if v.start != old || v.end != old_end {
             return Err(Errno::EFAULT);
         }
-        if !self.is_free(new, new + new_len) {
+        if !self.is_free(new, new_end) {
             return Err(Errno::ENOMEM);
         }
         self.vmas.remove(&old);
         let mut nv = v;
         nv.start = new;
-        nv.end = new + new_len;
+        nv.end = new_end;
         self.vmas.insert(new, nv);
-        let pages: Vec<u64> = self.ptes.range(old..old + len).map(|(k, _)| *k).collect();
+        let pages: Vec<u64> = self.ptes.range(old..old_end).map(|(k, _)| *k).collect();
         for p in pages {
             let mut pte = self.ptes.remove(&p).expect("listed");
             pte.host_prot = None;
@@ -402,10 +432,13 @@ impl AddressSpace {
         let Some(v) = self.find_vma(start).cloned() else {
             return false;
         };
-        if v.start != start || v.end != end || !self.is_free(end, end + extra) {
+        let Some(new_end) = end.checked_add(extra) else {
+            return false;
+        };
+        if v.start != start || v.end != end || !self.is_free(end, new_end) {
             return false;
         }
-        self.vmas.get_mut(&start).expect("vma").end = end + extra;
+        self.vmas.get_mut(&start).expect("vma").end = new_end;
         true
     }
 }

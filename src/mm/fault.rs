@@ -58,7 +58,10 @@ impl AddressSpace {
             if !write || pte.writable {
                 return Ok(pte.frame);
             }
-            // Write to a read-only PTE in a writable VMA.
+            // Write to a read-only PTE in a writable VMA. A shared file
+            // page may be copied up from the image (same frame, another
+            // host backing): then the host mapping is made anew.
+            let before = physmem.backing(pte.frame);
             let new = if vma.shared {
                 match &vma.backing {
                     Backing::File { source, .. } => {
@@ -93,7 +96,12 @@ impl AddressSpace {
             };
             if new == pte.frame {
                 self.ptes.insert(page, newpte);
-                self.refresh_host(page, &physmem);
+                let after = physmem.backing(new);
+                if was_mapped && (after.fd, after.offset) != (before.fd, before.offset) {
+                    self.map_host(page, &physmem);
+                } else {
+                    self.refresh_host(page, &physmem);
+                }
             } else {
                 self.set_pte(page, newpte, anon);
                 if was_mapped {
@@ -239,11 +247,15 @@ impl AddressSpace {
         anon: &mut FrameRefs,
     ) -> KResult<()> {
         let start = page_down(addr);
-        let end = page_up(addr + data.len() as u64).ok_or(Errno::EFAULT)?;
+        let end = addr
+            .checked_add(data.len() as u64)
+            .and_then(page_up)
+            .ok_or(Errno::EFAULT)?;
+        // Never a mapping that may not be written (VM_MAYWRITE).
         let saved: Vec<(u64, u32)> = self
             .vmas
             .range(..end)
-            .filter(|(_, v)| v.end > start)
+            .filter(|(_, v)| v.end > start && v.may_write)
             .map(|(k, v)| (*k, v.prot))
             .collect();
         for (k, _) in &saved {

@@ -59,6 +59,9 @@ pub struct PageCache {
     max_pages: u64,
     /// Use clock for LRU eviction.
     tick: u64,
+    /// Frames that stopped showing an image page (copied up): every
+    /// stub still mapping the image page must map the frame again.
+    unsubstituted: Vec<Frame>,
 }
 
 impl Default for PageCache {
@@ -69,6 +72,7 @@ impl Default for PageCache {
             count: 0,
             max_pages: u64::MAX,
             tick: 0,
+            unsubstituted: Vec::new(),
         }
     }
 }
@@ -84,6 +88,11 @@ impl PageCache {
             max_pages: max_pages.max(16),
             ..Self::default()
         }
+    }
+
+    /// The frames copied up since the last call (see `unsubstituted`).
+    pub fn take_unsubstituted(&mut self) -> Vec<Frame> {
+        std::mem::take(&mut self.unsubstituted)
     }
 
     pub fn max_pages(&self) -> u64 {
@@ -198,6 +207,7 @@ impl PageCache {
                 .unsubstitute(frame, true)
                 .map_err(|_| FaultError::Oom)?;
             p.substituted = false;
+            self.unsubstituted.push(frame);
         }
         p.dirty = true;
         p.shared_write = true;
@@ -246,6 +256,7 @@ impl PageCache {
                     continue;
                 }
                 p.substituted = false;
+                self.unsubstituted.push(p.frame);
             }
             let pstart = idx * PAGE;
             let from = offset.max(pstart);
@@ -274,6 +285,7 @@ impl PageCache {
                 let physmem = frames.physmem();
                 if p.substituted && physmem.unsubstitute(p.frame, true).is_ok() {
                     p.substituted = false;
+                    self.unsubstituted.push(p.frame);
                 }
                 let off = (size % PAGE) as usize;
                 let _ = physmem.write(p.frame, off, &vec![0u8; PAGE as usize - off]);

@@ -31,6 +31,13 @@ pub fn is_page_aligned(a: u64) -> bool {
     a & (PAGE - 1) == 0
 }
 
+/// The end of the guest range [start, start + len), or None when it wraps
+/// around or passes the top of user space: every guest (address, length)
+/// pair goes through this before any arithmetic on the end.
+pub fn user_end(start: u64, len: u64) -> Option<u64> {
+    start.checked_add(len).filter(|&e| e <= USER_TOP)
+}
+
 /// One change to a stub's host mappings. `Map` always maps exactly the
 /// given fd range MAP_SHARED|MAP_FIXED: private semantics are the
 /// kernel's business (copy-on-write through read-only mappings).
@@ -76,5 +83,8 @@ mod tests {
         assert_eq!(page_up(u64::MAX), None);
         assert!(is_page_aligned(0x3000));
         assert!(!is_page_aligned(0x3001));
+        assert_eq!(user_end(0x1000, 0x1000), Some(0x2000));
+        assert_eq!(user_end(0x1000, 0xffff_ffff_ffff_f000), None);
+        assert_eq!(user_end(USER_TOP, 1), None);
     }
 }

@@ -58,6 +58,10 @@ pub struct Vma {
     pub prot: u32,
     /// MAP_SHARED: writes are seen by every mapping of the same pages.
     pub shared: bool,
+    /// The mapping may ever be made writable (Linux's VM_MAYWRITE): false
+    /// for a shared mapping of a file not opened for writing, so neither
+    /// mprotect nor any other path can grant PROT_WRITE on it.
+    pub may_write: bool,
     pub backing: Backing,
     /// What /proc/<pid>/maps shows for anonymous areas ("[heap]", "[stack]").
     pub label: Option<&'static str>,
@@ -137,6 +141,7 @@ mod tests {
             end: 0x14000,
             prot: PROT_READ | PROT_EXEC,
             shared: false,
+            may_write: true,
             backing: Backing::File {
                 source: Rc::new(Nothing),
                 pgoff: 2,

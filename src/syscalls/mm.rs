@@ -61,8 +61,8 @@ fn fully_mapped(k: &mut Kernel, tid: Pid, start: u64, end: u64) -> KResult<bool>
 impl Kernel {
     /// Refuses ranges that hit the stub's own pages or leave user space.
     fn check_user_range(&mut self, tid: Pid, start: u64, len: u64) -> KResult<()> {
-        let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
-        if end > USER_TOP || start < MMAP_MIN_ADDR {
+        let end = user_end(start, len).ok_or(Errno::ENOMEM)?;
+        if start < MMAP_MIN_ADDR {
             return Err(Errno::ENOMEM);
         }
         let mm = self.mm_of(tid)?;
@@ -75,6 +75,20 @@ impl Kernel {
             return Err(Errno::ENOMEM);
         }
         Ok(())
+    }
+
+    /// Image pages copied up into their frames since the last call
+    /// (ubd=mmap): every stub still showing the image page maps the frame
+    /// again before it runs, so all mappings see the same bytes.
+    pub fn remap_copied_up(&mut self) {
+        let frames = self.pagecache.borrow_mut().take_unsubstituted();
+        if frames.is_empty() {
+            return;
+        }
+        let physmem = self.physmem.clone();
+        for mm in self.mms.values_mut() {
+            mm.aspace.remap_frames(&frames, &physmem);
+        }
     }
 
     /// Writes back dirty page-cache pages (munmap, msync of shared
@@ -108,6 +122,7 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     };
     let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
     let mut backing = Backing::Anon;
+    let mut may_write = true;
     if flags & MAP_ANONYMOUS == 0 {
         let f = k.task(tid)?.files.borrow().file(fd)?;
         if flags & 3 == MAP_SHARED_VALIDATE && flags & !MAP_VALIDATE_KNOWN != 0 {
@@ -119,6 +134,9 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             pos: None,
         };
         backing = ops_of(&f).mmap(k, &io, shared, prot)?;
+        // VM_MAYWRITE: a shared mapping of a file not open for writing
+        // can never become writable (mprotect checks it).
+        may_write = !shared || !matches!(backing, Backing::File { .. }) || f.borrow().writable();
         if let Backing::File { pgoff, .. } = &mut backing {
             *pgoff = off / PAGE;
         }
@@ -128,7 +146,8 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             return Err(Errno::EINVAL);
         }
         k.check_user_range(tid, addr, len)?;
-        if flags & MAP_FIXED_NOREPLACE != 0 && !k.mm_of(tid)?.aspace.is_free(addr, addr + len) {
+        let end = user_end(addr, len).ok_or(Errno::ENOMEM)?;
+        if flags & MAP_FIXED_NOREPLACE != 0 && !k.mm_of(tid)?.aspace.is_free(addr, end) {
             return Err(Errno::EEXIST);
         }
         addr
@@ -150,6 +169,7 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         end: start + len,
         prot,
         shared,
+        may_write,
         backing,
         label: None,
     };
@@ -206,10 +226,9 @@ pub fn sys_mprotect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if len == 0 {
         return ok(0);
     }
+    let end = user_end(addr, len).ok_or(Errno::ENOMEM)?;
     let physmem = k.physmem.clone();
-    k.mm_of(tid)?
-        .aspace
-        .protect(addr, addr + len, prot, &physmem)?;
+    k.mm_of(tid)?.aspace.protect(addr, end, prot, &physmem)?;
     ok(0)
 }
 
@@ -232,28 +251,36 @@ pub fn sys_mremap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     }
     let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
     let new_len = page_up(new_len).ok_or(Errno::EINVAL)?;
+    // Linux: a range past the top of user space is EINVAL.
+    let old_end = user_end(old, old_len).ok_or(Errno::EINVAL)?;
     let id = k.task(tid)?.mm;
     if flags & MREMAP_FIXED != 0 {
         if flags & MREMAP_MAYMOVE == 0 || !is_page_aligned(new_addr) {
             return Err(Errno::EINVAL);
         }
         k.check_user_range(tid, new_addr, new_len)?;
+        let new_end = user_end(new_addr, new_len).ok_or(Errno::EINVAL)?;
+        // The old and new ranges may not overlap (Linux: EINVAL).
+        if new_addr < old_end && old < new_end {
+            return Err(Errno::EINVAL);
+        }
         let Kernel { mms, frames, .. } = k;
         let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
-        mm.aspace.unmap_range(new_addr, new_addr + new_len, frames);
+        mm.aspace.unmap_range(new_addr, new_end, frames);
         mm.aspace.move_range(old, old_len, new_addr, new_len)?;
         return ok(new_addr as i64);
     }
-    let Kernel { mms, frames, .. } = k;
-    let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
     if new_len <= old_len {
-        mm.aspace.unmap_range(old + new_len, old + old_len, frames);
+        let Kernel { mms, frames, .. } = k;
+        let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+        mm.aspace.unmap_range(old + new_len, old_end, frames);
         return ok(old as i64);
     }
-    if mm
-        .aspace
-        .grow_in_place(old, old + old_len, new_len - old_len)
-    {
+    // Growing in place must not reach the stub's pages.
+    let can_grow = k.check_user_range(tid, old, new_len).is_ok();
+    let Kernel { mms, .. } = k;
+    let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+    if can_grow && mm.aspace.grow_in_place(old, old_end, new_len - old_len) {
         return ok(old as i64);
     }
     if flags & MREMAP_MAYMOVE == 0 {
@@ -272,6 +299,7 @@ pub fn sys_madvise(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let len = page_up(len).ok_or(Errno::EINVAL)?;
+    let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
     if advice == MADV_DONTNEED || advice == MADV_FREE {
         let id = k.task(tid)?.mm;
         let Kernel { mms, frames, .. } = k;
@@ -280,8 +308,8 @@ pub fn sys_madvise(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         let private_ranges: Vec<(u64, u64)> = mm
             .aspace
             .vmas()
-            .filter(|v| !v.shared && v.start < addr + len && addr < v.end)
-            .map(|v| (v.start.max(addr), v.end.min(addr + len)))
+            .filter(|v| !v.shared && v.start < end && addr < v.end)
+            .map(|v| (v.start.max(addr), v.end.min(end)))
             .collect();
         for (s, e) in private_ranges {
             mm.aspace.discard(s, e, frames);
@@ -336,7 +364,9 @@ pub fn sys_mincore(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if !is_page_aligned(addr) {
         return Err(Errno::EINVAL);
     }
-    let pages = page_up(len).ok_or(Errno::ENOMEM)? / PAGE;
+    let len = page_up(len).ok_or(Errno::ENOMEM)?;
+    user_end(addr, len).ok_or(Errno::ENOMEM)?;
+    let pages = len / PAGE;
     if pages > 1 << 20 {
         return Err(Errno::EINVAL);
     }

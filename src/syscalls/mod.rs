@@ -115,6 +115,37 @@ pub fn dispatch(k: &mut Kernel, tid: Pid, nr: u64, args: [u64; 6]) -> Outcome {
     out
 }
 
+/// `int $0x80` from a 64-bit task stops like a syscall under SYSEMU.
+/// umlrun answers as a Linux kernel built without IA32 emulation: the
+/// instruction faults (#GP: SIGSEGV with SI_KERNEL, rip at the `int`),
+/// never served with the 64-bit table. True when the stop was one.
+pub fn refuse_int80(k: &mut Kernel, tid: Pid) -> bool {
+    const INT80: [u8; 2] = [0xcd, 0x80];
+    const SI_KERNEL: i32 = 0x80;
+    let mut r = k.regs(tid);
+    let Some(at) = r.rip.checked_sub(2) else {
+        return false;
+    };
+    let mut insn = [0u8; 2];
+    if k.read_user(tid, at, &mut insn).is_err() || insn != INT80 {
+        return false;
+    }
+    log::debug!("task {tid}: int $0x80 at {at:#x}: SIGSEGV (no IA32 emulation)");
+    r.rip = at;
+    r.rax = r.orig_rax;
+    r.orig_rax = u64::MAX;
+    k.set_regs(tid, r);
+    k.force_signal(
+        tid,
+        crate::kernel::signal::SigInfo {
+            signo: crate::kernel::signal::SIGSEGV,
+            code: SI_KERNEL,
+            ..Default::default()
+        },
+    );
+    true
+}
+
 /// An fd argument (the low 32 bits, signed).
 pub(crate) fn fd_arg(a: u64) -> i32 {
     a as u32 as i32

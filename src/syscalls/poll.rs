@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::{ok, Outcome, SysResult};
 use crate::errno::{Errno, KResult};
+use crate::kernel::deadline;
 use crate::kernel::files::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI};
 use crate::kernel::signal::SigSet;
 use crate::kernel::task::{Pid, Wait};
@@ -42,10 +43,7 @@ fn wait_for(
         Some(d) => {
             let t = k.task_mut(tid)?;
             let now = Instant::now();
-            let deadline = *t.block_deadline.get_or_insert(
-                now.checked_add(d)
-                    .unwrap_or(now + Duration::from_secs(1 << 32)),
-            );
+            let deadline = *t.block_deadline.get_or_insert_with(|| deadline::after(d));
             if now >= deadline {
                 return Ok(Some(Outcome::Return(0)));
             }
@@ -87,12 +85,9 @@ fn timespec_timeout(k: &mut Kernel, tid: Pid, p: u64) -> KResult<Option<Duration
     if p == 0 {
         return Ok(None);
     }
-    let sec = k.read_u64(tid, p)? as i64;
-    let nsec = k.read_u64(tid, p + 8)? as i64;
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok(Some(Duration::new(sec as u64, nsec as u32)))
+    Ok(Some(crate::syscalls::time::read_timespec_duration(
+        k, tid, p,
+    )?))
 }
 
 fn do_poll(k: &mut Kernel, tid: Pid, fds: u64, nfds: u64, timeout: Option<Duration>) -> SysResult {
@@ -264,9 +259,9 @@ pub fn sys_select(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let timeout = if a[4] == 0 {
         None
     } else {
-        let sec = k.read_u64(tid, a[4])?;
-        let usec = k.read_u64(tid, a[4] + 8)?;
-        Some(Duration::from_secs(sec) + Duration::from_micros(usec.min(999_999)))
+        let sec = k.read_u64(tid, a[4])? as i64;
+        let usec = k.read_u64(tid, a[4].checked_add(8).ok_or(Errno::EFAULT)?)? as i64;
+        Some(deadline::select_timeval(sec, usec)?)
     };
     do_select(k, tid, a, timeout)
 }

@@ -490,8 +490,12 @@ pub fn sys_arch_prctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     const ARCH_SET_FS: u64 = 0x1002;
     const ARCH_GET_FS: u64 = 0x1003;
     const ARCH_GET_GS: u64 = 0x1004;
+    // Linux: a base at or above TASK_SIZE_MAX (non-canonical or kernel
+    // space) is EPERM.
+    const TASK_SIZE_MAX: u64 = (1 << 47) - 4096;
     let mut r = k.regs(tid);
     match a[0] {
+        ARCH_SET_FS | ARCH_SET_GS if a[1] >= TASK_SIZE_MAX => return Err(Errno::EPERM),
         ARCH_SET_FS => r.fs_base = a[1],
         ARCH_SET_GS => r.gs_base = a[1],
         ARCH_GET_FS => {

@@ -227,12 +227,11 @@ pub fn sys_rt_sigtimedwait(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if a[2] == 0 {
         return Ok(Outcome::Block(Wait::Event));
     }
-    let s = k.read_u64(tid, a[2])?;
-    let n = k.read_u64(tid, a[2] + 8)?;
+    let d = crate::syscalls::time::read_timespec_duration(k, tid, a[2])?;
     let t = k.task_mut(tid)?;
-    let deadline = *t.block_deadline.get_or_insert_with(|| {
-        std::time::Instant::now() + std::time::Duration::new(s, n.min(999_999_999) as u32)
-    });
+    let deadline = *t
+        .block_deadline
+        .get_or_insert_with(|| crate::kernel::deadline::after(d));
     if std::time::Instant::now() >= deadline {
         return Err(Errno::EAGAIN);
     }

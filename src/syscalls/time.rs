@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::{ok, Outcome, SysResult};
 use crate::errno::{Errno, KResult};
 use crate::host::clock;
+use crate::kernel::deadline;
 use crate::kernel::signal::{SigInfo, SIGALRM, SIGPROF, SIGVTALRM};
 use crate::kernel::task::{CpuClock, Pid, Wait};
 use crate::kernel::timers::TimerKey;
@@ -17,17 +18,19 @@ pub(crate) fn clock_deadline(clk: u32, sec: u64, nsec: u64) -> Instant {
     let (s, n) = clock::now(clk);
     let now_ns = s as i128 * 1_000_000_000 + n as i128;
     let want = sec as i128 * 1_000_000_000 + nsec as i128;
-    let delta = (want - now_ns).max(0) as u64;
-    Instant::now() + Duration::from_nanos(delta)
+    deadline::after(deadline::from_nanos(want - now_ns))
 }
 
 fn read_timespec(k: &mut Kernel, tid: Pid, p: u64) -> KResult<(u64, u64)> {
+    let d = read_timespec_duration(k, tid, p)?;
+    Ok((d.as_secs(), d.subsec_nanos() as u64))
+}
+
+/// A guest `struct timespec` at `p` (validated, clamped to forever).
+pub fn read_timespec_duration(k: &mut Kernel, tid: Pid, p: u64) -> KResult<Duration> {
     let s = k.read_u64(tid, p)? as i64;
-    let n = k.read_u64(tid, p + 8)? as i64;
-    if s < 0 || !(0..1_000_000_000).contains(&n) {
-        return Err(Errno::EINVAL);
-    }
-    Ok((s as u64, n as u64))
+    let n = k.read_u64(tid, p.checked_add(8).ok_or(Errno::EFAULT)?)? as i64;
+    deadline::timespec(s, n)
 }
 
 fn write_timespec(k: &mut Kernel, tid: Pid, p: u64, s: i64, n: i64) -> KResult<()> {
@@ -130,8 +133,8 @@ fn sleep_until(k: &mut Kernel, tid: Pid, make: impl FnOnce() -> Instant) -> SysR
 }
 
 pub fn sys_nanosleep(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let (s, n) = read_timespec(k, tid, a[0])?;
-    sleep_until(k, tid, || Instant::now() + Duration::new(s, n as u32))
+    let d = read_timespec_duration(k, tid, a[0])?;
+    sleep_until(k, tid, || deadline::after(d))
 }
 
 pub fn sys_clock_nanosleep(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -140,7 +143,7 @@ pub fn sys_clock_nanosleep(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if flags & 1 != 0 {
         sleep_until(k, tid, || clock_deadline(clk, s, n))
     } else {
-        sleep_until(k, tid, || Instant::now() + Duration::new(s, n as u32))
+        sleep_until(k, tid, || deadline::after(Duration::new(s, n as u32)))
     }
 }
 
@@ -176,7 +179,7 @@ fn itimer_left(k: &Kernel, tid: Pid) -> (Duration, Duration) {
 
 fn set_itimer(k: &mut Kernel, tid: Pid, value: Duration, interval: Duration) -> KResult<()> {
     let tgid = k.task(tid)?.tgid;
-    let at = (!value.is_zero()).then(|| Instant::now() + value);
+    let at = (!value.is_zero()).then(|| deadline::after(value));
     k.task_mut(tgid)?.itimer = at.map(|at| (at, interval));
     match at {
         Some(at) => k.timers.set(TimerKey::RealTimer(tgid), at),
@@ -232,13 +235,7 @@ fn write_itimerval(
 fn read_itimerval(k: &mut Kernel, tid: Pid, p: u64) -> KResult<(Duration, Duration)> {
     let b = k.read_user_vec(tid, p, 32)?;
     let g = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-    let tv = |i: usize| {
-        let (s, us) = (g(i), g(i + 8));
-        if s < 0 || !(0..1_000_000).contains(&us) {
-            return Err(Errno::EINVAL);
-        }
-        Ok(Duration::from_secs(s as u64) + Duration::from_micros(us as u64))
-    };
+    let tv = |i: usize| deadline::timeval(g(i), g(i + 8));
     let interval = tv(0)?;
     Ok((tv(16)?, interval))
 }

@@ -16,21 +16,27 @@ pub const STACK_PAGES: u64 = 64;
 const MEM_SIZE: usize = 256 << 20;
 const MMAP_TOP: u64 = 0x7f00_0000_0000;
 
-/// Compile a guest C file; None when gcc is missing or fails.
-pub fn build_guest(src_name: &str, dir: &Path, flags: &[&str]) -> Option<PathBuf> {
+/// Compile a guest C file. Panics when gcc is missing or fails: a test
+/// whose set-up fails must fail, not pass without running.
+pub fn build_guest(src_name: &str, dir: &Path, flags: &[&str]) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/guest")
         .join(src_name);
     let out = dir.join(src_name.trim_end_matches(".c"));
-    let ok = std::process::Command::new("gcc")
+    let res = std::process::Command::new("gcc")
         .args(flags)
         .arg("-o")
         .arg(&out)
         .arg(&src)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    ok.then_some(out)
+        .output()
+        .unwrap_or_else(|e| panic!("gcc (needed to build {src_name}): {e}"));
+    assert!(
+        res.status.success(),
+        "gcc {flags:?} {src_name} failed ({}):\n{}",
+        res.status,
+        String::from_utf8_lossy(&res.stderr)
+    );
+    out
 }
 
 /// Guest "physical memory": a memfd mapped into the test, plus a page table.

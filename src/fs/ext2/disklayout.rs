@@ -348,6 +348,9 @@ pub enum DirentError {
     RecLenUnaligned,
     PastBlock,
     NameTooLong,
+    /// An entry in use with an empty name (Linux rejects it; returned, it
+    /// would make `ls -R` recurse forever through "").
+    EmptyName,
 }
 
 /// Parse the entry at `offset` of a directory block. `filetype` says whether
@@ -374,6 +377,9 @@ pub fn parse_dirent(block: &[u8], offset: usize, filetype: bool) -> Result<RawDi
     }
     if name_len > NAME_MAX || (inode != 0 && DIRENT_HEADER + name_len > rec_len) {
         return Err(DirentError::NameTooLong);
+    }
+    if inode != 0 && name_len == 0 {
+        return Err(DirentError::EmptyName);
     }
     Ok(RawDirent {
         offset,
@@ -449,6 +455,11 @@ mod tests {
         // Without FILETYPE the name length is 16 bits: 5 | 1<<8 is too long.
         set_dirent_rec_len(&mut b, 0, 1024);
         assert_eq!(parse_dirent(&b, 0, false), Err(DirentError::NameTooLong));
+        write_dirent(&mut b, 0, 12, 1024, b"", FT_REG, true);
+        assert_eq!(parse_dirent(&b, 0, true), Err(DirentError::EmptyName));
+        // A free entry (inode 0) may have any name length.
+        set_dirent_inode(&mut b, 0, 0);
+        assert!(parse_dirent(&b, 0, true).is_ok());
     }
 
     #[test]
