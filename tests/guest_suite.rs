@@ -28,6 +28,7 @@ const COMPARED: &[&str] = &[
     "t_conform_io",
     "t_exec_self",
     "t_conform_sys",
+    "t_sysctl",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account"];
@@ -97,7 +98,8 @@ compare!(
     t_pselect,
     t_conform_io,
     t_exec_self,
-    t_conform_sys
+    t_conform_sys,
+    t_sysctl
 );
 
 /// 128 MiB touched and freed: needs more than the default 64M of guest memory.
