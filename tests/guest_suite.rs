@@ -27,6 +27,7 @@ const COMPARED: &[&str] = &[
     "t_pselect",
     "t_conform_io",
     "t_exec_self",
+    "t_eventfd",
     "t_conform_sys",
     "t_sysctl",
 ];
@@ -98,6 +99,7 @@ compare!(
     t_pselect,
     t_conform_io,
     t_exec_self,
+    t_eventfd,
     t_conform_sys,
     t_sysctl
 );
