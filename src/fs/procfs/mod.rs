@@ -54,17 +54,18 @@ const G_SYS_KERNEL: u64 = 12;
 const G_HOSTNAME: u64 = 13;
 const G_OSRELEASE: u64 = 14;
 const G_OSTYPE: u64 = 15;
-const G_SYS_FS: u64 = 16;
-const G_SYS_VM: u64 = 17;
-const G_SYS_RANDOM: u64 = 18;
-const G_PID_MAX: u64 = 19;
-const G_BOOT_ID: u64 = 20;
-const G_UUID: u64 = 21;
-const G_FILE_MAX: u64 = 22;
-const G_NR_OPEN: u64 = 23;
-const G_PIPE_MAX_SIZE: u64 = 24;
-const G_MAX_MAP_COUNT: u64 = 25;
-const G_OVERCOMMIT: u64 = 26;
+const G_PARTITIONS: u64 = 16;
+const G_SYS_FS: u64 = 17;
+const G_SYS_VM: u64 = 18;
+const G_SYS_RANDOM: u64 = 19;
+const G_PID_MAX: u64 = 20;
+const G_BOOT_ID: u64 = 21;
+const G_UUID: u64 = 22;
+const G_FILE_MAX: u64 = 23;
+const G_NR_OPEN: u64 = 24;
+const G_PIPE_MAX_SIZE: u64 = 25;
+const G_MAX_MAP_COUNT: u64 = 26;
+const G_OVERCOMMIT: u64 = 27;
 
 // Per-process file ids.
 const P_DIR: u64 = 1;
@@ -87,6 +88,7 @@ const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
     ("loadavg", G_LOADAVG, Kind::File),
     ("meminfo", G_MEMINFO, Kind::File),
     ("mounts", G_MOUNTS, Kind::File),
+    ("partitions", G_PARTITIONS, Kind::File),
     ("self", G_SELF, Kind::Link),
     ("stat", G_STAT, Kind::File),
     ("sys", G_SYS, Kind::Dir),
@@ -164,7 +166,10 @@ impl ProcFs {
             let kind = match file {
                 G_ROOT | G_SYS | G_SYS_KERNEL | G_SYS_FS | G_SYS_VM | G_SYS_RANDOM => Kind::Dir,
                 G_SELF => Kind::Link,
-                G_MEMINFO..=G_STAT | G_HOSTNAME..=G_OSTYPE | G_PID_MAX..=G_OVERCOMMIT => Kind::File,
+                G_MEMINFO..=G_STAT
+                | G_HOSTNAME..=G_OSTYPE
+                | G_PARTITIONS
+                | G_PID_MAX..=G_OVERCOMMIT => Kind::File,
                 _ => return Err(Errno::ENOENT),
             };
             return if sub == 0 {
@@ -210,6 +215,7 @@ impl ProcFs {
             (None, G_UPTIME) => format::uptime(s.uptime()),
             (None, G_LOADAVG) => format::loadavg(&s.loadavg()),
             (None, G_FILESYSTEMS) => format::filesystems(&s.filesystems()),
+            (None, G_PARTITIONS) => format::partitions(&s.partitions()),
             (None, G_CPUINFO) => format::cpuinfo(s.cpu_count()),
             (None, G_VERSION) => format::version(&s.kernel_version()),
             (None, G_STAT) => format::sys_stat(&s.sys_stat()),
