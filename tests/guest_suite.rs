@@ -32,6 +32,7 @@ const COMPARED: &[&str] = &[
     "t_conform_sys",
     "t_sched",
     "t_futex",
+    "t_sysctl",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -104,7 +105,8 @@ compare!(
     t_eventfd,
     t_conform_sys,
     t_sched,
-    t_futex
+    t_futex,
+    t_sysctl
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

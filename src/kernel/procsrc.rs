@@ -8,8 +8,10 @@ use std::rc::Rc;
 
 use super::core::Kernel;
 use super::task::{Pid, TaskState};
+use crate::errno::KResult;
 use crate::fs::procfs::{
-    LoadAvg, MapInfo, MemInfo, MountInfo, PartitionInfo, ProcSource, SysStat, TaskInfo,
+    uuid_text, LoadAvg, MapInfo, MemInfo, MountInfo, PartitionInfo, ProcSource, SysCtl, SysStat,
+    TaskInfo,
 };
 use crate::mm::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE};
 
@@ -20,6 +22,10 @@ pub struct ProcSnapshot {
     pub fds: BTreeMap<u32, Vec<(u32, Vec<u8>)>>,
     /// (pid, fd) → (mount id, inode) of the fds that refer to files.
     pub fd_nodes: BTreeMap<(u32, u32), (usize, u64)>,
+    pub sysctl: SysCtl,
+    /// A hostname written to /proc/sys/kernel/hostname, for the kernel to
+    /// take (`apply_proc_writes`).
+    pub new_hostname: Option<Vec<u8>>,
     pub maps: BTreeMap<u32, Vec<MapInfo>>,
     pub cmdline: BTreeMap<u32, Vec<u8>>,
     pub current: u32,
@@ -112,9 +118,29 @@ impl ProcSource for KernelProcSource {
     fn hostname(&self) -> String {
         self.0.borrow().hostname.clone()
     }
+    fn sysctl(&self) -> SysCtl {
+        self.0.borrow().sysctl.clone()
+    }
+    fn set_hostname(&self, name: &[u8]) -> KResult<()> {
+        let mut s = self.0.borrow_mut();
+        s.hostname = String::from_utf8_lossy(name).into_owned();
+        s.new_hostname = Some(name.to_vec());
+        Ok(())
+    }
 }
 
 impl Kernel {
+    /// Takes what writes to /proc changed (kernel/hostname).
+    pub fn apply_proc_writes(&mut self) {
+        let Some(snap) = self.proc_snapshot.clone() else {
+            return;
+        };
+        let written = snap.borrow_mut().new_hostname.take();
+        if let Some(h) = written {
+            self.config.hostname = h;
+        }
+    }
+
     /// Refreshes what /proc shows, from `tid`'s point of view.
     pub fn refresh_proc(&mut self, tid: Pid) {
         let Some(snap) = self.proc_snapshot.clone() else {
@@ -125,6 +151,16 @@ impl Kernel {
         s.meminfo = self.meminfo();
         s.uptime = self.uptime().as_secs_f64();
         s.hostname = String::from_utf8_lossy(&self.config.hostname).into_owned();
+        let mut id = [0u8; 16];
+        if s.sysctl.boot_id == SysCtl::default().boot_id {
+            self.rng.fill(&mut id);
+            s.sysctl.boot_id = uuid_text(id);
+        }
+        self.rng.fill(&mut id);
+        s.sysctl.uuid = uuid_text(id);
+        s.sysctl.file_max = (s.meminfo.total / 10).max(8192);
+        s.sysctl.nr_open = super::fdtable::NR_OPEN as u64;
+        s.sysctl.pipe_max_size = crate::fs::pipe::PIPE_MAX_SIZE as u64;
         s.forks = self.forks;
         s.tasks.clear();
         s.fds.clear();
@@ -147,6 +183,9 @@ impl Kernel {
             }
             let mm = self.mms.get(&t.mm);
             let pid = t.tgid as u32;
+            // (user, system) ticks: the host's accounting of the stub plus
+            // the kernel's time serving it, as times() reports them.
+            let cpu = self.cpu_ticks(t.tgid);
             s.tasks.insert(
                 pid,
                 TaskInfo {
@@ -183,6 +222,10 @@ impl Kernel {
                     exe: t.exe.clone(),
                     exe_node: t.exe_node.map(|n| (n.mnt, n.ino)),
                     nice: t.sched.nice,
+                    utime: cpu.0,
+                    stime: cpu.1,
+                    cutime: t.child_cpu.0,
+                    cstime: t.child_cpu.1,
                     cwd: t.fs.borrow().cwd.clone(),
                     ..Default::default()
                 },

@@ -310,7 +310,7 @@ impl Kernel {
             // Re-armed meanwhile: its own entry is queued.
             return;
         }
-        let next = (!iv.is_zero()).then(|| now + iv);
+        let next = (!iv.is_zero()).then(|| deadline::later(now, iv));
         if let Ok(t) = self.task_mut(tgid) {
             t.itimer = next.map(|at| (at, iv));
         }

@@ -9,7 +9,12 @@
 //! Inode = pid << 32 | file << 24 | fd; pid 0 holds the global files.
 //! Everything under /proc/<pid> is owned by the task's uid/gid (busybox ps
 //! reads a process's user from the owner of /proc/<pid>). File sizes are
-//! 0 as on Linux; readers read to EOF. Writes answer EACCES.
+//! 0 as on Linux; readers read to EOF. Writes answer EACCES, except
+//! /proc/sys/kernel/hostname's (the kernel takes them: `set_hostname`).
+//! /proc/sys has the basics programs read: kernel/{hostname, osrelease,
+//! ostype, pid_max, random/boot_id, random/uuid}, fs/{file-max, nr_open,
+//! pipe-max-size}, vm/{max_map_count, overcommit_memory} (read-only; the
+//! map count is not enforced yet).
 //! /proc/<pid>/exe and fd/<n> are magic links: besides their text they
 //! name the file itself (`magic_link`), which a path walk goes to.
 #![deny(unsafe_code)]
@@ -50,6 +55,17 @@ const G_HOSTNAME: u64 = 13;
 const G_OSRELEASE: u64 = 14;
 const G_OSTYPE: u64 = 15;
 const G_PARTITIONS: u64 = 16;
+const G_SYS_FS: u64 = 17;
+const G_SYS_VM: u64 = 18;
+const G_SYS_RANDOM: u64 = 19;
+const G_PID_MAX: u64 = 20;
+const G_BOOT_ID: u64 = 21;
+const G_UUID: u64 = 22;
+const G_FILE_MAX: u64 = 23;
+const G_NR_OPEN: u64 = 24;
+const G_PIPE_MAX_SIZE: u64 = 25;
+const G_MAX_MAP_COUNT: u64 = 26;
+const G_OVERCOMMIT: u64 = 27;
 
 // Per-process file ids.
 const P_DIR: u64 = 1;
@@ -79,11 +95,30 @@ const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
     ("uptime", G_UPTIME, Kind::File),
     ("version", G_VERSION, Kind::File),
 ];
-const SYS_ENTRIES: &[(&str, u64, Kind)] = &[("kernel", G_SYS_KERNEL, Kind::Dir)];
+const SYS_ENTRIES: &[(&str, u64, Kind)] = &[
+    ("fs", G_SYS_FS, Kind::Dir),
+    ("kernel", G_SYS_KERNEL, Kind::Dir),
+    ("vm", G_SYS_VM, Kind::Dir),
+];
 const SYS_KERNEL_ENTRIES: &[(&str, u64, Kind)] = &[
     ("hostname", G_HOSTNAME, Kind::File),
     ("osrelease", G_OSRELEASE, Kind::File),
     ("ostype", G_OSTYPE, Kind::File),
+    ("pid_max", G_PID_MAX, Kind::File),
+    ("random", G_SYS_RANDOM, Kind::Dir),
+];
+const SYS_RANDOM_ENTRIES: &[(&str, u64, Kind)] = &[
+    ("boot_id", G_BOOT_ID, Kind::File),
+    ("uuid", G_UUID, Kind::File),
+];
+const SYS_FS_ENTRIES: &[(&str, u64, Kind)] = &[
+    ("file-max", G_FILE_MAX, Kind::File),
+    ("nr_open", G_NR_OPEN, Kind::File),
+    ("pipe-max-size", G_PIPE_MAX_SIZE, Kind::File),
+];
+const SYS_VM_ENTRIES: &[(&str, u64, Kind)] = &[
+    ("max_map_count", G_MAX_MAP_COUNT, Kind::File),
+    ("overcommit_memory", G_OVERCOMMIT, Kind::File),
 ];
 const PID_ENTRIES: &[(&str, u64, Kind)] = &[
     ("cmdline", P_CMDLINE, Kind::File),
@@ -129,9 +164,12 @@ impl ProcFs {
         let (pid, file, sub) = split(i);
         if pid == 0 {
             let kind = match file {
-                G_ROOT | G_SYS | G_SYS_KERNEL => Kind::Dir,
+                G_ROOT | G_SYS | G_SYS_KERNEL | G_SYS_FS | G_SYS_VM | G_SYS_RANDOM => Kind::Dir,
                 G_SELF => Kind::Link,
-                G_MEMINFO..=G_STAT | G_HOSTNAME..=G_OSTYPE | G_PARTITIONS => Kind::File,
+                G_MEMINFO..=G_STAT
+                | G_HOSTNAME..=G_OSTYPE
+                | G_PARTITIONS
+                | G_PID_MAX..=G_OVERCOMMIT => Kind::File,
                 _ => return Err(Errno::ENOENT),
             };
             return if sub == 0 {
@@ -182,8 +220,16 @@ impl ProcFs {
             (None, G_VERSION) => format::version(&s.kernel_version()),
             (None, G_STAT) => format::sys_stat(&s.sys_stat()),
             (None, G_HOSTNAME) => format!("{}\n", s.hostname()),
-            (None, G_OSRELEASE) => format!("{}\n", s.kernel_version()),
+            (None, G_OSRELEASE) => format!("{}\n", s.release()),
             (None, G_OSTYPE) => "Linux\n".to_string(),
+            (None, G_PID_MAX) => format!("{}\n", s.sysctl().pid_max),
+            (None, G_BOOT_ID) => format!("{}\n", s.sysctl().boot_id),
+            (None, G_UUID) => format!("{}\n", s.sysctl().uuid),
+            (None, G_FILE_MAX) => format!("{}\n", s.sysctl().file_max),
+            (None, G_NR_OPEN) => format!("{}\n", s.sysctl().nr_open),
+            (None, G_PIPE_MAX_SIZE) => format!("{}\n", s.sysctl().pipe_max_size),
+            (None, G_MAX_MAP_COUNT) => format!("{}\n", s.sysctl().max_map_count),
+            (None, G_OVERCOMMIT) => format!("{}\n", s.sysctl().overcommit_memory),
             (Some(t), P_STAT) => format::task_stat(&t),
             (Some(t), P_STATUS) => format::task_status(&t),
             (Some(_), P_CMDLINE) => return Ok(s.cmdline(pid)),
@@ -231,6 +277,9 @@ impl ProcFs {
             }
             (None, G_SYS) => fixed(SYS_ENTRIES, 0),
             (None, G_SYS_KERNEL) => fixed(SYS_KERNEL_ENTRIES, 0),
+            (None, G_SYS_RANDOM) => fixed(SYS_RANDOM_ENTRIES, 0),
+            (None, G_SYS_FS) => fixed(SYS_FS_ENTRIES, 0),
+            (None, G_SYS_VM) => fixed(SYS_VM_ENTRIES, 0),
             (Some(_), P_DIR) => fixed(PID_ENTRIES, pid),
             (Some(_), P_FD) => self
                 .src
@@ -248,7 +297,8 @@ impl ProcFs {
 
     fn parent_of(&self, dir: Ino) -> Ino {
         match split(dir) {
-            (0, G_SYS_KERNEL, _) => ino(0, G_SYS, 0),
+            (0, G_SYS_KERNEL | G_SYS_FS | G_SYS_VM, _) => ino(0, G_SYS, 0),
+            (0, G_SYS_RANDOM, _) => ino(0, G_SYS_KERNEL, 0),
             (pid, P_FD, _) if pid != 0 => ino(pid, P_DIR, 0),
             _ => ino(0, G_ROOT, 0),
         }
@@ -368,13 +418,32 @@ impl FileSystem for ProcFs {
         Ok(n)
     }
 
-    fn write(&self, i: Ino, _offset: u64, _data: &[u8]) -> KResult<usize> {
-        self.resolve(i)?;
-        Err(Errno::EACCES)
+    /// Only kernel/hostname takes writes (the same state as sethostname):
+    /// a write at offset 0 sets it to the text up to the first newline or
+    /// NUL, cut at 64 bytes (Linux's proc_dostring).
+    fn write(&self, i: Ino, offset: u64, data: &[u8]) -> KResult<usize> {
+        let (_, task) = self.resolve(i)?;
+        if task.is_some() || split(i).1 != G_HOSTNAME {
+            return Err(Errno::EACCES);
+        }
+        if offset != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let end = data
+            .iter()
+            .position(|&b| b == b'\n' || b == 0)
+            .unwrap_or(data.len())
+            .min(64);
+        self.src.set_hostname(&data[..end])?;
+        Ok(data.len())
     }
 
     fn truncate(&self, i: Ino, _size: u64) -> KResult<()> {
         self.resolve(i)?;
+        // O_TRUNC on kernel/hostname (`echo x > hostname`) is a no-op.
+        if split(i).1 == G_HOSTNAME && split(i).0 == 0 {
+            return Ok(());
+        }
         Err(Errno::EACCES)
     }
 

@@ -116,6 +116,52 @@ impl Default for TaskInfo {
     }
 }
 
+/// The /proc/sys values the kernel decides (the rest are constants).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysCtl {
+    pub pid_max: u64,
+    pub file_max: u64,
+    pub nr_open: u64,
+    pub pipe_max_size: u64,
+    pub max_map_count: u64,
+    pub overcommit_memory: u32,
+    /// kernel/random/boot_id: one UUID for the whole boot.
+    pub boot_id: String,
+    /// kernel/random/uuid: a fresh UUID each time it is read.
+    pub uuid: String,
+}
+
+impl Default for SysCtl {
+    /// Linux's defaults.
+    fn default() -> Self {
+        SysCtl {
+            pid_max: 4_194_304,
+            file_max: 8192,
+            nr_open: 1 << 20,
+            pipe_max_size: 1 << 20,
+            max_map_count: 65530,
+            overcommit_memory: 0,
+            boot_id: "00000000-0000-4000-8000-000000000000".into(),
+            uuid: "00000000-0000-4000-8000-000000000000".into(),
+        }
+    }
+}
+
+/// A random (version 4) UUID in its text form, from 16 random bytes.
+pub fn uuid_text(mut b: [u8; 16]) -> String {
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        h[0..4].concat(),
+        h[4..6].concat(),
+        h[6..8].concat(),
+        h[8..10].concat(),
+        h[10..16].concat()
+    )
+}
+
 /// One line of /proc/mounts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountInfo {
@@ -206,6 +252,12 @@ pub trait ProcSource {
     fn cpu_count(&self) -> u32;
     /// The release, as `uname -r` shows it ("6.1.0-umlrun").
     fn kernel_version(&self) -> String;
+    /// The release alone (`uname -r`, kernel/osrelease): the third word
+    /// of the version.
+    fn release(&self) -> String {
+        let v = self.kernel_version();
+        v.split_whitespace().nth(2).unwrap_or(&v).to_string()
+    }
     /// (name, nodev) of every registered file-system type.
     fn filesystems(&self) -> Vec<(&'static str, bool)>;
     /// The block devices, for /proc/partitions.
@@ -227,5 +279,13 @@ pub trait ProcSource {
     }
     fn hostname(&self) -> String {
         "umlrun".to_string()
+    }
+    fn sysctl(&self) -> SysCtl {
+        SysCtl::default()
+    }
+    /// A write to kernel/hostname (already cut to at most 64 bytes, the
+    /// newline gone). The kernel applies it after the write.
+    fn set_hostname(&self, _name: &[u8]) -> crate::errno::KResult<()> {
+        Err(crate::errno::Errno::EACCES)
     }
 }

@@ -278,3 +278,46 @@ fn errors_and_bad_inodes() {
     // Reads past the end are empty.
     assert_eq!(fs.read(m, 1 << 40, &mut [0u8; 4]), Ok(0));
 }
+
+#[test]
+fn sysctl_tree() {
+    let fs = proc();
+    let names = |p: &str| -> Vec<Vec<u8>> {
+        fs.readdir(walk(&fs, p).unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .filter(|n| n != b"." && n != b"..")
+            .collect()
+    };
+    assert_eq!(
+        names("sys"),
+        vec![b"fs".to_vec(), b"kernel".to_vec(), b"vm".to_vec()]
+    );
+    assert_eq!(
+        names("sys/kernel/random"),
+        vec![b"boot_id".to_vec(), b"uuid".to_vec()]
+    );
+    assert_eq!(cat(&fs, "sys/kernel/pid_max"), "4194304\n");
+    assert_eq!(cat(&fs, "sys/fs/nr_open"), "1048576\n");
+    assert_eq!(cat(&fs, "sys/fs/pipe-max-size"), "1048576\n");
+    assert_eq!(cat(&fs, "sys/vm/max_map_count"), "65530\n");
+    assert_eq!(cat(&fs, "sys/vm/overcommit_memory"), "0\n");
+    assert_eq!(cat(&fs, "sys/kernel/random/uuid").len(), 37);
+    let random = walk(&fs, "sys/kernel/random").unwrap();
+    assert_eq!(fs.lookup(random, b".."), walk(&fs, "sys/kernel"));
+    // Only hostname takes writes, and only where the source takes them.
+    let host = walk(&fs, "sys/kernel/hostname").unwrap();
+    assert_eq!(fs.stat(host).unwrap().mode & 0o777, 0o644);
+    assert_eq!(fs.write(host, 0, b"x\n"), Err(Errno::EACCES));
+    let pid_max = walk(&fs, "sys/kernel/pid_max").unwrap();
+    assert_eq!(fs.write(pid_max, 0, b"5\n"), Err(Errno::EACCES));
+    assert_eq!(fs.stat(pid_max).unwrap().mode & 0o777, 0o444);
+}
+
+#[test]
+fn uuids_are_version_4() {
+    let u = uuid_text([0xff; 16]);
+    assert_eq!(u, "ffffffff-ffff-4fff-bfff-ffffffffffff");
+    assert_eq!(uuid_text([0; 16]), "00000000-0000-4000-8000-000000000000");
+}

@@ -38,8 +38,17 @@ impl FileDescription for ProcFile {
         Ok(n)
     }
 
+    /// Writes go to the file system (only sysctls take them) and then to
+    /// the kernel state they set.
     fn write(&self, k: &mut Kernel, io: &Io, data: &[u8]) -> KResult<usize> {
-        self.file.write(k, io, data)
+        let off = io.offset();
+        let n = k
+            .mounts
+            .fs(self.file.node.mnt)?
+            .write(self.file.node.ino, off, data)?;
+        k.apply_proc_writes();
+        io.advance(off + n as u64);
+        Ok(n)
     }
 
     fn ioctl(&self, k: &mut Kernel, io: &Io, req: u32, arg: u64) -> SysResult {
