@@ -139,7 +139,7 @@ pub fn sys_umount2(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::EPERM);
     }
     let target = k.read_path(tid, a[0])?;
-    let base = k.task(tid)?.fs.borrow().cwd.clone();
+    let base = k.task(tid)?.fs.borrow().cwd.path();
     let cred = k.task(tid)?.cred.clone();
     let r = match k.mounts.walk(&base, &target, true, &cred)? {
         Lookup::Found(r) => r,
@@ -155,7 +155,7 @@ pub fn sys_umount2(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             .borrow()
             .iter()
             .any(|(_, e)| e.file.borrow().node().is_some_and(|n| n.mnt == r.node.mnt))
-            || t.fs.borrow().cwd.starts_with(&r.path) && r.path != b"/"
+            || t.fs.borrow().cwd.path().starts_with(&r.path) && r.path != b"/"
     });
     if busy {
         return Err(Errno::EBUSY);
