@@ -33,6 +33,7 @@ const COMPARED: &[&str] = &[
     "t_sched",
     "t_futex",
     "t_sysctl",
+    "t_cwdref",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -106,7 +107,8 @@ compare!(
     t_conform_sys,
     t_sched,
     t_futex,
-    t_sysctl
+    t_sysctl,
+    t_cwdref
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -2,9 +2,20 @@
 //!
 //! | file / dir  | owns |
 //! |-------------|------|
-//! | `mod.rs`    | the `FileSystem` trait every mounted file system implements, and its value types |
+//! | `mod.rs`    | the `FileSystem` trait every mounted file system implements (with its capabilities: `caches_reads`, `generated`, `page_mapping`, `magic_link`), and its value types |
 //! | `blockio.rs`| the `BlockIo` trait file systems read their device through, and file/memory implementations |
 //! | `ext2/`     | ext2 on a block device (revisions 0 and 1) |
+//! | `ext2vol.rs`| ext2 on a ubd as a `FileSystem`; reads fill the page cache, `ubd=mmap` pages map the image |
+//! | `tmpfs/`    | tmpfs: files in memory pages |
+//! | `procfs/`   | /proc, generated at read time from the kernel's snapshot |
+//! | `devices.rs`| device numbers, the nodes of a fresh /dev, memory-device semantics |
+//! | `pipe.rs`   | the pipe buffer (64 KiB ring, PIPE_BUF atomicity) |
+//! | `tty/`      | the terminal line discipline and controlling-terminal state |
+//!
+//! What an *open* file does (read, poll, ioctl, ...) is not here: each
+//! kind of open file implements `vfs::FileDescription` in
+//! `kernel/files/`. A file system is never told apart by its type name;
+//! the kernel asks its capabilities instead.
 //!
 //! The kernel is single-threaded (like UML's), so file systems are shared
 //! as `Rc<dyn FileSystem>`; implementations may still be `Send + Sync`.
@@ -113,7 +124,8 @@ pub struct StatFs {
 /// byte strings (Linux file names are not UTF-8). Every method validates
 /// its inputs: a corrupt image answers EIO, never panics.
 pub trait FileSystem {
-    /// The type name shown in /proc/mounts ("ext2", "proc", "tmpfs").
+    /// The type name shown in /proc/mounts ("ext2", "proc", "tmpfs");
+    /// only shown, never compared: behaviour hangs on the capabilities below.
     fn fs_type(&self) -> &'static str;
     fn root(&self) -> Ino;
     fn stat(&self, ino: Ino) -> KResult<Stat>;

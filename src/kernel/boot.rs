@@ -267,6 +267,12 @@ impl Kernel {
         for _ in 0..3 {
             let _ = files.install(console.clone(), false, 0);
         }
+        let root_node = self
+            .mounts
+            .resolve(b"/", b"/", true, &Cred::root())
+            .map_err(BootError::Stub)?
+            .node;
+        let root = self.dentries.get(root_node, b"/".to_vec());
         let pid = self.alloc_pid();
         debug_assert_eq!(pid, 1);
         self.tasks.insert(
@@ -280,7 +286,7 @@ impl Kernel {
                 mm,
                 files: Rc::new(RefCell::new(files)),
                 fs: Rc::new(RefCell::new(FsContext {
-                    cwd: b"/".to_vec(),
+                    cwd: root,
                     umask: 0o022,
                 })),
                 sighand: Default::default(),

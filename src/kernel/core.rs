@@ -63,6 +63,8 @@ pub struct Kernel {
     pub runq: VecDeque<Pid>,
     pub console: Console,
     pub pipes: PipeTable,
+    /// Every live directory reference (cwds, open directories).
+    pub dentries: crate::vfs::DentryTable,
     pub config: KernelConfig,
     pub boot: Instant,
     pub shutdown: Option<Shutdown>,
@@ -130,6 +132,7 @@ impl Kernel {
             runq: VecDeque::new(),
             console,
             pipes: PipeTable::default(),
+            dentries: Default::default(),
             config,
             boot: Instant::now(),
             shutdown: None,

@@ -30,7 +30,7 @@ struct Image {
 impl Kernel {
     fn exec_open(&mut self, tid: Pid, path: &[u8]) -> KResult<(Resolved, Vec<u8>)> {
         let t = self.task(tid)?;
-        let cwd = t.fs.borrow().cwd.clone();
+        let cwd = t.fs.borrow().cwd.path();
         let cred = t.cred.clone();
         if path.starts_with(b"/proc") || path.starts_with(b"/dev/fd") || cwd.starts_with(b"/proc") {
             // /proc/self/exe and /proc/<pid>/fd/<n> lead to what they name now.

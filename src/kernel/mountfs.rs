@@ -269,7 +269,7 @@ impl Kernel {
                 .borrow()
                 .iter()
                 .any(|(_, e)| e.file.borrow().node().is_some_and(|n| n.mnt == mnt))
-                || is_under(&t.fs.borrow().cwd, path)
+                || is_under(&t.fs.borrow().cwd.path(), path)
         });
         open_or_cwd || self.maps_of(mnt, false)
     }

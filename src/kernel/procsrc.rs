@@ -226,7 +226,7 @@ impl Kernel {
                     stime: cpu.1,
                     cutime: t.child_cpu.0,
                     cstime: t.child_cpu.1,
-                    cwd: t.fs.borrow().cwd.clone(),
+                    cwd: shown_path(&t.fs.borrow().cwd),
                     ..Default::default()
                 },
             );
@@ -234,7 +234,13 @@ impl Kernel {
                 .files
                 .borrow()
                 .iter()
-                .map(|(fd, e)| (fd, e.file.borrow().path.clone()))
+                .map(|(fd, e)| {
+                    let of = e.file.borrow();
+                    match of.ops.directory() {
+                        Some(d) => (fd, shown_path(&d)),
+                        None => (fd, of.path.clone()),
+                    }
+                })
                 .collect();
             s.fds.insert(pid, fds);
             for (fd, e) in t.files.borrow().iter() {
@@ -329,4 +335,13 @@ impl Kernel {
             ..Default::default()
         }
     }
+}
+
+/// A directory's path as /proc shows it: " (deleted)" once removed.
+fn shown_path(d: &crate::vfs::Dentry) -> Vec<u8> {
+    let mut p = d.path();
+    if d.is_dead() {
+        p.extend_from_slice(b" (deleted)");
+    }
+    p
 }

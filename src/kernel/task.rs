@@ -62,9 +62,10 @@ pub enum TaskState {
 }
 
 /// Current directory, root and umask (shared by CLONE_FS).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FsContext {
-    pub cwd: Vec<u8>,
+    /// The current directory: a reference, kept true across renames.
+    pub cwd: crate::vfs::DentryRef,
     pub umask: u32,
 }
 

@@ -32,18 +32,24 @@ const IO_MAX: usize = 1 << 20;
 const READ_MAX: usize = 256 << 20;
 
 impl Kernel {
-    /// The directory a *at() call is relative to.
+    /// The directory a *at() call is relative to, as its path now (the
+    /// cwd's or the dirfd's reference follows renames); ENOENT for a
+    /// relative path in a removed directory.
     pub fn base_dir(&self, tid: Pid, dirfd: i32, path: &[u8]) -> KResult<Vec<u8>> {
         let t = self.task(tid)?;
-        if path.first() == Some(&b'/') || dirfd == AT_FDCWD {
-            return Ok(t.fs.borrow().cwd.clone());
+        let d = if path.first() == Some(&b'/') {
+            return Ok(b"/".to_vec());
+        } else if dirfd == AT_FDCWD {
+            t.fs.borrow().cwd.clone()
+        } else {
+            let f = t.files.borrow().file(dirfd)?;
+            let d = f.borrow().ops.directory();
+            d.ok_or(Errno::ENOTDIR)?
+        };
+        if d.is_dead() {
+            return Err(Errno::ENOENT);
         }
-        let f = t.files.borrow().file(dirfd)?;
-        let of = f.borrow();
-        match of.ops.directory() {
-            Some(_) => Ok(of.path.clone()),
-            None => Err(Errno::ENOTDIR),
-        }
+        Ok(d.path())
     }
 
     fn cred(&self, tid: Pid) -> KResult<Cred> {
@@ -171,7 +177,7 @@ impl Kernel {
         }
         let generated = self.mounts.fs(r.node.mnt)?.generated();
         let ops: Rc<dyn FileDescription> = match ty {
-            S_IFDIR => DirFile::new(r.node),
+            S_IFDIR => DirFile::new(self.dentries.get(r.node, r.path.clone())),
             S_IFREG if generated => ProcFile::new(r.node),
             S_IFREG => {
                 if flags & O_TRUNC != 0 && acc != O_RDONLY && r.stat.size > 0 {
@@ -245,9 +251,8 @@ impl Kernel {
                 return Err(Errno::ENOENT);
             }
             let f = if dirfd == AT_FDCWD {
-                let cwd = self.task(tid)?.fs.borrow().cwd.clone();
-                let r = self.mounts.resolve(b"/", &cwd, true, &Cred::root())?;
-                return Ok((r.stat, self.mounts.get(r.node.mnt)?.dev));
+                let cwd = self.task(tid)?.fs.borrow().cwd.node();
+                return self.stat_inode(cwd);
             } else {
                 self.fd_file(tid, dirfd)?
             };
@@ -597,6 +602,7 @@ fn do_unlink(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, rmdir: bool) -> SysR
             return Err(Errno::ENOTDIR);
         }
         fs.rmdir(parent.node.ino, &name)?;
+        k.dentries.removed(&target.path, target.node);
     } else {
         if is_dir(&target.stat) {
             return Err(Errno::EISDIR);
@@ -652,6 +658,17 @@ fn do_rename(
     k.mounts
         .fs(opar.node.mnt)?
         .rename(opar.node.ino, &oname, npar.node.ino, &nname)?;
+    if is_dir(&src.stat) {
+        // The cwds and open directories at and below it move along; one
+        // it replaced is gone.
+        let mut to = npar.path.clone();
+        if to != b"/" {
+            to.push(b'/');
+        }
+        to.extend_from_slice(&nname);
+        let replaced = nex.as_ref().filter(|d| is_dir(&d.stat)).map(|d| d.node);
+        k.dentries.renamed(&src.path, &to, replaced);
+    }
     if let Some(dst) = nex {
         if dst.stat.nlink <= 1 {
             k.pagecache
@@ -1051,21 +1068,27 @@ pub fn sys_chdir(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::ENOTDIR);
     }
     k.cred(tid)?.check(&r.stat, MAY_EXEC)?;
-    k.task(tid)?.fs.borrow_mut().cwd = r.path;
+    let d = k.dentries.get(r.node, r.path);
+    k.task(tid)?.fs.borrow_mut().cwd = d;
     ok(0)
 }
 
 pub fn sys_fchdir(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let r = resolved_of_fd(k, tid, fd_arg(a[0]))?;
-    if !is_dir(&r.stat) {
-        return Err(Errno::ENOTDIR);
-    }
-    k.task(tid)?.fs.borrow_mut().cwd = r.path;
+    let f = k.fd_file(tid, fd_arg(a[0]))?;
+    let d = ops_of(&f).directory().ok_or(Errno::ENOTDIR)?;
+    let st = k.mounts.stat_node(d.node())?;
+    k.cred(tid)?.check(&st, MAY_EXEC)?;
+    k.task(tid)?.fs.borrow_mut().cwd = d;
     ok(0)
 }
 
+/// getcwd: the cwd's path now; ENOENT once it was removed.
 pub fn sys_getcwd(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let mut cwd = k.task(tid)?.fs.borrow().cwd.clone();
+    let d = k.task(tid)?.fs.borrow().cwd.clone();
+    if d.is_dead() {
+        return Err(Errno::ENOENT);
+    }
+    let mut cwd = d.path();
     cwd.push(0);
     if cwd.len() > a[1] as usize {
         return Err(Errno::ERANGE);

@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use super::dentry::DentryRef;
 use super::mount::Node;
 use crate::errno::{Errno, KResult};
 use crate::fs::tty::TtyAccess;
@@ -110,8 +111,9 @@ pub trait FileDescription {
         None
     }
 
-    /// The directory this file is, for *at() calls and fchdir.
-    fn directory(&self) -> Option<Node> {
+    /// The directory this file is, for *at() calls, fchdir and
+    /// /proc/<pid>/fd: a reference that follows renames.
+    fn directory(&self) -> Option<DentryRef> {
         None
     }
 

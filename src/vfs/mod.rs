@@ -5,6 +5,7 @@
 //! | `mount.rs`  | the mount table: which file system is where |
 //! | `walk.rs`   | path resolution: `.`/`..`, symlinks (depth-limited), mount crossing |
 //! | `perm.rs`   | credentials and mode-bit permission checks |
+//! | `dentry.rs` | directory references (cwd, open directories) kept true across rename and rmdir |
 //! | `file.rs`   | open file descriptions and the `FileDescription` trait their kinds implement (kinds: `kernel/files/`) |
 //!
 //! A location is a `Node` (mount, inode) plus its canonical absolute path;
@@ -13,11 +14,13 @@
 
 #![deny(unsafe_code)]
 
+pub mod dentry;
 pub mod file;
 pub mod mount;
 pub mod perm;
 pub mod walk;
 
+pub use dentry::{Dentry, DentryRef, DentryTable};
 pub use file::{FileDescription, OpenFile, OpenFileRef};
 pub use mount::{MountId, MountTable, Node};
 pub use perm::Cred;

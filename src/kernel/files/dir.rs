@@ -10,17 +10,19 @@ use crate::fs::{DirEntry, Stat};
 use crate::kernel::Kernel;
 use crate::syscalls::fsmeta::dirents64;
 use crate::vfs::file::{FileDescription, Io};
-use crate::vfs::Node;
+use crate::vfs::{DentryRef, Node};
 
 pub struct DirFile {
     node: Node,
+    dentry: DentryRef,
     entries: RefCell<Option<Vec<DirEntry>>>,
 }
 
 impl DirFile {
-    pub fn new(node: Node) -> Rc<Self> {
+    pub fn new(dentry: DentryRef) -> Rc<Self> {
         Rc::new(DirFile {
-            node,
+            node: dentry.node(),
+            dentry,
             entries: RefCell::new(None),
         })
     }
@@ -57,6 +59,10 @@ impl FileDescription for DirFile {
         if fs.generated() {
             k.refresh_proc(io.tid);
         }
+        if self.entries.borrow().is_none() && self.dentry.is_dead() {
+            // A removed directory lists as empty.
+            *self.entries.borrow_mut() = Some(Vec::new());
+        }
         if self.entries.borrow().is_none() {
             let list = fs.readdir(self.node.ino)?;
             *self.entries.borrow_mut() = Some(list);
@@ -75,7 +81,7 @@ impl FileDescription for DirFile {
         Some(self.node)
     }
 
-    fn directory(&self) -> Option<Node> {
-        Some(self.node)
+    fn directory(&self) -> Option<DentryRef> {
+        Some(self.dentry.clone())
     }
 }

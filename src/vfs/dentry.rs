@@ -1,0 +1,152 @@
+//! Directory references (Linux's `struct path`/dentry, gVisor's
+//! `VirtualDentry`): the cwd and every open directory hold a `Dentry`, not
+//! a path string. The kernel's `DentryTable` knows every live one and
+//! keeps it true when the namespace changes: a rename moves the dentries
+//! at and below the old name to the new one, an rmdir (or a rename over a
+//! directory) marks the one there dead. So a process whose cwd or open
+//! directory was moved keeps working in it, and one whose directory was
+//! removed gets ENOENT instead of landing in a new directory of the same
+//! name.
+//!
+//! A dentry stores its canonical absolute path; paths are what the walk
+//! resolves from (`..` is resolved on the path, never on the disk).
+
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+
+use super::mount::Node;
+
+pub struct Dentry {
+    node: Node,
+    path: RefCell<Vec<u8>>,
+    dead: Cell<bool>,
+}
+
+pub type DentryRef = Rc<Dentry>;
+
+impl Dentry {
+    pub fn node(&self) -> Node {
+        self.node
+    }
+
+    /// Its canonical absolute path now.
+    pub fn path(&self) -> Vec<u8> {
+        self.path.borrow().clone()
+    }
+
+    /// Removed (rmdir, or replaced by a rename).
+    pub fn is_dead(&self) -> bool {
+        self.dead.get()
+    }
+}
+
+/// Every live dentry, to be kept in step with renames and removals.
+#[derive(Default)]
+pub struct DentryTable {
+    live: RefCell<Vec<Weak<Dentry>>>,
+    /// Size after the last sweep of dropped entries.
+    swept: Cell<usize>,
+}
+
+/// `path` is `dir` or below it.
+fn at_or_below(path: &[u8], dir: &[u8]) -> bool {
+    path == dir || (path.starts_with(dir) && (dir == b"/" || path.get(dir.len()) == Some(&b'/')))
+}
+
+impl DentryTable {
+    /// A reference to the directory `node` found at canonical `path`.
+    pub fn get(&self, node: Node, path: Vec<u8>) -> DentryRef {
+        let d = Rc::new(Dentry {
+            node,
+            path: RefCell::new(path),
+            dead: Cell::new(false),
+        });
+        let mut live = self.live.borrow_mut();
+        if live.len() >= 2 * self.swept.get().max(32) {
+            live.retain(|w| w.strong_count() > 0);
+            self.swept.set(live.len());
+        }
+        live.push(Rc::downgrade(&d));
+        d
+    }
+
+    fn each(&self, mut f: impl FnMut(&Dentry)) {
+        for w in self.live.borrow().iter() {
+            if let Some(d) = w.upgrade() {
+                if !d.is_dead() {
+                    f(&d);
+                }
+            }
+        }
+    }
+
+    /// `old` was renamed to `new` (canonical paths). A directory that was
+    /// at `new` and got replaced dies first.
+    pub fn renamed(&self, old: &[u8], new: &[u8], replaced: Option<Node>) {
+        if let Some(n) = replaced {
+            self.removed(new, n);
+        }
+        self.each(|d| {
+            let p = d.path();
+            if at_or_below(&p, old) {
+                let mut np = new.to_vec();
+                np.extend_from_slice(&p[old.len()..]);
+                *d.path.borrow_mut() = np;
+            }
+        });
+    }
+
+    /// The directory `node` at `path` was removed.
+    pub fn removed(&self, path: &[u8], node: Node) {
+        self.each(|d| {
+            if d.node == node && *d.path.borrow() == path {
+                d.dead.set(true);
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(ino: u64) -> Node {
+        Node { mnt: 0, ino }
+    }
+
+    #[test]
+    fn rename_moves_the_dentry_and_those_below() {
+        let t = DentryTable::default();
+        let a = t.get(n(2), b"/a".to_vec());
+        let ab = t.get(n(3), b"/a/b".to_vec());
+        let ax = t.get(n(4), b"/ax".to_vec());
+        t.renamed(b"/a", b"/z/y", None);
+        assert_eq!(a.path(), b"/z/y");
+        assert_eq!(ab.path(), b"/z/y/b");
+        assert_eq!(ax.path(), b"/ax", "a sibling with a common prefix stays");
+    }
+
+    #[test]
+    fn removal_and_replacement_kill_only_that_directory() {
+        let t = DentryTable::default();
+        let a = t.get(n(2), b"/a".to_vec());
+        let b = t.get(n(3), b"/b".to_vec());
+        let again = t.get(n(9), b"/a".to_vec());
+        t.removed(b"/a", n(2));
+        assert!(a.is_dead());
+        assert!(!again.is_dead(), "another directory at that name lives");
+        t.renamed(b"/b", b"/a", Some(n(9)));
+        assert!(again.is_dead());
+        assert_eq!(b.path(), b"/a");
+        assert!(!b.is_dead());
+    }
+
+    #[test]
+    fn dropped_dentries_are_swept() {
+        let t = DentryTable::default();
+        for i in 0..1000 {
+            let _ = t.get(n(i), b"/x".to_vec());
+        }
+        assert!(t.live.borrow().len() < 100);
+    }
+}
