@@ -10,11 +10,11 @@ use crate::errno::{Errno, KResult};
 use crate::fs::devices::CharDevice;
 use crate::fs::tty::TtyAccess;
 use crate::fs::{
-    SetAttr, Stat, Timespec, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
+    SetAttr, Stat, Timespec, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
 };
 use crate::kernel::files::{
-    chardev::CharDevFile, dir::DirFile, pipe::PipeEnd, procfile::ProcFile, regular::RegularFile,
-    tty::ConsoleFile,
+    blockdev::BlockDevFile, chardev::CharDevFile, dir::DirFile, pipe::PipeEnd, procfile::ProcFile,
+    regular::RegularFile, tty::ConsoleFile,
 };
 use crate::kernel::files::{POLLIN, POLLOUT};
 use crate::kernel::task::Pid;
@@ -213,17 +213,28 @@ impl Kernel {
                 }
                 PipeEnd::new(id, acc == O_WRONLY, Some(r.node))
             }
+            S_IFBLK if flags & O_PATH == 0 => {
+                BlockDevFile::open(self, r.node, r.stat.rdev, flags & O_EXCL != 0)?
+            }
             S_IFSOCK => return Err(Errno::ENXIO),
             // O_PATH: only the inode (reads and writes are EBADF).
             _ if flags & O_PATH != 0 => RegularFile::new(r.node),
             _ => return Err(Errno::ENXIO),
         };
         let file = OpenFile::new(ops.clone(), flags, r.path);
-        let fd = self
+        let installed = self
             .task(tid)?
             .files
             .borrow_mut()
-            .install(file, flags & O_CLOEXEC != 0, 0)?;
+            .install(file, flags & O_CLOEXEC != 0, 0);
+        let fd = match installed {
+            Ok(fd) => fd,
+            Err(e) => {
+                // Nothing refers to it: give back what opening took.
+                ops.release(self);
+                return Err(e);
+            }
+        };
         ops.opened(self, tid, flags);
         Ok(fd as i64)
     }
@@ -1004,6 +1015,7 @@ pub fn sys_fsync(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             .writeback(fs.as_ref(), (n.mnt, n.ino), &k.frames)?;
         fs.sync()?;
     }
+    ops_of(&f).fsync(k)?;
     ok(0)
 }
 

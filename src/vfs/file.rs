@@ -137,6 +137,12 @@ pub trait FileDescription {
     /// Just opened by `tid` (a terminal may become its controlling tty).
     fn opened(&self, _k: &mut Kernel, _tid: Pid, _flags: u32) {}
 
+    /// fsync/fdatasync beyond writing the inode's pages back: a block
+    /// device flushes its disk.
+    fn fsync(&self, _k: &mut Kernel) -> KResult<()> {
+        Ok(())
+    }
+
     /// The last reference to the open file description went away.
     fn release(&self, _k: &mut Kernel) {}
 }

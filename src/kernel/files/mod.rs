@@ -9,6 +9,7 @@
 //! | `dir.rs`      | directories: listing, seeking |
 //! | `pipe.rs`     | pipe and fifo ends |
 //! | `tty.rs`      | the console terminal |
+//! | `blockdev.rs` | block devices (/dev/ubdX): data straight to the disk, block ioctls, O_EXCL claims |
 //! | `chardev.rs`  | memory character devices (null, zero, full, random) |
 //! | `eventfd.rs`  | eventfd: a counter as a file, and its syscalls |
 //!
@@ -19,6 +20,7 @@
 //! poller wait owns a `WaitQueue` and returns it from `wait_queue`; the
 //! syscall layer then sleeps on it (`syscalls::block_on`, poll/select).
 
+pub mod blockdev;
 pub mod chardev;
 pub mod dir;
 pub mod eventfd;
