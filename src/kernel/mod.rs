@@ -18,6 +18,7 @@
 //! | `procsrc.rs`  | the snapshot of kernel state that /proc shows |
 //! | `mountfs.rs`  | making procfs, tmpfs and devtmpfs instances |
 //! | `boot.rs`     | building the kernel from the config and starting init |
+//! | `testing/`    | (tests only) unit tests of all the above on the fake platform |
 //!
 //! Lock order: there are no locks; the kernel runs on one host thread.
 
@@ -39,5 +40,7 @@ pub mod sched;
 pub mod signal;
 pub mod signals;
 pub mod task;
+#[cfg(test)]
+mod testing;
 
 pub use self::core::{Kernel, KernelConfig, Shutdown};

@@ -49,7 +49,7 @@ pub fn sys_clock_gettime(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         // The calling process's CPU time: its stub's (threads share one)
         // and the kernel's serving it.
         2 | 3 => {
-            let ns = k.mm_of(tid)?.stub.cpu_time_ns() + k.kernel_ns(tid);
+            let ns = k.mm_of(tid)?.guest.cpu_time_ns() + k.kernel_ns(tid);
             ((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64)
         }
         _ => clock::now(clk as u32),
