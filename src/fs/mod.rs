@@ -144,12 +144,35 @@ pub trait FileSystem {
     fn statfs(&self) -> KResult<StatFs>;
     fn sync(&self) -> KResult<()>;
 
+    /// Reads should fill the page cache (a disk-backed file system: later
+    /// reads and mappings are hits). A memory file system says no: its
+    /// pages are memory already, and a read that misses the cache reads
+    /// them directly.
+    fn caches_reads(&self) -> bool {
+        false
+    }
+
+    /// The content is made from kernel state at each access (procfs): the
+    /// kernel refreshes its snapshot before a read or a listing, and never
+    /// caches the pages.
+    fn generated(&self) -> bool {
+        false
+    }
+
     /// Where page `index` (4 KiB) of `ino` lies in a host file, when the
     /// device can map it instead of copying: `ubd=mmap`, 4 KiB blocks, all
     /// eight sectors in one file at an aligned offset. The page cache then
     /// substitutes that host page for a frame, so instances booted from one
     /// image share it. Returns (file, offset, writable).
     fn page_mapping(&self, _ino: Ino, _index: u64) -> Option<(Arc<File>, u64, bool)> {
+        None
+    }
+
+    /// For a "magic" symlink (procfs's /proc/<pid>/exe and fd/<n>): the
+    /// file it stands for, as (mount id, inode). A path walk goes straight
+    /// there instead of following the link's text, so the very file is
+    /// reached even after it was renamed or unlinked, as on Linux.
+    fn magic_link(&self, _ino: Ino) -> Option<(usize, Ino)> {
         None
     }
 }
