@@ -24,6 +24,8 @@ const COMPARED: &[&str] = &[
     "t_misc",
     "t_mem_return",
     "t_sigxstate",
+    "t_unix",
+    "t_epoll",
     "t_pselect",
     "t_conform_io",
     "t_exec_self",
@@ -95,7 +97,9 @@ compare!(
     t_sigxstate,
     t_pselect,
     t_conform_io,
-    t_exec_self
+    t_exec_self,
+    t_unix,
+    t_epoll
 );
 
 /// 128 MiB touched and freed: needs more than the default 64M of guest memory.

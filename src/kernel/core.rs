@@ -59,6 +59,8 @@ pub struct Kernel {
     pub runq: VecDeque<Pid>,
     pub console: Console,
     pub pipes: PipeTable,
+    /// AF_UNIX sockets: names, the kernel-wide buffer meter, the count.
+    pub unix: std::rc::Rc<crate::net::unix::UnixNet<crate::vfs::OpenFileRef>>,
     pub config: KernelConfig,
     pub boot: Instant,
     pub shutdown: Option<Shutdown>,
@@ -109,6 +111,7 @@ impl Kernel {
             runq: VecDeque::new(),
             console,
             pipes: PipeTable::default(),
+            unix: crate::net::unix::UnixNet::new(),
             config,
             boot: Instant::now(),
             shutdown: None,

@@ -9,6 +9,8 @@
 //! | `fsmeta.rs`   | struct layouts: stat, statx, statfs, dirents |
 //! | `ioctl.rs`    | terminal and generic ioctls |
 //! | `poll.rs`     | poll, ppoll, select, pselect6 |
+//! | `net.rs`      | sockets: socket, bind, connect, send/recv*, sockopts |
+//! | `epoll.rs`    | epoll_create*, epoll_ctl, epoll_wait/pwait/pwait2 |
 //! | `mm.rs`       | mmap, munmap, mprotect, mremap, brk, madvise, msync, mincore |
 //! | `process.rs`  | fork, clone, execve, exit, wait, ids, limits, futex |
 //! | `signal.rs`   | sigaction, sigprocmask, kill, sigreturn, sigaltstack |
@@ -17,11 +19,13 @@
 
 #![deny(unsafe_code)]
 
+mod epoll;
 mod fs;
 pub mod fsmeta;
 pub mod ioctl;
 mod misc;
 mod mm;
+mod net;
 mod poll;
 mod process;
 mod signal;

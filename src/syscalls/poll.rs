@@ -18,7 +18,11 @@ use crate::kernel::task::{Pid, Wait};
 use crate::kernel::Kernel;
 
 /// How long a call may sleep: None = forever.
-fn wait_for(k: &mut Kernel, tid: Pid, timeout: Option<Duration>) -> KResult<Option<Outcome>> {
+pub(crate) fn wait_for(
+    k: &mut Kernel,
+    tid: Pid,
+    timeout: Option<Duration>,
+) -> KResult<Option<Outcome>> {
     match timeout {
         Some(d) if d.is_zero() => Ok(Some(Outcome::Return(0))),
         Some(d) => {
@@ -42,7 +46,7 @@ fn revents(k: &mut Kernel, tid: Pid, fd: i32, events: u32) -> u32 {
     k.file_poll(&f) & (events | POLLERR | POLLHUP)
 }
 
-fn timespec_timeout(k: &mut Kernel, tid: Pid, p: u64) -> KResult<Option<Duration>> {
+pub(crate) fn timespec_timeout(k: &mut Kernel, tid: Pid, p: u64) -> KResult<Option<Duration>> {
     if p == 0 {
         return Ok(None);
     }
@@ -103,7 +107,7 @@ pub fn sys_ppoll(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 /// Reads the call's signal mask (`ptr` 0: none; `size` must be 8) and
 /// puts it in force, saving the caller's mask unless a retry of the same
 /// call already did. True if a mask was applied.
-fn apply_call_mask(k: &mut Kernel, tid: Pid, ptr: u64, size: u64) -> KResult<bool> {
+pub(crate) fn apply_call_mask(k: &mut Kernel, tid: Pid, ptr: u64, size: u64) -> KResult<bool> {
     if ptr == 0 {
         return Ok(false);
     }
@@ -123,7 +127,7 @@ fn apply_call_mask(k: &mut Kernel, tid: Pid, ptr: u64, size: u64) -> KResult<boo
 /// keeps it until the handler's frame is built; any other result gives
 /// the caller's mask back at once (a signal only the call's mask let
 /// through stays pending).
-fn finish_call_mask(k: &mut Kernel, tid: Pid, masked: bool, r: SysResult) -> SysResult {
+pub(crate) fn finish_call_mask(k: &mut Kernel, tid: Pid, masked: bool, r: SysResult) -> SysResult {
     if !masked {
         return r;
     }
@@ -140,7 +144,7 @@ fn finish_call_mask(k: &mut Kernel, tid: Pid, masked: bool, r: SysResult) -> Sys
 
 /// Nothing was ready: a signal the (possibly temporary) mask lets through
 /// ends the call with EINTR at once instead of sleeping.
-fn interrupted(k: &Kernel, tid: Pid) -> KResult<()> {
+pub(crate) fn interrupted(k: &Kernel, tid: Pid) -> KResult<()> {
     if k.has_deliverable_signal(tid) {
         return Err(Errno::EINTR);
     }

@@ -137,6 +137,24 @@ pub trait FileDescription {
 
     /// The last reference to the open file description went away.
     fn release(&self, _k: &mut Kernel) {}
+
+    /// A number that changes whenever `poll`'s answer may have changed
+    /// (epoll's edge trigger). Kinds without their own count use the
+    /// kernel's event count, which may report an edge too often, never
+    /// too rarely.
+    fn generation(&self, k: &Kernel) -> u64 {
+        k.events
+    }
+
+    /// The socket behind a socket fd (the socket calls; ENOTSOCK else).
+    fn as_socket(&self) -> Option<&crate::kernel::files::socket::SocketFile> {
+        None
+    }
+
+    /// The epoll instance behind an epoll fd.
+    fn as_epoll(&self) -> Option<&crate::kernel::files::epoll::EpollFile> {
+        None
+    }
 }
 
 /// Readiness of a file that is always ready.

@@ -10,15 +10,19 @@
 //! | `pipe.rs`     | pipe and fifo ends |
 //! | `tty.rs`      | the console terminal |
 //! | `chardev.rs`  | memory character devices (null, zero, full, random) |
+//! | `socket.rs`   | AF_UNIX sockets (the state machine is `crate::net::unix`) |
+//! | `epoll.rs`    | epoll instances (the interest list is `crate::net::epoll`) |
 //!
 //! A new kind is one new file implementing `FileDescription` plus the
 //! place that creates it (its syscall, or `do_open` for an inode type).
 
 pub mod chardev;
 pub mod dir;
+pub mod epoll;
 pub mod pipe;
 pub mod procfile;
 pub mod regular;
+pub mod socket;
 pub mod tty;
 
 use std::rc::Rc;

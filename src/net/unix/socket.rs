@@ -96,6 +96,7 @@ pub struct UnixNet<R> {
     pub names: RefCell<Namespace<RefCell<UnixSocket<R>>>>,
     pub meter: Meter,
     count: Cell<usize>,
+    next_ino: Cell<u64>,
 }
 
 impl<R> UnixNet<R> {
@@ -104,7 +105,15 @@ impl<R> UnixNet<R> {
             names: RefCell::new(Namespace::default()),
             meter: Meter::new(),
             count: Cell::new(0),
+            next_ino: Cell::new(0),
         })
+    }
+
+    /// A fresh inode number for a socket's fstat (sockfs numbering).
+    pub fn new_ino(&self) -> u64 {
+        let n = self.next_ino.get() + 1;
+        self.next_ino.set(n);
+        n
     }
 
     /// Sockets alive.
