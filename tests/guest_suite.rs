@@ -29,6 +29,7 @@ const COMPARED: &[&str] = &[
     "t_pselect",
     "t_conform_io",
     "t_exec_self",
+    "t_conform_sys",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account"];
@@ -98,6 +99,7 @@ compare!(
     t_pselect,
     t_conform_io,
     t_exec_self,
+    t_conform_sys,
     t_unix,
     t_epoll
 );

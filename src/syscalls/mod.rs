@@ -11,8 +11,9 @@
 //! | `poll.rs`     | poll, ppoll, select, pselect6 |
 //! | `net.rs`      | sockets: socket, bind, connect, send/recv*, sockopts |
 //! | `epoll.rs`    | epoll_create*, epoll_ctl, epoll_wait/pwait/pwait2 |
-//! | `mm.rs`       | mmap, munmap, mprotect, mremap, brk, madvise, msync, mincore |
+//! | `mm.rs`       | mmap, munmap, mprotect, mremap, brk, madvise, msync, mincore, mlock |
 //! | `process.rs`  | fork, clone, execve, exit, wait, ids, limits, futex |
+//! | `sched.rs`    | getpriority, setpriority, sched_* policies and priorities |
 //! | `signal.rs`   | sigaction, sigprocmask, kill, sigreturn, sigaltstack |
 //! | `time.rs`     | clocks, sleeps, timers |
 //! | `misc.rs`     | uname, sysinfo, getrandom, reboot, mount |
@@ -28,6 +29,7 @@ mod mm;
 mod net;
 mod poll;
 mod process;
+mod sched;
 mod signal;
 mod table;
 pub(crate) mod time;
