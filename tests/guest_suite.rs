@@ -29,6 +29,7 @@ const COMPARED: &[&str] = &[
     "t_pselect",
     "t_conform_io",
     "t_exec_self",
+    "t_eventfd",
     "t_conform_sys",
 ];
 /// Programs with a test of their own.
@@ -99,6 +100,7 @@ compare!(
     t_pselect,
     t_conform_io,
     t_exec_self,
+    t_eventfd,
     t_conform_sys,
     t_unix,
     t_epoll

@@ -4,15 +4,18 @@
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::poll::{apply_call_mask, finish_call_mask, interrupted, timespec_timeout, wait_for};
+use super::poll::{
+    apply_call_mask, finish_call_mask, interrupted, timespec_timeout, wait_for, Waits,
+};
 use super::{fd_arg, ok, Outcome, SysResult};
 use crate::errno::{Errno, KResult};
 use crate::fs::{S_IFDIR, S_IFMT, S_IFREG};
 use crate::kernel::files::epoll::{file_id, poll_watched, EpollFile};
 use crate::kernel::task::Pid;
+use crate::kernel::waitq::ALL_EVENTS;
 use crate::kernel::Kernel;
 use crate::net::epoll::{
-    Event, EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EVENT_SIZE, MAX_EVENTS,
+    Event, EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EVENT_SIZE, MAX_EVENTS, MAX_NESTS,
 };
 use crate::vfs::file::ops_of;
 use crate::vfs::OpenFileRef;
@@ -117,9 +120,37 @@ fn do_wait(
     if timeout != Some(Duration::ZERO) {
         interrupted(k, tid)?;
     }
-    match wait_for(k, tid, timeout)? {
+    let mut waits = Waits::default();
+    queues_of(k, ep, &mut waits, 0);
+    match wait_for(k, tid, timeout, waits)? {
         Some(Outcome::Return(_)) | None => ok(0),
         Some(o) => Ok(o),
+    }
+}
+
+/// The wait queues of every file `ep` watches (through nested epolls):
+/// a wake-up on any of them may make the wait report something.
+fn queues_of(k: &mut Kernel, ep: &EpollFile, waits: &mut Waits, depth: usize) {
+    let files: Vec<OpenFileRef> = match ep.set.try_borrow() {
+        Ok(s) => s.files().filter_map(std::rc::Weak::upgrade).collect(),
+        Err(_) => return,
+    };
+    for f in files {
+        let ops = ops_of(&f);
+        if let Some(inner) = ops.as_epoll() {
+            if depth < MAX_NESTS {
+                queues_of(k, inner, waits, depth + 1);
+            }
+            continue;
+        }
+        match ops.wait_queue(k) {
+            Some(q) => {
+                if !waits.queues.iter().any(|(w, _)| Rc::ptr_eq(w, &q)) {
+                    waits.queues.push((q, ALL_EVENTS));
+                }
+            }
+            None => waits.unqueued = true,
+        }
     }
 }
 

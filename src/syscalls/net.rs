@@ -12,8 +12,10 @@ use std::rc::Rc;
 use super::{fd_arg, ok, Outcome, SysResult, AT_FDCWD};
 use crate::errno::{Errno, KResult};
 use crate::fs::{S_IFMT, S_IFSOCK};
-use crate::kernel::files::socket::{release_rights, sigpipe_if, ucred_of, GuestSock, SocketFile};
-use crate::kernel::task::{Pid, Wait};
+use crate::kernel::files::socket::{
+    release_rights, sigpipe_if, sock_block, sock_wake, ucred_of, GuestSock, SocketFile,
+};
+use crate::kernel::task::Pid;
 use crate::kernel::Kernel;
 use crate::net::cmsg::{self, CmsgWriter, OPTMEM_MAX};
 use crate::net::sockaddr::{check_in_len, copy_out_len, AddrRequest, UnixAddr};
@@ -232,7 +234,7 @@ pub fn sys_listen(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
     let cred = peer_cred(k, tid)?;
     UnixSocket::listen(&sock(&ops).sock, a[1] as u32 as i32, cred)?;
-    k.wake_all();
+    sock_wake(k);
     ok(0)
 }
 
@@ -250,7 +252,7 @@ pub fn sys_connect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             }
             AddrRequest::Autobind => return Err(Errno::EINVAL),
         }
-        k.wake_all();
+        sock_wake(k);
         return ok(0);
     }
     let addr = UnixAddr::parse_name(&raw)?;
@@ -258,10 +260,10 @@ pub fn sys_connect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let cred = peer_cred(k, tid)?;
     match UnixSocket::connect_stream(&s, &t, cred) {
         Ok(()) => {
-            k.wake_all();
+            sock_wake(k);
             ok(0)
         }
-        Err(Errno::EAGAIN) if !f.borrow().nonblocking() => Ok(Outcome::Block(Wait::Event)),
+        Err(Errno::EAGAIN) if !f.borrow().nonblocking() => Ok(sock_block(k, tid)),
         Err(e) => Err(e),
     }
 }
@@ -279,12 +281,12 @@ fn do_accept(k: &mut Kernel, tid: Pid, a: [u64; 6], flags: u32) -> SysResult {
         Err(e) => {
             files.borrow_mut().unreserve(slot);
             return match e {
-                Errno::EAGAIN if !f.borrow().nonblocking() => Ok(Outcome::Block(Wait::Event)),
+                Errno::EAGAIN if !f.borrow().nonblocking() => Ok(sock_block(k, tid)),
                 e => Err(e),
             };
         }
     };
-    k.wake_all();
+    sock_wake(k);
     if a[1] != 0 {
         let peer = c.borrow().peer_addr().unwrap_or_default().encode();
         if let Err(e) = write_addr(k, tid, a[1], a[2], &peer) {
@@ -326,7 +328,7 @@ pub fn sys_getpeername(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 pub fn sys_shutdown(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
     UnixSocket::shutdown(&sock(&ops).sock, a[1] as u32)?;
-    k.wake_all();
+    sock_wake(k);
     ok(0)
 }
 
@@ -394,7 +396,7 @@ fn do_send(k: &mut Kernel, tid: Pid, fd: i32, req: SendReq, flags: u32) -> KResu
     sigpipe_if(k, tid, kind, &r, flags & MSG_NOSIGNAL != 0);
     match r {
         Ok(n) => {
-            k.wake_all();
+            sock_wake(k);
             Ok(Some(n))
         }
         Err(Errno::EAGAIN) if !nonblock => Ok(None),
@@ -483,7 +485,7 @@ fn do_recv(
         got.n
     };
     if !peek {
-        k.wake_all();
+        sock_wake(k);
     }
     let name = if got.from.is_unnamed() {
         Vec::new()
@@ -498,10 +500,10 @@ fn do_recv(
     }))
 }
 
-fn would_block<T>(r: KResult<Option<T>>) -> KResult<Result<T, Outcome>> {
+fn would_block<T>(k: &mut Kernel, tid: Pid, r: KResult<Option<T>>) -> KResult<Result<T, Outcome>> {
     match r? {
         Some(v) => Ok(Ok(v)),
-        None => Ok(Err(Outcome::Block(Wait::Event))),
+        None => Ok(Err(sock_block(k, tid))),
     }
 }
 
@@ -516,7 +518,8 @@ pub fn sys_sendto(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         name,
         control: Vec::new(),
     };
-    match would_block(do_send(k, tid, fd_arg(a[0]), req, a[3] as u32))? {
+    let r = do_send(k, tid, fd_arg(a[0]), req, a[3] as u32);
+    match would_block(k, tid, r)? {
         Ok(n) => ok(n as i64),
         Err(o) => Ok(o),
     }
@@ -524,7 +527,8 @@ pub fn sys_sendto(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 
 pub fn sys_recvfrom(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let iov = [(a[1], a[2] as usize)];
-    match would_block(do_recv(k, tid, fd_arg(a[0]), &iov, a[3] as u32, 0))? {
+    let r = do_recv(k, tid, fd_arg(a[0]), &iov, a[3] as u32, 0);
+    match would_block(k, tid, r)? {
         Ok(out) => {
             if a[4] != 0 {
                 write_addr(k, tid, a[4], a[5], &out.name)?;
@@ -611,14 +615,16 @@ fn recv_one(k: &mut Kernel, tid: Pid, fd: i32, p: u64, flags: u32) -> KResult<Op
 }
 
 pub fn sys_sendmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    match would_block(send_one(k, tid, fd_arg(a[0]), a[1], a[2] as u32))? {
+    let r = send_one(k, tid, fd_arg(a[0]), a[1], a[2] as u32);
+    match would_block(k, tid, r)? {
         Ok(n) => ok(n as i64),
         Err(o) => Ok(o),
     }
 }
 
 pub fn sys_recvmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    match would_block(recv_one(k, tid, fd_arg(a[0]), a[1], a[2] as u32))? {
+    let r = recv_one(k, tid, fd_arg(a[0]), a[1], a[2] as u32);
+    match would_block(k, tid, r)? {
         Ok(n) => ok(n as i64),
         Err(o) => Ok(o),
     }
@@ -646,7 +652,7 @@ fn do_mmsg(k: &mut Kernel, tid: Pid, a: [u64; 6], send: bool) -> SysResult {
                     flags |= MSG_DONTWAIT;
                 }
             }
-            Ok(None) if done == 0 => return Ok(Outcome::Block(Wait::Event)),
+            Ok(None) if done == 0 => return Ok(sock_block(k, tid)),
             Err(e) if done == 0 => return Err(e),
             _ => break,
         }

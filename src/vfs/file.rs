@@ -139,11 +139,14 @@ pub trait FileDescription {
     fn release(&self, _k: &mut Kernel) {}
 
     /// A number that changes whenever `poll`'s answer may have changed
-    /// (epoll's edge trigger). Kinds without their own count use the
-    /// kernel's event count, which may report an edge too often, never
-    /// too rarely.
+    /// (epoll's edge trigger). By default the wake-ups of the kind's wait
+    /// queue, or without one the kernel's event count; either may report
+    /// an edge too often, never too rarely.
     fn generation(&self, k: &Kernel) -> u64 {
-        k.events
+        match self.wait_queue(k) {
+            Some(q) => q.wakes(),
+            None => k.events,
+        }
     }
 
     /// The socket behind a socket fd (the socket calls; ENOTSOCK else).

@@ -11,11 +11,12 @@ use std::rc::Rc;
 use crate::errno::{Errno, KResult};
 use crate::fs::{Stat, S_IFSOCK};
 use crate::kernel::signal::{SigInfo, SIGPIPE};
-use crate::kernel::task::Pid;
+use crate::kernel::task::{Pid, Wait};
+use crate::kernel::waitq::{WaitQueueRef, ALL_EVENTS};
 use crate::kernel::Kernel;
 use crate::net::unix::{SockRef, SockType, UnixSocket};
 use crate::net::Ucred;
-use crate::syscalls::{ok, SysResult};
+use crate::syscalls::{ok, Outcome, SysResult};
 use crate::vfs::file::{FileDescription, Io, O_RDWR};
 use crate::vfs::{OpenFile, OpenFileRef};
 
@@ -77,6 +78,21 @@ impl SocketFile {
     }
 }
 
+/// Something changed on a socket: wake the tasks waiting on sockets
+/// (and, for waits without a queue, everyone).
+pub fn sock_wake(k: &mut Kernel) {
+    k.wake_all();
+    let q = k.sockq.clone();
+    k.wake_queue(&q, ALL_EVENTS);
+}
+
+/// Sleeps `tid` until some socket changes.
+pub fn sock_block(k: &mut Kernel, tid: Pid) -> Outcome {
+    let q = k.sockq.clone();
+    k.wait_on(tid, &q, ALL_EVENTS);
+    Outcome::Block(Wait::Queue(None))
+}
+
 /// The caller's identity as a message carries it.
 pub fn ucred_of(k: &Kernel, tid: Pid) -> KResult<Ucred> {
     let t = k.task(tid)?;
@@ -113,7 +129,7 @@ impl FileDescription for SocketFile {
         let got = UnixSocket::recv(&self.sock, buf, false, false, nonblock)?;
         let n = got.n;
         release_rights(k, got.rights);
-        k.wake_all();
+        sock_wake(k);
         Ok(n)
     }
 
@@ -123,13 +139,17 @@ impl FileDescription for SocketFile {
         let r = UnixSocket::send(&self.sock, data, Vec::new(), creds, None);
         sigpipe_if(k, io.tid, self.kind(), &r, false);
         if r.is_ok() {
-            k.wake_all();
+            sock_wake(k);
         }
         r
     }
 
     fn poll(&self, _k: &mut Kernel) -> u32 {
         UnixSocket::poll(&self.sock)
+    }
+
+    fn wait_queue(&self, k: &Kernel) -> Option<WaitQueueRef> {
+        Some(k.sockq.clone())
     }
 
     fn generation(&self, _k: &Kernel) -> u64 {
@@ -164,6 +184,6 @@ impl FileDescription for SocketFile {
     fn release(&self, k: &mut Kernel) {
         let rights = UnixSocket::release(&self.sock);
         release_rights(k, rights);
-        k.wake_all();
+        sock_wake(k);
     }
 }
