@@ -8,6 +8,7 @@
 //! | `block`    | UML COW v1/v2/v3 files and the `ubd` block devices (copy and mmap modes) |
 //! | `fs`       | ext2, and later the VFS, procfs, tmpfs, /dev |
 //! | `loader`   | ELF and `#!` parsing, load plans, the initial stack image |
+//! | `net`      | sockets: AF_UNIX, socket addresses, control messages, buffer accounting, epoll |
 //! | `platform` | the interface guest code runs through (`Platform`, `Guest`): ptrace stubs, and a fake for unit tests |
 
 pub mod block;
@@ -18,6 +19,7 @@ pub mod host;
 pub mod kernel;
 pub mod loader;
 pub mod mm;
+pub mod net;
 pub mod physmem;
 pub mod platform;
 pub mod syscalls;

@@ -25,6 +25,8 @@ const COMPARED: &[&str] = &[
     "t_mem_return",
     "t_sigxstate",
     "t_hardening",
+    "t_unix",
+    "t_epoll",
     "t_pselect",
     "t_conform_io",
     "t_exec_self",
@@ -108,7 +110,9 @@ compare!(
     t_sched,
     t_futex,
     t_sysctl,
-    t_cwdref
+    t_cwdref,
+    t_unix,
+    t_epoll
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -66,6 +66,11 @@ pub struct Kernel {
     pub pipes: PipeTable,
     /// Every live directory reference (cwds, open directories).
     pub dentries: crate::vfs::DentryTable,
+    /// AF_UNIX sockets: names, the kernel-wide buffer meter, the count.
+    pub unix: std::rc::Rc<crate::net::unix::UnixNet<crate::vfs::OpenFileRef>>,
+    /// One wait queue for every socket: any socket's change wakes the
+    /// tasks waiting on sockets (sockets have no per-object queue yet).
+    pub sockq: super::waitq::WaitQueueRef,
     pub config: KernelConfig,
     pub boot: Instant,
     pub shutdown: Option<Shutdown>,
@@ -133,6 +138,8 @@ impl Kernel {
             console,
             pipes: PipeTable::default(),
             dentries: Default::default(),
+            unix: crate::net::unix::UnixNet::new(),
+            sockq: super::waitq::WaitQueue::new(),
             config,
             boot: Instant::now(),
             shutdown: None,

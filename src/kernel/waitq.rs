@@ -23,6 +23,9 @@ use super::task::{Pid, TaskState, Wait};
 #[derive(Default)]
 pub struct WaitQueue {
     waiters: RefCell<Vec<(Pid, u32)>>,
+    /// Wake-ups so far, waiters or not: epoll's edge trigger sees each
+    /// one as a possible change.
+    wakes: std::cell::Cell<u64>,
 }
 
 pub type WaitQueueRef = Rc<WaitQueue>;
@@ -62,6 +65,11 @@ impl WaitQueue {
         out
     }
 
+    /// How many times the queue was woken.
+    pub fn wakes(&self) -> u64 {
+        self.wakes.get()
+    }
+
     /// How many tasks wait here (tests, /proc).
     pub fn len(&self) -> usize {
         self.waiters.borrow().len()
@@ -97,6 +105,7 @@ impl Kernel {
     /// Something happened on `q`: the tasks waiting there for one of
     /// `events` become runnable (and leave their other queues).
     pub fn wake_queue(&mut self, q: &WaitQueue, events: u32) {
+        q.wakes.set(q.wakes.get().wrapping_add(1));
         for tid in q.take(events) {
             let blocked = matches!(
                 self.tasks.get(&tid).map(|t| t.state),

@@ -52,7 +52,7 @@ impl Kernel {
         Ok(d.path())
     }
 
-    fn cred(&self, tid: Pid) -> KResult<Cred> {
+    pub(crate) fn cred(&self, tid: Pid) -> KResult<Cred> {
         Ok(self.task(tid)?.cred.clone())
     }
 
@@ -81,7 +81,7 @@ impl Kernel {
         self.mounts.resolve(&base, path, follow, &cred)
     }
 
-    fn parent_at(
+    pub(crate) fn parent_at(
         &mut self,
         tid: Pid,
         dirfd: i32,
@@ -95,7 +95,7 @@ impl Kernel {
     }
 
     /// Checks that a directory may be changed by `tid` (write+search, rw mount).
-    fn may_modify_dir(&self, tid: Pid, dir: &Resolved) -> KResult<()> {
+    pub(crate) fn may_modify_dir(&self, tid: Pid, dir: &Resolved) -> KResult<()> {
         if self.mounts.get(dir.node.mnt)?.read_only {
             return Err(Errno::EROFS);
         }
@@ -245,7 +245,7 @@ impl Kernel {
         Ok(())
     }
 
-    fn fd_file(&self, tid: Pid, fd: i32) -> KResult<OpenFileRef> {
+    pub(crate) fn fd_file(&self, tid: Pid, fd: i32) -> KResult<OpenFileRef> {
         self.task(tid)?.files.borrow().file(fd)
     }
 
@@ -274,7 +274,7 @@ impl Kernel {
         Ok((r.stat, dev))
     }
 
-    fn gather(&mut self, tid: Pid, iov: u64, cnt: u64) -> KResult<Vec<(u64, usize)>> {
+    pub(crate) fn gather(&mut self, tid: Pid, iov: u64, cnt: u64) -> KResult<Vec<(u64, usize)>> {
         if cnt > 1024 {
             return Err(Errno::EINVAL);
         }

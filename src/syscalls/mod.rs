@@ -9,6 +9,8 @@
 //! | `fsmeta.rs`   | struct layouts: stat, statx, statfs, dirents |
 //! | `ioctl.rs`    | terminal and generic ioctls |
 //! | `poll.rs`     | poll, ppoll, select, pselect6 |
+//! | `net.rs`      | sockets: socket, bind, connect, send/recv*, sockopts |
+//! | `epoll.rs`    | epoll_create*, epoll_ctl, epoll_wait/pwait/pwait2 |
 //! | `mm.rs`       | mmap, munmap, mprotect, mremap, brk, madvise, msync, mincore, mlock |
 //! | `process.rs`  | fork, clone, execve, exit, wait, ids, limits |
 //! | `futex.rs`    | futex(2) operations decoded onto `kernel/futex.rs` |
@@ -19,12 +21,14 @@
 
 #![deny(unsafe_code)]
 
+mod epoll;
 mod fs;
 pub mod fsmeta;
 mod futex;
 pub mod ioctl;
 mod misc;
 mod mm;
+mod net;
 mod poll;
 mod process;
 mod sched;

@@ -23,16 +23,16 @@ use crate::vfs::file::ops_of;
 /// The wait queues of the files a poll/select looks at, each with the
 /// events it waits for there.
 #[derive(Default)]
-struct Waits {
-    queues: Vec<(WaitQueueRef, u32)>,
+pub(crate) struct Waits {
+    pub(crate) queues: Vec<(WaitQueueRef, u32)>,
     /// A file that is not ready has no queue: only the old "any event"
     /// wait can notice it changing.
-    unqueued: bool,
+    pub(crate) unqueued: bool,
 }
 
 /// Sleeps until a file's queue is woken, the timeout passes (None:
 /// forever) or a signal comes; Return(0) once the timeout has passed.
-fn wait_for(
+pub(crate) fn wait_for(
     k: &mut Kernel,
     tid: Pid,
     timeout: Option<Duration>,
@@ -81,7 +81,7 @@ fn revents(k: &mut Kernel, tid: Pid, fd: i32, events: u32, waits: &mut Waits) ->
     r
 }
 
-fn timespec_timeout(k: &mut Kernel, tid: Pid, p: u64) -> KResult<Option<Duration>> {
+pub(crate) fn timespec_timeout(k: &mut Kernel, tid: Pid, p: u64) -> KResult<Option<Duration>> {
     if p == 0 {
         return Ok(None);
     }
@@ -144,7 +144,7 @@ pub fn sys_ppoll(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 /// Reads the call's signal mask (`ptr` 0: none; `size` must be 8) and
 /// puts it in force, saving the caller's mask unless a retry of the same
 /// call already did. True if a mask was applied.
-fn apply_call_mask(k: &mut Kernel, tid: Pid, ptr: u64, size: u64) -> KResult<bool> {
+pub(crate) fn apply_call_mask(k: &mut Kernel, tid: Pid, ptr: u64, size: u64) -> KResult<bool> {
     if ptr == 0 {
         return Ok(false);
     }
@@ -164,7 +164,7 @@ fn apply_call_mask(k: &mut Kernel, tid: Pid, ptr: u64, size: u64) -> KResult<boo
 /// keeps it until the handler's frame is built; any other result gives
 /// the caller's mask back at once (a signal only the call's mask let
 /// through stays pending).
-fn finish_call_mask(k: &mut Kernel, tid: Pid, masked: bool, r: SysResult) -> SysResult {
+pub(crate) fn finish_call_mask(k: &mut Kernel, tid: Pid, masked: bool, r: SysResult) -> SysResult {
     if !masked {
         return r;
     }
@@ -181,7 +181,7 @@ fn finish_call_mask(k: &mut Kernel, tid: Pid, masked: bool, r: SysResult) -> Sys
 
 /// Nothing was ready: a signal the (possibly temporary) mask lets through
 /// ends the call with EINTR at once instead of sleeping.
-fn interrupted(k: &Kernel, tid: Pid) -> KResult<()> {
+pub(crate) fn interrupted(k: &Kernel, tid: Pid) -> KResult<()> {
     if k.has_deliverable_signal(tid) {
         return Err(Errno::EINTR);
     }

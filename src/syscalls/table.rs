@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use crate::kernel::files::eventfd;
 
-use super::{fs, futex, ioctl, misc, mm, poll, process, sched, signal, time, Handler};
+use super::{epoll, fs, futex, ioctl, misc, mm, net, poll, process, sched, signal, time, Handler};
 
 type Entry = (u64, &'static str, Handler);
 
@@ -195,25 +195,37 @@ const TABLE: &[Entry] = &[
     (322, "execveat", process::sys_execveat),
     (332, "statx", fs::sys_statx),
     (439, "faccessat2", fs::sys_faccessat2),
+    (41, "socket", net::sys_socket),
+    (42, "connect", net::sys_connect),
+    (43, "accept", net::sys_accept),
+    (44, "sendto", net::sys_sendto),
+    (45, "recvfrom", net::sys_recvfrom),
+    (46, "sendmsg", net::sys_sendmsg),
+    (47, "recvmsg", net::sys_recvmsg),
+    (48, "shutdown", net::sys_shutdown),
+    (49, "bind", net::sys_bind),
+    (50, "listen", net::sys_listen),
+    (51, "getsockname", net::sys_getsockname),
+    (52, "getpeername", net::sys_getpeername),
+    (53, "socketpair", net::sys_socketpair),
+    (54, "setsockopt", net::sys_setsockopt),
+    (55, "getsockopt", net::sys_getsockopt),
+    (288, "accept4", net::sys_accept4),
+    (299, "recvmmsg", net::sys_recvmmsg),
+    (307, "sendmmsg", net::sys_sendmmsg),
+    (213, "epoll_create", epoll::sys_epoll_create),
+    (232, "epoll_wait", epoll::sys_epoll_wait),
+    (233, "epoll_ctl", epoll::sys_epoll_ctl),
+    (281, "epoll_pwait", epoll::sys_epoll_pwait),
+    (291, "epoll_create1", epoll::sys_epoll_create1),
+    (441, "epoll_pwait2", epoll::sys_epoll_pwait2),
 ];
 
 /// Names of syscalls we do not implement, for the ENOSYS log line.
 const UNIMPLEMENTED: &[(u64, &str)] = &[
-    (41, "socket"),
-    (42, "connect"),
-    (43, "accept"),
-    (44, "sendto"),
-    (45, "recvfrom"),
-    (49, "bind"),
-    (50, "listen"),
-    (53, "socketpair"),
     (103, "syslog"),
-    (213, "epoll_create"),
-    (232, "epoll_wait"),
-    (233, "epoll_ctl"),
     (253, "inotify_init"),
     (283, "timerfd_create"),
-    (291, "epoll_create1"),
     (319, "memfd_create"),
     (324, "membarrier"),
     (334, "rseq"),

@@ -145,6 +145,27 @@ pub trait FileDescription {
 
     /// The last reference to the open file description went away.
     fn release(&self, _k: &mut Kernel) {}
+
+    /// A number that changes whenever `poll`'s answer may have changed
+    /// (epoll's edge trigger). By default the wake-ups of the kind's wait
+    /// queue, or without one the kernel's event count; either may report
+    /// an edge too often, never too rarely.
+    fn generation(&self, k: &Kernel) -> u64 {
+        match self.wait_queue(k) {
+            Some(q) => q.wakes(),
+            None => k.events,
+        }
+    }
+
+    /// The socket behind a socket fd (the socket calls; ENOTSOCK else).
+    fn as_socket(&self) -> Option<&crate::kernel::files::socket::SocketFile> {
+        None
+    }
+
+    /// The epoll instance behind an epoll fd.
+    fn as_epoll(&self) -> Option<&crate::kernel::files::epoll::EpollFile> {
+        None
+    }
 }
 
 /// Readiness of a file that is always ready.

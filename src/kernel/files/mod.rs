@@ -12,6 +12,8 @@
 //! | `blockdev.rs` | block devices (/dev/ubdX): data straight to the disk, block ioctls, O_EXCL claims |
 //! | `chardev.rs`  | memory character devices (null, zero, full, random) |
 //! | `eventfd.rs`  | eventfd: a counter as a file, and its syscalls |
+//! | `socket.rs`   | AF_UNIX sockets (the state machine is `crate::net::unix`) |
+//! | `epoll.rs`    | epoll instances (the interest list is `crate::net::epoll`) |
 //!
 //! A new kind is one new file implementing `FileDescription` plus the
 //! place that creates it: its syscalls' rows in `syscalls/table.rs`
@@ -23,10 +25,12 @@
 pub mod blockdev;
 pub mod chardev;
 pub mod dir;
+pub mod epoll;
 pub mod eventfd;
 pub mod pipe;
 pub mod procfile;
 pub mod regular;
+pub mod socket;
 pub mod tty;
 
 use std::rc::Rc;

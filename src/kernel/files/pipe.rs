@@ -78,7 +78,13 @@ impl FileDescription for PipeEnd {
             }
             r
         } else {
-            let mut r = if p.readable() { POLLIN | POLLRDNORM } else { 0 };
+            // As Linux's pipe_poll: POLLIN only for data; an empty pipe
+            // without writers is POLLHUP alone.
+            let mut r = if p.fionread() > 0 {
+                POLLIN | POLLRDNORM
+            } else {
+                0
+            };
             if p.writers() == 0 {
                 r |= POLLHUP;
             }

@@ -1,0 +1,103 @@
+//! epoll instances as open files. The interest list and trigger rules are
+//! `crate::net::epoll::EpollSet`; here each interest watches an open file
+//! through a weak reference (an interest never keeps a file open, and it
+//! drops out when the file's last reference goes), and a file's readiness
+//! is its kind's `poll` with its `generation` for the edge trigger. An
+//! epoll file is itself readable while its set would report something,
+//! so epolls nest (loops and depth are refused at EPOLL_CTL_ADD).
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use super::{POLLIN, POLLRDNORM};
+use crate::errno::KResult;
+use crate::fs::Stat;
+use crate::kernel::Kernel;
+use crate::net::epoll::{EpollSet, MAX_NESTS};
+use crate::vfs::file::{ops_of, FileDescription, O_RDWR};
+use crate::vfs::{OpenFile, OpenFileRef};
+
+pub type Watched = Weak<RefCell<OpenFile>>;
+
+pub struct EpollFile {
+    pub set: RefCell<EpollSet<Watched>>,
+}
+
+/// (mask, generation) of a watched file; None when it is gone.
+pub fn poll_watched(k: &mut Kernel, w: &Watched) -> Option<(u32, u64)> {
+    let f = w.upgrade()?;
+    let ops = ops_of(&f);
+    Some((ops.poll(k), ops.generation(k)))
+}
+
+/// The identity an interest is keyed by.
+pub fn file_id(f: &OpenFileRef) -> usize {
+    Rc::as_ptr(f) as *const u8 as usize
+}
+
+impl EpollFile {
+    pub fn open() -> OpenFileRef {
+        let ep = Rc::new(EpollFile {
+            set: RefCell::new(EpollSet::default()),
+        });
+        OpenFile::new(ep, O_RDWR, b"anon_inode:[eventpoll]".to_vec())
+    }
+
+    fn readiness(&self, k: &mut Kernel) -> (bool, u64) {
+        // A loop cannot exist (ELOOP at ADD), so no set is borrowed twice.
+        match self.set.try_borrow_mut() {
+            Ok(mut set) => set.readiness(&mut |w| poll_watched(k, w)),
+            Err(_) => (false, 0),
+        }
+    }
+
+    /// Whether `target` (an epoll) reaches `me` through its interests, or
+    /// nests deeper than Linux allows: ELOOP for an ADD.
+    pub fn would_loop(me: &OpenFileRef, target: &OpenFileRef) -> bool {
+        fn walk(me: &OpenFileRef, f: &OpenFileRef, depth: usize) -> bool {
+            if Rc::ptr_eq(me, f) || depth >= MAX_NESTS {
+                return true;
+            }
+            let ops = ops_of(f);
+            let Some(ep) = ops.as_epoll() else {
+                return false;
+            };
+            let inner: Vec<OpenFileRef> = match ep.set.try_borrow() {
+                Ok(s) => s.files().filter_map(Weak::upgrade).collect(),
+                Err(_) => return true,
+            };
+            inner.iter().any(|g| walk(me, g, depth + 1))
+        }
+        walk(me, target, 0)
+    }
+}
+
+impl FileDescription for EpollFile {
+    fn poll(&self, k: &mut Kernel) -> u32 {
+        if self.readiness(k).0 {
+            POLLIN | POLLRDNORM
+        } else {
+            0
+        }
+    }
+
+    fn generation(&self, k: &Kernel) -> u64 {
+        // The interests' generations need a `&mut Kernel` to poll; the
+        // kernel's event count changes with all of them.
+        k.events
+    }
+
+    fn stat(&self, _k: &mut Kernel) -> KResult<(Stat, u64)> {
+        let st = Stat {
+            mode: 0o600,
+            nlink: 1,
+            blksize: 4096,
+            ..Default::default()
+        };
+        Ok((st, 0xd))
+    }
+
+    fn as_epoll(&self) -> Option<&EpollFile> {
+        Some(self)
+    }
+}

@@ -1,0 +1,189 @@
+//! AF_UNIX socket files: read/write/poll/ioctl/fstat of a socket fd, and
+//! the socket options kept per socket. The state machine is
+//! `crate::net::unix`; the socket syscalls are `crate::syscalls::net`.
+//! Descriptors in flight (SCM_RIGHTS) are open files held by the
+//! receiving socket's queue; whatever is dropped unread goes through
+//! `Kernel::release_file` like a close.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::errno::{Errno, KResult};
+use crate::fs::{Stat, S_IFSOCK};
+use crate::kernel::signal::{SigInfo, SIGPIPE};
+use crate::kernel::task::{Pid, Wait};
+use crate::kernel::waitq::{WaitQueueRef, ALL_EVENTS};
+use crate::kernel::Kernel;
+use crate::net::unix::{SockRef, SockType, UnixSocket};
+use crate::net::Ucred;
+use crate::syscalls::{ok, Outcome, SysResult};
+use crate::vfs::file::{FileDescription, Io, O_RDWR};
+use crate::vfs::{OpenFile, OpenFileRef};
+
+const FIONREAD: u32 = 0x541b;
+const SIOCOUTQ: u32 = 0x5411;
+/// Device number fstat reports for sockets (Linux's sockfs is an
+/// anonymous device; any fixed value will do).
+const SOCKFS_DEV: u64 = 0x8;
+
+pub type GuestSock = SockRef<OpenFileRef>;
+
+/// Options that only read back what was set (no effect on AF_UNIX).
+#[derive(Default, Clone, Copy)]
+pub struct PlainOpts {
+    pub reuseaddr: bool,
+    pub reuseport: bool,
+    pub keepalive: bool,
+    pub broadcast: bool,
+    pub debug: bool,
+    pub dontroute: bool,
+    pub rcvlowat: i32,
+    /// (on, seconds)
+    pub linger: (i32, i32),
+    /// SO_RCVTIMEO, SO_SNDTIMEO as (sec, usec): stored and reported,
+    /// not enforced.
+    pub rcvtimeo: (i64, i64),
+    pub sndtimeo: (i64, i64),
+}
+
+pub struct SocketFile {
+    pub sock: GuestSock,
+    pub ino: u64,
+    pub opts: RefCell<PlainOpts>,
+}
+
+impl SocketFile {
+    /// An open file for `sock` (O_RDWR, plus O_NONBLOCK if asked).
+    pub fn open(k: &Kernel, sock: GuestSock, nonblock: bool) -> OpenFileRef {
+        let ino = k.unix.new_ino();
+        let file = Rc::new(SocketFile {
+            sock,
+            ino,
+            opts: RefCell::new(PlainOpts {
+                rcvlowat: 1,
+                ..Default::default()
+            }),
+        });
+        let flags = O_RDWR
+            | if nonblock {
+                crate::vfs::file::O_NONBLOCK
+            } else {
+                0
+            };
+        OpenFile::new(file, flags, format!("socket:[{ino}]").into_bytes())
+    }
+
+    pub fn kind(&self) -> SockType {
+        self.sock.borrow().kind
+    }
+}
+
+/// Something changed on a socket: wake the tasks waiting on sockets
+/// (and, for waits without a queue, everyone).
+pub fn sock_wake(k: &mut Kernel) {
+    k.wake_all();
+    let q = k.sockq.clone();
+    k.wake_queue(&q, ALL_EVENTS);
+}
+
+/// Sleeps `tid` until some socket changes.
+pub fn sock_block(k: &mut Kernel, tid: Pid) -> Outcome {
+    let q = k.sockq.clone();
+    k.wait_on(tid, &q, ALL_EVENTS);
+    Outcome::Block(Wait::Queue(None))
+}
+
+/// The caller's identity as a message carries it.
+pub fn ucred_of(k: &Kernel, tid: Pid) -> KResult<Ucred> {
+    let t = k.task(tid)?;
+    Ok(Ucred {
+        pid: t.tgid,
+        uid: t.cred.uid,
+        gid: t.cred.gid,
+    })
+}
+
+/// Drops descriptors that will not be delivered, as a close would.
+pub fn release_rights(k: &mut Kernel, rights: Vec<OpenFileRef>) {
+    for f in rights {
+        k.release_file(f);
+    }
+}
+
+/// EPIPE on a stream raises SIGPIPE unless MSG_NOSIGNAL.
+pub fn sigpipe_if(k: &mut Kernel, tid: Pid, kind: SockType, r: &KResult<usize>, nosignal: bool) {
+    if matches!(r, Err(Errno::EPIPE)) && kind == SockType::Stream && !nosignal {
+        k.send_to_thread(
+            tid,
+            SigInfo {
+                signo: SIGPIPE,
+                ..Default::default()
+            },
+        );
+    }
+}
+
+impl FileDescription for SocketFile {
+    fn read(&self, k: &mut Kernel, io: &Io, buf: &mut [u8]) -> KResult<usize> {
+        let nonblock = io.file.borrow().nonblocking();
+        let got = UnixSocket::recv(&self.sock, buf, false, false, nonblock)?;
+        let n = got.n;
+        release_rights(k, got.rights);
+        sock_wake(k);
+        Ok(n)
+    }
+
+    fn write(&self, k: &mut Kernel, io: &Io, data: &[u8]) -> KResult<usize> {
+        let me = ucred_of(k, io.tid)?;
+        let creds = UnixSocket::creds_for(&self.sock, None, None, me);
+        let r = UnixSocket::send(&self.sock, data, Vec::new(), creds, None);
+        sigpipe_if(k, io.tid, self.kind(), &r, false);
+        if r.is_ok() {
+            sock_wake(k);
+        }
+        r
+    }
+
+    fn poll(&self, _k: &mut Kernel) -> u32 {
+        UnixSocket::poll(&self.sock)
+    }
+
+    fn wait_queue(&self, k: &Kernel) -> Option<WaitQueueRef> {
+        Some(k.sockq.clone())
+    }
+
+    fn generation(&self, _k: &Kernel) -> u64 {
+        self.sock.borrow().generation()
+    }
+
+    fn ioctl(&self, k: &mut Kernel, io: &Io, req: u32, arg: u64) -> SysResult {
+        let n = match req {
+            FIONREAD => self.sock.borrow().inq()?,
+            SIOCOUTQ => self.sock.borrow().outq(),
+            _ => return Err(Errno::ENOTTY),
+        };
+        k.write_u32(io.tid, arg, n.min(i32::MAX as usize) as u32)?;
+        ok(0)
+    }
+
+    fn stat(&self, _k: &mut Kernel) -> KResult<(Stat, u64)> {
+        let st = Stat {
+            ino: self.ino,
+            mode: S_IFSOCK | 0o777,
+            nlink: 1,
+            blksize: 4096,
+            ..Default::default()
+        };
+        Ok((st, SOCKFS_DEV))
+    }
+
+    fn as_socket(&self) -> Option<&SocketFile> {
+        Some(self)
+    }
+
+    fn release(&self, k: &mut Kernel) {
+        let rights = UnixSocket::release(&self.sock);
+        release_rights(k, rights);
+        sock_wake(k);
+    }
+}

@@ -1,0 +1,145 @@
+//! Socket buffer accounting.
+//!
+//! Linux charges queued data to the *sender* (`sk_wmem_alloc`): a sender
+//! blocks once what it has queued and not yet read reaches its SO_SNDBUF.
+//! Here every queued message holds a `Charge` against its sender's
+//! `Meter` and against the kernel-wide one; dropping the message (read,
+//! or its queue freed) gives both back, so nothing can leak a count.
+//! The kernel-wide meter caps all socket buffers together, which keeps
+//! umlrun's memory bounded however many sockets a guest opens.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use crate::errno::{Errno, KResult};
+
+/// net.core.wmem_default / rmem_default: a new socket's buffers.
+pub const DEFAULT_BUF: usize = 212992;
+/// net.core.wmem_max / rmem_max: the most SO_SNDBUF/SO_RCVBUF may ask
+/// (before doubling).
+pub const MAX_BUF: usize = 212992;
+/// SOCK_MIN_SNDBUF and SOCK_MIN_RCVBUF.
+pub const MIN_SNDBUF: usize = 4608;
+pub const MIN_RCVBUF: usize = 2304;
+/// What each queued message costs beyond its bytes (Linux counts the
+/// sk_buff's truesize; we count a fixed header so tiny messages are not
+/// free).
+pub const MSG_OVERHEAD: usize = 256;
+/// All socket buffers of one kernel together.
+pub const KERNEL_BUF_LIMIT: usize = 64 << 20;
+
+#[derive(Debug, Default)]
+struct MeterInner {
+    used: Cell<usize>,
+    /// Charges given back so far: a sender's "write space changed" count
+    /// (epoll's edge-triggered mode needs to see each change).
+    returns: Cell<u64>,
+}
+
+/// A count of bytes charged, shared by the charges that make it up.
+#[derive(Clone, Debug, Default)]
+pub struct Meter(Rc<MeterInner>);
+
+impl Meter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn used(&self) -> usize {
+        self.0.used.get()
+    }
+    /// How many charges were given back (changes each time space frees).
+    pub fn returns(&self) -> u64 {
+        self.0.returns.get()
+    }
+    fn set(&self, v: usize) {
+        self.0.used.set(v);
+    }
+}
+
+/// Bytes held against a socket's meter and the kernel's; given back on
+/// drop.
+#[derive(Debug)]
+pub struct Charge {
+    meters: [Meter; 2],
+    n: usize,
+}
+
+impl Charge {
+    /// Charges `n` bytes to `sender` and `kernel`. ENOBUFS when the
+    /// kernel-wide limit would be passed (a sender over its own SO_SNDBUF
+    /// is the caller's check: it waits).
+    pub fn take(sender: &Meter, kernel: &Meter, n: usize) -> KResult<Charge> {
+        let total = kernel.used().checked_add(n).ok_or(Errno::ENOBUFS)?;
+        if total > KERNEL_BUF_LIMIT {
+            return Err(Errno::ENOBUFS);
+        }
+        kernel.set(total);
+        sender.set(sender.used().saturating_add(n));
+        Ok(Charge {
+            meters: [sender.clone(), kernel.clone()],
+            n,
+        })
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.n
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        for m in &self.meters {
+            m.set(m.used().saturating_sub(self.n));
+            m.0.returns.set(m.returns().wrapping_add(1));
+        }
+    }
+}
+
+/// The value SO_SNDBUF sets from the guest's int (halved by getsockopt
+/// callers never: Linux stores and reports the doubled value).
+pub fn sndbuf_from_opt(val: i32) -> usize {
+    let v = (val as u32 as usize).min(MAX_BUF);
+    (v * 2).max(MIN_SNDBUF)
+}
+
+/// The value SO_RCVBUF sets.
+pub fn rcvbuf_from_opt(val: i32) -> usize {
+    let v = (val as u32 as usize).min(MAX_BUF);
+    (v * 2).max(MIN_RCVBUF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charges_come_back_on_drop() {
+        let (s, k) = (Meter::new(), Meter::new());
+        let a = Charge::take(&s, &k, 100).unwrap();
+        let b = Charge::take(&s, &k, 50).unwrap();
+        assert_eq!((s.used(), k.used(), a.bytes()), (150, 150, 100));
+        drop(a);
+        assert_eq!((s.used(), k.used()), (50, 50));
+        drop(b);
+        assert_eq!((s.used(), k.used(), s.returns()), (0, 0, 2));
+    }
+
+    #[test]
+    fn the_kernel_limit_holds() {
+        let (s, k) = (Meter::new(), Meter::new());
+        let big = Charge::take(&s, &k, KERNEL_BUF_LIMIT).unwrap();
+        assert_eq!(Charge::take(&s, &k, 1).err(), Some(Errno::ENOBUFS));
+        assert_eq!(Charge::take(&s, &k, usize::MAX).err(), Some(Errno::ENOBUFS));
+        drop(big);
+        assert!(Charge::take(&s, &k, 1).is_ok());
+    }
+
+    #[test]
+    fn sockopt_values_double_and_clamp() {
+        assert_eq!(sndbuf_from_opt(32768), 65536);
+        assert_eq!(sndbuf_from_opt(1), MIN_SNDBUF);
+        assert_eq!(sndbuf_from_opt(-1), 2 * MAX_BUF);
+        assert_eq!(sndbuf_from_opt(i32::MAX), 2 * MAX_BUF);
+        assert_eq!(rcvbuf_from_opt(0), MIN_RCVBUF);
+    }
+}

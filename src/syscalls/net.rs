@@ -1,0 +1,786 @@
+//! The socket calls: socket, socketpair, bind, listen, accept, accept4,
+//! connect, sendto, recvfrom, sendmsg, recvmsg, sendmmsg, recvmmsg,
+//! shutdown, getsockname, getpeername, setsockopt, getsockopt.
+//!
+//! Handlers decode guest values (checked lengths, Linux's errno for each
+//! bad one, in Linux's order) and call the AF_UNIX machinery in
+//! `crate::net::unix` through the socket file (`kernel::files::socket`).
+//! Only AF_UNIX exists: other families are EAFNOSUPPORT.
+
+use std::rc::Rc;
+
+use super::{fd_arg, ok, Outcome, SysResult, AT_FDCWD};
+use crate::errno::{Errno, KResult};
+use crate::fs::{S_IFMT, S_IFSOCK};
+use crate::kernel::files::socket::{
+    release_rights, sigpipe_if, sock_block, sock_wake, ucred_of, GuestSock, SocketFile,
+};
+use crate::kernel::task::Pid;
+use crate::kernel::Kernel;
+use crate::net::cmsg::{self, CmsgWriter, OPTMEM_MAX};
+use crate::net::sockaddr::{check_in_len, copy_out_len, AddrRequest, UnixAddr};
+use crate::net::sockbuf::{rcvbuf_from_opt, sndbuf_from_opt};
+use crate::net::unix::{SockType, UnixSocket};
+use crate::net::*;
+use crate::vfs::file::{ops_of, FileDescription};
+use crate::vfs::perm::MAY_WRITE;
+use crate::vfs::OpenFileRef;
+
+const AF_INET: u32 = 2;
+const AF_INET6: u32 = 10;
+/// NPROTO: families at or past this are EAFNOSUPPORT before anything.
+const NPROTO: u32 = 46;
+/// SOCK_MAX: types at or past this are EINVAL.
+const SOCK_MAX: u32 = 11;
+/// Most bytes one stream send or any receive moves (the rest is a short
+/// count, as a full socket buffer gives).
+const IO_CHUNK: usize = 1 << 20;
+/// UIO_MAXIOV: sendmmsg/recvmmsg do at most this many messages.
+const UIO_MAXIOV: u64 = 1024;
+/// sizeof(struct msghdr) and sizeof(struct mmsghdr).
+const MSGHDR: usize = 56;
+const MMSGHDR: u64 = 64;
+
+/// The socket behind `fd`: EBADF, ENOTSOCK.
+fn socket_of(k: &Kernel, tid: Pid, fd: i32) -> KResult<(OpenFileRef, Rc<dyn FileDescription>)> {
+    let f = k.fd_file(tid, fd)?;
+    let ops = ops_of(&f);
+    if ops.as_socket().is_none() {
+        return Err(Errno::ENOTSOCK);
+    }
+    Ok((f, ops))
+}
+
+fn sock(ops: &Rc<dyn FileDescription>) -> &SocketFile {
+    ops.as_socket().expect("checked by socket_of")
+}
+
+/// socket(2)/socketpair(2) arguments: the type and its flags.
+fn socket_args(domain: u64, ty: u64, protocol: u64) -> KResult<(SockType, bool, bool)> {
+    let ty = ty as u32;
+    let flags = ty & !SOCK_TYPE_MASK;
+    if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let t = ty & SOCK_TYPE_MASK;
+    let domain = domain as u32;
+    if domain >= NPROTO {
+        return Err(Errno::EAFNOSUPPORT);
+    }
+    if t >= SOCK_MAX {
+        return Err(Errno::EINVAL);
+    }
+    if domain != AF_UNIX as u32 {
+        return Err(if domain == AF_INET || domain == AF_INET6 {
+            // The family exists on Linux; we have no network: callers
+            // that can say "not supported" (socketpair) say so.
+            Errno::EOPNOTSUPP
+        } else {
+            Errno::EAFNOSUPPORT
+        });
+    }
+    let p = protocol as u32 as i32;
+    if p != 0 && p != AF_UNIX as i32 {
+        return Err(Errno::EPROTONOSUPPORT);
+    }
+    let kind = SockType::from_raw(t)?;
+    Ok((kind, flags & SOCK_NONBLOCK != 0, flags & SOCK_CLOEXEC != 0))
+}
+
+pub fn sys_socket(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (kind, nonblock, cloexec) = match socket_args(a[0], a[1], a[2]) {
+        Err(Errno::EOPNOTSUPP) => return Err(Errno::EAFNOSUPPORT),
+        r => r?,
+    };
+    let s = UnixSocket::new(&k.unix, kind)?;
+    let f = SocketFile::open(k, s, nonblock);
+    let fd = k.task(tid)?.files.borrow_mut().install(f, cloexec, 0)?;
+    ok(fd as i64)
+}
+
+pub fn sys_socketpair(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (kind, nonblock, cloexec) = socket_args(a[0], a[1], a[2])?;
+    let files = k.task(tid)?.files.clone();
+    let slots = files.borrow_mut().reserve(2, 0)?;
+    let nums = slots.fds();
+    let mut b = [0u8; 8];
+    b[..4].copy_from_slice(&nums[0].to_le_bytes());
+    b[4..].copy_from_slice(&nums[1].to_le_bytes());
+    if let Err(e) = k.write_user(tid, a[3], &b) {
+        files.borrow_mut().unreserve(slots);
+        return Err(e);
+    }
+    let cred = peer_cred(k, tid)?;
+    let (x, y) = match UnixSocket::pair(&k.unix, kind, cred) {
+        Ok(p) => p,
+        Err(e) => {
+            files.borrow_mut().unreserve(slots);
+            return Err(e);
+        }
+    };
+    let fx = SocketFile::open(k, x, nonblock);
+    let fy = SocketFile::open(k, y, nonblock);
+    files
+        .borrow_mut()
+        .install_reserved(slots, vec![(fx, cloexec), (fy, cloexec)]);
+    ok(0)
+}
+
+/// SO_PEERCRED's view of the caller (effective ids, as Linux).
+fn peer_cred(k: &Kernel, tid: Pid) -> KResult<Ucred> {
+    let t = k.task(tid)?;
+    Ok(Ucred {
+        pid: t.tgid,
+        uid: t.cred.euid,
+        gid: t.cred.egid,
+    })
+}
+
+/// Reads a sockaddr of `len` (the guest's int) bytes.
+fn read_addr(k: &mut Kernel, tid: Pid, ptr: u64, len: u64) -> KResult<Vec<u8>> {
+    let len = check_in_len(len)?;
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    k.read_user_vec(tid, ptr, len)
+}
+
+/// Writes an address for getsockname-like calls: as much as fits the
+/// guest's length, then the full length.
+fn write_addr(k: &mut Kernel, tid: Pid, ptr: u64, lenp: u64, bytes: &[u8]) -> KResult<()> {
+    let ulen = k.read_u32(tid, lenp)?;
+    let n = copy_out_len(bytes.len(), ulen as u64)?;
+    if n > 0 {
+        k.write_user(tid, ptr, &bytes[..n])?;
+    }
+    k.write_u32(tid, lenp, bytes.len() as u32)
+}
+
+/// The socket a name refers to, for connect and sendto.
+fn resolve(k: &mut Kernel, tid: Pid, addr: &UnixAddr, kind: SockType) -> KResult<GuestSock> {
+    match addr {
+        UnixAddr::Abstract(n) => {
+            let s = k
+                .unix
+                .names
+                .borrow()
+                .lookup_abstract(n)
+                .ok_or(Errno::ECONNREFUSED)?;
+            if s.borrow().kind != kind {
+                return Err(Errno::ECONNREFUSED);
+            }
+            Ok(s)
+        }
+        UnixAddr::Path(p) => {
+            let r = k.lookup_at(tid, AT_FDCWD, p, true)?;
+            if r.stat.mode & S_IFMT != S_IFSOCK {
+                return Err(Errno::ECONNREFUSED);
+            }
+            k.cred(tid)?.check(&r.stat, MAY_WRITE)?;
+            let s = k
+                .unix
+                .names
+                .borrow()
+                .lookup_path((r.node.mnt, r.node.ino))
+                .ok_or(Errno::ECONNREFUSED)?;
+            if s.borrow().kind != kind {
+                return Err(Errno::EPROTOTYPE);
+            }
+            Ok(s)
+        }
+        UnixAddr::Unnamed => Err(Errno::EINVAL),
+    }
+}
+
+pub fn sys_bind(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
+    let s = sock(&ops).sock.clone();
+    let raw = read_addr(k, tid, a[1], a[2])?;
+    match UnixAddr::parse(&raw)? {
+        AddrRequest::Autobind => UnixSocket::autobind(&s)?,
+        AddrRequest::Unspec => return Err(Errno::EINVAL),
+        AddrRequest::Addr(UnixAddr::Abstract(n)) => UnixSocket::bind_abstract(&s, &n)?,
+        AddrRequest::Addr(UnixAddr::Path(p)) => bind_path(k, tid, &s, &p)?,
+        AddrRequest::Addr(UnixAddr::Unnamed) => return Err(Errno::EINVAL),
+    }
+    ok(0)
+}
+
+/// A path bind makes a socket inode (mode 0777 less the umask), as
+/// mknod would: EADDRINUSE if the name exists.
+fn bind_path(k: &mut Kernel, tid: Pid, s: &GuestSock, p: &[u8]) -> KResult<()> {
+    let (parent, name, existing) = k.parent_at(tid, AT_FDCWD, p)?;
+    if existing.is_some() {
+        return Err(Errno::EADDRINUSE);
+    }
+    k.may_modify_dir(tid, &parent)?;
+    if s.borrow().is_bound() {
+        return Err(Errno::EINVAL);
+    }
+    let cred = k.cred(tid)?;
+    let umask = k.task(tid)?.fs.borrow().umask;
+    let ino = k.mounts.fs(parent.node.mnt)?.create(
+        parent.node.ino,
+        &name,
+        S_IFSOCK | (0o777 & !umask),
+        cred.euid,
+        cred.egid,
+        0,
+    )?;
+    UnixSocket::bind_path(s, p, (parent.node.mnt, ino))
+}
+
+pub fn sys_listen(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
+    let cred = peer_cred(k, tid)?;
+    UnixSocket::listen(&sock(&ops).sock, a[1] as u32 as i32, cred)?;
+    sock_wake(k);
+    ok(0)
+}
+
+pub fn sys_connect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
+    let s = sock(&ops).sock.clone();
+    let kind = s.borrow().kind;
+    let raw = read_addr(k, tid, a[1], a[2])?;
+    if kind == SockType::Dgram {
+        match UnixAddr::parse(&raw)? {
+            AddrRequest::Unspec => UnixSocket::connect_dgram(&s, None)?,
+            AddrRequest::Addr(addr) => {
+                let t = resolve(k, tid, &addr, kind)?;
+                UnixSocket::connect_dgram(&s, Some(&t))?;
+            }
+            AddrRequest::Autobind => return Err(Errno::EINVAL),
+        }
+        sock_wake(k);
+        return ok(0);
+    }
+    let addr = UnixAddr::parse_name(&raw)?;
+    let t = resolve(k, tid, &addr, kind)?;
+    let cred = peer_cred(k, tid)?;
+    match UnixSocket::connect_stream(&s, &t, cred) {
+        Ok(()) => {
+            sock_wake(k);
+            ok(0)
+        }
+        Err(Errno::EAGAIN) if !f.borrow().nonblocking() => Ok(sock_block(k, tid)),
+        Err(e) => Err(e),
+    }
+}
+
+fn do_accept(k: &mut Kernel, tid: Pid, a: [u64; 6], flags: u32) -> SysResult {
+    if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
+    let s = sock(&ops).sock.clone();
+    let files = k.task(tid)?.files.clone();
+    let slot = files.borrow_mut().reserve(1, 0)?;
+    let c = match UnixSocket::accept(&s) {
+        Ok(c) => c,
+        Err(e) => {
+            files.borrow_mut().unreserve(slot);
+            return match e {
+                Errno::EAGAIN if !f.borrow().nonblocking() => Ok(sock_block(k, tid)),
+                e => Err(e),
+            };
+        }
+    };
+    sock_wake(k);
+    if a[1] != 0 {
+        let peer = c.borrow().peer_addr().unwrap_or_default().encode();
+        if let Err(e) = write_addr(k, tid, a[1], a[2], &peer) {
+            files.borrow_mut().unreserve(slot);
+            let rights = UnixSocket::release(&c);
+            release_rights(k, rights);
+            return Err(e);
+        }
+    }
+    let nf = SocketFile::open(k, c, flags & SOCK_NONBLOCK != 0);
+    let fds = files
+        .borrow_mut()
+        .install_reserved(slot, vec![(nf, flags & SOCK_CLOEXEC != 0)]);
+    ok(fds[0] as i64)
+}
+
+pub fn sys_accept(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_accept(k, tid, a, 0)
+}
+
+pub fn sys_accept4(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_accept(k, tid, a, a[3] as u32)
+}
+
+pub fn sys_getsockname(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
+    let bytes = sock(&ops).sock.borrow().addr().encode();
+    write_addr(k, tid, a[1], a[2], &bytes)?;
+    ok(0)
+}
+
+pub fn sys_getpeername(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
+    let bytes = sock(&ops).sock.borrow().peer_addr()?.encode();
+    write_addr(k, tid, a[1], a[2], &bytes)?;
+    ok(0)
+}
+
+pub fn sys_shutdown(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
+    UnixSocket::shutdown(&sock(&ops).sock, a[1] as u32)?;
+    sock_wake(k);
+    ok(0)
+}
+
+/// One message to send, decoded.
+struct SendReq {
+    iov: Vec<(u64, usize)>,
+    name: Option<Vec<u8>>,
+    control: Vec<u8>,
+}
+
+/// Sends; Ok(None) means "would block".
+fn do_send(k: &mut Kernel, tid: Pid, fd: i32, req: SendReq, flags: u32) -> KResult<Option<usize>> {
+    let (f, ops) = socket_of(k, tid, fd)?;
+    let sf = sock(&ops);
+    let s = sf.sock.clone();
+    let kind = sf.kind();
+    if flags & MSG_OOB != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let nonblock = f.borrow().nonblocking() || flags & MSG_DONTWAIT != 0;
+    let total = req
+        .iov
+        .iter()
+        .try_fold(0usize, |acc, v| acc.checked_add(v.1))
+        .ok_or(Errno::EINVAL)?;
+    if kind != SockType::Stream && total > s.borrow().sndbuf.saturating_sub(32) {
+        return Err(Errno::EMSGSIZE);
+    }
+    let want = total.min(IO_CHUNK);
+    let mut data = Vec::with_capacity(want);
+    for &(base, len) in &req.iov {
+        let n = len.min(want - data.len());
+        if n == 0 {
+            continue;
+        }
+        data.extend(k.read_user_vec(tid, base, n)?);
+    }
+    let ctl = cmsg::parse(&req.control)?;
+    let mut rights = Vec::with_capacity(ctl.fds.len());
+    for &fd in &ctl.fds {
+        rights.push(k.fd_file(tid, fd)?);
+    }
+    if let Some(c) = ctl.creds {
+        let t = k.task(tid)?;
+        let cr = &t.cred;
+        let ok_ids = cr.euid == 0
+            || (c.pid == t.tgid
+                && [cr.uid, cr.euid, cr.suid].contains(&c.uid)
+                && [cr.gid, cr.egid, cr.sgid].contains(&c.gid));
+        if !ok_ids {
+            return Err(Errno::EPERM);
+        }
+    }
+    let target = match (&req.name, kind) {
+        (Some(_), SockType::Stream) => Some(s.clone()),
+        (Some(raw), SockType::Dgram) => {
+            let addr = UnixAddr::parse_name(raw)?;
+            Some(resolve(k, tid, &addr, kind)?)
+        }
+        _ => None,
+    };
+    let me = ucred_of(k, tid)?;
+    let creds = UnixSocket::creds_for(&s, target.as_ref(), ctl.creds, me);
+    let r = UnixSocket::send(&s, &data, rights, creds, target.as_ref());
+    sigpipe_if(k, tid, kind, &r, flags & MSG_NOSIGNAL != 0);
+    match r {
+        Ok(n) => {
+            sock_wake(k);
+            Ok(Some(n))
+        }
+        Err(Errno::EAGAIN) if !nonblock => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// What a receive gave, for the caller to copy out.
+struct RecvOut {
+    ret: usize,
+    name: Vec<u8>,
+    control: Vec<u8>,
+    msg_flags: u32,
+}
+
+/// Receives into `iov`; Ok(None) means "would block". `ctl_cap` is
+/// msg_controllen (0 without a control buffer).
+fn do_recv(
+    k: &mut Kernel,
+    tid: Pid,
+    fd: i32,
+    iov: &[(u64, usize)],
+    flags: u32,
+    ctl_cap: usize,
+) -> KResult<Option<RecvOut>> {
+    let (f, ops) = socket_of(k, tid, fd)?;
+    let sf = sock(&ops);
+    let s = sf.sock.clone();
+    let kind = sf.kind();
+    if flags & MSG_OOB != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let nonblock = f.borrow().nonblocking() || flags & MSG_DONTWAIT != 0;
+    let total = iov
+        .iter()
+        .try_fold(0usize, |acc, v| acc.checked_add(v.1))
+        .ok_or(Errno::EINVAL)?;
+    let mut buf = vec![0u8; total.min(IO_CHUNK)];
+    let peek = flags & MSG_PEEK != 0;
+    let got = match UnixSocket::recv(&s, &mut buf, peek, flags & MSG_WAITALL != 0, nonblock) {
+        Ok(g) => g,
+        Err(Errno::EAGAIN) if !nonblock => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut done = 0;
+    for &(base, len) in iov {
+        if done >= got.n {
+            break;
+        }
+        let m = len.min(got.n - done);
+        k.write_user(tid, base, &buf[done..done + m])?;
+        done += m;
+    }
+    let mut w = CmsgWriter::new(ctl_cap);
+    if s.borrow().passcred {
+        w.put_creds(got.creds.unwrap_or(Ucred::NONE));
+    }
+    if !got.rights.is_empty() {
+        let offered = got.rights.len();
+        let fit = w.fds_that_fit(offered);
+        let cloexec = flags & MSG_CMSG_CLOEXEC != 0;
+        let files = k.task(tid)?.files.clone();
+        let mut installed = Vec::new();
+        let mut rest = Vec::new();
+        for (i, r) in got.rights.into_iter().enumerate() {
+            if i < fit {
+                match files.borrow_mut().install(r.clone(), cloexec, 0) {
+                    Ok(fd) => installed.push(fd),
+                    Err(_) => rest.push(r),
+                }
+            } else {
+                rest.push(r);
+            }
+        }
+        release_rights(k, rest);
+        w.put_rights(&installed, offered);
+    }
+    let (control, cflags) = w.finish();
+    let mut msg_flags = cflags;
+    if got.truncated {
+        msg_flags |= MSG_TRUNC;
+    }
+    let ret = if flags & MSG_TRUNC != 0 && kind != SockType::Stream {
+        got.full
+    } else {
+        got.n
+    };
+    if !peek {
+        sock_wake(k);
+    }
+    let name = if got.from.is_unnamed() {
+        Vec::new()
+    } else {
+        got.from.encode()
+    };
+    Ok(Some(RecvOut {
+        ret,
+        name,
+        control,
+        msg_flags,
+    }))
+}
+
+fn would_block<T>(k: &mut Kernel, tid: Pid, r: KResult<Option<T>>) -> KResult<Result<T, Outcome>> {
+    match r? {
+        Some(v) => Ok(Ok(v)),
+        None => Ok(Err(sock_block(k, tid))),
+    }
+}
+
+pub fn sys_sendto(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let name = if a[4] != 0 && a[5] as u32 != 0 {
+        Some(read_addr(k, tid, a[4], a[5])?)
+    } else {
+        None
+    };
+    let req = SendReq {
+        iov: vec![(a[1], a[2] as usize)],
+        name,
+        control: Vec::new(),
+    };
+    let r = do_send(k, tid, fd_arg(a[0]), req, a[3] as u32);
+    match would_block(k, tid, r)? {
+        Ok(n) => ok(n as i64),
+        Err(o) => Ok(o),
+    }
+}
+
+pub fn sys_recvfrom(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let iov = [(a[1], a[2] as usize)];
+    let r = do_recv(k, tid, fd_arg(a[0]), &iov, a[3] as u32, 0);
+    match would_block(k, tid, r)? {
+        Ok(out) => {
+            if a[4] != 0 {
+                write_addr(k, tid, a[4], a[5], &out.name)?;
+            }
+            ok(out.ret as i64)
+        }
+        Err(o) => Ok(o),
+    }
+}
+
+/// struct msghdr fields.
+struct MsgHdr {
+    name: u64,
+    namelen: u32,
+    iov: u64,
+    iovlen: u64,
+    control: u64,
+    controllen: u64,
+}
+
+fn read_msghdr(k: &mut Kernel, tid: Pid, p: u64) -> KResult<MsgHdr> {
+    let b = k.read_user_vec(tid, p, MSGHDR)?;
+    let q = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8"));
+    Ok(MsgHdr {
+        name: q(0),
+        namelen: q(8) as u32,
+        iov: q(16),
+        iovlen: q(24),
+        control: q(32),
+        controllen: q(40),
+    })
+}
+
+fn gather(k: &mut Kernel, tid: Pid, iov: u64, n: u64) -> KResult<Vec<(u64, usize)>> {
+    if n > UIO_MAXIOV {
+        return Err(Errno::EMSGSIZE);
+    }
+    k.gather(tid, iov, n)
+}
+
+fn send_one(k: &mut Kernel, tid: Pid, fd: i32, p: u64, flags: u32) -> KResult<Option<usize>> {
+    let m = read_msghdr(k, tid, p)?;
+    let name = if m.name != 0 && m.namelen != 0 {
+        Some(read_addr(k, tid, m.name, m.namelen as u64)?)
+    } else {
+        None
+    };
+    let iov = gather(k, tid, m.iov, m.iovlen)?;
+    if m.controllen > i32::MAX as u64 || m.controllen as usize > OPTMEM_MAX {
+        return Err(Errno::ENOBUFS);
+    }
+    let control = if m.controllen > 0 {
+        k.read_user_vec(tid, m.control, m.controllen as usize)?
+    } else {
+        Vec::new()
+    };
+    do_send(k, tid, fd, SendReq { iov, name, control }, flags)
+}
+
+fn recv_one(k: &mut Kernel, tid: Pid, fd: i32, p: u64, flags: u32) -> KResult<Option<usize>> {
+    let m = read_msghdr(k, tid, p)?;
+    let iov = gather(k, tid, m.iov, m.iovlen)?;
+    let cap = if m.control == 0 {
+        0
+    } else {
+        m.controllen.min(i32::MAX as u64) as usize
+    };
+    let Some(out) = do_recv(k, tid, fd, &iov, flags, cap)? else {
+        return Ok(None);
+    };
+    if m.name != 0 {
+        let n = out.name.len().min(m.namelen as usize);
+        k.write_user(tid, m.name, &out.name[..n])?;
+        k.write_u32(tid, p + 8, out.name.len() as u32)?;
+    } else {
+        k.write_u32(tid, p + 8, 0)?;
+    }
+    if !out.control.is_empty() {
+        k.write_user(tid, m.control, &out.control)?;
+    }
+    k.write_u64(tid, p + 40, out.control.len() as u64)?;
+    k.write_u32(tid, p + 48, out.msg_flags)?;
+    Ok(Some(out.ret))
+}
+
+pub fn sys_sendmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let r = send_one(k, tid, fd_arg(a[0]), a[1], a[2] as u32);
+    match would_block(k, tid, r)? {
+        Ok(n) => ok(n as i64),
+        Err(o) => Ok(o),
+    }
+}
+
+pub fn sys_recvmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let r = recv_one(k, tid, fd_arg(a[0]), a[1], a[2] as u32);
+    match would_block(k, tid, r)? {
+        Ok(n) => ok(n as i64),
+        Err(o) => Ok(o),
+    }
+}
+
+/// sendmmsg/recvmmsg: each message in turn; after the first, one that
+/// would block or fails ends the call with the count so far.
+fn do_mmsg(k: &mut Kernel, tid: Pid, a: [u64; 6], send: bool) -> SysResult {
+    let fd = fd_arg(a[0]);
+    let vlen = a[2].min(UIO_MAXIOV);
+    let mut flags = a[3] as u32;
+    let mut done = 0u64;
+    while done < vlen {
+        let p = a[1] + done * MMSGHDR;
+        let r = if send {
+            send_one(k, tid, fd, p, flags)
+        } else {
+            recv_one(k, tid, fd, p, flags & !MSG_WAITFORONE)
+        };
+        match r {
+            Ok(Some(n)) => {
+                k.write_u32(tid, p + MSGHDR as u64, n as u32)?;
+                done += 1;
+                if !send && flags & MSG_WAITFORONE != 0 {
+                    flags |= MSG_DONTWAIT;
+                }
+            }
+            Ok(None) if done == 0 => return Ok(sock_block(k, tid)),
+            Err(e) if done == 0 => return Err(e),
+            _ => break,
+        }
+    }
+    ok(done as i64)
+}
+
+pub fn sys_sendmmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_mmsg(k, tid, a, true)
+}
+
+pub fn sys_recvmmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_mmsg(k, tid, a, false)
+}
+
+pub fn sys_setsockopt(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
+    let sf = sock(&ops);
+    let (level, opt, ptr, len) = (a[1] as i32, a[2] as i32, a[3], a[4] as u32 as i32);
+    if len < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if level != SOL_SOCKET {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if (len as usize) < 4 {
+        return Err(Errno::EINVAL);
+    }
+    let word = k.read_u32(tid, ptr)? as i32;
+    let mut o = sf.opts.borrow_mut();
+    match opt {
+        SO_REUSEADDR => o.reuseaddr = word != 0,
+        SO_REUSEPORT => o.reuseport = word != 0,
+        SO_KEEPALIVE => o.keepalive = word != 0,
+        SO_BROADCAST => o.broadcast = word != 0,
+        SO_DEBUG => o.debug = word != 0,
+        SO_DONTROUTE => o.dontroute = word != 0,
+        SO_RCVLOWAT => o.rcvlowat = word.max(1),
+        SO_PASSCRED => sf.sock.borrow_mut().passcred = word != 0,
+        SO_SNDBUF | SO_SNDBUFFORCE => sf.sock.borrow_mut().sndbuf = sndbuf_from_opt(word),
+        SO_RCVBUF | SO_RCVBUFFORCE => sf.sock.borrow_mut().rcvbuf = rcvbuf_from_opt(word),
+        SO_LINGER => {
+            if (len as usize) < 8 {
+                return Err(Errno::EINVAL);
+            }
+            let secs = k.read_u32(tid, ptr + 4)? as i32;
+            o.linger = (word, secs);
+        }
+        SO_RCVTIMEO | SO_SNDTIMEO => {
+            if (len as usize) < 16 {
+                return Err(Errno::EINVAL);
+            }
+            let sec = k.read_u64(tid, ptr)? as i64;
+            let usec = k.read_u64(tid, ptr + 8)? as i64;
+            if !(0..1_000_000).contains(&usec) {
+                return Err(Errno::EDOM);
+            }
+            let v = (sec.max(0), usec);
+            if opt == SO_RCVTIMEO {
+                o.rcvtimeo = v;
+            } else {
+                o.sndtimeo = v;
+            }
+        }
+        _ => return Err(Errno::ENOPROTOOPT),
+    }
+    ok(0)
+}
+
+pub fn sys_getsockopt(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
+    let sf = sock(&ops);
+    let (level, opt, ptr, lenp) = (a[1] as i32, a[2] as i32, a[3], a[4]);
+    if level != SOL_SOCKET {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let len = k.read_u32(tid, lenp)? as i32;
+    if len < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let o = *sf.opts.borrow();
+    let int = |v: i32| v.to_le_bytes().to_vec();
+    let b = |v: bool| int(v as i32);
+    let timeval = |(s, u): (i64, i64)| {
+        let mut v = s.to_le_bytes().to_vec();
+        v.extend_from_slice(&u.to_le_bytes());
+        v
+    };
+    let bytes = {
+        let mut s = sf.sock.borrow_mut();
+        match opt {
+            SO_TYPE => int(s.kind.raw() as i32),
+            SO_PROTOCOL => int(0),
+            SO_DOMAIN => int(AF_UNIX as i32),
+            SO_ERROR => int(s.take_error().map_or(0, |e| e.0)),
+            SO_SNDBUF => int(s.sndbuf as i32),
+            SO_RCVBUF => int(s.rcvbuf as i32),
+            SO_PASSCRED => b(s.passcred),
+            SO_ACCEPTCONN => b(s.listening()),
+            SO_REUSEADDR => b(o.reuseaddr),
+            SO_REUSEPORT => b(o.reuseport),
+            SO_KEEPALIVE => b(o.keepalive),
+            SO_BROADCAST => b(o.broadcast),
+            SO_DEBUG => b(o.debug),
+            SO_DONTROUTE => b(o.dontroute),
+            SO_RCVLOWAT => int(o.rcvlowat),
+            SO_SNDLOWAT => int(1),
+            SO_LINGER => {
+                let mut v = int(o.linger.0);
+                v.extend(int(o.linger.1));
+                v
+            }
+            SO_RCVTIMEO => timeval(o.rcvtimeo),
+            SO_SNDTIMEO => timeval(o.sndtimeo),
+            SO_PEERCRED => s
+                .peercred()
+                .unwrap_or(Ucred {
+                    pid: 0,
+                    uid: u32::MAX,
+                    gid: u32::MAX,
+                })
+                .to_bytes()
+                .to_vec(),
+            _ => return Err(Errno::ENOPROTOOPT),
+        }
+    };
+    let n = (len as usize).min(bytes.len());
+    k.write_user(tid, ptr, &bytes[..n])?;
+    k.write_u32(tid, lenp, n as u32)?;
+    ok(0)
+}
