@@ -50,9 +50,9 @@ pub mod schedattr;
 pub mod signal;
 pub mod signals;
 pub mod task;
-pub mod timers;
 #[cfg(test)]
 mod testing;
+pub mod timers;
 pub mod waitq;
 
 pub use self::core::{Kernel, KernelConfig, Shutdown};
