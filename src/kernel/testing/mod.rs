@@ -27,6 +27,7 @@ use super::console::Console;
 use super::core::{Kernel, KernelConfig, Shutdown};
 use super::task::{Pid, TaskState};
 use crate::host::console::HostConsole;
+use crate::host::event_loop::EventLoop;
 use crate::mm::{Backing, Vma, PROT_READ, PROT_WRITE};
 use crate::physmem::PhysMem;
 use crate::platform::fake::{FakePlatform, Program, Trace, Val, CODE_BASE, R};
@@ -77,6 +78,7 @@ pub fn boot(program: Program) -> (Kernel, Trace) {
         physmem,
         MountTable::new(),
         Console::new(HostConsole::new(None, None)),
+        EventLoop::new().expect("event loop"),
         KernelConfig {
             hostname: b"fake".to_vec(),
             cpu: None,
