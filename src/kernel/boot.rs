@@ -165,9 +165,9 @@ fn boot_once(cfg: &Config, cpu: Option<usize>) -> Result<Option<Ended>, BootErro
         config::Console::Null => HostConsole::new(None, None),
     };
     let hostname = read_hostname(&mounts);
+    let platform = Box::new(PtracePlatform::new(keep_fds.clone(), cpu));
     let host_loop = EventLoop::new().map_err(BootError::EventLoop)?;
     host_loop.wake_on_signals();
-    let platform = Box::new(PtracePlatform::new(keep_fds.clone(), cpu));
     let mut k = Kernel::new(
         physmem,
         mounts,

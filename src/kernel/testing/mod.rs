@@ -78,7 +78,7 @@ pub fn boot(program: Program) -> (Kernel, Trace) {
         physmem,
         MountTable::new(),
         Console::new(HostConsole::new(None, None)),
-        EventLoop::new().expect("host event loop"),
+        EventLoop::new().expect("event loop"),
         KernelConfig {
             hostname: b"fake".to_vec(),
             cpu: None,
