@@ -29,6 +29,8 @@ const COMPARED: &[&str] = &[
     "t_exec_self",
     "t_eventfd",
     "t_conform_sys",
+    "t_sched",
+    "t_futex",
     "t_sysctl",
 ];
 /// Programs with a test of their own.
@@ -101,6 +103,8 @@ compare!(
     t_exec_self,
     t_eventfd,
     t_conform_sys,
+    t_sched,
+    t_futex,
     t_sysctl
 );
 
