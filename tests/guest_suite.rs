@@ -30,6 +30,8 @@ const COMPARED: &[&str] = &[
     "t_exec_self",
     "t_eventfd",
     "t_conform_sys",
+    "t_sched",
+    "t_futex",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -100,7 +102,9 @@ compare!(
     t_conform_io,
     t_exec_self,
     t_eventfd,
-    t_conform_sys
+    t_conform_sys,
+    t_sched,
+    t_futex
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
