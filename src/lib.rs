@@ -8,7 +8,7 @@
 //! | `block`    | UML COW v1/v2/v3 files and the `ubd` block devices (copy and mmap modes) |
 //! | `fs`       | ext2, and later the VFS, procfs, tmpfs, /dev |
 //! | `loader`   | ELF and `#!` parsing, load plans, the initial stack image |
-//! | `platform` | the ptrace stub processes that run guest code |
+//! | `platform` | the interface guest code runs through (`Platform`, `Guest`): ptrace stubs, and a fake for unit tests |
 
 pub mod block;
 pub mod config;

@@ -24,6 +24,7 @@
 //! | `mountfs.rs`  | making procfs, tmpfs and devtmpfs instances |
 //! | `boot.rs`     | building the kernel from the config and starting init |
 //! | `deadline.rs` | checked arithmetic on guest times: timespecs, timeouts saturating to forever |
+//! | `testing/`    | (tests only) unit tests of all the above on the fake platform |
 //!
 //! Lock order: there are no locks; the kernel runs on one host thread.
 
@@ -49,6 +50,8 @@ pub mod schedattr;
 pub mod signal;
 pub mod signals;
 pub mod task;
+#[cfg(test)]
+mod testing;
 pub mod timers;
 pub mod waitq;
 
