@@ -105,6 +105,7 @@ pub fn boot(program: Program) -> (Kernel, Trace) {
                 end,
                 prot: PROT_READ | PROT_WRITE,
                 shared: false,
+                may_write: true,
                 backing: Backing::Anon,
                 label,
             },
