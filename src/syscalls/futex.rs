@@ -3,7 +3,7 @@
 //! CMP_REQUEUE and WAKE_OP; the priority-inheritance operations are
 //! ENOSYS (glibc falls back for PTHREAD_PRIO_INHERIT mutexes only).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{ok, Outcome, SysResult};
 use crate::errno::Errno;
@@ -96,16 +96,10 @@ fn futex_wait(k: &mut Kernel, tid: Pid, a: [u64; 6], private: bool, bitset: u32)
         (Some(d), _) => Some(d),
         (None, 0) => None,
         (None, ts) => {
-            let sec = k.read_u64(tid, ts)? as i64;
-            let nsec = k.read_u64(tid, ts + 8)? as i64;
-            if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-                return Err(Errno::EINVAL);
-            }
+            let d = crate::syscalls::time::read_timespec_duration(k, tid, ts)?;
             if op == FUTEX_WAIT {
-                Some(crate::syscalls::time::deadline_after(Duration::new(
-                    sec as u64,
-                    nsec as u32,
-                )))
+                // Relative; saturates to forever.
+                Some(crate::kernel::deadline::after(d))
             } else {
                 let clock = if a[1] & FUTEX_CLOCK_REALTIME != 0 {
                     0
@@ -114,8 +108,8 @@ fn futex_wait(k: &mut Kernel, tid: Pid, a: [u64; 6], private: bool, bitset: u32)
                 };
                 Some(crate::syscalls::time::clock_deadline(
                     clock,
-                    sec as u64,
-                    nsec as u64,
+                    d.as_secs(),
+                    d.subsec_nanos().into(),
                 ))
             }
         }

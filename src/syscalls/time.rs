@@ -13,15 +13,6 @@ use crate::kernel::task::{CpuClock, Pid, Wait};
 use crate::kernel::timers::TimerKey;
 use crate::kernel::Kernel;
 
-/// Longer than any guest can wait (about 136 years): relative times
-/// beyond it are clamped, so no guest value overflows an `Instant`.
-const FOREVER: Duration = Duration::from_secs(1 << 32);
-
-/// The moment `d` from now, clamped to [`FOREVER`].
-pub(crate) fn deadline_after(d: Duration) -> Instant {
-    Instant::now() + d.min(FOREVER)
-}
-
 /// The Instant at which the host clock `clk` reads (sec, nsec).
 pub(crate) fn clock_deadline(clk: u32, sec: u64, nsec: u64) -> Instant {
     let (s, n) = clock::now(clk);
