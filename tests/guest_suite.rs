@@ -31,6 +31,8 @@ const COMPARED: &[&str] = &[
     "t_exec_self",
     "t_eventfd",
     "t_conform_sys",
+    "t_sched",
+    "t_futex",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account"];
@@ -102,6 +104,8 @@ compare!(
     t_exec_self,
     t_eventfd,
     t_conform_sys,
+    t_sched,
+    t_futex,
     t_unix,
     t_epoll
 );

@@ -2,11 +2,9 @@
 //! `con0=fd:0,fd:1`). When stdin is a terminal it is put in raw mode so
 //! the guest's line discipline sees every key, and restored on drop.
 
-use std::os::fd::{BorrowedFd, RawFd};
-use std::time::Duration;
-
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{self, SetArg, Termios};
+use std::os::fd::{BorrowedFd, RawFd};
 
 pub struct HostConsole {
     input: Option<RawFd>,
@@ -63,25 +61,32 @@ impl HostConsole {
         (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
     }
 
-    /// Waits up to `timeout` (None: forever) for input and reads what is
-    /// there. Returns the bytes (empty on timeout or EOF).
-    pub fn read(&mut self, timeout: Option<Duration>) -> Vec<u8> {
-        let Some(i) = self.input.filter(|_| !self.eof) else {
-            if let Some(t) = timeout {
-                std::thread::sleep(t.min(Duration::from_millis(500)));
-            } else {
-                std::thread::sleep(Duration::from_millis(500));
+    /// The input fd to wait on (None: no input, or it reached its end).
+    pub fn input_fd(&self) -> Option<RawFd> {
+        self.input.filter(|_| !self.eof)
+    }
+
+    /// True when umlrun hears of the host terminal's resizes by SIGWINCH:
+    /// its input is a terminal and the controlling terminal of umlrun's
+    /// session (tcgetpgrp works only there). A terminal that is not (a
+    /// pty a test harness holds) must be looked at from time to time.
+    pub fn resizes_signalled(&self) -> bool {
+        match self.input {
+            Some(i) if self.is_terminal() => {
+                termios::tcgetattr(fd(i)).is_ok() && nix::unistd::tcgetpgrp(fd(i)).is_ok()
             }
+            _ => false,
+        }
+    }
+
+    /// Reads what input is there without waiting (empty if none). End of
+    /// file or an error (the other side of a pty gone) ends the input.
+    pub fn read_available(&mut self) -> Vec<u8> {
+        let Some(i) = self.input_fd() else {
             return Vec::new();
         };
-        let ms = match timeout {
-            None => PollTimeout::NONE,
-            Some(t) => {
-                PollTimeout::try_from(t.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX)
-            }
-        };
         let mut fds = [PollFd::new(fd(i), PollFlags::POLLIN)];
-        match poll(&mut fds, ms) {
+        match poll(&mut fds, PollTimeout::ZERO) {
             Ok(n) if n > 0 => {}
             _ => return Vec::new(),
         }
@@ -92,17 +97,13 @@ impl HostConsole {
                 Vec::new()
             }
             Ok(n) => buf[..n].to_vec(),
-            Err(_) => Vec::new(),
+            Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => Vec::new(),
+            Err(e) => {
+                log::debug!("console input ends: {e}");
+                self.eof = true;
+                Vec::new()
+            }
         }
-    }
-
-    /// Is input waiting (without blocking)?
-    pub fn input_ready(&self) -> bool {
-        let Some(i) = self.input.filter(|_| !self.eof) else {
-            return false;
-        };
-        let mut fds = [PollFd::new(fd(i), PollFlags::POLLIN)];
-        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
     }
 
     /// True once the host input reached end of file.

@@ -17,6 +17,7 @@ use crate::config::{self, Config, UbdSpec};
 use crate::errno::Errno;
 use crate::fs::ext2vol::Ext2Volume;
 use crate::host::console::HostConsole;
+use crate::host::event_loop::EventLoop;
 use crate::mm::AddressSpace;
 use crate::physmem::{PhysMem, PhysMemError};
 use crate::platform::Regs;
@@ -41,6 +42,8 @@ pub enum BootError {
     NoInit(Errno, String),
     #[error("cannot start the first guest process: {0}")]
     Stub(Errno),
+    #[error("cannot create the host event loop: {0}")]
+    EventLoop(#[source] std::io::Error),
 }
 
 /// How an instance ended, for umlrun's exit code.
@@ -163,10 +166,13 @@ fn boot_once(cfg: &Config, cpu: Option<usize>) -> Result<Option<Ended>, BootErro
         config::Console::Null => HostConsole::new(None, None),
     };
     let hostname = read_hostname(&mounts);
+    let host_loop = EventLoop::new().map_err(BootError::EventLoop)?;
+    host_loop.wake_on_signals();
     let mut k = Kernel::new(
         physmem,
         mounts,
         Console::new(host),
+        host_loop,
         KernelConfig {
             hostname,
             cpu,

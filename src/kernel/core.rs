@@ -13,6 +13,7 @@ use super::pipes::PipeTable;
 use super::task::{MmId, Pid, Task, TaskState};
 use crate::block::DiskTable;
 use crate::errno::{Errno, KResult};
+use crate::host::event_loop::EventLoop;
 use crate::mm::pagecache::PageCache;
 use crate::mm::{AddressSpace, FrameRefs};
 use crate::physmem::PhysMem;
@@ -94,6 +95,21 @@ pub struct Kernel {
     /// `events` and the time when umlrun's freed heap was last handed back
     /// to the host (see `Kernel::trim_heap_when_idle`).
     pub heap_trimmed: (u64, std::time::Instant),
+    /// Tasks in FUTEX_WAIT, by what backs their futex word.
+    pub futexes: super::futex::FutexTable,
+    /// Deadlines: timeouts of blocked tasks, real-time timers.
+    pub timers: super::timers::DeadlineQueue,
+    /// The host event loop the scheduler waits on when idle, and what
+    /// each registered token is (see `hostsrc.rs`).
+    pub host_loop: EventLoop,
+    pub host_sources: HashMap<u64, (super::hostsrc::HostSource, std::os::fd::RawFd)>,
+    pub next_host_token: u64,
+    /// The console input's registration; or, for an input epoll cannot
+    /// watch (a regular file), true: it is read on every turn.
+    pub console_token: Option<crate::host::event_loop::Token>,
+    pub console_always_ready: bool,
+    /// Scratch space for the events of one wait.
+    pub host_ready: Vec<crate::host::event_loop::Ready>,
 }
 
 impl Kernel {
@@ -101,10 +117,11 @@ impl Kernel {
         physmem: Arc<PhysMem>,
         mounts: MountTable,
         console: Console,
+        host_loop: EventLoop,
         config: KernelConfig,
     ) -> Kernel {
         let total_frames = physmem.frames_total();
-        Kernel {
+        let mut k = Kernel {
             frames: FrameRefs::new(physmem.clone()),
             physmem,
             mounts,
@@ -135,7 +152,17 @@ impl Kernel {
             spare_stubs: Vec::new(),
             oom_victim: None,
             heap_trimmed: (0, std::time::Instant::now()),
-        }
+            futexes: Default::default(),
+            timers: Default::default(),
+            host_loop,
+            host_sources: HashMap::new(),
+            next_host_token: 0,
+            console_token: None,
+            console_always_ready: false,
+            host_ready: Vec::new(),
+        };
+        k.register_console();
+        k
     }
 
     pub fn alloc_pid(&mut self) -> Pid {

@@ -12,7 +12,8 @@
 //! | `net.rs`      | sockets: socket, bind, connect, send/recv*, sockopts |
 //! | `epoll.rs`    | epoll_create*, epoll_ctl, epoll_wait/pwait/pwait2 |
 //! | `mm.rs`       | mmap, munmap, mprotect, mremap, brk, madvise, msync, mincore, mlock |
-//! | `process.rs`  | fork, clone, execve, exit, wait, ids, limits, futex |
+//! | `process.rs`  | fork, clone, execve, exit, wait, ids, limits |
+//! | `futex.rs`    | futex(2) operations decoded onto `kernel/futex.rs` |
 //! | `sched.rs`    | getpriority, setpriority, sched_* policies and priorities |
 //! | `signal.rs`   | sigaction, sigprocmask, kill, sigreturn, sigaltstack |
 //! | `time.rs`     | clocks, sleeps, timers |
@@ -23,6 +24,7 @@
 mod epoll;
 mod fs;
 pub mod fsmeta;
+mod futex;
 pub mod ioctl;
 mod misc;
 mod mm;
