@@ -102,8 +102,10 @@ fn futex_wait(k: &mut Kernel, tid: Pid, a: [u64; 6], private: bool, bitset: u32)
                 return Err(Errno::EINVAL);
             }
             if op == FUTEX_WAIT {
-                // Relative; one past the end of time is forever.
-                Instant::now().checked_add(Duration::new(sec as u64, nsec as u32))
+                Some(crate::syscalls::time::deadline_after(Duration::new(
+                    sec as u64,
+                    nsec as u32,
+                )))
             } else {
                 let clock = if a[1] & FUTEX_CLOCK_REALTIME != 0 {
                     0

@@ -231,7 +231,10 @@ pub fn sys_rt_sigtimedwait(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let n = k.read_u64(tid, a[2] + 8)?;
     let t = k.task_mut(tid)?;
     let deadline = *t.block_deadline.get_or_insert_with(|| {
-        std::time::Instant::now() + std::time::Duration::new(s, n.min(999_999_999) as u32)
+        crate::syscalls::time::deadline_after(std::time::Duration::new(
+            s,
+            n.min(999_999_999) as u32,
+        ))
     });
     if std::time::Instant::now() >= deadline {
         return Err(Errno::EAGAIN);

@@ -12,13 +12,22 @@ use crate::kernel::task::{CpuClock, Pid, Wait};
 use crate::kernel::timers::TimerKey;
 use crate::kernel::Kernel;
 
+/// Longer than any guest can wait (about 136 years): relative times
+/// beyond it are clamped, so no guest value overflows an `Instant`.
+const FOREVER: Duration = Duration::from_secs(1 << 32);
+
+/// The moment `d` from now, clamped to [`FOREVER`].
+pub(crate) fn deadline_after(d: Duration) -> Instant {
+    Instant::now() + d.min(FOREVER)
+}
+
 /// The Instant at which the host clock `clk` reads (sec, nsec).
 pub(crate) fn clock_deadline(clk: u32, sec: u64, nsec: u64) -> Instant {
     let (s, n) = clock::now(clk);
     let now_ns = s as i128 * 1_000_000_000 + n as i128;
     let want = sec as i128 * 1_000_000_000 + nsec as i128;
     let delta = (want - now_ns).max(0) as u64;
-    Instant::now() + Duration::from_nanos(delta)
+    deadline_after(Duration::from_nanos(delta))
 }
 
 fn read_timespec(k: &mut Kernel, tid: Pid, p: u64) -> KResult<(u64, u64)> {
@@ -131,7 +140,7 @@ fn sleep_until(k: &mut Kernel, tid: Pid, make: impl FnOnce() -> Instant) -> SysR
 
 pub fn sys_nanosleep(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let (s, n) = read_timespec(k, tid, a[0])?;
-    sleep_until(k, tid, || Instant::now() + Duration::new(s, n as u32))
+    sleep_until(k, tid, || deadline_after(Duration::new(s, n as u32)))
 }
 
 pub fn sys_clock_nanosleep(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -140,7 +149,7 @@ pub fn sys_clock_nanosleep(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if flags & 1 != 0 {
         sleep_until(k, tid, || clock_deadline(clk, s, n))
     } else {
-        sleep_until(k, tid, || Instant::now() + Duration::new(s, n as u32))
+        sleep_until(k, tid, || deadline_after(Duration::new(s, n as u32)))
     }
 }
 
@@ -176,7 +185,7 @@ fn itimer_left(k: &Kernel, tid: Pid) -> (Duration, Duration) {
 
 fn set_itimer(k: &mut Kernel, tid: Pid, value: Duration, interval: Duration) -> KResult<()> {
     let tgid = k.task(tid)?.tgid;
-    let at = (!value.is_zero()).then(|| Instant::now() + value);
+    let at = (!value.is_zero()).then(|| deadline_after(value));
     k.task_mut(tgid)?.itimer = at.map(|at| (at, interval));
     match at {
         Some(at) => k.timers.set(TimerKey::RealTimer(tgid), at),
@@ -313,7 +322,7 @@ impl Kernel {
             // Re-armed meanwhile: its own entry is queued.
             return;
         }
-        let next = (!iv.is_zero()).then(|| now + iv);
+        let next = (!iv.is_zero()).then(|| deadline_after(iv));
         if let Ok(t) = self.task_mut(tgid) {
             t.itimer = next.map(|at| (at, iv));
         }

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/select.h>
 #include <sys/time.h>
+#include <limits.h>
 #include <time.h>
 
 #define SPINNERS 3
@@ -71,6 +72,21 @@ int main(void) {
     CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0, "setitimer 100 ms");
     while (!alarms) pause();
     timed("ITIMER_REAL's SIGALRM", t0, 0.1);
+
+    /* The longest sleep there is: ends by the signal, not by overflow. */
+    alarms = 0;
+    struct itimerval once = {{0, 0}, {0, 50 * 1000}};
+    setitimer(ITIMER_REAL, &once, NULL);
+    struct timespec forever = {LONG_MAX, 999999999};
+    errno = 0;
+    CHECK(nanosleep(&forever, NULL) == -1 && errno == EINTR && alarms == 1,
+          "a LONG_MAX-second sleep ends with EINTR when SIGALRM comes");
+    struct itimerval huge = {{LONG_MAX / 4, 0}, {LONG_MAX / 4, 0}}, left;
+    CHECK(setitimer(ITIMER_REAL, &huge, NULL) == 0 && getitimer(ITIMER_REAL, &left) == 0 &&
+              left.it_value.tv_sec > 1000000,
+          "an interval timer of LONG_MAX/4 seconds is accepted");
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
 
     kids[1] = spinner(1, 1);
     kids[2] = spinner(2, 0);
