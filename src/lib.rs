@@ -9,7 +9,7 @@
 //! | `fs`       | ext2, and later the VFS, procfs, tmpfs, /dev |
 //! | `loader`   | ELF and `#!` parsing, load plans, the initial stack image |
 //! | `net`      | sockets: AF_UNIX, socket addresses, control messages, buffer accounting, epoll |
-//! | `platform` | the ptrace stub processes that run guest code |
+//! | `platform` | the interface guest code runs through (`Platform`, `Guest`): ptrace stubs, and a fake for unit tests |
 
 pub mod block;
 pub mod config;

@@ -10,7 +10,7 @@
 //! | `console.rs`| umlrun's stdin/stdout as the guest console, raw mode and its restoration |
 //! | `event_loop.rs`| the one epoll the kernel thread sleeps in: host fd registration, readiness, signal wake-ups |
 //! | `file.rs`   | positional I/O, fcntl locks, file metadata for disk images |
-//! | `preempt.rs`| the ticker that interrupts guests computing for a whole slice |
+//! | `preempt.rs`| the ticker (one per ptrace platform) that interrupts guests computing for a whole slice |
 //! | `ptrace.rs` | tracing stub processes: spawn, resume, stops, registers |
 //! | `xstate.rs` | the XSAVE (AVX, AVX-512) state of stubs: host layout, get and set |
 //! | `stub.rs`   | the sealed memfd the stub ELF is exec'd from |

@@ -1,78 +1,148 @@
 //! Preemption: a guest task that computes without making syscalls would
-//! keep the single kernel thread waiting on its stub forever. A ticker
+//! keep the single kernel thread waiting on its stub forever. A [`Ticker`]
 //! thread sends the running stub a signal when it has run a whole slice;
 //! the kernel sees a signal stop, suppresses the signal and schedules.
+//!
+//! Each ptrace platform instance owns one ticker (no process-global
+//! state): the stubs it hands out report through a [`Preempt`] handle
+//! when guest code starts and stops running.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The signal used as the tick (never delivered to the guest).
 pub const TICK_SIGNAL: i32 = libc::SIGVTALRM;
 
-static RUNNING: AtomicI32 = AtomicI32::new(0);
-static SINCE_MS: AtomicU64 = AtomicU64::new(0);
-/// The ticker sleeps without a timeout: no stub ran when it last looked.
-static PARKED: AtomicBool = AtomicBool::new(false);
-static TICKER: OnceLock<std::thread::Thread> = OnceLock::new();
-
-fn epoch() -> Instant {
-    static E: OnceLock<Instant> = OnceLock::new();
-    *E.get_or_init(Instant::now)
+struct Shared {
+    /// Host pid of the stub running guest code now (0: none).
+    running: AtomicI32,
+    /// When it started, in ms since `epoch`.
+    since_ms: AtomicU64,
+    /// The ticker sleeps without a timeout: no stub ran when it last looked.
+    parked: AtomicBool,
+    /// The ticker should end (its owner was dropped).
+    stop: AtomicBool,
+    epoch: Instant,
 }
 
-fn now_ms() -> u64 {
-    epoch().elapsed().as_millis() as u64
+impl Shared {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
 }
 
-/// Starts the ticker (once per process) with the given slice.
-pub fn start(slice: Duration) {
-    static STARTED: OnceLock<()> = OnceLock::new();
-    STARTED.get_or_init(|| {
-        epoch();
+/// The ticker thread; stops when dropped.
+pub struct Ticker {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What a stub tells the ticker: cheap to clone, one per stub.
+#[derive(Clone)]
+pub struct Preempt {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::Thread>,
+}
+
+impl Ticker {
+    /// Starts a ticker with the given slice. Without a thread (the host
+    /// refused one), guests are simply not preempted; a warning says so.
+    pub fn start(slice: Duration) -> Ticker {
+        let shared = Arc::new(Shared {
+            running: AtomicI32::new(0),
+            since_ms: AtomicU64::new(0),
+            parked: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            epoch: Instant::now(),
+        });
         let ms = slice.as_millis().max(1) as u64;
+        let s = shared.clone();
         let spawned = std::thread::Builder::new()
             .name("umlrun-tick".into())
             .spawn(move || loop {
                 // An idle kernel (no stub running) needs no tick: park
                 // until `running` wakes us, so idle instances cost no
-                // wake-ups. PARKED is set before the check, so a `running`
-                // in between sees it and leaves an unpark token.
-                if RUNNING.load(Ordering::SeqCst) == 0 {
-                    PARKED.store(true, Ordering::SeqCst);
-                    if RUNNING.load(Ordering::SeqCst) == 0 {
+                // wake-ups. `parked` is set before the check, so a
+                // `running` in between sees it and leaves an unpark token.
+                if s.running.load(Ordering::SeqCst) == 0 {
+                    s.parked.store(true, Ordering::SeqCst);
+                    if s.running.load(Ordering::SeqCst) == 0 && !s.stop.load(Ordering::SeqCst) {
                         std::thread::park();
                     }
-                    PARKED.store(false, Ordering::SeqCst);
+                    s.parked.store(false, Ordering::SeqCst);
+                }
+                if s.stop.load(Ordering::SeqCst) {
+                    return;
                 }
                 std::thread::sleep(Duration::from_millis(ms));
-                let pid = RUNNING.load(Ordering::SeqCst);
-                if pid > 0 && now_ms().saturating_sub(SINCE_MS.load(Ordering::SeqCst)) >= ms {
+                let pid = s.running.load(Ordering::SeqCst);
+                if pid > 0 && s.now_ms().saturating_sub(s.since_ms.load(Ordering::SeqCst)) >= ms {
                     // SAFETY: kill(2) with a pid we traced and a constant signal.
                     unsafe { libc::kill(pid, TICK_SIGNAL) };
                 }
             });
-        match spawned {
-            Ok(handle) => {
-                let _ = TICKER.set(handle.thread().clone());
+        let thread = match spawned {
+            Ok(h) => Some(h),
+            Err(e) => {
+                log::warn!("no preemption ticker: {e}");
+                None
             }
-            Err(e) => log::warn!("no preemption ticker: {e}"),
-        }
-    });
-}
+        };
+        Ticker { shared, thread }
+    }
 
-/// The kernel is about to run `pid`'s guest code.
-pub fn running(pid: i32) {
-    SINCE_MS.store(now_ms(), Ordering::SeqCst);
-    RUNNING.store(pid, Ordering::SeqCst);
-    if PARKED.load(Ordering::SeqCst) {
-        if let Some(t) = TICKER.get() {
-            t.unpark();
+    /// A handle for one stub.
+    pub fn handle(&self) -> Preempt {
+        Preempt {
+            shared: self.shared.clone(),
+            thread: self.thread.as_ref().map(|h| h.thread().clone()),
         }
     }
 }
 
-/// The stub stopped; nothing guest-side runs now.
-pub fn stopped() {
-    RUNNING.store(0, Ordering::SeqCst);
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.running.store(0, Ordering::SeqCst);
+        if let Some(h) = self.thread.take() {
+            h.thread().unpark();
+            let _ = h.join();
+        }
+    }
+}
+
+impl Preempt {
+    /// The stub `pid` is about to run guest code.
+    pub fn running(&self, pid: i32) {
+        let s = &*self.shared;
+        s.since_ms.store(s.now_ms(), Ordering::SeqCst);
+        s.running.store(pid, Ordering::SeqCst);
+        if s.parked.load(Ordering::SeqCst) {
+            if let Some(t) = &self.thread {
+                t.unpark();
+            }
+        }
+    }
+
+    /// The stub stopped; no guest code runs now.
+    pub fn stopped(&self) {
+        self.shared.running.store(0, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_ticker_ends_its_thread() {
+        let t = Ticker::start(Duration::from_millis(1));
+        let p = t.handle();
+        p.running(0);
+        p.stopped();
+        drop(t); // joins: the test would hang if the thread did not end
+        p.running(0); // a stale handle is harmless
+    }
 }

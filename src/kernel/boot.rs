@@ -11,7 +11,7 @@ use thiserror::Error;
 use super::console::Console;
 use super::core::{Kernel, KernelConfig, Mm, Shutdown};
 use super::fdtable::FdTable;
-use super::task::{FsContext, Task, TaskState};
+use super::task::{FsContext, Pid, Task, TaskState};
 use crate::block::{BlockError, Holder, Ubd};
 use crate::config::{self, Config, UbdSpec};
 use crate::errno::Errno;
@@ -20,7 +20,7 @@ use crate::host::console::HostConsole;
 use crate::host::event_loop::EventLoop;
 use crate::mm::AddressSpace;
 use crate::physmem::{PhysMem, PhysMemError};
-use crate::platform::Regs;
+use crate::platform::{PtracePlatform, Regs};
 use crate::vfs::file::O_RDWR;
 use crate::vfs::{Cred, MountTable, OpenFile};
 
@@ -85,7 +85,6 @@ fn root_index(root: &str) -> Option<u8> {
 /// guest `reboot` boots it again from the same disks.
 pub fn boot(cfg: &Config) -> Result<Ended, BootError> {
     crate::host::signals::install_termination_handlers();
-    crate::host::preempt::start(std::time::Duration::from_millis(10));
     let cpu = cfg.cpu.or_else(auto_cpu);
     if let Some(c) = cpu {
         if let Err(e) = crate::host::cpu::pin_to_cpu(0, c) {
@@ -166,6 +165,7 @@ fn boot_once(cfg: &Config, cpu: Option<usize>) -> Result<Option<Ended>, BootErro
         config::Console::Null => HostConsole::new(None, None),
     };
     let hostname = read_hostname(&mounts);
+    let platform = Box::new(PtracePlatform::new(keep_fds.clone(), cpu));
     let host_loop = EventLoop::new().map_err(BootError::EventLoop)?;
     host_loop.wake_on_signals();
     let mut k = Kernel::new(
@@ -180,6 +180,7 @@ fn boot_once(cfg: &Config, cpu: Option<usize>) -> Result<Option<Ended>, BootErro
             pagecache_max_pages: cfg.pagecache_max.map(|b| b / 4096),
             mem_bytes: cfg.mem_bytes,
         },
+        platform,
     );
     for (s, d) in &disks {
         if let Err(e) = k.disks.insert(s.index as usize, d.clone()) {
@@ -247,13 +248,48 @@ impl Kernel {
     /// Creates pid 1 with the console on fds 0-2 and execs init (falling
     /// back to the programs Linux tries).
     fn start_init(&mut self, init: &str) -> Result<(), BootError> {
-        let stub = self.new_stub().map_err(BootError::Stub)?;
+        let pid = self.create_init_task()?;
+        let env: Vec<Vec<u8>> = vec![
+            b"HOME=/".to_vec(),
+            b"TERM=linux".to_vec(),
+            b"PATH=/sbin:/bin:/usr/sbin:/usr/bin".to_vec(),
+        ];
+        let mut tried = Vec::new();
+        let mut last = Errno::ENOENT;
+        for path in [init, "/sbin/init", "/etc/init", "/bin/init", "/bin/sh"] {
+            if tried.contains(&path) {
+                continue;
+            }
+            tried.push(path);
+            match self.execve(
+                pid,
+                path.as_bytes(),
+                vec![path.as_bytes().to_vec()],
+                env.clone(),
+            ) {
+                Ok(()) => {
+                    if path != init {
+                        log::warn!("init={init} failed ({last}); running {path}");
+                    }
+                    self.runq.push_back(pid);
+                    return Ok(());
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(BootError::NoInit(last, tried.join(", ")))
+    }
+
+    /// Pid 1 in an empty address space, with the console on fds 0-2, not
+    /// yet runnable: exec gives it a program.
+    pub(crate) fn create_init_task(&mut self) -> Result<Pid, BootError> {
+        let guest = self.new_guest().map_err(BootError::Stub)?;
         let mm = self.alloc_mm_id();
         self.mms.insert(
             mm,
             Mm {
                 aspace: AddressSpace::new(),
-                stub,
+                guest,
                 loaded: None,
                 users: 1,
             },
@@ -319,35 +355,7 @@ impl Kernel {
                 child_cpu: (0, 0),
             },
         );
-        let env: Vec<Vec<u8>> = vec![
-            b"HOME=/".to_vec(),
-            b"TERM=linux".to_vec(),
-            b"PATH=/sbin:/bin:/usr/sbin:/usr/bin".to_vec(),
-        ];
-        let mut tried = Vec::new();
-        let mut last = Errno::ENOENT;
-        for path in [init, "/sbin/init", "/etc/init", "/bin/init", "/bin/sh"] {
-            if tried.contains(&path) {
-                continue;
-            }
-            tried.push(path);
-            match self.execve(
-                pid,
-                path.as_bytes(),
-                vec![path.as_bytes().to_vec()],
-                env.clone(),
-            ) {
-                Ok(()) => {
-                    if path != init {
-                        log::warn!("init={init} failed ({last}); running {path}");
-                    }
-                    self.runq.push_back(pid);
-                    return Ok(());
-                }
-                Err(e) => last = e,
-            }
-        }
-        Err(BootError::NoInit(last, tried.join(", ")))
+        Ok(pid)
     }
 
     /// Writes back the page cache and syncs every file system.
@@ -371,6 +379,8 @@ impl Kernel {
 
     /// Ends every guest process and syncs. Returns None for a reboot.
     fn shut_down(&mut self, how: Shutdown) -> Option<Ended> {
+        // Guests retired from here on are killed, not kept.
+        self.platform.shut_down();
         let pids: Vec<_> = self.tasks.keys().copied().collect();
         for p in pids {
             if let Some(t) = self.tasks.get(&p) {
@@ -379,9 +389,6 @@ impl Kernel {
             }
         }
         self.tasks.clear();
-        for mut s in self.spare_stubs.drain(..) {
-            s.kill();
-        }
         self.reap_orphans();
         self.sync_all();
         self.mounts.unmount_all();

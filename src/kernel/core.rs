@@ -17,14 +17,15 @@ use crate::host::event_loop::EventLoop;
 use crate::mm::pagecache::PageCache;
 use crate::mm::{AddressSpace, FrameRefs};
 use crate::physmem::PhysMem;
-use crate::platform::PtraceStub;
+use crate::platform::{Guest, Platform};
 use crate::vfs::MountTable;
 
-/// One address space and the stub process that holds it in the host.
+/// One address space and the platform guest that holds it (on ptrace: a
+/// host stub process).
 pub struct Mm {
     pub aspace: AddressSpace,
-    pub stub: PtraceStub,
-    /// Which task's registers the stub holds now.
+    pub guest: Box<dyn Guest>,
+    /// Which task's registers the guest context holds now.
     pub loaded: Option<Pid>,
     /// Tasks using this address space.
     pub users: usize,
@@ -85,10 +86,8 @@ pub struct Kernel {
     /// Unlinked files still open or mapped: (mount, inode) → the hidden
     /// name (directory, name) that keeps them alive until the last close.
     pub orphans: HashMap<(usize, u64), (u64, Vec<u8>)>,
-    /// Stubs ready for the next address space, so fork does not wait for
-    /// a host spawn: started while idle, or recycled from address spaces
-    /// that died (at most `process::MAX_SPARE_STUBS`).
-    pub spare_stubs: Vec<PtraceStub>,
+    /// What guest code runs on (ptrace stubs, or the unit tests' fake).
+    pub platform: Box<dyn Platform>,
     /// A task whose syscall ran out of guest memory while copying out: it
     /// is killed once the syscall returns (the OOM killer's choice).
     pub oom_victim: Option<Pid>,
@@ -119,6 +118,7 @@ impl Kernel {
         console: Console,
         host_loop: EventLoop,
         config: KernelConfig,
+        platform: Box<dyn Platform>,
     ) -> Kernel {
         let total_frames = physmem.frames_total();
         let mut k = Kernel {
@@ -149,7 +149,7 @@ impl Kernel {
             yield_now: false,
             proc_snapshot: None,
             orphans: HashMap::new(),
-            spare_stubs: Vec::new(),
+            platform,
             oom_victim: None,
             heap_trimmed: (0, std::time::Instant::now()),
             futexes: Default::default(),

@@ -10,7 +10,7 @@ use crate::fs::{S_IFMT, S_IFREG};
 use crate::loader::{build_stack, parse_shebang, AuxInfo, ElfFile, LoadPlan, StackSpec};
 use crate::mm::pagecache::FilePages;
 use crate::mm::*;
-use crate::platform::{Context, Regs};
+use crate::platform::Regs;
 use crate::vfs::perm::MAY_EXEC;
 use crate::vfs::Resolved;
 
@@ -214,17 +214,17 @@ impl Kernel {
         // (one fewer host fork+exec per guest exec); otherwise a new one.
         let old_mm = self.task(tid)?.mm;
         let reuse = self.mms.get(&old_mm).is_some_and(|m| m.users == 1);
-        let mut fresh = if reuse { None } else { Some(self.new_stub()?) };
+        let mut fresh = if reuse { None } else { Some(self.new_guest()?) };
         let vdso = match &fresh {
             Some(s) => s.vdso(),
-            None => self.mms.get(&old_mm).and_then(|m| m.stub.vdso()),
+            None => self.mms.get(&old_mm).and_then(|m| m.guest.vdso()),
         };
         let fp_frame = match &mut fresh {
             Some(s) => s.fp_frame_size(),
             None => self
                 .mms
                 .get_mut(&old_mm)
-                .map_or(0, |m| m.stub.fp_frame_size()),
+                .map_or(0, |m| m.guest.fp_frame_size()),
         };
         let mut aspace = AddressSpace::new();
         let plan = LoadPlan::new(&main.elf, ET_DYN_BASE)?;
@@ -307,7 +307,7 @@ impl Kernel {
             }
         }
         let old = self.task(tid)?.mm;
-        let stub = match fresh.take() {
+        let guest = match fresh.take() {
             Some(s) => {
                 self.release_mm(tid, old);
                 s
@@ -315,12 +315,12 @@ impl Kernel {
             None => {
                 let mut mm = self.mms.remove(&old).ok_or(Errno::EFAULT)?;
                 mm.aspace.clear(&mut self.frames);
-                if let Err(e) = mm.stub.wipe() {
-                    log::warn!("cannot reuse the stub of {tid} ({e}); starting a new one");
-                    mm.stub.kill();
-                    self.new_stub()?
+                if let Err(e) = mm.guest.wipe() {
+                    log::warn!("cannot reuse the guest of {tid} ({e}); starting a new one");
+                    mm.guest.kill();
+                    self.new_guest()?
                 } else {
-                    mm.stub
+                    mm.guest
                 }
             }
         };
@@ -329,7 +329,7 @@ impl Kernel {
             id,
             Mm {
                 aspace,
-                stub,
+                guest,
                 loaded: None,
                 users: 1,
             },

@@ -23,6 +23,7 @@
 //! | `procsrc.rs`  | the snapshot of kernel state that /proc shows |
 //! | `mountfs.rs`  | making procfs, tmpfs and devtmpfs instances |
 //! | `boot.rs`     | building the kernel from the config and starting init |
+//! | `testing/`    | (tests only) unit tests of all the above on the fake platform |
 //!
 //! Lock order: there are no locks; the kernel runs on one host thread.
 
@@ -47,6 +48,8 @@ pub mod schedattr;
 pub mod signal;
 pub mod signals;
 pub mod task;
+#[cfg(test)]
+mod testing;
 pub mod timers;
 pub mod waitq;
 

@@ -9,7 +9,7 @@ use super::core::{Kernel, Mm, Shutdown};
 use super::signal::{SigInfo, CLD_DUMPED, CLD_EXITED, CLD_KILLED, SIGCHLD};
 use super::task::{Pid, Task, TaskState, STATUS_CONTINUED};
 use crate::errno::{Errno, KResult};
-use crate::platform::{Context, PtraceStub, Regs, StubOptions};
+use crate::platform::{Guest, Regs};
 
 pub const CLONE_VM: u64 = 0x100;
 pub const CLONE_FS: u64 = 0x200;
@@ -30,9 +30,6 @@ pub const WCONTINUED: u64 = 8;
 pub const WNOWAIT: u64 = 0x0100_0000;
 pub const WALL: u64 = 0x4000_0000;
 
-/// Most stubs kept for reuse; the rest of the retired ones are killed.
-pub const MAX_SPARE_STUBS: usize = 4;
-
 pub struct CloneArgs {
     pub flags: u64,
     pub stack: u64,
@@ -42,54 +39,10 @@ pub struct CloneArgs {
 }
 
 impl Kernel {
-    /// A new stub process for a fresh address space.
-    pub fn new_stub(&mut self) -> KResult<PtraceStub> {
-        if let Some(s) = self.spare_stubs.pop() {
-            return Ok(s);
-        }
-        self.spawn_stub()
-    }
-
-    /// Called when nothing is runnable: keeps one stub ready for the next
-    /// fork, and no more. Busy times fill the pool by recycling (up to
-    /// MAX_SPARE_STUBS); an idle instance should not hold host processes
-    /// (kernel stacks, page tables) it does not use.
-    pub fn refill_spare_stubs(&mut self) {
-        const IDLE_SPARES: usize = 1;
-        if self.shutdown.is_some() {
-            return;
-        }
-        self.spare_stubs.truncate(IDLE_SPARES); // dropping a stub kills it
-        if self.spare_stubs.len() < IDLE_SPARES {
-            if let Ok(s) = self.spawn_stub() {
-                self.spare_stubs.push(s);
-            }
-        }
-    }
-
-    /// The stub of an address space that just died: wiped and kept for the
-    /// next one (a fork loop then spawns no host process at all), or killed
-    /// when the pool is full, the stub is dead, or the kernel shuts down.
-    fn retire_stub(&mut self, mut stub: PtraceStub) {
-        if self.shutdown.is_none() && self.spare_stubs.len() < MAX_SPARE_STUBS {
-            match stub.recycle() {
-                Ok(()) => {
-                    self.spare_stubs.push(stub);
-                    return;
-                }
-                Err(e) => log::debug!("stub {} not reusable: {e}", stub.pid()),
-            }
-        }
-        stub.kill();
-    }
-
-    fn spawn_stub(&mut self) -> KResult<PtraceStub> {
-        PtraceStub::spawn(StubOptions {
-            keep_fds: &self.config.keep_fds,
-            cpu: self.config.cpu,
-        })
-        .map_err(|e| {
-            log::error!("cannot start a stub process: {e}");
+    /// A new platform guest for a fresh address space.
+    pub fn new_guest(&mut self) -> KResult<Box<dyn Guest>> {
+        self.platform.new_guest().map_err(|e| {
+            log::error!("cannot start a guest process: {e}");
             Errno::EAGAIN
         })
     }
@@ -106,14 +59,14 @@ impl Kernel {
         // The parent's registers and FP state are in its stub now.
         self.load(parent);
         let mut regs = self.regs(parent);
-        let fp = self.mm_of(parent)?.stub.fpregs().ok();
+        let fp = self.mm_of(parent)?.guest.fpregs().ok();
         let p = self.task(parent)?;
         let pmm = p.mm;
         let mm = if f & CLONE_VM != 0 {
             self.mms.get_mut(&pmm).ok_or(Errno::EFAULT)?.users += 1;
             pmm
         } else {
-            let stub = self.new_stub()?;
+            let guest = self.new_guest()?;
             let id = self.alloc_mm_id();
             let Kernel {
                 mms,
@@ -136,7 +89,7 @@ impl Kernel {
                 id,
                 Mm {
                     aspace,
-                    stub,
+                    guest,
                     loaded: None,
                     users: 1,
                 },
@@ -300,8 +253,9 @@ impl Kernel {
         }
     }
 
-    /// Drops `tid`'s use of address space `mmid`; the last user retires the
-    /// stub (see `retire_stub`) and frees the frames.
+    /// Drops `tid`'s use of address space `mmid`; the last user hands the
+    /// guest back to the platform (which may keep it for the next one) and
+    /// frees the frames.
     pub fn release_mm(&mut self, tid: Pid, mmid: u64) {
         let Some(mm) = self.mms.get_mut(&mmid) else {
             return;
@@ -312,11 +266,11 @@ impl Kernel {
         mm.users = mm.users.saturating_sub(1);
         if mm.users == 0 {
             let Mm {
-                mut aspace, stub, ..
+                mut aspace, guest, ..
             } = self.mms.remove(&mmid).expect("mm");
             // Unmap (or kill) first: punching frames that a live stub still
             // maps makes the host walk its page tables.
-            self.retire_stub(stub);
+            self.platform.retire(guest);
             aspace.clear(&mut self.frames);
             self.reap_orphans();
         }
@@ -429,7 +383,7 @@ impl Kernel {
 
     pub fn mark_stub_dead(&mut self, tid: Pid) {
         if let Ok(mm) = self.mm_of(tid) {
-            mm.stub.kill();
+            mm.guest.kill();
         }
     }
 
@@ -543,7 +497,7 @@ impl Kernel {
         };
         match self.mms.get(&t.mm) {
             Some(mm) => {
-                let (user, sys) = mm.stub.cpu_ticks();
+                let (user, sys) = mm.guest.cpu_ticks();
                 (user, sys + self.kernel_ns(tid) / 10_000_000)
             }
             None => t.cpu_exit,

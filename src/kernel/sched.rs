@@ -19,7 +19,7 @@ use super::signal::{SigInfo, SIGKILL, SIGSEGV};
 use super::task::{status_signaled, Pid, TaskState, Wait};
 use super::timers::TimerKey;
 use crate::mm::{FaultError, PAGE, PROT_READ, PROT_WRITE};
-use crate::platform::{AddressSpaceOps, Context, Fault, MapOp as PMapOp, Prot, Regs, Stop};
+use crate::platform::{Fault, MapOp as PMapOp, Prot, Regs, Stop};
 use crate::syscalls::{self, Outcome};
 
 /// Stops (syscalls and faults) a task may take before others get a turn.
@@ -50,8 +50,8 @@ impl Kernel {
             }
             let idle = self.runq.is_empty();
             if idle {
-                // Idle time prepares the next fork's stub.
-                self.refill_spare_stubs();
+                // Idle time prepares the next fork's guest.
+                self.platform.idle();
                 self.trim_heap_when_idle();
             }
             let timeout = if idle && self.events == seen {
@@ -166,7 +166,7 @@ impl Kernel {
         };
         let (mmid, saved) = (t.mm, t.regs);
         match self.mms.get(&mmid) {
-            Some(mm) if mm.loaded == Some(tid) => *mm.stub.regs(),
+            Some(mm) if mm.loaded == Some(tid) => *mm.guest.regs(),
             _ => saved,
         }
     }
@@ -177,7 +177,7 @@ impl Kernel {
         t.regs = r;
         if let Some(mm) = self.mms.get_mut(&mmid) {
             if mm.loaded == Some(tid) {
-                *mm.stub.regs_mut() = r;
+                *mm.guest.regs_mut() = r;
             }
         }
     }
@@ -195,17 +195,17 @@ impl Kernel {
             return true;
         }
         if let Some(prev) = mm.loaded.take() {
-            let r = *mm.stub.regs();
-            let f = mm.stub.fpregs().ok();
+            let r = *mm.guest.regs();
+            let f = mm.guest.fpregs().ok();
             if let Some(p) = self.tasks.get_mut(&prev) {
                 p.regs = r;
                 p.fp = f;
             }
         }
         let mm = self.mms.get_mut(&mmid).expect("mm");
-        *mm.stub.regs_mut() = regs;
+        *mm.guest.regs_mut() = regs;
         if let Some(fp) = fp {
-            if let Err(e) = mm.stub.set_fpregs(&fp) {
+            if let Err(e) = mm.guest.set_fpregs(&fp) {
                 log::warn!("restoring FP state of {tid}: {e}");
             }
         }
@@ -227,7 +227,7 @@ impl Kernel {
             .into_iter()
             .map(to_platform_op)
             .collect();
-        match mm.stub.apply(&ops) {
+        match mm.guest.apply(&ops) {
             Ok(()) => true,
             Err(e) => {
                 log::error!("task {tid}: mapping change failed: {e}");
@@ -275,10 +275,7 @@ impl Kernel {
                 self.kill_process(tid, SIGKILL);
                 return;
             }
-            let stub_pid = self.mm_of(tid).map(|mm| mm.stub.pid()).unwrap_or(0);
-            crate::host::preempt::running(stub_pid);
-            let stop = self.mm_of(tid).map(|mm| mm.stub.switch());
-            crate::host::preempt::stopped();
+            let stop = self.mm_of(tid).map(|mm| mm.guest.switch());
             let stop = match stop {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
@@ -399,7 +396,7 @@ impl Kernel {
                         .is_some_and(|p| p & PROT_READ != 0 && p & PROT_WRITE == 0)
             }
         };
-        let reserved = mm.stub.reserved().iter().any(|r| r.contains(&f.addr));
+        let reserved = mm.guest.reserved().iter().any(|r| r.contains(&f.addr));
         let res = if reserved {
             Err(FaultError::Segv { accerr: true })
         } else {

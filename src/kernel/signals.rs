@@ -5,7 +5,6 @@ use super::core::Kernel;
 use super::signal::*;
 use super::task::{status_signaled, status_stopped, Pid, RestartBlock, TaskState, Wait};
 use crate::errno::{Errno, KResult};
-use crate::platform::Context;
 
 impl Kernel {
     /// The first pending signal `tid` does not block.
@@ -312,7 +311,7 @@ impl Kernel {
             return false;
         }
         let regs = self.regs(tid);
-        let fp = match self.mm_of(tid).map(|mm| mm.stub.fpregs()) {
+        let fp = match self.mm_of(tid).map(|mm| mm.guest.fpregs()) {
             Ok(Ok(fp)) => fp,
             _ => return false,
         };
@@ -439,12 +438,12 @@ impl Kernel {
         if back.fp_addr != 0 {
             let mut fp = vec![0u8; 512];
             self.read_user(tid, back.fp_addr, &mut fp)?;
-            let max_xstate = self.mm_of(tid).map_or(0, |mm| mm.stub.fp_frame_size());
+            let max_xstate = self.mm_of(tid).map_or(0, |mm| mm.guest.fp_frame_size());
             fp.resize(super::signal::fpstate_len(&fp, max_xstate), 0);
             self.read_user(tid, back.fp_addr + 512, &mut fp[512..])?;
             let fp = super::signal::fpstate_from_frame(&fp);
             if self.load(tid) {
-                let _ = self.mm_of(tid).map(|mm| mm.stub.set_fpregs(&fp));
+                let _ = self.mm_of(tid).map(|mm| mm.guest.set_fpregs(&fp));
             }
         }
         // uc_stack.ss_flags etc. are not restored (sigaltstack via frame).

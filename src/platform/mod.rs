@@ -1,35 +1,54 @@
 //! The platform: how guest code runs and how its host mappings change.
 //!
-//! Like gVisor's Sentry platform, this is an interface with one
-//! implementation for now. A guest process is a [`Context`] (run it until it
-//! makes a syscall, faults, gets a signal or dies) and an [`AddressSpaceOps`]
-//! (map host fd ranges into it). [`PtraceStub`] implements both with UML's
-//! SKAS0 design: a host stub process under ptrace, guest code under
-//! PTRACE_SYSEMU, mapping changes injected as syscalls run by the stub.
-//! A seccomp/systrap platform can implement the same traits later.
+//! Like gVisor's Sentry platform, this is an interface the kernel reaches
+//! guests through and nothing else: it holds a `Box<dyn Platform>` and one
+//! `Box<dyn Guest>` per address space, never a concrete stub. A guest
+//! process is a [`Guest`]: a [`Context`] (run it until it makes a syscall,
+//! faults, gets a signal or dies) and an [`AddressSpaceOps`] (map host fd
+//! ranges into it). [`PtracePlatform`] implements it with UML's SKAS0
+//! design: [`PtraceStub`] host processes under ptrace, guest code under
+//! PTRACE_SYSEMU, mapping changes injected as syscalls run by the stub;
+//! the pool of spare stubs and the preemption ticker live behind it. The
+//! fake platform (tests only) interprets scripted guest programs in
+//! process. A seccomp/systrap platform can implement the same traits later.
+//!
+//! Dispatch cost: the kernel calls guests through `dyn` (one indirect
+//! call per switch or mapping batch, next to a ~9 µs ptrace round trip);
+//! making `Kernel` generic over the platform would spread a type parameter
+//! over every kernel and syscall file for no measurable gain (see the
+//! getppid figures in the commit that introduced the trait).
 //!
 //! | file | owns |
 //! |---|---|
 //! | `regs.rs` | [`Regs`] (named `user_regs_struct`) and [`FpRegs`] (the XSAVE image) |
 //! | `stub_image.rs` | the stub ELF bytes, its fixed addresses, the op-list format |
+//! | `mod.rs` | the interface: [`Platform`], [`Guest`] ([`Context`] + [`AddressSpaceOps`]), [`MapOp`], [`Stop`] |
+//! | `ptrace.rs` | [`PtracePlatform`]: the stub pool (spare and recycled stubs) and the preemption ticker |
 //! | `ptrace_stub.rs` | [`PtraceStub`]: spawn, inject mappings, switch, kill, recycle |
+//! | `fake/` | (tests only) `FakePlatform`: guest programs interpreted in process, so a `Kernel` exists without host processes |
 //! | `insn.rs` | whether a faulting instruction writes (ptrace does not say) |
 //!
 //! Threading: ptrace ties a tracee to the host thread that spawned it, so all
 //! calls on one stub must come from that thread.
 #![deny(unsafe_code)]
 
+#[cfg(test)]
+pub mod fake;
 mod insn;
+mod ptrace;
 mod ptrace_stub;
 mod regs;
 pub mod stub_image;
 
+use std::any::Any;
+use std::ops::Range;
 use std::os::fd::RawFd;
 
 /// Highest user address + 1 on x86-64 (4-level paging), Linux's TASK_SIZE:
 /// the end of every address space (the host's munmap refuses more).
 pub const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 
+pub use ptrace::PtracePlatform;
 pub use ptrace_stub::{PtraceStub, StubOptions};
 pub use regs::{
     FpRegs, FpSwBytes, Regs, FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, USER_CS, USER_EFLAGS, USER_SS,
@@ -233,6 +252,52 @@ pub trait AddressSpaceOps {
     fn protect(&mut self, addr: u64, len: u64, prot: Prot) -> Result<(), PlatformError> {
         self.apply(&[MapOp::Protect { addr, len, prot }])
     }
+}
+
+/// One guest process on a platform: an address space and the register
+/// context that runs in it. Threads of one process share it; the kernel
+/// swaps their registers in and out ([`Context::regs_mut`],
+/// [`Context::set_fpregs`]), as UML does.
+pub trait Guest: Context + AddressSpaceOps {
+    /// Ranges the guest must not map over (the platform's own pages, the
+    /// vDSO, vvar). Sorted by start.
+    fn reserved(&self) -> &[Range<u64>];
+    /// The vDSO the guest may use (AT_SYSINFO_EHDR), if any.
+    fn vdso(&self) -> Option<Range<u64>>;
+    /// Clears the guest out, as execve does: no mappings outside
+    /// [`Guest::reserved`], FPU state and registers as fresh. On error the
+    /// guest is unusable (kill it).
+    fn wipe(&mut self) -> Result<(), PlatformError>;
+    /// CPU ticks (user, system) the guest code has used so far.
+    fn cpu_ticks(&self) -> (u64, u64);
+    /// CPU time (ns) the guest code has used so far.
+    fn cpu_time_ns(&self) -> u64;
+    /// Ends the guest at once (idempotent); later switches fail.
+    fn kill(&mut self);
+    /// For the platform that made it, to take it back ([`Platform::retire`]).
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+/// What the kernel runs guest processes on: it creates and retires
+/// [`Guest`]s and owns whatever they share (a pool of host processes,
+/// the preemption ticker). The kernel holds it as a `Box<dyn Platform>`
+/// and never sees the implementation.
+///
+/// Implementations: [`PtracePlatform`] (host stubs under ptrace) and, for
+/// unit tests, `fake::FakePlatform` (guest programs interpreted in
+/// process).
+pub trait Platform {
+    /// A fresh guest: nothing mapped outside [`Guest::reserved`], registers
+    /// a valid user frame (set rip and rsp before the first switch).
+    fn new_guest(&mut self) -> Result<Box<dyn Guest>, PlatformError>;
+    /// An address space died (or was replaced): the platform may keep the
+    /// guest's host resources for the next [`Platform::new_guest`].
+    fn retire(&mut self, guest: Box<dyn Guest>);
+    /// Nothing is runnable: a moment to prepare for the next fork, or to
+    /// give back what busy times left.
+    fn idle(&mut self);
+    /// The instance ends: release everything kept, keep nothing more.
+    fn shut_down(&mut self);
 }
 
 /// Running guest code.

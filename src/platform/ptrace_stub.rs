@@ -19,6 +19,7 @@ use super::FpSwBytes;
 use super::{AddressSpaceOps, Context, Fault, FpRegs, MapOp, PlatformError, Regs, Stop};
 use super::{SEGV_MAPERR, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP, TASK_SIZE};
 use crate::errno::Errno;
+use crate::host::preempt::Preempt;
 use crate::host::ptrace::{self as hp, HostStop, Resume};
 use crate::host::stub::StubExe;
 use crate::host::xstate as xs;
@@ -59,6 +60,9 @@ pub struct PtraceStub {
     /// guest last ran: the kernel reads them as the process exits, just
     /// before recycling, which can then skip reading /proc again.
     cpu_at_stop: std::cell::Cell<Option<(u64, u64)>>,
+    /// Told when guest code starts and stops running (None: never
+    /// preempted, as in the platform tests).
+    preempt: Option<Preempt>,
 }
 
 fn stub_exe() -> Result<&'static StubExe, PlatformError> {
@@ -90,6 +94,7 @@ impl PtraceStub {
             cpu_base: (0, 0),
             cpu_ns_base: 0,
             cpu_at_stop: std::cell::Cell::new(None),
+            preempt: None,
         };
         stub.reserved.push(STUB_BASE..STUB_END);
         stub.regs = hp::get_regs(pid).map_err(PlatformError::host("getregs"))?;
@@ -114,6 +119,11 @@ impl PtraceStub {
         stub.reserved.sort_by_key(|r| r.start);
         log::debug!("stub {pid} spawned; reserved {:x?}", stub.reserved);
         Ok(stub)
+    }
+
+    /// Have guest code preempted by `p`'s ticker.
+    pub fn set_preempt(&mut self, p: Preempt) {
+        self.preempt = Some(p);
     }
 
     /// The host pid (for tests and /proc lookups).
@@ -420,8 +430,16 @@ impl Context for PtraceStub {
             self.regs_dirty = false;
         }
         self.cpu_at_stop.set(None);
-        hp::resume(self.pid, Resume::Sysemu).map_err(PlatformError::host("ptrace_sysemu"))?;
-        let stop = hp::wait(self.pid).map_err(PlatformError::host("waitpid"))?;
+        if let Some(p) = &self.preempt {
+            p.running(self.pid);
+        }
+        let stop = hp::resume(self.pid, Resume::Sysemu)
+            .map_err(PlatformError::host("ptrace_sysemu"))
+            .and_then(|()| hp::wait(self.pid).map_err(PlatformError::host("waitpid")));
+        if let Some(p) = &self.preempt {
+            p.stopped();
+        }
+        let stop = stop?;
         log::trace!("stub {}: stop {stop:?}", self.pid);
         match stop {
             HostStop::Exited(code) => {

@@ -67,7 +67,7 @@ impl Kernel {
         }
         let mm = self.mm_of(tid)?;
         if mm
-            .stub
+            .guest
             .reserved()
             .iter()
             .any(|r| r.start < end && start < r.end)

@@ -90,7 +90,7 @@ fn clock_kind(k: &Kernel, tid: Pid, id: i32) -> KResult<ClockKind> {
 pub fn sys_clock_gettime(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let (s, n) = match clock_kind(k, tid, a[0] as i32)? {
         ClockKind::Cpu(of) => {
-            let ns = k.mm_of(of)?.stub.cpu_time_ns() + k.kernel_ns(of);
+            let ns = k.mm_of(of)?.guest.cpu_time_ns() + k.kernel_ns(of);
             ((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64)
         }
         ClockKind::Host(clk) => clock::now(clk),
