@@ -110,7 +110,7 @@ compare!(
     t_sched,
     t_futex,
     t_sysctl,
-    t_cwdref
+    t_cwdref,
     t_unix,
     t_epoll
 );
