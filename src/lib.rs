@@ -9,6 +9,7 @@
 //! | `fs`       | ext2, and later the VFS, procfs, tmpfs, /dev |
 //! | `loader`   | ELF and `#!` parsing, load plans, the initial stack image |
 //! | `platform` | the ptrace stub processes that run guest code |
+//! | `mconsole` | UML's management console protocol and commands (the socket is `host::mcsock`) |
 
 pub mod block;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod fs;
 pub mod host;
 pub mod kernel;
 pub mod loader;
+pub mod mconsole;
 pub mod mm;
 pub mod physmem;
 pub mod platform;

@@ -88,6 +88,10 @@ pub enum ConfigError {
     CpuNotAllowed { switch: String, allowed: String },
     #[error("{0}: not valid UTF-8")]
     NotUtf8(String),
+    #[error("{maxmem}: below mem={mem} (maxmem= is how far hot-plug may grow the guest)")]
+    MaxmemBelowMem { maxmem: String, mem: String },
+    #[error("{0}: use mconsole=notify:<socket path>")]
+    BadMconsole(String),
     #[error("no disk: give an image path (e.g. umlrun disk-images/busybox.cow) or ubd0=<file>")]
     NoDisk,
 }
@@ -113,9 +117,23 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
         init: DEFAULT_INIT.to_string(),
         pagecache_max: None,
         cpu: None,
+        maxmem_bytes: None,
+        mconsole_notify: None,
     };
+    let mut maxmem_arg = String::new();
     for arg in args {
         apply(&mut cfg, arg, defaults)?;
+        if arg.starts_with("maxmem=") {
+            maxmem_arg = arg.to_string();
+        }
+    }
+    if let Some(max) = cfg.maxmem_bytes {
+        if max < cfg.mem_bytes {
+            return Err(ConfigError::MaxmemBelowMem {
+                maxmem: maxmem_arg,
+                mem: format_size(cfg.mem_bytes),
+            });
+        }
     }
     if cfg.ubds.is_empty() {
         return Err(ConfigError::NoDisk);
@@ -129,6 +147,8 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
 /// Switch names that take `=value`, with an example for the error message.
 const VALUED: &[(&str, &str)] = &[
     ("mem", "mem=256M"),
+    ("maxmem", "maxmem=1G"),
+    ("mconsole", "mconsole=notify:/tmp/notify.sock"),
     ("ubd", "ubd=mmap"),
     ("umid", "umid=web1"),
     ("uml_dir", "uml_dir=~/.uml"),
@@ -157,6 +177,22 @@ fn apply(cfg: &mut Config, arg: &str, defaults: &Defaults) -> Result<(), ConfigE
             }
             cfg.mem_bytes = bytes;
         }
+        "maxmem" => {
+            let bytes = size(arg, value)? & !4095;
+            if bytes < MIN_MEM {
+                return Err(ConfigError::TooSmall {
+                    switch: arg.into(),
+                    min: format_size(MIN_MEM),
+                });
+            }
+            cfg.maxmem_bytes = Some(bytes);
+        }
+        "mconsole" => match value.strip_prefix("notify:") {
+            Some(path) if !path.is_empty() => {
+                cfg.mconsole_notify = Some(expand_tilde(path, defaults.home.as_deref()));
+            }
+            _ => return Err(ConfigError::BadMconsole(arg.into())),
+        },
         "ubd" => {
             cfg.ubd_mode = match value {
                 "mmap" => UbdMode::Mmap,

@@ -17,7 +17,8 @@ pub struct HostConsole {
 
 fn fd(raw: RawFd) -> BorrowedFd<'static> {
     // SAFETY: the console fds (0 and 1, or the ones con0= names) stay open
-    // for umlrun's whole life; nothing closes them.
+    // for umlrun's whole life; nothing closes them. The mconsole socket
+    // passed to `read_also` is open for the duration of the call.
     unsafe { BorrowedFd::borrow_raw(raw) }
 }
 
@@ -66,34 +67,53 @@ impl HostConsole {
     /// Waits up to `timeout` (None: forever) for input and reads what is
     /// there. Returns the bytes (empty on timeout or EOF).
     pub fn read(&mut self, timeout: Option<Duration>) -> Vec<u8> {
-        let Some(i) = self.input.filter(|_| !self.eof) else {
+        self.read_also(timeout, None).0
+    }
+
+    /// [`HostConsole::read`], also waking when `also` (another host fd,
+    /// the mconsole socket) is readable, which the second value says.
+    pub fn read_also(&mut self, timeout: Option<Duration>, also: Option<RawFd>) -> (Vec<u8>, bool) {
+        let input = self.input.filter(|_| !self.eof);
+        if input.is_none() && also.is_none() {
             if let Some(t) = timeout {
                 std::thread::sleep(t.min(Duration::from_millis(500)));
             } else {
                 std::thread::sleep(Duration::from_millis(500));
             }
-            return Vec::new();
-        };
+            return (Vec::new(), false);
+        }
         let ms = match timeout {
+            // Without console input, wake now and then as before.
+            None if input.is_none() => PollTimeout::from(500u16),
             None => PollTimeout::NONE,
             Some(t) => {
                 PollTimeout::try_from(t.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX)
             }
         };
-        let mut fds = [PollFd::new(fd(i), PollFlags::POLLIN)];
+        let mut fds: Vec<PollFd> = input
+            .iter()
+            .chain(also.iter())
+            .map(|&f| PollFd::new(fd(f), PollFlags::POLLIN))
+            .collect();
         match poll(&mut fds, ms) {
             Ok(n) if n > 0 => {}
-            _ => return Vec::new(),
+            _ => return (Vec::new(), false),
         }
+        let ready = |p: &PollFd| p.revents().is_some_and(|r| !r.is_empty());
+        let also_ready = also.is_some() && fds.last().is_some_and(ready);
+        let Some(i) = input.filter(|_| fds.first().is_some_and(ready)) else {
+            return (Vec::new(), also_ready);
+        };
         let mut buf = [0u8; 4096];
-        match nix::unistd::read(i, &mut buf) {
+        let got = match nix::unistd::read(i, &mut buf) {
             Ok(0) => {
                 self.eof = true;
                 Vec::new()
             }
             Ok(n) => buf[..n].to_vec(),
             Err(_) => Vec::new(),
-        }
+        };
+        (got, also_ready)
     }
 
     /// Is input waiting (without blocking)?

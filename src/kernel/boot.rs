@@ -11,12 +11,14 @@ use thiserror::Error;
 use super::console::Console;
 use super::core::{Kernel, KernelConfig, Mm, Shutdown};
 use super::fdtable::FdTable;
+use super::mconsole::Mconsole;
 use super::task::{FsContext, Task, TaskState};
 use crate::block::{BlockError, Ubd};
 use crate::config::{self, Config, UbdSpec};
 use crate::errno::Errno;
 use crate::fs::ext2vol::Ext2Volume;
 use crate::host::console::HostConsole;
+use crate::mconsole::protocol::NotifyType;
 use crate::mm::AddressSpace;
 use crate::physmem::{PhysMem, PhysMemError};
 use crate::platform::Regs;
@@ -89,10 +91,18 @@ pub fn boot(cfg: &Config) -> Result<Ended, BootError> {
             log::warn!("cannot pin to CPU {c}: {e}");
         }
     }
+    // The management console outlives reboots, as UML's socket does.
+    let mut mconsole = Mconsole::open(&cfg.instance_dir(), cfg.mconsole_notify.clone());
     loop {
-        let ended = boot_once(cfg, cpu)?;
+        let ended = boot_once(cfg, cpu, &mut mconsole)?;
         match ended {
-            Some(e) => return Ok(e),
+            Some(e) => {
+                if let Ended::InitExited(st) = e {
+                    let msg = format!("Kernel panic - not syncing: Attempted to kill init! exitcode={st:#x}");
+                    mconsole.notify(NotifyType::Panic, msg.as_bytes());
+                }
+                return Ok(e);
+            }
             None => log::info!("rebooting"),
         }
     }
@@ -121,9 +131,15 @@ fn open_disks(cfg: &Config) -> Result<Vec<(UbdSpec, Arc<Ubd>)>, BootError> {
     Ok(disks)
 }
 
-fn boot_once(cfg: &Config, cpu: Option<usize>) -> Result<Option<Ended>, BootError> {
-    let physmem =
-        Arc::new(PhysMem::new(cfg.mem_bytes).map_err(|e| BootError::Memory(cfg.mem_bytes, e))?);
+fn boot_once(
+    cfg: &Config,
+    cpu: Option<usize>,
+    mconsole: &mut Mconsole,
+) -> Result<Option<Ended>, BootError> {
+    let physmem = Arc::new(
+        PhysMem::with_max(cfg.mem_bytes, cfg.maxmem())
+            .map_err(|e| BootError::Memory(cfg.mem_bytes, e))?,
+    );
     physmem
         .set_inheritable(true)
         .map_err(|e| BootError::Memory(cfg.mem_bytes, e))?;
@@ -173,14 +189,25 @@ fn boot_once(cfg: &Config, cpu: Option<usize>) -> Result<Option<Ended>, BootErro
             keep_fds,
             pagecache_max_pages: cfg.pagecache_max.map(|b| b / 4096),
             mem_bytes: cfg.mem_bytes,
+            disks: disks
+                .iter()
+                .map(|(s, _)| (s.index, s.switch_text()))
+                .collect(),
+            root_disk: Some(idx),
         },
     );
+    k.mconsole = std::mem::take(mconsole);
     k.mount_devfs();
     let started = Instant::now();
-    k.start_init(&cfg.init)?;
+    if let Err(e) = k.start_init(&cfg.init) {
+        *mconsole = std::mem::take(&mut k.mconsole);
+        return Err(e);
+    }
     log::info!("init started in {:?}", started.elapsed());
     let how = k.run();
     let ended = k.shut_down(how);
+    *mconsole = std::mem::take(&mut k.mconsole);
+    mconsole.frozen = false;
     drop(k);
     if let Err(e) = root_vol.unmount() {
         log::error!("unmounting the root file system failed: {e}");

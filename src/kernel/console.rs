@@ -48,17 +48,19 @@ impl Console {
         }
     }
 
-    /// Reads host input, waiting up to `timeout`. Returns the bytes read,
-    /// plus one when the host terminal was resized: nonzero means
-    /// [`Kernel::console_input_arrived`] has work.
-    pub fn poll_host(&mut self, timeout: Option<Duration>) -> usize {
-        let got = self.host.read(timeout);
+    /// Reads host input, waiting up to `timeout` (or until `also`, the
+    /// mconsole socket, is readable). Returns the bytes read, plus one
+    /// when the host terminal was resized: nonzero means
+    /// [`Kernel::console_input_arrived`] has work; and whether `also` is
+    /// readable.
+    pub fn poll_host(&mut self, timeout: Option<Duration>, also: Option<i32>) -> (usize, bool) {
+        let (got, also_ready) = self.host.read_also(timeout, also);
         let n = got.len();
         self.pending.extend_from_slice(&got);
         if self.check_host_size(n > 0) {
             self.resized = true;
         }
-        n + self.resized as usize
+        (n + self.resized as usize, also_ready)
     }
 
     /// Follows a resize of the host terminal (before `input` is fed, so

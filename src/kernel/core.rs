@@ -47,6 +47,19 @@ pub struct KernelConfig {
     pub keep_fds: Vec<i32>,
     pub pagecache_max_pages: Option<u64>,
     pub mem_bytes: u64,
+    /// The boot disks: (index, switch text), for `config ubd<N>`.
+    pub disks: Vec<(u8, String)>,
+    /// The index of the disk mounted as root.
+    pub root_disk: Option<u8>,
+}
+
+/// Kernel-wide activity counters (the mconsole `stats`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counters {
+    /// Guest page faults served.
+    pub faults: u64,
+    /// Guest syscalls served.
+    pub syscalls: u64,
 }
 
 pub struct Kernel {
@@ -86,6 +99,9 @@ pub struct Kernel {
     /// `events` and the time when umlrun's freed heap was last handed back
     /// to the host (see `Kernel::trim_heap_when_idle`).
     pub heap_trimmed: (u64, std::time::Instant),
+    /// The management console (socket, `stop` state); see `mconsole.rs`.
+    pub mconsole: super::mconsole::Mconsole,
+    pub counters: Counters,
 }
 
 impl Kernel {
@@ -95,14 +111,17 @@ impl Kernel {
         console: Console,
         config: KernelConfig,
     ) -> Kernel {
-        let total_frames = physmem.frames_total();
+        // The cap follows hot-plug (see `Kernel::mem_unplug`).
+        let plugged = physmem.frames_plugged();
         Kernel {
             frames: FrameRefs::new(physmem.clone()),
             physmem,
             mounts,
             // No cap beyond mem= unless pagecache_max= says so.
             pagecache: Rc::new(RefCell::new(PageCache::with_limit(
-                config.pagecache_max_pages.unwrap_or(total_frames),
+                config
+                    .pagecache_max_pages
+                    .map_or(plugged, |m| m.min(plugged)),
             ))),
             tasks: BTreeMap::new(),
             mms: HashMap::new(),
@@ -124,6 +143,8 @@ impl Kernel {
             spare_stubs: Vec::new(),
             oom_victim: None,
             heap_trimmed: (0, std::time::Instant::now()),
+            mconsole: Default::default(),
+            counters: Counters::default(),
         }
     }
 

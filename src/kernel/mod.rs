@@ -18,6 +18,7 @@
 //! | `procsrc.rs`  | the snapshot of kernel state that /proc shows |
 //! | `mountfs.rs`  | making procfs, tmpfs and devtmpfs instances |
 //! | `boot.rs`     | building the kernel from the config and starting init |
+//! | `mconsole.rs` | serving the management console: commands, `stop`/`go`, memory hot-plug, `stats` |
 //!
 //! Lock order: there are no locks; the kernel runs on one host thread.
 
@@ -29,6 +30,7 @@ pub mod core;
 pub mod exec;
 pub mod fdtable;
 pub mod files;
+pub mod mconsole;
 pub mod mountfs;
 pub mod orphans;
 pub mod pipes;

@@ -4,6 +4,8 @@
 //! Evicting page cache to make frames free is the caller's job; this only
 //! takes frames that are free now. The guest's MemTotal is
 //! `frames_total - frames_unplugged` (see `PhysMem::frames_plugged`).
+//! `PhysMem::with_max` makes a memfd larger than the boot size whose top
+//! starts unplugged: plugging it is how a guest grows past `mem=`.
 
 use super::{Frame, PhysMem};
 
@@ -12,10 +14,19 @@ impl PhysMem {
     /// and punches them; returns how many were taken.
     pub fn unplug(&self, frames: u64) -> u64 {
         let mut inner = self.inner.lock();
-        let mut taken: Vec<Frame> = inner.alloc.unplug(frames);
-        taken.sort_unstable();
-        inner.punch_runs(&self.memfd, &taken);
-        let n = taken.len() as u64;
+        let runs = inner.alloc.unplug(frames);
+        let mut n = 0;
+        let mut single: Vec<Frame> = Vec::new();
+        for (first, count) in runs {
+            n += count;
+            if count == 1 {
+                single.push(first);
+            } else {
+                inner.punch_range(&self.memfd, first, count);
+            }
+        }
+        single.sort_unstable();
+        inner.punch_runs(&self.memfd, &single);
         log::info!("physmem: unplugged {n} of {frames} frames asked for");
         n
     }
