@@ -17,7 +17,7 @@ pub mod size;
 pub mod umid;
 
 pub use parse::{parse_args, Command, ConfigError, Defaults};
-pub use umid::{InstanceDir, UmidError};
+pub use umid::{read_pid, InstanceDir, UmidError};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -133,7 +133,9 @@ impl Config {
 
     /// The most memory hot-plug may give the guest.
     pub fn maxmem(&self) -> u64 {
-        self.maxmem_bytes.unwrap_or(self.mem_bytes).max(self.mem_bytes)
+        self.maxmem_bytes
+            .unwrap_or(self.mem_bytes)
+            .max(self.mem_bytes)
     }
 }
 

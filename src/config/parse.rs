@@ -20,7 +20,7 @@ use super::{
 pub enum Command {
     Help,
     Version,
-    Run(Config),
+    Run(Box<Config>),
 }
 
 /// Host facts the defaults depend on.
@@ -141,7 +141,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
     for spec in &mut cfg.ubds {
         spec.mode = cfg.ubd_mode;
     }
-    Ok(Command::Run(cfg))
+    Ok(Command::Run(Box::new(cfg)))
 }
 
 /// Switch names that take `=value`, with an example for the error message.
@@ -417,7 +417,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Config {
         match parse_args(args, &defaults()) {
-            Ok(Command::Run(c)) => c,
+            Ok(Command::Run(c)) => *c,
             other => panic!("{args:?} gave {other:?}"),
         }
     }
@@ -737,5 +737,29 @@ mod tests {
         assert_eq!(cpu_list(&[0, 1, 2, 3, 6, 8, 9]), "0-3,6,8-9");
         assert_eq!(cpu_list(&[5]), "5");
         assert_eq!(cpu_list(&[]), "none");
+    }
+
+    #[test]
+    fn maxmem_and_mconsole_notify() {
+        let c = run(&["mem=64M", "maxmem=1G", "a"]);
+        assert_eq!(
+            (c.mem_bytes, c.maxmem_bytes, c.maxmem()),
+            (64 << 20, Some(1 << 30), 1 << 30)
+        );
+        assert_eq!(run(&["mem=64M", "a"]).maxmem(), 64 << 20);
+        assert_eq!(
+            err(&["mem=64M", "maxmem=32M", "a"]),
+            "maxmem=32M: below mem=64M (maxmem= is how far hot-plug may grow the guest)"
+        );
+        assert!(err(&["maxmem=lots", "a"]).starts_with("maxmem=lots: bad size"));
+        assert!(err(&["maxmem=1M", "a"]).starts_with("maxmem=1M: too small"));
+        let c = run(&["mconsole=notify:/tmp/n.sock", "a"]);
+        assert_eq!(c.mconsole_notify, Some(PathBuf::from("/tmp/n.sock")));
+        assert_eq!(
+            err(&["mconsole=/tmp/n", "a"]),
+            "mconsole=/tmp/n: use mconsole=notify:<socket path>"
+        );
+        assert!(err(&["mconsole=notify:", "a"]).starts_with("mconsole=notify:: use"));
+        assert!(err(&["maxmem", "a"]).contains("needs a value"));
     }
 }

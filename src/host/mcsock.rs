@@ -117,8 +117,9 @@ pub fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> bool {
     let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     let ms = match timeout {
         None => PollTimeout::NONE,
-        Some(t) => PollTimeout::try_from(t.as_millis().min(60_000) as i32)
-            .unwrap_or(PollTimeout::MAX),
+        Some(t) => {
+            PollTimeout::try_from(t.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX)
+        }
     };
     let mut fds = [PollFd::new(bfd, PollFlags::POLLIN)];
     matches!(poll(&mut fds, ms), Ok(n) if n > 0)

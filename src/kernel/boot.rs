@@ -98,7 +98,9 @@ pub fn boot(cfg: &Config) -> Result<Ended, BootError> {
         match ended {
             Some(e) => {
                 if let Ended::InitExited(st) = e {
-                    let msg = format!("Kernel panic - not syncing: Attempted to kill init! exitcode={st:#x}");
+                    let msg = format!(
+                        "Kernel panic - not syncing: Attempted to kill init! exitcode={st:#x}"
+                    );
                     mconsole.notify(NotifyType::Panic, msg.as_bytes());
                 }
                 return Ok(e);

@@ -336,9 +336,7 @@ impl Kernel {
             .config
             .pagecache_max_pages
             .map_or(plugged, |m| m.min(plugged));
-        self.pagecache
-            .borrow_mut()
-            .set_limit(cap, &mut self.frames);
+        self.pagecache.borrow_mut().set_limit(cap, &mut self.frames);
         self.wake_all();
     }
 
@@ -533,7 +531,11 @@ impl Kernel {
                     .mms
                     .get(&t.mm)
                     .map_or(0, |m| m.aspace.resident_pages() as u64);
-                (pages * page, t.tgid, String::from_utf8_lossy(&t.comm).into_owned())
+                (
+                    pages * page,
+                    t.tgid,
+                    String::from_utf8_lossy(&t.comm).into_owned(),
+                )
             })
             .collect();
         rss.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));

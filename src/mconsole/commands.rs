@@ -180,7 +180,10 @@ mod tests {
         assert_eq!(parse("sysrq"), Ok(Command::Sysrq(None)));
         assert_eq!(parse("proc meminfo"), Ok(Command::Proc("meminfo".into())));
         assert!(parse("proc").is_err());
-        assert_eq!(parse("log hello  world"), Ok(Command::Log("hello  world".into())));
+        assert_eq!(
+            parse("log hello  world"),
+            Ok(Command::Log("hello  world".into()))
+        );
         assert_eq!(parse("log"), Ok(Command::Log(String::new())));
         assert_eq!(parse("stack 12"), Ok(Command::Stack(12)));
         assert_eq!(parse("stack x"), Err("Please specify a pid".into()));
@@ -199,7 +202,10 @@ mod tests {
             parse("config ubd1=/tmp/x.img"),
             Ok(Command::ConfigSet(Device::Ubd(1), "/tmp/x.img".into()))
         );
-        assert_eq!(parse("config eth0=tuntap"), Err("Bad configuration option".into()));
+        assert_eq!(
+            parse("config eth0=tuntap"),
+            Err("Bad configuration option".into())
+        );
         assert_eq!(parse("config memx"), Err("Expected '=' after 'mem'".into()));
         assert_eq!(parse("remove ubd1"), Ok(Command::Remove(Device::Ubd(1))));
         assert_eq!(parse("remove mem"), Ok(Command::Remove(Device::Mem)));

@@ -259,15 +259,15 @@ mod tests {
             parse_request(&req(MAGIC, 2, 2, &[0xff, 0xfe])),
             Err(RequestError::NotText)
         );
-        assert_eq!(
-            RequestError::TooLarge(600).to_string(),
-            "Request too large"
-        );
+        assert_eq!(RequestError::TooLarge(600).to_string(), "Request too large");
     }
 
     #[test]
     fn text_stops_at_nul_and_trailing_space_goes() {
-        assert_eq!(parse_request(&req(MAGIC, 2, 8, b"go\0junk!")).unwrap(), "go");
+        assert_eq!(
+            parse_request(&req(MAGIC, 2, 8, b"go\0junk!")).unwrap(),
+            "go"
+        );
         assert_eq!(parse_request(&req(MAGIC, 2, 5, b"halt\n")).unwrap(), "halt");
         assert_eq!(parse_request(&req(MAGIC, 2, 0, b"")).unwrap(), "");
     }
@@ -279,7 +279,10 @@ mod tests {
         assert_eq!(r[0].len(), 12 + 8);
         assert_eq!(&r[0][..12], &[0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0]);
         let p = parse_reply(&r[0]).unwrap();
-        assert_eq!((p.err, p.more, p.data.as_slice()), (false, false, &b"OK then"[..]));
+        assert_eq!(
+            (p.err, p.more, p.data.as_slice()),
+            (false, false, &b"OK then"[..])
+        );
         let e = parse_reply(&encode_reply(b"", true)[0]).unwrap();
         assert!(e.err && !e.more && e.data.is_empty());
     }
@@ -318,7 +321,10 @@ mod tests {
         assert_eq!(u32_at(&d, 8), 0);
         assert_eq!(u32_at(&d, 12) as usize, 16);
         assert_eq!(&d[16..], b"/tmp/x/mconsole\0");
-        assert_eq!(encode_notify(NotifyType::Panic, &[b'p'; 900]).len(), 16 + 512);
+        assert_eq!(
+            encode_notify(NotifyType::Panic, &[b'p'; 900]).len(),
+            16 + 512
+        );
     }
 
     proptest! {

@@ -89,4 +89,43 @@ mod tests {
             assert!(buf.iter().all(|&b| b == 0));
         }
     }
+
+    #[test]
+    fn with_max_starts_the_top_unplugged_and_grows_into_it() {
+        // 1 GiB of maxmem over 64 frames plugged: no per-frame list for
+        // the rest, and the host holds nothing.
+        let pm = PhysMem::with_max(64 * 4096, 1 << 30).unwrap();
+        assert_eq!(pm.frames_total(), (1 << 30) / 4096);
+        assert_eq!(pm.frames_plugged(), 64);
+        let s = pm.stats();
+        assert_eq!((s.frames_free, s.host_resident_bytes), (64, 0));
+        let held: Vec<_> = (0..64).map(|_| pm.alloc().unwrap()).collect();
+        assert!(matches!(pm.alloc(), Err(PhysMemError::OutOfMemory)));
+        assert!(held.iter().all(|f| f.0 < 64));
+        // Grow past the boot size: new frames work and read as zeros.
+        assert_eq!(pm.plug(32), 32);
+        assert_eq!(pm.frames_plugged(), 96);
+        let f = pm.alloc().unwrap();
+        assert!(f.0 >= 64 && f.0 < 96, "{f:?}");
+        pm.write(f, 0, &[9; PAGE_SIZE]).unwrap();
+        // And never past maxmem.
+        let left = pm.frames_total() - 96;
+        assert_eq!(pm.plug(u64::MAX), left);
+        assert_eq!(pm.plug(1), 0);
+        assert_eq!(pm.frames_plugged(), pm.frames_total());
+        // Shrink back below the boot size: free frames only.
+        assert_eq!(pm.unplug(u64::MAX), pm.frames_total() - 65);
+        assert_eq!(pm.frames_plugged(), 65);
+        assert!(pm.stats().punched_bytes >= (pm.frames_total() - 65) * 4096);
+    }
+
+    #[test]
+    fn with_max_below_mem_is_just_mem() {
+        let pm = PhysMem::with_max(16 * 4096, 4096).unwrap();
+        assert_eq!((pm.frames_total(), pm.frames_plugged()), (16, 16));
+        assert!(matches!(
+            PhysMem::with_max(100, 1 << 20),
+            Err(PhysMemError::TooSmall(100))
+        ));
+    }
 }
