@@ -308,12 +308,21 @@ impl Kernel {
     /// first, then free frames are unplugged (punched). Never below the
     /// reserve; never kills. Returns how many frames were taken.
     pub fn mem_unplug(&mut self, frames: u64) -> u64 {
-        let free = self.physmem.stats().frames_free;
         let need = frames.saturating_add(UNPLUG_RESERVE_FRAMES);
-        if free < need {
+        // Clean page cache goes first, least recently used first. A page
+        // still mapped by a process keeps its frame, so evict until enough
+        // frames are really free or nothing more can go.
+        loop {
+            let free = self.physmem.stats().frames_free;
+            if free >= need {
+                break;
+            }
             let mut pc = self.pagecache.borrow_mut();
             let cached = pc.stats().cached;
             pc.shrink_to(cached.saturating_sub(need - free), &mut self.frames);
+            if pc.stats().cached == cached {
+                break;
+            }
         }
         let free = self.physmem.stats().frames_free;
         let can = free.saturating_sub(UNPLUG_RESERVE_FRAMES).min(frames);

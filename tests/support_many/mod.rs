@@ -519,6 +519,8 @@ pub struct Fleet {
     /// Put each console pty in raw mode before starting (the default);
     /// false leaves it cooked, as a user's terminal is.
     pub host_raw: bool,
+    /// More switches for every instance started from now on.
+    pub extra_args: Vec<String>,
     dir: tempfile::TempDir,
     tag: String,
 }
@@ -534,6 +536,7 @@ impl Fleet {
             mem: mem.into(),
             instances: Vec::new(),
             host_raw: true,
+            extra_args: Vec::new(),
             dir,
             tag: format!("many{}", std::process::id()),
         })
@@ -554,9 +557,10 @@ impl Fleet {
             let umid = format!("{}-{index:03}", self.tag);
             let cow = self.dir.path().join(format!("{umid}.cow"));
             self.runner.make_cow(&cow, &self.backing)?;
-            let argv = self
+            let mut argv = self
                 .runner
                 .argv(&cow, &self.backing, &umid, &self.uml_dir(), &self.mem);
+            argv.extend(self.extra_args.iter().cloned());
             self.instances
                 .push(Instance::spawn_on(index, &umid, cow, &argv, self.host_raw)?);
         }
