@@ -24,6 +24,8 @@ const COMPARED: &[&str] = &[
     "t_misc",
     "t_mem_return",
     "t_sigxstate",
+    "t_conform_io",
+    "t_exec_self",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account"];
@@ -89,7 +91,9 @@ compare!(
     t_itimer,
     t_sleep_restart,
     t_misc,
-    t_sigxstate
+    t_sigxstate,
+    t_conform_io,
+    t_exec_self
 );
 
 /// 128 MiB touched and freed: needs more than the default 64M of guest memory.

@@ -152,4 +152,12 @@ pub trait FileSystem {
     fn page_mapping(&self, _ino: Ino, _index: u64) -> Option<(Arc<File>, u64, bool)> {
         None
     }
+
+    /// For a "magic" symlink (procfs's /proc/<pid>/exe and fd/<n>): the
+    /// file it stands for, as (mount id, inode). A path walk goes straight
+    /// there instead of following the link's text, so the very file is
+    /// reached even after it was renamed or unlinked, as on Linux.
+    fn magic_link(&self, _ino: Ino) -> Option<(usize, Ino)> {
+        None
+    }
 }

@@ -313,6 +313,7 @@ impl Kernel {
                 comm: b"swapper".to_vec(),
                 cmdline: Vec::new(),
                 exe: Vec::new(),
+                exe_node: None,
                 vfork_parent: None,
                 start: Instant::now(),
                 stop_report: None,

@@ -32,7 +32,17 @@ impl Kernel {
         let t = self.task(tid)?;
         let cwd = t.fs.borrow().cwd.clone();
         let cred = t.cred.clone();
+        if path.starts_with(b"/proc") || path.starts_with(b"/dev/fd") || cwd.starts_with(b"/proc") {
+            // /proc/self/exe and /proc/<pid>/fd/<n> lead to what they name now.
+            self.refresh_proc(tid);
+        }
         let r = self.mounts.resolve(&cwd, path, true, &cred)?;
+        self.exec_check(tid, r)
+    }
+
+    /// The checks of exec on a found file, and its first bytes.
+    fn exec_check(&mut self, tid: Pid, r: Resolved) -> KResult<(Resolved, Vec<u8>)> {
+        let cred = self.task(tid)?.cred.clone();
         if r.stat.mode & S_IFMT != S_IFREG {
             return Err(Errno::EACCES);
         }
@@ -43,6 +53,20 @@ impl Kernel {
         let got = fs.read(r.node.ino, 0, &mut head)?;
         head.truncate(got);
         Ok((r, head))
+    }
+
+    /// What an open fd refers to, for exec by fd (EACCES when it is not
+    /// a file: a pipe or a terminal cannot be run).
+    pub fn fd_resolved(&self, tid: Pid, fd: i32) -> KResult<Resolved> {
+        let f = self.task(tid)?.files.borrow().file(fd)?;
+        let of = f.borrow();
+        let node = of.node().ok_or(Errno::EACCES)?;
+        let stat = self.mounts.stat_node(node)?;
+        Ok(Resolved {
+            node,
+            path: of.path.clone(),
+            stat,
+        })
     }
 
     fn file_source(&self, r: &Resolved) -> KResult<Rc<FilePages>> {
@@ -113,14 +137,46 @@ impl Kernel {
         &mut self,
         tid: Pid,
         path: &[u8],
+        argv: Vec<Vec<u8>>,
+        envp: Vec<Vec<u8>>,
+    ) -> KResult<()> {
+        self.exec_image(tid, path, None, argv, envp)
+    }
+
+    /// execveat(fd, "", AT_EMPTY_PATH) and fexecve: runs the file an open
+    /// fd refers to (`file`), known to the program as `name` ("/dev/fd/N").
+    pub fn execve_file(
+        &mut self,
+        tid: Pid,
+        file: Resolved,
+        name: &[u8],
+        argv: Vec<Vec<u8>>,
+        envp: Vec<Vec<u8>>,
+    ) -> KResult<()> {
+        self.exec_image(tid, name, Some(file), argv, envp)
+    }
+
+    fn exec_image(
+        &mut self,
+        tid: Pid,
+        path: &[u8],
+        mut first: Option<Resolved>,
         mut argv: Vec<Vec<u8>>,
         envp: Vec<Vec<u8>>,
     ) -> KResult<()> {
+        if argv.is_empty() {
+            // Linux gives a program started with no arguments an empty
+            // argv[0], so that argv[1] is never the first environment string.
+            argv.push(Vec::new());
+        }
         let mut path = path.to_vec();
         let execfn = path.clone();
         let mut image = None;
         for _ in 0..=MAX_SCRIPT_DEPTH {
-            let (file, head) = self.exec_open(tid, &path)?;
+            let (file, head) = match first.take() {
+                Some(r) => self.exec_check(tid, r)?,
+                None => self.exec_open(tid, &path)?,
+            };
             if let Some(sb) = parse_shebang(&head) {
                 let sb = sb?;
                 let mut nargv = vec![sb.interp.clone()];
@@ -286,6 +342,7 @@ impl Kernel {
         t.altstack = Default::default();
         t.clear_child_tid = 0;
         t.exe = main.file.path.clone();
+        t.exe_node = Some(main.file.node);
         t.comm = main
             .file
             .path

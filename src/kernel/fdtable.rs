@@ -1,7 +1,13 @@
 //! A process's file descriptor table: fd → open file description plus the
 //! close-on-exec flag. Shared by CLONE_FILES threads, copied by fork.
+//!
+//! A call that installs several fds at once (pipe, pipe2, and later
+//! socketpair, SCM_RIGHTS, ptys) first takes them all with [`FdTable::reserve`]
+//! — EMFILE with nothing taken if they do not all fit — and then either fills
+//! them with [`FdTable::install_reserved`] or gives them back with
+//! [`FdTable::unreserve`], so a failure never leaves half the fds behind.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::errno::{Errno, KResult};
 use crate::vfs::OpenFileRef;
@@ -18,14 +24,33 @@ pub struct FdEntry {
 #[derive(Clone)]
 pub struct FdTable {
     fds: BTreeMap<u32, FdEntry>,
+    /// Slots taken by a reservation, not yet installed: no other install
+    /// may use them.
+    reserved: BTreeSet<u32>,
     /// RLIMIT_NOFILE's soft limit: fds must stay below it.
     pub limit: u32,
+}
+
+/// fd numbers held by [`FdTable::reserve`] for one call; it must end in
+/// [`FdTable::install_reserved`] or [`FdTable::unreserve`].
+#[must_use]
+#[derive(Debug)]
+pub struct FdReservation {
+    fds: Vec<u32>,
+}
+
+impl FdReservation {
+    /// The reserved fd numbers, lowest first.
+    pub fn fds(&self) -> Vec<i32> {
+        self.fds.iter().map(|&f| f as i32).collect()
+    }
 }
 
 impl Default for FdTable {
     fn default() -> Self {
         FdTable {
             fds: BTreeMap::new(),
+            reserved: BTreeSet::new(),
             limit: NOFILE_MAX,
         }
     }
@@ -57,16 +82,57 @@ impl FdTable {
     /// The lowest free fd at or above `min`.
     pub fn lowest_free(&self, min: u32) -> KResult<u32> {
         let mut want = min;
-        for (&fd, _) in self.fds.range(min..) {
-            if fd != want {
-                break;
+        while want < self.limit {
+            if !self.fds.contains_key(&want) && !self.reserved.contains(&want) {
+                return Ok(want);
             }
             want += 1;
         }
-        if want >= self.limit {
-            return Err(Errno::EMFILE);
+        Err(Errno::EMFILE)
+    }
+
+    /// Takes the `n` lowest free fds at or above `min`, or none at all
+    /// (EMFILE) when fewer than `n` are free below the limit.
+    pub fn reserve(&mut self, n: usize, min: u32) -> KResult<FdReservation> {
+        let mut fds = Vec::with_capacity(n);
+        let mut from = min;
+        for _ in 0..n {
+            match self.lowest_free(from) {
+                Ok(fd) => {
+                    self.reserved.insert(fd);
+                    fds.push(fd);
+                    from = fd + 1;
+                }
+                Err(e) => {
+                    self.unreserve(FdReservation { fds });
+                    return Err(e);
+                }
+            }
         }
-        Ok(want)
+        Ok(FdReservation { fds })
+    }
+
+    /// Fills a reservation, one file per reserved fd in order; returns the fds.
+    pub fn install_reserved(
+        &mut self,
+        r: FdReservation,
+        files: Vec<(OpenFileRef, bool)>,
+    ) -> Vec<i32> {
+        debug_assert_eq!(r.fds.len(), files.len(), "one file per reserved fd");
+        let mut out = Vec::with_capacity(r.fds.len());
+        for (fd, (file, cloexec)) in r.fds.into_iter().zip(files) {
+            self.reserved.remove(&fd);
+            self.fds.insert(fd, FdEntry { file, cloexec });
+            out.push(fd as i32);
+        }
+        out
+    }
+
+    /// Gives a reservation's fds back unused.
+    pub fn unreserve(&mut self, r: FdReservation) {
+        for fd in r.fds {
+            self.reserved.remove(&fd);
+        }
     }
 
     pub fn install(&mut self, file: OpenFileRef, cloexec: bool, min: u32) -> KResult<i32> {
@@ -142,5 +208,32 @@ mod tests {
         assert_eq!(t.close_on_exec().len(), 1);
         assert!(t.get(2).is_err());
         assert_eq!(t.get(-1).err(), Some(Errno::EBADF));
+    }
+
+    #[test]
+    fn reserve_is_all_or_nothing() {
+        let mut t = FdTable::new();
+        t.limit = 4;
+        t.install(f(), false, 0).unwrap();
+        t.install(f(), false, 0).unwrap();
+        t.install(f(), false, 0).unwrap();
+        // One slot free: a two-fd call gets EMFILE and takes nothing.
+        assert_eq!(t.reserve(2, 0).err(), Some(Errno::EMFILE));
+        assert_eq!(t.lowest_free(0).unwrap(), 3);
+        t.remove(1).unwrap();
+        let r = t.reserve(2, 0).unwrap();
+        assert_eq!(r.fds(), vec![1, 3]);
+        // Reserved slots are not handed out to anyone else meanwhile.
+        assert_eq!(t.install(f(), false, 0).err(), Some(Errno::EMFILE));
+        assert_eq!(
+            t.install_reserved(r, vec![(f(), false), (f(), true)]),
+            vec![1, 3]
+        );
+        assert!(t.get(3).unwrap().cloexec);
+        t.remove(1).unwrap();
+        t.remove(3).unwrap();
+        let r = t.reserve(2, 0).unwrap();
+        t.unreserve(r);
+        assert_eq!(t.reserve(2, 0).unwrap().fds(), vec![1, 3]);
     }
 }

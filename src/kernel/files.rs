@@ -99,9 +99,11 @@ impl Kernel {
                 if self.mounts.get(node.mnt)?.read_only {
                     return Err(Errno::EROFS);
                 }
+                // O_APPEND writes at the end, pwrite's offset too (Linux
+                // ignores it); only write(2) moves the file offset.
                 let off = match pos {
+                    _ if of.flags & O_APPEND != 0 => fs.stat(node.ino)?.size,
                     Some(p) => p,
-                    None if of.flags & O_APPEND != 0 => fs.stat(node.ino)?.size,
                     None => of.offset,
                 };
                 let n = fs.write(node.ino, off, data)?;

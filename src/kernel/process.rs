@@ -213,6 +213,7 @@ impl Kernel {
             comm: p.comm.clone(),
             cmdline: p.cmdline.clone(),
             exe: p.exe.clone(),
+            exe_node: p.exe_node,
             vfork_parent: if f & CLONE_VFORK != 0 {
                 Some(parent)
             } else {

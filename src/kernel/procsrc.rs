@@ -16,6 +16,8 @@ pub struct ProcSnapshot {
     pub meminfo: MemInfo,
     pub tasks: BTreeMap<u32, TaskInfo>,
     pub fds: BTreeMap<u32, Vec<(u32, Vec<u8>)>>,
+    /// (pid, fd) → (mount id, inode) of the fds that refer to files.
+    pub fd_nodes: BTreeMap<(u32, u32), (usize, u64)>,
     pub maps: BTreeMap<u32, Vec<MapInfo>>,
     pub cmdline: BTreeMap<u32, Vec<u8>>,
     pub current: u32,
@@ -78,6 +80,9 @@ impl ProcSource for KernelProcSource {
     fn fds(&self, pid: u32) -> Vec<(u32, Vec<u8>)> {
         self.0.borrow().fds.get(&pid).cloned().unwrap_or_default()
     }
+    fn fd_node(&self, pid: u32, fd: u32) -> Option<(usize, u64)> {
+        self.0.borrow().fd_nodes.get(&(pid, fd)).copied()
+    }
     fn maps(&self, pid: u32) -> Vec<MapInfo> {
         self.0.borrow().maps.get(&pid).cloned().unwrap_or_default()
     }
@@ -117,6 +122,7 @@ impl Kernel {
         s.forks = self.forks;
         s.tasks.clear();
         s.fds.clear();
+        s.fd_nodes.clear();
         s.maps.clear();
         s.cmdline.clear();
         s.running = 0;
@@ -169,6 +175,7 @@ impl Kernel {
                         .fold(0u64, |a, i| a | (1u64 << (i.signo - 1))),
                     sig_blocked: t.sigmask.0,
                     exe: t.exe.clone(),
+                    exe_node: t.exe_node.map(|n| (n.mnt, n.ino)),
                     cwd: t.fs.borrow().cwd.clone(),
                     ..Default::default()
                 },
@@ -180,6 +187,11 @@ impl Kernel {
                 .map(|(fd, e)| (fd, e.file.borrow().path.clone()))
                 .collect();
             s.fds.insert(pid, fds);
+            for (fd, e) in t.files.borrow().iter() {
+                if let Some(n) = e.file.borrow().node() {
+                    s.fd_nodes.insert((pid, fd), (n.mnt, n.ino));
+                }
+            }
             s.cmdline.insert(pid, t.cmdline.clone());
             if let Some(m) = mm {
                 let maps = m

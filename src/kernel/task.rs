@@ -92,6 +92,9 @@ pub struct Task {
     pub comm: Vec<u8>,
     pub cmdline: Vec<u8>,
     pub exe: Vec<u8>,
+    /// The executable itself: exec through /proc/<pid>/exe runs this
+    /// file even after it was renamed or unlinked.
+    pub exe_node: Option<crate::vfs::Node>,
     /// Parent blocked in vfork until this child execs or exits.
     pub vfork_parent: Option<Pid>,
     pub start: Instant,

@@ -1142,6 +1142,18 @@ fn do_pipe(k: &mut Kernel, tid: Pid, fds: u64, flags: u64) -> SysResult {
     if flags & !(O_CLOEXEC | O_NONBLOCK | 0o40000) != 0 {
         return Err(Errno::EINVAL);
     }
+    // Both fds first (EMFILE with nothing installed), then the pipe, then
+    // the user's array (EFAULT with nothing installed), as Linux orders it.
+    let files = k.task(tid)?.files.clone();
+    let slots = files.borrow_mut().reserve(2, 0)?;
+    let nums = slots.fds();
+    let mut b = [0u8; 8];
+    b[..4].copy_from_slice(&nums[0].to_le_bytes());
+    b[4..].copy_from_slice(&nums[1].to_le_bytes());
+    if let Err(e) = k.write_user(tid, fds, &b) {
+        files.borrow_mut().unreserve(slots);
+        return Err(e);
+    }
     let id = k.pipes.create();
     let p = k.pipes.get(id).expect("new pipe");
     p.open_reader();
@@ -1158,24 +1170,9 @@ fn do_pipe(k: &mut Kernel, tid: Pid, fds: u64, flags: u64) -> SysResult {
         b"pipe:".to_vec(),
     );
     let cloexec = flags & O_CLOEXEC != 0;
-    let files = k.task(tid)?.files.clone();
-    let rfd = files.borrow_mut().install(r, cloexec, 0)?;
-    let wfd = match files.borrow_mut().install(w.clone(), cloexec, 0) {
-        Ok(f) => f,
-        Err(e) => {
-            drop(w);
-            let _ = k.close_fd(tid, rfd);
-            return Err(e);
-        }
-    };
-    let mut b = [0u8; 8];
-    b[..4].copy_from_slice(&rfd.to_le_bytes());
-    b[4..].copy_from_slice(&wfd.to_le_bytes());
-    if let Err(e) = k.write_user(tid, fds, &b) {
-        let _ = k.close_fd(tid, rfd);
-        let _ = k.close_fd(tid, wfd);
-        return Err(e);
-    }
+    files
+        .borrow_mut()
+        .install_reserved(slots, vec![(r, cloexec), (w, cloexec)]);
     ok(0)
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{fd_arg, ok, Outcome, SysResult, AT_FDCWD};
+use super::{fd_arg, ok, Outcome, SysResult, AT_EMPTY_PATH, AT_FDCWD};
 use crate::errno::{Errno, KResult};
 use crate::kernel::process::*;
 use crate::kernel::signal::{SigInfo, CLD_EXITED, SIGCHLD};
@@ -81,8 +81,25 @@ pub fn sys_execve(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_execveat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+    let flags = a[4];
+    if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0 {
+        return Err(Errno::EINVAL);
+    }
     let path = k.read_path(tid, a[1])?;
     let dirfd = fd_arg(a[0]);
+    if path.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(Errno::ENOENT);
+        }
+        // The file the fd refers to, whatever its name is now.
+        let file = k.fd_resolved(tid, dirfd)?;
+        let name = format!("/dev/fd/{dirfd}").into_bytes();
+        let argv = k.read_str_array(tid, a[2])?;
+        let envp = k.read_str_array(tid, a[3])?;
+        k.execve_file(tid, file, &name, argv, envp)?;
+        return Ok(Outcome::NoReturn);
+    }
     let full = if path.first() == Some(&b'/') || dirfd == AT_FDCWD {
         path
     } else {
@@ -91,6 +108,12 @@ pub fn sys_execveat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         b.extend_from_slice(&path);
         b
     };
+    if flags & AT_SYMLINK_NOFOLLOW != 0 {
+        let r = k.lookup_at(tid, AT_FDCWD, &full, false)?;
+        if r.stat.mode & crate::fs::S_IFMT == crate::fs::S_IFLNK {
+            return Err(Errno::ELOOP);
+        }
+    }
     let argv = k.read_str_array(tid, a[2])?;
     let envp = k.read_str_array(tid, a[3])?;
     k.execve(tid, &full, argv, envp)?;

@@ -140,9 +140,19 @@ impl MountTable {
                 if links > MAX_SYMLINKS {
                     return Err(Errno::ELOOP);
                 }
-                let target = self.fs(node.mnt)?.readlink(node.ino)?;
+                let lfs = self.fs(node.mnt)?;
+                let target = lfs.readlink(node.ino)?;
                 if target.is_empty() {
                     return Err(Errno::ENOENT);
+                }
+                if let Some(to) = self.magic_target(lfs.as_ref(), node.ino) {
+                    // The file itself, named by the link's text (a
+                    // directory target is walked by its text below).
+                    stack.truncate(1);
+                    stack.push(to);
+                    names.clear();
+                    names.push(target.strip_prefix(b"/").unwrap_or(&target).to_vec());
+                    continue;
                 }
                 if target[0] == b'/' {
                     stack.truncate(1);
@@ -169,6 +179,15 @@ impl MountTable {
             path: join_path(&names),
             stat,
         }))
+    }
+
+    /// Where a magic link (see `FileSystem::magic_link`) leads, when that
+    /// is a file that still exists and is not a directory.
+    fn magic_target(&self, fs: &dyn crate::fs::FileSystem, ino: crate::fs::Ino) -> Option<Node> {
+        let (mnt, ino) = fs.magic_link(ino)?;
+        let to = Node { mnt, ino };
+        let st = self.stat_node(to).ok()?;
+        (!is_dir(&st)).then_some(to)
     }
 
     /// Resolves a path that must exist.

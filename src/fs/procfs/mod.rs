@@ -10,6 +10,8 @@
 //! Everything under /proc/<pid> is owned by the task's uid/gid (busybox ps
 //! reads a process's user from the owner of /proc/<pid>). File sizes are
 //! 0 as on Linux; readers read to EOF. Writes answer EACCES.
+//! /proc/<pid>/exe and fd/<n> are magic links: besides their text they
+//! name the file itself (`magic_link`), which a path walk goes to.
 #![deny(unsafe_code)]
 
 pub mod format;
@@ -419,6 +421,19 @@ impl FileSystem for ProcFs {
             return Err(Errno::ENOENT);
         }
         Ok(target)
+    }
+
+    fn magic_link(&self, i: Ino) -> Option<(usize, Ino)> {
+        let (kind, task) = self.resolve(i).ok()?;
+        if kind != Kind::Link {
+            return None;
+        }
+        let (pid, file, sub) = split(i);
+        match (task, file) {
+            (Some(t), P_EXE) => t.exe_node,
+            (Some(_), P_FD_LINK) => self.src.fd_node(pid, sub),
+            _ => None,
+        }
     }
 
     fn link(&self, _i: Ino, _dir: Ino, _name: &[u8]) -> KResult<()> {

@@ -71,6 +71,9 @@ pub struct TaskInfo {
     pub sig_caught: u64,
     /// Path of the executable (/proc/<pid>/exe), empty if unknown.
     pub exe: Vec<u8>,
+    /// The executable as (mount id, inode), what a walk through
+    /// /proc/<pid>/exe reaches.
+    pub exe_node: Option<(usize, u64)>,
     /// Current directory (/proc/<pid>/cwd), empty if unknown.
     pub cwd: Vec<u8>,
 }
@@ -107,6 +110,7 @@ impl Default for TaskInfo {
             sig_ignored: 0,
             sig_caught: 0,
             exe: Vec::new(),
+            exe_node: None,
             cwd: Vec::new(),
         }
     }
@@ -196,6 +200,10 @@ pub trait ProcSource {
     fn filesystems(&self) -> Vec<(&'static str, bool)>;
     /// Open descriptors of `pid` and what their /proc/<pid>/fd links read.
     fn fds(&self, pid: u32) -> Vec<(u32, Vec<u8>)>;
+    /// What fd `fd` of `pid` refers to as (mount id, inode), if a file.
+    fn fd_node(&self, _pid: u32, _fd: u32) -> Option<(usize, u64)> {
+        None
+    }
     fn maps(&self, pid: u32) -> Vec<MapInfo>;
     /// argv, NUL-separated and NUL-terminated.
     fn cmdline(&self, pid: u32) -> Vec<u8>;

@@ -20,6 +20,7 @@ impl ProcSource for Fake {
         match pid {
             1 => Some(TaskInfo {
                 exe: b"/sbin/init".to_vec(),
+                exe_node: Some((0, 77)),
                 cwd: b"/".to_vec(),
                 ..Default::default()
             }),
@@ -77,6 +78,9 @@ impl ProcSource for Fake {
         } else {
             vec![]
         }
+    }
+    fn fd_node(&self, pid: u32, fd: u32) -> Option<(usize, u64)> {
+        (pid == 42 && fd == 1).then_some((0, 5))
     }
     fn maps(&self, _pid: u32) -> Vec<MapInfo> {
         vec![]
@@ -212,6 +216,19 @@ fn fd_directory() {
     assert_eq!(fs.lookup(fd, b"2"), Err(Errno::ENOENT));
     assert_eq!(fs.lookup(fd, b".."), walk(&fs, "42"));
     assert!(fs.readdir(walk(&fs, "1/fd").unwrap()).unwrap().len() == 2);
+}
+
+#[test]
+fn magic_links_name_the_file_itself() {
+    let fs = proc();
+    assert_eq!(fs.magic_link(walk(&fs, "1/exe").unwrap()), Some((0, 77)));
+    assert_eq!(fs.magic_link(walk(&fs, "42/exe").unwrap()), None);
+    assert_eq!(fs.magic_link(walk(&fs, "42/fd/1").unwrap()), Some((0, 5)));
+    // A pipe has no file to go to: its link is only text.
+    assert_eq!(fs.magic_link(walk(&fs, "42/fd/10").unwrap()), None);
+    assert_eq!(fs.magic_link(walk(&fs, "1/cwd").unwrap()), None);
+    assert_eq!(fs.magic_link(walk(&fs, "self").unwrap()), None);
+    assert_eq!(fs.magic_link(walk(&fs, "42").unwrap()), None);
 }
 
 #[test]

@@ -1,0 +1,103 @@
+/* Guest test: calls that install several fds at once fail whole at the fd
+ * limit (EMFILE or EFAULT with nothing installed), O_APPEND writes always
+ * go to the end (pwrite's offset is ignored, as Linux does), and the small
+ * errno answers of file calls. */
+#include "t_common.h"
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+/* How many fds are open below `limit`. */
+static int open_count(int limit) {
+    int n = 0;
+    for (int fd = 0; fd < limit; fd++)
+        if (fcntl(fd, F_GETFD) >= 0) n++;
+    return n;
+}
+
+/* Fills the fd table up to `limit` and leaves `free_slots` slots open. */
+static void fill_leaving(int limit, int free_slots) {
+    int fd;
+    while ((fd = open("/dev/null", O_RDONLY)) >= 0)
+        ;
+    for (int i = 0; i < free_slots; i++) close(limit - 1 - i);
+}
+
+/* fds open when the test began: never closed by it. */
+static char inherited[16];
+
+static void close_from(int first, int limit) {
+    for (int fd = first; fd < limit; fd++)
+        if (!inherited[fd]) close(fd);
+}
+
+static void multi_fd_at_limit(void) {
+    struct rlimit old, rl;
+    getrlimit(RLIMIT_NOFILE, &old);
+    rl.rlim_cur = 16;
+    rl.rlim_max = old.rlim_max;
+    CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0, "RLIMIT_NOFILE lowered to 16");
+    int base = open_count(16);
+    for (int fd = 0; fd < 16; fd++) inherited[fd] = fcntl(fd, F_GETFD) >= 0;
+    int p[2] = {-7, -7};
+
+    fill_leaving(16, 1);
+    CHECK(open_count(16) == 15, "one free slot left");
+    CHECK(pipe(p) < 0 && errno == EMFILE, "pipe with one free slot: EMFILE");
+    CHECK(p[0] == -7 && p[1] == -7, "pipe left the array alone");
+    CHECK(open_count(16) == 15, "pipe installed nothing");
+    CHECK(pipe2(p, O_CLOEXEC) < 0 && errno == EMFILE, "pipe2 with one free slot: EMFILE");
+    CHECK(open_count(16) == 15, "pipe2 installed nothing");
+    int fd = open("/dev/null", O_RDONLY);
+    CHECK(fd == 15, "the free slot is still free (fd 15)");
+    close(fd);
+
+    close(14);
+    CHECK(pipe(p) == 0 && p[0] == 14 && p[1] == 15, "two free slots: pipe gets fds 14 and 15");
+    CHECK(write(p[1], "ok", 2) == 2, "the pipe works");
+    char b[4] = {0};
+    CHECK(read(p[0], b, sizeof b) == 2 && !memcmp(b, "ok", 2), "and reads back");
+    close(p[0]);
+    close(p[1]);
+
+    CHECK(syscall(SYS_pipe2, (void *)8, 0) < 0 && errno == EFAULT, "pipe2 to a bad address: EFAULT");
+    CHECK(open_count(16) == 14, "EFAULT installed nothing");
+    close_from(3, 16);
+    CHECK(open_count(16) == base, "back to the fds we started with");
+
+    /* at the limit with no free slot at all */
+    fill_leaving(16, 0);
+    CHECK(pipe(p) < 0 && errno == EMFILE, "no free slot: EMFILE");
+    close_from(3, 16);
+    CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0, "limit restored");
+}
+
+static void append_writes(void) {
+    int fd = open("append", O_RDWR | O_CREAT | O_TRUNC | O_APPEND, 0644);
+    CHECK(fd >= 0, "open O_APPEND");
+    CHECK(write(fd, "abc", 3) == 3, "write abc");
+    CHECK(pwrite(fd, "X", 1, 0) == 1, "pwrite X at offset 0");
+    char b[16] = {0};
+    CHECK(pread(fd, b, sizeof b - 1, 0) == 4 && !strcmp(b, "abcX"), "O_APPEND: pwrite appended (abcX)");
+    CHECK(lseek(fd, 0, SEEK_CUR) == 3, "pwrite left the file offset alone");
+    CHECK(lseek(fd, 1, SEEK_SET) == 1 && write(fd, "Y", 1) == 1, "write after a seek to 1");
+    memset(b, 0, sizeof b);
+    CHECK(pread(fd, b, sizeof b - 1, 0) == 5 && !strcmp(b, "abcXY"), "O_APPEND: write appended (abcXY)");
+    CHECK(lseek(fd, 0, SEEK_CUR) == 5, "write moved the offset to the end");
+    struct iovec iov[2] = {{"1", 1}, {"23", 2}};
+    CHECK(lseek(fd, 0, SEEK_SET) == 0 && writev(fd, iov, 2) == 3, "writev after a seek to 0");
+    memset(b, 0, sizeof b);
+    CHECK(pread(fd, b, sizeof b - 1, 0) == 8 && !strcmp(b, "abcXY123"), "O_APPEND: writev appended");
+    CHECK(fcntl(fd, F_SETFL, 0) == 0 && pwrite(fd, "Z", 1, 0) == 1, "O_APPEND cleared by F_SETFL, pwrite at 0");
+    memset(b, 0, sizeof b);
+    CHECK(pread(fd, b, sizeof b - 1, 0) == 8 && !strcmp(b, "Zbc" "XY123"), "without O_APPEND pwrite overwrites");
+    close(fd);
+    unlink("append");
+}
+
+int main(void) {
+    t_begin("t_conform_io");
+    multi_fd_at_limit();
+    append_writes();
+    return t_end();
+}
