@@ -6,7 +6,7 @@
 //! hot-unplug (the guest's `free` shows exactly 32 MiB less, the host's
 //! memfd blocks drop because clean page cache was evicted) and plug past
 //! the boot size up to `maxmem=`; stop/go freezing a busy loop; cad through
-//! init's inittab; halt; sysrq s writing back what a SIGKILL would lose;
+//! init's inittab; halt;
 //! malformed datagrams, unknown commands, bad sizes and too-large unplugs
 //! each answered with a clear error while the guest goes on; a client that
 //! floods requests and vanishes; a stale socket from a killed instance; a
