@@ -6,7 +6,8 @@
 //! hot-unplug (the guest's `free` shows exactly 32 MiB less, the host's
 //! memfd blocks drop because clean page cache was evicted) and plug past
 //! the boot size up to `maxmem=`; stop/go freezing a busy loop; cad through
-//! init's inittab; halt;
+//! init's inittab; halt; sysrq s writing back a page dirtied through a
+//! shared mapping, which a SIGKILL loses without it;
 //! malformed datagrams, unknown commands, bad sizes and too-large unplugs
 //! each answered with a clear error while the guest goes on; a client that
 //! floods requests and vanishes; a stale socket from a killed instance; a
@@ -388,6 +389,92 @@ fn cad_reboots_through_inittab_and_halt_ends_cleanly() {
     assert_eq!(mc_ok(&fleet, "halt"), "");
     let g = &mut fleet.instances[0];
     expect_exit_0(g, "mconsole halt");
+}
+
+#[test]
+fn sysrq_s_writes_back_what_a_sigkill_would_lose() {
+    // A page dirtied through a shared mapping stays in the guest's page
+    // cache until a sync. Without `sysrq s` a SIGKILL of umlrun loses it
+    // (the control run); with it, the disk has it.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("mdirty");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guest/mdirty_raw.c");
+    let st = Command::new("gcc")
+        .args([
+            "-static",
+            "-nostdlib",
+            "-no-pie",
+            "-Os",
+            "-s",
+            "-Wl,-n",
+            "-Wl,--build-id=none",
+        ])
+        .args(["-fno-asynchronous-unwind-tables", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .status()
+        .expect("gcc");
+    assert!(st.success(), "gcc failed on {}", src.display());
+    let b64 = Command::new("base64")
+        .args(["-w", "0"])
+        .arg(&bin)
+        .output()
+        .unwrap();
+    let b64 = String::from_utf8(b64.stdout).unwrap();
+    for sync in [false, true] {
+        let mut fleet = boot("mmap", "64M", &[]);
+        let g = &mut fleet.instances[0];
+        // In pieces: the shell's line editor takes lines of about 1 KiB.
+        for piece in b64.as_bytes().chunks(200) {
+            let piece = std::str::from_utf8(piece).unwrap();
+            ok(g, &format!("echo -n {piece} >> /root/mdirty.b64"));
+        }
+        ok(
+            g,
+            "base64 -d /root/mdirty.b64 > /root/mdirty && chmod +x /root/mdirty && sync",
+        );
+        let at = g.mark();
+        ok(g, "/root/mdirty &");
+        g.expect(b"mapped", at, CMD_TIMEOUT).unwrap();
+        if sync {
+            let t = mc_ok(&fleet, "sysrq s");
+            assert!(t.contains("Emergency Sync complete"), "{t}");
+        }
+        let g = &mut fleet.instances[0];
+        g.signal(libc::SIGKILL);
+        g.wait_exited(EXIT_TIMEOUT)
+            .expect("umlrun survived SIGKILL");
+        let merged = fleet.dir().join("merged.img");
+        // The stubs die with umlrun a moment later; until then the COW is
+        // still locked.
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        loop {
+            let out = Command::new(env!("CARGO_BIN_EXE_umlcow"))
+                .arg("merge")
+                .arg(&fleet.instances[0].cow)
+                .arg(&merged)
+                .output()
+                .unwrap();
+            if out.status.success() {
+                break;
+            }
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("in use") && Instant::now() < deadline, "{err}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let cat = Command::new(tool("debugfs"))
+            .args(["-R", "cat /root/m"])
+            .arg(&merged)
+            .output()
+            .unwrap();
+        let on_disk = cat.stdout.starts_with(b"dirty-by-mmap\n");
+        assert_eq!(
+            on_disk,
+            sync,
+            "sysrq s: {sync}; /root/m on disk: {:?}",
+            String::from_utf8_lossy(&cat.stdout[..cat.stdout.len().min(20)])
+        );
+    }
 }
 
 // --- bad input ---------------------------------------------------------------
