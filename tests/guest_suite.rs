@@ -24,6 +24,7 @@ const COMPARED: &[&str] = &[
     "t_misc",
     "t_mem_return",
     "t_sigxstate",
+    "t_pselect",
     "t_conform_io",
     "t_exec_self",
 ];
@@ -92,6 +93,7 @@ compare!(
     t_sleep_restart,
     t_misc,
     t_sigxstate,
+    t_pselect,
     t_conform_io,
     t_exec_self
 );

@@ -73,6 +73,10 @@ fn stat_of(s: ext2::Stat) -> Stat {
 }
 
 impl FileSystem for Ext2Volume {
+    fn caches_reads(&self) -> bool {
+        true
+    }
+
     fn fs_type(&self) -> &'static str {
         "ext2"
     }

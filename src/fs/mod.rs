@@ -144,6 +144,21 @@ pub trait FileSystem {
     fn statfs(&self) -> KResult<StatFs>;
     fn sync(&self) -> KResult<()>;
 
+    /// Reads should fill the page cache (a disk-backed file system: later
+    /// reads and mappings are hits). A memory file system says no: its
+    /// pages are memory already, and a read that misses the cache reads
+    /// them directly.
+    fn caches_reads(&self) -> bool {
+        false
+    }
+
+    /// The content is made from kernel state at each access (procfs): the
+    /// kernel refreshes its snapshot before a read or a listing, and never
+    /// caches the pages.
+    fn generated(&self) -> bool {
+        false
+    }
+
     /// Where page `index` (4 KiB) of `ino` lies in a host file, when the
     /// device can map it instead of copying: `ubd=mmap`, 4 KiB blocks, all
     /// eight sectors in one file at an aligned offset. The page cache then

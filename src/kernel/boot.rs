@@ -23,7 +23,7 @@ use crate::mm::AddressSpace;
 use crate::physmem::{PhysMem, PhysMemError};
 use crate::platform::Regs;
 use crate::vfs::file::O_RDWR;
-use crate::vfs::{Cred, FileKind, MountTable, OpenFile};
+use crate::vfs::{Cred, MountTable, OpenFile};
 
 #[derive(Debug, Error)]
 pub enum BootError {
@@ -277,7 +277,11 @@ impl Kernel {
             },
         );
         let mut files = FdTable::new();
-        let console = OpenFile::new(FileKind::Console, O_RDWR, b"/dev/console".to_vec());
+        let console = OpenFile::new(
+            crate::kernel::files::tty::ConsoleFile::new(None),
+            O_RDWR,
+            b"/dev/console".to_vec(),
+        );
         for _ in 0..3 {
             let _ = files.install(console.clone(), false, 0);
         }
@@ -322,6 +326,7 @@ impl Kernel {
                 cpu_itimers: Default::default(),
                 syscalls: 0,
                 block_deadline: None,
+                waiting_on: Vec::new(),
                 restart: None,
                 rlimits: crate::syscalls::default_rlimits(),
                 pdeathsig: 0,

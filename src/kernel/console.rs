@@ -10,7 +10,6 @@ use super::task::Pid;
 use crate::errno::{Errno, KResult};
 use crate::fs::tty::{JobCheck, ReadResult, Tty, TtyAccess, Winsize};
 use crate::host::console::HostConsole;
-use crate::vfs::{FileKind, OpenFileRef};
 
 pub struct Console {
     pub tty: Tty,
@@ -152,20 +151,6 @@ impl Kernel {
                 Err(Errno::ERESTARTSYS)
             }
         }
-    }
-
-    /// [`Kernel::tty_job_control`] when `f` is the console; other files
-    /// are never policed.
-    pub fn file_job_control(
-        &mut self,
-        tid: Pid,
-        f: &OpenFileRef,
-        access: TtyAccess,
-    ) -> KResult<()> {
-        if !matches!(f.borrow().kind, FileKind::Console) {
-            return Ok(());
-        }
-        self.tty_job_control(tid, access)
     }
 
     /// Feeds host input to the line discipline: echo, signals, wakeups;

@@ -186,11 +186,12 @@ impl FdTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vfs::{FileKind, OpenFile};
+    use crate::kernel::files::chardev::CharDevFile;
+    use crate::vfs::OpenFile;
 
     fn f() -> OpenFileRef {
         OpenFile::new(
-            FileKind::Device(crate::fs::devices::CharDevice::Null),
+            CharDevFile::new(crate::fs::devices::CharDevice::Null, None),
             2,
             b"/dev/null".to_vec(),
         )

@@ -10,7 +10,8 @@
 //! | `signal.rs`   | signal sets, actions, the x86-64 signal frame |
 //! | `signals.rs`  | sending and delivering signals, stop/continue |
 //! | `fdtable.rs`  | file descriptor tables |
-//! | `files.rs`    | reading, writing and polling open files of every kind |
+//! | `files/`      | the kinds of open file (`FileDescription` implementations), one file each |
+//! | `waitq.rs`    | wait queues: per-object waiters with event masks |
 //! | `console.rs`  | /dev/console: the line discipline on umlrun's stdin/stdout |
 //! | `orphans.rs`  | open-but-unlinked files kept alive under a hidden name |
 //! | `pipes.rs`    | pipe and fifo buffers |
@@ -41,5 +42,6 @@ pub mod sched;
 pub mod signal;
 pub mod signals;
 pub mod task;
+pub mod waitq;
 
 pub use self::core::{Kernel, KernelConfig, Shutdown};

@@ -226,6 +226,7 @@ impl Kernel {
             cpu_itimers: Default::default(),
             syscalls: 0,
             block_deadline: None,
+            waiting_on: Vec::new(),
             restart: None,
             rlimits: p.rlimits,
             pdeathsig: 0,
@@ -266,6 +267,7 @@ impl Kernel {
         }
         self.wake_vfork_parent(tid);
         self.pipes.forget_waiter(tid);
+        self.leave_queues(tid);
         let others_alive = self
             .threads(tgid)
             .into_iter()

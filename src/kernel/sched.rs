@@ -99,7 +99,8 @@ impl Kernel {
             match t.state {
                 TaskState::Blocked(Wait::Until(x))
                 | TaskState::Blocked(Wait::EventUntil(x))
-                | TaskState::Blocked(Wait::FutexUntil(x)) => take(x),
+                | TaskState::Blocked(Wait::FutexUntil(x))
+                | TaskState::Blocked(Wait::Queue(Some(x))) => take(x),
                 _ => {}
             }
             if let Some((x, _)) = t.itimer {
@@ -126,6 +127,7 @@ impl Kernel {
                 TaskState::Blocked(Wait::EventUntil(_)) => true,
                 TaskState::Blocked(Wait::Signal) | TaskState::Blocked(Wait::Futex) => sig,
                 TaskState::Blocked(Wait::FutexUntil(d)) => now >= d || sig,
+                TaskState::Blocked(Wait::Queue(d)) => d.is_some_and(|d| now >= d) || sig,
                 _ => false,
             };
             if go {
@@ -243,8 +245,10 @@ impl Kernel {
             Ok(TaskState::Runnable) => {}
             _ => return,
         }
-        // A blocked syscall is retried (or interrupted) first.
+        // A blocked syscall is retried (or interrupted) first; it leaves
+        // the wait queues it slept on (a retry registers again).
         if let Some((nr, args)) = self.task_mut(tid).ok().and_then(|t| t.syscall.take()) {
+            self.leave_queues(tid);
             if self.has_deliverable_signal(tid) {
                 self.interrupt_syscall(tid, nr, args);
             } else if !self.finish_syscall(tid, nr, args) {

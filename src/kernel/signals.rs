@@ -295,7 +295,13 @@ impl Kernel {
             }
             return true;
         }
-        // sigsuspend's temporary mask ends once no handler ran.
+        // sigsuspend's or pselect's temporary mask ends once no handler
+        // ran (with one, the frame carries the caller's mask).
+        if let Some(t) = self.tasks.get_mut(&tid) {
+            if let Some(m) = t.saved_mask.take() {
+                t.sigmask = m;
+            }
+        }
         true
     }
 

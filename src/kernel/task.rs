@@ -33,6 +33,9 @@ pub enum Wait {
     Futex,
     /// FUTEX_WAIT with a timeout.
     FutexUntil(Instant),
+    /// On the wait queues in `Task::waiting_on` (see `kernel::waitq`),
+    /// until one is woken, the deadline passes or a signal comes.
+    Queue(Option<Instant>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -109,6 +112,8 @@ pub struct Task {
     /// The deadline of the blocked syscall's timeout, fixed when it first
     /// blocked so retries do not extend it.
     pub block_deadline: Option<Instant>,
+    /// The wait queues a `Wait::Queue` sleep is registered on.
+    pub waiting_on: Vec<super::waitq::WaitQueueRef>,
     /// A sleep stopped or interrupted without a handler, resumed by
     /// restart_syscall (Linux's `restart_block`).
     pub restart: Option<RestartBlock>,

@@ -12,12 +12,18 @@ use crate::fs::tty::TtyAccess;
 use crate::fs::{
     SetAttr, Stat, Timespec, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
 };
+use crate::kernel::files::{
+    chardev::CharDevFile, dir::DirFile, pipe::PipeEnd, procfile::ProcFile, regular::RegularFile,
+    tty::ConsoleFile,
+};
 use crate::kernel::task::Pid;
 use crate::kernel::Kernel;
 use crate::vfs::file::*;
+use crate::vfs::file::{ops_of, FileDescription, Io};
 use crate::vfs::perm::{MAY_EXEC, MAY_READ, MAY_WRITE};
 use crate::vfs::walk::is_dir;
-use crate::vfs::{Cred, FileKind, OpenFile, OpenFileRef, Resolved};
+use crate::vfs::{Cred, OpenFile, OpenFileRef, Resolved};
+use std::rc::Rc;
 
 /// Biggest single read/write moved in one call (a short count is legal).
 const IO_MAX: usize = 1 << 20;
@@ -33,9 +39,9 @@ impl Kernel {
         }
         let f = t.files.borrow().file(dirfd)?;
         let of = f.borrow();
-        match of.kind {
-            FileKind::Directory { .. } => Ok(of.path.clone()),
-            _ => Err(Errno::ENOTDIR),
+        match of.ops.directory() {
+            Some(_) => Ok(of.path.clone()),
+            None => Err(Errno::ENOTDIR),
         }
     }
 
@@ -158,11 +164,10 @@ impl Kernel {
                 return Err(Errno::EROFS);
             }
         }
-        let kind = match ty {
-            S_IFDIR => FileKind::Directory {
-                node: r.node,
-                entries: None,
-            },
+        let generated = self.mounts.fs(r.node.mnt)?.generated();
+        let ops: Rc<dyn FileDescription> = match ty {
+            S_IFDIR => DirFile::new(r.node),
+            S_IFREG if generated => ProcFile::new(r.node),
             S_IFREG => {
                 if flags & O_TRUNC != 0 && acc != O_RDONLY && r.stat.size > 0 {
                     self.mounts.fs(r.node.mnt)?.truncate(r.node.ino, 0)?;
@@ -172,11 +177,11 @@ impl Kernel {
                         &mut self.frames,
                     );
                 }
-                FileKind::Regular(r.node)
+                RegularFile::new(r.node)
             }
             S_IFCHR if flags & O_PATH == 0 => match CharDevice::from_rdev(r.stat.rdev) {
-                Some(CharDevice::Console) | Some(CharDevice::Tty) => FileKind::Console,
-                Some(d) => FileKind::Device(d),
+                Some(d) if d.is_terminal() => ConsoleFile::new(Some(r.node)),
+                Some(d) => CharDevFile::new(d, Some(r.node)),
                 None => return Err(Errno::ENXIO),
             },
             S_IFIFO if flags & O_PATH == 0 => {
@@ -195,32 +200,20 @@ impl Kernel {
                     }
                     Err(e) => return Err(e),
                 }
-                FileKind::Pipe {
-                    id,
-                    write: acc == O_WRONLY,
-                }
+                PipeEnd::new(id, acc == O_WRONLY, Some(r.node))
             }
             S_IFSOCK => return Err(Errno::ENXIO),
-            _ if flags & O_PATH != 0 => FileKind::Regular(r.node),
+            // O_PATH: only the inode (reads and writes are EBADF).
+            _ if flags & O_PATH != 0 => RegularFile::new(r.node),
             _ => return Err(Errno::ENXIO),
         };
-        let console = matches!(kind, FileKind::Console);
-        let file = OpenFile::new(kind, flags, r.path);
+        let file = OpenFile::new(ops.clone(), flags, r.path);
         let fd = self
             .task(tid)?
             .files
             .borrow_mut()
             .install(file, flags & O_CLOEXEC != 0, 0)?;
-        if console && flags & O_NOCTTY == 0 {
-            // A session leader opening a terminal with no session acquires it.
-            let t = self.task(tid)?;
-            if t.sid == t.tgid && self.console.tty.session.is_none() {
-                let _ = self
-                    .console
-                    .tty
-                    .set_controlling(t.sid as u32, t.pgid as u32, false);
-            }
-        }
+        ops.opened(self, tid, flags);
         Ok(fd as i64)
     }
 
@@ -235,51 +228,9 @@ impl Kernel {
     }
 
     /// Stat of what an open file refers to.
-    fn fstat_file(&mut self, tid: Pid, f: &OpenFileRef) -> KResult<(Stat, u64)> {
-        let (kind_node, path, is_pipe, is_console) = {
-            let of = f.borrow();
-            (
-                of.node(),
-                of.path.clone(),
-                matches!(of.kind, FileKind::Pipe { .. }),
-                matches!(of.kind, FileKind::Console),
-            )
-        };
-        if let Some(n) = kind_node {
-            let dev = self.mounts.get(n.mnt)?.dev;
-            let mut st = self.mounts.stat_node(n)?;
-            st.nlink = self.visible_nlink(n, st.nlink);
-            return Ok((st, dev));
-        }
-        if !path.is_empty() && path[0] == b'/' {
-            if let Ok(r) = self.mounts.resolve(b"/", &path, true, &Cred::root()) {
-                let dev = self.mounts.get(r.node.mnt)?.dev;
-                return Ok((r.stat, dev));
-            }
-        }
-        let _ = tid;
-        let st = if is_pipe {
-            Stat {
-                mode: S_IFIFO | 0o600,
-                nlink: 1,
-                blksize: 4096,
-                ..Default::default()
-            }
-        } else if is_console {
-            Stat {
-                mode: S_IFCHR | 0o620,
-                nlink: 1,
-                rdev: crate::fs::devices::encode_dev(5, 1),
-                ..Default::default()
-            }
-        } else {
-            Stat {
-                mode: S_IFCHR | 0o666,
-                nlink: 1,
-                ..Default::default()
-            }
-        };
-        Ok((st, 0xb))
+    fn fstat_file(&mut self, _tid: Pid, f: &OpenFileRef) -> KResult<(Stat, u64)> {
+        let ops = ops_of(f);
+        ops.stat(self)
     }
 
     fn stat_at(&mut self, tid: Pid, dirfd: i32, path_ptr: u64, flags: u64) -> KResult<(Stat, u64)> {
@@ -336,25 +287,17 @@ pub fn sys_pread64(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 
 fn do_read(k: &mut Kernel, tid: Pid, fd: i32, buf: u64, len: usize, pos: Option<u64>) -> SysResult {
     let f = k.fd_file(tid, fd)?;
-    if pos.is_some() && !matches!(f.borrow().kind, FileKind::Regular(_)) {
+    let ops = ops_of(&f);
+    if pos.is_some() && !ops.positional() {
         return Err(Errno::ESPIPE);
     }
-    if let FileKind::Regular(n) = f.borrow().kind {
-        if k.mounts
-            .get(n.mnt)
-            .map(|m| m.fs.fs_type() == "proc")
-            .unwrap_or(false)
-        {
-            k.refresh_proc(tid);
-        }
-    }
-    if let Err(e) = k.file_job_control(tid, &f, TtyAccess::Read) {
+    if let Err(e) = ops.job_control(k, tid, TtyAccess::Read) {
         return open_result(Err(e));
     }
     let nonblock = f.borrow().nonblocking();
     // Files and memory devices fill the whole request, in chunks; pipes
     // and terminals return what is there.
-    let chunked = matches!(f.borrow().kind, FileKind::Regular(_) | FileKind::Device(_));
+    let chunked = ops.fills_request();
     let total = len.min(READ_MAX);
     let mut done = 0usize;
     loop {
@@ -398,10 +341,11 @@ fn do_write(
     pos: Option<u64>,
 ) -> SysResult {
     let f = k.fd_file(tid, fd)?;
-    if pos.is_some() && !matches!(f.borrow().kind, FileKind::Regular(_)) {
+    let ops = ops_of(&f);
+    if pos.is_some() && !ops.positional() {
         return Err(Errno::ESPIPE);
     }
-    if let Err(e) = k.file_job_control(tid, &f, TtyAccess::Write) {
+    if let Err(e) = ops.job_control(k, tid, TtyAccess::Write) {
         return open_result(Err(e));
     }
     let nonblock = f.borrow().nonblocking();
@@ -412,7 +356,7 @@ fn do_write(
 pub fn sys_readv(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let f = k.fd_file(tid, fd_arg(a[0]))?;
     let iov = k.gather(tid, a[1], a[2])?;
-    if let Err(e) = k.file_job_control(tid, &f, TtyAccess::Read) {
+    if let Err(e) = ops_of(&f).job_control(k, tid, TtyAccess::Read) {
         return open_result(Err(e));
     }
     let nonblock = f.borrow().nonblocking();
@@ -436,7 +380,7 @@ pub fn sys_readv(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 pub fn sys_writev(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let f = k.fd_file(tid, fd_arg(a[0]))?;
     let iov = k.gather(tid, a[1], a[2])?;
-    if let Err(e) = k.file_job_control(tid, &f, TtyAccess::Write) {
+    if let Err(e) = ops_of(&f).job_control(k, tid, TtyAccess::Write) {
         return open_result(Err(e));
     }
     let nonblock = f.borrow().nonblocking();
@@ -479,70 +423,24 @@ pub fn sys_close(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 
 pub fn sys_lseek(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let f = k.fd_file(tid, fd_arg(a[0]))?;
-    let off = a[1] as i64;
-    let whence = a[2];
-    let size = match f.borrow().kind {
-        FileKind::Regular(n) => k.mounts.stat_node(n)?.size as i64,
-        FileKind::Directory { .. } => 0,
-        _ => return Err(Errno::ESPIPE),
-    };
-    let mut of = f.borrow_mut();
-    let new = match whence {
-        0 => off,
-        1 => of.offset as i64 + off,
-        2 => size + off,
-        3 if off < size => off,   // SEEK_DATA: everything is data
-        4 if off <= size => size, // SEEK_HOLE: the end
-        3 | 4 => return Err(Errno::ENXIO),
-        _ => return Err(Errno::EINVAL),
-    };
-    if new < 0 {
-        return Err(Errno::EINVAL);
-    }
-    if let FileKind::Directory { entries, .. } = &mut of.kind {
-        if new == 0 {
-            *entries = None;
-        }
-    }
-    of.offset = new as u64;
-    ok(new)
+    let cur = f.borrow().offset;
+    let new = ops_of(&f).seek(k, cur, a[1] as i64, a[2])?;
+    f.borrow_mut().offset = new;
+    ok(new as i64)
 }
 
 pub fn sys_getdents64(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let f = k.fd_file(tid, fd_arg(a[0]))?;
     let cap = (a[2] as usize).min(IO_MAX);
-    let node = match f.borrow().kind {
-        FileKind::Directory { node, .. } => node,
-        _ => return Err(Errno::ENOTDIR),
+    let ops = ops_of(&f);
+    let io = Io {
+        tid,
+        file: &f,
+        pos: None,
     };
-    if k.mounts.get(node.mnt)?.fs.fs_type() == "proc" {
-        k.refresh_proc(tid);
-    }
-    let need_list = matches!(f.borrow().kind, FileKind::Directory { entries: None, .. });
-    if need_list {
-        let list = k.mounts.fs(node.mnt)?.readdir(node.ino)?;
-        if let FileKind::Directory { entries, .. } = &mut f.borrow_mut().kind {
-            *entries = Some(list);
-        }
-    }
-    let (bytes, next) = {
-        let of = f.borrow();
-        let FileKind::Directory {
-            entries: Some(list),
-            ..
-        } = &of.kind
-        else {
-            return Err(Errno::EIO);
-        };
-        let start = of.offset as usize;
-        let (b, next) = dirents64(list, start.min(list.len()), cap);
-        if b.is_empty() && next < list.len() {
-            return Err(Errno::EINVAL);
-        }
-        (b, next)
-    };
+    let (bytes, next) = ops.readdir(k, &io, cap)?;
     k.write_user(tid, a[1], &bytes)?;
-    f.borrow_mut().offset = next as u64;
+    f.borrow_mut().offset = next;
     ok(bytes.len() as i64)
 }
 
@@ -1160,12 +1058,12 @@ fn do_pipe(k: &mut Kernel, tid: Pid, fds: u64, flags: u64) -> SysResult {
     p.open_writer();
     let nb = flags & O_NONBLOCK;
     let r = OpenFile::new(
-        FileKind::Pipe { id, write: false },
+        PipeEnd::new(id, false, None),
         O_RDONLY | nb,
         b"pipe:".to_vec(),
     );
     let w = OpenFile::new(
-        FileKind::Pipe { id, write: true },
+        PipeEnd::new(id, true, None),
         O_WRONLY | nb,
         b"pipe:".to_vec(),
     );
@@ -1268,15 +1166,8 @@ pub fn sys_fcntl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         }
         F_GETPIPE_SZ | F_SETPIPE_SZ => {
             let f = files.borrow().file(fd)?;
-            let FileKind::Pipe { id, .. } = f.borrow().kind else {
-                return Err(Errno::EBADF);
-            };
-            let p = k.pipes.get(id).ok_or(Errno::EBADF)?;
-            if a[1] == F_SETPIPE_SZ {
-                ok(p.set_capacity(a[2] as usize)? as i64)
-            } else {
-                ok(p.capacity() as i64)
-            }
+            let set = (a[1] == F_SETPIPE_SZ).then_some(a[2] as usize);
+            ok(ops_of(&f).pipe_size(k, set)? as i64)
         }
         _ => Err(Errno::EINVAL),
     }
@@ -1290,25 +1181,14 @@ pub fn sys_flock(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 pub fn sys_sendfile(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let out = k.fd_file(tid, fd_arg(a[0]))?;
     let inp = k.fd_file(tid, fd_arg(a[1]))?;
-    if !matches!(inp.borrow().kind, FileKind::Regular(_)) {
+    if !ops_of(&inp).positional() {
         return Err(Errno::EINVAL);
     }
     let mut count = (a[3] as usize).min(IO_MAX);
     // Into a pipe: only what fits now, so no input is consumed and lost;
     // a full pipe makes a blocking sendfile sleep.
-    let (pipe, nonblock) = {
-        let of = out.borrow();
-        match of.kind {
-            FileKind::Pipe { id, .. } => (Some(id), of.nonblocking()),
-            _ => (None, of.nonblocking()),
-        }
-    };
-    if let Some(id) = pipe {
-        let p = k.pipes.get(id).ok_or(Errno::EBADF)?;
-        if p.readers() == 0 {
-            return block_or(k.file_write(tid, &out, &[0], None), nonblock);
-        }
-        let free = p.capacity().saturating_sub(p.fionread());
+    let nonblock = out.borrow().nonblocking();
+    if let Some(free) = ops_of(&out).write_room(k) {
         if free == 0 {
             return block_or(Err(Errno::EAGAIN), nonblock);
         }

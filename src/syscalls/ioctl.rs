@@ -7,8 +7,7 @@ use crate::fs::tty::*;
 use crate::kernel::signal::SIGWINCH;
 use crate::kernel::task::{Pid, Wait};
 use crate::kernel::Kernel;
-use crate::vfs::file::O_NONBLOCK;
-use crate::vfs::FileKind;
+use crate::vfs::file::{ops_of, Io, O_NONBLOCK};
 
 const FIONBIO: u32 = 0x5421;
 const FIOCLEX: u32 = 0x5451;
@@ -38,26 +37,16 @@ pub fn sys_ioctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         }
         _ => {}
     }
-    let kind_is_console = matches!(f.borrow().kind, FileKind::Console);
-    if let FileKind::Pipe { id, .. } = f.borrow().kind {
-        if req == FIONREAD {
-            let n = k.pipes.get(id).map(|p| p.fionread()).unwrap_or(0);
-            k.write_u32(tid, arg, n as u32)?;
-            return ok(0);
-        }
-        return Err(Errno::ENOTTY);
-    }
-    if !kind_is_console {
-        if req == FIONREAD {
-            if let FileKind::Regular(n) = f.borrow().kind {
-                let size = k.mounts.stat_node(n)?.size;
-                let left = size.saturating_sub(f.borrow().offset);
-                k.write_u32(tid, arg, left.min(i32::MAX as u64) as u32)?;
-                return ok(0);
-            }
-        }
-        return Err(Errno::ENOTTY);
-    }
+    let io = Io {
+        tid,
+        file: &f,
+        pos: None,
+    };
+    ops_of(&f).ioctl(k, &io, req, arg)
+}
+
+/// The terminal requests of the console (`ConsoleFile::ioctl`).
+pub fn tty_ioctl(k: &mut Kernel, tid: Pid, req: u32, arg: u64) -> SysResult {
     let (sid, pgid, tgid) = {
         let t = k.task(tid)?;
         (t.sid as u32, t.pgid as u32, t.tgid)

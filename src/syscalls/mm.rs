@@ -7,9 +7,8 @@ use super::{fd_arg, ok, SysResult};
 use crate::errno::{Errno, KResult};
 use crate::kernel::task::Pid;
 use crate::kernel::Kernel;
-use crate::mm::pagecache::FilePages;
 use crate::mm::*;
-use crate::vfs::FileKind;
+use crate::vfs::file::{ops_of, Io};
 
 const MAP_SHARED: u64 = 0x01;
 const MAP_PRIVATE: u64 = 0x02;
@@ -70,27 +69,14 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let mut backing = Backing::Anon;
     if flags & MAP_ANONYMOUS == 0 {
         let f = k.task(tid)?.files.borrow().file(fd)?;
-        let of = f.borrow();
-        match &of.kind {
-            FileKind::Regular(n) => {
-                if !of.readable() || (shared && prot & PROT_WRITE != 0 && !of.writable()) {
-                    return Err(Errno::EACCES);
-                }
-                let m = k.mounts.get(n.mnt)?;
-                backing = Backing::File {
-                    source: std::rc::Rc::new(FilePages {
-                        cache: k.pagecache.clone(),
-                        fs: m.fs.clone(),
-                        key: (n.mnt, n.ino),
-                        dev: m.dev,
-                        path: of.path.clone(),
-                    }),
-                    pgoff: off / PAGE,
-                };
-            }
-            FileKind::Device(crate::fs::devices::CharDevice::Zero) => {}
-            FileKind::Directory { .. } => return Err(Errno::ENODEV),
-            _ => return Err(Errno::ENODEV),
+        let io = Io {
+            tid,
+            file: &f,
+            pos: None,
+        };
+        backing = ops_of(&f).mmap(k, &io, shared, prot)?;
+        if let Backing::File { pgoff, .. } = &mut backing {
+            *pgoff = off / PAGE;
         }
     }
     let start = if fixed {

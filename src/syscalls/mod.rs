@@ -18,8 +18,8 @@
 #![deny(unsafe_code)]
 
 mod fs;
-mod fsmeta;
-mod ioctl;
+pub mod fsmeta;
+pub mod ioctl;
 mod misc;
 mod mm;
 mod poll;

@@ -1,11 +1,19 @@
 //! poll, ppoll, select, pselect6: readiness of many fds, sleeping until
 //! one is ready, the timeout passes, or a signal comes.
+//!
+//! ppoll and pselect6 take a signal mask that holds for the duration of
+//! the call (Linux's `set_user_sigmask`): the caller's mask is kept in
+//! `Task::saved_mask` and comes back when the call returns, or, when a
+//! handler interrupts it (EINTR), once the handler's frame is built, so
+//! the handler runs with the call's mask and sigreturn restores the
+//! caller's (`restore_saved_sigmask_unless(ret == -EINTR)`).
 
 use std::time::{Duration, Instant};
 
 use super::{ok, Outcome, SysResult};
 use crate::errno::{Errno, KResult};
 use crate::kernel::files::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI};
+use crate::kernel::signal::SigSet;
 use crate::kernel::task::{Pid, Wait};
 use crate::kernel::Kernel;
 
@@ -66,6 +74,9 @@ fn do_poll(k: &mut Kernel, tid: Pid, fds: u64, nfds: u64, timeout: Option<Durati
         k.write_user(tid, fds, &out)?;
         return ok(ready);
     }
+    if timeout != Some(Duration::ZERO) {
+        interrupted(k, tid)?;
+    }
     match wait_for(k, tid, timeout)? {
         Some(Outcome::Return(_)) => {
             k.write_user(tid, fds, &out)?;
@@ -84,7 +95,56 @@ pub fn sys_poll(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 
 pub fn sys_ppoll(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let timeout = timespec_timeout(k, tid, a[2])?;
-    do_poll(k, tid, a[0], a[1], timeout)
+    let masked = apply_call_mask(k, tid, a[3], a[4])?;
+    let r = do_poll(k, tid, a[0], a[1], timeout);
+    finish_call_mask(k, tid, masked, r)
+}
+
+/// Reads the call's signal mask (`ptr` 0: none; `size` must be 8) and
+/// puts it in force, saving the caller's mask unless a retry of the same
+/// call already did. True if a mask was applied.
+fn apply_call_mask(k: &mut Kernel, tid: Pid, ptr: u64, size: u64) -> KResult<bool> {
+    if ptr == 0 {
+        return Ok(false);
+    }
+    if size != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let mask = SigSet(k.read_u64(tid, ptr)?).sanitized();
+    let t = k.task_mut(tid)?;
+    if t.saved_mask.is_none() {
+        t.saved_mask = Some(t.sigmask);
+    }
+    t.sigmask = mask;
+    Ok(true)
+}
+
+/// After a masked wait: a call that blocks keeps the call's mask; EINTR
+/// keeps it until the handler's frame is built; any other result gives
+/// the caller's mask back at once (a signal only the call's mask let
+/// through stays pending).
+fn finish_call_mask(k: &mut Kernel, tid: Pid, masked: bool, r: SysResult) -> SysResult {
+    if !masked {
+        return r;
+    }
+    let keep = matches!(r, Ok(Outcome::Block(_)) | Err(Errno::EINTR));
+    if !keep {
+        if let Ok(t) = k.task_mut(tid) {
+            if let Some(m) = t.saved_mask.take() {
+                t.sigmask = m;
+            }
+        }
+    }
+    r
+}
+
+/// Nothing was ready: a signal the (possibly temporary) mask lets through
+/// ends the call with EINTR at once instead of sleeping.
+fn interrupted(k: &Kernel, tid: Pid) -> KResult<()> {
+    if k.has_deliverable_signal(tid) {
+        return Err(Errno::EINTR);
+    }
+    Ok(())
 }
 
 fn do_select(k: &mut Kernel, tid: Pid, a: [u64; 6], timeout: Option<Duration>) -> SysResult {
@@ -130,6 +190,9 @@ fn do_select(k: &mut Kernel, tid: Pid, a: [u64; 6], timeout: Option<Duration>) -
         }
     }
     if ready == 0 {
+        if timeout != Some(Duration::ZERO) {
+            interrupted(k, tid)?;
+        }
         match wait_for(k, tid, timeout)? {
             Some(Outcome::Return(_)) | None => {}
             Some(o) => return Ok(o),
@@ -158,5 +221,16 @@ pub fn sys_select(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 
 pub fn sys_pselect6(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let timeout = timespec_timeout(k, tid, a[4])?;
-    do_select(k, tid, a, timeout)
+    // The sixth argument points at { const sigset_t *ss; size_t ss_len; }.
+    let (ss, len) = if a[5] == 0 {
+        (0, 0)
+    } else {
+        (
+            k.read_u64(tid, a[5])?,
+            k.read_u64(tid, a[5].checked_add(8).ok_or(Errno::EFAULT)?)?,
+        )
+    };
+    let masked = apply_call_mask(k, tid, ss, len)?;
+    let r = do_select(k, tid, a, timeout);
+    finish_call_mask(k, tid, masked, r)
 }

@@ -1,11 +1,18 @@
-//! Open file descriptions: what an fd points at, shared by dup and fork.
+//! Open file descriptions: what an fd points at, shared by dup and fork,
+//! and the `FileDescription` trait every kind of open file implements.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::mount::Node;
-use crate::fs::devices::CharDevice;
-use crate::fs::DirEntry;
+use crate::errno::{Errno, KResult};
+use crate::fs::tty::TtyAccess;
+use crate::fs::Stat;
+use crate::kernel::task::Pid;
+use crate::kernel::waitq::WaitQueueRef;
+use crate::kernel::Kernel;
+use crate::mm::vma::Backing;
+use crate::syscalls::SysResult;
 
 pub const O_ACCMODE: u32 = 0o3;
 pub const O_RDONLY: u32 = 0;
@@ -22,26 +29,143 @@ pub const O_NOFOLLOW: u32 = 0o400000;
 pub const O_CLOEXEC: u32 = 0o2000000;
 pub const O_PATH: u32 = 0o10000000;
 
-/// What an open file is.
-pub enum FileKind {
-    /// A regular file (or a procfs file) read and written through its
-    /// file system.
-    Regular(Node),
-    /// A directory; `entries` is the listing taken at the first getdents.
-    Directory {
-        node: Node,
-        entries: Option<Vec<DirEntry>>,
-    },
-    /// One end of a pipe or fifo (the kernel's pipe table index).
-    Pipe { id: usize, write: bool },
-    /// The console terminal.
-    Console,
-    /// /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom.
-    Device(CharDevice),
+/// What one kind of open file does: Linux's `struct file_operations`,
+/// gVisor's `vfs.FileDescriptionImpl`. Each kind (regular file, directory,
+/// pipe end, terminal, character device, procfs file, eventfd) lives in
+/// its own file under `src/kernel/files/` and implements this; the
+/// syscall layer only calls these methods and never asks which kind it
+/// holds. The defaults are what a kind without the operation answers.
+///
+/// Methods take `&self`: a kind keeps what changes (a directory listing,
+/// a counter) in a `Cell`/`RefCell`, so no borrow of the open file is held
+/// while the kernel works (a read of /proc looks at every open file).
+/// `Io::file` is the open file description (offset, flags) the call acts
+/// on.
+pub trait FileDescription {
+    /// read(2)/pread(2): `io.pos` is pread's offset; without one a
+    /// seekable kind reads at and advances the file's offset.
+    /// EAGAIN means "would block" (the syscall layer decides to sleep).
+    fn read(&self, _k: &mut Kernel, _io: &Io, _buf: &mut [u8]) -> KResult<usize> {
+        Err(Errno::EINVAL)
+    }
+
+    /// write(2)/pwrite(2), like `read`.
+    fn write(&self, _k: &mut Kernel, _io: &Io, _data: &[u8]) -> KResult<usize> {
+        Err(Errno::EINVAL)
+    }
+
+    /// poll(2) readiness (`POLL*` bits) right now.
+    fn poll(&self, _k: &mut Kernel) -> u32 {
+        POLL_ALWAYS
+    }
+
+    /// The wait queue whose wake-ups may change `poll`'s answer (None:
+    /// readiness never changes, a poll on it never needs to sleep).
+    fn wait_queue(&self, _k: &Kernel) -> Option<WaitQueueRef> {
+        None
+    }
+
+    /// ioctl(2) requests of this kind (FIOCLEX/FIONBIO are handled for
+    /// every file before this).
+    fn ioctl(&self, _k: &mut Kernel, _io: &Io, _req: u32, _arg: u64) -> SysResult {
+        Err(Errno::ENOTTY)
+    }
+
+    /// What mmap(2) maps (`prot`/`shared` of the request, already checked
+    /// against the open mode by the caller where the kind needs it).
+    fn mmap(&self, _k: &mut Kernel, _io: &Io, _shared: bool, _prot: u32) -> KResult<Backing> {
+        Err(Errno::ENODEV)
+    }
+
+    /// fstat(2): the stat and the device it lives on.
+    fn stat(&self, k: &mut Kernel) -> KResult<(Stat, u64)>;
+
+    /// lseek(2) to a new offset from `cur` (whence 0-4). Only seekable
+    /// kinds answer; others are ESPIPE.
+    fn seek(&self, _k: &mut Kernel, _cur: u64, _off: i64, _whence: u64) -> KResult<u64> {
+        Err(Errno::ESPIPE)
+    }
+
+    /// pread/pwrite/sendfile at an offset are allowed (else ESPIPE).
+    fn positional(&self) -> bool {
+        false
+    }
+
+    /// A read fills the whole request when it can (files, memory devices,
+    /// read in chunks); pipes and terminals return what is there.
+    fn fills_request(&self) -> bool {
+        false
+    }
+
+    /// getdents64: up to `cap` bytes of `linux_dirent64` records from the
+    /// file's offset; returns the bytes and the next offset.
+    fn readdir(&self, _k: &mut Kernel, _io: &Io, _cap: usize) -> KResult<(Vec<u8>, u64)> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// The file's inode, for the f*() calls that change it (fchmod,
+    /// fchown, ftruncate, fsync, futimens); None for objects with no
+    /// inode of their own (an anonymous pipe, an eventfd).
+    fn node(&self) -> Option<Node> {
+        None
+    }
+
+    /// The directory this file is, for *at() calls and fchdir.
+    fn directory(&self) -> Option<Node> {
+        None
+    }
+
+    /// A terminal's job-control check before a read, write or change
+    /// (SIGTTIN/SIGTTOU); other kinds are never policed.
+    fn job_control(&self, _k: &mut Kernel, _tid: Pid, _access: TtyAccess) -> KResult<()> {
+        Ok(())
+    }
+
+    /// How many bytes a write could take now without blocking (None: no
+    /// limit), so a splice-like copy never consumes input it cannot write.
+    fn write_room(&self, _k: &mut Kernel) -> Option<usize> {
+        None
+    }
+
+    /// F_GETPIPE_SZ / F_SETPIPE_SZ (pipes only; else EBADF).
+    fn pipe_size(&self, _k: &mut Kernel, _set: Option<usize>) -> KResult<usize> {
+        Err(Errno::EBADF)
+    }
+
+    /// Just opened by `tid` (a terminal may become its controlling tty).
+    fn opened(&self, _k: &mut Kernel, _tid: Pid, _flags: u32) {}
+
+    /// The last reference to the open file description went away.
+    fn release(&self, _k: &mut Kernel) {}
+}
+
+/// Readiness of a file that is always ready.
+pub const POLL_ALWAYS: u32 = 0x1 | 0x4 | 0x40 | 0x100;
+
+/// One read/write/ioctl call: who makes it, on which open file, at which
+/// offset (pread/pwrite; None: the file's own).
+pub struct Io<'a> {
+    pub tid: Pid,
+    pub file: &'a OpenFileRef,
+    pub pos: Option<u64>,
+}
+
+impl Io<'_> {
+    /// The offset the call works at.
+    pub fn offset(&self) -> u64 {
+        self.pos.unwrap_or_else(|| self.file.borrow().offset)
+    }
+
+    /// Moves the file's offset to `to` unless this is a positional call.
+    pub fn advance(&self, to: u64) {
+        if self.pos.is_none() {
+            self.file.borrow_mut().offset = to;
+        }
+    }
 }
 
 pub struct OpenFile {
-    pub kind: FileKind,
+    pub ops: Rc<dyn FileDescription>,
     /// O_* status flags (access mode, O_APPEND, O_NONBLOCK).
     pub flags: u32,
     pub offset: u64,
@@ -53,9 +177,9 @@ pub struct OpenFile {
 pub type OpenFileRef = Rc<RefCell<OpenFile>>;
 
 impl OpenFile {
-    pub fn new(kind: FileKind, flags: u32, path: Vec<u8>) -> OpenFileRef {
+    pub fn new(ops: Rc<dyn FileDescription>, flags: u32, path: Vec<u8>) -> OpenFileRef {
         Rc::new(RefCell::new(OpenFile {
-            kind,
+            ops,
             flags: flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC),
             offset: 0,
             path,
@@ -75,10 +199,11 @@ impl OpenFile {
     }
 
     pub fn node(&self) -> Option<Node> {
-        match &self.kind {
-            FileKind::Regular(n) => Some(*n),
-            FileKind::Directory { node, .. } => Some(*node),
-            _ => None,
-        }
+        self.ops.node()
     }
+}
+
+/// The operations of an open file, held apart from its borrow.
+pub fn ops_of(f: &OpenFileRef) -> Rc<dyn FileDescription> {
+    f.borrow().ops.clone()
 }

@@ -5,7 +5,7 @@
 //! | `mount.rs`  | the mount table: which file system is where |
 //! | `walk.rs`   | path resolution: `.`/`..`, symlinks (depth-limited), mount crossing |
 //! | `perm.rs`   | credentials and mode-bit permission checks |
-//! | `file.rs`   | open file descriptions and their kinds |
+//! | `file.rs`   | open file descriptions and the `FileDescription` trait their kinds implement (kinds: `kernel/files/`) |
 //!
 //! A location is a `Node` (mount, inode) plus its canonical absolute path;
 //! `..` is resolved on the path, never on the disk, so a corrupt `..`
@@ -18,7 +18,7 @@ pub mod mount;
 pub mod perm;
 pub mod walk;
 
-pub use file::{FileKind, OpenFile, OpenFileRef};
+pub use file::{FileDescription, OpenFile, OpenFileRef};
 pub use mount::{MountId, MountTable, Node};
 pub use perm::Cred;
 pub use walk::{Lookup, Resolved};

@@ -253,6 +253,10 @@ impl ProcFs {
 }
 
 impl FileSystem for ProcFs {
+    fn generated(&self) -> bool {
+        true
+    }
+
     fn fs_type(&self) -> &'static str {
         "proc"
     }

@@ -1,0 +1,90 @@
+//! Open files: the kernel's side of the `FileDescription` trait
+//! (`crate::vfs::file`): one file per kind, and the calls the syscall
+//! layer makes on any open file (access checks, then the kind's method).
+//!
+//! | file          | kind |
+//! |---------------|------|
+//! | `regular.rs`  | regular files: all data through the page cache |
+//! | `procfile.rs` | files of a generated file system (/proc): read afresh |
+//! | `dir.rs`      | directories: listing, seeking |
+//! | `pipe.rs`     | pipe and fifo ends |
+//! | `tty.rs`      | the console terminal |
+//! | `chardev.rs`  | memory character devices (null, zero, full, random) |
+//!
+//! A new kind is one new file implementing `FileDescription` plus the
+//! place that creates it (its syscall, or `do_open` for an inode type).
+
+pub mod chardev;
+pub mod dir;
+pub mod pipe;
+pub mod procfile;
+pub mod regular;
+pub mod tty;
+
+use std::rc::Rc;
+
+use super::core::Kernel;
+use super::task::Pid;
+use crate::errno::{Errno, KResult};
+use crate::vfs::file::{ops_of, Io};
+use crate::vfs::OpenFileRef;
+
+pub const POLLIN: u32 = 0x1;
+pub const POLLPRI: u32 = 0x2;
+pub const POLLOUT: u32 = 0x4;
+pub const POLLERR: u32 = 0x8;
+pub const POLLHUP: u32 = 0x10;
+pub const POLLNVAL: u32 = 0x20;
+pub const POLLRDNORM: u32 = 0x40;
+pub const POLLWRNORM: u32 = 0x100;
+
+impl Kernel {
+    /// read(2) on an open file at its offset (`pos`: pread's offset).
+    /// EAGAIN means "would block"; the syscall layer decides to sleep.
+    pub fn file_read(
+        &mut self,
+        tid: Pid,
+        f: &OpenFileRef,
+        buf: &mut [u8],
+        pos: Option<u64>,
+    ) -> KResult<usize> {
+        if !f.borrow().readable() {
+            return Err(Errno::EBADF);
+        }
+        let ops = ops_of(f);
+        ops.read(self, &Io { tid, file: f, pos }, buf)
+    }
+
+    /// write(2).
+    pub fn file_write(
+        &mut self,
+        tid: Pid,
+        f: &OpenFileRef,
+        data: &[u8],
+        pos: Option<u64>,
+    ) -> KResult<usize> {
+        if !f.borrow().writable() {
+            return Err(Errno::EBADF);
+        }
+        let ops = ops_of(f);
+        ops.write(self, &Io { tid, file: f, pos }, data)
+    }
+
+    /// poll(2) readiness bits of an open file.
+    pub fn file_poll(&mut self, f: &OpenFileRef) -> u32 {
+        let ops = ops_of(f);
+        ops.poll(self)
+    }
+
+    /// An fd referring to `f` was closed. The last reference ends the open
+    /// file description (its kind's `release`: pipe ends close, waking the
+    /// other side; unlinked files may go).
+    pub fn release_file(&mut self, f: OpenFileRef) {
+        if Rc::strong_count(&f) > 1 {
+            return;
+        }
+        let ops = ops_of(&f);
+        drop(f);
+        ops.release(self);
+    }
+}

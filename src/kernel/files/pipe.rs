@@ -1,0 +1,134 @@
+//! Pipe and fifo ends: one `Pipe` buffer in the kernel's pipe table, read
+//! at one end and written at the other; EOF when no writer is left, EPIPE
+//! (and SIGPIPE) when no reader is.
+
+use std::rc::Rc;
+
+use super::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
+use crate::errno::{Errno, KResult};
+use crate::fs::{Stat, S_IFIFO};
+use crate::kernel::signal::{SigInfo, SIGPIPE};
+use crate::kernel::Kernel;
+use crate::syscalls::{ok, SysResult};
+use crate::vfs::file::{FileDescription, Io};
+use crate::vfs::Node;
+
+const FIONREAD: u32 = 0x541b;
+
+pub struct PipeEnd {
+    /// The kernel's pipe table index.
+    pub id: usize,
+    pub write: bool,
+    /// The fifo's inode (None: an anonymous pipe).
+    pub node: Option<Node>,
+}
+
+impl PipeEnd {
+    pub fn new(id: usize, write: bool, node: Option<Node>) -> Rc<Self> {
+        Rc::new(PipeEnd { id, write, node })
+    }
+}
+
+impl FileDescription for PipeEnd {
+    fn read(&self, k: &mut Kernel, _io: &Io, buf: &mut [u8]) -> KResult<usize> {
+        let r = k.pipes.get(self.id).ok_or(Errno::EBADF)?.read(buf);
+        if matches!(r, Ok(n) if n > 0) {
+            k.wake_all();
+        }
+        r
+    }
+
+    fn write(&self, k: &mut Kernel, io: &Io, data: &[u8]) -> KResult<usize> {
+        let r = k.pipes.get(self.id).ok_or(Errno::EBADF)?.write(data);
+        match r {
+            Err(Errno::EPIPE) => k.send_to_thread(
+                io.tid,
+                SigInfo {
+                    signo: SIGPIPE,
+                    ..Default::default()
+                },
+            ),
+            Ok(n) if n > 0 => k.wake_all(),
+            _ => {}
+        }
+        r
+    }
+
+    fn poll(&self, k: &mut Kernel) -> u32 {
+        let Some(p) = k.pipes.get(self.id) else {
+            return POLLERR;
+        };
+        if self.write {
+            let mut r = if p.writable() {
+                POLLOUT | POLLWRNORM
+            } else {
+                0
+            };
+            if p.readers() == 0 {
+                r |= POLLERR;
+            }
+            r
+        } else {
+            let mut r = if p.readable() { POLLIN | POLLRDNORM } else { 0 };
+            if p.writers() == 0 {
+                r |= POLLHUP;
+            }
+            r
+        }
+    }
+
+    fn ioctl(&self, k: &mut Kernel, io: &Io, req: u32, arg: u64) -> SysResult {
+        if req != FIONREAD {
+            return Err(Errno::ENOTTY);
+        }
+        let n = k.pipes.get(self.id).map(|p| p.fionread()).unwrap_or(0);
+        k.write_u32(io.tid, arg, n as u32)?;
+        ok(0)
+    }
+
+    fn stat(&self, k: &mut Kernel) -> KResult<(Stat, u64)> {
+        if let Some(n) = self.node {
+            return k.stat_inode(n);
+        }
+        let st = Stat {
+            mode: S_IFIFO | 0o600,
+            nlink: 1,
+            blksize: 4096,
+            ..Default::default()
+        };
+        Ok((st, 0xb))
+    }
+
+    fn node(&self) -> Option<Node> {
+        self.node
+    }
+
+    fn write_room(&self, k: &mut Kernel) -> Option<usize> {
+        let p = k.pipes.get(self.id)?;
+        if p.readers() == 0 {
+            // The write fails with EPIPE (and SIGPIPE) whatever its size.
+            return None;
+        }
+        Some(p.capacity().saturating_sub(p.fionread()))
+    }
+
+    fn pipe_size(&self, k: &mut Kernel, set: Option<usize>) -> KResult<usize> {
+        let p = k.pipes.get(self.id).ok_or(Errno::EBADF)?;
+        match set {
+            Some(n) => p.set_capacity(n),
+            None => Ok(p.capacity()),
+        }
+    }
+
+    fn release(&self, k: &mut Kernel) {
+        if let Some(p) = k.pipes.get(self.id) {
+            if self.write {
+                p.close_writer();
+            } else {
+                p.close_reader();
+            }
+        }
+        k.pipes.gc(self.id);
+        k.wake_all();
+    }
+}
