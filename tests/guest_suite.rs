@@ -27,6 +27,7 @@ const COMPARED: &[&str] = &[
     "t_pselect",
     "t_conform_io",
     "t_exec_self",
+    "t_conform_sys",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account"];
@@ -95,7 +96,8 @@ compare!(
     t_sigxstate,
     t_pselect,
     t_conform_io,
-    t_exec_self
+    t_exec_self,
+    t_conform_sys
 );
 
 /// 128 MiB touched and freed: needs more than the default 64M of guest memory.

@@ -3,19 +3,37 @@
 
 use nix::time::{clock_gettime, ClockId};
 
-/// (seconds, nanoseconds) of a host clock: 0 realtime, 1 monotonic,
-/// 7 boottime; anything else reads monotonic.
-pub fn now(clock: u32) -> (i64, i64) {
-    let id = match clock {
-        0 | 5 => ClockId::CLOCK_REALTIME,
-        7 => ClockId::CLOCK_BOOTTIME,
+/// The host clock behind a Linux clock id: 0 realtime, 1 monotonic,
+/// 4 monotonic raw, 5/6 the coarse ones (the very clocks the vDSO reads, so
+/// a guest mixing the vDSO and the syscall never sees them run backwards),
+/// 7 boottime, 11 TAI; anything else reads monotonic.
+fn host_clock(clock: u32) -> ClockId {
+    match clock {
+        0 => ClockId::CLOCK_REALTIME,
         2 => ClockId::CLOCK_PROCESS_CPUTIME_ID,
         3 => ClockId::CLOCK_THREAD_CPUTIME_ID,
+        4 => ClockId::CLOCK_MONOTONIC_RAW,
+        5 => ClockId::CLOCK_REALTIME_COARSE,
+        6 => ClockId::CLOCK_MONOTONIC_COARSE,
+        7 => ClockId::CLOCK_BOOTTIME,
+        11 => ClockId::CLOCK_TAI,
         _ => ClockId::CLOCK_MONOTONIC,
-    };
-    match clock_gettime(id) {
+    }
+}
+
+/// (seconds, nanoseconds) of a host clock (see `host_clock`).
+pub fn now(clock: u32) -> (i64, i64) {
+    match clock_gettime(host_clock(clock)) {
         Ok(t) => (t.tv_sec(), t.tv_nsec()),
         Err(_) => (0, 0),
+    }
+}
+
+/// The resolution of a host clock (the coarse ones tick at the host's HZ).
+pub fn resolution(clock: u32) -> (i64, i64) {
+    match nix::time::clock_getres(host_clock(clock)) {
+        Ok(t) => (t.tv_sec(), t.tv_nsec()),
+        Err(_) => (0, 1),
     }
 }
 

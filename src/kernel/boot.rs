@@ -330,6 +330,8 @@ impl Kernel {
                 restart: None,
                 rlimits: crate::syscalls::default_rlimits(),
                 pdeathsig: 0,
+                sched: Default::default(),
+                no_new_privs: false,
                 cpu_exit: (0, 0),
                 kernel_ns: 0,
                 child_cpu: (0, 0),

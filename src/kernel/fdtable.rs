@@ -14,6 +14,8 @@ use crate::vfs::OpenFileRef;
 
 /// RLIMIT_NOFILE default.
 pub const NOFILE_MAX: u32 = 1024;
+/// fs.nr_open: the most RLIMIT_NOFILE may be set to.
+pub const NR_OPEN: u32 = 1 << 20;
 
 #[derive(Clone)]
 pub struct FdEntry {

@@ -7,6 +7,7 @@
 //! | `sched.rs`    | the run loop: switching stubs, faults, blocking and waking |
 //! | `process.rs`  | fork/clone, exit, zombies, wait4, reparenting |
 //! | `exec.rs`     | execve: ELF and `#!` loading into a fresh address space |
+//! | `schedattr.rs`| nice, scheduling policy and priority per task, and their rules |
 //! | `signal.rs`   | signal sets, actions, the x86-64 signal frame |
 //! | `signals.rs`  | sending and delivering signals, stop/continue |
 //! | `fdtable.rs`  | file descriptor tables |
@@ -39,6 +40,7 @@ pub mod process;
 pub mod procsrc;
 pub mod random;
 pub mod sched;
+pub mod schedattr;
 pub mod signal;
 pub mod signals;
 pub mod task;

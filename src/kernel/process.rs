@@ -230,6 +230,8 @@ impl Kernel {
             restart: None,
             rlimits: p.rlimits,
             pdeathsig: 0,
+            sched: p.sched.forked(),
+            no_new_privs: p.no_new_privs,
             cpu_exit: (0, 0),
             kernel_ns: 0,
             child_cpu: (0, 0),

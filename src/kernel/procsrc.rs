@@ -176,6 +176,7 @@ impl Kernel {
                     sig_blocked: t.sigmask.0,
                     exe: t.exe.clone(),
                     exe_node: t.exe_node.map(|n| (n.mnt, n.ino)),
+                    nice: t.sched.nice,
                     cwd: t.fs.borrow().cwd.clone(),
                     ..Default::default()
                 },

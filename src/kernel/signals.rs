@@ -327,7 +327,10 @@ impl Kernel {
         }
         t.sigmask = newmask.sanitized();
         if act.flags & SA_RESETHAND != 0 {
-            t.sighand.borrow_mut().set(info.signo, SigAction::default());
+            // Back to SIG_DFL; the flags and mask stay, as on Linux.
+            t.sighand
+                .borrow_mut()
+                .set(info.signo, SigAction { handler: 0, ..*act });
         }
         if self.write_user(tid, frame.addr, &frame.bytes).is_err()
             || self

@@ -120,6 +120,10 @@ pub struct Task {
     pub rlimits: [(u64, u64); 16],
     /// PR_SET_PDEATHSIG: sent when the parent exits.
     pub pdeathsig: i32,
+    /// PR_SET_NO_NEW_PRIVS: kept across fork and exec, never cleared.
+    pub no_new_privs: bool,
+    /// Nice value, scheduling policy and priority (per thread).
+    pub sched: super::schedattr::SchedAttr,
     /// CPU ticks (user, system) the process used, sampled at exit.
     pub cpu_exit: (u64, u64),
     /// CPU time (ns) the kernel spent serving this thread (its syscalls,

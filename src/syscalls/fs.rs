@@ -64,6 +64,10 @@ impl Kernel {
         path: &[u8],
         follow: bool,
     ) -> KResult<Resolved> {
+        if path.is_empty() {
+            // Before the dirfd is looked at, as on Linux.
+            return Err(Errno::ENOENT);
+        }
         let base = self.base_dir(tid, dirfd, path)?;
         self.touch_proc(tid, &base, path);
         let cred = self.cred(tid)?;
@@ -565,6 +569,23 @@ pub fn sys_mknodat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 
 fn do_unlink(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, rmdir: bool) -> SysResult {
     let p = path_arg(k, tid, pp)?;
+    // A last component of ".", ".." or the root is refused by its kind
+    // (Linux's LAST_DOT, LAST_DOTDOT, LAST_ROOT), once the path resolves.
+    let last = p.split(|&b| b == b'/').rfind(|c| !c.is_empty());
+    let refused = match last {
+        Some(b".") => Some(if rmdir { Errno::EINVAL } else { Errno::EISDIR }),
+        Some(b"..") => Some(if rmdir {
+            Errno::ENOTEMPTY
+        } else {
+            Errno::EISDIR
+        }),
+        None if !p.is_empty() => Some(if rmdir { Errno::EBUSY } else { Errno::EISDIR }),
+        _ => None,
+    };
+    if let Some(e) = refused {
+        k.lookup_at(tid, dirfd, &p, true)?;
+        return Err(e);
+    }
     let (parent, name, existing) = k.parent_at(tid, dirfd, &p)?;
     let target = existing.ok_or(Errno::ENOENT)?;
     k.may_modify_dir(tid, &parent)?;
@@ -770,7 +791,17 @@ pub fn sys_fchmodat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     chmod_to(k, tid, &r, a[2])
 }
 
+/// EBADF for an O_PATH fd: calls on the file itself (fchmod, fchown,
+/// ftruncate, fsync) do not take one, as on Linux.
+fn refuse_o_path(k: &mut Kernel, tid: Pid, fd: i32) -> KResult<()> {
+    if k.fd_file(tid, fd)?.borrow().flags & O_PATH != 0 {
+        return Err(Errno::EBADF);
+    }
+    Ok(())
+}
+
 pub fn sys_fchmod(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    refuse_o_path(k, tid, fd_arg(a[0]))?;
     let r = resolved_of_fd(k, tid, fd_arg(a[0]))?;
     chmod_to(k, tid, &r, a[1])
 }
@@ -816,11 +847,15 @@ pub fn sys_lchown(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_fchown(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    refuse_o_path(k, tid, fd_arg(a[0]))?;
     let r = resolved_of_fd(k, tid, fd_arg(a[0]))?;
     chown_checked(k, tid, &r, chown_attr(a[1], a[2]))
 }
 
 pub fn sys_fchownat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if a[4] & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
     let p = path_arg(k, tid, a[1])?;
     let r = if p.is_empty() && a[4] & AT_EMPTY_PATH != 0 {
         resolved_of_fd(k, tid, fd_arg(a[0]))?
@@ -934,6 +969,7 @@ pub fn sys_ftruncate(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if (a[1] as i64) < 0 {
         return Err(Errno::EINVAL);
     }
+    refuse_o_path(k, tid, fd_arg(a[0]))?;
     let f = k.fd_file(tid, fd_arg(a[0]))?;
     if !f.borrow().writable() {
         return Err(Errno::EINVAL);
@@ -943,6 +979,7 @@ pub fn sys_ftruncate(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_fsync(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    refuse_o_path(k, tid, fd_arg(a[0]))?;
     let f = k.fd_file(tid, fd_arg(a[0]))?;
     if let Some(n) = f.borrow().node() {
         let fs = k.mounts.fs(n.mnt)?;
@@ -960,15 +997,25 @@ pub fn sys_sync(k: &mut Kernel, _tid: Pid, _a: [u64; 6]) -> SysResult {
 }
 
 fn do_access(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, mode: u64, flags: u64) -> SysResult {
+    const AT_EACCESS: u64 = 0x200;
+    if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
     let p = path_arg(k, tid, pp)?;
-    let r = k.lookup_at(tid, dirfd, &p, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+    let r = if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        resolved_of_fd(k, tid, dirfd)?
+    } else {
+        k.lookup_at(tid, dirfd, &p, flags & AT_SYMLINK_NOFOLLOW == 0)?
+    };
     if mode & 7 == 0 {
         return ok(0);
     }
-    // access() checks with the real ids.
+    // access() checks with the real ids (AT_EACCESS: the effective ones).
     let mut cred = k.cred(tid)?;
-    cred.euid = cred.uid;
-    cred.egid = cred.gid;
+    if flags & AT_EACCESS == 0 {
+        cred.euid = cred.uid;
+        cred.egid = cred.gid;
+    }
     let mut mask = 0;
     if mode & 4 != 0 {
         mask |= MAY_READ;

@@ -1,5 +1,6 @@
 //! Memory syscalls: mmap, munmap, mprotect, mremap, brk, madvise, msync,
-//! mincore. Nothing is mapped at mmap time (pages come on first touch),
+//! mincore, mlock/munlock (range checks only: guest memory is never
+//! swapped out). Nothing is mapped at mmap time (pages come on first touch),
 //! except shared anonymous memory, which must be one set of frames for
 //! every process that inherits it.
 
@@ -16,6 +17,46 @@ const MAP_SHARED_VALIDATE: u64 = 0x03;
 const MAP_FIXED: u64 = 0x10;
 const MAP_ANONYMOUS: u64 = 0x20;
 const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
+/// The flags MAP_SHARED_VALIDATE knows (Linux's LEGACY_MAP_MASK: shared,
+/// private, fixed, anonymous, 32bit, growsdown, denywrite, executable,
+/// locked, noreserve, populate, nonblock, stack, hugetlb and its 2 MB and
+/// 1 GB sizes, fixed_noreplace, uninitialized); others give EOPNOTSUPP.
+const MAP_VALIDATE_KNOWN: u64 = 0x03
+    | 0x10
+    | 0x20
+    | 0x40
+    | 0x100
+    | 0x800
+    | 0x1000
+    | 0x2000
+    | 0x4000
+    | 0x8000
+    | 0x1_0000
+    | 0x2_0000
+    | 0x4_0000
+    | MAP_FIXED_NOREPLACE
+    | 0x400_0000
+    | (21 << 26)
+    | (30 << 26);
+
+/// Is every page of [start, end) in some mapping? (mprotect, msync and
+/// munlock fail with ENOMEM over a hole.)
+fn fully_mapped(k: &mut Kernel, tid: Pid, start: u64, end: u64) -> KResult<bool> {
+    let mut at = start;
+    for v in k.mm_of(tid)?.aspace.vmas() {
+        if v.end <= at {
+            continue;
+        }
+        if v.start > at {
+            return Ok(false);
+        }
+        at = v.end;
+        if at >= end {
+            return Ok(true);
+        }
+    }
+    Ok(at >= end)
+}
 
 impl Kernel {
     /// Refuses ranges that hit the stub's own pages or leave user space.
@@ -69,6 +110,9 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let mut backing = Backing::Anon;
     if flags & MAP_ANONYMOUS == 0 {
         let f = k.task(tid)?.files.borrow().file(fd)?;
+        if flags & 3 == MAP_SHARED_VALIDATE && flags & !MAP_VALIDATE_KNOWN != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
         let io = Io {
             tid,
             file: &f,
@@ -247,10 +291,43 @@ pub fn sys_madvise(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_msync(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    if !is_page_aligned(a[0]) {
+    const MS_ASYNC: u64 = 1;
+    const MS_INVALIDATE: u64 = 2;
+    const MS_SYNC: u64 = 4;
+    let (start, flags) = (a[0], a[2]);
+    if !is_page_aligned(start)
+        || flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0
+        || flags & (MS_ASYNC | MS_SYNC) == MS_ASYNC | MS_SYNC
+    {
         return Err(Errno::EINVAL);
     }
-    k.writeback_range(tid, a[0], a[0].saturating_add(a[1]));
+    let len = page_up(a[1]).ok_or(Errno::ENOMEM)?;
+    let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
+    if len == 0 {
+        return ok(0);
+    }
+    k.writeback_range(tid, start, end);
+    if !fully_mapped(k, tid, start, end)? {
+        return Err(Errno::ENOMEM);
+    }
+    ok(0)
+}
+
+/// mlock and munlock: the range must be mapped (ENOMEM otherwise); guest
+/// memory is never swapped, so it is resident once touched anyway.
+pub fn sys_mlock(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let start = page_down(a[0]);
+    let len = a[1]
+        .checked_add(a[0] - start)
+        .and_then(page_up)
+        .ok_or(Errno::ENOMEM)?;
+    let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
+    if len == 0 {
+        return ok(0);
+    }
+    if !fully_mapped(k, tid, start, end)? {
+        return Err(Errno::ENOMEM);
+    }
     ok(0)
 }
 

@@ -9,8 +9,9 @@
 //! | `fsmeta.rs`   | struct layouts: stat, statx, statfs, dirents |
 //! | `ioctl.rs`    | terminal and generic ioctls |
 //! | `poll.rs`     | poll, ppoll, select, pselect6 |
-//! | `mm.rs`       | mmap, munmap, mprotect, mremap, brk, madvise, msync, mincore |
+//! | `mm.rs`       | mmap, munmap, mprotect, mremap, brk, madvise, msync, mincore, mlock |
 //! | `process.rs`  | fork, clone, execve, exit, wait, ids, limits, futex |
+//! | `sched.rs`    | getpriority, setpriority, sched_* policies and priorities |
 //! | `signal.rs`   | sigaction, sigprocmask, kill, sigreturn, sigaltstack |
 //! | `time.rs`     | clocks, sleeps, timers |
 //! | `misc.rs`     | uname, sysinfo, getrandom, reboot, mount |
@@ -24,6 +25,7 @@ mod misc;
 mod mm;
 mod poll;
 mod process;
+mod sched;
 mod signal;
 mod table;
 pub(crate) mod time;

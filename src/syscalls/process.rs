@@ -135,6 +135,10 @@ pub fn sys_wait4(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if options & !(WNOHANG | WUNTRACED | WCONTINUED | WALL | 0x8000_0000 | 0x2000_0000) != 0 {
         return Err(Errno::EINVAL);
     }
+    if pid == i32::MIN {
+        // -INT_MIN is no process group (Linux answers ESRCH).
+        return Err(Errno::ESRCH);
+    }
     match k.wait_child(tid, pid, options | WEXITED)? {
         Some((cpid, status, _)) => {
             if status_ptr != 0 {
@@ -509,6 +513,15 @@ pub fn sys_arch_prctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_prctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    // The options whose unused arguments Linux requires to be zero.
+    let unused: &[u64] = match a[0] {
+        38 => &a[2..5], // PR_SET_NO_NEW_PRIVS
+        39 => &a[1..5], // PR_GET_NO_NEW_PRIVS
+        _ => &[],
+    };
+    if unused.iter().any(|&x| x != 0) {
+        return Err(Errno::EINVAL);
+    }
     match a[0] {
         15 => {
             // PR_SET_NAME
@@ -541,10 +554,21 @@ pub fn sys_prctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             k.write_u32(tid, a[1], s)?;
             ok(0)
         }
-        4 | 36 | 38 => ok(0), // SET_DUMPABLE, CHILD_SUBREAPER, NO_NEW_PRIVS
-        3 => ok(1),           // GET_DUMPABLE
-        21 | 39 => ok(0),     // GET_SECCOMP, GET_NO_NEW_PRIVS
-        23 => ok(1),          // CAPBSET_READ
+        4 if a[1] > 1 => Err(Errno::EINVAL), // SET_DUMPABLE: 0 or 1
+        4 | 36 => ok(0),                     // SET_DUMPABLE, CHILD_SUBREAPER
+        38 => {
+            // PR_SET_NO_NEW_PRIVS: only 1, for good.
+            if a[1] != 1 {
+                return Err(Errno::EINVAL);
+            }
+            k.task_mut(tid)?.no_new_privs = true;
+            ok(0)
+        }
+        39 => ok(k.task(tid)?.no_new_privs as i64), // GET_NO_NEW_PRIVS
+        3 => ok(1),                                 // GET_DUMPABLE
+        21 => ok(0),                                // GET_SECCOMP
+        23 if a[1] > 40 => Err(Errno::EINVAL),      // CAPBSET_READ: CAP_LAST_CAP 40
+        23 => ok(1),
         _ => Err(Errno::EINVAL),
     }
 }
@@ -575,6 +599,10 @@ fn do_prlimit(k: &mut Kernel, tid: Pid, res: u64, new: u64, old: u64) -> SysResu
         if c > m {
             return Err(Errno::EINVAL);
         }
+        if res == 7 && m > crate::kernel::fdtable::NR_OPEN as u64 {
+            // RLIMIT_NOFILE may not pass fs.nr_open.
+            return Err(Errno::EPERM);
+        }
         if m > cur.1 && k.task(tid)?.cred.euid != 0 {
             return Err(Errno::EPERM);
         }
@@ -584,7 +612,7 @@ fn do_prlimit(k: &mut Kernel, tid: Pid, res: u64, new: u64, old: u64) -> SysResu
         }
         if res == 7 {
             // RLIMIT_NOFILE bounds the fd numbers.
-            k.task(tid)?.files.borrow_mut().limit = c.min(1 << 20) as u32;
+            k.task(tid)?.files.borrow_mut().limit = c as u32;
         }
     }
     if old != 0 {
@@ -649,10 +677,6 @@ pub fn sys_getcpu(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         k.write_u32(tid, a[1], 0)?;
     }
     ok(0)
-}
-
-pub fn sys_getpriority(_k: &mut Kernel, _tid: Pid, _a: [u64; 6]) -> SysResult {
-    ok(20)
 }
 
 pub fn sys_zero(_k: &mut Kernel, _tid: Pid, _a: [u64; 6]) -> SysResult {

@@ -174,7 +174,7 @@ pub fn sys_kill(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 fn thread_signal(k: &mut Kernel, tid: Pid, tgid: Option<Pid>, target: Pid, sig: i32) -> SysResult {
-    if !(0..=NSIG).contains(&sig) || target <= 0 {
+    if !(0..=NSIG).contains(&sig) || target <= 0 || tgid.is_some_and(|g| g <= 0) {
         return Err(Errno::EINVAL);
     }
     let t = k

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use super::{fs, ioctl, misc, mm, poll, process, signal, time, Handler};
+use super::{fs, ioctl, misc, mm, poll, process, sched, signal, time, Handler};
 
 type Entry = (u64, &'static str, Handler);
 
@@ -116,14 +116,29 @@ const TABLE: &[Entry] = &[
     (133, "mknod", fs::sys_mknod),
     (137, "statfs", fs::sys_statfs),
     (138, "fstatfs", fs::sys_fstatfs),
-    (140, "getpriority", process::sys_getpriority),
-    (141, "setpriority", process::sys_zero),
-    (142, "sched_setparam", process::sys_zero),
-    (143, "sched_getparam", process::sys_zero),
-    (144, "sched_setscheduler", process::sys_zero),
-    (145, "sched_getscheduler", process::sys_zero),
-    (149, "mlock", process::sys_zero),
-    (150, "munlock", process::sys_zero),
+    (140, "getpriority", sched::sys_getpriority),
+    (141, "setpriority", sched::sys_setpriority),
+    (142, "sched_setparam", sched::sys_sched_setparam),
+    (143, "sched_getparam", sched::sys_sched_getparam),
+    (144, "sched_setscheduler", sched::sys_sched_setscheduler),
+    (145, "sched_getscheduler", sched::sys_sched_getscheduler),
+    (
+        146,
+        "sched_get_priority_max",
+        sched::sys_sched_get_priority_max,
+    ),
+    (
+        147,
+        "sched_get_priority_min",
+        sched::sys_sched_get_priority_min,
+    ),
+    (
+        148,
+        "sched_rr_get_interval",
+        sched::sys_sched_rr_get_interval,
+    ),
+    (149, "mlock", mm::sys_mlock),
+    (150, "munlock", mm::sys_mlock),
     (157, "prctl", process::sys_prctl),
     (158, "arch_prctl", process::sys_arch_prctl),
     (160, "setrlimit", process::sys_setrlimit),

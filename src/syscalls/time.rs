@@ -40,27 +40,66 @@ fn write_timespec(k: &mut Kernel, tid: Pid, p: u64, s: i64, n: i64) -> KResult<(
     k.write_user(tid, p, &b)
 }
 
-pub fn sys_clock_gettime(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let clk = a[0] as i32;
-    if !(0..=11).contains(&clk) {
+/// What a clock id names: a host clock (by its Linux id), or the CPU time
+/// of a process (its stub's, threads share one, plus the kernel's serving
+/// it), given by a task.
+enum ClockKind {
+    Host(u32),
+    Cpu(Pid),
+}
+
+/// Decodes a clock id as Linux does: 0-7 and 11 are the static clocks (8
+/// and 9, the alarm clocks, need an RTC the guest has none of; 10 is
+/// unused), a negative id is a CPU-time clock, `(!pid << 3) | which` with
+/// bit 2 for a thread's (clock_getcpuclockid, pthread_getcpuclockid).
+fn clock_kind(k: &Kernel, tid: Pid, id: i32) -> KResult<ClockKind> {
+    match id {
+        2 | 3 => return Ok(ClockKind::Cpu(tid)),
+        0 | 1 | 4..=7 | 11 => return Ok(ClockKind::Host(id as u32)),
+        _ if id >= 0 => return Err(Errno::EINVAL),
+        _ => {}
+    }
+    const CPUCLOCK_MAX: i32 = 3;
+    const CPUCLOCK_PERTHREAD: i32 = 4;
+    if id & 3 >= CPUCLOCK_MAX {
         return Err(Errno::EINVAL);
     }
-    let (s, n) = match clk {
-        // The calling process's CPU time: its stub's (threads share one)
-        // and the kernel's serving it.
-        2 | 3 => {
-            let ns = k.mm_of(tid)?.stub.cpu_time_ns() + k.kernel_ns(tid);
+    let pid = !(id >> 3);
+    if pid == 0 {
+        return Ok(ClockKind::Cpu(tid));
+    }
+    let t = k.tasks.get(&pid).ok_or(Errno::EINVAL)?;
+    let me = k.task(tid)?;
+    let ok_target = if id & CPUCLOCK_PERTHREAD != 0 {
+        t.tgid == me.tgid
+    } else {
+        t.tgid == pid
+    };
+    if !ok_target {
+        return Err(Errno::EINVAL);
+    }
+    Ok(ClockKind::Cpu(pid))
+}
+
+pub fn sys_clock_gettime(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (s, n) = match clock_kind(k, tid, a[0] as i32)? {
+        ClockKind::Cpu(of) => {
+            let ns = k.mm_of(of)?.stub.cpu_time_ns() + k.kernel_ns(of);
             ((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64)
         }
-        _ => clock::now(clk as u32),
+        ClockKind::Host(clk) => clock::now(clk),
     };
     write_timespec(k, tid, a[1], s, n)?;
     ok(0)
 }
 
 pub fn sys_clock_getres(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (s, n) = match clock_kind(k, tid, a[0] as i32)? {
+        ClockKind::Cpu(_) => (0, 1),
+        ClockKind::Host(clk) => clock::resolution(clk),
+    };
     if a[1] != 0 {
-        write_timespec(k, tid, a[1], 0, 1)?;
+        write_timespec(k, tid, a[1], s, n)?;
     }
     ok(0)
 }

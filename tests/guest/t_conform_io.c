@@ -95,9 +95,57 @@ static void append_writes(void) {
     unlink("append");
 }
 
+static void file_errnos(void) {
+    char b[4];
+    int fd = open("f", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0 && write(fd, "data", 4) == 4, "a file");
+    close(fd);
+    int pfd = open("f", O_PATH);
+    CHECK(pfd >= 0, "open O_PATH");
+    CHECK(read(pfd, b, 1) < 0 && errno == EBADF, "read on an O_PATH fd: EBADF");
+    CHECK(write(pfd, "x", 1) < 0 && errno == EBADF, "write on an O_PATH fd: EBADF");
+    CHECK(pread(pfd, b, 1, 0) < 0 && errno == EBADF, "pread on an O_PATH fd: EBADF");
+    CHECK(fchmod(pfd, 0600) < 0 && errno == EBADF, "fchmod on an O_PATH fd: EBADF");
+    CHECK(fchown(pfd, 0, 0) < 0 && errno == EBADF, "fchown on an O_PATH fd: EBADF");
+    CHECK(ftruncate(pfd, 0) < 0 && errno == EBADF, "ftruncate on an O_PATH fd: EBADF");
+    struct stat st;
+    CHECK(fstat(pfd, &st) == 0 && st.st_size == 4 && (st.st_mode & 07777) == 0644, "fstat on an O_PATH fd works, mode unchanged");
+    close(pfd);
+    int rw = open("f", O_RDWR | O_PATH);
+    CHECK(rw >= 0 && write(rw, "x", 1) < 0 && errno == EBADF, "O_RDWR|O_PATH still refuses write");
+    close(rw);
+
+    int d = open(".", O_RDONLY | O_DIRECTORY);
+    CHECK(pread(d, b, 1, 0) < 0 && errno == EISDIR, "pread on a directory: EISDIR");
+    CHECK(read(d, b, 1) < 0 && errno == EISDIR, "read on a directory: EISDIR");
+    CHECK(pwrite(d, b, 1, 0) < 0 && errno == EBADF, "pwrite on a read-only directory fd: EBADF");
+    fd = open("f", O_RDONLY);
+    CHECK(fchmodat(fd, "", 0600, 0) < 0 && errno == ENOENT, "fchmodat(file fd, \"\"): ENOENT");
+    CHECK(fchmodat(d, "", 0600, 0) < 0 && errno == ENOENT, "fchmodat(dir fd, \"\"): ENOENT");
+    CHECK(fchownat(d, "f", 0, 0, 0x4) < 0 && errno == EINVAL, "fchownat with an unknown flag: EINVAL");
+    CHECK(fchownat(d, "f", 0, 0, AT_SYMLINK_NOFOLLOW) == 0, "fchownat AT_SYMLINK_NOFOLLOW");
+    CHECK(fchownat(fd, "", 0, 0, AT_EMPTY_PATH) == 0, "fchownat(fd, \"\", AT_EMPTY_PATH)");
+    CHECK(fchownat(fd, "", 0, 0, 0) < 0 && errno == ENOENT, "fchownat(fd, \"\") without AT_EMPTY_PATH: ENOENT");
+    close(fd);
+    close(d);
+
+    CHECK(mkdir("sub", 0755) == 0 && chdir("sub") == 0, "into a subdirectory");
+    CHECK(rmdir(".") < 0 && errno == EINVAL, "rmdir(\".\"): EINVAL");
+    CHECK(rmdir("..") < 0 && errno == ENOTEMPTY, "rmdir(\"..\"): ENOTEMPTY");
+    CHECK(rmdir("../sub/.") < 0 && errno == EINVAL, "rmdir(\"../sub/.\"): EINVAL");
+    CHECK(chdir("..") == 0 && rmdir("sub") == 0, "out and removed");
+
+    CHECK(access("f", R_OK | W_OK) == 0, "access R_OK|W_OK");
+    CHECK(access("f", 8) < 0 && errno == EINVAL, "access with mode 8: EINVAL");
+    CHECK(access("f", -1) < 0 && errno == EINVAL, "access with mode -1: EINVAL");
+    CHECK(faccessat(AT_FDCWD, "f", 0x100, 0) < 0 && errno == EINVAL, "faccessat with mode 0x100: EINVAL");
+    unlink("f");
+}
+
 int main(void) {
     t_begin("t_conform_io");
     multi_fd_at_limit();
     append_writes();
+    file_errnos();
     return t_end();
 }

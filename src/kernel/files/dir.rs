@@ -35,6 +35,11 @@ impl FileDescription for DirFile {
         Err(Errno::EISDIR)
     }
 
+    /// pread/pwrite reach read/write (EISDIR), as on Linux, not ESPIPE.
+    fn positional(&self) -> bool {
+        true
+    }
+
     fn stat(&self, k: &mut Kernel) -> KResult<(Stat, u64)> {
         k.stat_inode(self.node)
     }
