@@ -27,6 +27,7 @@ const COMPARED: &[&str] = &[
     "t_pselect",
     "t_conform_io",
     "t_exec_self",
+    "t_eventfd",
     "t_conform_sys",
 ];
 /// Programs with a test of their own.
@@ -97,6 +98,7 @@ compare!(
     t_pselect,
     t_conform_io,
     t_exec_self,
+    t_eventfd,
     t_conform_sys
 );
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::core::Kernel;
 use super::signal::{SIGWINCH, SIG_IGN};
 use super::task::Pid;
+use super::waitq::{WaitQueue, WaitQueueRef, ALL_EVENTS};
 use crate::errno::{Errno, KResult};
 use crate::fs::tty::{JobCheck, ReadResult, Tty, TtyAccess, Winsize};
 use crate::host::console::HostConsole;
@@ -21,6 +22,8 @@ pub struct Console {
     size_checked: Instant,
     /// The host terminal was resized: SIGWINCH not yet sent.
     resized: bool,
+    /// Readers of the terminal and its pollers.
+    pub waitq: WaitQueueRef,
 }
 
 /// How often an otherwise quiet console looks at the host terminal's size
@@ -44,6 +47,7 @@ impl Console {
             host_size,
             size_checked: Instant::now(),
             resized: false,
+            waitq: WaitQueue::new(),
         }
     }
 
@@ -174,6 +178,14 @@ impl Kernel {
                 self.signal_group(pg as i32, sig);
             }
         }
+        self.console_changed();
         self.wake_all();
+    }
+
+    /// Input arrived or the terminal's settings changed: its readers and
+    /// pollers look again.
+    pub fn console_changed(&mut self) {
+        let q = self.console.waitq.clone();
+        self.wake_queue(&q, ALL_EVENTS);
     }
 }

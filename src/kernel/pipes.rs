@@ -3,11 +3,14 @@
 
 use std::collections::HashMap;
 
+use super::waitq::{WaitQueue, WaitQueueRef};
 use crate::fs::pipe::Pipe;
 
 #[derive(Default)]
 pub struct PipeTable {
     pipes: HashMap<usize, Pipe>,
+    /// Each pipe's wait queue: its readers and writers, and pollers.
+    queues: HashMap<usize, WaitQueueRef>,
     next: usize,
     /// Fifo inode (mount, ino) → its pipe while anyone has it open.
     fifos: HashMap<(usize, u64), usize>,
@@ -22,11 +25,17 @@ impl PipeTable {
     pub fn create(&mut self) -> usize {
         self.next += 1;
         self.pipes.insert(self.next, Pipe::new());
+        self.queues.insert(self.next, WaitQueue::new());
         self.next
     }
 
     pub fn get(&mut self, id: usize) -> Option<&mut Pipe> {
         self.pipes.get_mut(&id)
+    }
+
+    /// The wait queue of pipe `id`.
+    pub fn queue(&self, id: usize) -> Option<WaitQueueRef> {
+        self.queues.get(&id).cloned()
     }
 
     /// The pipe of a fifo, created on first open.
@@ -121,6 +130,7 @@ impl PipeTable {
         if let Some(p) = self.pipes.get(&id) {
             if p.readers() == 0 && p.writers() == 0 && !self.waiters.keys().any(|k| k.0 == id) {
                 self.pipes.remove(&id);
+                self.queues.remove(&id);
                 self.opens.remove(&id);
                 self.fifos.retain(|_, v| *v != id);
             }

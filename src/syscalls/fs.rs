@@ -3,7 +3,7 @@
 
 use super::fsmeta::*;
 use super::{
-    block_or, fd_arg, ok, Outcome, SysResult, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR,
+    block_on, fd_arg, ok, Outcome, SysResult, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR,
     AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW,
 };
 use crate::errno::{Errno, KResult};
@@ -16,6 +16,7 @@ use crate::kernel::files::{
     chardev::CharDevFile, dir::DirFile, pipe::PipeEnd, procfile::ProcFile, regular::RegularFile,
     tty::ConsoleFile,
 };
+use crate::kernel::files::{POLLIN, POLLOUT};
 use crate::kernel::task::Pid;
 use crate::kernel::Kernel;
 use crate::vfs::file::*;
@@ -298,7 +299,6 @@ fn do_read(k: &mut Kernel, tid: Pid, fd: i32, buf: u64, len: usize, pos: Option<
     if let Err(e) = ops.job_control(k, tid, TtyAccess::Read) {
         return open_result(Err(e));
     }
-    let nonblock = f.borrow().nonblocking();
     // Files and memory devices fill the whole request, in chunks; pipes
     // and terminals return what is there.
     let chunked = ops.fills_request();
@@ -320,7 +320,7 @@ fn do_read(k: &mut Kernel, tid: Pid, fd: i32, buf: u64, len: usize, pos: Option<
                 log::debug!("read stopped after {done} bytes: {e}");
                 return ok(done as i64);
             }
-            Err(e) => return block_or(Err(e), nonblock),
+            Err(e) => return block_on(k, tid, &f, POLLIN, Err(e)),
         }
     }
 }
@@ -352,9 +352,9 @@ fn do_write(
     if let Err(e) = ops.job_control(k, tid, TtyAccess::Write) {
         return open_result(Err(e));
     }
-    let nonblock = f.borrow().nonblocking();
     let data = k.read_user_vec(tid, buf, len.min(IO_MAX))?;
-    block_or(k.file_write(tid, &f, &data, pos), nonblock)
+    let r = k.file_write(tid, &f, &data, pos);
+    block_on(k, tid, &f, POLLOUT, r)
 }
 
 pub fn sys_readv(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -363,7 +363,6 @@ pub fn sys_readv(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if let Err(e) = ops_of(&f).job_control(k, tid, TtyAccess::Read) {
         return open_result(Err(e));
     }
-    let nonblock = f.borrow().nonblocking();
     let total: usize = iov.iter().map(|v| v.1).sum::<usize>().min(IO_MAX);
     let mut data = vec![0u8; total];
     let r = k.file_read(tid, &f, &mut data, None);
@@ -378,7 +377,7 @@ pub fn sys_readv(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             done += m;
         }
     }
-    block_or(r, nonblock)
+    block_on(k, tid, &f, POLLIN, r)
 }
 
 pub fn sys_writev(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -387,13 +386,13 @@ pub fn sys_writev(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if let Err(e) = ops_of(&f).job_control(k, tid, TtyAccess::Write) {
         return open_result(Err(e));
     }
-    let nonblock = f.borrow().nonblocking();
     let mut data = Vec::new();
     for (base, len) in iov {
         let m = len.min(IO_MAX - data.len());
         data.extend(k.read_user_vec(tid, base, m)?);
     }
-    block_or(k.file_write(tid, &f, &data, None), nonblock)
+    let r = k.file_write(tid, &f, &data, None);
+    block_on(k, tid, &f, POLLOUT, r)
 }
 
 /// An open that must wait (a fifo with no peer yet), or a terminal access
@@ -1234,10 +1233,9 @@ pub fn sys_sendfile(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let mut count = (a[3] as usize).min(IO_MAX);
     // Into a pipe: only what fits now, so no input is consumed and lost;
     // a full pipe makes a blocking sendfile sleep.
-    let nonblock = out.borrow().nonblocking();
     if let Some(free) = ops_of(&out).write_room(k) {
         if free == 0 {
-            return block_or(Err(Errno::EAGAIN), nonblock);
+            return block_on(k, tid, &out, POLLOUT, Err(Errno::EAGAIN));
         }
         count = count.min(free);
     }
@@ -1250,7 +1248,7 @@ pub fn sys_sendfile(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let n = k.file_read(tid, &inp, &mut buf, Some(pos))?;
     let w = match k.file_write(tid, &out, &buf[..n], None) {
         Ok(w) => w,
-        Err(e) => return block_or(Err(e), nonblock),
+        Err(e) => return block_on(k, tid, &out, POLLOUT, Err(e)),
     };
     if a[2] != 0 {
         k.write_u64(tid, a[2], pos + w as u64)?;

@@ -36,6 +36,8 @@ pub use process::default_rlimits;
 use crate::errno::{Errno, KResult};
 use crate::kernel::task::{Pid, Wait};
 use crate::kernel::Kernel;
+use crate::vfs::file::ops_of;
+use crate::vfs::OpenFileRef;
 
 /// What a handler did.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -56,11 +58,26 @@ pub(crate) fn ok(v: i64) -> SysResult {
     Ok(Outcome::Return(v))
 }
 
-/// Turns "would block" into a sleep unless the file is non-blocking.
-pub(crate) fn block_or(r: KResult<usize>, nonblock: bool) -> SysResult {
+/// Turns "would block" on `f` into a sleep unless the file is
+/// non-blocking: on the file's wait queue for `events` (POLLIN for a
+/// read, POLLOUT for a write), or, for a kind without one, until any
+/// event (`Wait::Event`).
+pub(crate) fn block_on(
+    k: &mut Kernel,
+    tid: Pid,
+    f: &OpenFileRef,
+    events: u32,
+    r: KResult<usize>,
+) -> SysResult {
     match r {
         Ok(n) => ok(n as i64),
-        Err(Errno::EAGAIN) if !nonblock => Ok(Outcome::Block(Wait::Event)),
+        Err(Errno::EAGAIN) if !f.borrow().nonblocking() => match ops_of(f).wait_queue(k) {
+            Some(q) => {
+                k.wait_on(tid, &q, events);
+                Ok(Outcome::Block(Wait::Queue(None)))
+            }
+            None => Ok(Outcome::Block(Wait::Event)),
+        },
         Err(e) => Err(e),
     }
 }

@@ -15,31 +15,72 @@ use crate::errno::{Errno, KResult};
 use crate::kernel::files::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI};
 use crate::kernel::signal::SigSet;
 use crate::kernel::task::{Pid, Wait};
+use crate::kernel::waitq::WaitQueueRef;
 use crate::kernel::Kernel;
+use crate::vfs::file::ops_of;
 
-/// How long a call may sleep: None = forever.
-fn wait_for(k: &mut Kernel, tid: Pid, timeout: Option<Duration>) -> KResult<Option<Outcome>> {
-    match timeout {
-        Some(d) if d.is_zero() => Ok(Some(Outcome::Return(0))),
-        Some(d) => {
-            let t = k.task_mut(tid)?;
-            let deadline = *t.block_deadline.get_or_insert(Instant::now() + d);
-            if Instant::now() >= deadline {
-                Ok(Some(Outcome::Return(0)))
-            } else {
-                Ok(Some(Outcome::Block(Wait::EventUntil(deadline))))
-            }
-        }
-        None => Ok(Some(Outcome::Block(Wait::Event))),
-    }
+/// The wait queues of the files a poll/select looks at, each with the
+/// events it waits for there.
+#[derive(Default)]
+struct Waits {
+    queues: Vec<(WaitQueueRef, u32)>,
+    /// A file that is not ready has no queue: only the old "any event"
+    /// wait can notice it changing.
+    unqueued: bool,
 }
 
-fn revents(k: &mut Kernel, tid: Pid, fd: i32, events: u32) -> u32 {
+/// Sleeps until a file's queue is woken, the timeout passes (None:
+/// forever) or a signal comes; Return(0) once the timeout has passed.
+fn wait_for(
+    k: &mut Kernel,
+    tid: Pid,
+    timeout: Option<Duration>,
+    waits: Waits,
+) -> KResult<Option<Outcome>> {
+    let deadline = match timeout {
+        Some(d) if d.is_zero() => return Ok(Some(Outcome::Return(0))),
+        Some(d) => {
+            let t = k.task_mut(tid)?;
+            let now = Instant::now();
+            let deadline = *t.block_deadline.get_or_insert(
+                now.checked_add(d)
+                    .unwrap_or(now + Duration::from_secs(1 << 32)),
+            );
+            if now >= deadline {
+                return Ok(Some(Outcome::Return(0)));
+            }
+            Some(deadline)
+        }
+        None => None,
+    };
+    if waits.unqueued {
+        return Ok(Some(Outcome::Block(match deadline {
+            Some(d) => Wait::EventUntil(d),
+            None => Wait::Event,
+        })));
+    }
+    for (q, events) in &waits.queues {
+        k.wait_on(tid, q, *events);
+    }
+    Ok(Some(Outcome::Block(Wait::Queue(deadline))))
+}
+
+/// poll bits of `fd` for `events` (POLLNVAL if it is not open), noting
+/// its wait queue in `waits`.
+fn revents(k: &mut Kernel, tid: Pid, fd: i32, events: u32, waits: &mut Waits) -> u32 {
     let f = match k.task(tid).and_then(|t| t.files.borrow().file(fd)) {
         Ok(f) => f,
         Err(_) => return POLLNVAL,
     };
-    k.file_poll(&f) & (events | POLLERR | POLLHUP)
+    let ops = ops_of(&f);
+    let want = events | POLLERR | POLLHUP;
+    let r = ops.poll(k) & want;
+    match ops.wait_queue(k) {
+        Some(q) => waits.queues.push((q, want)),
+        None if r == 0 => waits.unqueued = true,
+        None => {}
+    }
+    r
 }
 
 fn timespec_timeout(k: &mut Kernel, tid: Pid, p: u64) -> KResult<Option<Duration>> {
@@ -61,10 +102,15 @@ fn do_poll(k: &mut Kernel, tid: Pid, fds: u64, nfds: u64, timeout: Option<Durati
     let raw = k.read_user_vec(tid, fds, nfds as usize * 8)?;
     let mut out = raw.clone();
     let mut ready = 0;
+    let mut waits = Waits::default();
     for i in 0..nfds as usize {
         let fd = i32::from_le_bytes(raw[i * 8..i * 8 + 4].try_into().expect("4"));
         let ev = u16::from_le_bytes(raw[i * 8 + 4..i * 8 + 6].try_into().expect("2")) as u32;
-        let re = if fd < 0 { 0 } else { revents(k, tid, fd, ev) };
+        let re = if fd < 0 {
+            0
+        } else {
+            revents(k, tid, fd, ev, &mut waits)
+        };
         out[i * 8 + 6..i * 8 + 8].copy_from_slice(&(re as u16).to_le_bytes());
         if re != 0 {
             ready += 1;
@@ -77,7 +123,7 @@ fn do_poll(k: &mut Kernel, tid: Pid, fds: u64, nfds: u64, timeout: Option<Durati
     if timeout != Some(Duration::ZERO) {
         interrupted(k, tid)?;
     }
-    match wait_for(k, tid, timeout)? {
+    match wait_for(k, tid, timeout, waits)? {
         Some(Outcome::Return(_)) => {
             k.write_user(tid, fds, &out)?;
             ok(0)
@@ -163,6 +209,7 @@ fn do_select(k: &mut Kernel, tid: Pid, a: [u64; 6], timeout: Option<Duration>) -
     }
     let mut out = [vec![0u64; words], vec![0u64; words], vec![0u64; words]];
     let mut ready = 0;
+    let mut waits = Waits::default();
     for fd in 0..n as usize {
         let (w, b) = (fd / 64, 1u64 << (fd % 64));
         let want = [
@@ -173,7 +220,12 @@ fn do_select(k: &mut Kernel, tid: Pid, a: [u64; 6], timeout: Option<Duration>) -
         if !want.iter().any(|x| *x) {
             continue;
         }
-        let re = revents(k, tid, fd as i32, POLLIN | POLLOUT | POLLPRI);
+        let mask = [POLLIN, POLLOUT, POLLPRI]
+            .into_iter()
+            .zip(want)
+            .filter(|(_, w)| *w)
+            .fold(0, |m, (ev, _)| m | ev);
+        let re = revents(k, tid, fd as i32, mask, &mut waits);
         if re & POLLNVAL != 0 {
             return Err(Errno::EBADF);
         }
@@ -193,7 +245,7 @@ fn do_select(k: &mut Kernel, tid: Pid, a: [u64; 6], timeout: Option<Duration>) -
         if timeout != Some(Duration::ZERO) {
             interrupted(k, tid)?;
         }
-        match wait_for(k, tid, timeout)? {
+        match wait_for(k, tid, timeout, waits)? {
             Some(Outcome::Return(_)) | None => {}
             Some(o) => return Ok(o),
         }

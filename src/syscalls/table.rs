@@ -3,6 +3,8 @@
 
 use std::sync::OnceLock;
 
+use crate::kernel::files::eventfd;
+
 use super::{fs, ioctl, misc, mm, poll, process, sched, signal, time, Handler};
 
 type Entry = (u64, &'static str, Handler);
@@ -180,6 +182,8 @@ const TABLE: &[Entry] = &[
     (271, "ppoll", poll::sys_ppoll),
     (273, "set_robust_list", process::sys_zero),
     (280, "utimensat", fs::sys_utimensat),
+    (284, "eventfd", eventfd::sys_eventfd),
+    (290, "eventfd2", eventfd::sys_eventfd2),
     (292, "dup3", fs::sys_dup3),
     (293, "pipe2", fs::sys_pipe2),
     (297, "rt_tgsigqueueinfo", signal::sys_rt_tgsigqueueinfo),
@@ -209,8 +213,6 @@ const UNIMPLEMENTED: &[(u64, &str)] = &[
     (233, "epoll_ctl"),
     (253, "inotify_init"),
     (283, "timerfd_create"),
-    (284, "eventfd"),
-    (290, "eventfd2"),
     (291, "epoll_create1"),
     (319, "memfd_create"),
     (324, "membarrier"),

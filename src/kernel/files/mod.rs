@@ -10,12 +10,18 @@
 //! | `pipe.rs`     | pipe and fifo ends |
 //! | `tty.rs`      | the console terminal |
 //! | `chardev.rs`  | memory character devices (null, zero, full, random) |
+//! | `eventfd.rs`  | eventfd: a counter as a file, and its syscalls |
 //!
 //! A new kind is one new file implementing `FileDescription` plus the
-//! place that creates it (its syscall, or `do_open` for an inode type).
+//! place that creates it: its syscalls' rows in `syscalls/table.rs`
+//! (eventfd: `eventfd.rs` holds both the kind and its syscalls), or a
+//! case in `do_open` for an inode type. A kind that can make a reader or
+//! poller wait owns a `WaitQueue` and returns it from `wait_queue`; the
+//! syscall layer then sleeps on it (`syscalls::block_on`, poll/select).
 
 pub mod chardev;
 pub mod dir;
+pub mod eventfd;
 pub mod pipe;
 pub mod procfile;
 pub mod regular;

@@ -8,6 +8,7 @@ use super::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
 use crate::errno::{Errno, KResult};
 use crate::fs::{Stat, S_IFIFO};
 use crate::kernel::signal::{SigInfo, SIGPIPE};
+use crate::kernel::waitq::WaitQueueRef;
 use crate::kernel::Kernel;
 use crate::syscalls::{ok, SysResult};
 use crate::vfs::file::{FileDescription, Io};
@@ -29,11 +30,19 @@ impl PipeEnd {
     }
 }
 
+impl PipeEnd {
+    fn wake(&self, k: &mut Kernel, events: u32) {
+        if let Some(q) = k.pipes.queue(self.id) {
+            k.wake_queue(&q, events);
+        }
+    }
+}
+
 impl FileDescription for PipeEnd {
     fn read(&self, k: &mut Kernel, _io: &Io, buf: &mut [u8]) -> KResult<usize> {
         let r = k.pipes.get(self.id).ok_or(Errno::EBADF)?.read(buf);
         if matches!(r, Ok(n) if n > 0) {
-            k.wake_all();
+            self.wake(k, POLLOUT | POLLWRNORM);
         }
         r
     }
@@ -48,7 +57,7 @@ impl FileDescription for PipeEnd {
                     ..Default::default()
                 },
             ),
-            Ok(n) if n > 0 => k.wake_all(),
+            Ok(n) if n > 0 => self.wake(k, POLLIN | POLLRDNORM),
             _ => {}
         }
         r
@@ -75,6 +84,10 @@ impl FileDescription for PipeEnd {
             }
             r
         }
+    }
+
+    fn wait_queue(&self, k: &Kernel) -> Option<WaitQueueRef> {
+        k.pipes.queue(self.id)
     }
 
     fn ioctl(&self, k: &mut Kernel, io: &Io, req: u32, arg: u64) -> SysResult {
@@ -128,7 +141,13 @@ impl FileDescription for PipeEnd {
                 p.close_reader();
             }
         }
+        // The other side sees EOF (POLLHUP) or EPIPE (POLLERR).
+        self.wake(
+            k,
+            POLLIN | POLLOUT | POLLHUP | POLLERR | POLLRDNORM | POLLWRNORM,
+        );
         k.pipes.gc(self.id);
+        // Fifo openers still sleep on any event.
         k.wake_all();
     }
 }

@@ -8,6 +8,7 @@ use crate::errno::{Errno, KResult};
 use crate::fs::tty::{ReadResult, TtyAccess};
 use crate::fs::{Stat, S_IFCHR};
 use crate::kernel::task::Pid;
+use crate::kernel::waitq::WaitQueueRef;
 use crate::kernel::Kernel;
 use crate::syscalls::SysResult;
 use crate::vfs::file::{FileDescription, Io, O_NOCTTY};
@@ -47,8 +48,16 @@ impl FileDescription for ConsoleFile {
         r
     }
 
+    fn wait_queue(&self, k: &Kernel) -> Option<WaitQueueRef> {
+        Some(k.console.waitq.clone())
+    }
+
     fn ioctl(&self, k: &mut Kernel, io: &Io, req: u32, arg: u64) -> SysResult {
-        crate::syscalls::ioctl::tty_ioctl(k, io.tid, req, arg)
+        let r = crate::syscalls::ioctl::tty_ioctl(k, io.tid, req, arg);
+        // New settings (canonical mode, VMIN, a flush) can change what a
+        // sleeping reader would get.
+        k.console_changed();
+        r
     }
 
     fn stat(&self, k: &mut Kernel) -> KResult<(Stat, u64)> {
