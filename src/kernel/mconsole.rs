@@ -601,7 +601,8 @@ fn task_state(s: TaskState) -> (char, &'static str) {
         TaskState::Blocked(Wait::Futex) | TaskState::Blocked(Wait::FutexUntil(_)) => {
             ('S', "futex wait")
         }
-        TaskState::Blocked(_) => ('D', "vfork"),
+        TaskState::Blocked(Wait::Queue(_)) => ('S', "waiting on a file"),
+        TaskState::Blocked(Wait::Vfork) => ('D', "vfork"),
         TaskState::Stopped => ('T', "stopped"),
         TaskState::Zombie => ('Z', "zombie"),
         TaskState::Dead => ('X', "dead"),
