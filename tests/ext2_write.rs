@@ -364,3 +364,51 @@ fn enospc_short_write_and_recovery() {
     }
     assert_fsck_clean(&img);
 }
+
+/// mount -o remount: read-write → read-only leaves a clean image (e2fsck
+/// while still mounted) and refuses writes; read-only → read-write marks
+/// it in use again, and unmount leaves it clean.
+#[test]
+fn remount_read_only_and_back() {
+    let t = tempdir();
+    let img = image_path(&t, "img");
+    mkfs(&img, None, 1024, false, &[], 2048);
+    let fs = mount(&img, false);
+    let ino = fs
+        .create(fs.root(), b"a", S_IFREG | 0o644, 0, 0, 0)
+        .unwrap();
+    fs.write(ino, 0, b"first").unwrap();
+    fs.remount(true).unwrap();
+    assert!(fs.is_read_only());
+    assert_fsck_clean(&img);
+    assert_eq!(fs.write(ino, 0, b"x"), Err(Errno::EROFS));
+    assert_eq!(
+        fs.create(fs.root(), b"b", S_IFREG | 0o644, 0, 0, 0),
+        Err(Errno::EROFS)
+    );
+    fs.remount(true).unwrap(); // already read-only: nothing to do
+    assert_eq!(fs_state(&img), "clean");
+    fs.remount(false).unwrap();
+    // In use again: the superblock no longer says "cleanly unmounted".
+    assert_eq!(fs_state(&img), "not clean");
+    fs.write(ino, 5, b" second").unwrap();
+    fs.unmount().unwrap();
+    assert_eq!(fs.remount(false), Err(Errno::EINVAL), "after unmount");
+    drop(fs);
+    assert_fsck_clean(&img);
+    assert_eq!(debugfs(&img, "cat /a"), b"first second");
+}
+
+/// "Filesystem state:" of `dumpe2fs -h`.
+fn fs_state(img: &std::path::Path) -> String {
+    let out = Command::new("dumpe2fs")
+        .arg("-h")
+        .arg(img)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Filesystem state:"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}

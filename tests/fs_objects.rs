@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use umlrun::errno::Errno;
-use umlrun::fs::devices::{decode_dev, populate_dev, CharDevice};
+use umlrun::fs::devices::{decode_dev, populate_dev, BlockNode, CharDevice};
 use umlrun::fs::pipe::Pipe;
 use umlrun::fs::procfs::*;
 use umlrun::fs::tmpfs::{Tmpfs, TmpfsOptions, VecPageStore};
@@ -41,7 +41,19 @@ fn cat(fs: &dyn FileSystem, path: &str) -> String {
 #[test]
 fn dev_in_a_tmpfs() {
     let fs = tmpfs();
-    populate_dev(&fs).unwrap();
+    let disks = [
+        BlockNode {
+            name: "ubda".into(),
+            major: 98,
+            minor: 0,
+        },
+        BlockNode {
+            name: "ubdc".into(),
+            major: 98,
+            minor: 32,
+        },
+    ];
+    populate_dev(&fs, &disks).unwrap();
     let expect = [
         ("null", CharDevice::Null, (1, 3)),
         ("zero", CharDevice::Zero, (1, 5)),
@@ -66,8 +78,14 @@ fn dev_in_a_tmpfs() {
     );
     assert_eq!(fs.stat(walk(&fs, "shm")).unwrap().mode, S_IFDIR | 0o1777);
     assert_eq!(fs.stat(walk(&fs, "pts")).unwrap().mode & S_IFMT, S_IFDIR);
+    for (name, majmin) in [("ubda", (98, 0)), ("ubdc", (98, 32))] {
+        let st = fs.stat(walk(&fs, name)).unwrap();
+        assert_eq!(st.mode, S_IFBLK | 0o600, "{name}");
+        assert_eq!(decode_dev(st.rdev), majmin, "{name}");
+    }
+    assert_eq!(fs.lookup(fs.root(), b"ubdb"), Err(Errno::ENOENT));
     // Populating twice is refused, not duplicated.
-    assert_eq!(populate_dev(&fs), Err(Errno::EEXIST));
+    assert_eq!(populate_dev(&fs, &[]), Err(Errno::EEXIST));
 }
 
 #[test]

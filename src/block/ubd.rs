@@ -335,6 +335,28 @@ impl Ubd {
             .map_err(io_err("write bitmap of", &self.path))
     }
 
+    /// Discards `len` bytes at `offset` (whole sectors): a raw image
+    /// punches them out of the host file, so they read as zeros and the
+    /// host disk space comes back. Returns false where discard is not
+    /// supported: a COW disk (its sectors cannot go back to the backing
+    /// file's) or a host file system that cannot punch.
+    pub fn discard(&self, offset: u64, len: u64) -> Result<bool, BlockError> {
+        if self.read_only {
+            return Err(BlockError::ReadOnly {
+                path: self.path.clone(),
+            });
+        }
+        self.check_range(offset, usize::try_from(len).unwrap_or(usize::MAX))?;
+        match &self.kind {
+            Kind::Cow(_) => Ok(false),
+            Kind::Raw(f) => match hf::punch_hole(f, offset, len) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::Unsupported => Ok(false),
+                Err(e) => Err(io_err("discard", &self.path)(e)),
+            },
+        }
+    }
+
     /// `fdatasync` of the written file.
     pub fn flush(&self) -> Result<(), BlockError> {
         if self.read_only {

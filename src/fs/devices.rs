@@ -1,6 +1,7 @@
 //! The character devices of /dev: the device-number encoding, the nodes a
-//! fresh /dev holds (made in any `FileSystem`, normally a tmpfs), and the
-//! read/write semantics of the memory devices (null, zero, full, random).
+//! fresh /dev holds (made in any `FileSystem`, normally a tmpfs: the
+//! character devices and one block node per disk), and the read/write
+//! semantics of the memory devices (null, zero, full, random).
 //!
 //! Device numbers use Linux's `new_encode_dev`, what `stat` puts in
 //! `st_rdev` and `mknod` takes: `minor & 0xff | major << 8 | (minor & !0xff) << 12`
@@ -9,7 +10,7 @@
 #![deny(unsafe_code)]
 
 use crate::errno::{Errno, KResult};
-use crate::fs::{FileSystem, Ino, S_IFCHR};
+use crate::fs::{FileSystem, Ino, S_IFBLK, S_IFCHR};
 
 /// Linux `new_encode_dev(MKDEV(major, minor))`.
 pub fn encode_dev(major: u32, minor: u32) -> u64 {
@@ -118,9 +119,22 @@ pub const DEV_LINKS: &[(&str, &str)] = &[
     ("stderr", "/proc/self/fd/2"),
 ];
 
+/// Permissions of a disk's node: devtmpfs's default for a block device
+/// (0600 root:root; a udev would relax it to the `disk` group).
+pub const DISK_NODE_MODE: u32 = 0o600;
+
+/// A block device node for /dev: its name and (major, minor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockNode {
+    pub name: String,
+    pub major: u32,
+    pub minor: u32,
+}
+
 /// Fills the root of `fs` (to be mounted on /dev) with the standard nodes,
-/// the pts/ and shm/ directories and the fd symlinks, all owned by root.
-pub fn populate_dev(fs: &dyn FileSystem) -> KResult<()> {
+/// one block node per disk, the pts/ and shm/ directories and the fd
+/// symlinks, all owned by root.
+pub fn populate_dev(fs: &dyn FileSystem, disks: &[BlockNode]) -> KResult<()> {
     let root: Ino = fs.root();
     for &(name, major, minor, perm) in DEV_NODES {
         fs.create(
@@ -132,12 +146,27 @@ pub fn populate_dev(fs: &dyn FileSystem) -> KResult<()> {
             encode_dev(major, minor),
         )?;
     }
+    for d in disks {
+        add_block_node(fs, d)?;
+    }
     fs.mkdir(root, b"pts", 0o755, 0, 0)?;
     fs.mkdir(root, b"shm", 0o1777, 0, 0)?;
     for &(name, target) in DEV_LINKS {
         fs.symlink(root, name.as_bytes(), target.as_bytes(), 0, 0)?;
     }
     Ok(())
+}
+
+/// Creates the node of one disk in a /dev (boot, or a hot-added disk).
+pub fn add_block_node(fs: &dyn FileSystem, d: &BlockNode) -> KResult<Ino> {
+    fs.create(
+        fs.root(),
+        d.name.as_bytes(),
+        S_IFBLK | DISK_NODE_MODE,
+        0,
+        0,
+        encode_dev(d.major, d.minor),
+    )
 }
 
 #[cfg(test)]

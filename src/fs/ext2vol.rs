@@ -34,16 +34,17 @@ pub struct Ext2Volume {
 }
 
 impl Ext2Volume {
-    pub fn mount(ubd: Arc<Ubd>) -> KResult<Ext2Volume> {
-        let ro = ubd.read_only();
+    /// Mounts the ext2 file system on `ubd`; read-only if asked or if the
+    /// device is (the `r` flag).
+    pub fn mount(ubd: Arc<Ubd>, read_only: bool) -> KResult<Ext2Volume> {
+        let ro = read_only || ubd.read_only();
         let fs = Ext2::mount(Arc::new(UbdBlockIo(ubd.clone())), ro)?;
         Ok(Ext2Volume { fs, ubd })
     }
 
-    /// Syncs and marks the file system clean (shutdown).
-    pub fn unmount(&self) -> KResult<()> {
-        self.fs.unmount()?;
-        self.ubd.flush().map_err(|_| Errno::EIO)
+    /// The device it is mounted from.
+    pub fn ubd(&self) -> &Arc<Ubd> {
+        &self.ubd
     }
 }
 
@@ -177,6 +178,17 @@ impl FileSystem for Ext2Volume {
     }
     fn sync(&self) -> KResult<()> {
         self.fs.sync()?;
+        self.ubd.flush().map_err(|_| Errno::EIO)
+    }
+    fn remount(&self, read_only: bool) -> KResult<()> {
+        if !read_only && self.ubd.read_only() {
+            return Err(Errno::EACCES);
+        }
+        self.fs.remount(read_only)
+    }
+    /// Syncs and marks the file system clean (umount, shutdown).
+    fn unmount(&self) -> KResult<()> {
+        self.fs.unmount()?;
         self.ubd.flush().map_err(|_| Errno::EIO)
     }
     fn page_mapping(&self, ino: Ino, index: u64) -> Option<(Arc<File>, u64, bool)> {

@@ -144,6 +144,20 @@ pub trait FileSystem {
     fn statfs(&self) -> KResult<StatFs>;
     fn sync(&self) -> KResult<()>;
 
+    /// `mount -o remount,ro|rw`: a disk file system writes back and marks
+    /// itself clean going read-only, and in use going read-write. The
+    /// mount's own read-only flag is the VFS's; memory file systems have
+    /// nothing to do.
+    fn remount(&self, _read_only: bool) -> KResult<()> {
+        Ok(())
+    }
+
+    /// The last unmount (umount, shutdown): write everything back and, on
+    /// a disk, mark the file system clean. Later writes fail.
+    fn unmount(&self) -> KResult<()> {
+        self.sync()
+    }
+
     /// Reads should fill the page cache (a disk-backed file system: later
     /// reads and mappings are hits). A memory file system says no: its
     /// pages are memory already, and a read that misses the cache reads

@@ -63,6 +63,29 @@ pub fn sync_data(file: &File) -> io::Result<()> {
     file.sync_data()
 }
 
+/// Frees `len` bytes at `offset` of `file` (`fallocate` PUNCH_HOLE,
+/// size kept): they read back as zeros. `Unsupported` where the host file
+/// system cannot punch.
+pub fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    use nix::fcntl::{fallocate, FallocateFlags};
+    let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    if n == 0 {
+        return Ok(());
+    }
+    fallocate(
+        file.as_raw_fd(),
+        FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE,
+        off,
+        n,
+    )
+    .map_err(|e| match e {
+        nix::errno::Errno::EOPNOTSUPP => io::Error::from(io::ErrorKind::Unsupported),
+        e => io::Error::from_raw_os_error(e as i32),
+    })
+}
+
 /// The two facts a COW header records about its backing file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStat {

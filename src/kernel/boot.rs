@@ -13,7 +13,7 @@ use super::core::{Kernel, KernelConfig, Mm, Shutdown};
 use super::fdtable::FdTable;
 use super::mconsole::Mconsole;
 use super::task::{FsContext, Task, TaskState};
-use crate::block::{BlockError, Ubd};
+use crate::block::{BlockError, Holder, Ubd};
 use crate::config::{self, Config, UbdSpec};
 use crate::errno::Errno;
 use crate::fs::ext2vol::Ext2Volume;
@@ -153,15 +153,15 @@ fn boot_once(
         .ok_or_else(|| BootError::NoRoot(cfg.root.clone()))?;
     let root_vol =
         Rc::new(
-            Ext2Volume::mount(root_ubd.clone()).map_err(|errno| BootError::RootFs {
+            Ext2Volume::mount(root_ubd.clone(), false).map_err(|errno| BootError::RootFs {
                 root: cfg.root.clone(),
                 errno,
             })?,
         );
     let mut mounts = MountTable::new();
-    mounts
+    let root_mnt = mounts
         .mount(
-            root_vol.clone(),
+            root_vol,
             None,
             b"/".to_vec(),
             cfg.root.clone(),
@@ -199,6 +199,14 @@ fn boot_once(
         },
     );
     k.mconsole = std::mem::take(mconsole);
+    for (s, d) in &disks {
+        if let Err(e) = k.disks.insert(s.index as usize, d.clone()) {
+            log::warn!("ubd{}: not made a guest device: {e}", s.index);
+        }
+    }
+    if let Err(e) = k.disks.claim(idx as usize, Holder::Mount(root_mnt)) {
+        log::warn!("root disk not claimed by its mount: {e}");
+    }
     k.mount_devfs();
     let started = Instant::now();
     if let Err(e) = k.start_init(&cfg.init) {
@@ -211,9 +219,6 @@ fn boot_once(
     *mconsole = std::mem::take(&mut k.mconsole);
     mconsole.frozen = false;
     drop(k);
-    if let Err(e) = root_vol.unmount() {
-        log::error!("unmounting the root file system failed: {e}");
-    }
     for (_, d) in &disks {
         if let Err(e) = d.flush() {
             log::error!("flushing {} failed: {e}", d.path().display());
@@ -402,6 +407,7 @@ impl Kernel {
         }
         self.reap_orphans();
         self.sync_all();
+        self.mounts.unmount_all();
         self.console.restore_host();
         match how {
             Shutdown::PowerOff => Some(Ended::PowerOff),

@@ -11,6 +11,7 @@ use std::time::Instant;
 use super::console::Console;
 use super::pipes::PipeTable;
 use super::task::{MmId, Pid, Task, TaskState};
+use crate::block::DiskTable;
 use crate::errno::{Errno, KResult};
 use crate::mm::pagecache::PageCache;
 use crate::mm::{AddressSpace, FrameRefs};
@@ -66,6 +67,8 @@ pub struct Kernel {
     pub physmem: Arc<PhysMem>,
     pub frames: FrameRefs,
     pub mounts: MountTable,
+    /// The configured disks (/dev/ubd*), and who holds each.
+    pub disks: DiskTable,
     pub pagecache: Rc<RefCell<PageCache>>,
     pub tasks: BTreeMap<Pid, Task>,
     pub mms: HashMap<MmId, Mm>,
@@ -117,6 +120,7 @@ impl Kernel {
             frames: FrameRefs::new(physmem.clone()),
             physmem,
             mounts,
+            disks: DiskTable::new(),
             // No cap beyond mem= unless pagecache_max= says so.
             pagecache: Rc::new(RefCell::new(PageCache::with_limit(
                 config

@@ -8,7 +8,9 @@ use std::rc::Rc;
 
 use super::core::Kernel;
 use super::task::{Pid, TaskState};
-use crate::fs::procfs::{LoadAvg, MapInfo, MemInfo, MountInfo, ProcSource, SysStat, TaskInfo};
+use crate::fs::procfs::{
+    LoadAvg, MapInfo, MemInfo, MountInfo, PartitionInfo, ProcSource, SysStat, TaskInfo,
+};
 use crate::mm::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE};
 
 #[derive(Default)]
@@ -22,6 +24,7 @@ pub struct ProcSnapshot {
     pub cmdline: BTreeMap<u32, Vec<u8>>,
     pub current: u32,
     pub mounts: Vec<MountInfo>,
+    pub partitions: Vec<PartitionInfo>,
     pub uptime: f64,
     pub hostname: String,
     pub forks: u64,
@@ -76,6 +79,9 @@ impl ProcSource for KernelProcSource {
             ("tmpfs", true),
             ("devtmpfs", true),
         ]
+    }
+    fn partitions(&self) -> Vec<PartitionInfo> {
+        self.0.borrow().partitions.clone()
     }
     fn fds(&self, pid: u32) -> Vec<(u32, Vec<u8>)> {
         self.0.borrow().fds.get(&pid).cloned().unwrap_or_default()
@@ -227,6 +233,17 @@ impl Kernel {
                 s.maps.insert(pid, maps);
             }
         }
+        s.partitions = self
+            .disks
+            .partitions()
+            .into_iter()
+            .map(|p| PartitionInfo {
+                major: p.major,
+                minor: p.minor,
+                kib: p.kib,
+                name: p.name,
+            })
+            .collect();
         s.mounts = self
             .mounts
             .iter()

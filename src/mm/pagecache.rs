@@ -342,6 +342,33 @@ impl PageCache {
         res
     }
 
+    /// Writes back the dirty pages of every file of mount `mnt` (umount,
+    /// remount read-only).
+    pub fn writeback_mount(
+        &mut self,
+        fs: &dyn FileSystem,
+        mnt: usize,
+        frames: &FrameRefs,
+    ) -> KResult<()> {
+        let keys: Vec<FileKey> = self.files.keys().filter(|k| k.0 == mnt).copied().collect();
+        let mut res = Ok(());
+        for key in keys {
+            if let Err(e) = self.writeback(fs, key, frames) {
+                res = Err(e);
+            }
+        }
+        res
+    }
+
+    /// Forgets every page of mount `mnt`'s files (it is being unmounted:
+    /// nothing maps them any more).
+    pub fn drop_mount(&mut self, mnt: usize, frames: &mut FrameRefs) {
+        let keys: Vec<FileKey> = self.files.keys().filter(|k| k.0 == mnt).copied().collect();
+        for key in keys {
+            self.drop_file(key, frames);
+        }
+    }
+
     /// Forgets a file's pages (after its last unlink, or unmount).
     pub fn drop_file(&mut self, key: FileKey, frames: &mut FrameRefs) {
         if let Some(pages) = self.files.remove(&key) {

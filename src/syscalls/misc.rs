@@ -2,10 +2,9 @@
 //! reboot, mount, umount2.
 
 use super::{ok, SysResult};
-use crate::errno::Errno;
+use crate::errno::{Errno, KResult};
 use crate::kernel::task::Pid;
 use crate::kernel::{Kernel, Shutdown};
-use crate::vfs::Lookup;
 
 pub const RELEASE: &str = "6.1.0-umlrun";
 
@@ -87,51 +86,22 @@ pub fn sys_reboot(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_mount(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    const MS_RDONLY: u64 = 1;
-    const MS_REMOUNT: u64 = 32;
-    const MS_BIND: u64 = 4096;
     if k.task(tid)?.cred.euid != 0 {
         return Err(Errno::EPERM);
     }
     let target = k.read_path(tid, a[1])?;
-    let flags = a[3];
-    let r = k.lookup_at(tid, super::AT_FDCWD, &target, true)?;
-    if flags & MS_REMOUNT != 0 {
-        let root = k.mounts.fs(r.node.mnt)?.root();
-        if r.node.ino != root {
-            return Err(Errno::EINVAL);
-        }
-        if flags & MS_RDONLY != 0 {
-            k.sync_all();
-        }
-        k.mounts.set_read_only(r.node.mnt, flags & MS_RDONLY != 0)?;
-        return ok(0);
-    }
-    if flags & MS_BIND != 0 {
-        return Err(Errno::EINVAL);
-    }
-    let fstype = if a[2] != 0 {
-        k.read_path(tid, a[2])?
-    } else {
-        return Err(Errno::EINVAL);
-    };
-    let source = if a[0] != 0 {
-        k.read_path(tid, a[0]).unwrap_or_default()
-    } else {
-        fstype.clone()
-    };
-    if !crate::vfs::walk::is_dir(&r.stat) {
-        return Err(Errno::ENOTDIR);
-    }
-    let fs = k.fs_by_type(&fstype)?;
-    k.mounts.mount(
-        fs,
-        Some(r.node),
-        r.path,
-        String::from_utf8_lossy(&source).into_owned(),
-        flags & MS_RDONLY != 0,
-    )?;
+    let fstype = opt_string(k, tid, a[2])?;
+    let source = opt_string(k, tid, a[0])?;
+    k.do_mount(tid, source, &target, fstype, a[3])?;
     ok(0)
+}
+
+/// A string argument that may be NULL.
+fn opt_string(k: &mut Kernel, tid: Pid, addr: u64) -> KResult<Option<Vec<u8>>> {
+    if addr == 0 {
+        return Ok(None);
+    }
+    k.read_path(tid, addr).map(Some)
 }
 
 pub fn sys_umount2(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -139,30 +109,6 @@ pub fn sys_umount2(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::EPERM);
     }
     let target = k.read_path(tid, a[0])?;
-    let base = k.task(tid)?.fs.borrow().cwd.clone();
-    let cred = k.task(tid)?.cred.clone();
-    let r = match k.mounts.walk(&base, &target, true, &cred)? {
-        Lookup::Found(r) => r,
-        Lookup::Missing { .. } => return Err(Errno::ENOENT),
-    };
-    let root = k.mounts.fs(r.node.mnt)?.root();
-    if r.node.ino != root {
-        return Err(Errno::EINVAL);
-    }
-    // Files open on it keep it busy.
-    let busy = k.tasks.values().any(|t| {
-        t.files
-            .borrow()
-            .iter()
-            .any(|(_, e)| e.file.borrow().node().is_some_and(|n| n.mnt == r.node.mnt))
-            || t.fs.borrow().cwd.starts_with(&r.path) && r.path != b"/"
-    });
-    if busy {
-        return Err(Errno::EBUSY);
-    }
-    k.pagecache
-        .borrow_mut()
-        .writeback_all(&|m| k.mounts.fs(m).ok(), &k.frames)?;
-    k.mounts.umount(r.node)?;
+    k.do_umount(tid, &target, a[1])?;
     ok(0)
 }

@@ -183,7 +183,7 @@ impl Rig {
             mode,
         })
         .expect("open ubd");
-        let vol = Rc::new(Ext2Volume::mount(Arc::new(ubd)).expect("mount ext2"));
+        let vol = Rc::new(Ext2Volume::mount(Arc::new(ubd), false).expect("mount ext2"));
         let mut mounts = MountTable::new();
         let root_mnt = mounts
             .mount(

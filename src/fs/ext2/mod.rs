@@ -348,6 +348,15 @@ impl Ext2 {
     pub fn unmount(&self) -> KResult<()> {
         self.fs.write().unmount()
     }
+
+    /// Switch between read-only and read-write (see `Fs::remount`).
+    pub fn remount(&self, read_only: bool) -> KResult<()> {
+        self.fs.write().remount(read_only)
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.fs.read().read_only
+    }
 }
 
 impl Drop for Ext2 {

@@ -207,6 +207,42 @@ impl Fs {
         self.dev.flush().map_err(|e| super::io_error("flush", e))
     }
 
+    /// `mount -o remount,ro` / `remount,rw`: read-only marks the file
+    /// system clean and flushes (as unmount does, but it stays mounted);
+    /// read-write marks it in use again. Unsupported ro-compat features
+    /// refuse read-write with EROFS, as Linux's ext2_remount does.
+    pub fn remount(&mut self, read_only: bool) -> KResult<()> {
+        if self.unmounted {
+            return Err(Errno::EINVAL);
+        }
+        if read_only == self.read_only {
+            return Ok(());
+        }
+        if read_only {
+            let state = self.sb.state();
+            self.sb.set_state(state | STATE_VALID);
+            self.sb_dirty = true;
+            self.sync()?;
+            self.read_only = true;
+            return Ok(());
+        }
+        let ro_compat = self.sb.feature_ro_compat() & !SUPPORTED_RO_COMPAT;
+        if ro_compat != 0 {
+            log::warn!("ext2: unsupported ro-compat features {ro_compat:#x}: staying read-only");
+            return Err(Errno::EROFS);
+        }
+        self.read_only = false;
+        let state = self.sb.state();
+        self.sb.set_state(state & !STATE_VALID);
+        self.sb.set_mnt_count(self.sb.mnt_count().wrapping_add(1));
+        self.sb.set_mtime(now());
+        if let Err(e) = self.write_super() {
+            self.read_only = true;
+            return Err(e);
+        }
+        Ok(())
+    }
+
     pub fn unmount(&mut self) -> KResult<()> {
         if self.unmounted {
             return Ok(());

@@ -259,6 +259,15 @@ pub fn filesystems(list: &[(&'static str, bool)]) -> String {
     o
 }
 
+/// /proc/partitions, as Linux's show_partition prints it.
+pub fn partitions(list: &[PartitionInfo]) -> String {
+    let mut o = String::from("major minor  #blocks  name\n\n");
+    for p in list {
+        let _ = writeln!(o, "{:4}  {:7} {:10} {}", p.major, p.minor, p.kib, p.name);
+    }
+    o
+}
+
 pub fn cpuinfo(cpus: u32) -> String {
     let mut o = String::new();
     for i in 0..cpus.max(1) {

@@ -49,6 +49,7 @@ const G_SYS_KERNEL: u64 = 12;
 const G_HOSTNAME: u64 = 13;
 const G_OSRELEASE: u64 = 14;
 const G_OSTYPE: u64 = 15;
+const G_PARTITIONS: u64 = 16;
 
 // Per-process file ids.
 const P_DIR: u64 = 1;
@@ -71,6 +72,7 @@ const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
     ("loadavg", G_LOADAVG, Kind::File),
     ("meminfo", G_MEMINFO, Kind::File),
     ("mounts", G_MOUNTS, Kind::File),
+    ("partitions", G_PARTITIONS, Kind::File),
     ("self", G_SELF, Kind::Link),
     ("stat", G_STAT, Kind::File),
     ("sys", G_SYS, Kind::Dir),
@@ -129,7 +131,7 @@ impl ProcFs {
             let kind = match file {
                 G_ROOT | G_SYS | G_SYS_KERNEL => Kind::Dir,
                 G_SELF => Kind::Link,
-                G_MEMINFO..=G_STAT | G_HOSTNAME..=G_OSTYPE => Kind::File,
+                G_MEMINFO..=G_STAT | G_HOSTNAME..=G_OSTYPE | G_PARTITIONS => Kind::File,
                 _ => return Err(Errno::ENOENT),
             };
             return if sub == 0 {
@@ -175,6 +177,7 @@ impl ProcFs {
             (None, G_UPTIME) => format::uptime(s.uptime()),
             (None, G_LOADAVG) => format::loadavg(&s.loadavg()),
             (None, G_FILESYSTEMS) => format::filesystems(&s.filesystems()),
+            (None, G_PARTITIONS) => format::partitions(&s.partitions()),
             (None, G_CPUINFO) => format::cpuinfo(s.cpu_count()),
             (None, G_VERSION) => format::version(&s.kernel_version()),
             (None, G_STAT) => format::sys_stat(&s.sys_stat()),

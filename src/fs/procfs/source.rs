@@ -127,6 +127,16 @@ pub struct MountInfo {
     pub options: String,
 }
 
+/// One line of /proc/partitions: a disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    pub major: u32,
+    pub minor: u32,
+    /// Size in 1 KiB blocks.
+    pub kib: u64,
+    pub name: String,
+}
+
 /// One line of /proc/<pid>/maps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MapInfo {
@@ -198,6 +208,10 @@ pub trait ProcSource {
     fn kernel_version(&self) -> String;
     /// (name, nodev) of every registered file-system type.
     fn filesystems(&self) -> Vec<(&'static str, bool)>;
+    /// The block devices, for /proc/partitions.
+    fn partitions(&self) -> Vec<PartitionInfo> {
+        Vec::new()
+    }
     /// Open descriptors of `pid` and what their /proc/<pid>/fd links read.
     fn fds(&self, pid: u32) -> Vec<(u32, Vec<u8>)>;
     /// What fd `fd` of `pid` refers to as (mount id, inode), if a file.

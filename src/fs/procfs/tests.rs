@@ -68,6 +68,22 @@ impl ProcSource for Fake {
     fn filesystems(&self) -> Vec<(&'static str, bool)> {
         vec![("ext2", false), ("proc", true)]
     }
+    fn partitions(&self) -> Vec<PartitionInfo> {
+        vec![
+            PartitionInfo {
+                major: 98,
+                minor: 0,
+                kib: 65536,
+                name: "ubda".into(),
+            },
+            PartitionInfo {
+                major: 98,
+                minor: 16,
+                kib: 1024,
+                name: "ubdb".into(),
+            },
+        ]
+    }
     fn fds(&self, pid: u32) -> Vec<(u32, Vec<u8>)> {
         if pid == 42 {
             vec![
@@ -152,6 +168,11 @@ fn global_files() {
     assert_eq!(cat(&fs, "loadavg"), "0.00 0.00 0.00 1/2 42\n");
     assert_eq!(cat(&fs, "filesystems"), "\text2\nnodev\tproc\n");
     assert_eq!(cat(&fs, "mounts"), "proc /proc proc rw 0 0\n");
+    // Linux's "%4d  %7d %10llu %pg" under a header and a blank line.
+    assert_eq!(
+        cat(&fs, "partitions"),
+        "major minor  #blocks  name\n\n  98        0      65536 ubda\n  98       16       1024 ubdb\n"
+    );
     assert_eq!(cat(&fs, "sys/kernel/hostname"), "umlrun\n");
     assert_eq!(cat(&fs, "sys/kernel/osrelease"), "6.1.0-umlrun\n");
     assert!(cat(&fs, "stat").contains("btime 1000\n"));
