@@ -11,7 +11,9 @@
 //! malformed datagrams, unknown commands, bad sizes and too-large unplugs
 //! each answered with a clear error while the guest goes on; a client that
 //! floods requests and vanishes; a stale socket from a killed instance; a
-//! socket path longer than sun_path; `umlctl` list/stats/mem/errors.
+//! socket path longer than sun_path; `umlctl` list/stats/mem/errors; `config
+//! ubd1=` hot-adding a disk the guest mounts, `remove ubd1` refused while it
+//! is mounted and done after umount.
 //!
 //! Every instance is stopped by pid when a test fails (the harness's Drop).
 
@@ -677,4 +679,63 @@ fn umlctl_lists_reports_resizes_and_refuses_dead_instances() {
     );
     let (code, _, err) = umlctl(&fleet, &[&umid, "frobnicate"]);
     assert_eq!((code, err.as_str()), (1, "umlctl: Unknown command\n"));
+}
+
+// --- ubd hot-add and hot-remove ----------------------------------------------
+
+#[test]
+fn ubd_hot_add_mounts_and_remove_refuses_while_mounted() {
+    let mut fleet = boot("mmap", "64M", &[]);
+    let root = fleet.dir().join("data-root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("hello.txt"), "hot-added disk\n").unwrap();
+    let img = fleet.dir().join("data.img");
+    let st = Command::new(tool("mke2fs"))
+        .args(["-q", "-t", "ext2", "-b", "4096", "-d"])
+        .arg(&root)
+        .arg(&img)
+        .arg("8M")
+        .status()
+        .unwrap();
+    assert!(st.success(), "mke2fs");
+    assert_eq!(mc_ok(&fleet, "config ubd1"), "");
+    assert_eq!(mc_err(&fleet, "remove ubd1"), "Device doesn't exist");
+    assert_eq!(mc_ok(&fleet, &format!("config ubd1={}", img.display())), "");
+    assert_eq!(
+        mc_ok(&fleet, "config ubd1"),
+        format!("ubd1={}", img.display())
+    );
+    let t = mc_err(&fleet, &format!("config ubd1={}", img.display()));
+    assert!(t.contains("already configured"), "{t}");
+    let t = mc_err(&fleet, "config ubd2=/no/such/file.img");
+    assert!(t.starts_with("ubd2=/no/such/file.img: "), "{t}");
+    let g = &mut fleet.instances[0];
+    ok(g, "mount -t ext2 /dev/ubdb /mnt");
+    assert_eq!(ok(g, "cat /mnt/hello.txt").trim(), "hot-added disk");
+    ok(g, "echo written-in-guest > /mnt/new.txt");
+    assert_eq!(mc_err(&fleet, "remove ubd1"), "Device is currently open");
+    let g = &mut fleet.instances[0];
+    ok(g, "umount /mnt");
+    assert_eq!(mc_ok(&fleet, "remove ubd1"), "");
+    let g = &mut fleet.instances[0];
+    let (status, _) = g.run("test -e /dev/ubdb", CMD_TIMEOUT).unwrap();
+    assert_ne!(status, 0, "/dev/ubdb still there after remove");
+    // What the guest wrote is in the image, and the image is clean.
+    let cat = Command::new(tool("debugfs"))
+        .args(["-R", "cat /new.txt"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&cat.stdout), "written-in-guest\n");
+    let fsck = Command::new(tool("e2fsck"))
+        .arg("-fn")
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+    assert_no_panic(&fleet.instances[0]);
 }

@@ -231,27 +231,91 @@ impl Kernel {
                     None => ok(""),
                 }
             }
-            Command::ConfigSet(Device::Ubd(n), _) => {
-                if self.config.disks.iter().any(|(i, _)| *i == n) {
-                    fail(format!("ubd{n} is already configured"))
-                } else {
-                    fail("ubd hot-add is not supported yet: the guest cannot mount a disk other than its root")
-                }
-            }
-            Command::Remove(Device::Ubd(n)) => {
-                if n > 15 {
-                    fail("Invalid device number - must be between 0 and 15")
-                } else if !self.config.disks.iter().any(|(i, _)| *i == n) {
-                    fail("Device doesn't exist")
-                } else if Some(n) == self.config.root_disk {
-                    fail("Device is currently open")
-                } else {
-                    fail("ubd hot-remove is not supported yet")
-                }
-            }
+            Command::ConfigSet(Device::Ubd(n), rest) => self.ubd_hot_add(n, &rest),
+            Command::Remove(Device::Ubd(n)) => self.ubd_hot_remove(n),
             Command::Stack(pid) => self.mconsole_stack(pid),
             Command::Stats => ok(self.stats_json().to_string()),
         }
+    }
+
+    /// `config ubd<N>[flags]=<file>[,<backing>]`: opens the disk (copy
+    /// mode: stubs already running do not hold its fd, so its pages cannot
+    /// be mapped from the image), adds it to the disk table and makes its
+    /// node in every devtmpfs, so the guest can mount it at once.
+    fn ubd_hot_add(&mut self, n: u8, rest: &str) -> Answer {
+        let arg = format!("ubd{n}{rest}");
+        let defaults = crate::config::Defaults {
+            home: None,
+            umid: "hotplug".into(),
+            cpus: Vec::new(),
+        };
+        let spec = match crate::config::parse_args(&[arg.as_str()], &defaults) {
+            Ok(crate::config::Command::Run(cfg)) => match cfg.ubds.into_iter().next() {
+                Some(s) => s,
+                None => return fail("Bad configuration option"),
+            },
+            Ok(_) => return fail("Bad configuration option"),
+            Err(e) => return fail(e.to_string()),
+        };
+        let index = spec.index as usize;
+        if index >= crate::block::disks::MAX_DISKS {
+            return fail(format!("{arg}: only ubd0 to ubd15"));
+        }
+        if self.disks.get(index).is_some() {
+            return fail(format!("ubd{n} is already configured"));
+        }
+        let ubd = match crate::block::Ubd::open(&spec) {
+            Ok(u) => std::sync::Arc::new(u),
+            Err(e) => return fail(format!("{arg}: {e}")),
+        };
+        if let Err(e) = self.disks.insert(index, ubd) {
+            return fail(format!("{arg}: {e}"));
+        }
+        let (major, minor) = crate::block::disks::disk_dev(index);
+        let node = crate::fs::devices::BlockNode {
+            name: crate::block::disks::disk_name(index),
+            major,
+            minor,
+        };
+        for fs in self.devtmpfs_mounts() {
+            if let Err(e) = crate::fs::devices::add_block_node(fs.as_ref(), &node) {
+                log::warn!("/dev/{}: {e}", node.name);
+            }
+        }
+        self.config.disks.push((spec.index, spec.switch_text()));
+        log::info!("mconsole: hot-added {}", spec.switch_text());
+        ok("")
+    }
+
+    /// `remove ubd<N>`: refused while the disk is mounted or held
+    /// (UML's rule), else flushed and taken out of the guest.
+    fn ubd_hot_remove(&mut self, n: u8) -> Answer {
+        let index = n as usize;
+        if index >= crate::block::disks::MAX_DISKS {
+            return fail("Invalid device number - must be between 0 and 15");
+        }
+        let ubd = match self.disks.remove(index) {
+            Ok(u) => u,
+            Err(crate::errno::Errno::EBUSY) => return fail("Device is currently open"),
+            Err(_) => return fail("Device doesn't exist"),
+        };
+        if let Err(e) = ubd.flush() {
+            log::error!("flushing ubd{n}: {e}");
+        }
+        let name = crate::block::disks::disk_name(index);
+        for fs in self.devtmpfs_mounts() {
+            let _ = fs.unlink(fs.root(), name.as_bytes());
+        }
+        self.config.disks.retain(|(i, _)| *i != n);
+        ok("")
+    }
+
+    fn devtmpfs_mounts(&self) -> Vec<std::rc::Rc<dyn crate::fs::FileSystem>> {
+        self.mounts
+            .iter()
+            .filter(|(_, m)| m.source == "devtmpfs")
+            .map(|(_, m)| m.fs.clone())
+            .collect()
     }
 
     /// `config mem=±N`.

@@ -41,7 +41,8 @@ pub enum Command {
     Log(String),
     /// `config <dev>`: query.
     ConfigGet(Device),
-    /// `config <dev>=<spec>`.
+    /// `config <dev>=<spec>`; for a ubd, what follows its index: flag
+    /// letters, `=`, then the file(s), as on the command line.
     ConfigSet(Device, String),
     Remove(Device),
     Stack(i32),
@@ -133,10 +134,18 @@ fn config(s: &str) -> Result<Command, String> {
     if rest.is_empty() {
         return Ok(Command::ConfigGet(dev));
     }
+    if let Device::Ubd(_) = dev {
+        // ubd<N>[flags]=<file>[,<backing>]
+        return match rest.split_once('=') {
+            Some((flags, _)) if flags.chars().all(|c| "rsdc".contains(c)) => {
+                Ok(Command::ConfigSet(dev, rest.to_string()))
+            }
+            _ => Err("Bad configuration option".into()),
+        };
+    }
     match rest.strip_prefix('=') {
         Some(spec) => Ok(Command::ConfigSet(dev, spec.to_string())),
-        None if dev == Device::Mem => Err("Expected '=' after 'mem'".into()),
-        None => Err("Bad configuration option".into()),
+        None => Err("Expected '=' after 'mem'".into()),
     }
 }
 
@@ -200,7 +209,15 @@ mod tests {
         assert_eq!(parse("config ubdb"), Ok(Command::ConfigGet(Device::Ubd(1))));
         assert_eq!(
             parse("config ubd1=/tmp/x.img"),
-            Ok(Command::ConfigSet(Device::Ubd(1), "/tmp/x.img".into()))
+            Ok(Command::ConfigSet(Device::Ubd(1), "=/tmp/x.img".into()))
+        );
+        assert_eq!(
+            parse("config ubdbr=a.cow,b.img"),
+            Ok(Command::ConfigSet(Device::Ubd(1), "r=a.cow,b.img".into()))
+        );
+        assert_eq!(
+            parse("config ubd1x=a"),
+            Err("Bad configuration option".into())
         );
         assert_eq!(
             parse("config eth0=tuntap"),
