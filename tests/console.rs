@@ -667,6 +667,37 @@ fn job_control_background_jobs_and_kill() {
     );
 }
 
+/// A process that computes forever in the background does not starve the
+/// others: the shell's `date; sleep 1; echo x` still completes (the busy
+/// loop is preempted, and the sleeper's deadline is seen between its
+/// slices, not only when nothing is runnable), in about a second.
+#[test]
+fn a_busy_background_process_does_not_starve_the_shell() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    ok(g, "sh -c 'while :; do :; done' &");
+    let busy = ok(g, "echo $!");
+    let t = std::time::Instant::now();
+    let out = ok(g, "date; sleep 1; echo x");
+    let took = t.elapsed();
+    assert!(out.trim_end().ends_with('x'), "printed:\n{out}");
+    assert!(
+        took < Duration::from_secs(5),
+        "`date; sleep 1; echo x` took {took:?} next to a busy loop"
+    );
+    // Two busy loops and a timed sleep: each still gets its turn.
+    ok(g, "sh -c 'while :; do :; done' &");
+    let t = std::time::Instant::now();
+    same(g, "sleep 1; echo y", "y");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "sleep 1 took {:?}",
+        t.elapsed()
+    );
+    ok(g, &format!("kill {} $!", busy.trim()));
+    assert_no_panic(g);
+}
+
 #[test]
 fn ctrl_d_logs_out_and_getty_respawns() {
     let mut fleet = boot("mmap");

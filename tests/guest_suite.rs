@@ -29,6 +29,8 @@ const COMPARED: &[&str] = &[
     "t_exec_self",
     "t_eventfd",
     "t_conform_sys",
+    "t_sched",
+    "t_futex",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account"];
@@ -99,7 +101,9 @@ compare!(
     t_conform_io,
     t_exec_self,
     t_eventfd,
-    t_conform_sys
+    t_conform_sys,
+    t_sched,
+    t_futex
 );
 
 /// 128 MiB touched and freed: needs more than the default 64M of guest memory.

@@ -265,8 +265,9 @@ fn wakeups(pid: i32) -> u64 {
 
 /// An idle instance (at its shell prompt, nothing running) does not wake
 /// the host up: no preemption tick while no guest code runs, only the
-/// console's slow polls (a few a second) — hundreds of idle instances
-/// must not keep a host CPU busy.
+/// console's slow polls of the terminal size (a few a second; the test
+/// harness's pty is not umlrun's controlling terminal, so no SIGWINCH
+/// would say) — hundreds of idle instances must not keep a host CPU busy.
 #[test]
 fn an_idle_instance_does_not_tick() {
     let mut fleet = boot_logged_in();
@@ -279,4 +280,61 @@ fn an_idle_instance_does_not_tick() {
     let woke = wakeups(pid) - before;
     // A 10 ms tick alone would be ~300 here.
     assert!(woke <= 40, "an idle umlrun woke up {woke} times in 3 s");
+}
+
+/// An idle instance whose console is not a terminal (stdin and stdout are
+/// pipes, as under a supervisor) does not wake up at all: it sleeps in one
+/// epoll_wait until input or a deadline comes, and an idle guest has none.
+#[test]
+fn an_idle_instance_off_a_terminal_sleeps_without_waking() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let runner = Runner::umlrun("mmap");
+    let cow = dir.path().join("idle.cow");
+    runner.make_cow(&cow, &backing()).unwrap();
+    let argv = runner.argv(&cow, &backing(), "idle-pipe", dir.path(), "64M");
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let mut out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if seen.windows(6).any(|w| w == b"login:") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let booted = rx.recv_timeout(Duration::from_secs(60)).is_ok();
+    let woke = booted.then(|| {
+        // Boot's last deadlines (the heap trim a second after work) pass.
+        std::thread::sleep(Duration::from_millis(1500));
+        let before = wakeups(pid);
+        std::thread::sleep(Duration::from_secs(3));
+        wakeups(pid) - before
+    });
+    // SIGTERM: a clean shutdown (stubs stopped, the COW synced).
+    // SAFETY: kill(2) of the child we spawned.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let _ = child.wait();
+    drop(child.stdin.take());
+    let _ = reader.join();
+    assert!(booted, "no login prompt within 60 s");
+    let woke = woke.unwrap();
+    assert!(
+        woke <= 2,
+        "an idle umlrun on pipes woke up {woke} times in 3 s"
+    );
 }

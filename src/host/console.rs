@@ -2,11 +2,9 @@
 //! `con0=fd:0,fd:1`). When stdin is a terminal it is put in raw mode so
 //! the guest's line discipline sees every key, and restored on drop.
 
-use std::os::fd::{BorrowedFd, RawFd};
-use std::time::Duration;
-
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{self, SetArg, Termios};
+use std::os::fd::{BorrowedFd, RawFd};
 
 pub struct HostConsole {
     input: Option<RawFd>,
@@ -17,8 +15,7 @@ pub struct HostConsole {
 
 fn fd(raw: RawFd) -> BorrowedFd<'static> {
     // SAFETY: the console fds (0 and 1, or the ones con0= names) stay open
-    // for umlrun's whole life; nothing closes them. The mconsole socket
-    // passed to `read_also` is open for the duration of the call.
+    // for umlrun's whole life; nothing closes them.
     unsafe { BorrowedFd::borrow_raw(raw) }
 }
 
@@ -64,65 +61,49 @@ impl HostConsole {
         (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
     }
 
-    /// Waits up to `timeout` (None: forever) for input and reads what is
-    /// there. Returns the bytes (empty on timeout or EOF).
-    pub fn read(&mut self, timeout: Option<Duration>) -> Vec<u8> {
-        self.read_also(timeout, None).0
+    /// The input fd to wait on (None: no input, or it reached its end).
+    pub fn input_fd(&self) -> Option<RawFd> {
+        self.input.filter(|_| !self.eof)
     }
 
-    /// [`HostConsole::read`], also waking when `also` (another host fd,
-    /// the mconsole socket) is readable, which the second value says.
-    pub fn read_also(&mut self, timeout: Option<Duration>, also: Option<RawFd>) -> (Vec<u8>, bool) {
-        let input = self.input.filter(|_| !self.eof);
-        if input.is_none() && also.is_none() {
-            if let Some(t) = timeout {
-                std::thread::sleep(t.min(Duration::from_millis(500)));
-            } else {
-                std::thread::sleep(Duration::from_millis(500));
+    /// True when umlrun hears of the host terminal's resizes by SIGWINCH:
+    /// its input is a terminal and the controlling terminal of umlrun's
+    /// session (tcgetpgrp works only there). A terminal that is not (a
+    /// pty a test harness holds) must be looked at from time to time.
+    pub fn resizes_signalled(&self) -> bool {
+        match self.input {
+            Some(i) if self.is_terminal() => {
+                termios::tcgetattr(fd(i)).is_ok() && nix::unistd::tcgetpgrp(fd(i)).is_ok()
             }
-            return (Vec::new(), false);
+            _ => false,
         }
-        let ms = match timeout {
-            // Without console input, wake now and then as before.
-            None if input.is_none() => PollTimeout::from(500u16),
-            None => PollTimeout::NONE,
-            Some(t) => {
-                PollTimeout::try_from(t.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX)
-            }
+    }
+
+    /// Reads what input is there without waiting (empty if none). End of
+    /// file or an error (the other side of a pty gone) ends the input.
+    pub fn read_available(&mut self) -> Vec<u8> {
+        let Some(i) = self.input_fd() else {
+            return Vec::new();
         };
-        let mut fds: Vec<PollFd> = input
-            .iter()
-            .chain(also.iter())
-            .map(|&f| PollFd::new(fd(f), PollFlags::POLLIN))
-            .collect();
-        match poll(&mut fds, ms) {
+        let mut fds = [PollFd::new(fd(i), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::ZERO) {
             Ok(n) if n > 0 => {}
-            _ => return (Vec::new(), false),
+            _ => return Vec::new(),
         }
-        let ready = |p: &PollFd| p.revents().is_some_and(|r| !r.is_empty());
-        let also_ready = also.is_some() && fds.last().is_some_and(ready);
-        let Some(i) = input.filter(|_| fds.first().is_some_and(ready)) else {
-            return (Vec::new(), also_ready);
-        };
         let mut buf = [0u8; 4096];
-        let got = match nix::unistd::read(i, &mut buf) {
+        match nix::unistd::read(i, &mut buf) {
             Ok(0) => {
                 self.eof = true;
                 Vec::new()
             }
             Ok(n) => buf[..n].to_vec(),
-            Err(_) => Vec::new(),
-        };
-        (got, also_ready)
-    }
-
-    /// Is input waiting (without blocking)?
-    pub fn input_ready(&self) -> bool {
-        let Some(i) = self.input.filter(|_| !self.eof) else {
-            return false;
-        };
-        let mut fds = [PollFd::new(fd(i), PollFlags::POLLIN)];
-        matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+            Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => Vec::new(),
+            Err(e) => {
+                log::debug!("console input ends: {e}");
+                self.eof = true;
+                Vec::new()
+            }
+        }
     }
 
     /// True once the host input reached end of file.

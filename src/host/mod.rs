@@ -8,19 +8,21 @@
 //! | `mapping.rs`| shared mappings of host fds with safe byte access, and remapping a range over a file page |
 //! | `clock.rs`  | host clocks for the guest's clock syscalls |
 //! | `console.rs`| umlrun's stdin/stdout as the guest console, raw mode and its restoration |
+//! | `event_loop.rs`| the one epoll the kernel thread sleeps in: host fd registration, readiness, signal wake-ups |
 //! | `file.rs`   | positional I/O, fcntl locks, file metadata for disk images |
 //! | `preempt.rs`| the ticker that interrupts guests computing for a whole slice |
 //! | `ptrace.rs` | tracing stub processes: spawn, resume, stops, registers |
 //! | `xstate.rs` | the XSAVE (AVX, AVX-512) state of stubs: host layout, get and set |
 //! | `stub.rs`   | the sealed memfd the stub ELF is exec'd from |
 //! | `cpu.rs`    | pinning umlrun and its stubs to one CPU |
-//! | `signals.rs`| SIGTERM/SIGHUP/SIGINT to umlrun: a clean shutdown request |
+//! | `signals.rs`| SIGTERM/SIGHUP/SIGINT to umlrun: a clean shutdown request; SIGWINCH |
 //! | `mcsock.rs` | the management console's AF_UNIX datagram sockets (server, client, notify) |
 //! | `misc.rs`   | pids, terminals, home directory and other process-level facts |
 
 pub mod clock;
 pub mod console;
 pub mod cpu;
+pub mod event_loop;
 pub mod file;
 pub mod mapping;
 pub mod mcsock;

@@ -18,6 +18,7 @@ use crate::config::{self, Config, UbdSpec};
 use crate::errno::Errno;
 use crate::fs::ext2vol::Ext2Volume;
 use crate::host::console::HostConsole;
+use crate::host::event_loop::EventLoop;
 use crate::mconsole::protocol::NotifyType;
 use crate::mm::AddressSpace;
 use crate::physmem::{PhysMem, PhysMemError};
@@ -43,6 +44,8 @@ pub enum BootError {
     NoInit(Errno, String),
     #[error("cannot start the first guest process: {0}")]
     Stub(Errno),
+    #[error("cannot create the host event loop: {0}")]
+    EventLoop(#[source] std::io::Error),
 }
 
 /// How an instance ended, for umlrun's exit code.
@@ -181,10 +184,13 @@ fn boot_once(
         config::Console::Null => HostConsole::new(None, None),
     };
     let hostname = read_hostname(&mounts);
+    let host_loop = EventLoop::new().map_err(BootError::EventLoop)?;
+    host_loop.wake_on_signals();
     let mut k = Kernel::new(
         physmem,
         mounts,
         Console::new(host),
+        host_loop,
         KernelConfig {
             hostname,
             cpu,
@@ -198,7 +204,7 @@ fn boot_once(
             root_disk: Some(idx),
         },
     );
-    k.mconsole = std::mem::take(mconsole);
+    k.mconsole_attach(std::mem::take(mconsole));
     for (s, d) in &disks {
         if let Err(e) = k.disks.insert(s.index as usize, d.clone()) {
             log::warn!("ubd{}: not made a guest device: {e}", s.index);

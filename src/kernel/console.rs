@@ -22,6 +22,8 @@ pub struct Console {
     size_checked: Instant,
     /// The host terminal was resized: SIGWINCH not yet sent.
     resized: bool,
+    /// umlrun gets SIGWINCH for the host terminal: no need to poll it.
+    resizes_signalled: bool,
     /// Readers of the terminal and its pollers.
     pub waitq: WaitQueueRef,
 }
@@ -29,11 +31,17 @@ pub struct Console {
 /// How often an otherwise quiet console looks at the host terminal's size
 /// (umlrun gets no SIGWINCH; a key press always looks at once).
 const SIZE_CHECK: Duration = Duration::from_millis(250);
+/// The same for an idle kernel, which wakes up for nothing else.
+const IDLE_SIZE_CHECK: Duration = Duration::from_millis(500);
 
 impl Console {
     pub fn new(host: HostConsole) -> Console {
         let mut tty = Tty::new();
         let host_size = host.winsize();
+        let resizes_signalled = host.resizes_signalled();
+        if resizes_signalled {
+            crate::host::signals::install_resize_handler();
+        }
         let (rows, cols) = host_size.unwrap_or((24, 80));
         tty.winsize = Winsize {
             rows,
@@ -47,23 +55,41 @@ impl Console {
             host_size,
             size_checked: Instant::now(),
             resized: false,
+            resizes_signalled,
             waitq: WaitQueue::new(),
         }
     }
 
-    /// Reads host input, waiting up to `timeout` (or until `also`, the
-    /// mconsole socket, is readable). Returns the bytes read, plus one
-    /// when the host terminal was resized: nonzero means
-    /// [`Kernel::console_input_arrived`] has work; and whether `also` is
-    /// readable.
-    pub fn poll_host(&mut self, timeout: Option<Duration>, also: Option<i32>) -> (usize, bool) {
-        let (got, also_ready) = self.host.read_also(timeout, also);
+    /// Reads the host input that is there (`readable`: the event loop
+    /// said so) and follows host terminal resizes (`resize_signal`: umlrun
+    /// got SIGWINCH; otherwise the size is looked at every `SIZE_CHECK`
+    /// when it cannot be signalled). Nonzero means
+    /// [`Kernel::console_input_arrived`] has work.
+    pub fn take_host_input(&mut self, readable: bool, resize_signal: bool) -> usize {
+        let got = if readable {
+            self.host.read_available()
+        } else {
+            Vec::new()
+        };
         let n = got.len();
         self.pending.extend_from_slice(&got);
-        if self.check_host_size(n > 0) {
+        let look = n > 0 || resize_signal || !self.resizes_signalled;
+        if look && self.check_host_size(n > 0 || resize_signal) {
             self.resized = true;
         }
-        (n + self.resized as usize, also_ready)
+        n + self.resized as usize
+    }
+
+    /// The host input fd for the event loop (None: none, or it ended).
+    pub fn host_input_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.host.input_fd()
+    }
+
+    /// When an idle kernel must next look at the host terminal's size
+    /// (None: resizes come as SIGWINCH, or there is no terminal).
+    pub fn next_size_check(&self) -> Option<Instant> {
+        (self.host_size.is_some() && !self.resizes_signalled)
+            .then(|| self.size_checked + IDLE_SIZE_CHECK)
     }
 
     /// Follows a resize of the host terminal (before `input` is fed, so
@@ -87,10 +113,6 @@ impl Console {
             cols,
             ..Default::default()
         })
-    }
-
-    pub fn has_pending_host_input(&self) -> bool {
-        self.host.input_ready()
     }
 
     /// Output from the guest, through OPOST processing.

@@ -13,6 +13,7 @@ use super::pipes::PipeTable;
 use super::task::{MmId, Pid, Task, TaskState};
 use crate::block::DiskTable;
 use crate::errno::{Errno, KResult};
+use crate::host::event_loop::EventLoop;
 use crate::mm::pagecache::PageCache;
 use crate::mm::{AddressSpace, FrameRefs};
 use crate::physmem::PhysMem;
@@ -105,6 +106,21 @@ pub struct Kernel {
     /// The management console (socket, `stop` state); see `mconsole.rs`.
     pub mconsole: super::mconsole::Mconsole,
     pub counters: Counters,
+    /// Tasks in FUTEX_WAIT, by what backs their futex word.
+    pub futexes: super::futex::FutexTable,
+    /// Deadlines: timeouts of blocked tasks, real-time timers.
+    pub timers: super::timers::DeadlineQueue,
+    /// The host event loop the scheduler waits on when idle, and what
+    /// each registered token is (see `hostsrc.rs`).
+    pub host_loop: EventLoop,
+    pub host_sources: HashMap<u64, (super::hostsrc::HostSource, std::os::fd::RawFd)>,
+    pub next_host_token: u64,
+    /// The console input's registration; or, for an input epoll cannot
+    /// watch (a regular file), true: it is read on every turn.
+    pub console_token: Option<crate::host::event_loop::Token>,
+    pub console_always_ready: bool,
+    /// Scratch space for the events of one wait.
+    pub host_ready: Vec<crate::host::event_loop::Ready>,
 }
 
 impl Kernel {
@@ -112,11 +128,12 @@ impl Kernel {
         physmem: Arc<PhysMem>,
         mounts: MountTable,
         console: Console,
+        host_loop: EventLoop,
         config: KernelConfig,
     ) -> Kernel {
         // The cap follows hot-plug (see `Kernel::mem_unplug`).
         let plugged = physmem.frames_plugged();
-        Kernel {
+        let mut k = Kernel {
             frames: FrameRefs::new(physmem.clone()),
             physmem,
             mounts,
@@ -149,7 +166,17 @@ impl Kernel {
             heap_trimmed: (0, std::time::Instant::now()),
             mconsole: Default::default(),
             counters: Counters::default(),
-        }
+            futexes: Default::default(),
+            timers: Default::default(),
+            host_loop,
+            host_sources: HashMap::new(),
+            next_host_token: 0,
+            console_token: None,
+            console_always_ready: false,
+            host_ready: Vec::new(),
+        };
+        k.register_console();
+        k
     }
 
     pub fn alloc_pid(&mut self) -> Pid {

@@ -118,6 +118,21 @@ fn fail(text: impl Into<String>) -> Answer {
 }
 
 impl Kernel {
+    /// Takes the console for this boot and registers its socket with the
+    /// host event loop.
+    pub fn mconsole_attach(&mut self, m: Mconsole) {
+        self.mconsole = m;
+        if let Some(fd) = self.mconsole.fd() {
+            if let Err(e) = self.register_host_source(
+                fd,
+                crate::host::event_loop::Interest::READ,
+                super::hostsrc::HostSource::Mconsole,
+            ) {
+                log::warn!("mconsole socket not watched: {e}");
+            }
+        }
+    }
+
     /// Serves every request waiting on the socket (at most a burst).
     pub fn mconsole_service(&mut self) {
         for _ in 0..BURST {

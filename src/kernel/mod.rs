@@ -4,7 +4,10 @@
 //! |---------------|------|
 //! | `core.rs`     | the `Kernel` state and guest-memory helpers |
 //! | `task.rs`     | tasks, their states and wait statuses |
-//! | `sched.rs`    | the run loop: switching stubs, faults, blocking and waking |
+//! | `sched.rs`    | the run loop: switching stubs, faults, blocking and waking; the scheduling policy |
+//! | `futex.rs`    | futex waiter lists keyed by what backs the word (mm+address, frame, file offset) |
+//! | `timers.rs`   | the deadline queue: task timeouts and real-time timers, earliest first |
+//! | `hostsrc.rs`  | host event sources registered with the host event loop; the idle wait |
 //! | `process.rs`  | fork/clone, exit, zombies, wait4, reparenting |
 //! | `exec.rs`     | execve: ELF and `#!` loading into a fresh address space |
 //! | `schedattr.rs`| nice, scheduling policy and priority per task, and their rules |
@@ -32,6 +35,8 @@ pub mod core;
 pub mod exec;
 pub mod fdtable;
 pub mod files;
+pub mod futex;
+pub mod hostsrc;
 pub mod mconsole;
 pub mod mountfs;
 pub mod orphans;
@@ -44,6 +49,7 @@ pub mod schedattr;
 pub mod signal;
 pub mod signals;
 pub mod task;
+pub mod timers;
 pub mod waitq;
 
 pub use self::core::{Kernel, KernelConfig, Shutdown};

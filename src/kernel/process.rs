@@ -264,11 +264,12 @@ impl Kernel {
             // CLONE_CHILD_CLEARTID: zero it and wake a futex waiter.
             let _ = self.write_u32(tid, ctid, 0);
             // pthread_join sleeps in FUTEX_WAIT on this word.
-            self.futex_wake(tid, ctid, usize::MAX, None);
+            self.futex_wake(tid, ctid, usize::MAX);
             self.wake_all();
         }
         self.wake_vfork_parent(tid);
         self.pipes.forget_waiter(tid);
+        self.futexes.remove(tid);
         self.leave_queues(tid);
         let others_alive = self
             .threads(tgid)

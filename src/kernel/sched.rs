@@ -1,18 +1,32 @@
 //! The scheduler loop: run one task at a time until it blocks, exits or
-//! uses its slice; when nothing is runnable, wait for console input or the
-//! next deadline.
+//! uses its slice; when nothing is runnable, wait in the host event loop
+//! for host input (the console), a signal to umlrun or the next deadline.
+//!
+//! Policy: round robin over one run queue. A task runs until it blocks or
+//! its slice ends — `SLICE` stops (syscalls and faults), or 10 ms of guest
+//! computing without one (the preemption tick, `host/preempt.rs`), or a
+//! `sched_yield` with others waiting — and then goes to the back of the
+//! queue; a woken task joins at the back. Every turn, between two slices,
+//! looks at host input and fires due deadlines (`timers.rs`), so a task
+//! that computes forever delays a sleeper's wake-up by one slice at most.
+//! Within a slice, due deadlines and pending host input end it early
+//! (checked every 32 stops).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::core::{Kernel, Shutdown};
 use super::signal::{SigInfo, SIGKILL, SIGSEGV};
 use super::task::{status_signaled, Pid, TaskState, Wait};
+use super::timers::TimerKey;
 use crate::mm::{FaultError, PAGE, PROT_READ, PROT_WRITE};
 use crate::platform::{AddressSpaceOps, Context, Fault, MapOp as PMapOp, Prot, Regs, Stop};
 use crate::syscalls::{self, Outcome};
 
 /// Stops (syscalls and faults) a task may take before others get a turn.
 const SLICE: u32 = 200;
+
+/// How often an idle kernel at most hands freed heap back to the host.
+const HEAP_TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Kernel {
     /// Runs the guest until it powers off, halts, reboots or init dies.
@@ -30,7 +44,7 @@ impl Kernel {
             }
             // mconsole `stop`: no task runs, only the console is served.
             if self.mconsole.frozen {
-                self.mconsole_wait_frozen(Duration::from_millis(500));
+                self.mconsole_wait_frozen(std::time::Duration::from_millis(500));
                 continue;
             }
             // Wake whoever may be waiting for what happened since the last
@@ -51,8 +65,8 @@ impl Kernel {
                 Some(Instant::now())
             };
             self.poll_host(timeout);
-            self.fire_timers();
-            if idle || self.events != seen {
+            self.fire_deadlines();
+            if self.events != seen {
                 seen = self.events;
                 self.wake_blocked();
             }
@@ -70,49 +84,49 @@ impl Kernel {
     /// the free heap pages go back to the host (an idle instance's own
     /// memory is what density is made of).
     fn trim_heap_when_idle(&mut self) {
-        const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
         let (events, at) = self.heap_trimmed;
-        if self.events != events && at.elapsed() >= EVERY {
+        if self.events != events && at.elapsed() >= HEAP_TRIM_EVERY {
             crate::host::misc::release_free_heap();
             self.heap_trimmed = (self.events, Instant::now());
         }
     }
 
-    /// Reads host input (the console) until `deadline` (None: forever),
-    /// returning early when something arrives.
-    fn poll_host(&mut self, deadline: Option<Instant>) {
-        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let (n, mconsole) = self.console.poll_host(timeout, self.mconsole.fd());
-        if n > 0 {
-            self.console_input_arrived();
-        }
-        if mconsole {
-            self.mconsole_service();
+    /// The earliest moment an idle kernel must wake up without host input:
+    /// a guest deadline, a look at the host terminal's size when umlrun
+    /// gets no SIGWINCH for it, handing freed heap back after some work.
+    fn next_deadline(&self) -> Option<Instant> {
+        let trim =
+            (self.events != self.heap_trimmed.0).then(|| self.heap_trimmed.1 + HEAP_TRIM_EVERY);
+        [self.timers.next(), self.console.next_size_check(), trim]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Handles the deadlines that passed: a blocked task whose timeout
+    /// came runs again (its syscall sees the time and returns), a real-time
+    /// timer sends its signal.
+    fn fire_deadlines(&mut self) {
+        let now = Instant::now();
+        while let Some(key) = self.timers.pop_due(now) {
+            match key {
+                TimerKey::Task(tid) => {
+                    let due = self.tasks.get(&tid).is_some_and(|t| match t.state {
+                        TaskState::Blocked(w) => w.deadline().is_some_and(|d| d <= now),
+                        _ => false,
+                    });
+                    if due {
+                        self.make_runnable(tid);
+                    }
+                }
+                TimerKey::RealTimer(tgid) => self.fire_real_timer(tgid),
+            }
         }
     }
 
-    /// The earliest moment a blocked task or a timer needs attention.
-    fn next_deadline(&self) -> Option<Instant> {
-        let mut d: Option<Instant> = None;
-        let mut take = |t: Instant| d = Some(d.map_or(t, |x: Instant| x.min(t)));
-        for t in self.tasks.values() {
-            match t.state {
-                TaskState::Blocked(Wait::Until(x))
-                | TaskState::Blocked(Wait::EventUntil(x))
-                | TaskState::Blocked(Wait::FutexUntil(x))
-                | TaskState::Blocked(Wait::Queue(Some(x))) => take(x),
-                _ => {}
-            }
-            if let Some((x, _)) = t.itimer {
-                take(x);
-            }
-        }
-        if self.tasks.values().any(|t| t.state == TaskState::Runnable) {
-            take(Instant::now());
-        }
-        // Guests that spin on a non-blocking read still get input.
-        take(Instant::now() + Duration::from_millis(500));
-        d
+    /// A deadline has passed (the running task's slice should end).
+    fn deadline_passed(&self) -> bool {
+        self.timers.next().is_some_and(|d| d <= Instant::now())
     }
 
     /// Makes blocked tasks runnable when what they wait for may be there.
@@ -309,9 +323,12 @@ impl Kernel {
             if std::mem::take(&mut self.yield_now) && !self.runq.is_empty() {
                 break;
             }
-            // Console input gets a look every few stops (a poll(2) each
-            // stop would cost more than a fast syscall round trip).
-            if stops % 32 == 31 && !self.runq.is_empty() && self.console.has_pending_host_input() {
+            // Deadlines and host input get a look every few stops (an
+            // epoll_wait(2) each stop would cost more than a fast syscall
+            // round trip).
+            if stops % 32 == 31
+                && (self.deadline_passed() || (!self.runq.is_empty() && self.host_input_pending()))
+            {
                 break;
             }
         }
@@ -342,6 +359,9 @@ impl Kernel {
                 if let Ok(t) = self.task_mut(tid) {
                     t.syscall = Some((nr, args));
                     t.state = TaskState::Blocked(w);
+                }
+                if let Some(d) = w.deadline() {
+                    self.timers.set(TimerKey::Task(tid), d);
                 }
                 false
             }

@@ -216,6 +216,7 @@ impl Kernel {
     /// with its first deadline, as Linux's ERESTART_RESTARTBLOCK does.
     pub fn interrupt_syscall(&mut self, tid: Pid, nr: u64, args: [u64; 6]) {
         self.pipes.forget_waiter(tid);
+        self.futexes.remove(tid);
         let Some(t) = self.tasks.get(&tid) else {
             return;
         };

@@ -38,6 +38,17 @@ pub enum Wait {
     Queue(Option<Instant>),
 }
 
+impl Wait {
+    /// When the wait ends by itself, if it does.
+    pub fn deadline(&self) -> Option<Instant> {
+        match *self {
+            Wait::Until(d) | Wait::EventUntil(d) | Wait::FutexUntil(d) => Some(d),
+            Wait::Queue(d) => d,
+            Wait::Event | Wait::Signal | Wait::Vfork | Wait::Futex => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TaskState {
     Runnable,

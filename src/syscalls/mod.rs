@@ -10,7 +10,8 @@
 //! | `ioctl.rs`    | terminal and generic ioctls |
 //! | `poll.rs`     | poll, ppoll, select, pselect6 |
 //! | `mm.rs`       | mmap, munmap, mprotect, mremap, brk, madvise, msync, mincore, mlock |
-//! | `process.rs`  | fork, clone, execve, exit, wait, ids, limits, futex |
+//! | `process.rs`  | fork, clone, execve, exit, wait, ids, limits |
+//! | `futex.rs`    | futex(2) operations decoded onto `kernel/futex.rs` |
 //! | `sched.rs`    | getpriority, setpriority, sched_* policies and priorities |
 //! | `signal.rs`   | sigaction, sigprocmask, kill, sigreturn, sigaltstack |
 //! | `time.rs`     | clocks, sleeps, timers |
@@ -20,6 +21,7 @@
 
 mod fs;
 pub mod fsmeta;
+mod futex;
 pub mod ioctl;
 mod misc;
 mod mm;

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use crate::kernel::files::eventfd;
 
-use super::{fs, ioctl, misc, mm, poll, process, sched, signal, time, Handler};
+use super::{fs, futex, ioctl, misc, mm, poll, process, sched, signal, time, Handler};
 
 type Entry = (u64, &'static str, Handler);
 
@@ -153,7 +153,7 @@ const TABLE: &[Entry] = &[
     (186, "gettid", process::sys_gettid),
     (200, "tkill", signal::sys_tkill),
     (201, "time", time::sys_time),
-    (202, "futex", process::sys_futex),
+    (202, "futex", futex::sys_futex),
     (203, "sched_setaffinity", process::sys_zero),
     (204, "sched_getaffinity", process::sys_sched_getaffinity),
     (217, "getdents64", fs::sys_getdents64),

@@ -9,14 +9,11 @@ use crate::errno::{Errno, KResult};
 use crate::host::clock;
 use crate::kernel::signal::{SigInfo, SIGALRM, SIGPROF, SIGVTALRM};
 use crate::kernel::task::{CpuClock, Pid, Wait};
+use crate::kernel::timers::TimerKey;
 use crate::kernel::Kernel;
 
-/// The Instant at which host CLOCK_MONOTONIC reads (sec, nsec).
-pub fn monotonic_deadline(sec: u64, nsec: u64) -> Instant {
-    clock_deadline(1, sec, nsec)
-}
-
-fn clock_deadline(clk: u32, sec: u64, nsec: u64) -> Instant {
+/// The Instant at which the host clock `clk` reads (sec, nsec).
+pub(crate) fn clock_deadline(clk: u32, sec: u64, nsec: u64) -> Instant {
     let (s, n) = clock::now(clk);
     let now_ns = s as i128 * 1_000_000_000 + n as i128;
     let want = sec as i128 * 1_000_000_000 + nsec as i128;
@@ -179,7 +176,12 @@ fn itimer_left(k: &Kernel, tid: Pid) -> (Duration, Duration) {
 
 fn set_itimer(k: &mut Kernel, tid: Pid, value: Duration, interval: Duration) -> KResult<()> {
     let tgid = k.task(tid)?.tgid;
-    k.task_mut(tgid)?.itimer = (!value.is_zero()).then(|| (Instant::now() + value, interval));
+    let at = (!value.is_zero()).then(|| Instant::now() + value);
+    k.task_mut(tgid)?.itimer = at.map(|at| (at, interval));
+    match at {
+        Some(at) => k.timers.set(TimerKey::RealTimer(tgid), at),
+        None => k.timers.cancel(TimerKey::RealTimer(tgid)),
+    }
     Ok(())
 }
 
@@ -300,31 +302,32 @@ pub fn sys_times(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 impl Kernel {
-    /// Delivers SIGALRM for expired real-time timers.
-    pub fn fire_timers(&mut self) {
+    /// Delivers SIGALRM if `tgid`'s real-time timer expired (its
+    /// deadline came out of the queue) and re-arms a periodic one.
+    pub fn fire_real_timer(&mut self, tgid: Pid) {
         let now = Instant::now();
-        let due: Vec<(Pid, Duration)> = self
-            .tasks
-            .values()
-            .filter_map(|t| {
-                t.itimer
-                    .filter(|(at, _)| *at <= now)
-                    .map(|(_, iv)| (t.tgid, iv))
-            })
-            .collect();
-        for (tgid, iv) in due {
-            if let Ok(t) = self.task_mut(tgid) {
-                t.itimer = (!iv.is_zero()).then(|| (now + iv, iv));
-            }
-            self.send_to_process(
-                tgid,
-                SigInfo {
-                    signo: SIGALRM,
-                    code: SI_KERNEL,
-                    ..Default::default()
-                },
-            );
+        let Some((at, iv)) = self.tasks.get(&tgid).and_then(|t| t.itimer) else {
+            return;
+        };
+        if at > now {
+            // Re-armed meanwhile: its own entry is queued.
+            return;
         }
+        let next = (!iv.is_zero()).then(|| now + iv);
+        if let Ok(t) = self.task_mut(tgid) {
+            t.itimer = next.map(|at| (at, iv));
+        }
+        if let Some(at) = next {
+            self.timers.set(TimerKey::RealTimer(tgid), at);
+        }
+        self.send_to_process(
+            tgid,
+            SigInfo {
+                signo: SIGALRM,
+                code: SI_KERNEL,
+                ..Default::default()
+            },
+        );
     }
 
     /// Advances `tid`'s process's ITIMER_VIRTUAL/ITIMER_PROF clocks to

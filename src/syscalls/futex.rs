@@ -1,0 +1,176 @@
+//! futex(2): decoding the operations; the waiter lists and keys are
+//! `kernel/futex.rs`. WAIT, WAKE, their BITSET forms, REQUEUE,
+//! CMP_REQUEUE and WAKE_OP; the priority-inheritance operations are
+//! ENOSYS (glibc falls back for PTHREAD_PRIO_INHERIT mutexes only).
+
+use std::time::{Duration, Instant};
+
+use super::{ok, Outcome, SysResult};
+use crate::errno::Errno;
+use crate::kernel::task::{Pid, Wait};
+use crate::kernel::Kernel;
+
+const FUTEX_WAIT: u64 = 0;
+const FUTEX_WAKE: u64 = 1;
+const FUTEX_REQUEUE: u64 = 3;
+const FUTEX_CMP_REQUEUE: u64 = 4;
+const FUTEX_WAKE_OP: u64 = 5;
+const FUTEX_WAIT_BITSET: u64 = 9;
+const FUTEX_WAKE_BITSET: u64 = 10;
+const FUTEX_PRIVATE_FLAG: u64 = 128;
+const FUTEX_CLOCK_REALTIME: u64 = 256;
+const FUTEX_BITSET_MATCH_ANY: u32 = u32::MAX;
+
+/// A count argument (an int): negative counts as none.
+fn count(v: u64) -> usize {
+    (v as u32 as i32).max(0) as usize
+}
+
+pub fn sys_futex(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let uaddr = a[0];
+    let private = a[1] & FUTEX_PRIVATE_FLAG != 0;
+    let op = a[1] & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+    if a[1] & FUTEX_CLOCK_REALTIME != 0 && !matches!(op, FUTEX_WAIT | FUTEX_WAIT_BITSET) {
+        return Err(Errno::ENOSYS);
+    }
+    match op {
+        FUTEX_WAIT | FUTEX_WAIT_BITSET => {
+            let bitset = if op == FUTEX_WAIT {
+                FUTEX_BITSET_MATCH_ANY
+            } else {
+                a[5] as u32
+            };
+            if bitset == 0 {
+                return Err(Errno::EINVAL);
+            }
+            futex_wait(k, tid, a, private, bitset)
+        }
+        FUTEX_WAKE | FUTEX_WAKE_BITSET => {
+            let bitset = if op == FUTEX_WAKE {
+                FUTEX_BITSET_MATCH_ANY
+            } else {
+                a[5] as u32
+            };
+            if bitset == 0 {
+                return Err(Errno::EINVAL);
+            }
+            let key = k.futex_key(tid, uaddr, private)?;
+            ok(k.futex_wake_key(key, count(a[2]), bitset) as i64)
+        }
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
+            let (n, max) = (a[2] as u32 as i32, a[3] as u32 as i32);
+            if n < 0 || max < 0 {
+                return Err(Errno::EINVAL);
+            }
+            let key = k.futex_key(tid, uaddr, private)?;
+            let key2 = k.futex_key(tid, a[4], private)?;
+            if op == FUTEX_CMP_REQUEUE && k.read_u32(tid, uaddr)? != a[5] as u32 {
+                return Err(Errno::EAGAIN);
+            }
+            let woken = k.futex_wake_key(key, n as usize, FUTEX_BITSET_MATCH_ANY);
+            let moved = k.futexes.requeue(key, key2, max as usize);
+            // Linux returns the waiters woken plus those requeued.
+            ok((woken + moved) as i64)
+        }
+        FUTEX_WAKE_OP => futex_wake_op(k, tid, a, private),
+        _ => Err(Errno::ENOSYS),
+    }
+}
+
+/// FUTEX_WAIT(_BITSET): sleeps while the word holds `a[2]`, until a wake,
+/// a signal or the timeout (relative for WAIT, absolute for WAIT_BITSET).
+/// A call that blocked is retried when its deadline passes: it then
+/// times out whatever the word holds.
+fn futex_wait(k: &mut Kernel, tid: Pid, a: [u64; 6], private: bool, bitset: u32) -> SysResult {
+    let (uaddr, val, op) = (a[0], a[2] as u32, a[1] & 0x7f);
+    k.futexes.remove(tid);
+    let retried = k.task(tid)?.block_deadline;
+    if retried.is_some_and(|d| Instant::now() >= d) {
+        return Err(Errno::ETIMEDOUT);
+    }
+    let key = k.futex_key(tid, uaddr, private)?;
+    if k.read_u32(tid, uaddr)? != val {
+        return Err(Errno::EAGAIN);
+    }
+    let deadline = match (retried, a[3]) {
+        (Some(d), _) => Some(d),
+        (None, 0) => None,
+        (None, ts) => {
+            let sec = k.read_u64(tid, ts)? as i64;
+            let nsec = k.read_u64(tid, ts + 8)? as i64;
+            if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+                return Err(Errno::EINVAL);
+            }
+            if op == FUTEX_WAIT {
+                // Relative; one past the end of time is forever.
+                Instant::now().checked_add(Duration::new(sec as u64, nsec as u32))
+            } else {
+                let clock = if a[1] & FUTEX_CLOCK_REALTIME != 0 {
+                    0
+                } else {
+                    1
+                };
+                Some(crate::syscalls::time::clock_deadline(
+                    clock,
+                    sec as u64,
+                    nsec as u64,
+                ))
+            }
+        }
+    };
+    match deadline {
+        Some(d) if Instant::now() >= d => Err(Errno::ETIMEDOUT),
+        Some(d) => {
+            k.task_mut(tid)?.block_deadline = Some(d);
+            k.futexes.enqueue(key, tid, bitset);
+            Ok(Outcome::Block(Wait::FutexUntil(d)))
+        }
+        None => {
+            k.futexes.enqueue(key, tid, bitset);
+            Ok(Outcome::Block(Wait::Futex))
+        }
+    }
+}
+
+/// FUTEX_WAKE_OP: changes the word at `a[4]` by the encoded operation,
+/// wakes `a[2]` waiters on `a[0]` and, if the old value of the second
+/// word passes the encoded comparison, `a[3]` waiters on it.
+fn futex_wake_op(k: &mut Kernel, tid: Pid, a: [u64; 6], private: bool) -> SysResult {
+    let (uaddr, uaddr2, enc) = (a[0], a[4], a[5] as u32);
+    let key = k.futex_key(tid, uaddr, private)?;
+    let key2 = k.futex_key(tid, uaddr2, private)?;
+    // Both 12-bit arguments are signed (Linux sign-extends them).
+    let sext12 = |v: u32| ((v << 20) as i32) >> 20;
+    let mut oparg = sext12((enc >> 12) & 0xfff);
+    let cmparg = sext12(enc & 0xfff);
+    if enc & (8 << 28) != 0 {
+        // FUTEX_OP_OPARG_SHIFT; an out-of-range shift is masked, as Linux does.
+        oparg = 1i32 << (oparg & 31);
+    }
+    let old = k.read_u32(tid, uaddr2)?;
+    let arg = oparg as u32;
+    let new = match (enc >> 28) & 7 {
+        0 => arg,
+        1 => old.wrapping_add(arg),
+        2 => old | arg,
+        3 => old & !arg,
+        4 => old ^ arg,
+        _ => return Err(Errno::ENOSYS),
+    };
+    let (o, c) = (old as i32, cmparg);
+    let cond = match (enc >> 24) & 0xf {
+        0 => o == c,
+        1 => o != c,
+        2 => o < c,
+        3 => o <= c,
+        4 => o > c,
+        5 => o >= c,
+        _ => return Err(Errno::ENOSYS),
+    };
+    k.write_u32(tid, uaddr2, new)?;
+    let mut n = k.futex_wake_key(key, count(a[2]), FUTEX_BITSET_MATCH_ANY);
+    if cond {
+        n += k.futex_wake_key(key2, count(a[3]), FUTEX_BITSET_MATCH_ANY);
+    }
+    ok(n as i64)
+}
