@@ -10,6 +10,7 @@
 //! | `loader`   | ELF and `#!` parsing, load plans, the initial stack image |
 //! | `net`      | sockets: AF_UNIX, socket addresses, control messages, buffer accounting, epoll |
 //! | `platform` | the interface guest code runs through (`Platform`, `Guest`): ptrace stubs, and a fake for unit tests |
+//! | `mconsole` | UML's management console protocol and commands (the socket is `host::mcsock`) |
 
 pub mod block;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod fs;
 pub mod host;
 pub mod kernel;
 pub mod loader;
+pub mod mconsole;
 pub mod mm;
 pub mod net;
 pub mod physmem;

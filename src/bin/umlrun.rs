@@ -26,6 +26,7 @@ usage: umlrun [switches] [image]
 Boot a Linux guest in user mode. Switches use User-Mode Linux's syntax:
 
   mem=<n>[K|M|G]              guest memory (default 256M, at least 16M)
+  maxmem=<n>[K|M|G]           how far `config mem=+<n>` may grow it (default: mem=)
   ubd<N>[flags]=<file>[,<backing>]
                               a disk: N is 0-9 or a-z (ubd0 = ubda = /dev/ubda);
                               <file> is a COW file or a raw image; <backing>
@@ -43,6 +44,10 @@ Boot a Linux guest in user mode. Switches use User-Mode Linux's syntax:
   init=<path>                 the guest's first program (default /sbin/init)
   pagecache_max=<n>[K|M|G]    cap the guest page cache (default: no cap)
   cpu=<n>                     pin the instance to host CPU n (default: automatic)
+  mconsole=notify:<socket>    send UML's notify messages (socket, panic) there
+
+The management console is <uml_dir>/<umid>/mconsole: talk to it with
+`umlctl <umid> ...` or Debian's `uml_mconsole <umid> ...`.
   --help, -h                  this text
   --version                   the version
 
@@ -82,7 +87,7 @@ fn run() -> u8 {
             println!("umlrun {}", env!("CARGO_PKG_VERSION"));
             return 0;
         }
-        Ok(Command::Run(cfg)) => cfg,
+        Ok(Command::Run(cfg)) => *cfg,
         Err(e) => {
             eprintln!("umlrun: {e}");
             return EXIT_USAGE;
@@ -154,10 +159,11 @@ fn check_file(path: &Path) -> Result<(), String> {
 /// What was set up, one line per item.
 fn describe(cfg: &Config, instance: &InstanceDir) -> Vec<String> {
     let mut lines = vec![format!(
-        "mem      {} ({} bytes, {} frames of 4K)",
+        "mem      {} ({} bytes, {} frames of 4K); maxmem {}",
         format_size(cfg.mem_bytes),
         cfg.mem_bytes,
-        cfg.mem_bytes / 4096
+        cfg.mem_bytes / 4096,
+        format_size(cfg.maxmem())
     )];
     let mode = match cfg.ubd_mode {
         UbdMode::Copy => "copy",
@@ -181,6 +187,10 @@ fn describe(cfg: &Config, instance: &InstanceDir) -> Vec<String> {
         ));
     }
     lines.push(format!("umid     {}", cfg.umid));
+    lines.push(format!(
+        "mconsole {}",
+        instance.dir().join("mconsole").display()
+    ));
     lines.push(format!(
         "pid file {} (pid {})",
         instance.pid_file().display(),

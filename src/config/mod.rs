@@ -17,7 +17,7 @@ pub mod size;
 pub mod umid;
 
 pub use parse::{parse_args, Command, ConfigError, Defaults};
-pub use umid::{InstanceDir, UmidError};
+pub use umid::{read_pid, InstanceDir, UmidError};
 
 use std::fmt;
 use std::path::PathBuf;
@@ -119,12 +119,23 @@ pub struct Config {
     pub pagecache_max: Option<u64>,
     /// The host CPU to pin the kernel and its stubs to; None: automatic.
     pub cpu: Option<usize>,
+    /// How far memory hot-plug may grow the guest (`maxmem=`); None: `mem=`.
+    pub maxmem_bytes: Option<u64>,
+    /// Where UML's notify messages go (`mconsole=notify:<socket>`).
+    pub mconsole_notify: Option<PathBuf>,
 }
 
 impl Config {
     /// The instance directory, `<uml_dir>/<umid>`.
     pub fn instance_dir(&self) -> PathBuf {
         self.uml_dir.join(&self.umid)
+    }
+
+    /// The most memory hot-plug may give the guest.
+    pub fn maxmem(&self) -> u64 {
+        self.maxmem_bytes
+            .unwrap_or(self.mem_bytes)
+            .max(self.mem_bytes)
     }
 }
 

@@ -20,7 +20,7 @@ use super::{
 pub enum Command {
     Help,
     Version,
-    Run(Config),
+    Run(Box<Config>),
 }
 
 /// Host facts the defaults depend on.
@@ -88,6 +88,10 @@ pub enum ConfigError {
     CpuNotAllowed { switch: String, allowed: String },
     #[error("{0}: not valid UTF-8")]
     NotUtf8(String),
+    #[error("{maxmem}: below mem={mem} (maxmem= is how far hot-plug may grow the guest)")]
+    MaxmemBelowMem { maxmem: String, mem: String },
+    #[error("{0}: use mconsole=notify:<socket path>")]
+    BadMconsole(String),
     #[error("no disk: give an image path (e.g. umlrun disk-images/busybox.cow) or ubd0=<file>")]
     NoDisk,
 }
@@ -113,9 +117,23 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
         init: DEFAULT_INIT.to_string(),
         pagecache_max: None,
         cpu: None,
+        maxmem_bytes: None,
+        mconsole_notify: None,
     };
+    let mut maxmem_arg = String::new();
     for arg in args {
         apply(&mut cfg, arg, defaults)?;
+        if arg.starts_with("maxmem=") {
+            maxmem_arg = arg.to_string();
+        }
+    }
+    if let Some(max) = cfg.maxmem_bytes {
+        if max < cfg.mem_bytes {
+            return Err(ConfigError::MaxmemBelowMem {
+                maxmem: maxmem_arg,
+                mem: format_size(cfg.mem_bytes),
+            });
+        }
     }
     if cfg.ubds.is_empty() {
         return Err(ConfigError::NoDisk);
@@ -123,12 +141,14 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
     for spec in &mut cfg.ubds {
         spec.mode = cfg.ubd_mode;
     }
-    Ok(Command::Run(cfg))
+    Ok(Command::Run(Box::new(cfg)))
 }
 
 /// Switch names that take `=value`, with an example for the error message.
 const VALUED: &[(&str, &str)] = &[
     ("mem", "mem=256M"),
+    ("maxmem", "maxmem=1G"),
+    ("mconsole", "mconsole=notify:/tmp/notify.sock"),
     ("ubd", "ubd=mmap"),
     ("umid", "umid=web1"),
     ("uml_dir", "uml_dir=~/.uml"),
@@ -157,6 +177,22 @@ fn apply(cfg: &mut Config, arg: &str, defaults: &Defaults) -> Result<(), ConfigE
             }
             cfg.mem_bytes = bytes;
         }
+        "maxmem" => {
+            let bytes = size(arg, value)? & !4095;
+            if bytes < MIN_MEM {
+                return Err(ConfigError::TooSmall {
+                    switch: arg.into(),
+                    min: format_size(MIN_MEM),
+                });
+            }
+            cfg.maxmem_bytes = Some(bytes);
+        }
+        "mconsole" => match value.strip_prefix("notify:") {
+            Some(path) if !path.is_empty() => {
+                cfg.mconsole_notify = Some(expand_tilde(path, defaults.home.as_deref()));
+            }
+            _ => return Err(ConfigError::BadMconsole(arg.into())),
+        },
         "ubd" => {
             cfg.ubd_mode = match value {
                 "mmap" => UbdMode::Mmap,
@@ -381,7 +417,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Config {
         match parse_args(args, &defaults()) {
-            Ok(Command::Run(c)) => c,
+            Ok(Command::Run(c)) => *c,
             other => panic!("{args:?} gave {other:?}"),
         }
     }
@@ -701,5 +737,29 @@ mod tests {
         assert_eq!(cpu_list(&[0, 1, 2, 3, 6, 8, 9]), "0-3,6,8-9");
         assert_eq!(cpu_list(&[5]), "5");
         assert_eq!(cpu_list(&[]), "none");
+    }
+
+    #[test]
+    fn maxmem_and_mconsole_notify() {
+        let c = run(&["mem=64M", "maxmem=1G", "a"]);
+        assert_eq!(
+            (c.mem_bytes, c.maxmem_bytes, c.maxmem()),
+            (64 << 20, Some(1 << 30), 1 << 30)
+        );
+        assert_eq!(run(&["mem=64M", "a"]).maxmem(), 64 << 20);
+        assert_eq!(
+            err(&["mem=64M", "maxmem=32M", "a"]),
+            "maxmem=32M: below mem=64M (maxmem= is how far hot-plug may grow the guest)"
+        );
+        assert!(err(&["maxmem=lots", "a"]).starts_with("maxmem=lots: bad size"));
+        assert!(err(&["maxmem=1M", "a"]).starts_with("maxmem=1M: too small"));
+        let c = run(&["mconsole=notify:/tmp/n.sock", "a"]);
+        assert_eq!(c.mconsole_notify, Some(PathBuf::from("/tmp/n.sock")));
+        assert_eq!(
+            err(&["mconsole=/tmp/n", "a"]),
+            "mconsole=/tmp/n: use mconsole=notify:<socket path>"
+        );
+        assert!(err(&["mconsole=notify:", "a"]).starts_with("mconsole=notify:: use"));
+        assert!(err(&["maxmem", "a"]).contains("needs a value"));
     }
 }

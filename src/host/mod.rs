@@ -16,6 +16,7 @@
 //! | `stub.rs`   | the sealed memfd the stub ELF is exec'd from |
 //! | `cpu.rs`    | pinning umlrun and its stubs to one CPU |
 //! | `signals.rs`| SIGTERM/SIGHUP/SIGINT to umlrun: a clean shutdown request; SIGWINCH |
+//! | `mcsock.rs` | the management console's AF_UNIX datagram sockets (server, client, notify) |
 //! | `misc.rs`   | pids, terminals, home directory and other process-level facts |
 
 pub mod clock;
@@ -24,6 +25,7 @@ pub mod cpu;
 pub mod event_loop;
 pub mod file;
 pub mod mapping;
+pub mod mcsock;
 pub mod memfd;
 pub mod misc;
 pub mod preempt;

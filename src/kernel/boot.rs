@@ -11,6 +11,7 @@ use thiserror::Error;
 use super::console::Console;
 use super::core::{Kernel, KernelConfig, Mm, Shutdown};
 use super::fdtable::FdTable;
+use super::mconsole::Mconsole;
 use super::task::{FsContext, Pid, Task, TaskState};
 use crate::block::{BlockError, Holder, Ubd};
 use crate::config::{self, Config, UbdSpec};
@@ -18,6 +19,7 @@ use crate::errno::Errno;
 use crate::fs::ext2vol::Ext2Volume;
 use crate::host::console::HostConsole;
 use crate::host::event_loop::EventLoop;
+use crate::mconsole::protocol::NotifyType;
 use crate::mm::AddressSpace;
 use crate::physmem::{PhysMem, PhysMemError};
 use crate::platform::{PtracePlatform, Regs};
@@ -91,10 +93,20 @@ pub fn boot(cfg: &Config) -> Result<Ended, BootError> {
             log::warn!("cannot pin to CPU {c}: {e}");
         }
     }
+    // The management console outlives reboots, as UML's socket does.
+    let mut mconsole = Mconsole::open(&cfg.instance_dir(), cfg.mconsole_notify.clone());
     loop {
-        let ended = boot_once(cfg, cpu)?;
+        let ended = boot_once(cfg, cpu, &mut mconsole)?;
         match ended {
-            Some(e) => return Ok(e),
+            Some(e) => {
+                if let Ended::InitExited(st) = e {
+                    let msg = format!(
+                        "Kernel panic - not syncing: Attempted to kill init! exitcode={st:#x}"
+                    );
+                    mconsole.notify(NotifyType::Panic, msg.as_bytes());
+                }
+                return Ok(e);
+            }
             None => log::info!("rebooting"),
         }
     }
@@ -123,9 +135,15 @@ fn open_disks(cfg: &Config) -> Result<Vec<(UbdSpec, Arc<Ubd>)>, BootError> {
     Ok(disks)
 }
 
-fn boot_once(cfg: &Config, cpu: Option<usize>) -> Result<Option<Ended>, BootError> {
-    let physmem =
-        Arc::new(PhysMem::new(cfg.mem_bytes).map_err(|e| BootError::Memory(cfg.mem_bytes, e))?);
+fn boot_once(
+    cfg: &Config,
+    cpu: Option<usize>,
+    mconsole: &mut Mconsole,
+) -> Result<Option<Ended>, BootError> {
+    let physmem = Arc::new(
+        PhysMem::with_max(cfg.mem_bytes, cfg.maxmem())
+            .map_err(|e| BootError::Memory(cfg.mem_bytes, e))?,
+    );
     physmem
         .set_inheritable(true)
         .map_err(|e| BootError::Memory(cfg.mem_bytes, e))?;
@@ -179,9 +197,15 @@ fn boot_once(cfg: &Config, cpu: Option<usize>) -> Result<Option<Ended>, BootErro
             keep_fds,
             pagecache_max_pages: cfg.pagecache_max.map(|b| b / 4096),
             mem_bytes: cfg.mem_bytes,
+            disks: disks
+                .iter()
+                .map(|(s, _)| (s.index, s.switch_text()))
+                .collect(),
+            root_disk: Some(idx),
         },
         platform,
     );
+    k.mconsole_attach(std::mem::take(mconsole));
     for (s, d) in &disks {
         if let Err(e) = k.disks.insert(s.index as usize, d.clone()) {
             log::warn!("ubd{}: not made a guest device: {e}", s.index);
@@ -192,10 +216,15 @@ fn boot_once(cfg: &Config, cpu: Option<usize>) -> Result<Option<Ended>, BootErro
     }
     k.mount_devfs();
     let started = Instant::now();
-    k.start_init(&cfg.init)?;
+    if let Err(e) = k.start_init(&cfg.init) {
+        *mconsole = std::mem::take(&mut k.mconsole);
+        return Err(e);
+    }
     log::info!("init started in {:?}", started.elapsed());
     let how = k.run();
     let ended = k.shut_down(how);
+    *mconsole = std::mem::take(&mut k.mconsole);
+    mconsole.frozen = false;
     drop(k);
     for (_, d) in &disks {
         if let Err(e) = d.flush() {

@@ -50,6 +50,19 @@ pub struct KernelConfig {
     pub keep_fds: Vec<i32>,
     pub pagecache_max_pages: Option<u64>,
     pub mem_bytes: u64,
+    /// The boot disks: (index, switch text), for `config ubd<N>`.
+    pub disks: Vec<(u8, String)>,
+    /// The index of the disk mounted as root.
+    pub root_disk: Option<u8>,
+}
+
+/// Kernel-wide activity counters (the mconsole `stats`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counters {
+    /// Guest page faults served.
+    pub faults: u64,
+    /// Guest syscalls served.
+    pub syscalls: u64,
 }
 
 pub struct Kernel {
@@ -96,6 +109,9 @@ pub struct Kernel {
     /// `events` and the time when umlrun's freed heap was last handed back
     /// to the host (see `Kernel::trim_heap_when_idle`).
     pub heap_trimmed: (u64, std::time::Instant),
+    /// The management console (socket, `stop` state); see `mconsole.rs`.
+    pub mconsole: super::mconsole::Mconsole,
+    pub counters: Counters,
     /// Tasks in FUTEX_WAIT, by what backs their futex word.
     pub futexes: super::futex::FutexTable,
     /// Deadlines: timeouts of blocked tasks, real-time timers.
@@ -122,7 +138,8 @@ impl Kernel {
         config: KernelConfig,
         platform: Box<dyn Platform>,
     ) -> Kernel {
-        let total_frames = physmem.frames_total();
+        // The cap follows hot-plug (see `Kernel::mem_unplug`).
+        let plugged = physmem.frames_plugged();
         let mut k = Kernel {
             frames: FrameRefs::new(physmem.clone()),
             physmem,
@@ -130,7 +147,9 @@ impl Kernel {
             disks: DiskTable::new(),
             // No cap beyond mem= unless pagecache_max= says so.
             pagecache: Rc::new(RefCell::new(PageCache::with_limit(
-                config.pagecache_max_pages.unwrap_or(total_frames),
+                config
+                    .pagecache_max_pages
+                    .map_or(plugged, |m| m.min(plugged)),
             ))),
             tasks: BTreeMap::new(),
             mms: HashMap::new(),
@@ -155,6 +174,8 @@ impl Kernel {
             platform,
             oom_victim: None,
             heap_trimmed: (0, std::time::Instant::now()),
+            mconsole: Default::default(),
+            counters: Counters::default(),
             futexes: Default::default(),
             timers: Default::default(),
             host_loop,

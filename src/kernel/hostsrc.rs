@@ -21,6 +21,8 @@ use crate::host::event_loop::{Interest, Token};
 pub enum HostSource {
     /// umlrun's stdin as the guest console's input.
     Console,
+    /// The management console socket (`kernel/mconsole.rs`).
+    Mconsole,
 }
 
 impl Kernel {
@@ -73,15 +75,20 @@ impl Kernel {
         let mut ready = std::mem::take(&mut self.host_ready);
         self.host_loop.wait(timeout, &mut ready);
         let mut console = self.console_always_ready;
+        let mut mconsole = false;
         // Each event goes to its owner.
         for r in ready.drain(..) {
             match self.host_sources.get(&r.token.0).map(|(s, _)| *s) {
                 // Read below, together with the resize check.
                 Some(HostSource::Console) => console = true,
+                Some(HostSource::Mconsole) => mconsole = true,
                 None => log::debug!("host event for a token no longer registered: {r:?}"),
             }
         }
         self.host_ready = ready;
+        if mconsole {
+            self.mconsole_service();
+        }
         let resized = crate::host::signals::take_resized();
         if self.console.take_host_input(console, resized) > 0 {
             self.console_input_arrived();

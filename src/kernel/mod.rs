@@ -25,6 +25,7 @@
 //! | `boot.rs`     | building the kernel from the config and starting init |
 //! | `deadline.rs` | checked arithmetic on guest times: timespecs, timeouts saturating to forever |
 //! | `testing/`    | (tests only) unit tests of all the above on the fake platform |
+//! | `mconsole.rs` | serving the management console: commands, `stop`/`go`, memory hot-plug, `stats` |
 //!
 //! Lock order: there are no locks; the kernel runs on one host thread.
 
@@ -39,6 +40,7 @@ pub mod fdtable;
 pub mod files;
 pub mod futex;
 pub mod hostsrc;
+pub mod mconsole;
 pub mod mountfs;
 pub mod orphans;
 pub mod pipes;

@@ -75,7 +75,7 @@ impl Kernel {
             Rc::new(PhysPageStore(self.physmem.clone())),
             clock,
             TmpfsOptions {
-                max_pages: Some(self.physmem.frames_total() / 2),
+                max_pages: Some(self.physmem.frames_plugged() / 2),
                 max_inodes: 65536,
                 root_mode: mode,
                 root_uid: 0,

@@ -42,6 +42,11 @@ impl Kernel {
             if self.tasks.values().all(|t| !t.is_alive()) {
                 return Shutdown::InitDied(0);
             }
+            // mconsole `stop`: no task runs, only the console is served.
+            if self.mconsole.frozen {
+                self.mconsole_wait_frozen(std::time::Duration::from_millis(500));
+                continue;
+            }
             // Wake whoever may be waiting for what happened since the last
             // turn first: only then is an empty run queue really idle.
             if self.events != seen {
@@ -288,6 +293,7 @@ impl Kernel {
             };
             match stop {
                 Stop::Syscall { nr, args } => {
+                    self.counters.syscalls += 1;
                     if let Ok(t) = self.task_mut(tid) {
                         t.syscalls += 1;
                     }
@@ -366,6 +372,7 @@ impl Kernel {
 
     /// A fault the guest took: demand paging, copy-on-write, or a signal.
     fn guest_fault(&mut self, tid: Pid, f: Fault) {
+        self.counters.faults += 1;
         if f.signo != SIGSEGV {
             self.force_signal(
                 tid,

@@ -99,6 +99,13 @@ impl PageCache {
         self.max_pages
     }
 
+    /// Changes the cap (guest memory was hot-plugged), dropping clean
+    /// pages at once when the cache is over the new one.
+    pub fn set_limit(&mut self, max_pages: u64, frames: &mut FrameRefs) {
+        self.max_pages = max_pages.max(16);
+        self.shrink_to(self.max_pages, frames);
+    }
+
     pub fn stats(&self) -> PageCacheStats {
         let mut s = self.stats;
         s.cached = 0;

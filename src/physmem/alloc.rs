@@ -6,19 +6,22 @@
 //! stack first and only then takes the lowest fresh frame, so the memfd's
 //! high-water mark grows only when every freed frame is back in use: memory
 //! stays compact. Unplug takes the highest fresh frames first (guest memory
-//! shrinks from the top), then stacked ones. A byte of state per frame makes
-//! double frees detectable without trusting the caller.
+//! shrinks from the top), then stacked ones. Frames unplugged from the top
+//! are a range `fresh_end..frames`, not a list: a guest started small with
+//! a large `maxmem=` costs no bookkeeping for the memory it may grow into.
+//! A byte of state per frame (zero-initialised, so an untouched part costs
+//! the host nothing) makes double frees detectable without trusting the
+//! caller.
 //!
 //! This file only does bookkeeping; punching holes is `PhysMem`'s job.
 
 use super::Frame;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    Free,
-    Allocated,
-    Unplugged,
-}
+/// Per-frame state bytes. Frames of the unplugged top range keep `FREE`:
+/// the range itself says they are out.
+const FREE: u8 = 0;
+const ALLOCATED: u8 = 1;
+const UNPLUGGED: u8 = 2;
 
 /// Why a frame could not be freed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,12 +34,14 @@ pub(super) enum FreeRefused {
 
 #[derive(Debug)]
 pub(super) struct FrameAllocator {
-    state: Vec<State>,
+    state: Vec<u8>,
     /// Frames freed earlier, all below `fresh_next` or re-plugged.
     stack: Vec<u64>,
     fresh_next: u64,
+    /// End of the fresh range; `fresh_end..frames` is unplugged.
     fresh_end: u64,
-    /// Unplugged frames, the most recently unplugged on top.
+    frames: u64,
+    /// Other unplugged frames (taken from the stack), most recent on top.
     unplugged: Vec<u64>,
     allocated: u64,
 }
@@ -44,10 +49,11 @@ pub(super) struct FrameAllocator {
 impl FrameAllocator {
     pub(super) fn new(frames: u64) -> FrameAllocator {
         FrameAllocator {
-            state: vec![State::Free; frames as usize],
+            state: vec![FREE; frames as usize],
             stack: Vec::new(),
             fresh_next: 0,
             fresh_end: frames,
+            frames,
             unplugged: Vec::new(),
             allocated: 0,
         }
@@ -62,11 +68,11 @@ impl FrameAllocator {
     }
 
     pub(super) fn unplugged_count(&self) -> u64 {
-        self.unplugged.len() as u64
+        self.unplugged.len() as u64 + (self.frames - self.fresh_end)
     }
 
     pub(super) fn is_allocated(&self, f: Frame) -> bool {
-        self.state.get(f.0 as usize) == Some(&State::Allocated)
+        self.state.get(f.0 as usize) == Some(&ALLOCATED)
     }
 
     /// Hands out a free frame (the most recently freed, else the lowest fresh one).
@@ -79,7 +85,7 @@ impl FrameAllocator {
             }
             None => return None,
         };
-        self.state[n as usize] = State::Allocated;
+        self.state[n as usize] = ALLOCATED;
         self.allocated += 1;
         Some(Frame(n))
     }
@@ -90,50 +96,51 @@ impl FrameAllocator {
             .state
             .get_mut(f.0 as usize)
             .ok_or(FreeRefused::OutOfRange)?;
-        if *slot != State::Allocated {
+        if *slot != ALLOCATED {
             return Err(FreeRefused::NotAllocated);
         }
-        *slot = State::Free;
+        *slot = FREE;
         self.allocated -= 1;
         self.stack.push(f.0);
         Ok(())
     }
 
-    /// Takes up to `n` free frames out of circulation; returns them.
-    pub(super) fn unplug(&mut self, n: u64) -> Vec<Frame> {
-        let mut taken = Vec::new();
-        while (taken.len() as u64) < n {
-            let f = if self.fresh_end > self.fresh_next {
-                self.fresh_end -= 1;
-                self.fresh_end
-            } else if let Some(f) = self.stack.pop() {
-                f
-            } else {
-                break;
-            };
-            self.state[f as usize] = State::Unplugged;
-            self.unplugged.push(f);
-            taken.push(Frame(f));
+    /// Takes up to `n` free frames out of circulation: the top of the
+    /// fresh range first (one range, whatever its size), then freed ones.
+    /// Returns the runs taken as (first frame, count), for punching.
+    pub(super) fn unplug(&mut self, n: u64) -> Vec<(Frame, u64)> {
+        let mut runs = Vec::new();
+        let from_top = n.min(self.fresh_end - self.fresh_next);
+        if from_top > 0 {
+            self.fresh_end -= from_top;
+            runs.push((Frame(self.fresh_end), from_top));
         }
-        taken
+        let mut taken = from_top;
+        while taken < n {
+            let Some(f) = self.stack.pop() else { break };
+            self.state[f as usize] = UNPLUGGED;
+            self.unplugged.push(f);
+            runs.push((Frame(f), 1));
+            taken += 1;
+        }
+        runs
     }
 
-    /// Puts up to `n` unplugged frames back into circulation; returns how many.
+    /// Puts up to `n` unplugged frames back into circulation, the most
+    /// recently unplugged first; returns how many.
     pub(super) fn plug(&mut self, n: u64) -> u64 {
         let mut given = 0;
         while given < n {
             let Some(f) = self.unplugged.pop() else {
                 break;
             };
-            self.state[f as usize] = State::Free;
-            if f == self.fresh_end {
-                self.fresh_end += 1;
-            } else {
-                self.stack.push(f);
-            }
+            self.state[f as usize] = FREE;
+            self.stack.push(f);
             given += 1;
         }
-        given
+        let from_top = (n - given).min(self.frames - self.fresh_end);
+        self.fresh_end += from_top;
+        given + from_top
     }
 }
 
@@ -187,18 +194,7 @@ mod tests {
         let f1 = a.alloc().unwrap();
         a.free(f1).unwrap();
         let taken = a.unplug(7);
-        assert_eq!(
-            taken,
-            vec![
-                Frame(7),
-                Frame(6),
-                Frame(5),
-                Frame(4),
-                Frame(3),
-                Frame(2),
-                Frame(1)
-            ]
-        );
+        assert_eq!(taken, vec![(Frame(2), 6), (Frame(1), 1)]);
         assert_eq!(a.unplugged_count(), 7);
         assert_eq!(a.free_count(), 0);
         assert_eq!(a.alloc(), None);
@@ -260,10 +256,15 @@ mod tests {
                     }
                     Op::Unplug(n) => {
                         let free = N - held.len() as u64 - unplugged;
-                        let taken = a.unplug(n);
+                        let taken: Vec<u64> = a
+                            .unplug(n)
+                            .into_iter()
+                            .flat_map(|(f, c)| f.0..f.0 + c)
+                            .collect();
                         prop_assert_eq!(taken.len() as u64, n.min(free));
                         for f in &taken {
-                            prop_assert!(!held.contains(&f.0));
+                            prop_assert!(!held.contains(f));
+                            prop_assert!(*f < N);
                         }
                         unplugged += taken.len() as u64;
                     }

@@ -4,6 +4,8 @@
 //! Evicting page cache to make frames free is the caller's job; this only
 //! takes frames that are free now. The guest's MemTotal is
 //! `frames_total - frames_unplugged` (see `PhysMem::frames_plugged`).
+//! `PhysMem::with_max` makes a memfd larger than the boot size whose top
+//! starts unplugged: plugging it is how a guest grows past `mem=`.
 
 use super::{Frame, PhysMem};
 
@@ -12,10 +14,19 @@ impl PhysMem {
     /// and punches them; returns how many were taken.
     pub fn unplug(&self, frames: u64) -> u64 {
         let mut inner = self.inner.lock();
-        let mut taken: Vec<Frame> = inner.alloc.unplug(frames);
-        taken.sort_unstable();
-        inner.punch_runs(&self.memfd, &taken);
-        let n = taken.len() as u64;
+        let runs = inner.alloc.unplug(frames);
+        let mut n = 0;
+        let mut single: Vec<Frame> = Vec::new();
+        for (first, count) in runs {
+            n += count;
+            if count == 1 {
+                single.push(first);
+            } else {
+                inner.punch_range(&self.memfd, first, count);
+            }
+        }
+        single.sort_unstable();
+        inner.punch_runs(&self.memfd, &single);
         log::info!("physmem: unplugged {n} of {frames} frames asked for");
         n
     }
@@ -77,5 +88,44 @@ mod tests {
             pm.read(f, 0, &mut buf);
             assert!(buf.iter().all(|&b| b == 0));
         }
+    }
+
+    #[test]
+    fn with_max_starts_the_top_unplugged_and_grows_into_it() {
+        // 1 GiB of maxmem over 64 frames plugged: no per-frame list for
+        // the rest, and the host holds nothing.
+        let pm = PhysMem::with_max(64 * 4096, 1 << 30).unwrap();
+        assert_eq!(pm.frames_total(), (1 << 30) / 4096);
+        assert_eq!(pm.frames_plugged(), 64);
+        let s = pm.stats();
+        assert_eq!((s.frames_free, s.host_resident_bytes), (64, 0));
+        let held: Vec<_> = (0..64).map(|_| pm.alloc().unwrap()).collect();
+        assert!(matches!(pm.alloc(), Err(PhysMemError::OutOfMemory)));
+        assert!(held.iter().all(|f| f.0 < 64));
+        // Grow past the boot size: new frames work and read as zeros.
+        assert_eq!(pm.plug(32), 32);
+        assert_eq!(pm.frames_plugged(), 96);
+        let f = pm.alloc().unwrap();
+        assert!(f.0 >= 64 && f.0 < 96, "{f:?}");
+        pm.write(f, 0, &[9; PAGE_SIZE]).unwrap();
+        // And never past maxmem.
+        let left = pm.frames_total() - 96;
+        assert_eq!(pm.plug(u64::MAX), left);
+        assert_eq!(pm.plug(1), 0);
+        assert_eq!(pm.frames_plugged(), pm.frames_total());
+        // Shrink back below the boot size: free frames only.
+        assert_eq!(pm.unplug(u64::MAX), pm.frames_total() - 65);
+        assert_eq!(pm.frames_plugged(), 65);
+        assert!(pm.stats().punched_bytes >= (pm.frames_total() - 65) * 4096);
+    }
+
+    #[test]
+    fn with_max_below_mem_is_just_mem() {
+        let pm = PhysMem::with_max(16 * 4096, 4096).unwrap();
+        assert_eq!((pm.frames_total(), pm.frames_plugged()), (16, 16));
+        assert!(matches!(
+            PhysMem::with_max(100, 1 << 20),
+            Err(PhysMemError::TooSmall(100))
+        ));
     }
 }

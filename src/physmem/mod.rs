@@ -1,4 +1,5 @@
-//! Guest physical memory: one sealed memfd of `mem=` bytes, `/dev/anon` style.
+//! Guest physical memory: one sealed memfd of `maxmem=` bytes (default
+//! `mem=`), `/dev/anon` style; the frames beyond `mem=` start unplugged.
 //!
 //! | file         | owns |
 //! |--------------|------|
@@ -60,15 +61,25 @@ struct Inner {
     /// Most frames substituted at once; see `subst.rs`.
     subst_limit: u64,
     double_frees: u64,
+    /// Frames punched so far (freed or unplugged).
+    punched_frames: u64,
 }
 
 impl PhysMem {
     /// Creates `bytes` of guest memory (rounded down to whole frames).
     pub fn new(bytes: u64) -> Result<PhysMem, PhysMemError> {
-        let frames = bytes / PAGE_SIZE as u64;
-        if frames == 0 {
+        Self::with_max(bytes, bytes)
+    }
+
+    /// Creates `bytes` of guest memory that hot-plug can grow up to `max`
+    /// bytes: the memfd is `max` long (sparse, sealed at that size) and the
+    /// frames beyond `bytes` start unplugged, costing the host nothing.
+    pub fn with_max(bytes: u64, max: u64) -> Result<PhysMem, PhysMemError> {
+        let plugged = bytes / PAGE_SIZE as u64;
+        if plugged == 0 {
             return Err(PhysMemError::TooSmall(bytes));
         }
+        let frames = (max / PAGE_SIZE as u64).max(plugged);
         let memfd = MemFd::create("umlrun-physmem", frames * PAGE_SIZE as u64)?;
         let view = SharedMapping::of_memfd(&memfd, true)?;
         log::debug!("physmem: {frames} frames on memfd {}", memfd.as_raw_fd());
@@ -81,7 +92,14 @@ impl PhysMem {
                 subst: SubstTable::default(),
                 subst_limit: subst::default_limit(),
                 double_frees: 0,
+                punched_frames: 0,
             }),
+        })
+        .inspect(|pm| {
+            // Fresh frames are holes already: no punching needed.
+            let mut inner = pm.inner.lock();
+            let taken = inner.alloc.unplug(frames - plugged).len() as u64;
+            debug_assert_eq!(taken, frames - plugged);
         })
     }
 
@@ -219,8 +237,7 @@ impl Inner {
         }
     }
 
-    /// Punches sorted frames, one fallocate per run of adjacent frames. If the
-    /// host refuses, the frames are zeroed by hand so they still read as zeros.
+    /// Punches sorted frames, one fallocate per run of adjacent frames.
     fn punch_runs(&mut self, memfd: &MemFd, sorted: &[Frame]) {
         let mut i = 0;
         while i < sorted.len() {
@@ -228,18 +245,25 @@ impl Inner {
             while j < sorted.len() && sorted[j].0 == sorted[j - 1].0 + 1 {
                 j += 1;
             }
-            let start = sorted[i].offset();
-            let len = (j - i) as u64 * PAGE_SIZE as u64;
-            if let Err(e) = memfd.punch_hole(start, len) {
-                log::error!("physmem: {e}; zeroing instead");
-                let zero = [0u8; PAGE_SIZE];
-                for f in &sorted[i..j] {
-                    if let Err(e) = self.view.write_at(f.offset() as usize, &zero) {
-                        log::error!("physmem: zeroing frame {} failed: {e}", f.0);
-                    }
+            self.punch_range(memfd, sorted[i], (j - i) as u64);
+            i = j;
+        }
+    }
+
+    /// Punches `count` frames from `first`. If the host refuses, the frames
+    /// are zeroed by hand so they still read as zeros.
+    fn punch_range(&mut self, memfd: &MemFd, first: Frame, count: u64) {
+        let start = first.offset();
+        let len = count * PAGE_SIZE as u64;
+        self.punched_frames += count;
+        if let Err(e) = memfd.punch_hole(start, len) {
+            log::error!("physmem: {e}; zeroing instead");
+            let zero = [0u8; PAGE_SIZE];
+            for f in first.0..first.0 + count {
+                if let Err(e) = self.view.write_at(Frame(f).offset() as usize, &zero) {
+                    log::error!("physmem: zeroing frame {f} failed: {e}");
                 }
             }
-            i = j;
         }
     }
 }

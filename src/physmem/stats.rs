@@ -1,6 +1,6 @@
 //! Physmem statistics, with the host's own figure for the memory it holds.
 
-use super::PhysMem;
+use super::{PhysMem, PAGE_SIZE};
 
 /// A snapshot of guest memory use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -14,19 +14,22 @@ pub struct PhysMemStats {
     pub frames_unplugged: u64,
     /// What the memfd really holds on the host: fstat `st_blocks * 512`.
     pub host_resident_bytes: u64,
+    /// Bytes given back to the host by punching (frees and unplugs) so far.
+    pub punched_bytes: u64,
 }
 
 impl PhysMem {
     /// Counts from the allocator and substitution table, and the memfd's
     /// `st_blocks` (0 if fstat fails, which is logged).
     pub fn stats(&self) -> PhysMemStats {
-        let (free, allocated, unplugged, substituted) = {
+        let (free, allocated, unplugged, substituted, punched) = {
             let inner = self.inner.lock();
             (
                 inner.alloc.free_count(),
                 inner.alloc.allocated_count(),
                 inner.alloc.unplugged_count(),
                 inner.subst.len(),
+                inner.punched_frames,
             )
         };
         let host_resident_bytes = self.memfd.resident_bytes().unwrap_or_else(|e| {
@@ -40,6 +43,7 @@ impl PhysMem {
             frames_substituted: substituted,
             frames_unplugged: unplugged,
             host_resident_bytes,
+            punched_bytes: punched * PAGE_SIZE as u64,
         }
     }
 }

@@ -85,6 +85,8 @@ pub fn boot(program: Program) -> (Kernel, Trace) {
             keep_fds: Vec::new(),
             pagecache_max_pages: None,
             mem_bytes: 32 << 20,
+            disks: Vec::new(),
+            root_disk: None,
         },
         Box::new(platform),
     );

@@ -231,7 +231,10 @@ mod tests {
             q.read_stream(&mut one, false, false).unwrap().rights,
             vec![9]
         );
-        assert_eq!(q.read_stream(&mut b, false, false).unwrap().rights, vec![]);
+        assert_eq!(
+            q.read_stream(&mut b, false, false).unwrap().rights,
+            Vec::<u32>::new()
+        );
     }
 
     #[test]

@@ -1,0 +1,741 @@
+//! The management console end to end: the real `umlrun` on a pty, driven
+//! through its `<uml_dir>/<umid>/mconsole` socket by Debian's `uml_mconsole`
+//! (the reference client), by raw datagrams for bad input, and by `umlctl`.
+//!
+//! Covered: version, help, proc, stack, log, the notify socket; memory
+//! hot-unplug (the guest's `free` shows exactly 32 MiB less, the host's
+//! memfd blocks drop because clean page cache was evicted) and plug past
+//! the boot size up to `maxmem=`; stop/go freezing a busy loop; cad through
+//! init's inittab; halt; sysrq s writing back a page dirtied through a
+//! shared mapping, which a SIGKILL loses without it;
+//! malformed datagrams, unknown commands, bad sizes and too-large unplugs
+//! each answered with a clear error while the guest goes on; a client that
+//! floods requests and vanishes; a stale socket from a killed instance; a
+//! socket path longer than sun_path; `umlctl` list/stats/mem/errors; `config
+//! ubd1=` hot-adding a disk the guest mounts, `remove ubd1` refused while it
+//! is mounted and done after umount.
+//!
+//! Every instance is stopped by pid when a test fails (the harness's Drop).
+
+mod support;
+mod support_many;
+
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support_many::{tool, Fleet, Instance, Runner, State, LOGIN_PROMPT};
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+const CMD_TIMEOUT: Duration = Duration::from_secs(30);
+const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn backing() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("disk-images/busybox.img");
+    assert!(
+        p.is_file(),
+        "{} is missing: run disk-images/build first (./scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+/// One logged-in instance with `extra` switches.
+fn boot(mode: &str, mem: &str, extra: &[&str]) -> Fleet {
+    let mut fleet = Fleet::new(Runner::umlrun(mode), &backing(), mem).unwrap();
+    fleet.extra_args = extra.iter().map(|s| s.to_string()).collect();
+    fleet.start(1).unwrap();
+    let g = &mut fleet.instances[0];
+    g.wait_login(BOOT_TIMEOUT).unwrap();
+    g.login(CMD_TIMEOUT).unwrap();
+    fleet
+}
+
+fn socket(fleet: &Fleet) -> PathBuf {
+    fleet
+        .uml_dir()
+        .join(&fleet.instances[0].umid)
+        .join("mconsole")
+}
+
+/// `uml_mconsole <socket> <cmd>`: (OK?, the text after "OK "/"ERR ").
+fn mc(fleet: &Fleet, cmd: &str) -> (bool, String) {
+    let out = Command::new(tool("uml_mconsole"))
+        .arg(socket(fleet))
+        .args(cmd.split(' '))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // uml_mconsole ends every answer with a newline of its own.
+    let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
+    if let Some(t) = text.strip_prefix("OK ") {
+        (true, t.to_string())
+    } else if let Some(t) = text.strip_prefix("ERR ") {
+        (false, t.to_string())
+    } else {
+        panic!(
+            "uml_mconsole {cmd}: no OK/ERR answer: {text:?} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+}
+
+fn mc_ok(fleet: &Fleet, cmd: &str) -> String {
+    let (ok, t) = mc(fleet, cmd);
+    assert!(ok, "`{cmd}` failed: {t}");
+    t
+}
+
+fn mc_err(fleet: &Fleet, cmd: &str) -> String {
+    let (ok, t) = mc(fleet, cmd);
+    assert!(!ok, "`{cmd}` should fail, answered: {t}");
+    t
+}
+
+fn ok(g: &mut Instance, cmd: &str) -> String {
+    let (status, out) = g.run(cmd, CMD_TIMEOUT).unwrap();
+    assert_eq!(status, 0, "`{cmd}` exited {status}; output:\n{out}");
+    out
+}
+
+/// The `total` column of busybox `free` (KiB).
+fn free_total(g: &mut Instance) -> u64 {
+    let out = ok(g, "free");
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("Mem:"))
+        .unwrap_or_else(|| panic!("no Mem: line in\n{out}"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn stats(fleet: &Fleet) -> serde_json::Value {
+    serde_json::from_str(&mc_ok(fleet, "stats")).expect("stats is JSON")
+}
+
+/// Host bytes the instance's physmem memfd holds (st_blocks * 512), seen
+/// from the host through /proc/<pid>/fd.
+fn memfd_blocks(pid: i32) -> u64 {
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
+        let target = std::fs::read_link(e.path()).unwrap_or_default();
+        if target
+            .to_string_lossy()
+            .starts_with("/memfd:umlrun-physmem")
+        {
+            return std::fs::metadata(e.path()).unwrap().blocks() * 512;
+        }
+    }
+    panic!("umlrun {pid} has no physmem memfd open");
+}
+
+fn assert_no_panic(g: &Instance) {
+    let all = String::from_utf8_lossy(&g.transcript()).into_owned();
+    assert!(
+        !all.contains("panicked"),
+        "umlrun panicked:\n{}",
+        g.tail(30)
+    );
+}
+
+fn expect_exit_0(g: &mut Instance, after: &str) {
+    match g.wait_exited(EXIT_TIMEOUT) {
+        Some(st) => assert_eq!(st.code(), Some(0), "umlrun ended with {st} after {after}"),
+        None => panic!("umlrun still runs after {after}\n{}", g.tail(20)),
+    }
+    assert_no_panic(g);
+}
+
+/// A raw client: a datagram socket bound to an abstract name.
+fn raw_client(tag: &str) -> UnixDatagram {
+    let name = format!("mconsole-test-{}-{tag}", std::process::id());
+    let s = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name).unwrap()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Sends `dgram`, returns the first reply datagram.
+fn raw_ask(fleet: &Fleet, c: &UnixDatagram, dgram: &[u8]) -> Vec<u8> {
+    c.send_to(dgram, socket(fleet)).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let n = c.recv(&mut buf).expect("no reply");
+    buf.truncate(n);
+    buf
+}
+
+fn request(cmd: &[u8], magic: u32, version: u32, len: u32) -> Vec<u8> {
+    let mut d = Vec::new();
+    d.extend_from_slice(&magic.to_ne_bytes());
+    d.extend_from_slice(&version.to_ne_bytes());
+    d.extend_from_slice(&len.to_ne_bytes());
+    d.extend_from_slice(cmd);
+    d.resize(524, 0);
+    d
+}
+
+/// (err, text) of a v2 reply datagram.
+fn reply_of(d: &[u8]) -> (bool, String) {
+    assert!(d.len() >= 12, "short reply {d:?}");
+    let err = u32::from_ne_bytes(d[0..4].try_into().unwrap()) != 0;
+    let len = u32::from_ne_bytes(d[8..12].try_into().unwrap()) as usize;
+    let text = String::from_utf8_lossy(&d[12..12 + len]);
+    (err, text.trim_end_matches('\0').to_string())
+}
+
+// --- the basic commands ----------------------------------------------------
+
+#[test]
+fn version_help_proc_stack_log_and_notify() {
+    let dir = tempfile::tempdir().unwrap();
+    let notify = dir.path().join("notify.sock");
+    let n = UnixDatagram::bind(&notify).unwrap();
+    n.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let arg = format!("mconsole=notify:{}", notify.display());
+    let mut fleet = boot("mmap", "64M", &[&arg]);
+    // The notify socket heard of the console's socket at start.
+    let mut buf = [0u8; 600];
+    let len = n.recv(&mut buf).unwrap();
+    assert_eq!(
+        u32::from_ne_bytes(buf[0..4].try_into().unwrap()),
+        0xcafe_babe
+    );
+    assert_eq!(u32::from_ne_bytes(buf[4..8].try_into().unwrap()), 2);
+    assert_eq!(
+        u32::from_ne_bytes(buf[8..12].try_into().unwrap()),
+        0,
+        "type socket"
+    );
+    let text = String::from_utf8_lossy(&buf[16..len]);
+    assert_eq!(
+        text.trim_end_matches('\0'),
+        socket(&fleet).to_string_lossy()
+    );
+
+    let v = mc_ok(&fleet, "version");
+    assert!(v.starts_with("Linux "), "{v}");
+    assert!(mc_ok(&fleet, "help").contains("stop - pause the UML"));
+    let meminfo = mc_ok(&fleet, "proc meminfo");
+    assert!(meminfo.contains("MemTotal:          65536 kB"), "{meminfo}");
+    let status = mc_ok(&fleet, "proc 1/status");
+    assert!(status.contains("Pid:\t1"), "{status}");
+    assert_eq!(mc_err(&fleet, "proc nosuchfile"), "Failed to open file");
+    let st = mc_ok(&fleet, "stack 1");
+    assert!(st.starts_with("Task 1 ") && st.contains("RIP: 0x"), "{st}");
+    assert_eq!(mc_err(&fleet, "stack 9999"), "Couldn't find that pid");
+    let g = &mut fleet.instances[0];
+    let at = g.mark();
+    mc_ok(&fleet, "log hello-from-the-host");
+    let g = &mut fleet.instances[0];
+    g.expect(b"hello-from-the-host", at, CMD_TIMEOUT).unwrap();
+    let t = mc_ok(&fleet, "sysrq t");
+    assert!(t.contains("Show State"), "{t}");
+    assert!(
+        t.lines().filter(|l| l.contains("busybox")).count() >= 3,
+        "{t}"
+    );
+    assert!(mc_ok(&fleet, "sysrq m").contains("pages RAM"));
+    assert!(mc_ok(&fleet, "sysrq h").contains("HELP"));
+    assert_eq!(mc_ok(&fleet, "config ubd0").trim(), {
+        let c = &fleet.instances[0].cow;
+        format!(
+            "ubd0={},{}",
+            c.display(),
+            backing().canonicalize().unwrap().display()
+        )
+    });
+    assert_eq!(mc_err(&fleet, "remove ubd0"), "Device is currently open");
+    assert_eq!(mc_err(&fleet, "remove ubd3"), "Device doesn't exist");
+    let g = &mut fleet.instances[0];
+    assert_eq!(ok(g, "echo still-here").trim(), "still-here");
+    assert_no_panic(g);
+}
+
+// --- memory hot-plug ---------------------------------------------------------
+
+#[test]
+fn unplug_shows_in_free_and_gives_host_memory_back() {
+    // Copy mode: file pages are memfd frames, so evicting them shows.
+    let mut fleet = boot("copy", "64M", &[]);
+    let g = &mut fleet.instances[0];
+    // 40 MiB of clean page cache: unplugging 32 MiB must evict some.
+    ok(
+        g,
+        "dd if=/dev/zero of=/root/big bs=1M count=40 2>/dev/null; sync",
+    );
+    ok(g, "cat /root/big > /dev/null");
+    let total_before = free_total(g);
+    assert_eq!(total_before, 65536);
+    let pid = g.pid();
+    let host_before = memfd_blocks(pid);
+    assert!(
+        host_before > 30 << 20,
+        "page cache not in the memfd: {host_before}"
+    );
+    assert_eq!(mc_ok(&fleet, "config mem=-32M"), "");
+    assert_eq!(mc_ok(&fleet, "config mem"), (32u64 << 20).to_string());
+    let g = &mut fleet.instances[0];
+    assert_eq!(free_total(g), total_before - 32 * 1024);
+    let meminfo = ok(g, "cat /proc/meminfo");
+    assert!(meminfo.contains("MemTotal:          32768 kB"), "{meminfo}");
+    let host_after = memfd_blocks(pid);
+    assert!(
+        host_after + (8 << 20) < host_before,
+        "host memfd blocks {host_before} -> {host_after}: evicted cache not punched"
+    );
+    let s = stats(&fleet);
+    assert_eq!(s["memory"]["total_bytes"], 32u64 << 20);
+    assert!(s["memory"]["page_cache"]["cap_bytes"].as_u64().unwrap() <= 32 << 20);
+    assert!(s["host"]["punched_bytes"].as_u64().unwrap() >= 32 << 20);
+    // The guest still works (the file reads back from disk) and plugs back.
+    let g = &mut fleet.instances[0];
+    assert_eq!(ok(g, "wc -c < /root/big").trim(), "41943040");
+    assert_eq!(mc_ok(&fleet, "config mem=+32M"), "");
+    let g = &mut fleet.instances[0];
+    assert_eq!(free_total(g), total_before);
+    assert_no_panic(g);
+}
+
+#[test]
+fn plug_grows_past_boot_size_up_to_maxmem() {
+    let mut fleet = boot("mmap", "64M", &["maxmem=256M"]);
+    assert_eq!(mc_ok(&fleet, "config mem=+64M"), "");
+    let g = &mut fleet.instances[0];
+    assert_eq!(free_total(g), 128 * 1024);
+    assert_eq!(mc_ok(&fleet, "config mem"), (128u64 << 20).to_string());
+    // More than maxmem allows: what fits, said so.
+    let t = mc_ok(&fleet, "config mem=+1G");
+    assert!(
+        t.starts_with("plugged 128M of 1G asked (maxmem=256M)"),
+        "{t}"
+    );
+    let t = mc_err(&fleet, "config mem=+4K");
+    assert!(t.contains("already at maxmem=256M"), "{t}");
+    let g = &mut fleet.instances[0];
+    assert_eq!(free_total(g), 256 * 1024);
+    // Grown memory is usable: a 100 MiB tmpfs file would not fit in 64M.
+    ok(g, "mount -t tmpfs big /mnt && dd if=/dev/zero of=/mnt/x bs=1M count=100 2>/dev/null && rm /mnt/x && umount /mnt");
+    // And back below the boot size.
+    assert_eq!(mc_ok(&fleet, "config mem=-224M"), "");
+    let g = &mut fleet.instances[0];
+    assert_eq!(free_total(g), 32 * 1024);
+    assert_no_panic(g);
+}
+
+#[test]
+fn no_growth_without_maxmem() {
+    let fleet = boot("mmap", "64M", &[]);
+    let t = mc_err(&fleet, "config mem=+64M");
+    assert!(t.contains("already at maxmem=64M"), "{t}");
+}
+
+// --- stop / go, cad, halt, sysrq ---------------------------------------------
+
+#[test]
+fn stop_freezes_a_busy_loop_and_go_resumes_it() {
+    let mut fleet = boot("mmap", "64M", &[]);
+    let g = &mut fleet.instances[0];
+    // A counter that forks a sleep each turn (a loop without any sleep
+    // starves the shell on the ptrace platform, stop or no stop).
+    ok(
+        g,
+        "(i=0; while :; do i=$((i+1)); echo $i > /tmp/c; sleep 0.05; done) &",
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(mc_err(&fleet, "go"), "Not stopped");
+    assert_eq!(mc_ok(&fleet, "stop"), "stopped");
+    assert_eq!(mc_err(&fleet, "stop"), "Already stopped");
+    let s1 = stats(&fleet);
+    assert_eq!(s1["stopped"], true);
+    let g = &mut fleet.instances[0];
+    let at = g.mark();
+    g.send("echo typed-while-stopped\n").unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let s2 = stats(&fleet);
+    assert_eq!(
+        s1["syscalls"], s2["syscalls"],
+        "guest ran while stopped: {s1} -> {s2}"
+    );
+    assert_eq!(s1["faults"], s2["faults"]);
+    let g = &mut fleet.instances[0];
+    assert_eq!(g.mark(), at, "the console echoed while stopped");
+    assert_eq!(mc_ok(&fleet, "go"), "");
+    let g = &mut fleet.instances[0];
+    // What was typed while stopped runs now.
+    g.expect(b"\ntyped-while-stopped", at, CMD_TIMEOUT).unwrap();
+    let a: u64 = ok(g, "cat /tmp/c").trim().parse().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let b: u64 = ok(g, "cat /tmp/c").trim().parse().unwrap();
+    assert!(b > a, "the loop did not resume: {a} then {b}");
+    ok(g, "kill %1");
+    assert_no_panic(g);
+}
+
+#[test]
+fn cad_reboots_through_inittab_and_halt_ends_cleanly() {
+    let mut fleet = boot("mmap", "64M", &[]);
+    let g = &mut fleet.instances[0];
+    let at = g.mark();
+    assert_eq!(mc_ok(&fleet, "cad"), "");
+    let g = &mut fleet.instances[0];
+    // busybox init's ::ctrlaltdel:/sbin/reboot: a new boot.
+    g.expect(LOGIN_PROMPT, at + 1, BOOT_TIMEOUT).unwrap();
+    assert!(g.alive(), "umlrun ended on cad");
+    g.state = State::Login;
+    g.login(CMD_TIMEOUT).unwrap();
+    assert_eq!(ok(g, "echo rebooted").trim(), "rebooted");
+    // The console socket survived the reboot.
+    assert_eq!(mc_ok(&fleet, "halt"), "");
+    let g = &mut fleet.instances[0];
+    expect_exit_0(g, "mconsole halt");
+}
+
+#[test]
+fn sysrq_s_writes_back_what_a_sigkill_would_lose() {
+    // A page dirtied through a shared mapping stays in the guest's page
+    // cache until a sync. Without `sysrq s` a SIGKILL of umlrun loses it
+    // (the control run); with it, the disk has it.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("mdirty");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guest/mdirty_raw.c");
+    let st = Command::new("gcc")
+        .args([
+            "-static",
+            "-nostdlib",
+            "-no-pie",
+            "-Os",
+            "-s",
+            "-Wl,-n",
+            "-Wl,--build-id=none",
+        ])
+        .args(["-fno-asynchronous-unwind-tables", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .status()
+        .expect("gcc");
+    assert!(st.success(), "gcc failed on {}", src.display());
+    let b64 = Command::new("base64")
+        .args(["-w", "0"])
+        .arg(&bin)
+        .output()
+        .unwrap();
+    let b64 = String::from_utf8(b64.stdout).unwrap();
+    for sync in [false, true] {
+        let mut fleet = boot("mmap", "64M", &[]);
+        let g = &mut fleet.instances[0];
+        // In pieces: the shell's line editor takes lines of about 1 KiB.
+        for piece in b64.as_bytes().chunks(200) {
+            let piece = std::str::from_utf8(piece).unwrap();
+            ok(g, &format!("echo -n {piece} >> /root/mdirty.b64"));
+        }
+        ok(
+            g,
+            "base64 -d /root/mdirty.b64 > /root/mdirty && chmod +x /root/mdirty && sync",
+        );
+        let at = g.mark();
+        ok(g, "/root/mdirty &");
+        g.expect(b"mapped", at, CMD_TIMEOUT).unwrap();
+        if sync {
+            let t = mc_ok(&fleet, "sysrq s");
+            assert!(t.contains("Emergency Sync complete"), "{t}");
+        }
+        let g = &mut fleet.instances[0];
+        g.signal(libc::SIGKILL);
+        g.wait_exited(EXIT_TIMEOUT)
+            .expect("umlrun survived SIGKILL");
+        let merged = fleet.dir().join("merged.img");
+        // The stubs die with umlrun a moment later; until then the COW is
+        // still locked.
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        loop {
+            let out = Command::new(env!("CARGO_BIN_EXE_umlcow"))
+                .arg("merge")
+                .arg(&fleet.instances[0].cow)
+                .arg(&merged)
+                .output()
+                .unwrap();
+            if out.status.success() {
+                break;
+            }
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("in use") && Instant::now() < deadline, "{err}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let cat = Command::new(tool("debugfs"))
+            .args(["-R", "cat /root/m"])
+            .arg(&merged)
+            .output()
+            .unwrap();
+        let on_disk = cat.stdout.starts_with(b"dirty-by-mmap\n");
+        assert_eq!(
+            on_disk,
+            sync,
+            "sysrq s: {sync}; /root/m on disk: {:?}",
+            String::from_utf8_lossy(&cat.stdout[..cat.stdout.len().min(20)])
+        );
+    }
+}
+
+// --- bad input ---------------------------------------------------------------
+
+#[test]
+fn bad_requests_get_clear_errors_and_the_guest_goes_on() {
+    let mut fleet = boot("mmap", "64M", &[]);
+    let c = raw_client("bad");
+    // Short: 3 bytes.
+    let (err, t) = reply_of(&raw_ask(&fleet, &c, b"abc"));
+    assert!(err && t.contains("too short"), "{t}");
+    // Oversized: 2000 bytes with a good header.
+    let mut big = request(b"help", 0xcafe_babe, 2, 4);
+    big.resize(2000, b'x');
+    let (err, t) = reply_of(&raw_ask(&fleet, &c, &big));
+    assert!(err && t == "Request too large", "{t}");
+    // A length field beyond the data area.
+    let (err, t) = reply_of(&raw_ask(
+        &fleet,
+        &c,
+        &request(b"help", 0xcafe_babe, 2, 9999),
+    ));
+    assert!(err && t == "Request too large", "{t}");
+    // Wrong version.
+    let (err, t) = reply_of(&raw_ask(&fleet, &c, &request(b"help", 0xcafe_babe, 1, 4)));
+    assert!(err && t.contains("only supports version 2"), "{t}");
+    // Wrong magic: a version-0 client gets UML's plain-text refusal.
+    let d = raw_ask(&fleet, &c, b"version\0");
+    assert!(String::from_utf8_lossy(&d).starts_with("ERROR: Version 0 mconsole clients"));
+    // Through uml_mconsole: unknown command, bad sizes, too much.
+    assert_eq!(mc_err(&fleet, "frobnicate"), "Unknown command");
+    assert_eq!(
+        mc_err(&fleet, "config mem=-lots"),
+        "Failed to parse memory increment"
+    );
+    assert_eq!(
+        mc_err(&fleet, "config mem=32M"),
+        "Expected increment to start with '-' or '+'"
+    );
+    assert_eq!(
+        mc_err(&fleet, "config eth0=tuntap"),
+        "Bad configuration option"
+    );
+    let t = mc_err(&fleet, "config mem=-100G");
+    assert!(
+        t.contains("Cannot unplug 100G: the guest has only 64M"),
+        "{t}"
+    );
+    // Nearly all of it: what can be taken is, and said so; nothing dies.
+    let t = mc_ok(&fleet, "config mem=-60M");
+    assert!(
+        t.starts_with("unplugged ") && t.contains("of 60M asked"),
+        "{t}"
+    );
+    let g = &mut fleet.instances[0];
+    assert_eq!(ok(g, "echo alive").trim(), "alive");
+    // Plugging gives back what was taken, and says when that is less.
+    let t = mc_ok(&fleet, "config mem=+60M");
+    assert!(
+        t.is_empty() || t.contains("(maxmem=64M); memory now 64M"),
+        "{t}"
+    );
+    let g = &mut fleet.instances[0];
+    assert_eq!(free_total(g), 65536);
+    assert_no_panic(g);
+}
+
+#[test]
+fn a_client_that_floods_and_vanishes_does_not_block_the_guest() {
+    let mut fleet = boot("mmap", "64M", &[]);
+    {
+        // Hundreds of long answers nobody reads, then the client is gone.
+        let c = raw_client("flood");
+        let d = request(b"help", 0xcafe_babe, 2, 4);
+        for _ in 0..300 {
+            c.send_to(&d, socket(&fleet)).unwrap();
+        }
+        // An unbound sender cannot be answered at all.
+        let u = UnixDatagram::unbound().unwrap();
+        u.send_to(
+            &request(b"proc meminfo", 0xcafe_babe, 2, 12),
+            socket(&fleet),
+        )
+        .unwrap();
+    }
+    let t0 = Instant::now();
+    let g = &mut fleet.instances[0];
+    assert_eq!(ok(g, "echo unblocked").trim(), "unblocked");
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    assert!(mc_ok(&fleet, "version").starts_with("Linux"));
+}
+
+#[test]
+fn stale_socket_of_a_killed_instance_is_replaced() {
+    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &backing(), "64M").unwrap();
+    // What a SIGKILLed instance leaves: its directory, a dead pid, a socket.
+    let umid = format!("many{}-000", std::process::id());
+    let dir = fleet.uml_dir().join(&umid);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("pid"), "999999\n").unwrap();
+    drop(UnixDatagram::bind(dir.join("mconsole")).unwrap());
+    assert!(dir.join("mconsole").exists());
+    fleet.start(1).unwrap();
+    assert_eq!(fleet.instances[0].umid, umid);
+    fleet.instances[0].wait_login(BOOT_TIMEOUT).unwrap();
+    assert!(mc_ok(&fleet, "version").starts_with("Linux"));
+}
+
+#[test]
+fn socket_path_longer_than_sun_path_is_one_warning_not_a_failure() {
+    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &backing(), "64M").unwrap();
+    let long = fleet.dir().join("d".repeat(110));
+    fleet.extra_args = vec![format!("uml_dir={}", long.display())];
+    fleet.start(1).unwrap();
+    let g = &mut fleet.instances[0];
+    g.wait_login(BOOT_TIMEOUT).unwrap();
+    let all = String::from_utf8_lossy(&g.transcript()).into_owned();
+    assert!(
+        all.contains("the host allows 107") && all.contains("running without a management console"),
+        "{all}"
+    );
+    g.login(CMD_TIMEOUT).unwrap();
+    assert_eq!(ok(g, "echo fine").trim(), "fine");
+    // umlctl says clearly that there is no socket.
+    let out = Command::new(env!("CARGO_BIN_EXE_umlctl"))
+        .arg(format!("uml_dir={}", long.display()))
+        .args([&g.umid, "version"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no management console socket"));
+}
+
+// --- umlctl ------------------------------------------------------------------
+
+fn umlctl(fleet: &Fleet, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_umlctl"))
+        .arg(format!("uml_dir={}", fleet.uml_dir().display()))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn umlctl_lists_reports_resizes_and_refuses_dead_instances() {
+    let fleet = boot("mmap", "64M", &["maxmem=128M"]);
+    let umid = fleet.instances[0].umid.clone();
+    std::fs::create_dir_all(fleet.uml_dir().join("gone")).unwrap();
+    std::fs::write(fleet.uml_dir().join("gone/pid"), "999999\n").unwrap();
+    let (code, out, _) = umlctl(&fleet, &["list"]);
+    assert_eq!(code, 0);
+    let line = out.lines().find(|l| l.starts_with(&umid)).unwrap();
+    assert!(line.contains("alive") && line.ends_with("64M"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("gone") && l.contains("stale")),
+        "{out}"
+    );
+
+    let (code, out, _) = umlctl(&fleet, &[&umid, "stats"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("memory    64.0M plugged (maxmem 128.0M)"),
+        "{out}"
+    );
+    let (code, out, _) = umlctl(&fleet, &[&umid, "stats", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["processes"].as_u64().unwrap() >= 2);
+    assert!(v["top_rss"].as_array().unwrap().len() >= 2);
+
+    assert_eq!(umlctl(&fleet, &[&umid, "mem", "+32M"]).1, "96M\n");
+    assert_eq!(umlctl(&fleet, &[&umid, "mem", "-64M"]).1, "32M\n");
+    assert_eq!(umlctl(&fleet, &[&umid, "mem"]).1, "32M\n");
+    let (code, _, err) = umlctl(&fleet, &[&umid, "mem", "+1G"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = umlctl(&fleet, &[&umid, "mem", "+4K"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already at maxmem=128M"), "{err}");
+    let (code, out, _) = umlctl(&fleet, &[&umid, "proc", "uptime"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.split_whitespace().count(), 2, "{out}");
+
+    let (code, _, err) = umlctl(&fleet, &["gone", "version"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        "umlctl: gone: not running (stale: its pid 999999 is gone)\n"
+    );
+    let (code, _, err) = umlctl(&fleet, &["nosuch", "version"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("umlctl: nosuch: no such instance under "),
+        "{err}"
+    );
+    let (code, _, err) = umlctl(&fleet, &[&umid, "frobnicate"]);
+    assert_eq!((code, err.as_str()), (1, "umlctl: Unknown command\n"));
+}
+
+// --- ubd hot-add and hot-remove ----------------------------------------------
+
+#[test]
+fn ubd_hot_add_mounts_and_remove_refuses_while_mounted() {
+    let mut fleet = boot("mmap", "64M", &[]);
+    let root = fleet.dir().join("data-root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("hello.txt"), "hot-added disk\n").unwrap();
+    let img = fleet.dir().join("data.img");
+    let st = Command::new(tool("mke2fs"))
+        .args(["-q", "-t", "ext2", "-b", "4096", "-d"])
+        .arg(&root)
+        .arg(&img)
+        .arg("8M")
+        .status()
+        .unwrap();
+    assert!(st.success(), "mke2fs");
+    assert_eq!(mc_ok(&fleet, "config ubd1"), "");
+    assert_eq!(mc_err(&fleet, "remove ubd1"), "Device doesn't exist");
+    assert_eq!(mc_ok(&fleet, &format!("config ubd1={}", img.display())), "");
+    assert_eq!(
+        mc_ok(&fleet, "config ubd1"),
+        format!("ubd1={}", img.display())
+    );
+    let t = mc_err(&fleet, &format!("config ubd1={}", img.display()));
+    assert!(t.contains("already configured"), "{t}");
+    let t = mc_err(&fleet, "config ubd2=/no/such/file.img");
+    assert!(t.starts_with("ubd2=/no/such/file.img: "), "{t}");
+    let g = &mut fleet.instances[0];
+    ok(g, "mount -t ext2 /dev/ubdb /mnt");
+    assert_eq!(ok(g, "cat /mnt/hello.txt").trim(), "hot-added disk");
+    ok(g, "echo written-in-guest > /mnt/new.txt");
+    assert_eq!(mc_err(&fleet, "remove ubd1"), "Device is currently open");
+    let g = &mut fleet.instances[0];
+    ok(g, "umount /mnt");
+    assert_eq!(mc_ok(&fleet, "remove ubd1"), "");
+    let g = &mut fleet.instances[0];
+    let (status, _) = g.run("test -e /dev/ubdb", CMD_TIMEOUT).unwrap();
+    assert_ne!(status, 0, "/dev/ubdb still there after remove");
+    // What the guest wrote is in the image, and the image is clean.
+    let cat = Command::new(tool("debugfs"))
+        .args(["-R", "cat /new.txt"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&cat.stdout), "written-in-guest\n");
+    let fsck = Command::new(tool("e2fsck"))
+        .arg("-fn")
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(
+        fsck.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fsck.stdout)
+    );
+    assert_no_panic(&fleet.instances[0]);
+}
