@@ -1,12 +1,21 @@
 //! umlrun: a user-mode kernel in the spirit of User-Mode Linux.
 //!
+//! docs/ARCHITECTURE.md is the map for newcomers: the layers, the path of
+//! one `openat` + `read`, and how to add a syscall, a file kind, a file
+//! system, a device or a host event source.
+//!
 //! | module     | owns |
 //! |------------|------|
+//! | `errno`    | the Linux errno every syscall error carries |
 //! | `config`   | the UML-style command-line switches |
 //! | `host`     | the only code that calls libc/nix (memfd, mmap, fallocate, ptrace, fcntl) |
 //! | `physmem`  | guest physical memory on a memfd: frames, hole punching, substitution, hot-plug |
 //! | `block`    | UML COW v1/v2/v3 files and the `ubd` block devices (copy and mmap modes) |
-//! | `fs`       | ext2, and later the VFS, procfs, tmpfs, /dev |
+//! | `fs`       | file systems: ext2, procfs, tmpfs, devtmpfs, the tty line discipline, pipes' buffers |
+//! | `vfs`      | mounts, path walk, permissions, directory references, open files (`FileDescription`) |
+//! | `mm`       | guest address spaces: VMAs, faults, the page cache, frame references |
+//! | `kernel`   | tasks, scheduler, signals, processes, exec, open-file kinds, wait queues, timers, futexes |
+//! | `syscalls` | the syscall table (data) and thin per-family handlers |
 //! | `loader`   | ELF and `#!` parsing, load plans, the initial stack image |
 //! | `net`      | sockets: AF_UNIX, socket addresses, control messages, buffer accounting, epoll |
 //! | `platform` | the interface guest code runs through (`Platform`, `Guest`): ptrace stubs, and a fake for unit tests |
