@@ -88,13 +88,7 @@ impl FileDescription for EpollFile {
     }
 
     fn stat(&self, _k: &mut Kernel) -> KResult<(Stat, u64)> {
-        let st = Stat {
-            mode: 0o600,
-            nlink: 1,
-            blksize: 4096,
-            ..Default::default()
-        };
-        Ok((st, 0xd))
+        Ok(super::anon_inode_stat())
     }
 
     fn as_epoll(&self) -> Option<&EpollFile> {

@@ -99,13 +99,7 @@ impl FileDescription for EventFd {
 
     /// An anonymous inode: no type bits, mode 0600.
     fn stat(&self, _k: &mut Kernel) -> KResult<(Stat, u64)> {
-        let st = Stat {
-            mode: 0o600,
-            nlink: 1,
-            blksize: 4096,
-            ..Default::default()
-        };
-        Ok((st, 0xd))
+        Ok(super::anon_inode_stat())
     }
 }
 

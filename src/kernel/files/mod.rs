@@ -38,6 +38,7 @@ use std::rc::Rc;
 use super::core::Kernel;
 use super::task::Pid;
 use crate::errno::{Errno, KResult};
+use crate::fs::Stat;
 use crate::vfs::file::{ops_of, Io};
 use crate::vfs::OpenFileRef;
 
@@ -99,4 +100,16 @@ impl Kernel {
         drop(f);
         ops.release(self);
     }
+}
+
+/// What fstat shows of a file on Linux's anonymous inode (eventfd, epoll):
+/// no type bits, mode 0600, and the anon_inode file system's device.
+pub fn anon_inode_stat() -> (Stat, u64) {
+    let st = Stat {
+        mode: 0o600,
+        nlink: 1,
+        blksize: 4096,
+        ..Default::default()
+    };
+    (st, 0xd)
 }
