@@ -188,6 +188,12 @@ pub(crate) fn interrupted(k: &Kernel, tid: Pid) -> KResult<()> {
     Ok(())
 }
 
+/// The guest address of word `w` of an fd_set at `base` (EFAULT where it
+/// would wrap past the end of the address space).
+fn fd_set_word(base: u64, w: usize) -> KResult<u64> {
+    base.checked_add(w as u64 * 8).ok_or(Errno::EFAULT)
+}
+
 fn do_select(k: &mut Kernel, tid: Pid, a: [u64; 6], timeout: Option<Duration>) -> SysResult {
     let n = a[0] as i64;
     if !(0..=1024).contains(&n) {
@@ -198,7 +204,7 @@ fn do_select(k: &mut Kernel, tid: Pid, a: [u64; 6], timeout: Option<Duration>) -
     for (i, set) in sets.iter_mut().enumerate() {
         if a[i + 1] != 0 {
             for (w, word) in set.iter_mut().enumerate() {
-                *word = k.read_u64(tid, a[i + 1] + w as u64 * 8)?;
+                *word = k.read_u64(tid, fd_set_word(a[i + 1], w)?)?;
             }
         }
     }
@@ -248,7 +254,7 @@ fn do_select(k: &mut Kernel, tid: Pid, a: [u64; 6], timeout: Option<Duration>) -
     for (i, set) in out.iter().enumerate() {
         if a[i + 1] != 0 {
             for (w, word) in set.iter().enumerate() {
-                k.write_u64(tid, a[i + 1] + w as u64 * 8, *word)?;
+                k.write_u64(tid, fd_set_word(a[i + 1], w)?, *word)?;
             }
         }
     }
@@ -280,4 +286,16 @@ pub fn sys_pselect6(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let masked = apply_call_mask(k, tid, ss, len)?;
     let r = do_select(k, tid, a, timeout);
     finish_call_mask(k, tid, masked, r)
+}
+
+#[cfg(test)]
+mod fd_set_tests {
+    use super::*;
+
+    #[test]
+    fn an_fd_set_at_the_top_of_the_address_space_is_efault_not_a_wrap() {
+        assert_eq!(fd_set_word(0x1000, 15), Ok(0x1000 + 120));
+        assert_eq!(fd_set_word(u64::MAX - 7, 0), Ok(u64::MAX - 7));
+        assert_eq!(fd_set_word(u64::MAX - 7, 1), Err(Errno::EFAULT));
+    }
 }
