@@ -380,6 +380,8 @@ impl Kernel {
                 syscalls: 0,
                 block_deadline: None,
                 waiting_on: Vec::new(),
+                child_q: super::waitq::WaitQueue::new(),
+                signal_q: super::waitq::WaitQueue::new(),
                 restart: None,
                 rlimits: crate::syscalls::default_rlimits(),
                 pdeathsig: 0,

@@ -201,7 +201,6 @@ impl Kernel {
             }
         }
         self.console_changed();
-        self.wake_all();
     }
 
     /// Input arrived or the terminal's settings changed: its readers and

@@ -87,8 +87,6 @@ pub struct Kernel {
     pub config: KernelConfig,
     pub boot: Instant,
     pub shutdown: Option<Shutdown>,
-    /// Bumped whenever something a blocked task may wait for happens.
-    pub events: u64,
     next_pid: Pid,
     next_mm: MmId,
     /// Syscalls already logged as unimplemented (logged once each).
@@ -106,7 +104,7 @@ pub struct Kernel {
     /// A task whose syscall ran out of guest memory while copying out: it
     /// is killed once the syscall returns (the OOM killer's choice).
     pub oom_victim: Option<Pid>,
-    /// `events` and the time when umlrun's freed heap was last handed back
+    /// `activity()` and the time when umlrun's freed heap was last handed back
     /// to the host (see `Kernel::trim_heap_when_idle`).
     pub heap_trimmed: (u64, std::time::Instant),
     /// The management console (socket, `stop` state); see `mconsole.rs`.
@@ -162,7 +160,6 @@ impl Kernel {
             config,
             boot: Instant::now(),
             shutdown: None,
-            events: 0,
             next_pid: 1,
             next_mm: 1,
             enosys_logged: Default::default(),
@@ -324,9 +321,10 @@ impl Kernel {
         Ok(out)
     }
 
-    /// Notes that something blocked tasks may wait for happened.
-    pub fn wake_all(&mut self) {
-        self.events += 1;
+    /// Guest work done so far (syscalls and faults served): the idle
+    /// heap trim runs only after some.
+    pub fn activity(&self) -> u64 {
+        self.counters.syscalls.wrapping_add(self.counters.faults)
     }
 
     pub fn uptime(&self) -> std::time::Duration {

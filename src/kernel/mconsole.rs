@@ -221,7 +221,6 @@ impl Kernel {
             Command::Go if !self.mconsole.frozen => fail("Not stopped"),
             Command::Go => {
                 self.mconsole.frozen = false;
-                self.wake_all();
                 ok("")
             }
             Command::Sysrq(key) => self.sysrq(key),
@@ -425,7 +424,6 @@ impl Kernel {
             .pagecache_max_pages
             .map_or(plugged, |m| m.min(plugged));
         self.pagecache.borrow_mut().set_limit(cap, &mut self.frames);
-        self.wake_all();
     }
 
     /// `sysrq <key>`: the action, answered with what Linux would print.
@@ -483,7 +481,6 @@ impl Kernel {
                         );
                     }
                 }
-                self.wake_all();
             }
             Some('m') => {
                 out.push_str("SysRq : Show Memory\n");
@@ -672,9 +669,6 @@ impl Kernel {
 fn task_state(s: TaskState) -> (char, &'static str) {
     match s {
         TaskState::Runnable => ('R', "running"),
-        TaskState::Blocked(Wait::Event) | TaskState::Blocked(Wait::EventUntil(_)) => {
-            ('S', "waiting for an event")
-        }
         TaskState::Blocked(Wait::Until(_)) => ('S', "sleeping"),
         TaskState::Blocked(Wait::Signal) => ('S', "waiting for a signal"),
         TaskState::Blocked(Wait::Futex) | TaskState::Blocked(Wait::FutexUntil(_)) => {

@@ -11,6 +11,8 @@ pub struct PipeTable {
     pipes: HashMap<usize, Pipe>,
     /// Each pipe's wait queue: its readers and writers, and pollers.
     queues: HashMap<usize, WaitQueueRef>,
+    /// Each fifo's open queue: openers waiting for the other side.
+    open_queues: HashMap<usize, WaitQueueRef>,
     next: usize,
     /// Fifo inode (mount, ino) → its pipe while anyone has it open.
     fifos: HashMap<(usize, u64), usize>,
@@ -36,6 +38,11 @@ impl PipeTable {
     /// The wait queue of pipe `id`.
     pub fn queue(&self, id: usize) -> Option<WaitQueueRef> {
         self.queues.get(&id).cloned()
+    }
+
+    /// The open queue of fifo `id` (blocked openers sleep there).
+    pub fn open_queue(&mut self, id: usize) -> WaitQueueRef {
+        self.open_queues.entry(id).or_default().clone()
     }
 
     /// The pipe of a fifo, created on first open.
@@ -131,9 +138,25 @@ impl PipeTable {
             if p.readers() == 0 && p.writers() == 0 && !self.waiters.keys().any(|k| k.0 == id) {
                 self.pipes.remove(&id);
                 self.queues.remove(&id);
+                self.open_queues.remove(&id);
                 self.opens.remove(&id);
                 self.fifos.retain(|_, v| *v != id);
             }
         }
+    }
+}
+
+impl super::core::Kernel {
+    /// Fifo `id` gained an opener (or a waiting reader that already
+    /// counts): the openers waiting for the other side look again.
+    pub fn fifo_opened(&mut self, id: usize) {
+        let q = self.pipes.open_queue(id);
+        self.wake_queue(&q, super::waitq::ALL_EVENTS);
+    }
+
+    /// `tid`'s open of fifo `id` waits for the other side.
+    pub fn wait_for_fifo_peer(&mut self, tid: i32, id: usize) {
+        let q = self.pipes.open_queue(id);
+        self.wait_on(tid, &q, super::waitq::ALL_EVENTS);
     }
 }

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use super::core::{Kernel, Mm, Shutdown};
 use super::signal::{SigInfo, CLD_DUMPED, CLD_EXITED, CLD_KILLED, SIGCHLD};
-use super::task::{Pid, Task, TaskState, STATUS_CONTINUED};
+use super::task::{Pid, Task, TaskState, Wait, STATUS_CONTINUED};
+use super::waitq::ALL_EVENTS;
 use crate::errno::{Errno, KResult};
 use crate::platform::{Guest, Regs};
 
@@ -180,6 +181,8 @@ impl Kernel {
             syscalls: 0,
             block_deadline: None,
             waiting_on: Vec::new(),
+            child_q: super::waitq::WaitQueue::new(),
+            signal_q: super::waitq::WaitQueue::new(),
             restart: None,
             rlimits: p.rlimits,
             pdeathsig: 0,
@@ -218,7 +221,6 @@ impl Kernel {
             let _ = self.write_u32(tid, ctid, 0);
             // pthread_join sleeps in FUTEX_WAIT on this word.
             self.futex_wake(tid, ctid, usize::MAX);
-            self.wake_all();
         }
         self.wake_vfork_parent(tid);
         self.pipes.forget_waiter(tid);
@@ -340,9 +342,14 @@ impl Kernel {
             let a = p.sighand.borrow().get(SIGCHLD);
             a.handler == super::signal::SIG_IGN || a.flags & super::signal::SA_NOCLDWAIT != 0
         });
+        if zombie_orphans {
+            // init has new children to reap.
+            self.wake_child_waiters(1);
+        }
         if auto_reap {
             self.tasks.remove(&tgid);
-            self.wake_all();
+            // The parent's wait may have nothing left to wait for (ECHILD).
+            self.wake_child_waiters(ppid);
             return;
         }
         let code = if status & 0x7f == 0 {
@@ -360,7 +367,24 @@ impl Kernel {
             };
             self.notify_parent(ppid, tgid, code, st);
         }
-        self.wake_all();
+        self.wake_child_waiters(ppid);
+    }
+
+    /// One of `ppid`'s children stopped, continued or exited: its
+    /// wait4/waitid callers look again.
+    pub fn wake_child_waiters(&mut self, ppid: Pid) {
+        if let Some(q) = self.tasks.get(&ppid).map(|t| t.child_q.clone()) {
+            self.wake_queue(&q, ALL_EVENTS);
+        }
+    }
+
+    /// wait4/waitid found nothing to report yet: `tid` sleeps on its
+    /// process's child queue until a child changes state (or a signal).
+    pub fn sleep_on_children(&mut self, tid: Pid) -> KResult<Wait> {
+        let tgid = self.task(tid)?.tgid;
+        let q = self.task(tgid)?.child_q.clone();
+        self.wait_on(tid, &q, ALL_EVENTS);
+        Ok(Wait::Queue(None))
     }
 
     /// exit_group and fatal signals: every thread of the process ends.
@@ -393,7 +417,6 @@ impl Kernel {
             return;
         };
         self.make_runnable(p);
-        self.wake_all();
     }
 
     /// wait4/waitid: finds a child matching `pid` with something to report.

@@ -31,7 +31,6 @@ const HEAP_TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 impl Kernel {
     /// Runs the guest until it powers off, halts, reboots or init dies.
     pub fn run(&mut self) -> Shutdown {
-        let mut seen = u64::MAX;
         loop {
             if let Some(s) = self.shutdown {
                 return s;
@@ -47,29 +46,21 @@ impl Kernel {
                 self.mconsole_wait_frozen(std::time::Duration::from_millis(500));
                 continue;
             }
-            // Wake whoever may be waiting for what happened since the last
-            // turn first: only then is an empty run queue really idle.
-            if self.events != seen {
-                seen = self.events;
-                self.wake_blocked();
-            }
+            // Every wake-up went straight to the run queue (wait queues,
+            // signals, deadlines): an empty one is really idle.
             let idle = self.runq.is_empty();
             if idle {
                 // Idle time prepares the next fork's guest.
                 self.platform.idle();
                 self.trim_heap_when_idle();
             }
-            let timeout = if idle && self.events == seen {
+            let timeout = if idle {
                 self.next_deadline()
             } else {
                 Some(Instant::now())
             };
             self.poll_host(timeout);
             self.fire_deadlines();
-            if self.events != seen {
-                seen = self.events;
-                self.wake_blocked();
-            }
             if let Some(tid) = self.runq.pop_front() {
                 self.run_task(tid);
                 // Its CPU time moved: ITIMER_VIRTUAL/ITIMER_PROF.
@@ -84,10 +75,10 @@ impl Kernel {
     /// the free heap pages go back to the host (an idle instance's own
     /// memory is what density is made of).
     fn trim_heap_when_idle(&mut self) {
-        let (events, at) = self.heap_trimmed;
-        if self.events != events && at.elapsed() >= HEAP_TRIM_EVERY {
+        let (work, at) = self.heap_trimmed;
+        if self.activity() != work && at.elapsed() >= HEAP_TRIM_EVERY {
             crate::host::misc::release_free_heap();
-            self.heap_trimmed = (self.events, Instant::now());
+            self.heap_trimmed = (self.activity(), Instant::now());
         }
     }
 
@@ -96,7 +87,7 @@ impl Kernel {
     /// gets no SIGWINCH for it, handing freed heap back after some work.
     fn next_deadline(&self) -> Option<Instant> {
         let trim =
-            (self.events != self.heap_trimmed.0).then(|| self.heap_trimmed.1 + HEAP_TRIM_EVERY);
+            (self.activity() != self.heap_trimmed.0).then(|| self.heap_trimmed.1 + HEAP_TRIM_EVERY);
         [self.timers.next(), self.console.next_size_check(), trim]
             .into_iter()
             .flatten()
@@ -127,30 +118,6 @@ impl Kernel {
     /// A deadline has passed (the running task's slice should end).
     fn deadline_passed(&self) -> bool {
         self.timers.next().is_some_and(|d| d <= Instant::now())
-    }
-
-    /// Makes blocked tasks runnable when what they wait for may be there.
-    fn wake_blocked(&mut self) {
-        let now = Instant::now();
-        let mut wake = Vec::new();
-        for t in self.tasks.values() {
-            let sig = self.has_deliverable_signal(t.tid);
-            let go = match t.state {
-                TaskState::Blocked(Wait::Event) => true,
-                TaskState::Blocked(Wait::Until(d)) => now >= d || sig,
-                TaskState::Blocked(Wait::EventUntil(_)) => true,
-                TaskState::Blocked(Wait::Signal) | TaskState::Blocked(Wait::Futex) => sig,
-                TaskState::Blocked(Wait::FutexUntil(d)) => now >= d || sig,
-                TaskState::Blocked(Wait::Queue(d)) => d.is_some_and(|d| now >= d) || sig,
-                _ => false,
-            };
-            if go {
-                wake.push(t.tid);
-            }
-        }
-        for tid in wake {
-            self.make_runnable(tid);
-        }
     }
 
     pub fn make_runnable(&mut self, tid: Pid) {
@@ -363,6 +330,12 @@ impl Kernel {
                 }
                 if let Some(d) = w.deadline() {
                     self.timers.set(TimerKey::Task(tid), d);
+                }
+                // A signal that came while it ran (one it sent itself:
+                // SIGTTOU, a kill of its own group) ends the wait at once,
+                // as Linux's signal_pending() check before sleeping does.
+                if w != Wait::Vfork && self.has_deliverable_signal(tid) {
+                    self.make_runnable(tid);
                 }
                 false
             }

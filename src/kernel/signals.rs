@@ -4,6 +4,7 @@
 use super::core::Kernel;
 use super::signal::*;
 use super::task::{status_signaled, status_stopped, Pid, RestartBlock, TaskState, Wait};
+use super::waitq::ALL_EVENTS;
 use crate::errno::{Errno, KResult};
 
 impl Kernel {
@@ -66,10 +67,25 @@ impl Kernel {
         if sig >= 32 || !t.pending.iter().any(|i| i.signo == sig) {
             t.pending.push(info);
         }
+        let q = t.signal_q.clone();
         if matches!(t.state, TaskState::Blocked(_)) && !t.sigmask.sanitized().has(sig) {
             self.make_runnable(tid);
         }
-        self.wake_all();
+        // rt_sigtimedwait waits for signals it blocks.
+        self.wake_queue(&q, ALL_EVENTS);
+    }
+
+    /// rt_sigtimedwait found none of its signals pending: `tid` sleeps on
+    /// its signal queue until one is queued, `deadline` passes or a signal
+    /// it does not block comes.
+    pub fn sleep_on_signals(
+        &mut self,
+        tid: Pid,
+        deadline: Option<std::time::Instant>,
+    ) -> KResult<Wait> {
+        let q = self.task(tid)?.signal_q.clone();
+        self.wait_on(tid, &q, ALL_EVENTS);
+        Ok(Wait::Queue(deadline))
     }
 
     /// Sends to a process: to the first thread that does not block it.
@@ -381,13 +397,10 @@ impl Kernel {
                 t.pending
                     .retain(|i| !matches!(i.signo, SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU));
                 if t.state == TaskState::Stopped {
-                    t.state = if t.syscall.is_some() {
-                        TaskState::Blocked(Wait::Event)
-                    } else {
-                        TaskState::Runnable
-                    };
+                    // A syscall it was blocked in is retried from the start.
+                    t.state = TaskState::Runnable;
                     resumed = true;
-                    if t.state == TaskState::Runnable {
+                    if !self.runq.contains(&th) {
                         self.runq.push_back(th);
                     }
                 }
@@ -400,7 +413,6 @@ impl Kernel {
                 l.stop_report = None;
             }
             self.notify_parent(ppid, tgid, super::signal::CLD_CONTINUED, SIGCONT);
-            self.wake_all();
         }
     }
 
@@ -413,7 +425,7 @@ impl Kernel {
         if (code == super::signal::CLD_STOPPED || code == super::signal::CLD_CONTINUED)
             && act.flags & SA_NOCLDSTOP != 0
         {
-            self.wake_all();
+            self.wake_child_waiters(ppid);
             return;
         }
         self.send_to_process(
@@ -426,7 +438,7 @@ impl Kernel {
                 ..Default::default()
             },
         );
-        self.wake_all();
+        self.wake_child_waiters(ppid);
     }
 
     /// rt_sigreturn: restores the state saved in the frame at rsp.

@@ -15,17 +15,15 @@ pub type Pid = i32;
 pub type MmId = u64;
 
 /// What a blocked task waits for. A blocked syscall is retried from the
-/// start when something it may be waiting for happens.
+/// start when it is woken. Every wait also ends on a signal it does not
+/// block (except `Vfork`); nothing wakes "everyone": the object that
+/// changes wakes its own waiters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Wait {
-    /// Console, pipe or fifo data or space; poll/select; futex; child exit.
-    Event,
-    /// A deadline (nanosleep, poll timeout); also ends on a signal.
+    /// A deadline (nanosleep); also ends on a signal.
     Until(Instant),
     /// Only a signal wakes it (pause, sigsuspend).
     Signal,
-    /// An event or the deadline, whichever comes first.
-    EventUntil(Instant),
     /// A vfork parent until its child execs or exits (no retry: the
     /// result is already in its registers).
     Vfork,
@@ -34,7 +32,10 @@ pub enum Wait {
     /// FUTEX_WAIT with a timeout.
     FutexUntil(Instant),
     /// On the wait queues in `Task::waiting_on` (see `kernel::waitq`),
-    /// until one is woken, the deadline passes or a signal comes.
+    /// until one is woken, the deadline passes or a signal comes: files
+    /// and poll/select/epoll, a fifo open, wait4/waitid (the process's
+    /// child queue), rt_sigtimedwait (the task's signal queue). With no
+    /// queue, only a signal (or SIGCONT's restart) ends it.
     Queue(Option<Instant>),
 }
 
@@ -42,9 +43,9 @@ impl Wait {
     /// When the wait ends by itself, if it does.
     pub fn deadline(&self) -> Option<Instant> {
         match *self {
-            Wait::Until(d) | Wait::EventUntil(d) | Wait::FutexUntil(d) => Some(d),
+            Wait::Until(d) | Wait::FutexUntil(d) => Some(d),
             Wait::Queue(d) => d,
-            Wait::Event | Wait::Signal | Wait::Vfork | Wait::Futex => None,
+            Wait::Signal | Wait::Vfork | Wait::Futex => None,
         }
     }
 }
@@ -126,6 +127,12 @@ pub struct Task {
     pub block_deadline: Option<Instant>,
     /// The wait queues a `Wait::Queue` sleep is registered on.
     pub waiting_on: Vec<super::waitq::WaitQueueRef>,
+    /// Woken when one of this process's children stops, continues or
+    /// exits (wait4/waitid sleep here; used on the thread-group leader).
+    pub child_q: super::waitq::WaitQueueRef,
+    /// Woken when a signal is queued for this thread, blocked or not
+    /// (rt_sigtimedwait sleeps here).
+    pub signal_q: super::waitq::WaitQueueRef,
     /// A sleep stopped or interrupted without a handler, resumed by
     /// restart_syscall (Linux's `restart_block`).
     pub restart: Option<RestartBlock>,

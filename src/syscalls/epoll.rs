@@ -15,7 +15,7 @@ use crate::kernel::task::Pid;
 use crate::kernel::waitq::ALL_EVENTS;
 use crate::kernel::Kernel;
 use crate::net::epoll::{
-    Event, EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EVENT_SIZE, MAX_EVENTS, MAX_NESTS,
+    Event, EPOLL_CLOEXEC, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EVENT_SIZE, MAX_EVENTS,
 };
 use crate::vfs::file::ops_of;
 use crate::vfs::OpenFileRef;
@@ -84,7 +84,8 @@ pub fn sys_epoll_ctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         target_is_epoll,
     )?;
     // A waiter on this epoll may now have something to report.
-    k.wake_all();
+    let q = ep.ctl_q.clone();
+    k.wake_queue(&q, ALL_EVENTS);
     ok(0)
 }
 
@@ -121,36 +122,10 @@ fn do_wait(
         interrupted(k, tid)?;
     }
     let mut waits = Waits::default();
-    queues_of(k, ep, &mut waits, 0);
+    ep.wait_queues(k, &mut waits.queues);
     match wait_for(k, tid, timeout, waits)? {
         Some(Outcome::Return(_)) | None => ok(0),
         Some(o) => Ok(o),
-    }
-}
-
-/// The wait queues of every file `ep` watches (through nested epolls):
-/// a wake-up on any of them may make the wait report something.
-fn queues_of(k: &mut Kernel, ep: &EpollFile, waits: &mut Waits, depth: usize) {
-    let files: Vec<OpenFileRef> = match ep.set.try_borrow() {
-        Ok(s) => s.files().filter_map(std::rc::Weak::upgrade).collect(),
-        Err(_) => return,
-    };
-    for f in files {
-        let ops = ops_of(&f);
-        if let Some(inner) = ops.as_epoll() {
-            if depth < MAX_NESTS {
-                queues_of(k, inner, waits, depth + 1);
-            }
-            continue;
-        }
-        match ops.wait_queue(k) {
-            Some(q) => {
-                if !waits.queues.iter().any(|(w, _)| Rc::ptr_eq(w, &q)) {
-                    waits.queues.push((q, ALL_EVENTS));
-                }
-            }
-            None => waits.unqueued = true,
-        }
     }
 }
 

@@ -204,9 +204,11 @@ impl Kernel {
                     acc != O_RDONLY,
                     flags & O_NONBLOCK != 0,
                 ) {
-                    Ok(()) => self.wake_all(),
+                    Ok(()) => self.fifo_opened(id),
                     Err(Errno::EAGAIN) => {
-                        self.wake_all();
+                        // A waiting reader counts already: writers may go.
+                        self.fifo_opened(id);
+                        self.wait_for_fifo_peer(tid, id);
                         return Err(Errno::ERESTARTSYS);
                     }
                     Err(e) => return Err(e),
@@ -411,11 +413,12 @@ pub fn sys_writev(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     block_on(k, tid, &f, POLLOUT, r)
 }
 
-/// An open that must wait (a fifo with no peer yet), or a terminal access
-/// that sent SIGTTIN/SIGTTOU, sleeps and retries (ERESTARTSYS).
+/// An open that must wait (a fifo with no peer yet: on the fifo's open
+/// queue), or a terminal access that sent SIGTTIN/SIGTTOU (until that
+/// signal comes), sleeps and retries (ERESTARTSYS).
 fn open_result(r: KResult<i64>) -> SysResult {
     match r {
-        Err(Errno::ERESTARTSYS) => Ok(Outcome::Block(crate::kernel::task::Wait::Event)),
+        Err(Errno::ERESTARTSYS) => Ok(Outcome::Block(crate::kernel::task::Wait::Queue(None))),
         r => ok(r?),
     }
 }

@@ -55,7 +55,8 @@ pub fn tty_ioctl(k: &mut Kernel, tid: Pid, req: u32, arg: u64) -> SysResult {
         // A background group changing the terminal gets SIGTTOU first.
         match k.tty_job_control(tid, TtyAccess::Change) {
             Ok(()) => {}
-            Err(Errno::ERESTARTSYS) => return Ok(Outcome::Block(Wait::Event)),
+            // Asleep until the signal just sent to its group comes.
+            Err(Errno::ERESTARTSYS) => return Ok(Outcome::Block(Wait::Queue(None))),
             // Linux's tiocspgrp() turns the orphaned group's EIO into ENOTTY.
             Err(Errno::EIO) if req == TIOCSPGRP => return Err(Errno::ENOTTY),
             Err(e) => return Err(e),

@@ -66,8 +66,8 @@ pub(crate) fn ok(v: i64) -> SysResult {
 
 /// Turns "would block" on `f` into a sleep unless the file is
 /// non-blocking: on the file's wait queue for `events` (POLLIN for a
-/// read, POLLOUT for a write), or, for a kind without one, until any
-/// event (`Wait::Event`).
+/// read, POLLOUT for a write); a kind without one (it never blocks)
+/// sleeps until a signal.
 pub(crate) fn block_on(
     k: &mut Kernel,
     tid: Pid,
@@ -82,7 +82,7 @@ pub(crate) fn block_on(
                 k.wait_on(tid, &q, events);
                 Ok(Outcome::Block(Wait::Queue(None)))
             }
-            None => Ok(Outcome::Block(Wait::Event)),
+            None => Ok(Outcome::Block(Wait::Queue(None))),
         },
         Err(e) => Err(e),
     }

@@ -25,9 +25,6 @@ use crate::vfs::file::ops_of;
 #[derive(Default)]
 pub(crate) struct Waits {
     pub(crate) queues: Vec<(WaitQueueRef, u32)>,
-    /// A file that is not ready has no queue: only the old "any event"
-    /// wait can notice it changing.
-    pub(crate) unqueued: bool,
 }
 
 /// Sleeps until a file's queue is woken, the timeout passes (None:
@@ -51,12 +48,6 @@ pub(crate) fn wait_for(
         }
         None => None,
     };
-    if waits.unqueued {
-        return Ok(Some(Outcome::Block(match deadline {
-            Some(d) => Wait::EventUntil(d),
-            None => Wait::Event,
-        })));
-    }
     for (q, events) in &waits.queues {
         k.wait_on(tid, q, *events);
     }
@@ -73,10 +64,11 @@ fn revents(k: &mut Kernel, tid: Pid, fd: i32, events: u32, waits: &mut Waits) ->
     let ops = ops_of(&f);
     let want = events | POLLERR | POLLHUP;
     let r = ops.poll(k) & want;
-    match ops.wait_queue(k) {
-        Some(q) => waits.queues.push((q, want)),
-        None if r == 0 => waits.unqueued = true,
-        None => {}
+    // A kind without a queue never changes its answer: nothing to wait on.
+    match (ops.wait_queue(k), ops.as_epoll()) {
+        (Some(q), _) => waits.queues.push((q, want)),
+        (None, Some(ep)) => ep.wait_queues(k, &mut waits.queues),
+        (None, None) => {}
     }
     r
 }

@@ -148,7 +148,7 @@ pub fn sys_wait4(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             ok(cpid as i64)
         }
         None if options & WNOHANG != 0 => ok(0),
-        None => Ok(Outcome::Block(Wait::Event)),
+        None => Ok(Outcome::Block(k.sleep_on_children(tid)?)),
     }
 }
 
@@ -192,7 +192,7 @@ pub fn sys_waitid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             }
             ok(0)
         }
-        None => Ok(Outcome::Block(Wait::Event)),
+        None => Ok(Outcome::Block(k.sleep_on_children(tid)?)),
     }
 }
 

@@ -225,7 +225,7 @@ pub fn sys_rt_sigtimedwait(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return ok(info.signo as i64);
     }
     if a[2] == 0 {
-        return Ok(Outcome::Block(Wait::Event));
+        return Ok(Outcome::Block(k.sleep_on_signals(tid, None)?));
     }
     let d = crate::syscalls::time::read_timespec_duration(k, tid, a[2])?;
     let t = k.task_mut(tid)?;
@@ -235,7 +235,7 @@ pub fn sys_rt_sigtimedwait(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if std::time::Instant::now() >= deadline {
         return Err(Errno::EAGAIN);
     }
-    Ok(Outcome::Block(Wait::EventUntil(deadline)))
+    Ok(Outcome::Block(k.sleep_on_signals(tid, Some(deadline))?))
 }
 
 /// rt_sigqueueinfo / rt_tgsigqueueinfo: a signal with the caller's siginfo.

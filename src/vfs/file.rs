@@ -148,13 +148,10 @@ pub trait FileDescription {
 
     /// A number that changes whenever `poll`'s answer may have changed
     /// (epoll's edge trigger). By default the wake-ups of the kind's wait
-    /// queue, or without one the kernel's event count; either may report
-    /// an edge too often, never too rarely.
+    /// queue (it may report an edge too often, never too rarely); a kind
+    /// without one never changes its answer.
     fn generation(&self, k: &Kernel) -> u64 {
-        match self.wait_queue(k) {
-            Some(q) => q.wakes(),
-            None => k.events,
-        }
+        self.wait_queue(k).map_or(0, |q| q.wakes())
     }
 
     /// The socket behind a socket fd (the socket calls; ENOTSOCK else).

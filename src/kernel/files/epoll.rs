@@ -12,6 +12,7 @@ use std::rc::{Rc, Weak};
 use super::{POLLIN, POLLRDNORM};
 use crate::errno::KResult;
 use crate::fs::Stat;
+use crate::kernel::waitq::{WaitQueue, WaitQueueRef, ALL_EVENTS};
 use crate::kernel::Kernel;
 use crate::net::epoll::{EpollSet, MAX_NESTS};
 use crate::vfs::file::{ops_of, FileDescription, O_RDWR};
@@ -21,6 +22,9 @@ pub type Watched = Weak<RefCell<OpenFile>>;
 
 pub struct EpollFile {
     pub set: RefCell<EpollSet<Watched>>,
+    /// Woken when the interest list changes (an EPOLL_CTL may add a file
+    /// that is ready already).
+    pub ctl_q: WaitQueueRef,
 }
 
 /// (mask, generation) of a watched file; None when it is gone.
@@ -39,6 +43,7 @@ impl EpollFile {
     pub fn open() -> OpenFileRef {
         let ep = Rc::new(EpollFile {
             set: RefCell::new(EpollSet::default()),
+            ctl_q: WaitQueue::new(),
         });
         OpenFile::new(ep, O_RDWR, b"anon_inode:[eventpoll]".to_vec())
     }
@@ -48,6 +53,39 @@ impl EpollFile {
         match self.set.try_borrow_mut() {
             Ok(mut set) => set.readiness(&mut |w| poll_watched(k, w)),
             Err(_) => (false, 0),
+        }
+    }
+
+    /// Every wait queue whose wake-up may change what this epoll reports:
+    /// its own (EPOLL_CTL) and its interests', through nested epolls.
+    /// A waiter (epoll_wait, or poll/select on the epoll fd) sleeps on
+    /// all of them.
+    pub fn wait_queues(&self, k: &Kernel, out: &mut Vec<(WaitQueueRef, u32)>) {
+        self.wait_queues_at(k, out, 0);
+    }
+
+    fn wait_queues_at(&self, k: &Kernel, out: &mut Vec<(WaitQueueRef, u32)>, depth: usize) {
+        fn add(out: &mut Vec<(WaitQueueRef, u32)>, q: WaitQueueRef) {
+            if !out.iter().any(|(w, _)| Rc::ptr_eq(w, &q)) {
+                out.push((q, ALL_EVENTS));
+            }
+        }
+        add(out, self.ctl_q.clone());
+        let files: Vec<OpenFileRef> = match self.set.try_borrow() {
+            Ok(s) => s.files().filter_map(Weak::upgrade).collect(),
+            Err(_) => return,
+        };
+        for f in files {
+            let ops = ops_of(&f);
+            match ops.as_epoll() {
+                Some(inner) if depth < MAX_NESTS => inner.wait_queues_at(k, out, depth + 1),
+                Some(_) => {}
+                None => {
+                    if let Some(q) = ops.wait_queue(k) {
+                        add(out, q);
+                    }
+                }
+            }
         }
     }
 
@@ -82,9 +120,11 @@ impl FileDescription for EpollFile {
     }
 
     fn generation(&self, k: &Kernel) -> u64 {
-        // The interests' generations need a `&mut Kernel` to poll; the
-        // kernel's event count changes with all of them.
-        k.events
+        // The wake-ups of every queue that may change its answer: their
+        // sum changes whenever one of them does.
+        let mut qs = Vec::new();
+        self.wait_queues(k, &mut qs);
+        qs.iter().fold(0u64, |g, (q, _)| g.wrapping_add(q.wakes()))
     }
 
     fn stat(&self, _k: &mut Kernel) -> KResult<(Stat, u64)> {

@@ -153,7 +153,5 @@ impl FileDescription for PipeEnd {
             POLLIN | POLLOUT | POLLHUP | POLLERR | POLLRDNORM | POLLWRNORM,
         );
         k.pipes.gc(self.id);
-        // Fifo openers still sleep on any event.
-        k.wake_all();
     }
 }

@@ -78,10 +78,8 @@ impl SocketFile {
     }
 }
 
-/// Something changed on a socket: wake the tasks waiting on sockets
-/// (and, for waits without a queue, everyone).
+/// Something changed on a socket: wake the tasks waiting on sockets.
 pub fn sock_wake(k: &mut Kernel) {
-    k.wake_all();
     let q = k.sockq.clone();
     k.wake_queue(&q, ALL_EVENTS);
 }

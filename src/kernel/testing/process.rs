@@ -97,3 +97,36 @@ fn orphans_are_reparented_to_init_which_reaps_them() {
     assert!(trace.ret(w2) > a_pid);
     assert_eq!(trace.ret(w3), ECHILD);
 }
+
+#[test]
+fn wait4_sleeps_on_its_child_queue_until_a_child_exits() {
+    let mut p = Program::new();
+    let (_, j) = p.fork();
+    let w = p.sys(WAIT4, &[Val::Imm(u64::MAX), Val::Imm(DATA), Val::Imm(0)]);
+    p.stop();
+    p.exit(0);
+    let child = p.here();
+    p.set_target(j, child);
+    p.stop(); // init is asleep in wait4 by now
+    p.exit(9);
+    let (mut k, trace) = boot(p);
+    assert_eq!(run(&mut k), Shutdown::PowerOff);
+    let blocked = TaskState::Blocked(crate::kernel::task::Wait::Queue(None));
+    assert_eq!(k.tasks[&1].state, blocked);
+    assert_eq!(
+        k.tasks[&1].child_q.len(),
+        1,
+        "init waits on its child queue"
+    );
+    // Other objects' wake-ups leave it asleep (no "wake everyone").
+    let q = k.console.waitq.clone();
+    k.wake_queue(&q, crate::kernel::waitq::ALL_EVENTS);
+    let q = k.sockq.clone();
+    k.wake_queue(&q, crate::kernel::waitq::ALL_EVENTS);
+    assert_eq!(k.tasks[&1].state, blocked);
+    assert!(!k.runq.contains(&1));
+    assert_eq!(run(&mut k), Shutdown::PowerOff);
+    assert_eq!(peek_u32(&mut k, 1, DATA), 9 << 8);
+    assert_eq!(run(&mut k), Shutdown::InitDied(0));
+    assert!(trace.ret(w) > 1);
+}
