@@ -81,6 +81,27 @@ fn subst_rate(pm: &PhysMem, file: &Arc<File>, pairs: usize) -> f64 {
     rate
 }
 
+/// Nanoseconds to copy `pages` frames out into a buffer: one lock per
+/// page (`read` each, how guest copies went before) or one for the whole
+/// copy (`read_pieces`, how they go now).
+fn copy_out_ns(pm: &PhysMem, frames: &[Frame], pages: usize, batched: bool) -> f64 {
+    let mut buf = vec![0u8; pages * PAGE_SIZE];
+    let pieces: Vec<_> = frames[..pages].iter().map(|&f| (f, 0, PAGE_SIZE)).collect();
+    let reps = (4096 / pages).max(16);
+    let start = Instant::now();
+    for _ in 0..reps {
+        if batched {
+            pm.read_pieces(&pieces, &mut buf);
+        } else {
+            for (i, &f) in frames[..pages].iter().enumerate() {
+                pm.read(f, 0, &mut buf[i * PAGE_SIZE..(i + 1) * PAGE_SIZE]);
+            }
+        }
+        std::hint::black_box(&buf);
+    }
+    start.elapsed().as_nanos() as f64 / reps as f64
+}
+
 fn main() {
     let pm = PhysMem::new(256 << 20).expect("256 MiB physmem");
     let mut tmp = tempfile::tempfile().expect("temp file");
@@ -115,7 +136,28 @@ fn main() {
             unit: "pairs/s",
             samples: vec![],
         },
+        Row {
+            what: "copy out 4 KiB, lock per page",
+            unit: "ns",
+            samples: vec![],
+        },
+        Row {
+            what: "copy out 4 KiB, one lock",
+            unit: "ns",
+            samples: vec![],
+        },
+        Row {
+            what: "copy out 1 MiB, lock per page",
+            unit: "ns",
+            samples: vec![],
+        },
+        Row {
+            what: "copy out 1 MiB, one lock",
+            unit: "ns",
+            samples: vec![],
+        },
     ];
+
     // One warm-up pass, then RUNS measured ones.
     for run in 0..=RUNS {
         let s = [
@@ -131,6 +173,29 @@ fn main() {
             }
         }
     }
+    // Guest copies (frames resident: after the punch runs, which count
+    // resident memory).
+    let copy_frames: Vec<Frame> = (0..256)
+        .map(|i| {
+            let f = pm.alloc().unwrap();
+            pm.write(f, 0, &[i as u8; PAGE_SIZE]).unwrap();
+            f
+        })
+        .collect();
+    for run in 0..=RUNS {
+        let s = [
+            copy_out_ns(&pm, &copy_frames, 1, false),
+            copy_out_ns(&pm, &copy_frames, 1, true),
+            copy_out_ns(&pm, &copy_frames, 256, false),
+            copy_out_ns(&pm, &copy_frames, 256, true),
+        ];
+        if run > 0 {
+            for (row, v) in rows[5..].iter_mut().zip(s) {
+                row.samples.push(v);
+            }
+        }
+    }
+    pm.free_many(&copy_frames);
 
     println!("| what | median | min | max | unit |");
     println!("|---|---:|---:|---:|---|");

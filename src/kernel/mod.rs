@@ -27,7 +27,12 @@
 //! | `testing/`    | (tests only) unit tests of all the above on the fake platform |
 //! | `mconsole.rs` | serving the management console: commands, `stop`/`go`, memory hot-plug, `stats` |
 //!
-//! Lock order: there are no locks; the kernel runs on one host thread.
+//! Concurrency: one kernel thread per instance owns the `Kernel` (`Rc`,
+//! `RefCell`: no locks here, nothing reachable from another thread). The
+//! shared lower layers it calls take their own locks, in this order: ext2,
+//! blockio, ubd `writer`, ubd `bitmap`; physmem last (a leaf). See
+//! docs/ARCHITECTURE.md, "Concurrency". Blocking is per object: see
+//! `waitq.rs`.
 
 #![deny(unsafe_code)]
 

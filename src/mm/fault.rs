@@ -6,7 +6,7 @@ use super::frames::FrameRefs;
 use super::types::*;
 use super::vma::Backing;
 use crate::errno::{Errno, KResult};
-use crate::physmem::Frame;
+use crate::physmem::{Frame, Piece};
 
 /// Pages mapped around a read fault on a file mapping (the fault itself
 /// included): one stub round trip brings in a whole run of a binary.
@@ -200,42 +200,60 @@ impl AddressSpace {
     }
 
     /// Copies guest memory at `addr` into `buf` (the kernel's
-    /// copy_from_user). Pages are brought in as a read fault would.
+    /// copy_from_user). Pages are brought in as a read fault would, all
+    /// first (each gets its page-table reference, so none goes away while
+    /// the others are resolved); then the bytes are copied under one
+    /// physmem lock, not one per page. On a bad page the bytes before it
+    /// are copied and EFAULT returned.
     pub fn read_user(&mut self, addr: u64, buf: &mut [u8], anon: &mut FrameRefs) -> KResult<()> {
-        let mut done = 0usize;
-        while done < buf.len() {
-            let a = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
-            let page = page_down(a);
-            let off = (a - page) as usize;
-            let n = (PAGE as usize - off).min(buf.len() - done);
-            let f = self.resolve(page, false, anon).map_err(|_| Errno::EFAULT)?;
-            anon.physmem().read(f, off, &mut buf[done..done + n]);
-            done += n;
-        }
-        Ok(())
+        let (pieces, r) = self.resolve_range(addr, buf.len(), false, anon);
+        let n: usize = pieces.iter().map(|p| p.2).sum();
+        anon.physmem().read_pieces(&pieces, &mut buf[..n]);
+        r.map_err(|_| Errno::EFAULT)
     }
 
     /// Copies `data` into guest memory at `addr` (copy_to_user), breaking
-    /// copy-on-write like a guest write would.
+    /// copy-on-write like a guest write would; one physmem lock for the
+    /// copy, as `read_user`.
     pub fn write_user(&mut self, addr: u64, data: &[u8], anon: &mut FrameRefs) -> KResult<()> {
+        let (pieces, r) = self.resolve_range(addr, data.len(), true, anon);
+        anon.physmem()
+            .write_pieces(&pieces, data)
+            .map_err(|_| Errno::EFAULT)?;
+        // ENOMEM: out of guest memory (the caller's OOM path), not a
+        // bad address.
+        r.map_err(|e| match e {
+            FaultError::Oom => Errno::ENOMEM,
+            _ => Errno::EFAULT,
+        })
+    }
+
+    /// Resolves the pages of [addr, addr + len) as a read or write fault
+    /// would: the frame pieces of the range, up to the first page that
+    /// fails (and why it failed).
+    fn resolve_range(
+        &mut self,
+        addr: u64,
+        len: usize,
+        write: bool,
+        anon: &mut FrameRefs,
+    ) -> (Vec<Piece>, Result<(), FaultError>) {
+        let mut pieces = Vec::with_capacity(len / PAGE as usize + 2);
         let mut done = 0usize;
-        while done < data.len() {
-            let a = addr.checked_add(done as u64).ok_or(Errno::EFAULT)?;
+        while done < len {
+            let Some(a) = addr.checked_add(done as u64) else {
+                return (pieces, Err(FaultError::Segv { accerr: false }));
+            };
             let page = page_down(a);
             let off = (a - page) as usize;
-            let n = (PAGE as usize - off).min(data.len() - done);
-            // ENOMEM: out of guest memory (the caller's OOM path), not a
-            // bad address.
-            let f = self.resolve(page, true, anon).map_err(|e| match e {
-                FaultError::Oom => Errno::ENOMEM,
-                _ => Errno::EFAULT,
-            })?;
-            anon.physmem()
-                .write(f, off, &data[done..done + n])
-                .map_err(|_| Errno::EFAULT)?;
+            let n = (PAGE as usize - off).min(len - done);
+            match self.resolve(page, write, anon) {
+                Ok(f) => pieces.push((f, off, n)),
+                Err(e) => return (pieces, Err(e)),
+            }
             done += n;
         }
-        Ok(())
+        (pieces, Ok(()))
     }
 
     /// Writes into guest memory regardless of the VMA's protection (the

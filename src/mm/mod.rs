@@ -11,6 +11,13 @@
 //!
 //! Nothing here touches the host: every change to a stub's host mappings
 //! is returned as a list of `MapOp`s that the platform applies in a batch.
+//!
+//! Concurrency: everything here belongs to the one kernel thread (`Rc`,
+//! `RefCell`, no locks). The layers below are shared and locked: the page
+//! cache calls the file system (ext2's `RwLock`, then ubd's) and then
+//! physmem (its `Mutex`, a leaf: never held while another lock is taken).
+//! A guest copy resolves all its pages first and then copies under one
+//! physmem lock (see docs/ARCHITECTURE.md, "Concurrency").
 
 #![deny(unsafe_code)]
 

@@ -47,6 +47,9 @@ use crate::host::memfd::MemFd;
 use alloc::FrameAllocator;
 use subst::SubstTable;
 
+/// Part of a copy: (frame, offset in the frame, length).
+pub type Piece = (Frame, usize, usize);
+
 /// Guest physical memory.
 pub struct PhysMem {
     memfd: MemFd,
@@ -185,6 +188,56 @@ impl PhysMem {
             .view
             .write_at(at, data)
             .map_err(|e| read_only_as(e, f))
+    }
+
+    /// Copies bytes out of several frames under one lock (a guest copy
+    /// of many pages takes the lock once, not once per page): `pieces`
+    /// are (frame, offset in it, length), filling `buf` in order.
+    ///
+    /// # Panics
+    /// As `read`, or if the lengths do not add up to `buf.len()`.
+    pub fn read_pieces(&self, pieces: &[Piece], buf: &mut [u8]) {
+        let inner = self.inner.lock();
+        let mut done = 0usize;
+        for &(f, offset, len) in pieces {
+            let at = self.byte_offset(f, offset, len).unwrap_or_else(|e| {
+                panic!(
+                    "physmem::read_pieces of frame {} at {offset}+{len}: {e}",
+                    f.0
+                )
+            });
+            let dst = &mut buf[done..done + len];
+            if let Err(e) = inner.view.read_at(at, dst) {
+                log::error!("physmem: read of frame {} failed: {e}", f.0);
+                dst.fill(0);
+            }
+            done += len;
+        }
+        assert_eq!(
+            done,
+            buf.len(),
+            "physmem::read_pieces: lengths do not add up"
+        );
+    }
+
+    /// Copies `data` into several frames under one lock, in order; stops
+    /// at the first frame that refuses (substituted read-only), after
+    /// writing the ones before it.
+    pub fn write_pieces(&self, pieces: &[Piece], data: &[u8]) -> Result<(), PhysMemError> {
+        let mut inner = self.inner.lock();
+        let mut done = 0usize;
+        for &(f, offset, len) in pieces {
+            let at = self.byte_offset(f, offset, len)?;
+            let src = data
+                .get(done..done + len)
+                .ok_or(PhysMemError::OutOfFrame { offset, len })?;
+            inner
+                .view
+                .write_at(at, src)
+                .map_err(|e| read_only_as(e, f))?;
+            done += len;
+        }
+        Ok(())
     }
 
     /// Copies a whole frame's contents onto another.
