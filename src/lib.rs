@@ -6,6 +6,7 @@
 //!
 //! | module     | owns |
 //! |------------|------|
+//! | `abi`      | ABI numbers defined once: the page size, the signal numbers |
 //! | `errno`    | the Linux errno every syscall error carries |
 //! | `config`   | the UML-style command-line switches |
 //! | `host`     | the only code that calls libc/nix (memfd, mmap, fallocate, ptrace, fcntl) |
@@ -21,6 +22,7 @@
 //! | `platform` | the interface guest code runs through (`Platform`, `Guest`): ptrace stubs, and a fake for unit tests |
 //! | `mconsole` | UML's management console protocol and commands (the socket is `host::mcsock`) |
 
+pub mod abi;
 pub mod block;
 pub mod config;
 pub mod errno;

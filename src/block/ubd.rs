@@ -24,7 +24,7 @@ use crate::host::file as hf;
 
 const SECTOR: u64 = SECTOR_SIZE as u64;
 /// Bytes of a page the mmap mode substitutes.
-pub const PAGE_SIZE: u64 = 4096;
+pub const PAGE_SIZE: u64 = crate::abi::PAGE;
 const SECTORS_PER_PAGE: u64 = PAGE_SIZE / SECTOR;
 
 /// Where one 4 KiB page of the disk lives, for mapping it into guest memory.

@@ -34,7 +34,7 @@ use nix::sys::stat::fstat;
 use super::memfd::MemFd;
 
 /// The page size umlrun assumes (x86-64).
-pub const PAGE: usize = 4096;
+pub const PAGE: usize = crate::abi::PAGE_SIZE;
 
 /// The host's per-process limit on mappings (`vm.max_map_count`), if it can
 /// be read. Each page remapped over a view may split it into two more.

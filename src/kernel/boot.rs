@@ -195,7 +195,7 @@ fn boot_once(
             hostname,
             cpu,
             keep_fds,
-            pagecache_max_pages: cfg.pagecache_max.map(|b| b / 4096),
+            pagecache_max_pages: cfg.pagecache_max.map(|b| b / crate::abi::PAGE),
             mem_bytes: cfg.mem_bytes,
             disks: disks
                 .iter()

@@ -16,6 +16,7 @@ use std::time::Duration;
 use super::core::{Kernel, Shutdown};
 use super::signal::{SigInfo, SIGINT, SIGKILL, SIGTERM};
 use super::task::{Pid, TaskState, Wait};
+use crate::abi::PAGE;
 use crate::config::size::format_size;
 use crate::host::mcsock::{self, DgramServer, Peer};
 use crate::mconsole::commands::{self, parse_mem_change, Command, Device, MemChange};
@@ -26,7 +27,7 @@ use crate::mm::Backing;
 const SI_KERNEL: i32 = 0x80;
 /// Free memory an unplug always leaves the guest, so it can go on running
 /// (never an OOM kill to satisfy an unplug).
-pub const UNPLUG_RESERVE_FRAMES: u64 = (4 << 20) / 4096;
+pub const UNPLUG_RESERVE_FRAMES: u64 = (4 << 20) / PAGE;
 /// Most requests served in one turn, so a flood cannot starve the guest.
 const BURST: usize = 64;
 
@@ -232,7 +233,7 @@ impl Kernel {
                 ok("")
             }
             Command::ConfigGet(Device::Mem) => {
-                ok((self.physmem.frames_plugged() * 4096).to_string())
+                ok((self.physmem.frames_plugged() * PAGE).to_string())
             }
             Command::ConfigSet(Device::Mem, spec) => match parse_mem_change(&spec) {
                 Ok(change) => self.mem_change(change),
@@ -336,7 +337,7 @@ impl Kernel {
     fn mem_change(&mut self, change: MemChange) -> Answer {
         match change {
             MemChange::Unplug(bytes) => {
-                let plugged = self.physmem.frames_plugged() * 4096;
+                let plugged = self.physmem.frames_plugged() * PAGE;
                 if bytes > plugged {
                     return fail(format!(
                         "Cannot unplug {}: the guest has only {} plugged",
@@ -344,23 +345,23 @@ impl Kernel {
                         format_size(plugged)
                     ));
                 }
-                let taken = self.mem_unplug(bytes / 4096) * 4096;
+                let taken = self.mem_unplug(bytes / PAGE) * PAGE;
                 if taken < bytes {
                     ok(format!(
                         "unplugged {} of {} asked (the rest is in use); memory now {}",
                         format_size(taken),
                         format_size(bytes),
-                        format_size(self.physmem.frames_plugged() * 4096)
+                        format_size(self.physmem.frames_plugged() * PAGE)
                     ))
                 } else {
                     ok("")
                 }
             }
             MemChange::Plug(bytes) => {
-                let want = bytes / 4096;
+                let want = bytes / PAGE;
                 let given = self.physmem.plug(want);
                 self.mem_size_changed();
-                let max = self.physmem.frames_total() * 4096;
+                let max = self.physmem.frames_total() * PAGE;
                 if given == 0 && want > 0 {
                     fail(format!(
                         "Cannot plug {}: already at maxmem={}",
@@ -370,10 +371,10 @@ impl Kernel {
                 } else if given < want {
                     ok(format!(
                         "plugged {} of {} asked (maxmem={}); memory now {}",
-                        format_size(given * 4096),
+                        format_size(given * PAGE),
                         format_size(bytes),
                         format_size(max),
-                        format_size(self.physmem.frames_plugged() * 4096)
+                        format_size(self.physmem.frames_plugged() * PAGE)
                     ))
                 } else {
                     ok("")

@@ -256,7 +256,7 @@ impl Kernel {
                     .map(|v| {
                         let (name, inode, offset) = match &v.backing {
                             Backing::File { source, pgoff } => {
-                                (source.name(), source.ident().1, pgoff * 4096)
+                                (source.name(), source.ident().1, pgoff * crate::abi::PAGE)
                             }
                             Backing::Anon => (
                                 v.label.map(|l| l.as_bytes().to_vec()).unwrap_or_default(),

@@ -19,7 +19,7 @@ use super::signal::{SigInfo, SIGKILL, SIGSEGV};
 use super::task::{status_signaled, Pid, TaskState, Wait};
 use super::timers::TimerKey;
 use crate::mm::{FaultError, PAGE, PROT_READ, PROT_WRITE};
-use crate::platform::{Fault, MapOp as PMapOp, Prot, Regs, Stop};
+use crate::platform::{Fault, Regs, Stop};
 use crate::syscalls::{self, Outcome};
 
 /// Stops (syscalls and faults) a task may take before others get a turn.
@@ -194,12 +194,7 @@ impl Kernel {
         if !mm.aspace.has_pending_ops() {
             return true;
         }
-        let ops: Vec<PMapOp> = mm
-            .aspace
-            .take_ops()
-            .into_iter()
-            .map(to_platform_op)
-            .collect();
+        let ops = mm.aspace.take_ops();
         match mm.guest.apply(&ops) {
             Ok(()) => true,
             Err(e) => {
@@ -416,31 +411,5 @@ impl Kernel {
                 self.kill_process(tid, SIGKILL);
             }
         }
-    }
-}
-
-/// The mm module's map operation in the platform's terms.
-pub fn to_platform_op(op: crate::mm::MapOp) -> PMapOp {
-    use crate::mm::MapOp as M;
-    match op {
-        M::Map {
-            addr,
-            len,
-            prot,
-            fd,
-            offset,
-        } => PMapOp::Map {
-            addr,
-            len,
-            prot: Prot::from_bits(prot as u64),
-            fd,
-            offset,
-        },
-        M::Unmap { addr, len } => PMapOp::Unmap { addr, len },
-        M::Protect { addr, len, prot } => PMapOp::Protect {
-            addr,
-            len,
-            prot: Prot::from_bits(prot as u64),
-        },
     }
 }

@@ -23,7 +23,7 @@ pub use script::{parse_shebang, Shebang};
 pub use stack::{build_stack, AuxInfo, StackImage, StackSpec};
 
 /// Guest page size.
-pub const PAGE_SIZE: u64 = 4096;
+pub const PAGE_SIZE: u64 = crate::abi::PAGE;
 pub use crate::platform::TASK_SIZE;
 
 pub(crate) fn page_down(x: u64) -> u64 {

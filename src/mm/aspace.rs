@@ -12,6 +12,7 @@ use super::types::*;
 use super::vma::{Backing, Vma};
 use crate::errno::{Errno, KResult};
 use crate::physmem::{Frame, PhysMem};
+use crate::platform::Prot;
 
 /// A guest page-table entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +195,7 @@ impl AddressSpace {
             self.ops.push(MapOp::Protect {
                 addr: page,
                 len: PAGE,
-                prot: want,
+                prot: Prot::from_bits(want as u64),
             });
             self.ptes.get_mut(&page).expect("pte").host_prot = Some(want);
         }
@@ -213,7 +214,7 @@ impl AddressSpace {
         self.ops.push(MapOp::Map {
             addr: page,
             len: PAGE,
-            prot,
+            prot: Prot::from_bits(prot as u64),
             fd: b.fd,
             offset: b.offset,
         });
@@ -453,21 +454,21 @@ mod tests {
             MapOp::Map {
                 addr: 0x1000,
                 len: PAGE,
-                prot: 1,
+                prot: Prot::R,
                 fd: 3,
                 offset: 0,
             },
             MapOp::Map {
                 addr: 0x2000,
                 len: PAGE,
-                prot: 1,
+                prot: Prot::R,
                 fd: 3,
                 offset: PAGE,
             },
             MapOp::Map {
                 addr: 0x3000,
                 len: PAGE,
-                prot: 1,
+                prot: Prot::R,
                 fd: 4,
                 offset: 2 * PAGE,
             },
@@ -479,7 +480,7 @@ mod tests {
             MapOp::Map {
                 addr: 0x1000,
                 len: 2 * PAGE,
-                prot: 1,
+                prot: Prot::R,
                 fd: 3,
                 offset: 0
             }

@@ -1,8 +1,6 @@
 //! Page arithmetic, protection bits and the host-mapping operations.
 
-use std::os::fd::RawFd;
-
-pub const PAGE: u64 = 4096;
+pub use crate::abi::PAGE;
 
 pub const PROT_NONE: u32 = 0;
 pub const PROT_READ: u32 = 1;
@@ -38,28 +36,10 @@ pub fn user_end(start: u64, len: u64) -> Option<u64> {
     start.checked_add(len).filter(|&e| e <= USER_TOP)
 }
 
-/// One change to a stub's host mappings. `Map` always maps exactly the
-/// given fd range MAP_SHARED|MAP_FIXED: private semantics are the
-/// kernel's business (copy-on-write through read-only mappings).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MapOp {
-    Map {
-        addr: u64,
-        len: u64,
-        prot: u32,
-        fd: RawFd,
-        offset: u64,
-    },
-    Unmap {
-        addr: u64,
-        len: u64,
-    },
-    Protect {
-        addr: u64,
-        len: u64,
-        prot: u32,
-    },
-}
+/// One change to a stub's host mappings: the platform's type, the one
+/// map operation of the whole kernel (mm builds them, the platform
+/// applies them in a batch).
+pub use crate::platform::MapOp;
 
 /// Why a fault could not be resolved: the guest gets this signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

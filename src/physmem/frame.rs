@@ -3,7 +3,7 @@
 use std::os::fd::RawFd;
 
 /// Size of one guest physical frame.
-pub const PAGE_SIZE: usize = 4096;
+pub use crate::abi::PAGE_SIZE;
 
 /// A guest physical frame number; frame N lives at memfd offset N*4096.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

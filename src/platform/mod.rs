@@ -171,11 +171,7 @@ impl Fault {
     }
 }
 
-pub const SIGTRAP: i32 = 5;
-pub const SIGBUS: i32 = 7;
-pub const SIGILL: i32 = 4;
-pub const SIGFPE: i32 = 8;
-pub const SIGSEGV: i32 = 11;
+pub use crate::abi::sig::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
 
 /// Why [`Context::switch`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

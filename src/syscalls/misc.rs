@@ -42,8 +42,8 @@ pub fn sys_sysinfo(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let mut b = [0u8; 112];
     let put = |b: &mut [u8], at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_le_bytes());
     put(&mut b, 0, k.uptime().as_secs());
-    put(&mut b, 32, k.physmem.frames_plugged() * 4096);
-    put(&mut b, 40, st.frames_free * 4096);
+    put(&mut b, 32, k.physmem.frames_plugged() * crate::abi::PAGE);
+    put(&mut b, 40, st.frames_free * crate::abi::PAGE);
     // bufferram: Linux's block-device buffers; our page cache is Cached in /proc/meminfo.
     let procs = k.tasks.values().filter(|t| t.is_alive()).count() as u16;
     b[80..82].copy_from_slice(&procs.to_le_bytes());

@@ -8,7 +8,7 @@ use super::source::*;
 /// RLIM_INFINITY as stat's rsslim prints it.
 const RLIM_INFINITY: u64 = u64::MAX;
 /// SIGCHLD, the exit_signal of ordinary processes.
-const SIGCHLD: u32 = 17;
+const SIGCHLD: u32 = crate::abi::sig::SIGCHLD as u32;
 
 /// Bytes, shown lossily where Linux would print them raw into text.
 fn s(b: &[u8]) -> String {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::errno::{Errno, KResult};
 
-pub const PAGE_SIZE: usize = 4096;
+pub use crate::abi::PAGE_SIZE;
 
 /// A store of zero-filled pages. The kernel implements it over physmem so
 /// that freeing a page punches it from the memfd.

@@ -12,9 +12,7 @@ pub const MAX_CANON: usize = 4095;
 /// Cap on unread raw-mode input, like Linux's 4 KiB read buffer.
 pub const MAX_INPUT: usize = 4096;
 
-pub const SIGINT: i32 = 2;
-pub const SIGQUIT: i32 = 3;
-pub const SIGTSTP: i32 = 20;
+pub use crate::abi::sig::{SIGINT, SIGQUIT, SIGTSTP};
 
 /// What feeding input produced.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

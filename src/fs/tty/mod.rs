@@ -70,8 +70,7 @@ pub enum JobCheck {
     Signal(i32),
 }
 
-pub const SIGTTIN: i32 = 21;
-pub const SIGTTOU: i32 = 22;
+pub use crate::abi::sig::{SIGTTIN, SIGTTOU};
 
 /// One terminal: its line discipline, window size and job-control state.
 #[derive(Debug, Clone, Default)]

@@ -33,7 +33,7 @@ use super::{
     Stop, SEGV_ACCERR, SEGV_MAPERR, SIGSEGV,
 };
 
-const PAGE: u64 = 4096;
+use crate::abi::PAGE;
 /// Instructions a guest runs without a stop before it is "preempted" (a
 /// host tick signal stop, as the ptrace platform's ticker would give): a
 /// spinning program does not hang the kernel.
