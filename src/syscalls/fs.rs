@@ -153,7 +153,10 @@ impl Kernel {
         };
         let acc = flags & O_ACCMODE;
         let ty = r.stat.mode & S_IFMT;
-        if ty == S_IFLNK {
+        // O_PATH|O_NOFOLLOW opens the link itself (fstat, fchownat and
+        // readlinkat with an empty path then act on it); anything else
+        // that ends on a link is ELOOP.
+        if ty == S_IFLNK && flags & O_PATH == 0 {
             return Err(Errno::ELOOP);
         }
         if flags & O_DIRECTORY != 0 && ty != S_IFDIR {
@@ -761,8 +764,20 @@ pub fn sys_symlinkat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 fn do_readlink(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, buf: u64, len: u64) -> SysResult {
+    if len as i32 <= 0 {
+        return Err(Errno::EINVAL);
+    }
     let p = path_arg(k, tid, pp)?;
-    let r = k.lookup_at(tid, dirfd, &p, false)?;
+    // An empty path reads the link an O_PATH fd holds (Linux 2.6.39+).
+    let r = if p.is_empty() && dirfd != AT_FDCWD {
+        let r = resolved_of_fd(k, tid, dirfd).map_err(|_| Errno::ENOENT)?;
+        if r.stat.mode & S_IFMT != S_IFLNK {
+            return Err(Errno::ENOENT);
+        }
+        r
+    } else {
+        k.lookup_at(tid, dirfd, &p, false)?
+    };
     if r.stat.mode & S_IFMT != S_IFLNK {
         return Err(Errno::EINVAL);
     }
