@@ -5,8 +5,8 @@
 # busybox-static, e2fsprogs: disk-images/build. uml-utilities: uml_mkcow and
 # uml_moo for COW interop tests. user-mode-linux: the reference linux.uml.
 # gcc, libc6-dev: C test programs run natively and in the guest. python3,
-# python3-matplotlib: benchmark plots.
-UMLRUN_PACKAGES=(busybox-static e2fsprogs uml-utilities user-mode-linux gcc libc6-dev python3 python3-matplotlib)
+# python3-matplotlib: benchmark plots. debootstrap: disk-images/build-debian.
+UMLRUN_PACKAGES=(busybox-static e2fsprogs uml-utilities user-mode-linux gcc libc6-dev python3 python3-matplotlib debootstrap)
 
 log() { printf '%s: %s\n' "${UMLRUN_SCRIPT:-${0##*/}}" "$*" >&2; }
 

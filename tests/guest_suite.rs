@@ -36,6 +36,8 @@ const COMPARED: &[&str] = &[
     "t_futex",
     "t_sysctl",
     "t_cwdref",
+    "t_sendfile",
+    "t_fsextra",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -112,7 +114,9 @@ compare!(
     t_sysctl,
     t_cwdref,
     t_unix,
-    t_epoll
+    t_epoll,
+    t_sendfile,
+    t_fsextra
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -34,7 +34,7 @@ pub use blockio::{BlockIo, FileBlockIo, MemBlockIo};
 use std::fs::File;
 use std::sync::Arc;
 
-use crate::errno::KResult;
+use crate::errno::{Errno, KResult};
 
 /// An inode number, unique within one file system.
 pub type Ino = u64;
@@ -200,5 +200,30 @@ pub trait FileSystem {
     /// reached even after it was renamed or unlinked, as on Linux.
     fn magic_link(&self, _ino: Ino) -> Option<(usize, Ino)> {
         None
+    }
+
+    /// Extended attributes (`name` with its namespace prefix, checked by
+    /// the caller): the value, ENODATA when unset. A file system without
+    /// xattrs answers EOPNOTSUPP, as Linux's do.
+    fn xattr_get(&self, _ino: Ino, _name: &[u8]) -> KResult<Vec<u8>> {
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    /// Sets (`Some`) or removes (`None`) one attribute; `flags` are
+    /// XATTR_CREATE (EEXIST if set) and XATTR_REPLACE (ENODATA if unset).
+    fn xattr_set(
+        &self,
+        _ino: Ino,
+        _name: &[u8],
+        _value: Option<&[u8]>,
+        _flags: u32,
+    ) -> KResult<()> {
+        Err(Errno::EOPNOTSUPP)
+    }
+
+    /// Every attribute name of `ino` (none on a file system without
+    /// xattrs: Linux's listxattr answers an empty list there).
+    fn xattr_list(&self, _ino: Ino) -> KResult<Vec<Vec<u8>>> {
+        Ok(Vec::new())
     }
 }

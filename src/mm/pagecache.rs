@@ -155,7 +155,7 @@ impl PageCache {
         let mut substituted = false;
         // Only whole pages are substituted: the tail of the last block on
         // disk is not guaranteed to be zero, and the guest must see zeros.
-        if start + PAGE <= size {
+        if start.saturating_add(PAGE) <= size {
             if let Some((file, off, _)) = fs.page_mapping(key.1, idx) {
                 substituted = physmem.substitute(frame, file, off, false).is_ok();
             }
@@ -227,18 +227,17 @@ impl PageCache {
         let Some(pages) = self.files.get(&key) else {
             return;
         };
-        if buf.is_empty() {
+        let Some((first, last, end)) = page_span(offset, buf.len()) else {
             return;
-        }
-        let end = offset + buf.len() as u64;
+        };
         let physmem = frames.physmem();
-        for (&idx, p) in pages.range(offset / PAGE..=(end - 1) / PAGE) {
+        for (&idx, p) in pages.range(first..=last) {
             if !p.shared_write {
                 continue;
             }
             let pstart = idx * PAGE;
             let from = offset.max(pstart);
-            let to = end.min(pstart + PAGE);
+            let to = end.min(pstart.saturating_add(PAGE));
             physmem.read(
                 p.frame,
                 (from - pstart) as usize,
@@ -253,10 +252,12 @@ impl PageCache {
         let Some(pages) = self.files.get_mut(&key) else {
             return;
         };
+        // An empty write (sendfile at EOF, write of 0 bytes) touches no
+        // page: its range would end before it starts.
+        let Some((first, last, end)) = page_span(offset, data.len()) else {
+            return;
+        };
         let physmem = frames.physmem();
-        let end = offset + data.len() as u64;
-        let first = offset / PAGE;
-        let last = (end.saturating_sub(1)) / PAGE;
         for (&idx, p) in pages.range_mut(first..=last) {
             if p.substituted {
                 if physmem.unsubstitute(p.frame, true).is_err() {
@@ -267,7 +268,7 @@ impl PageCache {
             }
             let pstart = idx * PAGE;
             let from = offset.max(pstart);
-            let to = end.min(pstart + PAGE);
+            let to = end.min(pstart.saturating_add(PAGE));
             let src = &data[(from - offset) as usize..(to - offset) as usize];
             let _ = physmem.write(p.frame, (from - pstart) as usize, src);
         }
@@ -424,6 +425,18 @@ impl PageCache {
     }
 }
 
+/// The pages `len` bytes at `offset` touch, first and last inclusive, and
+/// the end offset; None for no bytes or a span past the end of u64. Every
+/// `BTreeMap::range` over a byte span goes through this: a range whose
+/// start is past its end panics.
+fn page_span(offset: u64, len: usize) -> Option<(u64, u64, u64)> {
+    if len == 0 {
+        return None;
+    }
+    let end = offset.checked_add(len as u64)?;
+    Some((offset / PAGE, (end - 1) / PAGE, end))
+}
+
 /// One file's pages as a mapping sees them.
 pub struct FilePages {
     pub cache: Rc<RefCell<PageCache>>,
@@ -456,5 +469,23 @@ impl PageSource for FilePages {
 
     fn key(&self) -> Option<(usize, u64)> {
         Some(self.key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_span_never_ends_before_it_starts() {
+        assert_eq!(page_span(4096, 0), None);
+        assert_eq!(page_span(0, 0), None);
+        assert_eq!(page_span(4096, 1), Some((1, 1, 4097)));
+        assert_eq!(page_span(4095, 2), Some((0, 1, 4097)));
+        assert_eq!(page_span(u64::MAX, 1), None);
+        assert_eq!(
+            page_span(u64::MAX - 1, 1),
+            Some((u64::MAX / PAGE, u64::MAX / PAGE, u64::MAX))
+        );
     }
 }

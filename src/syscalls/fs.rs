@@ -153,7 +153,10 @@ impl Kernel {
         };
         let acc = flags & O_ACCMODE;
         let ty = r.stat.mode & S_IFMT;
-        if ty == S_IFLNK {
+        // O_PATH|O_NOFOLLOW opens the link itself (fstat, fchownat and
+        // readlinkat with an empty path then act on it); anything else
+        // that ends on a link is ELOOP.
+        if ty == S_IFLNK && flags & O_PATH == 0 {
             return Err(Errno::ELOOP);
         }
         if flags & O_DIRECTORY != 0 && ty != S_IFDIR {
@@ -314,6 +317,9 @@ fn do_read(k: &mut Kernel, tid: Pid, fd: i32, buf: u64, len: usize, pos: Option<
     if pos.is_some() && !ops.positional() {
         return Err(Errno::ESPIPE);
     }
+    if let Some(p) = pos {
+        verify_area(p, len as u64)?;
+    }
     if let Err(e) = ops.job_control(k, tid, TtyAccess::Read) {
         return open_result(Err(e));
     }
@@ -366,6 +372,9 @@ fn do_write(
     let ops = ops_of(&f);
     if pos.is_some() && !ops.positional() {
         return Err(Errno::ESPIPE);
+    }
+    if let Some(p) = pos {
+        verify_area(p, len as u64)?;
     }
     if let Err(e) = ops.job_control(k, tid, TtyAccess::Write) {
         return open_result(Err(e));
@@ -758,8 +767,20 @@ pub fn sys_symlinkat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 fn do_readlink(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, buf: u64, len: u64) -> SysResult {
+    if len as i32 <= 0 {
+        return Err(Errno::EINVAL);
+    }
     let p = path_arg(k, tid, pp)?;
-    let r = k.lookup_at(tid, dirfd, &p, false)?;
+    // An empty path reads the link an O_PATH fd holds (Linux 2.6.39+).
+    let r = if p.is_empty() && dirfd != AT_FDCWD {
+        let r = resolved_of_fd(k, tid, dirfd).map_err(|_| Errno::ENOENT)?;
+        if r.stat.mode & S_IFMT != S_IFLNK {
+            return Err(Errno::ENOENT);
+        }
+        r
+    } else {
+        k.lookup_at(tid, dirfd, &p, false)?
+    };
     if r.stat.mode & S_IFMT != S_IFLNK {
         return Err(Errno::EINVAL);
     }
@@ -1262,13 +1283,55 @@ pub fn sys_flock(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     ok(0)
 }
 
+/// Linux's rw_verify_area for a positional call: the offset and the end
+/// must fit a loff_t (else EINVAL, before anything is read or written).
+fn verify_area(pos: u64, count: u64) -> KResult<()> {
+    match pos.checked_add(count) {
+        Some(end) if pos <= i64::MAX as u64 && end <= i64::MAX as u64 => Ok(()),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Linux's MAX_RW_COUNT: the most one read/write/sendfile moves.
+const MAX_RW_COUNT: u64 = 0x7fff_f000;
+
+/// sendfile(2), checked in Linux's order (`do_sendfile`): the offset
+/// pointer, the input (readable, seekable for a pointer), the count
+/// against the offset (negative or overflowing: EINVAL), then the output
+/// (writable, not O_APPEND). Nothing at or past the input's end, or a
+/// count of 0, moves nothing and writes nothing.
 pub fn sys_sendfile(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let out = k.fd_file(tid, fd_arg(a[0]))?;
+    let ptr = a[2];
+    let given = if ptr != 0 {
+        Some(k.read_u64(tid, ptr)?)
+    } else {
+        None
+    };
     let inp = k.fd_file(tid, fd_arg(a[1]))?;
-    if !ops_of(&inp).positional() {
+    if !inp.borrow().readable() {
+        return Err(Errno::EBADF);
+    }
+    let positional = ops_of(&inp).positional();
+    if given.is_some() && !positional {
+        return Err(Errno::ESPIPE);
+    }
+    let pos = given.unwrap_or_else(|| inp.borrow().offset);
+    // rw_verify_area: the count as a ssize_t, the offset as a loff_t.
+    if a[3] > i64::MAX as u64 {
         return Err(Errno::EINVAL);
     }
-    let mut count = (a[3] as usize).min(IO_MAX);
+    verify_area(pos, a[3])?;
+    let out = k.fd_file(tid, fd_arg(a[0]))?;
+    if !out.borrow().writable() {
+        return Err(Errno::EBADF);
+    }
+    if !positional || out.borrow().flags & O_APPEND != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut count = a[3].min(MAX_RW_COUNT).min(IO_MAX as u64) as usize;
+    if count == 0 {
+        return ok(0);
+    }
     // Into a pipe: only what fits now, so no input is consumed and lost;
     // a full pipe makes a blocking sendfile sleep.
     if let Some(free) = ops_of(&out).write_room(k) {
@@ -1277,21 +1340,20 @@ pub fn sys_sendfile(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         }
         count = count.min(free);
     }
-    let pos = if a[2] != 0 {
-        k.read_u64(tid, a[2])?
-    } else {
-        inp.borrow().offset
-    };
     let mut buf = vec![0u8; count];
     let n = k.file_read(tid, &inp, &mut buf, Some(pos))?;
+    if n == 0 {
+        return ok(0);
+    }
     let w = match k.file_write(tid, &out, &buf[..n], None) {
         Ok(w) => w,
         Err(e) => return block_on(k, tid, &out, POLLOUT, Err(e)),
     };
-    if a[2] != 0 {
-        k.write_u64(tid, a[2], pos + w as u64)?;
+    let new_pos = pos.checked_add(w as u64).ok_or(Errno::EOVERFLOW)?;
+    if given.is_some() {
+        k.write_u64(tid, ptr, new_pos)?;
     } else {
-        inp.borrow_mut().offset = pos + w as u64;
+        inp.borrow_mut().offset = new_pos;
     }
     ok(w as i64)
 }

@@ -7,6 +7,8 @@
 //! | `table.rs`    | the table itself |
 //! | `fs.rs`       | open, read, write, stat, directories, links, fcntl |
 //! | `fsmeta.rs`   | struct layouts: stat, statx, statfs, dirents |
+//! | `fsio.rs`     | preadv/pwritev (+v2), copy_file_range, close_range, fadvise64, fallocate |
+//! | `xattr.rs`    | get/set/list/removexattr and their l*/f* forms |
 //! | `ioctl.rs`    | terminal and generic ioctls |
 //! | `poll.rs`     | poll, ppoll, select, pselect6 |
 //! | `net.rs`      | sockets: socket, bind, connect, send/recv*, sockopts |
@@ -23,6 +25,7 @@
 
 mod epoll;
 mod fs;
+mod fsio;
 pub mod fsmeta;
 mod futex;
 pub mod ioctl;
@@ -35,6 +38,7 @@ mod sched;
 mod signal;
 mod table;
 pub(crate) mod time;
+mod xattr;
 
 pub use fs::now_ts;
 pub use process::default_rlimits;

@@ -5,7 +5,10 @@ use std::sync::OnceLock;
 
 use crate::kernel::files::eventfd;
 
-use super::{epoll, fs, futex, ioctl, misc, mm, net, poll, process, sched, signal, time, Handler};
+use super::{
+    epoll, fs, fsio, futex, ioctl, misc, mm, net, poll, process, sched, signal, time, xattr,
+    Handler,
+};
 
 type Entry = (u64, &'static str, Handler);
 
@@ -219,6 +222,26 @@ const TABLE: &[Entry] = &[
     (281, "epoll_pwait", epoll::sys_epoll_pwait),
     (291, "epoll_create1", epoll::sys_epoll_create1),
     (441, "epoll_pwait2", epoll::sys_epoll_pwait2),
+    (188, "setxattr", xattr::sys_setxattr),
+    (189, "lsetxattr", xattr::sys_lsetxattr),
+    (190, "fsetxattr", xattr::sys_fsetxattr),
+    (191, "getxattr", xattr::sys_getxattr),
+    (192, "lgetxattr", xattr::sys_lgetxattr),
+    (193, "fgetxattr", xattr::sys_fgetxattr),
+    (194, "listxattr", xattr::sys_listxattr),
+    (195, "llistxattr", xattr::sys_llistxattr),
+    (196, "flistxattr", xattr::sys_flistxattr),
+    (197, "removexattr", xattr::sys_removexattr),
+    (198, "lremovexattr", xattr::sys_lremovexattr),
+    (199, "fremovexattr", xattr::sys_fremovexattr),
+    (221, "fadvise64", fsio::sys_fadvise64),
+    (285, "fallocate", fsio::sys_fallocate),
+    (295, "preadv", fsio::sys_preadv),
+    (296, "pwritev", fsio::sys_pwritev),
+    (326, "copy_file_range", fsio::sys_copy_file_range),
+    (327, "preadv2", fsio::sys_preadv2),
+    (328, "pwritev2", fsio::sys_pwritev2),
+    (436, "close_range", fsio::sys_close_range),
 ];
 
 /// Names of syscalls we do not implement, for the ENOSYS log line.

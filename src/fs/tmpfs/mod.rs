@@ -63,6 +63,11 @@ pub struct Tmpfs {
 }
 
 const ROOT: Ino = 1;
+/// setxattr flags.
+pub const XATTR_CREATE: u32 = 1;
+pub const XATTR_REPLACE: u32 = 2;
+/// Bytes of xattr names and values one inode may hold.
+const XATTR_SPACE: usize = 128 << 10;
 
 /// The attributes a new inode starts with.
 #[derive(Clone, Copy)]
@@ -91,6 +96,7 @@ impl Tmpfs {
                 parent: ROOT,
             },
             holds: 0,
+            xattrs: Default::default(),
         };
         let ino = table.insert(root);
         debug_assert_eq!(ino, ROOT);
@@ -165,6 +171,7 @@ impl Tmpfs {
             ctime: now,
             kind,
             holds: 0,
+            xattrs: Default::default(),
         }))
     }
 
@@ -577,6 +584,47 @@ impl FileSystem for Tmpfs {
         let now = (self.clock)();
         t.get_mut(ino)?.ctime = now;
         Ok(())
+    }
+
+    fn xattr_get(&self, ino: Ino, name: &[u8]) -> KResult<Vec<u8>> {
+        let t = self.table.borrow();
+        t.get(ino)?.xattrs.get(name).cloned().ok_or(Errno::ENODATA)
+    }
+
+    fn xattr_set(&self, ino: Ino, name: &[u8], value: Option<&[u8]>, flags: u32) -> KResult<()> {
+        let now = (self.clock)();
+        let mut t = self.table.borrow_mut();
+        let n = t.get_mut(ino)?;
+        let exists = n.xattrs.contains_key(name);
+        match value {
+            None if !exists => return Err(Errno::ENODATA),
+            None => {
+                n.xattrs.remove(name);
+            }
+            Some(_) if exists && flags & XATTR_CREATE != 0 => return Err(Errno::EEXIST),
+            Some(_) if !exists && flags & XATTR_REPLACE != 0 => return Err(Errno::ENODATA),
+            Some(v) => {
+                // Host memory per inode is bounded (Linux bounds tmpfs's
+                // user xattrs per inode too).
+                let others: usize = n
+                    .xattrs
+                    .iter()
+                    .filter(|(k, _)| k.as_slice() != name)
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum();
+                if others + name.len() + v.len() > XATTR_SPACE {
+                    return Err(Errno::ENOSPC);
+                }
+                n.xattrs.insert(name.to_vec(), v.to_vec());
+            }
+        }
+        n.ctime = now;
+        Ok(())
+    }
+
+    fn xattr_list(&self, ino: Ino) -> KResult<Vec<Vec<u8>>> {
+        let t = self.table.borrow();
+        Ok(t.get(ino)?.xattrs.keys().cloned().collect())
     }
 
     fn setattr(&self, ino: Ino, attr: &SetAttr) -> KResult<()> {

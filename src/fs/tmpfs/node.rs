@@ -37,6 +37,8 @@ pub struct Node {
     pub kind: Kind,
     /// Open references the kernel holds (see `Tmpfs::hold`).
     pub holds: u32,
+    /// Extended attributes, full name (with namespace) to value.
+    pub xattrs: std::collections::BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 impl Node {
