@@ -114,6 +114,8 @@ pub struct Kernel {
     pub counters: Counters,
     /// Tasks in FUTEX_WAIT, by what backs their futex word.
     pub futexes: super::futex::FutexTable,
+    /// Every advisory lock (record locks, flock, leases).
+    pub locks: super::locks::LockTable,
     /// Deadlines: timeouts of blocked tasks, real-time timers.
     pub timers: super::timers::DeadlineQueue,
     /// The host event loop the scheduler waits on when idle, and what
@@ -177,6 +179,7 @@ impl Kernel {
             mconsole: Default::default(),
             counters: Counters::default(),
             futexes: Default::default(),
+            locks: Default::default(),
             timers: Default::default(),
             host_loop,
             host_sources: HashMap::new(),

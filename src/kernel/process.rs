@@ -103,7 +103,7 @@ impl Kernel {
         let files = if f & CLONE_FILES != 0 {
             p.files.clone()
         } else {
-            Rc::new(RefCell::new(p.files.borrow().clone()))
+            Rc::new(RefCell::new(p.files.borrow().forked()))
         };
         let fs = if f & CLONE_FS != 0 {
             p.fs.clone()
@@ -223,6 +223,7 @@ impl Kernel {
         self.wake_vfork_parent(tid);
         self.pipes.forget_waiter(tid);
         self.futexes.remove(tid);
+        self.locks_task_gone(tid);
         self.leave_queues(tid);
         let others_alive = self
             .threads(tgid)
@@ -286,9 +287,10 @@ impl Kernel {
         let (ppid, exit_signal, sid) = (l.ppid, l.exit_signal, l.sid);
         // The task's reference and ours: nobody else shares the table.
         if Rc::strong_count(&files) == 2 {
+            let owner = files.borrow().owner;
             let entries = files.borrow_mut().take_all();
             for e in entries {
-                self.release_file(e.file);
+                self.close_entry(owner, e.file);
             }
         }
         if let Some(l) = self.tasks.get_mut(&tgid) {

@@ -5,7 +5,9 @@ use std::sync::OnceLock;
 
 use crate::kernel::files::eventfd;
 
-use super::{epoll, fs, futex, ioctl, misc, mm, net, poll, process, sched, signal, time, Handler};
+use super::{
+    epoll, fs, futex, ioctl, locks, misc, mm, net, poll, process, sched, signal, time, Handler,
+};
 
 type Entry = (u64, &'static str, Handler);
 
@@ -58,7 +60,7 @@ const TABLE: &[Entry] = &[
     (62, "kill", signal::sys_kill),
     (63, "uname", misc::sys_uname),
     (72, "fcntl", fs::sys_fcntl),
-    (73, "flock", fs::sys_flock),
+    (73, "flock", locks::sys_flock),
     (74, "fsync", fs::sys_fsync),
     (75, "fdatasync", fs::sys_fsync),
     (76, "truncate", fs::sys_truncate),
