@@ -37,6 +37,7 @@ const COMPARED: &[&str] = &[
     "t_sysctl",
     "t_cwdref",
     "t_locks",
+    "t_sysv",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -114,7 +115,8 @@ compare!(
     t_cwdref,
     t_unix,
     t_epoll,
-    t_locks
+    t_locks,
+    t_sysv
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -116,6 +116,8 @@ pub struct Kernel {
     pub futexes: super::futex::FutexTable,
     /// Every advisory lock (record locks, flock, leases).
     pub locks: super::locks::LockTable,
+    /// SysV IPC objects.
+    pub ipc: super::ipc::Ipc,
     /// Deadlines: timeouts of blocked tasks, real-time timers.
     pub timers: super::timers::DeadlineQueue,
     /// The host event loop the scheduler waits on when idle, and what
@@ -180,6 +182,7 @@ impl Kernel {
             counters: Counters::default(),
             futexes: Default::default(),
             locks: Default::default(),
+            ipc: Default::default(),
             timers: Default::default(),
             host_loop,
             host_sources: HashMap::new(),

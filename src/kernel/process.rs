@@ -274,6 +274,7 @@ impl Kernel {
             self.platform.retire(guest);
             aspace.clear(&mut self.frames);
             self.reap_orphans();
+            self.shm_reap();
         }
     }
 
@@ -296,6 +297,8 @@ impl Kernel {
         if let Some(l) = self.tasks.get_mut(&tgid) {
             l.files = Rc::new(RefCell::new(Default::default()));
         }
+        // SEM_UNDO: what the process did to semaphores is undone.
+        self.sem_exit(tgid);
         // A session leader's exit hangs up its terminal's session.
         if sid == tgid {
             self.console.session_leader_exited(sid);

@@ -172,6 +172,8 @@ impl Kernel {
         s.sysctl.pipe_max_size = crate::fs::pipe::PIPE_MAX_SIZE as u64;
         s.forks = self.forks;
         s.locks = self.locks_text();
+        s.sysvipc = self.sysvipc_text();
+        s.sysctl.ipc = self.ipc.limits;
         s.tasks.clear();
         s.fds.clear();
         s.fd_nodes.clear();
