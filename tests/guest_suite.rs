@@ -38,6 +38,8 @@ const COMPARED: &[&str] = &[
     "t_cwdref",
     "t_sendfile",
     "t_fsextra",
+    "t_locks",
+    "t_sysv",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -116,7 +118,9 @@ compare!(
     t_unix,
     t_epoll,
     t_sendfile,
-    t_fsextra
+    t_fsextra,
+    t_locks,
+    t_sysv
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

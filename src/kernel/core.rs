@@ -112,6 +112,10 @@ pub struct Kernel {
     pub counters: Counters,
     /// Tasks in FUTEX_WAIT, by what backs their futex word.
     pub futexes: super::futex::FutexTable,
+    /// Every advisory lock (record locks, flock, leases).
+    pub locks: super::locks::LockTable,
+    /// SysV IPC objects.
+    pub ipc: super::ipc::Ipc,
     /// Deadlines: timeouts of blocked tasks, real-time timers.
     pub timers: super::timers::DeadlineQueue,
     /// The host event loop the scheduler waits on when idle, and what
@@ -174,6 +178,8 @@ impl Kernel {
             mconsole: Default::default(),
             counters: Counters::default(),
             futexes: Default::default(),
+            locks: Default::default(),
+            ipc: Default::default(),
             timers: Default::default(),
             host_loop,
             host_sources: HashMap::new(),

@@ -364,11 +364,18 @@ impl Kernel {
         let handlers = t.sighand.borrow().clone();
         t.sighand = Rc::new(std::cell::RefCell::new(handlers));
         t.sighand.borrow_mut().reset_for_exec();
-        let files = t.files.borrow().clone();
+        // A private table; it keeps the lock owner unless it was shared
+        // (POSIX locks survive exec).
+        let files = if Rc::strong_count(&t.files) > 1 {
+            t.files.borrow().forked()
+        } else {
+            t.files.borrow().clone()
+        };
         t.files = Rc::new(std::cell::RefCell::new(files));
+        let owner = t.files.borrow().owner;
         let closed = t.files.borrow_mut().close_on_exec();
         for e in closed {
-            self.release_file(e.file);
+            self.close_entry(owner, e.file);
         }
         self.wake_vfork_parent(tid);
         Ok(())

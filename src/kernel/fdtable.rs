@@ -31,6 +31,16 @@ pub struct FdTable {
     reserved: BTreeSet<u32>,
     /// RLIMIT_NOFILE's soft limit: fds must stay below it.
     pub limit: u32,
+    /// The owner of the POSIX locks taken through this table (Linux's
+    /// `files_struct`): unique among tables; `forked` gives a new one.
+    pub owner: u64,
+}
+
+/// The next `FdTable::owner`.
+static NEXT_OWNER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_owner() -> u64 {
+    NEXT_OWNER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// fd numbers held by [`FdTable::reserve`] for one call; it must end in
@@ -54,6 +64,7 @@ impl Default for FdTable {
             fds: BTreeMap::new(),
             reserved: BTreeSet::new(),
             limit: NOFILE_MAX,
+            owner: next_owner(),
         }
     }
 }
@@ -61,6 +72,15 @@ impl Default for FdTable {
 impl FdTable {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A copy for a new process (fork): the same fds, a new lock owner, so
+    /// POSIX locks are not inherited.
+    pub fn forked(&self) -> Self {
+        FdTable {
+            owner: next_owner(),
+            ..self.clone()
+        }
     }
 
     pub fn get(&self, fd: i32) -> KResult<&FdEntry> {

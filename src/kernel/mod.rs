@@ -15,6 +15,8 @@
 //! | `signals.rs`  | sending and delivering signals, stop/continue |
 //! | `fdtable.rs`  | file descriptor tables |
 //! | `files/`      | the kinds of open file (`FileDescription` implementations), one file each |
+//! | `ipc/`        | SysV IPC: shared memory, semaphores, message queues |
+//! | `locks.rs`    | the lock manager: POSIX/OFD record locks, flock, leases; blocking, deadlock, release on close, /proc/locks |
 //! | `waitq.rs`    | wait queues: per-object waiters with event masks |
 //! | `console.rs`  | /dev/console: the line discipline on umlrun's stdin/stdout |
 //! | `orphans.rs`  | open-but-unlinked files kept alive under a hidden name |
@@ -45,6 +47,8 @@ pub mod fdtable;
 pub mod files;
 pub mod futex;
 pub mod hostsrc;
+pub mod ipc;
+pub mod locks;
 pub mod mconsole;
 pub mod mountfs;
 pub mod orphans;

@@ -104,7 +104,7 @@ impl Kernel {
         let files = if f & CLONE_FILES != 0 {
             p.files.clone()
         } else {
-            Rc::new(RefCell::new(p.files.borrow().clone()))
+            Rc::new(RefCell::new(p.files.borrow().forked()))
         };
         let fs = if f & CLONE_FS != 0 {
             p.fs.clone()
@@ -225,6 +225,7 @@ impl Kernel {
         self.wake_vfork_parent(tid);
         self.pipes.forget_waiter(tid);
         self.futexes.remove(tid);
+        self.locks_task_gone(tid);
         self.leave_queues(tid);
         let others_alive = self
             .threads(tgid)
@@ -275,6 +276,7 @@ impl Kernel {
             self.platform.retire(guest);
             aspace.clear(&mut self.frames);
             self.reap_orphans();
+            self.shm_reap();
         }
     }
 
@@ -288,14 +290,17 @@ impl Kernel {
         let (ppid, exit_signal, sid) = (l.ppid, l.exit_signal, l.sid);
         // The task's reference and ours: nobody else shares the table.
         if Rc::strong_count(&files) == 2 {
+            let owner = files.borrow().owner;
             let entries = files.borrow_mut().take_all();
             for e in entries {
-                self.release_file(e.file);
+                self.close_entry(owner, e.file);
             }
         }
         if let Some(l) = self.tasks.get_mut(&tgid) {
             l.files = Rc::new(RefCell::new(Default::default()));
         }
+        // SEM_UNDO: what the process did to semaphores is undone.
+        self.sem_exit(tgid);
         // A session leader's exit hangs up its terminal's session.
         if sid == tgid {
             self.console.session_leader_exited(sid);

@@ -10,8 +10,8 @@ use super::core::Kernel;
 use super::task::{Pid, TaskState};
 use crate::errno::KResult;
 use crate::fs::procfs::{
-    uuid_text, LoadAvg, MapInfo, MemInfo, MountInfo, PartitionInfo, ProcSource, SysCtl, SysStat,
-    TaskInfo,
+    uuid_text, IpcFile, LoadAvg, MapInfo, MemInfo, MountInfo, PartitionInfo, ProcSource, SysCtl,
+    SysStat, TaskInfo,
 };
 use crate::mm::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE};
 
@@ -35,6 +35,9 @@ pub struct ProcSnapshot {
     pub hostname: String,
     pub forks: u64,
     pub running: u32,
+    /// /proc/locks and /proc/sysvipc/{shm,sem,msg}, formatted.
+    pub locks: String,
+    pub sysvipc: [String; 3],
 }
 
 pub struct KernelProcSource(pub Rc<RefCell<ProcSnapshot>>);
@@ -121,6 +124,12 @@ impl ProcSource for KernelProcSource {
     fn sysctl(&self) -> SysCtl {
         self.0.borrow().sysctl.clone()
     }
+    fn locks(&self) -> String {
+        self.0.borrow().locks.clone()
+    }
+    fn sysvipc(&self, which: IpcFile) -> String {
+        self.0.borrow().sysvipc[which as usize].clone()
+    }
     fn set_hostname(&self, name: &[u8]) -> KResult<()> {
         let mut s = self.0.borrow_mut();
         s.hostname = String::from_utf8_lossy(name).into_owned();
@@ -162,6 +171,9 @@ impl Kernel {
         s.sysctl.nr_open = super::fdtable::NR_OPEN as u64;
         s.sysctl.pipe_max_size = crate::fs::pipe::PIPE_MAX_SIZE as u64;
         s.forks = self.forks;
+        s.locks = self.locks_text();
+        s.sysvipc = self.sysvipc_text();
+        s.sysctl.ipc = self.ipc.limits;
         s.tasks.clear();
         s.fds.clear();
         s.fd_nodes.clear();

@@ -479,6 +479,7 @@ fn restartable(nr: u64) -> bool {
     !matches!(
         nr,
         7 | 23 | 34 | 35 | 130 | 219 | 230 | 232 | 270 | 271 | 281 // poll select pause nanosleep sigsuspend restart_syscall clock_nanosleep epoll_wait pselect ppoll epoll_pwait
+        | 65 | 69 | 70 | 220 // SysV IPC: semop msgsnd msgrcv semtimedop (never restarted, signal(7))
     )
 }
 

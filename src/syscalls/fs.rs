@@ -178,6 +178,10 @@ impl Kernel {
                 return Err(Errno::EROFS);
             }
         }
+        if ty == S_IFREG && flags & O_PATH == 0 {
+            // A conflicting lease is broken first (Linux's break_lease).
+            self.break_leases(tid, r.node, acc != O_RDONLY, flags & O_NONBLOCK != 0)?;
+        }
         let generated = self.mounts.fs(r.node.mnt)?.generated();
         let ops: Rc<dyn FileDescription> = match ty {
             S_IFDIR => DirFile::new(self.dentries.get(r.node, r.path.clone())),
@@ -245,8 +249,10 @@ impl Kernel {
     }
 
     pub fn close_fd(&mut self, tid: Pid, fd: i32) -> KResult<()> {
-        let e = self.task(tid)?.files.borrow_mut().remove(fd)?;
-        self.release_file(e.file);
+        let files = self.task(tid)?.files.clone();
+        let e = files.borrow_mut().remove(fd)?;
+        let owner = files.borrow().owner;
+        self.close_entry(owner, e.file);
         Ok(())
     }
 
@@ -321,7 +327,7 @@ fn do_read(k: &mut Kernel, tid: Pid, fd: i32, buf: u64, len: usize, pos: Option<
         verify_area(p, len as u64)?;
     }
     if let Err(e) = ops.job_control(k, tid, TtyAccess::Read) {
-        return open_result(Err(e));
+        return open_result(k, tid, Err(e));
     }
     // Files and memory devices fill the whole request, in chunks; pipes
     // and terminals return what is there.
@@ -377,7 +383,7 @@ fn do_write(
         verify_area(p, len as u64)?;
     }
     if let Err(e) = ops.job_control(k, tid, TtyAccess::Write) {
-        return open_result(Err(e));
+        return open_result(k, tid, Err(e));
     }
     let data = k.read_user_vec(tid, buf, len.min(IO_MAX))?;
     let r = k.file_write(tid, &f, &data, pos);
@@ -388,7 +394,7 @@ pub fn sys_readv(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let f = k.fd_file(tid, fd_arg(a[0]))?;
     let iov = k.gather(tid, a[1], a[2])?;
     if let Err(e) = ops_of(&f).job_control(k, tid, TtyAccess::Read) {
-        return open_result(Err(e));
+        return open_result(k, tid, Err(e));
     }
     let total: usize = iov.iter().map(|v| v.1).sum::<usize>().min(IO_MAX);
     let mut data = vec![0u8; total];
@@ -411,7 +417,7 @@ pub fn sys_writev(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let f = k.fd_file(tid, fd_arg(a[0]))?;
     let iov = k.gather(tid, a[1], a[2])?;
     if let Err(e) = ops_of(&f).job_control(k, tid, TtyAccess::Write) {
-        return open_result(Err(e));
+        return open_result(k, tid, Err(e));
     }
     let mut data = Vec::new();
     for (base, len) in iov {
@@ -424,22 +430,31 @@ pub fn sys_writev(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 
 /// An open that must wait (a fifo with no peer yet: on the fifo's open
 /// queue), or a terminal access that sent SIGTTIN/SIGTTOU (until that
-/// signal comes), sleeps and retries (ERESTARTSYS).
-fn open_result(r: KResult<i64>) -> SysResult {
+/// signal comes), sleeps and retries (ERESTARTSYS). An open that waits for
+/// a lease break sleeps on the inode's lock queue until the break's
+/// deadline (`Kernel::break_leases` set it).
+fn open_result(k: &Kernel, tid: Pid, r: KResult<i64>) -> SysResult {
     match r {
-        Err(Errno::ERESTARTSYS) => Ok(Outcome::Block(crate::kernel::task::Wait::Queue(None))),
+        Err(Errno::ERESTARTSYS) => match k.task(tid)?.block_deadline {
+            Some(d) if !k.task(tid)?.waiting_on.is_empty() => {
+                Ok(Outcome::Block(crate::kernel::task::Wait::Queue(Some(d))))
+            }
+            _ => Ok(Outcome::Block(crate::kernel::task::Wait::Queue(None))),
+        },
         r => ok(r?),
     }
 }
 
 pub fn sys_open(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let p = path_arg(k, tid, a[0])?;
-    open_result(k.do_open(tid, AT_FDCWD, &p, a[1] as u32, a[2] as u32))
+    let r = k.do_open(tid, AT_FDCWD, &p, a[1] as u32, a[2] as u32);
+    open_result(k, tid, r)
 }
 
 pub fn sys_openat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let p = path_arg(k, tid, a[1])?;
-    open_result(k.do_open(tid, fd_arg(a[0]), &p, a[2] as u32, a[3] as u32))
+    let r = k.do_open(tid, fd_arg(a[0]), &p, a[2] as u32, a[3] as u32);
+    open_result(k, tid, r)
 }
 
 pub fn sys_creat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -1201,7 +1216,8 @@ fn do_dup3(k: &mut Kernel, tid: Pid, old: i32, new: i32, flags: u64) -> SysResul
         .borrow_mut()
         .install_at(new, f, flags as u32 & O_CLOEXEC != 0)?;
     if let Some(p) = prev {
-        k.release_file(p.file);
+        let owner = files.borrow().owner;
+        k.close_entry(owner, p.file);
     }
     ok(new as i64)
 }
@@ -1229,9 +1245,6 @@ pub fn sys_fcntl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     const F_SETFD: u64 = 2;
     const F_GETFL: u64 = 3;
     const F_SETFL: u64 = 4;
-    const F_GETLK: u64 = 5;
-    const F_SETLK: u64 = 6;
-    const F_SETLKW: u64 = 7;
     const F_DUPFD_CLOEXEC: u64 = 1030;
     const F_GETPIPE_SZ: u64 = 1032;
     const F_SETPIPE_SZ: u64 = 1031;
@@ -1258,16 +1271,9 @@ pub fn sys_fcntl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             of.flags = (of.flags & !changeable) | (a[2] as u32 & changeable);
             ok(0)
         }
-        F_GETLK => {
-            files.borrow().get(fd)?;
-            // struct flock: l_type at 0 (short); F_UNLCK = 2: no conflict.
-            k.write_user(tid, a[2], &2u16.to_le_bytes())?;
-            ok(0)
-        }
-        F_SETLK | F_SETLKW => {
-            files.borrow().get(fd)?;
-            log::debug!("fcntl lock on fd {fd} granted (locks are advisory no-ops)");
-            ok(0)
+        cmd if super::locks::is_lock_cmd(cmd) => {
+            let f = files.borrow().file(fd)?;
+            super::locks::fcntl_lock(k, tid, f, a)
         }
         F_GETPIPE_SZ | F_SETPIPE_SZ => {
             let f = files.borrow().file(fd)?;
@@ -1276,11 +1282,6 @@ pub fn sys_fcntl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         }
         _ => Err(Errno::EINVAL),
     }
-}
-
-pub fn sys_flock(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    k.fd_file(tid, fd_arg(a[0]))?;
-    ok(0)
 }
 
 /// Linux's rw_verify_area for a positional call: the offset and the end

@@ -61,7 +61,7 @@ fn position(f: &OpenFileRef, raw: u64, v2: bool, total: usize) -> KResult<Option
 /// A terminal access that sent SIGTTIN/SIGTTOU sleeps and retries.
 fn stopped(e: Errno) -> SysResult {
     match e {
-        Errno::ERESTARTSYS => Ok(Outcome::Block(Wait::Event)),
+        Errno::ERESTARTSYS => Ok(Outcome::Block(Wait::Queue(None))),
         e => Err(e),
     }
 }

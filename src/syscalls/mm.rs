@@ -60,7 +60,7 @@ fn fully_mapped(k: &mut Kernel, tid: Pid, start: u64, end: u64) -> KResult<bool>
 
 impl Kernel {
     /// Refuses ranges that hit the stub's own pages or leave user space.
-    fn check_user_range(&mut self, tid: Pid, start: u64, len: u64) -> KResult<()> {
+    pub(crate) fn check_user_range(&mut self, tid: Pid, start: u64, len: u64) -> KResult<()> {
         let end = user_end(start, len).ok_or(Errno::ENOMEM)?;
         if start < MMAP_MIN_ADDR {
             return Err(Errno::ENOMEM);
@@ -212,6 +212,8 @@ pub fn sys_munmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         .ok_or(Errno::EFAULT)?
         .aspace
         .unmap_range(addr, end, frames);
+    // An unmapped SysV attach may have been a removed segment's last.
+    k.shm_reap();
     ok(0)
 }
 

@@ -15,6 +15,8 @@
 //! | `epoll.rs`    | epoll_create*, epoll_ctl, epoll_wait/pwait/pwait2 |
 //! | `mm.rs`       | mmap, munmap, mprotect, mremap, brk, madvise, msync, mincore, mlock |
 //! | `process.rs`  | fork, clone, execve, exit, wait, ids, limits |
+//! | `ipc.rs`      | SysV shm*, sem*, msg* decoded onto `kernel/ipc/` |
+//! | `locks.rs`    | fcntl record locks, leases, F_SETOWN/F_SETSIG; flock (onto `kernel/locks.rs`) |
 //! | `futex.rs`    | futex(2) operations decoded onto `kernel/futex.rs` |
 //! | `sched.rs`    | getpriority, setpriority, sched_* policies and priorities |
 //! | `signal.rs`   | sigaction, sigprocmask, kill, sigreturn, sigaltstack |
@@ -29,6 +31,8 @@ mod fsio;
 pub mod fsmeta;
 mod futex;
 pub mod ioctl;
+mod ipc;
+mod locks;
 mod misc;
 mod mm;
 mod net;

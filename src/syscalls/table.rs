@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 use crate::kernel::files::eventfd;
 
 use super::{
-    epoll, fs, fsio, futex, ioctl, misc, mm, net, poll, process, sched, signal, time, xattr,
-    Handler,
+    epoll, fs, fsio, futex, ioctl, ipc, locks, misc, mm, net, poll, process, sched, signal, time,
+    xattr, Handler,
 };
 
 type Entry = (u64, &'static str, Handler);
@@ -43,6 +43,9 @@ const TABLE: &[Entry] = &[
     (26, "msync", mm::sys_msync),
     (27, "mincore", mm::sys_mincore),
     (28, "madvise", mm::sys_madvise),
+    (29, "shmget", ipc::sys_shmget),
+    (30, "shmat", ipc::sys_shmat),
+    (31, "shmctl", ipc::sys_shmctl),
     (32, "dup", fs::sys_dup),
     (33, "dup2", fs::sys_dup2),
     (34, "pause", signal::sys_pause),
@@ -60,8 +63,16 @@ const TABLE: &[Entry] = &[
     (61, "wait4", process::sys_wait4),
     (62, "kill", signal::sys_kill),
     (63, "uname", misc::sys_uname),
+    (64, "semget", ipc::sys_semget),
+    (65, "semop", ipc::sys_semop),
+    (66, "semctl", ipc::sys_semctl),
+    (67, "shmdt", ipc::sys_shmdt),
+    (68, "msgget", ipc::sys_msgget),
+    (69, "msgsnd", ipc::sys_msgsnd),
+    (70, "msgrcv", ipc::sys_msgrcv),
+    (71, "msgctl", ipc::sys_msgctl),
     (72, "fcntl", fs::sys_fcntl),
-    (73, "flock", fs::sys_flock),
+    (73, "flock", locks::sys_flock),
     (74, "fsync", fs::sys_fsync),
     (75, "fdatasync", fs::sys_fsync),
     (76, "truncate", fs::sys_truncate),
@@ -162,6 +173,7 @@ const TABLE: &[Entry] = &[
     (217, "getdents64", fs::sys_getdents64),
     (218, "set_tid_address", process::sys_set_tid_address),
     (219, "restart_syscall", time::sys_restart_syscall),
+    (220, "semtimedop", ipc::sys_semtimedop),
     (228, "clock_gettime", time::sys_clock_gettime),
     (229, "clock_getres", time::sys_clock_getres),
     (230, "clock_nanosleep", time::sys_clock_nanosleep),

@@ -198,7 +198,17 @@ pub struct OpenFile {
     /// The canonical path it was opened by (for /proc/<pid>/fd, fchdir,
     /// openat relative to it).
     pub path: Vec<u8>,
+    /// A number no other open file description has (the owner of its OFD
+    /// locks, flock locks and leases).
+    pub id: u64,
+    /// F_SETOWN/F_SETOWN_EX: (F_OWNER_TID 0 / PID 1 / PGRP 2, id); id 0: none.
+    pub owner: (i32, i32),
+    /// F_SETSIG: the signal sent instead of SIGIO (0: SIGIO).
+    pub sig: i32,
 }
+
+/// The next `OpenFile::id`.
+static NEXT_FILE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 pub type OpenFileRef = Rc<RefCell<OpenFile>>;
 
@@ -209,6 +219,9 @@ impl OpenFile {
             flags: flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC),
             offset: 0,
             path,
+            id: NEXT_FILE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            owner: (1, 0),
+            sig: 0,
         }))
     }
 

@@ -6,6 +6,7 @@
 //! | `walk.rs`   | path resolution: `.`/`..`, symlinks (depth-limited), mount crossing |
 //! | `perm.rs`   | credentials and mode-bit permission checks |
 //! | `dentry.rs` | directory references (cwd, open directories) kept true across rename and rmdir |
+//! | `locks.rs`  | advisory locks on one inode: record-lock ranges (split, merge, conflict), flock, leases |
 //! | `file.rs`   | open file descriptions and the `FileDescription` trait their kinds implement (kinds: `kernel/files/`) |
 //!
 //! A location is a `Node` (mount, inode) plus its canonical absolute path;
@@ -16,6 +17,7 @@
 
 pub mod dentry;
 pub mod file;
+pub mod locks;
 pub mod mount;
 pub mod perm;
 pub mod walk;

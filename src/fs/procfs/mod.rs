@@ -15,6 +15,9 @@
 //! ostype, pid_max, random/boot_id, random/uuid}, fs/{file-max, nr_open,
 //! pipe-max-size}, vm/{max_map_count, overcommit_memory} (read-only; the
 //! map count is not enforced yet).
+//! /proc/locks and /proc/sysvipc/{shm,sem,msg} are text the kernel formats
+//! (`ProcSource::locks`, `sysvipc`); kernel/{shmmax, shmall, shmmni, sem,
+//! msgmax, msgmnb, msgmni} show the SysV IPC limits.
 //! /proc/<pid>/exe and fd/<n> are magic links: besides their text they
 //! name the file itself (`magic_link`), which a path walk goes to.
 #![deny(unsafe_code)]
@@ -66,6 +69,18 @@ const G_NR_OPEN: u64 = 24;
 const G_PIPE_MAX_SIZE: u64 = 25;
 const G_MAX_MAP_COUNT: u64 = 26;
 const G_OVERCOMMIT: u64 = 27;
+const G_LOCKS: u64 = 40;
+const G_SYSVIPC: u64 = 41;
+const G_SYSVIPC_SHM: u64 = 42;
+const G_SYSVIPC_SEM: u64 = 43;
+const G_SYSVIPC_MSG: u64 = 44;
+const G_SHMMAX: u64 = 45;
+const G_SHMALL: u64 = 46;
+const G_SHMMNI: u64 = 47;
+const G_SEM: u64 = 48;
+const G_MSGMAX: u64 = 49;
+const G_MSGMNB: u64 = 50;
+const G_MSGMNI: u64 = 51;
 
 // Per-process file ids.
 const P_DIR: u64 = 1;
@@ -86,12 +101,14 @@ const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
     ("cpuinfo", G_CPUINFO, Kind::File),
     ("filesystems", G_FILESYSTEMS, Kind::File),
     ("loadavg", G_LOADAVG, Kind::File),
+    ("locks", G_LOCKS, Kind::File),
     ("meminfo", G_MEMINFO, Kind::File),
     ("mounts", G_MOUNTS, Kind::File),
     ("partitions", G_PARTITIONS, Kind::File),
     ("self", G_SELF, Kind::Link),
     ("stat", G_STAT, Kind::File),
     ("sys", G_SYS, Kind::Dir),
+    ("sysvipc", G_SYSVIPC, Kind::Dir),
     ("uptime", G_UPTIME, Kind::File),
     ("version", G_VERSION, Kind::File),
 ];
@@ -102,10 +119,22 @@ const SYS_ENTRIES: &[(&str, u64, Kind)] = &[
 ];
 const SYS_KERNEL_ENTRIES: &[(&str, u64, Kind)] = &[
     ("hostname", G_HOSTNAME, Kind::File),
+    ("msgmax", G_MSGMAX, Kind::File),
+    ("msgmnb", G_MSGMNB, Kind::File),
+    ("msgmni", G_MSGMNI, Kind::File),
     ("osrelease", G_OSRELEASE, Kind::File),
     ("ostype", G_OSTYPE, Kind::File),
     ("pid_max", G_PID_MAX, Kind::File),
     ("random", G_SYS_RANDOM, Kind::Dir),
+    ("sem", G_SEM, Kind::File),
+    ("shmall", G_SHMALL, Kind::File),
+    ("shmmax", G_SHMMAX, Kind::File),
+    ("shmmni", G_SHMMNI, Kind::File),
+];
+const SYSVIPC_ENTRIES: &[(&str, u64, Kind)] = &[
+    ("msg", G_SYSVIPC_MSG, Kind::File),
+    ("sem", G_SYSVIPC_SEM, Kind::File),
+    ("shm", G_SYSVIPC_SHM, Kind::File),
 ];
 const SYS_RANDOM_ENTRIES: &[(&str, u64, Kind)] = &[
     ("boot_id", G_BOOT_ID, Kind::File),
@@ -164,12 +193,16 @@ impl ProcFs {
         let (pid, file, sub) = split(i);
         if pid == 0 {
             let kind = match file {
-                G_ROOT | G_SYS | G_SYS_KERNEL | G_SYS_FS | G_SYS_VM | G_SYS_RANDOM => Kind::Dir,
+                G_ROOT | G_SYS | G_SYS_KERNEL | G_SYS_FS | G_SYS_VM | G_SYS_RANDOM | G_SYSVIPC => {
+                    Kind::Dir
+                }
                 G_SELF => Kind::Link,
                 G_MEMINFO..=G_STAT
                 | G_HOSTNAME..=G_OSTYPE
                 | G_PARTITIONS
-                | G_PID_MAX..=G_OVERCOMMIT => Kind::File,
+                | G_PID_MAX..=G_OVERCOMMIT
+                | G_LOCKS
+                | G_SYSVIPC_SHM..=G_MSGMNI => Kind::File,
                 _ => return Err(Errno::ENOENT),
             };
             return if sub == 0 {
@@ -230,6 +263,20 @@ impl ProcFs {
             (None, G_PIPE_MAX_SIZE) => format!("{}\n", s.sysctl().pipe_max_size),
             (None, G_MAX_MAP_COUNT) => format!("{}\n", s.sysctl().max_map_count),
             (None, G_OVERCOMMIT) => format!("{}\n", s.sysctl().overcommit_memory),
+            (None, G_LOCKS) => s.locks(),
+            (None, G_SYSVIPC_SHM) => s.sysvipc(IpcFile::Shm),
+            (None, G_SYSVIPC_SEM) => s.sysvipc(IpcFile::Sem),
+            (None, G_SYSVIPC_MSG) => s.sysvipc(IpcFile::Msg),
+            (None, G_SHMMAX) => format!("{}\n", s.sysctl().ipc.shmmax),
+            (None, G_SHMALL) => format!("{}\n", s.sysctl().ipc.shmall),
+            (None, G_SHMMNI) => format!("{}\n", s.sysctl().ipc.shmmni),
+            (None, G_SEM) => {
+                let c = s.sysctl().ipc;
+                format!("{}\t{}\t{}\t{}\n", c.semmsl, c.semmns, c.semopm, c.semmni)
+            }
+            (None, G_MSGMAX) => format!("{}\n", s.sysctl().ipc.msgmax),
+            (None, G_MSGMNB) => format!("{}\n", s.sysctl().ipc.msgmnb),
+            (None, G_MSGMNI) => format!("{}\n", s.sysctl().ipc.msgmni),
             (Some(t), P_STAT) => format::task_stat(&t),
             (Some(t), P_STATUS) => format::task_status(&t),
             (Some(_), P_CMDLINE) => return Ok(s.cmdline(pid)),
@@ -280,6 +327,7 @@ impl ProcFs {
             (None, G_SYS_RANDOM) => fixed(SYS_RANDOM_ENTRIES, 0),
             (None, G_SYS_FS) => fixed(SYS_FS_ENTRIES, 0),
             (None, G_SYS_VM) => fixed(SYS_VM_ENTRIES, 0),
+            (None, G_SYSVIPC) => fixed(SYSVIPC_ENTRIES, 0),
             (Some(_), P_DIR) => fixed(PID_ENTRIES, pid),
             (Some(_), P_FD) => self
                 .src

@@ -125,6 +125,8 @@ pub struct SysCtl {
     pub pipe_max_size: u64,
     pub max_map_count: u64,
     pub overcommit_memory: u32,
+    /// The SysV IPC limits (kernel/shm*, sem, msg*).
+    pub ipc: IpcLimits,
     /// kernel/random/boot_id: one UUID for the whole boot.
     pub boot_id: String,
     /// kernel/random/uuid: a fresh UUID each time it is read.
@@ -141,8 +143,50 @@ impl Default for SysCtl {
             pipe_max_size: 1 << 20,
             max_map_count: 65530,
             overcommit_memory: 0,
+            ipc: IpcLimits::default(),
             boot_id: "00000000-0000-4000-8000-000000000000".into(),
             uuid: "00000000-0000-4000-8000-000000000000".into(),
+        }
+    }
+}
+
+/// Which /proc/sysvipc file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpcFile {
+    Shm,
+    Sem,
+    Msg,
+}
+
+/// The SysV IPC limits, as /proc/sys/kernel shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpcLimits {
+    pub shmmax: u64,
+    pub shmall: u64,
+    pub shmmni: u64,
+    pub semmsl: u64,
+    pub semmns: u64,
+    pub semopm: u64,
+    pub semmni: u64,
+    pub msgmax: u64,
+    pub msgmnb: u64,
+    pub msgmni: u64,
+}
+
+impl Default for IpcLimits {
+    /// Linux's defaults (include/uapi/linux/{shm,sem,msg}.h).
+    fn default() -> Self {
+        IpcLimits {
+            shmmax: u64::MAX - (1 << 24),
+            shmall: u64::MAX - (1 << 24),
+            shmmni: 4096,
+            semmsl: 32000,
+            semmns: 1_024_000_000,
+            semopm: 500,
+            semmni: 32000,
+            msgmax: 8192,
+            msgmnb: 16384,
+            msgmni: 32000,
         }
     }
 }
@@ -282,6 +326,14 @@ pub trait ProcSource {
     }
     fn sysctl(&self) -> SysCtl {
         SysCtl::default()
+    }
+    /// /proc/locks, already in Linux's format.
+    fn locks(&self) -> String {
+        String::new()
+    }
+    /// /proc/sysvipc/{shm,sem,msg}, already in Linux's format.
+    fn sysvipc(&self, _which: IpcFile) -> String {
+        String::new()
     }
     /// A write to kernel/hostname (already cut to at most 64 bytes, the
     /// newline gone). The kernel applies it after the write.

@@ -97,8 +97,17 @@ impl Kernel {
             return;
         }
         let ops = ops_of(&f);
+        let (key, id) = (Self::lock_key(&f), f.borrow().id);
         drop(f);
+        self.locks_file_released(key, id);
         ops.release(self);
+    }
+
+    /// An fd of fd table `table` referring to `f` was closed: the table's
+    /// POSIX locks on the file go, then the reference (`release_file`).
+    pub fn close_entry(&mut self, table: u64, f: OpenFileRef) {
+        self.locks_fd_closed(table, &f);
+        self.release_file(f);
     }
 }
 
