@@ -36,6 +36,10 @@ const COMPARED: &[&str] = &[
     "t_futex",
     "t_sysctl",
     "t_cwdref",
+    "t_timerfd",
+    "t_signalfd",
+    "t_pidfd",
+    "t_memfd",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -112,7 +116,11 @@ compare!(
     t_sysctl,
     t_cwdref,
     t_unix,
-    t_epoll
+    t_epoll,
+    t_timerfd,
+    t_signalfd,
+    t_pidfd,
+    t_memfd
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

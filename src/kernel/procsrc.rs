@@ -296,6 +296,7 @@ impl Kernel {
         s.mounts = self
             .mounts
             .iter()
+            .filter(|(_, m)| !m.is_internal())
             .map(|(_, m)| MountInfo {
                 device: m.source.as_bytes().to_vec(),
                 mount_point: m.path.clone(),

@@ -69,6 +69,9 @@ impl Kernel {
         if matches!(t.state, TaskState::Blocked(_)) && !t.sigmask.sanitized().has(sig) {
             self.make_runnable(tid);
         }
+        // signalfd readers and pollers look at their pending signals again.
+        let q = self.evhub.signals.clone();
+        self.wake_queue(&q, super::files::POLLIN);
         self.wake_all();
     }
 

@@ -975,6 +975,7 @@ fn do_truncate(k: &mut Kernel, r: &Resolved, len: u64) -> SysResult {
     if k.mounts.get(r.node.mnt)?.read_only {
         return Err(Errno::EROFS);
     }
+    k.check_seals_truncate(r.node, len)?;
     k.mounts.fs(r.node.mnt)?.truncate(r.node.ino, len)?;
     k.pagecache
         .borrow_mut()
@@ -1244,6 +1245,10 @@ pub fn sys_fcntl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             files.borrow().get(fd)?;
             log::debug!("fcntl lock on fd {fd} granted (locks are advisory no-ops)");
             ok(0)
+        }
+        crate::kernel::files::memfd::F_ADD_SEALS | crate::kernel::files::memfd::F_GET_SEALS => {
+            let f = files.borrow().file(fd)?;
+            crate::kernel::files::memfd::fcntl_seals(k, &f, a[1], a[2])
         }
         F_GETPIPE_SZ | F_SETPIPE_SZ => {
             let f = files.borrow().file(fd)?;

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use crate::kernel::files::eventfd;
+use crate::kernel::files::{eventfd, memfd, pidfd, signalfd, timerfd};
 
 use super::{epoll, fs, futex, ioctl, misc, mm, net, poll, process, sched, signal, time, Handler};
 
@@ -219,14 +219,20 @@ const TABLE: &[Entry] = &[
     (281, "epoll_pwait", epoll::sys_epoll_pwait),
     (291, "epoll_create1", epoll::sys_epoll_create1),
     (441, "epoll_pwait2", epoll::sys_epoll_pwait2),
+    (283, "timerfd_create", timerfd::sys_timerfd_create),
+    (286, "timerfd_settime", timerfd::sys_timerfd_settime),
+    (287, "timerfd_gettime", timerfd::sys_timerfd_gettime),
+    (282, "signalfd", signalfd::sys_signalfd),
+    (289, "signalfd4", signalfd::sys_signalfd4),
+    (434, "pidfd_open", pidfd::sys_pidfd_open),
+    (424, "pidfd_send_signal", pidfd::sys_pidfd_send_signal),
+    (319, "memfd_create", memfd::sys_memfd_create),
 ];
 
 /// Names of syscalls we do not implement, for the ENOSYS log line.
 const UNIMPLEMENTED: &[(u64, &str)] = &[
     (103, "syslog"),
     (253, "inotify_init"),
-    (283, "timerfd_create"),
-    (319, "memfd_create"),
     (324, "membarrier"),
     (334, "rseq"),
     (435, "clone3"),

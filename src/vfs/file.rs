@@ -166,6 +166,13 @@ pub trait FileDescription {
     fn as_epoll(&self) -> Option<&crate::kernel::files::epoll::EpollFile> {
         None
     }
+
+    /// The kind itself, for the syscalls of one kind that take any fd
+    /// (timerfd_settime, signalfd4, pidfd_send_signal, F_ADD_SEALS):
+    /// they downcast to the kind they serve and refuse any other.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// Readiness of a file that is always ready.
