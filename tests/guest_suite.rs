@@ -40,6 +40,8 @@ const COMPARED: &[&str] = &[
     "t_signalfd",
     "t_pidfd",
     "t_memfd",
+    "t_evloop",
+    "t_unix_bulk",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -120,7 +122,9 @@ compare!(
     t_timerfd,
     t_signalfd,
     t_pidfd,
-    t_memfd
+    t_memfd,
+    t_evloop,
+    t_unix_bulk
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
