@@ -42,6 +42,7 @@ const COMPARED: &[&str] = &[
     "t_memfd",
     "t_evloop",
     "t_unix_bulk",
+    "t_procfd",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -124,7 +125,8 @@ compare!(
     t_pidfd,
     t_memfd,
     t_evloop,
-    t_unix_bulk
+    t_unix_bulk,
+    t_procfd
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -1142,12 +1142,12 @@ fn do_pipe(k: &mut Kernel, tid: Pid, fds: u64, flags: u64) -> SysResult {
     let r = OpenFile::new(
         PipeEnd::new(id, false, None),
         O_RDONLY | nb,
-        b"pipe:".to_vec(),
+        format!("pipe:[{id}]").into_bytes(),
     );
     let w = OpenFile::new(
         PipeEnd::new(id, true, None),
         O_WRONLY | nb,
-        b"pipe:".to_vec(),
+        format!("pipe:[{id}]").into_bytes(),
     );
     let cloexec = flags & O_CLOEXEC != 0;
     files

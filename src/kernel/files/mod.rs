@@ -18,6 +18,7 @@
 //! | `signalfd.rs` | signalfd: the caller's pending signals as a file, and its syscalls |
 //! | `pidfd.rs`    | pidfd: a process as a file (pidfd_open, pidfd_send_signal) |
 //! | `memfd.rs`    | memfd_create: an unnamed tmpfs file, with seals |
+//! | `fdinfo.rs`   | /proc/<pid>/fdinfo/<fd> and /proc/net/unix text |
 //! | `hub.rs`      | what those need from the kernel: timerfd ids, signal and exit wait queues |
 //!
 //! A new kind is one new file implementing `FileDescription` plus the
@@ -32,6 +33,7 @@ pub mod chardev;
 pub mod dir;
 pub mod epoll;
 pub mod eventfd;
+pub mod fdinfo;
 pub mod hub;
 pub mod memfd;
 pub mod pidfd;

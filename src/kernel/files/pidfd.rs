@@ -63,6 +63,16 @@ impl FileDescription for PidFd {
         Ok(super::anon_inode_stat())
     }
 
+    /// As Linux's `pidfd_show_fdinfo` (-1 once the process is reaped).
+    fn fdinfo(&self, k: &mut Kernel) -> String {
+        let pid = if k.tasks.contains_key(&self.pid) {
+            self.pid
+        } else {
+            -1
+        };
+        format!("Pid:\t{pid}\nNSpid:\t{pid}\n")
+    }
+
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
     }

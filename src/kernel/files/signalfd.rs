@@ -149,6 +149,11 @@ impl FileDescription for SignalFd {
         Ok(super::anon_inode_stat())
     }
 
+    /// As Linux's `signalfd_show_fdinfo`.
+    fn fdinfo(&self, _k: &mut Kernel) -> String {
+        format!("sigmask:\t{:016x}\n", self.mask.get().0)
+    }
+
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
     }

@@ -161,6 +161,24 @@ impl FileDescription for TimerFd {
         Ok(super::anon_inode_stat())
     }
 
+    /// As Linux's `timerfd_show`.
+    fn fdinfo(&self, _k: &mut Kernel) -> String {
+        let (v, i) = self.current();
+        let clockid = match self.clock {
+            0 => 0,
+            7 => 7,
+            _ => 1,
+        };
+        format!(
+            "clockid: {clockid}\nticks: {}\nsettime flags: 00\nit_value: ({}, {})\nit_interval: ({}, {})\n",
+            self.state.get().ticks,
+            v.as_secs(),
+            v.subsec_nanos(),
+            i.as_secs(),
+            i.subsec_nanos()
+        )
+    }
+
     fn release(&self, k: &mut Kernel) {
         k.timers.cancel(TimerKey::TimerFd(self.id));
         k.evhub.timerfds.remove(&self.id);
