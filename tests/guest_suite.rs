@@ -40,6 +40,13 @@ const COMPARED: &[&str] = &[
     "t_fsextra",
     "t_locks",
     "t_sysv",
+    "t_timerfd",
+    "t_signalfd",
+    "t_pidfd",
+    "t_memfd",
+    "t_evloop",
+    "t_unix_bulk",
+    "t_procfd",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -120,7 +127,14 @@ compare!(
     t_sendfile,
     t_fsextra,
     t_locks,
-    t_sysv
+    t_sysv,
+    t_timerfd,
+    t_signalfd,
+    t_pidfd,
+    t_memfd,
+    t_evloop,
+    t_unix_bulk,
+    t_procfd
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

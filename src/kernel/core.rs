@@ -118,6 +118,8 @@ pub struct Kernel {
     pub ipc: super::ipc::Ipc,
     /// Deadlines: timeouts of blocked tasks, real-time timers.
     pub timers: super::timers::DeadlineQueue,
+    /// What timerfd, signalfd and pidfd need from the kernel.
+    pub evhub: super::files::hub::EventHub,
     /// The host event loop the scheduler waits on when idle, and what
     /// each registered token is (see `hostsrc.rs`).
     pub host_loop: EventLoop,
@@ -181,6 +183,7 @@ impl Kernel {
             locks: Default::default(),
             ipc: Default::default(),
             timers: Default::default(),
+            evhub: Default::default(),
             host_loop,
             host_sources: HashMap::new(),
             next_host_token: 0,

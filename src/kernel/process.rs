@@ -283,6 +283,12 @@ impl Kernel {
     /// The whole process is gone: close files, reparent children, tell
     /// the parent.
     fn process_exited(&mut self, tgid: Pid, status: i32) {
+        if !self.tasks.contains_key(&tgid) {
+            return;
+        }
+        // pidfd pollers look again.
+        let q = self.evhub.exits.clone();
+        self.wake_queue(&q, super::files::POLLIN);
         let Some(l) = self.tasks.get(&tgid) else {
             return;
         };

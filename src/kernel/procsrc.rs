@@ -22,6 +22,10 @@ pub struct ProcSnapshot {
     pub fds: BTreeMap<u32, Vec<(u32, Vec<u8>)>>,
     /// (pid, fd) → (mount id, inode) of the fds that refer to files.
     pub fd_nodes: BTreeMap<(u32, u32), (usize, u64)>,
+    /// (pid, fd) → /proc/<pid>/fdinfo/<fd> text.
+    pub fdinfo: BTreeMap<(u32, u32), Vec<u8>>,
+    /// /proc/net/unix text.
+    pub net_unix: Vec<u8>,
     pub sysctl: SysCtl,
     /// A hostname written to /proc/sys/kernel/hostname, for the kernel to
     /// take (`apply_proc_writes`).
@@ -95,6 +99,12 @@ impl ProcSource for KernelProcSource {
     fn fds(&self, pid: u32) -> Vec<(u32, Vec<u8>)> {
         self.0.borrow().fds.get(&pid).cloned().unwrap_or_default()
     }
+    fn fdinfo(&self, pid: u32, fd: u32) -> Option<Vec<u8>> {
+        self.0.borrow().fdinfo.get(&(pid, fd)).cloned()
+    }
+    fn net_unix(&self) -> Vec<u8> {
+        self.0.borrow().net_unix.clone()
+    }
     fn fd_node(&self, pid: u32, fd: u32) -> Option<(usize, u64)> {
         self.0.borrow().fd_nodes.get(&(pid, fd)).copied()
     }
@@ -155,7 +165,11 @@ impl Kernel {
         let Some(snap) = self.proc_snapshot.clone() else {
             return;
         };
+        let fdinfo = self.fdinfo_all();
+        let net_unix = self.net_unix_text();
         let mut s = snap.borrow_mut();
+        s.fdinfo = fdinfo;
+        s.net_unix = net_unix;
         s.current = self.tasks.get(&tid).map(|t| t.tgid as u32).unwrap_or(1);
         s.meminfo = self.meminfo();
         s.uptime = self.uptime().as_secs_f64();
@@ -308,6 +322,7 @@ impl Kernel {
         s.mounts = self
             .mounts
             .iter()
+            .filter(|(_, m)| !m.is_internal())
             .map(|(_, m)| MountInfo {
                 device: m.source.as_bytes().to_vec(),
                 mount_point: m.path.clone(),

@@ -111,6 +111,7 @@ impl Kernel {
                     }
                 }
                 TimerKey::RealTimer(tgid) => self.fire_real_timer(tgid),
+                TimerKey::TimerFd(id) => self.fire_timerfd(id),
             }
         }
     }

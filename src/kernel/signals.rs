@@ -71,6 +71,9 @@ impl Kernel {
         if matches!(t.state, TaskState::Blocked(_)) && !t.sigmask.sanitized().has(sig) {
             self.make_runnable(tid);
         }
+        // signalfd readers and pollers look at their pending signals again.
+        let sq = self.evhub.signals.clone();
+        self.wake_queue(&sq, super::files::POLLIN);
         // rt_sigtimedwait waits for signals it blocks.
         self.wake_queue(&q, ALL_EVENTS);
     }

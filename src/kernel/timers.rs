@@ -1,6 +1,6 @@
 //! The deadline queue: every moment the kernel must act at without being
 //! asked — a sleep or a poll/select/futex timeout ending, an ITIMER_REAL
-//! firing — in one ordered set, so the scheduler finds
+//! firing, a timerfd expiring — in one ordered set, so the scheduler finds
 //! the earliest in O(log n) instead of scanning every task, and checks
 //! what is due on every turn (a runnable task never delays a sleeper's
 //! wake-up by more than one slice).
@@ -23,6 +23,8 @@ pub enum TimerKey {
     Task(Pid),
     /// A process's ITIMER_REAL (setitimer, alarm), by thread group id.
     RealTimer(Pid),
+    /// A timerfd's next expiry, by its id (kernel/files/timerfd.rs).
+    TimerFd(u64),
 }
 
 #[derive(Default)]

@@ -201,6 +201,12 @@ impl<F> EpollSet<F> {
         self.items.is_empty()
     }
 
+    /// (fd, events, data, file) of every interest, in the order added
+    /// (/proc/<pid>/fdinfo's tfd lines).
+    pub fn interests(&self) -> impl Iterator<Item = (i32, u32, u64, &F)> {
+        self.items.iter().map(|i| (i.fd, i.events, i.data, &i.file))
+    }
+
     /// The watched files (to walk nested epolls for loops and depth).
     pub fn files(&self) -> impl Iterator<Item = &F> {
         self.items.iter().map(|i| &i.file)

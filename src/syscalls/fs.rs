@@ -1014,6 +1014,7 @@ fn do_truncate(k: &mut Kernel, r: &Resolved, len: u64) -> SysResult {
     if k.mounts.get(r.node.mnt)?.read_only {
         return Err(Errno::EROFS);
     }
+    k.check_seals_truncate(r.node, len)?;
     k.mounts.fs(r.node.mnt)?.truncate(r.node.ino, len)?;
     k.pagecache
         .borrow_mut()
@@ -1180,12 +1181,12 @@ fn do_pipe(k: &mut Kernel, tid: Pid, fds: u64, flags: u64) -> SysResult {
     let r = OpenFile::new(
         PipeEnd::new(id, false, None),
         O_RDONLY | nb,
-        b"pipe:".to_vec(),
+        format!("pipe:[{id}]").into_bytes(),
     );
     let w = OpenFile::new(
         PipeEnd::new(id, true, None),
         O_WRONLY | nb,
-        b"pipe:".to_vec(),
+        format!("pipe:[{id}]").into_bytes(),
     );
     let cloexec = flags & O_CLOEXEC != 0;
     files
@@ -1274,6 +1275,10 @@ pub fn sys_fcntl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         cmd if super::locks::is_lock_cmd(cmd) => {
             let f = files.borrow().file(fd)?;
             super::locks::fcntl_lock(k, tid, f, a)
+        }
+        crate::kernel::files::memfd::F_ADD_SEALS | crate::kernel::files::memfd::F_GET_SEALS => {
+            let f = files.borrow().file(fd)?;
+            crate::kernel::files::memfd::fcntl_seals(k, &f, a[1], a[2])
         }
         F_GETPIPE_SZ | F_SETPIPE_SZ => {
             let f = files.borrow().file(fd)?;

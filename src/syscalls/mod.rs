@@ -114,6 +114,7 @@ pub fn dispatch(k: &mut Kernel, tid: Pid, nr: u64, args: [u64; 6]) -> Outcome {
         args[2],
         args[3]
     );
+    k.evhub.current = tid;
     let out = match handler(k, tid, args) {
         Ok(o) => o,
         Err(e) => Outcome::Return(e.to_syscall_return()),

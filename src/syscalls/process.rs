@@ -153,12 +153,24 @@ pub fn sys_wait4(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_waitid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let (idtype, id, infop, options) = (a[0], a[1] as i32, a[2], a[3]);
+    let (idtype, id, infop, mut options) = (a[0], a[1] as i32, a[2], a[3]);
+    // A non-blocking pidfd makes waitid(P_PIDFD) return EAGAIN instead of
+    // sleeping (WNOHANG given by the caller still returns 0).
+    let mut eagain = false;
     let pid = match idtype {
         0 => -1,
         1 if id > 0 => id,
         2 if id > 0 => -id,
         2 => 0,
+        // P_PIDFD: the process a pidfd names.
+        3 => {
+            let (pid, nonblocking) = crate::kernel::files::pidfd::pid_of_fd(k, tid, id)?;
+            if nonblocking && options & WNOHANG == 0 {
+                options |= WNOHANG;
+                eagain = true;
+            }
+            pid
+        }
         _ => return Err(Errno::EINVAL),
     };
     if options & (WEXITED | WUNTRACED | WCONTINUED) == 0 {
@@ -186,6 +198,7 @@ pub fn sys_waitid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             }
             ok(0)
         }
+        None if eagain => Err(Errno::EAGAIN),
         None if options & WNOHANG != 0 => {
             if infop != 0 {
                 k.write_user(tid, infop, &[0u8; 128])?;

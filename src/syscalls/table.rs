@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use crate::kernel::files::eventfd;
+use crate::kernel::files::{eventfd, memfd, pidfd, signalfd, timerfd};
 
 use super::{
     epoll, fs, fsio, futex, ioctl, ipc, locks, misc, mm, net, poll, process, sched, signal, time,
@@ -254,14 +254,20 @@ const TABLE: &[Entry] = &[
     (327, "preadv2", fsio::sys_preadv2),
     (328, "pwritev2", fsio::sys_pwritev2),
     (436, "close_range", fsio::sys_close_range),
+    (283, "timerfd_create", timerfd::sys_timerfd_create),
+    (286, "timerfd_settime", timerfd::sys_timerfd_settime),
+    (287, "timerfd_gettime", timerfd::sys_timerfd_gettime),
+    (282, "signalfd", signalfd::sys_signalfd),
+    (289, "signalfd4", signalfd::sys_signalfd4),
+    (434, "pidfd_open", pidfd::sys_pidfd_open),
+    (424, "pidfd_send_signal", pidfd::sys_pidfd_send_signal),
+    (319, "memfd_create", memfd::sys_memfd_create),
 ];
 
 /// Names of syscalls we do not implement, for the ENOSYS log line.
 const UNIMPLEMENTED: &[(u64, &str)] = &[
     (103, "syslog"),
     (253, "inotify_init"),
-    (283, "timerfd_create"),
-    (319, "memfd_create"),
     (324, "membarrier"),
     (334, "rseq"),
     (435, "clone3"),

@@ -163,6 +163,20 @@ pub trait FileDescription {
     fn as_epoll(&self) -> Option<&crate::kernel::files::epoll::EpollFile> {
         None
     }
+
+    /// The kind's own lines of /proc/<pid>/fdinfo/<fd>, after pos, flags,
+    /// mnt_id and ino (eventfd-count, tfd, sigmask, ...), as Linux's
+    /// `show_fdinfo`.
+    fn fdinfo(&self, _k: &mut Kernel) -> String {
+        String::new()
+    }
+
+    /// The kind itself, for the syscalls of one kind that take any fd
+    /// (timerfd_settime, signalfd4, pidfd_send_signal, F_ADD_SEALS):
+    /// they downcast to the kind they serve and refuse any other.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// Readiness of a file that is always ready.

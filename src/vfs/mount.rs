@@ -14,6 +14,20 @@ pub struct Node {
     pub ino: Ino,
 }
 
+/// The "mountpoint" of a mount that is in no tree (`mount_internal`):
+/// a node no walk reaches.
+pub const INTERNAL: Node = Node {
+    mnt: MountId::MAX,
+    ino: 0,
+};
+
+impl Mount {
+    /// Mounted nowhere (`MountTable::mount_internal`).
+    pub fn is_internal(&self) -> bool {
+        self.mountpoint == Some(INTERNAL)
+    }
+}
+
 pub struct Mount {
     pub fs: Rc<dyn FileSystem>,
     /// Where it is mounted: (parent mount's node); None for the root.
@@ -64,6 +78,22 @@ impl MountTable {
             dev: 0x800 + id as u64,
         }));
         Ok(id)
+    }
+
+    /// Mounts `fs` nowhere in the tree: a file system of the kernel's own
+    /// (memfd's tmpfs), reached only through open files. It has no path,
+    /// /proc/mounts does not list it, and it is never unmounted.
+    pub fn mount_internal(&mut self, fs: Rc<dyn FileSystem>, source: String) -> MountId {
+        let id = self.mounts.len();
+        self.mounts.push(Some(Mount {
+            fs,
+            mountpoint: Some(INTERNAL),
+            path: Vec::new(),
+            source,
+            read_only: false,
+            dev: 0x800 + id as u64,
+        }));
+        id
     }
 
     /// Whether the file system whose root is `root` could be unmounted as

@@ -81,6 +81,8 @@ const G_SEM: u64 = 48;
 const G_MSGMAX: u64 = 49;
 const G_MSGMNB: u64 = 50;
 const G_MSGMNI: u64 = 51;
+const G_NET: u64 = 28;
+const G_NET_UNIX: u64 = 29;
 
 // Per-process file ids.
 const P_DIR: u64 = 1;
@@ -95,6 +97,8 @@ const P_COMM: u64 = 9;
 const P_MOUNTS: u64 = 10;
 const P_ENVIRON: u64 = 11;
 const P_CWD: u64 = 12;
+const P_FDINFO: u64 = 13;
+const P_FDINFO_FILE: u64 = 14;
 
 /// Children of /proc (besides the pid directories), in listing order.
 const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
@@ -104,6 +108,7 @@ const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
     ("locks", G_LOCKS, Kind::File),
     ("meminfo", G_MEMINFO, Kind::File),
     ("mounts", G_MOUNTS, Kind::File),
+    ("net", G_NET, Kind::Dir),
     ("partitions", G_PARTITIONS, Kind::File),
     ("self", G_SELF, Kind::Link),
     ("stat", G_STAT, Kind::File),
@@ -112,6 +117,7 @@ const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
     ("uptime", G_UPTIME, Kind::File),
     ("version", G_VERSION, Kind::File),
 ];
+const NET_ENTRIES: &[(&str, u64, Kind)] = &[("unix", G_NET_UNIX, Kind::File)];
 const SYS_ENTRIES: &[(&str, u64, Kind)] = &[
     ("fs", G_SYS_FS, Kind::Dir),
     ("kernel", G_SYS_KERNEL, Kind::Dir),
@@ -156,6 +162,7 @@ const PID_ENTRIES: &[(&str, u64, Kind)] = &[
     ("environ", P_ENVIRON, Kind::File),
     ("exe", P_EXE, Kind::Link),
     ("fd", P_FD, Kind::Dir),
+    ("fdinfo", P_FDINFO, Kind::Dir),
     ("maps", P_MAPS, Kind::File),
     ("mounts", P_MOUNTS, Kind::File),
     ("stat", P_STAT, Kind::File),
@@ -193,9 +200,9 @@ impl ProcFs {
         let (pid, file, sub) = split(i);
         if pid == 0 {
             let kind = match file {
-                G_ROOT | G_SYS | G_SYS_KERNEL | G_SYS_FS | G_SYS_VM | G_SYS_RANDOM | G_SYSVIPC => {
-                    Kind::Dir
-                }
+                G_ROOT | G_SYS | G_SYS_KERNEL | G_SYS_FS | G_SYS_VM | G_SYS_RANDOM | G_SYSVIPC
+                | G_NET => Kind::Dir,
+                G_NET_UNIX => Kind::File,
                 G_SELF => Kind::Link,
                 G_MEMINFO..=G_STAT
                 | G_HOSTNAME..=G_OSTYPE
@@ -220,6 +227,12 @@ impl ProcFs {
                 }
                 return Ok((Kind::Link, Some(task)));
             }
+            P_FDINFO_FILE => {
+                if !self.src.fds(pid).iter().any(|(fd, _)| *fd == sub) {
+                    return Err(Errno::ENOENT);
+                }
+                return Ok((Kind::File, Some(task)));
+            }
             _ => PID_ENTRIES
                 .iter()
                 .find(|e| e.1 == file)
@@ -240,9 +253,11 @@ impl ProcFs {
             Kind::Link => return Err(Errno::EINVAL),
             Kind::File => {}
         }
-        let (pid, file, _) = split(i);
+        let (pid, file, sub) = split(i);
         let s = &self.src;
         let text = match (task, file) {
+            (None, G_NET_UNIX) => return Ok(s.net_unix()),
+            (Some(_), P_FDINFO_FILE) => return s.fdinfo(pid, sub).ok_or(Errno::ENOENT),
             (None, G_MEMINFO) => format::meminfo(&s.meminfo()),
             (None, G_MOUNTS) => format::mounts(&s.mounts()),
             (None, G_UPTIME) => format::uptime(s.uptime()),
@@ -323,6 +338,7 @@ impl ProcFs {
                 v
             }
             (None, G_SYS) => fixed(SYS_ENTRIES, 0),
+            (None, G_NET) => fixed(NET_ENTRIES, 0),
             (None, G_SYS_KERNEL) => fixed(SYS_KERNEL_ENTRIES, 0),
             (None, G_SYS_RANDOM) => fixed(SYS_RANDOM_ENTRIES, 0),
             (None, G_SYS_FS) => fixed(SYS_FS_ENTRIES, 0),
@@ -339,6 +355,16 @@ impl ProcFs {
                     file_type: DT_LNK,
                 })
                 .collect(),
+            (Some(_), P_FDINFO) => self
+                .src
+                .fds(pid)
+                .into_iter()
+                .map(|(fd, _)| DirEntry {
+                    ino: ino(pid, P_FDINFO_FILE, fd),
+                    name: fd.to_string().into_bytes(),
+                    file_type: DT_REG,
+                })
+                .collect(),
             _ => return Err(Errno::ENOTDIR),
         })
     }
@@ -347,7 +373,8 @@ impl ProcFs {
         match split(dir) {
             (0, G_SYS_KERNEL | G_SYS_FS | G_SYS_VM, _) => ino(0, G_SYS, 0),
             (0, G_SYS_RANDOM, _) => ino(0, G_SYS_KERNEL, 0),
-            (pid, P_FD, _) if pid != 0 => ino(pid, P_DIR, 0),
+            (pid, P_FD | P_FDINFO, _) if pid != 0 => ino(pid, P_DIR, 0),
+            (0, G_NET, _) => ino(0, G_ROOT, 0),
             _ => ino(0, G_ROOT, 0),
         }
     }
@@ -370,9 +397,10 @@ impl FileSystem for ProcFs {
         let (kind, task) = self.resolve(i)?;
         let (_, file, _) = split(i);
         let perm = match (kind, file) {
-            (Kind::Dir, P_FD) if task.is_some() => 0o500,
+            (Kind::Dir, P_FD | P_FDINFO) if task.is_some() => 0o500,
             (Kind::Dir, _) => 0o555,
             (Kind::Link, P_FD_LINK) if task.is_some() => 0o700,
+            (Kind::File, P_FDINFO_FILE) if task.is_some() => 0o444,
             (Kind::Link, _) => 0o777,
             (Kind::File, G_HOSTNAME) if task.is_none() => 0o644,
             (Kind::File, P_ENVIRON) if task.is_some() => 0o400,
@@ -431,6 +459,11 @@ impl FileSystem for ProcFs {
                 return self
                     .resolve(ino(p, P_FD_LINK, fd))
                     .map(|_| ino(p, P_FD_LINK, fd));
+            }
+            (p, P_FDINFO, Some(fd)) if p != 0 && fd <= 0xff_ffff => {
+                return self
+                    .resolve(ino(p, P_FDINFO_FILE, fd))
+                    .map(|_| ino(p, P_FDINFO_FILE, fd));
             }
             _ => {}
         }

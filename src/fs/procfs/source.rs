@@ -318,6 +318,14 @@ pub trait ProcSource {
     /// argv, NUL-separated and NUL-terminated.
     fn cmdline(&self, pid: u32) -> Vec<u8>;
     fn sys_stat(&self) -> SysStat;
+    /// /proc/<pid>/fdinfo/<fd> (None: no such fd).
+    fn fdinfo(&self, _pid: u32, _fd: u32) -> Option<Vec<u8>> {
+        None
+    }
+    /// /proc/net/unix.
+    fn net_unix(&self) -> Vec<u8> {
+        b"Num       RefCount Protocol Flags    Type St Inode Path\n".to_vec()
+    }
     fn environ(&self, _pid: u32) -> Vec<u8> {
         Vec::new()
     }

@@ -131,6 +131,34 @@ impl FileDescription for EpollFile {
         Ok(super::anon_inode_stat())
     }
 
+    /// One line per interest, as Linux's `ep_show_fdinfo`.
+    fn fdinfo(&self, k: &mut Kernel) -> String {
+        let items: Vec<(i32, u32, u64, Option<OpenFileRef>)> = match self.set.try_borrow() {
+            Ok(s) => s
+                .interests()
+                .map(|(fd, ev, data, w)| (fd, ev, data, w.upgrade()))
+                .collect(),
+            Err(_) => return String::new(),
+        };
+        let mut out = String::new();
+        for (fd, ev, data, f) in items {
+            // Linux stores every interest with EPOLLERR | EPOLLHUP added.
+            let ev = ev | crate::net::epoll::EPOLLERR | crate::net::epoll::EPOLLHUP;
+            let (pos, ino, dev) = match &f {
+                Some(f) => {
+                    let pos = f.borrow().offset;
+                    let (st, dev) = ops_of(f).stat(k).unwrap_or_default();
+                    (pos, st.ino, dev)
+                }
+                None => (0, 0, 0),
+            };
+            out.push_str(&format!(
+                "tfd: {fd:8} events: {ev:8x} data: {data:16x}  pos:{pos} ino:{ino:x} sdev:{dev:x}\n"
+            ));
+        }
+        out
+    }
+
     fn as_epoll(&self) -> Option<&EpollFile> {
         Some(self)
     }

@@ -97,6 +97,12 @@ impl FileDescription for EventFd {
         Ok(cur)
     }
 
+    /// As Linux's `eventfd_show_fdinfo` (without its eventfd-id line:
+    /// eventfds here have no id).
+    fn fdinfo(&self, _k: &mut Kernel) -> String {
+        format!("eventfd-count: {:16x}\n", self.count.get())
+    }
+
     /// An anonymous inode: no type bits, mode 0600.
     fn stat(&self, _k: &mut Kernel) -> KResult<(Stat, u64)> {
         Ok(super::anon_inode_stat())

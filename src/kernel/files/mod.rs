@@ -14,6 +14,12 @@
 //! | `eventfd.rs`  | eventfd: a counter as a file, and its syscalls |
 //! | `socket.rs`   | AF_UNIX sockets (the state machine is `crate::net::unix`) |
 //! | `epoll.rs`    | epoll instances (the interest list is `crate::net::epoll`) |
+//! | `timerfd.rs`  | timerfd: expirations of a timer as a file, and its syscalls |
+//! | `signalfd.rs` | signalfd: the caller's pending signals as a file, and its syscalls |
+//! | `pidfd.rs`    | pidfd: a process as a file (pidfd_open, pidfd_send_signal) |
+//! | `memfd.rs`    | memfd_create: an unnamed tmpfs file, with seals |
+//! | `fdinfo.rs`   | /proc/<pid>/fdinfo/<fd> and /proc/net/unix text |
+//! | `hub.rs`      | what those need from the kernel: timerfd ids, signal and exit wait queues |
 //!
 //! A new kind is one new file implementing `FileDescription` plus the
 //! place that creates it: its syscalls' rows in `syscalls/table.rs`
@@ -27,10 +33,16 @@ pub mod chardev;
 pub mod dir;
 pub mod epoll;
 pub mod eventfd;
+pub mod fdinfo;
+pub mod hub;
+pub mod memfd;
+pub mod pidfd;
 pub mod pipe;
 pub mod procfile;
 pub mod regular;
+pub mod signalfd;
 pub mod socket;
+pub mod timerfd;
 pub mod tty;
 
 use std::rc::Rc;
@@ -121,4 +133,9 @@ pub fn anon_inode_stat() -> (Stat, u64) {
         ..Default::default()
     };
     (st, 0xd)
+}
+
+/// The kind `T` behind open-file operations, if that is what they are.
+pub fn kind<T: 'static>(ops: &Rc<dyn crate::vfs::file::FileDescription>) -> Option<&T> {
+    ops.as_any().and_then(|a| a.downcast_ref::<T>())
 }

@@ -110,6 +110,9 @@ impl FileDescription for PipeEnd {
             return k.stat_inode(n);
         }
         let st = Stat {
+            // pipefs inode numbers: the pipe's id, what its
+            // /proc/<pid>/fd link shows as pipe:[ino].
+            ino: self.id as u64,
             mode: S_IFIFO | 0o600,
             nlink: 1,
             blksize: 4096,

@@ -1,0 +1,54 @@
+//! What the event files (timerfd, signalfd, pidfd, memfd) need from
+//! the rest of the kernel, in one place: the armed timerfds by id (their
+//! expiries are `TimerKey::TimerFd` deadlines), and the wait queues that
+//! kernel events wake — a signal queued to any task (signalfd), a
+//! process exiting (pidfd); the memfd file system and seals.
+//! `Kernel::evhub` holds it.
+
+use std::collections::HashMap;
+use std::rc::Weak;
+
+use super::timerfd::TimerFd;
+use crate::kernel::task::Pid;
+use crate::kernel::waitq::{WaitQueue, WaitQueueRef};
+
+pub struct EventHub {
+    /// Live timerfds by id (weak: a timerfd lives as long as its open file).
+    pub timerfds: HashMap<u64, Weak<TimerFd>>,
+    next_timer: u64,
+    /// Woken (POLLIN) whenever a signal is queued to any task: signalfd
+    /// readers and pollers look again at their own pending signals.
+    pub signals: WaitQueueRef,
+    /// Woken (POLLIN) whenever a process ends: pidfd pollers look again.
+    pub exits: WaitQueueRef,
+    /// The task whose syscall is being served: a signalfd's readiness is
+    /// the pending signals of whoever polls it (Linux's `current`).
+    pub current: Pid,
+    /// The kernel's own tmpfs holding memfd inodes (memfd.rs), once made.
+    pub memfd_mount: Option<usize>,
+    /// Seals of memfd inodes, by (mount, inode).
+    pub seals: HashMap<(usize, u64), u32>,
+}
+
+impl Default for EventHub {
+    fn default() -> Self {
+        EventHub {
+            timerfds: HashMap::new(),
+            next_timer: 1,
+            signals: WaitQueue::new(),
+            exits: WaitQueue::new(),
+            current: 0,
+            memfd_mount: None,
+            seals: HashMap::new(),
+        }
+    }
+}
+
+impl EventHub {
+    /// A fresh id (timerfds, memfd names).
+    pub fn timer_id(&mut self) -> u64 {
+        let id = self.next_timer;
+        self.next_timer = self.next_timer.wrapping_add(1).max(1);
+        id
+    }
+}
