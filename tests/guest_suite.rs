@@ -36,6 +36,7 @@ const COMPARED: &[&str] = &[
     "t_futex",
     "t_sysctl",
     "t_cwdref",
+    "t_fuzz_found",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -111,6 +112,7 @@ compare!(
     t_futex,
     t_sysctl,
     t_cwdref,
+    t_fuzz_found,
     t_unix,
     t_epoll
 );

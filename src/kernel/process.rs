@@ -50,9 +50,8 @@ impl Kernel {
     /// fork, vfork and clone. Returns the child's tid.
     pub fn clone_task(&mut self, parent: Pid, a: CloneArgs) -> KResult<Pid> {
         let f = a.flags;
-        if f & CLONE_THREAD != 0 && (f & CLONE_SIGHAND == 0 || f & CLONE_VM == 0) {
-            return Err(Errno::EINVAL);
-        }
+        let from_init = self.task(parent)?.tgid == 1;
+        super::clonecheck::check_clone(f, a.tls, from_init)?;
         if self.tasks.len() > 4096 {
             return Err(Errno::EAGAIN);
         }

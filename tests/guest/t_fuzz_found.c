@@ -1,0 +1,57 @@
+/* Single syscalls the fuzzer (tests/guest/fuzz_syscalls.c) found taking
+ * umlrun down or leaving a process that could not be killed; each case
+ * names what went wrong before the fix. */
+#include "t_common.h"
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+
+/* clone(CLONE_SETTLS) with a non-canonical TLS base: the host refused the
+ * child's fs_base at the first switch (stub failed, a process that never
+ * died). Linux: EPERM. */
+static void clone_bad_tls(void) {
+    errno = 0;
+    long r = syscall(SYS_clone, CLONE_SETTLS | SIGCHLD, 0, 0, 0, 0x3342c78ec5cd322L);
+    if (r == 0) _exit(0);
+    CHECK(r < 0 && errno == EPERM, "clone SETTLS non-canonical: EPERM");
+    if (r > 0) t_wait((pid_t)r);
+    errno = 0;
+    r = syscall(SYS_clone, CLONE_SETTLS | SIGCHLD, 0, 0, 0, 0x7ffffffff000L);
+    if (r == 0) _exit(0);
+    CHECK(r < 0 && errno == EPERM, "clone SETTLS at TASK_SIZE_MAX: EPERM");
+    if (r > 0) t_wait((pid_t)r);
+    /* Flag combinations Linux refuses before creating anything. */
+    errno = 0;
+    r = syscall(SYS_clone, CLONE_SIGHAND | SIGCHLD, 0, 0, 0, 0);
+    if (r == 0) _exit(0);
+    CHECK(r < 0 && errno == EINVAL, "clone SIGHAND without VM: EINVAL");
+    errno = 0;
+    r = syscall(SYS_clone, CLONE_NEWNS | CLONE_FS | SIGCHLD, 0, 0, 0, 0);
+    if (r == 0) _exit(0);
+    CHECK(r < 0 && errno == EINVAL, "clone NEWNS with FS: EINVAL");
+}
+
+/* munmap over everything: the host unmap once covered the stub's own
+ * pages between the guest's mappings and was refused (SIGKILL and an
+ * unlimited error log line). Linux: the process loses its code and dies
+ * of SIGSEGV. Past TASK_SIZE: EINVAL. */
+static void munmap_everything(void) {
+    errno = 0;
+    CHECK(syscall(SYS_munmap, 0x100000000L, 0xe21c000000000000UL) < 0 && errno == EINVAL,
+          "munmap past TASK_SIZE: EINVAL");
+    pid_t c = fork();
+    if (c == 0) {
+        syscall(SYS_munmap, 0, 0x7ffffffff000UL);
+        _exit(0);
+    }
+    const char *how = t_wait(c);
+    CHECK(strcmp(how, "killed by SEGV") == 0, "munmap(0, TASK_SIZE): %s", how);
+}
+
+int main(void) {
+    t_begin("t_fuzz_found");
+    clone_bad_tls();
+    munmap_everything();
+    return t_end();
+}
