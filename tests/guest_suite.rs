@@ -39,7 +39,13 @@ const COMPARED: &[&str] = &[
     "t_fuzz_found",
 ];
 /// Programs with a test of their own.
-const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
+const SPECIAL: &[&str] = &[
+    "t_isolation",
+    "t_cpu_account",
+    "t_int80",
+    // tests/hardening.rs
+    "t_init_signals",
+];
 
 /// Run `name` natively, then in the guest, and compare.
 fn compare_with(name: &str, opts: GuestOptions) {

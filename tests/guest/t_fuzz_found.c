@@ -49,9 +49,47 @@ static void munmap_everything(void) {
     CHECK(strcmp(how, "killed by SEGV") == 0, "munmap(0, TASK_SIZE): %s", how);
 }
 
+/* Signals need permission: an unprivileged process may signal only its
+ * own uid's processes (EPERM otherwise), whichever call it uses. Once any
+ * process could signal any other, init included. */
+static void signal_permission(void) {
+    pid_t victim = fork();
+    if (victim == 0) {
+        pause();
+        _exit(0);
+    }
+    pid_t c = fork();
+    if (c == 0) {
+        if (setgid(1000) != 0 || setuid(1000) != 0) _exit(9);
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        si.si_signo = SIGTERM;
+        si.si_code = SI_QUEUE;
+        int bad = 0;
+        errno = 0;
+        bad |= !(kill(victim, SIGTERM) < 0 && errno == EPERM) << 0;
+        errno = 0;
+        bad |= !(kill(victim, 0) < 0 && errno == EPERM) << 1;
+        errno = 0;
+        bad |= !(syscall(SYS_tkill, victim, SIGTERM) < 0 && errno == EPERM) << 2;
+        errno = 0;
+        bad |= !(syscall(SYS_tgkill, victim, victim, SIGTERM) < 0 && errno == EPERM) << 3;
+        errno = 0;
+        bad |= !(syscall(SYS_rt_sigqueueinfo, victim, SIGTERM, &si) < 0 && errno == EPERM) << 4;
+        /* Its own process is fine. */
+        bad |= !(kill(getpid(), 0) == 0) << 5;
+        _exit(bad);
+    }
+    const char *how = t_wait(c);
+    CHECK(strcmp(how, "exited 0") == 0, "uid 1000 signalling root's process: EPERM every way (%s)", how);
+    kill(victim, SIGKILL);
+    CHECK(strcmp(t_wait(victim), "killed by KILL") == 0, "root's process still there for root to kill");
+}
+
 int main(void) {
     t_begin("t_fuzz_found");
     clone_bad_tls();
     munmap_everything();
+    signal_permission();
     return t_end();
 }
