@@ -190,8 +190,11 @@ impl Kernel {
         };
         self.tasks.insert(tid, child);
         self.forks += 1;
+        // From here on the child exists: a bad address is ignored, as
+        // Linux ignores it (an error return would leave a task that is
+        // never run and never reaped).
         if f & CLONE_PARENT_SETTID != 0 {
-            self.write_u32(parent, a.parent_tid, tid as u32)?;
+            let _ = self.write_u32(parent, a.parent_tid, tid as u32);
         }
         if f & CLONE_CHILD_SETTID != 0 {
             // In the child's address space (the same one for threads).

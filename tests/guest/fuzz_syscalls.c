@@ -45,6 +45,7 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -426,6 +427,22 @@ static int sweep(void) {
     return 0;
 }
 
+/* What is left after a failed sweep: /proc/<pid>/stat of each. */
+static void show_leftovers(void) {
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9' || strcmp(e->d_name, "1") == 0) continue;
+        char path[300], line[256] = {0};
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        int fd = open(path, O_RDONLY);
+        ssize_t n = fd >= 0 ? read(fd, line, sizeof line - 1) : -1;
+        if (fd >= 0) close(fd);
+        printf("fuzz:   left: %s\n", n > 0 ? line : e->d_name);
+    }
+    if (d) closedir(d);
+}
+
 struct tally {
     uint64_t calls, batches, exited, signaled, timeouts;
     uint64_t by_sig[65];
@@ -467,6 +484,7 @@ static int run_batch(uint64_t seed, uint64_t batch, uint64_t calls, struct tally
     if (sweep() != 0) {
         printf("fuzz: STUCK: seed %lu batch %lu: processes still alive %d s after SIGKILL\n",
                (unsigned long)seed, (unsigned long)batch, REAP_SECONDS);
+        show_leftovers();
         return -1;
     }
     return 0;

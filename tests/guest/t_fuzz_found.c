@@ -86,10 +86,21 @@ static void signal_permission(void) {
     CHECK(strcmp(t_wait(victim), "killed by KILL") == 0, "root's process still there for root to kill");
 }
 
+/* clone(CLONE_PARENT_SETTID) with a bad address: the child was made,
+ * then clone returned EFAULT, and the child was never run nor reaped
+ * (its parent's waitpid blocked forever). Linux ignores the address. */
+static void clone_bad_parent_tid(void) {
+    long r = syscall(SYS_clone, CLONE_PARENT_SETTID | SIGCHLD, 0, 8L, 0, 0);
+    if (r == 0) _exit(3);
+    CHECK(r > 0, "clone PARENT_SETTID at a bad address: the child is made");
+    if (r > 0) CHECK(strcmp(t_wait((pid_t)r), "exited 3") == 0, "and runs, and is reaped");
+}
+
 int main(void) {
     t_begin("t_fuzz_found");
     clone_bad_tls();
     munmap_everything();
+    clone_bad_parent_tid();
     signal_permission();
     return t_end();
 }
