@@ -21,6 +21,7 @@
 //! | `net`      | sockets: AF_UNIX, socket addresses, control messages, buffer accounting, epoll |
 //! | `platform` | the interface guest code runs through (`Platform`, `Guest`): ptrace stubs, and a fake for unit tests |
 //! | `mconsole` | UML's management console protocol and commands (the socket is `host::mcsock`) |
+//! | `ratelimit`| rate-limited logging for paths a guest can trigger (`log_limited!`) |
 
 pub mod abi;
 pub mod block;
@@ -35,5 +36,6 @@ pub mod mm;
 pub mod net;
 pub mod physmem;
 pub mod platform;
+pub mod ratelimit;
 pub mod syscalls;
 pub mod vfs;

@@ -47,9 +47,16 @@ const COMPARED: &[&str] = &[
     "t_evloop",
     "t_unix_bulk",
     "t_procfd",
+    "t_fuzz_found",
 ];
 /// Programs with a test of their own.
-const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
+const SPECIAL: &[&str] = &[
+    "t_isolation",
+    "t_cpu_account",
+    "t_int80",
+    // tests/hardening.rs
+    "t_init_signals",
+];
 
 /// Run `name` natively, then in the guest, and compare.
 fn compare_with(name: &str, opts: GuestOptions) {
@@ -122,6 +129,7 @@ compare!(
     t_futex,
     t_sysctl,
     t_cwdref,
+    t_fuzz_found,
     t_unix,
     t_epoll,
     t_sendfile,

@@ -9,6 +9,7 @@
 //! | `timers.rs`   | the deadline queue: task timeouts and real-time timers, earliest first |
 //! | `hostsrc.rs`  | host event sources registered with the host event loop; the idle wait |
 //! | `process.rs`  | fork/clone, exit, zombies, wait4, reparenting |
+//! | `clonecheck.rs` | clone(2)'s checks on its flags and TLS base, as Linux's |
 //! | `exec.rs`     | execve: ELF and `#!` loading into a fresh address space |
 //! | `schedattr.rs`| nice, scheduling policy and priority per task, and their rules |
 //! | `signal.rs`   | signal sets, actions, the x86-64 signal frame |
@@ -39,6 +40,7 @@
 #![deny(unsafe_code)]
 
 pub mod boot;
+pub mod clonecheck;
 pub mod console;
 pub mod core;
 pub mod deadline;

@@ -51,9 +51,8 @@ impl Kernel {
     /// fork, vfork and clone. Returns the child's tid.
     pub fn clone_task(&mut self, parent: Pid, a: CloneArgs) -> KResult<Pid> {
         let f = a.flags;
-        if f & CLONE_THREAD != 0 && (f & CLONE_SIGHAND == 0 || f & CLONE_VM == 0) {
-            return Err(Errno::EINVAL);
-        }
+        let from_init = self.task(parent)?.tgid == 1;
+        super::clonecheck::check_clone(f, a.tls, from_init)?;
         if self.tasks.len() > 4096 {
             return Err(Errno::EAGAIN);
         }
@@ -194,8 +193,11 @@ impl Kernel {
         };
         self.tasks.insert(tid, child);
         self.forks += 1;
+        // From here on the child exists: a bad address is ignored, as
+        // Linux ignores it (an error return would leave a task that is
+        // never run and never reaped).
         if f & CLONE_PARENT_SETTID != 0 {
-            self.write_u32(parent, a.parent_tid, tid as u32)?;
+            let _ = self.write_u32(parent, a.parent_tid, tid as u32);
         }
         if f & CLONE_CHILD_SETTID != 0 {
             // In the child's address space (the same one for threads).

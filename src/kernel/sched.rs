@@ -199,7 +199,7 @@ impl Kernel {
         match mm.guest.apply(&ops) {
             Ok(()) => true,
             Err(e) => {
-                log::error!("task {tid}: mapping change failed: {e}");
+                crate::log_limited!(log::Level::Error, "task {tid}: mapping change failed: {e}");
                 false
             }
         }
@@ -248,7 +248,7 @@ impl Kernel {
             let stop = match stop {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
-                    log::error!("task {tid}: stub failed: {e}");
+                    crate::log_limited!(log::Level::Error, "task {tid}: stub failed: {e}");
                     self.kill_process(tid, SIGKILL);
                     return;
                 }
@@ -275,7 +275,7 @@ impl Kernel {
                     break;
                 }
                 Stop::Exited(code) | Stop::Killed(code) => {
-                    log::warn!("task {tid}: stub died ({code})");
+                    crate::log_limited!(log::Level::Warn, "task {tid}: stub died ({code})");
                     self.mark_stub_dead(tid);
                     self.exit_group(tid, status_signaled(SIGKILL, false));
                     return;

@@ -155,6 +155,9 @@ pub struct SigInfo {
     pub addr: u64,
     /// sigqueue's value (si_value), for SI_QUEUE and timers.
     pub value: u64,
+    /// A synchronous signal from the task's own fault (`force_signal`):
+    /// the one kind init is not protected from.
+    pub forced: bool,
 }
 
 impl SigInfo {

@@ -39,6 +39,12 @@ impl Kernel {
             return;
         }
         let tgid = t.tgid;
+        // init gets only the signals it has a handler for (or blocks, to
+        // collect them with sigtimedwait): SIGKILL and SIGSTOP included,
+        // as Linux's SIGNAL_UNKILLABLE.
+        if tgid == 1 && t.sighand.borrow().get(sig).handler == SIG_DFL && !t.sigmask.has(sig) {
+            return;
+        }
         if sig == SIGCONT || sig == SIGKILL {
             self.continue_process(tgid);
         }
@@ -108,7 +114,23 @@ impl Kernel {
         }
     }
 
-    /// kill(2) semantics for pid > 0, 0, -1, < -1. Returns ESRCH if none.
+    /// May `sender` signal `target` (Linux's `kill_ok_by_cred`)? Root may
+    /// signal anyone; others only a process whose real or saved uid is
+    /// their real or effective uid; SIGCONT within the session always.
+    pub fn may_signal(&self, sender: Pid, target: Pid, sig: i32) -> bool {
+        let (Some(s), Some(t)) = (self.tasks.get(&sender), self.tasks.get(&target)) else {
+            return false;
+        };
+        let (sc, tc) = (&s.cred, &t.cred);
+        sc.euid == 0
+            || [sc.uid, sc.euid]
+                .iter()
+                .any(|u| *u == tc.uid || *u == tc.suid)
+            || sig == SIGCONT && s.sid == t.sid
+    }
+
+    /// kill(2) semantics for pid > 0, 0, -1, < -1. ESRCH if no process
+    /// matches, EPERM if the caller may signal none of them.
     pub fn kill(&mut self, sender: Pid, pid: i32, sig: i32) -> KResult<()> {
         if !(0..=NSIG).contains(&sig) {
             return Err(Errno::EINVAL);
@@ -117,6 +139,10 @@ impl Kernel {
             let t = self.task(sender)?;
             (t.tgid, t.cred.uid)
         };
+        // -i32::MIN is no process group (Linux answers ESRCH).
+        if pid == i32::MIN {
+            return Err(Errno::ESRCH);
+        }
         let targets: Vec<Pid> = if pid > 0 {
             self.tasks
                 .get(&pid)
@@ -138,23 +164,18 @@ impl Kernel {
         if targets.is_empty() {
             return Err(Errno::ESRCH);
         }
+        let targets: Vec<Pid> = targets
+            .into_iter()
+            .filter(|&tg| self.may_signal(sender, tg, sig))
+            .collect();
+        if targets.is_empty() {
+            return Err(Errno::EPERM);
+        }
         if sig == 0 {
             return Ok(());
         }
+        // init only gets signals it has a handler for (send_to_thread).
         for tg in targets {
-            // init only gets signals it has a handler for.
-            if tg == 1 {
-                let h = self
-                    .tasks
-                    .get(&1)
-                    .map(|t| t.sighand.borrow().get(sig).handler)
-                    .unwrap_or(SIG_DFL);
-                // Blocked signals are never ignored (init collects them with sigtimedwait).
-                let blocked = self.tasks.get(&1).is_some_and(|t| t.sigmask.has(sig));
-                if (h == SIG_DFL || h == SIG_IGN) && !blocked || sig == SIGKILL || sig == SIGSTOP {
-                    continue;
-                }
-            }
             self.send_to_process(
                 tg,
                 SigInfo {
@@ -214,6 +235,10 @@ impl Kernel {
     /// A synchronous signal caused by the task itself (fault): if it is
     /// blocked or ignored, the default action happens anyway, as in Linux.
     pub fn force_signal(&mut self, tid: Pid, info: SigInfo) {
+        let info = SigInfo {
+            forced: true,
+            ..info
+        };
         let Some(t) = self.tasks.get_mut(&tid) else {
             return;
         };
@@ -290,6 +315,12 @@ impl Kernel {
                 continue;
             }
             if act.handler == SIG_DFL || sig == SIGKILL || sig == SIGSTOP {
+                // init never takes a default action for a signal sent to
+                // it (one queued while blocked, its handler reset since);
+                // its own faults do kill it.
+                if t.tgid == 1 && !info.forced {
+                    continue;
+                }
                 match default_action(sig) {
                     DefaultAction::Ignore | DefaultAction::Continue => continue,
                     DefaultAction::Stop => {

@@ -385,17 +385,27 @@ impl AddressSpace {
             return;
         }
         let pages: Vec<u64> = self.ptes.range(start..end).map(|(k, _)| *k).collect();
-        let mut mapped = false;
+        // Host unmaps cover only the pages mapped in the host, one per
+        // run: never the holes between them, where the platform's own
+        // pages (the stub, the vDSO) may be.
+        let mut run: Option<(u64, u64)> = None;
         for p in pages {
             let pte = self.ptes.remove(&p).expect("listed");
-            mapped |= pte.host_prot.is_some();
             anon.put(pte.frame);
+            if pte.host_prot.is_none() {
+                continue;
+            }
+            run = match run {
+                Some((a, l)) if a + l == p => Some((a, l + PAGE)),
+                Some((addr, len)) => {
+                    self.ops.push(MapOp::Unmap { addr, len });
+                    Some((p, PAGE))
+                }
+                None => Some((p, PAGE)),
+            };
         }
-        if mapped {
-            self.ops.push(MapOp::Unmap {
-                addr: start,
-                len: end - start,
-            });
+        if let Some((addr, len)) = run {
+            self.ops.push(MapOp::Unmap { addr, len });
         }
     }
 

@@ -204,7 +204,8 @@ pub fn sys_munmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let len = page_up(len).ok_or(Errno::EINVAL)?;
-    let end = addr.checked_add(len).ok_or(Errno::EINVAL)?;
+    // Linux: a range reaching past TASK_SIZE is EINVAL.
+    let end = user_end(addr, len).ok_or(Errno::EINVAL)?;
     k.writeback_range(tid, addr, end);
     let id = k.task(tid)?.mm;
     let Kernel { mms, frames, .. } = k;

@@ -99,7 +99,14 @@ pub(crate) fn block_on(
 /// Runs syscall `nr` for `tid`.
 pub fn dispatch(k: &mut Kernel, tid: Pid, nr: u64, args: [u64; 6]) -> Outcome {
     let Some((name, handler)) = table::lookup(nr) else {
-        if k.enosys_logged.insert(nr) {
+        // Each number below 1024 once; beyond, the set would grow with
+        // every number a guest tries: those share one rate limit.
+        if nr >= 1024 {
+            crate::log_limited!(
+                log::Level::Info,
+                "unimplemented syscall {nr:#x} returns ENOSYS"
+            );
+        } else if k.enosys_logged.insert(nr) {
             log::info!(
                 "unimplemented syscall {nr} ({}) returns ENOSYS",
                 table::name_of(nr)

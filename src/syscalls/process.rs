@@ -505,7 +505,7 @@ pub fn sys_arch_prctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     const ARCH_GET_GS: u64 = 0x1004;
     // Linux: a base at or above TASK_SIZE_MAX (non-canonical or kernel
     // space) is EPERM.
-    const TASK_SIZE_MAX: u64 = (1 << 47) - crate::abi::PAGE;
+    use crate::kernel::clonecheck::TASK_SIZE_MAX;
     let mut r = k.regs(tid);
     match a[0] {
         ARCH_SET_FS | ARCH_SET_GS if a[1] >= TASK_SIZE_MAX => return Err(Errno::EPERM),

@@ -185,6 +185,9 @@ fn thread_signal(k: &mut Kernel, tid: Pid, tgid: Option<Pid>, target: Pid, sig: 
     if tgid.is_some_and(|g| g != t.tgid) {
         return Err(Errno::ESRCH);
     }
+    if !k.may_signal(tid, target, sig) {
+        return Err(Errno::EPERM);
+    }
     if sig == 0 {
         return ok(0);
     }
@@ -271,6 +274,9 @@ fn queue_info(
         .filter(|t| t.is_alive())
         .ok_or(Errno::ESRCH)?;
     let tgid = t.tgid;
+    if !k.may_signal(tid, target, sig) {
+        return Err(Errno::EPERM);
+    }
     if thread {
         k.send_to_thread(target, info);
     } else {

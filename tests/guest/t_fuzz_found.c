@@ -1,0 +1,106 @@
+/* Single syscalls the fuzzer (tests/guest/fuzz_syscalls.c) found taking
+ * umlrun down or leaving a process that could not be killed; each case
+ * names what went wrong before the fix. */
+#include "t_common.h"
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+
+/* clone(CLONE_SETTLS) with a non-canonical TLS base: the host refused the
+ * child's fs_base at the first switch (stub failed, a process that never
+ * died). Linux: EPERM. */
+static void clone_bad_tls(void) {
+    errno = 0;
+    long r = syscall(SYS_clone, CLONE_SETTLS | SIGCHLD, 0, 0, 0, 0x3342c78ec5cd322L);
+    if (r == 0) _exit(0);
+    CHECK(r < 0 && errno == EPERM, "clone SETTLS non-canonical: EPERM");
+    if (r > 0) t_wait((pid_t)r);
+    errno = 0;
+    r = syscall(SYS_clone, CLONE_SETTLS | SIGCHLD, 0, 0, 0, 0x7ffffffff000L);
+    if (r == 0) _exit(0);
+    CHECK(r < 0 && errno == EPERM, "clone SETTLS at TASK_SIZE_MAX: EPERM");
+    if (r > 0) t_wait((pid_t)r);
+    /* Flag combinations Linux refuses before creating anything. */
+    errno = 0;
+    r = syscall(SYS_clone, CLONE_SIGHAND | SIGCHLD, 0, 0, 0, 0);
+    if (r == 0) _exit(0);
+    CHECK(r < 0 && errno == EINVAL, "clone SIGHAND without VM: EINVAL");
+    errno = 0;
+    r = syscall(SYS_clone, CLONE_NEWNS | CLONE_FS | SIGCHLD, 0, 0, 0, 0);
+    if (r == 0) _exit(0);
+    CHECK(r < 0 && errno == EINVAL, "clone NEWNS with FS: EINVAL");
+}
+
+/* munmap over everything: the host unmap once covered the stub's own
+ * pages between the guest's mappings and was refused (SIGKILL and an
+ * unlimited error log line). Linux: the process loses its code and dies
+ * of SIGSEGV. Past TASK_SIZE: EINVAL. */
+static void munmap_everything(void) {
+    errno = 0;
+    CHECK(syscall(SYS_munmap, 0x100000000L, 0xe21c000000000000UL) < 0 && errno == EINVAL,
+          "munmap past TASK_SIZE: EINVAL");
+    pid_t c = fork();
+    if (c == 0) {
+        syscall(SYS_munmap, 0, 0x7ffffffff000UL);
+        _exit(0);
+    }
+    const char *how = t_wait(c);
+    CHECK(strcmp(how, "killed by SEGV") == 0, "munmap(0, TASK_SIZE): %s", how);
+}
+
+/* Signals need permission: an unprivileged process may signal only its
+ * own uid's processes (EPERM otherwise), whichever call it uses. Once any
+ * process could signal any other, init included. */
+static void signal_permission(void) {
+    pid_t victim = fork();
+    if (victim == 0) {
+        pause();
+        _exit(0);
+    }
+    pid_t c = fork();
+    if (c == 0) {
+        if (setgid(1000) != 0 || setuid(1000) != 0) _exit(9);
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        si.si_signo = SIGTERM;
+        si.si_code = SI_QUEUE;
+        int bad = 0;
+        errno = 0;
+        bad |= !(kill(victim, SIGTERM) < 0 && errno == EPERM) << 0;
+        errno = 0;
+        bad |= !(kill(victim, 0) < 0 && errno == EPERM) << 1;
+        errno = 0;
+        bad |= !(syscall(SYS_tkill, victim, SIGTERM) < 0 && errno == EPERM) << 2;
+        errno = 0;
+        bad |= !(syscall(SYS_tgkill, victim, victim, SIGTERM) < 0 && errno == EPERM) << 3;
+        errno = 0;
+        bad |= !(syscall(SYS_rt_sigqueueinfo, victim, SIGTERM, &si) < 0 && errno == EPERM) << 4;
+        /* Its own process is fine. */
+        bad |= !(kill(getpid(), 0) == 0) << 5;
+        _exit(bad);
+    }
+    const char *how = t_wait(c);
+    CHECK(strcmp(how, "exited 0") == 0, "uid 1000 signalling root's process: EPERM every way (%s)", how);
+    kill(victim, SIGKILL);
+    CHECK(strcmp(t_wait(victim), "killed by KILL") == 0, "root's process still there for root to kill");
+}
+
+/* clone(CLONE_PARENT_SETTID) with a bad address: the child was made,
+ * then clone returned EFAULT, and the child was never run nor reaped
+ * (its parent's waitpid blocked forever). Linux ignores the address. */
+static void clone_bad_parent_tid(void) {
+    long r = syscall(SYS_clone, CLONE_PARENT_SETTID | SIGCHLD, 0, 8L, 0, 0);
+    if (r == 0) _exit(3);
+    CHECK(r > 0, "clone PARENT_SETTID at a bad address: the child is made");
+    if (r > 0) CHECK(strcmp(t_wait((pid_t)r), "exited 3") == 0, "and runs, and is reaped");
+}
+
+int main(void) {
+    t_begin("t_fuzz_found");
+    clone_bad_tls();
+    munmap_everything();
+    clone_bad_parent_tid();
+    signal_permission();
+    return t_end();
+}
