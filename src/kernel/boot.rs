@@ -385,6 +385,7 @@ impl Kernel {
                 pdeathsig: 0,
                 sched: Default::default(),
                 no_new_privs: false,
+                oom_score_adj: 0,
                 cpu_exit: (0, 0),
                 kernel_ns: 0,
                 child_cpu: (0, 0),

@@ -127,6 +127,10 @@ pub struct Kernel {
     pub console_always_ready: bool,
     /// Scratch space for the events of one wait.
     pub host_ready: Vec<crate::host::event_loop::Ready>,
+    /// The kernel log (`dmesg`); see `kmsg.rs`.
+    pub kmsg: super::kmsg::Kmsg,
+    /// What the OOM path did; see `oom.rs`.
+    pub oom: super::oom::OomStats,
 }
 
 impl Kernel {
@@ -184,6 +188,8 @@ impl Kernel {
             console_token: None,
             console_always_ready: false,
             host_ready: Vec::new(),
+            kmsg: Default::default(),
+            oom: Default::default(),
         };
         k.register_console();
         k
@@ -246,18 +252,22 @@ impl Kernel {
     }
 
     /// copy_to_user.
-    /// Copies `data` into `tid`'s memory. Out of guest memory, the copy
-    /// fails with EFAULT and the process is marked for the OOM kill, as a
-    /// page fault in Linux's copy_to_user would end (see `oom_victim`).
+    /// Copies `data` into `tid`'s memory. Out of guest memory, the OOM
+    /// path runs (reclaim, then the OOM killer) and the copy is retried;
+    /// if the caller itself is chosen, the copy fails with EFAULT and the
+    /// process is killed once the syscall returns (see `oom_victim`).
     pub fn write_user(&mut self, tid: Pid, addr: u64, data: &[u8]) -> KResult<()> {
-        let id = self.task(tid)?.mm;
-        let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
-        match mm.aspace.write_user(addr, data, &mut self.frames) {
-            Err(Errno::ENOMEM) => {
-                self.oom_victim = Some(tid);
-                Err(Errno::EFAULT)
+        loop {
+            let id = self.task(tid)?.mm;
+            let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+            match mm.aspace.write_user(addr, data, &mut self.frames) {
+                Err(Errno::ENOMEM) => {
+                    if !self.out_of_memory(tid, true) {
+                        return Err(Errno::EFAULT);
+                    }
+                }
+                r => return r,
             }
-            r => r,
         }
     }
 

@@ -25,6 +25,8 @@
 //! | `boot.rs`     | building the kernel from the config and starting init |
 //! | `deadline.rs` | checked arithmetic on guest times: timespecs, timeouts saturating to forever |
 //! | `testing/`    | (tests only) unit tests of all the above on the fake platform |
+//! | `kmsg.rs`     | the kernel log: printk to the console and a ring that syslog(2)/dmesg reads |
+//! | `oom.rs`      | out of guest memory: page-cache reclaim, the OOM killer by badness (never init) |
 //! | `mconsole.rs` | serving the management console: commands, `stop`/`go`, memory hot-plug, `stats` |
 //!
 //! Lock order: there are no locks; the kernel runs on one host thread.
@@ -40,8 +42,10 @@ pub mod fdtable;
 pub mod files;
 pub mod futex;
 pub mod hostsrc;
+pub mod kmsg;
 pub mod mconsole;
 pub mod mountfs;
+pub mod oom;
 pub mod orphans;
 pub mod pipes;
 pub mod process;

@@ -345,7 +345,7 @@ impl Kernel {
     fn finish_syscall(&mut self, tid: Pid, nr: u64, args: [u64; 6]) -> bool {
         let outcome = syscalls::dispatch(self, tid, nr, args);
         if let Some(victim) = self.oom_victim.take() {
-            log::warn!("out of memory in a syscall: killing task {victim}");
+            log::info!("out of memory in a syscall: killing task {victim}");
             self.kill_process(victim, SIGKILL);
             return false;
         }
@@ -438,9 +438,10 @@ impl Kernel {
                     ..Default::default()
                 },
             ),
+            // Reclaim or the OOM killer; the guest faults again if it
+            // was not the victim.
             Err(FaultError::Oom) => {
-                log::warn!("out of memory: killing task {tid}");
-                self.kill_process(tid, SIGKILL);
+                self.out_of_memory(tid, false);
             }
         }
     }

@@ -4,6 +4,7 @@
 use std::sync::OnceLock;
 
 use crate::kernel::files::eventfd;
+use crate::kernel::kmsg;
 
 use super::{epoll, fs, futex, ioctl, misc, mm, net, poll, process, sched, signal, time, Handler};
 
@@ -219,11 +220,11 @@ const TABLE: &[Entry] = &[
     (281, "epoll_pwait", epoll::sys_epoll_pwait),
     (291, "epoll_create1", epoll::sys_epoll_create1),
     (441, "epoll_pwait2", epoll::sys_epoll_pwait2),
+    (103, "syslog", kmsg::sys_syslog),
 ];
 
 /// Names of syscalls we do not implement, for the ENOSYS log line.
 const UNIMPLEMENTED: &[(u64, &str)] = &[
-    (103, "syslog"),
     (253, "inotify_init"),
     (283, "timerfd_create"),
     (319, "memfd_create"),
