@@ -143,3 +143,198 @@ fn a_program_past_mem_is_oom_killed_and_the_instance_lives() {
     assert!(kb > 40 * 1024, "free after the OOM kill: {kb} kB");
     relogin_and_poweroff(g);
 }
+
+/// `stats` as JSON, through `umlctl`.
+fn stats(fleet: &Fleet) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_umlctl"))
+        .arg(format!("uml_dir={}", fleet.uml_dir().display()))
+        .arg(&fleet.instances[0].umid)
+        .args(["stats", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "umlctl stats: {out:?}");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stats: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The 220 MB program in a 96 MiB budget without swap: killed inside the
+/// guest, the instance lives and keeps under its budget.
+fn hog_in_a_budget(fleet: &mut Fleet) {
+    hog_in_a_budget_of(fleet, Some(96 << 20));
+}
+
+/// As `hog_in_a_budget`; `want`: the budget stats must show (None: any
+/// at most 96 MiB, as a cgroup's share is).
+fn hog_in_a_budget_of(fleet: &mut Fleet, want: Option<u64>) {
+    let g = &mut fleet.instances[0];
+    ok(g, "echo written-before > /root/keep.txt && sync");
+    let at = g.mark();
+    let (_, out) = run_hog(g, 220);
+    assert!(out.contains("status=137"), "memhog was not killed:\n{out}");
+    let console = String::from_utf8_lossy(&g.transcript()[at..]).replace('\r', "");
+    assert!(
+        console.contains("Out of memory: Killed process") && console.contains("(memhog)"),
+        "no kernel line naming the victim:\n{console}"
+    );
+    let s = stats(fleet);
+    eprintln!("stats after the kill: {}", s["budget"]);
+    let budget = s["budget"]["host_mem_max_bytes"].as_u64().unwrap();
+    match want {
+        Some(w) => assert_eq!(budget, w, "{s}"),
+        None => assert!(budget <= 96 << 20, "{s}"),
+    }
+    assert!(s["oom"]["kills"].as_u64().unwrap() >= 1, "{s}");
+    assert!(
+        s["budget"]["held_bytes"].as_u64().unwrap() < budget,
+        "held past the budget: {s}"
+    );
+    assert!(
+        s["budget"]["peak_held_bytes"].as_u64().unwrap() < budget,
+        "held past the budget at its peak: {s}"
+    );
+    let g = &mut fleet.instances[0];
+    same(g, "cat /root/keep.txt", "written-before");
+    relogin_and_poweroff(g);
+}
+
+#[test]
+fn host_mem_max_a_220m_program_in_96m_is_killed_in_the_guest() {
+    let mut fleet = boot("256M", &["host_mem_max=96M".into()]);
+    hog_in_a_budget(&mut fleet);
+}
+
+/// A memory cgroup made for one test (v1 or v2, under umlrun's own), and
+/// removed on drop once its processes have gone.
+struct TestCgroup {
+    dir: PathBuf,
+    v2: bool,
+}
+
+impl TestCgroup {
+    /// A child of this process's memory cgroup limited to `bytes`, or why
+    /// the machine cannot have one.
+    fn new(name: &str, bytes: u64) -> Result<TestCgroup, String> {
+        let text = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
+        let mut tried = Vec::new();
+        for line in text.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (_, ctrls, path) = (parts.next(), parts.next(), parts.next());
+            let (Some(ctrls), Some(path)) = (ctrls, path) else {
+                continue;
+            };
+            let rel = path.trim_start_matches('/');
+            let (parent, v2) = if ctrls.split(',').any(|c| c == "memory") {
+                (Path::new("/sys/fs/cgroup/memory").join(rel), false)
+            } else if ctrls.is_empty() {
+                let unified = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+                    .iter()
+                    .map(|r| Path::new(r).join(rel))
+                    .find(|d| {
+                        std::fs::read_to_string(d.join("cgroup.controllers"))
+                            .is_ok_and(|c| c.split_whitespace().any(|w| w == "memory"))
+                    });
+                match unified {
+                    Some(d) => (d, true),
+                    None => {
+                        tried.push("cgroup v2: no memory controller".to_string());
+                        continue;
+                    }
+                }
+            } else {
+                continue;
+            };
+            let dir = parent.join(name);
+            if let Err(e) = std::fs::create_dir(&dir) {
+                tried.push(format!("{}: {e}", dir.display()));
+                continue;
+            }
+            let cg = TestCgroup { dir, v2 };
+            let file = if v2 {
+                "memory.max"
+            } else {
+                "memory.limit_in_bytes"
+            };
+            std::fs::write(cg.dir.join(file), bytes.to_string())
+                .map_err(|e| format!("{file}: {e}"))?;
+            return Ok(cg);
+        }
+        Err(tried.join("; "))
+    }
+
+    /// A wrapper that puts itself into the cgroup and execs umlrun.
+    fn wrapper(&self, dir: &Path) -> PathBuf {
+        let w = dir.join("in-cgroup");
+        std::fs::write(
+            &w,
+            format!(
+                "#!/bin/sh\necho $$ > {}/cgroup.procs || exit 1\nexec {} \"$@\"\n",
+                self.dir.display(),
+                env!("CARGO_BIN_EXE_umlrun")
+            ),
+        )
+        .unwrap();
+        let mut perm = std::fs::metadata(&w).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+        std::fs::set_permissions(&w, perm).unwrap();
+        w
+    }
+
+    /// Times the host's OOM killer acted in the cgroup.
+    fn host_oom_kills(&self) -> u64 {
+        let (file, key) = if self.v2 {
+            ("memory.events", "oom_kill")
+        } else {
+            ("memory.oom_control", "oom_kill")
+        };
+        std::fs::read_to_string(self.dir.join(file))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().parse().unwrap_or(0)))
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("could not remove {}", self.dir.display());
+    }
+}
+
+/// The same as `host_mem_max_...` but with the budget from a real memory
+/// cgroup (v1 or v2, whichever the machine lets us make) of 96 MiB, and 0
+/// host OOM kills in it.
+#[test]
+fn cgroup_a_220m_program_in_96m_is_killed_in_the_guest() {
+    let name = format!("umlrun-overcommit-{}", std::process::id());
+    let cg = match TestCgroup::new(&name, 96 << 20) {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("SKIPPED: no memory cgroup can be made here: {why}");
+            return;
+        }
+    };
+    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &backing(), "256M").unwrap();
+    let img = hog_disk(fleet.dir());
+    fleet.runner.binary = cg.wrapper(fleet.dir());
+    fleet.extra_args = vec![format!("ubd1={}", img.display())];
+    fleet.start(1).unwrap();
+    let g = &mut fleet.instances[0];
+    g.wait_login(BOOT_TIMEOUT).unwrap();
+    g.login(CMD_TIMEOUT).unwrap();
+    ok(g, "mount -o ro /dev/ubdb /mnt");
+    let s = stats(&fleet);
+    let source = s["budget"]["source"].as_str().unwrap_or("").to_string();
+    assert!(
+        source.starts_with("cgroup v"),
+        "budget not from the cgroup: {s}"
+    );
+    hog_in_a_budget_of(&mut fleet, None);
+    assert_eq!(cg.host_oom_kills(), 0, "the host's OOM killer acted");
+    drop(fleet);
+}

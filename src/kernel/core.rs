@@ -131,6 +131,8 @@ pub struct Kernel {
     pub kmsg: super::kmsg::Kmsg,
     /// What the OOM path did; see `oom.rs`.
     pub oom: super::oom::OomStats,
+    /// The host memory budget; see `budget.rs`.
+    pub budget: super::budget::Budget,
 }
 
 impl Kernel {
@@ -190,6 +192,7 @@ impl Kernel {
             host_ready: Vec::new(),
             kmsg: Default::default(),
             oom: Default::default(),
+            budget: Default::default(),
         };
         k.register_console();
         k

@@ -26,6 +26,7 @@
 //! | `deadline.rs` | checked arithmetic on guest times: timespecs, timeouts saturating to forever |
 //! | `testing/`    | (tests only) unit tests of all the above on the fake platform |
 //! | `kmsg.rs`     | the kernel log: printk to the console and a ring that syslog(2)/dmesg reads |
+//! | `budget.rs`   | the host memory budget (host_mem_max=, the cgroup): what the instance holds, the cap on guest frames |
 //! | `oom.rs`      | out of guest memory: page-cache reclaim, the OOM killer by badness (never init) |
 //! | `mconsole.rs` | serving the management console: commands, `stop`/`go`, memory hot-plug, `stats` |
 //!
@@ -34,6 +35,7 @@
 #![deny(unsafe_code)]
 
 pub mod boot;
+pub mod budget;
 pub mod console;
 pub mod core;
 pub mod deadline;

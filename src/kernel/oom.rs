@@ -136,6 +136,11 @@ impl Kernel {
     /// caller chosen as the victim inside a syscall is killed when the
     /// syscall returns (`oom_victim`), elsewhere at once.
     pub fn out_of_memory(&mut self, tid: Pid, in_syscall: bool) -> bool {
+        // Only the budget's checkpoint stopped it: the cgroup was read
+        // again and there is room.
+        if self.budget_on_alloc_failure() {
+            return true;
+        }
         self.oom.events += 1;
         if self.reclaim_page_cache(RECLAIM_BATCH) > 0 {
             return true;
@@ -153,6 +158,22 @@ impl Kernel {
             self.wake_all();
             true
         }
+    }
+
+    /// Over the host budget with nothing left to reclaim: kill by badness
+    /// (never init). False when there is no one to kill.
+    pub fn oom_kill_for_budget(&mut self) -> bool {
+        let Some(victim) = self.oom_select() else {
+            return false;
+        };
+        self.printk(
+            KERN_WARNING,
+            "host memory budget exceeded: invoking oom-killer",
+        );
+        self.oom_announce_kill(&victim);
+        self.kill_process(victim.tgid, SIGKILL);
+        self.wake_all();
+        true
     }
 
     fn kill_oom_victim(&mut self, tgid: Pid, in_syscall: bool) {
@@ -210,6 +231,10 @@ impl Kernel {
                 "{comm} invoked oom-killer: gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0, oom_score_adj={adj}"
             ),
         );
+        self.oom_announce_kill(v);
+    }
+
+    fn oom_announce_kill(&mut self, v: &OomCandidate) {
         self.printk(
             KERN_ERR,
             &format!(

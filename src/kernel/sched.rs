@@ -59,8 +59,13 @@ impl Kernel {
                 self.platform.idle();
                 self.trim_heap_when_idle();
             }
+            self.budget_tick();
             let timeout = if idle && self.events == seen {
-                self.next_deadline()
+                // A budget in force is followed while idle too.
+                match (self.next_deadline(), self.budget_deadline()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
             } else {
                 Some(Instant::now())
             };

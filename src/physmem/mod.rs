@@ -9,6 +9,7 @@
 //! | `subst.rs`   | frames whose contents are a host file page (ubd=mmap) |
 //! | `hotplug.rs` | taking free frames out of the guest and giving them back |
 //! | `stats.rs`   | counts, and the host's own figure for memory held |
+//! | `limit.rs`   | the cap on frames the host backs (the host budget's share for the guest) |
 //! | `mod.rs`     | `PhysMem`: alloc, free (punching), byte access |
 //!
 //! Invariants: every free or unplugged frame is a hole in the memfd (it
@@ -31,6 +32,7 @@ mod alloc;
 mod error;
 mod frame;
 mod hotplug;
+mod limit;
 mod stats;
 mod subst;
 
@@ -52,6 +54,8 @@ pub struct PhysMem {
     memfd: MemFd,
     frames: u64,
     inner: Mutex<Inner>,
+    /// Most frames the memfd may back at once (see `limit.rs`).
+    backed_limit: std::sync::atomic::AtomicU64,
 }
 
 struct Inner {
@@ -86,6 +90,7 @@ impl PhysMem {
         Ok(PhysMem {
             memfd,
             frames,
+            backed_limit: std::sync::atomic::AtomicU64::new(u64::MAX),
             inner: Mutex::new(Inner {
                 view,
                 alloc: FrameAllocator::new(frames),
@@ -119,12 +124,18 @@ impl PhysMem {
     }
 
     /// A zero-filled frame.
+    /// Refused (`OutOfMemory`) when no frame is free, or when the frames
+    /// the memfd backs are at the limit (`set_backed_limit`).
     pub fn alloc(&self) -> Result<Frame, PhysMemError> {
-        self.inner
-            .lock()
+        let mut inner = self.inner.lock();
+        let backed = inner
             .alloc
-            .alloc()
-            .ok_or(PhysMemError::OutOfMemory)
+            .allocated_count()
+            .saturating_sub(inner.subst.len());
+        if backed >= self.backed_limit() {
+            return Err(PhysMemError::OutOfMemory);
+        }
+        inner.alloc.alloc().ok_or(PhysMemError::OutOfMemory)
     }
 
     /// Frees a frame: undoes any substitution and gives its host memory back
