@@ -6,6 +6,13 @@
 //!   the kernel log line names it (console and `dmesg`), the instance
 //!   lives, a file written before survives, root logs in again and
 //!   `poweroff` ends umlrun with 0.
+//! - Past a host budget (`host_mem_max=96M`, and a real 96 MiB memory
+//!   cgroup where the machine lets us make one) of a `mem=256M` guest: the
+//!   same, with the instance's count of what it holds under the budget at
+//!   its peak and 0 host OOM kills.
+//! - With a 256 MiB swap disk in that budget: the 220 MB program finishes
+//!   and every page reads back right; bad swap areas give Linux's errors;
+//!   swapoff brings back what is still out.
 //!
 //! Every instance is stopped by pid when a test fails (the harness's Drop).
 
@@ -78,6 +85,13 @@ fn ok(g: &mut Instance, cmd: &str) -> String {
     let (status, out) = g.run(cmd, CMD_TIMEOUT).unwrap();
     assert_eq!(status, 0, "`{cmd}` exited {status}; output:\n{out}");
     out
+}
+
+/// Run `cmd`, expect it to fail with `why` in its output.
+fn fails(g: &mut Instance, cmd: &str, why: &str) {
+    let (status, out) = g.run(&format!("{cmd} 2>&1"), CMD_TIMEOUT).unwrap();
+    assert_ne!(status, 0, "`{cmd}` succeeded; output:\n{out}");
+    assert!(out.contains(why), "`{cmd}` failed without {why:?}:\n{out}");
 }
 
 fn same(g: &mut Instance, cmd: &str, want: &str) {
@@ -337,4 +351,75 @@ fn cgroup_a_220m_program_in_96m_is_killed_in_the_guest() {
     hog_in_a_budget_of(&mut fleet, None);
     assert_eq!(cg.host_oom_kills(), 0, "the host's OOM killer acted");
     drop(fleet);
+}
+
+/// With a 256 MiB swap disk (busybox mkswap + swapon), the same 220 MB
+/// program in the same 96 MiB budget finishes and every page reads back
+/// as written; the swap traffic shows in /proc/vmstat, the area in
+/// /proc/swaps and meminfo; after the program ends its slots are free
+/// again, and swapoff brings back the rest (the idle shell's pages) and
+/// takes the area out, the shell going on.
+#[test]
+fn with_swap_a_220m_program_in_96m_finishes_and_every_page_checks_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let swap = dir.path().join("swap.img");
+    std::fs::File::create(&swap)
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let mut fleet = boot(
+        "256M",
+        &[
+            "host_mem_max=96M".into(),
+            format!("ubd2={}", swap.display()),
+        ],
+    );
+    let g = &mut fleet.instances[0];
+    // Bad areas get Linux's errors: no signature, a mounted disk, twice.
+    fails(g, "swapon /dev/ubdc", "Invalid argument");
+    fails(g, "swapon /dev/ubdb", "Device or resource busy");
+    fails(g, "swapoff /dev/ubdc", "Invalid argument");
+    ok(g, "mkswap /dev/ubdc");
+    ok(g, "swapon /dev/ubdc");
+    fails(g, "swapon /dev/ubdc", "Device or resource busy");
+    let swaps = ok(g, "cat /proc/swaps");
+    assert!(
+        swaps.contains("/dev/ubdc") && swaps.contains("partition") && swaps.contains("262140"),
+        "/proc/swaps:\n{swaps}"
+    );
+    same(g, "awk '/SwapTotal/ {print $2}' /proc/meminfo", "262140");
+    let (_, out) = run_hog(g, 220);
+    assert!(
+        out.contains("memhog: 220 MiB ok") && out.contains("status=0"),
+        "memhog did not finish with every page right:\n{out}"
+    );
+    let vm = ok(g, "grep pswp /proc/vmstat");
+    let count = |k: &str| -> u64 {
+        vm.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(count("pswpout ") > 10_000, "{vm}");
+    assert!(count("pswpin ") > 10_000, "{vm}");
+    // The hog's slots are free again; what is left in swap are a few
+    // pages of the idle init, getty and shell, which swapoff brings back.
+    let used = ok(
+        g,
+        "awk '/SwapTotal/ {t=$2} /SwapFree/ {f=$2} END {print t-f}' /proc/meminfo",
+    );
+    let used: u64 = used.trim().parse().unwrap();
+    assert!(used < 2048, "{used} kB still in swap after the hog ended");
+    let s = stats(&fleet);
+    eprintln!("stats after the swap run: {}", s["budget"]);
+    assert!(
+        s["budget"]["peak_held_bytes"].as_u64().unwrap() < 96 << 20,
+        "held past the budget: {s}"
+    );
+    assert_eq!(s["oom"]["kills"].as_u64(), Some(0), "{s}");
+    let g = &mut fleet.instances[0];
+    ok(g, "swapoff /dev/ubdc");
+    same(g, "awk '/SwapTotal/ {print $2}' /proc/meminfo", "0");
+    same(g, "tail -n +2 /proc/swaps | wc -l", "0");
+    relogin_and_poweroff(g);
 }

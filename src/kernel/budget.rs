@@ -238,6 +238,9 @@ impl Kernel {
             if self.reclaim_page_cache(over.min(1024)) > 0 {
                 continue;
             }
+            if self.swap_out_pages(over.min(1024)) > 0 {
+                continue;
+            }
             if !self.oom_kill_for_budget() {
                 return;
             }

@@ -133,6 +133,8 @@ pub struct Kernel {
     pub oom: super::oom::OomStats,
     /// The host memory budget; see `budget.rs`.
     pub budget: super::budget::Budget,
+    /// The swap clock's hand; see `swap.rs`.
+    pub swapctl: super::swap::SwapCtl,
 }
 
 impl Kernel {
@@ -193,6 +195,7 @@ impl Kernel {
             kmsg: Default::default(),
             oom: Default::default(),
             budget: Default::default(),
+            swapctl: Default::default(),
         };
         k.register_console();
         k
@@ -248,10 +251,21 @@ impl Kernel {
     }
 
     /// copy_from_user.
+    /// Out of guest memory (a swapped-out page with no room to come back),
+    /// the OOM path runs and the copy is retried, as in `write_user`.
     pub fn read_user(&mut self, tid: Pid, addr: u64, buf: &mut [u8]) -> KResult<()> {
-        let id = self.task(tid)?.mm;
-        let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
-        mm.aspace.read_user(addr, buf, &mut self.frames)
+        loop {
+            let id = self.task(tid)?.mm;
+            let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+            match mm.aspace.read_user(addr, buf, &mut self.frames) {
+                Err(Errno::ENOMEM) => {
+                    if !self.out_of_memory(tid, true) {
+                        return Err(Errno::EFAULT);
+                    }
+                }
+                r => return r,
+            }
+        }
     }
 
     /// copy_to_user.

@@ -28,6 +28,7 @@
 //! | `kmsg.rs`     | the kernel log: printk to the console and a ring that syslog(2)/dmesg reads |
 //! | `budget.rs`   | the host memory budget (host_mem_max=, the cgroup): what the instance holds, the cap on guest frames |
 //! | `oom.rs`      | out of guest memory: page-cache reclaim, the OOM killer by badness (never init) |
+//! | `swap.rs`     | swapon/swapoff on ubd disks, the swap-out clock, /proc/swaps and /proc/vmstat |
 //! | `mconsole.rs` | serving the management console: commands, `stop`/`go`, memory hot-plug, `stats` |
 //!
 //! Lock order: there are no locks; the kernel runs on one host thread.
@@ -57,6 +58,7 @@ pub mod sched;
 pub mod schedattr;
 pub mod signal;
 pub mod signals;
+pub mod swap;
 pub mod task;
 #[cfg(test)]
 mod testing;

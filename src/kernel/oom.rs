@@ -4,7 +4,8 @@
 //! memory for a syscall), `Kernel::out_of_memory` does what Linux's
 //! allocator slow path does, in order: reclaim clean page cache that no
 //! process maps (writing dirty pages back first if that is all there is),
-//! then kill the process with the highest badness. The faulting task then
+//! then swap anonymous pages out (kernel/swap.rs), then kill the process
+//! with the highest badness. The faulting task then
 //! retries, unless it was the victim.
 //!
 //! Badness is Linux's `oom_badness`: the process's resident pages (and its
@@ -72,7 +73,7 @@ pub fn oom_score(points: Option<i64>, total_pages: u64) -> i64 {
 impl Kernel {
     /// All the memory the OOM killer weighs against: RAM plus swap.
     pub fn oom_total_pages(&self) -> u64 {
-        self.physmem.frames_plugged()
+        self.physmem.frames_plugged() + self.frames.swap.total_pages()
     }
 
     /// Every process the OOM killer may choose, with its badness.
@@ -143,6 +144,9 @@ impl Kernel {
         }
         self.oom.events += 1;
         if self.reclaim_page_cache(RECLAIM_BATCH) > 0 {
+            return true;
+        }
+        if self.swap_out_pages(super::swap::SWAP_BATCH) > 0 {
             return true;
         }
         let caller = self.task(tid).map(|t| t.tgid).unwrap_or(tid);

@@ -55,6 +55,8 @@ impl AddressSpace {
         }
         let physmem = anon.physmem().clone();
         if let Some(pte) = self.pte(page).copied() {
+            // Swapped out: the contents come back into the same frame.
+            anon.swap_in(pte.frame)?;
             if !write || pte.writable {
                 return Ok(pte.frame);
             }
@@ -178,7 +180,9 @@ impl AddressSpace {
         let unmapped: Vec<u64> = self
             .ptes
             .range(lo..hi)
-            .filter(|(p, pte)| **p != page && pte.host_prot.is_none())
+            .filter(|(p, pte)| {
+                **p != page && pte.host_prot.is_none() && !anon.swap.is_swapped(pte.frame)
+            })
             .map(|(p, _)| *p)
             .collect();
         for p in unmapped {
@@ -208,7 +212,12 @@ impl AddressSpace {
             let page = page_down(a);
             let off = (a - page) as usize;
             let n = (PAGE as usize - off).min(buf.len() - done);
-            let f = self.resolve(page, false, anon).map_err(|_| Errno::EFAULT)?;
+            // ENOMEM: a swapped-out page cannot come back until the
+            // caller's OOM path makes room.
+            let f = self.resolve(page, false, anon).map_err(|e| match e {
+                FaultError::Oom => Errno::ENOMEM,
+                _ => Errno::EFAULT,
+            })?;
             anon.physmem().read(f, off, &mut buf[done..done + n]);
             done += n;
         }

@@ -28,6 +28,7 @@ impl PhysMem {
             .alloc
             .allocated_count()
             .saturating_sub(inner.subst.len())
+            .saturating_sub(inner.hollow.len() as u64)
     }
 }
 

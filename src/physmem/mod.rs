@@ -9,6 +9,7 @@
 //! | `subst.rs`   | frames whose contents are a host file page (ubd=mmap) |
 //! | `hotplug.rs` | taking free frames out of the guest and giving them back |
 //! | `stats.rs`   | counts, and the host's own figure for memory held |
+//! | `hollow.rs`  | frames whose contents went to swap: allocated, punched, filled again on swap-in |
 //! | `limit.rs`   | the cap on frames the host backs (the host budget's share for the guest) |
 //! | `mod.rs`     | `PhysMem`: alloc, free (punching), byte access |
 //!
@@ -31,6 +32,7 @@
 mod alloc;
 mod error;
 mod frame;
+mod hollow;
 mod hotplug;
 mod limit;
 mod stats;
@@ -67,6 +69,8 @@ struct Inner {
     double_frees: u64,
     /// Frames punched so far (freed or unplugged).
     punched_frames: u64,
+    /// Allocated frames whose contents are in swap (hollow.rs).
+    hollow: std::collections::HashSet<Frame>,
 }
 
 impl PhysMem {
@@ -98,6 +102,7 @@ impl PhysMem {
                 subst_limit: subst::default_limit(),
                 double_frees: 0,
                 punched_frames: 0,
+                hollow: Default::default(),
             }),
         })
         .inspect(|pm| {
@@ -131,7 +136,8 @@ impl PhysMem {
         let backed = inner
             .alloc
             .allocated_count()
-            .saturating_sub(inner.subst.len());
+            .saturating_sub(inner.subst.len())
+            .saturating_sub(inner.hollow.len() as u64);
         if backed >= self.backed_limit() {
             return Err(PhysMemError::OutOfMemory);
         }
@@ -159,7 +165,7 @@ impl PhysMem {
             if inner.subst.contains(f) && inner.drop_substitution(&self.memfd, f).is_err() {
                 continue;
             }
-            if inner.alloc.free(f).is_ok() {
+            if inner.alloc.free(f).is_ok() && !inner.hollow.remove(&f) {
                 freed.push(f);
             }
         }

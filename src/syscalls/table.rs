@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use crate::kernel::files::eventfd;
-use crate::kernel::kmsg;
+use crate::kernel::{kmsg, swap};
 
 use super::{epoll, fs, futex, ioctl, misc, mm, net, poll, process, sched, signal, time, Handler};
 
@@ -221,6 +221,8 @@ const TABLE: &[Entry] = &[
     (291, "epoll_create1", epoll::sys_epoll_create1),
     (441, "epoll_pwait2", epoll::sys_epoll_pwait2),
     (103, "syslog", kmsg::sys_syslog),
+    (167, "swapon", swap::sys_swapon),
+    (168, "swapoff", swap::sys_swapoff),
 ];
 
 /// Names of syscalls we do not implement, for the ENOSYS log line.

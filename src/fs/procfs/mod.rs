@@ -66,6 +66,8 @@ const G_NR_OPEN: u64 = 24;
 const G_PIPE_MAX_SIZE: u64 = 25;
 const G_MAX_MAP_COUNT: u64 = 26;
 const G_OVERCOMMIT: u64 = 27;
+const G_SWAPS: u64 = 28;
+const G_VMSTAT: u64 = 29;
 
 // Per-process file ids.
 const P_DIR: u64 = 1;
@@ -91,9 +93,11 @@ const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
     ("partitions", G_PARTITIONS, Kind::File),
     ("self", G_SELF, Kind::Link),
     ("stat", G_STAT, Kind::File),
+    ("swaps", G_SWAPS, Kind::File),
     ("sys", G_SYS, Kind::Dir),
     ("uptime", G_UPTIME, Kind::File),
     ("version", G_VERSION, Kind::File),
+    ("vmstat", G_VMSTAT, Kind::File),
 ];
 const SYS_ENTRIES: &[(&str, u64, Kind)] = &[
     ("fs", G_SYS_FS, Kind::Dir),
@@ -169,7 +173,7 @@ impl ProcFs {
                 G_MEMINFO..=G_STAT
                 | G_HOSTNAME..=G_OSTYPE
                 | G_PARTITIONS
-                | G_PID_MAX..=G_OVERCOMMIT => Kind::File,
+                | G_PID_MAX..=G_VMSTAT => Kind::File,
                 _ => return Err(Errno::ENOENT),
             };
             return if sub == 0 {
@@ -216,6 +220,8 @@ impl ProcFs {
             (None, G_LOADAVG) => format::loadavg(&s.loadavg()),
             (None, G_FILESYSTEMS) => format::filesystems(&s.filesystems()),
             (None, G_PARTITIONS) => format::partitions(&s.partitions()),
+            (None, G_SWAPS) => format::swaps(&s.swaps()),
+            (None, G_VMSTAT) => format::vmstat(&s.vmstat()),
             (None, G_CPUINFO) => format::cpuinfo(s.cpu_count()),
             (None, G_VERSION) => format::version(&s.kernel_version()),
             (None, G_STAT) => format::sys_stat(&s.sys_stat()),
