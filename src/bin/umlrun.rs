@@ -44,6 +44,9 @@ Boot a Linux guest in user mode. Switches use User-Mode Linux's syntax:
   init=<path>                 the guest's first program (default /sbin/init)
   pagecache_max=<n>[K|M|G]    cap the guest page cache (default: no cap)
   cpu=<n>                     pin the instance to host CPU n (default: automatic)
+  host_mem_max=<n>[K|M|G]     host memory the instance may hold; near it the
+                              guest reclaims, swaps, then OOM-kills inside
+                              (default: what its memory cgroup leaves it)
   mconsole=notify:<socket>    send UML's notify messages (socket, panic) there
 
 The management console is <uml_dir>/<umid>/mconsole: talk to it with
@@ -203,6 +206,12 @@ fn describe(cfg: &Config, instance: &InstanceDir) -> Vec<String> {
         cfg.pagecache_max
             .map(format_size)
             .unwrap_or_else(|| "none".into())
+    ));
+    lines.push(format!(
+        "host_mem_max {}",
+        cfg.host_mem_max
+            .map(format_size)
+            .unwrap_or_else(|| "from the memory cgroup, if limited".into())
     ));
     lines.push(match cfg.cpu {
         Some(c) => format!("cpu      {c} (pinned)"),

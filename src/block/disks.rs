@@ -146,6 +146,14 @@ impl DiskTable {
         }
     }
 
+    /// Gives up whatever claim disk `index` has (swapoff: several disks
+    /// may be held by `Holder::Swap`).
+    pub fn release_disk(&mut self, index: usize) {
+        if let Some(d) = self.disks.get_mut(&index) {
+            d.holder = None;
+        }
+    }
+
     /// The disk mount `mnt` is on, if it is on one.
     pub fn of_mount(&self, mnt: usize) -> Option<&Disk> {
         self.disks

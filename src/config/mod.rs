@@ -123,6 +123,9 @@ pub struct Config {
     pub maxmem_bytes: Option<u64>,
     /// Where UML's notify messages go (`mconsole=notify:<socket>`).
     pub mconsole_notify: Option<PathBuf>,
+    /// The host memory the instance may hold (`host_mem_max=`); None:
+    /// what its memory cgroup leaves it (kernel/budget.rs).
+    pub host_mem_max: Option<u64>,
 }
 
 impl Config {

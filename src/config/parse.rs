@@ -119,6 +119,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
         cpu: None,
         maxmem_bytes: None,
         mconsole_notify: None,
+        host_mem_max: None,
     };
     let mut maxmem_arg = String::new();
     for arg in args {
@@ -144,6 +145,9 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
     Ok(Command::Run(Box::new(cfg)))
 }
 
+/// The smallest `host_mem_max=`: the kernel, a few stubs and init.
+pub const HOST_MEM_MIN: u64 = 16 << 20;
+
 /// Switch names that take `=value`, with an example for the error message.
 const VALUED: &[(&str, &str)] = &[
     ("mem", "mem=256M"),
@@ -158,6 +162,7 @@ const VALUED: &[(&str, &str)] = &[
     ("init", "init=/bin/sh"),
     ("pagecache_max", "pagecache_max=64M"),
     ("cpu", "cpu=0"),
+    ("host_mem_max", "host_mem_max=96M"),
 ];
 
 fn apply(cfg: &mut Config, arg: &str, defaults: &Defaults) -> Result<(), ConfigError> {
@@ -227,6 +232,16 @@ fn apply(cfg: &mut Config, arg: &str, defaults: &Defaults) -> Result<(), ConfigE
             } else {
                 cfg.init = value.to_string();
             }
+        }
+        "host_mem_max" => {
+            let bytes = size(arg, value)?;
+            if bytes < HOST_MEM_MIN {
+                return Err(ConfigError::TooSmall {
+                    switch: arg.into(),
+                    min: format_size(HOST_MEM_MIN),
+                });
+            }
+            cfg.host_mem_max = Some(bytes);
         }
         "pagecache_max" => {
             let bytes = size(arg, value)?;
@@ -687,6 +702,16 @@ mod tests {
         assert_eq!(c.init, "/bin/sh");
         assert_eq!(err(&["root=", "a"]), "root=: missing value");
         assert_eq!(err(&["init=", "a"]), "init=: missing value");
+    }
+
+    #[test]
+    fn host_mem_max() {
+        assert_eq!(run(&["host_mem_max=96M", "a"]).host_mem_max, Some(96 << 20));
+        assert_eq!(run(&["a"]).host_mem_max, None);
+        assert_eq!(
+            err(&["host_mem_max=1M", "a"]),
+            "host_mem_max=1M: too small (at least 16M)"
+        );
     }
 
     #[test]

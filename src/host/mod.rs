@@ -17,6 +17,7 @@
 //! | `cpu.rs`    | pinning umlrun and its stubs to one CPU |
 //! | `signals.rs`| SIGTERM/SIGHUP/SIGINT to umlrun: a clean shutdown request; SIGWINCH |
 //! | `mcsock.rs` | the management console's AF_UNIX datagram sockets (server, client, notify) |
+//! | `memacct.rs`| the memory cgroup's limit and usage; private memory of umlrun and its stubs |
 //! | `misc.rs`   | pids, terminals, home directory and other process-level facts |
 
 pub mod clock;
@@ -26,6 +27,7 @@ pub mod event_loop;
 pub mod file;
 pub mod mapping;
 pub mod mcsock;
+pub mod memacct;
 pub mod memfd;
 pub mod misc;
 pub mod preempt;

@@ -206,6 +206,7 @@ fn boot_once(
         platform,
     );
     k.mconsole_attach(std::mem::take(mconsole));
+    k.budget_init(cfg.host_mem_max);
     for (s, d) in &disks {
         if let Err(e) = k.disks.insert(s.index as usize, d.clone()) {
             log::warn!("ubd{}: not made a guest device: {e}", s.index);
@@ -387,6 +388,7 @@ impl Kernel {
                 pdeathsig: 0,
                 sched: Default::default(),
                 no_new_privs: false,
+                oom_score_adj: 0,
                 cpu_exit: (0, 0),
                 kernel_ns: 0,
                 child_cpu: (0, 0),

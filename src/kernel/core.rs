@@ -131,6 +131,14 @@ pub struct Kernel {
     pub console_always_ready: bool,
     /// Scratch space for the events of one wait.
     pub host_ready: Vec<crate::host::event_loop::Ready>,
+    /// The kernel log (`dmesg`); see `kmsg.rs`.
+    pub kmsg: super::kmsg::Kmsg,
+    /// What the OOM path did; see `oom.rs`.
+    pub oom: super::oom::OomStats,
+    /// The host memory budget; see `budget.rs`.
+    pub budget: super::budget::Budget,
+    /// The swap clock's hand; see `swap.rs`.
+    pub swapctl: super::swap::SwapCtl,
 }
 
 impl Kernel {
@@ -190,6 +198,10 @@ impl Kernel {
             console_token: None,
             console_always_ready: false,
             host_ready: Vec::new(),
+            kmsg: Default::default(),
+            oom: Default::default(),
+            budget: Default::default(),
+            swapctl: Default::default(),
         };
         k.register_console();
         k
@@ -245,25 +257,40 @@ impl Kernel {
     }
 
     /// copy_from_user.
+    /// Out of guest memory (a swapped-out page with no room to come back),
+    /// the OOM path runs and the copy is retried, as in `write_user`.
     pub fn read_user(&mut self, tid: Pid, addr: u64, buf: &mut [u8]) -> KResult<()> {
-        let id = self.task(tid)?.mm;
-        let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
-        mm.aspace.read_user(addr, buf, &mut self.frames)
+        loop {
+            let id = self.task(tid)?.mm;
+            let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+            match mm.aspace.read_user(addr, buf, &mut self.frames) {
+                Err(Errno::ENOMEM) => {
+                    if !self.out_of_memory(tid, true) {
+                        return Err(Errno::EFAULT);
+                    }
+                }
+                r => return r,
+            }
+        }
     }
 
     /// copy_to_user.
-    /// Copies `data` into `tid`'s memory. Out of guest memory, the copy
-    /// fails with EFAULT and the process is marked for the OOM kill, as a
-    /// page fault in Linux's copy_to_user would end (see `oom_victim`).
+    /// Copies `data` into `tid`'s memory. Out of guest memory, the OOM
+    /// path runs (reclaim, then the OOM killer) and the copy is retried;
+    /// if the caller itself is chosen, the copy fails with EFAULT and the
+    /// process is killed once the syscall returns (see `oom_victim`).
     pub fn write_user(&mut self, tid: Pid, addr: u64, data: &[u8]) -> KResult<()> {
-        let id = self.task(tid)?.mm;
-        let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
-        match mm.aspace.write_user(addr, data, &mut self.frames) {
-            Err(Errno::ENOMEM) => {
-                self.oom_victim = Some(tid);
-                Err(Errno::EFAULT)
+        loop {
+            let id = self.task(tid)?.mm;
+            let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+            match mm.aspace.write_user(addr, data, &mut self.frames) {
+                Err(Errno::ENOMEM) => {
+                    if !self.out_of_memory(tid, true) {
+                        return Err(Errno::EFAULT);
+                    }
+                }
+                r => return r,
             }
-            r => r,
         }
     }
 

@@ -240,6 +240,22 @@ impl Kernel {
                 Err(msg) => fail(msg),
             },
             Command::Remove(Device::Mem) => fail("Memory doesn't support the remove operation"),
+            Command::ConfigGet(Device::HostMemMax) => ok(match self.budget.bytes {
+                Some(b) => format!("{} ({})", format_size(b), self.budget.source),
+                None => "none".into(),
+            }),
+            Command::ConfigSet(Device::HostMemMax, spec) => {
+                match commands::parse_host_mem_max(&spec) {
+                    Ok(v) => {
+                        self.budget_set(v);
+                        ok("")
+                    }
+                    Err(msg) => fail(msg),
+                }
+            }
+            Command::Remove(Device::HostMemMax) => {
+                fail("host_mem_max doesn't support the remove operation")
+            }
             Command::ConfigGet(Device::Ubd(n)) => {
                 match self.config.disks.iter().find(|(i, _)| *i == n) {
                     Some((_, spec)) => ok(spec.clone()),
@@ -653,6 +669,13 @@ impl Kernel {
             "host": {
                 "memfd_allocated_bytes": st.host_resident_bytes,
                 "punched_bytes": st.punched_bytes,
+            },
+            "budget": self.budget_json(st.host_resident_bytes),
+            "oom": {
+                "events": self.oom.events,
+                "reclaimed_pages": self.oom.reclaimed,
+                "kills": self.oom.kills,
+                "last_victim": self.oom.last_victim,
             },
             "faults": self.counters.faults,
             "syscalls": syscalls,

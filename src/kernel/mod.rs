@@ -28,6 +28,10 @@
 //! | `boot.rs`     | building the kernel from the config and starting init |
 //! | `deadline.rs` | checked arithmetic on guest times: timespecs, timeouts saturating to forever |
 //! | `testing/`    | (tests only) unit tests of all the above on the fake platform |
+//! | `kmsg.rs`     | the kernel log: printk to the console and a ring that syslog(2)/dmesg reads |
+//! | `budget.rs`   | the host memory budget (host_mem_max=, the cgroup): what the instance holds, the cap on guest frames |
+//! | `oom.rs`      | out of guest memory: page-cache reclaim, the OOM killer by badness (never init) |
+//! | `swap.rs`     | swapon/swapoff on ubd disks, the swap-out clock, /proc/swaps and /proc/vmstat |
 //! | `mconsole.rs` | serving the management console: commands, `stop`/`go`, memory hot-plug, `stats` |
 //!
 //! Concurrency: one kernel thread per instance owns the `Kernel` (`Rc`,
@@ -40,6 +44,7 @@
 #![deny(unsafe_code)]
 
 pub mod boot;
+pub mod budget;
 pub mod clonecheck;
 pub mod console;
 pub mod core;
@@ -51,8 +56,10 @@ pub mod futex;
 pub mod hostsrc;
 pub mod ipc;
 pub mod locks;
+pub mod kmsg;
 pub mod mconsole;
 pub mod mountfs;
+pub mod oom;
 pub mod orphans;
 pub mod pipes;
 pub mod process;
@@ -62,6 +69,7 @@ pub mod sched;
 pub mod schedattr;
 pub mod signal;
 pub mod signals;
+pub mod swap;
 pub mod task;
 #[cfg(test)]
 mod testing;

@@ -187,6 +187,7 @@ impl Kernel {
             pdeathsig: 0,
             sched: p.sched.forked(),
             no_new_privs: p.no_new_privs,
+            oom_score_adj: p.oom_score_adj,
             cpu_exit: (0, 0),
             kernel_ns: 0,
             child_cpu: (0, 0),

@@ -10,7 +10,8 @@ use super::core::Kernel;
 use super::task::{Pid, TaskState};
 use crate::errno::KResult;
 use crate::fs::procfs::{
-    uuid_text, IpcFile, LoadAvg, MapInfo, MemInfo, MountInfo, PartitionInfo, ProcSource, SysCtl,
+    uuid_text, IpcFile, LoadAvg, MapInfo, MemInfo, MountInfo, PartitionInfo, ProcSource, SwapInfo,
+    SysCtl,
     SysStat, TaskInfo,
 };
 use crate::mm::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE};
@@ -35,6 +36,8 @@ pub struct ProcSnapshot {
     pub current: u32,
     pub mounts: Vec<MountInfo>,
     pub partitions: Vec<PartitionInfo>,
+    pub swaps: Vec<SwapInfo>,
+    pub vmstat: Vec<(&'static str, u64)>,
     pub uptime: f64,
     pub hostname: String,
     pub forks: u64,
@@ -95,6 +98,12 @@ impl ProcSource for KernelProcSource {
     }
     fn partitions(&self) -> Vec<PartitionInfo> {
         self.0.borrow().partitions.clone()
+    }
+    fn swaps(&self) -> Vec<SwapInfo> {
+        self.0.borrow().swaps.clone()
+    }
+    fn vmstat(&self) -> Vec<(&'static str, u64)> {
+        self.0.borrow().vmstat.clone()
     }
     fn fds(&self, pid: u32) -> Vec<(u32, Vec<u8>)> {
         self.0.borrow().fds.get(&pid).cloned().unwrap_or_default()
@@ -319,6 +328,8 @@ impl Kernel {
                 name: p.name,
             })
             .collect();
+        s.swaps = self.swap_infos();
+        s.vmstat = self.vmstat();
         s.mounts = self
             .mounts
             .iter()
@@ -359,6 +370,12 @@ impl Kernel {
             active_file: cached,
             inactive: 0,
             commit_limit: total,
+            swap_total: kib(self.frames.swap.total_pages()),
+            swap_free: kib(self
+                .frames
+                .swap
+                .total_pages()
+                .saturating_sub(self.frames.swap.used_pages())),
             ..Default::default()
         }
     }

@@ -54,8 +54,13 @@ impl Kernel {
                 self.platform.idle();
                 self.trim_heap_when_idle();
             }
+            self.budget_tick();
             let timeout = if idle {
-                self.next_deadline()
+                // A budget in force is followed while idle too.
+                match (self.next_deadline(), self.budget_deadline()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
             } else {
                 Some(Instant::now())
             };
@@ -308,7 +313,7 @@ impl Kernel {
     fn finish_syscall(&mut self, tid: Pid, nr: u64, args: [u64; 6]) -> bool {
         let outcome = syscalls::dispatch(self, tid, nr, args);
         if let Some(victim) = self.oom_victim.take() {
-            log::warn!("out of memory in a syscall: killing task {victim}");
+            log::info!("out of memory in a syscall: killing task {victim}");
             self.kill_process(victim, SIGKILL);
             return false;
         }
@@ -407,9 +412,10 @@ impl Kernel {
                     ..Default::default()
                 },
             ),
+            // Reclaim or the OOM killer; the guest faults again if it
+            // was not the victim.
             Err(FaultError::Oom) => {
-                log::warn!("out of memory: killing task {tid}");
-                self.kill_process(tid, SIGKILL);
+                self.out_of_memory(tid, false);
             }
         }
     }

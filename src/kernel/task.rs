@@ -141,6 +141,9 @@ pub struct Task {
     pub pdeathsig: i32,
     /// PR_SET_NO_NEW_PRIVS: kept across fork and exec, never cleared.
     pub no_new_privs: bool,
+    /// /proc/<pid>/oom_score_adj (-1000..=1000): added to the OOM
+    /// killer's badness; -1000 exempts the process. Kept across fork.
+    pub oom_score_adj: i16,
     /// Nice value, scheduling policy and priority (per thread).
     pub sched: super::schedattr::SchedAttr,
     /// CPU ticks (user, system) the process used, sampled at exit.

@@ -23,6 +23,7 @@ pub const HELP: &str = "Commands:
     proc <file> - returns the contents of the UML's /proc/<file>
     stack <pid> - returns the stack of the specified pid
     stats - memory and activity figures as one JSON object (umlrun)
+    config host_mem_max=<size>|cgroup - the host memory budget (umlrun)
 ";
 
 /// One parsed request.
@@ -55,6 +56,8 @@ pub enum Device {
     Mem,
     /// ubd<N>: N from a digit or a letter, as on the command line.
     Ubd(u8),
+    /// The host memory budget (`host_mem_max=`, umlrun's).
+    HostMemMax,
 }
 
 /// A `config mem=` change.
@@ -119,6 +122,9 @@ fn device(s: &str) -> Option<(Device, &str)> {
     if let Some(rest) = s.strip_prefix("mem") {
         return Some((Device::Mem, rest));
     }
+    if let Some(rest) = s.strip_prefix("host_mem_max") {
+        return Some((Device::HostMemMax, rest));
+    }
     let rest = s.strip_prefix("ubd")?;
     let c = rest.bytes().next()?;
     let n = match c {
@@ -143,10 +149,24 @@ fn config(s: &str) -> Result<Command, String> {
             _ => Err("Bad configuration option".into()),
         };
     }
-    match rest.strip_prefix('=') {
-        Some(spec) => Ok(Command::ConfigSet(dev, spec.to_string())),
-        None => Err("Expected '=' after 'mem'".into()),
+    match (rest.strip_prefix('='), dev) {
+        (Some(spec), dev) => Ok(Command::ConfigSet(dev, spec.to_string())),
+        (None, Device::HostMemMax) => Err("Expected '=' after 'host_mem_max'".into()),
+        (None, _) => Err("Expected '=' after 'mem'".into()),
     }
+}
+
+/// `config host_mem_max=`: a size, or `cgroup` to follow the memory
+/// cgroup again. None means `cgroup`.
+pub fn parse_host_mem_max(spec: &str) -> Result<Option<u64>, String> {
+    if spec == "cgroup" {
+        return Ok(None);
+    }
+    let bytes = parse_size(spec).map_err(|_| format!("host_mem_max={spec}: bad size"))?;
+    if bytes < crate::config::parse::HOST_MEM_MIN {
+        return Err(format!("host_mem_max={spec}: too small (at least 16M)"));
+    }
+    Ok(Some(bytes))
 }
 
 /// `+64M` / `-32M`, as UML's `mem_config` reads them. Sizes are bytes,
@@ -224,6 +244,18 @@ mod tests {
             Err("Bad configuration option".into())
         );
         assert_eq!(parse("config memx"), Err("Expected '=' after 'mem'".into()));
+        assert_eq!(
+            parse("config host_mem_max=96M"),
+            Ok(Command::ConfigSet(Device::HostMemMax, "96M".into()))
+        );
+        assert_eq!(
+            parse("config host_mem_max"),
+            Ok(Command::ConfigGet(Device::HostMemMax))
+        );
+        assert_eq!(parse_host_mem_max("96M"), Ok(Some(96 << 20)));
+        assert_eq!(parse_host_mem_max("cgroup"), Ok(None));
+        assert!(parse_host_mem_max("1M").is_err());
+        assert!(parse_host_mem_max("lots").is_err());
         assert_eq!(parse("remove ubd1"), Ok(Command::Remove(Device::Ubd(1))));
         assert_eq!(parse("remove mem"), Ok(Command::Remove(Device::Mem)));
         assert!(parse("remove ubd1x").is_err());

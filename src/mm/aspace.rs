@@ -63,6 +63,13 @@ impl AddressSpace {
         self.ptes.len()
     }
 
+    /// Resident pages split as Linux's RSS counters are: (anonymous or
+    /// private copies, file pages).
+    pub fn rss_split(&self) -> (u64, u64) {
+        let anon = self.ptes.values().filter(|p| p.anon).count() as u64;
+        (anon, self.ptes.len() as u64 - anon)
+    }
+
     pub fn total_vm(&self) -> u64 {
         self.vmas.values().map(|v| v.len()).sum()
     }

@@ -55,6 +55,8 @@ impl AddressSpace {
         }
         let physmem = anon.physmem().clone();
         if let Some(pte) = self.pte(page).copied() {
+            // Swapped out: the contents come back into the same frame.
+            anon.swap_in(pte.frame)?;
             if !write || pte.writable {
                 return Ok(pte.frame);
             }
@@ -178,7 +180,9 @@ impl AddressSpace {
         let unmapped: Vec<u64> = self
             .ptes
             .range(lo..hi)
-            .filter(|(p, pte)| **p != page && pte.host_prot.is_none())
+            .filter(|(p, pte)| {
+                **p != page && pte.host_prot.is_none() && !anon.swap.is_swapped(pte.frame)
+            })
             .map(|(p, _)| *p)
             .collect();
         for p in unmapped {
@@ -209,7 +213,12 @@ impl AddressSpace {
         let (pieces, r) = self.resolve_range(addr, buf.len(), false, anon);
         let n: usize = pieces.iter().map(|p| p.2).sum();
         anon.physmem().read_pieces(&pieces, &mut buf[..n]);
-        r.map_err(|_| Errno::EFAULT)
+        // ENOMEM: a swapped-out page cannot come back until the caller's
+        // OOM path makes room.
+        r.map_err(|e| match e {
+            FaultError::Oom => Errno::ENOMEM,
+            _ => Errno::EFAULT,
+        })
     }
 
     /// Copies `data` into guest memory at `addr` (copy_to_user), breaking

@@ -14,6 +14,8 @@ use crate::physmem::{Frame, PhysMem};
 pub struct FrameRefs {
     physmem: Arc<PhysMem>,
     refs: HashMap<Frame, u32>,
+    /// Swap areas and the frames whose contents are in them (swap.rs).
+    pub swap: super::swap::SwapSpace,
 }
 
 impl FrameRefs {
@@ -21,6 +23,7 @@ impl FrameRefs {
         FrameRefs {
             physmem,
             refs: HashMap::new(),
+            swap: Default::default(),
         }
     }
 
@@ -60,10 +63,48 @@ impl FrameRefs {
             Some(n) if *n > 1 => *n -= 1,
             Some(_) => {
                 self.refs.remove(&f);
+                self.swap.forget(f);
                 self.physmem.free(f);
             }
             None => log::error!("anon frame {f:?} released without a reference"),
         }
+    }
+
+    /// Writes `f`'s contents to swap and makes it hollow: the host gets
+    /// its memory back. The caller has revoked every host mapping of it.
+    pub fn swap_out(&mut self, f: Frame) -> KResult<()> {
+        if self.swap.is_swapped(f) {
+            return Ok(());
+        }
+        let mut buf = [0u8; crate::physmem::PAGE_SIZE];
+        self.physmem.read(f, 0, &mut buf);
+        self.swap.store(f, &buf)?;
+        if self.physmem.hollow(f).is_err() {
+            // Keep the contents where they are; the slot goes.
+            let _ = self.swap.load(f, &mut buf);
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
+    }
+
+    /// Brings a swapped-out frame's contents back (a no-op for any other
+    /// frame). Refused with `Oom` while the frames the host backs are at
+    /// their limit: the caller's OOM path makes room first. A read error
+    /// is `Bus`, as Linux's SIGBUS for a swap-in that failed.
+    pub fn swap_in(&mut self, f: Frame) -> Result<(), super::FaultError> {
+        if !self.swap.is_swapped(f) {
+            return Ok(());
+        }
+        if self.physmem.frames_backed() >= self.physmem.backed_limit() {
+            return Err(super::FaultError::Oom);
+        }
+        let mut buf = [0u8; crate::physmem::PAGE_SIZE];
+        self.swap
+            .load(f, &mut buf)
+            .map_err(|_| super::FaultError::Bus)?;
+        self.physmem
+            .fill(f, &buf)
+            .map_err(|_| super::FaultError::Bus)
     }
 
     /// Frames currently held by guests (for /proc/meminfo AnonPages).

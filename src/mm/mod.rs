@@ -8,6 +8,8 @@
 //! | `aspace.rs` | one address space: VMAs, the guest page table, mmap/munmap/mprotect/brk, fork |
 //! | `fault.rs`  | resolving a page fault: demand paging, copy-on-write, fault-around |
 //! | `pagecache.rs` | file pages in frames; substitution of image pages under ubd=mmap |
+//! | `reclaim.rs`| swap-out candidates and the clock's reference test (revoking host mappings) |
+//! | `swap.rs`   | swap areas (Linux's format), their slots, and which frames are swapped out |
 //!
 //! Nothing here touches the host: every change to a stub's host mappings
 //! is returned as a list of `MapOp`s that the platform applies in a batch.
@@ -25,6 +27,8 @@ pub mod aspace;
 pub mod fault;
 pub mod frames;
 pub mod pagecache;
+pub mod reclaim;
+pub mod swap;
 pub mod types;
 pub mod vma;
 

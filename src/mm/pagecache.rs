@@ -393,6 +393,33 @@ impl PageCache {
         }
     }
 
+    /// Memory pressure: drops up to `want` clean pages that only the
+    /// cache holds (no page table maps them, so their frames really come
+    /// free), least recently used first. Returns how many were dropped.
+    pub fn reclaim_unmapped(&mut self, want: u64, frames: &mut FrameRefs) -> u64 {
+        let mut clean: Vec<(u64, FileKey, u64)> = self
+            .files
+            .iter()
+            .flat_map(|(k, m)| {
+                m.iter()
+                    .filter(|(_, p)| !p.dirty && !p.shared_write && frames.refcount(p.frame) == 1)
+                    .map(move |(i, p)| (p.used, *k, *i))
+            })
+            .collect();
+        clean.sort_unstable();
+        let mut got = 0;
+        for (_, key, idx) in clean.into_iter().take(want as usize) {
+            if let Some(p) = self.files.get_mut(&key).and_then(|m| m.remove(&idx)) {
+                frames.put(p.frame);
+                self.stats.evicted += 1;
+                self.count -= 1;
+                got += 1;
+            }
+        }
+        self.files.retain(|_, m| !m.is_empty());
+        got
+    }
+
     /// Drops the least recently used clean pages until at most
     /// `max_pages` are cached (the `pagecache_max=` cap). Dirty pages stay
     /// (sync writes them back). Pages still mapped keep their frames

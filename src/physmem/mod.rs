@@ -9,6 +9,8 @@
 //! | `subst.rs`   | frames whose contents are a host file page (ubd=mmap) |
 //! | `hotplug.rs` | taking free frames out of the guest and giving them back |
 //! | `stats.rs`   | counts, and the host's own figure for memory held |
+//! | `hollow.rs`  | frames whose contents went to swap: allocated, punched, filled again on swap-in |
+//! | `limit.rs`   | the cap on frames the host backs (the host budget's share for the guest) |
 //! | `mod.rs`     | `PhysMem`: alloc, free (punching), byte access |
 //!
 //! Invariants: every free or unplugged frame is a hole in the memfd (it
@@ -30,7 +32,9 @@
 mod alloc;
 mod error;
 mod frame;
+mod hollow;
 mod hotplug;
+mod limit;
 mod stats;
 mod subst;
 
@@ -55,6 +59,8 @@ pub struct PhysMem {
     memfd: MemFd,
     frames: u64,
     inner: Mutex<Inner>,
+    /// Most frames the memfd may back at once (see `limit.rs`).
+    backed_limit: std::sync::atomic::AtomicU64,
 }
 
 struct Inner {
@@ -66,6 +72,8 @@ struct Inner {
     double_frees: u64,
     /// Frames punched so far (freed or unplugged).
     punched_frames: u64,
+    /// Allocated frames whose contents are in swap (hollow.rs).
+    hollow: std::collections::HashSet<Frame>,
 }
 
 impl PhysMem {
@@ -89,6 +97,7 @@ impl PhysMem {
         Ok(PhysMem {
             memfd,
             frames,
+            backed_limit: std::sync::atomic::AtomicU64::new(u64::MAX),
             inner: Mutex::new(Inner {
                 view,
                 alloc: FrameAllocator::new(frames),
@@ -96,6 +105,7 @@ impl PhysMem {
                 subst_limit: subst::default_limit(),
                 double_frees: 0,
                 punched_frames: 0,
+                hollow: Default::default(),
             }),
         })
         .inspect(|pm| {
@@ -122,12 +132,19 @@ impl PhysMem {
     }
 
     /// A zero-filled frame.
+    /// Refused (`OutOfMemory`) when no frame is free, or when the frames
+    /// the memfd backs are at the limit (`set_backed_limit`).
     pub fn alloc(&self) -> Result<Frame, PhysMemError> {
-        self.inner
-            .lock()
+        let mut inner = self.inner.lock();
+        let backed = inner
             .alloc
-            .alloc()
-            .ok_or(PhysMemError::OutOfMemory)
+            .allocated_count()
+            .saturating_sub(inner.subst.len())
+            .saturating_sub(inner.hollow.len() as u64);
+        if backed >= self.backed_limit() {
+            return Err(PhysMemError::OutOfMemory);
+        }
+        inner.alloc.alloc().ok_or(PhysMemError::OutOfMemory)
     }
 
     /// Frees a frame: undoes any substitution and gives its host memory back
@@ -151,7 +168,7 @@ impl PhysMem {
             if inner.subst.contains(f) && inner.drop_substitution(&self.memfd, f).is_err() {
                 continue;
             }
-            if inner.alloc.free(f).is_ok() {
+            if inner.alloc.free(f).is_ok() && !inner.hollow.remove(&f) {
                 freed.push(f);
             }
         }

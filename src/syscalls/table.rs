@@ -4,6 +4,7 @@
 use std::sync::OnceLock;
 
 use crate::kernel::files::{eventfd, memfd, pidfd, signalfd, timerfd};
+use crate::kernel::{kmsg, swap};
 
 use super::{
     epoll, fs, fsio, futex, ioctl, ipc, locks, misc, mm, net, poll, process, sched, signal, time,
@@ -262,11 +263,13 @@ const TABLE: &[Entry] = &[
     (434, "pidfd_open", pidfd::sys_pidfd_open),
     (424, "pidfd_send_signal", pidfd::sys_pidfd_send_signal),
     (319, "memfd_create", memfd::sys_memfd_create),
+    (103, "syslog", kmsg::sys_syslog),
+    (167, "swapon", swap::sys_swapon),
+    (168, "swapoff", swap::sys_swapoff),
 ];
 
 /// Names of syscalls we do not implement, for the ENOSYS log line.
 const UNIMPLEMENTED: &[(u64, &str)] = &[
-    (103, "syslog"),
     (253, "inotify_init"),
     (324, "membarrier"),
     (334, "rseq"),

@@ -259,6 +259,37 @@ pub fn filesystems(list: &[(&'static str, bool)]) -> String {
     o
 }
 
+/// /proc/swaps, as Linux's swap_show prints it.
+pub fn swaps(list: &[SwapInfo]) -> String {
+    let mut o = String::from("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n");
+    for s in list {
+        let name = String::from_utf8_lossy(&s.name);
+        let pad = 40usize.saturating_sub(name.len()).max(1);
+        let tab = |v: u64| if v < 10_000_000 { "\t" } else { "" };
+        let _ = writeln!(
+            o,
+            "{name}{:pad$}{}\t{}\t{}{}\t{}{}",
+            "",
+            if s.partition { "partition" } else { "file" },
+            s.size_kib,
+            tab(s.size_kib),
+            s.used_kib,
+            tab(s.used_kib),
+            s.prio
+        );
+    }
+    o
+}
+
+/// /proc/vmstat: one `name value` line per counter.
+pub fn vmstat(list: &[(&'static str, u64)]) -> String {
+    let mut o = String::new();
+    for (k, v) in list {
+        let _ = writeln!(o, "{k} {v}");
+    }
+    o
+}
+
 /// /proc/partitions, as Linux's show_partition prints it.
 pub fn partitions(list: &[PartitionInfo]) -> String {
     let mut o = String::from("major minor  #blocks  name\n\n");

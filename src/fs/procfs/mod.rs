@@ -83,6 +83,8 @@ const G_MSGMNB: u64 = 50;
 const G_MSGMNI: u64 = 51;
 const G_NET: u64 = 28;
 const G_NET_UNIX: u64 = 29;
+const G_SWAPS: u64 = 52;
+const G_VMSTAT: u64 = 53;
 
 // Per-process file ids.
 const P_DIR: u64 = 1;
@@ -112,10 +114,12 @@ const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
     ("partitions", G_PARTITIONS, Kind::File),
     ("self", G_SELF, Kind::Link),
     ("stat", G_STAT, Kind::File),
+    ("swaps", G_SWAPS, Kind::File),
     ("sys", G_SYS, Kind::Dir),
     ("sysvipc", G_SYSVIPC, Kind::Dir),
     ("uptime", G_UPTIME, Kind::File),
     ("version", G_VERSION, Kind::File),
+    ("vmstat", G_VMSTAT, Kind::File),
 ];
 const NET_ENTRIES: &[(&str, u64, Kind)] = &[("unix", G_NET_UNIX, Kind::File)];
 const SYS_ENTRIES: &[(&str, u64, Kind)] = &[
@@ -209,7 +213,9 @@ impl ProcFs {
                 | G_PARTITIONS
                 | G_PID_MAX..=G_OVERCOMMIT
                 | G_LOCKS
-                | G_SYSVIPC_SHM..=G_MSGMNI => Kind::File,
+                | G_SYSVIPC_SHM..=G_MSGMNI
+                | G_SWAPS
+                | G_VMSTAT => Kind::File,
                 _ => return Err(Errno::ENOENT),
             };
             return if sub == 0 {
@@ -264,6 +270,8 @@ impl ProcFs {
             (None, G_LOADAVG) => format::loadavg(&s.loadavg()),
             (None, G_FILESYSTEMS) => format::filesystems(&s.filesystems()),
             (None, G_PARTITIONS) => format::partitions(&s.partitions()),
+            (None, G_SWAPS) => format::swaps(&s.swaps()),
+            (None, G_VMSTAT) => format::vmstat(&s.vmstat()),
             (None, G_CPUINFO) => format::cpuinfo(s.cpu_count()),
             (None, G_VERSION) => format::version(&s.kernel_version()),
             (None, G_STAT) => format::sys_stat(&s.sys_stat()),

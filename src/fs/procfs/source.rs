@@ -217,6 +217,17 @@ pub struct MountInfo {
     pub options: String,
 }
 
+/// One line of /proc/swaps: an active swap area.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwapInfo {
+    pub name: Vec<u8>,
+    /// A whole block device ("partition") or a file.
+    pub partition: bool,
+    pub size_kib: u64,
+    pub used_kib: u64,
+    pub prio: i16,
+}
+
 /// One line of /proc/partitions: a disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionInfo {
@@ -306,6 +317,14 @@ pub trait ProcSource {
     fn filesystems(&self) -> Vec<(&'static str, bool)>;
     /// The block devices, for /proc/partitions.
     fn partitions(&self) -> Vec<PartitionInfo> {
+        Vec::new()
+    }
+    /// The active swap areas, for /proc/swaps.
+    fn swaps(&self) -> Vec<SwapInfo> {
+        Vec::new()
+    }
+    /// /proc/vmstat counters, in order.
+    fn vmstat(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
     }
     /// Open descriptors of `pid` and what their /proc/<pid>/fd links read.

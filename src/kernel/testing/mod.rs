@@ -11,12 +11,14 @@
 //! | `signals.rs` | sigaction, delivery to handlers, masks, SIG_IGN/SIG_DFL, EINTR |
 //! | `process.rs` | fork, exit, wait4, zombies, reparenting to init |
 //! | `fs.rs` | open/read/write/lseek/close/unlink on tmpfs |
+//! | `oom.rs` | the OOM killer: badness, init exempt, oom_score_adj, the log line |
 //!
 //! A program stops the kernel where the test wants to look with
 //! [`Asm::stop`] (reboot(POWER_OFF): `Kernel::run` returns with every task
 //! as it is); the test inspects, then may clear `shutdown` and run on.
 
 mod fs;
+mod oom;
 mod process;
 mod sched;
 mod signals;

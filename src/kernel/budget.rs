@@ -1,0 +1,249 @@
+//! The host memory budget: how much host memory the instance may hold,
+//! what it holds, and keeping the one under the other.
+//!
+//! The budget is `host_mem_max=` (also `config host_mem_max=` on the
+//! mconsole), else what umlrun's memory cgroup leaves it (host/memacct.rs:
+//! v2 `memory.high`/`memory.max`, v1 `memory.limit_in_bytes`), re-read
+//! every `REFRESH` while a budget is in force and whenever guest memory
+//! grows by `STEP` frames, so a changed limit is followed. With several instances in one cgroup each
+//! takes as its budget the limit minus what the others hold (the cgroup's
+//! usage less its reclaimable file cache less our own count): the room left
+//! is shared first come, and whoever grows into a full cgroup meets
+//! pressure in its own guest, never the host's OOM killer.
+//!
+//! What the instance holds is counted from the host's own figures: the
+//! memfd's blocks (guest frames that cost memory), umlrun's private memory
+//! (`RssAnon + VmPTE`: heap, kernel structures, page tables) and its stubs'
+//! (sampled, at most `STUB_SAMPLE` read per refresh, the rest taken at the
+//! sample's mean). Guest memory gets the budget minus the kernel's and the
+//! stubs' share minus a reserve (`reserve`), as a cap on the frames the
+//! memfd backs (physmem/limit.rs). Past the cap an allocation fails as if
+//! RAM were full: reclaim, then swap, then the guest's OOM killer
+//! (kernel/oom.rs). A budget lowered below what the guest holds is reached
+//! the same way at the next refresh (`shrink_to_budget`), never by ending
+//! the instance.
+
+use std::time::{Duration, Instant};
+
+use super::core::Kernel;
+use crate::host::memacct::{self, Cgroup};
+
+/// How often the cgroup and the host figures are read again while a
+/// budget is in force (without one, only guest growth of `STEP` frames
+/// reads the cgroup again: an idle instance with no limit never wakes).
+pub const REFRESH: Duration = Duration::from_millis(500);
+/// Frames guest memory may grow between two reads of the cgroup (4 MiB).
+pub const STEP: u64 = 1024;
+/// Stubs whose /proc status is read per refresh.
+const STUB_SAMPLE: usize = 16;
+/// Fewest frames the guest is left, however small the budget (init and a
+/// shell must still run to be told).
+pub const MIN_GUEST_FRAMES: u64 = 2048;
+
+/// The budget's state and the last figures measured.
+#[derive(Debug, Default)]
+pub struct Budget {
+    /// Set by `host_mem_max=` or the mconsole; None: follow the cgroup.
+    pub switch: Option<u64>,
+    pub cgroup: Option<Cgroup>,
+    /// The budget in force, and where it came from.
+    pub bytes: Option<u64>,
+    pub source: &'static str,
+    /// umlrun's own private memory, the stubs' and how many there are.
+    pub kernel_bytes: u64,
+    pub stub_bytes: u64,
+    pub stubs: usize,
+    /// The cgroup's usage at the last refresh, and the part of it that is
+    /// neither reclaimable file cache nor ours.
+    pub cgroup_usage: Option<u64>,
+    pub others_bytes: u64,
+    /// The cap on backed frames computed at the last refresh.
+    pub guest_frames: Option<u64>,
+    /// The most the instance was counted to hold at a refresh.
+    pub peak_held: u64,
+    last: Option<Instant>,
+}
+
+impl Budget {
+    /// What the instance holds on the host by the last figures.
+    pub fn held(&self, memfd_bytes: u64) -> u64 {
+        memfd_bytes + self.kernel_bytes + self.stub_bytes
+    }
+}
+
+/// Headroom kept between what is counted and the budget: the kernel's heap
+/// and page tables move between refreshes.
+pub fn reserve(budget: u64) -> u64 {
+    (budget / 16).clamp(4 << 20, 32 << 20)
+}
+
+/// Frames guest memory may back under `budget` once the kernel's and the
+/// stubs' memory and the reserve are taken out.
+pub fn guest_frames(budget: u64, kernel: u64, stubs: u64) -> u64 {
+    let room = budget
+        .saturating_sub(kernel)
+        .saturating_sub(stubs)
+        .saturating_sub(reserve(budget));
+    (room / 4096).max(MIN_GUEST_FRAMES)
+}
+
+impl Kernel {
+    /// At boot: the switch's budget, else the cgroup's.
+    pub fn budget_init(&mut self, switch: Option<u64>) {
+        self.budget.switch = switch;
+        self.budget.cgroup = Cgroup::own();
+        self.budget_refresh();
+        if let Some(b) = self.budget.bytes {
+            log::info!(
+                "host memory budget {} MiB ({})",
+                b >> 20,
+                self.budget.source
+            );
+        }
+    }
+
+    /// A new `host_mem_max=` (the mconsole); None goes back to the cgroup.
+    pub fn budget_set(&mut self, switch: Option<u64>) {
+        self.budget.switch = switch;
+        self.budget_refresh();
+        self.shrink_to_budget();
+    }
+
+    /// When the next refresh is due, if a budget is in force.
+    pub fn budget_deadline(&self) -> Option<Instant> {
+        let last = self.budget.last?;
+        self.budget.bytes.is_some().then_some(last + REFRESH)
+    }
+
+    /// Called every scheduler turn: refreshes when due, then brings the
+    /// guest under a budget that shrank.
+    pub fn budget_tick(&mut self) {
+        if self.budget_deadline().is_some_and(|d| Instant::now() >= d) {
+            self.budget_refresh();
+            self.shrink_to_budget();
+        }
+    }
+
+    /// Reads the figures again and sets physmem's cap.
+    pub fn budget_refresh(&mut self) {
+        self.budget.last = Some(Instant::now());
+        let memfd = self.physmem.frames_backed() * 4096;
+        self.budget.kernel_bytes = memacct::private_bytes(None).unwrap_or(0);
+        let stubs = memacct::children();
+        self.budget.stubs = stubs.len();
+        let sample: Vec<u64> = stubs
+            .iter()
+            .take(STUB_SAMPLE)
+            .filter_map(|&p| memacct::private_bytes(Some(p)))
+            .collect();
+        self.budget.stub_bytes = if sample.is_empty() {
+            0
+        } else {
+            sample.iter().sum::<u64>() / sample.len() as u64 * stubs.len() as u64
+        };
+        let ours = self.budget.held(memfd);
+        self.budget.peak_held = self.budget.peak_held.max(ours);
+        let cg = self.budget.cgroup.clone();
+        self.budget.cgroup_usage = cg.as_ref().and_then(|c| c.usage());
+        self.budget.others_bytes = match (&cg, self.budget.cgroup_usage) {
+            (Some(c), Some(u)) => u
+                .saturating_sub(c.file_cache().unwrap_or(0))
+                .saturating_sub(ours),
+            _ => 0,
+        };
+        let (bytes, source) = match (self.budget.switch, cg.as_ref().and_then(|c| c.limit())) {
+            (Some(b), _) => (Some(b), "host_mem_max="),
+            (None, Some(l)) => (
+                Some(l.bytes.saturating_sub(self.budget.others_bytes)),
+                l.source,
+            ),
+            (None, None) => (None, "none"),
+        };
+        self.budget.bytes = bytes;
+        self.budget.source = source;
+        let cap = bytes.map(|b| guest_frames(b, self.budget.kernel_bytes, self.budget.stub_bytes));
+        self.budget.guest_frames = cap;
+        self.budget_set_checkpoint();
+    }
+
+    /// Physmem's cap: the budget's frames, or `STEP` past what is backed
+    /// now if that is lower, so growth past the step comes back here
+    /// (`budget_on_alloc_failure`) and the cgroup is read again.
+    fn budget_set_checkpoint(&mut self) {
+        let limit = match self.budget.guest_frames {
+            Some(cap) if self.budget.cgroup.is_some() && self.budget.switch.is_none() => {
+                cap.min(self.physmem.frames_backed().saturating_add(STEP))
+            }
+            Some(cap) => cap,
+            None if self.budget.cgroup.is_some() => {
+                // No limit now; read again every STEP in case one comes.
+                self.physmem.frames_backed().saturating_add(STEP)
+            }
+            None => u64::MAX,
+        };
+        self.physmem.set_backed_limit(limit);
+    }
+
+    /// An allocation failed: if only the checkpoint stopped it (the
+    /// budget has room), refresh and say "retry".
+    pub fn budget_on_alloc_failure(&mut self) -> bool {
+        let backed = self.physmem.frames_backed();
+        if backed < self.physmem.backed_limit() {
+            // Not the cap: guest RAM itself is full.
+            return false;
+        }
+        let at_cap = self.budget.guest_frames.is_some_and(|c| backed >= c);
+        if at_cap {
+            // Refresh at most once per REFRESH at the real cap.
+            if self.budget_deadline().is_some_and(|d| Instant::now() < d) {
+                return false;
+            }
+        }
+        self.budget_refresh();
+        self.physmem.frames_backed() < self.physmem.backed_limit()
+    }
+
+    /// The `stats` figures: the budget, what the instance holds by our
+    /// count and by the cgroup's.
+    pub fn budget_json(&self, memfd_bytes: u64) -> serde_json::Value {
+        let b = &self.budget;
+        serde_json::json!({
+            "host_mem_max_bytes": b.bytes,
+            "source": b.source,
+            "held_bytes": b.held(memfd_bytes),
+            "peak_held_bytes": b.peak_held,
+            "memfd_bytes": memfd_bytes,
+            "kernel_private_bytes": b.kernel_bytes,
+            "stub_bytes": b.stub_bytes,
+            "stubs": b.stubs,
+            "guest_frame_cap": b.guest_frames,
+            "cgroup": b.cgroup.as_ref().map(|c| c.dir.display().to_string()),
+            "cgroup_usage_bytes": b.cgroup_usage,
+            "cgroup_others_bytes": b.others_bytes,
+        })
+    }
+
+    /// Over a budget that shrank: reclaim and, as the last resort, the
+    /// OOM killer, until the guest's backed frames fit (bounded).
+    pub fn shrink_to_budget(&mut self) {
+        let Some(cap) = self.budget.guest_frames else {
+            return;
+        };
+        for _ in 0..64 {
+            let backed = self.physmem.frames_backed();
+            if backed <= cap {
+                return;
+            }
+            let over = backed - cap;
+            if self.reclaim_page_cache(over.min(1024)) > 0 {
+                continue;
+            }
+            if self.swap_out_pages(over.min(1024)) > 0 {
+                continue;
+            }
+            if !self.oom_kill_for_budget() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Swap in the guest: swapon(2)/swapoff(2) on a ubd disk, choosing pages
+//! to swap out, and what /proc/swaps and /proc/vmstat show.
+//!
+//! Swap-out (`swap_out_pages`) is the OOM path's second step, after
+//! page-cache reclaim: a clock hand walks every address space's private
+//! anonymous pages (mm/reclaim.rs). Pages not mapped in their stub since
+//! the hand last passed (cold) are written out at once; pages mapped
+//! (hot) lose their host mapping and get a second chance: if the guest
+//! uses them they fault back without I/O, if not they are cold next time.
+//! When every candidate was hot, the pages just revoked go (FIFO), so a
+//! burst always finds memory. Written through the block layer (COW-aware
+//! ubd), the frame punched at once (mm/swap.rs). A fault on a swapped page
+//! reads it back into the same frame (`FrameRefs::swap_in`).
+//!
+//! Not yet: swap files in a file system (swapon of a regular file is
+//! EINVAL), a swap cache (a page read back is written again in full when
+//! it goes out again), shared pages (a frame with more than one reference:
+//! fork's copy-on-write pages, tmpfs pages that are mapped) stay resident.
+
+use std::sync::Arc;
+
+use super::core::{Kernel, Mm};
+use super::kmsg::KERN_INFO;
+use super::task::{MmId, Pid};
+use crate::block::disks::Holder;
+use crate::errno::Errno;
+use crate::fs::procfs::SwapInfo;
+use crate::fs::{S_IFBLK, S_IFMT, S_IFREG};
+use crate::mm::swap::{parse_header, SwapArea, SwapDev};
+use crate::physmem::PAGE_SIZE;
+use crate::syscalls::{ok, SysResult};
+
+/// Pages swapped out per call of the OOM path (1 MiB).
+pub const SWAP_BATCH: u64 = 256;
+
+// swapon(2) flags.
+const SWAP_FLAG_PREFER: u64 = 0x8000;
+const SWAP_FLAG_PRIO_MASK: u64 = 0x7fff;
+const SWAP_FLAG_DISCARD: u64 = 0x10000;
+const SWAP_FLAG_DISCARD_ONCE: u64 = 0x20000;
+const SWAP_FLAG_DISCARD_PAGES: u64 = 0x40000;
+const SWAP_FLAGS_VALID: u64 = SWAP_FLAG_PRIO_MASK
+    | SWAP_FLAG_PREFER
+    | SWAP_FLAG_DISCARD
+    | SWAP_FLAG_DISCARD_ONCE
+    | SWAP_FLAG_DISCARD_PAGES;
+
+/// The clock hand and the next default priority.
+#[derive(Debug)]
+pub struct SwapCtl {
+    pub hand: (MmId, u64),
+    /// Linux gives areas without a priority -2, -3, ...
+    pub next_prio: i16,
+}
+
+impl Default for SwapCtl {
+    fn default() -> Self {
+        SwapCtl {
+            hand: (0, 0),
+            next_prio: -2,
+        }
+    }
+}
+
+impl Kernel {
+    /// Swaps out up to `want` pages; returns how many went.
+    pub fn swap_out_pages(&mut self, want: u64) -> u64 {
+        let swap = &self.frames.swap;
+        if swap.used_pages() >= swap.total_pages() {
+            return 0;
+        }
+        let mut ids: Vec<MmId> = self.mms.keys().copied().collect();
+        ids.sort_unstable();
+        let (hand_mm, hand_page) = self.swapctl.hand;
+        let start = ids.iter().position(|&i| i >= hand_mm).unwrap_or(0);
+        ids.rotate_left(start);
+        let Kernel { mms, frames, .. } = self;
+        let mut got = 0u64;
+        let mut revoked: Vec<(MmId, u64)> = Vec::new();
+        let mut hand = (0, 0);
+        'all: for id in ids {
+            let Some(Mm { aspace, .. }) = mms.get_mut(&id) else {
+                continue;
+            };
+            let from = if id == hand_mm { hand_page } else { 0 };
+            for c in aspace.swap_candidates(frames, from) {
+                if got >= want && revoked.len() as u64 >= 2 * want {
+                    hand = (id, c.page);
+                    break 'all;
+                }
+                if !c.hot {
+                    if got < want {
+                        match aspace.swap_out_page(c.page, frames) {
+                            Ok(()) => got += 1,
+                            Err(_) => break 'all,
+                        }
+                    }
+                } else if (revoked.len() as u64) < 2 * want {
+                    aspace.revoke(c.page);
+                    revoked.push((id, c.page));
+                }
+            }
+        }
+        self.swapctl.hand = hand;
+        if got == 0 {
+            // Everything was in use: the pages just revoked go, oldest
+            // first.
+            let Kernel { mms, frames, .. } = self;
+            for (id, page) in revoked.into_iter().take(want as usize) {
+                if let Some(mm) = mms.get_mut(&id) {
+                    if mm.aspace.swap_out_page(page, frames).is_err() {
+                        break;
+                    }
+                    got += 1;
+                }
+            }
+        }
+        got
+    }
+
+    /// /proc/swaps rows.
+    pub fn swap_infos(&self) -> Vec<SwapInfo> {
+        self.frames
+            .swap
+            .areas
+            .iter()
+            .map(|a| SwapInfo {
+                name: a.name.clone(),
+                partition: a.disk.is_some(),
+                size_kib: a.good * 4,
+                used_kib: a.used * 4,
+                prio: a.prio,
+            })
+            .collect()
+    }
+
+    /// /proc/vmstat counters.
+    pub fn vmstat(&self) -> Vec<(&'static str, u64)> {
+        let st = self.physmem.stats();
+        let pc = self.pagecache.borrow().stats();
+        vec![
+            ("nr_free_pages", st.frames_free),
+            ("nr_file_pages", pc.cached),
+            (
+                "nr_anon_pages",
+                (self.frames.count() as u64).saturating_sub(pc.cached),
+            ),
+            ("nr_swapped_out", self.physmem.frames_hollow()),
+            ("pswpin", self.frames.swap.pswpin),
+            ("pswpout", self.frames.swap.pswpout),
+            ("pgfault", self.counters.faults),
+            ("oom_kill", self.oom.kills),
+        ]
+    }
+
+    /// The disk a swap path names: (disk index, its ubd). Regular files
+    /// are not supported yet (EINVAL); other kinds are EINVAL as in Linux.
+    fn swap_disk(&mut self, tid: Pid, path: &[u8]) -> Result<usize, Errno> {
+        let r = self.lookup_at(tid, crate::syscalls::AT_FDCWD, path, true)?;
+        match r.stat.mode & S_IFMT {
+            S_IFBLK => {}
+            S_IFREG => {
+                log::info!("swapon of a regular file: swap files are not supported yet");
+                return Err(Errno::EINVAL);
+            }
+            _ => return Err(Errno::EINVAL),
+        }
+        let disk = self.disks.by_rdev(r.stat.rdev).ok_or(Errno::ENXIO)?;
+        Ok(disk.index)
+    }
+}
+
+/// swapon(path, flags).
+pub fn sys_swapon(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if k.task(tid)?.cred.euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    let flags = a[1];
+    if flags & !SWAP_FLAGS_VALID != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = k.read_path(tid, a[0])?;
+    let index = k.swap_disk(tid, &path)?;
+    let disk = k.disks.get(index).ok_or(Errno::ENXIO)?;
+    if disk.holder().is_some() {
+        return Err(Errno::EBUSY);
+    }
+    let ubd = disk.ubd.clone();
+    if ubd.read_only() {
+        return Err(Errno::EROFS);
+    }
+    if ubd.size() < PAGE_SIZE as u64 {
+        return Err(Errno::EINVAL);
+    }
+    let mut page = [0u8; PAGE_SIZE];
+    ubd.read_page(0, &mut page)?;
+    let (hdr, maxpages) = parse_header(&page, ubd.size() / PAGE_SIZE as u64)?;
+    k.disks.claim(index, Holder::Swap)?;
+    let prio = if flags & SWAP_FLAG_PREFER != 0 {
+        (flags & SWAP_FLAG_PRIO_MASK) as i16
+    } else {
+        let p = k.swapctl.next_prio;
+        k.swapctl.next_prio = p.saturating_sub(1);
+        p
+    };
+    let id = k.frames.swap.next_id();
+    let dev: Arc<dyn SwapDev> = ubd;
+    let area = SwapArea::new(id, path.clone(), Some(index), prio, dev, &hdr, maxpages);
+    let kib = area.good * 4;
+    k.frames.swap.add(area);
+    k.printk(
+        KERN_INFO,
+        &format!(
+            "Adding {kib}k swap on {}.  Priority:{prio} extents:1 across:{kib}k",
+            String::from_utf8_lossy(&path)
+        ),
+    );
+    ok(0)
+}
+
+/// swapoff(path): every page comes back, or ENOMEM with nothing changed.
+pub fn sys_swapoff(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if k.task(tid)?.cred.euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    let path = k.read_path(tid, a[0])?;
+    let index = k.swap_disk(tid, &path)?;
+    let id = k
+        .frames
+        .swap
+        .areas
+        .iter()
+        .find(|a| a.disk == Some(index))
+        .map(|a| a.id)
+        .ok_or(Errno::EINVAL)?;
+    let frames = k.frames.swap.frames_in(id);
+    let need = frames.len() as u64;
+    let room = |k: &Kernel| {
+        k.physmem
+            .backed_limit()
+            .saturating_sub(k.physmem.frames_backed())
+            .min(k.physmem.stats().frames_free.saturating_add(need))
+    };
+    if room(k) < need {
+        let short = need - room(k);
+        k.reclaim_page_cache(short);
+        if room(k) < need {
+            return Err(Errno::ENOMEM);
+        }
+    }
+    for f in frames {
+        if k.frames.swap_in(f).is_err() {
+            return Err(Errno::EIO);
+        }
+    }
+    k.frames.swap.remove(id);
+    k.disks.release_disk(index);
+    ok(0)
+}

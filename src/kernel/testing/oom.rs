@@ -1,0 +1,85 @@
+//! The OOM killer on the fake platform: the victim is chosen by badness,
+//! init is never chosen, oom_score_adj -1000 exempts, the kill is in the
+//! kernel log, and with nothing left to kill only the caller goes (or,
+//! for init alone, the instance ends as Linux panics).
+
+use super::*;
+use crate::physmem::Frame;
+
+/// Init (with `init_kb` touched) and one forked child (with `child_kb`
+/// touched), stopped; returns the kernel and the child's pid.
+fn two_processes(init_kb: usize, child_kb: usize) -> (Kernel, Pid) {
+    let mut p = Program::new();
+    let (_, j) = p.fork();
+    p.stop();
+    p.exit(0);
+    let child = p.here();
+    p.set_target(j, child);
+    p.sys(PAUSE, &[]);
+    let (mut k, _trace) = boot(p);
+    assert_eq!(run(&mut k), Shutdown::PowerOff);
+    k.shutdown = None;
+    let child = k
+        .tasks
+        .values()
+        .find(|t| t.tgid != 1)
+        .map(|t| t.tgid)
+        .expect("child");
+    k.write_user(1, DATA, &vec![1u8; init_kb * 1024]).unwrap();
+    k.write_user(child, DATA, &vec![2u8; child_kb * 1024])
+        .unwrap();
+    (k, child)
+}
+
+/// Takes every free frame, as a burst would.
+fn exhaust(k: &mut Kernel) -> Vec<Frame> {
+    let mut held = Vec::new();
+    while let Ok(f) = k.frames.alloc() {
+        held.push(f);
+    }
+    held
+}
+
+#[test]
+fn the_biggest_process_goes_but_never_init() {
+    // Init is far bigger than the child: the child is still the victim.
+    let (mut k, child) = two_processes(512, 16);
+    let cands = k.oom_candidates();
+    assert_eq!(cands.len(), 1, "init is a candidate: {cands:?}");
+    let _held = exhaust(&mut k);
+    assert!(k.out_of_memory(1, false), "init should retry");
+    assert!(
+        !k.tasks.get(&child).is_some_and(|t| t.is_alive()),
+        "the child was not killed"
+    );
+    assert!(k.tasks.get(&1).is_some_and(|t| t.is_alive()), "init died");
+    let log = String::from_utf8(k.kmsg.contents()).unwrap();
+    assert!(
+        log.contains(&format!("Out of memory: Killed process {child} (")),
+        "{log}"
+    );
+    assert!(log.contains("invoked oom-killer"), "{log}");
+    assert_eq!(k.oom.kills, 1);
+    assert_eq!(k.oom.last_victim, Some(child));
+    // Its frames came back: the retry finds one.
+    assert!(k.frames.alloc().is_ok());
+}
+
+#[test]
+fn oom_score_adj_minus_1000_exempts_and_init_alone_panics() {
+    let (mut k, child) = two_processes(16, 64);
+    k.task_mut(child).unwrap().oom_score_adj = -1000;
+    assert!(k.oom_select().is_none());
+    let _held = exhaust(&mut k);
+    // The exempt child allocating: nothing else to kill, it goes itself.
+    assert!(!k.out_of_memory(child, false));
+    assert!(!k.tasks.get(&child).is_some_and(|t| t.is_alive()));
+    assert!(k.shutdown.is_none());
+    // Init alone, out of memory, with every frame still taken: Linux's
+    // panic.
+    let _more = exhaust(&mut k);
+    assert!(!k.out_of_memory(1, false));
+    assert!(matches!(k.shutdown, Some(Shutdown::InitDied(_))));
+    let log = String::from_utf8(k.kmsg.contents()).unwrap();
+    assert!(log.contains("System is deadlocked on memory"), "{log}");
+}

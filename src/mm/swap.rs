@@ -1,0 +1,358 @@
+//! Swap areas: Linux's swap-space format on a guest block device, the
+//! slots in use, and which frames have their contents in which slot.
+//!
+//! A swapped-out page keeps its frame number: the frame is made hollow
+//! (physmem/hollow.rs: punched, the host holds nothing for it) and its
+//! contents live in a slot until a fault brings them back
+//! (`FrameRefs::swap_in`). Page tables, fork's sharing and copy-on-write
+//! counts never see the difference; the last reference to a hollow frame
+//! frees its slot. The choice of pages is the kernel's (kernel/swap.rs).
+//!
+//! The header is Linux's `union swap_header` (what busybox and util-linux
+//! `mkswap` write): "SWAPSPACE2" in the last 10 bytes of page 0, and at
+//! byte 1024 version (1), last_page, nr_badpages, uuid, label, then the
+//! bad page list at byte 1536. Every check of Linux's `read_swap_header`
+//! gives its errno (EINVAL).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::errno::{Errno, KResult};
+use crate::physmem::{Frame, PAGE_SIZE};
+
+pub const SWAP_MAGIC: &[u8; 10] = b"SWAPSPACE2";
+/// Linux's MAX_SWAP_BADPAGES for 4 KiB pages.
+pub const MAX_BADPAGES: u32 = ((PAGE_SIZE - 1536 - 10) / 4) as u32;
+
+/// What page 0 of a swap area says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwapHeader {
+    pub last_page: u32,
+    pub badpages: Vec<u32>,
+}
+
+/// Parses and checks a swap header against a device of `dev_pages` pages.
+/// Returns the header and the pages the area may use (page 0 included).
+pub fn parse_header(page: &[u8; PAGE_SIZE], dev_pages: u64) -> KResult<(SwapHeader, u64)> {
+    if &page[PAGE_SIZE - 10..] != SWAP_MAGIC {
+        return Err(Errno::EINVAL);
+    }
+    let u32_at = |o: usize| u32::from_le_bytes(page[o..o + 4].try_into().expect("4 bytes"));
+    if u32_at(1024) != 1 {
+        return Err(Errno::EINVAL);
+    }
+    let last_page = u32_at(1028);
+    let nr_bad = u32_at(1032);
+    if nr_bad > MAX_BADPAGES {
+        return Err(Errno::EINVAL);
+    }
+    let mut badpages = Vec::with_capacity(nr_bad as usize);
+    for i in 0..nr_bad as usize {
+        let b = u32_at(1536 + 4 * i);
+        if b == 0 || b > last_page {
+            return Err(Errno::EINVAL);
+        }
+        badpages.push(b);
+    }
+    // Linux truncates an area longer than its device.
+    let maxpages = (u64::from(last_page) + 1).min(dev_pages);
+    let bad_inside = badpages
+        .iter()
+        .filter(|&&b| u64::from(b) < maxpages)
+        .count() as u64;
+    if maxpages < 2 || maxpages - 1 <= bad_inside {
+        // "Empty swap-file".
+        return Err(Errno::EINVAL);
+    }
+    Ok((
+        SwapHeader {
+            last_page,
+            badpages,
+        },
+        maxpages,
+    ))
+}
+
+/// Page-sized I/O on what backs a swap area.
+pub trait SwapDev {
+    fn read_page(&self, offset: u64, buf: &mut [u8]) -> KResult<()>;
+    fn write_page(&self, offset: u64, data: &[u8]) -> KResult<()>;
+}
+
+impl SwapDev for crate::block::Ubd {
+    fn read_page(&self, offset: u64, buf: &mut [u8]) -> KResult<()> {
+        self.read_at(offset, buf).map_err(|e| {
+            log::warn!("swap read: {e}");
+            Errno::EIO
+        })
+    }
+
+    fn write_page(&self, offset: u64, data: &[u8]) -> KResult<()> {
+        self.write_at(offset, data).map_err(|e| {
+            log::warn!("swap write: {e}");
+            Errno::EIO
+        })
+    }
+}
+
+const SLOT_FREE: u8 = 0;
+const SLOT_USED: u8 = 1;
+const SLOT_BAD: u8 = 2;
+
+/// One active swap area.
+pub struct SwapArea {
+    pub id: u32,
+    /// The name /proc/swaps shows (the path given to swapon).
+    pub name: Vec<u8>,
+    /// The guest disk it is on, if a whole disk.
+    pub disk: Option<usize>,
+    pub prio: i16,
+    dev: Arc<dyn SwapDev>,
+    /// Per page: free, used or bad; page 0 (the header) is bad.
+    map: Vec<u8>,
+    /// Usable pages (size in /proc/swaps), and pages in use.
+    pub good: u64,
+    pub used: u64,
+    cursor: usize,
+}
+
+impl SwapArea {
+    pub fn new(
+        id: u32,
+        name: Vec<u8>,
+        disk: Option<usize>,
+        prio: i16,
+        dev: Arc<dyn SwapDev>,
+        header: &SwapHeader,
+        maxpages: u64,
+    ) -> SwapArea {
+        let mut map = vec![SLOT_FREE; maxpages as usize];
+        map[0] = SLOT_BAD;
+        for &b in &header.badpages {
+            if let Some(m) = map.get_mut(b as usize) {
+                *m = SLOT_BAD;
+            }
+        }
+        let good = map.iter().filter(|&&m| m == SLOT_FREE).count() as u64;
+        SwapArea {
+            id,
+            name,
+            disk,
+            prio,
+            dev,
+            map,
+            good,
+            used: 0,
+            cursor: 1,
+        }
+    }
+
+    fn alloc(&mut self) -> Option<u64> {
+        if self.used >= self.good {
+            return None;
+        }
+        let n = self.map.len();
+        for i in 0..n {
+            let s = (self.cursor + i) % n;
+            if self.map[s] == SLOT_FREE {
+                self.map[s] = SLOT_USED;
+                self.used += 1;
+                self.cursor = s + 1;
+                return Some(s as u64);
+            }
+        }
+        None
+    }
+
+    fn free(&mut self, slot: u64) {
+        if let Some(m) = self.map.get_mut(slot as usize) {
+            if *m == SLOT_USED {
+                *m = SLOT_FREE;
+                self.used -= 1;
+            }
+        }
+    }
+}
+
+/// Every swap area and the frames whose contents are in one.
+#[derive(Default)]
+pub struct SwapSpace {
+    /// Highest priority first (Linux uses the highest first).
+    pub areas: Vec<SwapArea>,
+    /// Frame → (area id, slot).
+    out: HashMap<Frame, (u32, u64)>,
+    next_id: u32,
+    /// Pages read back and written out (/proc/vmstat pswpin, pswpout).
+    pub pswpin: u64,
+    pub pswpout: u64,
+}
+
+impl SwapSpace {
+    pub fn next_id(&mut self) -> u32 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Adds an area, keeping the order by priority.
+    pub fn add(&mut self, a: SwapArea) {
+        self.areas.push(a);
+        self.areas.sort_by_key(|a| std::cmp::Reverse(a.prio));
+    }
+
+    pub fn total_pages(&self) -> u64 {
+        self.areas.iter().map(|a| a.good).sum()
+    }
+
+    pub fn used_pages(&self) -> u64 {
+        self.areas.iter().map(|a| a.used).sum()
+    }
+
+    pub fn is_swapped(&self, f: Frame) -> bool {
+        self.out.contains_key(&f)
+    }
+
+    /// Writes a page's contents to a free slot and records it for `f`.
+    pub fn store(&mut self, f: Frame, data: &[u8]) -> KResult<()> {
+        for a in self.areas.iter_mut() {
+            let Some(slot) = a.alloc() else { continue };
+            if let Err(e) = a.dev.write_page(slot * PAGE_SIZE as u64, data) {
+                // A slot that cannot be written is not used again.
+                a.map[slot as usize] = SLOT_BAD;
+                a.used -= 1;
+                a.good -= 1;
+                return Err(e);
+            }
+            self.out.insert(f, (a.id, slot));
+            self.pswpout += 1;
+            return Ok(());
+        }
+        Err(Errno::ENOMEM)
+    }
+
+    /// Reads `f`'s contents back and frees its slot.
+    pub fn load(&mut self, f: Frame, buf: &mut [u8; PAGE_SIZE]) -> KResult<()> {
+        let &(id, slot) = self.out.get(&f).ok_or(Errno::EINVAL)?;
+        let a = self
+            .areas
+            .iter_mut()
+            .find(|a| a.id == id)
+            .ok_or(Errno::EIO)?;
+        a.dev.read_page(slot * PAGE_SIZE as u64, buf)?;
+        a.free(slot);
+        self.out.remove(&f);
+        self.pswpin += 1;
+        Ok(())
+    }
+
+    /// The last reference to `f` went: its slot is free again.
+    pub fn forget(&mut self, f: Frame) {
+        if let Some((id, slot)) = self.out.remove(&f) {
+            if let Some(a) = self.areas.iter_mut().find(|a| a.id == id) {
+                a.free(slot);
+            }
+        }
+    }
+
+    /// The frames whose contents are in area `id`.
+    pub fn frames_in(&self, id: u32) -> Vec<Frame> {
+        self.out
+            .iter()
+            .filter(|(_, (a, _))| *a == id)
+            .map(|(f, _)| *f)
+            .collect()
+    }
+
+    /// Takes area `id` out (its pages must be back already).
+    pub fn remove(&mut self, id: u32) -> Option<SwapArea> {
+        let i = self.areas.iter().position(|a| a.id == id)?;
+        Some(self.areas.remove(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parking_lot::Mutex;
+
+    /// What busybox `mkswap` writes for a device of `pages` pages.
+    pub fn mkswap(pages: u32) -> [u8; PAGE_SIZE] {
+        let mut p = [0u8; PAGE_SIZE];
+        p[1024..1028].copy_from_slice(&1u32.to_le_bytes());
+        p[1028..1032].copy_from_slice(&(pages - 1).to_le_bytes());
+        p[PAGE_SIZE - 10..].copy_from_slice(SWAP_MAGIC);
+        p
+    }
+
+    #[test]
+    fn headers_like_linux() {
+        let h = mkswap(100);
+        assert_eq!(parse_header(&h, 100).unwrap().1, 100);
+        // Longer than the device: truncated.
+        assert_eq!(parse_header(&h, 50).unwrap().1, 50);
+        let mut bad = h;
+        bad[PAGE_SIZE - 1] = b'1';
+        assert_eq!(parse_header(&bad, 100), Err(Errno::EINVAL));
+        let mut v2 = h;
+        v2[1024] = 2;
+        assert_eq!(parse_header(&v2, 100), Err(Errno::EINVAL));
+        // Too small: only the header page.
+        assert_eq!(parse_header(&mkswap(1), 1), Err(Errno::EINVAL));
+        let mut badpages = mkswap(100);
+        badpages[1032..1036].copy_from_slice(&1u32.to_le_bytes());
+        badpages[1536..1540].copy_from_slice(&5u32.to_le_bytes());
+        let (hd, _) = parse_header(&badpages, 100).unwrap();
+        assert_eq!(hd.badpages, vec![5]);
+        badpages[1536..1540].copy_from_slice(&500u32.to_le_bytes());
+        assert_eq!(parse_header(&badpages, 100), Err(Errno::EINVAL));
+        badpages[1032..1036].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(parse_header(&badpages, 100), Err(Errno::EINVAL));
+    }
+
+    struct MemDev(Mutex<Vec<u8>>);
+
+    impl SwapDev for MemDev {
+        fn read_page(&self, offset: u64, buf: &mut [u8]) -> KResult<()> {
+            let o = offset as usize;
+            buf.copy_from_slice(&self.0.lock()[o..o + buf.len()]);
+            Ok(())
+        }
+        fn write_page(&self, offset: u64, data: &[u8]) -> KResult<()> {
+            let o = offset as usize;
+            self.0.lock()[o..o + data.len()].copy_from_slice(data);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn store_load_forget() {
+        let mut hdr = mkswap(4);
+        hdr[1032..1036].copy_from_slice(&1u32.to_le_bytes());
+        hdr[1536..1540].copy_from_slice(&2u32.to_le_bytes());
+        let (h, max) = parse_header(&hdr, 4).unwrap();
+        let dev = Arc::new(MemDev(Mutex::new(vec![0; 4 * PAGE_SIZE])));
+        let mut s = SwapSpace::default();
+        let id = s.next_id();
+        s.add(SwapArea::new(
+            id,
+            b"/dev/x".to_vec(),
+            None,
+            -2,
+            dev,
+            &h,
+            max,
+        ));
+        // Pages 1 and 3: page 0 is the header, page 2 is bad.
+        assert_eq!(s.total_pages(), 2);
+        s.store(Frame(10), &[1; PAGE_SIZE]).unwrap();
+        s.store(Frame(11), &[2; PAGE_SIZE]).unwrap();
+        assert_eq!(s.store(Frame(12), &[3; PAGE_SIZE]), Err(Errno::ENOMEM));
+        assert_eq!(s.used_pages(), 2);
+        let mut buf = [0u8; PAGE_SIZE];
+        s.load(Frame(11), &mut buf).unwrap();
+        assert_eq!(buf, [2; PAGE_SIZE]);
+        assert!(!s.is_swapped(Frame(11)));
+        s.forget(Frame(10));
+        assert_eq!(s.used_pages(), 0);
+        assert_eq!((s.pswpin, s.pswpout), (1, 2));
+    }
+}

@@ -1,0 +1,53 @@
+//! A cap on the frames the memfd backs: the part of the instance's host
+//! memory budget left for guest memory (kernel/budget.rs sets it). Past it
+//! `alloc` fails as if guest memory were full, so the guest meets memory
+//! pressure (reclaim, swap, its OOM killer) before the host's OOM killer
+//! has a reason to act. Substituted frames (ubd=mmap image pages) do not
+//! count: the memfd holds nothing for them.
+
+use std::sync::atomic::Ordering;
+
+use super::PhysMem;
+
+impl PhysMem {
+    /// The most frames the memfd may back at once; `u64::MAX`: no cap.
+    pub fn backed_limit(&self) -> u64 {
+        self.backed_limit.load(Ordering::Relaxed)
+    }
+
+    /// Sets the cap. Frames already allocated past it stay: only new
+    /// allocations are refused until enough are freed.
+    pub fn set_backed_limit(&self, frames: u64) {
+        self.backed_limit.store(frames, Ordering::Relaxed);
+    }
+
+    /// Frames the memfd backs now (allocated, not substituted).
+    pub fn frames_backed(&self) -> u64 {
+        let inner = self.inner.lock();
+        inner
+            .alloc
+            .allocated_count()
+            .saturating_sub(inner.subst.len())
+            .saturating_sub(inner.hollow.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::physmem::{PhysMem, PhysMemError};
+
+    #[test]
+    fn the_limit_refuses_new_frames_only() {
+        let pm = PhysMem::new(64 * 4096).unwrap();
+        let a: Vec<_> = (0..8).map(|_| pm.alloc().unwrap()).collect();
+        pm.set_backed_limit(4);
+        assert_eq!(pm.frames_backed(), 8);
+        assert!(matches!(pm.alloc(), Err(PhysMemError::OutOfMemory)));
+        pm.free_many(&a[..5]);
+        assert_eq!(pm.frames_backed(), 3);
+        pm.alloc().unwrap();
+        assert!(pm.alloc().is_err());
+        pm.set_backed_limit(u64::MAX);
+        assert!(pm.alloc().is_ok());
+    }
+}

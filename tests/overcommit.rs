@@ -1,0 +1,425 @@
+//! Overcommit end to end: the real `umlrun` on a pty, a guest program
+//! (tests/guest/memhog.c, built here and handed to the guest on a data
+//! disk) that allocates past what the instance may hold.
+//!
+//! - Past `mem=`: the guest's OOM killer kills the program (never init),
+//!   the kernel log line names it (console and `dmesg`), the instance
+//!   lives, a file written before survives, root logs in again and
+//!   `poweroff` ends umlrun with 0.
+//! - Past a host budget (`host_mem_max=96M`, and a real 96 MiB memory
+//!   cgroup where the machine lets us make one) of a `mem=256M` guest: the
+//!   same, with the instance's count of what it holds under the budget at
+//!   its peak and 0 host OOM kills.
+//! - With a 256 MiB swap disk in that budget: the 220 MB program finishes
+//!   and every page reads back right; bad swap areas give Linux's errors;
+//!   swapoff brings back what is still out.
+//!
+//! Every instance is stopped by pid when a test fails (the harness's Drop).
+
+mod support;
+mod support_many;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use support_many::{tool, Fleet, Instance, Runner, State, LOGIN_PROMPT};
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+const CMD_TIMEOUT: Duration = Duration::from_secs(30);
+/// A program that touches a few hundred MB under pressure.
+const HOG_TIMEOUT: Duration = Duration::from_secs(240);
+const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn backing() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("disk-images/busybox.img");
+    assert!(
+        p.is_file(),
+        "{} is missing: run disk-images/build first (./scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+/// An ext2 image holding /memhog (gcc -static of tests/guest/memhog.c).
+fn hog_disk(dir: &Path) -> PathBuf {
+    let tree = dir.join("hogtree");
+    std::fs::create_dir_all(&tree).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guest/memhog.c");
+    let st = Command::new("gcc")
+        .args(["-static", "-O1", "-Wall", "-Werror", "-o"])
+        .arg(tree.join("memhog"))
+        .arg(&src)
+        .status()
+        .expect("gcc");
+    assert!(st.success(), "gcc failed on {}", src.display());
+    let img = dir.join("hog.img");
+    let out = Command::new(tool("mke2fs"))
+        .args(["-q", "-F", "-t", "ext2", "-b", "4096", "-d"])
+        .arg(&tree)
+        .arg(&img)
+        .arg("8M")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mke2fs: {out:?}");
+    img
+}
+
+/// One logged-in instance with `mem`, the hog disk as ubd1 mounted at
+/// /mnt, and `extra` switches.
+fn boot(mem: &str, extra: &[String]) -> Fleet {
+    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &backing(), mem).unwrap();
+    let img = hog_disk(fleet.dir());
+    let mut args = vec![format!("ubd1={}", img.display())];
+    args.extend_from_slice(extra);
+    fleet.extra_args = args;
+    fleet.start(1).unwrap();
+    let g = &mut fleet.instances[0];
+    g.wait_login(BOOT_TIMEOUT).unwrap();
+    g.login(CMD_TIMEOUT).unwrap();
+    ok(g, "mount -o ro /dev/ubdb /mnt");
+    fleet
+}
+
+fn ok(g: &mut Instance, cmd: &str) -> String {
+    let (status, out) = g.run(cmd, CMD_TIMEOUT).unwrap();
+    assert_eq!(status, 0, "`{cmd}` exited {status}; output:\n{out}");
+    out
+}
+
+/// Run `cmd`, expect it to fail with `why` in its output.
+fn fails(g: &mut Instance, cmd: &str, why: &str) {
+    let (status, out) = g.run(&format!("{cmd} 2>&1"), CMD_TIMEOUT).unwrap();
+    assert_ne!(status, 0, "`{cmd}` succeeded; output:\n{out}");
+    assert!(out.contains(why), "`{cmd}` failed without {why:?}:\n{out}");
+}
+
+fn same(g: &mut Instance, cmd: &str, want: &str) {
+    let out = ok(g, cmd);
+    assert_eq!(out.trim_end(), want, "`{cmd}` printed:\n{out}");
+}
+
+/// Logs out and in again (a fresh getty and login), then `poweroff`:
+/// umlrun must end with 0 and no panic.
+fn relogin_and_poweroff(g: &mut Instance) {
+    let at = g.mark();
+    g.send("exit\n").unwrap();
+    g.expect(LOGIN_PROMPT, at, BOOT_TIMEOUT).unwrap();
+    g.state = State::Login;
+    g.login(CMD_TIMEOUT).unwrap();
+    same(g, "id -u", "0");
+    g.send("poweroff\n").unwrap();
+    match g.wait_exited(EXIT_TIMEOUT) {
+        Some(st) => assert_eq!(st.code(), Some(0), "umlrun ended {st}\n{}", g.tail(20)),
+        None => panic!("umlrun still runs after poweroff\n{}", g.tail(20)),
+    }
+    let all = String::from_utf8_lossy(&g.transcript()).into_owned();
+    assert!(
+        !all.contains("panicked"),
+        "umlrun panicked:\n{}",
+        g.tail(30)
+    );
+}
+
+/// The hog, run in the background of the shell with its status saved, so
+/// the OOM kill's console line cannot interleave with the marker.
+fn run_hog(g: &mut Instance, mib: u32) -> (i32, String) {
+    g.run(
+        &format!("/mnt/memhog {mib} > /tmp/hog.out 2>&1; echo status=$? >> /tmp/hog.out; cat /tmp/hog.out"),
+        HOG_TIMEOUT,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_program_past_mem_is_oom_killed_and_the_instance_lives() {
+    let mut fleet = boot("64M", &[]);
+    let g = &mut fleet.instances[0];
+    ok(g, "echo written-before > /root/keep.txt && sync");
+    let at = g.mark();
+    let (_, out) = run_hog(g, 100);
+    assert!(out.contains("status=137"), "memhog was not killed:\n{out}");
+    let console = String::from_utf8_lossy(&g.transcript()[at..]).replace('\r', "");
+    assert!(
+        console.contains("Out of memory: Killed process") && console.contains("(memhog)"),
+        "no kernel line naming the victim on the console:\n{console}"
+    );
+    let log = ok(g, "dmesg");
+    assert!(
+        log.contains("invoked oom-killer") && log.contains("(memhog) total-vm:"),
+        "dmesg:\n{log}"
+    );
+    // Init and the shell are alive; the memory came back.
+    same(g, "cat /root/keep.txt", "written-before");
+    same(g, "kill -0 1 && echo init-alive", "init-alive");
+    let free = ok(g, "free | awk '/Mem:/ {print $4}'");
+    let kb: u64 = free.trim().parse().unwrap_or(0);
+    assert!(kb > 40 * 1024, "free after the OOM kill: {kb} kB");
+    relogin_and_poweroff(g);
+}
+
+/// `stats` as JSON, through `umlctl`.
+fn stats(fleet: &Fleet) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_umlctl"))
+        .arg(format!("uml_dir={}", fleet.uml_dir().display()))
+        .arg(&fleet.instances[0].umid)
+        .args(["stats", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "umlctl stats: {out:?}");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stats: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The 220 MB program in a 96 MiB budget without swap: killed inside the
+/// guest, the instance lives and keeps under its budget.
+fn hog_in_a_budget(fleet: &mut Fleet) {
+    hog_in_a_budget_of(fleet, Some(96 << 20));
+}
+
+/// As `hog_in_a_budget`; `want`: the budget stats must show (None: any
+/// at most 96 MiB, as a cgroup's share is).
+fn hog_in_a_budget_of(fleet: &mut Fleet, want: Option<u64>) {
+    let g = &mut fleet.instances[0];
+    ok(g, "echo written-before > /root/keep.txt && sync");
+    let at = g.mark();
+    let (_, out) = run_hog(g, 220);
+    assert!(out.contains("status=137"), "memhog was not killed:\n{out}");
+    let console = String::from_utf8_lossy(&g.transcript()[at..]).replace('\r', "");
+    assert!(
+        console.contains("Out of memory: Killed process") && console.contains("(memhog)"),
+        "no kernel line naming the victim:\n{console}"
+    );
+    let s = stats(fleet);
+    eprintln!("stats after the kill: {}", s["budget"]);
+    let budget = s["budget"]["host_mem_max_bytes"].as_u64().unwrap();
+    match want {
+        Some(w) => assert_eq!(budget, w, "{s}"),
+        None => assert!(budget <= 96 << 20, "{s}"),
+    }
+    assert!(s["oom"]["kills"].as_u64().unwrap() >= 1, "{s}");
+    assert!(
+        s["budget"]["held_bytes"].as_u64().unwrap() < budget,
+        "held past the budget: {s}"
+    );
+    assert!(
+        s["budget"]["peak_held_bytes"].as_u64().unwrap() < budget,
+        "held past the budget at its peak: {s}"
+    );
+    let g = &mut fleet.instances[0];
+    same(g, "cat /root/keep.txt", "written-before");
+    relogin_and_poweroff(g);
+}
+
+#[test]
+fn host_mem_max_a_220m_program_in_96m_is_killed_in_the_guest() {
+    let mut fleet = boot("256M", &["host_mem_max=96M".into()]);
+    hog_in_a_budget(&mut fleet);
+}
+
+/// A memory cgroup made for one test (v1 or v2, under umlrun's own), and
+/// removed on drop once its processes have gone.
+struct TestCgroup {
+    dir: PathBuf,
+    v2: bool,
+}
+
+impl TestCgroup {
+    /// A child of this process's memory cgroup limited to `bytes`, or why
+    /// the machine cannot have one.
+    fn new(name: &str, bytes: u64) -> Result<TestCgroup, String> {
+        let text = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
+        let mut tried = Vec::new();
+        for line in text.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (_, ctrls, path) = (parts.next(), parts.next(), parts.next());
+            let (Some(ctrls), Some(path)) = (ctrls, path) else {
+                continue;
+            };
+            let rel = path.trim_start_matches('/');
+            let (parent, v2) = if ctrls.split(',').any(|c| c == "memory") {
+                (Path::new("/sys/fs/cgroup/memory").join(rel), false)
+            } else if ctrls.is_empty() {
+                let unified = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+                    .iter()
+                    .map(|r| Path::new(r).join(rel))
+                    .find(|d| {
+                        std::fs::read_to_string(d.join("cgroup.controllers"))
+                            .is_ok_and(|c| c.split_whitespace().any(|w| w == "memory"))
+                    });
+                match unified {
+                    Some(d) => (d, true),
+                    None => {
+                        tried.push("cgroup v2: no memory controller".to_string());
+                        continue;
+                    }
+                }
+            } else {
+                continue;
+            };
+            let dir = parent.join(name);
+            if let Err(e) = std::fs::create_dir(&dir) {
+                tried.push(format!("{}: {e}", dir.display()));
+                continue;
+            }
+            let cg = TestCgroup { dir, v2 };
+            let file = if v2 {
+                "memory.max"
+            } else {
+                "memory.limit_in_bytes"
+            };
+            std::fs::write(cg.dir.join(file), bytes.to_string())
+                .map_err(|e| format!("{file}: {e}"))?;
+            return Ok(cg);
+        }
+        Err(tried.join("; "))
+    }
+
+    /// A wrapper that puts itself into the cgroup and execs umlrun.
+    fn wrapper(&self, dir: &Path) -> PathBuf {
+        let w = dir.join("in-cgroup");
+        std::fs::write(
+            &w,
+            format!(
+                "#!/bin/sh\necho $$ > {}/cgroup.procs || exit 1\nexec {} \"$@\"\n",
+                self.dir.display(),
+                env!("CARGO_BIN_EXE_umlrun")
+            ),
+        )
+        .unwrap();
+        let mut perm = std::fs::metadata(&w).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+        std::fs::set_permissions(&w, perm).unwrap();
+        w
+    }
+
+    /// Times the host's OOM killer acted in the cgroup.
+    fn host_oom_kills(&self) -> u64 {
+        let (file, key) = if self.v2 {
+            ("memory.events", "oom_kill")
+        } else {
+            ("memory.oom_control", "oom_kill")
+        };
+        std::fs::read_to_string(self.dir.join(file))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().parse().unwrap_or(0)))
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("could not remove {}", self.dir.display());
+    }
+}
+
+/// The same as `host_mem_max_...` but with the budget from a real memory
+/// cgroup (v1 or v2, whichever the machine lets us make) of 96 MiB, and 0
+/// host OOM kills in it.
+#[test]
+fn cgroup_a_220m_program_in_96m_is_killed_in_the_guest() {
+    let name = format!("umlrun-overcommit-{}", std::process::id());
+    let cg = match TestCgroup::new(&name, 96 << 20) {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("SKIPPED: no memory cgroup can be made here: {why}");
+            return;
+        }
+    };
+    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &backing(), "256M").unwrap();
+    let img = hog_disk(fleet.dir());
+    fleet.runner.binary = cg.wrapper(fleet.dir());
+    fleet.extra_args = vec![format!("ubd1={}", img.display())];
+    fleet.start(1).unwrap();
+    let g = &mut fleet.instances[0];
+    g.wait_login(BOOT_TIMEOUT).unwrap();
+    g.login(CMD_TIMEOUT).unwrap();
+    ok(g, "mount -o ro /dev/ubdb /mnt");
+    let s = stats(&fleet);
+    let source = s["budget"]["source"].as_str().unwrap_or("").to_string();
+    assert!(
+        source.starts_with("cgroup v"),
+        "budget not from the cgroup: {s}"
+    );
+    hog_in_a_budget_of(&mut fleet, None);
+    assert_eq!(cg.host_oom_kills(), 0, "the host's OOM killer acted");
+    drop(fleet);
+}
+
+/// With a 256 MiB swap disk (busybox mkswap + swapon), the same 220 MB
+/// program in the same 96 MiB budget finishes and every page reads back
+/// as written; the swap traffic shows in /proc/vmstat, the area in
+/// /proc/swaps and meminfo; after the program ends its slots are free
+/// again, and swapoff brings back the rest (the idle shell's pages) and
+/// takes the area out, the shell going on.
+#[test]
+fn with_swap_a_220m_program_in_96m_finishes_and_every_page_checks_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let swap = dir.path().join("swap.img");
+    std::fs::File::create(&swap)
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let mut fleet = boot(
+        "256M",
+        &[
+            "host_mem_max=96M".into(),
+            format!("ubd2={}", swap.display()),
+        ],
+    );
+    let g = &mut fleet.instances[0];
+    // Bad areas get Linux's errors: no signature, a mounted disk, twice.
+    fails(g, "swapon /dev/ubdc", "Invalid argument");
+    fails(g, "swapon /dev/ubdb", "Device or resource busy");
+    fails(g, "swapoff /dev/ubdc", "Invalid argument");
+    ok(g, "mkswap /dev/ubdc");
+    ok(g, "swapon /dev/ubdc");
+    fails(g, "swapon /dev/ubdc", "Device or resource busy");
+    let swaps = ok(g, "cat /proc/swaps");
+    assert!(
+        swaps.contains("/dev/ubdc") && swaps.contains("partition") && swaps.contains("262140"),
+        "/proc/swaps:\n{swaps}"
+    );
+    same(g, "awk '/SwapTotal/ {print $2}' /proc/meminfo", "262140");
+    let (_, out) = run_hog(g, 220);
+    assert!(
+        out.contains("memhog: 220 MiB ok") && out.contains("status=0"),
+        "memhog did not finish with every page right:\n{out}"
+    );
+    let vm = ok(g, "grep pswp /proc/vmstat");
+    let count = |k: &str| -> u64 {
+        vm.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(count("pswpout ") > 10_000, "{vm}");
+    assert!(count("pswpin ") > 10_000, "{vm}");
+    // The hog's slots are free again; what is left in swap are a few
+    // pages of the idle init, getty and shell, which swapoff brings back.
+    let used = ok(
+        g,
+        "awk '/SwapTotal/ {t=$2} /SwapFree/ {f=$2} END {print t-f}' /proc/meminfo",
+    );
+    let used: u64 = used.trim().parse().unwrap();
+    assert!(used < 2048, "{used} kB still in swap after the hog ended");
+    let s = stats(&fleet);
+    eprintln!("stats after the swap run: {}", s["budget"]);
+    assert!(
+        s["budget"]["peak_held_bytes"].as_u64().unwrap() < 96 << 20,
+        "held past the budget: {s}"
+    );
+    assert_eq!(s["oom"]["kills"].as_u64(), Some(0), "{s}");
+    let g = &mut fleet.instances[0];
+    ok(g, "swapoff /dev/ubdc");
+    same(g, "awk '/SwapTotal/ {print $2}' /proc/meminfo", "0");
+    same(g, "tail -n +2 /proc/swaps | wc -l", "0");
+    relogin_and_poweroff(g);
+}
