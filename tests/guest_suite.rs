@@ -36,9 +36,11 @@ const COMPARED: &[&str] = &[
     "t_futex",
     "t_sysctl",
     "t_cwdref",
+    "t_traps",
 ];
 /// Programs with a test of their own.
-const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
+/// t_wall runs in tests/seccomp_wall.rs.
+const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80", "t_wall"];
 
 /// Run `name` natively, then in the guest, and compare.
 fn compare_with(name: &str, opts: GuestOptions) {
@@ -112,7 +114,8 @@ compare!(
     t_sysctl,
     t_cwdref,
     t_unix,
-    t_epoll
+    t_epoll,
+    t_traps
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -22,7 +22,7 @@ use crate::host::event_loop::EventLoop;
 use crate::mconsole::protocol::NotifyType;
 use crate::mm::AddressSpace;
 use crate::physmem::{PhysMem, PhysMemError};
-use crate::platform::{PtracePlatform, Regs};
+use crate::platform::{Platform, PtracePlatform, Regs, SeccompPlatform};
 use crate::vfs::file::O_RDWR;
 use crate::vfs::{Cred, MountTable, OpenFile};
 
@@ -183,7 +183,16 @@ fn boot_once(
         config::Console::Null => HostConsole::new(None, None),
     };
     let hostname = read_hostname(&mounts);
-    let platform = Box::new(PtracePlatform::new(keep_fds.clone(), cpu));
+    let platform: Box<dyn Platform> = match cfg.platform {
+        config::PlatformKind::Seccomp if SeccompPlatform::supported() => {
+            Box::new(SeccompPlatform::new(keep_fds.clone(), cpu))
+        }
+        config::PlatformKind::Seccomp => {
+            log::warn!("platform=seccomp needs user FSGSBASE (Linux 5.9+): using ptrace");
+            Box::new(PtracePlatform::new(keep_fds.clone(), cpu))
+        }
+        config::PlatformKind::Ptrace => Box::new(PtracePlatform::new(keep_fds.clone(), cpu)),
+    };
     let host_loop = EventLoop::new().map_err(BootError::EventLoop)?;
     host_loop.wake_on_signals();
     let mut k = Kernel::new(
