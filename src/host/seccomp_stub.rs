@@ -324,13 +324,12 @@ impl StubShm {
     }
 
     /// Waits while the word at `off` is `val`, at most `timeout`; spins
-    /// `spins` polls first. Returns whether the word changed (false: timed
-    /// out, or interrupted; the caller looks again).
-    pub fn wait_while(&self, off: usize, val: u32, spins: u32, timeout: Duration) -> bool {
+    /// `spins` polls first. Says whether the word changed, and when.
+    pub fn wait_while(&self, off: usize, val: u32, spins: u32, timeout: Duration) -> Waited {
         let w = self.atomic(off);
         for _ in 0..spins {
             if w.load(Ordering::SeqCst) != val {
-                return true;
+                return Waited::Spinning;
             }
             std::hint::spin_loop();
         }
@@ -348,8 +347,23 @@ impl StubShm {
                 &ts as *const libc::timespec,
             )
         };
-        w.load(Ordering::SeqCst) != val
+        if w.load(Ordering::SeqCst) != val {
+            Waited::Sleeping
+        } else {
+            Waited::No
+        }
     }
+}
+
+/// What [`StubShm::wait_while`] saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waited {
+    /// The word changed while polling.
+    Spinning,
+    /// It changed after the poll budget, while sleeping (or at once).
+    Sleeping,
+    /// It did not change: timed out or interrupted (look again).
+    No,
 }
 
 impl Drop for StubShm {
@@ -405,7 +419,17 @@ mod tests {
         s.write_u64(OFF_UC, 0x1234);
         assert_eq!(s.read_u64(OFF_UC), 0x1234);
         s.store(OFF_DONE, 1);
-        assert!(s.wait_while(OFF_DONE, 0, 0, Duration::from_millis(1)));
-        assert!(!s.wait_while(OFF_DONE, 1, 10, Duration::from_millis(1)));
+        assert_eq!(
+            s.wait_while(OFF_DONE, 0, 5, Duration::from_millis(1)),
+            Waited::Spinning
+        );
+        assert_eq!(
+            s.wait_while(OFF_DONE, 0, 0, Duration::from_millis(1)),
+            Waited::Sleeping
+        );
+        assert_eq!(
+            s.wait_while(OFF_DONE, 1, 10, Duration::from_millis(1)),
+            Waited::No
+        );
     }
 }
