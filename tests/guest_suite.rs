@@ -48,6 +48,7 @@ const COMPARED: &[&str] = &[
     "t_unix_bulk",
     "t_procfd",
     "t_fuzz_found",
+    "t_traps",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -56,6 +57,8 @@ const SPECIAL: &[&str] = &[
     "t_int80",
     // tests/hardening.rs
     "t_init_signals",
+    // tests/seccomp_wall.rs
+    "t_wall",
 ];
 
 /// Run `name` natively, then in the guest, and compare.
@@ -142,7 +145,8 @@ compare!(
     t_memfd,
     t_evloop,
     t_unix_bulk,
-    t_procfd
+    t_procfd,
+    t_traps
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -97,6 +97,36 @@ impl fmt::Display for Console {
     }
 }
 
+/// Which platform runs guest code (`platform=ptrace|seccomp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlatformKind {
+    /// Stubs under ptrace (PTRACE_SYSEMU): works on every host.
+    #[default]
+    Ptrace,
+    /// Stubs behind a seccomp filter, syscalls as SIGSYS handed over in
+    /// shared memory (needs user FSGSBASE: Linux 5.9+).
+    Seccomp,
+}
+
+impl PlatformKind {
+    pub fn parse(s: &str) -> Option<PlatformKind> {
+        match s {
+            "ptrace" => Some(PlatformKind::Ptrace),
+            "seccomp" => Some(PlatformKind::Seccomp),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for PlatformKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PlatformKind::Ptrace => "ptrace",
+            PlatformKind::Seccomp => "seccomp",
+        })
+    }
+}
+
 /// Everything the command line says, with the defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -119,6 +149,8 @@ pub struct Config {
     pub pagecache_max: Option<u64>,
     /// The host CPU to pin the kernel and its stubs to; None: automatic.
     pub cpu: Option<usize>,
+    /// What runs guest code (`platform=`).
+    pub platform: PlatformKind,
     /// How far memory hot-plug may grow the guest (`maxmem=`); None: `mem=`.
     pub maxmem_bytes: Option<u64>,
     /// Where UML's notify messages go (`mconsole=notify:<socket>`).
@@ -153,6 +185,10 @@ pub fn host_defaults() -> Defaults {
         home: misc::home_dir(),
         umid: umid::random_umid(&random),
         cpus: misc::allowed_cpus(),
+        platform: std::env::var("UMLRUN_PLATFORM")
+            .ok()
+            .and_then(|v| PlatformKind::parse(&v))
+            .unwrap_or_default(),
     }
 }
 

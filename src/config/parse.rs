@@ -32,6 +32,9 @@ pub struct Defaults {
     pub umid: String,
     /// The CPUs `cpu=` may name.
     pub cpus: Vec<usize>,
+    /// The platform when no `platform=` is given (the environment's
+    /// UMLRUN_PLATFORM, else ptrace).
+    pub platform: super::PlatformKind,
 }
 
 impl Defaults {
@@ -84,6 +87,8 @@ pub enum ConfigError {
     OnlyCon0(String),
     #[error("{0}: bad CPU number")]
     BadCpuNumber(String),
+    #[error("{0}: unknown platform (ptrace or seccomp)")]
+    BadPlatform(String),
     #[error("{switch}: this process may not run on that CPU (allowed: {allowed})")]
     CpuNotAllowed { switch: String, allowed: String },
     #[error("{0}: not valid UTF-8")]
@@ -117,6 +122,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
         init: DEFAULT_INIT.to_string(),
         pagecache_max: None,
         cpu: None,
+        platform: defaults.platform,
         maxmem_bytes: None,
         mconsole_notify: None,
         host_mem_max: None,
@@ -163,6 +169,7 @@ const VALUED: &[(&str, &str)] = &[
     ("pagecache_max", "pagecache_max=64M"),
     ("cpu", "cpu=0"),
     ("host_mem_max", "host_mem_max=96M"),
+    ("platform", "platform=seccomp"),
 ];
 
 fn apply(cfg: &mut Config, arg: &str, defaults: &Defaults) -> Result<(), ConfigError> {
@@ -264,6 +271,10 @@ fn apply(cfg: &mut Config, arg: &str, defaults: &Defaults) -> Result<(), ConfigE
                 });
             }
             cfg.cpu = Some(n);
+        }
+        "platform" => {
+            cfg.platform = super::PlatformKind::parse(value)
+                .ok_or_else(|| ConfigError::BadPlatform(arg.into()))?;
         }
         _ if key.starts_with("con") && key[3..].bytes().all(|b| b.is_ascii_digit()) => {
             return Err(ConfigError::OnlyCon0(arg.into()));
@@ -427,6 +438,7 @@ mod tests {
             home: Some("/home/u".into()),
             umid: "Xy12ab".into(),
             cpus: vec![0, 1],
+            platform: Default::default(),
         }
     }
 

@@ -14,6 +14,7 @@
 //! | `ptrace.rs` | tracing stub processes: spawn, resume, stops, registers |
 //! | `xstate.rs` | the XSAVE (AVX, AVX-512) state of stubs: host layout, get and set |
 //! | `stub.rs`   | the sealed memfd the stub ELF is exec'd from |
+//! | `seccomp_stub.rs` | the seccomp platform's stub code (assembled here), the area each stub shares with umlrun, futex handoff, detach |
 //! | `cpu.rs`    | pinning umlrun and its stubs to one CPU |
 //! | `signals.rs`| SIGTERM/SIGHUP/SIGINT to umlrun: a clean shutdown request; SIGWINCH |
 //! | `mcsock.rs` | the management console's AF_UNIX datagram sockets (server, client, notify) |
@@ -32,6 +33,7 @@ pub mod memfd;
 pub mod misc;
 pub mod preempt;
 pub mod ptrace;
+pub mod seccomp_stub;
 pub mod signals;
 pub mod stub;
 pub mod xstate;

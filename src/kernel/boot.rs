@@ -22,7 +22,7 @@ use crate::host::event_loop::EventLoop;
 use crate::mconsole::protocol::NotifyType;
 use crate::mm::AddressSpace;
 use crate::physmem::{PhysMem, PhysMemError};
-use crate::platform::{PtracePlatform, Regs};
+use crate::platform::{Platform, PtracePlatform, Regs, SeccompPlatform};
 use crate::vfs::file::O_RDWR;
 use crate::vfs::{Cred, MountTable, OpenFile};
 
@@ -88,6 +88,9 @@ fn root_index(root: &str) -> Option<u8> {
 pub fn boot(cfg: &Config) -> Result<Ended, BootError> {
     crate::host::signals::install_termination_handlers();
     let cpu = cfg.cpu.or_else(auto_cpu);
+    // The seccomp platform's stubs go to another CPU (both sides poll).
+    let cpus = crate::host::cpu::allowed_cpus(0).unwrap_or_default();
+    let stub_cpu = cpu.map(|c| SeccompPlatform::stub_cpu(c, &cpus));
     if let Some(c) = cpu {
         if let Err(e) = crate::host::cpu::pin_to_cpu(0, c) {
             log::warn!("cannot pin to CPU {c}: {e}");
@@ -96,7 +99,7 @@ pub fn boot(cfg: &Config) -> Result<Ended, BootError> {
     // The management console outlives reboots, as UML's socket does.
     let mut mconsole = Mconsole::open(&cfg.instance_dir(), cfg.mconsole_notify.clone());
     loop {
-        let ended = boot_once(cfg, cpu, &mut mconsole)?;
+        let ended = boot_once(cfg, cpu, stub_cpu, &mut mconsole)?;
         match ended {
             Some(e) => {
                 if let Ended::InitExited(st) = e {
@@ -138,6 +141,7 @@ fn open_disks(cfg: &Config) -> Result<Vec<(UbdSpec, Arc<Ubd>)>, BootError> {
 fn boot_once(
     cfg: &Config,
     cpu: Option<usize>,
+    stub_cpu: Option<usize>,
     mconsole: &mut Mconsole,
 ) -> Result<Option<Ended>, BootError> {
     let physmem = Arc::new(
@@ -183,7 +187,16 @@ fn boot_once(
         config::Console::Null => HostConsole::new(None, None),
     };
     let hostname = read_hostname(&mounts);
-    let platform = Box::new(PtracePlatform::new(keep_fds.clone(), cpu));
+    let platform: Box<dyn Platform> = match cfg.platform {
+        config::PlatformKind::Seccomp if SeccompPlatform::supported() => {
+            Box::new(SeccompPlatform::new(keep_fds.clone(), stub_cpu))
+        }
+        config::PlatformKind::Seccomp => {
+            log::warn!("platform=seccomp needs user FSGSBASE (Linux 5.9+): using ptrace");
+            Box::new(PtracePlatform::new(keep_fds.clone(), cpu))
+        }
+        config::PlatformKind::Ptrace => Box::new(PtracePlatform::new(keep_fds.clone(), cpu)),
+    };
     let host_loop = EventLoop::new().map_err(BootError::EventLoop)?;
     host_loop.wake_on_signals();
     let mut k = Kernel::new(

@@ -279,6 +279,7 @@ impl Kernel {
             home: None,
             umid: "hotplug".into(),
             cpus: Vec::new(),
+            platform: Default::default(),
         };
         let spec = match crate::config::parse_args(&[arg.as_str()], &defaults) {
             Ok(crate::config::Command::Run(cfg)) => match cfg.ubds.into_iter().next() {

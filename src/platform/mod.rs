@@ -10,7 +10,9 @@
 //! PTRACE_SYSEMU, mapping changes injected as syscalls run by the stub;
 //! the pool of spare stubs and the preemption ticker live behind it. The
 //! fake platform (tests only) interprets scripted guest programs in
-//! process. A seccomp/systrap platform can implement the same traits later.
+//! process. [`SeccompPlatform`] (gVisor's systrap, UML's seccomp mode)
+//! runs guest code untraced behind a seccomp filter: a syscall is a SIGSYS
+//! whose frame the stub hands to umlrun through shared memory and futexes.
 //!
 //! Dispatch cost: the kernel calls guests through `dyn` (one indirect
 //! call per switch or mapping batch, next to a ~9 µs ptrace round trip);
@@ -25,6 +27,9 @@
 //! | `mod.rs` | the interface: [`Platform`], [`Guest`] ([`Context`] + [`AddressSpaceOps`]), [`MapOp`], [`Stop`] |
 //! | `ptrace.rs` | [`PtracePlatform`]: the stub pool (spare and recycled stubs) and the preemption ticker |
 //! | `ptrace_stub.rs` | [`PtraceStub`]: spawn, inject mappings, switch, kill, recycle |
+//! | `seccomp.rs` | [`SeccompPlatform`]: stubs that trap guest syscalls with seccomp (SIGSYS) and hand their signal frame to umlrun through a shared area and futexes |
+//! | `seccomp_filter.rs` | the seccomp-platform stub's filter (BPF): the wall between guest code and host syscalls |
+//! | `seccomp_frame.rs` | the host signal frame (ucontext, sigcontext, siginfo) as a register file |
 //! | `fake/` | (tests only) `FakePlatform`: guest programs interpreted in process, so a `Kernel` exists without host processes |
 //! | `insn.rs` | whether a faulting instruction writes (ptrace does not say) |
 //!
@@ -38,6 +43,9 @@ mod insn;
 mod ptrace;
 mod ptrace_stub;
 mod regs;
+mod seccomp;
+mod seccomp_filter;
+mod seccomp_frame;
 pub mod stub_image;
 
 use std::any::Any;
@@ -49,11 +57,12 @@ use std::os::fd::RawFd;
 pub const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 
 pub use ptrace::PtracePlatform;
-pub use ptrace_stub::{PtraceStub, StubOptions};
+pub use ptrace_stub::{Detached, PtraceStub, StubOptions};
 pub use regs::{
     FpRegs, FpSwBytes, Regs, FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, USER_CS, USER_EFLAGS, USER_SS,
     XFEATURE_FP, XFEATURE_SSE,
 };
+pub use seccomp::SeccompPlatform;
 
 use crate::errno::Errno;
 

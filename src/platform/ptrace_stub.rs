@@ -38,6 +38,15 @@ pub struct StubOptions<'a> {
     pub cpu: Option<usize>,
 }
 
+/// A stub set up under ptrace and let go ([`PtraceStub::detach`]).
+#[derive(Debug)]
+pub struct Detached {
+    pub pid: i32,
+    pub initial: Regs,
+    pub reserved: Vec<Range<u64>>,
+    pub vdso: Option<Range<u64>>,
+}
+
 /// One guest process on the ptrace platform.
 pub struct PtraceStub {
     pid: i32,
@@ -119,6 +128,24 @@ impl PtraceStub {
         stub.reserved.sort_by_key(|r| r.start);
         log::debug!("stub {pid} spawned; reserved {:x?}", stub.reserved);
         Ok(stub)
+    }
+
+    /// Lets the stub go with registers `r` (it runs on from them, no longer
+    /// traced), for a platform that only used ptrace to set it up. Returns
+    /// what it learned: (pid, the fresh registers, reserved ranges, vDSO).
+    pub fn detach(mut self, r: &Regs) -> Result<Detached, PlatformError> {
+        self.check_alive()?;
+        let mut r = *r;
+        r.orig_rax = u64::MAX;
+        hp::set_regs(self.pid, &r).map_err(PlatformError::host("setregs"))?;
+        crate::host::seccomp_stub::detach(self.pid).map_err(PlatformError::host("detach"))?;
+        self.alive = false; // ours to kill from now on, not Drop's
+        Ok(Detached {
+            pid: self.pid,
+            initial: self.initial,
+            reserved: std::mem::take(&mut self.reserved),
+            vdso: self.vdso.clone(),
+        })
     }
 
     /// Have guest code preempted by `p`'s ticker.
@@ -368,7 +395,7 @@ impl PtraceStub {
 
 /// Unmaps of every gap between the sorted `reserved` ranges, from 0 up to
 /// TASK_SIZE: everything a guest may have mapped.
-fn gap_unmaps(reserved: &[Range<u64>]) -> Vec<MapOp> {
+pub(super) fn gap_unmaps(reserved: &[Range<u64>]) -> Vec<MapOp> {
     let mut ops = Vec::new();
     let mut at = 0;
     for r in reserved.iter().filter(|r| r.start < TASK_SIZE) {
@@ -389,7 +416,7 @@ fn gap_unmaps(reserved: &[Range<u64>]) -> Vec<MapOp> {
     ops
 }
 
-fn encode_op(op: &MapOp) -> (u64, [u64; 6]) {
+pub(super) fn encode_op(op: &MapOp) -> (u64, [u64; 6]) {
     match *op {
         MapOp::Map {
             addr,

@@ -16,6 +16,7 @@
 //! | [`STUB_SYSCALL`] | `syscall; int3`: one injected syscall |
 //! | [`STUB_BATCH`] | loop over the op list at [`STUB_DATA`] (below), then `int3` |
 //! | [`STUB_RESET`] | `xrstor` the init state of every user FPU/vector component, then the batch loop |
+//! | `STUB_BASE + SC_OFF` | the seccomp platform's signal handler and park loop (`host::seccomp_stub`; unused by ptrace stubs) |
 //! | [`STUB_DATA`] | the op list: records of 8 u64 (nr, 6 args, unused), nr 0 ends |
 //! | [`STUB_XSTATE`] | an XSAVE area for the reset gadget (3 pages) |
 //!
@@ -38,6 +39,13 @@ const ENTRY_OFF: u64 = 0x100;
 const SYSCALL_OFF: u64 = 0x110;
 const BATCH_OFF: u64 = 0x120;
 const RESET_OFF: u64 = 0x160;
+/// Where the seccomp platform's code (`host::seccomp_stub::stub_code`)
+/// starts in the code page.
+pub const SC_OFF: u64 = 0x400;
+/// The stub address of the seccomp code's byte at `off`.
+pub fn sc_addr(off: usize) -> u64 {
+    STUB_BASE + SC_OFF + off as u64
+}
 /// A `syscall; int3` gadget.
 pub const STUB_SYSCALL: u64 = STUB_BASE + SYSCALL_OFF;
 /// The batch loop entry.
@@ -125,7 +133,8 @@ fn phdr(p_type: u32, flags: u32, offset: u64, vaddr: u64, filesz: u64, memsz: u6
 
 /// The stub ELF file's bytes.
 pub fn stub_elf() -> Vec<u8> {
-    let size = (RESET_OFF as usize) + RESET_CODE.len();
+    let sc = crate::host::seccomp_stub::stub_code().bytes;
+    let size = SC_OFF as usize + sc.len();
     let mut f = vec![0u8; size];
     // ELF header.
     put(&mut f, 0, &[0x7F, b'E', b'L', b'F', 2, 1, 1, 0]);
@@ -147,6 +156,7 @@ pub fn stub_elf() -> Vec<u8> {
     put(&mut f, SYSCALL_OFF as usize, &[0x0F, 0x05, 0xCC]);
     put(&mut f, BATCH_OFF as usize, &BATCH_CODE);
     put(&mut f, RESET_OFF as usize, &RESET_CODE);
+    put(&mut f, SC_OFF as usize, sc);
     f
 }
 
@@ -187,7 +197,11 @@ mod tests {
         assert!(BATCH_OFF as usize + BATCH_CODE.len() <= RESET_OFF as usize);
         assert_eq!(STUB_XSTATE % 64, 0);
         let elf = stub_elf();
-        assert_eq!(&elf[RESET_OFF as usize..], &RESET_CODE);
+        assert_eq!(
+            &elf[RESET_OFF as usize..RESET_OFF as usize + RESET_CODE.len()],
+            &RESET_CODE
+        );
+        assert!(RESET_OFF as usize + RESET_CODE.len() <= SC_OFF as usize);
     }
 
     #[test]

@@ -1,0 +1,435 @@
+//! The host side of the seccomp platform: the stub's signal-handler code
+//! (assembled here, copied into the stub ELF by `platform::stub_image`),
+//! the page area each stub shares with umlrun, the futex handoff on it,
+//! and the few process calls the platform needs (detach, non-blocking
+//! wait, a signal to one stub).
+//!
+//! The stub code runs in the stub process, never in umlrun: it is only
+//! assembled into umlrun's text so that no external assembler is needed;
+//! umlrun reads its bytes between two labels. It is position-dependent
+//! only on [`SHM_BASE`] (an absolute constant) and jumps within itself.
+//!
+//! Shared area layout (offsets from [`SHM_BASE`], see `platform::seccomp`):
+//!
+//! | offset | what |
+//! |---|---|
+//! | `0x00` u32 | CMD: umlrun's command (0 none, 1 run ops then resume, 2 run ops and report) — the stub's futex |
+//! | `0x04` u32 | DONE: 1 once the stub reported — umlrun's futex |
+//! | `0x08` | the ucontext of the current frame (stub address) |
+//! | `0x10` | signal number of the last stop |
+//! | `0x18` | its siginfo (stub address) |
+//! | `0x20`, `0x28` | fs base and gs base (rdfsbase/rdgsbase at a stop, wrfsbase/wrgsbase at resume) |
+//! | `0x30`, `0x38` | op list: record that ended the pass, and its result |
+//! | `0x40` u32 | how many times the stub polls CMD before sleeping |
+//! | `0x1000` | the op list (records of 8 u64: nr, 6 args, unused; nr 0 ends) |
+//! | `0x4000..0x10000` | the signal stack: the frames the kernel edits |
+
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use super::memfd::MemFd;
+
+/// Where the shared area sits in every seccomp stub.
+pub const SHM_BASE: u64 = 0x7fff_fc01_0000;
+/// Its size.
+pub const SHM_LEN: usize = 0x10000;
+pub const OFF_CMD: usize = 0x00;
+pub const OFF_DONE: usize = 0x04;
+pub const OFF_UC: usize = 0x08;
+pub const OFF_SIGNO: usize = 0x10;
+pub const OFF_INFO: usize = 0x18;
+pub const OFF_FS: usize = 0x20;
+pub const OFF_GS: usize = 0x28;
+pub const OFF_OPS_AT: usize = 0x30;
+pub const OFF_OPS_RAX: usize = 0x38;
+pub const OFF_SPIN: usize = 0x40;
+pub const OFF_OPS: usize = 0x1000;
+pub const OFF_OPS_END: usize = 0x4000;
+pub const OFF_ALTSTACK: usize = 0x4000;
+
+/// Commands in CMD.
+pub const CMD_RUN: u32 = 1;
+pub const CMD_OPS: u32 = 2;
+
+// The handler: entered by the host kernel with rdi = signo, rsi = &siginfo,
+// rdx = &ucontext, on the signal stack, every signal blocked. Guest
+// registers are all in the frame, so it may clobber any register.
+std::arch::global_asm!(
+    ".pushsection .text.umlrun_sc,\"ax\",@progbits",
+    ".globl umlrun_sc_start",
+    ".globl umlrun_sc_handler",
+    ".globl umlrun_sc_park",
+    ".globl umlrun_sc_restorer",
+    ".globl umlrun_sc_ip_wake",
+    ".globl umlrun_sc_ip_wait",
+    ".globl umlrun_sc_ip_op",
+    ".globl umlrun_sc_ip_sigreturn",
+    ".globl umlrun_sc_ip_restorer",
+    ".globl umlrun_sc_end",
+    "umlrun_sc_start:",
+    "umlrun_sc_handler:",
+    "movabs r12, {shm}",
+    "mov [r12 + 0x08], rdx",
+    "mov [r12 + 0x10], rdi",
+    "mov [r12 + 0x18], rsi",
+    "rdfsbase rax",
+    "mov [r12 + 0x20], rax",
+    "rdgsbase rax",
+    "mov [r12 + 0x28], rax",
+    "2:", // report
+    "mov dword ptr [r12 + 0x04], 1",
+    "lea rdi, [r12 + 0x04]",
+    "mov esi, 1", // FUTEX_WAKE (shared: two processes)
+    "mov edx, 1",
+    "mov eax, 202",
+    "syscall",
+    "umlrun_sc_ip_wake:",
+    "3:", // wait for a command
+    "mov ecx, [r12 + 0x40]",
+    "4:",
+    "mov eax, [r12]",
+    "test eax, eax",
+    "jnz 6f",
+    "test ecx, ecx",
+    "jz 5f",
+    "dec ecx",
+    "pause",
+    "jmp 4b",
+    "5:",
+    "lea rdi, [r12]",
+    "xor esi, esi", // FUTEX_WAIT
+    "xor edx, edx", // while CMD == 0
+    "xor r10d, r10d",
+    "mov eax, 202",
+    "syscall",
+    "umlrun_sc_ip_wait:",
+    "jmp 3b",
+    "6:", // got a command: take it, run the op list
+    "mov dword ptr [r12], 0",
+    "mov r13d, eax",
+    "lea rbx, [r12 + 0x1000]",
+    "7:",
+    "mov rax, [rbx]",
+    "test rax, rax",
+    "jz 8f",
+    "mov rdi, [rbx + 8]",
+    "mov rsi, [rbx + 16]",
+    "mov rdx, [rbx + 24]",
+    "mov r10, [rbx + 32]",
+    "mov r8, [rbx + 40]",
+    "mov r9, [rbx + 48]",
+    "syscall",
+    "umlrun_sc_ip_op:",
+    "mov [r12 + 0x38], rax",
+    "cmp rax, -4095",
+    "jae 9f",
+    "add rbx, 64",
+    "jmp 7b",
+    "8:",
+    "mov qword ptr [r12 + 0x38], 0",
+    "9:",
+    "mov [r12 + 0x30], rbx",
+    "cmp r13d, 1",
+    "jne 2b",
+    "cmp qword ptr [r12 + 0x38], 0",
+    "jne 2b",
+    "mov rax, [r12 + 0x20]",
+    "wrfsbase rax",
+    "mov rax, [r12 + 0x28]",
+    "wrgsbase rax",
+    "mov rsp, [r12 + 0x08]",
+    "mov eax, 15", // rt_sigreturn from the (edited) frame
+    "syscall",
+    "umlrun_sc_ip_sigreturn:",
+    "ud2",
+    "umlrun_sc_restorer:", // SA_RESTORER (x86-64 needs one; never used)
+    "mov eax, 15",
+    "syscall",
+    "umlrun_sc_ip_restorer:",
+    "ud2",
+    "umlrun_sc_park:", // first entry after set-up: wait for the first command
+    "movabs r12, {shm}",
+    "jmp 3b",
+    "umlrun_sc_end:",
+    ".popsection",
+    shm = const SHM_BASE,
+);
+
+unsafe extern "C" {
+    static umlrun_sc_start: u8;
+    static umlrun_sc_handler: u8;
+    static umlrun_sc_park: u8;
+    static umlrun_sc_restorer: u8;
+    static umlrun_sc_ip_wake: u8;
+    static umlrun_sc_ip_wait: u8;
+    static umlrun_sc_ip_op: u8;
+    static umlrun_sc_ip_sigreturn: u8;
+    static umlrun_sc_ip_restorer: u8;
+    static umlrun_sc_end: u8;
+}
+
+/// The stub code's bytes and its entry points, as offsets into them.
+#[derive(Clone, Copy, Debug)]
+pub struct StubCode {
+    pub bytes: &'static [u8],
+    pub handler: usize,
+    pub park: usize,
+    pub restorer: usize,
+    /// rip after each `syscall` instruction (what seccomp sees).
+    pub ip_wake: usize,
+    pub ip_wait: usize,
+    pub ip_op: usize,
+    pub ip_sigreturn: usize,
+    pub ip_restorer: usize,
+}
+
+/// The assembled stub code.
+pub fn stub_code() -> StubCode {
+    let start = &raw const umlrun_sc_start as usize;
+    let off = |p: *const u8| p as usize - start;
+    let end = &raw const umlrun_sc_end as usize;
+    // SAFETY: both labels sit in the one section emitted above, start
+    // before end; the bytes between them are read-only code of this binary,
+    // alive for the whole program.
+    let bytes = unsafe { std::slice::from_raw_parts(start as *const u8, end - start) };
+    StubCode {
+        bytes,
+        handler: off(&raw const umlrun_sc_handler),
+        park: off(&raw const umlrun_sc_park),
+        restorer: off(&raw const umlrun_sc_restorer),
+        ip_wake: off(&raw const umlrun_sc_ip_wake),
+        ip_wait: off(&raw const umlrun_sc_ip_wait),
+        ip_op: off(&raw const umlrun_sc_ip_op),
+        ip_sigreturn: off(&raw const umlrun_sc_ip_sigreturn),
+        ip_restorer: off(&raw const umlrun_sc_ip_restorer),
+    }
+}
+
+/// Whether user code may use rdfsbase/wrfsbase (Linux 5.9+ on a CPU with
+/// FSGSBASE): the stub code needs them.
+pub fn has_fsgsbase() -> bool {
+    const HWCAP2_FSGSBASE: u64 = 1 << 1;
+    // SAFETY: getauxval only reads the auxiliary vector.
+    let v = unsafe { libc::getauxval(libc::AT_HWCAP2) };
+    v & HWCAP2_FSGSBASE != 0
+}
+
+/// One stub's shared area: a memfd mapped read-write here, and by the stub
+/// at [`SHM_BASE`]. The stub (guest code included) can write it at any
+/// time, so everything read from it is untrusted: reads are copies.
+pub struct StubShm {
+    memfd: MemFd,
+    ptr: NonNull<u8>,
+}
+
+impl StubShm {
+    pub fn create() -> std::io::Result<StubShm> {
+        let memfd =
+            MemFd::create("umlrun-stub-shm", SHM_LEN as u64).map_err(std::io::Error::other)?;
+        // SAFETY: a fresh shared mapping of a memfd sealed at SHM_LEN bytes;
+        // no existing memory is touched.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                SHM_LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                memfd.as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(StubShm {
+            memfd,
+            ptr: NonNull::new(p as *mut u8).expect("mmap never returns null"),
+        })
+    }
+
+    /// The memfd, for the stub to map (close-on-exec: pass it explicitly).
+    pub fn fd(&self) -> RawFd {
+        self.memfd.as_fd().as_raw_fd()
+    }
+
+    fn check(off: usize, len: usize) {
+        assert!(
+            off.checked_add(len).is_some_and(|e| e <= SHM_LEN),
+            "shared-area access {off:#x}+{len} out of range"
+        );
+    }
+
+    /// Copy bytes out (panics on a range outside the area: callers check
+    /// guest-given offsets first).
+    pub fn read(&self, off: usize, buf: &mut [u8]) {
+        Self::check(off, buf.len());
+        // SAFETY: in range (checked); the mapping lives as long as self. The
+        // other side may write concurrently: a byte copy of shared memory
+        // sees some mix of old and new bytes, which callers treat as
+        // untrusted data.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(off), buf.as_mut_ptr(), buf.len())
+        }
+    }
+
+    pub fn write(&self, off: usize, data: &[u8]) {
+        Self::check(off, data.len());
+        // SAFETY: as in read; the area is ours to write.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.as_ptr().add(off), data.len())
+        }
+    }
+
+    pub fn read_u64(&self, off: usize) -> u64 {
+        let mut b = [0u8; 8];
+        self.read(off, &mut b);
+        u64::from_le_bytes(b)
+    }
+
+    pub fn write_u64(&self, off: usize, v: u64) {
+        self.write(off, &v.to_le_bytes());
+    }
+
+    fn atomic(&self, off: usize) -> &AtomicU32 {
+        Self::check(off, 4);
+        assert!(off.is_multiple_of(4));
+        // SAFETY: in range and 4-aligned (the mapping is page-aligned); an
+        // AtomicU32 may alias memory another process writes atomically.
+        unsafe { &*(self.ptr.as_ptr().add(off) as *const AtomicU32) }
+    }
+
+    pub fn load(&self, off: usize) -> u32 {
+        self.atomic(off).load(Ordering::SeqCst)
+    }
+
+    pub fn store(&self, off: usize, v: u32) {
+        self.atomic(off).store(v, Ordering::SeqCst)
+    }
+
+    /// FUTEX_WAKE one waiter on the word at `off`.
+    pub fn wake(&self, off: usize) {
+        let w = self.atomic(off);
+        // SAFETY: futex on a valid, aligned word of a shared mapping.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                w.as_ptr(),
+                libc::FUTEX_WAKE,
+                1,
+                std::ptr::null::<libc::timespec>(),
+            )
+        };
+    }
+
+    /// Waits while the word at `off` is `val`, at most `timeout`; spins
+    /// `spins` polls first. Says whether the word changed, and when.
+    pub fn wait_while(&self, off: usize, val: u32, spins: u32, timeout: Duration) -> Waited {
+        let w = self.atomic(off);
+        for _ in 0..spins {
+            if w.load(Ordering::SeqCst) != val {
+                return Waited::Spinning;
+            }
+            std::hint::spin_loop();
+        }
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: futex on a valid, aligned word; ts lives across the call.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                w.as_ptr(),
+                libc::FUTEX_WAIT,
+                val,
+                &ts as *const libc::timespec,
+            )
+        };
+        if w.load(Ordering::SeqCst) != val {
+            Waited::Sleeping
+        } else {
+            Waited::No
+        }
+    }
+}
+
+/// What [`StubShm::wait_while`] saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waited {
+    /// The word changed while polling.
+    Spinning,
+    /// It changed after the poll budget, while sleeping (or at once).
+    Sleeping,
+    /// It did not change: timed out or interrupted (look again).
+    No,
+}
+
+impl Drop for StubShm {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in create; no reference
+        // into it outlives self (atomic() borrows self).
+        unsafe { libc::munmap(self.ptr.as_ptr() as *mut libc::c_void, SHM_LEN) };
+    }
+}
+
+/// Let a traced stub go (it runs on from its current registers).
+pub fn detach(pid: i32) -> nix::Result<()> {
+    nix::sys::ptrace::detach(nix::unistd::Pid::from_raw(pid), None)
+}
+
+/// How a child ended, without blocking: None while it lives.
+pub fn try_reap(pid: i32) -> Option<crate::host::ptrace::HostStop> {
+    use crate::host::ptrace::HostStop;
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    match waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, c)) => Some(HostStop::Exited(c)),
+        Ok(WaitStatus::Signaled(_, s, _)) => Some(HostStop::Killed(s as i32)),
+        Ok(_) => None,
+        Err(_) => Some(HostStop::Killed(libc::SIGKILL)),
+    }
+}
+
+/// Send `sig` to the stub `pid` (a child of ours).
+pub fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) on a pid we spawned and have not reaped.
+    unsafe { libc::kill(pid, sig) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_has_its_entry_points_in_order() {
+        let c = stub_code();
+        assert!(c.bytes.len() > 64 && c.bytes.len() < 1024);
+        assert_eq!(c.handler, 0);
+        for ip in [c.ip_wake, c.ip_wait, c.ip_op, c.ip_sigreturn, c.ip_restorer] {
+            // each follows a `syscall` (0f 05)
+            assert_eq!(&c.bytes[ip - 2..ip], &[0x0f, 0x05]);
+        }
+        assert!(c.park < c.bytes.len());
+    }
+
+    #[test]
+    fn shared_area_round_trips() {
+        let s = StubShm::create().unwrap();
+        s.write_u64(OFF_UC, 0x1234);
+        assert_eq!(s.read_u64(OFF_UC), 0x1234);
+        s.store(OFF_DONE, 1);
+        assert_eq!(
+            s.wait_while(OFF_DONE, 0, 5, Duration::from_millis(1)),
+            Waited::Spinning
+        );
+        assert_eq!(
+            s.wait_while(OFF_DONE, 0, 0, Duration::from_millis(1)),
+            Waited::Sleeping
+        );
+        assert_eq!(
+            s.wait_while(OFF_DONE, 1, 10, Duration::from_millis(1)),
+            Waited::No
+        );
+    }
+}

@@ -1,0 +1,739 @@
+//! The seccomp platform (gVisor's systrap, UML's seccomp mode): guest code
+//! runs in a stub that is not traced; a seccomp filter turns every syscall
+//! guest code makes into SIGSYS, and every stop (SIGSYS, a fault, the
+//! preemption tick) runs the stub's handler, which leaves the host's signal
+//! frame in a memory area shared with umlrun, wakes umlrun through a futex
+//! and sleeps until umlrun has edited the frame. Then it runs the queued
+//! mapping changes (one pass, [`AddressSpaceOps::apply`] only queues them)
+//! and resumes guest code with `rt_sigreturn` from the edited frame: a
+//! syscall round trip is two futex handoffs, no ptrace call.
+//!
+//! Set-up uses ptrace once: the stub is spawned traced as on the ptrace
+//! platform, made to map its shared area, install its handlers, signal
+//! stack and seccomp filter ([`super::seccomp_filter`]), and let go to its
+//! park loop. The stub code is `host::seccomp_stub`.
+//!
+//! Preemption: umlrun waits for a stop with a timeout of one slice; when a
+//! guest has run a whole slice it sends the stub the tick signal, whose
+//! handler makes it stop like any other. The same timeout notices a stub
+//! that died.
+//!
+//! Registers: the frame holds the general registers and the whole XSAVE
+//! state; the handler adds fs/gs base (rdfsbase/rdgsbase). A page fault's
+//! error code in the frame says whether it was a write.
+//!
+//! What guest code can do to it: it can write the shared area while it
+//! runs (the area is in its address space). Everything umlrun reads there
+//! is bounds-checked and treated as guest data; a forged stop is at worst
+//! a syscall the guest could have made. It cannot make a host syscall
+//! (the filter), but it can jump into the stub's op loop with chosen
+//! registers and map the guest memory file at any offset: against other
+//! guest processes this platform is weaker than ptrace (see HOWTO).
+
+use std::any::Any;
+use std::ops::Range;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use super::ptrace_stub::{encode_op, gap_unmaps};
+use super::seccomp_filter::{stub_filter, StubSites};
+use super::seccomp_frame as frame;
+use super::stub_image::{encode_batch, sc_addr, OP_RECORD};
+use super::{
+    AddressSpaceOps, Context, Fault, FpRegs, FpSwBytes, Guest, MapOp, Platform, PlatformError,
+    PtraceStub, Regs, Stop, StubOptions,
+};
+use super::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
+use crate::errno::Errno;
+use crate::host::preempt::TICK_SIGNAL;
+use crate::host::ptrace::HostStop;
+use crate::host::seccomp_stub::{self as hs, StubShm, SHM_BASE, SHM_LEN};
+use crate::host::xstate::XstateLayout;
+
+const SIGSYS: i32 = 31;
+const ENOSYS: i64 = 38;
+/// Guest code runs at most this long before the kernel gets a turn.
+const SLICE: Duration = Duration::from_millis(10);
+/// How often a wait for a stub that is not running guest code checks it
+/// is alive.
+const LIVENESS: Duration = Duration::from_millis(100);
+/// Most stubs kept for reuse.
+const MAX_SPARE_STUBS: usize = 4;
+const IDLE_SPARES: usize = 1;
+/// Ops per pass of the stub's op loop (the list area, one terminator).
+const MAX_OPS: usize = (hs::OFF_OPS_END - hs::OFF_OPS) / OP_RECORD - 1;
+/// Where a fresh frame (a new or wiped guest) is built, and the XSAVE
+/// image umlrun writes (both in the signal stack, below where the host
+/// puts real frames).
+const FRESH_UC: usize = 0x5008;
+const FP_AREA: usize = 0x6000;
+/// Real frames must leave FP_AREA's room alone: the host puts them at the
+/// top of the signal stack.
+const FP_ROOM: usize = 0x4000;
+
+/// Spinning before sleeping (polls of ~25 ns each): a futex wake-up
+/// across CPUs costs tens of µs on a nested-virtualised host, a poll loop
+/// sees the other side's answer in a µs or two. The stub waits for
+/// umlrun's answer (usually µs) with a fixed budget. umlrun waits for guest
+/// code, which may compute for long: it spins the full budget unless the
+/// last wait showed a guest that ran for long ([`LONG_RUN`]), then only
+/// [`KERNEL_SPIN_MIN`] polls, until a stop comes quickly again. Measured in
+/// the commit that set them: getppid 2.8-3.7 µs spinning across CPUs
+/// against 29-42 µs sleeping across CPUs and 9.5 µs sleeping on one CPU.
+const KERNEL_SPIN_MAX: u32 = 2000;
+const KERNEL_SPIN_MIN: u32 = 32;
+const STUB_SPINS: u32 = 1000;
+/// A wait this long means guest code computed (or a host signal came): no
+/// spinning next time.
+const LONG_RUN: Duration = Duration::from_micros(500);
+
+/// Host facts every stub of the platform shares.
+#[derive(Clone, Copy, Debug)]
+struct HostFacts {
+    /// None: the host has no XSAVE (FXSAVE-only frames).
+    xstate: Option<XstateLayout>,
+}
+
+/// The seccomp platform of one kernel instance.
+pub struct SeccompPlatform {
+    keep_fds: Vec<RawFd>,
+    /// Where stubs run: another CPU than umlrun's when there is one, so
+    /// both sides can poll for the other's answer.
+    stub_cpu: Option<usize>,
+    spares: Vec<SeccompStub>,
+    facts: Option<HostFacts>,
+    shut_down: bool,
+}
+
+impl SeccompPlatform {
+    /// Whether this host can run it (Linux with seccomp filters and user
+    /// FSGSBASE).
+    pub fn supported() -> bool {
+        hs::has_fsgsbase()
+    }
+
+    /// The CPU for the stubs of an instance pinned to `cpu`: the next one
+    /// of `cpus` (those umlrun may use), or `cpu` when it is the only one.
+    pub fn stub_cpu(cpu: usize, cpus: &[usize]) -> usize {
+        cpus.iter()
+            .copied()
+            .find(|&o| o > cpu)
+            .or_else(|| cpus.iter().copied().find(|&o| o != cpu))
+            .unwrap_or(cpu)
+    }
+
+    /// Stubs keep the host fds `keep_fds` and run pinned to `stub_cpu`
+    /// (see [`SeccompPlatform::stub_cpu`]).
+    pub fn new(keep_fds: Vec<RawFd>, stub_cpu: Option<usize>) -> SeccompPlatform {
+        SeccompPlatform {
+            keep_fds,
+            stub_cpu,
+            spares: Vec::new(),
+            facts: None,
+            shut_down: false,
+        }
+    }
+
+    fn spawn(&mut self) -> Result<SeccompStub, PlatformError> {
+        let s = SeccompStub::spawn(&self.keep_fds, self.stub_cpu, &mut self.facts)?;
+        Ok(s)
+    }
+}
+
+impl Platform for SeccompPlatform {
+    fn new_guest(&mut self) -> Result<Box<dyn Guest>, PlatformError> {
+        let s = match self.spares.pop() {
+            Some(s) => s,
+            None => self.spawn()?,
+        };
+        Ok(Box::new(s))
+    }
+
+    fn retire(&mut self, guest: Box<dyn Guest>) {
+        let Ok(mut stub) = guest.into_any().downcast::<SeccompStub>() else {
+            return;
+        };
+        if !self.shut_down && self.spares.len() < MAX_SPARE_STUBS {
+            match stub.recycle() {
+                Ok(()) => {
+                    self.spares.push(*stub);
+                    return;
+                }
+                Err(e) => log::debug!("stub {} not reusable: {e}", stub.pid),
+            }
+        }
+        stub.kill();
+    }
+
+    fn idle(&mut self) {
+        if self.shut_down {
+            return;
+        }
+        self.spares.truncate(IDLE_SPARES);
+        if self.spares.len() < IDLE_SPARES {
+            match self.spawn() {
+                Ok(s) => self.spares.push(s),
+                Err(e) => log::debug!("no spare stub: {e}"),
+            }
+        }
+    }
+
+    fn shut_down(&mut self) {
+        self.shut_down = true;
+        for mut s in self.spares.drain(..) {
+            s.kill();
+        }
+    }
+}
+
+/// One guest process on the seccomp platform.
+pub struct SeccompStub {
+    pid: i32,
+    shm: StubShm,
+    facts: HostFacts,
+    regs: Regs,
+    regs_dirty: bool,
+    /// The sigcontext of the current frame, as read at the last stop (or
+    /// built for a fresh one).
+    sc: Vec<u8>,
+    /// Offset of the current frame's ucontext in the shared area; None:
+    /// no frame yet (new or wiped guest): the next switch builds one.
+    uc_off: Option<usize>,
+    /// An FP image to load at the next switch.
+    pending_fp: Option<FpRegs>,
+    /// Mapping changes to run before the guest next runs.
+    ops: Vec<MapOp>,
+    reserved: Vec<Range<u64>>,
+    vdso: Option<Range<u64>>,
+    initial: Regs,
+    alive: bool,
+    cpu_base: (u64, u64),
+    cpu_ns_base: u64,
+    kspins: u32,
+}
+
+fn sites() -> StubSites {
+    let c = hs::stub_code();
+    StubSites {
+        futex: [sc_addr(c.ip_wake), sc_addr(c.ip_wait)],
+        op: sc_addr(c.ip_op),
+        sigreturn: [sc_addr(c.ip_sigreturn), sc_addr(c.ip_restorer)],
+        futex_words: [
+            SHM_BASE + hs::OFF_CMD as u64,
+            SHM_BASE + hs::OFF_DONE as u64,
+        ],
+    }
+}
+
+impl SeccompStub {
+    /// Spawns a stub under ptrace, sets it up, lets it go to its park loop.
+    fn spawn(
+        keep_fds: &[RawFd],
+        cpu: Option<usize>,
+        facts: &mut Option<HostFacts>,
+    ) -> Result<SeccompStub, PlatformError> {
+        let shm = StubShm::create().map_err(PlatformError::StubExe)?;
+        let mut keep = keep_fds.to_vec();
+        keep.push(shm.fd());
+        let mut pt = PtraceStub::spawn(StubOptions {
+            keep_fds: &keep,
+            cpu,
+        })?;
+        let f = match facts {
+            Some(f) => *f,
+            None => {
+                let xstate = crate::host::xstate::layout(pt.pid())
+                    .map_err(PlatformError::host("getregset"))?;
+                *facts.insert(HostFacts { xstate })
+            }
+        };
+        setup(&mut pt, &shm)?;
+        let mut park = *pt.regs();
+        park.rip = sc_addr(hs::stub_code().park);
+        park.rsp = SHM_BASE + SHM_LEN as u64 - 64;
+        let d = pt.detach(&park)?;
+        let mut reserved = d.reserved;
+        reserved.push(SHM_BASE..SHM_BASE + SHM_LEN as u64);
+        reserved.sort_by_key(|r| r.start);
+        let pid = d.pid;
+        log::debug!("seccomp stub {pid} ready");
+        Ok(SeccompStub {
+            pid,
+            shm,
+            facts: f,
+            regs: d.initial,
+            regs_dirty: true,
+            sc: vec![0u8; frame::SC_LEN],
+            uc_off: None,
+            pending_fp: None,
+            ops: Vec::new(),
+            reserved,
+            vdso: d.vdso,
+            initial: d.initial,
+            alive: true,
+            cpu_base: (0, 0),
+            cpu_ns_base: crate::host::clock::process_cpu_time_ns(pid).unwrap_or(0),
+            kspins: KERNEL_SPIN_MAX,
+        })
+    }
+
+    fn check_alive(&self) -> Result<(), PlatformError> {
+        if self.alive {
+            Ok(())
+        } else {
+            Err(PlatformError::StubGone)
+        }
+    }
+
+    /// Issue `cmd` with the ops in `ops` (at most MAX_OPS) and wait for
+    /// the stub's report. `run`: guest code runs (preempt it after a slice).
+    fn command(
+        &mut self,
+        cmd: u32,
+        ops: &[MapOp],
+        run: bool,
+    ) -> Result<Option<Stop>, PlatformError> {
+        debug_assert!(ops.len() <= MAX_OPS);
+        let calls: Vec<(u64, [u64; 6])> = ops.iter().map(encode_op).collect();
+        self.shm.write(hs::OFF_OPS, &encode_batch(&calls));
+        self.shm.write_u64(hs::OFF_OPS_RAX, 0);
+        self.shm.store(hs::OFF_DONE, 0);
+        self.shm.store(hs::OFF_CMD, cmd);
+        self.shm.wake(hs::OFF_CMD);
+        let started = Instant::now();
+        let mut ticked = false;
+        loop {
+            let timeout = if run && !ticked { SLICE } else { LIVENESS };
+            let spins = if run { self.kspins } else { STUB_SPINS };
+            match self.shm.wait_while(hs::OFF_DONE, 0, spins, timeout) {
+                hs::Waited::Spinning => {
+                    if run {
+                        self.kspins = KERNEL_SPIN_MAX;
+                    }
+                    break;
+                }
+                hs::Waited::Sleeping => {
+                    if run {
+                        self.kspins = if started.elapsed() < LONG_RUN {
+                            KERNEL_SPIN_MAX
+                        } else {
+                            KERNEL_SPIN_MIN
+                        };
+                    }
+                    break;
+                }
+                hs::Waited::No => {}
+            }
+            if let Some(st) = hs::try_reap(self.pid) {
+                self.alive = false;
+                return Ok(Some(match st {
+                    HostStop::Exited(c) => Stop::Exited(c),
+                    HostStop::Killed(s) => Stop::Killed(s),
+                    _ => Stop::Killed(9),
+                }));
+            }
+            if run && !ticked && started.elapsed() >= SLICE {
+                hs::signal(self.pid, TICK_SIGNAL);
+                ticked = true;
+            }
+        }
+        // The op list's outcome.
+        let err = self.shm.read_u64(hs::OFF_OPS_RAX) as i64;
+        if err != 0 {
+            let at = self.shm.read_u64(hs::OFF_OPS_AT);
+            let index = at
+                .wrapping_sub(SHM_BASE + hs::OFF_OPS as u64)
+                .checked_div(OP_RECORD as u64)
+                .unwrap_or(0) as usize;
+            return Err(PlatformError::Inject {
+                index,
+                errno: Errno(err.checked_neg().unwrap_or(0) as i32),
+            });
+        }
+        Ok(None)
+    }
+
+    /// Runs queued ops now, in passes of MAX_OPS (the stub is waiting).
+    fn flush_ops(&mut self) -> Result<(), PlatformError> {
+        let ops = std::mem::take(&mut self.ops);
+        for (n, chunk) in ops.chunks(MAX_OPS).enumerate() {
+            match self.command(hs::CMD_OPS, chunk, false) {
+                Ok(None) => {}
+                Ok(Some(_)) => return Err(PlatformError::StubGone),
+                Err(PlatformError::Inject { index, errno }) => {
+                    return Err(PlatformError::Inject {
+                        index: n * MAX_OPS + index,
+                        errno,
+                    })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Shared-area offset of a stub address, when `len` bytes there lie in
+    /// the signal stack.
+    fn stack_off(addr: u64, len: usize) -> Option<usize> {
+        let off = addr.checked_sub(SHM_BASE)? as usize;
+        (off >= hs::OFF_ALTSTACK && off.checked_add(len)? <= SHM_LEN).then_some(off)
+    }
+
+    /// Writes the frame the stub resumes from: registers, FP image, fs/gs.
+    fn write_frame(&mut self) -> Result<(), PlatformError> {
+        let fresh = self.uc_off.is_none();
+        if let Some(fp) = self.pending_fp.take() {
+            let at = self.write_fp(&fp);
+            frame::set_fpstate_ptr(&mut self.sc, SHM_BASE + at as u64);
+            self.regs_dirty = true;
+        } else if fresh {
+            frame::set_fpstate_ptr(&mut self.sc, 0); // FPU to its init state
+        }
+        if fresh {
+            frame::regs_to_sc(&self.regs, &mut self.sc);
+            let has_fp = frame::fpstate_ptr(&self.sc) != 0;
+            let altstack = (
+                SHM_BASE + hs::OFF_ALTSTACK as u64,
+                (SHM_LEN - hs::OFF_ALTSTACK) as u64,
+            );
+            let uc = frame::fresh_uc(&self.sc, has_fp, altstack);
+            self.shm.write(FRESH_UC, &uc);
+            self.uc_off = Some(FRESH_UC);
+        } else if self.regs_dirty {
+            frame::regs_to_sc(&self.regs, &mut self.sc);
+            let uc = self.uc_off.expect("frame");
+            self.shm.write(uc + frame::UC_MCONTEXT, &self.sc);
+        }
+        let uc = self.uc_off.expect("frame");
+        self.shm.write_u64(hs::OFF_UC, SHM_BASE + uc as u64);
+        self.shm.write_u64(hs::OFF_FS, self.regs.fs_base);
+        self.shm.write_u64(hs::OFF_GS, self.regs.gs_base);
+        self.regs_dirty = false;
+        Ok(())
+    }
+
+    /// Writes `fp` as a signal-frame XSAVE image at FP_AREA; returns it.
+    fn write_fp(&self, fp: &FpRegs) -> usize {
+        match self.facts.xstate {
+            Some(l) => {
+                let mut img = fp.to_host_image(l.frame_size, l.frame_features, l.mxcsr_mask);
+                let mut with_sw =
+                    FpRegs::from_bytes(std::mem::take(&mut img)).expect("xsave image");
+                with_sw.set_sw_bytes(Some(FpSwBytes {
+                    extended_size: l.frame_size as u32 + 4,
+                    xfeatures: l.frame_features,
+                    xstate_size: l.frame_size as u32,
+                }));
+                let bytes = with_sw.bytes();
+                self.shm.write(FP_AREA, &bytes[..l.frame_size]);
+                self.shm.write(
+                    FP_AREA + l.frame_size,
+                    &super::FP_XSTATE_MAGIC2.to_le_bytes(),
+                );
+            }
+            None => {
+                let mut b = fp.fxsave().to_vec();
+                b[464..512].fill(0);
+                self.shm.write(FP_AREA, &b);
+            }
+        }
+        FP_AREA
+    }
+
+    /// Reads the stop the stub reported.
+    fn read_stop(&mut self) -> Result<Stop, PlatformError> {
+        let bad = |what: &str| PlatformError::UnexpectedStop(format!("seccomp stub: bad {what}"));
+        let uc = Self::stack_off(self.shm.read_u64(hs::OFF_UC), frame::UC_LEN)
+            .ok_or_else(|| bad("frame"))?;
+        // Real frames sit above the area umlrun writes its FP image in.
+        if uc < FP_AREA + FP_ROOM {
+            return Err(bad("frame position"));
+        }
+        let info_at =
+            Self::stack_off(self.shm.read_u64(hs::OFF_INFO), 32).ok_or_else(|| bad("siginfo"))?;
+        let signo = self.shm.read_u64(hs::OFF_SIGNO) as i32;
+        let mut sc = vec![0u8; frame::SC_LEN];
+        self.shm.read(uc + frame::UC_MCONTEXT, &mut sc);
+        let mut info = [0u8; 32];
+        self.shm.read(info_at, &mut info);
+        let mut regs = frame::regs_from_sc(&sc, &self.initial);
+        regs.fs_base = self.shm.read_u64(hs::OFF_FS);
+        regs.gs_base = self.shm.read_u64(hs::OFF_GS);
+        regs.orig_rax = u64::MAX;
+        let write = frame::fault_write(&sc);
+        self.sc = sc;
+        self.uc_off = Some(uc);
+        let (si_signo, code, addr) = frame::siginfo(&info);
+        let stop = match signo {
+            SIGSYS => {
+                // Like a PTRACE_SYSEMU stop: orig_rax the number, rax -ENOSYS.
+                let nr = regs.rax;
+                regs.orig_rax = nr;
+                regs.rax = (-ENOSYS) as u64;
+                Stop::Syscall {
+                    nr,
+                    args: regs.syscall_args(),
+                }
+            }
+            SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP => {
+                if si_signo != signo {
+                    return Err(bad("siginfo signal"));
+                }
+                Stop::Fault(Fault {
+                    addr,
+                    signo,
+                    code,
+                    // As on ptrace, only a hint for a fault on an unmapped
+                    // page (the kernel takes a refused access to a page it
+                    // mapped readable as a write itself).
+                    write: if signo == SIGSEGV && code == super::SEGV_MAPERR {
+                        write.filter(|&w| w)
+                    } else {
+                        None
+                    },
+                })
+            }
+            s => Stop::Signal(s),
+        };
+        self.regs = regs;
+        self.regs_dirty = false;
+        Ok(stop)
+    }
+
+    /// Clears the guest out, as execve: every mapping outside the reserved
+    /// ranges, registers and FPU state as fresh. One round trip.
+    pub fn wipe(&mut self) -> Result<(), PlatformError> {
+        self.check_alive()?;
+        self.ops.clear();
+        self.ops.extend(gap_unmaps(&self.reserved));
+        self.flush_ops()?;
+        self.regs = self.initial;
+        self.regs_dirty = true;
+        self.uc_off = None;
+        self.sc = vec![0u8; frame::SC_LEN];
+        self.pending_fp = None;
+        Ok(())
+    }
+
+    fn recycle(&mut self) -> Result<(), PlatformError> {
+        self.wipe()?;
+        self.cpu_base = crate::host::clock::process_cpu_ticks(self.pid);
+        self.cpu_ns_base = crate::host::clock::process_cpu_time_ns(self.pid).unwrap_or(0);
+        Ok(())
+    }
+
+    fn kill(&mut self) {
+        if self.alive {
+            crate::host::ptrace::kill(self.pid);
+            self.alive = false;
+        }
+    }
+}
+
+/// The stub's set-up, run in it through ptrace: map the shared area, its
+/// signal stack and handlers, every signal blocked until the first resume,
+/// no new privileges, and last the seccomp filter.
+fn setup(pt: &mut PtraceStub, shm: &StubShm) -> Result<(), PlatformError> {
+    let fail = |what: &str, r: i64| {
+        PlatformError::UnexpectedStop(format!("seccomp stub set-up: {what} returned {r}"))
+    };
+    let call =
+        |pt: &mut PtraceStub, what: &str, nr: u64, args: [u64; 6]| -> Result<i64, PlatformError> {
+            let r = pt.host_syscall(nr, args)?;
+            if (-4095..0).contains(&r) {
+                return Err(fail(what, r));
+            }
+            Ok(r)
+        };
+    const PROT_RW: u64 = 3;
+    const MAP_SHARED_FIXED: u64 = 0x11;
+    let fd = shm.fd() as u64;
+    call(
+        pt,
+        "mmap",
+        9,
+        [SHM_BASE, SHM_LEN as u64, PROT_RW, MAP_SHARED_FIXED, fd, 0],
+    )?;
+    call(pt, "close", 3, [fd, 0, 0, 0, 0, 0])?;
+    // Scratch structures in the op-list area (rewritten before every use).
+    let scratch = hs::OFF_OPS;
+    let at = |off: usize| SHM_BASE + (scratch + off) as u64;
+    // stack_t
+    let mut ss = [0u8; 24];
+    ss[0..8].copy_from_slice(&(SHM_BASE + hs::OFF_ALTSTACK as u64).to_le_bytes());
+    ss[16..24].copy_from_slice(&((SHM_LEN - hs::OFF_ALTSTACK) as u64).to_le_bytes());
+    shm.write(scratch, &ss);
+    call(pt, "sigaltstack", 131, [at(0), 0, 0, 0, 0, 0])?;
+    // struct kernel_sigaction { handler, flags, restorer, mask }
+    const SA_SIGINFO: u64 = 4;
+    const SA_ONSTACK: u64 = 0x0800_0000;
+    const SA_RESTORER: u64 = 0x0400_0000;
+    let code = hs::stub_code();
+    let mut sa = [0u8; 32];
+    sa[0..8].copy_from_slice(&sc_addr(code.handler).to_le_bytes());
+    sa[8..16].copy_from_slice(&(SA_SIGINFO | SA_ONSTACK | SA_RESTORER).to_le_bytes());
+    sa[16..24].copy_from_slice(&sc_addr(code.restorer).to_le_bytes());
+    sa[24..32].copy_from_slice(&u64::MAX.to_le_bytes());
+    shm.write(scratch + 0x100, &sa);
+    for sig in [
+        SIGSYS,
+        SIGSEGV,
+        SIGBUS,
+        SIGILL,
+        SIGFPE,
+        SIGTRAP,
+        TICK_SIGNAL,
+    ] {
+        call(pt, "rt_sigaction", 13, [sig as u64, at(0x100), 0, 8, 0, 0])?;
+    }
+    // Every signal blocked until the first resume, but SIGTRAP: the int3
+    // ending each injected call would find it blocked, and a blocked
+    // synchronous signal is forced through with its handler reset.
+    let mask = !(1u64 << (SIGTRAP - 1));
+    shm.write(scratch + 0x200, &mask.to_le_bytes());
+    call(pt, "rt_sigprocmask", 14, [2, at(0x200), 0, 8, 0, 0])?; // SIG_SETMASK
+    const PR_SET_NO_NEW_PRIVS: u64 = 38;
+    call(pt, "prctl", 157, [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0])?;
+    let prog = stub_filter(&sites());
+    shm.write(scratch + 0x400, &prog);
+    let mut fprog = [0u8; 16];
+    fprog[0..2].copy_from_slice(&((prog.len() / 8) as u16).to_le_bytes());
+    fprog[8..16].copy_from_slice(&at(0x400).to_le_bytes());
+    shm.write(scratch + 0x300, &fprog);
+    const SECCOMP_SET_MODE_FILTER: u64 = 1;
+    call(
+        pt,
+        "seccomp",
+        317,
+        [SECCOMP_SET_MODE_FILTER, 0, at(0x300), 0, 0, 0],
+    )?;
+    shm.write(scratch, &[0u8; 8]); // an empty op list
+    shm.store(hs::OFF_SPIN, STUB_SPINS);
+    Ok(())
+}
+
+impl Context for SeccompStub {
+    fn switch(&mut self) -> Result<Stop, PlatformError> {
+        self.check_alive()?;
+        while self.ops.len() > MAX_OPS {
+            let rest = self.ops.split_off(MAX_OPS);
+            self.flush_ops()?;
+            self.ops = rest;
+        }
+        self.write_frame()?;
+        let ops = std::mem::take(&mut self.ops);
+        if let Some(dead) = self.command(hs::CMD_RUN, &ops, true)? {
+            return Ok(dead);
+        }
+        let stop = self.read_stop()?;
+        log::trace!("stub {}: stop {stop:?}", self.pid);
+        Ok(stop)
+    }
+
+    fn regs(&self) -> &Regs {
+        &self.regs
+    }
+
+    fn regs_mut(&mut self) -> &mut Regs {
+        self.regs_dirty = true;
+        &mut self.regs
+    }
+
+    fn fpregs(&mut self) -> Result<FpRegs, PlatformError> {
+        self.check_alive()?;
+        if let Some(fp) = &self.pending_fp {
+            return Ok(fp.clone());
+        }
+        let sw_of = |l: &XstateLayout| FpSwBytes {
+            extended_size: l.frame_size as u32 + 4,
+            xfeatures: l.frame_features,
+            xstate_size: l.frame_size as u32,
+        };
+        let ptr = frame::fpstate_ptr(&self.sc);
+        let Some(off) = Self::stack_off(ptr, 512).filter(|_| self.uc_off.is_some()) else {
+            // No frame yet, or the FPU in its init state.
+            let mut fp = FpRegs::initial();
+            if let Some(l) = &self.facts.xstate {
+                fp.set_sw_bytes(Some(sw_of(l)));
+            }
+            return Ok(fp);
+        };
+        let len = match &self.facts.xstate {
+            Some(l) if Self::stack_off(ptr, l.frame_size).is_some() => l.frame_size,
+            _ => 512,
+        };
+        let mut buf = vec![0u8; len];
+        self.shm.read(off, &mut buf);
+        let mut fp = FpRegs::from_bytes(buf).expect("512 or frame size");
+        match &self.facts.xstate {
+            Some(l) if len == l.frame_size => fp.set_sw_bytes(Some(sw_of(l))),
+            _ => fp.set_sw_bytes(None),
+        }
+        Ok(fp)
+    }
+
+    fn set_fpregs(&mut self, fp: &FpRegs) -> Result<(), PlatformError> {
+        self.check_alive()?;
+        self.pending_fp = Some(fp.clone());
+        Ok(())
+    }
+
+    fn fp_frame_size(&mut self) -> usize {
+        self.facts.xstate.map(|l| l.frame_size).unwrap_or(0)
+    }
+}
+
+impl AddressSpaceOps for SeccompStub {
+    fn apply(&mut self, ops: &[MapOp]) -> Result<(), PlatformError> {
+        self.check_alive()?;
+        for op in ops {
+            let r = op.range();
+            if self
+                .reserved
+                .iter()
+                .any(|res| r.start < res.end && res.start < r.end)
+            {
+                return Err(PlatformError::Reserved(*op));
+            }
+        }
+        // Run by the stub on its way back to guest code (one pass).
+        self.ops.extend_from_slice(ops);
+        Ok(())
+    }
+}
+
+impl Guest for SeccompStub {
+    fn reserved(&self) -> &[Range<u64>] {
+        &self.reserved
+    }
+    fn vdso(&self) -> Option<Range<u64>> {
+        self.vdso.clone()
+    }
+    fn wipe(&mut self) -> Result<(), PlatformError> {
+        SeccompStub::wipe(self)
+    }
+    fn cpu_ticks(&self) -> (u64, u64) {
+        let (u, s) = crate::host::clock::process_cpu_ticks(self.pid);
+        (
+            u.saturating_sub(self.cpu_base.0),
+            s.saturating_sub(self.cpu_base.1),
+        )
+    }
+    fn cpu_time_ns(&self) -> u64 {
+        crate::host::clock::process_cpu_time_ns(self.pid)
+            .unwrap_or(0)
+            .saturating_sub(self.cpu_ns_base)
+    }
+    fn kill(&mut self) {
+        SeccompStub::kill(self)
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+impl Drop for SeccompStub {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,305 @@
+//! The seccomp filter of a seccomp-platform stub (classic BPF, built here as
+//! bytes; the stub installs it during set-up). It is the wall between guest
+//! code and the host:
+//!
+//! - a syscall from anywhere but the stub's own `syscall` instructions,
+//!   in any ABI (64-bit, `int 0x80`, x32 numbers), traps: SIGSYS, which
+//!   the stub's handler hands to umlrun as a guest syscall;
+//! - from the stub's instructions only the calls each one needs pass, with
+//!   the arguments checked where they can be: futex WAIT/WAKE on the two
+//!   words of the shared area, mmap only MAP_SHARED|MAP_FIXED with plain
+//!   protections, mprotect, munmap, rt_sigreturn;
+//! - anything else from the stub's instructions kills the stub (guest code
+//!   jumping into the stub with chosen registers).
+//!
+//! No open, no write to a file, no socket, no exec: whatever guest code
+//! does, it cannot make the host create or change a file.
+
+/// `struct seccomp_data` offsets.
+const NR: u32 = 0;
+const ARCH: u32 = 4;
+const IP_LO: u32 = 8;
+const IP_HI: u32 = 12;
+fn arg_lo(i: u32) -> u32 {
+    16 + 8 * i
+}
+fn arg_hi(i: u32) -> u32 {
+    20 + 8 * i
+}
+
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const RET_KILL_PROCESS: u32 = 0x8000_0000;
+const RET_TRAP: u32 = 0x0003_0000;
+const RET_ALLOW: u32 = 0x7fff_0000;
+
+const SYS_MMAP: u32 = 9;
+const SYS_MPROTECT: u32 = 10;
+const SYS_MUNMAP: u32 = 11;
+const SYS_RT_SIGRETURN: u32 = 15;
+const SYS_FUTEX: u32 = 202;
+const MAP_SHARED_FIXED: u32 = 0x11;
+
+/// Where the stub's syscalls are (rip after each `syscall`, as seccomp
+/// sees it) and what they may touch.
+#[derive(Clone, Copy, Debug)]
+pub struct StubSites {
+    /// futex WAKE / WAIT sites.
+    pub futex: [u64; 2],
+    /// The op-list loop's site (mmap, mprotect, munmap).
+    pub op: u64,
+    /// rt_sigreturn sites.
+    pub sigreturn: [u64; 2],
+    /// The two futex words (their addresses in the stub).
+    pub futex_words: [u64; 2],
+}
+
+#[derive(Clone, Copy)]
+enum Ins {
+    Ld(u32),
+    /// if A == k goto t else goto f (labels)
+    Jeq(u32, usize, usize),
+    /// if A & k goto t else goto f
+    Jset(u32, usize, usize),
+    Ret(u32),
+    Label(usize),
+}
+
+// Fixed labels.
+const TRAP: usize = 0;
+const KILL: usize = 1;
+const ALLOW: usize = 2;
+
+struct Asm {
+    ins: Vec<Ins>,
+    next_label: usize,
+}
+
+impl Asm {
+    fn label(&mut self) -> usize {
+        self.next_label += 1;
+        self.next_label
+    }
+    fn push(&mut self, i: Ins) {
+        self.ins.push(i);
+    }
+
+    /// Resolves labels into `struct sock_filter` records.
+    fn assemble(self) -> Vec<u8> {
+        let mut at = std::collections::HashMap::new();
+        let mut n = 0usize;
+        for i in &self.ins {
+            match i {
+                Ins::Label(l) => {
+                    at.insert(*l, n);
+                }
+                _ => n += 1,
+            }
+        }
+        let mut out = Vec::with_capacity(n * 8);
+        let mut pc = 0usize;
+        let rel = |pc: usize, l: &usize| -> u8 {
+            let target = at[l];
+            let off = target
+                .checked_sub(pc + 1)
+                .expect("seccomp filter jumps forward only");
+            u8::try_from(off).expect("seccomp filter jump fits a byte")
+        };
+        let mut put = |code: u16, jt: u8, jf: u8, k: u32| {
+            out.extend_from_slice(&code.to_le_bytes());
+            out.push(jt);
+            out.push(jf);
+            out.extend_from_slice(&k.to_le_bytes());
+        };
+        for i in &self.ins {
+            match i {
+                Ins::Label(_) => continue,
+                Ins::Ld(off) => put(0x20, 0, 0, *off),
+                Ins::Jeq(k, t, f) => put(0x15, rel(pc, t), rel(pc, f), *k),
+                Ins::Jset(k, t, f) => put(0x45, rel(pc, t), rel(pc, f), *k),
+                Ins::Ret(v) => put(0x06, 0, 0, *v),
+            }
+            pc += 1;
+        }
+        out
+    }
+}
+
+/// The filter program: `struct sock_filter` records, 8 bytes each.
+pub fn stub_filter(s: &StubSites) -> Vec<u8> {
+    use Ins::*;
+    let mut a = Asm {
+        ins: Vec::new(),
+        next_label: ALLOW,
+    };
+    let code_hi = (s.op >> 32) as u32;
+    let (l_futex, l_op, l_sigret) = (a.label(), a.label(), a.label());
+    let c1 = a.label();
+    a.push(Ld(ARCH));
+    a.push(Jeq(AUDIT_ARCH_X86_64, c1, TRAP));
+    a.push(Label(c1));
+    let c2 = a.label();
+    a.push(Ld(IP_HI));
+    a.push(Jeq(code_hi, c2, TRAP));
+    a.push(Label(c2));
+    a.push(Ld(IP_LO));
+    let sites: [(u64, usize); 5] = [
+        (s.futex[0], l_futex),
+        (s.futex[1], l_futex),
+        (s.op, l_op),
+        (s.sigreturn[0], l_sigret),
+        (s.sigreturn[1], l_sigret),
+    ];
+    for (ip, l) in sites {
+        debug_assert_eq!((ip >> 32) as u32, code_hi);
+        let next = a.label();
+        a.push(Jeq(ip as u32, l, next));
+        a.push(Label(next));
+    }
+    a.push(Jeq(0, TRAP, TRAP)); // no site: a guest syscall
+
+    // futex(word, WAIT|WAKE, ...) on one of the two words.
+    a.push(Label(l_futex));
+    let (f1, f2, f3, f4) = (a.label(), a.label(), a.label(), a.label());
+    a.push(Ld(NR));
+    a.push(Jeq(SYS_FUTEX, f1, KILL));
+    a.push(Label(f1));
+    a.push(Ld(arg_lo(1)));
+    a.push(Jeq(0, f3, f2)); // FUTEX_WAIT
+    a.push(Label(f2));
+    a.push(Jeq(1, f3, KILL)); // FUTEX_WAKE
+    a.push(Label(f3));
+    a.push(Ld(arg_hi(1)));
+    let f5 = a.label();
+    a.push(Jeq(0, f5, KILL));
+    a.push(Label(f5));
+    a.push(Ld(arg_hi(0)));
+    a.push(Jeq((s.futex_words[0] >> 32) as u32, f4, KILL));
+    a.push(Label(f4));
+    a.push(Ld(arg_lo(0)));
+    let f6 = a.label();
+    a.push(Jeq(s.futex_words[0] as u32, ALLOW, f6));
+    a.push(Label(f6));
+    a.push(Jeq(s.futex_words[1] as u32, ALLOW, KILL));
+
+    // The op list: mmap (shared, fixed, plain protections), mprotect, munmap.
+    a.push(Label(l_op));
+    let (o1, o2, o3, o_mmap, o_prot) = (a.label(), a.label(), a.label(), a.label(), a.label());
+    a.push(Ld(NR));
+    a.push(Jeq(SYS_MMAP, o_mmap, o1));
+    a.push(Label(o1));
+    a.push(Jeq(SYS_MPROTECT, o_prot, o2));
+    a.push(Label(o2));
+    a.push(Jeq(SYS_MUNMAP, ALLOW, KILL));
+    a.push(Label(o_mmap));
+    a.push(Ld(arg_lo(3)));
+    a.push(Jeq(MAP_SHARED_FIXED, o3, KILL));
+    a.push(Label(o3));
+    a.push(Label(o_prot));
+    a.push(Ld(arg_lo(2)));
+    a.push(Jset(!7, KILL, ALLOW));
+
+    // rt_sigreturn.
+    a.push(Label(l_sigret));
+    a.push(Ld(NR));
+    a.push(Jeq(SYS_RT_SIGRETURN, ALLOW, KILL));
+
+    a.push(Label(TRAP));
+    a.push(Ret(RET_TRAP));
+    a.push(Label(KILL));
+    a.push(Ret(RET_KILL_PROCESS));
+    a.push(Label(ALLOW));
+    a.push(Ret(RET_ALLOW));
+    a.assemble()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A classic-BPF interpreter for the few instructions the filter uses.
+    fn run(prog: &[u8], data: &[u8; 64]) -> u32 {
+        let word =
+            |off: u32| u32::from_le_bytes(data[off as usize..off as usize + 4].try_into().unwrap());
+        let mut pc = 0usize;
+        let mut acc = 0u32;
+        loop {
+            let r = &prog[pc * 8..pc * 8 + 8];
+            let code = u16::from_le_bytes([r[0], r[1]]);
+            let (jt, jf) = (r[2] as usize, r[3] as usize);
+            let k = u32::from_le_bytes(r[4..8].try_into().unwrap());
+            pc += 1;
+            match code {
+                0x20 => acc = word(k),
+                0x15 => pc += if acc == k { jt } else { jf },
+                0x45 => pc += if acc & k != 0 { jt } else { jf },
+                0x06 => return k,
+                _ => panic!("unknown op {code:#x}"),
+            }
+        }
+    }
+
+    fn data(nr: u32, arch: u32, ip: u64, args: [u64; 6]) -> [u8; 64] {
+        let mut d = [0u8; 64];
+        d[0..4].copy_from_slice(&nr.to_le_bytes());
+        d[4..8].copy_from_slice(&arch.to_le_bytes());
+        d[8..16].copy_from_slice(&ip.to_le_bytes());
+        for (i, a) in args.iter().enumerate() {
+            d[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_le_bytes());
+        }
+        d
+    }
+
+    const BASE: u64 = 0x7fff_fc00_0400;
+    fn sites() -> StubSites {
+        StubSites {
+            futex: [BASE + 0x30, BASE + 0x50],
+            op: BASE + 0x80,
+            sigreturn: [BASE + 0xa0, BASE + 0xb0],
+            futex_words: [0x7fff_fc01_0000, 0x7fff_fc01_0004],
+        }
+    }
+
+    #[test]
+    fn guest_syscalls_trap_in_every_abi() {
+        let p = stub_filter(&sites());
+        let x64 = AUDIT_ARCH_X86_64;
+        assert_eq!(run(&p, &data(2, x64, 0x40_1000, [0; 6])), RET_TRAP);
+        assert_eq!(run(&p, &data(5, 0x4000_0003, 0x40_1000, [0; 6])), RET_TRAP);
+        assert_eq!(
+            run(&p, &data(0x4000_0002, x64, 0x40_1000, [0; 6])),
+            RET_TRAP
+        );
+        // the stub's own page, but not one of its syscall sites
+        assert_eq!(run(&p, &data(2, x64, BASE + 0x10, [0; 6])), RET_TRAP);
+        // the same low 32 bits in another 4 GiB
+        assert_eq!(
+            run(&p, &data(2, x64, (BASE + 0x80) & 0xffff_ffff, [0; 6])),
+            RET_TRAP
+        );
+    }
+
+    #[test]
+    fn stub_sites_allow_only_their_calls() {
+        let s = sites();
+        let p = stub_filter(&s);
+        let x64 = AUDIT_ARCH_X86_64;
+        let ok = |nr, ip, args| run(&p, &data(nr, x64, ip, args)) == RET_ALLOW;
+        let w = s.futex_words;
+        assert!(ok(202, s.futex[0], [w[1], 1, 1, 0, 0, 0]));
+        assert!(ok(202, s.futex[1], [w[0], 0, 0, 0, 0, 0]));
+        assert!(!ok(202, s.futex[1], [w[0] + 8, 0, 0, 0, 0, 0]));
+        assert!(!ok(202, s.futex[1], [w[0], 9, 0, 0, 0, 0]));
+        assert!(!ok(2, s.futex[0], [0; 6])); // open from a futex site
+        assert!(ok(9, s.op, [0x1000, 0x1000, 3, 0x11, 5, 0]));
+        assert!(!ok(9, s.op, [0x1000, 0x1000, 3, 0x22, 5, 0])); // private anon
+        assert!(!ok(9, s.op, [0x1000, 0x1000, 0x10, 0x11, 5, 0]));
+        assert!(ok(10, s.op, [0x1000, 0x1000, 5, 0, 0, 0]));
+        assert!(ok(11, s.op, [0x1000, 0x1000, 0, 0, 0, 0]));
+        for nr in [0, 1, 2, 57, 59, 257, 322] {
+            assert_eq!(run(&p, &data(nr, x64, s.op, [0; 6])), RET_KILL_PROCESS);
+        }
+        assert!(ok(15, s.sigreturn[0], [0; 6]));
+        assert!(ok(15, s.sigreturn[1], [0; 6]));
+        assert!(!ok(2, s.sigreturn[0], [0; 6]));
+    }
+}

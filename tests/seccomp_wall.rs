@@ -1,0 +1,117 @@
+//! The seccomp platform and the wall between guest code and the host.
+//!
+//! - t_wall (tests/guest/t_wall.c) tries every way it knows to make a host
+//!   syscall that creates a marker file (raw `syscall` from its text and
+//!   from a page it maps, `int $0x80`, `sysenter`, x32 numbers, vsyscall,
+//!   jumps into the stub's code), on both platforms: no marker may appear
+//!   on the host.
+//! - A few compared guest programs run under `platform=seccomp` whatever
+//!   UMLRUN_PLATFORM says, so CI covers the second platform even where it
+//!   runs the whole suite on one (the whole suite runs under either with
+//!   `UMLRUN_PLATFORM=seccomp cargo test --release --test guest_suite`).
+mod support;
+
+use std::path::Path;
+
+use support::*;
+
+fn opts(platform: &str) -> GuestOptions {
+    GuestOptions {
+        extra: vec![format!("platform={platform}")],
+        ..GuestOptions::default()
+    }
+}
+
+fn wall(platform: &str) {
+    let image = tests_image();
+    native_bin("t_wall");
+    let run = run_guest_with(&image, "/tests/t_wall", &opts(platform));
+    let status = run.expect_finished(&format!("t_wall on {platform}"));
+    let prefix = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("wall prefix: "))
+        .unwrap_or_else(|| {
+            panic!(
+                "t_wall printed no prefix (status {status})\n{}",
+                run.tail(30)
+            )
+        })
+        .trim()
+        .to_string();
+    assert_eq!(status, 0, "t_wall failed in the guest\n{}", run.tail(30));
+    assert!(prefix.starts_with("/tmp/wall-") && prefix.len() > "/tmp/wall-".len());
+    let name = Path::new(&prefix)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let leaked: Vec<String> = std::fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(&name))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "guest code created {leaked:?} on the host (platform {platform})\n{}",
+        run.tail(60)
+    );
+    // The guest's own syscall went to the guest kernel, which created the
+    // file in the guest; the stub's code page was found and jumped into.
+    assert!(
+        run.stdout
+            .contains("own syscall created the file in this system: yes"),
+        "{}",
+        run.tail(60)
+    );
+    let sites: usize = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("stub syscall sites: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(sites >= 2, "no stub syscall sites found\n{}", run.tail(60));
+}
+
+#[test]
+fn t_wall_ptrace() {
+    wall("ptrace");
+}
+
+#[test]
+fn t_wall_seccomp() {
+    wall("seccomp");
+}
+
+/// A compared program under platform=seccomp: same output and status as
+/// natively.
+fn compare_seccomp(name: &str) {
+    let image = tests_image();
+    let native = run_native(&native_bin(name), &[], timeout());
+    let native_status = native.expect_finished(&format!("{name} (native)"));
+    let guest = run_guest_with(&image, &format!("/tests/{name}"), &opts("seccomp"));
+    let guest_status = guest.expect_finished(&format!("{name} on seccomp"));
+    assert!(
+        guest.stdout == native.stdout && guest_status == native_status,
+        "{name} on seccomp differs from native (status {native_status} vs {guest_status})\n{}\n{}",
+        diff(&native.stdout, &guest.stdout),
+        guest.tail(20)
+    );
+}
+
+macro_rules! seccomp {
+    ($($name:ident),* $(,)?) => {
+        $( #[test] fn $name() { compare_seccomp(stringify!($name)); } )*
+    };
+}
+
+seccomp!(
+    t_signal,
+    t_sigxstate,
+    t_process,
+    t_mm,
+    t_futex,
+    t_exec_self,
+    t_traps
+);
