@@ -2,7 +2,8 @@
 //! through its `<uml_dir>/<umid>/mconsole` socket by Debian's `uml_mconsole`
 //! (the reference client), by raw datagrams for bad input, and by `umlctl`.
 //!
-//! Covered: version, help, proc, stack, log, the notify socket; memory
+//! Covered: version, help, proc, stack, log, the notify socket (socket
+//! and user messages: /proc/mconsole); memory
 //! hot-unplug (the guest's `free` shows exactly 32 MiB less, the host's
 //! memfd blocks drop because clean page cache was evicted) and plug past
 //! the boot size up to `maxmem=`; stop/go freezing a busy loop; cad through
@@ -214,6 +215,22 @@ fn version_help_proc_stack_log_and_notify() {
         text.trim_end_matches('\0'),
         socket(&fleet).to_string_lossy()
     );
+
+    // A guest program's write to /proc/mconsole (0200, there only with a
+    // notify socket, as in UML) is a "user" notify message: exactly the
+    // bytes written.
+    let g = &mut fleet.instances[0];
+    let ls = ok(g, "ls -l /proc/mconsole");
+    assert!(ls.starts_with("--w-------"), "{ls}");
+    ok(g, "echo hello-user > /proc/mconsole");
+    let len = n.recv(&mut buf).unwrap();
+    assert_eq!(
+        u32::from_ne_bytes(buf[8..12].try_into().unwrap()),
+        3,
+        "type user"
+    );
+    assert_eq!(u32::from_ne_bytes(buf[12..16].try_into().unwrap()), 11);
+    assert_eq!(&buf[16..len], b"hello-user\n");
 
     let v = mc_ok(&fleet, "version");
     assert!(v.starts_with("Linux "), "{v}");
@@ -698,6 +715,10 @@ fn ubd_hot_add_mounts_and_remove_refuses_while_mounted() {
         .status()
         .unwrap();
     assert!(st.success(), "mke2fs");
+    // Without a notify socket there is no /proc/mconsole (as in UML).
+    let g = &mut fleet.instances[0];
+    let (status, _) = g.run("test -e /proc/mconsole", CMD_TIMEOUT).unwrap();
+    assert_ne!(status, 0, "/proc/mconsole without a notify socket");
     assert_eq!(mc_ok(&fleet, "config ubd1"), "");
     assert_eq!(mc_err(&fleet, "remove ubd1"), "Device doesn't exist");
     assert_eq!(mc_ok(&fleet, &format!("config ubd1={}", img.display())), "");

@@ -71,6 +71,21 @@ impl Mconsole {
         self.server.as_ref().map(|s| s.raw_fd())
     }
 
+    /// Whether notify messages go anywhere (`mconsole=notify:<socket>`).
+    pub fn has_notify(&self) -> bool {
+        self.notify.is_some()
+    }
+
+    /// Sends a notify message with exactly `data` (UML's user notify: the
+    /// bytes written to /proc/mconsole, no NUL added), if asked for.
+    pub fn notify_raw(&self, kind: NotifyType, data: &[u8]) {
+        if let Some(p) = &self.notify {
+            if let Err(e) = mcsock::send_oneway(p, &protocol::encode_notify_raw(kind, data)) {
+                log::warn!("mconsole notify to {}: {e}", p.display());
+            }
+        }
+    }
+
     /// Sends a notify message (socket, panic, hang, user), if asked for.
     pub fn notify(&self, kind: NotifyType, text: &[u8]) {
         if let Some(p) = &self.notify {
