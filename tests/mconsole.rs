@@ -13,8 +13,10 @@
 //! each answered with a clear error while the guest goes on; a client that
 //! floods requests and vanishes; a stale socket from a killed instance; a
 //! socket path longer than sun_path; `umlctl` list/stats/mem/errors; `config
-//! ubd1=` hot-adding a disk the guest mounts, `remove ubd1` refused while it
-//! is mounted and done after umount.
+//! ubd1=` hot-adding a disk the guest mounts (in the instance's ubd=mmap
+//! mode: a process older than the disk execs a program from it and its
+//! stub maps the image itself), `remove ubd1` refused while it is mounted
+//! and done after umount.
 //!
 //! Every instance is stopped by pid when a test fails (the harness's Drop).
 
@@ -700,12 +702,48 @@ fn umlctl_lists_reports_resizes_and_refuses_dead_instances() {
 
 // --- ubd hot-add and hot-remove ----------------------------------------------
 
+/// How many of `pid`'s child processes (its stubs) map a file whose name
+/// contains `name`.
+fn stubs_mapping(pid: i32, name: &str) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().nth(1))
+            .and_then(|s| s.parse::<i32>().ok());
+        if ppid == Some(pid)
+            && std::fs::read_to_string(format!("/proc/{p}/maps"))
+                .unwrap_or_default()
+                .contains(name)
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
 #[test]
 fn ubd_hot_add_mounts_and_remove_refuses_while_mounted() {
     let mut fleet = boot("mmap", "64M", &[]);
     let root = fleet.dir().join("data-root");
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join("hello.txt"), "hot-added disk\n").unwrap();
+    // A program on the new disk: run from it, its pages are the image's
+    // own (ubd=mmap), mapped by the stubs through the disk's fd.
+    let bb = root.join("busybox");
+    let dump = Command::new(tool("debugfs"))
+        .arg("-R")
+        .arg(format!("dump /bin/busybox {}", bb.display()))
+        .arg(backing())
+        .output()
+        .unwrap();
+    assert!(bb.is_file(), "debugfs dump: {dump:?}");
+    std::fs::set_permissions(&bb, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let img = fleet.dir().join("data.img");
     let st = Command::new(tool("mke2fs"))
         .args(["-q", "-t", "ext2", "-b", "4096", "-d"])
@@ -721,6 +759,14 @@ fn ubd_hot_add_mounts_and_remove_refuses_while_mounted() {
     assert_ne!(status, 0, "/proc/mconsole without a notify socket");
     assert_eq!(mc_ok(&fleet, "config ubd1"), "");
     assert_eq!(mc_err(&fleet, "remove ubd1"), "Device doesn't exist");
+    // A process that exists before the disk does, and later execs a
+    // program from it in place (its stub had no fd for the disk then).
+    let g = &mut fleet.instances[0];
+    let old = ok(
+        g,
+        "(while [ ! -x /mnt/busybox ]; do sleep 1; done; exec /mnt/busybox sleep 30) >/dev/null 2>&1 & echo $!",
+    );
+    let old = old.trim().to_string();
     assert_eq!(mc_ok(&fleet, &format!("config ubd1={}", img.display())), "");
     assert_eq!(
         mc_ok(&fleet, "config ubd1"),
@@ -733,6 +779,22 @@ fn ubd_hot_add_mounts_and_remove_refuses_while_mounted() {
     let g = &mut fleet.instances[0];
     ok(g, "mount -t ext2 /dev/ubdb /mnt");
     assert_eq!(ok(g, "cat /mnt/hello.txt").trim(), "hot-added disk");
+    assert_eq!(
+        ok(g, "/mnt/busybox echo from-a-new-stub").trim(),
+        "from-a-new-stub"
+    );
+    // The old process runs /mnt/busybox now, its stub mapping the image itself.
+    let umlrun = g.pid();
+    let deadline = Instant::now() + CMD_TIMEOUT;
+    while stubs_mapping(umlrun, "data.img") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no stub maps data.img: the hot-added disk is not in mmap mode"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let g = &mut fleet.instances[0];
+    ok(g, &format!("kill {old}; wait {old}; true"));
     ok(g, "echo written-in-guest > /mnt/new.txt");
     assert_eq!(mc_err(&fleet, "remove ubd1"), "Device is currently open");
     let g = &mut fleet.instances[0];

@@ -202,6 +202,7 @@ fn boot_once(
                 .map(|(s, _)| (s.index, s.switch_text()))
                 .collect(),
             root_disk: Some(idx),
+            ubd_mode: cfg.ubd_mode,
         },
         platform,
     );

@@ -54,6 +54,8 @@ pub struct KernelConfig {
     pub disks: Vec<(u8, String)>,
     /// The index of the disk mounted as root.
     pub root_disk: Option<u8>,
+    /// The instance's `ubd=` mode, for disks hot-added later too.
+    pub ubd_mode: crate::config::UbdMode,
 }
 
 /// Kernel-wide activity counters (the mconsole `stats`).
