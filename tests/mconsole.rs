@@ -2,8 +2,9 @@
 //! through its `<uml_dir>/<umid>/mconsole` socket by Debian's `uml_mconsole`
 //! (the reference client), by raw datagrams for bad input, and by `umlctl`.
 //!
-//! Covered: version, help, proc, stack, log, the notify socket (socket
-//! and user messages: /proc/mconsole); memory
+//! Covered: version, help, proc, stack, log, the notify socket (socket,
+//! user messages from /proc/mconsole, hang messages from /dev/watchdog);
+//! memory
 //! hot-unplug (the guest's `free` shows exactly 32 MiB less, the host's
 //! memfd blocks drop because clean page cache was evicted) and plug past
 //! the boot size up to `maxmem=`; stop/go freezing a busy loop; cad through
@@ -233,6 +234,33 @@ fn version_help_proc_stack_log_and_notify() {
     );
     assert_eq!(u32::from_ne_bytes(buf[12..16].try_into().unwrap()), 11);
     assert_eq!(&buf[16..len], b"hello-user\n");
+
+    // /dev/watchdog (UML's harddog): busybox's watchdog daemon pets it
+    // every second with a 2 s timeout: no hang; stopped, it pets no more:
+    // a "hang" notify (no data), as uml_watchdog -mconsole sends.
+    ok(g, "watchdog -T 2 -t 1 /dev/watchdog");
+    n.set_read_timeout(Some(Duration::from_secs(4))).unwrap();
+    assert!(n.recv(&mut buf).is_err(), "a hang reported while petted");
+    let g = &mut fleet.instances[0];
+    ok(g, "kill -STOP $(pidof watchdog)");
+    let len = n.recv(&mut buf).expect("no hang notify after the timeout");
+    assert_eq!(
+        u32::from_ne_bytes(buf[8..12].try_into().unwrap()),
+        2,
+        "type hang"
+    );
+    assert_eq!(
+        (len, u32::from_ne_bytes(buf[12..16].try_into().unwrap())),
+        (16, 0)
+    );
+    // Closing it (the daemon's exit) stops the timer: no more hangs.
+    let g = &mut fleet.instances[0];
+    ok(
+        g,
+        "w=$(pidof watchdog); kill -CONT $w; kill $w; sleep 1; ! pidof watchdog",
+    );
+    assert!(n.recv(&mut buf).is_err(), "a hang reported after close");
+    n.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
 
     let v = mc_ok(&fleet, "version");
     assert!(v.starts_with("Linux "), "{v}");

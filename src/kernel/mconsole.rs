@@ -38,6 +38,8 @@ pub struct Mconsole {
     notify: Option<PathBuf>,
     /// `stop` is in force: no task runs until `go`.
     pub frozen: bool,
+    /// /dev/watchdog (its hang goes out as a notify message).
+    pub watchdog: super::files::watchdog::Watchdog,
 }
 
 impl Mconsole {
@@ -59,6 +61,7 @@ impl Mconsole {
             server,
             notify,
             frozen: false,
+            watchdog: Default::default(),
         };
         if let Some(s) = &m.server {
             m.notify(NotifyType::Socket, s.path().as_os_str().as_encoded_bytes());

@@ -111,6 +111,7 @@ impl Kernel {
                     }
                 }
                 TimerKey::RealTimer(tgid) => self.fire_real_timer(tgid),
+                TimerKey::Watchdog => self.watchdog_expired(),
             }
         }
     }

@@ -23,6 +23,8 @@ pub enum TimerKey {
     Task(Pid),
     /// A process's ITIMER_REAL (setitimer, alarm), by thread group id.
     RealTimer(Pid),
+    /// /dev/watchdog's timeout (kernel/files/watchdog.rs).
+    Watchdog,
 }
 
 #[derive(Default)]

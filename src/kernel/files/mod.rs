@@ -14,6 +14,7 @@
 //! | `eventfd.rs`  | eventfd: a counter as a file, and its syscalls |
 //! | `socket.rs`   | AF_UNIX sockets (the state machine is `crate::net::unix`) |
 //! | `epoll.rs`    | epoll instances (the interest list is `crate::net::epoll`) |
+//! | `watchdog.rs` | /dev/watchdog (UML's harddog): a hang is a mconsole "hang" notify |
 //!
 //! A new kind is one new file implementing `FileDescription` plus the
 //! place that creates it: its syscalls' rows in `syscalls/table.rs`
@@ -32,6 +33,7 @@ pub mod procfile;
 pub mod regular;
 pub mod socket;
 pub mod tty;
+pub mod watchdog;
 
 use std::rc::Rc;
 
