@@ -850,3 +850,61 @@ fn ubd_hot_add_mounts_and_remove_refuses_while_mounted() {
     );
     assert_no_panic(&fleet.instances[0]);
 }
+
+// --- the HOWTO's uml_mconsole transcript -------------------------------------
+
+/// The `uml_mconsole` session printed in HOWTO.md ("Management console"),
+/// replayed against a fresh instance booted as it says (mem=64M
+/// maxmem=256M): every answer must be the one printed (of `proc
+/// meminfo`, its MemTotal line), so the HOWTO stays true.
+#[test]
+fn the_howto_uml_mconsole_transcript_holds() {
+    let howto =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("HOWTO.md")).unwrap();
+    let start = howto
+        .find("A session with Debian's `uml_mconsole`")
+        .expect("the transcript in HOWTO.md");
+    let block = howto[start..]
+        .split("```")
+        .nth(1)
+        .expect("the transcript's code block");
+    // (command, the answer lines printed after it)
+    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
+    for line in block.lines() {
+        if let Some(cmd) = line.strip_prefix("$ uml_mconsole web1 ") {
+            steps.push((cmd.to_string(), Vec::new()));
+        } else if line.starts_with("$ ") {
+            break; // umlctl's part: figures of the moment
+        } else if let Some((_, out)) = steps.last_mut() {
+            out.push(line.trim_end().to_string());
+        }
+    }
+    assert!(steps.len() >= 10, "transcript too short: {steps:?}");
+    let fleet = boot("mmap", "64M", &["maxmem=256M"]);
+    for (cmd, want) in &steps {
+        let out = Command::new(tool("uml_mconsole"))
+            .arg(socket(&fleet))
+            .args(cmd.split(' '))
+            .output()
+            .unwrap();
+        let got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim_end().to_string())
+            .collect();
+        let strip = |v: &[String]| -> Vec<String> {
+            let mut v = v.to_vec();
+            while v.last().is_some_and(|l| l.is_empty()) {
+                v.pop();
+            }
+            v
+        };
+        if cmd == "proc meminfo" {
+            let total = want.iter().find(|l| l.starts_with("MemTotal:")).unwrap();
+            assert!(got.contains(total), "`{cmd}`: no {total:?} in {got:?}");
+            assert_eq!(got[0], "OK");
+        } else {
+            assert_eq!(strip(&got), strip(want), "`{cmd}`");
+        }
+    }
+    assert_no_panic(&fleet.instances[0]);
+}
