@@ -15,6 +15,7 @@ use crate::block::DiskTable;
 use crate::errno::{Errno, KResult};
 use crate::host::event_loop::EventLoop;
 use crate::mm::pagecache::PageCache;
+use crate::mm::GuestVirt;
 use crate::mm::{AddressSpace, FrameRefs};
 use crate::physmem::PhysMem;
 use crate::platform::{Guest, Platform};
@@ -241,7 +242,7 @@ impl Kernel {
     pub fn read_user(&mut self, tid: Pid, addr: u64, buf: &mut [u8]) -> KResult<()> {
         let id = self.task(tid)?.mm;
         let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
-        mm.aspace.read_user(addr, buf, &mut self.frames)
+        mm.aspace.read_user(GuestVirt(addr), buf, &mut self.frames)
     }
 
     /// copy_to_user.
@@ -251,7 +252,10 @@ impl Kernel {
     pub fn write_user(&mut self, tid: Pid, addr: u64, data: &[u8]) -> KResult<()> {
         let id = self.task(tid)?.mm;
         let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
-        match mm.aspace.write_user(addr, data, &mut self.frames) {
+        match mm
+            .aspace
+            .write_user(GuestVirt(addr), data, &mut self.frames)
+        {
             Err(Errno::ENOMEM) => {
                 self.oom_victim = Some(tid);
                 Err(Errno::EFAULT)
@@ -296,7 +300,7 @@ impl Kernel {
         }
         let id = self.task(tid)?.mm;
         let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
-        mm.aspace.read_cstr(addr, 4096, &mut self.frames)
+        mm.aspace.read_cstr(GuestVirt(addr), 4096, &mut self.frames)
     }
 
     /// A NULL-terminated array of string pointers (argv, envp).
@@ -313,7 +317,9 @@ impl Kernel {
             }
             let id = self.task(tid)?.mm;
             let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
-            let s = mm.aspace.read_cstr(p, 128 * 1024, &mut self.frames)?;
+            let s = mm
+                .aspace
+                .read_cstr(GuestVirt(p), 128 * 1024, &mut self.frames)?;
             total += s.len() + 1 + 8;
             if total > 2 << 20 {
                 return Err(Errno::E2BIG);
