@@ -21,8 +21,10 @@
 //! | `net`      | sockets: AF_UNIX, socket addresses, control messages, buffer accounting, epoll |
 //! | `platform` | the interface guest code runs through (`Platform`, `Guest`): ptrace stubs, and a fake for unit tests |
 //! | `mconsole` | UML's management console protocol and commands (the socket is `host::mcsock`) |
+//! | `balance`  | the host memory balancer's policies (decisions only; no daemon yet) |
 
 pub mod abi;
+pub mod balance;
 pub mod block;
 pub mod config;
 pub mod errno;
