@@ -22,8 +22,10 @@
 //! | `platform` | the interface guest code runs through (`Platform`, `Guest`): ptrace stubs, and a fake for unit tests |
 //! | `mconsole` | UML's management console protocol and commands (the socket is `host::mcsock`) |
 //! | `ratelimit`| rate-limited logging for paths a guest can trigger (`log_limited!`) |
+//! | `balance`  | the host memory balancer's policies (decisions only; no daemon yet) |
 
 pub mod abi;
+pub mod balance;
 pub mod block;
 pub mod config;
 pub mod errno;

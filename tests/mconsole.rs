@@ -2,7 +2,9 @@
 //! through its `<uml_dir>/<umid>/mconsole` socket by Debian's `uml_mconsole`
 //! (the reference client), by raw datagrams for bad input, and by `umlctl`.
 //!
-//! Covered: version, help, proc, stack, log, the notify socket; memory
+//! Covered: version, help, proc, stack, log, the notify socket (socket,
+//! user messages from /proc/mconsole, hang messages from /dev/watchdog);
+//! memory
 //! hot-unplug (the guest's `free` shows exactly 32 MiB less, the host's
 //! memfd blocks drop because clean page cache was evicted) and plug past
 //! the boot size up to `maxmem=`; stop/go freezing a busy loop; cad through
@@ -12,8 +14,10 @@
 //! each answered with a clear error while the guest goes on; a client that
 //! floods requests and vanishes; a stale socket from a killed instance; a
 //! socket path longer than sun_path; `umlctl` list/stats/mem/errors; `config
-//! ubd1=` hot-adding a disk the guest mounts, `remove ubd1` refused while it
-//! is mounted and done after umount.
+//! ubd1=` hot-adding a disk the guest mounts (in the instance's ubd=mmap
+//! mode: a process older than the disk execs a program from it and its
+//! stub maps the image itself), `remove ubd1` refused while it is mounted
+//! and done after umount.
 //!
 //! Every instance is stopped by pid when a test fails (the harness's Drop).
 
@@ -214,6 +218,49 @@ fn version_help_proc_stack_log_and_notify() {
         text.trim_end_matches('\0'),
         socket(&fleet).to_string_lossy()
     );
+
+    // A guest program's write to /proc/mconsole (0200, there only with a
+    // notify socket, as in UML) is a "user" notify message: exactly the
+    // bytes written.
+    let g = &mut fleet.instances[0];
+    let ls = ok(g, "ls -l /proc/mconsole");
+    assert!(ls.starts_with("--w-------"), "{ls}");
+    ok(g, "echo hello-user > /proc/mconsole");
+    let len = n.recv(&mut buf).unwrap();
+    assert_eq!(
+        u32::from_ne_bytes(buf[8..12].try_into().unwrap()),
+        3,
+        "type user"
+    );
+    assert_eq!(u32::from_ne_bytes(buf[12..16].try_into().unwrap()), 11);
+    assert_eq!(&buf[16..len], b"hello-user\n");
+
+    // /dev/watchdog (UML's harddog): busybox's watchdog daemon pets it
+    // every second with a 2 s timeout: no hang; stopped, it pets no more:
+    // a "hang" notify (no data), as uml_watchdog -mconsole sends.
+    ok(g, "watchdog -T 2 -t 1 /dev/watchdog");
+    n.set_read_timeout(Some(Duration::from_secs(4))).unwrap();
+    assert!(n.recv(&mut buf).is_err(), "a hang reported while petted");
+    let g = &mut fleet.instances[0];
+    ok(g, "kill -STOP $(pidof watchdog)");
+    let len = n.recv(&mut buf).expect("no hang notify after the timeout");
+    assert_eq!(
+        u32::from_ne_bytes(buf[8..12].try_into().unwrap()),
+        2,
+        "type hang"
+    );
+    assert_eq!(
+        (len, u32::from_ne_bytes(buf[12..16].try_into().unwrap())),
+        (16, 0)
+    );
+    // Closing it (the daemon's exit) stops the timer: no more hangs.
+    let g = &mut fleet.instances[0];
+    ok(
+        g,
+        "w=$(pidof watchdog); kill -CONT $w; kill $w; sleep 1; ! pidof watchdog",
+    );
+    assert!(n.recv(&mut buf).is_err(), "a hang reported after close");
+    n.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
 
     let v = mc_ok(&fleet, "version");
     assert!(v.starts_with("Linux "), "{v}");
@@ -683,12 +730,48 @@ fn umlctl_lists_reports_resizes_and_refuses_dead_instances() {
 
 // --- ubd hot-add and hot-remove ----------------------------------------------
 
+/// How many of `pid`'s child processes (its stubs) map a file whose name
+/// contains `name`.
+fn stubs_mapping(pid: i32, name: &str) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().nth(1))
+            .and_then(|s| s.parse::<i32>().ok());
+        if ppid == Some(pid)
+            && std::fs::read_to_string(format!("/proc/{p}/maps"))
+                .unwrap_or_default()
+                .contains(name)
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
 #[test]
 fn ubd_hot_add_mounts_and_remove_refuses_while_mounted() {
     let mut fleet = boot("mmap", "64M", &[]);
     let root = fleet.dir().join("data-root");
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join("hello.txt"), "hot-added disk\n").unwrap();
+    // A program on the new disk: run from it, its pages are the image's
+    // own (ubd=mmap), mapped by the stubs through the disk's fd.
+    let bb = root.join("busybox");
+    let dump = Command::new(tool("debugfs"))
+        .arg("-R")
+        .arg(format!("dump /bin/busybox {}", bb.display()))
+        .arg(backing())
+        .output()
+        .unwrap();
+    assert!(bb.is_file(), "debugfs dump: {dump:?}");
+    std::fs::set_permissions(&bb, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let img = fleet.dir().join("data.img");
     let st = Command::new(tool("mke2fs"))
         .args(["-q", "-t", "ext2", "-b", "4096", "-d"])
@@ -698,8 +781,20 @@ fn ubd_hot_add_mounts_and_remove_refuses_while_mounted() {
         .status()
         .unwrap();
     assert!(st.success(), "mke2fs");
+    // Without a notify socket there is no /proc/mconsole (as in UML).
+    let g = &mut fleet.instances[0];
+    let (status, _) = g.run("test -e /proc/mconsole", CMD_TIMEOUT).unwrap();
+    assert_ne!(status, 0, "/proc/mconsole without a notify socket");
     assert_eq!(mc_ok(&fleet, "config ubd1"), "");
     assert_eq!(mc_err(&fleet, "remove ubd1"), "Device doesn't exist");
+    // A process that exists before the disk does, and later execs a
+    // program from it in place (its stub had no fd for the disk then).
+    let g = &mut fleet.instances[0];
+    let old = ok(
+        g,
+        "(while [ ! -x /mnt/busybox ]; do sleep 1; done; exec /mnt/busybox sleep 30) >/dev/null 2>&1 & echo $!",
+    );
+    let old = old.trim().to_string();
     assert_eq!(mc_ok(&fleet, &format!("config ubd1={}", img.display())), "");
     assert_eq!(
         mc_ok(&fleet, "config ubd1"),
@@ -712,6 +807,22 @@ fn ubd_hot_add_mounts_and_remove_refuses_while_mounted() {
     let g = &mut fleet.instances[0];
     ok(g, "mount -t ext2 /dev/ubdb /mnt");
     assert_eq!(ok(g, "cat /mnt/hello.txt").trim(), "hot-added disk");
+    assert_eq!(
+        ok(g, "/mnt/busybox echo from-a-new-stub").trim(),
+        "from-a-new-stub"
+    );
+    // The old process runs /mnt/busybox now, its stub mapping the image itself.
+    let umlrun = g.pid();
+    let deadline = Instant::now() + CMD_TIMEOUT;
+    while stubs_mapping(umlrun, "data.img") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no stub maps data.img: the hot-added disk is not in mmap mode"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let g = &mut fleet.instances[0];
+    ok(g, &format!("kill {old}; wait {old}; true"));
     ok(g, "echo written-in-guest > /mnt/new.txt");
     assert_eq!(mc_err(&fleet, "remove ubd1"), "Device is currently open");
     let g = &mut fleet.instances[0];
@@ -737,5 +848,63 @@ fn ubd_hot_add_mounts_and_remove_refuses_while_mounted() {
         "{}",
         String::from_utf8_lossy(&fsck.stdout)
     );
+    assert_no_panic(&fleet.instances[0]);
+}
+
+// --- the HOWTO's uml_mconsole transcript -------------------------------------
+
+/// The `uml_mconsole` session printed in HOWTO.md ("Management console"),
+/// replayed against a fresh instance booted as it says (mem=64M
+/// maxmem=256M): every answer must be the one printed (of `proc
+/// meminfo`, its MemTotal line), so the HOWTO stays true.
+#[test]
+fn the_howto_uml_mconsole_transcript_holds() {
+    let howto =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("HOWTO.md")).unwrap();
+    let start = howto
+        .find("A session with Debian's `uml_mconsole`")
+        .expect("the transcript in HOWTO.md");
+    let block = howto[start..]
+        .split("```")
+        .nth(1)
+        .expect("the transcript's code block");
+    // (command, the answer lines printed after it)
+    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
+    for line in block.lines() {
+        if let Some(cmd) = line.strip_prefix("$ uml_mconsole web1 ") {
+            steps.push((cmd.to_string(), Vec::new()));
+        } else if line.starts_with("$ ") {
+            break; // umlctl's part: figures of the moment
+        } else if let Some((_, out)) = steps.last_mut() {
+            out.push(line.trim_end().to_string());
+        }
+    }
+    assert!(steps.len() >= 10, "transcript too short: {steps:?}");
+    let fleet = boot("mmap", "64M", &["maxmem=256M"]);
+    for (cmd, want) in &steps {
+        let out = Command::new(tool("uml_mconsole"))
+            .arg(socket(&fleet))
+            .args(cmd.split(' '))
+            .output()
+            .unwrap();
+        let got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim_end().to_string())
+            .collect();
+        let strip = |v: &[String]| -> Vec<String> {
+            let mut v = v.to_vec();
+            while v.last().is_some_and(|l| l.is_empty()) {
+                v.pop();
+            }
+            v
+        };
+        if cmd == "proc meminfo" {
+            let total = want.iter().find(|l| l.starts_with("MemTotal:")).unwrap();
+            assert!(got.contains(total), "`{cmd}`: no {total:?} in {got:?}");
+            assert_eq!(got[0], "OK");
+        } else {
+            assert_eq!(strip(&got), strip(want), "`{cmd}`");
+        }
+    }
     assert_no_panic(&fleet.instances[0]);
 }

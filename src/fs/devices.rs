@@ -38,6 +38,8 @@ pub enum CharDevice {
     /// /dev/tty (5,0): the opener's controlling terminal (ENXIO if none);
     /// the kernel resolves it at open.
     Tty,
+    /// /dev/watchdog (10,130): UML's harddog (kernel/files/watchdog.rs).
+    Watchdog,
 }
 
 impl CharDevice {
@@ -50,6 +52,7 @@ impl CharDevice {
             (1, 9) => CharDevice::Urandom,
             (5, 1) | (4, 0) => CharDevice::Console,
             (5, 0) => CharDevice::Tty,
+            (10, 130) => CharDevice::Watchdog,
             _ => return None,
         })
     }
@@ -63,6 +66,7 @@ impl CharDevice {
             CharDevice::Urandom => encode_dev(1, 9),
             CharDevice::Console => encode_dev(5, 1),
             CharDevice::Tty => encode_dev(5, 0),
+            CharDevice::Watchdog => encode_dev(10, 130),
         }
     }
 
@@ -84,7 +88,7 @@ impl CharDevice {
                 fill_random(buf);
                 Ok(buf.len())
             }
-            CharDevice::Console | CharDevice::Tty => Err(Errno::ENXIO),
+            CharDevice::Console | CharDevice::Tty | CharDevice::Watchdog => Err(Errno::ENXIO),
         }
     }
 
@@ -92,7 +96,7 @@ impl CharDevice {
     pub fn write(self, data: &[u8]) -> KResult<usize> {
         match self {
             CharDevice::Full => Err(Errno::ENOSPC),
-            CharDevice::Console | CharDevice::Tty => Err(Errno::ENXIO),
+            CharDevice::Console | CharDevice::Tty | CharDevice::Watchdog => Err(Errno::ENXIO),
             _ => Ok(data.len()),
         }
     }
@@ -109,6 +113,7 @@ pub const DEV_NODES: &[(&str, u32, u32, u32)] = &[
     ("full", 1, 7, 0o666),
     ("random", 1, 8, 0o666),
     ("urandom", 1, 9, 0o666),
+    ("watchdog", 10, 130, 0o600),
 ];
 
 /// Symlinks of a fresh /dev.

@@ -215,6 +215,7 @@ fn boot_once(
                 .map(|(s, _)| (s.index, s.switch_text()))
                 .collect(),
             root_disk: Some(idx),
+            ubd_mode: cfg.ubd_mode,
         },
         platform,
     );
@@ -239,6 +240,8 @@ fn boot_once(
     let ended = k.shut_down(how);
     *mconsole = std::mem::take(&mut k.mconsole);
     mconsole.frozen = false;
+    // A reboot starts with the watchdog closed (its file died with k).
+    mconsole.watchdog = Default::default();
     drop(k);
     for (_, d) in &disks {
         if let Err(e) = d.flush() {

@@ -15,6 +15,7 @@ use crate::block::DiskTable;
 use crate::errno::{Errno, KResult};
 use crate::host::event_loop::EventLoop;
 use crate::mm::pagecache::PageCache;
+use crate::mm::GuestVirt;
 use crate::mm::{AddressSpace, FrameRefs};
 use crate::physmem::PhysMem;
 use crate::platform::{Guest, Platform};
@@ -54,6 +55,8 @@ pub struct KernelConfig {
     pub disks: Vec<(u8, String)>,
     /// The index of the disk mounted as root.
     pub root_disk: Option<u8>,
+    /// The instance's `ubd=` mode, for disks hot-added later too.
+    pub ubd_mode: crate::config::UbdMode,
 }
 
 /// Kernel-wide activity counters (the mconsole `stats`).
@@ -263,7 +266,7 @@ impl Kernel {
         loop {
             let id = self.task(tid)?.mm;
             let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
-            match mm.aspace.read_user(addr, buf, &mut self.frames) {
+            match mm.aspace.read_user(GuestVirt(addr), buf, &mut self.frames) {
                 Err(Errno::ENOMEM) => {
                     if !self.out_of_memory(tid, true) {
                         return Err(Errno::EFAULT);
@@ -283,7 +286,7 @@ impl Kernel {
         loop {
             let id = self.task(tid)?.mm;
             let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
-            match mm.aspace.write_user(addr, data, &mut self.frames) {
+            match mm.aspace.write_user(GuestVirt(addr), data, &mut self.frames) {
                 Err(Errno::ENOMEM) => {
                     if !self.out_of_memory(tid, true) {
                         return Err(Errno::EFAULT);
@@ -330,7 +333,7 @@ impl Kernel {
         }
         let id = self.task(tid)?.mm;
         let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
-        mm.aspace.read_cstr(addr, 4096, &mut self.frames)
+        mm.aspace.read_cstr(GuestVirt(addr), 4096, &mut self.frames)
     }
 
     /// A NULL-terminated array of string pointers (argv, envp).
@@ -347,7 +350,9 @@ impl Kernel {
             }
             let id = self.task(tid)?.mm;
             let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
-            let s = mm.aspace.read_cstr(p, 128 * 1024, &mut self.frames)?;
+            let s = mm
+                .aspace
+                .read_cstr(GuestVirt(p), 128 * 1024, &mut self.frames)?;
             total += s.len() + 1 + 8;
             if total > 2 << 20 {
                 return Err(Errno::E2BIG);

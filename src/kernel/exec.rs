@@ -9,6 +9,7 @@ use crate::errno::{Errno, KResult};
 use crate::fs::{S_IFMT, S_IFREG};
 use crate::loader::{build_stack, parse_shebang, AuxInfo, ElfFile, LoadPlan, StackSpec};
 use crate::mm::pagecache::FilePages;
+use crate::mm::GuestVirt;
 use crate::mm::*;
 use crate::platform::Regs;
 use crate::vfs::perm::MAY_EXEC;
@@ -112,7 +113,7 @@ impl Kernel {
                 let bss = s.bss_start();
                 if s.memsz > s.filesz && bss < file_end {
                     let zeros = vec![0u8; (file_end - bss) as usize];
-                    aspace.write_user_force(bss, &zeros, &mut self.frames)?;
+                    aspace.write_user_force(GuestVirt(bss), &zeros, &mut self.frames)?;
                 }
             }
             let anon_start = if s.filesz > 0 { file_end } else { start };
@@ -290,7 +291,7 @@ impl Kernel {
                 aux: &aux,
                 stack_top: STACK_TOP,
             })?;
-            aspace.write_user(img.rsp, &img.bytes, &mut self.frames)?;
+            aspace.write_user(GuestVirt(img.rsp), &img.bytes, &mut self.frames)?;
             Ok((entry, img.rsp))
         })();
         let (entry, rsp) = match built {

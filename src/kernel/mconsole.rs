@@ -38,6 +38,8 @@ pub struct Mconsole {
     notify: Option<PathBuf>,
     /// `stop` is in force: no task runs until `go`.
     pub frozen: bool,
+    /// /dev/watchdog (its hang goes out as a notify message).
+    pub watchdog: super::files::watchdog::Watchdog,
 }
 
 impl Mconsole {
@@ -59,6 +61,7 @@ impl Mconsole {
             server,
             notify,
             frozen: false,
+            watchdog: Default::default(),
         };
         if let Some(s) = &m.server {
             m.notify(NotifyType::Socket, s.path().as_os_str().as_encoded_bytes());
@@ -69,6 +72,21 @@ impl Mconsole {
     /// The socket's fd, for the scheduler's idle wait.
     pub fn fd(&self) -> Option<i32> {
         self.server.as_ref().map(|s| s.raw_fd())
+    }
+
+    /// Whether notify messages go anywhere (`mconsole=notify:<socket>`).
+    pub fn has_notify(&self) -> bool {
+        self.notify.is_some()
+    }
+
+    /// Sends a notify message with exactly `data` (UML's user notify: the
+    /// bytes written to /proc/mconsole, no NUL added), if asked for.
+    pub fn notify_raw(&self, kind: NotifyType, data: &[u8]) {
+        if let Some(p) = &self.notify {
+            if let Err(e) = mcsock::send_oneway(p, &protocol::encode_notify_raw(kind, data)) {
+                log::warn!("mconsole notify to {}: {e}", p.display());
+            }
+        }
     }
 
     /// Sends a notify message (socket, panic, hang, user), if asked for.
@@ -269,10 +287,13 @@ impl Kernel {
         }
     }
 
-    /// `config ubd<N>[flags]=<file>[,<backing>]`: opens the disk (copy
-    /// mode: stubs already running do not hold its fd, so its pages cannot
-    /// be mapped from the image), adds it to the disk table and makes its
-    /// node in every devtmpfs, so the guest can mount it at once.
+    /// `config ubd<N>[flags]=<file>[,<backing>]`: opens the disk in the
+    /// instance's `ubd=` mode, adds it to the disk table and makes its
+    /// node in every devtmpfs, so the guest can mount it at once. In mmap
+    /// mode every stub gets the disk's host fds first (running guests'
+    /// through the platform, later ones inherit them); if one cannot, the
+    /// disk is opened in copy mode instead (logged), as a disk whose pages
+    /// some guest could not map must not be substituted.
     fn ubd_hot_add(&mut self, n: u8, rest: &str) -> Answer {
         let arg = format!("ubd{n}{rest}");
         let defaults = crate::config::Defaults {
@@ -296,10 +317,21 @@ impl Kernel {
         if self.disks.get(index).is_some() {
             return fail(format!("ubd{n} is already configured"));
         }
-        let ubd = match crate::block::Ubd::open(&spec) {
+        let mut spec = spec;
+        spec.mode = self.config.ubd_mode;
+        let mut ubd = match crate::block::Ubd::open(&spec) {
             Ok(u) => std::sync::Arc::new(u),
             Err(e) => return fail(format!("{arg}: {e}")),
         };
+        if spec.mode == crate::config::UbdMode::Mmap && !self.share_disk_fds(&ubd.host_fds()) {
+            log::warn!("{arg}: a guest cannot map the disk's pages: copy mode for it");
+            drop(ubd);
+            spec.mode = crate::config::UbdMode::Copy;
+            ubd = match crate::block::Ubd::open(&spec) {
+                Ok(u) => std::sync::Arc::new(u),
+                Err(e) => return fail(format!("{arg}: {e}")),
+            };
+        }
         if let Err(e) = self.disks.insert(index, ubd) {
             return fail(format!("{arg}: {e}"));
         }
@@ -319,6 +351,27 @@ impl Kernel {
         ok("")
     }
 
+    /// Gives every stub, running or to come, the host fds of a hot-added
+    /// disk (ubd=mmap maps its pages by fd). False if a running guest
+    /// could not take them.
+    fn share_disk_fds(&mut self, fds: &[std::os::fd::RawFd]) -> bool {
+        for &fd in fds {
+            for (id, mm) in self.mms.iter_mut() {
+                if let Err(e) = mm.guest.adopt_fd(fd) {
+                    log::warn!("address space {id}: cannot take host fd {fd}: {e}");
+                    return false;
+                }
+            }
+        }
+        for &fd in fds {
+            self.platform.share_fd(fd);
+            if !self.config.keep_fds.contains(&fd) {
+                self.config.keep_fds.push(fd);
+            }
+        }
+        true
+    }
+
     /// `remove ubd<N>`: refused while the disk is mounted or held
     /// (UML's rule), else flushed and taken out of the guest.
     fn ubd_hot_remove(&mut self, n: u8) -> Answer {
@@ -333,6 +386,14 @@ impl Kernel {
         };
         if let Err(e) = ubd.flush() {
             log::error!("flushing ubd{n}: {e}");
+        }
+        // Its fds close with it: stubs spawned later must not keep
+        // whatever reuses those numbers.
+        for fd in ubd.host_fds() {
+            if self.config.keep_fds.contains(&fd) {
+                self.config.keep_fds.retain(|&k| k != fd);
+                self.platform.unshare_fd(fd);
+            }
         }
         let name = crate::block::disks::disk_name(index);
         for fs in self.devtmpfs_mounts() {

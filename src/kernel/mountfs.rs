@@ -110,6 +110,7 @@ impl Kernel {
             .proc_snapshot
             .get_or_insert_with(|| Rc::new(std::cell::RefCell::new(ProcSnapshot::default())))
             .clone();
+        snap.borrow_mut().mconsole_notify = self.mconsole.has_notify();
         Rc::new(ProcFs::new(Rc::new(KernelProcSource(snap))))
     }
 

@@ -10,6 +10,7 @@ use super::signal::{SigInfo, CLD_DUMPED, CLD_EXITED, CLD_KILLED, SIGCHLD};
 use super::task::{Pid, Task, TaskState, Wait, STATUS_CONTINUED};
 use super::waitq::ALL_EVENTS;
 use crate::errno::{Errno, KResult};
+use crate::mm::GuestVirt;
 use crate::platform::{Guest, Regs};
 
 pub const CLONE_VM: u64 = 0x100;
@@ -81,10 +82,10 @@ impl Kernel {
             // round trip each (two for a read, then a write). Best effort:
             // a page that cannot be resolved now faults as usual later.
             for (addr, write) in fork_hot_pages(&regs) {
-                let _ = aspace.handle_fault(addr, write, frames);
+                let _ = aspace.handle_fault(GuestVirt(addr), write, frames);
             }
             // The parent's stack is written right after fork returns.
-            let _ = pm.aspace.handle_fault(regs.rsp, true, frames);
+            let _ = pm.aspace.handle_fault(GuestVirt(regs.rsp), true, frames);
             mms.insert(
                 id,
                 Mm {

@@ -30,6 +30,11 @@ pub struct ProcSnapshot {
     /// A hostname written to /proc/sys/kernel/hostname, for the kernel to
     /// take (`apply_proc_writes`).
     pub new_hostname: Option<Vec<u8>>,
+    /// Whether /proc/mconsole exists (a notify socket was given).
+    pub mconsole_notify: bool,
+    /// Writes to /proc/mconsole, for the kernel to send as "user" notify
+    /// messages (`apply_proc_writes`).
+    pub user_notes: Vec<Vec<u8>>,
     pub maps: BTreeMap<u32, Vec<MapInfo>>,
     pub cmdline: BTreeMap<u32, Vec<u8>>,
     pub current: u32,
@@ -154,6 +159,20 @@ impl ProcSource for KernelProcSource {
         s.new_hostname = Some(name.to_vec());
         Ok(())
     }
+    fn mconsole_notify(&self) -> bool {
+        self.0.borrow().mconsole_notify
+    }
+    fn user_notify(&self, data: &[u8]) -> KResult<()> {
+        let mut s = self.0.borrow_mut();
+        if !s.mconsole_notify {
+            return Err(crate::errno::Errno::ENOENT);
+        }
+        // One datagram's worth (UML cuts at 512 bytes too); a guest
+        // writing in a loop is bounded by the write syscalls themselves,
+        // each applied before the next.
+        s.user_notes.push(data[..data.len().min(512)].to_vec());
+        Ok(())
+    }
 }
 
 impl Kernel {
@@ -165,6 +184,11 @@ impl Kernel {
         let written = snap.borrow_mut().new_hostname.take();
         if let Some(h) = written {
             self.config.hostname = h;
+        }
+        let notes = std::mem::take(&mut snap.borrow_mut().user_notes);
+        for n in notes {
+            self.mconsole
+                .notify_raw(crate::mconsole::protocol::NotifyType::User, &n);
         }
     }
 
@@ -182,6 +206,7 @@ impl Kernel {
         s.meminfo = self.meminfo();
         s.uptime = self.uptime().as_secs_f64();
         s.hostname = String::from_utf8_lossy(&self.config.hostname).into_owned();
+        s.mconsole_notify = self.mconsole.has_notify();
         let mut id = [0u8; 16];
         if s.sysctl.boot_id == SysCtl::default().boot_id {
             self.rng.fill(&mut id);

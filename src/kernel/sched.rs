@@ -18,6 +18,7 @@ use super::core::{Kernel, Shutdown};
 use super::signal::{SigInfo, SIGKILL, SIGSEGV};
 use super::task::{status_signaled, Pid, TaskState, Wait};
 use super::timers::TimerKey;
+use crate::mm::GuestVirt;
 use crate::mm::{FaultError, PAGE, PROT_READ, PROT_WRITE};
 use crate::platform::{Fault, Regs, Stop};
 use crate::syscalls::{self, Outcome};
@@ -117,6 +118,7 @@ impl Kernel {
                 }
                 TimerKey::RealTimer(tgid) => self.fire_real_timer(tgid),
                 TimerKey::TimerFd(id) => self.fire_timerfd(id),
+                TimerKey::Watchdog => self.watchdog_expired(),
             }
         }
     }
@@ -387,7 +389,8 @@ impl Kernel {
         } else {
             let id = self.task(tid).map(|t| t.mm).unwrap_or_default();
             let mm = self.mms.get_mut(&id).expect("mm");
-            mm.aspace.handle_fault(f.addr, write, &mut self.frames)
+            mm.aspace
+                .handle_fault(GuestVirt(f.addr), write, &mut self.frames)
         };
         match res {
             Ok(()) => {}

@@ -188,16 +188,27 @@ pub enum NotifyType {
     User = 3,
 }
 
-/// A notify datagram: the text NUL-terminated, cut to 511 bytes.
+/// A notify datagram: the text NUL-terminated, cut to 511 bytes (how UML
+/// sends the socket name and a panic message: strlen + 1).
 pub fn encode_notify(kind: NotifyType, text: &[u8]) -> Vec<u8> {
     let n = text.len().min(MAX_DATA - 1);
-    let mut d = Vec::with_capacity(16 + n + 1);
+    let mut t = Vec::with_capacity(n + 1);
+    t.extend_from_slice(&text[..n]);
+    t.push(0);
+    encode_notify_raw(kind, &t)
+}
+
+/// A notify datagram carrying exactly `data`, cut to 512 bytes, as UML's
+/// `mconsole_notify` sends it: the header, then `len` bytes (a hang: none;
+/// a user notify: what was written to /proc/mconsole).
+pub fn encode_notify_raw(kind: NotifyType, data: &[u8]) -> Vec<u8> {
+    let n = data.len().min(MAX_DATA);
+    let mut d = Vec::with_capacity(16 + n);
     d.extend_from_slice(&MAGIC.to_ne_bytes());
     d.extend_from_slice(&VERSION.to_ne_bytes());
     d.extend_from_slice(&(kind as u32).to_ne_bytes());
-    d.extend_from_slice(&(n as u32 + 1).to_ne_bytes());
-    d.extend_from_slice(&text[..n]);
-    d.push(0);
+    d.extend_from_slice(&(n as u32).to_ne_bytes());
+    d.extend_from_slice(&data[..n]);
     d
 }
 
@@ -323,6 +334,16 @@ mod tests {
         assert_eq!(&d[16..], b"/tmp/x/mconsole\0");
         assert_eq!(
             encode_notify(NotifyType::Panic, &[b'p'; 900]).len(),
+            16 + 512
+        );
+        let u = encode_notify_raw(NotifyType::User, b"hi\n");
+        assert_eq!(u32_at(&u, 8), 3);
+        assert_eq!(u32_at(&u, 12), 3);
+        assert_eq!(&u[16..], b"hi\n");
+        let h = encode_notify_raw(NotifyType::Hang, b"");
+        assert_eq!((h.len(), u32_at(&h, 8), u32_at(&h, 12)), (16, 2, 0));
+        assert_eq!(
+            encode_notify_raw(NotifyType::User, &[1; 900]).len(),
             16 + 512
         );
     }

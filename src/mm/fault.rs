@@ -17,11 +17,11 @@ impl AddressSpace {
     /// mappings that make the access succeed when the guest resumes.
     pub fn handle_fault(
         &mut self,
-        addr: u64,
+        addr: GuestVirt,
         write: bool,
         anon: &mut FrameRefs,
     ) -> Result<(), FaultError> {
-        let page = page_down(addr);
+        let page = addr.page();
         self.resolve(page, write, anon)?;
         let physmem = anon.physmem().clone();
         let pte = *self.pte(page).expect("resolved");
@@ -209,7 +209,12 @@ impl AddressSpace {
     /// the others are resolved); then the bytes are copied under one
     /// physmem lock, not one per page. On a bad page the bytes before it
     /// are copied and EFAULT returned.
-    pub fn read_user(&mut self, addr: u64, buf: &mut [u8], anon: &mut FrameRefs) -> KResult<()> {
+    pub fn read_user(
+        &mut self,
+        addr: GuestVirt,
+        buf: &mut [u8],
+        anon: &mut FrameRefs,
+    ) -> KResult<()> {
         let (pieces, r) = self.resolve_range(addr, buf.len(), false, anon);
         let n: usize = pieces.iter().map(|p| p.2).sum();
         anon.physmem().read_pieces(&pieces, &mut buf[..n]);
@@ -224,7 +229,12 @@ impl AddressSpace {
     /// Copies `data` into guest memory at `addr` (copy_to_user), breaking
     /// copy-on-write like a guest write would; one physmem lock for the
     /// copy, as `read_user`.
-    pub fn write_user(&mut self, addr: u64, data: &[u8], anon: &mut FrameRefs) -> KResult<()> {
+    pub fn write_user(
+        &mut self,
+        addr: GuestVirt,
+        data: &[u8],
+        anon: &mut FrameRefs,
+    ) -> KResult<()> {
         let (pieces, r) = self.resolve_range(addr, data.len(), true, anon);
         anon.physmem()
             .write_pieces(&pieces, data)
@@ -242,7 +252,7 @@ impl AddressSpace {
     /// fails (and why it failed).
     fn resolve_range(
         &mut self,
-        addr: u64,
+        addr: GuestVirt,
         len: usize,
         write: bool,
         anon: &mut FrameRefs,
@@ -253,8 +263,8 @@ impl AddressSpace {
             let Some(a) = addr.checked_add(done as u64) else {
                 return (pieces, Err(FaultError::Segv { accerr: false }));
             };
-            let page = page_down(a);
-            let off = (a - page) as usize;
+            let page = a.page();
+            let off = a.page_offset();
             let n = (PAGE as usize - off).min(len - done);
             match self.resolve(page, write, anon) {
                 Ok(f) => pieces.push((f, off, n)),
@@ -269,12 +279,13 @@ impl AddressSpace {
     /// loader filling a read-only segment's partial page, ptrace-like).
     pub fn write_user_force(
         &mut self,
-        addr: u64,
+        addr: GuestVirt,
         data: &[u8],
         anon: &mut FrameRefs,
     ) -> KResult<()> {
-        let start = page_down(addr);
+        let start = addr.page();
         let end = addr
+            .get()
             .checked_add(data.len() as u64)
             .and_then(page_up)
             .ok_or(Errno::EFAULT)?;
@@ -301,11 +312,16 @@ impl AddressSpace {
     }
 
     /// Reads a NUL-terminated string of at most `max` bytes.
-    pub fn read_cstr(&mut self, addr: u64, max: usize, anon: &mut FrameRefs) -> KResult<Vec<u8>> {
+    pub fn read_cstr(
+        &mut self,
+        addr: GuestVirt,
+        max: usize,
+        anon: &mut FrameRefs,
+    ) -> KResult<Vec<u8>> {
         let mut out = Vec::new();
         let mut a = addr;
         loop {
-            let page_left = (PAGE - (a & (PAGE - 1))) as usize;
+            let page_left = PAGE as usize - a.page_offset();
             let mut chunk = vec![0u8; page_left.min(max + 1 - out.len())];
             self.read_user(a, &mut chunk, anon)?;
             if let Some(z) = chunk.iter().position(|&b| b == 0) {
@@ -316,7 +332,7 @@ impl AddressSpace {
             if out.len() > max {
                 return Err(Errno::ENAMETOOLONG);
             }
-            a += chunk.len() as u64;
+            a = a.checked_add(chunk.len() as u64).ok_or(Errno::EFAULT)?;
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! | file        | owns |
 //! |-------------|------|
-//! | `types.rs`  | page arithmetic, protections, the map operations handed to the platform |
+//! | `types.rs`  | `GuestVirt` (a guest address), page arithmetic, protections, the map operations handed to the platform |
 //! | `frames.rs` | reference counts of frames: page tables, fork sharing and the page cache hold them |
 //! | `vma.rs`    | virtual memory areas and what backs them |
 //! | `aspace.rs` | one address space: VMAs, the guest page table, mmap/munmap/mprotect/brk, fork |

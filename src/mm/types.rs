@@ -17,6 +17,49 @@ pub const MMAP_BASE: u64 = 0x7f00_0000_0000;
 pub const STACK_TOP: u64 = 0x7fff_ff00_0000;
 pub const STACK_MAX: u64 = 8 << 20;
 
+/// A guest virtual address: a value that came from the guest (a pointer
+/// argument, a fault address, a stack pointer), not yet known to be
+/// mapped or even in user space. The guest-memory API of the mm layer
+/// (`AddressSpace::read_user`, `write_user`, `read_cstr`, `handle_fault`)
+/// takes one, so a length, an offset or a host address cannot be passed
+/// where a guest address belongs; the kernel wraps raw syscall values at
+/// its boundary (`Kernel::read_user` & co.). Arithmetic on it is checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GuestVirt(pub u64);
+
+impl GuestVirt {
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// `self + n`, or None if it wraps.
+    pub fn checked_add(self, n: u64) -> Option<GuestVirt> {
+        self.0.checked_add(n).map(GuestVirt)
+    }
+
+    /// The page it is in.
+    pub fn page(self) -> u64 {
+        page_down(self.0)
+    }
+
+    /// Its offset in that page.
+    pub fn page_offset(self) -> usize {
+        (self.0 & (PAGE - 1)) as usize
+    }
+}
+
+impl From<u64> for GuestVirt {
+    fn from(a: u64) -> GuestVirt {
+        GuestVirt(a)
+    }
+}
+
+impl std::fmt::LowerHex for GuestVirt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::LowerHex::fmt(&self.0, f)
+    }
+}
+
 pub fn page_down(a: u64) -> u64 {
     a & !(PAGE - 1)
 }

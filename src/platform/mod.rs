@@ -279,6 +279,10 @@ pub trait Guest: Context + AddressSpaceOps {
     fn cpu_time_ns(&self) -> u64;
     /// Ends the guest at once (idempotent); later switches fail.
     fn kill(&mut self);
+    /// Gives the guest's host side the kernel's host fd `fd`, at the same
+    /// number: a disk added while guests run (their mappings of its pages
+    /// name that fd). On error the guest cannot map that disk's pages.
+    fn adopt_fd(&mut self, fd: RawFd) -> Result<(), PlatformError>;
     /// For the platform that made it, to take it back ([`Platform::retire`]).
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
@@ -303,6 +307,11 @@ pub trait Platform {
     fn idle(&mut self);
     /// The instance ends: release everything kept, keep nothing more.
     fn shut_down(&mut self);
+    /// Guests made from now on have host fd `fd` too (see
+    /// [`Guest::adopt_fd`]); kept ones get it now (or are dropped).
+    fn share_fd(&mut self, fd: RawFd);
+    /// Guests made from now on no longer get `fd` (it is about to close).
+    fn unshare_fd(&mut self, fd: RawFd);
 }
 
 /// Running guest code.

@@ -99,6 +99,25 @@ impl Platform for PtracePlatform {
             s.kill();
         }
     }
+
+    fn unshare_fd(&mut self, fd: RawFd) {
+        self.keep_fds.retain(|&k| k != fd);
+    }
+
+    fn share_fd(&mut self, fd: RawFd) {
+        if !self.keep_fds.contains(&fd) {
+            self.keep_fds.push(fd);
+        }
+        for mut s in std::mem::take(&mut self.spares) {
+            match s.adopt_fd(fd) {
+                Ok(()) => self.spares.push(s),
+                Err(e) => {
+                    log::debug!("spare stub {} dropped: {e}", s.pid());
+                    s.kill();
+                }
+            }
+        }
+    }
 }
 
 impl Guest for PtraceStub {
@@ -119,6 +138,9 @@ impl Guest for PtraceStub {
     }
     fn kill(&mut self) {
         PtraceStub::kill(self)
+    }
+    fn adopt_fd(&mut self, fd: RawFd) -> Result<(), PlatformError> {
+        PtraceStub::adopt_fd(self, fd)
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self

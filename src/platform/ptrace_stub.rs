@@ -181,6 +181,40 @@ impl PtraceStub {
         Ok(out.rax as i64)
     }
 
+    /// Gives the stub the kernel's host fd `fd` at the same number (a disk
+    /// hot-added in ubd=mmap mode: mappings of its pages name that fd).
+    /// The stub opens `/proc/<umlrun>/fd/<fd>` read-only (substituted
+    /// pages are never mapped writable) and moves it to `fd`: three host
+    /// syscalls, the path written in the stub's data page (rewritten
+    /// before every batch anyway).
+    pub fn adopt_fd(&mut self, fd: RawFd) -> Result<(), PlatformError> {
+        const SYS_CLOSE: u64 = 3;
+        const SYS_DUP2: u64 = 33;
+        const SYS_OPENAT: u64 = 257;
+        const AT_FDCWD: i64 = -100;
+        let path = format!("/proc/{}/fd/{fd}\0", std::process::id());
+        self.poke(STUB_DATA, path.as_bytes())?;
+        let errno = |r: i64| Errno((-r) as i32);
+        let got = self.host_syscall(SYS_OPENAT, [AT_FDCWD as u64, STUB_DATA, 0, 0, 0, 0])?;
+        if got < 0 {
+            return Err(PlatformError::Inject {
+                index: 0,
+                errno: errno(got),
+            });
+        }
+        if got != fd as i64 {
+            let d = self.host_syscall(SYS_DUP2, [got as u64, fd as u64, 0, 0, 0, 0])?;
+            self.host_syscall(SYS_CLOSE, [got as u64, 0, 0, 0, 0, 0])?;
+            if d < 0 {
+                return Err(PlatformError::Inject {
+                    index: 1,
+                    errno: errno(d),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Read guest memory through the host (tests and debugging only).
     pub fn peek(&self, addr: u64, buf: &mut [u8]) -> Result<usize, PlatformError> {
         hp::read_mem(self.pid, addr, buf).map_err(PlatformError::host("process_vm_readv"))

@@ -199,6 +199,9 @@ impl Kernel {
             }
             S_IFCHR if flags & O_PATH == 0 => match CharDevice::from_rdev(r.stat.rdev) {
                 Some(d) if d.is_terminal() => ConsoleFile::new(Some(r.node)),
+                Some(CharDevice::Watchdog) => {
+                    crate::kernel::files::watchdog::WatchdogFile::open(self, Some(r.node))?
+                }
                 Some(d) => CharDevFile::new(d, Some(r.node)),
                 None => return Err(Errno::ENXIO),
             },

@@ -185,11 +185,11 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             // Populate regardless of protection: one set of frames.
             if saved & PROT_WRITE == 0 {
                 mm.aspace
-                    .write_user_force(p, &[0], frames)
+                    .write_user_force(crate::mm::GuestVirt(p), &[0], frames)
                     .map_err(|_| Errno::ENOMEM)?;
             } else {
                 mm.aspace
-                    .write_user(p, &[0], frames)
+                    .write_user(crate::mm::GuestVirt(p), &[0], frames)
                     .map_err(|_| Errno::ENOMEM)?;
             }
             p += PAGE;

@@ -85,6 +85,9 @@ const G_NET: u64 = 28;
 const G_NET_UNIX: u64 = 29;
 const G_SWAPS: u64 = 52;
 const G_VMSTAT: u64 = 53;
+/// /proc/mconsole (UML's, only with a notify socket): writes become
+/// "user" notify messages.
+const G_MCONSOLE: u64 = 54;
 
 // Per-process file ids.
 const P_DIR: u64 = 1;
@@ -216,6 +219,7 @@ impl ProcFs {
                 | G_SYSVIPC_SHM..=G_MSGMNI
                 | G_SWAPS
                 | G_VMSTAT => Kind::File,
+                G_MCONSOLE if self.src.mconsole_notify() => Kind::File,
                 _ => return Err(Errno::ENOENT),
             };
             return if sub == 0 {
@@ -300,6 +304,8 @@ impl ProcFs {
             (None, G_MSGMAX) => format!("{}\n", s.sysctl().ipc.msgmax),
             (None, G_MSGMNB) => format!("{}\n", s.sysctl().ipc.msgmnb),
             (None, G_MSGMNI) => format!("{}\n", s.sysctl().ipc.msgmni),
+            // Write-only (UML registers no read operation: EIO).
+            (None, G_MCONSOLE) => return Err(Errno::EIO),
             (Some(t), P_STAT) => format::task_stat(&t),
             (Some(t), P_STATUS) => format::task_status(&t),
             (Some(_), P_CMDLINE) => return Ok(s.cmdline(pid)),
@@ -334,6 +340,13 @@ impl ProcFs {
         Ok(match (task, file) {
             (None, G_ROOT) => {
                 let mut v = fixed(ROOT_ENTRIES, 0);
+                if self.src.mconsole_notify() {
+                    v.push(DirEntry {
+                        ino: ino(0, G_MCONSOLE, 0),
+                        name: b"mconsole".to_vec(),
+                        file_type: DT_REG,
+                    });
+                }
                 let mut pids = self.src.pids();
                 pids.sort_unstable();
                 for p in pids {
@@ -411,6 +424,7 @@ impl FileSystem for ProcFs {
             (Kind::File, P_FDINFO_FILE) if task.is_some() => 0o444,
             (Kind::Link, _) => 0o777,
             (Kind::File, G_HOSTNAME) if task.is_none() => 0o644,
+            (Kind::File, G_MCONSOLE) if task.is_none() => 0o200,
             (Kind::File, P_ENVIRON) if task.is_some() => 0o400,
             (Kind::File, _) => 0o444,
         };
@@ -510,8 +524,15 @@ impl FileSystem for ProcFs {
     /// Only kernel/hostname takes writes (the same state as sethostname):
     /// a write at offset 0 sets it to the text up to the first newline or
     /// NUL, cut at 64 bytes (Linux's proc_dostring).
+    ///
+    /// /proc/mconsole takes any write whole, as UML's: the bytes (at most
+    /// 512 go out) become a "user" notify message.
     fn write(&self, i: Ino, offset: u64, data: &[u8]) -> KResult<usize> {
         let (_, task) = self.resolve(i)?;
+        if task.is_none() && split(i).1 == G_MCONSOLE {
+            self.src.user_notify(data)?;
+            return Ok(data.len());
+        }
         if task.is_some() || split(i).1 != G_HOSTNAME {
             return Err(Errno::EACCES);
         }
@@ -529,8 +550,9 @@ impl FileSystem for ProcFs {
 
     fn truncate(&self, i: Ino, _size: u64) -> KResult<()> {
         self.resolve(i)?;
-        // O_TRUNC on kernel/hostname (`echo x > hostname`) is a no-op.
-        if split(i).1 == G_HOSTNAME && split(i).0 == 0 {
+        // O_TRUNC on kernel/hostname or mconsole (`echo x > hostname`) is
+        // a no-op.
+        if matches!(split(i).1, G_HOSTNAME | G_MCONSOLE) && split(i).0 == 0 {
             return Ok(());
         }
         Err(Errno::EACCES)

@@ -367,4 +367,13 @@ pub trait ProcSource {
     fn set_hostname(&self, _name: &[u8]) -> crate::errno::KResult<()> {
         Err(crate::errno::Errno::EACCES)
     }
+    /// Whether the instance has a notify socket (`mconsole=notify:`): then,
+    /// as in UML, /proc/mconsole exists.
+    fn mconsole_notify(&self) -> bool {
+        false
+    }
+    /// A write to /proc/mconsole: sent as a "user" notify message.
+    fn user_notify(&self, _data: &[u8]) -> crate::errno::KResult<()> {
+        Err(crate::errno::Errno::EACCES)
+    }
 }

@@ -20,6 +20,7 @@
 //! | `memfd.rs`    | memfd_create: an unnamed tmpfs file, with seals |
 //! | `fdinfo.rs`   | /proc/<pid>/fdinfo/<fd> and /proc/net/unix text |
 //! | `hub.rs`      | what those need from the kernel: timerfd ids, signal and exit wait queues |
+//! | `watchdog.rs` | /dev/watchdog (UML's harddog): a hang is a mconsole "hang" notify |
 //!
 //! A new kind is one new file implementing `FileDescription` plus the
 //! place that creates it: its syscalls' rows in `syscalls/table.rs`
@@ -44,6 +45,7 @@ pub mod signalfd;
 pub mod socket;
 pub mod timerfd;
 pub mod tty;
+pub mod watchdog;
 
 use std::rc::Rc;
 

@@ -89,6 +89,7 @@ pub fn boot(program: Program) -> (Kernel, Trace) {
             mem_bytes: 32 << 20,
             disks: Vec::new(),
             root_disk: None,
+            ubd_mode: Default::default(),
         },
         Box::new(platform),
     );

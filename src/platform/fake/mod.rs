@@ -172,6 +172,10 @@ impl Platform for FakePlatform {
         );
     }
 
+    fn share_fd(&mut self, _fd: std::os::fd::RawFd) {}
+
+    fn unshare_fd(&mut self, _fd: std::os::fd::RawFd) {}
+
     fn shut_down(&mut self) {
         self.shut_down = true;
     }
@@ -384,6 +388,9 @@ impl Guest for FakeGuest {
     }
     fn vdso(&self) -> Option<Range<u64>> {
         None
+    }
+    fn adopt_fd(&mut self, _fd: std::os::fd::RawFd) -> Result<(), PlatformError> {
+        Ok(()) // in process: every fd is there already
     }
     fn wipe(&mut self) -> Result<(), PlatformError> {
         self.pages.clear();
