@@ -15,6 +15,8 @@
 //! ostype, pid_max, random/boot_id, random/uuid}, fs/{file-max, nr_open,
 //! pipe-max-size}, vm/{max_map_count, overcommit_memory} (read-only; the
 //! map count is not enforced yet).
+//! /proc/vmstat (page counts from meminfo), /proc/<pid>/mountinfo and
+//! /proc/<pid>/task/ (the leader only: threads are not in the snapshot).
 //! /proc/<pid>/exe and fd/<n> are magic links: besides their text they
 //! name the file itself (`magic_link`), which a path walk goes to.
 #![deny(unsafe_code)]
@@ -66,6 +68,7 @@ const G_NR_OPEN: u64 = 24;
 const G_PIPE_MAX_SIZE: u64 = 25;
 const G_MAX_MAP_COUNT: u64 = 26;
 const G_OVERCOMMIT: u64 = 27;
+const G_VMSTAT: u64 = 28;
 
 // Per-process file ids.
 const P_DIR: u64 = 1;
@@ -80,6 +83,8 @@ const P_COMM: u64 = 9;
 const P_MOUNTS: u64 = 10;
 const P_ENVIRON: u64 = 11;
 const P_CWD: u64 = 12;
+const P_MOUNTINFO: u64 = 13;
+const P_TASK: u64 = 14;
 
 /// Children of /proc (besides the pid directories), in listing order.
 const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
@@ -94,6 +99,7 @@ const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
     ("sys", G_SYS, Kind::Dir),
     ("uptime", G_UPTIME, Kind::File),
     ("version", G_VERSION, Kind::File),
+    ("vmstat", G_VMSTAT, Kind::File),
 ];
 const SYS_ENTRIES: &[(&str, u64, Kind)] = &[
     ("fs", G_SYS_FS, Kind::Dir),
@@ -128,9 +134,11 @@ const PID_ENTRIES: &[(&str, u64, Kind)] = &[
     ("exe", P_EXE, Kind::Link),
     ("fd", P_FD, Kind::Dir),
     ("maps", P_MAPS, Kind::File),
+    ("mountinfo", P_MOUNTINFO, Kind::File),
     ("mounts", P_MOUNTS, Kind::File),
     ("stat", P_STAT, Kind::File),
     ("status", P_STATUS, Kind::File),
+    ("task", P_TASK, Kind::Dir),
 ];
 
 fn ino(pid: u32, file: u64, sub: u32) -> Ino {
@@ -169,7 +177,7 @@ impl ProcFs {
                 G_MEMINFO..=G_STAT
                 | G_HOSTNAME..=G_OSTYPE
                 | G_PARTITIONS
-                | G_PID_MAX..=G_OVERCOMMIT => Kind::File,
+                | G_PID_MAX..=G_VMSTAT => Kind::File,
                 _ => return Err(Errno::ENOENT),
             };
             return if sub == 0 {
@@ -230,6 +238,8 @@ impl ProcFs {
             (None, G_PIPE_MAX_SIZE) => format!("{}\n", s.sysctl().pipe_max_size),
             (None, G_MAX_MAP_COUNT) => format!("{}\n", s.sysctl().max_map_count),
             (None, G_OVERCOMMIT) => format!("{}\n", s.sysctl().overcommit_memory),
+            (None, G_VMSTAT) => format::vmstat(&s.meminfo()),
+            (Some(_), P_MOUNTINFO) => format::mountinfo(&s.mounts()),
             (Some(t), P_STAT) => format::task_stat(&t),
             (Some(t), P_STATUS) => format::task_status(&t),
             (Some(_), P_CMDLINE) => return Ok(s.cmdline(pid)),
@@ -281,6 +291,14 @@ impl ProcFs {
             (None, G_SYS_FS) => fixed(SYS_FS_ENTRIES, 0),
             (None, G_SYS_VM) => fixed(SYS_VM_ENTRIES, 0),
             (Some(_), P_DIR) => fixed(PID_ENTRIES, pid),
+            // The task's threads, each its /proc/<tid> directory (whose
+            // ".." is /proc); only the leader so far (the snapshot holds
+            // processes, not threads).
+            (Some(_), P_TASK) => vec![DirEntry {
+                ino: ino(pid, P_DIR, 0),
+                name: pid.to_string().into_bytes(),
+                file_type: DT_DIR,
+            }],
             (Some(_), P_FD) => self
                 .src
                 .fds(pid)
@@ -299,7 +317,7 @@ impl ProcFs {
         match split(dir) {
             (0, G_SYS_KERNEL | G_SYS_FS | G_SYS_VM, _) => ino(0, G_SYS, 0),
             (0, G_SYS_RANDOM, _) => ino(0, G_SYS_KERNEL, 0),
-            (pid, P_FD, _) if pid != 0 => ino(pid, P_DIR, 0),
+            (pid, P_FD | P_TASK, _) if pid != 0 => ino(pid, P_DIR, 0),
             _ => ino(0, G_ROOT, 0),
         }
     }
@@ -378,6 +396,12 @@ impl FileSystem for ProcFs {
             (0, G_ROOT, Some(p)) if p != 0 => {
                 self.resolve(dir)?;
                 return self.resolve(ino(p, P_DIR, 0)).map(|_| ino(p, P_DIR, 0));
+            }
+            // Threads other than the leader are not in the snapshot yet:
+            // task/ holds the process itself.
+            (p, P_TASK, Some(t)) if p != 0 && t == p => {
+                self.resolve(dir)?;
+                return Ok(ino(p, P_DIR, 0));
             }
             (p, P_FD, Some(fd)) if p != 0 && fd <= 0xff_ffff => {
                 return self
