@@ -621,6 +621,7 @@ fn do_unlink(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, rmdir: bool) -> SysR
         if !is_dir(&target.stat) {
             return Err(Errno::ENOTDIR);
         }
+        k.evict_orphans_from(target.node);
         fs.rmdir(parent.node.ino, &name)?;
         k.dentries.removed(&target.path, target.node);
     } else {

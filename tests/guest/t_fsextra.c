@@ -241,6 +241,15 @@ int main(void) {
     xattrs();
     vectored();
     misc();
+    SAY("-- rmdir after unlinking an open file (tmpfs)\n");
+    CHECK(mkdir("mnt/od", 0755) == 0, "mkdir");
+    int ofd = open("mnt/od/f", O_RDWR | O_CREAT, 0644);
+    CHECK(ofd >= 0 && write(ofd, "abc", 3) == 3, "a file, open");
+    CHECK(unlink("mnt/od/f") == 0, "unlinked while open");
+    CHECK(rmdir("mnt/od") == 0, "its directory removed");
+    char ob[4] = {0};
+    CHECK(pread(ofd, ob, 3, 0) == 3 && memcmp(ob, "abc", 3) == 0, "the open file still reads");
+    close(ofd);
     /* fds of the last section may still be open: close before umount. */
     for (int fd = 3; fd < 64; fd++) close(fd);
     CHECK(umount("mnt") == 0, "umount the tmpfs");
