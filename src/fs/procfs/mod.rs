@@ -85,6 +85,8 @@ const P_ENVIRON: u64 = 11;
 const P_CWD: u64 = 12;
 const P_MOUNTINFO: u64 = 13;
 const P_TASK: u64 = 14;
+/// /proc/<pid>/task/<tid>: the thread's directory (no task/ inside).
+const P_TID_DIR: u64 = 15;
 
 /// Children of /proc (besides the pid directories), in listing order.
 const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
@@ -188,7 +190,7 @@ impl ProcFs {
         }
         let task = self.src.task(pid).ok_or(Errno::ENOENT)?;
         let kind = match file {
-            P_DIR => Kind::Dir,
+            P_DIR | P_TID_DIR => Kind::Dir,
             P_FD_LINK => {
                 if !self.src.fds(pid).iter().any(|(fd, _)| *fd == sub) {
                     return Err(Errno::ENOENT);
@@ -291,11 +293,16 @@ impl ProcFs {
             (None, G_SYS_FS) => fixed(SYS_FS_ENTRIES, 0),
             (None, G_SYS_VM) => fixed(SYS_VM_ENTRIES, 0),
             (Some(_), P_DIR) => fixed(PID_ENTRIES, pid),
-            // The task's threads, each its /proc/<tid> directory (whose
-            // ".." is /proc); only the leader so far (the snapshot holds
-            // processes, not threads).
+            (Some(_), P_TID_DIR) => {
+                let mut v = fixed(PID_ENTRIES, pid);
+                v.retain(|e| e.name != b"task");
+                v
+            }
+            // The task's threads, each a directory like /proc/<pid>'s
+            // without task/ (no loop for find); only the leader so far
+            // (the snapshot holds processes, not threads).
             (Some(_), P_TASK) => vec![DirEntry {
-                ino: ino(pid, P_DIR, 0),
+                ino: ino(pid, P_TID_DIR, 0),
                 name: pid.to_string().into_bytes(),
                 file_type: DT_DIR,
             }],
@@ -318,6 +325,7 @@ impl ProcFs {
             (0, G_SYS_KERNEL | G_SYS_FS | G_SYS_VM, _) => ino(0, G_SYS, 0),
             (0, G_SYS_RANDOM, _) => ino(0, G_SYS_KERNEL, 0),
             (pid, P_FD | P_TASK, _) if pid != 0 => ino(pid, P_DIR, 0),
+            (pid, P_TID_DIR, _) if pid != 0 => ino(pid, P_TASK, 0),
             _ => ino(0, G_ROOT, 0),
         }
     }
@@ -401,7 +409,7 @@ impl FileSystem for ProcFs {
             // task/ holds the process itself.
             (p, P_TASK, Some(t)) if p != 0 && t == p => {
                 self.resolve(dir)?;
-                return Ok(ino(p, P_DIR, 0));
+                return Ok(ino(p, P_TID_DIR, 0));
             }
             (p, P_FD, Some(fd)) if p != 0 && fd <= 0xff_ffff => {
                 return self
