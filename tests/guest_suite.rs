@@ -38,6 +38,7 @@ const COMPARED: &[&str] = &[
     "t_cwdref",
     "t_sendfile",
     "t_fsextra",
+    "t_pty",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -116,7 +117,8 @@ compare!(
     t_unix,
     t_epoll,
     t_sendfile,
-    t_fsextra
+    t_fsextra,
+    t_pty
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -17,6 +17,7 @@
 //! | `files/`      | the kinds of open file (`FileDescription` implementations), one file each |
 //! | `waitq.rs`    | wait queues: per-object waiters with event masks |
 //! | `console.rs`  | /dev/console: the line discipline on umlrun's stdin/stdout |
+//! | `pty.rs`      | pseudo-terminal pairs (/dev/ptmx, /dev/pts/N): the slave's tty, the master's buffer, hang-up |
 //! | `orphans.rs`  | open-but-unlinked files kept alive under a hidden name |
 //! | `pipes.rs`    | pipe and fifo buffers |
 //! | `random.rs`   | the guest's random numbers |
@@ -46,6 +47,7 @@ pub mod orphans;
 pub mod pipes;
 pub mod process;
 pub mod procsrc;
+pub mod pty;
 pub mod random;
 pub mod sched;
 pub mod schedattr;

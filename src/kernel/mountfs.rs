@@ -119,6 +119,11 @@ impl Kernel {
             b"proc" => Ok(self.new_procfs()),
             b"tmpfs" | b"ramfs" => Ok(self.new_tmpfs(0o1777)),
             b"devtmpfs" => self.new_devfs(),
+            // One devpts instance: every mount shows the same ptys.
+            b"devpts" => Ok(Rc::new(crate::fs::devpts::DevPts::new(
+                self.ptys.view.clone(),
+                crate::syscalls::now_ts(),
+            ))),
             _ => Err(Errno::ENODEV),
         }
     }
