@@ -17,6 +17,7 @@
 //! | `files/`      | the kinds of open file (`FileDescription` implementations), one file each |
 //! | `waitq.rs`    | wait queues: per-object waiters with event masks |
 //! | `console.rs`  | /dev/console: the line discipline on umlrun's stdin/stdout |
+//! | `sysfs.rs`    | a minimal /sys (cpu, block devices, empty kernel/class/fs/cgroup) built at mount |
 //! | `pty.rs`      | pseudo-terminal pairs (/dev/ptmx, /dev/pts/N): the slave's tty, the master's buffer, hang-up |
 //! | `orphans.rs`  | open-but-unlinked files kept alive under a hidden name |
 //! | `pipes.rs`    | pipe and fifo buffers |
@@ -53,6 +54,7 @@ pub mod sched;
 pub mod schedattr;
 pub mod signal;
 pub mod signals;
+pub mod sysfs;
 pub mod task;
 #[cfg(test)]
 mod testing;

@@ -250,6 +250,25 @@ int main(void) {
     char ob[4] = {0};
     CHECK(pread(ofd, ob, 3, 0) == 3 && memcmp(ob, "abc", 3) == 0, "the open file still reads");
     close(ofd);
+    SAY("-- sysfs\n");
+    CHECK(mkdir("sys", 0755) == 0 && mount("sysfs", "sys", "sysfs", 0, NULL) == 0, "mount -t sysfs");
+    struct stat sst;
+    CHECK(stat("sys/kernel", &sst) == 0 && S_ISDIR(sst.st_mode), "sys/kernel is a directory");
+    CHECK(stat("sys/class", &sst) == 0 && S_ISDIR(sst.st_mode), "sys/class is a directory");
+    CHECK(stat("sys/fs/cgroup", &sst) == 0 && S_ISDIR(sst.st_mode), "sys/fs/cgroup is a directory");
+    CHECK(stat("sys/block", &sst) == 0 && S_ISDIR(sst.st_mode), "sys/block is a directory");
+    CHECK(stat("sys/devices/system/cpu/cpu0", &sst) == 0 && S_ISDIR(sst.st_mode), "cpu0 is a directory");
+    char online[32] = {0};
+    int ofd2 = open("sys/devices/system/cpu/online", O_RDONLY);
+    CHECK(ofd2 >= 0 && read(ofd2, online, sizeof online - 1) > 0 && online[0] == '0', "cpu/online starts with cpu 0");
+    close(ofd2);
+    CHECK(umount("sys") == 0, "umount sysfs");
+    char fsl[4096] = {0};
+    int pf = open("/proc/filesystems", O_RDONLY);
+    ssize_t fl = 0, r1;
+    while (pf >= 0 && (r1 = read(pf, fsl + fl, sizeof fsl - 1 - fl)) > 0) fl += r1;
+    close(pf);
+    CHECK(strstr(fsl, "nodev\tsysfs\n") && strstr(fsl, "nodev\tdevpts\n"), "/proc/filesystems lists sysfs and devpts");
     /* fds of the last section may still be open: close before umount. */
     for (int fd = 3; fd < 64; fd++) close(fd);
     CHECK(umount("mnt") == 0, "umount the tmpfs");
