@@ -1,6 +1,7 @@
 //! The Debian guest (disk-images/build-debian): the smoke job
 //! (/usr/local/sbin/umlrun-smoke: bash, perl, python3 json/hashlib/
-//! subprocess/shutil.copy2/copytree, ps, df, tar with a symlink) runs as
+//! subprocess/shutil.copy2/copytree, os.openpty, ps, df, mountinfo,
+//! task, vmstat, sysfs, tar with a symlink) runs as
 //! init under umlrun and natively in a chroot of the same tree, and the
 //! outputs must match.
 //!
