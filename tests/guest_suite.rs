@@ -49,6 +49,7 @@ const COMPARED: &[&str] = &[
     "t_procfd",
     "t_fuzz_found",
     "t_traps",
+    "t_pty",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -146,7 +147,8 @@ compare!(
     t_evloop,
     t_unix_bulk,
     t_procfd,
-    t_traps
+    t_traps,
+    t_pty
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

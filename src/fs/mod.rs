@@ -22,6 +22,7 @@
 
 pub mod blockio;
 pub mod devices;
+pub mod devpts;
 pub mod ext2;
 pub mod ext2vol;
 pub mod pipe;

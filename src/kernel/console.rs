@@ -155,11 +155,21 @@ impl Kernel {
     /// SIGTTIN/SIGTTOU went to the caller's process group — the syscall
     /// then sleeps and is restarted (or fails with EINTR) by the signal.
     pub fn tty_job_control(&mut self, tid: Pid, access: TtyAccess) -> KResult<()> {
+        self.tty_job_control_on(super::pty::TtyId::Console, tid, access)
+    }
+
+    /// The job-control check of `tty_job_control` on terminal `id`.
+    pub fn tty_job_control_on(
+        &mut self,
+        id: super::pty::TtyId,
+        tid: Pid,
+        access: TtyAccess,
+    ) -> KResult<()> {
         let t = self.task(tid)?;
         let (sid, pgid) = (t.sid, t.pgid);
         let sig = access.signal();
         let ignored = t.sigmask.has(sig) || t.sighand.borrow().get(sig).handler == SIG_IGN;
-        let tty = &self.console.tty;
+        let tty = self.tty_ref(id)?;
         // The orphan test walks every task: only when it can matter.
         let verdict = tty.job_check(sid as u32, pgid as u32, access, ignored, false);
         let verdict = match verdict {
@@ -172,7 +182,7 @@ impl Kernel {
             JobCheck::Allow => Ok(()),
             JobCheck::Eio => Err(Errno::EIO),
             JobCheck::Signal(sig) => {
-                log::debug!("task {tid}: background {access:?} on the console, signal {sig}");
+                log::debug!("task {tid}: background {access:?} on {id:?}, signal {sig}");
                 self.signal_group(pgid, sig);
                 Err(Errno::ERESTARTSYS)
             }

@@ -102,6 +102,8 @@ pub struct Kernel {
     /// Unlinked files still open or mapped: (mount, inode) → the hidden
     /// name (directory, name) that keeps them alive until the last close.
     pub orphans: HashMap<(usize, u64), (u64, Vec<u8>)>,
+    /// Pseudo-terminal pairs (kernel/pty.rs) and what devpts shows.
+    pub ptys: super::pty::PtyTable,
     /// What guest code runs on (ptrace stubs, or the unit tests' fake).
     pub platform: Box<dyn Platform>,
     /// A task whose syscall ran out of guest memory while copying out: it
@@ -185,6 +187,7 @@ impl Kernel {
             yield_now: false,
             proc_snapshot: None,
             orphans: HashMap::new(),
+            ptys: Default::default(),
             platform,
             oom_victim: None,
             heap_trimmed: (0, std::time::Instant::now()),

@@ -347,9 +347,9 @@ impl Kernel {
         t.clear_child_tid = 0;
         t.exe = main.file.path.clone();
         t.exe_node = Some(main.file.node);
-        t.comm = main
-            .file
-            .path
+        // Linux names the task after the path execve was given (a
+        // script's own name, not its interpreter's).
+        t.comm = execfn
             .rsplit(|&b| b == b'/')
             .next()
             .unwrap_or(b"")

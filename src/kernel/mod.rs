@@ -20,6 +20,8 @@
 //! | `locks.rs`    | the lock manager: POSIX/OFD record locks, flock, leases; blocking, deadlock, release on close, /proc/locks |
 //! | `waitq.rs`    | wait queues: per-object waiters with event masks |
 //! | `console.rs`  | /dev/console: the line discipline on umlrun's stdin/stdout |
+//! | `sysfs.rs`    | a minimal /sys (cpu, block devices, empty kernel/class/fs/cgroup) built at mount |
+//! | `pty.rs`      | pseudo-terminal pairs (/dev/ptmx, /dev/pts/N): the slave's tty, the master's buffer, hang-up |
 //! | `orphans.rs`  | open-but-unlinked files kept alive under a hidden name |
 //! | `pipes.rs`    | pipe and fifo buffers |
 //! | `random.rs`   | the guest's random numbers |
@@ -64,12 +66,14 @@ pub mod orphans;
 pub mod pipes;
 pub mod process;
 pub mod procsrc;
+pub mod pty;
 pub mod random;
 pub mod sched;
 pub mod schedattr;
 pub mod signal;
 pub mod signals;
 pub mod swap;
+pub mod sysfs;
 pub mod task;
 #[cfg(test)]
 mod testing;

@@ -120,6 +120,12 @@ impl Kernel {
             b"proc" => Ok(self.new_procfs()),
             b"tmpfs" | b"ramfs" => Ok(self.new_tmpfs(0o1777)),
             b"devtmpfs" => self.new_devfs(),
+            b"sysfs" => self.new_sysfs(),
+            // One devpts instance: every mount shows the same ptys.
+            b"devpts" => Ok(Rc::new(crate::fs::devpts::DevPts::new(
+                self.ptys.view.clone(),
+                crate::syscalls::now_ts(),
+            ))),
             _ => Err(Errno::ENODEV),
         }
     }

@@ -66,6 +66,32 @@ impl Kernel {
         Ok(())
     }
 
+    /// Before `dir` is removed: orphans hidden in it (a file system with
+    /// no lost+found, e.g. tmpfs) move to the file system's root, so the
+    /// directory is as empty as the guest sees it (python's tempfile
+    /// removes a directory while a file unlinked in it is still open).
+    pub fn evict_orphans_from(&mut self, dir: Node) {
+        let Ok(fs) = self.mounts.fs(dir.mnt) else {
+            return;
+        };
+        let root = fs.root();
+        if dir.ino == root {
+            return;
+        }
+        for (key, (hdir, name)) in self.orphans.iter_mut() {
+            if key.0 != dir.mnt || *hdir != dir.ino {
+                continue;
+            }
+            if fs.link(key.1, root, name).is_ok() {
+                if fs.unlink(dir.ino, name).is_ok() {
+                    *hdir = root;
+                } else {
+                    let _ = fs.unlink(root, name);
+                }
+            }
+        }
+    }
+
     /// Drops hidden names of orphans nobody uses any more.
     pub fn reap_orphans(&mut self) {
         if self.orphans.is_empty() {

@@ -314,6 +314,7 @@ impl Kernel {
         // A session leader's exit hangs up its terminal's session.
         if sid == tgid {
             self.console.session_leader_exited(sid);
+            self.pty_session_ended(sid);
         }
         if tgid == 1 {
             log::info!("init exited with status {status:#x}");

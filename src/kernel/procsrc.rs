@@ -98,6 +98,8 @@ impl ProcSource for KernelProcSource {
             ("proc", true),
             ("tmpfs", true),
             ("devtmpfs", true),
+            ("sysfs", true),
+            ("devpts", true),
         ]
     }
     fn partitions(&self) -> Vec<PartitionInfo> {

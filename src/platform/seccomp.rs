@@ -184,6 +184,21 @@ impl Platform for SeccompPlatform {
             s.kill();
         }
     }
+
+    fn share_fd(&mut self, fd: RawFd) {
+        if !self.keep_fds.contains(&fd) {
+            self.keep_fds.push(fd);
+        }
+        // Spares cannot take a new fd (see `SeccompStub::adopt_fd`): the
+        // next ones are spawned with it.
+        for mut s in self.spares.drain(..) {
+            s.kill();
+        }
+    }
+
+    fn unshare_fd(&mut self, fd: RawFd) {
+        self.keep_fds.retain(|&k| k != fd);
+    }
 }
 
 /// One guest process on the seccomp platform.
@@ -726,6 +741,15 @@ impl Guest for SeccompStub {
     }
     fn kill(&mut self) {
         SeccompStub::kill(self)
+    }
+    /// A running seccomp stub makes no host call but its own mapping ops
+    /// (the wall), so it cannot open a new fd: the kernel falls back to
+    /// copy mode for a disk added while it runs.
+    fn adopt_fd(&mut self, _fd: RawFd) -> Result<(), PlatformError> {
+        Err(PlatformError::Host {
+            op: "adopt_fd (not on the seccomp platform)",
+            source: nix::Error::ENOSYS,
+        })
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self

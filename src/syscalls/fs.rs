@@ -7,11 +7,12 @@ use super::{
     AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW,
 };
 use crate::errno::{Errno, KResult};
-use crate::fs::devices::CharDevice;
+use crate::fs::devices::{decode_dev, encode_dev, CharDevice};
 use crate::fs::tty::TtyAccess;
 use crate::fs::{
     SetAttr, Stat, Timespec, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
 };
+use crate::kernel::files::pty::{PtyMaster, PtySlave};
 use crate::kernel::files::{
     blockdev::BlockDevFile, chardev::CharDevFile, dir::DirFile, pipe::PipeEnd, procfile::ProcFile,
     regular::RegularFile, tty::ConsoleFile,
@@ -196,6 +197,14 @@ impl Kernel {
                     );
                 }
                 RegularFile::new(r.node)
+            }
+            // /dev/ptmx makes a pty pair; /dev/pts/N is a slave.
+            S_IFCHR if flags & O_PATH == 0 && r.stat.rdev == encode_dev(5, 2) => {
+                PtyMaster::open(self, tid, Some(r.node))?
+            }
+            S_IFCHR if flags & O_PATH == 0 && (136..144).contains(&decode_dev(r.stat.rdev).0) => {
+                let (major, minor) = decode_dev(r.stat.rdev);
+                PtySlave::open(self, (major - 136) * 256 + minor, Some(r.node))?
             }
             S_IFCHR if flags & O_PATH == 0 => match CharDevice::from_rdev(r.stat.rdev) {
                 Some(d) if d.is_terminal() => ConsoleFile::new(Some(r.node)),
@@ -642,6 +651,7 @@ fn do_unlink(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, rmdir: bool) -> SysR
         if !is_dir(&target.stat) {
             return Err(Errno::ENOTDIR);
         }
+        k.evict_orphans_from(target.node);
         fs.rmdir(parent.node.ino, &name)?;
         k.dentries.removed(&target.path, target.node);
     } else {

@@ -4,6 +4,7 @@
 use super::{fd_arg, ok, Outcome, SysResult};
 use crate::errno::Errno;
 use crate::fs::tty::*;
+use crate::kernel::pty::TtyId;
 use crate::kernel::signal::SIGWINCH;
 use crate::kernel::task::{Pid, Wait};
 use crate::kernel::Kernel;
@@ -47,13 +48,27 @@ pub fn sys_ioctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 
 /// The terminal requests of the console (`ConsoleFile::ioctl`).
 pub fn tty_ioctl(k: &mut Kernel, tid: Pid, req: u32, arg: u64) -> SysResult {
+    tty_ioctl_on(k, tid, TtyId::Console, req, arg, true)
+}
+
+/// The terminal requests of terminal `id` (the console, or a pty from
+/// either end); `police`: background groups changing it get SIGTTOU
+/// (not for a pty master, which no job control applies to).
+pub fn tty_ioctl_on(
+    k: &mut Kernel,
+    tid: Pid,
+    id: TtyId,
+    req: u32,
+    arg: u64,
+    police: bool,
+) -> SysResult {
     let (sid, pgid, tgid) = {
         let t = k.task(tid)?;
         (t.sid as u32, t.pgid as u32, t.tgid)
     };
-    if changes_terminal(req) {
+    if police && changes_terminal(req) {
         // A background group changing the terminal gets SIGTTOU first.
-        match k.tty_job_control(tid, TtyAccess::Change) {
+        match k.tty_job_control_on(id, tid, TtyAccess::Change) {
             Ok(()) => {}
             // Asleep until the signal just sent to its group comes.
             Err(Errno::ERESTARTSYS) => return Ok(Outcome::Block(Wait::Queue(None))),
@@ -62,46 +77,45 @@ pub fn tty_ioctl(k: &mut Kernel, tid: Pid, req: u32, arg: u64) -> SysResult {
             Err(e) => return Err(e),
         }
     }
-    let tty = &mut k.console.tty;
     match req {
         TCGETS => {
-            let b = tty.ldisc.termios().to_bytes();
+            let b = k.tty_mut(id)?.ldisc.termios().to_bytes();
             k.write_user(tid, arg, &b)?;
         }
         TCSETS | TCSETSW | TCSETSF => {
             let b = k.read_user_vec(tid, arg, 36)?;
-            let t = k.console.tty.ldisc.termios().from_bytes(&b)?;
+            let t = k.tty_mut(id)?.ldisc.termios().from_bytes(&b)?;
             if req == TCSETSF {
-                k.console.tty.ldisc.flush_input();
+                k.tty_mut(id)?.ldisc.flush_input();
             }
-            k.console.tty.ldisc.set_termios(t);
+            k.tty_mut(id)?.ldisc.set_termios(t);
         }
         TCGETS2 => {
-            let b = tty.ldisc.termios().to_bytes2();
+            let b = k.tty_mut(id)?.ldisc.termios().to_bytes2();
             k.write_user(tid, arg, &b)?;
         }
         TCSETS2 | TCSETSW2 | TCSETSF2 => {
             let b = k.read_user_vec(tid, arg, 44)?;
             let t = Termios::from_bytes2(&b)?;
             if req == TCSETSF2 {
-                k.console.tty.ldisc.flush_input();
+                k.tty_mut(id)?.ldisc.flush_input();
             }
-            k.console.tty.ldisc.set_termios(t);
+            k.tty_mut(id)?.ldisc.set_termios(t);
         }
         TCFLSH => {
             if arg == 0 || arg == 2 {
-                k.console.tty.ldisc.flush_input();
+                k.tty_mut(id)?.ldisc.flush_input();
             }
         }
         TIOCGWINSZ => {
-            let b = tty.winsize.to_bytes();
+            let b = k.tty_mut(id)?.winsize.to_bytes();
             k.write_user(tid, arg, &b)?;
         }
         TIOCSWINSZ => {
             let b = k.read_user_vec(tid, arg, 8)?;
             let w = Winsize::from_bytes(&b)?;
-            if k.console.tty.set_winsize(w) {
-                if let Some(pg) = k.console.tty.fg_pgrp {
+            if k.tty_mut(id)?.set_winsize(w) {
+                if let Some(pg) = k.tty_mut(id)?.fg_pgrp {
                     k.signal_group(pg as i32, SIGWINCH);
                 }
             }
@@ -111,10 +125,10 @@ pub fn tty_ioctl(k: &mut Kernel, tid: Pid, req: u32, arg: u64) -> SysResult {
                 return Err(Errno::EPERM);
             }
             let force = arg == 1 && k.task(tid)?.cred.euid == 0;
-            k.console.tty.set_controlling(sid, pgid, force)?;
+            k.tty_mut(id)?.set_controlling(sid, pgid, force)?;
         }
         TIOCNOTTY => {
-            if let Ok(Some(pg)) = k.console.tty.release(sid) {
+            if let Ok(Some(pg)) = k.tty_mut(id)?.release(sid) {
                 if sid == tgid as u32 {
                     k.signal_group(pg as i32, crate::kernel::signal::SIGHUP);
                     k.signal_group(pg as i32, crate::kernel::signal::SIGCONT);
@@ -122,7 +136,7 @@ pub fn tty_ioctl(k: &mut Kernel, tid: Pid, req: u32, arg: u64) -> SysResult {
             }
         }
         TIOCGPGRP => {
-            let pg = k.console.tty.get_fg_pgrp(sid)?;
+            let pg = k.tty_mut(id)?.get_fg_pgrp(sid)?;
             k.write_u32(tid, arg, pg)?;
         }
         TIOCSPGRP => {
@@ -134,17 +148,17 @@ pub fn tty_ioctl(k: &mut Kernel, tid: Pid, req: u32, arg: u64) -> SysResult {
             if !exists {
                 return Err(Errno::EPERM);
             }
-            k.console.tty.set_fg_pgrp(sid, pg)?;
+            k.tty_mut(id)?.set_fg_pgrp(sid, pg)?;
         }
         TIOCGSID => {
-            let s = k.console.tty.get_sid(sid)?;
+            let s = k.tty_mut(id)?.get_sid(sid)?;
             k.write_u32(tid, arg, s)?;
         }
         FIONREAD => {
-            let n = k.console.tty.ldisc.fionread();
+            let n = k.tty_mut(id)?.ldisc.fionread();
             k.write_u32(tid, arg, n as u32)?;
         }
-        TIOCGPTN => return Err(Errno::ENOTTY),
+        TIOCGPTN if id == TtyId::Console => return Err(Errno::ENOTTY),
         _ => {
             log::debug!("tty ioctl {req:#x} not supported");
             return Err(Errno::EINVAL);

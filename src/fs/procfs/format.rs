@@ -229,6 +229,67 @@ pub fn mounts(list: &[MountInfo]) -> String {
     o
 }
 
+/// /proc/<pid>/mountinfo: id, parent, major:minor, root, mount point,
+/// options, "-", type, source, super options. Ids are the table's order
+/// from 21 (the root's parent, 1, is outside the namespace as in a
+/// container); a ubd disk has its block device numbers, others an
+/// anonymous 0:N.
+pub fn mountinfo(list: &[MountInfo]) -> String {
+    let mut o = String::new();
+    for (i, m) in list.iter().enumerate() {
+        let id = 21 + i;
+        let parent = if i == 0 { 1 } else { 21 };
+        let dev = match m.device.strip_prefix(b"/dev/ubd") {
+            Some([c]) if c.is_ascii_lowercase() => format!("98:{}", (c - b'a') as u32 * 16),
+            _ => format!("0:{}", 30 + i),
+        };
+        let _ = writeln!(
+            o,
+            "{id} {parent} {dev} / {} {},relatime - {} {} {}",
+            mangle(&m.mount_point),
+            m.options,
+            m.fs_type,
+            mangle(&m.device),
+            m.options
+        );
+    }
+    o
+}
+
+/// /proc/vmstat: the page counts procps' vmstat and free read, from the
+/// meminfo figures (KiB to pages); event counters not kept are 0.
+pub fn vmstat(m: &MemInfo, counters: &[(&'static str, u64)]) -> String {
+    let p = |kib: u64| kib / 4;
+    let rows: [(&str, u64); 14] = [
+        ("nr_free_pages", p(m.free)),
+        ("nr_inactive_anon", p(m.inactive_anon)),
+        ("nr_active_anon", p(m.active_anon)),
+        ("nr_inactive_file", p(m.inactive_file)),
+        ("nr_active_file", p(m.active_file)),
+        ("nr_anon_pages", p(m.anon_pages)),
+        ("nr_mapped", p(m.mapped)),
+        ("nr_file_pages", p(m.cached)),
+        ("nr_dirty", p(m.dirty)),
+        ("nr_writeback", p(m.writeback)),
+        ("nr_shmem", p(m.shmem)),
+        ("nr_page_table_pages", p(m.page_tables)),
+        ("pgpgin", 0),
+        ("pgpgout", 0),
+    ];
+    let mut o = String::new();
+    for (k, v) in rows {
+        let _ = writeln!(o, "{k} {v}");
+    }
+    // The kernel's own counters (swap, faults, OOM kills); a page count
+    // it also gives is already there from meminfo.
+    for (k, v) in counters {
+        if !rows.iter().any(|(r, _)| r == k) {
+            let _ = writeln!(o, "{k} {v}");
+        }
+    }
+    o
+}
+
 /// "%lu.%02lu" as Linux prints fixed-point seconds and loads.
 fn hundredths(v: f64) -> String {
     let c = (v.max(0.0) * 100.0).round() as u64;
@@ -277,15 +338,6 @@ pub fn swaps(list: &[SwapInfo]) -> String {
             tab(s.used_kib),
             s.prio
         );
-    }
-    o
-}
-
-/// /proc/vmstat: one `name value` line per counter.
-pub fn vmstat(list: &[(&'static str, u64)]) -> String {
-    let mut o = String::new();
-    for (k, v) in list {
-        let _ = writeln!(o, "{k} {v}");
     }
     o
 }
@@ -565,5 +617,33 @@ mod tests {
             "cpu  3 0 3 30 0 0 0 0 0 0\ncpu0 1 0 0 10 0 0 0 0 0 0\ncpu1 2 0 3 20 0 0 0 0 0 0\n"
         ));
         assert!(t.contains("\nbtime 1700000000\nprocesses 9\nprocs_running 1\nprocs_blocked 0\n"));
+    }
+}
+
+#[cfg(test)]
+mod mountinfo_tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_has_the_separator_and_device_numbers() {
+        let m = |d: &str, p: &str, t: &str| MountInfo {
+            device: d.as_bytes().to_vec(),
+            mount_point: p.as_bytes().to_vec(),
+            fs_type: t.into(),
+            options: "rw".into(),
+        };
+        let text = mountinfo(&[m("/dev/ubda", "/", "ext2"), m("proc", "/proc", "proc")]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "21 1 98:0 / / rw,relatime - ext2 /dev/ubda rw");
+        assert_eq!(lines[1], "22 21 0:31 / /proc rw,relatime - proc proc rw");
+        let v = vmstat(
+            &MemInfo {
+                free: 4096,
+                ..Default::default()
+            },
+            &[("nr_free_pages", 7), ("pswpin", 0), ("pswpout", 0)],
+        );
+        assert!(v.starts_with("nr_free_pages 1024\n"));
+        assert!(v.contains("\npswpout 0\n"));
     }
 }

@@ -18,6 +18,8 @@
 //! /proc/locks and /proc/sysvipc/{shm,sem,msg} are text the kernel formats
 //! (`ProcSource::locks`, `sysvipc`); kernel/{shmmax, shmall, shmmni, sem,
 //! msgmax, msgmnb, msgmni} show the SysV IPC limits.
+//! /proc/vmstat (page counts from meminfo), /proc/<pid>/mountinfo and
+//! /proc/<pid>/task/ (the leader only: threads are not in the snapshot).
 //! /proc/<pid>/exe and fd/<n> are magic links: besides their text they
 //! name the file itself (`magic_link`), which a path walk goes to.
 #![deny(unsafe_code)]
@@ -104,6 +106,10 @@ const P_ENVIRON: u64 = 11;
 const P_CWD: u64 = 12;
 const P_FDINFO: u64 = 13;
 const P_FDINFO_FILE: u64 = 14;
+const P_MOUNTINFO: u64 = 15;
+const P_TASK: u64 = 16;
+/// /proc/<pid>/task/<tid>: the thread's directory (no task/ inside).
+const P_TID_DIR: u64 = 17;
 
 /// Children of /proc (besides the pid directories), in listing order.
 const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
@@ -171,9 +177,11 @@ const PID_ENTRIES: &[(&str, u64, Kind)] = &[
     ("fd", P_FD, Kind::Dir),
     ("fdinfo", P_FDINFO, Kind::Dir),
     ("maps", P_MAPS, Kind::File),
+    ("mountinfo", P_MOUNTINFO, Kind::File),
     ("mounts", P_MOUNTS, Kind::File),
     ("stat", P_STAT, Kind::File),
     ("status", P_STATUS, Kind::File),
+    ("task", P_TASK, Kind::Dir),
 ];
 
 fn ino(pid: u32, file: u64, sub: u32) -> Ino {
@@ -230,7 +238,7 @@ impl ProcFs {
         }
         let task = self.src.task(pid).ok_or(Errno::ENOENT)?;
         let kind = match file {
-            P_DIR => Kind::Dir,
+            P_DIR | P_TID_DIR => Kind::Dir,
             P_FD_LINK => {
                 if !self.src.fds(pid).iter().any(|(fd, _)| *fd == sub) {
                     return Err(Errno::ENOENT);
@@ -275,7 +283,7 @@ impl ProcFs {
             (None, G_FILESYSTEMS) => format::filesystems(&s.filesystems()),
             (None, G_PARTITIONS) => format::partitions(&s.partitions()),
             (None, G_SWAPS) => format::swaps(&s.swaps()),
-            (None, G_VMSTAT) => format::vmstat(&s.vmstat()),
+            (None, G_VMSTAT) => format::vmstat(&s.meminfo(), &s.vmstat()),
             (None, G_CPUINFO) => format::cpuinfo(s.cpu_count()),
             (None, G_VERSION) => format::version(&s.kernel_version()),
             (None, G_STAT) => format::sys_stat(&s.sys_stat()),
@@ -306,6 +314,7 @@ impl ProcFs {
             (None, G_MSGMNI) => format!("{}\n", s.sysctl().ipc.msgmni),
             // Write-only (UML registers no read operation: EIO).
             (None, G_MCONSOLE) => return Err(Errno::EIO),
+            (Some(_), P_MOUNTINFO) => format::mountinfo(&s.mounts()),
             (Some(t), P_STAT) => format::task_stat(&t),
             (Some(t), P_STATUS) => format::task_status(&t),
             (Some(_), P_CMDLINE) => return Ok(s.cmdline(pid)),
@@ -366,6 +375,19 @@ impl ProcFs {
             (None, G_SYS_VM) => fixed(SYS_VM_ENTRIES, 0),
             (None, G_SYSVIPC) => fixed(SYSVIPC_ENTRIES, 0),
             (Some(_), P_DIR) => fixed(PID_ENTRIES, pid),
+            (Some(_), P_TID_DIR) => {
+                let mut v = fixed(PID_ENTRIES, pid);
+                v.retain(|e| e.name != b"task");
+                v
+            }
+            // The task's threads, each a directory like /proc/<pid>'s
+            // without task/ (no loop for find); only the leader so far
+            // (the snapshot holds processes, not threads).
+            (Some(_), P_TASK) => vec![DirEntry {
+                ino: ino(pid, P_TID_DIR, 0),
+                name: pid.to_string().into_bytes(),
+                file_type: DT_DIR,
+            }],
             (Some(_), P_FD) => self
                 .src
                 .fds(pid)
@@ -394,7 +416,8 @@ impl ProcFs {
         match split(dir) {
             (0, G_SYS_KERNEL | G_SYS_FS | G_SYS_VM, _) => ino(0, G_SYS, 0),
             (0, G_SYS_RANDOM, _) => ino(0, G_SYS_KERNEL, 0),
-            (pid, P_FD | P_FDINFO, _) if pid != 0 => ino(pid, P_DIR, 0),
+            (pid, P_FD | P_FDINFO | P_TASK, _) if pid != 0 => ino(pid, P_DIR, 0),
+            (pid, P_TID_DIR, _) if pid != 0 => ino(pid, P_TASK, 0),
             (0, G_NET, _) => ino(0, G_ROOT, 0),
             _ => ino(0, G_ROOT, 0),
         }
@@ -476,6 +499,12 @@ impl FileSystem for ProcFs {
             (0, G_ROOT, Some(p)) if p != 0 => {
                 self.resolve(dir)?;
                 return self.resolve(ino(p, P_DIR, 0)).map(|_| ino(p, P_DIR, 0));
+            }
+            // Threads other than the leader are not in the snapshot yet:
+            // task/ holds the process itself.
+            (p, P_TASK, Some(t)) if p != 0 && t == p => {
+                self.resolve(dir)?;
+                return Ok(ino(p, P_TID_DIR, 0));
             }
             (p, P_FD, Some(fd)) if p != 0 && fd <= 0xff_ffff => {
                 return self

@@ -321,3 +321,22 @@ fn uuids_are_version_4() {
     assert_eq!(u, "ffffffff-ffff-4fff-bfff-ffffffffffff");
     assert_eq!(uuid_text([0; 16]), "00000000-0000-4000-8000-000000000000");
 }
+
+#[test]
+fn task_dirs_hold_no_task_dir_and_lead_back_up() {
+    let fs = proc();
+    let t = walk(&fs, "/42/task/42").unwrap();
+    assert_ne!(
+        t,
+        walk(&fs, "/42").unwrap(),
+        "task/<tid> is not /proc/<pid> (find would loop)"
+    );
+    let names: Vec<Vec<u8>> = fs.readdir(t).unwrap().into_iter().map(|e| e.name).collect();
+    assert!(names.iter().any(|n| n == b"status"));
+    assert!(!names.iter().any(|n| n == b"task"));
+    assert_eq!(fs.lookup(t, b"..").unwrap(), walk(&fs, "/42/task").unwrap());
+    assert_eq!(walk(&fs, "/42/task/1"), Err(Errno::ENOENT));
+    assert!(cat(&fs, "/42/task/42/status").contains("sh"));
+    assert!(cat(&fs, "/vmstat").starts_with("nr_free_pages "));
+    assert!(cat(&fs, "/42/mountinfo").is_empty() || cat(&fs, "/42/mountinfo").contains(" - "));
+}

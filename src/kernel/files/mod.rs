@@ -9,6 +9,7 @@
 //! | `dir.rs`      | directories: listing, seeking |
 //! | `pipe.rs`     | pipe and fifo ends |
 //! | `tty.rs`      | the console terminal |
+//! | `pty.rs`      | pseudo-terminal master (/dev/ptmx) and slave (/dev/pts/N) ends |
 //! | `blockdev.rs` | block devices (/dev/ubdX): data straight to the disk, block ioctls, O_EXCL claims |
 //! | `chardev.rs`  | memory character devices (null, zero, full, random) |
 //! | `eventfd.rs`  | eventfd: a counter as a file, and its syscalls |
@@ -40,6 +41,7 @@ pub mod memfd;
 pub mod pidfd;
 pub mod pipe;
 pub mod procfile;
+pub mod pty;
 pub mod regular;
 pub mod signalfd;
 pub mod socket;
