@@ -36,6 +36,7 @@ const COMPARED: &[&str] = &[
     "t_futex",
     "t_sysctl",
     "t_cwdref",
+    "t_inet",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -112,7 +113,8 @@ compare!(
     t_sysctl,
     t_cwdref,
     t_unix,
-    t_epoll
+    t_epoll,
+    t_inet
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -84,6 +84,8 @@ pub struct Kernel {
     /// One wait queue for every socket: any socket's change wakes the
     /// tasks waiting on sockets (sockets have no per-object queue yet).
     pub sockq: super::waitq::WaitQueueRef,
+    /// The guest's TCP/IP stack (`kernel/inet.rs`), made on first use.
+    pub inet: Option<Box<crate::net::inet::NetStack>>,
     pub config: KernelConfig,
     pub boot: Instant,
     pub shutdown: Option<Shutdown>,
@@ -159,6 +161,7 @@ impl Kernel {
             dentries: Default::default(),
             unix: crate::net::unix::UnixNet::new(),
             sockq: super::waitq::WaitQueue::new(),
+            inet: None,
             config,
             boot: Instant::now(),
             shutdown: None,

@@ -8,6 +8,7 @@
 //! | `futex.rs`    | futex waiter lists keyed by what backs the word (mm+address, frame, file offset) |
 //! | `timers.rs`   | the deadline queue: task timeouts and real-time timers, earliest first |
 //! | `hostsrc.rs`  | host event sources registered with the host event loop; the idle wait |
+//! | `inet.rs`     | the guest TCP/IP stack: made on first use, run after socket calls and on its timers |
 //! | `process.rs`  | fork/clone, exit, zombies, wait4, reparenting |
 //! | `exec.rs`     | execve: ELF and `#!` loading into a fresh address space |
 //! | `schedattr.rs`| nice, scheduling policy and priority per task, and their rules |
@@ -40,6 +41,7 @@ pub mod fdtable;
 pub mod files;
 pub mod futex;
 pub mod hostsrc;
+pub mod inet;
 pub mod mconsole;
 pub mod mountfs;
 pub mod orphans;

@@ -60,12 +60,14 @@ impl Kernel {
                 self.trim_heap_when_idle();
             }
             let timeout = if idle && self.events == seen {
-                self.next_deadline()
+                let net = self.net_deadline();
+                self.next_deadline().into_iter().chain(net).min()
             } else {
                 Some(Instant::now())
             };
             self.poll_host(timeout);
             self.fire_deadlines();
+            self.net_timers();
             if self.events != seen {
                 seen = self.events;
                 self.wake_blocked();

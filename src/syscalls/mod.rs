@@ -25,6 +25,7 @@ mod epoll;
 mod fs;
 pub mod fsmeta;
 mod futex;
+mod inet;
 pub mod ioctl;
 mod misc;
 mod mm;

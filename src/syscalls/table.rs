@@ -5,7 +5,9 @@ use std::sync::OnceLock;
 
 use crate::kernel::files::eventfd;
 
-use super::{epoll, fs, futex, ioctl, misc, mm, net, poll, process, sched, signal, time, Handler};
+use super::{
+    epoll, fs, futex, inet, ioctl, misc, mm, net, poll, process, sched, signal, time, Handler,
+};
 
 type Entry = (u64, &'static str, Handler);
 
@@ -195,24 +197,24 @@ const TABLE: &[Entry] = &[
     (322, "execveat", process::sys_execveat),
     (332, "statx", fs::sys_statx),
     (439, "faccessat2", fs::sys_faccessat2),
-    (41, "socket", net::sys_socket),
-    (42, "connect", net::sys_connect),
-    (43, "accept", net::sys_accept),
-    (44, "sendto", net::sys_sendto),
-    (45, "recvfrom", net::sys_recvfrom),
-    (46, "sendmsg", net::sys_sendmsg),
-    (47, "recvmsg", net::sys_recvmsg),
-    (48, "shutdown", net::sys_shutdown),
-    (49, "bind", net::sys_bind),
-    (50, "listen", net::sys_listen),
-    (51, "getsockname", net::sys_getsockname),
-    (52, "getpeername", net::sys_getpeername),
+    (41, "socket", inet::sys_socket),
+    (42, "connect", inet::sys_connect),
+    (43, "accept", inet::sys_accept),
+    (44, "sendto", inet::sys_sendto),
+    (45, "recvfrom", inet::sys_recvfrom),
+    (46, "sendmsg", inet::sys_sendmsg),
+    (47, "recvmsg", inet::sys_recvmsg),
+    (48, "shutdown", inet::sys_shutdown),
+    (49, "bind", inet::sys_bind),
+    (50, "listen", inet::sys_listen),
+    (51, "getsockname", inet::sys_getsockname),
+    (52, "getpeername", inet::sys_getpeername),
     (53, "socketpair", net::sys_socketpair),
-    (54, "setsockopt", net::sys_setsockopt),
-    (55, "getsockopt", net::sys_getsockopt),
-    (288, "accept4", net::sys_accept4),
-    (299, "recvmmsg", net::sys_recvmmsg),
-    (307, "sendmmsg", net::sys_sendmmsg),
+    (54, "setsockopt", inet::sys_setsockopt),
+    (55, "getsockopt", inet::sys_getsockopt),
+    (288, "accept4", inet::sys_accept4),
+    (299, "recvmmsg", inet::sys_recvmmsg),
+    (307, "sendmmsg", inet::sys_sendmmsg),
     (213, "epoll_create", epoll::sys_epoll_create),
     (232, "epoll_wait", epoll::sys_epoll_wait),
     (233, "epoll_ctl", epoll::sys_epoll_ctl),

@@ -13,6 +13,7 @@
 //! | `chardev.rs`  | memory character devices (null, zero, full, random) |
 //! | `eventfd.rs`  | eventfd: a counter as a file, and its syscalls |
 //! | `socket.rs`   | AF_UNIX sockets (the state machine is `crate::net::unix`) |
+//! | `inet.rs`     | AF_INET/AF_INET6 sockets (the stack is `crate::net::inet`) |
 //! | `epoll.rs`    | epoll instances (the interest list is `crate::net::epoll`) |
 //!
 //! A new kind is one new file implementing `FileDescription` plus the
@@ -27,6 +28,7 @@ pub mod chardev;
 pub mod dir;
 pub mod epoll;
 pub mod eventfd;
+pub mod inet;
 pub mod pipe;
 pub mod procfile;
 pub mod regular;

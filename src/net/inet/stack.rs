@@ -1,0 +1,351 @@
+//! The guest's TCP/IP stack: one smoltcp interface over the IP device
+//! (`device.rs`) with lo's addresses (127.0.0.1/8, ::1), the socket set,
+//! the port table (bind conflicts, ephemeral ports) and the sockets the
+//! guest closed that still finish their TCP close ("orphans").
+//!
+//! `poll` runs the stack until nothing moves: packets a socket sent to a
+//! local address come back in at once, so a loopback exchange finishes
+//! inside the syscall that started it. `poll_at` is when smoltcp's own
+//! timers (retransmission, keep-alive) next need a poll; the scheduler
+//! asks for it when the guest is idle.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
+use smoltcp::socket::{tcp, udp};
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+
+use super::device::{IfStats, IpDevice};
+use crate::errno::{Errno, KResult};
+
+/// Linux's default ip_local_port_range.
+pub const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
+/// Most rounds of one `poll` (each round: receive all, send all): a
+/// bound, not a figure ever reached by a finite exchange.
+const POLL_ROUNDS: usize = 10_000;
+
+/// TCP or UDP: each has its own port space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// One bound port.
+#[derive(Clone, Copy, Debug)]
+struct Binding {
+    owner: u64,
+    proto: Proto,
+    /// None: the wildcard address.
+    addr: Option<IpAddr>,
+    port: u16,
+    reuseaddr: bool,
+    listening: bool,
+}
+
+pub struct NetStack {
+    iface: Interface,
+    dev: IpDevice,
+    pub sockets: SocketSet<'static>,
+    epoch: std::time::Instant,
+    bindings: Vec<Binding>,
+    next_ephemeral: u16,
+    next_owner: u64,
+    orphans: Vec<SocketHandle>,
+    pub lo: IfStats,
+    /// Changes whenever a poll moved something (epoll's edge trigger).
+    pub generation: u64,
+}
+
+impl NetStack {
+    /// A stack with lo up; `seed` picks initial sequence numbers.
+    pub fn new(seed: u64) -> NetStack {
+        let mut dev = IpDevice::default();
+        let epoch = std::time::Instant::now();
+        let mut cfg = Config::new(HardwareAddress::Ip);
+        cfg.random_seed = seed;
+        let mut iface = Interface::new(cfg, &mut dev, smoltcp::time::Instant::from_micros(0));
+        iface.update_ip_addrs(|a| {
+            let _ = a.push(IpCidr::new(IpAddress::Ipv4(Ipv4Addr::LOCALHOST), 8));
+            let _ = a.push(IpCidr::new(IpAddress::Ipv6(Ipv6Addr::LOCALHOST), 128));
+        });
+        NetStack {
+            iface,
+            dev,
+            sockets: SocketSet::new(Vec::new()),
+            epoch,
+            bindings: Vec::new(),
+            next_ephemeral: *EPHEMERAL.start(),
+            next_owner: 1,
+            orphans: Vec::new(),
+            lo: IfStats::default(),
+            generation: 0,
+        }
+    }
+
+    fn now(&self) -> smoltcp::time::Instant {
+        let us = self.epoch.elapsed().as_micros();
+        smoltcp::time::Instant::from_micros(i64::try_from(us).unwrap_or(i64::MAX))
+    }
+
+    /// A fresh owner id for a socket's port bindings.
+    pub fn new_owner(&mut self) -> u64 {
+        let n = self.next_owner;
+        self.next_owner += 1;
+        n
+    }
+
+    pub fn context(&mut self) -> &mut smoltcp::iface::Context {
+        self.iface.context()
+    }
+
+    /// Is `ip` an address of this guest (bind may use it)?
+    pub fn is_local(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v) if v.is_loopback() => true,
+            ip => self.iface.has_ip_addr(IpAddress::from(ip)),
+        }
+    }
+
+    /// Is there a route to the non-local `ip` (an interface that reaches it)?
+    pub fn routes(&self, _ip: IpAddr) -> bool {
+        false
+    }
+
+    /// Starts a TCP connection from `local` to `remote` on socket `h`.
+    pub fn tcp_connect(
+        &mut self,
+        h: SocketHandle,
+        remote: smoltcp::wire::IpEndpoint,
+        local: smoltcp::wire::IpListenEndpoint,
+    ) -> KResult<()> {
+        let cx = self.iface.context();
+        self.sockets
+            .get_mut::<tcp::Socket>(h)
+            .connect(cx, remote, local)
+            .map_err(|e| match e {
+                tcp::ConnectError::InvalidState => Errno::EISCONN,
+                tcp::ConnectError::Unaddressable => Errno::EADDRNOTAVAIL,
+            })
+    }
+
+    /// Runs the stack until nothing moves; true if anything did.
+    pub fn poll(&mut self) -> bool {
+        let mut moved = false;
+        for _ in 0..POLL_ROUNDS {
+            let now = self.now();
+            let r = self.iface.poll(now, &mut self.dev, &mut self.sockets);
+            let routed = self.route_sent();
+            if r == PollResult::None && !routed && self.dev.rx.is_empty() {
+                break;
+            }
+            moved = true;
+        }
+        self.reap_orphans();
+        if moved {
+            self.generation = self.generation.wrapping_add(1);
+        }
+        moved
+    }
+
+    /// Hands each sent packet to its destination; true if any moved.
+    fn route_sent(&mut self) -> bool {
+        let mut any = false;
+        while let Some(p) = self.dev.sent.pop_front() {
+            any = true;
+            let len = p.len() as u64;
+            self.lo.tx_packets += 1;
+            self.lo.tx_bytes += len;
+            if self.dev.deliver(p) {
+                self.lo.rx_packets += 1;
+                self.lo.rx_bytes += len;
+            } else {
+                self.lo.rx_dropped += 1;
+            }
+        }
+        self.lo.tx_dropped = self.dev.tx_dropped;
+        any
+    }
+
+    /// When smoltcp next needs a poll (None: not before something happens).
+    pub fn poll_at(&mut self) -> Option<std::time::Instant> {
+        let now = self.now();
+        let at = self.iface.poll_at(now, &self.sockets)?;
+        let us = u64::try_from(at.total_micros()).unwrap_or(0);
+        Some(self.epoch + std::time::Duration::from_micros(us))
+    }
+
+    /// A TCP socket the guest closed: kept until its close handshake ends.
+    /// Reaped after the next poll (an abort's reset is sent first).
+    pub fn orphan(&mut self, h: SocketHandle) {
+        self.orphans.push(h);
+    }
+
+    fn reap_orphans(&mut self) {
+        let sockets = &mut self.sockets;
+        self.orphans.retain(|&h| {
+            let st = sockets.get::<tcp::Socket>(h).state();
+            // TIME_WAIT ends at once: nothing on lo is ever late.
+            let done = matches!(st, tcp::State::Closed | tcp::State::TimeWait);
+            if done {
+                sockets.remove(h);
+            }
+            !done
+        });
+    }
+
+    /// Sockets the guest closed that are still closing (tests, /proc).
+    pub fn orphans(&self) -> usize {
+        self.orphans.len()
+    }
+
+    pub fn tcp(&mut self, h: SocketHandle) -> &mut tcp::Socket<'static> {
+        self.sockets.get_mut::<tcp::Socket>(h)
+    }
+
+    pub fn udp(&mut self, h: SocketHandle) -> &mut udp::Socket<'static> {
+        self.sockets.get_mut::<udp::Socket>(h)
+    }
+
+    /// Binds `port` on `addr` (None: any) for `owner`; port 0 picks an
+    /// ephemeral one. EADDRINUSE on a conflict, as Linux decides it:
+    /// overlapping addresses clash unless both set SO_REUSEADDR and
+    /// neither listens.
+    pub fn bind_port(
+        &mut self,
+        owner: u64,
+        proto: Proto,
+        addr: Option<IpAddr>,
+        port: u16,
+        reuseaddr: bool,
+    ) -> KResult<u16> {
+        let port = if port == 0 {
+            self.ephemeral(proto)?
+        } else {
+            if self
+                .bindings
+                .iter()
+                .any(|b| b.proto == proto && b.port == port && clashes(b, addr, reuseaddr))
+            {
+                return Err(Errno::EADDRINUSE);
+            }
+            port
+        };
+        self.bindings.push(Binding {
+            owner,
+            proto,
+            addr,
+            port,
+            reuseaddr,
+            listening: false,
+        });
+        Ok(port)
+    }
+
+    /// Marks `owner`'s binding as listening: EADDRINUSE if another
+    /// socket holds the same port (SO_REUSEADDR does not share a
+    /// listening port).
+    pub fn listen_port(&mut self, owner: u64, proto: Proto) -> KResult<()> {
+        let Some(me) = self
+            .bindings
+            .iter()
+            .find(|b| b.owner == owner && b.proto == proto)
+        else {
+            return Err(Errno::EINVAL);
+        };
+        let me = *me;
+        let clash = self.bindings.iter().any(|b| {
+            b.owner != owner
+                && b.proto == proto
+                && b.port == me.port
+                && (b.addr.is_none() || me.addr.is_none() || b.addr == me.addr)
+                && (b.listening || !(b.reuseaddr && me.reuseaddr))
+        });
+        if clash {
+            return Err(Errno::EADDRINUSE);
+        }
+        for b in self.bindings.iter_mut().filter(|b| b.owner == owner) {
+            b.listening = true;
+        }
+        Ok(())
+    }
+
+    /// Gives back `owner`'s ports.
+    pub fn unbind(&mut self, owner: u64) {
+        self.bindings.retain(|b| b.owner != owner);
+    }
+
+    fn ephemeral(&mut self, proto: Proto) -> KResult<u16> {
+        let span = (*EPHEMERAL.end() - *EPHEMERAL.start()) as u32 + 1;
+        for _ in 0..span {
+            let p = self.next_ephemeral;
+            self.next_ephemeral = if p >= *EPHEMERAL.end() {
+                *EPHEMERAL.start()
+            } else {
+                p + 1
+            };
+            if !self
+                .bindings
+                .iter()
+                .any(|b| b.proto == proto && b.port == p)
+            {
+                return Ok(p);
+            }
+        }
+        Err(Errno::EADDRINUSE)
+    }
+
+    /// Bound ports (tests, /proc/net).
+    pub fn bound(&self, proto: Proto) -> Vec<(Option<IpAddr>, u16)> {
+        self.bindings
+            .iter()
+            .filter(|b| b.proto == proto)
+            .map(|b| (b.addr, b.port))
+            .collect()
+    }
+}
+
+fn clashes(b: &Binding, addr: Option<IpAddr>, reuseaddr: bool) -> bool {
+    let overlap = b.addr.is_none() || addr.is_none() || b.addr == addr;
+    overlap && (b.listening || !(b.reuseaddr && reuseaddr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_conflicts_follow_linux() {
+        let mut s = NetStack::new(1);
+        let lo = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(s.bind_port(1, Proto::Tcp, None, 80, false), Ok(80));
+        assert_eq!(
+            s.bind_port(2, Proto::Tcp, lo, 80, false),
+            Err(Errno::EADDRINUSE)
+        );
+        assert_eq!(s.bind_port(2, Proto::Udp, lo, 80, false), Ok(80));
+        s.unbind(1);
+        assert_eq!(s.bind_port(3, Proto::Tcp, lo, 80, true), Ok(80));
+        assert_eq!(s.bind_port(4, Proto::Tcp, None, 80, true), Ok(80));
+        // Both SO_REUSEADDR and 3 does not listen: 4 may (as Linux).
+        assert_eq!(s.listen_port(4, Proto::Tcp), Ok(()));
+        assert_eq!(s.listen_port(3, Proto::Tcp), Err(Errno::EADDRINUSE));
+        assert_eq!(
+            s.bind_port(5, Proto::Tcp, lo, 80, true),
+            Err(Errno::EADDRINUSE)
+        );
+        let e = s.bind_port(6, Proto::Tcp, None, 0, false).unwrap();
+        assert!(EPHEMERAL.contains(&e));
+        let f = s.bind_port(7, Proto::Tcp, None, 0, false).unwrap();
+        assert_ne!(e, f);
+    }
+
+    #[test]
+    fn lo_addresses_are_local() {
+        let s = NetStack::new(1);
+        assert!(s.is_local("127.0.0.1".parse().unwrap()));
+        assert!(s.is_local("127.3.2.1".parse().unwrap()));
+        assert!(s.is_local("::1".parse().unwrap()));
+        assert!(!s.is_local("10.0.2.15".parse().unwrap()));
+    }
+}
