@@ -39,7 +39,7 @@ const COMPARED: &[&str] = &[
     "t_inet",
 ];
 /// Programs with a test of their own.
-const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
+const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80", "t_fwd_server"];
 
 /// Run `name` natively, then in the guest, and compare.
 fn compare_with(name: &str, opts: GuestOptions) {

@@ -9,9 +9,11 @@
 //! | `parse.rs` | switches → `Config`, one `ConfigError` per mistake |
 //! | `size.rs` | `256M`-style sizes |
 //! | `umid.rs` | the instance directory `<uml_dir>/<umid>/pid` and its guard |
+//! | `eth.rs` | `eth<N>=` network devices: the user-mode NAT and its port forwards |
 
 #![deny(unsafe_code)]
 
+pub mod eth;
 pub mod parse;
 pub mod size;
 pub mod umid;
@@ -123,6 +125,8 @@ pub struct Config {
     pub maxmem_bytes: Option<u64>,
     /// Where UML's notify messages go (`mconsole=notify:<socket>`).
     pub mconsole_notify: Option<PathBuf>,
+    /// Network devices (`eth<N>=`), in command-line order.
+    pub eth: Vec<eth::EthSpec>,
 }
 
 impl Config {

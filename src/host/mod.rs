@@ -18,6 +18,7 @@
 //! | `signals.rs`| SIGTERM/SIGHUP/SIGINT to umlrun: a clean shutdown request; SIGWINCH |
 //! | `mcsock.rs` | the management console's AF_UNIX datagram sockets (server, client, notify) |
 //! | `misc.rs`   | pids, terminals, home directory and other process-level facts |
+//! | `netsock.rs`| host TCP listeners and connections for the user-mode NAT's port forwards |
 
 pub mod clock;
 pub mod console;
@@ -28,6 +29,7 @@ pub mod mapping;
 pub mod mcsock;
 pub mod memfd;
 pub mod misc;
+pub mod netsock;
 pub mod preempt;
 pub mod ptrace;
 pub mod signals;

@@ -86,6 +86,8 @@ pub struct Kernel {
     pub sockq: super::waitq::WaitQueueRef,
     /// The guest's TCP/IP stack (`kernel/inet.rs`), made on first use.
     pub inet: Option<Box<crate::net::inet::NetStack>>,
+    /// The user-mode NAT's host sockets (`kernel/netfwd.rs`).
+    pub net_host: super::netfwd::NetHost,
     pub config: KernelConfig,
     pub boot: Instant,
     pub shutdown: Option<Shutdown>,
@@ -162,6 +164,7 @@ impl Kernel {
             unix: crate::net::unix::UnixNet::new(),
             sockq: super::waitq::WaitQueue::new(),
             inet: None,
+            net_host: Default::default(),
             config,
             boot: Instant::now(),
             shutdown: None,

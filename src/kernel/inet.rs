@@ -9,6 +9,10 @@ use super::core::Kernel;
 use super::files::socket::sock_wake;
 use crate::net::inet::NetStack;
 
+/// Most stack-and-pump rounds one settle runs (a bound: each round
+/// moves at most a chunk per forwarded connection).
+const SETTLE_ROUNDS: usize = 64;
+
 impl Kernel {
     /// The stack, made on first use.
     pub fn net(&mut self) -> &mut NetStack {
@@ -21,8 +25,18 @@ impl Kernel {
 
     /// Runs the stack until nothing moves; wakes socket waiters if
     /// anything did.
+    /// Forwarded host connections are pumped too (`netfwd.rs`), and the
+    /// stack run again while that moves anything.
     pub fn net_settle(&mut self) {
-        let moved = self.inet.as_mut().is_some_and(|s| s.poll());
+        let mut moved = false;
+        for _ in 0..SETTLE_ROUNDS {
+            let polled = self.inet.as_mut().is_some_and(|s| s.poll());
+            let pumped = self.net_pump();
+            moved |= polled || pumped;
+            if !pumped {
+                break;
+            }
+        }
         if moved {
             sock_wake(self);
         }

@@ -9,6 +9,7 @@
 //! | `timers.rs`   | the deadline queue: task timeouts and real-time timers, earliest first |
 //! | `hostsrc.rs`  | host event sources registered with the host event loop; the idle wait |
 //! | `inet.rs`     | the guest TCP/IP stack: made on first use, run after socket calls and on its timers |
+//! | `netfwd.rs`   | the user-mode NAT's host side: port-forward listeners, pumping forwarded connections |
 //! | `process.rs`  | fork/clone, exit, zombies, wait4, reparenting |
 //! | `exec.rs`     | execve: ELF and `#!` loading into a fresh address space |
 //! | `schedattr.rs`| nice, scheduling policy and priority per task, and their rules |
@@ -44,6 +45,7 @@ pub mod hostsrc;
 pub mod inet;
 pub mod mconsole;
 pub mod mountfs;
+pub mod netfwd;
 pub mod orphans;
 pub mod pipes;
 pub mod process;

@@ -43,6 +43,27 @@ struct Binding {
     listening: bool,
 }
 
+/// eth0 under the user-mode NAT: the guest's address, the gateway (the
+/// NAT's own address, where forwarded connections come from), the prefix.
+pub const ETH0_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 15);
+pub const GATEWAY_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
+pub const ETH0_PREFIX: u8 = 24;
+/// A NAT-side connection's buffers (host <-> guest forwarding).
+const NAT_BUF: usize = 256 << 10;
+
+/// The other end of eth0 under the user-mode NAT: a second smoltcp
+/// interface (10.0.2.2) whose TCP sockets terminate the guest's side of
+/// each forwarded connection; the kernel pumps their data to and from
+/// host sockets (`kernel/netfwd.rs`).
+struct Nat {
+    iface: Interface,
+    dev: IpDevice,
+    sockets: SocketSet<'static>,
+    next_port: u16,
+    /// Connections given up, removed once their reset went out.
+    orphans: Vec<SocketHandle>,
+}
+
 pub struct NetStack {
     iface: Interface,
     dev: IpDevice,
@@ -53,6 +74,8 @@ pub struct NetStack {
     next_owner: u64,
     orphans: Vec<SocketHandle>,
     pub lo: IfStats,
+    pub eth0: IfStats,
+    nat: Option<Nat>,
     /// Changes whenever a poll moved something (epoll's edge trigger).
     pub generation: u64,
 }
@@ -79,6 +102,8 @@ impl NetStack {
             next_owner: 1,
             orphans: Vec::new(),
             lo: IfStats::default(),
+            eth0: IfStats::default(),
+            nat: None,
             generation: 0,
         }
     }
@@ -107,9 +132,76 @@ impl NetStack {
         }
     }
 
+    /// Brings eth0 up on the user-mode NAT: 10.0.2.15/24, default route
+    /// via 10.0.2.2.
+    pub fn attach_user_nat(&mut self, seed: u64) {
+        if self.nat.is_some() {
+            return;
+        }
+        self.iface.update_ip_addrs(|a| {
+            let _ = a.push(IpCidr::new(IpAddress::Ipv4(ETH0_IP), ETH0_PREFIX));
+        });
+        let _ = self.iface.routes_mut().add_default_ipv4_route(GATEWAY_IP);
+        let mut dev = IpDevice::default();
+        let mut cfg = Config::new(HardwareAddress::Ip);
+        cfg.random_seed = seed;
+        let mut iface = Interface::new(cfg, &mut dev, self.now());
+        iface.update_ip_addrs(|a| {
+            let _ = a.push(IpCidr::new(IpAddress::Ipv4(GATEWAY_IP), ETH0_PREFIX));
+        });
+        self.nat = Some(Nat {
+            iface,
+            dev,
+            sockets: SocketSet::new(Vec::new()),
+            next_port: *EPHEMERAL.start(),
+            orphans: Vec::new(),
+        });
+    }
+
+    /// Is eth0 up?
+    pub fn has_eth0(&self) -> bool {
+        self.nat.is_some()
+    }
+
     /// Is there a route to the non-local `ip` (an interface that reaches it)?
-    pub fn routes(&self, _ip: IpAddr) -> bool {
-        false
+    pub fn routes(&self, ip: IpAddr) -> bool {
+        self.nat.is_some() && ip.is_ipv4()
+    }
+
+    /// Opens a NAT-side connection to the guest's `port` on eth0 (a
+    /// forwarded host connection); None without eth0.
+    pub fn nat_connect(&mut self, port: u16) -> Option<SocketHandle> {
+        let nat = self.nat.as_mut()?;
+        let rx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
+        let tx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
+        let mut s = tcp::Socket::new(rx, tx);
+        s.set_ack_delay(None);
+        s.set_nagle_enabled(false);
+        let local = nat.next_port;
+        nat.next_port = if local >= *EPHEMERAL.end() {
+            *EPHEMERAL.start()
+        } else {
+            local + 1
+        };
+        let remote = smoltcp::wire::IpEndpoint::new(IpAddress::Ipv4(ETH0_IP), port);
+        s.connect(nat.iface.context(), remote, local).ok()?;
+        Some(nat.sockets.add(s))
+    }
+
+    /// A NAT-side connection.
+    pub fn nat_tcp(&mut self, h: SocketHandle) -> Option<&mut tcp::Socket<'static>> {
+        Some(self.nat.as_mut()?.sockets.get_mut::<tcp::Socket>(h))
+    }
+
+    /// Drops a NAT-side connection (aborting it if still open).
+    pub fn nat_remove(&mut self, h: SocketHandle) {
+        if let Some(nat) = self.nat.as_mut() {
+            let s = nat.sockets.get_mut::<tcp::Socket>(h);
+            if s.state() != tcp::State::TimeWait {
+                s.abort();
+            }
+            nat.orphans.push(h);
+        }
     }
 
     /// Starts a TCP connection from `local` to `remote` on socket `h`.
@@ -135,8 +227,14 @@ impl NetStack {
         for _ in 0..POLL_ROUNDS {
             let now = self.now();
             let r = self.iface.poll(now, &mut self.dev, &mut self.sockets);
-            let routed = self.route_sent();
-            if r == PollResult::None && !routed && self.dev.rx.is_empty() {
+            let mut busy = r != PollResult::None;
+            busy |= self.route_sent();
+            if let Some(nat) = self.nat.as_mut() {
+                busy |= nat.iface.poll(now, &mut nat.dev, &mut nat.sockets) != PollResult::None;
+                busy |= !nat.dev.rx.is_empty();
+            }
+            busy |= self.route_nat_sent();
+            if !busy && self.dev.rx.is_empty() {
                 break;
             }
             moved = true;
@@ -148,29 +246,71 @@ impl NetStack {
         moved
     }
 
-    /// Hands each sent packet to its destination; true if any moved.
+    /// Hands each packet the guest sent to its destination: a local
+    /// address comes back in on lo, anything else goes out on eth0 (to
+    /// the NAT) if it is up, else it is dropped. True if any moved.
     fn route_sent(&mut self) -> bool {
         let mut any = false;
         while let Some(p) = self.dev.sent.pop_front() {
             any = true;
             let len = p.len() as u64;
-            self.lo.tx_packets += 1;
-            self.lo.tx_bytes += len;
-            if self.dev.deliver(p) {
-                self.lo.rx_packets += 1;
-                self.lo.rx_bytes += len;
+            let dst = dst_of(&p);
+            if dst.is_some_and(|d| self.is_local(d)) {
+                self.lo.tx_packets += 1;
+                self.lo.tx_bytes += len;
+                if self.dev.deliver(p) {
+                    self.lo.rx_packets += 1;
+                    self.lo.rx_bytes += len;
+                } else {
+                    self.lo.rx_dropped += 1;
+                }
+            } else if let Some(nat) = self.nat.as_mut() {
+                if nat.dev.deliver(p) {
+                    self.eth0.tx_packets += 1;
+                    self.eth0.tx_bytes += len;
+                } else {
+                    self.eth0.tx_dropped += 1;
+                }
             } else {
-                self.lo.rx_dropped += 1;
+                self.lo.tx_dropped += 1;
             }
         }
-        self.lo.tx_dropped = self.dev.tx_dropped;
+        self.lo.tx_dropped = self.lo.tx_dropped.max(self.dev.tx_dropped);
+        any
+    }
+
+    /// Packets the NAT sent: those for the guest arrive on eth0.
+    fn route_nat_sent(&mut self) -> bool {
+        let Some(nat) = self.nat.as_mut() else {
+            return false;
+        };
+        let mut any = false;
+        while let Some(p) = nat.dev.sent.pop_front() {
+            any = true;
+            let len = p.len() as u64;
+            if dst_of(&p) == Some(IpAddr::V4(ETH0_IP)) && self.dev.deliver(p) {
+                self.eth0.rx_packets += 1;
+                self.eth0.rx_bytes += len;
+            } else {
+                self.eth0.rx_dropped += 1;
+            }
+        }
         any
     }
 
     /// When smoltcp next needs a poll (None: not before something happens).
     pub fn poll_at(&mut self) -> Option<std::time::Instant> {
         let now = self.now();
-        let at = self.iface.poll_at(now, &self.sockets)?;
+        let nat_at = self
+            .nat
+            .as_mut()
+            .and_then(|n| n.iface.poll_at(now, &n.sockets));
+        let at = self
+            .iface
+            .poll_at(now, &self.sockets)
+            .into_iter()
+            .chain(nat_at)
+            .min()?;
         let us = u64::try_from(at.total_micros()).unwrap_or(0);
         Some(self.epoch + std::time::Duration::from_micros(us))
     }
@@ -182,6 +322,17 @@ impl NetStack {
     }
 
     fn reap_orphans(&mut self) {
+        if let Some(nat) = self.nat.as_mut() {
+            let sockets = &mut nat.sockets;
+            nat.orphans.retain(|&h| {
+                let st = sockets.get::<tcp::Socket>(h).state();
+                let done = matches!(st, tcp::State::Closed | tcp::State::TimeWait);
+                if done {
+                    sockets.remove(h);
+                }
+                !done
+            });
+        }
         let sockets = &mut self.sockets;
         self.orphans.retain(|&h| {
             let st = sockets.get::<tcp::Socket>(h).state();
@@ -302,6 +453,21 @@ impl NetStack {
             .filter(|b| b.proto == proto)
             .map(|b| (b.addr, b.port))
             .collect()
+    }
+}
+
+/// The destination of a raw IPv4 or IPv6 packet.
+fn dst_of(p: &[u8]) -> Option<IpAddr> {
+    match p.first()? >> 4 {
+        4 if p.len() >= 20 => {
+            let b: [u8; 4] = p[16..20].try_into().ok()?;
+            Some(IpAddr::V4(Ipv4Addr::from(b)))
+        }
+        6 if p.len() >= 40 => {
+            let b: [u8; 16] = p[24..40].try_into().ok()?;
+            Some(IpAddr::V6(Ipv6Addr::from(b)))
+        }
+        _ => None,
     }
 }
 
