@@ -4,7 +4,9 @@
  *                            of 9 batches, each at least 0.1 s
  *   tcp_stream <MB/s> MB/s   64 KiB writes for at least 0.3 s, median of 5
  * Ports are ephemeral, so the native run needs no free port. */
+#include <net/if.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,9 +56,26 @@ static void pair(int *srv, int *cli)
     setsockopt(*cli, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+/* As init= nothing has brought lo up on a real kernel (linux.uml):
+ * do it, as ifconfig lo up would. Errors are ignored (umlrun's lo is
+ * always up; natively it is up already). */
+static void lo_up(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct ifreq r;
+    memset(&r, 0, sizeof r);
+    strcpy(r.ifr_name, "lo");
+    if (ioctl(fd, SIOCGIFFLAGS, &r) == 0 && !(r.ifr_flags & IFF_UP)) {
+        r.ifr_flags |= IFF_UP;
+        ioctl(fd, SIOCSIFFLAGS, &r);
+    }
+    close(fd);
+}
+
 int main(void)
 {
     int s, c;
+    lo_up();
     pair(&s, &c);
     pid_t pid = fork();
     if (pid == 0) {
