@@ -1,7 +1,9 @@
 //! Networking end to end on the console of the default busybox image:
 //! busybox `httpd` in the guest serves a file that the host fetches
-//! through `eth0=user,hostfwd=...`, and the guest's own `wget` fetches it
-//! over loopback. Only host loopback traffic. The instance is stopped by
+//! through `eth0=user,hostfwd=...`, the guest's own `wget` fetches it
+//! over loopback, an `nc` transfer over loopback, and the guest's `wget`
+//! out through the NAT to a server on the host (10.0.2.2 = the host's
+//! 127.0.0.1), and refused there. Only host loopback traffic. The instance is stopped by
 //! pid if a test fails (the harness's Drop).
 
 mod support_many;
@@ -78,4 +80,45 @@ fn busybox_httpd_served_to_the_host_through_hostfwd() {
     let sums: Vec<&str> = out.lines().filter(|l| l.len() >= 32).collect();
     assert_eq!(st, 0, "{out}");
     assert!(sums.len() == 2 && sums[0] == sums[1], "{out}");
+
+    // Out through the NAT: the guest wgets from a server on the host's
+    // 127.0.0.1 as 10.0.2.2.
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hport = server.local_addr().unwrap().port();
+    let serve = std::thread::spawn(move || {
+        let (mut c, _) = server.accept().expect("accept the guest");
+        let mut req = [0u8; 1024];
+        let n = c.read(&mut req).expect("request");
+        let body: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        write!(
+            c,
+            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        c.write_all(&body).unwrap();
+        String::from_utf8_lossy(&req[..n]).to_string()
+    });
+    let (st, out) = g
+        .run(
+            &format!("wget -q -O - http://10.0.2.2:{hport}/file | wc -c"),
+            CMD_TIMEOUT,
+        )
+        .unwrap();
+    assert_eq!((st, out.trim()), (0, "300000"), "{out}");
+    let req = serve.join().unwrap();
+    assert!(req.starts_with("GET /file HTTP/1."), "{req}");
+    // A host port nobody listens on: refused.
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (st, out) = g
+        .run(
+            &format!("wget -q -O - http://10.0.2.2:{closed}/"),
+            CMD_TIMEOUT,
+        )
+        .unwrap();
+    assert_ne!(st, 0, "{out}");
+    assert!(out.contains("refused"), "{out}");
 }

@@ -1,6 +1,7 @@
-//! Host TCP sockets for the user-mode NAT's port forwards: a listener on
-//! a host address and the connections it accepts, all non-blocking (the
-//! host event loop says when to read or write).
+//! Host TCP sockets for the user-mode NAT: port forwards' listeners and
+//! the connections they accept, and the guest's outbound connections;
+//! all non-blocking once open (the host event loop says when to read or
+//! write).
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddrV4, TcpListener, TcpStream};
@@ -42,6 +43,15 @@ impl HostListener {
 pub struct HostStream(TcpStream);
 
 impl HostStream {
+    /// Connects to `addr` (waiting at most `timeout`: the kernel thread
+    /// waits with it), then makes the stream non-blocking.
+    pub fn connect(addr: SocketAddrV4, timeout: std::time::Duration) -> io::Result<HostStream> {
+        let s = TcpStream::connect_timeout(&addr.into(), timeout)?;
+        s.set_nonblocking(true)?;
+        let _ = s.set_nodelay(true);
+        Ok(HostStream(s))
+    }
+
     /// Reads what is there: Ok(None) when nothing is (would block).
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         match self.0.read(buf) {

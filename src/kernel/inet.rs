@@ -31,7 +31,8 @@ impl Kernel {
         let mut moved = false;
         for _ in 0..SETTLE_ROUNDS {
             let polled = self.inet.as_mut().is_some_and(|s| s.poll());
-            let pumped = self.net_pump();
+            let opened = self.net_outbound();
+            let pumped = self.net_pump() || opened;
             moved |= polled || pumped;
             if !pumped {
                 break;

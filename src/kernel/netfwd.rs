@@ -8,6 +8,13 @@
 //! reading only while there is room to put what they bring, and for
 //! writing only while guest data waits, so level-triggered readiness
 //! never spins.
+//!
+//! Outbound: a guest SYN leaving on eth0 for an address and port with no
+//! NAT connection yet is held by the stack; `net_outbound` opens the host
+//! connection (10.0.2.2 means the host's 127.0.0.1) and then lets the SYN
+//! reach a NAT socket listening on that destination, which is pumped like
+//! a forward; if the host refuses, the SYN meets no listener and the
+//! guest gets a reset.
 
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::State;
@@ -17,9 +24,14 @@ use super::hostsrc::HostSource;
 use crate::config::eth::{EthSpec, EthTransport};
 use crate::host::event_loop::{Interest, Token};
 use crate::host::netsock::{HostListener, HostStream};
+use crate::net::inet::stack::GATEWAY_IP;
 
 /// Most bytes moved per host read.
 const CHUNK: usize = 64 << 10;
+/// How long opening an outbound connection on the host may take (the
+/// kernel thread waits: a remote host that does not answer stalls the
+/// guest this long).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 struct Forward {
     listener: HostListener,
@@ -131,6 +143,51 @@ impl Kernel {
         self.net_settle();
     }
 
+    /// Opens on the host the connections the guest started out through
+    /// the NAT (10.0.2.2 is the host's 127.0.0.1); true if any.
+    pub(super) fn net_outbound(&mut self) -> bool {
+        let Some(st) = self.inet.as_mut() else {
+            return false;
+        };
+        let reqs = st.take_outbound();
+        if reqs.is_empty() {
+            return false;
+        }
+        for r in reqs {
+            let dst = if *r.dst.ip() == GATEWAY_IP {
+                std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, r.dst.port())
+            } else {
+                r.dst
+            };
+            let stream = match HostStream::connect(dst, CONNECT_TIMEOUT) {
+                Ok(s) => s,
+                Err(e) => {
+                    log::debug!("outbound {dst}: {e}");
+                    self.net().outbound_done(r.id, false);
+                    continue;
+                }
+            };
+            let Some(h) = self.net().outbound_done(r.id, true) else {
+                continue;
+            };
+            match self.register_host_source(stream.raw_fd(), Interest::READ, HostSource::NetConn) {
+                Ok(token) => self.net_host.conns.push(Conn {
+                    stream,
+                    h,
+                    token,
+                    interest: Interest::READ,
+                    host_eof: false,
+                    guest_eof_sent: false,
+                }),
+                Err(e) => {
+                    log::debug!("outbound: cannot watch a connection: {e}");
+                    self.net().nat_remove(h);
+                }
+            }
+        }
+        true
+    }
+
     /// Moves bytes between every forwarded connection's two sides;
     /// true if anything moved or ended.
     pub(super) fn net_pump(&mut self) -> bool {
@@ -164,7 +221,7 @@ impl Kernel {
         };
         let mut moved = false;
         let state = s.state();
-        let open = !matches!(state, State::SynSent | State::SynReceived);
+        let open = !matches!(state, State::Listen | State::SynSent | State::SynReceived);
         // host -> guest
         let room = s.send_capacity() - s.send_queue();
         if open && !c.host_eof && s.may_send() && room > 0 {

@@ -9,7 +9,8 @@
 //! timers (retransmission, keep-alive) next need a poll; the scheduler
 //! asks for it when the guest is idle.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
 
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::socket::{tcp, udp};
@@ -62,6 +63,21 @@ struct Nat {
     next_port: u16,
     /// Connections given up, removed once their reset went out.
     orphans: Vec<SocketHandle>,
+    /// Guest SYNs held until the host side of their connection is known:
+    /// (request id, (guest port, destination), packet).
+    held: Vec<(u64, (u16, SocketAddrV4), Vec<u8>)>,
+    /// Outbound connections the kernel has still to open on the host.
+    pending: Vec<Outbound>,
+    next_req: u64,
+    /// NAT sockets of outbound connections, by (guest port, destination).
+    outbound: HashMap<SocketHandle, (u16, SocketAddrV4)>,
+}
+
+/// A guest TCP connection out through the NAT, to be opened on the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outbound {
+    pub id: u64,
+    pub dst: SocketAddrV4,
 }
 
 pub struct NetStack {
@@ -155,7 +171,15 @@ impl NetStack {
             sockets: SocketSet::new(Vec::new()),
             next_port: *EPHEMERAL.start(),
             orphans: Vec::new(),
+            held: Vec::new(),
+            pending: Vec::new(),
+            next_req: 1,
+            outbound: HashMap::new(),
         });
+        if let Some(nat) = self.nat.as_mut() {
+            // The NAT answers for every address the guest connects to.
+            nat.iface.set_any_ip(true);
+        }
     }
 
     /// Is eth0 up?
@@ -188,6 +212,44 @@ impl NetStack {
         Some(nat.sockets.add(s))
     }
 
+    /// Outbound connections the guest started since the last call.
+    pub fn take_outbound(&mut self) -> Vec<Outbound> {
+        self.nat
+            .as_mut()
+            .map_or(Vec::new(), |n| std::mem::take(&mut n.pending))
+    }
+
+    /// The host side of outbound request `id` is open (`ok`) or failed.
+    /// Open: a NAT socket takes the guest's SYN (returned, to be pumped);
+    /// failed: the SYN goes on with nobody to take it, and the NAT
+    /// answers with a reset (the guest sees ECONNREFUSED).
+    pub fn outbound_done(&mut self, id: u64, ok: bool) -> Option<SocketHandle> {
+        let nat = self.nat.as_mut()?;
+        let i = nat.held.iter().position(|h| h.0 == id)?;
+        let (_, t, syn) = nat.held.remove(i);
+        let mut h = None;
+        if ok {
+            let rx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
+            let tx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
+            let mut s = tcp::Socket::new(rx, tx);
+            s.set_ack_delay(None);
+            s.set_nagle_enabled(false);
+            let ep = smoltcp::wire::IpListenEndpoint {
+                addr: Some(IpAddress::Ipv4(*t.1.ip())),
+                port: t.1.port(),
+            };
+            if s.listen(ep).is_ok() {
+                let handle = nat.sockets.add(s);
+                nat.outbound.insert(handle, t);
+                h = Some(handle);
+            }
+        }
+        if !nat.dev.deliver(syn) {
+            self.eth0.tx_dropped += 1;
+        }
+        h
+    }
+
     /// A NAT-side connection.
     pub fn nat_tcp(&mut self, h: SocketHandle) -> Option<&mut tcp::Socket<'static>> {
         Some(self.nat.as_mut()?.sockets.get_mut::<tcp::Socket>(h))
@@ -201,6 +263,7 @@ impl NetStack {
                 s.abort();
             }
             nat.orphans.push(h);
+            nat.outbound.remove(&h);
         }
     }
 
@@ -265,6 +328,20 @@ impl NetStack {
                     self.lo.rx_dropped += 1;
                 }
             } else if let Some(nat) = self.nat.as_mut() {
+                if let Some(t) = tcp_syn_of(&p) {
+                    if nat.held.iter().any(|h| h.1 == t) {
+                        continue; // a retransmission of a held SYN
+                    }
+                    if !nat.outbound.values().any(|&v| v == t) {
+                        let id = nat.next_req;
+                        nat.next_req += 1;
+                        nat.pending.push(Outbound { id, dst: t.1 });
+                        nat.held.push((id, t, p));
+                        self.eth0.tx_packets += 1;
+                        self.eth0.tx_bytes += len;
+                        continue;
+                    }
+                }
                 if nat.dev.deliver(p) {
                     self.eth0.tx_packets += 1;
                     self.eth0.tx_bytes += len;
@@ -454,6 +531,23 @@ impl NetStack {
             .map(|b| (b.addr, b.port))
             .collect()
     }
+}
+
+/// A TCP SYN (without ACK) in a raw IPv4 packet: (source port,
+/// destination).
+fn tcp_syn_of(p: &[u8]) -> Option<(u16, SocketAddrV4)> {
+    if p.len() < 20 || p[0] >> 4 != 4 || p[9] != 6 {
+        return None;
+    }
+    let ihl = ((p[0] & 0xf) as usize) * 4;
+    let t = p.get(ihl..ihl.checked_add(20)?)?;
+    if t[13] & 0x12 != 0x02 {
+        return None;
+    }
+    let dst = Ipv4Addr::new(p[16], p[17], p[18], p[19]);
+    let sport = u16::from_be_bytes([t[0], t[1]]);
+    let dport = u16::from_be_bytes([t[2], t[3]]);
+    Some((sport, SocketAddrV4::new(dst, dport)))
 }
 
 /// The destination of a raw IPv4 or IPv6 packet.
