@@ -601,6 +601,33 @@ mod tests {
     }
 
     #[test]
+    fn syn_parser_reads_the_tuple() {
+        let mut p = vec![0u8; 40];
+        p[0] = 0x45;
+        p[9] = 6;
+        p[16..20].copy_from_slice(&[10, 0, 2, 2]);
+        p[20..22].copy_from_slice(&40000u16.to_be_bytes());
+        p[22..24].copy_from_slice(&8080u16.to_be_bytes());
+        p[33] = 0x02;
+        let want = (40000, "10.0.2.2:8080".parse().unwrap());
+        assert_eq!(tcp_syn_of(&p), Some(want));
+        p[33] = 0x12; // SYN+ACK: not a new connection
+        assert_eq!(tcp_syn_of(&p), None);
+        assert_eq!(dst_of(&p), Some("10.0.2.2".parse().unwrap()));
+        p[0] = 0x4f; // options past the end
+        assert_eq!(tcp_syn_of(&p), None);
+    }
+
+    proptest::proptest! {
+        /// Whatever the bytes, the packet parsers answer without panicking.
+        #[test]
+        fn parsers_take_any_bytes(p in proptest::collection::vec(proptest::num::u8::ANY, 0..80)) {
+            let _ = tcp_syn_of(&p);
+            let _ = dst_of(&p);
+        }
+    }
+
+    #[test]
     fn lo_addresses_are_local() {
         let s = NetStack::new(1);
         assert!(s.is_local("127.0.0.1".parse().unwrap()));
