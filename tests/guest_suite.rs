@@ -50,6 +50,7 @@ const COMPARED: &[&str] = &[
     "t_fuzz_found",
     "t_traps",
     "t_pty",
+    "t_inet",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -60,6 +61,8 @@ const SPECIAL: &[&str] = &[
     "t_init_signals",
     // tests/seccomp_wall.rs
     "t_wall",
+    // tests/net_fwd.rs
+    "t_fwd_server",
 ];
 
 /// Run `name` natively, then in the guest, and compare.
@@ -148,7 +151,8 @@ compare!(
     t_unix_bulk,
     t_procfd,
     t_traps,
-    t_pty
+    t_pty,
+    t_inet
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -48,6 +48,10 @@ Boot a Linux guest in user mode. Switches use User-Mode Linux's syntax:
                               guest reclaims, swaps, then OOM-kills inside
                               (default: what its memory cgroup leaves it)
   mconsole=notify:<socket>    send UML's notify messages (socket, panic) there
+  eth0=user[,hostfwd=tcp:[<hostaddr>]:<hostport>-:<guestport>]...
+                              eth0 on a rootless user-mode NAT (also `slirp`):
+                              the guest is 10.0.2.15/24, the gateway 10.0.2.2;
+                              each hostfwd brings host connections to a guest port
 
 The management console is <uml_dir>/<umid>/mconsole: talk to it with
 `umlctl <umid> ...` or Debian's `uml_mconsole <umid> ...`.

@@ -9,9 +9,11 @@
 //! | `parse.rs` | switches → `Config`, one `ConfigError` per mistake |
 //! | `size.rs` | `256M`-style sizes |
 //! | `umid.rs` | the instance directory `<uml_dir>/<umid>/pid` and its guard |
+//! | `eth.rs` | `eth<N>=` network devices: the user-mode NAT and its port forwards |
 
 #![deny(unsafe_code)]
 
+pub mod eth;
 pub mod parse;
 pub mod size;
 pub mod umid;
@@ -158,6 +160,8 @@ pub struct Config {
     /// The host memory the instance may hold (`host_mem_max=`); None:
     /// what its memory cgroup leaves it (kernel/budget.rs).
     pub host_mem_max: Option<u64>,
+    /// Network devices (`eth<N>=`), in command-line order.
+    pub eth: Vec<eth::EthSpec>,
 }
 
 impl Config {

@@ -53,6 +53,8 @@ impl Defaults {
 pub enum ConfigError {
     #[error("{0}: unknown switch (see umlrun --help)")]
     Unknown(String),
+    #[error("{0}: {1}")]
+    BadEth(String, &'static str),
     #[error("{0}: needs a value, e.g. {1}")]
     NoValue(String, &'static str),
     #[error("{0}: missing value")]
@@ -126,6 +128,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
         maxmem_bytes: None,
         mconsole_notify: None,
         host_mem_max: None,
+        eth: Vec::new(),
     };
     let mut maxmem_arg = String::new();
     for arg in args {
@@ -170,6 +173,7 @@ const VALUED: &[(&str, &str)] = &[
     ("cpu", "cpu=0"),
     ("host_mem_max", "host_mem_max=96M"),
     ("platform", "platform=seccomp"),
+    ("eth0", "eth0=user,hostfwd=tcp::8080-:80"),
 ];
 
 fn apply(cfg: &mut Config, arg: &str, defaults: &Defaults) -> Result<(), ConfigError> {
@@ -280,6 +284,14 @@ fn apply(cfg: &mut Config, arg: &str, defaults: &Defaults) -> Result<(), ConfigE
             return Err(ConfigError::OnlyCon0(arg.into()));
         }
         _ if key.starts_with("ubd") => ubd(cfg, arg, &key[3..], value)?,
+        _ if key.starts_with("eth") => {
+            let spec = super::eth::parse(&key[3..], value)
+                .map_err(|why| ConfigError::BadEth(arg.into(), why))?;
+            if cfg.eth.iter().any(|e| e.index == spec.index) {
+                return Err(ConfigError::BadEth(arg.into(), "given twice"));
+            }
+            cfg.eth.push(spec);
+        }
         _ => return Err(ConfigError::Unknown(arg.into())),
     }
     Ok(())
@@ -761,7 +773,11 @@ mod tests {
         );
         assert_eq!(
             err(&["a", "eth0=tuntap"]),
-            "eth0=tuntap: unknown switch (see umlrun --help)"
+            "eth0=tuntap: only the user (slirp) transport is built so far"
+        );
+        assert_eq!(
+            err(&["a", "eth0=user", "eth0=slirp"]),
+            "eth0=slirp: given twice"
         );
         assert_eq!(
             err(&["a", "memory=1G"]),

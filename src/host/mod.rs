@@ -20,6 +20,7 @@
 //! | `mcsock.rs` | the management console's AF_UNIX datagram sockets (server, client, notify) |
 //! | `memacct.rs`| the memory cgroup's limit and usage; private memory of umlrun and its stubs |
 //! | `misc.rs`   | pids, terminals, home directory and other process-level facts |
+//! | `netsock.rs`| host TCP listeners and connections for the user-mode NAT's port forwards |
 
 pub mod clock;
 pub mod console;
@@ -31,6 +32,7 @@ pub mod mcsock;
 pub mod memacct;
 pub mod memfd;
 pub mod misc;
+pub mod netsock;
 pub mod preempt;
 pub mod ptrace;
 pub mod seccomp_stub;

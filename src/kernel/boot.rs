@@ -46,6 +46,8 @@ pub enum BootError {
     Stub(Errno),
     #[error("cannot create the host event loop: {0}")]
     EventLoop(#[source] std::io::Error),
+    #[error("eth0: {0}")]
+    Net(#[from] super::netfwd::FwdError),
 }
 
 /// How an instance ended, for umlrun's exit code.
@@ -230,6 +232,10 @@ fn boot_once(
         log::warn!("root disk not claimed by its mount: {e}");
     }
     k.mount_devfs();
+    if let Err(e) = k.net_attach(&cfg.eth) {
+        *mconsole = std::mem::take(&mut k.mconsole);
+        return Err(e.into());
+    }
     let started = Instant::now();
     if let Err(e) = k.start_init(&cfg.init) {
         *mconsole = std::mem::take(&mut k.mconsole);

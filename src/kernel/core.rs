@@ -87,6 +87,10 @@ pub struct Kernel {
     /// One wait queue for every socket: any socket's change wakes the
     /// tasks waiting on sockets (sockets have no per-object queue yet).
     pub sockq: super::waitq::WaitQueueRef,
+    /// The guest's TCP/IP stack (`kernel/inet.rs`), made on first use.
+    pub inet: Option<Box<crate::net::inet::NetStack>>,
+    /// The user-mode NAT's host sockets (`kernel/netfwd.rs`).
+    pub net_host: super::netfwd::NetHost,
     pub config: KernelConfig,
     pub boot: Instant,
     pub shutdown: Option<Shutdown>,
@@ -176,6 +180,8 @@ impl Kernel {
             dentries: Default::default(),
             unix: crate::net::unix::UnixNet::new(),
             sockq: super::waitq::WaitQueue::new(),
+            inet: None,
+            net_host: Default::default(),
             config,
             boot: Instant::now(),
             shutdown: None,

@@ -23,6 +23,11 @@ pub enum HostSource {
     Console,
     /// The management console socket (`kernel/mconsole.rs`).
     Mconsole,
+    /// A user-mode NAT port forward's host listener (`kernel/netfwd.rs`),
+    /// by index.
+    NetForward(usize),
+    /// A forwarded connection's host socket (`kernel/netfwd.rs`).
+    NetConn,
 }
 
 impl Kernel {
@@ -76,18 +81,28 @@ impl Kernel {
         self.host_loop.wait(timeout, &mut ready);
         let mut console = self.console_always_ready;
         let mut mconsole = false;
+        let mut net_conn = false;
+        let mut forwards = Vec::new();
         // Each event goes to its owner.
         for r in ready.drain(..) {
             match self.host_sources.get(&r.token.0).map(|(s, _)| *s) {
                 // Read below, together with the resize check.
                 Some(HostSource::Console) => console = true,
                 Some(HostSource::Mconsole) => mconsole = true,
+                Some(HostSource::NetForward(i)) => forwards.push(i),
+                Some(HostSource::NetConn) => net_conn = true,
                 None => log::debug!("host event for a token no longer registered: {r:?}"),
             }
         }
         self.host_ready = ready;
         if mconsole {
             self.mconsole_service();
+        }
+        for i in forwards {
+            self.net_forward_ready(i);
+        }
+        if net_conn {
+            self.net_settle();
         }
         let resized = crate::host::signals::take_resized();
         if self.console.take_host_input(console, resized) > 0 {

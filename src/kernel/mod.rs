@@ -8,6 +8,8 @@
 //! | `futex.rs`    | futex waiter lists keyed by what backs the word (mm+address, frame, file offset) |
 //! | `timers.rs`   | the deadline queue: task timeouts and real-time timers, earliest first |
 //! | `hostsrc.rs`  | host event sources registered with the host event loop; the idle wait |
+//! | `inet.rs`     | the guest TCP/IP stack: made on first use, run after socket calls and on its timers |
+//! | `netfwd.rs`   | the user-mode NAT's host side: port-forward listeners, pumping forwarded connections |
 //! | `process.rs`  | fork/clone, exit, zombies, wait4, reparenting |
 //! | `clonecheck.rs` | clone(2)'s checks on its flags and TLS base, as Linux's |
 //! | `exec.rs`     | execve: ELF and `#!` loading into a fresh address space |
@@ -56,11 +58,13 @@ pub mod fdtable;
 pub mod files;
 pub mod futex;
 pub mod hostsrc;
+pub mod inet;
 pub mod ipc;
 pub mod kmsg;
 pub mod locks;
 pub mod mconsole;
 pub mod mountfs;
+pub mod netfwd;
 pub mod oom;
 pub mod orphans;
 pub mod pipes;

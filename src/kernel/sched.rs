@@ -57,16 +57,20 @@ impl Kernel {
             }
             self.budget_tick();
             let timeout = if idle {
-                // A budget in force is followed while idle too.
-                match (self.next_deadline(), self.budget_deadline()) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
+                // A budget in force and the network stack's timers are
+                // followed while idle too.
+                let net = self.net_deadline();
+                self.next_deadline()
+                    .into_iter()
+                    .chain(self.budget_deadline())
+                    .chain(net)
+                    .min()
             } else {
                 Some(Instant::now())
             };
             self.poll_host(timeout);
             self.fire_deadlines();
+            self.net_timers();
             if let Some(tid) = self.runq.pop_front() {
                 self.run_task(tid);
                 // Its CPU time moved: ITIMER_VIRTUAL/ITIMER_PROF.

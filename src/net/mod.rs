@@ -9,11 +9,13 @@
 //! | `sockbuf.rs`      | socket buffer accounting: SO_SNDBUF/SO_RCVBUF rules, charges that give memory back when dropped |
 //! | `epoll.rs`        | the epoll interest list and ready list, generic over the watched file |
 //! | `unix/`           | AF_UNIX sockets: stream, seqpacket and datagram, the name space |
+//! | `inet/`           | AF_INET/AF_INET6 TCP and UDP on the smoltcp stack, the interfaces |
 
 #![deny(unsafe_code)]
 
 pub mod cmsg;
 pub mod epoll;
+pub mod inet;
 pub mod sockaddr;
 pub mod sockbuf;
 pub mod unix;

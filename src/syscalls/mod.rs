@@ -30,6 +30,7 @@ mod fs;
 mod fsio;
 pub mod fsmeta;
 mod futex;
+mod inet;
 pub mod ioctl;
 mod ipc;
 mod locks;

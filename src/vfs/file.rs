@@ -159,6 +159,11 @@ pub trait FileDescription {
         None
     }
 
+    /// The inet (AF_INET/AF_INET6) socket behind a socket fd.
+    fn as_inet(&self) -> Option<&crate::kernel::files::inet::InetFile> {
+        None
+    }
+
     /// The epoll instance behind an epoll fd.
     fn as_epoll(&self) -> Option<&crate::kernel::files::epoll::EpollFile> {
         None

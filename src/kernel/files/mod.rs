@@ -14,6 +14,7 @@
 //! | `chardev.rs`  | memory character devices (null, zero, full, random) |
 //! | `eventfd.rs`  | eventfd: a counter as a file, and its syscalls |
 //! | `socket.rs`   | AF_UNIX sockets (the state machine is `crate::net::unix`) |
+//! | `inet.rs`     | AF_INET/AF_INET6 sockets (the stack is `crate::net::inet`) |
 //! | `epoll.rs`    | epoll instances (the interest list is `crate::net::epoll`) |
 //! | `timerfd.rs`  | timerfd: expirations of a timer as a file, and its syscalls |
 //! | `signalfd.rs` | signalfd: the caller's pending signals as a file, and its syscalls |
@@ -39,6 +40,7 @@ pub mod fdinfo;
 pub mod hub;
 pub mod memfd;
 pub mod pidfd;
+pub mod inet;
 pub mod pipe;
 pub mod procfile;
 pub mod pty;

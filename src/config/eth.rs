@@ -1,0 +1,110 @@
+//! `eth<N>=<transport>,<args>`: UML's network device switch. Only the
+//! rootless user-mode NAT is built: `eth0=user` (or `slirp`) with any
+//! number of `hostfwd=tcp:<hostaddr>:<hostport>-:<guestport>` port
+//! forwards (QEMU's syntax; an empty host address is 127.0.0.1).
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// One TCP port forward: connections to `host` on the host reach the
+/// guest's `guest_port` on eth0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostFwd {
+    pub host: SocketAddrV4,
+    pub guest_port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EthTransport {
+    /// User-mode NAT: the guest's eth0 is 10.0.2.15/24, the gateway
+    /// 10.0.2.2; forwards bring host connections in.
+    User { fwds: Vec<HostFwd> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EthSpec {
+    pub index: u8,
+    pub transport: EthTransport,
+}
+
+/// Parses `eth<rest>=<value>`; Err is the reason, for the caller's
+/// message.
+pub fn parse(rest: &str, value: &str) -> Result<EthSpec, &'static str> {
+    let index: u8 = rest.parse().map_err(|_| "use eth0..eth9")?;
+    if index > 9 {
+        return Err("use eth0..eth9");
+    }
+    if index != 0 {
+        return Err("only eth0 is built so far");
+    }
+    let mut parts = value.split(',');
+    match parts.next() {
+        Some("user" | "slirp") => {}
+        Some("tuntap" | "daemon" | "mcast" | "vde" | "vector") => {
+            return Err("only the user (slirp) transport is built so far")
+        }
+        _ => return Err("unknown transport (use eth0=user[,hostfwd=tcp::PORT-:PORT])"),
+    }
+    let mut fwds = Vec::new();
+    for p in parts {
+        let Some(f) = p.strip_prefix("hostfwd=") else {
+            return Err("unknown option (use hostfwd=tcp:[ADDR]:PORT-:PORT)");
+        };
+        fwds.push(hostfwd(f).ok_or("bad hostfwd (use hostfwd=tcp:[ADDR]:PORT-:PORT)")?);
+    }
+    Ok(EthSpec {
+        index,
+        transport: EthTransport::User { fwds },
+    })
+}
+
+/// `tcp:[addr]:port-[:]port` (the guest address, if given, is ignored:
+/// the guest has one).
+fn hostfwd(s: &str) -> Option<HostFwd> {
+    let s = s.strip_prefix("tcp:")?;
+    let (host, guest) = s.split_once('-')?;
+    let (haddr, hport) = host.rsplit_once(':')?;
+    let ip = if haddr.is_empty() {
+        Ipv4Addr::LOCALHOST
+    } else {
+        haddr.parse().ok()?
+    };
+    let hport: u16 = hport.parse().ok()?;
+    let gport: u16 = guest
+        .rsplit_once(':')
+        .map_or(guest, |(_, p)| p)
+        .parse()
+        .ok()?;
+    if hport == 0 || gport == 0 {
+        return None;
+    }
+    Some(HostFwd {
+        host: SocketAddrV4::new(ip, hport),
+        guest_port: gport,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_with_forwards() {
+        let s = parse(
+            "0",
+            "user,hostfwd=tcp::8080-:80,hostfwd=tcp:127.0.0.1:2222-10.0.2.15:22",
+        )
+        .unwrap();
+        let EthTransport::User { fwds } = s.transport;
+        assert_eq!(fwds.len(), 2);
+        assert_eq!(fwds[0].host, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(fwds[0].guest_port, 80);
+        assert_eq!(fwds[1].guest_port, 22);
+        assert!(parse("0", "slirp").is_ok());
+        assert!(parse("1", "user").is_err());
+        assert!(parse("x", "user").is_err());
+        assert!(parse("0", "tuntap,tap0").is_err());
+        assert!(parse("0", "user,hostfwd=udp::1-:2").is_err());
+        assert!(parse("0", "user,hostfwd=tcp::0-:2").is_err());
+        assert!(parse("0", "user,hostfwd=tcp::99999-:2").is_err());
+    }
+}

@@ -1,0 +1,110 @@
+//! Inet socket files (AF_INET/AF_INET6): read/write/poll/ioctl/fstat of
+//! a TCP or UDP socket fd. The socket state is `crate::net::inet`; the
+//! socket syscalls are `crate::syscalls::inet`. All sockets share the
+//! kernel's socket wait queue (`Kernel::sockq`), woken whenever the stack
+//! moves.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::errno::{Errno, KResult};
+use crate::fs::{Stat, S_IFSOCK};
+use crate::kernel::signal::{SigInfo, SIGPIPE};
+use crate::kernel::task::Pid;
+use crate::kernel::waitq::WaitQueueRef;
+use crate::kernel::Kernel;
+use crate::net::inet::InetSocket;
+use crate::syscalls::{ok, SysResult};
+use crate::vfs::file::{FileDescription, Io, O_NONBLOCK, O_RDWR};
+use crate::vfs::{OpenFile, OpenFileRef};
+
+const FIONREAD: u32 = 0x541b;
+const SIOCOUTQ: u32 = 0x5411;
+/// sockfs's device number, as `socket.rs` reports it.
+const SOCKFS_DEV: u64 = 0x8;
+
+pub struct InetFile {
+    pub sock: RefCell<InetSocket>,
+    pub ino: u64,
+}
+
+impl InetFile {
+    pub fn open(k: &Kernel, sock: InetSocket, nonblock: bool) -> OpenFileRef {
+        let ino = k.unix.new_ino();
+        let file = Rc::new(InetFile {
+            sock: RefCell::new(sock),
+            ino,
+        });
+        let flags = O_RDWR | if nonblock { O_NONBLOCK } else { 0 };
+        OpenFile::new(file, flags, format!("socket:[{ino}]").into_bytes())
+    }
+}
+
+/// EPIPE on a TCP socket raises SIGPIPE unless MSG_NOSIGNAL.
+pub fn sigpipe_if(k: &mut Kernel, tid: Pid, r: &KResult<usize>, nosignal: bool) {
+    if matches!(r, Err(Errno::EPIPE)) && !nosignal {
+        k.send_to_thread(
+            tid,
+            SigInfo {
+                signo: SIGPIPE,
+                ..Default::default()
+            },
+        );
+    }
+}
+
+impl FileDescription for InetFile {
+    fn read(&self, k: &mut Kernel, _io: &Io, buf: &mut [u8]) -> KResult<usize> {
+        let r = self.sock.borrow_mut().recv(k.net(), buf, false);
+        k.net_settle();
+        r.map(|g| g.n)
+    }
+
+    fn write(&self, k: &mut Kernel, io: &Io, data: &[u8]) -> KResult<usize> {
+        let all = !io.file.borrow().nonblocking();
+        let r = self.sock.borrow_mut().send_all(k.net(), data, None, all);
+        k.net_settle();
+        if self.sock.borrow().proto == crate::net::inet::Proto::Tcp {
+            sigpipe_if(k, io.tid, &r, false);
+        }
+        r
+    }
+
+    fn poll(&self, k: &mut Kernel) -> u32 {
+        self.sock.borrow_mut().poll(k.net())
+    }
+
+    fn wait_queue(&self, k: &Kernel) -> Option<WaitQueueRef> {
+        Some(k.sockq.clone())
+    }
+
+    fn ioctl(&self, k: &mut Kernel, io: &Io, req: u32, arg: u64) -> SysResult {
+        let n = match req {
+            FIONREAD => self.sock.borrow().inq(k.net())?,
+            SIOCOUTQ => self.sock.borrow().outq(k.net()),
+            _ => return Err(Errno::ENOTTY),
+        };
+        k.write_u32(io.tid, arg, n.min(i32::MAX as usize) as u32)?;
+        ok(0)
+    }
+
+    fn stat(&self, _k: &mut Kernel) -> KResult<(Stat, u64)> {
+        let st = Stat {
+            ino: self.ino,
+            mode: S_IFSOCK | 0o777,
+            nlink: 1,
+            blksize: 4096,
+            ..Default::default()
+        };
+        Ok((st, SOCKFS_DEV))
+    }
+
+    fn as_inet(&self) -> Option<&InetFile> {
+        Some(self)
+    }
+
+    fn release(&self, k: &mut Kernel) {
+        self.sock.borrow_mut().release(k.net());
+        k.net_settle();
+    }
+}

@@ -1,0 +1,283 @@
+//! The user-mode NAT's host side (`eth0=user,hostfwd=...`): each port
+//! forward is a host listener on the host event loop; each connection it
+//! accepts is paired with a NAT-side TCP connection to the guest's port
+//! on eth0 (`NetStack::nat_connect`), and bytes are pumped between the
+//! two without blocking: host → guest while the NAT socket has room,
+//! guest → host while the host socket takes them; each side's end of
+//! stream is passed on as a half-close. The host fds are watched for
+//! reading only while there is room to put what they bring, and for
+//! writing only while guest data waits, so level-triggered readiness
+//! never spins.
+//!
+//! Outbound: a guest SYN leaving on eth0 for an address and port with no
+//! NAT connection yet is held by the stack; `net_outbound` opens the host
+//! connection (10.0.2.2 means the host's 127.0.0.1) and then lets the SYN
+//! reach a NAT socket listening on that destination, which is pumped like
+//! a forward; if the host refuses, the SYN meets no listener and the
+//! guest gets a reset.
+
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::tcp::State;
+
+use super::core::Kernel;
+use super::hostsrc::HostSource;
+use crate::config::eth::{EthSpec, EthTransport};
+use crate::host::event_loop::{Interest, Token};
+use crate::host::netsock::{HostListener, HostStream};
+use crate::net::inet::stack::GATEWAY_IP;
+
+/// Most bytes moved per host read.
+const CHUNK: usize = 64 << 10;
+/// How long opening an outbound connection on the host may take (the
+/// kernel thread waits: a remote host that does not answer stalls the
+/// guest this long).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+struct Forward {
+    listener: HostListener,
+    guest_port: u16,
+}
+
+struct Conn {
+    stream: HostStream,
+    h: SocketHandle,
+    token: Token,
+    interest: Interest,
+    host_eof: bool,
+    guest_eof_sent: bool,
+}
+
+#[derive(Default)]
+pub struct NetHost {
+    forwards: Vec<Forward>,
+    conns: Vec<Conn>,
+}
+
+impl NetHost {
+    /// Forwarded connections open now (tests).
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+}
+
+/// Why eth0 could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("hostfwd=tcp:{addr}-:{port}: {source}")]
+pub struct FwdError {
+    pub addr: std::net::SocketAddrV4,
+    pub port: u16,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl Kernel {
+    /// Brings up the `eth<N>=` devices: eth0 on the user-mode NAT and
+    /// its port forwards' host listeners.
+    pub fn net_attach(&mut self, specs: &[EthSpec]) -> Result<(), FwdError> {
+        for spec in specs {
+            let EthTransport::User { fwds } = &spec.transport;
+            let seed = self.rng.next_u64();
+            self.net().attach_user_nat(seed);
+            for f in fwds {
+                let err = |source| FwdError {
+                    addr: f.host,
+                    port: f.guest_port,
+                    source,
+                };
+                let listener = HostListener::bind(f.host).map_err(err)?;
+                let i = self.net_host.forwards.len();
+                self.register_host_source(
+                    listener.raw_fd(),
+                    Interest::READ,
+                    HostSource::NetForward(i),
+                )
+                .map_err(err)?;
+                self.net_host.forwards.push(Forward {
+                    listener,
+                    guest_port: f.guest_port,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A host listener is readable: take its connections.
+    pub(super) fn net_forward_ready(&mut self, i: usize) {
+        loop {
+            let Some(fwd) = self.net_host.forwards.get(i) else {
+                return;
+            };
+            let port = fwd.guest_port;
+            let stream = match fwd.listener.accept() {
+                Ok(Some(s)) => s,
+                Ok(None) => break,
+                Err(e) => {
+                    log::debug!("hostfwd accept: {e}");
+                    break;
+                }
+            };
+            let Some(h) = self.net().nat_connect(port) else {
+                continue;
+            };
+            let token = match self.register_host_source(
+                stream.raw_fd(),
+                Interest::READ,
+                HostSource::NetConn,
+            ) {
+                Ok(t) => t,
+                Err(e) => {
+                    log::debug!("hostfwd: cannot watch a connection: {e}");
+                    self.net().nat_remove(h);
+                    continue;
+                }
+            };
+            self.net_host.conns.push(Conn {
+                stream,
+                h,
+                token,
+                interest: Interest::READ,
+                host_eof: false,
+                guest_eof_sent: false,
+            });
+        }
+        self.net_settle();
+    }
+
+    /// Opens on the host the connections the guest started out through
+    /// the NAT (10.0.2.2 is the host's 127.0.0.1); true if any.
+    pub(super) fn net_outbound(&mut self) -> bool {
+        let Some(st) = self.inet.as_mut() else {
+            return false;
+        };
+        let reqs = st.take_outbound();
+        if reqs.is_empty() {
+            return false;
+        }
+        for r in reqs {
+            let dst = if *r.dst.ip() == GATEWAY_IP {
+                std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, r.dst.port())
+            } else {
+                r.dst
+            };
+            let stream = match HostStream::connect(dst, CONNECT_TIMEOUT) {
+                Ok(s) => s,
+                Err(e) => {
+                    log::debug!("outbound {dst}: {e}");
+                    self.net().outbound_done(r.id, false);
+                    continue;
+                }
+            };
+            let Some(h) = self.net().outbound_done(r.id, true) else {
+                continue;
+            };
+            match self.register_host_source(stream.raw_fd(), Interest::READ, HostSource::NetConn) {
+                Ok(token) => self.net_host.conns.push(Conn {
+                    stream,
+                    h,
+                    token,
+                    interest: Interest::READ,
+                    host_eof: false,
+                    guest_eof_sent: false,
+                }),
+                Err(e) => {
+                    log::debug!("outbound: cannot watch a connection: {e}");
+                    self.net().nat_remove(h);
+                }
+            }
+        }
+        true
+    }
+
+    /// Moves bytes between every forwarded connection's two sides;
+    /// true if anything moved or ended.
+    pub(super) fn net_pump(&mut self) -> bool {
+        if self.net_host.conns.is_empty() {
+            return false;
+        }
+        let mut conns = std::mem::take(&mut self.net_host.conns);
+        let mut moved = false;
+        let mut buf = vec![0u8; CHUNK];
+        conns.retain_mut(|c| {
+            let (keep, m) = self.pump_one(c, &mut buf);
+            moved |= m;
+            if !keep {
+                self.deregister_host_source(c.token);
+                self.net().nat_remove(c.h);
+                moved = true;
+            }
+            keep
+        });
+        self.net_host.conns = conns;
+        moved
+    }
+
+    /// One connection: (keep it, anything moved).
+    fn pump_one(&mut self, c: &mut Conn, buf: &mut [u8]) -> (bool, bool) {
+        let Some(st) = self.inet.as_mut() else {
+            return (false, false);
+        };
+        let Some(s) = st.nat_tcp(c.h) else {
+            return (false, false);
+        };
+        let mut moved = false;
+        let state = s.state();
+        let open = !matches!(state, State::Listen | State::SynSent | State::SynReceived);
+        // host -> guest
+        let room = s.send_capacity() - s.send_queue();
+        if open && !c.host_eof && s.may_send() && room > 0 {
+            let n = room.min(buf.len());
+            match c.stream.read(&mut buf[..n]) {
+                Ok(Some(0)) => {
+                    c.host_eof = true;
+                    s.close();
+                    moved = true;
+                }
+                Ok(Some(n)) => {
+                    let _ = s.send_slice(&buf[..n]);
+                    moved = true;
+                }
+                Ok(None) => {}
+                Err(_) => return (false, true),
+            }
+        }
+        // guest -> host
+        let mut want_write = false;
+        while s.can_recv() {
+            let stream = &mut c.stream;
+            let r = s.recv(|data| match stream.write(data) {
+                Ok(n) => (n, Ok(n)),
+                Err(e) => (0, Err(e)),
+            });
+            match r {
+                Ok(Ok(0)) => {
+                    want_write = true;
+                    break;
+                }
+                Ok(Ok(_)) => moved = true,
+                _ => return (false, true),
+            }
+        }
+        if open && !s.may_recv() && !s.can_recv() && !c.guest_eof_sent {
+            c.stream.shutdown_write();
+            c.guest_eof_sent = true;
+            moved = true;
+        }
+        let state = s.state();
+        if matches!(state, State::Closed | State::TimeWait) && !s.can_recv() {
+            // Done, or the guest refused or reset it.
+            return (false, true);
+        }
+        let room = s.send_capacity() - s.send_queue();
+        let want = Interest {
+            read: !c.host_eof && room > 0,
+            write: want_write,
+        };
+        if want != c.interest {
+            if let Err(e) = self.host_loop.modify(c.stream.raw_fd(), want, c.token) {
+                log::debug!("hostfwd: {e}");
+            }
+            c.interest = want;
+        }
+        (true, moved)
+    }
+}

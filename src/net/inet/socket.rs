@@ -1,0 +1,772 @@
+//! One inet socket (AF_INET or AF_INET6; TCP or UDP) over the stack:
+//! Linux's socket states on smoltcp's sockets. A listening socket keeps
+//! `backlog` listening smoltcp sockets on its port; each that completes a
+//! handshake is an accept()able connection and is replaced by a fresh
+//! one. No guest memory or task here: the caller (`kernel/files/inet.rs`
+//! and `syscalls/inet.rs`) decodes, polls the stack and wakes waiters.
+//!
+//! `Err(EAGAIN)` always means "would block": the caller sleeps or
+//! returns it, as the file's O_NONBLOCK and MSG_DONTWAIT say.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::tcp::{self, State};
+use smoltcp::socket::udp;
+use smoltcp::wire::{IpEndpoint, IpListenEndpoint};
+
+use super::addr::{AddrReq, Family};
+use super::opts::{Effect, InetOpts};
+use super::stack::{NetStack, Proto};
+use crate::errno::{Errno, KResult};
+use crate::kernel::files::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
+
+const POLLRDHUP: u32 = 0x2000;
+/// Most connections one listener holds unaccepted (each is a smoltcp
+/// socket with its buffers).
+pub const BACKLOG_MAX: usize = 32;
+/// smoltcp buffers: at least this, at most `BUF_MAX`, else SO_*BUF's value.
+const BUF_MIN: usize = 64 << 10;
+const BUF_MAX: usize = 4 << 20;
+/// A UDP socket's receive queue, in datagrams.
+const UDP_PACKETS: usize = 64;
+/// The largest UDP payload over IPv4 (65535 less the headers).
+pub const UDP_MAX: usize = 65507;
+
+#[derive(Debug)]
+enum Conn {
+    /// Neither listening nor connected (maybe bound).
+    Idle,
+    Listening {
+        slots: Vec<SocketHandle>,
+        backlog: usize,
+    },
+    Tcp {
+        h: SocketHandle,
+        connecting: bool,
+    },
+    Udp {
+        h: SocketHandle,
+    },
+}
+
+/// What a receive gave.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Received {
+    /// Bytes copied.
+    pub n: usize,
+    /// The datagram's whole length (MSG_TRUNC).
+    pub full: usize,
+    pub from: Option<SocketAddr>,
+}
+
+#[derive(Debug)]
+pub struct InetSocket {
+    pub family: Family,
+    pub proto: Proto,
+    /// Owner id of this socket's port bindings.
+    pub owner: u64,
+    pub opts: InetOpts,
+    bound: Option<SocketAddr>,
+    conn: Conn,
+    error: Option<Errno>,
+    shut_rd: bool,
+    shut_wr: bool,
+    /// The stack closed the connection under us (refused or reset) and
+    /// the error was noted.
+    closed_seen: bool,
+    /// A UDP socket's connected peer.
+    peer: Option<SocketAddr>,
+}
+
+fn to_sa(e: IpEndpoint) -> SocketAddr {
+    SocketAddr::new(IpAddr::from(e.addr), e.port)
+}
+
+fn listen_ep(a: SocketAddr) -> IpListenEndpoint {
+    IpListenEndpoint {
+        addr: (!a.ip().is_unspecified()).then(|| a.ip().into()),
+        port: a.port(),
+    }
+}
+
+fn buf_size(opt: usize) -> usize {
+    opt.clamp(BUF_MIN, BUF_MAX)
+}
+
+impl InetSocket {
+    pub fn new(st: &mut NetStack, family: Family, proto: Proto) -> InetSocket {
+        InetSocket {
+            family,
+            proto,
+            owner: st.new_owner(),
+            opts: InetOpts::new(proto),
+            bound: None,
+            conn: Conn::Idle,
+            error: None,
+            shut_rd: false,
+            shut_wr: false,
+            closed_seen: false,
+            peer: None,
+        }
+    }
+
+    fn new_tcp(&self, st: &mut NetStack) -> SocketHandle {
+        let rx = tcp::SocketBuffer::new(vec![0u8; buf_size(self.opts.rcvbuf)]);
+        let tx = tcp::SocketBuffer::new(vec![0u8; buf_size(self.opts.sndbuf)]);
+        let mut s = tcp::Socket::new(rx, tx);
+        // lo answers at once: a delayed ACK would only add latency.
+        s.set_ack_delay(None);
+        s.set_nagle_enabled(!self.opts.nodelay);
+        if self.opts.keepalive {
+            s.set_keep_alive(Some(smoltcp::time::Duration::from_secs(7200)));
+        }
+        st.sockets.add(s)
+    }
+
+    fn new_udp(&self, st: &mut NetStack) -> SocketHandle {
+        let cap = buf_size(self.opts.rcvbuf).max(2 * UDP_MAX);
+        let rx = udp::PacketBuffer::new(
+            vec![udp::PacketMetadata::EMPTY; UDP_PACKETS],
+            vec![0u8; cap],
+        );
+        let tx = udp::PacketBuffer::new(
+            vec![udp::PacketMetadata::EMPTY; UDP_PACKETS],
+            vec![0u8; cap],
+        );
+        st.sockets.add(udp::Socket::new(rx, tx))
+    }
+
+    /// Applies what a setsockopt changed to a live connection.
+    pub fn apply(&mut self, st: &mut NetStack, e: Effect) {
+        let Conn::Tcp { h, .. } = self.conn else {
+            return;
+        };
+        match e {
+            Effect::Nagle(on) => st.tcp(h).set_nagle_enabled(on),
+            Effect::KeepAlive(on) => st
+                .tcp(h)
+                .set_keep_alive(on.then(|| smoltcp::time::Duration::from_secs(7200))),
+            Effect::None => {}
+        }
+    }
+
+    /// The wildcard address of this socket's family, port 0.
+    fn any(&self) -> SocketAddr {
+        SocketAddr::new(self.family.any(), 0)
+    }
+
+    pub fn bind(&mut self, st: &mut NetStack, a: SocketAddr, privileged: bool) -> KResult<()> {
+        if self.bound.is_some() || !matches!(self.conn, Conn::Idle) {
+            return Err(Errno::EINVAL);
+        }
+        if self.family == Family::V6 && a.is_ipv4() && self.opts.v6only {
+            return Err(Errno::EINVAL);
+        }
+        let ip = a.ip();
+        if !ip.is_unspecified() && !st.is_local(ip) {
+            return Err(Errno::EADDRNOTAVAIL);
+        }
+        if a.port() != 0 && a.port() < 1024 && !privileged {
+            return Err(Errno::EACCES);
+        }
+        let addr = (!ip.is_unspecified()).then_some(ip);
+        let port = st.bind_port(self.owner, self.proto, addr, a.port(), self.opts.reuseaddr)?;
+        let local = SocketAddr::new(ip, port);
+        self.bound = Some(local);
+        if self.proto == Proto::Udp {
+            let h = self.new_udp(st);
+            if st.udp(h).bind(listen_ep(local)).is_err() {
+                st.sockets.remove(h);
+                st.unbind(self.owner);
+                self.bound = None;
+                return Err(Errno::EINVAL);
+            }
+            self.conn = Conn::Udp { h };
+        }
+        Ok(())
+    }
+
+    fn autobind(&mut self, st: &mut NetStack) -> KResult<SocketAddr> {
+        if self.bound.is_none() {
+            self.bind(st, self.any(), true)?;
+        }
+        Ok(self.bound.expect("bound"))
+    }
+
+    pub fn listen(&mut self, st: &mut NetStack, backlog: i32) -> KResult<()> {
+        if self.proto != Proto::Tcp {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let want = (backlog.max(0) as usize).saturating_add(1).min(BACKLOG_MAX);
+        match &mut self.conn {
+            Conn::Tcp { .. } | Conn::Udp { .. } => return Err(Errno::EINVAL),
+            Conn::Listening { backlog, .. } => *backlog = want,
+            Conn::Idle => {
+                let local = self.autobind(st)?;
+                st.listen_port(self.owner, Proto::Tcp)?;
+                let _ = local;
+                self.conn = Conn::Listening {
+                    slots: Vec::new(),
+                    backlog: want,
+                };
+            }
+        }
+        self.refill(st);
+        Ok(())
+    }
+
+    /// Keeps `backlog` slots listening (a slot reset before accept
+    /// listens again).
+    fn refill(&mut self, st: &mut NetStack) {
+        let Some(local) = self.bound else { return };
+        let Conn::Listening { slots, backlog } = &self.conn else {
+            return;
+        };
+        let (mut slots, backlog) = (slots.clone(), *backlog);
+        for &h in &slots {
+            if st.tcp(h).state() == State::Closed {
+                let _ = st.tcp(h).listen(listen_ep(local));
+            }
+        }
+        while slots.len() < backlog {
+            let h = self.new_tcp(st);
+            if st.tcp(h).listen(listen_ep(local)).is_err() {
+                st.sockets.remove(h);
+                break;
+            }
+            slots.push(h);
+        }
+        self.conn = Conn::Listening { slots, backlog };
+    }
+
+    fn ready_slot(&self, st: &mut NetStack) -> Option<usize> {
+        let Conn::Listening { slots, .. } = &self.conn else {
+            return None;
+        };
+        slots.iter().position(|&h| {
+            !matches!(
+                st.tcp(h).state(),
+                State::Listen | State::SynReceived | State::Closed
+            )
+        })
+    }
+
+    /// A connection that completed its handshake, as a new socket.
+    pub fn accept(&mut self, st: &mut NetStack) -> KResult<InetSocket> {
+        if !matches!(self.conn, Conn::Listening { .. }) {
+            return Err(Errno::EINVAL);
+        }
+        let Some(i) = self.ready_slot(st) else {
+            self.refill(st);
+            return Err(Errno::EAGAIN);
+        };
+        let Conn::Listening { slots, .. } = &mut self.conn else {
+            unreachable!("checked above");
+        };
+        let h = slots.remove(i);
+        self.refill(st);
+        let local = st.tcp(h).local_endpoint().map(to_sa);
+        let mut child = InetSocket::new(st, self.family, Proto::Tcp);
+        child.opts = self.opts.clone();
+        child.bound = local;
+        child.conn = Conn::Tcp {
+            h,
+            connecting: false,
+        };
+        Ok(child)
+    }
+
+    /// Starts a connection (TCP) or sets the default peer (UDP). A TCP
+    /// start is finished by `connect_check` after the stack ran.
+    /// `wait`: the caller sleeps until the handshake ends (blocking).
+    pub fn connect(&mut self, st: &mut NetStack, req: AddrReq, wait: bool) -> KResult<()> {
+        if self.proto == Proto::Udp {
+            match req {
+                AddrReq::Unspec => self.peer = None,
+                AddrReq::Addr(a) => {
+                    self.autobind(st)?;
+                    self.peer = Some(unspec_to_lo(a));
+                }
+            }
+            return Ok(());
+        }
+        let a = match req {
+            AddrReq::Unspec => {
+                if let Conn::Tcp { h, .. } = self.conn {
+                    st.tcp(h).abort();
+                    st.orphan(h);
+                    self.conn = Conn::Idle;
+                }
+                return Ok(());
+            }
+            AddrReq::Addr(a) => unspec_to_lo(a),
+        };
+        match self.conn {
+            Conn::Listening { .. } => return Err(Errno::EISCONN),
+            Conn::Tcp {
+                connecting: true, ..
+            } => return self.connect_check(st, wait),
+            Conn::Tcp { .. } => return Err(Errno::EISCONN),
+            Conn::Udp { .. } => unreachable!("TCP socket"),
+            Conn::Idle => {}
+        }
+        if self.family == Family::V6 && a.is_ipv4() && self.opts.v6only {
+            return Err(Errno::ENETUNREACH);
+        }
+        if a.port() == 0 {
+            return Err(Errno::ECONNREFUSED);
+        }
+        if !st.is_local(a.ip()) && !st.routes(a.ip()) {
+            return Err(Errno::ENETUNREACH);
+        }
+        let local = self.autobind(st)?;
+        let h = self.new_tcp(st);
+        if let Err(e) = st.tcp_connect(h, a.into(), listen_ep(local)) {
+            st.sockets.remove(h);
+            return Err(e);
+        }
+        self.conn = Conn::Tcp {
+            h,
+            connecting: true,
+        };
+        self.error = None;
+        self.closed_seen = false;
+        Err(Errno::EINPROGRESS)
+    }
+
+    /// Where a started connection stands: Ok once established,
+    /// EAGAIN while the handshake runs (EALREADY for a caller that does
+    /// not wait), its error if it failed.
+    pub fn connect_check(&mut self, st: &mut NetStack, wait: bool) -> KResult<()> {
+        self.sync(st);
+        let Conn::Tcp { h, connecting } = self.conn else {
+            return Err(Errno::ENOTCONN);
+        };
+        if !connecting {
+            return Err(Errno::EISCONN);
+        }
+        match st.tcp(h).state() {
+            State::SynSent | State::SynReceived => {
+                if wait {
+                    Err(Errno::EAGAIN)
+                } else {
+                    Err(Errno::EALREADY)
+                }
+            }
+            State::Closed => {
+                st.sockets.remove(h);
+                self.conn = Conn::Idle;
+                let e = self.error.take().unwrap_or(Errno::ECONNABORTED);
+                Err(e)
+            }
+            _ => {
+                self.conn = Conn::Tcp {
+                    h,
+                    connecting: false,
+                };
+                Ok(())
+            }
+        }
+    }
+
+    /// Notes what the stack did to this socket: a refused connection or
+    /// a reset becomes the pending error (SO_ERROR).
+    pub fn sync(&mut self, st: &mut NetStack) {
+        if let Conn::Tcp { h, connecting } = self.conn {
+            if !self.closed_seen && !self.shut_wr && st.tcp(h).state() == State::Closed {
+                self.closed_seen = true;
+                if connecting {
+                    self.error = Some(Errno::ECONNREFUSED);
+                } else {
+                    self.error = Some(Errno::ECONNRESET);
+                    self.shut_rd = true;
+                    self.shut_wr = true;
+                }
+            }
+        }
+    }
+
+    /// SO_ERROR: the pending error, cleared.
+    pub fn take_error(&mut self, st: &mut NetStack) -> Option<Errno> {
+        self.sync(st);
+        self.error.take()
+    }
+
+    /// Sends `data`. `all` (a blocking caller): a TCP send waits until
+    /// the whole of it fits the send buffer (or, larger than the buffer,
+    /// a buffer's worth), as Linux's blocking send returns only when all
+    /// is queued.
+    pub fn send_all(
+        &mut self,
+        st: &mut NetStack,
+        data: &[u8],
+        to: Option<SocketAddr>,
+        all: bool,
+    ) -> KResult<usize> {
+        if all && self.proto == Proto::Tcp {
+            if let Conn::Tcp { h, .. } = self.conn {
+                let s = st.tcp(h);
+                let room = s.send_capacity() - s.send_queue();
+                if s.may_send() && room < data.len().min(s.send_capacity()) {
+                    return Err(Errno::EAGAIN);
+                }
+            }
+        }
+        self.send(st, data, to)
+    }
+
+    /// MSG_WAITALL: are `n` bytes there (or as many as the buffer
+    /// holds), or will no more come?
+    pub fn has_all(&self, st: &mut NetStack, n: usize) -> bool {
+        match self.conn {
+            Conn::Tcp { h, .. } => {
+                let s = st.tcp(h);
+                self.shut_rd || !s.may_recv() || s.recv_queue() >= n.min(s.recv_capacity())
+            }
+            _ => true,
+        }
+    }
+
+    pub fn send(
+        &mut self,
+        st: &mut NetStack,
+        data: &[u8],
+        to: Option<SocketAddr>,
+    ) -> KResult<usize> {
+        self.sync(st);
+        match self.proto {
+            Proto::Tcp => {
+                let h = match self.conn {
+                    Conn::Tcp { h, .. } if handshaking(st, h) => return Err(Errno::EAGAIN),
+                    Conn::Tcp { h, .. } => h,
+                    // Linux: sending on an unconnected TCP socket is EPIPE.
+                    _ => return Err(Errno::EPIPE),
+                };
+                if let Some(e) = self.error.take() {
+                    return Err(e);
+                }
+                if self.shut_wr || !st.tcp(h).may_send() {
+                    return Err(Errno::EPIPE);
+                }
+                match st.tcp(h).send_slice(data) {
+                    Ok(0) if !data.is_empty() => Err(Errno::EAGAIN),
+                    Ok(n) => Ok(n),
+                    Err(_) => Err(Errno::EPIPE),
+                }
+            }
+            Proto::Udp => {
+                if self.shut_wr {
+                    return Err(Errno::EPIPE);
+                }
+                let dest = match to.or(self.peer) {
+                    Some(d) => unspec_to_lo(d),
+                    None => return Err(Errno::EDESTADDRREQ),
+                };
+                if dest.port() == 0 {
+                    return Err(Errno::EINVAL);
+                }
+                if data.len() > UDP_MAX {
+                    return Err(Errno::EMSGSIZE);
+                }
+                if !st.is_local(dest.ip()) && !st.routes(dest.ip()) {
+                    return Err(Errno::ENETUNREACH);
+                }
+                self.autobind(st)?;
+                let Conn::Udp { h } = self.conn else {
+                    return Err(Errno::EINVAL);
+                };
+                let ep: IpEndpoint = dest.into();
+                match st.udp(h).send_slice(data, ep) {
+                    Ok(()) => Ok(data.len()),
+                    Err(udp::SendError::BufferFull) => Err(Errno::EAGAIN),
+                    Err(udp::SendError::Unaddressable) => Err(Errno::EINVAL),
+                }
+            }
+        }
+    }
+
+    pub fn recv(&mut self, st: &mut NetStack, buf: &mut [u8], peek: bool) -> KResult<Received> {
+        self.sync(st);
+        match self.proto {
+            Proto::Tcp => {
+                let h = match self.conn {
+                    Conn::Tcp { h, .. } if handshaking(st, h) => return Err(Errno::EAGAIN),
+                    Conn::Tcp { h, .. } => h,
+                    _ => return Err(Errno::ENOTCONN),
+                };
+                if let Some(e) = self.error.take() {
+                    return Err(e);
+                }
+                let s = st.tcp(h);
+                if s.can_recv() && !buf.is_empty() {
+                    let n = if peek {
+                        s.peek_slice(buf)
+                    } else {
+                        s.recv_slice(buf)
+                    }
+                    .map_err(|_| Errno::ENOTCONN)?;
+                    return Ok(Received {
+                        n,
+                        full: n,
+                        from: None,
+                    });
+                }
+                if self.shut_rd || !s.may_recv() || buf.is_empty() {
+                    return Ok(Received {
+                        n: 0,
+                        full: 0,
+                        from: None,
+                    });
+                }
+                Err(Errno::EAGAIN)
+            }
+            Proto::Udp => {
+                let Conn::Udp { h } = self.conn else {
+                    return Err(Errno::EAGAIN);
+                };
+                if let Some(e) = self.error.take() {
+                    return Err(e);
+                }
+                let s = st.udp(h);
+                // A connected socket takes only its peer's datagrams.
+                while let (Some(p), Ok((_, meta))) = (self.peer, s.peek()) {
+                    if to_sa(meta.endpoint) == p {
+                        break;
+                    }
+                    let _ = s.recv();
+                }
+                let r = if peek {
+                    s.peek().map(|(d, m)| (d, *m))
+                } else {
+                    s.recv()
+                };
+                match r {
+                    Ok((d, meta)) => {
+                        let n = d.len().min(buf.len());
+                        buf[..n].copy_from_slice(&d[..n]);
+                        Ok(Received {
+                            n,
+                            full: d.len(),
+                            from: Some(to_sa(meta.endpoint)),
+                        })
+                    }
+                    Err(_) if self.shut_rd => Ok(Received {
+                        n: 0,
+                        full: 0,
+                        from: None,
+                    }),
+                    Err(_) => Err(Errno::EAGAIN),
+                }
+            }
+        }
+    }
+
+    pub fn shutdown(&mut self, st: &mut NetStack, how: u32) -> KResult<()> {
+        if how > 2 {
+            return Err(Errno::EINVAL);
+        }
+        let (rd, wr) = (how != 1, how != 0);
+        match self.conn {
+            Conn::Tcp { h, connecting } => {
+                if connecting && st.tcp(h).state() == State::SynSent {
+                    return Err(Errno::ENOTCONN);
+                }
+                if wr && !self.shut_wr {
+                    st.tcp(h).close();
+                }
+            }
+            Conn::Listening { .. } => {
+                if rd {
+                    self.stop_listening(st);
+                }
+                return Ok(());
+            }
+            Conn::Udp { .. } if self.peer.is_some() => {}
+            _ => return Err(Errno::ENOTCONN),
+        }
+        self.shut_rd |= rd;
+        self.shut_wr |= wr;
+        Ok(())
+    }
+
+    fn stop_listening(&mut self, st: &mut NetStack) {
+        if let Conn::Listening { slots, .. } = std::mem::replace(&mut self.conn, Conn::Idle) {
+            for h in slots {
+                st.tcp(h).abort();
+                st.sockets.remove(h);
+            }
+        }
+    }
+
+    /// poll(2)'s answer, as Linux's tcp_poll and udp_poll give it.
+    pub fn poll(&mut self, st: &mut NetStack) -> u32 {
+        self.sync(st);
+        let mut m = 0;
+        match self.conn {
+            Conn::Idle => {
+                if self.proto == Proto::Udp {
+                    m |= POLLOUT | POLLWRNORM;
+                } else {
+                    m |= POLLOUT | POLLWRNORM | POLLHUP;
+                }
+            }
+            Conn::Listening { .. } => {
+                if self.ready_slot(st).is_some() {
+                    m |= POLLIN | POLLRDNORM;
+                }
+            }
+            Conn::Tcp { h, .. } => {
+                let s = st.tcp(h);
+                let state = s.state();
+                if state == State::Closed || (self.shut_rd && self.shut_wr) {
+                    m |= POLLHUP;
+                }
+                let peer_done =
+                    !s.may_recv() && state != State::SynSent && state != State::SynReceived;
+                if self.shut_rd || peer_done {
+                    m |= POLLIN | POLLRDNORM | POLLRDHUP;
+                }
+                if !matches!(state, State::SynSent | State::SynReceived) {
+                    if s.can_recv() {
+                        m |= POLLIN | POLLRDNORM;
+                    }
+                    if self.shut_wr || !s.may_send() || s.can_send() {
+                        m |= POLLOUT | POLLWRNORM;
+                    }
+                }
+            }
+            Conn::Udp { h } => {
+                let s = st.udp(h);
+                if s.can_recv() || self.shut_rd {
+                    m |= POLLIN | POLLRDNORM;
+                }
+                if s.can_send() {
+                    m |= POLLOUT | POLLWRNORM;
+                }
+            }
+        }
+        if self.error.is_some() {
+            m |= POLLERR;
+        }
+        m
+    }
+
+    /// The close of the last descriptor.
+    pub fn release(&mut self, st: &mut NetStack) {
+        st.unbind(self.owner);
+        match std::mem::replace(&mut self.conn, Conn::Idle) {
+            Conn::Idle => {}
+            c @ Conn::Listening { .. } => {
+                self.conn = c;
+                self.stop_listening(st);
+            }
+            Conn::Tcp { h, .. } => {
+                let s = st.tcp(h);
+                // Unread data or SO_LINGER 0: a reset, as on Linux.
+                if self.opts.abortive_close() || s.recv_queue() > 0 {
+                    s.abort();
+                } else {
+                    s.close();
+                }
+                st.orphan(h);
+            }
+            Conn::Udp { h } => {
+                st.sockets.remove(h);
+            }
+        }
+    }
+
+    pub fn local_name(&self, st: &mut NetStack) -> SocketAddr {
+        if let Conn::Tcp { h, .. } = self.conn {
+            if let Some(e) = st.tcp(h).local_endpoint() {
+                return to_sa(e);
+            }
+        }
+        self.bound.unwrap_or_else(|| self.any())
+    }
+
+    pub fn peer_name(&self, st: &mut NetStack) -> KResult<SocketAddr> {
+        match self.conn {
+            Conn::Tcp { h, .. } if !handshaking(st, h) => st
+                .tcp(h)
+                .remote_endpoint()
+                .map(to_sa)
+                .ok_or(Errno::ENOTCONN),
+            Conn::Udp { .. } => self.peer.ok_or(Errno::ENOTCONN),
+            _ => Err(Errno::ENOTCONN),
+        }
+    }
+
+    pub fn listening(&self) -> bool {
+        matches!(self.conn, Conn::Listening { .. })
+    }
+
+    /// FIONREAD: bytes to read (UDP: the next datagram's length).
+    pub fn inq(&self, st: &mut NetStack) -> KResult<usize> {
+        match self.conn {
+            Conn::Tcp { h, .. } => Ok(st.tcp(h).recv_queue()),
+            Conn::Udp { h } => Ok(st.udp(h).peek().map_or(0, |(d, _)| d.len())),
+            Conn::Listening { .. } => Err(Errno::EINVAL),
+            Conn::Idle => Ok(0),
+        }
+    }
+
+    /// SIOCOUTQ: bytes sent and not yet acknowledged or not yet sent.
+    pub fn outq(&self, st: &mut NetStack) -> usize {
+        match self.conn {
+            Conn::Tcp { h, .. } => st.tcp(h).send_queue(),
+            Conn::Udp { h } => st.udp(h).send_queue(),
+            _ => 0,
+        }
+    }
+
+    /// The TCP state as /proc/net/tcp numbers it (1 ESTABLISHED ... 10
+    /// LISTEN), with local and remote addresses; None for UDP.
+    pub fn tcp_row(&self, st: &mut NetStack) -> Option<(u8, SocketAddr, SocketAddr)> {
+        let local = self.local_name(st);
+        let zero = SocketAddr::new(self.family.any(), 0);
+        match self.conn {
+            Conn::Listening { .. } => Some((10, local, zero)),
+            Conn::Tcp { h, .. } => {
+                let s = st.tcp(h);
+                let n = match s.state() {
+                    State::Established => 1,
+                    State::SynSent => 2,
+                    State::SynReceived => 3,
+                    State::FinWait1 => 4,
+                    State::FinWait2 => 5,
+                    State::TimeWait => 6,
+                    State::Closed => 7,
+                    State::CloseWait => 8,
+                    State::LastAck => 9,
+                    State::Listen => 10,
+                    State::Closing => 11,
+                };
+                let peer = s.remote_endpoint().map(to_sa).unwrap_or(zero);
+                Some((n, local, peer))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Is the connection on `h` still in its handshake? (A non-blocking
+/// connect's socket may send once the handshake is over, before the
+/// guest calls connect again to hear so.)
+fn handshaking(st: &mut NetStack, h: SocketHandle) -> bool {
+    matches!(st.tcp(h).state(), State::SynSent | State::SynReceived)
+}
+
+/// Linux connects to 0.0.0.0 / :: as to the loopback address.
+fn unspec_to_lo(a: SocketAddr) -> SocketAddr {
+    match a.ip() {
+        IpAddr::V4(v) if v.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), a.port())
+        }
+        IpAddr::V6(v) if v.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), a.port())
+        }
+        _ => a,
+    }
+}

@@ -1,0 +1,638 @@
+//! The guest's TCP/IP stack: one smoltcp interface over the IP device
+//! (`device.rs`) with lo's addresses (127.0.0.1/8, ::1), the socket set,
+//! the port table (bind conflicts, ephemeral ports) and the sockets the
+//! guest closed that still finish their TCP close ("orphans").
+//!
+//! `poll` runs the stack until nothing moves: packets a socket sent to a
+//! local address come back in at once, so a loopback exchange finishes
+//! inside the syscall that started it. `poll_at` is when smoltcp's own
+//! timers (retransmission, keep-alive) next need a poll; the scheduler
+//! asks for it when the guest is idle.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
+
+use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
+use smoltcp::socket::{tcp, udp};
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+
+use super::device::{IfStats, IpDevice};
+use crate::errno::{Errno, KResult};
+
+/// Linux's default ip_local_port_range.
+pub const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
+/// Most rounds of one `poll` (each round: receive all, send all): a
+/// bound, not a figure ever reached by a finite exchange.
+const POLL_ROUNDS: usize = 10_000;
+
+/// TCP or UDP: each has its own port space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// One bound port.
+#[derive(Clone, Copy, Debug)]
+struct Binding {
+    owner: u64,
+    proto: Proto,
+    /// None: the wildcard address.
+    addr: Option<IpAddr>,
+    port: u16,
+    reuseaddr: bool,
+    listening: bool,
+}
+
+/// eth0 under the user-mode NAT: the guest's address, the gateway (the
+/// NAT's own address, where forwarded connections come from), the prefix.
+pub const ETH0_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 15);
+pub const GATEWAY_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
+pub const ETH0_PREFIX: u8 = 24;
+/// A NAT-side connection's buffers (host <-> guest forwarding).
+const NAT_BUF: usize = 256 << 10;
+
+/// The other end of eth0 under the user-mode NAT: a second smoltcp
+/// interface (10.0.2.2) whose TCP sockets terminate the guest's side of
+/// each forwarded connection; the kernel pumps their data to and from
+/// host sockets (`kernel/netfwd.rs`).
+struct Nat {
+    iface: Interface,
+    dev: IpDevice,
+    sockets: SocketSet<'static>,
+    next_port: u16,
+    /// Connections given up, removed once their reset went out.
+    orphans: Vec<SocketHandle>,
+    /// Guest SYNs held until the host side of their connection is known:
+    /// (request id, (guest port, destination), packet).
+    held: Vec<(u64, (u16, SocketAddrV4), Vec<u8>)>,
+    /// Outbound connections the kernel has still to open on the host.
+    pending: Vec<Outbound>,
+    next_req: u64,
+    /// NAT sockets of outbound connections, by (guest port, destination).
+    outbound: HashMap<SocketHandle, (u16, SocketAddrV4)>,
+}
+
+/// A guest TCP connection out through the NAT, to be opened on the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outbound {
+    pub id: u64,
+    pub dst: SocketAddrV4,
+}
+
+pub struct NetStack {
+    iface: Interface,
+    dev: IpDevice,
+    pub sockets: SocketSet<'static>,
+    epoch: std::time::Instant,
+    bindings: Vec<Binding>,
+    next_ephemeral: u16,
+    next_owner: u64,
+    orphans: Vec<SocketHandle>,
+    pub lo: IfStats,
+    pub eth0: IfStats,
+    nat: Option<Nat>,
+    /// Changes whenever a poll moved something (epoll's edge trigger).
+    pub generation: u64,
+}
+
+impl NetStack {
+    /// A stack with lo up; `seed` picks initial sequence numbers.
+    pub fn new(seed: u64) -> NetStack {
+        let mut dev = IpDevice::default();
+        let epoch = std::time::Instant::now();
+        let mut cfg = Config::new(HardwareAddress::Ip);
+        cfg.random_seed = seed;
+        let mut iface = Interface::new(cfg, &mut dev, smoltcp::time::Instant::from_micros(0));
+        iface.update_ip_addrs(|a| {
+            let _ = a.push(IpCidr::new(IpAddress::Ipv4(Ipv4Addr::LOCALHOST), 8));
+            let _ = a.push(IpCidr::new(IpAddress::Ipv6(Ipv6Addr::LOCALHOST), 128));
+        });
+        NetStack {
+            iface,
+            dev,
+            sockets: SocketSet::new(Vec::new()),
+            epoch,
+            bindings: Vec::new(),
+            next_ephemeral: *EPHEMERAL.start(),
+            next_owner: 1,
+            orphans: Vec::new(),
+            lo: IfStats::default(),
+            eth0: IfStats::default(),
+            nat: None,
+            generation: 0,
+        }
+    }
+
+    fn now(&self) -> smoltcp::time::Instant {
+        let us = self.epoch.elapsed().as_micros();
+        smoltcp::time::Instant::from_micros(i64::try_from(us).unwrap_or(i64::MAX))
+    }
+
+    /// A fresh owner id for a socket's port bindings.
+    pub fn new_owner(&mut self) -> u64 {
+        let n = self.next_owner;
+        self.next_owner += 1;
+        n
+    }
+
+    pub fn context(&mut self) -> &mut smoltcp::iface::Context {
+        self.iface.context()
+    }
+
+    /// Is `ip` an address of this guest (bind may use it)?
+    pub fn is_local(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v) if v.is_loopback() => true,
+            ip => self.iface.has_ip_addr(IpAddress::from(ip)),
+        }
+    }
+
+    /// Brings eth0 up on the user-mode NAT: 10.0.2.15/24, default route
+    /// via 10.0.2.2.
+    pub fn attach_user_nat(&mut self, seed: u64) {
+        if self.nat.is_some() {
+            return;
+        }
+        self.iface.update_ip_addrs(|a| {
+            let _ = a.push(IpCidr::new(IpAddress::Ipv4(ETH0_IP), ETH0_PREFIX));
+        });
+        let _ = self.iface.routes_mut().add_default_ipv4_route(GATEWAY_IP);
+        let mut dev = IpDevice::default();
+        let mut cfg = Config::new(HardwareAddress::Ip);
+        cfg.random_seed = seed;
+        let mut iface = Interface::new(cfg, &mut dev, self.now());
+        iface.update_ip_addrs(|a| {
+            let _ = a.push(IpCidr::new(IpAddress::Ipv4(GATEWAY_IP), ETH0_PREFIX));
+        });
+        self.nat = Some(Nat {
+            iface,
+            dev,
+            sockets: SocketSet::new(Vec::new()),
+            next_port: *EPHEMERAL.start(),
+            orphans: Vec::new(),
+            held: Vec::new(),
+            pending: Vec::new(),
+            next_req: 1,
+            outbound: HashMap::new(),
+        });
+        if let Some(nat) = self.nat.as_mut() {
+            // The NAT answers for every address the guest connects to.
+            nat.iface.set_any_ip(true);
+        }
+    }
+
+    /// Is eth0 up?
+    pub fn has_eth0(&self) -> bool {
+        self.nat.is_some()
+    }
+
+    /// Is there a route to the non-local `ip` (an interface that reaches it)?
+    pub fn routes(&self, ip: IpAddr) -> bool {
+        self.nat.is_some() && ip.is_ipv4()
+    }
+
+    /// Opens a NAT-side connection to the guest's `port` on eth0 (a
+    /// forwarded host connection); None without eth0.
+    pub fn nat_connect(&mut self, port: u16) -> Option<SocketHandle> {
+        let nat = self.nat.as_mut()?;
+        let rx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
+        let tx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
+        let mut s = tcp::Socket::new(rx, tx);
+        s.set_ack_delay(None);
+        s.set_nagle_enabled(false);
+        let local = nat.next_port;
+        nat.next_port = if local >= *EPHEMERAL.end() {
+            *EPHEMERAL.start()
+        } else {
+            local + 1
+        };
+        let remote = smoltcp::wire::IpEndpoint::new(IpAddress::Ipv4(ETH0_IP), port);
+        s.connect(nat.iface.context(), remote, local).ok()?;
+        Some(nat.sockets.add(s))
+    }
+
+    /// Outbound connections the guest started since the last call.
+    pub fn take_outbound(&mut self) -> Vec<Outbound> {
+        self.nat
+            .as_mut()
+            .map_or(Vec::new(), |n| std::mem::take(&mut n.pending))
+    }
+
+    /// The host side of outbound request `id` is open (`ok`) or failed.
+    /// Open: a NAT socket takes the guest's SYN (returned, to be pumped);
+    /// failed: the SYN goes on with nobody to take it, and the NAT
+    /// answers with a reset (the guest sees ECONNREFUSED).
+    pub fn outbound_done(&mut self, id: u64, ok: bool) -> Option<SocketHandle> {
+        let nat = self.nat.as_mut()?;
+        let i = nat.held.iter().position(|h| h.0 == id)?;
+        let (_, t, syn) = nat.held.remove(i);
+        let mut h = None;
+        if ok {
+            let rx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
+            let tx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
+            let mut s = tcp::Socket::new(rx, tx);
+            s.set_ack_delay(None);
+            s.set_nagle_enabled(false);
+            let ep = smoltcp::wire::IpListenEndpoint {
+                addr: Some(IpAddress::Ipv4(*t.1.ip())),
+                port: t.1.port(),
+            };
+            if s.listen(ep).is_ok() {
+                let handle = nat.sockets.add(s);
+                nat.outbound.insert(handle, t);
+                h = Some(handle);
+            }
+        }
+        if !nat.dev.deliver(syn) {
+            self.eth0.tx_dropped += 1;
+        }
+        h
+    }
+
+    /// A NAT-side connection.
+    pub fn nat_tcp(&mut self, h: SocketHandle) -> Option<&mut tcp::Socket<'static>> {
+        Some(self.nat.as_mut()?.sockets.get_mut::<tcp::Socket>(h))
+    }
+
+    /// Drops a NAT-side connection (aborting it if still open).
+    pub fn nat_remove(&mut self, h: SocketHandle) {
+        if let Some(nat) = self.nat.as_mut() {
+            let s = nat.sockets.get_mut::<tcp::Socket>(h);
+            if s.state() != tcp::State::TimeWait {
+                s.abort();
+            }
+            nat.orphans.push(h);
+            nat.outbound.remove(&h);
+        }
+    }
+
+    /// Starts a TCP connection from `local` to `remote` on socket `h`.
+    pub fn tcp_connect(
+        &mut self,
+        h: SocketHandle,
+        remote: smoltcp::wire::IpEndpoint,
+        local: smoltcp::wire::IpListenEndpoint,
+    ) -> KResult<()> {
+        let cx = self.iface.context();
+        self.sockets
+            .get_mut::<tcp::Socket>(h)
+            .connect(cx, remote, local)
+            .map_err(|e| match e {
+                tcp::ConnectError::InvalidState => Errno::EISCONN,
+                tcp::ConnectError::Unaddressable => Errno::EADDRNOTAVAIL,
+            })
+    }
+
+    /// Runs the stack until nothing moves; true if anything did.
+    pub fn poll(&mut self) -> bool {
+        let mut moved = false;
+        for _ in 0..POLL_ROUNDS {
+            let now = self.now();
+            let r = self.iface.poll(now, &mut self.dev, &mut self.sockets);
+            let mut busy = r != PollResult::None;
+            busy |= self.route_sent();
+            if let Some(nat) = self.nat.as_mut() {
+                busy |= nat.iface.poll(now, &mut nat.dev, &mut nat.sockets) != PollResult::None;
+                busy |= !nat.dev.rx.is_empty();
+            }
+            busy |= self.route_nat_sent();
+            if !busy && self.dev.rx.is_empty() {
+                break;
+            }
+            moved = true;
+        }
+        self.reap_orphans();
+        if moved {
+            self.generation = self.generation.wrapping_add(1);
+        }
+        moved
+    }
+
+    /// Hands each packet the guest sent to its destination: a local
+    /// address comes back in on lo, anything else goes out on eth0 (to
+    /// the NAT) if it is up, else it is dropped. True if any moved.
+    fn route_sent(&mut self) -> bool {
+        let mut any = false;
+        while let Some(p) = self.dev.sent.pop_front() {
+            any = true;
+            let len = p.len() as u64;
+            let dst = dst_of(&p);
+            if dst.is_some_and(|d| self.is_local(d)) {
+                self.lo.tx_packets += 1;
+                self.lo.tx_bytes += len;
+                if self.dev.deliver(p) {
+                    self.lo.rx_packets += 1;
+                    self.lo.rx_bytes += len;
+                } else {
+                    self.lo.rx_dropped += 1;
+                }
+            } else if let Some(nat) = self.nat.as_mut() {
+                if let Some(t) = tcp_syn_of(&p) {
+                    if nat.held.iter().any(|h| h.1 == t) {
+                        continue; // a retransmission of a held SYN
+                    }
+                    if !nat.outbound.values().any(|&v| v == t) {
+                        let id = nat.next_req;
+                        nat.next_req += 1;
+                        nat.pending.push(Outbound { id, dst: t.1 });
+                        nat.held.push((id, t, p));
+                        self.eth0.tx_packets += 1;
+                        self.eth0.tx_bytes += len;
+                        continue;
+                    }
+                }
+                if nat.dev.deliver(p) {
+                    self.eth0.tx_packets += 1;
+                    self.eth0.tx_bytes += len;
+                } else {
+                    self.eth0.tx_dropped += 1;
+                }
+            } else {
+                self.lo.tx_dropped += 1;
+            }
+        }
+        self.lo.tx_dropped = self.lo.tx_dropped.max(self.dev.tx_dropped);
+        any
+    }
+
+    /// Packets the NAT sent: those for the guest arrive on eth0.
+    fn route_nat_sent(&mut self) -> bool {
+        let Some(nat) = self.nat.as_mut() else {
+            return false;
+        };
+        let mut any = false;
+        while let Some(p) = nat.dev.sent.pop_front() {
+            any = true;
+            let len = p.len() as u64;
+            if dst_of(&p) == Some(IpAddr::V4(ETH0_IP)) && self.dev.deliver(p) {
+                self.eth0.rx_packets += 1;
+                self.eth0.rx_bytes += len;
+            } else {
+                self.eth0.rx_dropped += 1;
+            }
+        }
+        any
+    }
+
+    /// When smoltcp next needs a poll (None: not before something happens).
+    pub fn poll_at(&mut self) -> Option<std::time::Instant> {
+        let now = self.now();
+        let nat_at = self
+            .nat
+            .as_mut()
+            .and_then(|n| n.iface.poll_at(now, &n.sockets));
+        let at = self
+            .iface
+            .poll_at(now, &self.sockets)
+            .into_iter()
+            .chain(nat_at)
+            .min()?;
+        let us = u64::try_from(at.total_micros()).unwrap_or(0);
+        Some(self.epoch + std::time::Duration::from_micros(us))
+    }
+
+    /// A TCP socket the guest closed: kept until its close handshake ends.
+    /// Reaped after the next poll (an abort's reset is sent first).
+    pub fn orphan(&mut self, h: SocketHandle) {
+        self.orphans.push(h);
+    }
+
+    fn reap_orphans(&mut self) {
+        if let Some(nat) = self.nat.as_mut() {
+            let sockets = &mut nat.sockets;
+            nat.orphans.retain(|&h| {
+                let st = sockets.get::<tcp::Socket>(h).state();
+                let done = matches!(st, tcp::State::Closed | tcp::State::TimeWait);
+                if done {
+                    sockets.remove(h);
+                }
+                !done
+            });
+        }
+        let sockets = &mut self.sockets;
+        self.orphans.retain(|&h| {
+            let st = sockets.get::<tcp::Socket>(h).state();
+            // TIME_WAIT ends at once: nothing on lo is ever late.
+            let done = matches!(st, tcp::State::Closed | tcp::State::TimeWait);
+            if done {
+                sockets.remove(h);
+            }
+            !done
+        });
+    }
+
+    /// Sockets the guest closed that are still closing (tests, /proc).
+    pub fn orphans(&self) -> usize {
+        self.orphans.len()
+    }
+
+    pub fn tcp(&mut self, h: SocketHandle) -> &mut tcp::Socket<'static> {
+        self.sockets.get_mut::<tcp::Socket>(h)
+    }
+
+    pub fn udp(&mut self, h: SocketHandle) -> &mut udp::Socket<'static> {
+        self.sockets.get_mut::<udp::Socket>(h)
+    }
+
+    /// Binds `port` on `addr` (None: any) for `owner`; port 0 picks an
+    /// ephemeral one. EADDRINUSE on a conflict, as Linux decides it:
+    /// overlapping addresses clash unless both set SO_REUSEADDR and
+    /// neither listens.
+    pub fn bind_port(
+        &mut self,
+        owner: u64,
+        proto: Proto,
+        addr: Option<IpAddr>,
+        port: u16,
+        reuseaddr: bool,
+    ) -> KResult<u16> {
+        let port = if port == 0 {
+            self.ephemeral(proto)?
+        } else {
+            if self
+                .bindings
+                .iter()
+                .any(|b| b.proto == proto && b.port == port && clashes(b, addr, reuseaddr))
+            {
+                return Err(Errno::EADDRINUSE);
+            }
+            port
+        };
+        self.bindings.push(Binding {
+            owner,
+            proto,
+            addr,
+            port,
+            reuseaddr,
+            listening: false,
+        });
+        Ok(port)
+    }
+
+    /// Marks `owner`'s binding as listening: EADDRINUSE if another
+    /// socket holds the same port (SO_REUSEADDR does not share a
+    /// listening port).
+    pub fn listen_port(&mut self, owner: u64, proto: Proto) -> KResult<()> {
+        let Some(me) = self
+            .bindings
+            .iter()
+            .find(|b| b.owner == owner && b.proto == proto)
+        else {
+            return Err(Errno::EINVAL);
+        };
+        let me = *me;
+        let clash = self.bindings.iter().any(|b| {
+            b.owner != owner
+                && b.proto == proto
+                && b.port == me.port
+                && (b.addr.is_none() || me.addr.is_none() || b.addr == me.addr)
+                && (b.listening || !(b.reuseaddr && me.reuseaddr))
+        });
+        if clash {
+            return Err(Errno::EADDRINUSE);
+        }
+        for b in self.bindings.iter_mut().filter(|b| b.owner == owner) {
+            b.listening = true;
+        }
+        Ok(())
+    }
+
+    /// Gives back `owner`'s ports.
+    pub fn unbind(&mut self, owner: u64) {
+        self.bindings.retain(|b| b.owner != owner);
+    }
+
+    fn ephemeral(&mut self, proto: Proto) -> KResult<u16> {
+        let span = (*EPHEMERAL.end() - *EPHEMERAL.start()) as u32 + 1;
+        for _ in 0..span {
+            let p = self.next_ephemeral;
+            self.next_ephemeral = if p >= *EPHEMERAL.end() {
+                *EPHEMERAL.start()
+            } else {
+                p + 1
+            };
+            if !self
+                .bindings
+                .iter()
+                .any(|b| b.proto == proto && b.port == p)
+            {
+                return Ok(p);
+            }
+        }
+        Err(Errno::EADDRINUSE)
+    }
+
+    /// Bound ports (tests, /proc/net).
+    pub fn bound(&self, proto: Proto) -> Vec<(Option<IpAddr>, u16)> {
+        self.bindings
+            .iter()
+            .filter(|b| b.proto == proto)
+            .map(|b| (b.addr, b.port))
+            .collect()
+    }
+}
+
+/// A TCP SYN (without ACK) in a raw IPv4 packet: (source port,
+/// destination).
+fn tcp_syn_of(p: &[u8]) -> Option<(u16, SocketAddrV4)> {
+    if p.len() < 20 || p[0] >> 4 != 4 || p[9] != 6 {
+        return None;
+    }
+    let ihl = ((p[0] & 0xf) as usize) * 4;
+    let t = p.get(ihl..ihl.checked_add(20)?)?;
+    if t[13] & 0x12 != 0x02 {
+        return None;
+    }
+    let dst = Ipv4Addr::new(p[16], p[17], p[18], p[19]);
+    let sport = u16::from_be_bytes([t[0], t[1]]);
+    let dport = u16::from_be_bytes([t[2], t[3]]);
+    Some((sport, SocketAddrV4::new(dst, dport)))
+}
+
+/// The destination of a raw IPv4 or IPv6 packet.
+fn dst_of(p: &[u8]) -> Option<IpAddr> {
+    match p.first()? >> 4 {
+        4 if p.len() >= 20 => {
+            let b: [u8; 4] = p[16..20].try_into().ok()?;
+            Some(IpAddr::V4(Ipv4Addr::from(b)))
+        }
+        6 if p.len() >= 40 => {
+            let b: [u8; 16] = p[24..40].try_into().ok()?;
+            Some(IpAddr::V6(Ipv6Addr::from(b)))
+        }
+        _ => None,
+    }
+}
+
+fn clashes(b: &Binding, addr: Option<IpAddr>, reuseaddr: bool) -> bool {
+    let overlap = b.addr.is_none() || addr.is_none() || b.addr == addr;
+    overlap && (b.listening || !(b.reuseaddr && reuseaddr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_conflicts_follow_linux() {
+        let mut s = NetStack::new(1);
+        let lo = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(s.bind_port(1, Proto::Tcp, None, 80, false), Ok(80));
+        assert_eq!(
+            s.bind_port(2, Proto::Tcp, lo, 80, false),
+            Err(Errno::EADDRINUSE)
+        );
+        assert_eq!(s.bind_port(2, Proto::Udp, lo, 80, false), Ok(80));
+        s.unbind(1);
+        assert_eq!(s.bind_port(3, Proto::Tcp, lo, 80, true), Ok(80));
+        assert_eq!(s.bind_port(4, Proto::Tcp, None, 80, true), Ok(80));
+        // Both SO_REUSEADDR and 3 does not listen: 4 may (as Linux).
+        assert_eq!(s.listen_port(4, Proto::Tcp), Ok(()));
+        assert_eq!(s.listen_port(3, Proto::Tcp), Err(Errno::EADDRINUSE));
+        assert_eq!(
+            s.bind_port(5, Proto::Tcp, lo, 80, true),
+            Err(Errno::EADDRINUSE)
+        );
+        let e = s.bind_port(6, Proto::Tcp, None, 0, false).unwrap();
+        assert!(EPHEMERAL.contains(&e));
+        let f = s.bind_port(7, Proto::Tcp, None, 0, false).unwrap();
+        assert_ne!(e, f);
+    }
+
+    #[test]
+    fn syn_parser_reads_the_tuple() {
+        let mut p = vec![0u8; 40];
+        p[0] = 0x45;
+        p[9] = 6;
+        p[16..20].copy_from_slice(&[10, 0, 2, 2]);
+        p[20..22].copy_from_slice(&40000u16.to_be_bytes());
+        p[22..24].copy_from_slice(&8080u16.to_be_bytes());
+        p[33] = 0x02;
+        let want = (40000, "10.0.2.2:8080".parse().unwrap());
+        assert_eq!(tcp_syn_of(&p), Some(want));
+        p[33] = 0x12; // SYN+ACK: not a new connection
+        assert_eq!(tcp_syn_of(&p), None);
+        assert_eq!(dst_of(&p), Some("10.0.2.2".parse().unwrap()));
+        p[0] = 0x4f; // options past the end
+        assert_eq!(tcp_syn_of(&p), None);
+    }
+
+    proptest::proptest! {
+        /// Whatever the bytes, the packet parsers answer without panicking.
+        #[test]
+        fn parsers_take_any_bytes(p in proptest::collection::vec(proptest::num::u8::ANY, 0..80)) {
+            let _ = tcp_syn_of(&p);
+            let _ = dst_of(&p);
+        }
+    }
+
+    #[test]
+    fn lo_addresses_are_local() {
+        let s = NetStack::new(1);
+        assert!(s.is_local("127.0.0.1".parse().unwrap()));
+        assert!(s.is_local("127.3.2.1".parse().unwrap()));
+        assert!(s.is_local("::1".parse().unwrap()));
+        assert!(!s.is_local("10.0.2.15".parse().unwrap()));
+    }
+}

@@ -1,0 +1,579 @@
+//! The socket calls on inet sockets (AF_INET, AF_INET6). The socket
+//! table rows point here: a call on an inet socket fd is served here,
+//! anything else goes on to the AF_UNIX handlers in `net.rs` unchanged
+//! (so the two families share one table and one fd space, and neither
+//! file needs the other's types).
+//!
+//! Handlers decode guest values with Linux's checks, call the socket
+//! (`crate::net::inet::InetSocket`) on the stack, run the stack
+//! (`Kernel::net_settle`), then copy results out. "Would block" sleeps
+//! on the socket queue with smoltcp's next timer as the deadline.
+
+use std::rc::Rc;
+
+use super::net;
+use super::{fd_arg, ok, Outcome, SysResult};
+use crate::errno::{Errno, KResult};
+use crate::kernel::files::inet::{sigpipe_if, InetFile};
+use crate::kernel::task::{Pid, Wait};
+use crate::kernel::waitq::ALL_EVENTS;
+use crate::kernel::Kernel;
+use crate::net::inet::addr::{self, AddrReq, Family, Use};
+use crate::net::inet::opts::{IPPROTO_TCP, TCP_INFO};
+use crate::net::inet::{InetSocket, Proto};
+use crate::net::sockaddr::{check_in_len, copy_out_len};
+use crate::net::*;
+use crate::vfs::file::{ops_of, FileDescription};
+use crate::vfs::OpenFileRef;
+
+/// Most bytes one send or receive moves (the rest is a short count).
+const IO_CHUNK: usize = 1 << 20;
+/// UIO_MAXIOV.
+const UIO_MAXIOV: u64 = 1024;
+/// sizeof(struct msghdr), sizeof(struct mmsghdr).
+const MSGHDR: usize = 56;
+const MMSGHDR: u64 = 64;
+/// sizeof(struct tcp_info) as Linux 6.x reports it.
+const TCP_INFO_LEN: usize = 232;
+
+type Sock = (OpenFileRef, Rc<dyn FileDescription>);
+
+/// The inet socket behind `fd`, or None (not an inet socket: the
+/// AF_UNIX handler answers, with its own EBADF/ENOTSOCK).
+fn inet_of(k: &Kernel, tid: Pid, fd: u64) -> Option<Sock> {
+    let f = k.fd_file(tid, fd_arg(fd)).ok()?;
+    let ops = ops_of(&f);
+    ops.as_inet()?;
+    Some((f, ops))
+}
+
+fn file(ops: &Rc<dyn FileDescription>) -> &InetFile {
+    ops.as_inet().expect("checked by inet_of")
+}
+
+/// Sleeps until some socket changes or the stack's next timer.
+fn block(k: &mut Kernel, tid: Pid) -> Outcome {
+    let d = k.net_deadline();
+    let q = k.sockq.clone();
+    k.wait_on(tid, &q, ALL_EVENTS);
+    Outcome::Block(Wait::Queue(d))
+}
+
+fn read_addr(k: &mut Kernel, tid: Pid, ptr: u64, len: u64) -> KResult<Vec<u8>> {
+    let len = check_in_len(len)?;
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    k.read_user_vec(tid, ptr, len)
+}
+
+fn write_addr(k: &mut Kernel, tid: Pid, ptr: u64, lenp: u64, bytes: &[u8]) -> KResult<()> {
+    let ulen = k.read_u32(tid, lenp)?;
+    let n = copy_out_len(bytes.len(), ulen as u64)?;
+    if n > 0 {
+        k.write_user(tid, ptr, &bytes[..n])?;
+    }
+    k.write_u32(tid, lenp, bytes.len() as u32)
+}
+
+pub fn sys_socket(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let family = match a[0] as u32 {
+        2 => Family::V4,
+        10 => Family::V6,
+        _ => return net::sys_socket(k, tid, a),
+    };
+    let ty = a[1] as u32;
+    let flags = ty & !SOCK_TYPE_MASK;
+    if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let proto = match (ty & SOCK_TYPE_MASK, a[2] as u32 as i32) {
+        (SOCK_STREAM, 0 | 6) => Proto::Tcp,
+        (SOCK_DGRAM, 0 | 17) => Proto::Udp,
+        // Ping sockets: ping_group_range is "1 0" (nobody) by default.
+        (SOCK_DGRAM, 1 | 58) => return Err(Errno::EACCES),
+        (SOCK_STREAM | SOCK_DGRAM, _) => return Err(Errno::EPROTONOSUPPORT),
+        (3, _) if k.task(tid)?.cred.euid != 0 => return Err(Errno::EPERM),
+        (3, _) => return Err(Errno::EPROTONOSUPPORT),
+        (t, _) if t >= 11 => return Err(Errno::EINVAL),
+        _ => return Err(Errno::ESOCKTNOSUPPORT),
+    };
+    let s = InetSocket::new(k.net(), family, proto);
+    let f = InetFile::open(k, s, flags & SOCK_NONBLOCK != 0);
+    let fd = k
+        .task(tid)?
+        .files
+        .borrow_mut()
+        .install(f, flags & SOCK_CLOEXEC != 0, 0)?;
+    ok(fd as i64)
+}
+
+pub fn sys_bind(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let Some((_f, ops)) = inet_of(k, tid, a[0]) else {
+        return net::sys_bind(k, tid, a);
+    };
+    let raw = read_addr(k, tid, a[1], a[2])?;
+    let mut s = file(&ops).sock.borrow_mut();
+    let addr = match addr::parse(s.family, &raw, Use::Bind)? {
+        AddrReq::Addr(x) => x,
+        AddrReq::Unspec => return Err(Errno::EINVAL),
+    };
+    let privileged = k.task(tid)?.cred.euid == 0;
+    s.bind(k.net(), addr, privileged)?;
+    ok(0)
+}
+
+pub fn sys_listen(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let Some((_f, ops)) = inet_of(k, tid, a[0]) else {
+        return net::sys_listen(k, tid, a);
+    };
+    let r = file(&ops)
+        .sock
+        .borrow_mut()
+        .listen(k.net(), a[1] as u32 as i32);
+    k.net_settle();
+    r?;
+    ok(0)
+}
+
+pub fn sys_connect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let Some((f, ops)) = inet_of(k, tid, a[0]) else {
+        return net::sys_connect(k, tid, a);
+    };
+    let raw = read_addr(k, tid, a[1], a[2])?;
+    let sf = file(&ops);
+    let req = addr::parse(sf.sock.borrow().family, &raw, Use::Connect)?;
+    let wait = !f.borrow().nonblocking();
+    let r = sf.sock.borrow_mut().connect(k.net(), req, wait);
+    k.net_settle();
+    let r = match r {
+        // Started: the handshake on lo is over by now, or refused.
+        Err(Errno::EINPROGRESS) if wait => sf.sock.borrow_mut().connect_check(k.net(), true),
+        r => r,
+    };
+    match r {
+        Ok(()) => ok(0),
+        Err(Errno::EAGAIN) => Ok(block(k, tid)),
+        Err(e) => Err(e),
+    }
+}
+
+fn do_accept(k: &mut Kernel, tid: Pid, a: [u64; 6], flags: u32) -> SysResult {
+    if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let Some((f, ops)) = inet_of(k, tid, a[0]) else {
+        return net::sys_accept4(k, tid, a);
+    };
+    let sf = file(&ops);
+    let files = k.task(tid)?.files.clone();
+    let slot = files.borrow_mut().reserve(1, 0)?;
+    let r = sf.sock.borrow_mut().accept(k.net());
+    k.net_settle();
+    let mut c = match r {
+        Ok(c) => c,
+        Err(e) => {
+            files.borrow_mut().unreserve(slot);
+            return match e {
+                Errno::EAGAIN if !f.borrow().nonblocking() => Ok(block(k, tid)),
+                e => Err(e),
+            };
+        }
+    };
+    if a[1] != 0 {
+        let peer = c.peer_name(k.net()).map(|p| addr::encode(c.family, p));
+        let w = peer.and_then(|b| write_addr(k, tid, a[1], a[2], &b));
+        if let Err(e) = w {
+            files.borrow_mut().unreserve(slot);
+            c.release(k.net());
+            k.net_settle();
+            return Err(e);
+        }
+    }
+    let nf = InetFile::open(k, c, flags & SOCK_NONBLOCK != 0);
+    let fds = files
+        .borrow_mut()
+        .install_reserved(slot, vec![(nf, flags & SOCK_CLOEXEC != 0)]);
+    ok(fds[0] as i64)
+}
+
+pub fn sys_accept(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if inet_of(k, tid, a[0]).is_none() {
+        return net::sys_accept(k, tid, a);
+    }
+    do_accept(k, tid, a, 0)
+}
+
+pub fn sys_accept4(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_accept(k, tid, a, a[3] as u32)
+}
+
+pub fn sys_getsockname(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let Some((_f, ops)) = inet_of(k, tid, a[0]) else {
+        return net::sys_getsockname(k, tid, a);
+    };
+    let s = file(&ops).sock.borrow();
+    let b = addr::encode(s.family, s.local_name(k.net()));
+    write_addr(k, tid, a[1], a[2], &b)?;
+    ok(0)
+}
+
+pub fn sys_getpeername(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let Some((_f, ops)) = inet_of(k, tid, a[0]) else {
+        return net::sys_getpeername(k, tid, a);
+    };
+    let s = file(&ops).sock.borrow();
+    let b = addr::encode(s.family, s.peer_name(k.net())?);
+    write_addr(k, tid, a[1], a[2], &b)?;
+    ok(0)
+}
+
+pub fn sys_shutdown(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let Some((_f, ops)) = inet_of(k, tid, a[0]) else {
+        return net::sys_shutdown(k, tid, a);
+    };
+    let r = file(&ops).sock.borrow_mut().shutdown(k.net(), a[1] as u32);
+    k.net_settle();
+    r?;
+    ok(0)
+}
+
+/// Sends from `iov`; Ok(None) means "would block".
+fn do_send(
+    k: &mut Kernel,
+    tid: Pid,
+    (f, ops): &Sock,
+    iov: &[(u64, usize)],
+    name: Option<Vec<u8>>,
+    flags: u32,
+) -> KResult<Option<usize>> {
+    if flags & MSG_OOB != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let sf = file(ops);
+    let (family, proto) = {
+        let s = sf.sock.borrow();
+        (s.family, s.proto)
+    };
+    let nonblock = f.borrow().nonblocking() || flags & MSG_DONTWAIT != 0;
+    let total = iov
+        .iter()
+        .try_fold(0usize, |acc, v| acc.checked_add(v.1))
+        .ok_or(Errno::EINVAL)?;
+    if proto == Proto::Udp && total > crate::net::inet::socket::UDP_MAX {
+        return Err(Errno::EMSGSIZE);
+    }
+    let to = match (&name, proto) {
+        (Some(raw), Proto::Udp) => match addr::parse(family, raw, Use::SendTo)? {
+            AddrReq::Addr(x) => Some(x),
+            AddrReq::Unspec => None,
+        },
+        _ => None,
+    };
+    let want = total.min(IO_CHUNK);
+    let mut data = Vec::with_capacity(want);
+    for &(base, len) in iov {
+        let n = len.min(want - data.len());
+        if n > 0 {
+            data.extend(k.read_user_vec(tid, base, n)?);
+        }
+    }
+    let r = sf.sock.borrow_mut().send_all(k.net(), &data, to, !nonblock);
+    k.net_settle();
+    if proto == Proto::Tcp {
+        sigpipe_if(k, tid, &r, flags & MSG_NOSIGNAL != 0);
+    }
+    match r {
+        Ok(n) => Ok(Some(n)),
+        Err(Errno::EAGAIN) if !nonblock => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+struct RecvOut {
+    ret: usize,
+    name: Vec<u8>,
+    msg_flags: u32,
+}
+
+/// Receives into `iov`; Ok(None) means "would block".
+fn do_recv(
+    k: &mut Kernel,
+    tid: Pid,
+    (f, ops): &Sock,
+    iov: &[(u64, usize)],
+    flags: u32,
+) -> KResult<Option<RecvOut>> {
+    if flags & MSG_OOB != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let sf = file(ops);
+    let nonblock = f.borrow().nonblocking() || flags & MSG_DONTWAIT != 0;
+    let total = iov
+        .iter()
+        .try_fold(0usize, |acc, v| acc.checked_add(v.1))
+        .ok_or(Errno::EINVAL)?;
+    let mut buf = vec![0u8; total.min(IO_CHUNK)];
+    let peek = flags & MSG_PEEK != 0;
+    let waitall = flags & MSG_WAITALL != 0 && !nonblock;
+    let r = {
+        let mut s = sf.sock.borrow_mut();
+        if waitall && !s.has_all(k.net(), buf.len()) {
+            Err(Errno::EAGAIN)
+        } else {
+            s.recv(k.net(), &mut buf, peek)
+        }
+    };
+    if !peek {
+        k.net_settle();
+    }
+    let got = match r {
+        Ok(g) => g,
+        Err(Errno::EAGAIN) if !nonblock => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut done = 0;
+    for &(base, len) in iov {
+        if done >= got.n {
+            break;
+        }
+        let m = len.min(got.n - done);
+        k.write_user(tid, base, &buf[done..done + m])?;
+        done += m;
+    }
+    let s = sf.sock.borrow();
+    let udp = s.proto == Proto::Udp;
+    let ret = if flags & MSG_TRUNC != 0 && udp {
+        got.full
+    } else {
+        got.n
+    };
+    Ok(Some(RecvOut {
+        ret,
+        name: got.from.map_or(Vec::new(), |a| addr::encode(s.family, a)),
+        msg_flags: if got.full > got.n { MSG_TRUNC } else { 0 },
+    }))
+}
+
+fn done_or_block<T>(
+    k: &mut Kernel,
+    tid: Pid,
+    r: KResult<Option<T>>,
+) -> KResult<Result<T, Outcome>> {
+    match r? {
+        Some(v) => Ok(Ok(v)),
+        None => Ok(Err(block(k, tid))),
+    }
+}
+
+pub fn sys_sendto(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let Some(sock) = inet_of(k, tid, a[0]) else {
+        return net::sys_sendto(k, tid, a);
+    };
+    let name = if a[4] != 0 && a[5] as u32 != 0 {
+        Some(read_addr(k, tid, a[4], a[5])?)
+    } else {
+        None
+    };
+    let r = do_send(k, tid, &sock, &[(a[1], a[2] as usize)], name, a[3] as u32);
+    match done_or_block(k, tid, r)? {
+        Ok(n) => ok(n as i64),
+        Err(o) => Ok(o),
+    }
+}
+
+pub fn sys_recvfrom(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let Some(sock) = inet_of(k, tid, a[0]) else {
+        return net::sys_recvfrom(k, tid, a);
+    };
+    let r = do_recv(k, tid, &sock, &[(a[1], a[2] as usize)], a[3] as u32);
+    match done_or_block(k, tid, r)? {
+        Ok(out) => {
+            if a[4] != 0 {
+                write_addr(k, tid, a[4], a[5], &out.name)?;
+            }
+            ok(out.ret as i64)
+        }
+        Err(o) => Ok(o),
+    }
+}
+
+/// struct msghdr: name, namelen, iov, iovlen (control is not read: inet
+/// sockets take and give no control messages).
+struct MsgHdr {
+    name: u64,
+    namelen: u32,
+    iov: u64,
+    iovlen: u64,
+}
+
+fn read_msghdr(k: &mut Kernel, tid: Pid, p: u64) -> KResult<MsgHdr> {
+    let b = k.read_user_vec(tid, p, MSGHDR)?;
+    let q = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8"));
+    Ok(MsgHdr {
+        name: q(0),
+        namelen: q(8) as u32,
+        iov: q(16),
+        iovlen: q(24),
+    })
+}
+
+fn gather(k: &mut Kernel, tid: Pid, m: &MsgHdr) -> KResult<Vec<(u64, usize)>> {
+    if m.iovlen > UIO_MAXIOV {
+        return Err(Errno::EMSGSIZE);
+    }
+    k.gather(tid, m.iov, m.iovlen)
+}
+
+fn send_one(k: &mut Kernel, tid: Pid, sock: &Sock, p: u64, flags: u32) -> KResult<Option<usize>> {
+    let m = read_msghdr(k, tid, p)?;
+    let name = if m.name != 0 && m.namelen != 0 {
+        Some(read_addr(k, tid, m.name, m.namelen as u64)?)
+    } else {
+        None
+    };
+    let iov = gather(k, tid, &m)?;
+    do_send(k, tid, sock, &iov, name, flags)
+}
+
+fn recv_one(k: &mut Kernel, tid: Pid, sock: &Sock, p: u64, flags: u32) -> KResult<Option<usize>> {
+    let m = read_msghdr(k, tid, p)?;
+    let iov = gather(k, tid, &m)?;
+    let Some(out) = do_recv(k, tid, sock, &iov, flags)? else {
+        return Ok(None);
+    };
+    if m.name != 0 {
+        let n = out.name.len().min(m.namelen as usize);
+        k.write_user(tid, m.name, &out.name[..n])?;
+        k.write_u32(tid, p + 8, out.name.len() as u32)?;
+    } else {
+        k.write_u32(tid, p + 8, 0)?;
+    }
+    k.write_u64(tid, p + 40, 0)?;
+    k.write_u32(tid, p + 48, out.msg_flags)?;
+    Ok(Some(out.ret))
+}
+
+pub fn sys_sendmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let Some(sock) = inet_of(k, tid, a[0]) else {
+        return net::sys_sendmsg(k, tid, a);
+    };
+    let r = send_one(k, tid, &sock, a[1], a[2] as u32);
+    match done_or_block(k, tid, r)? {
+        Ok(n) => ok(n as i64),
+        Err(o) => Ok(o),
+    }
+}
+
+pub fn sys_recvmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let Some(sock) = inet_of(k, tid, a[0]) else {
+        return net::sys_recvmsg(k, tid, a);
+    };
+    let r = recv_one(k, tid, &sock, a[1], a[2] as u32);
+    match done_or_block(k, tid, r)? {
+        Ok(n) => ok(n as i64),
+        Err(o) => Ok(o),
+    }
+}
+
+/// sendmmsg/recvmmsg: each message in turn; after the first, one that
+/// would block or fails ends the call with the count so far.
+fn do_mmsg(k: &mut Kernel, tid: Pid, sock: &Sock, a: [u64; 6], send: bool) -> SysResult {
+    let vlen = a[2].min(UIO_MAXIOV);
+    let mut flags = a[3] as u32;
+    let mut done = 0u64;
+    while done < vlen {
+        let p = a[1].checked_add(done * MMSGHDR).ok_or(Errno::EFAULT)?;
+        let r = if send {
+            send_one(k, tid, sock, p, flags)
+        } else {
+            recv_one(k, tid, sock, p, flags & !MSG_WAITFORONE)
+        };
+        match r {
+            Ok(Some(n)) => {
+                k.write_u32(tid, p + MSGHDR as u64, n as u32)?;
+                done += 1;
+                if !send && flags & MSG_WAITFORONE != 0 {
+                    flags |= MSG_DONTWAIT;
+                }
+            }
+            Ok(None) if done == 0 => return Ok(block(k, tid)),
+            Err(e) if done == 0 => return Err(e),
+            _ => break,
+        }
+    }
+    ok(done as i64)
+}
+
+pub fn sys_sendmmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let Some(sock) = inet_of(k, tid, a[0]) else {
+        return net::sys_sendmmsg(k, tid, a);
+    };
+    do_mmsg(k, tid, &sock, a, true)
+}
+
+pub fn sys_recvmmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let Some(sock) = inet_of(k, tid, a[0]) else {
+        return net::sys_recvmmsg(k, tid, a);
+    };
+    do_mmsg(k, tid, &sock, a, false)
+}
+
+pub fn sys_setsockopt(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let Some((_f, ops)) = inet_of(k, tid, a[0]) else {
+        return net::sys_setsockopt(k, tid, a);
+    };
+    let (level, name, ptr, len) = (a[1] as i32, a[2] as i32, a[3], a[4] as u32 as i32);
+    if len < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let val = k.read_user_vec(tid, ptr, (len as usize).min(16))?;
+    let mut s = file(&ops).sock.borrow_mut();
+    let proto = s.proto;
+    let e = s.opts.set(proto, level, name, &val)?;
+    s.apply(k.net(), e);
+    ok(0)
+}
+
+pub fn sys_getsockopt(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let Some((_f, ops)) = inet_of(k, tid, a[0]) else {
+        return net::sys_getsockopt(k, tid, a);
+    };
+    let (level, name, ptr, lenp) = (a[1] as i32, a[2] as i32, a[3], a[4]);
+    let len = k.read_u32(tid, lenp)? as i32;
+    if len < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let int = |v: i32| v.to_le_bytes().to_vec();
+    let bytes = {
+        let mut s = file(&ops).sock.borrow_mut();
+        let tcp = s.proto == Proto::Tcp;
+        match (level, name) {
+            (SOL_SOCKET, SO_TYPE) => int(if tcp { 1 } else { 2 }),
+            (SOL_SOCKET, SO_PROTOCOL) => int(if tcp { 6 } else { 17 }),
+            (SOL_SOCKET, SO_DOMAIN) => int(s.family.raw() as i32),
+            (SOL_SOCKET, SO_ERROR) => int(s.take_error(k.net()).map_or(0, |e| e.0)),
+            (SOL_SOCKET, SO_ACCEPTCONN) => int(s.listening() as i32),
+            (SOL_SOCKET, SO_PEERCRED) => Ucred {
+                pid: 0,
+                uid: u32::MAX,
+                gid: u32::MAX,
+            }
+            .to_bytes()
+            .to_vec(),
+            (IPPROTO_TCP, TCP_INFO) if tcp => {
+                let mut b = vec![0u8; TCP_INFO_LEN];
+                b[0] = s.tcp_row(k.net()).map_or(7, |r| r.0);
+                b
+            }
+            _ => {
+                let proto = s.proto;
+                s.opts.get(proto, level, name)?
+            }
+        }
+    };
+    let n = (len as usize).min(bytes.len());
+    k.write_user(tid, ptr, &bytes[..n])?;
+    k.write_u32(tid, lenp, n as u32)?;
+    ok(0)
+}
