@@ -38,6 +38,7 @@ const COMPARED: &[&str] = &[
     "t_cwdref",
     "t_locks",
     "t_sysv",
+    "t_futex_pi",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -116,7 +117,8 @@ compare!(
     t_unix,
     t_epoll,
     t_locks,
-    t_sysv
+    t_sysv,
+    t_futex_pi
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

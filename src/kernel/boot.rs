@@ -367,6 +367,7 @@ impl Kernel {
                 exit_status: 0,
                 exit_signal: 0,
                 clear_child_tid: 0,
+                robust_list: 0,
                 comm: b"swapper".to_vec(),
                 cmdline: Vec::new(),
                 exe: Vec::new(),

@@ -163,6 +163,7 @@ impl Kernel {
             } else {
                 0
             },
+            robust_list: 0,
             comm: p.comm.clone(),
             cmdline: p.cmdline.clone(),
             exe: p.exe.clone(),
@@ -213,6 +214,8 @@ impl Kernel {
         let tgid = t.tgid;
         let ctid = t.clear_child_tid;
         let mmid = t.mm;
+        // Robust futexes it holds are marked FUTEX_OWNER_DIED first.
+        self.exit_robust_list(tid);
         if ctid != 0 {
             // CLONE_CHILD_CLEARTID: zero it and wake a futex waiter.
             let _ = self.write_u32(tid, ctid, 0);

@@ -104,6 +104,9 @@ pub struct Task {
     /// Signal sent to the parent on exit (SIGCHLD; 0 for threads).
     pub exit_signal: i32,
     pub clear_child_tid: u64,
+    /// set_robust_list: the head of the thread's robust futex list (0: none),
+    /// walked when the thread exits (`kernel/futex_pi.rs`).
+    pub robust_list: u64,
     pub comm: Vec<u8>,
     pub cmdline: Vec<u8>,
     pub exe: Vec<u8>,
