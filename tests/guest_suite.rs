@@ -39,6 +39,7 @@ const COMPARED: &[&str] = &[
     "t_locks",
     "t_sysv",
     "t_futex_pi",
+    "t_prctl",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -118,7 +119,8 @@ compare!(
     t_epoll,
     t_locks,
     t_sysv,
-    t_futex_pi
+    t_futex_pi,
+    t_prctl
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

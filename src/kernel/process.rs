@@ -186,6 +186,9 @@ impl Kernel {
             pdeathsig: 0,
             sched: p.sched.forked(),
             no_new_privs: p.no_new_privs,
+            child_subreaper: false,
+            timer_slack: p.timer_slack,
+            personality: p.personality,
             cpu_exit: (0, 0),
             kernel_ns: 0,
             child_cpu: (0, 0),
@@ -317,10 +320,11 @@ impl Kernel {
             .filter(|t| t.ppid == tgid && t.tgid != tgid)
             .map(|t| t.tid)
             .collect();
+        let reaper = self.find_reaper(tgid);
         let mut zombie_orphans = false;
         for o in orphans {
             let t = self.tasks.get_mut(&o).expect("task");
-            t.ppid = 1;
+            t.ppid = reaper;
             zombie_orphans |= t.state == TaskState::Zombie;
             let sig = t.pdeathsig;
             if sig > 0 && t.is_alive() {
@@ -335,7 +339,7 @@ impl Kernel {
         }
         if zombie_orphans {
             self.send_to_process(
-                1,
+                reaper,
                 SigInfo {
                     signo: SIGCHLD,
                     code: CLD_EXITED,
@@ -369,6 +373,23 @@ impl Kernel {
             self.notify_parent(ppid, tgid, code, st);
         }
         self.wake_all();
+    }
+
+    /// Who adopts the children of exiting process `tgid`: the nearest
+    /// living ancestor that is a child subreaper (PR_SET_CHILD_SUBREAPER),
+    /// else init (Linux's find_new_reaper).
+    fn find_reaper(&self, tgid: Pid) -> Pid {
+        let mut p = self.tasks.get(&tgid).map(|t| t.ppid).unwrap_or(1);
+        let mut steps = 0;
+        while p > 1 && steps < 4096 {
+            let Some(t) = self.tasks.get(&p) else { break };
+            if t.child_subreaper && t.is_alive() {
+                return p;
+            }
+            p = t.ppid;
+            steps += 1;
+        }
+        1
     }
 
     /// exit_group and fatal signals: every thread of the process ends.

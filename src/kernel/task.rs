@@ -137,6 +137,14 @@ pub struct Task {
     pub pdeathsig: i32,
     /// PR_SET_NO_NEW_PRIVS: kept across fork and exec, never cleared.
     pub no_new_privs: bool,
+    /// PR_SET_CHILD_SUBREAPER (the leader's counts): orphaned descendants
+    /// are reparented here instead of to init. Not inherited.
+    pub child_subreaper: bool,
+    /// PR_SET_TIMERSLACK, in ns (inherited; recorded, no timer is
+    /// coarsened by it).
+    pub timer_slack: u64,
+    /// personality(2): inherited across fork and exec.
+    pub personality: u32,
     /// Nice value, scheduling policy and priority (per thread).
     pub sched: super::schedattr::SchedAttr,
     /// CPU ticks (user, system) the process used, sampled at exit.
@@ -157,6 +165,9 @@ impl Task {
         !matches!(self.state, TaskState::Zombie | TaskState::Dead)
     }
 }
+
+/// Linux's default timer slack (50 µs).
+pub const DEFAULT_TIMER_SLACK_NS: u64 = 50_000;
 
 /// Nanoseconds in one host CPU tick (the unit of the stubs' CPU times).
 pub const CPU_TICK_NS: u64 = 10_000_000;

@@ -154,6 +154,7 @@ const TABLE: &[Entry] = &[
     ),
     (149, "mlock", mm::sys_mlock),
     (150, "munlock", mm::sys_mlock),
+    (135, "personality", process::sys_personality),
     (157, "prctl", process::sys_prctl),
     (158, "arch_prctl", process::sys_arch_prctl),
     (160, "setrlimit", process::sys_setrlimit),
