@@ -40,6 +40,7 @@ const COMPARED: &[&str] = &[
     "t_sysv",
     "t_futex_pi",
     "t_prctl",
+    "t_limits",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -120,7 +121,8 @@ compare!(
     t_locks,
     t_sysv,
     t_futex_pi,
-    t_prctl
+    t_prctl,
+    t_limits
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

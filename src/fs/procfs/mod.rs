@@ -13,8 +13,8 @@
 //! /proc/sys/kernel/hostname's (the kernel takes them: `set_hostname`).
 //! /proc/sys has the basics programs read: kernel/{hostname, osrelease,
 //! ostype, pid_max, random/boot_id, random/uuid}, fs/{file-max, nr_open,
-//! pipe-max-size}, vm/{max_map_count, overcommit_memory} (read-only; the
-//! map count is not enforced yet).
+//! pipe-max-size}, vm/{max_map_count, overcommit_memory} (read-only; mmap
+//! and mprotect enforce the map count).
 //! /proc/locks and /proc/sysvipc/{shm,sem,msg} are text the kernel formats
 //! (`ProcSource::locks`, `sysvipc`); kernel/{shmmax, shmall, shmmni, sem,
 //! msgmax, msgmnb, msgmni} show the SysV IPC limits.
