@@ -41,6 +41,7 @@ const COMPARED: &[&str] = &[
     "t_futex_pi",
     "t_prctl",
     "t_limits",
+    "t_proc_sys",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -122,7 +123,8 @@ compare!(
     t_sysv,
     t_futex_pi,
     t_prctl,
-    t_limits
+    t_limits,
+    t_proc_sys
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

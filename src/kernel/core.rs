@@ -118,6 +118,8 @@ pub struct Kernel {
     pub locks: super::locks::LockTable,
     /// SysV IPC objects.
     pub ipc: super::ipc::Ipc,
+    /// The NIS domain name (setdomainname, kernel/domainname, uname).
+    pub domainname: Vec<u8>,
     /// Deadlines: timeouts of blocked tasks, real-time timers.
     pub timers: super::timers::DeadlineQueue,
     /// The host event loop the scheduler waits on when idle, and what
@@ -183,6 +185,7 @@ impl Kernel {
             futexes: Default::default(),
             locks: Default::default(),
             ipc: Default::default(),
+            domainname: b"(none)".to_vec(),
             timers: Default::default(),
             host_loop,
             host_sources: HashMap::new(),

@@ -49,13 +49,25 @@ pub fn sys_uname(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         release.as_bytes(),
         b"#1 SMP umlrun",
         b"x86_64",
-        b"(none)",
+        &k.domainname.clone(),
     ];
     for (i, f) in fields.iter().enumerate() {
         let n = f.len().min(64);
         b[i * 65..i * 65 + n].copy_from_slice(&f[..n]);
     }
     k.write_user(tid, a[0], &b)?;
+    ok(0)
+}
+
+/// setdomainname(2): root only, at most 64 bytes.
+pub fn sys_setdomainname(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if k.task(tid)?.cred.euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    if a[1] > 64 {
+        return Err(Errno::EINVAL);
+    }
+    k.domainname = k.read_user_vec(tid, a[0], a[1] as usize)?;
     ok(0)
 }
 

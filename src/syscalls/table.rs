@@ -164,6 +164,7 @@ const TABLE: &[Entry] = &[
     (166, "umount2", misc::sys_umount2),
     (169, "reboot", misc::sys_reboot),
     (170, "sethostname", misc::sys_sethostname),
+    (171, "setdomainname", misc::sys_setdomainname),
     (186, "gettid", process::sys_gettid),
     (200, "tkill", signal::sys_tkill),
     (201, "time", time::sys_time),
