@@ -51,6 +51,10 @@ const COMPARED: &[&str] = &[
     "t_traps",
     "t_pty",
     "t_inet",
+    "t_futex_pi",
+    "t_prctl",
+    "t_limits",
+    "t_proc_sys",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -152,7 +156,11 @@ compare!(
     t_procfd,
     t_traps,
     t_pty,
-    t_inet
+    t_inet,
+    t_futex_pi,
+    t_prctl,
+    t_limits,
+    t_proc_sys
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

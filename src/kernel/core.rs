@@ -125,6 +125,8 @@ pub struct Kernel {
     pub locks: super::locks::LockTable,
     /// SysV IPC objects.
     pub ipc: super::ipc::Ipc,
+    /// The NIS domain name (setdomainname, kernel/domainname, uname).
+    pub domainname: Vec<u8>,
     /// Deadlines: timeouts of blocked tasks, real-time timers.
     pub timers: super::timers::DeadlineQueue,
     /// What timerfd, signalfd and pidfd need from the kernel.
@@ -202,6 +204,7 @@ impl Kernel {
             futexes: Default::default(),
             locks: Default::default(),
             ipc: Default::default(),
+            domainname: b"(none)".to_vec(),
             timers: Default::default(),
             evhub: Default::default(),
             host_loop,

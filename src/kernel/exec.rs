@@ -345,6 +345,7 @@ impl Kernel {
         t.fp = Some(crate::platform::FpRegs::initial());
         t.altstack = Default::default();
         t.clear_child_tid = 0;
+        t.robust_list = 0;
         t.exe = main.file.path.clone();
         t.exe_node = Some(main.file.node);
         // Linux names the task after the path execve was given (a

@@ -125,6 +125,14 @@ impl FutexTable {
         moved.len()
     }
 
+    /// The tasks listed on `key`, oldest first.
+    pub fn waiters(&self, key: FutexKey) -> Vec<Pid> {
+        self.queues
+            .get(&key)
+            .map(|q| q.iter().map(|w| w.tid).collect())
+            .unwrap_or_default()
+    }
+
     /// How many tasks wait, in all lists.
     pub fn len(&self) -> usize {
         self.waiting.len()
@@ -176,7 +184,7 @@ impl Kernel {
     }
 
     /// Is `tid` still blocked in a futex wait (a list entry is current)?
-    fn futex_waiting(&self, tid: Pid) -> bool {
+    pub(crate) fn futex_waiting(&self, tid: Pid) -> bool {
         self.tasks.get(&tid).is_some_and(|t| {
             matches!(
                 t.state,
@@ -200,18 +208,23 @@ impl Kernel {
                 if !self.futex_waiting(w) {
                     continue;
                 }
-                if let Ok(t) = self.task_mut(w) {
-                    t.syscall = None;
-                    t.block_deadline = None;
-                }
-                let mut r = self.regs(w);
-                r.rax = 0;
-                self.set_regs(w, r);
-                self.make_runnable(w);
+                self.futex_wake_task(w);
                 woken += 1;
             }
         }
         woken
+    }
+
+    /// Ends `w`'s futex sleep: its futex call returns 0.
+    pub(crate) fn futex_wake_task(&mut self, w: Pid) {
+        if let Ok(t) = self.task_mut(w) {
+            t.syscall = None;
+            t.block_deadline = None;
+        }
+        let mut r = self.regs(w);
+        r.rax = 0;
+        self.set_regs(w, r);
+        self.make_runnable(w);
     }
 
     /// Wakes up to `n` waiters on the word at `uaddr` of `tid`, keyed as

@@ -6,6 +6,7 @@
 //! | `task.rs`     | tasks, their states and wait statuses |
 //! | `sched.rs`    | the run loop: switching stubs, faults, blocking and waking; the scheduling policy |
 //! | `futex.rs`    | futex waiter lists keyed by what backs the word (mm+address, frame, file offset) |
+//! | `futex_pi.rs` | PI futexes (LOCK_PI/TRYLOCK_PI/UNLOCK_PI) and robust lists walked at thread exit |
 //! | `timers.rs`   | the deadline queue: task timeouts and real-time timers, earliest first |
 //! | `hostsrc.rs`  | host event sources registered with the host event loop; the idle wait |
 //! | `inet.rs`     | the guest TCP/IP stack: made on first use, run after socket calls and on its timers |
@@ -57,6 +58,7 @@ pub mod exec;
 pub mod fdtable;
 pub mod files;
 pub mod futex;
+pub mod futex_pi;
 pub mod hostsrc;
 pub mod inet;
 pub mod ipc;

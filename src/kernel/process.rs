@@ -164,6 +164,7 @@ impl Kernel {
             } else {
                 0
             },
+            robust_list: 0,
             comm: p.comm.clone(),
             cmdline: p.cmdline.clone(),
             exe: p.exe.clone(),
@@ -189,6 +190,9 @@ impl Kernel {
             sched: p.sched.forked(),
             no_new_privs: p.no_new_privs,
             oom_score_adj: p.oom_score_adj,
+            child_subreaper: false,
+            timer_slack: p.timer_slack,
+            personality: p.personality,
             cpu_exit: (0, 0),
             kernel_ns: 0,
             child_cpu: (0, 0),
@@ -220,6 +224,8 @@ impl Kernel {
         let tgid = t.tgid;
         let ctid = t.clear_child_tid;
         let mmid = t.mm;
+        // Robust futexes it holds are marked FUTEX_OWNER_DIED first.
+        self.exit_robust_list(tid);
         if ctid != 0 {
             // CLONE_CHILD_CLEARTID: zero it and wake a futex waiter.
             let _ = self.write_u32(tid, ctid, 0);
@@ -327,10 +333,11 @@ impl Kernel {
             .filter(|t| t.ppid == tgid && t.tgid != tgid)
             .map(|t| t.tid)
             .collect();
+        let reaper = self.find_reaper(tgid);
         let mut zombie_orphans = false;
         for o in orphans {
             let t = self.tasks.get_mut(&o).expect("task");
-            t.ppid = 1;
+            t.ppid = reaper;
             zombie_orphans |= t.state == TaskState::Zombie;
             let sig = t.pdeathsig;
             if sig > 0 && t.is_alive() {
@@ -345,7 +352,7 @@ impl Kernel {
         }
         if zombie_orphans {
             self.send_to_process(
-                1,
+                reaper,
                 SigInfo {
                     signo: SIGCHLD,
                     code: CLD_EXITED,
@@ -401,6 +408,23 @@ impl Kernel {
         let q = self.task(tgid)?.child_q.clone();
         self.wait_on(tid, &q, ALL_EVENTS);
         Ok(Wait::Queue(None))
+    }
+
+    /// Who adopts the children of exiting process `tgid`: the nearest
+    /// living ancestor that is a child subreaper (PR_SET_CHILD_SUBREAPER),
+    /// else init (Linux's find_new_reaper).
+    fn find_reaper(&self, tgid: Pid) -> Pid {
+        let mut p = self.tasks.get(&tgid).map(|t| t.ppid).unwrap_or(1);
+        let mut steps = 0;
+        while p > 1 && steps < 4096 {
+            let Some(t) = self.tasks.get(&p) else { break };
+            if t.child_subreaper && t.is_alive() {
+                return p;
+            }
+            p = t.ppid;
+            steps += 1;
+        }
+        1
     }
 
     /// exit_group and fatal signals: every thread of the process ends.

@@ -35,6 +35,9 @@ pub struct ProcSnapshot {
     /// Writes to /proc/mconsole, for the kernel to send as "user" notify
     /// messages (`apply_proc_writes`).
     pub user_notes: Vec<Vec<u8>>,
+    /// Likewise for kernel/domainname.
+    pub new_domainname: Option<Vec<u8>>,
+    pub domainname: String,
     pub maps: BTreeMap<u32, Vec<MapInfo>>,
     pub cmdline: BTreeMap<u32, Vec<u8>>,
     pub current: u32,
@@ -155,6 +158,15 @@ impl ProcSource for KernelProcSource {
     fn sysvipc(&self, which: IpcFile) -> String {
         self.0.borrow().sysvipc[which as usize].clone()
     }
+    fn domainname(&self) -> String {
+        self.0.borrow().domainname.clone()
+    }
+    fn set_domainname(&self, name: &[u8]) -> KResult<()> {
+        let mut s = self.0.borrow_mut();
+        s.domainname = String::from_utf8_lossy(name).into_owned();
+        s.new_domainname = Some(name.to_vec());
+        Ok(())
+    }
     fn set_hostname(&self, name: &[u8]) -> KResult<()> {
         let mut s = self.0.borrow_mut();
         s.hostname = String::from_utf8_lossy(name).into_owned();
@@ -192,6 +204,10 @@ impl Kernel {
             self.mconsole
                 .notify_raw(crate::mconsole::protocol::NotifyType::User, &n);
         }
+        let written = snap.borrow_mut().new_domainname.take();
+        if let Some(d) = written {
+            self.domainname = d;
+        }
     }
 
     /// Refreshes what /proc shows, from `tid`'s point of view.
@@ -209,6 +225,9 @@ impl Kernel {
         s.uptime = self.uptime().as_secs_f64();
         s.hostname = String::from_utf8_lossy(&self.config.hostname).into_owned();
         s.mconsole_notify = self.mconsole.has_notify();
+        s.domainname = String::from_utf8_lossy(&self.domainname).into_owned();
+        // Linux's set_max_threads: memory / (8 * THREAD_SIZE), at least 20.
+        s.sysctl.threads_max = (self.config.mem_bytes / (8 * 16384)).clamp(20, 0x3fff_ffff);
         let mut id = [0u8; 16];
         if s.sysctl.boot_id == SysCtl::default().boot_id {
             self.rng.fill(&mut id);

@@ -105,6 +105,9 @@ pub struct Task {
     /// Signal sent to the parent on exit (SIGCHLD; 0 for threads).
     pub exit_signal: i32,
     pub clear_child_tid: u64,
+    /// set_robust_list: the head of the thread's robust futex list (0: none),
+    /// walked when the thread exits (`kernel/futex_pi.rs`).
+    pub robust_list: u64,
     pub comm: Vec<u8>,
     pub cmdline: Vec<u8>,
     pub exe: Vec<u8>,
@@ -144,6 +147,14 @@ pub struct Task {
     /// /proc/<pid>/oom_score_adj (-1000..=1000): added to the OOM
     /// killer's badness; -1000 exempts the process. Kept across fork.
     pub oom_score_adj: i16,
+    /// PR_SET_CHILD_SUBREAPER (the leader's counts): orphaned descendants
+    /// are reparented here instead of to init. Not inherited.
+    pub child_subreaper: bool,
+    /// PR_SET_TIMERSLACK, in ns (inherited; recorded, no timer is
+    /// coarsened by it).
+    pub timer_slack: u64,
+    /// personality(2): inherited across fork and exec.
+    pub personality: u32,
     /// Nice value, scheduling policy and priority (per thread).
     pub sched: super::schedattr::SchedAttr,
     /// CPU ticks (user, system) the process used, sampled at exit.
@@ -164,6 +175,9 @@ impl Task {
         !matches!(self.state, TaskState::Zombie | TaskState::Dead)
     }
 }
+
+/// Linux's default timer slack (50 µs).
+pub const DEFAULT_TIMER_SLACK_NS: u64 = 50_000;
 
 /// Nanoseconds in one host CPU tick (the unit of the stubs' CPU times).
 pub const CPU_TICK_NS: u64 = 10_000_000;

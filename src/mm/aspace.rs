@@ -46,6 +46,18 @@ impl AddressSpace {
         self.vmas.values()
     }
 
+    /// How many VMAs there are (vm.max_map_count counts these).
+    pub fn vma_count(&self) -> usize {
+        self.vmas.len()
+    }
+
+    /// Would changing `[start, end)` split a VMA (a boundary falls inside one)?
+    pub fn splits_at(&self, start: u64, end: u64) -> bool {
+        [start, end]
+            .iter()
+            .any(|&p| self.find_vma(p).is_some_and(|v| v.start < p))
+    }
+
     pub fn find_vma(&self, addr: u64) -> Option<&Vma> {
         self.vmas
             .range(..=addr)

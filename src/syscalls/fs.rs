@@ -1020,7 +1020,7 @@ pub fn sys_utimes(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn do_truncate(k: &mut Kernel, r: &Resolved, len: u64) -> SysResult {
+fn do_truncate(k: &mut Kernel, tid: Pid, r: &Resolved, len: u64) -> SysResult {
     if is_dir(&r.stat) {
         return Err(Errno::EISDIR);
     }
@@ -1028,6 +1028,12 @@ fn do_truncate(k: &mut Kernel, r: &Resolved, len: u64) -> SysResult {
         return Err(Errno::EROFS);
     }
     k.check_seals_truncate(r.node, len)?;
+    // Growing past RLIMIT_FSIZE: EFBIG and SIGXFSZ (inode_newsize_ok).
+    if len > r.stat.size {
+        if let Some(last) = len.checked_sub(1) {
+            k.fsize_room(tid, last, 1)?;
+        }
+    }
     k.mounts.fs(r.node.mnt)?.truncate(r.node.ino, len)?;
     k.pagecache
         .borrow_mut()
@@ -1042,7 +1048,7 @@ pub fn sys_truncate(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let p = path_arg(k, tid, a[0])?;
     let r = k.lookup_at(tid, AT_FDCWD, &p, true)?;
     k.cred(tid)?.check(&r.stat, MAY_WRITE)?;
-    do_truncate(k, &r, a[1])
+    do_truncate(k, tid, &r, a[1])
 }
 
 pub fn sys_ftruncate(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -1055,7 +1061,7 @@ pub fn sys_ftruncate(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let r = resolved_of_fd(k, tid, fd_arg(a[0]))?;
-    do_truncate(k, &r, a[1])
+    do_truncate(k, tid, &r, a[1])
 }
 
 pub fn sys_fsync(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {

@@ -1,7 +1,8 @@
 //! futex(2): decoding the operations; the waiter lists and keys are
 //! `kernel/futex.rs`. WAIT, WAKE, their BITSET forms, REQUEUE,
-//! CMP_REQUEUE and WAKE_OP; the priority-inheritance operations are
-//! ENOSYS (glibc falls back for PTHREAD_PRIO_INHERIT mutexes only).
+//! CMP_REQUEUE and WAKE_OP; LOCK_PI, LOCK_PI2, TRYLOCK_PI and UNLOCK_PI
+//! (`kernel/futex_pi.rs`); set_robust_list/get_robust_list. The
+//! REQUEUE_PI pair is ENOSYS (glibc's condition variables do not use it).
 
 use std::time::Instant;
 
@@ -15,7 +16,11 @@ const FUTEX_WAKE: u64 = 1;
 const FUTEX_REQUEUE: u64 = 3;
 const FUTEX_CMP_REQUEUE: u64 = 4;
 const FUTEX_WAKE_OP: u64 = 5;
+const FUTEX_LOCK_PI: u64 = 6;
+const FUTEX_UNLOCK_PI: u64 = 7;
+const FUTEX_TRYLOCK_PI: u64 = 8;
 const FUTEX_WAIT_BITSET: u64 = 9;
+const FUTEX_LOCK_PI2: u64 = 13;
 const FUTEX_WAKE_BITSET: u64 = 10;
 const FUTEX_PRIVATE_FLAG: u64 = 128;
 const FUTEX_CLOCK_REALTIME: u64 = 256;
@@ -30,7 +35,9 @@ pub fn sys_futex(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let uaddr = a[0];
     let private = a[1] & FUTEX_PRIVATE_FLAG != 0;
     let op = a[1] & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
-    if a[1] & FUTEX_CLOCK_REALTIME != 0 && !matches!(op, FUTEX_WAIT | FUTEX_WAIT_BITSET) {
+    if a[1] & FUTEX_CLOCK_REALTIME != 0
+        && !matches!(op, FUTEX_WAIT | FUTEX_WAIT_BITSET | FUTEX_LOCK_PI2)
+    {
         return Err(Errno::ENOSYS);
     }
     match op {
@@ -73,6 +80,41 @@ pub fn sys_futex(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             ok((woken + moved) as i64)
         }
         FUTEX_WAKE_OP => futex_wake_op(k, tid, a, private),
+        FUTEX_LOCK_PI | FUTEX_LOCK_PI2 | FUTEX_TRYLOCK_PI => {
+            let retried = k.task(tid)?.block_deadline;
+            if retried.is_some_and(|d| Instant::now() >= d) {
+                k.futexes.remove(tid);
+                return Err(Errno::ETIMEDOUT);
+            }
+            let deadline = match (retried, a[3]) {
+                (Some(d), _) => Some(d),
+                (None, 0) => None,
+                (None, _) if op == FUTEX_TRYLOCK_PI => None,
+                (None, ts) => {
+                    let d = crate::syscalls::time::read_timespec_duration(k, tid, ts)?;
+                    // LOCK_PI's timeout is on CLOCK_REALTIME; LOCK_PI2's on
+                    // CLOCK_MONOTONIC unless FUTEX_CLOCK_REALTIME.
+                    let clock = if op == FUTEX_LOCK_PI || a[1] & FUTEX_CLOCK_REALTIME != 0 {
+                        0
+                    } else {
+                        1
+                    };
+                    Some(crate::syscalls::time::clock_deadline(
+                        clock,
+                        d.as_secs(),
+                        d.subsec_nanos().into(),
+                    ))
+                }
+            };
+            match k.futex_lock_pi(tid, uaddr, private, op == FUTEX_TRYLOCK_PI, deadline)? {
+                Some(w) => Ok(Outcome::Block(w)),
+                None => ok(0),
+            }
+        }
+        FUTEX_UNLOCK_PI => {
+            k.futex_unlock_pi(tid, uaddr, private)?;
+            ok(0)
+        }
         _ => Err(Errno::ENOSYS),
     }
 }
@@ -169,4 +211,29 @@ fn futex_wake_op(k: &mut Kernel, tid: Pid, a: [u64; 6], private: bool) -> SysRes
         n += k.futex_wake_key(key2, count(a[3]), FUTEX_BITSET_MATCH_ANY);
     }
     ok(n as i64)
+}
+
+/// set_robust_list(head, len): len must be sizeof(struct robust_list_head).
+pub fn sys_set_robust_list(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if a[1] != crate::kernel::futex_pi::ROBUST_HEAD_LEN {
+        return Err(Errno::EINVAL);
+    }
+    k.task_mut(tid)?.robust_list = a[0];
+    ok(0)
+}
+
+/// get_robust_list(pid, *head, *len): pid 0 is the caller.
+pub fn sys_get_robust_list(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let pid = a[0] as u32 as i32;
+    let target = if pid == 0 { tid } else { pid };
+    let head = k.task(target).map_err(|_| Errno::ESRCH)?.robust_list;
+    if pid != 0 && pid != tid {
+        let (me, them) = (&k.task(tid)?.cred, &k.task(target)?.cred);
+        if me.euid != 0 && me.euid != them.uid {
+            return Err(Errno::EPERM);
+        }
+    }
+    k.write_u64(tid, a[1], head)?;
+    k.write_u64(tid, a[2], crate::kernel::futex_pi::ROBUST_HEAD_LEN)?;
+    ok(0)
 }

@@ -8,21 +8,66 @@ use crate::kernel::{Kernel, Shutdown};
 
 pub const RELEASE: &str = "6.1.0-umlrun";
 
+const UNAME26: u32 = 0x0020000;
+
+/// The release a UNAME26 process sees.
+fn uname26(release: &str) -> String {
+    let mut dots = 0;
+    let mut end = release.len();
+    for (i, c) in release.char_indices() {
+        if c == '.' {
+            dots += 1;
+            if dots >= 3 {
+                end = i;
+                break;
+            }
+        }
+        if !c.is_ascii_digit() && c != '.' {
+            end = i;
+            break;
+        }
+    }
+    let minor: u32 = release
+        .split('.')
+        .nth(1)
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    format!("2.6.{}{}", minor + 60, &release[end..])
+}
+
 pub fn sys_uname(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let mut b = [0u8; 390];
+    // personality UNAME26: "2.6.<60 + minor><rest>", as Linux's override_release.
+    let release = if k.task(tid)?.personality & UNAME26 != 0 {
+        uname26(RELEASE)
+    } else {
+        RELEASE.to_string()
+    };
     let fields: [&[u8]; 6] = [
         b"Linux",
         &k.config.hostname.clone(),
-        RELEASE.as_bytes(),
+        release.as_bytes(),
         b"#1 SMP umlrun",
         b"x86_64",
-        b"(none)",
+        &k.domainname.clone(),
     ];
     for (i, f) in fields.iter().enumerate() {
         let n = f.len().min(64);
         b[i * 65..i * 65 + n].copy_from_slice(&f[..n]);
     }
     k.write_user(tid, a[0], &b)?;
+    ok(0)
+}
+
+/// setdomainname(2): root only, at most 64 bytes.
+pub fn sys_setdomainname(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if k.task(tid)?.cred.euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    if a[1] > 64 {
+        return Err(Errno::EINVAL);
+    }
+    k.domainname = k.read_user_vec(tid, a[0], a[1] as usize)?;
     ok(0)
 }
 
@@ -118,4 +163,16 @@ pub fn sys_umount2(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let target = k.read_path(tid, a[0])?;
     k.do_umount(tid, &target, a[1])?;
     ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uname26_keeps_the_suffix() {
+        assert_eq!(uname26("6.1.0-umlrun"), "2.6.61-umlrun");
+        assert_eq!(uname26("6.18.44-fc-v1272"), "2.6.78-fc-v1272");
+        assert_eq!(uname26("5.10"), "2.6.70");
+    }
 }

@@ -109,6 +109,9 @@ impl Kernel {
     }
 }
 
+/// vm.max_map_count (Linux's default, as /proc/sys/vm/max_map_count shows).
+pub const MAX_MAP_COUNT: usize = 65530;
+
 pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let (addr, len, prot, flags, fd, off) = (a[0], a[1], a[2] as u32, a[3], fd_arg(a[4]), a[5]);
     if len == 0 || !is_page_aligned(off) || prot & !7 != 0 {
@@ -173,6 +176,11 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         backing,
         label: None,
     };
+    // vm.max_map_count: ENOMEM past it (Linux's do_mmap), before the host's
+    // own per-process limit can kill the stub.
+    if k.mm_of(tid)?.aspace.vma_count() > MAX_MAP_COUNT {
+        return Err(Errno::ENOMEM);
+    }
     let anon_shared = shared && matches!(vma.backing, Backing::Anon);
     let id = k.task(tid)?.mm;
     let Kernel { mms, frames, .. } = k;
@@ -231,6 +239,11 @@ pub fn sys_mprotect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     }
     let end = user_end(addr, len).ok_or(Errno::ENOMEM)?;
     let physmem = k.physmem.clone();
+    let aspace = &k.mm_of(tid)?.aspace;
+    if aspace.vma_count() >= MAX_MAP_COUNT && aspace.splits_at(addr, end) {
+        // split_vma's vm.max_map_count check.
+        return Err(Errno::ENOMEM);
+    }
     k.mm_of(tid)?.aspace.protect(addr, end, prot, &physmem)?;
     ok(0)
 }

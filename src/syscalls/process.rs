@@ -570,7 +570,40 @@ pub fn sys_prctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             ok(0)
         }
         4 if a[1] > 1 => Err(Errno::EINVAL), // SET_DUMPABLE: 0 or 1
-        4 | 36 => ok(0),                     // SET_DUMPABLE, CHILD_SUBREAPER
+        4 => ok(0),                          // SET_DUMPABLE
+        36 => {
+            // PR_SET_CHILD_SUBREAPER (on the process)
+            let tgid = k.task(tid)?.tgid;
+            k.task_mut(tgid)?.child_subreaper = a[1] != 0;
+            ok(0)
+        }
+        37 => {
+            // PR_GET_CHILD_SUBREAPER
+            let tgid = k.task(tid)?.tgid;
+            let v = k.task(tgid)?.child_subreaper as u32;
+            k.write_u32(tid, a[1], v)?;
+            ok(0)
+        }
+        29 => {
+            // PR_SET_TIMERSLACK: 0 (or less) goes back to the default.
+            let v = a[1] as i64;
+            k.task_mut(tid)?.timer_slack = if v <= 0 {
+                crate::kernel::task::DEFAULT_TIMER_SLACK_NS
+            } else {
+                v as u64
+            };
+            ok(0)
+        }
+        30 => ok(k.task(tid)?.timer_slack as i64), // PR_GET_TIMERSLACK
+        25 => {
+            // PR_GET_TSC: rdtsc is always allowed (PR_TSC_ENABLE).
+            k.write_u32(tid, a[1], 1)?;
+            ok(0)
+        }
+        // PR_SET_TSC: PR_TSC_ENABLE; trapping rdtsc (PR_TSC_SIGSEGV) is not
+        // supported, so it is refused rather than pretended.
+        26 if a[1] == 1 => ok(0),
+        26 => Err(Errno::EINVAL),
         38 => {
             // PR_SET_NO_NEW_PRIVS: only 1, for good.
             if a[1] != 1 {
@@ -692,6 +725,20 @@ pub fn sys_getcpu(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         k.write_u32(tid, a[1], 0)?;
     }
     ok(0)
+}
+
+/// personality(2): 0xffffffff asks; anything else sets it. Returns the
+/// old value. UNAME26 changes uname's release (`misc::sys_uname`).
+pub fn sys_personality(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let tgid = k.task(tid)?.tgid;
+    let old = k.task(tid)?.personality;
+    let new = a[0] as u32;
+    if new != 0xffff_ffff {
+        for th in k.threads(tgid) {
+            k.task_mut(th)?.personality = new;
+        }
+    }
+    ok(old as i64)
 }
 
 pub fn sys_zero(_k: &mut Kernel, _tid: Pid, _a: [u64; 6]) -> SysResult {

@@ -10,11 +10,12 @@
 //! Everything under /proc/<pid> is owned by the task's uid/gid (busybox ps
 //! reads a process's user from the owner of /proc/<pid>). File sizes are
 //! 0 as on Linux; readers read to EOF. Writes answer EACCES, except
-//! /proc/sys/kernel/hostname's (the kernel takes them: `set_hostname`).
+//! /proc/sys/kernel/hostname's and domainname's (the kernel takes them:
+//! `set_hostname`, `set_domainname`).
 //! /proc/sys has the basics programs read: kernel/{hostname, osrelease,
 //! ostype, pid_max, random/boot_id, random/uuid}, fs/{file-max, nr_open,
-//! pipe-max-size}, vm/{max_map_count, overcommit_memory} (read-only; the
-//! map count is not enforced yet).
+//! pipe-max-size}, vm/{max_map_count, overcommit_memory} (read-only; mmap
+//! and mprotect enforce the map count).
 //! /proc/locks and /proc/sysvipc/{shm,sem,msg} are text the kernel formats
 //! (`ProcSource::locks`, `sysvipc`); kernel/{shmmax, shmall, shmmni, sem,
 //! msgmax, msgmnb, msgmni} show the SysV IPC limits.
@@ -90,6 +91,11 @@ const G_VMSTAT: u64 = 53;
 /// /proc/mconsole (UML's, only with a notify socket): writes become
 /// "user" notify messages.
 const G_MCONSOLE: u64 = 54;
+const G_DOMAINNAME: u64 = 60;
+const G_THREADS_MAX: u64 = 61;
+const G_TAINTED: u64 = 62;
+const G_CORE_PATTERN: u64 = 63;
+const G_LEASE_BREAK_TIME: u64 = 64;
 
 // Per-process file ids.
 const P_DIR: u64 = 1;
@@ -137,6 +143,8 @@ const SYS_ENTRIES: &[(&str, u64, Kind)] = &[
     ("vm", G_SYS_VM, Kind::Dir),
 ];
 const SYS_KERNEL_ENTRIES: &[(&str, u64, Kind)] = &[
+    ("core_pattern", G_CORE_PATTERN, Kind::File),
+    ("domainname", G_DOMAINNAME, Kind::File),
     ("hostname", G_HOSTNAME, Kind::File),
     ("msgmax", G_MSGMAX, Kind::File),
     ("msgmnb", G_MSGMNB, Kind::File),
@@ -149,6 +157,8 @@ const SYS_KERNEL_ENTRIES: &[(&str, u64, Kind)] = &[
     ("shmall", G_SHMALL, Kind::File),
     ("shmmax", G_SHMMAX, Kind::File),
     ("shmmni", G_SHMMNI, Kind::File),
+    ("tainted", G_TAINTED, Kind::File),
+    ("threads-max", G_THREADS_MAX, Kind::File),
 ];
 const SYSVIPC_ENTRIES: &[(&str, u64, Kind)] = &[
     ("msg", G_SYSVIPC_MSG, Kind::File),
@@ -161,6 +171,7 @@ const SYS_RANDOM_ENTRIES: &[(&str, u64, Kind)] = &[
 ];
 const SYS_FS_ENTRIES: &[(&str, u64, Kind)] = &[
     ("file-max", G_FILE_MAX, Kind::File),
+    ("lease-break-time", G_LEASE_BREAK_TIME, Kind::File),
     ("nr_open", G_NR_OPEN, Kind::File),
     ("pipe-max-size", G_PIPE_MAX_SIZE, Kind::File),
 ];
@@ -226,7 +237,8 @@ impl ProcFs {
                 | G_LOCKS
                 | G_SYSVIPC_SHM..=G_MSGMNI
                 | G_SWAPS
-                | G_VMSTAT => Kind::File,
+                | G_VMSTAT
+                | G_DOMAINNAME..=G_LEASE_BREAK_TIME => Kind::File,
                 G_MCONSOLE if self.src.mconsole_notify() => Kind::File,
                 _ => return Err(Errno::ENOENT),
             };
@@ -299,6 +311,11 @@ impl ProcFs {
             (None, G_MAX_MAP_COUNT) => format!("{}\n", s.sysctl().max_map_count),
             (None, G_OVERCOMMIT) => format!("{}\n", s.sysctl().overcommit_memory),
             (None, G_LOCKS) => s.locks(),
+            (None, G_DOMAINNAME) => format!("{}\n", s.domainname()),
+            (None, G_THREADS_MAX) => format!("{}\n", s.sysctl().threads_max),
+            (None, G_TAINTED) => "0\n".to_string(),
+            (None, G_CORE_PATTERN) => "core\n".to_string(),
+            (None, G_LEASE_BREAK_TIME) => format!("{}\n", crate::kernel::locks::LEASE_BREAK_SECS),
             (None, G_SYSVIPC_SHM) => s.sysvipc(IpcFile::Shm),
             (None, G_SYSVIPC_SEM) => s.sysvipc(IpcFile::Sem),
             (None, G_SYSVIPC_MSG) => s.sysvipc(IpcFile::Msg),
@@ -446,7 +463,7 @@ impl FileSystem for ProcFs {
             (Kind::Link, P_FD_LINK) if task.is_some() => 0o700,
             (Kind::File, P_FDINFO_FILE) if task.is_some() => 0o444,
             (Kind::Link, _) => 0o777,
-            (Kind::File, G_HOSTNAME) if task.is_none() => 0o644,
+            (Kind::File, G_HOSTNAME | G_DOMAINNAME) if task.is_none() => 0o644,
             (Kind::File, G_MCONSOLE) if task.is_none() => 0o200,
             (Kind::File, P_ENVIRON) if task.is_some() => 0o400,
             (Kind::File, _) => 0o444,
@@ -562,7 +579,8 @@ impl FileSystem for ProcFs {
             self.src.user_notify(data)?;
             return Ok(data.len());
         }
-        if task.is_some() || split(i).1 != G_HOSTNAME {
+        let file = split(i).1;
+        if task.is_some() || !matches!(file, G_HOSTNAME | G_DOMAINNAME) {
             return Err(Errno::EACCES);
         }
         if offset != 0 {
@@ -573,15 +591,19 @@ impl FileSystem for ProcFs {
             .position(|&b| b == b'\n' || b == 0)
             .unwrap_or(data.len())
             .min(64);
-        self.src.set_hostname(&data[..end])?;
+        if file == G_DOMAINNAME {
+            self.src.set_domainname(&data[..end])?;
+        } else {
+            self.src.set_hostname(&data[..end])?;
+        }
         Ok(data.len())
     }
 
     fn truncate(&self, i: Ino, _size: u64) -> KResult<()> {
         self.resolve(i)?;
-        // O_TRUNC on kernel/hostname or mconsole (`echo x > hostname`) is
-        // a no-op.
-        if matches!(split(i).1, G_HOSTNAME | G_MCONSOLE) && split(i).0 == 0 {
+        // O_TRUNC on kernel/hostname, domainname or mconsole (`echo x >
+        // hostname`) is a no-op.
+        if matches!(split(i).1, G_HOSTNAME | G_DOMAINNAME | G_MCONSOLE) && split(i).0 == 0 {
             return Ok(());
         }
         Err(Errno::EACCES)

@@ -125,6 +125,8 @@ pub struct SysCtl {
     pub pipe_max_size: u64,
     pub max_map_count: u64,
     pub overcommit_memory: u32,
+    /// kernel/threads-max (Linux: memory / (8 * THREAD_SIZE)).
+    pub threads_max: u64,
     /// The SysV IPC limits (kernel/shm*, sem, msg*).
     pub ipc: IpcLimits,
     /// kernel/random/boot_id: one UUID for the whole boot.
@@ -143,6 +145,7 @@ impl Default for SysCtl {
             pipe_max_size: 1 << 20,
             max_map_count: 65530,
             overcommit_memory: 0,
+            threads_max: 2048,
             ipc: IpcLimits::default(),
             boot_id: "00000000-0000-4000-8000-000000000000".into(),
             uuid: "00000000-0000-4000-8000-000000000000".into(),
@@ -361,6 +364,13 @@ pub trait ProcSource {
     /// /proc/sysvipc/{shm,sem,msg}, already in Linux's format.
     fn sysvipc(&self, _which: IpcFile) -> String {
         String::new()
+    }
+    fn domainname(&self) -> String {
+        "(none)".to_string()
+    }
+    /// A write to kernel/domainname, like `set_hostname`.
+    fn set_domainname(&self, _name: &[u8]) -> crate::errno::KResult<()> {
+        Err(crate::errno::Errno::EACCES)
     }
     /// A write to kernel/hostname (already cut to at most 64 bytes, the
     /// newline gone). The kernel applies it after the write.

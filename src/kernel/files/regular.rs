@@ -30,7 +30,37 @@ impl RegularFile {
     }
 }
 
+/// RLIMIT_FSIZE.
+const RLIMIT_FSIZE: usize = 1;
+const SIGXFSZ: i32 = 25;
+
 impl Kernel {
+    /// RLIMIT_FSIZE for a write of `len` bytes at `off` by `tid`: how many
+    /// may be written; none at all (at or past the limit) is EFBIG with
+    /// SIGXFSZ to the writer, as Linux's generic_write_check_limits.
+    pub fn fsize_room(
+        &mut self,
+        tid: crate::kernel::task::Pid,
+        off: u64,
+        len: usize,
+    ) -> KResult<usize> {
+        let limit = self.task(tid)?.rlimits[RLIMIT_FSIZE].0;
+        if limit == u64::MAX || len == 0 {
+            return Ok(len);
+        }
+        if off >= limit {
+            self.send_to_thread(
+                tid,
+                crate::kernel::signal::SigInfo {
+                    signo: SIGXFSZ,
+                    ..Default::default()
+                },
+            );
+            return Err(Errno::EFBIG);
+        }
+        Ok(len.min((limit - off).min(usize::MAX as u64) as usize))
+    }
+
     /// Reads file bytes at `off` through the page cache (see the module
     /// doc): the one read path of regular-file data.
     pub fn read_file_data(&mut self, node: Node, off: u64, buf: &mut [u8]) -> KResult<usize> {
@@ -127,7 +157,8 @@ impl FileDescription for RegularFile {
             Some(p) => p,
             None => io.file.borrow().offset,
         };
-        let n = k.write_file_data(self.node, off, data)?;
+        let room = k.fsize_room(io.tid, off, data.len())?;
+        let n = k.write_file_data(self.node, off, &data[..room])?;
         io.advance(off + n as u64);
         Ok(n)
     }
