@@ -43,6 +43,7 @@ const COMPARED: &[&str] = &[
     "t_evloop",
     "t_unix_bulk",
     "t_procfd",
+    "t_inotify",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -126,7 +127,8 @@ compare!(
     t_memfd,
     t_evloop,
     t_unix_bulk,
-    t_procfd
+    t_procfd,
+    t_inotify
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

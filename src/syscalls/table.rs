@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use crate::kernel::files::{eventfd, memfd, pidfd, signalfd, timerfd};
+use crate::kernel::files::{eventfd, inotify, memfd, pidfd, signalfd, timerfd};
 
 use super::{epoll, fs, futex, ioctl, misc, mm, net, poll, process, sched, signal, time, Handler};
 
@@ -227,12 +227,15 @@ const TABLE: &[Entry] = &[
     (434, "pidfd_open", pidfd::sys_pidfd_open),
     (424, "pidfd_send_signal", pidfd::sys_pidfd_send_signal),
     (319, "memfd_create", memfd::sys_memfd_create),
+    (253, "inotify_init", inotify::sys_inotify_init),
+    (294, "inotify_init1", inotify::sys_inotify_init1),
+    (254, "inotify_add_watch", inotify::sys_inotify_add_watch),
+    (255, "inotify_rm_watch", inotify::sys_inotify_rm_watch),
 ];
 
 /// Names of syscalls we do not implement, for the ENOSYS log line.
 const UNIMPLEMENTED: &[(u64, &str)] = &[
     (103, "syslog"),
-    (253, "inotify_init"),
     (324, "membarrier"),
     (334, "rseq"),
     (435, "clone3"),
