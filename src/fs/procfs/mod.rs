@@ -15,6 +15,8 @@
 //! ostype, pid_max, random/boot_id, random/uuid}, fs/{file-max, nr_open,
 //! pipe-max-size}, vm/{max_map_count, overcommit_memory} (read-only; the
 //! map count is not enforced yet).
+//! /proc/<pid>/fdinfo/<n> and /proc/net/unix are text the kernel makes
+//! (kernel/files/fdinfo.rs).
 //! /proc/<pid>/exe and fd/<n> are magic links: besides their text they
 //! name the file itself (`magic_link`), which a path walk goes to.
 #![deny(unsafe_code)]
