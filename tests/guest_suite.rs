@@ -44,6 +44,7 @@ const COMPARED: &[&str] = &[
     "t_unix_bulk",
     "t_procfd",
     "t_inotify",
+    "t_socktimeo",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &["t_isolation", "t_cpu_account", "t_int80"];
@@ -128,7 +129,8 @@ compare!(
     t_evloop,
     t_unix_bulk,
     t_procfd,
-    t_inotify
+    t_inotify,
+    t_socktimeo
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
