@@ -55,6 +55,8 @@ const COMPARED: &[&str] = &[
     "t_prctl",
     "t_limits",
     "t_proc_sys",
+    "t_inotify",
+    "t_socktimeo",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -160,7 +162,9 @@ compare!(
     t_futex_pi,
     t_prctl,
     t_limits,
-    t_proc_sys
+    t_proc_sys,
+    t_inotify,
+    t_socktimeo
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

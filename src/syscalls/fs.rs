@@ -13,6 +13,10 @@ use crate::fs::{
     SetAttr, Stat, Timespec, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
 };
 use crate::kernel::files::pty::{PtyMaster, PtySlave};
+use crate::kernel::files::inotify::{
+    isdir_bit, IN_ATTRIB, IN_CREATE, IN_DELETE, IN_ISDIR, IN_MODIFY, IN_MOVED_FROM, IN_MOVED_TO,
+    IN_MOVE_SELF,
+};
 use crate::kernel::files::{
     blockdev::BlockDevFile, chardev::CharDevFile, dir::DirFile, pipe::PipeEnd, procfile::ProcFile,
     regular::RegularFile, tty::ConsoleFile,
@@ -137,6 +141,7 @@ impl Kernel {
                         mnt: parent.node.mnt,
                         ino,
                     };
+                    self.notify_child(parent.node, &name, IN_CREATE, 0);
                     let mut p = parent.path.clone();
                     if p != b"/" {
                         p.push(b'/');
@@ -574,6 +579,7 @@ fn do_mkdir(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, mode: u32) -> SysResu
         cred.euid,
         cred.egid,
     )?;
+    k.notify_child(parent.node, &name, IN_CREATE | IN_ISDIR, 0);
     ok(0)
 }
 
@@ -610,6 +616,7 @@ fn do_mknod(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, mode: u32, dev: u64) 
         cred.egid,
         dev,
     )?;
+    k.notify_child(parent.node, &name, IN_CREATE, 0);
     ok(0)
 }
 
@@ -654,11 +661,20 @@ fn do_unlink(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, rmdir: bool) -> SysR
         k.evict_orphans_from(target.node);
         fs.rmdir(parent.node.ino, &name)?;
         k.dentries.removed(&target.path, target.node);
+        k.notify_child(parent.node, &name, IN_DELETE | IN_ISDIR, 0);
+        k.notify_gone(target.node);
     } else {
         if is_dir(&target.stat) {
             return Err(Errno::EISDIR);
         }
         k.unlink_keeping_open(parent.node, &name, target.node, target.stat.nlink)?;
+        // As Linux: the link count changed, the last link's inode is
+        // gone, then the directory lost the name.
+        k.notify_node(target.node, IN_ATTRIB);
+        if target.stat.nlink <= 1 {
+            k.notify_gone(target.node);
+        }
+        k.notify_child(parent.node, &name, IN_DELETE, 0);
     }
     ok(0)
 }
@@ -709,6 +725,17 @@ fn do_rename(
     k.mounts
         .fs(opar.node.mnt)?
         .rename(opar.node.ino, &oname, npar.node.ino, &nname)?;
+    let cookie = k.rename_cookie();
+    let dir_bit = isdir_bit(&src.stat);
+    k.notify_child(opar.node, &oname, IN_MOVED_FROM | dir_bit, cookie);
+    k.notify_child(npar.node, &nname, IN_MOVED_TO | dir_bit, cookie);
+    k.notify_node(src.node, IN_MOVE_SELF);
+    if let Some(dst) = nex
+        .as_ref()
+        .filter(|d| d.stat.nlink <= 1 || is_dir(&d.stat))
+    {
+        k.notify_gone(dst.node);
+    }
     if is_dir(&src.stat) {
         // The cwds and open directories at and below it move along; one
         // it replaced is gone.
@@ -760,6 +787,8 @@ fn do_link(k: &mut Kernel, tid: Pid, od: i32, op: u64, nd: i32, np: u64, flags: 
     k.mounts
         .fs(npar.node.mnt)?
         .link(src.node.ino, npar.node.ino, &nname)?;
+    k.notify_node(src.node, IN_ATTRIB);
+    k.notify_child(npar.node, &nname, IN_CREATE, 0);
     ok(0)
 }
 
@@ -783,6 +812,7 @@ fn do_symlink(k: &mut Kernel, tid: Pid, tp: u64, nd: i32, np: u64) -> SysResult 
     k.mounts
         .fs(npar.node.mnt)?
         .symlink(npar.node.ino, &nname, &target, cred.euid, cred.egid)?;
+    k.notify_child(npar.node, &nname, IN_CREATE, 0);
     ok(0)
 }
 
@@ -835,6 +865,7 @@ fn setattr_checked(k: &mut Kernel, tid: Pid, r: &Resolved, attr: SetAttr) -> Sys
         return Err(Errno::EROFS);
     }
     k.mounts.fs(r.node.mnt)?.setattr(r.node.ino, &attr)?;
+    k.notify_path(tid, &r.path, r.node, IN_ATTRIB);
     ok(0)
 }
 
@@ -1048,7 +1079,9 @@ pub fn sys_truncate(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let p = path_arg(k, tid, a[0])?;
     let r = k.lookup_at(tid, AT_FDCWD, &p, true)?;
     k.cred(tid)?.check(&r.stat, MAY_WRITE)?;
-    do_truncate(k, tid, &r, a[1])
+    do_truncate(k, tid, &r, a[1])?;
+    k.notify_path(tid, &r.path, r.node, IN_MODIFY);
+    ok(0)
 }
 
 pub fn sys_ftruncate(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -1061,7 +1094,9 @@ pub fn sys_ftruncate(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let r = resolved_of_fd(k, tid, fd_arg(a[0]))?;
-    do_truncate(k, tid, &r, a[1])
+    do_truncate(k, tid, &r, a[1])?;
+    k.notify_path(tid, &r.path, r.node, IN_MODIFY);
+    ok(0)
 }
 
 pub fn sys_fsync(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {

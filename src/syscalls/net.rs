@@ -500,6 +500,39 @@ fn do_recv(
     }))
 }
 
+/// SO_RCVTIMEO / SO_SNDTIMEO on the send and recv calls: a call that
+/// would sleep sleeps at most the socket's timeout, then fails with
+/// EAGAIN (read(2)/write(2) on a socket do not look at them yet).
+fn timed(k: &mut Kernel, tid: Pid, fd: i32, send: bool, o: Outcome) -> SysResult {
+    if o != Outcome::Block(crate::kernel::task::Wait::Queue(None)) {
+        return Ok(o);
+    }
+    let Ok((_, ops)) = socket_of(k, tid, fd) else {
+        return Ok(o);
+    };
+    let (sec, usec) = {
+        let opts = sock(&ops).opts.borrow();
+        if send {
+            opts.sndtimeo
+        } else {
+            opts.rcvtimeo
+        }
+    };
+    if sec == 0 && usec == 0 {
+        return Ok(o);
+    }
+    let d = crate::kernel::deadline::timeval(sec, usec).unwrap_or(crate::kernel::deadline::FOREVER);
+    let t = k.task_mut(tid)?;
+    let at = *t
+        .block_deadline
+        .get_or_insert_with(|| crate::kernel::deadline::after(d));
+    if std::time::Instant::now() >= at {
+        k.leave_queues(tid);
+        return Err(Errno::EAGAIN);
+    }
+    Ok(Outcome::Block(crate::kernel::task::Wait::Queue(Some(at))))
+}
+
 fn would_block<T>(k: &mut Kernel, tid: Pid, r: KResult<Option<T>>) -> KResult<Result<T, Outcome>> {
     match r? {
         Some(v) => Ok(Ok(v)),
@@ -521,7 +554,7 @@ pub fn sys_sendto(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let r = do_send(k, tid, fd_arg(a[0]), req, a[3] as u32);
     match would_block(k, tid, r)? {
         Ok(n) => ok(n as i64),
-        Err(o) => Ok(o),
+        Err(o) => timed(k, tid, fd_arg(a[0]), true, o),
     }
 }
 
@@ -535,7 +568,7 @@ pub fn sys_recvfrom(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             }
             ok(out.ret as i64)
         }
-        Err(o) => Ok(o),
+        Err(o) => timed(k, tid, fd_arg(a[0]), false, o),
     }
 }
 
@@ -618,7 +651,7 @@ pub fn sys_sendmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let r = send_one(k, tid, fd_arg(a[0]), a[1], a[2] as u32);
     match would_block(k, tid, r)? {
         Ok(n) => ok(n as i64),
-        Err(o) => Ok(o),
+        Err(o) => timed(k, tid, fd_arg(a[0]), true, o),
     }
 }
 
@@ -626,7 +659,7 @@ pub fn sys_recvmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let r = recv_one(k, tid, fd_arg(a[0]), a[1], a[2] as u32);
     match would_block(k, tid, r)? {
         Ok(n) => ok(n as i64),
-        Err(o) => Ok(o),
+        Err(o) => timed(k, tid, fd_arg(a[0]), false, o),
     }
 }
 

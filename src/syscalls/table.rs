@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use crate::kernel::files::{eventfd, memfd, pidfd, signalfd, timerfd};
+use crate::kernel::files::{eventfd, inotify, memfd, pidfd, signalfd, timerfd};
 use crate::kernel::{kmsg, swap};
 
 use super::{
@@ -269,11 +269,14 @@ const TABLE: &[Entry] = &[
     (103, "syslog", kmsg::sys_syslog),
     (167, "swapon", swap::sys_swapon),
     (168, "swapoff", swap::sys_swapoff),
+    (253, "inotify_init", inotify::sys_inotify_init),
+    (294, "inotify_init1", inotify::sys_inotify_init1),
+    (254, "inotify_add_watch", inotify::sys_inotify_add_watch),
+    (255, "inotify_rm_watch", inotify::sys_inotify_rm_watch),
 ];
 
 /// Names of syscalls we do not implement, for the ENOSYS log line.
 const UNIMPLEMENTED: &[(u64, &str)] = &[
-    (253, "inotify_init"),
     (324, "membarrier"),
     (334, "rseq"),
     (435, "clone3"),

@@ -21,6 +21,8 @@
 //! msgmax, msgmnb, msgmni} show the SysV IPC limits.
 //! /proc/vmstat (page counts from meminfo), /proc/<pid>/mountinfo and
 //! /proc/<pid>/task/ (the leader only: threads are not in the snapshot).
+//! /proc/<pid>/fdinfo/<n> and /proc/net/unix are text the kernel makes
+//! (kernel/files/fdinfo.rs).
 //! /proc/<pid>/exe and fd/<n> are magic links: besides their text they
 //! name the file itself (`magic_link`), which a path walk goes to.
 #![deny(unsafe_code)]

@@ -1,4 +1,4 @@
-//! What the event files (timerfd, signalfd, pidfd, memfd) need from
+//! What the event files (timerfd, signalfd, pidfd, memfd, inotify) need from
 //! the rest of the kernel, in one place: the armed timerfds by id (their
 //! expiries are `TimerKey::TimerFd` deadlines), and the wait queues that
 //! kernel events wake — a signal queued to any task (signalfd), a
@@ -28,6 +28,8 @@ pub struct EventHub {
     pub memfd_mount: Option<usize>,
     /// Seals of memfd inodes, by (mount, inode).
     pub seals: HashMap<(usize, u64), u32>,
+    /// Inotify instances (weak; empty: no file system hook does anything).
+    pub inotify: Vec<Weak<super::inotify::Inotify>>,
 }
 
 impl Default for EventHub {
@@ -40,6 +42,7 @@ impl Default for EventHub {
             current: 0,
             memfd_mount: None,
             seals: HashMap::new(),
+            inotify: Vec::new(),
         }
     }
 }

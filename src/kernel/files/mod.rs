@@ -19,6 +19,7 @@
 //! | `timerfd.rs`  | timerfd: expirations of a timer as a file, and its syscalls |
 //! | `signalfd.rs` | signalfd: the caller's pending signals as a file, and its syscalls |
 //! | `pidfd.rs`    | pidfd: a process as a file (pidfd_open, pidfd_send_signal) |
+//! | `inotify.rs`  | inotify: watches, the event queue, the hooks the VFS syscalls call |
 //! | `memfd.rs`    | memfd_create: an unnamed tmpfs file, with seals |
 //! | `fdinfo.rs`   | /proc/<pid>/fdinfo/<fd> and /proc/net/unix text |
 //! | `hub.rs`      | what those need from the kernel: timerfd ids, signal and exit wait queues |
@@ -38,6 +39,7 @@ pub mod epoll;
 pub mod eventfd;
 pub mod fdinfo;
 pub mod hub;
+pub mod inotify;
 pub mod memfd;
 pub mod pidfd;
 pub mod inet;
@@ -98,7 +100,14 @@ impl Kernel {
             return Err(Errno::EBADF);
         }
         let ops = ops_of(f);
-        ops.write(self, &Io { tid, file: f, pos }, data)
+        let n = ops.write(self, &Io { tid, file: f, pos }, data)?;
+        if n > 0 && !self.evhub.inotify.is_empty() {
+            if let Some(node) = ops.node() {
+                let path = f.borrow().path.clone();
+                self.notify_path(tid, &path, node, inotify::IN_MODIFY);
+            }
+        }
+        Ok(n)
     }
 
     /// poll(2) readiness bits of an open file.
@@ -114,6 +123,7 @@ impl Kernel {
         if Rc::strong_count(&f) > 1 {
             return;
         }
+        self.notify_close(&f);
         let ops = ops_of(&f);
         let (key, id) = (Self::lock_key(&f), f.borrow().id);
         drop(f);

@@ -40,8 +40,8 @@ pub struct PlainOpts {
     pub rcvlowat: i32,
     /// (on, seconds)
     pub linger: (i32, i32),
-    /// SO_RCVTIMEO, SO_SNDTIMEO as (sec, usec): stored and reported,
-    /// not enforced.
+    /// SO_RCVTIMEO, SO_SNDTIMEO as (sec, usec): enforced by the
+    /// send*/recv* calls (syscalls/net.rs `timed`), not by read/write.
     pub rcvtimeo: (i64, i64),
     pub sndtimeo: (i64, i64),
 }

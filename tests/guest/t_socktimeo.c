@@ -1,0 +1,78 @@
+/* Guest test: SO_RCVTIMEO and SO_SNDTIMEO on AF_UNIX sockets: recv,
+ * recvfrom and recvmsg with nothing to read, and send on a full stream
+ * socket, fail with EAGAIN after about the timeout instead of sleeping for
+ * ever; data that arrives within the timeout is received; a zero timeout
+ * means no timeout. */
+#include "t_common.h"
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+
+static long long now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+int main(void) {
+    t_begin("t_socktimeo");
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    struct timeval tv = {0, 80000};
+    CHECK(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0, "SO_RCVTIMEO 80 ms");
+    char b[64];
+    long long t0 = now_ms();
+    CHECK(recv(sv[0], b, sizeof b, 0) < 0 && errno == EAGAIN, "recv with nothing: EAGAIN");
+    long long el = now_ms() - t0;
+    CHECK(el >= 70 && el < 3000, "after about 80 ms");
+    CHECK(recvfrom(sv[0], b, sizeof b, 0, NULL, NULL) < 0 && errno == EAGAIN, "recvfrom: EAGAIN");
+    struct iovec iov = {b, sizeof b};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    CHECK(recvmsg(sv[0], &mh, 0) < 0 && errno == EAGAIN, "recvmsg: EAGAIN");
+    pid_t c = fork();
+    if (c == 0) {
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+        write(sv[1], "hi", 2);
+        _exit(0);
+    }
+    CHECK(recv(sv[0], b, sizeof b, 0) == 2, "data within the timeout is received");
+    waitpid(c, NULL, 0);
+
+    /* send on a full socket */
+    CHECK(setsockopt(sv[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0, "SO_SNDTIMEO 80 ms");
+    int fl = fcntl(sv[1], F_GETFL);
+    fcntl(sv[1], F_SETFL, fl | O_NONBLOCK);
+    static char big[65536];
+    while (send(sv[1], big, sizeof big, 0) > 0) {
+    }
+    while (send(sv[1], big, 1, 0) > 0) {
+    }
+    fcntl(sv[1], F_SETFL, fl);
+    t0 = now_ms();
+    CHECK(send(sv[1], big, 1, 0) < 0 && errno == EAGAIN, "send on a full socket: EAGAIN");
+    el = now_ms() - t0;
+    CHECK(el >= 70 && el < 3000, "after about 80 ms");
+
+    struct timeval zero = {0, 0}, got;
+    socklen_t len = sizeof got;
+    CHECK(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &zero, sizeof zero) == 0 &&
+              getsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &got, &len) == 0 && got.tv_sec == 0 && got.tv_usec == 0,
+          "a zero timeout reads back 0");
+    /* drain, then a blocking recv with no timeout waits for a child's write */
+    int n;
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    while ((n = recv(sv[0], big, sizeof big, 0)) > 0) {
+    }
+    fcntl(sv[0], F_SETFL, 0);
+    c = fork();
+    if (c == 0) {
+        struct timespec ts = {0, 150000000};
+        nanosleep(&ts, NULL);
+        write(sv[1], "late", 4);
+        _exit(0);
+    }
+    CHECK(recv(sv[0], b, sizeof b, 0) == 4, "without a timeout recv waits past 80 ms");
+    waitpid(c, NULL, 0);
+    return t_end();
+}
