@@ -164,6 +164,7 @@ impl Kernel {
         let cap = bytes.map(|b| guest_frames(b, self.budget.kernel_bytes, self.budget.stub_bytes));
         self.budget.guest_frames = cap;
         self.budget_set_checkpoint();
+        self.mem_event_near_budget();
     }
 
     /// Physmem's cap: the budget's frames, or `STEP` past what is backed

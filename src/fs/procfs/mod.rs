@@ -68,6 +68,8 @@ const G_MAX_MAP_COUNT: u64 = 26;
 const G_OVERCOMMIT: u64 = 27;
 const G_SWAPS: u64 = 28;
 const G_VMSTAT: u64 = 29;
+const G_PRESSURE: u64 = 30;
+const G_PRESSURE_MEMORY: u64 = 31;
 
 // Per-process file ids.
 const P_DIR: u64 = 1;
@@ -91,6 +93,7 @@ const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
     ("meminfo", G_MEMINFO, Kind::File),
     ("mounts", G_MOUNTS, Kind::File),
     ("partitions", G_PARTITIONS, Kind::File),
+    ("pressure", G_PRESSURE, Kind::Dir),
     ("self", G_SELF, Kind::Link),
     ("stat", G_STAT, Kind::File),
     ("swaps", G_SWAPS, Kind::File),
@@ -99,6 +102,7 @@ const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
     ("version", G_VERSION, Kind::File),
     ("vmstat", G_VMSTAT, Kind::File),
 ];
+const PRESSURE_ENTRIES: &[(&str, u64, Kind)] = &[("memory", G_PRESSURE_MEMORY, Kind::File)];
 const SYS_ENTRIES: &[(&str, u64, Kind)] = &[
     ("fs", G_SYS_FS, Kind::Dir),
     ("kernel", G_SYS_KERNEL, Kind::Dir),
@@ -168,12 +172,15 @@ impl ProcFs {
         let (pid, file, sub) = split(i);
         if pid == 0 {
             let kind = match file {
-                G_ROOT | G_SYS | G_SYS_KERNEL | G_SYS_FS | G_SYS_VM | G_SYS_RANDOM => Kind::Dir,
+                G_ROOT | G_SYS | G_SYS_KERNEL | G_SYS_FS | G_SYS_VM | G_SYS_RANDOM | G_PRESSURE => {
+                    Kind::Dir
+                }
                 G_SELF => Kind::Link,
                 G_MEMINFO..=G_STAT
                 | G_HOSTNAME..=G_OSTYPE
                 | G_PARTITIONS
-                | G_PID_MAX..=G_VMSTAT => Kind::File,
+                | G_PID_MAX..=G_VMSTAT
+                | G_PRESSURE_MEMORY => Kind::File,
                 _ => return Err(Errno::ENOENT),
             };
             return if sub == 0 {
@@ -222,6 +229,7 @@ impl ProcFs {
             (None, G_PARTITIONS) => format::partitions(&s.partitions()),
             (None, G_SWAPS) => format::swaps(&s.swaps()),
             (None, G_VMSTAT) => format::vmstat(&s.vmstat()),
+            (None, G_PRESSURE_MEMORY) => format::pressure(&s.memory_pressure()),
             (None, G_CPUINFO) => format::cpuinfo(s.cpu_count()),
             (None, G_VERSION) => format::version(&s.kernel_version()),
             (None, G_STAT) => format::sys_stat(&s.sys_stat()),
@@ -286,6 +294,7 @@ impl ProcFs {
             (None, G_SYS_RANDOM) => fixed(SYS_RANDOM_ENTRIES, 0),
             (None, G_SYS_FS) => fixed(SYS_FS_ENTRIES, 0),
             (None, G_SYS_VM) => fixed(SYS_VM_ENTRIES, 0),
+            (None, G_PRESSURE) => fixed(PRESSURE_ENTRIES, 0),
             (Some(_), P_DIR) => fixed(PID_ENTRIES, pid),
             (Some(_), P_FD) => self
                 .src
