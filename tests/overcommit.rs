@@ -213,8 +213,17 @@ fn hog_in_a_budget_of(fleet: &mut Fleet, want: Option<u64>) {
 
 #[test]
 fn host_mem_max_a_220m_program_in_96m_is_killed_in_the_guest() {
-    let mut fleet = boot("256M", &["host_mem_max=96M".into()]);
+    let dir = tempfile::tempdir().unwrap();
+    let notify = Notify::new(dir.path());
+    let mut fleet = boot("256M", &["host_mem_max=96M".into(), notify.switch()]);
     hog_in_a_budget(&mut fleet);
+    // The balancer's events: near the budget, then the kill.
+    let events = notify.drain();
+    assert!(events.contains("memory near-budget"), "{events}");
+    assert!(
+        events.contains("memory oom-kill pid=") && events.contains("comm=memhog"),
+        "{events}"
+    );
 }
 
 /// A memory cgroup made for one test (v1 or v2, under umlrun's own), and
@@ -320,6 +329,36 @@ impl Drop for TestCgroup {
     }
 }
 
+/// A socket for UML's notify messages (`mconsole=notify:`).
+struct Notify {
+    sock: std::os::unix::net::UnixDatagram,
+    path: PathBuf,
+}
+
+impl Notify {
+    fn new(dir: &Path) -> Notify {
+        let path = dir.join("notify.sock");
+        let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        sock.set_nonblocking(true).unwrap();
+        Notify { sock, path }
+    }
+
+    fn switch(&self) -> String {
+        format!("mconsole=notify:{}", self.path.display())
+    }
+
+    /// Every message received so far, as text.
+    fn drain(&self) -> String {
+        let mut all = String::new();
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = self.sock.recv(&mut buf) {
+            all.push_str(&String::from_utf8_lossy(&buf[..n]).replace('\0', ""));
+            all.push('\n');
+        }
+        all
+    }
+}
+
 /// The same as `host_mem_max_...` but with the budget from a real memory
 /// cgroup (v1 or v2, whichever the machine lets us make) of 96 MiB, and 0
 /// host OOM kills in it.
@@ -367,11 +406,13 @@ fn with_swap_a_220m_program_in_96m_finishes_and_every_page_checks_out() {
         .unwrap()
         .set_len(256 << 20)
         .unwrap();
+    let notify = Notify::new(dir.path());
     let mut fleet = boot(
         "256M",
         &[
             "host_mem_max=96M".into(),
             format!("ubd2={}", swap.display()),
+            notify.switch(),
         ],
     );
     let g = &mut fleet.instances[0];
@@ -402,6 +443,20 @@ fn with_swap_a_220m_program_in_96m_finishes_and_every_page_checks_out() {
     };
     assert!(count("pswpout ") > 10_000, "{vm}");
     assert!(count("pswpin ") > 10_000, "{vm}");
+    // The stalls show in PSI, the swapping on the notify socket.
+    let psi = ok(g, "cat /proc/pressure/memory");
+    let some_total: u64 = psi
+        .lines()
+        .find_map(|l| l.strip_prefix("some "))
+        .and_then(|l| l.rsplit("total=").next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(
+        some_total > 0 && psi.contains("\nfull avg10="),
+        "/proc/pressure/memory:\n{psi}"
+    );
+    let events = notify.drain();
+    assert!(events.contains("memory swapping pages="), "{events}");
     // The hog's slots are free again; what is left in swap are a few
     // pages of the idle init, getty and shell, which swapoff brings back.
     let used = ok(

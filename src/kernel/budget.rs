@@ -5,7 +5,10 @@
 //! mconsole), else what umlrun's memory cgroup leaves it (host/memacct.rs:
 //! v2 `memory.high`/`memory.max`, v1 `memory.limit_in_bytes`), re-read
 //! every `REFRESH` while a budget is in force and whenever guest memory
-//! grows by `STEP` frames, so a changed limit is followed. With several instances in one cgroup each
+//! has grown by `STEP` frames (checked every scheduler turn), so a changed
+//! limit is followed. Only the fault and copy-to/from-user paths go
+//! through the pressure path at the cap; other allocations (a tmpfs write,
+//! a page-cache fill for read(2)) fail as they would with RAM full. With several instances in one cgroup each
 //! takes as its budget the limit minus what the others hold (the cgroup's
 //! usage less its reclaimable file cache less our own count): the room left
 //! is shared first come, and whoever grows into a full cgroup meets
@@ -59,6 +62,8 @@ pub struct Budget {
     pub others_bytes: u64,
     /// The cap on backed frames computed at the last refresh.
     pub guest_frames: Option<u64>,
+    /// Frames backed at the last refresh (growth by `STEP` refreshes).
+    pub backed_at_refresh: u64,
     /// The most the instance was counted to hold at a refresh.
     pub peak_held: u64,
     last: Option<Instant>,
@@ -115,10 +120,15 @@ impl Kernel {
         self.budget.bytes.is_some().then_some(last + REFRESH)
     }
 
-    /// Called every scheduler turn: refreshes when due, then brings the
-    /// guest under a budget that shrank.
+    /// Called every scheduler turn: refreshes when due (every `REFRESH`
+    /// while a budget is in force) or when guest memory grew by `STEP`
+    /// frames since the last refresh (a cgroup limit may have come or
+    /// changed), then brings the guest under a budget that shrank.
     pub fn budget_tick(&mut self) {
-        if self.budget_deadline().is_some_and(|d| Instant::now() >= d) {
+        let due = self.budget_deadline().is_some_and(|d| Instant::now() >= d);
+        let grew = self.budget.cgroup.is_some()
+            && self.physmem.frames_backed() >= self.budget.backed_at_refresh.saturating_add(STEP);
+        if due || grew {
             self.budget_refresh();
             self.shrink_to_budget();
         }
@@ -163,41 +173,22 @@ impl Kernel {
         self.budget.source = source;
         let cap = bytes.map(|b| guest_frames(b, self.budget.kernel_bytes, self.budget.stub_bytes));
         self.budget.guest_frames = cap;
-        self.budget_set_checkpoint();
+        self.budget.backed_at_refresh = memfd / 4096;
+        self.physmem.set_backed_limit(cap.unwrap_or(u64::MAX));
+        self.mem_event_near_budget();
     }
 
-    /// Physmem's cap: the budget's frames, or `STEP` past what is backed
-    /// now if that is lower, so growth past the step comes back here
-    /// (`budget_on_alloc_failure`) and the cgroup is read again.
-    fn budget_set_checkpoint(&mut self) {
-        let limit = match self.budget.guest_frames {
-            Some(cap) if self.budget.cgroup.is_some() && self.budget.switch.is_none() => {
-                cap.min(self.physmem.frames_backed().saturating_add(STEP))
-            }
-            Some(cap) => cap,
-            None if self.budget.cgroup.is_some() => {
-                // No limit now; read again every STEP in case one comes.
-                self.physmem.frames_backed().saturating_add(STEP)
-            }
-            None => u64::MAX,
-        };
-        self.physmem.set_backed_limit(limit);
-    }
-
-    /// An allocation failed: if only the checkpoint stopped it (the
-    /// budget has room), refresh and say "retry".
+    /// An allocation failed at the cap: if the figures are older than
+    /// `REFRESH`, read them again (the cgroup may have room now) and say
+    /// "retry" when the cap moved.
     pub fn budget_on_alloc_failure(&mut self) -> bool {
         let backed = self.physmem.frames_backed();
         if backed < self.physmem.backed_limit() {
             // Not the cap: guest RAM itself is full.
             return false;
         }
-        let at_cap = self.budget.guest_frames.is_some_and(|c| backed >= c);
-        if at_cap {
-            // Refresh at most once per REFRESH at the real cap.
-            if self.budget_deadline().is_some_and(|d| Instant::now() < d) {
-                return false;
-            }
+        if self.budget.last.is_some_and(|t| t.elapsed() < REFRESH) {
+            return false;
         }
         self.budget_refresh();
         self.physmem.frames_backed() < self.physmem.backed_limit()

@@ -150,6 +150,10 @@ pub struct Kernel {
     pub budget: super::budget::Budget,
     /// The swap clock's hand; see `swap.rs`.
     pub swapctl: super::swap::SwapCtl,
+    /// Memory stall accounting (/proc/pressure/memory); see `psi.rs`.
+    pub psi: super::psi::Psi,
+    /// Memory events sent to the notify socket; see `memevents.rs`.
+    pub memevents: super::memevents::MemEvents,
 }
 
 impl Kernel {
@@ -217,6 +221,8 @@ impl Kernel {
             oom: Default::default(),
             budget: Default::default(),
             swapctl: Default::default(),
+            psi: Default::default(),
+            memevents: Default::default(),
         };
         k.register_console();
         k

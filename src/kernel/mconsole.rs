@@ -709,6 +709,8 @@ impl Kernel {
             .filter(|t| t.is_leader() && t.is_alive())
             .count();
         let syscalls = self.counters.syscalls;
+        let mut psi = self.psi;
+        let psi = psi.shown(std::time::Instant::now());
         serde_json::json!({
             "memory": {
                 "total_bytes": plugged * page,
@@ -733,6 +735,14 @@ impl Kernel {
                 "punched_bytes": st.punched_bytes,
             },
             "budget": self.budget_json(st.host_resident_bytes),
+            "pressure": {
+                "events": self.memevents_json(),
+                "psi_memory": {
+                    "some_total_us": psi.some.total_us,
+                    "full_total_us": psi.full.total_us,
+                    "some_avg10": psi.some.avg10,
+                },
+            },
             "oom": {
                 "events": self.oom.events,
                 "reclaimed_pages": self.oom.reclaimed,

@@ -36,6 +36,8 @@
 //! | `kmsg.rs`     | the kernel log: printk to the console and a ring that syslog(2)/dmesg reads |
 //! | `budget.rs`   | the host memory budget (host_mem_max=, the cgroup): what the instance holds, the cap on guest frames |
 //! | `oom.rs`      | out of guest memory: page-cache reclaim, the OOM killer by badness (never init) |
+//! | `psi.rs`      | memory stall accounting: /proc/pressure/memory (some/full, avg10/60/300) |
+//! | `memevents.rs`| near-budget, reclaiming, swapping and OOM-kill events on the mconsole notify socket |
 //! | `swap.rs`     | swapon/swapoff on ubd disks, the swap-out clock, /proc/swaps and /proc/vmstat |
 //! | `mconsole.rs` | serving the management console: commands, `stop`/`go`, memory hot-plug, `stats` |
 //!
@@ -65,6 +67,7 @@ pub mod ipc;
 pub mod kmsg;
 pub mod locks;
 pub mod mconsole;
+pub mod memevents;
 pub mod mountfs;
 pub mod netfwd;
 pub mod oom;
@@ -72,6 +75,7 @@ pub mod orphans;
 pub mod pipes;
 pub mod process;
 pub mod procsrc;
+pub mod psi;
 pub mod pty;
 pub mod random;
 pub mod sched;

@@ -20,6 +20,7 @@
 
 use super::core::{Kernel, Shutdown};
 use super::kmsg::{KERN_ERR, KERN_WARNING};
+use super::memevents::MemEvent;
 use super::signal::SIGKILL;
 use super::task::Pid;
 
@@ -142,11 +143,24 @@ impl Kernel {
         if self.budget_on_alloc_failure() {
             return true;
         }
+        let start = std::time::Instant::now();
+        let r = self.out_of_memory_slow(tid, in_syscall);
+        let full = self.runq.is_empty();
+        self.psi
+            .stall(start.elapsed(), full, std::time::Instant::now());
+        r
+    }
+
+    fn out_of_memory_slow(&mut self, tid: Pid, in_syscall: bool) -> bool {
         self.oom.events += 1;
-        if self.reclaim_page_cache(RECLAIM_BATCH) > 0 {
+        let freed = self.reclaim_page_cache(RECLAIM_BATCH);
+        if freed > 0 {
+            self.mem_event(MemEvent::Reclaiming, &format!("pages={freed}"));
             return true;
         }
-        if self.swap_out_pages(super::swap::SWAP_BATCH) > 0 {
+        let out = self.swap_out_pages(super::swap::SWAP_BATCH);
+        if out > 0 {
+            self.mem_event(MemEvent::Swapping, &format!("pages={out}"));
             return true;
         }
         let caller = self.task(tid).map(|t| t.tgid).unwrap_or(tid);
@@ -246,6 +260,8 @@ impl Kernel {
         );
         self.oom.kills += 1;
         self.oom.last_victim = Some(v.tgid);
+        let detail = format!("pid={} comm={}", v.tgid, v.comm);
+        self.mem_event(MemEvent::OomKill, &detail);
     }
 }
 

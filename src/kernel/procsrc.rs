@@ -10,7 +10,8 @@ use super::core::Kernel;
 use super::task::{Pid, TaskState};
 use crate::errno::KResult;
 use crate::fs::procfs::{
-    uuid_text, IpcFile, LoadAvg, MapInfo, MemInfo, MountInfo, PartitionInfo, ProcSource, SwapInfo,
+    uuid_text, IpcFile, LoadAvg, MapInfo, MemInfo, MountInfo, PartitionInfo, Pressure, ProcSource,
+    SwapInfo,
     SysCtl, SysStat, TaskInfo,
 };
 use crate::mm::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE};
@@ -44,6 +45,7 @@ pub struct ProcSnapshot {
     pub mounts: Vec<MountInfo>,
     pub partitions: Vec<PartitionInfo>,
     pub swaps: Vec<SwapInfo>,
+    pub memory_pressure: Pressure,
     pub vmstat: Vec<(&'static str, u64)>,
     pub uptime: f64,
     pub hostname: String,
@@ -110,6 +112,9 @@ impl ProcSource for KernelProcSource {
     }
     fn swaps(&self) -> Vec<SwapInfo> {
         self.0.borrow().swaps.clone()
+    }
+    fn memory_pressure(&self) -> Pressure {
+        self.0.borrow().memory_pressure
     }
     fn vmstat(&self) -> Vec<(&'static str, u64)> {
         self.0.borrow().vmstat.clone()
@@ -374,6 +379,7 @@ impl Kernel {
             })
             .collect();
         s.swaps = self.swap_infos();
+        s.memory_pressure = self.psi.shown(std::time::Instant::now());
         s.vmstat = self.vmstat();
         s.mounts = self
             .mounts

@@ -342,6 +342,17 @@ pub fn swaps(list: &[SwapInfo]) -> String {
     o
 }
 
+/// /proc/pressure/<resource>, as Linux's psi_show prints it.
+pub fn pressure(p: &Pressure) -> String {
+    let line = |name: &str, l: &PressureLine| {
+        format!(
+            "{name} avg10={:.2} avg60={:.2} avg300={:.2} total={}\n",
+            l.avg10, l.avg60, l.avg300, l.total_us
+        )
+    };
+    line("some", &p.some) + &line("full", &p.full)
+}
+
 /// /proc/partitions, as Linux's show_partition prints it.
 pub fn partitions(list: &[PartitionInfo]) -> String {
     let mut o = String::from("major minor  #blocks  name\n\n");

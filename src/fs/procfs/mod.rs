@@ -98,6 +98,8 @@ const G_THREADS_MAX: u64 = 61;
 const G_TAINTED: u64 = 62;
 const G_CORE_PATTERN: u64 = 63;
 const G_LEASE_BREAK_TIME: u64 = 64;
+const G_PRESSURE: u64 = 65;
+const G_PRESSURE_MEMORY: u64 = 66;
 
 // Per-process file ids.
 const P_DIR: u64 = 1;
@@ -129,6 +131,7 @@ const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
     ("mounts", G_MOUNTS, Kind::File),
     ("net", G_NET, Kind::Dir),
     ("partitions", G_PARTITIONS, Kind::File),
+    ("pressure", G_PRESSURE, Kind::Dir),
     ("self", G_SELF, Kind::Link),
     ("stat", G_STAT, Kind::File),
     ("swaps", G_SWAPS, Kind::File),
@@ -139,6 +142,7 @@ const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
     ("vmstat", G_VMSTAT, Kind::File),
 ];
 const NET_ENTRIES: &[(&str, u64, Kind)] = &[("unix", G_NET_UNIX, Kind::File)];
+const PRESSURE_ENTRIES: &[(&str, u64, Kind)] = &[("memory", G_PRESSURE_MEMORY, Kind::File)];
 const SYS_ENTRIES: &[(&str, u64, Kind)] = &[
     ("fs", G_SYS_FS, Kind::Dir),
     ("kernel", G_SYS_KERNEL, Kind::Dir),
@@ -229,7 +233,8 @@ impl ProcFs {
         if pid == 0 {
             let kind = match file {
                 G_ROOT | G_SYS | G_SYS_KERNEL | G_SYS_FS | G_SYS_VM | G_SYS_RANDOM | G_SYSVIPC
-                | G_NET => Kind::Dir,
+                | G_NET
+                | G_PRESSURE => Kind::Dir,
                 G_NET_UNIX => Kind::File,
                 G_SELF => Kind::Link,
                 G_MEMINFO..=G_STAT
@@ -240,7 +245,8 @@ impl ProcFs {
                 | G_SYSVIPC_SHM..=G_MSGMNI
                 | G_SWAPS
                 | G_VMSTAT
-                | G_DOMAINNAME..=G_LEASE_BREAK_TIME => Kind::File,
+                | G_DOMAINNAME..=G_LEASE_BREAK_TIME
+                | G_PRESSURE_MEMORY => Kind::File,
                 G_MCONSOLE if self.src.mconsole_notify() => Kind::File,
                 _ => return Err(Errno::ENOENT),
             };
@@ -298,6 +304,7 @@ impl ProcFs {
             (None, G_PARTITIONS) => format::partitions(&s.partitions()),
             (None, G_SWAPS) => format::swaps(&s.swaps()),
             (None, G_VMSTAT) => format::vmstat(&s.meminfo(), &s.vmstat()),
+            (None, G_PRESSURE_MEMORY) => format::pressure(&s.memory_pressure()),
             (None, G_CPUINFO) => format::cpuinfo(s.cpu_count()),
             (None, G_VERSION) => format::version(&s.kernel_version()),
             (None, G_STAT) => format::sys_stat(&s.sys_stat()),
@@ -393,6 +400,7 @@ impl ProcFs {
             (None, G_SYS_FS) => fixed(SYS_FS_ENTRIES, 0),
             (None, G_SYS_VM) => fixed(SYS_VM_ENTRIES, 0),
             (None, G_SYSVIPC) => fixed(SYSVIPC_ENTRIES, 0),
+            (None, G_PRESSURE) => fixed(PRESSURE_ENTRIES, 0),
             (Some(_), P_DIR) => fixed(PID_ENTRIES, pid),
             (Some(_), P_TID_DIR) => {
                 let mut v = fixed(PID_ENTRIES, pid);

@@ -220,6 +220,23 @@ pub struct MountInfo {
     pub options: String,
 }
 
+/// One PSI line: the share of wall time stalled over 10, 60 and 300
+/// seconds (percent) and the total stall in microseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PressureLine {
+    pub avg10: f64,
+    pub avg60: f64,
+    pub avg300: f64,
+    pub total_us: u64,
+}
+
+/// /proc/pressure/memory: "some" and "full" stall.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Pressure {
+    pub some: PressureLine,
+    pub full: PressureLine,
+}
+
 /// One line of /proc/swaps: an active swap area.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SwapInfo {
@@ -325,6 +342,10 @@ pub trait ProcSource {
     /// The active swap areas, for /proc/swaps.
     fn swaps(&self) -> Vec<SwapInfo> {
         Vec::new()
+    }
+    /// /proc/pressure/memory.
+    fn memory_pressure(&self) -> Pressure {
+        Pressure::default()
     }
     /// /proc/vmstat counters, in order.
     fn vmstat(&self) -> Vec<(&'static str, u64)> {
