@@ -44,6 +44,9 @@ Boot a Linux guest in user mode. Switches use User-Mode Linux's syntax:
   init=<path>                 the guest's first program (default /sbin/init)
   pagecache_max=<n>[K|M|G]    cap the guest page cache (default: no cap)
   cpu=<n>                     pin the instance to host CPU n (default: automatic)
+  platform=ptrace|seccomp|seccomp-spin
+                              what runs guest code (default ptrace, or the
+                              environment's UMLRUN_PLATFORM); see HOWTO.md
   mconsole=notify:<socket>    send UML's notify messages (socket, panic) there
 
 The management console is <uml_dir>/<umid>/mconsole: talk to it with

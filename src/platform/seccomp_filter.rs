@@ -183,6 +183,57 @@ pub fn stub_filter(s: &StubSites) -> Vec<u8> {
 
     // The op list: mmap (shared, fixed, plain protections), mprotect, munmap.
     a.push(Label(l_op));
+    op_checks(&mut a);
+
+    // rt_sigreturn.
+    a.push(Label(l_sigret));
+    a.push(Ld(NR));
+    a.push(Jeq(SYS_RT_SIGRETURN, ALLOW, KILL));
+
+    a.push(Label(TRAP));
+    a.push(Ret(RET_TRAP));
+    a.push(Label(KILL));
+    a.push(Ret(RET_KILL_PROCESS));
+    a.push(Label(ALLOW));
+    a.push(Ret(RET_ALLOW));
+    a.assemble()
+}
+
+/// The filter of a ptrace-platform stub: guest code never reaches it
+/// (PTRACE_SYSEMU stops every guest syscall before seccomp runs), so it
+/// only bounds what the stub's own op loop (`op_site`) may do under
+/// PTRACE_CONT: mmap (shared, fixed, plain protections), mprotect, munmap.
+/// Anything else, from anywhere, kills the stub.
+pub fn ptrace_stub_filter(op_site: u64) -> Vec<u8> {
+    use Ins::*;
+    let mut a = Asm {
+        ins: Vec::new(),
+        next_label: ALLOW,
+    };
+    let (c1, c2, l_op) = (a.label(), a.label(), a.label());
+    a.push(Ld(ARCH));
+    a.push(Jeq(AUDIT_ARCH_X86_64, c1, KILL));
+    a.push(Label(c1));
+    a.push(Ld(IP_HI));
+    a.push(Jeq((op_site >> 32) as u32, c2, KILL));
+    a.push(Label(c2));
+    a.push(Ld(IP_LO));
+    a.push(Jeq(op_site as u32, l_op, KILL));
+    a.push(Label(l_op));
+    op_checks(&mut a);
+    a.push(Label(TRAP));
+    a.push(Ret(RET_TRAP));
+    a.push(Label(KILL));
+    a.push(Ret(RET_KILL_PROCESS));
+    a.push(Label(ALLOW));
+    a.push(Ret(RET_ALLOW));
+    a.assemble()
+}
+
+/// mmap (MAP_SHARED|MAP_FIXED, PROT_* bits only), mprotect (PROT_* only),
+/// munmap: allowed; anything else killed.
+fn op_checks(a: &mut Asm) {
+    use Ins::*;
     let (o1, o2, o3, o_mmap, o_prot) = (a.label(), a.label(), a.label(), a.label(), a.label());
     a.push(Ld(NR));
     a.push(Jeq(SYS_MMAP, o_mmap, o1));
@@ -197,19 +248,6 @@ pub fn stub_filter(s: &StubSites) -> Vec<u8> {
     a.push(Label(o_prot));
     a.push(Ld(arg_lo(2)));
     a.push(Jset(!7, KILL, ALLOW));
-
-    // rt_sigreturn.
-    a.push(Label(l_sigret));
-    a.push(Ld(NR));
-    a.push(Jeq(SYS_RT_SIGRETURN, ALLOW, KILL));
-
-    a.push(Label(TRAP));
-    a.push(Ret(RET_TRAP));
-    a.push(Label(KILL));
-    a.push(Ret(RET_KILL_PROCESS));
-    a.push(Label(ALLOW));
-    a.push(Ret(RET_ALLOW));
-    a.assemble()
 }
 
 #[cfg(test)]
@@ -301,5 +339,23 @@ mod tests {
         assert!(ok(15, s.sigreturn[0], [0; 6]));
         assert!(ok(15, s.sigreturn[1], [0; 6]));
         assert!(!ok(2, s.sigreturn[0], [0; 6]));
+    }
+
+    #[test]
+    fn ptrace_stub_filter_allows_only_the_op_loop() {
+        let site = BASE + 0x42;
+        let p = ptrace_stub_filter(site);
+        let x64 = AUDIT_ARCH_X86_64;
+        let r = |nr, ip, args| run(&p, &data(nr, x64, ip, args));
+        assert_eq!(r(9, site, [0x1000, 0x1000, 1, 0x11, 3, 0]), RET_ALLOW);
+        assert_eq!(r(11, site, [0x1000, 0x1000, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(r(10, site, [0x1000, 0x1000, 7, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(r(2, site, [0; 6]), RET_KILL_PROCESS);
+        assert_eq!(r(11, site + 2, [0; 6]), RET_KILL_PROCESS);
+        assert_eq!(r(2, 0x40_1000, [0; 6]), RET_KILL_PROCESS);
+        assert_eq!(
+            run(&p, &data(5, 0x4000_0003, site, [0; 6])),
+            RET_KILL_PROCESS
+        );
     }
 }
