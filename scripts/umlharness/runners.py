@@ -31,10 +31,17 @@ class Runner:
     binary: str
     mode: str
     cow_tool: str
+    # umlrun only: platform=ptrace|seccomp (None: umlrun's default, which
+    # UMLRUN_PLATFORM in the environment may change).
+    platform: str = None
 
     @property
     def label(self):
-        return f"umlrun-{self.mode}" if self.name == "umlrun" else "uml"
+        if self.name != "umlrun":
+            return "uml"
+        if self.platform == "seccomp":
+            return f"umlrun-{self.mode}-seccomp"
+        return f"umlrun-{self.mode}"
 
     def argv(self, cow, backing, umid, uml_dir, mem):
         if self.name == "umlrun":
@@ -46,7 +53,7 @@ class Runner:
                 f"umid={umid}",
                 f"uml_dir={uml_dir}",
                 "con0=fd:0,fd:1",
-            ]
+            ] + ([f"platform={self.platform}"] if self.platform else [])
         return [
             self.binary,
             f"ubd0={cow},{backing}",
@@ -83,8 +90,9 @@ def _find(path_or_name, hint):
     return found
 
 
-def make_runner(name, mode="mmap"):
-    """A Runner for "umlrun" (mode mmap|copy) or "uml"; checks the binaries exist."""
+def make_runner(name, mode="mmap", platform=None):
+    """A Runner for "umlrun" (mode mmap|copy, platform ptrace|seccomp|None) or
+    "uml"; checks the binaries exist."""
     if name == "umlrun":
         if mode not in ("mmap", "copy"):
             raise RunnerError(f"--mode {mode}: use mmap or copy")
@@ -94,6 +102,7 @@ def make_runner(name, mode="mmap"):
             _find(os.environ.get("UMLRUN", str(REPO / "target/release/umlrun")), hint),
             mode,
             _find(os.environ.get("UMLCOW", str(REPO / "target/release/umlcow")), hint),
+            platform,
         )
     if name == "uml":
         hint = "apt-get install user-mode-linux uml-utilities"

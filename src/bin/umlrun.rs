@@ -47,6 +47,9 @@ Boot a Linux guest in user mode. Switches use User-Mode Linux's syntax:
   host_mem_max=<n>[K|M|G]     host memory the instance may hold; near it the
                               guest reclaims, swaps, then OOM-kills inside
                               (default: what its memory cgroup leaves it)
+  platform=ptrace|seccomp|seccomp-spin
+                              what runs guest code (default ptrace, or the
+                              environment's UMLRUN_PLATFORM); see HOWTO.md
   mconsole=notify:<socket>    send UML's notify messages (socket, panic) there
   eth0=user[,hostfwd=tcp:[<hostaddr>]:<hostport>-:<guestport>]...
                               eth0 on a rootless user-mode NAT (also `slirp`):

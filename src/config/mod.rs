@@ -106,8 +106,11 @@ pub enum PlatformKind {
     #[default]
     Ptrace,
     /// Stubs behind a seccomp filter, syscalls as SIGSYS handed over in
-    /// shared memory (needs user FSGSBASE: Linux 5.9+).
+    /// shared memory (needs user FSGSBASE: Linux 5.9+), on umlrun's CPU.
     Seccomp,
+    /// The same with the stubs on another CPU and both sides polling:
+    /// fastest on a host with a CPU to spare, slow on a busy one.
+    SeccompSpin,
 }
 
 impl PlatformKind {
@@ -115,6 +118,7 @@ impl PlatformKind {
         match s {
             "ptrace" => Some(PlatformKind::Ptrace),
             "seccomp" => Some(PlatformKind::Seccomp),
+            "seccomp-spin" => Some(PlatformKind::SeccompSpin),
             _ => None,
         }
     }
@@ -125,6 +129,7 @@ impl std::fmt::Display for PlatformKind {
         f.write_str(match self {
             PlatformKind::Ptrace => "ptrace",
             PlatformKind::Seccomp => "seccomp",
+            PlatformKind::SeccompSpin => "seccomp-spin",
         })
     }
 }

@@ -89,7 +89,7 @@ pub enum ConfigError {
     OnlyCon0(String),
     #[error("{0}: bad CPU number")]
     BadCpuNumber(String),
-    #[error("{0}: unknown platform (ptrace or seccomp)")]
+    #[error("{0}: unknown platform (ptrace, seccomp or seccomp-spin)")]
     BadPlatform(String),
     #[error("{switch}: this process may not run on that CPU (allowed: {allowed})")]
     CpuNotAllowed { switch: String, allowed: String },
@@ -752,6 +752,36 @@ mod tests {
             err(&["pagecache_max=100", "a"]),
             "pagecache_max=100: too small (at least 4K)"
         );
+    }
+
+    #[test]
+    fn platform_switch() {
+        use crate::config::PlatformKind;
+        assert_eq!(run(&["a"]).platform, PlatformKind::Ptrace);
+        assert_eq!(
+            run(&["platform=seccomp", "a"]).platform,
+            PlatformKind::Seccomp
+        );
+        assert_eq!(
+            run(&["platform=seccomp-spin", "a"]).platform,
+            PlatformKind::SeccompSpin
+        );
+        assert_eq!(
+            run(&["platform=ptrace", "a"]).platform,
+            PlatformKind::Ptrace
+        );
+        assert_eq!(
+            err(&["platform=kvm", "a"]),
+            "platform=kvm: unknown platform (ptrace, seccomp or seccomp-spin)"
+        );
+        let d = Defaults {
+            platform: PlatformKind::Seccomp,
+            ..defaults()
+        };
+        let Ok(Command::Run(c)) = parse_args(&["a"], &d) else {
+            panic!("no run")
+        };
+        assert_eq!(c.platform, PlatformKind::Seccomp);
     }
 
     #[test]

@@ -191,9 +191,12 @@ fn boot_once(
     let hostname = read_hostname(&mounts);
     let platform: Box<dyn Platform> = match cfg.platform {
         config::PlatformKind::Seccomp if SeccompPlatform::supported() => {
-            Box::new(SeccompPlatform::new(keep_fds.clone(), stub_cpu))
+            Box::new(SeccompPlatform::new(keep_fds.clone(), cpu, false))
         }
-        config::PlatformKind::Seccomp => {
+        config::PlatformKind::SeccompSpin if SeccompPlatform::supported() => {
+            Box::new(SeccompPlatform::new(keep_fds.clone(), stub_cpu, true))
+        }
+        config::PlatformKind::Seccomp | config::PlatformKind::SeccompSpin => {
             log::warn!("platform=seccomp needs user FSGSBASE (Linux 5.9+): using ptrace");
             Box::new(PtracePlatform::new(keep_fds.clone(), cpu))
         }

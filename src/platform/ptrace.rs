@@ -51,6 +51,7 @@ impl PtracePlatform {
             cpu: self.cpu,
         })?;
         s.set_preempt(self.ticker.handle());
+        s.install_wall()?;
         Ok(s)
     }
 }

@@ -12,8 +12,9 @@ use std::sync::OnceLock;
 
 use super::insn::{self, Access};
 use super::stub_image::{
-    encode_batch, stub_elf, xstate_init_area, MAX_BATCH, OP_RECORD, STUB_BASE, STUB_BATCH,
-    STUB_BATCH_TRAP, STUB_DATA, STUB_END, STUB_RESET, STUB_SYSCALL, STUB_SYSCALL_TRAP, STUB_XSTATE,
+    encode_batch, stub_elf, xstate_init_area, BATCH_SYSCALL_END, MAX_BATCH, OP_RECORD, STUB_BASE,
+    STUB_BATCH, STUB_BATCH_TRAP, STUB_DATA, STUB_END, STUB_RESET, STUB_SYSCALL, STUB_SYSCALL_TRAP,
+    STUB_XSTATE,
 };
 use super::FpSwBytes;
 use super::{AddressSpaceOps, Context, Fault, FpRegs, MapOp, PlatformError, Regs, Stop};
@@ -146,6 +147,41 @@ impl PtraceStub {
             reserved: std::mem::take(&mut self.reserved),
             vdso: self.vdso.clone(),
         })
+    }
+
+    /// The wall: no new privileges, and a seccomp filter that lets only the
+    /// stub's op loop make host syscalls (mmap, mprotect, munmap; see
+    /// `seccomp_filter::ptrace_stub_filter`). Guest syscalls never reach it
+    /// (PTRACE_SYSEMU stops them first): it bounds what the stub itself can
+    /// be made to do. After this, [`PtraceStub::host_syscall`] kills the stub.
+    pub fn install_wall(&mut self) -> Result<(), PlatformError> {
+        const PR_SET_NO_NEW_PRIVS: u64 = 38;
+        const SYS_PRCTL: u64 = 157;
+        const SYS_SECCOMP: u64 = 317;
+        const SECCOMP_SET_MODE_FILTER: u64 = 1;
+        let prog = super::seccomp_filter::ptrace_stub_filter(STUB_BATCH + BATCH_SYSCALL_END);
+        let mut data = vec![0u8; 16];
+        data[0..2].copy_from_slice(&((prog.len() / 8) as u16).to_le_bytes());
+        data[8..16].copy_from_slice(&(STUB_DATA + 16).to_le_bytes());
+        data.extend_from_slice(&prog);
+        hp::write_mem(self.pid, STUB_DATA, &data)
+            .map_err(PlatformError::host("process_vm_writev"))?;
+        for (what, nr, args) in [
+            ("prctl", SYS_PRCTL, [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0]),
+            (
+                "seccomp",
+                SYS_SECCOMP,
+                [SECCOMP_SET_MODE_FILTER, 0, STUB_DATA, 0, 0, 0],
+            ),
+        ] {
+            let r = self.host_syscall(nr, args)?;
+            if r != 0 {
+                return Err(PlatformError::UnexpectedStop(format!(
+                    "stub wall: {what} returned {r}"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Have guest code preempted by `p`'s ticker.

@@ -71,15 +71,20 @@ const FP_AREA: usize = 0x6000;
 /// top of the signal stack.
 const FP_ROOM: usize = 0x4000;
 
-/// Spinning before sleeping (polls of ~25 ns each): a futex wake-up
-/// across CPUs costs tens of µs on a nested-virtualised host, a poll loop
-/// sees the other side's answer in a µs or two. The stub waits for
-/// umlrun's answer (usually µs) with a fixed budget. umlrun waits for guest
-/// code, which may compute for long: it spins the full budget unless the
-/// last wait showed a guest that ran for long ([`LONG_RUN`]), then only
-/// [`KERNEL_SPIN_MIN`] polls, until a stop comes quickly again. Measured in
-/// the commit that set them: getppid 2.8-3.7 µs spinning across CPUs
-/// against 29-42 µs sleeping across CPUs and 9.5 µs sleeping on one CPU.
+/// `platform=seccomp-spin`: stubs on another CPU, and both sides poll
+/// (~25 ns a poll) before sleeping: a futex wake-up across CPUs costs tens
+/// of µs on a nested-virtualised host, a poll loop sees the other side's
+/// answer in a µs or two. The stub waits for umlrun's answer (usually µs)
+/// with a fixed budget. umlrun waits for guest code, which may compute for
+/// long: it polls the full budget unless the last wait showed a guest that
+/// ran for long ([`LONG_RUN`]), then only [`KERNEL_SPIN_MIN`] polls, until a
+/// stop comes quickly again. Plain `platform=seccomp` keeps the stubs on
+/// umlrun's CPU and never polls: each handoff is a futex wake-up and a
+/// switch on one CPU, which a busy host does not delay. Measured (the
+/// commits that set them, getppid): quiet host (chrt -f) spin 2.8-3.9 µs,
+/// same CPU 9.5-10.4 µs, across CPUs without polling 29-42 µs; at load 15
+/// on 2 vCPUs spin wins getppid and faults but fork+exec+wait takes
+/// 9-45 ms against 1.7-1.9 ms on one CPU (the other CPU is busy).
 const KERNEL_SPIN_MAX: u32 = 2000;
 const KERNEL_SPIN_MIN: u32 = 32;
 const STUB_SPINS: u32 = 1000;
@@ -97,9 +102,10 @@ struct HostFacts {
 /// The seccomp platform of one kernel instance.
 pub struct SeccompPlatform {
     keep_fds: Vec<RawFd>,
-    /// Where stubs run: another CPU than umlrun's when there is one, so
-    /// both sides can poll for the other's answer.
+    /// Where stubs run: umlrun's CPU, or with `spin` another one.
     stub_cpu: Option<usize>,
+    /// Both sides poll for the other's answer before sleeping.
+    spin: bool,
     spares: Vec<SeccompStub>,
     facts: Option<HostFacts>,
     shut_down: bool,
@@ -123,11 +129,12 @@ impl SeccompPlatform {
     }
 
     /// Stubs keep the host fds `keep_fds` and run pinned to `stub_cpu`
-    /// (see [`SeccompPlatform::stub_cpu`]).
-    pub fn new(keep_fds: Vec<RawFd>, stub_cpu: Option<usize>) -> SeccompPlatform {
+    /// (umlrun's own CPU; with `spin`, see [`SeccompPlatform::stub_cpu`]).
+    pub fn new(keep_fds: Vec<RawFd>, stub_cpu: Option<usize>, spin: bool) -> SeccompPlatform {
         SeccompPlatform {
             keep_fds,
             stub_cpu,
+            spin,
             spares: Vec::new(),
             facts: None,
             shut_down: false,
@@ -135,7 +142,7 @@ impl SeccompPlatform {
     }
 
     fn spawn(&mut self) -> Result<SeccompStub, PlatformError> {
-        let s = SeccompStub::spawn(&self.keep_fds, self.stub_cpu, &mut self.facts)?;
+        let s = SeccompStub::spawn(&self.keep_fds, self.stub_cpu, self.spin, &mut self.facts)?;
         Ok(s)
     }
 }
@@ -224,6 +231,9 @@ pub struct SeccompStub {
     alive: bool,
     cpu_base: (u64, u64),
     cpu_ns_base: u64,
+    /// Poll before sleeping (`platform=seccomp-spin`).
+    spin: bool,
+    /// umlrun's current poll budget (see [`KERNEL_SPIN_MAX`]).
     kspins: u32,
 }
 
@@ -245,6 +255,7 @@ impl SeccompStub {
     fn spawn(
         keep_fds: &[RawFd],
         cpu: Option<usize>,
+        spin: bool,
         facts: &mut Option<HostFacts>,
     ) -> Result<SeccompStub, PlatformError> {
         let shm = StubShm::create().map_err(PlatformError::StubExe)?;
@@ -262,7 +273,7 @@ impl SeccompStub {
                 *facts.insert(HostFacts { xstate })
             }
         };
-        setup(&mut pt, &shm)?;
+        setup(&mut pt, &shm, spin)?;
         let mut park = *pt.regs();
         park.rip = sc_addr(hs::stub_code().park);
         park.rsp = SHM_BASE + SHM_LEN as u64 - 64;
@@ -288,6 +299,7 @@ impl SeccompStub {
             alive: true,
             cpu_base: (0, 0),
             cpu_ns_base: crate::host::clock::process_cpu_time_ns(pid).unwrap_or(0),
+            spin,
             kspins: KERNEL_SPIN_MAX,
         })
     }
@@ -319,7 +331,11 @@ impl SeccompStub {
         let mut ticked = false;
         loop {
             let timeout = if run && !ticked { SLICE } else { LIVENESS };
-            let spins = if run { self.kspins } else { STUB_SPINS };
+            let spins = match (self.spin, run) {
+                (false, _) => 0,
+                (true, true) => self.kspins,
+                (true, false) => STUB_SPINS,
+            };
             match self.shm.wait_while(hs::OFF_DONE, 0, spins, timeout) {
                 hs::Waited::Spinning => {
                     if run {
@@ -548,7 +564,7 @@ impl SeccompStub {
 /// The stub's set-up, run in it through ptrace: map the shared area, its
 /// signal stack and handlers, every signal blocked until the first resume,
 /// no new privileges, and last the seccomp filter.
-fn setup(pt: &mut PtraceStub, shm: &StubShm) -> Result<(), PlatformError> {
+fn setup(pt: &mut PtraceStub, shm: &StubShm, spin: bool) -> Result<(), PlatformError> {
     let fail = |what: &str, r: i64| {
         PlatformError::UnexpectedStop(format!("seccomp stub set-up: {what} returned {r}"))
     };
@@ -623,7 +639,7 @@ fn setup(pt: &mut PtraceStub, shm: &StubShm) -> Result<(), PlatformError> {
         [SECCOMP_SET_MODE_FILTER, 0, at(0x300), 0, 0, 0],
     )?;
     shm.write(scratch, &[0u8; 8]); // an empty op list
-    shm.store(hs::OFF_SPIN, STUB_SPINS);
+    shm.store(hs::OFF_SPIN, if spin { STUB_SPINS } else { 0 });
     Ok(())
 }
 

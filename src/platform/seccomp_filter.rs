@@ -37,6 +37,11 @@ const SYS_MPROTECT: u32 = 10;
 const SYS_MUNMAP: u32 = 11;
 const SYS_RT_SIGRETURN: u32 = 15;
 const SYS_FUTEX: u32 = 202;
+const SYS_GETTIMEOFDAY: u32 = 96;
+const SYS_TIME: u32 = 201;
+const SYS_GETCPU: u32 = 309;
+/// High half of the legacy vsyscall page's address (0xffffffffff600000).
+const VSYSCALL_HI: u32 = 0xffff_ffff;
 const MAP_SHARED_FIXED: u32 = 0x11;
 
 /// Where the stub's syscalls are (rip after each `syscall`, as seccomp
@@ -183,6 +188,69 @@ pub fn stub_filter(s: &StubSites) -> Vec<u8> {
 
     // The op list: mmap (shared, fixed, plain protections), mprotect, munmap.
     a.push(Label(l_op));
+    op_checks(&mut a);
+
+    // rt_sigreturn.
+    a.push(Label(l_sigret));
+    a.push(Ld(NR));
+    a.push(Jeq(SYS_RT_SIGRETURN, ALLOW, KILL));
+
+    a.push(Label(TRAP));
+    a.push(Ret(RET_TRAP));
+    a.push(Label(KILL));
+    a.push(Ret(RET_KILL_PROCESS));
+    a.push(Label(ALLOW));
+    a.push(Ret(RET_ALLOW));
+    a.assemble()
+}
+
+/// The filter of a ptrace-platform stub: guest code never reaches it
+/// (PTRACE_SYSEMU stops every guest syscall before seccomp runs), so it
+/// only bounds what the stub's own op loop (`op_site`) may do under
+/// PTRACE_CONT: mmap (shared, fixed, plain protections), mprotect, munmap.
+/// The host's vsyscall emulation (a guest calling the legacy vsyscall page)
+/// is not stopped by PTRACE_SYSEMU: its three read-only calls pass, as
+/// before there was a filter. Anything else, from anywhere, kills the stub.
+pub fn ptrace_stub_filter(op_site: u64) -> Vec<u8> {
+    use Ins::*;
+    let mut a = Asm {
+        ins: Vec::new(),
+        next_label: ALLOW,
+    };
+    let (c1, c2, c3, l_op, l_vsys) = (a.label(), a.label(), a.label(), a.label(), a.label());
+    a.push(Ld(ARCH));
+    a.push(Jeq(AUDIT_ARCH_X86_64, c1, KILL));
+    a.push(Label(c1));
+    a.push(Ld(IP_HI));
+    a.push(Jeq(VSYSCALL_HI, l_vsys, c3));
+    a.push(Label(c3));
+    a.push(Jeq((op_site >> 32) as u32, c2, KILL));
+    a.push(Label(c2));
+    a.push(Ld(IP_LO));
+    a.push(Jeq(op_site as u32, l_op, KILL));
+    a.push(Label(l_op));
+    op_checks(&mut a);
+    a.push(Label(l_vsys));
+    let (v1, v2) = (a.label(), a.label());
+    a.push(Ld(NR));
+    a.push(Jeq(SYS_GETTIMEOFDAY, ALLOW, v1));
+    a.push(Label(v1));
+    a.push(Jeq(SYS_TIME, ALLOW, v2));
+    a.push(Label(v2));
+    a.push(Jeq(SYS_GETCPU, ALLOW, KILL));
+    a.push(Label(TRAP));
+    a.push(Ret(RET_TRAP));
+    a.push(Label(KILL));
+    a.push(Ret(RET_KILL_PROCESS));
+    a.push(Label(ALLOW));
+    a.push(Ret(RET_ALLOW));
+    a.assemble()
+}
+
+/// mmap (MAP_SHARED|MAP_FIXED, PROT_* bits only), mprotect (PROT_* only),
+/// munmap: allowed; anything else killed.
+fn op_checks(a: &mut Asm) {
+    use Ins::*;
     let (o1, o2, o3, o_mmap, o_prot) = (a.label(), a.label(), a.label(), a.label(), a.label());
     a.push(Ld(NR));
     a.push(Jeq(SYS_MMAP, o_mmap, o1));
@@ -197,19 +265,6 @@ pub fn stub_filter(s: &StubSites) -> Vec<u8> {
     a.push(Label(o_prot));
     a.push(Ld(arg_lo(2)));
     a.push(Jset(!7, KILL, ALLOW));
-
-    // rt_sigreturn.
-    a.push(Label(l_sigret));
-    a.push(Ld(NR));
-    a.push(Jeq(SYS_RT_SIGRETURN, ALLOW, KILL));
-
-    a.push(Label(TRAP));
-    a.push(Ret(RET_TRAP));
-    a.push(Label(KILL));
-    a.push(Ret(RET_KILL_PROCESS));
-    a.push(Label(ALLOW));
-    a.push(Ret(RET_ALLOW));
-    a.assemble()
 }
 
 #[cfg(test)]
@@ -301,5 +356,23 @@ mod tests {
         assert!(ok(15, s.sigreturn[0], [0; 6]));
         assert!(ok(15, s.sigreturn[1], [0; 6]));
         assert!(!ok(2, s.sigreturn[0], [0; 6]));
+    }
+
+    #[test]
+    fn ptrace_stub_filter_allows_only_the_op_loop() {
+        let site = BASE + 0x42;
+        let p = ptrace_stub_filter(site);
+        let x64 = AUDIT_ARCH_X86_64;
+        let r = |nr, ip, args| run(&p, &data(nr, x64, ip, args));
+        assert_eq!(r(9, site, [0x1000, 0x1000, 1, 0x11, 3, 0]), RET_ALLOW);
+        assert_eq!(r(11, site, [0x1000, 0x1000, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(r(10, site, [0x1000, 0x1000, 7, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(r(2, site, [0; 6]), RET_KILL_PROCESS);
+        assert_eq!(r(11, site + 2, [0; 6]), RET_KILL_PROCESS);
+        assert_eq!(r(2, 0x40_1000, [0; 6]), RET_KILL_PROCESS);
+        assert_eq!(
+            run(&p, &data(5, 0x4000_0003, site, [0; 6])),
+            RET_KILL_PROCESS
+        );
     }
 }

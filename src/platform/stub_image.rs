@@ -109,6 +109,10 @@ pub fn xstate_init_area() -> [u8; XSTATE_INIT_LEN] {
     a
 }
 
+/// Offset in the batch loop just after its `syscall` (rip as seccomp
+/// sees it).
+pub const BATCH_SYSCALL_END: u64 = 34;
+
 /// Address just after the batch loop's final `int3`: rip at its trap.
 pub const STUB_BATCH_TRAP: u64 = STUB_BATCH + BATCH_CODE.len() as u64;
 /// rip at the trap of the single-syscall gadget.
@@ -186,6 +190,8 @@ mod tests {
         assert_eq!(42 + BATCH_CODE[41] as usize, 48);
         assert_eq!(48 + (BATCH_CODE[47] as i8) as isize, 0);
         assert_eq!(BATCH_CODE[48], 0xCC);
+        let sc = BATCH_SYSCALL_END as usize;
+        assert_eq!(&BATCH_CODE[sc - 2..sc], &[0x0F, 0x05]);
     }
 
     #[test]

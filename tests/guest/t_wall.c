@@ -7,7 +7,10 @@
  *   3  `sysenter` (i386 creat)
  *   4  an x32 syscall number (creat | 0x40000000)
  *   5  the vsyscall page's entries
- *   6+ a jump to every `0f 05` (syscall) in the platform stub's code page,
+ *   6  scribbling over the seccomp platform's shared area (forged commands,
+ *      reports, frame and siginfo pointers, op lists), then syscalls: the
+ *      child may die, umlrun must go on
+ *   7+ a jump to every `0f 05` (syscall) in the platform stub's code page,
  *      with creat (and, in a second child, open) in the registers.
  * Attempts 0, 1 reach the guest kernel and create the file in the guest's
  * /tmp (correct); none may create it on the host, which the harness checks
@@ -113,6 +116,28 @@ static void vsyscall(int n, const char *path) {
     gtod(tv, NULL);
 }
 
+#define SHARED_AREA 0x7ffffc010000UL
+
+static void scribble(int n, const char *path) {
+    (void)n;
+    (void)path;
+    /* Absent on ptrace: the first write faults and the child dies. */
+    volatile uint64_t *a = (volatile uint64_t *)SHARED_AREA;
+    uint64_t x = 0x9e3779b97f4a7c15UL;
+    for (int round = 0; round < 4; round++) {
+        for (size_t i = 0; i < 0x10000 / 8; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            /* pointers into the area, small numbers and noise */
+            a[i] = (x & 3) == 0 ? SHARED_AREA + (x >> 2) % 0x10000 : (x & 3) == 1 ? (x >> 60) : x;
+        }
+        a[0] = round & 1 ? 0x100000001UL : 0x1; /* CMD, DONE */
+        getppid();
+        getppid();
+    }
+}
+
 static uint64_t site;
 static long site_nr;
 
@@ -165,10 +190,11 @@ int main(void) {
     attempt(3, sysenter);
     attempt(4, x32);
     attempt(5, vsyscall);
+    attempt(6, scribble);
     uint64_t sites[64];
     int ns = stub_sites(sites, 64);
     printf("stub syscall sites: %d\n", ns);
-    int k = 6;
+    int k = 7;
     for (int i = 0; i < ns; i++) {
         site = sites[i];
         site_nr = 85;
