@@ -53,7 +53,7 @@
 #define BATCH 400          /* syscalls per child */
 #define BUF_PAGES 16       /* the read-write buffer */
 #define MAX_NR 464         /* syscall numbers drawn from 0..MAX_NR-1 */
-#define BATCH_SECONDS 4    /* a child taking longer is killed */
+#define BATCH_SECONDS 2    /* a child taking longer is killed */
 #define REAP_SECONDS 10    /* after SIGKILL, every process must be gone by then */
 
 /* fz_syscall(nr, a0..a5): the raw syscall. In a new process or thread
