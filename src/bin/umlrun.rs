@@ -63,6 +63,7 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp(None)
         .init();
+    umlrun::ratelimit::limit_panic_messages();
     // Returning (not process::exit) lets the instance guard clean up.
     ExitCode::from(run())
 }

@@ -63,6 +63,9 @@ pub struct Counters {
     pub faults: u64,
     /// Guest syscalls served.
     pub syscalls: u64,
+    /// Syscall handlers that panicked and were contained (the caller was
+    /// killed): each one a kernel bug.
+    pub contained_panics: u64,
 }
 
 pub struct Kernel {

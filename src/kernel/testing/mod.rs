@@ -11,11 +11,13 @@
 //! | `signals.rs` | sigaction, delivery to handlers, masks, SIG_IGN/SIG_DFL, EINTR |
 //! | `process.rs` | fork, exit, wait4, zombies, reparenting to init |
 //! | `fs.rs` | open/read/write/lseek/close/unlink on tmpfs |
+//! | `contain.rs` | a panicking syscall handler kills its caller, not the instance |
 //!
 //! A program stops the kernel where the test wants to look with
 //! [`Asm::stop`] (reboot(POWER_OFF): `Kernel::run` returns with every task
 //! as it is); the test inspects, then may clear `shutdown` and run on.
 
+mod contain;
 mod fs;
 mod process;
 mod sched;
