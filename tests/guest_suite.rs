@@ -45,6 +45,7 @@ const SPECIAL: &[&str] = &[
     "t_int80",
     // tests/hardening.rs
     "t_init_signals",
+    "t_forkbomb",
 ];
 
 /// Run `name` natively, then in the guest, and compare.

@@ -29,6 +29,22 @@ fn t_init_signals() {
     run_self_checking("t_init_signals");
 }
 
+/// A fork bomb as uid 1000 stops at RLIMIT_NPROC (half the cap sized to
+/// mem=), root can still run commands, and root's own bomb stops at the
+/// cap: at mem=64M, 256 and 512 tasks.
+#[test]
+fn t_forkbomb() {
+    run_self_checking("t_forkbomb");
+    let image = tests_image();
+    let run = run_guest(&image, "/tests/t_forkbomb", timeout());
+    assert!(
+        run.stdout.contains("RLIMIT_NPROC 256")
+            && run.stdout.contains("uid 1000 bomb: 255 processes"),
+        "{}",
+        run.tail(20)
+    );
+}
+
 /// Seeds the CI slice fuzzes: `FUZZ_FIRST_SEED` moves the window (the
 /// default is fixed, so a failure reproduces).
 fn first_seed() -> u64 {

@@ -381,7 +381,12 @@ impl Kernel {
                 block_deadline: None,
                 waiting_on: Vec::new(),
                 restart: None,
-                rlimits: crate::syscalls::default_rlimits(),
+                rlimits: {
+                    let mut r = crate::syscalls::default_rlimits();
+                    let n = super::clonecheck::default_nproc(self.physmem.frames_total() * 4096);
+                    r[6] = (n, n); // RLIMIT_NPROC
+                    r
+                },
                 pdeathsig: 0,
                 sched: Default::default(),
                 no_new_privs: false,
