@@ -45,6 +45,55 @@ fn t_forkbomb() {
     );
 }
 
+/// umlrun and its stubs run with no_new_privs.
+#[test]
+fn no_new_privs_on_umlrun_and_stubs() {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let image = tests_image();
+    let cow = fresh_cow(&image);
+    let uml = cow.dir.path().join("uml");
+    std::fs::create_dir_all(&uml).unwrap();
+    // t_forkbomb runs for seconds (it pauses at each peak).
+    let mut child = Command::new(umlrun_bin())
+        .args(guest_args(
+            &cow.path,
+            &uml,
+            "/tests/t_forkbomb",
+            &GuestOptions::default(),
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("start umlrun");
+    let pid = child.id();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let nnp = |p: &str| {
+        std::fs::read_to_string(format!("/proc/{p}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("NoNewPrivs:").map(|v| v.trim().to_string()))
+    };
+    let umlrun = nnp(&pid.to_string());
+    let stubs: Vec<String> = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let stub_nnp: Vec<Option<String>> = stubs.iter().map(|s| nnp(s)).collect();
+    // SAFETY: kill(2) of the process group we created for this child.
+    unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+    let _ = child.wait();
+    assert_eq!(umlrun.as_deref(), Some("1"), "umlrun's NoNewPrivs");
+    assert!(!stubs.is_empty(), "no stub processes seen");
+    assert!(
+        stub_nnp.iter().all(|v| v.as_deref() == Some("1")),
+        "stubs' NoNewPrivs: {stub_nnp:?}"
+    );
+}
+
 /// Seeds the CI slice fuzzes: `FUZZ_FIRST_SEED` moves the window (the
 /// default is fixed, so a failure reproduces).
 fn first_seed() -> u64 {

@@ -111,6 +111,12 @@ fn run() -> u8 {
             return EXIT_HOST;
         }
     };
+    // Before the first stub: neither umlrun nor a stub may gain privileges
+    // by exec from here on.
+    if let Err(e) = umlrun::host::privs::set_no_new_privs() {
+        eprintln!("umlrun: cannot set no_new_privs: {e}");
+        return EXIT_HOST;
+    }
     // Quiet by default: the console is the guest's (RUST_LOG=info shows it).
     for line in describe(&cfg, &instance) {
         log::info!("{line}");

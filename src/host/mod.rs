@@ -18,6 +18,7 @@
 //! | `signals.rs`| SIGTERM/SIGHUP/SIGINT to umlrun: a clean shutdown request; SIGWINCH |
 //! | `mcsock.rs` | the management console's AF_UNIX datagram sockets (server, client, notify) |
 //! | `misc.rs`   | pids, terminals, home directory and other process-level facts |
+//! | `privs.rs`  | least privilege for umlrun itself: no_new_privs |
 
 pub mod clock;
 pub mod console;
@@ -29,6 +30,7 @@ pub mod mcsock;
 pub mod memfd;
 pub mod misc;
 pub mod preempt;
+pub mod privs;
 pub mod ptrace;
 pub mod signals;
 pub mod stub;
