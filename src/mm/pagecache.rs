@@ -253,8 +253,15 @@ impl PageCache {
         let Some(pages) = self.files.get_mut(&key) else {
             return;
         };
+        // Nothing to copy (a zero-length write at a page boundary once
+        // made the range below run backwards: a panic, found by the fuzzer).
+        let Some(end) = offset
+            .checked_add(data.len() as u64)
+            .filter(|_| !data.is_empty())
+        else {
+            return;
+        };
         let physmem = frames.physmem();
-        let end = offset + data.len() as u64;
         let first = offset / PAGE;
         let last = (end.saturating_sub(1)) / PAGE;
         for (&idx, p) in pages.range_mut(first..=last) {
