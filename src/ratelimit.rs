@@ -84,6 +84,19 @@ macro_rules! log_limited {
     }};
 }
 
+/// Makes panic messages rate-limited too: a panic a guest can trigger
+/// again and again (contained by `syscalls::run_contained`) prints the
+/// standard message at most [`BURST`] times per [`INTERVAL`].
+pub fn limit_panic_messages() {
+    static RL: RateLimit = RateLimit::new(BURST, INTERVAL);
+    let standard = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if RL.check().is_some() {
+            standard(info);
+        }
+    }));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

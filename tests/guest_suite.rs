@@ -69,6 +69,8 @@ const SPECIAL: &[&str] = &[
     "t_wall",
     // tests/net_fwd.rs
     "t_fwd_server",
+    // tests/hardening.rs
+    "t_forkbomb",
 ];
 
 /// Run `name` natively, then in the guest, and compare.

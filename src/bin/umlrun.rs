@@ -73,6 +73,7 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp(None)
         .init();
+    umlrun::ratelimit::limit_panic_messages();
     // Returning (not process::exit) lets the instance guard clean up.
     ExitCode::from(run())
 }
@@ -120,6 +121,12 @@ fn run() -> u8 {
             return EXIT_HOST;
         }
     };
+    // Before the first stub: neither umlrun nor a stub may gain privileges
+    // by exec from here on.
+    if let Err(e) = umlrun::host::privs::set_no_new_privs() {
+        eprintln!("umlrun: cannot set no_new_privs: {e}");
+        return EXIT_HOST;
+    }
     // Quiet by default: the console is the guest's (RUST_LOG=info shows it).
     for line in describe(&cfg, &instance) {
         log::info!("{line}");

@@ -21,6 +21,7 @@
 //! | `memacct.rs`| the memory cgroup's limit and usage; private memory of umlrun and its stubs |
 //! | `misc.rs`   | pids, terminals, home directory and other process-level facts |
 //! | `netsock.rs`| host TCP listeners and connections for the user-mode NAT's port forwards |
+//! | `privs.rs`  | least privilege for umlrun itself: no_new_privs |
 
 pub mod clock;
 pub mod console;
@@ -34,6 +35,7 @@ pub mod memfd;
 pub mod misc;
 pub mod netsock;
 pub mod preempt;
+pub mod privs;
 pub mod ptrace;
 pub mod seccomp_stub;
 pub mod signals;

@@ -410,7 +410,12 @@ impl Kernel {
                 child_q: super::waitq::WaitQueue::new(),
                 signal_q: super::waitq::WaitQueue::new(),
                 restart: None,
-                rlimits: crate::syscalls::default_rlimits(),
+                rlimits: {
+                    let mut r = crate::syscalls::default_rlimits();
+                    let n = super::clonecheck::default_nproc(self.physmem.frames_total() * 4096);
+                    r[6] = (n, n); // RLIMIT_NPROC
+                    r
+                },
                 pdeathsig: 0,
                 sched: Default::default(),
                 no_new_privs: false,

@@ -2,7 +2,10 @@
 //! created, as Linux's `copy_process` and `copy_thread` make them: a
 //! combination Linux refuses is refused here with the same errno, and
 //! nothing a guest passes reaches the host unchecked (a non-canonical TLS
-//! base once made the host refuse the child's registers).
+//! base once made the host refuse the child's registers). And the task
+//! limits: a cap sized to the guest's memory (Linux's threads-max), and
+//! RLIMIT_NPROC per user, half of it by default, so an unprivileged fork
+//! bomb leaves root room to act.
 
 use super::process::{CLONE_FS, CLONE_PARENT, CLONE_SETTLS, CLONE_SIGHAND, CLONE_THREAD, CLONE_VM};
 use crate::errno::{Errno, KResult};
@@ -26,6 +29,23 @@ pub const CLONE_NEW_ANY: u64 = CLONE_NEWNS
 
 /// Linux's TASK_SIZE_MAX: an fs or gs base at or above it is EPERM.
 pub const TASK_SIZE_MAX: u64 = (1 << 47) - 4096;
+
+/// Bytes of guest memory per task the cap allows: Linux's threads-max is
+/// memory / (8 * THREAD_SIZE), 128 KiB per task. Here each task also costs
+/// a host stub process (page tables, a kernel stack) outside `mem=`.
+pub const MEM_PER_TASK: u64 = 128 << 10;
+
+/// The most tasks (threads included) a guest of `mem_bytes` may have:
+/// 512 at mem=64M, 2048 at 256M; never under 64 nor over 32768.
+pub fn max_tasks(mem_bytes: u64) -> usize {
+    (mem_bytes / MEM_PER_TASK).clamp(64, 32768) as usize
+}
+
+/// init's RLIMIT_NPROC (inherited by everyone): half of the cap, as Linux
+/// sets it from threads-max.
+pub fn default_nproc(mem_bytes: u64) -> u64 {
+    (max_tasks(mem_bytes) / 2) as u64
+}
 
 /// Checks clone flags `f` and the TLS base for a clone by a process that
 /// is (`from_init`) or is not init.
@@ -88,6 +108,15 @@ mod tests {
         assert_eq!(check_clone(CLONE_PIDFD | 17, 0, false), Err(Errno::EINVAL));
         // The fuzzer's case: every flag but the low ones.
         assert_eq!(check_clone(0x7fff_ffff_ff54, 0, false), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn task_cap_follows_memory() {
+        assert_eq!(max_tasks(64 << 20), 512);
+        assert_eq!(max_tasks(256 << 20), 2048);
+        assert_eq!(max_tasks(1 << 20), 64);
+        assert_eq!(max_tasks(u64::MAX), 32768);
+        assert_eq!(default_nproc(64 << 20), 256);
     }
 
     #[test]

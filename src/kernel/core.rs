@@ -66,6 +66,9 @@ pub struct Counters {
     pub faults: u64,
     /// Guest syscalls served.
     pub syscalls: u64,
+    /// Syscall handlers that panicked and were contained (the caller was
+    /// killed): each one a kernel bug.
+    pub contained_panics: u64,
 }
 
 pub struct Kernel {
@@ -304,7 +307,10 @@ impl Kernel {
         loop {
             let id = self.task(tid)?.mm;
             let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
-            match mm.aspace.write_user(GuestVirt(addr), data, &mut self.frames) {
+            match mm
+                .aspace
+                .write_user(GuestVirt(addr), data, &mut self.frames)
+            {
                 Err(Errno::ENOMEM) => {
                     if !self.out_of_memory(tid, true) {
                         return Err(Errno::EFAULT);

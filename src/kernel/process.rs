@@ -54,8 +54,23 @@ impl Kernel {
         let f = a.flags;
         let from_init = self.task(parent)?.tgid == 1;
         super::clonecheck::check_clone(f, a.tls, from_init)?;
-        if self.tasks.len() > 4096 {
+        // The task cap (sized to guest memory) and, for all but root, the
+        // caller's RLIMIT_NPROC over its user's tasks: EAGAIN, as Linux.
+        let mem = self.physmem.frames_total().saturating_mul(4096);
+        if self.tasks.len() >= super::clonecheck::max_tasks(mem) {
             return Err(Errno::EAGAIN);
+        }
+        let p = self.task(parent)?;
+        if p.cred.euid != 0 {
+            let (uid, nproc) = (p.cred.uid, p.rlimits[6].0);
+            let mine = self
+                .tasks
+                .values()
+                .filter(|t| t.cred.uid == uid && t.is_alive())
+                .count();
+            if mine as u64 >= nproc {
+                return Err(Errno::EAGAIN);
+            }
         }
         // The parent's registers and FP state are in its stub now.
         self.load(parent);

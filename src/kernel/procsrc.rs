@@ -11,8 +11,7 @@ use super::task::{Pid, TaskState};
 use crate::errno::KResult;
 use crate::fs::procfs::{
     uuid_text, IpcFile, LoadAvg, MapInfo, MemInfo, MountInfo, PartitionInfo, Pressure, ProcSource,
-    SwapInfo,
-    SysCtl, SysStat, TaskInfo,
+    SwapInfo, SysCtl, SysStat, TaskInfo,
 };
 use crate::mm::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE};
 

@@ -394,7 +394,9 @@ impl Kernel {
             let id = self.task(tid).map(|t| t.mm).unwrap_or_default();
             let mm = self.mms.get_mut(&id).expect("mm");
             let (start, swapins) = (Instant::now(), self.frames.swap.pswpin);
-            let r = mm.aspace.handle_fault(GuestVirt(f.addr), write, &mut self.frames);
+            let r = mm
+                .aspace
+                .handle_fault(GuestVirt(f.addr), write, &mut self.frames);
             if self.frames.swap.pswpin != swapins {
                 // Waiting for a page from swap is a memory stall.
                 let full = self.runq.is_empty();

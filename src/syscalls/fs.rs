@@ -12,11 +12,11 @@ use crate::fs::tty::TtyAccess;
 use crate::fs::{
     SetAttr, Stat, Timespec, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
 };
-use crate::kernel::files::pty::{PtyMaster, PtySlave};
 use crate::kernel::files::inotify::{
     isdir_bit, IN_ATTRIB, IN_CREATE, IN_DELETE, IN_ISDIR, IN_MODIFY, IN_MOVED_FROM, IN_MOVED_TO,
     IN_MOVE_SELF,
 };
+use crate::kernel::files::pty::{PtyMaster, PtySlave};
 use crate::kernel::files::{
     blockdev::BlockDevFile, chardev::CharDevFile, dir::DirFile, pipe::PipeEnd, procfile::ProcFile,
     regular::RegularFile, tty::ConsoleFile,

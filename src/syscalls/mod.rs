@@ -123,10 +123,7 @@ pub fn dispatch(k: &mut Kernel, tid: Pid, nr: u64, args: [u64; 6]) -> Outcome {
         args[3]
     );
     k.evhub.current = tid;
-    let out = match handler(k, tid, args) {
-        Ok(o) => o,
-        Err(e) => Outcome::Return(e.to_syscall_return()),
-    };
+    let out = run_contained(k, tid, nr, name, args, handler);
     if !matches!(out, Outcome::Block(_)) {
         if let Ok(t) = k.task_mut(tid) {
             t.block_deadline = None;
@@ -134,6 +131,42 @@ pub fn dispatch(k: &mut Kernel, tid: Pid, nr: u64, args: [u64; 6]) -> Outcome {
     }
     log::trace!("[{tid}] {name} -> {out:?}");
     out
+}
+
+/// Runs `handler` for `tid`. A panic in it (a kernel bug a guest found)
+/// kills the calling process with SIGKILL instead of the instance, with a
+/// rate-limited log line naming the syscall; the other processes go on.
+/// What is contained: unwinding drops every borrow and guard the handler
+/// held, and the dead process's memory, files and children are released
+/// as on any SIGKILL. What is not: a shared structure the handler had
+/// half-changed (a page-cache or file-system update) stays as it was left;
+/// the log line says a panic happened, so the operator can restart.
+pub(crate) fn run_contained(
+    k: &mut Kernel,
+    tid: Pid,
+    nr: u64,
+    name: &str,
+    args: [u64; 6],
+    handler: Handler,
+) -> Outcome {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(k, tid, args))) {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => Outcome::Return(e.to_syscall_return()),
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            k.counters.contained_panics += 1;
+            crate::log_limited!(
+                log::Level::Error,
+                "task {tid}: syscall {name} ({nr}) {args:#x?} panicked ({what}): the process is killed, the instance goes on"
+            );
+            k.kill_process(tid, crate::kernel::signal::SIGKILL);
+            Outcome::NoReturn
+        }
+    }
 }
 
 /// `int $0x80` from a 64-bit task stops like a syscall under SYSEMU.

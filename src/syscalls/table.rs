@@ -276,11 +276,7 @@ const TABLE: &[Entry] = &[
 ];
 
 /// Names of syscalls we do not implement, for the ENOSYS log line.
-const UNIMPLEMENTED: &[(u64, &str)] = &[
-    (324, "membarrier"),
-    (334, "rseq"),
-    (435, "clone3"),
-];
+const UNIMPLEMENTED: &[(u64, &str)] = &[(324, "membarrier"), (334, "rseq"), (435, "clone3")];
 
 fn index() -> &'static [Option<(&'static str, Handler)>] {
     static INDEX: OnceLock<Vec<Option<(&'static str, Handler)>>> = OnceLock::new();

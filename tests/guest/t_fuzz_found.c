@@ -96,11 +96,28 @@ static void clone_bad_parent_tid(void) {
     if (r > 0) CHECK(strcmp(t_wait((pid_t)r), "exited 3") == 0, "and runs, and is reaped");
 }
 
+/* pwrite of 0 bytes at a page boundary of a cached file: the page cache
+ * update ran a range backwards (a panic; contained, the caller killed). */
+static void pwrite_zero_at_page(void) {
+    int fd = open("pz", O_CREAT | O_RDWR | O_TRUNC, 0644);
+    char page[4096];
+    memset(page, 'p', sizeof page);
+    for (int i = 0; i < 3; i++)
+        if (write(fd, page, sizeof page) != (ssize_t)sizeof page) break;
+    CHECK(pread(fd, page, sizeof page, 4096) == 4096, "pread a cached page");
+    CHECK(pwrite(fd, page, 0, 0x2000) == 0, "pwrite 0 bytes at a page boundary: 0");
+    CHECK(pwrite(fd, page, 0, 0x1000) == 0 && pread(fd, page, 1, 0x1000) == 1 && page[0] == 'p',
+          "and the file is unchanged");
+    close(fd);
+    unlink("pz");
+}
+
 int main(void) {
     t_begin("t_fuzz_found");
     clone_bad_tls();
     munmap_everything();
     clone_bad_parent_tid();
+    pwrite_zero_at_page();
     signal_permission();
     return t_end();
 }

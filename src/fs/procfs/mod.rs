@@ -233,8 +233,7 @@ impl ProcFs {
         if pid == 0 {
             let kind = match file {
                 G_ROOT | G_SYS | G_SYS_KERNEL | G_SYS_FS | G_SYS_VM | G_SYS_RANDOM | G_SYSVIPC
-                | G_NET
-                | G_PRESSURE => Kind::Dir,
+                | G_NET | G_PRESSURE => Kind::Dir,
                 G_NET_UNIX => Kind::File,
                 G_SELF => Kind::Link,
                 G_MEMINFO..=G_STAT

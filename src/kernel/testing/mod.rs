@@ -12,11 +12,13 @@
 //! | `process.rs` | fork, exit, wait4, zombies, reparenting to init |
 //! | `fs.rs` | open/read/write/lseek/close/unlink on tmpfs |
 //! | `oom.rs` | the OOM killer: badness, init exempt, oom_score_adj, the log line |
+//! | `contain.rs` | a panicking syscall handler kills its caller, not the instance |
 //!
 //! A program stops the kernel where the test wants to look with
 //! [`Asm::stop`] (reboot(POWER_OFF): `Kernel::run` returns with every task
 //! as it is); the test inspects, then may clear `shutdown` and run on.
 
+mod contain;
 mod fs;
 mod oom;
 mod process;
