@@ -153,13 +153,17 @@ impl PtraceStub {
     /// stub's op loop make host syscalls (mmap, mprotect, munmap; see
     /// `seccomp_filter::ptrace_stub_filter`). Guest syscalls never reach it
     /// (PTRACE_SYSEMU stops them first): it bounds what the stub itself can
-    /// be made to do. After this, [`PtraceStub::host_syscall`] kills the stub.
+    /// be made to do. After this, [`PtraceStub::host_syscall`] may only make
+    /// the calls of [`PtraceStub::adopt_fd`]; any other kills the stub.
     pub fn install_wall(&mut self) -> Result<(), PlatformError> {
         const PR_SET_NO_NEW_PRIVS: u64 = 38;
         const SYS_PRCTL: u64 = 157;
         const SYS_SECCOMP: u64 = 317;
         const SECCOMP_SET_MODE_FILTER: u64 = 1;
-        let prog = super::seccomp_filter::ptrace_stub_filter(STUB_BATCH + BATCH_SYSCALL_END);
+        let prog = super::seccomp_filter::ptrace_stub_filter(
+            STUB_BATCH + BATCH_SYSCALL_END,
+            STUB_SYSCALL + 2,
+        );
         let mut data = vec![0u8; 16];
         data[0..2].copy_from_slice(&((prog.len() / 8) as u16).to_le_bytes());
         data[8..16].copy_from_slice(&(STUB_DATA + 16).to_le_bytes());

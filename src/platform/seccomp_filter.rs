@@ -210,14 +210,21 @@ pub fn stub_filter(s: &StubSites) -> Vec<u8> {
 /// PTRACE_CONT: mmap (shared, fixed, plain protections), mprotect, munmap.
 /// The host's vsyscall emulation (a guest calling the legacy vsyscall page)
 /// is not stopped by PTRACE_SYSEMU: its three read-only calls pass, as
-/// before there was a filter. Anything else, from anywhere, kills the stub.
-pub fn ptrace_stub_filter(op_site: u64) -> Vec<u8> {
+/// before there was a filter. The injection site (`inject_site`: the end
+/// of the `syscall` where umlrun runs one host call in a stopped stub, as
+/// seccomp reports the instruction pointer) may only take a host fd
+/// for a disk hot-added in ubd=mmap mode: openat read-only, dup2, close.
+/// Anything else, from anywhere, kills the stub.
+pub fn ptrace_stub_filter(op_site: u64, inject_site: u64) -> Vec<u8> {
     use Ins::*;
     let mut a = Asm {
         ins: Vec::new(),
         next_label: ALLOW,
     };
     let (c1, c2, c3, l_op, l_vsys) = (a.label(), a.label(), a.label(), a.label(), a.label());
+    let (c4, l_inj) = (a.label(), a.label());
+    // The two sites share their high half (both in the stub page).
+    debug_assert_eq!(op_site >> 32, inject_site >> 32);
     a.push(Ld(ARCH));
     a.push(Jeq(AUDIT_ARCH_X86_64, c1, KILL));
     a.push(Label(c1));
@@ -227,9 +234,13 @@ pub fn ptrace_stub_filter(op_site: u64) -> Vec<u8> {
     a.push(Jeq((op_site >> 32) as u32, c2, KILL));
     a.push(Label(c2));
     a.push(Ld(IP_LO));
-    a.push(Jeq(op_site as u32, l_op, KILL));
+    a.push(Jeq(op_site as u32, l_op, c4));
+    a.push(Label(c4));
+    a.push(Jeq(inject_site as u32, l_inj, KILL));
     a.push(Label(l_op));
     op_checks(&mut a);
+    a.push(Label(l_inj));
+    inject_checks(&mut a);
     a.push(Label(l_vsys));
     let (v1, v2) = (a.label(), a.label());
     a.push(Ld(NR));
@@ -265,6 +276,28 @@ fn op_checks(a: &mut Asm) {
     a.push(Label(o_prot));
     a.push(Ld(arg_lo(2)));
     a.push(Jset(!7, KILL, ALLOW));
+}
+
+/// At the injection site: openat with flags O_RDONLY (0), dup2, close;
+/// anything else killed.
+fn inject_checks(a: &mut Asm) {
+    use Ins::*;
+    const SYS_CLOSE: u32 = 3;
+    const SYS_DUP2: u32 = 33;
+    const SYS_OPENAT: u32 = 257;
+    let (i1, i2, i3, i_open) = (a.label(), a.label(), a.label(), a.label());
+    a.push(Ld(NR));
+    a.push(Jeq(SYS_OPENAT, i_open, i1));
+    a.push(Label(i1));
+    a.push(Jeq(SYS_DUP2, ALLOW, i2));
+    a.push(Label(i2));
+    a.push(Jeq(SYS_CLOSE, ALLOW, KILL));
+    a.push(Label(i_open));
+    a.push(Ld(arg_lo(2)));
+    a.push(Jeq(0, i3, KILL));
+    a.push(Label(i3));
+    a.push(Ld(arg_hi(2)));
+    a.push(Jeq(0, ALLOW, KILL));
 }
 
 #[cfg(test)]
@@ -361,7 +394,8 @@ mod tests {
     #[test]
     fn ptrace_stub_filter_allows_only_the_op_loop() {
         let site = BASE + 0x42;
-        let p = ptrace_stub_filter(site);
+        let inject = BASE + 0x10;
+        let p = ptrace_stub_filter(site, inject);
         let x64 = AUDIT_ARCH_X86_64;
         let r = |nr, ip, args| run(&p, &data(nr, x64, ip, args));
         assert_eq!(r(9, site, [0x1000, 0x1000, 1, 0x11, 3, 0]), RET_ALLOW);
@@ -370,6 +404,16 @@ mod tests {
         assert_eq!(r(2, site, [0; 6]), RET_KILL_PROCESS);
         assert_eq!(r(11, site + 2, [0; 6]), RET_KILL_PROCESS);
         assert_eq!(r(2, 0x40_1000, [0; 6]), RET_KILL_PROCESS);
+        // The injection site: a read-only openat, dup2 and close only.
+        assert_eq!(r(257, inject, [0, 0x1000, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(r(257, inject, [0, 0x1000, 2, 0, 0, 0]), RET_KILL_PROCESS);
+        assert_eq!(r(33, inject, [5, 16, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(r(3, inject, [5, 0, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(
+            r(9, inject, [0x1000, 0x1000, 1, 0x11, 3, 0]),
+            RET_KILL_PROCESS
+        );
+        assert_eq!(r(59, inject, [0; 6]), RET_KILL_PROCESS);
         assert_eq!(
             run(&p, &data(5, 0x4000_0003, site, [0; 6])),
             RET_KILL_PROCESS
