@@ -29,6 +29,7 @@
 use std::time::{Duration, Instant};
 
 use super::core::Kernel;
+use crate::abi::PAGE;
 use crate::host::memacct::{self, Cgroup};
 
 /// How often the cgroup and the host figures are read again while a
@@ -89,7 +90,7 @@ pub fn guest_frames(budget: u64, kernel: u64, stubs: u64) -> u64 {
         .saturating_sub(kernel)
         .saturating_sub(stubs)
         .saturating_sub(reserve(budget));
-    (room / 4096).max(MIN_GUEST_FRAMES)
+    (room / PAGE).max(MIN_GUEST_FRAMES)
 }
 
 impl Kernel {
@@ -137,7 +138,7 @@ impl Kernel {
     /// Reads the figures again and sets physmem's cap.
     pub fn budget_refresh(&mut self) {
         self.budget.last = Some(Instant::now());
-        let memfd = self.physmem.frames_backed() * 4096;
+        let memfd = self.physmem.frames_backed() * PAGE;
         self.budget.kernel_bytes = memacct::private_bytes(None).unwrap_or(0);
         let stubs = memacct::children();
         self.budget.stubs = stubs.len();
@@ -173,7 +174,7 @@ impl Kernel {
         self.budget.source = source;
         let cap = bytes.map(|b| guest_frames(b, self.budget.kernel_bytes, self.budget.stub_bytes));
         self.budget.guest_frames = cap;
-        self.budget.backed_at_refresh = memfd / 4096;
+        self.budget.backed_at_refresh = memfd / PAGE;
         self.physmem.set_backed_limit(cap.unwrap_or(u64::MAX));
         self.mem_event_near_budget();
     }

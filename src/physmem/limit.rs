@@ -7,7 +7,18 @@
 
 use std::sync::atomic::Ordering;
 
-use super::PhysMem;
+use super::{Inner, PhysMem};
+
+impl Inner {
+    /// Frames the memfd backs: allocated, neither substituted (an image
+    /// page) nor hollow (in swap).
+    pub(super) fn backed(&self) -> u64 {
+        self.alloc
+            .allocated_count()
+            .saturating_sub(self.subst.len())
+            .saturating_sub(self.hollow.len() as u64)
+    }
+}
 
 impl PhysMem {
     /// The most frames the memfd may back at once; `u64::MAX`: no cap.
@@ -23,12 +34,7 @@ impl PhysMem {
 
     /// Frames the memfd backs now (allocated, not substituted).
     pub fn frames_backed(&self) -> u64 {
-        let inner = self.inner.lock();
-        inner
-            .alloc
-            .allocated_count()
-            .saturating_sub(inner.subst.len())
-            .saturating_sub(inner.hollow.len() as u64)
+        self.inner.lock().backed()
     }
 }
 

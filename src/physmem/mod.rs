@@ -136,12 +136,7 @@ impl PhysMem {
     /// the memfd backs are at the limit (`set_backed_limit`).
     pub fn alloc(&self) -> Result<Frame, PhysMemError> {
         let mut inner = self.inner.lock();
-        let backed = inner
-            .alloc
-            .allocated_count()
-            .saturating_sub(inner.subst.len())
-            .saturating_sub(inner.hollow.len() as u64);
-        if backed >= self.backed_limit() {
+        if inner.backed() >= self.backed_limit() {
             return Err(PhysMemError::OutOfMemory);
         }
         inner.alloc.alloc().ok_or(PhysMemError::OutOfMemory)

@@ -11,7 +11,7 @@
 
 use std::rc::Rc;
 
-use super::net;
+use super::net::{self, read_msghdr, MsgHdr};
 use super::{fd_arg, ok, Outcome, SysResult};
 use crate::errno::{Errno, KResult};
 use crate::kernel::files::inet::{sigpipe_if, InetFile};
@@ -28,11 +28,6 @@ use crate::vfs::OpenFileRef;
 
 /// Most bytes one send or receive moves (the rest is a short count).
 const IO_CHUNK: usize = 1 << 20;
-/// UIO_MAXIOV.
-const UIO_MAXIOV: u64 = 1024;
-/// sizeof(struct msghdr), sizeof(struct mmsghdr).
-const MSGHDR: usize = 56;
-const MMSGHDR: u64 = 64;
 /// sizeof(struct tcp_info) as Linux 6.x reports it.
 const TCP_INFO_LEN: usize = 232;
 
@@ -398,31 +393,10 @@ pub fn sys_recvfrom(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     }
 }
 
-/// struct msghdr: name, namelen, iov, iovlen (control is not read: inet
-/// sockets take and give no control messages).
-struct MsgHdr {
-    name: u64,
-    namelen: u32,
-    iov: u64,
-    iovlen: u64,
-}
-
-fn read_msghdr(k: &mut Kernel, tid: Pid, p: u64) -> KResult<MsgHdr> {
-    let b = k.read_user_vec(tid, p, MSGHDR)?;
-    let q = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8"));
-    Ok(MsgHdr {
-        name: q(0),
-        namelen: q(8) as u32,
-        iov: q(16),
-        iovlen: q(24),
-    })
-}
-
+/// A msghdr's iovec, checked (inet sockets take and give no control
+/// messages: its control fields are not read).
 fn gather(k: &mut Kernel, tid: Pid, m: &MsgHdr) -> KResult<Vec<(u64, usize)>> {
-    if m.iovlen > UIO_MAXIOV {
-        return Err(Errno::EMSGSIZE);
-    }
-    k.gather(tid, m.iov, m.iovlen)
+    net::gather(k, tid, m.iov, m.iovlen)
 }
 
 fn send_one(k: &mut Kernel, tid: Pid, sock: &Sock, p: u64, flags: u32) -> KResult<Option<usize>> {
@@ -479,30 +453,20 @@ pub fn sys_recvmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 /// sendmmsg/recvmmsg: each message in turn; after the first, one that
 /// would block or fails ends the call with the count so far.
 fn do_mmsg(k: &mut Kernel, tid: Pid, sock: &Sock, a: [u64; 6], send: bool) -> SysResult {
-    let vlen = a[2].min(UIO_MAXIOV);
-    let mut flags = a[3] as u32;
-    let mut done = 0u64;
-    while done < vlen {
-        let p = a[1].checked_add(done * MMSGHDR).ok_or(Errno::EFAULT)?;
-        let r = if send {
-            send_one(k, tid, sock, p, flags)
-        } else {
-            recv_one(k, tid, sock, p, flags & !MSG_WAITFORONE)
-        };
-        match r {
-            Ok(Some(n)) => {
-                k.write_u32(tid, p + MSGHDR as u64, n as u32)?;
-                done += 1;
-                if !send && flags & MSG_WAITFORONE != 0 {
-                    flags |= MSG_DONTWAIT;
-                }
+    net::mmsg_loop(
+        k,
+        tid,
+        a,
+        send,
+        |k, p, flags| {
+            if send {
+                send_one(k, tid, sock, p, flags)
+            } else {
+                recv_one(k, tid, sock, p, flags)
             }
-            Ok(None) if done == 0 => return Ok(block(k, tid)),
-            Err(e) if done == 0 => return Err(e),
-            _ => break,
-        }
-    }
-    ok(done as i64)
+        },
+        block,
+    )
 }
 
 pub fn sys_sendmmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {

@@ -36,10 +36,10 @@ const SOCK_MAX: u32 = 11;
 /// count, as a full socket buffer gives).
 const IO_CHUNK: usize = 1 << 20;
 /// UIO_MAXIOV: sendmmsg/recvmmsg do at most this many messages.
-const UIO_MAXIOV: u64 = 1024;
+pub(super) const UIO_MAXIOV: u64 = 1024;
 /// sizeof(struct msghdr) and sizeof(struct mmsghdr).
-const MSGHDR: usize = 56;
-const MMSGHDR: u64 = 64;
+pub(super) const MSGHDR: usize = 56;
+pub(super) const MMSGHDR: u64 = 64;
 
 /// The socket behind `fd`: EBADF, ENOTSOCK.
 fn socket_of(k: &Kernel, tid: Pid, fd: i32) -> KResult<(OpenFileRef, Rc<dyn FileDescription>)> {
@@ -573,16 +573,16 @@ pub fn sys_recvfrom(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 /// struct msghdr fields.
-struct MsgHdr {
-    name: u64,
-    namelen: u32,
-    iov: u64,
-    iovlen: u64,
-    control: u64,
-    controllen: u64,
+pub(super) struct MsgHdr {
+    pub name: u64,
+    pub namelen: u32,
+    pub iov: u64,
+    pub iovlen: u64,
+    pub control: u64,
+    pub controllen: u64,
 }
 
-fn read_msghdr(k: &mut Kernel, tid: Pid, p: u64) -> KResult<MsgHdr> {
+pub(super) fn read_msghdr(k: &mut Kernel, tid: Pid, p: u64) -> KResult<MsgHdr> {
     let b = k.read_user_vec(tid, p, MSGHDR)?;
     let q = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8"));
     Ok(MsgHdr {
@@ -595,7 +595,7 @@ fn read_msghdr(k: &mut Kernel, tid: Pid, p: u64) -> KResult<MsgHdr> {
     })
 }
 
-fn gather(k: &mut Kernel, tid: Pid, iov: u64, n: u64) -> KResult<Vec<(u64, usize)>> {
+pub(super) fn gather(k: &mut Kernel, tid: Pid, iov: u64, n: u64) -> KResult<Vec<(u64, usize)>> {
     if n > UIO_MAXIOV {
         return Err(Errno::EMSGSIZE);
     }
@@ -667,25 +667,57 @@ pub fn sys_recvmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 /// would block or fails ends the call with the count so far.
 fn do_mmsg(k: &mut Kernel, tid: Pid, a: [u64; 6], send: bool) -> SysResult {
     let fd = fd_arg(a[0]);
+    mmsg_loop(
+        k,
+        tid,
+        a,
+        send,
+        |k, p, flags| {
+            if send {
+                send_one(k, tid, fd, p, flags)
+            } else {
+                recv_one(k, tid, fd, p, flags)
+            }
+        },
+        sock_block,
+    )
+}
+
+/// sendmmsg/recvmmsg over any socket family: `one` moves one message
+/// (its `struct msghdr` at the given address; None: it would block); the
+/// count of each goes to its `msg_len`. MSG_WAITFORONE makes the calls
+/// after the first non-blocking; a call that would block or fails ends
+/// the loop with the count so far (blocks, or fails, only if it is 0).
+pub(super) fn mmsg_loop(
+    k: &mut Kernel,
+    tid: Pid,
+    a: [u64; 6],
+    send: bool,
+    mut one: impl FnMut(&mut Kernel, u64, u32) -> KResult<Option<usize>>,
+    block: fn(&mut Kernel, Pid) -> Outcome,
+) -> SysResult {
     let vlen = a[2].min(UIO_MAXIOV);
     let mut flags = a[3] as u32;
+    if !send {
+        flags &= !MSG_WAITFORONE;
+    }
+    let waitforone = !send && a[3] as u32 & MSG_WAITFORONE != 0;
     let mut done = 0u64;
     while done < vlen {
-        let p = a[1] + done * MMSGHDR;
-        let r = if send {
-            send_one(k, tid, fd, p, flags)
-        } else {
-            recv_one(k, tid, fd, p, flags & !MSG_WAITFORONE)
-        };
-        match r {
+        let p = done
+            .checked_mul(MMSGHDR)
+            .and_then(|o| a[1].checked_add(o))
+            .ok_or(Errno::EFAULT)?;
+        let len_at = p.checked_add(MSGHDR as u64).ok_or(Errno::EFAULT)?;
+        match one(k, p, flags) {
             Ok(Some(n)) => {
-                k.write_u32(tid, p + MSGHDR as u64, n as u32)?;
+                k.write_u32(tid, len_at, n as u32)?;
                 done += 1;
-                if !send && flags & MSG_WAITFORONE != 0 {
+                if waitforone {
                     flags |= MSG_DONTWAIT;
                 }
             }
-            Ok(None) if done == 0 => return Ok(sock_block(k, tid)),
+            Ok(None) if done == 0 => return Ok(block(k, tid)),
             Err(e) if done == 0 => return Err(e),
             _ => break,
         }

@@ -7,8 +7,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use super::socket::socket_stat;
 use crate::errno::{Errno, KResult};
-use crate::fs::{Stat, S_IFSOCK};
+use crate::fs::Stat;
 use crate::kernel::signal::{SigInfo, SIGPIPE};
 use crate::kernel::task::Pid;
 use crate::kernel::waitq::WaitQueueRef;
@@ -20,8 +21,6 @@ use crate::vfs::{OpenFile, OpenFileRef};
 
 const FIONREAD: u32 = 0x541b;
 const SIOCOUTQ: u32 = 0x5411;
-/// sockfs's device number, as `socket.rs` reports it.
-const SOCKFS_DEV: u64 = 0x8;
 
 pub struct InetFile {
     pub sock: RefCell<InetSocket>,
@@ -89,14 +88,7 @@ impl FileDescription for InetFile {
     }
 
     fn stat(&self, _k: &mut Kernel) -> KResult<(Stat, u64)> {
-        let st = Stat {
-            ino: self.ino,
-            mode: S_IFSOCK | 0o777,
-            nlink: 1,
-            blksize: 4096,
-            ..Default::default()
-        };
-        Ok((st, SOCKFS_DEV))
+        Ok(socket_stat(self.ino))
     }
 
     fn as_inet(&self) -> Option<&InetFile> {

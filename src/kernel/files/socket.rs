@@ -165,14 +165,7 @@ impl FileDescription for SocketFile {
     }
 
     fn stat(&self, _k: &mut Kernel) -> KResult<(Stat, u64)> {
-        let st = Stat {
-            ino: self.ino,
-            mode: S_IFSOCK | 0o777,
-            nlink: 1,
-            blksize: 4096,
-            ..Default::default()
-        };
-        Ok((st, SOCKFS_DEV))
+        Ok(socket_stat(self.ino))
     }
 
     fn as_socket(&self) -> Option<&SocketFile> {
@@ -184,4 +177,16 @@ impl FileDescription for SocketFile {
         release_rights(k, rights);
         sock_wake(k);
     }
+}
+
+/// What fstat says of any socket (sockfs inode `ino`), whatever its family.
+pub fn socket_stat(ino: u64) -> (Stat, u64) {
+    let st = Stat {
+        ino,
+        mode: S_IFSOCK | 0o777,
+        nlink: 1,
+        blksize: 4096,
+        ..Default::default()
+    };
+    (st, SOCKFS_DEV)
 }
