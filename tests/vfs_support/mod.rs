@@ -125,11 +125,28 @@ pub fn fresh_cow(backing: &Path, cow_path: &Path) -> PathBuf {
 }
 
 /// `umlcow merge <cow> <out>` with the built binary.
+///
+/// The COW's lock is an open-file-description lock taken by this test
+/// process; a child another test thread is spawning at the moment the
+/// COW is closed shares that description until its exec closes it, so
+/// the lock can outlive the close by a moment: retry only that refusal,
+/// briefly.
 pub fn umlcow_merge(cow_path: &Path, out: &Path) {
-    run(Command::new(env!("CARGO_BIN_EXE_umlcow"))
-        .arg("merge")
-        .arg(cow_path)
-        .arg(out));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_umlcow"));
+    cmd.arg("merge").arg(cow_path).arg(out);
+    for attempt in 0.. {
+        let o = cmd.output().expect("run umlcow");
+        let err = String::from_utf8_lossy(&o.stderr);
+        if o.status.success() {
+            return;
+        }
+        assert!(
+            attempt < 50 && err.contains("is in use by another"),
+            "{cmd:?} failed ({}):\n{err}",
+            o.status
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// `e2fsck -fn`: panics with its report unless it is clean.
