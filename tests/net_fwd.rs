@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -33,14 +33,24 @@ fn connect(port: u16) -> TcpStream {
     }
 }
 
+/// How long a forwarded connection may stay silent: the guest answers
+/// in milliseconds; a connection that gets neither bytes nor an end in
+/// this long has stalled (a lost wake-up), and the test says so rather
+/// than retrying into the guest's next connection.
+const STALL: Duration = Duration::from_secs(20);
+
 /// Reads until the other side closes (a reset ends it too: what came
-/// before it is returned).
-fn read_all(s: &mut TcpStream) -> Vec<u8> {
+/// before it is returned); fails the test if the connection stalls.
+fn read_all(s: &mut TcpStream, what: &str) -> Vec<u8> {
     let mut v = Vec::new();
-    s.set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
-    let _ = s.read_to_end(&mut v);
-    v
+    s.set_read_timeout(Some(STALL)).expect("timeout");
+    match s.read_to_end(&mut v) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => panic!(
+            "{what}: the forwarded connection stalled: no end after {STALL:?} ({} bytes came)",
+            v.len()
+        ),
+        _ => v,
+    }
 }
 
 #[test]
@@ -53,8 +63,10 @@ fn guest_server_reached_through_hostfwd() {
     };
     let guest = std::thread::spawn(move || run_guest_with(&image, "/tests/t_fwd_server", &opts));
 
-    // 1: HTTP GET, a 256 KiB answer. The first connection may come
-    // before the guest listens: the guest resets it and we try again.
+    // 1: HTTP GET, a 256 KiB answer. The first connections may come
+    // before the guest listens: the guest resets them at once (no bytes,
+    // an end) and we try again. One the guest took is answered; one that
+    // stalls fails here (retrying would hand it the upload's turn).
     let body = loop {
         let mut s = connect(port);
         if s.write_all(b"GET / HTTP/1.0\r\nHost: guest\r\n\r\n")
@@ -62,7 +74,7 @@ fn guest_server_reached_through_hostfwd() {
         {
             continue;
         }
-        let got = read_all(&mut s);
+        let got = read_all(&mut s, "the GET");
         if !got.is_empty() {
             break got;
         }
@@ -91,7 +103,7 @@ fn guest_server_reached_through_hostfwd() {
             w.shutdown(Shutdown::Write).expect("half-close");
         })
     };
-    let answer = String::from_utf8(read_all(&mut s)).expect("utf8");
+    let answer = String::from_utf8(read_all(&mut s, "the upload")).expect("utf8");
     writer.join().expect("writer");
     let sum = data
         .iter()

@@ -7,11 +7,38 @@ use std::time::Instant;
 
 use super::core::Kernel;
 use super::files::socket::sock_wake;
+use crate::errno::{Errno, KResult};
 use crate::net::inet::NetStack;
 
 /// Most stack-and-pump rounds one settle runs (a bound: each round
 /// moves at most a chunk per forwarded connection).
 const SETTLE_ROUNDS: usize = 64;
+/// Most tries of one socket operation that would block (`net_io`): each
+/// try after the first follows a stack run that woke socket waiters.
+const IO_TRIES: usize = 16;
+
+/// Runs `op`, then `settle`; while `op` would block (EAGAIN) and the
+/// settle woke socket waiters (`wakes` moved), tries again: that run may
+/// have made `op` ready (host bytes pumped in, send room freed, a
+/// handshake ended), and the caller, not yet waiting, would sleep
+/// through its wake-up. Bounded by `IO_TRIES`.
+pub fn retry_woken<K, T>(
+    k: &mut K,
+    wakes: impl Fn(&K) -> u64,
+    mut op: impl FnMut(&mut K) -> KResult<T>,
+    mut settle: impl FnMut(&mut K),
+) -> KResult<T> {
+    let mut r = Err(Errno::EAGAIN);
+    for _ in 0..IO_TRIES {
+        let before = wakes(k);
+        r = op(k);
+        settle(k);
+        if !matches!(r, Err(Errno::EAGAIN)) || wakes(k) == before {
+            return r;
+        }
+    }
+    r
+}
 
 impl Kernel {
     /// The stack, made on first use.
@@ -43,6 +70,14 @@ impl Kernel {
         }
     }
 
+    /// A socket operation and the stack run after it, with no lost
+    /// wake-up: an `op` that would block is tried again if the run woke
+    /// socket waiters (see `retry_woken`). `op` must change nothing when
+    /// it answers EAGAIN.
+    pub fn net_io<T>(&mut self, op: impl FnMut(&mut Kernel) -> KResult<T>) -> KResult<T> {
+        retry_woken(self, |k| k.sockq.wakes(), op, Kernel::net_settle)
+    }
+
     /// When the stack's timers next need it (None: no stack or no timer).
     pub fn net_deadline(&mut self) -> Option<Instant> {
         self.inet.as_mut().and_then(|s| s.poll_at())
@@ -53,5 +88,67 @@ impl Kernel {
         if self.net_deadline().is_some_and(|d| d <= Instant::now()) {
             self.net_settle();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model of the lost wake-up: the stack run after a read that
+    /// found nothing pumps in the bytes a host connection brought and
+    /// wakes socket waiters; the reader, not yet waiting, must see them
+    /// now rather than sleep through the wake-up.
+    #[derive(Default)]
+    struct Model {
+        host: Vec<u8>,
+        sock: Vec<u8>,
+        wakes: u64,
+        reads: usize,
+    }
+
+    fn read(m: &mut Model) -> KResult<Vec<u8>> {
+        m.reads += 1;
+        if m.sock.is_empty() {
+            Err(Errno::EAGAIN)
+        } else {
+            Ok(std::mem::take(&mut m.sock))
+        }
+    }
+
+    fn settle(m: &mut Model) {
+        if !m.host.is_empty() {
+            m.sock.append(&mut m.host);
+            m.wakes += 1;
+        }
+    }
+
+    #[test]
+    fn bytes_pumped_in_by_the_run_after_a_read_are_read() {
+        let mut m = Model {
+            host: b"GET /".to_vec(),
+            ..Model::default()
+        };
+        let r = retry_woken(&mut m, |m| m.wakes, read, settle);
+        assert_eq!(r, Ok(b"GET /".to_vec()));
+        assert_eq!(m.reads, 2);
+    }
+
+    #[test]
+    fn nothing_moved_means_would_block_at_once() {
+        let mut m = Model::default();
+        assert_eq!(
+            retry_woken(&mut m, |m| m.wakes, read, settle),
+            Err(Errno::EAGAIN)
+        );
+        assert_eq!(m.reads, 1);
+    }
+
+    #[test]
+    fn a_run_that_always_wakes_is_bounded() {
+        let mut m = Model::default();
+        let r = retry_woken(&mut m, |m| m.wakes, read, |m: &mut Model| m.wakes += 1);
+        assert_eq!(r, Err(Errno::EAGAIN));
+        assert_eq!(m.reads, IO_TRIES);
     }
 }

@@ -7,7 +7,10 @@
 //! Handlers decode guest values with Linux's checks, call the socket
 //! (`crate::net::inet::InetSocket`) on the stack, run the stack
 //! (`Kernel::net_settle`), then copy results out. "Would block" sleeps
-//! on the socket queue with smoltcp's next timer as the deadline.
+//! on the socket queue with smoltcp's next timer as the deadline; an
+//! operation that may block goes through `Kernel::net_io`, which tries
+//! it again when the stack run after it woke socket waiters (else the
+//! caller would sleep through that wake-up).
 
 use std::rc::Rc;
 
@@ -163,8 +166,7 @@ fn do_accept(k: &mut Kernel, tid: Pid, a: [u64; 6], flags: u32) -> SysResult {
     let sf = file(&ops);
     let files = k.task(tid)?.files.clone();
     let slot = files.borrow_mut().reserve(1, 0)?;
-    let r = sf.sock.borrow_mut().accept(k.net());
-    k.net_settle();
+    let r = k.net_io(|k| sf.sock.borrow_mut().accept(k.net()));
     let mut c = match r {
         Ok(c) => c,
         Err(e) => {
@@ -273,8 +275,7 @@ fn do_send(
             data.extend(k.read_user_vec(tid, base, n)?);
         }
     }
-    let r = sf.sock.borrow_mut().send_all(k.net(), &data, to, !nonblock);
-    k.net_settle();
+    let r = k.net_io(|k| sf.sock.borrow_mut().send_all(k.net(), &data, to, !nonblock));
     if proto == Proto::Tcp {
         sigpipe_if(k, tid, &r, flags & MSG_NOSIGNAL != 0);
     }
@@ -311,17 +312,14 @@ fn do_recv(
     let mut buf = vec![0u8; total.min(IO_CHUNK)];
     let peek = flags & MSG_PEEK != 0;
     let waitall = flags & MSG_WAITALL != 0 && !nonblock;
-    let r = {
+    let r = k.net_io(|k| {
         let mut s = sf.sock.borrow_mut();
         if waitall && !s.has_all(k.net(), buf.len()) {
             Err(Errno::EAGAIN)
         } else {
             s.recv(k.net(), &mut buf, peek)
         }
-    };
-    if !peek {
-        k.net_settle();
-    }
+    });
     let got = match r {
         Ok(g) => g,
         Err(Errno::EAGAIN) if !nonblock => return Ok(None),

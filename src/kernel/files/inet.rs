@@ -54,15 +54,13 @@ pub fn sigpipe_if(k: &mut Kernel, tid: Pid, r: &KResult<usize>, nosignal: bool) 
 
 impl FileDescription for InetFile {
     fn read(&self, k: &mut Kernel, _io: &Io, buf: &mut [u8]) -> KResult<usize> {
-        let r = self.sock.borrow_mut().recv(k.net(), buf, false);
-        k.net_settle();
+        let r = k.net_io(|k| self.sock.borrow_mut().recv(k.net(), buf, false));
         r.map(|g| g.n)
     }
 
     fn write(&self, k: &mut Kernel, io: &Io, data: &[u8]) -> KResult<usize> {
         let all = !io.file.borrow().nonblocking();
-        let r = self.sock.borrow_mut().send_all(k.net(), data, None, all);
-        k.net_settle();
+        let r = k.net_io(|k| self.sock.borrow_mut().send_all(k.net(), data, None, all));
         if self.sock.borrow().proto == crate::net::inet::Proto::Tcp {
             sigpipe_if(k, io.tid, &r, false);
         }
