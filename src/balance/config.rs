@@ -48,31 +48,31 @@ const MIB: u64 = 1 << 20;
 
 /// A size as TOML gives it: `"64M"` or a number of bytes.
 #[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "SizeInput")]
+struct RawSize(u64);
+
+#[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum RawSize {
+enum SizeInput {
     Bytes(u64),
-    Text(SizeText),
+    Text(String),
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(try_from = "String")]
-struct SizeText(u64);
-
-impl TryFrom<String> for SizeText {
+impl TryFrom<SizeInput> for RawSize {
     type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        parse_size(&s)
-            .map(SizeText)
-            .map_err(|_| format!("{s:?}: bad size (use a number with K, M or G)"))
+    fn try_from(s: SizeInput) -> Result<Self, String> {
+        match s {
+            SizeInput::Bytes(b) => Ok(RawSize(b)),
+            SizeInput::Text(t) => parse_size(&t)
+                .map(RawSize)
+                .map_err(|_| format!("{t:?}: bad size (use a number with K, M or G)")),
+        }
     }
 }
 
 impl RawSize {
     fn bytes(self) -> u64 {
-        match self {
-            RawSize::Bytes(b) => b,
-            RawSize::Text(SizeText(b)) => b,
-        }
+        self.0
     }
 }
 
@@ -682,7 +682,8 @@ min = "16M"
     fn a_malformed_file_is_one_line_naming_the_line() {
         let cases = [
             ("policy = 3\n", ":1: "),
-            ("pool = \"12Q\"\n", ":1: "),
+            ("pool = \"12Q\"\n", ":1: \"12Q\": bad size"),
+            ("pool = -1\n", ":1: "),
             ("\n\nfloor = \"1G\"\n", "unknown field `floor`"),
             (
                 "[[guest]]\numid = \"a\"\nclass = \"nope\"\n",

@@ -198,6 +198,15 @@ impl Balancer {
         for (f, r) in answers {
             let book = self.books.entry(f.umid.clone()).or_default();
             match r {
+                Ok(st) if st.stopped => {
+                    // Frozen by `stop`: left as it is until `go`; its size
+                    // still counts in the pool.
+                    if book.down.is_none() {
+                        log::info!("{}: stopped; left alone", f.umid);
+                    }
+                    book.down = Some("stopped (mconsole stop); left alone".into());
+                    book.last = Some(st);
+                }
                 Ok(st) => {
                     if let Some(was) = book.down.take() {
                         log::info!("{}: answering again (was: {was})", f.umid);
@@ -419,7 +428,7 @@ impl Balancer {
                     plugged_bytes: b.plugged_bytes,
                     unplugged_bytes: b.unplugged_bytes,
                     oom_kills: s.oom_kills,
-                    up: b.down.is_none(),
+                    up: b.down.is_none() || s.stopped,
                 }
             })
             .collect();
