@@ -479,6 +479,26 @@ mod tests {
     }
 
     #[test]
+    fn a_cgroup_gives_the_room_and_the_pressure() {
+        let d = tempfile::tempdir().unwrap();
+        let w = |f: &str, t: &str| std::fs::write(d.path().join(f), t).unwrap();
+        w("memory.max", "536870912\n");
+        w("memory.current", "402653184\n");
+        w(
+            "memory.stat",
+            "anon 1\nactive_file 20971520\ninactive_file 20971520\n",
+        );
+        w("memory.pressure", "some avg10=7.25 avg60=1.00 avg300=0.00 total=5\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
+        let h = host_view(Some(d.path()));
+        // 512 - 384 + 40 / 2 = 148 MiB (the machine has more than that).
+        assert_eq!(h.mem_available, 148 << 20);
+        assert_eq!(h.pressure, 7.25);
+        // No limit: the host's MemAvailable.
+        w("memory.max", "max\n");
+        assert!(host_view(Some(d.path())).mem_available > 0);
+    }
+
+    #[test]
     fn an_instance_that_does_not_answer_is_skipped_and_reported_once() {
         // A socket that nobody reads: its request times out.
         let d = tempfile::tempdir().unwrap();
