@@ -1,14 +1,31 @@
-//! The host memory balancer's decisions (issue 14), as pure functions of
-//! what it sees: each guest's exact figures (its mconsole `stats`, from the
-//! kernel side: nothing a guest could lie with) and the host's
-//! MemAvailable. A policy answers with `config mem=±N` changes; the daemon
-//! that reads the figures and sends the changes is not written yet.
+//! The host memory balancer (issue 14): `umlbalance` reads each running
+//! guest's exact figures (its mconsole `stats`, from the kernel side:
+//! nothing a guest could lie with) and the host's MemAvailable and memory
+//! PSI, and moves memory between guests with `config mem=±N`.
+//!
+//! | file         | owns |
+//! |--------------|------|
+//! | `mod.rs`     | the policies and the arbiter: pure functions of what is seen |
+//! | `config.rs`  | the TOML file and the switches, checked at start |
+//! | `view.rs`    | `stats` JSON, /proc/meminfo and PSI text → views; activity |
+//! | `daemon.rs`  | discovery, one round (read, decide, act), the log |
+//! | `metrics.rs` | the Prometheus text export |
 //!
 //! | policy | keeps |
 //! |---|---|
 //! | [`ConstantFree`] | each guest's free memory near 16 MiB + 10 % of its use |
-//! | [`HostShouldNotSwap`] | host MemAvailable above a floor: idlest guests give first |
+//! | [`HostShouldNotSwap`] | host MemAvailable above a floor: cheapest, idlest guests give first |
+//!
+//! After a policy, [`arbitrate`] applies the per-guest min/max and, when a
+//! pool (the memory all guests may hold together) is set, serves plugs by
+//! priority: a guest of a higher class that does not fit takes from guests
+//! of lower classes. [`squeeze`] trims the clean page cache of idle guests.
 #![deny(unsafe_code)]
+
+pub mod config;
+pub mod daemon;
+pub mod metrics;
+pub mod view;
 
 use crate::abi::PAGE;
 
@@ -24,12 +41,16 @@ pub struct GuestView {
     pub free: u64,
     /// Clean page cache: the guest gives it back first on an unplug.
     pub clean_cache: u64,
-    /// How far it may grow (`maxmem=`).
+    /// How far it may grow: the lower of its `maxmem=` and its configured max.
     pub maxmem: u64,
     /// Its floor: never unplugged below this.
     pub min: u64,
     /// Seconds since it last did work (syscalls or faults moved).
     pub idle_secs: f64,
+    /// Its class's priority: higher is served first and gives last.
+    pub priority: i32,
+    /// Its own memory PSI, `some avg10` (%), from its kernel.
+    pub pressure: f64,
 }
 
 impl GuestView {
@@ -37,12 +58,27 @@ impl GuestView {
     pub fn used(&self) -> u64 {
         self.plugged.saturating_sub(self.free)
     }
+
+    /// Memory in use that an unplug cannot take (used less clean cache).
+    pub fn held(&self) -> u64 {
+        self.used().saturating_sub(self.clean_cache)
+    }
+
+    /// What an unplug could take now, keeping `reserve` free and `min`.
+    pub fn spare(&self, reserve: u64) -> u64 {
+        (self.free.saturating_add(self.clean_cache))
+            .saturating_sub(reserve)
+            .min(self.plugged.saturating_sub(self.min))
+    }
 }
 
 /// The host as the balancer sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HostView {
+    /// MemAvailable (or the cgroup's room, whichever is less).
     pub mem_available: u64,
+    /// Memory PSI `some avg10` (%), the cgroup's or the host's.
+    pub pressure: f64,
 }
 
 /// One decision: plug (`delta > 0`) or unplug bytes, page-aligned.
@@ -50,10 +86,23 @@ pub struct HostView {
 pub struct Change {
     pub umid: String,
     pub delta: i64,
+    /// Why, for the log and `--dry-run`.
+    pub reason: String,
+}
+
+impl Change {
+    fn new(umid: &str, delta: i64, reason: String) -> Change {
+        Change {
+            umid: umid.to_string(),
+            delta,
+            reason,
+        }
+    }
 }
 
 /// A balancing policy: what to change, given what is seen now.
 pub trait Policy {
+    fn name(&self) -> &'static str;
     fn decide(&self, host: HostView, guests: &[GuestView]) -> Vec<Change>;
 }
 
@@ -61,10 +110,20 @@ fn page_round(b: u64) -> u64 {
     b / PAGE * PAGE
 }
 
+fn mib(b: u64) -> String {
+    format!("{:.1}M", b as f64 / MIB as f64)
+}
+
+fn signed(b: u64) -> i64 {
+    i64::try_from(b).unwrap_or(i64::MAX)
+}
+
 /// Keeps each guest's free memory near `base + percent % of its use`, so
-/// its size follows its real use and its page cache cannot grow into
-/// memory it does not need. Changes smaller than `hysteresis` are not made.
-#[derive(Debug, Clone)]
+/// its size follows its real use. Its use counts memory an unplug cannot
+/// take (clean page cache is not counted), so page cache lives inside the
+/// free target and cannot grow into memory the guest does not need.
+/// Changes smaller than `hysteresis` are not made.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConstantFree {
     pub base: u64,
     pub percent: u64,
@@ -84,89 +143,264 @@ impl Default for ConstantFree {
 impl ConstantFree {
     pub fn target_free(&self, g: &GuestView) -> u64 {
         self.base
-            .saturating_add(g.used().saturating_mul(self.percent) / 100)
+            .saturating_add(g.held().saturating_mul(self.percent) / 100)
+    }
+
+    /// The size the guest should have.
+    pub fn target(&self, g: &GuestView) -> u64 {
+        g.held()
+            .saturating_add(self.target_free(g))
+            .clamp(g.min, g.maxmem.max(g.min))
     }
 }
 
 impl Policy for ConstantFree {
+    fn name(&self) -> &'static str {
+        "constant-free"
+    }
+
     fn decide(&self, _host: HostView, guests: &[GuestView]) -> Vec<Change> {
         let mut out = Vec::new();
         for g in guests {
-            let want = g.used().saturating_add(self.target_free(g));
-            let want = want.clamp(g.min, g.maxmem.max(g.min));
+            let want = self.target(g);
             let delta = if want >= g.plugged {
-                page_round(want - g.plugged) as i64
+                signed(page_round(want - g.plugged))
             } else {
-                -(page_round(g.plugged - want) as i64)
+                -signed(page_round(g.plugged - want))
             };
             if delta.unsigned_abs() >= self.hysteresis {
-                out.push(Change {
-                    umid: g.umid.clone(),
-                    delta,
-                });
+                let why = format!(
+                    "held {} + target free {} = {} (now {})",
+                    mib(g.held()),
+                    mib(self.target_free(g)),
+                    mib(want),
+                    mib(g.plugged)
+                );
+                out.push(Change::new(&g.umid, delta, why));
             }
         }
         out
     }
 }
 
-/// Keeps host MemAvailable above `floor`: below it, unplugs from the
-/// idlest guests first (longest idle, then most free + clean cache),
-/// each down to no less than its `min` and keeping `reserve` free; above
-/// `floor + slack`, gives memory back to guests short of free memory
-/// (under `reserve`), up to their maxmem and the room above the floor.
-#[derive(Debug, Clone)]
+/// Keeps host MemAvailable above `floor` (and its memory PSI under
+/// `psi_max`): short, it unplugs from the cheapest guests first (lowest
+/// priority, then longest idle, then most free + clean cache), each down
+/// to no less than its `min` and keeping `reserve` free; above
+/// `floor + slack`, it gives memory back to guests short of free memory
+/// (under `reserve`, or under pressure in their own kernel), highest
+/// priority first, up to their max and the room above the floor.
+#[derive(Debug, Clone, PartialEq)]
 pub struct HostShouldNotSwap {
     pub floor: u64,
     pub slack: u64,
     pub reserve: u64,
+    /// Host PSI some avg10 (%) above which the host counts as short.
+    pub psi_max: f64,
+}
+
+impl Default for HostShouldNotSwap {
+    fn default() -> Self {
+        HostShouldNotSwap {
+            floor: 256 * MIB,
+            slack: 64 * MIB,
+            reserve: 16 * MIB,
+            psi_max: 10.0,
+        }
+    }
+}
+
+/// Guests in the order they give: lowest priority, idlest, most spare.
+fn giving_order(guests: &[GuestView], reserve: u64) -> Vec<&GuestView> {
+    let mut order: Vec<&GuestView> = guests.iter().collect();
+    order.sort_by(|a, b| {
+        a.priority
+            .cmp(&b.priority)
+            .then(b.idle_secs.total_cmp(&a.idle_secs))
+            .then(b.spare(reserve).cmp(&a.spare(reserve)))
+            .then(a.umid.cmp(&b.umid))
+    });
+    order
 }
 
 impl Policy for HostShouldNotSwap {
+    fn name(&self) -> &'static str {
+        "host-should-not-swap"
+    }
+
     fn decide(&self, host: HostView, guests: &[GuestView]) -> Vec<Change> {
         let mut out = Vec::new();
-        if host.mem_available < self.floor {
-            let mut need = self.floor - host.mem_available;
-            let mut order: Vec<&GuestView> = guests.iter().collect();
-            order.sort_by(|a, b| {
-                b.idle_secs
-                    .total_cmp(&a.idle_secs)
-                    .then((b.free + b.clean_cache).cmp(&(a.free + a.clean_cache)))
-            });
-            for g in order {
+        let psi_short = host.pressure > self.psi_max;
+        if host.mem_available < self.floor || psi_short {
+            // Under pressure above the floor: free one slack's worth.
+            let mut need = if host.mem_available < self.floor {
+                self.floor - host.mem_available
+            } else {
+                self.slack
+            };
+            let why = if psi_short && host.mem_available >= self.floor {
+                format!(
+                    "host memory PSI {:.1} % > {:.1} %",
+                    host.pressure, self.psi_max
+                )
+            } else {
+                format!(
+                    "host available {} < floor {}",
+                    mib(host.mem_available),
+                    mib(self.floor)
+                )
+            };
+            for g in giving_order(guests, self.reserve) {
                 if need == 0 {
                     break;
                 }
-                let spare = (g.free + g.clean_cache).saturating_sub(self.reserve);
-                let above_min = g.plugged.saturating_sub(g.min);
-                let take = page_round(need.min(spare).min(above_min));
+                let take = page_round(need.min(g.spare(self.reserve)));
                 if take > 0 {
-                    out.push(Change {
-                        umid: g.umid.clone(),
-                        delta: -(take as i64),
-                    });
-                    need -= take.min(need);
+                    out.push(Change::new(&g.umid, -signed(take), why.clone()));
+                    need = need.saturating_sub(take);
                 }
             }
         } else if host.mem_available > self.floor.saturating_add(self.slack) {
             let mut room = host.mem_available - self.floor - self.slack;
-            for g in guests.iter().filter(|g| g.free < self.reserve) {
-                let give = page_round(
-                    (self.reserve - g.free)
-                        .min(g.maxmem.saturating_sub(g.plugged))
-                        .min(room),
-                );
+            let mut short: Vec<&GuestView> = guests
+                .iter()
+                .filter(|g| g.free < self.reserve || g.pressure > self.psi_max)
+                .collect();
+            short.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.free.cmp(&b.free)));
+            for g in short {
+                // Up to twice the reserve free: room to grow before the next look.
+                let want = self.reserve.saturating_mul(2).saturating_sub(g.free);
+                let give = page_round(want.min(g.maxmem.saturating_sub(g.plugged)).min(room));
                 if give > 0 {
-                    out.push(Change {
-                        umid: g.umid.clone(),
-                        delta: give as i64,
-                    });
+                    let why = format!(
+                        "free {} < reserve {} or PSI {:.1} %; host has room",
+                        mib(g.free),
+                        mib(self.reserve),
+                        g.pressure
+                    );
+                    out.push(Change::new(&g.umid, signed(give), why));
                     room -= give;
                 }
             }
         }
         out
     }
+}
+
+/// Per-guest limits, then the pool: unplugs first, then plugs by priority
+/// (highest first, least free first) within `room` (the pool less what all
+/// guests hold, None: no pool). A plug that does not fit takes from guests
+/// of lower priority that are not growing (cheapest, idlest first), down
+/// to their min and keeping `reserve` free. Returns unplugs before plugs.
+pub fn arbitrate(
+    changes: Vec<Change>,
+    guests: &[GuestView],
+    room: Option<u64>,
+    reserve: u64,
+) -> Vec<Change> {
+    let find = |u: &str| guests.iter().find(|g| g.umid == u);
+    let mut unplugs = Vec::new();
+    let mut plugs = Vec::new();
+    for mut c in changes {
+        let Some(g) = find(&c.umid) else { continue };
+        if c.delta < 0 {
+            let most = page_round(g.plugged.saturating_sub(g.min));
+            c.delta = -signed(c.delta.unsigned_abs().min(most));
+            if c.delta != 0 {
+                unplugs.push(c);
+            }
+        } else {
+            let most = page_round(g.maxmem.saturating_sub(g.plugged));
+            c.delta = signed(c.delta.unsigned_abs().min(most));
+            if c.delta != 0 {
+                plugs.push((g, c));
+            }
+        }
+    }
+    let Some(room) = room else {
+        unplugs.extend(plugs.into_iter().map(|(_, c)| c));
+        return unplugs;
+    };
+    let mut room = unplugs
+        .iter()
+        .fold(room, |r, c| r.saturating_add(c.delta.unsigned_abs()));
+    plugs.sort_by(|(a, _), (b, _)| b.priority.cmp(&a.priority).then(a.free.cmp(&b.free)));
+    let growing: Vec<String> = plugs.iter().map(|(g, _)| g.umid.clone()).collect();
+    // What each guest still has to give, after the unplugs already decided.
+    let mut left: Vec<(&GuestView, u64)> = giving_order(guests, reserve)
+        .into_iter()
+        .filter(|g| !growing.contains(&g.umid))
+        .map(|g| {
+            let given: u64 = unplugs
+                .iter()
+                .filter(|c| c.umid == g.umid)
+                .map(|c| c.delta.unsigned_abs())
+                .sum();
+            (g, g.spare(reserve).saturating_sub(given))
+        })
+        .collect();
+    let mut granted = Vec::new();
+    for (g, mut c) in plugs {
+        let want = c.delta.unsigned_abs();
+        if want > room {
+            let mut short = want - room;
+            for (donor, spare) in left.iter_mut() {
+                if short == 0 || donor.priority >= g.priority {
+                    continue;
+                }
+                let take = page_round(short.min(*spare));
+                if take > 0 {
+                    *spare -= take;
+                    short = short.saturating_sub(take);
+                    room = room.saturating_add(take);
+                    unplugs.push(Change::new(
+                        &donor.umid,
+                        -signed(take),
+                        format!(
+                            "for {} (priority {} > {})",
+                            g.umid, g.priority, donor.priority
+                        ),
+                    ));
+                }
+            }
+        }
+        let give = page_round(want.min(room));
+        if give > 0 {
+            room -= give;
+            if give < want {
+                c.reason = format!("{}; pool allows {}", c.reason, mib(give));
+            }
+            c.delta = signed(give);
+            granted.push(c);
+        }
+    }
+    unplugs.extend(granted);
+    unplugs
+}
+
+/// Trims the clean page cache of guests idle for `idle_secs` or more,
+/// keeping `keep` bytes of it and `reserve` free (the periodic squeeze:
+/// stale cache goes back to the host instead of waiting for a shortage).
+pub fn squeeze(guests: &[GuestView], idle_secs: f64, keep: u64, reserve: u64) -> Vec<Change> {
+    guests
+        .iter()
+        .filter(|g| g.idle_secs >= idle_secs)
+        .filter_map(|g| {
+            let trim = g.clean_cache.saturating_sub(keep).min(g.spare(reserve));
+            let trim = page_round(trim);
+            (trim >= MIB).then(|| {
+                Change::new(
+                    &g.umid,
+                    -signed(trim),
+                    format!(
+                        "squeeze: idle {:.0} s, clean page cache {}",
+                        g.idle_secs,
+                        mib(g.clean_cache)
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -182,18 +416,32 @@ mod tests {
             maxmem: 512 * MIB,
             min: 32 * MIB,
             idle_secs: idle,
+            priority: 0,
+            pressure: 0.0,
         }
+    }
+
+    fn host(avail_mib: u64) -> HostView {
+        HostView {
+            mem_available: avail_mib * MIB,
+            pressure: 0.0,
+        }
+    }
+
+    fn deltas(c: &[Change]) -> Vec<(&str, i64)> {
+        c.iter()
+            .map(|c| (c.umid.as_str(), c.delta / MIB as i64))
+            .collect()
     }
 
     #[test]
     fn constant_free_shrinks_an_idle_guest_and_grows_a_busy_one() {
         let p = ConstantFree::default();
-        let host = HostView { mem_available: 0 };
         // 256 MiB, 200 free: used 56, target free 16 + 5.6 → ~77.6 MiB.
         let idle = g("idle", 256, 200, 0, 60.0);
         // 64 MiB, 2 free: used 62, target 16 + 6.2 → ~84.2 MiB.
         let busy = g("busy", 64, 2, 0, 0.0);
-        let c = p.decide(host, &[idle.clone(), busy.clone()]);
+        let c = p.decide(host(0), &[idle.clone(), busy.clone()]);
         assert_eq!(c.len(), 2, "{c:?}");
         assert!(c[0].umid == "idle" && c[0].delta < 0);
         assert!(c[1].umid == "busy" && c[1].delta > 0);
@@ -201,24 +449,39 @@ mod tests {
         let target = idle.used() + p.target_free(&idle);
         assert!(after.abs_diff(target) < PAGE, "{after} vs {target}");
         assert!(c.iter().all(|c| c.delta.unsigned_abs() % PAGE == 0));
+        assert!(c[0].reason.contains("target free"), "{}", c[0].reason);
     }
 
     #[test]
     fn constant_free_respects_min_max_and_hysteresis() {
         let p = ConstantFree::default();
-        let host = HostView { mem_available: 0 };
         // Already at its target (within 4 MiB): nothing.
         let near = g("near", 80, 22, 0, 0.0);
-        assert!(p.decide(host, &[near]).is_empty());
+        assert!(p.decide(host(0), &[near]).is_empty());
         // Would shrink below min: stops at min.
         let tiny = g("tiny", 64, 60, 0, 9.0);
-        let c = p.decide(host, std::slice::from_ref(&tiny));
+        let c = p.decide(host(0), std::slice::from_ref(&tiny));
         assert_eq!((tiny.plugged as i64 + c[0].delta) as u64, tiny.min);
         // Would grow past maxmem: stops there.
         let mut full = g("full", 500, 0, 0, 0.0);
         full.maxmem = 512 * MIB;
-        let c = p.decide(host, &[full]);
+        let c = p.decide(host(0), &[full]);
         assert_eq!(c[0].delta, 12 * MIB as i64);
+    }
+
+    #[test]
+    fn constant_free_bounds_page_cache_by_the_free_target() {
+        // 256 MiB: 40 held, 150 clean cache, 66 free. Clean cache is not
+        // use: the target is 40 + 16 + 4 = 60 MiB, the rest goes (the
+        // unplug evicts the cache).
+        let p = ConstantFree::default();
+        let reader = g("reader", 256, 66, 150, 0.0);
+        assert_eq!(reader.held(), 40 * MIB);
+        let c = p.decide(host(0), &[reader]);
+        assert_eq!(deltas(&c), vec![("reader", -196)]);
+        // An idle guest ends within its target (+ one page of rounding).
+        let after = g("reader", 60, 20, 0, 0.0);
+        assert!(p.decide(host(0), &[after]).is_empty());
     }
 
     #[test]
@@ -227,21 +490,46 @@ mod tests {
             floor: 512 * MIB,
             slack: 128 * MIB,
             reserve: 8 * MIB,
-        };
-        let host = HostView {
-            mem_available: 412 * MIB,
+            psi_max: 10.0,
         };
         let busy = g("busy", 128, 100, 0, 0.1);
         let idle = g("idle", 128, 60, 10, 300.0);
-        let c = p.decide(host, &[busy, idle]);
+        let c = p.decide(host(412), &[busy, idle]);
         // 100 MiB needed: the idle guest gives its 62 spare first.
-        assert_eq!(c[0].umid, "idle");
-        assert_eq!(c[0].delta, -(62 * MIB as i64));
-        assert_eq!(c[1].umid, "busy");
-        assert_eq!(c[1].delta, -(38 * MIB as i64));
+        assert_eq!(deltas(&c), vec![("idle", -62), ("busy", -38)]);
         // A guest at its min gives nothing.
         let low = g("low", 32, 30, 0, 999.0);
-        assert!(p.decide(host, &[low]).is_empty());
+        assert!(p.decide(host(412), &[low]).is_empty());
+    }
+
+    #[test]
+    fn host_floor_takes_from_the_cheap_class_before_the_idle_one() {
+        let p = HostShouldNotSwap {
+            floor: 512 * MIB,
+            ..Default::default()
+        };
+        let mut gold = g("gold", 256, 200, 0, 999.0);
+        gold.priority = 10;
+        let cheap = g("cheap", 256, 100, 0, 0.0);
+        let c = p.decide(host(462), &[gold, cheap]);
+        assert_eq!(deltas(&c), vec![("cheap", -50)]);
+    }
+
+    #[test]
+    fn host_pressure_alone_counts_as_short() {
+        let p = HostShouldNotSwap {
+            floor: 256 * MIB,
+            slack: 32 * MIB,
+            reserve: 8 * MIB,
+            psi_max: 5.0,
+        };
+        let h = HostView {
+            mem_available: 1024 * MIB,
+            pressure: 20.0,
+        };
+        let c = p.decide(h, &[g("a", 128, 100, 0, 10.0)]);
+        assert_eq!(deltas(&c), vec![("a", -32)]);
+        assert!(c[0].reason.contains("PSI"), "{}", c[0].reason);
     }
 
     #[test]
@@ -250,24 +538,97 @@ mod tests {
             floor: 512 * MIB,
             slack: 128 * MIB,
             reserve: 8 * MIB,
-        };
-        let host = HostView {
-            mem_available: 1024 * MIB,
+            psi_max: 10.0,
         };
         let short = g("short", 64, 1, 0, 0.0);
         let fine = g("fine", 64, 30, 0, 0.0);
-        let c = p.decide(host, &[short, fine]);
-        assert_eq!(
-            c,
-            vec![Change {
-                umid: "short".into(),
-                delta: 7 * MIB as i64
-            }]
-        );
+        let mut squeezed = g("squeezed", 64, 30, 0, 0.0);
+        squeezed.pressure = 40.0;
+        let c = p.decide(host(1024), &[short, fine, squeezed]);
+        // Up to twice the reserve free: 16 - 1 = 15 MiB; the guest under
+        // its own pressure has enough free already.
+        assert_eq!(deltas(&c), vec![("short", 15)]);
         // Between floor and floor + slack: nothing moves.
-        let host = HostView {
-            mem_available: 600 * MIB,
-        };
-        assert!(p.decide(host, &[g("short", 64, 1, 0, 0.0)]).is_empty());
+        assert!(p.decide(host(600), &[g("short", 64, 1, 0, 0.0)]).is_empty());
+        // Never past its max, never past the room.
+        let mut capped = g("capped", 64, 1, 0, 0.0);
+        capped.maxmem = 66 * MIB;
+        assert_eq!(
+            deltas(&p.decide(host(1024), &[capped])),
+            vec![("capped", 2)]
+        );
+        assert_eq!(
+            deltas(&p.decide(host(644), &[g("s", 64, 1, 0, 0.0)])),
+            vec![("s", 4)]
+        );
+    }
+
+    #[test]
+    fn the_pool_serves_the_expensive_class_first_and_the_cheap_one_gives() {
+        let mut gold = g("gold", 128, 0, 0, 0.0);
+        gold.priority = 10;
+        let mut silver = g("silver", 128, 0, 0, 0.0);
+        silver.priority = 5;
+        let cheap = g("cheap", 200, 150, 0, 50.0);
+        let guests = [gold, silver, cheap];
+        let want = vec![
+            Change::new("silver", 64 * MIB as i64, "s".into()),
+            Change::new("gold", 64 * MIB as i64, "g".into()),
+        ];
+        // 32 MiB of room: gold first, and the cheap guest gives the rest
+        // of gold's and all of silver's (it has 150 - 16 = 134 spare).
+        let c = arbitrate(want.clone(), &guests, Some(32 * MIB), 16 * MIB);
+        assert_eq!(
+            deltas(&c),
+            vec![("cheap", -32), ("cheap", -64), ("gold", 64), ("silver", 64)]
+        );
+        // Without donors, the room goes to gold.
+        let c = arbitrate(want.clone(), &guests[..2], Some(80 * MIB), 16 * MIB);
+        assert_eq!(deltas(&c), vec![("gold", 64), ("silver", 16)]);
+        assert!(c[1].reason.contains("pool allows"));
+        // No pool: only the per-guest limits.
+        let c = arbitrate(want, &guests[..2], None, 16 * MIB);
+        assert_eq!(deltas(&c), vec![("silver", 64), ("gold", 64)]);
+    }
+
+    #[test]
+    fn arbitrate_clamps_to_min_and_max_and_drops_unknown_guests() {
+        let a = g("a", 64, 40, 0, 0.0);
+        let mut b = g("b", 500, 0, 0, 0.0);
+        b.maxmem = 512 * MIB;
+        let c = arbitrate(
+            vec![
+                Change::new("a", -(60 * MIB as i64), "x".into()),
+                Change::new("b", 100 * MIB as i64, "y".into()),
+                Change::new("gone", 4096, "z".into()),
+            ],
+            &[a, b],
+            None,
+            0,
+        );
+        assert_eq!(deltas(&c), vec![("a", -32), ("b", 12)]);
+        // Unplugs add to the room they leave for plugs.
+        let a = g("a", 128, 100, 0, 0.0);
+        let b = g("b", 64, 0, 0, 0.0);
+        let c = arbitrate(
+            vec![
+                Change::new("a", -(64 * MIB as i64), "x".into()),
+                Change::new("b", 64 * MIB as i64, "y".into()),
+            ],
+            &[a, b],
+            Some(0),
+            16 * MIB,
+        );
+        assert_eq!(deltas(&c), vec![("a", -64), ("b", 64)]);
+    }
+
+    #[test]
+    fn squeeze_trims_only_idle_guests_cache() {
+        let idle = g("idle", 256, 10, 100, 120.0);
+        let busy = g("busy", 256, 10, 100, 1.0);
+        let small = g("small", 64, 10, 2, 500.0);
+        let c = squeeze(&[idle, busy, small], 60.0, 8 * MIB, 8 * MIB);
+        // 100 - 8 kept = 92, within its spare (110 - 8 = 102).
+        assert_eq!(deltas(&c), vec![("idle", -92)]);
     }
 }

@@ -1,0 +1,352 @@
+//! The host memory balancer end to end: the real `umlbalance` against real
+//! `umlrun` instances (mconsole sockets under a temp uml_dir).
+//!
+//! - Bad switches and a malformed TOML file: one line on stderr, exit 2.
+//! - Two guests of 96 MiB (maxmem=256M) in a 240 MiB pool under
+//!   `constant-free`: `--once --dry-run` prints both and changes nothing;
+//!   then the daemon shrinks the idle guest, and a guest program that
+//!   allocates 150 MiB step by step (tests/guest/burst.c) in the other
+//!   gets it without an OOM kill — more than its boot size plus what the
+//!   pool had left, so the memory came from the idle guest. Sizes are read
+//!   back through mconsole (`config mem`, `stats`) and the guests' own
+//!   MemTotal; the pool is never exceeded; a third instance killed by
+//!   SIGKILL and one that is stopped are skipped, not waited for.
+//!
+//! Not timing-based: every wait polls with a generous deadline. Instances
+//! and the daemon are stopped by pid (also when a test fails: Drop).
+
+mod support_many;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support_many::{tool, Fleet, Instance, Runner};
+use umlrun::mconsole::client::request;
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+const CMD_TIMEOUT: Duration = Duration::from_secs(60);
+const MIB: u64 = 1 << 20;
+
+fn backing() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("disk-images/busybox.img");
+    assert!(
+        p.is_file(),
+        "{} is missing: run disk-images/build first (./scripts/test does)",
+        p.display()
+    );
+    p
+}
+
+fn balance() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_umlbalance"))
+}
+
+/// An ext2 image holding /burst (gcc -static of tests/guest/burst.c).
+fn burst_disk(dir: &Path) -> PathBuf {
+    let tree = dir.join("bursttree");
+    std::fs::create_dir_all(&tree).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guest/burst.c");
+    let st = Command::new("gcc")
+        .args(["-static", "-O1", "-Wall", "-Werror", "-o"])
+        .arg(tree.join("burst"))
+        .arg(&src)
+        .status()
+        .expect("gcc");
+    assert!(st.success(), "gcc failed on {}", src.display());
+    let img = dir.join("burst.img");
+    let out = Command::new(tool("mke2fs"))
+        .args(["-q", "-F", "-t", "ext2", "-b", "4096", "-d"])
+        .arg(&tree)
+        .arg(&img)
+        .arg("8M")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mke2fs: {out:?}");
+    img
+}
+
+fn ok(g: &mut Instance, cmd: &str) -> String {
+    let (status, out) = g.run(cmd, CMD_TIMEOUT).unwrap();
+    assert_eq!(status, 0, "`{cmd}` exited {status}; output:\n{out}");
+    out
+}
+
+fn sock(fleet: &Fleet, i: usize) -> PathBuf {
+    fleet
+        .uml_dir()
+        .join(&fleet.instances[i].umid)
+        .join("mconsole")
+}
+
+fn mc(fleet: &Fleet, i: usize, cmd: &str) -> String {
+    let a = request(&sock(fleet, i), cmd, Duration::from_secs(30)).unwrap();
+    assert!(!a.err, "`{cmd}` failed: {}", a.text);
+    a.text
+}
+
+fn size(fleet: &Fleet, i: usize) -> u64 {
+    mc(fleet, i, "config mem").trim().parse().unwrap()
+}
+
+fn stats(fleet: &Fleet, i: usize) -> serde_json::Value {
+    serde_json::from_str(&mc(fleet, i, "stats")).unwrap()
+}
+
+/// MemTotal of the guest's /proc/meminfo, in bytes.
+fn mem_total(fleet: &Fleet, i: usize) -> u64 {
+    let t = mc(fleet, i, "proc meminfo");
+    let kb: u64 = t
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no MemTotal in {t}"));
+    kb * 1024
+}
+
+/// Polls `f` until it answers Some or `timeout` passes (then panics with
+/// `what` and the last state `f` described).
+fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + timeout;
+    let mut last;
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) => last = e,
+        }
+        if Instant::now() >= deadline {
+            panic!("{what}: not within {timeout:?}; last: {last}");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The daemon, killed by pid when dropped.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn bad_configuration_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "policy = \"constant-free\"\n\n[[guest]]\numid = \"a\"\nmax = \"lots\"\n",
+    )
+    .unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--policy".into(), "greedy".into()],
+            "policy \"greedy\": unknown",
+        ),
+        (vec!["--pool".into(), "12Q".into()], "--pool 12Q: bad size"),
+        (
+            vec!["--config".into(), bad.display().to_string()],
+            ":5: \"lots\": bad size",
+        ),
+        (
+            vec![
+                "--config".into(),
+                dir.path().join("none.toml").display().to_string(),
+            ],
+            "none.toml: No such file",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = balance().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with("umlbalance: ") && err.contains(want),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
+        assert!(out.stdout.is_empty());
+    }
+    let out = balance().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--dry-run"));
+}
+
+#[test]
+fn memory_moves_from_the_idle_guest_to_the_busy_one() {
+    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &backing(), "96M").unwrap();
+    let img = burst_disk(fleet.dir());
+    fleet.extra_args = vec!["maxmem=256M".into(), format!("ubd1rc={}", img.display())];
+    fleet.start(4).unwrap();
+    fleet
+        .wait_all_prompts(BOOT_TIMEOUT)
+        .map_err(|e| support_many::describe(&e))
+        .unwrap();
+    fleet.login_all(CMD_TIMEOUT).unwrap();
+    let (idle, busy, dead, frozen) = (0, 1, 2, 3);
+    ok(&mut fleet.instances[busy], "mount -o ro /dev/ubdb /mnt");
+    // One instance dies without cleaning up (its socket and pid file
+    // stay), one is frozen; neither may hold up the balancer.
+    fleet.instances[dead].signal(libc::SIGKILL);
+    fleet.instances[dead].wait_exited(Duration::from_secs(30));
+    mc(&fleet, frozen, "stop");
+    let uml_dir = fleet.uml_dir();
+    let umids: Vec<String> = fleet.instances.iter().map(|g| g.umid.clone()).collect();
+    let umid = |i: usize| umids[i].clone();
+    let pool = 240 * MIB;
+    let common = [
+        "--uml-dir".to_string(),
+        uml_dir.display().to_string(),
+        "--pool".into(),
+        // The frozen guest's 96M count too: the two others share 336 - 96.
+        format!("{}", pool + 96 * MIB),
+        "--min".into(),
+        "32M".into(),
+        "--timeout".into(),
+        "5s".into(),
+    ];
+
+    // The dry run: every live guest listed, decisions printed, nothing done.
+    let out = balance()
+        .args(&common)
+        .args(["--once", "--dry-run"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("round 1: policy constant-free"), "{text}");
+    for i in [idle, busy, frozen] {
+        assert!(text.contains(&umid(i)), "{} missing:\n{text}", umid(i));
+    }
+    assert!(
+        !text.contains(&umid(dead)),
+        "the dead instance listed:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("{} config mem=-", umid(idle))) && text.contains("(dry run)"),
+        "{text}"
+    );
+    assert_eq!(size(&fleet, idle), 96 * MIB);
+    assert_eq!(size(&fleet, busy), 96 * MIB);
+
+    // The daemon, logging every change.
+    let metrics = fleet.dir().join("balance.prom");
+    let log = std::fs::File::create(fleet.dir().join("balance.log")).unwrap();
+    let _daemon = Daemon(
+        balance()
+            .args(&common)
+            .args(["--interval", "250ms", "--metrics"])
+            .arg(&metrics)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let log_path = fleet.dir().join("balance.log");
+    let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    // The idle guest shrinks to its min (it uses a few MiB).
+    poll("the idle guest shrinks", Duration::from_secs(120), || {
+        let s = size(&fleet, idle);
+        (s <= 40 * MIB)
+            .then_some(())
+            .ok_or(format!("size {s}; log:\n{}", log_text()))
+    });
+    // 150 MiB, 2 MiB every 200 ms: more than its 96M, more than 96M plus
+    // the 48M the pool had left at the start.
+    ok(
+        &mut fleet.instances[busy],
+        "/mnt/burst 150 2 200 600000 > /tmp/burst.out 2>&1 & echo $! > /tmp/burst.pid",
+    );
+    let busy_sock = sock(&fleet, busy);
+    let g = &mut fleet.instances[busy];
+    let mut biggest = 0;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let out = ok(g, "cat /tmp/burst.out");
+        if out.contains("burst: 150 MiB held") {
+            break;
+        }
+        let s: serde_json::Value = serde_json::from_str(
+            &request(&busy_sock, "stats", Duration::from_secs(30))
+                .unwrap()
+                .text,
+        )
+        .unwrap();
+        assert_eq!(
+            s["oom"]["kills"],
+            0,
+            "the busy guest's OOM killer acted: {out}\n{}",
+            log_text()
+        );
+        biggest = biggest.max(s["memory"]["plugged_bytes"].as_u64().unwrap());
+        assert!(
+            Instant::now() < deadline,
+            "burst did not finish allocating: {out}; biggest size {biggest}\n{}",
+            log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (a, b) = (size(&fleet, idle), size(&fleet, busy));
+    eprintln!(
+        "idle guest {} MiB, busy guest {} MiB (boot 96 + 96, pool {} MiB)",
+        a / MIB,
+        b / MIB,
+        pool / MIB
+    );
+    assert!(b >= 150 * MIB, "busy guest has {b}");
+    assert!(
+        b > 96 * MIB + 48 * MIB,
+        "busy guest has {b}: nothing came from the idle one"
+    );
+    assert!(a < 96 * MIB, "idle guest has {a}");
+    assert!(
+        a + b + size(&fleet, frozen) <= pool + 96 * MIB,
+        "pool exceeded: {a} + {b}"
+    );
+    // What the guests themselves see follows.
+    assert_eq!(mem_total(&fleet, busy), b);
+    assert_eq!(mem_total(&fleet, idle), a);
+    assert_eq!(stats(&fleet, busy)["oom"]["kills"], 0);
+    assert_eq!(
+        size(&fleet, frozen),
+        96 * MIB,
+        "a stopped guest was resized"
+    );
+    // The log names each change; the metrics count them.
+    let l = log_text();
+    assert!(l.contains(&format!("{}: config mem=-", umid(idle))), "{l}");
+    assert!(l.contains(&format!("{}: config mem=+", umid(busy))), "{l}");
+    let m = std::fs::read_to_string(&metrics).unwrap();
+    let plugs = m
+        .lines()
+        .find(|x| {
+            x.starts_with(&format!(
+                "umlbalance_guest_plugs_total{{umid=\"{}\"}}",
+                umid(busy)
+            ))
+        })
+        .and_then(|x| x.rsplit(' ').next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no plug count in\n{m}"));
+    assert!(plugs >= 1, "{m}");
+    // The guest keeps working: the program ends when killed, and a new one runs.
+    ok(
+        &mut fleet.instances[busy],
+        "kill $(cat /tmp/burst.pid); sleep 1; /mnt/burst 8 8 0 0",
+    );
+    mc(&fleet, frozen, "go");
+    drop(_daemon);
+    let unclean = fleet.stop_all();
+    assert!(
+        unclean.iter().all(|&i| i == dead),
+        "instances {unclean:?} did not power off cleanly"
+    );
+}
