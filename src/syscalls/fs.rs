@@ -6,6 +6,7 @@ use super::{
     block_on, fd_arg, ok, Outcome, SysResult, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR,
     AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW,
 };
+use crate::abi::layout::{GuestStruct, Iovec};
 use crate::errno::{Errno, KResult};
 use crate::fs::devices::{decode_dev, encode_dev, CharDevice};
 use crate::fs::tty::TtyAccess;
@@ -308,12 +309,14 @@ impl Kernel {
         }
         let mut v = Vec::new();
         for i in 0..cnt {
-            let base = self.read_u64(tid, iov + i * 16)?;
-            let len = self.read_u64(tid, iov + i * 16 + 8)?;
-            if len > isize::MAX as u64 {
+            let at = (i * Iovec::SIZE as u64)
+                .checked_add(iov)
+                .ok_or(Errno::EFAULT)?;
+            let Iovec { iov_base, iov_len } = self.read_struct(tid, at)?;
+            if iov_len > isize::MAX as u64 {
                 return Err(Errno::EINVAL);
             }
-            v.push((base, len as usize));
+            v.push((iov_base, iov_len as usize));
         }
         Ok(v)
     }
