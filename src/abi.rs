@@ -43,3 +43,5 @@ pub mod sig {
     /// Signals 1..=NSIG exist (32.. are the real-time ones).
     pub const NSIG: i32 = 64;
 }
+
+pub mod layout;

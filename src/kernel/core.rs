@@ -11,6 +11,7 @@ use std::time::Instant;
 use super::console::Console;
 use super::pipes::PipeTable;
 use super::task::{MmId, Pid, Task, TaskState};
+use crate::abi::layout::GuestStruct;
 use crate::block::DiskTable;
 use crate::errno::{Errno, KResult};
 use crate::host::event_loop::EventLoop;
@@ -340,6 +341,25 @@ impl Kernel {
         let mut b = [0u8; 4];
         self.read_user(tid, addr, &mut b)?;
         Ok(u32::from_le_bytes(b))
+    }
+
+    /// A guest ABI structure at `addr` (`abi::layout`): `T::SIZE` bytes
+    /// through the checked copy, EFAULT on any bad byte.
+    pub fn read_struct<T: GuestStruct>(&mut self, tid: Pid, addr: u64) -> KResult<T> {
+        const { assert!(T::SIZE <= 256) };
+        let mut b = [0u8; 256];
+        let b = &mut b[..T::SIZE];
+        self.read_user(tid, addr, b)?;
+        Ok(T::read_from(b))
+    }
+
+    /// Writes a guest ABI structure at `addr` (`abi::layout`).
+    pub fn write_struct<T: GuestStruct>(&mut self, tid: Pid, addr: u64, v: &T) -> KResult<()> {
+        const { assert!(T::SIZE <= 256) };
+        let mut b = [0u8; 256];
+        let b = &mut b[..T::SIZE];
+        v.write_to(b);
+        self.write_user(tid, addr, b)
     }
 
     pub fn write_u64(&mut self, tid: Pid, addr: u64, v: u64) -> KResult<()> {

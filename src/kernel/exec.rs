@@ -96,8 +96,8 @@ impl Kernel {
             if s.filesz > 0 {
                 aspace.insert_vma(
                     Vma {
-                        start,
-                        end: file_end,
+                        start: GuestVirt(start),
+                        end: GuestVirt(file_end),
                         prot,
                         shared: false,
                         may_write: true,
@@ -120,8 +120,8 @@ impl Kernel {
             if mem_end > anon_start {
                 aspace.insert_vma(
                     Vma {
-                        start: anon_start,
-                        end: mem_end,
+                        start: GuestVirt(anon_start),
+                        end: GuestVirt(mem_end),
                         prot,
                         shared: false,
                         may_write: true,
@@ -239,7 +239,10 @@ impl Kernel {
             if let Some(ip) = &interp {
                 let (lo, hi) = ip.elf.span()?;
                 let len = page_up(hi - lo).ok_or(Errno::ENOEXEC)? + PAGE;
-                let at = aspace.find_free(0, len).ok_or(Errno::ENOMEM)?;
+                let at = aspace
+                    .find_free(GuestVirt(0), len)
+                    .ok_or(Errno::ENOMEM)?
+                    .get();
                 let iplan = LoadPlan::new(&ip.elf, at)?;
                 let isrc = self.file_source(&ip.file)?;
                 self.map_plan(&mut aspace, &iplan, &isrc)?;
@@ -250,8 +253,8 @@ impl Kernel {
             aspace.brk = plan.brk;
             aspace.insert_vma(
                 Vma {
-                    start: STACK_TOP - STACK_MAX,
-                    end: STACK_TOP,
+                    start: GuestVirt(STACK_TOP - STACK_MAX),
+                    end: GuestVirt(STACK_TOP),
                     prot: PROT_READ | PROT_WRITE | if plan.exec_stack { PROT_EXEC } else { 0 },
                     shared: false,
                     may_write: true,

@@ -19,7 +19,7 @@ use std::collections::{HashMap, VecDeque};
 use super::core::Kernel;
 use super::task::{MmId, Pid, TaskState, Wait};
 use crate::errno::{Errno, KResult};
-use crate::mm::{Backing, PAGE};
+use crate::mm::{Backing, GuestVirt, PAGE};
 
 /// What a futex word is, for matching waiters with wakers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -157,7 +157,7 @@ impl Kernel {
         // The page must be there (Linux faults it in too).
         self.read_u32(tid, uaddr)?;
         let m = self.mms.get(&mm).ok_or(Errno::EFAULT)?;
-        let vma = m.aspace.find_vma(uaddr).ok_or(Errno::EFAULT)?;
+        let vma = m.aspace.find_vma(GuestVirt(uaddr)).ok_or(Errno::EFAULT)?;
         if !vma.shared {
             return Ok(FutexKey::Private { mm, addr: uaddr });
         }
@@ -165,7 +165,7 @@ impl Kernel {
         let in_page = uaddr - page;
         match &vma.backing {
             Backing::File { source, .. } => {
-                let index = vma.file_index(page).ok_or(Errno::EFAULT)?;
+                let index = vma.file_index(GuestVirt(page)).ok_or(Errno::EFAULT)?;
                 let (dev, ino) = source.ident();
                 let offset = index
                     .checked_mul(PAGE)

@@ -349,8 +349,8 @@ impl Kernel {
                             ),
                         };
                         MapInfo {
-                            start: v.start,
-                            end: v.end,
+                            start: v.start.get(),
+                            end: v.end.get(),
                             read: v.prot & PROT_READ != 0,
                             write: v.prot & PROT_WRITE != 0,
                             exec: v.prot & PROT_EXEC != 0,

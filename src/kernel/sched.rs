@@ -374,7 +374,7 @@ impl Kernel {
             // write faults again below, as ACCERR on a readable page).
             Some(true) => mm
                 .aspace
-                .find_vma(page)
+                .find_vma(GuestVirt(page))
                 .is_some_and(|v| v.prot & PROT_WRITE != 0),
             // ptrace does not say: a refused access to a page we mapped
             // readable but not writable is a write.

@@ -30,7 +30,7 @@ pub struct Pte {
 
 #[derive(Default)]
 pub struct AddressSpace {
-    pub(super) vmas: BTreeMap<u64, Vma>,
+    pub(super) vmas: BTreeMap<GuestVirt, Vma>,
     pub(super) ptes: BTreeMap<u64, Pte>,
     pub brk_start: u64,
     pub brk: u64,
@@ -52,13 +52,13 @@ impl AddressSpace {
     }
 
     /// Would changing `[start, end)` split a VMA (a boundary falls inside one)?
-    pub fn splits_at(&self, start: u64, end: u64) -> bool {
+    pub fn splits_at(&self, start: GuestVirt, end: GuestVirt) -> bool {
         [start, end]
             .iter()
             .any(|&p| self.find_vma(p).is_some_and(|v| v.start < p))
     }
 
-    pub fn find_vma(&self, addr: u64) -> Option<&Vma> {
+    pub fn find_vma(&self, addr: GuestVirt) -> Option<&Vma> {
         self.vmas
             .range(..=addr)
             .next_back()
@@ -96,7 +96,7 @@ impl AddressSpace {
     }
 
     /// Splits VMAs so that `addr` is a VMA boundary (if inside one).
-    fn split_at(&mut self, addr: u64) {
+    fn split_at(&mut self, addr: GuestVirt) {
         let key = match self.find_vma(addr) {
             Some(v) if v.start < addr => v.start,
             _ => return,
@@ -107,7 +107,7 @@ impl AddressSpace {
     }
 
     /// True when no VMA intersects [start, end).
-    pub fn is_free(&self, start: u64, end: u64) -> bool {
+    pub fn is_free(&self, start: GuestVirt, end: GuestVirt) -> bool {
         if let Some((_, v)) = self.vmas.range(..end).next_back() {
             if v.end > start {
                 return false;
@@ -118,22 +118,30 @@ impl AddressSpace {
 
     /// A free range of `len` bytes, top-down below `MMAP_BASE`, or at
     /// `hint` if that is free.
-    pub fn find_free(&self, hint: u64, len: u64) -> Option<u64> {
-        if hint >= MMAP_MIN_ADDR && is_page_aligned(hint) {
-            if let Some(end) = hint.checked_add(len) {
-                if end <= USER_TOP && self.is_free(hint, end) {
+    pub fn find_free(&self, hint: GuestVirt, len: u64) -> Option<GuestVirt> {
+        if hint.get() >= MMAP_MIN_ADDR && is_page_aligned(hint.get()) {
+            if let Some(end) = user_end_virt(hint, len) {
+                if self.is_free(hint, end) {
                     return Some(hint);
                 }
             }
         }
         let mut top = MMAP_BASE;
-        for v in self.vmas.range(..MMAP_BASE).rev().map(|(_, v)| v) {
-            if v.end <= top && top - v.end >= len {
-                return Some(top - len);
+        for v in self
+            .vmas
+            .range(..GuestVirt(MMAP_BASE))
+            .rev()
+            .map(|(_, v)| v)
+        {
+            let (vstart, vend) = (v.start.get(), v.end.get());
+            if vend <= top && top - vend >= len {
+                return Some(GuestVirt(top - len));
             }
-            top = top.min(v.start);
+            top = top.min(vstart);
         }
-        top.checked_sub(len).filter(|&a| a >= MMAP_MIN_ADDR)
+        top.checked_sub(len)
+            .filter(|&a| a >= MMAP_MIN_ADDR)
+            .map(GuestVirt)
     }
 
     /// Installs `vma`, replacing whatever was mapped in its range.
@@ -144,13 +152,13 @@ impl AddressSpace {
 
     /// munmap: removes VMAs and pages in [start, end) and frees anonymous
     /// frames no one else holds.
-    pub fn unmap_range(&mut self, start: u64, end: u64, anon: &mut FrameRefs) {
+    pub fn unmap_range(&mut self, start: GuestVirt, end: GuestVirt, anon: &mut FrameRefs) {
         if start >= end {
             return;
         }
         self.split_at(start);
         self.split_at(end);
-        let keys: Vec<u64> = self.vmas.range(start..end).map(|(k, _)| *k).collect();
+        let keys: Vec<GuestVirt> = self.vmas.range(start..end).map(|(k, _)| *k).collect();
         for k in keys {
             self.vmas.remove(&k);
         }
@@ -160,7 +168,13 @@ impl AddressSpace {
     /// mprotect over [start, end). Every page in the range must be mapped.
     /// EACCES when PROT_WRITE is asked of a mapping that may never be
     /// written (a shared mapping of a file opened read-only).
-    pub fn protect(&mut self, start: u64, end: u64, prot: u32, physmem: &PhysMem) -> KResult<()> {
+    pub fn protect(
+        &mut self,
+        start: GuestVirt,
+        end: GuestVirt,
+        prot: u32,
+        physmem: &PhysMem,
+    ) -> KResult<()> {
         if start >= end {
             return Ok(());
         }
@@ -177,7 +191,11 @@ impl AddressSpace {
         for (_, v) in self.vmas.range_mut(start..end) {
             v.prot = prot;
         }
-        let pages: Vec<u64> = self.ptes.range(start..end).map(|(k, _)| *k).collect();
+        let pages: Vec<u64> = self
+            .ptes
+            .range(start.get()..end.get())
+            .map(|(k, _)| *k)
+            .collect();
         for p in pages {
             self.refresh_host(p, physmem);
         }
@@ -186,7 +204,10 @@ impl AddressSpace {
 
     /// The protection a PTE may have in the host, given its VMA.
     pub(super) fn allowed_prot(&self, page: u64, pte: &Pte, physmem: &PhysMem) -> u32 {
-        let vma_prot = self.find_vma(page).map(|v| v.prot).unwrap_or(PROT_NONE);
+        let vma_prot = self
+            .find_vma(GuestVirt(page))
+            .map(|v| v.prot)
+            .unwrap_or(PROT_NONE);
         let mut prot = vma_prot;
         if !pte.writable || !physmem.backing(pte.frame).writable {
             prot &= !PROT_WRITE;
@@ -268,8 +289,8 @@ impl AddressSpace {
         if new < self.brk_start {
             return self.brk;
         }
-        let old_end = page_up(self.brk).unwrap_or(self.brk);
-        let Some(new_end) = page_up(new) else {
+        let old_end = GuestVirt(page_up(self.brk).unwrap_or(self.brk));
+        let Some(new_end) = page_up(new).filter(|&e| e <= USER_TOP).map(GuestVirt) else {
             return self.brk;
         };
         if new_end > old_end {
@@ -320,7 +341,10 @@ impl AddressSpace {
         };
         let pages: Vec<u64> = self.ptes.keys().copied().collect();
         for page in pages {
-            let shared = self.find_vma(page).map(|v| v.shared).unwrap_or(false);
+            let shared = self
+                .find_vma(GuestVirt(page))
+                .map(|v| v.shared)
+                .unwrap_or(false);
             let pte = self.ptes.get_mut(&page).expect("pte");
             anon.get(pte.frame);
             if !shared {
@@ -338,7 +362,7 @@ impl AddressSpace {
 
     /// Drops every mapping (exit, exec).
     pub fn clear(&mut self, anon: &mut FrameRefs) {
-        self.unmap_range(0, !(PAGE - 1), anon);
+        self.unmap_range(GuestVirt(0), GuestVirt(!(PAGE - 1)), anon);
         self.ops.clear();
         self.brk_start = 0;
         self.brk = 0;
@@ -399,11 +423,15 @@ fn coalesce(ops: Vec<MapOp>) -> Vec<MapOp> {
 impl AddressSpace {
     /// MADV_DONTNEED: forgets the pages of [start, end) but keeps the
     /// VMAs; the next touch sees zeros (anonymous) or the file again.
-    pub fn discard(&mut self, start: u64, end: u64, anon: &mut FrameRefs) {
+    pub fn discard(&mut self, start: GuestVirt, end: GuestVirt, anon: &mut FrameRefs) {
         if start >= end {
             return;
         }
-        let pages: Vec<u64> = self.ptes.range(start..end).map(|(k, _)| *k).collect();
+        let pages: Vec<u64> = self
+            .ptes
+            .range(start.get()..end.get())
+            .map(|(k, _)| *k)
+            .collect();
         // Host unmaps cover only the pages mapped in the host, one per
         // run: never the holes between them, where the platform's own
         // pages (the stub, the vDSO) may be.
@@ -428,47 +456,104 @@ impl AddressSpace {
         }
     }
 
-    /// mremap's move: the VMA at [old, old+len) with its pages goes to
-    /// `new` (which must be free). Host mappings are rebuilt by faults.
-    pub fn move_range(&mut self, old: u64, len: u64, new: u64, new_len: u64) -> KResult<()> {
-        let v = self.find_vma(old).cloned().ok_or(Errno::EFAULT)?;
-        let old_end = old.checked_add(len).ok_or(Errno::EFAULT)?;
-        let new_end = new.checked_add(new_len).ok_or(Errno::ENOMEM)?;
-        if v.start != old || v.end != old_end {
+    /// mremap's move: the part [old, old+len) of one VMA, with its pages,
+    /// goes to [new, new+new_len) (which must be free); pages past
+    /// `new_len` are dropped. As Linux's vma_to_resize: EFAULT when the
+    /// old range is not inside one VMA (a hole, or two VMAs). Host
+    /// mappings are rebuilt by faults.
+    pub fn move_range(
+        &mut self,
+        old: GuestVirt,
+        len: u64,
+        new: GuestVirt,
+        new_len: u64,
+        anon: &mut FrameRefs,
+    ) -> KResult<()> {
+        let old_end = user_end_virt(old, len).ok_or(Errno::EFAULT)?;
+        let new_end = user_end_virt(new, new_len).ok_or(Errno::ENOMEM)?;
+        let v = self.find_vma(old).ok_or(Errno::EFAULT)?;
+        if old_end > v.end {
             return Err(Errno::EFAULT);
         }
         if !self.is_free(new, new_end) {
             return Err(Errno::ENOMEM);
         }
-        self.vmas.remove(&old);
-        let mut nv = v;
+        self.split_at(old);
+        self.split_at(old_end);
+        let mut nv = self.vmas.remove(&old).expect("split at old");
         nv.start = new;
         nv.end = new_end;
         self.vmas.insert(new, nv);
-        let pages: Vec<u64> = self.ptes.range(old..old_end).map(|(k, _)| *k).collect();
+        let pages: Vec<u64> = self
+            .ptes
+            .range(old.get()..old_end.get())
+            .map(|(k, _)| *k)
+            .collect();
         for p in pages {
             let mut pte = self.ptes.remove(&p).expect("listed");
             pte.host_prot = None;
-            if p - old < new_len {
-                self.ptes.insert(new + (p - old), pte);
+            let off = p - old.get();
+            if off < new_len {
+                self.ptes.insert(new.get() + off, pte);
+            } else {
+                anon.put(pte.frame);
             }
         }
-        self.ops.push(MapOp::Unmap { addr: old, len });
+        self.ops.push(MapOp::Unmap {
+            addr: old.get(),
+            len,
+        });
         Ok(())
     }
 
-    /// Grows the VMA ending at `end` by `extra` bytes if the space is free.
-    pub fn grow_in_place(&mut self, start: u64, end: u64, extra: u64) -> bool {
-        let Some(v) = self.find_vma(start).cloned() else {
+    /// mremap's move-only form (MREMAP_FIXED, same length): every VMA
+    /// piece of [old, old+len) moves to the same offset from `new`; the
+    /// holes between them stay as they were at the destination. EFAULT
+    /// when `old` itself is not mapped (Linux 6.17+'s remap_move).
+    pub fn move_vmas(
+        &mut self,
+        old: GuestVirt,
+        len: u64,
+        new: GuestVirt,
+        anon: &mut FrameRefs,
+    ) -> KResult<()> {
+        let old_end = user_end_virt(old, len).ok_or(Errno::EFAULT)?;
+        user_end_virt(new, len).ok_or(Errno::ENOMEM)?;
+        if self.find_vma(old).is_none() {
+            return Err(Errno::EFAULT);
+        }
+        let pieces: Vec<(GuestVirt, GuestVirt)> = self
+            .vmas
+            .range(..old_end)
+            .map(|(_, v)| v)
+            .filter(|v| v.end > old)
+            .map(|v| (v.start.max(old), v.end.min(old_end)))
+            .collect();
+        for (s, e) in pieces {
+            let off = s.get() - old.get();
+            let plen = e.get() - s.get();
+            let to = GuestVirt(new.get() + off);
+            let to_end = GuestVirt(to.get() + plen);
+            self.unmap_range(to, to_end, anon);
+            self.move_range(s, plen, to, plen, anon)?;
+        }
+        Ok(())
+    }
+
+    /// Grows by `extra` bytes, in place, the VMA that [start, end) ends:
+    /// false unless `end` is that VMA's end and the space after is free.
+    pub fn grow_in_place(&mut self, start: GuestVirt, end: GuestVirt, extra: u64) -> bool {
+        let Some(v) = self.find_vma(start) else {
             return false;
         };
-        let Some(new_end) = end.checked_add(extra) else {
+        let key = v.start;
+        let Some(new_end) = user_end_virt(end, extra) else {
             return false;
         };
-        if v.start != start || v.end != end || !self.is_free(end, new_end) {
+        if v.end != end || !self.is_free(end, new_end) {
             return false;
         }
-        self.vmas.get_mut(&start).expect("vma").end = new_end;
+        self.vmas.get_mut(&key).expect("vma").end = new_end;
         true
     }
 }
@@ -519,8 +604,11 @@ mod tests {
     #[test]
     fn find_free_is_top_down_and_respects_hint() {
         let a = AddressSpace::new();
-        let x = a.find_free(0, 0x3000).unwrap();
-        assert_eq!(x, MMAP_BASE - 0x3000);
-        assert_eq!(a.find_free(0x400000, 0x1000), Some(0x400000));
+        let x = a.find_free(GuestVirt(0), 0x3000).unwrap();
+        assert_eq!(x.get(), MMAP_BASE - 0x3000);
+        assert_eq!(
+            a.find_free(GuestVirt(0x400000), 0x1000),
+            Some(GuestVirt(0x400000))
+        );
     }
 }

@@ -47,7 +47,7 @@ impl AddressSpace {
         anon: &mut FrameRefs,
     ) -> Result<Frame, FaultError> {
         let vma = self
-            .find_vma(page)
+            .find_vma(GuestVirt(page))
             .cloned()
             .ok_or(FaultError::Segv { accerr: false })?;
         if (write && vma.prot & PROT_WRITE == 0) || vma.prot == PROT_NONE {
@@ -67,8 +67,10 @@ impl AddressSpace {
             let new = if vma.shared {
                 match &vma.backing {
                     Backing::File { source, .. } => {
-                        let f =
-                            source.page_for_write(vma.file_index(page).expect("file vma"), anon)?;
+                        let f = source.page_for_write(
+                            vma.file_index(GuestVirt(page)).expect("file vma"),
+                            anon,
+                        )?;
                         if f != pte.frame {
                             anon.get(f); // the new PTE's reference
                         }
@@ -123,7 +125,7 @@ impl AddressSpace {
                 }
             }
             Backing::File { source, .. } => {
-                let idx = vma.file_index(page).expect("file vma");
+                let idx = vma.file_index(GuestVirt(page)).expect("file vma");
                 if vma.shared {
                     let f = if write {
                         source.page_for_write(idx, anon)?
@@ -168,15 +170,18 @@ impl AddressSpace {
     /// kernel touched for the guest) on both sides, and, after a read fault
     /// on a file mapping, the following pages of the file.
     fn fault_around(&mut self, page: u64, write: bool, anon: &mut FrameRefs) {
-        let Some(vma) = self.find_vma(page).cloned() else {
+        let Some(vma) = self.find_vma(GuestVirt(page)).cloned() else {
             return;
         };
         if vma.prot == PROT_NONE {
             return;
         }
         let physmem = anon.physmem().clone();
-        let lo = vma.start.max(page.saturating_sub(FAULT_AROUND * PAGE));
-        let hi = vma.end.min(page + FAULT_AROUND * PAGE);
+        let lo = vma
+            .start
+            .get()
+            .max(page.saturating_sub(FAULT_AROUND * PAGE));
+        let hi = vma.end.get().min(page + FAULT_AROUND * PAGE);
         let unmapped: Vec<u64> = self
             .ptes
             .range(lo..hi)
@@ -290,10 +295,10 @@ impl AddressSpace {
             .and_then(page_up)
             .ok_or(Errno::EFAULT)?;
         // Never a mapping that may not be written (VM_MAYWRITE).
-        let saved: Vec<(u64, u32)> = self
+        let saved: Vec<(GuestVirt, u32)> = self
             .vmas
-            .range(..end)
-            .filter(|(_, v)| v.end > start && v.may_write)
+            .range(..GuestVirt(end))
+            .filter(|(_, v)| v.end.get() > start && v.may_write)
             .map(|(k, v)| (*k, v.prot))
             .collect();
         for (k, _) in &saved {

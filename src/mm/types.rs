@@ -72,6 +72,12 @@ pub fn is_page_aligned(a: u64) -> bool {
     a & (PAGE - 1) == 0
 }
 
+/// `user_end` on a guest address: the end of [start, start + len), or
+/// None when it wraps or passes the top of user space.
+pub fn user_end_virt(start: GuestVirt, len: u64) -> Option<GuestVirt> {
+    user_end(start.get(), len).map(GuestVirt)
+}
+
 /// The end of the guest range [start, start + len), or None when it wraps
 /// around or passes the top of user space: every guest (address, length)
 /// pair goes through this before any arithmetic on the end.

@@ -5,7 +5,7 @@ use std::fmt;
 use std::rc::Rc;
 
 use super::frames::FrameRefs;
-use super::types::{FaultError, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE};
+use super::types::{FaultError, GuestVirt, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE};
 use crate::physmem::Frame;
 
 /// A file's pages as the page cache serves them to mappings.
@@ -53,8 +53,11 @@ impl fmt::Debug for Backing {
 
 #[derive(Clone, Debug)]
 pub struct Vma {
-    pub start: u64,
-    pub end: u64,
+    /// First byte (page-aligned) and one past the last (page-aligned,
+    /// `start < end <= USER_TOP`): whoever builds a VMA checks the range
+    /// (`user_end`) first, so arithmetic inside it cannot wrap.
+    pub start: GuestVirt,
+    pub end: GuestVirt,
     pub prot: u32,
     /// MAP_SHARED: writes are seen by every mapping of the same pages.
     pub shared: bool,
@@ -69,32 +72,34 @@ pub struct Vma {
 
 impl Vma {
     pub fn len(&self) -> u64 {
-        self.end - self.start
+        self.end.get() - self.start.get()
     }
 
     pub fn is_empty(&self) -> bool {
         self.end == self.start
     }
 
-    pub fn contains(&self, addr: u64) -> bool {
+    pub fn contains(&self, addr: GuestVirt) -> bool {
         self.start <= addr && addr < self.end
     }
 
     /// The file page index for `addr` in a file-backed VMA.
-    pub fn file_index(&self, addr: u64) -> Option<u64> {
+    pub fn file_index(&self, addr: GuestVirt) -> Option<u64> {
         match &self.backing {
-            Backing::File { pgoff, .. } => Some(pgoff + (addr - self.start) / PAGE),
+            Backing::File { pgoff, .. } => {
+                pgoff.checked_add(addr.get().checked_sub(self.start.get())? / PAGE)
+            }
             Backing::Anon => None,
         }
     }
 
     /// The part of this VMA from `at` on; `self` keeps the part before.
-    pub fn split_off(&mut self, at: u64) -> Vma {
+    pub fn split_off(&mut self, at: GuestVirt) -> Vma {
         debug_assert!(self.start < at && at < self.end);
         let mut tail = self.clone();
         tail.start = at;
         if let Backing::File { pgoff, .. } = &mut tail.backing {
-            *pgoff += (at - self.start) / PAGE;
+            *pgoff = pgoff.saturating_add((at.get() - self.start.get()) / PAGE);
         }
         self.end = at;
         tail
@@ -137,8 +142,8 @@ mod tests {
             }
         }
         let mut v = Vma {
-            start: 0x10000,
-            end: 0x14000,
+            start: GuestVirt(0x10000),
+            end: GuestVirt(0x14000),
             prot: PROT_READ | PROT_EXEC,
             shared: false,
             may_write: true,
@@ -148,11 +153,11 @@ mod tests {
             },
             label: None,
         };
-        let t = v.split_off(0x12000);
-        assert_eq!((v.start, v.end), (0x10000, 0x12000));
-        assert_eq!((t.start, t.end), (0x12000, 0x14000));
-        assert_eq!(t.file_index(0x12000), Some(4));
-        assert_eq!(v.file_index(0x11000), Some(3));
+        let t = v.split_off(GuestVirt(0x12000));
+        assert_eq!((v.start.get(), v.end.get()), (0x10000, 0x12000));
+        assert_eq!((t.start.get(), t.end.get()), (0x12000, 0x14000));
+        assert_eq!(t.file_index(GuestVirt(0x12000)), Some(4));
+        assert_eq!(v.file_index(GuestVirt(0x11000)), Some(3));
         assert_eq!(v.perms(), "r-xp");
     }
 }

@@ -17,6 +17,7 @@
 //! first, and a level-triggered one goes to the back after reporting, so
 //! a small `maxevents` still reaches every ready file in turn.
 
+use crate::abi::layout::{EpollEvent, GuestStruct};
 use crate::errno::{Errno, KResult};
 
 pub const EPOLL_CTL_ADD: i32 = 1;
@@ -49,7 +50,7 @@ pub const EPOLL_CLOEXEC: u32 = 0o2000000;
 /// epoll nesting depth limit (EP_MAX_NESTS).
 pub const MAX_NESTS: usize = 4;
 /// sizeof(struct epoll_event) on x86-64 (packed: u32 events, u64 data).
-pub const EVENT_SIZE: usize = 12;
+pub const EVENT_SIZE: usize = <EpollEvent as GuestStruct>::SIZE;
 /// Largest maxevents (INT_MAX / sizeof(struct epoll_event)).
 pub const MAX_EVENTS: i32 = (i32::MAX as usize / EVENT_SIZE) as i32;
 /// Interests one epoll file may hold (Linux's limit is a per-user
@@ -100,15 +101,29 @@ impl Event {
     /// struct epoll_event as the guest sees it (12 bytes, packed).
     pub fn to_bytes(self) -> [u8; EVENT_SIZE] {
         let mut b = [0u8; EVENT_SIZE];
-        b[..4].copy_from_slice(&self.events.to_le_bytes());
-        b[4..].copy_from_slice(&self.data.to_le_bytes());
+        EpollEvent::from(self).write_to(&mut b);
         b
     }
 
     pub fn from_bytes(b: &[u8; EVENT_SIZE]) -> Event {
+        EpollEvent::read_from(b).into()
+    }
+}
+
+impl From<Event> for EpollEvent {
+    fn from(e: Event) -> EpollEvent {
+        EpollEvent {
+            events: e.events,
+            data: e.data,
+        }
+    }
+}
+
+impl From<EpollEvent> for Event {
+    fn from(e: EpollEvent) -> Event {
         Event {
-            events: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            data: u64::from_le_bytes(b[4..12].try_into().expect("8")),
+            events: e.events,
+            data: e.data,
         }
     }
 }

@@ -48,8 +48,7 @@ pub fn sys_epoll_create1(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 pub fn sys_epoll_ctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let (epfd, op, fd) = (fd_arg(a[0]), a[1] as i32, fd_arg(a[2]));
     let ev = if op != EPOLL_CTL_DEL {
-        let b = k.read_user_vec(tid, a[3], EVENT_SIZE)?;
-        Event::from_bytes(b.as_slice().try_into().expect("12 bytes"))
+        Event::from(k.read_struct::<crate::abi::layout::EpollEvent>(tid, a[3])?)
     } else {
         Event { events: 0, data: 0 }
     };

@@ -6,6 +6,7 @@ use super::{
     block_on, fd_arg, ok, Outcome, SysResult, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR,
     AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW,
 };
+use crate::abi::layout::{GuestStruct, Iovec};
 use crate::errno::{Errno, KResult};
 use crate::fs::devices::{decode_dev, encode_dev, CharDevice};
 use crate::fs::tty::TtyAccess;
@@ -22,7 +23,7 @@ use crate::kernel::files::{
     regular::RegularFile, tty::ConsoleFile,
 };
 use crate::kernel::files::{POLLIN, POLLOUT};
-use crate::kernel::task::Pid;
+use crate::kernel::task::{Pid, TaskState};
 use crate::kernel::Kernel;
 use crate::vfs::file::*;
 use crate::vfs::file::{ops_of, FileDescription, Io};
@@ -193,6 +194,9 @@ impl Kernel {
             S_IFDIR => DirFile::new(self.dentries.get(r.node, r.path.clone())),
             S_IFREG if generated => ProcFile::new(r.node),
             S_IFREG => {
+                if acc != O_RDONLY {
+                    self.deny_write_to_program(r.node)?;
+                }
                 if flags & O_TRUNC != 0 && acc != O_RDONLY && r.stat.size > 0 {
                     self.mounts.fs(r.node.mnt)?.truncate(r.node.ino, 0)?;
                     self.pagecache.borrow_mut().truncate(
@@ -308,14 +312,32 @@ impl Kernel {
         }
         let mut v = Vec::new();
         for i in 0..cnt {
-            let base = self.read_u64(tid, iov + i * 16)?;
-            let len = self.read_u64(tid, iov + i * 16 + 8)?;
-            if len > isize::MAX as u64 {
+            let at = (i * Iovec::SIZE as u64)
+                .checked_add(iov)
+                .ok_or(Errno::EFAULT)?;
+            let Iovec { iov_base, iov_len } = self.read_struct(tid, at)?;
+            if iov_len > isize::MAX as u64 {
                 return Err(Errno::EINVAL);
             }
-            v.push((base, len as usize));
+            v.push((iov_base, iov_len as usize));
         }
         Ok(v)
+    }
+}
+
+impl Kernel {
+    /// ETXTBSY when `node` is the program a live process runs: Linux
+    /// denies write access to it from execve until that address space
+    /// goes (deny_write_access). Without this a truncated running binary
+    /// made every page not yet read in a SIGBUS (fuzzer seed 345).
+    pub(crate) fn deny_write_to_program(&self, node: crate::vfs::Node) -> KResult<()> {
+        let busy = self.tasks.values().any(|t| {
+            t.exe_node == Some(node) && !matches!(t.state, TaskState::Zombie | TaskState::Dead)
+        });
+        if busy {
+            return Err(Errno::ETXTBSY);
+        }
+        Ok(())
     }
 }
 
@@ -1059,6 +1081,7 @@ fn do_truncate(k: &mut Kernel, tid: Pid, r: &Resolved, len: u64) -> SysResult {
         return Err(Errno::EROFS);
     }
     k.check_seals_truncate(r.node, len)?;
+    k.deny_write_to_program(r.node)?;
     // Growing past RLIMIT_FSIZE: EFBIG and SIGXFSZ (inode_newsize_ok).
     if len > r.stat.size {
         if let Some(last) = len.checked_sub(1) {

@@ -1,6 +1,7 @@
 //! The byte layouts of the x86-64 structures the file syscalls fill:
 //! struct stat, struct statx, struct statfs, linux_dirent64.
 
+use crate::abi::layout::{self, GuestStruct};
 use crate::fs::{DirEntry, Stat, StatFs};
 
 fn put64(b: &mut [u8], at: usize, v: u64) {
@@ -11,33 +12,34 @@ fn put32(b: &mut [u8], at: usize, v: u32) {
     b[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
 
-/// struct stat (144 bytes).
+/// struct stat (144 bytes), as `abi::layout::Stat`.
 pub fn stat_bytes(st: &Stat, dev: u64) -> [u8; 144] {
-    let mut b = [0u8; 144];
-    put64(&mut b, 0, dev);
-    put64(&mut b, 8, st.ino);
-    put64(&mut b, 16, st.nlink as u64);
-    put32(&mut b, 24, st.mode);
-    put32(&mut b, 28, st.uid);
-    put32(&mut b, 32, st.gid);
-    put64(&mut b, 40, st.rdev);
-    put64(&mut b, 48, st.size);
-    put64(
-        &mut b,
-        56,
-        if st.blksize == 0 {
+    let ts = |t: crate::fs::Timespec| layout::Timespec {
+        tv_sec: t.sec,
+        tv_nsec: t.nsec as i64,
+    };
+    let s = layout::Stat {
+        st_dev: dev,
+        st_ino: st.ino,
+        st_nlink: st.nlink as u64,
+        st_mode: st.mode,
+        st_uid: st.uid,
+        st_gid: st.gid,
+        st_rdev: st.rdev,
+        st_size: st.size as i64,
+        st_blksize: if st.blksize == 0 {
             4096
         } else {
-            st.blksize as u64
+            st.blksize as i64
         },
-    );
-    put64(&mut b, 64, st.blocks);
-    put64(&mut b, 72, st.atime.sec as u64);
-    put64(&mut b, 80, st.atime.nsec as u64);
-    put64(&mut b, 88, st.mtime.sec as u64);
-    put64(&mut b, 96, st.mtime.nsec as u64);
-    put64(&mut b, 104, st.ctime.sec as u64);
-    put64(&mut b, 112, st.ctime.nsec as u64);
+        st_blocks: st.blocks as i64,
+        st_atime: ts(st.atime),
+        st_mtime: ts(st.mtime),
+        st_ctime: ts(st.ctime),
+        ..layout::Stat::default()
+    };
+    let mut b = [0u8; 144];
+    s.write_to(&mut b);
     b
 }
 
@@ -70,18 +72,22 @@ pub fn statx_bytes(st: &Stat, dev: u64) -> [u8; 256] {
     b
 }
 
-/// struct statfs (120 bytes).
+/// struct statfs (120 bytes), as `abi::layout::Statfs`.
 pub fn statfs_bytes(s: &StatFs) -> [u8; 120] {
+    let f = layout::Statfs {
+        f_type: s.fs_type as i64,
+        f_bsize: s.block_size as i64,
+        f_blocks: s.blocks,
+        f_bfree: s.blocks_free,
+        f_bavail: s.blocks_avail,
+        f_files: s.files,
+        f_ffree: s.files_free,
+        f_namelen: s.name_max as i64,
+        f_frsize: s.block_size as i64,
+        ..layout::Statfs::default()
+    };
     let mut b = [0u8; 120];
-    put64(&mut b, 0, s.fs_type);
-    put64(&mut b, 8, s.block_size);
-    put64(&mut b, 16, s.blocks);
-    put64(&mut b, 24, s.blocks_free);
-    put64(&mut b, 32, s.blocks_avail);
-    put64(&mut b, 40, s.files);
-    put64(&mut b, 48, s.files_free);
-    put64(&mut b, 64, s.name_max);
-    put64(&mut b, 72, s.block_size);
+    f.write_to(&mut b);
     b
 }
 

@@ -44,13 +44,13 @@ const MAP_VALIDATE_KNOWN: u64 = 0x03
 fn fully_mapped(k: &mut Kernel, tid: Pid, start: u64, end: u64) -> KResult<bool> {
     let mut at = start;
     for v in k.mm_of(tid)?.aspace.vmas() {
-        if v.end <= at {
+        if v.end.get() <= at {
             continue;
         }
-        if v.start > at {
+        if v.start.get() > at {
             return Ok(false);
         }
-        at = v.end;
+        at = v.end.get();
         if at >= end {
             return Ok(true);
         }
@@ -98,8 +98,8 @@ impl Kernel {
         let any_shared_file = self.mm_of(tid).is_ok_and(|mm| {
             mm.aspace.vmas().any(|v| {
                 v.shared
-                    && v.start < end
-                    && start < v.end
+                    && v.start.get() < end
+                    && start < v.end.get()
                     && matches!(v.backing, Backing::File { .. })
             })
         });
@@ -150,26 +150,34 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         }
         k.check_user_range(tid, addr, len)?;
         let end = user_end(addr, len).ok_or(Errno::ENOMEM)?;
-        if flags & MAP_FIXED_NOREPLACE != 0 && !k.mm_of(tid)?.aspace.is_free(addr, end) {
+        if flags & MAP_FIXED_NOREPLACE != 0
+            && !k
+                .mm_of(tid)?
+                .aspace
+                .is_free(GuestVirt(addr), GuestVirt(end))
+        {
             return Err(Errno::EEXIST);
         }
         addr
     } else {
         let hint = page_down(addr);
         let mm = k.mm_of(tid)?;
-        let mut at = mm.aspace.find_free(hint, len).ok_or(Errno::ENOMEM)?;
-        if k.check_user_range(tid, at, len).is_err() {
+        let mut at = mm
+            .aspace
+            .find_free(GuestVirt(hint), len)
+            .ok_or(Errno::ENOMEM)?;
+        if k.check_user_range(tid, at.get(), len).is_err() {
             at = k
                 .mm_of(tid)?
                 .aspace
-                .find_free(0, len)
+                .find_free(GuestVirt(0), len)
                 .ok_or(Errno::ENOMEM)?;
         }
-        at
+        at.get()
     };
     let vma = Vma {
-        start,
-        end: start + len,
+        start: GuestVirt(start),
+        end: user_end_virt(GuestVirt(start), len).ok_or(Errno::ENOMEM)?,
         prot,
         shared,
         may_write,
@@ -189,7 +197,11 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if anon_shared {
         let mut p = start;
         while p < start + len {
-            let saved = mm.aspace.find_vma(p).map(|v| v.prot).unwrap_or(0);
+            let saved = mm
+                .aspace
+                .find_vma(GuestVirt(p))
+                .map(|v| v.prot)
+                .unwrap_or(0);
             // Populate regardless of protection: one set of frames.
             if saved & PROT_WRITE == 0 {
                 mm.aspace
@@ -217,10 +229,11 @@ pub fn sys_munmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     k.writeback_range(tid, addr, end);
     let id = k.task(tid)?.mm;
     let Kernel { mms, frames, .. } = k;
-    mms.get_mut(&id)
-        .ok_or(Errno::EFAULT)?
-        .aspace
-        .unmap_range(addr, end, frames);
+    mms.get_mut(&id).ok_or(Errno::EFAULT)?.aspace.unmap_range(
+        GuestVirt(addr),
+        GuestVirt(end),
+        frames,
+    );
     // An unmapped SysV attach may have been a removed segment's last.
     k.shm_reap();
     ok(0)
@@ -240,6 +253,7 @@ pub fn sys_mprotect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let end = user_end(addr, len).ok_or(Errno::ENOMEM)?;
     let physmem = k.physmem.clone();
     let aspace = &k.mm_of(tid)?.aspace;
+    let (addr, end) = (GuestVirt(addr), GuestVirt(end));
     if aspace.vma_count() >= MAX_MAP_COUNT && aspace.splits_at(addr, end) {
         // split_vma's vm.max_map_count check.
         return Err(Errno::ENOMEM);
@@ -258,6 +272,12 @@ pub fn sys_brk(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     ok(mm.aspace.set_brk(a[0], frames) as i64)
 }
 
+/// mremap(2) as Linux 6.18 has it: an old range must lie inside one VMA
+/// (EFAULT over a hole or across VMAs) unless it only shrinks, or only
+/// moves (MREMAP_FIXED, same length: each VMA of the range moves, the
+/// holes between them stay); a part of a VMA may move or shrink; growing
+/// in place needs the range to end where its VMA ends. Every range is
+/// checked against the top of user space before any arithmetic.
 pub fn sys_mremap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     const MREMAP_MAYMOVE: u64 = 1;
     const MREMAP_FIXED: u64 = 2;
@@ -268,43 +288,66 @@ pub fn sys_mremap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let old_len = page_up(old_len).ok_or(Errno::EINVAL)?;
     let new_len = page_up(new_len).ok_or(Errno::EINVAL)?;
     // Linux: a range past the top of user space is EINVAL.
-    let old_end = user_end(old, old_len).ok_or(Errno::EINVAL)?;
+    let old_end = user_end_virt(GuestVirt(old), old_len).ok_or(Errno::EINVAL)?;
+    let old = GuestVirt(old);
     let id = k.task(tid)?.mm;
     if flags & MREMAP_FIXED != 0 {
         if flags & MREMAP_MAYMOVE == 0 || !is_page_aligned(new_addr) {
             return Err(Errno::EINVAL);
         }
-        k.check_user_range(tid, new_addr, new_len)?;
-        let new_end = user_end(new_addr, new_len).ok_or(Errno::EINVAL)?;
+        k.check_user_range(tid, new_addr, new_len)
+            .map_err(|_| Errno::EINVAL)?;
+        let new = GuestVirt(new_addr);
+        let new_end = user_end_virt(new, new_len).ok_or(Errno::EINVAL)?;
         // The old and new ranges may not overlap (Linux: EINVAL).
-        if new_addr < old_end && old < new_end {
+        if new < old_end && old < new_end {
             return Err(Errno::EINVAL);
         }
         let Kernel { mms, frames, .. } = k;
         let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
-        mm.aspace.unmap_range(new_addr, new_end, frames);
-        mm.aspace.move_range(old, old_len, new_addr, new_len)?;
+        if old_len == new_len {
+            mm.aspace.move_vmas(old, old_len, new, frames)?;
+            return ok(new_addr as i64);
+        }
+        mm.aspace.unmap_range(new, new_end, frames);
+        let mut len = old_len;
+        if new_len < old_len {
+            // The tail goes first (Linux's mremap_to).
+            let cut = user_end_virt(old, new_len).ok_or(Errno::EINVAL)?;
+            mm.aspace.unmap_range(cut, old_end, frames);
+            len = new_len;
+        }
+        mm.aspace.move_range(old, len, new, new_len, frames)?;
         return ok(new_addr as i64);
     }
     if new_len <= old_len {
         let Kernel { mms, frames, .. } = k;
         let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
-        mm.aspace.unmap_range(old + new_len, old_end, frames);
-        return ok(old as i64);
+        let cut = user_end_virt(old, new_len).ok_or(Errno::EINVAL)?;
+        mm.aspace.unmap_range(cut, old_end, frames);
+        return ok(old.get() as i64);
+    }
+    // vma_to_resize: the old range lies inside one VMA.
+    match k.mm_of(tid)?.aspace.find_vma(old) {
+        Some(v) if old_end <= v.end => {}
+        _ => return Err(Errno::EFAULT),
     }
     // Growing in place must not reach the stub's pages.
-    let can_grow = k.check_user_range(tid, old, new_len).is_ok();
-    let Kernel { mms, .. } = k;
+    let can_grow = k.check_user_range(tid, old.get(), new_len).is_ok();
+    let Kernel { mms, frames, .. } = k;
     let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
     if can_grow && mm.aspace.grow_in_place(old, old_end, new_len - old_len) {
-        return ok(old as i64);
+        return ok(old.get() as i64);
     }
     if flags & MREMAP_MAYMOVE == 0 {
         return Err(Errno::ENOMEM);
     }
-    let to = mm.aspace.find_free(0, new_len).ok_or(Errno::ENOMEM)?;
-    mm.aspace.move_range(old, old_len, to, new_len)?;
-    ok(to as i64)
+    let to = mm
+        .aspace
+        .find_free(GuestVirt(0), new_len)
+        .ok_or(Errno::ENOMEM)?;
+    mm.aspace.move_range(old, old_len, to, new_len, frames)?;
+    ok(to.get() as i64)
 }
 
 pub fn sys_madvise(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -324,11 +367,11 @@ pub fn sys_madvise(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         let private_ranges: Vec<(u64, u64)> = mm
             .aspace
             .vmas()
-            .filter(|v| !v.shared && v.start < end && addr < v.end)
-            .map(|v| (v.start.max(addr), v.end.min(end)))
+            .filter(|v| !v.shared && v.start.get() < end && addr < v.end.get())
+            .map(|v| (v.start.get().max(addr), v.end.get().min(end)))
             .collect();
         for (s, e) in private_ranges {
-            mm.aspace.discard(s, e, frames);
+            mm.aspace.discard(GuestVirt(s), GuestVirt(e), frames);
         }
     }
     ok(0)
@@ -390,7 +433,7 @@ pub fn sys_mincore(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let mut out = Vec::with_capacity(pages as usize);
     for i in 0..pages {
         let p = addr + i * PAGE;
-        if mm.aspace.find_vma(p).is_none() {
+        if mm.aspace.find_vma(GuestVirt(p)).is_none() {
             return Err(Errno::ENOMEM);
         }
         out.push(mm.aspace.pte(p).is_some() as u8);

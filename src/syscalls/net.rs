@@ -583,15 +583,14 @@ pub(super) struct MsgHdr {
 }
 
 pub(super) fn read_msghdr(k: &mut Kernel, tid: Pid, p: u64) -> KResult<MsgHdr> {
-    let b = k.read_user_vec(tid, p, MSGHDR)?;
-    let q = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8"));
+    let m: crate::abi::layout::MsgHdr = k.read_struct(tid, p)?;
     Ok(MsgHdr {
-        name: q(0),
-        namelen: q(8) as u32,
-        iov: q(16),
-        iovlen: q(24),
-        control: q(32),
-        controllen: q(40),
+        name: m.msg_name,
+        namelen: m.msg_namelen,
+        iov: m.msg_iov,
+        iovlen: m.msg_iovlen,
+        control: m.msg_control,
+        controllen: m.msg_controllen,
     })
 }
 

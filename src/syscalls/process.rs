@@ -2,6 +2,7 @@
 //! sessions and groups, credentials, limits, arch_prctl, prctl.
 
 use super::{fd_arg, ok, Outcome, SysResult, AT_EMPTY_PATH, AT_FDCWD};
+use crate::abi::layout::Rlimit;
 use crate::errno::{Errno, KResult};
 use crate::kernel::process::*;
 use crate::kernel::signal::{SigInfo, CLD_EXITED, SIGCHLD};
@@ -642,8 +643,10 @@ fn do_prlimit(k: &mut Kernel, tid: Pid, res: u64, new: u64, old: u64) -> SysResu
     }
     let cur = k.task(tid)?.rlimits[res as usize];
     if new != 0 {
-        let c = k.read_u64(tid, new)?;
-        let m = k.read_u64(tid, new + 8)?;
+        let Rlimit {
+            rlim_cur: c,
+            rlim_max: m,
+        } = k.read_struct(tid, new)?;
         if c > m {
             return Err(Errno::EINVAL);
         }
@@ -664,8 +667,11 @@ fn do_prlimit(k: &mut Kernel, tid: Pid, res: u64, new: u64, old: u64) -> SysResu
         }
     }
     if old != 0 {
-        k.write_u64(tid, old, cur.0)?;
-        k.write_u64(tid, old + 8, cur.1)?;
+        let r = Rlimit {
+            rlim_cur: cur.0,
+            rlim_max: cur.1,
+        };
+        k.write_struct(tid, old, &r)?;
     }
     ok(0)
 }

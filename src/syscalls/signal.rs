@@ -2,6 +2,7 @@
 //! rt_sigsuspend, rt_sigreturn, sigaltstack, kill, tkill, tgkill, pause.
 
 use super::{ok, Outcome, SysResult};
+use crate::abi::layout::KSigaction;
 use crate::errno::Errno;
 use crate::kernel::signal::*;
 use crate::kernel::task::{Pid, Wait};
@@ -18,13 +19,12 @@ pub fn sys_rt_sigaction(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let h = k.task(tid)?.sighand.clone();
     let prev = h.borrow().get(sig);
     if act != 0 {
-        let b = k.read_user_vec(tid, act, 32)?;
-        let g = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8"));
+        let sa: KSigaction = k.read_struct(tid, act)?;
         let new = SigAction {
-            handler: g(0),
-            flags: g(8),
-            restorer: g(16),
-            mask: SigSet(g(24)).sanitized(),
+            handler: sa.handler,
+            flags: sa.flags,
+            restorer: sa.restorer,
+            mask: SigSet(sa.mask).sanitized(),
         };
         h.borrow_mut().set(sig, new);
         // Setting SIG_IGN (or a default-ignore SIG_DFL) discards pending ones.
@@ -38,12 +38,13 @@ pub fn sys_rt_sigaction(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         }
     }
     if old != 0 {
-        let mut b = [0u8; 32];
-        b[0..8].copy_from_slice(&prev.handler.to_le_bytes());
-        b[8..16].copy_from_slice(&prev.flags.to_le_bytes());
-        b[16..24].copy_from_slice(&prev.restorer.to_le_bytes());
-        b[24..32].copy_from_slice(&prev.mask.0.to_le_bytes());
-        k.write_user(tid, old, &b)?;
+        let sa = KSigaction {
+            handler: prev.handler,
+            flags: prev.flags,
+            restorer: prev.restorer,
+            mask: prev.mask.0,
+        };
+        k.write_struct(tid, old, &sa)?;
     }
     ok(0)
 }

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::{ok, Outcome, SysResult};
+use crate::abi::layout::Timespec;
 use crate::errno::{Errno, KResult};
 use crate::host::clock;
 use crate::kernel::deadline;
@@ -28,16 +29,16 @@ fn read_timespec(k: &mut Kernel, tid: Pid, p: u64) -> KResult<(u64, u64)> {
 
 /// A guest `struct timespec` at `p` (validated, clamped to forever).
 pub fn read_timespec_duration(k: &mut Kernel, tid: Pid, p: u64) -> KResult<Duration> {
-    let s = k.read_u64(tid, p)? as i64;
-    let n = k.read_u64(tid, p.checked_add(8).ok_or(Errno::EFAULT)?)? as i64;
-    deadline::timespec(s, n)
+    let t: Timespec = k.read_struct(tid, p)?;
+    deadline::timespec(t.tv_sec, t.tv_nsec)
 }
 
 fn write_timespec(k: &mut Kernel, tid: Pid, p: u64, s: i64, n: i64) -> KResult<()> {
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&s.to_le_bytes());
-    b[8..].copy_from_slice(&n.to_le_bytes());
-    k.write_user(tid, p, &b)
+    let t = Timespec {
+        tv_sec: s,
+        tv_nsec: n,
+    };
+    k.write_struct(tid, p, &t)
 }
 
 /// What a clock id names: a host clock (by its Linux id), or the CPU time

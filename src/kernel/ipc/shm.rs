@@ -16,7 +16,7 @@ use crate::errno::{Errno, KResult};
 use crate::kernel::task::Pid;
 use crate::kernel::Kernel;
 use crate::mm::vma::{Backing, PageSource, Vma};
-use crate::mm::{FaultError, FrameRefs, PAGE};
+use crate::mm::{user_end_virt, FaultError, FrameRefs, GuestVirt, PAGE};
 use crate::physmem::Frame;
 
 pub const SHM_DEST: u32 = 0o1000;
@@ -199,7 +199,12 @@ impl Kernel {
             self.check_user_range(tid, at, len)
                 .map_err(|_| Errno::EINVAL)?;
             let end = at.checked_add(len).ok_or(Errno::EINVAL)?;
-            if flags & SHM_REMAP == 0 && !self.mm_of(tid)?.aspace.is_free(at, end) {
+            if flags & SHM_REMAP == 0
+                && !self
+                    .mm_of(tid)?
+                    .aspace
+                    .is_free(GuestVirt(at), GuestVirt(end))
+            {
                 return Err(Errno::EINVAL);
             }
         } else {
@@ -209,8 +214,9 @@ impl Kernel {
             at = self
                 .mm_of(tid)?
                 .aspace
-                .find_free(0, len)
-                .ok_or(Errno::ENOMEM)?;
+                .find_free(GuestVirt(0), len)
+                .ok_or(Errno::ENOMEM)?
+                .get();
         }
         let mut prot = crate::mm::PROT_READ;
         if flags & SHM_RDONLY == 0 {
@@ -220,8 +226,8 @@ impl Kernel {
             prot |= crate::mm::PROT_EXEC;
         }
         let vma = Vma {
-            start: at,
-            end: at + len,
+            start: GuestVirt(at),
+            end: user_end_virt(GuestVirt(at), len).ok_or(Errno::ENOMEM)?,
             prot,
             shared: true,
             may_write: flags & SHM_RDONLY == 0,
@@ -257,8 +263,8 @@ impl Kernel {
         };
         let first = mm
             .aspace
-            .find_vma(addr)
-            .filter(|v| v.start == addr && is_shm(v))
+            .find_vma(GuestVirt(addr))
+            .filter(|v| v.start.get() == addr && is_shm(v))
             .ok_or(Errno::EINVAL)?;
         let ident = match &first.backing {
             Backing::File { source, pgoff } if *pgoff == 0 => source.ident(),
@@ -272,11 +278,11 @@ impl Kernel {
             .map(|(_, s)| s.size.div_ceil(PAGE) * PAGE)
             .unwrap_or(PAGE);
         let end = addr.saturating_add(size);
-        let ranges: Vec<(u64, u64)> = self
+        let ranges: Vec<(GuestVirt, GuestVirt)> = self
             .mm_of(tid)?
             .aspace
             .vmas()
-            .filter(|v| v.start >= addr && v.start < end && is_shm(v))
+            .filter(|v| v.start.get() >= addr && v.start.get() < end && is_shm(v))
             .filter(
                 |v| matches!(&v.backing, Backing::File { source, .. } if source.ident() == ident),
             )

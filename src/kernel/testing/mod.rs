@@ -32,7 +32,7 @@ use super::core::{Kernel, KernelConfig, Shutdown};
 use super::task::{Pid, TaskState};
 use crate::host::console::HostConsole;
 use crate::host::event_loop::EventLoop;
-use crate::mm::{Backing, Vma, PROT_READ, PROT_WRITE};
+use crate::mm::{Backing, GuestVirt, Vma, PROT_READ, PROT_WRITE};
 use crate::physmem::PhysMem;
 use crate::platform::fake::{FakePlatform, Program, Trace, Val, CODE_BASE, R};
 use crate::platform::Regs;
@@ -108,8 +108,8 @@ pub fn boot(program: Program) -> (Kernel, Trace) {
     ] {
         mm.aspace.insert_vma(
             Vma {
-                start,
-                end,
+                start: GuestVirt(start),
+                end: GuestVirt(end),
                 prot: PROT_READ | PROT_WRITE,
                 shared: false,
                 may_write: true,

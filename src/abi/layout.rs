@@ -1,0 +1,263 @@
+//! The guest ABI structures the kernel reads and writes, as `#[repr(C)]`
+//! types whose size and field offsets are checked at compile time against
+//! the x86-64 Linux headers, and one way in and out of guest memory:
+//! `Kernel::read_struct` / `Kernel::write_struct` copy `T::SIZE` bytes
+//! through the checked user-copy path (EFAULT on any bad byte, no
+//! arithmetic on the guest address here).
+//!
+//! No `unsafe`: each structure is encoded field by field at its
+//! `offset_of!` (little-endian), which the compiler turns into plain
+//! copies. A structure has no implicit padding (asserted: the fields' sizes
+//! add up to its size), so nothing uninitialised can reach the guest;
+//! Linux's padding is spelled out as `_pad` fields, written as zeros.
+//!
+//! | type | Linux |
+//! |------|-------|
+//! | [`Timespec`], [`Timeval`] | struct timespec, struct timeval (16 bytes) |
+//! | [`Stat`] | struct stat (144 bytes) |
+//! | [`Statfs`] | struct statfs (120 bytes) |
+//! | [`Iovec`] | struct iovec (16 bytes) |
+//! | [`Rlimit`] | struct rlimit / rlimit64 (16 bytes) |
+//! | [`EpollEvent`] | struct epoll_event (12 bytes, packed on x86-64) |
+//! | [`KSigaction`] | the kernel's struct sigaction (32 bytes, 64-bit mask) |
+//! | [`MsgHdr`] | struct msghdr (56 bytes) |
+
+#![deny(unsafe_code)]
+
+/// A guest ABI structure: a fixed little-endian byte layout of `SIZE`.
+pub trait GuestStruct: Sized + Copy {
+    const SIZE: usize;
+    /// Encodes into `out` (exactly `SIZE` bytes).
+    fn write_to(&self, out: &mut [u8]);
+    /// Decodes from `b` (exactly `SIZE` bytes).
+    fn read_from(b: &[u8]) -> Self;
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut v = vec![0u8; Self::SIZE];
+        self.write_to(&mut v);
+        v
+    }
+}
+
+/// One field's encoding.
+pub trait Field: Sized + Copy {
+    fn put(self, out: &mut [u8]);
+    fn get(b: &[u8]) -> Self;
+}
+
+macro_rules! int_field {
+    ($($t:ty),*) => {$(
+        impl Field for $t {
+            fn put(self, out: &mut [u8]) {
+                out.copy_from_slice(&self.to_le_bytes());
+            }
+            fn get(b: &[u8]) -> Self {
+                let mut a = [0u8; std::mem::size_of::<$t>()];
+                a.copy_from_slice(b);
+                <$t>::from_le_bytes(a)
+            }
+        }
+    )*};
+}
+int_field!(u8, u16, u32, u64, i32, i64);
+
+impl<T: Field, const N: usize> Field for [T; N] {
+    fn put(self, out: &mut [u8]) {
+        let w = std::mem::size_of::<T>();
+        for (i, x) in self.into_iter().enumerate() {
+            x.put(&mut out[i * w..(i + 1) * w]);
+        }
+    }
+    fn get(b: &[u8]) -> Self {
+        let w = std::mem::size_of::<T>();
+        std::array::from_fn(|i| T::get(&b[i * w..(i + 1) * w]))
+    }
+}
+
+/// Declares a guest structure: `field: type = offset` for each field, the
+/// total size after the name. Compile-time checks: each offset as
+/// written, the size, and no implicit padding.
+macro_rules! guest_struct {
+    (
+        $(#[$m:meta])*
+        pub struct $name:ident [$size:literal] $(repr($($r:ident),*))? {
+            $( $(#[$fm:meta])* pub $f:ident : $t:ty = $off:literal ),* $(,)?
+        }
+    ) => {
+        $(#[$m])*
+        #[repr(C $($(, $r)*)?)]
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct $name {
+            $( $(#[$fm])* pub $f: $t ),*
+        }
+        const _: () = assert!(std::mem::size_of::<$name>() == $size);
+        const _: () = assert!(0 $(+ std::mem::size_of::<$t>())* == $size, "implicit padding");
+        $( const _: () = assert!(std::mem::offset_of!($name, $f) == $off); )*
+        impl GuestStruct for $name {
+            const SIZE: usize = $size;
+            fn write_to(&self, out: &mut [u8]) {
+                $(
+                    let v = self.$f;
+                    Field::put(v, &mut out[$off..$off + std::mem::size_of::<$t>()]);
+                )*
+            }
+            fn read_from(b: &[u8]) -> Self {
+                Self {
+                    $( $f: Field::get(&b[$off..$off + std::mem::size_of::<$t>()]) ),*
+                }
+            }
+        }
+    };
+}
+
+guest_struct! {
+    /// struct timespec.
+    pub struct Timespec [16] {
+        pub tv_sec: i64 = 0,
+        pub tv_nsec: i64 = 8,
+    }
+}
+
+guest_struct! {
+    /// struct timeval.
+    pub struct Timeval [16] {
+        pub tv_sec: i64 = 0,
+        pub tv_usec: i64 = 8,
+    }
+}
+
+guest_struct! {
+    /// struct stat (x86-64).
+    pub struct Stat [144] {
+        pub st_dev: u64 = 0,
+        pub st_ino: u64 = 8,
+        pub st_nlink: u64 = 16,
+        pub st_mode: u32 = 24,
+        pub st_uid: u32 = 28,
+        pub st_gid: u32 = 32,
+        pub _pad0: u32 = 36,
+        pub st_rdev: u64 = 40,
+        pub st_size: i64 = 48,
+        pub st_blksize: i64 = 56,
+        pub st_blocks: i64 = 64,
+        pub st_atime: Timespec = 72,
+        pub st_mtime: Timespec = 88,
+        pub st_ctime: Timespec = 104,
+        pub _unused: [i64; 3] = 120,
+    }
+}
+
+guest_struct! {
+    /// struct statfs (x86-64).
+    pub struct Statfs [120] {
+        pub f_type: i64 = 0,
+        pub f_bsize: i64 = 8,
+        pub f_blocks: u64 = 16,
+        pub f_bfree: u64 = 24,
+        pub f_bavail: u64 = 32,
+        pub f_files: u64 = 40,
+        pub f_ffree: u64 = 48,
+        pub f_fsid: [i32; 2] = 56,
+        pub f_namelen: i64 = 64,
+        pub f_frsize: i64 = 72,
+        pub f_flags: i64 = 80,
+        pub f_spare: [i64; 4] = 88,
+    }
+}
+
+guest_struct! {
+    /// struct iovec.
+    pub struct Iovec [16] {
+        pub iov_base: u64 = 0,
+        pub iov_len: u64 = 8,
+    }
+}
+
+guest_struct! {
+    /// struct rlimit (and rlimit64: the same on x86-64).
+    pub struct Rlimit [16] {
+        pub rlim_cur: u64 = 0,
+        pub rlim_max: u64 = 8,
+    }
+}
+
+guest_struct! {
+    /// struct epoll_event: packed on x86-64 (data at offset 4).
+    pub struct EpollEvent [12] repr(packed) {
+        pub events: u32 = 0,
+        pub data: u64 = 4,
+    }
+}
+
+guest_struct! {
+    /// The kernel's struct sigaction as rt_sigaction takes it.
+    pub struct KSigaction [32] {
+        pub handler: u64 = 0,
+        pub flags: u64 = 8,
+        pub restorer: u64 = 16,
+        pub mask: u64 = 24,
+    }
+}
+
+guest_struct! {
+    /// struct msghdr.
+    pub struct MsgHdr [56] {
+        pub msg_name: u64 = 0,
+        pub msg_namelen: u32 = 8,
+        pub _pad0: u32 = 12,
+        pub msg_iov: u64 = 16,
+        pub msg_iovlen: u64 = 24,
+        pub msg_control: u64 = 32,
+        pub msg_controllen: u64 = 40,
+        pub msg_flags: i32 = 48,
+        pub _pad1: u32 = 52,
+    }
+}
+
+impl Field for Timespec {
+    fn put(self, out: &mut [u8]) {
+        self.write_to(out);
+    }
+    fn get(b: &[u8]) -> Self {
+        Self::read_from(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_round_trips_at_linux_offsets() {
+        let s = Stat {
+            st_dev: 0x801,
+            st_ino: 12,
+            st_mode: 0o100644,
+            st_size: 4097,
+            st_mtime: Timespec {
+                tv_sec: 7,
+                tv_nsec: 9,
+            },
+            ..Stat::default()
+        };
+        let b = s.to_bytes();
+        assert_eq!(b.len(), 144);
+        assert_eq!(&b[0..8], &0x801u64.to_le_bytes());
+        assert_eq!(&b[24..28], &0o100644u32.to_le_bytes());
+        assert_eq!(&b[48..56], &4097i64.to_le_bytes());
+        assert_eq!(&b[88..96], &7i64.to_le_bytes());
+        assert_eq!(&b[96..104], &9i64.to_le_bytes());
+        assert_eq!(Stat::read_from(&b), s);
+    }
+
+    #[test]
+    fn epoll_event_is_packed() {
+        let e = EpollEvent {
+            events: 1,
+            data: 0x1122_3344_5566_7788,
+        };
+        let b = e.to_bytes();
+        assert_eq!(b.len(), 12);
+        assert_eq!(&b[4..12], &0x1122_3344_5566_7788u64.to_le_bytes());
+        assert_eq!(EpollEvent::read_from(&b), e);
+    }
+}
