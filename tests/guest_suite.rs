@@ -57,6 +57,7 @@ const COMPARED: &[&str] = &[
     "t_proc_sys",
     "t_inotify",
     "t_socktimeo",
+    "t_ptimer",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -166,7 +167,8 @@ compare!(
     t_limits,
     t_proc_sys,
     t_inotify,
-    t_socktimeo
+    t_socktimeo,
+    t_ptimer,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -21,6 +21,7 @@
 //! | `sched.rs`    | getpriority, setpriority, sched_* policies and priorities |
 //! | `signal.rs`   | sigaction, sigprocmask, kill, sigreturn, sigaltstack |
 //! | `time.rs`     | clocks, sleeps, timers |
+//! | `ptimer.rs`   | POSIX timers: timer_create/settime/gettime/getoverrun/delete |
 //! | `misc.rs`     | uname, sysinfo, getrandom, reboot, mount |
 
 #![deny(unsafe_code)]
@@ -39,6 +40,7 @@ mod mm;
 mod net;
 mod poll;
 mod process;
+mod ptimer;
 mod sched;
 mod signal;
 mod table;
