@@ -58,6 +58,7 @@ const COMPARED: &[&str] = &[
     "t_inotify",
     "t_socktimeo",
     "t_ptimer",
+    "t_splice",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -169,6 +170,7 @@ compare!(
     t_inotify,
     t_socktimeo,
     t_ptimer,
+    t_splice,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

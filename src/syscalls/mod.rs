@@ -21,6 +21,7 @@
 //! | `sched.rs`    | getpriority, setpriority, sched_* policies and priorities |
 //! | `signal.rs`   | sigaction, sigprocmask, kill, sigreturn, sigaltstack |
 //! | `time.rs`     | clocks, sleeps, timers |
+//! | `splice.rs`   | splice, tee, vmsplice (by copying, pipe data taken once accepted) |
 //! | `ptimer.rs`   | POSIX timers: timer_create/settime/gettime/getoverrun/delete |
 //! | `misc.rs`     | uname, sysinfo, getrandom, reboot, mount |
 
@@ -43,6 +44,7 @@ mod process;
 mod ptimer;
 mod sched;
 mod signal;
+mod splice;
 mod table;
 pub(crate) mod time;
 mod xattr;

@@ -8,7 +8,7 @@ use crate::kernel::{kmsg, swap};
 
 use super::{
     epoll, fs, fsio, futex, inet, ioctl, ipc, locks, misc, mm, net, poll, process, ptimer, sched,
-    signal, time, xattr, Handler,
+    signal, splice, time, xattr, Handler,
 };
 
 type Entry = (u64, &'static str, Handler);
@@ -278,6 +278,9 @@ const TABLE: &[Entry] = &[
     (224, "timer_gettime", ptimer::sys_timer_gettime),
     (225, "timer_getoverrun", ptimer::sys_timer_getoverrun),
     (226, "timer_delete", ptimer::sys_timer_delete),
+    (275, "splice", splice::sys_splice),
+    (276, "tee", splice::sys_tee),
+    (278, "vmsplice", splice::sys_vmsplice),
 ];
 
 /// Names of syscalls we do not implement, for the ENOSYS log line.
