@@ -58,6 +58,8 @@ const COMPARED: &[&str] = &[
     "t_inotify",
     "t_socktimeo",
     "t_mremap",
+    "t_ptimer",
+    "t_splice",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -168,7 +170,9 @@ compare!(
     t_proc_sys,
     t_inotify,
     t_socktimeo,
-    t_mremap
+    t_mremap,
+    t_ptimer,
+    t_splice,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

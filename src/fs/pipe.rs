@@ -80,6 +80,15 @@ impl Pipe {
         Ok(n)
     }
 
+    /// Copies up to `buf.len()` queued bytes without taking them (tee).
+    pub fn peek(&self, buf: &mut [u8]) -> usize {
+        let n = self.buf.len().min(buf.len());
+        for (d, s) in buf.iter_mut().zip(self.buf.iter()) {
+            *d = *s;
+        }
+        n
+    }
+
     /// Writes `data`. Err(EPIPE) with no reader (the kernel sends SIGPIPE);
     /// Err(EAGAIN) when nothing can be written now. Up to PIPE_BUF bytes go
     /// in whole or not at all; bigger writes may be partial (a blocking
@@ -159,6 +168,20 @@ mod tests {
         p.open_reader();
         p.open_writer();
         p
+    }
+
+    #[test]
+    fn peek_copies_without_taking() {
+        let mut p = pair();
+        p.write(b"hello").unwrap();
+        let mut b = [0u8; 3];
+        assert_eq!(p.peek(&mut b), 3);
+        assert_eq!(&b, b"hel");
+        let mut all = [0u8; 16];
+        assert_eq!(p.peek(&mut all), 5);
+        assert_eq!(p.read(&mut all).unwrap(), 5);
+        assert_eq!(&all[..5], b"hello");
+        assert_eq!(p.peek(&mut all), 0);
     }
 
     #[test]

@@ -404,6 +404,7 @@ impl Kernel {
                 cont_report: false,
                 itimer: None,
                 cpu_itimers: Default::default(),
+                posix_timers: Default::default(),
                 syscalls: 0,
                 block_deadline: None,
                 waiting_on: Vec::new(),

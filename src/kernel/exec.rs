@@ -313,6 +313,7 @@ impl Kernel {
                 self.tasks.remove(&th);
             }
         }
+        self.ptimers_exec(tgid);
         let old = self.task(tid)?.mm;
         let guest = match fresh.take() {
             Some(s) => {

@@ -8,6 +8,7 @@
 //! | `futex.rs`    | futex waiter lists keyed by what backs the word (mm+address, frame, file offset) |
 //! | `futex_pi.rs` | PI futexes (LOCK_PI/TRYLOCK_PI/UNLOCK_PI) and robust lists walked at thread exit |
 //! | `timers.rs`   | the deadline queue: task timeouts and real-time timers, earliest first |
+//! | `posix_timers.rs` | POSIX timers (timer_create): SI_TIMER signals, overruns, wall and CPU clocks |
 //! | `hostsrc.rs`  | host event sources registered with the host event loop; the idle wait |
 //! | `inet.rs`     | the guest TCP/IP stack: made on first use, run after socket calls and on its timers |
 //! | `netfwd.rs`   | the user-mode NAT's host side: port-forward listeners, pumping forwarded connections |
@@ -73,6 +74,7 @@ pub mod netfwd;
 pub mod oom;
 pub mod orphans;
 pub mod pipes;
+pub mod posix_timers;
 pub mod process;
 pub mod procsrc;
 pub mod psi;

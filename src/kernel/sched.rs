@@ -122,6 +122,7 @@ impl Kernel {
                 }
                 TimerKey::RealTimer(tgid) => self.fire_real_timer(tgid),
                 TimerKey::TimerFd(id) => self.fire_timerfd(id),
+                TimerKey::PosixTimer(tgid, id) => self.fire_posix_timer(tgid, id),
                 TimerKey::Watchdog => self.watchdog_expired(),
             }
         }

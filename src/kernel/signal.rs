@@ -158,6 +158,8 @@ pub struct SigInfo {
     /// A synchronous signal from the task's own fault (`force_signal`):
     /// the one kind init is not protected from.
     pub forced: bool,
+    /// A POSIX timer's signal: its arming generation (0: not a timer's).
+    pub timer: u32,
 }
 
 impl SigInfo {
@@ -174,7 +176,8 @@ impl SigInfo {
             _ => {
                 b[16..20].copy_from_slice(&self.pid.to_le_bytes());
                 b[20..24].copy_from_slice(&self.uid.to_le_bytes());
-                if self.signo == SIGCHLD {
+                // SI_TIMER: si_timerid, si_overrun, si_value.
+                if self.signo == SIGCHLD && self.code != super::posix_timers::SI_TIMER {
                     b[24..28].copy_from_slice(&self.status.to_le_bytes());
                 } else {
                     b[24..32].copy_from_slice(&self.value.to_le_bytes());

@@ -308,7 +308,9 @@ impl Kernel {
     pub fn deliver_signals(&mut self, tid: Pid) -> bool {
         while let Some(idx) = self.next_signal(tid) {
             let t = self.tasks.get_mut(&tid).expect("task");
-            let info = t.pending.remove(idx);
+            let mut info = t.pending.remove(idx);
+            self.ptimer_signal_taken(tid, &mut info);
+            let t = self.tasks.get_mut(&tid).expect("task");
             let sig = info.signo;
             let act = t.sighand.borrow().get(sig);
             if act.handler == SIG_IGN && sig != SIGKILL && sig != SIGSTOP {

@@ -124,6 +124,8 @@ pub struct Task {
     pub itimer: Option<(Instant, std::time::Duration)>,
     /// ITIMER_VIRTUAL and ITIMER_PROF (per process: the leader's count).
     pub cpu_itimers: CpuItimers,
+    /// POSIX timers (timer_create; per process: the leader's).
+    pub posix_timers: super::posix_timers::PosixTimers,
     pub syscalls: u64,
     /// The deadline of the blocked syscall's timeout, fixed when it first
     /// blocked so retries do not extend it.

@@ -25,6 +25,8 @@ pub enum TimerKey {
     RealTimer(Pid),
     /// A timerfd's next expiry, by its id (kernel/files/timerfd.rs).
     TimerFd(u64),
+    /// A POSIX timer on a wall clock, by thread group id and timer id.
+    PosixTimer(Pid, i32),
     /// /dev/watchdog's timeout (kernel/files/watchdog.rs).
     Watchdog,
 }

@@ -21,6 +21,8 @@
 //! | `sched.rs`    | getpriority, setpriority, sched_* policies and priorities |
 //! | `signal.rs`   | sigaction, sigprocmask, kill, sigreturn, sigaltstack |
 //! | `time.rs`     | clocks, sleeps, timers |
+//! | `splice.rs`   | splice, tee, vmsplice (by copying, pipe data taken once accepted) |
+//! | `ptimer.rs`   | POSIX timers: timer_create/settime/gettime/getoverrun/delete |
 //! | `misc.rs`     | uname, sysinfo, getrandom, reboot, mount |
 
 #![deny(unsafe_code)]
@@ -39,8 +41,10 @@ mod mm;
 mod net;
 mod poll;
 mod process;
+mod ptimer;
 mod sched;
 mod signal;
+mod splice;
 mod table;
 pub(crate) mod time;
 mod xattr;

@@ -221,8 +221,9 @@ pub fn sys_rt_sigtimedwait(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let set = SigSet(k.read_u64(tid, a[0])?).sanitized();
     let t = k.task_mut(tid)?;
     if let Some(i) = t.pending.iter().position(|i| set.has(i.signo)) {
-        let info = t.pending.remove(i);
+        let mut info = t.pending.remove(i);
         t.block_deadline = None;
+        k.ptimer_signal_taken(tid, &mut info);
         if a[1] != 0 {
             k.write_user(tid, a[1], &info.to_bytes())?;
         }

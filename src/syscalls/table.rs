@@ -7,8 +7,8 @@ use crate::kernel::files::{eventfd, inotify, memfd, pidfd, signalfd, timerfd};
 use crate::kernel::{kmsg, swap};
 
 use super::{
-    epoll, fs, fsio, futex, inet, ioctl, ipc, locks, misc, mm, net, poll, process, sched, signal,
-    time, xattr, Handler,
+    epoll, fs, fsio, futex, inet, ioctl, ipc, locks, misc, mm, net, poll, process, ptimer, sched,
+    signal, splice, time, xattr, Handler,
 };
 
 type Entry = (u64, &'static str, Handler);
@@ -273,6 +273,14 @@ const TABLE: &[Entry] = &[
     (294, "inotify_init1", inotify::sys_inotify_init1),
     (254, "inotify_add_watch", inotify::sys_inotify_add_watch),
     (255, "inotify_rm_watch", inotify::sys_inotify_rm_watch),
+    (222, "timer_create", ptimer::sys_timer_create),
+    (223, "timer_settime", ptimer::sys_timer_settime),
+    (224, "timer_gettime", ptimer::sys_timer_gettime),
+    (225, "timer_getoverrun", ptimer::sys_timer_getoverrun),
+    (226, "timer_delete", ptimer::sys_timer_delete),
+    (275, "splice", splice::sys_splice),
+    (276, "tee", splice::sys_tee),
+    (278, "vmsplice", splice::sys_vmsplice),
 ];
 
 /// Names of syscalls we do not implement, for the ENOSYS log line.

@@ -44,7 +44,7 @@ fn write_timespec(k: &mut Kernel, tid: Pid, p: u64, s: i64, n: i64) -> KResult<(
 /// What a clock id names: a host clock (by its Linux id), or the CPU time
 /// of a process (its stub's, threads share one, plus the kernel's serving
 /// it), given by a task.
-enum ClockKind {
+pub(crate) enum ClockKind {
     Host(u32),
     Cpu(Pid),
 }
@@ -53,7 +53,7 @@ enum ClockKind {
 /// and 9, the alarm clocks, need an RTC the guest has none of; 10 is
 /// unused), a negative id is a CPU-time clock, `(!pid << 3) | which` with
 /// bit 2 for a thread's (clock_getcpuclockid, pthread_getcpuclockid).
-fn clock_kind(k: &Kernel, tid: Pid, id: i32) -> KResult<ClockKind> {
+pub(crate) fn clock_kind(k: &Kernel, tid: Pid, id: i32) -> KResult<ClockKind> {
     match id {
         2 | 3 => return Ok(ClockKind::Cpu(tid)),
         0 | 1 | 4..=7 | 11 => return Ok(ClockKind::Host(id as u32)),
@@ -350,6 +350,7 @@ impl Kernel {
         if !self.task(tid).is_ok_and(|t| t.is_alive()) {
             return;
         }
+        self.run_cpu_posix_timers(tid);
         self.charge_cpu_itimers(tid);
         let Ok(tgid) = self.leader(tid).map(|l| l.tgid) else {
             return;

@@ -125,6 +125,10 @@ impl FileDescription for PipeEnd {
         self.node
     }
 
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn write_room(&self, k: &mut Kernel) -> Option<usize> {
         let p = k.pipes.get(self.id)?;
         if p.readers() == 0 {

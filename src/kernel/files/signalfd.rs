@@ -54,7 +54,11 @@ pub fn signalfd_siginfo(i: &SigInfo) -> [u8; SIGINFO_SIZE] {
     put32(4, i.errno as u32);
     put32(8, i.code as u32);
     let fault = matches!(i.signo, SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP) && i.code > 0;
-    if !fault {
+    if i.code == crate::kernel::posix_timers::SI_TIMER {
+        // ssi_tid, ssi_overrun, then the value below.
+        put32(24, i.pid as u32);
+        put32(32, i.uid);
+    } else if !fault {
         put32(12, i.pid as u32);
         put32(16, i.uid);
     }
@@ -90,7 +94,9 @@ impl Kernel {
                 .min_by_key(|(n, i)| (i.signo, *n))
                 .map(|(n, _)| n);
             if let Some(n) = best {
-                return Some(task.pending.remove(n));
+                let mut info = task.pending.remove(n);
+                self.ptimer_signal_taken(tid, &mut info);
+                return Some(info);
             }
         }
         None

@@ -243,7 +243,7 @@ fn timerfd_of(k: &Kernel, tid: Pid, fd: u64) -> KResult<Rc<dyn FileDescription>>
 }
 
 /// A guest `struct itimerspec` (interval, then value).
-fn read_itimerspec(k: &mut Kernel, tid: Pid, p: u64) -> KResult<(Duration, (i64, i64))> {
+pub(crate) fn read_itimerspec(k: &mut Kernel, tid: Pid, p: u64) -> KResult<(Duration, (i64, i64))> {
     let b = k.read_user_vec(tid, p, 32)?;
     let g = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
     let interval = deadline::timespec(g(0), g(8))?;
@@ -251,7 +251,7 @@ fn read_itimerspec(k: &mut Kernel, tid: Pid, p: u64) -> KResult<(Duration, (i64,
     Ok((interval, (g(16), g(24))))
 }
 
-fn write_itimerspec(
+pub(crate) fn write_itimerspec(
     k: &mut Kernel,
     tid: Pid,
     p: u64,
