@@ -20,7 +20,7 @@ use super::core::Kernel;
 use super::task::{Pid, TaskState, Wait};
 
 /// One object's waiters: (task, event mask).
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct WaitQueue {
     waiters: RefCell<Vec<(Pid, u32)>>,
     /// Wake-ups so far, waiters or not: epoll's edge trigger sees each

@@ -7,6 +7,7 @@
 //! | `sockaddr.rs`     | `sockaddr_un` decoding and encoding with Linux's length rules |
 //! | `cmsg.rs`         | control messages: SCM_RIGHTS / SCM_CREDENTIALS parsing and encoding, MSG_CTRUNC |
 //! | `sockbuf.rs`      | socket buffer accounting: SO_SNDBUF/SO_RCVBUF rules, charges that give memory back when dropped |
+//! | `wakes.rs`        | the wake-ups a socket operation owes (each socket has its own wait queue) |
 //! | `epoll.rs`        | the epoll interest list and ready list, generic over the watched file |
 //! | `unix/`           | AF_UNIX sockets: stream, seqpacket and datagram, the name space |
 //! | `inet/`           | AF_INET/AF_INET6 TCP and UDP on the smoltcp stack, the interfaces |
@@ -19,6 +20,7 @@ pub mod inet;
 pub mod sockaddr;
 pub mod sockbuf;
 pub mod unix;
+pub mod wakes;
 
 pub const AF_UNSPEC: u16 = 0;
 pub const AF_UNIX: u16 = 1;

@@ -8,10 +8,12 @@
 //! The kernel-wide meter caps all socket buffers together, which keeps
 //! umlrun's memory bounded however many sockets a guest opens.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use crate::errno::{Errno, KResult};
+use crate::kernel::waitq::WaitQueueRef;
+use crate::net::wakes::{Wakes, EV_OUT};
 
 /// net.core.wmem_default / rmem_default: a new socket's buffers.
 pub const DEFAULT_BUF: usize = 212992;
@@ -34,6 +36,9 @@ struct MeterInner {
     /// Charges given back so far: a sender's "write space changed" count
     /// (epoll's edge-triggered mode needs to see each change).
     returns: Cell<u64>,
+    /// Whom a returned charge wakes: the sending socket's queue (its
+    /// writers wait for room), noted in the kernel's pending wakes.
+    waker: RefCell<Option<(WaitQueueRef, Rc<Wakes>)>>,
 }
 
 /// A count of bytes charged, shared by the charges that make it up.
@@ -53,6 +58,10 @@ impl Meter {
     }
     fn set(&self, v: usize) {
         self.0.used.set(v);
+    }
+    /// Room given back on this meter wakes `q`'s writers (through `wakes`).
+    pub fn set_waker(&self, q: WaitQueueRef, wakes: Rc<Wakes>) {
+        *self.0.waker.borrow_mut() = Some((q, wakes));
     }
 }
 
@@ -91,6 +100,9 @@ impl Drop for Charge {
         for m in &self.meters {
             m.set(m.used().saturating_sub(self.n));
             m.0.returns.set(m.returns().wrapping_add(1));
+            if let Some((q, w)) = &*m.0.waker.borrow() {
+                w.push(q, EV_OUT);
+            }
         }
     }
 }
@@ -122,6 +134,17 @@ mod tests {
         assert_eq!((s.used(), k.used()), (50, 50));
         drop(b);
         assert_eq!((s.used(), k.used(), s.returns()), (0, 0, 2));
+    }
+
+    #[test]
+    fn a_returned_charge_wakes_the_senders_writers() {
+        let (s, k) = (Meter::new(), Meter::new());
+        let (q, wakes) = (crate::kernel::waitq::WaitQueue::new(), Wakes::new());
+        s.set_waker(q.clone(), wakes.clone());
+        let c = Charge::take(&s, &k, 10).unwrap();
+        assert_eq!(wakes.owed(&q), 0);
+        drop(c);
+        assert_eq!(wakes.owed(&q), EV_OUT);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::{fd_arg, ok, Outcome, SysResult, AT_FDCWD};
 use crate::errno::{Errno, KResult};
 use crate::fs::{S_IFMT, S_IFSOCK};
 use crate::kernel::files::socket::{
-    release_rights, sigpipe_if, sock_block, sock_wake, ucred_of, GuestSock, SocketFile,
+    release_rights, sigpipe_if, ucred_of, unix_block, unix_wake, GuestSock, SocketFile,
 };
 use crate::kernel::task::Pid;
 use crate::kernel::Kernel;
@@ -21,6 +21,7 @@ use crate::net::cmsg::{self, CmsgWriter, OPTMEM_MAX};
 use crate::net::sockaddr::{check_in_len, copy_out_len, AddrRequest, UnixAddr};
 use crate::net::sockbuf::{rcvbuf_from_opt, sndbuf_from_opt};
 use crate::net::unix::{SockType, UnixSocket};
+use crate::net::wakes::{EV_IN, EV_OUT};
 use crate::net::*;
 use crate::vfs::file::{ops_of, FileDescription};
 use crate::vfs::perm::MAY_WRITE;
@@ -234,7 +235,7 @@ pub fn sys_listen(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
     let cred = peer_cred(k, tid)?;
     UnixSocket::listen(&sock(&ops).sock, a[1] as u32 as i32, cred)?;
-    sock_wake(k);
+    unix_wake(k);
     ok(0)
 }
 
@@ -252,7 +253,7 @@ pub fn sys_connect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             }
             AddrRequest::Autobind => return Err(Errno::EINVAL),
         }
-        sock_wake(k);
+        unix_wake(k);
         return ok(0);
     }
     let addr = UnixAddr::parse_name(&raw)?;
@@ -260,10 +261,10 @@ pub fn sys_connect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let cred = peer_cred(k, tid)?;
     match UnixSocket::connect_stream(&s, &t, cred) {
         Ok(()) => {
-            sock_wake(k);
+            unix_wake(k);
             ok(0)
         }
-        Err(Errno::EAGAIN) if !f.borrow().nonblocking() => Ok(sock_block(k, tid)),
+        Err(Errno::EAGAIN) if !f.borrow().nonblocking() => Ok(unix_block(k, tid, &s, EV_OUT)),
         Err(e) => Err(e),
     }
 }
@@ -281,12 +282,12 @@ fn do_accept(k: &mut Kernel, tid: Pid, a: [u64; 6], flags: u32) -> SysResult {
         Err(e) => {
             files.borrow_mut().unreserve(slot);
             return match e {
-                Errno::EAGAIN if !f.borrow().nonblocking() => Ok(sock_block(k, tid)),
+                Errno::EAGAIN if !f.borrow().nonblocking() => Ok(unix_block(k, tid, &s, EV_IN)),
                 e => Err(e),
             };
         }
     };
-    sock_wake(k);
+    unix_wake(k);
     if a[1] != 0 {
         let peer = c.borrow().peer_addr().unwrap_or_default().encode();
         if let Err(e) = write_addr(k, tid, a[1], a[2], &peer) {
@@ -328,7 +329,7 @@ pub fn sys_getpeername(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 pub fn sys_shutdown(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
     UnixSocket::shutdown(&sock(&ops).sock, a[1] as u32)?;
-    sock_wake(k);
+    unix_wake(k);
     ok(0)
 }
 
@@ -393,12 +394,10 @@ fn do_send(k: &mut Kernel, tid: Pid, fd: i32, req: SendReq, flags: u32) -> KResu
     let me = ucred_of(k, tid)?;
     let creds = UnixSocket::creds_for(&s, target.as_ref(), ctl.creds, me);
     let r = UnixSocket::send(&s, &data, rights, creds, target.as_ref());
+    unix_wake(k);
     sigpipe_if(k, tid, kind, &r, flags & MSG_NOSIGNAL != 0);
     match r {
-        Ok(n) => {
-            sock_wake(k);
-            Ok(Some(n))
-        }
+        Ok(n) => Ok(Some(n)),
         Err(Errno::EAGAIN) if !nonblock => Ok(None),
         Err(e) => Err(e),
     }
@@ -436,7 +435,9 @@ fn do_recv(
         .ok_or(Errno::EINVAL)?;
     let mut buf = vec![0u8; total.min(IO_CHUNK)];
     let peek = flags & MSG_PEEK != 0;
-    let got = match UnixSocket::recv(&s, &mut buf, peek, flags & MSG_WAITALL != 0, nonblock) {
+    let r = UnixSocket::recv(&s, &mut buf, peek, flags & MSG_WAITALL != 0, nonblock);
+    unix_wake(k);
+    let got = match r {
         Ok(g) => g,
         Err(Errno::EAGAIN) if !nonblock => return Ok(None),
         Err(e) => return Err(e),
@@ -484,9 +485,6 @@ fn do_recv(
     } else {
         got.n
     };
-    if !peek {
-        sock_wake(k);
-    }
     let name = if got.from.is_unnamed() {
         Vec::new()
     } else {
@@ -533,11 +531,26 @@ fn timed(k: &mut Kernel, tid: Pid, fd: i32, send: bool, o: Outcome) -> SysResult
     Ok(Outcome::Block(crate::kernel::task::Wait::Queue(Some(at))))
 }
 
-fn would_block<T>(k: &mut Kernel, tid: Pid, r: KResult<Option<T>>) -> KResult<Result<T, Outcome>> {
+/// None ("would block") becomes a sleep on the socket's queue: for room
+/// to write (`send`) or for data to read.
+fn would_block<T>(
+    k: &mut Kernel,
+    tid: Pid,
+    fd: i32,
+    send: bool,
+    r: KResult<Option<T>>,
+) -> KResult<Result<T, Outcome>> {
     match r? {
         Some(v) => Ok(Ok(v)),
-        None => Ok(Err(sock_block(k, tid))),
+        None => Ok(Err(block_for(k, tid, fd, send)?)),
     }
+}
+
+/// Sleeps on the socket behind `fd` for room (`send`) or data.
+fn block_for(k: &mut Kernel, tid: Pid, fd: i32, send: bool) -> SysResult {
+    let (_f, ops) = socket_of(k, tid, fd)?;
+    let s = sock(&ops).sock.clone();
+    Ok(unix_block(k, tid, &s, if send { EV_OUT } else { EV_IN }))
 }
 
 pub fn sys_sendto(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -552,7 +565,7 @@ pub fn sys_sendto(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         control: Vec::new(),
     };
     let r = do_send(k, tid, fd_arg(a[0]), req, a[3] as u32);
-    match would_block(k, tid, r)? {
+    match would_block(k, tid, fd_arg(a[0]), true, r)? {
         Ok(n) => ok(n as i64),
         Err(o) => timed(k, tid, fd_arg(a[0]), true, o),
     }
@@ -561,7 +574,7 @@ pub fn sys_sendto(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 pub fn sys_recvfrom(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let iov = [(a[1], a[2] as usize)];
     let r = do_recv(k, tid, fd_arg(a[0]), &iov, a[3] as u32, 0);
-    match would_block(k, tid, r)? {
+    match would_block(k, tid, fd_arg(a[0]), false, r)? {
         Ok(out) => {
             if a[4] != 0 {
                 write_addr(k, tid, a[4], a[5], &out.name)?;
@@ -648,7 +661,7 @@ fn recv_one(k: &mut Kernel, tid: Pid, fd: i32, p: u64, flags: u32) -> KResult<Op
 
 pub fn sys_sendmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let r = send_one(k, tid, fd_arg(a[0]), a[1], a[2] as u32);
-    match would_block(k, tid, r)? {
+    match would_block(k, tid, fd_arg(a[0]), true, r)? {
         Ok(n) => ok(n as i64),
         Err(o) => timed(k, tid, fd_arg(a[0]), true, o),
     }
@@ -656,7 +669,7 @@ pub fn sys_sendmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 
 pub fn sys_recvmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let r = recv_one(k, tid, fd_arg(a[0]), a[1], a[2] as u32);
-    match would_block(k, tid, r)? {
+    match would_block(k, tid, fd_arg(a[0]), false, r)? {
         Ok(n) => ok(n as i64),
         Err(o) => timed(k, tid, fd_arg(a[0]), false, o),
     }
@@ -666,7 +679,7 @@ pub fn sys_recvmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 /// would block or fails ends the call with the count so far.
 fn do_mmsg(k: &mut Kernel, tid: Pid, a: [u64; 6], send: bool) -> SysResult {
     let fd = fd_arg(a[0]);
-    mmsg_loop(
+    let r = mmsg_loop(
         k,
         tid,
         a,
@@ -678,8 +691,12 @@ fn do_mmsg(k: &mut Kernel, tid: Pid, a: [u64; 6], send: bool) -> SysResult {
                 recv_one(k, tid, fd, p, flags)
             }
         },
-        sock_block,
-    )
+        |_, _| Outcome::Block(crate::kernel::task::Wait::Queue(None)),
+    );
+    match r {
+        Ok(Outcome::Block(_)) => block_for(k, tid, fd, send),
+        r => r,
+    }
 }
 
 /// sendmmsg/recvmmsg over any socket family: `one` moves one message

@@ -4,6 +4,12 @@
 //! Descriptors in flight (SCM_RIGHTS) are open files held by the
 //! receiving socket's queue; whatever is dropped unread goes through
 //! `Kernel::release_file` like a close.
+//!
+//! Waiting: each AF_UNIX socket has its own wait queue (readers, writers,
+//! acceptors, poll/select/epoll); the socket machinery notes which queues
+//! an operation owes a wake-up and with which events (`net::wakes`), and
+//! `unix_wake` wakes exactly those, so data on one connection never wakes
+//! the waiters of another.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -78,16 +84,33 @@ impl SocketFile {
     }
 }
 
-/// Something changed on a socket: wake the tasks waiting on sockets.
+/// Something changed on an inet socket: wake the tasks waiting on the
+/// inet sockets' shared queue (`Kernel::sockq`).
 pub fn sock_wake(k: &mut Kernel) {
     let q = k.sockq.clone();
     k.wake_queue(&q, ALL_EVENTS);
 }
 
-/// Sleeps `tid` until some socket changes.
-pub fn sock_block(k: &mut Kernel, tid: Pid) -> Outcome {
-    let q = k.sockq.clone();
-    k.wait_on(tid, &q, ALL_EVENTS);
+/// AF_UNIX operations ran: wake the waiters they owe (each socket has its
+/// own queue; see `crate::net::wakes`). Every AF_UNIX entry point calls
+/// this before it returns or sleeps.
+pub fn unix_wake(k: &mut Kernel) {
+    loop {
+        let owed = k.unix.wakes.take();
+        if owed.is_empty() {
+            return;
+        }
+        for (q, events) in owed {
+            k.wake_queue(&q, events);
+        }
+    }
+}
+
+/// Sleeps `tid` on `sock`'s queue until one of `events` happens there.
+pub fn unix_block(k: &mut Kernel, tid: Pid, sock: &GuestSock, events: u32) -> Outcome {
+    unix_wake(k);
+    let q = sock.borrow().wait_queue();
+    k.wait_on(tid, &q, events);
     Outcome::Block(Wait::Queue(None))
 }
 
@@ -124,10 +147,11 @@ pub fn sigpipe_if(k: &mut Kernel, tid: Pid, kind: SockType, r: &KResult<usize>, 
 impl FileDescription for SocketFile {
     fn read(&self, k: &mut Kernel, io: &Io, buf: &mut [u8]) -> KResult<usize> {
         let nonblock = io.file.borrow().nonblocking();
-        let got = UnixSocket::recv(&self.sock, buf, false, false, nonblock)?;
+        let r = UnixSocket::recv(&self.sock, buf, false, false, nonblock);
+        unix_wake(k);
+        let got = r?;
         let n = got.n;
         release_rights(k, got.rights);
-        sock_wake(k);
         Ok(n)
     }
 
@@ -136,9 +160,7 @@ impl FileDescription for SocketFile {
         let creds = UnixSocket::creds_for(&self.sock, None, None, me);
         let r = UnixSocket::send(&self.sock, data, Vec::new(), creds, None);
         sigpipe_if(k, io.tid, self.kind(), &r, false);
-        if r.is_ok() {
-            sock_wake(k);
-        }
+        unix_wake(k);
         r
     }
 
@@ -146,8 +168,8 @@ impl FileDescription for SocketFile {
         UnixSocket::poll(&self.sock)
     }
 
-    fn wait_queue(&self, k: &Kernel) -> Option<WaitQueueRef> {
-        Some(k.sockq.clone())
+    fn wait_queue(&self, _k: &Kernel) -> Option<WaitQueueRef> {
+        Some(self.sock.borrow().wait_queue())
     }
 
     fn generation(&self, _k: &Kernel) -> u64 {
@@ -175,7 +197,7 @@ impl FileDescription for SocketFile {
     fn release(&self, k: &mut Kernel) {
         let rights = UnixSocket::release(&self.sock);
         release_rights(k, rights);
-        sock_wake(k);
+        unix_wake(k);
     }
 }
 

@@ -28,8 +28,10 @@ use std::rc::{Rc, Weak};
 use super::namespace::{InodeKey, Namespace};
 use super::queue::{Got, Msg, RecvQueue};
 use crate::errno::{Errno, KResult};
+use crate::kernel::waitq::{WaitQueue, WaitQueueRef};
 use crate::net::sockaddr::UnixAddr;
 use crate::net::sockbuf::{Charge, Meter, DEFAULT_BUF, MSG_OVERHEAD};
+use crate::net::wakes::{Wakes, EV_ALL, EV_IN, EV_OUT};
 use crate::net::{Ucred, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM};
 
 /// net.core.somaxconn: listen's backlog is clamped to this.
@@ -95,6 +97,8 @@ impl SockType {
 pub struct UnixNet<R> {
     pub names: RefCell<Namespace<RefCell<UnixSocket<R>>>>,
     pub meter: Meter,
+    /// Wake-ups owed by socket operations (the kernel layer wakes them).
+    pub wakes: Rc<Wakes>,
     count: Cell<usize>,
     next_ino: Cell<u64>,
 }
@@ -104,6 +108,7 @@ impl<R> UnixNet<R> {
         Rc::new(UnixNet {
             names: RefCell::new(Namespace::default()),
             meter: Meter::new(),
+            wakes: Wakes::new(),
             count: Cell::new(0),
             next_ino: Cell::new(0),
         })
@@ -152,6 +157,12 @@ pub struct UnixSocket<R> {
     pub passcred: bool,
     peercred: Option<Ucred>,
     gen: u64,
+    /// This socket's waiters: readers, writers, acceptors, pollers.
+    wq: WaitQueueRef,
+    /// Sockets to wake when this one has room again (Linux's
+    /// `peer_wait`): datagram senders that found its queue full,
+    /// connectors that found its backlog full.
+    peer_waiters: Vec<SockWeak<R>>,
     net: Rc<UnixNet<R>>,
 }
 
@@ -172,6 +183,9 @@ impl<R: Clone> UnixSocket<R> {
             return Err(Errno::ENFILE);
         }
         net.count.set(net.count.get() + 1);
+        let wq = WaitQueue::new();
+        let wmem = Meter::new();
+        wmem.set_waker(wq.clone(), net.wakes.clone());
         Ok(Rc::new(RefCell::new(UnixSocket {
             kind,
             state: State::Unconnected,
@@ -186,12 +200,14 @@ impl<R: Clone> UnixSocket<R> {
             inode: None,
             owns_name: false,
             queue: RecvQueue::default(),
-            wmem: Meter::new(),
+            wmem,
             sndbuf: DEFAULT_BUF,
             rcvbuf: DEFAULT_BUF,
             passcred: false,
             peercred: None,
             gen: 0,
+            wq,
+            peer_waiters: Vec::new(),
             net: net.clone(),
         })))
     }
@@ -214,8 +230,49 @@ impl<R: Clone> UnixSocket<R> {
         Ok((a, b))
     }
 
-    fn bump(&mut self) {
+    /// Something happened on this socket: its readiness may have
+    /// changed (the edge trigger's generation) and its waiters for
+    /// `events` are owed a wake-up.
+    fn bump(&mut self, events: u32) {
         self.gen = self.gen.wrapping_add(1);
+        self.net.wakes.push(&self.wq, events);
+    }
+
+    /// This socket's wait queue (poll, epoll and blocked calls sleep here).
+    pub fn wait_queue(&self) -> WaitQueueRef {
+        self.wq.clone()
+    }
+
+    /// `who` waits for room on this socket (a full datagram queue or
+    /// backlog): woken by `wake_peer_waiters`.
+    fn add_peer_waiter(&mut self, who: &SockRef<R>) {
+        self.peer_waiters.retain(|w| w.strong_count() > 0);
+        if !self
+            .peer_waiters
+            .iter()
+            .any(|w| w.as_ptr() == Rc::as_ptr(who))
+        {
+            self.peer_waiters.push(Rc::downgrade(who));
+        }
+    }
+
+    /// Room freed (or the socket went away): the sockets waiting for it
+    /// are owed `events`.
+    fn wake_peer_waiters(&mut self, events: u32) {
+        for w in std::mem::take(&mut self.peer_waiters) {
+            let Some(p) = w.upgrade() else { continue };
+            let borrowed = match p.try_borrow_mut() {
+                Ok(mut p) => {
+                    p.bump(events);
+                    false
+                }
+                Err(_) => true,
+            };
+            if borrowed {
+                // By the borrow rule, only this very socket is borrowed.
+                self.bump(events);
+            }
+        }
     }
 
     /// Changes whenever this socket's readiness may have changed (data
@@ -344,7 +401,7 @@ impl<R: Clone> UnixSocket<R> {
         me.backlog = (backlog as u32).min(SOMAXCONN);
         me.state = State::Listening;
         me.peercred = Some(cred);
-        me.bump();
+        me.bump(EV_ALL);
         Ok(())
     }
 
@@ -377,6 +434,8 @@ impl<R: Clone> UnixSocket<R> {
                 return Err(Errno::ECONNREFUSED);
             }
             if t.pending.len() > t.backlog as usize {
+                drop(t);
+                target.borrow_mut().add_peer_waiter(s);
                 return Err(Errno::EAGAIN);
             }
             (t.addr.clone(), t.peercred, t.passcred, t.net.clone())
@@ -406,11 +465,11 @@ impl<R: Clone> UnixSocket<R> {
             me.peer = Some(Rc::downgrade(&server));
             me.peer_addr = listener_addr;
             me.peercred = listener_cred;
-            me.bump();
+            me.bump(EV_ALL);
         }
         let mut t = target.borrow_mut();
         t.pending.push_back(server);
-        t.bump();
+        t.bump(EV_IN);
         Ok(())
     }
 
@@ -422,7 +481,7 @@ impl<R: Clone> UnixSocket<R> {
             let mut me = s.borrow_mut();
             me.peer = None;
             me.state = State::Unconnected;
-            me.bump();
+            me.bump(EV_ALL);
             return Ok(());
         };
         if !same(s, t) {
@@ -440,7 +499,7 @@ impl<R: Clone> UnixSocket<R> {
         me.peer = Some(Rc::downgrade(t));
         me.peer_addr = taddr;
         me.state = State::Connected;
-        me.bump();
+        me.bump(EV_ALL);
         Ok(())
     }
 
@@ -463,7 +522,8 @@ impl<R: Clone> UnixSocket<R> {
             return Err(Errno::EINVAL);
         }
         let c = me.pending.pop_front().ok_or(Errno::EAGAIN)?;
-        me.bump();
+        me.gen = me.gen.wrapping_add(1);
+        me.wake_peer_waiters(EV_OUT);
         Ok(c)
     }
 
@@ -535,7 +595,7 @@ impl<R: Clone> UnixSocket<R> {
             from,
             charge: Some(charge),
         });
-        p.bump();
+        p.bump(EV_IN);
         Ok(n)
     }
 
@@ -615,6 +675,7 @@ impl<R: Clone> UnixSocket<R> {
                 return Err(Errno::EPIPE);
             }
             if full {
+                target.borrow_mut().add_peer_waiter(s);
                 return Err(Errno::EAGAIN);
             }
         }
@@ -627,7 +688,7 @@ impl<R: Clone> UnixSocket<R> {
             from,
             charge: Some(charge),
         });
-        t.bump();
+        t.bump(EV_IN);
         Ok(data.len())
     }
 
@@ -740,14 +801,18 @@ impl<R: Clone> UnixSocket<R> {
                 }
                 me.queue.read_stream(buf, peek, passcred)
             } else {
-                me.queue.read_record(buf, peek)
+                let got = me.queue.read_record(buf, peek);
+                if !peek {
+                    me.wake_peer_waiters(EV_OUT);
+                }
+                got
             };
             (got.expect("queue not empty"), me.peer_ref())
         };
         if !peek {
             if let Some(p) = peer {
                 if !same(&p, s) {
-                    p.borrow_mut().bump();
+                    p.borrow_mut().bump(EV_OUT);
                 }
             }
         }
@@ -763,7 +828,7 @@ impl<R: Clone> UnixSocket<R> {
         let (peer, kind) = {
             let mut me = s.borrow_mut();
             me.shutdown |= mode;
-            me.bump();
+            me.bump(EV_ALL);
             (me.peer_ref(), me.kind)
         };
         if let Some(p) = peer {
@@ -777,7 +842,7 @@ impl<R: Clone> UnixSocket<R> {
                 }
                 let mut p = p.borrow_mut();
                 p.shutdown |= peer_mode;
-                p.bump();
+                p.bump(EV_ALL);
             }
         }
         Ok(())
@@ -798,7 +863,8 @@ impl<R: Clone> UnixSocket<R> {
             }
             me.dead = true;
             me.shutdown = SHUTDOWN_MASK;
-            me.bump();
+            me.bump(EV_ALL);
+            me.wake_peer_waiters(EV_ALL);
             let peer = me.peer_ref();
             me.peer = None;
             let pending: Vec<_> = me.pending.drain(..).collect();
@@ -825,7 +891,7 @@ impl<R: Clone> UnixSocket<R> {
                     p.err = Some(Errno::ECONNRESET);
                 }
                 p.peer_addr = addr;
-                p.bump();
+                p.bump(EV_ALL);
             }
         }
         let mut rights: Vec<R> = Vec::new();
@@ -861,10 +927,11 @@ impl<R: Clone> UnixSocket<R> {
         if writable && me.kind == SockType::Dgram {
             if let Some(p) = me.peer_ref() {
                 if !same(&p, s) {
-                    let p = p.borrow();
+                    let mut p = p.borrow_mut();
                     let back = p.peer_ref().is_some_and(|q| same(&q, s));
                     if !back && p.queue.len() > MAX_DGRAM_QLEN {
                         writable = false;
+                        p.add_peer_waiter(s);
                     }
                 }
             }
@@ -881,6 +948,7 @@ mod tests {
     use super::*;
 
     type S = UnixSocket<u32>;
+    const SHUT_WR_TEST: u32 = 1;
     const ME: Ucred = Ucred {
         pid: 10,
         uid: 0,
@@ -1178,6 +1246,65 @@ mod tests {
         w2.borrow_mut().passcred = true;
         S::send(&w2, b"x", vec![], None, Some(&r)).unwrap();
         assert!(w2.borrow().is_bound(), "SO_PASSCRED autobinds a sender");
+    }
+
+    #[test]
+    fn each_socket_is_woken_only_by_its_own_events() {
+        let net = UnixNet::new();
+        let (a, b) = S::pair(&net, SockType::Stream, ME).unwrap();
+        let (c, _d) = S::pair(&net, SockType::Stream, ME).unwrap();
+        let (qa, qb, qc) = (
+            a.borrow().wait_queue(),
+            b.borrow().wait_queue(),
+            c.borrow().wait_queue(),
+        );
+        net.wakes.take();
+        S::send(&a, b"x", vec![], None, None).unwrap();
+        assert_eq!(net.wakes.owed(&qb), EV_IN, "data wakes the reader's queue");
+        assert_eq!(net.wakes.owed(&qa) | net.wakes.owed(&qc), 0);
+        net.wakes.take();
+        rd(&b, 1).unwrap();
+        assert_eq!(
+            net.wakes.owed(&qa) & EV_IN,
+            0,
+            "a read wakes the writer for room, not its readers"
+        );
+        assert_eq!(net.wakes.owed(&qa) & EV_OUT, EV_OUT);
+        assert_eq!(net.wakes.owed(&qb) | net.wakes.owed(&qc), 0);
+        net.wakes.take();
+        S::shutdown(&a, SHUT_WR_TEST).unwrap();
+        assert_eq!(net.wakes.owed(&qb), EV_ALL);
+        assert_eq!(net.wakes.owed(&qc), 0);
+    }
+
+    #[test]
+    fn full_receivers_and_backlogs_wake_their_waiters_when_drained() {
+        let net = UnixNet::new();
+        let r = S::new(&net, SockType::Dgram).unwrap();
+        S::bind_abstract(&r, b"r").unwrap();
+        let w = S::new(&net, SockType::Dgram).unwrap();
+        S::connect_dgram(&w, Some(&r)).unwrap();
+        while S::send(&w, b"x", vec![], None, None).is_ok() {}
+        assert_eq!(S::poll(&w) & EPOLLOUT, 0);
+        let qw = w.borrow().wait_queue();
+        net.wakes.take();
+        rd(&r, 1).unwrap();
+        assert_eq!(
+            net.wakes.owed(&qw) & EV_OUT,
+            EV_OUT,
+            "a datagram read wakes the blocked sender"
+        );
+        // A connect to a full backlog waits for an accept.
+        let l = listener(&net, b"l", 0);
+        let c1 = S::new(&net, SockType::Stream).unwrap();
+        S::connect_stream(&c1, &l, ME).unwrap();
+        let c2 = S::new(&net, SockType::Stream).unwrap();
+        assert_eq!(S::connect_stream(&c2, &l, ME), Err(Errno::EAGAIN));
+        let q2 = c2.borrow().wait_queue();
+        net.wakes.take();
+        let _s1 = S::accept(&l).unwrap();
+        assert_eq!(net.wakes.owed(&q2), EV_OUT);
+        S::connect_stream(&c2, &l, ME).unwrap();
     }
 
     #[test]
