@@ -411,6 +411,6 @@ int main(int argc, char **argv) {
     waitpid(pid, &st, 0);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a timer made before exec is gone after it (%s)", t_status(st));
     check_fork();
-    printf("%d checks, %d failures\n", t_checks, t_failures);
+    printf("== t_ptimer: %d checks, %d failed\n", t_checks, t_failures);
     return t_failures != 0;
 }
