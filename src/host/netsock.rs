@@ -43,13 +43,60 @@ impl HostListener {
 pub struct HostStream(TcpStream);
 
 impl HostStream {
-    /// Connects to `addr` (waiting at most `timeout`: the kernel thread
-    /// waits with it), then makes the stream non-blocking.
-    pub fn connect(addr: SocketAddrV4, timeout: std::time::Duration) -> io::Result<HostStream> {
-        let s = TcpStream::connect_timeout(&addr.into(), timeout)?;
-        s.set_nonblocking(true)?;
+    /// Starts connecting to `addr` without waiting: the stream becomes
+    /// writable once the connection is open or has failed, and
+    /// `connected` then says which.
+    pub fn connect_start(addr: SocketAddrV4) -> io::Result<HostStream> {
+        // SAFETY: socket(2) creates an fd that the TcpStream owns at once.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_INET,
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh socket nobody else owns.
+        let s = unsafe { <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let sa = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: addr.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*addr.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        // SAFETY: connect(2) reads one sockaddr_in of the size given.
+        let r = unsafe {
+            libc::connect(
+                fd,
+                (&sa as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINPROGRESS) {
+                return Err(e);
+            }
+        }
         let _ = s.set_nodelay(true);
         Ok(HostStream(s))
+    }
+
+    /// A connection `connect_start` began: Ok(true) open, Ok(false)
+    /// still opening, Err why it failed.
+    pub fn connected(&self) -> io::Result<bool> {
+        if let Some(e) = self.0.take_error()? {
+            return Err(e);
+        }
+        match self.0.peer_addr() {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Reads what is there: Ok(None) when nothing is (would block).

@@ -10,11 +10,13 @@
 //! never spins.
 //!
 //! Outbound: a guest SYN leaving on eth0 for an address and port with no
-//! NAT connection yet is held by the stack; `net_outbound` opens the host
-//! connection (10.0.2.2 means the host's 127.0.0.1) and then lets the SYN
-//! reach a NAT socket listening on that destination, which is pumped like
-//! a forward; if the host refuses, the SYN meets no listener and the
-//! guest gets a reset.
+//! NAT connection yet is held by the stack; `net_outbound` starts the
+//! host connection (10.0.2.2 means the host's 127.0.0.1) without waiting
+//! for it: the host socket is watched for writing, and once it is open
+//! the SYN reaches a NAT socket listening on that destination, which is
+//! pumped like a forward; if the host refuses (or does not answer in
+//! `CONNECT_TIMEOUT`), the SYN meets no listener and the guest gets a
+//! reset. The kernel thread never waits on a host connect.
 
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::State;
@@ -28,10 +30,10 @@ use crate::net::inet::stack::GATEWAY_IP;
 
 /// Most bytes moved per host read.
 const CHUNK: usize = 64 << 10;
-/// How long opening an outbound connection on the host may take (the
-/// kernel thread waits: a remote host that does not answer stalls the
-/// guest this long).
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// How long opening an outbound connection on the host may take before
+/// the guest is refused (the guest waits, not the kernel thread; Linux's
+/// own SYN retries would give up after about two minutes).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 struct Forward {
     listener: HostListener,
@@ -47,16 +49,30 @@ struct Conn {
     guest_eof_sent: bool,
 }
 
+/// An outbound host connection still opening.
+struct Opening {
+    stream: HostStream,
+    id: u64,
+    token: Token,
+    since: std::time::Instant,
+}
+
 #[derive(Default)]
 pub struct NetHost {
     forwards: Vec<Forward>,
     conns: Vec<Conn>,
+    opening: Vec<Opening>,
 }
 
 impl NetHost {
     /// Forwarded connections open now (tests).
     pub fn connections(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Outbound host connections still opening (tests).
+    pub fn opening(&self) -> usize {
+        self.opening.len()
     }
 }
 
@@ -143,49 +159,85 @@ impl Kernel {
         self.net_settle();
     }
 
-    /// Opens on the host the connections the guest started out through
-    /// the NAT (10.0.2.2 is the host's 127.0.0.1); true if any.
+    /// Starts on the host the connections the guest started out through
+    /// the NAT (10.0.2.2 is the host's 127.0.0.1), and hands those that
+    /// opened or failed since to the stack; true if anything changed.
     pub(super) fn net_outbound(&mut self) -> bool {
         let Some(st) = self.inet.as_mut() else {
             return false;
         };
         let reqs = st.take_outbound();
-        if reqs.is_empty() {
-            return false;
-        }
+        let mut changed = !reqs.is_empty();
         for r in reqs {
             let dst = if *r.dst.ip() == GATEWAY_IP {
                 std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, r.dst.port())
             } else {
                 r.dst
             };
-            let stream = match HostStream::connect(dst, CONNECT_TIMEOUT) {
-                Ok(s) => s,
+            let started = HostStream::connect_start(dst).and_then(|stream| {
+                let t = self.register_host_source(
+                    stream.raw_fd(),
+                    Interest::WRITE,
+                    HostSource::NetConn,
+                )?;
+                Ok((stream, t))
+            });
+            match started {
+                Ok((stream, token)) => self.net_host.opening.push(Opening {
+                    stream,
+                    id: r.id,
+                    token,
+                    since: std::time::Instant::now(),
+                }),
                 Err(e) => {
                     log::debug!("outbound {dst}: {e}");
                     self.net().outbound_done(r.id, false);
-                    continue;
-                }
-            };
-            let Some(h) = self.net().outbound_done(r.id, true) else {
-                continue;
-            };
-            match self.register_host_source(stream.raw_fd(), Interest::READ, HostSource::NetConn) {
-                Ok(token) => self.net_host.conns.push(Conn {
-                    stream,
-                    h,
-                    token,
-                    interest: Interest::READ,
-                    host_eof: false,
-                    guest_eof_sent: false,
-                }),
-                Err(e) => {
-                    log::debug!("outbound: cannot watch a connection: {e}");
-                    self.net().nat_remove(h);
                 }
             }
         }
-        true
+        let opening = std::mem::take(&mut self.net_host.opening);
+        for o in opening {
+            let ok = match o.stream.connected() {
+                Ok(false) if o.since.elapsed() < CONNECT_TIMEOUT => {
+                    self.net_host.opening.push(o);
+                    continue;
+                }
+                Ok(false) => {
+                    log::debug!("outbound: no answer in {CONNECT_TIMEOUT:?}");
+                    false
+                }
+                Ok(true) => true,
+                Err(e) => {
+                    log::debug!("outbound: {e}");
+                    false
+                }
+            };
+            changed = true;
+            let h = self.net().outbound_done(o.id, ok);
+            match h.filter(|_| ok) {
+                Some(h) => {
+                    if let Err(e) =
+                        self.host_loop
+                            .modify(o.stream.raw_fd(), Interest::READ, o.token)
+                    {
+                        log::debug!("outbound: cannot watch a connection: {e}");
+                        self.deregister_host_source(o.token);
+                        self.net().nat_remove(h);
+                        continue;
+                    }
+                    self.net_host.conns.push(Conn {
+                        stream: o.stream,
+                        h,
+                        token: o.token,
+                        interest: Interest::READ,
+                        host_eof: false,
+                        guest_eof_sent: false,
+                    });
+                }
+                None => self.deregister_host_source(o.token),
+            }
+        }
+        changed
     }
 
     /// Moves bytes between every forwarded connection's two sides;
