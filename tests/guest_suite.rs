@@ -59,6 +59,7 @@ const COMPARED: &[&str] = &[
     "t_socktimeo",
     "t_ptimer",
     "t_splice",
+    "t_clone3",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -171,6 +172,7 @@ compare!(
     t_socktimeo,
     t_ptimer,
     t_splice,
+    t_clone3,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
