@@ -60,6 +60,7 @@ const COMPARED: &[&str] = &[
     "t_mremap",
     "t_ptimer",
     "t_splice",
+    "t_clone3",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -173,6 +174,7 @@ compare!(
     t_mremap,
     t_ptimer,
     t_splice,
+    t_clone3,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -232,6 +232,12 @@ impl Kernel {
         k
     }
 
+    /// Points the pid cursor at `pid` (alloc_pid tries it first);
+    /// returns where it was. clone3's set_tid.
+    pub fn swap_pid_cursor(&mut self, pid: Pid) -> Pid {
+        std::mem::replace(&mut self.next_pid, pid)
+    }
+
     pub fn alloc_pid(&mut self) -> Pid {
         loop {
             let p = self.next_pid;

@@ -15,6 +15,7 @@
 //! | `epoll.rs`    | epoll_create*, epoll_ctl, epoll_wait/pwait/pwait2 |
 //! | `mm.rs`       | mmap, munmap, mprotect, mremap, brk, madvise, msync, mincore, mlock |
 //! | `process.rs`  | fork, clone, execve, exit, wait, ids, limits |
+//! | `clone3.rs`   | clone3's struct and checks; CLONE_PIDFD, set_tid, CLONE_CLEAR_SIGHAND |
 //! | `ipc.rs`      | SysV shm*, sem*, msg* decoded onto `kernel/ipc/` |
 //! | `locks.rs`    | fcntl record locks, leases, F_SETOWN/F_SETSIG; flock (onto `kernel/locks.rs`) |
 //! | `futex.rs`    | futex(2) operations decoded onto `kernel/futex.rs` |
@@ -27,6 +28,7 @@
 
 #![deny(unsafe_code)]
 
+mod clone3;
 mod epoll;
 mod fs;
 mod fsio;

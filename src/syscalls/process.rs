@@ -58,6 +58,9 @@ pub fn sys_vfork(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_clone(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if a[0] & crate::kernel::clonecheck::CLONE_PIDFD != 0 {
+        return super::clone3::legacy_pidfd(k, tid, a);
+    }
     do_clone(
         k,
         tid,

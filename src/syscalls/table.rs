@@ -7,8 +7,8 @@ use crate::kernel::files::{eventfd, inotify, memfd, pidfd, signalfd, timerfd};
 use crate::kernel::{kmsg, swap};
 
 use super::{
-    epoll, fs, fsio, futex, inet, ioctl, ipc, locks, misc, mm, net, poll, process, ptimer, sched,
-    signal, splice, time, xattr, Handler,
+    clone3, epoll, fs, fsio, futex, inet, ioctl, ipc, locks, misc, mm, net, poll, process, ptimer,
+    sched, signal, splice, time, xattr, Handler,
 };
 
 type Entry = (u64, &'static str, Handler);
@@ -281,10 +281,11 @@ const TABLE: &[Entry] = &[
     (275, "splice", splice::sys_splice),
     (276, "tee", splice::sys_tee),
     (278, "vmsplice", splice::sys_vmsplice),
+    (435, "clone3", clone3::sys_clone3),
 ];
 
 /// Names of syscalls we do not implement, for the ENOSYS log line.
-const UNIMPLEMENTED: &[(u64, &str)] = &[(324, "membarrier"), (334, "rseq"), (435, "clone3")];
+const UNIMPLEMENTED: &[(u64, &str)] = &[(324, "membarrier"), (334, "rseq")];
 
 fn index() -> &'static [Option<(&'static str, Handler)>] {
     static INDEX: OnceLock<Vec<Option<(&'static str, Handler)>>> = OnceLock::new();

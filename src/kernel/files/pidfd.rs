@@ -113,6 +113,16 @@ pub fn sys_pidfd_open(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     ok(fd as i64)
 }
 
+/// A close-on-exec pidfd for `pid` in `tid`'s fd table (CLONE_PIDFD).
+pub fn install_pidfd(k: &mut Kernel, tid: Pid, pid: Pid) -> KResult<i32> {
+    let file = OpenFile::new(
+        Rc::new(PidFd { pid }),
+        O_RDWR,
+        b"anon_inode:[pidfd]".to_vec(),
+    );
+    k.task(tid)?.files.borrow_mut().install(file, true, 0)
+}
+
 /// pidfd_send_signal(pidfd, sig, info, flags).
 pub fn sys_pidfd_send_signal(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let sig = a[1] as u32 as i32;
