@@ -95,7 +95,15 @@ pub(crate) fn block_on(
         Err(Errno::EAGAIN) if !f.borrow().nonblocking() => match ops_of(f).wait_queue(k) {
             Some(q) => {
                 k.wait_on(tid, &q, events);
-                Ok(Outcome::Block(Wait::Queue(None)))
+                let o = Outcome::Block(Wait::Queue(None));
+                // An AF_UNIX socket's SO_RCVTIMEO / SO_SNDTIMEO.
+                match ops_of(f).as_socket() {
+                    Some(sf) => {
+                        let send = events & crate::kernel::files::POLLOUT != 0;
+                        net::timed_file(k, tid, sf, send, o)
+                    }
+                    None => Ok(o),
+                }
             }
             None => Ok(Outcome::Block(Wait::Queue(None))),
         },

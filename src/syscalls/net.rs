@@ -264,7 +264,10 @@ pub fn sys_connect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             unix_wake(k);
             ok(0)
         }
-        Err(Errno::EAGAIN) if !f.borrow().nonblocking() => Ok(unix_block(k, tid, &s, EV_OUT)),
+        Err(Errno::EAGAIN) if !f.borrow().nonblocking() => {
+            let o = unix_block(k, tid, &s, EV_OUT);
+            timed(k, tid, fd_arg(a[0]), true, o)
+        }
         Err(e) => Err(e),
     }
 }
@@ -282,7 +285,10 @@ fn do_accept(k: &mut Kernel, tid: Pid, a: [u64; 6], flags: u32) -> SysResult {
         Err(e) => {
             files.borrow_mut().unreserve(slot);
             return match e {
-                Errno::EAGAIN if !f.borrow().nonblocking() => Ok(unix_block(k, tid, &s, EV_IN)),
+                Errno::EAGAIN if !f.borrow().nonblocking() => {
+                    let o = unix_block(k, tid, &s, EV_IN);
+                    timed(k, tid, fd_arg(a[0]), false, o)
+                }
                 e => Err(e),
             };
         }
@@ -498,18 +504,30 @@ fn do_recv(
     }))
 }
 
-/// SO_RCVTIMEO / SO_SNDTIMEO on the send and recv calls: a call that
-/// would sleep sleeps at most the socket's timeout, then fails with
-/// EAGAIN (read(2)/write(2) on a socket do not look at them yet).
+/// SO_RCVTIMEO / SO_SNDTIMEO: a call that would sleep sleeps at most
+/// the socket's timeout, then fails with EAGAIN, as Linux: recv*,
+/// read(2), readv(2) and accept take SO_RCVTIMEO; send*, write(2),
+/// writev(2) and connect take SO_SNDTIMEO.
 fn timed(k: &mut Kernel, tid: Pid, fd: i32, send: bool, o: Outcome) -> SysResult {
-    if o != Outcome::Block(crate::kernel::task::Wait::Queue(None)) {
-        return Ok(o);
-    }
     let Ok((_, ops)) = socket_of(k, tid, fd) else {
         return Ok(o);
     };
+    timed_file(k, tid, sock(&ops), send, o)
+}
+
+/// `timed` for a socket file at hand (the read/write path).
+pub(crate) fn timed_file(
+    k: &mut Kernel,
+    tid: Pid,
+    sf: &SocketFile,
+    send: bool,
+    o: Outcome,
+) -> SysResult {
+    if o != Outcome::Block(crate::kernel::task::Wait::Queue(None)) {
+        return Ok(o);
+    }
     let (sec, usec) = {
-        let opts = sock(&ops).opts.borrow();
+        let opts = sf.opts.borrow();
         if send {
             opts.sndtimeo
         } else {
@@ -694,7 +712,10 @@ fn do_mmsg(k: &mut Kernel, tid: Pid, a: [u64; 6], send: bool) -> SysResult {
         |_, _| Outcome::Block(crate::kernel::task::Wait::Queue(None)),
     );
     match r {
-        Ok(Outcome::Block(_)) => block_for(k, tid, fd, send),
+        Ok(Outcome::Block(_)) => {
+            let o = block_for(k, tid, fd, send)?;
+            timed(k, tid, fd, send, o)
+        }
         r => r,
     }
 }

@@ -46,8 +46,9 @@ pub struct PlainOpts {
     pub rcvlowat: i32,
     /// (on, seconds)
     pub linger: (i32, i32),
-    /// SO_RCVTIMEO, SO_SNDTIMEO as (sec, usec): enforced by the
-    /// send*/recv* calls (syscalls/net.rs `timed`), not by read/write.
+    /// SO_RCVTIMEO, SO_SNDTIMEO as (sec, usec): enforced wherever a
+    /// socket call sleeps (syscalls/net.rs `timed`: send*/recv*,
+    /// read/write/readv/writev, accept, connect).
     pub rcvtimeo: (i64, i64),
     pub sndtimeo: (i64, i64),
 }
