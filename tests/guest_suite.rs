@@ -58,6 +58,7 @@ const COMPARED: &[&str] = &[
     "t_inotify",
     "t_socktimeo",
     "t_mremap",
+    "t_kcaps",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -168,7 +169,8 @@ compare!(
     t_proc_sys,
     t_inotify,
     t_socktimeo,
-    t_mremap
+    t_mremap,
+    t_kcaps
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
