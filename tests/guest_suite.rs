@@ -61,6 +61,7 @@ const COMPARED: &[&str] = &[
     "t_ptimer",
     "t_splice",
     "t_clone3",
+    "t_kcaps",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -175,6 +176,7 @@ compare!(
     t_ptimer,
     t_splice,
     t_clone3,
+    t_kcaps
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -7,6 +7,9 @@ use super::task::{status_signaled, status_stopped, Pid, RestartBlock, TaskState,
 use super::waitq::ALL_EVENTS;
 use crate::errno::{Errno, KResult};
 
+/// RLIMIT_SIGPENDING's index in a task's rlimits.
+const RLIMIT_SIGPENDING: usize = 11;
+
 impl Kernel {
     /// The first pending signal `tid` does not block.
     fn next_signal(&self, tid: Pid) -> Option<usize> {
@@ -26,6 +29,28 @@ impl Kernel {
         t.pending
             .iter()
             .any(|i| !mask.has(i.signo) && !h.is_ignored(i.signo))
+    }
+
+    /// May one more signal be queued for `tid`? Linux counts the queued
+    /// signals of the receiver's user against the receiver's
+    /// RLIMIT_SIGPENDING (ucounts); so does this, over every task of
+    /// that uid. It bounds the kernel memory a guest's signal queues hold:
+    /// past it rt_sigqueueinfo is EAGAIN and kill() coalesces.
+    pub fn sigpending_room(&self, tid: Pid) -> bool {
+        let Some(t) = self.tasks.get(&tid) else {
+            return false;
+        };
+        let (uid, limit) = (t.cred.uid, t.rlimits[RLIMIT_SIGPENDING].0);
+        let mut used = 0u64;
+        for o in self.tasks.values() {
+            if o.cred.uid == uid {
+                used = used.saturating_add(o.pending.len() as u64);
+                if used >= limit {
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Queues `info` for the thread `tid` (standard signals do not queue
@@ -68,9 +93,13 @@ impl Kernel {
         if ignored {
             return;
         }
+        let room = self.sigpending_room(tid);
         let t = self.tasks.get_mut(&tid).expect("task");
-        // Standard signals are pending at most once; real-time ones queue.
-        if sig >= 32 || !t.pending.iter().any(|i| i.signo == sig) {
+        // Standard signals are pending at most once; real-time ones queue,
+        // up to RLIMIT_SIGPENDING (then, as Linux's kill() past the limit,
+        // only once per number: the queue cannot grow).
+        let already = t.pending.iter().any(|i| i.signo == sig);
+        if !already || (sig >= 32 && room) {
             t.pending.push(info);
         }
         let q = t.signal_q.clone();

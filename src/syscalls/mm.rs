@@ -226,6 +226,17 @@ pub fn sys_munmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let len = page_up(len).ok_or(Errno::EINVAL)?;
     // Linux: a range reaching past TASK_SIZE is EINVAL.
     let end = user_end(addr, len).ok_or(Errno::EINVAL)?;
+    // vm.max_map_count: punching a hole inside one VMA makes two of it
+    // (Linux's vms_gather_munmap_vmas: ENOMEM at the limit).
+    let (va, vend) = (GuestVirt(addr), GuestVirt(end));
+    let aspace = &k.mm_of(tid)?.aspace;
+    if aspace.vma_count() >= MAX_MAP_COUNT
+        && aspace
+            .find_vma(va)
+            .is_some_and(|v| v.start < va && vend < v.end)
+    {
+        return Err(Errno::ENOMEM);
+    }
     k.writeback_range(tid, addr, end);
     let id = k.task(tid)?.mm;
     let Kernel { mms, frames, .. } = k;

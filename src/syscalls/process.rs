@@ -635,6 +635,7 @@ pub fn default_rlimits() -> [(u64, u64); 16] {
     r[6] = (4096, 4096); // NPROC
     r[7] = (1024, 4096); // NOFILE
     r[8] = (8 << 20, 8 << 20); // MEMLOCK
+    r[11] = (4096, 4096); // SIGPENDING (Linux: max_threads / 2, as NPROC)
     r[13] = (0, 0); // NICE
     r[14] = (0, 0); // RTPRIO
     r

@@ -279,6 +279,10 @@ fn queue_info(
     if !k.may_signal(tid, target, sig) {
         return Err(Errno::EPERM);
     }
+    // RLIMIT_SIGPENDING: a queued real-time signal past it is EAGAIN.
+    if sig >= 32 && !k.sigpending_room(target) {
+        return Err(Errno::EAGAIN);
+    }
     if thread {
         k.send_to_thread(target, info);
     } else {
