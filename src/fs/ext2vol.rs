@@ -191,6 +191,50 @@ impl FileSystem for Ext2Volume {
         self.fs.unmount()?;
         self.ubd.flush().map_err(|_| Errno::EIO)
     }
+    fn swap_extents(&self, ino: Ino) -> KResult<(Arc<Ubd>, Vec<u64>)> {
+        let i = ino32(ino)?;
+        let st = self.fs.stat(i)?;
+        if st.mode & super::S_IFMT != super::S_IFREG {
+            return Err(Errno::EINVAL);
+        }
+        let bs = u64::from(self.fs.block_size());
+        let page = crate::physmem::PAGE_SIZE as u64;
+        if bs == 0 || bs > page || page % bs != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let per_page = page / bs;
+        let blocks = st.size / bs;
+        let mut pages = Vec::new();
+        let mut fb = 0u64;
+        while fb + per_page <= blocks {
+            let first = self.fs.bmap(i, fb)?.ok_or(Errno::EINVAL)?;
+            // A page's blocks: aligned on the device and contiguous, or
+            // the page is skipped (probed again one block on).
+            if first % per_page != 0 {
+                fb += 1;
+                continue;
+            }
+            let mut contiguous = true;
+            for k in 1..per_page {
+                let b = self.fs.bmap(i, fb + k)?.ok_or(Errno::EINVAL)?;
+                if b != first + k {
+                    contiguous = false;
+                    break;
+                }
+            }
+            if !contiguous {
+                fb += 1;
+                continue;
+            }
+            let at = first.checked_mul(bs).ok_or(Errno::EINVAL)?;
+            if at.checked_add(page).is_none_or(|end| end > self.ubd.size()) {
+                return Err(Errno::EINVAL);
+            }
+            pages.push(at);
+            fb += per_page;
+        }
+        Ok((self.ubd.clone(), pages))
+    }
     fn page_mapping(&self, ino: Ino, index: u64) -> Option<(Arc<File>, u64, bool)> {
         if self.fs.block_size() != 4096 {
             return None;

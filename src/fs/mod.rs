@@ -195,6 +195,16 @@ pub trait FileSystem {
         None
     }
 
+    /// Where a swap file's pages lie on its device, for swapon(2) of a
+    /// regular file: the device and, in file order, the byte offset of
+    /// every page-sized, page-aligned run of contiguous blocks (Linux's
+    /// generic_swapfile_activate skips the others). A hole is EINVAL
+    /// ("swapfile has holes"); a file system without a block map (tmpfs,
+    /// procfs) is EINVAL, as in Linux.
+    fn swap_extents(&self, _ino: Ino) -> KResult<(Arc<crate::block::Ubd>, Vec<u64>)> {
+        Err(Errno::EINVAL)
+    }
+
     /// For a "magic" symlink (procfs's /proc/<pid>/exe and fd/<n>): the
     /// file it stands for, as (mount id, inode). A path walk goes straight
     /// there instead of following the link's text, so the very file is

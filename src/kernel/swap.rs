@@ -12,10 +12,17 @@
 //! ubd), the frame punched at once (mm/swap.rs). A fault on a swapped page
 //! reads it back into the same frame (`FrameRefs::swap_in`).
 //!
-//! Not yet: swap files in a file system (swapon of a regular file is
-//! EINVAL), a swap cache (a page read back is written again in full when
+//! Swap files: a regular file whose file system gives its block map
+//! (ext2; tmpfs cannot: EINVAL as in Linux; holes: EINVAL) is used
+//! through its extents on the device (mm/swap.rs `Extents`); unlink and
+//! rename of an active one are EPERM. Areas are used by priority, round-
+//! robin among equals; swapoff takes the area out of use first and makes
+//! room by swapping to the others.
+//!
+//! Not yet: a swap cache (a page read back is written again in full when
 //! it goes out again), shared pages (a frame with more than one reference:
-//! fork's copy-on-write pages, tmpfs pages that are mapped) stay resident.
+//! fork's copy-on-write pages, tmpfs pages that are mapped) stay resident;
+//! write/truncate of an active swap file is not refused (Linux: ETXTBSY).
 
 use std::sync::Arc;
 
@@ -26,7 +33,7 @@ use crate::block::disks::Holder;
 use crate::errno::Errno;
 use crate::fs::procfs::SwapInfo;
 use crate::fs::{S_IFBLK, S_IFMT, S_IFREG};
-use crate::mm::swap::{parse_header, SwapArea, SwapDev};
+use crate::mm::swap::{parse_header, Extents, SwapArea, SwapDev};
 use crate::physmem::PAGE_SIZE;
 use crate::syscalls::{ok, SysResult};
 
@@ -66,7 +73,7 @@ impl Kernel {
     /// Swaps out up to `want` pages; returns how many went.
     pub fn swap_out_pages(&mut self, want: u64) -> u64 {
         let swap = &self.frames.swap;
-        if swap.used_pages() >= swap.total_pages() {
+        if !swap.has_room() {
             return 0;
         }
         let mut ids: Vec<MmId> = self.mms.keys().copied().collect();
@@ -153,21 +160,81 @@ impl Kernel {
         ]
     }
 
-    /// The disk a swap path names: (disk index, its ubd). Regular files
-    /// are not supported yet (EINVAL); other kinds are EINVAL as in Linux.
-    fn swap_disk(&mut self, tid: Pid, path: &[u8]) -> Result<usize, Errno> {
+    /// What a swap path names: a whole disk, or a regular file whose file
+    /// system can say where its blocks are (ext2; tmpfs cannot: EINVAL,
+    /// as in Linux). Other kinds are EINVAL as in Linux.
+    fn swap_target(&mut self, tid: Pid, path: &[u8]) -> Result<Target, Errno> {
         let r = self.lookup_at(tid, crate::syscalls::AT_FDCWD, path, true)?;
         match r.stat.mode & S_IFMT {
-            S_IFBLK => {}
-            S_IFREG => {
-                log::info!("swapon of a regular file: swap files are not supported yet");
-                return Err(Errno::EINVAL);
+            S_IFBLK => {
+                let disk = self.disks.by_rdev(r.stat.rdev).ok_or(Errno::ENXIO)?;
+                Ok(Target::Disk(disk.index))
             }
-            _ => return Err(Errno::EINVAL),
+            S_IFREG => Ok(Target::File(r.node.mnt, r.node.ino)),
+            _ => Err(Errno::EINVAL),
         }
-        let disk = self.disks.by_rdev(r.stat.rdev).ok_or(Errno::ENXIO)?;
-        Ok(disk.index)
     }
+
+    /// The active area a swap path names (swapoff), or EINVAL.
+    fn swap_area_of(&mut self, tid: Pid, path: &[u8]) -> Result<u32, Errno> {
+        let t = self.swap_target(tid, path)?;
+        self.frames
+            .swap
+            .areas
+            .iter()
+            .find(|a| match t {
+                Target::Disk(i) => a.disk == Some(i),
+                Target::File(m, ino) => a.file == Some((m, ino)),
+            })
+            .map(|a| a.id)
+            .ok_or(Errno::EINVAL)
+    }
+
+    /// An active swap file is (mount, inode): unlink and rename over it
+    /// are EPERM, as Linux's may_delete says for IS_SWAPFILE.
+    pub fn is_swapfile(&self, mnt: usize, ino: u64) -> bool {
+        self.frames
+            .swap
+            .areas
+            .iter()
+            .any(|a| a.file == Some((mnt, ino)))
+    }
+}
+
+/// What swapon names.
+#[derive(Clone, Copy)]
+enum Target {
+    Disk(usize),
+    File(usize, u64),
+}
+
+/// The device, size and header of a swap file; EBUSY if it is swap
+/// already.
+fn open_swap_file(
+    k: &Kernel,
+    mnt: usize,
+    ino: u64,
+) -> Result<(Arc<dyn SwapDev>, u64, [u8; PAGE_SIZE]), Errno> {
+    if k.is_swapfile(mnt, ino) {
+        return Err(Errno::EBUSY);
+    }
+    let fs = k.mounts.get(mnt)?.fs.clone();
+    let (ubd, pages) = fs.swap_extents(ino)?;
+    if ubd.read_only() {
+        return Err(Errno::EROFS);
+    }
+    if pages.is_empty() {
+        return Err(Errno::EINVAL);
+    }
+    // The header as the file holds it (mkswap wrote it through the file).
+    let mut page = [0u8; PAGE_SIZE];
+    let n = fs.read(ino, 0, &mut page)?;
+    if n < PAGE_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    let npages = pages.len() as u64;
+    let inner: Arc<dyn SwapDev> = ubd;
+    Ok((Arc::new(Extents { dev: inner, pages }), npages, page))
 }
 
 /// swapon(path, flags).
@@ -180,22 +247,35 @@ pub fn sys_swapon(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let path = k.read_path(tid, a[0])?;
-    let index = k.swap_disk(tid, &path)?;
-    let disk = k.disks.get(index).ok_or(Errno::ENXIO)?;
-    if disk.holder().is_some() {
-        return Err(Errno::EBUSY);
+    let target = k.swap_target(tid, &path)?;
+    let (dev, dev_pages, page, disk, file) = match target {
+        Target::Disk(index) => {
+            let disk = k.disks.get(index).ok_or(Errno::ENXIO)?;
+            if disk.holder().is_some() {
+                return Err(Errno::EBUSY);
+            }
+            let ubd = disk.ubd.clone();
+            if ubd.read_only() {
+                return Err(Errno::EROFS);
+            }
+            if ubd.size() < PAGE_SIZE as u64 {
+                return Err(Errno::EINVAL);
+            }
+            let mut page = [0u8; PAGE_SIZE];
+            ubd.read_page(0, &mut page)?;
+            let pages = ubd.size() / PAGE_SIZE as u64;
+            let dev: Arc<dyn SwapDev> = ubd;
+            (dev, pages, page, Some(index), None)
+        }
+        Target::File(mnt, ino) => {
+            let (dev, pages, page) = open_swap_file(k, mnt, ino)?;
+            (dev, pages, page, None, Some((mnt, ino)))
+        }
+    };
+    let (hdr, maxpages) = parse_header(&page, dev_pages)?;
+    if let Some(index) = disk {
+        k.disks.claim(index, Holder::Swap)?;
     }
-    let ubd = disk.ubd.clone();
-    if ubd.read_only() {
-        return Err(Errno::EROFS);
-    }
-    if ubd.size() < PAGE_SIZE as u64 {
-        return Err(Errno::EINVAL);
-    }
-    let mut page = [0u8; PAGE_SIZE];
-    ubd.read_page(0, &mut page)?;
-    let (hdr, maxpages) = parse_header(&page, ubd.size() / PAGE_SIZE as u64)?;
-    k.disks.claim(index, Holder::Swap)?;
     let prio = if flags & SWAP_FLAG_PREFER != 0 {
         (flags & SWAP_FLAG_PRIO_MASK) as i16
     } else {
@@ -204,8 +284,8 @@ pub fn sys_swapon(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         p
     };
     let id = k.frames.swap.next_id();
-    let dev: Arc<dyn SwapDev> = ubd;
-    let area = SwapArea::new(id, path.clone(), Some(index), prio, dev, &hdr, maxpages);
+    let mut area = SwapArea::new(id, path.clone(), disk, prio, dev, &hdr, maxpages);
+    area.file = file;
     let kib = area.good * 4;
     k.frames.swap.add(area);
     k.printk(
@@ -224,36 +304,40 @@ pub fn sys_swapoff(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::EPERM);
     }
     let path = k.read_path(tid, a[0])?;
-    let index = k.swap_disk(tid, &path)?;
-    let id = k
-        .frames
-        .swap
-        .areas
-        .iter()
-        .find(|a| a.disk == Some(index))
-        .map(|a| a.id)
-        .ok_or(Errno::EINVAL)?;
-    let frames = k.frames.swap.frames_in(id);
-    let need = frames.len() as u64;
+    let id = k.swap_area_of(tid, &path)?;
+    // As Linux's SWP_WRITEOK: nothing new goes to the area while it
+    // empties; a page that has no room to come back first makes room by
+    // reclaim and by swapping other pages out to the other areas.
+    k.frames.swap.set_writeok(id, false);
     let room = |k: &Kernel| {
         k.physmem
             .backed_limit()
             .saturating_sub(k.physmem.frames_backed())
-            .min(k.physmem.stats().frames_free.saturating_add(need))
     };
-    if room(k) < need {
-        let short = need - room(k);
-        k.reclaim_page_cache(short);
-        if room(k) < need {
-            return Err(Errno::ENOMEM);
+    for f in k.frames.swap.frames_in(id) {
+        if !k.frames.swap.is_swapped(f) {
+            continue;
         }
-    }
-    for f in frames {
+        if room(k) == 0 {
+            k.reclaim_page_cache(SWAP_BATCH);
+            if room(k) == 0 {
+                k.swap_out_pages(SWAP_BATCH);
+            }
+            if room(k) == 0 {
+                // What came back stays in; the area is usable again.
+                k.frames.swap.set_writeok(id, true);
+                return Err(Errno::ENOMEM);
+            }
+        }
         if k.frames.swap_in(f).is_err() {
+            k.frames.swap.set_writeok(id, true);
             return Err(Errno::EIO);
         }
     }
-    k.frames.swap.remove(id);
-    k.disks.release_disk(index);
+    if let Some(area) = k.frames.swap.remove(id) {
+        if let Some(index) = area.disk {
+            k.disks.release_disk(index);
+        }
+    }
     ok(0)
 }

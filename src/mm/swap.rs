@@ -95,6 +95,32 @@ impl SwapDev for crate::block::Ubd {
     }
 }
 
+/// A swap file: its pages where the file system put them on the device
+/// (`FileSystem::swap_extents`), so swap I/O goes straight to the device
+/// as in Linux and never through the file's page cache.
+pub struct Extents {
+    pub dev: Arc<dyn SwapDev>,
+    /// The device byte offset of each page of the area, in order.
+    pub pages: Vec<u64>,
+}
+
+impl Extents {
+    fn at(&self, offset: u64) -> KResult<u64> {
+        let i = usize::try_from(offset / PAGE_SIZE as u64).map_err(|_| Errno::EIO)?;
+        self.pages.get(i).copied().ok_or(Errno::EIO)
+    }
+}
+
+impl SwapDev for Extents {
+    fn read_page(&self, offset: u64, buf: &mut [u8]) -> KResult<()> {
+        self.dev.read_page(self.at(offset)?, buf)
+    }
+
+    fn write_page(&self, offset: u64, data: &[u8]) -> KResult<()> {
+        self.dev.write_page(self.at(offset)?, data)
+    }
+}
+
 const SLOT_FREE: u8 = 0;
 const SLOT_USED: u8 = 1;
 const SLOT_BAD: u8 = 2;
@@ -106,6 +132,8 @@ pub struct SwapArea {
     pub name: Vec<u8>,
     /// The guest disk it is on, if a whole disk.
     pub disk: Option<usize>,
+    /// The file it is, if a swap file: (mount, inode).
+    pub file: Option<(usize, u64)>,
     pub prio: i16,
     dev: Arc<dyn SwapDev>,
     /// Per page: free, used or bad; page 0 (the header) is bad.
@@ -114,6 +142,8 @@ pub struct SwapArea {
     pub good: u64,
     pub used: u64,
     cursor: usize,
+    /// False while swapoff empties it: no new slots (Linux's SWP_WRITEOK).
+    writeok: bool,
 }
 
 impl SwapArea {
@@ -138,17 +168,23 @@ impl SwapArea {
             id,
             name,
             disk,
+            file: None,
             prio,
             dev,
             map,
             good,
             used: 0,
             cursor: 1,
+            writeok: true,
         }
     }
 
+    fn has_room(&self) -> bool {
+        self.writeok && self.used < self.good
+    }
+
     fn alloc(&mut self) -> Option<u64> {
-        if self.used >= self.good {
+        if !self.has_room() {
             return None;
         }
         let n = self.map.len();
@@ -185,6 +221,8 @@ pub struct SwapSpace {
     /// Pages read back and written out (/proc/vmstat pswpin, pswpout).
     pub pswpin: u64,
     pub pswpout: u64,
+    /// Round-robin among the areas of the highest priority with room.
+    rr: usize,
 }
 
 impl SwapSpace {
@@ -207,13 +245,30 @@ impl SwapSpace {
         self.areas.iter().map(|a| a.used).sum()
     }
 
+    /// Some area takes new pages.
+    pub fn has_room(&self) -> bool {
+        self.areas.iter().any(|a| a.has_room())
+    }
+
     pub fn is_swapped(&self, f: Frame) -> bool {
         self.out.contains_key(&f)
     }
 
     /// Writes a page's contents to a free slot and records it for `f`.
+    /// The area is chosen as Linux does: the highest priority with a free
+    /// slot, round-robin among areas of that same priority.
     pub fn store(&mut self, f: Frame, data: &[u8]) -> KResult<()> {
-        for a in self.areas.iter_mut() {
+        let Some(prio) = self.areas.iter().find(|a| a.has_room()).map(|a| a.prio) else {
+            return Err(Errno::ENOMEM);
+        };
+        let same: Vec<usize> = (0..self.areas.len())
+            .filter(|&i| self.areas[i].prio == prio && self.areas[i].has_room())
+            .collect();
+        self.rr = self.rr.wrapping_add(1);
+        let first = self.rr % same.len();
+        let order = same[first..].iter().chain(&same[..first]).copied();
+        for i in order.collect::<Vec<_>>() {
+            let a = &mut self.areas[i];
             let Some(slot) = a.alloc() else { continue };
             if let Err(e) = a.dev.write_page(slot * PAGE_SIZE as u64, data) {
                 // A slot that cannot be written is not used again.
@@ -260,6 +315,13 @@ impl SwapSpace {
             .filter(|(_, (a, _))| *a == id)
             .map(|(f, _)| *f)
             .collect()
+    }
+
+    /// Lets area `id` take new pages or not (swapoff).
+    pub fn set_writeok(&mut self, id: u32, on: bool) {
+        if let Some(a) = self.areas.iter_mut().find(|a| a.id == id) {
+            a.writeok = on;
+        }
     }
 
     /// Takes area `id` out (its pages must be back already).
@@ -354,5 +416,65 @@ mod tests {
         s.forget(Frame(10));
         assert_eq!(s.used_pages(), 0);
         assert_eq!((s.pswpin, s.pswpout), (1, 2));
+    }
+
+    fn area(s: &mut SwapSpace, pages: u32, prio: i16) -> (u32, Arc<MemDev>) {
+        let dev = Arc::new(MemDev(Mutex::new(vec![0; pages as usize * PAGE_SIZE])));
+        let (h, max) = parse_header(&mkswap(pages), u64::from(pages)).unwrap();
+        let id = s.next_id();
+        let d: Arc<dyn SwapDev> = dev.clone();
+        s.add(SwapArea::new(id, b"a".to_vec(), None, prio, d, &h, max));
+        (id, dev)
+    }
+
+    #[test]
+    fn highest_priority_first_round_robin_among_equals() {
+        let mut s = SwapSpace::default();
+        let (low, _) = area(&mut s, 5, -2);
+        let (hi1, _) = area(&mut s, 3, 7);
+        let (hi2, _) = area(&mut s, 3, 7);
+        // Four pages: two each in the prio-7 areas, alternating.
+        for f in 0..4 {
+            s.store(Frame(f), &[f as u8; PAGE_SIZE]).unwrap();
+        }
+        let used = |s: &SwapSpace, id| s.areas.iter().find(|a| a.id == id).unwrap().used;
+        assert_eq!((used(&s, hi1), used(&s, hi2), used(&s, low)), (2, 2, 0));
+        // They are full: the lower priority takes the rest.
+        s.store(Frame(9), &[9; PAGE_SIZE]).unwrap();
+        assert_eq!(used(&s, low), 1);
+        // A slot freed in a prio-7 area is used before the lower one.
+        s.forget(Frame(0));
+        s.store(Frame(10), &[10; PAGE_SIZE]).unwrap();
+        assert_eq!(used(&s, low), 1);
+        let mut buf = [0u8; PAGE_SIZE];
+        for f in [1u64, 2, 3, 9, 10] {
+            s.load(Frame(f), &mut buf).unwrap();
+            assert_eq!(buf, [f as u8; PAGE_SIZE]);
+        }
+    }
+
+    #[test]
+    fn a_swap_file_goes_where_its_extents_say() {
+        // A file of three pages on a six-page device, out of order.
+        let dev = Arc::new(MemDev(Mutex::new(vec![0; 6 * PAGE_SIZE])));
+        let inner: Arc<dyn SwapDev> = dev.clone();
+        let pg = PAGE_SIZE as u64;
+        let ext = Extents {
+            dev: inner,
+            pages: vec![4 * pg, pg, 5 * pg],
+        };
+        ext.write_page(pg, &[7; PAGE_SIZE]).unwrap();
+        ext.write_page(2 * pg, &[8; PAGE_SIZE]).unwrap();
+        let d = dev.0.lock();
+        assert!(d[pg as usize..2 * pg as usize].iter().all(|&b| b == 7));
+        assert!(d[5 * pg as usize..].iter().all(|&b| b == 8));
+        assert!(d[4 * pg as usize..5 * pg as usize].iter().all(|&b| b == 0));
+        drop(d);
+        let mut buf = [0u8; PAGE_SIZE];
+        ext.read_page(pg, &mut buf).unwrap();
+        assert_eq!(buf, [7; PAGE_SIZE]);
+        // Past the file: EIO, never another page of the device.
+        assert_eq!(ext.read_page(3 * pg, &mut buf), Err(Errno::EIO));
+        assert_eq!(ext.write_page(u64::MAX, &buf), Err(Errno::EIO));
     }
 }

@@ -689,6 +689,9 @@ fn do_unlink(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, rmdir: bool) -> SysR
         if is_dir(&target.stat) {
             return Err(Errno::EISDIR);
         }
+        if k.is_swapfile(target.node.mnt, target.node.ino) {
+            return Err(Errno::EPERM);
+        }
         k.unlink_keeping_open(parent.node, &name, target.node, target.stat.nlink)?;
         // As Linux: the link count changed, the last link's inode is
         // gone, then the directory lost the name.
@@ -743,6 +746,11 @@ fn do_rename(
         if dst.node == src.node {
             return ok(0);
         }
+    }
+    // Linux's may_delete: an active swap file is neither moved nor replaced.
+    let swapfile = |r: &crate::vfs::Resolved| k.is_swapfile(r.node.mnt, r.node.ino);
+    if swapfile(&src) || nex.as_ref().is_some_and(swapfile) {
+        return Err(Errno::EPERM);
     }
     k.mounts
         .fs(opar.node.mnt)?

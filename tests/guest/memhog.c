@@ -2,8 +2,9 @@
  * pattern every page, then reads every page back and checks it.
  * Used by tests/overcommit.rs (OOM kills in the guest, swap). Prints
  * "memhog: N MiB ok" and exits 0 when every page checks out; exits 1
- * naming the first bad page otherwise.
- *   memhog MIB [SEED]
+ * naming the first bad page otherwise. With HOLD, it then keeps the
+ * memory HOLD seconds (tests/swapfile.rs looks at /proc/swaps meanwhile).
+ *   memhog MIB [SEED [HOLD]]
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -46,5 +47,8 @@ int main(int argc, char **argv)
                 return 1;
             }
     printf("memhog: %llu MiB ok\n", (unsigned long long)mib);
+    fflush(stdout);
+    if (argc > 3)
+        sleep((unsigned)strtoul(argv[3], NULL, 0));
     return 0;
 }
