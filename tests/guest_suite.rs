@@ -57,6 +57,7 @@ const COMPARED: &[&str] = &[
     "t_proc_sys",
     "t_inotify",
     "t_socktimeo",
+    "t_rename2",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -159,6 +160,7 @@ compare!(
     t_unix_bulk,
     t_procfd,
     t_traps,
+    t_rename2,
     t_pty,
     t_inet,
     t_futex_pi,
