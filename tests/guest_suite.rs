@@ -62,6 +62,7 @@ const COMPARED: &[&str] = &[
     "t_splice",
     "t_clone3",
     "t_kcaps",
+    "t_rename2",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -164,6 +165,7 @@ compare!(
     t_unix_bulk,
     t_procfd,
     t_traps,
+    t_rename2,
     t_pty,
     t_inet,
     t_futex_pi,

@@ -49,6 +49,8 @@ pub const S_IFBLK: u32 = 0o060000;
 pub const S_IFDIR: u32 = 0o040000;
 pub const S_IFCHR: u32 = 0o020000;
 pub const S_IFIFO: u32 = 0o010000;
+pub const S_ISGID: u32 = 0o2000;
+pub const S_ISVTX: u32 = 0o1000;
 
 /// `d_type` values for getdents64.
 pub const DT_UNKNOWN: u8 = 0;
@@ -153,6 +155,24 @@ pub trait FileSystem {
     fn unlink(&self, dir: Ino, name: &[u8]) -> KResult<()>;
     fn rmdir(&self, dir: Ino, name: &[u8]) -> KResult<()>;
     fn rename(&self, old_dir: Ino, old_name: &[u8], new_dir: Ino, new_name: &[u8]) -> KResult<()>;
+    /// renameat2's RENAME_EXCHANGE: swap two existing entries (files or
+    /// directories, across directories). Only file systems that support it
+    /// override this; Linux's ext2 answers EINVAL, and so does the default.
+    fn exchange(
+        &self,
+        _old_dir: Ino,
+        _old_name: &[u8],
+        _new_dir: Ino,
+        _new_name: &[u8],
+    ) -> KResult<()> {
+        Err(Errno::EINVAL)
+    }
+    /// Whether renameat2's RENAME_WHITEOUT is supported (Linux: tmpfs and
+    /// ext4 yes, ext2 EINVAL). The VFS makes the whiteout, a 0:0
+    /// character device, after the rename.
+    fn supports_whiteout(&self) -> bool {
+        false
+    }
     fn setattr(&self, ino: Ino, attr: &SetAttr) -> KResult<()>;
     fn statfs(&self) -> KResult<StatFs>;
     fn sync(&self) -> KResult<()>;

@@ -11,7 +11,8 @@ use crate::errno::{Errno, KResult};
 use crate::fs::devices::{decode_dev, encode_dev, CharDevice};
 use crate::fs::tty::TtyAccess;
 use crate::fs::{
-    SetAttr, Stat, Timespec, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
+    SetAttr, Stat, Timespec, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG,
+    S_IFSOCK, S_ISGID, S_ISVTX,
 };
 use crate::kernel::files::inotify::{
     isdir_bit, IN_ATTRIB, IN_CREATE, IN_DELETE, IN_ISDIR, IN_MODIFY, IN_MOVED_FROM, IN_MOVED_TO,
@@ -133,9 +134,9 @@ impl Kernel {
                     let ino = fs.create(
                         parent.node.ino,
                         &name,
-                        S_IFREG | (mode & 0o7777 & !umask),
+                        S_IFREG | new_mode(&cred, &parent.stat, mode & 0o7777 & !umask, false),
                         cred.euid,
-                        cred.egid,
+                        new_gid(&cred, &parent.stat),
                         0,
                     )?;
                     let node = crate::vfs::Node {
@@ -597,9 +598,9 @@ fn do_mkdir(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, mode: u32) -> SysResu
     k.mounts.fs(parent.node.mnt)?.mkdir(
         parent.node.ino,
         &name,
-        mode & 0o7777 & !umask,
+        new_mode(&cred, &parent.stat, mode & 0o7777 & !umask, true),
         cred.euid,
-        cred.egid,
+        new_gid(&cred, &parent.stat),
     )?;
     k.notify_child(parent.node, &name, IN_CREATE | IN_ISDIR, 0);
     ok(0)
@@ -633,9 +634,9 @@ fn do_mknod(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, mode: u32, dev: u64) 
     k.mounts.fs(parent.node.mnt)?.create(
         parent.node.ino,
         &name,
-        ty | (mode & 0o7777 & !umask),
+        ty | new_mode(&cred, &parent.stat, mode & 0o7777 & !umask, false),
         cred.euid,
-        cred.egid,
+        new_gid(&cred, &parent.stat),
         dev,
     )?;
     k.notify_child(parent.node, &name, IN_CREATE, 0);
@@ -672,6 +673,7 @@ fn do_unlink(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, rmdir: bool) -> SysR
     let (parent, name, existing) = k.parent_at(tid, dirfd, &p)?;
     let target = existing.ok_or(Errno::ENOENT)?;
     k.may_modify_dir(tid, &parent)?;
+    sticky_check(&k.cred(tid)?, &parent.stat, &target.stat)?;
     if k.mounts.mounted_on(target.node).is_some() || target.node.mnt != parent.node.mnt {
         return Err(Errno::EBUSY);
     }
@@ -716,6 +718,45 @@ pub fn sys_unlinkat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     do_unlink(k, tid, fd_arg(a[0]), a[1], a[2] & AT_REMOVEDIR != 0)
 }
 
+/// The group of a new entry in `dir`: the directory's when it is setgid
+/// (BSD semantics), else the creator's.
+pub(crate) fn new_gid(cred: &Cred, dir: &Stat) -> u32 {
+    if dir.mode & S_ISGID != 0 {
+        dir.gid
+    } else {
+        cred.egid
+    }
+}
+
+/// The permission bits of a new entry in `dir`: a new directory in a
+/// setgid directory is setgid too; a new file keeps S_ISGID (with group
+/// exec) only if its creator is root or in the group it gets (Linux's
+/// inode_init_owner and mode_strip_sgid).
+pub(crate) fn new_mode(cred: &Cred, dir: &Stat, mode: u32, is_dir: bool) -> u32 {
+    if dir.mode & S_ISGID == 0 {
+        return mode;
+    }
+    if is_dir {
+        return mode | S_ISGID;
+    }
+    let gid = new_gid(cred, dir);
+    if mode & S_ISGID != 0 && mode & 0o010 != 0 && cred.euid != 0 && !cred.in_group(gid) {
+        return mode & !S_ISGID;
+    }
+    mode
+}
+
+/// In a sticky directory (/tmp) only the entry's owner, the directory's
+/// owner or root may remove or rename an entry (Linux: EPERM, after the
+/// directory's own write permission).
+fn sticky_check(cred: &Cred, dir: &Stat, victim: &Stat) -> KResult<()> {
+    if dir.mode & S_ISVTX == 0 || cred.euid == 0 || cred.euid == victim.uid || cred.euid == dir.uid
+    {
+        return Ok(());
+    }
+    Err(Errno::EPERM)
+}
+
 fn do_rename(
     k: &mut Kernel,
     tid: Pid,
@@ -726,14 +767,23 @@ fn do_rename(
     flags: u64,
 ) -> SysResult {
     const RENAME_NOREPLACE: u64 = 1;
-    if flags & !RENAME_NOREPLACE != 0 {
+    const RENAME_EXCHANGE: u64 = 2;
+    const RENAME_WHITEOUT: u64 = 4;
+    if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) != 0
+        || (flags & RENAME_EXCHANGE != 0 && flags & (RENAME_NOREPLACE | RENAME_WHITEOUT) != 0)
+    {
         return Err(Errno::EINVAL);
     }
+    // A whiteout needs no CAP_MKNOD (Linux 5.8 on).
+    let cred = k.cred(tid)?;
     let o = path_arg(k, tid, op)?;
     let n = path_arg(k, tid, np)?;
     let (opar, oname, oex) = k.parent_at(tid, od, &o)?;
     let (npar, nname, nex) = k.parent_at(tid, nd, &n)?;
     let src = oex.ok_or(Errno::ENOENT)?;
+    if flags & RENAME_EXCHANGE != 0 && nex.is_none() {
+        return Err(Errno::ENOENT);
+    }
     if opar.node.mnt != npar.node.mnt {
         return Err(Errno::EXDEV);
     }
@@ -742,7 +792,9 @@ fn do_rename(
     }
     k.may_modify_dir(tid, &opar)?;
     k.may_modify_dir(tid, &npar)?;
+    sticky_check(&cred, &opar.stat, &src.stat)?;
     if let Some(dst) = &nex {
+        sticky_check(&cred, &npar.stat, &dst.stat)?;
         if dst.node == src.node {
             return ok(0);
         }
@@ -754,7 +806,51 @@ fn do_rename(
     }
     k.mounts
         .fs(opar.node.mnt)?
-        .rename(opar.node.ino, &oname, npar.node.ino, &nname)?;
+        .rename(opar.node.ino, &oname, npar.node.ino, &nname)?;,
+    let fs = k.mounts.fs(opar.node.mnt)?;
+    if flags & RENAME_EXCHANGE != 0 {
+        let dst = nex.ok_or(Errno::ENOENT)?;
+        fs.exchange(opar.node.ino, &oname, npar.node.ino, &nname)?;
+        let cookie = k.rename_cookie();
+        k.notify_child(
+            opar.node,
+            &oname,
+            IN_MOVED_FROM | isdir_bit(&src.stat),
+            cookie,
+        );
+        k.notify_child(
+            npar.node,
+            &nname,
+            IN_MOVED_TO | isdir_bit(&src.stat),
+            cookie,
+        );
+        let cookie = k.rename_cookie();
+        k.notify_child(
+            npar.node,
+            &nname,
+            IN_MOVED_FROM | isdir_bit(&dst.stat),
+            cookie,
+        );
+        k.notify_child(
+            opar.node,
+            &oname,
+            IN_MOVED_TO | isdir_bit(&dst.stat),
+            cookie,
+        );
+        k.notify_node(src.node, IN_MOVE_SELF);
+        k.notify_node(dst.node, IN_MOVE_SELF);
+        if is_dir(&src.stat) || is_dir(&dst.stat) {
+            k.dentries.exchanged(&src.path, &dst.path);
+        }
+        return ok(0);
+    if flags & RENAME_WHITEOUT != 0 && !fs.supports_whiteout() {
+        return Err(Errno::EINVAL);
+    fs.rename(opar.node.ino, &oname, npar.node.ino, &nname)?;
+    if flags & RENAME_WHITEOUT != 0 {
+        // The whiteout: a 0:0 character device where the source was.
+        if let Err(e) = fs.create(opar.node.ino, &oname, S_IFCHR, cred.euid, cred.egid, 0) {
+            log::debug!("renameat2: whiteout not made: {e:?}");
+        }
     let cookie = k.rename_cookie();
     let dir_bit = isdir_bit(&src.stat);
     k.notify_child(opar.node, &oname, IN_MOVED_FROM | dir_bit, cookie);
@@ -839,9 +935,13 @@ fn do_symlink(k: &mut Kernel, tid: Pid, tp: u64, nd: i32, np: u64) -> SysResult 
     }
     k.may_modify_dir(tid, &npar)?;
     let cred = k.cred(tid)?;
-    k.mounts
-        .fs(npar.node.mnt)?
-        .symlink(npar.node.ino, &nname, &target, cred.euid, cred.egid)?;
+    k.mounts.fs(npar.node.mnt)?.symlink(
+        npar.node.ino,
+        &nname,
+        &target,
+        cred.euid,
+        new_gid(&cred, &npar.stat),
+    )?;
     k.notify_child(npar.node, &nname, IN_CREATE, 0);
     ok(0)
 }

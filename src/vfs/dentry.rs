@@ -96,6 +96,27 @@ impl DentryTable {
         });
     }
 
+    /// renameat2(RENAME_EXCHANGE) swapped the entries at `a` and `b`
+    /// (neither inside the other): what was at or below one is now at or
+    /// below the other.
+    pub fn exchanged(&self, a: &[u8], b: &[u8]) {
+        self.each(|d| {
+            let p = d.path();
+            let moved = if at_or_below(&p, a) {
+                Some((a.len(), b))
+            } else if at_or_below(&p, b) {
+                Some((b.len(), a))
+            } else {
+                None
+            };
+            if let Some((cut, to)) = moved {
+                let mut np = to.to_vec();
+                np.extend_from_slice(&p[cut..]);
+                *d.path.borrow_mut() = np;
+            }
+        });
+    }
+
     /// The directory `node` at `path` was removed.
     pub fn removed(&self, path: &[u8], node: Node) {
         self.each(|d| {
@@ -112,6 +133,22 @@ mod tests {
 
     fn n(ino: u64) -> Node {
         Node { mnt: 0, ino }
+    }
+
+    #[test]
+    fn exchange_swaps_both_subtrees() {
+        let t = DentryTable::default();
+        let a = t.get(n(2), b"/a".to_vec());
+        let ab = t.get(n(3), b"/a/b".to_vec());
+        let x = t.get(n(4), b"/d/x".to_vec());
+        let xy = t.get(n(5), b"/d/x/y".to_vec());
+        let other = t.get(n(6), b"/ab".to_vec());
+        t.exchanged(b"/a", b"/d/x");
+        assert_eq!(a.path(), b"/d/x");
+        assert_eq!(ab.path(), b"/d/x/b");
+        assert_eq!(x.path(), b"/a");
+        assert_eq!(xy.path(), b"/a/y");
+        assert_eq!(other.path(), b"/ab");
     }
 
     #[test]

@@ -586,6 +586,59 @@ impl FileSystem for Tmpfs {
         Ok(())
     }
 
+    fn exchange(
+        &self,
+        old_dir: Ino,
+        old_name: &[u8],
+        new_dir: Ino,
+        new_name: &[u8],
+    ) -> KResult<()> {
+        let mut t = self.table.borrow_mut();
+        check_name(old_name)?;
+        check_name(new_name)?;
+        if is_dot(old_name) || is_dot(new_name) {
+            return Err(Errno::EBUSY);
+        }
+        let a = *t.entries(old_dir)?.get(old_name).ok_or(Errno::ENOENT)?;
+        let b = *t.entries(new_dir)?.get(new_name).ok_or(Errno::ENOENT)?;
+        if a == b {
+            return Ok(());
+        }
+        let (a_dir, b_dir) = (t.get(a)?.is_dir(), t.get(b)?.is_dir());
+        // Neither may end up inside itself (Linux: EINVAL for both ways).
+        if (a_dir && t.is_ancestor(a, new_dir)) || (b_dir && t.is_ancestor(b, old_dir)) {
+            return Err(Errno::EINVAL);
+        }
+        // Commit: nothing below can fail.
+        t.entries_mut(old_dir)?.insert(old_name.to_vec(), b);
+        t.entries_mut(new_dir)?.insert(new_name.to_vec(), a);
+        if old_dir != new_dir {
+            // A directory's ".." moves with it, and so does the link it
+            // gives its parent.
+            for (ino, is_dir, from, to) in
+                [(a, a_dir, old_dir, new_dir), (b, b_dir, new_dir, old_dir)]
+            {
+                if is_dir {
+                    t.get_mut(from)?.nlink -= 1;
+                    t.get_mut(to)?.nlink += 1;
+                    if let Kind::Dir { parent, .. } = &mut t.get_mut(ino)?.kind {
+                        *parent = to;
+                    }
+                }
+            }
+        }
+        self.touch_dir(&mut t, old_dir);
+        self.touch_dir(&mut t, new_dir);
+        let now = (self.clock)();
+        t.get_mut(a)?.ctime = now;
+        t.get_mut(b)?.ctime = now;
+        Ok(())
+    }
+
+    fn supports_whiteout(&self) -> bool {
+        true
+    }
+
     fn xattr_get(&self, ino: Ino, name: &[u8]) -> KResult<Vec<u8>> {
         let t = self.table.borrow();
         t.get(ino)?.xattrs.get(name).cloned().ok_or(Errno::ENODATA)
