@@ -73,6 +73,7 @@ const SPECIAL: &[&str] = &[
     "t_init_signals",
     // tests/seccomp_wall.rs
     "t_wall",
+    "t_stubarea",
     // tests/net_fwd.rs
     "t_fwd_server",
     // tests/hardening.rs

@@ -5,6 +5,10 @@
 //!   from a page it maps, `int $0x80`, `sysenter`, x32 numbers, vsyscall,
 //!   jumps into the stub's code), on both platforms: no marker may appear
 //!   on the host.
+//! - t_stubarea (tests/guest/t_stubarea.c) tries to map over, protect,
+//!   remap, unmap and write the stub's pages and to make the stub's op loop
+//!   do it, on both platforms: every attempt fails or kills only the
+//!   attempting process.
 //! - A few compared guest programs run under `platform=seccomp` whatever
 //!   UMLRUN_PLATFORM says, so CI covers the second platform even where it
 //!   runs the whole suite on one (the whole suite runs under either with
@@ -82,6 +86,31 @@ fn t_wall_ptrace() {
 #[test]
 fn t_wall_seccomp() {
     wall("seccomp");
+}
+
+/// t_stubarea: the stub's pages (code, op lists, XSAVE, the seccomp
+/// shared area) cannot be mapped over, protected, remapped or written by
+/// guest code, and the instance survives every attempt.
+fn stub_area(platform: &str) {
+    let image = tests_image();
+    native_bin("t_stubarea");
+    let run = run_guest_with(&image, "/tests/t_stubarea", &opts(platform));
+    let status = run.expect_finished(&format!("t_stubarea on {platform}"));
+    assert!(
+        status == 0 && run.stdout.contains("stubarea: ok") && !run.stdout.contains("FAIL"),
+        "t_stubarea failed on {platform} (status {status})\n{}",
+        run.tail(40)
+    );
+}
+
+#[test]
+fn t_stubarea_ptrace() {
+    stub_area("ptrace");
+}
+
+#[test]
+fn t_stubarea_seccomp() {
+    stub_area("seccomp");
 }
 
 /// A compared program under platform=seccomp: same output and status as

@@ -359,6 +359,21 @@ pub fn write_mem(pid: i32, addr: u64, buf: &[u8]) -> HostResult<usize> {
     process_vm_writev(Pid::from_raw(pid), &[std::io::IoSlice::new(buf)], &remote)
 }
 
+/// Writes a traced, stopped stub's memory through `/proc/PID/mem`, which
+/// (like ptrace's POKE, unlike process_vm_writev) may write pages the stub
+/// maps read-only: the stub's op list and XSAVE pages, read-only so that
+/// guest code cannot write them. Opened per call: no fd is held per stub.
+pub fn write_stub_mem(pid: i32, addr: u64, buf: &[u8]) -> HostResult<usize> {
+    use std::os::unix::fs::FileExt;
+    let errno = |e: std::io::Error| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/{pid}/mem"))
+        .map_err(errno)?;
+    f.write_all_at(buf, addr).map_err(errno)?;
+    Ok(buf.len())
+}
+
 /// SIGKILL a stub and reap it. Only for pids this process spawned.
 pub fn kill(pid: i32) {
     let p = Pid::from_raw(pid);

@@ -12,9 +12,9 @@ use std::sync::OnceLock;
 
 use super::insn::{self, Access};
 use super::stub_image::{
-    encode_batch, stub_elf, xstate_init_area, BATCH_SYSCALL_END, MAX_BATCH, OP_RECORD, STUB_BASE,
-    STUB_BATCH, STUB_BATCH_TRAP, STUB_DATA, STUB_END, STUB_RESET, STUB_SYSCALL, STUB_SYSCALL_TRAP,
-    STUB_XSTATE,
+    encode_batch, stub_elf, xstate_init_area, BATCH_SYSCALL_END, MAX_BATCH, OP_RECORD,
+    STUB_AREA_END, STUB_BASE, STUB_BATCH, STUB_BATCH_TRAP, STUB_DATA, STUB_END, STUB_RESET,
+    STUB_SYSCALL, STUB_SYSCALL_TRAP, STUB_XSTATE,
 };
 use super::FpSwBytes;
 use super::{AddressSpaceOps, Context, Fault, FpRegs, MapOp, PlatformError, Regs, Stop};
@@ -125,6 +125,15 @@ impl PtraceStub {
                 _ => stub.reserved.push(m.start..m.end),
             }
         }
+        // The op list and XSAVE pages read-only (the ELF loader maps a
+        // bss writable whatever its flags say): guest code may not write
+        // them, umlrun writes them through /proc/PID/mem. Done before any
+        // filter: the filters refuse ops on the stub area.
+        stack.push(MapOp::Protect {
+            addr: STUB_DATA,
+            len: STUB_END - STUB_DATA,
+            prot: super::Prot::R,
+        });
         stub.inject(&stack)?;
         stub.reserved.sort_by_key(|r| r.start);
         log::debug!("stub {pid} spawned; reserved {:x?}", stub.reserved);
@@ -168,8 +177,8 @@ impl PtraceStub {
         data[0..2].copy_from_slice(&((prog.len() / 8) as u16).to_le_bytes());
         data[8..16].copy_from_slice(&(STUB_DATA + 16).to_le_bytes());
         data.extend_from_slice(&prog);
-        hp::write_mem(self.pid, STUB_DATA, &data)
-            .map_err(PlatformError::host("process_vm_writev"))?;
+        hp::write_stub_mem(self.pid, STUB_DATA, &data)
+            .map_err(PlatformError::host("write /proc/PID/mem"))?;
         for (what, nr, args) in [
             ("prctl", SYS_PRCTL, [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0]),
             (
@@ -233,7 +242,8 @@ impl PtraceStub {
         const SYS_OPENAT: u64 = 257;
         const AT_FDCWD: i64 = -100;
         let path = format!("/proc/{}/fd/{fd}\0", std::process::id());
-        self.poke(STUB_DATA, path.as_bytes())?;
+        hp::write_stub_mem(self.pid, STUB_DATA, path.as_bytes())
+            .map_err(PlatformError::host("write /proc/PID/mem"))?;
         let errno = |r: i64| Errno((-r) as i32);
         let got = self.host_syscall(SYS_OPENAT, [AT_FDCWD as u64, STUB_DATA, 0, 0, 0, 0])?;
         if got < 0 {
@@ -312,8 +322,8 @@ impl PtraceStub {
             data.resize((STUB_XSTATE - STUB_DATA) as usize, 0);
             data.extend_from_slice(&xstate_init_area());
         }
-        hp::write_mem(self.pid, STUB_DATA, &data)
-            .map_err(PlatformError::host("process_vm_writev"))?;
+        hp::write_stub_mem(self.pid, STUB_DATA, &data)
+            .map_err(PlatformError::host("write /proc/PID/mem"))?;
         let mut r = self.initial;
         r.rip = if xsave { STUB_RESET } else { STUB_BATCH };
         r.rbx = STUB_DATA;
@@ -448,8 +458,8 @@ impl PtraceStub {
             let calls: Vec<(u64, [u64; 6])> = chunk.iter().map(encode_op).collect();
             let bytes = encode_batch(&calls);
             self.check_alive()?;
-            hp::write_mem(self.pid, STUB_DATA, &bytes)
-                .map_err(PlatformError::host("process_vm_writev"))?;
+            hp::write_stub_mem(self.pid, STUB_DATA, &bytes)
+                .map_err(PlatformError::host("write /proc/PID/mem"))?;
             let mut r = self.regs;
             r.rip = STUB_BATCH;
             r.rbx = STUB_DATA;
@@ -468,11 +478,16 @@ impl PtraceStub {
 }
 
 /// Unmaps of every gap between the sorted `reserved` ranges, from 0 up to
-/// TASK_SIZE: everything a guest may have mapped.
+/// TASK_SIZE: everything a guest may have mapped. The whole stub area
+/// ([`STUB_BASE`]..[`STUB_AREA_END`]) is left alone: the stubs' filters
+/// refuse an op that touches it.
 pub(super) fn gap_unmaps(reserved: &[Range<u64>]) -> Vec<MapOp> {
+    let mut keep: Vec<Range<u64>> = reserved.to_vec();
+    keep.push(STUB_BASE..STUB_AREA_END);
+    keep.sort_by_key(|r| r.start);
     let mut ops = Vec::new();
     let mut at = 0;
-    for r in reserved.iter().filter(|r| r.start < TASK_SIZE) {
+    for r in keep.iter().filter(|r| r.start < TASK_SIZE) {
         if r.start > at {
             ops.push(MapOp::Unmap {
                 addr: at,
@@ -665,21 +680,27 @@ mod tests {
             vec![
                 0..0x7fff_f7ff_0000,
                 0x7fff_f7ff_6000..STUB_BASE,
-                STUB_END..TASK_SIZE
+                STUB_AREA_END..TASK_SIZE
             ]
         );
         assert!(ops.iter().all(|o| matches!(o, MapOp::Unmap { .. })));
     }
 
     #[test]
-    fn nothing_reserved_unmaps_the_whole_user_range() {
+    fn nothing_reserved_unmaps_all_but_the_stub_area() {
         let ops = gap_unmaps(&[]);
         assert_eq!(
             ops,
-            vec![MapOp::Unmap {
-                addr: 0,
-                len: TASK_SIZE
-            }]
+            vec![
+                MapOp::Unmap {
+                    addr: 0,
+                    len: STUB_BASE
+                },
+                MapOp::Unmap {
+                    addr: STUB_AREA_END,
+                    len: TASK_SIZE - STUB_AREA_END
+                }
+            ]
         );
     }
 }

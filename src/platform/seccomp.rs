@@ -22,13 +22,19 @@
 //! state; the handler adds fs/gs base (rdfsbase/rdgsbase). A page fault's
 //! error code in the frame says whether it was a write.
 //!
-//! What guest code can do to it: it can write the shared area while it
-//! runs (the area is in its address space). Everything umlrun reads there
-//! is bounds-checked and treated as guest data; a forged stop is at worst
-//! a syscall the guest could have made. It cannot make a host syscall
-//! (the filter), but it can jump into the stub's op loop with chosen
-//! registers and map the guest memory file at any offset: against other
-//! guest processes this platform is weaker than ptrace (see HOWTO).
+//! What guest code can do to it: it can write the shared area's first
+//! page and the signal stack while it runs (they are in its address
+//! space, and the handler writes them). Everything umlrun reads there is
+//! bounds-checked and treated as guest data; a forged stop is at worst a
+//! syscall the guest could have made. The op list is mapped read-only in
+//! the stub (umlrun writes it through its own mapping), and the filter
+//! kills a stub whose op loop is made to map, protect or unmap anything in
+//! the stub area ([`super::stub_image::STUB_AREA_END`]), so guest code can
+//! neither queue ops nor make the list writable. It cannot make a host
+//! syscall (the filter), but it can still jump into the stub's op loop
+//! with chosen registers and map the guest memory file at any offset
+//! below the stub area: against other guest processes this platform is
+//! weaker than ptrace (see HOWTO).
 
 use std::any::Any;
 use std::ops::Range;
@@ -576,15 +582,34 @@ fn setup(pt: &mut PtraceStub, shm: &StubShm, spin: bool) -> Result<(), PlatformE
             }
             Ok(r)
         };
+    const PROT_R: u64 = 1;
     const PROT_RW: u64 = 3;
     const MAP_SHARED_FIXED: u64 = 0x11;
     let fd = shm.fd() as u64;
-    call(
-        pt,
-        "mmap",
-        9,
-        [SHM_BASE, SHM_LEN as u64, PROT_RW, MAP_SHARED_FIXED, fd, 0],
-    )?;
+    // The op list is read-only in the stub: only umlrun writes it (through
+    // its own mapping), guest code cannot queue ops of its own; the
+    // filter kills a stub whose op loop is made to touch the stub area,
+    // so guest code cannot make it writable either. The fd is closed
+    // before guest code runs: nothing can map the area again.
+    for (off, end, prot) in [
+        (0, hs::OFF_OPS, PROT_RW),
+        (hs::OFF_OPS, hs::OFF_OPS_END, PROT_R),
+        (hs::OFF_OPS_END, SHM_LEN, PROT_RW),
+    ] {
+        call(
+            pt,
+            "mmap",
+            9,
+            [
+                SHM_BASE + off as u64,
+                (end - off) as u64,
+                prot,
+                MAP_SHARED_FIXED,
+                fd,
+                off as u64,
+            ],
+        )?;
+    }
     call(pt, "close", 3, [fd, 0, 0, 0, 0, 0])?;
     // Scratch structures in the op-list area (rewritten before every use).
     let scratch = hs::OFF_OPS;

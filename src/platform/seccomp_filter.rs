@@ -27,6 +27,8 @@ fn arg_hi(i: u32) -> u32 {
     20 + 8 * i
 }
 
+use super::stub_image::{STUB_AREA_END, STUB_BASE};
+
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 const RET_KILL_PROCESS: u32 = 0x8000_0000;
 const RET_TRAP: u32 = 0x0003_0000;
@@ -65,6 +67,20 @@ enum Ins {
     Jeq(u32, usize, usize),
     /// if A & k goto t else goto f
     Jset(u32, usize, usize),
+    /// if A > k goto t else goto f
+    Jgt(u32, usize, usize),
+    /// if A >= X goto t else goto f
+    JgeX(usize, usize),
+    /// M[k] = A
+    St(u32),
+    /// A = M[k]
+    LdMem(u32),
+    /// X = A
+    Tax,
+    /// A += X
+    AddX,
+    /// A += k
+    AddK(u32),
     Ret(u32),
     Label(usize),
 }
@@ -121,6 +137,13 @@ impl Asm {
                 Ins::Ld(off) => put(0x20, 0, 0, *off),
                 Ins::Jeq(k, t, f) => put(0x15, rel(pc, t), rel(pc, f), *k),
                 Ins::Jset(k, t, f) => put(0x45, rel(pc, t), rel(pc, f), *k),
+                Ins::Jgt(k, t, f) => put(0x25, rel(pc, t), rel(pc, f), *k),
+                Ins::JgeX(t, f) => put(0x3d, rel(pc, t), rel(pc, f), 0),
+                Ins::St(k) => put(0x02, 0, 0, *k),
+                Ins::LdMem(k) => put(0x60, 0, 0, *k),
+                Ins::Tax => put(0x07, 0, 0, 0),
+                Ins::AddX => put(0x0c, 0, 0, 0),
+                Ins::AddK(k) => put(0x04, 0, 0, *k),
                 Ins::Ret(v) => put(0x06, 0, 0, *v),
             }
             pc += 1;
@@ -259,16 +282,24 @@ pub fn ptrace_stub_filter(op_site: u64, inject_site: u64) -> Vec<u8> {
 }
 
 /// mmap (MAP_SHARED|MAP_FIXED, PROT_* bits only), mprotect (PROT_* only),
-/// munmap: allowed; anything else killed.
+/// munmap, each of a range (arg 0, arg 1) below 2^47 that does not touch
+/// the stub area: allowed; anything else killed.
 fn op_checks(a: &mut Asm) {
     use Ins::*;
     let (o1, o2, o3, o_mmap, o_prot) = (a.label(), a.label(), a.label(), a.label(), a.label());
+    let (r_mmap, r_prot, r_unmap) = (a.label(), a.label(), a.label());
     a.push(Ld(NR));
-    a.push(Jeq(SYS_MMAP, o_mmap, o1));
+    a.push(Jeq(SYS_MMAP, r_mmap, o1));
     a.push(Label(o1));
-    a.push(Jeq(SYS_MPROTECT, o_prot, o2));
+    a.push(Jeq(SYS_MPROTECT, r_prot, o2));
     a.push(Label(o2));
-    a.push(Jeq(SYS_MUNMAP, ALLOW, KILL));
+    a.push(Jeq(SYS_MUNMAP, r_unmap, KILL));
+    a.push(Label(r_mmap));
+    outside_stub_area(a, o_mmap);
+    a.push(Label(r_prot));
+    outside_stub_area(a, o_prot);
+    a.push(Label(r_unmap));
+    outside_stub_area(a, ALLOW);
     a.push(Label(o_mmap));
     a.push(Ld(arg_lo(3)));
     a.push(Jeq(MAP_SHARED_FIXED, o3, KILL));
@@ -276,6 +307,62 @@ fn op_checks(a: &mut Asm) {
     a.push(Label(o_prot));
     a.push(Ld(arg_lo(2)));
     a.push(Jset(!7, KILL, ALLOW));
+}
+
+/// Goes on to `ok` if the range [arg 0, arg 0 + arg 1) lies below 2^47 and
+/// outside [`STUB_BASE`]..[`STUB_AREA_END`]; kills otherwise. The end is
+/// computed in two 32-bit halves with the carry (classic BPF has no 64-bit
+/// arithmetic); both halves of the start and of the length are first
+/// bounded by 2^47, so the high half cannot overflow.
+fn outside_stub_area(a: &mut Asm, ok: usize) {
+    use Ins::*;
+    const USER_HI_MAX: u32 = 0x7fff;
+    let (g0_hi, g0_lo) = ((STUB_BASE >> 32) as u32, STUB_BASE as u32);
+    let (g1_hi, g1_lo) = ((STUB_AREA_END >> 32) as u32, STUB_AREA_END as u32);
+    let [b1, b2, b3, b4, b5, end] = [(); 6].map(|_| a.label());
+    let [carry, nocarry, addhi, hi_eq, lo_cmp] = [(); 5].map(|_| a.label());
+    a.push(Ld(arg_hi(0)));
+    a.push(Jgt(USER_HI_MAX, KILL, b1));
+    a.push(Label(b1));
+    a.push(Ld(arg_hi(1)));
+    a.push(Jgt(USER_HI_MAX, KILL, b2));
+    a.push(Label(b2));
+    // start >= STUB_AREA_END: above the area.
+    a.push(Ld(arg_hi(0)));
+    a.push(Jgt(g1_hi, ok, b3));
+    a.push(Label(b3));
+    a.push(Jeq(g1_hi, b4, end));
+    a.push(Label(b4));
+    a.push(Ld(arg_lo(0)));
+    a.push(Jgt(g1_lo.wrapping_sub(1), ok, end)); // lo >= g1_lo (g1_lo > 0)
+                                                 // end = start + len; end <= STUB_BASE: below the area.
+    a.push(Label(end));
+    a.push(Ld(arg_lo(0)));
+    a.push(Tax);
+    a.push(Ld(arg_lo(1)));
+    a.push(AddX);
+    a.push(St(0)); // low half of the end
+    a.push(JgeX(nocarry, carry));
+    a.push(Label(carry));
+    a.push(Ld(arg_hi(0)));
+    a.push(AddK(1));
+    a.push(Jeq(0, addhi, addhi));
+    a.push(Label(nocarry));
+    a.push(Ld(arg_hi(0)));
+    a.push(Label(addhi));
+    a.push(St(1));
+    a.push(Ld(arg_hi(1)));
+    a.push(Tax);
+    a.push(LdMem(1));
+    a.push(AddX); // high half of the end
+    a.push(Jgt(g0_hi, KILL, b5));
+    a.push(Label(b5));
+    a.push(Jeq(g0_hi, hi_eq, ok));
+    a.push(Label(hi_eq));
+    a.push(LdMem(0));
+    a.push(Jgt(g0_lo, KILL, lo_cmp));
+    a.push(Label(lo_cmp));
+    a.push(Jeq(0, ok, ok));
 }
 
 /// At the injection site: openat with flags O_RDONLY (0), dup2, close;
@@ -310,6 +397,8 @@ mod tests {
             |off: u32| u32::from_le_bytes(data[off as usize..off as usize + 4].try_into().unwrap());
         let mut pc = 0usize;
         let mut acc = 0u32;
+        let mut x = 0u32;
+        let mut mem = [0u32; 16];
         loop {
             let r = &prog[pc * 8..pc * 8 + 8];
             let code = u16::from_le_bytes([r[0], r[1]]);
@@ -320,6 +409,13 @@ mod tests {
                 0x20 => acc = word(k),
                 0x15 => pc += if acc == k { jt } else { jf },
                 0x45 => pc += if acc & k != 0 { jt } else { jf },
+                0x25 => pc += if acc > k { jt } else { jf },
+                0x3d => pc += if acc >= x { jt } else { jf },
+                0x02 => mem[k as usize] = acc,
+                0x60 => acc = mem[k as usize],
+                0x07 => x = acc,
+                0x0c => acc = acc.wrapping_add(x),
+                0x04 => acc = acc.wrapping_add(k),
                 0x06 => return k,
                 _ => panic!("unknown op {code:#x}"),
             }
@@ -389,6 +485,51 @@ mod tests {
         assert!(ok(15, s.sigreturn[0], [0; 6]));
         assert!(ok(15, s.sigreturn[1], [0; 6]));
         assert!(!ok(2, s.sigreturn[0], [0; 6]));
+    }
+
+    /// The op loop may not touch the stub area, on either platform: every
+    /// op whose range overlaps STUB_BASE..STUB_AREA_END, or leaves the
+    /// 47-bit user range, kills the stub; ranges just below and above pass.
+    #[test]
+    fn op_loop_cannot_touch_the_stub_area() {
+        let s = sites();
+        let sc = stub_filter(&s);
+        let pt = ptrace_stub_filter(BASE + 0x42, BASE + 0x10);
+        let x64 = AUDIT_ARCH_X86_64;
+        let top = 0x7fff_ffff_f000u64;
+        let cases: [(u64, u64, bool); 14] = [
+            (0x1000, 0x1000, true),
+            (0, STUB_BASE, true),
+            (STUB_BASE - 0x1000, 0x1000, true),
+            (STUB_AREA_END, top - STUB_AREA_END, true),
+            (0x7fff_f7ff_0000, 0x4000, true),
+            (STUB_BASE - 0x1000, 0x2000, false),
+            (STUB_BASE, 0x1000, false),
+            (STUB_BASE + 0x1000, 0x3000, false),
+            (STUB_AREA_END - 0x1000, 0x1000, false),
+            (0x1000, STUB_BASE, false),
+            (0, top, false),
+            // a 64-bit wrap-around and the low-half carry
+            (0x1000, u64::MAX - 0xfff, false),
+            (0x7fff_fbff_f000, 0x1_0000_2000, false),
+            (STUB_AREA_END + (1 << 32), 0x1000, false),
+        ];
+        for (addr, len, allowed) in cases {
+            for (nr, args) in [
+                (9, [addr, len, 3, 0x11, 5, 0]),
+                (10, [addr, len, 7, 0, 0, 0]),
+                (11, [addr, len, 0, 0, 0, 0]),
+            ] {
+                for (p, ip) in [(&sc, s.op), (&pt, BASE + 0x42)] {
+                    let want = if allowed { RET_ALLOW } else { RET_KILL_PROCESS };
+                    assert_eq!(
+                        run(p, &data(nr, x64, ip, args)),
+                        want,
+                        "nr {nr} {addr:#x}+{len:#x}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

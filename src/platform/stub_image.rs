@@ -63,6 +63,14 @@ pub const STUB_XSTATE: u64 = STUB_DATA + 0x1000;
 const XSTATE_ROOM: u64 = 0x3000;
 /// End of the stub's own pages.
 pub const STUB_END: u64 = STUB_XSTATE + XSTATE_ROOM;
+/// End of the stub area every stub keeps to itself: the code and data
+/// pages above, then (seccomp stubs) the shared area at
+/// `host::seccomp_stub::SHM_BASE`. Guest ranges may not overlap
+/// [`STUB_BASE`]..`STUB_AREA_END`: the kernel refuses them, and the stubs'
+/// seccomp filters kill a stub whose op loop is made to map, protect or
+/// unmap any of it (guest code jumping into the loop with chosen
+/// registers).
+pub const STUB_AREA_END: u64 = 0x7fff_fc02_0000;
 /// Bytes per op record in the data page.
 pub const OP_RECORD: usize = 64;
 /// Ops per batch (one record is the terminator).
@@ -150,10 +158,12 @@ pub fn stub_elf() -> Vec<u8> {
     put(&mut f, 52, &64u16.to_le_bytes()); // e_ehsize
     put(&mut f, 54, &56u16.to_le_bytes()); // e_phentsize
     put(&mut f, 56, &2u16.to_le_bytes()); // e_phnum
-                                          // Code: R+X, the whole file. Data: R+W bss page.
+                                          // Code: R+X, the whole file. Data: a read-only bss (the
+                                          // op list and XSAVE pages): guest code may not write
+                                          // them; umlrun writes them through /proc/PID/mem.
     const PT_LOAD: u32 = 1;
     let code = phdr(PT_LOAD, 5, 0, STUB_BASE, size as u64, size as u64);
-    let data = phdr(PT_LOAD, 6, 0, STUB_DATA, 0, STUB_END - STUB_DATA);
+    let data = phdr(PT_LOAD, 4, 0, STUB_DATA, 0, STUB_END - STUB_DATA);
     put(&mut f, 64, &code);
     put(&mut f, 120, &data);
     put(&mut f, ENTRY_OFF as usize, &[0xCC, 0xEB, 0xFD]);

@@ -65,6 +65,13 @@ impl Kernel {
         if start < MMAP_MIN_ADDR {
             return Err(Errno::ENOMEM);
         }
+        // The whole stub area, on either platform (not only the pages a
+        // stub reports as reserved).
+        let stub_area =
+            crate::platform::stub_image::STUB_BASE..crate::platform::stub_image::STUB_AREA_END;
+        if stub_area.start < end && start < stub_area.end {
+            return Err(Errno::ENOMEM);
+        }
         let mm = self.mm_of(tid)?;
         if mm
             .guest
