@@ -804,9 +804,6 @@ fn do_rename(
     if swapfile(&src) || nex.as_ref().is_some_and(swapfile) {
         return Err(Errno::EPERM);
     }
-    k.mounts
-        .fs(opar.node.mnt)?
-        .rename(opar.node.ino, &oname, npar.node.ino, &nname)?;,
     let fs = k.mounts.fs(opar.node.mnt)?;
     if flags & RENAME_EXCHANGE != 0 {
         let dst = nex.ok_or(Errno::ENOENT)?;
@@ -843,14 +840,17 @@ fn do_rename(
             k.dentries.exchanged(&src.path, &dst.path);
         }
         return ok(0);
+    }
     if flags & RENAME_WHITEOUT != 0 && !fs.supports_whiteout() {
         return Err(Errno::EINVAL);
+    }
     fs.rename(opar.node.ino, &oname, npar.node.ino, &nname)?;
     if flags & RENAME_WHITEOUT != 0 {
         // The whiteout: a 0:0 character device where the source was.
         if let Err(e) = fs.create(opar.node.ino, &oname, S_IFCHR, cred.euid, cred.egid, 0) {
             log::debug!("renameat2: whiteout not made: {e:?}");
         }
+    }
     let cookie = k.rename_cookie();
     let dir_bit = isdir_bit(&src.stat);
     k.notify_child(opar.node, &oname, IN_MOVED_FROM | dir_bit, cookie);
