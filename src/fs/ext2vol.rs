@@ -199,7 +199,7 @@ impl FileSystem for Ext2Volume {
         }
         let bs = u64::from(self.fs.block_size());
         let page = crate::physmem::PAGE_SIZE as u64;
-        if bs == 0 || bs > page || page % bs != 0 {
+        if bs == 0 || bs > page || !page.is_multiple_of(bs) {
             return Err(Errno::EINVAL);
         }
         let per_page = page / bs;

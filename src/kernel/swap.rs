@@ -208,13 +208,15 @@ enum Target {
     File(usize, u64),
 }
 
+/// A swap file opened: its device, size in pages and header page.
+type OpenedSwapFile = (Arc<dyn SwapDev>, u64, [u8; PAGE_SIZE]);
+
 /// The device, size and header of a swap file; EBUSY if it is swap
 /// already.
-fn open_swap_file(
-    k: &Kernel,
-    mnt: usize,
-    ino: u64,
-) -> Result<(Arc<dyn SwapDev>, u64, [u8; PAGE_SIZE]), Errno> {
+// Swap areas hold their devices as Arc<dyn SwapDev> (a disk's Ubd is
+// shared with the block layer); the kernel thread alone uses them.
+#[allow(clippy::arc_with_non_send_sync)]
+fn open_swap_file(k: &Kernel, mnt: usize, ino: u64) -> Result<OpenedSwapFile, Errno> {
     if k.is_swapfile(mnt, ino) {
         return Err(Errno::EBUSY);
     }
