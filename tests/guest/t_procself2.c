@@ -106,6 +106,9 @@ static void oom_checks(void) {
     int score = num("/proc/self/oom_score");
     CHECK(score >= 1300 && score <= 2000, "oom_score with oom_score_adj 1000 is near the top");
     SAY("write oom_score: %s\n", ename(PUT("/proc/self/oom_score", "1")));
+    /* Another user's process (pid 1 is root's on both sides). */
+    SAY("write root's oom_score_adj: %s\n", ename(PUT("/proc/1/oom_score_adj", "0")));
+    SAY("write root's comm: %s\n", ename(PUT("/proc/1/comm", "x")));
     struct stat st;
     const char *files[] = {"oom_score_adj", "oom_adj", "oom_score", "comm"};
     for (int i = 0; i < 4; i++) {
