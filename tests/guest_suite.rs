@@ -63,6 +63,7 @@ const COMPARED: &[&str] = &[
     "t_clone3",
     "t_kcaps",
     "t_rename2",
+    "t_procself2",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -179,7 +180,8 @@ compare!(
     t_ptimer,
     t_splice,
     t_clone3,
-    t_kcaps
+    t_kcaps,
+    t_procself2,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -421,6 +421,7 @@ impl Kernel {
                 sched: Default::default(),
                 no_new_privs: false,
                 oom_score_adj: 0,
+                oom_score_adj_min: 0,
                 child_subreaper: false,
                 timer_slack: super::task::DEFAULT_TIMER_SLACK_NS,
                 personality: 0,

@@ -64,11 +64,12 @@ pub fn badness(rss_pages: u64, swap_pages: u64, adj: i16, total_pages: u64) -> O
     Some(base.saturating_add(adj * per_mille))
 }
 
-/// /proc/<pid>/oom_score: badness scaled to 0..=2000 as Linux shows it.
+/// /proc/<pid>/oom_score: badness scaled to 0..=2000, then by 2/3 as
+/// Linux shows it since 5.9 (proc_oom_score): 0..=1333.
 pub fn oom_score(points: Option<i64>, total_pages: u64) -> i64 {
     let Some(p) = points else { return 0 };
     let total = total_pages.max(1).min(i64::MAX as u64) as i64;
-    (1000 + p.saturating_mul(1000) / total).clamp(0, 2000)
+    (1000 + p.saturating_mul(1000) / total).clamp(0, 2000) * 2 / 3
 }
 
 impl Kernel {
@@ -278,8 +279,8 @@ mod tests {
         assert_eq!(badness(100, 0, -500, 1000), Some(-400));
         assert_eq!(badness(100, 0, -1000, 1000), None);
         assert_eq!(badness(u64::MAX, u64::MAX, 1000, u64::MAX), Some(i64::MAX));
-        assert_eq!(oom_score(Some(0), 1000), 1000);
-        assert_eq!(oom_score(Some(500), 1000), 1500);
+        assert_eq!(oom_score(Some(0), 1000), 666);
+        assert_eq!(oom_score(Some(500), 1000), 1000);
         assert_eq!(oom_score(None, 1000), 0);
     }
 }

@@ -206,6 +206,7 @@ impl Kernel {
             sched: p.sched.forked(),
             no_new_privs: p.no_new_privs,
             oom_score_adj: p.oom_score_adj,
+            oom_score_adj_min: p.oom_score_adj_min,
             child_subreaper: false,
             timer_slack: p.timer_slack,
             personality: p.personality,

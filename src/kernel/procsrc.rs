@@ -53,6 +53,22 @@ pub struct ProcSnapshot {
     /// /proc/locks and /proc/sysvipc/{shm,sem,msg}, formatted.
     pub locks: String,
     pub sysvipc: [String; 3],
+    /// Threads other than leaders, by tid (/proc/<pid>/task/<tid>).
+    pub threads: BTreeMap<u32, TaskInfo>,
+    /// Whether the task looking at /proc is root (CAP_SYS_RESOURCE).
+    pub privileged: bool,
+    /// Writes to comm, for the kernel to take: (tid, name).
+    pub new_comms: Vec<(u32, Vec<u8>)>,
+    /// Writes to oom_score_adj / oom_adj: (tgid, value, new floor).
+    pub oom_writes: Vec<(u32, i16, Option<i16>)>,
+}
+
+impl ProcSnapshot {
+    /// The process a pid or tid belongs to (what fds, maps and cmdline
+    /// are kept under).
+    fn tg(&self, pid: u32) -> u32 {
+        self.threads.get(&pid).map(|t| t.tgid()).unwrap_or(pid)
+    }
 }
 
 pub struct KernelProcSource(pub Rc<RefCell<ProcSnapshot>>);
@@ -65,7 +81,8 @@ impl ProcSource for KernelProcSource {
         self.0.borrow().tasks.keys().copied().collect()
     }
     fn task(&self, pid: u32) -> Option<TaskInfo> {
-        self.0.borrow().tasks.get(&pid).cloned()
+        let s = self.0.borrow();
+        s.tasks.get(&pid).or_else(|| s.threads.get(&pid)).cloned()
     }
     fn current_pid(&self) -> u32 {
         self.0.borrow().current
@@ -119,27 +136,27 @@ impl ProcSource for KernelProcSource {
         self.0.borrow().vmstat.clone()
     }
     fn fds(&self, pid: u32) -> Vec<(u32, Vec<u8>)> {
-        self.0.borrow().fds.get(&pid).cloned().unwrap_or_default()
+        let s = self.0.borrow();
+        s.fds.get(&s.tg(pid)).cloned().unwrap_or_default()
     }
     fn fdinfo(&self, pid: u32, fd: u32) -> Option<Vec<u8>> {
-        self.0.borrow().fdinfo.get(&(pid, fd)).cloned()
+        let s = self.0.borrow();
+        s.fdinfo.get(&(s.tg(pid), fd)).cloned()
     }
     fn net_unix(&self) -> Vec<u8> {
         self.0.borrow().net_unix.clone()
     }
     fn fd_node(&self, pid: u32, fd: u32) -> Option<(usize, u64)> {
-        self.0.borrow().fd_nodes.get(&(pid, fd)).copied()
+        let s = self.0.borrow();
+        s.fd_nodes.get(&(s.tg(pid), fd)).copied()
     }
     fn maps(&self, pid: u32) -> Vec<MapInfo> {
-        self.0.borrow().maps.get(&pid).cloned().unwrap_or_default()
+        let s = self.0.borrow();
+        s.maps.get(&s.tg(pid)).cloned().unwrap_or_default()
     }
     fn cmdline(&self, pid: u32) -> Vec<u8> {
-        self.0
-            .borrow()
-            .cmdline
-            .get(&pid)
-            .cloned()
-            .unwrap_or_default()
+        let s = self.0.borrow();
+        s.cmdline.get(&s.tg(pid)).cloned().unwrap_or_default()
     }
     fn sys_stat(&self) -> SysStat {
         let s = self.0.borrow();
@@ -177,6 +194,33 @@ impl ProcSource for KernelProcSource {
         s.new_hostname = Some(name.to_vec());
         Ok(())
     }
+    fn caller_privileged(&self) -> bool {
+        self.0.borrow().privileged
+    }
+    fn set_oom_score_adj(&self, pid: u32, adj: i16, min: Option<i16>) -> KResult<()> {
+        let mut guard = self.0.borrow_mut();
+        let s = &mut *guard;
+        for t in s.tasks.values_mut().chain(s.threads.values_mut()) {
+            if t.tgid() == pid {
+                t.oom_score_adj = adj;
+                if let Some(m) = min {
+                    t.oom_score_adj_min = m;
+                }
+            }
+        }
+        s.oom_writes.push((pid, adj, min));
+        Ok(())
+    }
+    fn set_comm(&self, tid: u32, name: &[u8]) -> KResult<()> {
+        let mut s = self.0.borrow_mut();
+        if let Some(t) = s.tasks.get_mut(&tid) {
+            t.comm = name.to_vec();
+        } else if let Some(t) = s.threads.get_mut(&tid) {
+            t.comm = name.to_vec();
+        }
+        s.new_comms.push((tid, name.to_vec()));
+        Ok(())
+    }
     fn mconsole_notify(&self) -> bool {
         self.0.borrow().mconsole_notify
     }
@@ -212,6 +256,23 @@ impl Kernel {
         if let Some(d) = written {
             self.domainname = d;
         }
+        let comms = std::mem::take(&mut snap.borrow_mut().new_comms);
+        for (tid, name) in comms {
+            if let Some(t) = self.tasks.get_mut(&(tid as Pid)) {
+                t.comm = name;
+            }
+        }
+        let ooms = std::mem::take(&mut snap.borrow_mut().oom_writes);
+        for (tgid, adj, min) in ooms {
+            // oom_score_adj is the process's (Linux: signal_struct): every
+            // thread gets it.
+            for t in self.tasks.values_mut().filter(|t| t.tgid == tgid as Pid) {
+                t.oom_score_adj = adj;
+                if let Some(m) = min {
+                    t.oom_score_adj_min = m;
+                }
+            }
+        }
     }
 
     /// Refreshes what /proc shows, from `tid`'s point of view.
@@ -225,6 +286,8 @@ impl Kernel {
         s.fdinfo = fdinfo;
         s.net_unix = net_unix;
         s.current = self.tasks.get(&tid).map(|t| t.tgid as u32).unwrap_or(1);
+        s.privileged = self.tasks.get(&tid).is_some_and(|t| t.cred.euid == 0);
+        let oom_total = self.oom_total_pages();
         s.meminfo = self.meminfo();
         s.uptime = self.uptime().as_secs_f64();
         s.hostname = String::from_utf8_lossy(&self.config.hostname).into_owned();
@@ -251,10 +314,15 @@ impl Kernel {
         s.fd_nodes.clear();
         s.maps.clear();
         s.cmdline.clear();
+        s.threads.clear();
         s.running = 0;
         let fg = self.console.tty.fg_pgrp.map(|p| p as i32).unwrap_or(-1);
         let ctty_sid = self.console.tty.session;
-        for t in self.tasks.values().filter(|t| t.is_leader()) {
+        for t in self
+            .tasks
+            .values()
+            .filter(|t| t.is_leader() || t.state != TaskState::Dead)
+        {
             let state = match t.state {
                 TaskState::Runnable => 'R',
                 TaskState::Blocked(_) => 'S',
@@ -262,58 +330,81 @@ impl Kernel {
                 TaskState::Zombie => 'Z',
                 TaskState::Dead => 'X',
             };
-            if state == 'R' {
+            if state == 'R' && t.is_leader() {
                 s.running += 1;
             }
             let mm = self.mms.get(&t.mm);
-            let pid = t.tgid as u32;
+            let pid = t.tid as u32;
+            let tids = self.threads(t.tgid);
+            // /proc/<pid>/oom_score: Linux's badness over rss; init and
+            // oom_score_adj -1000 are exempt (0).
+            let oom_score = {
+                let rss = mm.map(|m| m.aspace.rss_split()).unwrap_or((0, 0));
+                let points = if t.tgid == 1 {
+                    None
+                } else {
+                    super::oom::badness(rss.0 + rss.1, 0, t.oom_score_adj, oom_total)
+                };
+                super::oom::oom_score(points, oom_total)
+            };
             // (user, system) ticks: the host's accounting of the stub plus
             // the kernel's time serving it, as times() reports them.
             let cpu = self.cpu_ticks(t.tgid);
-            s.tasks.insert(
+            let info = TaskInfo {
                 pid,
-                TaskInfo {
-                    pid,
-                    ppid: t.ppid.max(0) as u32,
-                    pgrp: t.pgid as u32,
-                    session: t.sid as u32,
-                    tty_nr: if ctty_sid == Some(t.sid as u32) {
-                        (5 << 8) | 1
-                    } else {
-                        0
-                    },
-                    tpgid: if ctty_sid == Some(t.sid as u32) {
-                        fg
-                    } else {
-                        -1
-                    },
-                    state,
-                    comm: t.comm.clone(),
-                    uid: t.cred.uid,
-                    euid: t.cred.euid,
-                    gid: t.cred.gid,
-                    egid: t.cred.egid,
-                    umask: t.fs.borrow().umask,
-                    threads: self.threads(t.tgid).len() as u32,
-                    vsize_bytes: mm.map(|m| m.aspace.total_vm()).unwrap_or(0),
-                    rss_pages: mm.map(|m| m.aspace.resident_pages() as u64).unwrap_or(0),
-                    start_time: t.start.duration_since(self.boot).as_millis() as u64 / 10,
-                    sig_pending: t
-                        .pending
-                        .iter()
-                        .fold(0u64, |a, i| a | (1u64 << (i.signo - 1))),
-                    sig_blocked: t.sigmask.0,
-                    exe: t.exe.clone(),
-                    exe_node: t.exe_node.map(|n| (n.mnt, n.ino)),
-                    nice: t.sched.nice,
-                    utime: cpu.0,
-                    stime: cpu.1,
-                    cutime: t.child_cpu.0,
-                    cstime: t.child_cpu.1,
-                    cwd: shown_path(&t.fs.borrow().cwd),
-                    ..Default::default()
+                ppid: t.ppid.max(0) as u32,
+                pgrp: t.pgid as u32,
+                session: t.sid as u32,
+                tty_nr: if ctty_sid == Some(t.sid as u32) {
+                    (5 << 8) | 1
+                } else {
+                    0
                 },
-            );
+                tpgid: if ctty_sid == Some(t.sid as u32) {
+                    fg
+                } else {
+                    -1
+                },
+                state,
+                comm: t.comm.clone(),
+                uid: t.cred.uid,
+                euid: t.cred.euid,
+                gid: t.cred.gid,
+                egid: t.cred.egid,
+                umask: t.fs.borrow().umask,
+                threads: tids.len() as u32,
+                vsize_bytes: mm.map(|m| m.aspace.total_vm()).unwrap_or(0),
+                rss_pages: mm.map(|m| m.aspace.resident_pages() as u64).unwrap_or(0),
+                start_time: t.start.duration_since(self.boot).as_millis() as u64 / 10,
+                sig_pending: t
+                    .pending
+                    .iter()
+                    .fold(0u64, |a, i| a | (1u64 << (i.signo - 1))),
+                sig_blocked: t.sigmask.0,
+                exe: t.exe.clone(),
+                exe_node: t.exe_node.map(|n| (n.mnt, n.ino)),
+                nice: t.sched.nice,
+                utime: cpu.0,
+                stime: cpu.1,
+                cutime: t.child_cpu.0,
+                cstime: t.child_cpu.1,
+                cwd: shown_path(&t.fs.borrow().cwd),
+                tgid: t.tgid as u32,
+                tids: if t.is_leader() {
+                    tids.iter().map(|&x| x as u32).collect()
+                } else {
+                    Vec::new()
+                },
+                oom_score_adj: t.oom_score_adj,
+                oom_score_adj_min: t.oom_score_adj_min,
+                oom_score,
+                ..Default::default()
+            };
+            if !t.is_leader() {
+                s.threads.insert(pid, info);
+                continue;
+            }
+            s.tasks.insert(pid, info);
             let fds = t
                 .files
                 .borrow()

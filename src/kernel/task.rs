@@ -149,6 +149,10 @@ pub struct Task {
     /// /proc/<pid>/oom_score_adj (-1000..=1000): added to the OOM
     /// killer's badness; -1000 exempts the process. Kept across fork.
     pub oom_score_adj: i16,
+    /// The floor a process without privilege may not lower
+    /// oom_score_adj below (Linux's signal->oom_score_adj_min: set when
+    /// root writes oom_score_adj). Kept across fork.
+    pub oom_score_adj_min: i16,
     /// PR_SET_CHILD_SUBREAPER (the leader's counts): orphaned descendants
     /// are reparented here instead of to init. Not inherited.
     pub child_subreaper: bool,

@@ -110,7 +110,9 @@ pub fn task_status(t: &TaskInfo) -> String {
     let _ = writeln!(
         o,
         "Tgid:\t{}\nNgid:\t0\nPid:\t{}\nPPid:\t{}\nTracerPid:\t0",
-        t.pid, t.pid, t.ppid
+        t.tgid(),
+        t.pid,
+        t.ppid
     );
     let _ = writeln!(o, "Uid:\t{}\t{}\t{}\t{}", t.uid, t.euid, t.euid, t.euid);
     let _ = writeln!(o, "Gid:\t{}\t{}\t{}\t{}", t.gid, t.egid, t.egid, t.egid);

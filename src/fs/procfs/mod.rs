@@ -4,6 +4,7 @@
 //! |-------------|------|
 //! | `source.rs` | the `ProcSource` trait and the data it returns |
 //! | `format.rs` | the text of each file, in Linux's exact formats |
+//! | `pidwrite.rs` | parsing and permission rules of writes to comm, oom_score_adj, oom_adj |
 //! | `mod.rs`    | the tree (inode numbers encode pid, file and fd) and the `FileSystem` impl |
 //!
 //! Inode = pid << 32 | file << 24 | fd; pid 0 holds the global files.
@@ -11,7 +12,9 @@
 //! reads a process's user from the owner of /proc/<pid>). File sizes are
 //! 0 as on Linux; readers read to EOF. Writes answer EACCES, except
 //! /proc/sys/kernel/hostname's and domainname's (the kernel takes them:
-//! `set_hostname`, `set_domainname`).
+//! `set_hostname`, `set_domainname`), and /proc/<pid>/comm (own threads
+//! only), oom_score_adj and the legacy oom_adj (`pidwrite.rs`; the kernel
+//! takes them in `apply_proc_writes`). oom_score is read-only.
 //! /proc/sys has the basics programs read: kernel/{hostname, osrelease,
 //! ostype, pid_max, random/boot_id, random/uuid}, fs/{file-max, nr_open,
 //! pipe-max-size}, vm/{max_map_count, overcommit_memory} (read-only; mmap
@@ -20,7 +23,8 @@
 //! (`ProcSource::locks`, `sysvipc`); kernel/{shmmax, shmall, shmmni, sem,
 //! msgmax, msgmnb, msgmni} show the SysV IPC limits.
 //! /proc/vmstat (page counts from meminfo), /proc/<pid>/mountinfo and
-//! /proc/<pid>/task/ (the leader only: threads are not in the snapshot).
+//! /proc/<pid>/task/ (every thread: task/<tid> is the thread's own nodes,
+//! ino(tid, ..), so its stat, status and comm are the thread's).
 //! /proc/<pid>/fdinfo/<n> and /proc/net/unix are text the kernel makes
 //! (kernel/files/fdinfo.rs).
 //! /proc/<pid>/exe and fd/<n> are magic links: besides their text they
@@ -28,6 +32,7 @@
 #![deny(unsafe_code)]
 
 pub mod format;
+pub mod pidwrite;
 pub mod source;
 
 use std::rc::Rc;
@@ -120,6 +125,9 @@ const P_MOUNTINFO: u64 = 15;
 const P_TASK: u64 = 16;
 /// /proc/<pid>/task/<tid>: the thread's directory (no task/ inside).
 const P_TID_DIR: u64 = 17;
+const P_OOM_SCORE_ADJ: u64 = 20;
+const P_OOM_ADJ: u64 = 21;
+const P_OOM_SCORE: u64 = 22;
 
 /// Children of /proc (besides the pid directories), in listing order.
 const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
@@ -196,6 +204,9 @@ const PID_ENTRIES: &[(&str, u64, Kind)] = &[
     ("maps", P_MAPS, Kind::File),
     ("mountinfo", P_MOUNTINFO, Kind::File),
     ("mounts", P_MOUNTS, Kind::File),
+    ("oom_adj", P_OOM_ADJ, Kind::File),
+    ("oom_score", P_OOM_SCORE, Kind::File),
+    ("oom_score_adj", P_OOM_SCORE_ADJ, Kind::File),
     ("stat", P_STAT, Kind::File),
     ("status", P_STATUS, Kind::File),
     ("task", P_TASK, Kind::Dir),
@@ -349,6 +360,9 @@ impl ProcFs {
                 c.push(b'\n');
                 return Ok(c);
             }
+            (Some(t), P_OOM_SCORE_ADJ) => format!("{}\n", t.oom_score_adj),
+            (Some(t), P_OOM_ADJ) => format!("{}\n", pidwrite::oom_adj_shown(t.oom_score_adj)),
+            (Some(t), P_OOM_SCORE) => format!("{}\n", t.oom_score),
             (Some(_), P_MAPS) => format::maps(&s.maps(pid)),
             (Some(_), P_MOUNTS) => format::mounts(&s.mounts()),
             _ => return Err(Errno::ENOENT),
@@ -407,13 +421,22 @@ impl ProcFs {
                 v
             }
             // The task's threads, each a directory like /proc/<pid>'s
-            // without task/ (no loop for find); only the leader so far
-            // (the snapshot holds processes, not threads).
-            (Some(_), P_TASK) => vec![DirEntry {
-                ino: ino(pid, P_TID_DIR, 0),
-                name: pid.to_string().into_bytes(),
-                file_type: DT_DIR,
-            }],
+            // without task/ (no loop for find), named by the thread's id
+            // (its nodes are the thread's: ino(tid, ..)).
+            (Some(t), P_TASK) => {
+                let tids = if t.tids.is_empty() {
+                    vec![pid]
+                } else {
+                    t.tids.clone()
+                };
+                tids.into_iter()
+                    .map(|tid| DirEntry {
+                        ino: ino(tid, P_TID_DIR, 0),
+                        name: tid.to_string().into_bytes(),
+                        file_type: DT_DIR,
+                    })
+                    .collect()
+            }
             (Some(_), P_FD) => self
                 .src
                 .fds(pid)
@@ -438,12 +461,49 @@ impl ProcFs {
         })
     }
 
+    /// A write to /proc/<pid>/{comm, oom_score_adj, oom_adj} (or a
+    /// thread's comm): Linux's rules (`pidwrite`). Any other per-process
+    /// file: EACCES. Returns the whole length, as Linux does.
+    fn write_pid_file(&self, t: &TaskInfo, file: u64, data: &[u8]) -> KResult<usize> {
+        let s = &self.src;
+        match file {
+            P_COMM => {
+                // Only a thread of the writer's own process (else EINVAL).
+                if t.tgid() != s.current_pid() {
+                    return Err(Errno::EINVAL);
+                }
+                s.set_comm(t.pid, &pidwrite::comm_of(data))?;
+            }
+            P_OOM_SCORE_ADJ | P_OOM_ADJ => {
+                let legacy = file == P_OOM_ADJ;
+                let new = if legacy {
+                    pidwrite::oom_adj_of(data)?
+                } else {
+                    pidwrite::oom_score_adj_of(data)?
+                };
+                let min = pidwrite::check_oom(
+                    t.oom_score_adj,
+                    t.oom_score_adj_min,
+                    new,
+                    s.caller_privileged(),
+                    legacy,
+                )?;
+                s.set_oom_score_adj(t.tgid(), new, min)?;
+            }
+            _ => return Err(Errno::EACCES),
+        }
+        Ok(data.len())
+    }
+
     fn parent_of(&self, dir: Ino) -> Ino {
         match split(dir) {
             (0, G_SYS_KERNEL | G_SYS_FS | G_SYS_VM, _) => ino(0, G_SYS, 0),
             (0, G_SYS_RANDOM, _) => ino(0, G_SYS_KERNEL, 0),
             (pid, P_FD | P_FDINFO | P_TASK, _) if pid != 0 => ino(pid, P_DIR, 0),
-            (pid, P_TID_DIR, _) if pid != 0 => ino(pid, P_TASK, 0),
+            (pid, P_TID_DIR, _) if pid != 0 => {
+                let tgid = self.src.task(pid).map(|t| t.tgid()).unwrap_or(pid);
+                ino(tgid, P_TASK, 0)
+            }
             (0, G_NET, _) => ino(0, G_ROOT, 0),
             _ => ino(0, G_ROOT, 0),
         }
@@ -475,6 +535,7 @@ impl FileSystem for ProcFs {
             (Kind::File, G_HOSTNAME | G_DOMAINNAME) if task.is_none() => 0o644,
             (Kind::File, G_MCONSOLE) if task.is_none() => 0o200,
             (Kind::File, P_ENVIRON) if task.is_some() => 0o400,
+            (Kind::File, P_COMM | P_OOM_ADJ | P_OOM_SCORE_ADJ) if task.is_some() => 0o644,
             (Kind::File, _) => 0o444,
         };
         let ty = match kind {
@@ -526,11 +587,15 @@ impl FileSystem for ProcFs {
                 self.resolve(dir)?;
                 return self.resolve(ino(p, P_DIR, 0)).map(|_| ino(p, P_DIR, 0));
             }
-            // Threads other than the leader are not in the snapshot yet:
-            // task/ holds the process itself.
-            (p, P_TASK, Some(t)) if p != 0 && t == p => {
-                self.resolve(dir)?;
-                return Ok(ino(p, P_TID_DIR, 0));
+            (p, P_TASK, Some(t)) if p != 0 => {
+                let (_, leader) = self.resolve(dir)?;
+                let listed =
+                    leader.is_some_and(|l| l.tids.contains(&t) || (l.tids.is_empty() && t == p));
+                return if listed {
+                    Ok(ino(t, P_TID_DIR, 0))
+                } else {
+                    Err(Errno::ENOENT)
+                };
             }
             (p, P_FD, Some(fd)) if p != 0 && fd <= 0xff_ffff => {
                 return self
@@ -589,7 +654,10 @@ impl FileSystem for ProcFs {
             return Ok(data.len());
         }
         let file = split(i).1;
-        if task.is_some() || !matches!(file, G_HOSTNAME | G_DOMAINNAME) {
+        if let Some(t) = task {
+            return self.write_pid_file(&t, file, data);
+        }
+        if !matches!(file, G_HOSTNAME | G_DOMAINNAME) {
             return Err(Errno::EACCES);
         }
         if offset != 0 {
@@ -613,6 +681,10 @@ impl FileSystem for ProcFs {
         // O_TRUNC on kernel/hostname, domainname or mconsole (`echo x >
         // hostname`) is a no-op.
         if matches!(split(i).1, G_HOSTNAME | G_DOMAINNAME | G_MCONSOLE) && split(i).0 == 0 {
+            return Ok(());
+        }
+        // And on the writable per-process files.
+        if matches!(split(i).1, P_COMM | P_OOM_ADJ | P_OOM_SCORE_ADJ) && split(i).0 != 0 {
             return Ok(());
         }
         Err(Errno::EACCES)

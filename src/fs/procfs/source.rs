@@ -76,6 +76,27 @@ pub struct TaskInfo {
     pub exe_node: Option<(usize, u64)>,
     /// Current directory (/proc/<pid>/cwd), empty if unknown.
     pub cwd: Vec<u8>,
+    /// Thread-group id (0: the same as `pid`, a leader).
+    pub tgid: u32,
+    /// The ids of the process's threads, leader first (a leader's entry;
+    /// empty: the task alone).
+    pub tids: Vec<u32>,
+    /// oom_score_adj and the floor an unprivileged writer may not go under.
+    pub oom_score_adj: i16,
+    pub oom_score_adj_min: i16,
+    /// /proc/<pid>/oom_score, already scaled (0..=2000).
+    pub oom_score: i64,
+}
+
+impl TaskInfo {
+    /// The thread-group id.
+    pub fn tgid(&self) -> u32 {
+        if self.tgid == 0 {
+            self.pid
+        } else {
+            self.tgid
+        }
+    }
 }
 
 impl Default for TaskInfo {
@@ -112,6 +133,11 @@ impl Default for TaskInfo {
             exe: Vec::new(),
             exe_node: None,
             cwd: Vec::new(),
+            tgid: 0,
+            tids: Vec::new(),
+            oom_score_adj: 0,
+            oom_score_adj_min: 0,
+            oom_score: 0,
         }
     }
 }
@@ -402,6 +428,27 @@ pub trait ProcSource {
     /// as in UML, /proc/mconsole exists.
     fn mconsole_notify(&self) -> bool {
         false
+    }
+    /// Whether the task reading/writing /proc may raise resource limits
+    /// (CAP_SYS_RESOURCE: root).
+    fn caller_privileged(&self) -> bool {
+        false
+    }
+    /// A write to /proc/<pid>/oom_score_adj or oom_adj, already checked:
+    /// the new value for the whole thread group of `pid`, and the new
+    /// floor if it changes. The kernel applies it after the write.
+    fn set_oom_score_adj(
+        &self,
+        _pid: u32,
+        _adj: i16,
+        _min: Option<i16>,
+    ) -> crate::errno::KResult<()> {
+        Err(crate::errno::Errno::EACCES)
+    }
+    /// A write to /proc/<pid>/comm (or task/<tid>/comm): the new name of
+    /// thread `tid`, at most 15 bytes.
+    fn set_comm(&self, _tid: u32, _name: &[u8]) -> crate::errno::KResult<()> {
+        Err(crate::errno::Errno::EACCES)
     }
     /// A write to /proc/mconsole: sent as a "user" notify message.
     fn user_notify(&self, _data: &[u8]) -> crate::errno::KResult<()> {

@@ -340,3 +340,37 @@ fn task_dirs_hold_no_task_dir_and_lead_back_up() {
     assert!(cat(&fs, "/vmstat").starts_with("nr_free_pages "));
     assert!(cat(&fs, "/42/mountinfo").is_empty() || cat(&fs, "/42/mountinfo").contains(" - "));
 }
+
+#[test]
+fn oom_files_and_writable_comm() {
+    let fs = proc();
+    assert_eq!(cat(&fs, "/42/oom_score_adj"), "0\n");
+    assert_eq!(cat(&fs, "/42/oom_adj"), "0\n");
+    assert_eq!(cat(&fs, "/42/oom_score"), "0\n");
+    let mode = |p: &str| fs.stat(walk(&fs, p).unwrap()).unwrap().mode & 0o7777;
+    assert_eq!(mode("/42/oom_score_adj"), 0o644);
+    assert_eq!(mode("/42/oom_adj"), 0o644);
+    assert_eq!(mode("/42/comm"), 0o644);
+    assert_eq!(mode("/42/oom_score"), 0o444);
+    let w = |p: &str, d: &[u8]| fs.write(walk(&fs, p).unwrap(), 0, d);
+    // Out of range or not a number: EINVAL before anything is asked of
+    // the source; another process's comm: EINVAL.
+    assert_eq!(w("/42/oom_score_adj", b"1001"), Err(Errno::EINVAL));
+    assert_eq!(w("/42/oom_adj", b"-18"), Err(Errno::EINVAL));
+    assert_eq!(w("/42/oom_score_adj", b"x"), Err(Errno::EINVAL));
+    assert_eq!(w("/1/comm", b"x"), Err(Errno::EINVAL));
+    // Unprivileged, below the floor (0): EACCES.
+    assert_eq!(w("/42/oom_score_adj", b"-1"), Err(Errno::EACCES));
+    assert_eq!(w("/42/oom_score", b"1"), Err(Errno::EACCES));
+    assert_eq!(w("/42/stat", b"1"), Err(Errno::EACCES));
+    // task/ lists the process alone when it has no other thread; another
+    // id there is ENOENT.
+    let names: Vec<Vec<u8>> = fs
+        .readdir(walk(&fs, "/42/task").unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, vec![b".".to_vec(), b"..".to_vec(), b"42".to_vec()]);
+    assert_eq!(walk(&fs, "/42/task/1"), Err(Errno::ENOENT));
+}
