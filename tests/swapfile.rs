@@ -8,7 +8,9 @@
 //!   "file" with its size and priority; a file with holes, a file on tmpfs,
 //!   a file already in use and a non-swap file get Linux's errors (EINVAL,
 //!   EINVAL, EBUSY, EINVAL); unlink and rename of an active swap file are
-//!   EPERM (Linux's may_delete).
+//!   EPERM (Linux's may_delete); write, O_TRUNC open, truncate,
+//!   ftruncate, fallocate and copy_file_range of it ETXTBSY, umount of
+//!   its file system EBUSY; once swapped off it can be written again.
 //! - Two areas: the higher priority fills first, the lower takes the rest,
 //!   and a program bigger than the budget reads every page back right.
 //! - swapoff of the file brings everything in, the file can be removed,
@@ -148,6 +150,24 @@ fn a_swap_file_in_ext2_with_priorities_beside_a_swap_disk() {
     // The file, priority 10; the disk, priority 5.
     ok(g, "mkswap /data/sw");
     same(g, "/mnt/swapctl on /data/sw 10", "ok");
+    // An active swap file is not to be modified (Linux: ETXTBSY, though
+    // opening it for writing succeeds), nor its file system unmounted.
+    for op in [
+        "write",
+        "otrunc",
+        "truncate",
+        "ftruncate",
+        "fallocate",
+        "copy",
+    ] {
+        same(
+            g,
+            &format!("/mnt/swapctl {op} /data/sw; echo $?"),
+            &format!("swapctl {op} /data/sw: Text file busy\n1"),
+        );
+    }
+    same(g, "stat -c %s /data/sw", "33554432");
+    fails(g, "umount /data", "Device or resource busy");
     fails(g, "/mnt/swapctl on /data/sw 3", "Device or resource busy");
     fails(g, "rm -f /data/sw", "Operation not permitted");
     fails(g, "mv /data/sw /data/sw2", "Operation not permitted");
@@ -205,6 +225,7 @@ fn a_swap_file_in_ext2_with_priorities_beside_a_swap_disk() {
     let swaps = ok(g, "cat /proc/swaps");
     assert!(swap_row(&swaps, "/data/sw").is_none(), "{swaps}");
     same(g, "awk '/SwapTotal/ {print $2}' /proc/meminfo", "131068");
+    same(g, "/mnt/swapctl write /data/sw", "ok");
     ok(g, "kill $(cat /tmp/h.pid); wait 2>/dev/null; true");
     ok(
         g,

@@ -278,7 +278,14 @@ impl Kernel {
                 .any(|(_, e)| e.file.borrow().node().is_some_and(|n| n.mnt == mnt))
                 || is_under(&t.fs.borrow().cwd.path(), path)
         });
-        open_or_cwd || self.maps_of(mnt, false)
+        // An active swap file holds its file system (Linux: EBUSY).
+        let swap = self
+            .frames
+            .swap
+            .areas
+            .iter()
+            .any(|a| a.file.is_some_and(|(m, _)| m == mnt));
+        open_or_cwd || swap || self.maps_of(mnt, false)
     }
 
     /// Does any file open for writing, or any shared writable mapping,

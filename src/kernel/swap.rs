@@ -15,14 +15,15 @@
 //! Swap files: a regular file whose file system gives its block map
 //! (ext2; tmpfs cannot: EINVAL as in Linux; holes: EINVAL) is used
 //! through its extents on the device (mm/swap.rs `Extents`); unlink and
-//! rename of an active one are EPERM. Areas are used by priority, round-
+//! rename of an active one are EPERM; write, truncate (and O_TRUNC),
+//! fallocate and copy_file_range ETXTBSY; umount of its file system
+//! EBUSY. Areas are used by priority, round-
 //! robin among equals; swapoff takes the area out of use first and makes
 //! room by swapping to the others.
 //!
 //! Not yet: a swap cache (a page read back is written again in full when
 //! it goes out again), shared pages (a frame with more than one reference:
-//! fork's copy-on-write pages, tmpfs pages that are mapped) stay resident;
-//! write/truncate of an active swap file is not refused (Linux: ETXTBSY).
+//! fork's copy-on-write pages, tmpfs pages that are mapped) stay resident.
 
 use std::sync::Arc;
 

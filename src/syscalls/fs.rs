@@ -198,6 +198,9 @@ impl Kernel {
                 if acc != O_RDONLY {
                     self.deny_write_to_program(r.node)?;
                 }
+                if flags & O_TRUNC != 0 && acc != O_RDONLY {
+                    self.deny_write_to_swapfile(r.node)?;
+                }
                 if flags & O_TRUNC != 0 && acc != O_RDONLY && r.stat.size > 0 {
                     self.mounts.fs(r.node.mnt)?.truncate(r.node.ino, 0)?;
                     self.pagecache.borrow_mut().truncate(
@@ -336,6 +339,17 @@ impl Kernel {
             t.exe_node == Some(node) && !matches!(t.state, TaskState::Zombie | TaskState::Dead)
         });
         if busy {
+            return Err(Errno::ETXTBSY);
+        }
+        Ok(())
+    }
+
+    /// ETXTBSY when `node` is an active swap file: Linux refuses writes,
+    /// truncation (also O_TRUNC opens), fallocate and copy_file_range on
+    /// an S_SWAPFILE inode, whose blocks swap writes behind the file
+    /// system's back. Opening it for writing itself succeeds, as there.
+    pub(crate) fn deny_write_to_swapfile(&self, node: crate::vfs::Node) -> KResult<()> {
+        if self.is_swapfile(node.mnt, node.ino) {
             return Err(Errno::ETXTBSY);
         }
         Ok(())
@@ -1190,6 +1204,7 @@ fn do_truncate(k: &mut Kernel, tid: Pid, r: &Resolved, len: u64) -> SysResult {
     }
     k.check_seals_truncate(r.node, len)?;
     k.deny_write_to_program(r.node)?;
+    k.deny_write_to_swapfile(r.node)?;
     // Growing past RLIMIT_FSIZE: EFBIG and SIGXFSZ (inode_newsize_ok).
     if len > r.stat.size {
         if let Some(last) = len.checked_sub(1) {

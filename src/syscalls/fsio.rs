@@ -221,6 +221,7 @@ pub fn sys_fallocate(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         None if !ops_of(&f).positional() => return Err(Errno::ESPIPE),
         None => return Err(Errno::ENODEV),
     };
+    k.deny_write_to_swapfile(node)?;
     let st = k.mounts.stat_node(node)?;
     match st.mode & S_IFMT {
         S_IFREG => {}
@@ -305,6 +306,8 @@ pub fn sys_copy_file_range(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     {
         return Err(Errno::EINVAL);
     }
+    k.deny_write_to_swapfile(ni)?;
+    k.deny_write_to_swapfile(no)?;
     if count == 0 {
         return ok(0);
     }

@@ -3,17 +3,58 @@
  * Used by tests/swapfile.rs.
  *   swapctl on PATH [PRIO]
  *   swapctl off PATH
+ *   swapctl write|otrunc|truncate|ftruncate|fallocate|copy PATH
+ *     (modify PATH one way; an active swap file gives ETXTBSY, though
+ *     opening it for writing succeeds)
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/swap.h>
+#include <unistd.h>
+
+static int modify(const char *op, const char *path)
+{
+    if (strcmp(op, "truncate") == 0)
+        return truncate(path, 4096);
+    if (strcmp(op, "otrunc") == 0) {
+        int fd = open(path, O_WRONLY | O_TRUNC);
+        if (fd >= 0)
+            close(fd);
+        return fd < 0 ? -1 : 0;
+    }
+    int fd = open(path, O_RDWR);
+    if (fd < 0) {
+        printf("swapctl %s %s: open: %s\n", op, path, strerror(errno));
+        exit(1);
+    }
+    long r;
+    if (strcmp(op, "write") == 0)
+        r = pwrite(fd, "x", 1, 1 << 20);
+    else if (strcmp(op, "ftruncate") == 0)
+        r = ftruncate(fd, 4096);
+    else if (strcmp(op, "fallocate") == 0)
+        r = fallocate(fd, 0, 0, 4096);
+    else if (strcmp(op, "copy") == 0) {
+        loff_t in = 0, out = 1 << 20;
+        r = copy_file_range(fd, &in, fd, &out, 16, 0);
+    } else {
+        fprintf(stderr, "swapctl: %s?\n", op);
+        exit(2);
+    }
+    int e = errno;
+    close(fd);
+    errno = e;
+    return r < 0 ? -1 : 0;
+}
 
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: swapctl on PATH [PRIO] | off PATH\n");
+        fprintf(stderr, "usage: swapctl on PATH [PRIO] | off PATH | OP PATH\n");
         return 2;
     }
     int r;
@@ -25,8 +66,7 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[1], "off") == 0) {
         r = swapoff(argv[2]);
     } else {
-        fprintf(stderr, "swapctl: %s?\n", argv[1]);
-        return 2;
+        r = modify(argv[1], argv[2]);
     }
     if (r != 0) {
         printf("swapctl %s %s: %s\n", argv[1], argv[2], strerror(errno));

@@ -149,6 +149,7 @@ impl FileDescription for RegularFile {
         if k.mounts.get(self.node.mnt)?.read_only {
             return Err(Errno::EROFS);
         }
+        k.deny_write_to_swapfile(self.node)?;
         // O_APPEND writes at the end, pwrite's offset too (Linux ignores
         // it); only write(2) moves the file offset.
         let append = io.file.borrow().flags & O_APPEND != 0;
