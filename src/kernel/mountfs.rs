@@ -245,6 +245,7 @@ impl Kernel {
         if self.mount_busy(mnt, &path) {
             return Err(Errno::EBUSY);
         }
+        self.notify_unmount(mnt);
         let fs = self.mounts.fs(mnt)?;
         self.writeback_mount(mnt, fs.as_ref());
         drop(fs);

@@ -15,8 +15,8 @@ use crate::fs::{
     S_IFSOCK, S_ISGID, S_ISVTX,
 };
 use crate::kernel::files::inotify::{
-    isdir_bit, IN_ATTRIB, IN_CREATE, IN_DELETE, IN_ISDIR, IN_MODIFY, IN_MOVED_FROM, IN_MOVED_TO,
-    IN_MOVE_SELF,
+    isdir_bit, IN_ACCESS, IN_ATTRIB, IN_CREATE, IN_DELETE, IN_ISDIR, IN_MODIFY, IN_MOVED_FROM,
+    IN_MOVED_TO, IN_MOVE_SELF, IN_OPEN,
 };
 use crate::kernel::files::pty::{PtyMaster, PtySlave};
 use crate::kernel::files::{
@@ -255,6 +255,8 @@ impl Kernel {
             _ if flags & O_PATH != 0 => RegularFile::new(r.node),
             _ => return Err(Errno::ENXIO),
         };
+        let watched = (!self.evhub.inotify.is_empty() && flags & O_PATH == 0)
+            .then(|| (r.path.clone(), r.node));
         let file = OpenFile::new(ops.clone(), flags, r.path);
         let installed = self
             .task(tid)?
@@ -270,6 +272,9 @@ impl Kernel {
             }
         };
         ops.opened(self, tid, flags);
+        if let Some((path, node)) = watched {
+            self.notify_file(tid, &path, node, IN_OPEN);
+        }
         Ok(fd as i64)
     }
 
@@ -541,6 +546,11 @@ pub fn sys_getdents64(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let (bytes, next) = ops.readdir(k, &io, cap)?;
     k.write_user(tid, a[1], &bytes)?;
     f.borrow_mut().offset = next;
+    // Every getdents is an access (Linux's iterate_dir), even at the end.
+    if let Some(node) = ops.node() {
+        let path = f.borrow().path.clone();
+        k.notify_file(tid, &path, node, IN_ACCESS);
+    }
     ok(bytes.len() as i64)
 }
 

@@ -6,8 +6,12 @@
  * records with 16-byte padded names, IN_NONBLOCK EAGAIN, a blocking read
  * and poll woken by another process, FIONREAD, and bad calls. Runs in a
  * scratch directory on the test disk (ext2) and in /tmp (tmpfs in the
- * guest when mounted). OPEN and ACCESS are not asked for. */
+ * guest when mounted). Then IN_OPEN, IN_ACCESS (reads that return
+ * bytes, pread, getdents of a directory with IN_ISDIR), IN_CLOSE_* (no
+ * events for O_PATH), and IN_UNMOUNT then IN_IGNORED for watches on a
+ * tmpfs unmounted. */
 #include "t_common.h"
+#include <dirent.h>
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
@@ -26,7 +30,7 @@ static const char *names(uint32_t m) {
         {IN_ACCESS, "ACCESS"}, {IN_MODIFY, "MODIFY"}, {IN_ATTRIB, "ATTRIB"}, {IN_CLOSE_WRITE, "CLOSE_WRITE"},
         {IN_CLOSE_NOWRITE, "CLOSE_NOWRITE"}, {IN_OPEN, "OPEN"}, {IN_MOVED_FROM, "MOVED_FROM"}, {IN_MOVED_TO, "MOVED_TO"},
         {IN_CREATE, "CREATE"}, {IN_DELETE, "DELETE"}, {IN_DELETE_SELF, "DELETE_SELF"}, {IN_MOVE_SELF, "MOVE_SELF"},
-        {IN_Q_OVERFLOW, "Q_OVERFLOW"}, {IN_IGNORED, "IGNORED"}, {IN_ISDIR, "ISDIR"}};
+        {IN_UNMOUNT, "UNMOUNT"}, {IN_Q_OVERFLOW, "Q_OVERFLOW"}, {IN_IGNORED, "IGNORED"}, {IN_ISDIR, "ISDIR"}};
     for (unsigned i = 0; i < sizeof t / sizeof t[0]; i++)
         if (m & t[i].bit) {
             if (b[0]) strcat(b, "|");
@@ -144,6 +148,75 @@ static void in_dir(const char *where, const char *label) {
     close(fd);
 }
 
+#define OAC (IN_OPEN | IN_ACCESS | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)
+
+static void open_access(const char *where, const char *label) {
+    SAY("-- open and access in %s\n", label);
+    char d[128], f[160];
+    snprintf(d, sizeof d, "%s/oa", where);
+    mkdir(d, 0755);
+    snprintf(f, sizeof f, "%s/f", d);
+    int w = open(f, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    CHECK(write(w, "hello", 5) == 5, "write the file");
+    close(w);
+    int fd = inotify_init1(IN_NONBLOCK);
+    int wd = inotify_add_watch(fd, d, OAC);
+    int wf = inotify_add_watch(fd, f, OAC);
+    CHECK(wd >= 1 && wf >= 1, "watch the directory and the file");
+    char buf[16];
+    int r = open(f, O_RDONLY);
+    CHECK(read(r, buf, 2) == 2, "read 2");
+    CHECK(read(r, buf, sizeof buf) == 3, "read the rest");
+    CHECK(read(r, buf, sizeof buf) == 0, "read at the end");
+    dump(fd, "open, two reads, a read at the end", wd, wf);
+    CHECK(pread(r, buf, 1, 0) == 1, "pread");
+    close(r);
+    dump(fd, "pread, close", wd, wf);
+    r = open(f, O_RDWR);
+    close(r);
+    r = open(f, O_PATH);
+    close(r);
+    dump(fd, "open O_RDWR and close, open O_PATH and close", wd, wf);
+    DIR *dir = opendir(d);
+    int entries = 0;
+    while (readdir(dir)) entries++;
+    closedir(dir);
+    CHECK(entries == 3, "readdir: 3 entries");
+    dump(fd, "opendir, readdir to the end, closedir", wd, wf);
+    int e = open(f, O_RDONLY | O_DIRECTORY);
+    CHECK(e < 0 && errno == ENOTDIR, "O_DIRECTORY on a file: ENOTDIR");
+    CHECK(read(fd, buf, sizeof buf) < 0 && errno == EAGAIN, "a failed open: no event");
+    close(fd);
+    unlink(f);
+    rmdir(d);
+}
+
+static void unmount_events(void) {
+    SAY("-- unmount\n");
+    const char *m = "/tmp/inotify-um";
+    mkdir(m, 0755);
+    if (mount("tmpfs", m, "tmpfs", 0, NULL) != 0) {
+        SAY("(no tmpfs mount: %s)\n", strerror(errno));
+        rmdir(m);
+        return;
+    }
+    close(open("/tmp/inotify-um/f", O_CREAT | O_WRONLY, 0644));
+    int a = inotify_init1(IN_NONBLOCK), b = inotify_init1(IN_NONBLOCK), c = inotify_init1(IN_NONBLOCK);
+    int wa = inotify_add_watch(a, m, IN_CREATE);
+    int wb = inotify_add_watch(b, "/tmp/inotify-um/f", IN_ATTRIB);
+    int wc = inotify_add_watch(c, "/tmp", IN_DELETE);
+    CHECK(wa >= 1 && wb >= 1 && wc >= 1, "watch the root, a file in it, and /tmp");
+    CHECK(umount(m) == 0, "umount with watches on its inodes");
+    dump(a, "the watch on the unmounted root", wa, -1);
+    dump(b, "the watch on a file of it", -1, wb);
+    dump(c, "the watch on the directory above", wc, -1);
+    CHECK(inotify_rm_watch(a, wa) < 0 && errno == EINVAL, "rm_watch after the unmount: EINVAL");
+    close(a);
+    close(b);
+    close(c);
+    rmdir(m);
+}
+
 int main(void) {
     t_begin("t_inotify");
     if (access("/proc/self", F_OK) != 0) mount("proc", "/proc", "proc", 0, NULL);
@@ -157,6 +230,9 @@ int main(void) {
         in_dir("/tmp/inotify-tmpfs", "a tmpfs");
     }
     rmdir("/tmp/inotify-tmpfs");
+    open_access(t_dir, "the scratch directory");
+    open_access("/tmp", "/tmp");
+    unmount_events();
 
     int fd = inotify_init1(0);
     CHECK(inotify_init1(0x10) < 0 && errno == EINVAL, "inotify_init1 unknown flags: EINVAL");

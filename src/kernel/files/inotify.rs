@@ -8,10 +8,12 @@
 //! Events come from the syscall layer's hooks (`Kernel::notify_child`,
 //! `notify_node`, `notify_path`): IN_CREATE, IN_DELETE, IN_MOVED_FROM/TO
 //! (one cookie per rename), IN_ATTRIB, IN_MODIFY (write, truncate),
-//! IN_CLOSE_WRITE/IN_CLOSE_NOWRITE (last close of an open file),
-//! IN_DELETE_SELF and IN_MOVE_SELF, IN_IGNORED when a watch goes; for a
-//! file, a watch on its directory gets the event too, with the name.
-//! Not generated: IN_ACCESS, IN_OPEN, IN_UNMOUNT. IN_DELETE_SELF comes at
+//! IN_CLOSE_WRITE/IN_CLOSE_NOWRITE (last close of an open file), IN_OPEN
+//! (not O_PATH), IN_ACCESS (a read that returned bytes, every getdents),
+//! IN_DELETE_SELF and IN_MOVE_SELF, IN_IGNORED when a watch goes,
+//! IN_UNMOUNT then IN_IGNORED for watches on a file system unmounted;
+//! open/close/access of a directory carry IN_ISDIR; for a file, a watch
+//! on its directory gets the event too, with the name. IN_DELETE_SELF comes at
 //! the unlink of the last link, not when the inode is finally freed.
 //! Hooks cost one check of `EventHub::inotify` when nothing watches.
 
@@ -26,7 +28,7 @@ use crate::kernel::task::Pid;
 use crate::kernel::waitq::{WaitQueue, WaitQueueRef};
 use crate::kernel::Kernel;
 use crate::syscalls::{ok, SysResult};
-use crate::vfs::file::{ops_of, FileDescription, Io, O_CLOEXEC, O_NONBLOCK, O_RDONLY};
+use crate::vfs::file::{ops_of, FileDescription, Io, O_CLOEXEC, O_NONBLOCK, O_PATH, O_RDONLY};
 use crate::vfs::{Node, OpenFile, OpenFileRef};
 
 pub const IN_ACCESS: u32 = 0x1;
@@ -41,6 +43,7 @@ pub const IN_CREATE: u32 = 0x100;
 pub const IN_DELETE: u32 = 0x200;
 pub const IN_DELETE_SELF: u32 = 0x400;
 pub const IN_MOVE_SELF: u32 = 0x800;
+pub const IN_UNMOUNT: u32 = 0x2000;
 pub const IN_Q_OVERFLOW: u32 = 0x4000;
 pub const IN_IGNORED: u32 = 0x8000;
 pub const IN_ONLYDIR: u32 = 0x0100_0000;
@@ -328,6 +331,9 @@ impl Kernel {
             let of = f.borrow();
             (of.node(), of.path.clone(), of.writable())
         };
+        if f.borrow().flags & O_PATH != 0 {
+            return;
+        }
         if let Some(n) = node {
             let mask = if writable {
                 IN_CLOSE_WRITE
@@ -335,7 +341,47 @@ impl Kernel {
                 IN_CLOSE_NOWRITE
             };
             let tid = self.evhub.current;
-            self.notify_path(tid, &path, n, mask);
+            self.notify_file(tid, &path, n, mask);
+        }
+    }
+
+    /// An event on an open file (open, access, close): IN_ISDIR added for
+    /// a directory, as Linux's fsnotify_parent does.
+    pub fn notify_file(&mut self, tid: Pid, path: &[u8], node: Node, mask: u32) {
+        if self.evhub.inotify.is_empty() {
+            return;
+        }
+        let dir = self.mounts.stat_node(node).map_or(0, |st| isdir_bit(&st));
+        self.notify_path(tid, path, node, mask | dir);
+    }
+
+    /// Mount `mnt` goes: every watch on one of its inodes gets IN_UNMOUNT
+    /// (whatever its mask, as Linux) and then goes (IN_IGNORED).
+    pub fn notify_unmount(&mut self, mnt: usize) {
+        let Some(all) = self.inotifies() else {
+            return;
+        };
+        for i in all {
+            let wds: Vec<(i32, Node)> = i
+                .watches
+                .borrow()
+                .iter()
+                .filter(|(_, w)| w.node.mnt == mnt)
+                .map(|(&wd, w)| (wd, w.node))
+                .collect();
+            for (wd, node) in wds {
+                let dir = self.mounts.stat_node(node).map_or(0, |st| isdir_bit(&st));
+                i.push(
+                    self,
+                    Event {
+                        wd,
+                        mask: IN_UNMOUNT | dir,
+                        cookie: 0,
+                        name: Vec::new(),
+                    },
+                );
+                i.drop_watch(self, wd);
+            }
         }
     }
 

@@ -85,7 +85,14 @@ impl Kernel {
             return Err(Errno::EBADF);
         }
         let ops = ops_of(f);
-        ops.read(self, &Io { tid, file: f, pos }, buf)
+        let n = ops.read(self, &Io { tid, file: f, pos }, buf)?;
+        if n > 0 && !self.evhub.inotify.is_empty() {
+            if let Some(node) = ops.node() {
+                let path = f.borrow().path.clone();
+                self.notify_file(tid, &path, node, inotify::IN_ACCESS);
+            }
+        }
+        Ok(n)
     }
 
     /// write(2).
