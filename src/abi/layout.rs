@@ -21,6 +21,11 @@
 //! | [`EpollEvent`] | struct epoll_event (12 bytes, packed on x86-64) |
 //! | [`KSigaction`] | the kernel's struct sigaction (32 bytes, 64-bit mask) |
 //! | [`MsgHdr`] | struct msghdr (56 bytes) |
+//! | [`Itimerval`] | struct itimerval (32 bytes) |
+//! | [`Tms`] | struct tms (32 bytes) |
+//! | [`Statx`], [`StatxTimestamp`] | struct statx (256 bytes) |
+//! | [`Dirent64Head`] | linux_dirent64 before its name (19 bytes, packed) |
+//! | [`SiginfoFault`], [`SiginfoProc`] | siginfo_t (128 bytes): the fault and the sender/child/timer views of its union |
 
 #![deny(unsafe_code)]
 
@@ -213,14 +218,117 @@ guest_struct! {
     }
 }
 
-impl Field for Timespec {
-    fn put(self, out: &mut [u8]) {
-        self.write_to(out);
-    }
-    fn get(b: &[u8]) -> Self {
-        Self::read_from(b)
+guest_struct! {
+    /// struct itimerval.
+    pub struct Itimerval [32] {
+        pub it_interval: Timeval = 0,
+        pub it_value: Timeval = 16,
     }
 }
+
+guest_struct! {
+    /// struct tms (clock ticks).
+    pub struct Tms [32] {
+        pub tms_utime: i64 = 0,
+        pub tms_stime: i64 = 8,
+        pub tms_cutime: i64 = 16,
+        pub tms_cstime: i64 = 24,
+    }
+}
+
+guest_struct! {
+    /// struct statx_timestamp.
+    pub struct StatxTimestamp [16] {
+        pub tv_sec: i64 = 0,
+        pub tv_nsec: u32 = 8,
+        pub _reserved: i32 = 12,
+    }
+}
+
+guest_struct! {
+    /// struct statx (Linux 6.x; the tail is spare).
+    pub struct Statx [256] {
+        pub stx_mask: u32 = 0,
+        pub stx_blksize: u32 = 4,
+        pub stx_attributes: u64 = 8,
+        pub stx_nlink: u32 = 16,
+        pub stx_uid: u32 = 20,
+        pub stx_gid: u32 = 24,
+        pub stx_mode: u16 = 28,
+        pub _spare0: u16 = 30,
+        pub stx_ino: u64 = 32,
+        pub stx_size: u64 = 40,
+        pub stx_blocks: u64 = 48,
+        pub stx_attributes_mask: u64 = 56,
+        pub stx_atime: StatxTimestamp = 64,
+        pub stx_btime: StatxTimestamp = 80,
+        pub stx_ctime: StatxTimestamp = 96,
+        pub stx_mtime: StatxTimestamp = 112,
+        pub stx_rdev_major: u32 = 128,
+        pub stx_rdev_minor: u32 = 132,
+        pub stx_dev_major: u32 = 136,
+        pub stx_dev_minor: u32 = 140,
+        pub stx_mnt_id: u64 = 144,
+        pub stx_dio_mem_align: u32 = 152,
+        pub stx_dio_offset_align: u32 = 156,
+        pub _spare3: [u64; 12] = 160,
+    }
+}
+
+guest_struct! {
+    /// The fixed head of a linux_dirent64 record; the name (NUL-ended)
+    /// follows at offset 19 and the record is padded to 8 bytes.
+    pub struct Dirent64Head [19] repr(packed) {
+        pub d_ino: u64 = 0,
+        pub d_off: i64 = 8,
+        pub d_reclen: u16 = 16,
+        pub d_type: u8 = 18,
+    }
+}
+
+guest_struct! {
+    /// siginfo_t of a fault (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP
+    /// raised by the CPU): the faulting address.
+    pub struct SiginfoFault [128] {
+        pub si_signo: i32 = 0,
+        pub si_errno: i32 = 4,
+        pub si_code: i32 = 8,
+        pub _pad0: i32 = 12,
+        pub si_addr: u64 = 16,
+        pub _rest: [u64; 13] = 24,
+    }
+}
+
+guest_struct! {
+    /// siginfo_t of every other signal: the sender's pid and uid (for a
+    /// POSIX timer its id and overrun count), then one word: si_status
+    /// for SIGCHLD, si_value for sigqueue and timers.
+    pub struct SiginfoProc [128] {
+        pub si_signo: i32 = 0,
+        pub si_errno: i32 = 4,
+        pub si_code: i32 = 8,
+        pub _pad0: i32 = 12,
+        pub si_pid: i32 = 16,
+        pub si_uid: u32 = 20,
+        pub si_word: u64 = 24,
+        pub _rest: [u64; 12] = 32,
+    }
+}
+
+/// Structures nested in others encode as themselves.
+macro_rules! nested_field {
+    ($($t:ty),*) => {$(
+        impl Field for $t {
+            fn put(self, out: &mut [u8]) {
+                self.write_to(out);
+            }
+            fn get(b: &[u8]) -> Self {
+                Self::read_from(b)
+            }
+        }
+    )*};
+}
+nested_field!(Timespec, Timeval, StatxTimestamp);
 
 #[cfg(test)]
 mod tests {
@@ -247,6 +355,34 @@ mod tests {
         assert_eq!(&b[88..96], &7i64.to_le_bytes());
         assert_eq!(&b[96..104], &9i64.to_le_bytes());
         assert_eq!(Stat::read_from(&b), s);
+    }
+
+    #[test]
+    fn statx_and_dirent_sit_at_linux_offsets() {
+        let x = Statx {
+            stx_mode: 0o40755,
+            stx_mtime: StatxTimestamp {
+                tv_sec: 5,
+                tv_nsec: 6,
+                _reserved: 0,
+            },
+            stx_dev_minor: 3,
+            ..Statx::default()
+        };
+        let b = x.to_bytes();
+        assert_eq!(&b[28..30], &0o40755u16.to_le_bytes());
+        assert_eq!(&b[112..120], &5i64.to_le_bytes());
+        assert_eq!(&b[120..124], &6u32.to_le_bytes());
+        assert_eq!(&b[140..144], &3u32.to_le_bytes());
+        let d = Dirent64Head {
+            d_ino: 9,
+            d_off: 2,
+            d_reclen: 24,
+            d_type: 4,
+        }
+        .to_bytes();
+        assert_eq!(d.len(), 19);
+        assert_eq!((d[16], d[17], d[18]), (24, 0, 4));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! FP_XSTATE_MAGIC2; uc_flags has UC_FP_XSTATE. Without those markers
 //! rt_sigreturn restores the FXSAVE part only and resets the rest.
 
+use crate::abi::layout::{GuestStruct, SiginfoFault, SiginfoProc};
 use crate::platform::{FpRegs, Regs, FP_XSTATE_MAGIC2, XFEATURE_FP, XFEATURE_SSE};
 
 /// The signal numbers (defined once, in `crate::abi`).
@@ -166,22 +167,32 @@ impl SigInfo {
     /// The 128-byte `siginfo_t`.
     pub fn to_bytes(&self) -> [u8; 128] {
         let mut b = [0u8; 128];
-        b[0..4].copy_from_slice(&self.signo.to_le_bytes());
-        b[4..8].copy_from_slice(&self.errno.to_le_bytes());
-        b[8..12].copy_from_slice(&self.code.to_le_bytes());
         match self.signo {
-            SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP if self.code > 0 => {
-                b[16..24].copy_from_slice(&self.addr.to_le_bytes());
+            SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP if self.code > 0 => SiginfoFault {
+                si_signo: self.signo,
+                si_errno: self.errno,
+                si_code: self.code,
+                si_addr: self.addr,
+                ..SiginfoFault::default()
             }
+            .write_to(&mut b),
             _ => {
-                b[16..20].copy_from_slice(&self.pid.to_le_bytes());
-                b[20..24].copy_from_slice(&self.uid.to_le_bytes());
                 // SI_TIMER: si_timerid, si_overrun, si_value.
-                if self.signo == SIGCHLD && self.code != super::posix_timers::SI_TIMER {
-                    b[24..28].copy_from_slice(&self.status.to_le_bytes());
-                } else {
-                    b[24..32].copy_from_slice(&self.value.to_le_bytes());
+                let chld = self.signo == SIGCHLD && self.code != super::posix_timers::SI_TIMER;
+                SiginfoProc {
+                    si_signo: self.signo,
+                    si_errno: self.errno,
+                    si_code: self.code,
+                    si_pid: self.pid,
+                    si_uid: self.uid,
+                    si_word: if chld {
+                        u64::from(self.status as u32)
+                    } else {
+                        self.value
+                    },
+                    ..SiginfoProc::default()
                 }
+                .write_to(&mut b)
             }
         }
         b

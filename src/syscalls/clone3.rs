@@ -8,14 +8,14 @@
 //! for an fd that is no cgroup). CLONE_NEWTIME is refused with the other
 //! namespace flags (EINVAL, as a Linux built without them).
 
-use super::{Outcome, SysResult};
+use super::SysResult;
 use crate::errno::{Errno, KResult};
 use crate::kernel::clonecheck::{CLONE_PIDFD, TASK_SIZE_MAX};
 use crate::kernel::files::pidfd::install_pidfd;
 use crate::kernel::process::{
     CloneArgs, CLONE_PARENT, CLONE_PARENT_SETTID, CLONE_SIGHAND, CLONE_THREAD, CLONE_VFORK,
 };
-use crate::kernel::task::{Pid, TaskState, Wait};
+use crate::kernel::task::Pid;
 use crate::kernel::Kernel;
 
 const CLONE_ARGS_SIZE_VER0: u64 = 64;
@@ -187,20 +187,7 @@ fn clone_extra(
             Err(e) => log::debug!("clone: no pidfd for {child}: {e:?}"),
         }
     }
-    if vfork {
-        let mut r = k.regs(tid);
-        r.rax = child as u64;
-        k.set_regs(tid, r);
-        let waiting = k
-            .tasks
-            .get(&child)
-            .is_some_and(|c| c.vfork_parent.is_some());
-        if waiting {
-            k.task_mut(tid)?.state = TaskState::Blocked(Wait::Vfork);
-        }
-        return Ok(Outcome::NoReturn);
-    }
-    super::ok(child as i64)
+    super::process::parent_return(k, tid, child, vfork)
 }
 
 /// clone3(args, size).

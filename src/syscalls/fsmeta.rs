@@ -4,14 +4,6 @@
 use crate::abi::layout::{self, GuestStruct};
 use crate::fs::{DirEntry, Stat, StatFs};
 
-fn put64(b: &mut [u8], at: usize, v: u64) {
-    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
-}
-
-fn put32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
-}
-
 /// struct stat (144 bytes), as `abi::layout::Stat`.
 pub fn stat_bytes(st: &Stat, dev: u64) -> [u8; 144] {
     let ts = |t: crate::fs::Timespec| layout::Timespec {
@@ -43,32 +35,38 @@ pub fn stat_bytes(st: &Stat, dev: u64) -> [u8; 144] {
     b
 }
 
-/// struct statx (256 bytes) with the basic fields.
+/// struct statx (256 bytes), as `abi::layout::Statx`, with the basic
+/// fields.
 pub fn statx_bytes(st: &Stat, dev: u64) -> [u8; 256] {
     const STATX_BASIC_STATS: u32 = 0x7ff;
-    let mut b = [0u8; 256];
-    put32(&mut b, 0, STATX_BASIC_STATS);
-    put32(&mut b, 4, if st.blksize == 0 { 4096 } else { st.blksize });
-    put32(&mut b, 16, st.nlink);
-    put32(&mut b, 20, st.uid);
-    put32(&mut b, 24, st.gid);
-    b[28..30].copy_from_slice(&(st.mode as u16).to_le_bytes());
-    put64(&mut b, 32, st.ino);
-    put64(&mut b, 40, st.size);
-    put64(&mut b, 48, st.blocks);
-    let ts = |b: &mut [u8], at: usize, t: crate::fs::Timespec| {
-        put64(b, at, t.sec as u64);
-        put32(b, at + 8, t.nsec);
+    let ts = |t: crate::fs::Timespec| layout::StatxTimestamp {
+        tv_sec: t.sec,
+        tv_nsec: t.nsec,
+        _reserved: 0,
     };
-    ts(&mut b, 64, st.atime);
-    ts(&mut b, 96, st.ctime);
-    ts(&mut b, 112, st.mtime);
     let (rmaj, rmin) = crate::fs::devices::decode_dev(st.rdev);
-    put32(&mut b, 128, rmaj);
-    put32(&mut b, 132, rmin);
     let (dmaj, dmin) = crate::fs::devices::decode_dev(dev);
-    put32(&mut b, 136, dmaj);
-    put32(&mut b, 140, dmin);
+    let x = layout::Statx {
+        stx_mask: STATX_BASIC_STATS,
+        stx_blksize: if st.blksize == 0 { 4096 } else { st.blksize },
+        stx_nlink: st.nlink,
+        stx_uid: st.uid,
+        stx_gid: st.gid,
+        stx_mode: st.mode as u16,
+        stx_ino: st.ino,
+        stx_size: st.size,
+        stx_blocks: st.blocks,
+        stx_atime: ts(st.atime),
+        stx_ctime: ts(st.ctime),
+        stx_mtime: ts(st.mtime),
+        stx_rdev_major: rmaj,
+        stx_rdev_minor: rmin,
+        stx_dev_major: dmaj,
+        stx_dev_minor: dmin,
+        ..layout::Statx::default()
+    };
+    let mut b = [0u8; 256];
+    x.write_to(&mut b);
     b
 }
 
@@ -104,10 +102,13 @@ pub fn dirents64(entries: &[DirEntry], start: usize, cap: usize) -> (Vec<u8>, us
         }
         let at = out.len();
         out.resize(at + reclen, 0);
-        put64(&mut out, at, e.ino);
-        put64(&mut out, at + 8, (i + 1) as u64);
-        out[at + 16..at + 18].copy_from_slice(&(reclen as u16).to_le_bytes());
-        out[at + 18] = e.file_type;
+        let head = layout::Dirent64Head {
+            d_ino: e.ino,
+            d_off: (i + 1) as i64,
+            d_reclen: reclen as u16,
+            d_type: e.file_type,
+        };
+        head.write_to(&mut out[at..at + layout::Dirent64Head::SIZE]);
         out[at + 19..at + 19 + e.name.len()].copy_from_slice(&e.name);
         i += 1;
     }

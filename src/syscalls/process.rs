@@ -12,6 +12,12 @@ use crate::kernel::Kernel;
 fn do_clone(k: &mut Kernel, tid: Pid, a: CloneArgs) -> SysResult {
     let vfork = a.flags & CLONE_VFORK != 0;
     let child = k.clone_task(tid, a)?;
+    parent_return(k, tid, child, vfork)
+}
+
+/// The parent's side of a finished clone/clone3: the child's pid, or for
+/// vfork a sleep until the child execs or exits.
+pub(super) fn parent_return(k: &mut Kernel, tid: Pid, child: Pid, vfork: bool) -> SysResult {
     if vfork {
         // The parent sleeps until the child execs or exits.
         let mut r = k.regs(tid);

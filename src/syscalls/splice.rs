@@ -32,12 +32,49 @@ fn wait(k: &mut Kernel, tid: Pid, f: &OpenFileRef, events: u32, nonblock: bool) 
     block_on(k, tid, f, events, Err(Errno::EAGAIN))
 }
 
-/// (bytes queued, writers) of pipe `id`: empty with no writer is EOF.
-fn pipe_data(k: &mut Kernel, id: usize) -> (usize, u32) {
-    match k.pipes.get(id) {
+/// Bytes queued in pipe `id` (read end `f`), or the call's answer when
+/// there are none: 0 at EOF (no writer), else a wait for data.
+fn pipe_bytes(
+    k: &mut Kernel,
+    tid: Pid,
+    id: usize,
+    f: &OpenFileRef,
+    nonblock: bool,
+) -> Result<usize, SysResult> {
+    let (have, writers) = match k.pipes.get(id) {
         Some(p) => (p.fionread(), p.writers()),
         None => (0, 0),
+    };
+    match (have, writers) {
+        (0, 0) => Err(ok(0)),
+        (0, _) => Err(wait(k, tid, f, POLLIN, nonblock)),
+        (n, _) => Ok(n),
     }
+}
+
+/// Room in the pipe behind write end `f`, or the call's answer when there
+/// is none: EPIPE with no reader, else a wait for room.
+fn pipe_room(
+    k: &mut Kernel,
+    tid: Pid,
+    f: &OpenFileRef,
+    nonblock: bool,
+) -> Result<usize, SysResult> {
+    match ops_of(f).write_room(k) {
+        None => Err(broken_pipe(k, tid)),
+        Some(0) => Err(wait(k, tid, f, POLLOUT, nonblock)),
+        Some(r) => Ok(r),
+    }
+}
+
+/// The value of a readiness helper, or return its answer from the syscall.
+macro_rules! ready {
+    ($e:expr) => {
+        match $e {
+            Ok(n) => n,
+            Err(answer) => return answer,
+        }
+    };
 }
 
 /// A pipe end with no reader: EPIPE and SIGPIPE, as a write.
@@ -50,6 +87,26 @@ fn broken_pipe(k: &mut Kernel, tid: Pid) -> SysResult {
         },
     );
     Err(Errno::EPIPE)
+}
+
+/// Moves a positional side's offset past `w` bytes: the caller's
+/// offset word when it gave one (`off_p != 0`), else the file's.
+fn advance(
+    k: &mut Kernel,
+    tid: Pid,
+    f: &OpenFileRef,
+    pos: Option<u64>,
+    off_p: u64,
+    w: usize,
+) -> KResult<()> {
+    let Some(p) = pos else { return Ok(()) };
+    let end = p.checked_add(w as u64).ok_or(Errno::EOVERFLOW)?;
+    if off_p != 0 {
+        k.write_u64(tid, off_p, end)
+    } else {
+        f.borrow_mut().offset = end;
+        Ok(())
+    }
 }
 
 fn read_off(k: &mut Kernel, tid: Pid, p: u64) -> KResult<Option<u64>> {
@@ -95,18 +152,8 @@ pub fn sys_splice(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
                 return Err(Errno::EINVAL);
             }
             nonblock |= inp.borrow().nonblocking() || out.borrow().nonblocking();
-            let (have, writers) = pipe_data(k, i);
-            if have == 0 {
-                if writers == 0 {
-                    return ok(0);
-                }
-                return wait(k, tid, &inp, POLLIN, nonblock);
-            }
-            let room = match ops_of(&out).write_room(k) {
-                None => return broken_pipe(k, tid),
-                Some(0) => return wait(k, tid, &out, POLLOUT, nonblock),
-                Some(r) => r,
-            };
+            let have = ready!(pipe_bytes(k, tid, i, &inp, nonblock));
+            let room = ready!(pipe_room(k, tid, &out, nonblock));
             let mut buf = vec![0u8; len.min(have).min(room)];
             let n = k.file_read(tid, &inp, &mut buf, None)?;
             let w = k.file_write(tid, &out, &buf[..n], None)?;
@@ -126,13 +173,7 @@ pub fn sys_splice(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
                 verify(p, len)?;
             }
             nonblock |= inp.borrow().nonblocking();
-            let (have, writers) = pipe_data(k, i);
-            if have == 0 {
-                if writers == 0 {
-                    return ok(0);
-                }
-                return wait(k, tid, &inp, POLLIN, nonblock);
-            }
+            let have = ready!(pipe_bytes(k, tid, i, &inp, nonblock));
             let mut buf = vec![0u8; len.min(have)];
             let n = k.pipes.get(i).map(|p| p.peek(&mut buf)).unwrap_or(0);
             let w = match k.file_write(tid, &out, &buf[..n], pos) {
@@ -143,13 +184,7 @@ pub fn sys_splice(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             // Take what was written.
             let mut sink = vec![0u8; w];
             k.file_read(tid, &inp, &mut sink, None)?;
-            if let Some(p) = pos {
-                let end = p.checked_add(w as u64).ok_or(Errno::EOVERFLOW)?;
-                match off_out {
-                    Some(_) => k.write_u64(tid, off_out_p, end)?,
-                    None => out.borrow_mut().offset = end,
-                }
-            }
+            advance(k, tid, &out, pos, off_out_p, w)?;
             ok(w as i64)
         }
         (None, Some(_)) => {
@@ -163,11 +198,7 @@ pub fn sys_splice(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
                 verify(p, len)?;
             }
             nonblock |= out.borrow().nonblocking();
-            let room = match ops_of(&out).write_room(k) {
-                None => return broken_pipe(k, tid),
-                Some(0) => return wait(k, tid, &out, POLLOUT, nonblock),
-                Some(r) => r,
-            };
+            let room = ready!(pipe_room(k, tid, &out, nonblock));
             let mut buf = vec![0u8; len.min(room)];
             let n = match k.file_read(tid, &inp, &mut buf, pos) {
                 Ok(n) => n,
@@ -178,13 +209,7 @@ pub fn sys_splice(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
                 return ok(0);
             }
             let w = k.file_write(tid, &out, &buf[..n], None)?;
-            if let Some(p) = pos {
-                let end = p.checked_add(w as u64).ok_or(Errno::EOVERFLOW)?;
-                match off_in {
-                    Some(_) => k.write_u64(tid, off_in_p, end)?,
-                    None => inp.borrow_mut().offset = end,
-                }
-            }
+            advance(k, tid, &inp, pos, off_in_p, w)?;
             ok(w as i64)
         }
         (None, None) => Err(Errno::EINVAL),
@@ -214,18 +239,8 @@ pub fn sys_tee(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     }
     let nonblock =
         flags & SPLICE_F_NONBLOCK != 0 || inp.borrow().nonblocking() || out.borrow().nonblocking();
-    let (have, writers) = pipe_data(k, i);
-    if have == 0 {
-        if writers == 0 {
-            return ok(0);
-        }
-        return wait(k, tid, &inp, POLLIN, nonblock);
-    }
-    let room = match ops_of(&out).write_room(k) {
-        None => return broken_pipe(k, tid),
-        Some(0) => return wait(k, tid, &out, POLLOUT, nonblock),
-        Some(r) => r,
-    };
+    let have = ready!(pipe_bytes(k, tid, i, &inp, nonblock));
+    let room = ready!(pipe_room(k, tid, &out, nonblock));
     let len = usize::try_from(len).unwrap_or(usize::MAX).min(IO_MAX);
     let mut buf = vec![0u8; len.min(have).min(room)];
     let n = k.pipes.get(i).map(|p| p.peek(&mut buf)).unwrap_or(0);
@@ -258,11 +273,7 @@ pub fn sys_vmsplice(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     };
     let nonblock = flags & SPLICE_F_NONBLOCK != 0 || f.borrow().nonblocking();
     if writable {
-        let room = match ops_of(&f).write_room(k) {
-            None => return broken_pipe(k, tid),
-            Some(0) => return wait(k, tid, &f, POLLOUT, nonblock),
-            Some(r) => r,
-        };
+        let room = ready!(pipe_room(k, tid, &f, nonblock));
         let want = total.min(room);
         let mut data = Vec::with_capacity(want);
         for (base, len) in iov {
@@ -275,13 +286,7 @@ pub fn sys_vmsplice(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         let w = k.file_write(tid, &f, &data, None)?;
         return ok(w as i64);
     }
-    let (have, writers) = pipe_data(k, id);
-    if have == 0 {
-        if writers == 0 {
-            return ok(0);
-        }
-        return wait(k, tid, &f, POLLIN, nonblock);
-    }
+    let have = ready!(pipe_bytes(k, tid, id, &f, nonblock));
     let mut buf = vec![0u8; total.min(have)];
     let n = k.pipes.get(id).map(|p| p.peek(&mut buf)).unwrap_or(0);
     // Copy out first: a bad buffer leaves the pipe as it was.

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::{ok, Outcome, SysResult};
-use crate::abi::layout::Timespec;
+use crate::abi::layout::{Itimerval, Timespec, Timeval, Tms};
 use crate::errno::{Errno, KResult};
 use crate::host::clock;
 use crate::kernel::deadline;
@@ -223,22 +223,24 @@ fn write_itimerval(
     value: Duration,
     interval: Duration,
 ) -> KResult<()> {
-    let mut b = [0u8; 32];
-    b[0..8].copy_from_slice(&interval.as_secs().to_le_bytes());
-    b[8..16].copy_from_slice(&(interval.subsec_micros() as u64).to_le_bytes());
-    b[16..24].copy_from_slice(&value.as_secs().to_le_bytes());
-    b[24..32].copy_from_slice(&(value.subsec_micros() as u64).to_le_bytes());
-    k.write_user(tid, p, &b)
+    let tv = |d: Duration| Timeval {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
+        tv_usec: d.subsec_micros() as i64,
+    };
+    let it = Itimerval {
+        it_interval: tv(interval),
+        it_value: tv(value),
+    };
+    k.write_struct(tid, p, &it)
 }
 
 /// A guest `struct itimerval` as (value, interval); EINVAL unless both
 /// timevals are valid (seconds >= 0, 0 <= microseconds < 1e6), as Linux.
 fn read_itimerval(k: &mut Kernel, tid: Pid, p: u64) -> KResult<(Duration, Duration)> {
-    let b = k.read_user_vec(tid, p, 32)?;
-    let g = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-    let tv = |i: usize| deadline::timeval(g(i), g(i + 8));
-    let interval = tv(0)?;
-    Ok((tv(16)?, interval))
+    let it: Itimerval = k.read_struct(tid, p)?;
+    let tv = |t: Timeval| deadline::timeval(t.tv_sec, t.tv_usec);
+    let interval = tv(it.it_interval)?;
+    Ok((tv(it.it_value)?, interval))
 }
 
 /// (value, interval) of one of the process's interval timers now.
@@ -290,11 +292,13 @@ pub fn sys_times(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if a[0] != 0 {
         let (u, s) = k.cpu_ticks(tid);
         let (cu, cs) = k.leader(tid)?.child_cpu;
-        let mut b = [0u8; 32];
-        for (i, v) in [u, s, cu, cs].iter().enumerate() {
-            b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
-        }
-        k.write_user(tid, a[0], &b)?;
+        let t = Tms {
+            tms_utime: u as i64,
+            tms_stime: s as i64,
+            tms_cutime: cu as i64,
+            tms_cstime: cs as i64,
+        };
+        k.write_struct(tid, a[0], &t)?;
     }
     ok((k.uptime().as_millis() / 10) as i64 + 1)
 }
