@@ -73,6 +73,9 @@ pub struct PtraceStub {
     /// Told when guest code starts and stops running (None: never
     /// preempted, as in the platform tests).
     preempt: Option<Preempt>,
+    /// The stub's `/proc/PID/mem`, for the op list and XSAVE pages: opened
+    /// at spawn, closed when the stub dies ([`PtraceStub::gone`]).
+    mem: Option<hp::StubMem>,
 }
 
 fn stub_exe() -> Result<&'static StubExe, PlatformError> {
@@ -105,7 +108,11 @@ impl PtraceStub {
             cpu_ns_base: 0,
             cpu_at_stop: std::cell::Cell::new(None),
             preempt: None,
+            mem: None,
         };
+        // spawn_traced returns at the post-exec stop: this is the address
+        // space the stub keeps for life.
+        stub.mem = Some(hp::StubMem::open(pid).map_err(PlatformError::host("open /proc/PID/mem"))?);
         stub.reserved.push(STUB_BASE..STUB_END);
         stub.regs = hp::get_regs(pid).map_err(PlatformError::host("getregs"))?;
         stub.initial = stub.regs;
@@ -149,7 +156,7 @@ impl PtraceStub {
         r.orig_rax = u64::MAX;
         hp::set_regs(self.pid, &r).map_err(PlatformError::host("setregs"))?;
         crate::host::seccomp_stub::detach(self.pid).map_err(PlatformError::host("detach"))?;
-        self.alive = false; // ours to kill from now on, not Drop's
+        self.gone(); // ours to kill from now on, not Drop's
         Ok(Detached {
             pid: self.pid,
             initial: self.initial,
@@ -177,7 +184,8 @@ impl PtraceStub {
         data[0..2].copy_from_slice(&((prog.len() / 8) as u16).to_le_bytes());
         data[8..16].copy_from_slice(&(STUB_DATA + 16).to_le_bytes());
         data.extend_from_slice(&prog);
-        hp::write_stub_mem(self.pid, STUB_DATA, &data)
+        self.mem()?
+            .write(STUB_DATA, &data)
             .map_err(PlatformError::host("write /proc/PID/mem"))?;
         for (what, nr, args) in [
             ("prctl", SYS_PRCTL, [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0]),
@@ -242,7 +250,8 @@ impl PtraceStub {
         const SYS_OPENAT: u64 = 257;
         const AT_FDCWD: i64 = -100;
         let path = format!("/proc/{}/fd/{fd}\0", std::process::id());
-        hp::write_stub_mem(self.pid, STUB_DATA, path.as_bytes())
+        self.mem()?
+            .write(STUB_DATA, path.as_bytes())
             .map_err(PlatformError::host("write /proc/PID/mem"))?;
         let errno = |r: i64| Errno((-r) as i32);
         let got = self.host_syscall(SYS_OPENAT, [AT_FDCWD as u64, STUB_DATA, 0, 0, 0, 0])?;
@@ -322,7 +331,8 @@ impl PtraceStub {
             data.resize((STUB_XSTATE - STUB_DATA) as usize, 0);
             data.extend_from_slice(&xstate_init_area());
         }
-        hp::write_stub_mem(self.pid, STUB_DATA, &data)
+        self.mem()?
+            .write(STUB_DATA, &data)
             .map_err(PlatformError::host("write /proc/PID/mem"))?;
         let mut r = self.initial;
         r.rip = if xsave { STUB_RESET } else { STUB_BATCH };
@@ -370,7 +380,22 @@ impl PtraceStub {
     pub fn kill(&mut self) {
         if self.alive {
             hp::kill(self.pid);
-            self.alive = false;
+            self.gone();
+        }
+    }
+
+    /// The stub is dead (or no longer ours): nothing more to do with it,
+    /// its `/proc/PID/mem` fd closes.
+    fn gone(&mut self) {
+        self.alive = false;
+        self.mem = None;
+    }
+
+    /// The stub's memory file, while it lives.
+    fn mem(&self) -> Result<&hp::StubMem, PlatformError> {
+        match &self.mem {
+            Some(m) if self.alive => Ok(m),
+            _ => Err(PlatformError::StubGone),
         }
     }
 
@@ -420,7 +445,7 @@ impl PtraceStub {
             match hp::wait(self.pid).map_err(PlatformError::host("waitpid"))? {
                 HostStop::Signal(SIGTRAP) => break,
                 HostStop::Exited(_) | HostStop::Killed(_) => {
-                    self.alive = false;
+                    self.gone();
                     return Err(PlatformError::StubGone);
                 }
                 HostStop::Signal(sig) if sig != SIGSEGV && sig != SIGBUS && suppressed < 64 => {
@@ -458,7 +483,8 @@ impl PtraceStub {
             let calls: Vec<(u64, [u64; 6])> = chunk.iter().map(encode_op).collect();
             let bytes = encode_batch(&calls);
             self.check_alive()?;
-            hp::write_stub_mem(self.pid, STUB_DATA, &bytes)
+            self.mem()?
+                .write(STUB_DATA, &bytes)
                 .map_err(PlatformError::host("write /proc/PID/mem"))?;
             let mut r = self.regs;
             r.rip = STUB_BATCH;
@@ -559,11 +585,11 @@ impl Context for PtraceStub {
         log::trace!("stub {}: stop {stop:?}", self.pid);
         match stop {
             HostStop::Exited(code) => {
-                self.alive = false;
+                self.gone();
                 return Ok(Stop::Exited(code));
             }
             HostStop::Killed(sig) => {
-                self.alive = false;
+                self.gone();
                 return Ok(Stop::Killed(sig));
             }
             _ => {}
