@@ -77,6 +77,8 @@ const SPECIAL: &[&str] = &[
     "t_stubarea",
     // tests/net_fwd.rs
     "t_fwd_server",
+    // tests/net_errors.rs
+    "t_net_errors",
     // tests/hardening.rs
     "t_forkbomb",
 ];

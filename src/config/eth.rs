@@ -1,7 +1,9 @@
 //! `eth<N>=<transport>,<args>`: UML's network device switch. Only the
 //! rootless user-mode NAT is built: `eth0=user` (or `slirp`) with any
 //! number of `hostfwd=tcp:<hostaddr>:<hostport>-:<guestport>` port
-//! forwards (QEMU's syntax; an empty host address is 127.0.0.1).
+//! forwards (QEMU's syntax; an empty host address is 127.0.0.1), and
+//! `resolver=<addr>[:<port>]`: where the DNS forwarder at 10.0.2.3 sends
+//! queries (default: the host's /etc/resolv.conf).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -17,7 +19,11 @@ pub struct HostFwd {
 pub enum EthTransport {
     /// User-mode NAT: the guest's eth0 is 10.0.2.15/24, the gateway
     /// 10.0.2.2; forwards bring host connections in.
-    User { fwds: Vec<HostFwd> },
+    User {
+        fwds: Vec<HostFwd>,
+        /// The host resolver for 10.0.2.3 (None: /etc/resolv.conf's).
+        resolver: Option<SocketAddrV4>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,16 +51,30 @@ pub fn parse(rest: &str, value: &str) -> Result<EthSpec, &'static str> {
         _ => return Err("unknown transport (use eth0=user[,hostfwd=tcp::PORT-:PORT])"),
     }
     let mut fwds = Vec::new();
+    let mut resolver = None;
     for p in parts {
+        if let Some(r) = p.strip_prefix("resolver=") {
+            resolver = Some(resolver_addr(r).ok_or("bad resolver (use resolver=ADDR[:PORT])")?);
+            continue;
+        }
         let Some(f) = p.strip_prefix("hostfwd=") else {
-            return Err("unknown option (use hostfwd=tcp:[ADDR]:PORT-:PORT)");
+            return Err("unknown option (use hostfwd=tcp:[ADDR]:PORT-:PORT or resolver=ADDR)");
         };
         fwds.push(hostfwd(f).ok_or("bad hostfwd (use hostfwd=tcp:[ADDR]:PORT-:PORT)")?);
     }
     Ok(EthSpec {
         index,
-        transport: EthTransport::User { fwds },
+        transport: EthTransport::User { fwds, resolver },
     })
+}
+
+/// `addr[:port]`, port 53 if not given.
+fn resolver_addr(s: &str) -> Option<SocketAddrV4> {
+    if let Ok(ip) = s.parse::<Ipv4Addr>() {
+        return Some(SocketAddrV4::new(ip, 53));
+    }
+    let a: SocketAddrV4 = s.parse().ok()?;
+    (a.port() != 0).then_some(a)
 }
 
 /// `tcp:[addr]:port-[:]port` (the guest address, if given, is ignored:
@@ -94,7 +114,8 @@ mod tests {
             "user,hostfwd=tcp::8080-:80,hostfwd=tcp:127.0.0.1:2222-10.0.2.15:22",
         )
         .unwrap();
-        let EthTransport::User { fwds } = s.transport;
+        let EthTransport::User { fwds, resolver } = s.transport;
+        assert_eq!(resolver, None);
         assert_eq!(fwds.len(), 2);
         assert_eq!(fwds[0].host, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(fwds[0].guest_port, 80);
@@ -106,5 +127,19 @@ mod tests {
         assert!(parse("0", "user,hostfwd=udp::1-:2").is_err());
         assert!(parse("0", "user,hostfwd=tcp::0-:2").is_err());
         assert!(parse("0", "user,hostfwd=tcp::99999-:2").is_err());
+        let r = |v| match parse("0", v).map(|s| s.transport) {
+            Ok(EthTransport::User { resolver, .. }) => resolver,
+            Err(_) => None,
+        };
+        assert_eq!(
+            r("user,resolver=127.0.0.1"),
+            Some("127.0.0.1:53".parse().unwrap())
+        );
+        assert_eq!(
+            r("user,resolver=127.0.0.1:5353"),
+            Some("127.0.0.1:5353".parse().unwrap())
+        );
+        assert!(parse("0", "user,resolver=127.0.0.1:0").is_err());
+        assert!(parse("0", "user,resolver=nowhere").is_err());
     }
 }

@@ -128,3 +128,92 @@ impl HostStream {
         self.0.as_raw_fd()
     }
 }
+
+/// A host UDP socket of the user-mode NAT: one per guest UDP port that
+/// sent out through eth0, bound to any address and port of the host.
+pub struct HostUdp(std::net::UdpSocket);
+
+impl HostUdp {
+    pub fn open() -> io::Result<HostUdp> {
+        let s = std::net::UdpSocket::bind(("0.0.0.0", 0))?;
+        s.set_nonblocking(true)?;
+        Ok(HostUdp(s))
+    }
+
+    /// Sends one datagram; Ok(false) when the socket's buffer is full
+    /// (the datagram is dropped, as a full queue drops on Linux).
+    pub fn send_to(&self, data: &[u8], to: std::net::SocketAddr) -> io::Result<bool> {
+        match self.0.send_to(data, to) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The next datagram and its sender; Ok(None) when none is there.
+    /// An error the host queued (an ICMP port unreachable) is Err.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<Option<(usize, std::net::SocketAddr)>> {
+        match self.0.recv_from(buf) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// The host's resolver: the first IPv4 `nameserver` of /etc/resolv.conf,
+/// port 53; None if there is none.
+pub fn host_resolver() -> Option<SocketAddrV4> {
+    let text = std::fs::read_to_string("/etc/resolv.conf").ok()?;
+    resolver_of(&text)
+}
+
+/// The first IPv4 `nameserver` line of a resolv.conf text.
+pub fn resolver_of(text: &str) -> Option<SocketAddrV4> {
+    text.lines().find_map(|l| {
+        let mut w = l.split_whitespace();
+        if w.next() != Some("nameserver") {
+            return None;
+        }
+        let ip: std::net::Ipv4Addr = w.next()?.parse().ok()?;
+        Some(SocketAddrV4::new(ip, 53))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolver_is_the_first_ipv4_nameserver() {
+        let t = "# c\nsearch x\nnameserver ::1\nnameserver 127.0.0.53\nnameserver 8.8.8.8\n";
+        assert_eq!(resolver_of(t), Some("127.0.0.53:53".parse().unwrap()));
+        assert_eq!(resolver_of("nameserver\n"), None);
+    }
+
+    #[test]
+    fn udp_round_trip_on_loopback() {
+        let a = HostUdp::open().unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = b.local_addr().unwrap();
+        assert!(a.send_to(b"ping", to).unwrap());
+        let mut buf = [0u8; 16];
+        let (n, from) = b.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"ping");
+        b.send_to(b"pong", from).unwrap();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            if let Some((n, _)) = a.recv_from(&mut buf).unwrap() {
+                assert_eq!(&buf[..n], b"pong");
+                break;
+            }
+            assert!(std::time::Instant::now() < until);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}

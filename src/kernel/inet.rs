@@ -58,7 +58,7 @@ impl Kernel {
         let mut moved = false;
         for _ in 0..SETTLE_ROUNDS {
             let polled = self.inet.as_mut().is_some_and(|s| s.poll());
-            let opened = self.net_outbound();
+            let opened = self.net_outbound() | self.net_udp();
             let pumped = self.net_pump() || opened;
             moved |= polled || pumped;
             if !pumped {
@@ -87,6 +87,9 @@ impl Kernel {
     pub(super) fn net_timers(&mut self) {
         if self.net_deadline().is_some_and(|d| d <= Instant::now()) {
             self.net_settle();
+            // A timer can end a socket without sending anything (a
+            // connect out of time): its waiters must look again.
+            sock_wake(self);
         }
     }
 }

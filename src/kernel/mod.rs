@@ -12,6 +12,8 @@
 //! | `hostsrc.rs`  | host event sources registered with the host event loop; the idle wait |
 //! | `inet.rs`     | the guest TCP/IP stack: made on first use, run after socket calls and on its timers |
 //! | `netfwd.rs`   | the user-mode NAT's host side: port-forward listeners, pumping forwarded connections |
+//! | `netproc.rs`  | the rows of /proc/net's inet files: interface counters, TCP/UDP sockets, routes |
+//! | `netudp.rs`   | the user-mode NAT's UDP: a host socket per guest port, the DNS forwarder at 10.0.2.3 |
 //! | `process.rs`  | fork/clone, exit, zombies, wait4, reparenting |
 //! | `clonecheck.rs` | clone(2)'s checks on its flags and TLS base, as Linux's |
 //! | `exec.rs`     | execve: ELF and `#!` loading into a fresh address space |
@@ -71,6 +73,8 @@ pub mod mconsole;
 pub mod memevents;
 pub mod mountfs;
 pub mod netfwd;
+pub mod netproc;
+pub mod netudp;
 pub mod oom;
 pub mod orphans;
 pub mod pipes;

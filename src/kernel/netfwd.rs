@@ -14,9 +14,10 @@
 //! host connection (10.0.2.2 means the host's 127.0.0.1) without waiting
 //! for it: the host socket is watched for writing, and once it is open
 //! the SYN reaches a NAT socket listening on that destination, which is
-//! pumped like a forward; if the host refuses (or does not answer in
-//! `CONNECT_TIMEOUT`), the SYN meets no listener and the guest gets a
-//! reset. The kernel thread never waits on a host connect.
+//! pumped like a forward; if the host's connect fails, the guest's
+//! connect fails with the host's errno (ECONNREFUSED, ETIMEDOUT,
+//! EHOSTUNREACH, ENETUNREACH: `guest_errno`). The kernel thread never
+//! waits on a host connect.
 
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::State;
@@ -24,16 +25,34 @@ use smoltcp::socket::tcp::State;
 use super::core::Kernel;
 use super::hostsrc::HostSource;
 use crate::config::eth::{EthSpec, EthTransport};
+use crate::errno::Errno;
 use crate::host::event_loop::{Interest, Token};
 use crate::host::netsock::{HostListener, HostStream};
-use crate::net::inet::stack::GATEWAY_IP;
 
 /// Most bytes moved per host read.
 const CHUNK: usize = 64 << 10;
 /// How long opening an outbound connection on the host may take before
-/// the guest is refused (the guest waits, not the kernel thread; Linux's
-/// own SYN retries would give up after about two minutes).
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// the guest's connect fails with ETIMEDOUT: a backstop, the host's own
+/// SYN retries give up first (127 s with Linux's tcp_syn_retries 6), and
+/// the guest's socket has its own limit (`TCP_SYNCNT`, socket.rs).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(130);
+
+/// The guest's errno for a host connect that failed: what the host said
+/// when Linux would say the same to the guest, else ECONNREFUSED (the
+/// NAT's reset).
+fn guest_errno(e: &std::io::Error) -> Errno {
+    const PASSED: [Errno; 6] = [
+        Errno::ECONNREFUSED,
+        Errno::ETIMEDOUT,
+        Errno::EHOSTUNREACH,
+        Errno::ENETUNREACH,
+        Errno::EACCES,
+        Errno::EPERM,
+    ];
+    e.raw_os_error()
+        .and_then(|n| PASSED.into_iter().find(|p| p.0 == n))
+        .unwrap_or(Errno::ECONNREFUSED)
+}
 
 struct Forward {
     listener: HostListener,
@@ -62,6 +81,8 @@ pub struct NetHost {
     forwards: Vec<Forward>,
     conns: Vec<Conn>,
     opening: Vec<Opening>,
+    /// UDP flows and the DNS forwarder (`netudp.rs`).
+    pub udp: super::netudp::UdpNat,
 }
 
 impl NetHost {
@@ -91,9 +112,10 @@ impl Kernel {
     /// its port forwards' host listeners.
     pub fn net_attach(&mut self, specs: &[EthSpec]) -> Result<(), FwdError> {
         for spec in specs {
-            let EthTransport::User { fwds } = &spec.transport;
+            let EthTransport::User { fwds, resolver } = &spec.transport;
             let seed = self.rng.next_u64();
             self.net().attach_user_nat(seed);
+            self.net_host.udp.resolver = resolver.or_else(crate::host::netsock::host_resolver);
             for f in fwds {
                 let err = |source| FwdError {
                     addr: f.host,
@@ -169,10 +191,13 @@ impl Kernel {
         let reqs = st.take_outbound();
         let mut changed = !reqs.is_empty();
         for r in reqs {
-            let dst = if *r.dst.ip() == GATEWAY_IP {
-                std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, r.dst.port())
-            } else {
-                r.dst
+            let dst = match super::netudp::host_dst(r.dst, self.net_host.udp.resolver) {
+                Some(std::net::SocketAddr::V4(a)) => a,
+                // Nowhere on the host: refused at once.
+                _ => {
+                    self.net().outbound_done(r.id, Err(Errno::ECONNREFUSED));
+                    continue;
+                }
             };
             let started = HostStream::connect_start(dst).and_then(|stream| {
                 let t = self.register_host_source(
@@ -191,30 +216,30 @@ impl Kernel {
                 }),
                 Err(e) => {
                     log::debug!("outbound {dst}: {e}");
-                    self.net().outbound_done(r.id, false);
+                    self.net().outbound_done(r.id, Err(guest_errno(&e)));
                 }
             }
         }
         let opening = std::mem::take(&mut self.net_host.opening);
         for o in opening {
-            let ok = match o.stream.connected() {
+            let res = match o.stream.connected() {
                 Ok(false) if o.since.elapsed() < CONNECT_TIMEOUT => {
                     self.net_host.opening.push(o);
                     continue;
                 }
                 Ok(false) => {
                     log::debug!("outbound: no answer in {CONNECT_TIMEOUT:?}");
-                    false
+                    Err(Errno::ETIMEDOUT)
                 }
-                Ok(true) => true,
+                Ok(true) => Ok(()),
                 Err(e) => {
                     log::debug!("outbound: {e}");
-                    false
+                    Err(guest_errno(&e))
                 }
             };
             changed = true;
-            let h = self.net().outbound_done(o.id, ok);
-            match h.filter(|_| ok) {
+            let h = self.net().outbound_done(o.id, res);
+            match h.filter(|_| res.is_ok()) {
                 Some(h) => {
                     if let Err(e) =
                         self.host_loop

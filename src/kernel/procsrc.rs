@@ -26,6 +26,8 @@ pub struct ProcSnapshot {
     pub fdinfo: BTreeMap<(u32, u32), Vec<u8>>,
     /// /proc/net/unix text.
     pub net_unix: Vec<u8>,
+    /// /proc/net's inet files (dev, tcp, udp, route, ...), by name.
+    pub net_inet: Vec<(&'static str, Vec<u8>)>,
     pub sysctl: SysCtl,
     /// A hostname written to /proc/sys/kernel/hostname, for the kernel to
     /// take (`apply_proc_writes`).
@@ -145,6 +147,10 @@ impl ProcSource for KernelProcSource {
     }
     fn net_unix(&self) -> Vec<u8> {
         self.0.borrow().net_unix.clone()
+    }
+    fn net_file(&self, name: &str) -> Option<Vec<u8>> {
+        let s = self.0.borrow();
+        s.net_inet.iter().find(|e| e.0 == name).map(|e| e.1.clone())
     }
     fn fd_node(&self, pid: u32, fd: u32) -> Option<(usize, u64)> {
         let s = self.0.borrow();
@@ -282,7 +288,9 @@ impl Kernel {
         };
         let fdinfo = self.fdinfo_all();
         let net_unix = self.net_unix_text();
+        let net_inet = self.net_proc_texts();
         let mut s = snap.borrow_mut();
+        s.net_inet = net_inet;
         s.fdinfo = fdinfo;
         s.net_unix = net_unix;
         s.current = self.tasks.get(&tid).map(|t| t.tgid as u32).unwrap_or(1);

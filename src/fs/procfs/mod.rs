@@ -26,7 +26,8 @@
 //! /proc/<pid>/task/ (every thread: task/<tid> is the thread's own nodes,
 //! ino(tid, ..), so its stat, status and comm are the thread's).
 //! /proc/<pid>/fdinfo/<n> and /proc/net/unix are text the kernel makes
-//! (kernel/files/fdinfo.rs).
+//! (kernel/files/fdinfo.rs), as are /proc/net/{dev, tcp, tcp6, udp, udp6,
+//! route, if_inet6} (kernel/netproc.rs, net/inet/procnet.rs).
 //! /proc/<pid>/exe and fd/<n> are magic links: besides their text they
 //! name the file itself (`magic_link`), which a path walk goes to.
 #![deny(unsafe_code)]
@@ -105,6 +106,14 @@ const G_CORE_PATTERN: u64 = 63;
 const G_LEASE_BREAK_TIME: u64 = 64;
 const G_PRESSURE: u64 = 65;
 const G_PRESSURE_MEMORY: u64 = 66;
+// /proc/net's inet files (`ProcSource::net_file`).
+const G_NET_DEV: u64 = 70;
+const G_NET_IF_INET6: u64 = 71;
+const G_NET_ROUTE: u64 = 72;
+const G_NET_TCP: u64 = 73;
+const G_NET_TCP6: u64 = 74;
+const G_NET_UDP: u64 = 75;
+const G_NET_UDP6: u64 = 76;
 
 // Per-process file ids.
 const P_DIR: u64 = 1;
@@ -149,7 +158,16 @@ const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
     ("version", G_VERSION, Kind::File),
     ("vmstat", G_VMSTAT, Kind::File),
 ];
-const NET_ENTRIES: &[(&str, u64, Kind)] = &[("unix", G_NET_UNIX, Kind::File)];
+const NET_ENTRIES: &[(&str, u64, Kind)] = &[
+    ("dev", G_NET_DEV, Kind::File),
+    ("if_inet6", G_NET_IF_INET6, Kind::File),
+    ("route", G_NET_ROUTE, Kind::File),
+    ("tcp", G_NET_TCP, Kind::File),
+    ("tcp6", G_NET_TCP6, Kind::File),
+    ("udp", G_NET_UDP, Kind::File),
+    ("udp6", G_NET_UDP6, Kind::File),
+    ("unix", G_NET_UNIX, Kind::File),
+];
 const PRESSURE_ENTRIES: &[(&str, u64, Kind)] = &[("memory", G_PRESSURE_MEMORY, Kind::File)];
 const SYS_ENTRIES: &[(&str, u64, Kind)] = &[
     ("fs", G_SYS_FS, Kind::Dir),
@@ -245,7 +263,7 @@ impl ProcFs {
             let kind = match file {
                 G_ROOT | G_SYS | G_SYS_KERNEL | G_SYS_FS | G_SYS_VM | G_SYS_RANDOM | G_SYSVIPC
                 | G_NET | G_PRESSURE => Kind::Dir,
-                G_NET_UNIX => Kind::File,
+                G_NET_UNIX | G_NET_DEV..=G_NET_UDP6 => Kind::File,
                 G_SELF => Kind::Link,
                 G_MEMINFO..=G_STAT
                 | G_HOSTNAME..=G_OSTYPE
@@ -305,6 +323,10 @@ impl ProcFs {
         let s = &self.src;
         let text = match (task, file) {
             (None, G_NET_UNIX) => return Ok(s.net_unix()),
+            (None, G_NET_DEV..=G_NET_UDP6) => {
+                let name = NET_ENTRIES.iter().find(|e| e.1 == file).map_or("", |e| e.0);
+                return Ok(s.net_file(name).unwrap_or_default());
+            }
             (Some(_), P_FDINFO_FILE) => return s.fdinfo(pid, sub).ok_or(Errno::ENOENT),
             (None, G_MEMINFO) => format::meminfo(&s.meminfo()),
             (None, G_MOUNTS) => format::mounts(&s.mounts()),

@@ -395,6 +395,11 @@ pub trait ProcSource {
     fn net_unix(&self) -> Vec<u8> {
         b"Num       RefCount Protocol Flags    Type St Inode Path\n".to_vec()
     }
+    /// /proc/net's inet files by name (dev, tcp, tcp6, udp, udp6,
+    /// route, if_inet6); None: an empty file.
+    fn net_file(&self, _name: &str) -> Option<Vec<u8>> {
+        None
+    }
     fn environ(&self, _pid: u32) -> Vec<u8> {
         Vec::new()
     }

@@ -79,6 +79,7 @@ impl FileDescription for InetFile {
         let n = match req {
             FIONREAD => self.sock.borrow().inq(k.net())?,
             SIOCOUTQ => self.sock.borrow().outq(k.net()),
+            r if crate::net::inet::ifreq::is_if_ioctl(r) => return k.if_ioctl(io.tid, r, arg),
             _ => return Err(Errno::ENOTTY),
         };
         k.write_u32(io.tid, arg, n.min(i32::MAX as usize) as u32)?;

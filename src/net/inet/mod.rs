@@ -6,6 +6,9 @@
 //! |-------------|------|
 //! | `addr.rs`   | `sockaddr_in`/`sockaddr_in6` decoding and encoding, v4-mapped addresses |
 //! | `device.rs` | the IP-level device under smoltcp: capped queues, interface counters |
+//! | `ifreq.rs`  | the interface ioctls (SIOCGIFCONF, SIOCGIFFLAGS, ...): lo and eth0 in `struct ifreq` layout |
+//! | `natpkt.rs` | raw IPv4 packets the user-mode NAT handles itself: guest UDP out, UDP to the guest |
+//! | `procnet.rs` | the text of /proc/net/{dev,tcp,tcp6,udp,udp6,route,if_inet6} |
 //! | `stack.rs`  | the interface (lo), the socket set, ports (bind conflicts, ephemeral), polling, orphans |
 //! | `socket.rs` | one socket: Linux's TCP/UDP socket states on smoltcp's (listen backlog, connect, send/recv, poll, close) |
 //! | `opts.rs`   | socket options: the few with an effect, the many accepted and read back |
@@ -14,7 +17,10 @@
 
 pub mod addr;
 pub mod device;
+pub mod ifreq;
+pub mod natpkt;
 pub mod opts;
+pub mod procnet;
 pub mod socket;
 pub mod stack;
 

@@ -122,6 +122,13 @@ impl InetOpts {
         }
     }
 
+    /// TCP_SYNCNT: how many times a connect's SYN is sent again.
+    pub fn syn_retries(&self) -> u32 {
+        self.plain
+            .get(&(IPPROTO_TCP, 7))
+            .map_or(6, |&v| v.clamp(1, 127) as u32)
+    }
+
     /// setsockopt: `val` is the guest's option bytes (at most 16 read).
     pub fn set(&mut self, proto: Proto, level: i32, name: i32, val: &[u8]) -> KResult<Effect> {
         let tcp_level = level == IPPROTO_TCP;
@@ -178,6 +185,8 @@ impl InetOpts {
                 self.plain.insert((level, name), v);
             }
             (IPPROTO_IPV6, IPV6_V6ONLY) => self.v6only = v != 0,
+            // TCP_SYNCNT: 1..=MAX_TCP_SYNCNT.
+            (IPPROTO_TCP, 7) if !(1..=127).contains(&v) => return Err(Errno::EINVAL),
             (IPPROTO_IP, IP_TTL) if !(-1..=255).contains(&v) || v == 0 => {
                 return Err(Errno::EINVAL);
             }

@@ -77,6 +77,9 @@ pub struct InetSocket {
     closed_seen: bool,
     /// A UDP socket's connected peer.
     peer: Option<SocketAddr>,
+    /// When a connect still in its handshake gives up (ETIMEDOUT): the
+    /// SYN retries of TCP_SYNCNT, as Linux times them.
+    connect_deadline: Option<smoltcp::time::Instant>,
 }
 
 fn to_sa(e: IpEndpoint) -> SocketAddr {
@@ -108,6 +111,7 @@ impl InetSocket {
             shut_wr: false,
             closed_seen: false,
             peer: None,
+            connect_deadline: None,
         }
     }
 
@@ -326,6 +330,9 @@ impl InetSocket {
             st.sockets.remove(h);
             return Err(e);
         }
+        let give_up = syn_timeout(self.opts.syn_retries());
+        st.tcp(h).set_timeout(Some(give_up));
+        self.connect_deadline = Some(st.now() + give_up);
         self.conn = Conn::Tcp {
             h,
             connecting: true,
@@ -374,10 +381,27 @@ impl InetSocket {
     /// a reset becomes the pending error (SO_ERROR).
     pub fn sync(&mut self, st: &mut NetStack) {
         if let Conn::Tcp { h, connecting } = self.conn {
-            if !self.closed_seen && !self.shut_wr && st.tcp(h).state() == State::Closed {
+            let state = st.tcp(h).state();
+            if self.connect_deadline.is_some()
+                && !matches!(state, State::SynSent | State::SynReceived | State::Closed)
+            {
+                // Open: the handshake's time limit is not an idle limit.
+                st.tcp(h).set_timeout(None);
+                self.connect_deadline = None;
+            }
+            if !self.closed_seen && !self.shut_wr && state == State::Closed {
                 self.closed_seen = true;
                 if connecting {
-                    self.error = Some(Errno::ECONNREFUSED);
+                    // The NAT's word (the host's errno), else a handshake
+                    // out of time, else a reset.
+                    let timed_out = self.connect_deadline.is_some_and(|d| st.now() >= d);
+                    let e = st.take_conn_error(h).unwrap_or(if timed_out {
+                        Errno::ETIMEDOUT
+                    } else {
+                        Errno::ECONNREFUSED
+                    });
+                    self.connect_deadline = None;
+                    self.error = Some(e);
                 } else {
                     self.error = Some(Errno::ECONNRESET);
                     self.shut_rd = true;
@@ -751,6 +775,32 @@ impl InetSocket {
     }
 }
 
+/// How long a connect's handshake may take with `retries` SYN
+/// retransmissions: Linux's initial RTO of 1 s, doubled after each try
+/// up to TCP_RTO_MAX (120 s), summed (127 s for the default 6).
+pub fn syn_timeout(retries: u32) -> smoltcp::time::Duration {
+    let secs: u64 = (0..=retries.min(127))
+        .map(|i| 1u64.checked_shl(i).unwrap_or(u64::MAX).min(120))
+        .sum();
+    smoltcp::time::Duration::from_secs(secs)
+}
+
+/// A UDP socket as /proc/net/udp shows it: (state: 07 unconnected, 01
+/// connected; local; remote). None for TCP or an unbound socket.
+impl InetSocket {
+    pub fn udp_row(&self) -> Option<(u8, SocketAddr, SocketAddr)> {
+        if self.proto != Proto::Udp {
+            return None;
+        }
+        let local = self.bound?;
+        let zero = SocketAddr::new(self.family.any(), 0);
+        Some(match self.peer {
+            Some(p) => (1, local, p),
+            None => (7, local, zero),
+        })
+    }
+}
+
 /// Is the connection on `h` still in its handshake? (A non-blocking
 /// connect's socket may send once the handshake is over, before the
 /// guest calls connect again to hear so.)
@@ -768,5 +818,74 @@ fn unspec_to_lo(a: SocketAddr) -> SocketAddr {
             SocketAddr::new(Ipv6Addr::LOCALHOST.into(), a.port())
         }
         _ => a,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syn_timeouts_are_linuxs() {
+        assert_eq!(syn_timeout(6), smoltcp::time::Duration::from_secs(127));
+        assert_eq!(syn_timeout(1), smoltcp::time::Duration::from_secs(3));
+        // From 2^7 on each try waits TCP_RTO_MAX.
+        assert_eq!(
+            syn_timeout(8),
+            smoltcp::time::Duration::from_secs(127 + 120 + 120)
+        );
+        let _ = syn_timeout(u32::MAX);
+    }
+
+    /// A connect out through the NAT ends with the errno the host's
+    /// connect gave.
+    fn connect_fails_with(e: Errno) {
+        let mut st = NetStack::new(7);
+        st.attach_user_nat(8);
+        let mut s = InetSocket::new(&mut st, Family::V4, Proto::Tcp);
+        let dst: SocketAddr = "10.0.2.2:9".parse().unwrap();
+        assert_eq!(
+            s.connect(&mut st, AddrReq::Addr(dst), true),
+            Err(Errno::EINPROGRESS)
+        );
+        st.poll();
+        let reqs = st.take_outbound();
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(s.connect_check(&mut st, true), Err(Errno::EAGAIN));
+        assert_eq!(st.outbound_done(reqs[0].id, Err(e)), None);
+        st.poll();
+        assert_eq!(s.poll(&mut st) & POLLERR, POLLERR);
+        assert_eq!(s.connect_check(&mut st, true), Err(e));
+        s.release(&mut st);
+    }
+
+    #[test]
+    fn nat_connect_errors_reach_the_guest() {
+        for e in [
+            Errno::ECONNREFUSED,
+            Errno::ETIMEDOUT,
+            Errno::EHOSTUNREACH,
+            Errno::ENETUNREACH,
+        ] {
+            connect_fails_with(e);
+        }
+    }
+
+    #[test]
+    fn syncnt_is_checked_and_read_back() {
+        let mut o = InetOpts::new(Proto::Tcp);
+        assert_eq!(o.syn_retries(), 6);
+        let ipproto_tcp = super::super::opts::IPPROTO_TCP;
+        assert_eq!(
+            o.set(Proto::Tcp, ipproto_tcp, 7, &0i32.to_le_bytes()),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            o.set(Proto::Tcp, ipproto_tcp, 7, &128i32.to_le_bytes()),
+            Err(Errno::EINVAL)
+        );
+        o.set(Proto::Tcp, ipproto_tcp, 7, &2i32.to_le_bytes())
+            .unwrap();
+        assert_eq!(o.syn_retries(), 2);
     }
 }

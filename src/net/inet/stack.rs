@@ -17,6 +17,7 @@ use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 
 use super::device::{IfStats, IpDevice};
+use super::natpkt::{self, UdpOut};
 use crate::errno::{Errno, KResult};
 
 /// Linux's default ip_local_port_range.
@@ -49,6 +50,10 @@ struct Binding {
 pub const ETH0_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 15);
 pub const GATEWAY_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
 pub const ETH0_PREFIX: u8 = 24;
+/// The NAT's DNS forwarder: queries to it go to the host's resolver.
+pub const DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 3);
+/// Guest UDP datagrams waiting for the kernel to send them on the host.
+const UDP_OUT_MAX: usize = 256;
 /// A NAT-side connection's buffers (host <-> guest forwarding).
 const NAT_BUF: usize = 256 << 10;
 
@@ -71,6 +76,8 @@ struct Nat {
     next_req: u64,
     /// NAT sockets of outbound connections, by (guest port, destination).
     outbound: HashMap<SocketHandle, (u16, SocketAddrV4)>,
+    /// Guest UDP datagrams out on eth0, for host UDP sockets.
+    udp_out: std::collections::VecDeque<UdpOut>,
 }
 
 /// A guest TCP connection out through the NAT, to be opened on the host.
@@ -92,6 +99,9 @@ pub struct NetStack {
     pub lo: IfStats,
     pub eth0: IfStats,
     nat: Option<Nat>,
+    /// Why the host refused a guest connection out through the NAT
+    /// (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, ...), by guest socket.
+    conn_errors: HashMap<SocketHandle, Errno>,
     /// Changes whenever a poll moved something (epoll's edge trigger).
     pub generation: u64,
 }
@@ -120,11 +130,13 @@ impl NetStack {
             lo: IfStats::default(),
             eth0: IfStats::default(),
             nat: None,
+            conn_errors: HashMap::new(),
             generation: 0,
         }
     }
 
-    fn now(&self) -> smoltcp::time::Instant {
+    /// The stack's clock.
+    pub fn now(&self) -> smoltcp::time::Instant {
         let us = self.epoch.elapsed().as_micros();
         smoltcp::time::Instant::from_micros(i64::try_from(us).unwrap_or(i64::MAX))
     }
@@ -175,6 +187,7 @@ impl NetStack {
             pending: Vec::new(),
             next_req: 1,
             outbound: HashMap::new(),
+            udp_out: std::collections::VecDeque::new(),
         });
         if let Some(nat) = self.nat.as_mut() {
             // The NAT answers for every address the guest connects to.
@@ -219,16 +232,35 @@ impl NetStack {
             .map_or(Vec::new(), |n| std::mem::take(&mut n.pending))
     }
 
-    /// The host side of outbound request `id` is open (`ok`) or failed.
+    /// The host side of outbound request `id` is open (Ok) or failed.
     /// Open: a NAT socket takes the guest's SYN (returned, to be pumped);
-    /// failed: the SYN goes on with nobody to take it, and the NAT
-    /// answers with a reset (the guest sees ECONNREFUSED).
-    pub fn outbound_done(&mut self, id: u64, ok: bool) -> Option<SocketHandle> {
+    /// failed: the guest's connecting socket ends with the host's error
+    /// (`take_conn_error`), as Linux's own connect would have: refused,
+    /// timed out, host or network unreachable.
+    pub fn outbound_done(&mut self, id: u64, res: Result<(), Errno>) -> Option<SocketHandle> {
         let nat = self.nat.as_mut()?;
         let i = nat.held.iter().position(|h| h.0 == id)?;
         let (_, t, syn) = nat.held.remove(i);
         let mut h = None;
-        if ok {
+        if let Err(e) = res {
+            let want = smoltcp::wire::IpEndpoint::new(IpAddress::Ipv4(*t.1.ip()), t.1.port());
+            let guest = self.sockets.iter_mut().find_map(|(gh, s)| match s {
+                smoltcp::socket::Socket::Tcp(s)
+                    if s.state() == tcp::State::SynSent
+                        && s.remote_endpoint() == Some(want)
+                        && s.local_endpoint().map(|l| l.port) == Some(t.0) =>
+                {
+                    s.abort();
+                    Some(gh)
+                }
+                _ => None,
+            });
+            if let Some(gh) = guest {
+                self.conn_errors.insert(gh, e);
+            }
+            return None;
+        }
+        {
             let rx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
             let tx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
             let mut s = tcp::Socket::new(rx, tx);
@@ -248,6 +280,41 @@ impl NetStack {
             self.eth0.tx_dropped += 1;
         }
         h
+    }
+
+    /// UDP datagrams the guest sent out on eth0 since the last call.
+    pub fn take_udp_out(&mut self) -> Vec<UdpOut> {
+        self.nat
+            .as_mut()
+            .map_or(Vec::new(), |n| n.udp_out.drain(..).collect())
+    }
+
+    /// A UDP datagram from `from` (as the guest sees it) for the guest's
+    /// `port` on eth0; false if it was dropped (no eth0, too big, queue
+    /// full).
+    pub fn udp_in(&mut self, from: SocketAddrV4, port: u16, payload: &[u8]) -> bool {
+        if self.nat.is_none() {
+            return false;
+        }
+        let to = SocketAddrV4::new(ETH0_IP, port);
+        let Some(p) = natpkt::udp_packet(from, to, payload) else {
+            self.eth0.rx_dropped += 1;
+            return false;
+        };
+        let len = p.len() as u64;
+        if self.dev.deliver(p) {
+            self.eth0.rx_packets += 1;
+            self.eth0.rx_bytes += len;
+            true
+        } else {
+            self.eth0.rx_dropped += 1;
+            false
+        }
+    }
+
+    /// Why the NAT ended guest socket `h`'s connect, once.
+    pub fn take_conn_error(&mut self, h: SocketHandle) -> Option<Errno> {
+        self.conn_errors.remove(&h)
     }
 
     /// A NAT-side connection.
@@ -328,6 +395,17 @@ impl NetStack {
                     self.lo.rx_dropped += 1;
                 }
             } else if let Some(nat) = self.nat.as_mut() {
+                if let Some(d) = natpkt::udp_of(&p) {
+                    // UDP leaves through a host socket (`kernel/netudp.rs`).
+                    if nat.udp_out.len() < UDP_OUT_MAX {
+                        nat.udp_out.push_back(d);
+                        self.eth0.tx_packets += 1;
+                        self.eth0.tx_bytes += len;
+                    } else {
+                        self.eth0.tx_dropped += 1;
+                    }
+                    continue;
+                }
                 if let Some(t) = tcp_syn_of(&p) {
                     if nat.held.iter().any(|h| h.1 == t) {
                         continue; // a retransmission of a held SYN
@@ -411,12 +489,14 @@ impl NetStack {
             });
         }
         let sockets = &mut self.sockets;
+        let errors = &mut self.conn_errors;
         self.orphans.retain(|&h| {
             let st = sockets.get::<tcp::Socket>(h).state();
             // TIME_WAIT ends at once: nothing on lo is ever late.
             let done = matches!(st, tcp::State::Closed | tcp::State::TimeWait);
             if done {
                 sockets.remove(h);
+                errors.remove(&h);
             }
             !done
         });

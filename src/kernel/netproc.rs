@@ -1,0 +1,107 @@
+//! The interface ioctls' glue (`Kernel::if_ioctl`: guest memory in and
+//! out of `net::inet::ifreq`), and what /proc/net shows of the inet stack: the interfaces' counters, the
+//! TCP and UDP sockets that fds refer to (as /proc/net/unix, sockets
+//! only in an accept queue or closing are not listed), eth0's routes.
+//! The text is `net::inet::procnet`'s; this gathers the rows. A guest
+//! that never made an inet socket and has no eth0 sees lo's zeros
+//! (the stack is not made for a look).
+
+use std::collections::BTreeSet;
+
+use super::core::Kernel;
+use super::task::Pid;
+use crate::errno::Errno;
+use crate::net::inet::ifreq::{self, IFREQ_LEN, SIOCGIFCONF};
+use crate::net::inet::procnet::{self, SockRow};
+use crate::net::inet::{Family, Proto};
+use crate::syscalls::{ok, SysResult};
+use crate::vfs::file::ops_of;
+
+impl Kernel {
+    /// An interface ioctl (SIOCGIF*, `ifreq::is_if_ioctl`) on a socket.
+    pub fn if_ioctl(&mut self, tid: Pid, req: u32, arg: u64) -> SysResult {
+        let eth0 = self.inet.as_ref().is_some_and(|s| s.has_eth0());
+        let ifs = ifreq::interfaces(eth0);
+        if req == SIOCGIFCONF {
+            // struct ifconf { int ifc_len; char *ifc_buf; }
+            let raw = self.read_user_vec(tid, arg, 16)?;
+            let len = i32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
+            let buf = u64::from_le_bytes(raw[8..16].try_into().map_err(|_| Errno::EFAULT)?);
+            let room = (buf != 0).then_some(len.max(0) as usize);
+            let (n, bytes) = ifreq::ifconf(&ifs, room);
+            if !bytes.is_empty() {
+                self.write_user(tid, buf, &bytes)?;
+            }
+            self.write_u32(tid, arg, n as u32)?;
+            return ok(0);
+        }
+        let raw = self.read_user_vec(tid, arg, IFREQ_LEN)?;
+        let ifr: [u8; IFREQ_LEN] = raw.try_into().map_err(|_| Errno::EFAULT)?;
+        let privileged = self.task(tid)?.cred.euid == 0;
+        if let Some(out) = ifreq::ifreq_ioctl(&ifs, req, &ifr, privileged)? {
+            self.write_user(tid, arg, &out)?;
+        }
+        ok(0)
+    }
+
+    /// /proc/net's inet files, by name.
+    pub fn net_proc_texts(&mut self) -> Vec<(&'static str, Vec<u8>)> {
+        let mut rows: [Vec<SockRow>; 4] = Default::default(); // tcp, tcp6, udp, udp6
+        let mut seen = BTreeSet::new();
+        let mut files = Vec::new();
+        for t in self.tasks.values().filter(|t| t.is_leader()) {
+            for (_, e) in t.files.borrow().iter() {
+                let ops = ops_of(&e.file);
+                if let Some(f) = ops.as_inet() {
+                    if seen.insert(f.ino) {
+                        files.push((ops.clone(), t.cred.euid));
+                    }
+                }
+            }
+        }
+        if let Some(st) = self.inet.as_mut() {
+            for (ops, uid) in &files {
+                let Some(f) = ops.as_inet() else { continue };
+                let s = f.sock.borrow();
+                let row = match s.proto {
+                    Proto::Tcp => s.tcp_row(st),
+                    Proto::Udp => s.udp_row(),
+                };
+                let Some((state, local, remote)) = row else {
+                    continue;
+                };
+                let i = match (s.proto, s.family) {
+                    (Proto::Tcp, Family::V4) => 0,
+                    (Proto::Tcp, Family::V6) => 1,
+                    (Proto::Udp, Family::V4) => 2,
+                    (Proto::Udp, Family::V6) => 3,
+                };
+                rows[i].push(SockRow {
+                    local,
+                    remote,
+                    state,
+                    txq: s.outq(st),
+                    rxq: s.inq(st).unwrap_or(0),
+                    uid: *uid,
+                    ino: f.ino,
+                });
+            }
+        }
+        let (lo, eth0) = match self.inet.as_ref() {
+            Some(st) => (st.lo, st.has_eth0().then_some(st.eth0)),
+            None => (Default::default(), None),
+        };
+        vec![
+            ("dev", procnet::dev(&lo, eth0.as_ref())),
+            ("tcp", procnet::tcp(&rows[0], false)),
+            ("tcp6", procnet::tcp(&rows[1], true)),
+            ("udp", procnet::udp(&rows[2], false)),
+            ("udp6", procnet::udp(&rows[3], true)),
+            ("route", procnet::route(eth0.is_some())),
+            ("if_inet6", procnet::if_inet6()),
+        ]
+        .into_iter()
+        .map(|(n, t)| (n, t.into_bytes()))
+        .collect()
+    }
+}

@@ -1,0 +1,283 @@
+//! The interface ioctls on a socket (SIOCGIF*), as busybox ifconfig,
+//! route and udhcpc ask them: the interfaces (lo, and eth0 on the
+//! user-mode NAT) and the answers in `struct ifreq` / `struct ifconf`
+//! layout. Pure: the caller copies the 40-byte ifreq in and out.
+//! Interfaces cannot be changed: a set that changes nothing succeeds
+//! (root's `ifconfig eth0 up`), any other is EOPNOTSUPP, and EPERM
+//! without privilege, as Linux checks that first.
+
+use std::net::Ipv4Addr;
+
+use super::stack::{ETH0_IP, ETH0_PREFIX};
+use crate::errno::{Errno, KResult};
+
+pub const SIOCGIFNAME: u32 = 0x8910;
+pub const SIOCGIFCONF: u32 = 0x8912;
+pub const SIOCGIFFLAGS: u32 = 0x8913;
+pub const SIOCSIFFLAGS: u32 = 0x8914;
+pub const SIOCGIFADDR: u32 = 0x8915;
+pub const SIOCSIFADDR: u32 = 0x8916;
+pub const SIOCGIFDSTADDR: u32 = 0x8917;
+pub const SIOCGIFBRDADDR: u32 = 0x8919;
+pub const SIOCGIFNETMASK: u32 = 0x891b;
+pub const SIOCSIFNETMASK: u32 = 0x891c;
+pub const SIOCGIFMETRIC: u32 = 0x891d;
+pub const SIOCGIFMTU: u32 = 0x8921;
+pub const SIOCSIFMTU: u32 = 0x8922;
+pub const SIOCGIFHWADDR: u32 = 0x8927;
+pub const SIOCGIFINDEX: u32 = 0x8933;
+pub const SIOCGIFTXQLEN: u32 = 0x8942;
+pub const SIOCGIFMAP: u32 = 0x8970;
+
+/// sizeof(struct ifreq).
+pub const IFREQ_LEN: usize = 40;
+const IFNAMSIZ: usize = 16;
+
+/// One interface as the ioctls show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Iface {
+    pub name: &'static str,
+    pub index: i32,
+    pub flags: u16,
+    pub mtu: i32,
+    pub addr: Ipv4Addr,
+    pub mask: Ipv4Addr,
+    pub broadcast: Ipv4Addr,
+    /// ARPHRD_* and the hardware address.
+    pub hw: (u16, [u8; 6]),
+}
+
+const IFF_UP: u16 = 0x1;
+const IFF_BROADCAST: u16 = 0x2;
+const IFF_LOOPBACK: u16 = 0x8;
+const IFF_RUNNING: u16 = 0x40;
+const IFF_MULTICAST: u16 = 0x1000;
+
+/// The interfaces: lo, and eth0 when it is up. eth0 shows QEMU's
+/// user-mode MAC address and Ethernet's MTU, as a Linux guest on a
+/// user-mode NIC does (the stack underneath carries IP packets).
+pub fn interfaces(eth0: bool) -> Vec<Iface> {
+    let mut v = vec![Iface {
+        name: "lo",
+        index: 1,
+        flags: IFF_UP | IFF_LOOPBACK | IFF_RUNNING,
+        mtu: 65536,
+        addr: Ipv4Addr::LOCALHOST,
+        mask: Ipv4Addr::new(255, 0, 0, 0),
+        broadcast: Ipv4Addr::UNSPECIFIED,
+        hw: (772, [0; 6]),
+    }];
+    if eth0 {
+        let mask = u32::MAX << (32 - ETH0_PREFIX);
+        v.push(Iface {
+            name: "eth0",
+            index: 2,
+            flags: IFF_UP | IFF_BROADCAST | IFF_RUNNING | IFF_MULTICAST,
+            mtu: 1500,
+            addr: ETH0_IP,
+            mask: Ipv4Addr::from(mask),
+            broadcast: Ipv4Addr::from(u32::from(ETH0_IP) | !mask),
+            hw: (1, [0x52, 0x54, 0, 0x12, 0x34, 0x56]),
+        });
+    }
+    v
+}
+
+/// Is `req` an interface ioctl this file answers?
+pub fn is_if_ioctl(req: u32) -> bool {
+    matches!(
+        req,
+        SIOCGIFNAME
+            | SIOCGIFCONF
+            | SIOCGIFFLAGS
+            | SIOCSIFFLAGS
+            | SIOCGIFADDR
+            | SIOCSIFADDR
+            | SIOCGIFDSTADDR
+            | SIOCGIFBRDADDR
+            | SIOCGIFNETMASK
+            | SIOCSIFNETMASK
+            | SIOCGIFMETRIC
+            | SIOCGIFMTU
+            | SIOCSIFMTU
+            | SIOCGIFHWADDR
+            | SIOCGIFINDEX
+            | SIOCGIFTXQLEN
+            | SIOCGIFMAP
+    )
+}
+
+fn sockaddr_in(ip: Ipv4Addr) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[0..2].copy_from_slice(&2u16.to_le_bytes());
+    b[4..8].copy_from_slice(&ip.octets());
+    b
+}
+
+fn name_of(req: &[u8; IFREQ_LEN]) -> &[u8] {
+    let n = &req[..IFNAMSIZ];
+    let end = n.iter().position(|&b| b == 0).unwrap_or(IFNAMSIZ);
+    &n[..end]
+}
+
+fn int_at(req: &[u8; IFREQ_LEN], o: usize) -> i32 {
+    i32::from_le_bytes([req[o], req[o + 1], req[o + 2], req[o + 3]])
+}
+
+/// One ifreq ioctl (not SIOCGIFCONF): the ifreq to copy back (None for a
+/// set), or the errno.
+pub fn ifreq_ioctl(
+    ifs: &[Iface],
+    req: u32,
+    ifr: &[u8; IFREQ_LEN],
+    privileged: bool,
+) -> KResult<Option<[u8; IFREQ_LEN]>> {
+    let mut out = *ifr;
+    if req == SIOCGIFNAME {
+        let idx = int_at(ifr, 16);
+        let i = ifs.iter().find(|i| i.index == idx).ok_or(Errno::ENODEV)?;
+        out[..IFNAMSIZ].fill(0);
+        out[..i.name.len()].copy_from_slice(i.name.as_bytes());
+        return Ok(Some(out));
+    }
+    let name = name_of(ifr);
+    let i = ifs
+        .iter()
+        .find(|i| i.name.as_bytes() == name)
+        .ok_or(Errno::ENODEV)?;
+    let put_addr = |out: &mut [u8; IFREQ_LEN], ip| out[16..32].copy_from_slice(&sockaddr_in(ip));
+    let put_int = |out: &mut [u8; IFREQ_LEN], v: i32| out[16..20].copy_from_slice(&v.to_le_bytes());
+    match req {
+        SIOCGIFFLAGS => {
+            out[16..18].copy_from_slice(&i.flags.to_le_bytes());
+        }
+        SIOCGIFADDR | SIOCGIFDSTADDR => put_addr(&mut out, i.addr),
+        SIOCGIFNETMASK => put_addr(&mut out, i.mask),
+        SIOCGIFBRDADDR => put_addr(&mut out, i.broadcast),
+        SIOCGIFMETRIC => put_int(&mut out, 0),
+        SIOCGIFMTU => put_int(&mut out, i.mtu),
+        SIOCGIFINDEX => put_int(&mut out, i.index),
+        SIOCGIFTXQLEN => put_int(&mut out, 1000),
+        SIOCGIFMAP => out[16..IFREQ_LEN].fill(0),
+        SIOCGIFHWADDR => {
+            out[16..32].fill(0);
+            out[16..18].copy_from_slice(&i.hw.0.to_le_bytes());
+            out[18..24].copy_from_slice(&i.hw.1);
+        }
+        SIOCSIFFLAGS | SIOCSIFADDR | SIOCSIFNETMASK | SIOCSIFMTU => {
+            if !privileged {
+                return Err(Errno::EPERM);
+            }
+            let same = match req {
+                SIOCSIFFLAGS => u16::from_le_bytes([ifr[16], ifr[17]]) == i.flags,
+                SIOCSIFADDR => ifr[16..32] == sockaddr_in(i.addr),
+                SIOCSIFNETMASK => ifr[16..32] == sockaddr_in(i.mask),
+                _ => int_at(ifr, 16) == i.mtu,
+            };
+            return if same {
+                Ok(None)
+            } else {
+                Err(Errno::EOPNOTSUPP)
+            };
+        }
+        _ => return Err(Errno::ENOTTY),
+    }
+    Ok(Some(out))
+}
+
+/// SIOCGIFCONF: the ifreqs (name and IPv4 address) of the interfaces
+/// that fit `room` bytes; with `room` None (a null buffer), only the
+/// length all of them need.
+pub fn ifconf(ifs: &[Iface], room: Option<usize>) -> (usize, Vec<u8>) {
+    let need = ifs.len() * IFREQ_LEN;
+    let Some(room) = room else {
+        return (need, Vec::new());
+    };
+    let mut out = Vec::new();
+    for i in ifs.iter().take(room / IFREQ_LEN) {
+        let mut r = [0u8; IFREQ_LEN];
+        r[..i.name.len()].copy_from_slice(i.name.as_bytes());
+        r[16..32].copy_from_slice(&sockaddr_in(i.addr));
+        out.extend_from_slice(&r);
+    }
+    (out.len(), out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(n: &str) -> [u8; IFREQ_LEN] {
+        let mut r = [0u8; IFREQ_LEN];
+        r[..n.len()].copy_from_slice(n.as_bytes());
+        r
+    }
+
+    #[test]
+    fn eth0_answers_as_linux_shows_a_user_mode_nic() {
+        let ifs = interfaces(true);
+        let g = |req, n| ifreq_ioctl(&ifs, req, &named(n), false);
+        let r = g(SIOCGIFFLAGS, "eth0").unwrap().unwrap();
+        assert_eq!(u16::from_le_bytes([r[16], r[17]]), 0x1043);
+        let r = g(SIOCGIFFLAGS, "lo").unwrap().unwrap();
+        assert_eq!(u16::from_le_bytes([r[16], r[17]]), 0x49);
+        let r = g(SIOCGIFADDR, "eth0").unwrap().unwrap();
+        assert_eq!(&r[16..24], &[2, 0, 0, 0, 10, 0, 2, 15]);
+        let r = g(SIOCGIFNETMASK, "eth0").unwrap().unwrap();
+        assert_eq!(&r[20..24], &[255, 255, 255, 0]);
+        let r = g(SIOCGIFBRDADDR, "eth0").unwrap().unwrap();
+        assert_eq!(&r[20..24], &[10, 0, 2, 255]);
+        let r = g(SIOCGIFHWADDR, "eth0").unwrap().unwrap();
+        assert_eq!(&r[16..24], &[1, 0, 0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+        let r = g(SIOCGIFINDEX, "eth0").unwrap().unwrap();
+        assert_eq!(int_at(&r, 16), 2);
+        let r = g(SIOCGIFMTU, "lo").unwrap().unwrap();
+        assert_eq!(int_at(&r, 16), 65536);
+        assert_eq!(g(SIOCGIFFLAGS, "eth1"), Err(Errno::ENODEV));
+        let mut by_index = [0u8; IFREQ_LEN];
+        by_index[16] = 2;
+        let r = ifreq_ioctl(&ifs, SIOCGIFNAME, &by_index, false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&r[..5], b"eth0\0");
+        by_index[16] = 9;
+        assert_eq!(
+            ifreq_ioctl(&ifs, SIOCGIFNAME, &by_index, false),
+            Err(Errno::ENODEV)
+        );
+        // No eth0 without the NAT.
+        assert_eq!(
+            ifreq_ioctl(&interfaces(false), SIOCGIFFLAGS, &named("eth0"), false),
+            Err(Errno::ENODEV)
+        );
+    }
+
+    #[test]
+    fn sets_need_privilege_and_change_nothing() {
+        let ifs = interfaces(true);
+        let mut r = named("eth0");
+        r[16..18].copy_from_slice(&0x1043u16.to_le_bytes());
+        assert_eq!(
+            ifreq_ioctl(&ifs, SIOCSIFFLAGS, &r, false),
+            Err(Errno::EPERM)
+        );
+        assert_eq!(ifreq_ioctl(&ifs, SIOCSIFFLAGS, &r, true), Ok(None));
+        r[16] = 0x42; // down
+        assert_eq!(
+            ifreq_ioctl(&ifs, SIOCSIFFLAGS, &r, true),
+            Err(Errno::EOPNOTSUPP)
+        );
+    }
+
+    #[test]
+    fn ifconf_lists_what_fits() {
+        let ifs = interfaces(true);
+        assert_eq!(ifconf(&ifs, None).0, 80);
+        let (n, b) = ifconf(&ifs, Some(79));
+        assert_eq!((n, &b[..3]), (40, &b"lo\0"[..]));
+        let (n, b) = ifconf(&ifs, Some(200));
+        assert_eq!(n, 80);
+        assert_eq!(&b[40..45], b"eth0\0");
+        assert_eq!(&b[60..64], &[10, 0, 2, 15]);
+    }
+}

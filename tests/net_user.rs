@@ -1,0 +1,206 @@
+//! The user-mode NAT on the console of the default busybox image:
+//! - UDP: busybox `nslookup` in the guest asks a small DNS server the
+//!   test runs on the host's 127.0.0.1, once as 10.0.2.2:<port> (UDP out
+//!   through the NAT, the answer back from the address asked) and once
+//!   through the DNS forwarder 10.0.2.3 (`eth0=user,resolver=...`, the
+//!   guest's /etc/resolv.conf naming 10.0.2.3);
+//! - the interfaces as busybox `ifconfig`, `route -n` and `netstat`
+//!   show them (SIOCGIF* ioctls, /proc/net/{dev,route,tcp,udp,if_inet6}),
+//!   line for line what they print on Linux for the same interfaces.
+//!
+//! Only host loopback traffic; the instance is stopped by pid if a test
+//! fails (the harness's Drop).
+
+mod support_many;
+
+use std::net::UdpSocket;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use support_many::{Fleet, Runner};
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+const CMD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A DNS server on 127.0.0.1 answering every A query with `addr` and
+/// every other query with no records; counts the queries it answered.
+struct DnsServer {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    queries: Arc<AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The answer to one query, or None if it is not one.
+fn answer(q: &[u8], addr: [u8; 4]) -> Option<Vec<u8>> {
+    if q.len() < 12 {
+        return None;
+    }
+    let mut i = 12;
+    while *q.get(i)? != 0 {
+        i += 1 + usize::from(q[i]);
+    }
+    let qend = i + 5;
+    let qtype = u16::from_be_bytes([*q.get(i + 1)?, *q.get(i + 2)?]);
+    q.get(..qend)?;
+    let an: u16 = (qtype == 1).into();
+    let mut r = q[..2].to_vec();
+    for v in [0x8180u16, 1, an, 0, 0] {
+        r.extend(v.to_be_bytes());
+    }
+    r.extend(&q[12..qend]);
+    if an == 1 {
+        r.extend([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        r.extend(addr);
+    }
+    Some(r)
+}
+
+impl DnsServer {
+    fn start(addr: [u8; 4]) -> DnsServer {
+        let s = UdpSocket::bind("127.0.0.1:0").expect("bind the DNS server");
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let port = s.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let queries = Arc::new(AtomicUsize::new(0));
+        let (stop2, q2) = (stop.clone(), queries.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !stop2.load(Ordering::Relaxed) {
+                let Ok((n, from)) = s.recv_from(&mut buf) else {
+                    continue;
+                };
+                if let Some(r) = answer(&buf[..n], addr) {
+                    q2.fetch_add(1, Ordering::Relaxed);
+                    let _ = s.send_to(&r, from);
+                }
+            }
+        });
+        DnsServer {
+            port,
+            stop,
+            queries,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn nslookup_through_the_nat_and_the_dns_forwarder() {
+    let direct = DnsServer::start([192, 0, 2, 7]);
+    let resolver = DnsServer::start([198, 51, 100, 9]);
+    let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("disk-images/busybox.img");
+    assert!(image.is_file(), "run disk-images/build first");
+    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &image, "64M").unwrap();
+    fleet
+        .extra_args
+        .push(format!("eth0=user,resolver=127.0.0.1:{}", resolver.port));
+    fleet.start(1).unwrap();
+    let g = &mut fleet.instances[0];
+    g.wait_login(BOOT_TIMEOUT).unwrap();
+    g.login(CMD_TIMEOUT).unwrap();
+
+    // UDP to the host as 10.0.2.2.
+    let (st, out) = g
+        .run(
+            &format!("nslookup foo.test 10.0.2.2:{}", direct.port),
+            CMD_TIMEOUT,
+        )
+        .unwrap();
+    assert_eq!(st, 0, "{out}");
+    assert!(
+        out.contains("Name:\tfoo.test\nAddress: 192.0.2.7\n"),
+        "{out}"
+    );
+    assert!(direct.queries.load(Ordering::Relaxed) >= 2, "A and AAAA");
+
+    // The DNS forwarder, named by the guest's resolv.conf.
+    let (st, out) = g
+        .run(
+            "echo nameserver 10.0.2.3 > /etc/resolv.conf && nslookup bar.test",
+            CMD_TIMEOUT,
+        )
+        .unwrap();
+    assert_eq!(st, 0, "{out}");
+    assert!(out.contains("Server:\t\t10.0.2.3\n"), "{out}");
+    assert!(
+        out.contains("Name:\tbar.test\nAddress: 198.51.100.9\n"),
+        "{out}"
+    );
+    assert!(resolver.queries.load(Ordering::Relaxed) >= 2);
+
+    // A port nobody answers on: the guest's query times out, nothing
+    // else breaks (the next lookup still works).
+    let dead = {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    let (st, out) = g
+        .run(&format!("nslookup x.test 10.0.2.2:{dead}"), CMD_TIMEOUT)
+        .unwrap();
+    assert_ne!(st, 0, "{out}");
+    let (st, out) = g.run("nslookup baz.test", CMD_TIMEOUT).unwrap();
+    assert_eq!(st, 0, "{out}");
+    assert!(out.contains("Address: 198.51.100.9"), "{out}");
+
+    // The interfaces, as Linux's busybox shows a user-mode NIC and lo.
+    let (st, out) = g.run("ifconfig", CMD_TIMEOUT).unwrap();
+    assert_eq!(st, 0, "{out}");
+    for want in [
+        "eth0      Link encap:Ethernet  HWaddr 52:54:00:12:34:56  \n",
+        "          inet addr:10.0.2.15  Bcast:10.0.2.255  Mask:255.255.255.0\n",
+        "          UP BROADCAST RUNNING MULTICAST  MTU:1500  Metric:1\n",
+        "          collisions:0 txqueuelen:1000 \n",
+        "lo        Link encap:Local Loopback  \n",
+        "          inet addr:127.0.0.1  Mask:255.0.0.0\n",
+        "          inet6 addr: ::1/128 Scope:Host\n",
+        "          UP LOOPBACK RUNNING  MTU:65536  Metric:1\n",
+    ] {
+        assert!(out.contains(want), "{want:?} not in\n{out}");
+    }
+    // The lookups above went out on eth0 and came back.
+    let rx = out
+        .lines()
+        .find(|l| l.contains("RX packets:"))
+        .and_then(|l| l.split("RX packets:").nth(1))
+        .and_then(|v| v.split(' ').next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(rx >= 4, "eth0 received {rx} packets\n{out}");
+    let (st, out) = g.run("route -n", CMD_TIMEOUT).unwrap();
+    assert_eq!(st, 0, "{out}");
+    assert_eq!(
+        out,
+        "Kernel IP routing table\n\
+         Destination     Gateway         Genmask         Flags Metric Ref    Use Iface\n\
+         0.0.0.0         10.0.2.2        0.0.0.0         UG    0      0        0 eth0\n\
+         10.0.2.0        0.0.0.0         255.255.255.0   U     0      0        0 eth0\n"
+    );
+    // A TCP listener (busybox nc listens on ::, dual-stack), as netstat
+    // reads it from /proc/net/tcp6.
+    let (st, out) = g
+        .run(
+            "(sleep 20 | nc -l -p 9000 &); sleep 1; netstat -ltn",
+            CMD_TIMEOUT,
+        )
+        .unwrap();
+    assert_eq!(st, 0, "{out}");
+    assert!(
+        out.contains(
+            "tcp        0      0 :::9000                 :::*                    LISTEN      \n"
+        ),
+        "{out}"
+    );
+}
