@@ -2,6 +2,7 @@
 //! links, permissions, fcntl, pipes.
 
 use super::fsmeta::*;
+use super::tmpfile::O_TMPFILE_BIT;
 use super::{
     block_on, fd_arg, ok, Outcome, SysResult, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR,
     AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW,
@@ -119,7 +120,24 @@ impl Kernel {
     ) -> KResult<i64> {
         let cred = self.cred(tid)?;
         let follow = flags & O_NOFOLLOW == 0;
-        let r = if flags & O_CREAT != 0 {
+        // A file made by this open is not checked against its own mode.
+        let mut created = false;
+        let tmpfile = flags & O_TMPFILE_BIT != 0 && flags & O_PATH == 0;
+        let flags = if tmpfile {
+            // O_TMPFILE is __O_TMPFILE|O_DIRECTORY, never with O_CREAT,
+            // always for writing (Linux's build_open_flags).
+            if flags & (O_DIRECTORY | O_CREAT) != O_DIRECTORY || flags & O_ACCMODE == O_RDONLY {
+                return Err(Errno::EINVAL);
+            }
+            flags & !(O_TMPFILE_BIT | O_DIRECTORY)
+        } else {
+            flags
+        };
+        let r = if tmpfile {
+            let dir = self.lookup_at(tid, dirfd, path, follow)?;
+            created = true;
+            self.make_tmpfile(tid, &dir, mode, flags & O_EXCL == 0)?
+        } else if flags & O_CREAT != 0 {
             let (parent, name, existing) = self.parent_at(tid, dirfd, path)?;
             match existing {
                 Some(_) if flags & O_EXCL != 0 => return Err(Errno::EEXIST),
@@ -129,6 +147,7 @@ impl Kernel {
                 Some(r) => r,
                 None => {
                     self.may_modify_dir(tid, &parent)?;
+                    created = true;
                     let umask = self.task(tid)?.fs.borrow().umask;
                     let fs = self.mounts.fs(parent.node.mnt)?;
                     let ino = fs.create(
@@ -190,7 +209,9 @@ impl Kernel {
             if mask & MAY_WRITE != 0 && ty == S_IFREG && self.mounts.get(r.node.mnt)?.read_only {
                 return Err(Errno::EROFS);
             }
-            cred.check(&r.stat, mask)?;
+            if !created {
+                cred.check(&r.stat, mask)?;
+            }
         }
         if ty == S_IFREG && flags & O_PATH == 0 {
             // A conflicting lease is broken first (Linux's break_lease).
@@ -941,9 +962,21 @@ pub fn sys_renameat2(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 fn do_link(k: &mut Kernel, tid: Pid, od: i32, op: u64, nd: i32, np: u64, flags: u64) -> SysResult {
+    if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
     let o = path_arg(k, tid, op)?;
     let n = path_arg(k, tid, np)?;
-    let src = k.lookup_at(tid, od, &o, flags & AT_SYMLINK_FOLLOW != 0)?;
+    // An empty path links the file `od` holds (the flink of O_TMPFILE),
+    // for a caller with CAP_DAC_READ_SEARCH (root); ENOENT otherwise.
+    let src = if o.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        if k.cred(tid)?.euid != 0 {
+            return Err(Errno::ENOENT);
+        }
+        resolved_of_fd(k, tid, od)?
+    } else {
+        k.lookup_at(tid, od, &o, flags & AT_SYMLINK_FOLLOW != 0)?
+    };
     let (npar, nname, nex) = k.parent_at(tid, nd, &n)?;
     // Linux's order: the new name (EEXIST), write access to its mount
     // (EROFS), EXDEV, permission on the directory, then a directory EPERM.
@@ -960,9 +993,15 @@ fn do_link(k: &mut Kernel, tid: Pid, od: i32, op: u64, nd: i32, np: u64, flags: 
     if is_dir(&src.stat) {
         return Err(Errno::EPERM);
     }
+    // An inode with no links is linked only if it is an O_TMPFILE made
+    // without O_EXCL (ENOENT otherwise, as Linux).
+    let tmpfile = k.may_link_orphan(src.node)?;
     k.mounts
         .fs(npar.node.mnt)?
         .link(src.node.ino, npar.node.ino, &nname)?;
+    if tmpfile {
+        k.named_tmpfile(src.node);
+    }
     k.notify_node(src.node, IN_ATTRIB);
     k.notify_child(npar.node, &nname, IN_CREATE, 0);
     ok(0)
