@@ -64,6 +64,8 @@ const COMPARED: &[&str] = &[
     "t_kcaps",
     "t_rename2",
     "t_procself2",
+    "t_erofs",
+    "t_tmpfile",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -184,6 +186,8 @@ compare!(
     t_clone3,
     t_kcaps,
     t_procself2,
+    t_erofs,
+    t_tmpfile,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

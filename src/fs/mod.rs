@@ -191,6 +191,14 @@ pub trait FileSystem {
         self.sync()
     }
 
+    /// SEEK_DATA/SEEK_HOLE: the first page index at or after `from` that
+    /// holds data (`data`) or is a hole (`!data`), None inside when there
+    /// is none. A file system that keeps no holes answers None: the whole
+    /// file is data (Linux's generic_file_llseek, as ext2 has).
+    fn next_page(&self, _ino: Ino, _from: u64, _data: bool) -> Option<Option<u64>> {
+        None
+    }
+
     /// Reads should fill the page cache (a disk-backed file system: later
     /// reads and mappings are hits). A memory file system says no: its
     /// pages are memory already, and a read that misses the cache reads

@@ -110,6 +110,10 @@ pub struct Kernel {
     /// Unlinked files still open or mapped: (mount, inode) → the hidden
     /// name (directory, name) that keeps them alive until the last close.
     pub orphans: HashMap<(usize, u64), (u64, Vec<u8>)>,
+    /// O_TMPFILE orphans opened without O_EXCL: linkat may name them.
+    pub linkable_tmpfiles: std::collections::HashSet<(usize, u64)>,
+    /// Counter for O_TMPFILE hidden names.
+    pub tmpfiles_made: u64,
     /// Pseudo-terminal pairs (kernel/pty.rs) and what devpts shows.
     pub ptys: super::pty::PtyTable,
     /// What guest code runs on (ptrace stubs, or the unit tests' fake).
@@ -203,6 +207,8 @@ impl Kernel {
             yield_now: false,
             proc_snapshot: None,
             orphans: HashMap::new(),
+            linkable_tmpfiles: Default::default(),
+            tmpfiles_made: 0,
             ptys: Default::default(),
             platform,
             oom_victim: None,

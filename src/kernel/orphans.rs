@@ -4,9 +4,14 @@
 //! hidden name in lost+found (or the same directory), and removes that
 //! name when the file is finally closed and unmapped. The disk stays
 //! consistent throughout (`e2fsck` sees an ordinary file if we crash).
+//!
+//! An O_TMPFILE file is an orphan from birth; one opened without O_EXCL
+//! may be named by linkat, which makes it an ordinary file. Hidden names
+//! are left out of directory listings.
 
 use super::core::Kernel;
-use crate::errno::KResult;
+use crate::errno::{Errno, KResult};
+use crate::fs::FileSystem;
 use crate::mm::Backing;
 use crate::vfs::Node;
 
@@ -46,15 +51,7 @@ impl Kernel {
             }
             return Ok(());
         }
-        let hidden_dir = fs
-            .lookup(fs.root(), b"lost+found")
-            .ok()
-            .filter(|d| {
-                fs.stat(*d)
-                    .map(|s| s.mode & crate::fs::S_IFMT == crate::fs::S_IFDIR)
-                    .unwrap_or(false)
-            })
-            .unwrap_or(dir.ino);
+        let hidden_dir = self.hidden_dir(fs.as_ref(), dir.ino);
         let hidden = format!(".umlrun-orphan-{}", target.ino).into_bytes();
         fs.link(target.ino, hidden_dir, &hidden)?;
         if let Err(e) = fs.unlink(dir.ino, name) {
@@ -92,6 +89,60 @@ impl Kernel {
         }
     }
 
+    /// Where hidden names go: lost+found when the file system has one,
+    /// else `dir`.
+    pub(crate) fn hidden_dir(&self, fs: &dyn FileSystem, dir: u64) -> u64 {
+        fs.lookup(fs.root(), b"lost+found")
+            .ok()
+            .filter(|d| {
+                fs.stat(*d)
+                    .map(|s| s.mode & crate::fs::S_IFMT == crate::fs::S_IFDIR)
+                    .unwrap_or(false)
+            })
+            .unwrap_or(dir)
+    }
+    /// Before linkat gives `node` a new name: Ok(true) when it is a
+    /// linkable O_TMPFILE (its hidden name then goes, see
+    /// `named_tmpfile`), ENOENT for any other orphan (Linux refuses to
+    /// link an inode with no links), Ok(false) for an ordinary file.
+    pub fn may_link_orphan(&self, node: Node) -> KResult<bool> {
+        let key = (node.mnt, node.ino);
+        if !self.orphans.contains_key(&key) {
+            return Ok(false);
+        }
+        if self.linkable_tmpfiles.contains(&key) {
+            Ok(true)
+        } else {
+            Err(Errno::ENOENT)
+        }
+    }
+
+    /// An O_TMPFILE was linked to a real name: it is an ordinary file now
+    /// (unlinking that name while open makes an unlinkable orphan).
+    pub fn named_tmpfile(&mut self, node: Node) {
+        let key = (node.mnt, node.ino);
+        self.linkable_tmpfiles.remove(&key);
+        if let Some((dir, name)) = self.orphans.remove(&key) {
+            match self.mounts.fs(node.mnt) {
+                Ok(fs) => {
+                    if let Err(e) = fs.unlink(dir, &name) {
+                        log::warn!("removing the hidden name of tmpfile {}: {e}", node.ino);
+                    }
+                }
+                Err(e) => log::warn!("tmpfile {} on a gone mount: {e}", node.ino),
+            }
+        }
+    }
+
+    /// Is `name` in `dir` the hidden name of an orphan? (readdir skips it.)
+    pub fn is_hidden_name(&self, mnt: usize, dir: u64, name: &[u8]) -> bool {
+        name.starts_with(b".umlrun-")
+            && self
+                .orphans
+                .iter()
+                .any(|(k, (d, n))| k.0 == mnt && *d == dir && n == name)
+    }
+
     /// Drops hidden names of orphans nobody uses any more.
     pub fn reap_orphans(&mut self) {
         if self.orphans.is_empty() {
@@ -105,6 +156,7 @@ impl Kernel {
             .collect();
         for key in done {
             let (dir, name) = self.orphans.remove(&key).expect("listed");
+            self.linkable_tmpfiles.remove(&key);
             self.pagecache.borrow_mut().drop_file(key, &mut self.frames);
             match self.mounts.fs(key.0) {
                 Ok(fs) => {

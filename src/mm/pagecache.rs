@@ -223,6 +223,16 @@ impl PageCache {
 
     /// Copies cached pages over `buf` (file bytes read from disk at
     /// `offset`): a shared mapping's writes are in the frames first.
+    /// Does the cache hold page `idx` of `key`?
+    pub fn has_page(&self, key: FileKey, idx: u64) -> bool {
+        self.files.get(&key).is_some_and(|m| m.contains_key(&idx))
+    }
+
+    /// The first page of `key` at or after `from` the cache holds.
+    pub fn next_cached(&self, key: FileKey, from: u64) -> Option<u64> {
+        self.files.get(&key)?.range(from..).next().map(|(&k, _)| k)
+    }
+
     pub fn overlay(&self, key: FileKey, offset: u64, buf: &mut [u8], frames: &FrameRefs) {
         let Some(pages) = self.files.get(&key) else {
             return;

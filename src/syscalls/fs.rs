@@ -2,6 +2,7 @@
 //! links, permissions, fcntl, pipes.
 
 use super::fsmeta::*;
+use super::tmpfile::O_TMPFILE_BIT;
 use super::{
     block_on, fd_arg, ok, Outcome, SysResult, AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR,
     AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW,
@@ -119,7 +120,24 @@ impl Kernel {
     ) -> KResult<i64> {
         let cred = self.cred(tid)?;
         let follow = flags & O_NOFOLLOW == 0;
-        let r = if flags & O_CREAT != 0 {
+        // A file made by this open is not checked against its own mode.
+        let mut created = false;
+        let tmpfile = flags & O_TMPFILE_BIT != 0 && flags & O_PATH == 0;
+        let flags = if tmpfile {
+            // O_TMPFILE is __O_TMPFILE|O_DIRECTORY, never with O_CREAT,
+            // always for writing (Linux's build_open_flags).
+            if flags & (O_DIRECTORY | O_CREAT) != O_DIRECTORY || flags & O_ACCMODE == O_RDONLY {
+                return Err(Errno::EINVAL);
+            }
+            flags & !(O_TMPFILE_BIT | O_DIRECTORY)
+        } else {
+            flags
+        };
+        let r = if tmpfile {
+            let dir = self.lookup_at(tid, dirfd, path, follow)?;
+            created = true;
+            self.make_tmpfile(tid, &dir, mode, flags & O_EXCL == 0)?
+        } else if flags & O_CREAT != 0 {
             let (parent, name, existing) = self.parent_at(tid, dirfd, path)?;
             match existing {
                 Some(_) if flags & O_EXCL != 0 => return Err(Errno::EEXIST),
@@ -129,6 +147,7 @@ impl Kernel {
                 Some(r) => r,
                 None => {
                     self.may_modify_dir(tid, &parent)?;
+                    created = true;
                     let umask = self.task(tid)?.fs.borrow().umask;
                     let fs = self.mounts.fs(parent.node.mnt)?;
                     let ino = fs.create(
@@ -170,7 +189,10 @@ impl Kernel {
         if flags & O_DIRECTORY != 0 && ty != S_IFDIR {
             return Err(Errno::ENOTDIR);
         }
-        if ty == S_IFDIR && acc != O_RDONLY {
+        // O_TRUNC asks for write access too, even with O_RDONLY (Linux's
+        // build_open_flags); O_PATH asks for none.
+        let trunc = flags & O_TRUNC != 0 && flags & O_PATH == 0;
+        if ty == S_IFDIR && (acc != O_RDONLY || trunc) {
             return Err(Errno::EISDIR);
         }
         if flags & O_PATH == 0 {
@@ -178,12 +200,17 @@ impl Kernel {
             if acc != O_WRONLY {
                 mask |= MAY_READ;
             }
-            if acc != O_RDONLY {
+            if acc != O_RDONLY || trunc {
                 mask |= MAY_WRITE;
             }
-            cred.check(&r.stat, mask)?;
-            if acc != O_RDONLY && ty == S_IFREG && self.mounts.get(r.node.mnt)?.read_only {
+            // A read-only mount refuses before the permission bits are
+            // looked at (Linux's inode_permission); devices and FIFOs on
+            // it stay writable.
+            if mask & MAY_WRITE != 0 && ty == S_IFREG && self.mounts.get(r.node.mnt)?.read_only {
                 return Err(Errno::EROFS);
+            }
+            if !created {
+                cred.check(&r.stat, mask)?;
             }
         }
         if ty == S_IFREG && flags & O_PATH == 0 {
@@ -195,13 +222,13 @@ impl Kernel {
             S_IFDIR => DirFile::new(self.dentries.get(r.node, r.path.clone())),
             S_IFREG if generated => ProcFile::new(r.node),
             S_IFREG => {
-                if acc != O_RDONLY {
+                if acc != O_RDONLY || trunc {
                     self.deny_write_to_program(r.node)?;
                 }
-                if flags & O_TRUNC != 0 && acc != O_RDONLY {
+                if trunc {
                     self.deny_write_to_swapfile(r.node)?;
                 }
-                if flags & O_TRUNC != 0 && acc != O_RDONLY && r.stat.size > 0 {
+                if trunc && r.stat.size > 0 {
                     self.mounts.fs(r.node.mnt)?.truncate(r.node.ino, 0)?;
                     self.pagecache.borrow_mut().truncate(
                         (r.node.mnt, r.node.ino),
@@ -590,13 +617,18 @@ pub fn sys_statfs(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let p = path_arg(k, tid, a[0])?;
     let r = k.lookup_at(tid, AT_FDCWD, &p, true)?;
     let s = k.mounts.fs(r.node.mnt)?.statfs()?;
-    k.write_user(tid, a[1], &statfs_bytes(&s))?;
+    let ro = k.mounts.get(r.node.mnt)?.read_only;
+    k.write_user(tid, a[1], &statfs_bytes(&s, ro))?;
     ok(0)
 }
 
 pub fn sys_fstatfs(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let f = k.fd_file(tid, fd_arg(a[0]))?;
     let n = f.borrow().node();
+    let ro = match n {
+        Some(n) => k.mounts.get(n.mnt)?.read_only,
+        None => false,
+    };
     let s = match n {
         Some(n) => k.mounts.fs(n.mnt)?.statfs()?,
         None => crate::fs::StatFs {
@@ -606,7 +638,7 @@ pub fn sys_fstatfs(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             ..Default::default()
         },
     };
-    k.write_user(tid, a[1], &statfs_bytes(&s))?;
+    k.write_user(tid, a[1], &statfs_bytes(&s, ro))?;
     ok(0)
 }
 
@@ -695,6 +727,11 @@ fn do_unlink(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, rmdir: bool) -> SysR
         return Err(e);
     }
     let (parent, name, existing) = k.parent_at(tid, dirfd, &p)?;
+    // Linux asks for write access to the mount before it looks the name
+    // up: a missing name on a read-only mount is EROFS.
+    if k.mounts.get(parent.node.mnt)?.read_only {
+        return Err(Errno::EROFS);
+    }
     let target = existing.ok_or(Errno::ENOENT)?;
     k.may_modify_dir(tid, &parent)?;
     sticky_check(&k.cred(tid)?, &parent.stat, &target.stat)?;
@@ -804,12 +841,17 @@ fn do_rename(
     let n = path_arg(k, tid, np)?;
     let (opar, oname, oex) = k.parent_at(tid, od, &o)?;
     let (npar, nname, nex) = k.parent_at(tid, nd, &n)?;
+    // As Linux's do_renameat2: EXDEV, then write access to the mount
+    // (EROFS), then the names are looked up.
+    if opar.node.mnt != npar.node.mnt {
+        return Err(Errno::EXDEV);
+    }
+    if k.mounts.get(opar.node.mnt)?.read_only {
+        return Err(Errno::EROFS);
+    }
     let src = oex.ok_or(Errno::ENOENT)?;
     if flags & RENAME_EXCHANGE != 0 && nex.is_none() {
         return Err(Errno::ENOENT);
-    }
-    if opar.node.mnt != npar.node.mnt {
-        return Err(Errno::EXDEV);
     }
     if flags & RENAME_NOREPLACE != 0 && nex.is_some() {
         return Err(Errno::EEXIST);
@@ -920,23 +962,46 @@ pub fn sys_renameat2(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 fn do_link(k: &mut Kernel, tid: Pid, od: i32, op: u64, nd: i32, np: u64, flags: u64) -> SysResult {
+    if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
     let o = path_arg(k, tid, op)?;
     let n = path_arg(k, tid, np)?;
-    let src = k.lookup_at(tid, od, &o, flags & AT_SYMLINK_FOLLOW != 0)?;
-    if is_dir(&src.stat) {
-        return Err(Errno::EPERM);
-    }
+    // An empty path links the file `od` holds (the flink of O_TMPFILE),
+    // for a caller with CAP_DAC_READ_SEARCH (root); ENOENT otherwise.
+    let src = if o.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        if k.cred(tid)?.euid != 0 {
+            return Err(Errno::ENOENT);
+        }
+        resolved_of_fd(k, tid, od)?
+    } else {
+        k.lookup_at(tid, od, &o, flags & AT_SYMLINK_FOLLOW != 0)?
+    };
     let (npar, nname, nex) = k.parent_at(tid, nd, &n)?;
+    // Linux's order: the new name (EEXIST), write access to its mount
+    // (EROFS), EXDEV, permission on the directory, then a directory EPERM.
     if nex.is_some() {
         return Err(Errno::EEXIST);
+    }
+    if k.mounts.get(npar.node.mnt)?.read_only {
+        return Err(Errno::EROFS);
     }
     if src.node.mnt != npar.node.mnt {
         return Err(Errno::EXDEV);
     }
     k.may_modify_dir(tid, &npar)?;
+    if is_dir(&src.stat) {
+        return Err(Errno::EPERM);
+    }
+    // An inode with no links is linked only if it is an O_TMPFILE made
+    // without O_EXCL (ENOENT otherwise, as Linux).
+    let tmpfile = k.may_link_orphan(src.node)?;
     k.mounts
         .fs(npar.node.mnt)?
         .link(src.node.ino, npar.node.ino, &nname)?;
+    if tmpfile {
+        k.named_tmpfile(src.node);
+    }
     k.notify_node(src.node, IN_ATTRIB);
     k.notify_child(npar.node, &nname, IN_CREATE, 0);
     ok(0)
@@ -1010,13 +1075,20 @@ pub fn sys_readlinkat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     do_readlink(k, tid, fd_arg(a[0]), a[1], a[2], a[3])
 }
 
+/// EROFS when `r` is on a read-only mount: Linux asks for write access
+/// to the mount before any permission check of a metadata change.
+fn refuse_read_only(k: &Kernel, r: &Resolved) -> KResult<()> {
+    if k.mounts.get(r.node.mnt)?.read_only {
+        return Err(Errno::EROFS);
+    }
+    Ok(())
+}
+
 fn setattr_checked(k: &mut Kernel, tid: Pid, r: &Resolved, attr: SetAttr) -> SysResult {
+    refuse_read_only(k, r)?;
     let cred = k.cred(tid)?;
     if cred.euid != 0 && cred.euid != r.stat.uid {
         return Err(Errno::EPERM);
-    }
-    if k.mounts.get(r.node.mnt)?.read_only {
-        return Err(Errno::EROFS);
     }
     k.mounts.fs(r.node.mnt)?.setattr(r.node.ino, &attr)?;
     k.notify_path(tid, &r.path, r.node, IN_ATTRIB);
@@ -1079,6 +1151,7 @@ fn chown_attr(uid: u64, gid: u64) -> SetAttr {
 }
 
 fn chown_checked(k: &mut Kernel, tid: Pid, r: &Resolved, mut attr: SetAttr) -> SysResult {
+    refuse_read_only(k, r)?;
     if k.cred(tid)?.euid != 0 && attr.uid.is_some_and(|u| u != r.stat.uid) {
         return Err(Errno::EPERM);
     }
@@ -1205,12 +1278,21 @@ pub fn sys_utimes(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     )
 }
 
-fn do_truncate(k: &mut Kernel, tid: Pid, r: &Resolved, len: u64) -> SysResult {
+/// truncate(2) (`by_path`: permission is checked) and ftruncate(2) in
+/// Linux's order: EISDIR, EINVAL for what is not a regular file, EROFS,
+/// then the permission bits.
+fn do_truncate(k: &mut Kernel, tid: Pid, r: &Resolved, len: u64, by_path: bool) -> SysResult {
     if is_dir(&r.stat) {
         return Err(Errno::EISDIR);
     }
+    if r.stat.mode & S_IFMT != S_IFREG {
+        return Err(Errno::EINVAL);
+    }
     if k.mounts.get(r.node.mnt)?.read_only {
         return Err(Errno::EROFS);
+    }
+    if by_path {
+        k.cred(tid)?.check(&r.stat, MAY_WRITE)?;
     }
     k.check_seals_truncate(r.node, len)?;
     k.deny_write_to_program(r.node)?;
@@ -1234,8 +1316,7 @@ pub fn sys_truncate(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     }
     let p = path_arg(k, tid, a[0])?;
     let r = k.lookup_at(tid, AT_FDCWD, &p, true)?;
-    k.cred(tid)?.check(&r.stat, MAY_WRITE)?;
-    do_truncate(k, tid, &r, a[1])?;
+    do_truncate(k, tid, &r, a[1], true)?;
     k.notify_path(tid, &r.path, r.node, IN_MODIFY);
     ok(0)
 }
@@ -1250,7 +1331,7 @@ pub fn sys_ftruncate(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let r = resolved_of_fd(k, tid, fd_arg(a[0]))?;
-    do_truncate(k, tid, &r, a[1])?;
+    do_truncate(k, tid, &r, a[1], false)?;
     k.notify_path(tid, &r.path, r.node, IN_MODIFY);
     ok(0)
 }
@@ -1300,7 +1381,8 @@ fn do_access(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, mode: u64, flags: u6
     }
     if mode & 2 != 0 {
         mask |= MAY_WRITE;
-        if k.mounts.get(r.node.mnt)?.read_only && r.stat.mode & S_IFMT != S_IFCHR {
+        let ty = r.stat.mode & S_IFMT;
+        if k.mounts.get(r.node.mnt)?.read_only && matches!(ty, S_IFREG | S_IFDIR | S_IFLNK) {
             return Err(Errno::EROFS);
         }
     }

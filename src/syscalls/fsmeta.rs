@@ -70,8 +70,14 @@ pub fn statx_bytes(st: &Stat, dev: u64) -> [u8; 256] {
     b
 }
 
-/// struct statfs (120 bytes), as `abi::layout::Statfs`.
-pub fn statfs_bytes(s: &StatFs) -> [u8; 120] {
+/// ST_VALID: f_flags holds the mount flags (Linux 2.6.36 on).
+const ST_VALID: i64 = 0x20;
+/// ST_RDONLY: the mount is read-only.
+const ST_RDONLY: i64 = 1;
+
+/// struct statfs (120 bytes), as `abi::layout::Statfs`; f_flags from the
+/// mount (`read_only`), so statvfs(3) needs no /proc/mounts.
+pub fn statfs_bytes(s: &StatFs, read_only: bool) -> [u8; 120] {
     let f = layout::Statfs {
         f_type: s.fs_type as i64,
         f_bsize: s.block_size as i64,
@@ -82,6 +88,7 @@ pub fn statfs_bytes(s: &StatFs) -> [u8; 120] {
         f_ffree: s.files_free,
         f_namelen: s.name_max as i64,
         f_frsize: s.block_size as i64,
+        f_flags: ST_VALID | if read_only { ST_RDONLY } else { 0 },
         ..layout::Statfs::default()
     };
     let mut b = [0u8; 120];

@@ -25,6 +25,7 @@
 //! | `splice.rs`   | splice, tee, vmsplice (by copying, pipe data taken once accepted) |
 //! | `ptimer.rs`   | POSIX timers: timer_create/settime/gettime/getoverrun/delete |
 //! | `misc.rs`     | uname, sysinfo, getrandom, reboot, mount |
+//! | `tmpfile.rs`  | O_TMPFILE files, SEEK_DATA/SEEK_HOLE |
 
 #![deny(unsafe_code)]
 
@@ -49,6 +50,7 @@ mod signal;
 mod splice;
 mod table;
 pub(crate) mod time;
+mod tmpfile;
 mod xattr;
 
 pub use fs::now_ts;

@@ -335,6 +335,14 @@ impl FileSystem for Tmpfs {
         Ok(out)
     }
 
+    fn next_page(&self, ino: Ino, from: u64, data: bool) -> Option<Option<u64>> {
+        let t = self.table.borrow();
+        let Kind::File { pages, .. } = &t.get(ino).ok()?.kind else {
+            return None;
+        };
+        Some(pages.next_page(from, data))
+    }
+
     fn read(&self, ino: Ino, offset: u64, buf: &mut [u8]) -> KResult<usize> {
         let mut t = self.table.borrow_mut();
         let now = (self.clock)();

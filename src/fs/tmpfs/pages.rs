@@ -148,11 +148,46 @@ impl FilePages {
     pub fn count(&self) -> u64 {
         self.map.len() as u64
     }
+
+    /// The first page at or after `from` that is present (`data`) or a
+    /// hole (`!data`); holes never run out (u64::MAX aside).
+    pub fn next_page(&self, from: u64, data: bool) -> Option<u64> {
+        let mut present = self.map.range(from..).map(|(&k, _)| k);
+        if data {
+            return present.next();
+        }
+        let mut idx = from;
+        for k in present {
+            if k != idx {
+                break;
+            }
+            idx = idx.checked_add(1)?;
+        }
+        Some(idx)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_page_finds_data_and_holes() {
+        let store = VecPageStore::new();
+        let mut f = FilePages::default();
+        assert_eq!(f.next_page(0, true), None);
+        assert_eq!(f.next_page(7, false), Some(7));
+        f.write(&store, 3 * PAGE_SIZE as u64, &[1]).unwrap();
+        f.write(&store, 4 * PAGE_SIZE as u64, &[1]).unwrap();
+        f.write(&store, 9 * PAGE_SIZE as u64, &[1]).unwrap();
+        assert_eq!(f.next_page(0, true), Some(3));
+        assert_eq!(f.next_page(4, true), Some(4));
+        assert_eq!(f.next_page(5, true), Some(9));
+        assert_eq!(f.next_page(10, true), None);
+        assert_eq!(f.next_page(0, false), Some(0));
+        assert_eq!(f.next_page(3, false), Some(5));
+        assert_eq!(f.next_page(9, false), Some(10));
+    }
 
     #[test]
     fn sparse_write_read_truncate() {

@@ -64,7 +64,11 @@ impl FileDescription for DirFile {
             *self.entries.borrow_mut() = Some(Vec::new());
         }
         if self.entries.borrow().is_none() {
-            let list = fs.readdir(self.node.ino)?;
+            let mut list = fs.readdir(self.node.ino)?;
+            if !k.orphans.is_empty() {
+                let (mnt, ino) = (self.node.mnt, self.node.ino);
+                list.retain(|e| !k.is_hidden_name(mnt, ino, &e.name));
+            }
             *self.entries.borrow_mut() = Some(list);
         }
         let entries = self.entries.borrow();

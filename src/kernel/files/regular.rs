@@ -118,6 +118,9 @@ impl Kernel {
 
 /// lseek arithmetic for a file of `size` bytes (SEEK_DATA: everything is
 /// data; SEEK_HOLE: the end).
+const SEEK_DATA: u64 = 3;
+const SEEK_HOLE: u64 = 4;
+
 pub fn seek_in(size: u64, cur: u64, off: i64, whence: u64) -> KResult<u64> {
     let size = i64::try_from(size).map_err(|_| Errno::EOVERFLOW)?;
     let cur = i64::try_from(cur).map_err(|_| Errno::EOVERFLOW)?;
@@ -125,8 +128,9 @@ pub fn seek_in(size: u64, cur: u64, off: i64, whence: u64) -> KResult<u64> {
         0 => Some(off),
         1 => cur.checked_add(off),
         2 => size.checked_add(off),
-        3 if off < size => Some(off),
-        4 if off <= size => Some(size),
+        // At or past the end, or negative: ENXIO (generic_file_llseek).
+        3 if (0..size).contains(&off) => Some(off),
+        4 if (0..size).contains(&off) => Some(size),
         3 | 4 => return Err(Errno::ENXIO),
         _ => return Err(Errno::EINVAL),
     };
@@ -201,6 +205,9 @@ impl FileDescription for RegularFile {
     }
 
     fn seek(&self, k: &mut Kernel, cur: u64, off: i64, whence: u64) -> KResult<u64> {
+        if whence == SEEK_DATA || whence == SEEK_HOLE {
+            return k.seek_data_hole(self.node, off, whence == SEEK_DATA);
+        }
         let size = k.mounts.stat_node(self.node)?.size;
         seek_in(size, cur, off, whence)
     }
