@@ -13,6 +13,9 @@
 //! - With a 256 MiB swap disk in that budget: the 220 MB program finishes
 //!   and every page reads back right; bad swap areas give Linux's errors;
 //!   swapoff brings back what is still out.
+//! - The swap cache: pages read back and not written go out again without
+//!   a write (pswpout well below pswpin over repeated reads).
+//! - tmpfs pages go to swap: /tmp filled past the budget reads back right.
 //!
 //! Every instance is stopped by pid when a test fails (the harness's Drop).
 
@@ -476,5 +479,154 @@ fn with_swap_a_220m_program_in_96m_finishes_and_every_page_checks_out() {
     ok(g, "swapoff /dev/ubdc");
     same(g, "awk '/SwapTotal/ {print $2}' /proc/meminfo", "0");
     same(g, "tail -n +2 /proc/swaps | wc -l", "0");
+    relogin_and_poweroff(g);
+}
+
+/// The swap cache: a 160 MB program in a 96 MiB budget with a 512 MiB
+/// swap disk reads all its pages four times over. A page read back keeps
+/// its slot until written, so going out again costs no write: pswpout
+/// ends well below pswpin, where without the cache every page read back
+/// had been written once for it (pswpout >= pswpin). While the pages are
+/// held, SwapCached in /proc/meminfo and nr_swapcached in /proc/vmstat
+/// show the cache; when the program ends its slots are free again.
+#[test]
+fn with_swap_a_clean_page_goes_out_again_without_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let swap = dir.path().join("swap.img");
+    std::fs::File::create(&swap)
+        .unwrap()
+        .set_len(512 << 20)
+        .unwrap();
+    let mut fleet = boot(
+        "256M",
+        &[
+            "host_mem_max=96M".into(),
+            format!("ubd2={}", swap.display()),
+        ],
+    );
+    let g = &mut fleet.instances[0];
+    ok(g, "mkswap /dev/ubdc && swapon /dev/ubdc");
+    ok(
+        g,
+        "/mnt/memhog 160 5 600 4 > /tmp/h.out 2>&1 & echo $! > /tmp/h.pid",
+    );
+    let start = std::time::Instant::now();
+    loop {
+        // Shell builtins only while the hog runs: an exec meanwhile may
+        // find no frame (the page cache was reclaimed) and fail ENOMEM.
+        let out = ok(g, "while read -r l; do echo \"$l\"; done < /tmp/h.out");
+        if out.contains("memhog: 160 MiB ok") {
+            break;
+        }
+        assert!(
+            !out.contains("bad") && start.elapsed() < 2 * HOG_TIMEOUT,
+            "memhog did not check out:\n{out}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let vm = ok(g, "cat /proc/vmstat");
+    let count = |k: &str| -> u64 {
+        vm.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let (pin, pout, cached) = (count("pswpin "), count("pswpout "), count("nr_swapcached "));
+    eprintln!("swap cache run: pswpin {pin} pswpout {pout} nr_swapcached {cached}");
+    // Four passes over ~64 MiB that does not fit: tens of thousands of
+    // pages read back.
+    assert!(pin > 30_000, "{vm}");
+    assert!(
+        pout * 4 < pin * 3,
+        "clean pages were written again: pswpin {pin} pswpout {pout}"
+    );
+    let sc: u64 = ok(g, "awk '/SwapCached/ {print $2}' /proc/meminfo")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        sc > 0 && cached > 0,
+        "SwapCached {sc} kB, nr_swapcached {cached}"
+    );
+    ok(g, "kill $(cat /tmp/h.pid); wait 2>/dev/null; true");
+    let used = ok(
+        g,
+        "awk '/SwapTotal/ {t=$2} /SwapFree/ {f=$2} END {print t-f}' /proc/meminfo",
+    );
+    let used: u64 = used.trim().parse().unwrap();
+    assert!(used < 2048, "{used} kB still in swap after the hog ended");
+    ok(g, "swapoff /dev/ubdc");
+    same(g, "awk '/SwapCached/ {print $2}' /proc/meminfo", "0");
+    relogin_and_poweroff(g);
+}
+
+/// tmpfs pages go to swap: 120 MB of random data written to /tmp (tmpfs)
+/// of a `mem=256M` guest in a 96 MiB budget with a 256 MiB swap disk.
+/// Every file reads back with the checksum it was written with, the
+/// instance stays under its budget with no OOM kill, and once the files
+/// are removed their slots are free again.
+#[test]
+fn with_swap_tmpfs_filled_past_the_budget_reads_back_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let swap = dir.path().join("swap.img");
+    std::fs::File::create(&swap)
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let mut fleet = boot(
+        "256M",
+        &[
+            "host_mem_max=96M".into(),
+            format!("ubd2={}", swap.display()),
+        ],
+    );
+    let g = &mut fleet.instances[0];
+    ok(g, "mkswap /dev/ubdc && swapon /dev/ubdc");
+    let (st, out) = g
+        .run(
+            "for i in $(seq 1 15); do dd if=/dev/urandom bs=1M count=8 2>/dev/null \
+             | tee /tmp/f$i | md5sum | cut -d' ' -f1 > /tmp/f$i.sum || echo fail $i; done",
+            HOG_TIMEOUT,
+        )
+        .unwrap();
+    assert!(st == 0 && !out.contains("fail"), "filling /tmp: {out}");
+    same(g, "cat /tmp/f*.sum | sort -u | wc -l", "15");
+    same(
+        g,
+        "du -sk /tmp | awk '$1 >= 120*1024 {print \"big\"}'",
+        "big",
+    );
+    let vm = ok(g, "grep pswpout /proc/vmstat");
+    let pout: u64 = vm.trim().rsplit(' ').next().unwrap().parse().unwrap();
+    // At least the 24 MB past the budget went out.
+    assert!(pout > 6_000, "{vm}");
+    let (st, out) = g
+        .run(
+            "for i in $(seq 1 15); do [ \"$(md5sum < /tmp/f$i | cut -d' ' -f1)\" = \
+             \"$(cat /tmp/f$i.sum)\" ] || echo bad $i; done; echo checked",
+            HOG_TIMEOUT,
+        )
+        .unwrap();
+    assert!(
+        st == 0 && out.trim_end() == "checked",
+        "tmpfs data came back wrong: {out}"
+    );
+    let vm = ok(g, "grep pswp /proc/vmstat");
+    eprintln!("tmpfs swap run: {vm}");
+    let s = stats(&fleet);
+    assert!(
+        s["budget"]["peak_held_bytes"].as_u64().unwrap() < 96 << 20,
+        "held past the budget: {s}"
+    );
+    assert_eq!(s["oom"]["kills"].as_u64(), Some(0), "{s}");
+    let g = &mut fleet.instances[0];
+    ok(g, "rm /tmp/f*");
+    let used = ok(
+        g,
+        "awk '/SwapTotal/ {t=$2} /SwapFree/ {f=$2} END {print t-f}' /proc/meminfo",
+    );
+    let used: u64 = used.trim().parse().unwrap();
+    assert!(used < 2048, "{used} kB still in swap after the files went");
+    ok(g, "swapoff /dev/ubdc");
     relogin_and_poweroff(g);
 }

@@ -9,7 +9,8 @@
 //!   a file already in use and a non-swap file get Linux's errors (EINVAL,
 //!   EINVAL, EBUSY, EINVAL); unlink and rename of an active swap file are
 //!   EPERM (Linux's may_delete); write, O_TRUNC open, truncate,
-//!   ftruncate, fallocate and copy_file_range of it ETXTBSY, umount of
+//!   ftruncate, fallocate, copy_file_range and a shared writable mmap of
+//!   it ETXTBSY (shared read-only and private mappings work), umount of
 //!   its file system EBUSY; once swapped off it can be written again.
 //! - Two areas: the higher priority fills first, the lower takes the rest,
 //!   and a program bigger than the budget reads every page back right.
@@ -159,6 +160,7 @@ fn a_swap_file_in_ext2_with_priorities_beside_a_swap_disk() {
         "ftruncate",
         "fallocate",
         "copy",
+        "mmap",
     ] {
         same(
             g,
@@ -166,6 +168,9 @@ fn a_swap_file_in_ext2_with_priorities_beside_a_swap_disk() {
             &format!("swapctl {op} /data/sw: Text file busy\n1"),
         );
     }
+    // Reading it through a shared mapping, and a private writable copy,
+    // are allowed (Linux's do_mmap refuses only MAP_SHARED PROT_WRITE).
+    same(g, "/mnt/swapctl mmapok /data/sw", "ok");
     same(g, "stat -c %s /data/sw", "33554432");
     fails(g, "umount /data", "Device or resource busy");
     fails(g, "/mnt/swapctl on /data/sw 3", "Device or resource busy");

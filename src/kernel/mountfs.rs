@@ -13,7 +13,6 @@
 //! (Linux shares the superblock; our page cache is keyed by mount).
 
 use std::rc::Rc;
-use std::sync::Arc;
 
 use super::core::Kernel;
 use super::procsrc::{KernelProcSource, ProcSnapshot};
@@ -24,10 +23,9 @@ use crate::errno::{Errno, KResult};
 use crate::fs::devices::{populate_dev, BlockNode};
 use crate::fs::ext2vol::Ext2Volume;
 use crate::fs::procfs::ProcFs;
-use crate::fs::tmpfs::{PageStore, Tmpfs, TmpfsOptions};
+use crate::fs::tmpfs::{Tmpfs, TmpfsOptions};
 use crate::fs::{FileSystem, S_IFBLK, S_IFMT};
 use crate::mm::{Backing, PROT_WRITE};
-use crate::physmem::{Frame, PhysMem};
 use crate::vfs::mount::is_under;
 use crate::vfs::{MountId, Resolved};
 
@@ -48,31 +46,14 @@ fn is_disk_fs(fstype: &[u8]) -> bool {
     fstype == b"ext2"
 }
 
-/// tmpfs pages are physmem frames: freeing one punches it.
-pub struct PhysPageStore(pub Arc<PhysMem>);
-
-impl PageStore for PhysPageStore {
-    fn alloc(&self) -> KResult<u64> {
-        self.0.alloc().map(|f| f.0).map_err(|_| Errno::ENOSPC)
-    }
-    fn free(&self, h: u64) {
-        self.0.free(Frame(h));
-    }
-    fn read(&self, h: u64, off: usize, buf: &mut [u8]) {
-        self.0.read(Frame(h), off, buf);
-    }
-    fn write(&self, h: u64, off: usize, data: &[u8]) {
-        if let Err(e) = self.0.write(Frame(h), off, data) {
-            log::error!("tmpfs page write failed: {e}");
-        }
-    }
-}
-
 impl Kernel {
     pub fn new_tmpfs(&self, mode: u32) -> Rc<dyn FileSystem> {
         let clock: crate::fs::tmpfs::Clock = Rc::new(crate::syscalls::now_ts);
         Rc::new(Tmpfs::new(
-            Rc::new(PhysPageStore(self.physmem.clone())),
+            Rc::new(crate::mm::shmem::ShmemStore::new(
+                self.physmem.clone(),
+                self.frames.swap.clone(),
+            )),
             clock,
             TmpfsOptions {
                 max_pages: Some(self.physmem.frames_plugged() / 2),
@@ -283,6 +264,7 @@ impl Kernel {
         let swap = self
             .frames
             .swap
+            .borrow()
             .areas
             .iter()
             .any(|a| a.file.is_some_and(|(m, _)| m == mnt));

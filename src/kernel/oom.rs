@@ -75,7 +75,7 @@ pub fn oom_score(points: Option<i64>, total_pages: u64) -> i64 {
 impl Kernel {
     /// All the memory the OOM killer weighs against: RAM plus swap.
     pub fn oom_total_pages(&self) -> u64 {
-        self.physmem.frames_plugged() + self.frames.swap.total_pages()
+        self.physmem.frames_plugged() + self.frames.swap.borrow().total_pages()
     }
 
     /// Every process the OOM killer may choose, with its badness.

@@ -519,12 +519,14 @@ impl Kernel {
             active_file: cached,
             inactive: 0,
             commit_limit: total,
-            swap_total: kib(self.frames.swap.total_pages()),
+            swap_cached: kib(self.frames.swap.borrow().cached_pages()),
+            swap_total: kib(self.frames.swap.borrow().total_pages()),
             swap_free: kib(self
                 .frames
                 .swap
+                .borrow()
                 .total_pages()
-                .saturating_sub(self.frames.swap.used_pages())),
+                .saturating_sub(self.frames.swap.borrow().used_pages())),
             ..Default::default()
         }
     }

@@ -394,11 +394,11 @@ impl Kernel {
         } else {
             let id = self.task(tid).map(|t| t.mm).unwrap_or_default();
             let mm = self.mms.get_mut(&id).expect("mm");
-            let (start, swapins) = (Instant::now(), self.frames.swap.pswpin);
+            let (start, swapins) = (Instant::now(), self.frames.swap.borrow().pswpin);
             let r = mm
                 .aspace
                 .handle_fault(GuestVirt(f.addr), write, &mut self.frames);
-            if self.frames.swap.pswpin != swapins {
+            if self.frames.swap.borrow().pswpin != swapins {
                 // Waiting for a page from swap is a memory stall.
                 let full = self.runq.is_empty();
                 self.psi.stall(start.elapsed(), full, Instant::now());

@@ -7,8 +7,9 @@
 //! the hand last passed (cold) are written out at once; pages mapped
 //! (hot) lose their host mapping and get a second chance: if the guest
 //! uses them they fault back without I/O, if not they are cold next time.
-//! When every candidate was hot, the pages just revoked go (FIFO), so a
-//! burst always finds memory. Written through the block layer (COW-aware
+//! Then tmpfs pages, least recently used first (mm/shmem.rs: tmpfs and
+//! memfd data go to swap too). When every candidate was hot, the pages
+//! just revoked go (FIFO), so a burst always finds memory. Written through the block layer (COW-aware
 //! ubd), the frame punched at once (mm/swap.rs). A fault on a swapped page
 //! reads it back into the same frame (`FrameRefs::swap_in`).
 //!
@@ -21,9 +22,12 @@
 //! robin among equals; swapoff takes the area out of use first and makes
 //! room by swapping to the others.
 //!
-//! Not yet: a swap cache (a page read back is written again in full when
-//! it goes out again), shared pages (a frame with more than one reference:
-//! fork's copy-on-write pages, tmpfs pages that are mapped) stay resident.
+//! A page read back by a read keeps its slot (the swap cache, mm/swap.rs)
+//! until written; going out again clean costs no write.
+//!
+//! Not yet: shared anonymous pages, SysV shm pages and fork's copy-on-
+//! write pages (a frame with more than one reference) stay resident, and
+//! so do page-cache copies of tmpfs pages a mapping holds.
 
 use std::sync::Arc;
 
@@ -73,8 +77,7 @@ impl Default for SwapCtl {
 impl Kernel {
     /// Swaps out up to `want` pages; returns how many went.
     pub fn swap_out_pages(&mut self, want: u64) -> u64 {
-        let swap = &self.frames.swap;
-        if !swap.has_room() {
+        if !self.frames.swap.borrow().has_room() {
             return 0;
         }
         let mut ids: Vec<MmId> = self.mms.keys().copied().collect();
@@ -110,6 +113,14 @@ impl Kernel {
             }
         }
         self.swapctl.hand = hand;
+        if got < want {
+            // Then tmpfs pages, least recently used first (mm/shmem.rs).
+            got += crate::mm::shmem::ShmemStore::swap_out_oldest(
+                &self.physmem,
+                &self.frames.swap,
+                (want - got) as usize,
+            );
+        }
         if got == 0 {
             // Everything was in use: the pages just revoked go, oldest
             // first.
@@ -130,6 +141,7 @@ impl Kernel {
     pub fn swap_infos(&self) -> Vec<SwapInfo> {
         self.frames
             .swap
+            .borrow()
             .areas
             .iter()
             .map(|a| SwapInfo {
@@ -154,8 +166,9 @@ impl Kernel {
                 (self.frames.count() as u64).saturating_sub(pc.cached),
             ),
             ("nr_swapped_out", self.physmem.frames_hollow()),
-            ("pswpin", self.frames.swap.pswpin),
-            ("pswpout", self.frames.swap.pswpout),
+            ("nr_swapcached", self.frames.swap.borrow().cached_pages()),
+            ("pswpin", self.frames.swap.borrow().pswpin),
+            ("pswpout", self.frames.swap.borrow().pswpout),
             ("pgfault", self.counters.faults),
             ("oom_kill", self.oom.kills),
         ]
@@ -181,6 +194,7 @@ impl Kernel {
         let t = self.swap_target(tid, path)?;
         self.frames
             .swap
+            .borrow()
             .areas
             .iter()
             .find(|a| match t {
@@ -196,6 +210,7 @@ impl Kernel {
     pub fn is_swapfile(&self, mnt: usize, ino: u64) -> bool {
         self.frames
             .swap
+            .borrow()
             .areas
             .iter()
             .any(|a| a.file == Some((mnt, ino)))
@@ -286,11 +301,11 @@ pub fn sys_swapon(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         k.swapctl.next_prio = p.saturating_sub(1);
         p
     };
-    let id = k.frames.swap.next_id();
+    let id = k.frames.swap.borrow_mut().next_id();
     let mut area = SwapArea::new(id, path.clone(), disk, prio, dev, &hdr, maxpages);
     area.file = file;
     let kib = area.good * 4;
-    k.frames.swap.add(area);
+    k.frames.swap.borrow_mut().add(area);
     k.printk(
         KERN_INFO,
         &format!(
@@ -311,14 +326,15 @@ pub fn sys_swapoff(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     // As Linux's SWP_WRITEOK: nothing new goes to the area while it
     // empties; a page that has no room to come back first makes room by
     // reclaim and by swapping other pages out to the other areas.
-    k.frames.swap.set_writeok(id, false);
+    k.frames.swap.borrow_mut().set_writeok(id, false);
     let room = |k: &Kernel| {
         k.physmem
             .backed_limit()
             .saturating_sub(k.physmem.frames_backed())
     };
-    for f in k.frames.swap.frames_in(id) {
-        if !k.frames.swap.is_swapped(f) {
+    let out = k.frames.swap.borrow().frames_in(id);
+    for f in out {
+        if !k.frames.swap.borrow().is_swapped(f) {
             continue;
         }
         if room(k) == 0 {
@@ -328,16 +344,17 @@ pub fn sys_swapoff(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             }
             if room(k) == 0 {
                 // What came back stays in; the area is usable again.
-                k.frames.swap.set_writeok(id, true);
+                k.frames.swap.borrow_mut().set_writeok(id, true);
                 return Err(Errno::ENOMEM);
             }
         }
-        if k.frames.swap_in(f).is_err() {
-            k.frames.swap.set_writeok(id, true);
+        if k.frames.swap_in(f, false).is_err() {
+            k.frames.swap.borrow_mut().set_writeok(id, true);
             return Err(Errno::EIO);
         }
     }
-    if let Some(area) = k.frames.swap.remove(id) {
+    k.frames.swap.borrow_mut().drop_cache_in(id);
+    if let Some(area) = k.frames.swap.borrow_mut().remove(id) {
         if let Some(index) = area.disk {
             k.disks.release_disk(index);
         }

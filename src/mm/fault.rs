@@ -55,8 +55,18 @@ impl AddressSpace {
         }
         let physmem = anon.physmem().clone();
         if let Some(pte) = self.pte(page).copied() {
-            // Swapped out: the contents come back into the same frame.
-            anon.swap_in(pte.frame)?;
+            // Swapped out: the contents come back into the same frame. A
+            // read of a page this PTE alone holds keeps its slot (the swap
+            // cache): the PTE turns read-only, so the first write comes
+            // back here and frees the slot (`dirty` below).
+            let keep = !write && anon.refcount(pte.frame) == 1;
+            if anon.swap_in(pte.frame, keep)? && pte.writable {
+                let mut clean = pte;
+                clean.writable = false;
+                self.ptes.insert(page, clean);
+                self.refresh_host(page, &physmem);
+                return Ok(pte.frame);
+            }
             if !write || pte.writable {
                 return Ok(pte.frame);
             }
@@ -83,6 +93,10 @@ impl AddressSpace {
             } else {
                 anon.alloc_copy(pte.frame).map_err(|_| FaultError::Oom)?
             };
+            if new == pte.frame {
+                // Written in place: a swap cache slot no longer matches.
+                anon.dirty(new);
+            }
             let was_mapped = pte.host_prot.is_some();
             let newpte = Pte {
                 frame: new,
@@ -186,7 +200,7 @@ impl AddressSpace {
             .ptes
             .range(lo..hi)
             .filter(|(p, pte)| {
-                **p != page && pte.host_prot.is_none() && !anon.swap.is_swapped(pte.frame)
+                **p != page && pte.host_prot.is_none() && !anon.swap.borrow().is_swapped(pte.frame)
             })
             .map(|(p, _)| *p)
             .collect();

@@ -15,7 +15,7 @@ pub struct FrameRefs {
     physmem: Arc<PhysMem>,
     refs: HashMap<Frame, u32>,
     /// Swap areas and the frames whose contents are in them (swap.rs).
-    pub swap: super::swap::SwapSpace,
+    pub swap: super::swap::SwapRef,
 }
 
 impl FrameRefs {
@@ -63,7 +63,7 @@ impl FrameRefs {
             Some(n) if *n > 1 => *n -= 1,
             Some(_) => {
                 self.refs.remove(&f);
-                self.swap.forget(f);
+                self.swap.borrow_mut().forget(f);
                 self.physmem.free(f);
             }
             None => log::error!("anon frame {f:?} released without a reference"),
@@ -73,38 +73,53 @@ impl FrameRefs {
     /// Writes `f`'s contents to swap and makes it hollow: the host gets
     /// its memory back. The caller has revoked every host mapping of it.
     pub fn swap_out(&mut self, f: Frame) -> KResult<()> {
-        if self.swap.is_swapped(f) {
+        if self.swap.borrow().is_swapped(f) {
             return Ok(());
         }
-        let mut buf = [0u8; crate::physmem::PAGE_SIZE];
-        self.physmem.read(f, 0, &mut buf);
-        self.swap.store(f, &buf)?;
+        // A clean page of the swap cache: its slot holds it already.
+        if !self.swap.borrow_mut().store_cached(f) {
+            let mut buf = [0u8; crate::physmem::PAGE_SIZE];
+            self.physmem.read(f, 0, &mut buf);
+            self.swap.borrow_mut().store(f, &buf)?;
+        }
         if self.physmem.hollow(f).is_err() {
             // Keep the contents where they are; the slot goes.
-            let _ = self.swap.load(f, &mut buf);
+            self.swap.borrow_mut().forget(f);
             return Err(Errno::EINVAL);
         }
         Ok(())
     }
 
+    /// `f` is about to be written (a write fault or the kernel's
+    /// copy_to_user made its PTE writable): its swap cache slot goes.
+    pub fn dirty(&mut self, f: Frame) {
+        self.swap.borrow_mut().dirty(f);
+    }
+
     /// Brings a swapped-out frame's contents back (a no-op for any other
     /// frame). Refused with `Oom` while the frames the host backs are at
     /// their limit: the caller's OOM path makes room first. A read error
-    /// is `Bus`, as Linux's SIGBUS for a swap-in that failed.
-    pub fn swap_in(&mut self, f: Frame) -> Result<(), super::FaultError> {
-        if !self.swap.is_swapped(f) {
-            return Ok(());
+    /// is `Bus`, as Linux's SIGBUS for a swap-in that failed. With `keep`
+    /// the slot may stay as the swap cache: true is returned then, and
+    /// the caller keeps every PTE of the frame read-only until `dirty`.
+    pub fn swap_in(&mut self, f: Frame, keep: bool) -> Result<bool, super::FaultError> {
+        if !self.swap.borrow().is_swapped(f) {
+            return Ok(false);
         }
         if self.physmem.frames_backed() >= self.physmem.backed_limit() {
             return Err(super::FaultError::Oom);
         }
         let mut buf = [0u8; crate::physmem::PAGE_SIZE];
-        self.swap
-            .load(f, &mut buf)
+        let kept = self
+            .swap
+            .borrow_mut()
+            .load(f, &mut buf, keep)
             .map_err(|_| super::FaultError::Bus)?;
-        self.physmem
-            .fill(f, &buf)
-            .map_err(|_| super::FaultError::Bus)
+        if self.physmem.fill(f, &buf).is_err() {
+            self.swap.borrow_mut().dirty(f);
+            return Err(super::FaultError::Bus);
+        }
+        Ok(kept)
     }
 
     /// Frames currently held by guests (for /proc/meminfo AnonPages).

@@ -10,6 +10,7 @@
 //! | `pagecache.rs` | file pages in frames; substitution of image pages under ubd=mmap |
 //! | `reclaim.rs`| swap-out candidates and the clock's reference test (revoking host mappings) |
 //! | `swap.rs`   | swap areas (Linux's format), their slots, and which frames are swapped out |
+//! | `shmem.rs`  | tmpfs pages in swap: the tmpfs page store, its least-recently-used order |
 //!
 //! Nothing here touches the host: every change to a stub's host mappings
 //! is returned as a list of `MapOp`s that the platform applies in a batch.
@@ -28,6 +29,7 @@ pub mod fault;
 pub mod frames;
 pub mod pagecache;
 pub mod reclaim;
+pub mod shmem;
 pub mod swap;
 pub mod types;
 pub mod vma;

@@ -29,7 +29,7 @@ impl AddressSpace {
         self.ptes
             .range(from..)
             .filter(|(_, p)| {
-                p.anon && frames.refcount(p.frame) == 1 && !frames.swap.is_swapped(p.frame)
+                p.anon && frames.refcount(p.frame) == 1 && !frames.swap.borrow().is_swapped(p.frame)
             })
             .map(|(a, p)| SwapCandidate {
                 page: *a,

@@ -8,13 +8,23 @@
 //! counts never see the difference; the last reference to a hollow frame
 //! frees its slot. The choice of pages is the kernel's (kernel/swap.rs).
 //!
+//! The swap cache: a page read back by a read access keeps its slot (the
+//! slot still holds exactly its contents) while swap is less than half
+//! full (Linux's vm_swap_full); its page table entry is made read-only,
+//! so the first write faults and `dirty` frees the slot. A clean page
+//! chosen for swap-out again just goes hollow: no write (pswpout counts
+//! only writes, as in Linux). When no slot is free, cached slots are
+//! given up first.
+//!
 //! The header is Linux's `union swap_header` (what busybox and util-linux
 //! `mkswap` write): "SWAPSPACE2" in the last 10 bytes of page 0, and at
 //! byte 1024 version (1), last_page, nr_badpages, uuid, label, then the
 //! bad page list at byte 1536. Every check of Linux's `read_swap_header`
 //! gives its errno (EINVAL).
 
+use std::cell::{Ref, RefCell, RefMut};
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::errno::{Errno, KResult};
@@ -121,6 +131,9 @@ impl SwapDev for Extents {
     }
 }
 
+/// Cached slots given up at once when no slot is free.
+const SHRINK_BATCH: usize = 64;
+
 const SLOT_FREE: u8 = 0;
 const SLOT_USED: u8 = 1;
 const SLOT_BAD: u8 = 2;
@@ -210,6 +223,21 @@ impl SwapArea {
     }
 }
 
+/// The swap space as the kernel's frames and the tmpfs page stores
+/// (mm/shmem.rs) share it: one kernel thread uses it, borrows are short.
+#[derive(Clone, Default)]
+pub struct SwapRef(Rc<RefCell<SwapSpace>>);
+
+impl SwapRef {
+    pub fn borrow(&self) -> Ref<'_, SwapSpace> {
+        self.0.borrow()
+    }
+
+    pub fn borrow_mut(&self) -> RefMut<'_, SwapSpace> {
+        self.0.borrow_mut()
+    }
+}
+
 /// Every swap area and the frames whose contents are in one.
 #[derive(Default)]
 pub struct SwapSpace {
@@ -217,10 +245,17 @@ pub struct SwapSpace {
     pub areas: Vec<SwapArea>,
     /// Frame → (area id, slot).
     out: HashMap<Frame, (u32, u64)>,
+    /// Resident frames whose slot still holds their contents (the swap
+    /// cache): frame → (area id, slot).
+    cached: HashMap<Frame, (u32, u64)>,
     next_id: u32,
     /// Pages read back and written out (/proc/vmstat pswpin, pswpout).
     pub pswpin: u64,
     pub pswpout: u64,
+    /// Clean pages that went out again without a write (swap cache).
+    pub cache_hits: u64,
+    /// tmpfs frames by last use (mm/shmem.rs).
+    pub shmem: super::shmem::ShmemLru,
     /// Round-robin among the areas of the highest priority with room.
     rr: usize,
 }
@@ -245,9 +280,79 @@ impl SwapSpace {
         self.areas.iter().map(|a| a.used).sum()
     }
 
-    /// Some area takes new pages.
+    /// Some area takes new pages (a cached slot may be given up, or a
+    /// cached page may go out without a write).
     pub fn has_room(&self) -> bool {
-        self.areas.iter().any(|a| a.has_room())
+        self.areas.iter().any(|a| a.has_room()) || !self.cached.is_empty()
+    }
+
+    /// Pages in the swap cache (/proc/meminfo SwapCached).
+    pub fn cached_pages(&self) -> u64 {
+        self.cached.len() as u64
+    }
+
+    /// `f` is resident and its slot still holds its contents.
+    pub fn is_cached(&self, f: Frame) -> bool {
+        self.cached.contains_key(&f)
+    }
+
+    /// Linux's vm_swap_full: more than half the swap space in use; then a
+    /// page read back gives its slot up at once.
+    fn full(&self) -> bool {
+        self.used_pages().saturating_mul(2) > self.total_pages()
+    }
+
+    /// `f` is about to be written: a cached slot no longer matches it and
+    /// is freed.
+    pub fn dirty(&mut self, f: Frame) {
+        if let Some((id, slot)) = self.cached.remove(&f) {
+            self.free_slot(id, slot);
+        }
+    }
+
+    fn free_slot(&mut self, id: u32, slot: u64) {
+        if let Some(a) = self.areas.iter_mut().find(|a| a.id == id) {
+            a.free(slot);
+        }
+    }
+
+    /// A clean cached page goes out again: its slot is kept, no write.
+    /// False if `f` is not in the swap cache (or its area is going away).
+    pub fn store_cached(&mut self, f: Frame) -> bool {
+        let Some(&(id, slot)) = self.cached.get(&f) else {
+            return false;
+        };
+        if !self.areas.iter().any(|a| a.id == id && a.writeok) {
+            return false;
+        }
+        self.cached.remove(&f);
+        self.out.insert(f, (id, slot));
+        self.shmem.gone_out(f);
+        self.cache_hits += 1;
+        true
+    }
+
+    /// Gives up the slots of up to `n` cached pages (their frames are
+    /// resident, so nothing is lost); returns how many.
+    fn shrink_cache(&mut self, n: usize) -> usize {
+        let victims: Vec<Frame> = self.cached.keys().take(n).copied().collect();
+        for f in &victims {
+            self.dirty(*f);
+        }
+        victims.len()
+    }
+
+    /// Drops the swap cache entries in area `id` (swapoff).
+    pub fn drop_cache_in(&mut self, id: u32) {
+        let fs: Vec<Frame> = self
+            .cached
+            .iter()
+            .filter(|(_, (a, _))| *a == id)
+            .map(|(f, _)| *f)
+            .collect();
+        for f in fs {
+            self.dirty(f);
+        }
     }
 
     pub fn is_swapped(&self, f: Frame) -> bool {
@@ -258,6 +363,11 @@ impl SwapSpace {
     /// The area is chosen as Linux does: the highest priority with a free
     /// slot, round-robin among areas of that same priority.
     pub fn store(&mut self, f: Frame, data: &[u8]) -> KResult<()> {
+        // A stale cached slot of `f` itself goes first.
+        self.dirty(f);
+        if !self.areas.iter().any(|a| a.has_room()) {
+            self.shrink_cache(SHRINK_BATCH);
+        }
         let Some(prio) = self.areas.iter().find(|a| a.has_room()).map(|a| a.prio) else {
             return Err(Errno::ENOMEM);
         };
@@ -278,34 +388,74 @@ impl SwapSpace {
                 return Err(e);
             }
             self.out.insert(f, (a.id, slot));
+            self.shmem.gone_out(f);
             self.pswpout += 1;
             return Ok(());
         }
         Err(Errno::ENOMEM)
     }
 
-    /// Reads `f`'s contents back and frees its slot.
-    pub fn load(&mut self, f: Frame, buf: &mut [u8; PAGE_SIZE]) -> KResult<()> {
+    /// Reads `f`'s contents back and frees its slot, or with `keep`
+    /// (a read access, swap not full) keeps it as the swap cache. Returns
+    /// whether the slot was kept: then the caller must see that no write
+    /// reaches the frame without `dirty` first.
+    pub fn load(&mut self, f: Frame, buf: &mut [u8; PAGE_SIZE], keep: bool) -> KResult<bool> {
         let &(id, slot) = self.out.get(&f).ok_or(Errno::EINVAL)?;
+        let keep = keep && !self.full();
         let a = self
             .areas
             .iter_mut()
             .find(|a| a.id == id)
             .ok_or(Errno::EIO)?;
         a.dev.read_page(slot * PAGE_SIZE as u64, buf)?;
-        a.free(slot);
+        let keep = keep && a.writeok;
+        if !keep {
+            a.free(slot);
+        }
         self.out.remove(&f);
+        if keep {
+            self.cached.insert(f, (id, slot));
+        }
+        if self.shmem.tracks(f) {
+            self.shmem.touch(f);
+        }
         self.pswpin += 1;
+        Ok(keep)
+    }
+
+    fn slot_of(&mut self, f: Frame) -> KResult<(&mut SwapArea, u64)> {
+        let &(id, slot) = self.out.get(&f).ok_or(Errno::EINVAL)?;
+        let a = self
+            .areas
+            .iter_mut()
+            .find(|a| a.id == id)
+            .ok_or(Errno::EIO)?;
+        Ok((a, slot))
+    }
+
+    /// Reads swapped-out `f`'s slot, leaving it out (a tmpfs access with
+    /// no room to bring the page in).
+    pub fn peek(&mut self, f: Frame, buf: &mut [u8; PAGE_SIZE]) -> KResult<()> {
+        let (a, slot) = self.slot_of(f)?;
+        a.dev.read_page(slot * PAGE_SIZE as u64, buf)?;
+        self.pswpin += 1;
+        Ok(())
+    }
+
+    /// Writes swapped-out `f`'s new contents into its slot in place.
+    pub fn rewrite(&mut self, f: Frame, data: &[u8; PAGE_SIZE]) -> KResult<()> {
+        let (a, slot) = self.slot_of(f)?;
+        a.dev.write_page(slot * PAGE_SIZE as u64, data)?;
+        self.pswpout += 1;
         Ok(())
     }
 
     /// The last reference to `f` went: its slot is free again.
     pub fn forget(&mut self, f: Frame) {
         if let Some((id, slot)) = self.out.remove(&f) {
-            if let Some(a) = self.areas.iter_mut().find(|a| a.id == id) {
-                a.free(slot);
-            }
+            self.free_slot(id, slot);
         }
+        self.dirty(f);
     }
 
     /// The frames whose contents are in area `id`.
@@ -410,12 +560,81 @@ mod tests {
         assert_eq!(s.store(Frame(12), &[3; PAGE_SIZE]), Err(Errno::ENOMEM));
         assert_eq!(s.used_pages(), 2);
         let mut buf = [0u8; PAGE_SIZE];
-        s.load(Frame(11), &mut buf).unwrap();
+        s.load(Frame(11), &mut buf, false).unwrap();
         assert_eq!(buf, [2; PAGE_SIZE]);
         assert!(!s.is_swapped(Frame(11)));
         s.forget(Frame(10));
         assert_eq!(s.used_pages(), 0);
         assert_eq!((s.pswpin, s.pswpout), (1, 2));
+    }
+
+    #[test]
+    fn a_clean_page_read_back_goes_out_again_without_a_write() {
+        let mut s = SwapSpace::default();
+        let (_, _) = area(&mut s, 9, -2);
+        let mut buf = [0u8; PAGE_SIZE];
+        s.store(Frame(1), &[1; PAGE_SIZE]).unwrap();
+        // Read back with keep: the slot stays (still used), cached.
+        assert!(s.load(Frame(1), &mut buf, true).unwrap());
+        assert_eq!(buf, [1; PAGE_SIZE]);
+        assert!(s.is_cached(Frame(1)) && !s.is_swapped(Frame(1)));
+        assert_eq!((s.used_pages(), s.cached_pages()), (1, 1));
+        // Out again: no write, same slot.
+        let writes = s.pswpout;
+        assert!(s.store_cached(Frame(1)));
+        assert_eq!((s.pswpout, s.cache_hits), (writes, 1));
+        assert!(s.is_swapped(Frame(1)) && !s.is_cached(Frame(1)));
+        s.load(Frame(1), &mut buf, true).unwrap();
+        assert_eq!(buf, [1; PAGE_SIZE]);
+        // Dirtied: the slot is freed, and the next swap-out writes.
+        s.dirty(Frame(1));
+        assert_eq!((s.used_pages(), s.cached_pages()), (0, 0));
+        assert!(!s.store_cached(Frame(1)));
+        s.store(Frame(1), &[2; PAGE_SIZE]).unwrap();
+        assert_eq!(s.pswpout, writes + 1);
+        s.load(Frame(1), &mut buf, false).unwrap();
+        assert_eq!((buf, s.used_pages()), ([2; PAGE_SIZE], 0));
+        // The last reference to a cached frame frees its slot.
+        s.store(Frame(2), &[3; PAGE_SIZE]).unwrap();
+        s.load(Frame(2), &mut buf, true).unwrap();
+        s.forget(Frame(2));
+        assert_eq!((s.used_pages(), s.cached_pages()), (0, 0));
+    }
+
+    #[test]
+    fn the_swap_cache_gives_way_when_swap_is_half_full_or_full() {
+        let mut s = SwapSpace::default();
+        // Eight usable slots.
+        let (id, _) = area(&mut s, 9, -2);
+        let mut buf = [0u8; PAGE_SIZE];
+        for f in 0..4 {
+            s.store(Frame(f), &[f as u8; PAGE_SIZE]).unwrap();
+        }
+        // Half full: still kept.
+        assert!(s.load(Frame(0), &mut buf, true).unwrap());
+        s.store(Frame(4), &[4; PAGE_SIZE]).unwrap();
+        // Five of eight used: more than half, not kept.
+        assert!(!s.load(Frame(1), &mut buf, true).unwrap());
+        assert_eq!(buf, [1; PAGE_SIZE]);
+        // Fill every slot but the cached one; the next store takes it.
+        for f in 5..9 {
+            s.store(Frame(f), &[f as u8; PAGE_SIZE]).unwrap();
+        }
+        assert_eq!((s.used_pages(), s.cached_pages()), (8, 1));
+        assert!(s.has_room());
+        s.store(Frame(9), &[9; PAGE_SIZE]).unwrap();
+        assert_eq!((s.used_pages(), s.cached_pages()), (8, 0));
+        assert!(!s.has_room());
+        assert_eq!(s.store(Frame(10), &[0; PAGE_SIZE]), Err(Errno::ENOMEM));
+        for f in [2u64, 3, 4, 5, 6, 7, 8, 9] {
+            s.load(Frame(f), &mut buf, false).unwrap();
+            assert_eq!(buf, [f as u8; PAGE_SIZE]);
+        }
+        // swapoff drops the cache of its area.
+        s.store(Frame(1), &[1; PAGE_SIZE]).unwrap();
+        assert!(s.load(Frame(1), &mut buf, true).unwrap());
+        s.drop_cache_in(id);
+        assert_eq!((s.used_pages(), s.cached_pages()), (0, 0));
     }
 
     fn area(s: &mut SwapSpace, pages: u32, prio: i16) -> (u32, Arc<MemDev>) {
@@ -448,7 +667,7 @@ mod tests {
         assert_eq!(used(&s, low), 1);
         let mut buf = [0u8; PAGE_SIZE];
         for f in [1u64, 2, 3, 9, 10] {
-            s.load(Frame(f), &mut buf).unwrap();
+            s.load(Frame(f), &mut buf, false).unwrap();
             assert_eq!(buf, [f as u8; PAGE_SIZE]);
         }
     }

@@ -89,13 +89,12 @@ pub fn sys_sysinfo(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     put(&mut b, 0, k.uptime().as_secs());
     put(&mut b, 32, k.physmem.frames_plugged() * crate::abi::PAGE);
     put(&mut b, 40, st.frames_free * crate::abi::PAGE);
-    let swap = &k.frames.swap;
-    put(&mut b, 64, swap.total_pages() * crate::abi::PAGE);
-    put(
-        &mut b,
-        72,
-        swap.total_pages().saturating_sub(swap.used_pages()) * crate::abi::PAGE,
-    );
+    let (total, used) = {
+        let swap = k.frames.swap.borrow();
+        (swap.total_pages(), swap.used_pages())
+    };
+    put(&mut b, 64, total * crate::abi::PAGE);
+    put(&mut b, 72, total.saturating_sub(used) * crate::abi::PAGE);
     // bufferram: Linux's block-device buffers; our page cache is Cached in /proc/meminfo.
     let procs = k.tasks.values().filter(|t| t.is_alive()).count() as u16;
     b[80..82].copy_from_slice(&procs.to_le_bytes());

@@ -4,7 +4,9 @@
  * "memhog: N MiB ok" and exits 0 when every page checks out; exits 1
  * naming the first bad page otherwise. With HOLD, it then keeps the
  * memory HOLD seconds (tests/swapfile.rs looks at /proc/swaps meanwhile).
- *   memhog MIB [SEED [HOLD]]
+ * PASSES reads and checks everything that many times (default 1): pages
+ * read back from swap and not written since are clean (the swap cache).
+ *   memhog MIB [SEED [HOLD [PASSES]]]
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +41,8 @@ int main(int argc, char **argv)
             mem[p * 512 + w] = pattern(p, w, seed);
     printf("memhog: %llu MiB written\n", (unsigned long long)mib);
     fflush(stdout);
+    unsigned passes = argc > 4 ? (unsigned)strtoul(argv[4], NULL, 0) : 1;
+    for (unsigned pass = 0; pass < passes; pass++)
     for (size_t p = 0; p < pages; p++)
         for (uint64_t w = 0; w < 512; w += 64)
             if (mem[p * 512 + w] != pattern(p, w, seed)) {

@@ -3,9 +3,12 @@
  * Used by tests/swapfile.rs.
  *   swapctl on PATH [PRIO]
  *   swapctl off PATH
- *   swapctl write|otrunc|truncate|ftruncate|fallocate|copy PATH
+ *   swapctl write|otrunc|truncate|ftruncate|fallocate|copy|mmap PATH
  *     (modify PATH one way; an active swap file gives ETXTBSY, though
- *     opening it for writing succeeds)
+ *     opening it for writing succeeds; mmap is MAP_SHARED PROT_WRITE)
+ *   swapctl mmapok PATH
+ *     (MAP_SHARED PROT_READ and MAP_PRIVATE PROT_WRITE mappings of PATH,
+ *     which an active swap file allows; a private write stays private)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/swap.h>
 #include <unistd.h>
 
@@ -38,7 +42,28 @@ static int modify(const char *op, const char *path)
         r = ftruncate(fd, 4096);
     else if (strcmp(op, "fallocate") == 0)
         r = fallocate(fd, 0, 0, 4096);
-    else if (strcmp(op, "copy") == 0) {
+    else if (strcmp(op, "mmap") == 0) {
+        void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        r = p == MAP_FAILED ? -1 : 0;
+        if (p != MAP_FAILED)
+            munmap(p, 4096);
+    } else if (strcmp(op, "mmapok") == 0) {
+        char *ro = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+        char *pw = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        r = ro == MAP_FAILED || pw == MAP_FAILED ? -1 : 0;
+        if (r == 0) {
+            char was = ro[4086];
+            pw[4086] = 'Z';
+            if (ro[4086] != was || pw[4086] != 'Z') {
+                printf("swapctl mmapok %s: private write leaked\n", path);
+                exit(1);
+            }
+        }
+        if (ro != MAP_FAILED)
+            munmap(ro, 4096);
+        if (pw != MAP_FAILED)
+            munmap(pw, 4096);
+    } else if (strcmp(op, "copy") == 0) {
         loff_t in = 0, out = 1 << 20;
         r = copy_file_range(fd, &in, fd, &out, 16, 0);
     } else {

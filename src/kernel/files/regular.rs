@@ -183,7 +183,17 @@ impl FileDescription for RegularFile {
             let of = io.file.borrow();
             (of.readable(), of.writable(), of.path.clone())
         };
-        if !readable || (shared && prot & PROT_WRITE != 0 && !writable) {
+        if shared && prot & PROT_WRITE != 0 {
+            if !writable {
+                return Err(Errno::EACCES);
+            }
+            // Linux's do_mmap: a shared writable mapping of an active
+            // swap file is ETXTBSY (its writeback would land on slots).
+            if k.is_swapfile(self.node.mnt, self.node.ino) {
+                return Err(Errno::ETXTBSY);
+            }
+        }
+        if !readable {
             return Err(Errno::EACCES);
         }
         let n = self.node;
