@@ -66,6 +66,8 @@ const COMPARED: &[&str] = &[
     "t_procself2",
     "t_erofs",
     "t_tmpfile",
+    "t_sockintr",
+    "t_unixgc",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -188,6 +190,8 @@ compare!(
     t_procself2,
     t_erofs,
     t_tmpfile,
+    t_sockintr,
+    t_unixgc,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -407,6 +407,7 @@ impl Kernel {
                 posix_timers: Default::default(),
                 syscalls: 0,
                 block_deadline: None,
+                sock_sleep: Default::default(),
                 waiting_on: Vec::new(),
                 child_q: super::waitq::WaitQueue::new(),
                 signal_q: super::waitq::WaitQueue::new(),

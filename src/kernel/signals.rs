@@ -307,10 +307,17 @@ impl Kernel {
         let act = h.get(sig);
         drop(h);
         let has_handler = !matches!(act.handler, SIG_DFL | SIG_IGN);
-        let restart = !has_handler || act.flags & SA_RESTART != 0 && restartable(nr);
+        let sock = t.sock_sleep;
+        // A socket call that already moved bytes returns them; one under
+        // a socket timeout fails with EINTR (after a stop too, signal(7)).
+        let restart = sock.done == 0
+            && !sock.timed
+            && (!has_handler || act.flags & SA_RESTART != 0 && restartable(nr));
         let block = sleep_restart(t, nr, args);
         let mut r = self.regs(tid);
-        if restart {
+        if sock.done > 0 {
+            r.rax = sock.done as u64;
+        } else if restart {
             r.rip -= 2; // back onto the `syscall` instruction
             r.rax = if block.is_some() {
                 NR_RESTART_SYSCALL
@@ -328,6 +335,7 @@ impl Kernel {
         self.set_regs(tid, r);
         if let Some(t) = self.tasks.get_mut(&tid) {
             t.block_deadline = None;
+            t.sock_sleep = Default::default();
             t.restart = if restart { block } else { None };
         }
     }

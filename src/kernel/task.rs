@@ -79,6 +79,21 @@ pub struct RestartBlock {
     pub rem: u64,
 }
 
+/// A socket call asleep part-way (Linux keeps this on the sleeper's
+/// stack; a retried call here starts over, so the task keeps it). Reset
+/// whenever a syscall ends or a signal cuts it short.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SockSleep {
+    /// Bytes this call already moved (a blocking stream send that went in
+    /// parts): a retry goes on after them; a signal, the timeout or an
+    /// error returns them instead of failing (Linux's `sent ? : err`).
+    pub done: usize,
+    /// The sleep runs under SO_RCVTIMEO/SO_SNDTIMEO: a signal fails it
+    /// with EINTR, never a restart, even under SA_RESTART (socket(7),
+    /// Linux's `sock_intr_errno`).
+    pub timed: bool,
+}
+
 pub struct Task {
     pub tid: Pid,
     pub tgid: Pid,
@@ -130,6 +145,8 @@ pub struct Task {
     /// The deadline of the blocked syscall's timeout, fixed when it first
     /// blocked so retries do not extend it.
     pub block_deadline: Option<Instant>,
+    /// The socket call now asleep: its progress and timeout kind.
+    pub sock_sleep: SockSleep,
     /// The wait queues a `Wait::Queue` sleep is registered on.
     pub waiting_on: Vec<super::waitq::WaitQueueRef>,
     /// Woken when one of this process's children stops, continues or

@@ -143,6 +143,7 @@ pub fn dispatch(k: &mut Kernel, tid: Pid, nr: u64, args: [u64; 6]) -> Outcome {
     if !matches!(out, Outcome::Block(_)) {
         if let Ok(t) = k.task_mut(tid) {
             t.block_deadline = None;
+            t.sock_sleep = Default::default();
         }
     }
     log::trace!("[{tid}] {name} -> {out:?}");

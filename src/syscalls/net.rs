@@ -346,8 +346,45 @@ struct SendReq {
     control: Vec<u8>,
 }
 
-/// Sends; Ok(None) means "would block".
-fn do_send(k: &mut Kernel, tid: Pid, fd: i32, req: SendReq, flags: u32) -> KResult<Option<usize>> {
+/// Reads `want` bytes of the iovecs `iov`, starting `skip` bytes in.
+fn gather_from(
+    k: &mut Kernel,
+    tid: Pid,
+    iov: &[(u64, usize)],
+    mut skip: usize,
+    want: usize,
+) -> KResult<Vec<u8>> {
+    let mut data = Vec::with_capacity(want);
+    for &(base, len) in iov {
+        if data.len() >= want {
+            break;
+        }
+        if skip >= len {
+            skip -= len;
+            continue;
+        }
+        let n = (len - skip).min(want - data.len());
+        let at = base.checked_add(skip as u64).ok_or(Errno::EFAULT)?;
+        data.extend(k.read_user_vec(tid, at, n)?);
+        skip = 0;
+    }
+    Ok(data)
+}
+
+/// Sends; Ok(None) means "would block". `whole`: a blocking stream send
+/// goes on until all of it went, as Linux's unix_stream_sendmsg: when the
+/// buffer fills part-way, the bytes sent so far are kept in the task
+/// (`SockSleep::done`) and the retry after the sleep sends the rest; a
+/// signal, the timeout or an error then returns the count sent (no
+/// SIGPIPE once something went).
+fn do_send(
+    k: &mut Kernel,
+    tid: Pid,
+    fd: i32,
+    req: SendReq,
+    flags: u32,
+    whole: bool,
+) -> KResult<Option<usize>> {
     let (f, ops) = socket_of(k, tid, fd)?;
     let sf = sock(&ops);
     let s = sf.sock.clone();
@@ -364,19 +401,19 @@ fn do_send(k: &mut Kernel, tid: Pid, fd: i32, req: SendReq, flags: u32) -> KResu
     if kind != SockType::Stream && total > s.borrow().sndbuf.saturating_sub(32) {
         return Err(Errno::EMSGSIZE);
     }
-    let want = total.min(IO_CHUNK);
-    let mut data = Vec::with_capacity(want);
-    for &(base, len) in &req.iov {
-        let n = len.min(want - data.len());
-        if n == 0 {
-            continue;
-        }
-        data.extend(k.read_user_vec(tid, base, n)?);
-    }
+    let whole = whole && kind == SockType::Stream && !nonblock;
+    let done = if whole {
+        k.task(tid)?.sock_sleep.done.min(total)
+    } else {
+        0
+    };
     let ctl = cmsg::parse(&req.control)?;
+    // Descriptors go with the first bytes only (a retry has sent them).
     let mut rights = Vec::with_capacity(ctl.fds.len());
-    for &fd in &ctl.fds {
-        rights.push(k.fd_file(tid, fd)?);
+    if done == 0 {
+        for &fd in &ctl.fds {
+            rights.push(k.fd_file(tid, fd)?);
+        }
     }
     if let Some(c) = ctl.creds {
         let t = k.task(tid)?;
@@ -399,13 +436,43 @@ fn do_send(k: &mut Kernel, tid: Pid, fd: i32, req: SendReq, flags: u32) -> KResu
     };
     let me = ucred_of(k, tid)?;
     let creds = UnixSocket::creds_for(&s, target.as_ref(), ctl.creds, me);
-    let r = UnixSocket::send(&s, &data, rights, creds, target.as_ref());
-    unix_wake(k);
-    sigpipe_if(k, tid, kind, &r, flags & MSG_NOSIGNAL != 0);
-    match r {
-        Ok(n) => Ok(Some(n)),
-        Err(Errno::EAGAIN) if !nonblock => Ok(None),
-        Err(e) => Err(e),
+    let mut sent = done;
+    loop {
+        let want = (total - sent).min(IO_CHUNK);
+        let data = match gather_from(k, tid, &req.iov, sent, want) {
+            Ok(d) => d,
+            Err(_) if sent > 0 => return Ok(Some(sent)),
+            Err(e) => return Err(e),
+        };
+        let r = UnixSocket::send(
+            &s,
+            &data,
+            std::mem::take(&mut rights),
+            creds,
+            target.as_ref(),
+        );
+        unix_wake(k);
+        match r {
+            Ok(n) => {
+                sent += n;
+                if !whole || sent >= total {
+                    return Ok(Some(sent));
+                }
+                if n < data.len() {
+                    k.task_mut(tid)?.sock_sleep.done = sent;
+                    return Ok(None);
+                }
+            }
+            Err(Errno::EAGAIN) if !nonblock => {
+                k.task_mut(tid)?.sock_sleep.done = sent;
+                return Ok(None);
+            }
+            Err(_) if sent > 0 => return Ok(Some(sent)),
+            Err(e) => {
+                sigpipe_if(k, tid, kind, &Err(e), flags & MSG_NOSIGNAL != 0);
+                return Err(e);
+            }
+        }
     }
 }
 
@@ -505,7 +572,8 @@ fn do_recv(
 }
 
 /// SO_RCVTIMEO / SO_SNDTIMEO: a call that would sleep sleeps at most
-/// the socket's timeout, then fails with EAGAIN, as Linux: recv*,
+/// the socket's timeout, then fails with EAGAIN (a signal: EINTR, not
+/// restarted, see `SockSleep::timed`), as Linux: recv*,
 /// read(2), readv(2) and accept take SO_RCVTIMEO; send*, write(2),
 /// writev(2) and connect take SO_SNDTIMEO.
 fn timed(k: &mut Kernel, tid: Pid, fd: i32, send: bool, o: Outcome) -> SysResult {
@@ -543,9 +611,16 @@ pub(crate) fn timed_file(
         .block_deadline
         .get_or_insert_with(|| crate::kernel::deadline::after(d));
     if std::time::Instant::now() >= at {
+        let done = t.sock_sleep.done;
         k.leave_queues(tid);
-        return Err(Errno::EAGAIN);
+        // A stream send that went in part returns what went.
+        return if done > 0 {
+            ok(done as i64)
+        } else {
+            Err(Errno::EAGAIN)
+        };
     }
+    t.sock_sleep.timed = true;
     Ok(Outcome::Block(crate::kernel::task::Wait::Queue(Some(at))))
 }
 
@@ -582,7 +657,7 @@ pub fn sys_sendto(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         name,
         control: Vec::new(),
     };
-    let r = do_send(k, tid, fd_arg(a[0]), req, a[3] as u32);
+    let r = do_send(k, tid, fd_arg(a[0]), req, a[3] as u32, true);
     match would_block(k, tid, fd_arg(a[0]), true, r)? {
         Ok(n) => ok(n as i64),
         Err(o) => timed(k, tid, fd_arg(a[0]), true, o),
@@ -632,7 +707,15 @@ pub(super) fn gather(k: &mut Kernel, tid: Pid, iov: u64, n: u64) -> KResult<Vec<
     k.gather(tid, iov, n)
 }
 
-fn send_one(k: &mut Kernel, tid: Pid, fd: i32, p: u64, flags: u32) -> KResult<Option<usize>> {
+/// One sendmsg; `whole` as `do_send` (not for sendmmsg's messages).
+fn send_one(
+    k: &mut Kernel,
+    tid: Pid,
+    fd: i32,
+    p: u64,
+    flags: u32,
+    whole: bool,
+) -> KResult<Option<usize>> {
     let m = read_msghdr(k, tid, p)?;
     let name = if m.name != 0 && m.namelen != 0 {
         Some(read_addr(k, tid, m.name, m.namelen as u64)?)
@@ -648,7 +731,7 @@ fn send_one(k: &mut Kernel, tid: Pid, fd: i32, p: u64, flags: u32) -> KResult<Op
     } else {
         Vec::new()
     };
-    do_send(k, tid, fd, SendReq { iov, name, control }, flags)
+    do_send(k, tid, fd, SendReq { iov, name, control }, flags, whole)
 }
 
 fn recv_one(k: &mut Kernel, tid: Pid, fd: i32, p: u64, flags: u32) -> KResult<Option<usize>> {
@@ -678,7 +761,7 @@ fn recv_one(k: &mut Kernel, tid: Pid, fd: i32, p: u64, flags: u32) -> KResult<Op
 }
 
 pub fn sys_sendmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let r = send_one(k, tid, fd_arg(a[0]), a[1], a[2] as u32);
+    let r = send_one(k, tid, fd_arg(a[0]), a[1], a[2] as u32, true);
     match would_block(k, tid, fd_arg(a[0]), true, r)? {
         Ok(n) => ok(n as i64),
         Err(o) => timed(k, tid, fd_arg(a[0]), true, o),
@@ -704,7 +787,7 @@ fn do_mmsg(k: &mut Kernel, tid: Pid, a: [u64; 6], send: bool) -> SysResult {
         send,
         |k, p, flags| {
             if send {
-                send_one(k, tid, fd, p, flags)
+                send_one(k, tid, fd, p, flags, false)
             } else {
                 recv_one(k, tid, fd, p, flags)
             }

@@ -14,6 +14,7 @@
 //! | `chardev.rs`  | memory character devices (null, zero, full, random) |
 //! | `eventfd.rs`  | eventfd: a counter as a file, and its syscalls |
 //! | `socket.rs`   | AF_UNIX sockets (the state machine is `crate::net::unix`) |
+//! | `unix_gc.rs`  | the collector of AF_UNIX sockets in flight in unreachable cycles (SCM_RIGHTS) |
 //! | `inet.rs`     | AF_INET/AF_INET6 sockets (the stack is `crate::net::inet`) |
 //! | `epoll.rs`    | epoll instances (the interest list is `crate::net::epoll`) |
 //! | `timerfd.rs`  | timerfd: expirations of a timer as a file, and its syscalls |
@@ -51,6 +52,7 @@ pub mod signalfd;
 pub mod socket;
 pub mod timerfd;
 pub mod tty;
+pub mod unix_gc;
 pub mod watchdog;
 
 use std::rc::Rc;
@@ -128,6 +130,13 @@ impl Kernel {
     /// other side; unlinked files may go).
     pub fn release_file(&mut self, f: OpenFileRef) {
         if Rc::strong_count(&f) > 1 {
+            // A socket's descriptor went but its file lives on (in flight,
+            // perhaps only in its own queue): collect such cycles.
+            let sock = ops_of(&f).as_socket().is_some();
+            drop(f);
+            if sock {
+                unix_gc::collect(self);
+            }
             return;
         }
         self.notify_close(&f);

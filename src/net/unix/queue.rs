@@ -60,6 +60,18 @@ impl<R> Default for RecvQueue<R> {
     }
 }
 
+impl<R> RecvQueue<R> {
+    /// The descriptors in flight in this queue (the collector's scan).
+    pub fn rights(&self) -> impl Iterator<Item = &R> {
+        self.msgs.iter().flat_map(|m| m.rights.iter())
+    }
+
+    /// Whether any queued message carries descriptors.
+    pub fn has_rights(&self) -> bool {
+        self.msgs.iter().any(|m| !m.rights.is_empty())
+    }
+}
+
 impl<R: Clone> RecvQueue<R> {
     pub fn push(&mut self, m: Msg<R>) {
         self.bytes += m.unread();

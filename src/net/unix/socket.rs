@@ -101,6 +101,12 @@ pub struct UnixNet<R> {
     pub wakes: Rc<Wakes>,
     count: Cell<usize>,
     next_ino: Cell<u64>,
+    /// Sockets whose queues got descriptors (SCM_RIGHTS): where the
+    /// in-flight collector starts; pruned as they empty or go.
+    holders: RefCell<Vec<SockWeak<R>>>,
+    /// The collector is running (a release it causes does not start
+    /// another; the running one looks again after each release).
+    pub gc_busy: Cell<bool>,
 }
 
 impl<R> UnixNet<R> {
@@ -111,6 +117,8 @@ impl<R> UnixNet<R> {
             wakes: Wakes::new(),
             count: Cell::new(0),
             next_ino: Cell::new(0),
+            holders: RefCell::new(Vec::new()),
+            gc_busy: Cell::new(false),
         })
     }
 
@@ -124,6 +132,43 @@ impl<R> UnixNet<R> {
     /// Sockets alive.
     pub fn sockets(&self) -> usize {
         self.count.get()
+    }
+
+    /// Whether some socket may hold descriptors in flight (cheap: the
+    /// collector has nothing to do otherwise).
+    pub fn has_holders(&self) -> bool {
+        !self.holders.borrow().is_empty()
+    }
+
+    /// The sockets holding descriptors in flight now (the list is pruned
+    /// of those that went or emptied).
+    pub fn holders(&self) -> Vec<SockRef<R>> {
+        let mut out = Vec::new();
+        self.holders.borrow_mut().retain(|w| {
+            let Some(s) = w.upgrade() else {
+                return false;
+            };
+            let keep = match s.try_borrow_mut() {
+                Ok(mut me) => {
+                    me.holder = !me.dead && me.queue.has_rights();
+                    me.holder
+                }
+                Err(_) => true,
+            };
+            if keep {
+                out.push(s);
+            }
+            keep
+        });
+        out
+    }
+
+    /// `s`'s queue just got descriptors.
+    fn note_holder(&self, s: &SockRef<R>, me: &mut UnixSocket<R>) {
+        if !me.holder {
+            me.holder = true;
+            self.holders.borrow_mut().push(Rc::downgrade(s));
+        }
     }
 }
 
@@ -157,6 +202,8 @@ pub struct UnixSocket<R> {
     pub passcred: bool,
     peercred: Option<Ucred>,
     gen: u64,
+    /// Listed in `UnixNet::holders`.
+    holder: bool,
     /// This socket's waiters: readers, writers, acceptors, pollers.
     wq: WaitQueueRef,
     /// Sockets to wake when this one has room again (Linux's
@@ -206,6 +253,7 @@ impl<R: Clone> UnixSocket<R> {
             passcred: false,
             peercred: None,
             gen: 0,
+            holder: false,
             wq,
             peer_waiters: Vec::new(),
             net: net.clone(),
@@ -587,6 +635,10 @@ impl<R: Clone> UnixSocket<R> {
             (peer, n, charge, me.addr.clone())
         };
         let mut p = peer.borrow_mut();
+        if !rights.is_empty() {
+            let net = p.net.clone();
+            net.note_holder(&peer, &mut p);
+        }
         p.queue.push(Msg {
             data: data[..n].to_vec(),
             consumed: 0,
@@ -680,6 +732,10 @@ impl<R: Clone> UnixSocket<R> {
             }
         }
         let mut t = target.borrow_mut();
+        if !rights.is_empty() {
+            let net = t.net.clone();
+            net.note_holder(&target, &mut t);
+        }
         t.queue.push(Msg {
             data: data.to_vec(),
             consumed: 0,
@@ -900,6 +956,41 @@ impl<R: Clone> UnixSocket<R> {
         }
         for mut m in msgs {
             rights.append(&mut m.rights);
+        }
+        rights
+    }
+
+    /// Calls `f` on each descriptor in flight in `s`'s queue and in the
+    /// queues of its pending (not yet accepted) connections: what the
+    /// socket keeps alive, for the in-flight collector.
+    pub fn visit_rights(s: &SockRef<R>, mut f: impl FnMut(&R)) {
+        let me = s.borrow();
+        me.queue.rights().for_each(&mut f);
+        for e in &me.pending {
+            if let Ok(e) = e.try_borrow() {
+                e.queue.rights().for_each(&mut f);
+            }
+        }
+    }
+
+    /// The collector found `s` unreachable: its queue and its pending
+    /// connections' queues are purged; returns the descriptors they held
+    /// (the caller releases them with nothing borrowed).
+    pub fn purge(s: &SockRef<R>) -> Vec<R> {
+        let (msgs, pending) = {
+            let mut me = s.borrow_mut();
+            let msgs = me.queue.drain();
+            me.bump(EV_ALL);
+            (msgs, me.pending.iter().cloned().collect::<Vec<_>>())
+        };
+        let mut rights = Vec::new();
+        for mut m in msgs {
+            rights.append(&mut m.rights);
+        }
+        for e in pending {
+            for mut m in e.borrow_mut().queue.drain() {
+                rights.append(&mut m.rights);
+            }
         }
         rights
     }
@@ -1305,6 +1396,39 @@ mod tests {
         let _s1 = S::accept(&l).unwrap();
         assert_eq!(net.wakes.owed(&q2), EV_OUT);
         S::connect_stream(&c2, &l, ME).unwrap();
+    }
+
+    #[test]
+    fn holders_list_sockets_with_descriptors_queued() {
+        let net = UnixNet::new();
+        let (a, b) = S::pair(&net, SockType::Stream, ME).unwrap();
+        assert!(!net.has_holders());
+        S::send(&a, b"x", vec![], None, None).unwrap();
+        assert!(!net.has_holders(), "data alone holds nothing");
+        S::send(&a, b"f", vec![7, 8], None, None).unwrap();
+        let h = net.holders();
+        assert_eq!(h.len(), 1);
+        assert!(Rc::ptr_eq(&h[0], &b));
+        let mut seen = Vec::new();
+        S::visit_rights(&b, |r| seen.push(*r));
+        assert_eq!(seen, vec![7, 8]);
+        let mut buf = [0u8; 4];
+        S::recv(&b, &mut buf, false, false, true).unwrap();
+        assert!(net.holders().is_empty(), "read: pruned");
+        assert!(!net.has_holders());
+        // A pending connection's queue counts as its listener's.
+        let l = listener(&net, b"gc", 4);
+        let c = S::new(&net, SockType::Stream).unwrap();
+        S::connect_stream(&c, &l, ME).unwrap();
+        S::send(&c, b"f", vec![9], None, None).unwrap();
+        let mut seen = Vec::new();
+        S::visit_rights(&l, |r| seen.push(*r));
+        assert_eq!(seen, vec![9]);
+        assert_eq!(S::purge(&l), vec![9]);
+        let mut seen = Vec::new();
+        S::visit_rights(&l, |r| seen.push(*r));
+        assert!(seen.is_empty());
+        assert!(net.holders().is_empty());
     }
 
     #[test]
