@@ -12,6 +12,13 @@
 //!   MemTotal; the pool is never exceeded; a third instance killed by
 //!   SIGKILL and one that is stopped are skipped, not waited for.
 //!
+//! - One guest's own limits, set at boot and changed at run time through
+//!   `config`: `max_map_count=` and `mapped_file_max=` make mmap fail with
+//!   ENOMEM at the cap (tests/guest/maplimit.c counts how far it got), the
+//!   refusals are counted in `stats`, /proc/sys/vm/max_map_count shows the
+//!   guest's value; a lower `pagecache_max` evicts at once and keeps the
+//!   page cache (`stats`, the guest's /proc/meminfo Cached) under it.
+//!
 //! Not timing-based: every wait polls with a generous deadline. Instances
 //! and the daemon are stopped by pid (also when a test fails: Drop).
 
@@ -42,24 +49,30 @@ fn balance() -> Command {
     Command::new(env!("CARGO_BIN_EXE_umlbalance"))
 }
 
-/// An ext2 image holding /burst (gcc -static of tests/guest/burst.c).
+/// An ext2 image holding /burst and /maplimit (gcc -static of
+/// tests/guest/burst.c and maplimit.c) and /data (24 MiB).
 fn burst_disk(dir: &Path) -> PathBuf {
     let tree = dir.join("bursttree");
     std::fs::create_dir_all(&tree).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guest/burst.c");
-    let st = Command::new("gcc")
-        .args(["-static", "-O1", "-Wall", "-Werror", "-o"])
-        .arg(tree.join("burst"))
-        .arg(&src)
-        .status()
-        .expect("gcc");
-    assert!(st.success(), "gcc failed on {}", src.display());
+    for prog in ["burst", "maplimit"] {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/guest/{prog}.c"));
+        let st = Command::new("gcc")
+            .args(["-static", "-O1", "-Wall", "-Werror", "-o"])
+            .arg(tree.join(prog))
+            .arg(&src)
+            .status()
+            .expect("gcc");
+        assert!(st.success(), "gcc failed on {}", src.display());
+    }
+    // 24 MiB of data to read through the page cache (not zeros: no holes).
+    let data: Vec<u8> = (0..24 * MIB).map(|i| (i % 251) as u8).collect();
+    std::fs::write(tree.join("data"), data).unwrap();
     let img = dir.join("burst.img");
     let out = Command::new(tool("mke2fs"))
         .args(["-q", "-F", "-t", "ext2", "-b", "4096", "-d"])
         .arg(&tree)
         .arg(&img)
-        .arg("8M")
+        .arg("40M")
         .output()
         .unwrap();
     assert!(out.status.success(), "mke2fs: {out:?}");
@@ -347,6 +360,142 @@ fn memory_moves_from_the_idle_guest_to_the_busy_one() {
     let unclean = fleet.stop_all();
     assert!(
         unclean.iter().all(|&i| i == dead),
+        "instances {unclean:?} did not power off cleanly"
+    );
+}
+
+/// The `limits` figures of `stats`.
+fn limits(fleet: &Fleet, i: usize) -> serde_json::Value {
+    stats(fleet, i)["limits"].clone()
+}
+
+/// A `kB` line of the guest's /proc/meminfo, in kB.
+fn meminfo_kb(g: &mut Instance, field: &str) -> u64 {
+    let t = ok(g, "cat /proc/meminfo");
+    t.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {t}"))
+}
+
+/// `maplimit FILE N` in the guest: (mapped, how it stopped).
+fn maplimit(g: &mut Instance, n: u32) -> (u64, String) {
+    let out = ok(g, &format!("/mnt/maplimit /mnt/maplimit {n}"));
+    let line = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("maplimit: mapped "))
+        .unwrap_or_else(|| panic!("no maplimit line in {out}"));
+    let (k, rest) = line.split_once(" of ").unwrap();
+    let how = rest.rsplit(' ').next().unwrap().to_string();
+    (k.parse().unwrap(), how)
+}
+
+#[test]
+fn a_guest_s_own_limits_hold_and_change_at_run_time() {
+    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &backing(), "96M").unwrap();
+    let img = burst_disk(fleet.dir());
+    fleet.extra_args = vec![
+        "mapped_file_max=64M".into(),
+        "pagecache_max=32M".into(),
+        format!("ubd1rc={}", img.display()),
+    ];
+    fleet.start(1).unwrap();
+    fleet
+        .wait_all_prompts(BOOT_TIMEOUT)
+        .map_err(|e| support_many::describe(&e))
+        .unwrap();
+    fleet.login_all(CMD_TIMEOUT).unwrap();
+    ok(&mut fleet.instances[0], "mount -o ro /dev/ubdb /mnt");
+    assert_eq!(mc(&fleet, 0, "config mapped_file_max"), "64M");
+    assert_eq!(mc(&fleet, 0, "config max_map_count"), "65530");
+    assert_eq!(mc(&fleet, 0, "config pagecache_max"), "32M");
+
+    // 2 MiB more than what is mapped now (init's, the shell's images):
+    // maplimit's own image counts too, so fewer than 512 pages of file
+    // can be mapped; then ENOMEM.
+    let before = limits(&fleet, 0);
+    let cap = before["mapped_file_bytes"].as_u64().unwrap() + 2 * MIB;
+    assert_eq!(mc(&fleet, 0, &format!("config mapped_file_max={cap}")), "");
+    let (k, how) = maplimit(&mut fleet.instances[0], 1000);
+    assert_eq!(how, "ENOMEM", "mapped {k}");
+    assert!(
+        (1..512).contains(&k),
+        "mapped {k} pages under a cap 2M over the start"
+    );
+    let after = limits(&fleet, 0);
+    assert_eq!(
+        after["mapped_file_refusals"].as_u64().unwrap(),
+        before["mapped_file_refusals"].as_u64().unwrap() + 1,
+        "{after}"
+    );
+    assert_eq!(after["mapped_file_max_bytes"], cap);
+    assert!(
+        after["mapped_file_bytes"].as_u64().unwrap() <= cap,
+        "{after}"
+    );
+
+    // At run time: no byte cap, 100 mappings per process.
+    assert_eq!(mc(&fleet, 0, "config mapped_file_max=none"), "");
+    assert_eq!(mc(&fleet, 0, "config max_map_count=100"), "");
+    assert_eq!(mc(&fleet, 0, "config max_map_count"), "100");
+    assert_eq!(
+        ok(&mut fleet.instances[0], "cat /proc/sys/vm/max_map_count").trim(),
+        "100"
+    );
+    let (k2, how) = maplimit(&mut fleet.instances[0], 1000);
+    assert_eq!(how, "ENOMEM", "mapped {k2}");
+    // Its own VMAs (program, heap, stack, vdso...) leave it fewer than 100.
+    assert!((50..100).contains(&k2), "mapped {k2}");
+    let l = limits(&fleet, 0);
+    assert!(l["map_count_refusals"].as_u64().unwrap() >= 1, "{l}");
+    assert_eq!(l["mapped_file_refusals"], after["mapped_file_refusals"]);
+    // Back to Linux's default: all 1000 fit.
+    assert_eq!(mc(&fleet, 0, "config max_map_count=65530"), "");
+    assert_eq!(
+        maplimit(&mut fleet.instances[0], 1000),
+        (1000, "ok".to_string())
+    );
+
+    // The page cache: 24 MiB read under a 32M cap stays; a 4M cap
+    // evicts it at once, and later reads stay under it.
+    ok(&mut fleet.instances[0], "cat /mnt/data > /dev/null");
+    let cached = stats(&fleet, 0)["memory"]["page_cache"]["bytes"]
+        .as_u64()
+        .unwrap();
+    assert!(cached > 16 * MIB, "cached {cached}");
+    assert_eq!(mc(&fleet, 0, "config pagecache_max=4M"), "");
+    let cached = stats(&fleet, 0)["memory"]["page_cache"]["bytes"]
+        .as_u64()
+        .unwrap();
+    assert!(cached <= 4 * MIB, "cached {cached} over the 4M cap");
+    let g = &mut fleet.instances[0];
+    ok(g, "cat /mnt/data > /dev/null; cat /mnt/burst > /dev/null");
+    assert!(meminfo_kb(g, "Cached") <= 4096, "Cached over the 4M cap");
+    assert_eq!(stats(&fleet, 0)["limits"]["pagecache_max_bytes"], 4 * MIB);
+
+    // Bad values: UML-style one-line errors, nothing changed.
+    for (cmd, want) in [
+        ("config max_map_count=0", "expected a count"),
+        ("config pagecache_max=lots", "bad size"),
+        ("config mapped_file_max=100", "too small"),
+        ("config max_map_count", ""),
+        (
+            "remove pagecache_max",
+            "doesn't support the remove operation",
+        ),
+    ] {
+        let a = request(&sock(&fleet, 0), cmd, Duration::from_secs(30)).unwrap();
+        if want.is_empty() {
+            assert!(!a.err, "{cmd}: {}", a.text);
+        } else {
+            assert!(a.err && a.text.contains(want), "{cmd}: {}", a.text);
+        }
+    }
+    assert_eq!(mc(&fleet, 0, "config pagecache_max"), "4M");
+    let unclean = fleet.stop_all();
+    assert!(
+        unclean.is_empty(),
         "instances {unclean:?} did not power off cleanly"
     );
 }

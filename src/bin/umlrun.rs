@@ -43,6 +43,10 @@ Boot a Linux guest in user mode. Switches use User-Mode Linux's syntax:
   root=<device>               the guest's root device (default /dev/ubda)
   init=<path>                 the guest's first program (default /sbin/init)
   pagecache_max=<n>[K|M|G]    cap the guest page cache (default: no cap)
+  max_map_count=<n>           mappings per guest process (default 65530)
+  mapped_file_max=<n>[K|M|G]  bytes of file mappings the guest may hold
+                              (default: no cap); all three change at run time
+                              with `config <name>=` on the mconsole
   cpu=<n>                     pin the instance to host CPU n (default: automatic)
   host_mem_max=<n>[K|M|G]     host memory the instance may hold; near it the
                               guest reclaims, swaps, then OOM-kills inside

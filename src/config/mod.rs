@@ -9,11 +9,13 @@
 //! | `parse.rs` | switches → `Config`, one `ConfigError` per mistake |
 //! | `size.rs` | `256M`-style sizes |
 //! | `umid.rs` | the instance directory `<uml_dir>/<umid>/pid` and its guard |
+//! | `limits.rs` | `pagecache_max`, `max_map_count`, `mapped_file_max`: names and values (switch and mconsole) |
 //! | `eth.rs` | `eth<N>=` network devices: the user-mode NAT and its port forwards |
 
 #![deny(unsafe_code)]
 
 pub mod eth;
+pub mod limits;
 pub mod parse;
 pub mod size;
 pub mod umid;
@@ -154,6 +156,10 @@ pub struct Config {
     pub init: String,
     /// Upper bound on the guest page cache in bytes; None: no cap.
     pub pagecache_max: Option<u64>,
+    /// VMAs per guest process (`max_map_count=`); None: Linux's 65530.
+    pub max_map_count: Option<u64>,
+    /// Bytes of file-backed mappings the guest may hold (`mapped_file_max=`).
+    pub mapped_file_max: Option<u64>,
     /// The host CPU to pin the kernel and its stubs to; None: automatic.
     pub cpu: Option<usize>,
     /// What runs guest code (`platform=`).

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use super::limits::{parse_limit, LimitName};
 use super::size::{format_size, parse_size, SizeError};
 use super::{
     Config, Console, UbdFlags, UbdMode, UbdSpec, DEFAULT_INIT, DEFAULT_MEM, DEFAULT_ROOT,
@@ -63,6 +64,9 @@ pub enum ConfigError {
     BadSize(String),
     #[error("{0}: size does not fit in 64 bits")]
     SizeTooBig(String),
+    /// A limit's own message (config/limits.rs).
+    #[error("{0}")]
+    BadLimit(String),
     #[error("{switch}: too small (at least {min})")]
     TooSmall { switch: String, min: String },
     #[error("{0}: bad device (use ubd0..ubd9 or ubda..ubdz, then flags r, s, d, c)")]
@@ -123,6 +127,8 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
         root: DEFAULT_ROOT.to_string(),
         init: DEFAULT_INIT.to_string(),
         pagecache_max: None,
+        max_map_count: None,
+        mapped_file_max: None,
         cpu: None,
         platform: defaults.platform,
         maxmem_bytes: None,
@@ -170,6 +176,8 @@ const VALUED: &[(&str, &str)] = &[
     ("root", "root=/dev/ubda"),
     ("init", "init=/bin/sh"),
     ("pagecache_max", "pagecache_max=64M"),
+    ("max_map_count", "max_map_count=1000"),
+    ("mapped_file_max", "mapped_file_max=64M"),
     ("cpu", "cpu=0"),
     ("host_mem_max", "host_mem_max=96M"),
     ("platform", "platform=seccomp"),
@@ -263,6 +271,14 @@ fn apply(cfg: &mut Config, arg: &str, defaults: &Defaults) -> Result<(), ConfigE
                 });
             }
             cfg.pagecache_max = Some(bytes);
+        }
+        "max_map_count" | "mapped_file_max" => {
+            let (name, field) = if key == "max_map_count" {
+                (LimitName::MaxMapCount, &mut cfg.max_map_count)
+            } else {
+                (LimitName::MappedFileMax, &mut cfg.mapped_file_max)
+            };
+            *field = parse_limit(name, value).map_err(ConfigError::BadLimit)?;
         }
         "cpu" => {
             let n: usize = value

@@ -221,6 +221,13 @@ fn boot_once(
                 .collect(),
             root_disk: Some(idx),
             ubd_mode: cfg.ubd_mode,
+            limits: crate::kernel::memlimits::MemLimits {
+                max_map_count: cfg
+                    .max_map_count
+                    .unwrap_or(crate::kernel::memlimits::DEFAULT_MAX_MAP_COUNT),
+                mapped_file_max: cfg.mapped_file_max,
+                ..Default::default()
+            },
         },
         platform,
     );

@@ -58,6 +58,8 @@ pub struct KernelConfig {
     pub root_disk: Option<u8>,
     /// The instance's `ubd=` mode, for disks hot-added later too.
     pub ubd_mode: crate::config::UbdMode,
+    /// max_map_count=, mapped_file_max= and their refusals (memlimits.rs).
+    pub limits: super::memlimits::MemLimits,
 }
 
 /// Kernel-wide activity counters (the mconsole `stats`).

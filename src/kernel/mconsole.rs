@@ -274,6 +274,19 @@ impl Kernel {
             Command::Remove(Device::HostMemMax) => {
                 fail("host_mem_max doesn't support the remove operation")
             }
+            Command::ConfigGet(Device::Limit(l)) => ok(self.limit_get(l)),
+            Command::ConfigSet(Device::Limit(l), spec) => {
+                match crate::config::limits::parse_limit(l, &spec) {
+                    Ok(v) => {
+                        self.limit_set(l, v);
+                        ok("")
+                    }
+                    Err(msg) => fail(msg),
+                }
+            }
+            Command::Remove(Device::Limit(l)) => {
+                fail(format!("{} doesn't support the remove operation", l.name()))
+            }
             Command::ConfigGet(Device::Ubd(n)) => {
                 match self.config.disks.iter().find(|(i, _)| *i == n) {
                     Some((_, spec)) => ok(spec.clone()),
@@ -496,7 +509,7 @@ impl Kernel {
     }
 
     /// What follows the guest's memory size: the page cache's cap.
-    fn mem_size_changed(&mut self) {
+    pub(crate) fn mem_size_changed(&mut self) {
         let plugged = self.physmem.frames_plugged();
         let cap = self
             .config
@@ -749,6 +762,7 @@ impl Kernel {
                 "kills": self.oom.kills,
                 "last_victim": self.oom.last_victim,
             },
+            "limits": self.limits_json(),
             "faults": self.counters.faults,
             "syscalls": syscalls,
             "processes": processes,

@@ -313,6 +313,7 @@ impl Kernel {
         s.sysctl.file_max = (s.meminfo.total / 10).max(8192);
         s.sysctl.nr_open = super::fdtable::NR_OPEN as u64;
         s.sysctl.pipe_max_size = crate::fs::pipe::PIPE_MAX_SIZE as u64;
+        s.sysctl.max_map_count = self.config.limits.max_map_count;
         s.forks = self.forks;
         s.locks = self.locks_text();
         s.sysvipc = self.sysvipc_text();
@@ -358,6 +359,7 @@ impl Kernel {
             // (user, system) ticks: the host's accounting of the stub plus
             // the kernel's time serving it, as times() reports them.
             let cpu = self.cpu_ticks(t.tgid);
+            let rss = mm.map(|m| m.aspace.rss()).unwrap_or_default();
             let info = TaskInfo {
                 pid,
                 ppid: t.ppid.max(0) as u32,
@@ -382,7 +384,9 @@ impl Kernel {
                 umask: t.fs.borrow().umask,
                 threads: tids.len() as u32,
                 vsize_bytes: mm.map(|m| m.aspace.total_vm()).unwrap_or(0),
-                rss_pages: mm.map(|m| m.aspace.resident_pages() as u64).unwrap_or(0),
+                rss_pages: rss.total(),
+                rss_file_pages: rss.file,
+                rss_shmem_pages: rss.shmem,
                 start_time: t.start.duration_since(self.boot).as_millis() as u64 / 10,
                 sig_pending: t
                     .pending

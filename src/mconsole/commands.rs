@@ -3,6 +3,7 @@
 //! error messages are UML's (`arch/um/drivers/mconsole_kern.c`), plus our
 //! `stats`.
 
+use crate::config::limits::LimitName;
 use crate::config::size::parse_size;
 
 /// UML's help text, with our extension at the end.
@@ -24,6 +25,7 @@ pub const HELP: &str = "Commands:
     stack <pid> - returns the stack of the specified pid
     stats - memory and activity figures as one JSON object (umlrun)
     config host_mem_max=<size>|cgroup - the host memory budget (umlrun)
+    config pagecache_max|mapped_file_max=<size>|none, max_map_count=<n> - guest limits (umlrun)
 ";
 
 /// One parsed request.
@@ -58,6 +60,8 @@ pub enum Device {
     Ubd(u8),
     /// The host memory budget (`host_mem_max=`, umlrun's).
     HostMemMax,
+    /// A per-guest limit (`pagecache_max`, `max_map_count`, `mapped_file_max`).
+    Limit(LimitName),
 }
 
 /// A `config mem=` change.
@@ -125,6 +129,11 @@ fn device(s: &str) -> Option<(Device, &str)> {
     if let Some(rest) = s.strip_prefix("host_mem_max") {
         return Some((Device::HostMemMax, rest));
     }
+    for (name, l) in LimitName::ALL {
+        if let Some(rest) = s.strip_prefix(name) {
+            return Some((Device::Limit(l), rest));
+        }
+    }
     let rest = s.strip_prefix("ubd")?;
     let c = rest.bytes().next()?;
     let n = match c {
@@ -152,6 +161,7 @@ fn config(s: &str) -> Result<Command, String> {
     match (rest.strip_prefix('='), dev) {
         (Some(spec), dev) => Ok(Command::ConfigSet(dev, spec.to_string())),
         (None, Device::HostMemMax) => Err("Expected '=' after 'host_mem_max'".into()),
+        (None, Device::Limit(l)) => Err(format!("Expected '=' after '{}'", l.name())),
         (None, _) => Err("Expected '=' after 'mem'".into()),
     }
 }
@@ -244,6 +254,25 @@ mod tests {
             Err("Bad configuration option".into())
         );
         assert_eq!(parse("config memx"), Err("Expected '=' after 'mem'".into()));
+        assert_eq!(
+            parse("config pagecache_max=16M"),
+            Ok(Command::ConfigSet(
+                Device::Limit(LimitName::PagecacheMax),
+                "16M".into()
+            ))
+        );
+        assert_eq!(
+            parse("config max_map_count"),
+            Ok(Command::ConfigGet(Device::Limit(LimitName::MaxMapCount)))
+        );
+        assert_eq!(
+            parse("remove mapped_file_max"),
+            Ok(Command::Remove(Device::Limit(LimitName::MappedFileMax)))
+        );
+        assert_eq!(
+            parse("config mapped_file_maxx"),
+            Err("Expected '=' after 'mapped_file_max'".into())
+        );
         assert_eq!(
             parse("config host_mem_max=96M"),
             Ok(Command::ConfigSet(Device::HostMemMax, "96M".into()))

@@ -8,6 +8,7 @@
 //! | `aspace.rs` | one address space: VMAs, the guest page table, mmap/munmap/mprotect/brk, fork |
 //! | `fault.rs`  | resolving a page fault: demand paging, copy-on-write, fault-around |
 //! | `pagecache.rs` | file pages in frames; substitution of image pages under ubd=mmap |
+//! | `rss.rs`    | resident pages by kind (anon, file, shmem) per VMA and address space, for /proc |
 //! | `reclaim.rs`| swap-out candidates and the clock's reference test (revoking host mappings) |
 //! | `swap.rs`   | swap areas (Linux's format), their slots, and which frames are swapped out |
 //! | `shmem.rs`  | tmpfs pages in swap: the tmpfs page store, its least-recently-used order |
@@ -29,6 +30,7 @@ pub mod fault;
 pub mod frames;
 pub mod pagecache;
 pub mod reclaim;
+pub mod rss;
 pub mod shmem;
 pub mod swap;
 pub mod types;

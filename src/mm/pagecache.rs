@@ -507,6 +507,10 @@ impl PageSource for FilePages {
     fn key(&self) -> Option<(usize, u64)> {
         Some(self.key)
     }
+
+    fn shmem(&self) -> bool {
+        self.fs.fs_type() == "tmpfs"
+    }
 }
 
 #[cfg(test)]

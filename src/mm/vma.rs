@@ -26,6 +26,10 @@ pub trait PageSource {
     fn key(&self) -> Option<(usize, u64)> {
         None
     }
+    /// Shared memory (tmpfs, SysV): its mapped pages count as RssShmem.
+    fn shmem(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Clone)]

@@ -116,9 +116,6 @@ impl Kernel {
     }
 }
 
-/// vm.max_map_count (Linux's default, as /proc/sys/vm/max_map_count shows).
-pub const MAX_MAP_COUNT: usize = 65530;
-
 pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let (addr, len, prot, flags, fd, off) = (a[0], a[1], a[2] as u32, a[3], fd_arg(a[4]), a[5]);
     if len == 0 || !is_page_aligned(off) || prot & !7 != 0 {
@@ -191,10 +188,12 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         backing,
         label: None,
     };
-    // vm.max_map_count: ENOMEM past it (Linux's do_mmap), before the host's
-    // own per-process limit can kill the stub.
-    if k.mm_of(tid)?.aspace.vma_count() > MAX_MAP_COUNT {
-        return Err(Errno::ENOMEM);
+    // vm.max_map_count (the guest's max_map_count=): ENOMEM past it
+    // (Linux's do_mmap), before the host's own per-process limit can kill
+    // the stub. Then the guest's cap on file-backed mappings.
+    k.check_map_count(tid, false)?;
+    if matches!(vma.backing, Backing::File { .. }) {
+        k.check_mapped_file(len)?;
     }
     let anon_shared = shared && matches!(vma.backing, Backing::Anon);
     let id = k.task(tid)?.mm;
@@ -237,12 +236,11 @@ pub fn sys_munmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     // (Linux's vms_gather_munmap_vmas: ENOMEM at the limit).
     let (va, vend) = (GuestVirt(addr), GuestVirt(end));
     let aspace = &k.mm_of(tid)?.aspace;
-    if aspace.vma_count() >= MAX_MAP_COUNT
-        && aspace
-            .find_vma(va)
-            .is_some_and(|v| v.start < va && vend < v.end)
+    if aspace
+        .find_vma(va)
+        .is_some_and(|v| v.start < va && vend < v.end)
     {
-        return Err(Errno::ENOMEM);
+        k.check_map_count(tid, true)?;
     }
     k.writeback_range(tid, addr, end);
     let id = k.task(tid)?.mm;
@@ -270,11 +268,10 @@ pub fn sys_mprotect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     }
     let end = user_end(addr, len).ok_or(Errno::ENOMEM)?;
     let physmem = k.physmem.clone();
-    let aspace = &k.mm_of(tid)?.aspace;
     let (addr, end) = (GuestVirt(addr), GuestVirt(end));
-    if aspace.vma_count() >= MAX_MAP_COUNT && aspace.splits_at(addr, end) {
+    if k.mm_of(tid)?.aspace.splits_at(addr, end) {
         // split_vma's vm.max_map_count check.
-        return Err(Errno::ENOMEM);
+        k.check_map_count(tid, true)?;
     }
     k.mm_of(tid)?.aspace.protect(addr, end, prot, &physmem)?;
     ok(0)
@@ -346,9 +343,13 @@ pub fn sys_mremap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return ok(old.get() as i64);
     }
     // vma_to_resize: the old range lies inside one VMA.
-    match k.mm_of(tid)?.aspace.find_vma(old) {
-        Some(v) if old_end <= v.end => {}
+    let file_backed = match k.mm_of(tid)?.aspace.find_vma(old) {
+        Some(v) if old_end <= v.end => matches!(v.backing, Backing::File { .. }),
         _ => return Err(Errno::EFAULT),
+    };
+    // A file mapping that grows counts against mapped_file_max.
+    if file_backed {
+        k.check_mapped_file(new_len - old_len)?;
     }
     // Growing in place must not reach the stub's pages.
     let can_grow = k.check_user_range(tid, old.get(), new_len).is_ok();

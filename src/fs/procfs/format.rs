@@ -134,9 +134,10 @@ pub fn task_status(t: &TaskInfo) -> String {
         vm(&mut o, "VmPin", 0);
         vm(&mut o, "VmHWM", rss);
         vm(&mut o, "VmRSS", rss);
-        vm(&mut o, "RssAnon", rss);
-        vm(&mut o, "RssFile", 0);
-        vm(&mut o, "RssShmem", 0);
+        let (file, shmem) = (t.rss_file_pages * 4, t.rss_shmem_pages * 4);
+        vm(&mut o, "RssAnon", rss.saturating_sub(file + shmem));
+        vm(&mut o, "RssFile", file);
+        vm(&mut o, "RssShmem", shmem);
         vm(&mut o, "VmData", 0);
         vm(&mut o, "VmStk", 132);
         vm(&mut o, "VmExe", 0);
@@ -497,9 +498,14 @@ mod tests {
             egid: 100,
             vsize_bytes: 8 << 20,
             rss_pages: 10,
+            rss_file_pages: 3,
+            rss_shmem_pages: 2,
             ..Default::default()
         };
         let st = task_status(&t);
+        assert!(st.contains(
+            "\nVmRSS:\t      40 kB\nRssAnon:\t      20 kB\nRssFile:\t      12 kB\nRssShmem:\t       8 kB\n"
+        ));
         assert!(st.starts_with("Name:\tinit\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t7\nNgid:\t0\nPid:\t7\nPPid:\t1\n"));
         assert!(st.contains("\nUid:\t1000\t1000\t1000\t1000\nGid:\t100\t100\t100\t100\n"));
         assert!(st.contains("\nVmSize:\t    8192 kB\n"));

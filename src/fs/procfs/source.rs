@@ -56,6 +56,9 @@ pub struct TaskInfo {
     pub threads: u32,
     pub vsize_bytes: u64,
     pub rss_pages: u64,
+    /// Of `rss_pages`: file pages and shared memory (the rest is anon).
+    pub rss_file_pages: u64,
+    pub rss_shmem_pages: u64,
     /// Ticks after boot when the task started.
     pub start_time: u64,
     pub utime: u64,
@@ -118,6 +121,8 @@ impl Default for TaskInfo {
             threads: 1,
             vsize_bytes: 0,
             rss_pages: 0,
+            rss_file_pages: 0,
+            rss_shmem_pages: 0,
             start_time: 0,
             utime: 0,
             stime: 0,

@@ -80,6 +80,10 @@ impl PageSource for ShmPages {
     fn name(&self) -> Vec<u8> {
         format!("/SYSV{:08x} (deleted)", self.key as u32).into_bytes()
     }
+
+    fn shmem(&self) -> bool {
+        true
+    }
 }
 
 /// One segment (`struct shmid_kernel`).
