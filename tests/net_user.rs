@@ -6,7 +6,8 @@
 //!   guest's /etc/resolv.conf naming 10.0.2.3);
 //! - the interfaces as busybox `ifconfig`, `route -n` and `netstat`
 //!   show them (SIOCGIF* ioctls, /proc/net/{dev,route,tcp,udp,if_inet6}),
-//!   line for line what they print on Linux for the same interfaces.
+//!   line for line what they print on Linux for the same interfaces;
+//! - busybox `ping` of the NAT's addresses, through a ping socket.
 //!
 //! Only host loopback traffic; the instance is stopped by pid if a test
 //! fails (the harness's Drop).
@@ -188,6 +189,25 @@ fn nslookup_through_the_nat_and_the_dns_forwarder() {
          0.0.0.0         10.0.2.2        0.0.0.0         UG    0      0        0 eth0\n\
          10.0.2.0        0.0.0.0         255.255.255.0   U     0      0        0 eth0\n"
     );
+    // busybox ping: no raw socket (EPERM), so a ping socket; the NAT
+    // answers for 10.0.2.2 and 10.0.2.3, and nothing else answers.
+    let (st, out) = g.run("ping -c 2 10.0.2.2", CMD_TIMEOUT).unwrap();
+    assert_eq!(st, 0, "{out}");
+    assert!(
+        out.starts_with("PING 10.0.2.2 (10.0.2.2): 56 data bytes\n64 bytes from 10.0.2.2: seq=0 "),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 packets transmitted, 2 packets received, 0% packet loss\n"),
+        "{out}"
+    );
+    let (st, out) = g.run("ping -c 1 -W 1 10.0.2.99", CMD_TIMEOUT).unwrap();
+    assert_ne!(st, 0, "{out}");
+    assert!(
+        out.contains("1 packets transmitted, 0 packets received, 100% packet loss"),
+        "{out}"
+    );
+
     // A TCP listener (busybox nc listens on ::, dual-stack), as netstat
     // reads it from /proc/net/tcp6.
     let (st, out) = g

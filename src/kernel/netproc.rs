@@ -66,6 +66,8 @@ impl Kernel {
                 let row = match s.proto {
                     Proto::Tcp => s.tcp_row(st),
                     Proto::Udp => s.udp_row(),
+                    // /proc/net/icmp is not made.
+                    Proto::Icmp => None,
                 };
                 let Some((state, local, remote)) = row else {
                     continue;
@@ -75,6 +77,7 @@ impl Kernel {
                     (Proto::Tcp, Family::V6) => 1,
                     (Proto::Udp, Family::V4) => 2,
                     (Proto::Udp, Family::V6) => 3,
+                    (Proto::Icmp, _) => continue,
                 };
                 rows[i].push(SockRow {
                     local,

@@ -88,15 +88,20 @@ pub fn sys_socket(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let proto = match (ty & SOCK_TYPE_MASK, a[2] as u32 as i32) {
         (SOCK_STREAM, 0 | 6) => Proto::Tcp,
         (SOCK_DGRAM, 0 | 17) => Proto::Udp,
-        // Ping sockets: ping_group_range is "1 0" (nobody) by default.
+        // Ping sockets, for every group: ping_group_range "0 2147483647",
+        // as systemd sets it (Linux's own default "1 0" allows none).
+        (SOCK_DGRAM, 1) if family == Family::V4 => Proto::Icmp,
         (SOCK_DGRAM, 1 | 58) => return Err(Errno::EACCES),
         (SOCK_STREAM | SOCK_DGRAM, _) => return Err(Errno::EPROTONOSUPPORT),
         (3, _) if k.task(tid)?.cred.euid != 0 => return Err(Errno::EPERM),
+        // Raw sockets: ICMP over IPv4 only (busybox ping as root).
+        (3, 1) if family == Family::V4 => Proto::Icmp,
         (3, _) => return Err(Errno::EPROTONOSUPPORT),
         (t, _) if t >= 11 => return Err(Errno::EINVAL),
         _ => return Err(Errno::ESOCKTNOSUPPORT),
     };
-    let s = InetSocket::new(k.net(), family, proto);
+    let mut s = InetSocket::new(k.net(), family, proto);
+    s.raw = ty & SOCK_TYPE_MASK == 3;
     let f = InetFile::open(k, s, flags & SOCK_NONBLOCK != 0);
     let fd = k
         .task(tid)?
@@ -257,11 +262,11 @@ fn do_send(
         .iter()
         .try_fold(0usize, |acc, v| acc.checked_add(v.1))
         .ok_or(Errno::EINVAL)?;
-    if proto == Proto::Udp && total > crate::net::inet::socket::UDP_MAX {
+    if proto != Proto::Tcp && total > crate::net::inet::socket::UDP_MAX {
         return Err(Errno::EMSGSIZE);
     }
     let to = match (&name, proto) {
-        (Some(raw), Proto::Udp) => match addr::parse(family, raw, Use::SendTo)? {
+        (Some(raw), Proto::Udp | Proto::Icmp) => match addr::parse(family, raw, Use::SendTo)? {
             AddrReq::Addr(x) => Some(x),
             AddrReq::Unspec => None,
         },
@@ -335,7 +340,7 @@ fn do_recv(
         done += m;
     }
     let s = sf.sock.borrow();
-    let udp = s.proto == Proto::Udp;
+    let udp = s.proto != Proto::Tcp;
     let ret = if flags & MSG_TRUNC != 0 && udp {
         got.full
     } else {
@@ -511,8 +516,18 @@ pub fn sys_getsockopt(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         let mut s = file(&ops).sock.borrow_mut();
         let tcp = s.proto == Proto::Tcp;
         match (level, name) {
-            (SOL_SOCKET, SO_TYPE) => int(if tcp { 1 } else { 2 }),
-            (SOL_SOCKET, SO_PROTOCOL) => int(if tcp { 6 } else { 17 }),
+            (SOL_SOCKET, SO_TYPE) => int(if tcp {
+                1
+            } else if s.raw {
+                3
+            } else {
+                2
+            }),
+            (SOL_SOCKET, SO_PROTOCOL) => int(match s.proto {
+                Proto::Tcp => 6,
+                Proto::Udp => 17,
+                Proto::Icmp => 1,
+            }),
             (SOL_SOCKET, SO_DOMAIN) => int(s.family.raw() as i32),
             (SOL_SOCKET, SO_ERROR) => int(s.take_error(k.net()).map_or(0, |e| e.0)),
             (SOL_SOCKET, SO_ACCEPTCONN) => int(s.listening() as i32),

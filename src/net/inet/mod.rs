@@ -1,4 +1,5 @@
-//! Inet sockets: AF_INET and AF_INET6, TCP and UDP, on the smoltcp
+//! Inet sockets: AF_INET and AF_INET6, TCP and UDP (and IPv4 ping and
+//! root's raw ICMP sockets), on the smoltcp
 //! TCP/IP stack. Pure machinery, like `net::unix`: the socket file is
 //! `kernel/files/inet.rs`, the syscalls `syscalls/inet.rs`.
 //!

@@ -1,7 +1,7 @@
 //! Raw IPv4 packets the user-mode NAT reads and writes itself, outside
 //! smoltcp's sockets: the guest's UDP datagrams leaving on eth0 (each
-//! goes out through a host UDP socket), and the datagrams the NAT hands
-//! back to the guest. Every parser takes any bytes: a short, truncated
+//! goes out through a host UDP socket), the datagrams the NAT hands
+//! back to the guest, and the NAT's answers to pings of its addresses. Every parser takes any bytes: a short, truncated
 //! or fragmented packet is `None`, never a panic.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -92,6 +92,78 @@ pub fn udp_packet(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Optio
     Some(buf)
 }
 
+/// The Internet checksum of `data` (RFC 1071).
+pub fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for c in data.chunks(2) {
+        let w = u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]);
+        sum = sum.wrapping_add(u32::from(w));
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An IPv4 packet from `src` to `dst` around an ICMP `payload` (what a
+/// raw ICMP socket reads), with its header checksum.
+pub fn icmp_in_ipv4(src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> Option<Vec<u8>> {
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Icmp,
+        payload_len: payload.len(),
+        hop_limit: 64,
+    };
+    let total = ip.buffer_len().checked_add(payload.len())?;
+    if total > usize::from(u16::MAX) {
+        return None;
+    }
+    let mut buf = vec![0u8; total];
+    let mut pkt = Ipv4Packet::new_unchecked(&mut buf[..]);
+    ip.emit(&mut pkt, &ChecksumCapabilities::default());
+    pkt.payload_mut().copy_from_slice(payload);
+    Some(buf)
+}
+
+/// Is `p` an ICMP echo request (a ping)?
+pub fn is_echo_request(p: &[u8]) -> bool {
+    ipv4_header(p).is_some_and(|(ihl, total, proto, _, _)| {
+        proto == 1 && p.get(ihl..total).is_some_and(|i| i.len() >= 8 && i[0] == 8)
+    })
+}
+
+/// The echo reply to `p` if it is an ICMP echo request for one of
+/// `answering`'s addresses (the NAT's own): same identifier, sequence
+/// and data, from the address pinged, with its checksums.
+pub fn echo_reply(p: &[u8], answering: &[Ipv4Addr]) -> Option<Vec<u8>> {
+    let (ihl, total, proto, src, dst) = ipv4_header(p)?;
+    if proto != 1 || !answering.contains(&dst) {
+        return None;
+    }
+    let icmp = p.get(ihl..total)?;
+    if icmp.len() < 8 || icmp[0] != 8 || icmp[1] != 0 {
+        return None;
+    }
+    let ip = Ipv4Repr {
+        src_addr: dst,
+        dst_addr: src,
+        next_header: IpProtocol::Icmp,
+        payload_len: icmp.len(),
+        hop_limit: 64,
+    };
+    let mut buf = vec![0u8; ip.buffer_len() + icmp.len()];
+    let mut pkt = Ipv4Packet::new_unchecked(&mut buf[..]);
+    ip.emit(&mut pkt, &ChecksumCapabilities::default());
+    let body = pkt.payload_mut();
+    body.copy_from_slice(icmp);
+    body[0] = 0;
+    body[2..4].fill(0);
+    let c = checksum(body);
+    body[2..4].copy_from_slice(&c.to_be_bytes());
+    Some(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,11 +205,45 @@ mod tests {
         assert!(udp_of(&p).is_none());
     }
 
+    #[test]
+    fn pings_of_the_nat_are_answered() {
+        let gw = Ipv4Addr::new(10, 0, 2, 2);
+        let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34, 0, 7, b'h', b'i', b'!'];
+        let c = checksum(&icmp);
+        icmp[2..4].copy_from_slice(&c.to_be_bytes());
+        let ip = Ipv4Repr {
+            src_addr: Ipv4Addr::new(10, 0, 2, 15),
+            dst_addr: gw,
+            next_header: IpProtocol::Icmp,
+            payload_len: icmp.len(),
+            hop_limit: 64,
+        };
+        let mut req = vec![0u8; 20 + icmp.len()];
+        ip.emit(
+            &mut Ipv4Packet::new_unchecked(&mut req[..]),
+            &ChecksumCapabilities::default(),
+        );
+        req[20..].copy_from_slice(&icmp);
+        let r = echo_reply(&req, &[gw]).unwrap();
+        assert_eq!(&r[12..16], &[10, 0, 2, 2]);
+        assert_eq!(&r[16..20], &[10, 0, 2, 15]);
+        assert_eq!(r[20], 0);
+        assert_eq!(&r[24..], &icmp[4..]);
+        assert_eq!(checksum(&r[20..]), 0, "a good checksum sums to zero");
+        assert_eq!(checksum(&r[..20]), 0);
+        assert!(echo_reply(&req, &[Ipv4Addr::new(10, 0, 2, 3)]).is_none());
+        assert!(echo_reply(&req[..27], &[gw]).is_none());
+        assert!(is_echo_request(&req));
+        assert!(!is_echo_request(&r));
+    }
+
     proptest::proptest! {
-        /// Whatever the bytes, the parser answers without panicking.
+        /// Whatever the bytes, the parsers answer without panicking.
         #[test]
         fn udp_parser_takes_any_bytes(p in proptest::collection::vec(proptest::num::u8::ANY, 0..80)) {
             let _ = udp_of(&p);
+            let _ = echo_reply(&p, &[Ipv4Addr::new(10, 0, 2, 2)]);
+            let _ = is_echo_request(&p);
         }
     }
 }

@@ -106,7 +106,7 @@ impl InetOpts {
     pub fn new(proto: Proto) -> InetOpts {
         let (sndbuf, rcvbuf) = match proto {
             Proto::Tcp => (TCP_SNDBUF, TCP_RCVBUF),
-            Proto::Udp => (UDP_BUF, UDP_BUF),
+            Proto::Udp | Proto::Icmp => (UDP_BUF, UDP_BUF),
         };
         InetOpts {
             reuseaddr: false,

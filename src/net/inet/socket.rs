@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::{self, State};
-use smoltcp::socket::udp;
+use smoltcp::socket::{icmp, udp};
 use smoltcp::wire::{IpEndpoint, IpListenEndpoint};
 
 use super::addr::{AddrReq, Family};
@@ -48,6 +48,11 @@ enum Conn {
     Udp {
         h: SocketHandle,
     },
+    /// A ping socket (SOCK_DGRAM, IPPROTO_ICMP): echo requests out,
+    /// replies to its identifier in.
+    Icmp {
+        h: SocketHandle,
+    },
 }
 
 /// What a receive gave.
@@ -80,6 +85,13 @@ pub struct InetSocket {
     /// When a connect still in its handshake gives up (ETIMEDOUT): the
     /// SYN retries of TCP_SYNCNT, as Linux times them.
     connect_deadline: Option<smoltcp::time::Instant>,
+    /// A ping socket's reply taken by MSG_PEEK (smoltcp cannot peek).
+    peeked: Option<(Vec<u8>, IpAddr)>,
+    /// SOCK_RAW (ICMP only, root's): sends go out as the program made
+    /// them, reads get the IP header too; it hears the echo replies to
+    /// the identifier of its first echo request (not every ICMP packet,
+    /// as Linux's would).
+    pub raw: bool,
 }
 
 fn to_sa(e: IpEndpoint) -> SocketAddr {
@@ -112,6 +124,8 @@ impl InetSocket {
             closed_seen: false,
             peer: None,
             connect_deadline: None,
+            peeked: None,
+            raw: false,
         }
     }
 
@@ -139,6 +153,19 @@ impl InetSocket {
             vec![0u8; cap],
         );
         st.sockets.add(udp::Socket::new(rx, tx))
+    }
+
+    fn new_icmp(&self, st: &mut NetStack) -> SocketHandle {
+        let cap = buf_size(self.opts.rcvbuf);
+        let rx = icmp::PacketBuffer::new(
+            vec![icmp::PacketMetadata::EMPTY; UDP_PACKETS],
+            vec![0u8; cap],
+        );
+        let tx = icmp::PacketBuffer::new(
+            vec![icmp::PacketMetadata::EMPTY; UDP_PACKETS],
+            vec![0u8; cap],
+        );
+        st.sockets.add(icmp::Socket::new(rx, tx))
     }
 
     /// Applies what a setsockopt changed to a live connection.
@@ -171,7 +198,8 @@ impl InetSocket {
         if !ip.is_unspecified() && !st.is_local(ip) {
             return Err(Errno::EADDRNOTAVAIL);
         }
-        if a.port() != 0 && a.port() < 1024 && !privileged {
+        // A ping socket's "port" is its echo identifier: any may be taken.
+        if a.port() != 0 && a.port() < 1024 && !privileged && self.proto != Proto::Icmp {
             return Err(Errno::EACCES);
         }
         let addr = (!ip.is_unspecified()).then_some(ip);
@@ -187,6 +215,16 @@ impl InetSocket {
                 return Err(Errno::EINVAL);
             }
             self.conn = Conn::Udp { h };
+        }
+        if self.proto == Proto::Icmp {
+            let h = self.new_icmp(st);
+            if st.icmp(h).bind(icmp::Endpoint::Ident(port)).is_err() {
+                st.sockets.remove(h);
+                st.unbind(self.owner);
+                self.bound = None;
+                return Err(Errno::EINVAL);
+            }
+            self.conn = Conn::Icmp { h };
         }
         Ok(())
     }
@@ -204,7 +242,7 @@ impl InetSocket {
         }
         let want = (backlog.max(0) as usize).saturating_add(1).min(BACKLOG_MAX);
         match &mut self.conn {
-            Conn::Tcp { .. } | Conn::Udp { .. } => return Err(Errno::EINVAL),
+            Conn::Tcp { .. } | Conn::Udp { .. } | Conn::Icmp { .. } => return Err(Errno::EINVAL),
             Conn::Listening { backlog, .. } => *backlog = want,
             Conn::Idle => {
                 let local = self.autobind(st)?;
@@ -285,7 +323,7 @@ impl InetSocket {
     /// start is finished by `connect_check` after the stack ran.
     /// `wait`: the caller sleeps until the handshake ends (blocking).
     pub fn connect(&mut self, st: &mut NetStack, req: AddrReq, wait: bool) -> KResult<()> {
-        if self.proto == Proto::Udp {
+        if self.proto != Proto::Tcp {
             match req {
                 AddrReq::Unspec => self.peer = None,
                 AddrReq::Addr(a) => {
@@ -312,7 +350,7 @@ impl InetSocket {
                 connecting: true, ..
             } => return self.connect_check(st, wait),
             Conn::Tcp { .. } => return Err(Errno::EISCONN),
-            Conn::Udp { .. } => unreachable!("TCP socket"),
+            Conn::Udp { .. } | Conn::Icmp { .. } => unreachable!("TCP socket"),
             Conn::Idle => {}
         }
         if self.family == Family::V6 && a.is_ipv4() && self.opts.v6only {
@@ -507,7 +545,108 @@ impl InetSocket {
                     Err(udp::SendError::Unaddressable) => Err(Errno::EINVAL),
                 }
             }
+            Proto::Icmp => self.send_ping(st, data, to),
         }
+    }
+
+    /// A ping socket's send: an ICMP echo request (header and data) whose
+    /// identifier and checksum the kernel sets, as Linux's ping_sendmsg.
+    fn send_ping(
+        &mut self,
+        st: &mut NetStack,
+        data: &[u8],
+        to: Option<SocketAddr>,
+    ) -> KResult<usize> {
+        if self.shut_wr {
+            return Err(Errno::EPIPE);
+        }
+        let dest = match to.or(self.peer) {
+            Some(d) => unspec_to_lo(d),
+            None => return Err(Errno::EDESTADDRREQ),
+        };
+        if data.len() > UDP_MAX {
+            return Err(Errno::EMSGSIZE);
+        }
+        let echo = data.len() >= 8 && data[0] == 8 && data[1] == 0;
+        let raw_ok = self.raw && data.len() >= 8;
+        if !(echo || raw_ok) {
+            return Err(Errno::EINVAL);
+        }
+        if !st.is_local(dest.ip()) && !st.routes(dest.ip()) {
+            return Err(Errno::ENETUNREACH);
+        }
+        let mut pkt = data.to_vec();
+        if self.raw {
+            if matches!(self.conn, Conn::Idle) {
+                let h = self.new_icmp(st);
+                let ident = u16::from_be_bytes([data[4], data[5]]);
+                let _ = st.icmp(h).bind(icmp::Endpoint::Ident(ident));
+                self.conn = Conn::Icmp { h };
+            }
+        } else {
+            let ident = self.autobind(st)?.port();
+            pkt[4..6].copy_from_slice(&ident.to_be_bytes());
+            pkt[2..4].fill(0);
+            let c = super::natpkt::checksum(&pkt);
+            pkt[2..4].copy_from_slice(&c.to_be_bytes());
+        }
+        let Conn::Icmp { h } = self.conn else {
+            return Err(Errno::EINVAL);
+        };
+        match st.icmp(h).send_slice(&pkt, dest.ip().into()) {
+            Ok(()) => Ok(data.len()),
+            Err(icmp::SendError::BufferFull) => Err(Errno::EAGAIN),
+            Err(icmp::SendError::Unaddressable) => Err(Errno::EINVAL),
+        }
+    }
+
+    /// A ping socket's receive: an echo reply's ICMP header and data.
+    fn recv_ping(&mut self, st: &mut NetStack, buf: &mut [u8], peek: bool) -> KResult<Received> {
+        let Conn::Icmp { h } = self.conn else {
+            return Err(Errno::EAGAIN);
+        };
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if self.peeked.is_none() {
+            if let Ok((d, a)) = st.icmp(h).recv() {
+                self.peeked = Some((d.to_vec(), IpAddr::from(a)));
+            }
+        }
+        let got = if peek {
+            self.peeked.clone()
+        } else {
+            self.peeked.take()
+        };
+        // A raw socket reads the IP header too.
+        let got = match (got, self.raw) {
+            (Some((d, IpAddr::V4(src))), true) => {
+                let dst = if src.is_loopback() {
+                    Ipv4Addr::LOCALHOST
+                } else {
+                    super::stack::ETH0_IP
+                };
+                super::natpkt::icmp_in_ipv4(src, dst, &d).map(|p| (p, IpAddr::V4(src)))
+            }
+            (got, _) => got,
+        };
+        let Some((d, a)) = got else {
+            if self.shut_rd {
+                return Ok(Received {
+                    n: 0,
+                    full: 0,
+                    from: None,
+                });
+            }
+            return Err(Errno::EAGAIN);
+        };
+        let n = d.len().min(buf.len());
+        buf[..n].copy_from_slice(&d[..n]);
+        Ok(Received {
+            n,
+            full: d.len(),
+            from: Some(SocketAddr::new(a, 0)),
+        })
     }
 
     pub fn recv(&mut self, st: &mut NetStack, buf: &mut [u8], peek: bool) -> KResult<Received> {
@@ -545,6 +684,7 @@ impl InetSocket {
                 }
                 Err(Errno::EAGAIN)
             }
+            Proto::Icmp => self.recv_ping(st, buf, peek),
             Proto::Udp => {
                 let Conn::Udp { h } = self.conn else {
                     return Err(Errno::EAGAIN);
@@ -606,7 +746,7 @@ impl InetSocket {
                 }
                 return Ok(());
             }
-            Conn::Udp { .. } if self.peer.is_some() => {}
+            Conn::Udp { .. } | Conn::Icmp { .. } if self.peer.is_some() => {}
             _ => return Err(Errno::ENOTCONN),
         }
         self.shut_rd |= rd;
@@ -669,6 +809,15 @@ impl InetSocket {
                     m |= POLLOUT | POLLWRNORM;
                 }
             }
+            Conn::Icmp { h } => {
+                let s = st.icmp(h);
+                if s.can_recv() || self.peeked.is_some() || self.shut_rd {
+                    m |= POLLIN | POLLRDNORM;
+                }
+                if s.can_send() {
+                    m |= POLLOUT | POLLWRNORM;
+                }
+            }
         }
         if self.error.is_some() {
             m |= POLLERR;
@@ -695,7 +844,7 @@ impl InetSocket {
                 }
                 st.orphan(h);
             }
-            Conn::Udp { h } => {
+            Conn::Udp { h } | Conn::Icmp { h } => {
                 st.sockets.remove(h);
             }
         }
@@ -717,7 +866,7 @@ impl InetSocket {
                 .remote_endpoint()
                 .map(to_sa)
                 .ok_or(Errno::ENOTCONN),
-            Conn::Udp { .. } => self.peer.ok_or(Errno::ENOTCONN),
+            Conn::Udp { .. } | Conn::Icmp { .. } => self.peer.ok_or(Errno::ENOTCONN),
             _ => Err(Errno::ENOTCONN),
         }
     }
@@ -731,6 +880,8 @@ impl InetSocket {
         match self.conn {
             Conn::Tcp { h, .. } => Ok(st.tcp(h).recv_queue()),
             Conn::Udp { h } => Ok(st.udp(h).peek().map_or(0, |(d, _)| d.len())),
+            // The next reply's length when it was peeked at, else 0.
+            Conn::Icmp { .. } => Ok(self.peeked.as_ref().map_or(0, |p| p.0.len())),
             Conn::Listening { .. } => Err(Errno::EINVAL),
             Conn::Idle => Ok(0),
         }
@@ -741,6 +892,7 @@ impl InetSocket {
         match self.conn {
             Conn::Tcp { h, .. } => st.tcp(h).send_queue(),
             Conn::Udp { h } => st.udp(h).send_queue(),
+            Conn::Icmp { .. } => 0,
             _ => 0,
         }
     }
@@ -869,6 +1021,40 @@ mod tests {
         ] {
             connect_fails_with(e);
         }
+    }
+
+    #[test]
+    fn ping_socket_gets_the_nats_echo_reply() {
+        let mut st = NetStack::new(7);
+        st.attach_user_nat(8);
+        let mut s = InetSocket::new(&mut st, Family::V4, Proto::Icmp);
+        let gw: SocketAddr = "10.0.2.2:0".parse().unwrap();
+        // Not an echo request.
+        assert_eq!(
+            s.send(&mut st, &[0, 0, 0, 0, 0, 0, 0, 0], Some(gw)),
+            Err(Errno::EINVAL)
+        );
+        let req = [8, 0, 0, 0, 0xaa, 0xbb, 0, 1, b'x', b'y'];
+        assert_eq!(s.send(&mut st, &req, Some(gw)), Ok(10));
+        st.poll();
+        let ident = s.local_name(&mut st).port();
+        let mut buf = [0u8; 64];
+        let peeked = s.recv(&mut st, &mut buf, true).unwrap();
+        let got = s.recv(&mut st, &mut buf, false).unwrap();
+        assert_eq!(peeked, got);
+        assert_eq!((got.n, got.from), (10, Some(gw)));
+        // A reply, with the socket's identifier and the sequence and data sent.
+        assert_eq!(buf[0], 0);
+        assert_eq!(&buf[4..6], &ident.to_be_bytes());
+        assert_eq!(&buf[6..10], &[0, 1, b'x', b'y']);
+        assert_eq!(super::super::natpkt::checksum(&buf[..10]), 0);
+        assert_eq!(s.recv(&mut st, &mut buf, false), Err(Errno::EAGAIN));
+        // Nobody answers for other addresses.
+        let far: SocketAddr = "192.0.2.1:0".parse().unwrap();
+        assert_eq!(s.send(&mut st, &req, Some(far)), Ok(10));
+        st.poll();
+        assert_eq!(s.recv(&mut st, &mut buf, false), Err(Errno::EAGAIN));
+        s.release(&mut st);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4};
 
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
-use smoltcp::socket::{tcp, udp};
+use smoltcp::socket::{icmp, tcp, udp};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 
 use super::device::{IfStats, IpDevice};
@@ -26,11 +26,13 @@ pub const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
 /// bound, not a figure ever reached by a finite exchange.
 const POLL_ROUNDS: usize = 10_000;
 
-/// TCP or UDP: each has its own port space.
+/// TCP, UDP or ICMP (ping sockets): each has its own port space (a
+/// ping socket's "port" is its echo identifier).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Proto {
     Tcp,
     Udp,
+    Icmp,
 }
 
 /// One bound port.
@@ -406,6 +408,22 @@ impl NetStack {
                     }
                     continue;
                 }
+                if natpkt::is_echo_request(&p) {
+                    // Pings: the NAT answers for its own addresses; no
+                    // ICMP goes out to the host.
+                    self.eth0.tx_packets += 1;
+                    self.eth0.tx_bytes += len;
+                    if let Some(r) = natpkt::echo_reply(&p, &[GATEWAY_IP, DNS_IP]) {
+                        let rlen = r.len() as u64;
+                        if self.dev.deliver(r) {
+                            self.eth0.rx_packets += 1;
+                            self.eth0.rx_bytes += rlen;
+                        } else {
+                            self.eth0.rx_dropped += 1;
+                        }
+                    }
+                    continue;
+                }
                 if let Some(t) = tcp_syn_of(&p) {
                     if nat.held.iter().any(|h| h.1 == t) {
                         continue; // a retransmission of a held SYN
@@ -513,6 +531,10 @@ impl NetStack {
 
     pub fn udp(&mut self, h: SocketHandle) -> &mut udp::Socket<'static> {
         self.sockets.get_mut::<udp::Socket>(h)
+    }
+
+    pub fn icmp(&mut self, h: SocketHandle) -> &mut icmp::Socket<'static> {
+        self.sockets.get_mut::<icmp::Socket>(h)
     }
 
     /// Binds `port` on `addr` (None: any) for `owner`; port 0 picks an
