@@ -66,6 +66,7 @@ const COMPARED: &[&str] = &[
     "t_procself2",
     "t_erofs",
     "t_tmpfile",
+    "t_chmod_sgid",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -186,6 +187,7 @@ compare!(
     t_procself2,
     t_erofs,
     t_tmpfile,
+    t_chmod_sgid,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
