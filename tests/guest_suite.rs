@@ -67,6 +67,7 @@ const COMPARED: &[&str] = &[
     "t_erofs",
     "t_tmpfile",
     "t_chmod_sgid",
+    "t_rlimit_cpu",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -188,6 +189,7 @@ compare!(
     t_erofs,
     t_tmpfile,
     t_chmod_sgid,
+    t_rlimit_cpu,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
