@@ -68,6 +68,7 @@ const COMPARED: &[&str] = &[
     "t_tmpfile",
     "t_chmod_sgid",
     "t_rlimit_cpu",
+    "t_mincore",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -190,6 +191,7 @@ compare!(
     t_tmpfile,
     t_chmod_sgid,
     t_rlimit_cpu,
+    t_mincore,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
