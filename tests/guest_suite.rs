@@ -69,6 +69,9 @@ const COMPARED: &[&str] = &[
     "t_tmpfile",
     "t_sockintr",
     "t_unixgc",
+    "t_chmod_sgid",
+    "t_rlimit_cpu",
+    "t_mincore",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -194,6 +197,9 @@ compare!(
     t_tmpfile,
     t_sockintr,
     t_unixgc,
+    t_chmod_sgid,
+    t_rlimit_cpu,
+    t_mincore,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -1106,10 +1106,18 @@ fn resolved_of_fd(k: &mut Kernel, tid: Pid, fd: i32) -> KResult<Resolved> {
     })
 }
 
-/// chmod: only the permission bits change (setattr keeps the type).
+/// chmod: only the permission bits change (setattr keeps the type). An
+/// owner who is not root and not in the file's group cannot set S_ISGID:
+/// it is cleared, on every file system and file type (Linux's
+/// setattr_prepare).
 fn chmod_to(k: &mut Kernel, tid: Pid, r: &Resolved, mode: u64) -> SysResult {
+    let cred = k.cred(tid)?;
+    let mut mode = mode as u32 & 0o7777;
+    if cred.euid != 0 && !cred.in_group(r.stat.gid) {
+        mode &= !S_ISGID;
+    }
     let attr = SetAttr {
-        mode: Some(mode as u32 & 0o7777),
+        mode: Some(mode),
         ..Default::default()
     };
     setattr_checked(k, tid, r, attr)

@@ -1,5 +1,5 @@
 //! Memory syscalls: mmap, munmap, mprotect, mremap, brk, madvise, msync,
-//! mincore, mlock/munlock (range checks only: guest memory is never
+//! mincore (file pages resident when cached), mlock/munlock (range checks only: guest memory is never
 //! swapped out). Nothing is mapped at mmap time (pages come on first touch),
 //! except shared anonymous memory, which must be one set of frames for
 //! every process that inherits it.
@@ -448,14 +448,32 @@ pub fn sys_mincore(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if pages > 1 << 20 {
         return Err(Errno::EINVAL);
     }
-    let mm = k.mm_of(tid)?;
     let mut out = Vec::with_capacity(pages as usize);
     for i in 0..pages {
         let p = addr + i * PAGE;
-        if mm.aspace.find_vma(GuestVirt(p)).is_none() {
+        let mm = k.mm_of(tid)?;
+        let Some(v) = mm.aspace.find_vma(GuestVirt(p)) else {
             return Err(Errno::ENOMEM);
+        };
+        if mm.aspace.pte(p).is_some() {
+            out.push(1);
+            continue;
         }
-        out.push(mm.aspace.pte(p).is_some() as u8);
+        // A file page not mapped here is resident when the page cache
+        // (or tmpfs) holds it, as Linux reports page-cache residency.
+        let file_page = match &v.backing {
+            Backing::File { source, pgoff } => source
+                .key()
+                .and_then(|key| Some((key, pgoff.checked_add((p - v.start.get()) / PAGE)?))),
+            Backing::Anon => None,
+        };
+        let resident = file_page.is_some_and(|(key, idx)| {
+            k.pagecache.borrow().has_page(key, idx)
+                || k.mounts
+                    .fs(key.0)
+                    .is_ok_and(|fs| fs.next_page(key.1, idx, true) == Some(Some(idx)))
+        });
+        out.push(resident as u8);
     }
     k.write_user(tid, vec, &out)?;
     ok(0)

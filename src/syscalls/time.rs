@@ -9,7 +9,8 @@ use crate::abi::layout::{Itimerval, Timespec, Timeval, Tms};
 use crate::errno::{Errno, KResult};
 use crate::host::clock;
 use crate::kernel::deadline;
-use crate::kernel::signal::{SigInfo, SIGALRM, SIGPROF, SIGVTALRM};
+use crate::kernel::posix_timers::TimerClock;
+use crate::kernel::signal::{SigInfo, SIGALRM, SIGKILL, SIGPROF, SIGVTALRM, SIGXCPU};
 use crate::kernel::task::{CpuClock, Pid, Wait};
 use crate::kernel::timers::TimerKey;
 use crate::kernel::Kernel;
@@ -347,6 +348,46 @@ impl Kernel {
         }
     }
 
+    /// RLIMIT_CPU of `tid`'s process (Linux's check_process_timers): at
+    /// the hard limit SIGKILL; at the soft limit SIGXCPU, and the soft
+    /// limit moves one second on, so another follows each CPU second.
+    /// The CPU time is read (from the host) only when a limit is set.
+    fn check_rlimit_cpu(&mut self, tid: Pid) {
+        const RLIMIT_CPU: usize = 0;
+        let Ok(tgid) = self.task(tid).map(|t| t.tgid) else {
+            return;
+        };
+        let Ok((soft, hard)) = self.task(tgid).map(|l| l.rlimits[RLIMIT_CPU]) else {
+            return;
+        };
+        if soft == u64::MAX && hard == u64::MAX {
+            return;
+        }
+        let secs = self.ptimer_now(tgid, TimerClock::Cpu) / 1_000_000_000;
+        let signo = if hard != u64::MAX && secs >= hard {
+            SIGKILL
+        } else if soft != u64::MAX && secs >= soft {
+            let next = soft.saturating_add(1);
+            for th in self.threads(tgid) {
+                if let Ok(t) = self.task_mut(th) {
+                    t.rlimits[RLIMIT_CPU].0 = next;
+                }
+            }
+            SIGXCPU
+        } else {
+            return;
+        };
+        log::debug!("process {tgid}: RLIMIT_CPU ({soft}, {hard}) at {secs} s: signal {signo}");
+        self.send_to_process(
+            tgid,
+            SigInfo {
+                signo,
+                code: SI_KERNEL,
+                ..Default::default()
+            },
+        );
+    }
+
     /// After `tid` ran: SIGVTALRM/SIGPROF for its process's expired CPU
     /// timers (Linux checks them at each tick of the running task; here
     /// each turn ends at the latest at the preemption tick).
@@ -355,6 +396,7 @@ impl Kernel {
             return;
         }
         self.run_cpu_posix_timers(tid);
+        self.check_rlimit_cpu(tid);
         self.charge_cpu_itimers(tid);
         let Ok(tgid) = self.leader(tid).map(|l| l.tgid) else {
             return;
