@@ -221,6 +221,7 @@ fn boot_once(
                 .collect(),
             root_disk: Some(idx),
             ubd_mode: cfg.ubd_mode,
+            cmdline: cfg.cmdline.clone().into_bytes(),
         },
         platform,
     );

@@ -58,6 +58,8 @@ pub struct KernelConfig {
     pub root_disk: Option<u8>,
     /// The instance's `ubd=` mode, for disks hot-added later too.
     pub ubd_mode: crate::config::UbdMode,
+    /// What /proc/cmdline reads (umlrun's arguments).
+    pub cmdline: Vec<u8>,
 }
 
 /// Kernel-wide activity counters (the mconsole `stats`).

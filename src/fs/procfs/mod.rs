@@ -105,6 +105,7 @@ const G_CORE_PATTERN: u64 = 63;
 const G_LEASE_BREAK_TIME: u64 = 64;
 const G_PRESSURE: u64 = 65;
 const G_PRESSURE_MEMORY: u64 = 66;
+const G_CMDLINE: u64 = 86;
 
 // Per-process file ids.
 const P_DIR: u64 = 1;
@@ -131,6 +132,7 @@ const P_OOM_SCORE: u64 = 22;
 
 /// Children of /proc (besides the pid directories), in listing order.
 const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
+    ("cmdline", G_CMDLINE, Kind::File),
     ("cpuinfo", G_CPUINFO, Kind::File),
     ("filesystems", G_FILESYSTEMS, Kind::File),
     ("loadavg", G_LOADAVG, Kind::File),
@@ -256,7 +258,8 @@ impl ProcFs {
                 | G_SWAPS
                 | G_VMSTAT
                 | G_DOMAINNAME..=G_LEASE_BREAK_TIME
-                | G_PRESSURE_MEMORY => Kind::File,
+                | G_PRESSURE_MEMORY
+                | G_CMDLINE => Kind::File,
                 G_MCONSOLE if self.src.mconsole_notify() => Kind::File,
                 _ => return Err(Errno::ENOENT),
             };
@@ -305,6 +308,11 @@ impl ProcFs {
         let s = &self.src;
         let text = match (task, file) {
             (None, G_NET_UNIX) => return Ok(s.net_unix()),
+            (None, G_CMDLINE) => {
+                let mut t = s.kernel_cmdline();
+                t.push(b'\n');
+                return Ok(t);
+            }
             (Some(_), P_FDINFO_FILE) => return s.fdinfo(pid, sub).ok_or(Errno::ENOENT),
             (None, G_MEMINFO) => format::meminfo(&s.meminfo()),
             (None, G_MOUNTS) => format::mounts(&s.mounts()),

@@ -92,6 +92,7 @@ pub fn boot(program: Program) -> (Kernel, Trace) {
             disks: Vec::new(),
             root_disk: None,
             ubd_mode: Default::default(),
+            cmdline: b"init=/init".to_vec(),
         },
         Box::new(platform),
     );
