@@ -65,6 +65,7 @@ const COMPARED: &[&str] = &[
     "t_rename2",
     "t_procself2",
     "t_procboot",
+    "t_devseek",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -184,6 +185,7 @@ compare!(
     t_kcaps,
     t_procself2,
     t_procboot,
+    t_devseek,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
