@@ -13,12 +13,14 @@
 //! ```
 
 mod support;
+mod support_many;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use support::*;
+use support_many::{Fleet, Runner};
 
 fn debian() -> (std::path::PathBuf, std::path::PathBuf) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -71,4 +73,36 @@ fn smoke_same_as_native() {
         diff(&n.stdout, &gout),
         g.tail(20)
     );
+}
+
+/// Boots the image with its own init (sysvinit, rcS and rc 2) to the
+/// console's `login:`, logs in as root (no password) and runs what the
+/// issue names: python3 -c, bash, ps aux, df, vmstat 1 2, script.
+#[test]
+#[ignore = "needs disk-images/build-debian (network, root): cargo test --release --test debian -- --ignored"]
+fn console_login() {
+    let (img, _) = debian();
+    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &img, "512M").unwrap();
+    fleet.start(1).unwrap();
+    let g = &mut fleet.instances[0];
+    g.wait_login(Duration::from_secs(180))
+        .unwrap_or_else(|e| panic!("no login: prompt: {e}\n{}", g.tail(30)));
+    g.login(Duration::from_secs(60)).unwrap();
+    let t = Duration::from_secs(60);
+    let mut run = |cmd: &str| {
+        let (st, out) = g.run(cmd, t).unwrap();
+        assert_eq!(st, 0, "`{cmd}` exited {st}:\n{out}");
+        out
+    };
+    assert_eq!(run("python3 -c 'print(6 * 7)'").trim(), "42");
+    assert_eq!(run("bash -c 'echo $((2 ** 10))'").trim(), "1024");
+    let ps = run("ps aux");
+    assert!(ps.contains("/sbin/init") && ps.contains("ps aux"), "{ps}");
+    // ps's START is btime + start time: this year, not 1970.
+    assert!(!run("ps -o lstart= -p 1").contains("1970"));
+    assert!(run("df /").contains("/dev/ubda"));
+    assert_eq!(run("vmstat 1 2").lines().count(), 4);
+    run("script -qc true /dev/null");
+    assert!(!run("cat /proc/cmdline").trim().is_empty());
+    g.request_poweroff(false);
 }

@@ -72,6 +72,8 @@ const COMPARED: &[&str] = &[
     "t_chmod_sgid",
     "t_rlimit_cpu",
     "t_mincore",
+    "t_procboot",
+    "t_devseek",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -200,6 +202,8 @@ compare!(
     t_chmod_sgid,
     t_rlimit_cpu,
     t_mincore,
+    t_procboot,
+    t_devseek,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -173,6 +173,8 @@ pub struct Config {
     pub host_mem_max: Option<u64>,
     /// Network devices (`eth<N>=`), in command-line order.
     pub eth: Vec<eth::EthSpec>,
+    /// The arguments as given, joined by spaces: the guest's /proc/cmdline.
+    pub cmdline: String,
 }
 
 impl Config {

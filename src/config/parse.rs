@@ -135,6 +135,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
         mconsole_notify: None,
         host_mem_max: None,
         eth: Vec::new(),
+        cmdline: args.join(" "),
     };
     let mut maxmem_arg = String::new();
     for arg in args {

@@ -228,6 +228,7 @@ fn boot_once(
                 mapped_file_max: cfg.mapped_file_max,
                 ..Default::default()
             },
+            cmdline: cfg.cmdline.clone().into_bytes(),
         },
         platform,
     );

@@ -60,6 +60,8 @@ pub struct KernelConfig {
     pub ubd_mode: crate::config::UbdMode,
     /// max_map_count=, mapped_file_max= and their refusals (memlimits.rs).
     pub limits: super::memlimits::MemLimits,
+    /// What /proc/cmdline reads (umlrun's arguments).
+    pub cmdline: Vec<u8>,
 }
 
 /// Kernel-wide activity counters (the mconsole `stats`).

@@ -49,6 +49,10 @@ pub struct ProcSnapshot {
     pub memory_pressure: Pressure,
     pub vmstat: Vec<(&'static str, u64)>,
     pub uptime: f64,
+    /// The wall-clock second the guest booted at (/proc/stat btime).
+    pub btime: u64,
+    /// /proc/cmdline, without its newline.
+    pub kernel_cmdline: Vec<u8>,
     pub hostname: String,
     pub forks: u64,
     pub running: u32,
@@ -170,11 +174,15 @@ impl ProcSource for KernelProcSource {
             cpus: vec![Default::default()],
             processes: s.forks,
             procs_running: s.running,
+            btime: s.btime,
             ..Default::default()
         }
     }
     fn hostname(&self) -> String {
         self.0.borrow().hostname.clone()
+    }
+    fn kernel_cmdline(&self) -> Vec<u8> {
+        self.0.borrow().kernel_cmdline.clone()
     }
     fn sysctl(&self) -> SysCtl {
         self.0.borrow().sysctl.clone()
@@ -297,7 +305,16 @@ impl Kernel {
         s.privileged = self.tasks.get(&tid).is_some_and(|t| t.cred.euid == 0);
         let oom_total = self.oom_total_pages();
         s.meminfo = self.meminfo();
-        s.uptime = self.uptime().as_secs_f64();
+        let up = self.uptime();
+        s.uptime = up.as_secs_f64();
+        // Linux's btime: the wall clock now less the time since boot.
+        let (wall, _) = crate::host::clock::now(0);
+        s.btime = u64::try_from(wall)
+            .unwrap_or(0)
+            .saturating_sub(up.as_secs());
+        if s.kernel_cmdline.is_empty() {
+            s.kernel_cmdline = self.config.cmdline.clone();
+        }
         s.hostname = String::from_utf8_lossy(&self.config.hostname).into_owned();
         s.mconsole_notify = self.mconsole.has_notify();
         s.domainname = String::from_utf8_lossy(&self.domainname).into_owned();

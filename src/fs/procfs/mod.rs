@@ -114,6 +114,7 @@ const G_NET_TCP: u64 = 73;
 const G_NET_TCP6: u64 = 74;
 const G_NET_UDP: u64 = 75;
 const G_NET_UDP6: u64 = 76;
+const G_CMDLINE: u64 = 86;
 
 // Per-process file ids.
 const P_DIR: u64 = 1;
@@ -140,6 +141,7 @@ const P_OOM_SCORE: u64 = 22;
 
 /// Children of /proc (besides the pid directories), in listing order.
 const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
+    ("cmdline", G_CMDLINE, Kind::File),
     ("cpuinfo", G_CPUINFO, Kind::File),
     ("filesystems", G_FILESYSTEMS, Kind::File),
     ("loadavg", G_LOADAVG, Kind::File),
@@ -274,7 +276,8 @@ impl ProcFs {
                 | G_SWAPS
                 | G_VMSTAT
                 | G_DOMAINNAME..=G_LEASE_BREAK_TIME
-                | G_PRESSURE_MEMORY => Kind::File,
+                | G_PRESSURE_MEMORY
+                | G_CMDLINE => Kind::File,
                 G_MCONSOLE if self.src.mconsole_notify() => Kind::File,
                 _ => return Err(Errno::ENOENT),
             };
@@ -326,6 +329,11 @@ impl ProcFs {
             (None, G_NET_DEV..=G_NET_UDP6) => {
                 let name = NET_ENTRIES.iter().find(|e| e.1 == file).map_or("", |e| e.0);
                 return Ok(s.net_file(name).unwrap_or_default());
+            }
+            (None, G_CMDLINE) => {
+                let mut t = s.kernel_cmdline();
+                t.push(b'\n');
+                return Ok(t);
             }
             (Some(_), P_FDINFO_FILE) => return s.fdinfo(pid, sub).ok_or(Errno::ENOENT),
             (None, G_MEMINFO) => format::meminfo(&s.meminfo()),

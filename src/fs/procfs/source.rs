@@ -392,6 +392,10 @@ pub trait ProcSource {
     /// argv, NUL-separated and NUL-terminated.
     fn cmdline(&self, pid: u32) -> Vec<u8>;
     fn sys_stat(&self) -> SysStat;
+    /// The kernel's command line (/proc/cmdline, less its newline).
+    fn kernel_cmdline(&self) -> Vec<u8> {
+        Vec::new()
+    }
     /// /proc/<pid>/fdinfo/<fd> (None: no such fd).
     fn fdinfo(&self, _pid: u32, _fd: u32) -> Option<Vec<u8>> {
         None

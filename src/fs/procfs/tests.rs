@@ -51,6 +51,9 @@ impl ProcSource for Fake {
     fn uptime(&self) -> (f64, f64) {
         (12.5, 3.25)
     }
+    fn kernel_cmdline(&self) -> Vec<u8> {
+        b"mem=64M ubd0=d.cow init=/bin/sh".to_vec()
+    }
     fn loadavg(&self) -> LoadAvg {
         LoadAvg {
             running: 1,
@@ -178,6 +181,7 @@ fn global_files() {
     assert!(cat(&fs, "stat").contains("btime 1000\n"));
     assert!(cat(&fs, "version").starts_with("Linux version 6.1.0-umlrun"));
     assert!(cat(&fs, "cpuinfo").starts_with("processor\t: 0\n"));
+    assert_eq!(cat(&fs, "cmdline"), "mem=64M ubd0=d.cow init=/bin/sh\n");
 }
 
 #[test]

@@ -54,6 +54,21 @@ impl FileDescription for CharDevFile {
         Ok((st, 0xb))
     }
 
+    /// Linux's null_lseek (null, zero, full: always 0, so Python's
+    /// io.open(os.devnull, "r+") finds it seekable) and noop_llseek
+    /// (random, urandom: the offset stays).
+    fn seek(&self, _k: &mut Kernel, cur: u64, _off: i64, whence: u64) -> KResult<u64> {
+        // ksys_lseek: a whence past SEEK_HOLE is EINVAL before the file.
+        if whence > 4 {
+            return Err(crate::errno::Errno::EINVAL);
+        }
+        match self.dev {
+            CharDevice::Null | CharDevice::Zero | CharDevice::Full => Ok(0),
+            CharDevice::Random | CharDevice::Urandom => Ok(cur),
+            _ => Err(crate::errno::Errno::ESPIPE),
+        }
+    }
+
     fn fills_request(&self) -> bool {
         true
     }

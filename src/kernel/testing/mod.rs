@@ -93,6 +93,7 @@ pub fn boot(program: Program) -> (Kernel, Trace) {
             root_disk: None,
             ubd_mode: Default::default(),
             limits: Default::default(),
+            cmdline: b"init=/init".to_vec(),
         },
         Box::new(platform),
     );
