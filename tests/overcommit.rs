@@ -15,7 +15,8 @@
 //!   swapoff brings back what is still out.
 //! - The swap cache: pages read back and not written go out again without
 //!   a write (pswpout well below pswpin over repeated reads).
-//! - tmpfs pages go to swap: /tmp filled past the budget reads back right.
+//! - tmpfs pages go to swap: /tmp filled past the budget reads back right;
+//!   so do the pages of a detached SysV shm segment.
 //!
 //! Every instance is stopped by pid when a test fails (the harness's Drop).
 
@@ -44,18 +45,21 @@ fn backing() -> PathBuf {
     p
 }
 
-/// An ext2 image holding /memhog (gcc -static of tests/guest/memhog.c).
+/// An ext2 image holding /memhog and /shmhog (gcc -static of
+/// tests/guest/memhog.c, shmhog.c).
 fn hog_disk(dir: &Path) -> PathBuf {
     let tree = dir.join("hogtree");
     std::fs::create_dir_all(&tree).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guest/memhog.c");
-    let st = Command::new("gcc")
-        .args(["-static", "-O1", "-Wall", "-Werror", "-o"])
-        .arg(tree.join("memhog"))
-        .arg(&src)
-        .status()
-        .expect("gcc");
-    assert!(st.success(), "gcc failed on {}", src.display());
+    for prog in ["memhog", "shmhog"] {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/guest/{prog}.c"));
+        let st = Command::new("gcc")
+            .args(["-static", "-O1", "-Wall", "-Werror", "-o"])
+            .arg(tree.join(prog))
+            .arg(&src)
+            .status()
+            .expect("gcc");
+        assert!(st.success(), "gcc failed on {}", src.display());
+    }
     let img = dir.join("hog.img");
     let out = Command::new(tool("mke2fs"))
         .args(["-q", "-F", "-t", "ext2", "-b", "4096", "-d"])
@@ -627,6 +631,52 @@ fn with_swap_tmpfs_filled_past_the_budget_reads_back_right() {
     );
     let used: u64 = used.trim().parse().unwrap();
     assert!(used < 2048, "{used} kB still in swap after the files went");
+    ok(g, "swapoff /dev/ubdc");
+    relogin_and_poweroff(g);
+}
+
+/// SysV shm pages go to swap: a 48 MiB segment written and detached, then
+/// 100 MiB of anonymous memory touched in the 96 MiB budget. The detached
+/// segment's pages go out first (/proc/sysvipc/shm shows them in its swap
+/// column) and read back right when it is attached again.
+#[test]
+fn with_swap_a_detached_shm_segment_goes_out_and_reads_back_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let swap = dir.path().join("swap.img");
+    std::fs::File::create(&swap)
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let mut fleet = boot(
+        "256M",
+        &[
+            "host_mem_max=96M".into(),
+            format!("ubd2={}", swap.display()),
+        ],
+    );
+    let g = &mut fleet.instances[0];
+    ok(g, "mkswap /dev/ubdc && swapon /dev/ubdc");
+    let (st, out) = g
+        .run(
+            "/mnt/shmhog 48 100 > /tmp/s.out 2>&1; echo status=$? >> /tmp/s.out; cat /tmp/s.out",
+            HOG_TIMEOUT,
+        )
+        .unwrap();
+    assert_eq!(st, 0, "{out}");
+    assert!(
+        out.contains("shmhog: ok") && out.contains("status=0"),
+        "the segment came back wrong:\n{out}"
+    );
+    let swapped: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("shmhog: swap "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    eprintln!("shm swap run: {swapped} bytes of the segment in swap");
+    assert!(
+        swapped >= 16 << 20,
+        "the segment did not go to swap:\n{out}"
+    );
     ok(g, "swapoff /dev/ubdc");
     relogin_and_poweroff(g);
 }

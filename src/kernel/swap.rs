@@ -7,7 +7,8 @@
 //! the hand last passed (cold) are written out at once; pages mapped
 //! (hot) lose their host mapping and get a second chance: if the guest
 //! uses them they fault back without I/O, if not they are cold next time.
-//! Then tmpfs pages, least recently used first (mm/shmem.rs: tmpfs and
+//! SysV shm pages that no process maps go first (not SHM_LOCKed ones);
+//! after the anonymous pages, tmpfs pages, least recently used first (mm/shmem.rs: tmpfs and
 //! memfd data go to swap too). When every candidate was hot, the pages
 //! just revoked go (FIFO), so a burst always finds memory. Written through the block layer (COW-aware
 //! ubd), the frame punched at once (mm/swap.rs). A fault on a swapped page
@@ -25,9 +26,9 @@
 //! A page read back by a read keeps its slot (the swap cache, mm/swap.rs)
 //! until written; going out again clean costs no write.
 //!
-//! Not yet: shared anonymous pages, SysV shm pages and fork's copy-on-
-//! write pages (a frame with more than one reference) stay resident, and
-//! so do page-cache copies of tmpfs pages a mapping holds.
+//! Not yet: shared anonymous pages, mapped SysV shm pages and fork's
+//! copy-on-write pages (a frame with more than one reference) stay
+//! resident, and so do page-cache copies of tmpfs pages a mapping holds.
 
 use std::sync::Arc;
 
@@ -85,8 +86,13 @@ impl Kernel {
         let (hand_mm, hand_page) = self.swapctl.hand;
         let start = ids.iter().position(|&i| i >= hand_mm).unwrap_or(0);
         ids.rotate_left(start);
+        // SysV shm pages no process maps are idle by definition: first.
+        let shm = self.swap_out_shm(want);
+        if shm >= want {
+            return shm;
+        }
         let Kernel { mms, frames, .. } = self;
-        let mut got = 0u64;
+        let mut got = shm;
         let mut revoked: Vec<(MmId, u64)> = Vec::new();
         let mut hand = (0, 0);
         'all: for id in ids {
@@ -133,6 +139,29 @@ impl Kernel {
                     got += 1;
                 }
             }
+        }
+        got
+    }
+
+    /// SysV shm pages no process has mapped (the segment's is the only
+    /// reference: nothing to revoke), of segments not SHM_LOCKed.
+    fn swap_out_shm(&mut self, want: u64) -> u64 {
+        let locked = crate::kernel::ipc::shm::SHM_LOCKED;
+        let frames: Vec<crate::physmem::Frame> = self
+            .ipc
+            .shm
+            .iter()
+            .filter(|(_, p, _)| p.mode & locked == 0)
+            .flat_map(|(_, _, s)| s.pages.frame_list())
+            .filter(|&f| self.frames.refcount(f) == 1 && !self.frames.swap.borrow().is_swapped(f))
+            .take(want as usize)
+            .collect();
+        let mut got = 0;
+        for f in frames {
+            if self.frames.swap_out(f).is_err() {
+                break;
+            }
+            got += 1;
         }
         got
     }

@@ -146,6 +146,8 @@ impl AddressSpace {
                     } else {
                         source.page(idx, anon)?
                     };
+                    // A SysV shm page may be in swap (kernel/swap.rs).
+                    anon.swap_in(f, false)?;
                     anon.get(f);
                     Pte {
                         frame: f,
@@ -155,6 +157,7 @@ impl AddressSpace {
                     }
                 } else {
                     let f = source.page(idx, anon)?;
+                    anon.swap_in(f, false)?;
                     if write {
                         let c = anon.alloc_copy(f).map_err(|_| FaultError::Oom)?;
                         Pte {

@@ -272,6 +272,14 @@ impl super::Kernel {
             "       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap\n",
         );
         for (id, p, s) in self.ipc.shm.iter() {
+            let swapped = {
+                let sw = self.frames.swap.borrow();
+                s.pages
+                    .frame_list()
+                    .into_iter()
+                    .filter(|&f| sw.is_swapped(f))
+                    .count() as u64
+            };
             shm.push_str(&format!(
                 "{:10} {:10}  {:4o} {:21} {:5} {:5}  {:5} {:5} {:5} {:5} {:5} {:10} {:10} {:10} {:21} {:21}\n",
                 p.key,
@@ -288,8 +296,8 @@ impl super::Kernel {
                 s.atime,
                 s.dtime,
                 s.ctime,
-                s.pages.resident() * crate::mm::PAGE,
-                0
+                (s.pages.resident() - swapped) * crate::mm::PAGE,
+                swapped * crate::mm::PAGE
             ));
         }
         let mut sem = String::from(

@@ -50,6 +50,11 @@ impl ShmPages {
         Ok(f)
     }
 
+    /// The frames the segment holds (some may be in swap).
+    pub fn frame_list(&self) -> Vec<Frame> {
+        self.frames.borrow().iter().flatten().copied().collect()
+    }
+
     /// Pages that hold a frame (rss).
     pub fn resident(&self) -> u64 {
         self.frames.borrow().iter().filter(|f| f.is_some()).count() as u64
@@ -365,7 +370,8 @@ impl Kernel {
         Ok(())
     }
 
-    /// SHM_LOCK / SHM_UNLOCK (the owner or root; no swap here to lock out).
+    /// SHM_LOCK / SHM_UNLOCK (the owner or root): a locked segment's
+    /// pages are not swapped out (kernel/swap.rs).
     pub fn shm_lock(&mut self, tid: Pid, id: i32, lock: bool) -> KResult<()> {
         let cred = self.task(tid)?.cred.clone();
         let (p, _) = self.ipc.shm.get_mut(id)?;
