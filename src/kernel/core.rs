@@ -196,7 +196,9 @@ impl Kernel {
             console,
             pipes: PipeTable::default(),
             dentries: Default::default(),
-            unix: crate::net::unix::UnixNet::new(),
+            unix: crate::net::unix::UnixNet::with_buf_limit(crate::net::sockbuf::kernel_buf_limit(
+                plugged.saturating_mul(4096),
+            )),
             sockq: super::waitq::WaitQueue::new(),
             inet: None,
             net_host: Default::default(),

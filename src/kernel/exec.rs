@@ -51,8 +51,14 @@ impl Kernel {
         let fs = self.mounts.fs(r.node.mnt)?;
         let n = (r.stat.size as usize).min(HEAD_MAX);
         let mut head = vec![0u8; n];
+        // open_exec opens the program (IN_OPEN) and reads it (IN_ACCESS),
+        // as Linux's fsnotify_open and kernel_read do.
+        self.notify_file(tid, &r.path, r.node, super::files::inotify::IN_OPEN);
         let got = fs.read(r.node.ino, 0, &mut head)?;
         head.truncate(got);
+        if got > 0 {
+            self.notify_file(tid, &r.path, r.node, super::files::inotify::IN_ACCESS);
+        }
         Ok((r, head))
     }
 

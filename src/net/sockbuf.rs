@@ -5,8 +5,9 @@
 //! Here every queued message holds a `Charge` against its sender's
 //! `Meter` and against the kernel-wide one; dropping the message (read,
 //! or its queue freed) gives both back, so nothing can leak a count.
-//! The kernel-wide meter caps all socket buffers together, which keeps
-//! umlrun's memory bounded however many sockets a guest opens.
+//! The kernel-wide meter caps all socket buffers together (a quarter of
+//! the guest's memory, 1..64 MiB), which keeps umlrun's memory bounded,
+//! and in proportion to mem=, however many sockets a guest opens.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -27,8 +28,20 @@ pub const MIN_RCVBUF: usize = 2304;
 /// sk_buff's truesize; we count a fixed header so tiny messages are not
 /// free).
 pub const MSG_OVERHEAD: usize = 256;
-/// All socket buffers of one kernel together.
+/// All socket buffers of one kernel together, at most (a smaller guest
+/// gets less: `kernel_buf_limit`).
 pub const KERNEL_BUF_LIMIT: usize = 64 << 20;
+/// ... and at least, however small the guest.
+pub const KERNEL_BUF_MIN: usize = 1 << 20;
+
+/// The cap on all socket buffers of a kernel with `guest_bytes` of
+/// memory: a quarter of it (the buffers live in umlrun's heap, outside
+/// the guest's memory, so this keeps their host cost in line with mem=),
+/// within [KERNEL_BUF_MIN, KERNEL_BUF_LIMIT].
+pub fn kernel_buf_limit(guest_bytes: u64) -> usize {
+    let quarter = usize::try_from(guest_bytes / 4).unwrap_or(usize::MAX);
+    quarter.clamp(KERNEL_BUF_MIN, KERNEL_BUF_LIMIT)
+}
 
 #[derive(Debug, Default)]
 struct MeterInner {
@@ -39,6 +52,8 @@ struct MeterInner {
     /// Whom a returned charge wakes: the sending socket's queue (its
     /// writers wait for room), noted in the kernel's pending wakes.
     waker: RefCell<Option<(WaitQueueRef, Rc<Wakes>)>>,
+    /// The kernel-wide meter's cap (0: KERNEL_BUF_LIMIT).
+    limit: Cell<usize>,
 }
 
 /// A count of bytes charged, shared by the charges that make it up.
@@ -51,6 +66,16 @@ impl Meter {
     }
     pub fn used(&self) -> usize {
         self.0.used.get()
+    }
+    /// Caps what a kernel-wide meter may hold (see `kernel_buf_limit`).
+    pub fn set_limit(&self, bytes: usize) {
+        self.0.limit.set(bytes);
+    }
+    pub fn limit(&self) -> usize {
+        match self.0.limit.get() {
+            0 => KERNEL_BUF_LIMIT,
+            n => n,
+        }
     }
     /// How many charges were given back (changes each time space frees).
     pub fn returns(&self) -> u64 {
@@ -79,7 +104,7 @@ impl Charge {
     /// is the caller's check: it waits).
     pub fn take(sender: &Meter, kernel: &Meter, n: usize) -> KResult<Charge> {
         let total = kernel.used().checked_add(n).ok_or(Errno::ENOBUFS)?;
-        if total > KERNEL_BUF_LIMIT {
+        if total > kernel.limit() {
             return Err(Errno::ENOBUFS);
         }
         kernel.set(total);
@@ -154,6 +179,20 @@ mod tests {
         assert_eq!(Charge::take(&s, &k, 1).err(), Some(Errno::ENOBUFS));
         assert_eq!(Charge::take(&s, &k, usize::MAX).err(), Some(Errno::ENOBUFS));
         drop(big);
+        assert!(Charge::take(&s, &k, 1).is_ok());
+    }
+
+    #[test]
+    fn the_kernel_limit_follows_guest_memory() {
+        assert_eq!(kernel_buf_limit(64 << 20), 16 << 20);
+        assert_eq!(kernel_buf_limit(1 << 30), KERNEL_BUF_LIMIT);
+        assert_eq!(kernel_buf_limit(1 << 20), KERNEL_BUF_MIN);
+        assert_eq!(kernel_buf_limit(u64::MAX), KERNEL_BUF_LIMIT);
+        let (s, k) = (Meter::new(), Meter::new());
+        k.set_limit(4096);
+        let a = Charge::take(&s, &k, 4096).unwrap();
+        assert_eq!(Charge::take(&s, &k, 1).err(), Some(Errno::ENOBUFS));
+        drop(a);
         assert!(Charge::take(&s, &k, 1).is_ok());
     }
 

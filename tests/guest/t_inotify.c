@@ -217,7 +217,42 @@ static void unmount_events(void) {
     rmdir(m);
 }
 
-int main(void) {
+/* execve opens and reads the program: IN_OPEN, then IN_ACCESS, on a
+ * watch of the program file (Linux reads it more than once: only the
+ * kinds and their order are compared). */
+static void exec_events(const char *self) {
+    int fd = inotify_init1(IN_NONBLOCK);
+    int wd = inotify_add_watch(fd, self, IN_OPEN | IN_ACCESS);
+    CHECK(wd >= 0, "watch the program file");
+    pid_t c = fork();
+    if (c == 0) {
+        execl(self, self, "exec-child", (char *)NULL);
+        _exit(9);
+    }
+    int st;
+    waitpid(c, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the program ran");
+    char buf[4096] __attribute__((aligned(8)));
+    ssize_t n = read(fd, buf, sizeof buf);
+    int opened = 0, accessed_after = 0, first_open = -1, i = 0;
+    for (char *p = buf; n > 0 && p < buf + n; i++) {
+        struct inotify_event *e = (void *)p;
+        if ((e->mask & IN_OPEN) && !opened) {
+            opened = 1;
+            first_open = i;
+        }
+        if ((e->mask & IN_ACCESS) && opened)
+            accessed_after = 1;
+        p += sizeof *e + e->len;
+    }
+    CHECK(opened && first_open == 0, "execve: IN_OPEN on the program first");
+    CHECK(accessed_after, "then IN_ACCESS (the kernel reads it)");
+    close(fd);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "exec-child") == 0)
+        return 0;
     t_begin("t_inotify");
     if (access("/proc/self", F_OK) != 0) mount("proc", "/proc", "proc", 0, NULL);
     in_dir(t_dir, "the scratch directory");
@@ -233,6 +268,11 @@ int main(void) {
     open_access(t_dir, "the scratch directory");
     open_access("/tmp", "/tmp");
     unmount_events();
+    {
+        char self[256] = {0};
+        if (readlink("/proc/self/exe", self, sizeof self - 1) > 0)
+            exec_events(self);
+    }
 
     int fd = inotify_init1(0);
     CHECK(inotify_init1(0x10) < 0 && errno == EINVAL, "inotify_init1 unknown flags: EINVAL");

@@ -122,6 +122,13 @@ impl<R> UnixNet<R> {
         })
     }
 
+    /// `new`, with all socket buffers together capped at `bytes`.
+    pub fn with_buf_limit(bytes: usize) -> Rc<Self> {
+        let net = Self::new();
+        net.meter.set_limit(bytes);
+        net
+    }
+
     /// A fresh inode number for a socket's fstat (sockfs numbering).
     pub fn new_ino(&self) -> u64 {
         let n = self.next_ino.get() + 1;
