@@ -64,6 +64,7 @@ const COMPARED: &[&str] = &[
     "t_kcaps",
     "t_rename2",
     "t_procself2",
+    "t_harden2",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -182,6 +183,7 @@ compare!(
     t_clone3,
     t_kcaps,
     t_procself2,
+    t_harden2,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
