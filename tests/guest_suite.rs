@@ -74,6 +74,7 @@ const COMPARED: &[&str] = &[
     "t_mincore",
     "t_procboot",
     "t_devseek",
+    "t_harden2",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -204,6 +205,7 @@ compare!(
     t_mincore,
     t_procboot,
     t_devseek,
+    t_harden2,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

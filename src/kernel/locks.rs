@@ -35,6 +35,13 @@ use crate::vfs::{Node, OpenFileRef};
 
 /// How far the wait-for chain is followed (Linux's MAX_DEADLK_ITERATIONS).
 const MAX_DEADLK_STEPS: usize = 10;
+/// Record locks one inode may hold (all owners together); beyond it a
+/// lock or unlock that would add records is ENOLCK. Linux has no count
+/// but fails with ENOLCK when a record cannot be allocated; this bounds
+/// the kernel's memory (about 48 bytes a record, 192 KiB an inode) and the
+/// O(n) cost of each lock call. Inodes with records are bounded by the
+/// open files that hold them.
+pub const MAX_LOCK_RECORDS: usize = 4096;
 /// fs.lease-break-time: seconds a lease holder has to give way.
 pub const LEASE_BREAK_SECS: u64 = 45;
 const SIGIO: i32 = 29;
@@ -160,10 +167,18 @@ impl Kernel {
         if req.kind.is_none() && !self.locks.inodes.contains_key(&key) {
             return Ok(None);
         }
-        let released = self
-            .locks
-            .entry(key)
-            .set_range(req.owner, req.pid, req.kind, req.start, req.end);
+        let set = self.locks.entry(key).try_set_range(
+            req.owner,
+            req.pid,
+            req.kind,
+            req.start,
+            req.end,
+            MAX_LOCK_RECORDS,
+        );
+        let Some(released) = set else {
+            self.locks.tidy(key);
+            return Err(Errno::ENOLCK);
+        };
         if released {
             self.locks_changed(key);
         } else {

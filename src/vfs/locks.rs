@@ -129,11 +129,29 @@ impl InodeLocks {
         start: u64,
         end: u64,
     ) -> bool {
+        self.try_set_range(owner, pid, kind, start, end, usize::MAX)
+            .unwrap_or(false)
+    }
+
+    /// `set_range`, refused (None, nothing changed) when it would leave
+    /// more than `cap` records on the inode and more than there were: a
+    /// guest splitting a range into ever more records would otherwise
+    /// grow the kernel's memory without bound (Linux answers ENOLCK when
+    /// it cannot allocate a lock record).
+    pub fn try_set_range(
+        &mut self,
+        owner: Owner,
+        pid: i32,
+        kind: Option<bool>,
+        start: u64,
+        end: u64,
+        cap: usize,
+    ) -> Option<bool> {
         debug_assert!(start <= end && end <= OFFSET_MAX);
         let mut released = false;
         let (mut new_start, mut new_end) = (start, end);
-        let mut keep = Vec::with_capacity(self.ranges.len() + 2);
-        for l in self.ranges.drain(..) {
+        let mut keep = Vec::with_capacity(self.ranges.len().saturating_add(2));
+        for &l in &self.ranges {
             if l.owner != owner {
                 keep.push(l);
                 continue;
@@ -173,9 +191,12 @@ impl InodeLocks {
                 end: new_end,
             });
         }
+        if keep.len() > cap && keep.len() > self.ranges.len() {
+            return None;
+        }
         keep.sort_by_key(|l| l.start);
         self.ranges = keep;
-        released
+        Some(released)
     }
 
     /// Drops every record lock of `owner`; true if there was one.
@@ -326,5 +347,24 @@ mod tests {
         );
         assert!(l.drop_file(10));
         assert!(l.is_empty());
+    }
+
+    #[test]
+    fn record_cap_refuses_growth_not_shrinking() {
+        let mut l = InodeLocks::default();
+        for i in 0..4u64 {
+            assert_eq!(
+                l.try_set_range(A, 1, Some(true), i * 2, i * 2, 4),
+                Some(false)
+            );
+        }
+        // A fifth separate record, and a split of one, are refused whole.
+        assert_eq!(l.try_set_range(A, 1, Some(true), 20, 20, 4), None);
+        assert_eq!(l.ranges.len(), 4);
+        // Merging and unlocking still work at the cap.
+        assert_eq!(l.try_set_range(A, 1, Some(true), 0, 3, 4), Some(false));
+        assert_eq!(l.ranges.len(), 2);
+        assert_eq!(l.try_set_range(A, 1, None, 0, OFFSET_MAX, 4), Some(true));
+        assert!(l.ranges.is_empty());
     }
 }
