@@ -52,7 +52,9 @@ fn sysemu_getppid(bin: &std::path::Path, cpu: Option<usize>, n: u64) -> f64 {
                         Stop::Fault(f) => {
                             let page = f.addr & !(PAGE - 1);
                             let (off, prot, _) = g.mem.pages[&page];
-                            g.stub.map(page, PAGE, prot, g.mem.fd, off).unwrap();
+                            g.stub
+                                .map(span(page, PAGE), prot, g.mem.fd, self::off(off))
+                                .unwrap();
                             g.mem.pages.get_mut(&page).unwrap().2 = true;
                         }
                         other => panic!("unexpected {other:?}"),
@@ -79,11 +81,10 @@ fn injection(cpu: Option<usize>, batch: usize) -> f64 {
     .unwrap();
     let ops: Vec<MapOp> = (0..batch as u64)
         .map(|i| MapOp::Map {
-            addr: 0x4000_0000 + i * PAGE,
-            len: PAGE,
+            span: span(0x4000_0000 + i * PAGE, PAGE),
             prot: Prot::RW,
             fd,
-            offset: i * PAGE,
+            offset: off(i * PAGE),
         })
         .collect();
     let n = 2000;

@@ -29,7 +29,9 @@ fn maperr_faults_say_write_only_for_stores() {
         0x89, 0x00, 0x8B, 0x03, 0x48, 0x83, 0x01, 0x04, 0x83, 0x3A, 0x00, 0x55,
     ];
     assert!(g.mem.write(CODE, &code));
-    g.stub.map(CODE, PAGE, Prot::RX, g.mem.fd, off).unwrap();
+    g.stub
+        .map(span(CODE, PAGE), Prot::RX, g.mem.fd, self::off(off))
+        .unwrap();
     let r = g.stub.regs_mut();
     r.rax = 0x2000_0000;
     r.rbx = 0x2000_1000;

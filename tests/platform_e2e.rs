@@ -118,7 +118,7 @@ fn faults_report_maperr_and_accerr() {
     // pointing at the same page writes to it: SEGV_ACCERR.
     let off = g.mem.page(0x1234_5000, Prot::RX);
     g.stub
-        .map(0x1234_5000, PAGE, Prot::RX, g.mem.fd, off)
+        .map(span(0x1234_5000, PAGE), Prot::RX, g.mem.fd, self::off(off))
         .unwrap();
     g.stub.regs_mut().rax = 0x1234_5800;
     match g.stub.switch().unwrap() {
@@ -131,7 +131,7 @@ fn faults_report_maperr_and_accerr() {
     // Make it writable and resume: the instruction re-runs and goes on to
     // the next zero bytes, so the guest keeps running (no more faults from
     // that page until it runs off its end).
-    g.stub.protect(0x1234_5000, PAGE, Prot::RWX).unwrap();
+    g.stub.protect(span(0x1234_5000, PAGE), Prot::RWX).unwrap();
     match g.stub.switch().unwrap() {
         Stop::Fault(f) => assert_eq!(f.addr & !(PAGE - 1), 0x1234_6000, "{f:?}"),
         other => panic!("expected to run off the page, got {other:?}"),
@@ -144,8 +144,7 @@ fn batched_injection_reports_the_failing_op() {
     // 100 protects of unmapped pages: the first fails with ENOMEM at index 0.
     let ops: Vec<_> = (0..100)
         .map(|i| umlrun::platform::MapOp::Protect {
-            addr: 0x1000_0000 + i * PAGE,
-            len: PAGE,
+            span: span(0x1000_0000 + i * PAGE, PAGE),
             prot: Prot::R,
         })
         .collect();
@@ -159,17 +158,15 @@ fn batched_injection_reports_the_failing_op() {
     // A valid batch over two round trips (100 > MAX_BATCH) then a bad fd at 70.
     let mut ops: Vec<_> = (0..100)
         .map(|i| umlrun::platform::MapOp::Unmap {
-            addr: 0x2000_0000 + i * PAGE,
-            len: PAGE,
+            span: span(0x2000_0000 + i * PAGE, PAGE),
         })
         .collect();
     stub.apply(&ops).unwrap();
     ops[70] = umlrun::platform::MapOp::Map {
-        addr: 0x2000_0000,
-        len: PAGE,
+        span: span(0x2000_0000, PAGE),
         prot: Prot::R,
         fd: 999,
-        offset: 0,
+        offset: off(0),
     };
     match stub.apply(&ops) {
         Err(umlrun::platform::PlatformError::Inject { index, errno }) => {
@@ -181,12 +178,12 @@ fn batched_injection_reports_the_failing_op() {
     // The stub's own pages and the vDSO are refused.
     let vdso = stub.vdso().expect("stub keeps the vDSO");
     assert!(matches!(
-        stub.unmap(vdso.start, PAGE),
+        stub.unmap(span(vdso.start, PAGE)),
         Err(umlrun::platform::PlatformError::Reserved(_))
     ));
     let stub_page = umlrun::platform::stub_image::STUB_BASE;
     assert!(matches!(
-        stub.unmap(stub_page, PAGE),
+        stub.unmap(span(stub_page, PAGE)),
         Err(umlrun::platform::PlatformError::Reserved(_))
     ));
 }

@@ -36,9 +36,12 @@ fn recycled_stub_has_no_guest_mappings_and_fresh_state() {
 
     // Dirty it: guest mappings of a memfd, anonymous host-side state in
     // the FPU/SSE registers, and changed registers.
-    stub.map(0x1000_0000, 0x3000, Prot::RW, fd, 0).unwrap();
-    stub.map(0x5555_0000_0000, 0x1000, Prot::RX, fd, 0).unwrap();
-    stub.map(0x7fff_e000_0000, 0x1000, Prot::R, fd, 0).unwrap();
+    stub.map(span(0x1000_0000, 0x3000), Prot::RW, fd, off(0))
+        .unwrap();
+    stub.map(span(0x5555_0000_0000, 0x1000), Prot::RX, fd, off(0))
+        .unwrap();
+    stub.map(span(0x7fff_e000_0000, 0x1000), Prot::R, fd, off(0))
+        .unwrap();
     let mut fp = stub.fpregs().unwrap();
     fp.bytes_mut()[160..416].fill(0xa5); // xmm0..xmm15
     fp.bytes_mut()[0..2].copy_from_slice(&0x027fu16.to_le_bytes()); // FCW
@@ -64,7 +67,8 @@ fn recycled_stub_has_no_guest_mappings_and_fresh_state() {
     assert_eq!(stub.reserved(), fresh.reserved());
     assert_eq!(stub.cpu_ticks(), (0, 0));
     // Still usable for mappings.
-    stub.map(0x1000_0000, 0x1000, Prot::R, fd, 0).unwrap();
+    stub.map(span(0x1000_0000, 0x1000), Prot::R, fd, off(0))
+        .unwrap();
     fresh.kill();
     stub.kill();
     // SAFETY: closing the memfd this test created.

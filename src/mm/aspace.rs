@@ -12,7 +12,7 @@ use super::types::*;
 use super::vma::{Backing, Vma};
 use crate::errno::{Errno, KResult};
 use crate::physmem::{Frame, PhysMem};
-use crate::platform::Prot;
+use crate::platform::{HostOffset, PageSpan, Prot};
 
 /// A guest page-table entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,16 +225,15 @@ impl AddressSpace {
         if want == cur {
             return;
         }
+        let Some(span) = page_span(page, PAGE) else {
+            return;
+        };
         if want == PROT_NONE {
-            self.ops.push(MapOp::Unmap {
-                addr: page,
-                len: PAGE,
-            });
+            self.ops.push(MapOp::Unmap { span });
             self.ptes.get_mut(&page).expect("pte").host_prot = None;
         } else {
             self.ops.push(MapOp::Protect {
-                addr: page,
-                len: PAGE,
+                span,
                 prot: Prot::from_bits(want as u64),
             });
             self.ptes.get_mut(&page).expect("pte").host_prot = Some(want);
@@ -251,12 +250,14 @@ impl AddressSpace {
             return;
         }
         let b = physmem.backing(pte.frame);
+        let (Some(span), Some(offset)) = (page_span(page, PAGE), host_offset(b.offset)) else {
+            return;
+        };
         self.ops.push(MapOp::Map {
-            addr: page,
-            len: PAGE,
+            span,
             prot: Prot::from_bits(prot as u64),
             fd: b.fd,
-            offset: b.offset,
+            offset,
         });
         self.ptes.get_mut(&page).expect("pte").host_prot = Some(prot);
     }
@@ -375,49 +376,45 @@ fn coalesce(ops: Vec<MapOp>) -> Vec<MapOp> {
     let mut out: Vec<MapOp> = Vec::with_capacity(ops.len());
     for op in ops {
         if let Some(last) = out.last_mut() {
-            match (last, &op) {
-                (
-                    MapOp::Map {
-                        addr,
-                        len,
-                        prot,
-                        fd,
-                        offset,
-                    },
-                    MapOp::Map {
-                        addr: a2,
-                        prot: p2,
-                        fd: f2,
-                        offset: o2,
-                        len: l2,
-                    },
-                ) if *addr + *len == *a2 && prot == p2 && fd == f2 && *offset + *len == *o2 => {
-                    *len += l2;
-                    continue;
-                }
-                (MapOp::Unmap { addr, len }, MapOp::Unmap { addr: a2, len: l2 })
-                    if *addr + *len == *a2 =>
-                {
-                    *len += l2;
-                    continue;
-                }
-                (
-                    MapOp::Protect { addr, len, prot },
-                    MapOp::Protect {
-                        addr: a2,
-                        len: l2,
-                        prot: p2,
-                    },
-                ) if *addr + *len == *a2 && prot == p2 => {
-                    *len += l2;
-                    continue;
-                }
-                _ => {}
+            if let Some(merged) = last.merge(&op) {
+                *last = merged;
+                continue;
             }
         }
         out.push(op);
     }
     out
+}
+
+/// The span `[start, start + len)` for a host op. The page table only
+/// holds page-aligned user addresses (VMAs are checked when made), so
+/// None is a kernel bug: logged (rate-limited), and the op is not queued
+/// (the page then simply has no host mapping and faults again).
+pub(super) fn page_span(start: u64, len: u64) -> Option<PageSpan> {
+    let span = PageSpan::new(GuestVirt(start), len);
+    if span.is_none() {
+        bad_op(format_args!("guest range {start:#x}+{len:#x}"));
+    }
+    span
+}
+
+/// A frame's host file offset as a map op takes it; None (logged) is a
+/// kernel bug, as for [`page_span`].
+fn host_offset(off: u64) -> Option<HostOffset> {
+    let o = HostOffset::new(off);
+    if o.is_none() {
+        bad_op(format_args!("host offset {off:#x}"));
+    }
+    o
+}
+
+fn bad_op(what: std::fmt::Arguments<'_>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+    let n = SEEN.fetch_add(1, Ordering::Relaxed) + 1;
+    if n <= 8 || n.is_power_of_two() {
+        log::error!("mm: host map op over {what} not queued (kernel bug) [{n} so far]");
+    }
 }
 
 impl AddressSpace {
@@ -445,14 +442,16 @@ impl AddressSpace {
             run = match run {
                 Some((a, l)) if a + l == p => Some((a, l + PAGE)),
                 Some((addr, len)) => {
-                    self.ops.push(MapOp::Unmap { addr, len });
+                    self.ops
+                        .extend(page_span(addr, len).map(|span| MapOp::Unmap { span }));
                     Some((p, PAGE))
                 }
                 None => Some((p, PAGE)),
             };
         }
         if let Some((addr, len)) = run {
-            self.ops.push(MapOp::Unmap { addr, len });
+            self.ops
+                .extend(page_span(addr, len).map(|span| MapOp::Unmap { span }));
         }
     }
 
@@ -499,10 +498,11 @@ impl AddressSpace {
                 anon.put(pte.frame);
             }
         }
-        self.ops.push(MapOp::Unmap {
-            addr: old.get(),
-            len,
-        });
+        // Nothing to unmap when the old range was empty (old_len 0).
+        if len != 0 {
+            self.ops
+                .extend(page_span(old.get(), len).map(|span| MapOp::Unmap { span }));
+        }
         Ok(())
     }
 
@@ -562,42 +562,38 @@ impl AddressSpace {
 mod tests {
     use super::*;
 
+    fn map(addr: u64, len: u64, fd: i32, off: u64) -> MapOp {
+        MapOp::Map {
+            span: PageSpan::new(GuestVirt(addr), len).unwrap(),
+            prot: Prot::R,
+            fd,
+            offset: HostOffset::new(off).unwrap(),
+        }
+    }
+
     #[test]
     fn coalesces_runs() {
         let ops = vec![
-            MapOp::Map {
-                addr: 0x1000,
-                len: PAGE,
-                prot: Prot::R,
-                fd: 3,
-                offset: 0,
-            },
-            MapOp::Map {
-                addr: 0x2000,
-                len: PAGE,
-                prot: Prot::R,
-                fd: 3,
-                offset: PAGE,
-            },
-            MapOp::Map {
-                addr: 0x3000,
-                len: PAGE,
-                prot: Prot::R,
-                fd: 4,
-                offset: 2 * PAGE,
-            },
+            map(0x1000, PAGE, 3, 0),
+            map(0x2000, PAGE, 3, PAGE),
+            map(0x3000, PAGE, 4, 2 * PAGE),
         ];
         let c = coalesce(ops);
-        assert_eq!(c.len(), 2);
         assert_eq!(
-            c[0],
-            MapOp::Map {
-                addr: 0x1000,
-                len: 2 * PAGE,
-                prot: Prot::R,
-                fd: 3,
-                offset: 0
-            }
+            c,
+            vec![map(0x1000, 2 * PAGE, 3, 0), map(0x3000, PAGE, 4, 2 * PAGE)]
+        );
+    }
+
+    #[test]
+    fn bad_ranges_make_no_op() {
+        assert!(page_span(0x1001, PAGE).is_none());
+        assert!(page_span(USER_TOP, PAGE).is_none());
+        assert!(page_span(0x1000, 0).is_none());
+        assert!(host_offset(7).is_none());
+        assert_eq!(
+            page_span(0x1000, PAGE).map(|s| s.range()),
+            Some(0x1000..0x2000)
         );
     }
 

@@ -43,10 +43,8 @@ impl AddressSpace {
     pub fn revoke(&mut self, page: u64) {
         if let Some(p) = self.ptes.get_mut(&page) {
             if p.host_prot.take().is_some() {
-                self.ops.push(MapOp::Unmap {
-                    addr: page,
-                    len: PAGE,
-                });
+                self.ops
+                    .extend(super::aspace::page_span(page, PAGE).map(|span| MapOp::Unmap { span }));
             }
         }
     }

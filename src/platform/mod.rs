@@ -25,6 +25,7 @@
 //! | `regs.rs` | [`Regs`] (named `user_regs_struct`) and [`FpRegs`] (the XSAVE image) |
 //! | `stub_image.rs` | the stub ELF bytes, its fixed addresses, the op-list format |
 //! | `mod.rs` | the interface: [`Platform`], [`Guest`] ([`Context`] + [`AddressSpaceOps`]), [`MapOp`], [`Stop`] |
+//! | `span.rs` | what a [`MapOp`] is made of, checked when made: [`PageSpan`] (guest pages) and [`HostOffset`] |
 //! | `ptrace.rs` | [`PtracePlatform`]: the stub pool (spare and recycled stubs) and the preemption ticker |
 //! | `ptrace_stub.rs` | [`PtraceStub`]: spawn, inject mappings, switch, kill, recycle |
 //! | `seccomp.rs` | [`SeccompPlatform`]: stubs that trap guest syscalls with seccomp (SIGSYS) and hand their signal frame to umlrun through a shared area and futexes |
@@ -46,6 +47,7 @@ mod regs;
 mod seccomp;
 mod seccomp_filter;
 mod seccomp_frame;
+mod span;
 pub mod stub_image;
 
 use std::any::Any;
@@ -63,6 +65,7 @@ pub use regs::{
     XFEATURE_FP, XFEATURE_SSE,
 };
 pub use seccomp::SeccompPlatform;
+pub use span::{HostOffset, PageSpan};
 
 use crate::errno::Errno;
 
@@ -116,36 +119,80 @@ impl Prot {
     }
 }
 
-/// One change to a guest's host mappings. Addresses and lengths are
-/// page-aligned; `fd` is a host fd the stub inherited (physmem memfd, image).
-/// Maps are always MAP_SHARED|MAP_FIXED: the kernel does copy-on-write itself.
+/// One change to a guest's host mappings. Its guest range is a checked
+/// [`PageSpan`] (page-aligned, inside user space) and a map's file offset
+/// a checked [`HostOffset`]; `fd` is a host fd the stub inherited
+/// (physmem memfd, image). Maps are always MAP_SHARED|MAP_FIXED: the
+/// kernel does copy-on-write itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapOp {
     Map {
-        addr: u64,
-        len: u64,
+        span: PageSpan,
         prot: Prot,
         fd: RawFd,
-        offset: u64,
+        offset: HostOffset,
     },
     Unmap {
-        addr: u64,
-        len: u64,
+        span: PageSpan,
     },
     Protect {
-        addr: u64,
-        len: u64,
+        span: PageSpan,
         prot: Prot,
     },
 }
 
 impl MapOp {
-    /// The guest range the op touches.
-    pub fn range(&self) -> std::ops::Range<u64> {
+    /// The guest pages the op touches.
+    pub fn span(&self) -> PageSpan {
         match *self {
-            MapOp::Map { addr, len, .. }
-            | MapOp::Unmap { addr, len }
-            | MapOp::Protect { addr, len, .. } => addr..addr.saturating_add(len),
+            MapOp::Map { span, .. } | MapOp::Unmap { span } | MapOp::Protect { span, .. } => span,
+        }
+    }
+
+    /// The guest range the op touches, as addresses.
+    pub fn range(&self) -> Range<u64> {
+        self.span().range()
+    }
+
+    /// The one op doing `self` then `next`, when they are of one kind on
+    /// adjacent ranges (and, for maps, adjacent file offsets of one fd
+    /// with one protection): 16 pages of a file mapped in a row become
+    /// one mmap.
+    pub fn merge(&self, next: &MapOp) -> Option<MapOp> {
+        match (*self, *next) {
+            (
+                MapOp::Map {
+                    span,
+                    prot,
+                    fd,
+                    offset,
+                },
+                MapOp::Map {
+                    span: s2,
+                    prot: p2,
+                    fd: f2,
+                    offset: o2,
+                },
+            ) if prot == p2 && fd == f2 && offset.checked_add(span.len()) == Some(o2) => {
+                Some(MapOp::Map {
+                    span: span.join(s2)?,
+                    prot,
+                    fd,
+                    offset,
+                })
+            }
+            (MapOp::Unmap { span }, MapOp::Unmap { span: s2 }) => Some(MapOp::Unmap {
+                span: span.join(s2)?,
+            }),
+            (MapOp::Protect { span, prot }, MapOp::Protect { span: s2, prot: p2 })
+                if prot == p2 =>
+            {
+                Some(MapOp::Protect {
+                    span: span.join(s2)?,
+                    prot,
+                })
+            }
+            _ => None,
         }
     }
 }
@@ -235,27 +282,25 @@ pub trait AddressSpaceOps {
 
     fn map(
         &mut self,
-        addr: u64,
-        len: u64,
+        span: PageSpan,
         prot: Prot,
         fd: RawFd,
-        offset: u64,
+        offset: HostOffset,
     ) -> Result<(), PlatformError> {
         self.apply(&[MapOp::Map {
-            addr,
-            len,
+            span,
             prot,
             fd,
             offset,
         }])
     }
 
-    fn unmap(&mut self, addr: u64, len: u64) -> Result<(), PlatformError> {
-        self.apply(&[MapOp::Unmap { addr, len }])
+    fn unmap(&mut self, span: PageSpan) -> Result<(), PlatformError> {
+        self.apply(&[MapOp::Unmap { span }])
     }
 
-    fn protect(&mut self, addr: u64, len: u64, prot: Prot) -> Result<(), PlatformError> {
-        self.apply(&[MapOp::Protect { addr, len, prot }])
+    fn protect(&mut self, span: PageSpan, prot: Prot) -> Result<(), PlatformError> {
+        self.apply(&[MapOp::Protect { span, prot }])
     }
 }
 
@@ -347,12 +392,61 @@ mod tests {
         assert_eq!(Prot::RX.bits(), 5);
     }
 
+    fn span(start: u64, len: u64) -> PageSpan {
+        PageSpan::new(crate::mm::GuestVirt(start), len).unwrap()
+    }
+
     #[test]
-    fn op_range_saturates() {
-        let op = MapOp::Unmap {
-            addr: u64::MAX - 1,
-            len: 10,
+    fn ops_merge_only_when_adjacent_and_alike() {
+        let map = |start, len, fd, off| MapOp::Map {
+            span: span(start, len),
+            prot: Prot::R,
+            fd,
+            offset: HostOffset::new(off).unwrap(),
         };
-        assert_eq!(op.range().end, u64::MAX);
+        assert_eq!(
+            map(0x1000, 0x1000, 3, 0).merge(&map(0x2000, 0x1000, 3, 0x1000)),
+            Some(map(0x1000, 0x2000, 3, 0))
+        );
+        // Another fd, a gap in the file or in memory, another kind: no.
+        assert_eq!(
+            map(0x1000, 0x1000, 3, 0).merge(&map(0x2000, 0x1000, 4, 0x1000)),
+            None
+        );
+        assert_eq!(
+            map(0x1000, 0x1000, 3, 0).merge(&map(0x2000, 0x1000, 3, 0x2000)),
+            None
+        );
+        assert_eq!(
+            map(0x1000, 0x1000, 3, 0).merge(&map(0x3000, 0x1000, 3, 0x1000)),
+            None
+        );
+        let unmap = |start, len| MapOp::Unmap {
+            span: span(start, len),
+        };
+        assert_eq!(
+            map(0x1000, 0x1000, 3, 0).merge(&unmap(0x2000, 0x1000)),
+            None
+        );
+        assert_eq!(
+            unmap(0x1000, 0x1000).merge(&unmap(0x2000, 0x3000)),
+            Some(unmap(0x1000, 0x4000))
+        );
+        let protect = |start, prot| MapOp::Protect {
+            span: span(start, 0x1000),
+            prot,
+        };
+        assert_eq!(
+            protect(0x1000, Prot::R).merge(&protect(0x2000, Prot::R)),
+            Some(MapOp::Protect {
+                span: span(0x1000, 0x2000),
+                prot: Prot::R
+            })
+        );
+        assert_eq!(
+            protect(0x1000, Prot::R).merge(&protect(0x2000, Prot::RW)),
+            None
+        );
+        assert_eq!(unmap(0x1000, 0x2000).range(), 0x1000..0x3000);
     }
 }

@@ -17,7 +17,7 @@ use super::stub_image::{
     STUB_SYSCALL, STUB_SYSCALL_TRAP, STUB_XSTATE,
 };
 use super::FpSwBytes;
-use super::{AddressSpaceOps, Context, Fault, FpRegs, MapOp, PlatformError, Regs, Stop};
+use super::{AddressSpaceOps, Context, Fault, FpRegs, MapOp, PageSpan, PlatformError, Regs, Stop};
 use super::{SEGV_MAPERR, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP, TASK_SIZE};
 use crate::errno::Errno;
 use crate::host::preempt::Preempt;
@@ -120,10 +120,8 @@ impl PtraceStub {
         let mut stack = Vec::new();
         for m in maps.iter().filter(|m| m.end <= 0x8000_0000_0000) {
             match m.name.as_str() {
-                "[stack]" => stack.push(MapOp::Unmap {
-                    addr: m.start,
-                    len: m.end - m.start,
-                }),
+                "[stack]" => stack
+                    .extend(PageSpan::from_range(m.start..m.end).map(|span| MapOp::Unmap { span })),
                 "[vdso]" => {
                     stub.vdso = Some(m.start..m.end);
                     stub.reserved.push(m.start..m.end);
@@ -137,8 +135,7 @@ impl PtraceStub {
         // them, umlrun writes them through /proc/PID/mem. Done before any
         // filter: the filters refuse ops on the stub area.
         stack.push(MapOp::Protect {
-            addr: STUB_DATA,
-            len: STUB_END - STUB_DATA,
+            span: PageSpan::from_range(STUB_DATA..STUB_END).expect("stub pages in user space"),
             prot: super::Prot::R,
         });
         stub.inject(&stack)?;
@@ -515,48 +512,41 @@ pub(super) fn gap_unmaps(reserved: &[Range<u64>]) -> Vec<MapOp> {
     let mut at = 0;
     for r in keep.iter().filter(|r| r.start < TASK_SIZE) {
         if r.start > at {
-            ops.push(MapOp::Unmap {
-                addr: at,
-                len: r.start - at,
-            });
+            ops.extend(PageSpan::from_range(at..r.start).map(|span| MapOp::Unmap { span }));
         }
         at = at.max(r.end);
     }
     if at < TASK_SIZE {
-        ops.push(MapOp::Unmap {
-            addr: at,
-            len: TASK_SIZE - at,
-        });
+        ops.extend(PageSpan::from_range(at..TASK_SIZE).map(|span| MapOp::Unmap { span }));
     }
     ops
 }
 
 pub(super) fn encode_op(op: &MapOp) -> (u64, [u64; 6]) {
+    let (addr, len) = (op.span().start().get(), op.span().len());
     match *op {
         MapOp::Map {
-            addr,
-            len,
-            prot,
-            fd,
-            offset,
+            prot, fd, offset, ..
         } => (
             SYS_MMAP,
-            [addr, len, prot.bits(), MAP_SHARED_FIXED, fd as u64, offset],
+            [
+                addr,
+                len,
+                prot.bits(),
+                MAP_SHARED_FIXED,
+                fd as u64,
+                offset.get(),
+            ],
         ),
-        MapOp::Unmap { addr, len } => (SYS_MUNMAP, [addr, len, 0, 0, 0, 0]),
-        MapOp::Protect { addr, len, prot } => (SYS_MPROTECT, [addr, len, prot.bits(), 0, 0, 0]),
+        MapOp::Unmap { .. } => (SYS_MUNMAP, [addr, len, 0, 0, 0, 0]),
+        MapOp::Protect { prot, .. } => (SYS_MPROTECT, [addr, len, prot.bits(), 0, 0, 0]),
     }
 }
 
 impl AddressSpaceOps for PtraceStub {
     fn apply(&mut self, ops: &[MapOp]) -> Result<(), PlatformError> {
         for op in ops {
-            let r = op.range();
-            if self
-                .reserved
-                .iter()
-                .any(|res| r.start < res.end && res.start < r.end)
-            {
+            if self.reserved.iter().any(|res| op.span().overlaps(res)) {
                 return Err(PlatformError::Reserved(*op));
             }
         }
@@ -715,18 +705,33 @@ mod tests {
     #[test]
     fn nothing_reserved_unmaps_all_but_the_stub_area() {
         let ops = gap_unmaps(&[]);
+        let ranges: Vec<Range<u64>> = ops.iter().map(|o| o.range()).collect();
+        assert_eq!(ranges, vec![0..STUB_BASE, STUB_AREA_END..TASK_SIZE]);
+        assert!(ops.iter().all(|o| matches!(o, MapOp::Unmap { .. })));
+        let (nr, args) = encode_op(&ops[1]);
         assert_eq!(
-            ops,
-            vec![
-                MapOp::Unmap {
-                    addr: 0,
-                    len: STUB_BASE
-                },
-                MapOp::Unmap {
-                    addr: STUB_AREA_END,
-                    len: TASK_SIZE - STUB_AREA_END
-                }
-            ]
+            (nr, args),
+            (
+                SYS_MUNMAP,
+                [STUB_AREA_END, TASK_SIZE - STUB_AREA_END, 0, 0, 0, 0]
+            )
+        );
+    }
+
+    #[test]
+    fn maps_encode_as_shared_fixed_mmaps() {
+        let op = MapOp::Map {
+            span: PageSpan::new(crate::mm::GuestVirt(0x40_0000), 0x3000).unwrap(),
+            prot: super::super::Prot::RX,
+            fd: 7,
+            offset: super::super::HostOffset::new(0x9000).unwrap(),
+        };
+        assert_eq!(
+            encode_op(&op),
+            (
+                SYS_MMAP,
+                [0x40_0000, 0x3000, 5, MAP_SHARED_FIXED, 7, 0x9000]
+            )
         );
     }
 }

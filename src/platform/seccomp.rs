@@ -743,12 +743,7 @@ impl AddressSpaceOps for SeccompStub {
     fn apply(&mut self, ops: &[MapOp]) -> Result<(), PlatformError> {
         self.check_alive()?;
         for op in ops {
-            let r = op.range();
-            if self
-                .reserved
-                .iter()
-                .any(|res| r.start < res.end && res.start < r.end)
-            {
+            if self.reserved.iter().any(|res| op.span().overlaps(res)) {
                 return Err(PlatformError::Reserved(*op));
             }
         }

@@ -8,13 +8,26 @@ use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
 use umlrun::loader::{build_stack, AuxInfo, ElfFile, LoadPlan, StackSpec};
-use umlrun::platform::{AddressSpaceOps, Context, MapOp, Prot, PtraceStub, Stop, StubOptions};
+use umlrun::mm::GuestVirt;
+use umlrun::platform::{
+    AddressSpaceOps, Context, HostOffset, MapOp, PageSpan, Prot, PtraceStub, Stop, StubOptions,
+};
 
 pub const PAGE: u64 = 4096;
 pub const STACK_TOP: u64 = 0x7fff_e000_0000;
 pub const STACK_PAGES: u64 = 64;
 const MEM_SIZE: usize = 256 << 20;
 const MMAP_TOP: u64 = 0x7f00_0000_0000;
+
+/// The checked span [addr, addr + len) (panics on a bad one: test set-up).
+pub fn span(addr: u64, len: u64) -> PageSpan {
+    PageSpan::new(GuestVirt(addr), len).expect("page-aligned user range")
+}
+
+/// The checked host file offset `off`.
+pub fn off(off: u64) -> HostOffset {
+    HostOffset::new(off).expect("page-aligned offset")
+}
 
 /// Compile a guest C file. Panics when gcc is missing or fails: a test
 /// whose set-up fails must fail, not pass without running.
@@ -199,11 +212,10 @@ pub fn load_in(path: &Path, argv: &[&str], stub: PtraceStub, mut mem: Mem) -> Gu
     pages.sort_by_key(|p| p.0);
     for (v, off, prot) in pages {
         ops.push(MapOp::Map {
-            addr: v,
-            len: PAGE,
+            span: span(v, PAGE),
             prot,
             fd: mem.fd,
-            offset: off,
+            offset: self::off(off),
         });
         mem.pages.get_mut(&v).unwrap().2 = true;
     }
@@ -260,11 +272,10 @@ impl Guest {
             let off = self.mem.page(p, Prot::RW);
             self.mem.pages.get_mut(&p).unwrap().2 = true;
             ops.push(MapOp::Map {
-                addr: p,
-                len: PAGE,
+                span: span(p, PAGE),
                 prot: Prot::RW,
                 fd: self.mem.fd,
-                offset: off,
+                offset: self::off(off),
             });
             p += PAGE;
         }
@@ -351,7 +362,9 @@ impl Guest {
                     let page = f.addr & !(PAGE - 1);
                     match self.mem.pages.get(&page).copied() {
                         Some((off, prot, false)) => {
-                            self.stub.map(page, PAGE, prot, self.mem.fd, off).unwrap();
+                            self.stub
+                                .map(span(page, PAGE), prot, self.mem.fd, self::off(off))
+                                .unwrap();
                             self.mem.pages.get_mut(&page).unwrap().2 = true;
                             self.faults.push(f.addr);
                         }

@@ -243,14 +243,6 @@ impl FakeGuest {
     }
 }
 
-fn pages(addr: u64, len: u64) -> Result<Range<u64>, PlatformError> {
-    let end = addr
-        .checked_add(len)
-        .filter(|_| addr.is_multiple_of(PAGE) && len.is_multiple_of(PAGE))
-        .ok_or_else(|| PlatformError::UnexpectedStop(format!("bad range {addr:#x}+{len:#x}")))?;
-    Ok(addr..end)
-}
-
 impl AddressSpaceOps for FakeGuest {
     fn apply(&mut self, ops: &[MapOp]) -> Result<(), PlatformError> {
         if !self.alive {
@@ -258,26 +250,24 @@ impl AddressSpaceOps for FakeGuest {
         }
         for op in ops {
             match *op {
-                MapOp::Map {
-                    addr, len, prot, ..
-                } => {
-                    let r = pages(addr, len)?;
-                    if len / PAGE > 1 << 20 {
+                MapOp::Map { span, prot, .. } => {
+                    let r = span.range();
+                    if span.len() / PAGE > 1 << 20 {
                         return Err(PlatformError::UnexpectedStop("map too big".into()));
                     }
                     for p in r.step_by(PAGE as usize) {
                         self.pages.insert(p, prot);
                     }
                 }
-                MapOp::Unmap { addr, len } => {
-                    let r = pages(addr, len)?;
+                MapOp::Unmap { span } => {
+                    let r = span.range();
                     let gone: Vec<u64> = self.pages.range(r).map(|(k, _)| *k).collect();
                     for p in gone {
                         self.pages.remove(&p);
                     }
                 }
-                MapOp::Protect { addr, len, prot } => {
-                    for (_, p) in self.pages.range_mut(pages(addr, len)?) {
+                MapOp::Protect { span, prot } => {
+                    for (_, p) in self.pages.range_mut(span.range()) {
                         *p = prot;
                     }
                 }
@@ -435,12 +425,14 @@ mod tests {
             (f.addr, f.code, f.write),
             (0x5000_0010, SEGV_MAPERR, Some(true))
         );
-        g.map(0x5000_0000, PAGE, Prot::R, -1, 0).unwrap();
+        let span = crate::platform::PageSpan::page(crate::mm::GuestVirt(0x5000_0000)).unwrap();
+        g.map(span, Prot::R, -1, crate::platform::HostOffset::ZERO)
+            .unwrap();
         let Stop::Fault(f) = g.switch().unwrap() else {
             panic!("no fault")
         };
         assert_eq!(f.code, SEGV_ACCERR);
-        g.protect(0x5000_0000, PAGE, Prot::RW).unwrap();
+        g.protect(span, Prot::RW).unwrap();
         assert_eq!(
             g.switch().unwrap(),
             Stop::Syscall {
