@@ -303,8 +303,9 @@ impl Policy for HostShouldNotSwap {
                     need = need.saturating_sub(take);
                 }
             }
-        } else if avail > self.floor.saturating_add(self.slack) {
-            let mut room = avail - self.floor - self.slack;
+        } else {
+            // At or above the floor: the room is what lies past floor + slack.
+            let mut room = avail.saturating_sub(self.floor.saturating_add(self.slack));
             let short = |g: &GuestView| g.free < self.reserve || g.pressure > self.psi_max;
             // Growing: short now, or topped up lately and still busy.
             let growing = |g: &GuestView| {
@@ -319,15 +320,22 @@ impl Policy for HostShouldNotSwap {
                     .then(a.umid.cmp(&b.umid))
             });
             let mut first = true;
+            let mut admitted: Vec<&str> = Vec::new();
+            // The first growing guest not fully served, and by how much.
+            let mut wanting: Option<(&GuestView, u64)> = None;
             for g in order {
                 let headroom = page_round(g.maxmem.saturating_sub(g.plugged));
                 if self.admission {
                     // The first is always served; another only if all it may
                     // still grow by fits in what the ones before it left.
                     if !first && headroom > room {
+                        if wanting.is_none() {
+                            wanting = Some((g, headroom - room));
+                        }
                         continue;
                     }
                     first = false;
+                    admitted.push(&g.umid);
                 }
                 if !short(g) {
                     // Growing but not short now: its growth is held for it.
@@ -339,6 +347,9 @@ impl Policy for HostShouldNotSwap {
                 // Up to twice the reserve free: room to grow before the next look.
                 let want = self.reserve.saturating_mul(2).saturating_sub(g.free);
                 let give = page_round(want.min(headroom).min(room));
+                if give < page_round(want.min(headroom)) && wanting.is_none() {
+                    wanting = Some((g, page_round(want.min(headroom)) - give));
+                }
                 if self.admission {
                     room = room.saturating_sub(headroom.max(give));
                 } else {
@@ -352,6 +363,27 @@ impl Policy for HostShouldNotSwap {
                         g.pressure
                     );
                     out.push(Change::new(&g.umid, signed(give), why));
+                }
+            }
+            // Someone waits: the idle (then cheapest, most spare) guests
+            // that are not admitted give their spare, so it gets in next round.
+            if let (true, Some((w, mut need))) = (self.admission, wanting) {
+                for d in giving_order(guests, self.reserve) {
+                    if need == 0 {
+                        break;
+                    }
+                    if d.umid == w.umid
+                        || admitted.contains(&d.umid.as_str())
+                        || d.priority > w.priority
+                    {
+                        continue;
+                    }
+                    let take = page_round(need.min(d.spare(self.reserve)));
+                    if take > 0 {
+                        let why = format!("for {} to grow ({} more wanted)", w.umid, mib(need));
+                        out.push(Change::new(&d.umid, -signed(take), why));
+                        need = need.saturating_sub(take);
+                    }
                 }
             }
         }
@@ -701,6 +733,26 @@ mod tests {
         gs[3].idle_secs = 5.0;
         let c = p.decide(host(100), &gs);
         assert_eq!(deltas(&c), vec![("el-3", -11)]);
+    }
+
+    #[test]
+    fn a_guest_waiting_for_admission_gets_the_idle_ones_spare() {
+        let p = HostShouldNotSwap {
+            floor: 51 * MIB,
+            slack: 16 * MIB,
+            reserve: 16 * MIB,
+            ..Default::default()
+        };
+        let mut a = g("a", 64, 2, 0, 0.0);
+        let mut b = g("b", 64, 2, 0, 0.0);
+        a.maxmem = 176 * MIB;
+        b.maxmem = 176 * MIB;
+        let idle = g("idle", 128, 100, 0, 60.0);
+        // 300 less 104 free, room 129: a is admitted (112 held), b does
+        // not fit in 17: the idle guest gives its 84 spare for it.
+        let c = p.decide(host(300), &[a, b, idle]);
+        assert_eq!(deltas(&c), vec![("a", 30), ("idle", -84)]);
+        assert!(c[1].reason.contains("for b to grow"), "{}", c[1].reason);
     }
 
     #[test]
