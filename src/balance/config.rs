@@ -22,7 +22,7 @@
 //! reserve = "16M"
 //! psi_max = 10.0
 //! free_committed = true   # guests' free memory counts as the host's used
-//! admission = true        # grow a guest only if its growth to max fits
+//! admission = false       # true: grow a guest only if its growth to max fits
 //!
 //! [squeeze]
 //! every = "60s"
