@@ -21,7 +21,7 @@
 //! slack = "64M"
 //! reserve = "16M"
 //! psi_max = 10.0
-//! free_committed = true   # guests' free memory counts as the host's used
+//! free_committed = false  # true: guests' free memory counts as the host's used
 //! admission = false       # true: grow a guest only if its growth to max fits
 //!
 //! [squeeze]
