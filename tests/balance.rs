@@ -161,6 +161,10 @@ fn bad_configuration_is_one_line_and_exit_2() {
         ),
         (vec!["--pool".into(), "12Q".into()], "--pool 12Q: bad size"),
         (
+            vec!["--metrics-listen".into(), "0.0.0.0:9101".into()],
+            "not a loopback address",
+        ),
+        (
             vec!["--config".into(), bad.display().to_string()],
             ":5: \"lots\": bad size",
         ),
@@ -498,4 +502,61 @@ fn a_guest_s_own_limits_hold_and_change_at_run_time() {
         unclean.is_empty(),
         "instances {unclean:?} did not power off cleanly"
     );
+}
+
+#[test]
+fn metrics_are_served_over_a_unix_socket() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let uml_dir = dir.path().join("uml");
+    std::fs::create_dir_all(&uml_dir).unwrap();
+    let sock = dir.path().join("metrics.sock");
+    let _daemon = Daemon(
+        balance()
+            .args(["--uml-dir"])
+            .arg(&uml_dir)
+            .args(["--interval", "100ms", "--pool", "256M", "--metrics-listen"])
+            .arg(format!("unix:{}", sock.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let scrape = || -> Result<String, String> {
+        let mut c = std::os::unix::net::UnixStream::connect(&sock).map_err(|e| e.to_string())?;
+        c.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut out = String::new();
+        c.read_to_string(&mut out).unwrap();
+        Ok(out)
+    };
+    // The rounds counter moves: the text is the last round's.
+    let rounds = |t: &str| -> Option<u64> {
+        t.lines()
+            .find_map(|l| l.strip_prefix("umlbalance_rounds_total "))
+            .and_then(|v| v.parse().ok())
+    };
+    let first = poll("a first scrape", Duration::from_secs(30), || {
+        let t = scrape()?;
+        rounds(&t).map(|r| (r, t.clone())).ok_or(t)
+    });
+    assert!(first.1.starts_with("HTTP/1.0 200 OK\r\n"), "{}", first.1);
+    assert!(
+        first.1.contains("umlbalance_pool_bytes 268435456\n"),
+        "{}",
+        first.1
+    );
+    poll("the rounds counter moves", Duration::from_secs(30), || {
+        let t = scrape()?;
+        (rounds(&t) > Some(first.0)).then_some(()).ok_or(t)
+    });
+    // A second daemon on the same socket is refused, one line, exit 2.
+    let out = balance()
+        .args(["--uml-dir"])
+        .arg(&uml_dir)
+        .arg("--metrics-listen")
+        .arg(format!("unix:{}", sock.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use"));
 }

@@ -7,7 +7,9 @@
 //! interval = "2s"
 //! pool = "1G"                       # all guests together hold at most this
 //! cgroup = "/sys/fs/cgroup/guests"  # host figures from this memory cgroup
+//! psi_cgroup = "/sys/fs/cgroup/unified/guests"  # memory.pressure from this v2 cgroup
 //! metrics = "/run/umlbalance.prom"  # Prometheus text, rewritten each round
+//! metrics_listen = "127.0.0.1:9101"  # or "unix:/run/umlbalance.sock": GET /metrics
 //!
 //! [constant_free]
 //! base = "16M"
@@ -19,6 +21,8 @@
 //! slack = "64M"
 //! reserve = "16M"
 //! psi_max = 10.0
+//! free_committed = false  # true: guests' free memory counts as the host's used
+//! admission = false       # true: grow a guest only if its growth to max fits
 //!
 //! [squeeze]
 //! every = "60s"
@@ -41,6 +45,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::serve::{parse_listen, Listen};
 use super::{ConstantFree, HostShouldNotSwap};
 use crate::config::size::parse_size;
 
@@ -116,7 +121,9 @@ struct RawFile {
     timeout: Option<RawDuration>,
     pool: Option<RawSize>,
     cgroup: Option<PathBuf>,
+    psi_cgroup: Option<PathBuf>,
     metrics: Option<PathBuf>,
+    metrics_listen: Option<String>,
     idle_rate: Option<f64>,
     constant_free: Option<RawConstantFree>,
     host_should_not_swap: Option<RawHost>,
@@ -142,6 +149,8 @@ struct RawHost {
     slack: Option<RawSize>,
     reserve: Option<RawSize>,
     psi_max: Option<f64>,
+    free_committed: Option<bool>,
+    admission: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -222,7 +231,13 @@ pub struct Config {
     pub timeout: Duration,
     pub pool: Option<u64>,
     pub cgroup: Option<PathBuf>,
+    /// A cgroup v2 whose memory.pressure is the guests' PSI, when the
+    /// memory controller is elsewhere (a v1 host with a v2 hierarchy for
+    /// PSI); default: `cgroup`'s own memory.pressure, else the host's.
+    pub psi_cgroup: Option<PathBuf>,
     pub metrics: Option<PathBuf>,
+    /// Where the metrics are served over HTTP (serve.rs).
+    pub metrics_listen: Option<Listen>,
     /// Syscalls + faults per second under which a guest counts as idle.
     pub idle_rate: f64,
     pub squeeze: Option<Squeeze>,
@@ -271,7 +286,9 @@ impl Config {
 pub const USAGE: &str = "\
 usage: umlbalance [--config FILE] [--policy constant-free|host-should-not-swap]
                   [--uml-dir DIR]... [--interval 2s] [--pool SIZE] [--cgroup DIR]
-                  [--floor SIZE] [--metrics FILE] [--once] [--dry-run] [--rounds N]
+                  [--psi-cgroup DIR]
+                  [--floor SIZE] [--metrics FILE] [--metrics-listen ADDR]
+                  [--once] [--dry-run] [--rounds N]
 
 Moves memory between running umlrun guests through their mconsole sockets
 (<uml_dir>/<umid>/mconsole): reads each guest's `stats`, the host's
@@ -283,10 +300,14 @@ MemAvailable and memory PSI, and sends `config mem=+N` / `config mem=-N`.
   --interval T      time between rounds (default 2s)
   --timeout T       how long a guest may take to answer (default 1s)
   --pool SIZE       all guests together hold at most SIZE (plugged memory)
-  --cgroup DIR      host figures from this memory cgroup (v2 memory.pressure)
+  --cgroup DIR      host figures from this memory cgroup (and its memory.pressure)
+  --psi-cgroup DIR  memory PSI from this cgroup v2's memory.pressure
   --floor SIZE      host-should-not-swap: keep MemAvailable above SIZE
   --min SIZE        no guest is shrunk below SIZE (default 32M)
   --metrics FILE    write Prometheus text there each round
+  --metrics-listen ADDR
+                    serve it over HTTP (GET /metrics) on a loopback
+                    <ip>:<port> or unix:<path>
   --once            one round, then exit
   --dry-run         print decisions, change nothing
   --rounds N        stop after N rounds
@@ -353,9 +374,11 @@ pub fn from_args(args: &[String], default_uml_dir: PathBuf) -> Result<Config, St
             "--timeout" => cfg.timeout = parse_duration(v).map_err(|e| format!("{flag} {e}"))?,
             "--pool" => cfg.pool = Some(size_arg(flag, v)?),
             "--cgroup" => cfg.cgroup = Some(PathBuf::from(v)),
+            "--psi-cgroup" => cfg.psi_cgroup = Some(PathBuf::from(v)),
             "--floor" => floor = Some(size_arg(flag, v)?),
             "--min" => min = Some(size_arg(flag, v)?),
             "--metrics" => cfg.metrics = Some(PathBuf::from(v)),
+            "--metrics-listen" => cfg.metrics_listen = Some(parse_listen(v)?),
             "--once" => cfg.once = true,
             "--dry-run" => cfg.dry_run = true,
             "--rounds" => {
@@ -455,6 +478,8 @@ fn build(raw: RawFile, default_uml_dir: PathBuf) -> Result<Config, String> {
                 slack: h.slack.map_or(d.slack, RawSize::bytes),
                 reserve: h.reserve.map_or(d.reserve, RawSize::bytes),
                 psi_max,
+                free_committed: h.free_committed.unwrap_or(d.free_committed),
+                admission: h.admission.unwrap_or(d.admission),
             })
         }
         None => None,
@@ -525,7 +550,13 @@ fn build(raw: RawFile, default_uml_dir: PathBuf) -> Result<Config, String> {
         timeout: raw.timeout.map_or(Duration::from_secs(1), |d| d.0),
         pool: raw.pool.map(RawSize::bytes),
         cgroup: raw.cgroup,
+        psi_cgroup: raw.psi_cgroup,
         metrics: raw.metrics,
+        metrics_listen: raw
+            .metrics_listen
+            .as_deref()
+            .map(parse_listen)
+            .transpose()?,
         idle_rate,
         squeeze,
         classes,

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use super::config::{Config, PolicyChoice};
 use super::metrics::{self, GuestMetrics, HostMetrics};
+use super::serve::Exporter;
 use super::view::{self, Activity, Stats};
 use super::{arbitrate, squeeze, Change, GuestView, HostView, Policy};
 use crate::config::read_pid;
@@ -62,8 +63,10 @@ pub fn discover(dirs: &[PathBuf]) -> Vec<Found> {
 
 /// The host as seen now: MemAvailable (less, if a cgroup is given, the
 /// cgroup's own room: limit - usage + half its reclaimable file cache)
-/// and memory PSI (the cgroup's memory.pressure, else the host's).
-pub fn host_view(cgroup: Option<&Path>) -> HostView {
+/// and memory PSI: `psi_cgroup`'s memory.pressure, else the cgroup's
+/// (cgroup v2 keeps one in every group, whatever its controllers), else
+/// the host's.
+pub fn host_view(cgroup: Option<&Path>, psi_cgroup: Option<&Path>) -> HostView {
     let mi = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let mut avail = view::meminfo_field(&mi, "MemAvailable").unwrap_or(0);
     let mut psi_file = PathBuf::from("/proc/pressure/memory");
@@ -79,9 +82,12 @@ pub fn host_view(cgroup: Option<&Path>) -> HostView {
                 .saturating_add(cg.file_cache().unwrap_or(0) / 2);
             avail = avail.min(room);
         }
-        if cg.v2 {
+        if dir.join("memory.pressure").exists() {
             psi_file = dir.join("memory.pressure");
         }
+    }
+    if let Some(dir) = psi_cgroup {
+        psi_file = dir.join("memory.pressure");
     }
     let pressure = std::fs::read_to_string(psi_file)
         .ok()
@@ -113,6 +119,7 @@ pub struct Balancer {
     books: HashMap<String, Book>,
     rounds: u64,
     last_squeeze: Option<Instant>,
+    exporter: Option<Exporter>,
 }
 
 fn fmt_delta(d: i64) -> String {
@@ -137,7 +144,19 @@ impl Balancer {
             books: HashMap::new(),
             rounds: 0,
             last_squeeze: None,
+            exporter: None,
         }
+    }
+
+    /// Starts serving the metrics (`metrics_listen`), if asked to.
+    pub fn listen(&mut self) -> Result<Option<std::net::SocketAddr>, String> {
+        let Some(l) = &self.cfg.metrics_listen else {
+            return Ok(None);
+        };
+        let e = Exporter::start(l)?;
+        let at = e.local;
+        self.exporter = Some(e);
+        Ok(at)
     }
 
     /// Runs rounds until `rounds` are done (forever without it).
@@ -189,7 +208,7 @@ impl Balancer {
             hs.into_iter().filter_map(|h| h.join().ok()).collect()
         });
         let now = Instant::now();
-        let host = host_view(self.cfg.cgroup.as_deref());
+        let host = host_view(self.cfg.cgroup.as_deref(), self.cfg.psi_cgroup.as_deref());
         let mut guests = Vec::new();
         let mut sockets = HashMap::new();
         let live: Vec<String> = answers.iter().map(|(f, _)| f.umid.clone()).collect();
@@ -407,9 +426,9 @@ impl Balancer {
     }
 
     fn export(&self, host: HostView) {
-        let Some(path) = &self.cfg.metrics else {
+        if self.cfg.metrics.is_none() && self.exporter.is_none() {
             return;
-        };
+        }
         let mut gs: Vec<GuestMetrics> = self
             .books
             .iter()
@@ -439,8 +458,14 @@ impl Balancer {
             rounds: self.rounds,
             pool: self.cfg.pool,
         };
-        if let Err(e) = metrics::write_file(path, &metrics::render(&h, &gs)) {
-            log::warn!("metrics {}: {e}", path.display());
+        let text = metrics::render(&h, &gs);
+        if let Some(path) = &self.cfg.metrics {
+            if let Err(e) = metrics::write_file(path, &text) {
+                log::warn!("metrics {}: {e}", path.display());
+            }
+        }
+        if let Some(e) = &self.exporter {
+            e.set(text);
         }
     }
 }
@@ -489,13 +514,23 @@ mod tests {
             "anon 1\nactive_file 20971520\ninactive_file 20971520\n",
         );
         w("memory.pressure", "some avg10=7.25 avg60=1.00 avg300=0.00 total=5\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
-        let h = host_view(Some(d.path()));
+        let h = host_view(Some(d.path()), None);
         // 512 - 384 + 40 / 2 = 148 MiB (the machine has more than that).
         assert_eq!(h.mem_available, 148 << 20);
         assert_eq!(h.pressure, 7.25);
         // No limit: the host's MemAvailable.
         w("memory.max", "max\n");
-        assert!(host_view(Some(d.path())).mem_available > 0);
+        assert!(host_view(Some(d.path()), None).mem_available > 0);
+        // PSI from another (v2) cgroup, the memory figures from this one.
+        let v2 = tempfile::tempdir().unwrap();
+        std::fs::write(
+            v2.path().join("memory.pressure"),
+            "some avg10=42.50 avg60=1.00 avg300=0.00 total=9\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+        )
+        .unwrap();
+        w("memory.max", "536870912\n");
+        let h = host_view(Some(d.path()), Some(v2.path()));
+        assert_eq!((h.mem_available, h.pressure), (148 << 20, 42.5));
     }
 
     #[test]

@@ -36,10 +36,108 @@ fn escape(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// One per-guest metric: name (after `umlbalance_guest_`), help, type, value.
+type GuestMetric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&GuestMetrics) -> f64,
+);
+
+/// Every per-guest metric, in the order they are written.
+const GUEST: &[GuestMetric] = &[
+    (
+        "size_bytes",
+        "Memory plugged into the guest.",
+        "gauge",
+        |g| g.size as f64,
+    ),
+    ("used_bytes", "Guest memory in use.", "gauge", |g| {
+        g.used as f64
+    }),
+    ("free_bytes", "Guest memory free.", "gauge", |g| {
+        g.free as f64
+    }),
+    ("page_cache_bytes", "Guest page cache.", "gauge", |g| {
+        g.page_cache as f64
+    }),
+    ("anon_bytes", "Guest anonymous memory.", "gauge", |g| {
+        g.anon as f64
+    }),
+    (
+        "host_bytes",
+        "Host memory the guest's memfd holds.",
+        "gauge",
+        |g| g.host_bytes as f64,
+    ),
+    (
+        "plugs_total",
+        "config mem=+N sent by the balancer.",
+        "counter",
+        |g| g.plugs as f64,
+    ),
+    (
+        "unplugs_total",
+        "config mem=-N sent by the balancer.",
+        "counter",
+        |g| g.unplugs as f64,
+    ),
+    (
+        "plugged_bytes_total",
+        "Bytes plugged by the balancer.",
+        "counter",
+        |g| g.plugged_bytes as f64,
+    ),
+    (
+        "unplugged_bytes_total",
+        "Bytes unplugged by the balancer.",
+        "counter",
+        |g| g.unplugged_bytes as f64,
+    ),
+    ("oom_kills", "OOM kills inside the guest.", "gauge", |g| {
+        g.oom_kills as f64
+    }),
+    ("up", "1 if the guest answered this round.", "gauge", |g| {
+        u8::from(g.up) as f64
+    }),
+];
+
+/// One host or daemon metric: full name, help, type, value (None: not written).
+type HostMetric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&HostMetrics) -> Option<f64>,
+);
+
+const HOST: &[HostMetric] = &[
+    (
+        "umlbalance_host_available_bytes",
+        "Host (or cgroup) memory available.",
+        "gauge",
+        |h| Some(h.mem_available as f64),
+    ),
+    (
+        "umlbalance_host_pressure",
+        "Host memory PSI some avg10 (%).",
+        "gauge",
+        |h| Some(h.pressure),
+    ),
+    (
+        "umlbalance_pool_bytes",
+        "Memory all guests may hold together.",
+        "gauge",
+        |h| h.pool.map(|p| p as f64),
+    ),
+    ("umlbalance_rounds_total", "Rounds run.", "counter", |h| {
+        Some(h.rounds as f64)
+    }),
+];
+
 /// The whole text.
 pub fn render(host: &HostMetrics, guests: &[GuestMetrics]) -> String {
     let mut o = String::new();
-    let mut gauge = |name: &str, help: &str, kind: &str, v: &dyn Fn(&GuestMetrics) -> f64| {
+    for (name, help, kind, value) in GUEST {
         let _ = writeln!(o, "# HELP umlbalance_guest_{name} {help}");
         let _ = writeln!(o, "# TYPE umlbalance_guest_{name} {kind}");
         for g in guests {
@@ -47,87 +145,15 @@ pub fn render(host: &HostMetrics, guests: &[GuestMetrics]) -> String {
                 o,
                 "umlbalance_guest_{name}{{umid=\"{}\"}} {}",
                 escape(&g.umid),
-                v(g)
+                value(g)
             );
         }
-    };
-    gauge(
-        "size_bytes",
-        "Memory plugged into the guest.",
-        "gauge",
-        &|g| g.size as f64,
-    );
-    gauge("used_bytes", "Guest memory in use.", "gauge", &|g| {
-        g.used as f64
-    });
-    gauge("free_bytes", "Guest memory free.", "gauge", &|g| {
-        g.free as f64
-    });
-    gauge("page_cache_bytes", "Guest page cache.", "gauge", &|g| {
-        g.page_cache as f64
-    });
-    gauge("anon_bytes", "Guest anonymous memory.", "gauge", &|g| {
-        g.anon as f64
-    });
-    gauge(
-        "host_bytes",
-        "Host memory the guest's memfd holds.",
-        "gauge",
-        &|g| g.host_bytes as f64,
-    );
-    gauge(
-        "plugs_total",
-        "config mem=+N sent by the balancer.",
-        "counter",
-        &|g| g.plugs as f64,
-    );
-    gauge(
-        "unplugs_total",
-        "config mem=-N sent by the balancer.",
-        "counter",
-        &|g| g.unplugs as f64,
-    );
-    gauge(
-        "plugged_bytes_total",
-        "Bytes plugged by the balancer.",
-        "counter",
-        &|g| g.plugged_bytes as f64,
-    );
-    gauge(
-        "unplugged_bytes_total",
-        "Bytes unplugged by the balancer.",
-        "counter",
-        &|g| g.unplugged_bytes as f64,
-    );
-    gauge("oom_kills", "OOM kills inside the guest.", "gauge", &|g| {
-        g.oom_kills as f64
-    });
-    gauge("up", "1 if the guest answered this round.", "gauge", &|g| {
-        u8::from(g.up) as f64
-    });
-    let _ = writeln!(
-        o,
-        "# HELP umlbalance_host_available_bytes Host (or cgroup) memory available."
-    );
-    let _ = writeln!(o, "# TYPE umlbalance_host_available_bytes gauge");
-    let _ = writeln!(o, "umlbalance_host_available_bytes {}", host.mem_available);
-    let _ = writeln!(
-        o,
-        "# HELP umlbalance_host_pressure Host memory PSI some avg10 (%)."
-    );
-    let _ = writeln!(o, "# TYPE umlbalance_host_pressure gauge");
-    let _ = writeln!(o, "umlbalance_host_pressure {}", host.pressure);
-    if let Some(p) = host.pool {
-        let _ = writeln!(
-            o,
-            "# HELP umlbalance_pool_bytes Memory all guests may hold together."
-        );
-        let _ = writeln!(o, "# TYPE umlbalance_pool_bytes gauge");
-        let _ = writeln!(o, "umlbalance_pool_bytes {p}");
     }
-    let _ = writeln!(o, "# HELP umlbalance_rounds_total Rounds run.");
-    let _ = writeln!(o, "# TYPE umlbalance_rounds_total counter");
-    let _ = writeln!(o, "umlbalance_rounds_total {}", host.rounds);
+    for (name, help, kind, value) in HOST {
+        if let Some(v) = value(host) {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        }
+    }
     o
 }
 

@@ -10,6 +10,7 @@
 //! | `view.rs`    | `stats` JSON, /proc/meminfo and PSI text → views; activity |
 //! | `daemon.rs`  | discovery, one round (read, decide, act), the log |
 //! | `metrics.rs` | the Prometheus text export |
+//! | `serve.rs`   | the same text over HTTP on a loopback port or a unix socket |
 //!
 //! | policy | keeps |
 //! |---|---|
@@ -25,6 +26,7 @@
 pub mod config;
 pub mod daemon;
 pub mod metrics;
+pub mod serve;
 pub mod view;
 
 use crate::abi::PAGE;
@@ -188,8 +190,34 @@ impl Policy for ConstantFree {
 /// priority, then longest idle, then most free + clean cache), each down
 /// to no less than its `min` and keeping `reserve` free; above
 /// `floor + slack`, it gives memory back to guests short of free memory
-/// (under `reserve`, or under pressure in their own kernel), highest
-/// priority first, up to their max and the room above the floor.
+/// (under `reserve`, or under pressure in their own kernel), up to their
+/// max and the room above the floor.
+///
+/// Admission (`admission`, off by default): growth is granted in a fixed
+/// order — highest priority, then the biggest guest (the one given most,
+/// nearest the end of its burst), then by name — and a guest after the
+/// first is admitted only if all it may still grow by (to its max) fits in
+/// the room the ones before it leave; a growing guest's headroom stays
+/// held for it between top-ups. When bursts come together and the room
+/// cannot hold them all, the admitted ones finish; the others get nothing,
+/// their own kernel reclaims or OOM-kills inside them early, and what they
+/// free goes to the admitted. (Serving the least free first spread the
+/// room evenly: all grew, then all failed together.) A busy guest that
+/// keeps less than twice the reserve free counts as growing, so a large
+/// `maxmem=` on a steady busy guest holds room it may never use. It pays
+/// when bursts come together (measure-elastic --stagger 0: 2 of 4 finish
+/// instead of 1) and costs when they are staggered (--quick: 2 of 4
+/// instead of 4, as each admitted guest holds its whole way to maxmem=),
+/// hence off by default. Without it growth still goes in the fixed order.
+///
+/// With `free_committed` (off by default), guests' free memory counts as
+/// already spent: umlrun punches free frames out of its memfd, so the host
+/// does not hold them, but a guest can fill them without asking. The room
+/// is MemAvailable less all guests' free memory, so the host stays above
+/// the floor even when every guest fills what it has at once. It also
+/// holds back room that idle guests' free memory takes (measure-elastic
+/// --quick: 1 of 4 bursts instead of 4), hence off by default: for
+/// bursts that coincide, with `admission`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostShouldNotSwap {
     pub floor: u64,
@@ -197,7 +225,16 @@ pub struct HostShouldNotSwap {
     pub reserve: u64,
     /// Host PSI some avg10 (%) above which the host counts as short.
     pub psi_max: f64,
+    /// Count guests' free memory as taken from the host (see above).
+    pub free_committed: bool,
+    /// Admit growth only while the room holds all the admitted guests may
+    /// still grow by (up to their max); see above.
+    pub admission: bool,
 }
+
+/// A guest busy within this many seconds, with less than twice the
+/// reserve free, counts as still growing (host-should-not-swap admission).
+const GROWING_IDLE: f64 = 2.0;
 
 impl Default for HostShouldNotSwap {
     fn default() -> Self {
@@ -206,6 +243,8 @@ impl Default for HostShouldNotSwap {
             slack: 64 * MIB,
             reserve: 16 * MIB,
             psi_max: 10.0,
+            free_committed: false,
+            admission: false,
         }
     }
 }
@@ -231,24 +270,35 @@ impl Policy for HostShouldNotSwap {
     fn decide(&self, host: HostView, guests: &[GuestView]) -> Vec<Change> {
         let mut out = Vec::new();
         let psi_short = host.pressure > self.psi_max;
-        if host.mem_available < self.floor || psi_short {
+        let committed: u64 = if self.free_committed {
+            guests.iter().fold(0u64, |a, g| a.saturating_add(g.free))
+        } else {
+            0
+        };
+        let avail = host.mem_available.saturating_sub(committed);
+        let shown = if self.free_committed {
+            format!(
+                "host available {} less guests' free {}",
+                mib(host.mem_available),
+                mib(committed)
+            )
+        } else {
+            format!("host available {}", mib(host.mem_available))
+        };
+        if avail < self.floor || psi_short {
             // Under pressure above the floor: free one slack's worth.
-            let mut need = if host.mem_available < self.floor {
-                self.floor - host.mem_available
+            let mut need = if avail < self.floor {
+                self.floor - avail
             } else {
                 self.slack
             };
-            let why = if psi_short && host.mem_available >= self.floor {
+            let why = if psi_short && avail >= self.floor {
                 format!(
                     "host memory PSI {:.1} % > {:.1} %",
                     host.pressure, self.psi_max
                 )
             } else {
-                format!(
-                    "host available {} < floor {}",
-                    mib(host.mem_available),
-                    mib(self.floor)
-                )
+                format!("{shown} < floor {}", mib(self.floor))
             };
             for g in giving_order(guests, self.reserve) {
                 if need == 0 {
@@ -260,17 +310,58 @@ impl Policy for HostShouldNotSwap {
                     need = need.saturating_sub(take);
                 }
             }
-        } else if host.mem_available > self.floor.saturating_add(self.slack) {
-            let mut room = host.mem_available - self.floor - self.slack;
-            let mut short: Vec<&GuestView> = guests
-                .iter()
-                .filter(|g| g.free < self.reserve || g.pressure > self.psi_max)
-                .collect();
-            short.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.free.cmp(&b.free)));
-            for g in short {
+        } else {
+            // At or above the floor: the room is what lies past floor + slack.
+            let mut room = avail.saturating_sub(self.floor.saturating_add(self.slack));
+            let short = |g: &GuestView| g.free < self.reserve || g.pressure > self.psi_max;
+            // Growing: short now, or topped up lately and still busy.
+            let growing = |g: &GuestView| {
+                short(g) || (g.free < self.reserve.saturating_mul(2) && g.idle_secs < GROWING_IDLE)
+            };
+            let mut order: Vec<&GuestView> = guests.iter().filter(|g| growing(g)).collect();
+            // Admission order (see the type's comment).
+            order.sort_by(|a, b| {
+                b.priority
+                    .cmp(&a.priority)
+                    .then(b.plugged.cmp(&a.plugged))
+                    .then(a.umid.cmp(&b.umid))
+            });
+            let mut first = true;
+            let mut admitted: Vec<&str> = Vec::new();
+            // The first growing guest not fully served, and by how much.
+            let mut wanting: Option<(&GuestView, u64)> = None;
+            for g in order {
+                let headroom = page_round(g.maxmem.saturating_sub(g.plugged));
+                if self.admission {
+                    // The first is always served; another only if all it may
+                    // still grow by fits in what the ones before it left.
+                    if !first && headroom > room {
+                        if wanting.is_none() {
+                            wanting = Some((g, headroom - room));
+                        }
+                        continue;
+                    }
+                    first = false;
+                    admitted.push(&g.umid);
+                }
+                if !short(g) {
+                    // Growing but not short now: its growth is held for it.
+                    if self.admission {
+                        room = room.saturating_sub(headroom);
+                    }
+                    continue;
+                }
                 // Up to twice the reserve free: room to grow before the next look.
                 let want = self.reserve.saturating_mul(2).saturating_sub(g.free);
-                let give = page_round(want.min(g.maxmem.saturating_sub(g.plugged)).min(room));
+                let give = page_round(want.min(headroom).min(room));
+                if give < page_round(want.min(headroom)) && wanting.is_none() {
+                    wanting = Some((g, page_round(want.min(headroom)) - give));
+                }
+                if self.admission {
+                    room = room.saturating_sub(headroom.max(give));
+                } else {
+                    room -= give;
+                }
                 if give > 0 {
                     let why = format!(
                         "free {} < reserve {} or PSI {:.1} %; host has room",
@@ -279,7 +370,27 @@ impl Policy for HostShouldNotSwap {
                         g.pressure
                     );
                     out.push(Change::new(&g.umid, signed(give), why));
-                    room -= give;
+                }
+            }
+            // Someone waits: the idle (then cheapest, most spare) guests
+            // that are not admitted give their spare, so it gets in next round.
+            if let (true, Some((w, mut need))) = (self.admission, wanting) {
+                for d in giving_order(guests, self.reserve) {
+                    if need == 0 {
+                        break;
+                    }
+                    if d.umid == w.umid
+                        || admitted.contains(&d.umid.as_str())
+                        || d.priority > w.priority
+                    {
+                        continue;
+                    }
+                    let take = page_round(need.min(d.spare(self.reserve)));
+                    if take > 0 {
+                        let why = format!("for {} to grow ({} more wanted)", w.umid, mib(need));
+                        out.push(Change::new(&d.umid, -signed(take), why));
+                        need = need.saturating_sub(take);
+                    }
                 }
             }
         }
@@ -491,6 +602,8 @@ mod tests {
             slack: 128 * MIB,
             reserve: 8 * MIB,
             psi_max: 10.0,
+            free_committed: false,
+            admission: false,
         };
         let busy = g("busy", 128, 100, 0, 0.1);
         let idle = g("idle", 128, 60, 10, 300.0);
@@ -506,6 +619,7 @@ mod tests {
     fn host_floor_takes_from_the_cheap_class_before_the_idle_one() {
         let p = HostShouldNotSwap {
             floor: 512 * MIB,
+            free_committed: false,
             ..Default::default()
         };
         let mut gold = g("gold", 256, 200, 0, 999.0);
@@ -522,6 +636,8 @@ mod tests {
             slack: 32 * MIB,
             reserve: 8 * MIB,
             psi_max: 5.0,
+            free_committed: false,
+            admission: false,
         };
         let h = HostView {
             mem_available: 1024 * MIB,
@@ -539,6 +655,8 @@ mod tests {
             slack: 128 * MIB,
             reserve: 8 * MIB,
             psi_max: 10.0,
+            free_committed: false,
+            admission: false,
         };
         let short = g("short", 64, 1, 0, 0.0);
         let fine = g("fine", 64, 30, 0, 0.0);
@@ -560,6 +678,124 @@ mod tests {
         assert_eq!(
             deltas(&p.decide(host(644), &[g("s", 64, 1, 0, 0.0)])),
             vec![("s", 4)]
+        );
+    }
+
+    #[test]
+    fn simultaneous_bursts_are_admitted_while_their_growth_fits() {
+        // As in measure-elastic --stagger 0: four guests (maxmem=176M)
+        // bursting at once, each nearly out of free memory.
+        let p = HostShouldNotSwap {
+            floor: 51 * MIB,
+            slack: 16 * MIB,
+            reserve: 16 * MIB,
+            psi_max: 10.0,
+            free_committed: true,
+            admission: true,
+        };
+        let mut gs = vec![
+            g("el-0", 96, 4, 0, 0.0),
+            g("el-1", 112, 2, 0, 0.0),
+            g("el-2", 96, 1, 0, 0.0),
+            g("el-3", 80, 0, 0, 0.0),
+        ];
+        for g in gs.iter_mut() {
+            g.maxmem = 176 * MIB;
+        }
+        // Available 250 less 7 free; room 243 - 67 = 176 MiB. The biggest
+        // first (el-1: up to 64 more), then by name: el-0 (80 more) fits
+        // in the 112 left; el-2 (80) does not fit in 32, el-3 (96) neither.
+        // Each admitted one gets up to twice the reserve free now.
+        let c = p.decide(host(250), &gs);
+        assert_eq!(deltas(&c), vec![("el-1", 30), ("el-0", 28)]);
+        // Without admission all four share it and none can finish.
+        let q = HostShouldNotSwap {
+            admission: false,
+            ..p.clone()
+        };
+        assert_eq!(
+            deltas(&q.decide(host(250), &gs)),
+            vec![("el-1", 30), ("el-0", 28), ("el-2", 31), ("el-3", 32)]
+        );
+        // Next round, the same order: the served ones stay ahead.
+        gs[0].plugged += 28 * MIB;
+        gs[1].plugged += 30 * MIB;
+        for g in gs.iter_mut() {
+            g.free = 0;
+        }
+        let c = p.decide(host(84), &gs);
+        assert_eq!(deltas(&c), vec![("el-1", 17)]);
+        // An admitted guest topped up lately (not short, still busy) keeps
+        // its headroom held: el-2 is not admitted into it.
+        gs[1].free = 20 * MIB;
+        gs[0].free = 20 * MIB;
+        gs[2].plugged = 64 * MIB;
+        let c = p.decide(host(300), &gs);
+        assert!(c.iter().all(|c| c.umid != "el-2"), "{c:?}");
+        // el-3's burst is OOM-killed inside it: it is idle with 60 MiB
+        // free, which counts as taken until it is unplugged, first.
+        gs[0].free = 0;
+        gs[1].free = 0;
+        gs[3].free = 60 * MIB;
+        gs[3].idle_secs = 5.0;
+        let c = p.decide(host(100), &gs);
+        assert_eq!(deltas(&c), vec![("el-3", -11)]);
+    }
+
+    #[test]
+    fn a_guest_waiting_for_admission_gets_the_idle_ones_spare() {
+        let p = HostShouldNotSwap {
+            floor: 51 * MIB,
+            slack: 16 * MIB,
+            reserve: 16 * MIB,
+            free_committed: true,
+            admission: true,
+            ..Default::default()
+        };
+        let mut a = g("a", 64, 2, 0, 0.0);
+        let mut b = g("b", 64, 2, 0, 0.0);
+        a.maxmem = 176 * MIB;
+        b.maxmem = 176 * MIB;
+        let idle = g("idle", 128, 100, 0, 60.0);
+        // 300 less 104 free, room 129: a is admitted (112 held), b does
+        // not fit in 17: the idle guest gives its 84 spare for it.
+        let c = p.decide(host(300), &[a, b, idle]);
+        assert_eq!(deltas(&c), vec![("a", 30), ("idle", -84)]);
+        assert!(c[1].reason.contains("for b to grow"), "{}", c[1].reason);
+    }
+
+    #[test]
+    fn free_memory_of_guests_counts_against_the_floor() {
+        let p = HostShouldNotSwap {
+            floor: 100 * MIB,
+            slack: 16 * MIB,
+            reserve: 8 * MIB,
+            psi_max: 10.0,
+            free_committed: true,
+            admission: true,
+        };
+        // 300 available, but the guests could fill 250 without asking:
+        // 50 < 100, so 50 MiB go from the idle one (it has 192 spare).
+        let idle = g("idle", 256, 200, 0, 60.0);
+        let busy = g("busy", 64, 50, 0, 0.0);
+        let c = p.decide(host(300), &[idle.clone(), busy.clone()]);
+        assert_eq!(deltas(&c), vec![("idle", -50)]);
+        assert!(c[0].reason.contains("less guests' free"), "{}", c[0].reason);
+        // Without it, 300 > 116: a short guest would be given memory.
+        let mut short = busy.clone();
+        short.free = MIB;
+        let q = HostShouldNotSwap {
+            free_committed: false,
+            ..p.clone()
+        };
+        assert_eq!(
+            deltas(&q.decide(host(300), &[idle.clone(), short.clone()])),
+            vec![("busy", 15)]
+        );
+        // With it, 300 - 201 = 99 < 100: the idle guest gives 1 MiB.
+        assert_eq!(
+            deltas(&p.decide(host(300), &[idle, short])),
+            vec![("idle", -1)]
         );
     }
 

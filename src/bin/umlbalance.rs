@@ -28,6 +28,11 @@ fn main() -> ExitCode {
         }
     };
     let mut out = std::io::stdout();
-    Balancer::new(cfg).run(&mut out);
+    let mut b = Balancer::new(cfg);
+    if let Err(e) = b.listen() {
+        eprintln!("umlbalance: {e}");
+        return ExitCode::from(2);
+    }
+    b.run(&mut out);
     ExitCode::SUCCESS
 }
