@@ -59,14 +59,15 @@ int main(void) {
     CHECK(read(fd, small, 4) < 0 && errno == EINVAL, "read of 4 bytes: EINVAL");
 
     /* one-shot, relative */
+    /* t0 before arming: a loaded host may run us late, never the timer early. */
+    long long t0 = now_ns(CLOCK_MONOTONIC);
     CHECK(arm(fd, 0, 30000000, 0, NULL) == 0, "arm 30 ms one-shot");
-    CHECK(timerfd_gettime(fd, &cur) == 0 && cur.it_value.tv_sec == 0 && cur.it_value.tv_nsec > 0 &&
+    CHECK(timerfd_gettime(fd, &cur) == 0 && cur.it_value.tv_sec == 0 &&
               cur.it_value.tv_nsec <= 30000000 && cur.it_interval.tv_nsec == 0,
           "gettime: time left within 30 ms, no interval");
-    long long t0 = now_ns(CLOCK_MONOTONIC);
     CHECK(read(fd, &n, 8) == 8 && n == 1, "blocking read returns 1 expiration");
     long long waited = now_ns(CLOCK_MONOTONIC) - t0;
-    CHECK(waited >= 25000000 && waited < 2000000000LL, "after about 30 ms");
+    CHECK(waited >= 30000000 && waited < 2000000000LL, "after about 30 ms");
     CHECK(timerfd_gettime(fd, &cur) == 0 && cur.it_value.tv_sec == 0 && cur.it_value.tv_nsec == 0, "expired one-shot: disarmed");
     CHECK(fcntl(fd, F_SETFL, O_NONBLOCK) == 0 && read(fd, &n, 8) < 0 && errno == EAGAIN, "read again: EAGAIN");
     fcntl(fd, F_SETFL, 0);

@@ -44,14 +44,29 @@ static int recv_fd(int via) {
     return fd;
 }
 
-/* Does `fd` see EOF within `ms`? 1 EOF, 0 nothing came, -1 other. */
+/* Linux collects in a work queue, and a close while a collection runs
+ * may not start another: closing any unix socket while some are in flight
+ * asks for one more. (umlrun collects at once, so the first poll sees EOF.) */
+static void nudge_gc(void) {
+    int s[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0) {
+        close(s[0]);
+        close(s[1]);
+    }
+}
+
+/* Does `fd` see EOF within about `ms`? 1 EOF, 0 nothing came, -1 other. */
 static int eof_within(int fd, int ms) {
-    struct pollfd p = {fd, POLLIN, 0};
-    int r = poll(&p, 1, ms);
-    if (r == 0)
-        return 0;
-    char b;
-    return recv(fd, &b, 1, MSG_DONTWAIT) == 0 ? 1 : -1;
+    for (int waited = 0; waited < ms; waited += 100) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int r = poll(&p, 1, 100);
+        if (r != 0) {
+            char b;
+            return recv(fd, &b, 1, MSG_DONTWAIT) == 0 ? 1 : -1;
+        }
+        nudge_gc();
+    }
+    return 0;
 }
 
 static void pair(int sv[2], int type) {
