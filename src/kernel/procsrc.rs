@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::core::Kernel;
+use super::signal::{SigHandlers, SIG_DFL, SIG_IGN};
 use super::task::{Pid, TaskState};
 use crate::errno::KResult;
 use crate::fs::procfs::{
@@ -410,6 +411,8 @@ impl Kernel {
                     .iter()
                     .fold(0u64, |a, i| a | (1u64 << (i.signo - 1))),
                 sig_blocked: t.sigmask.0,
+                sig_ignored: handler_mask(&t.sighand.borrow(), |h| h == SIG_IGN),
+                sig_caught: handler_mask(&t.sighand.borrow(), |h| h != SIG_IGN && h != SIG_DFL),
                 exe: t.exe.clone(),
                 exe_node: t.exe_node.map(|n| (n.mnt, n.ino)),
                 nice: t.sched.nice,
@@ -560,4 +563,14 @@ fn shown_path(d: &crate::vfs::Dentry) -> Vec<u8> {
         p.extend_from_slice(b" (deleted)");
     }
     p
+}
+
+/// The signals whose handler passes `pick`, as /proc/PID/status's SigIgn
+/// and SigCgt masks (bit n-1 for signal n).
+fn handler_mask(h: &SigHandlers, pick: impl Fn(u64) -> bool) -> u64 {
+    h.actions
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| pick(a.handler))
+        .fold(0, |m, (i, _)| m | 1u64.checked_shl(i as u32).unwrap_or(0))
 }
