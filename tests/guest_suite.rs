@@ -76,6 +76,7 @@ const COMPARED: &[&str] = &[
     "t_devseek",
     "t_harden2",
     "t_procsig",
+    "t_trailslash",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -208,6 +209,7 @@ compare!(
     t_devseek,
     t_harden2,
     t_procsig,
+    t_trailslash,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -139,6 +139,11 @@ impl Kernel {
             self.make_tmpfile(tid, &dir, mode, flags & O_EXCL == 0)?
         } else if flags & O_CREAT != 0 {
             let (parent, name, existing) = self.parent_at(tid, dirfd, path)?;
+            // A trailing slash names a directory, which open cannot make
+            // (Linux's open_last_lookups: EISDIR, whatever is there).
+            if path.ends_with(b"/") {
+                return Err(Errno::EISDIR);
+            }
             match existing {
                 Some(_) if flags & O_EXCL != 0 => return Err(Errno::EEXIST),
                 Some(r) if r.stat.mode & S_IFMT == S_IFLNK && follow => {
