@@ -20,7 +20,7 @@ use crate::kernel::Kernel;
 
 const CLONE_ARGS_SIZE_VER0: u64 = 64;
 const CLONE_ARGS_SIZE_VER2: u64 = 88;
-const PAGE_SIZE: u64 = 4096;
+const PAGE_SIZE: u64 = crate::abi::PAGE;
 const CSIGNAL: u64 = 0xff;
 const CLONE_NEWTIME: u64 = 0x80;
 const CLONE_DETACHED: u64 = 0x0040_0000;

@@ -16,7 +16,7 @@ use crate::vfs::{Node, Resolved};
 /// __O_TMPFILE (O_TMPFILE is this with O_DIRECTORY).
 pub const O_TMPFILE_BIT: u32 = 0o20000000;
 
-const PAGE: u64 = 4096;
+const PAGE: u64 = crate::abi::PAGE;
 
 impl Kernel {
     /// open(dir, O_TMPFILE): a new regular file in `dir`'s file system
