@@ -226,10 +226,11 @@ static void check_periodic_overrun(void) {
           "a real-time timer signal is queued once, not once per expiry");
     CHECK(tget(id, &cur) == 0 && ts_ns(cur.it_value) > 0 && ts_ns(cur.it_value) <= 10 * MS,
           "after the signal was taken the timer runs again");
-    CHECK(wait_sig(&set, &si) == SIGRTMIN + 1 && si.si_overrun <= 3, "the next period's signal");
-    /* Taken at once: few overruns. */
+    /* Taken at once: few overruns (at most 10: a loaded host may run us
+     * up to 100 ms late; the 125 ms backlog above would show as 12+). */
+    CHECK(wait_sig(&set, &si) == SIGRTMIN + 1 && si.si_overrun <= 10, "the next period's signal");
     int ok = 1;
-    for (int i = 0; i < 5; i++) ok &= wait_sig(&set, &si) == SIGRTMIN + 1 && si.si_overrun <= 3;
+    for (int i = 0; i < 5; i++) ok &= wait_sig(&set, &si) == SIGRTMIN + 1 && si.si_overrun <= 10;
     CHECK(ok, "five more periods, taken in time");
     CHECK(tdel(id) == 0, "timer_delete");
 }
