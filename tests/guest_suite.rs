@@ -77,6 +77,7 @@ const COMPARED: &[&str] = &[
     "t_harden2",
     "t_procsig",
     "t_trailslash",
+    "t_futexv",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -210,6 +211,7 @@ compare!(
     t_harden2,
     t_procsig,
     t_trailslash,
+    t_futexv,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

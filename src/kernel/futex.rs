@@ -9,9 +9,10 @@
 //! - a word in a shared file mapping: the file and the byte offset in it,
 //!   so processes that map the same file anywhere meet on one key.
 //!
-//! A waiter sits in exactly one list (`FutexTable::waiting` says which);
-//! it leaves when woken, when it waits again, when its syscall is cut
-//! short by a signal, and when it exits. Waking takes waiters in arrival
+//! A waiter sits in one list, or in several for futex_waitv
+//! (`FutexTable::waiting` says which, each entry with its index in the
+//! vector); it leaves all of them when woken on any, when it waits again,
+//! when its syscall is cut short by a signal, and when it exits. Waking takes waiters in arrival
 //! order, those whose bitset (FUTEX_WAIT_BITSET) meets the waker's.
 
 use std::collections::{HashMap, VecDeque};
@@ -46,34 +47,47 @@ pub enum FutexKey {
 struct Waiter {
     tid: Pid,
     bitset: u32,
+    /// The entry's index in a futex_waitv vector (0 for futex(2)): what
+    /// the woken call returns.
+    index: u32,
 }
 
 #[derive(Default)]
 pub struct FutexTable {
     queues: HashMap<FutexKey, VecDeque<Waiter>>,
-    waiting: HashMap<Pid, FutexKey>,
+    waiting: HashMap<Pid, Vec<FutexKey>>,
 }
 
 impl FutexTable {
     /// `tid` waits on `key` (leaving any list it was in).
     pub fn enqueue(&mut self, key: FutexKey, tid: Pid, bitset: u32) {
+        self.enqueue_vec(&[key], tid, bitset);
+    }
+
+    /// `tid` waits on every key of `keys` at once (futex_waitv), leaving
+    /// any list it was in; a wake on `keys[i]` reports `i`.
+    pub fn enqueue_vec(&mut self, keys: &[FutexKey], tid: Pid, bitset: u32) {
         self.remove(tid);
-        self.queues
-            .entry(key)
-            .or_default()
-            .push_back(Waiter { tid, bitset });
-        self.waiting.insert(tid, key);
+        for (index, &key) in (0u32..).zip(keys) {
+            self.queues
+                .entry(key)
+                .or_default()
+                .push_back(Waiter { tid, bitset, index });
+        }
+        self.waiting.insert(tid, keys.to_vec());
     }
 
     /// `tid` waits no more.
     pub fn remove(&mut self, tid: Pid) {
-        let Some(key) = self.waiting.remove(&tid) else {
+        let Some(keys) = self.waiting.remove(&tid) else {
             return;
         };
-        if let Some(q) = self.queues.get_mut(&key) {
-            q.retain(|w| w.tid != tid);
-            if q.is_empty() {
-                self.queues.remove(&key);
+        for key in keys {
+            if let Some(q) = self.queues.get_mut(&key) {
+                q.retain(|w| w.tid != tid);
+                if q.is_empty() {
+                    self.queues.remove(&key);
+                }
             }
         }
     }
@@ -81,13 +95,26 @@ impl FutexTable {
     /// Removes and returns up to `n` waiters on `key` whose bitset meets
     /// `bitset`, oldest first.
     pub fn take(&mut self, key: FutexKey, n: usize, bitset: u32) -> Vec<Pid> {
-        let mut out = Vec::new();
+        self.take_indexed(key, n, bitset)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect()
+    }
+
+    /// As `take`, with the index each waiter waits on `key` under (its
+    /// first such entry); a futex_waitv waiter leaves all its lists.
+    pub fn take_indexed(&mut self, key: FutexKey, n: usize, bitset: u32) -> Vec<(Pid, u32)> {
+        let mut out: Vec<(Pid, u32)> = Vec::new();
         let Some(q) = self.queues.get_mut(&key) else {
             return out;
         };
         q.retain(|w| {
-            if out.len() < n && w.bitset & bitset != 0 {
-                out.push(w.tid);
+            if out.iter().any(|&(t, _)| t == w.tid) {
+                // A second entry of a waiter already taken (one word
+                // listed twice in a futex_waitv vector).
+                false
+            } else if out.len() < n && w.bitset & bitset != 0 {
+                out.push((w.tid, w.index));
                 false
             } else {
                 true
@@ -96,8 +123,8 @@ impl FutexTable {
         if q.is_empty() {
             self.queues.remove(&key);
         }
-        for t in &out {
-            self.waiting.remove(t);
+        for &(t, _) in &out {
+            self.remove(t);
         }
         out
     }
@@ -116,7 +143,11 @@ impl FutexTable {
             self.queues.remove(&from);
         }
         for w in &moved {
-            self.waiting.insert(w.tid, to);
+            if let Some(keys) = self.waiting.get_mut(&w.tid) {
+                if let Some(k) = keys.iter_mut().find(|k| **k == from) {
+                    *k = to;
+                }
+            }
         }
         self.queues
             .entry(to)
@@ -198,17 +229,17 @@ impl Kernel {
     pub fn futex_wake_key(&mut self, key: FutexKey, n: usize, bitset: u32) -> usize {
         let mut woken = 0;
         while woken < n {
-            let batch = self.futexes.take(key, n - woken, bitset);
+            let batch = self.futexes.take_indexed(key, n - woken, bitset);
             if batch.is_empty() {
                 break;
             }
-            for w in batch {
+            for (w, index) in batch {
                 // An entry left by a wait that ended otherwise (a task
                 // stopped and continued) is dropped, not counted.
                 if !self.futex_waiting(w) {
                     continue;
                 }
-                self.futex_wake_task(w);
+                self.futex_wake_task_with(w, index.into());
                 woken += 1;
             }
         }
@@ -217,12 +248,17 @@ impl Kernel {
 
     /// Ends `w`'s futex sleep: its futex call returns 0.
     pub(crate) fn futex_wake_task(&mut self, w: Pid) {
+        self.futex_wake_task_with(w, 0);
+    }
+
+    /// Ends `w`'s futex sleep with `ret` (futex_waitv: the index woken).
+    pub(crate) fn futex_wake_task_with(&mut self, w: Pid, ret: u64) {
         if let Ok(t) = self.task_mut(w) {
             t.syscall = None;
             t.block_deadline = None;
         }
         let mut r = self.regs(w);
-        r.rax = 0;
+        r.rax = ret;
         self.set_regs(w, r);
         self.make_runnable(w);
     }
@@ -290,5 +326,27 @@ mod tests {
         t.remove(3);
         assert_eq!(t.take(key(1), 9, u32::MAX), vec![4]);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_vector_waiter_wakes_once_with_its_index_and_leaves_every_list() {
+        let mut t = FutexTable::default();
+        t.enqueue(key(2), 7, u32::MAX);
+        t.enqueue_vec(&[key(1), key(2), key(3), key(2)], 10, u32::MAX);
+        t.enqueue(key(3), 11, u32::MAX);
+        assert_eq!(t.len(), 3);
+        // Listed twice on key 2: woken once, under its first index.
+        assert_eq!(t.take_indexed(key(2), 9, u32::MAX), vec![(7, 0), (10, 1)]);
+        assert_eq!(t.waiters(key(1)), Vec::<Pid>::new());
+        assert_eq!(t.waiters(key(3)), vec![11]);
+        t.remove(11);
+        t.enqueue_vec(&[key(1), key(3)], 10, u32::MAX);
+        assert_eq!(t.requeue(key(3), key(4), 1), 1);
+        assert_eq!(t.take_indexed(key(4), 1, u32::MAX), vec![(10, 1)]);
+        assert_eq!(t.waiters(key(1)), Vec::<Pid>::new());
+        t.enqueue_vec(&[key(5), key(6)], 12, u32::MAX);
+        t.remove(12);
+        assert!(t.is_empty());
+        assert_eq!(t.take(key(6), 9, u32::MAX), Vec::<Pid>::new());
     }
 }

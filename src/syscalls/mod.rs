@@ -19,6 +19,7 @@
 //! | `ipc.rs`      | SysV shm*, sem*, msg* decoded onto `kernel/ipc/` |
 //! | `locks.rs`    | fcntl record locks, leases, F_SETOWN/F_SETSIG; flock (onto `kernel/locks.rs`) |
 //! | `futex.rs`    | futex(2) operations decoded onto `kernel/futex.rs` |
+//! | `futex_waitv.rs` | futex_waitv(2): one sleep on up to 128 futex words |
 //! | `sched.rs`    | getpriority, setpriority, sched_* policies and priorities |
 //! | `signal.rs`   | sigaction, sigprocmask, kill, sigreturn, sigaltstack |
 //! | `time.rs`     | clocks, sleeps, timers |
@@ -35,6 +36,7 @@ mod fs;
 mod fsio;
 pub mod fsmeta;
 mod futex;
+mod futex_waitv;
 mod inet;
 pub mod ioctl;
 mod ipc;

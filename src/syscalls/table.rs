@@ -200,6 +200,7 @@ const TABLE: &[Entry] = &[
     (271, "ppoll", poll::sys_ppoll),
     (273, "set_robust_list", futex::sys_set_robust_list),
     (274, "get_robust_list", futex::sys_get_robust_list),
+    (449, "futex_waitv", super::futex_waitv::sys_futex_waitv),
     (280, "utimensat", fs::sys_utimensat),
     (284, "eventfd", eventfd::sys_eventfd),
     (290, "eventfd2", eventfd::sys_eventfd2),
