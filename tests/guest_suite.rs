@@ -75,6 +75,7 @@ const COMPARED: &[&str] = &[
     "t_procboot",
     "t_devseek",
     "t_harden2",
+    "t_mlock",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -206,6 +207,7 @@ compare!(
     t_procboot,
     t_devseek,
     t_harden2,
+    t_mlock,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
