@@ -298,4 +298,46 @@ mod tests {
         a.set_lock_all(Lock::None);
         assert_eq!(a.vma_count(), 3);
     }
+
+    #[test]
+    fn populated_and_never_swap_candidates() {
+        let pm = std::sync::Arc::new(crate::physmem::PhysMem::new(16 * PAGE).unwrap());
+        let mut frames = FrameRefs::new(pm);
+        let mut a = space(&[anon(B, B + 4 * PAGE)]);
+        a.set_lock(GuestVirt(B), GuestVirt(B + 2 * PAGE), Lock::Populated)
+            .unwrap();
+        a.populate_locked(GuestVirt(B), GuestVirt(B + 4 * PAGE), &mut frames);
+        assert!(a.pte(B).is_some() && a.pte(B + PAGE).is_some());
+        assert!(
+            a.pte(B + 2 * PAGE).is_none(),
+            "unlocked pages stay untouched"
+        );
+        for p in [B + 2 * PAGE, B + 3 * PAGE] {
+            a.resolve(p, true, &mut frames).unwrap();
+        }
+        let pages = |a: &AddressSpace, f: &FrameRefs| -> Vec<u64> {
+            a.swap_candidates(f, 0).iter().map(|c| c.page).collect()
+        };
+        assert_eq!(pages(&a, &frames), vec![B + 2 * PAGE, B + 3 * PAGE]);
+        // On-fault locks protect the pages they hold as well.
+        a.set_lock(
+            GuestVirt(B + 3 * PAGE),
+            GuestVirt(B + 4 * PAGE),
+            Lock::OnFault,
+        )
+        .unwrap();
+        assert_eq!(pages(&a, &frames), vec![B + 2 * PAGE]);
+        a.set_lock_all(Lock::None);
+        assert_eq!(pages(&a, &frames).len(), 4);
+        // A fork's child inherits no lock, nor MCL_FUTURE; exec drops both.
+        a.set_lock_all(Lock::Populated);
+        a.lock_future = Lock::OnFault;
+        let physmem = frames.physmem().clone();
+        let mut child = a.fork(&mut frames, &physmem);
+        assert_eq!((child.locked_bytes(), child.lock_future), (0, Lock::None));
+        assert_eq!(a.locked_bytes(), 4 * PAGE);
+        child.clear(&mut frames);
+        a.clear(&mut frames);
+        assert_eq!((a.locked_bytes(), a.lock_future), (0, Lock::None));
+    }
 }
