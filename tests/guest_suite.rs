@@ -78,6 +78,7 @@ const COMPARED: &[&str] = &[
     "t_procsig",
     "t_trailslash",
     "t_futexv",
+    "t_mlock",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -212,6 +213,7 @@ compare!(
     t_procsig,
     t_trailslash,
     t_futexv,
+    t_mlock,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -147,6 +147,7 @@ impl Kernel {
                             pgoff: s.map_offset() / PAGE,
                         },
                         label: None,
+                        lock: crate::mm::vma::Lock::None,
                     },
                     &mut self.frames,
                 );
@@ -168,6 +169,7 @@ impl Kernel {
                         may_write: true,
                         backing: Backing::Anon,
                         label: None,
+                        lock: crate::mm::vma::Lock::None,
                     },
                     &mut self.frames,
                 );
@@ -301,6 +303,7 @@ impl Kernel {
                     may_write: true,
                     backing: Backing::Anon,
                     label: Some("[stack]"),
+                    lock: crate::mm::vma::Lock::None,
                 },
                 &mut self.frames,
             );

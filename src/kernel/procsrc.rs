@@ -402,6 +402,7 @@ impl Kernel {
                 umask: t.fs.borrow().umask,
                 threads: tids.len() as u32,
                 vsize_bytes: mm.map(|m| m.aspace.total_vm()).unwrap_or(0),
+                locked_bytes: mm.map(|m| m.aspace.locked_bytes()).unwrap_or(0),
                 rss_pages: rss.total(),
                 rss_file_pages: rss.file,
                 rss_shmem_pages: rss.shmem,

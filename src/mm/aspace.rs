@@ -35,6 +35,9 @@ pub struct AddressSpace {
     pub brk_start: u64,
     pub brk: u64,
     pub(super) ops: Vec<MapOp>,
+    /// mlockall(MCL_FUTURE): the lock new mappings and heap growth get
+    /// (Linux's def_flags); not inherited by fork, dropped at exec.
+    pub lock_future: super::vma::Lock,
 }
 
 impl AddressSpace {
@@ -96,7 +99,7 @@ impl AddressSpace {
     }
 
     /// Splits VMAs so that `addr` is a VMA boundary (if inside one).
-    fn split_at(&mut self, addr: GuestVirt) {
+    pub(super) fn split_at(&mut self, addr: GuestVirt) {
         let key = match self.find_vma(addr) {
             Some(v) if v.start < addr => v.start,
             _ => return,
@@ -303,7 +306,9 @@ impl AddressSpace {
                 .vmas
                 .range(..old_end)
                 .next_back()
-                .filter(|(_, v)| v.end == old_end && v.label == Some("[heap]"))
+                .filter(|(_, v)| {
+                    v.end == old_end && v.label == Some("[heap]") && v.lock == self.lock_future
+                })
                 .map(|(k, _)| *k);
             match heap_key {
                 Some(k) => self.vmas.get_mut(&k).expect("heap").end = new_end,
@@ -318,6 +323,7 @@ impl AddressSpace {
                             may_write: true,
                             backing: Backing::Anon,
                             label: Some("[heap]"),
+                            lock: self.lock_future,
                         },
                     );
                 }
@@ -339,7 +345,12 @@ impl AddressSpace {
             brk_start: self.brk_start,
             brk: self.brk,
             ops: Vec::new(),
+            lock_future: super::vma::Lock::None,
         };
+        // Locks are not inherited (Linux's dup_mmap clears VM_LOCKED).
+        for v in child.vmas.values_mut() {
+            v.lock = super::vma::Lock::None;
+        }
         let pages: Vec<u64> = self.ptes.keys().copied().collect();
         for page in pages {
             let shared = self
@@ -367,6 +378,7 @@ impl AddressSpace {
         self.ops.clear();
         self.brk_start = 0;
         self.brk = 0;
+        self.lock_future = super::vma::Lock::None;
     }
 }
 

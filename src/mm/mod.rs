@@ -8,6 +8,7 @@
 //! | `aspace.rs` | one address space: VMAs, the guest page table, mmap/munmap/mprotect/brk, fork |
 //! | `fault.rs`  | resolving a page fault: demand paging, copy-on-write, fault-around |
 //! | `pagecache.rs` | file pages in frames; substitution of image pages under ubd=mmap |
+//! | `mlock.rs`  | mlock/munlock/mlockall on VMAs: the lock flag over a range, merging, locked size, populating |
 //! | `rss.rs`    | resident pages by kind (anon, file, shmem) per VMA and address space, for /proc |
 //! | `reclaim.rs`| swap-out candidates and the clock's reference test (revoking host mappings) |
 //! | `swap.rs`   | swap areas (Linux's format), their slots, and which frames are swapped out |
@@ -28,6 +29,7 @@
 pub mod aspace;
 pub mod fault;
 pub mod frames;
+pub mod mlock;
 pub mod pagecache;
 pub mod reclaim;
 pub mod rss;

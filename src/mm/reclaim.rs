@@ -24,10 +24,18 @@ pub struct SwapCandidate {
 
 impl AddressSpace {
     /// Private anonymous pages held by this page table alone (one
-    /// reference), not swapped out already, from `from` on.
+    /// reference), not swapped out already, from `from` on; never pages
+    /// of a locked VMA (mlock).
     pub fn swap_candidates(&self, frames: &FrameRefs, from: u64) -> Vec<SwapCandidate> {
+        let locked: Vec<(u64, u64)> = self
+            .vmas
+            .values()
+            .filter(|v| v.lock != super::vma::Lock::None && v.end.get() > from)
+            .map(|v| (v.start.get(), v.end.get()))
+            .collect();
         self.ptes
             .range(from..)
+            .filter(|(a, _)| !locked.iter().any(|&(s, e)| s <= **a && **a < e))
             .filter(|(_, p)| {
                 p.anon && frames.refcount(p.frame) == 1 && !frames.swap.borrow().is_swapped(p.frame)
             })

@@ -55,6 +55,18 @@ impl fmt::Debug for Backing {
     }
 }
 
+/// mlock state of a VMA (Linux's VM_LOCKED and VM_LOCKONFAULT): locked
+/// pages stay resident (never chosen for swap-out).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Lock {
+    #[default]
+    None,
+    /// mlock, mlockall(MCL_CURRENT): every page is faulted in when locked.
+    Populated,
+    /// mlock2(MLOCK_ONFAULT), MCL_ONFAULT: pages are locked as they fault in.
+    OnFault,
+}
+
 #[derive(Clone, Debug)]
 pub struct Vma {
     /// First byte (page-aligned) and one past the last (page-aligned,
@@ -72,6 +84,8 @@ pub struct Vma {
     pub backing: Backing,
     /// What /proc/<pid>/maps shows for anonymous areas ("[heap]", "[stack]").
     pub label: Option<&'static str>,
+    /// mlock state: kept by split and mremap, cleared in a fork's child.
+    pub lock: Lock,
 }
 
 impl Vma {
@@ -156,6 +170,7 @@ mod tests {
                 pgoff: 2,
             },
             label: None,
+            lock: Lock::OnFault,
         };
         let t = v.split_off(GuestVirt(0x12000));
         assert_eq!((v.start.get(), v.end.get()), (0x10000, 0x12000));
@@ -163,5 +178,6 @@ mod tests {
         assert_eq!(t.file_index(GuestVirt(0x12000)), Some(4));
         assert_eq!(v.file_index(GuestVirt(0x11000)), Some(3));
         assert_eq!(v.perms(), "r-xp");
+        assert_eq!((v.lock, t.lock), (Lock::OnFault, Lock::OnFault));
     }
 }

@@ -1,6 +1,5 @@
 //! Memory syscalls: mmap, munmap, mprotect, mremap, brk, madvise, msync,
-//! mincore (file pages resident when cached), mlock/munlock (range checks only: guest memory is never
-//! swapped out). Nothing is mapped at mmap time (pages come on first touch),
+//! mincore (file pages resident when cached), mlock and friends in `mlock.rs`. Nothing is mapped at mmap time (pages come on first touch),
 //! except shared anonymous memory, which must be one set of frames for
 //! every process that inherits it.
 
@@ -16,6 +15,7 @@ const MAP_PRIVATE: u64 = 0x02;
 const MAP_SHARED_VALIDATE: u64 = 0x03;
 const MAP_FIXED: u64 = 0x10;
 const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_LOCKED: u64 = 0x2000;
 const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 /// The flags MAP_SHARED_VALIDATE knows (Linux's LEGACY_MAP_MASK: shared,
 /// private, fixed, anonymous, 32bit, growsdown, denywrite, executable,
@@ -187,7 +187,18 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         may_write,
         backing,
         label: None,
+        lock: match k.mm_of(tid)?.aspace.lock_future {
+            // MAP_LOCKED locks this mapping as mlock would.
+            crate::mm::vma::Lock::None if flags & MAP_LOCKED != 0 => {
+                crate::mm::vma::Lock::Populated
+            }
+            l => l,
+        },
     };
+    // A locked mapping must fit RLIMIT_MEMLOCK (Linux's mlock_future_ok).
+    if vma.lock != crate::mm::vma::Lock::None && !super::mlock::mlock_future_ok(k, tid, len)? {
+        return Err(Errno::EAGAIN);
+    }
     // vm.max_map_count (the guest's max_map_count=): ENOMEM past it
     // (Linux's do_mmap), before the host's own per-process limit can kill
     // the stub. Then the guest's cap on file-backed mappings.
@@ -199,7 +210,9 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let id = k.task(tid)?.mm;
     let Kernel { mms, frames, .. } = k;
     let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+    let (vstart, vend) = (vma.start, vma.end);
     mm.aspace.insert_vma(vma, frames);
+    mm.aspace.populate_locked(vstart, vend, frames);
     if anon_shared {
         let mut p = start;
         while p < start + len {
@@ -284,6 +297,25 @@ pub fn sys_brk(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if a[0] == 0 {
         return ok(mm.aspace.brk as i64);
     }
+    // After mlockall(MCL_FUTURE) the heap grows locked: within
+    // RLIMIT_MEMLOCK (else the break stays), and populated.
+    let (old_end, lock) = (page_up(mm.aspace.brk), mm.aspace.lock_future);
+    let new_end = page_up(a[0]);
+    if let (Some(o), Some(n)) = (old_end, new_end) {
+        if n > o && lock != crate::mm::vma::Lock::None {
+            if !super::mlock::mlock_future_ok(k, tid, n - o)? {
+                return ok(k.mm_of(tid)?.aspace.brk as i64);
+            }
+            let Kernel { mms, frames, .. } = k;
+            let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+            let got = mm.aspace.set_brk(a[0], frames);
+            if got == a[0] {
+                mm.aspace
+                    .populate_locked(GuestVirt(o), GuestVirt(n), frames);
+            }
+            return ok(got as i64);
+        }
+    }
     ok(mm.aspace.set_brk(a[0], frames) as i64)
 }
 
@@ -351,11 +383,23 @@ pub fn sys_mremap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if file_backed {
         k.check_mapped_file(new_len - old_len)?;
     }
+    // A locked mapping grows within RLIMIT_MEMLOCK (EAGAIN, as Linux's
+    // vma_to_resize); its new pages are populated.
+    let locked = k
+        .mm_of(tid)?
+        .aspace
+        .find_vma(old)
+        .is_some_and(|v| v.lock != crate::mm::vma::Lock::None);
+    if locked && !super::mlock::mlock_future_ok(k, tid, new_len - old_len)? {
+        return Err(Errno::EAGAIN);
+    }
     // Growing in place must not reach the stub's pages.
     let can_grow = k.check_user_range(tid, old.get(), new_len).is_ok();
     let Kernel { mms, frames, .. } = k;
     let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
     if can_grow && mm.aspace.grow_in_place(old, old_end, new_len - old_len) {
+        let new_end = GuestVirt(old.get() + new_len);
+        mm.aspace.populate_locked(old_end, new_end, frames);
         return ok(old.get() as i64);
     }
     if flags & MREMAP_MAYMOVE == 0 {
@@ -366,6 +410,11 @@ pub fn sys_mremap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         .find_free(GuestVirt(0), new_len)
         .ok_or(Errno::ENOMEM)?;
     mm.aspace.move_range(old, old_len, to, new_len, frames)?;
+    mm.aspace.populate_locked(
+        GuestVirt(to.get() + old_len),
+        GuestVirt(to.get() + new_len),
+        frames,
+    );
     ok(to.get() as i64)
 }
 
@@ -413,24 +462,6 @@ pub fn sys_msync(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return ok(0);
     }
     k.writeback_range(tid, start, end);
-    if !fully_mapped(k, tid, start, end)? {
-        return Err(Errno::ENOMEM);
-    }
-    ok(0)
-}
-
-/// mlock and munlock: the range must be mapped (ENOMEM otherwise); guest
-/// memory is never swapped, so it is resident once touched anyway.
-pub fn sys_mlock(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let start = page_down(a[0]);
-    let len = a[1]
-        .checked_add(a[0] - start)
-        .and_then(page_up)
-        .ok_or(Errno::ENOMEM)?;
-    let end = start.checked_add(len).ok_or(Errno::ENOMEM)?;
-    if len == 0 {
-        return ok(0);
-    }
     if !fully_mapped(k, tid, start, end)? {
         return Err(Errno::ENOMEM);
     }

@@ -13,7 +13,8 @@
 //! | `poll.rs`     | poll, ppoll, select, pselect6 |
 //! | `net.rs`      | sockets: socket, bind, connect, send/recv*, sockopts |
 //! | `epoll.rs`    | epoll_create*, epoll_ctl, epoll_wait/pwait/pwait2 |
-//! | `mm.rs`       | mmap, munmap, mprotect, mremap, brk, madvise, msync, mincore, mlock |
+//! | `mm.rs`       | mmap, munmap, mprotect, mremap, brk, madvise, msync, mincore |
+//! | `mlock.rs`    | mlock, mlock2, munlock, mlockall, munlockall; RLIMIT_MEMLOCK |
 //! | `process.rs`  | fork, clone, execve, exit, wait, ids, limits |
 //! | `clone3.rs`   | clone3's struct and checks; CLONE_PIDFD, set_tid, CLONE_CLEAR_SIGHAND |
 //! | `ipc.rs`      | SysV shm*, sem*, msg* decoded onto `kernel/ipc/` |
@@ -42,6 +43,7 @@ pub mod ioctl;
 mod ipc;
 mod locks;
 mod misc;
+mod mlock;
 mod mm;
 mod net;
 mod poll;

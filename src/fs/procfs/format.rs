@@ -130,7 +130,7 @@ pub fn task_status(t: &TaskInfo) -> String {
         let rss = t.rss_pages * 4;
         vm(&mut o, "VmPeak", size);
         vm(&mut o, "VmSize", size);
-        vm(&mut o, "VmLck", 0);
+        vm(&mut o, "VmLck", t.locked_bytes / 1024);
         vm(&mut o, "VmPin", 0);
         vm(&mut o, "VmHWM", rss);
         vm(&mut o, "VmRSS", rss);

@@ -55,6 +55,8 @@ pub struct TaskInfo {
     pub umask: u32,
     pub threads: u32,
     pub vsize_bytes: u64,
+    /// Bytes in mlocked VMAs (VmLck).
+    pub locked_bytes: u64,
     pub rss_pages: u64,
     /// Of `rss_pages`: file pages and shared memory (the rest is anon).
     pub rss_file_pages: u64,
@@ -120,6 +122,7 @@ impl Default for TaskInfo {
             umask: 0o022,
             threads: 1,
             vsize_bytes: 0,
+            locked_bytes: 0,
             rss_pages: 0,
             rss_file_pages: 0,
             rss_shmem_pages: 0,

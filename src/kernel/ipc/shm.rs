@@ -242,6 +242,7 @@ impl Kernel {
             may_write: flags & SHM_RDONLY == 0,
             backing: Backing::File { source, pgoff: 0 },
             label: None,
+            lock: crate::mm::vma::Lock::None,
         };
         let mmid = self.task(tid)?.mm;
         let Kernel { mms, frames, .. } = self;

@@ -117,6 +117,7 @@ pub fn boot(program: Program) -> (Kernel, Trace) {
                 may_write: true,
                 backing: Backing::Anon,
                 label,
+                lock: crate::mm::vma::Lock::None,
             },
             frames,
         );
