@@ -139,6 +139,11 @@ impl Kernel {
             self.make_tmpfile(tid, &dir, mode, flags & O_EXCL == 0)?
         } else if flags & O_CREAT != 0 {
             let (parent, name, existing) = self.parent_at(tid, dirfd, path)?;
+            // Linux's open_last_lookups: a trailing slash on the name to
+            // create is EISDIR, once the parent is found.
+            if path.len() > 1 && path.ends_with(b"/") {
+                return Err(Errno::EISDIR);
+            }
             match existing {
                 Some(_) if flags & O_EXCL != 0 => return Err(Errno::EEXIST),
                 Some(r) if r.stat.mode & S_IFMT == S_IFLNK && follow => {
