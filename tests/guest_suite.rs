@@ -96,6 +96,8 @@ const SPECIAL: &[&str] = &[
     "t_net_errors",
     // tests/hardening.rs
     "t_forkbomb",
+    // tests/ext2_xattr.rs
+    "t_xattr_ext2",
 ];
 
 /// Run `name` natively, then in the guest, and compare.

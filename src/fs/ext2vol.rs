@@ -138,6 +138,15 @@ impl FileSystem for Ext2Volume {
     fn readlink(&self, ino: Ino) -> KResult<Vec<u8>> {
         self.fs.readlink(ino32(ino)?)
     }
+    fn xattr_get(&self, ino: Ino, name: &[u8]) -> KResult<Vec<u8>> {
+        self.fs.xattr_get(ino32(ino)?, name)
+    }
+    fn xattr_set(&self, ino: Ino, name: &[u8], value: Option<&[u8]>, flags: u32) -> KResult<()> {
+        self.fs.xattr_set(ino32(ino)?, name, value, flags)
+    }
+    fn xattr_list(&self, ino: Ino) -> KResult<Vec<Vec<u8>>> {
+        self.fs.xattr_list(ino32(ino)?)
+    }
     fn link(&self, ino: Ino, dir: Ino, name: &[u8]) -> KResult<()> {
         self.fs.link(ino32(ino)?, ino32(dir)?, name)
     }

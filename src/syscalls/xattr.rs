@@ -4,7 +4,7 @@
 //! namespace, values at most 64 KiB, user.* only on regular files and
 //! directories (with read/write permission), trusted.* for root only and
 //! hidden from others' lists; the file system stores them
-//! (`FileSystem::xattr_*`: tmpfs keeps them, one without answers
+//! (`FileSystem::xattr_*`: tmpfs and ext2 keep them, one without answers
 //! EOPNOTSUPP).
 
 use super::{fd_arg, ok, SysResult, AT_FDCWD};

@@ -236,6 +236,12 @@ int main(void) {
      * fchmodat NOFOLLOW goes through /proc/self/fd). */
     if (access("/proc/self", F_OK) != 0 && mount("proc", "/proc", "proc", 0, NULL) != 0)
         SAY("cannot mount /proc\n");
+    /* O_CREAT with a trailing slash is EISDIR (shutil.copyfile to
+     * "missing/"), after a missing parent's ENOENT. */
+    int ts = open("nodir/", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(ts == -1 && errno == EISDIR && access("nodir", F_OK) != 0, "O_CREAT of \"nodir/\": EISDIR");
+    ts = open("gone/x/", O_WRONLY | O_CREAT, 0644);
+    CHECK(ts == -1 && errno == ENOENT, "O_CREAT of \"gone/x/\": ENOENT");
     opath();
     CHECK(mkdir("mnt", 0755) == 0 && mount("tmpfs", "mnt", "tmpfs", 0, "size=4m") == 0, "mount a tmpfs");
     xattrs();

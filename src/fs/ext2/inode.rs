@@ -160,7 +160,7 @@ impl Fs {
     }
 
     /// Drop this inode's reference to its extended attribute block.
-    fn release_xattr_block(&mut self, i: &mut Inode) -> KResult<()> {
+    pub fn release_xattr_block(&mut self, i: &mut Inode) -> KResult<()> {
         let b = i.raw.file_acl();
         if b == 0 {
             return Ok(());

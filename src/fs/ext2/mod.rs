@@ -10,6 +10,7 @@
 //! | `dir.rs`        | linear directories (htree directories read as linear) |
 //! | `file.rs`       | regular file read, write, truncate |
 //! | `namei.rs`      | create, mkdir, symlink, readlink, link, unlink, rmdir, rename, setattr |
+//! | `xattr.rs`      | extended attributes in Linux's one-block-per-inode format |
 //!
 //! Locking: one `parking_lot::RwLock` around the whole file system state;
 //! lookups, reads and stats share it, changes hold it exclusively. Every
@@ -23,7 +24,8 @@
 //! Not done: open-but-unlinked files (an inode is freed when its last link
 //! goes; the VFS must hold off the final unlink until the last close, or we
 //! add an orphan hook), reserved-block accounting for non-root users,
-//! extended attributes (kept and freed, never read).
+//! sharing xattr blocks between inodes (shared ones are read and copied on
+//! change, never made).
 #![deny(unsafe_code)]
 
 mod alloc;
@@ -34,6 +36,7 @@ mod file;
 mod inode;
 mod mount;
 mod namei;
+mod xattr;
 
 use crate::errno::{Errno, KResult};
 use crate::fs::blockio::BlockIo;
@@ -352,6 +355,28 @@ impl Ext2 {
     /// Switch between read-only and read-write (see `Fs::remount`).
     pub fn remount(&self, read_only: bool) -> KResult<()> {
         self.fs.write().remount(read_only)
+    }
+
+    /// An extended attribute's value (`name` with its namespace prefix).
+    pub fn xattr_get(&self, ino: Ino, name: &[u8]) -> KResult<Vec<u8>> {
+        self.fs.read().xattr_get(ino, name)
+    }
+
+    /// Every attribute name, with its prefix.
+    pub fn xattr_list(&self, ino: Ino) -> KResult<Vec<Vec<u8>>> {
+        self.fs.read().xattr_list(ino)
+    }
+
+    /// Set (`Some`) or remove (`None`) an attribute; `flags`: XATTR_CREATE 1,
+    /// XATTR_REPLACE 2.
+    pub fn xattr_set(
+        &self,
+        ino: Ino,
+        name: &[u8],
+        value: Option<&[u8]>,
+        flags: u32,
+    ) -> KResult<()> {
+        self.fs.write().xattr_set(ino, name, value, flags)
     }
 
     pub fn is_read_only(&self) -> bool {
