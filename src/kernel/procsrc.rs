@@ -14,6 +14,7 @@ use crate::fs::procfs::{
     uuid_text, IpcFile, LoadAvg, MapInfo, MemInfo, MountInfo, PartitionInfo, Pressure, ProcSource,
     SwapInfo, SysCtl, SysStat, TaskInfo,
 };
+use crate::mm::usage::{map_counts, PageFacts, Usage};
 use crate::mm::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE};
 
 #[derive(Default)]
@@ -345,6 +346,7 @@ impl Kernel {
         s.running = 0;
         let fg = self.console.tty.fg_pgrp.map(|p| p as i32).unwrap_or(-1);
         let ctty_sid = self.console.tty.session;
+        let usage = self.vma_usages();
         for t in self
             .tasks
             .values()
@@ -377,7 +379,8 @@ impl Kernel {
             // (user, system) ticks: the host's accounting of the stub plus
             // the kernel's time serving it, as times() reports them.
             let cpu = self.cpu_ticks(t.tgid);
-            let rss = mm.map(|m| m.aspace.rss()).unwrap_or_default();
+            let (vma_usage, total) = usage.get(&t.mm).cloned().unwrap_or_default();
+            let exe_bytes = mm.map(|m| exe_bytes(&m.aspace, t.exe_node)).unwrap_or(0);
             let info = TaskInfo {
                 pid,
                 ppid: t.ppid.max(0) as u32,
@@ -403,9 +406,14 @@ impl Kernel {
                 threads: tids.len() as u32,
                 vsize_bytes: mm.map(|m| m.aspace.total_vm()).unwrap_or(0),
                 locked_bytes: mm.map(|m| m.aspace.locked_bytes()).unwrap_or(0),
-                rss_pages: rss.total(),
-                rss_file_pages: rss.file,
-                rss_shmem_pages: rss.shmem,
+                rss_pages: total.resident / crate::abi::PAGE,
+                rss_file_pages: total.resident_file / crate::abi::PAGE,
+                rss_shmem_pages: total.resident_shmem / crate::abi::PAGE,
+                swap_pages: total.swap / crate::abi::PAGE,
+                hwm_pages: mm.map(|m| m.aspace.hiwater_rss()).unwrap_or(0),
+                peak_bytes: mm.map(|m| m.aspace.hiwater_vm()).unwrap_or(0),
+                vm: mm.map(|m| m.aspace.vm_sizes()).unwrap_or_default(),
+                exe_bytes,
                 start_time: t.start.duration_since(self.boot).as_millis() as u64 / 10,
                 sig_pending: t
                     .pending
@@ -461,7 +469,13 @@ impl Kernel {
                 let maps = m
                     .aspace
                     .vmas()
-                    .map(|v| {
+                    .zip(
+                        vma_usage
+                            .iter()
+                            .copied()
+                            .chain(std::iter::repeat(Default::default())),
+                    )
+                    .map(|(v, usage)| {
                         let (name, inode, offset) = match &v.backing {
                             Backing::File { source, pgoff } => {
                                 (source.name(), source.ident().1, pgoff * crate::abi::PAGE)
@@ -484,6 +498,8 @@ impl Kernel {
                             dev_minor: 0,
                             inode,
                             name,
+                            usage,
+                            vm_flags: vm_flags(v),
                         }
                     })
                     .collect();
@@ -540,7 +556,9 @@ impl Kernel {
             cached,
             dirty: kib(pc.dirty),
             anon_pages: kib(st.frames_allocated.saturating_sub(pc.cached)),
-            mapped: kib(pc.substituted),
+            mapped: kib(crate::mm::usage::mapped_file_pages(
+                self.mms.values().map(|m| &m.aspace),
+            )),
             active_file: cached,
             inactive: 0,
             commit_limit: total,
@@ -555,6 +573,71 @@ impl Kernel {
             ..Default::default()
         }
     }
+}
+
+impl Kernel {
+    /// smaps's figures for every VMA of every address space, and their
+    /// sums, from one walk (map counts are guest-wide).
+    fn vma_usages(&self) -> std::collections::HashMap<super::task::MmId, (Vec<Usage>, Usage)> {
+        let pagecache = self.pagecache.borrow();
+        let counts = map_counts(self.mms.values().map(|m| &m.aspace), &self.frames);
+        let facts = PageFacts {
+            frames: &self.frames,
+            pagecache: &pagecache,
+            map_counts: &counts,
+        };
+        self.mms
+            .iter()
+            .map(|(id, m)| {
+                let per: Vec<Usage> = m
+                    .aspace
+                    .vmas()
+                    .map(|v| m.aspace.vma_usage(v, &facts))
+                    .collect();
+                let mut total = Usage::default();
+                per.iter().for_each(|u| total.add(u));
+                (*id, (per, total))
+            })
+            .collect()
+    }
+}
+
+/// VmExe: the executable mappings of the program file itself.
+fn exe_bytes(a: &crate::mm::AddressSpace, exe: Option<crate::vfs::Node>) -> u64 {
+    let Some(exe) = exe else { return 0 };
+    a.vmas()
+        .filter(|v| v.prot & PROT_EXEC != 0 && v.prot & PROT_WRITE == 0)
+        .filter(|v| match &v.backing {
+            Backing::File { source, .. } => source.key() == Some((exe.mnt, exe.ino)),
+            Backing::Anon => false,
+        })
+        .map(|v| v.len())
+        .sum()
+}
+
+/// smaps's VmFlags, in Linux's order (show_smap_vma_flags).
+fn vm_flags(v: &crate::mm::Vma) -> Vec<&'static str> {
+    let mut f = Vec::new();
+    let write = v.prot & PROT_WRITE != 0;
+    let stack = v.label == Some("[stack]");
+    for (on, name) in [
+        (v.prot & PROT_READ != 0, "rd"),
+        (write, "wr"),
+        (v.prot & PROT_EXEC != 0, "ex"),
+        (v.shared, "sh"),
+        (true, "mr"),
+        (v.may_write, "mw"),
+        (true, "me"),
+        (v.shared, "ms"),
+        (stack, "gd"),
+        (v.lock != crate::mm::vma::Lock::None, "lo"),
+        (!v.shared && write, "ac"),
+    ] {
+        if on {
+            f.push(name);
+        }
+    }
+    f
 }
 
 /// A directory's path as /proc shows it: " (deleted)" once removed.

@@ -38,6 +38,9 @@ pub struct AddressSpace {
     /// mlockall(MCL_FUTURE): the lock new mappings and heap growth get
     /// (Linux's def_flags); not inherited by fork, dropped at exec.
     pub lock_future: super::vma::Lock,
+    /// Peaks recorded before unmaps (usage.rs: VmHWM in pages, VmPeak in bytes).
+    pub(super) hiwater_rss: u64,
+    pub(super) hiwater_vm: u64,
 }
 
 impl AddressSpace {
@@ -159,6 +162,7 @@ impl AddressSpace {
         if start >= end {
             return;
         }
+        self.note_hiwater();
         self.split_at(start);
         self.split_at(end);
         let keys: Vec<GuestVirt> = self.vmas.range(start..end).map(|(k, _)| *k).collect();
@@ -346,6 +350,8 @@ impl AddressSpace {
             brk: self.brk,
             ops: Vec::new(),
             lock_future: super::vma::Lock::None,
+            hiwater_rss: 0,
+            hiwater_vm: 0,
         };
         // Locks are not inherited (Linux's dup_mmap clears VM_LOCKED).
         for v in child.vmas.values_mut() {
@@ -379,6 +385,9 @@ impl AddressSpace {
         self.brk_start = 0;
         self.brk = 0;
         self.lock_future = super::vma::Lock::None;
+        // A new program is a new mm: its peaks start again.
+        self.hiwater_rss = 0;
+        self.hiwater_vm = 0;
     }
 }
 
@@ -436,6 +445,7 @@ impl AddressSpace {
         if start >= end {
             return;
         }
+        self.hiwater_rss = self.hiwater_rss.max(self.ptes.len() as u64);
         let pages: Vec<u64> = self
             .ptes
             .range(start.get()..end.get())

@@ -10,6 +10,7 @@
 //! | `pagecache.rs` | file pages in frames; substitution of image pages under ubd=mmap |
 //! | `mlock.rs`  | mlock/munlock/mlockall on VMAs: the lock flag over a range, merging, locked size, populating |
 //! | `rss.rs`    | resident pages by kind (anon, file, shmem) per VMA and address space, for /proc |
+//! | `usage.rs`  | what smaps, smaps_rollup and status's Vm* lines count: Pss, shared/private, clean/dirty, swap, peaks |
 //! | `reclaim.rs`| swap-out candidates and the clock's reference test (revoking host mappings) |
 //! | `swap.rs`   | swap areas (Linux's format), their slots, and which frames are swapped out |
 //! | `shmem.rs`  | tmpfs pages in swap: the tmpfs page store, its least-recently-used order |
@@ -36,6 +37,7 @@ pub mod rss;
 pub mod shmem;
 pub mod swap;
 pub mod types;
+pub mod usage;
 pub mod vma;
 
 pub use aspace::AddressSpace;

@@ -228,6 +228,14 @@ impl PageCache {
         self.files.get(&key).is_some_and(|m| m.contains_key(&idx))
     }
 
+    /// Whether the cache holds page `idx` of `key` dirty.
+    pub fn is_dirty(&self, key: FileKey, idx: u64) -> bool {
+        self.files
+            .get(&key)
+            .and_then(|m| m.get(&idx))
+            .is_some_and(|p| p.dirty)
+    }
+
     /// The first page of `key` at or after `from` the cache holds.
     pub fn next_cached(&self, key: FileKey, from: u64) -> Option<u64> {
         self.files.get(&key)?.range(from..).next().map(|(&k, _)| k)

@@ -128,22 +128,26 @@ pub fn task_status(t: &TaskInfo) -> String {
         };
         let size = t.vsize_bytes / 1024;
         let rss = t.rss_pages * 4;
-        vm(&mut o, "VmPeak", size);
+        vm(&mut o, "VmPeak", (t.peak_bytes / 1024).max(size));
         vm(&mut o, "VmSize", size);
         vm(&mut o, "VmLck", t.locked_bytes / 1024);
         vm(&mut o, "VmPin", 0);
-        vm(&mut o, "VmHWM", rss);
+        vm(&mut o, "VmHWM", (t.hwm_pages * 4).max(rss));
         vm(&mut o, "VmRSS", rss);
         let (file, shmem) = (t.rss_file_pages * 4, t.rss_shmem_pages * 4);
         vm(&mut o, "RssAnon", rss.saturating_sub(file + shmem));
         vm(&mut o, "RssFile", file);
         vm(&mut o, "RssShmem", shmem);
-        vm(&mut o, "VmData", 0);
-        vm(&mut o, "VmStk", 132);
-        vm(&mut o, "VmExe", 0);
-        vm(&mut o, "VmLib", 0);
-        vm(&mut o, "VmPTE", 0);
-        vm(&mut o, "VmSwap", 0);
+        vm(&mut o, "VmData", t.vm.data / 1024);
+        vm(&mut o, "VmStk", t.vm.stack / 1024);
+        vm(&mut o, "VmExe", t.exe_bytes / 1024);
+        vm(
+            &mut o,
+            "VmLib",
+            t.vm.exec.saturating_sub(t.exe_bytes) / 1024,
+        );
+        vm(&mut o, "VmPTE", t.vm.page_tables / 1024);
+        vm(&mut o, "VmSwap", t.swap_pages * 4);
     }
     let _ = writeln!(o, "Threads:\t{}", t.threads);
     let _ = writeln!(o, "SigQ:\t0/7823");
@@ -177,30 +181,40 @@ pub fn task_status(t: &TaskInfo) -> String {
 pub fn maps(list: &[MapInfo]) -> String {
     let mut o = String::new();
     for m in list {
-        let mut line = format!(
-            "{:08x}-{:08x} {}{}{}{} {:08x} {:02x}:{:02x} {} ",
-            m.start,
-            m.end,
-            if m.read { 'r' } else { '-' },
-            if m.write { 'w' } else { '-' },
-            if m.exec { 'x' } else { '-' },
-            if m.shared { 's' } else { 'p' },
-            m.offset,
-            m.dev_major,
-            m.dev_minor,
-            m.inode
-        );
-        if !m.name.is_empty() {
-            while line.len() < 72 {
-                line.push(' ');
-            }
-            line.push(' ');
-            line.push_str(&s(&m.name));
-        }
-        o.push_str(&line);
+        o.push_str(&map_line(m));
         o.push('\n');
     }
     o
+}
+
+/// One line of maps (and the head of each smaps entry), without its newline.
+pub fn map_line(m: &MapInfo) -> String {
+    let mut line = format!(
+        "{:08x}-{:08x} {}{}{}{} {:08x} {:02x}:{:02x} {} ",
+        m.start,
+        m.end,
+        if m.read { 'r' } else { '-' },
+        if m.write { 'w' } else { '-' },
+        if m.exec { 'x' } else { '-' },
+        if m.shared { 's' } else { 'p' },
+        m.offset,
+        m.dev_major,
+        m.dev_minor,
+        m.inode
+    );
+    if !m.name.is_empty() {
+        pad_name(&mut line);
+        line.push_str(&s(&m.name));
+    }
+    line
+}
+
+/// Pads a maps line to column 73, where the name goes.
+pub fn pad_name(line: &mut String) {
+    while line.len() < 72 {
+        line.push(' ');
+    }
+    line.push(' ');
 }
 
 /// Escapes space, tab, newline and backslash as \ooo, as /proc/mounts does.

@@ -4,6 +4,7 @@
 //! |-------------|------|
 //! | `source.rs` | the `ProcSource` trait and the data it returns |
 //! | `format.rs` | the text of each file, in Linux's exact formats |
+//! | `smaps.rs`  | /proc/<pid>/smaps and smaps_rollup |
 //! | `pidwrite.rs` | parsing and permission rules of writes to comm, oom_score_adj, oom_adj |
 //! | `mod.rs`    | the tree (inode numbers encode pid, file and fd) and the `FileSystem` impl |
 //!
@@ -34,6 +35,7 @@
 
 pub mod format;
 pub mod pidwrite;
+pub mod smaps;
 pub mod source;
 
 use std::rc::Rc;
@@ -138,6 +140,8 @@ const P_TID_DIR: u64 = 17;
 const P_OOM_SCORE_ADJ: u64 = 20;
 const P_OOM_ADJ: u64 = 21;
 const P_OOM_SCORE: u64 = 22;
+const P_SMAPS: u64 = 35;
+const P_SMAPS_ROLLUP: u64 = 36;
 
 /// Children of /proc (besides the pid directories), in listing order.
 const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
@@ -227,6 +231,8 @@ const PID_ENTRIES: &[(&str, u64, Kind)] = &[
     ("oom_adj", P_OOM_ADJ, Kind::File),
     ("oom_score", P_OOM_SCORE, Kind::File),
     ("oom_score_adj", P_OOM_SCORE_ADJ, Kind::File),
+    ("smaps", P_SMAPS, Kind::File),
+    ("smaps_rollup", P_SMAPS_ROLLUP, Kind::File),
     ("stat", P_STAT, Kind::File),
     ("status", P_STATUS, Kind::File),
     ("task", P_TASK, Kind::Dir),
@@ -394,6 +400,8 @@ impl ProcFs {
             (Some(t), P_OOM_ADJ) => format!("{}\n", pidwrite::oom_adj_shown(t.oom_score_adj)),
             (Some(t), P_OOM_SCORE) => format!("{}\n", t.oom_score),
             (Some(_), P_MAPS) => format::maps(&s.maps(pid)),
+            (Some(_), P_SMAPS) => smaps::smaps(&s.maps(pid)),
+            (Some(_), P_SMAPS_ROLLUP) => smaps::smaps_rollup(&s.maps(pid)).unwrap_or_default(),
             (Some(_), P_MOUNTS) => format::mounts(&s.mounts()),
             _ => return Err(Errno::ENOENT),
         };

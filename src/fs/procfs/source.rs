@@ -61,6 +61,16 @@ pub struct TaskInfo {
     /// Of `rss_pages`: file pages and shared memory (the rest is anon).
     pub rss_file_pages: u64,
     pub rss_shmem_pages: u64,
+    /// Pages swapped out (VmSwap).
+    pub swap_pages: u64,
+    /// Peaks: resident pages (VmHWM) and mapped bytes (VmPeak).
+    pub hwm_pages: u64,
+    pub peak_bytes: u64,
+    /// VmData, VmStk, VmExe + VmLib and VmPTE sources.
+    pub vm: crate::mm::usage::VmSizes,
+    /// Bytes of executable mappings of the program itself (VmExe; the
+    /// rest of `vm.exec` is VmLib).
+    pub exe_bytes: u64,
     /// Ticks after boot when the task started.
     pub start_time: u64,
     pub utime: u64,
@@ -126,6 +136,11 @@ impl Default for TaskInfo {
             rss_pages: 0,
             rss_file_pages: 0,
             rss_shmem_pages: 0,
+            swap_pages: 0,
+            hwm_pages: 0,
+            peak_bytes: 0,
+            vm: Default::default(),
+            exe_bytes: 0,
             start_time: 0,
             utime: 0,
             stime: 0,
@@ -307,6 +322,10 @@ pub struct MapInfo {
     pub inode: u64,
     /// Path, or "[heap]", "[stack]", "[vdso]"; empty for anonymous memory.
     pub name: Vec<u8>,
+    /// What smaps counts for it.
+    pub usage: crate::mm::usage::Usage,
+    /// smaps's VmFlags mnemonics ("rd", "wr", "mr", ...), in Linux's order.
+    pub vm_flags: Vec<&'static str>,
 }
 
 /// /proc/loadavg.
