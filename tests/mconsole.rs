@@ -11,7 +11,8 @@
 //! memfd blocks drop because clean page cache was evicted) and plug past
 //! the boot size up to `maxmem=`; stop/go freezing a busy loop; cad through
 //! init's inittab; halt; sysrq s writing back a page dirtied through a
-//! shared mapping, which a SIGKILL loses without it;
+//! shared mapping, which a SIGKILL loses without it, and w, e, u, b, i, o
+//! each doing what its key says;
 //! malformed datagrams, unknown commands, bad sizes and too-large unplugs
 //! each answered with a clear error while the guest goes on; a client that
 //! floods requests and vanishes; a stale socket from a killed instance; a
@@ -578,6 +579,71 @@ fn sysrq_s_writes_back_what_a_sigkill_would_lose() {
             String::from_utf8_lossy(&cat.stdout[..cat.stdout.len().min(20)])
         );
     }
+}
+
+/// The other sysrq keys UML's mconsole passes to the guest, each by what
+/// it does: w lists a sleeping task; e terminates every process but init;
+/// i kills every process but init (init respawns the console getty); u
+/// remounts every file system read-only; b reboots; o powers off (exit 0).
+#[test]
+fn sysrq_w_e_u_b_i_o_act_as_their_keys_say() {
+    let mut fleet = boot("mmap", "64M", &[]);
+    let g = &mut fleet.instances[0];
+    ok(g, "sleep 1000 >/dev/null 2>&1 &");
+    // A live task of that name in a sysrq t/w listing (a zombie is dead).
+    let has = |listing: &str, comm: &str| {
+        listing
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(comm) && !l.contains(" Z "))
+    };
+    let w = mc_ok(&fleet, "sysrq w");
+    assert!(w.starts_with("SysRq : Show Blocked State"), "{w}");
+    assert!(
+        w.lines()
+            .any(|l| l.split_whitespace().next() == Some("sleep") && l.contains(" S ")),
+        "{w}"
+    );
+    // e: SIGTERM to all but init. Seen from the host (the login session
+    // ends with it: login is the session leader).
+    assert!(mc_ok(&fleet, "sysrq e").contains("Terminate All Tasks"));
+    let deadline = Instant::now() + CMD_TIMEOUT;
+    loop {
+        let t = mc_ok(&fleet, "sysrq t");
+        assert!(has(&t, "init"), "{t}");
+        if !has(&t, "sleep") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sleep survived sysrq e:\n{t}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // i: everything but init dies; init gives the console a new getty.
+    let g = &mut fleet.instances[0];
+    let at = g.mark();
+    assert!(mc_ok(&fleet, "sysrq i").contains("Kill All Tasks"));
+    let g = &mut fleet.instances[0];
+    g.expect(LOGIN_PROMPT, at + 1, BOOT_TIMEOUT).unwrap();
+    let t = mc_ok(&fleet, "sysrq t");
+    assert!(has(&t, "init") && !has(&t, "sh"), "{t}");
+    let g = &mut fleet.instances[0];
+    g.state = State::Login;
+    g.login(CMD_TIMEOUT).unwrap();
+    assert!(mc_ok(&fleet, "sysrq u").contains("Emergency Remount complete"));
+    let g = &mut fleet.instances[0];
+    let (status, out) = g.run("touch /root/after-u", CMD_TIMEOUT).unwrap();
+    assert_ne!(status, 0, "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    // b: a new boot (from the same disk: read-write again).
+    let at = g.mark();
+    assert!(mc_ok(&fleet, "sysrq b").contains("Resetting"));
+    let g = &mut fleet.instances[0];
+    g.expect(LOGIN_PROMPT, at + 1, BOOT_TIMEOUT).unwrap();
+    assert!(g.alive(), "umlrun ended on sysrq b");
+    g.state = State::Login;
+    g.login(CMD_TIMEOUT).unwrap();
+    ok(g, "touch /root/after-b");
+    assert!(mc_ok(&fleet, "sysrq o").contains("Power Off"));
+    let g = &mut fleet.instances[0];
+    expect_exit_0(g, "sysrq o");
 }
 
 // --- bad input ---------------------------------------------------------------
