@@ -19,7 +19,6 @@ use crate::errno::Errno;
 use crate::fs::ext2vol::Ext2Volume;
 use crate::host::console::HostConsole;
 use crate::host::event_loop::EventLoop;
-use crate::mconsole::protocol::NotifyType;
 use crate::mm::AddressSpace;
 use crate::physmem::{PhysMem, PhysMemError};
 use crate::platform::{Platform, PtracePlatform, Regs, SeccompPlatform};
@@ -103,12 +102,7 @@ pub fn boot(cfg: &Config) -> Result<Ended, BootError> {
     loop {
         let ended = boot_once(cfg, cpu, stub_cpu, &mut mconsole)?;
         match ended {
-            Some(e) => {
-                if let Ended::InitExited(st) = e {
-                    mconsole.notify(NotifyType::Panic, init_panic_message(st).as_bytes());
-                }
-                return Ok(e);
-            }
+            Some(e) => return Ok(e),
             None => log::info!("rebooting"),
         }
     }
@@ -118,7 +112,7 @@ pub fn boot(cfg: &Config) -> Result<Ended, BootError> {
 /// to the notify socket) when init exits: kernel/exit.c's format with the
 /// wait status, without the "Kernel panic - not syncing: " that only the
 /// console line carries, and without the trailing newline panic() strips.
-fn init_panic_message(wait_status: i32) -> String {
+pub(crate) fn init_panic_message(wait_status: i32) -> String {
     format!(
         "Attempted to kill init! exitcode={:#010x}",
         wait_status as u32
