@@ -2,22 +2,25 @@
 //! through its `<uml_dir>/<umid>/mconsole` socket by Debian's `uml_mconsole`
 //! (the reference client), by raw datagrams for bad input, and by `umlctl`.
 //!
-//! Covered: version, help, proc, stack, log, the notify socket (socket,
-//! user messages from /proc/mconsole, hang messages from /dev/watchdog);
+//! Covered: version, help, proc, stack, log, the notify socket byte for
+//! byte (socket, user messages from /proc/mconsole, hang messages from
+//! /dev/watchdog, the panic when init exits, the last also against
+//! Debian's linux.uml);
 //! memory
 //! hot-unplug (the guest's `free` shows exactly 32 MiB less, the host's
 //! memfd blocks drop because clean page cache was evicted) and plug past
 //! the boot size up to `maxmem=`; stop/go freezing a busy loop; cad through
 //! init's inittab; halt; sysrq s writing back a page dirtied through a
-//! shared mapping, which a SIGKILL loses without it;
+//! shared mapping, which a SIGKILL loses without it, and w, e, u, b, i, o
+//! each doing what its key says;
 //! malformed datagrams, unknown commands, bad sizes and too-large unplugs
 //! each answered with a clear error while the guest goes on; a client that
 //! floods requests and vanishes; a stale socket from a killed instance; a
 //! socket path longer than sun_path; `umlctl` list/stats/mem/errors; `config
-//! ubd1=` hot-adding a disk the guest mounts (in the instance's ubd=mmap
-//! mode: a process older than the disk execs a program from it and its
-//! stub maps the image itself), `remove ubd1` refused while it is mounted
-//! and done after umount.
+//! ubd1=` hot-adding a disk the guest mounts, in the instance's ubd mode
+//! (mmap: a process older than the disk execs a program from it and its
+//! stub maps the image itself; copy: no stub maps it), `remove ubd1`
+//! refused while it is mounted and done after umount.
 //!
 //! Every instance is stopped by pid when a test fails (the harness's Drop).
 
@@ -190,7 +193,73 @@ fn reply_of(d: &[u8]) -> (bool, String) {
     (err, text.trim_end_matches('\0').to_string())
 }
 
+// UML's `enum mconsole_notify` types.
+const NOTIFY_SOCKET: u32 = 0;
+const NOTIFY_PANIC: u32 = 1;
+const NOTIFY_HANG: u32 = 2;
+const NOTIFY_USER: u32 = 3;
+
+/// A notify datagram as UML's mconsole_notify sends it: magic, version 2,
+/// type, len, then exactly `len` bytes of data.
+fn notify_dgram(kind: u32, data: &[u8]) -> Vec<u8> {
+    let mut d = Vec::new();
+    for w in [0xcafe_babe, 2, kind, data.len() as u32] {
+        d.extend_from_slice(&u32::to_ne_bytes(w));
+    }
+    d.extend_from_slice(data);
+    d
+}
+
+/// Boots `runner` with init=/bin/false and a notify socket; returns the
+/// instance's mconsole socket path and the datagrams the notify socket
+/// got until the panic one (or 60 s passed).
+fn notifies_of_init_exit(runner: Runner) -> (PathBuf, Vec<Vec<u8>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let notify = dir.path().join("notify.sock");
+    let n = UnixDatagram::bind(&notify).unwrap();
+    n.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut fleet = Fleet::new(runner, &backing(), "64M").unwrap();
+    fleet.extra_args = vec![
+        format!("mconsole=notify:{}", notify.display()),
+        "init=/bin/false".into(),
+    ];
+    fleet.start(1).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(len) = n.recv(&mut buf) {
+        got.push(buf[..len].to_vec());
+        if buf[8..12] == NOTIFY_PANIC.to_ne_bytes() {
+            break;
+        }
+    }
+    (socket(&fleet), got)
+}
+
 // --- the basic commands ----------------------------------------------------
+
+/// init exiting is a kernel panic: the notify socket hears the socket
+/// message, then the panic message, byte for byte what Debian's linux.uml
+/// sends for the same init (run here too: the reference).
+#[test]
+fn init_exit_sends_umls_panic_notify() {
+    let mut want_panic = b"Attempted to kill init! exitcode=0x00000100".to_vec();
+    want_panic.push(0);
+    let want_panic = notify_dgram(NOTIFY_PANIC, &want_panic);
+    for runner in [Runner::umlrun("mmap"), Runner::uml()] {
+        let what = format!("{:?}", runner.kind);
+        let (sock, got) = notifies_of_init_exit(runner);
+        let mut path = sock.into_os_string().into_encoded_bytes();
+        path.push(0);
+        assert_eq!(
+            got,
+            vec![notify_dgram(NOTIFY_SOCKET, &path), want_panic.clone()],
+            "{what}: {:?}",
+            got.iter()
+                .map(|d| String::from_utf8_lossy(d).into_owned())
+                .collect::<Vec<_>>()
+        );
+    }
+}
 
 #[test]
 fn version_help_proc_stack_log_and_notify() {
@@ -203,37 +272,27 @@ fn version_help_proc_stack_log_and_notify() {
     // The notify socket heard of the console's socket at start.
     let mut buf = [0u8; 600];
     let len = n.recv(&mut buf).unwrap();
-    assert_eq!(
-        u32::from_ne_bytes(buf[0..4].try_into().unwrap()),
-        0xcafe_babe
-    );
-    assert_eq!(u32::from_ne_bytes(buf[4..8].try_into().unwrap()), 2);
-    assert_eq!(
-        u32::from_ne_bytes(buf[8..12].try_into().unwrap()),
-        0,
-        "type socket"
-    );
-    let text = String::from_utf8_lossy(&buf[16..len]);
-    assert_eq!(
-        text.trim_end_matches('\0'),
-        socket(&fleet).to_string_lossy()
-    );
+    // The path with its NUL (strlen + 1), as UML's mconsole_init sends it.
+    let mut path = socket(&fleet).into_os_string().into_encoded_bytes();
+    path.push(0);
+    assert_eq!(&buf[..len], notify_dgram(NOTIFY_SOCKET, &path), "socket");
 
     // A guest program's write to /proc/mconsole (0200, there only with a
     // notify socket, as in UML) is a "user" notify message: exactly the
-    // bytes written.
+    // bytes written, no NUL; a 600-byte write is cut to 512 (Debian's
+    // linux.uml 6.1 sent these same datagrams for the same writes).
     let g = &mut fleet.instances[0];
     let ls = ok(g, "ls -l /proc/mconsole");
     assert!(ls.starts_with("--w-------"), "{ls}");
     ok(g, "echo hello-user > /proc/mconsole");
     let len = n.recv(&mut buf).unwrap();
-    assert_eq!(
-        u32::from_ne_bytes(buf[8..12].try_into().unwrap()),
-        3,
-        "type user"
+    assert_eq!(&buf[..len], notify_dgram(NOTIFY_USER, b"hello-user\n"));
+    ok(
+        g,
+        "printf '%600s' > /tmp/u600 && dd if=/tmp/u600 of=/proc/mconsole bs=600 count=1 2>/dev/null",
     );
-    assert_eq!(u32::from_ne_bytes(buf[12..16].try_into().unwrap()), 11);
-    assert_eq!(&buf[16..len], b"hello-user\n");
+    let len = n.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..len], notify_dgram(NOTIFY_USER, &[b' '; 512]));
 
     // /dev/watchdog (UML's harddog): busybox's watchdog daemon pets it
     // every second with a 2 s timeout: no hang; stopped, it pets no more:
@@ -244,15 +303,7 @@ fn version_help_proc_stack_log_and_notify() {
     let g = &mut fleet.instances[0];
     ok(g, "kill -STOP $(pidof watchdog)");
     let len = n.recv(&mut buf).expect("no hang notify after the timeout");
-    assert_eq!(
-        u32::from_ne_bytes(buf[8..12].try_into().unwrap()),
-        2,
-        "type hang"
-    );
-    assert_eq!(
-        (len, u32::from_ne_bytes(buf[12..16].try_into().unwrap())),
-        (16, 0)
-    );
+    assert_eq!(&buf[..len], notify_dgram(NOTIFY_HANG, b""), "hang");
     // Closing it (the daemon's exit) stops the timer: no more hangs.
     let g = &mut fleet.instances[0];
     ok(
@@ -530,6 +581,71 @@ fn sysrq_s_writes_back_what_a_sigkill_would_lose() {
     }
 }
 
+/// The other sysrq keys UML's mconsole passes to the guest, each by what
+/// it does: w lists a sleeping task; e terminates every process but init;
+/// i kills every process but init (init respawns the console getty); u
+/// remounts every file system read-only; b reboots; o powers off (exit 0).
+#[test]
+fn sysrq_w_e_u_b_i_o_act_as_their_keys_say() {
+    let mut fleet = boot("mmap", "64M", &[]);
+    let g = &mut fleet.instances[0];
+    ok(g, "sleep 1000 >/dev/null 2>&1 &");
+    // A live task of that name in a sysrq t/w listing (a zombie is dead).
+    let has = |listing: &str, comm: &str| {
+        listing
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(comm) && !l.contains(" Z "))
+    };
+    let w = mc_ok(&fleet, "sysrq w");
+    assert!(w.starts_with("SysRq : Show Blocked State"), "{w}");
+    assert!(
+        w.lines()
+            .any(|l| l.split_whitespace().next() == Some("sleep") && l.contains(" S ")),
+        "{w}"
+    );
+    // e: SIGTERM to all but init. Seen from the host (the login session
+    // ends with it: login is the session leader).
+    assert!(mc_ok(&fleet, "sysrq e").contains("Terminate All Tasks"));
+    let deadline = Instant::now() + CMD_TIMEOUT;
+    loop {
+        let t = mc_ok(&fleet, "sysrq t");
+        assert!(has(&t, "init"), "{t}");
+        if !has(&t, "sleep") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sleep survived sysrq e:\n{t}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // i: everything but init dies; init gives the console a new getty.
+    let g = &mut fleet.instances[0];
+    let at = g.mark();
+    assert!(mc_ok(&fleet, "sysrq i").contains("Kill All Tasks"));
+    let g = &mut fleet.instances[0];
+    g.expect(LOGIN_PROMPT, at + 1, BOOT_TIMEOUT).unwrap();
+    let t = mc_ok(&fleet, "sysrq t");
+    assert!(has(&t, "init") && !has(&t, "sh"), "{t}");
+    let g = &mut fleet.instances[0];
+    g.state = State::Login;
+    g.login(CMD_TIMEOUT).unwrap();
+    assert!(mc_ok(&fleet, "sysrq u").contains("Emergency Remount complete"));
+    let g = &mut fleet.instances[0];
+    let (status, out) = g.run("touch /root/after-u", CMD_TIMEOUT).unwrap();
+    assert_ne!(status, 0, "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    // b: a new boot (from the same disk: read-write again).
+    let at = g.mark();
+    assert!(mc_ok(&fleet, "sysrq b").contains("Resetting"));
+    let g = &mut fleet.instances[0];
+    g.expect(LOGIN_PROMPT, at + 1, BOOT_TIMEOUT).unwrap();
+    assert!(g.alive(), "umlrun ended on sysrq b");
+    g.state = State::Login;
+    g.login(CMD_TIMEOUT).unwrap();
+    ok(g, "touch /root/after-b");
+    assert!(mc_ok(&fleet, "sysrq o").contains("Power Off"));
+    let g = &mut fleet.instances[0];
+    expect_exit_0(g, "sysrq o");
+}
+
 // --- bad input ---------------------------------------------------------------
 
 #[test]
@@ -760,8 +876,22 @@ fn stubs_mapping(pid: i32, name: &str) -> usize {
 }
 
 #[test]
-fn ubd_hot_add_mounts_and_remove_refuses_while_mounted() {
-    let mut fleet = boot("mmap", "64M", &[]);
+fn ubd_hot_add_mounts_and_remove_refuses_while_mounted_mmap() {
+    ubd_hot_add_and_remove("mmap");
+}
+
+#[test]
+fn ubd_hot_add_mounts_and_remove_refuses_while_mounted_copy() {
+    ubd_hot_add_and_remove("copy");
+}
+
+/// `config ubd1=` on an instance booted with `ubd=<mode>`: the new disk
+/// takes the instance's mode, as boot-time disks do (mmap: the stubs map
+/// its image pages; copy: no stub maps the image), mounts, runs a program
+/// from it, refuses removal while mounted and goes after umount with the
+/// guest's writes in the image.
+fn ubd_hot_add_and_remove(mode: &str) {
+    let mut fleet = boot(mode, "64M", &[]);
     let root = fleet.dir().join("data-root");
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join("hello.txt"), "hot-added disk\n").unwrap();
@@ -815,15 +945,28 @@ fn ubd_hot_add_mounts_and_remove_refuses_while_mounted() {
         ok(g, "/mnt/busybox echo from-a-new-stub").trim(),
         "from-a-new-stub"
     );
-    // The old process runs /mnt/busybox now, its stub mapping the image itself.
-    let umlrun = g.pid();
+    // The old process runs /mnt/busybox now: in mmap mode its stub maps
+    // the image itself, in copy mode no stub does.
     let deadline = Instant::now() + CMD_TIMEOUT;
-    while stubs_mapping(umlrun, "data.img") == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "no stub maps data.img: the hot-added disk is not in mmap mode"
-        );
+    while !ok(g, &format!("cat /proc/{old}/cmdline; echo")).contains("/mnt/busybox") {
+        assert!(Instant::now() < deadline, "{old} never ran /mnt/busybox");
         std::thread::sleep(Duration::from_millis(200));
+    }
+    let umlrun = g.pid();
+    if mode == "mmap" {
+        while stubs_mapping(umlrun, "data.img") == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "no stub maps data.img: the hot-added disk is not in mmap mode"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    } else {
+        assert_eq!(
+            stubs_mapping(umlrun, "data.img"),
+            0,
+            "a stub maps data.img: the hot-added disk is not in copy mode"
+        );
     }
     let g = &mut fleet.instances[0];
     ok(g, &format!("kill {old}; wait {old}; true"));

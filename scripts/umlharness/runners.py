@@ -34,9 +34,14 @@ class Runner:
     # umlrun only: platform=ptrace|seccomp (None: umlrun's default, which
     # UMLRUN_PLATFORM in the environment may change).
     platform: str = None
+    # A label of its own ("before-mmap": a second umlrun binary measured
+    # beside this tree's, see make_runner's binary=).
+    tag: str = None
 
     @property
     def label(self):
+        if self.tag:
+            return self.tag
         if self.name != "umlrun":
             return "uml"
         if self.platform == "seccomp":
@@ -90,12 +95,24 @@ def _find(path_or_name, hint):
     return found
 
 
-def make_runner(name, mode="mmap", platform=None):
+def make_runner(name, mode="mmap", platform=None, binary=None, tag=None):
     """A Runner for "umlrun" (mode mmap|copy, platform ptrace|seccomp|None) or
-    "uml"; checks the binaries exist."""
+    "uml"; checks the binaries exist. binary= names another umlrun (an older
+    build to compare with): its umlcow is the one beside it, and the runner's
+    label is `tag` (default "before-<mode>")."""
     if name == "umlrun":
         if mode not in ("mmap", "copy"):
             raise RunnerError(f"--mode {mode}: use mmap or copy")
+        if binary is not None:
+            cow = os.path.join(os.path.dirname(os.path.abspath(binary)), "umlcow")
+            return Runner(
+                "umlrun",
+                _find(os.path.abspath(binary), "the umlrun to compare with"),
+                mode,
+                _find(cow, "the umlcow built with it, beside it"),
+                platform,
+                tag or f"before-{mode}",
+            )
         hint = "build it: cargo build --release"
         return Runner(
             "umlrun",

@@ -19,7 +19,6 @@ use crate::errno::Errno;
 use crate::fs::ext2vol::Ext2Volume;
 use crate::host::console::HostConsole;
 use crate::host::event_loop::EventLoop;
-use crate::mconsole::protocol::NotifyType;
 use crate::mm::AddressSpace;
 use crate::physmem::{PhysMem, PhysMemError};
 use crate::platform::{Platform, PtracePlatform, Regs, SeccompPlatform};
@@ -103,18 +102,21 @@ pub fn boot(cfg: &Config) -> Result<Ended, BootError> {
     loop {
         let ended = boot_once(cfg, cpu, stub_cpu, &mut mconsole)?;
         match ended {
-            Some(e) => {
-                if let Ended::InitExited(st) = e {
-                    let msg = format!(
-                        "Kernel panic - not syncing: Attempted to kill init! exitcode={st:#x}"
-                    );
-                    mconsole.notify(NotifyType::Panic, msg.as_bytes());
-                }
-                return Ok(e);
-            }
+            Some(e) => return Ok(e),
             None => log::info!("rebooting"),
         }
     }
+}
+
+/// What Linux's panic() hands its notifiers (UML's notify_panic sends it
+/// to the notify socket) when init exits: kernel/exit.c's format with the
+/// wait status, without the "Kernel panic - not syncing: " that only the
+/// console line carries, and without the trailing newline panic() strips.
+pub(crate) fn init_panic_message(wait_status: i32) -> String {
+    format!(
+        "Attempted to kill init! exitcode={:#010x}",
+        wait_status as u32
+    )
 }
 
 /// One CPU per instance, spread by pid over the CPUs umlrun may use.
@@ -505,5 +507,14 @@ mod tests {
         assert_eq!(Ended::PowerOff.exit_code(), 0);
         assert_eq!(Ended::InitExited(3 << 8).exit_code(), 3);
         assert_eq!(Ended::InitExited(9).exit_code(), 137);
+        // Debian's linux.uml 6.1 with init=/bin/false sent exactly this.
+        assert_eq!(
+            init_panic_message(1 << 8),
+            "Attempted to kill init! exitcode=0x00000100"
+        );
+        assert_eq!(
+            init_panic_message(9),
+            "Attempted to kill init! exitcode=0x00000009"
+        );
     }
 }

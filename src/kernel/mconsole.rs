@@ -137,6 +137,18 @@ fn fail(text: impl Into<String>) -> Answer {
 }
 
 impl Kernel {
+    /// A kernel panic with the text Linux's panic() would get: the notify
+    /// socket hears it (UML's notify_panic: the text and its NUL), and the
+    /// instance ends as `how` says. Not when a shutdown is already under
+    /// way (init ending in a power-off is no panic).
+    pub fn panic(&mut self, text: &str, how: Shutdown) {
+        if self.shutdown.is_none() {
+            log::info!("Kernel panic - not syncing: {text}");
+            self.mconsole.notify(NotifyType::Panic, text.as_bytes());
+            self.shutdown = Some(how);
+        }
+    }
+
     /// Takes the console for this boot and registers its socket with the
     /// host event loop.
     pub fn mconsole_attach(&mut self, m: Mconsole) {

@@ -224,10 +224,10 @@ impl Kernel {
             KERN_ERR,
             "Kernel panic - not syncing: System is deadlocked on memory",
         );
-        self.shutdown
-            .get_or_insert(Shutdown::InitDied(super::task::status_signaled(
-                SIGKILL, false,
-            )));
+        self.panic(
+            "System is deadlocked on memory",
+            Shutdown::InitDied(super::task::status_signaled(SIGKILL, false)),
+        );
         false
     }
 

@@ -342,7 +342,10 @@ impl Kernel {
         }
         if tgid == 1 {
             log::info!("init exited with status {status:#x}");
-            self.shutdown.get_or_insert(Shutdown::InitDied(status));
+            self.panic(
+                &super::boot::init_panic_message(status),
+                Shutdown::InitDied(status),
+            );
             return;
         }
         let orphans: Vec<Pid> = self

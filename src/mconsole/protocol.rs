@@ -188,10 +188,10 @@ pub enum NotifyType {
     User = 3,
 }
 
-/// A notify datagram: the text NUL-terminated, cut to 511 bytes (how UML
-/// sends the socket name and a panic message: strlen + 1).
+/// A notify datagram of a text and its NUL (how UML sends the socket name
+/// and a panic message: strlen + 1 bytes, cut to 512 like any notify).
 pub fn encode_notify(kind: NotifyType, text: &[u8]) -> Vec<u8> {
-    let n = text.len().min(MAX_DATA - 1);
+    let n = text.len().min(MAX_DATA);
     let mut t = Vec::with_capacity(n + 1);
     t.extend_from_slice(&text[..n]);
     t.push(0);
@@ -342,6 +342,23 @@ mod tests {
         assert_eq!(&u[16..], b"hi\n");
         let h = encode_notify_raw(NotifyType::Hang, b"");
         assert_eq!((h.len(), u32_at(&h, 8), u32_at(&h, 12)), (16, 2, 0));
+        // What Debian's uml_watchdog -mconsole (the helper UML's harddog
+        // runs) sent after 60 s without a ping, captured: its own header
+        // has an 8-byte magic, so 24 bytes (version read at 4 is 0, len
+        // at 12 is 2, 4 bytes of its stack follow). A receiver keys on the
+        // magic's first 4 bytes and the type at 8: the same in ours.
+        let watchdog: [u8; 24] = [
+            0xbe, 0xba, 0xfe, 0xca, 0, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0x1c, 0x7f, 0,
+            0,
+        ];
+        assert_eq!(h[..4], watchdog[..4]);
+        assert_eq!(h[8..12], watchdog[8..12]);
+        // A long panic message: its first 512 bytes, no NUL (UML cuts
+        // strlen + 1 to the data area).
+        let p = encode_notify(NotifyType::Panic, &[b'p'; 900]);
+        assert_eq!((u32_at(&p, 12), p[16 + 511]), (512, b'p'));
+        let p = encode_notify(NotifyType::Panic, &[b'p'; 511]);
+        assert_eq!((u32_at(&p, 12), p[16 + 511]), (512, 0));
         assert_eq!(
             encode_notify_raw(NotifyType::User, &[1; 900]).len(),
             16 + 512

@@ -3,7 +3,9 @@
 //! `uml_watchdog` helper; WDIOC_SETTIMEOUT changes it); when it does not,
 //! the guest is taken as hung: with `mconsole=notify:<socket>` a "hang"
 //! notify message goes there (what `uml_watchdog -mconsole` sends, no
-//! data), else the instance ends (what `uml_watchdog -pid` does to UML).
+//! data: in UML the helper, not the kernel, sends MCONSOLE_HANG when its
+//! alarm(60) expires, then exits), else the instance ends (what
+//! `uml_watchdog -pid` does to UML).
 //! Closing it stops the timer (UML's harddog_release, no magic close);
 //! one opener at a time (EBUSY).
 
@@ -112,8 +114,12 @@ impl FileDescription for WatchdogFile {
         Err(Errno::EINVAL)
     }
 
-    /// Any write pets it (UML's harddog_write).
+    /// Any write of at least one byte pets it (UML's harddog_write; an
+    /// empty write does nothing, as there and in Linux's watchdog core).
     fn write(&self, k: &mut Kernel, _io: &Io, data: &[u8]) -> KResult<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
         k.mconsole.watchdog.armed = true;
         k.watchdog_pet();
         Ok(data.len())
