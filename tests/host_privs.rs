@@ -30,14 +30,26 @@ poweroff -f
 
 fn busybox_image() -> PathBuf {
     let p = repo().join("disk-images/busybox.img");
-    assert!(p.is_file(), "{} is missing: run disk-images/build", p.display());
+    assert!(
+        p.is_file(),
+        "{} is missing: run disk-images/build",
+        p.display()
+    );
     p
 }
 
 /// `/proc/<pid>/status` fields of interest, one line.
 fn status_of(pid: u32) -> Option<String> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let keep = ["Uid:", "Gid:", "Groups:", "CapEff:", "CapPrm:", "NoNewPrivs:", "Seccomp:"];
+    let keep = [
+        "Uid:",
+        "Gid:",
+        "Groups:",
+        "CapEff:",
+        "CapPrm:",
+        "NoNewPrivs:",
+        "Seccomp:",
+    ];
     Some(
         s.lines()
             .filter(|l| keep.iter().any(|k| l.starts_with(k)))
@@ -115,11 +127,12 @@ fn boot_workload(platform: &str, extra: &[&str], cow_dir_mode: Option<u32>) -> B
         }
         // Sample until a stub exists (the filter is on before the first).
         if stubs.is_empty() {
-            let kids: Vec<u32> = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-                .unwrap_or_default()
-                .split_whitespace()
-                .filter_map(|s| s.parse().ok())
-                .collect();
+            let kids: Vec<u32> =
+                std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
             if !kids.is_empty() {
                 umlrun = status_of(pid).unwrap_or_default();
                 stubs = kids.iter().filter_map(|&k| status_of(k)).collect();
@@ -151,12 +164,34 @@ fn host_md5_of_zeros(len: usize) -> String {
 }
 
 fn check_workload(b: &Booted, what: &str) {
-    assert_eq!(b.status, Some(0), "{what}: exit\n{}\n--- stderr\n{}", b.stdout, b.stderr);
+    assert_eq!(
+        b.status,
+        Some(0),
+        "{what}: exit\n{}\n--- stderr\n{}",
+        b.stdout,
+        b.stderr
+    );
     let md5 = host_md5_of_zeros(64 * 1024 * 50);
-    for want in ["hello", "/tmp/a/b/c:", md5.as_str(), "Linux", "loops 20", "done-workload"] {
-        assert!(b.stdout.contains(want), "{what}: no {want:?} in\n{}\n--- stderr\n{}", b.stdout, b.stderr);
+    for want in [
+        "hello",
+        "/tmp/a/b/c:",
+        md5.as_str(),
+        "Linux",
+        "loops 20",
+        "done-workload",
+    ] {
+        assert!(
+            b.stdout.contains(want),
+            "{what}: no {want:?} in\n{}\n--- stderr\n{}",
+            b.stdout,
+            b.stderr
+        );
     }
-    assert!(!b.stderr.contains("refused by umlrun's own seccomp filter"), "{what}: {}", b.stderr);
+    assert!(
+        !b.stderr.contains("refused by umlrun's own seccomp filter"),
+        "{what}: {}",
+        b.stderr
+    );
     assert!(!b.stubs.is_empty(), "{what}: no stub seen");
 }
 
@@ -164,8 +199,18 @@ fn filtered_workload(platform: &str) {
     let b = boot_workload(platform, &[], None);
     check_workload(&b, platform);
     // Mode 2 (filter) on umlrun, and on every stub (they inherit it).
-    assert_eq!(field(&b.umlrun, "Seccomp:"), Some("2"), "umlrun: {}", b.umlrun);
-    assert_eq!(field(&b.umlrun, "NoNewPrivs:"), Some("1"), "umlrun: {}", b.umlrun);
+    assert_eq!(
+        field(&b.umlrun, "Seccomp:"),
+        Some("2"),
+        "umlrun: {}",
+        b.umlrun
+    );
+    assert_eq!(
+        field(&b.umlrun, "NoNewPrivs:"),
+        Some("1"),
+        "umlrun: {}",
+        b.umlrun
+    );
     for s in &b.stubs {
         assert_eq!(field(s, "Seccomp:"), Some("2"), "stub: {s}");
     }
@@ -187,8 +232,18 @@ fn host_seccomp_filter_runs_the_console_workload_seccomp() {
 fn host_seccomp_off_leaves_umlrun_unfiltered() {
     let b = boot_workload("ptrace", &["host_seccomp=off"], None);
     check_workload(&b, "host_seccomp=off");
-    assert_eq!(field(&b.umlrun, "Seccomp:"), Some("0"), "umlrun: {}", b.umlrun);
-    assert_eq!(field(&b.umlrun, "NoNewPrivs:"), Some("1"), "umlrun: {}", b.umlrun);
+    assert_eq!(
+        field(&b.umlrun, "Seccomp:"),
+        Some("0"),
+        "umlrun: {}",
+        b.umlrun
+    );
+    assert_eq!(
+        field(&b.umlrun, "NoNewPrivs:"),
+        Some("1"),
+        "umlrun: {}",
+        b.umlrun
+    );
 }
 
 fn is_root() -> bool {
@@ -212,7 +267,10 @@ fn uid_gid_drop_root_to_nobody() {
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{err}");
-        assert!(err.starts_with("umlrun: uid=0 gid=0: only root can change user"), "{err}");
+        assert!(
+            err.starts_with("umlrun: uid=0 gid=0: only root can change user"),
+            "{err}"
+        );
         assert_eq!(err.lines().count(), 1, "{err}");
         return;
     }
@@ -220,12 +278,33 @@ fn uid_gid_drop_root_to_nobody() {
         let b = boot_workload(platform, &["uid=65534", "gid=65534"], Some(0o755));
         check_workload(&b, &format!("uid= on {platform}"));
         for s in std::iter::once(&b.umlrun).chain(&b.stubs) {
-            assert_eq!(field(s, "Uid:"), Some("65534 65534 65534 65534"), "{platform}: {s}");
-            assert_eq!(field(s, "Gid:"), Some("65534 65534 65534 65534"), "{platform}: {s}");
-            assert_eq!(field(s, "CapEff:"), Some("0000000000000000"), "{platform}: {s}");
-            assert_eq!(field(s, "CapPrm:"), Some("0000000000000000"), "{platform}: {s}");
+            assert_eq!(
+                field(s, "Uid:"),
+                Some("65534 65534 65534 65534"),
+                "{platform}: {s}"
+            );
+            assert_eq!(
+                field(s, "Gid:"),
+                Some("65534 65534 65534 65534"),
+                "{platform}: {s}"
+            );
+            assert_eq!(
+                field(s, "CapEff:"),
+                Some("0000000000000000"),
+                "{platform}: {s}"
+            );
+            assert_eq!(
+                field(s, "CapPrm:"),
+                Some("0000000000000000"),
+                "{platform}: {s}"
+            );
         }
-        assert_eq!(field(&b.umlrun, "Groups:"), Some(""), "{platform}: {}", b.umlrun);
+        assert_eq!(
+            field(&b.umlrun, "Groups:"),
+            Some(""),
+            "{platform}: {}",
+            b.umlrun
+        );
     }
 }
 
@@ -237,7 +316,8 @@ fn uid_gid_refused_without_root() {
     let bin: &Path = &umlrun_bin();
     let mut cmd = if is_root() {
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(bin);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(bin);
         c
     } else {
         Command::new(bin)
@@ -250,6 +330,9 @@ fn uid_gid_refused_without_root() {
         .expect("run umlrun");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.starts_with("umlrun: uid=0 gid=0: only root can change user (umlrun runs as uid "), "{err}");
+    assert!(
+        err.starts_with("umlrun: uid=0 gid=0: only root can change user (umlrun runs as uid "),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
 }

@@ -891,14 +891,26 @@ mod tests {
             err(&["uid=1000", "a"]),
             "uid= and gid= go together (e.g. uid=1000 gid=1000)"
         );
-        assert_eq!(err(&["gid=5", "a"]), "uid= and gid= go together (e.g. uid=1000 gid=1000)");
-        assert_eq!(err(&["uid=bob", "gid=1", "a"]), "uid=bob: a numeric host id (e.g. uid=1000)");
-        assert_eq!(err(&["uid=-1", "gid=1", "a"]), "uid=-1: a numeric host id (e.g. uid=1000)");
+        assert_eq!(
+            err(&["gid=5", "a"]),
+            "uid= and gid= go together (e.g. uid=1000 gid=1000)"
+        );
+        assert_eq!(
+            err(&["uid=bob", "gid=1", "a"]),
+            "uid=bob: a numeric host id (e.g. uid=1000)"
+        );
+        assert_eq!(
+            err(&["uid=-1", "gid=1", "a"]),
+            "uid=-1: a numeric host id (e.g. uid=1000)"
+        );
         assert_eq!(
             err(&["uid=1", "gid=4294967295", "a"]),
             "gid=4294967295: a numeric host id (e.g. uid=1000)"
         );
-        assert_eq!(err(&["host_seccomp=maybe", "a"]), "host_seccomp=maybe: use on or off");
+        assert_eq!(
+            err(&["host_seccomp=maybe", "a"]),
+            "host_seccomp=maybe: use on or off"
+        );
         assert_eq!(err(&["uid", "a"]), "uid: needs a value, e.g. uid=1000");
     }
 

@@ -130,7 +130,10 @@ impl Drop for InstanceDir {
             if e.kind() == io::ErrorKind::PermissionDenied && emptied {
                 // After uid=: the contents went, uml_dir is not ours to
                 // change; the next run with this umid reuses the directory.
-                log::info!("left the empty {} (uml_dir is not writable)", self.dir.display());
+                log::info!(
+                    "left the empty {} (uml_dir is not writable)",
+                    self.dir.display()
+                );
                 return;
             }
             log::warn!("cannot remove {}: {e}", self.dir.display());

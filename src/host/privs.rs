@@ -94,7 +94,7 @@ pub fn filter_active() -> bool {
 /// on the calling thread and every thread and process it starts later.
 /// Needs no_new_privs. Irreversible.
 pub fn install_thread_filter(prog: &[u8]) -> io::Result<()> {
-    if prog.is_empty() || prog.len() % 8 != 0 || prog.len() / 8 > u16::MAX as usize {
+    if prog.is_empty() || !prog.len().is_multiple_of(8) || prog.len() / 8 > u16::MAX as usize {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
     let fprog = libc::sock_fprog {

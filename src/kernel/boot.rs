@@ -138,7 +138,10 @@ fn least_privilege(cfg: &Config) -> Result<(), BootError> {
             }
             for p in paths {
                 privs::chown(&p, uid, gid).map_err(|e| {
-                    BootError::Privs(format!("uid={uid} gid={gid}: cannot hand over {}: {e}", p.display()))
+                    BootError::Privs(format!(
+                        "uid={uid} gid={gid}: cannot hand over {}: {e}",
+                        p.display()
+                    ))
                 })?;
             }
             privs::drop_to(uid, gid).map_err(|e| {
@@ -152,7 +155,9 @@ fn least_privilege(cfg: &Config) -> Result<(), BootError> {
             .map_err(|e| BootError::Privs(format!("host_seccomp: no stub executable: {e}")))?;
         let prog = crate::platform::host_filter::kernel_filter(Some(fd));
         privs::install_process_filter(&prog).map_err(|e| {
-            BootError::Privs(format!("host_seccomp: cannot install umlrun's filter: {e} (host_seccomp=off runs without)"))
+            BootError::Privs(format!(
+                "host_seccomp: cannot install umlrun's filter: {e} (host_seccomp=off runs without)"
+            ))
         })?;
     }
     Ok(())

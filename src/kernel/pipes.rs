@@ -81,11 +81,18 @@ impl PipeTable {
         }
         let p = self.pipes.get_mut(&id).ok_or(Errno::EBADF)?;
         let old = (p.capacity() / 4096) as u64;
-        let new = (size.div_ceil(4096).max(1).checked_next_power_of_two()).ok_or(Errno::EINVAL)? as u64;
+        let new = size
+            .div_ceil(4096)
+            .max(1)
+            .checked_next_power_of_two()
+            .ok_or(Errno::EINVAL)? as u64;
         if let Some(c) = self.charges.get(&id) {
             let counts = &self.caps.pipe_pages;
             let (soft, hard) = (counts.max(), self.caps.pipe_pages_hard.get());
-            let after = counts.held(c.uid()).saturating_sub(c.amount()).saturating_add(new);
+            let after = counts
+                .held(c.uid())
+                .saturating_sub(c.amount())
+                .saturating_add(new);
             let over = |limit: u64| limit != 0 && after > limit;
             if new > old && !privileged && (over(soft) || over(hard)) {
                 return Err(Errno::EPERM);

@@ -447,7 +447,6 @@ mod tests {
     use super::bpf::{data, run};
     use super::*;
 
-
     const BASE: u64 = 0x7fff_fc00_0400;
     fn sites() -> StubSites {
         StubSites {

@@ -1601,9 +1601,10 @@ pub fn sys_fcntl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         }
         F_GETPIPE_SZ | F_SETPIPE_SZ => {
             let f = files.borrow().file(fd)?;
-            let set = match a[1] == F_SETPIPE_SZ {
-                true => Some((a[2] as u32 as usize, k.pipe_user(tid)?.privileged)),
-                false => None,
+            let set = if a[1] == F_SETPIPE_SZ {
+                Some((a[2] as u32 as usize, k.pipe_user(tid)?.privileged))
+            } else {
+                None
             };
             ok(ops_of(&f).pipe_size(k, set)? as i64)
         }

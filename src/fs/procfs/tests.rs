@@ -309,7 +309,10 @@ fn sysctl_tree() {
     assert_eq!(cat(&fs, "sys/fs/pipe-user-pages-hard"), "0\n");
     assert_eq!(names("sys/fs/epoll"), vec![b"max_user_watches".to_vec()]);
     assert_eq!(cat(&fs, "sys/fs/epoll/max_user_watches"), "53687\n");
-    assert_eq!(names("sys/fs/inotify"), vec![b"max_user_instances".to_vec()]);
+    assert_eq!(
+        names("sys/fs/inotify"),
+        vec![b"max_user_instances".to_vec()]
+    );
     assert_eq!(cat(&fs, "sys/fs/inotify/max_user_instances"), "128\n");
     // Writable by root (mode 0644); this source takes no write: EACCES.
     let soft = walk(&fs, "sys/fs/pipe-user-pages-soft").unwrap();
