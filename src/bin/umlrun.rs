@@ -113,6 +113,15 @@ fn run() -> u8 {
             return EXIT_USAGE;
         }
     };
+    if let Some((uid, gid)) = cfg.run_as {
+        let (me, my_gid) = umlrun::host::privs::ids();
+        if !umlrun::host::privs::is_root() && (uid, gid) != (me, my_gid) {
+            eprintln!(
+                "umlrun: uid={uid} gid={gid}: only root can change user (umlrun runs as uid {me} gid {my_gid})"
+            );
+            return EXIT_HOST;
+        }
+    }
     if let Err(msg) = check_disks(&cfg) {
         eprintln!("umlrun: {msg}");
         return EXIT_USAGE;
