@@ -55,6 +55,11 @@ Boot a Linux guest in user mode. Switches use User-Mode Linux's syntax:
                               what runs guest code (default ptrace, or the
                               environment's UMLRUN_PLATFORM); see HOWTO.md
   mconsole=notify:<socket>    send UML's notify messages (socket, panic) there
+  uid=<n> gid=<n>             started as root: open the files, then run as
+                              this host user and group, for good
+  host_seccomp=on|off         umlrun's own seccomp filter: an allow-list of
+                              the host syscalls it needs (default on; off
+                              only to debug a refused call)
   eth0=user[,hostfwd=tcp:[<hostaddr>]:<hostport>-:<guestport>]...
                               eth0 on a rootless user-mode NAT (also `slirp`):
                               the guest is 10.0.2.15/24, the gateway 10.0.2.2;
@@ -108,6 +113,15 @@ fn run() -> u8 {
             return EXIT_USAGE;
         }
     };
+    if let Some((uid, gid)) = cfg.run_as {
+        let (me, my_gid) = umlrun::host::privs::ids();
+        if !umlrun::host::privs::is_root() && (uid, gid) != (me, my_gid) {
+            eprintln!(
+                "umlrun: uid={uid} gid={gid}: only root can change user (umlrun runs as uid {me} gid {my_gid})"
+            );
+            return EXIT_HOST;
+        }
+    }
     if let Err(msg) = check_disks(&cfg) {
         eprintln!("umlrun: {msg}");
         return EXIT_USAGE;
@@ -141,6 +155,10 @@ fn run() -> u8 {
                 eprintln!("umlrun: init exited (wait status {status:#x}); instance stopped");
             }
             ended.exit_code()
+        }
+        Err(e @ umlrun::kernel::boot::BootError::Privs(_)) => {
+            eprintln!("umlrun: {e}");
+            EXIT_HOST
         }
         Err(e) => {
             eprintln!("umlrun: {e}");

@@ -175,6 +175,11 @@ pub struct Config {
     pub eth: Vec<eth::EthSpec>,
     /// The arguments as given, joined by spaces: the guest's /proc/cmdline.
     pub cmdline: String,
+    /// `uid=`/`gid=`: the host user umlrun becomes after opening its files
+    /// (it must start as root); None: it stays who it is.
+    pub run_as: Option<(u32, u32)>,
+    /// `host_seccomp=on|off`: umlrun's own seccomp filter (default on).
+    pub host_seccomp: bool,
 }
 
 impl Config {

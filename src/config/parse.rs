@@ -103,6 +103,12 @@ pub enum ConfigError {
     MaxmemBelowMem { maxmem: String, mem: String },
     #[error("{0}: use mconsole=notify:<socket path>")]
     BadMconsole(String),
+    #[error("{0}: a numeric host id (e.g. uid=1000)")]
+    BadId(String),
+    #[error("uid= and gid= go together (e.g. uid=1000 gid=1000)")]
+    UidWithoutGid,
+    #[error("{0}: use on or off")]
+    BadOnOff(String),
     #[error("no disk: give an image path (e.g. umlrun disk-images/busybox.cow) or ubd0=<file>")]
     NoDisk,
 }
@@ -136,9 +142,20 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
         host_mem_max: None,
         eth: Vec::new(),
         cmdline: args.join(" "),
+        run_as: None,
+        host_seccomp: true,
     };
+    let (mut uid, mut gid) = (None, None);
     let mut maxmem_arg = String::new();
     for arg in args {
+        if let Some(v) = arg.strip_prefix("uid=") {
+            uid = Some(id(arg, v)?);
+            continue;
+        }
+        if let Some(v) = arg.strip_prefix("gid=") {
+            gid = Some(id(arg, v)?);
+            continue;
+        }
         apply(&mut cfg, arg, defaults)?;
         if arg.starts_with("maxmem=") {
             maxmem_arg = arg.to_string();
@@ -152,6 +169,11 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
             });
         }
     }
+    cfg.run_as = match (uid, gid) {
+        (Some(u), Some(g)) => Some((u, g)),
+        (None, None) => None,
+        _ => return Err(ConfigError::UidWithoutGid),
+    };
     if cfg.ubds.is_empty() {
         return Err(ConfigError::NoDisk);
     }
@@ -159,6 +181,14 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
         spec.mode = cfg.ubd_mode;
     }
     Ok(Command::Run(Box::new(cfg)))
+}
+
+/// A numeric host user or group id (`uid=1000`).
+fn id(arg: &str, v: &str) -> Result<u32, ConfigError> {
+    match v.parse::<u32>() {
+        Ok(n) if n != u32::MAX => Ok(n),
+        _ => Err(ConfigError::BadId(arg.into())),
+    }
 }
 
 /// The smallest `host_mem_max=`: the kernel, a few stubs and init.
@@ -183,6 +213,9 @@ const VALUED: &[(&str, &str)] = &[
     ("host_mem_max", "host_mem_max=96M"),
     ("platform", "platform=seccomp"),
     ("eth0", "eth0=user,hostfwd=tcp::8080-:80"),
+    ("uid", "uid=1000"),
+    ("gid", "gid=1000"),
+    ("host_seccomp", "host_seccomp=off"),
 ];
 
 fn apply(cfg: &mut Config, arg: &str, defaults: &Defaults) -> Result<(), ConfigError> {
@@ -292,6 +325,13 @@ fn apply(cfg: &mut Config, arg: &str, defaults: &Defaults) -> Result<(), ConfigE
                 });
             }
             cfg.cpu = Some(n);
+        }
+        "host_seccomp" => {
+            cfg.host_seccomp = match value {
+                "on" => true,
+                "off" => false,
+                _ => return Err(ConfigError::BadOnOff(arg.into())),
+            }
         }
         "platform" => {
             cfg.platform = super::PlatformKind::parse(value)
@@ -837,6 +877,41 @@ mod tests {
         assert_eq!(cpu_list(&[0, 1, 2, 3, 6, 8, 9]), "0-3,6,8-9");
         assert_eq!(cpu_list(&[5]), "5");
         assert_eq!(cpu_list(&[]), "none");
+    }
+
+    #[test]
+    fn uid_gid_and_host_seccomp() {
+        let c = run(&["a"]);
+        assert_eq!(c.run_as, None);
+        assert!(c.host_seccomp);
+        assert_eq!(run(&["uid=1000", "gid=100", "a"]).run_as, Some((1000, 100)));
+        assert!(!run(&["host_seccomp=off", "a"]).host_seccomp);
+        assert!(run(&["host_seccomp=on", "a"]).host_seccomp);
+        assert_eq!(
+            err(&["uid=1000", "a"]),
+            "uid= and gid= go together (e.g. uid=1000 gid=1000)"
+        );
+        assert_eq!(
+            err(&["gid=5", "a"]),
+            "uid= and gid= go together (e.g. uid=1000 gid=1000)"
+        );
+        assert_eq!(
+            err(&["uid=bob", "gid=1", "a"]),
+            "uid=bob: a numeric host id (e.g. uid=1000)"
+        );
+        assert_eq!(
+            err(&["uid=-1", "gid=1", "a"]),
+            "uid=-1: a numeric host id (e.g. uid=1000)"
+        );
+        assert_eq!(
+            err(&["uid=1", "gid=4294967295", "a"]),
+            "gid=4294967295: a numeric host id (e.g. uid=1000)"
+        );
+        assert_eq!(
+            err(&["host_seccomp=maybe", "a"]),
+            "host_seccomp=maybe: use on or off"
+        );
+        assert_eq!(err(&["uid", "a"]), "uid: needs a value, e.g. uid=1000");
     }
 
     #[test]

@@ -126,6 +126,16 @@ impl Drop for InstanceDir {
             return;
         }
         if let Err(e) = fs::remove_dir_all(&self.dir) {
+            let emptied = fs::read_dir(&self.dir).is_ok_and(|mut d| d.next().is_none());
+            if e.kind() == io::ErrorKind::PermissionDenied && emptied {
+                // After uid=: the contents went, uml_dir is not ours to
+                // change; the next run with this umid reuses the directory.
+                log::info!(
+                    "left the empty {} (uml_dir is not writable)",
+                    self.dir.display()
+                );
+                return;
+            }
             log::warn!("cannot remove {}: {e}", self.dir.display());
         }
     }

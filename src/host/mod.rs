@@ -21,7 +21,7 @@
 //! | `memacct.rs`| the memory cgroup's limit and usage; private memory of umlrun and its stubs |
 //! | `misc.rs`   | pids, terminals, home directory and other process-level facts |
 //! | `netsock.rs`| host TCP listeners and connections for the user-mode NAT's port forwards |
-//! | `privs.rs`  | least privilege for umlrun itself: no_new_privs |
+//! | `privs.rs`  | least privilege for umlrun itself: no_new_privs, `uid=`/`gid=`, installing its own seccomp filters and the SIGSYS report |
 
 pub mod clock;
 pub mod console;

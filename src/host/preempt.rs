@@ -46,6 +46,33 @@ pub struct Preempt {
     thread: Option<std::thread::Thread>,
 }
 
+/// The ticker thread: sleep a slice, signal the stub that has run for a
+/// whole one.
+fn ticker_loop(s: &Shared, ms: u64) {
+    loop {
+        // An idle kernel (no stub running) needs no tick: park until
+        // `running` wakes us, so idle instances cost no wake-ups. `parked`
+        // is set before the check, so a `running` in between sees it and
+        // leaves an unpark token.
+        if s.running.load(Ordering::SeqCst) == 0 {
+            s.parked.store(true, Ordering::SeqCst);
+            if s.running.load(Ordering::SeqCst) == 0 && !s.stop.load(Ordering::SeqCst) {
+                std::thread::park();
+            }
+            s.parked.store(false, Ordering::SeqCst);
+        }
+        if s.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(ms));
+        let pid = s.running.load(Ordering::SeqCst);
+        if pid > 0 && s.now_ms().saturating_sub(s.since_ms.load(Ordering::SeqCst)) >= ms {
+            // SAFETY: kill(2) with a pid we traced and a constant signal.
+            unsafe { libc::kill(pid, TICK_SIGNAL) };
+        }
+    }
+}
+
 impl Ticker {
     /// Starts a ticker with the given slice. Without a thread (the host
     /// refused one), guests are simply not preempted; a warning says so.
@@ -59,29 +86,18 @@ impl Ticker {
         });
         let ms = slice.as_millis().max(1) as u64;
         let s = shared.clone();
+        let filtered = super::privs::filter_active();
         let spawned = std::thread::Builder::new()
             .name("umlrun-tick".into())
-            .spawn(move || loop {
-                // An idle kernel (no stub running) needs no tick: park
-                // until `running` wakes us, so idle instances cost no
-                // wake-ups. `parked` is set before the check, so a
-                // `running` in between sees it and leaves an unpark token.
-                if s.running.load(Ordering::SeqCst) == 0 {
-                    s.parked.store(true, Ordering::SeqCst);
-                    if s.running.load(Ordering::SeqCst) == 0 && !s.stop.load(Ordering::SeqCst) {
-                        std::thread::park();
+            .spawn(move || {
+                if filtered {
+                    // Its own allow-list, on top of the kernel thread's.
+                    let prog = crate::platform::host_filter::tick_filter();
+                    if let Err(e) = super::privs::install_thread_filter(&prog) {
+                        log::warn!("preemption ticker without its own filter: {e}");
                     }
-                    s.parked.store(false, Ordering::SeqCst);
                 }
-                if s.stop.load(Ordering::SeqCst) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(ms));
-                let pid = s.running.load(Ordering::SeqCst);
-                if pid > 0 && s.now_ms().saturating_sub(s.since_ms.load(Ordering::SeqCst)) >= ms {
-                    // SAFETY: kill(2) with a pid we traced and a constant signal.
-                    unsafe { libc::kill(pid, TICK_SIGNAL) };
-                }
+                ticker_loop(&s, ms)
             });
         let thread = match spawned {
             Ok(h) => Some(h),

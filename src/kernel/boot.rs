@@ -47,6 +47,9 @@ pub enum BootError {
     EventLoop(#[source] std::io::Error),
     #[error("eth0: {0}")]
     Net(#[from] super::netfwd::FwdError),
+    /// Least privilege could not be set up (`uid=`/`gid=`, the filter).
+    #[error("{0}")]
+    Privs(String),
 }
 
 /// How an instance ended, for umlrun's exit code.
@@ -97,10 +100,13 @@ pub fn boot(cfg: &Config) -> Result<Ended, BootError> {
             log::warn!("cannot pin to CPU {c}: {e}");
         }
     }
-    // The management console outlives reboots, as UML's socket does.
+    // The management console outlives reboots, as UML's socket does, and
+    // so do the disks: all are opened before umlrun gives up privileges.
     let mut mconsole = Mconsole::open(&cfg.instance_dir(), cfg.mconsole_notify.clone());
+    let disks = open_disks(cfg)?;
+    least_privilege(cfg)?;
     loop {
-        let ended = boot_once(cfg, cpu, stub_cpu, &mut mconsole)?;
+        let ended = boot_once(cfg, cpu, stub_cpu, &mut mconsole, &disks)?;
         match ended {
             Some(e) => return Ok(e),
             None => log::info!("rebooting"),
@@ -117,6 +123,46 @@ pub(crate) fn init_panic_message(wait_status: i32) -> String {
         "Attempted to kill init! exitcode={:#010x}",
         wait_status as u32
     )
+}
+
+/// After set-up, before the first stub: become `uid=`/`gid=` (handing
+/// them the instance directory, so the pid file and the mconsole socket
+/// can be removed at the end), then put umlrun's own seccomp filter on
+/// this, the kernel thread (`host_seccomp=off` leaves it off).
+fn least_privilege(cfg: &Config) -> Result<(), BootError> {
+    use crate::host::privs;
+    if let Some((uid, gid)) = cfg.run_as {
+        if (uid, gid) != privs::ids() || privs::is_root() {
+            let dir = cfg.instance_dir();
+            let mut paths = vec![dir.clone()];
+            if let Ok(rd) = std::fs::read_dir(&dir) {
+                paths.extend(rd.flatten().map(|e| e.path()));
+            }
+            for p in paths {
+                privs::chown(&p, uid, gid).map_err(|e| {
+                    BootError::Privs(format!(
+                        "uid={uid} gid={gid}: cannot hand over {}: {e}",
+                        p.display()
+                    ))
+                })?;
+            }
+            privs::drop_to(uid, gid).map_err(|e| {
+                BootError::Privs(format!("uid={uid} gid={gid}: cannot become that user: {e}"))
+            })?;
+            log::info!("running as uid {uid} gid {gid}");
+        }
+    }
+    if cfg.host_seccomp {
+        let fd = crate::platform::stub_exe_fd()
+            .map_err(|e| BootError::Privs(format!("host_seccomp: no stub executable: {e}")))?;
+        let prog = crate::platform::host_filter::kernel_filter(Some(fd));
+        privs::install_process_filter(&prog).map_err(|e| {
+            BootError::Privs(format!(
+                "host_seccomp: cannot install umlrun's filter: {e} (host_seccomp=off runs without)"
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 /// One CPU per instance, spread by pid over the CPUs umlrun may use.
@@ -147,6 +193,7 @@ fn boot_once(
     cpu: Option<usize>,
     stub_cpu: Option<usize>,
     mconsole: &mut Mconsole,
+    disks: &[(UbdSpec, Arc<Ubd>)],
 ) -> Result<Option<Ended>, BootError> {
     let physmem = Arc::new(
         PhysMem::with_max(cfg.mem_bytes, cfg.maxmem())
@@ -155,7 +202,6 @@ fn boot_once(
     physmem
         .set_inheritable(true)
         .map_err(|e| BootError::Memory(cfg.mem_bytes, e))?;
-    let disks = open_disks(cfg)?;
     let idx = root_index(&cfg.root).ok_or_else(|| BootError::NoRoot(cfg.root.clone()))?;
     let (_, root_ubd) = disks
         .iter()
@@ -183,7 +229,7 @@ fn boot_once(
         })?;
 
     let mut keep_fds = vec![physmem.memfd_raw()];
-    for (_, d) in &disks {
+    for (_, d) in disks {
         keep_fds.extend(d.host_fds());
     }
     let host = match cfg.console {
@@ -236,7 +282,7 @@ fn boot_once(
     );
     k.mconsole_attach(std::mem::take(mconsole));
     k.budget_init(cfg.host_mem_max);
-    for (s, d) in &disks {
+    for (s, d) in disks {
         if let Err(e) = k.disks.insert(s.index as usize, d.clone()) {
             log::warn!("ubd{}: not made a guest device: {e}", s.index);
         }
@@ -262,7 +308,7 @@ fn boot_once(
     // A reboot starts with the watchdog closed (its file died with k).
     mconsole.watchdog = Default::default();
     drop(k);
-    for (_, d) in &disks {
+    for (_, d) in disks {
         if let Err(e) = d.flush() {
             log::error!("flushing {} failed: {e}", d.path().display());
         }

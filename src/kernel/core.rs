@@ -143,6 +143,8 @@ pub struct Kernel {
     pub timers: super::timers::DeadlineQueue,
     /// What timerfd, signalfd and pidfd need from the kernel.
     pub evhub: super::files::hub::EventHub,
+    /// Per-user caps: inotify instances, epoll watches, pipe pages.
+    pub ucaps: super::ucounts::UserCaps,
     /// The host event loop the scheduler waits on when idle, and what
     /// each registered token is (see `hostsrc.rs`).
     pub host_loop: EventLoop,
@@ -227,6 +229,7 @@ impl Kernel {
             domainname: b"(none)".to_vec(),
             timers: Default::default(),
             evhub: Default::default(),
+            ucaps: Default::default(),
             host_loop,
             host_sources: HashMap::new(),
             next_host_token: 0,
@@ -240,6 +243,8 @@ impl Kernel {
             psi: Default::default(),
             memevents: Default::default(),
         };
+        k.ucaps = super::ucounts::UserCaps::new(plugged.saturating_mul(crate::abi::PAGE));
+        k.pipes.caps = k.ucaps.clone();
         k.register_console();
         k
     }

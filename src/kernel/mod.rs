@@ -29,7 +29,8 @@
 //! | `sysfs.rs`    | a minimal /sys (cpu, block devices, empty kernel/class/fs/cgroup) built at mount |
 //! | `pty.rs`      | pseudo-terminal pairs (/dev/ptmx, /dev/pts/N): the slave's tty, the master's buffer, hang-up |
 //! | `orphans.rs`  | open-but-unlinked files kept alive under a hidden name |
-//! | `pipes.rs`    | pipe and fifo buffers |
+//! | `pipes.rs`    | pipe and fifo buffers, and each user's pipe pages (pipe-user-pages-soft/hard) |
+//! | `ucounts.rs`  | per-user counts with a cap (inotify instances, epoll watches, pipe pages), given back on drop |
 //! | `random.rs`   | the guest's random numbers |
 //! | `procsrc.rs`  | the snapshot of kernel state that /proc shows |
 //! | `mountfs.rs`  | making procfs, tmpfs and devtmpfs instances |
@@ -96,6 +97,7 @@ pub mod task;
 #[cfg(test)]
 mod testing;
 pub mod timers;
+pub mod ucounts;
 pub mod waitq;
 
 pub use self::core::{Kernel, KernelConfig, Shutdown};

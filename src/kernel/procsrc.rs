@@ -12,7 +12,7 @@ use super::task::{Pid, TaskState};
 use crate::errno::KResult;
 use crate::fs::procfs::{
     uuid_text, IpcFile, LoadAvg, MapInfo, MemInfo, MountInfo, PartitionInfo, Pressure, ProcSource,
-    SwapInfo, SysCtl, SysStat, TaskInfo,
+    SwapInfo, SysCtl, SysKnob, SysStat, TaskInfo,
 };
 use crate::mm::usage::{map_counts, PageFacts, Usage};
 use crate::mm::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE};
@@ -41,6 +41,8 @@ pub struct ProcSnapshot {
     pub user_notes: Vec<Vec<u8>>,
     /// Likewise for kernel/domainname.
     pub new_domainname: Option<Vec<u8>>,
+    /// The per-user caps, which /proc/sys writes change in place.
+    pub ucaps: Option<super::ucounts::UserCaps>,
     pub domainname: String,
     pub maps: BTreeMap<u32, Vec<MapInfo>>,
     pub cmdline: BTreeMap<u32, Vec<u8>>,
@@ -204,6 +206,17 @@ impl ProcSource for KernelProcSource {
         s.new_domainname = Some(name.to_vec());
         Ok(())
     }
+    fn set_sysctl(&self, knob: SysKnob, value: u64) -> KResult<()> {
+        let s = self.0.borrow();
+        let caps = s.ucaps.as_ref().ok_or(crate::errno::Errno::EACCES)?;
+        match knob {
+            SysKnob::PipeUserPagesSoft => caps.pipe_pages.set_max(value),
+            SysKnob::PipeUserPagesHard => caps.pipe_pages_hard.set(value),
+            SysKnob::EpollMaxUserWatches => caps.epoll_watches.set_max(value),
+            SysKnob::InotifyMaxUserInstances => caps.inotify_instances.set_max(value),
+        }
+        Ok(())
+    }
     fn set_hostname(&self, name: &[u8]) -> KResult<()> {
         let mut s = self.0.borrow_mut();
         s.hostname = String::from_utf8_lossy(name).into_owned();
@@ -332,6 +345,11 @@ impl Kernel {
         s.sysctl.file_max = (s.meminfo.total / 10).max(8192);
         s.sysctl.nr_open = super::fdtable::NR_OPEN as u64;
         s.sysctl.pipe_max_size = crate::fs::pipe::PIPE_MAX_SIZE as u64;
+        s.sysctl.pipe_user_pages_soft = self.ucaps.pipe_pages.max();
+        s.sysctl.pipe_user_pages_hard = self.ucaps.pipe_pages_hard.get();
+        s.sysctl.epoll_max_user_watches = self.ucaps.epoll_watches.max();
+        s.sysctl.inotify_max_user_instances = self.ucaps.inotify_instances.max();
+        s.ucaps = Some(self.ucaps.clone());
         s.sysctl.max_map_count = self.config.limits.max_map_count;
         s.forks = self.forks;
         s.locks = self.locks_text();

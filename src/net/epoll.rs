@@ -71,6 +71,9 @@ struct Interest<F> {
     ready_since: Option<u64>,
     /// Tie-break: order of addition.
     seq: u64,
+    /// One of the epoll owner's `max_user_watches`, given back when the
+    /// interest goes.
+    _watch: Option<crate::kernel::ucounts::Charge>,
 }
 
 /// One epoll instance's interests.
@@ -78,6 +81,9 @@ pub struct EpollSet<F> {
     items: Vec<Interest<F>>,
     next_seq: u64,
     scans: u64,
+    /// Whose watches these are (the creator's real uid), against
+    /// `fs.epoll.max_user_watches`; None: uncounted (unit tests).
+    account: Option<(crate::kernel::ucounts::UserCounts, u32)>,
 }
 
 impl<F> Default for EpollSet<F> {
@@ -86,6 +92,17 @@ impl<F> Default for EpollSet<F> {
             items: Vec::new(),
             next_seq: 0,
             scans: 0,
+            account: None,
+        }
+    }
+}
+
+impl<F> EpollSet<F> {
+    /// A set whose interests count against `uid`'s watches in `counts`.
+    pub fn counted(counts: crate::kernel::ucounts::UserCounts, uid: u32) -> EpollSet<F> {
+        EpollSet {
+            account: Some((counts, uid)),
+            ..EpollSet::default()
         }
     }
 }
@@ -166,6 +183,10 @@ impl<F> EpollSet<F> {
                 if self.items.len() >= MAX_INTERESTS {
                     return Err(Errno::ENOSPC);
                 }
+                let watch = match &self.account {
+                    Some((counts, uid)) => Some(counts.try_charge(*uid).ok_or(Errno::ENOSPC)?),
+                    None => None,
+                };
                 events |= EPOLLERR | EPOLLHUP;
                 self.next_seq += 1;
                 self.items.push(Interest {
@@ -178,6 +199,7 @@ impl<F> EpollSet<F> {
                     disarmed: false,
                     ready_since: None,
                     seq: self.next_seq,
+                    _watch: watch,
                 });
                 Ok(())
             }

@@ -30,6 +30,7 @@
 //! | `ptrace_stub.rs` | [`PtraceStub`]: spawn, inject mappings, switch, kill, recycle |
 //! | `seccomp.rs` | [`SeccompPlatform`]: stubs that trap guest syscalls with seccomp (SIGSYS) and hand their signal frame to umlrun through a shared area and futexes |
 //! | `seccomp_filter.rs` | the seccomp-platform stub's filter (BPF): the wall between guest code and host syscalls |
+//! | `host_filter.rs` | the seccomp filters on umlrun's own threads (kernel thread, ticker): allow-lists as BPF |
 //! | `seccomp_frame.rs` | the host signal frame (ucontext, sigcontext, siginfo) as a register file |
 //! | `fake/` | (tests only) `FakePlatform`: guest programs interpreted in process, so a `Kernel` exists without host processes |
 //! | `insn.rs` | whether a faulting instruction writes (ptrace does not say) |
@@ -40,6 +41,7 @@
 
 #[cfg(test)]
 pub mod fake;
+pub mod host_filter;
 mod insn;
 mod ptrace;
 mod ptrace_stub;
@@ -59,7 +61,7 @@ use std::os::fd::RawFd;
 pub const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 
 pub use ptrace::PtracePlatform;
-pub use ptrace_stub::{Detached, PtraceStub, StubOptions};
+pub use ptrace_stub::{stub_exe_fd, Detached, PtraceStub, StubOptions};
 pub use regs::{
     FpRegs, FpSwBytes, Regs, FP_XSTATE_MAGIC1, FP_XSTATE_MAGIC2, USER_CS, USER_EFLAGS, USER_SS,
     XFEATURE_FP, XFEATURE_SSE,

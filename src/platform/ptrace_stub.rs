@@ -78,6 +78,12 @@ pub struct PtraceStub {
     mem: Option<hp::StubMem>,
 }
 
+/// The fd number of the sealed stub executable (made on first use): the
+/// one file umlrun's own seccomp filter lets it exec.
+pub fn stub_exe_fd() -> Result<std::os::fd::RawFd, PlatformError> {
+    Ok(stub_exe()?.fd())
+}
+
 fn stub_exe() -> Result<&'static StubExe, PlatformError> {
     static EXE: OnceLock<StubExe> = OnceLock::new();
     if let Some(e) = EXE.get() {

@@ -16,23 +16,23 @@
 //! does, it cannot make the host create or change a file.
 
 /// `struct seccomp_data` offsets.
-const NR: u32 = 0;
-const ARCH: u32 = 4;
+pub(super) const NR: u32 = 0;
+pub(super) const ARCH: u32 = 4;
 const IP_LO: u32 = 8;
 const IP_HI: u32 = 12;
-fn arg_lo(i: u32) -> u32 {
+pub(super) fn arg_lo(i: u32) -> u32 {
     16 + 8 * i
 }
-fn arg_hi(i: u32) -> u32 {
+pub(super) fn arg_hi(i: u32) -> u32 {
     20 + 8 * i
 }
 
 use super::stub_image::{STUB_AREA_END, STUB_BASE};
 
-const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
-const RET_KILL_PROCESS: u32 = 0x8000_0000;
-const RET_TRAP: u32 = 0x0003_0000;
-const RET_ALLOW: u32 = 0x7fff_0000;
+pub(super) const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+pub(super) const RET_KILL_PROCESS: u32 = 0x8000_0000;
+pub(super) const RET_TRAP: u32 = 0x0003_0000;
+pub(super) const RET_ALLOW: u32 = 0x7fff_0000;
 
 const SYS_MMAP: u32 = 9;
 const SYS_MPROTECT: u32 = 10;
@@ -61,7 +61,7 @@ pub struct StubSites {
 }
 
 #[derive(Clone, Copy)]
-enum Ins {
+pub(super) enum Ins {
     Ld(u32),
     /// if A == k goto t else goto f (labels)
     Jeq(u32, usize, usize),
@@ -82,6 +82,8 @@ enum Ins {
     /// A += k
     AddK(u32),
     Ret(u32),
+    /// goto label (any distance forward)
+    Ja(usize),
     Label(usize),
 }
 
@@ -90,22 +92,22 @@ const TRAP: usize = 0;
 const KILL: usize = 1;
 const ALLOW: usize = 2;
 
-struct Asm {
-    ins: Vec<Ins>,
-    next_label: usize,
+pub(super) struct Asm {
+    pub(super) ins: Vec<Ins>,
+    pub(super) next_label: usize,
 }
 
 impl Asm {
-    fn label(&mut self) -> usize {
+    pub(super) fn label(&mut self) -> usize {
         self.next_label += 1;
         self.next_label
     }
-    fn push(&mut self, i: Ins) {
+    pub(super) fn push(&mut self, i: Ins) {
         self.ins.push(i);
     }
 
     /// Resolves labels into `struct sock_filter` records.
-    fn assemble(self) -> Vec<u8> {
+    pub(super) fn assemble(self) -> Vec<u8> {
         let mut at = std::collections::HashMap::new();
         let mut n = 0usize;
         for i in &self.ins {
@@ -145,6 +147,12 @@ impl Asm {
                 Ins::AddX => put(0x0c, 0, 0, 0),
                 Ins::AddK(k) => put(0x04, 0, 0, *k),
                 Ins::Ret(v) => put(0x06, 0, 0, *v),
+                Ins::Ja(l) => {
+                    let off = at[l]
+                        .checked_sub(pc + 1)
+                        .expect("seccomp filter jumps forward only");
+                    put(0x05, 0, 0, u32::try_from(off).expect("filter size"))
+                }
             }
             pc += 1;
         }
@@ -387,12 +395,11 @@ fn inject_checks(a: &mut Asm) {
     a.push(Jeq(0, ALLOW, KILL));
 }
 
+/// Test helpers shared with `host_filter`'s tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A classic-BPF interpreter for the few instructions the filter uses.
-    fn run(prog: &[u8], data: &[u8; 64]) -> u32 {
+pub(super) mod bpf {
+    /// A classic-BPF interpreter for the few instructions the filters use.
+    pub fn run(prog: &[u8], data: &[u8; 64]) -> u32 {
         let word =
             |off: u32| u32::from_le_bytes(data[off as usize..off as usize + 4].try_into().unwrap());
         let mut pc = 0usize;
@@ -417,12 +424,13 @@ mod tests {
                 0x0c => acc = acc.wrapping_add(x),
                 0x04 => acc = acc.wrapping_add(k),
                 0x06 => return k,
+                0x05 => pc += k as usize,
                 _ => panic!("unknown op {code:#x}"),
             }
         }
     }
 
-    fn data(nr: u32, arch: u32, ip: u64, args: [u64; 6]) -> [u8; 64] {
+    pub fn data(nr: u32, arch: u32, ip: u64, args: [u64; 6]) -> [u8; 64] {
         let mut d = [0u8; 64];
         d[0..4].copy_from_slice(&nr.to_le_bytes());
         d[4..8].copy_from_slice(&arch.to_le_bytes());
@@ -432,6 +440,12 @@ mod tests {
         }
         d
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bpf::{data, run};
+    use super::*;
 
     const BASE: u64 = 0x7fff_fc00_0400;
     fn sites() -> StubSites {

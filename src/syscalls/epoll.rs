@@ -25,7 +25,9 @@ fn file(k: &Kernel, tid: Pid, fd: i32) -> KResult<OpenFileRef> {
 }
 
 fn create(k: &mut Kernel, tid: Pid, cloexec: bool) -> SysResult {
-    let f = EpollFile::open();
+    // Watches count against the creator's real uid (Linux's ep->user).
+    let uid = k.cred(tid)?.uid;
+    let f = EpollFile::open(k.ucaps.epoll_watches.clone(), uid);
     let fd = k.task(tid)?.files.borrow_mut().install(f, cloexec, 0)?;
     ok(fd as i64)
 }

@@ -260,7 +260,8 @@ impl Kernel {
                 None => return Err(Errno::ENXIO),
             },
             S_IFIFO if flags & O_PATH == 0 => {
-                let id = self.pipes.fifo((r.node.mnt, r.node.ino));
+                let who = self.pipe_user(tid)?;
+                let id = self.pipes.fifo((r.node.mnt, r.node.ino), who)?;
                 match self.pipes.open_fifo(
                     id,
                     tid,
@@ -1478,7 +1479,20 @@ fn do_pipe(k: &mut Kernel, tid: Pid, fds: u64, flags: u64) -> SysResult {
         files.borrow_mut().unreserve(slots);
         return Err(e);
     }
-    let id = k.pipes.create();
+    let who = match k.pipe_user(tid) {
+        Ok(w) => w,
+        Err(e) => {
+            files.borrow_mut().unreserve(slots);
+            return Err(e);
+        }
+    };
+    let id = match k.pipes.create(who) {
+        Ok(id) => id,
+        Err(e) => {
+            files.borrow_mut().unreserve(slots);
+            return Err(e);
+        }
+    };
     let p = k.pipes.get(id).expect("new pipe");
     p.open_reader();
     p.open_writer();
@@ -1587,7 +1601,11 @@ pub fn sys_fcntl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         }
         F_GETPIPE_SZ | F_SETPIPE_SZ => {
             let f = files.borrow().file(fd)?;
-            let set = (a[1] == F_SETPIPE_SZ).then_some(a[2] as usize);
+            let set = if a[1] == F_SETPIPE_SZ {
+                Some((a[2] as u32 as usize, k.pipe_user(tid)?.privileged))
+            } else {
+                None
+            };
             ok(ops_of(&f).pipe_size(k, set)? as i64)
         }
         _ => Err(Errno::EINVAL),

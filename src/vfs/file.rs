@@ -129,8 +129,9 @@ pub trait FileDescription {
         None
     }
 
-    /// F_GETPIPE_SZ / F_SETPIPE_SZ (pipes only; else EBADF).
-    fn pipe_size(&self, _k: &mut Kernel, _set: Option<usize>) -> KResult<usize> {
+    /// F_GETPIPE_SZ / F_SETPIPE_SZ with (size, caller privileged) (pipes
+    /// only; else EBADF).
+    fn pipe_size(&self, _k: &mut Kernel, _set: Option<(usize, bool)>) -> KResult<usize> {
         Err(Errno::EBADF)
     }
 

@@ -101,6 +101,15 @@ const G_VMSTAT: u64 = 53;
 /// /proc/mconsole (UML's, only with a notify socket): writes become
 /// "user" notify messages.
 const G_MCONSOLE: u64 = 54;
+// fs/pipe-user-pages-{soft,hard}, fs/epoll/, fs/inotify/ (per-user caps,
+// kernel/ucounts.rs); inotify/max_user_instances is ino(0, G_SYS_INOTIFY, 1).
+const G_PIPE_USER_PAGES_SOFT: u64 = 55;
+const G_PIPE_USER_PAGES_HARD: u64 = 56;
+const G_SYS_EPOLL: u64 = 57;
+const G_EPOLL_MAX_USER_WATCHES: u64 = 58;
+const G_SYS_INOTIFY: u64 = 59;
+/// The sub-index of fs/inotify/max_user_instances under G_SYS_INOTIFY.
+const SUB_INOTIFY_MAX_USER_INSTANCES: u32 = 1;
 const G_DOMAINNAME: u64 = 60;
 const G_THREADS_MAX: u64 = 61;
 const G_TAINTED: u64 = 62;
@@ -208,11 +217,28 @@ const SYS_RANDOM_ENTRIES: &[(&str, u64, Kind)] = &[
     ("uuid", G_UUID, Kind::File),
 ];
 const SYS_FS_ENTRIES: &[(&str, u64, Kind)] = &[
+    ("epoll", G_SYS_EPOLL, Kind::Dir),
     ("file-max", G_FILE_MAX, Kind::File),
+    ("inotify", G_SYS_INOTIFY, Kind::Dir),
     ("lease-break-time", G_LEASE_BREAK_TIME, Kind::File),
     ("nr_open", G_NR_OPEN, Kind::File),
     ("pipe-max-size", G_PIPE_MAX_SIZE, Kind::File),
+    ("pipe-user-pages-hard", G_PIPE_USER_PAGES_HARD, Kind::File),
+    ("pipe-user-pages-soft", G_PIPE_USER_PAGES_SOFT, Kind::File),
 ];
+const SYS_EPOLL_ENTRIES: &[(&str, u64, Kind)] =
+    &[("max_user_watches", G_EPOLL_MAX_USER_WATCHES, Kind::File)];
+
+/// The per-user caps a root write may change: (file id, sub-index).
+fn sysctl_knob(file: u64, sub: u32) -> Option<SysKnob> {
+    match (file, sub) {
+        (G_PIPE_USER_PAGES_SOFT, 0) => Some(SysKnob::PipeUserPagesSoft),
+        (G_PIPE_USER_PAGES_HARD, 0) => Some(SysKnob::PipeUserPagesHard),
+        (G_EPOLL_MAX_USER_WATCHES, 0) => Some(SysKnob::EpollMaxUserWatches),
+        (G_SYS_INOTIFY, SUB_INOTIFY_MAX_USER_INSTANCES) => Some(SysKnob::InotifyMaxUserInstances),
+        _ => None,
+    }
+}
 const SYS_VM_ENTRIES: &[(&str, u64, Kind)] = &[
     ("max_map_count", G_MAX_MAP_COUNT, Kind::File),
     ("overcommit_memory", G_OVERCOMMIT, Kind::File),
@@ -270,7 +296,10 @@ impl ProcFs {
         if pid == 0 {
             let kind = match file {
                 G_ROOT | G_SYS | G_SYS_KERNEL | G_SYS_FS | G_SYS_VM | G_SYS_RANDOM | G_SYSVIPC
-                | G_NET | G_PRESSURE => Kind::Dir,
+                | G_NET | G_PRESSURE | G_SYS_EPOLL | G_SYS_INOTIFY => Kind::Dir,
+                G_PIPE_USER_PAGES_SOFT | G_PIPE_USER_PAGES_HARD | G_EPOLL_MAX_USER_WATCHES => {
+                    Kind::File
+                }
                 G_NET_UNIX | G_NET_DEV..=G_NET_UDP6 => Kind::File,
                 G_SELF => Kind::Link,
                 G_MEMINFO..=G_STAT
@@ -287,10 +316,10 @@ impl ProcFs {
                 G_MCONSOLE if self.src.mconsole_notify() => Kind::File,
                 _ => return Err(Errno::ENOENT),
             };
-            return if sub == 0 {
-                Ok((kind, None))
-            } else {
-                Err(Errno::ENOENT)
+            return match (file, sub) {
+                (_, 0) => Ok((kind, None)),
+                (G_SYS_INOTIFY, SUB_INOTIFY_MAX_USER_INSTANCES) => Ok((Kind::File, None)),
+                _ => Err(Errno::ENOENT),
             };
         }
         let task = self.src.task(pid).ok_or(Errno::ENOENT)?;
@@ -363,6 +392,14 @@ impl ProcFs {
             (None, G_FILE_MAX) => format!("{}\n", s.sysctl().file_max),
             (None, G_NR_OPEN) => format!("{}\n", s.sysctl().nr_open),
             (None, G_PIPE_MAX_SIZE) => format!("{}\n", s.sysctl().pipe_max_size),
+            (None, G_PIPE_USER_PAGES_SOFT) => format!("{}\n", s.sysctl().pipe_user_pages_soft),
+            (None, G_PIPE_USER_PAGES_HARD) => format!("{}\n", s.sysctl().pipe_user_pages_hard),
+            (None, G_EPOLL_MAX_USER_WATCHES) => {
+                format!("{}\n", s.sysctl().epoll_max_user_watches)
+            }
+            (None, G_SYS_INOTIFY) if sub == SUB_INOTIFY_MAX_USER_INSTANCES => {
+                format!("{}\n", s.sysctl().inotify_max_user_instances)
+            }
             (None, G_MAX_MAP_COUNT) => format!("{}\n", s.sysctl().max_map_count),
             (None, G_OVERCOMMIT) => format!("{}\n", s.sysctl().overcommit_memory),
             (None, G_LOCKS) => s.locks(),
@@ -449,6 +486,12 @@ impl ProcFs {
             (None, G_SYS_KERNEL) => fixed(SYS_KERNEL_ENTRIES, 0),
             (None, G_SYS_RANDOM) => fixed(SYS_RANDOM_ENTRIES, 0),
             (None, G_SYS_FS) => fixed(SYS_FS_ENTRIES, 0),
+            (None, G_SYS_EPOLL) => fixed(SYS_EPOLL_ENTRIES, 0),
+            (None, G_SYS_INOTIFY) => vec![DirEntry {
+                ino: ino(0, G_SYS_INOTIFY, SUB_INOTIFY_MAX_USER_INSTANCES),
+                name: b"max_user_instances".to_vec(),
+                file_type: DT_REG,
+            }],
             (None, G_SYS_VM) => fixed(SYS_VM_ENTRIES, 0),
             (None, G_SYSVIPC) => fixed(SYSVIPC_ENTRIES, 0),
             (None, G_PRESSURE) => fixed(PRESSURE_ENTRIES, 0),
@@ -501,6 +544,26 @@ impl ProcFs {
 
     /// A write to /proc/<pid>/{comm, oom_score_adj, oom_adj} (or a
     /// thread's comm): Linux's rules (`pidwrite`). Any other per-process
+    /// A write to a per-user cap (root only, by the file's 0644 mode):
+    /// one decimal number, as Linux's proc_doulongvec_minmax reads it
+    /// (blanks around it; anything else, a sign or no digit: EINVAL).
+    fn write_sysctl(&self, knob: SysKnob, offset: u64, data: &[u8]) -> KResult<usize> {
+        if offset != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let text = std::str::from_utf8(data).map_err(|_| Errno::EINVAL)?;
+        let v: u64 = text.trim().parse().map_err(|_| Errno::EINVAL)?;
+        let max = match knob {
+            SysKnob::InotifyMaxUserInstances => i32::MAX as u64,
+            _ => i64::MAX as u64,
+        };
+        if v > max {
+            return Err(Errno::EINVAL);
+        }
+        self.src.set_sysctl(knob, v)?;
+        Ok(data.len())
+    }
+
     /// file: EACCES. Returns the whole length, as Linux does.
     fn write_pid_file(&self, t: &TaskInfo, file: u64, data: &[u8]) -> KResult<usize> {
         let s = &self.src;
@@ -571,6 +634,7 @@ impl FileSystem for ProcFs {
             (Kind::File, P_FDINFO_FILE) if task.is_some() => 0o444,
             (Kind::Link, _) => 0o777,
             (Kind::File, G_HOSTNAME | G_DOMAINNAME) if task.is_none() => 0o644,
+            (Kind::File, f) if task.is_none() && sysctl_knob(f, split(i).2).is_some() => 0o644,
             (Kind::File, G_MCONSOLE) if task.is_none() => 0o200,
             (Kind::File, P_ENVIRON) if task.is_some() => 0o400,
             (Kind::File, P_COMM | P_OOM_ADJ | P_OOM_SCORE_ADJ) if task.is_some() => 0o644,
@@ -695,6 +759,9 @@ impl FileSystem for ProcFs {
         if let Some(t) = task {
             return self.write_pid_file(&t, file, data);
         }
+        if let Some(knob) = sysctl_knob(file, split(i).2) {
+            return self.write_sysctl(knob, offset, data);
+        }
         if !matches!(file, G_HOSTNAME | G_DOMAINNAME) {
             return Err(Errno::EACCES);
         }
@@ -719,6 +786,9 @@ impl FileSystem for ProcFs {
         // O_TRUNC on kernel/hostname, domainname or mconsole (`echo x >
         // hostname`) is a no-op.
         if matches!(split(i).1, G_HOSTNAME | G_DOMAINNAME | G_MCONSOLE) && split(i).0 == 0 {
+            return Ok(());
+        }
+        if split(i).0 == 0 && sysctl_knob(split(i).1, split(i).2).is_some() {
             return Ok(());
         }
         // And on the writable per-process files.

@@ -165,9 +165,25 @@ impl Default for TaskInfo {
     }
 }
 
+/// The /proc/sys per-user caps root may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SysKnob {
+    PipeUserPagesSoft,
+    PipeUserPagesHard,
+    EpollMaxUserWatches,
+    InotifyMaxUserInstances,
+}
+
 /// The /proc/sys values the kernel decides (the rest are constants).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SysCtl {
+    /// fs/pipe-user-pages-soft and -hard.
+    pub pipe_user_pages_soft: u64,
+    pub pipe_user_pages_hard: u64,
+    /// fs/epoll/max_user_watches.
+    pub epoll_max_user_watches: u64,
+    /// fs/inotify/max_user_instances.
+    pub inotify_max_user_instances: u64,
     pub pid_max: u64,
     pub file_max: u64,
     pub nr_open: u64,
@@ -188,6 +204,10 @@ impl Default for SysCtl {
     /// Linux's defaults.
     fn default() -> Self {
         SysCtl {
+            pipe_user_pages_soft: 16384,
+            pipe_user_pages_hard: 0,
+            epoll_max_user_watches: crate::kernel::ucounts::default_max_user_watches(256 << 20),
+            inotify_max_user_instances: 128,
             pid_max: 4_194_304,
             file_max: 8192,
             nr_open: 1 << 20,
@@ -450,6 +470,10 @@ pub trait ProcSource {
     }
     fn domainname(&self) -> String {
         "(none)".to_string()
+    }
+    /// A write to one of the per-user caps (the value already parsed).
+    fn set_sysctl(&self, _knob: SysKnob, _value: u64) -> crate::errno::KResult<()> {
+        Err(crate::errno::Errno::EACCES)
     }
     /// A write to kernel/domainname, like `set_hostname`.
     fn set_domainname(&self, _name: &[u8]) -> crate::errno::KResult<()> {

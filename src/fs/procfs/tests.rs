@@ -305,6 +305,24 @@ fn sysctl_tree() {
     assert_eq!(cat(&fs, "sys/kernel/pid_max"), "4194304\n");
     assert_eq!(cat(&fs, "sys/fs/nr_open"), "1048576\n");
     assert_eq!(cat(&fs, "sys/fs/pipe-max-size"), "1048576\n");
+    assert_eq!(cat(&fs, "sys/fs/pipe-user-pages-soft"), "16384\n");
+    assert_eq!(cat(&fs, "sys/fs/pipe-user-pages-hard"), "0\n");
+    assert_eq!(names("sys/fs/epoll"), vec![b"max_user_watches".to_vec()]);
+    assert_eq!(cat(&fs, "sys/fs/epoll/max_user_watches"), "53687\n");
+    assert_eq!(
+        names("sys/fs/inotify"),
+        vec![b"max_user_instances".to_vec()]
+    );
+    assert_eq!(cat(&fs, "sys/fs/inotify/max_user_instances"), "128\n");
+    // Writable by root (mode 0644); this source takes no write: EACCES.
+    let soft = walk(&fs, "sys/fs/pipe-user-pages-soft").unwrap();
+    assert_eq!(fs.stat(soft).unwrap().mode & 0o777, 0o644);
+    assert_eq!(fs.write(soft, 0, b"12\n"), Err(Errno::EACCES));
+    assert_eq!(fs.write(soft, 0, b"-1\n"), Err(Errno::EINVAL));
+    assert_eq!(fs.write(soft, 0, b"x"), Err(Errno::EINVAL));
+    let inst = walk(&fs, "sys/fs/inotify/max_user_instances").unwrap();
+    assert_eq!(fs.write(inst, 0, b"2147483648"), Err(Errno::EINVAL));
+    assert_eq!(fs.write(inst, 3, b"1"), Err(Errno::EINVAL));
     assert_eq!(cat(&fs, "sys/vm/max_map_count"), "65530\n");
     assert_eq!(cat(&fs, "sys/vm/overcommit_memory"), "0\n");
     assert_eq!(cat(&fs, "sys/kernel/random/uuid").len(), 37);

@@ -40,9 +40,10 @@ pub fn file_id(f: &OpenFileRef) -> usize {
 }
 
 impl EpollFile {
-    pub fn open() -> OpenFileRef {
+    /// A new epoll whose watches count against `uid` in `watches`.
+    pub fn open(watches: crate::kernel::ucounts::UserCounts, uid: u32) -> OpenFileRef {
         let ep = Rc::new(EpollFile {
-            set: RefCell::new(EpollSet::default()),
+            set: RefCell::new(EpollSet::counted(watches, uid)),
             ctl_q: WaitQueue::new(),
         });
         OpenFile::new(ep, O_RDWR, b"anon_inode:[eventpoll]".to_vec())

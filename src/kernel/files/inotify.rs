@@ -105,6 +105,8 @@ pub struct Inotify {
     next_wd: Cell<i32>,
     queue: RefCell<VecDeque<Event>>,
     waitq: WaitQueueRef,
+    /// One of its user's `max_user_instances`, given back when it goes.
+    _instance: crate::kernel::ucounts::Charge,
 }
 
 impl Inotify {
@@ -415,11 +417,20 @@ pub fn sys_inotify_init1(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
         return Err(Errno::EINVAL);
     }
+    // Per user (effective uid), root included: EMFILE beyond
+    // fs.inotify.max_user_instances, as Linux's inc_ucount.
+    let euid = k.cred(tid)?.euid;
+    let instance = k
+        .ucaps
+        .inotify_instances
+        .try_charge(euid)
+        .ok_or(Errno::EMFILE)?;
     let i = Rc::new(Inotify {
         watches: RefCell::new(BTreeMap::new()),
         next_wd: Cell::new(1),
         queue: RefCell::new(VecDeque::new()),
         waitq: WaitQueue::new(),
+        _instance: instance,
     });
     k.evhub.inotify.push(Rc::downgrade(&i));
     let file = OpenFile::new(

@@ -138,11 +138,10 @@ impl FileDescription for PipeEnd {
         Some(p.capacity().saturating_sub(p.fionread()))
     }
 
-    fn pipe_size(&self, k: &mut Kernel, set: Option<usize>) -> KResult<usize> {
-        let p = k.pipes.get(self.id).ok_or(Errno::EBADF)?;
+    fn pipe_size(&self, k: &mut Kernel, set: Option<(usize, bool)>) -> KResult<usize> {
         match set {
-            Some(n) => p.set_capacity(n),
-            None => Ok(p.capacity()),
+            Some((n, privileged)) => k.pipes.resize(self.id, n, privileged),
+            None => Ok(k.pipes.get(self.id).ok_or(Errno::EBADF)?.capacity()),
         }
     }
 
