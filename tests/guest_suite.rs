@@ -90,6 +90,7 @@ const SPECIAL: &[&str] = &[
     // tests/seccomp_wall.rs
     "t_wall",
     "t_stubarea",
+    "t_memsteal",
     // tests/net_fwd.rs
     "t_fwd_server",
     // tests/net_errors.rs
