@@ -22,19 +22,26 @@
 //! state; the handler adds fs/gs base (rdfsbase/rdgsbase). A page fault's
 //! error code in the frame says whether it was a write.
 //!
+//! Two host threads per stub (see `host::seccomp_stub`): the guest thread
+//! runs guest code and its handler; the op thread, cloned without the fd
+//! table, alone holds the guest memory file and the disk images and runs
+//! the op lists. Mapping ops go to the op thread (CTL in the op page, a
+//! futex wake); with guest code to resume it wakes the guest thread itself
+//! once the ops ran, so a fault is still one handoff each way plus the op
+//! thread's turn.
+//!
 //! What guest code can do to it: it can write the shared area's first
 //! page and the signal stack while it runs (they are in its address
 //! space, and the handler writes them). Everything umlrun reads there is
 //! bounds-checked and treated as guest data; a forged stop is at worst a
-//! syscall the guest could have made. The op list is mapped read-only in
-//! the stub (umlrun writes it through its own mapping), and the filter
-//! kills a stub whose op loop is made to map, protect or unmap anything in
-//! the stub area ([`super::stub_image::STUB_AREA_END`]), so guest code can
-//! neither queue ops nor make the list writable. It cannot make a host
-//! syscall (the filter), but it can still jump into the stub's op loop
-//! with chosen registers and map the guest memory file at any offset
-//! below the stub area: against other guest processes this platform is
-//! weaker than ptrace (see HOWTO).
+//! syscall the guest could have made. It cannot make a host syscall (the
+//! filter traps every call but the handler's own futex and rt_sigreturn),
+//! has no fd to map (its fd table is empty) and can change no mapping
+//! (every mmap, mprotect and munmap traps, from any address). The op page
+//! is read-only in the stub and the op thread reads nothing else; umlrun
+//! counts op completions on the op thread's eventfd, never in guest-
+//! writable memory, and waits for them before `switch` returns: a forged
+//! stop cannot make the kernel reuse a frame the stub still maps.
 
 use std::any::Any;
 use std::ops::Range;
@@ -121,6 +128,26 @@ impl SeccompPlatform {
     /// FSGSBASE).
     pub fn supported() -> bool {
         hs::has_fsgsbase()
+    }
+
+    /// The platform if it works on this host: user FSGSBASE, and a first
+    /// stub (kept as a spare) sets up, which checks everything else it
+    /// needs (seccomp filters, close_range, ptrace for the set-up). Else
+    /// why not, for the fallback to ptrace.
+    pub fn probe(
+        keep_fds: Vec<RawFd>,
+        stub_cpu: Option<usize>,
+        spin: bool,
+    ) -> Result<SeccompPlatform, String> {
+        if !Self::supported() {
+            return Err("no user FSGSBASE (Linux 5.9+ on a CPU with it)".into());
+        }
+        let mut p = SeccompPlatform::new(keep_fds, stub_cpu, spin);
+        let first = p
+            .spawn()
+            .map_err(|e| format!("a stub did not set up: {e}"))?;
+        p.spares.push(first);
+        Ok(p)
     }
 
     /// The CPU for the stubs of an instance pinned to `cpu`: the next one
