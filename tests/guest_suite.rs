@@ -91,6 +91,7 @@ const SPECIAL: &[&str] = &[
     "t_wall",
     "t_stubarea",
     "t_memsteal",
+    "t_tickblock",
     // tests/net_fwd.rs
     "t_fwd_server",
     // tests/net_errors.rs

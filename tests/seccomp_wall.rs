@@ -13,6 +13,9 @@
 //!   the stub's code with a host mmap of the guest memory file in its
 //!   registers, on both platforms: another guest process's secret page
 //!   must never be found.
+//! - t_tickblock (tests/guest/t_tickblock.c) blocks every host signal with
+//!   a forged frame at the stub's rt_sigreturn and spins: the kernel kills
+//!   it and runs on.
 //! - A few compared guest programs run under `platform=seccomp` whatever
 //!   UMLRUN_PLATFORM says, so CI covers the second platform even where it
 //!   runs the whole suite on one (the whole suite runs under either with
@@ -149,6 +152,42 @@ fn t_memsteal_ptrace() {
 #[test]
 fn t_memsteal_seccomp() {
     memsteal("seccomp");
+}
+
+/// t_tickblock: a guest process that blocks every host signal with a
+/// forged frame at the stub's own rt_sigreturn and spins is killed (on
+/// seccomp; on ptrace the jump is an ordinary guest syscall and the
+/// parent kills it); the instance runs on: no guest can freeze the kernel
+/// by escaping the preemption tick.
+fn tickblock(platform: &str) {
+    let image = tests_image();
+    native_bin("t_tickblock");
+    let run = run_guest_with(&image, "/tests/t_tickblock", &opts(platform));
+    let status = run.expect_finished(&format!("t_tickblock on {platform}"));
+    assert!(
+        status == 0
+            && run.stdout.contains("rt_sigreturn site found: yes")
+            && run.stdout.contains("tickblock: ok"),
+        "t_tickblock on {platform} (status {status})\n{}",
+        run.tail(40)
+    );
+    if platform == "seccomp" {
+        assert!(
+            run.stdout.contains("child ended: SIGKILL"),
+            "{}",
+            run.tail(40)
+        );
+    }
+}
+
+#[test]
+fn t_tickblock_ptrace() {
+    tickblock("ptrace");
+}
+
+#[test]
+fn t_tickblock_seccomp() {
+    tickblock("seccomp");
 }
 
 /// A compared program under platform=seccomp: same output and status as

@@ -69,6 +69,13 @@ const SLICE: Duration = Duration::from_millis(10);
 /// How often a wait for a stub that is not running guest code checks it
 /// is alive.
 const LIVENESS: Duration = Duration::from_millis(100);
+/// A stub that runs this much CPU after the preemption tick without
+/// stopping has blocked the tick (a forged signal mask): it is killed. A
+/// stub that got the tick stops within microseconds of running.
+const TICK_IGNORED_CPU: Duration = Duration::from_millis(200);
+/// The same, in wall time: a stub can also block the tick and then sleep
+/// in the handler's futex wait with registers of its own.
+const TICK_IGNORED_WALL: Duration = Duration::from_secs(30);
 /// Most stubs kept for reuse.
 const MAX_SPARE_STUBS: usize = 4;
 const IDLE_SPARES: usize = 1;
@@ -430,6 +437,8 @@ impl SeccompStub {
         }
         let started = Instant::now();
         let mut ticked = false;
+        let mut tick_cpu = 0u64;
+        let mut ticked_at = started;
         loop {
             let timeout = if ticked { LIVENESS } else { SLICE };
             let spins = if self.spin { self.kspins } else { 0 };
@@ -454,6 +463,19 @@ impl SeccompStub {
             if !ticked && started.elapsed() >= SLICE {
                 hs::signal(self.pid, TICK_SIGNAL);
                 ticked = true;
+                ticked_at = Instant::now();
+                tick_cpu = crate::host::clock::process_cpu_time_ns(self.pid).unwrap_or(0);
+            } else if ticked && self.ignores_tick(tick_cpu, ticked_at) {
+                // Guest code can block host signals with a forged
+                // rt_sigreturn frame at the handler's own site: it would
+                // never stop again and the kernel would wait for ever.
+                crate::log_limited!(
+                    log::Level::Warn,
+                    "seccomp stub {}: ran on without stopping after the preemption tick: killed",
+                    self.pid
+                );
+                self.kill();
+                return Some(Stop::Killed(9));
             }
         }
         // DONE is in memory guest code can write: the stop may be forged
@@ -461,6 +483,15 @@ impl SeccompStub {
         // next may rely on the ops having run (a frame unmapped here may
         // go to another process): wait for the op thread's own word.
         self.confirm_ops()
+    }
+
+    /// Whether guest code has run on since the tick at `at` (the stub's CPU
+    /// clock read `cpu` then) longer than a stub that got it could: more
+    /// than [`TICK_IGNORED_CPU`] of CPU, or [`TICK_IGNORED_WALL`] at all.
+    fn ignores_tick(&self, cpu: u64, at: Instant) -> bool {
+        let now = crate::host::clock::process_cpu_time_ns(self.pid).unwrap_or(cpu);
+        now.saturating_sub(cpu) > TICK_IGNORED_CPU.as_nanos() as u64
+            || at.elapsed() > TICK_IGNORED_WALL
     }
 
     /// Runs queued ops now, in passes of MAX_OPS, guest code not resumed.

@@ -644,7 +644,7 @@ mod tests {
         assert_eq!(r(202, o.wait, [o.ctl, 1, 4, 0, 0, 0]), RET_KILL_PROCESS);
         assert_eq!(r(202, o.wait, [o.cmd, 0, 4, 0, 0, 0]), RET_KILL_PROCESS);
         assert_eq!(
-            r(202, o.wait, [o.ctl | 1 << 32, 0, 0, 0, 0, 0]),
+            r(202, o.wait, [o.ctl ^ (1 << 33), 0, 0, 0, 0, 0]),
             RET_KILL_PROCESS
         );
         assert_eq!(r(202, o.wake, [o.cmd, 1, 1, 0, 0, 0]), RET_ALLOW);
