@@ -92,6 +92,8 @@ const SPECIAL: &[&str] = &[
     // tests/seccomp_wall.rs
     "t_wall",
     "t_stubarea",
+    "t_memsteal",
+    "t_tickblock",
     // tests/net_fwd.rs
     "t_fwd_server",
     // tests/net_errors.rs

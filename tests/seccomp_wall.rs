@@ -9,6 +9,13 @@
 //!   remap, unmap and write the stub's pages and to make the stub's op loop
 //!   do it, on both platforms: every attempt fails or kills only the
 //!   attempting process.
+//! - t_memsteal (tests/guest/t_memsteal.c) jumps to every `syscall` in
+//!   the stub's code with a host mmap of the guest memory file in its
+//!   registers, on both platforms: another guest process's secret page
+//!   must never be found.
+//! - t_tickblock (tests/guest/t_tickblock.c) blocks every host signal with
+//!   a forged frame at the stub's rt_sigreturn and spins: the kernel kills
+//!   it and runs on.
 //! - A few compared guest programs run under `platform=seccomp` whatever
 //!   UMLRUN_PLATFORM says, so CI covers the second platform even where it
 //!   runs the whole suite on one (the whole suite runs under either with
@@ -111,6 +118,76 @@ fn t_stubarea_ptrace() {
 #[test]
 fn t_stubarea_seccomp() {
     stub_area("seccomp");
+}
+
+/// t_memsteal: a guest process that jumps to each `syscall` in the
+/// stub's code with mmap(window, MAP_SHARED|MAP_FIXED, host fd guess,
+/// offset) in its registers must not map the guest memory file (or a disk
+/// image): another process's secret page is never found, and the instance
+/// keeps working.
+fn memsteal(platform: &str) {
+    let image = tests_image();
+    native_bin("t_memsteal");
+    let run = run_guest_with(&image, "/tests/t_memsteal", &opts(platform));
+    let status = run.expect_finished(&format!("t_memsteal on {platform}"));
+    assert!(
+        status == 0 && run.stdout.contains("memsteal: safe") && !run.stdout.contains("STOLEN"),
+        "t_memsteal on {platform}: one guest process read another's memory (status {status})\n{}",
+        run.tail(40)
+    );
+    let sites: usize = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("stub syscall sites: "))
+        .and_then(|n| n.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    assert!(sites >= 2, "no stub syscall sites found\n{}", run.tail(40));
+}
+
+#[test]
+fn t_memsteal_ptrace() {
+    memsteal("ptrace");
+}
+
+#[test]
+fn t_memsteal_seccomp() {
+    memsteal("seccomp");
+}
+
+/// t_tickblock: a guest process that blocks every host signal with a
+/// forged frame at the stub's own rt_sigreturn and spins is killed (on
+/// seccomp; on ptrace the jump is an ordinary guest syscall and the
+/// parent kills it); the instance runs on: no guest can freeze the kernel
+/// by escaping the preemption tick.
+fn tickblock(platform: &str) {
+    let image = tests_image();
+    native_bin("t_tickblock");
+    let run = run_guest_with(&image, "/tests/t_tickblock", &opts(platform));
+    let status = run.expect_finished(&format!("t_tickblock on {platform}"));
+    assert!(
+        status == 0
+            && run.stdout.contains("rt_sigreturn site found: yes")
+            && run.stdout.contains("tickblock: ok"),
+        "t_tickblock on {platform} (status {status})\n{}",
+        run.tail(40)
+    );
+    if platform == "seccomp" {
+        assert!(
+            run.stdout.contains("child ended: SIGKILL"),
+            "{}",
+            run.tail(40)
+        );
+    }
+}
+
+#[test]
+fn t_tickblock_ptrace() {
+    tickblock("ptrace");
+}
+
+#[test]
+fn t_tickblock_seccomp() {
+    tickblock("seccomp");
 }
 
 /// A compared program under platform=seccomp: same output and status as

@@ -101,11 +101,15 @@ impl fmt::Display for Console {
     }
 }
 
-/// Which platform runs guest code (`platform=ptrace|seccomp`).
+/// Which platform runs guest code (`platform=auto|ptrace|seccomp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PlatformKind {
-    /// Stubs under ptrace (PTRACE_SYSEMU): works on every host.
+    /// The default: the fastest that works on this host. Seccomp when the
+    /// host has user FSGSBASE and a first seccomp stub sets up (it is
+    /// spawned at boot and kept as a spare), ptrace otherwise.
     #[default]
+    Auto,
+    /// Stubs under ptrace (PTRACE_SYSEMU): works on every host.
     Ptrace,
     /// Stubs behind a seccomp filter, syscalls as SIGSYS handed over in
     /// shared memory (needs user FSGSBASE: Linux 5.9+), on umlrun's CPU.
@@ -118,6 +122,7 @@ pub enum PlatformKind {
 impl PlatformKind {
     pub fn parse(s: &str) -> Option<PlatformKind> {
         match s {
+            "auto" => Some(PlatformKind::Auto),
             "ptrace" => Some(PlatformKind::Ptrace),
             "seccomp" => Some(PlatformKind::Seccomp),
             "seccomp-spin" => Some(PlatformKind::SeccompSpin),
@@ -129,6 +134,7 @@ impl PlatformKind {
 impl std::fmt::Display for PlatformKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            PlatformKind::Auto => "auto",
             PlatformKind::Ptrace => "ptrace",
             PlatformKind::Seccomp => "seccomp",
             PlatformKind::SeccompSpin => "seccomp-spin",

@@ -93,7 +93,7 @@ pub enum ConfigError {
     OnlyCon0(String),
     #[error("{0}: bad CPU number")]
     BadCpuNumber(String),
-    #[error("{0}: unknown platform (ptrace, seccomp or seccomp-spin)")]
+    #[error("{0}: unknown platform (auto, ptrace, seccomp or seccomp-spin)")]
     BadPlatform(String),
     #[error("{switch}: this process may not run on that CPU (allowed: {allowed})")]
     CpuNotAllowed { switch: String, allowed: String },
@@ -814,7 +814,8 @@ mod tests {
     #[test]
     fn platform_switch() {
         use crate::config::PlatformKind;
-        assert_eq!(run(&["a"]).platform, PlatformKind::Ptrace);
+        assert_eq!(run(&["a"]).platform, PlatformKind::Auto);
+        assert_eq!(run(&["platform=auto", "a"]).platform, PlatformKind::Auto);
         assert_eq!(
             run(&["platform=seccomp", "a"]).platform,
             PlatformKind::Seccomp
@@ -829,7 +830,7 @@ mod tests {
         );
         assert_eq!(
             err(&["platform=kvm", "a"]),
-            "platform=kvm: unknown platform (ptrace, seccomp or seccomp-spin)"
+            "platform=kvm: unknown platform (auto, ptrace, seccomp or seccomp-spin)"
         );
         let d = Defaults {
             platform: PlatformKind::Seccomp,

@@ -9,20 +9,54 @@
 //! umlrun reads its bytes between two labels. It is position-dependent
 //! only on [`SHM_BASE`] (an absolute constant) and jumps within itself.
 //!
+//! Two host threads share the stub's address space (gVisor systrap's
+//! sysmsg and syscall threads, arch/um's stub with the fd table split):
+//!
+//! - the **guest thread** runs guest code. Its seccomp filter traps every
+//!   syscall but the handler's own futex calls and `rt_sigreturn`, and its
+//!   fd table is empty: guest code that jumps anywhere in the stub with
+//!   chosen registers can map nothing (no fd) and change no mapping (every
+//!   mmap, mprotect and munmap traps, from any address).
+//! - the **op thread** (a `CLONE_VM|CLONE_THREAD` clone *without*
+//!   `CLONE_FILES`) alone holds the guest memory file and the disk images.
+//!   It runs the op list umlrun writes, using registers only (no stack, no
+//!   return addresses), reading only the op page, which is read-only in the
+//!   stub; every signal is blocked in it, and its own filter (installed by
+//!   itself, first thing) allows only its own calls: the op list's mmap,
+//!   mprotect and munmap outside the stub area, a futex wait on its command
+//!   word, a futex wake of the guest thread, an 8-byte write of the op
+//!   page's constant 1 to its completion eventfd, and exit_group. Guest
+//!   code can make it do nothing: it reads nothing the guest can write.
+//!   An op that fails ends the stub (exit_group with the errno as status).
+//!
+//! Completion of an op batch is the eventfd write, which guest code cannot
+//! make (it holds no fd): umlrun counts completions there, never in memory
+//! the guest can write, so a forged "done" cannot make it believe a mapping
+//! is gone while it is still there.
+//!
 //! Shared area layout (offsets from [`SHM_BASE`], see `platform::seccomp`):
 //!
 //! | offset | what |
 //! |---|---|
-//! | `0x00` u32 | CMD: umlrun's command (0 none, 1 run ops then resume, 2 run ops and report) — the stub's futex |
-//! | `0x04` u32 | DONE: 1 once the stub reported — umlrun's futex |
-//! | `0x08` | the ucontext of the current frame (stub address) |
-//! | `0x10` | signal number of the last stop |
-//! | `0x18` | its siginfo (stub address) |
-//! | `0x20`, `0x28` | fs base and gs base (rdfsbase/rdgsbase at a stop, wrfsbase/wrgsbase at resume) |
-//! | `0x30`, `0x38` | op list: record that ended the pass, and its result |
-//! | `0x40` u32 | how many times the stub polls CMD before sleeping |
-//! | `0x1000` | the op list (records of 8 u64: nr, 6 args, unused; nr 0 ends) |
-//! | `0x4000..0x10000` | the signal stack: the frames the kernel edits |
+//! | `0x0000` u32 | CMD: 1 once umlrun (or the op thread) says resume — the handler's futex |
+//! | `0x0004` u32 | DONE: 1 once the handler reported a stop — umlrun's futex |
+//! | `0x0008` | the ucontext of the current frame (stub address) |
+//! | `0x0010` | signal number of the last stop |
+//! | `0x0018` | its siginfo (stub address) |
+//! | `0x0020`, `0x0028` | fs base and gs base (rdfsbase/rdgsbase at a stop, wrfsbase/wrgsbase at resume) |
+//! | `0x0040` u32 | how many times the handler polls CMD before sleeping |
+//! | `0x1000` u32 | CTL: the op thread's command word, `seq << 1 \| resume` (read-only in the stub) |
+//! | `0x1008` | the op thread's completion eventfd (fd number) |
+//! | `0x1010` | the constant 1 it writes there |
+//! | `0x1018` | its filter's `struct sock_fprog` |
+//! | `0x1040` | the op list (records of 8 u64: nr, 6 args, unused; nr 0 ends) |
+//! | `0x3000` | the op thread's filter program |
+//! | `0x4000..0x10000` | the guest thread's signal stack: the frames the kernel edits |
+//!
+//! Everything at `0x0000` and `0x4000..` is writable by guest code and
+//! read by umlrun only as untrusted guest data (bounds-checked frame and
+//! siginfo offsets, registers the guest could have set itself); the op
+//! page (`0x1000..0x4000`) is read-only in the stub.
 
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::ptr::NonNull;
@@ -42,20 +76,31 @@ pub const OFF_SIGNO: usize = 0x10;
 pub const OFF_INFO: usize = 0x18;
 pub const OFF_FS: usize = 0x20;
 pub const OFF_GS: usize = 0x28;
-pub const OFF_OPS_AT: usize = 0x30;
-pub const OFF_OPS_RAX: usize = 0x38;
 pub const OFF_SPIN: usize = 0x40;
-pub const OFF_OPS: usize = 0x1000;
-pub const OFF_OPS_END: usize = 0x4000;
+/// The op page: read-only in the stub.
+pub const OFF_OPPAGE: usize = 0x1000;
+pub const OFF_CTL: usize = 0x1000;
+pub const OFF_EFD: usize = 0x1008;
+pub const OFF_ONE: usize = 0x1010;
+pub const OFF_FPROG: usize = 0x1018;
+pub const OFF_OPS: usize = 0x1040;
+pub const OFF_OPS_END: usize = 0x3000;
+pub const OFF_OPFILTER: usize = 0x3000;
+pub const OFF_OPPAGE_END: usize = 0x4000;
 pub const OFF_ALTSTACK: usize = 0x4000;
 
-/// Commands in CMD.
+/// The command in CMD.
 pub const CMD_RUN: u32 = 1;
-pub const CMD_OPS: u32 = 2;
+/// CTL's low bit: wake the guest thread once the ops ran.
+pub const CTL_RESUME: u32 = 1;
 
 // The handler: entered by the host kernel with rdi = signo, rsi = &siginfo,
 // rdx = &ucontext, on the signal stack, every signal blocked. Guest
 // registers are all in the frame, so it may clobber any register.
+//
+// The op thread: entered from the clone gadget (rax = 0 in the child).
+// Registers only: r12 the shared area, r13 the last CTL taken, rbx the
+// current op record. It never touches its stack.
 std::arch::global_asm!(
     ".pushsection .text.umlrun_sc,\"ax\",@progbits",
     ".globl umlrun_sc_start",
@@ -64,9 +109,16 @@ std::arch::global_asm!(
     ".globl umlrun_sc_restorer",
     ".globl umlrun_sc_ip_wake",
     ".globl umlrun_sc_ip_wait",
-    ".globl umlrun_sc_ip_op",
     ".globl umlrun_sc_ip_sigreturn",
     ".globl umlrun_sc_ip_restorer",
+    ".globl umlrun_sc_clone",
+    ".globl umlrun_sc_clone_trap",
+    ".globl umlrun_sc_ip_opfilter",
+    ".globl umlrun_sc_ip_opwait",
+    ".globl umlrun_sc_ip_op",
+    ".globl umlrun_sc_ip_opdone",
+    ".globl umlrun_sc_ip_opwake",
+    ".globl umlrun_sc_ip_opexit",
     ".globl umlrun_sc_end",
     "umlrun_sc_start:",
     "umlrun_sc_handler:",
@@ -78,7 +130,7 @@ std::arch::global_asm!(
     "mov [r12 + 0x20], rax",
     "rdgsbase rax",
     "mov [r12 + 0x28], rax",
-    "2:", // report
+    // report
     "mov dword ptr [r12 + 0x04], 1",
     "lea rdi, [r12 + 0x04]",
     "mov esi, 1", // FUTEX_WAKE (shared: two processes)
@@ -86,7 +138,8 @@ std::arch::global_asm!(
     "mov eax, 202",
     "syscall",
     "umlrun_sc_ip_wake:",
-    "3:", // wait for a command
+    "3:", // wait for the command to resume
+    "movabs r12, {shm}",
     "mov ecx, [r12 + 0x40]",
     "4:",
     "mov eax, [r12]",
@@ -106,41 +159,14 @@ std::arch::global_asm!(
     "syscall",
     "umlrun_sc_ip_wait:",
     "jmp 3b",
-    "6:", // got a command: take it, run the op list
+    "6:", // take it and resume from the (edited) frame
     "mov dword ptr [r12], 0",
-    "mov r13d, eax",
-    "lea rbx, [r12 + 0x1000]",
-    "7:",
-    "mov rax, [rbx]",
-    "test rax, rax",
-    "jz 8f",
-    "mov rdi, [rbx + 8]",
-    "mov rsi, [rbx + 16]",
-    "mov rdx, [rbx + 24]",
-    "mov r10, [rbx + 32]",
-    "mov r8, [rbx + 40]",
-    "mov r9, [rbx + 48]",
-    "syscall",
-    "umlrun_sc_ip_op:",
-    "mov [r12 + 0x38], rax",
-    "cmp rax, -4095",
-    "jae 9f",
-    "add rbx, 64",
-    "jmp 7b",
-    "8:",
-    "mov qword ptr [r12 + 0x38], 0",
-    "9:",
-    "mov [r12 + 0x30], rbx",
-    "cmp r13d, 1",
-    "jne 2b",
-    "cmp qword ptr [r12 + 0x38], 0",
-    "jne 2b",
     "mov rax, [r12 + 0x20]",
     "wrfsbase rax",
     "mov rax, [r12 + 0x28]",
     "wrgsbase rax",
     "mov rsp, [r12 + 0x08]",
-    "mov eax, 15", // rt_sigreturn from the (edited) frame
+    "mov eax, 15", // rt_sigreturn
     "syscall",
     "umlrun_sc_ip_sigreturn:",
     "ud2",
@@ -150,8 +176,83 @@ std::arch::global_asm!(
     "umlrun_sc_ip_restorer:",
     "ud2",
     "umlrun_sc_park:", // first entry after set-up: wait for the first command
-    "movabs r12, {shm}",
     "jmp 3b",
+    // The clone gadget, run once by umlrun through ptrace in the guest
+    // thread (rax = clone, rdi = flags, rsi = 0: the op thread never
+    // uses a stack): the parent traps, the child becomes the op thread.
+    "umlrun_sc_clone:",
+    "syscall",
+    "test rax, rax",
+    "jz 20f",
+    "int3",
+    "umlrun_sc_clone_trap:",
+    "ud2",
+    "20:", // the op thread: first its own filter
+    "movabs r12, {shm}",
+    "mov eax, 317", // seccomp(SECCOMP_SET_MODE_FILTER, 0, &fprog)
+    "mov edi, 1",
+    "xor esi, esi",
+    "lea rdx, [r12 + 0x1018]",
+    "syscall",
+    "umlrun_sc_ip_opfilter:",
+    "test rax, rax",
+    "jnz 29f",
+    "xor r13d, r13d",
+    "jmp 25f", // tell umlrun it is ready (a completion)
+    "21:", // wait for a CTL other than the last one taken
+    "mov edx, [r12 + 0x1000]",
+    "cmp edx, r13d",
+    "jne 22f",
+    "lea rdi, [r12 + 0x1000]",
+    "xor esi, esi", // FUTEX_WAIT while CTL == r13d
+    "xor r10d, r10d",
+    "mov eax, 202",
+    "syscall",
+    "umlrun_sc_ip_opwait:",
+    "jmp 21b",
+    "22:",
+    "mov r13d, edx",
+    "lea rbx, [r12 + 0x1040]",
+    "23:",
+    "mov rax, [rbx]",
+    "test rax, rax",
+    "jz 25f",
+    "mov rdi, [rbx + 8]",
+    "mov rsi, [rbx + 16]",
+    "mov rdx, [rbx + 24]",
+    "mov r10, [rbx + 32]",
+    "mov r8, [rbx + 40]",
+    "mov r9, [rbx + 48]",
+    "syscall",
+    "umlrun_sc_ip_op:",
+    "cmp rax, -4095",
+    "jae 29f",
+    "add rbx, 64",
+    "jmp 23b",
+    "25:", // completion: write(efd, &ONE, 8)
+    "mov edi, [r12 + 0x1008]",
+    "lea rsi, [r12 + 0x1010]",
+    "mov edx, 8",
+    "mov eax, 1",
+    "syscall",
+    "umlrun_sc_ip_opdone:",
+    "test r13d, 1",
+    "jz 21b",
+    "mov dword ptr [r12], 1", // CMD: the guest thread may resume
+    "mov rdi, r12",
+    "mov esi, 1", // FUTEX_WAKE
+    "mov edx, 1",
+    "mov eax, 202",
+    "syscall",
+    "umlrun_sc_ip_opwake:",
+    "jmp 21b",
+    "29:", // an op (or the filter) failed: the stub ends, errno as status
+    "mov rdi, rax",
+    "neg rdi",
+    "mov eax, 231",
+    "syscall",
+    "umlrun_sc_ip_opexit:",
+    "ud2",
     "umlrun_sc_end:",
     ".popsection",
     shm = const SHM_BASE,
@@ -164,9 +265,16 @@ unsafe extern "C" {
     static umlrun_sc_restorer: u8;
     static umlrun_sc_ip_wake: u8;
     static umlrun_sc_ip_wait: u8;
-    static umlrun_sc_ip_op: u8;
     static umlrun_sc_ip_sigreturn: u8;
     static umlrun_sc_ip_restorer: u8;
+    static umlrun_sc_clone: u8;
+    static umlrun_sc_clone_trap: u8;
+    static umlrun_sc_ip_opfilter: u8;
+    static umlrun_sc_ip_opwait: u8;
+    static umlrun_sc_ip_op: u8;
+    static umlrun_sc_ip_opdone: u8;
+    static umlrun_sc_ip_opwake: u8;
+    static umlrun_sc_ip_opexit: u8;
     static umlrun_sc_end: u8;
 }
 
@@ -177,12 +285,22 @@ pub struct StubCode {
     pub handler: usize,
     pub park: usize,
     pub restorer: usize,
-    /// rip after each `syscall` instruction (what seccomp sees).
+    /// rip after each `syscall` instruction (what seccomp sees): the
+    /// guest thread's handler ...
     pub ip_wake: usize,
     pub ip_wait: usize,
-    pub ip_op: usize,
     pub ip_sigreturn: usize,
     pub ip_restorer: usize,
+    /// ... the clone gadget (its `syscall`, and rip at its parent's trap) ...
+    pub clone: usize,
+    pub clone_trap: usize,
+    /// ... and the op thread.
+    pub ip_opfilter: usize,
+    pub ip_opwait: usize,
+    pub ip_op: usize,
+    pub ip_opdone: usize,
+    pub ip_opwake: usize,
+    pub ip_opexit: usize,
 }
 
 /// The assembled stub code.
@@ -201,9 +319,16 @@ pub fn stub_code() -> StubCode {
         restorer: off(&raw const umlrun_sc_restorer),
         ip_wake: off(&raw const umlrun_sc_ip_wake),
         ip_wait: off(&raw const umlrun_sc_ip_wait),
-        ip_op: off(&raw const umlrun_sc_ip_op),
         ip_sigreturn: off(&raw const umlrun_sc_ip_sigreturn),
         ip_restorer: off(&raw const umlrun_sc_ip_restorer),
+        clone: off(&raw const umlrun_sc_clone),
+        clone_trap: off(&raw const umlrun_sc_clone_trap),
+        ip_opfilter: off(&raw const umlrun_sc_ip_opfilter),
+        ip_opwait: off(&raw const umlrun_sc_ip_opwait),
+        ip_op: off(&raw const umlrun_sc_ip_op),
+        ip_opdone: off(&raw const umlrun_sc_ip_opdone),
+        ip_opwake: off(&raw const umlrun_sc_ip_opwake),
+        ip_opexit: off(&raw const umlrun_sc_ip_opexit),
     }
 }
 
@@ -374,6 +499,62 @@ impl Drop for StubShm {
     }
 }
 
+/// The op thread's completion counter: an eventfd it writes 1 to after
+/// every op batch (and once when it is ready). Only the op thread holds
+/// it in the stub (the guest thread's fd table is empty), so guest code
+/// cannot forge a completion.
+pub struct OpEvents {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl OpEvents {
+    pub fn create() -> std::io::Result<OpEvents> {
+        // SAFETY: eventfd(2) takes no pointers; a new fd is ours to own.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a fresh fd nothing else owns.
+        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        Ok(OpEvents { fd })
+    }
+
+    /// Its number (the stub gets it at the same number).
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Completions since the last call (0 when none), without blocking.
+    pub fn take(&self) -> u64 {
+        let mut v = 0u64;
+        // SAFETY: reads 8 bytes into a local u64.
+        let n = unsafe {
+            libc::read(
+                self.fd.as_raw_fd(),
+                &mut v as *mut u64 as *mut libc::c_void,
+                8,
+            )
+        };
+        if n == 8 {
+            v
+        } else {
+            0
+        }
+    }
+
+    /// Waits at most `timeout` for a completion to be there (not taken).
+    pub fn wait(&self, timeout: Duration) {
+        let mut p = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd on the stack.
+        unsafe { libc::poll(&mut p, 1, ms) };
+    }
+}
+
 /// Let a traced stub go (it runs on from its current registers).
 pub fn detach(pid: i32) -> nix::Result<()> {
     nix::sys::ptrace::detach(nix::unistd::Pid::from_raw(pid), None)
@@ -406,11 +587,25 @@ mod tests {
         let c = stub_code();
         assert!(c.bytes.len() > 64 && c.bytes.len() < 1024);
         assert_eq!(c.handler, 0);
-        for ip in [c.ip_wake, c.ip_wait, c.ip_op, c.ip_sigreturn, c.ip_restorer] {
+        for ip in [
+            c.ip_wake,
+            c.ip_wait,
+            c.ip_sigreturn,
+            c.ip_restorer,
+            c.ip_opfilter,
+            c.ip_opwait,
+            c.ip_op,
+            c.ip_opdone,
+            c.ip_opwake,
+            c.ip_opexit,
+        ] {
             // each follows a `syscall` (0f 05)
             assert_eq!(&c.bytes[ip - 2..ip], &[0x0f, 0x05]);
         }
         assert!(c.park < c.bytes.len());
+        assert_eq!(&c.bytes[c.clone..c.clone + 2], &[0x0f, 0x05]);
+        // the parent's trap: just after an int3
+        assert_eq!(c.bytes[c.clone_trap - 1], 0xcc);
     }
 
     #[test]

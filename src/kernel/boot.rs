@@ -238,17 +238,25 @@ fn boot_once(
     };
     let hostname = read_hostname(&mounts);
     let platform: Box<dyn Platform> = match cfg.platform {
-        config::PlatformKind::Seccomp if SeccompPlatform::supported() => {
-            Box::new(SeccompPlatform::new(keep_fds.clone(), cpu, false))
-        }
-        config::PlatformKind::SeccompSpin if SeccompPlatform::supported() => {
-            Box::new(SeccompPlatform::new(keep_fds.clone(), stub_cpu, true))
-        }
-        config::PlatformKind::Seccomp | config::PlatformKind::SeccompSpin => {
-            log::warn!("platform=seccomp needs user FSGSBASE (Linux 5.9+): using ptrace");
-            Box::new(PtracePlatform::new(keep_fds.clone(), cpu))
-        }
         config::PlatformKind::Ptrace => Box::new(PtracePlatform::new(keep_fds.clone(), cpu)),
+        kind => {
+            let spin = kind == config::PlatformKind::SeccompSpin;
+            let on = if spin { stub_cpu } else { cpu };
+            match SeccompPlatform::probe(keep_fds.clone(), on, spin) {
+                Ok(p) => {
+                    log::debug!("platform: seccomp ({kind})");
+                    Box::new(p)
+                }
+                Err(why) => {
+                    if kind == config::PlatformKind::Auto {
+                        log::info!("platform: ptrace (seccomp cannot run here: {why})");
+                    } else {
+                        log::warn!("platform={kind}: {why}: using ptrace");
+                    }
+                    Box::new(PtracePlatform::new(keep_fds.clone(), cpu))
+                }
+            }
+        }
     };
     let host_loop = EventLoop::new().map_err(BootError::EventLoop)?;
     host_loop.wake_on_signals();

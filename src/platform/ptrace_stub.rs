@@ -232,12 +232,25 @@ impl PtraceStub {
     /// Run one syscall in the stub on the host and return its raw result.
     /// For the kernel's own housekeeping (e.g. closing an inherited fd).
     pub fn host_syscall(&mut self, nr: u64, args: [u64; 6]) -> Result<i64, PlatformError> {
+        self.host_syscall_at(STUB_SYSCALL, STUB_SYSCALL_TRAP, nr, args)
+    }
+
+    /// Like [`PtraceStub::host_syscall`], through another gadget: a
+    /// `syscall` at `rip` whose path ends in an `int3` leaving rip at
+    /// `trap` (the seccomp platform's clone gadget).
+    pub fn host_syscall_at(
+        &mut self,
+        rip: u64,
+        trap: u64,
+        nr: u64,
+        args: [u64; 6],
+    ) -> Result<i64, PlatformError> {
         let mut r = self.regs;
-        r.rip = STUB_SYSCALL;
+        r.rip = rip;
         r.rax = nr;
         (r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9) =
             (args[0], args[1], args[2], args[3], args[4], args[5]);
-        let out = self.run_stub(&r, STUB_SYSCALL_TRAP)?;
+        let out = self.run_stub(&r, trap)?;
         Ok(out.rax as i64)
     }
 

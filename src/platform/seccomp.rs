@@ -22,19 +22,26 @@
 //! state; the handler adds fs/gs base (rdfsbase/rdgsbase). A page fault's
 //! error code in the frame says whether it was a write.
 //!
+//! Two host threads per stub (see `host::seccomp_stub`): the guest thread
+//! runs guest code and its handler; the op thread, cloned without the fd
+//! table, alone holds the guest memory file and the disk images and runs
+//! the op lists. Mapping ops go to the op thread (CTL in the op page, a
+//! futex wake); with guest code to resume it wakes the guest thread itself
+//! once the ops ran, so a fault is still one handoff each way plus the op
+//! thread's turn.
+//!
 //! What guest code can do to it: it can write the shared area's first
 //! page and the signal stack while it runs (they are in its address
 //! space, and the handler writes them). Everything umlrun reads there is
 //! bounds-checked and treated as guest data; a forged stop is at worst a
-//! syscall the guest could have made. The op list is mapped read-only in
-//! the stub (umlrun writes it through its own mapping), and the filter
-//! kills a stub whose op loop is made to map, protect or unmap anything in
-//! the stub area ([`super::stub_image::STUB_AREA_END`]), so guest code can
-//! neither queue ops nor make the list writable. It cannot make a host
-//! syscall (the filter), but it can still jump into the stub's op loop
-//! with chosen registers and map the guest memory file at any offset
-//! below the stub area: against other guest processes this platform is
-//! weaker than ptrace (see HOWTO).
+//! syscall the guest could have made. It cannot make a host syscall (the
+//! filter traps every call but the handler's own futex and rt_sigreturn),
+//! has no fd to map (its fd table is empty) and can change no mapping
+//! (every mmap, mprotect and munmap traps, from any address). The op page
+//! is read-only in the stub and the op thread reads nothing else; umlrun
+//! counts op completions on the op thread's eventfd, never in guest-
+//! writable memory, and waits for them before `switch` returns: a forged
+//! stop cannot make the kernel reuse a frame the stub still maps.
 
 use std::any::Any;
 use std::ops::Range;
@@ -42,7 +49,7 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use super::ptrace_stub::{encode_op, gap_unmaps};
-use super::seccomp_filter::{stub_filter, StubSites};
+use super::seccomp_filter::{op_thread_filter, stub_filter, OpSites, StubSites};
 use super::seccomp_frame as frame;
 use super::stub_image::{encode_batch, sc_addr, OP_RECORD};
 use super::{
@@ -50,10 +57,9 @@ use super::{
     PtraceStub, Regs, Stop, StubOptions,
 };
 use super::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
-use crate::errno::Errno;
 use crate::host::preempt::TICK_SIGNAL;
 use crate::host::ptrace::HostStop;
-use crate::host::seccomp_stub::{self as hs, StubShm, SHM_BASE, SHM_LEN};
+use crate::host::seccomp_stub::{self as hs, OpEvents, StubShm, SHM_BASE, SHM_LEN};
 use crate::host::xstate::XstateLayout;
 
 const SIGSYS: i32 = 31;
@@ -63,10 +69,17 @@ const SLICE: Duration = Duration::from_millis(10);
 /// How often a wait for a stub that is not running guest code checks it
 /// is alive.
 const LIVENESS: Duration = Duration::from_millis(100);
+/// A stub that runs this much CPU after the preemption tick without
+/// stopping has blocked the tick (a forged signal mask): it is killed. A
+/// stub that got the tick stops within microseconds of running.
+const TICK_IGNORED_CPU: Duration = Duration::from_millis(200);
+/// The same, in wall time: a stub can also block the tick and then sleep
+/// in the handler's futex wait with registers of its own.
+const TICK_IGNORED_WALL: Duration = Duration::from_secs(30);
 /// Most stubs kept for reuse.
 const MAX_SPARE_STUBS: usize = 4;
 const IDLE_SPARES: usize = 1;
-/// Ops per pass of the stub's op loop (the list area, one terminator).
+/// Ops per pass of the op thread (the list area, one terminator).
 const MAX_OPS: usize = (hs::OFF_OPS_END - hs::OFF_OPS) / OP_RECORD - 1;
 /// Where a fresh frame (a new or wiped guest) is built, and the XSAVE
 /// image umlrun writes (both in the signal stack, below where the host
@@ -122,6 +135,26 @@ impl SeccompPlatform {
     /// FSGSBASE).
     pub fn supported() -> bool {
         hs::has_fsgsbase()
+    }
+
+    /// The platform if it works on this host: user FSGSBASE, and a first
+    /// stub (kept as a spare) sets up, which checks everything else it
+    /// needs (seccomp filters, close_range, ptrace for the set-up). Else
+    /// why not, for the fallback to ptrace.
+    pub fn probe(
+        keep_fds: Vec<RawFd>,
+        stub_cpu: Option<usize>,
+        spin: bool,
+    ) -> Result<SeccompPlatform, String> {
+        if !Self::supported() {
+            return Err("no user FSGSBASE (Linux 5.9+ on a CPU with it)".into());
+        }
+        let mut p = SeccompPlatform::new(keep_fds, stub_cpu, spin);
+        let first = p
+            .spawn()
+            .map_err(|e| format!("a stub did not set up: {e}"))?;
+        p.spares.push(first);
+        Ok(p)
     }
 
     /// The CPU for the stubs of an instance pinned to `cpu`: the next one
@@ -218,6 +251,12 @@ impl Platform for SeccompPlatform {
 pub struct SeccompStub {
     pid: i32,
     shm: StubShm,
+    /// The op thread's completions.
+    events: OpEvents,
+    /// The last op batch's sequence number (CTL = seq << 1 | resume).
+    seq: u32,
+    /// Batches handed to the op thread and not yet confirmed.
+    unconfirmed: u64,
     facts: HostFacts,
     regs: Regs,
     regs_dirty: bool,
@@ -247,12 +286,26 @@ fn sites() -> StubSites {
     let c = hs::stub_code();
     StubSites {
         futex: [sc_addr(c.ip_wake), sc_addr(c.ip_wait)],
-        op: sc_addr(c.ip_op),
         sigreturn: [sc_addr(c.ip_sigreturn), sc_addr(c.ip_restorer)],
         futex_words: [
             SHM_BASE + hs::OFF_CMD as u64,
             SHM_BASE + hs::OFF_DONE as u64,
         ],
+    }
+}
+
+fn op_sites(efd: RawFd) -> OpSites {
+    let c = hs::stub_code();
+    OpSites {
+        wait: sc_addr(c.ip_opwait),
+        op: sc_addr(c.ip_op),
+        done: sc_addr(c.ip_opdone),
+        wake: sc_addr(c.ip_opwake),
+        exit: sc_addr(c.ip_opexit),
+        ctl: SHM_BASE + hs::OFF_CTL as u64,
+        cmd: SHM_BASE + hs::OFF_CMD as u64,
+        one: SHM_BASE + hs::OFF_ONE as u64,
+        efd: efd as u32,
     }
 }
 
@@ -265,8 +318,10 @@ impl SeccompStub {
         facts: &mut Option<HostFacts>,
     ) -> Result<SeccompStub, PlatformError> {
         let shm = StubShm::create().map_err(PlatformError::StubExe)?;
+        let events = OpEvents::create().map_err(PlatformError::StubExe)?;
         let mut keep = keep_fds.to_vec();
         keep.push(shm.fd());
+        keep.push(events.fd());
         let mut pt = PtraceStub::spawn(StubOptions {
             keep_fds: &keep,
             cpu,
@@ -279,7 +334,7 @@ impl SeccompStub {
                 *facts.insert(HostFacts { xstate })
             }
         };
-        setup(&mut pt, &shm, spin)?;
+        setup(&mut pt, &shm, &events, spin)?;
         let mut park = *pt.regs();
         park.rip = sc_addr(hs::stub_code().park);
         park.rsp = SHM_BASE + SHM_LEN as u64 - 64;
@@ -292,6 +347,9 @@ impl SeccompStub {
         Ok(SeccompStub {
             pid,
             shm,
+            events,
+            seq: 0,
+            unconfirmed: 0,
             facts: f,
             regs: d.initial,
             regs_dirty: true,
@@ -318,92 +376,132 @@ impl SeccompStub {
         }
     }
 
-    /// Issue `cmd` with the ops in `ops` (at most MAX_OPS) and wait for
-    /// the stub's report. `run`: guest code runs (preempt it after a slice).
-    fn command(
-        &mut self,
-        cmd: u32,
-        ops: &[MapOp],
-        run: bool,
-    ) -> Result<Option<Stop>, PlatformError> {
-        debug_assert!(ops.len() <= MAX_OPS);
+    /// How the stub ended, once it has (reaped: the pid is gone).
+    fn reaped(&mut self) -> Option<Stop> {
+        let st = hs::try_reap(self.pid)?;
+        self.alive = false;
+        Some(match st {
+            HostStop::Exited(c) => {
+                // The op thread ends the stub with the errno of an op that
+                // failed as its status.
+                log::debug!("seccomp stub {} exited {c}", self.pid);
+                Stop::Exited(c)
+            }
+            HostStop::Killed(s) => Stop::Killed(s),
+            _ => Stop::Killed(9),
+        })
+    }
+
+    /// Hands `ops` (at most MAX_OPS) to the op thread; with `resume` it
+    /// wakes the guest thread once they ran. The previous batch must be
+    /// confirmed (the op list is rewritten here).
+    fn send_ops(&mut self, ops: &[MapOp], resume: bool) {
+        debug_assert!(ops.len() <= MAX_OPS && self.unconfirmed == 0);
         let calls: Vec<(u64, [u64; 6])> = ops.iter().map(encode_op).collect();
         self.shm.write(hs::OFF_OPS, &encode_batch(&calls));
-        self.shm.write_u64(hs::OFF_OPS_RAX, 0);
+        self.seq = self.seq.wrapping_add(1);
+        let ctl = (self.seq << 1) | if resume { hs::CTL_RESUME } else { 0 };
+        self.shm.store(hs::OFF_CTL, ctl);
+        self.shm.wake(hs::OFF_CTL);
+        self.unconfirmed += 1;
+    }
+
+    /// Waits until the op thread confirmed every batch handed to it, on
+    /// its eventfd: the only completion guest code cannot forge. Some:
+    /// the stub died meanwhile.
+    fn confirm_ops(&mut self) -> Option<Stop> {
+        while self.unconfirmed > 0 {
+            let n = self.events.take();
+            if n > 0 {
+                self.unconfirmed = self.unconfirmed.saturating_sub(n);
+                continue;
+            }
+            if let Some(st) = self.reaped() {
+                return Some(st);
+            }
+            self.events.wait(LIVENESS);
+        }
+        None
+    }
+
+    /// Resumes guest code (after the op thread ran `ops`, at most
+    /// MAX_OPS, if any) and waits for the stub's next stop, preempting
+    /// guest code after a slice. Some: the stub died.
+    fn run_guest(&mut self, ops: &[MapOp]) -> Option<Stop> {
         self.shm.store(hs::OFF_DONE, 0);
-        self.shm.store(hs::OFF_CMD, cmd);
-        self.shm.wake(hs::OFF_CMD);
+        if ops.is_empty() {
+            self.shm.store(hs::OFF_CMD, hs::CMD_RUN);
+            self.shm.wake(hs::OFF_CMD);
+        } else {
+            self.send_ops(ops, true);
+        }
         let started = Instant::now();
         let mut ticked = false;
+        let mut tick_cpu = 0u64;
+        let mut ticked_at = started;
         loop {
-            let timeout = if run && !ticked { SLICE } else { LIVENESS };
-            let spins = match (self.spin, run) {
-                (false, _) => 0,
-                (true, true) => self.kspins,
-                (true, false) => STUB_SPINS,
-            };
+            let timeout = if ticked { LIVENESS } else { SLICE };
+            let spins = if self.spin { self.kspins } else { 0 };
             match self.shm.wait_while(hs::OFF_DONE, 0, spins, timeout) {
                 hs::Waited::Spinning => {
-                    if run {
-                        self.kspins = KERNEL_SPIN_MAX;
-                    }
+                    self.kspins = KERNEL_SPIN_MAX;
                     break;
                 }
                 hs::Waited::Sleeping => {
-                    if run {
-                        self.kspins = if started.elapsed() < LONG_RUN {
-                            KERNEL_SPIN_MAX
-                        } else {
-                            KERNEL_SPIN_MIN
-                        };
-                    }
+                    self.kspins = if started.elapsed() < LONG_RUN {
+                        KERNEL_SPIN_MAX
+                    } else {
+                        KERNEL_SPIN_MIN
+                    };
                     break;
                 }
                 hs::Waited::No => {}
             }
-            if let Some(st) = hs::try_reap(self.pid) {
-                self.alive = false;
-                return Ok(Some(match st {
-                    HostStop::Exited(c) => Stop::Exited(c),
-                    HostStop::Killed(s) => Stop::Killed(s),
-                    _ => Stop::Killed(9),
-                }));
+            if let Some(st) = self.reaped() {
+                return Some(st);
             }
-            if run && !ticked && started.elapsed() >= SLICE {
+            if !ticked && started.elapsed() >= SLICE {
                 hs::signal(self.pid, TICK_SIGNAL);
                 ticked = true;
+                ticked_at = Instant::now();
+                tick_cpu = crate::host::clock::process_cpu_time_ns(self.pid).unwrap_or(0);
+            } else if ticked && self.ignores_tick(tick_cpu, ticked_at) {
+                // Guest code can block host signals with a forged
+                // rt_sigreturn frame at the handler's own site: it would
+                // never stop again and the kernel would wait for ever.
+                crate::log_limited!(
+                    log::Level::Warn,
+                    "seccomp stub {}: ran on without stopping after the preemption tick: killed",
+                    self.pid
+                );
+                self.kill();
+                return Some(Stop::Killed(9));
             }
         }
-        // The op list's outcome.
-        let err = self.shm.read_u64(hs::OFF_OPS_RAX) as i64;
-        if err != 0 {
-            let at = self.shm.read_u64(hs::OFF_OPS_AT);
-            let index = at
-                .wrapping_sub(SHM_BASE + hs::OFF_OPS as u64)
-                .checked_div(OP_RECORD as u64)
-                .unwrap_or(0) as usize;
-            return Err(PlatformError::Inject {
-                index,
-                errno: Errno(err.checked_neg().unwrap_or(0) as i32),
-            });
-        }
-        Ok(None)
+        // DONE is in memory guest code can write: the stop may be forged
+        // by guest code that is still running. Whatever the kernel does
+        // next may rely on the ops having run (a frame unmapped here may
+        // go to another process): wait for the op thread's own word.
+        self.confirm_ops()
     }
 
-    /// Runs queued ops now, in passes of MAX_OPS (the stub is waiting).
+    /// Whether guest code has run on since the tick at `at` (the stub's CPU
+    /// clock read `cpu` then) longer than a stub that got it could: more
+    /// than [`TICK_IGNORED_CPU`] of CPU, or [`TICK_IGNORED_WALL`] at all.
+    fn ignores_tick(&self, cpu: u64, at: Instant) -> bool {
+        let now = crate::host::clock::process_cpu_time_ns(self.pid).unwrap_or(cpu);
+        now.saturating_sub(cpu) > TICK_IGNORED_CPU.as_nanos() as u64
+            || at.elapsed() > TICK_IGNORED_WALL
+    }
+
+    /// Runs queued ops now, in passes of MAX_OPS, guest code not resumed.
     fn flush_ops(&mut self) -> Result<(), PlatformError> {
         let ops = std::mem::take(&mut self.ops);
-        for (n, chunk) in ops.chunks(MAX_OPS).enumerate() {
-            match self.command(hs::CMD_OPS, chunk, false) {
-                Ok(None) => {}
-                Ok(Some(_)) => return Err(PlatformError::StubGone),
-                Err(PlatformError::Inject { index, errno }) => {
-                    return Err(PlatformError::Inject {
-                        index: n * MAX_OPS + index,
-                        errno,
-                    })
-                }
-                Err(e) => return Err(e),
+        for chunk in ops.chunks(MAX_OPS) {
+            self.send_ops(chunk, false);
+            if let Some(st) = self.confirm_ops() {
+                log::debug!("seccomp stub {} gone during ops: {st:?}", self.pid);
+                return Err(PlatformError::StubGone);
             }
         }
         Ok(())
@@ -569,8 +667,15 @@ impl SeccompStub {
 
 /// The stub's set-up, run in it through ptrace: map the shared area, its
 /// signal stack and handlers, every signal blocked until the first resume,
-/// no new privileges, and last the seccomp filter.
-fn setup(pt: &mut PtraceStub, shm: &StubShm, spin: bool) -> Result<(), PlatformError> {
+/// no new privileges; then the op thread (a clone without the fd table),
+/// which installs its own filter and reports ready; last the guest
+/// thread closes every fd it has and installs its filter.
+fn setup(
+    pt: &mut PtraceStub,
+    shm: &StubShm,
+    events: &OpEvents,
+    spin: bool,
+) -> Result<(), PlatformError> {
     let fail = |what: &str, r: i64| {
         PlatformError::UnexpectedStop(format!("seccomp stub set-up: {what} returned {r}"))
     };
@@ -586,15 +691,14 @@ fn setup(pt: &mut PtraceStub, shm: &StubShm, spin: bool) -> Result<(), PlatformE
     const PROT_RW: u64 = 3;
     const MAP_SHARED_FIXED: u64 = 0x11;
     let fd = shm.fd() as u64;
-    // The op list is read-only in the stub: only umlrun writes it (through
-    // its own mapping), guest code cannot queue ops of its own; the
-    // filter kills a stub whose op loop is made to touch the stub area,
-    // so guest code cannot make it writable either. The fd is closed
+    // The op page is read-only in the stub: only umlrun writes it
+    // (through its own mapping). The filters refuse any op on the stub
+    // area, so nothing in the stub can make it writable. The fd is closed
     // before guest code runs: nothing can map the area again.
     for (off, end, prot) in [
-        (0, hs::OFF_OPS, PROT_RW),
-        (hs::OFF_OPS, hs::OFF_OPS_END, PROT_R),
-        (hs::OFF_OPS_END, SHM_LEN, PROT_RW),
+        (0, hs::OFF_OPPAGE, PROT_RW),
+        (hs::OFF_OPPAGE, hs::OFF_OPPAGE_END, PROT_R),
+        (hs::OFF_OPPAGE_END, SHM_LEN, PROT_RW),
     ] {
         call(
             pt,
@@ -644,12 +748,58 @@ fn setup(pt: &mut PtraceStub, shm: &StubShm, spin: bool) -> Result<(), PlatformE
     }
     // Every signal blocked until the first resume, but SIGTRAP: the int3
     // ending each injected call would find it blocked, and a blocked
-    // synchronous signal is forced through with its handler reset.
+    // synchronous signal is forced through with its handler reset. The op
+    // thread inherits this mask and keeps it (it never traps).
     let mask = !(1u64 << (SIGTRAP - 1));
     shm.write(scratch + 0x200, &mask.to_le_bytes());
     call(pt, "rt_sigprocmask", 14, [2, at(0x200), 0, 8, 0, 0])?; // SIG_SETMASK
     const PR_SET_NO_NEW_PRIVS: u64 = 38;
     call(pt, "prctl", 157, [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0])?;
+
+    // The op thread: its filter, completion fd and the constant it writes
+    // go in the op page first; it installs the filter itself and reports
+    // ready on the eventfd.
+    let oprog = op_thread_filter(&op_sites(events.fd()));
+    if oprog.len() > hs::OFF_OPPAGE_END - hs::OFF_OPFILTER {
+        return Err(fail("op thread filter size", oprog.len() as i64));
+    }
+    shm.write(hs::OFF_OPFILTER, &oprog);
+    let mut fprog = [0u8; 16];
+    fprog[0..2].copy_from_slice(&((oprog.len() / 8) as u16).to_le_bytes());
+    fprog[8..16].copy_from_slice(&(SHM_BASE + hs::OFF_OPFILTER as u64).to_le_bytes());
+    shm.write(hs::OFF_FPROG, &fprog);
+    shm.write_u64(hs::OFF_EFD, events.fd() as u64);
+    shm.write_u64(hs::OFF_ONE, 1);
+    shm.store(hs::OFF_CTL, 0);
+    const CLONE_VM: u64 = 0x100;
+    const CLONE_SIGHAND: u64 = 0x800;
+    const CLONE_THREAD: u64 = 0x1_0000;
+    let tid = pt.host_syscall_at(
+        sc_addr(code.clone),
+        sc_addr(code.clone_trap),
+        56,
+        [CLONE_VM | CLONE_SIGHAND | CLONE_THREAD, 0, 0, 0, 0, 0],
+    )?;
+    if tid <= 0 {
+        return Err(fail("clone of the op thread", tid));
+    }
+    let ready_by = Instant::now() + Duration::from_secs(5);
+    while events.take() == 0 {
+        if Instant::now() >= ready_by {
+            return Err(fail("op thread start (no word in 5 s)", 0));
+        }
+        events.wait(Duration::from_millis(100));
+    }
+
+    // The guest thread keeps no fd at all: the guest memory file, the disk
+    // images and the eventfd stay in the op thread's own table.
+    const SYS_CLOSE_RANGE: u64 = 436;
+    call(
+        pt,
+        "close_range",
+        SYS_CLOSE_RANGE,
+        [0, u32::MAX as u64, 0, 0, 0, 0],
+    )?;
     let prog = stub_filter(&sites());
     shm.write(scratch + 0x400, &prog);
     let mut fprog = [0u8; 16];
@@ -678,7 +828,7 @@ impl Context for SeccompStub {
         }
         self.write_frame()?;
         let ops = std::mem::take(&mut self.ops);
-        if let Some(dead) = self.command(hs::CMD_RUN, &ops, true)? {
+        if let Some(dead) = self.run_guest(&ops) {
             return Ok(dead);
         }
         let stop = self.read_stop()?;

@@ -1,16 +1,20 @@
-//! The seccomp filter of a seccomp-platform stub (classic BPF, built here as
-//! bytes; the stub installs it during set-up). It is the wall between guest
-//! code and the host:
+//! The seccomp filters of the stubs (classic BPF, built here as bytes; the
+//! stubs install them during set-up). They are the wall between guest code
+//! and the host.
 //!
-//! - a syscall from anywhere but the stub's own `syscall` instructions,
+//! The seccomp platform's guest thread ([`stub_filter`]):
+//!
+//! - a syscall from anywhere but the handler's own `syscall` instructions,
 //!   in any ABI (64-bit, `int 0x80`, x32 numbers), traps: SIGSYS, which
-//!   the stub's handler hands to umlrun as a guest syscall;
-//! - from the stub's instructions only the calls each one needs pass, with
-//!   the arguments checked where they can be: futex WAIT/WAKE on the two
-//!   words of the shared area, mmap only MAP_SHARED|MAP_FIXED with plain
-//!   protections, mprotect, munmap, rt_sigreturn;
-//! - anything else from the stub's instructions kills the stub (guest code
-//!   jumping into the stub with chosen registers).
+//!   the stub's handler hands to umlrun as a guest syscall. Every mmap,
+//!   mprotect and munmap traps, wherever it comes from;
+//! - from the handler's instructions only the calls each one needs pass:
+//!   futex WAIT/WAKE on the two words of the shared area, rt_sigreturn;
+//! - anything else from the handler's instructions kills the stub (guest
+//!   code jumping into the stub with chosen registers).
+//!
+//! The seccomp platform's op thread ([`op_thread_filter`]): only its own
+//! calls, with their arguments checked; anything else kills the stub.
 //!
 //! No open, no write to a file, no socket, no exec: whatever guest code
 //! does, it cannot make the host create or change a file.
@@ -39,6 +43,8 @@ const SYS_MPROTECT: u32 = 10;
 const SYS_MUNMAP: u32 = 11;
 const SYS_RT_SIGRETURN: u32 = 15;
 const SYS_FUTEX: u32 = 202;
+const SYS_WRITE: u32 = 1;
+const SYS_EXIT_GROUP: u32 = 231;
 const SYS_GETTIMEOFDAY: u32 = 96;
 const SYS_TIME: u32 = 201;
 const SYS_GETCPU: u32 = 309;
@@ -46,18 +52,35 @@ const SYS_GETCPU: u32 = 309;
 const VSYSCALL_HI: u32 = 0xffff_ffff;
 const MAP_SHARED_FIXED: u32 = 0x11;
 
-/// Where the stub's syscalls are (rip after each `syscall`, as seccomp
-/// sees it) and what they may touch.
+/// Where the guest thread's handler makes syscalls (rip after each
+/// `syscall`, as seccomp sees it) and what they may touch.
 #[derive(Clone, Copy, Debug)]
 pub struct StubSites {
     /// futex WAKE / WAIT sites.
     pub futex: [u64; 2],
-    /// The op-list loop's site (mmap, mprotect, munmap).
-    pub op: u64,
     /// rt_sigreturn sites.
     pub sigreturn: [u64; 2],
     /// The two futex words (their addresses in the stub).
     pub futex_words: [u64; 2],
+}
+
+/// Where the op thread makes syscalls and what they may touch.
+#[derive(Clone, Copy, Debug)]
+pub struct OpSites {
+    /// futex WAIT on `ctl`.
+    pub wait: u64,
+    /// The op list: mmap, mprotect, munmap.
+    pub op: u64,
+    /// write(`efd`, `one`, 8).
+    pub done: u64,
+    /// futex WAKE on `cmd`.
+    pub wake: u64,
+    /// exit_group.
+    pub exit: u64,
+    pub ctl: u64,
+    pub cmd: u64,
+    pub one: u64,
+    pub efd: u32,
 }
 
 #[derive(Clone, Copy)]
@@ -167,8 +190,8 @@ pub fn stub_filter(s: &StubSites) -> Vec<u8> {
         ins: Vec::new(),
         next_label: ALLOW,
     };
-    let code_hi = (s.op >> 32) as u32;
-    let (l_futex, l_op, l_sigret) = (a.label(), a.label(), a.label());
+    let code_hi = (s.futex[0] >> 32) as u32;
+    let (l_futex, l_sigret) = (a.label(), a.label());
     let c1 = a.label();
     a.push(Ld(ARCH));
     a.push(Jeq(AUDIT_ARCH_X86_64, c1, TRAP));
@@ -178,10 +201,9 @@ pub fn stub_filter(s: &StubSites) -> Vec<u8> {
     a.push(Jeq(code_hi, c2, TRAP));
     a.push(Label(c2));
     a.push(Ld(IP_LO));
-    let sites: [(u64, usize); 5] = [
+    let sites: [(u64, usize); 4] = [
         (s.futex[0], l_futex),
         (s.futex[1], l_futex),
-        (s.op, l_op),
         (s.sigreturn[0], l_sigret),
         (s.sigreturn[1], l_sigret),
     ];
@@ -217,14 +239,103 @@ pub fn stub_filter(s: &StubSites) -> Vec<u8> {
     a.push(Label(f6));
     a.push(Jeq(s.futex_words[1] as u32, ALLOW, KILL));
 
-    // The op list: mmap (shared, fixed, plain protections), mprotect, munmap.
-    a.push(Label(l_op));
-    op_checks(&mut a);
-
     // rt_sigreturn.
     a.push(Label(l_sigret));
     a.push(Ld(NR));
     a.push(Jeq(SYS_RT_SIGRETURN, ALLOW, KILL));
+
+    a.push(Label(TRAP));
+    a.push(Ret(RET_TRAP));
+    a.push(Label(KILL));
+    a.push(Ret(RET_KILL_PROCESS));
+    a.push(Label(ALLOW));
+    a.push(Ret(RET_ALLOW));
+    a.assemble()
+}
+
+/// Jumps to `ok` when the 64-bit argument `i` equals `v`; kills otherwise.
+fn arg_is(a: &mut Asm, i: u32, v: u64, ok: usize) {
+    use Ins::*;
+    let next = a.label();
+    a.push(Ld(arg_hi(i)));
+    a.push(Jeq((v >> 32) as u32, next, KILL));
+    a.push(Label(next));
+    a.push(Ld(arg_lo(i)));
+    a.push(Jeq(v as u32, ok, KILL));
+}
+
+/// The filter the seccomp platform's op thread installs on itself: from
+/// its five sites only its own calls, with their arguments checked (see
+/// [`OpSites`]); anything else, from anywhere, kills the stub. The op
+/// thread reads only memory guest code cannot write, so this bounds a bug
+/// in it, not guest code.
+pub fn op_thread_filter(s: &OpSites) -> Vec<u8> {
+    use Ins::*;
+    let mut a = Asm {
+        ins: Vec::new(),
+        next_label: ALLOW,
+    };
+    let code_hi = (s.op >> 32) as u32;
+    let [c1, c2, l_wait, l_op, l_done, l_wake, l_exit] = [(); 7].map(|_| a.label());
+    a.push(Ld(ARCH));
+    a.push(Jeq(AUDIT_ARCH_X86_64, c1, KILL));
+    a.push(Label(c1));
+    a.push(Ld(IP_HI));
+    a.push(Jeq(code_hi, c2, KILL));
+    a.push(Label(c2));
+    a.push(Ld(IP_LO));
+    for (ip, l) in [
+        (s.wait, l_wait),
+        (s.op, l_op),
+        (s.done, l_done),
+        (s.wake, l_wake),
+        (s.exit, l_exit),
+    ] {
+        debug_assert_eq!((ip >> 32) as u32, code_hi);
+        let next = a.label();
+        a.push(Jeq(ip as u32, l, next));
+        a.push(Label(next));
+    }
+    a.push(Jeq(0, KILL, KILL));
+
+    // futex(ctl, FUTEX_WAIT, ...)
+    a.push(Label(l_wait));
+    let [w1, w2] = [(); 2].map(|_| a.label());
+    a.push(Ld(NR));
+    a.push(Jeq(SYS_FUTEX, w1, KILL));
+    a.push(Label(w1));
+    arg_is(&mut a, 1, 0, w2);
+    a.push(Label(w2));
+    arg_is(&mut a, 0, s.ctl, ALLOW);
+
+    a.push(Label(l_op));
+    op_checks(&mut a);
+
+    // write(efd, one, 8)
+    a.push(Label(l_done));
+    let [d1, d2, d3] = [(); 3].map(|_| a.label());
+    a.push(Ld(NR));
+    a.push(Jeq(SYS_WRITE, d1, KILL));
+    a.push(Label(d1));
+    arg_is(&mut a, 0, s.efd as u64, d2);
+    a.push(Label(d2));
+    arg_is(&mut a, 1, s.one, d3);
+    a.push(Label(d3));
+    arg_is(&mut a, 2, 8, ALLOW);
+
+    // futex(cmd, FUTEX_WAKE, ...)
+    a.push(Label(l_wake));
+    let [k1, k2] = [(); 2].map(|_| a.label());
+    a.push(Ld(NR));
+    a.push(Jeq(SYS_FUTEX, k1, KILL));
+    a.push(Label(k1));
+    arg_is(&mut a, 1, 1, k2);
+    a.push(Label(k2));
+    arg_is(&mut a, 0, s.cmd, ALLOW);
+
+    a.push(Label(l_exit));
+    a.push(Ld(NR));
+    a.push(Jeq(SYS_EXIT_GROUP, ALLOW, KILL));
 
     a.push(Label(TRAP));
     a.push(Ret(RET_TRAP));
@@ -451,9 +562,22 @@ mod tests {
     fn sites() -> StubSites {
         StubSites {
             futex: [BASE + 0x30, BASE + 0x50],
-            op: BASE + 0x80,
             sigreturn: [BASE + 0xa0, BASE + 0xb0],
             futex_words: [0x7fff_fc01_0000, 0x7fff_fc01_0004],
+        }
+    }
+
+    fn op_sites() -> OpSites {
+        OpSites {
+            wait: BASE + 0x120,
+            op: BASE + 0x140,
+            done: BASE + 0x160,
+            wake: BASE + 0x180,
+            exit: BASE + 0x1a0,
+            ctl: 0x7fff_fc01_1000,
+            cmd: 0x7fff_fc01_0000,
+            one: 0x7fff_fc01_1010,
+            efd: 7,
         }
     }
 
@@ -488,17 +612,97 @@ mod tests {
         assert!(!ok(202, s.futex[1], [w[0] + 8, 0, 0, 0, 0, 0]));
         assert!(!ok(202, s.futex[1], [w[0], 9, 0, 0, 0, 0]));
         assert!(!ok(2, s.futex[0], [0; 6])); // open from a futex site
-        assert!(ok(9, s.op, [0x1000, 0x1000, 3, 0x11, 5, 0]));
-        assert!(!ok(9, s.op, [0x1000, 0x1000, 3, 0x22, 5, 0])); // private anon
-        assert!(!ok(9, s.op, [0x1000, 0x1000, 0x10, 0x11, 5, 0]));
-        assert!(ok(10, s.op, [0x1000, 0x1000, 5, 0, 0, 0]));
-        assert!(ok(11, s.op, [0x1000, 0x1000, 0, 0, 0, 0]));
-        for nr in [0, 1, 2, 57, 59, 257, 322] {
-            assert_eq!(run(&p, &data(nr, x64, s.op, [0; 6])), RET_KILL_PROCESS);
-        }
+        assert!(!ok(9, s.futex[0], [0x1000, 0x1000, 3, 0x11, 5, 0]));
         assert!(ok(15, s.sigreturn[0], [0; 6]));
         assert!(ok(15, s.sigreturn[1], [0; 6]));
         assert!(!ok(2, s.sigreturn[0], [0; 6]));
+        assert!(!ok(9, s.sigreturn[1], [0x1000, 0x1000, 3, 0x11, 5, 0]));
+    }
+
+    /// The guest thread can change no mapping, from anywhere: every mmap,
+    /// mprotect and munmap traps (to the guest kernel) from guest code and
+    /// from the op thread's sites; from the handler's sites it kills.
+    #[test]
+    fn guest_thread_maps_nothing() {
+        let s = sites();
+        let p = stub_filter(&s);
+        let o = op_sites();
+        let x64 = AUDIT_ARCH_X86_64;
+        for (nr, args) in [
+            (9, [0x1000, 0x1000, 1, 0x11, 5, 0]),
+            (10, [0x1000, 0x1000, 7, 0, 0, 0]),
+            (11, [0x1000, 0x1000, 0, 0, 0, 0]),
+            (1, [o.efd as u64, o.one, 8, 0, 0, 0]),
+            (231, [0; 6]),
+        ] {
+            for ip in [0x40_1000, o.wait, o.op, o.done, o.wake, o.exit] {
+                assert_eq!(
+                    run(&p, &data(nr, x64, ip, args)),
+                    RET_TRAP,
+                    "{nr} at {ip:#x}"
+                );
+            }
+            for ip in [s.futex[0], s.futex[1], s.sigreturn[0], s.sigreturn[1]] {
+                assert_eq!(run(&p, &data(nr, x64, ip, args)), RET_KILL_PROCESS);
+            }
+        }
+    }
+
+    #[test]
+    fn op_thread_allows_only_its_calls() {
+        let o = op_sites();
+        let p = op_thread_filter(&o);
+        let x64 = AUDIT_ARCH_X86_64;
+        let r = |nr, ip, args| run(&p, &data(nr, x64, ip, args));
+        assert_eq!(r(202, o.wait, [o.ctl, 0, 4, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(r(202, o.wait, [o.ctl, 1, 4, 0, 0, 0]), RET_KILL_PROCESS);
+        assert_eq!(r(202, o.wait, [o.cmd, 0, 4, 0, 0, 0]), RET_KILL_PROCESS);
+        assert_eq!(
+            r(202, o.wait, [o.ctl ^ (1 << 33), 0, 0, 0, 0, 0]),
+            RET_KILL_PROCESS
+        );
+        assert_eq!(r(202, o.wake, [o.cmd, 1, 1, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(r(202, o.wake, [o.ctl, 1, 1, 0, 0, 0]), RET_KILL_PROCESS);
+        assert_eq!(r(202, o.wake, [o.cmd, 0, 1, 0, 0, 0]), RET_KILL_PROCESS);
+        assert_eq!(r(1, o.done, [o.efd as u64, o.one, 8, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(r(1, o.done, [1, o.one, 8, 0, 0, 0]), RET_KILL_PROCESS);
+        assert_eq!(
+            r(1, o.done, [o.efd as u64, 0x1000, 8, 0, 0, 0]),
+            RET_KILL_PROCESS
+        );
+        assert_eq!(
+            r(1, o.done, [o.efd as u64, o.one, 4096, 0, 0, 0]),
+            RET_KILL_PROCESS
+        );
+        assert_eq!(r(231, o.exit, [12, 0, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(r(60, o.exit, [12, 0, 0, 0, 0, 0]), RET_KILL_PROCESS);
+        assert_eq!(r(9, o.op, [0x1000, 0x1000, 3, 0x11, 5, 0]), RET_ALLOW);
+        assert_eq!(
+            r(9, o.op, [0x1000, 0x1000, 3, 0x22, 5, 0]),
+            RET_KILL_PROCESS
+        );
+        assert_eq!(
+            r(9, o.op, [0x1000, 0x1000, 0x10, 0x11, 5, 0]),
+            RET_KILL_PROCESS
+        );
+        assert_eq!(r(10, o.op, [0x1000, 0x1000, 5, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(r(11, o.op, [0x1000, 0x1000, 0, 0, 0, 0]), RET_ALLOW);
+        for nr in [0, 1, 2, 56, 57, 59, 257, 322] {
+            assert_eq!(r(nr, o.op, [0; 6]), RET_KILL_PROCESS);
+        }
+        // Anywhere else, any call: killed (no trap to a handler).
+        assert_eq!(
+            r(9, 0x40_1000, [0x1000, 0x1000, 3, 0x11, 5, 0]),
+            RET_KILL_PROCESS
+        );
+        assert_eq!(r(39, o.op + 2, [0; 6]), RET_KILL_PROCESS);
+        assert_eq!(
+            run(
+                &p,
+                &data(9, 0x4000_0003, o.op, [0x1000, 0x1000, 3, 0x11, 5, 0])
+            ),
+            RET_KILL_PROCESS
+        );
     }
 
     /// The op loop may not touch the stub area, on either platform: every
@@ -506,8 +710,8 @@ mod tests {
     /// 47-bit user range, kills the stub; ranges just below and above pass.
     #[test]
     fn op_loop_cannot_touch_the_stub_area() {
-        let s = sites();
-        let sc = stub_filter(&s);
+        let s = op_sites();
+        let sc = op_thread_filter(&s);
         let pt = ptrace_stub_filter(BASE + 0x42, BASE + 0x10);
         let x64 = AUDIT_ARCH_X86_64;
         let top = 0x7fff_ffff_f000u64;
