@@ -229,29 +229,31 @@ static void mixing(void) {
     static unsigned a, b, c;
     struct waiter w;
     long r;
-    a = 1;
+    /* Not a possible tid: in the guest the test runs as tid 1. */
+    const unsigned A = 0x3ffffff1;
+    a = A;
     b = 0;
     c = 0;
     start(&w, &a, &b, NULL);
     CHECK(sleeping_on(&a), "FUTEX_WAKE meeting a WAIT_REQUEUE_PI waiter: EINVAL");
     r = fx(&a, FUTEX_WAKE_BITSET | P, 1, 0, NULL, 1);
     CHECK(r == -1 && errno == EINVAL, "FUTEX_WAKE_BITSET meeting it: %s", en(r));
-    r = fx(&a, FUTEX_CMP_REQUEUE | P, 1, 1, &c, 1);
+    r = fx(&a, FUTEX_CMP_REQUEUE | P, 1, 1, &c, A);
     CHECK(r == -1 && errno == EINVAL, "plain FUTEX_CMP_REQUEUE meeting it: %s", en(r));
     r = fx(&a, FUTEX_LOCK_PI | P, 0, 0, NULL, 0);
     CHECK(r == -1 && errno == EINVAL, "FUTEX_LOCK_PI on its word: %s", en(r));
-    r = fx(&c, FUTEX_WAKE_OP | P, 1, 0, &a, FUTEX_OP(FUTEX_OP_ADD, 0, FUTEX_OP_CMP_EQ, 1));
+    r = fx(&c, FUTEX_WAKE_OP | P, 1, 0, &a, FUTEX_OP(FUTEX_OP_ADD, 0, FUTEX_OP_CMP_NE, 0));
     CHECK(r == -1 && errno == EINVAL, "FUTEX_WAKE_OP whose second word it is: %s", en(r));
-    r = cmp_rq(&a, 1, 1, &c, 1, P);
+    r = cmp_rq(&a, 1, 1, &c, A, P);
     CHECK(r == -1 && errno == EINVAL, "CMP_REQUEUE_PI to another uaddr2 than it waits for: %s", en(r));
-    CHECK(a == 1 && c == 0 && !w.done, "nothing changed, it still waits");
-    r = cmp_rq(&a, 1, 0, &b, 1, P);
+    CHECK(a == A && c == 0 && !w.done, "nothing changed, it still waits");
+    r = cmp_rq(&a, 1, 0, &b, A, P);
     CHECK(r == 1, "CMP_REQUEUE_PI to its uaddr2: %s", en(r));
     finish(&w);
     CHECK(w.ret == 0 && w.unlock_ret == 0 && b == 0, "it got the lock and unlocked it");
 
     /* A plain waiter on the PI word: the target is not a PI futex. */
-    b = 5;
+    b = 0x3ffffff5;
     start(&w, &a, &b, NULL);
     CHECK(sleeping_on(&a), "a requeue-PI waiter on a");
     struct plain pl = {&b, 0};
@@ -259,7 +261,7 @@ static void mixing(void) {
     pthread_create(&pt, NULL, plain_main, &pl);
     UNTIL_NONZERO(r, fx(&b, FUTEX_REQUEUE | P, 0, 1, &b, 0));
     CHECK(r == 1, "FUTEX_REQUEUE of b onto itself counts its waiter: %s", en(r));
-    r = cmp_rq(&a, 1, 1, &b, 1, P);
+    r = cmp_rq(&a, 1, 1, &b, A, P);
     CHECK(r == -1 && errno == EINVAL, "CMP_REQUEUE_PI to a word with a plain waiter: %s", en(r));
     r = fx(&b, FUTEX_LOCK_PI | P, 0, 0, NULL, 0);
     CHECK(r == -1 && errno == EINVAL, "FUTEX_LOCK_PI on a word with a plain waiter: %s", en(r));
@@ -271,11 +273,22 @@ static void mixing(void) {
     pthread_join(pt, NULL);
     CHECK(r == 1 && pl.r == 0, "the plain waiter woken by FUTEX_WAKE");
     b = 0;
-    r = cmp_rq(&a, 1, 1, &b, 1, P);
+    r = cmp_rq(&a, 1, 1, &b, A, P);
     CHECK(r == 1, "then the requeue-PI waiter is woken owning b: %s", en(r));
     finish(&w);
     CHECK(w.ret == 0 && w.seen == ((unsigned)w.tid | FUTEX_WAITERS) && w.unlock_ret == 0 && b == 0,
           "it owned b with FUTEX_WAITERS (nr_requeue 1) and unlocked it");
+
+    /* Linux's futex_wake counts after waking: a count of 0 or -1 wakes one. */
+    for (int n = 0; n >= -1; n--) {
+        c = 3;
+        struct plain q = {&c, 1};
+        pthread_create(&pt, NULL, plain_main, &q);
+        UNTIL_NONZERO(r, fx(&c, FUTEX_REQUEUE | P, 0, 1, &c, 0));
+        r = fx(&c, FUTEX_WAKE | P, n, 0, NULL, 0);
+        pthread_join(pt, NULL);
+        CHECK(r == 1 && q.r == 0, "FUTEX_WAKE with a count of %d wakes one: %s", n, en(r));
+    }
 }
 
 /* The lock is free: the top waiter takes it at once. */
