@@ -125,8 +125,7 @@ impl Kernel {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Errno::ETIMEDOUT);
         }
-        self.futexes
-            .enqueue_kind(key, tid, WaitKind::Pi { uaddr });
+        self.futexes.enqueue_kind(key, tid, WaitKind::Pi { uaddr });
         Ok(Some(match deadline {
             Some(d) => {
                 self.task_mut(tid)?.block_deadline = Some(d);

@@ -510,7 +510,13 @@ pub fn sys_mincore(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 /// Linux's do_mincore: the residency of up to `pages` pages from `start`
 /// (inside user space), as far as the VMA holding `start` goes; ENOMEM
 /// when no VMA holds it.
-fn mincore_chunk(k: &mut Kernel, tid: Pid, start: u64, pages: u64, out: &mut Vec<u8>) -> KResult<()> {
+fn mincore_chunk(
+    k: &mut Kernel,
+    tid: Pid,
+    start: u64,
+    pages: u64,
+    out: &mut Vec<u8>,
+) -> KResult<()> {
     let mm = k.mm_of(tid)?;
     let Some(v) = mm.aspace.find_vma(GuestVirt(start)) else {
         return Err(Errno::ENOMEM);
