@@ -80,6 +80,7 @@ const COMPARED: &[&str] = &[
     "t_futexv",
     "t_mlock",
     "t_requeue_pi",
+    "t_utimes",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -218,6 +219,7 @@ compare!(
     t_futexv,
     t_mlock,
     t_requeue_pi,
+    t_utimes,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
