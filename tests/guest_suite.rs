@@ -81,6 +81,8 @@ const COMPARED: &[&str] = &[
     "t_futexv",
     "t_mlock",
     "t_ucaps",
+    "t_requeue_pi",
+    "t_utimes",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -222,6 +224,8 @@ compare!(
     t_futexv,
     t_mlock,
     t_ucaps,
+    t_requeue_pi,
+    t_utimes,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -43,13 +43,30 @@ pub enum FutexKey {
     },
 }
 
+/// What a waiter sleeps in, for Linux's rule that plain and PI operations
+/// never meet: a plain op finding a PI waiter (or the reverse) is EINVAL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Waiter {
-    tid: Pid,
-    bitset: u32,
+pub enum WaitKind {
+    /// FUTEX_WAIT(_BITSET), futex_waitv.
+    Plain,
+    /// Waiting for a PI futex: FUTEX_LOCK_PI(2), or a FUTEX_WAIT_REQUEUE_PI
+    /// waiter already requeued to its PI futex. `uaddr` is the word in the
+    /// waiter's own address space (what a handoff writes).
+    Pi { uaddr: u64 },
+    /// FUTEX_WAIT_REQUEUE_PI, still on the plain word: `target` is the PI
+    /// futex it may be requeued to, at `uaddr2` in its address space.
+    RequeuePi { target: FutexKey, uaddr2: u64 },
+}
+
+/// One entry of a waiter list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Waiter {
+    pub tid: Pid,
+    pub bitset: u32,
     /// The entry's index in a futex_waitv vector (0 for futex(2)): what
     /// the woken call returns.
-    index: u32,
+    pub index: u32,
+    pub kind: WaitKind,
 }
 
 #[derive(Default)]
@@ -64,15 +81,29 @@ impl FutexTable {
         self.enqueue_vec(&[key], tid, bitset);
     }
 
+    /// `tid` waits on `key` as `kind` (leaving any list it was in).
+    pub fn enqueue_kind(&mut self, key: FutexKey, tid: Pid, kind: WaitKind) {
+        self.remove(tid);
+        self.queues.entry(key).or_default().push_back(Waiter {
+            tid,
+            bitset: u32::MAX,
+            index: 0,
+            kind,
+        });
+        self.waiting.insert(tid, vec![key]);
+    }
+
     /// `tid` waits on every key of `keys` at once (futex_waitv), leaving
     /// any list it was in; a wake on `keys[i]` reports `i`.
     pub fn enqueue_vec(&mut self, keys: &[FutexKey], tid: Pid, bitset: u32) {
         self.remove(tid);
         for (index, &key) in (0u32..).zip(keys) {
-            self.queues
-                .entry(key)
-                .or_default()
-                .push_back(Waiter { tid, bitset, index });
+            self.queues.entry(key).or_default().push_back(Waiter {
+                tid,
+                bitset,
+                index,
+                kind: WaitKind::Plain,
+            });
         }
         self.waiting.insert(tid, keys.to_vec());
     }
@@ -92,68 +123,59 @@ impl FutexTable {
         }
     }
 
-    /// Removes and returns up to `n` waiters on `key` whose bitset meets
-    /// `bitset`, oldest first.
-    pub fn take(&mut self, key: FutexKey, n: usize, bitset: u32) -> Vec<Pid> {
-        self.take_indexed(key, n, bitset)
-            .into_iter()
-            .map(|(t, _)| t)
-            .collect()
+    /// The entries on `key`, oldest first.
+    pub fn entries(&self, key: FutexKey) -> Vec<Waiter> {
+        self.queues
+            .get(&key)
+            .map(|q| q.iter().copied().collect())
+            .unwrap_or_default()
     }
 
-    /// As `take`, with the index each waiter waits on `key` under (its
-    /// first such entry); a futex_waitv waiter leaves all its lists.
-    pub fn take_indexed(&mut self, key: FutexKey, n: usize, bitset: u32) -> Vec<(Pid, u32)> {
-        let mut out: Vec<(Pid, u32)> = Vec::new();
-        let Some(q) = self.queues.get_mut(&key) else {
-            return out;
+    /// How `tid` waits, when it sits in exactly one list.
+    pub fn kind_of(&self, tid: Pid) -> Option<WaitKind> {
+        let keys = self.waiting.get(&tid)?;
+        let [key] = keys.as_slice() else {
+            return None;
         };
-        q.retain(|w| {
-            if out.iter().any(|&(t, _)| t == w.tid) {
-                // A second entry of a waiter already taken (one word
-                // listed twice in a futex_waitv vector).
-                false
-            } else if out.len() < n && w.bitset & bitset != 0 {
-                out.push((w.tid, w.index));
-                false
-            } else {
-                true
-            }
-        });
-        if q.is_empty() {
-            self.queues.remove(&key);
-        }
-        for &(t, _) in &out {
-            self.remove(t);
-        }
-        out
+        self.queues
+            .get(key)?
+            .iter()
+            .find(|w| w.tid == tid)
+            .map(|w| w.kind)
     }
 
-    /// Moves up to `max` waiters from `from` to the end of `to`'s list.
-    pub fn requeue(&mut self, from: FutexKey, to: FutexKey, max: usize) -> usize {
-        if from == to || max == 0 {
-            return 0;
-        }
+    /// Moves `tid`'s entry on `from` to the end of `to`'s list (Linux's
+    /// requeue_futex), now waiting as `kind`. False when it is not there.
+    pub fn move_waiter(&mut self, tid: Pid, from: FutexKey, to: FutexKey, kind: WaitKind) -> bool {
         let Some(q) = self.queues.get_mut(&from) else {
-            return 0;
+            return false;
         };
-        let k = max.min(q.len());
-        let moved: Vec<Waiter> = q.drain(..k).collect();
+        let Some(pos) = q.iter().position(|w| w.tid == tid) else {
+            return false;
+        };
+        let Some(mut w) = q.remove(pos) else {
+            return false;
+        };
         if q.is_empty() {
             self.queues.remove(&from);
         }
-        for w in &moved {
-            if let Some(keys) = self.waiting.get_mut(&w.tid) {
-                if let Some(k) = keys.iter_mut().find(|k| **k == from) {
-                    *k = to;
-                }
+        w.kind = kind;
+        if let Some(keys) = self.waiting.get_mut(&tid) {
+            if let Some(k) = keys.iter_mut().find(|k| **k == from) {
+                *k = to;
             }
         }
+        self.queues.entry(to).or_default().push_back(w);
+        true
+    }
+
+    /// The keys that have a waiter of kind `Pi` (for an exiting owner).
+    pub fn pi_keys(&self) -> Vec<FutexKey> {
         self.queues
-            .entry(to)
-            .or_default()
-            .extend(moved.iter().copied());
-        moved.len()
+            .iter()
+            .filter(|(_, q)| q.iter().any(|w| matches!(w.kind, WaitKind::Pi { .. })))
+            .map(|(k, _)| *k)
+            .collect()
     }
 
     /// The tasks listed on `key`, oldest first.
@@ -225,25 +247,100 @@ impl Kernel {
     }
 
     /// Wakes up to `n` waiters on `key` whose bitset meets `bitset`:
-    /// their FUTEX_WAIT returns 0. Returns how many woke.
+    /// their FUTEX_WAIT returns 0. Returns how many woke. A PI waiter
+    /// ends the walk (see `futex_wake_checked`).
     pub fn futex_wake_key(&mut self, key: FutexKey, n: usize, bitset: u32) -> usize {
         let mut woken = 0;
-        while woken < n {
-            let batch = self.futexes.take_indexed(key, n - woken, bitset);
-            if batch.is_empty() {
+        let _ = self.futex_wake_walk(key, n, bitset, &mut woken);
+        woken
+    }
+
+    /// Linux's futex_wake: walks `key`'s waiters oldest first, waking
+    /// those whose bitset meets `bitset`, and stops after the `n`th — or
+    /// after the first when `n` is 0, since Linux counts after waking.
+    /// Meeting a PI or requeue-PI waiter ends it with EINVAL (those woken
+    /// before stay woken).
+    pub fn futex_wake_checked(&mut self, key: FutexKey, n: usize, bitset: u32) -> KResult<usize> {
+        let mut woken = 0;
+        self.futex_wake_walk(key, n.max(1), bitset, &mut woken)?;
+        Ok(woken)
+    }
+
+    fn futex_wake_walk(
+        &mut self,
+        key: FutexKey,
+        n: usize,
+        bitset: u32,
+        woken: &mut usize,
+    ) -> KResult<()> {
+        for w in self.futexes.entries(key) {
+            if *woken >= n {
                 break;
             }
-            for (w, index) in batch {
+            if !self.futex_waiting(w.tid) {
                 // An entry left by a wait that ended otherwise (a task
-                // stopped and continued) is dropped, not counted.
-                if !self.futex_waiting(w) {
-                    continue;
+                // stopped and continued), or a second entry of a
+                // futex_waitv waiter woken just now: dropped, not counted.
+                if !self.task_blocked(w.tid) {
+                    self.futexes.remove(w.tid);
                 }
-                self.futex_wake_task_with(w, index.into());
-                woken += 1;
+                continue;
+            }
+            if w.kind != WaitKind::Plain {
+                return Err(Errno::EINVAL);
+            }
+            if w.bitset & bitset == 0 {
+                continue;
+            }
+            self.futexes.remove(w.tid);
+            self.futex_wake_task_with(w.tid, w.index.into());
+            *woken += 1;
+        }
+        Ok(())
+    }
+
+    /// Is `tid` blocked at all (its futex entries may still be current)?
+    fn task_blocked(&self, tid: Pid) -> bool {
+        self.tasks
+            .get(&tid)
+            .is_some_and(|t| matches!(t.state, TaskState::Blocked(_)))
+    }
+
+    /// FUTEX_REQUEUE and FUTEX_CMP_REQUEUE after their checks (Linux's
+    /// futex_requeue loop): the first `nr_wake` waiters on `from` are
+    /// woken, the next `nr_requeue` move to `to` (to the end of its list,
+    /// or where they are when it is the same word; they count either
+    /// way). A PI or requeue-PI waiter ends it with EINVAL.
+    pub fn futex_requeue_plain(
+        &mut self,
+        from: FutexKey,
+        to: FutexKey,
+        nr_wake: usize,
+        nr_requeue: usize,
+    ) -> KResult<usize> {
+        let mut count = 0usize;
+        for w in self.futexes.entries(from) {
+            if count.saturating_sub(nr_wake) >= nr_requeue && count >= nr_wake {
+                break;
+            }
+            if !self.futex_waiting(w.tid) {
+                if !self.task_blocked(w.tid) {
+                    self.futexes.remove(w.tid);
+                }
+                continue;
+            }
+            if w.kind != WaitKind::Plain {
+                return Err(Errno::EINVAL);
+            }
+            count += 1;
+            if count <= nr_wake {
+                self.futexes.remove(w.tid);
+                self.futex_wake_task_with(w.tid, w.index.into());
+            } else if from != to {
+                self.futexes.move_waiter(w.tid, from, to, WaitKind::Plain);
             }
         }
-        woken
+        Ok(count)
     }
 
     /// Ends `w`'s futex sleep: its futex call returns 0.
@@ -284,20 +381,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn waiters_wake_in_order_and_by_bitset() {
-        let mut t = FutexTable::default();
-        t.enqueue(key(1), 10, u32::MAX);
-        t.enqueue(key(1), 11, 0b01);
-        t.enqueue(key(1), 12, 0b10);
-        t.enqueue(key(2), 13, u32::MAX);
-        assert_eq!(t.take(key(1), 5, 0b10), vec![10, 12]);
-        assert_eq!(t.take(key(1), 5, u32::MAX), vec![11]);
-        assert_eq!(t.take(key(1), 5, u32::MAX), Vec::<Pid>::new());
-        assert_eq!(t.len(), 1);
-        assert_eq!(t.take(key(2), 0, u32::MAX), Vec::<Pid>::new());
-        assert_eq!(t.take(key(2), 1, u32::MAX), vec![13]);
-        assert!(t.is_empty());
+    fn tids(t: &FutexTable, k: FutexKey) -> Vec<Pid> {
+        t.entries(k).iter().map(|w| w.tid).collect()
     }
 
     #[test]
@@ -307,46 +392,57 @@ mod tests {
         t.enqueue(key(1), 10, u32::MAX);
         t.enqueue(key(2), 10, u32::MAX);
         assert_eq!(t.len(), 1);
-        assert_eq!(t.take(key(1), 9, u32::MAX), Vec::<Pid>::new());
+        assert_eq!(tids(&t, key(1)), Vec::<Pid>::new());
+        assert_eq!(tids(&t, key(2)), vec![10]);
         t.remove(10);
         assert!(t.is_empty());
-        assert_eq!(t.take(key(2), 9, u32::MAX), Vec::<Pid>::new());
+        assert_eq!(tids(&t, key(2)), Vec::<Pid>::new());
     }
 
     #[test]
-    fn requeue_moves_the_oldest_after_the_target_list() {
+    fn a_moved_waiter_goes_to_the_end_of_the_target_list_with_its_new_kind() {
         let mut t = FutexTable::default();
-        for tid in 1..=4 {
-            t.enqueue(key(1), tid, u32::MAX);
+        for tid in 1..=3 {
+            t.enqueue_kind(
+                key(1),
+                tid,
+                WaitKind::RequeuePi {
+                    target: key(2),
+                    uaddr2: 8,
+                },
+            );
         }
-        t.enqueue(key(2), 9, u32::MAX);
-        assert_eq!(t.requeue(key(1), key(2), 2), 2);
-        assert_eq!(t.take(key(2), 9, u32::MAX), vec![9, 1, 2]);
-        assert_eq!(t.requeue(key(1), key(1), 5), 0);
-        t.remove(3);
-        assert_eq!(t.take(key(1), 9, u32::MAX), vec![4]);
-        assert!(t.is_empty());
+        t.enqueue_kind(key(2), 9, WaitKind::Pi { uaddr: 8 });
+        assert!(t.move_waiter(2, key(1), key(2), WaitKind::Pi { uaddr: 8 }));
+        assert!(!t.move_waiter(2, key(1), key(2), WaitKind::Plain));
+        assert_eq!(tids(&t, key(2)), vec![9, 2]);
+        assert_eq!(tids(&t, key(1)), vec![1, 3]);
+        assert_eq!(t.kind_of(2), Some(WaitKind::Pi { uaddr: 8 }));
+        assert!(matches!(t.kind_of(1), Some(WaitKind::RequeuePi { .. })));
+        assert_eq!(t.pi_keys(), vec![key(2)]);
+        // Leaving after the move leaves the new list.
+        t.remove(2);
+        assert_eq!(tids(&t, key(2)), vec![9]);
+        assert_eq!(t.kind_of(2), None);
     }
 
     #[test]
-    fn a_vector_waiter_wakes_once_with_its_index_and_leaves_every_list() {
+    fn a_vector_waiter_leaves_every_list_and_has_no_single_kind() {
         let mut t = FutexTable::default();
         t.enqueue(key(2), 7, u32::MAX);
         t.enqueue_vec(&[key(1), key(2), key(3), key(2)], 10, u32::MAX);
         t.enqueue(key(3), 11, u32::MAX);
         assert_eq!(t.len(), 3);
-        // Listed twice on key 2: woken once, under its first index.
-        assert_eq!(t.take_indexed(key(2), 9, u32::MAX), vec![(7, 0), (10, 1)]);
-        assert_eq!(t.waiters(key(1)), Vec::<Pid>::new());
-        assert_eq!(t.waiters(key(3)), vec![11]);
+        assert_eq!(t.kind_of(10), None);
+        assert_eq!(t.kind_of(11), Some(WaitKind::Plain));
+        let idx: Vec<(Pid, u32)> = t.entries(key(2)).iter().map(|w| (w.tid, w.index)).collect();
+        assert_eq!(idx, vec![(7, 0), (10, 1), (10, 3)]);
+        t.remove(10);
+        assert_eq!(tids(&t, key(1)), Vec::<Pid>::new());
+        assert_eq!(tids(&t, key(2)), vec![7]);
+        assert_eq!(tids(&t, key(3)), vec![11]);
+        t.remove(7);
         t.remove(11);
-        t.enqueue_vec(&[key(1), key(3)], 10, u32::MAX);
-        assert_eq!(t.requeue(key(3), key(4), 1), 1);
-        assert_eq!(t.take_indexed(key(4), 1, u32::MAX), vec![(10, 1)]);
-        assert_eq!(t.waiters(key(1)), Vec::<Pid>::new());
-        t.enqueue_vec(&[key(5), key(6)], 12, u32::MAX);
-        t.remove(12);
         assert!(t.is_empty());
-        assert_eq!(t.take(key(6), 9, u32::MAX), Vec::<Pid>::new());
     }
 }

@@ -7,6 +7,7 @@
 //! | `sched.rs`    | the run loop: switching stubs, faults, blocking and waking; the scheduling policy |
 //! | `futex.rs`    | futex waiter lists keyed by what backs the word (mm+address, frame, file offset) |
 //! | `futex_pi.rs` | PI futexes (LOCK_PI/TRYLOCK_PI/UNLOCK_PI) and robust lists walked at thread exit |
+//! | `futex_requeue_pi.rs` | WAIT_REQUEUE_PI / CMP_REQUEUE_PI: plain waiters requeued onto a PI futex |
 //! | `timers.rs`   | the deadline queue: task timeouts and real-time timers, earliest first |
 //! | `posix_timers.rs` | POSIX timers (timer_create): SI_TIMER signals, overruns, wall and CPU clocks |
 //! | `hostsrc.rs`  | host event sources registered with the host event loop; the idle wait |
@@ -66,6 +67,7 @@ pub mod fdtable;
 pub mod files;
 pub mod futex;
 pub mod futex_pi;
+pub mod futex_requeue_pi;
 pub mod hostsrc;
 pub mod inet;
 pub mod ipc;

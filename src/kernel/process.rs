@@ -244,6 +244,9 @@ impl Kernel {
         let mmid = t.mm;
         // Robust futexes it holds are marked FUTEX_OWNER_DIED first.
         self.exit_robust_list(tid);
+        // PI futexes it still owns go to their waiters.
+        self.futexes.remove(tid);
+        self.exit_pi_owner(tid);
         if ctid != 0 {
             // CLONE_CHILD_CLEARTID: zero it and wake a futex waiter.
             let _ = self.write_u32(tid, ctid, 0);

@@ -288,6 +288,7 @@ impl Kernel {
     /// with its first deadline, as Linux's ERESTART_RESTARTBLOCK does.
     pub fn interrupt_syscall(&mut self, tid: Pid, nr: u64, args: [u64; 6]) {
         self.pipes.forget_waiter(tid);
+        let pi = pi_futex_interrupted(self, tid, nr, args);
         self.futexes.remove(tid);
         let Some(t) = self.tasks.get(&tid) else {
             return;
@@ -310,9 +311,15 @@ impl Kernel {
         let sock = t.sock_sleep;
         // A socket call that already moved bytes returns them; one under
         // a socket timeout fails with EINTR (after a stop too, signal(7)).
-        let restart = sock.done == 0
-            && !sock.timed
-            && (!has_handler || act.flags & SA_RESTART != 0 && restartable(nr));
+        let restart = match pi {
+            Some(PiInterrupted::Restart) => true,
+            Some(PiInterrupted::Fail) => false,
+            None => {
+                sock.done == 0
+                    && !sock.timed
+                    && (!has_handler || act.flags & SA_RESTART != 0 && restartable(nr))
+            }
+        };
         let block = sleep_restart(t, nr, args);
         let mut r = self.regs(tid);
         if sock.done > 0 {
@@ -324,6 +331,8 @@ impl Kernel {
             } else {
                 nr
             };
+        } else if pi == Some(PiInterrupted::Fail) {
+            r.rax = Errno::EAGAIN.to_syscall_return() as u64;
         } else {
             r.rax = Errno::EINTR.to_syscall_return() as u64;
         }
@@ -554,6 +563,31 @@ fn restartable(nr: u64) -> bool {
         7 | 23 | 34 | 35 | 130 | 219 | 230 | 232 | 270 | 271 | 281 // poll select pause nanosleep sigsuspend restart_syscall clock_nanosleep epoll_wait pselect ppoll epoll_pwait
         | 65 | 69 | 70 | 220 // SysV IPC: semop msgsnd msgrcv semtimedop (never restarted, signal(7))
     )
+}
+
+/// How a signal ends a PI futex sleep, where Linux does not follow
+/// SA_RESTART: FUTEX_LOCK_PI(2) and a FUTEX_WAIT_REQUEUE_PI not yet
+/// requeued restart after the handler (ERESTARTNOINTR); one already
+/// requeued to its PI futex fails with EAGAIN (Linux's EWOULDBLOCK, as a
+/// restart would find the word changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PiInterrupted {
+    Restart,
+    Fail,
+}
+
+fn pi_futex_interrupted(k: &Kernel, tid: Pid, nr: u64, args: [u64; 6]) -> Option<PiInterrupted> {
+    const NR_FUTEX: u64 = 202;
+    if nr != NR_FUTEX {
+        return None;
+    }
+    // FUTEX_CMD_MASK: without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME.
+    match args[1] & !(128 | 256) {
+        6 | 13 => Some(PiInterrupted::Restart), // LOCK_PI, LOCK_PI2
+        11 if k.futex_requeued_pi(tid) => Some(PiInterrupted::Fail),
+        11 => Some(PiInterrupted::Restart), // WAIT_REQUEUE_PI
+        _ => None,
+    }
 }
 
 /// The restart block of an interrupted relative sleep: nanosleep,

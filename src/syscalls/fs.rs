@@ -217,6 +217,10 @@ impl Kernel {
             if !created {
                 cred.check(&r.stat, mask)?;
             }
+            // O_NOATIME only for the owner or root (Linux's may_open).
+            if flags & O_NOATIME != 0 && cred.euid != 0 && cred.euid != r.stat.uid {
+                return Err(Errno::EPERM);
+            }
         }
         if ty == S_IFREG && flags & O_PATH == 0 {
             // A conflicting lease is broken first (Linux's break_lease).
@@ -1208,11 +1212,7 @@ pub fn sys_fchownat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let p = path_arg(k, tid, a[1])?;
-    let r = if p.is_empty() && a[4] & AT_EMPTY_PATH != 0 {
-        resolved_of_fd(k, tid, fd_arg(a[0]))?
-    } else {
-        k.lookup_at(tid, fd_arg(a[0]), &p, a[4] & AT_SYMLINK_NOFOLLOW == 0)?
-    };
+    let r = resolve_at(k, tid, fd_arg(a[0]), &p, a[4])?;
     chown_checked(k, tid, &r, chown_attr(a[2], a[3]))
 }
 
@@ -1226,70 +1226,151 @@ pub fn now_ts() -> Timespec {
     }
 }
 
+/// utimensat's special nanosecond values.
+const UTIME_NOW: i64 = (1 << 30) - 1;
+const UTIME_OMIT: i64 = (1 << 30) - 2;
+
+/// Linux's vfs_utimes after the lookup: EINVAL for a nanosecond value
+/// out of range, EROFS, then the permission — setting explicit times
+/// needs the owner or root (EPERM); setting both to now ("touch", NULL
+/// or both UTIME_NOW) also lets anyone who may write the file (EACCES).
+fn utimes_checked(
+    k: &mut Kernel,
+    tid: Pid,
+    r: &Resolved,
+    times: Option<[Timespec64; 2]>,
+) -> SysResult {
+    let valid = |n: i64| n == UTIME_NOW || n == UTIME_OMIT || (0..1_000_000_000).contains(&n);
+    let times = match times {
+        Some(t) if !valid(t[0].1) || !valid(t[1].1) => return Err(Errno::EINVAL),
+        Some(t) if t[0].1 == UTIME_NOW && t[1].1 == UTIME_NOW => None,
+        t => t,
+    };
+    refuse_read_only(k, r)?;
+    let cred = k.cred(tid)?;
+    if cred.euid != 0 && cred.euid != r.stat.uid {
+        if times.is_some() {
+            return Err(Errno::EPERM);
+        }
+        cred.check(&r.stat, MAY_WRITE)?;
+    }
+    let now = now_ts();
+    let pick = |t: Option<Timespec64>| match t {
+        None => Some(now),
+        Some((_, UTIME_NOW)) => Some(now),
+        Some((_, UTIME_OMIT)) => None,
+        // In range: checked above.
+        Some((sec, nsec)) => Some(Timespec {
+            sec,
+            nsec: nsec as u32,
+        }),
+    };
+    let attr = SetAttr {
+        atime: pick(times.map(|t| t[0])),
+        mtime: pick(times.map(|t| t[1])),
+        ..Default::default()
+    };
+    k.mounts.fs(r.node.mnt)?.setattr(r.node.ino, &attr)?;
+    k.notify_path(tid, &r.path, r.node, IN_ATTRIB);
+    ok(0)
+}
+
+/// A guest (seconds, nanoseconds) pair.
+type Timespec64 = (i64, i64);
+
+/// Two guest structs of two 64-bit fields at `p`: timespecs, timevals or
+/// a utimbuf's two seconds (`pairs` false).
+fn read_time_pairs(k: &mut Kernel, tid: Pid, p: u64, pairs: bool) -> KResult<[Timespec64; 2]> {
+    let b = k.read_user_vec(tid, p, if pairs { 32 } else { 16 })?;
+    let get = |i: usize| i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+    Ok(if pairs {
+        [(get(0), get(1)), (get(2), get(3))]
+    } else {
+        [(get(0), 0), (get(1), 0)]
+    })
+}
+
+/// utimensat(dirfd, path, times, flags), Linux's order: the times are
+/// read first, and both UTIME_OMIT succeeds without looking at the path;
+/// unknown flags EINVAL; a NULL path acts on the fd (no flags then).
 pub fn sys_utimensat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    const UTIME_NOW: u64 = (1 << 30) - 1;
-    const UTIME_OMIT: u64 = (1 << 30) - 2;
-    let r = if a[1] == 0 {
+    let times = match a[2] {
+        0 => None,
+        p => Some(read_time_pairs(k, tid, p, true)?),
+    };
+    if times.is_some_and(|t| t[0].1 == UTIME_OMIT && t[1].1 == UTIME_OMIT) {
+        return ok(0);
+    }
+    let flags = a[3];
+    let r = if a[1] == 0 && fd_arg(a[0]) != AT_FDCWD {
+        if flags != 0 {
+            return Err(Errno::EINVAL);
+        }
+        refuse_o_path(k, tid, fd_arg(a[0]))?;
         resolved_of_fd(k, tid, fd_arg(a[0]))?
     } else {
+        if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if a[1] == 0 {
+            return Err(Errno::EFAULT);
+        }
         let p = path_arg(k, tid, a[1])?;
-        k.lookup_at(tid, fd_arg(a[0]), &p, a[3] & AT_SYMLINK_NOFOLLOW == 0)?
+        resolve_at(k, tid, fd_arg(a[0]), &p, flags)?
     };
-    let now = now_ts();
-    let (mut at, mut mt) = (Some(now), Some(now));
-    if a[2] != 0 {
-        let b = k.read_user_vec(tid, a[2], 32)?;
-        let get = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8"));
-        let pick = |sec: u64, nsec: u64| match nsec {
-            UTIME_NOW => Some(now),
-            UTIME_OMIT => None,
-            n => Some(Timespec {
-                sec: sec as i64,
-                nsec: n as u32,
-            }),
-        };
-        at = pick(get(0), get(8));
-        mt = pick(get(16), get(24));
-    }
-    setattr_checked(
-        k,
-        tid,
-        &r,
-        SetAttr {
-            atime: at,
-            mtime: mt,
-            ..Default::default()
-        },
-    )
+    utimes_checked(k, tid, &r, times)
+}
+
+/// utimes(path, timevals) and futimesat: tv_usec outside [0, 10^6) is
+/// EINVAL before the path is looked at.
+fn do_utimes_tv(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, tv: u64) -> SysResult {
+    let times = match tv {
+        0 => None,
+        p => {
+            let t = read_time_pairs(k, tid, p, true)?;
+            if !(0..1_000_000).contains(&t[0].1) || !(0..1_000_000).contains(&t[1].1) {
+                return Err(Errno::EINVAL);
+            }
+            // Below 10^6, so the product is below 10^9.
+            Some([(t[0].0, t[0].1 * 1000), (t[1].0, t[1].1 * 1000)])
+        }
+    };
+    let p = path_arg(k, tid, pp)?;
+    let r = k.lookup_at(tid, dirfd, &p, true)?;
+    utimes_checked(k, tid, &r, times)
 }
 
 pub fn sys_utimes(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_utimes_tv(k, tid, AT_FDCWD, a[0], a[1])
+}
+
+pub fn sys_futimesat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    do_utimes_tv(k, tid, fd_arg(a[0]), a[1], a[2])
+}
+
+/// utime(path, utimbuf): two whole seconds.
+pub fn sys_utime(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let times = match a[1] {
+        0 => None,
+        p => Some(read_time_pairs(k, tid, p, false)?),
+    };
     let p = path_arg(k, tid, a[0])?;
     let r = k.lookup_at(tid, AT_FDCWD, &p, true)?;
-    let now = now_ts();
-    let (mut at, mut mt) = (now, now);
-    if a[1] != 0 {
-        let b = k.read_user_vec(tid, a[1], 32)?;
-        let get = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().expect("8"));
-        at = Timespec {
-            sec: get(0),
-            nsec: (get(8) * 1000) as u32,
-        };
-        mt = Timespec {
-            sec: get(16),
-            nsec: (get(24) * 1000) as u32,
-        };
+    utimes_checked(k, tid, &r, times)
+}
+
+/// The file an *at call with `flags` names: with AT_EMPTY_PATH and an
+/// empty path the dirfd itself (the cwd for AT_FDCWD), as Linux's
+/// LOOKUP_EMPTY; else the path from dirfd, following a last symlink
+/// unless AT_SYMLINK_NOFOLLOW.
+fn resolve_at(k: &mut Kernel, tid: Pid, dirfd: i32, p: &[u8], flags: u64) -> KResult<Resolved> {
+    if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        if dirfd == AT_FDCWD {
+            return k.lookup_at(tid, AT_FDCWD, b".", true);
+        }
+        return resolved_of_fd(k, tid, dirfd);
     }
-    setattr_checked(
-        k,
-        tid,
-        &r,
-        SetAttr {
-            atime: Some(at),
-            mtime: Some(mt),
-            ..Default::default()
-        },
-    )
+    k.lookup_at(tid, dirfd, p, flags & AT_SYMLINK_NOFOLLOW == 0)
 }
 
 /// truncate(2) (`by_path`: permission is checked) and ftruncate(2) in
@@ -1375,11 +1456,7 @@ fn do_access(k: &mut Kernel, tid: Pid, dirfd: i32, pp: u64, mode: u64, flags: u6
         return Err(Errno::EINVAL);
     }
     let p = path_arg(k, tid, pp)?;
-    let r = if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
-        resolved_of_fd(k, tid, dirfd)?
-    } else {
-        k.lookup_at(tid, dirfd, &p, flags & AT_SYMLINK_NOFOLLOW == 0)?
-    };
+    let r = resolve_at(k, tid, dirfd, &p, flags)?;
     if mode & 7 == 0 {
         return ok(0);
     }

@@ -1,8 +1,10 @@
 //! futex(2): decoding the operations; the waiter lists and keys are
 //! `kernel/futex.rs`. WAIT, WAKE, their BITSET forms, REQUEUE,
 //! CMP_REQUEUE and WAKE_OP; LOCK_PI, LOCK_PI2, TRYLOCK_PI and UNLOCK_PI
-//! (`kernel/futex_pi.rs`); set_robust_list/get_robust_list. The
-//! REQUEUE_PI pair is ENOSYS (glibc's condition variables do not use it).
+//! (`kernel/futex_pi.rs`); WAIT_REQUEUE_PI and CMP_REQUEUE_PI
+//! (`kernel/futex_requeue_pi.rs`); set_robust_list/get_robust_list. As in
+//! Linux, the timeout of the ops that take one is read (EFAULT, EINVAL)
+//! before anything else is looked at.
 
 use std::time::Instant;
 
@@ -22,6 +24,8 @@ const FUTEX_TRYLOCK_PI: u64 = 8;
 const FUTEX_WAIT_BITSET: u64 = 9;
 const FUTEX_LOCK_PI2: u64 = 13;
 const FUTEX_WAKE_BITSET: u64 = 10;
+const FUTEX_WAIT_REQUEUE_PI: u64 = 11;
+const FUTEX_CMP_REQUEUE_PI: u64 = 12;
 const FUTEX_PRIVATE_FLAG: u64 = 128;
 const FUTEX_CLOCK_REALTIME: u64 = 256;
 const FUTEX_BITSET_MATCH_ANY: u32 = u32::MAX;
@@ -36,7 +40,10 @@ pub fn sys_futex(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let private = a[1] & FUTEX_PRIVATE_FLAG != 0;
     let op = a[1] & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
     if a[1] & FUTEX_CLOCK_REALTIME != 0
-        && !matches!(op, FUTEX_WAIT | FUTEX_WAIT_BITSET | FUTEX_LOCK_PI2)
+        && !matches!(
+            op,
+            FUTEX_WAIT | FUTEX_WAIT_BITSET | FUTEX_LOCK_PI2 | FUTEX_WAIT_REQUEUE_PI
+        )
     {
         return Err(Errno::ENOSYS);
     }
@@ -62,7 +69,7 @@ pub fn sys_futex(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
                 return Err(Errno::EINVAL);
             }
             let key = k.futex_key(tid, uaddr, private)?;
-            ok(k.futex_wake_key(key, count(a[2]), bitset) as i64)
+            ok(k.futex_wake_checked(key, count(a[2]), bitset)? as i64)
         }
         FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
             let (n, max) = (a[2] as u32 as i32, a[3] as u32 as i32);
@@ -74,10 +81,52 @@ pub fn sys_futex(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             if op == FUTEX_CMP_REQUEUE && k.read_u32(tid, uaddr)? != a[5] as u32 {
                 return Err(Errno::EAGAIN);
             }
-            let woken = k.futex_wake_key(key, n as usize, FUTEX_BITSET_MATCH_ANY);
-            let moved = k.futexes.requeue(key, key2, max as usize);
             // Linux returns the waiters woken plus those requeued.
-            ok((woken + moved) as i64)
+            ok(k.futex_requeue_plain(key, key2, n as usize, max as usize)? as i64)
+        }
+        FUTEX_CMP_REQUEUE_PI => {
+            let args = crate::kernel::futex_requeue_pi::CmpRequeuePi {
+                uaddr,
+                uaddr2: a[4],
+                nr_wake: a[2] as u32 as i32,
+                nr_requeue: a[3] as u32 as i32,
+                cmpval: a[5] as u32,
+                private,
+            };
+            ok(k.futex_cmp_requeue_pi(tid, args)? as i64)
+        }
+        FUTEX_WAIT_REQUEUE_PI => {
+            let retried = k.task(tid)?.block_deadline;
+            if retried.is_some_and(|d| Instant::now() >= d) {
+                k.futexes.remove(tid);
+                return Err(Errno::ETIMEDOUT);
+            }
+            if k.futex_requeued_pi(tid) {
+                // Woken on the PI futex otherwise than by a handoff.
+                k.futexes.remove(tid);
+                return Err(Errno::EAGAIN);
+            }
+            k.futexes.remove(tid);
+            let deadline = match (retried, a[3]) {
+                (Some(d), _) => Some(d),
+                (None, 0) => None,
+                (None, ts) => {
+                    let d = crate::syscalls::time::read_timespec_duration(k, tid, ts)?;
+                    // Absolute, on CLOCK_MONOTONIC unless FUTEX_CLOCK_REALTIME.
+                    let clock = if a[1] & FUTEX_CLOCK_REALTIME != 0 {
+                        0
+                    } else {
+                        1
+                    };
+                    Some(crate::syscalls::time::clock_deadline(
+                        clock,
+                        d.as_secs(),
+                        d.subsec_nanos().into(),
+                    ))
+                }
+            };
+            let w = k.futex_wait_requeue_pi(tid, uaddr, a[2] as u32, a[4], private, deadline)?;
+            Ok(Outcome::Block(w))
         }
         FUTEX_WAKE_OP => futex_wake_op(k, tid, a, private),
         FUTEX_LOCK_PI | FUTEX_LOCK_PI2 | FUTEX_TRYLOCK_PI => {
@@ -206,9 +255,9 @@ fn futex_wake_op(k: &mut Kernel, tid: Pid, a: [u64; 6], private: bool) -> SysRes
         _ => return Err(Errno::ENOSYS),
     };
     k.write_u32(tid, uaddr2, new)?;
-    let mut n = k.futex_wake_key(key, count(a[2]), FUTEX_BITSET_MATCH_ANY);
+    let mut n = k.futex_wake_checked(key, count(a[2]), FUTEX_BITSET_MATCH_ANY)?;
     if cond {
-        n += k.futex_wake_key(key2, count(a[3]), FUTEX_BITSET_MATCH_ANY);
+        n += k.futex_wake_checked(key2, count(a[3]), FUTEX_BITSET_MATCH_ANY)?;
     }
     ok(n as i64)
 }

@@ -350,6 +350,19 @@ pub fn sys_mremap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         if new < old_end && old < new_end {
             return Err(Errno::EINVAL);
         }
+        if old_len != new_len {
+            // Linux's check_prep_vma, before the target is unmapped: the
+            // old range in one VMA (EFAULT), and a locked mapping that
+            // grows within RLIMIT_MEMLOCK (EAGAIN).
+            let locked = match k.mm_of(tid)?.aspace.find_vma(old) {
+                Some(v) if old_end <= v.end => v.lock != crate::mm::vma::Lock::None,
+                _ => return Err(Errno::EFAULT),
+            };
+            let growth = new_len.saturating_sub(old_len);
+            if locked && growth > 0 && !super::mlock::mlock_future_ok(k, tid, growth)? {
+                return Err(Errno::EAGAIN);
+            }
+        }
         let Kernel { mms, frames, .. } = k;
         let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
         if old_len == new_len {
@@ -473,29 +486,54 @@ pub fn sys_mincore(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if !is_page_aligned(addr) {
         return Err(Errno::EINVAL);
     }
-    let len = page_up(len).ok_or(Errno::ENOMEM)?;
+    // Linux: access_ok on the range as given (ENOMEM), then on the vector
+    // (EFAULT); any length is walked, PAGE entries at a time.
     user_end(addr, len).ok_or(Errno::ENOMEM)?;
-    let pages = len / PAGE;
-    if pages > 1 << 20 {
-        return Err(Errno::EINVAL);
+    let pages = len / PAGE + u64::from(len % PAGE != 0);
+    user_end(vec, pages).ok_or(Errno::EFAULT)?;
+    let (mut start, mut out, mut left) = (addr, vec, pages);
+    let mut buf = Vec::with_capacity(left.min(PAGE) as usize);
+    while left > 0 {
+        buf.clear();
+        mincore_chunk(k, tid, start, left.min(PAGE), &mut buf)?;
+        // What came before a hole or a bad vector stays written, as on
+        // Linux, which copies each chunk out before walking the next.
+        k.write_user(tid, out, &buf)?;
+        let n = buf.len() as u64;
+        left -= n;
+        out += n;
+        start += n * PAGE;
     }
-    let mut out = Vec::with_capacity(pages as usize);
-    for i in 0..pages {
-        let p = addr + i * PAGE;
-        let mm = k.mm_of(tid)?;
-        let Some(v) = mm.aspace.find_vma(GuestVirt(p)) else {
-            return Err(Errno::ENOMEM);
-        };
-        if mm.aspace.pte(p).is_some() {
+    ok(0)
+}
+
+/// Linux's do_mincore: the residency of up to `pages` pages from `start`
+/// (inside user space), as far as the VMA holding `start` goes; ENOMEM
+/// when no VMA holds it.
+fn mincore_chunk(
+    k: &mut Kernel,
+    tid: Pid,
+    start: u64,
+    pages: u64,
+    out: &mut Vec<u8>,
+) -> KResult<()> {
+    let mm = k.mm_of(tid)?;
+    let Some(v) = mm.aspace.find_vma(GuestVirt(start)) else {
+        return Err(Errno::ENOMEM);
+    };
+    let end = v.end.get().min(start + pages * PAGE);
+    let (vstart, backing) = (v.start.get(), v.backing.clone());
+    for p in (start..end).step_by(PAGE as usize) {
+        if k.mm_of(tid)?.aspace.pte(p).is_some() {
             out.push(1);
             continue;
         }
         // A file page not mapped here is resident when the page cache
         // (or tmpfs) holds it, as Linux reports page-cache residency.
-        let file_page = match &v.backing {
+        let file_page = match &backing {
             Backing::File { source, pgoff } => source
                 .key()
-                .and_then(|key| Some((key, pgoff.checked_add((p - v.start.get()) / PAGE)?))),
+                .and_then(|key| Some((key, pgoff.checked_add((p - vstart) / PAGE)?))),
             Backing::Anon => None,
         };
         let resident = file_page.is_some_and(|(key, idx)| {
@@ -506,6 +544,5 @@ pub fn sys_mincore(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         });
         out.push(resident as u8);
     }
-    k.write_user(tid, vec, &out)?;
-    ok(0)
+    Ok(())
 }

@@ -4,6 +4,7 @@
  * errno answers of file calls. */
 #include "t_common.h"
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
@@ -48,6 +49,9 @@ static void multi_fd_at_limit(void) {
     CHECK(open_count(16) == 15, "pipe installed nothing");
     CHECK(pipe2(p, O_CLOEXEC) < 0 && errno == EMFILE, "pipe2 with one free slot: EMFILE");
     CHECK(open_count(16) == 15, "pipe2 installed nothing");
+    int sv[2] = {-7, -7};
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 && errno == EMFILE, "socketpair with one free slot: EMFILE");
+    CHECK(sv[0] == -7 && sv[1] == -7 && open_count(16) == 15, "socketpair installed nothing, left the array alone");
     int fd = open("/dev/null", O_RDONLY);
     CHECK(fd == 15, "the free slot is still free (fd 15)");
     close(fd);
@@ -62,6 +66,35 @@ static void multi_fd_at_limit(void) {
 
     CHECK(syscall(SYS_pipe2, (void *)8, 0) < 0 && errno == EFAULT, "pipe2 to a bad address: EFAULT");
     CHECK(open_count(16) == 14, "EFAULT installed nothing");
+    close_from(3, 16);
+    CHECK(open_count(16) == base, "back to the fds we started with");
+
+    /* SCM_RIGHTS with three fds and one free slot: one installed,
+     * MSG_CTRUNC, the others closed (Linux's scm_detach_fds). */
+    int dp[2];
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, dp) == 0, "a datagram pair");
+    int three[3] = {0, 1, 2};
+    char ch = 'x';
+    struct iovec io = {&ch, 1};
+    union {
+        char b[CMSG_SPACE(3 * sizeof(int))];
+        struct cmsghdr h;
+    } cs, cr;
+    struct msghdr m = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = cs.b, .msg_controllen = sizeof cs.b};
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof three);
+    memcpy(CMSG_DATA(h), three, sizeof three);
+    CHECK(sendmsg(dp[0], &m, 0) == 1, "three fds sent");
+    fill_leaving(16, 1);
+    memset(&cr, 0, sizeof cr);
+    struct msghdr mr = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = cr.b, .msg_controllen = sizeof cr.b};
+    ssize_t got = recvmsg(dp[1], &mr, 0);
+    struct cmsghdr *g = CMSG_FIRSTHDR(&mr);
+    int nfds = g ? (int)((g->cmsg_len - CMSG_LEN(0)) / sizeof(int)) : -1;
+    CHECK(got == 1 && (mr.msg_flags & MSG_CTRUNC) && nfds == 1 && open_count(16) == 16,
+          "recvmsg of three fds with one free slot: one installed, MSG_CTRUNC");
     close_from(3, 16);
     CHECK(open_count(16) == base, "back to the fds we started with");
 

@@ -272,6 +272,52 @@ static void timeouts_and_errors(void) {
     CHECK(fx(&tw, FUTEX_WAKE, 1, NULL, NULL, 0) == 0, "a shared wake on a private page: nobody waits");
 }
 
+/* A process-shared barrier of three processes, and a named POSIX
+ * semaphore (sem_open) posted by another process. */
+static void barrier_and_named_sem(void) {
+    pthread_barrier_t *b = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    pthread_barrierattr_t ba;
+    pthread_barrierattr_init(&ba);
+    pthread_barrierattr_setpshared(&ba, PTHREAD_PROCESS_SHARED);
+    CHECK(pthread_barrier_init(b, &ba, 3) == 0, "a process-shared barrier for 3");
+    pid_t kids[2];
+    for (int i = 0; i < 2; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            int x = pthread_barrier_wait(b);
+            _exit(x == PTHREAD_BARRIER_SERIAL_THREAD ? 2 : x == 0 ? 0 : 1);
+        }
+    }
+    int x = pthread_barrier_wait(b);
+    int serial = x == PTHREAD_BARRIER_SERIAL_THREAD, others = x == 0;
+    for (int i = 0; i < 2; i++) {
+        const char *st = t_wait(kids[i]);
+        serial += strcmp(st, "exited 2") == 0;
+        others += strcmp(st, "exited 0") == 0;
+    }
+    CHECK(serial == 1 && others == 2, "all three passed it, one as the serial thread");
+    munmap(b, 4096);
+
+    sem_unlink("/t_futex_sem");
+    sem_t *s = sem_open("/t_futex_sem", O_CREAT | O_EXCL, 0600, 0);
+    CHECK(s != SEM_FAILED, "sem_open O_CREAT|O_EXCL");
+    if (s == SEM_FAILED) return;
+    CHECK(sem_open("/t_futex_sem", O_CREAT | O_EXCL, 0600, 0) == SEM_FAILED && errno == EEXIST, "again: EEXIST");
+    pid_t c = fork();
+    if (c == 0) {
+        sem_t *t = sem_open("/t_futex_sem", 0);
+        struct timespec d = {0, 50000000};
+        nanosleep(&d, NULL);
+        _exit(t != SEM_FAILED && sem_post(t) == 0 ? 0 : 1);
+    }
+    CHECK(sem_wait(s) == 0, "sem_wait woken by another process's sem_post");
+    CHECK(strcmp(t_wait(c), "exited 0") == 0, "the poster");
+    int v = -1;
+    CHECK(sem_getvalue(s, &v) == 0 && v == 0, "value 0 again");
+    CHECK(sem_close(s) == 0 && sem_unlink("/t_futex_sem") == 0, "sem_close and sem_unlink");
+    CHECK(sem_open("/t_futex_sem", 0) == SEM_FAILED && errno == ENOENT, "gone: ENOENT");
+}
+
 int main(void) {
     t_begin("t_futex");
     shared_anon();
@@ -279,5 +325,6 @@ int main(void) {
     pthread_pshared();
     bitsets_requeue_wake_op();
     timeouts_and_errors();
+    barrier_and_named_sem();
     return t_end();
 }

@@ -3,7 +3,9 @@
  * here or not: a file written and read (scratch dir, ext2 in the guest), a
  * tmpfs file with a hole (the hole is not resident). EINVAL for an
  * unaligned address, ENOMEM for an unmapped page, EFAULT for a bad
- * vector, 0 for length 0. */
+ * vector, 0 for length 0. Any length is walked (6 GiB, over 2^20 pages),
+ * PAGE entries at a time as Linux does, so what comes before a hole or a
+ * bad part of the vector is written before the error. */
 #include "t_common.h"
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -34,6 +36,53 @@ static void file_in(const char *path, int hole) {
     unlink(path);
 }
 
+static void large(void) {
+    const long ps = 4096;
+    const unsigned long pages = 6ul << 18; /* 6 GiB */
+    char *r = mmap(NULL, pages * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    unsigned char *v = mmap(NULL, pages, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(r != MAP_FAILED && v != MAP_FAILED, "a 6 GiB PROT_NONE reservation and a 1.5 MiB vector");
+    if (r == MAP_FAILED || v == MAP_FAILED) return;
+    unsigned long at[3] = {0, (1ul << 20) + 5, pages - 1};
+    int ok = 1;
+    for (int i = 0; i < 3; i++) {
+        ok &= mprotect(r + at[i] * ps, ps, PROT_READ | PROT_WRITE) == 0;
+        r[at[i] * ps] = 1;
+    }
+    CHECK(ok, "pages 0, 2^20+5 and the last made writable and touched");
+    memset(v, 0xee, pages);
+    CHECK(mincore(r, pages * ps, v) == 0, "mincore over all %lu pages", pages);
+    unsigned long ones = 0, bad = 0;
+    for (unsigned long i = 0; i < pages; i++) {
+        if (v[i] == 1) ones++;
+        else if (v[i] != 0) bad++;
+    }
+    CHECK(ones == 3 && bad == 0 && v[at[1]] == 1 && v[pages - 1] == 1, "exactly those 3 resident (%lu ones, %lu other)",
+          ones, bad);
+    /* A hole: the entries before it are written, then ENOMEM. */
+    munmap(r + 8000 * ps, ps);
+    memset(v, 0xee, 9000);
+    CHECK(mincore(r, 9000 * ps, v) == -1 && errno == ENOMEM, "a hole at page 8000: ENOMEM");
+    CHECK(v[0] == 1 && v[1] == 0 && v[7999] == 0 && v[8000] == 0xee, "the 8000 entries before it are written");
+    /* A vector whose second 4096 entries are not mapped. */
+    unsigned char *half = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(half + ps, ps);
+    memset(half, 0xee, ps);
+    CHECK(mincore(r, 2 * ps * ps, half) == -1 && errno == EFAULT, "a vector cut after 4096 entries: EFAULT");
+    CHECK(half[0] == 1 && half[4095] == 0, "the first 4096 entries are written");
+    munmap(half, ps);
+    CHECK(mincore(r + 8000 * ps, 0, v) == 0, "length 0 at an unmapped page: 0");
+    CHECK(mincore(r + 8000 * ps, ps, (unsigned char *)8) == -1 && errno == ENOMEM,
+          "an unmapped page with a bad vector: ENOMEM (the range first)");
+    CHECK(mincore(r, ps, (unsigned char *)0xffff800000000000ul) == -1 && errno == EFAULT,
+          "a vector outside user space: EFAULT");
+    CHECK(mincore(r + 8000 * ps, ps, (unsigned char *)0xffff800000000000ul) == -1 && errno == EFAULT,
+          "... even for an unmapped page (the vector's range is checked first)");
+    CHECK(mincore(r, -4096ul, v) == -1 && errno == ENOMEM, "a length that wraps: ENOMEM");
+    munmap(r, pages * ps);
+    munmap(v, pages);
+}
+
 int main(void) {
     t_begin("t_mincore");
     long ps = sysconf(_SC_PAGESIZE);
@@ -57,6 +106,7 @@ int main(void) {
     CHECK(mincore(a + ps, ps, v) == -1 && errno == ENOMEM, "an unmapped page: ENOMEM");
     CHECK(mincore((void *)0x7ffffffff000ul, 1ul << 40, v) == -1 && errno == ENOMEM, "past the user range: ENOMEM");
     munmap(a, 4 * ps);
+    large();
     file_in("written", 0);
     CHECK(mkdir("m", 0755) == 0 && mount("tmpfs", "m", "tmpfs", 0, "size=4m") == 0, "mount a tmpfs");
     file_in("m/holey", 1);
