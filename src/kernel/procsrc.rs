@@ -306,6 +306,8 @@ impl Kernel {
         s.privileged = self.tasks.get(&tid).is_some_and(|t| t.cred.euid == 0);
         let oom_total = self.oom_total_pages();
         s.meminfo = self.meminfo();
+        // Window pages the guest never touched are not resident.
+        let untouched = self.physmem.untouched();
         let up = self.uptime();
         s.uptime = up.as_secs_f64();
         // Linux's btime: the wall clock now less the time since boot.
@@ -366,7 +368,9 @@ impl Kernel {
             // /proc/<pid>/oom_score: Linux's badness over rss; init and
             // oom_score_adj -1000 are exempt (0).
             let oom_score = {
-                let rss = mm.map(|m| m.aspace.rss_split()).unwrap_or((0, 0));
+                let rss = mm
+                    .map(|m| m.aspace.rss_split(&untouched))
+                    .unwrap_or((0, 0));
                 let points = if t.tgid == 1 {
                     None
                 } else {
@@ -377,7 +381,7 @@ impl Kernel {
             // (user, system) ticks: the host's accounting of the stub plus
             // the kernel's time serving it, as times() reports them.
             let cpu = self.cpu_ticks(t.tgid);
-            let rss = mm.map(|m| m.aspace.rss()).unwrap_or_default();
+            let rss = mm.map(|m| m.aspace.rss(&untouched)).unwrap_or_default();
             let info = TaskInfo {
                 pid,
                 ppid: t.ppid.max(0) as u32,
@@ -523,6 +527,8 @@ impl Kernel {
 
     /// /proc/meminfo figures in KiB, from physmem and the page cache.
     pub fn meminfo(&self) -> MemInfo {
+        // Untouched window frames are free as far as the host is concerned.
+        self.physmem.settle();
         let st = self.physmem.stats();
         let pc = self.pagecache.borrow().stats();
         log::debug!(
@@ -531,7 +537,7 @@ impl Kernel {
         );
         let kib = |pages: u64| pages * 4;
         let total = kib(self.physmem.frames_plugged());
-        let free = kib(st.frames_free);
+        let free = kib(st.frames_free + st.frames_untouched);
         let cached = kib(pc.cached);
         MemInfo {
             total,
@@ -539,7 +545,10 @@ impl Kernel {
             available: free + cached - kib(pc.dirty).min(cached),
             cached,
             dirty: kib(pc.dirty),
-            anon_pages: kib(st.frames_allocated.saturating_sub(pc.cached)),
+            anon_pages: kib(st
+                .frames_allocated
+                .saturating_sub(pc.cached)
+                .saturating_sub(st.frames_untouched)),
             mapped: kib(pc.substituted),
             active_file: cached,
             inactive: 0,

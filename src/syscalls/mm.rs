@@ -480,13 +480,16 @@ pub fn sys_mincore(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let mut out = Vec::with_capacity(pages as usize);
+    // A window page the guest has not touched is not resident (Linux: a
+    // page is resident once faulted in).
+    let untouched = k.physmem.untouched();
     for i in 0..pages {
         let p = addr + i * PAGE;
         let mm = k.mm_of(tid)?;
         let Some(v) = mm.aspace.find_vma(GuestVirt(p)) else {
             return Err(Errno::ENOMEM);
         };
-        if mm.aspace.pte(p).is_some() {
+        if mm.aspace.pte(p).is_some_and(|pte| !untouched.contains(pte.frame)) {
             out.push(1);
             continue;
         }
