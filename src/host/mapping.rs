@@ -227,11 +227,14 @@ impl SharedMapping {
     /// (mincore: for a memfd, whether the page is in its page cache; a
     /// hole reads as "not resident"): `out[i]` is 1 or 0 for page `i`.
     pub fn resident(&self, offset: usize, out: &mut [u8]) -> Result<(), MappingError> {
-        let len = out.len().checked_mul(PAGE).ok_or(MappingError::OutOfRange {
-            offset,
-            len: usize::MAX,
-            size: self.len,
-        })?;
+        let len = out
+            .len()
+            .checked_mul(PAGE)
+            .ok_or(MappingError::OutOfRange {
+                offset,
+                len: usize::MAX,
+                size: self.len,
+            })?;
         if out.is_empty() {
             return Ok(());
         }

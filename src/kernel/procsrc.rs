@@ -368,9 +368,7 @@ impl Kernel {
             // /proc/<pid>/oom_score: Linux's badness over rss; init and
             // oom_score_adj -1000 are exempt (0).
             let oom_score = {
-                let rss = mm
-                    .map(|m| m.aspace.rss_split(&untouched))
-                    .unwrap_or((0, 0));
+                let rss = mm.map(|m| m.aspace.rss_split(&untouched)).unwrap_or((0, 0));
                 let points = if t.tgid == 1 {
                     None
                 } else {

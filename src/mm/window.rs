@@ -129,3 +129,94 @@ impl AddressSpace {
         pages.len() as u64
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mm::vma::Vma;
+    use crate::physmem::PhysMem;
+    use std::sync::Arc;
+
+    const B: u64 = 0x4000_0000;
+
+    fn setup(len: u64, lock: Lock) -> (AddressSpace, FrameRefs) {
+        let mut a = AddressSpace::new();
+        let v = Vma {
+            start: GuestVirt(B),
+            end: GuestVirt(B + len),
+            prot: PROT_READ | PROT_WRITE,
+            shared: false,
+            may_write: true,
+            backing: Backing::Anon,
+            label: None,
+            lock,
+        };
+        a.vmas.insert(v.start, v);
+        (
+            a,
+            FrameRefs::new(Arc::new(PhysMem::new(8192 * PAGE).unwrap())),
+        )
+    }
+
+    fn maps(a: &mut AddressSpace) -> Vec<(u64, u64)> {
+        a.take_ops()
+            .iter()
+            .filter(|o| matches!(o, MapOp::Map { .. }))
+            .map(|o| (o.range().start, o.range().end))
+            .collect()
+    }
+
+    #[test]
+    fn a_fault_maps_its_window_in_one_op() {
+        let (mut a, mut f) = setup(64 * PAGE, Lock::None);
+        a.handle_fault(GuestVirt(B + 20 * PAGE + 5), true, &mut f)
+            .unwrap();
+        // The aligned 16-page window around page 20: pages 16..32.
+        assert_eq!(maps(&mut a), vec![(B + 16 * PAGE, B + 32 * PAGE)]);
+        let u = f.physmem().untouched();
+        assert_eq!(u.len(), 15, "all but the faulting page are untouched");
+        assert!(!u.contains(a.pte(B + 20 * PAGE).unwrap().frame));
+        assert_eq!(a.rss(&u).anon, 1);
+        assert_eq!(a.resident_pages(&u), 1);
+        // A fault next to a mapped page takes only the pages still free.
+        a.handle_fault(GuestVirt(B + 15 * PAGE), true, &mut f)
+            .unwrap();
+        assert_eq!(maps(&mut a), vec![(B, B + 16 * PAGE)]);
+        // Untouched pages go back; the touched ones stay.
+        let u = f.physmem().untouched();
+        assert_eq!(a.release_untouched(&u, &mut f), 30);
+        assert_eq!(a.resident_pages(&Default::default()), 2);
+        assert_eq!(f.count(), 2);
+        let unmapped: u64 = a.take_ops().iter().map(|o| o.span().len()).sum();
+        assert_eq!(unmapped, 30 * PAGE);
+    }
+
+    #[test]
+    fn large_vmas_get_2_mib_windows_and_fork_releases() {
+        let (mut a, mut f) = setup(LARGE_VMA, Lock::None);
+        a.handle_fault(GuestVirt(B + 3 * PAGE), true, &mut f)
+            .unwrap();
+        assert_eq!(maps(&mut a), vec![(B, B + LARGE_WINDOW * PAGE)]);
+        let pm = f.physmem().clone();
+        let child = a.fork(&mut f, &pm);
+        assert_eq!(a.resident_pages(&Default::default()), 1);
+        assert_eq!(child.resident_pages(&Default::default()), 1);
+        assert_eq!(f.count(), 1);
+    }
+
+    #[test]
+    fn no_window_where_it_would_change_what_the_guest_sees() {
+        // Locked memory (VmLck, populate), a one-page VMA.
+        for (len, lock) in [(64 * PAGE, Lock::OnFault), (PAGE, Lock::None)] {
+            let (mut a, mut f) = setup(len, lock);
+            a.handle_fault(GuestVirt(B), true, &mut f).unwrap();
+            assert_eq!(maps(&mut a), vec![(B, B + PAGE)]);
+            assert_eq!(f.physmem().untouched().len(), 0);
+        }
+        // Memory not plentiful: one page at a time.
+        let (mut a, mut f) = setup(64 * PAGE, Lock::None);
+        f.physmem().set_backed_limit(8);
+        a.handle_fault(GuestVirt(B), true, &mut f).unwrap();
+        assert_eq!(maps(&mut a), vec![(B, B + PAGE)]);
+    }
+}

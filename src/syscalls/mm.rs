@@ -489,7 +489,11 @@ pub fn sys_mincore(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         let Some(v) = mm.aspace.find_vma(GuestVirt(p)) else {
             return Err(Errno::ENOMEM);
         };
-        if mm.aspace.pte(p).is_some_and(|pte| !untouched.contains(pte.frame)) {
+        if mm
+            .aspace
+            .pte(p)
+            .is_some_and(|pte| !untouched.contains(pte.frame))
+        {
             out.push(1);
             continue;
         }
