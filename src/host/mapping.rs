@@ -73,6 +73,8 @@ pub enum MappingError {
     Reverted(Errno),
     #[error("the view lost a range it could not restore; it refuses all access")]
     Poisoned,
+    #[error("mincore of the view failed: {0}")]
+    Mincore(Errno),
 }
 
 /// A shared, fixed-size view of a whole memfd; pages of it can be replaced
@@ -218,6 +220,40 @@ impl SharedMapping {
         unsafe {
             std::ptr::copy_nonoverlapping(data.as_ptr(), self.base.as_ptr().add(offset), data.len())
         };
+        Ok(())
+    }
+
+    /// Which pages of `offset..offset + out.len() * PAGE` the host holds
+    /// (mincore: for a memfd, whether the page is in its page cache; a
+    /// hole reads as "not resident"): `out[i]` is 1 or 0 for page `i`.
+    pub fn resident(&self, offset: usize, out: &mut [u8]) -> Result<(), MappingError> {
+        let len = out
+            .len()
+            .checked_mul(PAGE)
+            .ok_or(MappingError::OutOfRange {
+                offset,
+                len: usize::MAX,
+                size: self.len,
+            })?;
+        if out.is_empty() {
+            return Ok(());
+        }
+        self.check_pages(offset, len)?;
+        // SAFETY: the range lies inside the live mapping (checked above)
+        // and `out` has one byte per page of it; mincore only writes `out`.
+        let r = unsafe {
+            libc::mincore(
+                self.base.as_ptr().add(offset).cast(),
+                len,
+                out.as_mut_ptr().cast(),
+            )
+        };
+        if r != 0 {
+            return Err(MappingError::Mincore(Errno::last()));
+        }
+        for b in out.iter_mut() {
+            *b &= 1;
+        }
         Ok(())
     }
 

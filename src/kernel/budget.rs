@@ -15,7 +15,9 @@
 //! pressure in its own guest, never the host's OOM killer.
 //!
 //! What the instance holds is counted from the host's own figures: the
-//! memfd's blocks (guest frames that cost memory), umlrun's private memory
+//! memfd's blocks (guest frames that cost memory; frames of anonymous
+//! fault windows count once touched, physmem/untouched.rs, though the cap
+//! counts them when reserved: the guest may touch them unasked), umlrun's private memory
 //! (`RssAnon + VmPTE`: heap, kernel structures, page tables) and its stubs'
 //! (sampled, at most `STUB_SAMPLE` read per refresh, the rest taken at the
 //! sample's mean). Guest memory gets the budget minus the kernel's and the
@@ -138,7 +140,8 @@ impl Kernel {
     /// Reads the figures again and sets physmem's cap.
     pub fn budget_refresh(&mut self) {
         self.budget.last = Some(Instant::now());
-        let memfd = self.physmem.frames_backed() * PAGE;
+        // What the host holds: window frames never touched cost nothing.
+        let memfd = self.physmem.frames_host_backed() * PAGE;
         self.budget.kernel_bytes = memacct::private_bytes(None).unwrap_or(0);
         let stubs = memacct::children();
         self.budget.stubs = stubs.len();
@@ -174,7 +177,7 @@ impl Kernel {
         self.budget.source = source;
         let cap = bytes.map(|b| guest_frames(b, self.budget.kernel_bytes, self.budget.stub_bytes));
         self.budget.guest_frames = cap;
-        self.budget.backed_at_refresh = memfd / PAGE;
+        self.budget.backed_at_refresh = self.physmem.frames_backed();
         self.physmem.set_backed_limit(cap.unwrap_or(u64::MAX));
         self.mem_event_near_budget();
     }
@@ -227,6 +230,9 @@ impl Kernel {
                 return;
             }
             let over = backed - cap;
+            if self.release_untouched() > 0 {
+                continue;
+            }
             if self.reclaim_page_cache(over.min(1024)) > 0 {
                 continue;
             }

@@ -711,6 +711,7 @@ impl Kernel {
                 }
             }
         }
+        let untouched = self.physmem.untouched();
         let mut rss: Vec<(u64, Pid, String)> = self
             .tasks
             .values()
@@ -719,7 +720,7 @@ impl Kernel {
                 let pages = self
                     .mms
                     .get(&t.mm)
-                    .map_or(0, |m| m.aspace.resident_pages() as u64);
+                    .map_or(0, |m| m.aspace.resident_pages(&untouched) as u64);
                 (
                     pages * page,
                     t.tgid,

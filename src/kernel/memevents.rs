@@ -84,7 +84,7 @@ impl Kernel {
     fn notify_mem(&mut self, name: &str, detail: &str) {
         let held = self
             .budget
-            .held(self.physmem.frames_backed().saturating_mul(4096));
+            .held(self.physmem.frames_host_backed().saturating_mul(4096));
         let text = format!(
             "memory {name} {detail} held={held} budget={}",
             self.budget

@@ -81,12 +81,13 @@ impl Kernel {
     /// Every process the OOM killer may choose, with its badness.
     pub fn oom_candidates(&self) -> Vec<OomCandidate> {
         let total = self.oom_total_pages();
+        let untouched = self.physmem.untouched();
         self.tasks
             .values()
             .filter(|t| t.is_leader() && t.is_alive() && t.tgid != 1)
             .filter_map(|t| {
                 let mm = self.mms.get(&t.mm)?;
-                let (anon, file) = mm.aspace.rss_split();
+                let (anon, file) = mm.aspace.rss_split(&untouched);
                 let points = badness(anon + file, 0, t.oom_score_adj, total)?;
                 Some(OomCandidate {
                     tgid: t.tgid,
@@ -111,6 +112,19 @@ impl Kernel {
             }
         }
         best
+    }
+
+    /// Gives back every anonymous window page no process has touched
+    /// (mm/window.rs); returns how many.
+    pub fn release_untouched(&mut self) -> u64 {
+        let untouched = self.physmem.untouched();
+        if untouched.is_empty() {
+            return 0;
+        }
+        let Kernel { mms, frames, .. } = self;
+        mms.values_mut()
+            .map(|mm| mm.aspace.release_untouched(&untouched, frames))
+            .sum()
     }
 
     /// Drops up to `want` clean page-cache pages no process maps, least
@@ -154,6 +168,10 @@ impl Kernel {
 
     fn out_of_memory_slow(&mut self, tid: Pid, in_syscall: bool) -> bool {
         self.oom.events += 1;
+        // Window pages never touched go first: the guest loses nothing.
+        if self.release_untouched() > 0 {
+            return true;
+        }
         let freed = self.reclaim_page_cache(RECLAIM_BATCH);
         if freed > 0 {
             self.mem_event(MemEvent::Reclaiming, &format!("pages={freed}"));

@@ -320,6 +320,8 @@ impl Kernel {
         s.privileged = self.tasks.get(&tid).is_some_and(|t| t.cred.euid == 0);
         let oom_total = self.oom_total_pages();
         s.meminfo = self.meminfo();
+        // Window pages the guest never touched are not resident.
+        let untouched = self.physmem.untouched();
         let up = self.uptime();
         s.uptime = up.as_secs_f64();
         // Linux's btime: the wall clock now less the time since boot.
@@ -386,7 +388,7 @@ impl Kernel {
             // /proc/<pid>/oom_score: Linux's badness over rss; init and
             // oom_score_adj -1000 are exempt (0).
             let oom_score = {
-                let rss = mm.map(|m| m.aspace.rss_split()).unwrap_or((0, 0));
+                let rss = mm.map(|m| m.aspace.rss_split(&untouched)).unwrap_or((0, 0));
                 let points = if t.tgid == 1 {
                     None
                 } else {
@@ -428,7 +430,9 @@ impl Kernel {
                 rss_file_pages: total.resident_file / crate::abi::PAGE,
                 rss_shmem_pages: total.resident_shmem / crate::abi::PAGE,
                 swap_pages: total.swap / crate::abi::PAGE,
-                hwm_pages: mm.map(|m| m.aspace.hiwater_rss()).unwrap_or(0),
+                hwm_pages: mm
+                    .map(|m| m.aspace.hiwater_rss(total.resident / crate::abi::PAGE))
+                    .unwrap_or(0),
                 peak_bytes: mm.map(|m| m.aspace.hiwater_vm()).unwrap_or(0),
                 vm: mm.map(|m| m.aspace.vm_sizes()).unwrap_or_default(),
                 exe_bytes,
@@ -557,6 +561,8 @@ impl Kernel {
 
     /// /proc/meminfo figures in KiB, from physmem and the page cache.
     pub fn meminfo(&self) -> MemInfo {
+        // Untouched window frames are free as far as the host is concerned.
+        self.physmem.settle();
         let st = self.physmem.stats();
         let pc = self.pagecache.borrow().stats();
         log::debug!(
@@ -565,7 +571,7 @@ impl Kernel {
         );
         let kib = |pages: u64| pages * 4;
         let total = kib(self.physmem.frames_plugged());
-        let free = kib(st.frames_free);
+        let free = kib(st.frames_free + st.frames_untouched);
         let cached = kib(pc.cached);
         MemInfo {
             total,
@@ -573,7 +579,10 @@ impl Kernel {
             available: free + cached - kib(pc.dirty).min(cached),
             cached,
             dirty: kib(pc.dirty),
-            anon_pages: kib(st.frames_allocated.saturating_sub(pc.cached)),
+            anon_pages: kib(st
+                .frames_allocated
+                .saturating_sub(pc.cached)
+                .saturating_sub(st.frames_untouched)),
             mapped: kib(crate::mm::usage::mapped_file_pages(
                 self.mms.values().map(|m| &m.aspace),
             )),
@@ -599,7 +608,9 @@ impl Kernel {
     fn vma_usages(&self) -> std::collections::HashMap<super::task::MmId, (Vec<Usage>, Usage)> {
         let pagecache = self.pagecache.borrow();
         let counts = map_counts(self.mms.values().map(|m| &m.aspace), &self.frames);
+        let untouched = self.physmem.untouched();
         let facts = PageFacts {
+            untouched: &untouched,
             frames: &self.frames,
             pagecache: &pagecache,
             map_counts: &counts,

@@ -11,7 +11,7 @@ use super::frames::FrameRefs;
 use super::types::*;
 use super::vma::{Backing, Vma};
 use crate::errno::{Errno, KResult};
-use crate::physmem::{Frame, PhysMem};
+use crate::physmem::{Frame, PhysMem, Untouched};
 use crate::platform::{HostOffset, PageSpan, Prot};
 
 /// A guest page-table entry.
@@ -39,7 +39,7 @@ pub struct AddressSpace {
     /// (Linux's def_flags); not inherited by fork, dropped at exec.
     pub lock_future: super::vma::Lock,
     /// Peaks recorded before unmaps (usage.rs: VmHWM in pages, VmPeak in bytes).
-    pub(super) hiwater_rss: u64,
+    pub(super) hiwater_rss: std::cell::Cell<u64>,
     pub(super) hiwater_vm: u64,
 }
 
@@ -76,16 +76,27 @@ impl AddressSpace {
         self.ptes.get(&page)
     }
 
-    /// Resident pages (for /proc RSS figures).
-    pub fn resident_pages(&self) -> usize {
-        self.ptes.len()
+    /// Resident pages (for /proc RSS figures): window pages the guest has
+    /// not touched are not (`untouched`, settled by the caller).
+    pub fn resident_pages(&self, untouched: &Untouched) -> usize {
+        self.ptes
+            .values()
+            .filter(|p| !untouched.contains(p.frame))
+            .count()
     }
 
     /// Resident pages split as Linux's RSS counters are: (anonymous or
     /// private copies, file pages).
-    pub fn rss_split(&self) -> (u64, u64) {
-        let anon = self.ptes.values().filter(|p| p.anon).count() as u64;
-        (anon, self.ptes.len() as u64 - anon)
+    pub fn rss_split(&self, untouched: &Untouched) -> (u64, u64) {
+        let (mut anon, mut file) = (0, 0);
+        for p in self.ptes.values().filter(|p| !untouched.contains(p.frame)) {
+            if p.anon {
+                anon += 1;
+            } else {
+                file += 1;
+            }
+        }
+        (anon, file)
     }
 
     pub fn total_vm(&self) -> u64 {
@@ -343,6 +354,10 @@ impl AddressSpace {
     /// copy-on-write in both (read-only in the parent's host mapping too);
     /// shared pages stay shared.
     pub fn fork(&mut self, anon: &mut FrameRefs, physmem: &PhysMem) -> AddressSpace {
+        // Window pages never touched are zeros: the child need not share
+        // them, and no untouched frame is ever shared copy-on-write.
+        let untouched = physmem.untouched();
+        self.release_untouched(&untouched, anon);
         let mut child = AddressSpace {
             vmas: self.vmas.clone(),
             ptes: BTreeMap::new(),
@@ -350,7 +365,7 @@ impl AddressSpace {
             brk: self.brk,
             ops: Vec::new(),
             lock_future: super::vma::Lock::None,
-            hiwater_rss: 0,
+            hiwater_rss: Default::default(),
             hiwater_vm: 0,
         };
         // Locks are not inherited (Linux's dup_mmap clears VM_LOCKED).
@@ -386,7 +401,7 @@ impl AddressSpace {
         self.brk = 0;
         self.lock_future = super::vma::Lock::None;
         // A new program is a new mm: its peaks start again.
-        self.hiwater_rss = 0;
+        self.hiwater_rss.set(0);
         self.hiwater_vm = 0;
     }
 }
@@ -445,7 +460,6 @@ impl AddressSpace {
         if start >= end {
             return;
         }
-        self.hiwater_rss = self.hiwater_rss.max(self.ptes.len() as u64);
         let pages: Vec<u64> = self
             .ptes
             .range(start.get()..end.get())

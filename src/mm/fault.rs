@@ -1,4 +1,5 @@
-//! Page faults: demand paging, copy-on-write, fault-around, and the
+//! Page faults: demand paging, copy-on-write, fault-around (anonymous
+//! windows: window.rs), and the
 //! kernel's own access to guest memory through the guest page table.
 
 use super::aspace::{AddressSpace, Pte};
@@ -22,6 +23,10 @@ impl AddressSpace {
         anon: &mut FrameRefs,
     ) -> Result<(), FaultError> {
         let page = addr.page();
+        if self.pte(page).is_none() && self.anon_window(page, anon) {
+            self.fault_around(page, write, anon);
+            return Ok(());
+        }
         self.resolve(page, write, anon)?;
         let physmem = anon.physmem().clone();
         let pte = *self.pte(page).expect("resolved");

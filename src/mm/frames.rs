@@ -38,6 +38,16 @@ impl FrameRefs {
         Ok(f)
     }
 
+    /// `n` fresh frames for a fault window, each with one reference, all
+    /// untouched (physmem/untouched.rs); refused unless memory is plentiful.
+    pub fn alloc_window(&mut self, n: u64) -> KResult<Vec<Frame>> {
+        let fs = self.physmem.alloc_window(n).map_err(|_| Errno::ENOMEM)?;
+        for &f in &fs {
+            self.refs.insert(f, 1);
+        }
+        Ok(fs)
+    }
+
     /// A new frame holding a copy of `from` (which may be any frame,
     /// anonymous or page cache).
     pub fn alloc_copy(&mut self, from: Frame) -> KResult<Frame> {

@@ -154,8 +154,11 @@ impl AddressSpace {
         for (s, e, write) in ranges {
             let mut p = s;
             while p < e {
-                if let Err(super::types::FaultError::Oom) = self.resolve(p, write, anon) {
-                    return;
+                match self.resolve(p, write, anon) {
+                    // Locked pages are resident: a window page counts now.
+                    Ok(f) => anon.physmem().touch(f),
+                    Err(super::types::FaultError::Oom) => return,
+                    Err(_) => {}
                 }
                 p += PAGE;
             }

@@ -7,6 +7,7 @@
 //! | `vma.rs`    | virtual memory areas and what backs them |
 //! | `aspace.rs` | one address space: VMAs, the guest page table, mmap/munmap/mprotect/brk, fork |
 //! | `fault.rs`  | resolving a page fault: demand paging, copy-on-write, fault-around |
+//! | `window.rs` | anonymous fault windows: one host mapping per aligned window; giving untouched pages back |
 //! | `pagecache.rs` | file pages in frames; substitution of image pages under ubd=mmap |
 //! | `mlock.rs`  | mlock/munlock/mlockall on VMAs: the lock flag over a range, merging, locked size, populating |
 //! | `rss.rs`    | resident pages by kind (anon, file, shmem) per VMA and address space, for /proc |
@@ -39,6 +40,7 @@ pub mod swap;
 pub mod types;
 pub mod usage;
 pub mod vma;
+pub mod window;
 
 pub use aspace::AddressSpace;
 pub use frames::FrameRefs;

@@ -25,7 +25,8 @@ pub struct SwapCandidate {
 impl AddressSpace {
     /// Private anonymous pages held by this page table alone (one
     /// reference), not swapped out already, from `from` on; never pages
-    /// of a locked VMA (mlock).
+    /// of a locked VMA (mlock), nor window pages never touched (they are
+    /// given back, not swapped: window.rs).
     pub fn swap_candidates(&self, frames: &FrameRefs, from: u64) -> Vec<SwapCandidate> {
         let locked: Vec<(u64, u64)> = self
             .vmas
@@ -37,7 +38,10 @@ impl AddressSpace {
             .range(from..)
             .filter(|(a, _)| !locked.iter().any(|&(s, e)| s <= **a && **a < e))
             .filter(|(_, p)| {
-                p.anon && frames.refcount(p.frame) == 1 && !frames.swap.borrow().is_swapped(p.frame)
+                p.anon
+                    && frames.refcount(p.frame) == 1
+                    && !frames.swap.borrow().is_swapped(p.frame)
+                    && !frames.physmem().is_untouched(p.frame)
             })
             .map(|(a, p)| SwapCandidate {
                 page: *a,

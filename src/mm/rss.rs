@@ -6,6 +6,7 @@
 
 use super::aspace::AddressSpace;
 use super::vma::{Backing, Vma};
+use crate::physmem::Untouched;
 
 /// Resident pages of one kind each.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,14 +29,20 @@ impl Rss {
 }
 
 impl AddressSpace {
-    /// The resident pages of one VMA, by kind.
-    pub fn vma_rss(&self, v: &Vma) -> Rss {
+    /// The resident pages of one VMA, by kind (window pages the guest
+    /// has not touched are not resident: `untouched`, settled).
+    pub fn vma_rss(&self, v: &Vma, untouched: &Untouched) -> Rss {
         let mut r = Rss::default();
         let shmem_source = match &v.backing {
             Backing::Anon => v.shared,
             Backing::File { source, .. } => source.shmem(),
         };
-        for pte in self.ptes.range(v.start.get()..v.end.get()).map(|(_, p)| p) {
+        for pte in self
+            .ptes
+            .range(v.start.get()..v.end.get())
+            .map(|(_, p)| p)
+            .filter(|p| !untouched.contains(p.frame))
+        {
             if pte.anon && !(v.shared && matches!(v.backing, Backing::Anon)) {
                 r.anon += 1;
             } else if shmem_source {
@@ -48,10 +55,10 @@ impl AddressSpace {
     }
 
     /// The resident pages of the whole address space, by kind.
-    pub fn rss(&self) -> Rss {
+    pub fn rss(&self, untouched: &Untouched) -> Rss {
         let mut r = Rss::default();
         for v in self.vmas() {
-            r.add(self.vma_rss(v));
+            r.add(self.vma_rss(v, untouched));
         }
         r
     }

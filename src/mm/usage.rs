@@ -108,6 +108,8 @@ pub fn mapped_file_pages<'a>(spaces: impl Iterator<Item = &'a AddressSpace>) -> 
 
 /// What the walk needs to know of a page besides its entry.
 pub struct PageFacts<'a> {
+    /// Window pages the guest has not touched: mapped, not resident.
+    pub untouched: &'a crate::physmem::Untouched,
     pub frames: &'a FrameRefs,
     pub pagecache: &'a PageCache,
     pub map_counts: &'a HashMap<Frame, u32>,
@@ -127,6 +129,9 @@ impl AddressSpace {
         };
         let swap = facts.frames.swap.borrow();
         for (&page, pte) in self.ptes.range(v.start.get()..v.end.get()) {
+            if facts.untouched.contains(pte.frame) {
+                continue;
+            }
             let count = facts
                 .map_counts
                 .get(&pte.frame)
@@ -232,9 +237,12 @@ impl AddressSpace {
     }
 
     /// The highest resident size seen, in pages (VmHWM): the recorded
-    /// peak or now, whichever is higher, as Linux's get_mm_hiwater_rss.
-    pub fn hiwater_rss(&self) -> u64 {
-        self.hiwater_rss.max(self.ptes.len() as u64)
+    /// peak or `now` (touched pages now), whichever is higher, as Linux's
+    /// get_mm_hiwater_rss; `now` is recorded.
+    pub fn hiwater_rss(&self, now: u64) -> u64 {
+        let peak = self.hiwater_rss.get().max(now);
+        self.hiwater_rss.set(peak);
+        peak
     }
 
     /// The highest mapped size seen, in bytes (VmPeak).
@@ -242,10 +250,12 @@ impl AddressSpace {
         self.hiwater_vm.max(self.total_vm())
     }
 
-    /// Records the peaks before pages or mappings go (Linux's
-    /// update_hiwater_rss / update_hiwater_vm before an unmap).
+    /// Records the mapped-size peak before mappings go (Linux's
+    /// update_hiwater_vm before an unmap). The resident peak is recorded
+    /// when /proc reads it (`hiwater_rss`), as lazily as Linux, whose
+    /// counters are only folded in at some points: what was never seen
+    /// touched is not claimed.
     pub(super) fn note_hiwater(&mut self) {
-        self.hiwater_rss = self.hiwater_rss.max(self.ptes.len() as u64);
         self.hiwater_vm = self.hiwater_vm.max(self.total_vm());
     }
 }

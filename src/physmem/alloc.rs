@@ -90,6 +90,19 @@ impl FrameAllocator {
         Some(Frame(n))
     }
 
+    /// Hands out `n` free frames at once, sorted (a fault window): freed
+    /// frames first, as `alloc`, then fresh ones, so runs stay adjacent
+    /// where they can. None, and nothing taken, when fewer are free.
+    pub(super) fn alloc_run(&mut self, n: u64) -> Option<Vec<Frame>> {
+        if n > self.free_count() {
+            return None;
+        }
+        let mut out: Vec<Frame> = (0..n).filter_map(|_| self.alloc()).collect();
+        debug_assert_eq!(out.len() as u64, n);
+        out.sort_unstable();
+        Some(out)
+    }
+
     /// Takes an allocated frame back.
     pub(super) fn free(&mut self, f: Frame) -> Result<(), FreeRefused> {
         let slot = self

@@ -17,6 +17,7 @@ impl PhysMem {
         if !inner.alloc.is_allocated(f) || inner.subst.contains(f) {
             return Err(PhysMemError::BadFrame(f));
         }
+        inner.untouched.remove(&f.0);
         if inner.hollow.insert(f) {
             inner.punch_range(&self.memfd, f, 1);
         }

@@ -10,9 +10,10 @@ use std::sync::atomic::Ordering;
 use super::{Inner, PhysMem};
 
 impl Inner {
-    /// Frames the memfd backs: allocated, neither substituted (an image
-    /// page) nor hollow (in swap).
-    pub(super) fn backed(&self) -> u64 {
+    /// Frames counted against the cap: allocated, neither substituted (an
+    /// image page) nor hollow (in swap). Untouched window frames count:
+    /// the guest may touch them without asking (untouched.rs).
+    pub(super) fn committed(&self) -> u64 {
         self.alloc
             .allocated_count()
             .saturating_sub(self.subst.len())
@@ -32,9 +33,11 @@ impl PhysMem {
         self.backed_limit.store(frames, Ordering::Relaxed);
     }
 
-    /// Frames the memfd backs now (allocated, not substituted).
+    /// Frames counted against the cap now (allocated, neither substituted
+    /// nor hollow; untouched ones included). What the host really holds
+    /// is `frames_host_backed` (untouched.rs).
     pub fn frames_backed(&self) -> u64 {
-        self.inner.lock().backed()
+        self.inner.lock().committed()
     }
 }
 

@@ -11,6 +11,7 @@
 //! | `stats.rs`   | counts, and the host's own figure for memory held |
 //! | `hollow.rs`  | frames whose contents went to swap: allocated, punched, filled again on swap-in |
 //! | `limit.rs`   | the cap on frames the host backs (the host budget's share for the guest) |
+//! | `untouched.rs` | frames of anonymous fault windows the guest has not touched yet: holes until then |
 //! | `mod.rs`     | `PhysMem`: alloc, free (punching), byte access |
 //!
 //! Invariants: every free or unplugged frame is a hole in the memfd (it
@@ -37,10 +38,12 @@ mod hotplug;
 mod limit;
 mod stats;
 mod subst;
+mod untouched;
 
 pub use error::PhysMemError;
 pub use frame::{Frame, FrameBacking, PAGE_SIZE};
 pub use stats::PhysMemStats;
+pub use untouched::Untouched;
 
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -74,6 +77,8 @@ struct Inner {
     punched_frames: u64,
     /// Allocated frames whose contents are in swap (hollow.rs).
     hollow: std::collections::HashSet<Frame>,
+    /// Allocated frames of fault windows not touched yet (untouched.rs).
+    untouched: std::collections::BTreeSet<u64>,
 }
 
 impl PhysMem {
@@ -106,6 +111,7 @@ impl PhysMem {
                 double_frees: 0,
                 punched_frames: 0,
                 hollow: Default::default(),
+                untouched: Default::default(),
             }),
         })
         .inspect(|pm| {
@@ -136,7 +142,7 @@ impl PhysMem {
     /// the memfd backs are at the limit (`set_backed_limit`).
     pub fn alloc(&self) -> Result<Frame, PhysMemError> {
         let mut inner = self.inner.lock();
-        if inner.backed() >= self.backed_limit() {
+        if inner.committed() >= self.backed_limit() {
             return Err(PhysMemError::OutOfMemory);
         }
         inner.alloc.alloc().ok_or(PhysMemError::OutOfMemory)
@@ -163,6 +169,7 @@ impl PhysMem {
             if inner.subst.contains(f) && inner.drop_substitution(&self.memfd, f).is_err() {
                 continue;
             }
+            inner.untouched.remove(&f.0);
             if inner.alloc.free(f).is_ok() && !inner.hollow.remove(&f) {
                 freed.push(f);
             }

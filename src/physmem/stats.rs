@@ -12,6 +12,9 @@ pub struct PhysMemStats {
     /// Allocated frames currently showing a host file page.
     pub frames_substituted: u64,
     pub frames_unplugged: u64,
+    /// Allocated frames of fault windows not touched at the last settle
+    /// (untouched.rs): the host holds nothing for them.
+    pub frames_untouched: u64,
     /// What the memfd really holds on the host: fstat `st_blocks * 512`.
     pub host_resident_bytes: u64,
     /// Bytes given back to the host by punching (frees and unplugs) so far.
@@ -22,7 +25,7 @@ impl PhysMem {
     /// Counts from the allocator and substitution table, and the memfd's
     /// `st_blocks` (0 if fstat fails, which is logged).
     pub fn stats(&self) -> PhysMemStats {
-        let (free, allocated, unplugged, substituted, punched) = {
+        let (free, allocated, unplugged, substituted, punched, untouched) = {
             let inner = self.inner.lock();
             (
                 inner.alloc.free_count(),
@@ -30,6 +33,7 @@ impl PhysMem {
                 inner.alloc.unplugged_count(),
                 inner.subst.len(),
                 inner.punched_frames,
+                inner.untouched.len() as u64,
             )
         };
         let host_resident_bytes = self.memfd.resident_bytes().unwrap_or_else(|e| {
@@ -42,6 +46,7 @@ impl PhysMem {
             frames_allocated: allocated,
             frames_substituted: substituted,
             frames_unplugged: unplugged,
+            frames_untouched: untouched,
             host_resident_bytes,
             punched_bytes: punched * PAGE_SIZE as u64,
         }

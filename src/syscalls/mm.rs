@@ -523,8 +523,16 @@ fn mincore_chunk(
     };
     let end = v.end.get().min(start + pages * PAGE);
     let (vstart, backing) = (v.start.get(), v.backing.clone());
+    // A window page the guest has not touched is not resident (Linux: a
+    // page is resident once faulted in).
+    let untouched = k.physmem.untouched();
     for p in (start..end).step_by(PAGE as usize) {
-        if k.mm_of(tid)?.aspace.pte(p).is_some() {
+        if k
+            .mm_of(tid)?
+            .aspace
+            .pte(p)
+            .is_some_and(|pte| !untouched.contains(pte.frame))
+        {
             out.push(1);
             continue;
         }
