@@ -164,6 +164,27 @@ pub fn echo_reply(p: &[u8], answering: &[Ipv4Addr]) -> Option<Vec<u8>> {
     Some(buf)
 }
 
+/// The NAT's answer to an ARP request (Ethernet/IPv4, the 28-byte ARP
+/// payload) for one of `addrs`: the reply payload, from `mac`.
+pub fn arp_reply(req: &[u8], addrs: &[Ipv4Addr], mac: [u8; 6]) -> Option<Vec<u8>> {
+    let r = req.get(..28)?;
+    // Ethernet, IPv4, 6- and 4-byte addresses, a request.
+    if r[0..8] != [0, 1, 8, 0, 6, 4, 0, 1] {
+        return None;
+    }
+    let tpa = Ipv4Addr::new(r[24], r[25], r[26], r[27]);
+    if !addrs.contains(&tpa) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(28);
+    out.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 2]);
+    out.extend_from_slice(&mac);
+    out.extend_from_slice(&tpa.octets());
+    out.extend_from_slice(&r[8..14]);
+    out.extend_from_slice(&r[14..18]);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,5 +266,23 @@ mod tests {
             let _ = echo_reply(&p, &[Ipv4Addr::new(10, 0, 2, 2)]);
             let _ = is_echo_request(&p);
         }
+    }
+
+    #[test]
+    fn arp_requests_for_the_nat_are_answered() {
+        let gw = Ipv4Addr::new(10, 0, 2, 2);
+        let mut req = vec![0, 1, 8, 0, 6, 4, 0, 1];
+        req.extend([1, 2, 3, 4, 5, 6, 10, 0, 2, 15]);
+        req.extend([0, 0, 0, 0, 0, 0, 10, 0, 2, 2]);
+        let mac = [0x52, 0x55, 10, 0, 2, 2];
+        let r = arp_reply(&req, &[gw], mac).unwrap();
+        assert_eq!(r[6..8], [0, 2]);
+        assert_eq!(r[8..14], mac);
+        assert_eq!(r[14..18], [10, 0, 2, 2]);
+        assert_eq!(r[18..24], [1, 2, 3, 4, 5, 6]);
+        assert_eq!(r[24..28], [10, 0, 2, 15]);
+        req[27] = 99;
+        assert_eq!(arp_reply(&req, &[gw], mac), None);
+        assert_eq!(arp_reply(&req[..20], &[gw], mac), None);
     }
 }

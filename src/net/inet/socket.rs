@@ -624,7 +624,7 @@ impl InetSocket {
                 let dst = if src.is_loopback() {
                     Ipv4Addr::LOCALHOST
                 } else {
-                    super::stack::ETH0_IP
+                    st.eth0_ip().unwrap_or(super::stack::ETH0_IP)
                 };
                 super::natpkt::icmp_in_ipv4(src, dst, &d).map(|p| (p, IpAddr::V4(src)))
             }
@@ -993,7 +993,7 @@ mod tests {
     /// connect gave.
     fn connect_fails_with(e: Errno) {
         let mut st = NetStack::new(7);
-        st.attach_user_nat(8);
+        st.attach_user_nat(8, true);
         let mut s = InetSocket::new(&mut st, Family::V4, Proto::Tcp);
         let dst: SocketAddr = "10.0.2.2:9".parse().unwrap();
         assert_eq!(
@@ -1026,7 +1026,7 @@ mod tests {
     #[test]
     fn ping_socket_gets_the_nats_echo_reply() {
         let mut st = NetStack::new(7);
-        st.attach_user_nat(8);
+        st.attach_user_nat(8, true);
         let mut s = InetSocket::new(&mut st, Family::V4, Proto::Icmp);
         let gw: SocketAddr = "10.0.2.2:0".parse().unwrap();
         // Not an echo request.
