@@ -66,7 +66,7 @@ const A: u16 = 0x10;
 impl Program {
     /// Parses `sock_filter`s (8 bytes each) with Linux's attach checks.
     pub fn parse(raw: &[u8]) -> KResult<Program> {
-        if raw.is_empty() || raw.len() % 8 != 0 || raw.len() / 8 > BPF_MAXINSNS {
+        if raw.is_empty() || !raw.len().is_multiple_of(8) || raw.len() / 8 > BPF_MAXINSNS {
             return Err(Errno::EINVAL);
         }
         let insns: Vec<Insn> = raw
@@ -199,7 +199,7 @@ impl Program {
 
 fn ancillary_ok(k: u32) -> bool {
     let k = k as i32;
-    if k >= 0 || k < SKF_LL_OFF {
+    if !(SKF_LL_OFF..0).contains(&k) {
         return true;
     }
     if (SKF_AD_OFF..0).contains(&k) {

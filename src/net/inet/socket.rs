@@ -418,6 +418,13 @@ impl InetSocket {
     /// Notes what the stack did to this socket: a refused connection or
     /// a reset becomes the pending error (SO_ERROR).
     pub fn sync(&mut self, st: &mut NetStack) {
+        // A connected UDP socket hears the hard ICMP errors about its
+        // datagrams (port unreachable: ECONNREFUSED), as on Linux.
+        if let (Conn::Udp { h }, Some(peer)) = (&self.conn, self.peer) {
+            if let Some(e) = st.take_udp_error(*h, peer) {
+                self.error = Some(e);
+            }
+        }
         if let Conn::Tcp { h, connecting } = self.conn {
             let state = st.tcp(h).state();
             if self.connect_deadline.is_some()
@@ -518,6 +525,9 @@ impl InetSocket {
                 }
             }
             Proto::Udp => {
+                if let Some(e) = self.error.take() {
+                    return Err(e);
+                }
                 if self.shut_wr {
                     return Err(Errno::EPIPE);
                 }
@@ -845,6 +855,7 @@ impl InetSocket {
                 st.orphan(h);
             }
             Conn::Udp { h } | Conn::Icmp { h } => {
+                st.forget_udp(h);
                 st.sockets.remove(h);
             }
         }

@@ -116,6 +116,9 @@ pub struct NetStack {
     /// Frames eth0 sent and received since the packet sockets last took
     /// them (capped; the rest is not seen by packet sockets).
     pub frames: Vec<Frame>,
+    /// Hard ICMP errors about UDP datagrams, by the sending socket: the
+    /// destination the error is about, and the errno (`take_udp_error`).
+    udp_errors: HashMap<SocketHandle, (std::net::SocketAddr, Errno)>,
 }
 
 /// Frames kept for packet sockets between two deliveries.
@@ -150,6 +153,7 @@ impl NetStack {
             eth0_cfg: Eth0::unconfigured(),
             taps: false,
             frames: Vec::new(),
+            udp_errors: HashMap::new(),
         }
     }
 
@@ -377,6 +381,60 @@ impl NetStack {
         self.eth0_rx(p)
     }
 
+    /// Notes an ICMP error about a UDP datagram for the socket that sent
+    /// it (smoltcp gives ICMP errors to no UDP socket).
+    fn note_icmp_error(&mut self, p: &[u8]) {
+        let Some((src, dst, e)) = natpkt::icmp_udp_error(p) else {
+            return;
+        };
+        let sender = self.sockets.iter().find_map(|(h, s)| match s {
+            smoltcp::socket::Socket::Udp(u) => {
+                let ep = u.endpoint();
+                let ip_ok = ep
+                    .addr
+                    .is_none_or(|a| unmapped(IpAddr::from(a)) == unmapped(src.ip()));
+                (ep.port == src.port() && ip_ok).then_some(h)
+            }
+            _ => None,
+        });
+        if let Some(h) = sender {
+            self.udp_errors.insert(h, (dst, e));
+        }
+    }
+
+    /// An ICMP error (`ty`, `code`) from the NAT's host side about the
+    /// datagram the guest's UDP `port` sent to `dst`: an ICMP packet from
+    /// `dst` quoting that datagram's headers arrives on eth0.
+    pub fn udp_icmp_error(&mut self, port: u16, dst: SocketAddrV4, ty: u8, code: u8) {
+        let Some(me) = self.eth0_cfg.ip() else {
+            return;
+        };
+        let Some(orig) = natpkt::udp_packet(SocketAddrV4::new(me, port), dst, &[]) else {
+            return;
+        };
+        let mut icmp = vec![ty, code, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&orig);
+        let c = natpkt::checksum(&icmp);
+        icmp[2..4].copy_from_slice(&c.to_be_bytes());
+        if let Some(p) = natpkt::icmp_in_ipv4(*dst.ip(), me, &icmp) {
+            self.eth0_rx(p);
+        }
+    }
+
+    /// The hard ICMP error UDP socket `h` got about datagrams to `peer`
+    /// (its connected peer), once.
+    pub fn take_udp_error(&mut self, h: SocketHandle, peer: std::net::SocketAddr) -> Option<Errno> {
+        let (dst, e) = *self.udp_errors.get(&h)?;
+        self.udp_errors.remove(&h);
+        let same = unmapped(dst.ip()) == unmapped(peer.ip()) && dst.port() == peer.port();
+        same.then_some(e)
+    }
+
+    /// Forgets UDP socket `h`'s errors (it is being removed).
+    pub fn forget_udp(&mut self, h: SocketHandle) {
+        self.udp_errors.remove(&h);
+    }
+
     /// A packet arriving on eth0 from the NAT: to the stack (if eth0 is
     /// up) and to the packet sockets. False if dropped.
     fn eth0_rx(&mut self, p: Vec<u8>) -> bool {
@@ -384,6 +442,7 @@ impl NetStack {
             self.eth0.rx_dropped += 1;
             return false;
         }
+        self.note_icmp_error(&p);
         let len = p.len() as u64;
         self.tap(Frame::ipv4(IFINDEX_ETH0, &p, false));
         if self.dev.deliver(p) {
@@ -533,6 +592,7 @@ impl NetStack {
             let len = p.len() as u64;
             let dst = dst_of(&p);
             if dst.is_some_and(|d| self.is_local(d)) {
+                self.note_icmp_error(&p);
                 self.lo.tx_packets += 1;
                 self.lo.tx_bytes += len;
                 if self.dev.deliver(p) {
@@ -823,6 +883,14 @@ fn dst_of(p: &[u8]) -> Option<IpAddr> {
             Some(IpAddr::V6(Ipv6Addr::from(b)))
         }
         _ => None,
+    }
+}
+
+/// A v4-mapped IPv6 address as the IPv4 address it maps.
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v) => v.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
     }
 }
 
