@@ -84,6 +84,7 @@ const COMPARED: &[&str] = &[
     "t_ucaps",
     "t_requeue_pi",
     "t_utimes",
+    "t_udprefused",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -228,6 +229,7 @@ compare!(
     t_ucaps,
     t_requeue_pi,
     t_utimes,
+    t_udprefused,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -63,7 +63,9 @@ Boot a Linux guest in user mode. Switches use User-Mode Linux's syntax:
   eth0=user[,hostfwd=tcp:[<hostaddr>]:<hostport>-:<guestport>]...
                               eth0 on a rootless user-mode NAT (also `slirp`):
                               the guest is 10.0.2.15/24, the gateway 10.0.2.2;
-                              each hostfwd brings host connections to a guest port
+                              each hostfwd brings host connections to a guest port;
+                              `,addr=none`: eth0 starts down with no address, for
+                              the guest's udhcpc (the NAT's DHCP server) or ifconfig
 
 The management console is <uml_dir>/<umid>/mconsole: talk to it with
 `umlctl <umid> ...` or Debian's `uml_mconsole <umid> ...`.

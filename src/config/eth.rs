@@ -3,7 +3,9 @@
 //! number of `hostfwd=tcp:<hostaddr>:<hostport>-:<guestport>` port
 //! forwards (QEMU's syntax; an empty host address is 127.0.0.1), and
 //! `resolver=<addr>[:<port>]`: where the DNS forwarder at 10.0.2.3 sends
-//! queries (default: the host's /etc/resolv.conf).
+//! queries (default: the host's /etc/resolv.conf), and `addr=none`: eth0
+//! starts down with no address, for the guest to configure (udhcpc from
+//! the NAT's DHCP server, or ifconfig and route), as on a real NIC.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -23,6 +25,9 @@ pub enum EthTransport {
         fwds: Vec<HostFwd>,
         /// The host resolver for 10.0.2.3 (None: /etc/resolv.conf's).
         resolver: Option<SocketAddrV4>,
+        /// eth0 starts up with 10.0.2.15/24 and a default route (false:
+        /// `addr=none`, down with no address).
+        configured: bool,
     },
 }
 
@@ -52,19 +57,30 @@ pub fn parse(rest: &str, value: &str) -> Result<EthSpec, &'static str> {
     }
     let mut fwds = Vec::new();
     let mut resolver = None;
+    let mut configured = true;
     for p in parts {
+        if p == "addr=none" {
+            configured = false;
+            continue;
+        }
         if let Some(r) = p.strip_prefix("resolver=") {
             resolver = Some(resolver_addr(r).ok_or("bad resolver (use resolver=ADDR[:PORT])")?);
             continue;
         }
         let Some(f) = p.strip_prefix("hostfwd=") else {
-            return Err("unknown option (use hostfwd=tcp:[ADDR]:PORT-:PORT or resolver=ADDR)");
+            return Err(
+                "unknown option (use hostfwd=tcp:[ADDR]:PORT-:PORT, resolver=ADDR or addr=none)",
+            );
         };
         fwds.push(hostfwd(f).ok_or("bad hostfwd (use hostfwd=tcp:[ADDR]:PORT-:PORT)")?);
     }
     Ok(EthSpec {
         index,
-        transport: EthTransport::User { fwds, resolver },
+        transport: EthTransport::User {
+            fwds,
+            resolver,
+            configured,
+        },
     })
 }
 
@@ -114,8 +130,13 @@ mod tests {
             "user,hostfwd=tcp::8080-:80,hostfwd=tcp:127.0.0.1:2222-10.0.2.15:22",
         )
         .unwrap();
-        let EthTransport::User { fwds, resolver } = s.transport;
+        let EthTransport::User {
+            fwds,
+            resolver,
+            configured,
+        } = s.transport;
         assert_eq!(resolver, None);
+        assert!(configured);
         assert_eq!(fwds.len(), 2);
         assert_eq!(fwds[0].host, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(fwds[0].guest_port, 80);
@@ -141,5 +162,11 @@ mod tests {
         );
         assert!(parse("0", "user,resolver=127.0.0.1:0").is_err());
         assert!(parse("0", "user,resolver=nowhere").is_err());
+        let c = |v| match parse("0", v).map(|s| s.transport) {
+            Ok(EthTransport::User { configured, .. }) => Some(configured),
+            Err(_) => None,
+        };
+        assert_eq!(c("user,addr=none"), Some(false));
+        assert_eq!(c("user,addr=10.0.2.15"), None);
     }
 }

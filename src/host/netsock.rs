@@ -137,7 +137,75 @@ impl HostUdp {
     pub fn open() -> io::Result<HostUdp> {
         let s = std::net::UdpSocket::bind(("0.0.0.0", 0))?;
         s.set_nonblocking(true)?;
+        // ICMP errors about what this socket sent (which destination
+        // refused) are queued for `take_icmp_error`.
+        let one: libc::c_int = 1;
+        // SAFETY: setsockopt on a socket this value owns, with a c_int.
+        let r = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_RECVERR,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
         Ok(HostUdp(s))
+    }
+
+    /// The next ICMP error queued on the socket (IP_RECVERR): the
+    /// destination of the datagram it is about, the ICMP type and code.
+    /// None when there is none (or it is not an ICMP error).
+    pub fn take_icmp_error(&self) -> Option<(SocketAddrV4, u8, u8)> {
+        let mut name: libc::sockaddr_in = zeroed_sockaddr_in();
+        let mut data = [0u8; 64];
+        let mut control = [0u64; 32];
+        let mut iov = libc::iovec {
+            iov_base: data.as_mut_ptr().cast(),
+            iov_len: data.len(),
+        };
+        // SAFETY: msghdr is plain data; every pointer set below points at
+        // a live local buffer of the length given.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&mut name as *mut libc::sockaddr_in).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control);
+        // SAFETY: recvmsg with the buffers above, non-blocking.
+        let r = unsafe {
+            libc::recvmsg(
+                self.0.as_raw_fd(),
+                &mut msg,
+                libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+            )
+        };
+        if r < 0 {
+            return None;
+        }
+        let mut found = None;
+        // SAFETY: the CMSG_* walk stays inside `control`, which the
+        // kernel filled (msg_controllen bytes).
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_RECVERR {
+                    let ee = libc::CMSG_DATA(c) as *const libc::sock_extended_err;
+                    let ee = std::ptr::read_unaligned(ee);
+                    if ee.ee_origin == libc::SO_EE_ORIGIN_ICMP {
+                        found = Some((ee.ee_type, ee.ee_code));
+                    }
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        let (ty, code) = found?;
+        let ip = std::net::Ipv4Addr::from(u32::from_be(name.sin_addr.s_addr));
+        Some((SocketAddrV4::new(ip, u16::from_be(name.sin_port)), ty, code))
     }
 
     /// Sends one datagram; Ok(false) when the socket's buffer is full
@@ -163,6 +231,15 @@ impl HostUdp {
 
     pub fn raw_fd(&self) -> RawFd {
         self.0.as_raw_fd()
+    }
+}
+
+fn zeroed_sockaddr_in() -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: 0,
+        sin_port: 0,
+        sin_addr: libc::in_addr { s_addr: 0 },
+        sin_zero: [0; 8],
     }
 }
 

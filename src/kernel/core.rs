@@ -97,6 +97,9 @@ pub struct Kernel {
     pub sockq: super::waitq::WaitQueueRef,
     /// The guest's TCP/IP stack (`kernel/inet.rs`), made on first use.
     pub inet: Option<Box<crate::net::inet::NetStack>>,
+    /// The AF_PACKET sockets, which see eth0's frames
+    /// (`kernel/files/packet.rs`).
+    pub packet_socks: Vec<std::rc::Weak<super::files::packet::PacketFile>>,
     /// The user-mode NAT's host sockets (`kernel/netfwd.rs`).
     pub net_host: super::netfwd::NetHost,
     pub config: KernelConfig,
@@ -203,6 +206,7 @@ impl Kernel {
             )),
             sockq: super::waitq::WaitQueue::new(),
             inet: None,
+            packet_socks: Vec::new(),
             net_host: Default::default(),
             config,
             boot: Instant::now(),

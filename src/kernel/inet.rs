@@ -68,6 +68,8 @@ impl Kernel {
         if moved {
             sock_wake(self);
         }
+        // eth0's frames to the packet sockets (`files/packet.rs`).
+        self.packet_deliver();
     }
 
     /// A socket operation and the stack run after it, with no lost

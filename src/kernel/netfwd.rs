@@ -112,9 +112,13 @@ impl Kernel {
     /// its port forwards' host listeners.
     pub fn net_attach(&mut self, specs: &[EthSpec]) -> Result<(), FwdError> {
         for spec in specs {
-            let EthTransport::User { fwds, resolver } = &spec.transport;
+            let EthTransport::User {
+                fwds,
+                resolver,
+                configured,
+            } = &spec.transport;
             let seed = self.rng.next_u64();
-            self.net().attach_user_nat(seed);
+            self.net().attach_user_nat(seed, *configured);
             self.net_host.udp.resolver = resolver.or_else(crate::host::netsock::host_resolver);
             for f in fwds {
                 let err = |source| FwdError {

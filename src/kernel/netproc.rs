@@ -11,17 +11,29 @@ use std::collections::BTreeSet;
 use super::core::Kernel;
 use super::task::Pid;
 use crate::errno::Errno;
+use crate::net::inet::ifcfg;
 use crate::net::inet::ifreq::{self, IFREQ_LEN, SIOCGIFCONF};
 use crate::net::inet::procnet::{self, SockRow};
 use crate::net::inet::{Family, Proto};
 use crate::syscalls::{ok, SysResult};
 use crate::vfs::file::ops_of;
 
+/// The route ioctls (struct rtentry).
+pub const SIOCADDRT: u32 = 0x890b;
+pub const SIOCDELRT: u32 = 0x890c;
+
 impl Kernel {
     /// An interface ioctl (SIOCGIF*, `ifreq::is_if_ioctl`) on a socket.
     pub fn if_ioctl(&mut self, tid: Pid, req: u32, arg: u64) -> SysResult {
-        let eth0 = self.inet.as_ref().is_some_and(|s| s.has_eth0());
-        let ifs = ifreq::interfaces(eth0);
+        if req == SIOCADDRT || req == SIOCDELRT {
+            return self.route_ioctl(tid, req, arg);
+        }
+        let eth0 = self
+            .inet
+            .as_ref()
+            .filter(|s| s.has_eth0())
+            .map(|s| s.eth0_cfg.clone());
+        let ifs = ifreq::interfaces(eth0.as_ref());
         if req == SIOCGIFCONF {
             // struct ifconf { int ifc_len; char *ifc_buf; }
             let raw = self.read_user_vec(tid, arg, 16)?;
@@ -38,9 +50,63 @@ impl Kernel {
         let raw = self.read_user_vec(tid, arg, IFREQ_LEN)?;
         let ifr: [u8; IFREQ_LEN] = raw.try_into().map_err(|_| Errno::EFAULT)?;
         let privileged = self.task(tid)?.cred.euid == 0;
+        if eth0.is_some() && ifreq::is_eth0_set(req, &ifr) {
+            if !privileged {
+                return Err(Errno::EPERM);
+            }
+            self.net()
+                .configure_eth0(|e| ifreq::ifreq_set(e, req, &ifr))?;
+            self.net_settle();
+            return ok(0);
+        }
         if let Some(out) = ifreq::ifreq_ioctl(&ifs, req, &ifr, privileged)? {
             self.write_user(tid, arg, &out)?;
         }
+        ok(0)
+    }
+
+    /// SIOCADDRT/SIOCDELRT: a `struct rtentry` through eth0.
+    fn route_ioctl(&mut self, tid: Pid, req: u32, arg: u64) -> SysResult {
+        if self.task(tid)?.cred.euid != 0 {
+            return Err(Errno::EPERM);
+        }
+        let raw = self.read_user_vec(tid, arg, ifcfg::RTENTRY_LEN)?;
+        let rt = ifcfg::parse_rtentry(&raw)?;
+        let dev = if rt.dev_ptr != 0 {
+            // Linux copies IFNAMSIZ-1 bytes of the name.
+            let mut name = self.read_path(tid, rt.dev_ptr)?;
+            name.truncate(15);
+            Some(name)
+        } else {
+            None
+        };
+        if dev.as_deref().is_some_and(|d| d != b"eth0") {
+            // lo's routes live in the local table, not changed here.
+            return Err(if dev.as_deref() == Some(b"lo") {
+                Errno::EOPNOTSUPP
+            } else {
+                Errno::ENODEV
+            });
+        }
+        let has_eth0 = self.inet.as_ref().is_some_and(|s| s.has_eth0());
+        if !has_eth0 {
+            return Err(if dev.is_some() {
+                Errno::ENODEV
+            } else {
+                Errno::ENETUNREACH
+            });
+        }
+        let r = self.net().configure_eth0(|e| {
+            if req == SIOCADDRT {
+                e.add_route(rt.route, dev.is_some())
+            } else {
+                let gw = rt.route.gw;
+                let metric = (rt.route.metric != 0).then_some(rt.route.metric);
+                e.del_route(rt.route.dst, rt.route.prefix, gw, metric)
+            }
+        });
+        self.net_settle();
+        r?;
         ok(0)
     }
 
@@ -90,9 +156,13 @@ impl Kernel {
                 });
             }
         }
-        let (lo, eth0) = match self.inet.as_ref() {
-            Some(st) => (st.lo, st.has_eth0().then_some(st.eth0)),
-            None => (Default::default(), None),
+        let (lo, eth0, cfg) = match self.inet.as_ref() {
+            Some(st) => (
+                st.lo,
+                st.has_eth0().then_some(st.eth0),
+                st.has_eth0().then(|| st.eth0_cfg.clone()),
+            ),
+            None => (Default::default(), None, None),
         };
         vec![
             ("dev", procnet::dev(&lo, eth0.as_ref())),
@@ -100,7 +170,7 @@ impl Kernel {
             ("tcp6", procnet::tcp(&rows[1], true)),
             ("udp", procnet::udp(&rows[2], false)),
             ("udp6", procnet::udp(&rows[3], true)),
-            ("route", procnet::route(eth0.is_some())),
+            ("route", procnet::route(cfg.as_ref())),
             ("if_inet6", procnet::if_inet6()),
         ]
         .into_iter()

@@ -88,6 +88,29 @@ fn guest_src(peers: &[(SocketAddr, SocketAddrV4)], from: SocketAddr) -> Option<S
     }
 }
 
+/// An ICMP error for the guest: its UDP port, the destination it sent
+/// to (as the guest sees it), the ICMP type and code.
+type Notice = (u16, SocketAddrV4, u8, u8);
+/// Most queued ICMP errors taken from one host socket at a time.
+const ERRQ_BATCH: usize = 16;
+
+/// Takes `f`'s queued ICMP errors (IP_RECVERR) as notices for the guest
+/// (those about destinations it never sent to are dropped); true if any.
+fn icmp_errors(f: &mut Flow, notices: &mut Vec<Notice>) -> bool {
+    let mut any = false;
+    for _ in 0..ERRQ_BATCH {
+        let Some((dst, ty, code)) = f.sock.take_icmp_error() else {
+            break;
+        };
+        let to = SocketAddr::V4(dst);
+        if let Some(&(_, g)) = f.peers.iter().find(|p| p.0 == to) {
+            notices.push((f.guest_port, g, ty, code));
+            any = true;
+        }
+    }
+    any
+}
+
 impl Kernel {
     /// Sends the guest's UDP datagrams out through host sockets and hands
     /// back what came in; true if anything moved.
@@ -97,6 +120,7 @@ impl Kernel {
         };
         let out = st.take_udp_out();
         let mut moved = !out.is_empty();
+        let mut notices = Vec::new();
         let now = Instant::now();
         for d in out {
             let Some(to) = host_dst(d.dst, self.net_host.udp.resolver) else {
@@ -114,10 +138,13 @@ impl Kernel {
                 f.peers.push((to, d.dst));
             }
             if let Err(e) = f.sock.send_to(&d.payload, to) {
+                // An earlier datagram's ICMP error comes back here too.
                 log::debug!("udp out to {to}: {e}");
+                moved |= icmp_errors(f, &mut notices);
             }
         }
         if self.net_host.udp.flows.is_empty() {
+            self.udp_notices(notices);
             return moved;
         }
         let mut buf = vec![0u8; 65536];
@@ -128,8 +155,11 @@ impl Kernel {
                     Ok(Some(r)) => r,
                     Ok(None) => break,
                     Err(e) => {
-                        // An ICMP error the host queued: nothing to hand on.
+                        // An ICMP error the host queued (IP_RECVERR): the
+                        // guest's sender hears it as an ICMP error from
+                        // the destination it sent to.
                         log::debug!("udp flow {}: {e}", f.guest_port);
+                        moved |= icmp_errors(f, &mut notices);
                         continue;
                     }
                 };
@@ -149,7 +179,15 @@ impl Kernel {
             keep
         });
         self.net_host.udp.flows = flows;
+        self.udp_notices(notices);
         moved
+    }
+
+    /// Hands the host's ICMP errors to the guest's senders.
+    fn udp_notices(&mut self, notices: Vec<Notice>) {
+        for (port, dst, ty, code) in notices {
+            self.net().udp_icmp_error(port, dst, ty, code);
+        }
     }
 
     /// The flow of the guest's UDP `port`, opened if needed (the least

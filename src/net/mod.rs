@@ -10,13 +10,17 @@
 //! | `wakes.rs`        | the wake-ups a socket operation owes (each socket has its own wait queue) |
 //! | `epoll.rs`        | the epoll interest list and ready list, generic over the watched file |
 //! | `unix/`           | AF_UNIX sockets: stream, seqpacket and datagram, the name space |
+//! | `packet.rs`       | AF_PACKET sockets: sockaddr_ll, eth0's frames, the capped receive queue |
+//! | `bpf.rs`          | classic BPF socket filters: Linux's attach checks and the interpreter |
 //! | `inet/`           | AF_INET/AF_INET6 TCP and UDP on the smoltcp stack, the interfaces |
 
 #![deny(unsafe_code)]
 
+pub mod bpf;
 pub mod cmsg;
 pub mod epoll;
 pub mod inet;
+pub mod packet;
 pub mod sockaddr;
 pub mod sockbuf;
 pub mod unix;

@@ -49,6 +49,7 @@ mod net;
 mod poll;
 mod process;
 mod ptimer;
+mod rawnet;
 mod sched;
 mod signal;
 mod splice;

@@ -16,6 +16,8 @@
 //! | `socket.rs`   | AF_UNIX sockets (the state machine is `crate::net::unix`) |
 //! | `unix_gc.rs`  | the collector of AF_UNIX sockets in flight in unreachable cycles (SCM_RIGHTS) |
 //! | `inet.rs`     | AF_INET/AF_INET6 sockets (the stack is `crate::net::inet`) |
+//! | `packet.rs`   | AF_PACKET sockets: eth0's frames (the socket is `crate::net::packet`) |
+//! | `rawip.rs`    | AF_INET SOCK_RAW IPPROTO_RAW: send-only raw IPv4, the interface ioctls |
 //! | `epoll.rs`    | epoll instances (the interest list is `crate::net::epoll`) |
 //! | `timerfd.rs`  | timerfd: expirations of a timer as a file, and its syscalls |
 //! | `signalfd.rs` | signalfd: the caller's pending signals as a file, and its syscalls |
@@ -43,10 +45,12 @@ pub mod hub;
 pub mod inet;
 pub mod inotify;
 pub mod memfd;
+pub mod packet;
 pub mod pidfd;
 pub mod pipe;
 pub mod procfile;
 pub mod pty;
+pub mod rawip;
 pub mod regular;
 pub mod signalfd;
 pub mod socket;

@@ -181,6 +181,9 @@ impl FileDescription for SocketFile {
         let n = match req {
             FIONREAD => self.sock.borrow().inq()?,
             SIOCOUTQ => self.sock.borrow().outq(),
+            // The interface ioctls work on a socket of any family, as on
+            // Linux (glibc's if_nametoindex asks through an AF_UNIX one).
+            r if crate::net::inet::ifreq::is_if_ioctl(r) => return k.if_ioctl(io.tid, r, arg),
             _ => return Err(Errno::ENOTTY),
         };
         k.write_u32(io.tid, arg, n.min(i32::MAX as usize) as u32)?;

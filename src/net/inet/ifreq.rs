@@ -2,13 +2,15 @@
 //! route and udhcpc ask them: the interfaces (lo, and eth0 on the
 //! user-mode NAT) and the answers in `struct ifreq` / `struct ifconf`
 //! layout. Pure: the caller copies the 40-byte ifreq in and out.
-//! Interfaces cannot be changed: a set that changes nothing succeeds
-//! (root's `ifconfig eth0 up`), any other is EOPNOTSUPP, and EPERM
-//! without privilege, as Linux checks that first.
+//! eth0's address, netmask, broadcast and IFF_UP are set by
+//! `ifreq_set` (with Linux's rules, `ifcfg.rs`); lo and the MTUs cannot
+//! be changed: a set that changes nothing succeeds, any other is
+//! EOPNOTSUPP. Every set is EPERM without privilege, as Linux checks
+//! that first.
 
 use std::net::Ipv4Addr;
 
-use super::stack::{ETH0_IP, ETH0_PREFIX};
+use super::ifcfg::{Eth0, IFINDEX_ETH0, IFINDEX_LO};
 use crate::errno::{Errno, KResult};
 
 pub const SIOCGIFNAME: u32 = 0x8910;
@@ -19,6 +21,7 @@ pub const SIOCGIFADDR: u32 = 0x8915;
 pub const SIOCSIFADDR: u32 = 0x8916;
 pub const SIOCGIFDSTADDR: u32 = 0x8917;
 pub const SIOCGIFBRDADDR: u32 = 0x8919;
+pub const SIOCSIFBRDADDR: u32 = 0x891a;
 pub const SIOCGIFNETMASK: u32 = 0x891b;
 pub const SIOCSIFNETMASK: u32 = 0x891c;
 pub const SIOCGIFMETRIC: u32 = 0x891d;
@@ -40,7 +43,8 @@ pub struct Iface {
     pub index: i32,
     pub flags: u16,
     pub mtu: i32,
-    pub addr: Ipv4Addr,
+    /// None: no IPv4 address (SIOCGIFADDR is EADDRNOTAVAIL).
+    pub addr: Option<Ipv4Addr>,
     pub mask: Ipv4Addr,
     pub broadcast: Ipv4Addr,
     /// ARPHRD_* and the hardware address.
@@ -53,31 +57,31 @@ const IFF_LOOPBACK: u16 = 0x8;
 const IFF_RUNNING: u16 = 0x40;
 const IFF_MULTICAST: u16 = 0x1000;
 
-/// The interfaces: lo, and eth0 when it is up. eth0 shows QEMU's
+/// The interfaces: lo, and eth0 when there is one. eth0 shows QEMU's
 /// user-mode MAC address and Ethernet's MTU, as a Linux guest on a
 /// user-mode NIC does (the stack underneath carries IP packets).
-pub fn interfaces(eth0: bool) -> Vec<Iface> {
+pub fn interfaces(eth0: Option<&Eth0>) -> Vec<Iface> {
     let mut v = vec![Iface {
         name: "lo",
-        index: 1,
+        index: IFINDEX_LO,
         flags: IFF_UP | IFF_LOOPBACK | IFF_RUNNING,
         mtu: 65536,
-        addr: Ipv4Addr::LOCALHOST,
+        addr: Some(Ipv4Addr::LOCALHOST),
         mask: Ipv4Addr::new(255, 0, 0, 0),
         broadcast: Ipv4Addr::UNSPECIFIED,
         hw: (772, [0; 6]),
     }];
-    if eth0 {
-        let mask = u32::MAX << (32 - ETH0_PREFIX);
+    if let Some(e) = eth0 {
+        let up = if e.up { IFF_UP | IFF_RUNNING } else { 0 };
         v.push(Iface {
             name: "eth0",
-            index: 2,
-            flags: IFF_UP | IFF_BROADCAST | IFF_RUNNING | IFF_MULTICAST,
+            index: IFINDEX_ETH0,
+            flags: up | IFF_BROADCAST | IFF_MULTICAST,
             mtu: 1500,
-            addr: ETH0_IP,
-            mask: Ipv4Addr::from(mask),
-            broadcast: Ipv4Addr::from(u32::from(ETH0_IP) | !mask),
-            hw: (1, [0x52, 0x54, 0, 0x12, 0x34, 0x56]),
+            addr: e.ip(),
+            mask: e.mask(),
+            broadcast: e.broadcast,
+            hw: (1, crate::net::packet::ETH0_MAC),
         });
     }
     v
@@ -95,6 +99,7 @@ pub fn is_if_ioctl(req: u32) -> bool {
             | SIOCSIFADDR
             | SIOCGIFDSTADDR
             | SIOCGIFBRDADDR
+            | SIOCSIFBRDADDR
             | SIOCGIFNETMASK
             | SIOCSIFNETMASK
             | SIOCGIFMETRIC
@@ -104,6 +109,8 @@ pub fn is_if_ioctl(req: u32) -> bool {
             | SIOCGIFINDEX
             | SIOCGIFTXQLEN
             | SIOCGIFMAP
+            | 0x890b // SIOCADDRT
+            | 0x890c // SIOCDELRT
     )
 }
 
@@ -151,7 +158,10 @@ pub fn ifreq_ioctl(
         SIOCGIFFLAGS => {
             out[16..18].copy_from_slice(&i.flags.to_le_bytes());
         }
-        SIOCGIFADDR | SIOCGIFDSTADDR => put_addr(&mut out, i.addr),
+        SIOCGIFADDR | SIOCGIFDSTADDR | SIOCGIFNETMASK | SIOCGIFBRDADDR if i.addr.is_none() => {
+            return Err(Errno::EADDRNOTAVAIL)
+        }
+        SIOCGIFADDR | SIOCGIFDSTADDR => put_addr(&mut out, i.addr.unwrap_or(Ipv4Addr::UNSPECIFIED)),
         SIOCGIFNETMASK => put_addr(&mut out, i.mask),
         SIOCGIFBRDADDR => put_addr(&mut out, i.broadcast),
         SIOCGIFMETRIC => put_int(&mut out, 0),
@@ -164,14 +174,17 @@ pub fn ifreq_ioctl(
             out[16..18].copy_from_slice(&i.hw.0.to_le_bytes());
             out[18..24].copy_from_slice(&i.hw.1);
         }
-        SIOCSIFFLAGS | SIOCSIFADDR | SIOCSIFNETMASK | SIOCSIFMTU => {
+        SIOCSIFFLAGS | SIOCSIFADDR | SIOCSIFNETMASK | SIOCSIFBRDADDR | SIOCSIFMTU => {
             if !privileged {
                 return Err(Errno::EPERM);
             }
             let same = match req {
                 SIOCSIFFLAGS => u16::from_le_bytes([ifr[16], ifr[17]]) == i.flags,
-                SIOCSIFADDR => ifr[16..32] == sockaddr_in(i.addr),
+                SIOCSIFADDR => {
+                    Some(ifr[16..32].to_vec()) == i.addr.map(|a| sockaddr_in(a).to_vec())
+                }
                 SIOCSIFNETMASK => ifr[16..32] == sockaddr_in(i.mask),
+                SIOCSIFBRDADDR => ifr[16..32] == sockaddr_in(i.broadcast),
                 _ => int_at(ifr, 16) == i.mtu,
             };
             return if same {
@@ -185,19 +198,51 @@ pub fn ifreq_ioctl(
     Ok(Some(out))
 }
 
+/// Is `req` a set that `ifreq_set` applies to eth0?
+pub fn is_eth0_set(req: u32, ifr: &[u8; IFREQ_LEN]) -> bool {
+    matches!(
+        req,
+        SIOCSIFFLAGS | SIOCSIFADDR | SIOCSIFNETMASK | SIOCSIFBRDADDR
+    ) && name_of(ifr) == b"eth0"
+}
+
+/// The IPv4 address of a set's `struct sockaddr_in`: EINVAL if its
+/// family is not AF_INET.
+fn addr_arg(ifr: &[u8; IFREQ_LEN]) -> KResult<Ipv4Addr> {
+    if u16::from_le_bytes([ifr[16], ifr[17]]) != 2 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(Ipv4Addr::new(ifr[20], ifr[21], ifr[22], ifr[23]))
+}
+
+/// Applies a set (`is_eth0_set`) to eth0, privilege already checked.
+pub fn ifreq_set(e: &mut Eth0, req: u32, ifr: &[u8; IFREQ_LEN]) -> KResult<()> {
+    match req {
+        SIOCSIFFLAGS => {
+            e.set_up(u16::from_le_bytes([ifr[16], ifr[17]]) & IFF_UP != 0);
+            Ok(())
+        }
+        SIOCSIFADDR => e.set_addr(addr_arg(ifr)?),
+        SIOCSIFNETMASK => e.set_netmask(addr_arg(ifr)?),
+        _ => e.set_broadcast(addr_arg(ifr)?),
+    }
+}
+
 /// SIOCGIFCONF: the ifreqs (name and IPv4 address) of the interfaces
 /// that fit `room` bytes; with `room` None (a null buffer), only the
 /// length all of them need.
 pub fn ifconf(ifs: &[Iface], room: Option<usize>) -> (usize, Vec<u8>) {
-    let need = ifs.len() * IFREQ_LEN;
+    let with_addr: Vec<(&Iface, Ipv4Addr)> =
+        ifs.iter().filter_map(|i| Some((i, i.addr?))).collect();
+    let need = with_addr.len() * IFREQ_LEN;
     let Some(room) = room else {
         return (need, Vec::new());
     };
     let mut out = Vec::new();
-    for i in ifs.iter().take(room / IFREQ_LEN) {
+    for (i, addr) in with_addr.into_iter().take(room / IFREQ_LEN) {
         let mut r = [0u8; IFREQ_LEN];
         r[..i.name.len()].copy_from_slice(i.name.as_bytes());
-        r[16..32].copy_from_slice(&sockaddr_in(i.addr));
+        r[16..32].copy_from_slice(&sockaddr_in(addr));
         out.extend_from_slice(&r);
     }
     (out.len(), out)
@@ -215,7 +260,11 @@ mod tests {
 
     #[test]
     fn eth0_answers_as_linux_shows_a_user_mode_nic() {
-        let ifs = interfaces(true);
+        let ifs = interfaces(Some(&Eth0::configured(
+            Ipv4Addr::new(10, 0, 2, 15),
+            24,
+            Ipv4Addr::new(10, 0, 2, 2),
+        )));
         let g = |req, n| ifreq_ioctl(&ifs, req, &named(n), false);
         let r = g(SIOCGIFFLAGS, "eth0").unwrap().unwrap();
         assert_eq!(u16::from_le_bytes([r[16], r[17]]), 0x1043);
@@ -247,31 +296,77 @@ mod tests {
         );
         // No eth0 without the NAT.
         assert_eq!(
-            ifreq_ioctl(&interfaces(false), SIOCGIFFLAGS, &named("eth0"), false),
+            ifreq_ioctl(&interfaces(None), SIOCGIFFLAGS, &named("eth0"), false),
             Err(Errno::ENODEV)
         );
     }
 
     #[test]
-    fn sets_need_privilege_and_change_nothing() {
-        let ifs = interfaces(true);
-        let mut r = named("eth0");
-        r[16..18].copy_from_slice(&0x1043u16.to_le_bytes());
+    fn sets_need_privilege_and_lo_changes_nothing() {
+        let ifs = interfaces(Some(&Eth0::configured(
+            Ipv4Addr::new(10, 0, 2, 15),
+            24,
+            Ipv4Addr::new(10, 0, 2, 2),
+        )));
+        let mut r = named("lo");
+        r[16..18].copy_from_slice(&0x49u16.to_le_bytes());
         assert_eq!(
             ifreq_ioctl(&ifs, SIOCSIFFLAGS, &r, false),
             Err(Errno::EPERM)
         );
         assert_eq!(ifreq_ioctl(&ifs, SIOCSIFFLAGS, &r, true), Ok(None));
-        r[16] = 0x42; // down
+        r[16] = 0x48; // down
         assert_eq!(
             ifreq_ioctl(&ifs, SIOCSIFFLAGS, &r, true),
             Err(Errno::EOPNOTSUPP)
         );
+        assert!(!is_eth0_set(SIOCSIFFLAGS, &r));
+    }
+
+    /// `ifconfig eth0 10.0.2.15 netmask 255.255.255.0 up` on an eth0
+    /// with no address: the sets, then what the gets answer.
+    #[test]
+    fn ifconfig_configures_eth0() {
+        let mut e = Eth0::unconfigured();
+        let ifs = interfaces(Some(&e));
+        let g = |ifs: &[Iface], req| ifreq_ioctl(ifs, req, &named("eth0"), false);
+        assert_eq!(g(&ifs, SIOCGIFADDR), Err(Errno::EADDRNOTAVAIL));
+        let r = g(&ifs, SIOCGIFFLAGS).unwrap().unwrap();
+        assert_eq!(u16::from_le_bytes([r[16], r[17]]), 0x1002, "down");
+        assert_eq!(ifconf(&ifs, None).0, 40, "only lo has an address");
+        let set = |e: &mut Eth0, req, v: [u8; 4]| {
+            let mut r = named("eth0");
+            r[16] = 2;
+            r[20..24].copy_from_slice(&v);
+            assert!(is_eth0_set(req, &r));
+            ifreq_set(e, req, &r)
+        };
+        set(&mut e, SIOCSIFADDR, [10, 0, 2, 15]).unwrap();
+        set(&mut e, SIOCSIFNETMASK, [255, 255, 255, 0]).unwrap();
+        assert_eq!(
+            set(&mut e, SIOCSIFNETMASK, [255, 0, 255, 0]),
+            Err(Errno::EINVAL)
+        );
+        let mut up = named("eth0");
+        up[16..18].copy_from_slice(&0x1043u16.to_le_bytes());
+        ifreq_set(&mut e, SIOCSIFFLAGS, &up).unwrap();
+        let ifs = interfaces(Some(&e));
+        let r = g(&ifs, SIOCGIFFLAGS).unwrap().unwrap();
+        assert_eq!(u16::from_le_bytes([r[16], r[17]]), 0x1043);
+        let r = g(&ifs, SIOCGIFBRDADDR).unwrap().unwrap();
+        assert_eq!(&r[20..24], &[10, 0, 2, 255]);
+        let mut bad = named("eth0");
+        bad[16] = 10; // AF_INET6
+        assert_eq!(ifreq_set(&mut e, SIOCSIFADDR, &bad), Err(Errno::EINVAL));
     }
 
     #[test]
     fn ifconf_lists_what_fits() {
-        let ifs = interfaces(true);
+        let ifs = interfaces(Some(&Eth0::configured(
+            Ipv4Addr::new(10, 0, 2, 15),
+            24,
+            Ipv4Addr::new(10, 0, 2, 2),
+        )));
         assert_eq!(ifconf(&ifs, None).0, 80);
         let (n, b) = ifconf(&ifs, Some(79));
         assert_eq!((n, &b[..3]), (40, &b"lo\0"[..]));

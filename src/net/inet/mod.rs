@@ -7,8 +7,10 @@
 //! |-------------|------|
 //! | `addr.rs`   | `sockaddr_in`/`sockaddr_in6` decoding and encoding, v4-mapped addresses |
 //! | `device.rs` | the IP-level device under smoltcp: capped queues, interface counters |
+//! | `ifcfg.rs` | eth0's address, flags and the routing table, changed with Linux's rules |
+//! | `dhcp.rs`   | the user-mode NAT's DHCP server (slirp's lease: 10.0.2.15/24, router .2, DNS .3) |
 //! | `ifreq.rs`  | the interface ioctls (SIOCGIFCONF, SIOCGIFFLAGS, ...): lo and eth0 in `struct ifreq` layout |
-//! | `natpkt.rs` | raw IPv4 packets the user-mode NAT handles itself: guest UDP out, UDP to the guest |
+//! | `natpkt.rs` | raw packets the stack and the NAT handle themselves: guest UDP out, UDP to the guest, ICMP errors about UDP, ARP replies |
 //! | `procnet.rs` | the text of /proc/net/{dev,tcp,tcp6,udp,udp6,route,if_inet6} |
 //! | `stack.rs`  | the interface (lo), the socket set, ports (bind conflicts, ephemeral), polling, orphans |
 //! | `socket.rs` | one socket: Linux's TCP/UDP socket states on smoltcp's (listen backlog, connect, send/recv, poll, close) |
@@ -18,6 +20,8 @@
 
 pub mod addr;
 pub mod device;
+pub mod dhcp;
+pub mod ifcfg;
 pub mod ifreq;
 pub mod natpkt;
 pub mod opts;

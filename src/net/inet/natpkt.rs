@@ -4,7 +4,9 @@
 //! back to the guest, and the NAT's answers to pings of its addresses. Every parser takes any bytes: a short, truncated
 //! or fragmented packet is `None`, never a panic.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+
+use crate::errno::Errno;
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr};
@@ -164,6 +166,82 @@ pub fn echo_reply(p: &[u8], answering: &[Ipv4Addr]) -> Option<Vec<u8>> {
     Some(buf)
 }
 
+/// An ICMP error about a UDP datagram, as Linux reports it to the
+/// sender's socket: (the datagram's source, its destination, the errno).
+/// Only the "hard" errors (icmp_err_convert's fatal ones: port and
+/// protocol unreachable, administratively prohibited), which a connected
+/// socket hears without IP_RECVERR. IPv4 and IPv6 (no extension headers).
+pub fn icmp_udp_error(p: &[u8]) -> Option<(SocketAddr, SocketAddr, Errno)> {
+    let (icmp, v6) = match p.first()? >> 4 {
+        4 => {
+            let (ihl, total, proto, _, _) = ipv4_header(p)?;
+            if proto != 1 {
+                return None;
+            }
+            (p.get(ihl..total)?, false)
+        }
+        6 if p.len() >= 40 && p[6] == 58 => (&p[40..], true),
+        _ => return None,
+    };
+    let (ty, code) = (*icmp.first()?, *icmp.get(1)?);
+    let e = match (v6, ty, code) {
+        (false, 3, 2) => Errno::ENOPROTOOPT,
+        (false, 3, 3 | 9 | 10) => Errno::ECONNREFUSED,
+        (false, 3, 13) => Errno::EHOSTUNREACH,
+        (true, 1, 4) => Errno::ECONNREFUSED,
+        (true, 1, 1) => Errno::EACCES,
+        _ => return None,
+    };
+    let inner = icmp.get(8..)?;
+    let (src, dst, udp): (IpAddr, IpAddr, &[u8]) = if v6 {
+        if inner.len() < 40 || inner[0] >> 4 != 6 || inner[6] != 17 {
+            return None;
+        }
+        let a: [u8; 16] = inner[8..24].try_into().ok()?;
+        let b: [u8; 16] = inner[24..40].try_into().ok()?;
+        (
+            Ipv6Addr::from(a).into(),
+            Ipv6Addr::from(b).into(),
+            &inner[40..],
+        )
+    } else {
+        if inner.len() < 20 || inner[0] >> 4 != 4 || inner[9] != 17 {
+            return None;
+        }
+        let ihl = usize::from(inner[0] & 0xf) * 4;
+        let src = Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15]);
+        let dst = Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19]);
+        (src.into(), dst.into(), inner.get(ihl..)?)
+    };
+    let ports = udp.get(..4)?;
+    Some((
+        SocketAddr::new(src, u16::from_be_bytes([ports[0], ports[1]])),
+        SocketAddr::new(dst, u16::from_be_bytes([ports[2], ports[3]])),
+        e,
+    ))
+}
+
+/// The NAT's answer to an ARP request (Ethernet/IPv4, the 28-byte ARP
+/// payload) for one of `addrs`: the reply payload, from `mac`.
+pub fn arp_reply(req: &[u8], addrs: &[Ipv4Addr], mac: [u8; 6]) -> Option<Vec<u8>> {
+    let r = req.get(..28)?;
+    // Ethernet, IPv4, 6- and 4-byte addresses, a request.
+    if r[0..8] != [0, 1, 8, 0, 6, 4, 0, 1] {
+        return None;
+    }
+    let tpa = Ipv4Addr::new(r[24], r[25], r[26], r[27]);
+    if !addrs.contains(&tpa) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(28);
+    out.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 2]);
+    out.extend_from_slice(&mac);
+    out.extend_from_slice(&tpa.octets());
+    out.extend_from_slice(&r[8..14]);
+    out.extend_from_slice(&r[14..18]);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +322,54 @@ mod tests {
             let _ = udp_of(&p);
             let _ = echo_reply(&p, &[Ipv4Addr::new(10, 0, 2, 2)]);
             let _ = is_echo_request(&p);
+        }
+    }
+
+    #[test]
+    fn arp_requests_for_the_nat_are_answered() {
+        let gw = Ipv4Addr::new(10, 0, 2, 2);
+        let mut req = vec![0, 1, 8, 0, 6, 4, 0, 1];
+        req.extend([1, 2, 3, 4, 5, 6, 10, 0, 2, 15]);
+        req.extend([0, 0, 0, 0, 0, 0, 10, 0, 2, 2]);
+        let mac = [0x52, 0x55, 10, 0, 2, 2];
+        let r = arp_reply(&req, &[gw], mac).unwrap();
+        assert_eq!(r[6..8], [0, 2]);
+        assert_eq!(r[8..14], mac);
+        assert_eq!(r[14..18], [10, 0, 2, 2]);
+        assert_eq!(r[18..24], [1, 2, 3, 4, 5, 6]);
+        assert_eq!(r[24..28], [10, 0, 2, 15]);
+        req[27] = 99;
+        assert_eq!(arp_reply(&req, &[gw], mac), None);
+        assert_eq!(arp_reply(&req[..20], &[gw], mac), None);
+    }
+
+    /// What smoltcp sends for a datagram to a closed port on lo.
+    #[test]
+    fn port_unreachable_names_the_datagram() {
+        let src = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 40000);
+        let dst = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9);
+        let orig = udp_packet(src, dst, b"x").unwrap();
+        let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&orig);
+        let p = icmp_in_ipv4(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, &icmp).unwrap();
+        assert_eq!(
+            icmp_udp_error(&p),
+            Some((src.into(), dst.into(), Errno::ECONNREFUSED))
+        );
+        // Host unreachable is not a hard error: not reported.
+        let mut soft = icmp.clone();
+        soft[1] = 1;
+        let p = icmp_in_ipv4(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, &soft).unwrap();
+        assert_eq!(icmp_udp_error(&p), None);
+        // Cut short: nothing.
+        let p = icmp_in_ipv4(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST, &icmp[..20]).unwrap();
+        assert_eq!(icmp_udp_error(&p), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn icmp_errors_take_any_bytes(p in proptest::collection::vec(proptest::num::u8::ANY, 0..120)) {
+            let _ = icmp_udp_error(&p);
         }
     }
 }

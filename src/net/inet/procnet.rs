@@ -10,7 +10,7 @@ use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 
 use super::device::IfStats;
-use super::stack::{ETH0_IP, ETH0_PREFIX, GATEWAY_IP};
+use super::ifcfg::Eth0;
 
 /// One socket as the tables show it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,26 +149,26 @@ pub fn dev(lo: &IfStats, eth0: Option<&IfStats>) -> String {
     out
 }
 
-/// /proc/net/route: eth0's subnet and the default route through the
-/// gateway (the main table; lo's routes are in the local table, which
-/// this file does not show).
-pub fn route(eth0: bool) -> String {
+/// /proc/net/route: eth0's routes (the main table; lo's routes are in
+/// the local table, which this file does not show), in the table's
+/// order.
+pub fn route(eth0: Option<&Eth0>) -> String {
     let mut out = String::new();
     pad(&mut out, ROUTE_HEAD, 127);
-    if eth0 {
-        let mask = u32::MAX << (32 - ETH0_PREFIX);
-        let net = u32::from(ETH0_IP) & mask;
-        let le = |v: u32| u32::from_le_bytes(v.to_be_bytes());
-        // RTF_UP | RTF_GATEWAY, then RTF_UP.
-        let rows = [
-            (0, le(u32::from(GATEWAY_IP)), 0x0003, 0),
-            (le(net), 0, 0x0001, le(mask)),
-        ];
-        for (dst, gw, flags, mask) in rows {
-            let line =
-                format!("eth0\t{dst:08X}\t{gw:08X}\t{flags:04X}\t0\t0\t0\t{mask:08X}\t0\t0\t0");
-            pad(&mut out, &line, 127);
-        }
+    let le = |v: u32| u32::from_le_bytes(v.to_be_bytes());
+    for r in eth0.map_or(&[][..], |e| &e.routes[..]) {
+        // RTF_UP, RTF_GATEWAY, RTF_HOST.
+        let flags =
+            0x1 | if r.gw.is_some() { 0x2 } else { 0 } | if r.prefix == 32 { 0x4 } else { 0 };
+        let (dst, gw, mask) = (
+            le(u32::from(r.dst)),
+            le(r.gw.map_or(0, u32::from)),
+            le(r.mask()),
+        );
+        let metric = r.metric;
+        let line =
+            format!("eth0\t{dst:08X}\t{gw:08X}\t{flags:04X}\t0\t0\t{metric}\t{mask:08X}\t0\t0\t0");
+        pad(&mut out, &line, 127);
     }
     out
 }
@@ -243,11 +243,17 @@ mod tests {
             "    lo:     100       2    0    0    0     0          0         0        0       0    0    0    0     0       0          0"
         );
         assert!(l[3].starts_with("  eth0:       0"));
-        let r = route(true);
+        let e = Eth0::configured(
+            "10.0.2.15".parse().unwrap(),
+            24,
+            "10.0.2.2".parse().unwrap(),
+        );
+        let r = route(Some(&e));
         let l: Vec<&str> = r.lines().collect();
         assert_eq!(l.len(), 3);
         assert!(l[1].starts_with("eth0\t00000000\t0202000A\t0003\t0\t0\t0\t00000000\t0\t0\t0 "));
         assert!(l[2].starts_with("eth0\t0002000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0 "));
-        assert_eq!(route(false).lines().count(), 1);
+        assert_eq!(route(None).lines().count(), 1);
+        assert_eq!(route(Some(&Eth0::unconfigured())).lines().count(), 1);
     }
 }

@@ -418,6 +418,13 @@ impl InetSocket {
     /// Notes what the stack did to this socket: a refused connection or
     /// a reset becomes the pending error (SO_ERROR).
     pub fn sync(&mut self, st: &mut NetStack) {
+        // A connected UDP socket hears the hard ICMP errors about its
+        // datagrams (port unreachable: ECONNREFUSED), as on Linux.
+        if let (Conn::Udp { h }, Some(peer)) = (&self.conn, self.peer) {
+            if let Some(e) = st.take_udp_error(*h, peer) {
+                self.error = Some(e);
+            }
+        }
         if let Conn::Tcp { h, connecting } = self.conn {
             let state = st.tcp(h).state();
             if self.connect_deadline.is_some()
@@ -518,6 +525,9 @@ impl InetSocket {
                 }
             }
             Proto::Udp => {
+                if let Some(e) = self.error.take() {
+                    return Err(e);
+                }
                 if self.shut_wr {
                     return Err(Errno::EPIPE);
                 }
@@ -624,7 +634,7 @@ impl InetSocket {
                 let dst = if src.is_loopback() {
                     Ipv4Addr::LOCALHOST
                 } else {
-                    super::stack::ETH0_IP
+                    st.eth0_ip().unwrap_or(super::stack::ETH0_IP)
                 };
                 super::natpkt::icmp_in_ipv4(src, dst, &d).map(|p| (p, IpAddr::V4(src)))
             }
@@ -845,6 +855,7 @@ impl InetSocket {
                 st.orphan(h);
             }
             Conn::Udp { h } | Conn::Icmp { h } => {
+                st.forget_udp(h);
                 st.sockets.remove(h);
             }
         }
@@ -993,7 +1004,7 @@ mod tests {
     /// connect gave.
     fn connect_fails_with(e: Errno) {
         let mut st = NetStack::new(7);
-        st.attach_user_nat(8);
+        st.attach_user_nat(8, true);
         let mut s = InetSocket::new(&mut st, Family::V4, Proto::Tcp);
         let dst: SocketAddr = "10.0.2.2:9".parse().unwrap();
         assert_eq!(
@@ -1026,7 +1037,7 @@ mod tests {
     #[test]
     fn ping_socket_gets_the_nats_echo_reply() {
         let mut st = NetStack::new(7);
-        st.attach_user_nat(8);
+        st.attach_user_nat(8, true);
         let mut s = InetSocket::new(&mut st, Family::V4, Proto::Icmp);
         let gw: SocketAddr = "10.0.2.2:0".parse().unwrap();
         // Not an echo request.

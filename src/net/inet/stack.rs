@@ -17,8 +17,11 @@ use smoltcp::socket::{icmp, tcp, udp};
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 
 use super::device::{IfStats, IpDevice};
+use super::dhcp;
+use super::ifcfg::{Eth0, IFINDEX_ETH0};
 use super::natpkt::{self, UdpOut};
 use crate::errno::{Errno, KResult};
+use crate::net::packet::{self, Frame};
 
 /// Linux's default ip_local_port_range.
 pub const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
@@ -106,7 +109,20 @@ pub struct NetStack {
     conn_errors: HashMap<SocketHandle, Errno>,
     /// Changes whenever a poll moved something (epoll's edge trigger).
     pub generation: u64,
+    /// eth0's address, flags and routes, as the guest set them.
+    pub eth0_cfg: Eth0,
+    /// Are there packet sockets (then `frames` collects what eth0 sees)?
+    pub taps: bool,
+    /// Frames eth0 sent and received since the packet sockets last took
+    /// them (capped; the rest is not seen by packet sockets).
+    pub frames: Vec<Frame>,
+    /// Hard ICMP errors about UDP datagrams, by the sending socket: the
+    /// destination the error is about, and the errno (`take_udp_error`).
+    udp_errors: HashMap<SocketHandle, (std::net::SocketAddr, Errno)>,
 }
+
+/// Frames kept for packet sockets between two deliveries.
+const FRAMES_MAX: usize = 1024;
 
 impl NetStack {
     /// A stack with lo up; `seed` picks initial sequence numbers.
@@ -134,6 +150,10 @@ impl NetStack {
             nat: None,
             conn_errors: HashMap::new(),
             generation: 0,
+            eth0_cfg: Eth0::unconfigured(),
+            taps: false,
+            frames: Vec::new(),
+            udp_errors: HashMap::new(),
         }
     }
 
@@ -162,16 +182,17 @@ impl NetStack {
         }
     }
 
-    /// Brings eth0 up on the user-mode NAT: 10.0.2.15/24, default route
-    /// via 10.0.2.2.
-    pub fn attach_user_nat(&mut self, seed: u64) {
+    /// Attaches eth0 to the user-mode NAT: configured (up, 10.0.2.15/24,
+    /// default route via 10.0.2.2), or down with no address for the
+    /// guest to configure (udhcpc, ifconfig).
+    pub fn attach_user_nat(&mut self, seed: u64, configured: bool) {
         if self.nat.is_some() {
             return;
         }
-        self.iface.update_ip_addrs(|a| {
-            let _ = a.push(IpCidr::new(IpAddress::Ipv4(ETH0_IP), ETH0_PREFIX));
-        });
-        let _ = self.iface.routes_mut().add_default_ipv4_route(GATEWAY_IP);
+        if configured {
+            self.eth0_cfg = Eth0::configured(ETH0_IP, ETH0_PREFIX, GATEWAY_IP);
+        }
+        self.sync_eth0();
         let mut dev = IpDevice::default();
         let mut cfg = Config::new(HardwareAddress::Ip);
         cfg.random_seed = seed;
@@ -179,6 +200,8 @@ impl NetStack {
         iface.update_ip_addrs(|a| {
             let _ = a.push(IpCidr::new(IpAddress::Ipv4(GATEWAY_IP), ETH0_PREFIX));
         });
+        // Whatever address the guest gives itself, the NAT answers it.
+        let _ = iface.routes_mut().add_default_ipv4_route(ETH0_IP);
         self.nat = Some(Nat {
             iface,
             dev,
@@ -204,7 +227,54 @@ impl NetStack {
 
     /// Is there a route to the non-local `ip` (an interface that reaches it)?
     pub fn routes(&self, ip: IpAddr) -> bool {
-        self.nat.is_some() && ip.is_ipv4()
+        match ip {
+            IpAddr::V4(v) => self.nat.is_some() && self.eth0_cfg.lookup(v).is_some(),
+            IpAddr::V6(_) => false,
+        }
+    }
+
+    /// eth0's address, if it has one.
+    pub fn eth0_ip(&self) -> Option<Ipv4Addr> {
+        self.eth0_cfg.ip()
+    }
+
+    /// Mirrors eth0's configuration into smoltcp: its address (while
+    /// up) and the routes with a gateway or to other networks.
+    pub fn sync_eth0(&mut self) {
+        let cfg = self.eth0_cfg.clone();
+        self.iface.update_ip_addrs(|a| {
+            a.retain(|c| match c.address() {
+                IpAddress::Ipv4(v) => v.is_loopback(),
+                IpAddress::Ipv6(_) => true,
+            });
+            if let (true, Some((ip, prefix))) = (cfg.up, cfg.addr) {
+                let _ = a.push(IpCidr::new(IpAddress::Ipv4(ip), prefix));
+            }
+        });
+        self.iface.routes_mut().update(|t| {
+            t.clear();
+            for r in cfg.routes.iter().filter(|r| !r.connected && cfg.up) {
+                // On an IP-level device the next hop is not looked up:
+                // the route only says the destination is reachable.
+                let _ = t.push(smoltcp::iface::Route {
+                    cidr: IpCidr::new(IpAddress::Ipv4(r.dst), r.prefix),
+                    via_router: IpAddress::Ipv4(r.gw.unwrap_or(r.dst)),
+                    preferred_until: None,
+                    expires_at: None,
+                });
+            }
+        });
+    }
+
+    /// Runs `f` on eth0's configuration and mirrors the result into
+    /// smoltcp (the SIOCS* ioctls and the route ioctls).
+    pub fn configure_eth0<T>(&mut self, f: impl FnOnce(&mut Eth0) -> KResult<T>) -> KResult<T> {
+        if self.nat.is_none() {
+            return Err(Errno::ENODEV);
+        }
+        let r = f(&mut self.eth0_cfg);
+        self.sync_eth0();
+        r
     }
 
     /// Opens a NAT-side connection to the guest's `port` on eth0 (a
@@ -222,7 +292,8 @@ impl NetStack {
         } else {
             local + 1
         };
-        let remote = smoltcp::wire::IpEndpoint::new(IpAddress::Ipv4(ETH0_IP), port);
+        let guest = self.eth0_cfg.ip().filter(|_| self.eth0_cfg.up)?;
+        let remote = smoltcp::wire::IpEndpoint::new(IpAddress::Ipv4(guest), port);
         s.connect(nat.iface.context(), remote, local).ok()?;
         Some(nat.sockets.add(s))
     }
@@ -298,12 +369,82 @@ impl NetStack {
         if self.nat.is_none() {
             return false;
         }
-        let to = SocketAddrV4::new(ETH0_IP, port);
+        let Some(ip) = self.eth0_cfg.ip() else {
+            self.eth0.rx_dropped += 1;
+            return false;
+        };
+        let to = SocketAddrV4::new(ip, port);
         let Some(p) = natpkt::udp_packet(from, to, payload) else {
             self.eth0.rx_dropped += 1;
             return false;
         };
+        self.eth0_rx(p)
+    }
+
+    /// Notes an ICMP error about a UDP datagram for the socket that sent
+    /// it (smoltcp gives ICMP errors to no UDP socket).
+    fn note_icmp_error(&mut self, p: &[u8]) {
+        let Some((src, dst, e)) = natpkt::icmp_udp_error(p) else {
+            return;
+        };
+        let sender = self.sockets.iter().find_map(|(h, s)| match s {
+            smoltcp::socket::Socket::Udp(u) => {
+                let ep = u.endpoint();
+                let ip_ok = ep
+                    .addr
+                    .is_none_or(|a| unmapped(IpAddr::from(a)) == unmapped(src.ip()));
+                (ep.port == src.port() && ip_ok).then_some(h)
+            }
+            _ => None,
+        });
+        if let Some(h) = sender {
+            self.udp_errors.insert(h, (dst, e));
+        }
+    }
+
+    /// An ICMP error (`ty`, `code`) from the NAT's host side about the
+    /// datagram the guest's UDP `port` sent to `dst`: an ICMP packet from
+    /// `dst` quoting that datagram's headers arrives on eth0.
+    pub fn udp_icmp_error(&mut self, port: u16, dst: SocketAddrV4, ty: u8, code: u8) {
+        let Some(me) = self.eth0_cfg.ip() else {
+            return;
+        };
+        let Some(orig) = natpkt::udp_packet(SocketAddrV4::new(me, port), dst, &[]) else {
+            return;
+        };
+        let mut icmp = vec![ty, code, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&orig);
+        let c = natpkt::checksum(&icmp);
+        icmp[2..4].copy_from_slice(&c.to_be_bytes());
+        if let Some(p) = natpkt::icmp_in_ipv4(*dst.ip(), me, &icmp) {
+            self.eth0_rx(p);
+        }
+    }
+
+    /// The hard ICMP error UDP socket `h` got about datagrams to `peer`
+    /// (its connected peer), once.
+    pub fn take_udp_error(&mut self, h: SocketHandle, peer: std::net::SocketAddr) -> Option<Errno> {
+        let (dst, e) = *self.udp_errors.get(&h)?;
+        self.udp_errors.remove(&h);
+        let same = unmapped(dst.ip()) == unmapped(peer.ip()) && dst.port() == peer.port();
+        same.then_some(e)
+    }
+
+    /// Forgets UDP socket `h`'s errors (it is being removed).
+    pub fn forget_udp(&mut self, h: SocketHandle) {
+        self.udp_errors.remove(&h);
+    }
+
+    /// A packet arriving on eth0 from the NAT: to the stack (if eth0 is
+    /// up) and to the packet sockets. False if dropped.
+    fn eth0_rx(&mut self, p: Vec<u8>) -> bool {
+        if !self.eth0_cfg.up {
+            self.eth0.rx_dropped += 1;
+            return false;
+        }
+        self.note_icmp_error(&p);
         let len = p.len() as u64;
+        self.tap(Frame::ipv4(IFINDEX_ETH0, &p, false));
         if self.dev.deliver(p) {
             self.eth0.rx_packets += 1;
             self.eth0.rx_bytes += len;
@@ -312,6 +453,69 @@ impl NetStack {
             self.eth0.rx_dropped += 1;
             false
         }
+    }
+
+    /// Keeps a frame for the packet sockets, if there are any.
+    fn tap(&mut self, f: Frame) {
+        if self.taps && self.frames.len() < FRAMES_MAX {
+            self.frames.push(f);
+        }
+    }
+
+    /// A raw IPv4 packet (header included) a raw socket sends: routed
+    /// as the stack's own (lo, or out on eth0); ENETUNREACH if nothing
+    /// routes its destination.
+    pub fn raw_send(&mut self, p: Vec<u8>) -> KResult<()> {
+        let dst = dst_of(&p).ok_or(Errno::EINVAL)?;
+        if !self.is_local(dst) && !self.routes(dst) && dst != IpAddr::V4(Ipv4Addr::BROADCAST) {
+            return Err(Errno::ENETUNREACH);
+        }
+        if self.dev.sent.len() >= super::device::QUEUE_MAX {
+            return Err(Errno::ENOBUFS);
+        }
+        self.dev.sent.push_back(p);
+        Ok(())
+    }
+
+    /// A frame a packet socket sends on eth0: ENETDOWN if eth0 is down,
+    /// ENODEV if there is no eth0. IPv4 goes out as if the stack had
+    /// sent it (DHCP to the NAT's server included); ARP for the NAT's
+    /// addresses is answered; anything else leaves and is lost, as on
+    /// a wire nobody listens to.
+    pub fn packet_send(&mut self, f: Frame) -> KResult<()> {
+        if self.nat.is_none() || f.ifindex != IFINDEX_ETH0 {
+            return Err(Errno::ENODEV);
+        }
+        if !self.eth0_cfg.up {
+            return Err(Errno::ENETDOWN);
+        }
+        let ty = f.ethertype();
+        let payload = f.bytes.get(packet::ETH_HLEN..).unwrap_or(&[]).to_vec();
+        self.tap(f);
+        match ty {
+            packet::ETH_P_IP => self.eth0_out(payload),
+            packet::ETH_P_ARP => {
+                self.eth0.tx_packets += 1;
+                self.eth0.tx_bytes += payload.len() as u64;
+                if let Some(r) = natpkt::arp_reply(&payload, &[GATEWAY_IP, DNS_IP], packet::NAT_MAC)
+                {
+                    let frame =
+                        packet::ethernet(packet::ETH0_MAC, packet::NAT_MAC, packet::ETH_P_ARP, &r);
+                    self.eth0.rx_packets += 1;
+                    self.eth0.rx_bytes += r.len() as u64;
+                    self.tap(Frame {
+                        ifindex: IFINDEX_ETH0,
+                        pkttype: packet::PACKET_HOST,
+                        bytes: frame,
+                    });
+                }
+            }
+            _ => {
+                self.eth0.tx_packets += 1;
+                self.eth0.tx_bytes += payload.len() as u64;
+            }
+        }
+        Ok(())
     }
 
     /// Why the NAT ended guest socket `h`'s connect, once.
@@ -388,6 +592,7 @@ impl NetStack {
             let len = p.len() as u64;
             let dst = dst_of(&p);
             if dst.is_some_and(|d| self.is_local(d)) {
+                self.note_icmp_error(&p);
                 self.lo.tx_packets += 1;
                 self.lo.tx_bytes += len;
                 if self.dev.deliver(p) {
@@ -396,54 +601,9 @@ impl NetStack {
                 } else {
                     self.lo.rx_dropped += 1;
                 }
-            } else if let Some(nat) = self.nat.as_mut() {
-                if let Some(d) = natpkt::udp_of(&p) {
-                    // UDP leaves through a host socket (`kernel/netudp.rs`).
-                    if nat.udp_out.len() < UDP_OUT_MAX {
-                        nat.udp_out.push_back(d);
-                        self.eth0.tx_packets += 1;
-                        self.eth0.tx_bytes += len;
-                    } else {
-                        self.eth0.tx_dropped += 1;
-                    }
-                    continue;
-                }
-                if natpkt::is_echo_request(&p) {
-                    // Pings: the NAT answers for its own addresses; no
-                    // ICMP goes out to the host.
-                    self.eth0.tx_packets += 1;
-                    self.eth0.tx_bytes += len;
-                    if let Some(r) = natpkt::echo_reply(&p, &[GATEWAY_IP, DNS_IP]) {
-                        let rlen = r.len() as u64;
-                        if self.dev.deliver(r) {
-                            self.eth0.rx_packets += 1;
-                            self.eth0.rx_bytes += rlen;
-                        } else {
-                            self.eth0.rx_dropped += 1;
-                        }
-                    }
-                    continue;
-                }
-                if let Some(t) = tcp_syn_of(&p) {
-                    if nat.held.iter().any(|h| h.1 == t) {
-                        continue; // a retransmission of a held SYN
-                    }
-                    if !nat.outbound.values().any(|&v| v == t) {
-                        let id = nat.next_req;
-                        nat.next_req += 1;
-                        nat.pending.push(Outbound { id, dst: t.1 });
-                        nat.held.push((id, t, p));
-                        self.eth0.tx_packets += 1;
-                        self.eth0.tx_bytes += len;
-                        continue;
-                    }
-                }
-                if nat.dev.deliver(p) {
-                    self.eth0.tx_packets += 1;
-                    self.eth0.tx_bytes += len;
-                } else {
-                    self.eth0.tx_dropped += 1;
-                }
+            } else if self.nat.is_some() && self.eth0_cfg.up {
+                self.tap(Frame::ipv4(IFINDEX_ETH0, &p, true));
+                self.eth0_out(p);
             } else {
                 self.lo.tx_dropped += 1;
             }
@@ -452,18 +612,77 @@ impl NetStack {
         any
     }
 
+    /// A packet the guest sends out on eth0, to the NAT: UDP through a
+    /// host socket (or the DHCP server), pings answered for the NAT's
+    /// addresses, TCP to the NAT's stack (a SYN opens a host connection).
+    fn eth0_out(&mut self, p: Vec<u8>) {
+        let len = p.len() as u64;
+        let Some(nat) = self.nat.as_mut() else {
+            return;
+        };
+        if let Some(d) = natpkt::udp_of(&p) {
+            if dhcp::is_for_server(&d) {
+                // The NAT's own DHCP server answers; nothing leaves.
+                self.eth0.tx_packets += 1;
+                self.eth0.tx_bytes += len;
+                if let Some(r) = dhcp::answer(&d) {
+                    self.eth0_rx(r);
+                }
+                return;
+            }
+            // UDP leaves through a host socket (`kernel/netudp.rs`).
+            if nat.udp_out.len() < UDP_OUT_MAX {
+                nat.udp_out.push_back(d);
+                self.eth0.tx_packets += 1;
+                self.eth0.tx_bytes += len;
+            } else {
+                self.eth0.tx_dropped += 1;
+            }
+            return;
+        }
+        if natpkt::is_echo_request(&p) {
+            // Pings: the NAT answers for its own addresses; no
+            // ICMP goes out to the host.
+            self.eth0.tx_packets += 1;
+            self.eth0.tx_bytes += len;
+            if let Some(r) = natpkt::echo_reply(&p, &[GATEWAY_IP, DNS_IP]) {
+                self.eth0_rx(r);
+            }
+            return;
+        }
+        if let Some(t) = tcp_syn_of(&p) {
+            if nat.held.iter().any(|h| h.1 == t) {
+                return; // a retransmission of a held SYN
+            }
+            if !nat.outbound.values().any(|&v| v == t) {
+                let id = nat.next_req;
+                nat.next_req += 1;
+                nat.pending.push(Outbound { id, dst: t.1 });
+                nat.held.push((id, t, p));
+                self.eth0.tx_packets += 1;
+                self.eth0.tx_bytes += len;
+                return;
+            }
+        }
+        if nat.dev.deliver(p) {
+            self.eth0.tx_packets += 1;
+            self.eth0.tx_bytes += len;
+        } else {
+            self.eth0.tx_dropped += 1;
+        }
+    }
+
     /// Packets the NAT sent: those for the guest arrive on eth0.
     fn route_nat_sent(&mut self) -> bool {
         let Some(nat) = self.nat.as_mut() else {
             return false;
         };
-        let mut any = false;
-        while let Some(p) = nat.dev.sent.pop_front() {
-            any = true;
-            let len = p.len() as u64;
-            if dst_of(&p) == Some(IpAddr::V4(ETH0_IP)) && self.dev.deliver(p) {
-                self.eth0.rx_packets += 1;
-                self.eth0.rx_bytes += len;
+        let sent: Vec<Vec<u8>> = nat.dev.sent.drain(..).collect();
+        let any = !sent.is_empty();
+        let me = self.eth0_cfg.ip().map(IpAddr::V4);
+        for p in sent {
+            if me.is_some() && dst_of(&p) == me {
+                self.eth0_rx(p);
             } else {
                 self.eth0.rx_dropped += 1;
             }
@@ -664,6 +883,14 @@ fn dst_of(p: &[u8]) -> Option<IpAddr> {
             Some(IpAddr::V6(Ipv6Addr::from(b)))
         }
         _ => None,
+    }
+}
+
+/// A v4-mapped IPv6 address as the IPv4 address it maps.
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v) => v.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
     }
 }
 
