@@ -79,6 +79,7 @@ const COMPARED: &[&str] = &[
     "t_trailslash",
     "t_futexv",
     "t_mlock",
+    "t_pipewrite",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -216,6 +217,7 @@ compare!(
     t_trailslash,
     t_futexv,
     t_mlock,
+    t_pipewrite,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
