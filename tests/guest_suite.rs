@@ -80,6 +80,7 @@ const COMPARED: &[&str] = &[
     "t_futexv",
     "t_mlock",
     "t_pipewrite",
+    "t_remount_ro",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -218,6 +219,7 @@ compare!(
     t_futexv,
     t_mlock,
     t_pipewrite,
+    t_remount_ro,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -670,8 +670,10 @@ pub fn sys_statx(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 pub fn sys_statfs(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let p = path_arg(k, tid, a[0])?;
     let r = k.lookup_at(tid, AT_FDCWD, &p, true)?;
-    let s = k.mounts.fs(r.node.mnt)?.statfs()?;
-    let ro = k.mounts.get(r.node.mnt)?.read_only;
+    let mut s = k.mounts.fs(r.node.mnt)?.statfs()?;
+    let m = k.mounts.get(r.node.mnt)?;
+    let ro = m.read_only;
+    s.fs_type = crate::kernel::mountfs::statfs_magic(m.kind, s.fs_type);
     k.write_user(tid, a[1], &statfs_bytes(&s, ro))?;
     ok(0)
 }
@@ -684,7 +686,11 @@ pub fn sys_fstatfs(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         None => false,
     };
     let s = match n {
-        Some(n) => k.mounts.fs(n.mnt)?.statfs()?,
+        Some(n) => {
+            let mut s = k.mounts.fs(n.mnt)?.statfs()?;
+            s.fs_type = crate::kernel::mountfs::statfs_magic(k.mounts.get(n.mnt)?.kind, s.fs_type);
+            s
+        }
         None => crate::fs::StatFs {
             fs_type: 0x50495045,
             block_size: 4096,
