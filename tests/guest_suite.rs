@@ -81,6 +81,7 @@ const COMPARED: &[&str] = &[
     "t_mlock",
     "t_pipewrite",
     "t_remount_ro",
+    "t_settime",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -220,6 +221,7 @@ compare!(
     t_mlock,
     t_pipewrite,
     t_remount_ro,
+    t_settime,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -25,7 +25,7 @@ use crate::fs::ext2vol::Ext2Volume;
 use crate::fs::procfs::ProcFs;
 use crate::fs::tmpfs::{Tmpfs, TmpfsOptions};
 use crate::fs::{FileSystem, S_IFBLK, S_IFMT};
-use crate::mm::{Backing, PROT_WRITE};
+use crate::mm::Backing;
 use crate::vfs::mount::is_under;
 use crate::vfs::{MountId, Resolved};
 
@@ -341,7 +341,8 @@ impl Kernel {
         self.mms.values().any(|mm| {
             mm.aspace.vmas().any(|v| match &v.backing {
                 Backing::File { source, .. } => {
-                    source.key().is_some_and(|k| k.0 == mnt) && (!writable || (v.shared && v.may_write))
+                    source.key().is_some_and(|k| k.0 == mnt)
+                        && (!writable || (v.shared && v.may_write))
                 }
                 Backing::Anon => false,
             })

@@ -162,7 +162,12 @@ impl MountTable {
 
     /// What mount `id` is to the guest: its device number (a disk's, for
     /// a disk file system: Some) and the type it was mounted as.
-    pub fn set_identity(&mut self, id: MountId, dev: Option<u64>, kind: &'static str) -> KResult<()> {
+    pub fn set_identity(
+        &mut self,
+        id: MountId,
+        dev: Option<u64>,
+        kind: &'static str,
+    ) -> KResult<()> {
         let m = self
             .mounts
             .get_mut(id)
