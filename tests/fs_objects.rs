@@ -175,12 +175,18 @@ impl ProcSource for Source {
     fn mounts(&self) -> Vec<MountInfo> {
         vec![
             MountInfo {
+                id: 21,
+                parent: 1,
+                dev: (98, 0),
                 device: b"/dev/ubda".to_vec(),
                 mount_point: b"/".to_vec(),
                 fs_type: "ext2".into(),
                 options: "rw,relatime".into(),
             },
             MountInfo {
+                id: 22,
+                parent: 21,
+                dev: (0, 33),
                 device: b"proc".to_vec(),
                 mount_point: b"/proc".to_vec(),
                 fs_type: "proc".into(),

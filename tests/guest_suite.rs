@@ -85,6 +85,9 @@ const COMPARED: &[&str] = &[
     "t_requeue_pi",
     "t_utimes",
     "t_udprefused",
+    "t_pipewrite",
+    "t_remount_ro",
+    "t_settime",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -230,6 +233,9 @@ compare!(
     t_requeue_pi,
     t_utimes,
     t_udprefused,
+    t_pipewrite,
+    t_remount_ro,
+    t_settime,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

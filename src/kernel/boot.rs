@@ -227,6 +227,18 @@ fn boot_once(
             root: cfg.root.clone(),
             errno,
         })?;
+    // st_dev of / is the disk's, as e2fsck and df match it to /dev/ubdX.
+    let (major, minor) = crate::block::disks::disk_dev(idx as usize);
+    mounts
+        .set_identity(
+            root_mnt,
+            Some(crate::fs::devices::encode_dev(major, minor)),
+            "ext2",
+        )
+        .map_err(|errno| BootError::RootFs {
+            root: cfg.root.clone(),
+            errno,
+        })?;
 
     let mut keep_fds = vec![physmem.memfd_raw()];
     for (_, d) in disks {

@@ -20,12 +20,12 @@ use super::task::Pid;
 use crate::block::disks::{disk_dev, disk_name};
 use crate::block::Holder;
 use crate::errno::{Errno, KResult};
-use crate::fs::devices::{populate_dev, BlockNode};
+use crate::fs::devices::{encode_dev, populate_dev, BlockNode};
 use crate::fs::ext2vol::Ext2Volume;
 use crate::fs::procfs::ProcFs;
 use crate::fs::tmpfs::{Tmpfs, TmpfsOptions};
 use crate::fs::{FileSystem, S_IFBLK, S_IFMT};
-use crate::mm::{Backing, PROT_WRITE};
+use crate::mm::Backing;
 use crate::vfs::mount::is_under;
 use crate::vfs::{MountId, Resolved};
 
@@ -40,6 +40,31 @@ pub const MNT_FORCE: u64 = 1;
 pub const MNT_DETACH: u64 = 2;
 pub const MNT_EXPIRE: u64 = 4;
 pub const UMOUNT_NOFOLLOW: u64 = 8;
+
+/// The name /proc/mounts gives a mount of type `fstype` (one that
+/// `fs_by_type` or `is_disk_fs` accepts).
+fn kind_name(fstype: &[u8]) -> &'static str {
+    match fstype {
+        b"ext2" => "ext2",
+        b"proc" => "proc",
+        b"ramfs" => "ramfs",
+        b"devtmpfs" => "devtmpfs",
+        b"sysfs" => "sysfs",
+        b"devpts" => "devpts",
+        _ => "tmpfs",
+    }
+}
+
+/// statfs(2)'s f_type of a mount: the file system's own, but a type that
+/// shares another's implementation keeps its Linux magic (systemd tells
+/// sysfs by SYSFS_MAGIC; devtmpfs is TMPFS_MAGIC on Linux too).
+pub fn statfs_magic(kind: &str, own: u64) -> u64 {
+    match kind {
+        "sysfs" => 0x6265_6572,
+        "ramfs" => 0x8584_58f6,
+        _ => own,
+    }
+}
 
 /// File system types that live on a block device.
 fn is_disk_fs(fstype: &[u8]) -> bool {
@@ -179,6 +204,11 @@ impl Kernel {
             String::from_utf8_lossy(&source).into_owned(),
             read_only,
         )?;
+        let dev = disk.map(|d| {
+            let (major, minor) = disk_dev(d);
+            encode_dev(major, minor)
+        });
+        self.mounts.set_identity(id, dev, kind_name(&fstype))?;
         if let Some(d) = disk {
             self.disks.claim(d, Holder::Mount(id))?;
         }
@@ -187,8 +217,8 @@ impl Kernel {
 
     /// mount -o remount[,ro|rw] of the mount whose root `r` is. With
     /// MS_BIND only the mount's own flag changes; otherwise the file system
-    /// too: going read-only is EBUSY while a file on it is open for writing
-    /// or mapped shared and writable, and writes everything back first.
+    /// too: going read-only is EBUSY while Linux would refuse it
+    /// (`has_writers`), and writes everything back first.
     fn remount(&mut self, r: &Resolved, flags: u64) -> KResult<()> {
         let mnt = r.node.mnt;
         let fs = self.mounts.fs(mnt)?;
@@ -271,26 +301,48 @@ impl Kernel {
         open_or_cwd || swap || self.maps_of(mnt, false)
     }
 
-    /// Does any file open for writing, or any shared writable mapping,
-    /// refer to mount `mnt`?
-    fn has_writers(&self, mnt: MountId) -> bool {
-        let open = self.tasks.values().any(|t| {
-            t.files.borrow().iter().any(|(_, e)| {
+    /// Would Linux refuse to make mount `mnt` read-only
+    /// (sb_prepare_remount_readonly)? A regular file or directory on it
+    /// open for writing, a shared mapping that may write (its file opened
+    /// for writing), or a file unlinked while still in use. FIFOs, device
+    /// nodes and sockets opened for writing do not count (no write access
+    /// to the file system is taken for them): sysvinit keeps /run/initctl
+    /// open O_RDWR through Debian's umountroot.
+    fn has_writers(&mut self, mnt: MountId) -> bool {
+        let mut nodes = Vec::new();
+        for t in self.tasks.values() {
+            for (_, e) in t.files.borrow().iter() {
                 let f = e.file.borrow();
-                f.writable() && f.node().is_some_and(|n| n.mnt == mnt)
-            })
+                if let Some(n) = f.node().filter(|n| n.mnt == mnt && f.writable()) {
+                    nodes.push(n);
+                }
+            }
+        }
+        let special = |mode: u32| {
+            matches!(
+                mode & S_IFMT,
+                crate::fs::S_IFIFO | crate::fs::S_IFCHR | S_IFBLK | crate::fs::S_IFSOCK
+            )
+        };
+        let open = nodes.iter().any(|&n| {
+            self.mounts
+                .stat_node(n)
+                .map_or(true, |st| !special(st.mode))
         });
-        open || self.maps_of(mnt, true)
+        self.reap_orphans();
+        let orphans = self.orphans.keys().any(|&(m, _)| m == mnt);
+        open || orphans || self.maps_of(mnt, true)
     }
 
     /// Does any address space map a file of mount `mnt` (only shared
-    /// writable mappings if `writable`)?
+    /// mappings that may write, of a file opened for writing, if
+    /// `writable`)?
     fn maps_of(&self, mnt: MountId, writable: bool) -> bool {
         self.mms.values().any(|mm| {
             mm.aspace.vmas().any(|v| match &v.backing {
                 Backing::File { source, .. } => {
                     source.key().is_some_and(|k| k.0 == mnt)
-                        && (!writable || (v.shared && v.prot & PROT_WRITE != 0))
+                        && (!writable || (v.shared && v.may_write))
                 }
                 Backing::Anon => false,
             })

@@ -266,6 +266,10 @@ impl ProcSource for KernelProcSource {
     }
 }
 
+/// mountinfo's id of the mount table's first entry (the root): Linux's
+/// ids in a fresh namespace start near there.
+const MOUNT_ID_BASE: u32 = 21;
+
 impl Kernel {
     /// Takes what writes to /proc changed (kernel/hostname).
     pub fn apply_proc_writes(&mut self) {
@@ -546,10 +550,16 @@ impl Kernel {
             .mounts
             .iter()
             .filter(|(_, m)| !m.is_internal())
-            .map(|(_, m)| MountInfo {
+            .map(|(id, m)| MountInfo {
+                id: MOUNT_ID_BASE + id as u32,
+                parent: match m.mountpoint {
+                    Some(at) => MOUNT_ID_BASE + at.mnt as u32,
+                    None => 1,
+                },
+                dev: crate::fs::devices::decode_dev(m.dev),
                 device: m.source.as_bytes().to_vec(),
                 mount_point: m.path.clone(),
-                fs_type: m.fs.fs_type().to_string(),
+                fs_type: m.kind.to_string(),
                 options: if m.read_only {
                     "ro".into()
                 } else {

@@ -79,13 +79,13 @@ pub struct RestartBlock {
     pub rem: u64,
 }
 
-/// A socket call asleep part-way (Linux keeps this on the sleeper's
+/// A socket call or a write to a pipe asleep part-way (Linux keeps this on the sleeper's
 /// stack; a retried call here starts over, so the task keeps it). Reset
 /// whenever a syscall ends or a signal cuts it short.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SockSleep {
-    /// Bytes this call already moved (a blocking stream send that went in
-    /// parts): a retry goes on after them; a signal, the timeout or an
+    /// Bytes this call already moved (a blocking stream send or pipe write
+    /// that went in parts): a retry goes on after them; a signal, the timeout or an
     /// error returns them instead of failing (Linux's `sent ? : err`).
     pub done: usize,
     /// The sleep runs under SO_RCVTIMEO/SO_SNDTIMEO: a signal fails it

@@ -481,9 +481,7 @@ fn do_write(
     if let Err(e) = ops.job_control(k, tid, TtyAccess::Write) {
         return open_result(k, tid, Err(e));
     }
-    let data = k.read_user_vec(tid, buf, len.min(IO_MAX))?;
-    let r = k.file_write(tid, &f, &data, pos);
-    block_on(k, tid, &f, POLLOUT, r)
+    write_iov(k, tid, &f, &[(buf, len)], pos)
 }
 
 pub fn sys_readv(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -515,13 +513,64 @@ pub fn sys_writev(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if let Err(e) = ops_of(&f).job_control(k, tid, TtyAccess::Write) {
         return open_result(k, tid, Err(e));
     }
-    let mut data = Vec::new();
-    for (base, len) in iov {
-        let m = len.min(IO_MAX - data.len());
-        data.extend(k.read_user_vec(tid, base, m)?);
+    write_iov(k, tid, &f, &iov, None)
+}
+
+/// write(2)/writev(2)/pwrite(2) of the bytes `iov` names, up to
+/// MAX_RW_COUNT, in chunks of IO_MAX. A blocking write to a kind that
+/// takes it whole (pipes, fifos, stream sockets: `writes_whole`) sleeps
+/// until every byte went, as Linux's pipe_write: the bytes written so far
+/// are kept in the task (`SockSleep::done`) across the sleep, and a signal
+/// then returns that count (EINTR or a restart only when nothing went,
+/// `Kernel::interrupt_syscall`). Other kinds return a short count.
+fn write_iov(
+    k: &mut Kernel,
+    tid: Pid,
+    f: &OpenFileRef,
+    iov: &[(u64, usize)],
+    pos: Option<u64>,
+) -> SysResult {
+    let total = iov
+        .iter()
+        .fold(0usize, |acc, v| acc.saturating_add(v.1))
+        .min(MAX_RW_COUNT as usize);
+    let ops = ops_of(f);
+    let whole = pos.is_none() && ops.writes_whole() && !f.borrow().nonblocking();
+    let mut done = if whole {
+        k.task(tid)?.sock_sleep.done.min(total)
+    } else {
+        0
+    };
+    loop {
+        let want = (total - done).min(IO_MAX);
+        let data = match super::net::gather_from(k, tid, iov, done, want) {
+            Ok(d) => d,
+            Err(_) if done > 0 => return ok(done as i64),
+            Err(e) => return Err(e),
+        };
+        let at = match pos {
+            Some(p) => Some(p.checked_add(done as u64).ok_or(Errno::EINVAL)?),
+            None => None,
+        };
+        match k.file_write(tid, f, &data, at) {
+            Ok(n) => {
+                done += n;
+                let more = done < total && n > 0 && (n == want || whole);
+                if !more {
+                    return ok(done as i64);
+                }
+            }
+            Err(Errno::EAGAIN) if whole && done > 0 => {
+                k.task_mut(tid)?.sock_sleep.done = done;
+                return block_on(k, tid, f, POLLOUT, Err(Errno::EAGAIN));
+            }
+            Err(e) if done > 0 => {
+                log::debug!("write stopped after {done} bytes: {e}");
+                return ok(done as i64);
+            }
+            Err(e) => return block_on(k, tid, f, POLLOUT, Err(e)),
+        }
     }
-    let r = k.file_write(tid, &f, &data, None);
-    block_on(k, tid, &f, POLLOUT, r)
 }
 
 /// An open that must wait (a fifo with no peer yet: on the fifo's open
@@ -626,8 +675,10 @@ pub fn sys_statx(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 pub fn sys_statfs(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let p = path_arg(k, tid, a[0])?;
     let r = k.lookup_at(tid, AT_FDCWD, &p, true)?;
-    let s = k.mounts.fs(r.node.mnt)?.statfs()?;
-    let ro = k.mounts.get(r.node.mnt)?.read_only;
+    let mut s = k.mounts.fs(r.node.mnt)?.statfs()?;
+    let m = k.mounts.get(r.node.mnt)?;
+    let ro = m.read_only;
+    s.fs_type = crate::kernel::mountfs::statfs_magic(m.kind, s.fs_type);
     k.write_user(tid, a[1], &statfs_bytes(&s, ro))?;
     ok(0)
 }
@@ -640,7 +691,11 @@ pub fn sys_fstatfs(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         None => false,
     };
     let s = match n {
-        Some(n) => k.mounts.fs(n.mnt)?.statfs()?,
+        Some(n) => {
+            let mut s = k.mounts.fs(n.mnt)?.statfs()?;
+            s.fs_type = crate::kernel::mountfs::statfs_magic(k.mounts.get(n.mnt)?.kind, s.fs_type);
+            s
+        }
         None => crate::fs::StatFs {
             fs_type: 0x50495045,
             block_size: 4096,

@@ -347,7 +347,7 @@ struct SendReq {
 }
 
 /// Reads `want` bytes of the iovecs `iov`, starting `skip` bytes in.
-fn gather_from(
+pub(crate) fn gather_from(
     k: &mut Kernel,
     tid: Pid,
     iov: &[(u64, usize)],

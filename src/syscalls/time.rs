@@ -95,6 +95,57 @@ pub fn sys_clock_gettime(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     ok(0)
 }
 
+/// clock_settime(2). The guest shares the host's clock (its vDSO reads
+/// it directly), so no clock can be set: after Linux's own checks (EINVAL
+/// for a clock that is not settable, EFAULT, EINVAL for a time
+/// settimeofday refuses) the answer is EPERM, as Linux gives a process
+/// without CAP_SYS_TIME (a container's root).
+pub fn sys_clock_settime(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let id = a[0] as i32;
+    match clock_kind(k, tid, id)? {
+        // Only CLOCK_REALTIME has a clock_set; CPU clocks refuse with EPERM.
+        ClockKind::Host(0) => {}
+        ClockKind::Host(_) => return Err(Errno::EINVAL),
+        ClockKind::Cpu(_) => return Err(Errno::EPERM),
+    }
+    let t: Timespec = k.read_struct(tid, a[1])?;
+    settod_valid(t.tv_sec, t.tv_nsec)?;
+    Err(Errno::EPERM)
+}
+
+/// settimeofday(2): EFAULT and EINVAL as Linux, then EPERM (see
+/// `sys_clock_settime`). A time zone alone is accepted by Linux only to
+/// warp the clock once at boot: EPERM too.
+pub fn sys_settimeofday(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    if a[0] != 0 {
+        let t: Timeval = k.read_struct(tid, a[0])?;
+        if !(0..1_000_000).contains(&t.tv_usec) {
+            return Err(Errno::EINVAL);
+        }
+        settod_valid(t.tv_sec, t.tv_usec.saturating_mul(1000))?;
+    }
+    if a[1] != 0 {
+        // struct timezone: tz_minuteswest, tz_dsttime.
+        let mut tz = [0u8; 8];
+        k.read_user(tid, a[1], &mut tz)?;
+        let west = i32::from_le_bytes([tz[0], tz[1], tz[2], tz[3]]);
+        if !(-15 * 60..=15 * 60).contains(&west) {
+            return Err(Errno::EINVAL);
+        }
+    }
+    Err(Errno::EPERM)
+}
+
+/// Linux's timespec64_valid_settod: a time settimeofday would take.
+fn settod_valid(sec: i64, nsec: i64) -> KResult<()> {
+    // KTIME_SEC_MAX less the 30 years of headroom Linux keeps.
+    const SETTOD_MAX: i64 = i64::MAX / 1_000_000_000 - 30 * 365 * 86400;
+    if sec < 0 || !(0..1_000_000_000).contains(&nsec) || sec >= SETTOD_MAX {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
 pub fn sys_clock_getres(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let (s, n) = match clock_kind(k, tid, a[0] as i32)? {
         ClockKind::Cpu(_) => (0, 1),

@@ -99,6 +99,13 @@ pub trait FileDescription {
         false
     }
 
+    /// A blocking write(2) sleeps until it wrote every byte (pipes, fifos,
+    /// stream sockets), returning a short count only when a signal or an
+    /// error cuts it short; others return what one call took.
+    fn writes_whole(&self) -> bool {
+        false
+    }
+
     /// getdents64: up to `cap` bytes of `linux_dirent64` records from the
     /// file's offset; returns the bytes and the next offset.
     fn readdir(&self, _k: &mut Kernel, _io: &Io, _cap: usize) -> KResult<(Vec<u8>, u64)> {

@@ -37,8 +37,23 @@ pub struct Mount {
     /// What /proc/mounts shows as the device ("/dev/ubda", "proc").
     pub source: String,
     pub read_only: bool,
-    /// A small device number for st_dev.
+    /// st_dev of its files and mountinfo's major:minor: the disk's
+    /// numbers for a disk file system (`set_identity`), else an anonymous
+    /// 0:N as Linux gives tmpfs, proc and the like.
     pub dev: u64,
+    /// The type mount(2) was asked for, as /proc/mounts shows it: several
+    /// types share one implementation (sysfs and devtmpfs are tmpfs here).
+    pub kind: &'static str,
+}
+
+/// The first anonymous minor (Linux's get_anon_bdev hands out small
+/// minors from an IDA; any unused 0:N will do as long as it is unique).
+const ANON_MINOR_BASE: u64 = 0x20;
+
+/// Linux's new_encode_dev of the anonymous device 0:(base + id).
+fn anon_dev(id: MountId) -> u64 {
+    let minor = ANON_MINOR_BASE + id as u64;
+    (minor & 0xff) | ((minor & !0xff) << 12)
 }
 
 #[derive(Default)]
@@ -69,13 +84,15 @@ impl MountTable {
             }
         }
         let id = self.mounts.len();
+        let kind = fs.fs_type();
         self.mounts.push(Some(Mount {
             fs,
             mountpoint: at,
             path,
             source,
             read_only,
-            dev: 0x800 + id as u64,
+            dev: anon_dev(id),
+            kind,
         }));
         Ok(id)
     }
@@ -85,13 +102,15 @@ impl MountTable {
     /// /proc/mounts does not list it, and it is never unmounted.
     pub fn mount_internal(&mut self, fs: Rc<dyn FileSystem>, source: String) -> MountId {
         let id = self.mounts.len();
+        let kind = fs.fs_type();
         self.mounts.push(Some(Mount {
             fs,
             mountpoint: Some(INTERNAL),
             path: Vec::new(),
             source,
             read_only: false,
-            dev: 0x800 + id as u64,
+            dev: anon_dev(id),
+            kind,
         }));
         id
     }
@@ -139,6 +158,26 @@ impl MountTable {
                 log::error!("unmounting {} from {}: {e}", m.source, path_str(&m.path));
             }
         }
+    }
+
+    /// What mount `id` is to the guest: its device number (a disk's, for
+    /// a disk file system: Some) and the type it was mounted as.
+    pub fn set_identity(
+        &mut self,
+        id: MountId,
+        dev: Option<u64>,
+        kind: &'static str,
+    ) -> KResult<()> {
+        let m = self
+            .mounts
+            .get_mut(id)
+            .and_then(|m| m.as_mut())
+            .ok_or(Errno::EINVAL)?;
+        if let Some(d) = dev {
+            m.dev = d;
+        }
+        m.kind = kind;
+        Ok(())
     }
 
     pub fn get(&self, id: MountId) -> KResult<&Mount> {

@@ -246,23 +246,19 @@ pub fn mounts(list: &[MountInfo]) -> String {
     o
 }
 
-/// /proc/<pid>/mountinfo: id, parent, major:minor, root, mount point,
-/// options, "-", type, source, super options. Ids are the table's order
-/// from 21 (the root's parent, 1, is outside the namespace as in a
-/// container); a ubd disk has its block device numbers, others an
-/// anonymous 0:N.
+/// /proc/<pid>/mountinfo: id, parent, major:minor (what stat gives as
+/// st_dev on that mount), root, mount point, options, "-", type, source,
+/// super options.
 pub fn mountinfo(list: &[MountInfo]) -> String {
     let mut o = String::new();
-    for (i, m) in list.iter().enumerate() {
-        let id = 21 + i;
-        let parent = if i == 0 { 1 } else { 21 };
-        let dev = match m.device.strip_prefix(b"/dev/ubd") {
-            Some([c]) if c.is_ascii_lowercase() => format!("98:{}", (c - b'a') as u32 * 16),
-            _ => format!("0:{}", 30 + i),
-        };
+    for m in list {
         let _ = writeln!(
             o,
-            "{id} {parent} {dev} / {} {},relatime - {} {} {}",
+            "{} {} {}:{} / {} {},relatime - {} {} {}",
+            m.id,
+            m.parent,
+            m.dev.0,
+            m.dev.1,
             mangle(&m.mount_point),
             m.options,
             m.fs_type,
@@ -587,12 +583,14 @@ mod tests {
                 mount_point: b"/".to_vec(),
                 fs_type: "ext2".into(),
                 options: "rw,relatime".into(),
+                ..Default::default()
             },
             MountInfo {
                 device: b"tmpfs".to_vec(),
                 mount_point: b"/my dir".to_vec(),
                 fs_type: "tmpfs".into(),
                 options: "rw".into(),
+                ..Default::default()
             },
         ];
         assert_eq!(
@@ -659,13 +657,19 @@ mod mountinfo_tests {
 
     #[test]
     fn mountinfo_has_the_separator_and_device_numbers() {
-        let m = |d: &str, p: &str, t: &str| MountInfo {
+        let m = |id, parent, dev, d: &str, p: &str, t: &str| MountInfo {
+            id,
+            parent,
+            dev,
             device: d.as_bytes().to_vec(),
             mount_point: p.as_bytes().to_vec(),
             fs_type: t.into(),
             options: "rw".into(),
         };
-        let text = mountinfo(&[m("/dev/ubda", "/", "ext2"), m("proc", "/proc", "proc")]);
+        let text = mountinfo(&[
+            m(21, 1, (98, 0), "/dev/ubda", "/", "ext2"),
+            m(22, 21, (0, 31), "proc", "/proc", "proc"),
+        ]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "21 1 98:0 / / rw,relatime - ext2 /dev/ubda rw");
         assert_eq!(lines[1], "22 21 0:31 / /proc rw,relatime - proc proc rw");

@@ -279,8 +279,14 @@ pub fn uuid_text(mut b: [u8; 16]) -> String {
 }
 
 /// One line of /proc/mounts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MountInfo {
+    /// mountinfo's mount id and its parent's (the root's parent is 1,
+    /// outside the namespace, as in a container).
+    pub id: u32,
+    pub parent: u32,
+    /// st_dev of its files: (major, minor).
+    pub dev: (u32, u32),
     /// The source ("/dev/ubda", "proc", "tmpfs").
     pub device: Vec<u8>,
     pub mount_point: Vec<u8>,

@@ -46,6 +46,7 @@ impl ProcSource for Fake {
             mount_point: b"/proc".to_vec(),
             fs_type: "proc".into(),
             options: "rw".into(),
+            ..Default::default()
         }]
     }
     fn uptime(&self) -> (f64, f64) {

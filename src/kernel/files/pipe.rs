@@ -96,6 +96,10 @@ impl FileDescription for PipeEnd {
         k.pipes.queue(self.id)
     }
 
+    fn writes_whole(&self) -> bool {
+        true
+    }
+
     fn ioctl(&self, k: &mut Kernel, io: &Io, req: u32, arg: u64) -> SysResult {
         if req != FIONREAD {
             return Err(Errno::ENOTTY);

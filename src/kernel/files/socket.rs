@@ -165,6 +165,10 @@ impl FileDescription for SocketFile {
         r
     }
 
+    fn writes_whole(&self) -> bool {
+        self.kind() == SockType::Stream
+    }
+
     fn poll(&self, _k: &mut Kernel) -> u32 {
         UnixSocket::poll(&self.sock)
     }
