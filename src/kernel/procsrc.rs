@@ -533,13 +533,17 @@ impl Kernel {
         let total = kib(self.physmem.frames_plugged());
         let free = kib(st.frames_free);
         let cached = kib(pc.cached);
+        // Socket buffers: kernel memory, unreclaimable, as sk_buffs.
+        let sock = kib(self.sockmem.frames() as u64);
         MemInfo {
             total,
             free,
             available: free + cached - kib(pc.dirty).min(cached),
             cached,
             dirty: kib(pc.dirty),
-            anon_pages: kib(st.frames_allocated.saturating_sub(pc.cached)),
+            anon_pages: kib(st.frames_allocated.saturating_sub(pc.cached)).saturating_sub(sock),
+            slab: sock,
+            s_unreclaim: sock,
             mapped: kib(pc.substituted),
             active_file: cached,
             inactive: 0,
