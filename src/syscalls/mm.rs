@@ -527,8 +527,7 @@ fn mincore_chunk(
     // page is resident once faulted in).
     let untouched = k.physmem.untouched();
     for p in (start..end).step_by(PAGE as usize) {
-        if k
-            .mm_of(tid)?
+        if k.mm_of(tid)?
             .aspace
             .pte(p)
             .is_some_and(|pte| !untouched.contains(pte.frame))
