@@ -31,8 +31,11 @@ fn two_processes(init_kb: usize, child_kb: usize) -> (Kernel, Pid) {
     (k, child)
 }
 
-/// Takes every free frame, as a burst would.
+/// Takes every free frame, as a burst would, after giving back the
+/// untouched window pages (which the OOM path would give back first,
+/// retrying without a kill).
 fn exhaust(k: &mut Kernel) -> Vec<Frame> {
+    k.release_untouched();
     let mut held = Vec::new();
     while let Ok(f) = k.frames.alloc() {
         held.push(f);
