@@ -92,11 +92,9 @@ pub struct Kernel {
     pub dentries: crate::vfs::DentryTable,
     /// AF_UNIX sockets: names, the kernel-wide buffer meter, the count.
     pub unix: std::rc::Rc<crate::net::unix::UnixNet<crate::vfs::OpenFileRef>>,
-    /// The live inet socket files: after each stack run, those whose
-    /// state changed have their own wait queue woken (`kernel/inet.rs`).
-    pub inet_files: Vec<std::rc::Weak<super::files::inet::InetFile>>,
-    /// Guest frames charged for socket buffers (`kernel/sockmem.rs`).
-    pub sockmem: super::sockmem::SockMem,
+    /// One wait queue for every socket: any socket's change wakes the
+    /// tasks waiting on sockets (sockets have no per-object queue yet).
+    pub sockq: super::waitq::WaitQueueRef,
     /// The guest's TCP/IP stack (`kernel/inet.rs`), made on first use.
     pub inet: Option<Box<crate::net::inet::NetStack>>,
     /// The AF_PACKET sockets, which see eth0's frames
@@ -206,8 +204,7 @@ impl Kernel {
             unix: crate::net::unix::UnixNet::with_buf_limit(crate::net::sockbuf::kernel_buf_limit(
                 plugged.saturating_mul(4096),
             )),
-            inet_files: Vec::new(),
-            sockmem: Default::default(),
+            sockq: super::waitq::WaitQueue::new(),
             inet: None,
             packet_socks: Vec::new(),
             net_host: Default::default(),
