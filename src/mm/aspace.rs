@@ -465,11 +465,16 @@ impl AddressSpace {
             .range(start.get()..end.get())
             .map(|(k, _)| *k)
             .collect();
-        // Host unmaps cover only the pages mapped in the host, one per
-        // run: never the holes between them, where the platform's own
-        // pages (the stub, the vDSO) may be.
+        self.drop_ptes(&pages, anon);
+    }
+
+    /// Removes the entries of `pages` (ascending, all present), drops
+    /// their frame references and queues host unmaps for the ones mapped
+    /// in the host, one per run: never the holes between them, where the
+    /// platform's own pages (the stub, the vDSO) may be.
+    pub(super) fn drop_ptes(&mut self, pages: &[u64], anon: &mut FrameRefs) {
         let mut run: Option<(u64, u64)> = None;
-        for p in pages {
+        for &p in pages {
             let pte = self.ptes.remove(&p).expect("listed");
             anon.put(pte.frame);
             if pte.host_prot.is_none() {

@@ -10,7 +10,7 @@
 //! (`release_untouched`: an untouched anonymous page reads as zeros, so
 //! forgetting it changes nothing the guest can see).
 
-use super::aspace::{page_span, AddressSpace, Pte};
+use super::aspace::{AddressSpace, Pte};
 use super::frames::FrameRefs;
 use super::types::*;
 use super::vma::{Backing, Lock};
@@ -105,27 +105,7 @@ impl AddressSpace {
             .filter(|(_, p)| p.anon && untouched.contains(p.frame) && anon.refcount(p.frame) == 1)
             .map(|(a, _)| *a)
             .collect();
-        let mut run: Option<(u64, u64)> = None;
-        for &p in &pages {
-            let pte = self.ptes.remove(&p).expect("listed");
-            anon.put(pte.frame);
-            if pte.host_prot.is_none() {
-                continue;
-            }
-            run = match run {
-                Some((a, l)) if a + l == p => Some((a, l + PAGE)),
-                Some((a, l)) => {
-                    self.ops
-                        .extend(page_span(a, l).map(|span| MapOp::Unmap { span }));
-                    Some((p, PAGE))
-                }
-                None => Some((p, PAGE)),
-            };
-        }
-        if let Some((a, l)) = run {
-            self.ops
-                .extend(page_span(a, l).map(|span| MapOp::Unmap { span }));
-        }
+        self.drop_ptes(&pages, anon);
         pages.len() as u64
     }
 }
