@@ -167,15 +167,21 @@ fn a_program_past_mem_is_oom_killed_and_the_instance_lives() {
 
 /// `stats` as JSON, through `umlctl`.
 fn stats(fleet: &Fleet) -> serde_json::Value {
+    try_stats(fleet).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn try_stats(fleet: &Fleet) -> Result<serde_json::Value, String> {
     let out = Command::new(env!("CARGO_BIN_EXE_umlctl"))
         .arg(format!("uml_dir={}", fleet.uml_dir().display()))
         .arg(&fleet.instances[0].umid)
         .args(["stats", "--json"])
         .output()
-        .unwrap();
-    assert!(out.status.success(), "umlctl stats: {out:?}");
+        .map_err(|e| format!("umlctl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("umlctl stats: {out:?}"));
+    }
     serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stats: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+        .map_err(|e| format!("stats: {e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 /// The 220 MB program in a 96 MiB budget without swap: killed inside the
@@ -593,8 +599,21 @@ fn with_swap_tmpfs_filled_past_the_budget_reads_back_right() {
             HOG_TIMEOUT,
         )
         .unwrap();
-    assert!(st == 0 && !out.contains("fail"), "filling /tmp: {out}");
-    same(g, "cat /tmp/f*.sum | sort -u | wc -l", "15");
+    // Nothing may fail, not even a program's exec (the shell's "-sh:
+    // tee: Cannot allocate memory" once left a file unwritten).
+    if st != 0 || out.contains("fail") || out.contains("-sh:") {
+        panic!("filling /tmp: {out}\n{}", what_happened(&mut fleet));
+    }
+    let g = &mut fleet.instances[0];
+    let sums = ok(g, "cat /tmp/f*.sum | sort -u | wc -l");
+    if sums.trim_end() != "15" {
+        panic!(
+            "{} distinct sums of 15 files; the fill printed:\n{out}\n{}",
+            sums.trim_end(),
+            what_happened(&mut fleet)
+        );
+    }
+    let g = &mut fleet.instances[0];
     same(
         g,
         "du -sk /tmp | awk '$1 >= 120*1024 {print \"big\"}'",
@@ -611,10 +630,13 @@ fn with_swap_tmpfs_filled_past_the_budget_reads_back_right() {
             HOG_TIMEOUT,
         )
         .unwrap();
-    assert!(
-        st == 0 && out.trim_end() == "checked",
-        "tmpfs data came back wrong: {out}"
-    );
+    if st != 0 || out.trim_end() != "checked" {
+        panic!(
+            "tmpfs data came back wrong: {out}\n{}",
+            what_happened(&mut fleet)
+        );
+    }
+    let g = &mut fleet.instances[0];
     let vm = ok(g, "grep pswp /proc/vmstat");
     eprintln!("tmpfs swap run: {vm}");
     let s = stats(&fleet);
@@ -633,6 +655,31 @@ fn with_swap_tmpfs_filled_past_the_budget_reads_back_right() {
     assert!(used < 2048, "{used} kB still in swap after the files went");
     ok(g, "swapoff /dev/ubdc");
     relogin_and_poweroff(g);
+}
+
+/// What the guest and the kernel say after the tmpfs fill went wrong: the
+/// files and their sums, the kernel log (OOM kills, swap errors), memory
+/// and swap figures and the instance's `stats`.
+fn what_happened(fleet: &mut Fleet) -> String {
+    let g = &mut fleet.instances[0];
+    let mut report = String::new();
+    for cmd in [
+        "ls -l /tmp",
+        "for i in $(seq 1 15); do echo \"f$i $(cat /tmp/f$i.sum)\"; done",
+        "dmesg | tail -40",
+        "cat /proc/meminfo /proc/swaps; grep -E 'pswp|oom' /proc/vmstat",
+    ] {
+        let out = match g.run(cmd, CMD_TIMEOUT) {
+            Ok((st, out)) => format!("(exit {st})\n{out}"),
+            Err(e) => format!("failed: {e}\n{}", g.tail(30)),
+        };
+        report.push_str(&format!("$ {cmd} {out}\n"));
+    }
+    match try_stats(fleet) {
+        Ok(s) => report.push_str(&format!("stats: {s}\n")),
+        Err(e) => report.push_str(&format!("stats: {e}\n")),
+    }
+    report
 }
 
 /// SysV shm pages go to swap: a 48 MiB segment written and detached, then

@@ -6,9 +6,11 @@
 //! v2 `memory.high`/`memory.max`, v1 `memory.limit_in_bytes`), re-read
 //! every `REFRESH` while a budget is in force and whenever guest memory
 //! has grown by `STEP` frames (checked every scheduler turn), so a changed
-//! limit is followed. Only the fault and copy-to/from-user paths go
-//! through the pressure path at the cap; other allocations (a tmpfs write,
-//! a page-cache fill for read(2)) fail as they would with RAM full. With several instances in one cgroup each
+//! limit is followed. Every allocation of a guest frame meets the cap:
+//! faults and copies to and from user memory run the pressure path and
+//! retry, and so does a syscall that failed with ENOMEM or ENOSPC for want
+//! of a frame (exec's new stack, a tmpfs write, a page-cache fill for
+//! read(2): kernel/oom.rs `dispatch_under_pressure`). With several instances in one cgroup each
 //! takes as its budget the limit minus what the others hold (the cgroup's
 //! usage less its reclaimable file cache less our own count): the room left
 //! is shared first come, and whoever grows into a full cgroup meets

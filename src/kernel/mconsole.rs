@@ -774,6 +774,7 @@ impl Kernel {
                 "reclaimed_pages": self.oom.reclaimed,
                 "kills": self.oom.kills,
                 "last_victim": self.oom.last_victim,
+                "syscall_retries": self.oom.syscall_retries,
             },
             "limits": self.limits_json(),
             "faults": self.counters.faults,

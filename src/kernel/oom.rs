@@ -6,7 +6,10 @@
 //! process maps (writing dirty pages back first if that is all there is),
 //! then swap anonymous pages out (kernel/swap.rs), then kill the process
 //! with the highest badness. The faulting task then
-//! retries, unless it was the victim.
+//! retries, unless it was the victim. A syscall that failed with ENOMEM
+//! or ENOSPC because a frame was refused while it ran (exec's stack, a
+//! tmpfs write) goes through the same path and is run again
+//! (`dispatch_under_pressure`).
 //!
 //! Badness is Linux's `oom_badness`: the process's resident pages (and its
 //! swapped-out pages) plus `oom_score_adj` thousandths of all memory;
@@ -23,9 +26,14 @@ use super::kmsg::{KERN_ERR, KERN_WARNING};
 use super::memevents::MemEvent;
 use super::signal::SIGKILL;
 use super::task::Pid;
+use crate::errno::Errno;
+use crate::syscalls::{self, Outcome};
 
 /// Pages reclaimed per attempt (Linux's SWAP_CLUSTER_MAX).
 pub const RECLAIM_BATCH: u64 = 32;
+/// Times one syscall that ran out of frames is run again after the OOM
+/// path freed memory (each time reclaim, swap or a kill freed some).
+const PRESSURE_RETRIES: u32 = 64;
 
 /// What the OOM path did so far (the mconsole `stats`).
 #[derive(Debug, Default, Clone, Copy)]
@@ -38,6 +46,8 @@ pub struct OomStats {
     pub kills: u64,
     /// The last victim (pid), if any.
     pub last_victim: Option<Pid>,
+    /// Syscalls run again after they ran out of frames.
+    pub syscall_retries: u64,
 }
 
 /// One process as the OOM killer sees it.
@@ -164,6 +174,37 @@ impl Kernel {
         self.psi
             .stall(start.elapsed(), full, std::time::Instant::now());
         r
+    }
+
+    /// Runs syscall `nr`; when it fails with ENOMEM or ENOSPC because a
+    /// frame was refused while it ran (`PhysMem::refusals` moved: guest
+    /// memory or the host budget full), the OOM path runs (reclaim, swap,
+    /// the OOM killer) and the syscall is run again, as Linux's allocator
+    /// reclaims inside the syscall instead of failing it. Exec's new
+    /// stack, a tmpfs or page-cache page for write(2) or read(2) all meet
+    /// pressure this way, not only faults and copies to and from user
+    /// memory. Only failures with nothing done are retried: a handler
+    /// that did part of its work returns what it did, not the error.
+    pub fn dispatch_under_pressure(&mut self, tid: Pid, nr: u64, args: [u64; 6]) -> Outcome {
+        let short = [
+            Errno::ENOMEM.to_syscall_return(),
+            Errno::ENOSPC.to_syscall_return(),
+        ];
+        let mut tries = 0;
+        loop {
+            let before = self.physmem.refusals();
+            let out = syscalls::dispatch(self, tid, nr, args);
+            let starved = matches!(out, Outcome::Return(v) if short.contains(&v))
+                && self.physmem.refusals() != before;
+            if !starved || self.oom_victim.is_some() || tries >= PRESSURE_RETRIES {
+                return out;
+            }
+            tries += 1;
+            self.oom.syscall_retries += 1;
+            if !self.out_of_memory(tid, true) {
+                return out;
+            }
+        }
     }
 
     fn out_of_memory_slow(&mut self, tid: Pid, in_syscall: bool) -> bool {

@@ -318,7 +318,7 @@ impl Kernel {
     /// Runs a syscall handler and stores its result. False when the task
     /// does not go on running (blocked, exited, stopped).
     fn finish_syscall(&mut self, tid: Pid, nr: u64, args: [u64; 6]) -> bool {
-        let outcome = syscalls::dispatch(self, tid, nr, args);
+        let outcome = self.dispatch_under_pressure(tid, nr, args);
         if let Some(victim) = self.oom_victim.take() {
             log::info!("out of memory in a syscall: killing task {victim}");
             self.kill_process(victim, SIGKILL);

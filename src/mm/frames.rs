@@ -116,7 +116,7 @@ impl FrameRefs {
         if !self.swap.borrow().is_swapped(f) {
             return Ok(false);
         }
-        if self.physmem.frames_backed() >= self.physmem.backed_limit() {
+        if !self.physmem.may_fill() {
             return Err(super::FaultError::Oom);
         }
         let mut buf = [0u8; crate::physmem::PAGE_SIZE];

@@ -33,6 +33,25 @@ impl PhysMem {
         self.backed_limit.store(frames, Ordering::Relaxed);
     }
 
+    /// How many `alloc` calls were refused so far (no frame free, or the
+    /// cap reached). A syscall that failed while this moved ran out of
+    /// guest memory and may be run again after reclaim (kernel/oom.rs
+    /// `dispatch_under_pressure`). Window allocations are not counted:
+    /// their refusal only means single frames are used.
+    pub fn refusals(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Whether a hollow frame may be filled again (below the cap); a
+    /// refusal is counted as `alloc`'s are.
+    pub fn may_fill(&self) -> bool {
+        if self.frames_backed() < self.backed_limit() {
+            return true;
+        }
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        false
+    }
+
     /// Frames counted against the cap now (allocated, neither substituted
     /// nor hollow; untouched ones included). What the host really holds
     /// is `frames_host_backed` (untouched.rs).
@@ -56,7 +75,9 @@ mod tests {
         assert_eq!(pm.frames_backed(), 3);
         pm.alloc().unwrap();
         assert!(pm.alloc().is_err());
+        assert_eq!(pm.refusals(), 2);
         pm.set_backed_limit(u64::MAX);
         assert!(pm.alloc().is_ok());
+        assert_eq!(pm.refusals(), 2);
     }
 }

@@ -64,6 +64,8 @@ pub struct PhysMem {
     inner: Mutex<Inner>,
     /// Most frames the memfd may back at once (see `limit.rs`).
     backed_limit: std::sync::atomic::AtomicU64,
+    /// `alloc` calls refused so far (see `limit.rs` `refusals`).
+    refused: std::sync::atomic::AtomicU64,
 }
 
 struct Inner {
@@ -103,6 +105,7 @@ impl PhysMem {
             memfd,
             frames,
             backed_limit: std::sync::atomic::AtomicU64::new(u64::MAX),
+            refused: std::sync::atomic::AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 view,
                 alloc: FrameAllocator::new(frames),
@@ -140,12 +143,19 @@ impl PhysMem {
     /// A zero-filled frame.
     /// Refused (`OutOfMemory`) when no frame is free, or when the frames
     /// the memfd backs are at the limit (`set_backed_limit`).
+    /// Every refusal is counted (`refusals`).
     pub fn alloc(&self) -> Result<Frame, PhysMemError> {
         let mut inner = self.inner.lock();
-        if inner.committed() >= self.backed_limit() {
-            return Err(PhysMemError::OutOfMemory);
-        }
-        inner.alloc.alloc().ok_or(PhysMemError::OutOfMemory)
+        let f = if inner.committed() >= self.backed_limit() {
+            None
+        } else {
+            inner.alloc.alloc()
+        };
+        f.ok_or_else(|| {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            PhysMemError::OutOfMemory
+        })
     }
 
     /// Frees a frame: undoes any substitution and gives its host memory back

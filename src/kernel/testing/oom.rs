@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::physmem::Frame;
+use crate::syscalls::Outcome;
 
 /// Init (with `init_kb` touched) and one forked child (with `child_kb`
 /// touched), stopped; returns the kernel and the child's pid.
@@ -85,4 +86,35 @@ fn oom_score_adj_minus_1000_exempts_and_init_alone_panics() {
     assert!(matches!(k.shutdown, Some(Shutdown::InitDied(_))));
     let log = String::from_utf8(k.kmsg.contents()).unwrap();
     assert!(log.contains("System is deadlocked on memory"), "{log}");
+}
+
+#[test]
+fn a_syscall_out_of_frames_runs_the_oom_path_and_is_run_again() {
+    // The child is the bigger one: the OOM killer's victim.
+    let (mut k, child) = two_processes(16, 512);
+    k.write_user(1, DATA, b"/f\0").unwrap();
+    let fd = match k.dispatch_under_pressure(1, OPEN, [DATA, 0o101, 0o644, 0, 0, 0]) {
+        Outcome::Return(fd) if fd >= 0 => fd as u64,
+        o => panic!("open: {o:?}"),
+    };
+    let _held = exhaust(&mut k);
+    // A tmpfs write needs two frames and none is free: without the
+    // pressure path it fails with ENOSPC; with it the child is killed
+    // and the write is run again.
+    let out = k.dispatch_under_pressure(1, WRITE, [fd, DATA, 8192, 0, 0, 0]);
+    assert!(matches!(out, Outcome::Return(8192)), "write: {out:?}");
+    assert!(k.oom.syscall_retries >= 1);
+    assert!(!k.tasks.get(&child).is_some_and(|t| t.is_alive()));
+    let size = k
+        .mounts
+        .resolve(b"/", b"/f", true, &crate::vfs::Cred::root());
+    assert_eq!(size.map(|r| r.stat.size), Ok(8192));
+    assert_eq!(file_bytes(&k, b"/f").unwrap()[..3], *b"/f\0");
+    // ENOMEM with no frame refused (an mmap larger than the address
+    // space) is not memory pressure: returned at once, nobody killed.
+    let (retries, kills) = (k.oom.syscall_retries, k.oom.kills);
+    let (mmap, map_private_anon) = (9, 0x22);
+    let out = k.dispatch_under_pressure(1, mmap, [0, 1 << 50, 1, map_private_anon, u64::MAX, 0]);
+    assert!(matches!(out, Outcome::Return(-12)), "{out:?}");
+    assert_eq!((k.oom.syscall_retries, k.oom.kills), (retries, kills));
 }
