@@ -316,16 +316,26 @@ pub fn fpstate_from_frame(bytes: &[u8]) -> FpRegs {
     fp
 }
 
-/// AT_MINSIGSTKSZ: the most stack one signal frame takes with an FP image
-/// of `xstate_size` bytes (0: FXSAVE only), computed as Linux does.
+/// `sizeof(struct sigframe_ia32)` and `sizeof(struct fregs_state)`: a
+/// Linux with IA32 emulation (every distribution's x86-64 kernel) sizes
+/// AT_MINSIGSTKSZ for its largest frame type, the 32-bit one with an fsave
+/// header, and 64-bit programs see that figure too.
+const IA32_SIGFRAME_SIZE: usize = 736;
+const FREGS_STATE_SIZE: usize = 112;
+
+/// AT_MINSIGSTKSZ for an FP image of `xstate_size` bytes (0: FXSAVE only),
+/// computed as Linux's `init_sigframe_size` does: the largest frame, its
+/// 16-byte alignment, the FP state (plus FP_XSTATE_MAGIC2 with XSAVE, plus
+/// the fsave header), its 64-byte alignment, rounded up to 16. It is at
+/// least what one of our frames takes.
 pub fn min_sigstack_size(xstate_size: usize) -> u64 {
     let fp = if xstate_size == 0 {
         FpRegs::FXSAVE_SIZE
     } else {
         xstate_size + 4
     };
-    // Frame, its 16-byte alignment, FP state, its 64-byte alignment.
-    ((FRAME_SIZE + 15 + fp + 63 + 15) & !15) as u64
+    let frame = IA32_SIGFRAME_SIZE.max(FRAME_SIZE);
+    ((frame + 15 + fp + FREGS_STATE_SIZE + 63 + 15) & !15) as u64
 }
 
 /// Builds the frame for delivering `info` to `action` with the interrupted
@@ -752,7 +762,9 @@ mod tests {
         let alt = AltStack {
             sp: 0x1000_0000,
             flags: 0,
-            size: min_sigstack_size(2432) - 64,
+            // Less than our frame and its FP image take (AT_MINSIGSTKSZ
+            // is more: it is sized for the 32-bit frame).
+            size: (FRAME_SIZE + 2432 - 64) as u64,
         };
         let info = SigInfo::default();
         let regs = Regs::default();
@@ -787,6 +799,12 @@ mod tests {
         let back = fpstate_from_frame(&edited);
         assert_eq!(back.mxcsr(), 0x9fc0);
         assert_eq!(back.xstate_bv() & 0x3, 0x3);
+    }
+
+    #[test]
+    fn min_sigstack_size_is_linuxs() {
+        // "signal: max sigframe size: 1776" on a host with XCR0 = 7.
+        assert_eq!(min_sigstack_size(832), 1776);
     }
 
     #[test]
