@@ -423,6 +423,7 @@ impl Kernel {
                 guest,
                 loaded: None,
                 users: 1,
+                exe_deny: None,
             },
         );
         let mut files = FdTable::new();

@@ -31,6 +31,11 @@ pub struct Mm {
     pub loaded: Option<Pid>,
     /// Tasks using this address space.
     pub users: usize,
+    /// The denial of write access to the program this runs (Linux's
+    /// `mm->exe_file`): open for writing and truncate of it are ETXTBSY
+    /// while any address space running it lives. None for a memfd
+    /// program and init's first address space.
+    pub exe_deny: Option<crate::vfs::writecount::DenyRef>,
 }
 
 /// How the instance should end.
@@ -148,6 +153,9 @@ pub struct Kernel {
     pub evhub: super::files::hub::EventHub,
     /// Per-user caps: inotify instances, epoll watches, pipe pages.
     pub ucaps: super::ucounts::UserCaps,
+    /// Write access per inode (vfs/writecount.rs): ETXTBSY both ways
+    /// between writers and running programs.
+    pub writecounts: crate::vfs::writecount::WriteCountsRef,
     /// The host event loop the scheduler waits on when idle, and what
     /// each registered token is (see `hostsrc.rs`).
     pub host_loop: EventLoop,
@@ -234,6 +242,7 @@ impl Kernel {
             timers: Default::default(),
             evhub: Default::default(),
             ucaps: Default::default(),
+            writecounts: crate::vfs::writecount::WriteCounts::new(),
             host_loop,
             host_sources: HashMap::new(),
             next_host_token: 0,

@@ -233,6 +233,10 @@ pub struct OpenFile {
     pub owner: (i32, i32),
     /// F_SETSIG: the signal sent instead of SIGIO (0: SIGIO).
     pub sig: i32,
+    /// A regular file opened for writing: its inode's write access
+    /// (vfs/writecount.rs), held until the description and every mapping
+    /// made from it are gone.
+    pub write_access: Option<super::writecount::WriteRef>,
 }
 
 /// The next `OpenFile::id`.
@@ -250,6 +254,7 @@ impl OpenFile {
             id: NEXT_FILE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             owner: (1, 0),
             sig: 0,
+            write_access: None,
         }))
     }
 

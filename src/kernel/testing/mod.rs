@@ -118,6 +118,7 @@ pub fn boot(program: Program) -> (Kernel, Trace) {
                 backing: Backing::Anon,
                 label,
                 lock: crate::mm::vma::Lock::None,
+                write_ref: None,
             },
             frames,
         );
