@@ -94,6 +94,7 @@ const SPECIAL: &[&str] = &[
     "t_isolation",
     "t_cpu_account",
     "t_int80",
+    "t_filemax",
     // tests/hardening.rs
     "t_init_signals",
     // tests/seccomp_wall.rs
@@ -275,6 +276,21 @@ fn t_int80() {
         (0, "int80: SIGSEGV si_code SI_KERNEL at the int, eax kept"),
         "{}",
         run.tail(20)
+    );
+}
+
+/// fs.file-max: guest only, as it lowers a system-wide setting (which
+/// the host's must not be); the program checks every figure itself.
+#[test]
+fn t_filemax() {
+    let image = tests_image();
+    native_bin("t_filemax");
+    let run = run_guest(&image, "/tests/t_filemax", timeout());
+    let status = run.expect_finished("t_filemax under umlrun");
+    assert!(
+        status == 0 && !run.stdout.contains("FAIL"),
+        "t_filemax failed in the guest (status {status})\n{}",
+        run.tail(30)
     );
 }
 

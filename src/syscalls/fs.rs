@@ -119,6 +119,8 @@ impl Kernel {
         mode: u32,
     ) -> KResult<i64> {
         let cred = self.cred(tid)?;
+        // fs.file-max first, as Linux's path_openat takes the file first.
+        self.check_file_max(tid)?;
         let follow = flags & O_NOFOLLOW == 0;
         // A file made by this open is not checked against its own mode.
         let mut created = false;
@@ -1598,6 +1600,8 @@ pub fn sys_umask(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 fn do_pipe(k: &mut Kernel, tid: Pid, fds: u64, flags: u64) -> SysResult {
+    // fs.file-max: ENFILE before anything is made.
+    k.check_file_max(tid)?;
     let flags = flags as u32;
     if flags & !(O_CLOEXEC | O_NONBLOCK | 0o40000) != 0 {
         return Err(Errno::EINVAL);
