@@ -473,9 +473,13 @@ fn harness_fresh_cow_is_a_cow_over_the_image() {
     let head = std::fs::read(&cow.path).unwrap();
     assert_eq!(&head[0..4], &0x4F4F_4F4Du32.to_be_bytes(), "COW magic");
     assert_eq!(&head[4..8], &3u32.to_be_bytes(), "COW version 3");
-    let backing = img.canonicalize().unwrap();
-    let named = &head[32..32 + backing.as_os_str().len()];
-    assert_eq!(named, backing.as_os_str().as_encoded_bytes());
+    // The header names a link beside the COW (cow_backing=beside), which
+    // leads to the image.
+    let link = cow.dir.path().canonicalize().unwrap().join("backing.img");
+    let named = &head[32..32 + link.as_os_str().len() + 1];
+    assert_eq!(&named[..named.len() - 1], link.as_os_str().as_encoded_bytes());
+    assert_eq!(named[named.len() - 1], 0, "the path ends there");
+    assert_eq!(link.canonicalize().unwrap(), img.canonicalize().unwrap());
     let cow_dir = cow.dir.path().to_path_buf();
     drop(cow);
     assert!(!cow_dir.exists(), "the COW temp dir is removed");

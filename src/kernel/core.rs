@@ -63,6 +63,8 @@ pub struct KernelConfig {
     pub root_disk: Option<u8>,
     /// The instance's `ubd=` mode, for disks hot-added later too.
     pub ubd_mode: crate::config::UbdMode,
+    /// `cow_backing=`, for disks hot-added later too.
+    pub cow_backing: crate::block::cow::confine::BackingPolicy,
     /// max_map_count=, mapped_file_max= and their refusals (memlimits.rs).
     pub limits: super::memlimits::MemLimits,
     /// What /proc/cmdline reads (umlrun's arguments).
