@@ -30,7 +30,10 @@ fn umlrun(args: &[String]) -> Run {
         .output()
         .expect("run umlrun");
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!err.contains("panicked"), "umlrun {args:?} panicked:\n{err}");
+    assert!(
+        !err.contains("panicked"),
+        "umlrun {args:?} panicked:\n{err}"
+    );
     Run {
         code: o.status.code(),
         lines: err

@@ -477,7 +477,10 @@ fn harness_fresh_cow_is_a_cow_over_the_image() {
     // leads to the image.
     let link = cow.dir.path().canonicalize().unwrap().join("backing.img");
     let named = &head[32..32 + link.as_os_str().len() + 1];
-    assert_eq!(&named[..named.len() - 1], link.as_os_str().as_encoded_bytes());
+    assert_eq!(
+        &named[..named.len() - 1],
+        link.as_os_str().as_encoded_bytes()
+    );
     assert_eq!(named[named.len() - 1], 0, "the path ends there");
     assert_eq!(link.canonicalize().unwrap(), img.canonicalize().unwrap());
     let cow_dir = cow.dir.path().to_path_buf();

@@ -823,8 +823,14 @@ mod tests {
     fn cow_backing_switch() {
         use crate::block::cow::confine::BackingPolicy;
         assert_eq!(run(&["a"]).cow_backing, BackingPolicy::Beside);
-        assert_eq!(run(&["cow_backing=any", "a"]).cow_backing, BackingPolicy::Any);
-        assert_eq!(run(&["cow_backing=named", "a"]).cow_backing, BackingPolicy::Named);
+        assert_eq!(
+            run(&["cow_backing=any", "a"]).cow_backing,
+            BackingPolicy::Any
+        );
+        assert_eq!(
+            run(&["cow_backing=named", "a"]).cow_backing,
+            BackingPolicy::Named
+        );
         assert!(err(&["cow_backing=all", "a"]).contains("unknown cow_backing"));
     }
 

@@ -122,7 +122,10 @@ pub fn tree_and_image(dir: &Path) -> (PathBuf, PathBuf) {
 /// The header names a link beside the COW (`<cow>.backing`) that leads to
 /// `backing`, so umlrun's default `cow_backing=beside` opens it.
 pub fn fresh_cow(backing: &Path, cow_path: &Path) -> PathBuf {
-    let mut name = cow_path.file_name().expect("a COW file name").to_os_string();
+    let mut name = cow_path
+        .file_name()
+        .expect("a COW file name")
+        .to_os_string();
     name.push(".backing");
     let link = cow_path.with_file_name(name);
     let target = backing.canonicalize().expect("backing image");
