@@ -34,6 +34,10 @@ Boot a Linux guest in user mode. Switches use User-Mode Linux's syntax:
                               flags: r read-only, s synchronous writes,
                                      d not a COW file, c shared (no lock)
   <image>                     a bare path: the same as ubd0=<image>
+  cow_backing=beside|named|any
+                              which backing file a COW header may name: one in
+                              the COW file's directory (default), none (name it
+                              as <backing>), or any path, as UML trusts it
   ubd=mmap | ubd=copy         map 4K disk pages straight from the image (mmap)
                               or copy them into guest memory (copy, default)
   umid=<name>                 this instance's name (default: random)

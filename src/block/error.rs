@@ -29,6 +29,12 @@ pub enum BlockError {
         path: PathBuf,
         source: CowFormatError,
     },
+    #[error("COW file {cow} names backing file {backing}, which cow_backing={policy} does not open (beside: only files in the COW file's directory); to use it, name it on the command line: ubd<N>={cow},{backing}")]
+    BackingNotAllowed {
+        cow: PathBuf,
+        backing: PathBuf,
+        policy: &'static str,
+    },
     #[error("backing file {backing} of COW file {cow}: {source}")]
     BackingMissing {
         cow: PathBuf,

@@ -4,6 +4,7 @@
 //! |-------------|------|
 //! | `cow/header.rs` | the COW header: parse v1/v2/v3/broken v3, write v3, layout sizes |
 //! | `cow/mod.rs`    | create a COW file, read its header and bitmap, check the backing file |
+//! | `cow/confine.rs` | which backing file a COW header may name (`cow_backing=beside|named|any`) |
 //! | `bitmap.rs`     | the in-memory sector bitmap (LSB first) |
 //! | `ubd.rs`        | `Ubd`: a raw or COW disk read/written by byte range; page mappings for mmap mode |
 //! | `bdev.rs`       | an open /dev/ubdX: reads/writes of any alignment, lseek, flush, discard, zero-out, the block ioctls |

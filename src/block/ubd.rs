@@ -17,6 +17,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use super::bitmap::Bitmap;
+use super::cow::confine::{self, BackingPolicy};
 use super::cow::{self, CowHeader, SECTOR_SIZE};
 use super::error::{io_err, BlockError};
 use crate::config::{UbdMode, UbdSpec};
@@ -92,7 +93,17 @@ impl Ubd {
     /// the switch if given, else from the header, and refuse a backing file
     /// whose size or mtime differ from the header. A missing COW file named
     /// with a backing file is created first, as UML does.
+    ///
+    /// The header's backing path is trusted as UML trusts it: for umlcow and
+    /// tests. umlrun opens its disks with `open_confined`.
     pub fn open(spec: &UbdSpec) -> Result<Ubd, BlockError> {
+        Ubd::open_confined(spec, BackingPolicy::Any)
+    }
+
+    /// `open`, but a backing file named only by the COW header is opened
+    /// only when `policy` allows it (cow/confine.rs); one named by the
+    /// switch always is.
+    pub fn open_confined(spec: &UbdSpec, policy: BackingPolicy) -> Result<Ubd, BlockError> {
         let path = spec.file.clone();
         let f = spec.flags;
         let writable = !f.read_only;
@@ -133,10 +144,13 @@ impl Ubd {
                 writer: Mutex::new(()),
             });
         };
-        let backing_path = spec
-            .backing
-            .clone()
-            .unwrap_or_else(|| header.backing_path.clone());
+        let backing_path = match &spec.backing {
+            Some(b) => b.clone(),
+            None => {
+                confine::check(policy, &path, &header.backing_path)?;
+                header.backing_path.clone()
+            }
+        };
         cow::check_backing(&path, &header, &backing_path)?;
         let backing = hf::open_disk(&backing_path, false, false).map_err(|source| {
             BlockError::BackingMissing {

@@ -170,6 +170,8 @@ pub struct Config {
     pub cpu: Option<usize>,
     /// What runs guest code (`platform=`).
     pub platform: PlatformKind,
+    /// Which backing files a COW header may name (`cow_backing=`).
+    pub cow_backing: crate::block::cow::confine::BackingPolicy,
     /// How far memory hot-plug may grow the guest (`maxmem=`); None: `mem=`.
     pub maxmem_bytes: Option<u64>,
     /// Where UML's notify messages go (`mconsole=notify:<socket>`).

@@ -95,6 +95,8 @@ pub enum ConfigError {
     BadCpuNumber(String),
     #[error("{0}: unknown platform (auto, ptrace, seccomp or seccomp-spin)")]
     BadPlatform(String),
+    #[error("{0}: unknown cow_backing (beside, named or any)")]
+    BadCowBacking(String),
     #[error("{switch}: this process may not run on that CPU (allowed: {allowed})")]
     CpuNotAllowed { switch: String, allowed: String },
     #[error("{0}: not valid UTF-8")]
@@ -137,6 +139,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
         mapped_file_max: None,
         cpu: None,
         platform: defaults.platform,
+        cow_backing: Default::default(),
         maxmem_bytes: None,
         mconsole_notify: None,
         host_mem_max: None,
@@ -212,6 +215,7 @@ const VALUED: &[(&str, &str)] = &[
     ("cpu", "cpu=0"),
     ("host_mem_max", "host_mem_max=96M"),
     ("platform", "platform=seccomp"),
+    ("cow_backing", "cow_backing=named"),
     ("eth0", "eth0=user,hostfwd=tcp::8080-:80"),
     ("uid", "uid=1000"),
     ("gid", "gid=1000"),
@@ -336,6 +340,10 @@ fn apply(cfg: &mut Config, arg: &str, defaults: &Defaults) -> Result<(), ConfigE
         "platform" => {
             cfg.platform = super::PlatformKind::parse(value)
                 .ok_or_else(|| ConfigError::BadPlatform(arg.into()))?;
+        }
+        "cow_backing" => {
+            cfg.cow_backing = crate::block::cow::confine::BackingPolicy::parse(value)
+                .ok_or_else(|| ConfigError::BadCowBacking(arg.into()))?;
         }
         _ if key.starts_with("con") && key[3..].bytes().all(|b| b.is_ascii_digit()) => {
             return Err(ConfigError::OnlyCon0(arg.into()));
@@ -809,6 +817,21 @@ mod tests {
             err(&["pagecache_max=100", "a"]),
             "pagecache_max=100: too small (at least 4K)"
         );
+    }
+
+    #[test]
+    fn cow_backing_switch() {
+        use crate::block::cow::confine::BackingPolicy;
+        assert_eq!(run(&["a"]).cow_backing, BackingPolicy::Beside);
+        assert_eq!(
+            run(&["cow_backing=any", "a"]).cow_backing,
+            BackingPolicy::Any
+        );
+        assert_eq!(
+            run(&["cow_backing=named", "a"]).cow_backing,
+            BackingPolicy::Named
+        );
+        assert!(err(&["cow_backing=all", "a"]).contains("unknown cow_backing"));
     }
 
     #[test]

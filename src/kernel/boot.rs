@@ -179,7 +179,7 @@ fn open_disks(cfg: &Config) -> Result<Vec<(UbdSpec, Arc<Ubd>)>, BootError> {
     for spec in &cfg.ubds {
         let mut s = spec.clone();
         s.mode = cfg.ubd_mode;
-        let ubd = Ubd::open(&s).map_err(|source| BootError::Disk {
+        let ubd = Ubd::open_confined(&s, cfg.cow_backing).map_err(|source| BootError::Disk {
             switch: spec.switch_text(),
             source,
         })?;
@@ -289,6 +289,7 @@ fn boot_once(
                 .collect(),
             root_disk: Some(idx),
             ubd_mode: cfg.ubd_mode,
+            cow_backing: cfg.cow_backing,
             limits: crate::kernel::memlimits::MemLimits {
                 max_map_count: cfg
                     .max_map_count
@@ -423,6 +424,7 @@ impl Kernel {
                 guest,
                 loaded: None,
                 users: 1,
+                exe_deny: None,
             },
         );
         let mut files = FdTable::new();

@@ -31,6 +31,11 @@ pub struct Mm {
     pub loaded: Option<Pid>,
     /// Tasks using this address space.
     pub users: usize,
+    /// The denial of write access to the program this runs (Linux's
+    /// `mm->exe_file`): open for writing and truncate of it are ETXTBSY
+    /// while any address space running it lives. None for a memfd
+    /// program and init's first address space.
+    pub exe_deny: Option<crate::vfs::writecount::DenyRef>,
 }
 
 /// How the instance should end.
@@ -58,6 +63,8 @@ pub struct KernelConfig {
     pub root_disk: Option<u8>,
     /// The instance's `ubd=` mode, for disks hot-added later too.
     pub ubd_mode: crate::config::UbdMode,
+    /// `cow_backing=`, for disks hot-added later too.
+    pub cow_backing: crate::block::cow::confine::BackingPolicy,
     /// max_map_count=, mapped_file_max= and their refusals (memlimits.rs).
     pub limits: super::memlimits::MemLimits,
     /// What /proc/cmdline reads (umlrun's arguments).
@@ -148,6 +155,9 @@ pub struct Kernel {
     pub evhub: super::files::hub::EventHub,
     /// Per-user caps: inotify instances, epoll watches, pipe pages.
     pub ucaps: super::ucounts::UserCaps,
+    /// Write access per inode (vfs/writecount.rs): ETXTBSY both ways
+    /// between writers and running programs.
+    pub writecounts: crate::vfs::writecount::WriteCountsRef,
     /// The host event loop the scheduler waits on when idle, and what
     /// each registered token is (see `hostsrc.rs`).
     pub host_loop: EventLoop,
@@ -234,6 +244,7 @@ impl Kernel {
             timers: Default::default(),
             evhub: Default::default(),
             ucaps: Default::default(),
+            writecounts: crate::vfs::writecount::WriteCounts::new(),
             host_loop,
             host_sources: HashMap::new(),
             next_host_token: 0,

@@ -63,35 +63,18 @@ impl Kernel {
         Ok((r, head))
     }
 
-    /// ETXTBSY when `node` is open for writing anywhere, or mapped shared
-    /// from a file opened for writing (even after that fd was closed):
+    /// ETXTBSY when `node` is open for writing anywhere, or mapped from
+    /// a file opened for writing (even after that fd was closed, shared
+    /// or private), or held so by a file in flight in an SCM_RIGHTS
+    /// message: its write count (vfs/writecount.rs) is above zero.
     /// Linux's deny_write_access in do_open_execat, for the program, its
     /// `#!` interpreter and its PT_INTERP alike. memfd files are exempt,
     /// as on Linux 6.18 (measured: fexecve of a writable memfd runs).
-    /// Not seen: a private mapping of a file opened O_RDWR whose fd is
-    /// closed (Linux counts it; our VMA does not keep the open mode), and
-    /// files in flight in SCM_RIGHTS messages.
     fn deny_exec_of_written(&self, node: crate::vfs::Node) -> KResult<()> {
         if self.evhub.memfd_mount == Some(node.mnt) {
             return Ok(());
         }
-        let open = self.tasks.values().any(|t| {
-            t.files.borrow().iter().any(|(_, e)| {
-                let f = e.file.borrow();
-                f.writable() && f.node() == Some(node)
-            })
-        });
-        let mapped = || {
-            self.mms.values().any(|mm| {
-                mm.aspace.vmas().any(|v| match &v.backing {
-                    Backing::File { source, .. } => {
-                        v.shared && v.may_write && source.key() == Some((node.mnt, node.ino))
-                    }
-                    Backing::Anon => false,
-                })
-            })
-        };
-        if open || mapped() {
+        if self.writecounts.has_writers((node.mnt, node.ino)) {
             return Err(Errno::ETXTBSY);
         }
         Ok(())
@@ -148,6 +131,7 @@ impl Kernel {
                         },
                         label: None,
                         lock: crate::mm::vma::Lock::None,
+                        write_ref: None,
                     },
                     &mut self.frames,
                 );
@@ -170,6 +154,7 @@ impl Kernel {
                         backing: Backing::Anon,
                         label: None,
                         lock: crate::mm::vma::Lock::None,
+                        write_ref: None,
                     },
                     &mut self.frames,
                 );
@@ -258,6 +243,15 @@ impl Kernel {
         // failure leaves the caller intact.
         // The process's own stub is reused when nobody else shares it
         // (one fewer host fork+exec per guest exec); otherwise a new one.
+        // The program's file may not be written while it runs (Linux's
+        // exe_file_deny_write_access); taken before the old image goes,
+        // so an ETXTBSY leaves the caller intact.
+        let exe_deny = if self.evhub.memfd_mount == Some(main.file.node.mnt) {
+            None
+        } else {
+            let n = main.file.node;
+            Some(self.writecounts.deny_write((n.mnt, n.ino))?)
+        };
         let old_mm = self.task(tid)?.mm;
         let reuse = self.mms.get(&old_mm).is_some_and(|m| m.users == 1);
         let mut fresh = if reuse { None } else { Some(self.new_guest()?) };
@@ -304,6 +298,7 @@ impl Kernel {
                     backing: Backing::Anon,
                     label: Some("[stack]"),
                     lock: crate::mm::vma::Lock::None,
+                    write_ref: None,
                 },
                 &mut self.frames,
             );
@@ -384,6 +379,7 @@ impl Kernel {
                 guest,
                 loaded: None,
                 users: 1,
+                exe_deny,
             },
         );
         let t = self.task_mut(tid)?;

@@ -344,7 +344,7 @@ impl Kernel {
         }
         let mut spec = spec;
         spec.mode = self.config.ubd_mode;
-        let mut ubd = match crate::block::Ubd::open(&spec) {
+        let mut ubd = match crate::block::Ubd::open_confined(&spec, self.config.cow_backing) {
             Ok(u) => std::sync::Arc::new(u),
             Err(e) => return fail(format!("{arg}: {e}")),
         };
@@ -352,7 +352,7 @@ impl Kernel {
             log::warn!("{arg}: a guest cannot map the disk's pages: copy mode for it");
             drop(ubd);
             spec.mode = crate::config::UbdMode::Copy;
-            ubd = match crate::block::Ubd::open(&spec) {
+            ubd = match crate::block::Ubd::open_confined(&spec, self.config.cow_backing) {
                 Ok(u) => std::sync::Arc::new(u),
                 Err(e) => return fail(format!("{arg}: {e}")),
             };

@@ -101,6 +101,7 @@ impl Kernel {
             }
             // The parent's stack is written right after fork returns.
             let _ = pm.aspace.handle_fault(GuestVirt(regs.rsp), true, frames);
+            let exe_deny = pm.exe_deny.clone();
             mms.insert(
                 id,
                 Mm {
@@ -108,6 +109,7 @@ impl Kernel {
                     guest,
                     loaded: None,
                     users: 1,
+                    exe_deny,
                 },
             );
             // The parent's private pages just became read-only.

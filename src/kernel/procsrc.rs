@@ -214,6 +214,7 @@ impl ProcSource for KernelProcSource {
             SysKnob::PipeUserPagesHard => caps.pipe_pages_hard.set(value),
             SysKnob::EpollMaxUserWatches => caps.epoll_watches.set_max(value),
             SysKnob::InotifyMaxUserInstances => caps.inotify_instances.set_max(value),
+            SysKnob::FileMax => caps.file_max.set(value),
         }
         Ok(())
     }
@@ -348,7 +349,8 @@ impl Kernel {
         }
         self.rng.fill(&mut id);
         s.sysctl.uuid = uuid_text(id);
-        s.sysctl.file_max = (s.meminfo.total / 10).max(8192);
+        s.sysctl.file_max = self.ucaps.file_max.get();
+        s.sysctl.nr_files = crate::vfs::file::nr_files();
         s.sysctl.nr_open = super::fdtable::NR_OPEN as u64;
         s.sysctl.pipe_max_size = crate::fs::pipe::PIPE_MAX_SIZE as u64;
         s.sysctl.pipe_user_pages_soft = self.ucaps.pipe_pages.max();

@@ -5,11 +5,27 @@
 //! `kernel/pipes.rs`). A [`Charge`] is what one object holds; dropping it
 //! gives the count back, so every way an object goes (close, exit, a
 //! process's last reference) is covered.
+//!
+//! Beside them the one system-wide cap on open files, `fs.file-max`:
+//! every open file description counts (vfs/file.rs `nr_files`), and a
+//! call that would make one past the cap is ENFILE unless the caller is
+//! root (Linux's alloc_empty_file and CAP_SYS_ADMIN), so one user's fds,
+//! spread over as many processes as RLIMIT_NPROC lets it have, cannot
+//! grow the kernel's memory without bound, and root can still log in.
 #![deny(unsafe_code)]
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+
+/// Linux's NR_FILE: the least default `fs.file-max`.
+pub const NR_FILE: u64 = 8192;
+
+/// Linux's default `fs.file-max` (files_maxfiles_init): one file per
+/// 10 KiB of memory (about 10 % of it, at 1 KiB a file), at least NR_FILE.
+pub fn default_file_max(mem_bytes: u64) -> u64 {
+    (mem_bytes / 10240).max(NR_FILE)
+}
 
 /// Linux's default `fs.inotify.max_user_instances`.
 pub const DEFAULT_MAX_USER_INSTANCES: u64 = 128;
@@ -122,6 +138,9 @@ pub struct UserCaps {
     pub pipe_pages: UserCounts,
     /// `fs.pipe-user-pages-hard` (0: none).
     pub pipe_pages_hard: Rc<Cell<u64>>,
+    /// `fs.file-max`: open file descriptions the whole kernel may hold
+    /// (root may go past it).
+    pub file_max: Rc<Cell<u64>>,
 }
 
 impl UserCaps {
@@ -131,7 +150,20 @@ impl UserCaps {
             epoll_watches: UserCounts::new(default_max_user_watches(mem_bytes)),
             pipe_pages: UserCounts::new(DEFAULT_PIPE_USER_PAGES_SOFT),
             pipe_pages_hard: Rc::new(Cell::new(0)),
+            file_max: Rc::new(Cell::new(default_file_max(mem_bytes))),
         }
+    }
+}
+
+impl crate::kernel::Kernel {
+    /// ENFILE when the kernel holds `fs.file-max` open files and `tid`
+    /// is not root: called by every call that makes an open file, before
+    /// it makes anything.
+    pub fn check_file_max(&self, tid: crate::kernel::task::Pid) -> crate::errno::KResult<()> {
+        if crate::vfs::file::nr_files() >= self.ucaps.file_max.get() && self.cred(tid)?.euid != 0 {
+            return Err(crate::errno::Errno::ENFILE);
+        }
+        Ok(())
     }
 }
 
@@ -174,6 +206,13 @@ mod tests {
         assert_eq!(u.held(7), 256);
         drop(p);
         assert_eq!(u.held(7), 0);
+    }
+
+    #[test]
+    fn linux_default_file_max() {
+        assert_eq!(default_file_max(64 << 20), NR_FILE);
+        // 1 GiB: 104857 (Linux shows about this less what the kernel took).
+        assert_eq!(default_file_max(1 << 30), 104857);
     }
 
     #[test]

@@ -339,6 +339,7 @@ impl AddressSpace {
                             backing: Backing::Anon,
                             label: Some("[heap]"),
                             lock: self.lock_future,
+                            write_ref: None,
                         },
                     );
                 }

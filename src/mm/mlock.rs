@@ -180,6 +180,7 @@ mod tests {
             backing: Backing::Anon,
             label: None,
             lock: Lock::None,
+            write_ref: None,
         }
     }
 

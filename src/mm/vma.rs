@@ -86,6 +86,11 @@ pub struct Vma {
     pub label: Option<&'static str>,
     /// mlock state: kept by split and mremap, cleared in a fork's child.
     pub lock: Lock,
+    /// The write access of the open file this was mapped from, when that
+    /// file was opened for writing: the mapping keeps it (Linux's
+    /// `vm_file`), so execve of the file stays ETXTBSY after the fd is
+    /// closed (vfs/writecount.rs). Split, mremap and fork clone it.
+    pub write_ref: Option<crate::vfs::writecount::WriteRef>,
 }
 
 impl Vma {
@@ -171,6 +176,7 @@ mod tests {
             },
             label: None,
             lock: Lock::OnFault,
+            write_ref: None,
         };
         let t = v.split_off(GuestVirt(0x12000));
         assert_eq!((v.start.get(), v.end.get()), (0x10000, 0x12000));

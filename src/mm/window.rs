@@ -130,6 +130,7 @@ mod tests {
             backing: Backing::Anon,
             label: None,
             lock,
+            write_ref: None,
         };
         a.vmas.insert(v.start, v);
         (

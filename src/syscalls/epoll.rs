@@ -25,6 +25,8 @@ fn file(k: &Kernel, tid: Pid, fd: i32) -> KResult<OpenFileRef> {
 }
 
 fn create(k: &mut Kernel, tid: Pid, cloexec: bool) -> SysResult {
+    // fs.file-max: ENFILE before anything is made.
+    k.check_file_max(tid)?;
     // Watches count against the creator's real uid (Linux's ep->user).
     let uid = k.cred(tid)?.uid;
     let f = EpollFile::open(k.ucaps.epoll_watches.clone(), uid);

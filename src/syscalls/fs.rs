@@ -25,7 +25,7 @@ use crate::kernel::files::{
     regular::RegularFile, tty::ConsoleFile,
 };
 use crate::kernel::files::{POLLIN, POLLOUT};
-use crate::kernel::task::{Pid, TaskState};
+use crate::kernel::task::Pid;
 use crate::kernel::Kernel;
 use crate::vfs::file::*;
 use crate::vfs::file::{ops_of, FileDescription, Io};
@@ -119,6 +119,8 @@ impl Kernel {
         mode: u32,
     ) -> KResult<i64> {
         let cred = self.cred(tid)?;
+        // fs.file-max first, as Linux's path_openat takes the file first.
+        self.check_file_max(tid)?;
         let follow = flags & O_NOFOLLOW == 0;
         // A file made by this open is not checked against its own mode.
         let mut created = false;
@@ -226,12 +228,17 @@ impl Kernel {
             // A conflicting lease is broken first (Linux's break_lease).
             self.break_leases(tid, r.node, acc != O_RDONLY, flags & O_NONBLOCK != 0)?;
         }
+        let mut write_access = None;
         let generated = self.mounts.fs(r.node.mnt)?.generated();
         let ops: Rc<dyn FileDescription> = match ty {
             S_IFDIR => DirFile::new(self.dentries.get(r.node, r.path.clone())),
             S_IFREG if generated => ProcFile::new(r.node),
             S_IFREG => {
-                if acc != O_RDONLY || trunc {
+                // The file's write access, held as long as it (or a mapping
+                // made from it) lives: ETXTBSY while a program runs from it.
+                if acc != O_RDONLY && flags & O_PATH == 0 {
+                    write_access = Some(self.writecounts.get_write((r.node.mnt, r.node.ino))?);
+                } else if trunc {
                     self.deny_write_to_program(r.node)?;
                 }
                 if trunc {
@@ -295,6 +302,7 @@ impl Kernel {
         let watched = (!self.evhub.inotify.is_empty() && flags & O_PATH == 0)
             .then(|| (r.path.clone(), r.node));
         let file = OpenFile::new(ops.clone(), flags, r.path);
+        file.borrow_mut().write_access = write_access;
         let installed = self
             .task(tid)?
             .files
@@ -372,15 +380,12 @@ impl Kernel {
 }
 
 impl Kernel {
-    /// ETXTBSY when `node` is the program a live process runs: Linux
-    /// denies write access to it from execve until that address space
-    /// goes (deny_write_access). Without this a truncated running binary
-    /// made every page not yet read in a SIGBUS (fuzzer seed 345).
+    /// ETXTBSY when `node` is the program a live address space runs:
+    /// Linux denies write access to it from execve until that address
+    /// space goes (vfs/writecount.rs). Without this a truncated running
+    /// binary made every page not yet read in a SIGBUS (fuzzer seed 345).
     pub(crate) fn deny_write_to_program(&self, node: crate::vfs::Node) -> KResult<()> {
-        let busy = self.tasks.values().any(|t| {
-            t.exe_node == Some(node) && !matches!(t.state, TaskState::Zombie | TaskState::Dead)
-        });
-        if busy {
+        if self.writecounts.write_denied((node.mnt, node.ino)) {
             return Err(Errno::ETXTBSY);
         }
         Ok(())
@@ -1595,6 +1600,8 @@ pub fn sys_umask(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 fn do_pipe(k: &mut Kernel, tid: Pid, fds: u64, flags: u64) -> SysResult {
+    // fs.file-max: ENFILE before anything is made.
+    k.check_file_max(tid)?;
     let flags = flags as u32;
     if flags & !(O_CLOEXEC | O_NONBLOCK | 0o40000) != 0 {
         return Err(Errno::EINVAL);

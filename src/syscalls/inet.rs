@@ -102,6 +102,7 @@ pub fn sys_socket(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     };
     let mut s = InetSocket::new(k.net(), family, proto);
     s.raw = ty & SOCK_TYPE_MASK == 3;
+    k.check_file_max(tid)?;
     let f = InetFile::open(k, s, flags & SOCK_NONBLOCK != 0);
     let fd = k
         .task(tid)?
@@ -162,6 +163,8 @@ pub fn sys_connect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 fn do_accept(k: &mut Kernel, tid: Pid, a: [u64; 6], flags: u32) -> SysResult {
+    // fs.file-max before a connection is taken off the queue.
+    k.check_file_max(tid)?;
     if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
         return Err(Errno::EINVAL);
     }

@@ -130,6 +130,7 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0;
     let mut backing = Backing::Anon;
     let mut may_write = true;
+    let mut write_ref = None;
     if flags & MAP_ANONYMOUS == 0 {
         let f = k.task(tid)?.files.borrow().file(fd)?;
         if flags & 3 == MAP_SHARED_VALIDATE && flags & !MAP_VALIDATE_KNOWN != 0 {
@@ -146,6 +147,8 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         may_write = !shared || !matches!(backing, Backing::File { .. }) || f.borrow().writable();
         if let Backing::File { pgoff, .. } = &mut backing {
             *pgoff = off / PAGE;
+            // The mapping keeps the file's write access (vfs/writecount.rs).
+            write_ref = f.borrow().write_access.clone();
         }
     }
     let start = if fixed {
@@ -187,6 +190,7 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         may_write,
         backing,
         label: None,
+        write_ref,
         lock: match k.mm_of(tid)?.aspace.lock_future {
             // MAP_LOCKED locks this mapping as mlock would.
             crate::mm::vma::Lock::None if flags & MAP_LOCKED != 0 => {

@@ -94,6 +94,7 @@ pub fn sys_socket(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         r => r?,
     };
     let s = UnixSocket::new(&k.unix, kind)?;
+    k.check_file_max(tid)?;
     let f = SocketFile::open(k, s, nonblock);
     let fd = k.task(tid)?.files.borrow_mut().install(f, cloexec, 0)?;
     ok(fd as i64)
@@ -119,6 +120,7 @@ pub fn sys_socketpair(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             return Err(e);
         }
     };
+    k.check_file_max(tid)?;
     let fx = SocketFile::open(k, x, nonblock);
     let fy = SocketFile::open(k, y, nonblock);
     files
@@ -273,6 +275,8 @@ pub fn sys_connect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 fn do_accept(k: &mut Kernel, tid: Pid, a: [u64; 6], flags: u32) -> SysResult {
+    // fs.file-max before a connection is taken off the queue.
+    k.check_file_max(tid)?;
     if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
         return Err(Errno::EINVAL);
     }

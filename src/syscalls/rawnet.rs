@@ -72,6 +72,7 @@ pub fn sys_socket(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         && (a[1] as u32 & !SOCK_TYPE_MASK & !(SOCK_CLOEXEC | SOCK_NONBLOCK)) == 0
     {
         let flags = a[1] as u32;
+        k.check_file_max(tid)?;
         let f = RawIpFile::open(k, flags & SOCK_NONBLOCK != 0);
         let fd = k
             .task(tid)?
@@ -98,6 +99,7 @@ pub fn sys_socket(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     };
     // The protocol is a 16-bit value in network order.
     let proto = u16::from_be(a[2] as u16);
+    k.check_file_max(tid)?;
     let f = PacketFile::open(
         k,
         PacketSocket::new(kind, proto),

@@ -233,15 +233,33 @@ pub struct OpenFile {
     pub owner: (i32, i32),
     /// F_SETSIG: the signal sent instead of SIGIO (0: SIGIO).
     pub sig: i32,
+    /// A regular file opened for writing: its inode's write access
+    /// (vfs/writecount.rs), held until the description and every mapping
+    /// made from it are gone.
+    pub write_access: Option<super::writecount::WriteRef>,
 }
 
 /// The next `OpenFile::id`.
 static NEXT_FILE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+thread_local! {
+    /// Open file descriptions alive on this thread: Linux's nr_files
+    /// (fs.file-nr's first field). One kernel is one thread (its state is
+    /// `Rc`), so this counts one instance's files (kernel/ucounts.rs
+    /// checks fs.file-max against it).
+    static NR_FILES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many open file descriptions this kernel holds now.
+pub fn nr_files() -> u64 {
+    NR_FILES.with(|n| n.get())
+}
+
 pub type OpenFileRef = Rc<RefCell<OpenFile>>;
 
 impl OpenFile {
     pub fn new(ops: Rc<dyn FileDescription>, flags: u32, path: Vec<u8>) -> OpenFileRef {
+        NR_FILES.with(|n| n.set(n.get().saturating_add(1)));
         Rc::new(RefCell::new(OpenFile {
             ops,
             flags: flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC),
@@ -250,6 +268,7 @@ impl OpenFile {
             id: NEXT_FILE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             owner: (1, 0),
             sig: 0,
+            write_access: None,
         }))
     }
 
@@ -267,6 +286,12 @@ impl OpenFile {
 
     pub fn node(&self) -> Option<Node> {
         self.ops.node()
+    }
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        NR_FILES.with(|n| n.set(n.get().saturating_sub(1)));
     }
 }
 

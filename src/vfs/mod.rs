@@ -8,6 +8,7 @@
 //! | `dentry.rs` | directory references (cwd, open directories) kept true across rename and rmdir |
 //! | `locks.rs`  | advisory locks on one inode: record-lock ranges (split, merge, conflict), flock, leases |
 //! | `file.rs`   | open file descriptions and the `FileDescription` trait their kinds implement (kinds: `kernel/files/`) |
+//! | `writecount.rs` | write access per inode (Linux's i_writecount): writers' and running programs' tokens, ETXTBSY |
 //!
 //! A location is a `Node` (mount, inode) plus its canonical absolute path;
 //! `..` is resolved on the path, never on the disk, so a corrupt `..`
@@ -21,6 +22,7 @@ pub mod locks;
 pub mod mount;
 pub mod perm;
 pub mod walk;
+pub mod writecount;
 
 pub use dentry::{Dentry, DentryRef, DentryTable};
 pub use file::{FileDescription, OpenFile, OpenFileRef};

@@ -3,13 +3,17 @@
  *   kept by a shared mapping of a file opened O_RDWR after its fd is
  *   closed) is ETXTBSY, for the program and for a `#!` script's file and
  *   its interpreter; it runs again once the writer is gone; a writable
- *   memfd runs (Linux 6.x).
+ *   memfd runs (Linux 6.x). A private mapping of an O_RDWR fd, a child's
+ *   inherited shared mapping, a moved mapping and a writable fd in flight
+ *   in an SCM_RIGHTS message keep it ETXTBSY too; writing, truncating or
+ *   O_TRUNC-opening a running program is ETXTBSY.
  * - Lock records: 10 000 single-byte F_SETLK records on one file each
  *   succeed or get ENOLCK (the guest kernel caps records per inode; Linux
  *   only fails when out of memory), and one F_UNLCK of the whole file
  *   still works after, so nothing else differs. */
 #include "t_common.h"
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 extern char **environ;
@@ -100,6 +104,71 @@ static void exec_busy(void) {
     close(r);
     SAY("exec with a shared mapping of an O_RDONLY fd: %s\n", try_exec(path, -1));
     munmap(m, 4096);
+    /* A private mapping of an O_RDWR fd keeps the file too (the mapping
+     * holds the open file, and the file its write access). */
+    rw = open(prog, O_RDWR);
+    m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, rw, 0);
+    CHECK(m != MAP_FAILED, "private mapping of an O_RDWR fd");
+    close(rw);
+    SAY("exec with a private mapping of an O_RDWR fd (fd closed): %s\n", try_exec(path, -1));
+    munmap(m, 4096);
+    SAY("exec after that munmap: %s\n", try_exec(path, -1));
+    /* A shared writable mapping inherited by a child: the parent's
+     * munmap is not enough while the child keeps its copy. */
+    rw = open(prog, O_RDWR);
+    m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
+    CHECK(m != MAP_FAILED, "shared writable mapping");
+    close(rw);
+    int hold[2];
+    CHECK(pipe(hold) == 0, "pipe");
+    c = fork();
+    if (c == 0) {
+        close(hold[1]);
+        char ch;
+        while (read(hold[0], &ch, 1) > 0) {
+        }
+        _exit(0);
+    }
+    close(hold[0]);
+    munmap(m, 4096);
+    SAY("exec while a child keeps the shared writable mapping: %s\n", try_exec(path, -1));
+    close(hold[1]);
+    CHECK(strcmp(t_wait(c), "exited 0") == 0, "the holding child");
+    SAY("exec after that child exited: %s\n", try_exec(path, -1));
+    /* mremap moves the mapping and what it holds. */
+    rw = open(prog, O_RDWR);
+    m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, rw, 0);
+    close(rw);
+    void *moved = mremap(m, 4096, 8192, MREMAP_MAYMOVE);
+    CHECK(moved != MAP_FAILED, "mremap");
+    SAY("exec after mremap of the mapping: %s\n", try_exec(path, -1));
+    munmap(moved, 8192);
+    SAY("exec after munmap of the moved mapping: %s\n", try_exec(path, -1));
+    /* A writable fd in flight in an SCM_RIGHTS message still counts. */
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0, "socketpair");
+    w = open(prog, O_WRONLY);
+    {
+        char byte = 'x';
+        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } u;
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                            .msg_controllen = sizeof u.buf};
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &w, sizeof(int));
+        CHECK(sendmsg(sv[0], &mh, 0) == 1, "sendmsg SCM_RIGHTS");
+    }
+    close(w);
+    SAY("exec while a writable fd is in flight: %s\n", try_exec(path, -1));
+    close(sv[1]);
+    close(sv[0]);
+    SAY("exec after the message was dropped: %s\n", try_exec(path, -1));
 
     /* `#!` scripts: the script file and the interpreter. */
     char line[192];
@@ -151,6 +220,15 @@ static void exec_busy(void) {
         }
     }
     CHECK(busy, "open O_WRONLY of a running program: ETXTBSY");
+    SAY("open O_RDWR of the running program: %s\n",
+        open(prog, O_RDWR) < 0 ? strerrorname_np(errno) : "opened");
+    SAY("truncate of the running program: %s\n",
+        truncate(prog, 0) < 0 ? strerrorname_np(errno) : "truncated");
+    SAY("open O_RDONLY|O_TRUNC of the running program: %s\n",
+        open(prog, O_RDONLY | O_TRUNC) < 0 ? strerrorname_np(errno) : "opened");
+    int ro = open(prog, O_RDONLY);
+    SAY("open O_RDONLY of the running program: %s\n", ro >= 0 ? "opened" : strerrorname_np(errno));
+    if (ro >= 0) close(ro);
     close(pfd[1]);
     CHECK(strcmp(t_wait(c), "exited 0") == 0, "the running copy ends");
     unlink("script");

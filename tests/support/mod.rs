@@ -166,7 +166,10 @@ pub struct Cow {
     pub path: PathBuf,
 }
 
-/// `umlcow create <dir>/disk.cow <image>`; panics with umlcow's message on failure.
+/// `umlcow create <dir>/disk.cow <dir>/backing.img`, where backing.img is a
+/// link to `image`: the header names a file beside the COW, which umlrun's
+/// default `cow_backing=beside` opens (the image itself lives elsewhere).
+/// Panics with umlcow's message on failure.
 pub fn fresh_cow(image: &Path) -> Cow {
     let dir = tempfile::Builder::new()
         .prefix("umlrun-guest-")
@@ -176,10 +179,12 @@ pub fn fresh_cow(image: &Path) -> Cow {
     let image = image
         .canonicalize()
         .unwrap_or_else(|e| panic!("{}: {e}", image.display()));
+    let link = dir.path().join("backing.img");
+    std::os::unix::fs::symlink(&image, &link).expect("link to the backing image");
     let out = Command::new(umlcow_bin())
         .arg("create")
         .arg(&path)
-        .arg(&image)
+        .arg(&link)
         .stdin(Stdio::null())
         .output()
         .expect("run umlcow");

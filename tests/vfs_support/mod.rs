@@ -119,8 +119,18 @@ pub fn tree_and_image(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// A fresh COW over `backing` (umlcow's library, like `umlcow create`).
+/// The header names a link beside the COW (`<cow>.backing`) that leads to
+/// `backing`, so umlrun's default `cow_backing=beside` opens it.
 pub fn fresh_cow(backing: &Path, cow_path: &Path) -> PathBuf {
-    cow::create(cow_path, backing).expect("create COW");
+    let mut name = cow_path
+        .file_name()
+        .expect("a COW file name")
+        .to_os_string();
+    name.push(".backing");
+    let link = cow_path.with_file_name(name);
+    let target = backing.canonicalize().expect("backing image");
+    std::os::unix::fs::symlink(target, &link).expect("link to the backing image");
+    cow::create(cow_path, &link).expect("create COW");
     cow_path.to_path_buf()
 }
 

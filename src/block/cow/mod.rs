@@ -1,7 +1,9 @@
 //! UML COW files: the header format (`header.rs`) and the file-level steps
 //! shared by ubd and `umlcow`: create, read the header, load the bitmap,
-//! check the backing file the way UML does at open.
+//! check the backing file the way UML does at open; `confine.rs`: which
+//! backing file a header may name (`cow_backing=`).
 
+pub mod confine;
 mod header;
 
 pub use header::*;

@@ -17,7 +17,7 @@
 //! only), oom_score_adj and the legacy oom_adj (`pidwrite.rs`; the kernel
 //! takes them in `apply_proc_writes`). oom_score is read-only.
 //! /proc/sys has the basics programs read: kernel/{hostname, osrelease,
-//! ostype, pid_max, random/boot_id, random/uuid}, fs/{file-max, nr_open,
+//! ostype, pid_max, random/boot_id, random/uuid}, fs/{file-max, file-nr, nr_open,
 //! pipe-max-size}, vm/{max_map_count, overcommit_memory} (read-only; mmap
 //! and mprotect enforce the map count).
 //! /proc/locks and /proc/sysvipc/{shm,sem,msg} are text the kernel formats
@@ -126,6 +126,8 @@ const G_NET_TCP6: u64 = 74;
 const G_NET_UDP: u64 = 75;
 const G_NET_UDP6: u64 = 76;
 const G_CMDLINE: u64 = 86;
+/// fs/file-nr: open files, 0 free, fs/file-max (Linux's format).
+const G_FILE_NR: u64 = 67;
 
 // Per-process file ids.
 const P_DIR: u64 = 1;
@@ -219,6 +221,7 @@ const SYS_RANDOM_ENTRIES: &[(&str, u64, Kind)] = &[
 const SYS_FS_ENTRIES: &[(&str, u64, Kind)] = &[
     ("epoll", G_SYS_EPOLL, Kind::Dir),
     ("file-max", G_FILE_MAX, Kind::File),
+    ("file-nr", G_FILE_NR, Kind::File),
     ("inotify", G_SYS_INOTIFY, Kind::Dir),
     ("lease-break-time", G_LEASE_BREAK_TIME, Kind::File),
     ("nr_open", G_NR_OPEN, Kind::File),
@@ -236,6 +239,7 @@ fn sysctl_knob(file: u64, sub: u32) -> Option<SysKnob> {
         (G_PIPE_USER_PAGES_HARD, 0) => Some(SysKnob::PipeUserPagesHard),
         (G_EPOLL_MAX_USER_WATCHES, 0) => Some(SysKnob::EpollMaxUserWatches),
         (G_SYS_INOTIFY, SUB_INOTIFY_MAX_USER_INSTANCES) => Some(SysKnob::InotifyMaxUserInstances),
+        (G_FILE_MAX, 0) => Some(SysKnob::FileMax),
         _ => None,
     }
 }
@@ -312,7 +316,8 @@ impl ProcFs {
                 | G_VMSTAT
                 | G_DOMAINNAME..=G_LEASE_BREAK_TIME
                 | G_PRESSURE_MEMORY
-                | G_CMDLINE => Kind::File,
+                | G_CMDLINE
+                | G_FILE_NR => Kind::File,
                 G_MCONSOLE if self.src.mconsole_notify() => Kind::File,
                 _ => return Err(Errno::ENOENT),
             };
@@ -390,6 +395,10 @@ impl ProcFs {
             (None, G_BOOT_ID) => format!("{}\n", s.sysctl().boot_id),
             (None, G_UUID) => format!("{}\n", s.sysctl().uuid),
             (None, G_FILE_MAX) => format!("{}\n", s.sysctl().file_max),
+            (None, G_FILE_NR) => {
+                let c = s.sysctl();
+                format!("{}\t0\t{}\n", c.nr_files, c.file_max)
+            }
             (None, G_NR_OPEN) => format!("{}\n", s.sysctl().nr_open),
             (None, G_PIPE_MAX_SIZE) => format!("{}\n", s.sysctl().pipe_max_size),
             (None, G_PIPE_USER_PAGES_SOFT) => format!("{}\n", s.sysctl().pipe_user_pages_soft),

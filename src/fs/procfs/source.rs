@@ -172,6 +172,8 @@ pub enum SysKnob {
     PipeUserPagesHard,
     EpollMaxUserWatches,
     InotifyMaxUserInstances,
+    /// fs/file-max.
+    FileMax,
 }
 
 /// The /proc/sys values the kernel decides (the rest are constants).
@@ -185,7 +187,9 @@ pub struct SysCtl {
     /// fs/inotify/max_user_instances.
     pub inotify_max_user_instances: u64,
     pub pid_max: u64,
+    /// fs/file-max, and the open files counted against it (fs/file-nr).
     pub file_max: u64,
+    pub nr_files: u64,
     pub nr_open: u64,
     pub pipe_max_size: u64,
     pub max_map_count: u64,
@@ -210,6 +214,7 @@ impl Default for SysCtl {
             inotify_max_user_instances: 128,
             pid_max: 4_194_304,
             file_max: 8192,
+            nr_files: 0,
             nr_open: 1 << 20,
             pipe_max_size: 1 << 20,
             max_map_count: 65530,

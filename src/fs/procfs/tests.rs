@@ -305,6 +305,8 @@ fn sysctl_tree() {
     );
     assert_eq!(cat(&fs, "sys/kernel/pid_max"), "4194304\n");
     assert_eq!(cat(&fs, "sys/fs/nr_open"), "1048576\n");
+    assert_eq!(cat(&fs, "sys/fs/file-max"), "8192\n");
+    assert_eq!(cat(&fs, "sys/fs/file-nr"), "0\t0\t8192\n");
     assert_eq!(cat(&fs, "sys/fs/pipe-max-size"), "1048576\n");
     assert_eq!(cat(&fs, "sys/fs/pipe-user-pages-soft"), "16384\n");
     assert_eq!(cat(&fs, "sys/fs/pipe-user-pages-hard"), "0\n");

@@ -111,6 +111,8 @@ impl FileDescription for EventFd {
 
 /// eventfd2(initval, flags).
 pub fn sys_eventfd2(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    // fs.file-max: ENFILE before anything is made.
+    k.check_file_max(tid)?;
     let flags = u32::try_from(a[1]).map_err(|_| Errno::EINVAL)?;
     if flags & !(EFD_SEMAPHORE | O_CLOEXEC | O_NONBLOCK) != 0 {
         return Err(Errno::EINVAL);

@@ -413,6 +413,8 @@ fn inotify_of(k: &Kernel, tid: Pid, fd: u64) -> KResult<Rc<dyn FileDescription>>
 
 /// inotify_init1(flags).
 pub fn sys_inotify_init1(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    // fs.file-max: ENFILE before anything is made.
+    k.check_file_max(tid)?;
     let flags = u32::try_from(a[0]).map_err(|_| Errno::EINVAL)?;
     if flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
         return Err(Errno::EINVAL);

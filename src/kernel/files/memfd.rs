@@ -192,6 +192,8 @@ impl FileDescription for MemFd {
 
 /// memfd_create(name, flags).
 pub fn sys_memfd_create(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    // fs.file-max: ENFILE before anything is made.
+    k.check_file_max(tid)?;
     let name = k.read_path(tid, a[0]).map_err(|e| match e {
         Errno::ENAMETOOLONG => Errno::EINVAL,
         e => e,

@@ -90,6 +90,8 @@ pub fn pid_of_fd(k: &Kernel, tid: Pid, fd: i32) -> KResult<(Pid, bool)> {
 
 /// pidfd_open(pid, flags).
 pub fn sys_pidfd_open(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    // fs.file-max: ENFILE before anything is made.
+    k.check_file_max(tid)?;
     let pid = a[0] as u32 as i32;
     let flags = u32::try_from(a[1]).map_err(|_| Errno::EINVAL)?;
     if flags & !PIDFD_NONBLOCK != 0 || pid <= 0 {
@@ -115,6 +117,7 @@ pub fn sys_pidfd_open(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 
 /// A close-on-exec pidfd for `pid` in `tid`'s fd table (CLONE_PIDFD).
 pub fn install_pidfd(k: &mut Kernel, tid: Pid, pid: Pid) -> KResult<i32> {
+    k.check_file_max(tid)?;
     let file = OpenFile::new(
         Rc::new(PidFd { pid }),
         O_RDWR,

@@ -190,6 +190,7 @@ pub fn sys_signalfd4(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let ops = Rc::new(SignalFd {
         mask: Cell::new(mask),
     });
+    k.check_file_max(tid)?;
     let file = OpenFile::new(
         ops,
         O_RDWR | (flags & O_NONBLOCK),

@@ -205,6 +205,8 @@ impl Kernel {
 
 /// timerfd_create(clockid, flags).
 pub fn sys_timerfd_create(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    // fs.file-max: ENFILE before anything is made.
+    k.check_file_max(tid)?;
     let clock = host_clock_of(a[0])?;
     let flags = u32::try_from(a[1]).map_err(|_| Errno::EINVAL)?;
     if flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {

@@ -243,6 +243,7 @@ impl Kernel {
             backing: Backing::File { source, pgoff: 0 },
             label: None,
             lock: crate::mm::vma::Lock::None,
+            write_ref: None,
         };
         let mmid = self.task(tid)?.mm;
         let Kernel { mms, frames, .. } = self;

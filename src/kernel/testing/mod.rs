@@ -92,6 +92,7 @@ pub fn boot(program: Program) -> (Kernel, Trace) {
             disks: Vec::new(),
             root_disk: None,
             ubd_mode: Default::default(),
+            cow_backing: Default::default(),
             limits: Default::default(),
             cmdline: b"init=/init".to_vec(),
         },
@@ -118,6 +119,7 @@ pub fn boot(program: Program) -> (Kernel, Trace) {
                 backing: Backing::Anon,
                 label,
                 lock: crate::mm::vma::Lock::None,
+                write_ref: None,
             },
             frames,
         );
