@@ -205,6 +205,7 @@ impl Kernel {
             rlimits: p.rlimits,
             pdeathsig: 0,
             sched: p.sched.forked(),
+            vruntime: p.vruntime,
             no_new_privs: p.no_new_privs,
             oom_score_adj: p.oom_score_adj,
             oom_score_adj_min: p.oom_score_adj_min,
@@ -484,13 +485,15 @@ impl Kernel {
     }
 
     /// wait4/waitid: finds a child matching `pid` with something to report.
-    /// Returns (child pid, status, code for waitid) or blocks/ECHILD.
+    /// Returns (child pid, status, code for waitid, the child's CPU ticks
+    /// (user, system) with those of its reaped children, as Linux's
+    /// RUSAGE_BOTH) or blocks/ECHILD.
     pub fn wait_child(
         &mut self,
         tid: Pid,
         pid: i32,
         options: u64,
-    ) -> KResult<Option<(Pid, i32, i32)>> {
+    ) -> KResult<Option<(Pid, i32, i32, (u64, u64))>> {
         let me = self.task(tid)?;
         let tgid = me.tgid;
         let my_pgid = me.pgid;
@@ -540,6 +543,17 @@ impl Kernel {
             }
             return Ok(None);
         };
+        let cpu = match self.tasks.get(&cpid) {
+            Some(c) => {
+                let own = if reap {
+                    c.cpu_exit
+                } else {
+                    self.cpu_ticks(cpid)
+                };
+                (own.0 + c.child_cpu.0, own.1 + c.child_cpu.1)
+            }
+            None => (0, 0),
+        };
         if options & WNOWAIT == 0 {
             if reap {
                 if let Some(c) = self.tasks.remove(&cpid) {
@@ -555,7 +569,7 @@ impl Kernel {
                 }
             }
         }
-        Ok(Some((cpid, status, code)))
+        Ok(Some((cpid, status, code, cpu)))
     }
 }
 
