@@ -484,16 +484,9 @@ impl Kernel {
         self.make_runnable(p);
     }
 
-    /// wait4/waitid: finds a child matching `pid` with something to report.
-    /// Returns (child pid, status, code for waitid, the child's CPU ticks
-    /// (user, system) with those of its reaped children, as Linux's
-    /// RUSAGE_BOTH) or blocks/ECHILD.
-    pub fn wait_child(
-        &mut self,
-        tid: Pid,
-        pid: i32,
-        options: u64,
-    ) -> KResult<Option<(Pid, i32, i32, (u64, u64))>> {
+    /// wait4/waitid: finds a child matching `pid` with something to report,
+    /// or None (the caller blocks) or ECHILD.
+    pub fn wait_child(&mut self, tid: Pid, pid: i32, options: u64) -> KResult<Option<Waited>> {
         let me = self.task(tid)?;
         let tgid = me.tgid;
         let my_pgid = me.pgid;
@@ -569,8 +562,25 @@ impl Kernel {
                 }
             }
         }
-        Ok(Some((cpid, status, code, cpu)))
+        Ok(Some(Waited {
+            pid: cpid,
+            status,
+            code,
+            cpu,
+        }))
     }
+}
+
+/// What wait4/waitid report of one child.
+pub struct Waited {
+    pub pid: Pid,
+    /// The wait status.
+    pub status: i32,
+    /// waitid's si_code (CLD_EXITED, CLD_KILLED, ...).
+    pub code: i32,
+    /// CPU ticks (user, system) of the child and its reaped children
+    /// (Linux's RUSAGE_BOTH): the rusage both report.
+    pub cpu: (u64, u64),
 }
 
 /// The pages a forked child touches first: its stack (written at once,

@@ -148,7 +148,12 @@ pub fn sys_wait4(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::ESRCH);
     }
     match k.wait_child(tid, pid, options | WEXITED)? {
-        Some((cpid, status, _, cpu)) => {
+        Some(crate::kernel::process::Waited {
+            pid: cpid,
+            status,
+            cpu,
+            ..
+        }) => {
             if status_ptr != 0 {
                 k.write_u32(tid, status_ptr, status as u32)?;
             }
@@ -187,7 +192,12 @@ pub fn sys_waitid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     match k.wait_child(tid, pid, options)? {
-        Some((cpid, status, code, cpu)) => {
+        Some(crate::kernel::process::Waited {
+            pid: cpid,
+            status,
+            code,
+            cpu,
+        }) => {
             if rusage != 0 {
                 k.write_user(tid, rusage, &rusage_bytes(cpu))?;
             }
