@@ -3,7 +3,8 @@
 //! subprocess/shutil.copy2/copytree, os.openpty, ps, df, mountinfo,
 //! task, vmstat, sysfs, tar with a symlink) runs as
 //! init under umlrun and natively in a chroot of the same tree, and the
-//! outputs must match.
+//! outputs must match; so must the jobs in tests/debian_jobs/ (SysV IPC
+//! through ipcs, Python multiprocessing).
 //!
 //! Not in the default `cargo test`: it needs the Debian image, which needs
 //! the network the first time and root. Run it with
@@ -35,16 +36,17 @@ fn debian() -> (std::path::PathBuf, std::path::PathBuf) {
 
 /// Runs `job` (a shell command) in the guest: the job file is the second
 /// disk, read by umlrun-job as init.
-fn guest(img: &Path, job: &str) -> GuestRun {
+fn guest(img: &Path, job: &str, timeout: Duration) -> GuestRun {
     let dir = tempfile::tempdir().unwrap();
     let jobf = dir.path().join("job.txt");
     let mut bytes = job.as_bytes().to_vec();
+    assert!(bytes.len() < 4096, "a job must fit the 4 KiB job disk");
     bytes.resize(4096, 0);
     std::fs::write(&jobf, bytes).unwrap();
     let opts = GuestOptions {
         mem: "512M".into(),
         extra: vec!["ubd=mmap".into(), format!("ubd1r={}", jobf.display())],
-        timeout: Duration::from_secs(120),
+        timeout,
     };
     run_guest_with(img, "/usr/local/sbin/umlrun-job", &opts)
 }
@@ -60,19 +62,7 @@ fn native(root: &Path, job: &str) -> GuestRun {
 #[test]
 #[ignore = "needs disk-images/build-debian (network, root): cargo test --release --test debian -- --ignored"]
 fn smoke_same_as_native() {
-    let (img, root) = debian();
-    let n = native(&root, "umlrun-smoke");
-    let ns = n.expect_finished("smoke natively");
-    assert_eq!(ns, 0, "the smoke job fails natively:\n{}", n.tail(30));
-    let g = guest(&img, "umlrun-smoke");
-    let gs = g.expect_finished("smoke under umlrun");
-    let gout = g.stdout.replace('\r', "");
-    assert!(
-        gout == n.stdout && gs == ns,
-        "the guest differs from native (status {gs} vs {ns})\n{}\n--- umlrun stderr\n{}",
-        diff(&n.stdout, &gout),
-        g.tail(20)
-    );
+    same_as_native("umlrun-smoke", Duration::from_secs(120));
 }
 
 /// Boots the image with its own init (sysvinit, rcS and rc 2) to the
@@ -105,4 +95,49 @@ fn console_login() {
     run("script -qc true /dev/null");
     assert!(!run("cat /proc/cmdline").trim().is_empty());
     g.request_poweroff(false);
+}
+
+/// `job` exits 0 natively and prints the same under umlrun, with the same
+/// status (the guest's console turns newlines into CRLF).
+fn same_as_native(job: &str, timeout: Duration) {
+    let (img, root) = debian();
+    let n = native(&root, job);
+    let ns = n.expect_finished("the job natively");
+    assert_eq!(ns, 0, "the job fails natively:\n{}", n.tail(30));
+    let g = guest(&img, job, timeout);
+    let gs = g.expect_finished("the job under umlrun");
+    let gout = g.stdout.replace('\r', "");
+    assert!(
+        gout == n.stdout && gs == ns,
+        "the guest differs from native (status {gs} vs {ns})\n{}\n--- umlrun stderr\n{}",
+        diff(&n.stdout, &gout),
+        g.tail(20)
+    );
+}
+
+/// SysV IPC through util-linux's tools (issue 18): ipcmk makes a shm
+/// segment, a semaphore set and a message queue; ipcs lists and details
+/// them (owner, mode, size; nattch, semval, cbytes and qnum after Python
+/// attaches, semops and sends through ctypes) and shows the limits from
+/// /proc/sys/kernel; ipcrm removes them.
+#[test]
+#[ignore = "needs disk-images/build-debian (network, root): cargo test --release --test debian -- --ignored"]
+fn sysv_ipcs_same_as_native() {
+    same_as_native(
+        include_str!("debian_jobs/ipcs.sh"),
+        Duration::from_secs(180),
+    );
+}
+
+/// Python's multiprocessing with each start method (fork, spawn,
+/// forkserver): a Pool, a Queue, a shared Value under a Lock and a
+/// Semaphore (POSIX semaphores in /dev/shm, futexes across processes);
+/// shared_memory segments in /dev/shm and a Manager process (issue 18).
+#[test]
+#[ignore = "needs disk-images/build-debian (network, root): cargo test --release --test debian -- --ignored"]
+fn python_multiprocessing_same_as_native() {
+    same_as_native(
+        include_str!("debian_jobs/multiprocessing.sh"),
+        Duration::from_secs(400),
+    );
 }

@@ -88,6 +88,8 @@ const COMPARED: &[&str] = &[
     "t_pipewrite",
     "t_remount_ro",
     "t_settime",
+    "t_nice_share",
+    "t_setfl",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -237,6 +239,8 @@ compare!(
     t_pipewrite,
     t_remount_ro,
     t_settime,
+    t_nice_share,
+    t_setfl,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -498,6 +498,7 @@ impl Kernel {
                 },
                 pdeathsig: 0,
                 sched: Default::default(),
+                vruntime: 0,
                 no_new_privs: false,
                 oom_score_adj: 0,
                 oom_score_adj_min: 0,

@@ -93,6 +93,8 @@ pub struct Kernel {
     pub tasks: BTreeMap<Pid, Task>,
     pub mms: HashMap<MmId, Mm>,
     pub runq: VecDeque<Pid>,
+    /// The fair scheduler's queue-wide state (kernel/fair.rs).
+    pub fair: super::fair::FairQueue,
     pub console: Console,
     pub pipes: PipeTable,
     /// Every live directory reference (cwds, open directories).
@@ -208,6 +210,7 @@ impl Kernel {
             tasks: BTreeMap::new(),
             mms: HashMap::new(),
             runq: VecDeque::new(),
+            fair: Default::default(),
             console,
             pipes: PipeTable::default(),
             dentries: Default::default(),

@@ -18,6 +18,7 @@
 //! | `process.rs`  | fork/clone, exit, zombies, wait4, reparenting |
 //! | `clonecheck.rs` | clone(2)'s checks on its flags and TLS base, as Linux's |
 //! | `exec.rs`     | execve: ELF and `#!` loading into a fresh address space |
+//! | `fair.rs`     | fair shares: weights by nice, virtual runtime, which runnable task runs next |
 //! | `schedattr.rs`| nice, scheduling policy and priority per task, and their rules |
 //! | `signal.rs`   | signal sets, actions, the x86-64 signal frame |
 //! | `signals.rs`  | sending and delivering signals, stop/continue |
@@ -63,6 +64,7 @@ pub mod console;
 pub mod core;
 pub mod deadline;
 pub mod exec;
+pub mod fair;
 pub mod fdtable;
 pub mod files;
 pub mod futex;

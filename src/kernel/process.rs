@@ -207,6 +207,7 @@ impl Kernel {
             rlimits: p.rlimits,
             pdeathsig: 0,
             sched: p.sched.forked(),
+            vruntime: p.vruntime,
             no_new_privs: p.no_new_privs,
             oom_score_adj: p.oom_score_adj,
             oom_score_adj_min: p.oom_score_adj_min,
@@ -485,14 +486,9 @@ impl Kernel {
         self.make_runnable(p);
     }
 
-    /// wait4/waitid: finds a child matching `pid` with something to report.
-    /// Returns (child pid, status, code for waitid) or blocks/ECHILD.
-    pub fn wait_child(
-        &mut self,
-        tid: Pid,
-        pid: i32,
-        options: u64,
-    ) -> KResult<Option<(Pid, i32, i32)>> {
+    /// wait4/waitid: finds a child matching `pid` with something to report,
+    /// or None (the caller blocks) or ECHILD.
+    pub fn wait_child(&mut self, tid: Pid, pid: i32, options: u64) -> KResult<Option<Waited>> {
         let me = self.task(tid)?;
         let tgid = me.tgid;
         let my_pgid = me.pgid;
@@ -542,6 +538,17 @@ impl Kernel {
             }
             return Ok(None);
         };
+        let cpu = match self.tasks.get(&cpid) {
+            Some(c) => {
+                let own = if reap {
+                    c.cpu_exit
+                } else {
+                    self.cpu_ticks(cpid)
+                };
+                (own.0 + c.child_cpu.0, own.1 + c.child_cpu.1)
+            }
+            None => (0, 0),
+        };
         if options & WNOWAIT == 0 {
             if reap {
                 if let Some(c) = self.tasks.remove(&cpid) {
@@ -557,8 +564,25 @@ impl Kernel {
                 }
             }
         }
-        Ok(Some((cpid, status, code)))
+        Ok(Some(Waited {
+            pid: cpid,
+            status,
+            code,
+            cpu,
+        }))
     }
+}
+
+/// What wait4/waitid report of one child.
+pub struct Waited {
+    pub pid: Pid,
+    /// The wait status.
+    pub status: i32,
+    /// waitid's si_code (CLD_EXITED, CLD_KILLED, ...).
+    pub code: i32,
+    /// CPU ticks (user, system) of the child and its reaped children
+    /// (Linux's RUSAGE_BOTH): the rusage both report.
+    pub cpu: (u64, u64),
 }
 
 /// The pages a forked child touches first: its stack (written at once,

@@ -2,11 +2,13 @@
 //! uses its slice; when nothing is runnable, wait in the host event loop
 //! for host input (the console), a signal to umlrun or the next deadline.
 //!
-//! Policy: round robin over one run queue. A task runs until it blocks or
-//! its slice ends — `SLICE` stops (syscalls and faults), or 10 ms of guest
-//! computing without one (the preemption tick, `host/preempt.rs`), or a
-//! `sched_yield` with others waiting — and then goes to the back of the
-//! queue; a woken task joins at the back. Every turn, between two slices,
+//! Policy: fair shares over one run queue (`fair.rs`): the runnable task
+//! with the smallest virtual runtime runs next, and the CPU time it used
+//! (its stub's and the kernel's for it) is charged by its weight (nice).
+//! A task runs until it blocks or its slice ends — `SLICE` stops
+//! (syscalls and faults), or 10 ms of guest computing without one (the
+//! preemption tick, `host/preempt.rs`), or a `sched_yield` with others
+//! waiting (then it is passed over once). Every turn, between two slices,
 //! looks at host input and fires due deadlines (`timers.rs`), so a task
 //! that computes forever delays a sleeper's wake-up by one slice at most.
 //! Within a slice, due deadlines and pending host input end it early
@@ -71,7 +73,7 @@ impl Kernel {
             self.poll_host(timeout);
             self.fire_deadlines();
             self.net_timers();
-            if let Some(tid) = self.runq.pop_front() {
+            if let Some(tid) = self.pick_next() {
                 self.run_task(tid);
                 // Its CPU time moved: ITIMER_VIRTUAL/ITIMER_PROF.
                 self.run_cpu_itimers(tid);
@@ -217,17 +219,63 @@ impl Kernel {
         }
     }
 
+    /// Takes the task to run next off the run queue: the smallest virtual
+    /// runtime, each raised to the sleeper floor first (`fair.rs`).
+    fn pick_next(&mut self) -> Option<Pid> {
+        let floor = self.fair.floor();
+        let skip = self.fair.skip.take();
+        let tasks = &mut self.tasks;
+        let queue = self.runq.iter().map(|&p| {
+            let v = match tasks.get_mut(&p) {
+                Some(t) => {
+                    t.vruntime = t.vruntime.max(floor);
+                    t.vruntime
+                }
+                None => u64::MAX,
+            };
+            (p, v)
+        });
+        let i = super::fair::pick(queue, skip)?;
+        self.runq.remove(i)
+    }
+
+    /// The host CPU time (ns) of `tid`'s stub so far, with the stub's
+    /// address-space id (a new one after exec counts from zero).
+    fn stub_cpu_ns(&self, tid: Pid) -> Option<(super::task::MmId, u64)> {
+        let mm = self.tasks.get(&tid)?.mm;
+        Some((mm, self.mms.get(&mm)?.guest.cpu_time_ns()))
+    }
+
     /// Runs `tid` for a slice. The CPU time the kernel thread spends on it
     /// (serving its syscalls, faults and signals, and the ptrace calls that
     /// switch to it) is charged to it as system time, as Linux would: its
-    /// stub's host figures show only the guest side.
+    /// stub's host figures show only the guest side. Both are charged to
+    /// its virtual runtime.
     fn run_task(&mut self, tid: Pid) {
         let before = crate::host::clock::thread_cpu_ns();
+        let stub_before = self.stub_cpu_ns(tid);
         self.run_task_slice(tid);
         let spent = crate::host::clock::thread_cpu_ns().saturating_sub(before);
+        let guest = match (stub_before, self.stub_cpu_ns(tid)) {
+            (Some((m0, c0)), Some((m1, c1))) if m0 == m1 => c1.saturating_sub(c0),
+            // exec: a new stub, counting from zero.
+            (_, Some((_, c1))) => c1,
+            (_, None) => 0,
+        };
         if let Ok(t) = self.task_mut(tid) {
             t.kernel_ns += spent;
+            let w = super::fair::weight(&t.sched);
+            t.vruntime = super::fair::charge(t.vruntime, spent.saturating_add(guest), w);
         }
+        let tasks = &self.tasks;
+        let runnable = self
+            .runq
+            .iter()
+            .chain(std::iter::once(&tid))
+            .filter_map(|p| tasks.get(p))
+            .filter(|t| t.state == TaskState::Runnable)
+            .map(|t| t.vruntime);
+        self.fair.advance(runnable);
     }
 
     fn run_task_slice(&mut self, tid: Pid) {
@@ -297,6 +345,7 @@ impl Kernel {
                 return;
             }
             if std::mem::take(&mut self.yield_now) && !self.runq.is_empty() {
+                self.fair.skip = Some(tid);
                 break;
             }
             // Deadlines and host input get a look every few stops (an

@@ -2,8 +2,8 @@
 //! value, the policy (SCHED_OTHER/FIFO/RR/BATCH/IDLE) with its real-time
 //! priority, and SCHED_RESET_ON_FORK; and the rules for changing them
 //! (clamping, RLIMIT_NICE and RLIMIT_RTPRIO for the unprivileged). The
-//! guest scheduler does not weigh by them yet; getpriority, sched_get*
-//! and /proc/<pid>/stat report them.
+//! fair scheduler weighs tasks by the nice value and SCHED_IDLE
+//! (`fair.rs`); getpriority, sched_get* and /proc/<pid>/stat report them.
 
 use crate::errno::{Errno, KResult};
 

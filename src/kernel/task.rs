@@ -180,6 +180,9 @@ pub struct Task {
     pub personality: u32,
     /// Nice value, scheduling policy and priority (per thread).
     pub sched: super::schedattr::SchedAttr,
+    /// Virtual runtime (ns at nice 0's weight): the fair scheduler runs
+    /// the runnable task with the smallest (kernel/fair.rs).
+    pub vruntime: u64,
     /// CPU ticks (user, system) the process used, sampled at exit.
     pub cpu_exit: (u64, u64),
     /// CPU time (ns) the kernel spent serving this thread (its syscalls,

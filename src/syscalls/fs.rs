@@ -289,7 +289,7 @@ impl Kernel {
                     }
                     Err(e) => return Err(e),
                 }
-                PipeEnd::new(id, acc == O_WRONLY, Some(r.node))
+                PipeEnd::fifo(id, acc == O_WRONLY, r.node)
             }
             S_IFBLK if flags & O_PATH == 0 => {
                 BlockDevFile::open(self, r.node, r.stat.rdev, flags & O_EXCL != 0)?
@@ -1636,13 +1636,17 @@ fn do_pipe(k: &mut Kernel, tid: Pid, fds: u64, flags: u64) -> SysResult {
     p.open_reader();
     p.open_writer();
     let nb = flags & O_NONBLOCK;
+    let owner = match k.cred(tid) {
+        Ok(c) => (c.euid, c.egid),
+        Err(_) => (0, 0),
+    };
     let r = OpenFile::new(
-        PipeEnd::new(id, false, None),
+        PipeEnd::anon(id, false, owner),
         O_RDONLY | nb,
         format!("pipe:[{id}]").into_bytes(),
     );
     let w = OpenFile::new(
-        PipeEnd::new(id, true, None),
+        PipeEnd::anon(id, true, owner),
         O_WRONLY | nb,
         format!("pipe:[{id}]").into_bytes(),
     );
@@ -1709,6 +1713,17 @@ pub fn sys_fcntl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     const F_SETPIPE_SZ: u64 = 1031;
     let fd = fd_arg(a[0]);
     let files = k.task(tid)?.files.clone();
+    // An O_PATH descriptor allows only dup and the fd and file flags
+    // (Linux's check_fcntl_cmd): anything else is EBADF.
+    let o_path = files.borrow().file(fd)?.borrow().flags & O_PATH != 0;
+    if o_path
+        && !matches!(
+            a[1],
+            F_DUPFD | F_DUPFD_CLOEXEC | F_GETFD | F_SETFD | F_GETFL
+        )
+    {
+        return Err(Errno::EBADF);
+    }
     match a[1] {
         F_DUPFD | F_DUPFD_CLOEXEC => {
             let f = files.borrow().file(fd)?;
@@ -1722,13 +1737,13 @@ pub fn sys_fcntl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             files.borrow_mut().get_mut(fd)?.cloexec = a[2] & 1 != 0;
             ok(0)
         }
-        F_GETFL => ok(files.borrow().get(fd)?.file.borrow().flags as i64),
+        F_GETFL => {
+            let f = files.borrow().file(fd)?;
+            ok(crate::kernel::files::fdinfo::status_flags(&f) as i64)
+        }
         F_SETFL => {
             let f = files.borrow().file(fd)?;
-            let mut of = f.borrow_mut();
-            let changeable = O_APPEND | O_NONBLOCK;
-            of.flags = (of.flags & !changeable) | (a[2] as u32 & changeable);
-            ok(0)
+            setfl(k, tid, &f, a[2] as u32)
         }
         cmd if super::locks::is_lock_cmd(cmd) => {
             let f = files.borrow().file(fd)?;
@@ -1749,6 +1764,23 @@ pub fn sys_fcntl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         }
         _ => Err(Errno::EINVAL),
     }
+}
+
+/// fcntl(F_SETFL), as Linux's setfl: O_APPEND, O_NONBLOCK and O_NOATIME
+/// change; turning O_NOATIME on needs the file's owner or root
+/// (CAP_FOWNER), else EPERM and nothing changes.
+fn setfl(k: &mut Kernel, tid: Pid, f: &OpenFileRef, arg: u32) -> SysResult {
+    let cur = f.borrow().flags;
+    if arg & O_NOATIME != 0 && cur & O_NOATIME == 0 {
+        let euid = k.cred(tid)?.euid;
+        if euid != 0 && k.fstat_file(tid, f)?.0.uid != euid {
+            return Err(Errno::EPERM);
+        }
+    }
+    let changeable = O_APPEND | O_NONBLOCK | O_NOATIME;
+    let mut of = f.borrow_mut();
+    of.flags = (of.flags & !changeable) | (arg & changeable);
+    ok(0)
 }
 
 /// Linux's rw_verify_area for a positional call: the offset and the end

@@ -148,12 +148,17 @@ pub fn sys_wait4(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::ESRCH);
     }
     match k.wait_child(tid, pid, options | WEXITED)? {
-        Some((cpid, status, _)) => {
+        Some(crate::kernel::process::Waited {
+            pid: cpid,
+            status,
+            cpu,
+            ..
+        }) => {
             if status_ptr != 0 {
                 k.write_u32(tid, status_ptr, status as u32)?;
             }
             if rusage != 0 {
-                k.write_user(tid, rusage, &[0u8; 144])?;
+                k.write_user(tid, rusage, &rusage_bytes(cpu))?;
             }
             ok(cpid as i64)
         }
@@ -163,7 +168,7 @@ pub fn sys_wait4(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 }
 
 pub fn sys_waitid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let (idtype, id, infop, mut options) = (a[0], a[1] as i32, a[2], a[3]);
+    let (idtype, id, infop, mut options, rusage) = (a[0], a[1] as i32, a[2], a[3], a[4]);
     // A non-blocking pidfd makes waitid(P_PIDFD) return EAGAIN instead of
     // sleeping (WNOHANG given by the caller still returns 0).
     let mut eagain = false;
@@ -187,7 +192,15 @@ pub fn sys_waitid(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     match k.wait_child(tid, pid, options)? {
-        Some((cpid, status, code)) => {
+        Some(crate::kernel::process::Waited {
+            pid: cpid,
+            status,
+            code,
+            cpu,
+        }) => {
+            if rusage != 0 {
+                k.write_user(tid, rusage, &rusage_bytes(cpu))?;
+            }
             if infop != 0 {
                 use crate::kernel::signal::{CLD_CONTINUED, CLD_STOPPED, SIGCONT};
                 let st = match code {
@@ -708,6 +721,13 @@ pub fn sys_getrusage(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         -1 => k.leader(tid)?.child_cpu,
         _ => return Err(Errno::EINVAL),
     };
+    k.write_user(tid, a[1], &rusage_bytes((u, s)))?;
+    ok(0)
+}
+
+/// A struct rusage holding CPU ticks (user, system) as its two timevals
+/// (the other fields are not counted: zero).
+fn rusage_bytes((u, s): (u64, u64)) -> [u8; 144] {
     let mut b = [0u8; 144];
     let tv = |t: u64| ((t / 100), (t % 100) * 10_000);
     let (us, uu) = tv(u);
@@ -715,8 +735,7 @@ pub fn sys_getrusage(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     for (i, v) in [us, uu, ss, su].iter().enumerate() {
         b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
     }
-    k.write_user(tid, a[1], &b)?;
-    ok(0)
+    b
 }
 
 pub fn sys_sched_yield(k: &mut Kernel, _tid: Pid, _a: [u64; 6]) -> SysResult {

@@ -1,7 +1,7 @@
 /* Scheduling: a process that computes forever (with or without syscalls)
  * does not starve the others. Next to spinning children, a parent's sleeps,
  * poll and select timeouts and an interval timer's signal all end about on
- * time, and every spinner keeps getting CPU (round robin). */
+ * time, and every spinner keeps getting CPU (fair shares). */
 #include "t_common.h"
 #include <poll.h>
 #include <signal.h>

@@ -10,11 +10,23 @@ use std::rc::Rc;
 use super::socket::SocketFile;
 use crate::kernel::Kernel;
 use crate::net::sockaddr::UnixAddr;
-use crate::vfs::file::{ops_of, O_CLOEXEC};
+use crate::vfs::file::{ops_of, O_CLOEXEC, O_PATH};
 use crate::vfs::OpenFileRef;
 
 /// O_LARGEFILE: Linux sets it on every file opened by path on x86-64.
 const O_LARGEFILE: u32 = 0o100000;
+
+/// An open file's status flags as Linux shows them (F_GETFL, fdinfo):
+/// on x86-64 a file opened by path, but not with O_PATH, has O_LARGEFILE.
+pub fn status_flags(f: &OpenFileRef) -> u32 {
+    let ops = ops_of(f);
+    let flags = f.borrow().flags;
+    if flags & O_PATH == 0 && (ops.node().is_some() || ops.directory().is_some()) {
+        flags | O_LARGEFILE
+    } else {
+        flags
+    }
+}
 /// __SO_ACCEPTCON: a listening socket in /proc/net/unix's Flags.
 const SO_ACCEPTCON: u32 = 0x10000;
 
@@ -42,14 +54,9 @@ impl Kernel {
     /// One fd's fdinfo.
     pub fn fdinfo_text(&mut self, f: &OpenFileRef, cloexec: bool) -> String {
         let ops = ops_of(f);
-        let (pos, mut flags) = {
-            let of = f.borrow();
-            (of.offset, of.flags)
-        };
+        let pos = f.borrow().offset;
+        let mut flags = status_flags(f);
         let node = ops.node();
-        if node.is_some() || ops.directory().is_some() {
-            flags |= O_LARGEFILE;
-        }
         if cloexec {
             flags |= O_CLOEXEC;
         }

@@ -22,11 +22,30 @@ pub struct PipeEnd {
     pub write: bool,
     /// The fifo's inode (None: an anonymous pipe).
     pub node: Option<Node>,
+    /// An anonymous pipe's owner (uid, gid): its maker's effective ids,
+    /// as Linux's pipefs inode has them (fstat, F_SETFL O_NOATIME).
+    pub owner: (u32, u32),
 }
 
 impl PipeEnd {
-    pub fn new(id: usize, write: bool, node: Option<Node>) -> Rc<Self> {
-        Rc::new(PipeEnd { id, write, node })
+    /// An end of the fifo at `node`.
+    pub fn fifo(id: usize, write: bool, node: Node) -> Rc<Self> {
+        Rc::new(PipeEnd {
+            id,
+            write,
+            node: Some(node),
+            owner: (0, 0),
+        })
+    }
+
+    /// An end of an anonymous pipe made by `owner` (uid, gid).
+    pub fn anon(id: usize, write: bool, owner: (u32, u32)) -> Rc<Self> {
+        Rc::new(PipeEnd {
+            id,
+            write,
+            node: None,
+            owner,
+        })
     }
 }
 
@@ -119,6 +138,8 @@ impl FileDescription for PipeEnd {
             ino: self.id as u64,
             mode: S_IFIFO | 0o600,
             nlink: 1,
+            uid: self.owner.0,
+            gid: self.owner.1,
             blksize: 4096,
             ..Default::default()
         };
