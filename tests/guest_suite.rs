@@ -71,6 +71,8 @@ const COMPARED: &[&str] = &[
     "t_tmpfile",
     "t_sockintr",
     "t_unixgc",
+    "t_inetwake",
+    "t_sockfull",
     "t_chmod_sgid",
     "t_rlimit_cpu",
     "t_mincore",
@@ -219,6 +221,8 @@ compare!(
     t_tmpfile,
     t_sockintr,
     t_unixgc,
+    t_inetwake,
+    t_sockfull,
     t_chmod_sgid,
     t_rlimit_cpu,
     t_mincore,
@@ -502,4 +506,17 @@ fn harness_guest_command_line_follows_the_contract() {
             "uml_dir=/t/uml"
         ]
     );
+}
+
+/// Socket buffers are guest memory: t_sockmem fills AF_UNIX and TCP
+/// buffers and reads /proc/meminfo before, during and after (guest only:
+/// a shared host's MemFree moves by more than the few MiB measured).
+#[test]
+fn t_sockmem() {
+    let image = tests_image();
+    native_bin("t_sockmem");
+    let run = run_guest(&image, "/tests/t_sockmem", timeout());
+    let status = run.expect_finished("t_sockmem under umlrun");
+    assert_eq!(status, 0, "{}", run.tail(30));
+    assert!(run.stdout.contains("0 failed"), "{}", run.tail(30));
 }

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use super::core::Kernel;
-use super::files::socket::sock_wake;
+use super::waitq::{WaitQueueRef, ALL_EVENTS};
 use crate::errno::{Errno, KResult};
 use crate::net::inet::NetStack;
 
@@ -50,23 +50,61 @@ impl Kernel {
         self.inet.as_mut().expect("made above")
     }
 
-    /// Runs the stack until nothing moves; wakes socket waiters if
-    /// anything did.
+    /// Runs the stack until nothing moves, then wakes the sockets that
+    /// changed (`inet_wake_changed`).
     /// Forwarded host connections are pumped too (`netfwd.rs`), and the
     /// stack run again while that moves anything.
     pub fn net_settle(&mut self) {
-        let mut moved = false;
         for _ in 0..SETTLE_ROUNDS {
-            let polled = self.inet.as_mut().is_some_and(|s| s.poll());
+            let _ = self.inet.as_mut().is_some_and(|s| s.poll());
             let opened = self.net_outbound() | self.net_udp();
             let pumped = self.net_pump() || opened;
-            moved |= polled || pumped;
             if !pumped {
                 break;
             }
         }
-        if moved {
-            sock_wake(self);
+        self.inet_wake_changed(false);
+    }
+
+    /// Wakes the queue of each live inet socket that had an event since
+    /// the last scan (data or a connection arrived, readiness came up,
+    /// its state changed, room freed for a sender that found none:
+    /// `InetSocket::signature`), or of every socket (`all`). A socket
+    /// borrowed right now is woken (its waiters look again). Dead
+    /// entries are dropped here.
+    pub(super) fn inet_wake_changed(&mut self, all: bool) {
+        if self.inet.is_none() {
+            return;
+        }
+        let files = std::mem::take(&mut self.inet_files);
+        let mut live = Vec::with_capacity(files.len());
+        let mut owed: Vec<WaitQueueRef> = Vec::new();
+        let mut queued = 0usize;
+        for w in files {
+            let Some(f) = w.upgrade() else { continue };
+            let (sig, event) = match f.sock.try_borrow_mut() {
+                Ok(mut s) => {
+                    let (sig, event) = s.signature(self.net(), f.seen.get());
+                    queued = queued.saturating_add(s.queued(self.net()));
+                    (Some(sig), event)
+                }
+                Err(_) => (None, true),
+            };
+            f.seen.set(sig);
+            if all || event {
+                owed.push(f.q.clone());
+            }
+            live.push(w);
+        }
+        // Files opened meanwhile (none: nothing above opens one) stay.
+        live.append(&mut self.inet_files);
+        self.inet_files = live;
+        // Closed sockets finishing their TCP close hold none: their
+        // buffers are the stack's, bounded by the orphan count.
+        self.sockmem.inet_queued = queued;
+        self.sockmem_sync();
+        for q in owed {
+            self.wake_queue(&q, ALL_EVENTS);
         }
         // eth0's frames to the packet sockets (`files/packet.rs`).
         self.packet_deliver();
@@ -74,10 +112,14 @@ impl Kernel {
 
     /// A socket operation and the stack run after it, with no lost
     /// wake-up: an `op` that would block is tried again if the run woke
-    /// socket waiters (see `retry_woken`). `op` must change nothing when
-    /// it answers EAGAIN.
-    pub fn net_io<T>(&mut self, op: impl FnMut(&mut Kernel) -> KResult<T>) -> KResult<T> {
-        retry_woken(self, |k| k.sockq.wakes(), op, Kernel::net_settle)
+    /// the socket's queue `q` (see `retry_woken`). `op` must change
+    /// nothing when it answers EAGAIN.
+    pub fn net_io<T>(
+        &mut self,
+        q: &WaitQueueRef,
+        op: impl FnMut(&mut Kernel) -> KResult<T>,
+    ) -> KResult<T> {
+        retry_woken(self, |_| q.wakes(), op, Kernel::net_settle)
     }
 
     /// When the stack's timers next need it (None: no stack or no timer).
@@ -90,8 +132,8 @@ impl Kernel {
         if self.net_deadline().is_some_and(|d| d <= Instant::now()) {
             self.net_settle();
             // A timer can end a socket without sending anything (a
-            // connect out of time): its waiters must look again.
-            sock_wake(self);
+            // connect out of time): every waiter looks again.
+            self.inet_wake_changed(true);
         }
     }
 }

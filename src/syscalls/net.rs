@@ -371,6 +371,47 @@ pub(crate) fn gather_from(
     Ok(data)
 }
 
+/// Writes `data` into the iovecs `iov`, starting `skip` bytes in.
+pub(super) fn scatter_to(
+    k: &mut Kernel,
+    tid: Pid,
+    iov: &[(u64, usize)],
+    mut skip: usize,
+    data: &[u8],
+) -> KResult<()> {
+    let mut done = 0;
+    for &(base, len) in iov {
+        if done >= data.len() {
+            break;
+        }
+        if skip >= len {
+            skip -= len;
+            continue;
+        }
+        let m = (len - skip).min(data.len() - done);
+        let at = base.checked_add(skip as u64).ok_or(Errno::EFAULT)?;
+        k.write_user(tid, at, &data[done..done + m])?;
+        done += m;
+        skip = 0;
+    }
+    Ok(())
+}
+
+/// write(2)/writev(2) on an AF_UNIX socket: a send with no flags, no
+/// address and no control data (`do_send`'s `whole` for a stream).
+pub(super) fn sock_write(k: &mut Kernel, tid: Pid, fd: i32, iov: Vec<(u64, usize)>) -> SysResult {
+    let req = SendReq {
+        iov,
+        name: None,
+        control: Vec::new(),
+    };
+    let r = do_send(k, tid, fd, req, 0, true);
+    match would_block(k, tid, fd, true, r)? {
+        Ok(n) => ok(n as i64),
+        Err(o) => timed(k, tid, fd, true, o),
+    }
+}
+
 /// Sends; Ok(None) means "would block". `whole`: a blocking stream send
 /// goes on until all of it went, as Linux's unix_stream_sendmsg: when the
 /// buffer fills part-way, the bytes sent so far are kept in the task
@@ -506,24 +547,52 @@ fn do_recv(
         .iter()
         .try_fold(0usize, |acc, v| acc.checked_add(v.1))
         .ok_or(Errno::EINVAL)?;
-    let mut buf = vec![0u8; total.min(IO_CHUNK)];
     let peek = flags & MSG_PEEK != 0;
-    let r = UnixSocket::recv(&s, &mut buf, peek, flags & MSG_WAITALL != 0, nonblock);
-    unix_wake(k);
-    let got = match r {
-        Ok(g) => g,
-        Err(Errno::EAGAIN) if !nonblock => return Ok(None),
-        Err(e) => return Err(e),
+    let waitall = flags & MSG_WAITALL != 0;
+    // A blocking MSG_WAITALL stream receive takes what is there and
+    // sleeps for the rest, the bytes copied so far kept in the task
+    // (`SockSleep::done`), as Linux's unix_stream_read_generic: a request
+    // larger than both buffers together completes. It stops early at end
+    // of stream, an error, a signal, the timeout, or a message carrying
+    // descriptors. A peek waits until all of it is there instead.
+    let gradual = waitall && !nonblock && !peek && kind == SockType::Stream;
+    let mut done = if gradual {
+        k.task(tid)?.sock_sleep.done.min(total)
+    } else {
+        0
     };
-    let mut done = 0;
-    for &(base, len) in iov {
-        if done >= got.n {
-            break;
+    let got = loop {
+        let mut buf = vec![0u8; (total - done).min(IO_CHUNK)];
+        let r = UnixSocket::recv(&s, &mut buf, peek, waitall && !gradual, nonblock);
+        unix_wake(k);
+        let got = match r {
+            Ok(g) => g,
+            Err(Errno::EAGAIN) if !nonblock => {
+                if done > 0 {
+                    k.task_mut(tid)?.sock_sleep.done = done;
+                }
+                return Ok(None);
+            }
+            Err(_) if done > 0 => break None,
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = scatter_to(k, tid, iov, done, &buf[..got.n]) {
+            release_rights(k, got.rights);
+            return Err(e);
         }
-        let m = len.min(got.n - done);
-        k.write_user(tid, base, &buf[done..done + m])?;
-        done += m;
-    }
+        done += got.n;
+        if !gradual || got.n == 0 || done >= total || !got.rights.is_empty() {
+            break Some(got);
+        }
+    };
+    let got = got.unwrap_or(crate::net::unix::queue::Got {
+        n: done,
+        full: done,
+        truncated: false,
+        rights: Vec::new(),
+        creds: None,
+        from: Default::default(),
+    });
     let mut w = CmsgWriter::new(ctl_cap);
     if s.borrow().passcred {
         w.put_creds(got.creds.unwrap_or(Ucred::NONE));
@@ -555,6 +624,8 @@ fn do_recv(
     }
     let ret = if flags & MSG_TRUNC != 0 && kind != SockType::Stream {
         got.full
+    } else if kind == SockType::Stream {
+        done
     } else {
         got.n
     };
@@ -814,7 +885,7 @@ pub(super) fn mmsg_loop(
     a: [u64; 6],
     send: bool,
     mut one: impl FnMut(&mut Kernel, u64, u32) -> KResult<Option<usize>>,
-    block: fn(&mut Kernel, Pid) -> Outcome,
+    block: impl FnOnce(&mut Kernel, Pid) -> Outcome,
 ) -> SysResult {
     let vlen = a[2].min(UIO_MAXIOV);
     let mut flags = a[3] as u32;
