@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use super::core::Kernel;
+use super::files::inet::InetFile;
 use super::waitq::{WaitQueueRef, ALL_EVENTS};
 use crate::errno::{Errno, KResult};
 use crate::net::inet::NetStack;
@@ -21,23 +22,26 @@ const IO_TRIES: usize = 16;
 /// settle woke socket waiters (`wakes` moved), tries again: that run may
 /// have made `op` ready (host bytes pumped in, send room freed, a
 /// handshake ended), and the caller, not yet waiting, would sleep
-/// through its wake-up. Bounded by `IO_TRIES`.
+/// through its wake-up. Bounded by `IO_TRIES`: the flag returned is
+/// true when the last run woke the waiters after `op` would block (the
+/// caller must then not sleep on the queue: it tries again at once,
+/// `InetFile::retry_now`).
 pub fn retry_woken<K, T>(
     k: &mut K,
     wakes: impl Fn(&K) -> u64,
     mut op: impl FnMut(&mut K) -> KResult<T>,
     mut settle: impl FnMut(&mut K),
-) -> KResult<T> {
+) -> (KResult<T>, bool) {
     let mut r = Err(Errno::EAGAIN);
     for _ in 0..IO_TRIES {
         let before = wakes(k);
         r = op(k);
         settle(k);
         if !matches!(r, Err(Errno::EAGAIN)) || wakes(k) == before {
-            return r;
+            return (r, false);
         }
     }
-    r
+    (r, true)
 }
 
 impl Kernel {
@@ -112,14 +116,21 @@ impl Kernel {
 
     /// A socket operation and the stack run after it, with no lost
     /// wake-up: an `op` that would block is tried again if the run woke
-    /// the socket's queue `q` (see `retry_woken`). `op` must change
-    /// nothing when it answers EAGAIN.
+    /// the socket's queue (see `retry_woken`). `op` must change nothing
+    /// when it answers EAGAIN. If the tries ran out with the queue woken
+    /// after the last one, the socket's `retry_now` is set: its sleep
+    /// ends at once (`syscalls::inet::block`), else that wake-up (room
+    /// freed for a blocked writer, say) would be lost.
     pub fn net_io<T>(
         &mut self,
-        q: &WaitQueueRef,
+        f: &InetFile,
         op: impl FnMut(&mut Kernel) -> KResult<T>,
     ) -> KResult<T> {
-        retry_woken(self, |_| q.wakes(), op, Kernel::net_settle)
+        let (r, woken) = retry_woken(self, |_| f.q.wakes(), op, Kernel::net_settle);
+        if woken {
+            f.retry_now.set(true);
+        }
+        r
     }
 
     /// When the stack's timers next need it (None: no stack or no timer).
@@ -177,7 +188,7 @@ mod tests {
             ..Model::default()
         };
         let r = retry_woken(&mut m, |m| m.wakes, read, settle);
-        assert_eq!(r, Ok(b"GET /".to_vec()));
+        assert_eq!(r, (Ok(b"GET /".to_vec()), false));
         assert_eq!(m.reads, 2);
     }
 
@@ -186,7 +197,7 @@ mod tests {
         let mut m = Model::default();
         assert_eq!(
             retry_woken(&mut m, |m| m.wakes, read, settle),
-            Err(Errno::EAGAIN)
+            (Err(Errno::EAGAIN), false)
         );
         assert_eq!(m.reads, 1);
     }
@@ -195,7 +206,8 @@ mod tests {
     fn a_run_that_always_wakes_is_bounded() {
         let mut m = Model::default();
         let r = retry_woken(&mut m, |m| m.wakes, read, |m: &mut Model| m.wakes += 1);
-        assert_eq!(r, Err(Errno::EAGAIN));
+        // Woken after the last try: the caller must not sleep.
+        assert_eq!(r, (Err(Errno::EAGAIN), true));
         assert_eq!(m.reads, IO_TRIES);
     }
 }

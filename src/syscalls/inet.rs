@@ -49,10 +49,17 @@ fn file(ops: &Rc<dyn FileDescription>) -> &InetFile {
     ops.as_inet().expect("checked by inet_of")
 }
 
-/// Sleeps until the socket `ops` changes or the stack's next timer.
+/// Sleeps until the socket `ops` changes or the stack's next timer; at
+/// once if its last `net_io` was woken after its last try (the wake-up
+/// came before this sleep: `Kernel::net_io`).
 fn block(k: &mut Kernel, tid: Pid, ops: &Rc<dyn FileDescription>) -> Outcome {
-    let d = k.net_deadline();
-    let q = file(ops).q.clone();
+    let sf = file(ops);
+    let d = if sf.retry_now.replace(false) {
+        Some(std::time::Instant::now())
+    } else {
+        k.net_deadline()
+    };
+    let q = sf.q.clone();
     k.wait_on(tid, &q, ALL_EVENTS);
     Outcome::Block(Wait::Queue(d))
 }
@@ -171,7 +178,7 @@ fn do_accept(k: &mut Kernel, tid: Pid, a: [u64; 6], flags: u32) -> SysResult {
     let sf = file(&ops);
     let files = k.task(tid)?.files.clone();
     let slot = files.borrow_mut().reserve(1, 0)?;
-    let r = k.net_io(&sf.q, |k| sf.sock.borrow_mut().accept(k.net()));
+    let r = k.net_io(sf, |k| sf.sock.borrow_mut().accept(k.net()));
     let mut c = match r {
         Ok(c) => c,
         Err(e) => {
@@ -290,17 +297,17 @@ fn do_send(
             Err(_) if sent > 0 => return Ok(Some(sent)),
             Err(e) => return Err(e),
         };
-        let r = k.net_io(&sf.q, |k| sf.sock.borrow_mut().send(k.net(), &data, to));
+        let r = k.net_io(sf, |k| sf.sock.borrow_mut().send(k.net(), &data, to));
         match r {
             Ok(n) => {
                 sent += n;
                 if !whole || sent >= total {
                     return Ok(Some(sent));
                 }
-                if n < data.len() {
-                    k.task_mut(tid)?.sock_sleep.done = sent;
-                    return Ok(None);
-                }
+                // A part went: send again rather than sleep. Only an
+                // EAGAIN from `net_io` may sleep: it saw no wake-up
+                // after the send found the buffer full (a sleep here
+                // would miss the room the run after this send freed).
             }
             Err(Errno::EAGAIN) if !nonblock => {
                 k.task_mut(tid)?.sock_sleep.done = sent;
@@ -373,7 +380,7 @@ fn do_recv(
     let mut last = None;
     loop {
         let mut buf = vec![0u8; (total - done).min(IO_CHUNK)];
-        let r = k.net_io(&sf.q, |k| {
+        let r = k.net_io(sf, |k| {
             let mut s = sf.sock.borrow_mut();
             if waitall && peek && !s.has_all(k.net(), buf.len()) {
                 Err(Errno::EAGAIN)

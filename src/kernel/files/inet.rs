@@ -37,6 +37,9 @@ pub struct InetFile {
     /// The signature seen at the last stack run (None: not yet, or the
     /// socket was busy then).
     pub seen: Cell<Option<Signature>>,
+    /// The last `net_io` ran out of tries with this queue woken after
+    /// its last one: the next sleep ends at once (`Kernel::net_io`).
+    pub retry_now: Cell<bool>,
 }
 
 impl InetFile {
@@ -48,6 +51,7 @@ impl InetFile {
             ino,
             q: crate::kernel::waitq::WaitQueue::new(),
             seen: Cell::new(None),
+            retry_now: Cell::new(false),
         });
         k.inet_files.push(Rc::downgrade(&file));
         let flags = O_RDWR | if nonblock { O_NONBLOCK } else { 0 };
@@ -70,7 +74,7 @@ pub fn sigpipe_if(k: &mut Kernel, tid: Pid, r: &KResult<usize>, nosignal: bool) 
 
 impl FileDescription for InetFile {
     fn read(&self, k: &mut Kernel, _io: &Io, buf: &mut [u8]) -> KResult<usize> {
-        let r = k.net_io(&self.q, |k| {
+        let r = k.net_io(self, |k| {
             self.sock.borrow_mut().recv(k.net(), buf, false)
         });
         r.map(|g| g.n)
@@ -78,7 +82,7 @@ impl FileDescription for InetFile {
 
     fn write(&self, k: &mut Kernel, io: &Io, data: &[u8]) -> KResult<usize> {
         let all = !io.file.borrow().nonblocking();
-        let r = k.net_io(&self.q, |k| {
+        let r = k.net_io(self, |k| {
             self.sock.borrow_mut().send_all(k.net(), data, None, all)
         });
         if self.sock.borrow().proto == crate::net::inet::Proto::Tcp {

@@ -583,6 +583,8 @@ impl InetSocket {
                 let s = st.tcp(h);
                 let room = s.send_capacity() - s.send_queue();
                 if s.may_send() && room < data.len().min(s.send_capacity()) {
+                    // Waiting for room: freed room is an event.
+                    self.nospace = true;
                     return Err(Errno::EAGAIN);
                 }
             }
