@@ -471,7 +471,15 @@ fn gather(k: &mut Kernel, tid: Pid, m: &MsgHdr) -> KResult<Vec<(u64, usize)>> {
     net::gather(k, tid, m.iov, m.iovlen)
 }
 
-fn send_one(k: &mut Kernel, tid: Pid, sock: &Sock, p: u64, flags: u32) -> KResult<Option<usize>> {
+/// Sends one `struct msghdr`: the bytes that went and whether that was
+/// all of it (None: would block).
+fn send_one(
+    k: &mut Kernel,
+    tid: Pid,
+    sock: &Sock,
+    p: u64,
+    flags: u32,
+) -> KResult<Option<(usize, bool)>> {
     let m = read_msghdr(k, tid, p)?;
     let name = if m.name != 0 && m.namelen != 0 {
         Some(read_addr(k, tid, m.name, m.namelen as u64)?)
@@ -479,7 +487,8 @@ fn send_one(k: &mut Kernel, tid: Pid, sock: &Sock, p: u64, flags: u32) -> KResul
         None
     };
     let iov = gather(k, tid, &m)?;
-    do_send(k, tid, sock, &iov, name, flags)
+    let total = net::iov_total(&iov);
+    Ok(do_send(k, tid, sock, &iov, name, flags)?.map(|n| (n, n >= total)))
 }
 
 fn recv_one(k: &mut Kernel, tid: Pid, sock: &Sock, p: u64, flags: u32) -> KResult<Option<usize>> {
@@ -504,7 +513,7 @@ pub fn sys_sendmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let Some(sock) = inet_of(k, tid, a[0]) else {
         return net::sys_sendmsg(k, tid, a);
     };
-    let r = send_one(k, tid, &sock, a[1], a[2] as u32);
+    let r = send_one(k, tid, &sock, a[1], a[2] as u32).map(|o| o.map(|v| v.0));
     match done_or_block(k, tid, &sock, r)? {
         Ok(n) => ok(n as i64),
         Err(o) => Ok(o),
@@ -534,7 +543,7 @@ fn do_mmsg(k: &mut Kernel, tid: Pid, sock: &Sock, a: [u64; 6], send: bool) -> Sy
             if send {
                 send_one(k, tid, sock, p, flags)
             } else {
-                recv_one(k, tid, sock, p, flags)
+                Ok(recv_one(k, tid, sock, p, flags)?.map(|n| (n, true)))
             }
         },
         |k, tid| block(k, tid, &sock.1),
