@@ -398,7 +398,8 @@ pub(super) fn scatter_to(
 }
 
 /// write(2)/writev(2) on an AF_UNIX socket: a send with no flags, no
-/// address and no control data (a blocking stream write goes on until all of it went).
+/// address and no control data (a blocking stream write goes on until
+/// all of it went).
 pub(super) fn sock_write(k: &mut Kernel, tid: Pid, fd: i32, iov: Vec<(u64, usize)>) -> SysResult {
     let req = SendReq {
         iov,
@@ -417,13 +418,7 @@ pub(super) fn sock_write(k: &mut Kernel, tid: Pid, fd: i32, iov: Vec<(u64, usize
 /// (`SockSleep::done`) and the retry after the sleep sends the rest; a
 /// signal, the timeout or an error then returns the count sent (no
 /// SIGPIPE once something went).
-fn do_send(
-    k: &mut Kernel,
-    tid: Pid,
-    fd: i32,
-    req: SendReq,
-    flags: u32,
-) -> KResult<Option<usize>> {
+fn do_send(k: &mut Kernel, tid: Pid, fd: i32, req: SendReq, flags: u32) -> KResult<Option<usize>> {
     let (f, ops) = socket_of(k, tid, fd)?;
     let sf = sock(&ops);
     let s = sf.sock.clone();

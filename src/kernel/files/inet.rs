@@ -74,9 +74,7 @@ pub fn sigpipe_if(k: &mut Kernel, tid: Pid, r: &KResult<usize>, nosignal: bool) 
 
 impl FileDescription for InetFile {
     fn read(&self, k: &mut Kernel, _io: &Io, buf: &mut [u8]) -> KResult<usize> {
-        let r = k.net_io(self, |k| {
-            self.sock.borrow_mut().recv(k.net(), buf, false)
-        });
+        let r = k.net_io(self, |k| self.sock.borrow_mut().recv(k.net(), buf, false));
         r.map(|g| g.n)
     }
 
