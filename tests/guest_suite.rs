@@ -112,6 +112,8 @@ const SPECIAL: &[&str] = &[
     "t_forkbomb",
     // tests/ext2_xattr.rs
     "t_xattr_ext2",
+    // this file, guest only
+    "t_sockmem",
 ];
 
 /// Run `name` natively, then in the guest, and compare.
