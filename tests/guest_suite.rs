@@ -71,6 +71,9 @@ const COMPARED: &[&str] = &[
     "t_tmpfile",
     "t_sockintr",
     "t_unixgc",
+    "t_inetwake",
+    "t_sockfull",
+    "t_sendmmsg",
     "t_chmod_sgid",
     "t_rlimit_cpu",
     "t_mincore",
@@ -112,6 +115,8 @@ const SPECIAL: &[&str] = &[
     "t_forkbomb",
     // tests/ext2_xattr.rs
     "t_xattr_ext2",
+    // this file, guest only
+    "t_sockmem",
 ];
 
 /// Run `name` natively, then in the guest, and compare.
@@ -222,6 +227,9 @@ compare!(
     t_tmpfile,
     t_sockintr,
     t_unixgc,
+    t_inetwake,
+    t_sockfull,
+    t_sendmmsg,
     t_chmod_sgid,
     t_rlimit_cpu,
     t_mincore,
@@ -529,4 +537,17 @@ fn harness_guest_command_line_follows_the_contract() {
             "uml_dir=/t/uml"
         ]
     );
+}
+
+/// Socket buffers are guest memory: t_sockmem fills AF_UNIX and TCP
+/// buffers and reads /proc/meminfo before, during and after (guest only:
+/// a shared host's MemFree moves by more than the few MiB measured).
+#[test]
+fn t_sockmem() {
+    let image = tests_image();
+    native_bin("t_sockmem");
+    let run = run_guest(&image, "/tests/t_sockmem", timeout());
+    let status = run.expect_finished("t_sockmem under umlrun");
+    assert_eq!(status, 0, "{}", run.tail(30));
+    assert!(run.stdout.contains("0 failed"), "{}", run.tail(30));
 }

@@ -63,7 +63,8 @@ fn guest_server_reached_through_hostfwd() {
     };
     let guest = std::thread::spawn(move || run_guest_with(&image, "/tests/t_fwd_server", &opts));
 
-    // 1: HTTP GET, a 256 KiB answer. The first connections may come
+    // 1: HTTP GET, a 4 MiB answer (one guest write that sleeps on a
+    // full send buffer and is woken as room frees). The first connections may come
     // before the guest listens: the guest resets them at once (no bytes,
     // an end) and we try again. One the guest took is answered; one that
     // stalls fails here (retrying would hand it the upload's turn).
@@ -82,11 +83,11 @@ fn guest_server_reached_through_hostfwd() {
     };
     let text = String::from_utf8_lossy(&body[..body.len().min(64)]).to_string();
     assert!(
-        text.starts_with("HTTP/1.0 200 OK\r\nContent-Length: 262144\r\n\r\n"),
+        text.starts_with("HTTP/1.0 200 OK\r\nContent-Length: 4194304\r\n\r\n"),
         "{text}"
     );
     let payload = &body[body.iter().position(|&b| b == b'a').expect("body")..];
-    assert_eq!(payload.len(), 256 << 10);
+    assert_eq!(payload.len(), 4 << 20);
     assert!(payload
         .iter()
         .enumerate()

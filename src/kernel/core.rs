@@ -101,9 +101,11 @@ pub struct Kernel {
     pub dentries: crate::vfs::DentryTable,
     /// AF_UNIX sockets: names, the kernel-wide buffer meter, the count.
     pub unix: std::rc::Rc<crate::net::unix::UnixNet<crate::vfs::OpenFileRef>>,
-    /// One wait queue for every socket: any socket's change wakes the
-    /// tasks waiting on sockets (sockets have no per-object queue yet).
-    pub sockq: super::waitq::WaitQueueRef,
+    /// The live inet socket files: after each stack run, those whose
+    /// state changed have their own wait queue woken (`kernel/inet.rs`).
+    pub inet_files: Vec<std::rc::Weak<super::files::inet::InetFile>>,
+    /// Guest frames charged for socket buffers (`kernel/sockmem.rs`).
+    pub sockmem: super::sockmem::SockMem,
     /// The guest's TCP/IP stack (`kernel/inet.rs`), made on first use.
     pub inet: Option<Box<crate::net::inet::NetStack>>,
     /// The AF_PACKET sockets, which see eth0's frames
@@ -217,7 +219,8 @@ impl Kernel {
             unix: crate::net::unix::UnixNet::with_buf_limit(crate::net::sockbuf::kernel_buf_limit(
                 plugged.saturating_mul(4096),
             )),
-            sockq: super::waitq::WaitQueue::new(),
+            inet_files: Vec::new(),
+            sockmem: Default::default(),
             inet: None,
             packet_socks: Vec::new(),
             net_host: Default::default(),

@@ -6,7 +6,8 @@
 use std::time::Instant;
 
 use super::core::Kernel;
-use super::files::socket::sock_wake;
+use super::files::inet::InetFile;
+use super::waitq::{WaitQueueRef, ALL_EVENTS};
 use crate::errno::{Errno, KResult};
 use crate::net::inet::NetStack;
 
@@ -21,23 +22,26 @@ const IO_TRIES: usize = 16;
 /// settle woke socket waiters (`wakes` moved), tries again: that run may
 /// have made `op` ready (host bytes pumped in, send room freed, a
 /// handshake ended), and the caller, not yet waiting, would sleep
-/// through its wake-up. Bounded by `IO_TRIES`.
+/// through its wake-up. Bounded by `IO_TRIES`: the flag returned is
+/// true when the last run woke the waiters after `op` would block (the
+/// caller must then not sleep on the queue: it tries again at once,
+/// `InetFile::retry_now`).
 pub fn retry_woken<K, T>(
     k: &mut K,
     wakes: impl Fn(&K) -> u64,
     mut op: impl FnMut(&mut K) -> KResult<T>,
     mut settle: impl FnMut(&mut K),
-) -> KResult<T> {
+) -> (KResult<T>, bool) {
     let mut r = Err(Errno::EAGAIN);
     for _ in 0..IO_TRIES {
         let before = wakes(k);
         r = op(k);
         settle(k);
         if !matches!(r, Err(Errno::EAGAIN)) || wakes(k) == before {
-            return r;
+            return (r, false);
         }
     }
-    r
+    (r, true)
 }
 
 impl Kernel {
@@ -50,23 +54,61 @@ impl Kernel {
         self.inet.as_mut().expect("made above")
     }
 
-    /// Runs the stack until nothing moves; wakes socket waiters if
-    /// anything did.
+    /// Runs the stack until nothing moves, then wakes the sockets that
+    /// changed (`inet_wake_changed`).
     /// Forwarded host connections are pumped too (`netfwd.rs`), and the
     /// stack run again while that moves anything.
     pub fn net_settle(&mut self) {
-        let mut moved = false;
         for _ in 0..SETTLE_ROUNDS {
-            let polled = self.inet.as_mut().is_some_and(|s| s.poll());
+            let _ = self.inet.as_mut().is_some_and(|s| s.poll());
             let opened = self.net_outbound() | self.net_udp();
             let pumped = self.net_pump() || opened;
-            moved |= polled || pumped;
             if !pumped {
                 break;
             }
         }
-        if moved {
-            sock_wake(self);
+        self.inet_wake_changed(false);
+    }
+
+    /// Wakes the queue of each live inet socket that had an event since
+    /// the last scan (data or a connection arrived, readiness came up,
+    /// its state changed, room freed for a sender that found none:
+    /// `InetSocket::signature`), or of every socket (`all`). A socket
+    /// borrowed right now is woken (its waiters look again). Dead
+    /// entries are dropped here.
+    pub(super) fn inet_wake_changed(&mut self, all: bool) {
+        if self.inet.is_none() {
+            return;
+        }
+        let files = std::mem::take(&mut self.inet_files);
+        let mut live = Vec::with_capacity(files.len());
+        let mut owed: Vec<WaitQueueRef> = Vec::new();
+        let mut queued = 0usize;
+        for w in files {
+            let Some(f) = w.upgrade() else { continue };
+            let (sig, event) = match f.sock.try_borrow_mut() {
+                Ok(mut s) => {
+                    let (sig, event) = s.signature(self.net(), f.seen.get());
+                    queued = queued.saturating_add(s.queued(self.net()));
+                    (Some(sig), event)
+                }
+                Err(_) => (None, true),
+            };
+            f.seen.set(sig);
+            if all || event {
+                owed.push(f.q.clone());
+            }
+            live.push(w);
+        }
+        // Files opened meanwhile (none: nothing above opens one) stay.
+        live.append(&mut self.inet_files);
+        self.inet_files = live;
+        // Closed sockets finishing their TCP close hold none: their
+        // buffers are the stack's, bounded by the orphan count.
+        self.sockmem.inet_queued = queued;
+        self.sockmem_sync();
+        for q in owed {
+            self.wake_queue(&q, ALL_EVENTS);
         }
         // eth0's frames to the packet sockets (`files/packet.rs`).
         self.packet_deliver();
@@ -74,10 +116,21 @@ impl Kernel {
 
     /// A socket operation and the stack run after it, with no lost
     /// wake-up: an `op` that would block is tried again if the run woke
-    /// socket waiters (see `retry_woken`). `op` must change nothing when
-    /// it answers EAGAIN.
-    pub fn net_io<T>(&mut self, op: impl FnMut(&mut Kernel) -> KResult<T>) -> KResult<T> {
-        retry_woken(self, |k| k.sockq.wakes(), op, Kernel::net_settle)
+    /// the socket's queue (see `retry_woken`). `op` must change nothing
+    /// when it answers EAGAIN. If the tries ran out with the queue woken
+    /// after the last one, the socket's `retry_now` is set: its sleep
+    /// ends at once (`syscalls::inet::block`), else that wake-up (room
+    /// freed for a blocked writer, say) would be lost.
+    pub fn net_io<T>(
+        &mut self,
+        f: &InetFile,
+        op: impl FnMut(&mut Kernel) -> KResult<T>,
+    ) -> KResult<T> {
+        let (r, woken) = retry_woken(self, |_| f.q.wakes(), op, Kernel::net_settle);
+        if woken {
+            f.retry_now.set(true);
+        }
+        r
     }
 
     /// When the stack's timers next need it (None: no stack or no timer).
@@ -90,8 +143,8 @@ impl Kernel {
         if self.net_deadline().is_some_and(|d| d <= Instant::now()) {
             self.net_settle();
             // A timer can end a socket without sending anything (a
-            // connect out of time): its waiters must look again.
-            sock_wake(self);
+            // connect out of time): every waiter looks again.
+            self.inet_wake_changed(true);
         }
     }
 }
@@ -135,7 +188,7 @@ mod tests {
             ..Model::default()
         };
         let r = retry_woken(&mut m, |m| m.wakes, read, settle);
-        assert_eq!(r, Ok(b"GET /".to_vec()));
+        assert_eq!(r, (Ok(b"GET /".to_vec()), false));
         assert_eq!(m.reads, 2);
     }
 
@@ -144,7 +197,7 @@ mod tests {
         let mut m = Model::default();
         assert_eq!(
             retry_woken(&mut m, |m| m.wakes, read, settle),
-            Err(Errno::EAGAIN)
+            (Err(Errno::EAGAIN), false)
         );
         assert_eq!(m.reads, 1);
     }
@@ -153,7 +206,8 @@ mod tests {
     fn a_run_that_always_wakes_is_bounded() {
         let mut m = Model::default();
         let r = retry_woken(&mut m, |m| m.wakes, read, |m: &mut Model| m.wakes += 1);
-        assert_eq!(r, Err(Errno::EAGAIN));
+        // Woken after the last try: the caller must not sleep.
+        assert_eq!(r, (Err(Errno::EAGAIN), true));
         assert_eq!(m.reads, IO_TRIES);
     }
 }

@@ -701,7 +701,11 @@ impl Kernel {
         let plugged = st.frames_total - st.frames_unplugged;
         let held = self.frames.count() as u64;
         let anon = held.saturating_sub(pc.cached);
-        let shmem = st.frames_allocated.saturating_sub(held);
+        let sock_frames = self.sockmem.frames() as u64;
+        let shmem = st
+            .frames_allocated
+            .saturating_sub(held)
+            .saturating_sub(sock_frames);
         let (mut maps, mut map_bytes) = (0u64, 0u64);
         for mm in self.mms.values() {
             for v in mm.aspace.vmas() {
@@ -754,6 +758,11 @@ impl Kernel {
                     "cap_bytes": self.pagecache.borrow().max_pages().saturating_mul(page),
                 },
                 "shmem_tmpfs_bytes": shmem * page,
+                "socket_buffers": {
+                    "bytes": self.sockbuf_bytes(),
+                    "charged_bytes": sock_frames * page,
+                    "refused_frames": self.sockmem.short,
+                },
                 "file_mappings": { "count": maps, "bytes": map_bytes },
             },
             "host": {

@@ -13,6 +13,7 @@
 //! | `hostsrc.rs`  | host event sources registered with the host event loop; the idle wait |
 //! | `inet.rs`     | the guest TCP/IP stack: made on first use, run after socket calls and on its timers |
 //! | `netfwd.rs`   | the user-mode NAT's host side: port-forward listeners, pumping forwarded connections |
+//! | `sockmem.rs`  | socket buffers charged to guest memory: physmem frames held in proportion to the bytes queued |
 //! | `netproc.rs`  | the rows of /proc/net's inet files: interface counters, TCP/UDP sockets, routes |
 //! | `netudp.rs`   | the user-mode NAT's UDP: a host socket per guest port, the DNS forwarder at 10.0.2.3 |
 //! | `process.rs`  | fork/clone, exit, zombies, wait4, reparenting |
@@ -95,6 +96,7 @@ pub mod sched;
 pub mod schedattr;
 pub mod signal;
 pub mod signals;
+pub mod sockmem;
 pub mod swap;
 pub mod sysfs;
 pub mod task;

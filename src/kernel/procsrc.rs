@@ -585,6 +585,8 @@ impl Kernel {
         let total = kib(self.physmem.frames_plugged());
         let free = kib(st.frames_free + st.frames_untouched);
         let cached = kib(pc.cached);
+        // Socket buffers: kernel memory, unreclaimable, as sk_buffs.
+        let sock = kib(self.sockmem.frames() as u64);
         MemInfo {
             total,
             free,
@@ -594,7 +596,10 @@ impl Kernel {
             anon_pages: kib(st
                 .frames_allocated
                 .saturating_sub(pc.cached)
-                .saturating_sub(st.frames_untouched)),
+                .saturating_sub(st.frames_untouched))
+            .saturating_sub(sock),
+            slab: sock,
+            s_unreclaim: sock,
             mapped: kib(crate::mm::usage::mapped_file_pages(
                 self.mms.values().map(|m| &m.aspace),
             )),

@@ -315,15 +315,15 @@ impl Kernel {
             Some(PiInterrupted::Restart) => true,
             Some(PiInterrupted::Fail) => false,
             None => {
-                sock.done == 0
+                sock.moved() == 0
                     && !sock.timed
                     && (!has_handler || act.flags & SA_RESTART != 0 && restartable(nr))
             }
         };
         let block = sleep_restart(t, nr, args);
         let mut r = self.regs(tid);
-        if sock.done > 0 {
-            r.rax = sock.done as u64;
+        if sock.moved() > 0 {
+            r.rax = sock.moved();
         } else if restart {
             r.rip -= 2; // back onto the `syscall` instruction
             r.rax = if block.is_some() {

@@ -92,6 +92,21 @@ pub struct SockSleep {
     /// with EINTR, never a restart, even under SA_RESTART (socket(7),
     /// Linux's `sock_intr_errno`).
     pub timed: bool,
+    /// A blocking sendmmsg asleep: the messages it sent whole before this
+    /// sleep (`done` is then the bytes of the next one that went).
+    pub mmsg: Option<u64>,
+}
+
+impl SockSleep {
+    /// What the call returns if a signal or the timeout cuts it short
+    /// (0: nothing moved, so it fails or restarts): the bytes moved, or
+    /// for sendmmsg the messages sent, one that went in part counted.
+    pub fn moved(&self) -> u64 {
+        match self.mmsg {
+            Some(m) => m.saturating_add(u64::from(self.done > 0)),
+            None => self.done as u64,
+        }
+    }
 }
 
 pub struct Task {

@@ -486,7 +486,28 @@ fn do_write(
     if let Err(e) = ops.job_control(k, tid, TtyAccess::Write) {
         return open_result(k, tid, Err(e));
     }
+    if is_socket(&ops) {
+        let iov = vec![(buf, len.min(MAX_RW_COUNT as usize))];
+        return super::inet::sock_write(k, tid, fd, iov);
+    }
     write_iov(k, tid, &f, &[(buf, len)], pos)
+}
+
+/// A socket of any family: write(2) and writev(2) on it are sends.
+fn is_socket(ops: &std::rc::Rc<dyn crate::vfs::file::FileDescription>) -> bool {
+    ops.as_socket().is_some() || ops.as_inet().is_some()
+}
+
+/// The iovecs cut to MAX_RW_COUNT bytes in all, as Linux's import_iovec.
+fn cap_iov(iov: Vec<(u64, usize)>) -> Vec<(u64, usize)> {
+    let mut left = MAX_RW_COUNT as usize;
+    iov.into_iter()
+        .map(|(base, len)| {
+            let n = len.min(left);
+            left -= n;
+            (base, n)
+        })
+        .collect()
 }
 
 pub fn sys_readv(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -517,6 +538,9 @@ pub fn sys_writev(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let iov = k.gather(tid, a[1], a[2])?;
     if let Err(e) = ops_of(&f).job_control(k, tid, TtyAccess::Write) {
         return open_result(k, tid, Err(e));
+    }
+    if is_socket(&ops_of(&f)) {
+        return super::inet::sock_write(k, tid, fd_arg(a[0]), cap_iov(iov));
     }
     write_iov(k, tid, &f, &iov, None)
 }

@@ -49,10 +49,17 @@ fn file(ops: &Rc<dyn FileDescription>) -> &InetFile {
     ops.as_inet().expect("checked by inet_of")
 }
 
-/// Sleeps until some socket changes or the stack's next timer.
-fn block(k: &mut Kernel, tid: Pid) -> Outcome {
-    let d = k.net_deadline();
-    let q = k.sockq.clone();
+/// Sleeps until the socket `ops` changes or the stack's next timer; at
+/// once if its last `net_io` was woken after its last try (the wake-up
+/// came before this sleep: `Kernel::net_io`).
+fn block(k: &mut Kernel, tid: Pid, ops: &Rc<dyn FileDescription>) -> Outcome {
+    let sf = file(ops);
+    let d = if sf.retry_now.replace(false) {
+        Some(std::time::Instant::now())
+    } else {
+        k.net_deadline()
+    };
+    let q = sf.q.clone();
     k.wait_on(tid, &q, ALL_EVENTS);
     Outcome::Block(Wait::Queue(d))
 }
@@ -157,7 +164,7 @@ pub fn sys_connect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     };
     match r {
         Ok(()) => ok(0),
-        Err(Errno::EAGAIN) => Ok(block(k, tid)),
+        Err(Errno::EAGAIN) => Ok(block(k, tid, &ops)),
         Err(e) => Err(e),
     }
 }
@@ -174,13 +181,13 @@ fn do_accept(k: &mut Kernel, tid: Pid, a: [u64; 6], flags: u32) -> SysResult {
     let sf = file(&ops);
     let files = k.task(tid)?.files.clone();
     let slot = files.borrow_mut().reserve(1, 0)?;
-    let r = k.net_io(|k| sf.sock.borrow_mut().accept(k.net()));
+    let r = k.net_io(sf, |k| sf.sock.borrow_mut().accept(k.net()));
     let mut c = match r {
         Ok(c) => c,
         Err(e) => {
             files.borrow_mut().unreserve(slot);
             return match e {
-                Errno::EAGAIN if !f.borrow().nonblocking() => Ok(block(k, tid)),
+                Errno::EAGAIN if !f.borrow().nonblocking() => Ok(block(k, tid, &ops)),
                 e => Err(e),
             };
         }
@@ -243,7 +250,12 @@ pub fn sys_shutdown(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     ok(0)
 }
 
-/// Sends from `iov`; Ok(None) means "would block".
+/// Sends from `iov`; Ok(None) means "would block". A blocking TCP send
+/// goes on until all of it went, as Linux's tcp_sendmsg: when the buffer
+/// fills part-way, the bytes sent so far are kept in the task
+/// (`SockSleep::done`) and the retry after the sleep sends the rest; a
+/// signal, the timeout or an error then returns the count sent (no
+/// SIGPIPE once something went).
 fn do_send(
     k: &mut Kernel,
     tid: Pid,
@@ -275,22 +287,57 @@ fn do_send(
         },
         _ => None,
     };
-    let want = total.min(IO_CHUNK);
-    let mut data = Vec::with_capacity(want);
-    for &(base, len) in iov {
-        let n = len.min(want - data.len());
-        if n > 0 {
-            data.extend(k.read_user_vec(tid, base, n)?);
+    let whole = proto == Proto::Tcp && !nonblock;
+    let mut sent = if whole {
+        k.task(tid)?.sock_sleep.done.min(total)
+    } else {
+        0
+    };
+    loop {
+        let want = (total - sent).min(IO_CHUNK);
+        let data = match net::gather_from(k, tid, iov, sent, want) {
+            Ok(d) => d,
+            Err(_) if sent > 0 => return Ok(Some(sent)),
+            Err(e) => return Err(e),
+        };
+        let r = k.net_io(sf, |k| sf.sock.borrow_mut().send(k.net(), &data, to));
+        match r {
+            Ok(n) => {
+                sent += n;
+                if !whole || sent >= total {
+                    return Ok(Some(sent));
+                }
+                // A part went: send again rather than sleep. Only an
+                // EAGAIN from `net_io` may sleep: it saw no wake-up
+                // after the send found the buffer full (a sleep here
+                // would miss the room the run after this send freed).
+            }
+            Err(Errno::EAGAIN) if !nonblock => {
+                k.task_mut(tid)?.sock_sleep.done = sent;
+                return Ok(None);
+            }
+            Err(_) if sent > 0 => return Ok(Some(sent)),
+            Err(e) => {
+                if proto == Proto::Tcp {
+                    sigpipe_if(k, tid, &Err(e), flags & MSG_NOSIGNAL != 0);
+                }
+                return Err(e);
+            }
         }
     }
-    let r = k.net_io(|k| sf.sock.borrow_mut().send_all(k.net(), &data, to, !nonblock));
-    if proto == Proto::Tcp {
-        sigpipe_if(k, tid, &r, flags & MSG_NOSIGNAL != 0);
-    }
-    match r {
-        Ok(n) => Ok(Some(n)),
-        Err(Errno::EAGAIN) if !nonblock => Ok(None),
-        Err(e) => Err(e),
+}
+
+/// write(2) and writev(2) on a socket of either family: a send with no
+/// flags and no address (so a blocking stream write, like send, returns
+/// only once all of it went, or on a signal, timeout or error).
+pub fn sock_write(k: &mut Kernel, tid: Pid, fd: i32, iov: Vec<(u64, usize)>) -> SysResult {
+    let Some(sock) = inet_of(k, tid, fd as u32 as u64) else {
+        return net::sock_write(k, tid, fd, iov);
+    };
+    let r = do_send(k, tid, &sock, &iov, None, 0);
+    match done_or_block(k, tid, &sock, r)? {
+        Ok(n) => ok(n as i64),
+        Err(o) => Ok(o),
     }
 }
 
@@ -300,7 +347,12 @@ struct RecvOut {
     msg_flags: u32,
 }
 
-/// Receives into `iov`; Ok(None) means "would block".
+/// Receives into `iov`; Ok(None) means "would block". A blocking
+/// MSG_WAITALL receive on TCP takes what is there and sleeps for the
+/// rest, the bytes copied so far kept in the task (`SockSleep::done`), as
+/// Linux's tcp_recvmsg: so a request larger than both buffers together
+/// completes; end of stream, an error, a signal or the timeout return
+/// what was copied.
 fn do_recv(
     k: &mut Kernel,
     tid: Pid,
@@ -317,53 +369,70 @@ fn do_recv(
         .iter()
         .try_fold(0usize, |acc, v| acc.checked_add(v.1))
         .ok_or(Errno::EINVAL)?;
-    let mut buf = vec![0u8; total.min(IO_CHUNK)];
     let peek = flags & MSG_PEEK != 0;
-    let waitall = flags & MSG_WAITALL != 0 && !nonblock;
-    let r = k.net_io(|k| {
-        let mut s = sf.sock.borrow_mut();
-        if waitall && !s.has_all(k.net(), buf.len()) {
-            Err(Errno::EAGAIN)
-        } else {
-            s.recv(k.net(), &mut buf, peek)
-        }
-    });
-    let got = match r {
-        Ok(g) => g,
-        Err(Errno::EAGAIN) if !nonblock => return Ok(None),
-        Err(e) => return Err(e),
+    let tcp = sf.sock.borrow().proto == Proto::Tcp;
+    let waitall = flags & MSG_WAITALL != 0 && !nonblock && tcp;
+    // A peek cannot take part of the data and wait for the rest: it
+    // waits until all of it is there (at most a buffer's worth).
+    let gradual = waitall && !peek;
+    let mut done = if gradual {
+        k.task(tid)?.sock_sleep.done.min(total)
+    } else {
+        0
     };
-    let mut done = 0;
-    for &(base, len) in iov {
-        if done >= got.n {
+    let mut last = None;
+    loop {
+        let mut buf = vec![0u8; (total - done).min(IO_CHUNK)];
+        let r = k.net_io(sf, |k| {
+            let mut s = sf.sock.borrow_mut();
+            if waitall && peek && !s.has_all(k.net(), buf.len()) {
+                Err(Errno::EAGAIN)
+            } else {
+                s.recv(k.net(), &mut buf, peek)
+            }
+        });
+        let got = match r {
+            Ok(g) => g,
+            Err(Errno::EAGAIN) if !nonblock => {
+                if done > 0 {
+                    k.task_mut(tid)?.sock_sleep.done = done;
+                }
+                return Ok(None);
+            }
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e),
+        };
+        net::scatter_to(k, tid, iov, done, &buf[..got.n])?;
+        done += got.n;
+        let end = got.n == 0;
+        last = Some(got);
+        if !gradual || end || done >= total {
             break;
         }
-        let m = len.min(got.n - done);
-        k.write_user(tid, base, &buf[done..done + m])?;
-        done += m;
     }
     let s = sf.sock.borrow();
-    let udp = s.proto != Proto::Tcp;
-    let ret = if flags & MSG_TRUNC != 0 && udp {
-        got.full
+    let (full, n, from) = last.map_or((done, done, None), |g| (g.full, g.n, g.from));
+    let ret = if flags & MSG_TRUNC != 0 && !tcp {
+        full
     } else {
-        got.n
+        done
     };
     Ok(Some(RecvOut {
         ret,
-        name: got.from.map_or(Vec::new(), |a| addr::encode(s.family, a)),
-        msg_flags: if got.full > got.n { MSG_TRUNC } else { 0 },
+        name: from.map_or(Vec::new(), |a| addr::encode(s.family, a)),
+        msg_flags: if full > n { MSG_TRUNC } else { 0 },
     }))
 }
 
 fn done_or_block<T>(
     k: &mut Kernel,
     tid: Pid,
+    sock: &Sock,
     r: KResult<Option<T>>,
 ) -> KResult<Result<T, Outcome>> {
     match r? {
         Some(v) => Ok(Ok(v)),
-        None => Ok(Err(block(k, tid))),
+        None => Ok(Err(block(k, tid, &sock.1))),
     }
 }
 
@@ -377,7 +446,7 @@ pub fn sys_sendto(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         None
     };
     let r = do_send(k, tid, &sock, &[(a[1], a[2] as usize)], name, a[3] as u32);
-    match done_or_block(k, tid, r)? {
+    match done_or_block(k, tid, &sock, r)? {
         Ok(n) => ok(n as i64),
         Err(o) => Ok(o),
     }
@@ -388,7 +457,7 @@ pub fn sys_recvfrom(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return net::sys_recvfrom(k, tid, a);
     };
     let r = do_recv(k, tid, &sock, &[(a[1], a[2] as usize)], a[3] as u32);
-    match done_or_block(k, tid, r)? {
+    match done_or_block(k, tid, &sock, r)? {
         Ok(out) => {
             if a[4] != 0 {
                 write_addr(k, tid, a[4], a[5], &out.name)?;
@@ -405,7 +474,15 @@ fn gather(k: &mut Kernel, tid: Pid, m: &MsgHdr) -> KResult<Vec<(u64, usize)>> {
     net::gather(k, tid, m.iov, m.iovlen)
 }
 
-fn send_one(k: &mut Kernel, tid: Pid, sock: &Sock, p: u64, flags: u32) -> KResult<Option<usize>> {
+/// Sends one `struct msghdr`: the bytes that went and whether that was
+/// all of it (None: would block).
+fn send_one(
+    k: &mut Kernel,
+    tid: Pid,
+    sock: &Sock,
+    p: u64,
+    flags: u32,
+) -> KResult<Option<(usize, bool)>> {
     let m = read_msghdr(k, tid, p)?;
     let name = if m.name != 0 && m.namelen != 0 {
         Some(read_addr(k, tid, m.name, m.namelen as u64)?)
@@ -413,7 +490,8 @@ fn send_one(k: &mut Kernel, tid: Pid, sock: &Sock, p: u64, flags: u32) -> KResul
         None
     };
     let iov = gather(k, tid, &m)?;
-    do_send(k, tid, sock, &iov, name, flags)
+    let total = net::iov_total(&iov);
+    Ok(do_send(k, tid, sock, &iov, name, flags)?.map(|n| (n, n >= total)))
 }
 
 fn recv_one(k: &mut Kernel, tid: Pid, sock: &Sock, p: u64, flags: u32) -> KResult<Option<usize>> {
@@ -438,8 +516,8 @@ pub fn sys_sendmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let Some(sock) = inet_of(k, tid, a[0]) else {
         return net::sys_sendmsg(k, tid, a);
     };
-    let r = send_one(k, tid, &sock, a[1], a[2] as u32);
-    match done_or_block(k, tid, r)? {
+    let r = send_one(k, tid, &sock, a[1], a[2] as u32).map(|o| o.map(|v| v.0));
+    match done_or_block(k, tid, &sock, r)? {
         Ok(n) => ok(n as i64),
         Err(o) => Ok(o),
     }
@@ -450,7 +528,7 @@ pub fn sys_recvmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return net::sys_recvmsg(k, tid, a);
     };
     let r = recv_one(k, tid, &sock, a[1], a[2] as u32);
-    match done_or_block(k, tid, r)? {
+    match done_or_block(k, tid, &sock, r)? {
         Ok(n) => ok(n as i64),
         Err(o) => Ok(o),
     }
@@ -468,10 +546,10 @@ fn do_mmsg(k: &mut Kernel, tid: Pid, sock: &Sock, a: [u64; 6], send: bool) -> Sy
             if send {
                 send_one(k, tid, sock, p, flags)
             } else {
-                recv_one(k, tid, sock, p, flags)
+                Ok(recv_one(k, tid, sock, p, flags)?.map(|n| (n, true)))
             }
         },
-        block,
+        |k, tid| block(k, tid, &sock.1),
     )
 }
 

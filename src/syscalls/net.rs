@@ -375,20 +375,54 @@ pub(crate) fn gather_from(
     Ok(data)
 }
 
-/// Sends; Ok(None) means "would block". `whole`: a blocking stream send
-/// goes on until all of it went, as Linux's unix_stream_sendmsg: when the
+/// Writes `data` into the iovecs `iov`, starting `skip` bytes in.
+pub(super) fn scatter_to(
+    k: &mut Kernel,
+    tid: Pid,
+    iov: &[(u64, usize)],
+    mut skip: usize,
+    data: &[u8],
+) -> KResult<()> {
+    let mut done = 0;
+    for &(base, len) in iov {
+        if done >= data.len() {
+            break;
+        }
+        if skip >= len {
+            skip -= len;
+            continue;
+        }
+        let m = (len - skip).min(data.len() - done);
+        let at = base.checked_add(skip as u64).ok_or(Errno::EFAULT)?;
+        k.write_user(tid, at, &data[done..done + m])?;
+        done += m;
+        skip = 0;
+    }
+    Ok(())
+}
+
+/// write(2)/writev(2) on an AF_UNIX socket: a send with no flags, no
+/// address and no control data (a blocking stream write goes on until
+/// all of it went).
+pub(super) fn sock_write(k: &mut Kernel, tid: Pid, fd: i32, iov: Vec<(u64, usize)>) -> SysResult {
+    let req = SendReq {
+        iov,
+        name: None,
+        control: Vec::new(),
+    };
+    let r = do_send(k, tid, fd, req, 0);
+    match would_block(k, tid, fd, true, r)? {
+        Ok(n) => ok(n as i64),
+        Err(o) => timed(k, tid, fd, true, o),
+    }
+}
+
+/// Sends; Ok(None) means "would block". A blocking stream send goes on until all of it went, as Linux's unix_stream_sendmsg: when the
 /// buffer fills part-way, the bytes sent so far are kept in the task
 /// (`SockSleep::done`) and the retry after the sleep sends the rest; a
 /// signal, the timeout or an error then returns the count sent (no
 /// SIGPIPE once something went).
-fn do_send(
-    k: &mut Kernel,
-    tid: Pid,
-    fd: i32,
-    req: SendReq,
-    flags: u32,
-    whole: bool,
-) -> KResult<Option<usize>> {
+fn do_send(k: &mut Kernel, tid: Pid, fd: i32, req: SendReq, flags: u32) -> KResult<Option<usize>> {
     let (f, ops) = socket_of(k, tid, fd)?;
     let sf = sock(&ops);
     let s = sf.sock.clone();
@@ -405,7 +439,7 @@ fn do_send(
     if kind != SockType::Stream && total > s.borrow().sndbuf.saturating_sub(32) {
         return Err(Errno::EMSGSIZE);
     }
-    let whole = whole && kind == SockType::Stream && !nonblock;
+    let whole = kind == SockType::Stream && !nonblock;
     let done = if whole {
         k.task(tid)?.sock_sleep.done.min(total)
     } else {
@@ -510,24 +544,52 @@ fn do_recv(
         .iter()
         .try_fold(0usize, |acc, v| acc.checked_add(v.1))
         .ok_or(Errno::EINVAL)?;
-    let mut buf = vec![0u8; total.min(IO_CHUNK)];
     let peek = flags & MSG_PEEK != 0;
-    let r = UnixSocket::recv(&s, &mut buf, peek, flags & MSG_WAITALL != 0, nonblock);
-    unix_wake(k);
-    let got = match r {
-        Ok(g) => g,
-        Err(Errno::EAGAIN) if !nonblock => return Ok(None),
-        Err(e) => return Err(e),
+    let waitall = flags & MSG_WAITALL != 0;
+    // A blocking MSG_WAITALL stream receive takes what is there and
+    // sleeps for the rest, the bytes copied so far kept in the task
+    // (`SockSleep::done`), as Linux's unix_stream_read_generic: a request
+    // larger than both buffers together completes. It stops early at end
+    // of stream, an error, a signal, the timeout, or a message carrying
+    // descriptors. A peek waits until all of it is there instead.
+    let gradual = waitall && !nonblock && !peek && kind == SockType::Stream;
+    let mut done = if gradual {
+        k.task(tid)?.sock_sleep.done.min(total)
+    } else {
+        0
     };
-    let mut done = 0;
-    for &(base, len) in iov {
-        if done >= got.n {
-            break;
+    let got = loop {
+        let mut buf = vec![0u8; (total - done).min(IO_CHUNK)];
+        let r = UnixSocket::recv(&s, &mut buf, peek, waitall && !gradual, nonblock);
+        unix_wake(k);
+        let got = match r {
+            Ok(g) => g,
+            Err(Errno::EAGAIN) if !nonblock => {
+                if done > 0 {
+                    k.task_mut(tid)?.sock_sleep.done = done;
+                }
+                return Ok(None);
+            }
+            Err(_) if done > 0 => break None,
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = scatter_to(k, tid, iov, done, &buf[..got.n]) {
+            release_rights(k, got.rights);
+            return Err(e);
         }
-        let m = len.min(got.n - done);
-        k.write_user(tid, base, &buf[done..done + m])?;
-        done += m;
-    }
+        done += got.n;
+        if !gradual || got.n == 0 || done >= total || !got.rights.is_empty() {
+            break Some(got);
+        }
+    };
+    let got = got.unwrap_or(crate::net::unix::queue::Got {
+        n: done,
+        full: done,
+        truncated: false,
+        rights: Vec::new(),
+        creds: None,
+        from: Default::default(),
+    });
     let mut w = CmsgWriter::new(ctl_cap);
     if s.borrow().passcred {
         w.put_creds(got.creds.unwrap_or(Ucred::NONE));
@@ -559,6 +621,8 @@ fn do_recv(
     }
     let ret = if flags & MSG_TRUNC != 0 && kind != SockType::Stream {
         got.full
+    } else if kind == SockType::Stream {
+        done
     } else {
         got.n
     };
@@ -615,9 +679,10 @@ pub(crate) fn timed_file(
         .block_deadline
         .get_or_insert_with(|| crate::kernel::deadline::after(d));
     if std::time::Instant::now() >= at {
-        let done = t.sock_sleep.done;
+        let done = t.sock_sleep.moved();
         k.leave_queues(tid);
-        // A stream send that went in part returns what went.
+        // A stream send that went in part returns what went (sendmmsg:
+        // the messages sent).
         return if done > 0 {
             ok(done as i64)
         } else {
@@ -661,7 +726,7 @@ pub fn sys_sendto(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         name,
         control: Vec::new(),
     };
-    let r = do_send(k, tid, fd_arg(a[0]), req, a[3] as u32, true);
+    let r = do_send(k, tid, fd_arg(a[0]), req, a[3] as u32);
     match would_block(k, tid, fd_arg(a[0]), true, r)? {
         Ok(n) => ok(n as i64),
         Err(o) => timed(k, tid, fd_arg(a[0]), true, o),
@@ -711,15 +776,15 @@ pub(super) fn gather(k: &mut Kernel, tid: Pid, iov: u64, n: u64) -> KResult<Vec<
     k.gather(tid, iov, n)
 }
 
-/// One sendmsg; `whole` as `do_send` (not for sendmmsg's messages).
+/// One sendmsg: the bytes that went and whether that was all of the
+/// message (None: would block).
 fn send_one(
     k: &mut Kernel,
     tid: Pid,
     fd: i32,
     p: u64,
     flags: u32,
-    whole: bool,
-) -> KResult<Option<usize>> {
+) -> KResult<Option<(usize, bool)>> {
     let m = read_msghdr(k, tid, p)?;
     let name = if m.name != 0 && m.namelen != 0 {
         Some(read_addr(k, tid, m.name, m.namelen as u64)?)
@@ -735,7 +800,14 @@ fn send_one(
     } else {
         Vec::new()
     };
-    do_send(k, tid, fd, SendReq { iov, name, control }, flags, whole)
+    let total = iov_total(&iov);
+    let r = do_send(k, tid, fd, SendReq { iov, name, control }, flags)?;
+    Ok(r.map(|n| (n, n >= total)))
+}
+
+/// The bytes iovecs hold (saturating: the send checks the sum itself).
+pub(super) fn iov_total(iov: &[(u64, usize)]) -> usize {
+    iov.iter().fold(0usize, |acc, v| acc.saturating_add(v.1))
 }
 
 fn recv_one(k: &mut Kernel, tid: Pid, fd: i32, p: u64, flags: u32) -> KResult<Option<usize>> {
@@ -765,7 +837,7 @@ fn recv_one(k: &mut Kernel, tid: Pid, fd: i32, p: u64, flags: u32) -> KResult<Op
 }
 
 pub fn sys_sendmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let r = send_one(k, tid, fd_arg(a[0]), a[1], a[2] as u32, true);
+    let r = send_one(k, tid, fd_arg(a[0]), a[1], a[2] as u32).map(|o| o.map(|v| v.0));
     match would_block(k, tid, fd_arg(a[0]), true, r)? {
         Ok(n) => ok(n as i64),
         Err(o) => timed(k, tid, fd_arg(a[0]), true, o),
@@ -791,9 +863,9 @@ fn do_mmsg(k: &mut Kernel, tid: Pid, a: [u64; 6], send: bool) -> SysResult {
         send,
         |k, p, flags| {
             if send {
-                send_one(k, tid, fd, p, flags, false)
+                send_one(k, tid, fd, p, flags)
             } else {
-                recv_one(k, tid, fd, p, flags)
+                Ok(recv_one(k, tid, fd, p, flags)?.map(|n| (n, true)))
             }
         },
         |_, _| Outcome::Block(crate::kernel::task::Wait::Queue(None)),
@@ -808,17 +880,26 @@ fn do_mmsg(k: &mut Kernel, tid: Pid, a: [u64; 6], send: bool) -> SysResult {
 }
 
 /// sendmmsg/recvmmsg over any socket family: `one` moves one message
-/// (its `struct msghdr` at the given address; None: it would block); the
-/// count of each goes to its `msg_len`. MSG_WAITFORONE makes the calls
-/// after the first non-blocking; a call that would block or fails ends
-/// the loop with the count so far (blocks, or fails, only if it is 0).
+/// (its `struct msghdr` at the given address; None: it would block; else
+/// the bytes moved and whether that was all of the message); the count
+/// of each goes to its `msg_len`. MSG_WAITFORONE makes the calls after
+/// the first non-blocking; a receive that would block or fails ends the
+/// loop with the count so far (blocks, or fails, only if it is 0).
+///
+/// A send is Linux's __sys_sendmmsg: each message is a whole sendmsg, so
+/// on a blocking socket it sleeps until each went (the messages sent and
+/// the bytes of the next kept in the task, `SockSleep`: a signal or the
+/// timeout then returns the messages sent, one cut short counted with
+/// its short `msg_len`); a message that went in part (a non-blocking
+/// stream) ends the loop; an error after the first message returns the
+/// count before it, the error dropped.
 pub(super) fn mmsg_loop(
     k: &mut Kernel,
     tid: Pid,
     a: [u64; 6],
     send: bool,
-    mut one: impl FnMut(&mut Kernel, u64, u32) -> KResult<Option<usize>>,
-    block: fn(&mut Kernel, Pid) -> Outcome,
+    mut one: impl FnMut(&mut Kernel, u64, u32) -> KResult<Option<(usize, bool)>>,
+    block: impl FnOnce(&mut Kernel, Pid) -> Outcome,
 ) -> SysResult {
     let vlen = a[2].min(UIO_MAXIOV);
     let mut flags = a[3] as u32;
@@ -826,7 +907,11 @@ pub(super) fn mmsg_loop(
         flags &= !MSG_WAITFORONE;
     }
     let waitforone = !send && a[3] as u32 & MSG_WAITFORONE != 0;
-    let mut done = 0u64;
+    let mut done = if send {
+        k.task(tid)?.sock_sleep.mmsg.unwrap_or(0).min(vlen)
+    } else {
+        0
+    };
     while done < vlen {
         let p = done
             .checked_mul(MMSGHDR)
@@ -834,12 +919,31 @@ pub(super) fn mmsg_loop(
             .ok_or(Errno::EFAULT)?;
         let len_at = p.checked_add(MSGHDR as u64).ok_or(Errno::EFAULT)?;
         match one(k, p, flags) {
-            Ok(Some(n)) => {
+            Ok(Some((n, all))) => {
                 k.write_u32(tid, len_at, n as u32)?;
                 done += 1;
+                if send {
+                    // The next message starts at its first byte.
+                    let t = k.task_mut(tid)?;
+                    t.sock_sleep.done = 0;
+                    t.sock_sleep.mmsg = Some(done);
+                }
+                if !all {
+                    break;
+                }
                 if waitforone {
                     flags |= MSG_DONTWAIT;
                 }
+            }
+            Ok(None) if send => {
+                // A signal or the timeout returns the count with this
+                // message counted if part of it went: its msg_len now.
+                let part = k.task(tid)?.sock_sleep.done;
+                if part > 0 {
+                    k.write_u32(tid, len_at, part as u32)?;
+                }
+                k.task_mut(tid)?.sock_sleep.mmsg = Some(done);
+                return Ok(block(k, tid));
             }
             Ok(None) if done == 0 => return Ok(block(k, tid)),
             Err(e) if done == 0 => return Err(e),

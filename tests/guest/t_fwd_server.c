@@ -1,8 +1,11 @@
 /* Guest side of tests/net_fwd.rs (not compared with native: it serves
  * the host through eth0=user's port forward). Listens on 0.0.0.0:8080
  * and serves two connections, then exits 0:
- *   1. an HTTP/1.0 GET: answers 200 with a 256 KiB body (more than the
- *      forward's buffers: the host side must pump with back-pressure);
+ *   1. an HTTP/1.0 GET: answers 200 with a 4 MiB body in one write
+ *      (far more than the socket's and the forward's buffers: the
+ *      blocking write sleeps on a full send buffer and must be woken
+ *      each time the stack frees room; the host side pumps with
+ *      back-pressure);
  *   2. an upload: reads until the host half-closes, answers with the
  *      byte count and a checksum. */
 #include "t_common.h"
@@ -10,7 +13,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-enum { BODY = 256 << 10 };
+enum { BODY = 4 << 20 };
 
 static int write_all(int fd, const void *p, size_t n) {
     while (n > 0) {

@@ -1,10 +1,16 @@
 //! Inet socket files (AF_INET/AF_INET6): read/write/poll/ioctl/fstat of
 //! a TCP or UDP socket fd. The socket state is `crate::net::inet`; the
-//! socket syscalls are `crate::syscalls::inet`. All sockets share the
-//! kernel's socket wait queue (`Kernel::sockq`), woken whenever the stack
-//! moves.
+//! socket syscalls are `crate::syscalls::inet`.
+//!
+//! Waiting: each socket has its own wait queue (readers, writers,
+//! acceptors, connectors, poll/select/epoll). The stack has no callback
+//! per socket, so after each stack run the kernel compares every live
+//! socket's `Signature` (readiness, queue lengths, state) with the one it
+//! saw last and wakes the queues of those that changed
+//! (`Kernel::inet_wake_changed`): traffic on one connection never wakes
+//! the waiters of another.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::socket::socket_stat;
@@ -14,6 +20,7 @@ use crate::kernel::signal::{SigInfo, SIGPIPE};
 use crate::kernel::task::Pid;
 use crate::kernel::waitq::WaitQueueRef;
 use crate::kernel::Kernel;
+use crate::net::inet::socket::Signature;
 use crate::net::inet::InetSocket;
 use crate::syscalls::{ok, SysResult};
 use crate::vfs::file::{FileDescription, Io, O_NONBLOCK, O_RDWR};
@@ -25,15 +32,28 @@ const SIOCOUTQ: u32 = 0x5411;
 pub struct InetFile {
     pub sock: RefCell<InetSocket>,
     pub ino: u64,
+    /// This socket's waiters.
+    pub q: WaitQueueRef,
+    /// The signature seen at the last stack run (None: not yet, or the
+    /// socket was busy then).
+    pub seen: Cell<Option<Signature>>,
+    /// The last `net_io` ran out of tries with this queue woken after
+    /// its last one: the next sleep ends at once (`Kernel::net_io`).
+    pub retry_now: Cell<bool>,
 }
 
 impl InetFile {
-    pub fn open(k: &Kernel, sock: InetSocket, nonblock: bool) -> OpenFileRef {
+    /// An open file for `sock`, known to the kernel's wake-up scan.
+    pub fn open(k: &mut Kernel, sock: InetSocket, nonblock: bool) -> OpenFileRef {
         let ino = k.unix.new_ino();
         let file = Rc::new(InetFile {
             sock: RefCell::new(sock),
             ino,
+            q: crate::kernel::waitq::WaitQueue::new(),
+            seen: Cell::new(None),
+            retry_now: Cell::new(false),
         });
+        k.inet_files.push(Rc::downgrade(&file));
         let flags = O_RDWR | if nonblock { O_NONBLOCK } else { 0 };
         OpenFile::new(file, flags, format!("socket:[{ino}]").into_bytes())
     }
@@ -54,13 +74,15 @@ pub fn sigpipe_if(k: &mut Kernel, tid: Pid, r: &KResult<usize>, nosignal: bool) 
 
 impl FileDescription for InetFile {
     fn read(&self, k: &mut Kernel, _io: &Io, buf: &mut [u8]) -> KResult<usize> {
-        let r = k.net_io(|k| self.sock.borrow_mut().recv(k.net(), buf, false));
+        let r = k.net_io(self, |k| self.sock.borrow_mut().recv(k.net(), buf, false));
         r.map(|g| g.n)
     }
 
     fn write(&self, k: &mut Kernel, io: &Io, data: &[u8]) -> KResult<usize> {
         let all = !io.file.borrow().nonblocking();
-        let r = k.net_io(|k| self.sock.borrow_mut().send_all(k.net(), data, None, all));
+        let r = k.net_io(self, |k| {
+            self.sock.borrow_mut().send_all(k.net(), data, None, all)
+        });
         if self.sock.borrow().proto == crate::net::inet::Proto::Tcp {
             sigpipe_if(k, io.tid, &r, false);
         }
@@ -71,8 +93,8 @@ impl FileDescription for InetFile {
         self.sock.borrow_mut().poll(k.net())
     }
 
-    fn wait_queue(&self, k: &Kernel) -> Option<WaitQueueRef> {
-        Some(k.sockq.clone())
+    fn wait_queue(&self, _k: &Kernel) -> Option<WaitQueueRef> {
+        Some(self.q.clone())
     }
 
     fn ioctl(&self, k: &mut Kernel, io: &Io, req: u32, arg: u64) -> SysResult {

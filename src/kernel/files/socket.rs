@@ -18,7 +18,7 @@ use crate::errno::{Errno, KResult};
 use crate::fs::{Stat, S_IFSOCK};
 use crate::kernel::signal::{SigInfo, SIGPIPE};
 use crate::kernel::task::{Pid, Wait};
-use crate::kernel::waitq::{WaitQueueRef, ALL_EVENTS};
+use crate::kernel::waitq::WaitQueueRef;
 use crate::kernel::Kernel;
 use crate::net::unix::{SockRef, SockType, UnixSocket};
 use crate::net::Ucred;
@@ -85,13 +85,6 @@ impl SocketFile {
     }
 }
 
-/// Something changed on an inet socket: wake the tasks waiting on the
-/// inet sockets' shared queue (`Kernel::sockq`).
-pub fn sock_wake(k: &mut Kernel) {
-    let q = k.sockq.clone();
-    k.wake_queue(&q, ALL_EVENTS);
-}
-
 /// AF_UNIX operations ran: wake the waiters they owe (each socket has its
 /// own queue; see `crate::net::wakes`). Every AF_UNIX entry point calls
 /// this before it returns or sleeps.
@@ -99,6 +92,7 @@ pub fn unix_wake(k: &mut Kernel) {
     loop {
         let owed = k.unix.wakes.take();
         if owed.is_empty() {
+            k.sockmem_sync();
             return;
         }
         for (q, events) in owed {

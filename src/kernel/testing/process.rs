@@ -121,8 +121,6 @@ fn wait4_sleeps_on_its_child_queue_until_a_child_exits() {
     // Other objects' wake-ups leave it asleep (no "wake everyone").
     let q = k.console.waitq.clone();
     k.wake_queue(&q, crate::kernel::waitq::ALL_EVENTS);
-    let q = k.sockq.clone();
-    k.wake_queue(&q, crate::kernel::waitq::ALL_EVENTS);
     assert_eq!(k.tasks[&1].state, blocked);
     assert!(!k.runq.contains(&1));
     assert_eq!(run(&mut k), Shutdown::PowerOff);

@@ -55,6 +55,19 @@ enum Conn {
     },
 }
 
+/// A socket's readiness, counts and state at one moment
+/// (`InetSocket::signature`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Signature {
+    pub mask: u32,
+    /// Bytes (or connections, on a listener) that ever arrived: taken
+    /// by the guest plus still queued.
+    pub arrived: u64,
+    /// Bytes sent that left the send queue.
+    pub acked: u64,
+    pub state: u8,
+}
+
 /// What a receive gave.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Received {
@@ -92,6 +105,14 @@ pub struct InetSocket {
     /// the identifier of its first echo request (not every ICMP packet,
     /// as Linux's would).
     pub raw: bool,
+    /// Bytes (UDP: datagram payload; a listener: connections) the guest
+    /// took from this socket, and put into it: with the queue lengths,
+    /// counts that only grow (`signature`).
+    taken: u64,
+    given: u64,
+    /// A send found no room: freed room is an event (Linux's
+    /// SOCK_NOSPACE).
+    nospace: bool,
 }
 
 fn to_sa(e: IpEndpoint) -> SocketAddr {
@@ -126,6 +147,9 @@ impl InetSocket {
             connect_deadline: None,
             peeked: None,
             raw: false,
+            taken: 0,
+            given: 0,
+            nospace: false,
         }
     }
 
@@ -294,6 +318,86 @@ impl InetSocket {
         })
     }
 
+    /// Bytes (datagram payload for UDP) waiting to be read, and
+    /// waiting to be sent or acknowledged.
+    fn queues(&self, st: &mut NetStack) -> (usize, usize) {
+        match self.conn {
+            Conn::Tcp { h, .. } => {
+                let s = st.tcp(h);
+                (s.recv_queue(), s.send_queue())
+            }
+            Conn::Udp { h } => {
+                let s = st.udp(h);
+                (s.recv_queue(), s.send_queue())
+            }
+            Conn::Icmp { h } => {
+                let s = st.icmp(h);
+                (s.recv_queue(), s.send_queue())
+            }
+            Conn::Idle | Conn::Listening { .. } => (0, 0),
+        }
+    }
+
+    /// Bytes queued both ways (the guest memory they are charged as).
+    pub fn queued(&self, st: &mut NetStack) -> usize {
+        let (rx, tx) = self.queues(st);
+        rx.saturating_add(tx)
+    }
+
+    /// The socket's readiness, counts and state now, and whether that is
+    /// an event for its waiters since `old` (None: always), as Linux's
+    /// socket callbacks see one: new bytes or a connection arrived, a
+    /// readiness bit came up, the state changed, or room was freed for a
+    /// sender that had found none. Its own reads and writes are not
+    /// events (an edge-triggered epoll reports a socket again only on
+    /// one of these). The counts only grow, so a read between two calls
+    /// can never hide an arrival.
+    pub fn signature(&mut self, st: &mut NetStack, old: Option<Signature>) -> (Signature, bool) {
+        let mask = self.poll(st);
+        let (rx, tx) = self.queues(st);
+        let state = match &self.conn {
+            Conn::Idle => 0,
+            Conn::Listening { .. } => 1,
+            Conn::Tcp { h, connecting } => {
+                2 + st.tcp(*h).state() as u8 + 16 * u8::from(*connecting)
+            }
+            Conn::Udp { .. } => 40,
+            Conn::Icmp { .. } => 41,
+        };
+        let arrived = match &self.conn {
+            Conn::Listening { slots, .. } => {
+                let ready = slots
+                    .iter()
+                    .filter(|&&h| {
+                        !matches!(
+                            st.tcp(h).state(),
+                            State::Listen | State::SynReceived | State::Closed
+                        )
+                    })
+                    .count();
+                self.taken.wrapping_add(ready as u64)
+            }
+            _ => self.taken.wrapping_add(rx as u64),
+        };
+        let now = Signature {
+            mask,
+            arrived,
+            acked: self.given.wrapping_sub(tx as u64),
+            state,
+        };
+        let event = match old {
+            None => true,
+            Some(o) => {
+                let room = self.nospace && now.acked != o.acked;
+                if room {
+                    self.nospace = false;
+                }
+                now.mask & !o.mask != 0 || now.arrived != o.arrived || now.state != o.state || room
+            }
+        };
+        (now, event)
+    }
+
     /// A connection that completed its handshake, as a new socket.
     pub fn accept(&mut self, st: &mut NetStack) -> KResult<InetSocket> {
         if !matches!(self.conn, Conn::Listening { .. }) {
@@ -307,6 +411,7 @@ impl InetSocket {
             unreachable!("checked above");
         };
         let h = slots.remove(i);
+        self.taken = self.taken.wrapping_add(1);
         self.refill(st);
         let local = st.tcp(h).local_endpoint().map(to_sa);
         let mut child = InetSocket::new(st, self.family, Proto::Tcp);
@@ -478,6 +583,8 @@ impl InetSocket {
                 let s = st.tcp(h);
                 let room = s.send_capacity() - s.send_queue();
                 if s.may_send() && room < data.len().min(s.send_capacity()) {
+                    // Waiting for room: freed room is an event.
+                    self.nospace = true;
                     return Err(Errno::EAGAIN);
                 }
             }
@@ -498,6 +605,24 @@ impl InetSocket {
     }
 
     pub fn send(
+        &mut self,
+        st: &mut NetStack,
+        data: &[u8],
+        to: Option<SocketAddr>,
+    ) -> KResult<usize> {
+        let before = self.queues(st).1;
+        let r = self.send_inner(st, data, to);
+        let given = self.queues(st).1.saturating_sub(before);
+        self.given = self.given.wrapping_add(given as u64);
+        match r {
+            Err(Errno::EAGAIN) => self.nospace = true,
+            Ok(n) if n < data.len() => self.nospace = true,
+            _ => {}
+        }
+        r
+    }
+
+    fn send_inner(
         &mut self,
         st: &mut NetStack,
         data: &[u8],
@@ -660,6 +785,14 @@ impl InetSocket {
     }
 
     pub fn recv(&mut self, st: &mut NetStack, buf: &mut [u8], peek: bool) -> KResult<Received> {
+        let before = self.queues(st).0;
+        let r = self.recv_inner(st, buf, peek);
+        let taken = before.saturating_sub(self.queues(st).0);
+        self.taken = self.taken.wrapping_add(taken as u64);
+        r
+    }
+
+    fn recv_inner(&mut self, st: &mut NetStack, buf: &mut [u8], peek: bool) -> KResult<Received> {
         self.sync(st);
         match self.proto {
             Proto::Tcp => {
