@@ -45,12 +45,18 @@ fn busybox_ip_shows_and_changes_eth0() {
         l[0].starts_with("1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue"),
         "{out}"
     );
-    assert_eq!(l[1], "    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00");
+    assert_eq!(
+        l[1],
+        "    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00"
+    );
     assert!(
         l[2].starts_with("2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc pfifo_fast"),
         "{out}"
     );
-    assert_eq!(l[3], "    link/ether 52:54:00:12:34:56 brd ff:ff:ff:ff:ff:ff");
+    assert_eq!(
+        l[3],
+        "    link/ether 52:54:00:12:34:56 brd ff:ff:ff:ff:ff:ff"
+    );
 
     let (st, out) = sh("ip addr show dev eth0");
     assert_eq!(st, 0, "{out}");
@@ -76,7 +82,10 @@ fn busybox_ip_shows_and_changes_eth0() {
     // Down: no routes; up again: the connected route only (as Linux).
     let (st, out) = sh("ip link set eth0 down && ip link show eth0 && ip route");
     assert_eq!(st, 0, "{out}");
-    assert!(out.contains("2: eth0: <BROADCAST,MULTICAST> mtu 1500"), "{out}");
+    assert!(
+        out.contains("2: eth0: <BROADCAST,MULTICAST> mtu 1500"),
+        "{out}"
+    );
     assert!(!out.contains("default"), "{out}");
     let (st, out) = sh("ip link set eth0 up && ip route");
     assert_eq!(st, 0, "{out}");
@@ -102,7 +111,10 @@ fn busybox_ip_shows_and_changes_eth0() {
     let (st, out) = sh("ifconfig eth0 | grep 'inet addr'; cat /proc/net/route | wc -l");
     assert_eq!(st, 0, "{out}");
     assert!(out.contains("inet addr:10.0.2.77"), "{out}");
-    assert!(out.trim_end().ends_with('3'), "header and two routes: {out}");
+    assert!(
+        out.trim_end().ends_with('3'),
+        "header and two routes: {out}"
+    );
 
     // eth0 holds one IPv4 address: a second is refused, not ignored.
     let (st, out) = sh("ip addr add 10.0.3.1/24 dev eth0");

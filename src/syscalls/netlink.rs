@@ -329,7 +329,11 @@ pub fn sys_recvmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         let name = kernel_addr();
         let n = name.len().min(m.namelen as usize);
         k.write_user(tid, m.name, &name[..n])?;
-        k.write_u32(tid, p.checked_add(8).ok_or(Errno::EFAULT)?, name.len() as u32)?;
+        k.write_u32(
+            tid,
+            p.checked_add(8).ok_or(Errno::EFAULT)?,
+            name.len() as u32,
+        )?;
     } else {
         k.write_u32(tid, p.checked_add(8).ok_or(Errno::EFAULT)?, 0)?;
     }

@@ -7,8 +7,8 @@ use crate::kernel::files::{eventfd, inotify, memfd, pidfd, signalfd, timerfd};
 use crate::kernel::{kmsg, swap};
 
 use super::{
-    clone3, epoll, fs, fsio, futex, ioctl, ipc, locks, misc, mm, net, poll, process, ptimer,
-    netlink, sched, signal, splice, time, xattr, Handler,
+    clone3, epoll, fs, fsio, futex, ioctl, ipc, locks, misc, mm, net, netlink, poll, process,
+    ptimer, sched, signal, splice, time, xattr, Handler,
 };
 
 type Entry = (u64, &'static str, Handler);

@@ -439,7 +439,9 @@ mod tests {
     #[test]
     fn attributes_round_trip() {
         let mut m = MsgBuilder::new(16, 0, 1, 2, &[0u8; 16]);
-        m.attr_str(3, "eth0").attr_u32(4, 1500).attr(1, &[1, 2, 3, 4, 5, 6]);
+        m.attr_str(3, "eth0")
+            .attr_u32(4, 1500)
+            .attr(1, &[1, 2, 3, 4, 5, 6]);
         let m = m.finish();
         let a = attrs(&m, 16);
         assert_eq!(a.len(), 3);
@@ -455,7 +457,10 @@ mod tests {
         let req = MsgBuilder::new(20, NLM_F_REQUEST | NLM_F_ACK, 9, 0, &[0u8; 8]).finish();
         let a = ack(&req, 0, 42, false);
         let h = NlHdr::parse(&a).unwrap();
-        assert_eq!((h.ty, h.flags, h.seq, h.pid), (NLMSG_ERROR, NLM_F_CAPPED, 9, 42));
+        assert_eq!(
+            (h.ty, h.flags, h.seq, h.pid),
+            (NLMSG_ERROR, NLM_F_CAPPED, 9, 42)
+        );
         assert_eq!(a.len(), 16 + 4 + 16);
         let e = ack(&req, -1, 42, false);
         assert_eq!(e.len(), 16 + 4 + req.len());

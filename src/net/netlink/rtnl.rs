@@ -169,12 +169,20 @@ impl Request<'_> {
 }
 
 fn u32_of(d: &[u8]) -> KResult<u32> {
-    let b: [u8; 4] = d.get(..4).ok_or(Errno::EINVAL)?.try_into().map_err(|_| Errno::EINVAL)?;
+    let b: [u8; 4] = d
+        .get(..4)
+        .ok_or(Errno::EINVAL)?
+        .try_into()
+        .map_err(|_| Errno::EINVAL)?;
     Ok(u32::from_le_bytes(b))
 }
 
 fn ip_of(d: &[u8]) -> KResult<Ipv4Addr> {
-    let b: [u8; 4] = d.get(..4).ok_or(Errno::EINVAL)?.try_into().map_err(|_| Errno::EINVAL)?;
+    let b: [u8; 4] = d
+        .get(..4)
+        .ok_or(Errno::EINVAL)?
+        .try_into()
+        .map_err(|_| Errno::EINVAL)?;
     Ok(Ipv4Addr::from(b))
 }
 
@@ -195,10 +203,7 @@ pub fn handle(v: &mut View, r: &Request) -> KResult<Answer> {
     }
     match ty {
         RTM_GETLINK if r.is_dump() => Ok(Answer::Dump(
-            links(v)
-                .iter()
-                .map(|(i, s)| link_msg(r, i, s, v))
-                .collect(),
+            links(v).iter().map(|(i, s)| link_msg(r, i, s, v)).collect(),
         )),
         RTM_GETLINK => get_link(v, r),
         RTM_GETADDR if r.is_dump() => Ok(Answer::Dump(addr_dump(v, r))),
@@ -410,7 +415,8 @@ fn v4_addr_msg(r: &Request, ip: Ipv4Addr, prefix: u8, brd: Ipv4Addr, i: &Iface) 
         RT_SCOPE_UNIVERSE
     };
     addr_msg(r, AF_INET, prefix, scope, i.index, |m| {
-        m.attr(IFA_ADDRESS, &ip.octets()).attr(IFA_LOCAL, &ip.octets());
+        m.attr(IFA_ADDRESS, &ip.octets())
+            .attr(IFA_LOCAL, &ip.octets());
         if !brd.is_unspecified() {
             m.attr(IFA_BROADCAST, &brd.octets());
         }
@@ -427,7 +433,13 @@ fn addr_dump(v: &View, r: &Request) -> Vec<Vec<u8>> {
     if fam == AF_UNSPEC || fam == AF_INET {
         for (i, _) in &ifs {
             if i.index == IFINDEX_LO {
-                out.push(v4_addr_msg(r, Ipv4Addr::LOCALHOST, 8, Ipv4Addr::UNSPECIFIED, i));
+                out.push(v4_addr_msg(
+                    r,
+                    Ipv4Addr::LOCALHOST,
+                    8,
+                    Ipv4Addr::UNSPECIFIED,
+                    i,
+                ));
             } else if let Some(e) = v.eth0.as_ref() {
                 if let Some((ip, prefix)) = e.addr {
                     out.push(v4_addr_msg(r, ip, prefix, e.broadcast, i));
@@ -446,7 +458,10 @@ fn addr_dump(v: &View, r: &Request) -> Vec<Vec<u8>> {
 }
 
 /// The address a NEWADDR/DELADDR names: (family, prefix, index, local).
-fn addr_args(r: &Request) -> KResult<(u8, u8, i32, Option<Ipv4Addr>, Option<Ipv4Addr>)> {
+/// (family, prefix length, index, IFA_LOCAL, IFA_BROADCAST).
+type AddrArgs = (u8, u8, i32, Option<Ipv4Addr>, Option<Ipv4Addr>);
+
+fn addr_args(r: &Request) -> KResult<AddrArgs> {
     let b = r.fixed(IFADDRMSG)?;
     let index = i32::from_le_bytes([b[4], b[5], b[6], b[7]]);
     let local = r.attr(IFADDRMSG, IFA_LOCAL).map(ip_of).transpose()?;
@@ -464,7 +479,8 @@ fn new_addr(v: &mut View, r: &Request) -> KResult<Answer> {
         let lo6 = fam == AF_INET6
             && index == IFINDEX_LO
             && prefix == 128
-            && r.attr(IFADDRMSG, IFA_LOCAL).or(r.attr(IFADDRMSG, IFA_ADDRESS))
+            && r.attr(IFADDRMSG, IFA_LOCAL)
+                .or(r.attr(IFADDRMSG, IFA_ADDRESS))
                 == Some(&Ipv6Addr::LOCALHOST.octets()[..]);
         return match (lo6, excl) {
             (true, true) => Err(Errno::EEXIST),
@@ -532,10 +548,8 @@ fn del_addr(v: &mut View, r: &Request) -> KResult<Answer> {
     }
 }
 
-/// One IPv4 route message.
-#[allow(clippy::too_many_arguments)]
-fn route_msg(
-    r: &Request,
+/// One IPv4 route as RTM_NEWROUTE carries it.
+struct V4Route {
     table: u32,
     ty: u8,
     proto: u8,
@@ -547,7 +561,23 @@ fn route_msg(
     src: Option<Ipv4Addr>,
     oif: i32,
     flags: u32,
-) -> Vec<u8> {
+}
+
+/// One IPv4 route message.
+fn route_msg(r: &Request, x: V4Route) -> Vec<u8> {
+    let V4Route {
+        table,
+        ty,
+        proto,
+        scope,
+        dst,
+        prefix,
+        gw,
+        metric,
+        src,
+        oif,
+        flags,
+    } = x;
     let mut body = [0u8; RTMSG];
     body[0] = AF_INET;
     body[1] = prefix;
@@ -584,17 +614,19 @@ fn main_route_msg(r: &Request, e: &Eth0, rt: &Route) -> Vec<u8> {
     };
     route_msg(
         r,
-        RT_TABLE_MAIN,
-        RTN_UNICAST,
-        proto,
-        scope,
-        rt.dst,
-        rt.prefix,
-        rt.gw,
-        rt.metric,
-        src,
-        IFINDEX_ETH0,
-        0,
+        V4Route {
+            table: RT_TABLE_MAIN,
+            ty: RTN_UNICAST,
+            proto,
+            scope,
+            dst: rt.dst,
+            prefix: rt.prefix,
+            gw: rt.gw,
+            metric: rt.metric,
+            src,
+            oif: IFINDEX_ETH0,
+            flags: 0,
+        },
     )
 }
 
@@ -630,17 +662,19 @@ fn route_dump(v: &View, r: &Request) -> Vec<Vec<u8>> {
         let local = |dst, prefix, ty, scope, oif| {
             route_msg(
                 r,
-                RT_TABLE_LOCAL,
-                ty,
-                RTPROT_KERNEL,
-                scope,
-                dst,
-                prefix,
-                None,
-                0,
-                Some(if oif == IFINDEX_LO { lo } else { dst }),
-                oif,
-                0,
+                V4Route {
+                    table: RT_TABLE_LOCAL,
+                    ty,
+                    proto: RTPROT_KERNEL,
+                    scope,
+                    dst,
+                    prefix,
+                    gw: None,
+                    metric: 0,
+                    src: Some(if oif == IFINDEX_LO { lo } else { dst }),
+                    oif,
+                    flags: 0,
+                },
             )
         };
         out.push(local(
@@ -664,17 +698,19 @@ fn route_dump(v: &View, r: &Request) -> Vec<Vec<u8>> {
                 if !e.broadcast.is_unspecified() {
                     out.push(route_msg(
                         r,
-                        RT_TABLE_LOCAL,
-                        RTN_BROADCAST,
-                        RTPROT_KERNEL,
-                        RT_SCOPE_LINK,
-                        e.broadcast,
-                        32,
-                        None,
-                        0,
-                        Some(ip),
-                        IFINDEX_ETH0,
-                        0,
+                        V4Route {
+                            table: RT_TABLE_LOCAL,
+                            ty: RTN_BROADCAST,
+                            proto: RTPROT_KERNEL,
+                            scope: RT_SCOPE_LINK,
+                            dst: e.broadcast,
+                            prefix: 32,
+                            gw: None,
+                            metric: 0,
+                            src: Some(ip),
+                            oif: IFINDEX_ETH0,
+                            flags: 0,
+                        },
                     ));
                 }
             }
@@ -707,34 +743,38 @@ fn route_get(v: &View, r: &Request) -> KResult<Answer> {
         };
         route_msg(
             r,
-            RT_TABLE_LOCAL,
-            RTN_LOCAL,
-            RTPROT_KERNEL,
-            RT_SCOPE_HOST,
-            dst,
-            32,
-            None,
-            0,
-            Some(src),
-            IFINDEX_LO,
-            RTM_F_CLONED,
+            V4Route {
+                table: RT_TABLE_LOCAL,
+                ty: RTN_LOCAL,
+                proto: RTPROT_KERNEL,
+                scope: RT_SCOPE_HOST,
+                dst,
+                prefix: 32,
+                gw: None,
+                metric: 0,
+                src: Some(src),
+                oif: IFINDEX_LO,
+                flags: RTM_F_CLONED,
+            },
         )
     } else {
         let e = v.eth0.as_ref().ok_or(Errno::ENETUNREACH)?;
         let rt = e.lookup(dst).ok_or(Errno::ENETUNREACH)?;
         route_msg(
             r,
-            RT_TABLE_MAIN,
-            RTN_UNICAST,
-            RTPROT_BOOT,
-            RT_SCOPE_UNIVERSE,
-            dst,
-            32,
-            rt.gw,
-            0,
-            e.ip(),
-            IFINDEX_ETH0,
-            RTM_F_CLONED,
+            V4Route {
+                table: RT_TABLE_MAIN,
+                ty: RTN_UNICAST,
+                proto: RTPROT_BOOT,
+                scope: RT_SCOPE_UNIVERSE,
+                dst,
+                prefix: 32,
+                gw: rt.gw,
+                metric: 0,
+                src: e.ip(),
+                oif: IFINDEX_ETH0,
+                flags: RTM_F_CLONED,
+            },
         )
     };
     Ok(Answer::Reply(m))
@@ -917,7 +957,10 @@ mod tests {
         let d = dump(&mut v, RTM_GETLINK, 0);
         assert_eq!(d.len(), 2);
         let h = NlHdr::parse(&d[1]).unwrap();
-        assert_eq!((h.ty, h.flags, h.seq, h.pid), (RTM_NEWLINK, NLM_F_MULTI, 5, 77));
+        assert_eq!(
+            (h.ty, h.flags, h.seq, h.pid),
+            (RTM_NEWLINK, NLM_F_MULTI, 5, 77)
+        );
         assert_eq!(attr_of(&d[0], IFINFOMSG, IFLA_IFNAME), b"lo\0");
         assert_eq!(attr_of(&d[1], IFINFOMSG, IFLA_IFNAME), b"eth0\0");
         assert_eq!(attr_of(&d[1], IFINFOMSG, IFLA_MTU), 1500u32.to_le_bytes());
@@ -981,9 +1024,18 @@ mod tests {
         assert_eq!(e.addr, None);
         assert!(e.routes.is_empty(), "the routes went with the address");
         assert_eq!(run(&mut v, &del, true), Err(Errno::EADDRNOTAVAIL));
-        let other = req(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &ifa, &[(IFA_LOCAL, &[10, 0, 3, 1])]);
+        let other = req(
+            RTM_NEWADDR,
+            NLM_F_CREATE | NLM_F_EXCL,
+            &ifa,
+            &[(IFA_LOCAL, &[10, 0, 3, 1])],
+        );
         assert_eq!(run(&mut v, &other, true), Ok(Answer::Done));
-        assert_eq!(run(&mut v, &add, true), Err(Errno::EOPNOTSUPP), "one address");
+        assert_eq!(
+            run(&mut v, &add, true),
+            Err(Errno::EOPNOTSUPP),
+            "one address"
+        );
         let e = v.eth0.as_ref().unwrap();
         assert_eq!(e.addr, Some((Ipv4Addr::new(10, 0, 3, 1), 24)));
         assert_eq!(e.routes.len(), 1, "its connected route");
@@ -1005,13 +1057,21 @@ mod tests {
         assert_eq!(run(&mut v, &radd, true), Err(Errno::EEXIST));
         let nocreate = req(RTM_NEWROUTE, 0, &rtm, &[(RTA_GATEWAY, gw)]);
         assert_eq!(run(&mut v, &nocreate, true), Err(Errno::ENOENT));
-        let far = req(RTM_NEWROUTE, NLM_F_CREATE, &rtm, &[(RTA_GATEWAY, &[9, 9, 9, 9])]);
+        let far = req(
+            RTM_NEWROUTE,
+            NLM_F_CREATE,
+            &rtm,
+            &[(RTA_GATEWAY, &[9, 9, 9, 9])],
+        );
         assert_eq!(run(&mut v, &far, true), Err(Errno::ENETUNREACH));
         let lo_oif = 1u32.to_le_bytes();
         let on_lo = req(RTM_NEWROUTE, NLM_F_CREATE, &rtm, &[(RTA_OIF, &lo_oif)]);
         assert_eq!(run(&mut v, &on_lo, true), Err(Errno::EOPNOTSUPP));
         let e = v.eth0.as_ref().unwrap();
-        assert_eq!(e.lookup(Ipv4Addr::new(8, 8, 8, 8)).unwrap().gw, Some(Ipv4Addr::new(10, 0, 3, 254)));
+        assert_eq!(
+            e.lookup(Ipv4Addr::new(8, 8, 8, 8)).unwrap().gw,
+            Some(Ipv4Addr::new(10, 0, 3, 254))
+        );
         let rdel = req(RTM_DELROUTE, NLM_F_ACK, &rtm, &[]);
         assert_eq!(run(&mut v, &rdel, true), Ok(Answer::Done));
         assert_eq!(run(&mut v, &rdel, true), Err(Errno::ESRCH));
@@ -1034,8 +1094,14 @@ mod tests {
         let mtu = 9000u32.to_le_bytes();
         let m = req(RTM_NEWLINK, 0, &ifi, &[(IFLA_MTU, &mtu)]);
         assert_eq!(run(&mut v, &m, true), Err(Errno::EOPNOTSUPP));
-        assert_eq!(run(&mut v, &req(99, 0, &[0; 16], &[]), true), Err(Errno::EOPNOTSUPP));
-        assert_eq!(run(&mut v, &req(RTM_NEWADDR, 0, &[2], &[]), true), Err(Errno::EINVAL));
+        assert_eq!(
+            run(&mut v, &req(99, 0, &[0; 16], &[]), true),
+            Err(Errno::EOPNOTSUPP)
+        );
+        assert_eq!(
+            run(&mut v, &req(RTM_NEWADDR, 0, &[2], &[]), true),
+            Err(Errno::EINVAL)
+        );
     }
 
     #[test]
