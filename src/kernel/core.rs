@@ -111,6 +111,8 @@ pub struct Kernel {
     /// The AF_PACKET sockets, which see eth0's frames
     /// (`kernel/files/packet.rs`).
     pub packet_socks: Vec<std::rc::Weak<super::files::packet::PacketFile>>,
+    /// The netlink port ids in use (`kernel/files/netlink.rs`).
+    pub netlink_ports: super::files::netlink::Ports,
     /// The user-mode NAT's host sockets (`kernel/netfwd.rs`).
     pub net_host: super::netfwd::NetHost,
     pub config: KernelConfig,
@@ -223,6 +225,7 @@ impl Kernel {
             sockmem: Default::default(),
             inet: None,
             packet_socks: Vec::new(),
+            netlink_ports: Default::default(),
             net_host: Default::default(),
             config,
             boot: Instant::now(),

@@ -13,6 +13,7 @@
 //! | `packet.rs`       | AF_PACKET sockets: sockaddr_ll, eth0's frames, the capped receive queue |
 //! | `bpf.rs`          | classic BPF socket filters: Linux's attach checks and the interpreter |
 //! | `inet/`           | AF_INET/AF_INET6 TCP and UDP on the smoltcp stack, the interfaces |
+//! | `netlink/`        | AF_NETLINK NETLINK_ROUTE sockets: message framing, rtnetlink's link, address and route requests |
 
 #![deny(unsafe_code)]
 
@@ -20,6 +21,7 @@ pub mod bpf;
 pub mod cmsg;
 pub mod epoll;
 pub mod inet;
+pub mod netlink;
 pub mod packet;
 pub mod sockaddr;
 pub mod sockbuf;

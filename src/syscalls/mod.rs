@@ -12,6 +12,7 @@
 //! | `ioctl.rs`    | terminal and generic ioctls |
 //! | `poll.rs`     | poll, ppoll, select, pselect6 |
 //! | `net.rs`      | sockets: socket, bind, connect, send/recv*, sockopts |
+//! | `netlink.rs`  | AF_NETLINK (NETLINK_ROUTE) sockets: the socket calls, then on to `rawnet.rs` (AF_PACKET), `inet.rs`, `net.rs` |
 //! | `epoll.rs`    | epoll_create*, epoll_ctl, epoll_wait/pwait/pwait2 |
 //! | `mm.rs`       | mmap, munmap, mprotect, mremap, brk, madvise, msync, mincore |
 //! | `mlock.rs`    | mlock, mlock2, munlock, mlockall, munlockall; RLIMIT_MEMLOCK |
@@ -46,6 +47,7 @@ mod misc;
 mod mlock;
 mod mm;
 mod net;
+mod netlink;
 mod poll;
 mod process;
 mod ptimer;

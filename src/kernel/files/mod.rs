@@ -17,6 +17,7 @@
 //! | `unix_gc.rs`  | the collector of AF_UNIX sockets in flight in unreachable cycles (SCM_RIGHTS) |
 //! | `inet.rs`     | AF_INET/AF_INET6 sockets (the stack is `crate::net::inet`) |
 //! | `packet.rs`   | AF_PACKET sockets: eth0's frames (the socket is `crate::net::packet`) |
+//! | `netlink.rs`  | AF_NETLINK NETLINK_ROUTE sockets: port ids, requests answered from the interfaces (the protocol is `crate::net::netlink`) |
 //! | `rawip.rs`    | AF_INET SOCK_RAW IPPROTO_RAW: send-only raw IPv4, the interface ioctls |
 //! | `epoll.rs`    | epoll instances (the interest list is `crate::net::epoll`) |
 //! | `timerfd.rs`  | timerfd: expirations of a timer as a file, and its syscalls |
@@ -45,6 +46,7 @@ pub mod hub;
 pub mod inet;
 pub mod inotify;
 pub mod memfd;
+pub mod netlink;
 pub mod packet;
 pub mod pidfd;
 pub mod pipe;

@@ -160,6 +160,42 @@ impl Eth0 {
         }
     }
 
+    /// RTM_NEWADDR: `ip`/`prefix` with `broadcast` (0.0.0.0: none, as
+    /// `ip addr add` without `brd`). EEXIST for the address eth0 has
+    /// (with `excl`; else its broadcast is replaced); EOPNOTSUPP for a
+    /// second, different one (eth0 holds one IPv4 address), EINVAL for a
+    /// prefix over 32.
+    pub fn add_addr(
+        &mut self,
+        ip: Ipv4Addr,
+        prefix: u8,
+        broadcast: Ipv4Addr,
+        excl: bool,
+    ) -> KResult<()> {
+        if prefix > 32 {
+            return Err(Errno::EINVAL);
+        }
+        match self.addr {
+            Some(a) if a == (ip, prefix) => {
+                if excl {
+                    return Err(Errno::EEXIST);
+                }
+                self.broadcast = broadcast;
+                Ok(())
+            }
+            Some(_) => Err(Errno::EOPNOTSUPP),
+            None => {
+                self.insert_addr(ip, prefix, broadcast);
+                Ok(())
+            }
+        }
+    }
+
+    /// RTM_DELADDR: removes the address (its routes go with it).
+    pub fn remove_addr(&mut self) {
+        self.delete_addr();
+    }
+
     /// SIOCSIFADDR. 0.0.0.0 deletes the address.
     pub fn set_addr(&mut self, ip: Ipv4Addr) -> KResult<()> {
         let prefix = classful(ip).ok_or(Errno::EINVAL)?;
