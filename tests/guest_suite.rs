@@ -88,6 +88,7 @@ const COMPARED: &[&str] = &[
     "t_pipewrite",
     "t_remount_ro",
     "t_settime",
+    "t_dnotify",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -236,6 +237,7 @@ compare!(
     t_pipewrite,
     t_remount_ro,
     t_settime,
+    t_dnotify,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
