@@ -89,6 +89,7 @@ const COMPARED: &[&str] = &[
     "t_remount_ro",
     "t_settime",
     "t_dnotify",
+    "t_pipesig",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -238,6 +239,7 @@ compare!(
     t_remount_ro,
     t_settime,
     t_dnotify,
+    t_pipesig,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
