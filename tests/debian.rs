@@ -4,32 +4,53 @@
 //! task, vmstat, sysfs, tar with a symlink) runs as
 //! init under umlrun and natively in a chroot of the same tree, and the
 //! outputs must match; so must the jobs in tests/debian_jobs/ (SysV IPC
-//! through ipcs, Python multiprocessing).
+//! through ipcs, Python multiprocessing); and the image boots with its own
+//! init to a console login, runs a few commands and powers off (umlrun
+//! exits 0).
 //!
-//! Not in the default `cargo test`: it needs the Debian image, which needs
-//! the network the first time and root. Run it with
-//!
-//! ```sh
-//! disk-images/build-debian && cargo test --release --test debian -- --ignored
-//! ```
+//! The image is found or built as scripts/conformance does: by running
+//! disk-images/build-debian, which returns at once when the image is up to
+//! date (the first build needs root and the network, a few minutes).
+//! scripts/test builds it in a step of its own before `cargo test`.
 
 mod support;
 mod support_many;
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use support::*;
 use support_many::{Fleet, Runner};
 
+/// The image and the tree, made (or found up to date) by
+/// disk-images/build-debian once per test run.
 fn debian() -> (std::path::PathBuf, std::path::PathBuf) {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let built = BUILT.get_or_init(|| {
+        let out = Command::new(repo.join("disk-images/build-debian"))
+            .output()
+            .map_err(|e| format!("disk-images/build-debian: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "disk-images/build-debian failed ({}):\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    });
+    if let Err(e) = built {
+        panic!("{e}");
+    }
     let img = repo.join("disk-images/debian.img");
     let root = repo.join("target/debian/root");
     assert!(
         img.is_file() && root.join("usr/local/sbin/umlrun-job").is_file(),
-        "run disk-images/build-debian first"
+        "disk-images/build-debian succeeded but left no debian.img or tree"
     );
     (img, root)
 }
@@ -60,16 +81,16 @@ fn native(root: &Path, job: &str) -> GuestRun {
 }
 
 #[test]
-#[ignore = "needs disk-images/build-debian (network, root): cargo test --release --test debian -- --ignored"]
 fn smoke_same_as_native() {
     same_as_native("umlrun-smoke", Duration::from_secs(120));
 }
 
 /// Boots the image with its own init (sysvinit, rcS and rc 2) to the
-/// console's `login:`, logs in as root (no password) and runs what the
-/// issue names: python3 -c, bash, ps aux, df, vmstat 1 2, script.
+/// console's `login:`, logs in as root (no password), runs what the issue
+/// names (python3 -c, bash, ps aux, df, vmstat 1 2, script) and a few
+/// everyday commands (apt-get --version, ls -l /), then `poweroff`: init
+/// runs its shutdown scripts and umlrun exits 0.
 #[test]
-#[ignore = "needs disk-images/build-debian (network, root): cargo test --release --test debian -- --ignored"]
 fn console_login() {
     let (img, _) = debian();
     let mut fleet = Fleet::new(Runner::umlrun("mmap"), &img, "512M").unwrap();
@@ -86,6 +107,14 @@ fn console_login() {
     };
     assert_eq!(run("python3 -c 'print(6 * 7)'").trim(), "42");
     assert_eq!(run("bash -c 'echo $((2 ** 10))'").trim(), "1024");
+    let apt = run("apt-get --version");
+    assert!(apt.starts_with("apt "), "{apt}");
+    let ls = run("ls -l /");
+    for entry in [" bin -> usr/bin", " etc\n", " usr\n", " proc\n"] {
+        assert!(ls.contains(entry), "`ls -l /` lacks {entry:?}:\n{ls}");
+    }
+    // ls -l reads xattrs (ACLs, SELinux labels): no "Function not implemented".
+    assert!(!ls.contains("not implemented"), "{ls}");
     let ps = run("ps aux");
     assert!(ps.contains("/sbin/init") && ps.contains("ps aux"), "{ps}");
     // ps's START is btime + start time: this year, not 1970.
@@ -94,7 +123,21 @@ fn console_login() {
     assert_eq!(run("vmstat 1 2").lines().count(), 4);
     run("script -qc true /dev/null");
     assert!(!run("cat /proc/cmdline").trim().is_empty());
-    g.request_poweroff(false);
+    g.send("poweroff\n").unwrap();
+    let status = g
+        .wait_exited(Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("umlrun still runs 120 s after poweroff:\n{}", g.tail(30)));
+    assert!(
+        status.success(),
+        "umlrun exited with {status} after poweroff:\n{}",
+        g.tail(30)
+    );
+    let console = String::from_utf8_lossy(&g.transcript()).into_owned();
+    assert!(
+        console.contains("Will now halt") || console.contains("Will now power off"),
+        "init did not run its halt script:\n{}",
+        g.tail(30)
+    );
 }
 
 /// `job` exits 0 natively and prints the same under umlrun, with the same
@@ -121,7 +164,6 @@ fn same_as_native(job: &str, timeout: Duration) {
 /// attaches, semops and sends through ctypes) and shows the limits from
 /// /proc/sys/kernel; ipcrm removes them.
 #[test]
-#[ignore = "needs disk-images/build-debian (network, root): cargo test --release --test debian -- --ignored"]
 fn sysv_ipcs_same_as_native() {
     same_as_native(
         include_str!("debian_jobs/ipcs.sh"),
@@ -134,7 +176,6 @@ fn sysv_ipcs_same_as_native() {
 /// Semaphore (POSIX semaphores in /dev/shm, futexes across processes);
 /// shared_memory segments in /dev/shm and a Manager process (issue 18).
 #[test]
-#[ignore = "needs disk-images/build-debian (network, root): cargo test --release --test debian -- --ignored"]
 fn python_multiprocessing_same_as_native() {
     same_as_native(
         include_str!("debian_jobs/multiprocessing.sh"),

@@ -94,6 +94,8 @@ const COMPARED: &[&str] = &[
     "t_settime",
     "t_nice_share",
     "t_setfl",
+    "t_dnotify",
+    "t_pipesig",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -251,6 +253,8 @@ compare!(
     t_settime,
     t_nice_share,
     t_setfl,
+    t_dnotify,
+    t_pipesig,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -25,7 +25,7 @@
 //! | [`Tms`] | struct tms (32 bytes) |
 //! | [`Statx`], [`StatxTimestamp`] | struct statx (256 bytes) |
 //! | [`Dirent64Head`] | linux_dirent64 before its name (19 bytes, packed) |
-//! | [`SiginfoFault`], [`SiginfoProc`] | siginfo_t (128 bytes): the fault and the sender/child/timer views of its union |
+//! | [`SiginfoFault`], [`SiginfoProc`], [`SiginfoPoll`] | siginfo_t (128 bytes): the fault, sender/child/timer and SIGIO (band, fd) views of its union |
 
 #![deny(unsafe_code)]
 
@@ -311,6 +311,21 @@ guest_struct! {
         pub si_pid: i32 = 16,
         pub si_uid: u32 = 20,
         pub si_word: u64 = 24,
+        pub _rest: [u64; 12] = 32,
+    }
+}
+
+guest_struct! {
+    /// siginfo_t of a file's signal (SIGIO or its F_SETSIG signal, Linux's
+    /// SIL_POLL): the poll band of the event and the fd it is about.
+    pub struct SiginfoPoll [128] {
+        pub si_signo: i32 = 0,
+        pub si_errno: i32 = 4,
+        pub si_code: i32 = 8,
+        pub _pad0: i32 = 12,
+        pub si_band: i64 = 16,
+        pub si_fd: i32 = 24,
+        pub _pad1: i32 = 28,
         pub _rest: [u64; 12] = 32,
     }
 }

@@ -13,7 +13,7 @@
 //! FP_XSTATE_MAGIC2; uc_flags has UC_FP_XSTATE. Without those markers
 //! rt_sigreturn restores the FXSAVE part only and resets the rest.
 
-use crate::abi::layout::{GuestStruct, SiginfoFault, SiginfoProc};
+use crate::abi::layout::{GuestStruct, SiginfoFault, SiginfoPoll, SiginfoProc};
 use crate::platform::{FpRegs, Regs, FP_XSTATE_MAGIC2, XFEATURE_FP, XFEATURE_SSE};
 
 /// The signal numbers (defined once, in `crate::abi`).
@@ -161,12 +161,27 @@ pub struct SigInfo {
     pub forced: bool,
     /// A POSIX timer's signal: its arming generation (0: not a timer's).
     pub timer: u32,
+    /// A file's signal (SIGIO or its F_SETSIG signal: dnotify, leases):
+    /// si_band and si_fd.
+    pub poll: Option<(i64, i32)>,
 }
 
 impl SigInfo {
     /// The 128-byte `siginfo_t`.
     pub fn to_bytes(&self) -> [u8; 128] {
         let mut b = [0u8; 128];
+        if let Some((band, fd)) = self.poll {
+            SiginfoPoll {
+                si_signo: self.signo,
+                si_errno: self.errno,
+                si_code: self.code,
+                si_band: band,
+                si_fd: fd,
+                ..SiginfoPoll::default()
+            }
+            .write_to(&mut b);
+            return b;
+        }
         match self.signo {
             SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP if self.code > 0 => SiginfoFault {
                 si_signo: self.signo,

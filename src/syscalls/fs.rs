@@ -968,6 +968,11 @@ fn do_rename(
     if flags & RENAME_EXCHANGE != 0 {
         let dst = nex.ok_or(Errno::ENOENT)?;
         fs.exchange(opar.node.ino, &oname, npar.node.ino, &nname)?;
+        if opar.node == npar.node {
+            // Two moves, as Linux's: each a rename in the directory.
+            k.dnotify_rename(opar.node);
+            k.dnotify_rename(opar.node);
+        }
         let cookie = k.rename_cookie();
         k.notify_child(
             opar.node,
@@ -1010,6 +1015,9 @@ fn do_rename(
         if let Err(e) = fs.create(opar.node.ino, &oname, S_IFCHR, cred.euid, cred.egid, 0) {
             log::debug!("renameat2: whiteout not made: {e:?}");
         }
+    }
+    if opar.node == npar.node {
+        k.dnotify_rename(opar.node);
     }
     let cookie = k.rename_cookie();
     let dir_bit = isdir_bit(&src.stat);
@@ -1776,6 +1784,10 @@ pub fn sys_fcntl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         crate::kernel::files::memfd::F_ADD_SEALS | crate::kernel::files::memfd::F_GET_SEALS => {
             let f = files.borrow().file(fd)?;
             crate::kernel::files::memfd::fcntl_seals(k, &f, a[1], a[2])
+        }
+        crate::kernel::files::dnotify::F_NOTIFY => {
+            let f = files.borrow().file(fd)?;
+            crate::kernel::files::dnotify::fcntl_notify(k, tid, f, fd, a[2])
         }
         F_GETPIPE_SZ | F_SETPIPE_SZ => {
             let f = files.borrow().file(fd)?;

@@ -124,5 +124,25 @@ int main(void) {
     char link[64] = {0}, self[64];
     snprintf(self, sizeof self, "/proc/self/fd/%d", me);
     CHECK(readlink(self, link, sizeof link - 1) > 0 && strcmp(link, "anon_inode:[pidfd]") == 0, "/proc/self/fd link: %s", link);
+    /* An open /proc/<pid> directory is a pidfd to pidfd_send_signal (as
+     * Python's test_signal uses it); a task directory or a file is not. */
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d", getpid());
+    int pd = open(dir, O_RDONLY | O_DIRECTORY);
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &usr1, NULL);
+    struct timespec zero = {0, 0};
+    CHECK(pd >= 0 && pidfd_send_signal(pd, SIGUSR2, NULL, 0) == 0 && sigtimedwait(&usr1, NULL, &zero) == SIGUSR2,
+          "a /proc/<pid> directory fd: the signal arrives");
+    snprintf(dir, sizeof dir, "/proc/%d/task/%d", getpid(), getpid());
+    int td = open(dir, O_RDONLY | O_DIRECTORY);
+    CHECK(td >= 0 && pidfd_send_signal(td, 0, NULL, 0) < 0 && errno == EBADF, "a /proc/<pid>/task/<tid> fd: EBADF");
+    int sf = open("/proc/self/status", O_RDONLY);
+    CHECK(sf >= 0 && pidfd_send_signal(sf, 0, NULL, 0) < 0 && errno == EBADF, "/proc/self/status: EBADF");
+    close(pd);
+    close(td);
+    close(sf);
     return t_end();
 }

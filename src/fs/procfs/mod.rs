@@ -276,6 +276,15 @@ fn split(i: Ino) -> (u32, u64, u32) {
     ((i >> 32) as u32, (i >> 24) & 0xff, (i & 0xff_ffff) as u32)
 }
 
+/// The pid whose /proc/<pid> directory inode `i` is (None for any other
+/// proc inode): pidfd_send_signal takes such a directory's fd as a pidfd.
+pub fn pid_dir_of(i: Ino) -> Option<u32> {
+    match split(i) {
+        (pid, P_DIR, 0) if pid > 0 => Some(pid),
+        _ => None,
+    }
+}
+
 fn dt(k: Kind) -> u8 {
     match k {
         Kind::Dir => DT_DIR,

@@ -1,4 +1,4 @@
-//! What the event files (timerfd, signalfd, pidfd, memfd, inotify) need from
+//! What the event files (timerfd, signalfd, pidfd, memfd, inotify, dnotify) need from
 //! the rest of the kernel, in one place: the armed timerfds by id (their
 //! expiries are `TimerKey::TimerFd` deadlines), and the wait queues that
 //! kernel events wake — a signal queued to any task (signalfd), a
@@ -30,6 +30,8 @@ pub struct EventHub {
     pub seals: HashMap<(usize, u64), u32>,
     /// Inotify instances (weak; empty: no file system hook does anything).
     pub inotify: Vec<Weak<super::inotify::Inotify>>,
+    /// F_NOTIFY watches (dnotify.rs; empty: nothing to check).
+    pub dnotify: Vec<super::dnotify::DnWatch>,
 }
 
 impl Default for EventHub {
@@ -43,11 +45,18 @@ impl Default for EventHub {
             memfd_mount: None,
             seals: HashMap::new(),
             inotify: Vec::new(),
+            dnotify: Vec::new(),
         }
     }
 }
 
 impl EventHub {
+    /// Does any inotify instance or dnotify watch listen to file system
+    /// events? (The hooks cost only this check when none does.)
+    pub fn fs_watched(&self) -> bool {
+        !self.inotify.is_empty() || !self.dnotify.is_empty()
+    }
+
     /// A fresh id (timerfds, memfd names).
     pub fn timer_id(&mut self) -> u64 {
         let id = self.next_timer;

@@ -15,7 +15,8 @@
 //! open/close/access of a directory carry IN_ISDIR; for a file, a watch
 //! on its directory gets the event too, with the name. IN_DELETE_SELF comes at
 //! the unlink of the last link, not when the inode is finally freed.
-//! Hooks cost one check of `EventHub::inotify` when nothing watches.
+//! Hooks cost one check of `EventHub::inotify` when nothing watches. The
+//! same hooks feed dnotify's watches (dnotify.rs) on the directory.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -266,6 +267,7 @@ impl Kernel {
 
     /// An event about `name` in directory `dir`.
     pub fn notify_child(&mut self, dir: Node, name: &[u8], mask: u32, cookie: u32) {
+        self.dnotify_event(dir, mask);
         let Some(all) = self.inotifies() else {
             return;
         };
@@ -276,6 +278,7 @@ impl Kernel {
 
     /// An event about `node` itself (its own watches, no name).
     pub fn notify_node(&mut self, node: Node, mask: u32) {
+        self.dnotify_event(node, mask);
         let Some(all) = self.inotifies() else {
             return;
         };
@@ -287,7 +290,7 @@ impl Kernel {
     /// An event about the file `node` at canonical `path`: its own
     /// watches, and its directory's (found by the path) with its name.
     pub fn notify_path(&mut self, tid: Pid, path: &[u8], node: Node, mask: u32) {
-        if self.inotifies().is_none() {
+        if self.inotifies().is_none() && self.evhub.dnotify.is_empty() {
             return;
         }
         // The directory's watches first, then the file's, as Linux.
@@ -326,7 +329,7 @@ impl Kernel {
     /// The last reference to an open file went: IN_CLOSE_WRITE or
     /// IN_CLOSE_NOWRITE for a file with an inode.
     pub fn notify_close(&mut self, f: &OpenFileRef) {
-        if self.evhub.inotify.is_empty() {
+        if !self.evhub.fs_watched() {
             return;
         }
         let (node, path, writable) = {
@@ -350,7 +353,7 @@ impl Kernel {
     /// An event on an open file (open, access, close): IN_ISDIR added for
     /// a directory, as Linux's fsnotify_parent does.
     pub fn notify_file(&mut self, tid: Pid, path: &[u8], node: Node, mask: u32) {
-        if self.evhub.inotify.is_empty() {
+        if !self.evhub.fs_watched() {
             return;
         }
         let dir = self.mounts.stat_node(node).map_or(0, |st| isdir_bit(&st));

@@ -24,6 +24,7 @@
 //! | `signalfd.rs` | signalfd: the caller's pending signals as a file, and its syscalls |
 //! | `pidfd.rs`    | pidfd: a process as a file (pidfd_open, pidfd_send_signal) |
 //! | `inotify.rs`  | inotify: watches, the event queue, the hooks the VFS syscalls call |
+//! | `dnotify.rs`  | dnotify (fcntl F_NOTIFY): directory watches fed by inotify's hooks, the file's signal (send_sigio) |
 //! | `memfd.rs`    | memfd_create: an unnamed tmpfs file, with seals |
 //! | `fdinfo.rs`   | /proc/<pid>/fdinfo/<fd> and /proc/net/unix text |
 //! | `hub.rs`      | what those need from the kernel: timerfd ids, signal and exit wait queues |
@@ -39,6 +40,7 @@
 pub mod blockdev;
 pub mod chardev;
 pub mod dir;
+pub mod dnotify;
 pub mod epoll;
 pub mod eventfd;
 pub mod fdinfo;
@@ -94,7 +96,7 @@ impl Kernel {
         }
         let ops = ops_of(f);
         let n = ops.read(self, &Io { tid, file: f, pos }, buf)?;
-        if n > 0 && !self.evhub.inotify.is_empty() {
+        if n > 0 && self.evhub.fs_watched() {
             if let Some(node) = ops.node() {
                 let path = f.borrow().path.clone();
                 self.notify_file(tid, &path, node, inotify::IN_ACCESS);
@@ -116,7 +118,7 @@ impl Kernel {
         }
         let ops = ops_of(f);
         let n = ops.write(self, &Io { tid, file: f, pos }, data)?;
-        if n > 0 && !self.evhub.inotify.is_empty() {
+        if n > 0 && self.evhub.fs_watched() {
             if let Some(node) = ops.node() {
                 let path = f.borrow().path.clone();
                 self.notify_path(tid, &path, node, inotify::IN_MODIFY);
@@ -157,6 +159,7 @@ impl Kernel {
     /// POSIX locks on the file go, then the reference (`release_file`).
     pub fn close_entry(&mut self, table: u64, f: OpenFileRef) {
         self.locks_fd_closed(table, &f);
+        self.dnotify_flush(table, &f);
         self.release_file(f);
     }
 }

@@ -137,7 +137,10 @@ pub fn sys_pidfd_send_signal(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult
     }
     let f = k.task(tid)?.files.borrow().file(a[0] as u32 as i32)?;
     let ops = ops_of(&f);
-    let pid = kind::<PidFd>(&ops).ok_or(Errno::EBADF)?.pid;
+    let pid = match kind::<PidFd>(&ops) {
+        Some(p) => p.pid,
+        None => proc_dir_pid(k, &ops).ok_or(Errno::EBADF)?,
+    };
     if !(0..=NSIG).contains(&sig) {
         return Err(Errno::EINVAL);
     }
@@ -186,4 +189,15 @@ pub fn sys_pidfd_send_signal(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult
         k.send_to_process(target, info);
     }
     ok(0)
+}
+
+/// As Linux's tgid_pidfd_to_pid: an open /proc/<pid> directory stands for
+/// that process in pidfd_send_signal.
+fn proc_dir_pid(k: &Kernel, ops: &Rc<dyn FileDescription>) -> Option<Pid> {
+    let node = ops.node()?;
+    if k.mounts.get(node.mnt).ok()?.kind != "proc" {
+        return None;
+    }
+    let pid = crate::fs::procfs::pid_dir_of(node.ino)?;
+    Pid::try_from(pid).ok()
 }

@@ -54,6 +54,12 @@ pub fn signalfd_siginfo(i: &SigInfo) -> [u8; SIGINFO_SIZE] {
     put32(4, i.errno as u32);
     put32(8, i.code as u32);
     let fault = matches!(i.signo, SIGSEGV | SIGBUS | SIGILL | SIGFPE | SIGTRAP) && i.code > 0;
+    if let Some((band, fd)) = i.poll {
+        // ssi_fd, ssi_band (Linux's SIL_POLL).
+        put32(20, fd as u32);
+        put32(28, band as u32);
+        return b;
+    }
     if i.code == crate::kernel::posix_timers::SI_TIMER {
         // ssi_tid, ssi_overrun, then the value below.
         put32(24, i.pid as u32);
