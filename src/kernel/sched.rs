@@ -406,7 +406,7 @@ impl Kernel {
             r
         };
         match res {
-            Ok(()) => {}
+            Ok(()) => self.oom_wait_done(tid),
             Err(FaultError::Segv { accerr }) => {
                 log::debug!("task {tid}: SIGSEGV at {:#x} (write {write})", f.addr);
                 self.force_signal(

@@ -94,6 +94,7 @@ pub fn boot(program: Program) -> (Kernel, Trace) {
             ubd_mode: Default::default(),
             limits: Default::default(),
             cmdline: b"init=/init".to_vec(),
+            oom_wait: Default::default(),
         },
         Box::new(platform),
     );
