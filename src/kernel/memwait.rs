@@ -13,7 +13,9 @@
 //! acts. The sleep is a memory stall (full when no task could run), so
 //! the guest's PSI, which the balancer reads in `stats`, rises.
 //!
-//! Only page faults wait: a syscall that needs a frame goes to the OOM
+//! While a plug may come, a user fault leaves [`KEEP_FREE_FRAMES`] free
+//! (it goes to the OOM path short of them) so syscalls find frames while
+//! it waits. Only page faults wait: a syscall that needs a frame goes to the OOM
 //! path at once (it cannot be retried from its start halfway through).
 //! A guest at `maxmem=` has nothing to wait for. A wait is bounded: the
 //! guest cannot hold the kernel, and the other tasks run meanwhile.
@@ -27,6 +29,13 @@ use super::timers::TimerKey;
 /// How long a faulting task sleeps before it faults again.
 pub const RETRY: Duration = Duration::from_millis(10);
 
+/// Frames a user fault leaves free while a plug may come (2 MiB): a
+/// task that waits holds no lock, but a syscall that needs a frame
+/// meanwhile (the shell forking `cat`, a pipe write) cannot wait; without
+/// this it would go to the OOM killer, which picks the waiting burst.
+/// Linux keeps such a reserve too (min_free_kbytes).
+pub const KEEP_FREE_FRAMES: u64 = 512;
+
 /// A task's wait: since when, and when it last went to sleep.
 #[derive(Debug, Clone, Copy)]
 pub struct MemWait {
@@ -35,12 +44,29 @@ pub struct MemWait {
 }
 
 impl Kernel {
+    /// Whether a plug may still come: `oom_wait=` set and hot-plug
+    /// headroom left below maxmem=.
+    fn plug_may_come(&self) -> bool {
+        !self.config.oom_wait.is_zero()
+            && self.physmem.frames_plugged() < self.physmem.frames_total()
+    }
+
+    /// The frames a user fault must leave free now ([`KEEP_FREE_FRAMES`]
+    /// while a plug may come, else none).
+    pub fn oom_wait_keep_free(&self) -> u64 {
+        if self.plug_may_come() {
+            KEEP_FREE_FRAMES
+        } else {
+            0
+        }
+    }
+
     /// Out of frames in a page fault of `tid` (reclaim and swap found
     /// nothing): true when it sleeps [`RETRY`] and faults again instead
     /// of going to the OOM killer.
     pub fn oom_wait_for_plug(&mut self, tid: Pid) -> bool {
         let wait = self.config.oom_wait;
-        if wait.is_zero() || self.physmem.frames_plugged() >= self.physmem.frames_total() {
+        if !self.plug_may_come() {
             return false;
         }
         let now = Instant::now();

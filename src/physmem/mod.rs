@@ -141,8 +141,15 @@ impl PhysMem {
     /// Refused (`OutOfMemory`) when no frame is free, or when the frames
     /// the memfd backs are at the limit (`set_backed_limit`).
     pub fn alloc(&self) -> Result<Frame, PhysMemError> {
+        self.alloc_keeping(0)
+    }
+
+    /// As [`PhysMem::alloc`], also refused when fewer than `keep` frames
+    /// are free: what a user fault may take, leaving `keep` for the
+    /// kernel's own needs (kernel/memwait.rs).
+    pub fn alloc_keeping(&self, keep: u64) -> Result<Frame, PhysMemError> {
         let mut inner = self.inner.lock();
-        if inner.committed() >= self.backed_limit() {
+        if inner.committed() >= self.backed_limit() || inner.alloc.free_count() < keep {
             return Err(PhysMemError::OutOfMemory);
         }
         inner.alloc.alloc().ok_or(PhysMemError::OutOfMemory)

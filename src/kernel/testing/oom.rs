@@ -103,7 +103,20 @@ fn a_fault_below_maxmem_waits_for_a_plug_before_the_killer() {
 
     let (mut k, child) = two_processes(16, 64);
     k.config.oom_wait = std::time::Duration::from_millis(80);
+    assert_eq!(k.oom_wait_keep_free(), 0, "at maxmem=: no plug can come");
     assert!(k.mem_unplug(512) > 0, "headroom to wait for");
+    // A user fault leaves frames for syscalls while it may wait.
+    let keep = crate::kernel::memwait::KEEP_FREE_FRAMES;
+    assert_eq!(k.oom_wait_keep_free(), keep);
+    k.frames.keep_free = keep;
+    let mut taken = Vec::new();
+    while let Ok(f) = k.frames.alloc() {
+        taken.push(f);
+    }
+    assert_eq!(k.physmem.stats().frames_free, keep);
+    k.frames.keep_free = 0;
+    assert!(k.frames.alloc().is_ok(), "a syscall still finds a frame");
+    drop(taken);
     let held = exhaust(&mut k);
     assert!(!k.out_of_memory(child, false), "a wait is not a retry now");
     let state = k.task(child).unwrap().state;
