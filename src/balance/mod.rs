@@ -66,9 +66,15 @@ impl GuestView {
         self.used().saturating_sub(self.clean_cache)
     }
 
+    /// Free memory and clean page cache: what the guest can use without
+    /// an OOM kill or a plug.
+    pub fn reclaimable(&self) -> u64 {
+        self.free.saturating_add(self.clean_cache)
+    }
+
     /// What an unplug could take now, keeping `reserve` free and `min`.
     pub fn spare(&self, reserve: u64) -> u64 {
-        (self.free.saturating_add(self.clean_cache))
+        self.reclaimable()
             .saturating_sub(reserve)
             .min(self.plugged.saturating_sub(self.min))
     }
@@ -313,10 +319,14 @@ impl Policy for HostShouldNotSwap {
         } else {
             // At or above the floor: the room is what lies past floor + slack.
             let mut room = avail.saturating_sub(self.floor.saturating_add(self.slack));
-            let short = |g: &GuestView| g.free < self.reserve || g.pressure > self.psi_max;
+            // Free memory counts its clean page cache (the guest reclaims it
+            // before it runs short): spare() takes both, so a donor left
+            // with reserve in free + clean cache is not short at once.
+            let short = |g: &GuestView| g.reclaimable() < self.reserve || g.pressure > self.psi_max;
             // Growing: short now, or topped up lately and still busy.
             let growing = |g: &GuestView| {
-                short(g) || (g.free < self.reserve.saturating_mul(2) && g.idle_secs < GROWING_IDLE)
+                short(g)
+                    || (g.reclaimable() < self.reserve.saturating_mul(2) && g.idle_secs < GROWING_IDLE)
             };
             let mut order: Vec<&GuestView> = guests.iter().filter(|g| growing(g)).collect();
             // Admission order (see the type's comment).
@@ -352,7 +362,7 @@ impl Policy for HostShouldNotSwap {
                     continue;
                 }
                 // Up to twice the reserve free: room to grow before the next look.
-                let want = self.reserve.saturating_mul(2).saturating_sub(g.free);
+                let want = self.reserve.saturating_mul(2).saturating_sub(g.reclaimable());
                 let give = page_round(want.min(headroom).min(room));
                 if give < page_round(want.min(headroom)) && wanting.is_none() {
                     wanting = Some((g, page_round(want.min(headroom)) - give));
@@ -364,8 +374,8 @@ impl Policy for HostShouldNotSwap {
                 }
                 if give > 0 {
                     let why = format!(
-                        "free {} < reserve {} or PSI {:.1} %; host has room",
-                        mib(g.free),
+                        "free + clean cache {} < reserve {} or PSI {:.1} %; host has room",
+                        mib(g.reclaimable()),
                         mib(self.reserve),
                         g.pressure
                     );
