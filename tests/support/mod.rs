@@ -6,6 +6,8 @@
 //! from `scripts/build-guest-tests` (target/guest-tests/).
 #![allow(dead_code)]
 
+pub mod cgroup2;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
