@@ -108,7 +108,10 @@ pub fn psi_file(cgroup: Option<&Path>, psi_cgroup: Option<&Path>) -> PathBuf {
 pub fn host_sources(cgroup: Option<&Path>, psi_cgroup: Option<&Path>) -> String {
     let room = match cgroup {
         Some(d) if d.join("memory.max").exists() => {
-            format!("MemAvailable and cgroup v2 {} (memory.max, memory.current)", d.display())
+            format!(
+                "MemAvailable and cgroup v2 {} (memory.max, memory.current)",
+                d.display()
+            )
         }
         Some(d) => format!(
             "MemAvailable and cgroup v1 {} (memory.limit_in_bytes, memory.usage_in_bytes)",

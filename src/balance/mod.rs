@@ -326,7 +326,8 @@ impl Policy for HostShouldNotSwap {
             // Growing: short now, or topped up lately and still busy.
             let growing = |g: &GuestView| {
                 short(g)
-                    || (g.reclaimable() < self.reserve.saturating_mul(2) && g.idle_secs < GROWING_IDLE)
+                    || (g.reclaimable() < self.reserve.saturating_mul(2)
+                        && g.idle_secs < GROWING_IDLE)
             };
             let mut order: Vec<&GuestView> = guests.iter().filter(|g| growing(g)).collect();
             // Admission order (see the type's comment).
@@ -362,7 +363,10 @@ impl Policy for HostShouldNotSwap {
                     continue;
                 }
                 // Up to twice the reserve free: room to grow before the next look.
-                let want = self.reserve.saturating_mul(2).saturating_sub(g.reclaimable());
+                let want = self
+                    .reserve
+                    .saturating_mul(2)
+                    .saturating_sub(g.reclaimable());
                 let give = page_round(want.min(headroom).min(room));
                 if give < page_round(want.min(headroom)) && wanting.is_none() {
                     wanting = Some((g, page_round(want.min(headroom)) - give));
