@@ -33,22 +33,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support_many::{tool, Fleet, Instance, Runner};
+use support_many::shell::{busybox_image as backing, ok};
+use support_many::tools::programs_disk;
+use support_many::{Fleet, Instance, Runner};
 use umlrun::mconsole::client::request;
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
 const CMD_TIMEOUT: Duration = Duration::from_secs(60);
 const MIB: u64 = 1 << 20;
-
-fn backing() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("disk-images/busybox.img");
-    assert!(
-        p.is_file(),
-        "{} is missing: run disk-images/build first (./scripts/test does)",
-        p.display()
-    );
-    p
-}
 
 fn balance() -> Command {
     Command::new(env!("CARGO_BIN_EXE_umlbalance"))
@@ -59,35 +51,10 @@ fn balance() -> Command {
 fn burst_disk(dir: &Path) -> PathBuf {
     let tree = dir.join("bursttree");
     std::fs::create_dir_all(&tree).unwrap();
-    for prog in ["burst", "maplimit"] {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/guest/{prog}.c"));
-        let st = Command::new("gcc")
-            .args(["-static", "-O1", "-Wall", "-Werror", "-o"])
-            .arg(tree.join(prog))
-            .arg(&src)
-            .status()
-            .expect("gcc");
-        assert!(st.success(), "gcc failed on {}", src.display());
-    }
     // 24 MiB of data to read through the page cache (not zeros: no holes).
     let data: Vec<u8> = (0..24 * MIB).map(|i| (i % 251) as u8).collect();
     std::fs::write(tree.join("data"), data).unwrap();
-    let img = dir.join("burst.img");
-    let out = Command::new(tool("mke2fs"))
-        .args(["-q", "-F", "-t", "ext2", "-b", "4096", "-d"])
-        .arg(&tree)
-        .arg(&img)
-        .arg("40M")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "mke2fs: {out:?}");
-    img
-}
-
-fn ok(g: &mut Instance, cmd: &str) -> String {
-    let (status, out) = g.run(cmd, CMD_TIMEOUT).unwrap();
-    assert_eq!(status, 0, "`{cmd}` exited {status}; output:\n{out}");
-    out
+    programs_disk(dir, "bursttree", &["burst", "maplimit"], "40M")
 }
 
 fn sock(fleet: &Fleet, i: usize) -> PathBuf {
@@ -627,31 +594,46 @@ fn in_a_cgroup_v2_the_balancer_reads_its_room_and_pressure() {
             .ok_or(l)
     });
     // The room the daemon sees is the cgroup's (or less: MemAvailable).
-    poll("the cgroup's room in the metrics", Duration::from_secs(30), || {
-        let m = std::fs::read_to_string(&metrics).unwrap_or_default();
-        let seen: u64 = m
-            .lines()
-            .find_map(|l| l.strip_prefix("umlbalance_host_available_bytes "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .map(|v| v as u64)
-            .ok_or(format!("no host figure in\n{m}"))?;
-        let room = budget.saturating_sub(cg.current());
-        // memory.current moves between the two reads; half the file
-        // cache counts as room too.
-        (seen <= room + 64 * MIB && seen > 0)
-            .then_some(())
-            .ok_or(format!("seen {seen}, cgroup room {room}"))
-    });
+    poll(
+        "the cgroup's room in the metrics",
+        Duration::from_secs(30),
+        || {
+            let m = std::fs::read_to_string(&metrics).unwrap_or_default();
+            let seen: u64 = m
+                .lines()
+                .find_map(|l| l.strip_prefix("umlbalance_host_available_bytes "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .map(|v| v as u64)
+                .ok_or(format!("no host figure in\n{m}"))?;
+            let room = budget.saturating_sub(cg.current());
+            // memory.current moves between the two reads; half the file
+            // cache counts as room too.
+            (seen <= room + 64 * MIB && seen > 0)
+                .then_some(())
+                .ok_or(format!("seen {seen}, cgroup room {room}"))
+        },
+    );
     // A 160 MiB burst in a 64M guest: the balancer grows it within the budget.
-    let out = ok(&mut fleet.instances[1], "/mnt/burst 160 8 100 500 /mnt/data");
-    assert!(out.contains("burst: 160 MiB ok in"), "{out}\n{}", log_text());
+    let out = ok(
+        &mut fleet.instances[1],
+        "/mnt/burst 160 8 100 500 /mnt/data",
+    );
+    assert!(
+        out.contains("burst: 160 MiB ok in"),
+        "{out}\n{}",
+        log_text()
+    );
     assert_eq!(stats(&fleet, 1)["oom"]["kills"], 0, "{}", log_text());
     assert!(
         log_text().contains(&format!("{}: config mem=+", fleet.instances[1].umid)),
         "{}",
         log_text()
     );
-    assert_eq!(cg.keyed("memory.events", "oom_kill"), 0, "the host's OOM killer acted");
+    assert_eq!(
+        cg.keyed("memory.events", "oom_kill"),
+        0,
+        "the host's OOM killer acted"
+    );
     drop(_daemon);
     fleet.stop_all();
 }

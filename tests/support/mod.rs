@@ -7,6 +7,8 @@
 #![allow(dead_code)]
 
 pub mod cgroup2;
+pub mod dns;
+pub mod tools;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
