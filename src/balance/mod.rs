@@ -706,6 +706,26 @@ mod tests {
     }
 
     #[test]
+    fn clean_page_cache_counts_as_free_when_judging_short() {
+        // A donor just unplugged down to its reserve, 4 MiB free and 12
+        // MiB of clean cache (as mem_unplug leaves it): not short, so it
+        // is not topped up again; with only 4 MiB free and no cache it is.
+        let p = HostShouldNotSwap {
+            floor: 64 * MIB,
+            slack: 16 * MIB,
+            reserve: 16 * MIB,
+            ..Default::default()
+        };
+        assert!(p
+            .decide(host(1024), &[g("donor", 52, 4, 12, 0.0)])
+            .is_empty());
+        assert_eq!(
+            deltas(&p.decide(host(1024), &[g("short", 52, 4, 0, 0.0)])),
+            vec![("short", 28)]
+        );
+    }
+
+    #[test]
     fn simultaneous_bursts_are_admitted_while_their_growth_fits() {
         // As in measure-elastic --stagger 0: four guests (maxmem=176M)
         // bursting at once, each nearly out of free memory.

@@ -8,6 +8,7 @@
 
 pub mod cgroup2;
 pub mod dns;
+#[allow(clippy::duplicate_mod)]
 pub mod tools;
 
 use std::io::Read;

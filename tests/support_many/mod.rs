@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use nix::pty::{openpty, Winsize};
 
 pub mod shell;
-/// The host tools (tests/support/tools.rs, shared with `support`).
+/// The host tools (tests/support/tools.rs, shared with `support`: a test
+/// that has both loads the file twice, which is harmless).
+#[allow(clippy::duplicate_mod)]
 #[path = "../support/tools.rs"]
 pub mod tools;
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
