@@ -149,7 +149,9 @@ impl PhysMem {
     /// kernel's own needs (kernel/memwait.rs).
     pub fn alloc_keeping(&self, keep: u64) -> Result<Frame, PhysMemError> {
         let mut inner = self.inner.lock();
-        if inner.committed() >= self.backed_limit() || (keep > 0 && inner.alloc.free_count() <= keep) {
+        if inner.committed() >= self.backed_limit()
+            || (keep > 0 && inner.alloc.free_count() <= keep)
+        {
             return Err(PhysMemError::OutOfMemory);
         }
         inner.alloc.alloc().ok_or(PhysMemError::OutOfMemory)
