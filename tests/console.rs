@@ -21,46 +21,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support_many::{tool, Fleet, Instance, Runner, State, LOGIN_PROMPT, SHELL_PROMPT};
+use support_many::shell::{assert_no_panic, boot_one, busybox_image as backing, ok, same};
+use support_many::tools::debugfs;
+use support_many::{Fleet, Instance, Runner, State, LOGIN_PROMPT, SHELL_PROMPT};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 const CMD_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long umlrun may take to end after poweroff, halt or SIGTERM.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 
-fn backing() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("disk-images/busybox.img");
-    assert!(
-        p.is_file(),
-        "{} is missing: run disk-images/build first (./scripts/test does)",
-        p.display()
-    );
-    p
-}
-
 /// One instance over a fresh COW of busybox.img, booted and logged in as
 /// root. The Fleet owns the temp dir and stops the instance on drop.
 fn boot(mode: &str) -> Fleet {
-    let mut fleet = Fleet::new(Runner::umlrun(mode), &backing(), "64M").unwrap();
-    fleet.start(1).unwrap();
-    let g = &mut fleet.instances[0];
-    g.wait_login(BOOT_TIMEOUT).unwrap();
-    g.login(CMD_TIMEOUT).unwrap();
-    fleet
-}
-
-/// Run `cmd`, expect exit status 0, return its output.
-fn ok(g: &mut Instance, cmd: &str) -> String {
-    let (status, out) = g.run(cmd, CMD_TIMEOUT).unwrap();
-    assert_eq!(status, 0, "`{cmd}` exited {status}; output:\n{out}");
-    out
-}
-
-/// Run `cmd` and expect exactly `want` as its output (after trimming the
-/// trailing newline).
-fn same(g: &mut Instance, cmd: &str, want: &str) {
-    let out = ok(g, cmd);
-    assert_eq!(out.trim_end(), want, "`{cmd}` printed:\n{out}");
+    boot_one(Runner::umlrun(mode), "64M", Vec::new())
 }
 
 /// The shell's `$?` of the last command must be `want`. Typed raw: run()
@@ -75,16 +48,6 @@ fn expect_last_status(g: &mut Instance, want: i32) {
 
 fn console_text(g: &Instance, from: usize) -> String {
     String::from_utf8_lossy(&g.transcript()[from..]).replace('\r', "")
-}
-
-/// No Rust panic message on the console (umlrun's stderr is the pty too).
-fn assert_no_panic(g: &Instance) {
-    let all = console_text(g, 0);
-    assert!(
-        !all.contains("panicked"),
-        "umlrun panicked:\n{}",
-        g.tail(30)
-    );
 }
 
 /// Wait for umlrun to end by itself and expect exit code 0.
@@ -113,40 +76,13 @@ fn merge_and_fsck(fleet: &Fleet) -> PathBuf {
 /// `umlcow merge <cow> <dir>/merged.img`, then `e2fsck -fn` must pass.
 fn merge_and_fsck_into(cow: &Path, dir: &Path) -> PathBuf {
     let merged = dir.join("merged.img");
-    let out = Command::new(env!("CARGO_BIN_EXE_umlcow"))
-        .arg("merge")
-        .arg(cow)
-        .arg(&merged)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "umlcow merge {}: {}",
-        cow.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let fsck = Command::new(tool("e2fsck"))
-        .arg("-fn")
-        .arg(&merged)
-        .output()
-        .unwrap();
-    assert!(
-        fsck.status.success(),
-        "e2fsck -fn on the merged COW:\n{}{}",
-        String::from_utf8_lossy(&fsck.stdout),
-        String::from_utf8_lossy(&fsck.stderr)
-    );
+    support_many::tools::merge_and_fsck(Path::new(env!("CARGO_BIN_EXE_umlcow")), cow, &merged);
     merged
 }
 
 /// A file's contents in an ext2 image, through debugfs.
 fn debugfs_cat(image: &Path, path: &str) -> String {
-    let out = Command::new(tool("debugfs"))
-        .args(["-R", &format!("cat {path}")])
-        .arg(image)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    debugfs(image, &format!("cat {path}"))
 }
 
 // --- logging in, both ubd modes ---------------------------------------------

@@ -7,29 +7,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use support::tools::{debugfs, merge_and_fsck};
 use support::*;
-
-fn tool(name: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.exists() {
-            return p;
-        }
-    }
-    PathBuf::from(name)
-}
-
-fn debugfs(img: &Path, req: &str) -> String {
-    let out = Command::new(tool("debugfs"))
-        .args(["-R", req])
-        .arg(img)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn ext2_xattrs_reach_the_disk_in_linuxs_format() {
@@ -56,28 +37,7 @@ fn ext2_xattrs_reach_the_disk_in_linuxs_format() {
     assert!(!run.stderr.contains("panicked"), "{}", run.tail(30));
 
     let merged = cow.dir.path().join("merged.img");
-    let out = Command::new(umlcow_bin())
-        .arg("merge")
-        .arg(&cow.path)
-        .arg(&merged)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "umlcow merge: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let fsck = Command::new(tool("e2fsck"))
-        .arg("-fn")
-        .arg(&merged)
-        .output()
-        .unwrap();
-    assert!(
-        fsck.status.success(),
-        "e2fsck -fn on the merged COW:\n{}{}",
-        String::from_utf8_lossy(&fsck.stdout),
-        String::from_utf8_lossy(&fsck.stderr)
-    );
+    merge_and_fsck(&umlcow_bin(), &cow.path, &merged);
 
     let kept = debugfs(&merged, "ea_list /xattr-kept");
     for want in [

@@ -15,87 +15,19 @@
 //! Only host loopback traffic; the instance is stopped by pid if a test
 //! fails (the harness's Drop).
 
+mod support;
 mod support_many;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, UdpSocket};
+use std::net::TcpListener;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
+use support::dns::DnsServer;
 use support_many::{Fleet, Runner};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 const CMD_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A DNS server on 127.0.0.1 answering every A query with 192.0.2.44
-/// and any other with no records; counts the queries it answered.
-struct Dns {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    answered: Arc<AtomicUsize>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-fn dns_answer(q: &[u8]) -> Option<Vec<u8>> {
-    let mut i = 12;
-    while *q.get(i)? != 0 {
-        i += 1 + usize::from(q[i]);
-    }
-    let qend = i.checked_add(5)?;
-    let qtype = u16::from_be_bytes([*q.get(i + 1)?, *q.get(i + 2)?]);
-    q.get(..qend)?;
-    let an: u16 = (qtype == 1).into();
-    let mut r = q[..2].to_vec();
-    for v in [0x8180u16, 1, an, 0, 0] {
-        r.extend(v.to_be_bytes());
-    }
-    r.extend(&q[12..qend]);
-    if an == 1 {
-        r.extend([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 44]);
-    }
-    Some(r)
-}
-
-impl Dns {
-    fn start() -> Dns {
-        let s = UdpSocket::bind("127.0.0.1:0").expect("bind the DNS server");
-        s.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let port = s.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let answered = Arc::new(AtomicUsize::new(0));
-        let (stop2, n2) = (stop.clone(), answered.clone());
-        let thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 1500];
-            while !stop2.load(Ordering::Relaxed) {
-                let Ok((n, from)) = s.recv_from(&mut buf) else {
-                    continue;
-                };
-                if let Some(r) = dns_answer(&buf[..n]) {
-                    n2.fetch_add(1, Ordering::Relaxed);
-                    let _ = s.send_to(&r, from);
-                }
-            }
-        });
-        Dns {
-            port,
-            stop,
-            answered,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Dns {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 /// Serves one HTTP request on the host's 127.0.0.1 with `body`; the
 /// request line comes back through the join handle.
@@ -135,7 +67,7 @@ const NO_ROUTES: &str = "Kernel IP routing table\n\
 
 #[test]
 fn udhcpc_configures_eth0_from_the_nats_dhcp_server() {
-    let dns = Dns::start();
+    let dns = DnsServer::start([192, 0, 2, 44]);
     let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("disk-images/busybox.img");
     assert!(image.is_file(), "run disk-images/build first");
     let mut fleet = Fleet::new(Runner::umlrun("mmap"), &image, "64M").unwrap();
@@ -193,7 +125,7 @@ fn udhcpc_configures_eth0_from_the_nats_dhcp_server() {
         out.contains("Name:\tdhcp.test\nAddress: 192.0.2.44\n"),
         "{out}"
     );
-    assert!(dns.answered.load(Ordering::Relaxed) >= 1);
+    assert!(dns.queries() >= 1);
     let (port, req) = serve_once(b"leased\n");
     let (st, out) = g
         .run(

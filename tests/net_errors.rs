@@ -13,12 +13,8 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use support::tools::free_tcp_port as free_port;
 use support::*;
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
 
 #[test]
 fn connect_errors_through_the_nat_match_linux() {

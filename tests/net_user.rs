@@ -12,91 +12,18 @@
 //! Only host loopback traffic; the instance is stopped by pid if a test
 //! fails (the harness's Drop).
 
+mod support;
 mod support_many;
 
 use std::net::UdpSocket;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
+use support::dns::DnsServer;
 use support_many::{Fleet, Runner};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 const CMD_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A DNS server on 127.0.0.1 answering every A query with `addr` and
-/// every other query with no records; counts the queries it answered.
-struct DnsServer {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    queries: Arc<AtomicUsize>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-/// The answer to one query, or None if it is not one.
-fn answer(q: &[u8], addr: [u8; 4]) -> Option<Vec<u8>> {
-    if q.len() < 12 {
-        return None;
-    }
-    let mut i = 12;
-    while *q.get(i)? != 0 {
-        i += 1 + usize::from(q[i]);
-    }
-    let qend = i + 5;
-    let qtype = u16::from_be_bytes([*q.get(i + 1)?, *q.get(i + 2)?]);
-    q.get(..qend)?;
-    let an: u16 = (qtype == 1).into();
-    let mut r = q[..2].to_vec();
-    for v in [0x8180u16, 1, an, 0, 0] {
-        r.extend(v.to_be_bytes());
-    }
-    r.extend(&q[12..qend]);
-    if an == 1 {
-        r.extend([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
-        r.extend(addr);
-    }
-    Some(r)
-}
-
-impl DnsServer {
-    fn start(addr: [u8; 4]) -> DnsServer {
-        let s = UdpSocket::bind("127.0.0.1:0").expect("bind the DNS server");
-        s.set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let port = s.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let queries = Arc::new(AtomicUsize::new(0));
-        let (stop2, q2) = (stop.clone(), queries.clone());
-        let thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 1500];
-            while !stop2.load(Ordering::Relaxed) {
-                let Ok((n, from)) = s.recv_from(&mut buf) else {
-                    continue;
-                };
-                if let Some(r) = answer(&buf[..n], addr) {
-                    q2.fetch_add(1, Ordering::Relaxed);
-                    let _ = s.send_to(&r, from);
-                }
-            }
-        });
-        DnsServer {
-            port,
-            stop,
-            queries,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for DnsServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 #[test]
 fn nslookup_through_the_nat_and_the_dns_forwarder() {
@@ -125,7 +52,7 @@ fn nslookup_through_the_nat_and_the_dns_forwarder() {
         out.contains("Name:\tfoo.test\nAddress: 192.0.2.7\n"),
         "{out}"
     );
-    assert!(direct.queries.load(Ordering::Relaxed) >= 2, "A and AAAA");
+    assert!(direct.queries() >= 2, "A and AAAA");
 
     // The DNS forwarder, named by the guest's resolv.conf.
     let (st, out) = g
@@ -140,7 +67,7 @@ fn nslookup_through_the_nat_and_the_dns_forwarder() {
         out.contains("Name:\tbar.test\nAddress: 198.51.100.9\n"),
         "{out}"
     );
-    assert!(resolver.queries.load(Ordering::Relaxed) >= 2);
+    assert!(resolver.queries() >= 2);
 
     // A port nobody answers on: the guest's query times out, nothing
     // else breaks (the next lookup still works).

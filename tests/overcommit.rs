@@ -27,7 +27,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support_many::{tool, Fleet, Instance, Runner, State, LOGIN_PROMPT};
+use support_many::shell::{busybox_image as backing, fails, ok, same};
+use support_many::tools::programs_disk;
+use support_many::{Fleet, Instance, Runner, State, LOGIN_PROMPT};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 const CMD_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,41 +37,10 @@ const CMD_TIMEOUT: Duration = Duration::from_secs(30);
 const HOG_TIMEOUT: Duration = Duration::from_secs(240);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 
-fn backing() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("disk-images/busybox.img");
-    assert!(
-        p.is_file(),
-        "{} is missing: run disk-images/build first (./scripts/test does)",
-        p.display()
-    );
-    p
-}
-
 /// An ext2 image holding /memhog and /shmhog (gcc -static of
 /// tests/guest/memhog.c, shmhog.c).
 fn hog_disk(dir: &Path) -> PathBuf {
-    let tree = dir.join("hogtree");
-    std::fs::create_dir_all(&tree).unwrap();
-    for prog in ["memhog", "shmhog"] {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/guest/{prog}.c"));
-        let st = Command::new("gcc")
-            .args(["-static", "-O1", "-Wall", "-Werror", "-o"])
-            .arg(tree.join(prog))
-            .arg(&src)
-            .status()
-            .expect("gcc");
-        assert!(st.success(), "gcc failed on {}", src.display());
-    }
-    let img = dir.join("hog.img");
-    let out = Command::new(tool("mke2fs"))
-        .args(["-q", "-F", "-t", "ext2", "-b", "4096", "-d"])
-        .arg(&tree)
-        .arg(&img)
-        .arg("8M")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "mke2fs: {out:?}");
-    img
+    programs_disk(dir, "hogtree", &["memhog", "shmhog"], "8M")
 }
 
 /// One logged-in instance with `mem`, the hog disk as ubd1 mounted at
@@ -86,24 +57,6 @@ fn boot(mem: &str, extra: &[String]) -> Fleet {
     g.login(CMD_TIMEOUT).unwrap();
     ok(g, "mount -o ro /dev/ubdb /mnt");
     fleet
-}
-
-fn ok(g: &mut Instance, cmd: &str) -> String {
-    let (status, out) = g.run(cmd, CMD_TIMEOUT).unwrap();
-    assert_eq!(status, 0, "`{cmd}` exited {status}; output:\n{out}");
-    out
-}
-
-/// Run `cmd`, expect it to fail with `why` in its output.
-fn fails(g: &mut Instance, cmd: &str, why: &str) {
-    let (status, out) = g.run(&format!("{cmd} 2>&1"), CMD_TIMEOUT).unwrap();
-    assert_ne!(status, 0, "`{cmd}` succeeded; output:\n{out}");
-    assert!(out.contains(why), "`{cmd}` failed without {why:?}:\n{out}");
-}
-
-fn same(g: &mut Instance, cmd: &str, want: &str) {
-    let out = ok(g, cmd);
-    assert_eq!(out.trim_end(), want, "`{cmd}` printed:\n{out}");
 }
 
 /// Logs out and in again (a fresh getty and login), then `poweroff`:

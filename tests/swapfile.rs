@@ -27,67 +27,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support_many::{tool, Fleet, Instance, Runner};
+use support_many::shell::{busybox_image as backing, fails, ok, same};
+use support_many::tools::{mke2fs, programs_disk};
+use support_many::{tool, Fleet, Runner};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 const CMD_TIMEOUT: Duration = Duration::from_secs(30);
 const HOG_TIMEOUT: Duration = Duration::from_secs(240);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 
-fn backing() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("disk-images/busybox.img");
-    assert!(
-        p.is_file(),
-        "{} is missing: run disk-images/build first (./scripts/test does)",
-        p.display()
-    );
-    p
-}
-
-fn mke2fs(img: &Path, size: &str, tree: Option<&Path>) {
-    let mut c = Command::new(tool("mke2fs"));
-    c.args(["-q", "-F", "-t", "ext2", "-b", "4096"]);
-    if let Some(t) = tree {
-        c.arg("-d").arg(t);
-    }
-    let out = c.arg(img).arg(size).output().unwrap();
-    assert!(out.status.success(), "mke2fs: {out:?}");
-}
-
 /// An ext2 image holding /memhog and /swapctl.
 fn tools_disk(dir: &Path) -> PathBuf {
-    let tree = dir.join("tools");
-    std::fs::create_dir_all(&tree).unwrap();
-    for prog in ["memhog", "swapctl"] {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/guest/{prog}.c"));
-        let st = Command::new("gcc")
-            .args(["-static", "-O1", "-Wall", "-Werror", "-o"])
-            .arg(tree.join(prog))
-            .arg(&src)
-            .status()
-            .expect("gcc");
-        assert!(st.success(), "gcc failed on {}", src.display());
-    }
-    let img = dir.join("tools.img");
-    mke2fs(&img, "8M", Some(&tree));
-    img
-}
-
-fn ok(g: &mut Instance, cmd: &str) -> String {
-    let (status, out) = g.run(cmd, CMD_TIMEOUT).unwrap();
-    assert_eq!(status, 0, "`{cmd}` exited {status}; output:\n{out}");
-    out
-}
-
-fn fails(g: &mut Instance, cmd: &str, why: &str) {
-    let (status, out) = g.run(&format!("{cmd} 2>&1"), CMD_TIMEOUT).unwrap();
-    assert_ne!(status, 0, "`{cmd}` succeeded; output:\n{out}");
-    assert!(out.contains(why), "`{cmd}` failed without {why:?}:\n{out}");
-}
-
-fn same(g: &mut Instance, cmd: &str, want: &str) {
-    let out = ok(g, cmd);
-    assert_eq!(out.trim_end(), want, "`{cmd}` printed:\n{out}");
+    programs_disk(dir, "tools", &["memhog", "swapctl"], "8M")
 }
 
 /// (size, used, prio) of the /proc/swaps row for `name`.

@@ -69,7 +69,6 @@ pub fn discover(dirs: &[PathBuf]) -> Vec<Found> {
 pub fn host_view(cgroup: Option<&Path>, psi_cgroup: Option<&Path>) -> HostView {
     let mi = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let mut avail = view::meminfo_field(&mi, "MemAvailable").unwrap_or(0);
-    let mut psi_file = PathBuf::from("/proc/pressure/memory");
     if let Some(dir) = cgroup {
         let cg = Cgroup {
             dir: dir.to_path_buf(),
@@ -82,14 +81,8 @@ pub fn host_view(cgroup: Option<&Path>, psi_cgroup: Option<&Path>) -> HostView {
                 .saturating_add(cg.file_cache().unwrap_or(0) / 2);
             avail = avail.min(room);
         }
-        if dir.join("memory.pressure").exists() {
-            psi_file = dir.join("memory.pressure");
-        }
     }
-    if let Some(dir) = psi_cgroup {
-        psi_file = dir.join("memory.pressure");
-    }
-    let pressure = std::fs::read_to_string(psi_file)
+    let pressure = std::fs::read_to_string(psi_file(cgroup, psi_cgroup))
         .ok()
         .and_then(|t| view::psi_some_avg10(&t))
         .unwrap_or(0.0);
@@ -97,6 +90,39 @@ pub fn host_view(cgroup: Option<&Path>, psi_cgroup: Option<&Path>) -> HostView {
         mem_available: avail,
         pressure,
     }
+}
+
+/// Where memory PSI comes from: `psi_cgroup`'s memory.pressure, else the
+/// cgroup's (where it has one: cgroup v2), else the host's.
+pub fn psi_file(cgroup: Option<&Path>, psi_cgroup: Option<&Path>) -> PathBuf {
+    if let Some(dir) = psi_cgroup {
+        return dir.join("memory.pressure");
+    }
+    match cgroup.map(|d| d.join("memory.pressure")) {
+        Some(f) if f.exists() => f,
+        _ => PathBuf::from("/proc/pressure/memory"),
+    }
+}
+
+/// The host figures' sources, for the log at start.
+pub fn host_sources(cgroup: Option<&Path>, psi_cgroup: Option<&Path>) -> String {
+    let room = match cgroup {
+        Some(d) if d.join("memory.max").exists() => {
+            format!(
+                "MemAvailable and cgroup v2 {} (memory.max, memory.current)",
+                d.display()
+            )
+        }
+        Some(d) => format!(
+            "MemAvailable and cgroup v1 {} (memory.limit_in_bytes, memory.usage_in_bytes)",
+            d.display()
+        ),
+        None => "MemAvailable".to_string(),
+    };
+    format!(
+        "host figures: {room}; memory PSI: {}",
+        psi_file(cgroup, psi_cgroup).display()
+    )
 }
 
 /// What the daemon remembers of one guest across rounds.
@@ -171,6 +197,10 @@ impl Balancer {
                 .map(|d| d.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
+        );
+        log::info!(
+            "{}",
+            host_sources(self.cfg.cgroup.as_deref(), self.cfg.psi_cgroup.as_deref())
         );
         loop {
             let start = Instant::now();
@@ -531,6 +561,13 @@ mod tests {
         w("memory.max", "536870912\n");
         let h = host_view(Some(d.path()), Some(v2.path()));
         assert_eq!((h.mem_available, h.pressure), (148 << 20, 42.5));
+        let said = host_sources(Some(d.path()), None);
+        assert!(
+            said.contains("cgroup v2")
+                && said.ends_with(&format!("{}/memory.pressure", d.path().display())),
+            "{said}"
+        );
+        assert!(host_sources(None, None).ends_with("/proc/pressure/memory"));
     }
 
     #[test]

@@ -66,9 +66,15 @@ impl GuestView {
         self.used().saturating_sub(self.clean_cache)
     }
 
+    /// Free memory and clean page cache: what the guest can use without
+    /// an OOM kill or a plug.
+    pub fn reclaimable(&self) -> u64 {
+        self.free.saturating_add(self.clean_cache)
+    }
+
     /// What an unplug could take now, keeping `reserve` free and `min`.
     pub fn spare(&self, reserve: u64) -> u64 {
-        (self.free.saturating_add(self.clean_cache))
+        self.reclaimable()
             .saturating_sub(reserve)
             .min(self.plugged.saturating_sub(self.min))
     }
@@ -313,10 +319,15 @@ impl Policy for HostShouldNotSwap {
         } else {
             // At or above the floor: the room is what lies past floor + slack.
             let mut room = avail.saturating_sub(self.floor.saturating_add(self.slack));
-            let short = |g: &GuestView| g.free < self.reserve || g.pressure > self.psi_max;
+            // Free memory counts its clean page cache (the guest reclaims it
+            // before it runs short): spare() takes both, so a donor left
+            // with reserve in free + clean cache is not short at once.
+            let short = |g: &GuestView| g.reclaimable() < self.reserve || g.pressure > self.psi_max;
             // Growing: short now, or topped up lately and still busy.
             let growing = |g: &GuestView| {
-                short(g) || (g.free < self.reserve.saturating_mul(2) && g.idle_secs < GROWING_IDLE)
+                short(g)
+                    || (g.reclaimable() < self.reserve.saturating_mul(2)
+                        && g.idle_secs < GROWING_IDLE)
             };
             let mut order: Vec<&GuestView> = guests.iter().filter(|g| growing(g)).collect();
             // Admission order (see the type's comment).
@@ -352,7 +363,10 @@ impl Policy for HostShouldNotSwap {
                     continue;
                 }
                 // Up to twice the reserve free: room to grow before the next look.
-                let want = self.reserve.saturating_mul(2).saturating_sub(g.free);
+                let want = self
+                    .reserve
+                    .saturating_mul(2)
+                    .saturating_sub(g.reclaimable());
                 let give = page_round(want.min(headroom).min(room));
                 if give < page_round(want.min(headroom)) && wanting.is_none() {
                     wanting = Some((g, page_round(want.min(headroom)) - give));
@@ -364,8 +378,8 @@ impl Policy for HostShouldNotSwap {
                 }
                 if give > 0 {
                     let why = format!(
-                        "free {} < reserve {} or PSI {:.1} %; host has room",
-                        mib(g.free),
+                        "free + clean cache {} < reserve {} or PSI {:.1} %; host has room",
+                        mib(g.reclaimable()),
                         mib(self.reserve),
                         g.pressure
                     );
@@ -399,8 +413,13 @@ impl Policy for HostShouldNotSwap {
 }
 
 /// Per-guest limits, then the pool: unplugs first, then plugs by priority
-/// (highest first, least free first) within `room` (the pool less what all
-/// guests hold, None: no pool). A plug that does not fit takes from guests
+/// (highest first), then the biggest guest first (the one given most,
+/// nearest the end of its burst), within `room` (the pool less what all
+/// guests hold, None: no pool). Serving the least free first spread a
+/// short pool evenly over bursts that came together: with `oom_wait=` all
+/// of them then waited for a plug no one could give, until their waits
+/// ended in OOM kills (measure-elastic, simultaneous: 0 of 4 finished);
+/// in a fixed order the first finishes and gives back to the next. A plug that does not fit takes from guests
 /// of lower priority that are not growing (cheapest, idlest first), down
 /// to their min and keeping `reserve` free. Returns unplugs before plugs.
 pub fn arbitrate(
@@ -435,7 +454,12 @@ pub fn arbitrate(
     let mut room = unplugs
         .iter()
         .fold(room, |r, c| r.saturating_add(c.delta.unsigned_abs()));
-    plugs.sort_by(|(a, _), (b, _)| b.priority.cmp(&a.priority).then(a.free.cmp(&b.free)));
+    plugs.sort_by(|(a, _), (b, _)| {
+        b.priority
+            .cmp(&a.priority)
+            .then(b.plugged.cmp(&a.plugged))
+            .then(a.umid.cmp(&b.umid))
+    });
     let growing: Vec<String> = plugs.iter().map(|(g, _)| g.umid.clone()).collect();
     // What each guest still has to give, after the unplugs already decided.
     let mut left: Vec<(&GuestView, u64)> = giving_order(guests, reserve)
@@ -682,6 +706,26 @@ mod tests {
     }
 
     #[test]
+    fn clean_page_cache_counts_as_free_when_judging_short() {
+        // A donor just unplugged down to its reserve, 4 MiB free and 12
+        // MiB of clean cache (as mem_unplug leaves it): not short, so it
+        // is not topped up again; with only 4 MiB free and no cache it is.
+        let p = HostShouldNotSwap {
+            floor: 64 * MIB,
+            slack: 16 * MIB,
+            reserve: 16 * MIB,
+            ..Default::default()
+        };
+        assert!(p
+            .decide(host(1024), &[g("donor", 52, 4, 12, 0.0)])
+            .is_empty());
+        assert_eq!(
+            deltas(&p.decide(host(1024), &[g("short", 52, 4, 0, 0.0)])),
+            vec![("short", 28)]
+        );
+    }
+
+    #[test]
     fn simultaneous_bursts_are_admitted_while_their_growth_fits() {
         // As in measure-elastic --stagger 0: four guests (maxmem=176M)
         // bursting at once, each nearly out of free memory.
@@ -797,6 +841,23 @@ mod tests {
             deltas(&p.decide(host(300), &[idle, short])),
             vec![("idle", -1)]
         );
+    }
+
+    #[test]
+    fn a_short_pool_serves_the_biggest_guest_whole_before_the_next() {
+        // Three bursts at once, 40 MiB of pool: the biggest gets all it
+        // asks, the next what is left, the last nothing (not 13 each).
+        let guests = [
+            g("a", 64, 0, 0, 0.0),
+            g("b", 96, 0, 0, 0.0),
+            g("c", 80, 0, 0, 0.0),
+        ];
+        let want: Vec<Change> = ["a", "b", "c"]
+            .iter()
+            .map(|u| Change::new(u, 32 * MIB as i64, "burst".into()))
+            .collect();
+        let c = arbitrate(want, &guests, Some(40 * MIB), 16 * MIB);
+        assert_eq!(deltas(&c), vec![("b", 32), ("c", 8)]);
     }
 
     #[test]

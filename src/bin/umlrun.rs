@@ -27,6 +27,8 @@ Boot a Linux guest in user mode. Switches use User-Mode Linux's syntax:
 
   mem=<n>[K|M|G]              guest memory (default 256M, at least 16M)
   maxmem=<n>[K|M|G]           how far `config mem=+<n>` may grow it (default: mem=)
+  oom_wait=<ms>               out of memory below maxmem=, a fault waits this long for a plug
+                              (a balancer's `config mem=+<n>`) before the OOM killer (default 0)
   ubd<N>[flags]=<file>[,<backing>]
                               a disk: N is 0-9 or a-z (ubd0 = ubda = /dev/ubda);
                               <file> is a COW file or a raw image; <backing>

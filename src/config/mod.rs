@@ -174,6 +174,10 @@ pub struct Config {
     pub cow_backing: crate::block::cow::confine::BackingPolicy,
     /// How far memory hot-plug may grow the guest (`maxmem=`); None: `mem=`.
     pub maxmem_bytes: Option<u64>,
+    /// `oom_wait=<ms>`: out of memory with hot-plug headroom left, a
+    /// faulting task waits this long for a plug before the OOM killer
+    /// (kernel/oom.rs); 0: no wait.
+    pub oom_wait_ms: u64,
     /// Where UML's notify messages go (`mconsole=notify:<socket>`).
     pub mconsole_notify: Option<PathBuf>,
     /// The host memory the instance may hold (`host_mem_max=`); None:

@@ -105,6 +105,8 @@ pub enum ConfigError {
     MaxmemBelowMem { maxmem: String, mem: String },
     #[error("{0}: use mconsole=notify:<socket path>")]
     BadMconsole(String),
+    #[error("{0}: milliseconds, 0 to 600000 (e.g. oom_wait=5000)")]
+    BadOomWait(String),
     #[error("{0}: a numeric host id (e.g. uid=1000)")]
     BadId(String),
     #[error("uid= and gid= go together (e.g. uid=1000 gid=1000)")]
@@ -141,6 +143,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
         platform: defaults.platform,
         cow_backing: Default::default(),
         maxmem_bytes: None,
+        oom_wait_ms: 0,
         mconsole_notify: None,
         host_mem_max: None,
         eth: Vec::new(),
@@ -194,6 +197,9 @@ fn id(arg: &str, v: &str) -> Result<u32, ConfigError> {
     }
 }
 
+/// The longest `oom_wait=` (ms): ten minutes.
+pub const MAX_OOM_WAIT_MS: u64 = 600_000;
+
 /// The smallest `host_mem_max=`: the kernel, a few stubs and init.
 pub const HOST_MEM_MIN: u64 = 16 << 20;
 
@@ -201,6 +207,7 @@ pub const HOST_MEM_MIN: u64 = 16 << 20;
 const VALUED: &[(&str, &str)] = &[
     ("mem", "mem=256M"),
     ("maxmem", "maxmem=1G"),
+    ("oom_wait", "oom_wait=5000"),
     ("mconsole", "mconsole=notify:/tmp/notify.sock"),
     ("ubd", "ubd=mmap"),
     ("umid", "umid=web1"),
@@ -248,6 +255,12 @@ fn apply(cfg: &mut Config, arg: &str, defaults: &Defaults) -> Result<(), ConfigE
                 });
             }
             cfg.maxmem_bytes = Some(bytes);
+        }
+        "oom_wait" => {
+            cfg.oom_wait_ms = match value.parse::<u64>() {
+                Ok(ms) if ms <= MAX_OOM_WAIT_MS => ms,
+                _ => return Err(ConfigError::BadOomWait(arg.into())),
+            }
         }
         "mconsole" => match value.strip_prefix("notify:") {
             Some(path) if !path.is_empty() => {
@@ -936,6 +949,19 @@ mod tests {
             "host_seccomp=maybe: use on or off"
         );
         assert_eq!(err(&["uid", "a"]), "uid: needs a value, e.g. uid=1000");
+    }
+
+    #[test]
+    fn oom_wait_is_milliseconds_within_ten_minutes() {
+        assert_eq!(run(&["a"]).oom_wait_ms, 0);
+        assert_eq!(run(&["oom_wait=5000", "a"]).oom_wait_ms, 5000);
+        assert_eq!(run(&["oom_wait=600000", "a"]).oom_wait_ms, 600_000);
+        for bad in ["oom_wait=600001", "oom_wait=-1", "oom_wait=5s", "oom_wait="] {
+            assert_eq!(
+                err(&[bad, "a"]),
+                format!("{bad}: milliseconds, 0 to 600000 (e.g. oom_wait=5000)")
+            );
+        }
     }
 
     #[test]

@@ -298,6 +298,7 @@ fn boot_once(
                 ..Default::default()
             },
             cmdline: cfg.cmdline.clone().into_bytes(),
+            oom_wait: std::time::Duration::from_millis(cfg.oom_wait_ms),
         },
         platform,
     );

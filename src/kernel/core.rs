@@ -69,6 +69,8 @@ pub struct KernelConfig {
     pub limits: super::memlimits::MemLimits,
     /// What /proc/cmdline reads (umlrun's arguments).
     pub cmdline: Vec<u8>,
+    /// `oom_wait=`: how long a fault waits for a plug (memwait.rs).
+    pub oom_wait: std::time::Duration,
 }
 
 /// Kernel-wide activity counters (the mconsole `stats`).
@@ -187,6 +189,8 @@ pub struct Kernel {
     pub psi: super::psi::Psi,
     /// Memory events sent to the notify socket; see `memevents.rs`.
     pub memevents: super::memevents::MemEvents,
+    /// Faulting tasks waiting for a plug (`oom_wait=`); see `memwait.rs`.
+    pub mem_waits: HashMap<Pid, super::memwait::MemWait>,
 }
 
 impl Kernel {
@@ -266,6 +270,7 @@ impl Kernel {
             swapctl: Default::default(),
             psi: Default::default(),
             memevents: Default::default(),
+            mem_waits: HashMap::new(),
         };
         k.ucaps = super::ucounts::UserCaps::new(plugged.saturating_mul(crate::abi::PAGE));
         k.pipes.caps = k.ucaps.clone();

@@ -782,6 +782,7 @@ impl Kernel {
                 "events": self.oom.events,
                 "reclaimed_pages": self.oom.reclaimed,
                 "kills": self.oom.kills,
+                "plug_waits": self.oom.waits,
                 "last_victim": self.oom.last_victim,
                 "syscall_retries": self.oom.syscall_retries,
             },

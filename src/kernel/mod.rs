@@ -43,6 +43,7 @@
 //! | `kmsg.rs`     | the kernel log: printk to the console and a ring that syslog(2)/dmesg reads |
 //! | `budget.rs`   | the host memory budget (host_mem_max=, the cgroup): what the instance holds, the cap on guest frames |
 //! | `oom.rs`      | out of guest memory: page-cache reclaim, the OOM killer by badness (never init) |
+//! | `memwait.rs`  | `oom_wait=`: a fault below maxmem= sleeps for a balancer's plug before the OOM killer |
 //! | `psi.rs`      | memory stall accounting: /proc/pressure/memory (some/full, avg10/60/300) |
 //! | `memevents.rs`| near-budget, reclaiming, swapping and OOM-kill events on the mconsole notify socket |
 //! | `swap.rs`     | swapon/swapoff on ubd disks, the swap-out clock, /proc/swaps and /proc/vmstat |
@@ -79,6 +80,7 @@ pub mod locks;
 pub mod mconsole;
 pub mod memevents;
 pub mod memlimits;
+pub mod memwait;
 pub mod mountfs;
 pub mod netfwd;
 pub mod netproc;

@@ -44,6 +44,8 @@ pub struct OomStats {
     pub reclaimed: u64,
     /// Processes killed by the OOM killer.
     pub kills: u64,
+    /// Faults that waited for a plug first (`oom_wait=`, memwait.rs).
+    pub waits: u64,
     /// The last victim (pid), if any.
     pub last_victim: Option<Pid>,
     /// Syscalls run again after they ran out of frames.
@@ -222,6 +224,10 @@ impl Kernel {
         if out > 0 {
             self.mem_event(MemEvent::Swapping, &format!("pages={out}"));
             return true;
+        }
+        // A fault below maxmem= waits for the balancer's plug first.
+        if !in_syscall && self.oom_wait_for_plug(tid) {
+            return false;
         }
         let caller = self.task(tid).map(|t| t.tgid).unwrap_or(tid);
         let Some(victim) = self.oom_select() else {

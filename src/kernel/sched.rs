@@ -438,15 +438,18 @@ impl Kernel {
             }
         };
         let reserved = mm.guest.reserved().iter().any(|r| r.contains(&f.addr));
+        let keep = self.oom_wait_keep_free();
         let res = if reserved {
             Err(FaultError::Segv { accerr: true })
         } else {
             let id = self.task(tid).map(|t| t.mm).unwrap_or_default();
             let mm = self.mms.get_mut(&id).expect("mm");
             let (start, swapins) = (Instant::now(), self.frames.swap.borrow().pswpin);
+            self.frames.keep_free = keep;
             let r = mm
                 .aspace
                 .handle_fault(GuestVirt(f.addr), write, &mut self.frames);
+            self.frames.keep_free = 0;
             if self.frames.swap.borrow().pswpin != swapins {
                 // Waiting for a page from swap is a memory stall.
                 let full = self.runq.is_empty();
@@ -455,7 +458,7 @@ impl Kernel {
             r
         };
         match res {
-            Ok(()) => {}
+            Ok(()) => self.oom_wait_done(tid),
             Err(FaultError::Segv { accerr }) => {
                 log::debug!("task {tid}: SIGSEGV at {:#x} (write {write})", f.addr);
                 self.force_signal(

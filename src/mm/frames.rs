@@ -16,6 +16,10 @@ pub struct FrameRefs {
     refs: HashMap<Frame, u32>,
     /// Swap areas and the frames whose contents are in them (swap.rs).
     pub swap: super::swap::SwapRef,
+    /// Frames `alloc` leaves free (0: none): set while a user fault is
+    /// served under `oom_wait=`, so a syscall still finds a frame while
+    /// the faulting task waits for a plug (kernel/memwait.rs).
+    pub keep_free: u64,
 }
 
 impl FrameRefs {
@@ -24,6 +28,7 @@ impl FrameRefs {
             physmem,
             refs: HashMap::new(),
             swap: Default::default(),
+            keep_free: 0,
         }
     }
 
@@ -33,7 +38,10 @@ impl FrameRefs {
 
     /// A fresh zero-filled frame with one reference.
     pub fn alloc(&mut self) -> KResult<Frame> {
-        let f = self.physmem.alloc().map_err(|_| Errno::ENOMEM)?;
+        let f = self
+            .physmem
+            .alloc_keeping(self.keep_free)
+            .map_err(|_| Errno::ENOMEM)?;
         self.refs.insert(f, 1);
         Ok(f)
     }

@@ -145,8 +145,17 @@ impl PhysMem {
     /// the memfd backs are at the limit (`set_backed_limit`).
     /// Every refusal is counted (`refusals`).
     pub fn alloc(&self) -> Result<Frame, PhysMemError> {
+        self.alloc_keeping(0)
+    }
+
+    /// As [`PhysMem::alloc`], also refused when fewer than `keep` frames
+    /// are free: what a user fault may take, leaving `keep` for the
+    /// kernel's own needs (kernel/memwait.rs).
+    pub fn alloc_keeping(&self, keep: u64) -> Result<Frame, PhysMemError> {
         let mut inner = self.inner.lock();
-        let f = if inner.committed() >= self.backed_limit() {
+        let f = if inner.committed() >= self.backed_limit()
+            || (keep > 0 && inner.alloc.free_count() <= keep)
+        {
             None
         } else {
             inner.alloc.alloc()

@@ -6,6 +6,11 @@
 //! from `scripts/build-guest-tests` (target/guest-tests/).
 #![allow(dead_code)]
 
+pub mod cgroup2;
+pub mod dns;
+#[allow(clippy::duplicate_mod)]
+pub mod tools;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

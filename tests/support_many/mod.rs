@@ -20,7 +20,16 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::pty::{openpty, Winsize};
+
+pub mod shell;
+/// The host tools (tests/support/tools.rs, shared with `support`: a test
+/// that has both loads the file twice, which is harmless).
+#[allow(clippy::duplicate_mod)]
+#[path = "../support/tools.rs"]
+pub mod tools;
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
+#[allow(unused_imports)]
+pub use tools::tool;
 
 pub const LOGIN_PROMPT: &[u8] = b"login: ";
 pub const SHELL_PROMPT: &[u8] = b"# ";
@@ -677,15 +686,4 @@ pub fn describe(errors: &[HarnessError]) -> String {
         .map(|e| e.to_string())
         .collect::<Vec<_>>()
         .join("\n\n")
-}
-
-/// Where e2fsprogs live (a non-root PATH may lack /sbin).
-pub fn tool(name: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.exists() {
-            return p;
-        }
-    }
-    PathBuf::from(name)
 }

@@ -95,6 +95,7 @@ pub fn boot(program: Program) -> (Kernel, Trace) {
             cow_backing: Default::default(),
             limits: Default::default(),
             cmdline: b"init=/init".to_vec(),
+            oom_wait: Default::default(),
         },
         Box::new(platform),
     );

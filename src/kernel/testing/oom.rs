@@ -118,3 +118,69 @@ fn a_syscall_out_of_frames_runs_the_oom_path_and_is_run_again() {
     assert!(matches!(out, Outcome::Return(-12)), "{out:?}");
     assert_eq!((k.oom.syscall_retries, k.oom.kills), (retries, kills));
 }
+
+/// `oom_wait=`: below maxmem=, a fault out of frames sleeps for a plug
+/// (no kill, the task blocked for a short while), and the OOM killer acts
+/// only once the wait is over; at maxmem= there is nothing to wait for.
+#[test]
+fn a_fault_below_maxmem_waits_for_a_plug_before_the_killer() {
+    use crate::kernel::task::{TaskState, Wait};
+    let (mut k, child) = two_processes(16, 64);
+    k.config.oom_wait = std::time::Duration::from_millis(80);
+    // At maxmem= (all plugged): the killer acts at once, as without the switch.
+    let held = exhaust(&mut k);
+    assert!(!k.out_of_memory(child, false));
+    assert_eq!((k.oom.kills, k.oom.waits), (1, 0));
+    drop(held);
+
+    let (mut k, child) = two_processes(16, 64);
+    k.config.oom_wait = std::time::Duration::from_millis(80);
+    assert_eq!(k.oom_wait_keep_free(), 0, "at maxmem=: no plug can come");
+    assert!(k.mem_unplug(512) > 0, "headroom to wait for");
+    // A user fault leaves frames for syscalls while it may wait.
+    let keep = crate::kernel::memwait::KEEP_FREE_FRAMES;
+    assert_eq!(k.oom_wait_keep_free(), keep);
+    k.frames.keep_free = keep;
+    let mut taken = Vec::new();
+    while let Ok(f) = k.frames.alloc() {
+        taken.push(f);
+    }
+    assert_eq!(k.physmem.stats().frames_free, keep);
+    k.frames.keep_free = 0;
+    assert!(k.frames.alloc().is_ok(), "a syscall still finds a frame");
+    drop(taken);
+    let held = exhaust(&mut k);
+    assert!(!k.out_of_memory(child, false), "a wait is not a retry now");
+    let state = k.task(child).unwrap().state;
+    assert!(
+        matches!(state, TaskState::Blocked(Wait::Until(_))),
+        "{state:?}"
+    );
+    assert!(!k.runq.contains(&child));
+    assert_eq!((k.oom.kills, k.oom.waits), (0, 1));
+    // Faulting again within the wait: still no kill, the same wait.
+    std::thread::sleep(crate::kernel::memwait::RETRY);
+    assert!(!k.out_of_memory(child, false));
+    assert_eq!((k.oom.kills, k.oom.waits), (0, 1));
+    assert!(k.tasks.get(&child).is_some_and(|t| t.is_alive()));
+    // A plug came (the balancer): the fault is served, the wait is over
+    // and a later shortage waits afresh.
+    k.oom_wait_done(child);
+    assert!(k.mem_waits.is_empty());
+    assert!(!k.out_of_memory(child, false));
+    assert_eq!((k.oom.kills, k.oom.waits), (0, 2));
+    // No plug within oom_wait=: the killer acts (the child is the biggest).
+    std::thread::sleep(std::time::Duration::from_millis(90));
+    assert!(!k.out_of_memory(child, false));
+    assert_eq!(k.oom.kills, 1);
+    assert!(!k.tasks.get(&child).is_some_and(|t| t.is_alive()));
+    assert!(k.mem_waits.is_empty());
+    // A syscall (in_syscall) never waits: straight to the killer.
+    let (mut k, child) = two_processes(16, 64);
+    k.config.oom_wait = std::time::Duration::from_millis(80);
+    assert!(k.mem_unplug(512) > 0);
+    let _more = exhaust(&mut k);
+    k.out_of_memory(child, true);
+    assert_eq!((k.oom.kills, k.oom.waits), (1, 0));
+    drop(held);
+}
