@@ -173,10 +173,14 @@ impl AddressSpace {
         if start >= end {
             return;
         }
-        self.note_hiwater();
         self.split_at(start);
         self.split_at(end);
         let keys: Vec<GuestVirt> = self.vmas.range(start..end).map(|(k, _)| *k).collect();
+        // The peak only moves when something goes (total_vm walks every
+        // VMA: not on each mmap of a free range).
+        if !keys.is_empty() {
+            self.note_hiwater();
+        }
         for k in keys {
             self.vmas.remove(&k);
         }
