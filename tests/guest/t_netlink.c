@@ -356,9 +356,10 @@ static void glibc(void) {
 }
 
 int main(void) {
+    t_begin("t_netlink");
     sockets();
     dumps();
     changes();
     glibc();
-    return t_failures ? 1 : 0;
+    return t_end();
 }
