@@ -41,6 +41,11 @@ pub struct AddressSpace {
     /// Peaks recorded before unmaps (usage.rs: VmHWM in pages, VmPeak in bytes).
     pub(super) hiwater_rss: std::cell::Cell<u64>,
     pub(super) hiwater_vm: u64,
+    /// Where the last top-down search ended and the largest hole it left
+    /// above (Linux's old free_area_cache and cached_hole_size): the next
+    /// search starts there instead of walking every VMA from the top, so
+    /// n mappings cost O(n), not O(n²). None: from `MMAP_BASE`.
+    free_cache: std::cell::Cell<Option<(u64, u64)>>,
 }
 
 impl AddressSpace {
@@ -143,22 +148,36 @@ impl AddressSpace {
                 }
             }
         }
-        let mut top = MMAP_BASE;
-        for v in self
-            .vmas
-            .range(..GuestVirt(MMAP_BASE))
-            .rev()
-            .map(|(_, v)| v)
-        {
+        let cached = self.free_cache.get().filter(|&(_, hole)| len > hole);
+        let found = match cached {
+            Some((top, hole)) => self
+                .search_down(top, len)
+                .map(|(a, skipped)| (a, hole.max(skipped)))
+                .or_else(|| self.search_down(MMAP_BASE, len)),
+            None => self.search_down(MMAP_BASE, len),
+        };
+        self.free_cache.set(found);
+        found.map(|(a, _)| GuestVirt(a))
+    }
+
+    /// The highest free range of `len` bytes below `top`, and the largest
+    /// hole passed over on the way (each smaller than `len`).
+    fn search_down(&self, top: u64, len: u64) -> Option<(u64, u64)> {
+        let mut top = top;
+        let mut skipped = 0;
+        for v in self.vmas.range(..GuestVirt(top)).rev().map(|(_, v)| v) {
             let (vstart, vend) = (v.start.get(), v.end.get());
-            if vend <= top && top - vend >= len {
-                return Some(GuestVirt(top - len));
+            if vend <= top {
+                if top - vend >= len {
+                    return Some((top - len, skipped));
+                }
+                skipped = skipped.max(top - vend);
             }
             top = top.min(vstart);
         }
         top.checked_sub(len)
             .filter(|&a| a >= MMAP_MIN_ADDR)
-            .map(GuestVirt)
+            .map(|a| (a, skipped))
     }
 
     /// Installs `vma`, replacing whatever was mapped in its range.
@@ -180,6 +199,12 @@ impl AddressSpace {
         // VMA: not on each mmap of a free range).
         if !keys.is_empty() {
             self.note_hiwater();
+            // The hole this leaves may be above where searches start now.
+            if let Some((top, hole)) = self.free_cache.get() {
+                if end.get() > top {
+                    self.free_cache.set(Some((end.get().min(MMAP_BASE), hole)));
+                }
+            }
         }
         for k in keys {
             self.vmas.remove(&k);
@@ -372,6 +397,7 @@ impl AddressSpace {
             lock_future: super::vma::Lock::None,
             hiwater_rss: Default::default(),
             hiwater_vm: 0,
+            free_cache: Default::default(),
         };
         // Locks are not inherited (Linux's dup_mmap clears VM_LOCKED).
         for v in child.vmas.values_mut() {
@@ -641,6 +667,46 @@ mod tests {
             page_span(0x1000, PAGE).map(|s| s.range()),
             Some(0x1000..0x2000)
         );
+    }
+
+    #[test]
+    fn find_free_reuses_holes_with_its_cache() {
+        let mut a = AddressSpace::new();
+        let pm = std::sync::Arc::new(PhysMem::new(16 * PAGE).unwrap());
+        let mut anon = FrameRefs::new(pm);
+        let vma = |start: GuestVirt, len: u64| super::super::vma::Vma {
+            start,
+            end: GuestVirt(start.get() + len),
+            prot: PROT_READ,
+            shared: false,
+            may_write: true,
+            backing: super::super::vma::Backing::Anon,
+            label: None,
+            lock: super::super::vma::Lock::None,
+            write_ref: None,
+        };
+        let mut got = Vec::new();
+        for _ in 0..8 {
+            let x = a.find_free(GuestVirt(0), 0x1000).unwrap();
+            a.insert_vma(vma(x, 0x1000), &mut anon);
+            got.push(x.get());
+        }
+        // Top-down, one after the other.
+        assert!(got.windows(2).all(|w| w[1] == w[0] - 0x1000), "{got:x?}");
+        // A hole above where the cache stands is found again...
+        let hole = GuestVirt(got[2]);
+        a.unmap_range(hole, GuestVirt(got[2] + 0x1000), &mut anon);
+        assert_eq!(a.find_free(GuestVirt(0), 0x1000), Some(hole));
+        a.insert_vma(vma(hole, 0x1000), &mut anon);
+        // ... and a request bigger than every hole goes below them all.
+        let x = a.find_free(GuestVirt(0), 0x3000).unwrap();
+        assert_eq!(x.get(), got[7] - 0x3000);
+        // A small hole skipped by a bigger request is still used later.
+        a.insert_vma(vma(x, 0x3000), &mut anon);
+        a.unmap_range(GuestVirt(got[5]), GuestVirt(got[5] + 0x1000), &mut anon);
+        let y = a.find_free(GuestVirt(0), 0x2000).unwrap();
+        assert!(a.is_free(y, GuestVirt(y.get() + 0x2000)));
+        assert_eq!(a.find_free(GuestVirt(0), 0x1000), Some(GuestVirt(got[5])));
     }
 
     #[test]
