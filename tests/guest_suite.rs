@@ -458,6 +458,46 @@ fn harness_kills_the_group_left_holding_the_pipes() {
     assert!(dead(pid), "background process {pid} survived");
 }
 
+/// `procs::Reaped` ends a whole tree by pid when it is dropped, also when
+/// the test panics: a child that left the group and session (setsid, as
+/// Debian's linux.uml helpers can), and an orphan whose parent exited
+/// first but which is still in the group.
+#[test]
+fn harness_reaped_ends_the_whole_tree_on_panic() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let child = std::process::Command::new("/bin/sh")
+        .args([
+            "-c",
+            "setsid sleep 1000 & echo $!; (sleep 1000 & echo $!) ; exec sleep 1000",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut guard = support::procs::Reaped(child);
+    let out = std::io::BufReader::new(guard.stdout.take().unwrap());
+    let pids: Vec<i32> = out
+        .lines()
+        .take(2)
+        .map(|l| l.unwrap().trim().parse().unwrap())
+        .collect();
+    let root = guard.id() as i32;
+    // Both are running under the shell's tree before the guard goes.
+    std::thread::sleep(Duration::from_millis(200));
+    for p in &pids {
+        assert!(!dead(*p), "{p} not started");
+    }
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _g = guard;
+        panic!("a failing test");
+    }));
+    assert!(r.is_err());
+    for p in pids.iter().chain([&root]) {
+        assert!(dead(*p), "{p} survived the guard");
+    }
+}
+
 #[test]
 fn harness_status_encoding() {
     let sh = |s: &str| {

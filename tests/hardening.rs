@@ -55,19 +55,20 @@ fn no_new_privs_on_umlrun_and_stubs() {
     let uml = cow.dir.path().join("uml");
     std::fs::create_dir_all(&uml).unwrap();
     // t_forkbomb runs for seconds (it pauses at each peak).
-    let mut child = Command::new(umlrun_bin())
-        .args(guest_args(
-            &cow.path,
-            &uml,
-            "/tests/t_forkbomb",
-            &GuestOptions::default(),
-        ))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .expect("start umlrun");
+    let child = procs::Reaped::spawn(
+        Command::new(umlrun_bin())
+            .args(guest_args(
+                &cow.path,
+                &uml,
+                "/tests/t_forkbomb",
+                &GuestOptions::default(),
+            ))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0),
+    )
+    .expect("start umlrun");
     let pid = child.id();
     std::thread::sleep(std::time::Duration::from_millis(500));
     let nnp = |p: &str| {
@@ -83,9 +84,7 @@ fn no_new_privs_on_umlrun_and_stubs() {
         .map(String::from)
         .collect();
     let stub_nnp: Vec<Option<String>> = stubs.iter().map(|s| nnp(s)).collect();
-    // SAFETY: kill(2) of the process group we created for this child.
-    unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
-    let _ = child.wait();
+    drop(child); // killed with its stubs, by pid, and reaped
     assert_eq!(umlrun.as_deref(), Some("1"), "umlrun's NoNewPrivs");
     assert!(!stubs.is_empty(), "no stub processes seen");
     assert!(
@@ -121,35 +120,30 @@ fn fuzz_boot(
     std::fs::create_dir_all(dir.join("uml")).expect("uml_dir");
     std::fs::write(dir.join("in"), format!("{first} {seeds} {calls}\n")).expect("input");
     let file = |n: &str| std::fs::File::create(dir.join(n)).expect("output file");
-    let mut child = Command::new(umlrun_bin())
-        .args([
-            "mem=64M".to_string(),
-            format!("ubd={ubd}"),
-            format!("ubd0={}", cow.path.display()),
-            "init=/tests/fuzz_syscalls".to_string(),
-            "con0=fd:0,fd:1".to_string(),
-            format!("uml_dir={}", dir.join("uml").display()),
-        ])
-        .current_dir(dir)
-        .stdin(std::fs::File::open(dir.join("in")).expect("input"))
-        .stdout(Stdio::from(file("out")))
-        .stderr(Stdio::from(file("err")))
-        .process_group(0)
-        .spawn()
-        .expect("start umlrun");
+    let mut child = procs::Reaped::spawn(
+        Command::new(umlrun_bin())
+            .args([
+                "mem=64M".to_string(),
+                format!("ubd={ubd}"),
+                format!("ubd0={}", cow.path.display()),
+                "init=/tests/fuzz_syscalls".to_string(),
+                "con0=fd:0,fd:1".to_string(),
+                format!("uml_dir={}", dir.join("uml").display()),
+            ])
+            .current_dir(dir)
+            .stdin(std::fs::File::open(dir.join("in")).expect("input"))
+            .stdout(Stdio::from(file("out")))
+            .stderr(Stdio::from(file("err")))
+            .process_group(0),
+    )
+    .expect("start umlrun");
     let deadline = std::time::Instant::now() + limit;
     let status = loop {
         if let Some(st) = child.try_wait().expect("try_wait") {
             break Some(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)));
         }
         if std::time::Instant::now() >= deadline {
-            let pid = child.id() as i32;
-            // SAFETY: kill(2) of the child we spawned and of the process
-            // group it leads (created with process_group(0)).
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::kill(-pid, libc::SIGKILL);
-            }
+            procs::kill_tree(child.id() as i32, true, std::time::Duration::from_secs(10));
             let _ = child.wait();
             break None;
         }

@@ -100,15 +100,16 @@ fn boot_workload(platform: &str, extra: &[&str], cow_dir_mode: Option<u32>) -> B
         "umid=privs".to_string(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
-    let mut child = Command::new(umlrun_bin())
-        .args(&args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::from(file("out")))
-        .stderr(Stdio::from(file("err")))
-        .process_group(0)
-        .spawn()
-        .expect("start umlrun");
+    let mut child = procs::Reaped::spawn(
+        Command::new(umlrun_bin())
+            .args(&args)
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(file("out")))
+            .stderr(Stdio::from(file("err")))
+            .process_group(0),
+    )
+    .expect("start umlrun");
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(WORKLOAD.as_bytes()).unwrap();
     drop(stdin);
@@ -120,8 +121,7 @@ fn boot_workload(platform: &str, extra: &[&str], cow_dir_mode: Option<u32>) -> B
             break Some(st.code().unwrap_or(128 + st.signal().unwrap_or(0)));
         }
         if Instant::now() >= deadline {
-            // SAFETY: kill(2) of the process group we created for umlrun.
-            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            procs::kill_tree(pid as i32, true, Duration::from_secs(10));
             let _ = child.wait();
             break None;
         }

@@ -294,13 +294,15 @@ fn an_idle_instance_off_a_terminal_sleeps_without_waking() {
     let cow = dir.path().join("idle.cow");
     runner.make_cow(&cow, &backing()).unwrap();
     let argv = runner.argv(&cow, &backing(), "idle-pipe", dir.path(), "64M");
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // Killed with its stubs by pid if the test fails before its SIGTERM.
+    let mut child = support_many::procs::Reaped::spawn(
+        Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )
+    .unwrap();
     let pid = child.id() as i32;
     let mut out = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();

@@ -9,11 +9,13 @@
 pub mod cgroup2;
 pub mod dns;
 #[allow(clippy::duplicate_mod)]
+pub mod procs;
+#[allow(clippy::duplicate_mod)]
 pub mod tools;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -253,26 +255,28 @@ pub fn run_native(bin: &Path, args: &[&str], timeout: Duration) -> GuestRun {
 }
 
 /// Run `cmd` in its own process group with piped output and an open stdin
-/// pipe that never delivers data. On timeout the process (and its group,
-/// which only holds what it started) is killed by id and `status` is None.
+/// pipe that never delivers data. On timeout the process and everything
+/// it started are killed by pid and `status` is None; whatever is left of
+/// it when this returns (or panics) is killed too ([`procs::Reaped`]).
 pub fn run_command(mut cmd: Command, timeout: Duration) -> GuestRun {
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let mut child = cmd
-        .spawn()
+    let mut child = procs::Reaped::spawn(&mut cmd)
         .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
     let stdin = child.stdin.take(); // kept open until the end: no EOF on the console
     let (out_buf, out_t) = collect(child.stdout.take().expect("stdout"));
     let (err_buf, err_t) = collect(child.stderr.take().expect("stderr"));
     let deadline = Instant::now() + timeout;
+    let pid = child.id() as i32;
     let status = loop {
         match child.try_wait().expect("try_wait") {
             Some(st) => break Some(st),
             None if Instant::now() >= deadline => {
-                kill_tree(&mut child);
+                procs::kill_tree(pid, true, Duration::from_secs(10));
+                let _ = child.wait();
                 break None;
             }
             None => std::thread::sleep(Duration::from_millis(10)),
@@ -280,11 +284,9 @@ pub fn run_command(mut cmd: Command, timeout: Duration) -> GuestRun {
     };
     drop(stdin);
     // Something the process started may still hold the pipes: give it a
-    // moment, then kill the group and take what was read.
-    let pgid = child.id() as i32;
+    // moment, then kill what is left of its group and take what was read.
     if !wait_threads(&[&out_t, &err_t], Duration::from_secs(5)) {
-        // SAFETY: kill(2) on the process group we created for this child.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        procs::kill_tree(pid, false, Duration::from_secs(10));
         wait_threads(&[&out_t, &err_t], Duration::from_secs(2));
     }
     let text = |b: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&b.lock().unwrap()).into_owned();
@@ -297,17 +299,6 @@ pub fn run_command(mut cmd: Command, timeout: Duration) -> GuestRun {
             (None, None) => -1,
         }),
     }
-}
-
-fn kill_tree(child: &mut Child) {
-    let pid = child.id() as i32;
-    // SAFETY: kill(2) of the child we spawned and of the process group it
-    // leads (created with process_group(0)); nothing else is in that group.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-        libc::kill(-pid, libc::SIGKILL);
-    }
-    let _ = child.wait();
 }
 
 type Collector = (Arc<Mutex<Vec<u8>>>, JoinHandle<()>);

@@ -14,13 +14,17 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::pty::{openpty, Winsize};
 
+/// Ending processes by pid (tests/support/procs.rs, shared the same way).
+#[allow(clippy::duplicate_mod)]
+#[path = "../support/procs.rs"]
+pub mod procs;
 pub mod shell;
 /// The host tools (tests/support/tools.rs, shared with `support`: a test
 /// that has both loads the file twice, which is harmless).
@@ -178,7 +182,8 @@ pub struct Instance {
     pub umid: String,
     pub cow: PathBuf,
     pub state: State,
-    child: Child,
+    /// Killed with everything it started, by pid, when the instance goes.
+    child: procs::Reaped,
     writer: File,
     console: Shared,
     reader: Option<JoinHandle<()>>,
@@ -228,14 +233,15 @@ impl Instance {
         }
         let termios_at_start = tcgetattr(&pty.slave).map_err(|e| io_err("tcgetattr")(e.into()))?;
         let dup = |fd: &OwnedFd| fd.try_clone().map_err(io_err("dup pty"));
-        let child = Command::new(&argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::from(dup(&pty.slave)?))
-            .stdout(Stdio::from(dup(&pty.slave)?))
-            .stderr(Stdio::from(dup(&pty.slave)?))
-            .process_group(0)
-            .spawn()
-            .map_err(io_err(format!("start {}", argv[0])))?;
+        let child = procs::Reaped::spawn(
+            Command::new(&argv[0])
+                .args(&argv[1..])
+                .stdin(Stdio::from(dup(&pty.slave)?))
+                .stdout(Stdio::from(dup(&pty.slave)?))
+                .stderr(Stdio::from(dup(&pty.slave)?))
+                .process_group(0),
+        )
+        .map_err(io_err(format!("start {}", argv[0])))?;
         drop(pty.slave);
         let writer = File::from(dup(&pty.master)?);
         let mut reader_file = File::from(pty.master);
@@ -454,19 +460,17 @@ impl Instance {
         }
     }
 
-    /// `sig` to the instance's pid; SIGKILL also to its process group.
+    /// `sig` to the instance's pid; SIGKILL to everything it started too
+    /// (its descendants, its process group and session, by pid: Debian's
+    /// linux.uml leaves helpers that outlive it).
     pub fn signal(&mut self, sig: i32) {
-        if self.alive() {
+        let alive = self.alive();
+        if sig == libc::SIGKILL {
+            procs::kill_tree(self.pid(), alive, Duration::from_secs(10));
+        } else if alive {
             // SAFETY: kill(2) on the pid of a child we started and have not
             // reaped yet, so the pid cannot have been reused.
             unsafe { libc::kill(self.pid(), sig) };
-        }
-        if sig == libc::SIGKILL {
-            // SAFETY: the group id is our child's pid; while any member
-            // lives, that id cannot be reused by another group (if none is
-            // left this is ESRCH, unless the pid was recycled in between
-            // into a new group leader — vanishingly unlikely).
-            unsafe { libc::killpg(self.pid(), libc::SIGKILL) };
         }
     }
 
@@ -504,8 +508,7 @@ impl Instance {
 
 impl Drop for Instance {
     fn drop(&mut self) {
-        self.signal(libc::SIGKILL);
-        let _ = self.child.wait();
+        // The child's own Drop kills its whole tree and reaps it.
         // Not joined: the reader ends by itself once every holder of the pty
         // slave is gone, and a stray holder must not hang the test.
         drop(self.reader.take());
