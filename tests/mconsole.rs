@@ -18,9 +18,10 @@
 //! floods requests and vanishes; a stale socket from a killed instance; a
 //! socket path longer than sun_path; `umlctl` list/stats/mem/errors; `config
 //! ubd1=` hot-adding a disk the guest mounts, in the instance's ubd mode
-//! (mmap: a process older than the disk execs a program from it and its
-//! stub maps the image itself; copy: no stub maps it), `remove ubd1`
-//! refused while it is mounted and done after umount.
+//! on both platforms (mmap: a process older than the disk execs a program
+//! from it and its stub maps the image itself — on seccomp the stub's op
+//! thread took the disk's fd through /proc; copy: no stub maps it),
+//! `remove ubd1` refused while it is mounted and done after umount.
 //!
 //! Every instance is stopped by pid when a test fails (the harness's Drop).
 
@@ -876,31 +877,29 @@ fn stubs_mapping(pid: i32, name: &str) -> usize {
 }
 
 #[test]
-fn ubd_hot_add_mounts_and_remove_refuses_while_mounted_mmap() {
-    ubd_hot_add_and_remove("mmap");
+fn ubd_hot_add_mounts_and_remove_refuses_while_mounted_mmap_ptrace() {
+    ubd_hot_add_and_remove("mmap", "ptrace");
+}
+
+#[test]
+fn ubd_hot_add_mounts_and_remove_refuses_while_mounted_mmap_seccomp() {
+    ubd_hot_add_and_remove("mmap", "seccomp");
 }
 
 #[test]
 fn ubd_hot_add_mounts_and_remove_refuses_while_mounted_copy() {
-    ubd_hot_add_and_remove("copy");
+    ubd_hot_add_and_remove("copy", "seccomp");
 }
 
-/// `config ubd1=` on an instance booted with `ubd=<mode>`: the new disk
-/// takes the instance's mode, as boot-time disks do (mmap: the stubs map
-/// its image pages; copy: no stub maps the image), mounts, runs a program
-/// from it, refuses removal while mounted and goes after umount with the
-/// guest's writes in the image.
-///
-/// The mmap case runs on ptrace: on seccomp only the op thread of each
-/// stub holds the images' fds, taken when the stub was spawned, so a stub
-/// spawned before the hot-add copies that disk's pages instead of mapping
-/// them (correct, not shared; open in the notes).
-fn ubd_hot_add_and_remove(mode: &str) {
-    let extra: &[&str] = if mode == "mmap" {
-        &["platform=ptrace"]
-    } else {
-        &[]
-    };
+/// `config ubd1=` on an instance booted with `ubd=<mode>` on `platform`:
+/// the new disk takes the instance's mode, as boot-time disks do (mmap:
+/// the stubs map its image pages — every running stub was given the
+/// disk's fd, on seccomp by its op thread; copy: no stub maps the image),
+/// mounts, runs a program from it, refuses removal while mounted and goes
+/// after umount with the guest's writes in the image.
+fn ubd_hot_add_and_remove(mode: &str, platform: &str) {
+    let platform = format!("platform={platform}");
+    let extra: &[&str] = &[&platform];
     let mut fleet = boot(mode, "64M", extra);
     let root = fleet.dir().join("data-root");
     std::fs::create_dir_all(&root).unwrap();

@@ -23,11 +23,17 @@
 //!   return addresses), reading only the op page, which is read-only in the
 //!   stub; every signal is blocked in it, and its own filter (installed by
 //!   itself, first thing) allows only its own calls: the op list's mmap,
-//!   mprotect and munmap outside the stub area, a futex wait on its command
-//!   word, a futex wake of the guest thread, an 8-byte write of the op
-//!   page's constant 1 to its completion eventfd, and exit_group. Guest
-//!   code can make it do nothing: it reads nothing the guest can write.
-//!   An op that fails ends the stub (exit_group with the errno as status).
+//!   mprotect and munmap outside the stub area, a read-only open of the op
+//!   page's path, dup2 and close (taking a hot-added disk's fd from umlrun
+//!   through /proc), a futex wait on its command word, a futex wake of the
+//!   guest thread, an 8-byte write of the op page's constant 1 to its
+//!   completion eventfd, and exit_group. Guest code can make it do
+//!   nothing: it reads nothing the guest can write. An op that fails ends
+//!   the stub (exit_group with the errno as status), unless it is marked
+//!   `OPF_MAY_FAIL`: then the batch ends there.
+//!   Registers carry one result from op to op (`OPF_SAVE`,
+//!   `OPF_ARG0_SAVED`): the fd an open returned, for the dup2 and close
+//!   after it.
 //!
 //! Completion of an op batch is the eventfd write, which guest code cannot
 //! make (it holds no fd): umlrun counts completions there, never in memory
@@ -49,7 +55,8 @@
 //! | `0x1008` | the op thread's completion eventfd (fd number) |
 //! | `0x1010` | the constant 1 it writes there |
 //! | `0x1018` | its filter's `struct sock_fprog` |
-//! | `0x1040` | the op list (records of 8 u64: nr, 6 args, unused; nr 0 ends) |
+//! | `0x1040` | the op list (records of 8 u64: nr, 6 args, flags `OPF_*`; nr 0 ends) |
+//! | `0x2f80` | a path an op may open: `/proc/<umlrun>/fd/<n>` (adopting a hot-added disk's fd) |
 //! | `0x3000` | the op thread's filter program |
 //! | `0x4000..0x10000` | the guest thread's signal stack: the frames the kernel edits |
 //!
@@ -84,10 +91,22 @@ pub const OFF_EFD: usize = 0x1008;
 pub const OFF_ONE: usize = 0x1010;
 pub const OFF_FPROG: usize = 0x1018;
 pub const OFF_OPS: usize = 0x1040;
-pub const OFF_OPS_END: usize = 0x3000;
+pub const OFF_OPS_END: usize = 0x2f80;
+/// The path an fd-adopting op list opens (NUL-terminated).
+pub const OFF_PATH: usize = 0x2f80;
+pub const PATH_LEN: usize = 0x80;
 pub const OFF_OPFILTER: usize = 0x3000;
 pub const OFF_OPPAGE_END: usize = 0x4000;
 pub const OFF_ALTSTACK: usize = 0x4000;
+
+/// Op record flags (the record's last word): arg 0 is the result the
+/// last op marked [`OPF_SAVE`] returned (r14) ...
+pub const OPF_ARG0_SAVED: u64 = 1;
+/// ... this op's result is saved so ...
+pub const OPF_SAVE: u64 = 2;
+/// ... and if this op fails the batch ends there (its completion is
+/// reported as usual) instead of the stub.
+pub const OPF_MAY_FAIL: u64 = 4;
 
 /// The command in CMD.
 pub const CMD_RUN: u32 = 1;
@@ -100,7 +119,8 @@ pub const CTL_RESUME: u32 = 1;
 //
 // The op thread: entered from the clone gadget (rax = 0 in the child).
 // Registers only: r12 the shared area, r13 the last CTL taken, rbx the
-// current op record. It never touches its stack.
+// current op record, r14 the last saved op result. It never touches its
+// stack.
 std::arch::global_asm!(
     ".pushsection .text.umlrun_sc,\"ax\",@progbits",
     ".globl umlrun_sc_start",
@@ -218,6 +238,10 @@ std::arch::global_asm!(
     "test rax, rax",
     "jz 25f",
     "mov rdi, [rbx + 8]",
+    "test byte ptr [rbx + 56], 1", // OPF_ARG0_SAVED
+    "jz 24f",
+    "mov rdi, r14",
+    "24:",
     "mov rsi, [rbx + 16]",
     "mov rdx, [rbx + 24]",
     "mov r10, [rbx + 32]",
@@ -226,9 +250,17 @@ std::arch::global_asm!(
     "syscall",
     "umlrun_sc_ip_op:",
     "cmp rax, -4095",
-    "jae 29f",
+    "jae 27f",
+    "test byte ptr [rbx + 56], 2", // OPF_SAVE
+    "jz 26f",
+    "mov r14, rax",
+    "26:",
     "add rbx, 64",
     "jmp 23b",
+    "27:", // an op failed: the end of the batch if it may, else of the stub
+    "test byte ptr [rbx + 56], 4", // OPF_MAY_FAIL
+    "jnz 25f",
+    "jmp 29f",
     "25:", // completion: write(efd, &ONE, 8)
     "mov edi, [r12 + 0x1008]",
     "lea rsi, [r12 + 0x1010]",
@@ -626,5 +658,18 @@ mod tests {
             s.wait_while(OFF_DONE, 1, 10, Duration::from_millis(1)),
             Waited::No
         );
+    }
+}
+
+/// Whether thread `tid` of stub `pid` holds at fd number `fd` the same
+/// file as umlrun's own `fd` (device and inode through /proc: the op
+/// thread's table is its own, not the process's).
+pub fn thread_fd_is(pid: i32, tid: i32, fd: RawFd) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let theirs = std::fs::metadata(format!("/proc/{pid}/task/{tid}/fd/{fd}"));
+    let ours = std::fs::metadata(format!("/proc/self/fd/{fd}"));
+    match (theirs, ours) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }

@@ -235,10 +235,16 @@ impl Platform for SeccompPlatform {
         if !self.keep_fds.contains(&fd) {
             self.keep_fds.push(fd);
         }
-        // Spares cannot take a new fd (see `SeccompStub::adopt_fd`): the
-        // next ones are spawned with it.
-        for mut s in self.spares.drain(..) {
-            s.kill();
+        // Spares take it as running guests do; one that cannot is dropped
+        // (the next ones are spawned with it).
+        for mut s in std::mem::take(&mut self.spares) {
+            match s.adopt_fd(fd) {
+                Ok(()) => self.spares.push(s),
+                Err(e) => {
+                    log::debug!("spare stub {} dropped: {e}", s.pid);
+                    s.kill();
+                }
+            }
         }
     }
 
@@ -247,9 +253,22 @@ impl Platform for SeccompPlatform {
     }
 }
 
+/// An op batch with flags (`hs::OPF_*`) in each record's last word.
+fn encode_flagged_batch(ops: &[(u64, [u64; 6], u64)]) -> Vec<u8> {
+    let plain: Vec<(u64, [u64; 6])> = ops.iter().map(|&(nr, a, _)| (nr, a)).collect();
+    let mut out = encode_batch(&plain);
+    for (i, &(_, _, flags)) in ops.iter().enumerate() {
+        let at = i * OP_RECORD + OP_RECORD - 8;
+        out[at..at + 8].copy_from_slice(&flags.to_le_bytes());
+    }
+    out
+}
+
 /// One guest process on the seccomp platform.
 pub struct SeccompStub {
     pid: i32,
+    /// The op thread (its own fd table: /proc/<pid>/task/<op_tid>/fd).
+    op_tid: i32,
     shm: StubShm,
     /// The op thread's completions.
     events: OpEvents,
@@ -306,6 +325,7 @@ fn op_sites(efd: RawFd) -> OpSites {
         cmd: SHM_BASE + hs::OFF_CMD as u64,
         one: SHM_BASE + hs::OFF_ONE as u64,
         efd: efd as u32,
+        path: SHM_BASE + hs::OFF_PATH as u64,
     }
 }
 
@@ -334,7 +354,7 @@ impl SeccompStub {
                 *facts.insert(HostFacts { xstate })
             }
         };
-        setup(&mut pt, &shm, &events, spin)?;
+        let op_tid = setup(&mut pt, &shm, &events, spin)?;
         let mut park = *pt.regs();
         park.rip = sc_addr(hs::stub_code().park);
         park.rsp = SHM_BASE + SHM_LEN as u64 - 64;
@@ -346,6 +366,7 @@ impl SeccompStub {
         log::debug!("seccomp stub {pid} ready");
         Ok(SeccompStub {
             pid,
+            op_tid,
             shm,
             events,
             seq: 0,
@@ -650,6 +671,61 @@ impl SeccompStub {
         Ok(())
     }
 
+    /// Gives the op thread the kernel's host fd `fd` at the same number (a
+    /// disk hot-added in ubd=mmap mode: mappings of its pages name that
+    /// fd). One op batch, guest code not resumed: dup2 of the eventfd onto
+    /// `fd` (so the open below cannot land on it), openat of
+    /// `/proc/<umlrun>/fd/<fd>` read-only (substituted pages are never
+    /// mapped writable; the path sits in the op page, which guest code
+    /// cannot write, and the op thread's filter allows no other), dup2 of
+    /// what it returned onto `fd`, close of that. If the open fails the
+    /// batch just ends; the op thread's fd table (/proc, by the op
+    /// thread's id) then shows whether `fd` is the disk.
+    pub fn adopt_fd(&mut self, fd: RawFd) -> Result<(), PlatformError> {
+        self.check_alive()?;
+        const SYS_CLOSE: u64 = 3;
+        const SYS_DUP2: u64 = 33;
+        const SYS_OPENAT: u64 = 257;
+        const AT_FDCWD: i64 = -100;
+        let path = format!("/proc/{}/fd/{fd}\0", std::process::id());
+        if path.len() > hs::PATH_LEN || fd < 0 {
+            return Err(PlatformError::Host {
+                op: "adopt_fd (fd path)",
+                source: nix::Error::ENAMETOOLONG,
+            });
+        }
+        self.shm.write(hs::OFF_PATH, path.as_bytes());
+        let efd = self.shm.read_u64(hs::OFF_EFD);
+        let fd64 = fd as u64;
+        let calls: [(u64, [u64; 6], u64); 4] = [
+            (SYS_DUP2, [efd, fd64, 0, 0, 0, 0], 0),
+            (
+                SYS_OPENAT,
+                [AT_FDCWD as u64, SHM_BASE + hs::OFF_PATH as u64, 0, 0, 0, 0],
+                hs::OPF_SAVE | hs::OPF_MAY_FAIL,
+            ),
+            (SYS_DUP2, [0, fd64, 0, 0, 0, 0], hs::OPF_ARG0_SAVED),
+            (SYS_CLOSE, [0; 6], hs::OPF_ARG0_SAVED),
+        ];
+        debug_assert_eq!(self.unconfirmed, 0);
+        self.shm.write(hs::OFF_OPS, &encode_flagged_batch(&calls));
+        self.seq = self.seq.wrapping_add(1);
+        self.shm.store(hs::OFF_CTL, self.seq << 1);
+        self.shm.wake(hs::OFF_CTL);
+        self.unconfirmed += 1;
+        if self.confirm_ops().is_some() {
+            return Err(PlatformError::StubGone);
+        }
+        if hs::thread_fd_is(self.pid, self.op_tid, fd) {
+            Ok(())
+        } else {
+            Err(PlatformError::Host {
+                op: "adopt_fd (open /proc/<umlrun>/fd in the stub)",
+                source: nix::Error::EACCES,
+            })
+        }
+    }
+
     fn recycle(&mut self) -> Result<(), PlatformError> {
         self.wipe()?;
         self.cpu_base = crate::host::clock::process_cpu_ticks(self.pid);
@@ -669,13 +745,14 @@ impl SeccompStub {
 /// signal stack and handlers, every signal blocked until the first resume,
 /// no new privileges; then the op thread (a clone without the fd table),
 /// which installs its own filter and reports ready; last the guest
-/// thread closes every fd it has and installs its filter.
+/// thread closes every fd it has and installs its filter. Returns the op
+/// thread's id.
 fn setup(
     pt: &mut PtraceStub,
     shm: &StubShm,
     events: &OpEvents,
     spin: bool,
-) -> Result<(), PlatformError> {
+) -> Result<i32, PlatformError> {
     let fail = |what: &str, r: i64| {
         PlatformError::UnexpectedStop(format!("seccomp stub set-up: {what} returned {r}"))
     };
@@ -815,7 +892,7 @@ fn setup(
     )?;
     shm.write(scratch, &[0u8; 8]); // an empty op list
     shm.store(hs::OFF_SPIN, if spin { STUB_SPINS } else { 0 });
-    Ok(())
+    Ok(tid as i32)
 }
 
 impl Context for SeccompStub {
@@ -928,14 +1005,8 @@ impl Guest for SeccompStub {
     fn kill(&mut self) {
         SeccompStub::kill(self)
     }
-    /// A running seccomp stub makes no host call but its own mapping ops
-    /// (the wall), so it cannot open a new fd: the kernel falls back to
-    /// copy mode for a disk added while it runs.
-    fn adopt_fd(&mut self, _fd: RawFd) -> Result<(), PlatformError> {
-        Err(PlatformError::Host {
-            op: "adopt_fd (not on the seccomp platform)",
-            source: nix::Error::ENOSYS,
-        })
+    fn adopt_fd(&mut self, fd: RawFd) -> Result<(), PlatformError> {
+        SeccompStub::adopt_fd(self, fd)
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self

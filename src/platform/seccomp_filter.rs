@@ -44,6 +44,11 @@ const SYS_MUNMAP: u32 = 11;
 const SYS_RT_SIGRETURN: u32 = 15;
 const SYS_FUTEX: u32 = 202;
 const SYS_WRITE: u32 = 1;
+const SYS_CLOSE: u32 = 3;
+const SYS_DUP2: u32 = 33;
+const SYS_OPENAT: u32 = 257;
+/// openat's dirfd -100 as the 64-bit register seccomp sees.
+const AT_FDCWD: u64 = -100i64 as u64;
 const SYS_EXIT_GROUP: u32 = 231;
 const SYS_GETTIMEOFDAY: u32 = 96;
 const SYS_TIME: u32 = 201;
@@ -69,7 +74,8 @@ pub struct StubSites {
 pub struct OpSites {
     /// futex WAIT on `ctl`.
     pub wait: u64,
-    /// The op list: mmap, mprotect, munmap.
+    /// The op list: mmap, mprotect, munmap; openat of `path` read-only,
+    /// dup2, close.
     pub op: u64,
     /// write(`efd`, `one`, 8).
     pub done: u64,
@@ -81,6 +87,8 @@ pub struct OpSites {
     pub cmd: u64,
     pub one: u64,
     pub efd: u32,
+    /// The one path the op list may open (in the op page).
+    pub path: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -308,8 +316,24 @@ pub fn op_thread_filter(s: &OpSites) -> Vec<u8> {
     a.push(Label(w2));
     arg_is(&mut a, 0, s.ctl, ALLOW);
 
+    // The op list: mapping calls, and taking a hot-added disk's fd:
+    // openat(AT_FDCWD, the op page's path, O_RDONLY), dup2, close.
     a.push(Label(l_op));
+    let [p1, p2, l_maps, l_open, o1, o2] = [(); 6].map(|_| a.label());
+    a.push(Ld(NR));
+    a.push(Jeq(SYS_OPENAT, l_open, p1));
+    a.push(Label(p1));
+    a.push(Jeq(SYS_DUP2, ALLOW, p2));
+    a.push(Label(p2));
+    a.push(Jeq(SYS_CLOSE, ALLOW, l_maps));
+    a.push(Label(l_maps));
     op_checks(&mut a);
+    a.push(Label(l_open));
+    arg_is(&mut a, 0, AT_FDCWD, o1);
+    a.push(Label(o1));
+    arg_is(&mut a, 1, s.path, o2);
+    a.push(Label(o2));
+    arg_is(&mut a, 2, 0, ALLOW);
 
     // write(efd, one, 8)
     a.push(Label(l_done));
@@ -488,9 +512,6 @@ fn outside_stub_area(a: &mut Asm, ok: usize) {
 /// anything else killed.
 fn inject_checks(a: &mut Asm) {
     use Ins::*;
-    const SYS_CLOSE: u32 = 3;
-    const SYS_DUP2: u32 = 33;
-    const SYS_OPENAT: u32 = 257;
     let (i1, i2, i3, i_open) = (a.label(), a.label(), a.label(), a.label());
     a.push(Ld(NR));
     a.push(Jeq(SYS_OPENAT, i_open, i1));
@@ -578,6 +599,7 @@ mod tests {
             cmd: 0x7fff_fc01_0000,
             one: 0x7fff_fc01_1010,
             efd: 7,
+            path: 0x7fff_fc01_2f80,
         }
     }
 
@@ -690,6 +712,24 @@ mod tests {
         for nr in [0, 1, 2, 56, 57, 59, 257, 322] {
             assert_eq!(r(nr, o.op, [0; 6]), RET_KILL_PROCESS);
         }
+        // Taking a hot-added disk's fd: the op page's path, read-only,
+        // from the current directory; then dup2 and close.
+        let cwd = -100i64 as u64;
+        assert_eq!(r(257, o.op, [cwd, o.path, 0, 0, 0, 0]), RET_ALLOW);
+        for bad in [
+            [cwd, o.path, 2, 0, 0, 0],     // O_RDWR
+            [cwd, o.path, 0x40, 0, 0, 0],  // O_CREAT
+            [cwd, o.path + 8, 0, 0, 0, 0], // another path
+            [cwd, 0x40_0000, 0, 0, 0, 0],  // guest memory
+            [3, o.path, 0, 0, 0, 0],       // another directory
+            [cwd & 0xffff_ffff, o.path, 0, 0, 0, 0],
+        ] {
+            assert_eq!(r(257, o.op, bad), RET_KILL_PROCESS, "{bad:x?}");
+        }
+        assert_eq!(r(257, o.wait, [cwd, o.path, 0, 0, 0, 0]), RET_KILL_PROCESS);
+        assert_eq!(r(33, o.op, [9, 12, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(r(3, o.op, [9, 0, 0, 0, 0, 0]), RET_ALLOW);
+        assert_eq!(r(33, o.done, [9, 12, 0, 0, 0, 0]), RET_KILL_PROCESS);
         // Anywhere else, any call: killed (no trap to a handler).
         assert_eq!(
             r(9, 0x40_1000, [0x1000, 0x1000, 3, 0x11, 5, 0]),
