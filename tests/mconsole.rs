@@ -384,6 +384,15 @@ fn unplug_shows_in_free_and_gives_host_memory_back() {
     assert_eq!(free_total(g), total_before - 32 * 1024);
     let meminfo = ok(g, "cat /proc/meminfo");
     assert!(meminfo.contains("MemTotal:          32768 kB"), "{meminfo}");
+    // What is free and available follows: no more than what is left.
+    for key in ["MemFree:", "MemAvailable:"] {
+        let kb: u64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {meminfo}"));
+        assert!(kb > 0 && kb <= 32768, "{key} {kb} kB after unplugging to 32M");
+    }
     let host_after = memfd_blocks(pid);
     assert!(
         host_after + (8 << 20) < host_before,
@@ -400,6 +409,63 @@ fn unplug_shows_in_free_and_gives_host_memory_back() {
     let g = &mut fleet.instances[0];
     assert_eq!(free_total(g), total_before);
     assert_no_panic(g);
+}
+
+/// `stats` answers every figure issue 13 names, each consistent with what
+/// the guest did: memory total/plugged/free/used, anon, page cache (clean,
+/// dirty, image-substituted), shmem/tmpfs, file-backed mappings (count,
+/// bytes), host bytes held and punched, faults, syscalls, processes, the
+/// RSS top 10, uptime.
+#[test]
+fn stats_answers_every_figure_and_each_follows_the_guest() {
+    let mut fleet = boot("mmap", "64M", &[]);
+    let g = &mut fleet.instances[0];
+    // 4 MiB on a tmpfs, a sleeping process with a file mapping (its
+    // program), a dirty page, read cache.
+    ok(g, "mkdir -p /tmp/t && mount -t tmpfs none /tmp/t");
+    ok(g, "dd if=/dev/zero of=/tmp/t/f bs=1M count=4 2>/dev/null");
+    ok(g, "sleep 600 >/dev/null 2>&1 &");
+    ok(g, "cat /bin/busybox > /dev/null");
+    let before = stats(&fleet);
+    let g = &mut fleet.instances[0];
+    ok(g, "echo dirty > /root/dirty-page");
+    let s = stats(&fleet);
+    let m = &s["memory"];
+    let n = |v: &serde_json::Value| {
+        v.as_u64()
+            .unwrap_or_else(|| panic!("not a count: {v} in {s}"))
+    };
+    assert_eq!(n(&m["total_bytes"]), 64 << 20, "{s}");
+    assert_eq!(n(&m["plugged_bytes"]), 64 << 20, "{s}");
+    let (free, used) = (n(&m["free_bytes"]), n(&m["used_bytes"]));
+    assert!(free > 0 && used > 0 && free + used <= 64 << 20, "{s}");
+    assert!(n(&m["anon_bytes"]) > 0, "{s}");
+    let pc = &m["page_cache"];
+    let (cached, clean, dirty) = (
+        n(&pc["bytes"]),
+        n(&pc["clean_bytes"]),
+        n(&pc["dirty_bytes"]),
+    );
+    assert_eq!(clean + dirty, cached, "{s}");
+    assert!(dirty >= 4096, "the dirty page is not counted: {s}");
+    // ubd=mmap: busybox's pages are the image's own.
+    assert!(n(&pc["image_substituted_bytes"]) > 0, "{s}");
+    assert!(n(&m["shmem_tmpfs_bytes"]) >= 4 << 20, "{s}");
+    let maps = &m["file_mappings"];
+    assert!(n(&maps["count"]) >= 2 && n(&maps["bytes"]) >= 4096, "{s}");
+    assert!(n(&s["host"]["memfd_allocated_bytes"]) > 0, "{s}");
+    n(&s["host"]["punched_bytes"]);
+    assert!(n(&s["faults"]) >= n(&before["faults"]) && n(&s["faults"]) > 0, "{s}");
+    assert!(n(&s["syscalls"]) > n(&before["syscalls"]), "{s}");
+    assert!(n(&s["processes"]) >= 4, "init, login or getty, sh, sleep: {s}");
+    let top = s["top_rss"].as_array().unwrap();
+    assert!(!top.is_empty() && top.len() <= 10, "{s}");
+    let sizes: Vec<u64> = top.iter().map(|t| n(&t["rss_bytes"])).collect();
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "not sorted: {s}");
+    assert!(top.iter().any(|t| t["comm"] == "sleep"), "{s}");
+    let up = s["uptime_seconds"].as_f64().unwrap();
+    assert!(up > 0.0 && up >= before["uptime_seconds"].as_f64().unwrap(), "{s}");
+    assert_no_panic(&fleet.instances[0]);
 }
 
 #[test]
@@ -478,7 +544,7 @@ fn stop_freezes_a_busy_loop_and_go_resumes_it() {
 }
 
 #[test]
-fn cad_reboots_through_inittab_and_halt_ends_cleanly() {
+fn cad_reboots_through_inittab_reboot_restarts_and_halt_ends_cleanly() {
     let mut fleet = boot("mmap", "64M", &[]);
     let g = &mut fleet.instances[0];
     let at = g.mark();
@@ -490,7 +556,17 @@ fn cad_reboots_through_inittab_and_halt_ends_cleanly() {
     g.state = State::Login;
     g.login(CMD_TIMEOUT).unwrap();
     assert_eq!(ok(g, "echo rebooted").trim(), "rebooted");
-    // The console socket survived the reboot.
+    // `reboot`: the kernel restarts at once (no init actions), a new boot
+    // on the same console.
+    let at = g.mark();
+    assert_eq!(mc_ok(&fleet, "reboot"), "");
+    let g = &mut fleet.instances[0];
+    g.expect(LOGIN_PROMPT, at + 1, BOOT_TIMEOUT).unwrap();
+    assert!(g.alive(), "umlrun ended on reboot");
+    g.state = State::Login;
+    g.login(CMD_TIMEOUT).unwrap();
+    assert_eq!(ok(g, "echo rebooted-again").trim(), "rebooted-again");
+    // The console socket survived the reboots.
     assert_eq!(mc_ok(&fleet, "halt"), "");
     let g = &mut fleet.instances[0];
     expect_exit_0(g, "mconsole halt");
