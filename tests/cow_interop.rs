@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use umlrun::block::cow::confine::BackingPolicy;
 use umlrun::block::{cow, merge, Ubd};
 use umlrun::config::{UbdFlags, UbdMode, UbdSpec};
 
@@ -94,7 +95,7 @@ fn our_cow_written_by_ubd_merges_with_uml_moo() {
 
     // Our merge gives the same bytes as uml_moo's.
     let our_out = dir.path().join("our.img");
-    merge::merge_to(&c, None, &our_out).unwrap();
+    merge::merge_to(&c, None, &our_out, BackingPolicy::Beside).unwrap();
     let st = Command::new("cmp")
         .arg(&moo_out)
         .arg(&our_out)

@@ -6,6 +6,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::process::Command;
 
+use umlrun::block::cow::confine::BackingPolicy;
 use umlrun::block::{merge, Ubd};
 use umlrun::config::{UbdFlags, UbdMode, UbdSpec};
 
@@ -98,7 +99,7 @@ fn check(version: &str) {
     drop(u);
 
     let ours = dir.path().join("ours.img");
-    merge::merge_to(&c, None, &ours).unwrap();
+    merge::merge_to(&c, None, &ours, BackingPolicy::Beside).unwrap();
     assert!(std::fs::read(&ours).unwrap() == model);
     let theirs = dir.path().join("theirs.img");
     let out = Command::new("/usr/bin/uml_moo")

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use proptest::prelude::*;
+use umlrun::block::cow::confine::BackingPolicy;
 use umlrun::block::{cow, merge, Ubd};
 use umlrun::config::{UbdFlags, UbdMode, UbdSpec};
 
@@ -84,7 +85,7 @@ proptest! {
         prop_assert!(got == model, "after reopen");
         drop(u);
         let out = dir.path().join("merged.img");
-        merge::merge_to(&c, None, &out).unwrap();
+        merge::merge_to(&c, None, &out, BackingPolicy::Beside).unwrap();
         prop_assert!(std::fs::read(&out).unwrap() == model, "merged image");
     }
 }

@@ -3,18 +3,23 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use umlrun::block::cow::confine::BackingPolicy;
 use umlrun::block::{bitmap::Bitmap, cow, merge, BlockError};
 
 const USAGE: &str = "\
 usage:
   umlcow create <cow> <backing>      make a sparse COW v3 file over <backing> (like uml_mkcow)
   umlcow info <cow>                  print the COW header and how many sectors it holds
-  umlcow merge [-b <backing>] <cow> <out>
+  umlcow merge [-b <backing>] [cow_backing=beside|named|any] <cow> <out>
                                      write COW + backing as a new image <out> (like uml_moo)
-  umlcow merge [-b <backing>] <cow>  merge in place into the backing file (like uml_moo -d)
+  umlcow merge [-b <backing>] [cow_backing=beside|named|any] <cow>
+                                     merge in place into the backing file (like uml_moo -d)
   umlcow --help | --version
 
--b names the backing file to use instead of the one in the COW header.";
+-b names the backing file to use instead of the one in the COW header.
+cow_backing= is umlrun's rule for a backing file only the header names:
+beside (the default: a file in the COW file's own directory), named (never:
+give -b) or any (whatever the header names, as uml_moo does).";
 
 enum Cmd {
     Help,
@@ -25,6 +30,7 @@ enum Cmd {
         cow: PathBuf,
         backing: Option<PathBuf>,
         out: Option<PathBuf>,
+        policy: BackingPolicy,
     },
 }
 
@@ -43,23 +49,41 @@ fn parse(args: &[String]) -> Result<Cmd, String> {
             _ => Err("info takes <cow>".into()),
         },
         "merge" => {
-            let (backing, rest) = match rest {
-                [flag, b, tail @ ..] if flag == "-b" => (Some(PathBuf::from(b)), tail),
-                [flag] if flag == "-b" => return Err("-b needs a backing file".into()),
-                _ => (None, rest),
-            };
+            let (mut backing, mut policy, mut rest) = (None, BackingPolicy::default(), rest);
+            loop {
+                match rest {
+                    [flag, b, tail @ ..] if flag == "-b" && backing.is_none() => {
+                        backing = Some(PathBuf::from(b));
+                        rest = tail;
+                    }
+                    [flag] if flag == "-b" => return Err("-b needs a backing file".into()),
+                    [opt, tail @ ..] if opt.starts_with("cow_backing=") => {
+                        let v = &opt["cow_backing=".len()..];
+                        policy = BackingPolicy::parse(v).ok_or_else(|| {
+                            format!("{opt}: unknown cow_backing (beside, named or any)")
+                        })?;
+                        rest = tail;
+                    }
+                    _ => break,
+                }
+            }
             match rest {
                 [c] => Ok(Cmd::Merge {
                     cow: c.into(),
                     backing,
                     out: None,
+                    policy,
                 }),
                 [c, o] => Ok(Cmd::Merge {
                     cow: c.into(),
                     backing,
                     out: Some(o.into()),
+                    policy,
                 }),
-                _ => Err("merge takes [-b <backing>] <cow> [<out>]".into()),
+                _ => Err(
+                    "merge takes [-b <backing>] [cow_backing=beside|named|any] <cow> [<out>]"
+                        .into(),
+                ),
             }
         }
         other => Err(format!("unknown command '{other}' (try --help)")),
@@ -96,9 +120,15 @@ fn info(path: &Path) -> Result<(), BlockError> {
         bitmap.count(),
         h.sectors()
     );
-    let status = match cow::check_backing(path, &h, &h.backing_path) {
-        Ok(()) => "ok".to_string(),
-        Err(e) => e.to_string(),
+    // Only a file umlrun would open by default is looked at: the check's
+    // answer would describe any file the header names.
+    let status = if cow::confine::check(BackingPolicy::Beside, path, &h.backing_path).is_err() {
+        "not done: the file is not in the COW file's directory (umlrun's default cow_backing=beside refuses it)".to_string()
+    } else {
+        match cow::check_backing(path, &h, &h.backing_path) {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        }
     };
     println!("backing check:  {status}");
     Ok(())
@@ -122,8 +152,9 @@ fn run(cmd: Cmd) -> Result<(), BlockError> {
             cow,
             backing,
             out: Some(out),
+            policy,
         } => {
-            let st = merge::merge_to(&cow, backing.as_deref(), &out)?;
+            let st = merge::merge_to(&cow, backing.as_deref(), &out, policy)?;
             println!(
                 "wrote {} ({} bytes, {} sectors from {})",
                 out.display(),
@@ -136,8 +167,9 @@ fn run(cmd: Cmd) -> Result<(), BlockError> {
             cow,
             backing,
             out: None,
+            policy,
         } => {
-            let (st, b) = merge::merge_in_place(&cow, backing.as_deref())?;
+            let (st, b) = merge::merge_in_place(&cow, backing.as_deref(), policy)?;
             println!(
                 "merged {} sectors of {} into {}; the COW file no longer matches it",
                 st.cow_sectors,
@@ -160,6 +192,22 @@ fn main() -> ExitCode {
     };
     match run(cmd) {
         Ok(()) => ExitCode::SUCCESS,
+        // As umlrun: one line, exit 3, saying how to allow it, decided
+        // before the named file is looked at.
+        Err(BlockError::BackingNotAllowed {
+            cow,
+            backing,
+            policy,
+        }) => {
+            eprintln!(
+                "umlcow: COW file {} names backing file {}, which cow_backing={policy} does not open (beside: only files in the COW file's directory); to use it, name it: umlcow merge -b {} {} [<out>]",
+                cow.display(),
+                backing.display(),
+                backing.display(),
+                cow.display()
+            );
+            ExitCode::from(3)
+        }
         Err(e) => {
             eprintln!("umlcow: {e}");
             ExitCode::from(1)

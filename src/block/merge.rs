@@ -1,9 +1,17 @@
 //! Merging a COW file with its backing file, like `uml_moo`: into a new
 //! image, or in place into the backing file (`uml_moo -d`).
+//!
+//! Unlike `uml_moo`, a backing file named only by the COW header is opened
+//! under the same `cow_backing=` rule as umlrun's (see `cow::confine`): by
+//! default only one in the COW file's own directory. A hostile COW header
+//! could otherwise make a merge read any file the user can read into the
+//! new image, or, in place, overwrite it. One named by the caller (`-b`)
+//! is always used.
 
 use std::path::{Path, PathBuf};
 
 use super::cow;
+use super::cow::confine::{self, BackingPolicy};
 use super::error::{io_err, BlockError};
 use super::ubd::Ubd;
 use crate::config::{UbdFlags, UbdMode, UbdSpec};
@@ -23,12 +31,14 @@ pub struct MergeStats {
 
 /// Writes the merged disk to a new file `out` (refused if it exists).
 /// Zero chunks are left as holes, so the result is as sparse as it can be.
+/// A backing file only the header names must pass `policy`.
 pub fn merge_to(
     cow_path: &Path,
     backing: Option<&Path>,
     out: &Path,
+    policy: BackingPolicy,
 ) -> Result<MergeStats, BlockError> {
-    let ubd = Ubd::open(&UbdSpec {
+    let spec = UbdSpec {
         index: 0,
         flags: UbdFlags {
             read_only: true,
@@ -37,7 +47,8 @@ pub fn merge_to(
         file: cow_path.to_path_buf(),
         backing: backing.map(Path::to_path_buf),
         mode: UbdMode::Copy,
-    })?;
+    };
+    let ubd = Ubd::open_confined(&spec, policy)?;
     if ubd.cow_header().is_none() {
         // Opened as a raw image: say exactly why it is not a COW file.
         let f = hf::open_disk(cow_path, false, false).map_err(|source| BlockError::Open {
@@ -85,10 +96,12 @@ pub fn merge_to(
 
 /// Copies every COW sector into the backing file itself. Afterwards the
 /// backing file's mtime no longer matches the COW header: the COW file is
-/// spent, as with `uml_moo -d`.
+/// spent, as with `uml_moo -d`. A backing file only the header names must
+/// pass `policy`, decided before that file is looked at.
 pub fn merge_in_place(
     cow_path: &Path,
     backing: Option<&Path>,
+    policy: BackingPolicy,
 ) -> Result<(MergeStats, PathBuf), BlockError> {
     let cf = hf::open_disk(cow_path, false, false).map_err(|source| BlockError::Open {
         path: cow_path.to_path_buf(),
@@ -96,9 +109,13 @@ pub fn merge_in_place(
     })?;
     hf::try_lock(&cf, hf::LockKind::Shared).map_err(|e| lock_err(cow_path, e))?;
     let h = cow::read_header_required(&cf, cow_path)?;
-    let bpath = backing
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| h.backing_path.clone());
+    let bpath = match backing {
+        Some(b) => b.to_path_buf(),
+        None => {
+            confine::check(policy, cow_path, &h.backing_path)?;
+            h.backing_path.clone()
+        }
+    };
     cow::check_backing(cow_path, &h, &bpath)?;
     let bitmap = cow::load_bitmap(&cf, cow_path, &h)?;
     let bf = hf::open_disk(&bpath, true, false).map_err(|source| {
@@ -176,18 +193,18 @@ mod tests {
             u.write_at(1000, &[9; 3000]).unwrap();
         }
         let out = dir.path().join("out.img");
-        let st = merge_to(&c, None, &out).unwrap();
+        let st = merge_to(&c, None, &out, BackingPolicy::Beside).unwrap();
         assert_eq!(st.cow_sectors, 7);
         let mut want = vec![3u8; 20_480];
         want[1000..4000].fill(9);
         assert_eq!(std::fs::read(&out).unwrap(), want);
         assert!(matches!(
-            merge_to(&c, None, &out),
+            merge_to(&c, None, &out, BackingPolicy::Beside),
             Err(BlockError::Exists { .. })
         ));
-        let e = merge_to(&back, None, &dir.path().join("x")).unwrap_err();
+        let e = merge_to(&back, None, &dir.path().join("x"), BackingPolicy::Beside).unwrap_err();
         assert!(e.to_string().contains("not a COW file"), "{e}");
-        merge_in_place(&c, None).unwrap();
+        merge_in_place(&c, None, BackingPolicy::Beside).unwrap();
         assert_eq!(std::fs::read(&back).unwrap(), want);
     }
 }

@@ -9,7 +9,7 @@
 //! | `ubd.rs`        | `Ubd`: a raw or COW disk read/written by byte range; page mappings for mmap mode |
 //! | `bdev.rs`       | an open /dev/ubdX: reads/writes of any alignment, lseek, flush, discard, zero-out, the block ioctls |
 //! | `disks.rs`      | the guest's disk table: names (`ubda`…), device numbers (98, 16·n), exclusive holders, /proc/partitions |
-//! | `merge.rs`      | COW + backing -> one image (`uml_moo`), or in place |
+//! | `merge.rs`      | COW + backing -> one image (`uml_moo`), or in place; a header-named backing under `cow_backing=` |
 //! | `error.rs`      | `BlockError` |
 #![deny(unsafe_code)]
 
