@@ -610,6 +610,19 @@ pub fn signal(pid: i32, sig: i32) {
     unsafe { libc::kill(pid, sig) };
 }
 
+/// Whether thread `tid` of stub `pid` holds at fd number `fd` the same
+/// file as umlrun's own `fd` (device and inode through /proc: the op
+/// thread's table is its own, not the process's).
+pub fn thread_fd_is(pid: i32, tid: i32, fd: RawFd) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let theirs = std::fs::metadata(format!("/proc/{pid}/task/{tid}/fd/{fd}"));
+    let ours = std::fs::metadata(format!("/proc/self/fd/{fd}"));
+    match (theirs, ours) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -658,18 +671,5 @@ mod tests {
             s.wait_while(OFF_DONE, 1, 10, Duration::from_millis(1)),
             Waited::No
         );
-    }
-}
-
-/// Whether thread `tid` of stub `pid` holds at fd number `fd` the same
-/// file as umlrun's own `fd` (device and inode through /proc: the op
-/// thread's table is its own, not the process's).
-pub fn thread_fd_is(pid: i32, tid: i32, fd: RawFd) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let theirs = std::fs::metadata(format!("/proc/{pid}/task/{tid}/fd/{fd}"));
-    let ours = std::fs::metadata(format!("/proc/self/fd/{fd}"));
-    match (theirs, ours) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
     }
 }
