@@ -545,7 +545,7 @@ fn metrics_are_served_over_a_unix_socket() {
 fn in_a_cgroup_v2_the_balancer_reads_its_room_and_pressure() {
     let name = format!("umlbalance-v2-{}", std::process::id());
     let budget = 448 * MIB;
-    let cg = match support::cgroup2::Cgroup2::new(&name, budget) {
+    let cg = match support::cgroup::MemCgroup::new_v2(&name, budget) {
         Ok(c) => c,
         Err(why) => {
             eprintln!("SKIPPED: no cgroup v2 with the memory controller here: {why}");

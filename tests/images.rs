@@ -10,6 +10,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The host tools (tests/support/tools.rs, shared with `support`).
+#[allow(dead_code)]
+#[path = "support/tools.rs"]
+mod tools;
+use tools::{debugfs, tool};
+
 fn image(name: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("disk-images")
@@ -20,27 +26,6 @@ fn image(name: &str) -> PathBuf {
         p.display()
     );
     p
-}
-
-/// e2fsprogs live in /sbin, which a non-root PATH may lack.
-fn tool(name: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.exists() {
-            return p;
-        }
-    }
-    PathBuf::from(name)
-}
-
-fn debugfs(img: &Path, request: &str) -> String {
-    let o = Command::new(tool("debugfs"))
-        .args(["-R", request])
-        .arg(img)
-        .output()
-        .expect("run debugfs (install e2fsprogs)");
-    assert!(o.status.success(), "debugfs -R '{request}' failed");
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]

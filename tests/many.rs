@@ -11,10 +11,9 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use support_many::{describe, tool, Fleet, Runner};
+use support_many::{describe, tools, Fleet, Runner};
 
 const CMD_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -125,35 +124,9 @@ fn sixteen_guests_are_isolated_and_their_cows_merge_clean() {
     let merged = fleet.dir().join("merged.img");
     for i in 0..n {
         let cow = fleet.instances[i].cow.clone();
-        let out = Command::new(env!("CARGO_BIN_EXE_umlcow"))
-            .arg("merge")
-            .arg(&cow)
-            .arg(&merged)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "umlcow merge {}: {}",
-            cow.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let fsck = Command::new(tool("e2fsck"))
-            .arg("-fn")
-            .arg(&merged)
-            .output()
-            .unwrap();
-        assert!(
-            fsck.status.success(),
-            "e2fsck -fn on the merge of instance {i}:\n{}",
-            String::from_utf8_lossy(&fsck.stdout)
-        );
-        let cat = Command::new(tool("debugfs"))
-            .args(["-R", &format!("cat /root/mark-{i}")])
-            .arg(&merged)
-            .output()
-            .unwrap();
+        tools::merge_and_fsck(Path::new(env!("CARGO_BIN_EXE_umlcow")), &cow, &merged);
         assert_eq!(
-            String::from_utf8_lossy(&cat.stdout).trim(),
+            tools::debugfs(&merged, &format!("cat /root/mark-{i}")).trim(),
             format!("guest-{i}"),
             "instance {i}'s write is not in its COW"
         );

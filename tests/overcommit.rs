@@ -192,109 +192,6 @@ fn host_mem_max_a_220m_program_in_96m_is_killed_in_the_guest() {
     );
 }
 
-/// A memory cgroup made for one test (v1 or v2, under umlrun's own), and
-/// removed on drop once its processes have gone.
-struct TestCgroup {
-    dir: PathBuf,
-    v2: bool,
-}
-
-impl TestCgroup {
-    /// A child of this process's memory cgroup limited to `bytes`, or why
-    /// the machine cannot have one.
-    fn new(name: &str, bytes: u64) -> Result<TestCgroup, String> {
-        let text = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
-        let mut tried = Vec::new();
-        for line in text.lines() {
-            let mut parts = line.splitn(3, ':');
-            let (_, ctrls, path) = (parts.next(), parts.next(), parts.next());
-            let (Some(ctrls), Some(path)) = (ctrls, path) else {
-                continue;
-            };
-            let rel = path.trim_start_matches('/');
-            let (parent, v2) = if ctrls.split(',').any(|c| c == "memory") {
-                (Path::new("/sys/fs/cgroup/memory").join(rel), false)
-            } else if ctrls.is_empty() {
-                let unified = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
-                    .iter()
-                    .map(|r| Path::new(r).join(rel))
-                    .find(|d| {
-                        std::fs::read_to_string(d.join("cgroup.controllers"))
-                            .is_ok_and(|c| c.split_whitespace().any(|w| w == "memory"))
-                    });
-                match unified {
-                    Some(d) => (d, true),
-                    None => {
-                        tried.push("cgroup v2: no memory controller".to_string());
-                        continue;
-                    }
-                }
-            } else {
-                continue;
-            };
-            let dir = parent.join(name);
-            if let Err(e) = std::fs::create_dir(&dir) {
-                tried.push(format!("{}: {e}", dir.display()));
-                continue;
-            }
-            let cg = TestCgroup { dir, v2 };
-            let file = if v2 {
-                "memory.max"
-            } else {
-                "memory.limit_in_bytes"
-            };
-            std::fs::write(cg.dir.join(file), bytes.to_string())
-                .map_err(|e| format!("{file}: {e}"))?;
-            return Ok(cg);
-        }
-        Err(tried.join("; "))
-    }
-
-    /// A wrapper that puts itself into the cgroup and execs umlrun.
-    fn wrapper(&self, dir: &Path) -> PathBuf {
-        let w = dir.join("in-cgroup");
-        std::fs::write(
-            &w,
-            format!(
-                "#!/bin/sh\necho $$ > {}/cgroup.procs || exit 1\nexec {} \"$@\"\n",
-                self.dir.display(),
-                env!("CARGO_BIN_EXE_umlrun")
-            ),
-        )
-        .unwrap();
-        let mut perm = std::fs::metadata(&w).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
-        std::fs::set_permissions(&w, perm).unwrap();
-        w
-    }
-
-    /// Times the host's OOM killer acted in the cgroup.
-    fn host_oom_kills(&self) -> u64 {
-        let (file, key) = if self.v2 {
-            ("memory.events", "oom_kill")
-        } else {
-            ("memory.oom_control", "oom_kill")
-        };
-        std::fs::read_to_string(self.dir.join(file))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().parse().unwrap_or(0)))
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for TestCgroup {
-    fn drop(&mut self) {
-        for _ in 0..50 {
-            if std::fs::remove_dir(&self.dir).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        eprintln!("could not remove {}", self.dir.display());
-    }
-}
-
 /// A socket for UML's notify messages (`mconsole=notify:`).
 struct Notify {
     sock: std::os::unix::net::UnixDatagram,
@@ -331,7 +228,7 @@ impl Notify {
 #[test]
 fn cgroup_a_220m_program_in_96m_is_killed_in_the_guest() {
     let name = format!("umlrun-overcommit-{}", std::process::id());
-    let cg = match TestCgroup::new(&name, 96 << 20) {
+    let cg = match support::cgroup::MemCgroup::new(&name, 96 << 20) {
         Ok(c) => c,
         Err(why) => {
             eprintln!("SKIPPED: no memory cgroup can be made here: {why}");
@@ -340,7 +237,7 @@ fn cgroup_a_220m_program_in_96m_is_killed_in_the_guest() {
     };
     let mut fleet = Fleet::new(Runner::umlrun("mmap"), &backing(), "256M").unwrap();
     let img = hog_disk(fleet.dir());
-    fleet.runner.binary = cg.wrapper(fleet.dir());
+    fleet.runner.binary = cg.wrapper(fleet.dir(), Path::new(env!("CARGO_BIN_EXE_umlrun")));
     fleet.extra_args = vec![format!("ubd1={}", img.display())];
     fleet.start(1).unwrap();
     let g = &mut fleet.instances[0];
@@ -354,7 +251,7 @@ fn cgroup_a_220m_program_in_96m_is_killed_in_the_guest() {
         "budget not from the cgroup: {s}"
     );
     hog_in_a_budget_of(&mut fleet, None);
-    assert_eq!(cg.host_oom_kills(), 0, "the host's OOM killer acted");
+    assert_eq!(cg.oom_kills(), 0, "the host's OOM killer acted");
     drop(fleet);
 }
 

@@ -6,7 +6,7 @@
 //! from `scripts/build-guest-tests` (target/guest-tests/).
 #![allow(dead_code)]
 
-pub mod cgroup2;
+pub mod cgroup;
 pub mod dns;
 #[allow(clippy::duplicate_mod)]
 pub mod procs;

@@ -1,14 +1,19 @@
-//! A cgroup v2 with the memory controller for one test: a child of this
-//! process's own v2 group with `memory.max` set, or why this host cannot
-//! give one (no cgroup2 mount, the memory controller bound to a v1
-//! hierarchy, no delegation to us). Removed on drop once its processes are
-//! gone (the caller stops them first).
+//! A memory cgroup for one test, with its limit set: a child of this
+//! process's own cgroup v2 group ([`MemCgroup::new_v2`]: `memory.max`, the
+//! memory controller enabled for children where it is delegated to us),
+//! or, where the memory controller is bound to a v1 hierarchy,
+//! ([`MemCgroup::new`]) a child of our v1 memory group
+//! (`memory.limit_in_bytes`); else why this host cannot give one. Removed
+//! on drop once its processes are gone (the caller stops them first).
+//! The one place tests make cgroups (balance, overcommit).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub struct Cgroup2 {
+pub struct MemCgroup {
     pub dir: PathBuf,
+    /// cgroup v2 (else v1's memory controller).
+    pub v2: bool,
 }
 
 fn read(p: &Path) -> Result<String, String> {
@@ -51,10 +56,39 @@ fn systemd_run_refusal() -> Option<String> {
     }
 }
 
-impl Cgroup2 {
+impl MemCgroup {
+    /// A child `name` of this process's memory cgroup limited to `max`:
+    /// v2 as [`MemCgroup::new_v2`] where it can be, else under the v1
+    /// memory hierarchy; or why neither.
+    pub fn new(name: &str, max: u64) -> Result<MemCgroup, String> {
+        let why_v2 = match MemCgroup::new_v2(name, max) {
+            Ok(cg) => return Ok(cg),
+            Err(why) => why,
+        };
+        let own = read(Path::new("/proc/self/cgroup"))?
+            .lines()
+            .find_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, ctrls, path) = (f.next(), f.next()?, f.next()?);
+                ctrls
+                    .split(',')
+                    .any(|c| c == "memory")
+                    .then(|| path.to_string())
+            })
+            .ok_or(format!("{why_v2}; no v1 memory cgroup either"))?;
+        let (_, v1_memory) = mounts();
+        let root = v1_memory.ok_or(format!("{why_v2}; no v1 memory hierarchy mounted"))?;
+        let dir = root.join(own.trim_start_matches('/')).join(name);
+        std::fs::create_dir(&dir).map_err(|e| format!("{why_v2}; v1: {}: {e}", dir.display()))?;
+        let cg = MemCgroup { dir, v2: false };
+        std::fs::write(cg.dir.join("memory.limit_in_bytes"), max.to_string())
+            .map_err(|e| format!("memory.limit_in_bytes: {e}"))?;
+        Ok(cg)
+    }
+
     /// A child `name` of this process's v2 group with memory.max =
     /// `max` (and memory.swap.max = 0 where there is one), or why not.
-    pub fn new(name: &str, max: u64) -> Result<Cgroup2, String> {
+    pub fn new_v2(name: &str, max: u64) -> Result<MemCgroup, String> {
         let (v2, v1_memory) = mounts();
         let Some(root) = v2 else {
             return Err("no cgroup2 file system is mounted".into());
@@ -90,7 +124,7 @@ impl Cgroup2 {
         }
         let dir = parent.join(name);
         std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let cg = Cgroup2 { dir };
+        let cg = MemCgroup { dir, v2: true };
         std::fs::write(cg.dir.join("memory.max"), max.to_string())
             .map_err(|e| format!("memory.max: {e}"))?;
         let swap = cg.dir.join("memory.swap.max");
@@ -103,7 +137,7 @@ impl Cgroup2 {
     /// A wrapper script in `dir` that moves itself into the cgroup and
     /// execs `binary` with its arguments (the pid stays).
     pub fn wrapper(&self, dir: &Path, binary: &Path) -> PathBuf {
-        let w = dir.join("in-cgroup2");
+        let w = dir.join("in-cgroup");
         std::fs::write(
             &w,
             format!(
@@ -131,16 +165,33 @@ impl Cgroup2 {
             .unwrap_or(0)
     }
 
-    /// memory.current in bytes.
+    /// Times the host's OOM killer acted in it (v2 memory.events, v1
+    /// memory.oom_control).
+    pub fn oom_kills(&self) -> u64 {
+        let file = if self.v2 {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
+        self.keyed(file, "oom_kill")
+    }
+
+    /// The memory charged to it now, in bytes (v2 memory.current, v1
+    /// memory.usage_in_bytes).
     pub fn current(&self) -> u64 {
-        std::fs::read_to_string(self.dir.join("memory.current"))
+        let file = if self.v2 {
+            "memory.current"
+        } else {
+            "memory.usage_in_bytes"
+        };
+        std::fs::read_to_string(self.dir.join(file))
             .ok()
             .and_then(|t| t.trim().parse().ok())
             .unwrap_or(0)
     }
 }
 
-impl Drop for Cgroup2 {
+impl Drop for MemCgroup {
     fn drop(&mut self) {
         for _ in 0..50 {
             if std::fs::remove_dir(&self.dir).is_ok() {
