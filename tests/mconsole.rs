@@ -391,7 +391,10 @@ fn unplug_shows_in_free_and_gives_host_memory_back() {
             .find_map(|l| l.strip_prefix(key))
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
             .unwrap_or_else(|| panic!("no {key} in {meminfo}"));
-        assert!(kb > 0 && kb <= 32768, "{key} {kb} kB after unplugging to 32M");
+        assert!(
+            kb > 0 && kb <= 32768,
+            "{key} {kb} kB after unplugging to 32M"
+        );
     }
     let host_after = memfd_blocks(pid);
     assert!(
@@ -455,16 +458,25 @@ fn stats_answers_every_figure_and_each_follows_the_guest() {
     assert!(n(&maps["count"]) >= 2 && n(&maps["bytes"]) >= 4096, "{s}");
     assert!(n(&s["host"]["memfd_allocated_bytes"]) > 0, "{s}");
     n(&s["host"]["punched_bytes"]);
-    assert!(n(&s["faults"]) >= n(&before["faults"]) && n(&s["faults"]) > 0, "{s}");
+    assert!(
+        n(&s["faults"]) >= n(&before["faults"]) && n(&s["faults"]) > 0,
+        "{s}"
+    );
     assert!(n(&s["syscalls"]) > n(&before["syscalls"]), "{s}");
-    assert!(n(&s["processes"]) >= 4, "init, login or getty, sh, sleep: {s}");
+    assert!(
+        n(&s["processes"]) >= 4,
+        "init, login or getty, sh, sleep: {s}"
+    );
     let top = s["top_rss"].as_array().unwrap();
     assert!(!top.is_empty() && top.len() <= 10, "{s}");
     let sizes: Vec<u64> = top.iter().map(|t| n(&t["rss_bytes"])).collect();
     assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "not sorted: {s}");
     assert!(top.iter().any(|t| t["comm"] == "sleep"), "{s}");
     let up = s["uptime_seconds"].as_f64().unwrap();
-    assert!(up > 0.0 && up >= before["uptime_seconds"].as_f64().unwrap(), "{s}");
+    assert!(
+        up > 0.0 && up >= before["uptime_seconds"].as_f64().unwrap(),
+        "{s}"
+    );
     assert_no_panic(&fleet.instances[0]);
 }
 
