@@ -19,9 +19,11 @@
 //!   guest's value; a lower `pagecache_max` evicts at once and keeps the
 //!   page cache (`stats`, the guest's /proc/meminfo Cached) under it.
 //!
-//! - cgroup v2: two guests in one v2 cgroup with memory.max; the daemon
-//!   reads its room and memory.pressure (skipped, saying why, where the
-//!   host has no v2 memory controller for us).
+//! - In a memory cgroup, v2 (memory.max) and v1 (memory.limit_in_bytes,
+//!   PSI from a v2 group beside it): two guests in one group; the daemon
+//!   reads its room and memory.pressure and grows a burst inside the
+//!   budget (the v2 test is skipped, saying why, where the host's memory
+//!   controller is bound to v1; the v1 one runs the same code there).
 //!
 //! Not timing-based: every wait polls with a generous deadline. Instances
 //! and the daemon are stopped by pid (also when a test fails: Drop).
@@ -533,25 +535,71 @@ fn metrics_are_served_over_a_unix_socket() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use"));
 }
 
-/// Issue 14 on cgroup v2: two guests run inside one v2 cgroup with
-/// memory.max; `umlbalance --cgroup` takes the room from that cgroup's
-/// memory.max and memory.current and its PSI from that cgroup's
-/// memory.pressure (the log says so at start, the metrics show the room),
-/// and grows a bursting guest inside the budget: no OOM kill in the guest,
-/// none in the cgroup. Skipped, with the reason printed, only where the
-/// host gives no cgroup v2 with the memory controller (it is bound to a v1
-/// hierarchy, or not delegated to us).
-#[test]
-fn in_a_cgroup_v2_the_balancer_reads_its_room_and_pressure() {
-    let name = format!("umlbalance-v2-{}", std::process::id());
-    let budget = 448 * MIB;
-    let cg = match support::cgroup2::Cgroup2::new(&name, budget) {
-        Ok(c) => c,
-        Err(why) => {
-            eprintln!("SKIPPED: no cgroup v2 with the memory controller here: {why}");
-            return;
-        }
-    };
+/// A memory cgroup the guests run in: v2, or v1 with a v2 group beside it
+/// for memory PSI.
+trait MemCgroup {
+    fn dir(&self) -> &Path;
+    /// The v2 group for memory PSI when it is not `dir` (`--psi-cgroup`).
+    fn psi_cgroup(&self) -> Option<&Path>;
+    fn wrapper(&self, dir: &Path, binary: &Path) -> PathBuf;
+    /// What it charges now.
+    fn current(&self) -> u64;
+    /// Times the host's OOM killer acted in it.
+    fn oom_kills(&self) -> u64;
+    /// How the daemon names its figures' source at start.
+    fn source(&self) -> &'static str;
+}
+
+impl MemCgroup for support::cgroup2::Cgroup2 {
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+    fn psi_cgroup(&self) -> Option<&Path> {
+        None
+    }
+    fn wrapper(&self, dir: &Path, binary: &Path) -> PathBuf {
+        support::cgroup2::Cgroup2::wrapper(self, dir, binary)
+    }
+    fn current(&self) -> u64 {
+        support::cgroup2::Cgroup2::current(self)
+    }
+    fn oom_kills(&self) -> u64 {
+        self.keyed("memory.events", "oom_kill")
+    }
+    fn source(&self) -> &'static str {
+        "cgroup v2"
+    }
+}
+
+impl MemCgroup for support::cgroup1::Cgroup1 {
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+    fn psi_cgroup(&self) -> Option<&Path> {
+        self.psi.as_deref()
+    }
+    fn wrapper(&self, dir: &Path, binary: &Path) -> PathBuf {
+        support::cgroup1::Cgroup1::wrapper(self, dir, binary)
+    }
+    fn current(&self) -> u64 {
+        support::cgroup1::Cgroup1::current(self)
+    }
+    fn oom_kills(&self) -> u64 {
+        support::cgroup1::Cgroup1::oom_kills(self)
+    }
+    fn source(&self) -> &'static str {
+        "cgroup v1"
+    }
+}
+
+/// Issue 14 in a memory cgroup: two guests run inside one group with a
+/// limit of `budget`; `umlbalance --policy host-should-not-swap --cgroup`
+/// takes the room from that group's limit and usage and its PSI from its
+/// memory.pressure (v2) or from `--psi-cgroup` (v1: a v2 group beside
+/// it), says so in the log at start, shows the room in the metrics, and
+/// grows a bursting guest inside the budget: no OOM kill in the guest,
+/// none in the cgroup.
+fn balances_inside_a_memory_cgroup(cg: &dyn MemCgroup, budget: u64) {
     let mut fleet = Fleet::new(Runner::umlrun("mmap"), &backing(), "64M").unwrap();
     let img = burst_disk(fleet.dir());
     fleet.runner.binary = cg.wrapper(fleet.dir(), Path::new(env!("CARGO_BIN_EXE_umlrun")));
@@ -569,27 +617,32 @@ fn in_a_cgroup_v2_the_balancer_reads_its_room_and_pressure() {
     ok(&mut fleet.instances[1], "mount -o ro /dev/ubdb /mnt");
     let metrics = fleet.dir().join("balance.prom");
     let log_path = fleet.dir().join("balance.log");
+    let mut cmd = balance();
+    cmd.arg("--uml-dir")
+        .arg(fleet.uml_dir())
+        .args(["--policy", "host-should-not-swap", "--floor", "48M"])
+        .args(["--min", "32M", "--interval", "200ms", "--timeout", "5s"])
+        .arg("--cgroup")
+        .arg(cg.dir())
+        .arg("--metrics")
+        .arg(&metrics);
+    if let Some(psi) = cg.psi_cgroup() {
+        cmd.arg("--psi-cgroup").arg(psi);
+    }
     let _daemon = Daemon(
-        balance()
-            .arg("--uml-dir")
-            .arg(fleet.uml_dir())
-            .args(["--policy", "host-should-not-swap", "--floor", "48M"])
-            .args(["--min", "32M", "--interval", "200ms", "--timeout", "5s"])
-            .arg("--cgroup")
-            .arg(&cg.dir)
-            .arg("--metrics")
-            .arg(&metrics)
-            .env("RUST_LOG", "info")
+        cmd.env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log_path).unwrap())
             .spawn()
             .unwrap(),
     );
     let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let psi_file = cg.psi_cgroup().unwrap_or(cg.dir()).join("memory.pressure");
     poll("the sources in the log", Duration::from_secs(30), || {
         let l = log_text();
-        let want = format!("memory PSI: {}/memory.pressure", cg.dir.display());
-        (l.contains("cgroup v2") && l.contains(&want))
+        let want = format!("memory PSI: {}", psi_file.display());
+        let room = format!("{} {}", cg.source(), cg.dir().display());
+        (l.contains(&room) && l.contains(&want))
             .then_some(())
             .ok_or(l)
     });
@@ -606,8 +659,8 @@ fn in_a_cgroup_v2_the_balancer_reads_its_room_and_pressure() {
                 .map(|v| v as u64)
                 .ok_or(format!("no host figure in\n{m}"))?;
             let room = budget.saturating_sub(cg.current());
-            // memory.current moves between the two reads; half the file
-            // cache counts as room too.
+            // The usage moves between the two reads; half the file cache
+            // counts as room too.
             (seen <= room + 64 * MIB && seen > 0)
                 .then_some(())
                 .ok_or(format!("seen {seen}, cgroup room {room}"))
@@ -629,11 +682,40 @@ fn in_a_cgroup_v2_the_balancer_reads_its_room_and_pressure() {
         "{}",
         log_text()
     );
-    assert_eq!(
-        cg.keyed("memory.events", "oom_kill"),
-        0,
-        "the host's OOM killer acted"
+    assert!(
+        cg.current() <= budget,
+        "usage {} over the budget",
+        cg.current()
     );
+    assert_eq!(cg.oom_kills(), 0, "the host's OOM killer acted");
     drop(_daemon);
     fleet.stop_all();
+}
+
+/// On cgroup v2. Skipped, with the reason printed, only where the host
+/// gives no cgroup v2 with the memory controller: bound to a v1 hierarchy
+/// (the reason names it, from /proc/cgroups: nothing a test can mount
+/// changes that; the v1 test below runs the same code there), or not
+/// delegated to us.
+#[test]
+fn in_a_cgroup_v2_the_balancer_reads_its_room_and_pressure() {
+    let name = format!("umlbalance-v2-{}", std::process::id());
+    let budget = 448 * MIB;
+    match support::cgroup2::Cgroup2::new(&name, budget) {
+        Ok(cg) => balances_inside_a_memory_cgroup(&cg, budget),
+        Err(why) => eprintln!("SKIPPED: no cgroup v2 with the memory controller here: {why}"),
+    }
+}
+
+/// On cgroup v1 (memory.limit_in_bytes, memory.usage_in_bytes), memory PSI
+/// from a v2 group the guests also join (`--psi-cgroup`), where the host
+/// has one. Skipped, saying why, only where no v1 memory group can be made.
+#[test]
+fn in_a_cgroup_v1_the_balancer_reads_its_room_and_pressure() {
+    let name = format!("umlbalance-v1-{}", std::process::id());
+    let budget = 448 * MIB;
+    match support::cgroup1::Cgroup1::new(&name, budget) {
+        Ok(cg) => balances_inside_a_memory_cgroup(&cg, budget),
+        Err(why) => eprintln!("SKIPPED: no cgroup v1 memory group here: {why}"),
+    }
 }

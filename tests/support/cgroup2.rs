@@ -1,7 +1,8 @@
 //! A cgroup v2 with the memory controller for one test: a child of this
 //! process's own v2 group with `memory.max` set, or why this host cannot
-//! give one (no cgroup2 mount, the memory controller bound to a v1
-//! hierarchy, no delegation to us). Removed on drop once its processes are
+//! give one (no cgroup2 mount; the memory controller bound to a v1
+//! hierarchy, as /proc/cgroups shows, which no mount of ours can change;
+//! no delegation to us). Removed on drop once its processes are
 //! gone (the caller stops them first).
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,20 @@ fn mounts() -> (Option<PathBuf>, Option<PathBuf>) {
         }
     }
     (v2, v1_memory)
+}
+
+/// The memory controller's line of /proc/cgroups: (hierarchy id, number
+/// of groups). Hierarchy 0 is cgroup2 (or none); any other is a v1 one.
+fn memory_hierarchy() -> Option<(u32, u64)> {
+    std::fs::read_to_string("/proc/cgroups")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.first() == Some(&"memory") && f.len() >= 3)
+                .then(|| Some((f[1].parse().ok()?, f[2].parse().ok()?)))
+                .flatten()
+        })
 }
 
 /// Why `systemd-run --user --scope` cannot give a delegated cgroup here
@@ -66,12 +81,20 @@ impl Cgroup2 {
         let parent = root.join(own.trim_start_matches('/'));
         let controllers = read(&parent.join("cgroup.controllers"))?;
         if !controllers.split_whitespace().any(|c| c == "memory") {
-            let bound = v1_memory.map_or(String::new(), |m| {
-                format!(
-                    "; the memory controller is bound to the cgroup v1 hierarchy at {}",
+            let bound = match (memory_hierarchy(), v1_memory) {
+                (Some((h, n)), Some(m)) if h != 0 => format!(
+                    "; /proc/cgroups: the memory controller is bound to cgroup v1 \
+                     hierarchy {h} ({n} groups, mounted at {}). The kernel gives a \
+                     controller to one hierarchy at a time and moves it to cgroup2 \
+                     only once that v1 hierarchy is unmounted with no groups left (or \
+                     at boot, cgroup_no_v1=memory), so no cgroup2 mount of ours, in \
+                     this mount namespace or a private one, can offer it; the same \
+                     daemon code runs on this host's v1 memory cgroup in \
+                     in_a_cgroup_v1_the_balancer_reads_its_room_and_pressure",
                     m.display()
-                )
-            });
+                ),
+                _ => String::new(),
+            };
             let sd = systemd_run_refusal().map_or(String::new(), |why| format!("; {why}"));
             return Err(format!(
                 "{} offers no memory controller (controllers: {:?}){bound}{sd}",

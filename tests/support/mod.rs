@@ -6,6 +6,7 @@
 //! from `scripts/build-guest-tests` (target/guest-tests/).
 #![allow(dead_code)]
 
+pub mod cgroup1;
 pub mod cgroup2;
 pub mod dns;
 #[allow(clippy::duplicate_mod)]
