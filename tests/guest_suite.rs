@@ -96,6 +96,7 @@ const COMPARED: &[&str] = &[
     "t_setfl",
     "t_dnotify",
     "t_pipesig",
+    "t_rlimit_vm",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -255,6 +256,7 @@ compare!(
     t_setfl,
     t_dnotify,
     t_pipesig,
+    t_rlimit_vm,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
