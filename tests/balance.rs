@@ -399,6 +399,99 @@ fn memory_moves_from_the_idle_guest_to_the_busy_one() {
     );
 }
 
+/// Four real guests, bursts at once, a tight pool: 4 guests of 48M
+/// (maxmem=160M, oom_wait=60000) each allocate 96 MiB at the same time in
+/// a 400 MiB pool, less than their peaks together (4 × ~130 MiB).
+/// `umlbalance --policy constant-free --admission` lets in the bursts
+/// whose way to max fits; the others wait for a plug, then go in as the
+/// first ones give back. All four finish, no OOM kill in any guest, the
+/// guests together never hold more than the pool, and the log names the
+/// admissions. (Without admission the four grow in lockstep and all wait:
+/// the unit test constant_free_with_admission_finishes_bursts_that_come_together.)
+#[test]
+fn four_simultaneous_bursts_in_a_tight_pool_all_finish() {
+    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &backing(), "48M").unwrap();
+    let img = burst_disk(fleet.dir());
+    fleet.extra_args = vec![
+        "maxmem=160M".into(),
+        "oom_wait=60000".into(),
+        format!("ubd1rc={}", img.display()),
+    ];
+    fleet.start(4).unwrap();
+    fleet
+        .wait_all_prompts(BOOT_TIMEOUT)
+        .map_err(|e| support_many::describe(&e))
+        .unwrap();
+    fleet.login_all(CMD_TIMEOUT).unwrap();
+    for g in fleet.instances.iter_mut() {
+        ok(g, "mount -o ro /dev/ubdb /mnt");
+    }
+    let pool = 400 * MIB;
+    let log_path = fleet.dir().join("balance.log");
+    let _daemon = Daemon(
+        balance()
+            .arg("--uml-dir")
+            .arg(fleet.uml_dir())
+            .args(["--policy", "constant-free", "--admission", "--pool"])
+            .arg(pool.to_string())
+            .args(["--min", "24M", "--interval", "100ms", "--timeout", "5s"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let sizes = |f: &Fleet| (0..4).map(|i| size(f, i)).sum::<u64>();
+    // The idle guests settle under their boot size first.
+    poll("the idle guests shrink", Duration::from_secs(60), || {
+        let s = sizes(&fleet);
+        (s < 4 * 48 * MIB).then_some(()).ok_or(format!("{s}"))
+    });
+    for g in fleet.instances.iter_mut() {
+        ok(g, "/mnt/burst 96 8 100 1000 > /tmp/b.out 2>&1 &");
+    }
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut done = [false; 4];
+    let mut most = 0;
+    while done.iter().any(|d| !d) {
+        let s = sizes(&fleet);
+        most = most.max(s);
+        assert!(
+            s <= pool,
+            "the guests hold {s}, pool {pool}:\n{}",
+            log_text()
+        );
+        for (i, d) in done.iter_mut().enumerate() {
+            if !*d {
+                let st = stats(&fleet, i);
+                assert_eq!(st["oom"]["kills"], 0, "guest {i}:\n{}", log_text());
+                *d = ok(&mut fleet.instances[i], "cat /tmp/b.out").contains("burst: 96 MiB ok in");
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bursts done {done:?}; most held {most}:\n{}",
+            log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let l = log_text();
+    assert!(l.contains("admitted to grow in the pool"), "{l}");
+    assert!((0..4).all(|i| stats(&fleet, i)["oom"]["kills"] == 0), "{l}");
+    eprintln!(
+        "four bursts of 96 MiB in a {} MiB pool: most held {} MiB",
+        pool / MIB,
+        most / MIB
+    );
+    drop(_daemon);
+    let unclean = fleet.stop_all();
+    assert!(
+        unclean.is_empty(),
+        "instances {unclean:?} did not power off cleanly"
+    );
+}
+
 /// The `limits` figures of `stats`.
 fn limits(fleet: &Fleet, i: usize) -> serde_json::Value {
     stats(fleet, i)["limits"].clone()
