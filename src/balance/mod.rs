@@ -5,7 +5,7 @@
 //!
 //! | file         | owns |
 //! |--------------|------|
-//! | `mod.rs`     | the policies and the arbiter: pure functions of what is seen |
+//! | `mod.rs`     | the policies, the arbiter and pool admission: pure functions of what is seen |
 //! | `config.rs`  | the TOML file and the switches, checked at start |
 //! | `view.rs`    | `stats` JSON, /proc/meminfo and PSI text → views; activity |
 //! | `daemon.rs`  | discovery, one round (read, decide, act), the log |
@@ -20,7 +20,9 @@
 //! After a policy, [`arbitrate`] applies the per-guest min/max and, when a
 //! pool (the memory all guests may hold together) is set, serves plugs by
 //! priority: a guest of a higher class that does not fit takes from guests
-//! of lower classes. [`squeeze`] trims the clean page cache of idle guests.
+//! of lower classes; with admission (`--admission`) a guest after the first
+//! grows only while its way to max fits the pool (`admit`). [`squeeze`]
+//! trims the clean page cache of idle guests.
 #![deny(unsafe_code)]
 
 pub mod config;
