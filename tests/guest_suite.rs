@@ -97,6 +97,7 @@ const COMPARED: &[&str] = &[
     "t_dnotify",
     "t_pipesig",
     "t_revoke",
+    "t_rlimit_vm",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -257,6 +258,7 @@ compare!(
     t_dnotify,
     t_pipesig,
     t_revoke,
+    t_rlimit_vm,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -6,6 +6,7 @@
 //! uml_dirs = ["/home/me/.uml"]
 //! interval = "2s"
 //! pool = "1G"                       # all guests together hold at most this
+//! admission = true                  # grow a guest only if its way to max fits the pool
 //! cgroup = "/sys/fs/cgroup/guests"  # host figures from this memory cgroup
 //! psi_cgroup = "/sys/fs/cgroup/unified/guests"  # memory.pressure from this v2 cgroup
 //! metrics = "/run/umlbalance.prom"  # Prometheus text, rewritten each round
@@ -125,6 +126,7 @@ struct RawFile {
     metrics: Option<PathBuf>,
     metrics_listen: Option<String>,
     idle_rate: Option<f64>,
+    admission: Option<bool>,
     constant_free: Option<RawConstantFree>,
     host_should_not_swap: Option<RawHost>,
     squeeze: Option<RawSqueeze>,
@@ -230,6 +232,9 @@ pub struct Config {
     /// How long one mconsole answer may take before the guest is skipped.
     pub timeout: Duration,
     pub pool: Option<u64>,
+    /// Pool admission: grow a guest after the first only if all it may
+    /// still grow by (to its max) fits in the pool (`arbitrate`).
+    pub admission: bool,
     pub cgroup: Option<PathBuf>,
     /// A cgroup v2 whose memory.pressure is the guests' PSI, when the
     /// memory controller is elsewhere (a v1 host with a v2 hierarchy for
@@ -286,7 +291,7 @@ impl Config {
 pub const USAGE: &str = "\
 usage: umlbalance [--config FILE] [--policy constant-free|host-should-not-swap]
                   [--uml-dir DIR]... [--interval 2s] [--pool SIZE] [--cgroup DIR]
-                  [--psi-cgroup DIR]
+                  [--psi-cgroup DIR] [--admission]
                   [--floor SIZE] [--metrics FILE] [--metrics-listen ADDR]
                   [--once] [--dry-run] [--rounds N]
 
@@ -300,6 +305,9 @@ MemAvailable and memory PSI, and sends `config mem=+N` / `config mem=-N`.
   --interval T      time between rounds (default 2s)
   --timeout T       how long a guest may take to answer (default 1s)
   --pool SIZE       all guests together hold at most SIZE (plugged memory)
+  --admission       grow a guest after the first only if all it may still
+                    grow by (to its max) fits: in the pool, and for
+                    host-should-not-swap in the host's room too
   --cgroup DIR      host figures from this memory cgroup (and its memory.pressure)
   --psi-cgroup DIR  memory PSI from this cgroup v2's memory.pressure
   --floor SIZE      host-should-not-swap: keep MemAvailable above SIZE
@@ -331,7 +339,7 @@ pub fn from_args(args: &[String], default_uml_dir: PathBuf) -> Result<Config, St
             Some((f, v)) if f.starts_with("--") => (f, Some(v)),
             _ => (a.as_str(), None),
         };
-        let takes_value = !matches!(flag, "--once" | "--dry-run");
+        let takes_value = !matches!(flag, "--once" | "--dry-run" | "--admission");
         if !flag.starts_with("--") {
             return Err(format!("{a}: unexpected argument (see --help)"));
         }
@@ -365,6 +373,7 @@ pub fn from_args(args: &[String], default_uml_dir: PathBuf) -> Result<Config, St
     let mut cfg = build(raw, default_uml_dir.clone())?;
     let mut floor = None;
     let mut min = None;
+    let mut admission = false;
     for (flag, value) in sw {
         let v = value.unwrap_or("");
         match flag {
@@ -379,6 +388,7 @@ pub fn from_args(args: &[String], default_uml_dir: PathBuf) -> Result<Config, St
             "--min" => min = Some(size_arg(flag, v)?),
             "--metrics" => cfg.metrics = Some(PathBuf::from(v)),
             "--metrics-listen" => cfg.metrics_listen = Some(parse_listen(v)?),
+            "--admission" => admission = true,
             "--once" => cfg.once = true,
             "--dry-run" => cfg.dry_run = true,
             "--rounds" => {
@@ -416,6 +426,12 @@ pub fn from_args(args: &[String], default_uml_dir: PathBuf) -> Result<Config, St
         match &mut cfg.policy {
             PolicyChoice::HostShouldNotSwap(h) => h.floor = f,
             _ => return Err("--floor: only for --policy host-should-not-swap".into()),
+        }
+    }
+    if admission {
+        cfg.admission = true;
+        if let PolicyChoice::HostShouldNotSwap(h) = &mut cfg.policy {
+            h.admission = true;
         }
     }
     if cfg.once {
@@ -549,6 +565,7 @@ fn build(raw: RawFile, default_uml_dir: PathBuf) -> Result<Config, String> {
         interval: raw.interval.map_or(Duration::from_secs(2), |d| d.0),
         timeout: raw.timeout.map_or(Duration::from_secs(1), |d| d.0),
         pool: raw.pool.map(RawSize::bytes),
+        admission: raw.admission.unwrap_or(false),
         cgroup: raw.cgroup,
         psi_cgroup: raw.psi_cgroup,
         metrics: raw.metrics,
@@ -613,6 +630,31 @@ mod tests {
         assert_eq!(c.pool, Some(512 * MIB));
         assert!(c.dry_run && c.once);
         assert_eq!(c.rounds, Some(1));
+    }
+
+    #[test]
+    fn admission_from_the_switch_or_the_file() {
+        let c = from_args(&[], PathBuf::new()).unwrap();
+        assert!(!c.admission);
+        let c = from_args(&args("--pool 1G --admission"), PathBuf::new()).unwrap();
+        assert!(c.admission);
+        // For host-should-not-swap the switch turns on its own admission too.
+        let c = from_args(
+            &args("--policy host-should-not-swap --admission"),
+            PathBuf::new(),
+        )
+        .unwrap();
+        match c.policy {
+            PolicyChoice::HostShouldNotSwap(h) => assert!(h.admission && c.admission),
+            p => panic!("{p:?}"),
+        }
+        let (_d, p) = file("pool = \"512M\"\nadmission = true\n");
+        let c = from_args(&args(&format!("--config {p}")), PathBuf::new()).unwrap();
+        assert!(c.admission);
+        assert_eq!(
+            from_args(&args("--admission=yes"), PathBuf::new()).unwrap_err(),
+            "--admission: takes no value"
+        );
     }
 
     #[test]

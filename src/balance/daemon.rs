@@ -146,6 +146,8 @@ pub struct Balancer {
     rounds: u64,
     last_squeeze: Option<Instant>,
     exporter: Option<Exporter>,
+    /// Guests admitted to grow in the pool (`admission`), last round.
+    admitted: Vec<String>,
 }
 
 fn fmt_delta(d: i64) -> String {
@@ -171,6 +173,7 @@ impl Balancer {
             rounds: 0,
             last_squeeze: None,
             exporter: None,
+            admitted: Vec::new(),
         }
     }
 
@@ -311,7 +314,15 @@ impl Balancer {
                 }
             }
         }
-        let changes = arbitrate(changes, &guests, room, self.cfg.reserve);
+        let before = self.admitted.clone();
+        let admission = (self.cfg.admission && room.is_some()).then_some(&mut self.admitted);
+        let changes = arbitrate(changes, &guests, room, self.cfg.reserve, admission);
+        for u in self.admitted.iter().filter(|u| !before.contains(u)) {
+            log::info!("{u}: admitted to grow in the pool");
+        }
+        for u in before.iter().filter(|u| !self.admitted.contains(u)) {
+            log::info!("{u}: no longer admitted (its burst ended, or it waits)");
+        }
         if self.cfg.dry_run || self.cfg.once {
             self.print(out, host, &guests, held, &changes);
         }
@@ -363,6 +374,9 @@ impl Balancer {
             if let Some(e) = &b.down {
                 let _ = writeln!(out, "  {umid:<20} skipped: {e}");
             }
+        }
+        if self.cfg.admission && self.cfg.pool.is_some() {
+            let _ = writeln!(out, "  admitted to grow: {}", self.admitted.join(", "));
         }
         if changes.is_empty() {
             let _ = writeln!(out, "  no change");

@@ -5,7 +5,7 @@
 //!
 //! | file         | owns |
 //! |--------------|------|
-//! | `mod.rs`     | the policies and the arbiter: pure functions of what is seen |
+//! | `mod.rs`     | the policies, the arbiter and pool admission: pure functions of what is seen |
 //! | `config.rs`  | the TOML file and the switches, checked at start |
 //! | `view.rs`    | `stats` JSON, /proc/meminfo and PSI text → views; activity |
 //! | `daemon.rs`  | discovery, one round (read, decide, act), the log |
@@ -20,7 +20,9 @@
 //! After a policy, [`arbitrate`] applies the per-guest min/max and, when a
 //! pool (the memory all guests may hold together) is set, serves plugs by
 //! priority: a guest of a higher class that does not fit takes from guests
-//! of lower classes. [`squeeze`] trims the clean page cache of idle guests.
+//! of lower classes; with admission (`--admission`) a guest after the first
+//! grows only while its way to max fits the pool (`admit`). [`squeeze`]
+//! trims the clean page cache of idle guests.
 #![deny(unsafe_code)]
 
 pub mod config;
@@ -418,15 +420,23 @@ impl Policy for HostShouldNotSwap {
 /// guests hold, None: no pool). Serving the least free first spread a
 /// short pool evenly over bursts that came together: with `oom_wait=` all
 /// of them then waited for a plug no one could give, until their waits
-/// ended in OOM kills (measure-elastic, simultaneous: 0 of 4 finished);
-/// in a fixed order the first finishes and gives back to the next. A plug that does not fit takes from guests
-/// of lower priority that are not growing (cheapest, idlest first), down
-/// to their min and keeping `reserve` free. Returns unplugs before plugs.
+/// ended in OOM kills; in a fixed order the first finishes and gives back
+/// to the next. A plug that does not fit takes from guests of lower
+/// priority that are not growing (cheapest, idlest first), down to their
+/// min and keeping `reserve` free. Returns unplugs before plugs.
+///
+/// With `admitted` (pool admission, see `admit`; it holds last round's
+/// admitted guests and gets this round's) only admitted guests are
+/// plugged. The fixed order alone does not stop the lockstep under
+/// constant-free: each burst asks a small top-up each round and the pool
+/// has room for all of them until it has none (measure-elastic,
+/// simultaneous: 0 of 4 finished).
 pub fn arbitrate(
     changes: Vec<Change>,
     guests: &[GuestView],
     room: Option<u64>,
     reserve: u64,
+    admitted: Option<&mut Vec<String>>,
 ) -> Vec<Change> {
     let find = |u: &str| guests.iter().find(|g| g.umid == u);
     let mut unplugs = Vec::new();
@@ -460,6 +470,11 @@ pub fn arbitrate(
             .then(b.plugged.cmp(&a.plugged))
             .then(a.umid.cmp(&b.umid))
     });
+    if let Some(admitted) = admitted {
+        admit(&plugs, &unplugs, guests, room, admitted);
+        let admitted: &[String] = admitted;
+        plugs.retain(|(g, _)| admitted.contains(&g.umid));
+    }
     let growing: Vec<String> = plugs.iter().map(|(g, _)| g.umid.clone()).collect();
     // What each guest still has to give, after the unplugs already decided.
     let mut left: Vec<(&GuestView, u64)> = giving_order(guests, reserve)
@@ -511,6 +526,64 @@ pub fn arbitrate(
     }
     unplugs.extend(granted);
     unplugs
+}
+
+/// Pool admission: which guests may grow this round. `admitted` holds the
+/// ones admitted last round and is replaced by this round's.
+///
+/// Claimants are the guests with a plug among `plugs` and the guests
+/// admitted last round that still hold their claim: not given an unplug
+/// this round (a constant-free unplug means the burst is over) and busy
+/// within [`GROWING_IDLE`] seconds: a guest topped up lately asks nothing
+/// until it uses its new free memory, and its way to max stays held for
+/// it meanwhile. In the order
+/// highest priority, admitted before, biggest, name, the first claimant is
+/// admitted; another only if all it may still grow by (to its max) fits in
+/// the `room` the ones before it leave. When bursts come together and the
+/// pool cannot hold them all, the admitted ones finish and give back; the
+/// others get no plug and wait (`oom_wait=`) or are OOM-killed inside
+/// their guest early. Without it, every burst is served a top-up each
+/// round while the pool lasts, all grow in lockstep, and all wait for a
+/// plug no one can give (measure-elastic, simultaneous: 0 of 4).
+fn admit(
+    plugs: &[(&GuestView, Change)],
+    unplugs: &[Change],
+    guests: &[GuestView],
+    room: u64,
+    admitted: &mut Vec<String>,
+) {
+    let asks = |g: &GuestView| plugs.iter().any(|(p, _)| p.umid == g.umid);
+    let before = |g: &GuestView| admitted.contains(&g.umid);
+    let holds = |g: &GuestView| {
+        before(g) && g.idle_secs < GROWING_IDLE && !unplugs.iter().any(|c| c.umid == g.umid)
+    };
+    let mut claims: Vec<&GuestView> = guests.iter().filter(|g| asks(g) || holds(g)).collect();
+    claims.sort_by(|a, b| {
+        b.priority
+            .cmp(&a.priority)
+            .then(before(b).cmp(&before(a)))
+            .then(b.plugged.cmp(&a.plugged))
+            .then(a.umid.cmp(&b.umid))
+    });
+    let mut left = room;
+    let mut now = Vec::new();
+    for g in claims {
+        let way = page_round(g.maxmem.saturating_sub(g.plugged));
+        if !now.is_empty() && way > left {
+            if asks(g) {
+                log::debug!(
+                    "{}: not admitted: its way to max {} > pool room left {}",
+                    g.umid,
+                    mib(way),
+                    mib(left)
+                );
+            }
+            continue;
+        }
+        left = left.saturating_sub(way);
+        now.push(g.umid.clone());
+    }
+    *admitted = now;
 }
 
 /// Trims the clean page cache of guests idle for `idle_secs` or more,
@@ -856,7 +929,7 @@ mod tests {
             .iter()
             .map(|u| Change::new(u, 32 * MIB as i64, "burst".into()))
             .collect();
-        let c = arbitrate(want, &guests, Some(40 * MIB), 16 * MIB);
+        let c = arbitrate(want, &guests, Some(40 * MIB), 16 * MIB, None);
         assert_eq!(deltas(&c), vec![("b", 32), ("c", 8)]);
     }
 
@@ -874,17 +947,17 @@ mod tests {
         ];
         // 32 MiB of room: gold first, and the cheap guest gives the rest
         // of gold's and all of silver's (it has 150 - 16 = 134 spare).
-        let c = arbitrate(want.clone(), &guests, Some(32 * MIB), 16 * MIB);
+        let c = arbitrate(want.clone(), &guests, Some(32 * MIB), 16 * MIB, None);
         assert_eq!(
             deltas(&c),
             vec![("cheap", -32), ("cheap", -64), ("gold", 64), ("silver", 64)]
         );
         // Without donors, the room goes to gold.
-        let c = arbitrate(want.clone(), &guests[..2], Some(80 * MIB), 16 * MIB);
+        let c = arbitrate(want.clone(), &guests[..2], Some(80 * MIB), 16 * MIB, None);
         assert_eq!(deltas(&c), vec![("gold", 64), ("silver", 16)]);
         assert!(c[1].reason.contains("pool allows"));
         // No pool: only the per-guest limits.
-        let c = arbitrate(want, &guests[..2], None, 16 * MIB);
+        let c = arbitrate(want, &guests[..2], None, 16 * MIB, None);
         assert_eq!(deltas(&c), vec![("silver", 64), ("gold", 64)]);
     }
 
@@ -902,6 +975,7 @@ mod tests {
             &[a, b],
             None,
             0,
+            None,
         );
         assert_eq!(deltas(&c), vec![("a", -32), ("b", 12)]);
         // Unplugs add to the room they leave for plugs.
@@ -915,6 +989,7 @@ mod tests {
             &[a, b],
             Some(0),
             16 * MIB,
+            None,
         );
         assert_eq!(deltas(&c), vec![("a", -64), ("b", 64)]);
     }
@@ -927,5 +1002,184 @@ mod tests {
         let c = squeeze(&[idle, busy, small], 60.0, 8 * MIB, 8 * MIB);
         // 100 - 8 kept = 92, within its spare (110 - 8 = 102).
         assert_eq!(deltas(&c), vec![("idle", -92)]);
+    }
+
+    fn burst_guests(n: usize, plugged: u64) -> Vec<GuestView> {
+        (0..n)
+            .map(|i| {
+                let mut x = g(&format!("el-{i}"), plugged, 0, 0, 0.0);
+                x.maxmem = 176 * MIB;
+                x.min = 24 * MIB;
+                x
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pool_admission_grants_only_the_bursts_whose_way_to_max_fits() {
+        // Four bursts at once in lockstep, 344 MiB of pool room: each asks
+        // a top-up, each may grow by 149 MiB more. el-0 and el-1 (by name,
+        // same size) fit; el-2 and el-3 get nothing this round.
+        let gs = burst_guests(4, 27);
+        let want: Vec<Change> = gs
+            .iter()
+            .map(|x| Change::new(&x.umid, 20 * MIB as i64, "top-up".into()))
+            .collect();
+        let mut admitted = Vec::new();
+        let c = arbitrate(
+            want.clone(),
+            &gs,
+            Some(344 * MIB),
+            16 * MIB,
+            Some(&mut admitted),
+        );
+        assert_eq!(deltas(&c), vec![("el-0", 20), ("el-1", 20)]);
+        assert_eq!(admitted, ["el-0", "el-1"]);
+        // Without admission all four are served: the lockstep.
+        let c = arbitrate(want, &gs, Some(344 * MIB), 16 * MIB, None);
+        assert_eq!(c.len(), 4);
+    }
+
+    #[test]
+    fn an_admitted_guest_keeps_its_place_until_its_burst_ends() {
+        let mut gs = burst_guests(3, 27);
+        gs[0].plugged = 100 * MIB;
+        let mut admitted = vec!["el-0".to_string()];
+        // el-0 asks nothing this round (topped up, still busy): its 76 MiB
+        // to max stay held; el-1 fits in what is left, el-2 does not.
+        let want = vec![
+            Change::new("el-1", 8 * MIB as i64, "t".into()),
+            Change::new("el-2", 8 * MIB as i64, "t".into()),
+        ];
+        let c = arbitrate(
+            want.clone(),
+            &gs,
+            Some(230 * MIB),
+            16 * MIB,
+            Some(&mut admitted),
+        );
+        assert_eq!(deltas(&c), vec![("el-1", 8)]);
+        assert_eq!(admitted, ["el-0", "el-1"]);
+        // Admitted before comes before bigger: el-1 stays ahead of el-2
+        // even when el-2 is bigger.
+        gs[1].plugged = 35 * MIB;
+        gs[2].plugged = 60 * MIB;
+        let c = arbitrate(
+            want.clone(),
+            &gs,
+            Some(222 * MIB),
+            16 * MIB,
+            Some(&mut admitted),
+        );
+        assert_eq!(deltas(&c), vec![("el-1", 8)]);
+        // el-0's burst ended: constant-free unplugs it, which ends its
+        // claim; el-1 idle and not asking ends its claim too.
+        gs[1].idle_secs = 30.0;
+        let mut want2 = vec![Change::new("el-0", -(60 * MIB as i64), "done".into())];
+        want2.push(Change::new("el-2", 8 * MIB as i64, "t".into()));
+        let c = arbitrate(want2, &gs, Some(100 * MIB), 16 * MIB, Some(&mut admitted));
+        assert_eq!(deltas(&c), vec![("el-0", -60), ("el-2", 8)]);
+        assert_eq!(admitted, ["el-2"]);
+    }
+
+    #[test]
+    fn pool_admission_serves_the_expensive_class_first() {
+        let mut gs = burst_guests(2, 64);
+        gs[1].priority = 10;
+        let mut admitted = vec!["el-0".to_string()];
+        let want: Vec<Change> = gs
+            .iter()
+            .map(|x| Change::new(&x.umid, 16 * MIB as i64, "t".into()))
+            .collect();
+        // Room for one way to max (112 MiB): the gold guest, though el-0
+        // was admitted before.
+        let c = arbitrate(want, &gs, Some(150 * MIB), 16 * MIB, Some(&mut admitted));
+        assert_eq!(deltas(&c), vec![("el-1", 16)]);
+        assert_eq!(admitted, ["el-1"]);
+    }
+
+    /// One fake guest for the round-by-round simulation: its program
+    /// allocates `peak` in 8 MiB steps (one step a round while its kernel
+    /// has the frames, else it waits), holds it for 5 rounds, frees it.
+    struct Sim {
+        view: GuestView,
+        base: u64,
+        used: u64,
+        start: u32,
+        held_rounds: u32,
+        done: Option<u32>,
+    }
+
+    /// Runs constant-free with a pool over bursting fake guests; returns
+    /// the round each burst ended (None: never).
+    fn simulate(starts: &[u32], pool: u64, admission: bool) -> Vec<Option<u32>> {
+        let (peak, step) = (128 * MIB, 8 * MIB);
+        let mut sims: Vec<Sim> = burst_guests(starts.len(), 64)
+            .into_iter()
+            .zip(starts)
+            .map(|(view, &start)| Sim {
+                view,
+                base: 10 * MIB,
+                used: 10 * MIB,
+                start,
+                held_rounds: 0,
+                done: None,
+            })
+            .collect();
+        let p = ConstantFree::default();
+        let mut admitted = Vec::new();
+        for round in 0..400 {
+            for s in sims.iter_mut() {
+                let bursting = round >= s.start && s.done.is_none();
+                if bursting && s.used < s.base + peak {
+                    // The kernel keeps 2 MiB for syscalls while a fault waits.
+                    if s.view.plugged >= s.used + step + 2 * MIB {
+                        s.used += step;
+                    }
+                } else if bursting {
+                    s.held_rounds += 1;
+                    if s.held_rounds == 5 {
+                        s.used = s.base;
+                        s.done = Some(round);
+                    }
+                }
+                s.view.idle_secs = if bursting { 0.0 } else { 60.0 };
+                s.view.free = s.view.plugged - s.used;
+            }
+            let views: Vec<GuestView> = sims.iter().map(|s| s.view.clone()).collect();
+            let held: u64 = views.iter().map(|v| v.plugged).sum();
+            assert!(held <= pool, "round {round}: pool exceeded: {held}");
+            let c = p.decide(host(0), &views);
+            let c = arbitrate(
+                c,
+                &views,
+                Some(pool - held),
+                16 * MIB,
+                admission.then_some(&mut admitted),
+            );
+            for c in c {
+                let s = sims.iter_mut().find(|s| s.view.umid == c.umid).unwrap();
+                // An unplug takes free frames only.
+                let to = s.view.plugged as i64 + c.delta;
+                s.view.plugged = (to.max(0) as u64).max(s.used);
+            }
+        }
+        sims.iter().map(|s| s.done).collect()
+    }
+
+    #[test]
+    fn constant_free_with_admission_finishes_bursts_that_come_together() {
+        // measure-elastic's simultaneous scenario on fake guests: 4 bursts
+        // of 128 MiB at once, maxmem 176M, a pool of 464 MiB.
+        let pool = 464 * MIB;
+        // Without admission each gets a top-up every round while the pool
+        // lasts: all four stall at ~116 MiB, none ends.
+        assert_eq!(simulate(&[3, 3, 3, 3], pool, false), vec![None; 4]);
+        // With it two run, end, give back, and the other two run.
+        let done = simulate(&[3, 3, 3, 3], pool, true);
+        assert!(done.iter().all(Option::is_some), "{done:?}");
+        // Staggered too.
+        let done = simulate(&[3, 23, 43, 63], pool, true);
+        assert!(done.iter().all(Option::is_some), "{done:?}");
     }
 }

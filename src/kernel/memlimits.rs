@@ -12,6 +12,11 @@
 //! does past vm.max_map_count. Each refusal is counted (`stats`: `limits`).
 //! Programs' own images (exec) count toward `mapped_file_max` but exec is
 //! not refused by it.
+//!
+//! Each process's RLIMIT_AS and RLIMIT_DATA too (Linux's may_expand_vm):
+//! mmap, brk, mremap and mprotect that would take VmSize past RLIMIT_AS,
+//! or VmData (private writable mappings, not the stack) past RLIMIT_DATA,
+//! fail with ENOMEM (brk leaves the break), counted as well.
 
 use super::core::Kernel;
 use super::task::Pid;
@@ -20,6 +25,10 @@ pub use crate::config::limits::{parse_limit, LimitName, LimitValue};
 use crate::config::size::format_size;
 use crate::errno::{Errno, KResult};
 use crate::mm::Backing;
+
+const RLIMIT_DATA: usize = 2;
+const RLIMIT_AS: usize = 9;
+const RLIM_INF: u64 = u64::MAX;
 
 /// Linux's default vm.max_map_count.
 pub const DEFAULT_MAX_MAP_COUNT: u64 = 65530;
@@ -35,6 +44,9 @@ pub struct MemLimits {
     pub map_count_refusals: u64,
     /// mmap/mremap refused by `mapped_file_max`.
     pub mapped_file_refusals: u64,
+    /// mmap/brk/mremap/mprotect refused by a process's RLIMIT_AS or
+    /// RLIMIT_DATA.
+    pub rlimit_vm_refusals: u64,
 }
 
 impl Default for MemLimits {
@@ -44,6 +56,7 @@ impl Default for MemLimits {
             mapped_file_max: None,
             map_count_refusals: 0,
             mapped_file_refusals: 0,
+            rlimit_vm_refusals: 0,
         }
     }
 }
@@ -79,6 +92,54 @@ impl Kernel {
         };
         if self.mapped_file_bytes().saturating_add(more) > max {
             self.config.limits.mapped_file_refusals += 1;
+            return Err(Errno::ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// Would `grow` more bytes of mappings (private writable ones if
+    /// `data`) pass `tid`'s RLIMIT_AS (VmSize) or RLIMIT_DATA (VmData)?
+    /// (as_over, data_over), compared in pages with the limits rounded
+    /// down, as Linux's may_expand_vm; Linux lets a data limit of 0 pass
+    /// up to the hard limit (for Valgrind). With both unlimited (the
+    /// default) nothing is walked.
+    fn vm_limits_over(&mut self, tid: Pid, grow: u64, data: bool) -> KResult<(bool, bool)> {
+        let r = self.task(tid)?.rlimits;
+        let (as_max, (data_cur, data_max)) = (r[RLIMIT_AS].0, r[RLIMIT_DATA]);
+        let check_data = data && data_cur != RLIM_INF;
+        if as_max == RLIM_INF && !check_data {
+            return Ok((false, false));
+        }
+        let (total, data_vm) = self.mm_of(tid)?.aspace.vm_totals();
+        let pages = grow / PAGE;
+        let as_over = as_max != RLIM_INF && total / PAGE + pages > as_max / PAGE;
+        let data_pages = data_vm / PAGE + pages;
+        let data_over = check_data
+            && data_pages > data_cur / PAGE
+            && !(data_cur == 0 && data_pages <= data_max / PAGE);
+        Ok((as_over, data_over))
+    }
+
+    /// Linux's may_expand_vm: ENOMEM (counted) when `grow` more bytes of
+    /// mappings, private writable ones if `data`, would pass RLIMIT_AS or
+    /// RLIMIT_DATA (mmap, brk, mremap growing).
+    pub(crate) fn may_expand_vm(&mut self, tid: Pid, grow: u64, data: bool) -> KResult<()> {
+        let (as_over, data_over) = self.vm_limits_over(tid, grow, data)?;
+        if as_over || data_over {
+            self.config.limits.rlimit_vm_refusals += 1;
+            return Err(Errno::ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// mprotect making `bytes` of private read-only mappings writable
+    /// (data): ENOMEM when they pass RLIMIT_DATA, unless they would pass
+    /// RLIMIT_AS too (Linux's mprotect_fixup refuses only when the new
+    /// flags fail may_expand_vm and the old ones pass it).
+    pub(crate) fn may_become_data(&mut self, tid: Pid, bytes: u64) -> KResult<()> {
+        let (as_over, data_over) = self.vm_limits_over(tid, bytes, true)?;
+        if data_over && !as_over {
+            self.config.limits.rlimit_vm_refusals += 1;
             return Err(Errno::ENOMEM);
         }
         Ok(())
@@ -123,6 +184,7 @@ impl Kernel {
             "mapped_file_bytes": self.mapped_file_bytes(),
             "map_count_refusals": l.map_count_refusals,
             "mapped_file_refusals": l.mapped_file_refusals,
+            "rlimit_vm_refusals": l.rlimit_vm_refusals,
         })
     }
 }

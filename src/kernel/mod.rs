@@ -48,7 +48,7 @@
 //! | `memevents.rs`| near-budget, reclaiming, swapping and OOM-kill events on the mconsole notify socket |
 //! | `swap.rs`     | swapon/swapoff on ubd disks, the swap-out clock, /proc/swaps and /proc/vmstat |
 //! | `mconsole.rs` | serving the management console: commands, `stop`/`go`, memory hot-plug, `stats` |
-//! | `memlimits.rs`| per-guest limits: pagecache_max, max_map_count, mapped_file_max (set at run time), refusals |
+//! | `memlimits.rs`| per-guest limits: pagecache_max, max_map_count, mapped_file_max (set at run time); RLIMIT_AS, RLIMIT_DATA (may_expand_vm); refusals |
 //!
 //! Concurrency: one kernel thread per instance owns the `Kernel` (`Rc`,
 //! `RefCell`: no locks here, nothing reachable from another thread). The

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use super::aspace::AddressSpace;
 use super::frames::FrameRefs;
 use super::pagecache::PageCache;
-use super::types::PAGE;
+use super::types::{GuestVirt, PAGE};
 use super::vma::{Backing, Lock, Vma};
 use crate::physmem::Frame;
 
@@ -214,7 +214,7 @@ impl AddressSpace {
             let write = v.prot & super::PROT_WRITE != 0;
             if stack {
                 s.stack += len;
-            } else if write && !v.shared {
+            } else if v.is_data() {
                 s.data += len;
             }
             if v.prot & super::PROT_EXEC != 0 && !write && !stack {
@@ -234,6 +234,25 @@ impl AddressSpace {
         }
         s.page_tables = tables * PAGE;
         s
+    }
+
+    /// (VmSize, VmData) in bytes: what RLIMIT_AS and RLIMIT_DATA bound,
+    /// without `vm_sizes`'s walk of the page tables.
+    pub fn vm_totals(&self) -> (u64, u64) {
+        self.vmas.values().fold((0, 0), |(t, d), v| {
+            (t + v.len(), if v.is_data() { d + v.len() } else { d })
+        })
+    }
+
+    /// Bytes of the VMAs `pick` chooses that lie within [start, end).
+    pub fn bytes_in(&self, start: GuestVirt, end: GuestVirt, pick: impl Fn(&Vma) -> bool) -> u64 {
+        self.vmas
+            .range(..end)
+            .rev()
+            .take_while(|(_, v)| v.end > start)
+            .filter(|(_, v)| pick(v))
+            .map(|(_, v)| v.end.min(end).get() - v.start.max(start).get())
+            .sum()
     }
 
     /// The highest resident size seen, in pages (VmHWM): the recorded

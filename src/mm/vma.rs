@@ -98,6 +98,12 @@ impl Vma {
         self.end.get() - self.start.get()
     }
 
+    /// Linux's is_data_mapping: private, writable, not the stack. VmData
+    /// counts these; RLIMIT_DATA bounds them.
+    pub fn is_data(&self) -> bool {
+        self.prot & PROT_WRITE != 0 && !self.shared && self.label != Some("[stack]")
+    }
+
     pub fn is_empty(&self) -> bool {
         self.end == self.start
     }

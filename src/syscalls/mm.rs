@@ -210,6 +210,14 @@ pub fn sys_mmap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if matches!(vma.backing, Backing::File { .. }) {
         k.check_mapped_file(len)?;
     }
+    // RLIMIT_AS and RLIMIT_DATA (Linux's mmap_region: a MAP_FIXED mapping
+    // counts only what it adds over the mappings it replaces).
+    let replaced = if fixed {
+        k.mm_of(tid)?.aspace.bytes_in(vma.start, vma.end, |_| true)
+    } else {
+        0
+    };
+    k.may_expand_vm(tid, len - replaced, vma.is_data())?;
     let anon_shared = shared && matches!(vma.backing, Backing::Anon);
     let id = k.task(tid)?.mm;
     let Kernel { mms, frames, .. } = k;
@@ -290,13 +298,22 @@ pub fn sys_mprotect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         // split_vma's vm.max_map_count check.
         k.check_map_count(tid, true)?;
     }
+    if prot & PROT_WRITE != 0 {
+        // Private read-only mappings made writable become data (RLIMIT_DATA).
+        let more = k.mm_of(tid)?.aspace.bytes_in(addr, end, |v| {
+            !v.shared && v.prot & PROT_WRITE == 0 && v.label != Some("[stack]")
+        });
+        if more > 0 {
+            k.may_become_data(tid, more)?;
+        }
+    }
     k.mm_of(tid)?.aspace.protect(addr, end, prot, &physmem)?;
     ok(0)
 }
 
 pub fn sys_brk(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let id = k.task(tid)?.mm;
-    let Kernel { mms, frames, .. } = k;
+    let Kernel { mms, .. } = k;
     let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
     if a[0] == 0 {
         return ok(mm.aspace.brk as i64);
@@ -306,6 +323,11 @@ pub fn sys_brk(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let (old_end, lock) = (page_up(mm.aspace.brk), mm.aspace.lock_future);
     let new_end = page_up(a[0]);
     if let (Some(o), Some(n)) = (old_end, new_end) {
+        // The heap is data: within RLIMIT_AS and RLIMIT_DATA, else the
+        // break stays (Linux's brk: may_expand_vm).
+        if n > o && k.may_expand_vm(tid, n - o, true).is_err() {
+            return ok(k.mm_of(tid)?.aspace.brk as i64);
+        }
         if n > o && lock != crate::mm::vma::Lock::None {
             if !super::mlock::mlock_future_ok(k, tid, n - o)? {
                 return ok(k.mm_of(tid)?.aspace.brk as i64);
@@ -320,6 +342,8 @@ pub fn sys_brk(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             return ok(got as i64);
         }
     }
+    let Kernel { mms, frames, .. } = k;
+    let mm = mms.get_mut(&id).ok_or(Errno::EFAULT)?;
     ok(mm.aspace.set_brk(a[0], frames) as i64)
 }
 
@@ -358,13 +382,17 @@ pub fn sys_mremap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             // Linux's check_prep_vma, before the target is unmapped: the
             // old range in one VMA (EFAULT), and a locked mapping that
             // grows within RLIMIT_MEMLOCK (EAGAIN).
-            let locked = match k.mm_of(tid)?.aspace.find_vma(old) {
-                Some(v) if old_end <= v.end => v.lock != crate::mm::vma::Lock::None,
+            let (locked, data) = match k.mm_of(tid)?.aspace.find_vma(old) {
+                Some(v) if old_end <= v.end => (v.lock != crate::mm::vma::Lock::None, v.is_data()),
                 _ => return Err(Errno::EFAULT),
             };
             let growth = new_len.saturating_sub(old_len);
             if locked && growth > 0 && !super::mlock::mlock_future_ok(k, tid, growth)? {
                 return Err(Errno::EAGAIN);
+            }
+            // Growth within RLIMIT_AS and RLIMIT_DATA (ENOMEM).
+            if growth > 0 {
+                k.may_expand_vm(tid, growth, data)?;
             }
         }
         let Kernel { mms, frames, .. } = k;
@@ -392,14 +420,16 @@ pub fn sys_mremap(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         return ok(old.get() as i64);
     }
     // vma_to_resize: the old range lies inside one VMA.
-    let file_backed = match k.mm_of(tid)?.aspace.find_vma(old) {
-        Some(v) if old_end <= v.end => matches!(v.backing, Backing::File { .. }),
+    let (file_backed, data) = match k.mm_of(tid)?.aspace.find_vma(old) {
+        Some(v) if old_end <= v.end => (matches!(v.backing, Backing::File { .. }), v.is_data()),
         _ => return Err(Errno::EFAULT),
     };
     // A file mapping that grows counts against mapped_file_max.
     if file_backed {
         k.check_mapped_file(new_len - old_len)?;
     }
+    // Growth within RLIMIT_AS and RLIMIT_DATA (vma_to_resize: ENOMEM).
+    k.may_expand_vm(tid, new_len - old_len, data)?;
     // A locked mapping grows within RLIMIT_MEMLOCK (EAGAIN, as Linux's
     // vma_to_resize); its new pages are populated.
     let locked = k

@@ -3,9 +3,12 @@
 //! memory controller enabled for children where it is delegated to us),
 //! or, where the memory controller is bound to a v1 hierarchy,
 //! ([`MemCgroup::new`]) a child of our v1 memory group
-//! (`memory.limit_in_bytes`); else why this host cannot give one. Removed
-//! on drop once its processes are gone (the caller stops them first).
-//! The one place tests make cgroups (balance, overcommit).
+//! (`memory.limit_in_bytes`; [`MemCgroup::new_v1`]), with a v2 group
+//! beside it for memory PSI where a cgroup2 hierarchy is mounted (every v2
+//! group has memory.pressure, whatever its controllers: the hybrid layout);
+//! else why this host cannot give one. Removed on drop once its processes
+//! are gone (the caller stops them first). The one place tests make
+//! cgroups (balance, overcommit).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +17,9 @@ pub struct MemCgroup {
     pub dir: PathBuf,
     /// cgroup v2 (else v1's memory controller).
     pub v2: bool,
+    /// v1 only: the v2 group beside `dir` its processes also join, for
+    /// memory.pressure (`umlbalance --psi-cgroup`).
+    pub psi: Option<PathBuf>,
 }
 
 fn read(p: &Path) -> Result<String, String> {
@@ -56,33 +62,65 @@ fn systemd_run_refusal() -> Option<String> {
     }
 }
 
+/// This process's path in the hierarchy whose /proc/self/cgroup line
+/// `matches` (by its controller list; v2's is empty).
+fn own_path(matches: impl Fn(&str) -> bool) -> Option<String> {
+    std::fs::read_to_string("/proc/self/cgroup")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let mut p = l.splitn(3, ':');
+            let (_, ctrls, path) = (p.next()?, p.next()?, p.next()?);
+            matches(ctrls).then(|| path.to_string())
+        })
+}
+
+fn remove(dir: &Path) {
+    for _ in 0..50 {
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("could not remove {}", dir.display());
+}
+
 impl MemCgroup {
     /// A child `name` of this process's memory cgroup limited to `max`:
     /// v2 as [`MemCgroup::new_v2`] where it can be, else under the v1
     /// memory hierarchy; or why neither.
     pub fn new(name: &str, max: u64) -> Result<MemCgroup, String> {
-        let why_v2 = match MemCgroup::new_v2(name, max) {
-            Ok(cg) => return Ok(cg),
-            Err(why) => why,
-        };
-        let own = read(Path::new("/proc/self/cgroup"))?
-            .lines()
-            .find_map(|l| {
-                let mut f = l.splitn(3, ':');
-                let (_, ctrls, path) = (f.next(), f.next()?, f.next()?);
-                ctrls
-                    .split(',')
-                    .any(|c| c == "memory")
-                    .then(|| path.to_string())
-            })
-            .ok_or(format!("{why_v2}; no v1 memory cgroup either"))?;
-        let (_, v1_memory) = mounts();
-        let root = v1_memory.ok_or(format!("{why_v2}; no v1 memory hierarchy mounted"))?;
+        MemCgroup::new_v2(name, max)
+            .or_else(|why_v2| MemCgroup::new_v1(name, max).map_err(|why| format!("{why_v2}; {why}")))
+    }
+
+    /// A child `name` of this process's v1 memory group limited to `max`,
+    /// with a PSI group beside it where the host has a cgroup2 mount; or
+    /// why not.
+    pub fn new_v1(name: &str, max: u64) -> Result<MemCgroup, String> {
+        let own = own_path(|ctrls| ctrls.split(',').any(|c| c == "memory"))
+            .ok_or("no v1 memory cgroup (/proc/self/cgroup)")?;
+        let (v2, v1_memory) = mounts();
+        let root = v1_memory.ok_or("no v1 memory hierarchy mounted")?;
         let dir = root.join(own.trim_start_matches('/')).join(name);
-        std::fs::create_dir(&dir).map_err(|e| format!("{why_v2}; v1: {}: {e}", dir.display()))?;
-        let cg = MemCgroup { dir, v2: false };
+        std::fs::create_dir(&dir).map_err(|e| format!("v1: {}: {e}", dir.display()))?;
+        let mut cg = MemCgroup {
+            dir,
+            v2: false,
+            psi: None,
+        };
         std::fs::write(cg.dir.join("memory.limit_in_bytes"), max.to_string())
             .map_err(|e| format!("memory.limit_in_bytes: {e}"))?;
+        if let (Some(v2), Some(own2)) = (v2, own_path(str::is_empty)) {
+            let psi = v2.join(own2.trim_start_matches('/')).join(name);
+            if psi
+                .parent()
+                .is_some_and(|p| p.join("memory.pressure").exists())
+                && std::fs::create_dir(&psi).is_ok()
+            {
+                cg.psi = Some(psi);
+            }
+        }
         Ok(cg)
     }
 
@@ -93,9 +131,7 @@ impl MemCgroup {
         let Some(root) = v2 else {
             return Err("no cgroup2 file system is mounted".into());
         };
-        let own = read(Path::new("/proc/self/cgroup"))?
-            .lines()
-            .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+        let own = own_path(str::is_empty)
             .ok_or("this process is in no cgroup v2 (no 0:: line in /proc/self/cgroup)")?;
         let parent = root.join(own.trim_start_matches('/'));
         let controllers = read(&parent.join("cgroup.controllers"))?;
@@ -124,7 +160,11 @@ impl MemCgroup {
         }
         let dir = parent.join(name);
         std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let cg = MemCgroup { dir, v2: true };
+        let cg = MemCgroup {
+            dir,
+            v2: true,
+            psi: None,
+        };
         std::fs::write(cg.dir.join("memory.max"), max.to_string())
             .map_err(|e| format!("memory.max: {e}"))?;
         let swap = cg.dir.join("memory.swap.max");
@@ -134,14 +174,17 @@ impl MemCgroup {
         Ok(cg)
     }
 
-    /// A wrapper script in `dir` that moves itself into the cgroup and
-    /// execs `binary` with its arguments (the pid stays).
+    /// A wrapper script in `dir` that moves itself into the cgroup (and
+    /// the PSI group) and execs `binary` with its arguments (the pid stays).
     pub fn wrapper(&self, dir: &Path, binary: &Path) -> PathBuf {
         let w = dir.join("in-cgroup");
+        let psi = self.psi.as_ref().map_or(String::new(), |p| {
+            format!("echo $$ > {}/cgroup.procs || exit 1\n", p.display())
+        });
         std::fs::write(
             &w,
             format!(
-                "#!/bin/sh\necho $$ > {}/cgroup.procs || exit 1\nexec {} \"$@\"\n",
+                "#!/bin/sh\necho $$ > {}/cgroup.procs || exit 1\n{psi}exec {} \"$@\"\n",
                 self.dir.display(),
                 binary.display()
             ),
@@ -151,6 +194,20 @@ impl MemCgroup {
         std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
         std::fs::set_permissions(&w, perm).unwrap();
         w
+    }
+
+    /// The v2 group for memory PSI when it is not `dir` (`--psi-cgroup`).
+    pub fn psi_cgroup(&self) -> Option<&Path> {
+        self.psi.as_deref()
+    }
+
+    /// How umlbalance names its figures' source at start.
+    pub fn source(&self) -> &'static str {
+        if self.v2 {
+            "cgroup v2"
+        } else {
+            "cgroup v1"
+        }
     }
 
     /// A `key value` line of one of its files (memory.events, memory.stat).
@@ -193,12 +250,9 @@ impl MemCgroup {
 
 impl Drop for MemCgroup {
     fn drop(&mut self) {
-        for _ in 0..50 {
-            if std::fs::remove_dir(&self.dir).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        remove(&self.dir);
+        if let Some(p) = &self.psi {
+            remove(p);
         }
-        eprintln!("could not remove {}", self.dir.display());
     }
 }
