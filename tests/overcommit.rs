@@ -779,3 +779,48 @@ fn with_swap_shared_pages_go_out_and_every_sharer_reads_them_back() {
     ok(g, "swapoff /dev/ubdc");
     relogin_and_poweroff(g);
 }
+
+/// fork and exec under hard swapping: tests/guest/forkswap.c holds
+/// 160 MiB (past the 96 MiB budget: it lives in swap), rewrites 2 MiB of
+/// it each round, and forks 150 children that each exec a short program
+/// (itself, or busybox `true`) and exit with a known status; every fourth
+/// reads inherited pages back first. Every child runs and exits right,
+/// the working set checks out at the end, nothing is OOM-killed, swap
+/// traffic goes on all along, and the instance's count of what it holds
+/// stays under the budget at its peak; it lives on (login, poweroff).
+#[test]
+fn with_swap_fork_and_exec_under_hard_swapping_every_child_exits_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fleet = boot(
+        "256M",
+        &["host_mem_max=96M".into(), swap_disk(dir.path(), 512)],
+    );
+    let g = &mut fleet.instances[0];
+    ok(g, "mkswap /dev/ubdc && swapon /dev/ubdc");
+    let start = std::time::Instant::now();
+    let (_, out) = g
+        .run(
+            "/mnt/forkswap 160 150 2 > /tmp/f.out 2>&1; echo status=$? >> /tmp/f.out; cat /tmp/f.out",
+            2 * HOG_TIMEOUT,
+        )
+        .unwrap();
+    let took = start.elapsed();
+    let (pout, pin) = (vmstat(g, "pswpout"), vmstat(g, "pswpin"));
+    eprintln!("forkswap: {took:?}, pswpout {pout} pswpin {pin}\n{out}");
+    assert!(
+        out.contains("forkswap: 150 children ok, 160 MiB ok") && out.contains("status=0"),
+        "a child or the working set went wrong:\n{out}"
+    );
+    // 160 MiB does not fit in 96: it went out and came back, many times.
+    assert!(pout > 20_000 && pin > 10_000, "pswpout {pout} pswpin {pin}");
+    let s = stats(&fleet);
+    eprintln!("stats after forkswap: {}", s["budget"]);
+    assert!(
+        s["budget"]["peak_held_bytes"].as_u64().unwrap() < 96 << 20,
+        "held past the budget: {s}"
+    );
+    assert_eq!(s["oom"]["kills"].as_u64(), Some(0), "{s}");
+    let g = &mut fleet.instances[0];
+    same(g, "kill -0 1 && echo init-alive", "init-alive");
+    relogin_and_poweroff(g);
+}
