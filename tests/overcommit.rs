@@ -17,6 +17,11 @@
 //!   a write (pswpout well below pswpin over repeated reads).
 //! - tmpfs pages go to swap: /tmp filled past the budget reads back right;
 //!   so do the pages of a detached SysV shm segment.
+//! - Shared pages go to swap while shared (MAP_SHARED|MAP_ANONYMOUS across
+//!   fork, attached SysV shm, fork's copy-on-write pages) and every sharer
+//!   reads them back right.
+//! - fork and exec under hard swapping: every child runs and exits right,
+//!   nothing is OOM-killed, the budget holds.
 //!
 //! Every instance is stopped by pid when a test fails (the harness's Drop).
 
@@ -37,10 +42,16 @@ const CMD_TIMEOUT: Duration = Duration::from_secs(30);
 const HOG_TIMEOUT: Duration = Duration::from_secs(240);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// An ext2 image holding /memhog and /shmhog (gcc -static of
-/// tests/guest/memhog.c, shmhog.c).
+/// An ext2 image holding /memhog, /shmhog, /sharehog and /forkswap
+/// (gcc -static of tests/guest/memhog.c, shmhog.c, sharehog.c,
+/// forkswap.c).
 fn hog_disk(dir: &Path) -> PathBuf {
-    programs_disk(dir, "hogtree", &["memhog", "shmhog"], "8M")
+    programs_disk(
+        dir,
+        "hogtree",
+        &["memhog", "shmhog", "sharehog", "forkswap"],
+        "16M",
+    )
 }
 
 /// One logged-in instance with `mem`, the hog disk as ubd1 mounted at
@@ -575,5 +586,138 @@ fn with_swap_a_detached_shm_segment_goes_out_and_reads_back_right() {
         "the segment did not go to swap:\n{out}"
     );
     ok(g, "swapoff /dev/ubdc");
+    relogin_and_poweroff(g);
+}
+
+/// A sparse swap disk of `mib` MiB in `dir`, as `ubd2=`.
+fn swap_disk(dir: &Path, mib: u64) -> String {
+    let swap = dir.join("swap.img");
+    std::fs::File::create(&swap)
+        .unwrap()
+        .set_len(mib << 20)
+        .unwrap();
+    format!("ubd2={}", swap.display())
+}
+
+/// A figure of /proc/vmstat.
+fn vmstat(g: &mut Instance, key: &str) -> u64 {
+    ok(
+        g,
+        &format!("awk '$1 == \"{key}\" {{print $2}}' /proc/vmstat"),
+    )
+    .trim()
+    .parse()
+    .unwrap_or(0)
+}
+
+/// Shared pages go to swap (mm/reclaim.rs `Sharers`): for each kind —
+/// MAP_SHARED|MAP_ANONYMOUS shared across fork, a SysV segment attached
+/// in both, fork's copy-on-write pages before either side writes —
+/// tests/guest/sharehog.c writes a 48 MiB region, forks, and touches
+/// 100 MiB more in the 96 MiB budget: at least a third of the region
+/// goes to swap while both processes hold it. The child reads it back
+/// and writes it, it goes out again, and the parent reads the child's
+/// data (anon, shm) or its own (cow): every page right, no OOM kill, the
+/// budget kept.
+#[test]
+fn with_swap_shared_pages_go_out_and_every_sharer_reads_them_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fleet = boot(
+        "256M",
+        &["host_mem_max=96M".into(), swap_disk(dir.path(), 256)],
+    );
+    let g = &mut fleet.instances[0];
+    ok(g, "mkswap /dev/ubdc && swapon /dev/ubdc");
+    for kind in ["anon", "shm", "cow"] {
+        let (_, out) = g
+            .run(
+                &format!(
+                    "/mnt/sharehog {kind} 48 100 > /tmp/s.out 2>&1; echo status=$? >> /tmp/s.out; cat /tmp/s.out"
+                ),
+                HOG_TIMEOUT,
+            )
+            .unwrap();
+        assert!(
+            out.contains(&format!("sharehog: {kind} ok")) && out.contains("status=0"),
+            "{kind}: the shared pages came back wrong:\n{out}"
+        );
+        let kb: u64 = out
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("sharehog: {kind} swap ")))
+            .and_then(|v| v.trim_end_matches(" kB").trim().parse().ok())
+            .unwrap_or(0);
+        eprintln!("{kind}: {kb} kB of the shared region in swap while shared\n{out}");
+        assert!(
+            kb >= 16 * 1024,
+            "{kind}: the shared region did not go to swap:\n{out}"
+        );
+    }
+    eprintln!(
+        "shared swap run: pswpout {} pswpin {}",
+        vmstat(g, "pswpout"),
+        vmstat(g, "pswpin")
+    );
+    let s = stats(&fleet);
+    assert!(
+        s["budget"]["peak_held_bytes"].as_u64().unwrap() < 96 << 20,
+        "held past the budget: {s}"
+    );
+    assert_eq!(s["oom"]["kills"].as_u64(), Some(0), "{s}");
+    let g = &mut fleet.instances[0];
+    let used = ok(
+        g,
+        "awk '/SwapTotal/ {t=$2} /SwapFree/ {f=$2} END {print t-f}' /proc/meminfo",
+    );
+    let used: u64 = used.trim().parse().unwrap();
+    assert!(
+        used < 2048,
+        "{used} kB still in swap after the programs ended"
+    );
+    ok(g, "swapoff /dev/ubdc");
+    relogin_and_poweroff(g);
+}
+
+/// fork and exec under hard swapping: tests/guest/forkswap.c holds
+/// 160 MiB (past the 96 MiB budget: it lives in swap), rewrites 2 MiB of
+/// it each round, and forks 150 children that each exec a short program
+/// (itself, or busybox `true`) and exit with a known status; every fourth
+/// reads inherited pages back first. Every child runs and exits right,
+/// the working set checks out at the end, nothing is OOM-killed, swap
+/// traffic goes on all along, and the instance's count of what it holds
+/// stays under the budget at its peak; it lives on (login, poweroff).
+#[test]
+fn with_swap_fork_and_exec_under_hard_swapping_every_child_exits_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fleet = boot(
+        "256M",
+        &["host_mem_max=96M".into(), swap_disk(dir.path(), 512)],
+    );
+    let g = &mut fleet.instances[0];
+    ok(g, "mkswap /dev/ubdc && swapon /dev/ubdc");
+    let start = std::time::Instant::now();
+    let (_, out) = g
+        .run(
+            "/mnt/forkswap 160 150 2 > /tmp/f.out 2>&1; echo status=$? >> /tmp/f.out; cat /tmp/f.out",
+            2 * HOG_TIMEOUT,
+        )
+        .unwrap();
+    let took = start.elapsed();
+    let (pout, pin) = (vmstat(g, "pswpout"), vmstat(g, "pswpin"));
+    eprintln!("forkswap: {took:?}, pswpout {pout} pswpin {pin}\n{out}");
+    assert!(
+        out.contains("forkswap: 150 children ok, 160 MiB ok") && out.contains("status=0"),
+        "a child or the working set went wrong:\n{out}"
+    );
+    // 160 MiB does not fit in 96: it went out and came back, many times.
+    assert!(pout > 20_000 && pin > 10_000, "pswpout {pout} pswpin {pin}");
+    let s = stats(&fleet);
+    eprintln!("stats after forkswap: {}", s["budget"]);
+    assert!(
+        s["budget"]["peak_held_bytes"].as_u64().unwrap() < 96 << 20,
+        "held past the budget: {s}"
+    );
+    assert_eq!(s["oom"]["kills"].as_u64(), Some(0), "{s}");
+    let g = &mut fleet.instances[0];
+    same(g, "kill -0 1 && echo init-alive", "init-alive");
     relogin_and_poweroff(g);
 }

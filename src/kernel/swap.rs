@@ -2,17 +2,23 @@
 //! to swap out, and what /proc/swaps and /proc/vmstat show.
 //!
 //! Swap-out (`swap_out_pages`) is the OOM path's second step, after
-//! page-cache reclaim: a clock hand walks every address space's private
-//! anonymous pages (mm/reclaim.rs). Pages not mapped in their stub since
-//! the hand last passed (cold) are written out at once; pages mapped
-//! (hot) lose their host mapping and get a second chance: if the guest
-//! uses them they fault back without I/O, if not they are cold next time.
-//! SysV shm pages that no process maps go first (not SHM_LOCKed ones);
-//! after the anonymous pages, tmpfs pages, least recently used first (mm/shmem.rs: tmpfs and
-//! memfd data go to swap too). When every candidate was hot, the pages
-//! just revoked go (FIFO), so a burst always finds memory. Written through the block layer (COW-aware
-//! ubd), the frame punched at once (mm/swap.rs). A fault on a swapped page
-//! reads it back into the same frame (`FrameRefs::swap_in`).
+//! page-cache reclaim: a clock hand walks every address space's anonymous
+//! pages (mm/reclaim.rs): private ones, and shared ones — fork's
+//! copy-on-write pages before either side writes, MAP_SHARED|MAP_ANONYMOUS
+//! pages shared across fork, attached SysV shm pages — when the pass's
+//! reverse map (`Sharers`, built from every page table and the segments)
+//! accounts for every reference to the frame. Pages not mapped in any
+//! stub since the hand last passed (cold) are written out at once; pages
+//! mapped (hot) lose their host mappings (every sharer's) and get a second
+//! chance: if the guest uses them they fault back without I/O, if not
+//! they are cold next time. SysV shm pages that no process maps go first
+//! (not SHM_LOCKed ones); after the anonymous pages, tmpfs pages, least
+//! recently used first (mm/shmem.rs: tmpfs and memfd data go to swap
+//! too). When every candidate was hot, the pages just revoked go (FIFO),
+//! so a burst always finds memory. Written through the block layer
+//! (COW-aware ubd), the frame punched at once (mm/swap.rs). A fault on a
+//! swapped page reads it back into the same frame (`FrameRefs::swap_in`),
+//! which every sharer's page table still names.
 //!
 //! Swap files: a regular file whose file system gives its block map
 //! (ext2; tmpfs cannot: EINVAL as in Linux; holes: EINVAL) is used
@@ -26,21 +32,23 @@
 //! A page read back by a read keeps its slot (the swap cache, mm/swap.rs)
 //! until written; going out again clean costs no write.
 //!
-//! Not yet: shared anonymous pages, mapped SysV shm pages and fork's
-//! copy-on-write pages (a frame with more than one reference) stay
-//! resident, and so do page-cache copies of tmpfs pages a mapping holds.
+//! Not yet: page-cache copies of tmpfs pages a mapping holds stay
+//! resident.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::core::{Kernel, Mm};
 use super::kmsg::KERN_INFO;
 use super::task::{MmId, Pid};
 use crate::block::disks::Holder;
-use crate::errno::Errno;
+use crate::errno::{Errno, KResult};
 use crate::fs::procfs::SwapInfo;
 use crate::fs::{S_IFBLK, S_IFMT, S_IFREG};
+use crate::mm::reclaim::{Sharers, SwapCandidate};
 use crate::mm::swap::{parse_header, Extents, SwapArea, SwapDev};
-use crate::physmem::PAGE_SIZE;
+use crate::mm::FrameRefs;
+use crate::physmem::{Frame, PAGE_SIZE};
 use crate::syscalls::{ok, SysResult};
 
 /// Pages swapped out per call of the OOM path (1 MiB).
@@ -91,30 +99,40 @@ impl Kernel {
         if shm >= want {
             return shm;
         }
+        let sharers = self.sharers();
         let Kernel { mms, frames, .. } = self;
         let mut got = shm;
-        let mut revoked: Vec<(MmId, u64)> = Vec::new();
+        let mut revoked: Vec<(MmId, SwapCandidate)> = Vec::new();
+        // Shared frames dealt with in this pass (each is met once per
+        // sharer).
+        let mut met: HashSet<Frame> = HashSet::new();
         let mut hand = (0, 0);
         'all: for id in ids {
-            let Some(Mm { aspace, .. }) = mms.get_mut(&id) else {
+            let from = if id == hand_mm { hand_page } else { 0 };
+            let Some(cands) = mms
+                .get(&id)
+                .map(|mm| mm.aspace.swap_candidates(frames, from, &sharers))
+            else {
                 continue;
             };
-            let from = if id == hand_mm { hand_page } else { 0 };
-            for c in aspace.swap_candidates(frames, from) {
+            for c in cands {
                 if got >= want && revoked.len() as u64 >= 2 * want {
                     hand = (id, c.page);
                     break 'all;
                 }
+                if c.shared && !met.insert(c.frame) {
+                    continue;
+                }
                 if !c.hot {
                     if got < want {
-                        match aspace.swap_out_page(c.page, frames) {
+                        match swap_out_one(mms, frames, &sharers, id, c) {
                             Ok(()) => got += 1,
                             Err(_) => break 'all,
                         }
                     }
                 } else if (revoked.len() as u64) < 2 * want {
-                    aspace.revoke(c.page);
-                    revoked.push((id, c.page));
+                    revoke_one(mms, &sharers, id, c);
+                    revoked.push((id, c));
                 }
             }
         }
@@ -131,16 +149,39 @@ impl Kernel {
             // Everything was in use: the pages just revoked go, oldest
             // first.
             let Kernel { mms, frames, .. } = self;
-            for (id, page) in revoked.into_iter().take(want as usize) {
-                if let Some(mm) = mms.get_mut(&id) {
-                    if mm.aspace.swap_out_page(page, frames).is_err() {
-                        break;
-                    }
-                    got += 1;
+            for (id, c) in revoked.into_iter().take(want as usize) {
+                if frames.swap.borrow().is_swapped(c.frame) {
+                    continue;
                 }
+                if swap_out_one(mms, frames, &sharers, id, c).is_err() {
+                    break;
+                }
+                got += 1;
             }
         }
         got
+    }
+
+    /// The reverse map of the frames held more than once (mm/reclaim.rs):
+    /// every page table, and the SysV segments holding frames someone has
+    /// attached.
+    fn sharers(&self) -> Sharers<MmId> {
+        let mut s = Sharers::default();
+        for (id, mm) in &self.mms {
+            s.note(*id, &mm.aspace, &self.frames);
+        }
+        if s.is_empty() {
+            return s;
+        }
+        let locked = crate::kernel::ipc::shm::SHM_LOCKED;
+        for (_, p, seg) in self.ipc.shm.iter() {
+            for f in seg.pages.frame_list() {
+                if self.frames.refcount(f) > 1 {
+                    s.holder(f, p.mode & locked != 0);
+                }
+            }
+        }
+        s
     }
 
     /// SysV shm pages no process has mapped (the segment's is the only
@@ -243,6 +284,40 @@ impl Kernel {
             .areas
             .iter()
             .any(|a| a.file == Some((mnt, ino)))
+    }
+}
+
+/// The clock's reference test on candidate `c` of address space `id`: its
+/// host mapping goes, and every other sharer's of a shared frame.
+fn revoke_one(mms: &mut HashMap<MmId, Mm>, sharers: &Sharers<MmId>, id: MmId, c: SwapCandidate) {
+    if c.shared {
+        for &(m, page) in sharers.maps(c.frame) {
+            if let Some(mm) = mms.get_mut(&m) {
+                mm.aspace.revoke(page);
+            }
+        }
+    } else if let Some(mm) = mms.get_mut(&id) {
+        mm.aspace.revoke(c.page);
+    }
+}
+
+/// Sends candidate `c` of address space `id` to swap: every host mapping
+/// of its frame goes first (each reaches its stub before the stub runs
+/// again: one task runs at a time), then its contents.
+fn swap_out_one(
+    mms: &mut HashMap<MmId, Mm>,
+    frames: &mut FrameRefs,
+    sharers: &Sharers<MmId>,
+    id: MmId,
+    c: SwapCandidate,
+) -> KResult<()> {
+    if c.shared {
+        revoke_one(mms, sharers, id, c);
+        return frames.swap_out(c.frame);
+    }
+    match mms.get_mut(&id) {
+        Some(mm) => mm.aspace.swap_out_page(c.page, frames),
+        None => Ok(()),
     }
 }
 

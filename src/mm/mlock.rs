@@ -320,7 +320,10 @@ mod tests {
             a.resolve(p, true, &mut frames).unwrap();
         }
         let pages = |a: &AddressSpace, f: &FrameRefs| -> Vec<u64> {
-            a.swap_candidates(f, 0).iter().map(|c| c.page).collect()
+            a.swap_candidates(f, 0, &crate::mm::reclaim::Sharers::<u64>::default())
+                .iter()
+                .map(|c| c.page)
+                .collect()
         };
         assert_eq!(pages(&a, &frames), vec![B + 2 * PAGE, B + 3 * PAGE]);
         // On-fault locks protect the pages they hold as well.

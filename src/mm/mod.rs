@@ -12,7 +12,7 @@
 //! | `mlock.rs`  | mlock/munlock/mlockall on VMAs: the lock flag over a range, merging, locked size, populating |
 //! | `rss.rs`    | resident pages by kind (anon, file, shmem) per VMA and address space, for /proc |
 //! | `usage.rs`  | what smaps, smaps_rollup and status's Vm* lines count: Pss, shared/private, clean/dirty, swap, peaks |
-//! | `reclaim.rs`| swap-out candidates and the clock's reference test (revoking host mappings) |
+//! | `reclaim.rs`| swap-out candidates, the clock's reference test (revoking host mappings), the reverse map of shared frames |
 //! | `swap.rs`   | swap areas (Linux's format), their slots, and which frames are swapped out |
 //! | `shmem.rs`  | tmpfs pages in swap: the tmpfs page store, its least-recently-used order |
 //!

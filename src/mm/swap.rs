@@ -481,6 +481,43 @@ impl SwapSpace {
     }
 }
 
+/// A swap area in memory, for the unit tests of the layers above.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use parking_lot::Mutex;
+
+    pub struct MemDev(pub Mutex<Vec<u8>>);
+
+    impl SwapDev for MemDev {
+        fn read_page(&self, offset: u64, buf: &mut [u8]) -> KResult<()> {
+            let o = offset as usize;
+            buf.copy_from_slice(&self.0.lock()[o..o + buf.len()]);
+            Ok(())
+        }
+        fn write_page(&self, offset: u64, data: &[u8]) -> KResult<()> {
+            let o = offset as usize;
+            self.0.lock()[o..o + data.len()].copy_from_slice(data);
+            Ok(())
+        }
+    }
+
+    /// Adds an area of `pages` pages (as busybox `mkswap` makes it) to
+    /// `s`; returns its id.
+    pub fn add_area(s: &mut SwapSpace, pages: u32) -> u32 {
+        let mut hdr = [0u8; PAGE_SIZE];
+        hdr[1024..1028].copy_from_slice(&1u32.to_le_bytes());
+        hdr[1028..1032].copy_from_slice(&(pages - 1).to_le_bytes());
+        hdr[PAGE_SIZE - 10..].copy_from_slice(SWAP_MAGIC);
+        let (h, max) = parse_header(&hdr, u64::from(pages)).unwrap();
+        let dev: Arc<dyn SwapDev> =
+            Arc::new(MemDev(Mutex::new(vec![0; pages as usize * PAGE_SIZE])));
+        let id = s.next_id();
+        s.add(SwapArea::new(id, b"mem".to_vec(), None, -2, dev, &h, max));
+        id
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
