@@ -500,6 +500,7 @@ impl Kernel {
                 pdeathsig: 0,
                 sched: Default::default(),
                 vruntime: 0,
+                rr_left_ns: super::schedattr::RR_TIMESLICE_NS,
                 no_new_privs: false,
                 oom_score_adj: 0,
                 oom_score_adj_min: 0,

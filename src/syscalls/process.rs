@@ -744,14 +744,6 @@ pub fn sys_sched_yield(k: &mut Kernel, _tid: Pid, _a: [u64; 6]) -> SysResult {
     ok(0)
 }
 
-pub fn sys_sched_getaffinity(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    if a[1] < 8 {
-        return Err(Errno::EINVAL);
-    }
-    k.write_u64(tid, a[2], 1)?;
-    ok(8)
-}
-
 pub fn sys_getcpu(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if a[0] != 0 {
         k.write_u32(tid, a[0], 0)?;
