@@ -97,6 +97,8 @@ const COMPARED: &[&str] = &[
     "t_dnotify",
     "t_pipesig",
     "t_rt",
+    "t_chroot",
+    "t_cpuinfo",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -257,6 +259,8 @@ compare!(
     t_dnotify,
     t_pipesig,
     t_rt,
+    t_chroot,
+    t_cpuinfo,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

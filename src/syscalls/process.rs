@@ -788,10 +788,3 @@ pub fn sys_capget(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     }
     ok(0)
 }
-
-pub fn sys_zero_root_only(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
-    if k.task(tid)?.cred.euid != 0 {
-        return Err(Errno::EPERM);
-    }
-    ok(0)
-}

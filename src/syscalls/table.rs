@@ -162,7 +162,7 @@ const TABLE: &[Entry] = &[
     (157, "prctl", process::sys_prctl),
     (158, "arch_prctl", process::sys_arch_prctl),
     (160, "setrlimit", process::sys_setrlimit),
-    (161, "chroot", process::sys_zero_root_only),
+    (161, "chroot", fs::sys_chroot),
     (162, "sync", fs::sys_sync),
     (164, "settimeofday", time::sys_settimeofday),
     (165, "mount", misc::sys_mount),
@@ -308,6 +308,15 @@ fn index() -> &'static [Option<(&'static str, Handler)>] {
 
 pub fn lookup(nr: u64) -> Option<(&'static str, Handler)> {
     index().get(nr as usize).copied().flatten()
+}
+
+/// Every syscall with a name: the implemented ones and the named
+/// unimplemented ones (for `support::report`).
+pub fn named() -> impl Iterator<Item = (u64, &'static str)> {
+    TABLE
+        .iter()
+        .map(|e| (e.0, e.1))
+        .chain(UNIMPLEMENTED.iter().copied())
 }
 
 pub fn name_of(nr: u64) -> &'static str {
