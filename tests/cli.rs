@@ -80,6 +80,29 @@ fn help_and_version_exit_zero() {
     );
 }
 
+/// `--syscalls`: one line per named syscall with its support level
+/// (issue 12: the project can print the list).
+#[test]
+fn syscalls_lists_each_calls_support_level() {
+    let o = umlrun(&["--syscalls"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let level = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{out}"))
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(level("read"), "full");
+    assert_eq!(level("sched_setscheduler"), "full");
+    assert_eq!(level("chroot"), "partial:");
+    assert_eq!(level("rseq"), "unsupported");
+    assert!(out.lines().count() > 250, "{out}");
+}
+
 #[test]
 fn wrong_switches_exit_2_with_one_line_naming_them() {
     let s = Scratch::new();

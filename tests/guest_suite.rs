@@ -98,6 +98,9 @@ const COMPARED: &[&str] = &[
     "t_pipesig",
     "t_revoke",
     "t_rlimit_vm",
+    "t_rt",
+    "t_chroot",
+    "t_cpuinfo",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -259,6 +262,9 @@ compare!(
     t_pipesig,
     t_revoke,
     t_rlimit_vm,
+    t_rt,
+    t_chroot,
+    t_cpuinfo,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

@@ -77,10 +77,12 @@ The management console is <uml_dir>/<umid>/mconsole: talk to it with
 `umlctl <umid> ...` or Debian's `uml_mconsole <umid> ...`.
   --help, -h                  this text
   --version                   the version
+  --syscalls                  each syscall's support level: full, partial
+                              (with what is missing) or unsupported (ENOSYS)
 
 example: umlrun mem=256M ubd=mmap disk-images/busybox.cow
 
-Exit codes: 0 help/version or guest powered off, 1 host refused (e.g. umid
+Exit codes: 0 help/version/syscalls or guest powered off, 1 host refused (e.g. umid
 in use), 2 bad switch or path, 3 the guest cannot boot; if init exits, its
 exit code (128+signal if it was killed).
 Logs: RUST_LOG=debug umlrun ...   The manual is HOWTO.md.
@@ -113,6 +115,10 @@ fn run() -> u8 {
         }
         Ok(Command::Version) => {
             println!("umlrun {}", env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        Ok(Command::Syscalls) => {
+            print!("{}", umlrun::syscalls::support::report());
             return 0;
         }
         Ok(Command::Run(cfg)) => *cfg,

@@ -21,6 +21,8 @@ use super::{
 pub enum Command {
     Help,
     Version,
+    /// `--syscalls`: print each syscall's support level.
+    Syscalls,
     Run(Box<Config>),
 }
 
@@ -126,6 +128,9 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
     }
     if args.contains(&"--version") {
         return Ok(Command::Version);
+    }
+    if args.contains(&"--syscalls") {
+        return Ok(Command::Syscalls);
     }
     let mut cfg = Config {
         mem_bytes: DEFAULT_MEM,
@@ -597,6 +602,7 @@ mod tests {
         assert_eq!(parse_args(&["mem=12Q", "--help"], &d), Ok(Command::Help));
         assert_eq!(parse_args(&["--version"], &d), Ok(Command::Version));
         assert_eq!(parse_args(&["x", "--version"], &d), Ok(Command::Version));
+        assert_eq!(parse_args(&["x", "--syscalls"], &d), Ok(Command::Syscalls));
     }
 
     #[test]

@@ -104,6 +104,9 @@ pub fn boot(cfg: &Config) -> Result<Ended, BootError> {
     // so do the disks: all are opened before umlrun gives up privileges.
     let mut mconsole = Mconsole::open(&cfg.instance_dir(), cfg.mconsole_notify.clone());
     let disks = open_disks(cfg)?;
+    // The host CPU's flags for the guest's /proc/cpuinfo, read while the
+    // host's /proc is surely readable.
+    crate::host::cpu::host_flags();
     least_privilege(cfg)?;
     loop {
         let ended = boot_once(cfg, cpu, stub_cpu, &mut mconsole, &disks)?;
@@ -500,6 +503,7 @@ impl Kernel {
                 pdeathsig: 0,
                 sched: Default::default(),
                 vruntime: 0,
+                rr_left_ns: super::schedattr::RR_TIMESLICE_NS,
                 no_new_privs: false,
                 oom_score_adj: 0,
                 oom_score_adj_min: 0,

@@ -97,6 +97,8 @@ pub struct Kernel {
     pub runq: VecDeque<Pid>,
     /// The fair scheduler's queue-wide state (kernel/fair.rs).
     pub fair: super::fair::FairQueue,
+    /// The real-time classes' state: throttle, pre-emption (kernel/rt.rs).
+    pub rt: super::rt::RtState,
     pub console: Console,
     pub pipes: PipeTable,
     /// Every live directory reference (cwds, open directories).
@@ -219,6 +221,7 @@ impl Kernel {
             mms: HashMap::new(),
             runq: VecDeque::new(),
             fair: Default::default(),
+            rt: Default::default(),
             console,
             pipes: PipeTable::default(),
             dentries: Default::default(),

@@ -10,8 +10,8 @@
 //! a slice, Linux's GENTLE_FAIR_SLEEPERS), so a long sleep earns a quick
 //! turn but never a monopoly. A forked task starts at its parent's value.
 //! `sched_yield` skips the yielding task at the next pick when another is
-//! runnable. Real-time policies (FIFO, RR) are weighed by their nice
-//! value like the rest: they do not preempt normal tasks here.
+//! runnable. Real-time tasks (FIFO, RR) are not weighed here: they run
+//! before every fair task (`rt.rs`).
 
 use super::schedattr::{SchedAttr, SCHED_IDLE};
 use super::task::Pid;

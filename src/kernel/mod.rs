@@ -20,6 +20,7 @@
 //! | `clonecheck.rs` | clone(2)'s checks on its flags and TLS base, as Linux's |
 //! | `exec.rs`     | execve: ELF and `#!` loading into a fresh address space |
 //! | `fair.rs`     | fair shares: weights by nice, virtual runtime, which runnable task runs next |
+//! | `rt.rs`       | the real-time classes: FIFO/RR before fair tasks, pre-emption, RR's quantum, the throttle |
 //! | `schedattr.rs`| nice, scheduling policy and priority per task, and their rules |
 //! | `signal.rs`   | signal sets, actions, the x86-64 signal frame |
 //! | `signals.rs`  | sending and delivering signals, stop/continue |
@@ -94,6 +95,7 @@ pub mod procsrc;
 pub mod psi;
 pub mod pty;
 pub mod random;
+pub mod rt;
 pub mod sched;
 pub mod schedattr;
 pub mod signal;

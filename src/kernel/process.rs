@@ -208,6 +208,7 @@ impl Kernel {
             pdeathsig: 0,
             sched: p.sched.forked(),
             vruntime: p.vruntime,
+            rr_left_ns: super::schedattr::RR_TIMESLICE_NS,
             no_new_privs: p.no_new_privs,
             oom_score_adj: p.oom_score_adj,
             oom_score_adj_min: p.oom_score_adj_min,

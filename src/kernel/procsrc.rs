@@ -116,6 +116,11 @@ impl ProcSource for KernelProcSource {
     fn cpu_count(&self) -> u32 {
         1
     }
+    fn cpu_flags(&self) -> String {
+        crate::host::cpu::host_flags()
+            .unwrap_or(crate::fs::procfs::format::BASELINE_CPU_FLAGS)
+            .to_string()
+    }
     fn kernel_version(&self) -> String {
         format!(
             "Linux version 6.1.0-umlrun ({}) #1 {}",

@@ -2,9 +2,13 @@
 //! uses its slice; when nothing is runnable, wait in the host event loop
 //! for host input (the console), a signal to umlrun or the next deadline.
 //!
-//! Policy: fair shares over one run queue (`fair.rs`): the runnable task
-//! with the smallest virtual runtime runs next, and the CPU time it used
-//! (its stub's and the kernel's for it) is charged by its weight (nice).
+//! Policy: one run queue; a real-time task (FIFO, RR) runs first, the
+//! highest priority and earliest queued, and one that wakes with a higher
+//! class or priority ends the running task's turn after its current stop
+//! (`rt.rs`, with RR's quantum and the real-time throttle). Otherwise fair
+//! shares (`fair.rs`): the runnable task with the smallest virtual runtime
+//! runs next, and the CPU time it used (its stub's and the kernel's for
+//! it) is charged by its weight (nice).
 //! A task runs until it blocks or its slice ends — `SLICE` stops
 //! (syscalls and faults), or 10 ms of guest computing without one (the
 //! preemption tick, `host/preempt.rs`), or a `sched_yield` with others
@@ -142,6 +146,7 @@ impl Kernel {
                 if !self.runq.contains(&tid) {
                     self.runq.push_back(tid);
                 }
+                self.check_preempt(tid);
             }
         }
     }
@@ -219,14 +224,21 @@ impl Kernel {
         }
     }
 
-    /// Takes the task to run next off the run queue: the smallest virtual
-    /// runtime, each raised to the sleeper floor first (`fair.rs`).
+    /// Takes the task to run next off the run queue: a real-time one first
+    /// (`rt.rs`), else the smallest virtual runtime, each raised to the
+    /// sleeper floor first (`fair.rs`).
     fn pick_next(&mut self) -> Option<Pid> {
+        if let Some(i) = self.pick_rt() {
+            return self.runq.remove(i);
+        }
         let floor = self.fair.floor();
         let skip = self.fair.skip.take();
         let tasks = &mut self.tasks;
+        // Real-time tasks come last here: only a throttle with no fair
+        // task left could reach them, and pick_rt has already said no.
         let queue = self.runq.iter().map(|&p| {
             let v = match tasks.get_mut(&p) {
+                Some(t) if super::schedattr::is_rt(t.sched.policy) => u64::MAX,
                 Some(t) => {
                     t.vruntime = t.vruntime.max(floor);
                     t.vruntime
@@ -252,9 +264,19 @@ impl Kernel {
     /// stub's host figures show only the guest side. Both are charged to
     /// its virtual runtime.
     fn run_task(&mut self, tid: Pid) {
+        let rt = self
+            .tasks
+            .get(&tid)
+            .is_some_and(|t| super::schedattr::is_rt(t.sched.policy));
+        let wall_before = rt.then(Instant::now);
         let before = crate::host::clock::thread_cpu_ns();
         let stub_before = self.stub_cpu_ns(tid);
+        self.rt.current = Some(tid);
+        self.rt.current_is_rt = rt;
         self.run_task_slice(tid);
+        self.rt.current = None;
+        self.rt.need_resched = false;
+        self.rt.requeue_tail = false;
         let spent = crate::host::clock::thread_cpu_ns().saturating_sub(before);
         let guest = match (stub_before, self.stub_cpu_ns(tid)) {
             (Some((m0, c0)), Some((m1, c1))) if m0 == m1 => c1.saturating_sub(c0),
@@ -264,8 +286,14 @@ impl Kernel {
         };
         if let Ok(t) = self.task_mut(tid) {
             t.kernel_ns += spent;
-            let w = super::fair::weight(&t.sched);
-            t.vruntime = super::fair::charge(t.vruntime, spent.saturating_add(guest), w);
+            if !rt {
+                let w = super::fair::weight(&t.sched);
+                t.vruntime = super::fair::charge(t.vruntime, spent.saturating_add(guest), w);
+            }
+        }
+        if let Some(w0) = wall_before {
+            let wall = u64::try_from(w0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.rt_charge(tid, wall, spent.saturating_add(guest));
         }
         let tasks = &self.tasks;
         let runnable = self
@@ -273,7 +301,7 @@ impl Kernel {
             .iter()
             .chain(std::iter::once(&tid))
             .filter_map(|p| tasks.get(p))
-            .filter(|t| t.state == TaskState::Runnable)
+            .filter(|t| t.state == TaskState::Runnable && !super::schedattr::is_rt(t.sched.policy))
             .map(|t| t.vruntime);
         self.fair.advance(runnable);
     }
@@ -293,6 +321,7 @@ impl Kernel {
                 return;
             }
         }
+        let mut yielded = false;
         for stops in 0..SLICE {
             if !self.deliver_signals(tid) {
                 return;
@@ -345,7 +374,15 @@ impl Kernel {
                 return;
             }
             if std::mem::take(&mut self.yield_now) && !self.runq.is_empty() {
-                self.fair.skip = Some(tid);
+                // A real-time task goes to the tail of its priority instead.
+                if !self.rt.current_is_rt {
+                    self.fair.skip = Some(tid);
+                }
+                yielded = true;
+                break;
+            }
+            // A task that pre-empts this one became runnable (`rt.rs`).
+            if self.rt.need_resched {
                 break;
             }
             // Deadlines and host input get a look every few stops (an
@@ -357,11 +394,7 @@ impl Kernel {
                 break;
             }
         }
-        if matches!(self.task(tid).map(|t| t.state), Ok(TaskState::Runnable))
-            && !self.runq.contains(&tid)
-        {
-            self.runq.push_back(tid);
-        }
+        self.requeue_after_turn(tid, yielded);
     }
 
     /// Runs a syscall handler and stores its result. False when the task

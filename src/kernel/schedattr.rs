@@ -3,7 +3,9 @@
 //! priority, and SCHED_RESET_ON_FORK; and the rules for changing them
 //! (clamping, RLIMIT_NICE and RLIMIT_RTPRIO for the unprivileged). The
 //! fair scheduler weighs tasks by the nice value and SCHED_IDLE
-//! (`fair.rs`); getpriority, sched_get* and /proc/<pid>/stat report them.
+//! (`fair.rs`), the real-time classes run FIFO and RR by priority
+//! (`rt.rs`); getpriority, sched_get* and /proc/<pid>/stat report them.
+//! "Privileged" is euid 0 (CAP_SYS_NICE: root has every capability here).
 
 use crate::errno::{Errno, KResult};
 

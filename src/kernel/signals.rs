@@ -489,6 +489,10 @@ impl Kernel {
             }
         }
         if resumed {
+            // A resumed real-time thread may pre-empt the running task.
+            for th in self.threads(tgid) {
+                self.check_preempt(th);
+            }
             let ppid = self.tasks.get(&tgid).map(|t| t.ppid).unwrap_or(0);
             if let Some(l) = self.tasks.get_mut(&tgid) {
                 l.cont_report = true;

@@ -198,6 +198,8 @@ pub struct Task {
     /// Virtual runtime (ns at nice 0's weight): the fair scheduler runs
     /// the runnable task with the smallest (kernel/fair.rs).
     pub vruntime: u64,
+    /// SCHED_RR's quantum left (ns of CPU time; kernel/rt.rs).
+    pub rr_left_ns: u64,
     /// CPU ticks (user, system) the process used, sampled at exit.
     pub cpu_exit: (u64, u64),
     /// CPU time (ns) the kernel spent serving this thread (its syscalls,

@@ -1609,6 +1609,25 @@ pub fn sys_fchdir(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     ok(0)
 }
 
+/// chroot: Linux's checks in its order — the path (ENOENT, ENOTDIR,
+/// ELOOP, EFAULT), search permission on it (EACCES), then the privilege
+/// (EPERM). Partial: the root does not change (paths are walked from the
+/// one root), so it is a no-op once the checks pass; `syscalls::support`
+/// lists it so.
+pub fn sys_chroot(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let p = path_arg(k, tid, a[0])?;
+    let r = k.lookup_at(tid, AT_FDCWD, &p, true)?;
+    if !is_dir(&r.stat) {
+        return Err(Errno::ENOTDIR);
+    }
+    let cred = k.cred(tid)?;
+    cred.check(&r.stat, MAY_EXEC)?;
+    if cred.euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    ok(0)
+}
+
 /// getcwd: the cwd's path now; ENOENT once it was removed.
 pub fn sys_getcwd(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let d = k.task(tid)?.fs.borrow().cwd.clone();

@@ -5,6 +5,7 @@
 //! | file          | family |
 //! |---------------|--------|
 //! | `table.rs`    | the table itself |
+//! | `support.rs`  | each call's support level (full, partial with a note, unsupported); `umlrun --syscalls` |
 //! | `fs.rs`       | open, read, write, stat, directories, links, fcntl |
 //! | `fsmeta.rs`   | struct layouts: stat, statx, statfs, dirents |
 //! | `fsio.rs`     | preadv/pwritev (+v2), copy_file_range, close_range, fadvise64, fallocate |
@@ -55,6 +56,7 @@ mod rawnet;
 mod sched;
 mod signal;
 mod splice;
+pub mod support;
 mod table;
 pub(crate) mod time;
 mod tmpfile;

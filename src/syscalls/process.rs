@@ -744,14 +744,6 @@ pub fn sys_sched_yield(k: &mut Kernel, _tid: Pid, _a: [u64; 6]) -> SysResult {
     ok(0)
 }
 
-pub fn sys_sched_getaffinity(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    if a[1] < 8 {
-        return Err(Errno::EINVAL);
-    }
-    k.write_u64(tid, a[2], 1)?;
-    ok(8)
-}
-
 pub fn sys_getcpu(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if a[0] != 0 {
         k.write_u32(tid, a[0], 0)?;
@@ -793,13 +785,6 @@ pub fn sys_capget(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             b[i * 4..i * 4 + 4].copy_from_slice(&all.to_le_bytes());
         }
         k.write_user(tid, a[1], &b)?;
-    }
-    ok(0)
-}
-
-pub fn sys_zero_root_only(k: &mut Kernel, tid: Pid, _a: [u64; 6]) -> SysResult {
-    if k.task(tid)?.cred.euid != 0 {
-        return Err(Errno::EPERM);
     }
     ok(0)
 }

@@ -1,5 +1,6 @@
 //! Scheduling values: getpriority/setpriority (nice, per thread, for one
-//! task, a process group or a user) and the sched_* policy calls. The
+//! task, a process group or a user), the sched_* policy calls and CPU
+//! affinity (the guest has one CPU: every task's mask is {0}). The
 //! values and their rules live in `kernel::schedattr`; here are the
 //! targets, the ownership checks and the guest structures.
 
@@ -119,9 +120,12 @@ fn set_sched(k: &mut Kernel, tid: Pid, pid: u64, policy: Option<u32>, param: u64
         return Err(Errno::EPERM);
     }
     let who = asker(k, tid, p)?;
-    let mut attr: SchedAttr = k.task(p)?.sched;
+    let old: SchedAttr = k.task(p)?.sched;
+    let mut attr = old;
     attr.set_policy(policy, prio, &who)?;
     k.task_mut(p)?.sched = attr;
+    // Requeued by its new priority; whoever should run now does.
+    k.sched_changed(p, old);
     ok(0)
 }
 
@@ -167,5 +171,58 @@ pub fn sys_sched_rr_get_interval(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysRe
     b[..8].copy_from_slice(&((ns / 1_000_000_000) as i64).to_le_bytes());
     b[8..].copy_from_slice(&((ns % 1_000_000_000) as i64).to_le_bytes());
     k.write_user(tid, a[1], &b)?;
+    ok(0)
+}
+
+/// The task sched_{get,set}affinity names: 0 the caller, else an
+/// existing task (a negative or unknown pid is ESRCH, as Linux's
+/// find_process_by_pid).
+fn affinity_target(k: &Kernel, tid: Pid, pid: u64) -> KResult<Pid> {
+    let pid = pid as i32;
+    let p = if pid == 0 { tid } else { pid };
+    if p <= 0 {
+        return Err(Errno::ESRCH);
+    }
+    k.task(p).map_err(|_| Errno::ESRCH)?;
+    Ok(p)
+}
+
+/// The guest's cpumask_size(): one unsigned long.
+const CPUMASK_BYTES: u64 = 8;
+
+/// sched_getaffinity: the mask is {CPU 0}; the length must be a whole
+/// number of longs holding at least one CPU (EINVAL); returns the bytes
+/// written.
+pub fn sys_sched_getaffinity(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let len = a[1] as u32 as u64;
+    if len == 0 || len % 8 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    affinity_target(k, tid, a[0])?;
+    k.write_u64(tid, a[2], 1)?;
+    ok(CPUMASK_BYTES as i64)
+}
+
+/// How much of a guest's mask sched_setaffinity reads: glibc's
+/// cpu_set_t (1024 CPUs).
+const SETAFFINITY_READ: usize = 128;
+
+/// sched_setaffinity: the mask is read (EFAULT; bytes past 1024 CPUs are
+/// ignored), the target must exist (ESRCH) and be the caller's or the
+/// caller privileged (EPERM), and the mask must name a CPU (EINVAL).
+/// Partial: the guest has one CPU, but the vDSO's getcpu (sched_getcpu)
+/// shows the host CPU it runs on, so a mask naming that CPU — any CPU —
+/// is taken as the one CPU; the result is always {0}.
+pub fn sys_sched_setaffinity(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let len = (a[1] as u32 as usize).min(SETAFFINITY_READ);
+    let mut mask = [0u8; SETAFFINITY_READ];
+    k.read_user(tid, a[2], &mut mask[..len])?;
+    let p = affinity_target(k, tid, a[0])?;
+    if !may_change(k, tid, p)? {
+        return Err(Errno::EPERM);
+    }
+    if mask.iter().all(|&b| b == 0) {
+        return Err(Errno::EINVAL);
+    }
     ok(0)
 }

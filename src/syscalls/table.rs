@@ -162,7 +162,7 @@ const TABLE: &[Entry] = &[
     (157, "prctl", process::sys_prctl),
     (158, "arch_prctl", process::sys_arch_prctl),
     (160, "setrlimit", process::sys_setrlimit),
-    (161, "chroot", process::sys_zero_root_only),
+    (161, "chroot", fs::sys_chroot),
     (162, "sync", fs::sys_sync),
     (164, "settimeofday", time::sys_settimeofday),
     (165, "mount", misc::sys_mount),
@@ -174,8 +174,8 @@ const TABLE: &[Entry] = &[
     (200, "tkill", signal::sys_tkill),
     (201, "time", time::sys_time),
     (202, "futex", futex::sys_futex),
-    (203, "sched_setaffinity", process::sys_zero),
-    (204, "sched_getaffinity", process::sys_sched_getaffinity),
+    (203, "sched_setaffinity", sched::sys_sched_setaffinity),
+    (204, "sched_getaffinity", sched::sys_sched_getaffinity),
     (217, "getdents64", fs::sys_getdents64),
     (218, "set_tid_address", process::sys_set_tid_address),
     (219, "restart_syscall", time::sys_restart_syscall),
@@ -308,6 +308,15 @@ fn index() -> &'static [Option<(&'static str, Handler)>] {
 
 pub fn lookup(nr: u64) -> Option<(&'static str, Handler)> {
     index().get(nr as usize).copied().flatten()
+}
+
+/// Every syscall with a name: the implemented ones and the named
+/// unimplemented ones (for `support::report`).
+pub fn named() -> impl Iterator<Item = (u64, &'static str)> {
+    TABLE
+        .iter()
+        .map(|e| (e.0, e.1))
+        .chain(UNIMPLEMENTED.iter().copied())
 }
 
 pub fn name_of(nr: u64) -> &'static str {

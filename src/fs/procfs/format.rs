@@ -375,7 +375,11 @@ pub fn partitions(list: &[PartitionInfo]) -> String {
     o
 }
 
-pub fn cpuinfo(cpus: u32) -> String {
+/// The flags shown when the host's are not known: an x86-64 baseline.
+pub const BASELINE_CPU_FLAGS: &str = "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 syscall nx lm";
+
+/// /proc/cpuinfo for `cpus` CPUs with the feature `flags` (the host's).
+pub fn cpuinfo(cpus: u32, flags: &str) -> String {
     let mut o = String::new();
     for i in 0..cpus.max(1) {
         let _ = write!(
@@ -385,7 +389,7 @@ pub fn cpuinfo(cpus: u32) -> String {
              cache size\t: 16384 KB\nphysical id\t: 0\nsiblings\t: {cpus}\ncore id\t\t: {i}\n\
              cpu cores\t: {cpus}\napicid\t\t: {i}\ninitial apicid\t: {i}\nfpu\t\t: yes\n\
              fpu_exception\t: yes\ncpuid level\t: 13\nwp\t\t: yes\n\
-             flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 ht syscall nx lm rep_good nopl xtopology cpuid pni ssse3 cx16 sse4_1 sse4_2 popcnt aes xsave avx hypervisor lahf_lm\n\
+             flags\t\t: {flags}\n\
              bogomips\t: 4000.00\nclflush size\t: 64\ncache_alignment\t: 64\n\
              address sizes\t: 46 bits physical, 48 bits virtual\npower management:\n\n"
         );
@@ -616,7 +620,8 @@ mod tests {
             "nodev\tproc\n\text2\n"
         );
         assert!(version("6.1.0-umlrun").starts_with("Linux version 6.1.0-umlrun "));
-        let c = cpuinfo(2);
+        let c = cpuinfo(2, "fpu sse2");
+        assert!(c.contains("\nflags\t\t: fpu sse2\n"));
         assert_eq!(c.matches("processor\t: ").count(), 2);
         assert!(c.contains("processor\t: 1\n"));
     }

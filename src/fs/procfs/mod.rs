@@ -394,7 +394,7 @@ impl ProcFs {
             (None, G_SWAPS) => format::swaps(&s.swaps()),
             (None, G_VMSTAT) => format::vmstat(&s.meminfo(), &s.vmstat()),
             (None, G_PRESSURE_MEMORY) => format::pressure(&s.memory_pressure()),
-            (None, G_CPUINFO) => format::cpuinfo(s.cpu_count()),
+            (None, G_CPUINFO) => format::cpuinfo(s.cpu_count(), &s.cpu_flags()),
             (None, G_VERSION) => format::version(&s.kernel_version()),
             (None, G_STAT) => format::sys_stat(&s.sys_stat()),
             (None, G_HOSTNAME) => format!("{}\n", s.hostname()),

@@ -409,6 +409,10 @@ pub trait ProcSource {
     fn uptime(&self) -> (f64, f64);
     fn loadavg(&self) -> LoadAvg;
     fn cpu_count(&self) -> u32;
+    /// /proc/cpuinfo's `flags` (the host CPU's: guest code runs on it).
+    fn cpu_flags(&self) -> String {
+        super::format::BASELINE_CPU_FLAGS.to_string()
+    }
     /// The release, as `uname -r` shows it ("6.1.0-umlrun").
     fn kernel_version(&self) -> String;
     /// The release alone (`uname -r`, kernel/osrelease): the third word

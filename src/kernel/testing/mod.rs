@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `mod.rs` | the harness: [`boot`], the syscall numbers, [`Asm`] helpers |
 //! | `sched.rs` | preemption of a spinning guest, yield, blocking and waking |
+//! | `rt.rs` | the real-time classes: wake-up and priority pre-emption, the throttle |
 //! | `signals.rs` | sigaction, delivery to handlers, masks, SIG_IGN/SIG_DFL, EINTR |
 //! | `process.rs` | fork, exit, wait4, zombies, reparenting to init |
 //! | `fs.rs` | open/read/write/lseek/close/unlink on tmpfs |
@@ -22,6 +23,7 @@ mod contain;
 mod fs;
 mod oom;
 mod process;
+mod rt;
 mod sched;
 mod signals;
 
