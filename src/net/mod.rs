@@ -28,6 +28,28 @@ pub mod sockbuf;
 pub mod unix;
 pub mod wakes;
 
+/// Which implementation serves a socket file's calls (each has its row
+/// in the socket table, `syscalls/sockcall.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockKind {
+    Unix,
+    Inet,
+    /// AF_INET SOCK_RAW IPPROTO_RAW: send-only raw IPv4.
+    RawIp,
+    Packet,
+    Netlink,
+}
+
+impl SockKind {
+    pub const ALL: [SockKind; 5] = [
+        SockKind::Unix,
+        SockKind::Inet,
+        SockKind::RawIp,
+        SockKind::Packet,
+        SockKind::Netlink,
+    ];
+}
+
 pub const AF_UNSPEC: u16 = 0;
 pub const AF_UNIX: u16 = 1;
 
