@@ -7,6 +7,7 @@
 //! | `sockaddr.rs`     | `sockaddr_un` decoding and encoding with Linux's length rules |
 //! | `cmsg.rs`         | control messages: SCM_RIGHTS / SCM_CREDENTIALS parsing and encoding, MSG_CTRUNC |
 //! | `sockbuf.rs`      | socket buffer accounting: SO_SNDBUF/SO_RCVBUF rules, charges that give memory back when dropped |
+//! | `dgram.rs`        | the capped datagram receive queue AF_PACKET and AF_NETLINK sockets share (peek, truncation, drops) |
 //! | `wakes.rs`        | the wake-ups a socket operation owes (each socket has its own wait queue) |
 //! | `epoll.rs`        | the epoll interest list and ready list, generic over the watched file |
 //! | `unix/`           | AF_UNIX sockets: stream, seqpacket and datagram, the name space |
@@ -19,6 +20,7 @@
 
 pub mod bpf;
 pub mod cmsg;
+pub mod dgram;
 pub mod epoll;
 pub mod inet;
 pub mod netlink;
@@ -27,6 +29,28 @@ pub mod sockaddr;
 pub mod sockbuf;
 pub mod unix;
 pub mod wakes;
+
+/// Which implementation serves a socket file's calls (each has its row
+/// in the socket table, `syscalls/sockcall.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockKind {
+    Unix,
+    Inet,
+    /// AF_INET SOCK_RAW IPPROTO_RAW: send-only raw IPv4.
+    RawIp,
+    Packet,
+    Netlink,
+}
+
+impl SockKind {
+    pub const ALL: [SockKind; 5] = [
+        SockKind::Unix,
+        SockKind::Inet,
+        SockKind::RawIp,
+        SockKind::Packet,
+        SockKind::Netlink,
+    ];
+}
 
 pub const AF_UNSPEC: u16 = 0;
 pub const AF_UNIX: u16 = 1;

@@ -2,12 +2,11 @@
 //! frames eth0 shows them (the stack underneath carries IP packets: a
 //! frame is made around each, with QEMU's user-mode MAC addresses), and
 //! one socket's state: its protocol and interface, its filter, and its
-//! capped receive queue. Pure, like `net::unix`: the file is
+//! capped receive queue (`net::dgram`). Pure, like `net::unix`: the file is
 //! `kernel/files/packet.rs`, the syscalls `syscalls/rawnet.rs`.
 
-use std::collections::VecDeque;
-
 use super::bpf;
+use super::dgram::{Datagram, DgramQueue};
 use crate::errno::{Errno, KResult};
 
 pub const AF_PACKET: u16 = 17;
@@ -164,10 +163,28 @@ pub struct PacketSocket {
     pub ifindex: i32,
     pub filter: Option<bpf::Program>,
     pub auxdata: bool,
-    rx: VecDeque<(Frame, usize)>,
-    queued: usize,
-    /// Frames dropped because the queue was full.
-    pub drops: u64,
+    rx: DgramQueue<Queued>,
+}
+
+/// A frame as a packet socket keeps it: cut to what its filter kept,
+/// read from `off` on (the network header for SOCK_DGRAM).
+struct Queued {
+    frame: Frame,
+    off: usize,
+    /// Its length from `off` before the filter's cut (MSG_TRUNC).
+    full: usize,
+}
+
+impl Datagram for Queued {
+    fn bytes(&self) -> &[u8] {
+        self.frame.bytes.get(self.off..).unwrap_or(&[])
+    }
+    fn full_len(&self) -> usize {
+        self.full
+    }
+    fn cost(&self) -> usize {
+        self.frame.bytes.len().saturating_add(FRAME_OVERHEAD)
+    }
 }
 
 impl PacketSocket {
@@ -178,9 +195,7 @@ impl PacketSocket {
             ifindex: 0,
             filter: None,
             auxdata: false,
-            rx: VecDeque::new(),
-            queued: 0,
-            drops: 0,
+            rx: DgramQueue::new(),
         }
     }
 
@@ -214,17 +229,20 @@ impl PacketSocket {
         if keep == 0 {
             return false;
         }
-        let cost = f.bytes.len().saturating_add(FRAME_OVERHEAD);
-        if self.queued.saturating_add(cost) > RCVBUF {
-            self.drops += 1;
-            return false;
-        }
-        self.queued += cost;
         let snap = data.len().min(keep);
         let mut kept = f.clone();
         kept.bytes.truncate(off + snap);
-        self.rx.push_back((kept, data.len()));
-        true
+        let q = Queued {
+            frame: kept,
+            off,
+            full: data.len(),
+        };
+        self.rx.push(q, RCVBUF)
+    }
+
+    /// Frames dropped because the queue was full.
+    pub fn drops(&self) -> u64 {
+        self.rx.drops()
     }
 
     /// Where the socket's view of `f` starts.
@@ -241,38 +259,32 @@ impl PacketSocket {
 
     /// Bytes of the next frame as the socket reads it (FIONREAD).
     pub fn next_len(&self) -> usize {
-        self.rx
-            .front()
-            .map_or(0, |(f, _)| f.bytes.len() - self.offset(f))
+        self.rx.next_len()
     }
 
     /// Reads the next frame into `buf`; EAGAIN if none.
     pub fn recv(&mut self, buf: &mut [u8], peek: bool) -> KResult<Received> {
-        let (f, full) = self.rx.front().ok_or(Errno::EAGAIN)?;
-        let off = self.offset(f);
-        let data = &f.bytes[off..];
-        let n = data.len().min(buf.len());
-        buf[..n].copy_from_slice(&data[..n]);
-        let mut addr = [0u8; 8];
-        addr[..6].copy_from_slice(f.bytes.get(6..12).unwrap_or(&[0; 6]));
-        let r = Received {
-            n,
-            full: *full,
-            from: SockaddrLl {
-                protocol: f.ethertype(),
-                ifindex: f.ifindex,
-                hatype: ARPHRD_ETHER,
-                pkttype: f.pkttype,
-                halen: 6,
-                addr,
-            },
-        };
-        if !peek {
-            let cost = f.bytes.len().saturating_add(FRAME_OVERHEAD);
-            self.queued = self.queued.saturating_sub(cost);
-            self.rx.pop_front();
-        }
-        Ok(r)
+        let (got, from) = self
+            .rx
+            .recv_with(buf, peek, |q| {
+                let f = &q.frame;
+                let mut addr = [0u8; 8];
+                addr[..6].copy_from_slice(f.bytes.get(6..12).unwrap_or(&[0; 6]));
+                SockaddrLl {
+                    protocol: f.ethertype(),
+                    ifindex: f.ifindex,
+                    hatype: ARPHRD_ETHER,
+                    pkttype: f.pkttype,
+                    halen: 6,
+                    addr,
+                }
+            })
+            .ok_or(Errno::EAGAIN)?;
+        Ok(Received {
+            n: got.n,
+            full: got.full,
+            from,
+        })
     }
 
     /// The frame a send makes of `data` for `to` (or the bound
@@ -379,7 +391,7 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, RCVBUF / (1514 + FRAME_OVERHEAD));
-        assert_eq!(d.drops, 1);
+        assert_eq!(d.drops(), 1);
         let mut buf = [0u8; 2000];
         d.recv(&mut buf, false).unwrap();
         assert!(d.offer(&f), "room again after a read");

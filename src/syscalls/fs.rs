@@ -486,16 +486,12 @@ fn do_write(
     if let Err(e) = ops.job_control(k, tid, TtyAccess::Write) {
         return open_result(k, tid, Err(e));
     }
-    if is_socket(&ops) {
-        let iov = vec![(buf, len.min(MAX_RW_COUNT as usize))];
-        return super::inet::sock_write(k, tid, fd, iov);
+    // A socket whose family makes write(2) a send (AF_UNIX, inet).
+    let capped = || vec![(buf, len.min(MAX_RW_COUNT as usize))];
+    if let Some(r) = super::sockcall::sock_write(k, tid, &f, capped) {
+        return r;
     }
     write_iov(k, tid, &f, &[(buf, len)], pos)
-}
-
-/// A socket of any family: write(2) and writev(2) on it are sends.
-fn is_socket(ops: &std::rc::Rc<dyn crate::vfs::file::FileDescription>) -> bool {
-    ops.as_socket().is_some() || ops.as_inet().is_some()
 }
 
 /// The iovecs cut to MAX_RW_COUNT bytes in all, as Linux's import_iovec.
@@ -539,8 +535,8 @@ pub fn sys_writev(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if let Err(e) = ops_of(&f).job_control(k, tid, TtyAccess::Write) {
         return open_result(k, tid, Err(e));
     }
-    if is_socket(&ops_of(&f)) {
-        return super::inet::sock_write(k, tid, fd_arg(a[0]), cap_iov(iov));
+    if let Some(r) = super::sockcall::sock_write(k, tid, &f, || cap_iov(iov.clone())) {
+        return r;
     }
     write_iov(k, tid, &f, &iov, None)
 }

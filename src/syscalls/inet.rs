@@ -1,8 +1,5 @@
-//! The socket calls on inet sockets (AF_INET, AF_INET6). The socket
-//! table rows point here: a call on an inet socket fd is served here,
-//! anything else goes on to the AF_UNIX handlers in `net.rs` unchanged
-//! (so the two families share one table and one fd space, and neither
-//! file needs the other's types).
+//! The socket calls on inet sockets (AF_INET, AF_INET6): their row of
+//! the socket table (`sockcall.rs`).
 //!
 //! Handlers decode guest values with Linux's checks, call the socket
 //! (`crate::net::inet::InetSocket`) on the stack, run the stack
@@ -15,7 +12,8 @@
 use std::rc::Rc;
 
 use super::net::{self, read_msghdr, MsgHdr};
-use super::{fd_arg, ok, Outcome, SysResult};
+use super::sockcall::{Sock, SockCalls};
+use super::{ok, rawnet, Outcome, SysResult};
 use crate::errno::{Errno, KResult};
 use crate::kernel::files::inet::{sigpipe_if, InetFile};
 use crate::kernel::task::{Pid, Wait};
@@ -26,27 +24,19 @@ use crate::net::inet::opts::{IPPROTO_TCP, TCP_INFO};
 use crate::net::inet::{InetSocket, Proto};
 use crate::net::sockaddr::{check_in_len, copy_out_len};
 use crate::net::*;
-use crate::vfs::file::{ops_of, FileDescription};
-use crate::vfs::OpenFileRef;
+use crate::vfs::file::FileDescription;
 
 /// Most bytes one send or receive moves (the rest is a short count).
 const IO_CHUNK: usize = 1 << 20;
 /// sizeof(struct tcp_info) as Linux 6.x reports it.
 const TCP_INFO_LEN: usize = 232;
 
-type Sock = (OpenFileRef, Rc<dyn FileDescription>);
-
-/// The inet socket behind `fd`, or None (not an inet socket: the
-/// AF_UNIX handler answers, with its own EBADF/ENOTSOCK).
-fn inet_of(k: &Kernel, tid: Pid, fd: u64) -> Option<Sock> {
-    let f = k.fd_file(tid, fd_arg(fd)).ok()?;
-    let ops = ops_of(&f);
-    ops.as_inet()?;
-    Some((f, ops))
-}
+/// The AF_INET and AF_INET6 socket calls.
+pub(super) struct Inet;
 
 fn file(ops: &Rc<dyn FileDescription>) -> &InetFile {
-    ops.as_inet().expect("checked by inet_of")
+    ops.as_inet()
+        .expect("the socket table sends only inet sockets here")
 }
 
 /// Sleeps until the socket `ops` changes or the stack's next timer; at
@@ -81,104 +71,13 @@ fn write_addr(k: &mut Kernel, tid: Pid, ptr: u64, lenp: u64, bytes: &[u8]) -> KR
     k.write_u32(tid, lenp, bytes.len() as u32)
 }
 
-pub fn sys_socket(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let family = match a[0] as u32 {
-        2 => Family::V4,
-        10 => Family::V6,
-        _ => return net::sys_socket(k, tid, a),
-    };
-    let ty = a[1] as u32;
-    let flags = ty & !SOCK_TYPE_MASK;
-    if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
-        return Err(Errno::EINVAL);
-    }
-    let proto = match (ty & SOCK_TYPE_MASK, a[2] as u32 as i32) {
-        (SOCK_STREAM, 0 | 6) => Proto::Tcp,
-        (SOCK_DGRAM, 0 | 17) => Proto::Udp,
-        // Ping sockets, for every group: ping_group_range "0 2147483647",
-        // as systemd sets it (Linux's own default "1 0" allows none).
-        (SOCK_DGRAM, 1) if family == Family::V4 => Proto::Icmp,
-        (SOCK_DGRAM, 1 | 58) => return Err(Errno::EACCES),
-        (SOCK_STREAM | SOCK_DGRAM, _) => return Err(Errno::EPROTONOSUPPORT),
-        (3, _) if k.task(tid)?.cred.euid != 0 => return Err(Errno::EPERM),
-        // Raw sockets: ICMP over IPv4 only (busybox ping as root).
-        (3, 1) if family == Family::V4 => Proto::Icmp,
-        (3, _) => return Err(Errno::EPROTONOSUPPORT),
-        (t, _) if t >= 11 => return Err(Errno::EINVAL),
-        _ => return Err(Errno::ESOCKTNOSUPPORT),
-    };
-    let mut s = InetSocket::new(k.net(), family, proto);
-    s.raw = ty & SOCK_TYPE_MASK == 3;
-    k.check_file_max(tid)?;
-    let f = InetFile::open(k, s, flags & SOCK_NONBLOCK != 0);
-    let fd = k
-        .task(tid)?
-        .files
-        .borrow_mut()
-        .install(f, flags & SOCK_CLOEXEC != 0, 0)?;
-    ok(fd as i64)
-}
-
-pub fn sys_bind(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = inet_of(k, tid, a[0]) else {
-        return net::sys_bind(k, tid, a);
-    };
-    let raw = read_addr(k, tid, a[1], a[2])?;
-    let mut s = file(&ops).sock.borrow_mut();
-    let addr = match addr::parse(s.family, &raw, Use::Bind)? {
-        AddrReq::Addr(x) => x,
-        AddrReq::Unspec => return Err(Errno::EINVAL),
-    };
-    let privileged = k.task(tid)?.cred.euid == 0;
-    s.bind(k.net(), addr, privileged)?;
-    ok(0)
-}
-
-pub fn sys_listen(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = inet_of(k, tid, a[0]) else {
-        return net::sys_listen(k, tid, a);
-    };
-    let r = file(&ops)
-        .sock
-        .borrow_mut()
-        .listen(k.net(), a[1] as u32 as i32);
-    k.net_settle();
-    r?;
-    ok(0)
-}
-
-pub fn sys_connect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((f, ops)) = inet_of(k, tid, a[0]) else {
-        return net::sys_connect(k, tid, a);
-    };
-    let raw = read_addr(k, tid, a[1], a[2])?;
-    let sf = file(&ops);
-    let req = addr::parse(sf.sock.borrow().family, &raw, Use::Connect)?;
-    let wait = !f.borrow().nonblocking();
-    let r = sf.sock.borrow_mut().connect(k.net(), req, wait);
-    k.net_settle();
-    let r = match r {
-        // Started: the handshake on lo is over by now, or refused.
-        Err(Errno::EINPROGRESS) if wait => sf.sock.borrow_mut().connect_check(k.net(), true),
-        r => r,
-    };
-    match r {
-        Ok(()) => ok(0),
-        Err(Errno::EAGAIN) => Ok(block(k, tid, &ops)),
-        Err(e) => Err(e),
-    }
-}
-
-fn do_accept(k: &mut Kernel, tid: Pid, a: [u64; 6], flags: u32) -> SysResult {
+fn do_accept(k: &mut Kernel, tid: Pid, (f, ops): &Sock, a: [u64; 6], flags: u32) -> SysResult {
     // fs.file-max before a connection is taken off the queue.
     k.check_file_max(tid)?;
     if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
         return Err(Errno::EINVAL);
     }
-    let Some((f, ops)) = inet_of(k, tid, a[0]) else {
-        return net::sys_accept4(k, tid, a);
-    };
-    let sf = file(&ops);
+    let sf = file(ops);
     let files = k.task(tid)?.files.clone();
     let slot = files.borrow_mut().reserve(1, 0)?;
     let r = k.net_io(sf, |k| sf.sock.borrow_mut().accept(k.net()));
@@ -187,7 +86,7 @@ fn do_accept(k: &mut Kernel, tid: Pid, a: [u64; 6], flags: u32) -> SysResult {
         Err(e) => {
             files.borrow_mut().unreserve(slot);
             return match e {
-                Errno::EAGAIN if !f.borrow().nonblocking() => Ok(block(k, tid, &ops)),
+                Errno::EAGAIN if !f.borrow().nonblocking() => Ok(block(k, tid, ops)),
                 e => Err(e),
             };
         }
@@ -207,47 +106,6 @@ fn do_accept(k: &mut Kernel, tid: Pid, a: [u64; 6], flags: u32) -> SysResult {
         .borrow_mut()
         .install_reserved(slot, vec![(nf, flags & SOCK_CLOEXEC != 0)]);
     ok(fds[0] as i64)
-}
-
-pub fn sys_accept(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    if inet_of(k, tid, a[0]).is_none() {
-        return net::sys_accept(k, tid, a);
-    }
-    do_accept(k, tid, a, 0)
-}
-
-pub fn sys_accept4(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    do_accept(k, tid, a, a[3] as u32)
-}
-
-pub fn sys_getsockname(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = inet_of(k, tid, a[0]) else {
-        return net::sys_getsockname(k, tid, a);
-    };
-    let s = file(&ops).sock.borrow();
-    let b = addr::encode(s.family, s.local_name(k.net()));
-    write_addr(k, tid, a[1], a[2], &b)?;
-    ok(0)
-}
-
-pub fn sys_getpeername(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = inet_of(k, tid, a[0]) else {
-        return net::sys_getpeername(k, tid, a);
-    };
-    let s = file(&ops).sock.borrow();
-    let b = addr::encode(s.family, s.peer_name(k.net())?);
-    write_addr(k, tid, a[1], a[2], &b)?;
-    ok(0)
-}
-
-pub fn sys_shutdown(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = inet_of(k, tid, a[0]) else {
-        return net::sys_shutdown(k, tid, a);
-    };
-    let r = file(&ops).sock.borrow_mut().shutdown(k.net(), a[1] as u32);
-    k.net_settle();
-    r?;
-    ok(0)
 }
 
 /// Sends from `iov`; Ok(None) means "would block". A blocking TCP send
@@ -327,15 +185,12 @@ fn do_send(
     }
 }
 
-/// write(2) and writev(2) on a socket of either family: a send with no
+/// write(2) and writev(2) on an inet socket: a send with no
 /// flags and no address (so a blocking stream write, like send, returns
 /// only once all of it went, or on a signal, timeout or error).
-pub fn sock_write(k: &mut Kernel, tid: Pid, fd: i32, iov: Vec<(u64, usize)>) -> SysResult {
-    let Some(sock) = inet_of(k, tid, fd as u32 as u64) else {
-        return net::sock_write(k, tid, fd, iov);
-    };
-    let r = do_send(k, tid, &sock, &iov, None, 0);
-    match done_or_block(k, tid, &sock, r)? {
+fn sock_write(k: &mut Kernel, tid: Pid, sock: &Sock, iov: Vec<(u64, usize)>) -> SysResult {
+    let r = do_send(k, tid, sock, &iov, None, 0);
+    match done_or_block(k, tid, sock, r)? {
         Ok(n) => ok(n as i64),
         Err(o) => Ok(o),
     }
@@ -436,38 +291,6 @@ fn done_or_block<T>(
     }
 }
 
-pub fn sys_sendto(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some(sock) = inet_of(k, tid, a[0]) else {
-        return net::sys_sendto(k, tid, a);
-    };
-    let name = if a[4] != 0 && a[5] as u32 != 0 {
-        Some(read_addr(k, tid, a[4], a[5])?)
-    } else {
-        None
-    };
-    let r = do_send(k, tid, &sock, &[(a[1], a[2] as usize)], name, a[3] as u32);
-    match done_or_block(k, tid, &sock, r)? {
-        Ok(n) => ok(n as i64),
-        Err(o) => Ok(o),
-    }
-}
-
-pub fn sys_recvfrom(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some(sock) = inet_of(k, tid, a[0]) else {
-        return net::sys_recvfrom(k, tid, a);
-    };
-    let r = do_recv(k, tid, &sock, &[(a[1], a[2] as usize)], a[3] as u32);
-    match done_or_block(k, tid, &sock, r)? {
-        Ok(out) => {
-            if a[4] != 0 {
-                write_addr(k, tid, a[4], a[5], &out.name)?;
-            }
-            ok(out.ret as i64)
-        }
-        Err(o) => Ok(o),
-    }
-}
-
 /// A msghdr's iovec, checked (inet sockets take and give no control
 /// messages: its control fields are not read).
 fn gather(k: &mut Kernel, tid: Pid, m: &MsgHdr) -> KResult<Vec<(u64, usize)>> {
@@ -512,28 +335,6 @@ fn recv_one(k: &mut Kernel, tid: Pid, sock: &Sock, p: u64, flags: u32) -> KResul
     Ok(Some(out.ret))
 }
 
-pub fn sys_sendmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some(sock) = inet_of(k, tid, a[0]) else {
-        return net::sys_sendmsg(k, tid, a);
-    };
-    let r = send_one(k, tid, &sock, a[1], a[2] as u32).map(|o| o.map(|v| v.0));
-    match done_or_block(k, tid, &sock, r)? {
-        Ok(n) => ok(n as i64),
-        Err(o) => Ok(o),
-    }
-}
-
-pub fn sys_recvmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some(sock) = inet_of(k, tid, a[0]) else {
-        return net::sys_recvmsg(k, tid, a);
-    };
-    let r = recv_one(k, tid, &sock, a[1], a[2] as u32);
-    match done_or_block(k, tid, &sock, r)? {
-        Ok(n) => ok(n as i64),
-        Err(o) => Ok(o),
-    }
-}
-
 /// sendmmsg/recvmmsg: each message in turn; after the first, one that
 /// would block or fails ends the call with the count so far.
 fn do_mmsg(k: &mut Kernel, tid: Pid, sock: &Sock, a: [u64; 6], send: bool) -> SysResult {
@@ -553,85 +354,241 @@ fn do_mmsg(k: &mut Kernel, tid: Pid, sock: &Sock, a: [u64; 6], send: bool) -> Sy
     )
 }
 
-pub fn sys_sendmmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some(sock) = inet_of(k, tid, a[0]) else {
-        return net::sys_sendmmsg(k, tid, a);
-    };
-    do_mmsg(k, tid, &sock, a, true)
-}
-
-pub fn sys_recvmmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some(sock) = inet_of(k, tid, a[0]) else {
-        return net::sys_recvmmsg(k, tid, a);
-    };
-    do_mmsg(k, tid, &sock, a, false)
-}
-
-pub fn sys_setsockopt(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = inet_of(k, tid, a[0]) else {
-        return net::sys_setsockopt(k, tid, a);
-    };
-    let (level, name, ptr, len) = (a[1] as i32, a[2] as i32, a[3], a[4] as u32 as i32);
-    if len < 0 {
-        return Err(Errno::EINVAL);
-    }
-    let val = k.read_user_vec(tid, ptr, (len as usize).min(16))?;
-    let mut s = file(&ops).sock.borrow_mut();
-    let proto = s.proto;
-    let e = s.opts.set(proto, level, name, &val)?;
-    s.apply(k.net(), e);
-    ok(0)
-}
-
-pub fn sys_getsockopt(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = inet_of(k, tid, a[0]) else {
-        return net::sys_getsockopt(k, tid, a);
-    };
-    let (level, name, ptr, lenp) = (a[1] as i32, a[2] as i32, a[3], a[4]);
-    let len = k.read_u32(tid, lenp)? as i32;
-    if len < 0 {
-        return Err(Errno::EINVAL);
-    }
-    let int = |v: i32| v.to_le_bytes().to_vec();
-    let bytes = {
-        let mut s = file(&ops).sock.borrow_mut();
-        let tcp = s.proto == Proto::Tcp;
-        match (level, name) {
-            (SOL_SOCKET, SO_TYPE) => int(if tcp {
-                1
-            } else if s.raw {
-                3
-            } else {
-                2
-            }),
-            (SOL_SOCKET, SO_PROTOCOL) => int(match s.proto {
-                Proto::Tcp => 6,
-                Proto::Udp => 17,
-                Proto::Icmp => 1,
-            }),
-            (SOL_SOCKET, SO_DOMAIN) => int(s.family.raw() as i32),
-            (SOL_SOCKET, SO_ERROR) => int(s.take_error(k.net()).map_or(0, |e| e.0)),
-            (SOL_SOCKET, SO_ACCEPTCONN) => int(s.listening() as i32),
-            (SOL_SOCKET, SO_PEERCRED) => Ucred {
-                pid: 0,
-                uid: u32::MAX,
-                gid: u32::MAX,
-            }
-            .to_bytes()
-            .to_vec(),
-            (IPPROTO_TCP, TCP_INFO) if tcp => {
-                let mut b = vec![0u8; TCP_INFO_LEN];
-                b[0] = s.tcp_row(k.net()).map_or(7, |r| r.0);
-                b
-            }
-            _ => {
-                let proto = s.proto;
-                s.opts.get(proto, level, name)?
-            }
+impl SockCalls for Inet {
+    fn socket(&self, k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+        if let Some(r) = rawnet::rawip_socket(k, tid, a) {
+            return r;
         }
-    };
-    let n = (len as usize).min(bytes.len());
-    k.write_user(tid, ptr, &bytes[..n])?;
-    k.write_u32(tid, lenp, n as u32)?;
-    ok(0)
+        let family = match a[0] as u32 {
+            2 => Family::V4,
+            _ => Family::V6,
+        };
+        let ty = a[1] as u32;
+        let flags = ty & !SOCK_TYPE_MASK;
+        if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let proto = match (ty & SOCK_TYPE_MASK, a[2] as u32 as i32) {
+            (SOCK_STREAM, 0 | 6) => Proto::Tcp,
+            (SOCK_DGRAM, 0 | 17) => Proto::Udp,
+            // Ping sockets, for every group: ping_group_range "0 2147483647",
+            // as systemd sets it (Linux's own default "1 0" allows none).
+            (SOCK_DGRAM, 1) if family == Family::V4 => Proto::Icmp,
+            (SOCK_DGRAM, 1 | 58) => return Err(Errno::EACCES),
+            (SOCK_STREAM | SOCK_DGRAM, _) => return Err(Errno::EPROTONOSUPPORT),
+            (3, _) if k.task(tid)?.cred.euid != 0 => return Err(Errno::EPERM),
+            // Raw sockets: ICMP over IPv4 only (busybox ping as root).
+            (3, 1) if family == Family::V4 => Proto::Icmp,
+            (3, _) => return Err(Errno::EPROTONOSUPPORT),
+            (t, _) if t >= 11 => return Err(Errno::EINVAL),
+            _ => return Err(Errno::ESOCKTNOSUPPORT),
+        };
+        let mut s = InetSocket::new(k.net(), family, proto);
+        s.raw = ty & SOCK_TYPE_MASK == 3;
+        k.check_file_max(tid)?;
+        let f = InetFile::open(k, s, flags & SOCK_NONBLOCK != 0);
+        let fd = k
+            .task(tid)?
+            .files
+            .borrow_mut()
+            .install(f, flags & SOCK_CLOEXEC != 0, 0)?;
+        ok(fd as i64)
+    }
+
+    fn bind(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let raw = read_addr(k, tid, a[1], a[2])?;
+        let mut s = file(ops).sock.borrow_mut();
+        let addr = match addr::parse(s.family, &raw, Use::Bind)? {
+            AddrReq::Addr(x) => x,
+            AddrReq::Unspec => return Err(Errno::EINVAL),
+        };
+        let privileged = k.task(tid)?.cred.euid == 0;
+        s.bind(k.net(), addr, privileged)?;
+        ok(0)
+    }
+
+    fn listen(&self, k: &mut Kernel, _tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let r = file(ops)
+            .sock
+            .borrow_mut()
+            .listen(k.net(), a[1] as u32 as i32);
+        k.net_settle();
+        r?;
+        ok(0)
+    }
+
+    fn connect(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (f, ops) = s;
+        let raw = read_addr(k, tid, a[1], a[2])?;
+        let sf = file(ops);
+        let req = addr::parse(sf.sock.borrow().family, &raw, Use::Connect)?;
+        let wait = !f.borrow().nonblocking();
+        let r = sf.sock.borrow_mut().connect(k.net(), req, wait);
+        k.net_settle();
+        let r = match r {
+            // Started: the handshake on lo is over by now, or refused.
+            Err(Errno::EINPROGRESS) if wait => sf.sock.borrow_mut().connect_check(k.net(), true),
+            r => r,
+        };
+        match r {
+            Ok(()) => ok(0),
+            Err(Errno::EAGAIN) => Ok(block(k, tid, ops)),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn getsockname(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let s = file(ops).sock.borrow();
+        let b = addr::encode(s.family, s.local_name(k.net()));
+        write_addr(k, tid, a[1], a[2], &b)?;
+        ok(0)
+    }
+
+    fn getpeername(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let s = file(ops).sock.borrow();
+        let b = addr::encode(s.family, s.peer_name(k.net())?);
+        write_addr(k, tid, a[1], a[2], &b)?;
+        ok(0)
+    }
+
+    fn shutdown(&self, k: &mut Kernel, _tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let r = file(ops).sock.borrow_mut().shutdown(k.net(), a[1] as u32);
+        k.net_settle();
+        r?;
+        ok(0)
+    }
+
+    fn sendto(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let sock = s;
+        let name = if a[4] != 0 && a[5] as u32 != 0 {
+            Some(read_addr(k, tid, a[4], a[5])?)
+        } else {
+            None
+        };
+        let r = do_send(k, tid, sock, &[(a[1], a[2] as usize)], name, a[3] as u32);
+        match done_or_block(k, tid, sock, r)? {
+            Ok(n) => ok(n as i64),
+            Err(o) => Ok(o),
+        }
+    }
+
+    fn recvfrom(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let sock = s;
+        let r = do_recv(k, tid, sock, &[(a[1], a[2] as usize)], a[3] as u32);
+        match done_or_block(k, tid, sock, r)? {
+            Ok(out) => {
+                if a[4] != 0 {
+                    write_addr(k, tid, a[4], a[5], &out.name)?;
+                }
+                ok(out.ret as i64)
+            }
+            Err(o) => Ok(o),
+        }
+    }
+
+    fn sendmsg(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let sock = s;
+        let r = send_one(k, tid, sock, a[1], a[2] as u32).map(|o| o.map(|v| v.0));
+        match done_or_block(k, tid, sock, r)? {
+            Ok(n) => ok(n as i64),
+            Err(o) => Ok(o),
+        }
+    }
+
+    fn recvmsg(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let sock = s;
+        let r = recv_one(k, tid, sock, a[1], a[2] as u32);
+        match done_or_block(k, tid, sock, r)? {
+            Ok(n) => ok(n as i64),
+            Err(o) => Ok(o),
+        }
+    }
+
+    fn setsockopt(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let (level, name, ptr, len) = (a[1] as i32, a[2] as i32, a[3], a[4] as u32 as i32);
+        if len < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let val = k.read_user_vec(tid, ptr, (len as usize).min(16))?;
+        let mut s = file(ops).sock.borrow_mut();
+        let proto = s.proto;
+        let e = s.opts.set(proto, level, name, &val)?;
+        s.apply(k.net(), e);
+        ok(0)
+    }
+
+    fn getsockopt(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let (level, name, ptr, lenp) = (a[1] as i32, a[2] as i32, a[3], a[4]);
+        let len = k.read_u32(tid, lenp)? as i32;
+        if len < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let int = |v: i32| v.to_le_bytes().to_vec();
+        let bytes = {
+            let mut s = file(ops).sock.borrow_mut();
+            let tcp = s.proto == Proto::Tcp;
+            match (level, name) {
+                (SOL_SOCKET, SO_TYPE) => int(if tcp {
+                    1
+                } else if s.raw {
+                    3
+                } else {
+                    2
+                }),
+                (SOL_SOCKET, SO_PROTOCOL) => int(match s.proto {
+                    Proto::Tcp => 6,
+                    Proto::Udp => 17,
+                    Proto::Icmp => 1,
+                }),
+                (SOL_SOCKET, SO_DOMAIN) => int(s.family.raw() as i32),
+                (SOL_SOCKET, SO_ERROR) => int(s.take_error(k.net()).map_or(0, |e| e.0)),
+                (SOL_SOCKET, SO_ACCEPTCONN) => int(s.listening() as i32),
+                (SOL_SOCKET, SO_PEERCRED) => Ucred {
+                    pid: 0,
+                    uid: u32::MAX,
+                    gid: u32::MAX,
+                }
+                .to_bytes()
+                .to_vec(),
+                (IPPROTO_TCP, TCP_INFO) if tcp => {
+                    let mut b = vec![0u8; TCP_INFO_LEN];
+                    b[0] = s.tcp_row(k.net()).map_or(7, |r| r.0);
+                    b
+                }
+                _ => {
+                    let proto = s.proto;
+                    s.opts.get(proto, level, name)?
+                }
+            }
+        };
+        let n = (len as usize).min(bytes.len());
+        k.write_user(tid, ptr, &bytes[..n])?;
+        k.write_u32(tid, lenp, n as u32)?;
+        ok(0)
+    }
+
+    fn accept(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6], flags: u32) -> SysResult {
+        do_accept(k, tid, s, a, flags)
+    }
+
+    fn mmsg(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6], send: bool) -> SysResult {
+        do_mmsg(k, tid, s, a, send)
+    }
+
+    fn write(
+        &self,
+        k: &mut Kernel,
+        tid: Pid,
+        s: &Sock,
+        iov: Vec<(u64, usize)>,
+    ) -> Option<SysResult> {
+        Some(sock_write(k, tid, s, iov))
+    }
 }

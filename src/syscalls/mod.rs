@@ -12,8 +12,11 @@
 //! | `xattr.rs`    | get/set/list/removexattr and their l*/f* forms |
 //! | `ioctl.rs`    | terminal and generic ioctls |
 //! | `poll.rs`     | poll, ppoll, select, pselect6 |
-//! | `net.rs`      | sockets: socket, bind, connect, send/recv*, sockopts |
-//! | `netlink.rs`  | AF_NETLINK (NETLINK_ROUTE) sockets: the socket calls, then on to `rawnet.rs` (AF_PACKET), `inet.rs`, `net.rs` |
+//! | `sockcall.rs` | the socket calls' entry points and the socket table: which family's code serves a socket |
+//! | `net.rs`      | AF_UNIX sockets: socket, socketpair, bind, connect, send/recv*, sockopts; msghdr and mmsg helpers |
+//! | `inet.rs`     | AF_INET/AF_INET6 sockets on the smoltcp stack |
+//! | `rawnet.rs`   | AF_PACKET sockets and AF_INET SOCK_RAW IPPROTO_RAW ones |
+//! | `netlink.rs`  | AF_NETLINK (NETLINK_ROUTE) sockets |
 //! | `epoll.rs`    | epoll_create*, epoll_ctl, epoll_wait/pwait/pwait2 |
 //! | `mm.rs`       | mmap, munmap, mprotect, mremap, brk, madvise, msync, mincore |
 //! | `mlock.rs`    | mlock, mlock2, munlock, mlockall, munlockall; RLIMIT_MEMLOCK |
@@ -55,6 +58,7 @@ mod ptimer;
 mod rawnet;
 mod sched;
 mod signal;
+mod sockcall;
 mod splice;
 pub mod support;
 mod table;

@@ -2,14 +2,18 @@
 //! connect, sendto, recvfrom, sendmsg, recvmsg, sendmmsg, recvmmsg,
 //! shutdown, getsockname, getpeername, setsockopt, getsockopt.
 //!
+//! The AF_UNIX row of the socket table (`sockcall.rs`), and the helpers
+//! every family's calls share (msghdr, iovecs, sendmmsg/recvmmsg).
 //! Handlers decode guest values (checked lengths, Linux's errno for each
 //! bad one, in Linux's order) and call the AF_UNIX machinery in
 //! `crate::net::unix` through the socket file (`kernel::files::socket`).
-//! Only AF_UNIX exists: other families are EAFNOSUPPORT.
+//! socket(2) of a family no other row makes comes here too, for its
+//! errno (EAFNOSUPPORT).
 
 use std::rc::Rc;
 
-use super::{fd_arg, ok, Outcome, SysResult, AT_FDCWD};
+use super::sockcall::{Sock, SockCalls};
+use super::{ok, Outcome, SysResult, AT_FDCWD};
 use crate::errno::{Errno, KResult};
 use crate::fs::{S_IFMT, S_IFSOCK};
 use crate::kernel::files::socket::{
@@ -23,9 +27,8 @@ use crate::net::sockbuf::{rcvbuf_from_opt, sndbuf_from_opt};
 use crate::net::unix::{SockType, UnixSocket};
 use crate::net::wakes::{EV_IN, EV_OUT};
 use crate::net::*;
-use crate::vfs::file::{ops_of, FileDescription};
+use crate::vfs::file::FileDescription;
 use crate::vfs::perm::MAY_WRITE;
-use crate::vfs::OpenFileRef;
 
 const AF_INET: u32 = 2;
 const AF_INET6: u32 = 10;
@@ -42,18 +45,12 @@ pub(super) const UIO_MAXIOV: u64 = 1024;
 pub(super) const MSGHDR: usize = 56;
 pub(super) const MMSGHDR: u64 = 64;
 
-/// The socket behind `fd`: EBADF, ENOTSOCK.
-fn socket_of(k: &Kernel, tid: Pid, fd: i32) -> KResult<(OpenFileRef, Rc<dyn FileDescription>)> {
-    let f = k.fd_file(tid, fd)?;
-    let ops = ops_of(&f);
-    if ops.as_socket().is_none() {
-        return Err(Errno::ENOTSOCK);
-    }
-    Ok((f, ops))
-}
+/// The AF_UNIX socket calls.
+pub(super) struct Unix;
 
 fn sock(ops: &Rc<dyn FileDescription>) -> &SocketFile {
-    ops.as_socket().expect("checked by socket_of")
+    ops.as_socket()
+        .expect("the socket table sends only AF_UNIX sockets here")
 }
 
 /// socket(2)/socketpair(2) arguments: the type and its flags.
@@ -86,18 +83,6 @@ fn socket_args(domain: u64, ty: u64, protocol: u64) -> KResult<(SockType, bool, 
     }
     let kind = SockType::from_raw(t)?;
     Ok((kind, flags & SOCK_NONBLOCK != 0, flags & SOCK_CLOEXEC != 0))
-}
-
-pub fn sys_socket(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let (kind, nonblock, cloexec) = match socket_args(a[0], a[1], a[2]) {
-        Err(Errno::EOPNOTSUPP) => return Err(Errno::EAFNOSUPPORT),
-        r => r?,
-    };
-    let s = UnixSocket::new(&k.unix, kind)?;
-    k.check_file_max(tid)?;
-    let f = SocketFile::open(k, s, nonblock);
-    let fd = k.task(tid)?.files.borrow_mut().install(f, cloexec, 0)?;
-    ok(fd as i64)
 }
 
 pub fn sys_socketpair(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
@@ -195,20 +180,6 @@ fn resolve(k: &mut Kernel, tid: Pid, addr: &UnixAddr, kind: SockType) -> KResult
     }
 }
 
-pub fn sys_bind(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
-    let s = sock(&ops).sock.clone();
-    let raw = read_addr(k, tid, a[1], a[2])?;
-    match UnixAddr::parse(&raw)? {
-        AddrRequest::Autobind => UnixSocket::autobind(&s)?,
-        AddrRequest::Unspec => return Err(Errno::EINVAL),
-        AddrRequest::Addr(UnixAddr::Abstract(n)) => UnixSocket::bind_abstract(&s, &n)?,
-        AddrRequest::Addr(UnixAddr::Path(p)) => bind_path(k, tid, &s, &p)?,
-        AddrRequest::Addr(UnixAddr::Unnamed) => return Err(Errno::EINVAL),
-    }
-    ok(0)
-}
-
 /// A path bind makes a socket inode (mode 0777 less the umask), as
 /// mknod would: EADDRINUSE if the name exists.
 fn bind_path(k: &mut Kernel, tid: Pid, s: &GuestSock, p: &[u8]) -> KResult<()> {
@@ -233,55 +204,15 @@ fn bind_path(k: &mut Kernel, tid: Pid, s: &GuestSock, p: &[u8]) -> KResult<()> {
     UnixSocket::bind_path(s, p, (parent.node.mnt, ino))
 }
 
-pub fn sys_listen(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
-    let cred = peer_cred(k, tid)?;
-    UnixSocket::listen(&sock(&ops).sock, a[1] as u32 as i32, cred)?;
-    unix_wake(k);
-    ok(0)
-}
-
-pub fn sys_connect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let (f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
-    let s = sock(&ops).sock.clone();
-    let kind = s.borrow().kind;
-    let raw = read_addr(k, tid, a[1], a[2])?;
-    if kind == SockType::Dgram {
-        match UnixAddr::parse(&raw)? {
-            AddrRequest::Unspec => UnixSocket::connect_dgram(&s, None)?,
-            AddrRequest::Addr(addr) => {
-                let t = resolve(k, tid, &addr, kind)?;
-                UnixSocket::connect_dgram(&s, Some(&t))?;
-            }
-            AddrRequest::Autobind => return Err(Errno::EINVAL),
-        }
-        unix_wake(k);
-        return ok(0);
-    }
-    let addr = UnixAddr::parse_name(&raw)?;
-    let t = resolve(k, tid, &addr, kind)?;
-    let cred = peer_cred(k, tid)?;
-    match UnixSocket::connect_stream(&s, &t, cred) {
-        Ok(()) => {
-            unix_wake(k);
-            ok(0)
-        }
-        Err(Errno::EAGAIN) if !f.borrow().nonblocking() => {
-            let o = unix_block(k, tid, &s, EV_OUT);
-            timed(k, tid, fd_arg(a[0]), true, o)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-fn do_accept(k: &mut Kernel, tid: Pid, a: [u64; 6], flags: u32) -> SysResult {
+fn do_accept(k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6], flags: u32) -> SysResult {
     // fs.file-max before a connection is taken off the queue.
     k.check_file_max(tid)?;
     if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
         return Err(Errno::EINVAL);
     }
-    let (f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
-    let s = sock(&ops).sock.clone();
+    let sk = s;
+    let (f, ops) = s;
+    let s = sock(ops).sock.clone();
     let files = k.task(tid)?.files.clone();
     let slot = files.borrow_mut().reserve(1, 0)?;
     let c = match UnixSocket::accept(&s) {
@@ -291,7 +222,7 @@ fn do_accept(k: &mut Kernel, tid: Pid, a: [u64; 6], flags: u32) -> SysResult {
             return match e {
                 Errno::EAGAIN if !f.borrow().nonblocking() => {
                     let o = unix_block(k, tid, &s, EV_IN);
-                    timed(k, tid, fd_arg(a[0]), false, o)
+                    timed(k, tid, sk, false, o)
                 }
                 e => Err(e),
             };
@@ -312,35 +243,6 @@ fn do_accept(k: &mut Kernel, tid: Pid, a: [u64; 6], flags: u32) -> SysResult {
         .borrow_mut()
         .install_reserved(slot, vec![(nf, flags & SOCK_CLOEXEC != 0)]);
     ok(fds[0] as i64)
-}
-
-pub fn sys_accept(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    do_accept(k, tid, a, 0)
-}
-
-pub fn sys_accept4(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    do_accept(k, tid, a, a[3] as u32)
-}
-
-pub fn sys_getsockname(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
-    let bytes = sock(&ops).sock.borrow().addr().encode();
-    write_addr(k, tid, a[1], a[2], &bytes)?;
-    ok(0)
-}
-
-pub fn sys_getpeername(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
-    let bytes = sock(&ops).sock.borrow().peer_addr()?.encode();
-    write_addr(k, tid, a[1], a[2], &bytes)?;
-    ok(0)
-}
-
-pub fn sys_shutdown(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
-    UnixSocket::shutdown(&sock(&ops).sock, a[1] as u32)?;
-    unix_wake(k);
-    ok(0)
 }
 
 /// One message to send, decoded.
@@ -404,16 +306,16 @@ pub(super) fn scatter_to(
 /// write(2)/writev(2) on an AF_UNIX socket: a send with no flags, no
 /// address and no control data (a blocking stream write goes on until
 /// all of it went).
-pub(super) fn sock_write(k: &mut Kernel, tid: Pid, fd: i32, iov: Vec<(u64, usize)>) -> SysResult {
+fn sock_write(k: &mut Kernel, tid: Pid, s: &Sock, iov: Vec<(u64, usize)>) -> SysResult {
     let req = SendReq {
         iov,
         name: None,
         control: Vec::new(),
     };
-    let r = do_send(k, tid, fd, req, 0);
-    match would_block(k, tid, fd, true, r)? {
+    let r = do_send(k, tid, s, req, 0);
+    match would_block(k, tid, s, true, r)? {
         Ok(n) => ok(n as i64),
-        Err(o) => timed(k, tid, fd, true, o),
+        Err(o) => timed(k, tid, s, true, o),
     }
 }
 
@@ -422,9 +324,14 @@ pub(super) fn sock_write(k: &mut Kernel, tid: Pid, fd: i32, iov: Vec<(u64, usize
 /// (`SockSleep::done`) and the retry after the sleep sends the rest; a
 /// signal, the timeout or an error then returns the count sent (no
 /// SIGPIPE once something went).
-fn do_send(k: &mut Kernel, tid: Pid, fd: i32, req: SendReq, flags: u32) -> KResult<Option<usize>> {
-    let (f, ops) = socket_of(k, tid, fd)?;
-    let sf = sock(&ops);
+fn do_send(
+    k: &mut Kernel,
+    tid: Pid,
+    (f, ops): &Sock,
+    req: SendReq,
+    flags: u32,
+) -> KResult<Option<usize>> {
+    let sf = sock(ops);
     let s = sf.sock.clone();
     let kind = sf.kind();
     if flags & MSG_OOB != 0 {
@@ -527,13 +434,12 @@ struct RecvOut {
 fn do_recv(
     k: &mut Kernel,
     tid: Pid,
-    fd: i32,
+    (f, ops): &Sock,
     iov: &[(u64, usize)],
     flags: u32,
     ctl_cap: usize,
 ) -> KResult<Option<RecvOut>> {
-    let (f, ops) = socket_of(k, tid, fd)?;
-    let sf = sock(&ops);
+    let sf = sock(ops);
     let s = sf.sock.clone();
     let kind = sf.kind();
     if flags & MSG_OOB != 0 {
@@ -644,11 +550,8 @@ fn do_recv(
 /// restarted, see `SockSleep::timed`), as Linux: recv*,
 /// read(2), readv(2) and accept take SO_RCVTIMEO; send*, write(2),
 /// writev(2) and connect take SO_SNDTIMEO.
-fn timed(k: &mut Kernel, tid: Pid, fd: i32, send: bool, o: Outcome) -> SysResult {
-    let Ok((_, ops)) = socket_of(k, tid, fd) else {
-        return Ok(o);
-    };
-    timed_file(k, tid, sock(&ops), send, o)
+fn timed(k: &mut Kernel, tid: Pid, (_, ops): &Sock, send: bool, o: Outcome) -> SysResult {
+    timed_file(k, tid, sock(ops), send, o)
 }
 
 /// `timed` for a socket file at hand (the read/write path).
@@ -698,53 +601,20 @@ pub(crate) fn timed_file(
 fn would_block<T>(
     k: &mut Kernel,
     tid: Pid,
-    fd: i32,
+    s: &Sock,
     send: bool,
     r: KResult<Option<T>>,
 ) -> KResult<Result<T, Outcome>> {
     match r? {
         Some(v) => Ok(Ok(v)),
-        None => Ok(Err(block_for(k, tid, fd, send)?)),
+        None => Ok(Err(block_for(k, tid, s, send))),
     }
 }
 
 /// Sleeps on the socket behind `fd` for room (`send`) or data.
-fn block_for(k: &mut Kernel, tid: Pid, fd: i32, send: bool) -> SysResult {
-    let (_f, ops) = socket_of(k, tid, fd)?;
-    let s = sock(&ops).sock.clone();
-    Ok(unix_block(k, tid, &s, if send { EV_OUT } else { EV_IN }))
-}
-
-pub fn sys_sendto(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let name = if a[4] != 0 && a[5] as u32 != 0 {
-        Some(read_addr(k, tid, a[4], a[5])?)
-    } else {
-        None
-    };
-    let req = SendReq {
-        iov: vec![(a[1], a[2] as usize)],
-        name,
-        control: Vec::new(),
-    };
-    let r = do_send(k, tid, fd_arg(a[0]), req, a[3] as u32);
-    match would_block(k, tid, fd_arg(a[0]), true, r)? {
-        Ok(n) => ok(n as i64),
-        Err(o) => timed(k, tid, fd_arg(a[0]), true, o),
-    }
-}
-
-pub fn sys_recvfrom(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let iov = [(a[1], a[2] as usize)];
-    let r = do_recv(k, tid, fd_arg(a[0]), &iov, a[3] as u32, 0);
-    match would_block(k, tid, fd_arg(a[0]), false, r)? {
-        Ok(out) => {
-            if a[4] != 0 {
-                write_addr(k, tid, a[4], a[5], &out.name)?;
-            }
-            ok(out.ret as i64)
-        }
-        Err(o) => timed(k, tid, fd_arg(a[0]), false, o),
-    }
+fn block_for(k: &mut Kernel, tid: Pid, (_f, ops): &Sock, send: bool) -> Outcome {
+    let s = sock(ops).sock.clone();
+    unix_block(k, tid, &s, if send { EV_OUT } else { EV_IN })
 }
 
 /// struct msghdr fields.
@@ -781,7 +651,7 @@ pub(super) fn gather(k: &mut Kernel, tid: Pid, iov: u64, n: u64) -> KResult<Vec<
 fn send_one(
     k: &mut Kernel,
     tid: Pid,
-    fd: i32,
+    s: &Sock,
     p: u64,
     flags: u32,
 ) -> KResult<Option<(usize, bool)>> {
@@ -801,7 +671,7 @@ fn send_one(
         Vec::new()
     };
     let total = iov_total(&iov);
-    let r = do_send(k, tid, fd, SendReq { iov, name, control }, flags)?;
+    let r = do_send(k, tid, s, SendReq { iov, name, control }, flags)?;
     Ok(r.map(|n| (n, n >= total)))
 }
 
@@ -810,7 +680,7 @@ pub(super) fn iov_total(iov: &[(u64, usize)]) -> usize {
     iov.iter().fold(0usize, |acc, v| acc.saturating_add(v.1))
 }
 
-fn recv_one(k: &mut Kernel, tid: Pid, fd: i32, p: u64, flags: u32) -> KResult<Option<usize>> {
+fn recv_one(k: &mut Kernel, tid: Pid, s: &Sock, p: u64, flags: u32) -> KResult<Option<usize>> {
     let m = read_msghdr(k, tid, p)?;
     let iov = gather(k, tid, m.iov, m.iovlen)?;
     let cap = if m.control == 0 {
@@ -818,7 +688,7 @@ fn recv_one(k: &mut Kernel, tid: Pid, fd: i32, p: u64, flags: u32) -> KResult<Op
     } else {
         m.controllen.min(i32::MAX as u64) as usize
     };
-    let Some(out) = do_recv(k, tid, fd, &iov, flags, cap)? else {
+    let Some(out) = do_recv(k, tid, s, &iov, flags, cap)? else {
         return Ok(None);
     };
     if m.name != 0 {
@@ -836,26 +706,9 @@ fn recv_one(k: &mut Kernel, tid: Pid, fd: i32, p: u64, flags: u32) -> KResult<Op
     Ok(Some(out.ret))
 }
 
-pub fn sys_sendmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let r = send_one(k, tid, fd_arg(a[0]), a[1], a[2] as u32).map(|o| o.map(|v| v.0));
-    match would_block(k, tid, fd_arg(a[0]), true, r)? {
-        Ok(n) => ok(n as i64),
-        Err(o) => timed(k, tid, fd_arg(a[0]), true, o),
-    }
-}
-
-pub fn sys_recvmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let r = recv_one(k, tid, fd_arg(a[0]), a[1], a[2] as u32);
-    match would_block(k, tid, fd_arg(a[0]), false, r)? {
-        Ok(n) => ok(n as i64),
-        Err(o) => timed(k, tid, fd_arg(a[0]), false, o),
-    }
-}
-
 /// sendmmsg/recvmmsg: each message in turn; after the first, one that
 /// would block or fails ends the call with the count so far.
-fn do_mmsg(k: &mut Kernel, tid: Pid, a: [u64; 6], send: bool) -> SysResult {
-    let fd = fd_arg(a[0]);
+fn do_mmsg(k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6], send: bool) -> SysResult {
     let r = mmsg_loop(
         k,
         tid,
@@ -863,17 +716,17 @@ fn do_mmsg(k: &mut Kernel, tid: Pid, a: [u64; 6], send: bool) -> SysResult {
         send,
         |k, p, flags| {
             if send {
-                send_one(k, tid, fd, p, flags)
+                send_one(k, tid, s, p, flags)
             } else {
-                Ok(recv_one(k, tid, fd, p, flags)?.map(|n| (n, true)))
+                Ok(recv_one(k, tid, s, p, flags)?.map(|n| (n, true)))
             }
         },
         |_, _| Outcome::Block(crate::kernel::task::Wait::Queue(None)),
     );
     match r {
         Ok(Outcome::Block(_)) => {
-            let o = block_for(k, tid, fd, send)?;
-            timed(k, tid, fd, send, o)
+            let o = block_for(k, tid, s, send);
+            timed(k, tid, s, send, o)
         }
         r => r,
     }
@@ -953,127 +806,276 @@ pub(super) fn mmsg_loop(
     ok(done as i64)
 }
 
-pub fn sys_sendmmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    do_mmsg(k, tid, a, true)
-}
+impl SockCalls for Unix {
+    fn socket(&self, k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+        let (kind, nonblock, cloexec) = match socket_args(a[0], a[1], a[2]) {
+            Err(Errno::EOPNOTSUPP) => return Err(Errno::EAFNOSUPPORT),
+            r => r?,
+        };
+        let s = UnixSocket::new(&k.unix, kind)?;
+        k.check_file_max(tid)?;
+        let f = SocketFile::open(k, s, nonblock);
+        let fd = k.task(tid)?.files.borrow_mut().install(f, cloexec, 0)?;
+        ok(fd as i64)
+    }
 
-pub fn sys_recvmmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    do_mmsg(k, tid, a, false)
-}
-
-pub fn sys_setsockopt(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
-    let sf = sock(&ops);
-    let (level, opt, ptr, len) = (a[1] as i32, a[2] as i32, a[3], a[4] as u32 as i32);
-    if len < 0 {
-        return Err(Errno::EINVAL);
-    }
-    if level != SOL_SOCKET {
-        return Err(Errno::EOPNOTSUPP);
-    }
-    if (len as usize) < 4 {
-        return Err(Errno::EINVAL);
-    }
-    let word = k.read_u32(tid, ptr)? as i32;
-    let mut o = sf.opts.borrow_mut();
-    match opt {
-        SO_REUSEADDR => o.reuseaddr = word != 0,
-        SO_REUSEPORT => o.reuseport = word != 0,
-        SO_KEEPALIVE => o.keepalive = word != 0,
-        SO_BROADCAST => o.broadcast = word != 0,
-        SO_DEBUG => o.debug = word != 0,
-        SO_DONTROUTE => o.dontroute = word != 0,
-        SO_RCVLOWAT => o.rcvlowat = word.max(1),
-        SO_PASSCRED => sf.sock.borrow_mut().passcred = word != 0,
-        SO_SNDBUF | SO_SNDBUFFORCE => sf.sock.borrow_mut().sndbuf = sndbuf_from_opt(word),
-        SO_RCVBUF | SO_RCVBUFFORCE => sf.sock.borrow_mut().rcvbuf = rcvbuf_from_opt(word),
-        SO_LINGER => {
-            if (len as usize) < 8 {
-                return Err(Errno::EINVAL);
-            }
-            let secs = k.read_u32(tid, ptr + 4)? as i32;
-            o.linger = (word, secs);
+    fn bind(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let s = sock(ops).sock.clone();
+        let raw = read_addr(k, tid, a[1], a[2])?;
+        match UnixAddr::parse(&raw)? {
+            AddrRequest::Autobind => UnixSocket::autobind(&s)?,
+            AddrRequest::Unspec => return Err(Errno::EINVAL),
+            AddrRequest::Addr(UnixAddr::Abstract(n)) => UnixSocket::bind_abstract(&s, &n)?,
+            AddrRequest::Addr(UnixAddr::Path(p)) => bind_path(k, tid, &s, &p)?,
+            AddrRequest::Addr(UnixAddr::Unnamed) => return Err(Errno::EINVAL),
         }
-        SO_RCVTIMEO | SO_SNDTIMEO => {
-            if (len as usize) < 16 {
-                return Err(Errno::EINVAL);
-            }
-            let sec = k.read_u64(tid, ptr)? as i64;
-            let usec = k.read_u64(tid, ptr + 8)? as i64;
-            if !(0..1_000_000).contains(&usec) {
-                return Err(Errno::EDOM);
-            }
-            let v = (sec.max(0), usec);
-            if opt == SO_RCVTIMEO {
-                o.rcvtimeo = v;
-            } else {
-                o.sndtimeo = v;
-            }
-        }
-        _ => return Err(Errno::ENOPROTOOPT),
+        ok(0)
     }
-    ok(0)
-}
 
-pub fn sys_getsockopt(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let (_f, ops) = socket_of(k, tid, fd_arg(a[0]))?;
-    let sf = sock(&ops);
-    let (level, opt, ptr, lenp) = (a[1] as i32, a[2] as i32, a[3], a[4]);
-    if level != SOL_SOCKET {
-        return Err(Errno::EOPNOTSUPP);
+    fn listen(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let cred = peer_cred(k, tid)?;
+        UnixSocket::listen(&sock(ops).sock, a[1] as u32 as i32, cred)?;
+        unix_wake(k);
+        ok(0)
     }
-    let len = k.read_u32(tid, lenp)? as i32;
-    if len < 0 {
-        return Err(Errno::EINVAL);
+
+    fn connect(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let sk = s;
+        let (f, ops) = s;
+        let s = sock(ops).sock.clone();
+        let kind = s.borrow().kind;
+        let raw = read_addr(k, tid, a[1], a[2])?;
+        if kind == SockType::Dgram {
+            match UnixAddr::parse(&raw)? {
+                AddrRequest::Unspec => UnixSocket::connect_dgram(&s, None)?,
+                AddrRequest::Addr(addr) => {
+                    let t = resolve(k, tid, &addr, kind)?;
+                    UnixSocket::connect_dgram(&s, Some(&t))?;
+                }
+                AddrRequest::Autobind => return Err(Errno::EINVAL),
+            }
+            unix_wake(k);
+            return ok(0);
+        }
+        let addr = UnixAddr::parse_name(&raw)?;
+        let t = resolve(k, tid, &addr, kind)?;
+        let cred = peer_cred(k, tid)?;
+        match UnixSocket::connect_stream(&s, &t, cred) {
+            Ok(()) => {
+                unix_wake(k);
+                ok(0)
+            }
+            Err(Errno::EAGAIN) if !f.borrow().nonblocking() => {
+                let o = unix_block(k, tid, &s, EV_OUT);
+                timed(k, tid, sk, true, o)
+            }
+            Err(e) => Err(e),
+        }
     }
-    let o = *sf.opts.borrow();
-    let int = |v: i32| v.to_le_bytes().to_vec();
-    let b = |v: bool| int(v as i32);
-    let timeval = |(s, u): (i64, i64)| {
-        let mut v = s.to_le_bytes().to_vec();
-        v.extend_from_slice(&u.to_le_bytes());
-        v
-    };
-    let bytes = {
-        let mut s = sf.sock.borrow_mut();
+
+    fn getsockname(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let bytes = sock(ops).sock.borrow().addr().encode();
+        write_addr(k, tid, a[1], a[2], &bytes)?;
+        ok(0)
+    }
+
+    fn getpeername(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let bytes = sock(ops).sock.borrow().peer_addr()?.encode();
+        write_addr(k, tid, a[1], a[2], &bytes)?;
+        ok(0)
+    }
+
+    fn shutdown(&self, k: &mut Kernel, _tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        UnixSocket::shutdown(&sock(ops).sock, a[1] as u32)?;
+        unix_wake(k);
+        ok(0)
+    }
+
+    fn sendto(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let name = if a[4] != 0 && a[5] as u32 != 0 {
+            Some(read_addr(k, tid, a[4], a[5])?)
+        } else {
+            None
+        };
+        let req = SendReq {
+            iov: vec![(a[1], a[2] as usize)],
+            name,
+            control: Vec::new(),
+        };
+        let r = do_send(k, tid, s, req, a[3] as u32);
+        match would_block(k, tid, s, true, r)? {
+            Ok(n) => ok(n as i64),
+            Err(o) => timed(k, tid, s, true, o),
+        }
+    }
+
+    fn recvfrom(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let iov = [(a[1], a[2] as usize)];
+        let r = do_recv(k, tid, s, &iov, a[3] as u32, 0);
+        match would_block(k, tid, s, false, r)? {
+            Ok(out) => {
+                if a[4] != 0 {
+                    write_addr(k, tid, a[4], a[5], &out.name)?;
+                }
+                ok(out.ret as i64)
+            }
+            Err(o) => timed(k, tid, s, false, o),
+        }
+    }
+
+    fn sendmsg(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let r = send_one(k, tid, s, a[1], a[2] as u32).map(|o| o.map(|v| v.0));
+        match would_block(k, tid, s, true, r)? {
+            Ok(n) => ok(n as i64),
+            Err(o) => timed(k, tid, s, true, o),
+        }
+    }
+
+    fn recvmsg(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let r = recv_one(k, tid, s, a[1], a[2] as u32);
+        match would_block(k, tid, s, false, r)? {
+            Ok(n) => ok(n as i64),
+            Err(o) => timed(k, tid, s, false, o),
+        }
+    }
+
+    fn setsockopt(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let sf = sock(ops);
+        let (level, opt, ptr, len) = (a[1] as i32, a[2] as i32, a[3], a[4] as u32 as i32);
+        if len < 0 {
+            return Err(Errno::EINVAL);
+        }
+        if level != SOL_SOCKET {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        if (len as usize) < 4 {
+            return Err(Errno::EINVAL);
+        }
+        let word = k.read_u32(tid, ptr)? as i32;
+        let mut o = sf.opts.borrow_mut();
         match opt {
-            SO_TYPE => int(s.kind.raw() as i32),
-            SO_PROTOCOL => int(0),
-            SO_DOMAIN => int(AF_UNIX as i32),
-            SO_ERROR => int(s.take_error().map_or(0, |e| e.0)),
-            SO_SNDBUF => int(s.sndbuf as i32),
-            SO_RCVBUF => int(s.rcvbuf as i32),
-            SO_PASSCRED => b(s.passcred),
-            SO_ACCEPTCONN => b(s.listening()),
-            SO_REUSEADDR => b(o.reuseaddr),
-            SO_REUSEPORT => b(o.reuseport),
-            SO_KEEPALIVE => b(o.keepalive),
-            SO_BROADCAST => b(o.broadcast),
-            SO_DEBUG => b(o.debug),
-            SO_DONTROUTE => b(o.dontroute),
-            SO_RCVLOWAT => int(o.rcvlowat),
-            SO_SNDLOWAT => int(1),
+            SO_REUSEADDR => o.reuseaddr = word != 0,
+            SO_REUSEPORT => o.reuseport = word != 0,
+            SO_KEEPALIVE => o.keepalive = word != 0,
+            SO_BROADCAST => o.broadcast = word != 0,
+            SO_DEBUG => o.debug = word != 0,
+            SO_DONTROUTE => o.dontroute = word != 0,
+            SO_RCVLOWAT => o.rcvlowat = word.max(1),
+            SO_PASSCRED => sf.sock.borrow_mut().passcred = word != 0,
+            SO_SNDBUF | SO_SNDBUFFORCE => sf.sock.borrow_mut().sndbuf = sndbuf_from_opt(word),
+            SO_RCVBUF | SO_RCVBUFFORCE => sf.sock.borrow_mut().rcvbuf = rcvbuf_from_opt(word),
             SO_LINGER => {
-                let mut v = int(o.linger.0);
-                v.extend(int(o.linger.1));
-                v
+                if (len as usize) < 8 {
+                    return Err(Errno::EINVAL);
+                }
+                let secs = k.read_u32(tid, ptr + 4)? as i32;
+                o.linger = (word, secs);
             }
-            SO_RCVTIMEO => timeval(o.rcvtimeo),
-            SO_SNDTIMEO => timeval(o.sndtimeo),
-            SO_PEERCRED => s
-                .peercred()
-                .unwrap_or(Ucred {
-                    pid: 0,
-                    uid: u32::MAX,
-                    gid: u32::MAX,
-                })
-                .to_bytes()
-                .to_vec(),
+            SO_RCVTIMEO | SO_SNDTIMEO => {
+                if (len as usize) < 16 {
+                    return Err(Errno::EINVAL);
+                }
+                let sec = k.read_u64(tid, ptr)? as i64;
+                let usec = k.read_u64(tid, ptr + 8)? as i64;
+                if !(0..1_000_000).contains(&usec) {
+                    return Err(Errno::EDOM);
+                }
+                let v = (sec.max(0), usec);
+                if opt == SO_RCVTIMEO {
+                    o.rcvtimeo = v;
+                } else {
+                    o.sndtimeo = v;
+                }
+            }
             _ => return Err(Errno::ENOPROTOOPT),
         }
-    };
-    let n = (len as usize).min(bytes.len());
-    k.write_user(tid, ptr, &bytes[..n])?;
-    k.write_u32(tid, lenp, n as u32)?;
-    ok(0)
+        ok(0)
+    }
+
+    fn getsockopt(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let sf = sock(ops);
+        let (level, opt, ptr, lenp) = (a[1] as i32, a[2] as i32, a[3], a[4]);
+        if level != SOL_SOCKET {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let len = k.read_u32(tid, lenp)? as i32;
+        if len < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let o = *sf.opts.borrow();
+        let int = |v: i32| v.to_le_bytes().to_vec();
+        let b = |v: bool| int(v as i32);
+        let timeval = |(s, u): (i64, i64)| {
+            let mut v = s.to_le_bytes().to_vec();
+            v.extend_from_slice(&u.to_le_bytes());
+            v
+        };
+        let bytes = {
+            let mut s = sf.sock.borrow_mut();
+            match opt {
+                SO_TYPE => int(s.kind.raw() as i32),
+                SO_PROTOCOL => int(0),
+                SO_DOMAIN => int(AF_UNIX as i32),
+                SO_ERROR => int(s.take_error().map_or(0, |e| e.0)),
+                SO_SNDBUF => int(s.sndbuf as i32),
+                SO_RCVBUF => int(s.rcvbuf as i32),
+                SO_PASSCRED => b(s.passcred),
+                SO_ACCEPTCONN => b(s.listening()),
+                SO_REUSEADDR => b(o.reuseaddr),
+                SO_REUSEPORT => b(o.reuseport),
+                SO_KEEPALIVE => b(o.keepalive),
+                SO_BROADCAST => b(o.broadcast),
+                SO_DEBUG => b(o.debug),
+                SO_DONTROUTE => b(o.dontroute),
+                SO_RCVLOWAT => int(o.rcvlowat),
+                SO_SNDLOWAT => int(1),
+                SO_LINGER => {
+                    let mut v = int(o.linger.0);
+                    v.extend(int(o.linger.1));
+                    v
+                }
+                SO_RCVTIMEO => timeval(o.rcvtimeo),
+                SO_SNDTIMEO => timeval(o.sndtimeo),
+                SO_PEERCRED => s
+                    .peercred()
+                    .unwrap_or(Ucred {
+                        pid: 0,
+                        uid: u32::MAX,
+                        gid: u32::MAX,
+                    })
+                    .to_bytes()
+                    .to_vec(),
+                _ => return Err(Errno::ENOPROTOOPT),
+            }
+        };
+        let n = (len as usize).min(bytes.len());
+        k.write_user(tid, ptr, &bytes[..n])?;
+        k.write_u32(tid, lenp, n as u32)?;
+        ok(0)
+    }
+
+    fn accept(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6], flags: u32) -> SysResult {
+        do_accept(k, tid, s, a, flags)
+    }
+
+    fn mmsg(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6], send: bool) -> SysResult {
+        do_mmsg(k, tid, s, a, send)
+    }
+
+    fn write(
+        &self,
+        k: &mut Kernel,
+        tid: Pid,
+        s: &Sock,
+        iov: Vec<(u64, usize)>,
+    ) -> Option<SysResult> {
+        Some(sock_write(k, tid, s, iov))
+    }
 }

@@ -1,7 +1,5 @@
-//! The socket calls on AF_NETLINK sockets. The socket table rows point
-//! here: a call on a netlink socket fd is served here, any other goes on
-//! to the packet handlers (`rawnet.rs`, then inet's and AF_UNIX's)
-//! unchanged.
+//! The socket calls on AF_NETLINK sockets: their row of the socket
+//! table (`sockcall.rs`).
 //!
 //! Linux's rules: SOCK_RAW or SOCK_DGRAM (else ESOCKTNOSUPPORT), only
 //! NETLINK_ROUTE is built (other protocols EPROTONOSUPPORT); a
@@ -14,7 +12,8 @@
 use std::rc::Rc;
 
 use super::net::{self, read_msghdr};
-use super::{fd_arg, ok, rawnet, Outcome, SysResult};
+use super::sockcall::{Sock, SockCalls};
+use super::{ok, Outcome, SysResult};
 use crate::errno::{Errno, KResult};
 use crate::kernel::files::netlink::{kernel_addr, NetlinkFile};
 use crate::kernel::task::{Pid, Wait};
@@ -22,8 +21,7 @@ use crate::kernel::Kernel;
 use crate::net::netlink::{self as nl, Kind, NetlinkSocket, SockaddrNl};
 use crate::net::sockbuf::{rcvbuf_from_opt, sndbuf_from_opt};
 use crate::net::*;
-use crate::vfs::file::{ops_of, FileDescription};
-use crate::vfs::OpenFileRef;
+use crate::vfs::file::FileDescription;
 
 /// Most bytes one receive copies (a dump datagram is at most
 /// `nl::DUMP_CHUNK`; an error quotes at most `nl::SEND_MAX`).
@@ -31,50 +29,13 @@ const IO_CHUNK: usize = 1 << 17;
 /// sizeof(struct nl_pktinfo) in a control message: CMSG_SPACE(4).
 const PKTINFO_SPACE: usize = 16 + 8;
 
-type Sock = (OpenFileRef, Rc<dyn FileDescription>);
-
-fn netlink_of(k: &Kernel, tid: Pid, fd: u64) -> Option<Sock> {
-    let f = k.fd_file(tid, fd_arg(fd)).ok()?;
-    let ops = ops_of(&f);
-    ops.as_any()?.downcast_ref::<NetlinkFile>()?;
-    Some((f, ops))
-}
+/// The AF_NETLINK socket calls.
+pub(super) struct Netlink;
 
 fn file(ops: &Rc<dyn FileDescription>) -> &NetlinkFile {
     ops.as_any()
         .and_then(|a| a.downcast_ref::<NetlinkFile>())
-        .expect("checked by netlink_of")
-}
-
-pub fn sys_socket(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    if a[0] as u32 != u32::from(nl::AF_NETLINK) {
-        return rawnet::sys_socket(k, tid, a);
-    }
-    let ty = a[1] as u32;
-    let flags = ty & !SOCK_TYPE_MASK;
-    if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
-        return Err(Errno::EINVAL);
-    }
-    let kind = match ty & SOCK_TYPE_MASK {
-        3 => Kind::Raw,
-        2 => Kind::Dgram,
-        _ => return Err(Errno::ESOCKTNOSUPPORT),
-    };
-    let proto = a[2] as u32 as i32;
-    if !(0..32).contains(&proto) {
-        return Err(Errno::EPROTONOSUPPORT);
-    }
-    if proto as u32 != nl::NETLINK_ROUTE {
-        // Linux loads the protocol's module or says it has none.
-        return Err(Errno::EPROTONOSUPPORT);
-    }
-    let f = NetlinkFile::open(k, NetlinkSocket::new(kind), flags & SOCK_NONBLOCK != 0);
-    let fd = k
-        .task(tid)?
-        .files
-        .borrow_mut()
-        .install(f, flags & SOCK_CLOEXEC != 0, 0)?;
-    ok(fd as i64)
+        .expect("the socket table sends only netlink sockets here")
 }
 
 fn read_nl(k: &mut Kernel, tid: Pid, ptr: u64, len: u64) -> KResult<SockaddrNl> {
@@ -94,89 +55,6 @@ fn write_name(k: &mut Kernel, tid: Pid, ptr: u64, lenp: u64, bytes: &[u8]) -> KR
     }
     k.write_u32(tid, lenp, bytes.len() as u32)
 }
-
-pub fn sys_bind(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = netlink_of(k, tid, a[0]) else {
-        return rawnet::sys_bind(k, tid, a);
-    };
-    let addr = read_nl(k, tid, a[1], a[2])?;
-    let f = file(&ops);
-    let cur = f.sock.borrow().portid;
-    if cur != 0 {
-        // Bound already: only the same port id (groups may change).
-        if addr.pid != 0 && addr.pid != cur {
-            return Err(Errno::EINVAL);
-        }
-    } else if addr.pid != 0 {
-        k.netlink_ports.bind(addr.pid)?;
-        f.sock.borrow_mut().portid = addr.pid;
-    } else {
-        f.portid(k, tid)?;
-    }
-    // rtnetlink lets anyone join its multicast groups.
-    f.sock.borrow_mut().groups = addr.groups;
-    ok(0)
-}
-
-pub fn sys_connect(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = netlink_of(k, tid, a[0]) else {
-        return rawnet::sys_connect(k, tid, a);
-    };
-    let len = crate::net::sockaddr::check_in_len(a[2])?;
-    if len >= 2 {
-        let fam = k.read_user_vec(tid, a[1], 2)?;
-        if u16::from_le_bytes([fam[0], fam[1]]) == AF_UNSPEC {
-            // Disconnect: back to the kernel.
-            file(&ops).sock.borrow_mut().dst_pid = 0;
-            return ok(0);
-        }
-    }
-    let addr = read_nl(k, tid, a[1], a[2])?;
-    if addr.groups != 0 && k.task(tid)?.cred.euid != 0 {
-        return Err(Errno::EPERM);
-    }
-    let f = file(&ops);
-    f.portid(k, tid)?;
-    f.sock.borrow_mut().dst_pid = addr.pid;
-    ok(0)
-}
-
-pub fn sys_getsockname(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = netlink_of(k, tid, a[0]) else {
-        return rawnet::sys_getsockname(k, tid, a);
-    };
-    let (pid, groups) = {
-        let s = file(&ops).sock.borrow();
-        (s.portid, s.groups)
-    };
-    write_name(k, tid, a[1], a[2], &SockaddrNl { pid, groups }.encode())?;
-    ok(0)
-}
-
-pub fn sys_getpeername(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = netlink_of(k, tid, a[0]) else {
-        return rawnet::sys_getpeername(k, tid, a);
-    };
-    let pid = file(&ops).sock.borrow().dst_pid;
-    write_name(k, tid, a[1], a[2], &SockaddrNl { pid, groups: 0 }.encode())?;
-    ok(0)
-}
-
-macro_rules! not_supported {
-    ($name:ident) => {
-        pub fn $name(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-            if netlink_of(k, tid, a[0]).is_some() {
-                return Err(Errno::EOPNOTSUPP);
-            }
-            rawnet::$name(k, tid, a)
-        }
-    };
-}
-
-not_supported!(sys_listen);
-not_supported!(sys_accept);
-not_supported!(sys_accept4);
-not_supported!(sys_shutdown);
 
 /// Sends `iov`'s bytes to `to` (None: the connected port, the kernel).
 fn do_send(
@@ -272,107 +150,6 @@ fn block(k: &mut Kernel, tid: Pid, ops: &Rc<dyn FileDescription>) -> Outcome {
     Outcome::Block(Wait::Queue(None))
 }
 
-pub fn sys_sendto(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = netlink_of(k, tid, a[0]) else {
-        return rawnet::sys_sendto(k, tid, a);
-    };
-    let to = if a[4] != 0 {
-        Some(read_nl(k, tid, a[4], a[5])?)
-    } else {
-        None
-    };
-    let n = do_send(k, tid, &ops, &[(a[1], a[2] as usize)], to, a[3] as u32)?;
-    ok(n as i64)
-}
-
-pub fn sys_recvfrom(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some(sock) = netlink_of(k, tid, a[0]) else {
-        return rawnet::sys_recvfrom(k, tid, a);
-    };
-    match do_recv(k, tid, &sock, &[(a[1], a[2] as usize)], a[3] as u32)? {
-        Some(out) => {
-            if a[4] != 0 {
-                write_name(k, tid, a[4], a[5], &kernel_addr())?;
-            }
-            ok(out.ret as i64)
-        }
-        None => Ok(block(k, tid, &sock.1)),
-    }
-}
-
-pub fn sys_sendmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = netlink_of(k, tid, a[0]) else {
-        return rawnet::sys_sendmsg(k, tid, a);
-    };
-    let m = read_msghdr(k, tid, a[1])?;
-    let to = if m.name != 0 {
-        Some(read_nl(k, tid, m.name, u64::from(m.namelen))?)
-    } else {
-        None
-    };
-    let iov = net::gather(k, tid, m.iov, m.iovlen)?;
-    let n = do_send(k, tid, &ops, &iov, to, a[2] as u32)?;
-    ok(n as i64)
-}
-
-pub fn sys_recvmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some(sock) = netlink_of(k, tid, a[0]) else {
-        return rawnet::sys_recvmsg(k, tid, a);
-    };
-    let p = a[1];
-    let m = read_msghdr(k, tid, p)?;
-    let iov = net::gather(k, tid, m.iov, m.iovlen)?;
-    let Some(out) = do_recv(k, tid, &sock, &iov, a[2] as u32)? else {
-        return Ok(block(k, tid, &sock.1));
-    };
-    if m.name != 0 {
-        let name = kernel_addr();
-        let n = name.len().min(m.namelen as usize);
-        k.write_user(tid, m.name, &name[..n])?;
-        k.write_u32(
-            tid,
-            p.checked_add(8).ok_or(Errno::EFAULT)?,
-            name.len() as u32,
-        )?;
-    } else {
-        k.write_u32(tid, p.checked_add(8).ok_or(Errno::EFAULT)?, 0)?;
-    }
-    // NETLINK_PKTINFO: struct nl_pktinfo { u32 group } (0: unicast).
-    let mut msg_flags = out.msg_flags;
-    let mut clen = 0u64;
-    if file(&sock.1).sock.borrow().pktinfo && m.control != 0 {
-        if (m.controllen as usize) < 16 + 4 {
-            msg_flags |= MSG_CTRUNC;
-        } else {
-            let mut c = [0u8; PKTINFO_SPACE];
-            c[0..8].copy_from_slice(&20u64.to_le_bytes());
-            c[8..12].copy_from_slice(&nl::SOL_NETLINK.to_le_bytes());
-            c[12..16].copy_from_slice(&nl::NETLINK_PKTINFO.to_le_bytes());
-            let n = PKTINFO_SPACE.min(m.controllen as usize);
-            k.write_user(tid, m.control, &c[..n])?;
-            clen = n as u64;
-        }
-    }
-    k.write_u64(tid, p.checked_add(40).ok_or(Errno::EFAULT)?, clen)?;
-    k.write_u32(tid, p.checked_add(48).ok_or(Errno::EFAULT)?, msg_flags)?;
-    ok(out.ret as i64)
-}
-
-pub fn sys_sendmmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    if netlink_of(k, tid, a[0]).is_some() {
-        // Not built for netlink sockets: each message by sendmsg.
-        return Err(Errno::EOPNOTSUPP);
-    }
-    rawnet::sys_sendmmsg(k, tid, a)
-}
-
-pub fn sys_recvmmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    if netlink_of(k, tid, a[0]).is_some() {
-        return Err(Errno::EOPNOTSUPP);
-    }
-    rawnet::sys_recvmmsg(k, tid, a)
-}
-
 fn int_of(v: &[u8]) -> KResult<i32> {
     let b: [u8; 4] = v
         .get(..4)
@@ -382,109 +159,272 @@ fn int_of(v: &[u8]) -> KResult<i32> {
     Ok(i32::from_le_bytes(b))
 }
 
-pub fn sys_setsockopt(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = netlink_of(k, tid, a[0]) else {
-        return rawnet::sys_setsockopt(k, tid, a);
-    };
-    let (level, name, ptr, len) = (a[1] as i32, a[2] as i32, a[3], a[4] as u32 as i32);
-    if len < 0 {
-        return Err(Errno::EINVAL);
+impl SockCalls for Netlink {
+    fn socket(&self, k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+        let ty = a[1] as u32;
+        let flags = ty & !SOCK_TYPE_MASK;
+        if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let kind = match ty & SOCK_TYPE_MASK {
+            3 => Kind::Raw,
+            2 => Kind::Dgram,
+            _ => return Err(Errno::ESOCKTNOSUPPORT),
+        };
+        let proto = a[2] as u32 as i32;
+        if !(0..32).contains(&proto) {
+            return Err(Errno::EPROTONOSUPPORT);
+        }
+        if proto as u32 != nl::NETLINK_ROUTE {
+            // Linux loads the protocol's module or says it has none.
+            return Err(Errno::EPROTONOSUPPORT);
+        }
+        let f = NetlinkFile::open(k, NetlinkSocket::new(kind), flags & SOCK_NONBLOCK != 0);
+        let fd = k
+            .task(tid)?
+            .files
+            .borrow_mut()
+            .install(f, flags & SOCK_CLOEXEC != 0, 0)?;
+        ok(fd as i64)
     }
-    let len = len as usize;
-    let root = k.task(tid)?.cred.euid == 0;
-    let f = file(&ops);
-    if level == nl::SOL_NETLINK {
+
+    fn bind(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let addr = read_nl(k, tid, a[1], a[2])?;
+        let f = file(ops);
+        let cur = f.sock.borrow().portid;
+        if cur != 0 {
+            // Bound already: only the same port id (groups may change).
+            if addr.pid != 0 && addr.pid != cur {
+                return Err(Errno::EINVAL);
+            }
+        } else if addr.pid != 0 {
+            k.netlink_ports.bind(addr.pid)?;
+            f.sock.borrow_mut().portid = addr.pid;
+        } else {
+            f.portid(k, tid)?;
+        }
+        // rtnetlink lets anyone join its multicast groups.
+        f.sock.borrow_mut().groups = addr.groups;
+        ok(0)
+    }
+
+    fn connect(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let len = crate::net::sockaddr::check_in_len(a[2])?;
+        if len >= 2 {
+            let fam = k.read_user_vec(tid, a[1], 2)?;
+            if u16::from_le_bytes([fam[0], fam[1]]) == AF_UNSPEC {
+                // Disconnect: back to the kernel.
+                file(ops).sock.borrow_mut().dst_pid = 0;
+                return ok(0);
+            }
+        }
+        let addr = read_nl(k, tid, a[1], a[2])?;
+        if addr.groups != 0 && k.task(tid)?.cred.euid != 0 {
+            return Err(Errno::EPERM);
+        }
+        let f = file(ops);
+        f.portid(k, tid)?;
+        f.sock.borrow_mut().dst_pid = addr.pid;
+        ok(0)
+    }
+
+    fn getsockname(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let (pid, groups) = {
+            let s = file(ops).sock.borrow();
+            (s.portid, s.groups)
+        };
+        write_name(k, tid, a[1], a[2], &SockaddrNl { pid, groups }.encode())?;
+        ok(0)
+    }
+
+    fn getpeername(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let pid = file(ops).sock.borrow().dst_pid;
+        write_name(k, tid, a[1], a[2], &SockaddrNl { pid, groups: 0 }.encode())?;
+        ok(0)
+    }
+
+    fn sendto(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let to = if a[4] != 0 {
+            Some(read_nl(k, tid, a[4], a[5])?)
+        } else {
+            None
+        };
+        let n = do_send(k, tid, ops, &[(a[1], a[2] as usize)], to, a[3] as u32)?;
+        ok(n as i64)
+    }
+
+    fn recvfrom(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let sock = s;
+        match do_recv(k, tid, sock, &[(a[1], a[2] as usize)], a[3] as u32)? {
+            Some(out) => {
+                if a[4] != 0 {
+                    write_name(k, tid, a[4], a[5], &kernel_addr())?;
+                }
+                ok(out.ret as i64)
+            }
+            None => Ok(block(k, tid, &sock.1)),
+        }
+    }
+
+    fn sendmsg(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let m = read_msghdr(k, tid, a[1])?;
+        let to = if m.name != 0 {
+            Some(read_nl(k, tid, m.name, u64::from(m.namelen))?)
+        } else {
+            None
+        };
+        let iov = net::gather(k, tid, m.iov, m.iovlen)?;
+        let n = do_send(k, tid, ops, &iov, to, a[2] as u32)?;
+        ok(n as i64)
+    }
+
+    fn recvmsg(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let sock = s;
+        let p = a[1];
+        let m = read_msghdr(k, tid, p)?;
+        let iov = net::gather(k, tid, m.iov, m.iovlen)?;
+        let Some(out) = do_recv(k, tid, sock, &iov, a[2] as u32)? else {
+            return Ok(block(k, tid, &sock.1));
+        };
+        if m.name != 0 {
+            let name = kernel_addr();
+            let n = name.len().min(m.namelen as usize);
+            k.write_user(tid, m.name, &name[..n])?;
+            k.write_u32(
+                tid,
+                p.checked_add(8).ok_or(Errno::EFAULT)?,
+                name.len() as u32,
+            )?;
+        } else {
+            k.write_u32(tid, p.checked_add(8).ok_or(Errno::EFAULT)?, 0)?;
+        }
+        // NETLINK_PKTINFO: struct nl_pktinfo { u32 group } (0: unicast).
+        let mut msg_flags = out.msg_flags;
+        let mut clen = 0u64;
+        if file(&sock.1).sock.borrow().pktinfo && m.control != 0 {
+            if (m.controllen as usize) < 16 + 4 {
+                msg_flags |= MSG_CTRUNC;
+            } else {
+                let mut c = [0u8; PKTINFO_SPACE];
+                c[0..8].copy_from_slice(&20u64.to_le_bytes());
+                c[8..12].copy_from_slice(&nl::SOL_NETLINK.to_le_bytes());
+                c[12..16].copy_from_slice(&nl::NETLINK_PKTINFO.to_le_bytes());
+                let n = PKTINFO_SPACE.min(m.controllen as usize);
+                k.write_user(tid, m.control, &c[..n])?;
+                clen = n as u64;
+            }
+        }
+        k.write_u64(tid, p.checked_add(40).ok_or(Errno::EFAULT)?, clen)?;
+        k.write_u32(tid, p.checked_add(48).ok_or(Errno::EFAULT)?, msg_flags)?;
+        ok(out.ret as i64)
+    }
+
+    fn setsockopt(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let (level, name, ptr, len) = (a[1] as i32, a[2] as i32, a[3], a[4] as u32 as i32);
+        if len < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let len = len as usize;
+        let root = k.task(tid)?.cred.euid == 0;
+        let f = file(ops);
+        if level == nl::SOL_NETLINK {
+            if len < 4 {
+                return Err(Errno::EINVAL);
+            }
+            let v = int_of(&k.read_user_vec(tid, ptr, 4)?)?;
+            let mut s = f.sock.borrow_mut();
+            match name {
+                nl::NETLINK_ADD_MEMBERSHIP | nl::NETLINK_DROP_MEMBERSHIP => {
+                    let g = v as u32;
+                    if g == 0 {
+                        return Err(Errno::EINVAL);
+                    }
+                    // Groups past 32 exist on Linux; none is ever sent here.
+                    if g <= 32 {
+                        let bit = 1u32 << (g - 1);
+                        if name == nl::NETLINK_ADD_MEMBERSHIP {
+                            s.groups |= bit;
+                        } else {
+                            s.groups &= !bit;
+                        }
+                    }
+                }
+                nl::NETLINK_PKTINFO => s.pktinfo = v != 0,
+                nl::NETLINK_BROADCAST_ERROR => s.broadcast_error = v != 0,
+                nl::NETLINK_NO_ENOBUFS => s.no_enobufs = v != 0,
+                nl::NETLINK_CAP_ACK => s.cap_ack = v != 0,
+                nl::NETLINK_EXT_ACK => s.ext_ack = v != 0,
+                nl::NETLINK_GET_STRICT_CHK => s.strict = v != 0,
+                // One network name space: every id is this one.
+                nl::NETLINK_LISTEN_ALL_NSID => {}
+                _ => return Err(Errno::ENOPROTOOPT),
+            }
+            return ok(0);
+        }
+        if level != SOL_SOCKET {
+            return Err(Errno::ENOPROTOOPT);
+        }
         if len < 4 {
             return Err(Errno::EINVAL);
         }
         let v = int_of(&k.read_user_vec(tid, ptr, 4)?)?;
         let mut s = f.sock.borrow_mut();
         match name {
-            nl::NETLINK_ADD_MEMBERSHIP | nl::NETLINK_DROP_MEMBERSHIP => {
-                let g = v as u32;
-                if g == 0 {
-                    return Err(Errno::EINVAL);
-                }
-                // Groups past 32 exist on Linux; none is ever sent here.
-                if g <= 32 {
-                    let bit = 1u32 << (g - 1);
-                    if name == nl::NETLINK_ADD_MEMBERSHIP {
-                        s.groups |= bit;
-                    } else {
-                        s.groups &= !bit;
-                    }
-                }
-            }
-            nl::NETLINK_PKTINFO => s.pktinfo = v != 0,
-            nl::NETLINK_BROADCAST_ERROR => s.broadcast_error = v != 0,
-            nl::NETLINK_NO_ENOBUFS => s.no_enobufs = v != 0,
-            nl::NETLINK_CAP_ACK => s.cap_ack = v != 0,
-            nl::NETLINK_EXT_ACK => s.ext_ack = v != 0,
-            nl::NETLINK_GET_STRICT_CHK => s.strict = v != 0,
-            // One network name space: every id is this one.
-            nl::NETLINK_LISTEN_ALL_NSID => {}
+            SO_RCVBUF => s.rcvbuf = rcvbuf_from_opt(v),
+            SO_SNDBUF => s.sndbuf = sndbuf_from_opt(v),
+            SO_RCVBUFFORCE | SO_SNDBUFFORCE if !root => return Err(Errno::EPERM),
+            SO_RCVBUFFORCE => s.rcvbuf = (v.max(0) as usize).saturating_mul(2).max(2304),
+            SO_SNDBUFFORCE => s.sndbuf = (v.max(0) as usize).saturating_mul(2).max(4608),
+            // Accepted: credentials and timestamps are not sent with replies.
+            SO_PASSCRED | SO_REUSEADDR | SO_DEBUG | SO_KEEPALIVE => {}
             _ => return Err(Errno::ENOPROTOOPT),
         }
-        return ok(0);
+        ok(0)
     }
-    if level != SOL_SOCKET {
-        return Err(Errno::ENOPROTOOPT);
-    }
-    if len < 4 {
-        return Err(Errno::EINVAL);
-    }
-    let v = int_of(&k.read_user_vec(tid, ptr, 4)?)?;
-    let mut s = f.sock.borrow_mut();
-    match name {
-        SO_RCVBUF => s.rcvbuf = rcvbuf_from_opt(v),
-        SO_SNDBUF => s.sndbuf = sndbuf_from_opt(v),
-        SO_RCVBUFFORCE | SO_SNDBUFFORCE if !root => return Err(Errno::EPERM),
-        SO_RCVBUFFORCE => s.rcvbuf = (v.max(0) as usize).saturating_mul(2).max(2304),
-        SO_SNDBUFFORCE => s.sndbuf = (v.max(0) as usize).saturating_mul(2).max(4608),
-        // Accepted: credentials and timestamps are not sent with replies.
-        SO_PASSCRED | SO_REUSEADDR | SO_DEBUG | SO_KEEPALIVE => {}
-        _ => return Err(Errno::ENOPROTOOPT),
-    }
-    ok(0)
-}
 
-pub fn sys_getsockopt(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = netlink_of(k, tid, a[0]) else {
-        return rawnet::sys_getsockopt(k, tid, a);
-    };
-    let (level, name, ptr, lenp) = (a[1] as i32, a[2] as i32, a[3], a[4]);
-    let len = k.read_u32(tid, lenp)? as i32;
-    if len < 0 {
-        return Err(Errno::EINVAL);
+    fn getsockopt(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let (level, name, ptr, lenp) = (a[1] as i32, a[2] as i32, a[3], a[4]);
+        let len = k.read_u32(tid, lenp)? as i32;
+        if len < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let s = file(ops).sock.borrow();
+        let v: i32 = match (level, name) {
+            (SOL_SOCKET, SO_TYPE) => match s.kind {
+                Kind::Raw => 3,
+                Kind::Dgram => 2,
+            },
+            (SOL_SOCKET, SO_DOMAIN) => i32::from(nl::AF_NETLINK),
+            (SOL_SOCKET, SO_PROTOCOL) => nl::NETLINK_ROUTE as i32,
+            (SOL_SOCKET, SO_ERROR) => 0,
+            (SOL_SOCKET, SO_RCVBUF) => s.rcvbuf.min(i32::MAX as usize) as i32,
+            (SOL_SOCKET, SO_SNDBUF) => s.sndbuf.min(i32::MAX as usize) as i32,
+            (SOL_SOCKET, SO_PASSCRED) => 0,
+            (nl::SOL_NETLINK, nl::NETLINK_LIST_MEMBERSHIPS) => s.groups as i32,
+            (nl::SOL_NETLINK, nl::NETLINK_PKTINFO) => i32::from(s.pktinfo),
+            (nl::SOL_NETLINK, nl::NETLINK_BROADCAST_ERROR) => i32::from(s.broadcast_error),
+            (nl::SOL_NETLINK, nl::NETLINK_NO_ENOBUFS) => i32::from(s.no_enobufs),
+            (nl::SOL_NETLINK, nl::NETLINK_CAP_ACK) => i32::from(s.cap_ack),
+            (nl::SOL_NETLINK, nl::NETLINK_EXT_ACK) => i32::from(s.ext_ack),
+            (nl::SOL_NETLINK, nl::NETLINK_GET_STRICT_CHK) => i32::from(s.strict),
+            _ => return Err(Errno::ENOPROTOOPT),
+        };
+        drop(s);
+        if level == nl::SOL_NETLINK && len < 4 {
+            return Err(Errno::EINVAL);
+        }
+        let b = v.to_le_bytes();
+        let n = (len as usize).min(4);
+        k.write_user(tid, ptr, &b[..n])?;
+        k.write_u32(tid, lenp, n as u32)?;
+        ok(0)
     }
-    let s = file(&ops).sock.borrow();
-    let v: i32 = match (level, name) {
-        (SOL_SOCKET, SO_TYPE) => match s.kind {
-            Kind::Raw => 3,
-            Kind::Dgram => 2,
-        },
-        (SOL_SOCKET, SO_DOMAIN) => i32::from(nl::AF_NETLINK),
-        (SOL_SOCKET, SO_PROTOCOL) => nl::NETLINK_ROUTE as i32,
-        (SOL_SOCKET, SO_ERROR) => 0,
-        (SOL_SOCKET, SO_RCVBUF) => s.rcvbuf.min(i32::MAX as usize) as i32,
-        (SOL_SOCKET, SO_SNDBUF) => s.sndbuf.min(i32::MAX as usize) as i32,
-        (SOL_SOCKET, SO_PASSCRED) => 0,
-        (nl::SOL_NETLINK, nl::NETLINK_LIST_MEMBERSHIPS) => s.groups as i32,
-        (nl::SOL_NETLINK, nl::NETLINK_PKTINFO) => i32::from(s.pktinfo),
-        (nl::SOL_NETLINK, nl::NETLINK_BROADCAST_ERROR) => i32::from(s.broadcast_error),
-        (nl::SOL_NETLINK, nl::NETLINK_NO_ENOBUFS) => i32::from(s.no_enobufs),
-        (nl::SOL_NETLINK, nl::NETLINK_CAP_ACK) => i32::from(s.cap_ack),
-        (nl::SOL_NETLINK, nl::NETLINK_EXT_ACK) => i32::from(s.ext_ack),
-        (nl::SOL_NETLINK, nl::NETLINK_GET_STRICT_CHK) => i32::from(s.strict),
-        _ => return Err(Errno::ENOPROTOOPT),
-    };
-    drop(s);
-    if level == nl::SOL_NETLINK && len < 4 {
-        return Err(Errno::EINVAL);
-    }
-    let b = v.to_le_bytes();
-    let n = (len as usize).min(4);
-    k.write_user(tid, ptr, &b[..n])?;
-    k.write_u32(tid, lenp, n as u32)?;
-    ok(0)
 }

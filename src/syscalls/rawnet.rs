@@ -1,7 +1,6 @@
-//! The socket calls on AF_PACKET sockets. The socket table rows point
-//! here: a call on a packet socket fd is served here, any other goes on
-//! to the inet handlers (`inet.rs`, then AF_UNIX's) unchanged, so no
-//! family's file needs another's types.
+//! The socket calls on AF_PACKET sockets and on AF_INET SOCK_RAW
+//! IPPROTO_RAW ones (send-only raw IPv4, `files/rawip.rs`): their rows of
+//! the socket table (`sockcall.rs`).
 //!
 //! Linux's order of checks: CAP_NET_RAW (EPERM) before the type
 //! (ESOCKTNOSUPPORT); a sockaddr_ll shorter than its fixed part or of
@@ -11,7 +10,8 @@
 use std::rc::Rc;
 
 use super::net::{self, read_msghdr};
-use super::{fd_arg, inet, ok, Outcome, SysResult};
+use super::sockcall::{Sock, SockCalls};
+use super::{ok, Outcome, SysResult};
 use crate::errno::{Errno, KResult};
 use crate::kernel::files::packet::PacketFile;
 use crate::kernel::files::rawip::{self, RawIpFile};
@@ -21,8 +21,7 @@ use crate::net::bpf;
 use crate::net::inet::ifcfg::IFINDEX_ETH0;
 use crate::net::packet::*;
 use crate::net::*;
-use crate::vfs::file::{ops_of, FileDescription};
-use crate::vfs::OpenFileRef;
+use crate::vfs::file::FileDescription;
 
 /// Most bytes one read takes (a frame is at most `FRAME_MAX`).
 const IO_CHUNK: usize = 1 << 16;
@@ -33,19 +32,16 @@ const SO_BINDTODEVICE: i32 = 25;
 const AUXDATA_LEN: usize = 20;
 const TP_STATUS_USER: u32 = 1;
 
-type Sock = (OpenFileRef, Rc<dyn FileDescription>);
+/// The AF_PACKET socket calls.
+pub(super) struct Packet;
 
-fn packet_of(k: &Kernel, tid: Pid, fd: u64) -> Option<Sock> {
-    let f = k.fd_file(tid, fd_arg(fd)).ok()?;
-    let ops = ops_of(&f);
-    ops.as_any()?.downcast_ref::<PacketFile>()?;
-    Some((f, ops))
-}
+/// The AF_INET SOCK_RAW IPPROTO_RAW socket calls.
+pub(super) struct RawIp;
 
 fn file(ops: &Rc<dyn FileDescription>) -> &PacketFile {
     ops.as_any()
         .and_then(|a| a.downcast_ref::<PacketFile>())
-        .expect("checked by packet_of")
+        .expect("the socket table sends only packet sockets here")
 }
 
 /// Does interface `ifindex` exist (lo, or eth0 when there is one)?
@@ -54,64 +50,7 @@ fn iface_exists(k: &Kernel, ifindex: i32) -> bool {
         || (ifindex == IFINDEX_ETH0 && k.inet.as_ref().is_some_and(|s| s.has_eth0()))
 }
 
-/// An AF_INET SOCK_RAW IPPROTO_RAW socket (`files/rawip.rs`).
-fn rawip_of(k: &Kernel, tid: Pid, fd: u64) -> Option<Sock> {
-    let f = k.fd_file(tid, fd_arg(fd)).ok()?;
-    let ops = ops_of(&f);
-    ops.as_any()?.downcast_ref::<RawIpFile>()?;
-    Some((f, ops))
-}
-
 const IPPROTO_RAW: u64 = 255;
-
-pub fn sys_socket(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let raw_ip =
-        a[0] as u32 == 2 && a[1] as u32 & SOCK_TYPE_MASK == 3 && a[2] as u32 as u64 == IPPROTO_RAW;
-    if raw_ip
-        && k.task(tid)?.cred.euid == 0
-        && (a[1] as u32 & !SOCK_TYPE_MASK & !(SOCK_CLOEXEC | SOCK_NONBLOCK)) == 0
-    {
-        let flags = a[1] as u32;
-        k.check_file_max(tid)?;
-        let f = RawIpFile::open(k, flags & SOCK_NONBLOCK != 0);
-        let fd = k
-            .task(tid)?
-            .files
-            .borrow_mut()
-            .install(f, flags & SOCK_CLOEXEC != 0, 0)?;
-        return ok(fd as i64);
-    }
-    if a[0] as u32 != u32::from(AF_PACKET) {
-        return inet::sys_socket(k, tid, a);
-    }
-    let ty = a[1] as u32;
-    let flags = ty & !SOCK_TYPE_MASK;
-    if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
-        return Err(Errno::EINVAL);
-    }
-    if k.task(tid)?.cred.euid != 0 {
-        return Err(Errno::EPERM);
-    }
-    let kind = match ty & SOCK_TYPE_MASK {
-        3 => Kind::Raw,
-        2 => Kind::Dgram,
-        _ => return Err(Errno::ESOCKTNOSUPPORT),
-    };
-    // The protocol is a 16-bit value in network order.
-    let proto = u16::from_be(a[2] as u16);
-    k.check_file_max(tid)?;
-    let f = PacketFile::open(
-        k,
-        PacketSocket::new(kind, proto),
-        flags & SOCK_NONBLOCK != 0,
-    );
-    let fd = k
-        .task(tid)?
-        .files
-        .borrow_mut()
-        .install(f, flags & SOCK_CLOEXEC != 0, 0)?;
-    ok(fd as i64)
-}
 
 fn read_sll(k: &mut Kernel, tid: Pid, ptr: u64, len: u64) -> KResult<SockaddrLl> {
     let len = crate::net::sockaddr::check_in_len(len)?;
@@ -120,57 +59,6 @@ fn read_sll(k: &mut Kernel, tid: Pid, ptr: u64, len: u64) -> KResult<SockaddrLl>
     }
     let raw = k.read_user_vec(tid, ptr, len.min(SOCKADDR_LL_LEN))?;
     SockaddrLl::parse(&raw)
-}
-
-pub fn sys_bind(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    if rawip_of(k, tid, a[0]).is_some() {
-        // Nothing is ever received: the bound address changes nothing.
-        return ok(0);
-    }
-    let Some((_f, ops)) = packet_of(k, tid, a[0]) else {
-        return inet::sys_bind(k, tid, a);
-    };
-    if (a[2] as u32 as usize) < SOCKADDR_LL_LEN {
-        return Err(Errno::EINVAL);
-    }
-    let sll = read_sll(k, tid, a[1], a[2])?;
-    if sll.ifindex != 0 && !iface_exists(k, sll.ifindex) {
-        return Err(Errno::ENODEV);
-    }
-    let mut s = file(&ops).sock.borrow_mut();
-    s.ifindex = sll.ifindex;
-    if sll.protocol != 0 {
-        s.protocol = sll.protocol;
-    }
-    ok(0)
-}
-
-pub fn sys_getsockname(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = packet_of(k, tid, a[0]) else {
-        return inet::sys_getsockname(k, tid, a);
-    };
-    let (ifindex, protocol) = {
-        let s = file(&ops).sock.borrow();
-        (s.ifindex, s.protocol)
-    };
-    let mut sll = SockaddrLl {
-        protocol,
-        ifindex,
-        ..Default::default()
-    };
-    let mut len = 12;
-    if ifindex == IFINDEX_ETH0 && iface_exists(k, ifindex) {
-        sll.hatype = ARPHRD_ETHER;
-        sll.halen = 6;
-        sll.addr[..6].copy_from_slice(&ETH0_MAC);
-        len = 18;
-    } else if ifindex != 0 {
-        sll.hatype = 772; // ARPHRD_LOOPBACK
-        sll.halen = 6;
-        len = 18;
-    }
-    write_name(k, tid, a[1], a[2], &sll.encode()[..len])?;
-    ok(0)
 }
 
 fn write_name(k: &mut Kernel, tid: Pid, ptr: u64, lenp: u64, bytes: &[u8]) -> KResult<()> {
@@ -182,39 +70,15 @@ fn write_name(k: &mut Kernel, tid: Pid, ptr: u64, lenp: u64, bytes: &[u8]) -> KR
     k.write_u32(tid, lenp, bytes.len() as u32)
 }
 
-macro_rules! not_supported {
-    ($name:ident) => {
-        pub fn $name(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-            if packet_of(k, tid, a[0]).is_some() {
-                return Err(Errno::EOPNOTSUPP);
-            }
-            inet::$name(k, tid, a)
-        }
-    };
-}
-
-not_supported!(sys_connect);
-not_supported!(sys_listen);
-not_supported!(sys_accept);
-not_supported!(sys_accept4);
-not_supported!(sys_shutdown);
-not_supported!(sys_getpeername);
-
 /// A read on an IPPROTO_RAW socket: nothing ever comes.
-fn rawip_recv(
-    k: &mut Kernel,
-    tid: Pid,
-    f: &OpenFileRef,
-    ops: &Rc<dyn FileDescription>,
-    flags: u32,
-) -> SysResult {
+fn rawip_recv(k: &mut Kernel, tid: Pid, (f, ops): &Sock, flags: u32) -> SysResult {
     if f.borrow().nonblocking() || flags & MSG_DONTWAIT != 0 {
         return Err(Errno::EAGAIN);
     }
     let q = ops
         .as_any()
         .and_then(|a| a.downcast_ref::<RawIpFile>())
-        .expect("checked by rawip_of")
+        .expect("the socket table sends only raw IP sockets here")
         .wait_q()
         .clone();
     k.wait_on(tid, &q, crate::kernel::waitq::ALL_EVENTS);
@@ -325,118 +189,6 @@ fn block(k: &mut Kernel, tid: Pid, ops: &Rc<dyn FileDescription>) -> Outcome {
     Outcome::Block(Wait::Queue(None))
 }
 
-pub fn sys_sendto(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    if rawip_of(k, tid, a[0]).is_some() {
-        let len = a[2] as usize;
-        if len > usize::from(u16::MAX) {
-            return Err(Errno::EMSGSIZE);
-        }
-        let data = k.read_user_vec(tid, a[1], len)?;
-        return ok(rawip::send(k, &data)? as i64);
-    }
-    let Some((_f, ops)) = packet_of(k, tid, a[0]) else {
-        return inet::sys_sendto(k, tid, a);
-    };
-    let to = if a[4] != 0 && a[5] as u32 != 0 {
-        Some(read_sll(k, tid, a[4], a[5])?)
-    } else {
-        None
-    };
-    let n = do_send(k, tid, &ops, &[(a[1], a[2] as usize)], to, a[3] as u32)?;
-    ok(n as i64)
-}
-
-pub fn sys_recvfrom(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    if let Some((f, ops)) = rawip_of(k, tid, a[0]) {
-        return rawip_recv(k, tid, &f, &ops, a[3] as u32);
-    }
-    let Some(sock) = packet_of(k, tid, a[0]) else {
-        return inet::sys_recvfrom(k, tid, a);
-    };
-    match do_recv(k, tid, &sock, &[(a[1], a[2] as usize)], a[3] as u32)? {
-        Some(out) => {
-            if a[4] != 0 {
-                write_name(k, tid, a[4], a[5], &out.name)?;
-            }
-            ok(out.ret as i64)
-        }
-        None => Ok(block(k, tid, &sock.1)),
-    }
-}
-
-pub fn sys_sendmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = packet_of(k, tid, a[0]) else {
-        return inet::sys_sendmsg(k, tid, a);
-    };
-    let m = read_msghdr(k, tid, a[1])?;
-    let to = if m.name != 0 && m.namelen != 0 {
-        Some(read_sll(k, tid, m.name, u64::from(m.namelen))?)
-    } else {
-        None
-    };
-    let iov = net::gather(k, tid, m.iov, m.iovlen)?;
-    let n = do_send(k, tid, &ops, &iov, to, a[2] as u32)?;
-    ok(n as i64)
-}
-
-pub fn sys_recvmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    if let Some((f, ops)) = rawip_of(k, tid, a[0]) {
-        return rawip_recv(k, tid, &f, &ops, a[2] as u32);
-    }
-    let Some(sock) = packet_of(k, tid, a[0]) else {
-        return inet::sys_recvmsg(k, tid, a);
-    };
-    let p = a[1];
-    let m = read_msghdr(k, tid, p)?;
-    let iov = net::gather(k, tid, m.iov, m.iovlen)?;
-    let Some(out) = do_recv(k, tid, &sock, &iov, a[2] as u32)? else {
-        return Ok(block(k, tid, &sock.1));
-    };
-    if m.name != 0 {
-        let n = out.name.len().min(m.namelen as usize);
-        k.write_user(tid, m.name, &out.name[..n])?;
-        k.write_u32(tid, p + 8, out.name.len() as u32)?;
-    } else {
-        k.write_u32(tid, p + 8, 0)?;
-    }
-    // PACKET_AUXDATA: one control message (cmsghdr, then the 20 bytes).
-    let mut msg_flags = out.msg_flags;
-    let mut clen = 0u64;
-    if file(&sock.1).sock.borrow().auxdata && m.control != 0 {
-        const SPACE: usize = 16 + 24; // CMSG_SPACE(20)
-        if (m.controllen as usize) < 16 + AUXDATA_LEN {
-            msg_flags |= MSG_CTRUNC;
-        } else {
-            let mut c = [0u8; SPACE];
-            c[0..8].copy_from_slice(&((16 + AUXDATA_LEN) as u64).to_le_bytes());
-            c[8..12].copy_from_slice(&SOL_PACKET.to_le_bytes());
-            c[12..16].copy_from_slice(&PACKET_AUXDATA.to_le_bytes());
-            c[16..16 + AUXDATA_LEN].copy_from_slice(&out.aux);
-            let n = SPACE.min(m.controllen as usize);
-            k.write_user(tid, m.control, &c[..n])?;
-            clen = n as u64;
-        }
-    }
-    k.write_u64(tid, p + 40, clen)?;
-    k.write_u32(tid, p + 48, msg_flags)?;
-    ok(out.ret as i64)
-}
-
-pub fn sys_sendmmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    if packet_of(k, tid, a[0]).is_some() {
-        // Not built for packet sockets: each message by sendmsg.
-        return Err(Errno::EOPNOTSUPP);
-    }
-    inet::sys_sendmmsg(k, tid, a)
-}
-
-pub fn sys_recvmmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    if packet_of(k, tid, a[0]).is_some() {
-        return Err(Errno::EOPNOTSUPP);
-    }
-    inet::sys_recvmmsg(k, tid, a)
-}
-
 fn int_of(v: &[u8]) -> KResult<i32> {
     let b: [u8; 4] = v
         .get(..4)
@@ -446,106 +198,302 @@ fn int_of(v: &[u8]) -> KResult<i32> {
     Ok(i32::from_le_bytes(b))
 }
 
-pub fn sys_setsockopt(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    if rawip_of(k, tid, a[0]).is_some() {
-        // IP_HDRINCL and the rest: an IPPROTO_RAW socket always
-        // carries its own header.
-        return ok(0);
+impl SockCalls for Packet {
+    fn socket(&self, k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+        let ty = a[1] as u32;
+        let flags = ty & !SOCK_TYPE_MASK;
+        if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if k.task(tid)?.cred.euid != 0 {
+            return Err(Errno::EPERM);
+        }
+        let kind = match ty & SOCK_TYPE_MASK {
+            3 => Kind::Raw,
+            2 => Kind::Dgram,
+            _ => return Err(Errno::ESOCKTNOSUPPORT),
+        };
+        // The protocol is a 16-bit value in network order.
+        let proto = u16::from_be(a[2] as u16);
+        k.check_file_max(tid)?;
+        let f = PacketFile::open(
+            k,
+            PacketSocket::new(kind, proto),
+            flags & SOCK_NONBLOCK != 0,
+        );
+        let fd = k
+            .task(tid)?
+            .files
+            .borrow_mut()
+            .install(f, flags & SOCK_CLOEXEC != 0, 0)?;
+        ok(fd as i64)
     }
-    let Some((_f, ops)) = packet_of(k, tid, a[0]) else {
-        return inet::sys_setsockopt(k, tid, a);
-    };
-    let (level, name, ptr, len) = (a[1] as i32, a[2] as i32, a[3], a[4] as u32 as i32);
-    if len < 0 {
-        return Err(Errno::EINVAL);
+
+    fn bind(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        if (a[2] as u32 as usize) < SOCKADDR_LL_LEN {
+            return Err(Errno::EINVAL);
+        }
+        let sll = read_sll(k, tid, a[1], a[2])?;
+        if sll.ifindex != 0 && !iface_exists(k, sll.ifindex) {
+            return Err(Errno::ENODEV);
+        }
+        let mut s = file(ops).sock.borrow_mut();
+        s.ifindex = sll.ifindex;
+        if sll.protocol != 0 {
+            s.protocol = sll.protocol;
+        }
+        ok(0)
     }
-    let len = len as usize;
-    let pf = file(&ops);
-    match (level, name) {
-        (SOL_SOCKET, SO_ATTACH_FILTER) => {
-            // struct sock_fprog { u16 len; (pad) struct sock_filter *filter; }
-            if len < 16 {
-                return Err(Errno::EINVAL);
-            }
-            let fp = k.read_user_vec(tid, ptr, 16)?;
-            let n = usize::from(u16::from_le_bytes([fp[0], fp[1]]));
-            if n == 0 || n > bpf::BPF_MAXINSNS {
-                return Err(Errno::EINVAL);
-            }
-            let at = u64::from_le_bytes(fp[8..16].try_into().map_err(|_| Errno::EFAULT)?);
-            let raw = k.read_user_vec(tid, at, n * 8)?;
-            pf.sock.borrow_mut().filter = Some(bpf::Program::parse(&raw)?);
+
+    fn getsockname(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let (ifindex, protocol) = {
+            let s = file(ops).sock.borrow();
+            (s.ifindex, s.protocol)
+        };
+        let mut sll = SockaddrLl {
+            protocol,
+            ifindex,
+            ..Default::default()
+        };
+        let mut len = 12;
+        if ifindex == IFINDEX_ETH0 && iface_exists(k, ifindex) {
+            sll.hatype = ARPHRD_ETHER;
+            sll.halen = 6;
+            sll.addr[..6].copy_from_slice(&ETH0_MAC);
+            len = 18;
+        } else if ifindex != 0 {
+            sll.hatype = 772; // ARPHRD_LOOPBACK
+            sll.halen = 6;
+            len = 18;
         }
-        (SOL_SOCKET, SO_DETACH_FILTER) => {
-            if pf.sock.borrow_mut().filter.take().is_none() {
-                return Err(Errno::ENOENT);
-            }
-        }
-        (SOL_SOCKET, SO_BINDTODEVICE) => {
-            let raw = k.read_user_vec(tid, ptr, len.min(16))?;
-            let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-            let idx = match &raw[..end] {
-                b"" => 0,
-                b"lo" => crate::net::inet::ifcfg::IFINDEX_LO,
-                b"eth0" if iface_exists(k, IFINDEX_ETH0) => IFINDEX_ETH0,
-                _ => return Err(Errno::ENODEV),
-            };
-            pf.sock.borrow_mut().ifindex = idx;
-        }
-        (
-            SOL_SOCKET,
-            SO_RCVBUF | SO_SNDBUF | SO_RCVBUFFORCE | SO_SNDBUFFORCE | SO_REUSEADDR | SO_BROADCAST
-            | SO_PRIORITY | SO_TIMESTAMP | SO_DEBUG | SO_DONTROUTE | SO_KEEPALIVE,
-        ) => {
-            // Accepted: none of them changes what a packet socket does here.
-            int_of(&k.read_user_vec(tid, ptr, len.min(4))?)?;
-        }
-        (SOL_PACKET, PACKET_AUXDATA) => {
-            let v = int_of(&k.read_user_vec(tid, ptr, len.min(4))?)?;
-            pf.sock.borrow_mut().auxdata = v != 0;
-        }
-        (SOL_PACKET, PACKET_ADD_MEMBERSHIP | PACKET_DROP_MEMBERSHIP) => {
-            // struct packet_mreq: the interface must exist; every frame
-            // eth0 sees already reaches the socket (promiscuous at once).
-            if len < 8 {
-                return Err(Errno::EINVAL);
-            }
-            let mr = k.read_user_vec(tid, ptr, 8)?;
-            if !iface_exists(k, int_of(&mr)?) {
-                return Err(Errno::ENODEV);
-            }
-        }
-        _ => return Err(Errno::ENOPROTOOPT),
+        write_name(k, tid, a[1], a[2], &sll.encode()[..len])?;
+        ok(0)
     }
-    ok(0)
+
+    fn sendto(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let to = if a[4] != 0 && a[5] as u32 != 0 {
+            Some(read_sll(k, tid, a[4], a[5])?)
+        } else {
+            None
+        };
+        let n = do_send(k, tid, ops, &[(a[1], a[2] as usize)], to, a[3] as u32)?;
+        ok(n as i64)
+    }
+
+    fn recvfrom(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let sock = s;
+        match do_recv(k, tid, sock, &[(a[1], a[2] as usize)], a[3] as u32)? {
+            Some(out) => {
+                if a[4] != 0 {
+                    write_name(k, tid, a[4], a[5], &out.name)?;
+                }
+                ok(out.ret as i64)
+            }
+            None => Ok(block(k, tid, &sock.1)),
+        }
+    }
+
+    fn sendmsg(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let m = read_msghdr(k, tid, a[1])?;
+        let to = if m.name != 0 && m.namelen != 0 {
+            Some(read_sll(k, tid, m.name, u64::from(m.namelen))?)
+        } else {
+            None
+        };
+        let iov = net::gather(k, tid, m.iov, m.iovlen)?;
+        let n = do_send(k, tid, ops, &iov, to, a[2] as u32)?;
+        ok(n as i64)
+    }
+
+    fn recvmsg(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let sock = s;
+        let p = a[1];
+        let m = read_msghdr(k, tid, p)?;
+        let iov = net::gather(k, tid, m.iov, m.iovlen)?;
+        let Some(out) = do_recv(k, tid, sock, &iov, a[2] as u32)? else {
+            return Ok(block(k, tid, &sock.1));
+        };
+        if m.name != 0 {
+            let n = out.name.len().min(m.namelen as usize);
+            k.write_user(tid, m.name, &out.name[..n])?;
+            k.write_u32(tid, p + 8, out.name.len() as u32)?;
+        } else {
+            k.write_u32(tid, p + 8, 0)?;
+        }
+        // PACKET_AUXDATA: one control message (cmsghdr, then the 20 bytes).
+        let mut msg_flags = out.msg_flags;
+        let mut clen = 0u64;
+        if file(&sock.1).sock.borrow().auxdata && m.control != 0 {
+            const SPACE: usize = 16 + 24; // CMSG_SPACE(20)
+            if (m.controllen as usize) < 16 + AUXDATA_LEN {
+                msg_flags |= MSG_CTRUNC;
+            } else {
+                let mut c = [0u8; SPACE];
+                c[0..8].copy_from_slice(&((16 + AUXDATA_LEN) as u64).to_le_bytes());
+                c[8..12].copy_from_slice(&SOL_PACKET.to_le_bytes());
+                c[12..16].copy_from_slice(&PACKET_AUXDATA.to_le_bytes());
+                c[16..16 + AUXDATA_LEN].copy_from_slice(&out.aux);
+                let n = SPACE.min(m.controllen as usize);
+                k.write_user(tid, m.control, &c[..n])?;
+                clen = n as u64;
+            }
+        }
+        k.write_u64(tid, p + 40, clen)?;
+        k.write_u32(tid, p + 48, msg_flags)?;
+        ok(out.ret as i64)
+    }
+
+    fn setsockopt(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let (level, name, ptr, len) = (a[1] as i32, a[2] as i32, a[3], a[4] as u32 as i32);
+        if len < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let len = len as usize;
+        let pf = file(ops);
+        match (level, name) {
+            (SOL_SOCKET, SO_ATTACH_FILTER) => {
+                // struct sock_fprog { u16 len; (pad) struct sock_filter *filter; }
+                if len < 16 {
+                    return Err(Errno::EINVAL);
+                }
+                let fp = k.read_user_vec(tid, ptr, 16)?;
+                let n = usize::from(u16::from_le_bytes([fp[0], fp[1]]));
+                if n == 0 || n > bpf::BPF_MAXINSNS {
+                    return Err(Errno::EINVAL);
+                }
+                let at = u64::from_le_bytes(fp[8..16].try_into().map_err(|_| Errno::EFAULT)?);
+                let raw = k.read_user_vec(tid, at, n * 8)?;
+                pf.sock.borrow_mut().filter = Some(bpf::Program::parse(&raw)?);
+            }
+            (SOL_SOCKET, SO_DETACH_FILTER) => {
+                if pf.sock.borrow_mut().filter.take().is_none() {
+                    return Err(Errno::ENOENT);
+                }
+            }
+            (SOL_SOCKET, SO_BINDTODEVICE) => {
+                let raw = k.read_user_vec(tid, ptr, len.min(16))?;
+                let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+                let idx = match &raw[..end] {
+                    b"" => 0,
+                    b"lo" => crate::net::inet::ifcfg::IFINDEX_LO,
+                    b"eth0" if iface_exists(k, IFINDEX_ETH0) => IFINDEX_ETH0,
+                    _ => return Err(Errno::ENODEV),
+                };
+                pf.sock.borrow_mut().ifindex = idx;
+            }
+            (
+                SOL_SOCKET,
+                SO_RCVBUF | SO_SNDBUF | SO_RCVBUFFORCE | SO_SNDBUFFORCE | SO_REUSEADDR
+                | SO_BROADCAST | SO_PRIORITY | SO_TIMESTAMP | SO_DEBUG | SO_DONTROUTE
+                | SO_KEEPALIVE,
+            ) => {
+                // Accepted: none of them changes what a packet socket does here.
+                int_of(&k.read_user_vec(tid, ptr, len.min(4))?)?;
+            }
+            (SOL_PACKET, PACKET_AUXDATA) => {
+                let v = int_of(&k.read_user_vec(tid, ptr, len.min(4))?)?;
+                pf.sock.borrow_mut().auxdata = v != 0;
+            }
+            (SOL_PACKET, PACKET_ADD_MEMBERSHIP | PACKET_DROP_MEMBERSHIP) => {
+                // struct packet_mreq: the interface must exist; every frame
+                // eth0 sees already reaches the socket (promiscuous at once).
+                if len < 8 {
+                    return Err(Errno::EINVAL);
+                }
+                let mr = k.read_user_vec(tid, ptr, 8)?;
+                if !iface_exists(k, int_of(&mr)?) {
+                    return Err(Errno::ENODEV);
+                }
+            }
+            _ => return Err(Errno::ENOPROTOOPT),
+        }
+        ok(0)
+    }
+
+    fn getsockopt(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        let (_f, ops) = s;
+        let (level, name, ptr, lenp) = (a[1] as i32, a[2] as i32, a[3], a[4]);
+        let len = k.read_u32(tid, lenp)? as i32;
+        if len < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let s = file(ops).sock.borrow();
+        let v: i32 = match (level, name) {
+            (SOL_SOCKET, SO_TYPE) => match s.kind {
+                Kind::Raw => 3,
+                Kind::Dgram => 2,
+            },
+            (SOL_SOCKET, SO_DOMAIN) => i32::from(AF_PACKET),
+            (SOL_SOCKET, SO_PROTOCOL) => i32::from(s.protocol.to_be()),
+            (SOL_SOCKET, SO_ERROR) => 0,
+            (SOL_SOCKET, SO_RCVBUF) => RCVBUF as i32,
+            (SOL_PACKET, PACKET_AUXDATA) => i32::from(s.auxdata),
+            _ => return Err(Errno::ENOPROTOOPT),
+        };
+        drop(s);
+        let b = v.to_le_bytes();
+        let n = (len as usize).min(4);
+        k.write_user(tid, ptr, &b[..n])?;
+        k.write_u32(tid, lenp, n as u32)?;
+        ok(0)
+    }
 }
 
-pub fn sys_getsockopt(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let Some((_f, ops)) = packet_of(k, tid, a[0]) else {
-        return inet::sys_getsockopt(k, tid, a);
-    };
-    let (level, name, ptr, lenp) = (a[1] as i32, a[2] as i32, a[3], a[4]);
-    let len = k.read_u32(tid, lenp)? as i32;
-    if len < 0 {
-        return Err(Errno::EINVAL);
+/// socket(AF_INET, SOCK_RAW, IPPROTO_RAW) by root with good flags: an
+/// IPPROTO_RAW socket (None: any other socket, for inet's code).
+pub(super) fn rawip_socket(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> Option<SysResult> {
+    let flags = a[1] as u32;
+    let raw_ip =
+        a[0] as u32 == 2 && flags & SOCK_TYPE_MASK == 3 && a[2] as u32 as u64 == IPPROTO_RAW;
+    let root = k.task(tid).is_ok_and(|t| t.cred.euid == 0);
+    if !raw_ip || !root || (flags & !SOCK_TYPE_MASK & !(SOCK_CLOEXEC | SOCK_NONBLOCK)) != 0 {
+        return None;
     }
-    let s = file(&ops).sock.borrow();
-    let v: i32 = match (level, name) {
-        (SOL_SOCKET, SO_TYPE) => match s.kind {
-            Kind::Raw => 3,
-            Kind::Dgram => 2,
-        },
-        (SOL_SOCKET, SO_DOMAIN) => i32::from(AF_PACKET),
-        (SOL_SOCKET, SO_PROTOCOL) => i32::from(s.protocol.to_be()),
-        (SOL_SOCKET, SO_ERROR) => 0,
-        (SOL_SOCKET, SO_RCVBUF) => RCVBUF as i32,
-        (SOL_PACKET, PACKET_AUXDATA) => i32::from(s.auxdata),
-        _ => return Err(Errno::ENOPROTOOPT),
-    };
-    drop(s);
-    let b = v.to_le_bytes();
-    let n = (len as usize).min(4);
-    k.write_user(tid, ptr, &b[..n])?;
-    k.write_u32(tid, lenp, n as u32)?;
-    ok(0)
+    Some(rawip_open(k, tid, flags))
+}
+
+fn rawip_open(k: &mut Kernel, tid: Pid, flags: u32) -> SysResult {
+    k.check_file_max(tid)?;
+    let f = RawIpFile::open(k, flags & SOCK_NONBLOCK != 0);
+    let fd = k
+        .task(tid)?
+        .files
+        .borrow_mut()
+        .install(f, flags & SOCK_CLOEXEC != 0, 0)?;
+    ok(fd as i64)
+}
+
+impl SockCalls for RawIp {
+    fn bind(&self, _k: &mut Kernel, _tid: Pid, _s: &Sock, _a: [u64; 6]) -> SysResult {
+        // Nothing is ever received: the bound address changes nothing.
+        ok(0)
+    }
+
+    fn sendto(&self, k: &mut Kernel, tid: Pid, _s: &Sock, a: [u64; 6]) -> SysResult {
+        let len = a[2] as usize;
+        if len > usize::from(u16::MAX) {
+            return Err(Errno::EMSGSIZE);
+        }
+        let data = k.read_user_vec(tid, a[1], len)?;
+        ok(rawip::send(k, &data)? as i64)
+    }
+
+    fn recvfrom(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        rawip_recv(k, tid, s, a[3] as u32)
+    }
+
+    fn recvmsg(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
+        rawip_recv(k, tid, s, a[2] as u32)
+    }
+
+    fn setsockopt(&self, _k: &mut Kernel, _tid: Pid, _s: &Sock, _a: [u64; 6]) -> SysResult {
+        // IP_HDRINCL and the rest: an IPPROTO_RAW socket always carries
+        // its own header.
+        ok(0)
+    }
 }

@@ -173,6 +173,12 @@ pub trait FileDescription {
         None
     }
 
+    /// Which socket implementation serves this file's socket calls
+    /// (None: not a socket, ENOTSOCK).
+    fn sock_kind(&self) -> Option<crate::net::SockKind> {
+        None
+    }
+
     /// The epoll instance behind an epoll fd.
     fn as_epoll(&self) -> Option<&crate::kernel::files::epoll::EpollFile> {
         None

@@ -116,6 +116,10 @@ impl FileDescription for InetFile {
         Some(self)
     }
 
+    fn sock_kind(&self) -> Option<crate::net::SockKind> {
+        Some(crate::net::SockKind::Inet)
+    }
+
     fn release(&self, k: &mut Kernel) {
         self.sock.borrow_mut().release(k.net());
         k.net_settle();

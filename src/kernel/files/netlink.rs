@@ -239,6 +239,10 @@ impl FileDescription for NetlinkFile {
         Some(self)
     }
 
+    fn sock_kind(&self) -> Option<crate::net::SockKind> {
+        Some(crate::net::SockKind::Netlink)
+    }
+
     fn release(&self, k: &mut Kernel) {
         let p = self.sock.borrow().portid;
         if p != 0 {

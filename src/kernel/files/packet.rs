@@ -122,6 +122,10 @@ impl FileDescription for PacketFile {
         Some(self)
     }
 
+    fn sock_kind(&self) -> Option<crate::net::SockKind> {
+        Some(crate::net::SockKind::Packet)
+    }
+
     fn release(&self, k: &mut Kernel) {
         let me: *const PacketFile = self;
         k.packet_socks

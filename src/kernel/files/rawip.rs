@@ -92,4 +92,8 @@ impl FileDescription for RawIpFile {
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
     }
+
+    fn sock_kind(&self) -> Option<crate::net::SockKind> {
+        Some(crate::net::SockKind::RawIp)
+    }
 }

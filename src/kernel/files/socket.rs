@@ -196,6 +196,10 @@ impl FileDescription for SocketFile {
         Some(self)
     }
 
+    fn sock_kind(&self) -> Option<crate::net::SockKind> {
+        Some(crate::net::SockKind::Unix)
+    }
+
     fn release(&self, k: &mut Kernel) {
         let rights = UnixSocket::release(&self.sock);
         release_rights(k, rights);

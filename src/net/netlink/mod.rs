@@ -5,7 +5,7 @@
 //!
 //! | file       | owns |
 //! |------------|------|
-//! | `mod.rs`   | message framing (nlmsghdr, attributes, acks and errors), `sockaddr_nl`, the socket: port id, receive queue and the dump in progress |
+//! | `mod.rs`   | message framing (nlmsghdr, attributes, acks and errors), `sockaddr_nl`, the socket: port id, receive queue (`net::dgram`) and the dump in progress |
 //! | `rtnl.rs`  | the rtnetlink requests: link, address and route dumps and changes, on a snapshot of the interfaces |
 //!
 //! Replies are made when the request is sent. A dump is queued apart
@@ -23,6 +23,7 @@ pub mod rtnl;
 use std::collections::VecDeque;
 
 use crate::errno::{Errno, KResult};
+use crate::net::dgram::DgramQueue;
 
 pub const AF_NETLINK: u16 = 16;
 pub const NETLINK_ROUTE: u32 = 0;
@@ -292,14 +293,8 @@ pub enum Kind {
     Dgram,
 }
 
-/// One datagram received.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Got {
-    /// Bytes copied.
-    pub n: usize,
-    /// The datagram's whole length (MSG_TRUNC).
-    pub full: usize,
-}
+/// One datagram received: bytes copied, whole length (MSG_TRUNC).
+pub use crate::net::dgram::Got;
 
 /// One NETLINK_ROUTE socket.
 #[derive(Debug)]
@@ -312,10 +307,11 @@ pub struct NetlinkSocket {
     pub groups: u32,
     /// connect's destination port (0: the kernel).
     pub dst_pid: u32,
-    queue: VecDeque<Vec<u8>>,
-    queued: usize,
-    /// The dump in progress: datagrams not yet received.
-    dump: VecDeque<Vec<u8>>,
+    /// Replies, capped by SO_RCVBUF (`net::dgram`).
+    queue: DgramQueue<Vec<u8>>,
+    /// The dump in progress: datagrams not yet received (uncapped: it is
+    /// made whole when asked, handed out one per receive).
+    dump: DgramQueue<Vec<u8>>,
     /// Replies were dropped: the next receive is ENOBUFS.
     overrun: bool,
     pub rcvbuf: usize,
@@ -335,9 +331,8 @@ impl NetlinkSocket {
             portid: 0,
             groups: 0,
             dst_pid: 0,
-            queue: VecDeque::new(),
-            queued: 0,
-            dump: VecDeque::new(),
+            queue: DgramQueue::new(),
+            dump: DgramQueue::new(),
             overrun: false,
             rcvbuf: DEFAULT_BUF,
             sndbuf: DEFAULT_BUF,
@@ -358,17 +353,14 @@ impl NetlinkSocket {
     /// Queues a reply datagram; past SO_RCVBUF it is dropped and the
     /// socket overruns (unless NETLINK_NO_ENOBUFS).
     pub fn push(&mut self, d: Vec<u8>) {
-        if self.queued.saturating_add(d.len()) > self.rcvbuf && !self.queue.is_empty() {
+        if !self.queue.push(d, self.rcvbuf) {
             self.overrun = !self.no_enobufs;
-            return;
         }
-        self.queued += d.len();
-        self.queue.push_back(d);
     }
 
     /// Starts a dump: its datagrams are handed out after what is queued.
     pub fn start_dump(&mut self, d: VecDeque<Vec<u8>>) {
-        self.dump = d;
+        self.dump = d.into_iter().collect();
     }
 
     pub fn readable(&self) -> bool {
@@ -377,10 +369,11 @@ impl NetlinkSocket {
 
     /// The next datagram's length (FIONREAD; 0 if none).
     pub fn next_len(&self) -> usize {
-        self.queue
-            .front()
-            .or(self.dump.front())
-            .map_or(0, |d| d.len())
+        if self.queue.is_empty() {
+            self.dump.next_len()
+        } else {
+            self.queue.next_len()
+        }
     }
 
     /// Receives one datagram into `buf` (the rest of a longer one is
@@ -390,26 +383,12 @@ impl NetlinkSocket {
             self.overrun = false;
             return Err(Errno::ENOBUFS);
         }
-        let from_queue = !self.queue.is_empty();
-        let d = if from_queue {
-            self.queue.front()
+        let q = if self.queue.is_empty() {
+            &mut self.dump
         } else {
-            self.dump.front()
-        }
-        .ok_or(Errno::EAGAIN)?;
-        let n = d.len().min(buf.len());
-        buf[..n].copy_from_slice(&d[..n]);
-        let full = d.len();
-        if !peek {
-            if from_queue {
-                if let Some(d) = self.queue.pop_front() {
-                    self.queued -= d.len();
-                }
-            } else {
-                self.dump.pop_front();
-            }
-        }
-        Ok(Got { n, full })
+            &mut self.queue
+        };
+        q.recv(buf, peek).ok_or(Errno::EAGAIN)
     }
 }
 

@@ -1,0 +1,260 @@
+//! The socket calls' entry points and the one table that says which code
+//! serves a socket. socket(2) picks an implementation by its address
+//! family; every call on a socket fd by the kind its open file reports
+//! (`FileDescription::sock_kind`): EBADF, then ENOTSOCK, are checked here
+//! once, and the implementation gets the socket.
+//!
+//! | kind      | families            | calls in |
+//! |-----------|---------------------|----------|
+//! | `Unix`    | AF_UNIX             | `net.rs` |
+//! | `Inet`    | AF_INET, AF_INET6   | `inet.rs` |
+//! | `RawIp`   | (AF_INET SOCK_RAW IPPROTO_RAW, made by `inet.rs`) | `rawnet.rs` |
+//! | `Packet`  | AF_PACKET           | `rawnet.rs` |
+//! | `Netlink` | AF_NETLINK          | `netlink.rs` |
+//!
+//! A call a family does not have answers EOPNOTSUPP, as Linux's
+//! sock_no_* operations. Adding a family is one row of `FAMILIES` (and
+//! its file reporting its kind).
+
+use std::rc::Rc;
+
+use super::{fd_arg, inet, net, netlink, rawnet, SysResult};
+use crate::errno::{Errno, KResult};
+use crate::kernel::task::Pid;
+use crate::kernel::Kernel;
+use crate::net::SockKind;
+use crate::vfs::file::{ops_of, FileDescription};
+use crate::vfs::OpenFileRef;
+
+/// A socket a call names: its open file and the file's operations.
+pub(super) type Sock = (OpenFileRef, Rc<dyn FileDescription>);
+
+/// One implementation's socket calls. Each gets the socket the fd
+/// (`a[0]`) names and the call's raw arguments.
+pub(super) trait SockCalls: Sync {
+    /// socket(2) for one of the implementation's families (`a[0]`); a
+    /// kind no family row names is made by another's (EAFNOSUPPORT here).
+    fn socket(&self, _k: &mut Kernel, _tid: Pid, _a: [u64; 6]) -> SysResult {
+        Err(Errno::EAFNOSUPPORT)
+    }
+
+    fn bind(&self, _k: &mut Kernel, _tid: Pid, _s: &Sock, _a: [u64; 6]) -> SysResult {
+        Err(Errno::EOPNOTSUPP)
+    }
+    fn connect(&self, _k: &mut Kernel, _tid: Pid, _s: &Sock, _a: [u64; 6]) -> SysResult {
+        Err(Errno::EOPNOTSUPP)
+    }
+    fn listen(&self, _k: &mut Kernel, _tid: Pid, _s: &Sock, _a: [u64; 6]) -> SysResult {
+        Err(Errno::EOPNOTSUPP)
+    }
+    /// accept (`flags` 0) and accept4.
+    fn accept(
+        &self,
+        _k: &mut Kernel,
+        _tid: Pid,
+        _s: &Sock,
+        _a: [u64; 6],
+        _flags: u32,
+    ) -> SysResult {
+        Err(Errno::EOPNOTSUPP)
+    }
+    fn shutdown(&self, _k: &mut Kernel, _tid: Pid, _s: &Sock, _a: [u64; 6]) -> SysResult {
+        Err(Errno::EOPNOTSUPP)
+    }
+    fn getsockname(&self, _k: &mut Kernel, _tid: Pid, _s: &Sock, _a: [u64; 6]) -> SysResult {
+        Err(Errno::EOPNOTSUPP)
+    }
+    fn getpeername(&self, _k: &mut Kernel, _tid: Pid, _s: &Sock, _a: [u64; 6]) -> SysResult {
+        Err(Errno::EOPNOTSUPP)
+    }
+    fn sendto(&self, _k: &mut Kernel, _tid: Pid, _s: &Sock, _a: [u64; 6]) -> SysResult {
+        Err(Errno::EOPNOTSUPP)
+    }
+    fn recvfrom(&self, _k: &mut Kernel, _tid: Pid, _s: &Sock, _a: [u64; 6]) -> SysResult {
+        Err(Errno::EOPNOTSUPP)
+    }
+    fn sendmsg(&self, _k: &mut Kernel, _tid: Pid, _s: &Sock, _a: [u64; 6]) -> SysResult {
+        Err(Errno::EOPNOTSUPP)
+    }
+    fn recvmsg(&self, _k: &mut Kernel, _tid: Pid, _s: &Sock, _a: [u64; 6]) -> SysResult {
+        Err(Errno::EOPNOTSUPP)
+    }
+    /// sendmmsg (`send`) and recvmmsg.
+    fn mmsg(&self, _k: &mut Kernel, _tid: Pid, _s: &Sock, _a: [u64; 6], _send: bool) -> SysResult {
+        Err(Errno::EOPNOTSUPP)
+    }
+    fn setsockopt(&self, _k: &mut Kernel, _tid: Pid, _s: &Sock, _a: [u64; 6]) -> SysResult {
+        Err(Errno::EOPNOTSUPP)
+    }
+    fn getsockopt(&self, _k: &mut Kernel, _tid: Pid, _s: &Sock, _a: [u64; 6]) -> SysResult {
+        Err(Errno::EOPNOTSUPP)
+    }
+    /// write(2)/writev(2) of `iov`, if the family makes them sends
+    /// (None: the file's own write serves, as for any file).
+    fn write(
+        &self,
+        _k: &mut Kernel,
+        _tid: Pid,
+        _s: &Sock,
+        _iov: Vec<(u64, usize)>,
+    ) -> Option<SysResult> {
+        None
+    }
+}
+
+const AF_UNIX: u32 = crate::net::AF_UNIX as u32;
+const AF_INET: u32 = 2;
+const AF_INET6: u32 = 10;
+const AF_PACKET: u32 = crate::net::packet::AF_PACKET as u32;
+const AF_NETLINK: u32 = crate::net::netlink::AF_NETLINK as u32;
+
+/// One row of the socket table.
+struct Family {
+    /// What the implementation's open files report.
+    kind: SockKind,
+    /// The address families socket(2) makes it for (none: another
+    /// row's socket(2) makes it).
+    domains: &'static [u32],
+    calls: &'static dyn SockCalls,
+}
+
+/// Every socket implementation. Adding a family is a row here.
+static FAMILIES: [Family; 5] = [
+    Family {
+        kind: SockKind::Unix,
+        domains: &[AF_UNIX],
+        calls: &net::Unix,
+    },
+    Family {
+        kind: SockKind::Inet,
+        domains: &[AF_INET, AF_INET6],
+        calls: &inet::Inet,
+    },
+    Family {
+        kind: SockKind::RawIp,
+        domains: &[],
+        calls: &rawnet::RawIp,
+    },
+    Family {
+        kind: SockKind::Packet,
+        domains: &[AF_PACKET],
+        calls: &rawnet::Packet,
+    },
+    Family {
+        kind: SockKind::Netlink,
+        domains: &[AF_NETLINK],
+        calls: &netlink::Netlink,
+    },
+];
+
+/// The calls of a socket of `kind`.
+fn calls_of(kind: SockKind) -> &'static dyn SockCalls {
+    match FAMILIES.iter().find(|f| f.kind == kind) {
+        Some(f) => f.calls,
+        // Every kind has its row (tested); AF_UNIX's code is the fallback
+        // only to keep this total.
+        None => &net::Unix,
+    }
+}
+
+/// The socket `fd` names and its calls: EBADF, ENOTSOCK.
+fn socket_of(k: &Kernel, tid: Pid, fd: u64) -> KResult<(&'static dyn SockCalls, Sock)> {
+    let f = k.fd_file(tid, fd_arg(fd))?;
+    let ops = ops_of(&f);
+    let kind = ops.sock_kind().ok_or(Errno::ENOTSOCK)?;
+    Ok((calls_of(kind), (f, ops)))
+}
+
+pub fn sys_socket(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let domain = a[0] as u32;
+    let calls = FAMILIES
+        .iter()
+        .find(|f| f.domains.contains(&domain))
+        .map_or(&net::Unix as &dyn SockCalls, |f| f.calls);
+    calls.socket(k, tid, a)
+}
+
+/// The calls on a socket fd (`a[0]`) that take its raw arguments.
+macro_rules! on_socket {
+    ($($sys:ident => $call:ident),* $(,)?) => {
+        $(
+            pub fn $sys(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+                let (calls, s) = socket_of(k, tid, a[0])?;
+                calls.$call(k, tid, &s, a)
+            }
+        )*
+    };
+}
+
+on_socket!(
+    sys_bind => bind,
+    sys_connect => connect,
+    sys_listen => listen,
+    sys_shutdown => shutdown,
+    sys_getsockname => getsockname,
+    sys_getpeername => getpeername,
+    sys_sendto => sendto,
+    sys_recvfrom => recvfrom,
+    sys_sendmsg => sendmsg,
+    sys_recvmsg => recvmsg,
+    sys_setsockopt => setsockopt,
+    sys_getsockopt => getsockopt,
+);
+
+pub fn sys_accept(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (calls, s) = socket_of(k, tid, a[0])?;
+    calls.accept(k, tid, &s, a, 0)
+}
+
+pub fn sys_accept4(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (calls, s) = socket_of(k, tid, a[0])?;
+    calls.accept(k, tid, &s, a, a[3] as u32)
+}
+
+pub fn sys_sendmmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (calls, s) = socket_of(k, tid, a[0])?;
+    calls.mmsg(k, tid, &s, a, true)
+}
+
+pub fn sys_recvmmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (calls, s) = socket_of(k, tid, a[0])?;
+    calls.mmsg(k, tid, &s, a, false)
+}
+
+/// write(2)/writev(2) on `f`: a send if it is a socket whose family makes
+/// writes sends (AF_UNIX, inet), of the iovecs `iov` gives; None for any
+/// other file (its own write serves).
+pub(super) fn sock_write(
+    k: &mut Kernel,
+    tid: Pid,
+    f: &OpenFileRef,
+    iov: impl FnOnce() -> Vec<(u64, usize)>,
+) -> Option<SysResult> {
+    let ops = ops_of(f);
+    let kind = ops.sock_kind()?;
+    calls_of(kind).write(k, tid, &(f.clone(), ops), iov())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_one_row_and_every_domain_one_maker() {
+        for kind in SockKind::ALL {
+            assert_eq!(
+                FAMILIES.iter().filter(|f| f.kind == kind).count(),
+                1,
+                "{kind:?}"
+            );
+        }
+        let mut domains: Vec<u32> = FAMILIES
+            .iter()
+            .flat_map(|f| f.domains.iter().copied())
+            .collect();
+        let n = domains.len();
+        domains.sort_unstable();
+        domains.dedup();
+        assert_eq!(domains.len(), n, "a domain in two rows");
+    }
+}
