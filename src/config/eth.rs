@@ -1,16 +1,19 @@
-//! `eth<N>=<transport>,<args>`: UML's network device switch. Only the
-//! rootless user-mode NAT is built: `eth0=user` (or `slirp`) with any
-//! number of `hostfwd=tcp:<hostaddr>:<hostport>-:<guestport>` port
-//! forwards (QEMU's syntax; an empty host address is 127.0.0.1), and
-//! `resolver=<addr>[:<port>]`: where the DNS forwarder at 10.0.2.3 sends
-//! queries (default: the host's /etc/resolv.conf), and `addr=none`: eth0
-//! starts down with no address, for the guest to configure (udhcpc from
-//! the NAT's DHCP server, or ifconfig and route), as on a real NIC.
+//! `eth<N>=<transport>,<args>`: UML's network device switch, eth0 to
+//! eth5, each its own interface. Only the rootless user-mode NAT is
+//! built: `ethN=user` (or `slirp`) with any number of
+//! `hostfwd=tcp:<hostaddr>:<hostport>-:<guestport>` port forwards
+//! (QEMU's syntax; an empty host address is 127.0.0.1), and
+//! `resolver=<addr>[:<port>]`: where the DNS forwarder (10.0.2.3 on
+//! eth0) sends queries (default: the host's /etc/resolv.conf), and
+//! `addr=none`: the interface starts down with no address, for the guest
+//! to configure (udhcpc from the NAT's DHCP server, or ifconfig and
+//! route), as on a real NIC. ethN's NAT is on 10.0.(2+N).0/24
+//! (`net::inet::natnet`).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// One TCP port forward: connections to `host` on the host reach the
-/// guest's `guest_port` on eth0.
+/// guest's `guest_port` on the interface the forward was given with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HostFwd {
     pub host: SocketAddrV4,
@@ -19,14 +22,15 @@ pub struct HostFwd {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EthTransport {
-    /// User-mode NAT: the guest's eth0 is 10.0.2.15/24, the gateway
-    /// 10.0.2.2; forwards bring host connections in.
+    /// User-mode NAT: the guest's ethN is 10.0.(2+N).15/24, the gateway
+    /// 10.0.(2+N).2; forwards bring host connections in.
     User {
         fwds: Vec<HostFwd>,
         /// The host resolver for 10.0.2.3 (None: /etc/resolv.conf's).
         resolver: Option<SocketAddrV4>,
-        /// eth0 starts up with 10.0.2.15/24 and a default route (false:
-        /// `addr=none`, down with no address).
+        /// The interface starts up with its address (and the default
+        /// route, if no lower one took it) (false: `addr=none`, down with
+        /// no address).
         configured: bool,
     },
 }
@@ -40,12 +44,9 @@ pub struct EthSpec {
 /// Parses `eth<rest>=<value>`; Err is the reason, for the caller's
 /// message.
 pub fn parse(rest: &str, value: &str) -> Result<EthSpec, &'static str> {
-    let index: u8 = rest.parse().map_err(|_| "use eth0..eth9")?;
-    if index > 9 {
-        return Err("use eth0..eth9");
-    }
-    if index != 0 {
-        return Err("only eth0 is built so far");
+    let index: u8 = rest.parse().map_err(|_| "use eth0..eth5")?;
+    if index >= crate::net::inet::ifcfg::ETH_MAX || rest.len() > 1 {
+        return Err("use eth0..eth5");
     }
     let mut parts = value.split(',');
     match parts.next() {
@@ -142,7 +143,10 @@ mod tests {
         assert_eq!(fwds[0].guest_port, 80);
         assert_eq!(fwds[1].guest_port, 22);
         assert!(parse("0", "slirp").is_ok());
-        assert!(parse("1", "user").is_err());
+        assert_eq!(parse("1", "user").map(|s| s.index), Ok(1));
+        assert_eq!(parse("5", "slirp").map(|s| s.index), Ok(5));
+        assert!(parse("6", "user").is_err());
+        assert!(parse("01", "user").is_err());
         assert!(parse("x", "user").is_err());
         assert!(parse("0", "tuntap,tap0").is_err());
         assert!(parse("0", "user,hostfwd=udp::1-:2").is_err());

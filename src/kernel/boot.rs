@@ -45,7 +45,7 @@ pub enum BootError {
     Stub(Errno),
     #[error("cannot create the host event loop: {0}")]
     EventLoop(#[source] std::io::Error),
-    #[error("eth0: {0}")]
+    #[error("{0}")]
     Net(#[from] super::netfwd::FwdError),
     /// Least privilege could not be set up (`uid=`/`gid=`, the filter).
     #[error("{0}")]
