@@ -1,6 +1,10 @@
 //! `eth<N>=<transport>,<args>`: UML's network device switch, eth0 to
-//! eth5, each its own interface. Only the rootless user-mode NAT is
-//! built: `ethN=user` (or `slirp`) with any number of
+//! eth5, each its own interface. `ethN=tuntap,<tap>[,<mac>[,<hostip>]]`
+//! (UML's order) attaches it to an existing host tap device, as an
+//! Ethernet link (ARP, frames); the host IP, which UML's helper would
+//! put on a tap it made, is accepted and unused: the tap is the host's
+//! to configure. The rootless user-mode NAT is `ethN=user` (or `slirp`)
+//! with any number of
 //! `hostfwd=tcp:<hostaddr>:<hostport>-:<guestport>` port forwards
 //! (QEMU's syntax; an empty host address is 127.0.0.1), and
 //! `resolver=<addr>[:<port>]`: where the DNS forwarder (10.0.2.3 on
@@ -33,6 +37,9 @@ pub enum EthTransport {
         /// no address).
         configured: bool,
     },
+    /// A host tap device by name; the guest's MAC (None: QEMU's, with N
+    /// added). Starts down with no address.
+    Tuntap { dev: String, mac: Option<[u8; 6]> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,8 +58,9 @@ pub fn parse(rest: &str, value: &str) -> Result<EthSpec, &'static str> {
     let mut parts = value.split(',');
     match parts.next() {
         Some("user" | "slirp") => {}
-        Some("tuntap" | "daemon" | "mcast" | "vde" | "vector") => {
-            return Err("only the user (slirp) transport is built so far")
+        Some("tuntap") => return tuntap(index, parts),
+        Some("daemon" | "mcast" | "vde" | "vector") => {
+            return Err("only the user (slirp) and tuntap transports are built so far")
         }
         _ => return Err("unknown transport (use eth0=user[,hostfwd=tcp::PORT-:PORT])"),
     }
@@ -83,6 +91,52 @@ pub fn parse(rest: &str, value: &str) -> Result<EthSpec, &'static str> {
             configured,
         },
     })
+}
+
+/// `tuntap,<tap>[,<mac>[,<hostip>]]`.
+fn tuntap<'a>(
+    index: u8,
+    mut parts: impl Iterator<Item = &'a str>,
+) -> Result<EthSpec, &'static str> {
+    let dev = parts.next().unwrap_or("");
+    if dev.is_empty() || dev.len() > 15 || dev.contains('/') {
+        return Err("name an existing tap device (ethN=tuntap,<tap>[,<mac>])");
+    }
+    let mac = match parts.next().filter(|m| !m.is_empty()) {
+        Some(m) => Some(mac_of(m).ok_or("bad MAC (use xx:xx:xx:xx:xx:xx, unicast)")?),
+        None => None,
+    };
+    if let Some(ip) = parts.next().filter(|i| !i.is_empty()) {
+        ip.parse::<Ipv4Addr>()
+            .map_err(|_| "bad host IP (ethN=tuntap,<tap>,<mac>,<hostip>)")?;
+    }
+    if parts.next().is_some() {
+        return Err("too many fields (ethN=tuntap,<tap>[,<mac>[,<hostip>]])");
+    }
+    Ok(EthSpec {
+        index,
+        transport: EthTransport::Tuntap {
+            dev: dev.into(),
+            mac,
+        },
+    })
+}
+
+/// `xx:xx:xx:xx:xx:xx`, a unicast address.
+fn mac_of(s: &str) -> Option<[u8; 6]> {
+    let mut m = [0u8; 6];
+    let mut it = s.split(':');
+    for b in &mut m {
+        let x = it.next()?;
+        if x.is_empty() || x.len() > 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(x, 16).ok()?;
+    }
+    if it.next().is_some() || m[0] & 1 != 0 || m == [0; 6] {
+        return None;
+    }
+    Some(m)
 }
 
 /// `addr[:port]`, port 53 if not given.
@@ -135,7 +189,10 @@ mod tests {
             fwds,
             resolver,
             configured,
-        } = s.transport;
+        } = s.transport
+        else {
+            panic!("user")
+        };
         assert_eq!(resolver, None);
         assert!(configured);
         assert_eq!(fwds.len(), 2);
@@ -148,13 +205,32 @@ mod tests {
         assert!(parse("6", "user").is_err());
         assert!(parse("01", "user").is_err());
         assert!(parse("x", "user").is_err());
-        assert!(parse("0", "tuntap,tap0").is_err());
+        assert_eq!(
+            parse("0", "tuntap,tap0").map(|s| s.transport),
+            Ok(EthTransport::Tuntap {
+                dev: "tap0".into(),
+                mac: None
+            })
+        );
+        assert_eq!(
+            parse("1", "tuntap,tap1,fe:fd:0:0:0:1,192.168.0.254").map(|s| s.transport),
+            Ok(EthTransport::Tuntap {
+                dev: "tap1".into(),
+                mac: Some([0xfe, 0xfd, 0, 0, 0, 1])
+            })
+        );
+        assert!(parse("0", "tuntap").is_err());
+        assert!(parse("0", "tuntap,").is_err());
+        assert!(parse("0", "tuntap,tap0,ff:ff:ff:ff:ff:ff").is_err());
+        assert!(parse("0", "tuntap,tap0,52:54:00:12:34").is_err());
+        assert!(parse("0", "tuntap,tap0,,nowhere").is_err());
+        assert!(parse("0", "daemon,x,unix,/s").is_err());
         assert!(parse("0", "user,hostfwd=udp::1-:2").is_err());
         assert!(parse("0", "user,hostfwd=tcp::0-:2").is_err());
         assert!(parse("0", "user,hostfwd=tcp::99999-:2").is_err());
         let r = |v| match parse("0", v).map(|s| s.transport) {
             Ok(EthTransport::User { resolver, .. }) => resolver,
-            Err(_) => None,
+            _ => None,
         };
         assert_eq!(
             r("user,resolver=127.0.0.1"),
@@ -168,7 +244,7 @@ mod tests {
         assert!(parse("0", "user,resolver=nowhere").is_err());
         let c = |v| match parse("0", v).map(|s| s.transport) {
             Ok(EthTransport::User { configured, .. }) => Some(configured),
-            Err(_) => None,
+            _ => None,
         };
         assert_eq!(c("user,addr=none"), Some(false));
         assert_eq!(c("user,addr=10.0.2.15"), None);

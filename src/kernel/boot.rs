@@ -46,7 +46,7 @@ pub enum BootError {
     #[error("cannot create the host event loop: {0}")]
     EventLoop(#[source] std::io::Error),
     #[error("{0}")]
-    Net(#[from] super::netfwd::FwdError),
+    Net(#[from] super::netfwd::NetError),
     /// Least privilege could not be set up (`uid=`/`gid=`, the filter).
     #[error("{0}")]
     Privs(String),

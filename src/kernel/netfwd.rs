@@ -86,6 +86,8 @@ pub struct NetHost {
     opening: Vec<Opening>,
     /// UDP flows and the DNS forwarder (`netudp.rs`).
     pub udp: super::netudp::UdpNat,
+    /// The tap devices of `ethN=tuntap` (`nettap.rs`).
+    pub taps: Vec<super::nettap::TapDev>,
 }
 
 impl NetHost {
@@ -102,6 +104,15 @@ impl NetHost {
 
 /// Why an ethN could not be set up.
 #[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error(transparent)]
+    Fwd(#[from] FwdError),
+    #[error(transparent)]
+    Tap(#[from] super::nettap::TapError),
+}
+
+/// Why a port forward could not be set up.
+#[derive(Debug, thiserror::Error)]
 #[error("eth{n}: hostfwd=tcp:{addr}-:{port}: {source}")]
 pub struct FwdError {
     pub n: u8,
@@ -115,16 +126,23 @@ impl Kernel {
     /// Brings up the `eth<N>=` devices, in the order of their numbers
     /// (the first configured one gets the default route): each on its
     /// user-mode NAT, with its port forwards' host listeners.
-    pub fn net_attach(&mut self, specs: &[EthSpec]) -> Result<(), FwdError> {
+    pub fn net_attach(&mut self, specs: &[EthSpec]) -> Result<(), NetError> {
         let mut specs: Vec<&EthSpec> = specs.iter().collect();
         specs.sort_by_key(|s| s.index);
         for spec in specs {
-            let EthTransport::User {
-                fwds,
-                resolver,
-                configured,
-            } = &spec.transport;
             let n = spec.index;
+            let (fwds, resolver, configured) = match &spec.transport {
+                EthTransport::User {
+                    fwds,
+                    resolver,
+                    configured,
+                } => (fwds, resolver, configured),
+                EthTransport::Tuntap { dev, mac } => {
+                    let mac = mac.unwrap_or_else(|| crate::net::packet::eth_mac(n));
+                    self.tap_attach(n, dev, mac)?;
+                    continue;
+                }
+            };
             let seed = self.rng.next_u64();
             self.net().attach_user_nat(n, seed, *configured);
             if let Some(r) = self.net_host.udp.resolvers.get_mut(usize::from(n)) {

@@ -27,6 +27,7 @@ pub const ARPHRD_ETHER: u16 = 1;
 /// sll_pkttype.
 pub const PACKET_HOST: u8 = 0;
 pub const PACKET_BROADCAST: u8 = 1;
+pub const PACKET_OTHERHOST: u8 = 3;
 pub const PACKET_OUTGOING: u8 = 4;
 
 /// eth0's MAC (QEMU's default NIC address) and the NAT's (slirp's

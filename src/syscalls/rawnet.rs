@@ -167,7 +167,12 @@ pub fn sys_getsockname(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if is_eth(k, ifindex) {
         sll.hatype = ARPHRD_ETHER;
         sll.halen = 6;
-        sll.addr[..6].copy_from_slice(&mac_of_ifindex(ifindex));
+        let mac = k
+            .inet
+            .as_ref()
+            .and_then(|s| s.eths().into_iter().find(|e| e.ifindex() == ifindex))
+            .map_or_else(|| mac_of_ifindex(ifindex), |e| e.mac);
+        sll.addr[..6].copy_from_slice(&mac);
         len = 18;
     } else if ifindex != 0 {
         sll.hatype = 772; // ARPHRD_LOOPBACK

@@ -344,6 +344,8 @@ impl IfCfg {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EthIf {
     pub n: u8,
+    /// Its MAC (QEMU's NIC address with N added, or the one `tuntap` gave).
+    pub mac: [u8; 6],
     pub cfg: IfCfg,
     pub stats: super::device::IfStats,
 }
@@ -359,11 +361,6 @@ impl EthIf {
             .get(usize::from(self.n))
             .copied()
             .unwrap_or("eth?")
-    }
-
-    /// QEMU's NIC address, its last byte counting up from eth0's.
-    pub fn mac(&self) -> [u8; 6] {
-        crate::net::packet::eth_mac(self.n)
     }
 }
 

@@ -83,7 +83,7 @@ pub fn interfaces(eths: &[EthIf]) -> Vec<Iface> {
             addr: e.ip(),
             mask: e.mask(),
             broadcast: e.broadcast,
-            hw: (1, eth.mac()),
+            hw: (1, eth.mac),
         });
     }
     v
@@ -260,6 +260,7 @@ mod tests {
     fn eth(n: u8, cfg: IfCfg) -> EthIf {
         EthIf {
             n,
+            mac: crate::net::packet::eth_mac(n),
             cfg,
             stats: Default::default(),
         }

@@ -9,6 +9,7 @@
 //! | `device.rs` | the IP-level device under smoltcp: capped queues, interface counters |
 //! | `ifcfg.rs` | each ethN's address and flags, the routing table over them (`lookup`), changed with Linux's rules |
 //! | `natnet.rs` | the addresses of ethN's user-mode NAT (10.0.(2+N).0/24: guest .15, gateway .2, DNS .3) |
+//! | `ether.rs`  | the Ethernet link under a frame-carrying ethN (a tap): ARP cache and requests, framing, sorting received frames |
 //! | `dhcp.rs`   | the user-mode NAT's DHCP server (slirp's lease: 10.0.2.15/24, router .2, DNS .3) |
 //! | `ifreq.rs`  | the interface ioctls (SIOCGIFCONF, SIOCGIFFLAGS, ...): lo and the ethN in `struct ifreq` layout |
 //! | `natpkt.rs` | raw packets the stack and the NAT handle themselves: guest UDP out, UDP to the guest, ICMP errors about UDP, ARP replies |
@@ -22,6 +23,7 @@
 pub mod addr;
 pub mod device;
 pub mod dhcp;
+pub mod ether;
 pub mod ifcfg;
 pub mod ifreq;
 pub mod natnet;

@@ -245,6 +245,7 @@ mod tests {
         };
         let eth = |n, cfg| EthIf {
             n,
+            mac: crate::net::packet::eth_mac(n),
             cfg,
             stats: IfStats::default(),
         };

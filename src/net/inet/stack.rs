@@ -24,6 +24,7 @@ use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 
 use super::device::{IfStats, IpDevice};
 use super::dhcp;
+use super::ether::{EtherLink, Rx};
 use super::ifcfg::{self, EthIf, IfCfg};
 use super::natnet::NatNet;
 use super::natpkt::{self, UdpOut};
@@ -118,14 +119,17 @@ pub struct UdpOutOn {
     pub d: UdpOut,
 }
 
-/// One ethN: its configuration, counters and the NAT that carries its
-/// packets.
+/// One ethN: its configuration, counters and what carries its packets:
+/// a user-mode NAT (IP packets), or an Ethernet link (frames, for a host
+/// tap device).
 struct Eth {
     n: u8,
+    mac: [u8; 6],
     cfg: IfCfg,
     stats: IfStats,
     net: NatNet,
-    nat: Nat,
+    nat: Option<Nat>,
+    ether: Option<EtherLink>,
 }
 
 impl Eth {
@@ -255,10 +259,12 @@ impl NetStack {
         iface.set_any_ip(true);
         let eth = Eth {
             n,
+            mac: packet::eth_mac(n),
             cfg,
             stats: IfStats::default(),
             net,
-            nat: Nat {
+            ether: None,
+            nat: Some(Nat {
                 iface,
                 dev,
                 sockets: SocketSet::new(Vec::new()),
@@ -268,11 +274,106 @@ impl NetStack {
                 pending: Vec::new(),
                 outbound: HashMap::new(),
                 udp_out: std::collections::VecDeque::new(),
-            },
+            }),
         };
-        let at = self.eths.partition_point(|e| e.n < n);
+        self.insert_eth(eth);
+    }
+
+    fn insert_eth(&mut self, eth: Eth) {
+        let at = self.eths.partition_point(|e| e.n < eth.n);
         self.eths.insert(at, eth);
         self.sync();
+    }
+
+    /// Attaches ethN to an Ethernet link with MAC `mac` (a host tap: the
+    /// kernel moves its frames, `ether_in`/`take_ether_out`). It starts
+    /// down with no address, for the guest to configure, as a NIC does.
+    pub fn attach_ether(&mut self, n: u8, mac: [u8; 6]) {
+        if n >= ifcfg::ETH_MAX || self.eths.iter().any(|e| e.n == n) {
+            return;
+        }
+        self.insert_eth(Eth {
+            n,
+            mac,
+            cfg: IfCfg::unconfigured(),
+            stats: IfStats::default(),
+            net: NatNet::of_eth(n),
+            nat: None,
+            ether: Some(EtherLink::new(mac)),
+        });
+    }
+
+    /// A frame read from ethN's device: ARP handled, IPv4 for this
+    /// station to the stack; counted (malformed ones as dropped), and
+    /// shown to the packet sockets.
+    pub fn ether_in(&mut self, n: u8, f: &[u8]) {
+        let Some(i) = self.eth_pos(n) else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        let e = &mut self.eths[i];
+        let (up, me, mac, ifindex) = (e.cfg.up, e.cfg.ip(), e.mac, e.ifindex());
+        let Some(l) = e.ether.as_mut() else {
+            return;
+        };
+        if !up {
+            e.stats.rx_dropped += 1;
+            return;
+        }
+        let rx = l.receive(f, me, now);
+        e.stats.rx_packets += 1;
+        e.stats.rx_bytes += f.len() as u64;
+        if rx == Rx::Malformed {
+            e.stats.rx_dropped += 1;
+            return;
+        }
+        let dst = f.get(..6).unwrap_or(&[]);
+        let pkttype = if dst == mac {
+            packet::PACKET_HOST
+        } else if dst == packet::BROADCAST_MAC {
+            packet::PACKET_BROADCAST
+        } else {
+            packet::PACKET_OTHERHOST
+        };
+        self.tap(Frame {
+            ifindex,
+            pkttype,
+            bytes: f.to_vec(),
+        });
+        if let Rx::Ip(p) = rx {
+            self.note_icmp_error(&p);
+            if !self.dev.deliver(p) {
+                self.eths[i].stats.rx_dropped += 1;
+            }
+        }
+    }
+
+    /// The frames ethN's Ethernet link has for its device (shown to the
+    /// packet sockets as they go).
+    pub fn take_ether_out(&mut self, n: u8) -> Vec<Vec<u8>> {
+        let Some(i) = self.eth_pos(n) else {
+            return Vec::new();
+        };
+        let ifindex = self.eths[i].ifindex();
+        let out: Vec<Vec<u8>> = match self.eths[i].ether.as_mut() {
+            Some(l) => l.out.drain(..).collect(),
+            None => return Vec::new(),
+        };
+        for f in &out {
+            self.tap(Frame {
+                ifindex,
+                pkttype: packet::PACKET_OUTGOING,
+                bytes: f.clone(),
+            });
+        }
+        out
+    }
+
+    /// Frames ethN's device refused: counted as its drops.
+    pub fn ether_dropped(&mut self, n: u8, k: u64) {
+        if let Some(i) = self.eth_pos(n) {
+            self.eths[i].stats.tx_dropped += k;
+        }
     }
 
     /// Is there any ethN?
@@ -286,6 +387,7 @@ impl NetStack {
             .iter()
             .map(|e| EthIf {
                 n: e.n,
+                mac: e.mac,
                 cfg: e.cfg.clone(),
                 stats: e.stats,
             })
@@ -398,7 +500,7 @@ impl NetStack {
         let i = self.eth_pos(n)?;
         let e = &mut self.eths[i];
         let guest = e.cfg.ip().filter(|_| e.cfg.up)?;
-        let nat = &mut e.nat;
+        let nat = e.nat.as_mut()?;
         let rx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
         let tx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
         let mut s = tcp::Socket::new(rx, tx);
@@ -422,7 +524,8 @@ impl NetStack {
     pub fn take_outbound(&mut self) -> Vec<Outbound> {
         self.eths
             .iter_mut()
-            .flat_map(|e| std::mem::take(&mut e.nat.pending))
+            .filter_map(|e| e.nat.as_mut())
+            .flat_map(|nat| std::mem::take(&mut nat.pending))
             .collect()
     }
 
@@ -432,12 +535,11 @@ impl NetStack {
     /// (`take_conn_error`), as Linux's own connect would have: refused,
     /// timed out, host or network unreachable.
     pub fn outbound_done(&mut self, id: u64, res: Result<(), Errno>) -> Option<NatHandle> {
-        let (i, k) = self
-            .eths
-            .iter()
-            .enumerate()
-            .find_map(|(i, e)| Some((i, e.nat.held.iter().position(|h| h.0 == id)?)))?;
-        let (_, t, syn) = self.eths[i].nat.held.remove(k);
+        let (i, k) =
+            self.eths.iter().enumerate().find_map(|(i, e)| {
+                Some((i, e.nat.as_ref()?.held.iter().position(|h| h.0 == id)?))
+            })?;
+        let (_, t, syn) = self.eths[i].nat.as_mut()?.held.remove(k);
         if let Err(e) = res {
             let want = smoltcp::wire::IpEndpoint::new(IpAddress::Ipv4(*t.1.ip()), t.1.port());
             let guest = self.sockets.iter_mut().find_map(|(gh, s)| match s {
@@ -457,7 +559,7 @@ impl NetStack {
             return None;
         }
         let eth = &mut self.eths[i];
-        let nat = &mut eth.nat;
+        let nat = eth.nat.as_mut()?;
         let mut h = None;
         let rx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
         let tx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
@@ -487,7 +589,10 @@ impl NetStack {
     pub fn take_udp_out(&mut self) -> Vec<UdpOutOn> {
         let mut out = Vec::new();
         for e in &mut self.eths {
-            for d in e.nat.udp_out.drain(..) {
+            let Some(nat) = e.nat.as_mut() else {
+                continue;
+            };
+            for d in nat.udp_out.drain(..) {
                 out.push(UdpOutOn {
                     n: e.n,
                     net: e.net,
@@ -637,6 +742,19 @@ impl NetStack {
         if !self.eths[i].cfg.up {
             return Err(Errno::ENETDOWN);
         }
+        let e = &mut self.eths[i];
+        if let Some(l) = e.ether.as_mut() {
+            // A real link: the frame goes out as the program made it
+            // (packet sockets see it when it is written).
+            let len = f.bytes.len() as u64;
+            if l.send_frame(f.bytes) {
+                e.stats.tx_packets += 1;
+                e.stats.tx_bytes += len;
+                return Ok(());
+            }
+            e.stats.tx_dropped += 1;
+            return Err(Errno::ENOBUFS);
+        }
         let ty = f.ethertype();
         let payload = f.bytes.get(packet::ETH_HLEN..).unwrap_or(&[]).to_vec();
         self.tap(f);
@@ -646,7 +764,7 @@ impl NetStack {
                 let e = &mut self.eths[i];
                 e.stats.tx_packets += 1;
                 e.stats.tx_bytes += payload.len() as u64;
-                let (mac, ifindex) = (packet::eth_mac(e.n), e.ifindex());
+                let (mac, ifindex) = (e.mac, e.ifindex());
                 if let Some(r) =
                     natpkt::arp_reply(&payload, &[e.net.gateway, e.net.dns], packet::NAT_MAC)
                 {
@@ -677,7 +795,13 @@ impl NetStack {
     /// A NAT-side connection.
     pub fn nat_tcp(&mut self, h: NatHandle) -> Option<&mut tcp::Socket<'static>> {
         let i = self.eth_pos(h.n)?;
-        Some(self.eths[i].nat.sockets.get_mut::<tcp::Socket>(h.h))
+        Some(
+            self.eths[i]
+                .nat
+                .as_mut()?
+                .sockets
+                .get_mut::<tcp::Socket>(h.h),
+        )
     }
 
     /// Drops a NAT-side connection (aborting it if still open).
@@ -685,7 +809,9 @@ impl NetStack {
         let Some(i) = self.eth_pos(h.n) else {
             return;
         };
-        let nat = &mut self.eths[i].nat;
+        let Some(nat) = self.eths[i].nat.as_mut() else {
+            return;
+        };
         let s = nat.sockets.get_mut::<tcp::Socket>(h.h);
         if s.state() != tcp::State::TimeWait {
             s.abort();
@@ -727,8 +853,7 @@ impl NetStack {
             let r = self.iface.poll(now, &mut self.dev, &mut self.sockets);
             let mut busy = r != PollResult::None;
             busy |= self.route_sent();
-            for e in &mut self.eths {
-                let nat = &mut e.nat;
+            for nat in self.eths.iter_mut().filter_map(|e| e.nat.as_mut()) {
                 busy |= nat.iface.poll(now, &mut nat.dev, &mut nat.sockets) != PollResult::None;
                 busy |= !nat.dev.rx.is_empty();
             }
@@ -737,6 +862,13 @@ impl NetStack {
                 break;
             }
             moved = true;
+        }
+        let now = std::time::Instant::now();
+        for e in &mut self.eths {
+            let me = e.cfg.ip();
+            if let Some(l) = e.ether.as_mut() {
+                l.expire(now, me);
+            }
         }
         self.reap_orphans();
         if moved {
@@ -773,6 +905,7 @@ impl NetStack {
                 _ => None,
             };
             match routed.or_else(|| self.eths.iter().position(|e| e.cfg.up)) {
+                Some(i) if self.eths[i].ether.is_some() => self.ether_out(i, p),
                 Some(i) => {
                     self.tap(Frame::ipv4(self.eths[i].ifindex(), &p, true));
                     self.eth_out(i, p);
@@ -794,7 +927,9 @@ impl NetStack {
             return;
         };
         let (n, net) = (e.n, e.net);
-        let nat = &mut e.nat;
+        let Some(nat) = e.nat.as_mut() else {
+            return;
+        };
         let stats = &mut e.stats;
         if let Some(d) = natpkt::udp_of(&p) {
             if dhcp::is_for_server(&d, &net) {
@@ -853,17 +988,46 @@ impl NetStack {
         }
     }
 
+    /// A packet the guest sends out on the Ethernet link at `i`: to the
+    /// next hop (the route's gateway, else the destination itself) found
+    /// by ARP, or to everyone for a broadcast. IPv4 only (the interfaces
+    /// have no IPv6 address).
+    fn ether_out(&mut self, i: usize, mut p: Vec<u8>) {
+        super::ether::fill_checksums(&mut p);
+        let len = p.len() as u64;
+        let Some(e) = self.eths.get_mut(i) else {
+            return;
+        };
+        let Some(l) = e.ether.as_mut() else {
+            return;
+        };
+        let Some(IpAddr::V4(dst)) = dst_of(&p) else {
+            e.stats.tx_dropped += 1;
+            return;
+        };
+        let bcast = dst.is_broadcast()
+            || (!e.cfg.broadcast.is_unspecified() && dst == e.cfg.broadcast)
+            || dst.is_multicast();
+        let hop = e.cfg.lookup(dst).and_then(|r| r.gw).unwrap_or(dst);
+        if l.send_ip(p, hop, bcast, e.cfg.ip(), std::time::Instant::now()) {
+            e.stats.tx_packets += 1;
+            e.stats.tx_bytes += len;
+        } else {
+            e.stats.tx_dropped += 1;
+        }
+    }
+
     /// Packets the NATs sent: those for the guest arrive on their
     /// interface.
     fn route_nat_sent(&mut self) -> bool {
         let mut any = false;
         for i in 0..self.eths.len() {
             let e = &mut self.eths[i];
-            if e.nat.dev.sent.is_empty() {
+            let Some(nat) = e.nat.as_mut().filter(|n| !n.dev.sent.is_empty()) else {
                 continue;
-            }
+            };
             any = true;
-            let sent: Vec<Vec<u8>> = e.nat.dev.sent.drain(..).collect();
+            let sent: Vec<Vec<u8>> = nat.dev.sent.drain(..).collect();
             let me = e.cfg.ip().map(IpAddr::V4);
             for p in sent {
                 if me.is_some() && dst_of(&p) == me {
@@ -882,13 +1046,23 @@ impl NetStack {
         let nat_at = self
             .eths
             .iter_mut()
-            .filter_map(|e| e.nat.iface.poll_at(now, &e.nat.sockets))
+            .filter_map(|e| {
+                let nat = e.nat.as_mut()?;
+                nat.iface.poll_at(now, &nat.sockets)
+            })
             .min();
+        // A packet waiting for ARP: asked again, or dropped, in a second.
+        let arp_at = self
+            .eths
+            .iter()
+            .any(|e| e.ether.as_ref().is_some_and(|l| l.waiting()))
+            .then(|| now + smoltcp::time::Duration::from_secs(1));
         let at = self
             .iface
             .poll_at(now, &self.sockets)
             .into_iter()
             .chain(nat_at)
+            .chain(arp_at)
             .min()?;
         let us = u64::try_from(at.total_micros()).unwrap_or(0);
         Some(self.epoch + std::time::Duration::from_micros(us))
@@ -901,7 +1075,7 @@ impl NetStack {
     }
 
     fn reap_orphans(&mut self) {
-        for nat in self.eths.iter_mut().map(|e| &mut e.nat) {
+        for nat in self.eths.iter_mut().filter_map(|e| e.nat.as_mut()) {
             let sockets = &mut nat.sockets;
             nat.orphans.retain(|&h| {
                 let st = sockets.get::<tcp::Socket>(h).state();

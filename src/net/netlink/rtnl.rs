@@ -931,6 +931,7 @@ mod tests {
         View {
             eths: vec![EthIf {
                 n: 0,
+                mac: crate::net::packet::eth_mac(0),
                 cfg: IfCfg::configured(Ipv4Addr::new(10, 0, 2, 15), 24, Ipv4Addr::new(10, 0, 2, 2)),
                 stats: IfStats::default(),
             }],
@@ -943,6 +944,7 @@ mod tests {
         let mut v = view();
         v.eths.push(EthIf {
             n: 1,
+            mac: crate::net::packet::eth_mac(1),
             cfg: IfCfg::addressed(Ipv4Addr::new(10, 0, 3, 15), 24),
             stats: IfStats {
                 rx_packets: 7,
