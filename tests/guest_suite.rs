@@ -101,6 +101,7 @@ const COMPARED: &[&str] = &[
     "t_rt",
     "t_chroot",
     "t_cpuinfo",
+    "t_ifaces",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -266,6 +267,19 @@ compare!(
     t_chroot,
     t_cpuinfo,
 );
+
+/// The interface table, on two interfaces in the guest (`eth0=user
+/// eth1=user`): the same facts hold as on the host's interfaces.
+#[test]
+fn t_ifaces() {
+    compare_with(
+        "t_ifaces",
+        GuestOptions {
+            extra: vec!["eth0=user".into(), "eth1=user".into()],
+            ..GuestOptions::default()
+        },
+    );
+}
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
 /// first map the read-only image, and a write copies them up.

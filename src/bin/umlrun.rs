@@ -66,12 +66,13 @@ Boot a Linux guest in user mode. Switches use User-Mode Linux's syntax:
   host_seccomp=on|off         umlrun's own seccomp filter: an allow-list of
                               the host syscalls it needs (default on; off
                               only to debug a refused call)
-  eth0=user[,hostfwd=tcp:[<hostaddr>]:<hostport>-:<guestport>]...
-                              eth0 on a rootless user-mode NAT (also `slirp`):
-                              the guest is 10.0.2.15/24, the gateway 10.0.2.2;
+  eth<N>=user[,hostfwd=tcp:[<hostaddr>]:<hostport>-:<guestport>]...
+                              ethN (eth0..eth5) on a rootless user-mode NAT (also
+                              `slirp`): the guest is 10.0.(2+N).15/24, the gateway
+                              10.0.(2+N).2 (the first interface has the default route);
                               each hostfwd brings host connections to a guest port;
-                              `,addr=none`: eth0 starts down with no address, for
-                              the guest's udhcpc (the NAT's DHCP server) or ifconfig
+                              `,addr=none`: the interface starts down with no address,
+                              for the guest's udhcpc (the NAT's DHCP server) or ifconfig
 
 The management console is <uml_dir>/<umid>/mconsole: talk to it with
 `umlctl <umid> ...` or Debian's `uml_mconsole <umid> ...`.

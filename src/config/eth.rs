@@ -1,16 +1,23 @@
-//! `eth<N>=<transport>,<args>`: UML's network device switch. Only the
-//! rootless user-mode NAT is built: `eth0=user` (or `slirp`) with any
-//! number of `hostfwd=tcp:<hostaddr>:<hostport>-:<guestport>` port
-//! forwards (QEMU's syntax; an empty host address is 127.0.0.1), and
-//! `resolver=<addr>[:<port>]`: where the DNS forwarder at 10.0.2.3 sends
-//! queries (default: the host's /etc/resolv.conf), and `addr=none`: eth0
-//! starts down with no address, for the guest to configure (udhcpc from
-//! the NAT's DHCP server, or ifconfig and route), as on a real NIC.
+//! `eth<N>=<transport>,<args>`: UML's network device switch, eth0 to
+//! eth5, each its own interface. `ethN=tuntap,<tap>[,<mac>[,<hostip>]]`
+//! (UML's order) attaches it to an existing host tap device, as an
+//! Ethernet link (ARP, frames); the host IP, which UML's helper would
+//! put on a tap it made, is accepted and unused: the tap is the host's
+//! to configure. The rootless user-mode NAT is `ethN=user` (or `slirp`)
+//! with any number of
+//! `hostfwd=tcp:<hostaddr>:<hostport>-:<guestport>` port forwards
+//! (QEMU's syntax; an empty host address is 127.0.0.1), and
+//! `resolver=<addr>[:<port>]`: where the DNS forwarder (10.0.2.3 on
+//! eth0) sends queries (default: the host's /etc/resolv.conf), and
+//! `addr=none`: the interface starts down with no address, for the guest
+//! to configure (udhcpc from the NAT's DHCP server, or ifconfig and
+//! route), as on a real NIC. ethN's NAT is on 10.0.(2+N).0/24
+//! (`net::inet::natnet`).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// One TCP port forward: connections to `host` on the host reach the
-/// guest's `guest_port` on eth0.
+/// guest's `guest_port` on the interface the forward was given with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HostFwd {
     pub host: SocketAddrV4,
@@ -19,16 +26,20 @@ pub struct HostFwd {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EthTransport {
-    /// User-mode NAT: the guest's eth0 is 10.0.2.15/24, the gateway
-    /// 10.0.2.2; forwards bring host connections in.
+    /// User-mode NAT: the guest's ethN is 10.0.(2+N).15/24, the gateway
+    /// 10.0.(2+N).2; forwards bring host connections in.
     User {
         fwds: Vec<HostFwd>,
         /// The host resolver for 10.0.2.3 (None: /etc/resolv.conf's).
         resolver: Option<SocketAddrV4>,
-        /// eth0 starts up with 10.0.2.15/24 and a default route (false:
-        /// `addr=none`, down with no address).
+        /// The interface starts up with its address (and the default
+        /// route, if no lower one took it) (false: `addr=none`, down with
+        /// no address).
         configured: bool,
     },
+    /// A host tap device by name; the guest's MAC (None: QEMU's, with N
+    /// added). Starts down with no address.
+    Tuntap { dev: String, mac: Option<[u8; 6]> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,18 +51,16 @@ pub struct EthSpec {
 /// Parses `eth<rest>=<value>`; Err is the reason, for the caller's
 /// message.
 pub fn parse(rest: &str, value: &str) -> Result<EthSpec, &'static str> {
-    let index: u8 = rest.parse().map_err(|_| "use eth0..eth9")?;
-    if index > 9 {
-        return Err("use eth0..eth9");
-    }
-    if index != 0 {
-        return Err("only eth0 is built so far");
+    let index: u8 = rest.parse().map_err(|_| "use eth0..eth5")?;
+    if index >= crate::net::inet::ifcfg::ETH_MAX || rest.len() > 1 {
+        return Err("use eth0..eth5");
     }
     let mut parts = value.split(',');
     match parts.next() {
         Some("user" | "slirp") => {}
-        Some("tuntap" | "daemon" | "mcast" | "vde" | "vector") => {
-            return Err("only the user (slirp) transport is built so far")
+        Some("tuntap") => return tuntap(index, parts),
+        Some("daemon" | "mcast" | "vde" | "vector") => {
+            return Err("only the user (slirp) and tuntap transports are built so far")
         }
         _ => return Err("unknown transport (use eth0=user[,hostfwd=tcp::PORT-:PORT])"),
     }
@@ -82,6 +91,52 @@ pub fn parse(rest: &str, value: &str) -> Result<EthSpec, &'static str> {
             configured,
         },
     })
+}
+
+/// `tuntap,<tap>[,<mac>[,<hostip>]]`.
+fn tuntap<'a>(
+    index: u8,
+    mut parts: impl Iterator<Item = &'a str>,
+) -> Result<EthSpec, &'static str> {
+    let dev = parts.next().unwrap_or("");
+    if dev.is_empty() || dev.len() > 15 || dev.contains('/') {
+        return Err("name an existing tap device (ethN=tuntap,<tap>[,<mac>])");
+    }
+    let mac = match parts.next().filter(|m| !m.is_empty()) {
+        Some(m) => Some(mac_of(m).ok_or("bad MAC (use xx:xx:xx:xx:xx:xx, unicast)")?),
+        None => None,
+    };
+    if let Some(ip) = parts.next().filter(|i| !i.is_empty()) {
+        ip.parse::<Ipv4Addr>()
+            .map_err(|_| "bad host IP (ethN=tuntap,<tap>,<mac>,<hostip>)")?;
+    }
+    if parts.next().is_some() {
+        return Err("too many fields (ethN=tuntap,<tap>[,<mac>[,<hostip>]])");
+    }
+    Ok(EthSpec {
+        index,
+        transport: EthTransport::Tuntap {
+            dev: dev.into(),
+            mac,
+        },
+    })
+}
+
+/// `xx:xx:xx:xx:xx:xx`, a unicast address.
+fn mac_of(s: &str) -> Option<[u8; 6]> {
+    let mut m = [0u8; 6];
+    let mut it = s.split(':');
+    for b in &mut m {
+        let x = it.next()?;
+        if x.is_empty() || x.len() > 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(x, 16).ok()?;
+    }
+    if it.next().is_some() || m[0] & 1 != 0 || m == [0; 6] {
+        return None;
+    }
+    Some(m)
 }
 
 /// `addr[:port]`, port 53 if not given.
@@ -134,7 +189,10 @@ mod tests {
             fwds,
             resolver,
             configured,
-        } = s.transport;
+        } = s.transport
+        else {
+            panic!("user")
+        };
         assert_eq!(resolver, None);
         assert!(configured);
         assert_eq!(fwds.len(), 2);
@@ -142,15 +200,37 @@ mod tests {
         assert_eq!(fwds[0].guest_port, 80);
         assert_eq!(fwds[1].guest_port, 22);
         assert!(parse("0", "slirp").is_ok());
-        assert!(parse("1", "user").is_err());
+        assert_eq!(parse("1", "user").map(|s| s.index), Ok(1));
+        assert_eq!(parse("5", "slirp").map(|s| s.index), Ok(5));
+        assert!(parse("6", "user").is_err());
+        assert!(parse("01", "user").is_err());
         assert!(parse("x", "user").is_err());
-        assert!(parse("0", "tuntap,tap0").is_err());
+        assert_eq!(
+            parse("0", "tuntap,tap0").map(|s| s.transport),
+            Ok(EthTransport::Tuntap {
+                dev: "tap0".into(),
+                mac: None
+            })
+        );
+        assert_eq!(
+            parse("1", "tuntap,tap1,fe:fd:0:0:0:1,192.168.0.254").map(|s| s.transport),
+            Ok(EthTransport::Tuntap {
+                dev: "tap1".into(),
+                mac: Some([0xfe, 0xfd, 0, 0, 0, 1])
+            })
+        );
+        assert!(parse("0", "tuntap").is_err());
+        assert!(parse("0", "tuntap,").is_err());
+        assert!(parse("0", "tuntap,tap0,ff:ff:ff:ff:ff:ff").is_err());
+        assert!(parse("0", "tuntap,tap0,52:54:00:12:34").is_err());
+        assert!(parse("0", "tuntap,tap0,,nowhere").is_err());
+        assert!(parse("0", "daemon,x,unix,/s").is_err());
         assert!(parse("0", "user,hostfwd=udp::1-:2").is_err());
         assert!(parse("0", "user,hostfwd=tcp::0-:2").is_err());
         assert!(parse("0", "user,hostfwd=tcp::99999-:2").is_err());
         let r = |v| match parse("0", v).map(|s| s.transport) {
             Ok(EthTransport::User { resolver, .. }) => resolver,
-            Err(_) => None,
+            _ => None,
         };
         assert_eq!(
             r("user,resolver=127.0.0.1"),
@@ -164,7 +244,7 @@ mod tests {
         assert!(parse("0", "user,resolver=nowhere").is_err());
         let c = |v| match parse("0", v).map(|s| s.transport) {
             Ok(EthTransport::User { configured, .. }) => Some(configured),
-            Err(_) => None,
+            _ => None,
         };
         assert_eq!(c("user,addr=none"), Some(false));
         assert_eq!(c("user,addr=10.0.2.15"), None);

@@ -903,7 +903,7 @@ mod tests {
         );
         assert_eq!(
             err(&["a", "eth0=tuntap"]),
-            "eth0=tuntap: only the user (slirp) transport is built so far"
+            "eth0=tuntap: name an existing tap device (ethN=tuntap,<tap>[,<mac>])"
         );
         assert_eq!(
             err(&["a", "eth0=user", "eth0=slirp"]),

@@ -21,6 +21,7 @@
 //! | `memacct.rs`| the memory cgroup's limit and usage; private memory of umlrun and its stubs |
 //! | `misc.rs`   | pids, terminals, home directory and other process-level facts |
 //! | `netsock.rs`| host TCP listeners and connections for the user-mode NAT's port forwards |
+//! | `tap.rs`    | a host tap device by name (/dev/net/tun, TUNSETIFF) for `ethN=tuntap` |
 //! | `privs.rs`  | least privilege for umlrun itself: no_new_privs, `uid=`/`gid=`, installing its own seccomp filters and the SIGSYS report |
 
 pub mod clock;
@@ -40,4 +41,5 @@ pub mod ptrace;
 pub mod seccomp_stub;
 pub mod signals;
 pub mod stub;
+pub mod tap;
 pub mod xstate;

@@ -45,8 +45,8 @@ pub enum BootError {
     Stub(Errno),
     #[error("cannot create the host event loop: {0}")]
     EventLoop(#[source] std::io::Error),
-    #[error("eth0: {0}")]
-    Net(#[from] super::netfwd::FwdError),
+    #[error("{0}")]
+    Net(#[from] super::netfwd::NetError),
     /// Least privilege could not be set up (`uid=`/`gid=`, the filter).
     #[error("{0}")]
     Privs(String),

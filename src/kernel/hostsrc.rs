@@ -28,6 +28,8 @@ pub enum HostSource {
     NetForward(usize),
     /// A forwarded connection's host socket (`kernel/netfwd.rs`).
     NetConn,
+    /// ethN's host tap device (`kernel/nettap.rs`), by N.
+    Tap(u8),
 }
 
 impl Kernel {
@@ -83,6 +85,7 @@ impl Kernel {
         let mut mconsole = false;
         let mut net_conn = false;
         let mut forwards = Vec::new();
+        let mut taps = Vec::new();
         // Each event goes to its owner.
         for r in ready.drain(..) {
             match self.host_sources.get(&r.token.0).map(|(s, _)| *s) {
@@ -91,6 +94,7 @@ impl Kernel {
                 Some(HostSource::Mconsole) => mconsole = true,
                 Some(HostSource::NetForward(i)) => forwards.push(i),
                 Some(HostSource::NetConn) => net_conn = true,
+                Some(HostSource::Tap(n)) => taps.push(n),
                 None => log::debug!("host event for a token no longer registered: {r:?}"),
             }
         }
@@ -100,6 +104,9 @@ impl Kernel {
         }
         for i in forwards {
             self.net_forward_ready(i);
+        }
+        for n in taps {
+            self.net_tap_ready(n);
         }
         if net_conn {
             self.net_settle();

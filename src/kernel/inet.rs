@@ -61,7 +61,7 @@ impl Kernel {
     pub fn net_settle(&mut self) {
         for _ in 0..SETTLE_ROUNDS {
             let _ = self.inet.as_mut().is_some_and(|s| s.poll());
-            let opened = self.net_outbound() | self.net_udp();
+            let opened = self.net_outbound() | self.net_udp() | self.net_tap_out();
             let pumped = self.net_pump() || opened;
             if !pumped {
                 break;

@@ -13,6 +13,7 @@
 //! | `hostsrc.rs`  | host event sources registered with the host event loop; the idle wait |
 //! | `inet.rs`     | the guest TCP/IP stack: made on first use, run after socket calls and on its timers |
 //! | `netfwd.rs`   | the user-mode NAT's host side: port-forward listeners, pumping forwarded connections |
+//! | `nettap.rs`   | the tuntap transport's host side: a tap device's frames to and from ethN's Ethernet link |
 //! | `sockmem.rs`  | socket buffers charged to guest memory: physmem frames held in proportion to the bytes queued |
 //! | `netproc.rs`  | the rows of /proc/net's inet files: interface counters, TCP/UDP sockets, routes |
 //! | `netudp.rs`   | the user-mode NAT's UDP: a host socket per guest port, the DNS forwarder at 10.0.2.3 |
@@ -85,6 +86,7 @@ pub mod memwait;
 pub mod mountfs;
 pub mod netfwd;
 pub mod netproc;
+pub mod nettap;
 pub mod netudp;
 pub mod oom;
 pub mod orphans;

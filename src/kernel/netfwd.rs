@@ -1,7 +1,7 @@
-//! The user-mode NAT's host side (`eth0=user,hostfwd=...`): each port
+//! The user-mode NAT's host side (`ethN=user,hostfwd=...`): each port
 //! forward is a host listener on the host event loop; each connection it
 //! accepts is paired with a NAT-side TCP connection to the guest's port
-//! on eth0 (`NetStack::nat_connect`), and bytes are pumped between the
+//! on that ethN (`NetStack::nat_connect`), and bytes are pumped between the
 //! two without blocking: host → guest while the NAT socket has room,
 //! guest → host while the host socket takes them; each side's end of
 //! stream is passed on as a half-close. The host fds are watched for
@@ -9,9 +9,10 @@
 //! writing only while guest data waits, so level-triggered readiness
 //! never spins.
 //!
-//! Outbound: a guest SYN leaving on eth0 for an address and port with no
-//! NAT connection yet is held by the stack; `net_outbound` starts the
-//! host connection (10.0.2.2 means the host's 127.0.0.1) without waiting
+//! Outbound: a guest SYN leaving on an ethN for an address and port with
+//! no NAT connection yet is held by the stack; `net_outbound` starts the
+//! host connection (the NAT's gateway, 10.0.2.2 on eth0, means the
+//! host's 127.0.0.1) without waiting
 //! for it: the host socket is watched for writing, and once it is open
 //! the SYN reaches a NAT socket listening on that destination, which is
 //! pumped like a forward; if the host's connect fails, the guest's
@@ -19,7 +20,6 @@
 //! EHOSTUNREACH, ENETUNREACH: `guest_errno`). The kernel thread never
 //! waits on a host connect.
 
-use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::State;
 
 use super::core::Kernel;
@@ -28,6 +28,7 @@ use crate::config::eth::{EthSpec, EthTransport};
 use crate::errno::Errno;
 use crate::host::event_loop::{Interest, Token};
 use crate::host::netsock::{HostListener, HostStream};
+use crate::net::inet::stack::NatHandle;
 
 /// Most bytes moved per host read.
 const CHUNK: usize = 64 << 10;
@@ -56,12 +57,14 @@ fn guest_errno(e: &std::io::Error) -> Errno {
 
 struct Forward {
     listener: HostListener,
+    /// The interface (ethN) and the guest's port there.
+    n: u8,
     guest_port: u16,
 }
 
 struct Conn {
     stream: HostStream,
-    h: SocketHandle,
+    h: NatHandle,
     token: Token,
     interest: Interest,
     host_eof: bool,
@@ -83,6 +86,8 @@ pub struct NetHost {
     opening: Vec<Opening>,
     /// UDP flows and the DNS forwarder (`netudp.rs`).
     pub udp: super::netudp::UdpNat,
+    /// The tap devices of `ethN=tuntap` (`nettap.rs`).
+    pub taps: Vec<super::nettap::TapDev>,
 }
 
 impl NetHost {
@@ -97,10 +102,20 @@ impl NetHost {
     }
 }
 
-/// Why eth0 could not be set up.
+/// Why an ethN could not be set up.
 #[derive(Debug, thiserror::Error)]
-#[error("hostfwd=tcp:{addr}-:{port}: {source}")]
+pub enum NetError {
+    #[error(transparent)]
+    Fwd(#[from] FwdError),
+    #[error(transparent)]
+    Tap(#[from] super::nettap::TapError),
+}
+
+/// Why a port forward could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("eth{n}: hostfwd=tcp:{addr}-:{port}: {source}")]
 pub struct FwdError {
+    pub n: u8,
     pub addr: std::net::SocketAddrV4,
     pub port: u16,
     #[source]
@@ -108,20 +123,34 @@ pub struct FwdError {
 }
 
 impl Kernel {
-    /// Brings up the `eth<N>=` devices: eth0 on the user-mode NAT and
-    /// its port forwards' host listeners.
-    pub fn net_attach(&mut self, specs: &[EthSpec]) -> Result<(), FwdError> {
+    /// Brings up the `eth<N>=` devices, in the order of their numbers
+    /// (the first configured one gets the default route): each on its
+    /// user-mode NAT, with its port forwards' host listeners.
+    pub fn net_attach(&mut self, specs: &[EthSpec]) -> Result<(), NetError> {
+        let mut specs: Vec<&EthSpec> = specs.iter().collect();
+        specs.sort_by_key(|s| s.index);
         for spec in specs {
-            let EthTransport::User {
-                fwds,
-                resolver,
-                configured,
-            } = &spec.transport;
+            let n = spec.index;
+            let (fwds, resolver, configured) = match &spec.transport {
+                EthTransport::User {
+                    fwds,
+                    resolver,
+                    configured,
+                } => (fwds, resolver, configured),
+                EthTransport::Tuntap { dev, mac } => {
+                    let mac = mac.unwrap_or_else(|| crate::net::packet::eth_mac(n));
+                    self.tap_attach(n, dev, mac)?;
+                    continue;
+                }
+            };
             let seed = self.rng.next_u64();
-            self.net().attach_user_nat(seed, *configured);
-            self.net_host.udp.resolver = resolver.or_else(crate::host::netsock::host_resolver);
+            self.net().attach_user_nat(n, seed, *configured);
+            if let Some(r) = self.net_host.udp.resolvers.get_mut(usize::from(n)) {
+                *r = resolver.or_else(crate::host::netsock::host_resolver);
+            }
             for f in fwds {
                 let err = |source| FwdError {
+                    n,
                     addr: f.host,
                     port: f.guest_port,
                     source,
@@ -136,6 +165,7 @@ impl Kernel {
                 .map_err(err)?;
                 self.net_host.forwards.push(Forward {
                     listener,
+                    n,
                     guest_port: f.guest_port,
                 });
             }
@@ -149,7 +179,7 @@ impl Kernel {
             let Some(fwd) = self.net_host.forwards.get(i) else {
                 return;
             };
-            let port = fwd.guest_port;
+            let (n, port) = (fwd.n, fwd.guest_port);
             let stream = match fwd.listener.accept() {
                 Ok(Some(s)) => s,
                 Ok(None) => break,
@@ -158,7 +188,7 @@ impl Kernel {
                     break;
                 }
             };
-            let Some(h) = self.net().nat_connect(port) else {
+            let Some(h) = self.net().nat_connect(n, port) else {
                 continue;
             };
             let token = match self.register_host_source(
@@ -195,7 +225,8 @@ impl Kernel {
         let reqs = st.take_outbound();
         let mut changed = !reqs.is_empty();
         for r in reqs {
-            let dst = match super::netudp::host_dst(r.dst, self.net_host.udp.resolver) {
+            let resolver = self.resolver_of(r.n);
+            let dst = match super::netudp::host_dst(&r.net, r.dst, resolver) {
                 Some(std::net::SocketAddr::V4(a)) => a,
                 // Nowhere on the host: refused at once.
                 _ => {

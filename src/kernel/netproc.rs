@@ -1,9 +1,9 @@
 //! The interface ioctls' glue (`Kernel::if_ioctl`: guest memory in and
 //! out of `net::inet::ifreq`), and what /proc/net shows of the inet stack: the interfaces' counters, the
 //! TCP and UDP sockets that fds refer to (as /proc/net/unix, sockets
-//! only in an accept queue or closing are not listed), eth0's routes.
+//! only in an accept queue or closing are not listed), the ethN's routes.
 //! The text is `net::inet::procnet`'s; this gathers the rows. A guest
-//! that never made an inet socket and has no eth0 sees lo's zeros
+//! that never made an inet socket and has no ethN sees lo's zeros
 //! (the stack is not made for a look).
 
 use std::collections::BTreeSet;
@@ -28,12 +28,8 @@ impl Kernel {
         if req == SIOCADDRT || req == SIOCDELRT {
             return self.route_ioctl(tid, req, arg);
         }
-        let eth0 = self
-            .inet
-            .as_ref()
-            .filter(|s| s.has_eth0())
-            .map(|s| s.eth0_cfg.clone());
-        let ifs = ifreq::interfaces(eth0.as_ref());
+        let eths = self.inet.as_ref().map(|s| s.eths()).unwrap_or_default();
+        let ifs = ifreq::interfaces(&eths);
         if req == SIOCGIFCONF {
             // struct ifconf { int ifc_len; char *ifc_buf; }
             let raw = self.read_user_vec(tid, arg, 16)?;
@@ -50,12 +46,14 @@ impl Kernel {
         let raw = self.read_user_vec(tid, arg, IFREQ_LEN)?;
         let ifr: [u8; IFREQ_LEN] = raw.try_into().map_err(|_| Errno::EFAULT)?;
         let privileged = self.task(tid)?.cred.euid == 0;
-        if eth0.is_some() && ifreq::is_eth0_set(req, &ifr) {
+        if let Some(i) = ifreq::eth_set_target(&eths, req, &ifr) {
             if !privileged {
                 return Err(Errno::EPERM);
             }
-            self.net()
-                .configure_eth0(|e| ifreq::ifreq_set(e, req, &ifr))?;
+            self.net().configure(|ifs| {
+                let e = ifs.get_mut(i).ok_or(Errno::ENODEV)?;
+                ifreq::ifreq_set(&mut e.cfg, req, &ifr)
+            })?;
             self.net_settle();
             return ok(0);
         }
@@ -65,7 +63,8 @@ impl Kernel {
         ok(0)
     }
 
-    /// SIOCADDRT/SIOCDELRT: a `struct rtentry` through eth0.
+    /// SIOCADDRT/SIOCDELRT: a `struct rtentry` through an ethN (the one
+    /// `rt_dev` names, else the one the gateway is on).
     fn route_ioctl(&mut self, tid: Pid, req: u32, arg: u64) -> SysResult {
         if self.task(tid)?.cred.euid != 0 {
             return Err(Errno::EPERM);
@@ -80,29 +79,25 @@ impl Kernel {
         } else {
             None
         };
-        if dev.as_deref().is_some_and(|d| d != b"eth0") {
+        if dev.as_deref() == Some(b"lo") {
             // lo's routes live in the local table, not changed here.
-            return Err(if dev.as_deref() == Some(b"lo") {
-                Errno::EOPNOTSUPP
-            } else {
-                Errno::ENODEV
-            });
+            return Err(Errno::EOPNOTSUPP);
         }
-        let has_eth0 = self.inet.as_ref().is_some_and(|s| s.has_eth0());
-        if !has_eth0 {
-            return Err(if dev.is_some() {
-                Errno::ENODEV
-            } else {
-                Errno::ENETUNREACH
-            });
+        let eths = self.inet.as_ref().map(|s| s.eths()).unwrap_or_default();
+        let dev = match dev {
+            Some(d) => Some(ifcfg::by_name(&eths, &d).ok_or(Errno::ENODEV)?),
+            None => None,
+        };
+        if eths.is_empty() {
+            return Err(Errno::ENETUNREACH);
         }
-        let r = self.net().configure_eth0(|e| {
+        let r = self.net().configure(|ifs| {
             if req == SIOCADDRT {
-                e.add_route(rt.route, dev.is_some())
+                ifcfg::add_route(ifs, rt.route, dev)
             } else {
                 let gw = rt.route.gw;
                 let metric = (rt.route.metric != 0).then_some(rt.route.metric);
-                e.del_route(rt.route.dst, rt.route.prefix, gw, metric)
+                ifcfg::del_route(ifs, rt.route.dst, rt.route.prefix, gw, metric, dev)
             }
         });
         self.net_settle();
@@ -156,21 +151,17 @@ impl Kernel {
                 });
             }
         }
-        let (lo, eth0, cfg) = match self.inet.as_ref() {
-            Some(st) => (
-                st.lo,
-                st.has_eth0().then_some(st.eth0),
-                st.has_eth0().then(|| st.eth0_cfg.clone()),
-            ),
-            None => (Default::default(), None, None),
+        let (lo, eths) = match self.inet.as_ref() {
+            Some(st) => (st.lo, st.eths()),
+            None => (Default::default(), Vec::new()),
         };
         vec![
-            ("dev", procnet::dev(&lo, eth0.as_ref())),
+            ("dev", procnet::dev(&lo, &eths)),
             ("tcp", procnet::tcp(&rows[0], false)),
             ("tcp6", procnet::tcp(&rows[1], true)),
             ("udp", procnet::udp(&rows[2], false)),
             ("udp6", procnet::udp(&rows[3], true)),
-            ("route", procnet::route(cfg.as_ref())),
+            ("route", procnet::route(&eths)),
             ("if_inet6", procnet::if_inet6()),
         ]
         .into_iter()

@@ -1,11 +1,12 @@
 //! The user-mode NAT's UDP, slirp's way: each guest UDP port that sends
-//! out through eth0 gets a host UDP socket (a "flow"), watched on the
-//! host event loop; the guest's datagrams go out through it and what
-//! comes back is handed to the guest as from the address the guest sent
-//! to. 10.0.2.2 is the host's 127.0.0.1, and 10.0.2.3:53 is the DNS
-//! forwarder: its queries go to the host's resolver (`resolver=` of
-//! `eth0=user`, else the first IPv4 nameserver of the host's
-//! /etc/resolv.conf), its answers come back from 10.0.2.3:53.
+//! out through an ethN's NAT gets a host UDP socket (a "flow", one per
+//! interface and port), watched on the host event loop; the guest's
+//! datagrams go out through it and what comes back is handed to the
+//! guest on that interface as from the address the guest sent to. The
+//! NAT's gateway (10.0.2.2 on eth0) is the host's 127.0.0.1, and its DNS
+//! forwarder (10.0.2.3:53 on eth0) sends queries to the host's resolver
+//! (`resolver=` of `ethN=user`, else the first IPv4 nameserver of the
+//! host's /etc/resolv.conf), its answers come back from the forwarder.
 //!
 //! Bounded: at most `FLOWS_MAX` flows (the least recently used goes),
 //! a flow idle for `FLOW_IDLE` is closed, and each flow remembers at
@@ -19,7 +20,8 @@ use super::core::Kernel;
 use super::hostsrc::HostSource;
 use crate::host::event_loop::{Interest, Token};
 use crate::host::netsock::HostUdp;
-use crate::net::inet::stack::{DNS_IP, ETH0_IP, ETH0_PREFIX, GATEWAY_IP};
+use crate::net::inet::ifcfg::ETH_MAX;
+use crate::net::inet::natnet::NatNet;
 
 const FLOWS_MAX: usize = 64;
 const FLOW_IDLE: Duration = Duration::from_secs(120);
@@ -29,6 +31,9 @@ const PEERS_MAX: usize = 32;
 const RECV_BATCH: usize = 64;
 
 struct Flow {
+    /// The interface (ethN) and the guest's port.
+    n: u8,
+    net: NatNet,
     guest_port: u16,
     sock: HostUdp,
     token: Token,
@@ -41,8 +46,9 @@ struct Flow {
 #[derive(Default)]
 pub struct UdpNat {
     flows: Vec<Flow>,
-    /// The host resolver behind 10.0.2.3:53 (None: DNS is dropped).
-    pub resolver: Option<SocketAddrV4>,
+    /// The host resolver behind each ethN's DNS forwarder (None: DNS is
+    /// dropped).
+    pub resolvers: [Option<SocketAddrV4>; ETH_MAX as usize],
 }
 
 impl UdpNat {
@@ -54,16 +60,19 @@ impl UdpNat {
 
 /// Where a guest datagram to `dst` goes on the host; None: nowhere (the
 /// guest's own network, broadcast, multicast, DNS without a resolver).
-pub fn host_dst(dst: SocketAddrV4, resolver: Option<SocketAddrV4>) -> Option<SocketAddr> {
+pub fn host_dst(
+    net: &NatNet,
+    dst: SocketAddrV4,
+    resolver: Option<SocketAddrV4>,
+) -> Option<SocketAddr> {
     let ip = *dst.ip();
-    if ip == GATEWAY_IP {
+    if ip == net.gateway {
         return Some(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), dst.port()));
     }
-    if ip == DNS_IP {
+    if ip == net.dns {
         return resolver.filter(|_| dst.port() == 53).map(SocketAddr::V4);
     }
-    let net = u32::from(ETH0_IP) >> (32 - ETH0_PREFIX);
-    if u32::from(ip) >> (32 - ETH0_PREFIX) == net
+    if net.contains(ip)
         || ip.is_broadcast()
         || ip.is_multicast()
         || ip.is_unspecified()
@@ -75,22 +84,26 @@ pub fn host_dst(dst: SocketAddrV4, resolver: Option<SocketAddrV4>) -> Option<Soc
 }
 
 /// The guest's name for a host address a datagram came from: the one
-/// the guest sent to, else 10.0.2.2 for the host's loopback, else the
-/// address itself (IPv6 senders: None, eth0 has no IPv6).
-fn guest_src(peers: &[(SocketAddr, SocketAddrV4)], from: SocketAddr) -> Option<SocketAddrV4> {
+/// the guest sent to, else the NAT's gateway for the host's loopback,
+/// else the address itself (IPv6 senders: None, the ethN have no IPv6).
+fn guest_src(
+    net: &NatNet,
+    peers: &[(SocketAddr, SocketAddrV4)],
+    from: SocketAddr,
+) -> Option<SocketAddrV4> {
     if let Some(&(_, g)) = peers.iter().rev().find(|(h, _)| *h == from) {
         return Some(g);
     }
     match from {
-        SocketAddr::V4(a) if a.ip().is_loopback() => Some(SocketAddrV4::new(GATEWAY_IP, a.port())),
+        SocketAddr::V4(a) if a.ip().is_loopback() => Some(SocketAddrV4::new(net.gateway, a.port())),
         SocketAddr::V4(a) => Some(a),
         SocketAddr::V6(_) => None,
     }
 }
 
-/// An ICMP error for the guest: its UDP port, the destination it sent
-/// to (as the guest sees it), the ICMP type and code.
-type Notice = (u16, SocketAddrV4, u8, u8);
+/// An ICMP error for the guest: the interface, its UDP port, the
+/// destination it sent to (as the guest sees it), the ICMP type and code.
+type Notice = (u8, u16, SocketAddrV4, u8, u8);
 /// Most queued ICMP errors taken from one host socket at a time.
 const ERRQ_BATCH: usize = 16;
 
@@ -104,7 +117,7 @@ fn icmp_errors(f: &mut Flow, notices: &mut Vec<Notice>) -> bool {
         };
         let to = SocketAddr::V4(dst);
         if let Some(&(_, g)) = f.peers.iter().find(|p| p.0 == to) {
-            notices.push((f.guest_port, g, ty, code));
+            notices.push((f.n, f.guest_port, g, ty, code));
             any = true;
         }
     }
@@ -122,11 +135,13 @@ impl Kernel {
         let mut moved = !out.is_empty();
         let mut notices = Vec::new();
         let now = Instant::now();
-        for d in out {
-            let Some(to) = host_dst(d.dst, self.net_host.udp.resolver) else {
+        for o in out {
+            let (n, net, d) = (o.n, o.net, o.d);
+            let resolver = self.resolver_of(n);
+            let Some(to) = host_dst(&net, d.dst, resolver) else {
                 continue;
             };
-            let Some(i) = self.udp_flow(d.src.port(), now) else {
+            let Some(i) = self.udp_flow(n, net, d.src.port(), now) else {
                 continue;
             };
             let f = &mut self.net_host.udp.flows[i];
@@ -165,8 +180,8 @@ impl Kernel {
                 };
                 moved = true;
                 f.last = now;
-                if let Some(src) = guest_src(&f.peers, from) {
-                    self.net().udp_in(src, f.guest_port, &buf[..n]);
+                if let Some(src) = guest_src(&f.net, &f.peers, from) {
+                    self.net().udp_in(f.n, src, f.guest_port, &buf[..n]);
                 }
             }
         }
@@ -185,16 +200,26 @@ impl Kernel {
 
     /// Hands the host's ICMP errors to the guest's senders.
     fn udp_notices(&mut self, notices: Vec<Notice>) {
-        for (port, dst, ty, code) in notices {
-            self.net().udp_icmp_error(port, dst, ty, code);
+        for (n, port, dst, ty, code) in notices {
+            self.net().udp_icmp_error(n, port, dst, ty, code);
         }
     }
 
-    /// The flow of the guest's UDP `port`, opened if needed (the least
-    /// recently used goes when there are `FLOWS_MAX`).
-    fn udp_flow(&mut self, port: u16, now: Instant) -> Option<usize> {
+    /// The host resolver behind ethN's DNS forwarder.
+    pub(super) fn resolver_of(&self, n: u8) -> Option<SocketAddrV4> {
+        self.net_host
+            .udp
+            .resolvers
+            .get(usize::from(n))
+            .copied()
+            .flatten()
+    }
+
+    /// The flow of the guest's UDP `port` on ethN, opened if needed (the
+    /// least recently used goes when there are `FLOWS_MAX`).
+    fn udp_flow(&mut self, n: u8, net: NatNet, port: u16, now: Instant) -> Option<usize> {
         let flows = &self.net_host.udp.flows;
-        if let Some(i) = flows.iter().position(|f| f.guest_port == port) {
+        if let Some(i) = flows.iter().position(|f| f.n == n && f.guest_port == port) {
             return Some(i);
         }
         if flows.len() >= FLOWS_MAX {
@@ -215,6 +240,8 @@ impl Kernel {
             }
         };
         self.net_host.udp.flows.push(Flow {
+            n,
+            net,
             guest_port: port,
             sock,
             token,
@@ -232,7 +259,8 @@ mod tests {
     #[test]
     fn destinations_map_to_the_host() {
         let r = Some("127.0.0.1:5353".parse().unwrap());
-        let d = |s: &str| host_dst(s.parse().unwrap(), r);
+        let eth0 = NatNet::of_eth(0);
+        let d = |s: &str| host_dst(&eth0, s.parse().unwrap(), r);
         assert_eq!(d("10.0.2.2:7"), Some("127.0.0.1:7".parse().unwrap()));
         assert_eq!(d("10.0.2.3:53"), Some("127.0.0.1:5353".parse().unwrap()));
         assert_eq!(d("10.0.2.3:54"), None);
@@ -240,7 +268,14 @@ mod tests {
         assert_eq!(d("10.0.2.9:9"), None);
         assert_eq!(d("255.255.255.255:67"), None);
         assert_eq!(d("224.0.0.251:5353"), None);
-        assert_eq!(host_dst("10.0.2.3:53".parse().unwrap(), None), None);
+        assert_eq!(host_dst(&eth0, "10.0.2.3:53".parse().unwrap(), None), None);
+        // eth1's NAT: its own gateway and forwarder; eth0's network is
+        // somewhere else (not the host's loopback).
+        let eth1 = NatNet::of_eth(1);
+        let d1 = |s: &str| host_dst(&eth1, s.parse().unwrap(), r);
+        assert_eq!(d1("10.0.3.2:7"), Some("127.0.0.1:7".parse().unwrap()));
+        assert_eq!(d1("10.0.3.3:53"), Some("127.0.0.1:5353".parse().unwrap()));
+        assert_eq!(d1("10.0.3.9:9"), None);
     }
 
     #[test]
@@ -249,7 +284,7 @@ mod tests {
             "127.0.0.1:5353".parse().unwrap(),
             "10.0.2.3:53".parse().unwrap(),
         )];
-        let g = |s: &str| guest_src(&peers, s.parse().unwrap());
+        let g = |s: &str| guest_src(&NatNet::of_eth(0), &peers, s.parse().unwrap());
         assert_eq!(g("127.0.0.1:5353"), Some("10.0.2.3:53".parse().unwrap()));
         assert_eq!(g("127.0.0.1:9"), Some("10.0.2.2:9".parse().unwrap()));
         assert_eq!(g("192.0.2.1:9"), Some("192.0.2.1:9".parse().unwrap()));

@@ -26,11 +26,24 @@ pub const ARPHRD_ETHER: u16 = 1;
 /// sll_pkttype.
 pub const PACKET_HOST: u8 = 0;
 pub const PACKET_BROADCAST: u8 = 1;
+pub const PACKET_OTHERHOST: u8 = 3;
 pub const PACKET_OUTGOING: u8 = 4;
 
 /// eth0's MAC (QEMU's default NIC address) and the NAT's (slirp's
 /// 52:55:0a:00:02:02: its gateway address in the low bytes).
 pub const ETH0_MAC: [u8; 6] = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+
+/// ethN's MAC: eth0's with N added to the last byte.
+pub fn eth_mac(n: u8) -> [u8; 6] {
+    let mut m = ETH0_MAC;
+    m[5] = m[5].wrapping_add(n);
+    m
+}
+
+/// The MAC of the interface with `ifindex` (ethN is N + 2).
+pub fn mac_of_ifindex(ifindex: i32) -> [u8; 6] {
+    eth_mac(u8::try_from(ifindex.saturating_sub(2)).unwrap_or(0))
+}
 pub const NAT_MAC: [u8; 6] = [0x52, 0x55, 10, 0, 2, 2];
 pub const BROADCAST_MAC: [u8; 6] = [0xff; 6];
 
@@ -110,16 +123,17 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// An Ethernet frame around an IPv4 packet on eth0: in from the NAT
-    /// (to eth0's MAC, or broadcast) or out from the guest.
+    /// An Ethernet frame around an IPv4 packet on ethN: in from the NAT
+    /// (to ethN's MAC, or broadcast) or out from the guest.
     pub fn ipv4(ifindex: i32, packet: &[u8], outgoing: bool) -> Frame {
         let bcast = packet.len() >= 20 && packet[16..20] == [255; 4];
+        let me = mac_of_ifindex(ifindex);
         let (dst, src, pkttype) = if outgoing {
-            (NAT_MAC, ETH0_MAC, PACKET_OUTGOING)
+            (NAT_MAC, me, PACKET_OUTGOING)
         } else if bcast {
             (BROADCAST_MAC, NAT_MAC, PACKET_BROADCAST)
         } else {
-            (ETH0_MAC, NAT_MAC, PACKET_HOST)
+            (me, NAT_MAC, PACKET_HOST)
         };
         Frame {
             ifindex,
@@ -310,7 +324,7 @@ impl PacketSocket {
                     ],
                     _ => return Err(Errno::EINVAL),
                 };
-                ethernet(dst, ETH0_MAC, proto, data)
+                ethernet(dst, mac_of_ifindex(ifindex), proto, data)
             }
         };
         if bytes.len() > FRAME_MAX {

@@ -18,7 +18,6 @@ use crate::kernel::files::rawip::{self, RawIpFile};
 use crate::kernel::task::{Pid, Wait};
 use crate::kernel::Kernel;
 use crate::net::bpf;
-use crate::net::inet::ifcfg::IFINDEX_ETH0;
 use crate::net::packet::*;
 use crate::net::*;
 use crate::vfs::file::FileDescription;
@@ -44,10 +43,16 @@ fn file(ops: &Rc<dyn FileDescription>) -> &PacketFile {
         .expect("the socket table sends only packet sockets here")
 }
 
-/// Does interface `ifindex` exist (lo, or eth0 when there is one)?
+/// Does interface `ifindex` exist (lo, or an ethN)?
 fn iface_exists(k: &Kernel, ifindex: i32) -> bool {
-    ifindex == crate::net::inet::ifcfg::IFINDEX_LO
-        || (ifindex == IFINDEX_ETH0 && k.inet.as_ref().is_some_and(|s| s.has_eth0()))
+    ifindex == crate::net::inet::ifcfg::IFINDEX_LO || is_eth(k, ifindex)
+}
+
+/// Is `ifindex` an ethN's?
+fn is_eth(k: &Kernel, ifindex: i32) -> bool {
+    k.inet
+        .as_ref()
+        .is_some_and(|s| s.eths().iter().any(|e| e.ifindex() == ifindex))
 }
 
 const IPPROTO_RAW: u64 = 255;
@@ -258,10 +263,15 @@ impl SockCalls for Packet {
             ..Default::default()
         };
         let mut len = 12;
-        if ifindex == IFINDEX_ETH0 && iface_exists(k, ifindex) {
+        if is_eth(k, ifindex) {
             sll.hatype = ARPHRD_ETHER;
             sll.halen = 6;
-            sll.addr[..6].copy_from_slice(&ETH0_MAC);
+            let mac = k
+                .inet
+                .as_ref()
+                .and_then(|s| s.eths().into_iter().find(|e| e.ifindex() == ifindex))
+                .map_or_else(|| mac_of_ifindex(ifindex), |e| e.mac);
+            sll.addr[..6].copy_from_slice(&mac);
             len = 18;
         } else if ifindex != 0 {
             sll.hatype = 772; // ARPHRD_LOOPBACK
@@ -378,11 +388,15 @@ impl SockCalls for Packet {
             (SOL_SOCKET, SO_BINDTODEVICE) => {
                 let raw = k.read_user_vec(tid, ptr, len.min(16))?;
                 let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+                let eths = k.inet.as_ref().map(|s| s.eths()).unwrap_or_default();
                 let idx = match &raw[..end] {
                     b"" => 0,
                     b"lo" => crate::net::inet::ifcfg::IFINDEX_LO,
-                    b"eth0" if iface_exists(k, IFINDEX_ETH0) => IFINDEX_ETH0,
-                    _ => return Err(Errno::ENODEV),
+                    name => {
+                        let i = crate::net::inet::ifcfg::by_name(&eths, name)
+                            .ok_or(Errno::ENODEV)?;
+                        eths[i].ifindex()
+                    }
                 };
                 pf.sock.borrow_mut().ifindex = idx;
             }

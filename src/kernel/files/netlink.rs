@@ -2,7 +2,7 @@
 //! fd, each with its own wait queue, the port ids in use, and the
 //! kernel's answer to a sent buffer of requests (`Kernel::netlink_send`:
 //! a snapshot of the interfaces for `net::netlink::rtnl`, then any
-//! change written back to eth0 and the stack run). The protocol is
+//! change written back to the ethN and the stack run). The protocol is
 //! `crate::net::netlink`; the socket calls are `crate::syscalls::netlink`.
 
 use std::cell::RefCell;
@@ -106,14 +106,13 @@ impl NetlinkFile {
 }
 
 impl Kernel {
-    /// What rtnetlink sees: eth0's configuration and the counters. The
-    /// stack is not made for a look.
+    /// What rtnetlink sees: the ethN's configuration and the counters.
+    /// The stack is not made for a look.
     fn rtnl_view(&self) -> View {
         match self.inet.as_ref() {
             Some(st) => View {
-                eth0: st.has_eth0().then(|| st.eth0_cfg.clone()),
+                eths: st.eths(),
                 lo_stats: st.lo,
-                eth0_stats: st.eth0,
             },
             None => View::default(),
         }
@@ -121,13 +120,13 @@ impl Kernel {
 
     /// A buffer of requests sent to the kernel on netlink socket `f`:
     /// each answered (replies, acks and errors queued on the socket, a
-    /// dump started), as Linux's netlink_rcv_skb walks them; eth0 is
-    /// changed once at the end if any request changed it.
+    /// dump started), as Linux's netlink_rcv_skb walks them; the ethN
+    /// are changed once at the end if any request changed them.
     pub fn netlink_send(&mut self, tid: Pid, f: &NetlinkFile, data: &[u8]) -> KResult<()> {
         let portid = f.portid(self, tid)?;
         let privileged = self.task(tid)?.cred.euid == 0;
         let mut view = self.rtnl_view();
-        let before = view.eth0.clone();
+        let before: Vec<_> = view.eths.iter().map(|e| e.cfg.clone()).collect();
         {
             let mut s = f.sock.borrow_mut();
             for (hdr, msg) in nl::messages(data) {
@@ -147,14 +146,15 @@ impl Kernel {
                 }
             }
         }
-        if view.eth0 != before {
-            if let Some(new) = view.eth0 {
-                self.net().configure_eth0(|e| {
-                    *e = new;
-                    Ok(())
-                })?;
-                self.net_settle();
-            }
+        let after: Vec<_> = view.eths.into_iter().map(|e| e.cfg).collect();
+        if after != before {
+            self.net().configure(|ifs| {
+                for (e, new) in ifs.iter_mut().zip(after) {
+                    e.cfg = new;
+                }
+                Ok(())
+            })?;
+            self.net_settle();
         }
         self.wake_queue(&f.q, ALL_EVENTS);
         Ok(())

@@ -11,8 +11,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use smoltcp::wire::{DhcpMessageType, DhcpOption, DhcpPacket, DhcpRepr};
 
+use super::natnet::NatNet;
 use super::natpkt::{self, UdpOut};
-use super::stack::{DNS_IP, ETH0_IP, ETH0_PREFIX, GATEWAY_IP};
 
 pub const SERVER_PORT: u16 = 67;
 pub const CLIENT_PORT: u16 = 68;
@@ -23,30 +23,31 @@ const OPT_BROADCAST: u8 = 28;
 
 /// Is this guest datagram for the DHCP server (port 67 at the gateway
 /// or broadcast)?
-pub fn is_for_server(d: &UdpOut) -> bool {
-    d.dst.port() == SERVER_PORT && (*d.dst.ip() == GATEWAY_IP || d.dst.ip().is_broadcast())
+pub fn is_for_server(d: &UdpOut, net: &NatNet) -> bool {
+    d.dst.port() == SERVER_PORT && (*d.dst.ip() == net.gateway || d.dst.ip().is_broadcast())
 }
 
 /// The server's answer to a datagram the guest sent it: an IPv4 packet
 /// from 10.0.2.2:67 (broadcast unless the client has an address), or
 /// None (not DHCP, or a message that wants no answer: release, decline).
-pub fn answer(d: &UdpOut) -> Option<Vec<u8>> {
-    if !is_for_server(d) {
+pub fn answer(d: &UdpOut, net: &NatNet) -> Option<Vec<u8>> {
+    if !is_for_server(d, net) {
         return None;
     }
     let pkt = DhcpPacket::new_checked(&d.payload[..]).ok()?;
     let req = DhcpRepr::parse(&pkt).ok()?;
-    let mask = Ipv4Addr::from(super::ifcfg::mask_of(ETH0_PREFIX));
+    let mask = net.mask();
+    let (lease, gateway) = (net.guest, net.gateway);
     let (kind, yours) = match req.message_type {
-        DhcpMessageType::Discover => (DhcpMessageType::Offer, ETH0_IP),
+        DhcpMessageType::Discover => (DhcpMessageType::Offer, lease),
         DhcpMessageType::Request => {
             let asked = req.requested_ip.unwrap_or(req.client_ip);
-            let other_server = req.server_identifier.is_some_and(|s| s != GATEWAY_IP);
+            let other_server = req.server_identifier.is_some_and(|s| s != gateway);
             if other_server {
                 return None;
             }
-            if asked == ETH0_IP {
-                (DhcpMessageType::Ack, ETH0_IP)
+            if asked == lease {
+                (DhcpMessageType::Ack, lease)
             } else {
                 (DhcpMessageType::Nak, Ipv4Addr::UNSPECIFIED)
             }
@@ -55,8 +56,8 @@ pub fn answer(d: &UdpOut) -> Option<Vec<u8>> {
         _ => return None,
     };
     let nak = kind == DhcpMessageType::Nak;
-    let dns = DNS_IP.octets();
-    let bcast = Ipv4Addr::from(u32::from(ETH0_IP) | !u32::from(mask)).octets();
+    let dns = net.dns.octets();
+    let bcast = Ipv4Addr::from(u32::from(lease) | !u32::from(mask)).octets();
     let extra = [
         DhcpOption {
             kind: OPT_DNS,
@@ -74,22 +75,18 @@ pub fn answer(d: &UdpOut) -> Option<Vec<u8>> {
         client_hardware_address: req.client_hardware_address,
         client_ip: Ipv4Addr::UNSPECIFIED,
         your_ip: yours,
-        server_ip: if nak {
-            Ipv4Addr::UNSPECIFIED
-        } else {
-            GATEWAY_IP
-        },
-        router: (!nak).then_some(GATEWAY_IP),
+        server_ip: if nak { Ipv4Addr::UNSPECIFIED } else { gateway },
+        router: (!nak).then_some(gateway),
         subnet_mask: (!nak).then_some(mask),
         relay_agent_ip: req.relay_agent_ip,
         broadcast: req.broadcast,
         requested_ip: None,
         client_identifier: None,
-        server_identifier: Some(GATEWAY_IP),
+        server_identifier: Some(gateway),
         parameter_request_list: None,
         dns_servers: None,
         max_size: None,
-        lease_duration: (!nak && yours == ETH0_IP).then_some(LEASE_SECS),
+        lease_duration: (!nak && yours == lease).then_some(LEASE_SECS),
         renew_duration: None,
         rebind_duration: None,
         additional_options: if nak { &[] } else { &extra },
@@ -106,7 +103,7 @@ pub fn answer(d: &UdpOut) -> Option<Vec<u8>> {
         req.client_ip
     };
     natpkt::udp_packet(
-        SocketAddrV4::new(GATEWAY_IP, SERVER_PORT),
+        SocketAddrV4::new(gateway, SERVER_PORT),
         SocketAddrV4::new(to, CLIENT_PORT),
         &buf,
     )
@@ -115,6 +112,11 @@ pub fn answer(d: &UdpOut) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::inet::stack::{DNS_IP, ETH0_IP, GATEWAY_IP};
+
+    fn eth0() -> NatNet {
+        NatNet::of_eth(0)
+    }
     use smoltcp::wire::EthernetAddress;
 
     const MAC: [u8; 6] = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
@@ -189,11 +191,10 @@ mod tests {
 
     #[test]
     fn discover_request_ack_as_slirp() {
-        let offer = answer(&request(
-            DhcpMessageType::Discover,
-            None,
-            Ipv4Addr::UNSPECIFIED,
-        ))
+        let offer = answer(
+            &request(DhcpMessageType::Discover, None, Ipv4Addr::UNSPECIFIED),
+            &eth0(),
+        )
         .expect("an offer");
         let (to, r, opts) = parse(&offer);
         assert_eq!(to, SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT));
@@ -207,11 +208,14 @@ mod tests {
         assert_eq!(r.dns, Some(DNS_IP));
         assert!(opts.contains(&OPT_BROADCAST));
 
-        let ack = answer(&request(
-            DhcpMessageType::Request,
-            Some(ETH0_IP),
-            Ipv4Addr::UNSPECIFIED,
-        ))
+        let ack = answer(
+            &request(
+                DhcpMessageType::Request,
+                Some(ETH0_IP),
+                Ipv4Addr::UNSPECIFIED,
+            ),
+            &eth0(),
+        )
         .unwrap();
         let (_, r, _) = parse(&ack);
         assert_eq!(r.message_type, DhcpMessageType::Ack);
@@ -220,7 +224,7 @@ mod tests {
         // A renewal, unicast from the bound address: answered there.
         let mut renew = request(DhcpMessageType::Request, None, ETH0_IP);
         renew.dst = SocketAddrV4::new(GATEWAY_IP, SERVER_PORT);
-        let ack = answer(&renew).unwrap();
+        let ack = answer(&renew, &eth0()).unwrap();
         let (to, r, _) = parse(&ack);
         assert_eq!(to, SocketAddrV4::new(ETH0_IP, CLIENT_PORT));
         assert_eq!(r.message_type, DhcpMessageType::Ack);
@@ -228,22 +232,25 @@ mod tests {
 
     #[test]
     fn other_addresses_are_refused_and_releases_unanswered() {
-        let nak = answer(&request(
-            DhcpMessageType::Request,
-            Some(Ipv4Addr::new(10, 0, 2, 99)),
-            Ipv4Addr::UNSPECIFIED,
-        ))
+        let nak = answer(
+            &request(
+                DhcpMessageType::Request,
+                Some(Ipv4Addr::new(10, 0, 2, 99)),
+                Ipv4Addr::UNSPECIFIED,
+            ),
+            &eth0(),
+        )
         .unwrap();
         let (to, r, _) = parse(&nak);
         assert_eq!(r.message_type, DhcpMessageType::Nak);
         assert_eq!(*to.ip(), Ipv4Addr::BROADCAST);
         assert_eq!(
-            answer(&request(DhcpMessageType::Release, None, ETH0_IP)),
+            answer(&request(DhcpMessageType::Release, None, ETH0_IP), &eth0()),
             None
         );
         let mut elsewhere = request(DhcpMessageType::Discover, None, Ipv4Addr::UNSPECIFIED);
         elsewhere.dst = SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 3), SERVER_PORT);
-        assert_eq!(answer(&elsewhere), None);
+        assert_eq!(answer(&elsewhere, &eth0()), None);
     }
 
     proptest::proptest! {
@@ -255,7 +262,7 @@ mod tests {
                 dst: SocketAddrV4::new(Ipv4Addr::BROADCAST, SERVER_PORT),
                 payload: p,
             };
-            let _ = answer(&d);
+            let _ = answer(&d, &eth0());
         }
     }
 }

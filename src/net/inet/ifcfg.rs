@@ -1,5 +1,7 @@
-//! eth0's IPv4 configuration and the main routing table, changed the way
-//! a guest changes them (SIOCSIFADDR, SIOCSIFNETMASK, SIOCSIFBRDADDR,
+//! The ethN interfaces' IPv4 configuration (`IfCfg`: one each) and the
+//! main routing table (each route belongs to the interface it goes
+//! out of; `lookup` walks them all), changed the way a guest changes
+//! them (SIOCSIFADDR, SIOCSIFNETMASK, SIOCSIFBRDADDR,
 //! SIOCSIFFLAGS, SIOCADDRT, SIOCDELRT), with Linux's rules:
 //! - a new address gets its classful netmask and broadcast, and a
 //!   connected route while the interface is up;
@@ -18,11 +20,15 @@ use crate::errno::{Errno, KResult};
 
 pub const IFINDEX_LO: i32 = 1;
 pub const IFINDEX_ETH0: i32 = 2;
+/// eth0..eth5: smoltcp's interface holds 8 addresses, lo's two and
+/// one per ethN.
+pub const ETH_MAX: u8 = 6;
+const ETH_NAMES: [&str; ETH_MAX as usize] = ["eth0", "eth1", "eth2", "eth3", "eth4", "eth5"];
 /// Most routes the table holds (smoltcp's interface keeps at most 8
 /// gateway routes; the rest would route nothing).
 pub const ROUTES_MAX: usize = 8;
 
-/// One route of the main table (all through eth0).
+/// One route of the main table (through the interface that holds it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Route {
     pub dst: Ipv4Addr,
@@ -77,7 +83,7 @@ fn classful(ip: Ipv4Addr) -> Option<u8> {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Eth0 {
+pub struct IfCfg {
     pub up: bool,
     /// The address and its prefix length.
     pub addr: Option<(Ipv4Addr, u8)>,
@@ -87,10 +93,10 @@ pub struct Eth0 {
     pub routes: Vec<Route>,
 }
 
-impl Eth0 {
+impl IfCfg {
     /// Up with no address (`eth0=user,addr=none`): the guest configures it.
-    pub fn unconfigured() -> Eth0 {
-        Eth0 {
+    pub fn unconfigured() -> IfCfg {
+        IfCfg {
             up: false,
             addr: None,
             broadcast: Ipv4Addr::UNSPECIFIED,
@@ -98,15 +104,21 @@ impl Eth0 {
         }
     }
 
-    /// Up with `addr`/`prefix` and a default route via `gw`.
-    pub fn configured(addr: Ipv4Addr, prefix: u8, gw: Ipv4Addr) -> Eth0 {
-        let mut e = Eth0::unconfigured();
+    /// Up with `addr`/`prefix` (and its connected route).
+    pub fn addressed(addr: Ipv4Addr, prefix: u8) -> IfCfg {
+        let mut e = IfCfg::unconfigured();
         e.up = true;
         e.insert_addr(
             addr,
             prefix,
             Ipv4Addr::from(u32::from(addr) | !mask_of(prefix)),
         );
+        e
+    }
+
+    /// Up with `addr`/`prefix` and a default route via `gw`.
+    pub fn configured(addr: Ipv4Addr, prefix: u8, gw: Ipv4Addr) -> IfCfg {
+        let mut e = IfCfg::addressed(addr, prefix);
         e.routes.push(Route {
             dst: Ipv4Addr::UNSPECIFIED,
             prefix: 0,
@@ -327,6 +339,113 @@ impl Eth0 {
     }
 }
 
+/// One ethN as the configuration paths (ioctls, rtnetlink, /proc/net)
+/// see it: its number, configuration and counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EthIf {
+    pub n: u8,
+    /// Its MAC (QEMU's NIC address with N added, or the one `tuntap` gave).
+    pub mac: [u8; 6],
+    pub cfg: IfCfg,
+    pub stats: super::device::IfStats,
+}
+
+impl EthIf {
+    /// lo is 1, ethN is N + 2 (eth0 is 2, as on Linux).
+    pub fn ifindex(&self) -> i32 {
+        ifindex_of(self.n)
+    }
+
+    pub fn name(&self) -> &'static str {
+        ETH_NAMES
+            .get(usize::from(self.n))
+            .copied()
+            .unwrap_or("eth?")
+    }
+}
+
+pub fn ifindex_of(n: u8) -> i32 {
+    i32::from(n) + 2
+}
+
+/// The position of the interface named `name` (as the guest wrote it).
+pub fn by_name(ifs: &[EthIf], name: &[u8]) -> Option<usize> {
+    ifs.iter().position(|e| e.name().as_bytes() == name)
+}
+
+pub fn by_index(ifs: &[EthIf], ifindex: i32) -> Option<usize> {
+    ifs.iter().position(|e| e.ifindex() == ifindex)
+}
+
+/// The route `ip` takes over every interface: longest prefix, then
+/// lowest metric, then the lower interface (Linux's fib lookup in the
+/// main table): the interface's position and the route.
+pub fn lookup(ifs: &[EthIf], ip: Ipv4Addr) -> Option<(usize, Route)> {
+    lookup_in(ifs.iter().map(|e| &e.cfg), ip)
+}
+
+/// `lookup` over the interfaces' configurations, in order.
+pub fn lookup_in<'a>(
+    cfgs: impl Iterator<Item = &'a IfCfg>,
+    ip: Ipv4Addr,
+) -> Option<(usize, Route)> {
+    cfgs.enumerate()
+        .filter_map(|(i, e)| Some((i, e.lookup(ip)?)))
+        .min_by_key(|(i, r)| (std::cmp::Reverse(r.prefix), r.metric, *i))
+}
+
+/// Gateway and network routes (not the connected ones) in all tables:
+/// smoltcp keeps at most `ROUTES_MAX` of them.
+fn routes_kept(ifs: &[EthIf]) -> usize {
+    ifs.iter()
+        .map(|e| e.cfg.routes.iter().filter(|r| !r.connected).count())
+        .sum()
+}
+
+/// SIOCADDRT / RTM_NEWROUTE: through interface `dev` if named, else a
+/// gateway route goes through the interface whose connected network
+/// holds the gateway (ENETUNREACH if none), and a route without one
+/// needs a device (ENODEV).
+pub fn add_route(ifs: &mut [EthIf], r: Route, dev: Option<usize>) -> KResult<()> {
+    if u32::from(r.dst) & !r.mask() != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let i = match (dev, r.gw) {
+        (Some(i), _) => i,
+        (None, Some(gw)) => ifs
+            .iter()
+            .position(|e| e.cfg.lookup(gw).is_some_and(|v| v.gw.is_none()))
+            .ok_or(Errno::ENETUNREACH)?,
+        (None, None) => return Err(Errno::ENODEV),
+    };
+    let kept = routes_kept(ifs);
+    let e = &mut ifs.get_mut(i).ok_or(Errno::ENODEV)?.cfg;
+    e.add_route(r, dev.is_some())?;
+    if kept >= ROUTES_MAX {
+        let _ = e.del_route(r.dst, r.prefix, r.gw, Some(r.metric));
+        return Err(Errno::ENOBUFS);
+    }
+    Ok(())
+}
+
+/// SIOCDELRT / RTM_DELROUTE: from interface `dev` if named, else the
+/// first that has a matching route; ESRCH if none does.
+pub fn del_route(
+    ifs: &mut [EthIf],
+    dst: Ipv4Addr,
+    prefix: u8,
+    gw: Option<Ipv4Addr>,
+    metric: Option<u32>,
+    dev: Option<usize>,
+) -> KResult<()> {
+    for (i, e) in ifs.iter_mut().enumerate() {
+        if dev.is_none_or(|d| d == i) && e.cfg.del_route(dst, prefix, gw, metric).is_ok() {
+            return Ok(());
+        }
+    }
+    Err(Errno::ESRCH)
+}
+
 /// sizeof(struct rtentry) on x86-64.
 pub const RTENTRY_LEN: usize = 120;
 const RTF_GATEWAY: u16 = 0x2;
@@ -418,7 +537,7 @@ mod tests {
     /// answers each step.
     #[test]
     fn ifconfig_then_route_as_linux() {
-        let mut e = Eth0::unconfigured();
+        let mut e = IfCfg::unconfigured();
         assert_eq!(
             e.add_route(default_via("10.0.2.2"), false),
             Err(Errno::ENETUNREACH)
@@ -462,7 +581,7 @@ mod tests {
 
     #[test]
     fn down_and_address_changes_flush_routes() {
-        let mut e = Eth0::configured(ip("10.0.2.15"), 24, ip("10.0.2.2"));
+        let mut e = IfCfg::configured(ip("10.0.2.15"), 24, ip("10.0.2.2"));
         assert_eq!(e.routes.len(), 2);
         e.set_up(false);
         assert!(e.routes.is_empty());
@@ -482,7 +601,7 @@ mod tests {
 
     #[test]
     fn device_routes_and_limits() {
-        let mut e = Eth0::configured(ip("10.0.2.15"), 24, ip("10.0.2.2"));
+        let mut e = IfCfg::configured(ip("10.0.2.15"), 24, ip("10.0.2.2"));
         let net = |d: &str, p| Route {
             dst: ip(d),
             prefix: p,

@@ -1,8 +1,8 @@
 //! The interface ioctls on a socket (SIOCGIF*), as busybox ifconfig,
-//! route and udhcpc ask them: the interfaces (lo, and eth0 on the
-//! user-mode NAT) and the answers in `struct ifreq` / `struct ifconf`
-//! layout. Pure: the caller copies the 40-byte ifreq in and out.
-//! eth0's address, netmask, broadcast and IFF_UP are set by
+//! route and udhcpc ask them: the interfaces (lo, and the ethN) and the
+//! answers in `struct ifreq` / `struct ifconf` layout. Pure: the caller
+//! copies the 40-byte ifreq in and out.
+//! An ethN's address, netmask, broadcast and IFF_UP are set by
 //! `ifreq_set` (with Linux's rules, `ifcfg.rs`); lo and the MTUs cannot
 //! be changed: a set that changes nothing succeeds, any other is
 //! EOPNOTSUPP. Every set is EPERM without privilege, as Linux checks
@@ -10,7 +10,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::ifcfg::{Eth0, IFINDEX_ETH0, IFINDEX_LO};
+use super::ifcfg::{EthIf, IfCfg, IFINDEX_LO};
 use crate::errno::{Errno, KResult};
 
 pub const SIOCGIFNAME: u32 = 0x8910;
@@ -57,10 +57,11 @@ const IFF_LOOPBACK: u16 = 0x8;
 const IFF_RUNNING: u16 = 0x40;
 const IFF_MULTICAST: u16 = 0x1000;
 
-/// The interfaces: lo, and eth0 when there is one. eth0 shows QEMU's
-/// user-mode MAC address and Ethernet's MTU, as a Linux guest on a
-/// user-mode NIC does (the stack underneath carries IP packets).
-pub fn interfaces(eth0: Option<&Eth0>) -> Vec<Iface> {
+/// The interfaces: lo, then the ethN. Each shows QEMU's user-mode MAC
+/// address (the last byte counting up from eth0's) and Ethernet's MTU,
+/// as a Linux guest on a user-mode NIC does (the stack underneath
+/// carries IP packets).
+pub fn interfaces(eths: &[EthIf]) -> Vec<Iface> {
     let mut v = vec![Iface {
         name: "lo",
         index: IFINDEX_LO,
@@ -71,17 +72,18 @@ pub fn interfaces(eth0: Option<&Eth0>) -> Vec<Iface> {
         broadcast: Ipv4Addr::UNSPECIFIED,
         hw: (772, [0; 6]),
     }];
-    if let Some(e) = eth0 {
+    for eth in eths {
+        let e = &eth.cfg;
         let up = if e.up { IFF_UP | IFF_RUNNING } else { 0 };
         v.push(Iface {
-            name: "eth0",
-            index: IFINDEX_ETH0,
+            name: eth.name(),
+            index: eth.ifindex(),
             flags: up | IFF_BROADCAST | IFF_MULTICAST,
             mtu: 1500,
             addr: e.ip(),
             mask: e.mask(),
             broadcast: e.broadcast,
-            hw: (1, crate::net::packet::ETH0_MAC),
+            hw: (1, eth.mac),
         });
     }
     v
@@ -198,12 +200,15 @@ pub fn ifreq_ioctl(
     Ok(Some(out))
 }
 
-/// Is `req` a set that `ifreq_set` applies to eth0?
-pub fn is_eth0_set(req: u32, ifr: &[u8; IFREQ_LEN]) -> bool {
-    matches!(
+/// The ethN (its position in `eths`) a set that `ifreq_set` applies
+/// to names; None if `req` is no such set or names no ethN.
+pub fn eth_set_target(eths: &[EthIf], req: u32, ifr: &[u8; IFREQ_LEN]) -> Option<usize> {
+    let set = matches!(
         req,
         SIOCSIFFLAGS | SIOCSIFADDR | SIOCSIFNETMASK | SIOCSIFBRDADDR
-    ) && name_of(ifr) == b"eth0"
+    );
+    set.then(|| super::ifcfg::by_name(eths, name_of(ifr)))
+        .flatten()
 }
 
 /// The IPv4 address of a set's `struct sockaddr_in`: EINVAL if its
@@ -215,8 +220,8 @@ fn addr_arg(ifr: &[u8; IFREQ_LEN]) -> KResult<Ipv4Addr> {
     Ok(Ipv4Addr::new(ifr[20], ifr[21], ifr[22], ifr[23]))
 }
 
-/// Applies a set (`is_eth0_set`) to eth0, privilege already checked.
-pub fn ifreq_set(e: &mut Eth0, req: u32, ifr: &[u8; IFREQ_LEN]) -> KResult<()> {
+/// Applies a set (`eth_set_target`) to an ethN, privilege already checked.
+pub fn ifreq_set(e: &mut IfCfg, req: u32, ifr: &[u8; IFREQ_LEN]) -> KResult<()> {
     match req {
         SIOCSIFFLAGS => {
             e.set_up(u16::from_le_bytes([ifr[16], ifr[17]]) & IFF_UP != 0);
@@ -252,6 +257,22 @@ pub fn ifconf(ifs: &[Iface], room: Option<usize>) -> (usize, Vec<u8>) {
 mod tests {
     use super::*;
 
+    fn eth(n: u8, cfg: IfCfg) -> EthIf {
+        EthIf {
+            n,
+            mac: crate::net::packet::eth_mac(n),
+            cfg,
+            stats: Default::default(),
+        }
+    }
+
+    fn configured() -> Vec<EthIf> {
+        vec![eth(
+            0,
+            IfCfg::configured(Ipv4Addr::new(10, 0, 2, 15), 24, Ipv4Addr::new(10, 0, 2, 2)),
+        )]
+    }
+
     fn named(n: &str) -> [u8; IFREQ_LEN] {
         let mut r = [0u8; IFREQ_LEN];
         r[..n.len()].copy_from_slice(n.as_bytes());
@@ -260,11 +281,7 @@ mod tests {
 
     #[test]
     fn eth0_answers_as_linux_shows_a_user_mode_nic() {
-        let ifs = interfaces(Some(&Eth0::configured(
-            Ipv4Addr::new(10, 0, 2, 15),
-            24,
-            Ipv4Addr::new(10, 0, 2, 2),
-        )));
+        let ifs = interfaces(&configured());
         let g = |req, n| ifreq_ioctl(&ifs, req, &named(n), false);
         let r = g(SIOCGIFFLAGS, "eth0").unwrap().unwrap();
         assert_eq!(u16::from_le_bytes([r[16], r[17]]), 0x1043);
@@ -296,18 +313,14 @@ mod tests {
         );
         // No eth0 without the NAT.
         assert_eq!(
-            ifreq_ioctl(&interfaces(None), SIOCGIFFLAGS, &named("eth0"), false),
+            ifreq_ioctl(&interfaces(&[]), SIOCGIFFLAGS, &named("eth0"), false),
             Err(Errno::ENODEV)
         );
     }
 
     #[test]
     fn sets_need_privilege_and_lo_changes_nothing() {
-        let ifs = interfaces(Some(&Eth0::configured(
-            Ipv4Addr::new(10, 0, 2, 15),
-            24,
-            Ipv4Addr::new(10, 0, 2, 2),
-        )));
+        let ifs = interfaces(&configured());
         let mut r = named("lo");
         r[16..18].copy_from_slice(&0x49u16.to_le_bytes());
         assert_eq!(
@@ -320,25 +333,25 @@ mod tests {
             ifreq_ioctl(&ifs, SIOCSIFFLAGS, &r, true),
             Err(Errno::EOPNOTSUPP)
         );
-        assert!(!is_eth0_set(SIOCSIFFLAGS, &r));
+        assert_eq!(eth_set_target(&configured(), SIOCSIFFLAGS, &r), None);
     }
 
     /// `ifconfig eth0 10.0.2.15 netmask 255.255.255.0 up` on an eth0
     /// with no address: the sets, then what the gets answer.
     #[test]
     fn ifconfig_configures_eth0() {
-        let mut e = Eth0::unconfigured();
-        let ifs = interfaces(Some(&e));
+        let mut e = IfCfg::unconfigured();
+        let ifs = interfaces(&[eth(0, e.clone())]);
         let g = |ifs: &[Iface], req| ifreq_ioctl(ifs, req, &named("eth0"), false);
         assert_eq!(g(&ifs, SIOCGIFADDR), Err(Errno::EADDRNOTAVAIL));
         let r = g(&ifs, SIOCGIFFLAGS).unwrap().unwrap();
         assert_eq!(u16::from_le_bytes([r[16], r[17]]), 0x1002, "down");
         assert_eq!(ifconf(&ifs, None).0, 40, "only lo has an address");
-        let set = |e: &mut Eth0, req, v: [u8; 4]| {
+        let set = |e: &mut IfCfg, req, v: [u8; 4]| {
             let mut r = named("eth0");
             r[16] = 2;
             r[20..24].copy_from_slice(&v);
-            assert!(is_eth0_set(req, &r));
+            assert_eq!(eth_set_target(&[eth(0, e.clone())], req, &r), Some(0));
             ifreq_set(e, req, &r)
         };
         set(&mut e, SIOCSIFADDR, [10, 0, 2, 15]).unwrap();
@@ -350,7 +363,7 @@ mod tests {
         let mut up = named("eth0");
         up[16..18].copy_from_slice(&0x1043u16.to_le_bytes());
         ifreq_set(&mut e, SIOCSIFFLAGS, &up).unwrap();
-        let ifs = interfaces(Some(&e));
+        let ifs = interfaces(&[eth(0, e.clone())]);
         let r = g(&ifs, SIOCGIFFLAGS).unwrap().unwrap();
         assert_eq!(u16::from_le_bytes([r[16], r[17]]), 0x1043);
         let r = g(&ifs, SIOCGIFBRDADDR).unwrap().unwrap();
@@ -362,11 +375,7 @@ mod tests {
 
     #[test]
     fn ifconf_lists_what_fits() {
-        let ifs = interfaces(Some(&Eth0::configured(
-            Ipv4Addr::new(10, 0, 2, 15),
-            24,
-            Ipv4Addr::new(10, 0, 2, 2),
-        )));
+        let ifs = interfaces(&configured());
         assert_eq!(ifconf(&ifs, None).0, 80);
         let (n, b) = ifconf(&ifs, Some(79));
         assert_eq!((n, &b[..3]), (40, &b"lo\0"[..]));
@@ -374,5 +383,34 @@ mod tests {
         assert_eq!(n, 80);
         assert_eq!(&b[40..45], b"eth0\0");
         assert_eq!(&b[60..64], &[10, 0, 2, 15]);
+    }
+
+    /// A second interface: its own index, MAC and address, found by name
+    /// and by index, listed by SIOCGIFCONF after eth0.
+    #[test]
+    fn eth1_is_an_interface_of_its_own() {
+        let mut ifs = configured();
+        ifs.push(eth(1, IfCfg::addressed(Ipv4Addr::new(10, 0, 3, 15), 24)));
+        let ifaces = interfaces(&ifs);
+        let g = |req, n| ifreq_ioctl(&ifaces, req, &named(n), false);
+        let r = g(SIOCGIFINDEX, "eth1").unwrap().unwrap();
+        assert_eq!(int_at(&r, 16), 3);
+        let r = g(SIOCGIFHWADDR, "eth1").unwrap().unwrap();
+        assert_eq!(&r[18..24], &[0x52, 0x54, 0, 0x12, 0x34, 0x57]);
+        let r = g(SIOCGIFADDR, "eth1").unwrap().unwrap();
+        assert_eq!(&r[20..24], &[10, 0, 3, 15]);
+        let mut by_index = [0u8; IFREQ_LEN];
+        by_index[16] = 3;
+        let r = ifreq_ioctl(&ifaces, SIOCGIFNAME, &by_index, false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&r[..5], b"eth1\0");
+        let (n, b) = ifconf(&ifaces, Some(400));
+        assert_eq!(n, 120);
+        assert_eq!(&b[80..85], b"eth1\0");
+        let mut set = named("eth1");
+        set[16] = 2;
+        assert_eq!(eth_set_target(&ifs, SIOCSIFADDR, &set), Some(1));
+        assert_eq!(eth_set_target(&ifs, SIOCSIFADDR, &named("eth2")), None);
     }
 }

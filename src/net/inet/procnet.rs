@@ -10,7 +10,7 @@ use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 
 use super::device::IfStats;
-use super::ifcfg::Eth0;
+use super::ifcfg::EthIf;
 
 /// One socket as the tables show it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,8 +128,8 @@ pub fn udp(rows: &[SockRow], v6: bool) -> String {
     out
 }
 
-/// /proc/net/dev: lo, and eth0 when it is up.
-pub fn dev(lo: &IfStats, eth0: Option<&IfStats>) -> String {
+/// /proc/net/dev: lo, then the ethN.
+pub fn dev(lo: &IfStats, eths: &[EthIf]) -> String {
     let mut out = String::from(
         "Inter-|   Receive                                                |  Transmit\n \
          face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n",
@@ -143,20 +143,25 @@ pub fn dev(lo: &IfStats, eth0: Option<&IfStats>) -> String {
         );
     };
     line("lo", lo);
-    if let Some(e) = eth0 {
-        line("eth0", e);
+    for e in eths {
+        line(e.name(), &e.stats);
     }
     out
 }
 
-/// /proc/net/route: eth0's routes (the main table; lo's routes are in
-/// the local table, which this file does not show), in the table's
-/// order.
-pub fn route(eth0: Option<&Eth0>) -> String {
+/// /proc/net/route: the ethN's routes (the main table; lo's routes are
+/// in the local table, which this file does not show), in the table's
+/// order: by destination, longer prefix first, then metric.
+pub fn route(eths: &[EthIf]) -> String {
     let mut out = String::new();
     pad(&mut out, ROUTE_HEAD, 127);
     let le = |v: u32| u32::from_le_bytes(v.to_be_bytes());
-    for r in eth0.map_or(&[][..], |e| &e.routes[..]) {
+    let mut all: Vec<(&str, &super::ifcfg::Route)> = eths
+        .iter()
+        .flat_map(|e| e.cfg.routes.iter().map(move |r| (e.name(), r)))
+        .collect();
+    all.sort_by_key(|(_, r)| (u32::from(r.dst), std::cmp::Reverse(r.prefix), r.metric));
+    for (name, r) in all {
         // RTF_UP, RTF_GATEWAY, RTF_HOST.
         let flags =
             0x1 | if r.gw.is_some() { 0x2 } else { 0 } | if r.prefix == 32 { 0x4 } else { 0 };
@@ -166,8 +171,9 @@ pub fn route(eth0: Option<&Eth0>) -> String {
             le(r.mask()),
         );
         let metric = r.metric;
-        let line =
-            format!("eth0\t{dst:08X}\t{gw:08X}\t{flags:04X}\t0\t0\t{metric}\t{mask:08X}\t0\t0\t0");
+        let line = format!(
+            "{name}\t{dst:08X}\t{gw:08X}\t{flags:04X}\t0\t0\t{metric}\t{mask:08X}\t0\t0\t0"
+        );
         pad(&mut out, &line, 127);
     }
     out
@@ -182,6 +188,7 @@ pub fn if_inet6() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::inet::ifcfg::IfCfg;
 
     fn row(local: &str, remote: &str, state: u8) -> SockRow {
         SockRow {
@@ -236,24 +243,32 @@ mod tests {
             rx_packets: 2,
             ..IfStats::default()
         };
-        let d = dev(&s, Some(&IfStats::default()));
+        let eth = |n, cfg| EthIf {
+            n,
+            mac: crate::net::packet::eth_mac(n),
+            cfg,
+            stats: IfStats::default(),
+        };
+        let d = dev(&s, &[eth(0, IfCfg::unconfigured())]);
         let l: Vec<&str> = d.lines().collect();
         assert_eq!(
             l[2],
             "    lo:     100       2    0    0    0     0          0         0        0       0    0    0    0     0       0          0"
         );
         assert!(l[3].starts_with("  eth0:       0"));
-        let e = Eth0::configured(
+        let e = IfCfg::configured(
             "10.0.2.15".parse().unwrap(),
             24,
             "10.0.2.2".parse().unwrap(),
         );
-        let r = route(Some(&e));
+        let e1 = IfCfg::addressed("10.0.3.15".parse().unwrap(), 24);
+        let r = route(&[eth(0, e), eth(1, e1)]);
         let l: Vec<&str> = r.lines().collect();
-        assert_eq!(l.len(), 3);
+        assert_eq!(l.len(), 4);
         assert!(l[1].starts_with("eth0\t00000000\t0202000A\t0003\t0\t0\t0\t00000000\t0\t0\t0 "));
         assert!(l[2].starts_with("eth0\t0002000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0 "));
-        assert_eq!(route(None).lines().count(), 1);
-        assert_eq!(route(Some(&Eth0::unconfigured())).lines().count(), 1);
+        assert!(l[3].starts_with("eth1\t0003000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0 "));
+        assert_eq!(route(&[]).lines().count(), 1);
+        assert_eq!(route(&[eth(0, IfCfg::unconfigured())]).lines().count(), 1);
     }
 }

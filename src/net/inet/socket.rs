@@ -95,6 +95,9 @@ pub struct InetSocket {
     closed_seen: bool,
     /// A UDP socket's connected peer.
     peer: Option<SocketAddr>,
+    /// The source address its connect chose, for a UDP or ping socket
+    /// bound to the wildcard (getsockname shows it, as Linux's).
+    src: Option<IpAddr>,
     /// When a connect still in its handshake gives up (ETIMEDOUT): the
     /// SYN retries of TCP_SYNCNT, as Linux times them.
     connect_deadline: Option<smoltcp::time::Instant>,
@@ -145,6 +148,7 @@ impl InetSocket {
             closed_seen: false,
             peer: None,
             connect_deadline: None,
+            src: None,
             peeked: None,
             raw: false,
             taken: 0,
@@ -203,6 +207,15 @@ impl InetSocket {
                 .tcp(h)
                 .set_keep_alive(on.then(|| smoltcp::time::Duration::from_secs(7200))),
             Effect::None => {}
+        }
+    }
+
+    /// `ip` as this socket's family shows it (v4-mapped in an AF_INET6
+    /// socket).
+    fn in_family(&self, ip: IpAddr) -> IpAddr {
+        match (ip, self.family) {
+            (IpAddr::V4(v), Family::V6) => IpAddr::V6(v.to_ipv6_mapped()),
+            _ => ip,
         }
     }
 
@@ -430,10 +443,18 @@ impl InetSocket {
     pub fn connect(&mut self, st: &mut NetStack, req: AddrReq, wait: bool) -> KResult<()> {
         if self.proto != Proto::Tcp {
             match req {
-                AddrReq::Unspec => self.peer = None,
+                AddrReq::Unspec => {
+                    self.peer = None;
+                    self.src = None;
+                }
                 AddrReq::Addr(a) => {
-                    self.autobind(st)?;
-                    self.peer = Some(unspec_to_lo(a));
+                    let bound = self.autobind(st)?;
+                    let peer = unspec_to_lo(a);
+                    self.peer = Some(peer);
+                    self.src = None;
+                    if bound.ip().is_unspecified() {
+                        self.src = st.source_of(peer.ip()).map(|ip| self.in_family(ip));
+                    }
                 }
             }
             return Ok(());
@@ -674,7 +695,19 @@ impl InetSocket {
                     return Err(Errno::EINVAL);
                 };
                 let ep: IpEndpoint = dest.into();
-                match st.udp(h).send_slice(data, ep) {
+                // The source of the route's interface, as Linux picks it
+                // for a socket bound to the wildcard.
+                let wildcard = self.bound.is_none_or(|b| b.ip().is_unspecified());
+                let local = match (ep.addr, wildcard.then(|| st.source_of(dest.ip())).flatten()) {
+                    (smoltcp::wire::IpAddress::Ipv4(_), Some(IpAddr::V4(v))) => Some(v.into()),
+                    _ => None,
+                };
+                let meta = udp::UdpMetadata {
+                    endpoint: ep,
+                    local_address: local,
+                    meta: Default::default(),
+                };
+                match st.udp(h).send_slice(data, meta) {
                     Ok(()) => Ok(data.len()),
                     Err(udp::SendError::BufferFull) => Err(Errno::EAGAIN),
                     Err(udp::SendError::Unaddressable) => Err(Errno::EINVAL),
@@ -756,10 +789,12 @@ impl InetSocket {
         // A raw socket reads the IP header too.
         let got = match (got, self.raw) {
             (Some((d, IpAddr::V4(src))), true) => {
+                // The address the packet came to: lo's, or that of the
+                // interface the sender is reached by.
                 let dst = if src.is_loopback() {
                     Ipv4Addr::LOCALHOST
                 } else {
-                    st.eth0_ip().unwrap_or(super::stack::ETH0_IP)
+                    st.src_for(src).unwrap_or(super::stack::ETH0_IP)
                 };
                 super::natpkt::icmp_in_ipv4(src, dst, &d).map(|p| (p, IpAddr::V4(src)))
             }
@@ -1000,7 +1035,10 @@ impl InetSocket {
                 return to_sa(e);
             }
         }
-        self.bound.unwrap_or_else(|| self.any())
+        match (self.src, self.bound) {
+            (Some(src), Some(b)) => SocketAddr::new(src, b.port()),
+            _ => self.bound.unwrap_or_else(|| self.any()),
+        }
     }
 
     pub fn peer_name(&self, st: &mut NetStack) -> KResult<SocketAddr> {
@@ -1088,7 +1126,8 @@ impl InetSocket {
         if self.proto != Proto::Udp {
             return None;
         }
-        let local = self.bound?;
+        let b = self.bound?;
+        let local = self.src.map_or(b, |src| SocketAddr::new(src, b.port()));
         let zero = SocketAddr::new(self.family.any(), 0);
         Some(match self.peer {
             Some(p) => (1, local, p),
@@ -1137,7 +1176,7 @@ mod tests {
     /// connect gave.
     fn connect_fails_with(e: Errno) {
         let mut st = NetStack::new(7);
-        st.attach_user_nat(8, true);
+        st.attach_user_nat(0, 8, true);
         let mut s = InetSocket::new(&mut st, Family::V4, Proto::Tcp);
         let dst: SocketAddr = "10.0.2.2:9".parse().unwrap();
         assert_eq!(
@@ -1155,6 +1194,75 @@ mod tests {
         s.release(&mut st);
     }
 
+    const ETH0: Ipv4Addr = super::super::stack::ETH0_IP;
+
+    /// Two interfaces: a connection to eth1's network leaves by eth1
+    /// (from eth1's address, to eth1's NAT), one elsewhere by the default
+    /// route's eth0; each interface counts its own packets.
+    #[test]
+    fn connects_leave_by_the_routed_interface() {
+        let mut st = NetStack::new(7);
+        st.attach_user_nat(0, 8, true);
+        st.attach_user_nat(1, 9, true);
+        let eths = st.eths();
+        assert_eq!(eths.iter().map(|e| e.n).collect::<Vec<_>>(), [0, 1]);
+        assert!(eths[0].cfg.routes.iter().any(|r| r.prefix == 0));
+        assert!(!eths[1].cfg.routes.iter().any(|r| r.prefix == 0));
+        let mut a = InetSocket::new(&mut st, Family::V4, Proto::Tcp);
+        let to1: SocketAddr = "10.0.3.2:80".parse().unwrap();
+        assert_eq!(
+            a.connect(&mut st, AddrReq::Addr(to1), true),
+            Err(Errno::EINPROGRESS)
+        );
+        let mut b = InetSocket::new(&mut st, Family::V4, Proto::Tcp);
+        let far: SocketAddr = "192.0.2.1:80".parse().unwrap();
+        assert_eq!(
+            b.connect(&mut st, AddrReq::Addr(far), true),
+            Err(Errno::EINPROGRESS)
+        );
+        st.poll();
+        let mut reqs = st.take_outbound();
+        reqs.sort_by_key(|r| r.n);
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(
+            (reqs[0].n, reqs[0].dst),
+            (0, "192.0.2.1:80".parse().unwrap())
+        );
+        assert_eq!(
+            (reqs[1].n, reqs[1].dst),
+            (1, "10.0.3.2:80".parse().unwrap())
+        );
+        assert_eq!(reqs[1].net.gateway, std::net::Ipv4Addr::new(10, 0, 3, 2));
+        assert_eq!(
+            a.local_name(&mut st).ip(),
+            "10.0.3.15".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            b.local_name(&mut st).ip(),
+            "10.0.2.15".parse::<IpAddr>().unwrap()
+        );
+        let eths = st.eths();
+        assert_eq!((eths[0].stats.tx_packets, eths[1].stats.tx_packets), (1, 1));
+        // A UDP socket connected into eth1's network takes eth1's address.
+        let mut u = InetSocket::new(&mut st, Family::V4, Proto::Udp);
+        let peer: SocketAddr = "10.0.3.9:53".parse().unwrap();
+        u.connect(&mut st, AddrReq::Addr(peer), false).unwrap();
+        assert_eq!(
+            u.local_name(&mut st).ip(),
+            "10.0.3.15".parse::<IpAddr>().unwrap()
+        );
+        // Taking eth1 down: its network goes by the default route.
+        st.configure(|ifs| {
+            ifs[1].cfg.set_up(false);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(st.src_for("10.0.3.2".parse().unwrap()), Some(ETH0));
+        u.release(&mut st);
+        a.release(&mut st);
+        b.release(&mut st);
+    }
+
     #[test]
     fn nat_connect_errors_reach_the_guest() {
         for e in [
@@ -1170,7 +1278,7 @@ mod tests {
     #[test]
     fn ping_socket_gets_the_nats_echo_reply() {
         let mut st = NetStack::new(7);
-        st.attach_user_nat(8, true);
+        st.attach_user_nat(0, 8, true);
         let mut s = InetSocket::new(&mut st, Family::V4, Proto::Icmp);
         let gw: SocketAddr = "10.0.2.2:0".parse().unwrap();
         // Not an echo request.

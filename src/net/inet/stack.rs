@@ -1,7 +1,13 @@
 //! The guest's TCP/IP stack: one smoltcp interface over the IP device
-//! (`device.rs`) with lo's addresses (127.0.0.1/8, ::1), the socket set,
-//! the port table (bind conflicts, ephemeral ports) and the sockets the
-//! guest closed that still finish their TCP close ("orphans").
+//! (`device.rs`) with lo's addresses (127.0.0.1/8, ::1) and each ethN's,
+//! the socket set, the port table (bind conflicts, ephemeral ports) and
+//! the sockets the guest closed that still finish their TCP close
+//! ("orphans").
+//!
+//! The interfaces are a table (`Eth`: eth0..eth5, each with its own
+//! configuration, counters and NAT); a packet the stack sends goes to lo
+//! if its destination is local, else out of the interface the routing
+//! table (`ifcfg::lookup`) chooses.
 //!
 //! `poll` runs the stack until nothing moves: packets a socket sent to a
 //! local address come back in at once, so a loopback exchange finishes
@@ -18,7 +24,9 @@ use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 
 use super::device::{IfStats, IpDevice};
 use super::dhcp;
-use super::ifcfg::{Eth0, IFINDEX_ETH0};
+use super::ether::{EtherLink, Rx};
+use super::ifcfg::{self, EthIf, IfCfg};
+use super::natnet::NatNet;
 use super::natpkt::{self, UdpOut};
 use crate::errno::{Errno, KResult};
 use crate::net::packet::{self, Frame};
@@ -50,8 +58,9 @@ struct Binding {
     listening: bool,
 }
 
-/// eth0 under the user-mode NAT: the guest's address, the gateway (the
-/// NAT's own address, where forwarded connections come from), the prefix.
+/// eth0 under the user-mode NAT (`NatNet::of_eth(0)`): the guest's
+/// address, the gateway (the NAT's own address, where forwarded
+/// connections come from), the prefix.
 pub const ETH0_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 15);
 pub const GATEWAY_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
 pub const ETH0_PREFIX: u8 = 24;
@@ -62,8 +71,8 @@ const UDP_OUT_MAX: usize = 256;
 /// A NAT-side connection's buffers (host <-> guest forwarding).
 const NAT_BUF: usize = 256 << 10;
 
-/// The other end of eth0 under the user-mode NAT: a second smoltcp
-/// interface (10.0.2.2) whose TCP sockets terminate the guest's side of
+/// The other end of an ethN under the user-mode NAT: a second smoltcp
+/// interface (its gateway, 10.0.2.2 for eth0) whose TCP sockets terminate the guest's side of
 /// each forwarded connection; the kernel pumps their data to and from
 /// host sockets (`kernel/netfwd.rs`).
 struct Nat {
@@ -78,7 +87,6 @@ struct Nat {
     held: Vec<(u64, (u16, SocketAddrV4), Vec<u8>)>,
     /// Outbound connections the kernel has still to open on the host.
     pending: Vec<Outbound>,
-    next_req: u64,
     /// NAT sockets of outbound connections, by (guest port, destination).
     outbound: HashMap<SocketHandle, (u16, SocketAddrV4)>,
     /// Guest UDP datagrams out on eth0, for host UDP sockets.
@@ -90,6 +98,44 @@ struct Nat {
 pub struct Outbound {
     pub id: u64,
     pub dst: SocketAddrV4,
+    /// The interface (ethN) it left by, and its NAT's network (what its
+    /// gateway means).
+    pub n: u8,
+    pub net: NatNet,
+}
+
+/// A NAT-side connection: the interface's number and its socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NatHandle {
+    pub n: u8,
+    h: SocketHandle,
+}
+
+/// A guest UDP datagram out through ethN's NAT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpOutOn {
+    pub n: u8,
+    pub net: NatNet,
+    pub d: UdpOut,
+}
+
+/// One ethN: its configuration, counters and what carries its packets:
+/// a user-mode NAT (IP packets), or an Ethernet link (frames, for a host
+/// tap device).
+struct Eth {
+    n: u8,
+    mac: [u8; 6],
+    cfg: IfCfg,
+    stats: IfStats,
+    net: NatNet,
+    nat: Option<Nat>,
+    ether: Option<EtherLink>,
+}
+
+impl Eth {
+    fn ifindex(&self) -> i32 {
+        ifcfg::ifindex_of(self.n)
+    }
 }
 
 pub struct NetStack {
@@ -102,18 +148,18 @@ pub struct NetStack {
     next_owner: u64,
     orphans: Vec<SocketHandle>,
     pub lo: IfStats,
-    pub eth0: IfStats,
-    nat: Option<Nat>,
+    /// The ethN interfaces, by number.
+    eths: Vec<Eth>,
+    /// The next outbound request's id (unique over the interfaces).
+    next_req: u64,
     /// Why the host refused a guest connection out through the NAT
     /// (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, ...), by guest socket.
     conn_errors: HashMap<SocketHandle, Errno>,
     /// Changes whenever a poll moved something (epoll's edge trigger).
     pub generation: u64,
-    /// eth0's address, flags and routes, as the guest set them.
-    pub eth0_cfg: Eth0,
-    /// Are there packet sockets (then `frames` collects what eth0 sees)?
+    /// Are there packet sockets (then `frames` collects what the ethN see)?
     pub taps: bool,
-    /// Frames eth0 sent and received since the packet sockets last took
+    /// Frames the ethN sent and received since the packet sockets last took
     /// them (capped; the rest is not seen by packet sockets).
     pub frames: Vec<Frame>,
     /// Hard ICMP errors about UDP datagrams, by the sending socket: the
@@ -146,11 +192,10 @@ impl NetStack {
             next_owner: 1,
             orphans: Vec::new(),
             lo: IfStats::default(),
-            eth0: IfStats::default(),
-            nat: None,
+            eths: Vec::new(),
+            next_req: 1,
             conn_errors: HashMap::new(),
             generation: 0,
-            eth0_cfg: Eth0::unconfigured(),
             taps: false,
             frames: Vec::new(),
             udp_errors: HashMap::new(),
@@ -182,78 +227,240 @@ impl NetStack {
         }
     }
 
-    /// Attaches eth0 to the user-mode NAT: configured (up, 10.0.2.15/24,
-    /// default route via 10.0.2.2), or down with no address for the
-    /// guest to configure (udhcpc, ifconfig).
-    pub fn attach_user_nat(&mut self, seed: u64, configured: bool) {
-        if self.nat.is_some() {
+    /// Attaches ethN to a user-mode NAT on its own network
+    /// (`NatNet::of_eth`): configured (up with the NAT's lease, and a
+    /// default route via its gateway if no interface has one yet), or
+    /// down with no address for the guest to configure (udhcpc,
+    /// ifconfig). An interface already there is left as it is.
+    pub fn attach_user_nat(&mut self, n: u8, seed: u64, configured: bool) {
+        if n >= ifcfg::ETH_MAX || self.eths.iter().any(|e| e.n == n) {
             return;
         }
-        if configured {
-            self.eth0_cfg = Eth0::configured(ETH0_IP, ETH0_PREFIX, GATEWAY_IP);
-        }
-        self.sync_eth0();
+        let net = NatNet::of_eth(n);
+        let has_default = self
+            .eths
+            .iter()
+            .any(|e| e.cfg.routes.iter().any(|r| r.prefix == 0));
+        let cfg = match (configured, has_default) {
+            (false, _) => IfCfg::unconfigured(),
+            (true, false) => IfCfg::configured(net.guest, net.prefix, net.gateway),
+            (true, true) => IfCfg::addressed(net.guest, net.prefix),
+        };
         let mut dev = IpDevice::default();
-        let mut cfg = Config::new(HardwareAddress::Ip);
-        cfg.random_seed = seed;
-        let mut iface = Interface::new(cfg, &mut dev, self.now());
+        let mut config = Config::new(HardwareAddress::Ip);
+        config.random_seed = seed;
+        let mut iface = Interface::new(config, &mut dev, self.now());
         iface.update_ip_addrs(|a| {
-            let _ = a.push(IpCidr::new(IpAddress::Ipv4(GATEWAY_IP), ETH0_PREFIX));
+            let _ = a.push(IpCidr::new(IpAddress::Ipv4(net.gateway), net.prefix));
         });
         // Whatever address the guest gives itself, the NAT answers it.
-        let _ = iface.routes_mut().add_default_ipv4_route(ETH0_IP);
-        self.nat = Some(Nat {
-            iface,
-            dev,
-            sockets: SocketSet::new(Vec::new()),
-            next_port: *EPHEMERAL.start(),
-            orphans: Vec::new(),
-            held: Vec::new(),
-            pending: Vec::new(),
-            next_req: 1,
-            outbound: HashMap::new(),
-            udp_out: std::collections::VecDeque::new(),
+        let _ = iface.routes_mut().add_default_ipv4_route(net.guest);
+        // The NAT answers for every address the guest connects to.
+        iface.set_any_ip(true);
+        let eth = Eth {
+            n,
+            mac: packet::eth_mac(n),
+            cfg,
+            stats: IfStats::default(),
+            net,
+            ether: None,
+            nat: Some(Nat {
+                iface,
+                dev,
+                sockets: SocketSet::new(Vec::new()),
+                next_port: *EPHEMERAL.start(),
+                orphans: Vec::new(),
+                held: Vec::new(),
+                pending: Vec::new(),
+                outbound: HashMap::new(),
+                udp_out: std::collections::VecDeque::new(),
+            }),
+        };
+        self.insert_eth(eth);
+    }
+
+    fn insert_eth(&mut self, eth: Eth) {
+        let at = self.eths.partition_point(|e| e.n < eth.n);
+        self.eths.insert(at, eth);
+        self.sync();
+    }
+
+    /// Attaches ethN to an Ethernet link with MAC `mac` (a host tap: the
+    /// kernel moves its frames, `ether_in`/`take_ether_out`). It starts
+    /// down with no address, for the guest to configure, as a NIC does.
+    pub fn attach_ether(&mut self, n: u8, mac: [u8; 6]) {
+        if n >= ifcfg::ETH_MAX || self.eths.iter().any(|e| e.n == n) {
+            return;
+        }
+        self.insert_eth(Eth {
+            n,
+            mac,
+            cfg: IfCfg::unconfigured(),
+            stats: IfStats::default(),
+            net: NatNet::of_eth(n),
+            nat: None,
+            ether: Some(EtherLink::new(mac)),
         });
-        if let Some(nat) = self.nat.as_mut() {
-            // The NAT answers for every address the guest connects to.
-            nat.iface.set_any_ip(true);
+    }
+
+    /// A frame read from ethN's device: ARP handled, IPv4 for this
+    /// station to the stack; counted (malformed ones as dropped), and
+    /// shown to the packet sockets.
+    pub fn ether_in(&mut self, n: u8, f: &[u8]) {
+        let Some(i) = self.eth_pos(n) else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        let e = &mut self.eths[i];
+        let (up, me, mac, ifindex) = (e.cfg.up, e.cfg.ip(), e.mac, e.ifindex());
+        let Some(l) = e.ether.as_mut() else {
+            return;
+        };
+        if !up {
+            e.stats.rx_dropped += 1;
+            return;
+        }
+        let rx = l.receive(f, me, now);
+        e.stats.rx_packets += 1;
+        e.stats.rx_bytes += f.len() as u64;
+        if rx == Rx::Malformed {
+            e.stats.rx_dropped += 1;
+            return;
+        }
+        let dst = f.get(..6).unwrap_or(&[]);
+        let pkttype = if dst == mac {
+            packet::PACKET_HOST
+        } else if dst == packet::BROADCAST_MAC {
+            packet::PACKET_BROADCAST
+        } else {
+            packet::PACKET_OTHERHOST
+        };
+        self.tap(Frame {
+            ifindex,
+            pkttype,
+            bytes: f.to_vec(),
+        });
+        if let Rx::Ip(p) = rx {
+            self.note_icmp_error(&p);
+            if !self.dev.deliver(p) {
+                self.eths[i].stats.rx_dropped += 1;
+            }
         }
     }
 
-    /// Is eth0 up?
-    pub fn has_eth0(&self) -> bool {
-        self.nat.is_some()
+    /// The frames ethN's Ethernet link has for its device (shown to the
+    /// packet sockets as they go).
+    pub fn take_ether_out(&mut self, n: u8) -> Vec<Vec<u8>> {
+        let Some(i) = self.eth_pos(n) else {
+            return Vec::new();
+        };
+        let ifindex = self.eths[i].ifindex();
+        let out: Vec<Vec<u8>> = match self.eths[i].ether.as_mut() {
+            Some(l) => l.out.drain(..).collect(),
+            None => return Vec::new(),
+        };
+        for f in &out {
+            self.tap(Frame {
+                ifindex,
+                pkttype: packet::PACKET_OUTGOING,
+                bytes: f.clone(),
+            });
+        }
+        out
+    }
+
+    /// Frames ethN's device refused: counted as its drops.
+    pub fn ether_dropped(&mut self, n: u8, k: u64) {
+        if let Some(i) = self.eth_pos(n) {
+            self.eths[i].stats.tx_dropped += k;
+        }
+    }
+
+    /// Is there any ethN?
+    pub fn has_eth(&self) -> bool {
+        !self.eths.is_empty()
+    }
+
+    /// The ethN as the configuration paths see them.
+    pub fn eths(&self) -> Vec<EthIf> {
+        self.eths
+            .iter()
+            .map(|e| EthIf {
+                n: e.n,
+                mac: e.mac,
+                cfg: e.cfg.clone(),
+                stats: e.stats,
+            })
+            .collect()
     }
 
     /// Is there a route to the non-local `ip` (an interface that reaches it)?
     pub fn routes(&self, ip: IpAddr) -> bool {
-        match ip {
-            IpAddr::V4(v) => self.nat.is_some() && self.eth0_cfg.lookup(v).is_some(),
+        match unmapped(ip) {
+            IpAddr::V4(v) => self.eths.iter().any(|e| e.cfg.lookup(v).is_some()),
             IpAddr::V6(_) => false,
         }
     }
 
-    /// eth0's address, if it has one.
-    pub fn eth0_ip(&self) -> Option<Ipv4Addr> {
-        self.eth0_cfg.ip()
+    /// The interface (position in `eths`) a packet to `ip` leaves by.
+    fn route_of(&self, ip: Ipv4Addr) -> Option<usize> {
+        ifcfg::lookup_in(self.eths.iter().map(|e| &e.cfg), ip).map(|(i, _)| i)
     }
 
-    /// Mirrors eth0's configuration into smoltcp: its address (while
-    /// up) and the routes with a gateway or to other networks.
-    pub fn sync_eth0(&mut self) {
-        let cfg = self.eth0_cfg.clone();
+    /// The source address for a packet to the non-local `dst`: the
+    /// address of the interface its route leaves by (Linux's choice).
+    pub fn src_for(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.eths.get(self.route_of(dst)?)?.cfg.ip()
+    }
+
+    /// The source address Linux gives a packet to `dst` from a socket
+    /// bound to the wildcard: 127.0.0.1 (or ::1) for loopback, a local
+    /// address itself, else the address of the interface the route
+    /// leaves by; None if none applies (smoltcp then picks).
+    pub fn source_of(&self, dst: IpAddr) -> Option<IpAddr> {
+        match unmapped(dst) {
+            IpAddr::V4(v) if v.is_loopback() => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            IpAddr::V6(v) if v.is_loopback() => Some(IpAddr::V6(v)),
+            IpAddr::V4(v) if self.is_local(IpAddr::V4(v)) => Some(IpAddr::V4(v)),
+            IpAddr::V4(v) => self.src_for(v).map(IpAddr::V4),
+            IpAddr::V6(_) => None,
+        }
+    }
+
+    /// Mirrors the interfaces' configuration into smoltcp: their
+    /// addresses (while up; the default route's interface first, as
+    /// smoltcp takes the first address for a destination no network of
+    /// its holds), then lo's; and the routes with a gateway or to other
+    /// networks.
+    fn sync(&mut self) {
+        let default_if = self.route_of(Ipv4Addr::new(255, 255, 255, 254));
+        let mut addrs: Vec<(Ipv4Addr, u8)> = Vec::new();
+        for (i, e) in self.eths.iter().enumerate() {
+            if let (true, Some(a)) = (e.cfg.up, e.cfg.addr) {
+                if Some(i) == default_if {
+                    addrs.insert(0, a);
+                } else {
+                    addrs.push(a);
+                }
+            }
+        }
         self.iface.update_ip_addrs(|a| {
-            a.retain(|c| match c.address() {
-                IpAddress::Ipv4(v) => v.is_loopback(),
-                IpAddress::Ipv6(_) => true,
-            });
-            if let (true, Some((ip, prefix))) = (cfg.up, cfg.addr) {
+            a.clear();
+            for (ip, prefix) in addrs {
                 let _ = a.push(IpCidr::new(IpAddress::Ipv4(ip), prefix));
             }
+            let _ = a.push(IpCidr::new(IpAddress::Ipv4(Ipv4Addr::LOCALHOST), 8));
+            let _ = a.push(IpCidr::new(IpAddress::Ipv6(Ipv6Addr::LOCALHOST), 128));
         });
+        let routes: Vec<ifcfg::Route> = self
+            .eths
+            .iter()
+            .filter(|e| e.cfg.up)
+            .flat_map(|e| e.cfg.routes.iter().filter(|r| !r.connected).copied())
+            .collect();
         self.iface.routes_mut().update(|t| {
             t.clear();
-            for r in cfg.routes.iter().filter(|r| !r.connected && cfg.up) {
+            for r in routes {
                 // On an IP-level device the next hop is not looked up:
                 // the route only says the destination is reachable.
                 let _ = t.push(smoltcp::iface::Route {
@@ -266,21 +473,34 @@ impl NetStack {
         });
     }
 
-    /// Runs `f` on eth0's configuration and mirrors the result into
-    /// smoltcp (the SIOCS* ioctls and the route ioctls).
-    pub fn configure_eth0<T>(&mut self, f: impl FnOnce(&mut Eth0) -> KResult<T>) -> KResult<T> {
-        if self.nat.is_none() {
+    /// Runs `f` on the interfaces' configuration (the SIOCS* ioctls, the
+    /// route ioctls, rtnetlink) and mirrors the result into smoltcp;
+    /// ENODEV without any ethN.
+    pub fn configure<T>(&mut self, f: impl FnOnce(&mut [EthIf]) -> KResult<T>) -> KResult<T> {
+        if self.eths.is_empty() {
             return Err(Errno::ENODEV);
         }
-        let r = f(&mut self.eth0_cfg);
-        self.sync_eth0();
+        let mut ifs = self.eths();
+        let r = f(&mut ifs);
+        for (e, new) in self.eths.iter_mut().zip(ifs) {
+            e.cfg = new.cfg;
+        }
+        self.sync();
         r
     }
 
-    /// Opens a NAT-side connection to the guest's `port` on eth0 (a
-    /// forwarded host connection); None without eth0.
-    pub fn nat_connect(&mut self, port: u16) -> Option<SocketHandle> {
-        let nat = self.nat.as_mut()?;
+    /// The position in `eths` of ethN.
+    fn eth_pos(&self, n: u8) -> Option<usize> {
+        self.eths.iter().position(|e| e.n == n)
+    }
+
+    /// Opens a NAT-side connection to the guest's `port` on ethN (a
+    /// forwarded host connection); None without ethN or its address.
+    pub fn nat_connect(&mut self, n: u8, port: u16) -> Option<NatHandle> {
+        let i = self.eth_pos(n)?;
+        let e = &mut self.eths[i];
+        let guest = e.cfg.ip().filter(|_| e.cfg.up)?;
+        let nat = e.nat.as_mut()?;
         let rx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
         let tx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
         let mut s = tcp::Socket::new(rx, tx);
@@ -292,17 +512,21 @@ impl NetStack {
         } else {
             local + 1
         };
-        let guest = self.eth0_cfg.ip().filter(|_| self.eth0_cfg.up)?;
         let remote = smoltcp::wire::IpEndpoint::new(IpAddress::Ipv4(guest), port);
         s.connect(nat.iface.context(), remote, local).ok()?;
-        Some(nat.sockets.add(s))
+        Some(NatHandle {
+            n,
+            h: nat.sockets.add(s),
+        })
     }
 
     /// Outbound connections the guest started since the last call.
     pub fn take_outbound(&mut self) -> Vec<Outbound> {
-        self.nat
-            .as_mut()
-            .map_or(Vec::new(), |n| std::mem::take(&mut n.pending))
+        self.eths
+            .iter_mut()
+            .filter_map(|e| e.nat.as_mut())
+            .flat_map(|nat| std::mem::take(&mut nat.pending))
+            .collect()
     }
 
     /// The host side of outbound request `id` is open (Ok) or failed.
@@ -310,11 +534,12 @@ impl NetStack {
     /// failed: the guest's connecting socket ends with the host's error
     /// (`take_conn_error`), as Linux's own connect would have: refused,
     /// timed out, host or network unreachable.
-    pub fn outbound_done(&mut self, id: u64, res: Result<(), Errno>) -> Option<SocketHandle> {
-        let nat = self.nat.as_mut()?;
-        let i = nat.held.iter().position(|h| h.0 == id)?;
-        let (_, t, syn) = nat.held.remove(i);
-        let mut h = None;
+    pub fn outbound_done(&mut self, id: u64, res: Result<(), Errno>) -> Option<NatHandle> {
+        let (i, k) =
+            self.eths.iter().enumerate().find_map(|(i, e)| {
+                Some((i, e.nat.as_ref()?.held.iter().position(|h| h.0 == id)?))
+            })?;
+        let (_, t, syn) = self.eths[i].nat.as_mut()?.held.remove(k);
         if let Err(e) = res {
             let want = smoltcp::wire::IpEndpoint::new(IpAddress::Ipv4(*t.1.ip()), t.1.port());
             let guest = self.sockets.iter_mut().find_map(|(gh, s)| match s {
@@ -333,52 +558,69 @@ impl NetStack {
             }
             return None;
         }
-        {
-            let rx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
-            let tx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
-            let mut s = tcp::Socket::new(rx, tx);
-            s.set_ack_delay(None);
-            s.set_nagle_enabled(false);
-            let ep = smoltcp::wire::IpListenEndpoint {
-                addr: Some(IpAddress::Ipv4(*t.1.ip())),
-                port: t.1.port(),
-            };
-            if s.listen(ep).is_ok() {
-                let handle = nat.sockets.add(s);
-                nat.outbound.insert(handle, t);
-                h = Some(handle);
-            }
+        let eth = &mut self.eths[i];
+        let nat = eth.nat.as_mut()?;
+        let mut h = None;
+        let rx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
+        let tx = tcp::SocketBuffer::new(vec![0u8; NAT_BUF]);
+        let mut s = tcp::Socket::new(rx, tx);
+        s.set_ack_delay(None);
+        s.set_nagle_enabled(false);
+        let ep = smoltcp::wire::IpListenEndpoint {
+            addr: Some(IpAddress::Ipv4(*t.1.ip())),
+            port: t.1.port(),
+        };
+        if s.listen(ep).is_ok() {
+            let handle = nat.sockets.add(s);
+            nat.outbound.insert(handle, t);
+            h = Some(NatHandle {
+                n: eth.n,
+                h: handle,
+            });
         }
         if !nat.dev.deliver(syn) {
-            self.eth0.tx_dropped += 1;
+            eth.stats.tx_dropped += 1;
         }
         h
     }
 
-    /// UDP datagrams the guest sent out on eth0 since the last call.
-    pub fn take_udp_out(&mut self) -> Vec<UdpOut> {
-        self.nat
-            .as_mut()
-            .map_or(Vec::new(), |n| n.udp_out.drain(..).collect())
+    /// UDP datagrams the guest sent out through the NATs since the last
+    /// call.
+    pub fn take_udp_out(&mut self) -> Vec<UdpOutOn> {
+        let mut out = Vec::new();
+        for e in &mut self.eths {
+            let Some(nat) = e.nat.as_mut() else {
+                continue;
+            };
+            for d in nat.udp_out.drain(..) {
+                out.push(UdpOutOn {
+                    n: e.n,
+                    net: e.net,
+                    d,
+                });
+            }
+        }
+        out
     }
 
     /// A UDP datagram from `from` (as the guest sees it) for the guest's
-    /// `port` on eth0; false if it was dropped (no eth0, too big, queue
+    /// `port` on ethN; false if it was dropped (no ethN, too big, queue
     /// full).
-    pub fn udp_in(&mut self, from: SocketAddrV4, port: u16, payload: &[u8]) -> bool {
-        if self.nat.is_none() {
+    pub fn udp_in(&mut self, n: u8, from: SocketAddrV4, port: u16, payload: &[u8]) -> bool {
+        let Some(i) = self.eth_pos(n) else {
             return false;
-        }
-        let Some(ip) = self.eth0_cfg.ip() else {
-            self.eth0.rx_dropped += 1;
+        };
+        let e = &mut self.eths[i];
+        let Some(ip) = e.cfg.ip() else {
+            e.stats.rx_dropped += 1;
             return false;
         };
         let to = SocketAddrV4::new(ip, port);
         let Some(p) = natpkt::udp_packet(from, to, payload) else {
-            self.eth0.rx_dropped += 1;
+            e.stats.rx_dropped += 1;
             return false;
         };
-        self.eth0_rx(p)
+        self.eth_rx(i, p)
     }
 
     /// Notes an ICMP error about a UDP datagram for the socket that sent
@@ -402,11 +644,14 @@ impl NetStack {
         }
     }
 
-    /// An ICMP error (`ty`, `code`) from the NAT's host side about the
+    /// An ICMP error (`ty`, `code`) from ethN's NAT's host side about the
     /// datagram the guest's UDP `port` sent to `dst`: an ICMP packet from
-    /// `dst` quoting that datagram's headers arrives on eth0.
-    pub fn udp_icmp_error(&mut self, port: u16, dst: SocketAddrV4, ty: u8, code: u8) {
-        let Some(me) = self.eth0_cfg.ip() else {
+    /// `dst` quoting that datagram's headers arrives on ethN.
+    pub fn udp_icmp_error(&mut self, n: u8, port: u16, dst: SocketAddrV4, ty: u8, code: u8) {
+        let Some(i) = self.eth_pos(n) else {
+            return;
+        };
+        let Some(me) = self.eths[i].cfg.ip() else {
             return;
         };
         let Some(orig) = natpkt::udp_packet(SocketAddrV4::new(me, port), dst, &[]) else {
@@ -417,7 +662,7 @@ impl NetStack {
         let c = natpkt::checksum(&icmp);
         icmp[2..4].copy_from_slice(&c.to_be_bytes());
         if let Some(p) = natpkt::icmp_in_ipv4(*dst.ip(), me, &icmp) {
-            self.eth0_rx(p);
+            self.eth_rx(i, p);
         }
     }
 
@@ -435,24 +680,30 @@ impl NetStack {
         self.udp_errors.remove(&h);
     }
 
-    /// A packet arriving on eth0 from the NAT: to the stack (if eth0 is
-    /// up) and to the packet sockets. False if dropped.
-    fn eth0_rx(&mut self, p: Vec<u8>) -> bool {
-        if !self.eth0_cfg.up {
-            self.eth0.rx_dropped += 1;
+    /// A packet arriving on the interface at `i` from its NAT: to the
+    /// stack (if the interface is up) and to the packet sockets. False if
+    /// dropped.
+    fn eth_rx(&mut self, i: usize, p: Vec<u8>) -> bool {
+        let Some(e) = self.eths.get_mut(i) else {
+            return false;
+        };
+        if !e.cfg.up {
+            e.stats.rx_dropped += 1;
             return false;
         }
+        let ifindex = e.ifindex();
         self.note_icmp_error(&p);
         let len = p.len() as u64;
-        self.tap(Frame::ipv4(IFINDEX_ETH0, &p, false));
-        if self.dev.deliver(p) {
-            self.eth0.rx_packets += 1;
-            self.eth0.rx_bytes += len;
-            true
+        self.tap(Frame::ipv4(ifindex, &p, false));
+        let ok = self.dev.deliver(p);
+        let s = &mut self.eths[i].stats;
+        if ok {
+            s.rx_packets += 1;
+            s.rx_bytes += len;
         } else {
-            self.eth0.rx_dropped += 1;
-            false
+            s.rx_dropped += 1;
         }
+        ok
     }
 
     /// Keeps a frame for the packet sockets, if there are any.
@@ -463,7 +714,7 @@ impl NetStack {
     }
 
     /// A raw IPv4 packet (header included) a raw socket sends: routed
-    /// as the stack's own (lo, or out on eth0); ENETUNREACH if nothing
+    /// as the stack's own (lo, or out on an ethN); ENETUNREACH if nothing
     /// routes its destination.
     pub fn raw_send(&mut self, p: Vec<u8>) -> KResult<()> {
         let dst = dst_of(&p).ok_or(Errno::EINVAL)?;
@@ -477,42 +728,60 @@ impl NetStack {
         Ok(())
     }
 
-    /// A frame a packet socket sends on eth0: ENETDOWN if eth0 is down,
-    /// ENODEV if there is no eth0. IPv4 goes out as if the stack had
-    /// sent it (DHCP to the NAT's server included); ARP for the NAT's
-    /// addresses is answered; anything else leaves and is lost, as on
-    /// a wire nobody listens to.
+    /// A frame a packet socket sends on an ethN: ENETDOWN if it is down,
+    /// ENODEV if there is no such interface. IPv4 goes out as if the
+    /// stack had sent it (DHCP to the NAT's server included); ARP for the
+    /// NAT's addresses is answered; anything else leaves and is lost, as
+    /// on a wire nobody listens to.
     pub fn packet_send(&mut self, f: Frame) -> KResult<()> {
-        if self.nat.is_none() || f.ifindex != IFINDEX_ETH0 {
-            return Err(Errno::ENODEV);
-        }
-        if !self.eth0_cfg.up {
+        let i = self
+            .eths
+            .iter()
+            .position(|e| e.ifindex() == f.ifindex)
+            .ok_or(Errno::ENODEV)?;
+        if !self.eths[i].cfg.up {
             return Err(Errno::ENETDOWN);
+        }
+        let e = &mut self.eths[i];
+        if let Some(l) = e.ether.as_mut() {
+            // A real link: the frame goes out as the program made it
+            // (packet sockets see it when it is written).
+            let len = f.bytes.len() as u64;
+            if l.send_frame(f.bytes) {
+                e.stats.tx_packets += 1;
+                e.stats.tx_bytes += len;
+                return Ok(());
+            }
+            e.stats.tx_dropped += 1;
+            return Err(Errno::ENOBUFS);
         }
         let ty = f.ethertype();
         let payload = f.bytes.get(packet::ETH_HLEN..).unwrap_or(&[]).to_vec();
         self.tap(f);
         match ty {
-            packet::ETH_P_IP => self.eth0_out(payload),
+            packet::ETH_P_IP => self.eth_out(i, payload),
             packet::ETH_P_ARP => {
-                self.eth0.tx_packets += 1;
-                self.eth0.tx_bytes += payload.len() as u64;
-                if let Some(r) = natpkt::arp_reply(&payload, &[GATEWAY_IP, DNS_IP], packet::NAT_MAC)
+                let e = &mut self.eths[i];
+                e.stats.tx_packets += 1;
+                e.stats.tx_bytes += payload.len() as u64;
+                let (mac, ifindex) = (e.mac, e.ifindex());
+                if let Some(r) =
+                    natpkt::arp_reply(&payload, &[e.net.gateway, e.net.dns], packet::NAT_MAC)
                 {
-                    let frame =
-                        packet::ethernet(packet::ETH0_MAC, packet::NAT_MAC, packet::ETH_P_ARP, &r);
-                    self.eth0.rx_packets += 1;
-                    self.eth0.rx_bytes += r.len() as u64;
+                    let frame = packet::ethernet(mac, packet::NAT_MAC, packet::ETH_P_ARP, &r);
+                    e.stats.rx_packets += 1;
+                    e.stats.rx_bytes += r.len() as u64;
                     self.tap(Frame {
-                        ifindex: IFINDEX_ETH0,
+                        ifindex,
                         pkttype: packet::PACKET_HOST,
                         bytes: frame,
                     });
                 }
             }
             _ => {
-                self.eth0.tx_packets += 1;
-                self.eth0.tx_bytes += payload.len() as u64;
+                let e = &mut self.eths[i];
+                e.stats.tx_packets += 1;
+                e.stats.tx_bytes += payload.len() as u64;
             }
         }
         Ok(())
@@ -524,29 +793,48 @@ impl NetStack {
     }
 
     /// A NAT-side connection.
-    pub fn nat_tcp(&mut self, h: SocketHandle) -> Option<&mut tcp::Socket<'static>> {
-        Some(self.nat.as_mut()?.sockets.get_mut::<tcp::Socket>(h))
+    pub fn nat_tcp(&mut self, h: NatHandle) -> Option<&mut tcp::Socket<'static>> {
+        let i = self.eth_pos(h.n)?;
+        Some(
+            self.eths[i]
+                .nat
+                .as_mut()?
+                .sockets
+                .get_mut::<tcp::Socket>(h.h),
+        )
     }
 
     /// Drops a NAT-side connection (aborting it if still open).
-    pub fn nat_remove(&mut self, h: SocketHandle) {
-        if let Some(nat) = self.nat.as_mut() {
-            let s = nat.sockets.get_mut::<tcp::Socket>(h);
-            if s.state() != tcp::State::TimeWait {
-                s.abort();
-            }
-            nat.orphans.push(h);
-            nat.outbound.remove(&h);
+    pub fn nat_remove(&mut self, h: NatHandle) {
+        let Some(i) = self.eth_pos(h.n) else {
+            return;
+        };
+        let Some(nat) = self.eths[i].nat.as_mut() else {
+            return;
+        };
+        let s = nat.sockets.get_mut::<tcp::Socket>(h.h);
+        if s.state() != tcp::State::TimeWait {
+            s.abort();
         }
+        nat.orphans.push(h.h);
+        nat.outbound.remove(&h.h);
     }
 
     /// Starts a TCP connection from `local` to `remote` on socket `h`.
+    /// Without a local address, a connection off the guest takes the
+    /// address of the interface its route leaves by.
     pub fn tcp_connect(
         &mut self,
         h: SocketHandle,
         remote: smoltcp::wire::IpEndpoint,
         local: smoltcp::wire::IpListenEndpoint,
     ) -> KResult<()> {
+        let mut local = local;
+        if let (None, IpAddress::Ipv4(d)) = (local.addr, remote.addr) {
+            if !self.is_local(IpAddr::V4(d)) {
+                local.addr = self.src_for(d).map(IpAddress::Ipv4);
+            }
+        }
         let cx = self.iface.context();
         self.sockets
             .get_mut::<tcp::Socket>(h)
@@ -565,7 +853,7 @@ impl NetStack {
             let r = self.iface.poll(now, &mut self.dev, &mut self.sockets);
             let mut busy = r != PollResult::None;
             busy |= self.route_sent();
-            if let Some(nat) = self.nat.as_mut() {
+            for nat in self.eths.iter_mut().filter_map(|e| e.nat.as_mut()) {
                 busy |= nat.iface.poll(now, &mut nat.dev, &mut nat.sockets) != PollResult::None;
                 busy |= !nat.dev.rx.is_empty();
             }
@@ -575,6 +863,13 @@ impl NetStack {
             }
             moved = true;
         }
+        let now = std::time::Instant::now();
+        for e in &mut self.eths {
+            let me = e.cfg.ip();
+            if let Some(l) = e.ether.as_mut() {
+                l.expire(now, me);
+            }
+        }
         self.reap_orphans();
         if moved {
             self.generation = self.generation.wrapping_add(1);
@@ -583,8 +878,10 @@ impl NetStack {
     }
 
     /// Hands each packet the guest sent to its destination: a local
-    /// address comes back in on lo, anything else goes out on eth0 (to
-    /// the NAT) if it is up, else it is dropped. True if any moved.
+    /// address comes back in on lo, anything else goes out of the
+    /// interface its route leaves by (a limited broadcast, or a packet
+    /// no route covers, such as a DHCP client's: the first interface
+    /// that is up), else it is dropped. True if any moved.
     fn route_sent(&mut self) -> bool {
         let mut any = false;
         while let Some(p) = self.dev.sent.pop_front() {
@@ -601,52 +898,66 @@ impl NetStack {
                 } else {
                     self.lo.rx_dropped += 1;
                 }
-            } else if self.nat.is_some() && self.eth0_cfg.up {
-                self.tap(Frame::ipv4(IFINDEX_ETH0, &p, true));
-                self.eth0_out(p);
-            } else {
-                self.lo.tx_dropped += 1;
+                continue;
+            }
+            let routed = match dst {
+                Some(IpAddr::V4(d)) => self.route_of(d),
+                _ => None,
+            };
+            match routed.or_else(|| self.eths.iter().position(|e| e.cfg.up)) {
+                Some(i) if self.eths[i].ether.is_some() => self.ether_out(i, p),
+                Some(i) => {
+                    self.tap(Frame::ipv4(self.eths[i].ifindex(), &p, true));
+                    self.eth_out(i, p);
+                }
+                None => self.lo.tx_dropped += 1,
             }
         }
         self.lo.tx_dropped = self.lo.tx_dropped.max(self.dev.tx_dropped);
         any
     }
 
-    /// A packet the guest sends out on eth0, to the NAT: UDP through a
-    /// host socket (or the DHCP server), pings answered for the NAT's
-    /// addresses, TCP to the NAT's stack (a SYN opens a host connection).
-    fn eth0_out(&mut self, p: Vec<u8>) {
+    /// A packet the guest sends out on the interface at `i`, to its NAT:
+    /// UDP through a host socket (or the DHCP server), pings answered for
+    /// the NAT's addresses, TCP to the NAT's stack (a SYN opens a host
+    /// connection).
+    fn eth_out(&mut self, i: usize, p: Vec<u8>) {
         let len = p.len() as u64;
-        let Some(nat) = self.nat.as_mut() else {
+        let Some(e) = self.eths.get_mut(i) else {
             return;
         };
+        let (n, net) = (e.n, e.net);
+        let Some(nat) = e.nat.as_mut() else {
+            return;
+        };
+        let stats = &mut e.stats;
         if let Some(d) = natpkt::udp_of(&p) {
-            if dhcp::is_for_server(&d) {
+            if dhcp::is_for_server(&d, &net) {
                 // The NAT's own DHCP server answers; nothing leaves.
-                self.eth0.tx_packets += 1;
-                self.eth0.tx_bytes += len;
-                if let Some(r) = dhcp::answer(&d) {
-                    self.eth0_rx(r);
+                stats.tx_packets += 1;
+                stats.tx_bytes += len;
+                if let Some(r) = dhcp::answer(&d, &net) {
+                    self.eth_rx(i, r);
                 }
                 return;
             }
             // UDP leaves through a host socket (`kernel/netudp.rs`).
             if nat.udp_out.len() < UDP_OUT_MAX {
                 nat.udp_out.push_back(d);
-                self.eth0.tx_packets += 1;
-                self.eth0.tx_bytes += len;
+                stats.tx_packets += 1;
+                stats.tx_bytes += len;
             } else {
-                self.eth0.tx_dropped += 1;
+                stats.tx_dropped += 1;
             }
             return;
         }
         if natpkt::is_echo_request(&p) {
             // Pings: the NAT answers for its own addresses; no
             // ICMP goes out to the host.
-            self.eth0.tx_packets += 1;
-            self.eth0.tx_bytes += len;
-            if let Some(r) = natpkt::echo_reply(&p, &[GATEWAY_IP, DNS_IP]) {
-                self.eth0_rx(r);
+            stats.tx_packets += 1;
+            stats.tx_bytes += len;
+            if let Some(r) = natpkt::echo_reply(&p, &[net.gateway, net.dns]) {
+                self.eth_rx(i, r);
             }
             return;
         }
@@ -655,36 +966,75 @@ impl NetStack {
                 return; // a retransmission of a held SYN
             }
             if !nat.outbound.values().any(|&v| v == t) {
-                let id = nat.next_req;
-                nat.next_req += 1;
-                nat.pending.push(Outbound { id, dst: t.1 });
+                let id = self.next_req;
+                self.next_req += 1;
+                nat.pending.push(Outbound {
+                    id,
+                    dst: t.1,
+                    n,
+                    net,
+                });
                 nat.held.push((id, t, p));
-                self.eth0.tx_packets += 1;
-                self.eth0.tx_bytes += len;
+                stats.tx_packets += 1;
+                stats.tx_bytes += len;
                 return;
             }
         }
         if nat.dev.deliver(p) {
-            self.eth0.tx_packets += 1;
-            self.eth0.tx_bytes += len;
+            stats.tx_packets += 1;
+            stats.tx_bytes += len;
         } else {
-            self.eth0.tx_dropped += 1;
+            stats.tx_dropped += 1;
         }
     }
 
-    /// Packets the NAT sent: those for the guest arrive on eth0.
-    fn route_nat_sent(&mut self) -> bool {
-        let Some(nat) = self.nat.as_mut() else {
-            return false;
+    /// A packet the guest sends out on the Ethernet link at `i`: to the
+    /// next hop (the route's gateway, else the destination itself) found
+    /// by ARP, or to everyone for a broadcast. IPv4 only (the interfaces
+    /// have no IPv6 address).
+    fn ether_out(&mut self, i: usize, mut p: Vec<u8>) {
+        super::ether::fill_checksums(&mut p);
+        let len = p.len() as u64;
+        let Some(e) = self.eths.get_mut(i) else {
+            return;
         };
-        let sent: Vec<Vec<u8>> = nat.dev.sent.drain(..).collect();
-        let any = !sent.is_empty();
-        let me = self.eth0_cfg.ip().map(IpAddr::V4);
-        for p in sent {
-            if me.is_some() && dst_of(&p) == me {
-                self.eth0_rx(p);
-            } else {
-                self.eth0.rx_dropped += 1;
+        let Some(l) = e.ether.as_mut() else {
+            return;
+        };
+        let Some(IpAddr::V4(dst)) = dst_of(&p) else {
+            e.stats.tx_dropped += 1;
+            return;
+        };
+        let bcast = dst.is_broadcast()
+            || (!e.cfg.broadcast.is_unspecified() && dst == e.cfg.broadcast)
+            || dst.is_multicast();
+        let hop = e.cfg.lookup(dst).and_then(|r| r.gw).unwrap_or(dst);
+        if l.send_ip(p, hop, bcast, e.cfg.ip(), std::time::Instant::now()) {
+            e.stats.tx_packets += 1;
+            e.stats.tx_bytes += len;
+        } else {
+            e.stats.tx_dropped += 1;
+        }
+    }
+
+    /// Packets the NATs sent: those for the guest arrive on their
+    /// interface.
+    fn route_nat_sent(&mut self) -> bool {
+        let mut any = false;
+        for i in 0..self.eths.len() {
+            let e = &mut self.eths[i];
+            let Some(nat) = e.nat.as_mut().filter(|n| !n.dev.sent.is_empty()) else {
+                continue;
+            };
+            any = true;
+            let sent: Vec<Vec<u8>> = nat.dev.sent.drain(..).collect();
+            let me = e.cfg.ip().map(IpAddr::V4);
+            for p in sent {
+                if me.is_some() && dst_of(&p) == me {
+                    self.eth_rx(i, p);
+                } else {
+                    self.eths[i].stats.rx_dropped += 1;
+                }
             }
         }
         any
@@ -694,14 +1044,25 @@ impl NetStack {
     pub fn poll_at(&mut self) -> Option<std::time::Instant> {
         let now = self.now();
         let nat_at = self
-            .nat
-            .as_mut()
-            .and_then(|n| n.iface.poll_at(now, &n.sockets));
+            .eths
+            .iter_mut()
+            .filter_map(|e| {
+                let nat = e.nat.as_mut()?;
+                nat.iface.poll_at(now, &nat.sockets)
+            })
+            .min();
+        // A packet waiting for ARP: asked again, or dropped, in a second.
+        let arp_at = self
+            .eths
+            .iter()
+            .any(|e| e.ether.as_ref().is_some_and(|l| l.waiting()))
+            .then(|| now + smoltcp::time::Duration::from_secs(1));
         let at = self
             .iface
             .poll_at(now, &self.sockets)
             .into_iter()
             .chain(nat_at)
+            .chain(arp_at)
             .min()?;
         let us = u64::try_from(at.total_micros()).unwrap_or(0);
         Some(self.epoch + std::time::Duration::from_micros(us))
@@ -714,7 +1075,7 @@ impl NetStack {
     }
 
     fn reap_orphans(&mut self) {
-        if let Some(nat) = self.nat.as_mut() {
+        for nat in self.eths.iter_mut().filter_map(|e| e.nat.as_mut()) {
             let sockets = &mut nat.sockets;
             nat.orphans.retain(|&h| {
                 let st = sockets.get::<tcp::Socket>(h).state();

@@ -1,5 +1,5 @@
 //! rtnetlink: the NETLINK_ROUTE requests, answered from a snapshot of the
-//! interfaces (`View`: lo, and eth0's configuration when there is one)
+//! interfaces (`View`: lo, and each ethN's configuration and counters)
 //! in the messages Linux sends, attribute by attribute in its order:
 //!
 //! - RTM_GETLINK (dump, or one link by index or IFLA_IFNAME),
@@ -9,9 +9,10 @@
 //!   packets, there is no neighbour table);
 //! - RTM_NEWLINK/RTM_SETLINK: IFF_UP through ifi_flags/ifi_change (the
 //!   MTU, name and address only set to what they are); RTM_NEWADDR and
-//!   RTM_DELADDR of eth0's one IPv4 address; RTM_NEWROUTE and
-//!   RTM_DELROUTE in the main table through eth0, with `ifcfg.rs`'s
-//!   rules and NLM_F_CREATE/EXCL/REPLACE as Linux's fib_table_insert.
+//!   RTM_DELADDR of an ethN's one IPv4 address; RTM_NEWROUTE and
+//!   RTM_DELROUTE in the main table through an ethN (RTA_OIF, else the
+//!   one the gateway is on), with `ifcfg.rs`'s rules and
+//!   NLM_F_CREATE/EXCL/REPLACE as Linux's fib_table_insert.
 //!
 //! Changes need privilege (EPERM, checked first as Linux does); lo cannot
 //! be changed (a change that changes nothing succeeds, else
@@ -21,7 +22,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::*;
 use crate::net::inet::device::IfStats;
-use crate::net::inet::ifcfg::{Eth0, Route, IFINDEX_ETH0, IFINDEX_LO};
+use crate::net::inet::ifcfg::{self, EthIf, Route, IFINDEX_LO};
 use crate::net::inet::ifreq::{self, Iface};
 
 pub const RTM_NEWLINK: u16 = 16;
@@ -109,10 +110,21 @@ const RTMSG: usize = 12;
 /// What the requests see and change.
 #[derive(Clone, Debug, Default)]
 pub struct View {
-    /// eth0's configuration (None: no eth0).
-    pub eth0: Option<Eth0>,
+    /// The ethN: configuration and counters.
+    pub eths: Vec<EthIf>,
     pub lo_stats: IfStats,
-    pub eth0_stats: IfStats,
+}
+
+impl View {
+    /// The ethN with `ifindex`.
+    fn eth(&self, ifindex: i32) -> Option<&EthIf> {
+        self.eths.get(ifcfg::by_index(&self.eths, ifindex)?)
+    }
+
+    fn eth_mut(&mut self, ifindex: i32) -> Option<&mut EthIf> {
+        let i = ifcfg::by_index(&self.eths, ifindex)?;
+        self.eths.get_mut(i)
+    }
 }
 
 /// A request's outcome: its reply messages, or a dump to hand out.
@@ -225,13 +237,12 @@ pub fn handle(v: &mut View, r: &Request) -> KResult<Answer> {
 }
 
 fn links(v: &View) -> Vec<(Iface, IfStats)> {
-    ifreq::interfaces(v.eth0.as_ref())
+    ifreq::interfaces(&v.eths)
         .into_iter()
         .map(|i| {
-            let s = if i.index == IFINDEX_LO {
-                v.lo_stats
-            } else {
-                v.eth0_stats
+            let s = match v.eth(i.index) {
+                Some(e) => e.stats,
+                None => v.lo_stats,
             };
             (i, s)
         })
@@ -373,12 +384,12 @@ fn set_link(v: &mut View, r: &Request) -> KResult<Answer> {
     if up == (cur & IFF_UP != 0) {
         return Ok(Answer::Done);
     }
-    match (i.index, v.eth0.as_mut()) {
-        (IFINDEX_ETH0, Some(e)) => {
-            e.set_up(up);
+    match v.eth_mut(i.index) {
+        Some(e) => {
+            e.cfg.set_up(up);
             Ok(Answer::Done)
         }
-        _ => Err(Errno::EOPNOTSUPP),
+        None => Err(Errno::EOPNOTSUPP),
     }
 }
 
@@ -440,9 +451,9 @@ fn addr_dump(v: &View, r: &Request) -> Vec<Vec<u8>> {
                     Ipv4Addr::UNSPECIFIED,
                     i,
                 ));
-            } else if let Some(e) = v.eth0.as_ref() {
-                if let Some((ip, prefix)) = e.addr {
-                    out.push(v4_addr_msg(r, ip, prefix, e.broadcast, i));
+            } else if let Some(e) = v.eth(i.index) {
+                if let Some((ip, prefix)) = e.cfg.addr {
+                    out.push(v4_addr_msg(r, ip, prefix, e.cfg.broadcast, i));
                 }
             }
         }
@@ -471,7 +482,7 @@ fn addr_args(r: &Request) -> KResult<AddrArgs> {
 
 fn new_addr(v: &mut View, r: &Request) -> KResult<Answer> {
     let (fam, prefix, index, local, brd) = addr_args(r)?;
-    if index != IFINDEX_LO && !(index == IFINDEX_ETH0 && v.eth0.is_some()) {
+    if index != IFINDEX_LO && v.eth(index).is_none() {
         return Err(Errno::ENODEV);
     }
     let excl = r.hdr.flags & NLM_F_EXCL != 0;
@@ -504,14 +515,14 @@ fn new_addr(v: &mut View, r: &Request) -> KResult<Answer> {
             Err(Errno::EOPNOTSUPP)
         };
     }
-    let e = v.eth0.as_mut().ok_or(Errno::ENODEV)?;
+    let e = &mut v.eth_mut(index).ok_or(Errno::ENODEV)?.cfg;
     e.add_addr(ip, prefix, brd.unwrap_or(Ipv4Addr::UNSPECIFIED), excl)?;
     Ok(Answer::Done)
 }
 
 fn del_addr(v: &mut View, r: &Request) -> KResult<Answer> {
     let (fam, prefix, index, local, _) = addr_args(r)?;
-    if index != IFINDEX_LO && !(index == IFINDEX_ETH0 && v.eth0.is_some()) {
+    if index != IFINDEX_LO && v.eth(index).is_none() {
         return Err(Errno::ENODEV);
     }
     if fam != AF_INET {
@@ -538,7 +549,7 @@ fn del_addr(v: &mut View, r: &Request) -> KResult<Answer> {
             Errno::EADDRNOTAVAIL
         });
     }
-    let e = v.eth0.as_mut().ok_or(Errno::ENODEV)?;
+    let e = &mut v.eth_mut(index).ok_or(Errno::ENODEV)?.cfg;
     match e.addr {
         Some((ip, p)) if matches(ip, p) => {
             e.remove_addr();
@@ -604,9 +615,9 @@ fn route_msg(r: &Request, x: V4Route) -> Vec<u8> {
     m.finish()
 }
 
-fn main_route_msg(r: &Request, e: &Eth0, rt: &Route) -> Vec<u8> {
+fn main_route_msg(r: &Request, e: &EthIf, rt: &Route) -> Vec<u8> {
     let (proto, scope, src) = if rt.connected {
-        (RTPROT_KERNEL, RT_SCOPE_LINK, e.ip())
+        (RTPROT_KERNEL, RT_SCOPE_LINK, e.cfg.ip())
     } else if rt.gw.is_some() {
         (RTPROT_BOOT, RT_SCOPE_UNIVERSE, None)
     } else {
@@ -624,7 +635,7 @@ fn main_route_msg(r: &Request, e: &Eth0, rt: &Route) -> Vec<u8> {
             gw: rt.gw,
             metric: rt.metric,
             src,
-            oif: IFINDEX_ETH0,
+            oif: e.ifindex(),
             flags: 0,
         },
     )
@@ -647,17 +658,23 @@ fn v6_route_msg(r: &Request, table: u32, ty: u8, metric: u32) -> Vec<u8> {
     m.finish()
 }
 
-/// The main table (eth0's routes), then the local table (lo's and
-/// eth0's local and broadcast routes), then IPv6's ::1 routes.
+/// The main table (the ethN's routes, in the table's order: by
+/// destination, longer prefix first, then metric), then the local table
+/// (lo's, then each ethN's local and broadcast routes), then IPv6's ::1
+/// routes.
 fn route_dump(v: &View, r: &Request) -> Vec<Vec<u8>> {
     let fam = r.family();
     let mut out = Vec::new();
     if fam == AF_UNSPEC || fam == AF_INET {
         let lo = Ipv4Addr::LOCALHOST;
-        if let Some(e) = v.eth0.as_ref() {
-            for rt in &e.routes {
-                out.push(main_route_msg(r, e, rt));
-            }
+        let mut main: Vec<(&EthIf, &Route)> = v
+            .eths
+            .iter()
+            .flat_map(|e| e.cfg.routes.iter().map(move |rt| (e, rt)))
+            .collect();
+        main.sort_by_key(|(_, rt)| (u32::from(rt.dst), std::cmp::Reverse(rt.prefix), rt.metric));
+        for (e, rt) in main {
+            out.push(main_route_msg(r, e, rt));
         }
         let local = |dst, prefix, ty, scope, oif| {
             route_msg(
@@ -692,9 +709,10 @@ fn route_dump(v: &View, r: &Request) -> Vec<Vec<u8>> {
             RT_SCOPE_LINK,
             IFINDEX_LO,
         ));
-        if let Some(e) = v.eth0.as_ref().filter(|e| e.up) {
+        for eth in v.eths.iter().filter(|e| e.cfg.up) {
+            let e = &eth.cfg;
             if let Some((ip, _)) = e.addr {
-                out.push(local(ip, 32, RTN_LOCAL, RT_SCOPE_HOST, IFINDEX_ETH0));
+                out.push(local(ip, 32, RTN_LOCAL, RT_SCOPE_HOST, eth.ifindex()));
                 if !e.broadcast.is_unspecified() {
                     out.push(route_msg(
                         r,
@@ -708,7 +726,7 @@ fn route_dump(v: &View, r: &Request) -> Vec<Vec<u8>> {
                             gw: None,
                             metric: 0,
                             src: Some(ip),
-                            oif: IFINDEX_ETH0,
+                            oif: eth.ifindex(),
                             flags: 0,
                         },
                     ));
@@ -734,8 +752,8 @@ fn route_get(v: &View, r: &Request) -> KResult<Answer> {
         .map(ip_of)
         .transpose()?
         .unwrap_or(Ipv4Addr::UNSPECIFIED);
-    let eth0_ip = v.eth0.as_ref().filter(|e| e.up).and_then(|e| e.ip());
-    let m = if dst.is_loopback() || Some(dst) == eth0_ip || dst.is_unspecified() {
+    let mine = v.eths.iter().any(|e| e.cfg.up && e.cfg.ip() == Some(dst));
+    let m = if dst.is_loopback() || mine || dst.is_unspecified() {
         let src = if dst.is_loopback() || dst.is_unspecified() {
             Ipv4Addr::LOCALHOST
         } else {
@@ -758,8 +776,8 @@ fn route_get(v: &View, r: &Request) -> KResult<Answer> {
             },
         )
     } else {
-        let e = v.eth0.as_ref().ok_or(Errno::ENETUNREACH)?;
-        let rt = e.lookup(dst).ok_or(Errno::ENETUNREACH)?;
+        let (i, rt) = ifcfg::lookup(&v.eths, dst).ok_or(Errno::ENETUNREACH)?;
+        let e = &v.eths[i];
         route_msg(
             r,
             V4Route {
@@ -771,8 +789,8 @@ fn route_get(v: &View, r: &Request) -> KResult<Answer> {
                 prefix: 32,
                 gw: rt.gw,
                 metric: 0,
-                src: e.ip(),
-                oif: IFINDEX_ETH0,
+                src: e.cfg.ip(),
+                oif: e.ifindex(),
                 flags: RTM_F_CLONED,
             },
         )
@@ -807,8 +825,9 @@ fn rule_dump(r: &Request) -> Vec<Vec<u8>> {
     out
 }
 
-/// The route a NEWROUTE/DELROUTE names, and whether it named a device.
-fn route_args(v: &View, r: &Request) -> KResult<(Route, bool, Option<u32>)> {
+/// The route a NEWROUTE/DELROUTE names, the interface it named (its
+/// position in `eths`), and the metric if given.
+fn route_args(v: &View, r: &Request) -> KResult<(Route, Option<usize>, Option<u32>)> {
     let b = r.fixed(RTMSG)?;
     if b[0] != AF_INET {
         return Err(Errno::EOPNOTSUPP);
@@ -836,13 +855,15 @@ fn route_args(v: &View, r: &Request) -> KResult<(Route, bool, Option<u32>)> {
         .filter(|g| !g.is_unspecified());
     let metric = r.attr(RTMSG, RTA_PRIORITY).map(u32_of).transpose()?;
     let oif = r.attr(RTMSG, RTA_OIF).map(u32_of).transpose()?;
-    match oif {
-        None => {}
-        Some(i) if i == IFINDEX_ETH0 as u32 && v.eth0.is_some() => {}
+    let dev = match oif {
+        None => None,
         Some(i) if i == IFINDEX_LO as u32 => return Err(Errno::EOPNOTSUPP),
-        Some(_) => return Err(Errno::ENODEV),
-    }
-    if v.eth0.is_none() {
+        Some(i) => {
+            let i = i32::try_from(i).map_err(|_| Errno::ENODEV)?;
+            Some(ifcfg::by_index(&v.eths, i).ok_or(Errno::ENODEV)?)
+        }
+    };
+    if v.eths.is_empty() {
         return Err(if oif.is_some() {
             Errno::ENODEV
         } else {
@@ -857,7 +878,7 @@ fn route_args(v: &View, r: &Request) -> KResult<(Route, bool, Option<u32>)> {
             metric: metric.unwrap_or(0),
             connected: false,
         },
-        oif.is_some(),
+        dev,
         metric,
     ))
 }
@@ -869,17 +890,19 @@ fn new_route(v: &mut View, r: &Request) -> KResult<Answer> {
         return Err(Errno::EOPNOTSUPP);
     }
     let f = r.hdr.flags;
-    let e = v.eth0.as_mut().ok_or(Errno::ENODEV)?;
     let same_key = |x: &Route| x.dst == rt.dst && x.prefix == rt.prefix && x.metric == rt.metric;
-    let existing = e.routes.iter().position(same_key);
+    let existing = v.eths.iter().enumerate().find_map(|(i, e)| {
+        let k = e.cfg.routes.iter().position(same_key)?;
+        Some((i, k))
+    });
     if existing.is_some() && f & NLM_F_EXCL != 0 {
         return Err(Errno::EEXIST);
     }
     if f & NLM_F_REPLACE != 0 {
-        if let Some(i) = existing {
-            let old = e.routes.remove(i);
-            if let Err(err) = e.add_route(rt, dev) {
-                e.routes.insert(i, old);
+        if let Some((i, k)) = existing {
+            let old = v.eths[i].cfg.routes.remove(k);
+            if let Err(err) = ifcfg::add_route(&mut v.eths, rt, dev) {
+                v.eths[i].cfg.routes.insert(k, old);
                 return Err(err);
             }
             return Ok(Answer::Done);
@@ -889,30 +912,116 @@ fn new_route(v: &mut View, r: &Request) -> KResult<Answer> {
     if f & NLM_F_CREATE == 0 {
         return Err(Errno::ENOENT);
     }
-    e.add_route(rt, dev)?;
+    ifcfg::add_route(&mut v.eths, rt, dev)?;
     Ok(Answer::Done)
 }
 
 fn del_route(v: &mut View, r: &Request) -> KResult<Answer> {
-    let (rt, _, metric) = route_args(v, r)?;
-    let e = v.eth0.as_mut().ok_or(Errno::ENODEV)?;
-    e.del_route(rt.dst, rt.prefix, rt.gw, metric)?;
+    let (rt, dev, metric) = route_args(v, r)?;
+    ifcfg::del_route(&mut v.eths, rt.dst, rt.prefix, rt.gw, metric, dev)?;
     Ok(Answer::Done)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::inet::ifcfg::IfCfg;
 
     fn view() -> View {
         View {
-            eth0: Some(Eth0::configured(
-                Ipv4Addr::new(10, 0, 2, 15),
-                24,
-                Ipv4Addr::new(10, 0, 2, 2),
-            )),
+            eths: vec![EthIf {
+                n: 0,
+                mac: crate::net::packet::eth_mac(0),
+                cfg: IfCfg::configured(Ipv4Addr::new(10, 0, 2, 15), 24, Ipv4Addr::new(10, 0, 2, 2)),
+                stats: IfStats::default(),
+            }],
             ..Default::default()
         }
+    }
+
+    /// eth0 as `view`, and eth1 up on 10.0.3.15/24 without a default route.
+    fn two() -> View {
+        let mut v = view();
+        v.eths.push(EthIf {
+            n: 1,
+            mac: crate::net::packet::eth_mac(1),
+            cfg: IfCfg::addressed(Ipv4Addr::new(10, 0, 3, 15), 24),
+            stats: IfStats {
+                rx_packets: 7,
+                ..IfStats::default()
+            },
+        });
+        v
+    }
+
+    #[test]
+    fn two_interfaces_dump_and_route_by_destination() {
+        let mut v = two();
+        let d = dump(&mut v, RTM_GETLINK, 0);
+        assert_eq!(d.len(), 3);
+        assert_eq!(attr_of(&d[2], IFINFOMSG, IFLA_IFNAME), b"eth1\0");
+        assert_eq!(d[2][20..24], 3i32.to_le_bytes(), "ifindex 3");
+        assert_eq!(
+            attr_of(&d[2], IFINFOMSG, IFLA_STATS)[..4],
+            7u32.to_le_bytes()
+        );
+        let a = dump(&mut v, RTM_GETADDR, AF_INET);
+        assert_eq!(attr_of(&a[2], IFADDRMSG, IFA_LOCAL), [10, 0, 3, 15]);
+        // default, 10.0.2.0/24, 10.0.3.0/24 in the main table.
+        let r = dump(&mut v, RTM_GETROUTE, AF_INET);
+        assert_eq!(attr_of(&r[2], RTMSG, RTA_OIF), 3u32.to_le_bytes());
+        let get = |v: &mut View, ip: [u8; 4]| {
+            let m = req(
+                RTM_GETROUTE,
+                0,
+                &[AF_INET, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                &[(RTA_DST, &ip)],
+            );
+            match run(v, &m, false) {
+                Ok(Answer::Reply(r)) => {
+                    (attr_of(&r, RTMSG, RTA_OIF), attr_of(&r, RTMSG, RTA_PREFSRC))
+                }
+                x => panic!("{x:?}"),
+            }
+        };
+        assert_eq!(
+            get(&mut v, [10, 0, 3, 9]),
+            (3u32.to_le_bytes().to_vec(), vec![10, 0, 3, 15])
+        );
+        assert_eq!(
+            get(&mut v, [192, 0, 2, 1]),
+            (2u32.to_le_bytes().to_vec(), vec![10, 0, 2, 15])
+        );
+        // A gateway route without RTA_OIF goes where its gateway is.
+        let mut rtm = [0u8; 12];
+        rtm[0] = AF_INET;
+        rtm[1] = 16;
+        rtm[4] = RT_TABLE_MAIN as u8;
+        rtm[7] = RTN_UNICAST;
+        let add = req(
+            RTM_NEWROUTE,
+            NLM_F_CREATE | NLM_F_ACK,
+            &rtm,
+            &[(RTA_DST, &[192, 168, 0, 0]), (RTA_GATEWAY, &[10, 0, 3, 2])],
+        );
+        assert_eq!(run(&mut v, &add, true), Ok(Answer::Done));
+        assert_eq!(get(&mut v, [192, 168, 7, 7]).0, 3u32.to_le_bytes());
+        // RTA_OIF of no interface.
+        let bad = req(
+            RTM_NEWROUTE,
+            NLM_F_CREATE | NLM_F_ACK,
+            &rtm,
+            &[(RTA_DST, &[172, 16, 0, 0]), (RTA_OIF, &9u32.to_le_bytes())],
+        );
+        assert_eq!(run(&mut v, &bad, true), Err(Errno::ENODEV));
+        let del = req(
+            RTM_DELROUTE,
+            NLM_F_ACK,
+            &rtm,
+            &[(RTA_DST, &[192, 168, 0, 0])],
+        );
+        assert_eq!(run(&mut v, &del, true), Ok(Answer::Done));
+        assert_eq!(get(&mut v, [192, 168, 7, 7]).0, 2u32.to_le_bytes());
     }
 
     fn req(ty: u16, flags: u16, body: &[u8], attrs: &[(u16, &[u8])]) -> Vec<u8> {
@@ -1020,7 +1129,7 @@ mod tests {
         assert_eq!(run(&mut v, &add, true), Err(Errno::EEXIST));
         let del = req(RTM_DELADDR, NLM_F_ACK, &ifa, &[(IFA_LOCAL, local)]);
         assert_eq!(run(&mut v, &del, true), Ok(Answer::Done));
-        let e = v.eth0.as_ref().unwrap();
+        let e = &v.eths[0].cfg;
         assert_eq!(e.addr, None);
         assert!(e.routes.is_empty(), "the routes went with the address");
         assert_eq!(run(&mut v, &del, true), Err(Errno::EADDRNOTAVAIL));
@@ -1036,7 +1145,7 @@ mod tests {
             Err(Errno::EOPNOTSUPP),
             "one address"
         );
-        let e = v.eth0.as_ref().unwrap();
+        let e = &v.eths[0].cfg;
         assert_eq!(e.addr, Some((Ipv4Addr::new(10, 0, 3, 1), 24)));
         assert_eq!(e.routes.len(), 1, "its connected route");
         assert_eq!(e.broadcast, Ipv4Addr::UNSPECIFIED, "no brd given");
@@ -1067,7 +1176,7 @@ mod tests {
         let lo_oif = 1u32.to_le_bytes();
         let on_lo = req(RTM_NEWROUTE, NLM_F_CREATE, &rtm, &[(RTA_OIF, &lo_oif)]);
         assert_eq!(run(&mut v, &on_lo, true), Err(Errno::EOPNOTSUPP));
-        let e = v.eth0.as_ref().unwrap();
+        let e = &v.eths[0].cfg;
         assert_eq!(
             e.lookup(Ipv4Addr::new(8, 8, 8, 8)).unwrap().gw,
             Some(Ipv4Addr::new(10, 0, 3, 254))
@@ -1081,11 +1190,11 @@ mod tests {
         ifi[12] = 1; // change IFF_UP, flags 0: down
         let down = req(RTM_NEWLINK, NLM_F_ACK, &ifi, &[]);
         assert_eq!(run(&mut v, &down, true), Ok(Answer::Done));
-        assert!(!v.eth0.as_ref().unwrap().up);
+        assert!(!(&v.eths[0].cfg).up);
         ifi[8] = 1;
         let up = req(RTM_SETLINK, 0, &ifi, &[]);
         assert_eq!(run(&mut v, &up, true), Ok(Answer::Done));
-        assert!(v.eth0.as_ref().unwrap().up);
+        assert!((&v.eths[0].cfg).up);
         ifi[4] = 1; // lo down
         ifi[8] = 0;
         let lo_down = req(RTM_NEWLINK, 0, &ifi, &[]);

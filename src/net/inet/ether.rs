@@ -1,0 +1,491 @@
+//! An Ethernet link under one of the stack's interfaces, for the
+//! transports that carry frames (a host tap device): IPv4 packets the
+//! stack sends are framed to the next hop's MAC, found by ARP (RFC 826:
+//! a request broadcast, the reply cached), and frames that come in are
+//! sorted: ARP is answered and learnt from, IPv4 for this MAC (or
+//! broadcast) goes up to the stack, the rest is dropped, malformed
+//! frames counted. Pure: no host I/O here; the kernel writes `out` to
+//! the device and hands read frames to `receive`.
+//!
+//! Bounded: `CACHE_MAX` neighbours (the oldest goes), `PENDING_MAX`
+//! packets waiting for an answer (each waits at most `PENDING_FOR`, as
+//! Linux's unresolved queue), a request per address at most every
+//! `REQUEST_EVERY`, `OUT_MAX` frames waiting to be written.
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+pub const ETH_HLEN: usize = 14;
+pub const ETH_P_IP: u16 = 0x0800;
+pub const ETH_P_ARP: u16 = 0x0806;
+pub const BROADCAST: [u8; 6] = [0xff; 6];
+/// Neighbours kept.
+const CACHE_MAX: usize = 64;
+/// How long a learnt neighbour is used (Linux's reachable time is
+/// 30 s, then it is confirmed again; here it is asked again).
+const CACHE_FOR: Duration = Duration::from_secs(60);
+const PENDING_MAX: usize = 64;
+const PENDING_FOR: Duration = Duration::from_secs(3);
+const REQUEST_EVERY: Duration = Duration::from_secs(1);
+pub const OUT_MAX: usize = 1024;
+/// The smallest frame on the wire (without the FCS): shorter ones are
+/// padded.
+const FRAME_MIN: usize = 60;
+
+/// What a received frame was.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rx {
+    /// An IPv4 packet for the stack.
+    Ip(Vec<u8>),
+    /// ARP, handled (an answer may be in `out`, pending packets sent).
+    Arp,
+    /// For another station, or a protocol nobody here speaks.
+    Ignored,
+    /// Too short, or a header that is not one: dropped and counted.
+    Malformed,
+}
+
+#[derive(Debug)]
+pub struct EtherLink {
+    pub mac: [u8; 6],
+    cache: Vec<(Ipv4Addr, [u8; 6], Instant)>,
+    pending: Vec<(Ipv4Addr, Vec<u8>, Instant)>,
+    asked: Vec<(Ipv4Addr, Instant)>,
+    /// Frames to write to the device.
+    pub out: VecDeque<Vec<u8>>,
+    /// Packets dropped: no room to wait or to go out, or no answer.
+    pub dropped: u64,
+    pub malformed: u64,
+}
+
+/// A frame: destination, source, type, payload (padded to the minimum).
+pub fn frame(dst: [u8; 6], src: [u8; 6], ty: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity((ETH_HLEN + payload.len()).max(FRAME_MIN));
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&ty.to_be_bytes());
+    f.extend_from_slice(payload);
+    if f.len() < FRAME_MIN {
+        f.resize(FRAME_MIN, 0);
+    }
+    f
+}
+
+/// The internet checksum of `data` with `sum` carried in.
+fn fold(mut sum: u32, data: &[u8]) -> u16 {
+    for c in data.chunks(2) {
+        sum = sum.wrapping_add(u32::from(u16::from_be_bytes([
+            c[0],
+            *c.get(1).unwrap_or(&0),
+        ])));
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Fills in the checksums of an IPv4 packet the stack made: the stack
+/// leaves them out (nothing it sends inside umlrun is checked), but a
+/// host on the wire drops a packet without them. The header's, and
+/// TCP's, UDP's or ICMP's of an unfragmented packet; a packet that is
+/// not whole IPv4 is left as it is.
+pub fn fill_checksums(p: &mut [u8]) {
+    if p.len() < 20 || p[0] >> 4 != 4 {
+        return;
+    }
+    let ihl = usize::from(p[0] & 0xf) * 4;
+    let total = usize::from(u16::from_be_bytes([p[2], p[3]]));
+    if ihl < 20 || total < ihl || total > p.len() {
+        return;
+    }
+    p[10..12].fill(0);
+    let c = fold(0, &p[..ihl]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    let frag = u16::from_be_bytes([p[6], p[7]]) & 0x3fff;
+    if frag != 0 {
+        return;
+    }
+    let proto = p[9];
+    let (src, dst) = ([p[12], p[13], p[14], p[15]], [p[16], p[17], p[18], p[19]]);
+    let l4 = &mut p[ihl..total];
+    let len = l4.len();
+    let pseudo = |proto: u8| -> u32 {
+        let w = |b: [u8; 4]| {
+            u32::from(u16::from_be_bytes([b[0], b[1]]))
+                + u32::from(u16::from_be_bytes([b[2], b[3]]))
+        };
+        w(src) + w(dst) + u32::from(proto) + len as u32
+    };
+    match proto {
+        6 if len >= 20 => {
+            l4[16..18].fill(0);
+            let c = fold(pseudo(6), l4);
+            l4[16..18].copy_from_slice(&c.to_be_bytes());
+        }
+        17 if len >= 8 => {
+            l4[6..8].fill(0);
+            let c = match fold(pseudo(17), l4) {
+                0 => 0xffff,
+                c => c,
+            };
+            l4[6..8].copy_from_slice(&c.to_be_bytes());
+        }
+        1 if len >= 4 => {
+            l4[2..4].fill(0);
+            let c = fold(0, l4);
+            l4[2..4].copy_from_slice(&c.to_be_bytes());
+        }
+        _ => {}
+    }
+}
+
+/// An ARP packet for Ethernet and IPv4: operation 1 (request) or 2.
+fn arp(op: u16, sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr) -> Vec<u8> {
+    let mut p = vec![0, 1, 8, 0, 6, 4];
+    p.extend_from_slice(&op.to_be_bytes());
+    p.extend_from_slice(&sha);
+    p.extend_from_slice(&spa.octets());
+    p.extend_from_slice(&tha);
+    p.extend_from_slice(&tpa.octets());
+    p
+}
+
+impl EtherLink {
+    pub fn new(mac: [u8; 6]) -> EtherLink {
+        EtherLink {
+            mac,
+            cache: Vec::new(),
+            pending: Vec::new(),
+            asked: Vec::new(),
+            out: VecDeque::new(),
+            dropped: 0,
+            malformed: 0,
+        }
+    }
+
+    /// A whole frame a packet socket made, to write as it is; false if
+    /// the queue is full.
+    pub fn send_frame(&mut self, f: Vec<u8>) -> bool {
+        self.push_out(f)
+    }
+
+    /// Queues a frame to write; false (and counted) if the queue is full.
+    fn push_out(&mut self, f: Vec<u8>) -> bool {
+        if self.out.len() >= OUT_MAX {
+            self.dropped += 1;
+            return false;
+        }
+        self.out.push_back(f);
+        true
+    }
+
+    fn lookup(&self, ip: Ipv4Addr, now: Instant) -> Option<[u8; 6]> {
+        self.cache
+            .iter()
+            .find(|c| c.0 == ip && now.duration_since(c.2) < CACHE_FOR)
+            .map(|c| c.1)
+    }
+
+    fn learn(&mut self, ip: Ipv4Addr, mac: [u8; 6], now: Instant) {
+        if let Some(c) = self.cache.iter_mut().find(|c| c.0 == ip) {
+            c.1 = mac;
+            c.2 = now;
+            return;
+        }
+        if self.cache.len() >= CACHE_MAX {
+            if let Some(i) = (0..self.cache.len()).min_by_key(|&i| self.cache[i].2) {
+                self.cache.remove(i);
+            }
+        }
+        self.cache.push((ip, mac, now));
+    }
+
+    /// Sends IPv4 `packet` to `next_hop` (`broadcast`: to every station)
+    /// from `me`: framed at once if the neighbour is known, else held
+    /// while ARP asks for it. False if it was dropped.
+    pub fn send_ip(
+        &mut self,
+        packet: Vec<u8>,
+        next_hop: Ipv4Addr,
+        broadcast: bool,
+        me: Option<Ipv4Addr>,
+        now: Instant,
+    ) -> bool {
+        self.expire(now, me);
+        if broadcast {
+            let f = frame(BROADCAST, self.mac, ETH_P_IP, &packet);
+            return self.push_out(f);
+        }
+        if let Some(mac) = self.lookup(next_hop, now) {
+            let f = frame(mac, self.mac, ETH_P_IP, &packet);
+            return self.push_out(f);
+        }
+        if self.pending.len() >= PENDING_MAX {
+            self.dropped += 1;
+            return false;
+        }
+        self.pending.push((next_hop, packet, now));
+        self.request(next_hop, me, now);
+        true
+    }
+
+    /// Broadcasts a request for `ip`, at most once per `REQUEST_EVERY`.
+    fn request(&mut self, ip: Ipv4Addr, me: Option<Ipv4Addr>, now: Instant) {
+        self.asked
+            .retain(|a| now.duration_since(a.1) < REQUEST_EVERY);
+        if self.asked.iter().any(|a| a.0 == ip) || self.asked.len() >= PENDING_MAX {
+            return;
+        }
+        self.asked.push((ip, now));
+        let spa = me.unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let p = arp(1, self.mac, spa, [0; 6], ip);
+        let f = frame(BROADCAST, self.mac, ETH_P_ARP, &p);
+        self.push_out(f);
+    }
+
+    /// Drops the packets that waited too long for their neighbour, and
+    /// asks again (once a second) for those still waiting, as Linux
+    /// probes an unresolved neighbour a few times.
+    pub fn expire(&mut self, now: Instant, me: Option<Ipv4Addr>) {
+        let before = self.pending.len();
+        self.pending
+            .retain(|p| now.duration_since(p.2) < PENDING_FOR);
+        self.dropped += (before - self.pending.len()) as u64;
+        let mut want: Vec<Ipv4Addr> = self.pending.iter().map(|p| p.0).collect();
+        want.dedup();
+        for ip in want {
+            self.request(ip, me, now);
+        }
+    }
+
+    /// Is a packet waiting for a neighbour (the caller polls again)?
+    pub fn waiting(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// A frame read from the device, with this interface's address `me`.
+    pub fn receive(&mut self, f: &[u8], me: Option<Ipv4Addr>, now: Instant) -> Rx {
+        if f.len() < ETH_HLEN {
+            self.malformed += 1;
+            return Rx::Malformed;
+        }
+        let dst: [u8; 6] = f[0..6].try_into().unwrap_or([0; 6]);
+        let ty = u16::from_be_bytes([f[12], f[13]]);
+        let payload = &f[ETH_HLEN..];
+        let for_us = dst == self.mac || dst == BROADCAST;
+        match ty {
+            ETH_P_ARP => self.receive_arp(payload, me, now),
+            ETH_P_IP if !for_us => Rx::Ignored,
+            ETH_P_IP => {
+                // The IP header's length, without the frame's padding.
+                if payload.len() < 20 || payload[0] >> 4 != 4 {
+                    self.malformed += 1;
+                    return Rx::Malformed;
+                }
+                let total = usize::from(u16::from_be_bytes([payload[2], payload[3]]));
+                if total < 20 || total > payload.len() {
+                    self.malformed += 1;
+                    return Rx::Malformed;
+                }
+                Rx::Ip(payload[..total].to_vec())
+            }
+            _ => Rx::Ignored,
+        }
+    }
+
+    fn receive_arp(&mut self, p: &[u8], me: Option<Ipv4Addr>, now: Instant) -> Rx {
+        let Some(r) = p.get(..28) else {
+            self.malformed += 1;
+            return Rx::Malformed;
+        };
+        if r[0..6] != [0, 1, 8, 0, 6, 4] {
+            self.malformed += 1;
+            return Rx::Malformed;
+        }
+        let op = u16::from_be_bytes([r[6], r[7]]);
+        let sha: [u8; 6] = r[8..14].try_into().unwrap_or([0; 6]);
+        let spa = Ipv4Addr::new(r[14], r[15], r[16], r[17]);
+        let tpa = Ipv4Addr::new(r[24], r[25], r[26], r[27]);
+        let to_me = me.is_some_and(|m| m == tpa);
+        // RFC 826's merge: refresh a known sender; learn one that asks
+        // for us or answers us.
+        let known = self.cache.iter().any(|c| c.0 == spa);
+        if sha != BROADCAST && !spa.is_unspecified() && (known || to_me) {
+            self.learn(spa, sha, now);
+            self.flush(spa, sha);
+        }
+        if op == 1 && to_me {
+            if let Some(m) = me {
+                let reply = arp(2, self.mac, m, sha, spa);
+                let f = frame(sha, self.mac, ETH_P_ARP, &reply);
+                self.push_out(f);
+            }
+        }
+        Rx::Arp
+    }
+
+    /// Sends the packets that waited for `ip`, now at `mac`.
+    fn flush(&mut self, ip: Ipv4Addr, mac: [u8; 6]) {
+        let mut i = 0;
+        while i < self.pending.len() {
+            if self.pending[i].0 == ip {
+                let (_, p, _) = self.pending.remove(i);
+                let f = frame(mac, self.mac, ETH_P_IP, &p);
+                self.push_out(f);
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ME: [u8; 6] = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
+    const PEER: [u8; 6] = [2, 0, 0, 0, 0, 9];
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn ipv4(len: usize) -> Vec<u8> {
+        let mut p = vec![0u8; len];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn a_packet_waits_for_arp_then_goes_to_the_answer() {
+        let now = Instant::now();
+        let mut l = EtherLink::new(ME);
+        let me = Some(ip("10.9.0.2"));
+        assert!(l.send_ip(ipv4(40), ip("10.9.0.1"), false, me, now));
+        assert!(l.waiting());
+        // One request, broadcast, asking for 10.9.0.1 from 10.9.0.2.
+        let req = l.out.pop_front().unwrap();
+        assert_eq!(req.len(), 60);
+        assert_eq!(req[0..6], BROADCAST);
+        assert_eq!(req[12..14], [8, 6]);
+        assert_eq!(req[ETH_HLEN + 14..ETH_HLEN + 18], [10, 9, 0, 2]);
+        assert_eq!(req[ETH_HLEN + 24..ETH_HLEN + 28], [10, 9, 0, 1]);
+        // A second packet does not ask again within the second.
+        assert!(l.send_ip(ipv4(40), ip("10.9.0.1"), false, me, now));
+        assert!(l.out.is_empty());
+        // The answer: both packets go, to the peer's MAC.
+        let reply = frame(
+            ME,
+            PEER,
+            ETH_P_ARP,
+            &arp(2, PEER, ip("10.9.0.1"), ME, ip("10.9.0.2")),
+        );
+        assert_eq!(l.receive(&reply, me, now), Rx::Arp);
+        assert_eq!(l.out.len(), 2);
+        let f = l.out.pop_front().unwrap();
+        assert_eq!(
+            (f[0..6].to_vec(), f[6..12].to_vec()),
+            (PEER.to_vec(), ME.to_vec())
+        );
+        assert_eq!(f[12..14], [8, 0]);
+        assert!(!l.waiting());
+        l.out.clear();
+        // Known now: straight out.
+        assert!(l.send_ip(ipv4(40), ip("10.9.0.1"), false, me, now));
+        assert_eq!(l.out.len(), 1);
+    }
+
+    #[test]
+    fn requests_for_us_are_answered_and_others_ignored() {
+        let now = Instant::now();
+        let mut l = EtherLink::new(ME);
+        let me = Some(ip("10.9.0.2"));
+        let ask = |t: &str| {
+            frame(
+                BROADCAST,
+                PEER,
+                ETH_P_ARP,
+                &arp(1, PEER, ip("10.9.0.1"), [0; 6], ip(t)),
+            )
+        };
+        assert_eq!(l.receive(&ask("10.9.0.7"), me, now), Rx::Arp);
+        assert!(l.out.is_empty(), "not ours: no answer, nothing learnt");
+        assert_eq!(l.receive(&ask("10.9.0.2"), me, now), Rx::Arp);
+        let r = l.out.pop_front().unwrap();
+        assert_eq!(r[0..6], PEER);
+        assert_eq!(r[ETH_HLEN + 6..ETH_HLEN + 8], [0, 2], "a reply");
+        assert_eq!(r[ETH_HLEN + 8..ETH_HLEN + 14], ME);
+        // The asker was learnt.
+        assert!(l.send_ip(ipv4(20), ip("10.9.0.1"), false, me, now));
+        assert_eq!(l.out.pop_front().unwrap()[0..6], PEER);
+        // Without an address nothing is answered.
+        assert_eq!(l.receive(&ask("10.9.0.2"), None, now), Rx::Arp);
+        assert!(l.out.is_empty());
+    }
+
+    /// The checksums come out as a receiver checks them: summing a
+    /// checked part again gives zero.
+    #[test]
+    fn checksums_are_filled() {
+        let mut p = ipv4(28);
+        p[9] = 17;
+        p[12..20].copy_from_slice(&[10, 9, 0, 2, 10, 9, 0, 1]);
+        p[24..26].copy_from_slice(&8u16.to_be_bytes());
+        fill_checksums(&mut p);
+        assert_eq!(fold(0, &p[..20]), 0, "the header");
+        let pseudo = 0x0a09 + 0x0002 + 0x0a09 + 0x0001 + 17 + 8;
+        assert_eq!(fold(pseudo, &p[20..]), 0, "UDP with its pseudo header");
+        let mut icmp = ipv4(28);
+        icmp[9] = 1;
+        icmp[20] = 8;
+        fill_checksums(&mut icmp);
+        assert_eq!(fold(0, &icmp[20..]), 0);
+        fill_checksums(&mut [0x45, 0, 0, 99]);
+    }
+
+    #[test]
+    fn ip_frames_are_sorted_and_trimmed() {
+        let now = Instant::now();
+        let mut l = EtherLink::new(ME);
+        let me = Some(ip("10.9.0.2"));
+        let f = frame(ME, PEER, ETH_P_IP, &ipv4(28));
+        assert_eq!(f.len(), 60, "padded on the wire");
+        assert_eq!(l.receive(&f, me, now), Rx::Ip(ipv4(28)), "the padding goes");
+        let other = frame([2, 0, 0, 0, 0, 1], PEER, ETH_P_IP, &ipv4(28));
+        assert_eq!(l.receive(&other, me, now), Rx::Ignored);
+        let v6 = frame(ME, PEER, 0x86dd, &[0; 40]);
+        assert_eq!(l.receive(&v6, me, now), Rx::Ignored);
+        let mut bad = frame(ME, PEER, ETH_P_IP, &ipv4(28));
+        bad[ETH_HLEN + 2..ETH_HLEN + 4].copy_from_slice(&999u16.to_be_bytes());
+        assert_eq!(l.receive(&bad, me, now), Rx::Malformed);
+        assert_eq!(l.receive(&[0; 10], me, now), Rx::Malformed);
+        assert_eq!(l.malformed, 2);
+    }
+
+    #[test]
+    fn unanswered_packets_are_dropped_and_bounded() {
+        let now = Instant::now();
+        let mut l = EtherLink::new(ME);
+        for i in 0..PENDING_MAX + 5 {
+            let _ = l.send_ip(ipv4(20), Ipv4Addr::new(10, 9, 1, i as u8), false, None, now);
+        }
+        assert_eq!(l.dropped, 5);
+        l.expire(now + PENDING_FOR, None);
+        assert!(!l.waiting());
+        assert_eq!(l.dropped, 5 + PENDING_MAX as u64);
+    }
+
+    proptest::proptest! {
+        /// Whatever the bytes, a frame is sorted without a panic.
+        #[test]
+        fn any_frame_is_taken(f in proptest::collection::vec(proptest::num::u8::ANY, 0..120)) {
+            let mut l = EtherLink::new(ME);
+            let _ = l.receive(&f, Some(Ipv4Addr::new(10, 9, 0, 2)), Instant::now());
+            let mut p = f.clone();
+            fill_checksums(&mut p);
+        }
+    }
+}
