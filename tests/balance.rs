@@ -40,9 +40,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::cgroup::MemCgroup;
 use support_many::shell::{busybox_image as backing, ok};
 use support_many::tools::programs_disk;
-use support::cgroup::MemCgroup;
 use support_many::{Fleet, Instance, Runner};
 use umlrun::mconsole::client::request;
 
@@ -755,7 +755,10 @@ fn balances_inside_a_memory_cgroup(cg: &MemCgroup, budget: u64) {
             .unwrap(),
     );
     let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    let psi_file = cg.psi_cgroup().unwrap_or(cg.dir.as_path()).join("memory.pressure");
+    let psi_file = cg
+        .psi_cgroup()
+        .unwrap_or(cg.dir.as_path())
+        .join("memory.pressure");
     poll("the sources in the log", Duration::from_secs(30), || {
         let l = log_text();
         let want = format!("memory PSI: {}", psi_file.display());

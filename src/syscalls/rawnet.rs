@@ -393,8 +393,8 @@ impl SockCalls for Packet {
                     b"" => 0,
                     b"lo" => crate::net::inet::ifcfg::IFINDEX_LO,
                     name => {
-                        let i = crate::net::inet::ifcfg::by_name(&eths, name)
-                            .ok_or(Errno::ENODEV)?;
+                        let i =
+                            crate::net::inet::ifcfg::by_name(&eths, name).ok_or(Errno::ENODEV)?;
                         eths[i].ifindex()
                     }
                 };

@@ -90,8 +90,9 @@ impl MemCgroup {
     /// v2 as [`MemCgroup::new_v2`] where it can be, else under the v1
     /// memory hierarchy; or why neither.
     pub fn new(name: &str, max: u64) -> Result<MemCgroup, String> {
-        MemCgroup::new_v2(name, max)
-            .or_else(|why_v2| MemCgroup::new_v1(name, max).map_err(|why| format!("{why_v2}; {why}")))
+        MemCgroup::new_v2(name, max).or_else(|why_v2| {
+            MemCgroup::new_v1(name, max).map_err(|why| format!("{why_v2}; {why}"))
+        })
     }
 
     /// A child `name` of this process's v1 memory group limited to `max`,
