@@ -318,10 +318,9 @@ impl AddressSpace {
             .ok_or(Errno::EFAULT)?;
         // Never a mapping that may not be written (VM_MAYWRITE).
         let saved: Vec<(GuestVirt, u32)> = self
-            .vmas
-            .range(..GuestVirt(end))
-            .filter(|(_, v)| v.end.get() > start && v.may_write)
-            .map(|(k, v)| (*k, v.prot))
+            .vmas_in(GuestVirt(start), GuestVirt(end))
+            .filter(|v| v.may_write)
+            .map(|v| (v.start, v.prot))
             .collect();
         for (k, _) in &saved {
             self.vmas.get_mut(k).expect("vma").prot |= PROT_WRITE | PROT_READ;

@@ -54,10 +54,8 @@ impl AddressSpace {
     /// Bytes of [start, end) already in locked VMAs (Linux's
     /// count_mm_mlocked_page_nr: a range locked again is not counted twice).
     pub fn locked_bytes_in(&self, start: GuestVirt, end: GuestVirt) -> u64 {
-        self.vmas
-            .range(..end)
-            .map(|(_, v)| v)
-            .filter(|v| v.end > start && v.lock != Lock::None)
+        self.vmas_in(start, end)
+            .filter(|v| v.lock != Lock::None)
             .map(|v| v.end.min(end).get() - v.start.max(start).get())
             .sum()
     }
@@ -66,10 +64,7 @@ impl AddressSpace {
     /// `start` itself when `start` is not mapped.
     fn mapped_reach(&self, start: GuestVirt, end: GuestVirt) -> GuestVirt {
         let mut at = start;
-        for (_, v) in self.vmas.range(..end) {
-            if v.end <= at {
-                continue;
-            }
+        for v in self.vmas_in(start, end) {
             if v.start > at {
                 break;
             }
@@ -124,8 +119,8 @@ impl AddressSpace {
         for k in keys {
             match cur {
                 Some(c) if mergeable(&self.vmas[&c], &self.vmas[&k]) => {
-                    let next = self.vmas.remove(&k).expect("listed");
-                    self.vmas.get_mut(&c).expect("listed").end = next.end;
+                    let next = self.take_vma(k).expect("listed");
+                    self.set_vma_end(c, next.end);
                 }
                 _ => cur = Some(k),
             }
@@ -139,10 +134,8 @@ impl AddressSpace {
     /// early when memory runs out.
     pub fn populate_locked(&mut self, start: GuestVirt, end: GuestVirt, anon: &mut FrameRefs) {
         let ranges: Vec<(u64, u64, bool)> = self
-            .vmas
-            .range(..end)
-            .map(|(_, v)| v)
-            .filter(|v| v.end > start && v.lock == Lock::Populated && v.prot != PROT_NONE)
+            .vmas_in(start, end)
+            .filter(|v| v.lock == Lock::Populated && v.prot != PROT_NONE)
             .map(|v| {
                 (
                     v.start.max(start).get(),
@@ -187,7 +180,7 @@ mod tests {
     fn space(vmas: &[Vma]) -> AddressSpace {
         let mut a = AddressSpace::new();
         for v in vmas {
-            a.vmas.insert(v.start, v.clone());
+            a.add_vma(v.clone());
         }
         a
     }

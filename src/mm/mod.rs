@@ -5,7 +5,7 @@
 //! | `types.rs`  | `GuestVirt` (a guest address), page arithmetic, protections, the map operations handed to the platform |
 //! | `frames.rs` | reference counts of frames: page tables, fork sharing and the page cache hold them |
 //! | `vma.rs`    | virtual memory areas and what backs them |
-//! | `aspace.rs` | one address space: VMAs, the guest page table, mmap/munmap/mprotect/brk, fork |
+//! | `aspace.rs` | one address space: VMAs (and their running total size), the guest page table, mmap/munmap/mprotect/brk, fork |
 //! | `fault.rs`  | resolving a page fault: demand paging, copy-on-write, fault-around |
 //! | `window.rs` | anonymous fault windows: one host mapping per aligned window; giving untouched pages back |
 //! | `pagecache.rs` | file pages in frames; substitution of image pages under ubd=mmap |
@@ -15,6 +15,7 @@
 //! | `reclaim.rs`| swap-out candidates, the clock's reference test (revoking host mappings), the reverse map of shared frames |
 //! | `swap.rs`   | swap areas (Linux's format), their slots, and which frames are swapped out |
 //! | `shmem.rs`  | tmpfs pages in swap: the tmpfs page store, its least-recently-used order |
+//! | `vm_total_prop.rs` | (test) the running mapped total against a walk of the VMAs after random operations |
 //!
 //! Nothing here touches the host: every change to a stub's host mappings
 //! is returned as a list of `MapOp`s that the platform applies in a batch.
@@ -39,6 +40,8 @@ pub mod shmem;
 pub mod swap;
 pub mod types;
 pub mod usage;
+#[cfg(test)]
+mod vm_total_prop;
 pub mod vma;
 pub mod window;
 

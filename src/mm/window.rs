@@ -132,7 +132,7 @@ mod tests {
             lock,
             write_ref: None,
         };
-        a.vmas.insert(v.start, v);
+        a.add_vma(v);
         (
             a,
             FrameRefs::new(Arc::new(PhysMem::new(8192 * PAGE).unwrap())),

@@ -43,10 +43,8 @@ const MAP_VALIDATE_KNOWN: u64 = 0x03
 /// munlock fail with ENOMEM over a hole.)
 fn fully_mapped(k: &mut Kernel, tid: Pid, start: u64, end: u64) -> KResult<bool> {
     let mut at = start;
-    for v in k.mm_of(tid)?.aspace.vmas() {
-        if v.end.get() <= at {
-            continue;
-        }
+    let aspace = &k.mm_of(tid)?.aspace;
+    for v in aspace.vmas_in(GuestVirt(start), GuestVirt(end)) {
         if v.start.get() > at {
             return Ok(false);
         }
@@ -103,12 +101,9 @@ impl Kernel {
     /// rarely has many.
     fn writeback_range(&mut self, tid: Pid, start: u64, end: u64) {
         let any_shared_file = self.mm_of(tid).is_ok_and(|mm| {
-            mm.aspace.vmas().any(|v| {
-                v.shared
-                    && v.start.get() < end
-                    && start < v.end.get()
-                    && matches!(v.backing, Backing::File { .. })
-            })
+            mm.aspace
+                .vmas_in(GuestVirt(start), GuestVirt(end))
+                .any(|v| v.shared && matches!(v.backing, Backing::File { .. }))
         });
         if any_shared_file {
             self.writeback_pagecache();
@@ -481,8 +476,8 @@ pub fn sys_madvise(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         // Shared mappings keep their data (it lives in the shared frames).
         let private_ranges: Vec<(u64, u64)> = mm
             .aspace
-            .vmas()
-            .filter(|v| !v.shared && v.start.get() < end && addr < v.end.get())
+            .vmas_in(GuestVirt(addr), GuestVirt(end))
+            .filter(|v| !v.shared)
             .map(|v| (v.start.get().max(addr), v.end.get().min(end)))
             .collect();
         for (s, e) in private_ranges {
