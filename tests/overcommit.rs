@@ -14,7 +14,8 @@
 //!   and every page reads back right; bad swap areas give Linux's errors;
 //!   swapoff brings back what is still out.
 //! - The swap cache: pages read back and not written go out again without
-//!   a write (pswpout well below pswpin over repeated reads).
+//!   a write (pswpout well below pswpin over repeated reads); `stats`'
+//!   swap object moves with /proc/vmstat and /proc/meminfo.
 //! - tmpfs pages go to swap: /tmp filled past the budget reads back right;
 //!   so do the pages of a detached SysV shm segment.
 //! - Shared pages go to swap while shared (MAP_SHARED|MAP_ANONYMOUS across
@@ -360,6 +361,10 @@ fn with_swap_a_220m_program_in_96m_finishes_and_every_page_checks_out() {
 /// had been written once for it (pswpout >= pswpin). While the pages are
 /// held, SwapCached in /proc/meminfo and nr_swapcached in /proc/vmstat
 /// show the cache; when the program ends its slots are free again.
+/// `stats` (mconsole) shows the same: its swap object is empty before
+/// swapon, has the area's size after, counts pswpin/pswpout as
+/// /proc/vmstat does, shows what is out and cached while the pages are
+/// held, and is empty again after swapoff.
 #[test]
 fn with_swap_a_clean_page_goes_out_again_without_a_write() {
     let dir = tempfile::tempdir().unwrap();
@@ -375,8 +380,22 @@ fn with_swap_a_clean_page_goes_out_again_without_a_write() {
             format!("ubd2={}", swap.display()),
         ],
     );
+    // `stats` has a swap object: nothing before swapon, the area after.
+    let s0 = stats(&fleet);
+    assert_eq!(s0["swap"]["total_bytes"].as_u64(), Some(0), "{s0}");
     let g = &mut fleet.instances[0];
     ok(g, "mkswap /dev/ubdc && swapon /dev/ubdc");
+    let total_kb: u64 = ok(g, "awk '/SwapTotal/ {print $2}' /proc/meminfo")
+        .trim()
+        .parse()
+        .unwrap();
+    let s1 = stats(&fleet);
+    assert_eq!(
+        s1["swap"]["total_bytes"].as_u64(),
+        Some(total_kb * 1024),
+        "{s1}"
+    );
+    let g = &mut fleet.instances[0];
     ok(
         g,
         "/mnt/memhog 160 5 600 4 > /tmp/h.out 2>&1 & echo $! > /tmp/h.pid",
@@ -419,6 +438,22 @@ fn with_swap_a_clean_page_goes_out_again_without_a_write() {
         sc > 0 && cached > 0,
         "SwapCached {sc} kB, nr_swapcached {cached}"
     );
+    // The figures in `stats` moved with the guest's own: the counters lie
+    // between two reads of /proc/vmstat around them (the shell's own
+    // commands may swap a little meanwhile), a good part of the 160 MiB
+    // is out, and the swap cache shows.
+    let s2 = stats(&fleet);
+    let g = &mut fleet.instances[0];
+    let (pin2, pout2) = (vmstat(g, "pswpin"), vmstat(g, "pswpout"));
+    let sw = &s2["swap"];
+    let fig = |k: &str| sw[k].as_u64().unwrap_or_else(|| panic!("swap.{k}: {s2}"));
+    assert!(
+        (pin..=pin2).contains(&fig("pswpin")) && (pout..=pout2).contains(&fig("pswpout")),
+        "stats swap {sw} against /proc/vmstat pswpin {pin}..{pin2} pswpout {pout}..{pout2}"
+    );
+    assert!(fig("used_bytes") > 32 << 20, "{sw}");
+    assert!(fig("cached_bytes") > 0, "{sw}");
+    assert_eq!(fig("total_bytes"), total_kb * 1024, "{sw}");
     ok(g, "kill $(cat /tmp/h.pid); wait 2>/dev/null; true");
     let used = ok(
         g,
@@ -426,8 +461,25 @@ fn with_swap_a_clean_page_goes_out_again_without_a_write() {
     );
     let used: u64 = used.trim().parse().unwrap();
     assert!(used < 2048, "{used} kB still in swap after the hog ended");
+    let s3 = stats(&fleet);
+    assert!(
+        s3["swap"]["used_bytes"].as_u64().unwrap() < 2 << 20,
+        "{}",
+        s3["swap"]
+    );
+    let g = &mut fleet.instances[0];
     ok(g, "swapoff /dev/ubdc");
     same(g, "awk '/SwapCached/ {print $2}' /proc/meminfo", "0");
+    let s4 = stats(&fleet);
+    let sw = &s4["swap"];
+    assert!(
+        sw["total_bytes"].as_u64() == Some(0)
+            && sw["used_bytes"].as_u64() == Some(0)
+            && sw["cached_bytes"].as_u64() == Some(0)
+            && sw["pswpout"].as_u64() >= Some(pout2),
+        "after swapoff: {sw}"
+    );
+    let g = &mut fleet.instances[0];
     relogin_and_poweroff(g);
 }
 

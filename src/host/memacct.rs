@@ -112,6 +112,33 @@ impl Cgroup {
         Some(sum)
     }
 
+    /// The part of the cgroup's file cache its reclaim can drop at once:
+    /// inactive file pages less the dirty ones and those under writeback
+    /// (active ones are in use, such as image pages the stubs map:
+    /// dropping them refaults; dirty ones, a guest's swap writes among
+    /// them, wait for writeback). What the host budget counts as room.
+    pub fn reclaimable_cache(&self) -> Option<u64> {
+        let t = std::fs::read_to_string(self.dir.join("memory.stat")).ok()?;
+        let (file, busy): (&str, [&str; 2]) = if self.v2 {
+            ("inactive_file", ["file_dirty", "file_writeback"])
+        } else {
+            ("total_inactive_file", ["total_dirty", "total_writeback"])
+        };
+        let (mut inactive, mut busy_bytes) = (0u64, 0u64);
+        for l in t.lines() {
+            let mut it = l.split_whitespace();
+            if let (Some(k), Some(v)) = (it.next(), it.next()) {
+                let v: u64 = v.parse().unwrap_or(0);
+                if k == file {
+                    inactive = v;
+                } else if busy.contains(&k) {
+                    busy_bytes = busy_bytes.saturating_add(v);
+                }
+            }
+        }
+        Some(inactive.saturating_sub(busy_bytes))
+    }
+
     /// What the cgroup charges now (all its processes, page cache included).
     pub fn usage(&self) -> Option<u64> {
         self.read_u64(if self.v2 {
@@ -182,6 +209,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cg.file_cache(), Some(12288));
+        assert_eq!(cg.reclaimable_cache(), Some(8192));
+        // Dirty pages and those under writeback are not reclaimable at once.
+        std::fs::write(
+            v1.join("memory.stat"),
+            "total_active_file 4096\ntotal_inactive_file 8192\ndirty 1\ntotal_dirty 4096\n\
+             total_writeback 1024\n",
+        )
+        .unwrap();
+        assert_eq!(cg.reclaimable_cache(), Some(3072));
         std::fs::write(v1.join("memory.limit_in_bytes"), "9223372036854771712\n").unwrap();
         assert_eq!(cg.limit(), None);
 

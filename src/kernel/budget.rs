@@ -5,16 +5,20 @@
 //! mconsole), else what umlrun's memory cgroup leaves it (host/memacct.rs:
 //! v2 `memory.high`/`memory.max`, v1 `memory.limit_in_bytes`), re-read
 //! every `REFRESH` while a budget is in force and whenever guest memory
-//! has grown by `STEP` frames (checked every scheduler turn), so a changed
-//! limit is followed. Every allocation of a guest frame meets the cap:
+//! has grown by `refresh_step` frames (`STEP`, less as the room left
+//! shrinks; checked every scheduler turn), so a changed limit is followed. Every allocation of a guest frame meets the cap:
 //! faults and copies to and from user memory run the pressure path and
 //! retry, and so does a syscall that failed with ENOMEM or ENOSPC for want
 //! of a frame (exec's new stack, a tmpfs write, a page-cache fill for
 //! read(2): kernel/oom.rs `dispatch_under_pressure`). With several instances in one cgroup each
 //! takes as its budget the limit minus what the others hold (the cgroup's
-//! usage less its reclaimable file cache less our own count): the room left
-//! is shared first come, and whoever grows into a full cgroup meets
-//! pressure in its own guest, never the host's OOM killer.
+//! usage less its reclaimable file cache — inactive, not dirty — less our
+//! own count; the reserve sized by the cgroup's limit, as every instance
+//! sees the same room): the room left is shared first come, each instance looking
+//! again after growing by 1/`ROOM_SHARE` of the room it saw, so instances
+//! that burst at once do not together overshoot it, and whoever grows
+//! into a full cgroup meets pressure in its own guest, never the host's
+//! OOM killer.
 //!
 //! What the instance holds is counted from the host's own figures: the
 //! memfd's blocks (guest frames that cost memory; frames of anonymous
@@ -40,8 +44,19 @@ use crate::host::memacct::{self, Cgroup};
 /// budget is in force (without one, only guest growth of `STEP` frames
 /// reads the cgroup again: an idle instance with no limit never wakes).
 pub const REFRESH: Duration = Duration::from_millis(500);
-/// Frames guest memory may grow between two reads of the cgroup (4 MiB).
+/// Frames guest memory may grow between two reads of the cgroup (4 MiB),
+/// at most: less as the room left shrinks (`refresh_step`).
 pub const STEP: u64 = 1024;
+/// The least growth between two reads of the cgroup (256 KiB).
+pub const MIN_STEP: u64 = 64;
+/// A read of the cgroup is due once guest memory grew by this fraction of
+/// the room the last read left: instances sharing a cgroup that all grow
+/// at once, each by 1/`ROOM_SHARE` of the room it saw before looking
+/// again, fill at most the room itself while there are no more than
+/// `ROOM_SHARE` of them (and the room shrinks geometrically from read to
+/// read), where a fixed step let eight bursting instances overshoot the
+/// limit by 8 x `STEP` and the host's OOM killer act.
+pub const ROOM_SHARE: u64 = 16;
 /// Stubs whose /proc status is read per refresh.
 const STUB_SAMPLE: usize = 16;
 /// Fewest frames the guest is left, however small the budget (init and a
@@ -67,8 +82,10 @@ pub struct Budget {
     pub others_bytes: u64,
     /// The cap on backed frames computed at the last refresh.
     pub guest_frames: Option<u64>,
-    /// Frames backed at the last refresh (growth by `STEP` refreshes).
+    /// Frames backed at the last refresh, and the growth past them that
+    /// refreshes (`refresh_step`).
     pub backed_at_refresh: u64,
+    pub refresh_step: u64,
     /// The most the instance was counted to hold at a refresh.
     pub peak_held: u64,
     last: Option<Instant>,
@@ -82,18 +99,29 @@ impl Budget {
 }
 
 /// Headroom kept between what is counted and the budget: the kernel's heap
-/// and page tables move between refreshes.
-pub fn reserve(budget: u64) -> u64 {
-    (budget / 16).clamp(4 << 20, 32 << 20)
+/// and page tables move between refreshes. `limit` is the budget's own
+/// size for `host_mem_max=`, and the cgroup's limit when the budget is
+/// what the cgroup leaves: every instance in the cgroup sees the same
+/// room (the limit less its usage), so a reserve sized by each one's
+/// share left the cgroup itself as little as the smallest share's, 4 MiB,
+/// and its reclaim then fought over the file pages in use.
+pub fn reserve(limit: u64) -> u64 {
+    (limit / 16).clamp(4 << 20, 32 << 20)
+}
+
+/// Frames of growth after which the cgroup is read again, for `room`
+/// frames left under the cap at the last read.
+pub fn refresh_step(room: u64) -> u64 {
+    (room / ROOM_SHARE).clamp(MIN_STEP, STEP)
 }
 
 /// Frames guest memory may back under `budget` once the kernel's and the
 /// stubs' memory and the reserve are taken out.
-pub fn guest_frames(budget: u64, kernel: u64, stubs: u64) -> u64 {
+pub fn guest_frames(budget: u64, kernel: u64, stubs: u64, reserve: u64) -> u64 {
     let room = budget
         .saturating_sub(kernel)
         .saturating_sub(stubs)
-        .saturating_sub(reserve(budget));
+        .saturating_sub(reserve);
     (room / PAGE).max(MIN_GUEST_FRAMES)
 }
 
@@ -126,13 +154,18 @@ impl Kernel {
     }
 
     /// Called every scheduler turn: refreshes when due (every `REFRESH`
-    /// while a budget is in force) or when guest memory grew by `STEP`
-    /// frames since the last refresh (a cgroup limit may have come or
-    /// changed), then brings the guest under a budget that shrank.
+    /// while a budget is in force) or when guest memory grew by
+    /// `refresh_step` frames since the last refresh (a cgroup limit may
+    /// have come or changed, other instances in it may have grown), then
+    /// brings the guest under a budget that shrank.
     pub fn budget_tick(&mut self) {
         let due = self.budget_deadline().is_some_and(|d| Instant::now() >= d);
+        let step = match self.budget.refresh_step {
+            0 => STEP,
+            s => s,
+        };
         let grew = self.budget.cgroup.is_some()
-            && self.physmem.frames_backed() >= self.budget.backed_at_refresh.saturating_add(STEP);
+            && self.physmem.frames_backed() >= self.budget.backed_at_refresh.saturating_add(step);
         if due || grew {
             self.budget_refresh();
             self.shrink_to_budget();
@@ -163,23 +196,31 @@ impl Kernel {
         self.budget.cgroup_usage = cg.as_ref().and_then(|c| c.usage());
         self.budget.others_bytes = match (&cg, self.budget.cgroup_usage) {
             (Some(c), Some(u)) => u
-                .saturating_sub(c.file_cache().unwrap_or(0))
+                .saturating_sub(c.reclaimable_cache().unwrap_or(0))
                 .saturating_sub(ours),
             _ => 0,
         };
-        let (bytes, source) = match (self.budget.switch, cg.as_ref().and_then(|c| c.limit())) {
-            (Some(b), _) => (Some(b), "host_mem_max="),
+        let (bytes, source, limit) = match (self.budget.switch, cg.as_ref().and_then(|c| c.limit()))
+        {
+            (Some(b), _) => (Some(b), "host_mem_max=", b),
             (None, Some(l)) => (
                 Some(l.bytes.saturating_sub(self.budget.others_bytes)),
                 l.source,
+                l.bytes,
             ),
-            (None, None) => (None, "none"),
+            (None, None) => (None, "none", 0),
         };
         self.budget.bytes = bytes;
         self.budget.source = source;
-        let cap = bytes.map(|b| guest_frames(b, self.budget.kernel_bytes, self.budget.stub_bytes));
+        let (kernel, stubs) = (self.budget.kernel_bytes, self.budget.stub_bytes);
+        let cap = bytes.map(|b| guest_frames(b, kernel, stubs, reserve(limit)));
         self.budget.guest_frames = cap;
-        self.budget.backed_at_refresh = self.physmem.frames_backed();
+        let backed = self.physmem.frames_backed();
+        self.budget.backed_at_refresh = backed;
+        self.budget.refresh_step = match cap {
+            Some(c) if self.budget.switch.is_none() => refresh_step(c.saturating_sub(backed)),
+            _ => STEP,
+        };
         self.physmem.set_backed_limit(cap.unwrap_or(u64::MAX));
         self.mem_event_near_budget();
     }
@@ -244,6 +285,37 @@ impl Kernel {
             if !self.oom_kill_for_budget() {
                 return;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_step_shrinks_with_the_room_between_its_bounds() {
+        assert_eq!(refresh_step(u64::MAX), STEP);
+        assert_eq!(refresh_step(ROOM_SHARE * STEP), STEP);
+        assert_eq!(refresh_step(ROOM_SHARE * 300), 300);
+        assert_eq!(refresh_step(ROOM_SHARE * MIN_STEP - 1), MIN_STEP);
+        assert_eq!(refresh_step(0), MIN_STEP);
+    }
+
+    /// `ROOM_SHARE` instances seeing the same room and each growing by its
+    /// step before looking again never fill more than the room: the room
+    /// shrinks by at most what they took, round after round, until it is
+    /// below the least step (the reserve's share).
+    #[test]
+    fn instances_growing_at_once_stay_inside_the_room() {
+        let n = ROOM_SHARE;
+        let mut room: u64 = 64 << 8; // 64 MiB in frames
+        let mut taken = 0u64;
+        while room >= ROOM_SHARE * MIN_STEP {
+            let step = refresh_step(room);
+            taken += n * step;
+            assert!(taken <= 64 << 8, "overshot: {taken} frames");
+            room -= n * step;
         }
     }
 }

@@ -741,6 +741,7 @@ impl Kernel {
         let syscalls = self.counters.syscalls;
         let mut psi = self.psi;
         let psi = psi.shown(std::time::Instant::now());
+        let swap = self.frames.swap.borrow();
         serde_json::json!({
             "memory": {
                 "total_bytes": plugged * page,
@@ -777,6 +778,13 @@ impl Kernel {
                     "full_total_us": psi.full.total_us,
                     "some_avg10": psi.some.avg10,
                 },
+            },
+            "swap": {
+                "total_bytes": swap.total_pages() * page,
+                "used_bytes": swap.used_pages() * page,
+                "cached_bytes": swap.cached_pages() * page,
+                "pswpin": swap.pswpin,
+                "pswpout": swap.pswpout,
             },
             "oom": {
                 "events": self.oom.events,
