@@ -96,6 +96,7 @@ const COMPARED: &[&str] = &[
     "t_setfl",
     "t_dnotify",
     "t_pipesig",
+    "t_socketpair",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -255,6 +256,7 @@ compare!(
     t_setfl,
     t_dnotify,
     t_pipesig,
+    t_socketpair,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages
