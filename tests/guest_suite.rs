@@ -102,6 +102,7 @@ const COMPARED: &[&str] = &[
     "t_chroot",
     "t_cpuinfo",
     "t_ifaces",
+    "t_socketpair",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -266,6 +267,7 @@ compare!(
     t_rt,
     t_chroot,
     t_cpuinfo,
+    t_socketpair,
 );
 
 /// The interface table, on two interfaces in the guest (`eth0=user

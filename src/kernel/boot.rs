@@ -429,6 +429,7 @@ impl Kernel {
                 loaded: None,
                 users: 1,
                 exe_deny: None,
+                cpu_seen: None,
             },
         );
         let mut files = FdTable::new();

@@ -36,6 +36,10 @@ pub struct Mm {
     /// while any address space running it lives. None for a memfd
     /// program and init's first address space.
     pub exe_deny: Option<crate::vfs::writecount::DenyRef>,
+    /// The guest's host CPU time (`Guest::cpu_time_ns`) when a slice on
+    /// it last ended: the next slice's start, without asking the host
+    /// again (a stub between slices is stopped; see `Kernel::run_task`).
+    pub cpu_seen: Option<u64>,
 }
 
 /// How the instance should end.
@@ -148,6 +152,12 @@ pub struct Kernel {
     /// `activity()` and the time when umlrun's freed heap was last handed back
     /// to the host (see `Kernel::trim_heap_when_idle`).
     pub heap_trimmed: (u64, std::time::Instant),
+    /// When a busy scheduler next looks at host input between turns
+    /// (`sched.rs`, `HOST_LOOK_EVERY`; an idle one waits there).
+    pub host_look_at: std::time::Instant,
+    /// The kernel thread's CPU time when the last turn's task stopped
+    /// running: the next busy turn's start (None after an idle wait).
+    pub cpu_mark: Option<u64>,
     /// The management console (socket, `stop` state); see `mconsole.rs`.
     pub mconsole: super::mconsole::Mconsole,
     pub counters: Counters,
@@ -251,6 +261,8 @@ impl Kernel {
             platform,
             oom_victim: None,
             heap_trimmed: (0, std::time::Instant::now()),
+            host_look_at: std::time::Instant::now(),
+            cpu_mark: None,
             mconsole: Default::default(),
             counters: Counters::default(),
             futexes: Default::default(),

@@ -380,6 +380,7 @@ impl Kernel {
                 loaded: None,
                 users: 1,
                 exe_deny,
+                cpu_seen: None,
             },
         );
         let t = self.task_mut(tid)?;

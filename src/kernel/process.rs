@@ -110,6 +110,7 @@ impl Kernel {
                     loaded: None,
                     users: 1,
                     exe_deny,
+                    cpu_seen: None,
                 },
             );
             // The parent's private pages just became read-only.

@@ -13,8 +13,9 @@
 //! (syscalls and faults), or 10 ms of guest computing without one (the
 //! preemption tick, `host/preempt.rs`), or a `sched_yield` with others
 //! waiting (then it is passed over once). Every turn, between two slices,
-//! looks at host input and fires due deadlines (`timers.rs`), so a task
-//! that computes forever delays a sleeper's wake-up by one slice at most.
+//! fires due deadlines (`timers.rs`), so a task that computes forever
+//! delays a sleeper's wake-up by one slice at most; host input is looked
+//! at between turns every `HOST_LOOK_EVERY` while busy, at once when idle.
 //! Within a slice, due deadlines and pending host input end it early
 //! (checked every 32 stops).
 
@@ -31,6 +32,12 @@ use crate::syscalls::{self, Outcome};
 
 /// Stops (syscalls and faults) a task may take before others get a turn.
 const SLICE: u32 = 200;
+
+/// How long a busy kernel goes at most without looking at host input
+/// between turns: an epoll_wait(2) every turn would cost a ping-pong
+/// between two tasks a host syscall per wake-up (issue 11); an idle
+/// kernel looks at once, as it waits there.
+const HOST_LOOK_EVERY: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// How often an idle kernel at most hands freed heap back to the host.
 const HEAP_TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -51,6 +58,7 @@ impl Kernel {
             // mconsole `stop`: no task runs, only the console is served.
             if self.mconsole.frozen {
                 self.mconsole_wait_frozen(std::time::Duration::from_millis(500));
+                self.cpu_mark = None;
                 continue;
             }
             // Every wake-up went straight to the run queue (wait queues,
@@ -74,7 +82,14 @@ impl Kernel {
             } else {
                 Some(Instant::now())
             };
-            self.poll_host(timeout);
+            if idle || self.console_always_ready || Instant::now() >= self.host_look_at {
+                self.poll_host(timeout);
+                self.host_look_at = Instant::now() + HOST_LOOK_EVERY;
+            }
+            if idle {
+                // What the kernel did idle is no task's.
+                self.cpu_mark = None;
+            }
             self.fire_deadlines();
             self.net_timers();
             if let Some(tid) = self.pick_next() {
@@ -252,33 +267,51 @@ impl Kernel {
     }
 
     /// The host CPU time (ns) of `tid`'s stub so far, with the stub's
-    /// address-space id (a new one after exec counts from zero).
-    fn stub_cpu_ns(&self, tid: Pid) -> Option<(super::task::MmId, u64)> {
+    /// address-space id (a new one after exec counts from zero): asked of
+    /// the host when `fresh`, else what the last slice on it saw.
+    fn stub_cpu_ns(&self, tid: Pid, fresh: bool) -> Option<(super::task::MmId, u64)> {
         let mm = self.tasks.get(&tid)?.mm;
-        Some((mm, self.mms.get(&mm)?.guest.cpu_time_ns()))
+        let m = self.mms.get(&mm)?;
+        let seen = m.cpu_seen.filter(|_| !fresh);
+        Some((mm, seen.unwrap_or_else(|| m.guest.cpu_time_ns())))
     }
 
     /// Runs `tid` for a slice. The CPU time the kernel thread spends on it
     /// (serving its syscalls, faults and signals, and the ptrace calls that
     /// switch to it) is charged to it as system time, as Linux would: its
     /// stub's host figures show only the guest side. Both are charged to
-    /// its virtual runtime.
+    /// its virtual runtime. Each clock is read once a turn: a slice starts
+    /// where the kernel's last busy turn ended (the scheduler's own work
+    /// in between goes to the next task, as Linux's tick would charge it)
+    /// and where the last slice on the same stub ended (a stub between
+    /// slices is stopped).
     fn run_task(&mut self, tid: Pid) {
         let rt = self
             .tasks
             .get(&tid)
             .is_some_and(|t| super::schedattr::is_rt(t.sched.policy));
         let wall_before = rt.then(Instant::now);
-        let before = crate::host::clock::thread_cpu_ns();
-        let stub_before = self.stub_cpu_ns(tid);
+        let before = self
+            .cpu_mark
+            .take()
+            .unwrap_or_else(crate::host::clock::thread_cpu_ns);
+        let stub_before = self.stub_cpu_ns(tid, false);
         self.rt.current = Some(tid);
         self.rt.current_is_rt = rt;
         self.run_task_slice(tid);
         self.rt.current = None;
         self.rt.need_resched = false;
         self.rt.requeue_tail = false;
-        let spent = crate::host::clock::thread_cpu_ns().saturating_sub(before);
-        let guest = match (stub_before, self.stub_cpu_ns(tid)) {
+        let after = crate::host::clock::thread_cpu_ns();
+        self.cpu_mark = Some(after);
+        let spent = after.saturating_sub(before);
+        let stub_after = self.stub_cpu_ns(tid, true);
+        if let Some((m, c)) = stub_after {
+            if let Some(mm) = self.mms.get_mut(&m) {
+                mm.cpu_seen = Some(c);
+            }
+        }
+        let guest = match (stub_before, stub_after) {
             (Some((m0, c0)), Some((m1, c1))) if m0 == m1 => c1.saturating_sub(c0),
             // exec: a new stub, counting from zero.
             (_, Some((_, c1))) => c1,

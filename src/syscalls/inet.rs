@@ -12,7 +12,7 @@
 use std::rc::Rc;
 
 use super::net::{self, read_msghdr, MsgHdr};
-use super::sockcall::{Sock, SockCalls};
+use super::sockcall::{Sock, SockArgs, SockCalls};
 use super::{ok, rawnet, Outcome, SysResult};
 use crate::errno::{Errno, KResult};
 use crate::kernel::files::inet::{sigpipe_if, InetFile};
@@ -25,6 +25,11 @@ use crate::net::inet::{InetSocket, Proto};
 use crate::net::sockaddr::{check_in_len, copy_out_len};
 use crate::net::*;
 use crate::vfs::file::FileDescription;
+use crate::vfs::OpenFileRef;
+
+/// IPPROTO_MAX: inet_create's and inet6_create's protocol range (EINVAL
+/// outside it, before the type's protocols are looked at).
+const IPPROTO_MAX: i32 = 263;
 
 /// Most bytes one send or receive moves (the rest is a short count).
 const IO_CHUNK: usize = 1 << 20;
@@ -33,6 +38,45 @@ const TCP_INFO_LEN: usize = 232;
 
 /// The AF_INET and AF_INET6 socket calls.
 pub(super) struct Inet;
+
+/// What socket(2) makes for `args` (inet_create's checks): an inet
+/// socket of this family and protocol, or None for root's IPPROTO_RAW
+/// socket (`rawnet.rs`).
+fn spec(k: &Kernel, tid: Pid, args: &SockArgs) -> KResult<Option<(Family, Proto)>> {
+    let root = k.task(tid)?.cred.euid == 0;
+    if root && rawnet::is_rawip(args) {
+        return Ok(None);
+    }
+    let family = if args.domain == 2 {
+        Family::V4
+    } else {
+        Family::V6
+    };
+    let p = args.proto as u32 as i32;
+    if !(0..IPPROTO_MAX).contains(&p) {
+        return Err(Errno::EINVAL);
+    }
+    let proto = match (args.ty, p) {
+        (SOCK_STREAM, 0 | 6) => Proto::Tcp,
+        (SOCK_DGRAM, 0 | 17) => Proto::Udp,
+        // Ping sockets, for every group: ping_group_range "0 2147483647",
+        // as systemd sets it (Linux's own default "1 0" allows none).
+        (SOCK_DGRAM, 1) if family == Family::V4 => Proto::Icmp,
+        // ICMPv6 ping sockets are not built: the answer of a group
+        // outside the range.
+        (SOCK_DGRAM, 58) if family == Family::V6 => return Err(Errno::EACCES),
+        (SOCK_STREAM | SOCK_DGRAM, _) => return Err(Errno::EPROTONOSUPPORT),
+        // The raw type's protocol is a wildcard that IPPROTO_IP does
+        // not match; the privilege is asked after the lookup.
+        (3, 0) => return Err(Errno::EPROTONOSUPPORT),
+        (3, _) if !root => return Err(Errno::EPERM),
+        // Raw sockets: ICMP over IPv4 only (busybox ping as root).
+        (3, 1) if family == Family::V4 => Proto::Icmp,
+        (3, _) => return Err(Errno::EPROTONOSUPPORT),
+        _ => return Err(Errno::ESOCKTNOSUPPORT),
+    };
+    Ok(Some((family, proto)))
+}
 
 fn file(ops: &Rc<dyn FileDescription>) -> &InetFile {
     ops.as_inet()
@@ -355,44 +399,18 @@ fn do_mmsg(k: &mut Kernel, tid: Pid, sock: &Sock, a: [u64; 6], send: bool) -> Sy
 }
 
 impl SockCalls for Inet {
-    fn socket(&self, k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-        if let Some(r) = rawnet::rawip_socket(k, tid, a) {
-            return r;
-        }
-        let family = match a[0] as u32 {
-            2 => Family::V4,
-            _ => Family::V6,
-        };
-        let ty = a[1] as u32;
-        let flags = ty & !SOCK_TYPE_MASK;
-        if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
-            return Err(Errno::EINVAL);
-        }
-        let proto = match (ty & SOCK_TYPE_MASK, a[2] as u32 as i32) {
-            (SOCK_STREAM, 0 | 6) => Proto::Tcp,
-            (SOCK_DGRAM, 0 | 17) => Proto::Udp,
-            // Ping sockets, for every group: ping_group_range "0 2147483647",
-            // as systemd sets it (Linux's own default "1 0" allows none).
-            (SOCK_DGRAM, 1) if family == Family::V4 => Proto::Icmp,
-            (SOCK_DGRAM, 1 | 58) => return Err(Errno::EACCES),
-            (SOCK_STREAM | SOCK_DGRAM, _) => return Err(Errno::EPROTONOSUPPORT),
-            (3, _) if k.task(tid)?.cred.euid != 0 => return Err(Errno::EPERM),
-            // Raw sockets: ICMP over IPv4 only (busybox ping as root).
-            (3, 1) if family == Family::V4 => Proto::Icmp,
-            (3, _) => return Err(Errno::EPROTONOSUPPORT),
-            (t, _) if t >= 11 => return Err(Errno::EINVAL),
-            _ => return Err(Errno::ESOCKTNOSUPPORT),
+    fn check(&self, k: &mut Kernel, tid: Pid, args: &SockArgs) -> KResult<()> {
+        spec(k, tid, args).map(drop)
+    }
+
+    fn create(&self, k: &mut Kernel, tid: Pid, args: &SockArgs) -> KResult<OpenFileRef> {
+        let Some((family, proto)) = spec(k, tid, args)? else {
+            return rawnet::rawip_open(k, tid, args.nonblock);
         };
         let mut s = InetSocket::new(k.net(), family, proto);
-        s.raw = ty & SOCK_TYPE_MASK == 3;
+        s.raw = args.ty == 3;
         k.check_file_max(tid)?;
-        let f = InetFile::open(k, s, flags & SOCK_NONBLOCK != 0);
-        let fd = k
-            .task(tid)?
-            .files
-            .borrow_mut()
-            .install(f, flags & SOCK_CLOEXEC != 0, 0)?;
-        ok(fd as i64)
+        Ok(InetFile::open(k, s, args.nonblock))
     }
 
     fn bind(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {

@@ -12,7 +12,7 @@
 
 use std::rc::Rc;
 
-use super::sockcall::{Sock, SockCalls};
+use super::sockcall::{Sock, SockArgs, SockCalls};
 use super::{ok, Outcome, SysResult, AT_FDCWD};
 use crate::errno::{Errno, KResult};
 use crate::fs::{S_IFMT, S_IFSOCK};
@@ -29,13 +29,8 @@ use crate::net::wakes::{EV_IN, EV_OUT};
 use crate::net::*;
 use crate::vfs::file::FileDescription;
 use crate::vfs::perm::MAY_WRITE;
+use crate::vfs::OpenFileRef;
 
-const AF_INET: u32 = 2;
-const AF_INET6: u32 = 10;
-/// NPROTO: families at or past this are EAFNOSUPPORT before anything.
-const NPROTO: u32 = 46;
-/// SOCK_MAX: types at or past this are EINVAL.
-const SOCK_MAX: u32 = 11;
 /// Most bytes one stream send or any receive moves (the rest is a short
 /// count, as a full socket buffer gives).
 const IO_CHUNK: usize = 1 << 20;
@@ -53,65 +48,14 @@ fn sock(ops: &Rc<dyn FileDescription>) -> &SocketFile {
         .expect("the socket table sends only AF_UNIX sockets here")
 }
 
-/// socket(2)/socketpair(2) arguments: the type and its flags.
-fn socket_args(domain: u64, ty: u64, protocol: u64) -> KResult<(SockType, bool, bool)> {
-    let ty = ty as u32;
-    let flags = ty & !SOCK_TYPE_MASK;
-    if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
-        return Err(Errno::EINVAL);
-    }
-    let t = ty & SOCK_TYPE_MASK;
-    let domain = domain as u32;
-    if domain >= NPROTO {
-        return Err(Errno::EAFNOSUPPORT);
-    }
-    if t >= SOCK_MAX {
-        return Err(Errno::EINVAL);
-    }
-    if domain != AF_UNIX as u32 {
-        return Err(if domain == AF_INET || domain == AF_INET6 {
-            // The family exists on Linux; we have no network: callers
-            // that can say "not supported" (socketpair) say so.
-            Errno::EOPNOTSUPP
-        } else {
-            Errno::EAFNOSUPPORT
-        });
-    }
-    let p = protocol as u32 as i32;
+/// unix_create's checks: the protocol (0 or PF_UNIX), then the type
+/// (SOCK_RAW is a datagram socket).
+fn unix_type(args: &SockArgs) -> KResult<SockType> {
+    let p = args.proto as u32 as i32;
     if p != 0 && p != AF_UNIX as i32 {
         return Err(Errno::EPROTONOSUPPORT);
     }
-    let kind = SockType::from_raw(t)?;
-    Ok((kind, flags & SOCK_NONBLOCK != 0, flags & SOCK_CLOEXEC != 0))
-}
-
-pub fn sys_socketpair(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let (kind, nonblock, cloexec) = socket_args(a[0], a[1], a[2])?;
-    let files = k.task(tid)?.files.clone();
-    let slots = files.borrow_mut().reserve(2, 0)?;
-    let nums = slots.fds();
-    let mut b = [0u8; 8];
-    b[..4].copy_from_slice(&nums[0].to_le_bytes());
-    b[4..].copy_from_slice(&nums[1].to_le_bytes());
-    if let Err(e) = k.write_user(tid, a[3], &b) {
-        files.borrow_mut().unreserve(slots);
-        return Err(e);
-    }
-    let cred = peer_cred(k, tid)?;
-    let (x, y) = match UnixSocket::pair(&k.unix, kind, cred) {
-        Ok(p) => p,
-        Err(e) => {
-            files.borrow_mut().unreserve(slots);
-            return Err(e);
-        }
-    };
-    k.check_file_max(tid)?;
-    let fx = SocketFile::open(k, x, nonblock);
-    let fy = SocketFile::open(k, y, nonblock);
-    files
-        .borrow_mut()
-        .install_reserved(slots, vec![(fx, cloexec), (fy, cloexec)]);
-    ok(0)
+    SockType::from_raw(args.ty)
 }
 
 /// SO_PEERCRED's view of the caller (effective ids, as Linux).
@@ -807,16 +751,30 @@ pub(super) fn mmsg_loop(
 }
 
 impl SockCalls for Unix {
-    fn socket(&self, k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-        let (kind, nonblock, cloexec) = match socket_args(a[0], a[1], a[2]) {
-            Err(Errno::EOPNOTSUPP) => return Err(Errno::EAFNOSUPPORT),
-            r => r?,
-        };
-        let s = UnixSocket::new(&k.unix, kind)?;
+    fn check(&self, _k: &mut Kernel, _tid: Pid, args: &SockArgs) -> KResult<()> {
+        unix_type(args).map(drop)
+    }
+
+    fn create(&self, k: &mut Kernel, tid: Pid, args: &SockArgs) -> KResult<OpenFileRef> {
+        let s = UnixSocket::new(&k.unix, unix_type(args)?)?;
         k.check_file_max(tid)?;
-        let f = SocketFile::open(k, s, nonblock);
-        let fd = k.task(tid)?.files.borrow_mut().install(f, cloexec, 0)?;
-        ok(fd as i64)
+        Ok(SocketFile::open(k, s, args.nonblock))
+    }
+
+    fn pair(
+        &self,
+        k: &mut Kernel,
+        tid: Pid,
+        args: &SockArgs,
+    ) -> KResult<(OpenFileRef, OpenFileRef)> {
+        let kind = unix_type(args)?;
+        k.check_file_max(tid)?;
+        let cred = peer_cred(k, tid)?;
+        let (x, y) = UnixSocket::pair(&k.unix, kind, cred)?;
+        Ok((
+            SocketFile::open(k, x, args.nonblock),
+            SocketFile::open(k, y, args.nonblock),
+        ))
     }
 
     fn bind(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {

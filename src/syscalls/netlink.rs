@@ -12,7 +12,7 @@
 use std::rc::Rc;
 
 use super::net::{self, read_msghdr};
-use super::sockcall::{Sock, SockCalls};
+use super::sockcall::{Sock, SockArgs, SockCalls};
 use super::{ok, Outcome, SysResult};
 use crate::errno::{Errno, KResult};
 use crate::kernel::files::netlink::{kernel_addr, NetlinkFile};
@@ -22,6 +22,7 @@ use crate::net::netlink::{self as nl, Kind, NetlinkSocket, SockaddrNl};
 use crate::net::sockbuf::{rcvbuf_from_opt, sndbuf_from_opt};
 use crate::net::*;
 use crate::vfs::file::FileDescription;
+use crate::vfs::OpenFileRef;
 
 /// Most bytes one receive copies (a dump datagram is at most
 /// `nl::DUMP_CHUNK`; an error quotes at most `nl::SEND_MAX`).
@@ -31,6 +32,22 @@ const PKTINFO_SPACE: usize = 16 + 8;
 
 /// The AF_NETLINK socket calls.
 pub(super) struct Netlink;
+
+/// netlink_create's checks: the type, then the protocol (only
+/// NETLINK_ROUTE is built: Linux would load another's module, or say it
+/// has none).
+fn netlink_kind(args: &SockArgs) -> KResult<Kind> {
+    let kind = match args.ty {
+        3 => Kind::Raw,
+        2 => Kind::Dgram,
+        _ => return Err(Errno::ESOCKTNOSUPPORT),
+    };
+    let proto = args.proto as u32 as i32;
+    if !(0..32).contains(&proto) || proto as u32 != nl::NETLINK_ROUTE {
+        return Err(Errno::EPROTONOSUPPORT);
+    }
+    Ok(kind)
+}
 
 fn file(ops: &Rc<dyn FileDescription>) -> &NetlinkFile {
     ops.as_any()
@@ -160,32 +177,18 @@ fn int_of(v: &[u8]) -> KResult<i32> {
 }
 
 impl SockCalls for Netlink {
-    fn socket(&self, k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-        let ty = a[1] as u32;
-        let flags = ty & !SOCK_TYPE_MASK;
-        if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
-            return Err(Errno::EINVAL);
-        }
-        let kind = match ty & SOCK_TYPE_MASK {
-            3 => Kind::Raw,
-            2 => Kind::Dgram,
-            _ => return Err(Errno::ESOCKTNOSUPPORT),
-        };
-        let proto = a[2] as u32 as i32;
-        if !(0..32).contains(&proto) {
-            return Err(Errno::EPROTONOSUPPORT);
-        }
-        if proto as u32 != nl::NETLINK_ROUTE {
-            // Linux loads the protocol's module or says it has none.
-            return Err(Errno::EPROTONOSUPPORT);
-        }
-        let f = NetlinkFile::open(k, NetlinkSocket::new(kind), flags & SOCK_NONBLOCK != 0);
-        let fd = k
-            .task(tid)?
-            .files
-            .borrow_mut()
-            .install(f, flags & SOCK_CLOEXEC != 0, 0)?;
-        ok(fd as i64)
+    fn check(&self, _k: &mut Kernel, _tid: Pid, args: &SockArgs) -> KResult<()> {
+        netlink_kind(args).map(drop)
+    }
+
+    fn create(&self, k: &mut Kernel, tid: Pid, args: &SockArgs) -> KResult<OpenFileRef> {
+        let kind = netlink_kind(args)?;
+        k.check_file_max(tid)?;
+        Ok(NetlinkFile::open(
+            k,
+            NetlinkSocket::new(kind),
+            args.nonblock,
+        ))
     }
 
     fn bind(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {

@@ -10,7 +10,7 @@
 use std::rc::Rc;
 
 use super::net::{self, read_msghdr};
-use super::sockcall::{Sock, SockCalls};
+use super::sockcall::{Sock, SockArgs, SockCalls};
 use super::{ok, Outcome, SysResult};
 use crate::errno::{Errno, KResult};
 use crate::kernel::files::packet::PacketFile;
@@ -21,6 +21,7 @@ use crate::net::bpf;
 use crate::net::packet::*;
 use crate::net::*;
 use crate::vfs::file::FileDescription;
+use crate::vfs::OpenFileRef;
 
 /// Most bytes one read takes (a frame is at most `FRAME_MAX`).
 const IO_CHUNK: usize = 1 << 16;
@@ -204,34 +205,20 @@ fn int_of(v: &[u8]) -> KResult<i32> {
 }
 
 impl SockCalls for Packet {
-    fn socket(&self, k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-        let ty = a[1] as u32;
-        let flags = ty & !SOCK_TYPE_MASK;
-        if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
-            return Err(Errno::EINVAL);
-        }
-        if k.task(tid)?.cred.euid != 0 {
-            return Err(Errno::EPERM);
-        }
-        let kind = match ty & SOCK_TYPE_MASK {
-            3 => Kind::Raw,
-            2 => Kind::Dgram,
-            _ => return Err(Errno::ESOCKTNOSUPPORT),
-        };
+    fn check(&self, k: &mut Kernel, tid: Pid, args: &SockArgs) -> KResult<()> {
+        packet_kind(k, tid, args).map(drop)
+    }
+
+    fn create(&self, k: &mut Kernel, tid: Pid, args: &SockArgs) -> KResult<OpenFileRef> {
+        let kind = packet_kind(k, tid, args)?;
         // The protocol is a 16-bit value in network order.
-        let proto = u16::from_be(a[2] as u16);
+        let proto = u16::from_be(args.proto as u16);
         k.check_file_max(tid)?;
-        let f = PacketFile::open(
+        Ok(PacketFile::open(
             k,
             PacketSocket::new(kind, proto),
-            flags & SOCK_NONBLOCK != 0,
-        );
-        let fd = k
-            .task(tid)?
-            .files
-            .borrow_mut()
-            .install(f, flags & SOCK_CLOEXEC != 0, 0)?;
-        ok(fd as i64)
+            args.nonblock,
+        ))
     }
 
     fn bind(&self, k: &mut Kernel, tid: Pid, s: &Sock, a: [u64; 6]) -> SysResult {
@@ -458,28 +445,27 @@ impl SockCalls for Packet {
     }
 }
 
-/// socket(AF_INET, SOCK_RAW, IPPROTO_RAW) by root with good flags: an
-/// IPPROTO_RAW socket (None: any other socket, for inet's code).
-pub(super) fn rawip_socket(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> Option<SysResult> {
-    let flags = a[1] as u32;
-    let raw_ip =
-        a[0] as u32 == 2 && flags & SOCK_TYPE_MASK == 3 && a[2] as u32 as u64 == IPPROTO_RAW;
-    let root = k.task(tid).is_ok_and(|t| t.cred.euid == 0);
-    if !raw_ip || !root || (flags & !SOCK_TYPE_MASK & !(SOCK_CLOEXEC | SOCK_NONBLOCK)) != 0 {
-        return None;
-    }
-    Some(rawip_open(k, tid, flags))
+/// socket(AF_INET, SOCK_RAW, IPPROTO_RAW): root's gets an IPPROTO_RAW
+/// socket (inet's checks ask).
+pub(super) fn is_rawip(args: &SockArgs) -> bool {
+    args.domain == 2 && args.ty == 3 && args.proto as u32 as u64 == IPPROTO_RAW
 }
 
-fn rawip_open(k: &mut Kernel, tid: Pid, flags: u32) -> SysResult {
+pub(super) fn rawip_open(k: &mut Kernel, tid: Pid, nonblock: bool) -> KResult<OpenFileRef> {
     k.check_file_max(tid)?;
-    let f = RawIpFile::open(k, flags & SOCK_NONBLOCK != 0);
-    let fd = k
-        .task(tid)?
-        .files
-        .borrow_mut()
-        .install(f, flags & SOCK_CLOEXEC != 0, 0)?;
-    ok(fd as i64)
+    Ok(RawIpFile::open(k, nonblock))
+}
+
+/// packet_create's checks: CAP_NET_RAW (EPERM), then the type.
+fn packet_kind(k: &Kernel, tid: Pid, args: &SockArgs) -> KResult<Kind> {
+    if k.task(tid)?.cred.euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    match args.ty {
+        3 => Ok(Kind::Raw),
+        2 => Ok(Kind::Dgram),
+        _ => Err(Errno::ESOCKTNOSUPPORT),
+    }
 }
 
 impl SockCalls for RawIp {

@@ -12,17 +12,19 @@
 //! | `Packet`  | AF_PACKET           | `rawnet.rs` |
 //! | `Netlink` | AF_NETLINK          | `netlink.rs` |
 //!
-//! A call a family does not have answers EOPNOTSUPP, as Linux's
-//! sock_no_* operations. Adding a family is one row of `FAMILIES` (and
-//! its file reporting its kind).
+//! socket(2) and socketpair(2) check the flags, the family's and the
+//! type's ranges here, in Linux's order, then the family's own checks;
+//! a call a family does not have answers EOPNOTSUPP, as Linux's
+//! sock_no_* operations (socketpair on any family but AF_UNIX). Adding
+//! a family is one row of `FAMILIES` (and its file reporting its kind).
 
 use std::rc::Rc;
 
-use super::{fd_arg, inet, net, netlink, rawnet, SysResult};
+use super::{fd_arg, inet, net, netlink, ok, rawnet, SysResult};
 use crate::errno::{Errno, KResult};
 use crate::kernel::task::Pid;
 use crate::kernel::Kernel;
-use crate::net::SockKind;
+use crate::net::{SockKind, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_TYPE_MASK};
 use crate::vfs::file::{ops_of, FileDescription};
 use crate::vfs::OpenFileRef;
 
@@ -32,10 +34,28 @@ pub(super) type Sock = (OpenFileRef, Rc<dyn FileDescription>);
 /// One implementation's socket calls. Each gets the socket the fd
 /// (`a[0]`) names and the call's raw arguments.
 pub(super) trait SockCalls: Sync {
-    /// socket(2) for one of the implementation's families (`a[0]`); a
-    /// kind no family row names is made by another's (EAFNOSUPPORT here).
-    fn socket(&self, _k: &mut Kernel, _tid: Pid, _a: [u64; 6]) -> SysResult {
+    /// socket(2)'s checks of the family, after the shared ones
+    /// (`family`), in Linux's order: what creating such a socket fails
+    /// with. A kind no row makes by family is made by another's
+    /// (EAFNOSUPPORT here).
+    fn check(&self, _k: &mut Kernel, _tid: Pid, _args: &SockArgs) -> KResult<()> {
         Err(Errno::EAFNOSUPPORT)
+    }
+
+    /// A new socket (`check`'s errors first).
+    fn create(&self, _k: &mut Kernel, _tid: Pid, _args: &SockArgs) -> KResult<OpenFileRef> {
+        Err(Errno::EAFNOSUPPORT)
+    }
+
+    /// socketpair(2) once `check` passed: two connected sockets, or
+    /// EOPNOTSUPP (Linux's sock_no_socketpair) for a family without.
+    fn pair(
+        &self,
+        _k: &mut Kernel,
+        _tid: Pid,
+        _args: &SockArgs,
+    ) -> KResult<(OpenFileRef, OpenFileRef)> {
+        Err(Errno::EOPNOTSUPP)
     }
 
     fn bind(&self, _k: &mut Kernel, _tid: Pid, _s: &Sock, _a: [u64; 6]) -> SysResult {
@@ -165,13 +185,93 @@ fn socket_of(k: &Kernel, tid: Pid, fd: u64) -> KResult<(&'static dyn SockCalls, 
     Ok((calls_of(kind), (f, ops)))
 }
 
-pub fn sys_socket(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+/// NPROTO: families at or past this are EAFNOSUPPORT before anything.
+const NPROTO: u32 = 46;
+/// SOCK_MAX: types at or past this are EINVAL.
+const SOCK_MAX: u32 = 11;
+
+/// What socket(2) and socketpair(2) ask of a family.
+pub(super) struct SockArgs {
+    pub domain: u32,
+    /// The type without its flags (below SOCK_MAX).
+    pub ty: u32,
+    /// The protocol as the guest passed it.
+    pub proto: u64,
+    pub nonblock: bool,
+}
+
+/// The type's flags, __sys_socket's and __sys_socketpair's first check:
+/// (SOCK_NONBLOCK, SOCK_CLOEXEC); EINVAL for any other.
+fn type_flags(ty: u64) -> KResult<(bool, bool)> {
+    let flags = ty as u32 & !SOCK_TYPE_MASK;
+    if flags & !(SOCK_CLOEXEC | SOCK_NONBLOCK) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok((flags & SOCK_NONBLOCK != 0, flags & SOCK_CLOEXEC != 0))
+}
+
+/// sock_create's checks before the family's own: the family's range
+/// (EAFNOSUPPORT), the type's (EINVAL), a family built here
+/// (EAFNOSUPPORT).
+fn family(a: [u64; 6], nonblock: bool) -> KResult<(&'static dyn SockCalls, SockArgs)> {
     let domain = a[0] as u32;
-    let calls = FAMILIES
+    let ty = a[1] as u32 & SOCK_TYPE_MASK;
+    if domain >= NPROTO {
+        return Err(Errno::EAFNOSUPPORT);
+    }
+    if ty >= SOCK_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let row = FAMILIES
         .iter()
         .find(|f| f.domains.contains(&domain))
-        .map_or(&net::Unix as &dyn SockCalls, |f| f.calls);
-    calls.socket(k, tid, a)
+        .ok_or(Errno::EAFNOSUPPORT)?;
+    let args = SockArgs {
+        domain,
+        ty,
+        proto: a[2],
+        nonblock,
+    };
+    Ok((row.calls, args))
+}
+
+pub fn sys_socket(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (nonblock, cloexec) = type_flags(a[1])?;
+    let (calls, args) = family(a, nonblock)?;
+    let f = calls.create(k, tid, &args)?;
+    let fd = k.task(tid)?.files.borrow_mut().install(f, cloexec, 0)?;
+    ok(fd as i64)
+}
+
+/// socketpair(2) in Linux's order: the flags, two free descriptors
+/// (EMFILE), both written to the guest's array (EFAULT), then the checks
+/// socket(2) makes and the family's pair (EOPNOTSUPP for all but
+/// AF_UNIX). Nothing is installed unless all of it worked.
+pub fn sys_socketpair(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
+    let (nonblock, cloexec) = type_flags(a[1])?;
+    let files = k.task(tid)?.files.clone();
+    let slots = files.borrow_mut().reserve(2, 0)?;
+    let nums = slots.fds();
+    let mut b = [0u8; 8];
+    b[..4].copy_from_slice(&nums[0].to_le_bytes());
+    b[4..].copy_from_slice(&nums[1].to_le_bytes());
+    let made = k.write_user(tid, a[3], &b).and_then(|()| {
+        let (calls, args) = family(a, nonblock)?;
+        calls.check(k, tid, &args)?;
+        calls.pair(k, tid, &args)
+    });
+    match made {
+        Ok((x, y)) => {
+            files
+                .borrow_mut()
+                .install_reserved(slots, vec![(x, cloexec), (y, cloexec)]);
+            ok(0)
+        }
+        Err(e) => {
+            files.borrow_mut().unreserve(slots);
+            Err(e)
+        }
+    }
 }
 
 /// The calls on a socket fd (`a[0]`) that take its raw arguments.

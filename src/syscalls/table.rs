@@ -7,7 +7,7 @@ use crate::kernel::files::{eventfd, inotify, memfd, pidfd, signalfd, timerfd};
 use crate::kernel::{kmsg, swap};
 
 use super::{
-    clone3, epoll, fs, fsio, futex, ioctl, ipc, locks, misc, mm, net, poll, process, ptimer, sched,
+    clone3, epoll, fs, fsio, futex, ioctl, ipc, locks, misc, mm, poll, process, ptimer, sched,
     signal, sockcall, splice, time, xattr, Handler,
 };
 
@@ -232,7 +232,7 @@ const TABLE: &[Entry] = &[
     (50, "listen", sockcall::sys_listen),
     (51, "getsockname", sockcall::sys_getsockname),
     (52, "getpeername", sockcall::sys_getpeername),
-    (53, "socketpair", net::sys_socketpair),
+    (53, "socketpair", sockcall::sys_socketpair),
     (54, "setsockopt", sockcall::sys_setsockopt),
     (55, "getsockopt", sockcall::sys_getsockopt),
     (288, "accept4", sockcall::sys_accept4),

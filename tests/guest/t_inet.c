@@ -7,6 +7,7 @@
  * Ports are ephemeral (bind to port 0, getsockname) so the native run
  * never depends on which host ports are free. */
 #include "t_common.h"
+#include "t_sock.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,37 +18,6 @@
 #include <sys/socket.h>
 
 #define PMASK (POLLIN | POLLOUT | POLLERR | POLLHUP)
-
-static struct sockaddr_in lo4(int port) {
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return a;
-}
-
-/* A TCP listener on 127.0.0.1, ephemeral port; *port gets it. */
-static int listener(int *port, int backlog) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = lo4(0);
-    socklen_t l = sizeof a;
-    if (s < 0 || bind(s, (void *)&a, sizeof a) || listen(s, backlog) ||
-        getsockname(s, (void *)&a, &l))
-        return -1;
-    *port = ntohs(a.sin_port);
-    return s;
-}
-
-static int connect_to(int port) {
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = lo4(port);
-    if (connect(c, (void *)&a, sizeof a) != 0) {
-        close(c);
-        return -1;
-    }
-    return c;
-}
 
 static ssize_t read_full(int fd, void *buf, size_t n) {
     size_t got = 0;
@@ -60,11 +30,11 @@ static ssize_t read_full(int fd, void *buf, size_t n) {
 }
 
 static void t_echo(void) {
-    int port, s = listener(&port, 4);
+    int port, s = t_tcp_listener(&port, 4);
     CHECK(s >= 0 && port > 0, "listen on 127.0.0.1:ephemeral");
     pid_t pid = fork();
     if (pid == 0) {
-        int c = connect_to(port);
+        int c = t_tcp_connect(port);
         struct sockaddr_in me;
         socklen_t l = sizeof me;
         getsockname(c, (void *)&me, &l);
@@ -105,11 +75,11 @@ static void t_echo(void) {
 /* 1 MiB client -> server, shutdown(SHUT_WR), the server answers with
  * the byte count and a checksum. */
 static void t_bulk(void) {
-    int port, s = listener(&port, 1);
+    int port, s = t_tcp_listener(&port, 1);
     enum { TOTAL = 1 << 20 };
     pid_t pid = fork();
     if (pid == 0) {
-        int c = connect_to(port);
+        int c = t_tcp_connect(port);
         if (c < 0) _exit(2);
         static unsigned char b[TOTAL];
         for (int i = 0; i < TOTAL; i++) b[i] = (unsigned char)(i * 7 + i / 251);
@@ -143,9 +113,9 @@ static void t_bulk(void) {
 }
 
 static void t_refused_and_nonblock(void) {
-    int port, s = listener(&port, 2);
+    int port, s = t_tcp_listener(&port, 2);
     int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_in a = lo4(port);
+    struct sockaddr_in a = t_lo4(port);
     int r = connect(c, (void *)&a, sizeof a);
     CHECK(r == 0 || errno == EINPROGRESS, "non-blocking connect: 0 or EINPROGRESS");
     struct pollfd p = {c, POLLIN | POLLOUT, 0};
@@ -184,11 +154,11 @@ static void t_errors(void) {
     CHECK(socket(AF_INET, SOCK_STREAM, IPPROTO_UDP) == -1 && errno == EPROTONOSUPPORT, "stream with IPPROTO_UDP: EPROTONOSUPPORT");
     CHECK(socket(AF_INET, SOCK_SEQPACKET, 0) == -1 && errno == ESOCKTNOSUPPORT, "inet seqpacket: ESOCKTNOSUPPORT");
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = lo4(0);
+    struct sockaddr_in a = t_lo4(0);
     CHECK(bind(s, (void *)&a, sizeof a - 1) == -1 && errno == EINVAL, "bind with a short address: EINVAL");
     a.sin_family = AF_INET6;
     CHECK(bind(s, (void *)&a, sizeof a) == -1 && errno == EAFNOSUPPORT, "bind with the wrong family: EAFNOSUPPORT");
-    a = lo4(0);
+    a = t_lo4(0);
     a.sin_addr.s_addr = inet_addr("192.0.2.1");
     CHECK(bind(s, (void *)&a, sizeof a) == -1 && errno == EADDRNOTAVAIL, "bind to an address not ours: EADDRNOTAVAIL");
     struct sockaddr_in p;
@@ -205,9 +175,9 @@ static void t_errors(void) {
     close(u);
 
     /* Bind conflicts. */
-    int port, l1 = listener(&port, 1);
+    int port, l1 = t_tcp_listener(&port, 1);
     int b = socket(AF_INET, SOCK_STREAM, 0);
-    a = lo4(port);
+    a = t_lo4(port);
     CHECK(bind(b, (void *)&a, sizeof a) == -1 && errno == EADDRINUSE, "bind to a listening port: EADDRINUSE");
     int one = 1;
     setsockopt(b, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -220,7 +190,7 @@ static void t_errors(void) {
 
 static void t_udp(void) {
     int a = socket(AF_INET, SOCK_DGRAM, 0), b = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in aa = lo4(0), ba = lo4(0), from;
+    struct sockaddr_in aa = t_lo4(0), ba = t_lo4(0), from;
     socklen_t l = sizeof aa;
     bind(a, (void *)&aa, sizeof aa);
     getsockname(a, (void *)&aa, &l);
@@ -263,13 +233,13 @@ static void t_udp(void) {
 }
 
 static void t_epoll(void) {
-    int port, s = listener(&port, 4);
+    int port, s = t_tcp_listener(&port, 4);
     int ep = epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 1}, out[4];
     epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
     CHECK(epoll_wait(ep, out, 4, 0) == 0, "a listener with nobody waiting is not ready");
     int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_in a = lo4(port);
+    struct sockaddr_in a = t_lo4(port);
     connect(c, (void *)&a, sizeof a);
     CHECK(epoll_wait(ep, out, 4, 5000) == 1 && out[0].data.u32 == 1 && out[0].events == EPOLLIN,
           "epoll: the listener is readable once a client connects");
@@ -327,7 +297,7 @@ static void t_options(void) {
           "SO_LINGER");
     CHECK(setsockopt(s, SOL_SOCKET, 9999, &one, sizeof one) == -1 && errno == ENOPROTOOPT, "unknown option: ENOPROTOOPT");
     CHECK(getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) == 0 && v == 0, "SO_ACCEPTCONN 0");
-    struct sockaddr_in a = lo4(0);
+    struct sockaddr_in a = t_lo4(0);
     bind(s, (void *)&a, sizeof a);
     listen(s, 1);
     CHECK(getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) == 0 && v == 1, "SO_ACCEPTCONN 1 when listening");
@@ -336,8 +306,8 @@ static void t_options(void) {
 
 /* SO_LINGER {1, 0}: close resets, the peer reads ECONNRESET. */
 static void t_reset(void) {
-    int port, s = listener(&port, 1);
-    int c = connect_to(port);
+    int port, s = t_tcp_listener(&port, 1);
+    int c = t_tcp_connect(port);
     int a = accept(s, NULL, NULL);
     struct linger lg = {1, 0};
     setsockopt(a, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -353,10 +323,10 @@ static void t_reset(void) {
 }
 
 static void t_waitall_and_peek(void) {
-    int port, s = listener(&port, 1);
+    int port, s = t_tcp_listener(&port, 1);
     pid_t pid = fork();
     if (pid == 0) {
-        int c = connect_to(port);
+        int c = t_tcp_connect(port);
         for (int i = 0; i < 4; i++) {
             if (write(c, "ab", 2) != 2) _exit(2);
             usleep(20000);
@@ -394,7 +364,7 @@ static void t_ipv6(void) {
     CHECK(a6 >= 0 && pl == sizeof peer && IN6_IS_ADDR_LOOPBACK(&peer.sin6_addr), "the peer is ::1");
     CHECK(write(c6, "six", 3) == 3 && read(a6, (char[4]){0}, 4) == 3, "data over IPv6");
     /* A v4 client: the v6 listener sees a v4-mapped peer. */
-    int c4 = connect_to(port);
+    int c4 = t_tcp_connect(port);
     CHECK(c4 >= 0, "an AF_INET client reaches the [::] listener");
     pl = sizeof peer;
     int a4 = accept(s, (void *)&peer, &pl);

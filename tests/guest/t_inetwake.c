@@ -7,6 +7,7 @@
  * poll() on several sockets answers for the one that got data.
  * Ports are ephemeral (bind to port 0). */
 #include "t_common.h"
+#include "t_sock.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -14,35 +15,10 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-static struct sockaddr_in lo4(int port) {
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return a;
-}
-
-static int listener(int *port) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = lo4(0);
-    socklen_t l = sizeof a;
-    if (s < 0 || bind(s, (void *)&a, sizeof a) || listen(s, 8) ||
-        getsockname(s, (void *)&a, &l))
-        return -1;
-    *port = ntohs(a.sin_port);
-    return s;
-}
-
+/* A TCP connection to 127.0.0.1:port without Nagle's delay. */
 static int connect_to(int port) {
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = lo4(port);
-    int one = 1;
-    if (connect(c, (void *)&a, sizeof a) != 0) {
-        close(c);
-        return -1;
-    }
-    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int one = 1, c = t_tcp_connect(port);
+    if (c >= 0) setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return c;
 }
 
@@ -59,7 +35,7 @@ static int ready(int ep, int ms, unsigned *ev) {
 static void settle(void) { usleep(50 * 1000); }
 
 static void t_edge(void) {
-    int port, l = listener(&port);
+    int port, l = t_tcp_listener(&port, 8);
     int c1 = connect_to(port), s1 = accept(l, NULL, NULL);
     int c2 = connect_to(port), s2 = accept(l, NULL, NULL);
     CHECK(l >= 0 && c1 >= 0 && s1 >= 0 && c2 >= 0 && s2 >= 0, "two connections");
@@ -82,7 +58,7 @@ static void t_edge(void) {
         if (write(s1, buf, 1000) == 1000 && read(c1, buf, sizeof buf) == 1000) moved++;
     }
     int u1 = socket(AF_INET, SOCK_DGRAM, 0), u2 = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in ua = lo4(0);
+    struct sockaddr_in ua = t_lo4(0);
     socklen_t ul = sizeof ua;
     bind(u2, (void *)&ua, sizeof ua);
     getsockname(u2, (void *)&ua, &ul);
@@ -118,7 +94,7 @@ static void t_edge(void) {
 /* A child blocked reading one connection while the parent drives
  * another: it gets exactly its own bytes, once they come. */
 static void t_blocked_reader(void) {
-    int port, l = listener(&port);
+    int port, l = t_tcp_listener(&port, 8);
     int c1 = connect_to(port), s1 = accept(l, NULL, NULL);
     int c2 = connect_to(port), s2 = accept(l, NULL, NULL);
     int sync[2];

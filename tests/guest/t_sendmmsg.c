@@ -8,6 +8,7 @@
  * counted). A bad buffer or address in a later message returns the
  * count before it. Printed facts do not depend on buffer sizes. */
 #include "t_common.h"
+#include "t_sock.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -16,32 +17,6 @@
 
 #define N 64
 #define MSG (64 << 10)
-
-static unsigned char pat(size_t i) { return (unsigned char)(i * 13 + i / 1000); }
-
-static unsigned char *pattern(size_t n) {
-    unsigned char *b = malloc(n);
-    for (size_t i = 0; i < n; i++) b[i] = pat(i);
-    return b;
-}
-
-/* A connected stream pair with small buffers: AF_UNIX or TCP loopback. */
-static int pair(int tcp, int sv[2]) {
-    if (!tcp) return socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int small = 65536;
-    if (l < 0 || bind(l, (void *)&a, sizeof a) || listen(l, 1) || getsockname(l, (void *)&a, &len))
-        return -1;
-    setsockopt(l, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    sv[0] = socket(AF_INET, SOCK_STREAM, 0);
-    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-    if (connect(sv[0], (void *)&a, sizeof a)) return -1;
-    sv[1] = accept(l, NULL, NULL);
-    close(l);
-    return sv[1] < 0 ? -1 : 0;
-}
 
 /* n messages of `each` bytes over b, one iovec each. */
 static struct mmsghdr *msgs(unsigned char *b, int n, size_t each) {
@@ -69,7 +44,7 @@ static size_t drain(int fd, int *bad) {
             k = recv(fd, r, 1 << 20, MSG_DONTWAIT);
             if (k <= 0) break;
         }
-        for (ssize_t i = 0; i < k; i++) *bad |= r[i] != pat(got + i);
+        for (ssize_t i = 0; i < k; i++) *bad |= r[i] != t_pat(got + i);
         got += k;
     }
     free(r);
@@ -79,8 +54,8 @@ static size_t drain(int fd, int *bad) {
 static void t_nonblocking_stream(int tcp) {
     const char *fam = tcp ? "tcp" : "unix";
     int sv[2];
-    CHECK(pair(tcp, sv) == 0, "%s: pair", fam);
-    unsigned char *b = pattern((size_t)N * MSG);
+    CHECK(t_stream_pair(tcp, sv, 65536) == 0, "%s: pair", fam);
+    unsigned char *b = t_pattern((size_t)N * MSG);
     struct mmsghdr *m = msgs(b, N, MSG);
     int n = sendmmsg(sv[0], m, N, MSG_DONTWAIT);
     CHECK(n > 0 && n < N, "%s: a full buffer stops sendmmsg part-way with the count sent", fam);
@@ -107,7 +82,7 @@ static void t_nonblocking_stream(int tcp) {
 static void t_nonblocking_dgram(void) {
     int sv[2];
     CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0, "dgram: pair");
-    unsigned char *b = pattern((size_t)N * 4096);
+    unsigned char *b = t_pattern((size_t)N * 4096);
     struct mmsghdr *m = msgs(b, N, 4096);
     int total = 0, calls = 0, n;
     /* Sends until the peer's queue is full. */
@@ -130,7 +105,7 @@ static void t_nonblocking_dgram(void) {
 static void t_error_midway(void) {
     int sv[2];
     CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0, "fault: pair");
-    unsigned char *b = pattern(4 * 100);
+    unsigned char *b = t_pattern(4 * 100);
     struct mmsghdr *m = msgs(b, 4, 100);
     m[2].msg_hdr.msg_iov->iov_base = (void *)8;
     CHECK(sendmmsg(sv[0], m, 4, 0) == 2, "a bad buffer in message 3: the 2 before it count");
@@ -167,8 +142,8 @@ static void t_error_midway(void) {
 static void t_blocking(int tcp) {
     const char *fam = tcp ? "tcp" : "unix";
     int sv[2];
-    CHECK(pair(tcp, sv) == 0, "%s blocking: pair", fam);
-    unsigned char *b = pattern((size_t)N * MSG);
+    CHECK(t_stream_pair(tcp, sv, 65536) == 0, "%s blocking: pair", fam);
+    unsigned char *b = t_pattern((size_t)N * MSG);
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
@@ -179,7 +154,7 @@ static void t_blocking(int tcp) {
         for (;;) {
             ssize_t k = read(sv[1], r, got % 3 ? MSG : 3000);
             if (k <= 0) break;
-            for (ssize_t i = 0; i < k; i++) bad |= r[i] != pat(got + i);
+            for (ssize_t i = 0; i < k; i++) bad |= r[i] != t_pat(got + i);
             got += k;
         }
         _exit(got == (size_t)N * MSG && !bad ? 0 : 1);
@@ -203,8 +178,8 @@ static void t_signal(int tcp) {
     struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART};
     sigaction(SIGALRM, &sa, NULL);
     int sv[2];
-    CHECK(pair(tcp, sv) == 0, "%s signal: pair", fam);
-    unsigned char *b = pattern((size_t)N * MSG);
+    CHECK(t_stream_pair(tcp, sv, 65536) == 0, "%s signal: pair", fam);
+    unsigned char *b = t_pattern((size_t)N * MSG);
     struct mmsghdr *m = msgs(b, N, MSG);
     ualarm(300 * 1000, 0);
     int n = sendmmsg(sv[0], m, N, 0);

@@ -7,6 +7,7 @@
  * that moved some bytes, a signal during a MSG_WAITALL receive that got
  * some, and the peer closing part-way. */
 #include "t_common.h"
+#include "t_sock.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -14,29 +15,6 @@
 #include <sys/uio.h>
 
 #define BIG (4 << 20)
-
-static unsigned char pat(size_t i) { return (unsigned char)(i * 7 + i / 4096); }
-
-static unsigned char *pattern(size_t n) {
-    unsigned char *b = malloc(n);
-    for (size_t i = 0; i < n; i++) b[i] = pat(i);
-    return b;
-}
-
-/* A connected pair: AF_UNIX stream (tcp 0) or TCP over loopback. */
-static int pair(int tcp, int sv[2]) {
-    if (!tcp) return socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (l < 0 || bind(l, (void *)&a, sizeof a) || listen(l, 1) || getsockname(l, (void *)&a, &len))
-        return -1;
-    sv[0] = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(sv[0], (void *)&a, sizeof a)) return -1;
-    sv[1] = accept(l, NULL, NULL);
-    close(l);
-    return sv[1] < 0 ? -1 : 0;
-}
 
 /* Child: reads n bytes slowly from fd in small pieces, checks them
  * against the pattern; exit 0 if all came in order. */
@@ -50,7 +28,7 @@ static pid_t slow_reader(int fd, size_t n) {
     while (got < n) {
         ssize_t r = read(fd, b, got % 3 ? 65536 : 1000);
         if (r <= 0) break;
-        for (ssize_t i = 0; i < r; i++) bad |= b[i] != pat(got + i);
+        for (ssize_t i = 0; i < r; i++) bad |= b[i] != t_pat(got + i);
         got += r;
     }
     _exit(got == n && !bad ? 0 : 1);
@@ -74,10 +52,10 @@ static ssize_t put(int fd, enum how h, unsigned char *b, size_t n) {
 }
 
 static void t_whole_writes(int tcp) {
-    unsigned char *b = pattern(BIG);
+    unsigned char *b = t_pattern(BIG);
     for (enum how h = WRITE; h <= SENDMSG; h++) {
         int sv[2];
-        CHECK(pair(tcp, sv) == 0, "%s %s: pair", tcp ? "tcp" : "unix", hows[h]);
+        CHECK(t_stream_pair(tcp, sv, 0) == 0, "%s %s: pair", tcp ? "tcp" : "unix", hows[h]);
         pid_t pid = slow_reader(sv[1], BIG);
         ssize_t n = put(sv[0], h, b, BIG);
         CHECK(n == BIG, "%s %s of 4 MiB returns all of it (%zd)", tcp ? "tcp" : "unix", hows[h], n);
@@ -92,7 +70,7 @@ static void t_whole_writes(int tcp) {
 static pid_t trickle(int fd, size_t n, size_t upto) {
     pid_t pid = fork();
     if (pid) return pid;
-    unsigned char *b = pattern(n);
+    unsigned char *b = t_pattern(n);
     size_t sent = 0;
     while (sent < upto) {
         size_t k = upto - sent < 30000 ? upto - sent : 30000;
@@ -110,7 +88,7 @@ static void t_waitall(int tcp) {
     for (int i = 0; i < 2; i++) {
         size_t n = sizes[i];
         int sv[2];
-        CHECK(pair(tcp, sv) == 0, "%s waitall %zu: pair", fam, n);
+        CHECK(t_stream_pair(tcp, sv, 0) == 0, "%s waitall %zu: pair", fam, n);
         int small = tcp ? 65536 : 8192;
         setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
         setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
@@ -118,7 +96,7 @@ static void t_waitall(int tcp) {
         unsigned char *b = malloc(n);
         ssize_t r = recv(sv[1], b, n, MSG_WAITALL);
         int bad = 0;
-        for (size_t j = 0; r > 0 && j < (size_t)r; j++) bad |= b[j] != pat(j);
+        for (size_t j = 0; r > 0 && j < (size_t)r; j++) bad |= b[j] != t_pat(j);
         CHECK(r == (ssize_t)n && !bad, "%s MSG_WAITALL of %zu KiB past both buffers: all, in order",
               fam, n >> 10);
         CHECK(strcmp(t_wait(pid), "exited 0") == 0, "%s waitall %zu: writer done", fam, n);
@@ -129,7 +107,7 @@ static void t_waitall(int tcp) {
         struct msghdr m = {.msg_iov = v, .msg_iovlen = 3};
         r = recvmsg(sv[1], &m, MSG_WAITALL);
         bad = 0;
-        for (size_t j = 0; r > 0 && j < (size_t)r; j++) bad |= b[j] != pat(j);
+        for (size_t j = 0; r > 0 && j < (size_t)r; j++) bad |= b[j] != t_pat(j);
         CHECK(r == 100000 && !bad, "%s recvmsg MSG_WAITALL, peer closes after 100000: %zd", fam, r);
         CHECK(strcmp(t_wait(pid), "exited 0") == 0, "%s waitall close: writer done", fam);
         free(b);
@@ -146,8 +124,8 @@ static void t_signal_cuts(int tcp) {
     struct sigaction sa = {.sa_handler = on_alarm};
     sigaction(SIGALRM, &sa, NULL);
     int sv[2];
-    CHECK(pair(tcp, sv) == 0, "%s cut: pair", fam);
-    unsigned char *b = pattern(BIG);
+    CHECK(t_stream_pair(tcp, sv, 0) == 0, "%s cut: pair", fam);
+    unsigned char *b = t_pattern(BIG);
     ualarm(300 * 1000, 0);
     ssize_t n = write(sv[0], b, BIG);
     CHECK(n > 0 && n < BIG, "%s: a signal ends a blocked 4 MiB write with a short count", fam);

@@ -7,6 +7,7 @@
  * interrupted by a handled signal fails with EINTR even under SA_RESTART
  * (socket(7)); without a timeout SA_RESTART restarts it. */
 #include "t_common.h"
+#include "t_sock.h"
 #include <signal.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -26,12 +27,6 @@ static void on_alarm(int s) {
 static void on_pipe(int s) {
     (void)s;
     pipes++;
-}
-
-static long long now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
 }
 
 /* SIGALRM to a handler (SA_RESTART or not) after `ms`. */
@@ -68,9 +63,9 @@ static void send_interrupted(int restart) {
     pair(sv);
     alarms = 0;
     alarm_in(100, restart);
-    long long t0 = now_ms();
+    long long t0 = t_now_ms();
     ssize_t n = send(sv[0], big, BIG, 0);
-    long long el = now_ms() - t0;
+    long long el = t_now_ms() - t0;
     CHECK(n > 0 && n < BIG, "%s: a send interrupted part-way returns a short count",
           restart ? "SA_RESTART" : "no SA_RESTART");
     CHECK(alarms == 1 && el >= 80, "%s: it slept until the signal", restart ? "SA_RESTART" : "no SA_RESTART");
@@ -95,7 +90,7 @@ static void timed_wait_interrupted(const char *what, int restart) {
     }
     alarms = 0;
     alarm_in(100, restart);
-    long long t0 = now_ms();
+    long long t0 = t_now_ms();
     char b[8];
     ssize_t r;
     if (strcmp(what, "send") == 0)
@@ -106,7 +101,7 @@ static void timed_wait_interrupted(const char *what, int restart) {
         r = read(sv[0], b, sizeof b);
     else
         r = recv(sv[0], b, sizeof b, 0);
-    long long el = now_ms() - t0;
+    long long el = t_now_ms() - t0;
     CHECK(r < 0 && errno == EINTR, "%s under a timeout, %s: EINTR", what, restart ? "SA_RESTART" : "no SA_RESTART");
     CHECK(alarms == 1 && el >= 80 && el < 1500, "%s: ended by the signal, not the timeout", what);
     close(sv[0]);
@@ -189,9 +184,9 @@ int main(void) {
         pair(sv);
         struct timeval tv = {0, 150000};
         setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        long long t0 = now_ms();
+        long long t0 = t_now_ms();
         ssize_t n = send(sv[0], big, BIG, 0);
-        long long el = now_ms() - t0;
+        long long el = t_now_ms() - t0;
         CHECK(n > 0 && n < BIG, "SO_SNDTIMEO out part-way: a short count");
         CHECK(el >= 120 && el < 3000, "after about the timeout");
         CHECK(drain(sv[1]) == n, "the reader gets that count");
@@ -232,18 +227,17 @@ int main(void) {
 
     /* accept under SO_RCVTIMEO with SA_RESTART: EINTR. */
     {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        memcpy(sa.sun_path, "\0t_sockintr", 11);
-        socklen_t sl = offsetof(struct sockaddr_un, sun_path) + 11;
+        struct sockaddr_un sa;
+        socklen_t sl = t_abstract(&sa);
         int l = socket(AF_UNIX, SOCK_STREAM, 0);
         CHECK(bind(l, (struct sockaddr *)&sa, sl) == 0 && listen(l, 1) == 0, "listener");
         struct timeval tv = {2, 0};
         setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         alarms = 0;
         alarm_in(100, 1);
-        long long t0 = now_ms();
+        long long t0 = t_now_ms();
         int r = accept(l, NULL, NULL);
-        long long el = now_ms() - t0;
+        long long el = t_now_ms() - t0;
         CHECK(r < 0 && errno == EINTR && alarms == 1 && el < 1500, "accept under a timeout, SA_RESTART: EINTR");
         close(l);
     }

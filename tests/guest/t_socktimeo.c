@@ -4,6 +4,7 @@
  * ever; data that arrives within the timeout is received; a zero timeout
  * means no timeout. */
 #include "t_common.h"
+#include "t_sock.h"
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -12,12 +13,6 @@
 #include <sys/time.h>
 #include <time.h>
 
-static long long now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
-}
-
 int main(void) {
     t_begin("t_socktimeo");
     int sv[2];
@@ -25,9 +20,9 @@ int main(void) {
     struct timeval tv = {0, 80000};
     CHECK(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0, "SO_RCVTIMEO 80 ms");
     char b[64];
-    long long t0 = now_ms();
+    long long t0 = t_now_ms();
     CHECK(recv(sv[0], b, sizeof b, 0) < 0 && errno == EAGAIN, "recv with nothing: EAGAIN");
-    long long el = now_ms() - t0;
+    long long el = t_now_ms() - t0;
     CHECK(el >= 70 && el < 3000, "after about 80 ms");
     CHECK(recvfrom(sv[0], b, sizeof b, 0, NULL, NULL) < 0 && errno == EAGAIN, "recvfrom: EAGAIN");
     struct iovec iov = {b, sizeof b};
@@ -53,23 +48,23 @@ int main(void) {
     while (send(sv[1], big, 1, 0) > 0) {
     }
     fcntl(sv[1], F_SETFL, fl);
-    t0 = now_ms();
+    t0 = t_now_ms();
     CHECK(send(sv[1], big, 1, 0) < 0 && errno == EAGAIN, "send on a full socket: EAGAIN");
-    el = now_ms() - t0;
+    el = t_now_ms() - t0;
     CHECK(el >= 70 && el < 3000, "after about 80 ms");
 
     /* read(2) and write(2) honour them too */
-    t0 = now_ms();
+    t0 = t_now_ms();
     CHECK(write(sv[1], big, 1) < 0 && errno == EAGAIN, "write on a full socket: EAGAIN");
-    el = now_ms() - t0;
+    el = t_now_ms() - t0;
     CHECK(el >= 70 && el < 3000, "write: after about 80 ms");
     {
         int pr[2];
         CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, pr) == 0, "second socketpair");
         CHECK(setsockopt(pr[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0, "SO_RCVTIMEO on it");
-        t0 = now_ms();
+        t0 = t_now_ms();
         CHECK(read(pr[0], b, sizeof b) < 0 && errno == EAGAIN, "read with nothing: EAGAIN");
-        el = now_ms() - t0;
+        el = t_now_ms() - t0;
         CHECK(el >= 70 && el < 3000, "read: after about 80 ms");
         struct iovec rv = {b, sizeof b};
         CHECK(readv(pr[0], &rv, 1) < 0 && errno == EAGAIN, "readv with nothing: EAGAIN");
@@ -78,23 +73,22 @@ int main(void) {
     }
     /* accept with SO_RCVTIMEO, connect to a full backlog with SO_SNDTIMEO */
     {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        memcpy(sa.sun_path, "\0t_socktimeo", 12);
-        socklen_t sl = offsetof(struct sockaddr_un, sun_path) + 12;
+        struct sockaddr_un sa;
+        socklen_t sl = t_abstract(&sa);
         int l = socket(AF_UNIX, SOCK_STREAM, 0);
         CHECK(bind(l, (struct sockaddr *)&sa, sl) == 0 && listen(l, 0) == 0, "listener, backlog 0");
         CHECK(setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0, "SO_RCVTIMEO on the listener");
-        t0 = now_ms();
+        t0 = t_now_ms();
         CHECK(accept(l, NULL, NULL) < 0 && errno == EAGAIN, "accept with nothing pending: EAGAIN");
-        el = now_ms() - t0;
+        el = t_now_ms() - t0;
         CHECK(el >= 70 && el < 3000, "accept: after about 80 ms");
         int c1 = socket(AF_UNIX, SOCK_STREAM, 0);
         CHECK(connect(c1, (struct sockaddr *)&sa, sl) == 0, "first connect fills the backlog");
         int c2 = socket(AF_UNIX, SOCK_STREAM, 0);
         CHECK(setsockopt(c2, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0, "SO_SNDTIMEO on a client");
-        t0 = now_ms();
+        t0 = t_now_ms();
         CHECK(connect(c2, (struct sockaddr *)&sa, sl) < 0 && errno == EAGAIN, "connect to a full backlog: EAGAIN");
-        el = now_ms() - t0;
+        el = t_now_ms() - t0;
         CHECK(el >= 70 && el < 3000, "connect: after about 80 ms");
         int a1 = accept(l, NULL, NULL);
         CHECK(a1 >= 0, "accept takes the first");

@@ -5,6 +5,7 @@
  * socket options, SCM_RIGHTS (incl. passing sockets) and
  * SCM_CREDENTIALS, FIONREAD/SIOCOUTQ, sendmmsg/recvmmsg, bad input. */
 #include "t_common.h"
+#include "t_sock.h"
 #include <linux/sockios.h>
 #include <poll.h>
 #include <signal.h>
@@ -25,13 +26,6 @@ static socklen_t sun_of(struct sockaddr_un *a, const char *path) {
     a->sun_family = AF_UNIX;
     strcpy(a->sun_path, path);
     return offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1;
-}
-
-static socklen_t sun_abstract(struct sockaddr_un *a, const char *name) {
-    memset(a, 0, sizeof *a);
-    a->sun_family = AF_UNIX;
-    memcpy(a->sun_path + 1, name, strlen(name));
-    return offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name);
 }
 
 static int intopt(int fd, int opt) {
@@ -303,12 +297,12 @@ static void t_names(void) {
 
     /* abstract names and autobind */
     l = socket(AF_UNIX, SOCK_STREAM, 0);
-    al = sun_abstract(&a, "umlrun-test-abstract");
+    al = t_abstract(&a);
     CHECK(bind(l, (struct sockaddr *)&a, al) == 0 && listen(l, 1) == 0, "bind an abstract name");
     l2 = socket(AF_UNIX, SOCK_STREAM, 0);
     CHECK(bind(l2, (struct sockaddr *)&a, al) < 0 && errno == EADDRINUSE, "abstract name taken: EADDRINUSE");
     bl = sizeof b;
-    CHECK(getsockname(l, (struct sockaddr *)&b, &bl) == 0 && bl == al && b.sun_path[0] == 0 && !memcmp(b.sun_path + 1, "umlrun-test-abstract", 20), "getsockname: abstract name and length");
+    CHECK(getsockname(l, (struct sockaddr *)&b, &bl) == 0 && bl == al && b.sun_path[0] == 0 && !memcmp(b.sun_path, a.sun_path, al - offsetof(struct sockaddr_un, sun_path)), "getsockname: abstract name and length");
     c = socket(AF_UNIX, SOCK_SEQPACKET, 0);
     CHECK(connect(c, (struct sockaddr *)&a, al) < 0 && errno == ECONNREFUSED, "seqpacket to an abstract stream listener: ECONNREFUSED");
     close(c);
