@@ -142,6 +142,11 @@ impl Kernel {
                     self.tap_attach(n, dev, mac)?;
                     continue;
                 }
+                EthTransport::Daemon { mac, ctl } => {
+                    let mac = mac.unwrap_or_else(|| crate::net::packet::eth_mac(n));
+                    self.switch_attach(n, ctl, mac)?;
+                    continue;
+                }
             };
             let seed = self.rng.next_u64();
             self.net().attach_user_nat(n, seed, *configured);
