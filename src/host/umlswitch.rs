@@ -12,13 +12,13 @@
 //!    REQ_NEW_CONTROL (0), the data socket's `sockaddr_un`; the switch
 //!    answers with the `sockaddr_un` of its own data socket;
 //! 4. then every Ethernet frame is one datagram, sent to that address
-//!    and received from it. Datagrams from any other address are not the
-//!    switch's: they are dropped and counted (`foreign`).
+//!    (the data socket is connected to it) and received from it.
+//!    Datagrams from any other address are not the switch's: they are
+//!    dropped and counted (`foreign`).
 //!
 //! Non-blocking after the handshake (which waits at most `HANDSHAKE_FOR`
-//! for the switch's answer): the host event loop says when frames wait; a
-//! frame the switch cannot take now is refused (the caller counts the
-//! drop).
+//! for the switch's answer): the host event loop says when frames wait,
+//! and when the switch has room again for a frame it refused.
 
 use std::io::{self, Read, Write};
 use std::mem::size_of;
@@ -132,6 +132,21 @@ impl HostSwitch {
                 "the switch answered with an address that is not AF_UNIX",
             ));
         }
+        // Connected to the switch's data socket: writability then follows
+        // the room in the switch's queue (Linux's unix_dgram_poll), so a
+        // full queue can be waited out instead of dropped; and Linux
+        // refuses datagrams to us from any other sender.
+        // SAFETY: connect with `peer`, a sockaddr_un of the size given.
+        let r = unsafe {
+            libc::connect(
+                data.as_raw_fd(),
+                &peer as *const libc::sockaddr_un as *const libc::sockaddr,
+                size_of::<libc::sockaddr_un>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
         Ok(HostSwitch {
             _ctl: ctl_conn,
             data,
@@ -185,16 +200,14 @@ impl HostSwitch {
 
     /// Sends one frame to the switch; false if it cannot take it now.
     pub fn write(&mut self, frame: &[u8]) -> io::Result<bool> {
-        // SAFETY: sendto from `frame` (its length given) to `peer`, both
-        // alive for the call.
+        // SAFETY: send from `frame` (its length given), alive for the
+        // call, on the socket connected to the switch.
         let n = unsafe {
-            libc::sendto(
+            libc::send(
                 self.data.as_raw_fd(),
                 frame.as_ptr() as *const libc::c_void,
                 frame.len(),
                 libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                &self.peer as *const libc::sockaddr_un as *const libc::sockaddr,
-                size_of::<libc::sockaddr_un>() as libc::socklen_t,
             )
         };
         if n >= 0 {

@@ -5,7 +5,10 @@
 //! frames it brings are handed to ethN's Ethernet link
 //! (`NetStack::ether_in`: ARP answered, IPv4 up to the stack), and after
 //! each stack run the frames the link queued are written to the device
-//! (`net_tap_out`). A frame the device cannot take now is dropped and
+//! (`net_tap_out`). A frame the device cannot take now (a switch whose
+//! queue for us is full) waits in the device's backlog, and the fd is
+//! watched for writing until the backlog is gone, as a NIC's transmit
+//! queue backs up; past `BACKLOG_MAX` frames they are dropped and
 //! counted, as a full device queue drops.
 
 use super::core::Kernel;
@@ -20,6 +23,9 @@ const READ_BATCH: usize = 256;
 /// A tap frame's largest size (the device's MTU is the host's to set:
 /// 64 KiB covers any).
 const FRAME_BUF: usize = 65_550;
+
+/// Frames waiting for a device that cannot take them now.
+const BACKLOG_MAX: usize = 1024;
 
 /// A switch port's MTU: uml_switch reads 1500 bytes of payload after
 /// the Ethernet header, as UML's daemon transport sends.
@@ -68,6 +74,30 @@ pub struct TapDev {
     token: Token,
     /// `foreign` already counted as drops.
     foreign_seen: u64,
+    /// Frames the device refused for now, oldest first.
+    backlog: std::collections::VecDeque<Vec<u8>>,
+    /// The fd is watched for writing (the backlog is not empty).
+    want_write: bool,
+}
+
+impl TapDev {
+    /// Writes the backlog while the device takes it; the frames it failed
+    /// on for good.
+    fn flush(&mut self) -> u64 {
+        let mut failed = 0;
+        while let Some(f) = self.backlog.front() {
+            match self.dev.write(f) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    log::debug!("eth{} device write: {e}", self.n);
+                    failed += 1;
+                }
+            }
+            self.backlog.pop_front();
+        }
+        failed
+    }
 }
 
 /// Why a tap or a switch port could not be attached: the `ethN=` value
@@ -126,11 +156,14 @@ impl Kernel {
             dev,
             token,
             foreign_seen: 0,
+            backlog: std::collections::VecDeque::new(),
+            want_write: false,
         });
         Ok(())
     }
 
-    /// Tap `n` is readable: its frames to the stack, then a stack run.
+    /// Tap `n` is readable (or writable again): its frames to the stack,
+    /// then a stack run (which writes the backlog, `net_tap_out`).
     pub(super) fn net_tap_ready(&mut self, n: u8) {
         let Some(i) = self.net_host.taps.iter().position(|t| t.n == n) else {
             return;
@@ -171,20 +204,27 @@ impl Kernel {
         let mut taps = std::mem::take(&mut self.net_host.taps);
         for t in &mut taps {
             let frames = self.net().take_ether_out(t.n);
-            let mut dropped = 0u64;
-            for f in frames {
-                any = true;
-                match t.dev.write(&f) {
-                    Ok(true) => {}
-                    Ok(false) => dropped += 1,
-                    Err(e) => {
-                        log::debug!("eth{} device write: {e}", t.n);
-                        dropped += 1;
-                    }
-                }
+            any |= !frames.is_empty();
+            t.backlog.extend(frames);
+            let mut dropped = t.flush();
+            if t.backlog.len() > BACKLOG_MAX {
+                let k = t.backlog.len() - BACKLOG_MAX;
+                t.backlog.drain(..k);
+                dropped += k as u64;
             }
             if dropped > 0 {
                 self.net().ether_dropped(t.n, dropped);
+            }
+            let want = !t.backlog.is_empty();
+            if want != t.want_write {
+                let interest = Interest {
+                    read: true,
+                    write: want,
+                };
+                match self.host_loop.modify(t.dev.raw_fd(), interest, t.token) {
+                    Ok(()) => t.want_write = want,
+                    Err(e) => log::debug!("eth{} watch for writing: {e}", t.n),
+                }
             }
         }
         self.net_host.taps = taps;
