@@ -88,10 +88,9 @@ fn sh(g: &mut Instance, cmd: &str, timeout: Duration) -> (i32, String) {
 /// One guest of `runner` on the switch with `mac`, booted and logged in.
 fn boot(runner: Runner, mem: &str, sw: &Switch, mac: &str) -> Fleet {
     let mut fleet = Fleet::new(runner, &image(), mem).unwrap();
-    fleet.extra_args.push(format!(
-        "eth0=daemon,{mac},unix,{}",
-        sw.ctl().display()
-    ));
+    fleet
+        .extra_args
+        .push(format!("eth0=daemon,{mac},unix,{}", sw.ctl().display()));
     fleet.start(1).unwrap();
     fleet
 }
@@ -141,10 +140,7 @@ fn move_file(server: &mut Instance, server_ip: &str, client: &mut Instance) {
             &format!("wget -q -O - http://{server_ip}/f | md5sum"),
             MOVE_TIMEOUT,
         );
-        eprintln!(
-            "20 MiB {server_ip} -> client in {:.2?}",
-            started.elapsed()
-        );
+        eprintln!("20 MiB {server_ip} -> client in {:.2?}", started.elapsed());
         assert_eq!(st, 0, "{out}");
         assert!(out.starts_with(&want), "got {out}, sent {want}");
         let (st, out) = sh(server, "rm -f /tmp/www/f", CMD_TIMEOUT);
@@ -168,7 +164,11 @@ fn counters_clean(g: &mut Instance) {
     // switch with no room makes the sender wait, none oversized) and
     // none refused on receipt.
     assert!(f[0] > 20 << 20 && f[8] > 20 << 20, "{out}");
-    assert_eq!((f[2], f[3], f[10], f[11]), (0, 0, 0, 0), "errs/drops: {out}");
+    assert_eq!(
+        (f[2], f[3], f[10], f[11]),
+        (0, 0, 0, 0),
+        "errs/drops: {out}"
+    );
 }
 
 #[test]
@@ -215,4 +215,83 @@ fn umlrun_and_linux_uml_on_uml_switch() {
     counters_clean(&mut fa.instances[0]);
     fa.stop_all();
     fb.stop_all();
+}
+
+/// `uml_mconsole <socket> <cmd>` to the first guest of `fleet`: (OK?,
+/// the answer's text).
+fn mconsole(fleet: &Fleet, cmd: &str) -> (bool, String) {
+    let sock = fleet
+        .uml_dir()
+        .join(&fleet.instances[0].umid)
+        .join("mconsole");
+    let out = Command::new(support_many::tool("uml_mconsole"))
+        .arg(sock)
+        .args(cmd.split(' '))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).trim_end().to_string();
+    eprintln!("mconsole {cmd}: {text}");
+    match (text.strip_prefix("OK"), text.strip_prefix("ERR")) {
+        (Some(t), _) => (true, t.trim().to_string()),
+        (_, Some(t)) => (false, t.trim().to_string()),
+        _ => panic!("uml_mconsole {cmd}: no OK/ERR answer: {text:?}"),
+    }
+}
+
+#[test]
+fn hot_add_a_switch_port_through_the_mconsole() {
+    if !have("uml_switch") || !have("uml_mconsole") {
+        eprintln!("SKIPPED: no uml_switch or uml_mconsole (scripts install uml-utilities)");
+        return;
+    }
+    let sw = Switch::start().expect("start uml_switch");
+    let (mac_a, mac_b) = ("52:54:00:20:00:21", "52:54:00:20:00:22");
+    let mut fa = boot(Runner::umlrun("mmap"), "64M", &sw, mac_a);
+    // B starts with no network at all.
+    let mut fb = Fleet::new(Runner::umlrun("mmap"), &image(), "64M").unwrap();
+    fb.start(1).unwrap();
+    up(&mut fa, "10.20.0.21", mac_a);
+    let b = &mut fb.instances[0];
+    b.wait_login(BOOT_TIMEOUT).unwrap();
+    b.login(CMD_TIMEOUT).unwrap();
+    let (st, out) = sh(b, "ip link show eth1", CMD_TIMEOUT);
+    assert_ne!(st, 0, "{out}");
+
+    let spec = format!("daemon,{mac_b},unix,{}", sw.ctl().display());
+    let (ok, t) = mconsole(&fb, &format!("config eth1={spec}"));
+    assert!(ok, "{t}");
+    assert_eq!(mconsole(&fb, "config eth1"), (true, spec.clone()));
+    // Taken already; a switch that is not there; a transport that is not
+    // one: each a clear error, and nothing of them is left behind.
+    let (ok, t) = mconsole(&fb, &format!("config eth1={spec}"));
+    assert!(!ok && t.contains("already configured"), "{t}");
+    let nowhere = sw.dir.path().join("nowhere.ctl");
+    let (ok, t) = mconsole(
+        &fb,
+        &format!("config eth2=daemon,,unix,{}", nowhere.display()),
+    );
+    assert!(!ok && t.contains("No such file"), "{t}");
+    let (ok, t) = mconsole(&fb, "config eth3=carrier-pigeon");
+    assert!(!ok && t.contains("unknown transport"), "{t}");
+    assert_eq!(mconsole(&fb, "config eth2"), (true, String::new()));
+    let (ok, t) = mconsole(&fb, "remove eth1");
+    assert!(!ok, "{t}");
+
+    let b = &mut fb.instances[0];
+    let (st, out) = sh(b, "ip link", CMD_TIMEOUT);
+    assert_eq!(st, 0, "{out}");
+    assert!(out.contains("eth1") && out.contains(mac_b), "{out}");
+    assert!(!out.contains("eth2") && !out.contains("eth3"), "{out}");
+    let (st, out) = sh(
+        b,
+        "ifconfig eth1 10.20.0.22 netmask 255.255.255.0 up && ping -c 3 -W 5 10.20.0.21",
+        CMD_TIMEOUT,
+    );
+    assert_eq!(st, 0, "{out}");
+    assert!(out.contains("3 packets received"), "{out}");
+    let a = &mut fa.instances[0];
+    let (st, out) = sh(a, "ping -c 3 -W 5 10.20.0.22", CMD_TIMEOUT);
+    assert_eq!(st, 0, "{out}");
+    assert!(out.contains("3 packets received"), "{out}");
+    assert!(fa.stop_all().is_empty() && fb.stop_all().is_empty());
 }

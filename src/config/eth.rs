@@ -135,6 +135,51 @@ fn tuntap<'a>(
     })
 }
 
+/// `spec` written back in the switch's syntax (the mconsole's
+/// `config eth<N>` answer).
+pub fn describe(spec: &EthSpec) -> String {
+    let mac = |m: &Option<[u8; 6]>| {
+        m.map(|m| {
+            m.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        })
+        .unwrap_or_default()
+    };
+    match &spec.transport {
+        EthTransport::User {
+            fwds,
+            resolver,
+            configured,
+        } => {
+            let mut s = String::from("user");
+            for f in fwds {
+                s += &format!(
+                    ",hostfwd=tcp:{}:{}-:{}",
+                    f.host.ip(),
+                    f.host.port(),
+                    f.guest_port
+                );
+            }
+            if let Some(r) = resolver {
+                s += &format!(",resolver={r}");
+            }
+            if !configured {
+                s += ",addr=none";
+            }
+            s
+        }
+        EthTransport::Tuntap { dev, mac: m } => match m {
+            Some(_) => format!("tuntap,{dev},{}", mac(m)),
+            None => format!("tuntap,{dev}"),
+        },
+        EthTransport::Daemon { mac: m, ctl } => {
+            format!("daemon,{},unix,{}", mac(m), ctl.display())
+        }
+    }
+}
+
 /// `daemon[,<mac>[,<type>[,<ctl>]]]`: empty fields take UML's defaults.
 fn daemon<'a>(
     index: u8,
@@ -290,6 +335,15 @@ mod tests {
             })
         );
         assert!(parse("0", "daemon,,inet,/s").is_err());
+        for v in [
+            "daemon,fe:fd:00:00:00:02,unix,/run/sw.ctl",
+            "daemon,,unix,/tmp/uml.ctl",
+            "tuntap,tap1,fe:fd:00:00:00:01",
+            "tuntap,tap0",
+            "user,hostfwd=tcp:127.0.0.1:8080-:80,resolver=127.0.0.1:53,addr=none",
+        ] {
+            assert_eq!(describe(&parse("1", v).unwrap()), v);
+        }
         assert!(parse("0", "daemon,,unix,/s,more").is_err());
         assert!(parse("0", &format!("daemon,,unix,/{}", "x".repeat(107))).is_err());
         assert!(parse("0", "user,hostfwd=udp::1-:2").is_err());

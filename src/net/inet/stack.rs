@@ -386,6 +386,11 @@ impl NetStack {
         }
     }
 
+    /// Is there an ethN with this N?
+    pub fn eth_exists(&self, n: u8) -> bool {
+        self.eth_pos(n).is_some()
+    }
+
     /// Is there any ethN?
     pub fn has_eth(&self) -> bool {
         !self.eths.is_empty()
