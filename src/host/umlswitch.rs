@@ -179,7 +179,7 @@ impl HostSwitch {
                     _ => Err(e),
                 };
             }
-            if self.from_switch(&from, len) {
+            if self.is_switch(&from, len) {
                 return Ok(Some(n as usize));
             }
             self.foreign += 1;
@@ -187,7 +187,7 @@ impl HostSwitch {
     }
 
     /// Is `from` (of length `len`) the switch's data socket?
-    fn from_switch(&self, from: &libc::sockaddr_un, len: libc::socklen_t) -> bool {
+    fn is_switch(&self, from: &libc::sockaddr_un, len: libc::socklen_t) -> bool {
         let path_len = (len as usize).saturating_sub(size_of::<libc::sa_family_t>());
         let (a, b) = (&from.sun_path, &self.peer.sun_path);
         if path_len == 0 || path_len > a.len() {

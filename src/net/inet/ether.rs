@@ -545,6 +545,50 @@ mod tests {
             let _ = l.receive(&f, Some(Ipv4Addr::new(10, 9, 0, 2)), Instant::now());
             let mut p = f.clone();
             fill_checksums(&mut p);
+            let mut p = f.clone();
+            let _ = clamp_mss(&mut p, 1460);
+            // As a TCP SYN with options, so the option walk is reached.
+            let mut p = ipv4(20);
+            p[9] = 6;
+            p.extend_from_slice(&[0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0x02, 0, 0, 0, 0, 0, 0]);
+            p.extend_from_slice(&f);
+            let total = p.len().min(0xffff) as u16;
+            p[2..4].copy_from_slice(&total.to_be_bytes());
+            let _ = clamp_mss(&mut p, 1460);
         }
+    }
+
+    #[test]
+    fn syn_mss_is_clamped_to_the_link() {
+        // A SYN from a stack with a 64 KiB MTU: NOP, NOP, MSS 65495,
+        // window scale.
+        let tcp_syn = |mss: u16, flags: u8| {
+            let mut p = ipv4(20 + 32);
+            p[9] = 6;
+            let t = &mut p[20..];
+            t[12] = 8 << 4;
+            t[13] = flags;
+            t[20..32].copy_from_slice(&[1, 1, 2, 4, 0, 0, 3, 3, 7, 0, 0, 0]);
+            t[24..26].copy_from_slice(&mss.to_be_bytes());
+            p
+        };
+        let mss_of = |p: &[u8]| u16::from_be_bytes([p[44], p[45]]);
+        let mut p = tcp_syn(65495, 0x02);
+        assert!(clamp_mss(&mut p, 1460));
+        assert_eq!(mss_of(&p), 1460);
+        let mut p = tcp_syn(65495, 0x12);
+        assert!(clamp_mss(&mut p, 1460));
+        assert_eq!(mss_of(&p), 1460);
+        // Smaller already, or not a SYN: left alone.
+        let mut p = tcp_syn(536, 0x02);
+        assert!(!clamp_mss(&mut p, 1460));
+        assert_eq!(mss_of(&p), 536);
+        let mut p = tcp_syn(65495, 0x10);
+        assert!(!clamp_mss(&mut p, 1460));
+        // An option running past the header: left alone.
+        let mut p = tcp_syn(65495, 0x02);
+        p[20 + 22] = 2;
+        p[20 + 23] = 40;
+        assert!(!clamp_mss(&mut p, 1460));
     }
 }

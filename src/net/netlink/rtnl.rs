@@ -1190,11 +1190,11 @@ mod tests {
         ifi[12] = 1; // change IFF_UP, flags 0: down
         let down = req(RTM_NEWLINK, NLM_F_ACK, &ifi, &[]);
         assert_eq!(run(&mut v, &down, true), Ok(Answer::Done));
-        assert!(!(&v.eths[0].cfg).up);
+        assert!(!v.eths[0].cfg.up);
         ifi[8] = 1;
         let up = req(RTM_SETLINK, 0, &ifi, &[]);
         assert_eq!(run(&mut v, &up, true), Ok(Answer::Done));
-        assert!((&v.eths[0].cfg).up);
+        assert!(v.eths[0].cfg.up);
         ifi[4] = 1; // lo down
         ifi[8] = 0;
         let lo_down = req(RTM_NEWLINK, 0, &ifi, &[]);
