@@ -73,6 +73,12 @@ Boot a Linux guest in user mode. Switches use User-Mode Linux's syntax:
                               each hostfwd brings host connections to a guest port;
                               `,addr=none`: the interface starts down with no address,
                               for the guest's udhcpc (the NAT's DHCP server) or ifconfig
+  eth<N>=tuntap,<tap>[,<mac>[,<hostip>]]
+                              ethN on an existing host tap device (root)
+  eth<N>=daemon[,<mac>[,unix[,<ctl-socket>]]]
+                              ethN on a uml_switch port (no root; default socket
+                              /tmp/uml.ctl), shared with other umlrun and UML guests;
+                              tap and switch interfaces start down with no address
 
 The management console is <uml_dir>/<umid>/mconsole: talk to it with
 `umlctl <umid> ...` or Debian's `uml_mconsole <umid> ...`.

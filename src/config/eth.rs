@@ -3,7 +3,10 @@
 //! (UML's order) attaches it to an existing host tap device, as an
 //! Ethernet link (ARP, frames); the host IP, which UML's helper would
 //! put on a tap it made, is accepted and unused: the tap is the host's
-//! to configure. The rootless user-mode NAT is `ethN=user` (or `slirp`)
+//! to configure. `ethN=daemon[,<mac>[,unix[,<ctl>]]]` (UML's order and
+//! defaults: `unix`, `/tmp/uml.ctl`) plugs it into a `uml_switch` by its
+//! control socket, as an Ethernet link with an MTU of 1500, without
+//! root; UML's other socket type is not built. The rootless user-mode NAT is `ethN=user` (or `slirp`)
 //! with any number of
 //! `hostfwd=tcp:<hostaddr>:<hostport>-:<guestport>` port forwards
 //! (QEMU's syntax; an empty host address is 127.0.0.1), and
@@ -40,7 +43,16 @@ pub enum EthTransport {
     /// A host tap device by name; the guest's MAC (None: QEMU's, with N
     /// added). Starts down with no address.
     Tuntap { dev: String, mac: Option<[u8; 6]> },
+    /// A port on a uml_switch by its control socket; the guest's MAC
+    /// (None: as for tuntap). Starts down with no address.
+    Daemon {
+        mac: Option<[u8; 6]>,
+        ctl: std::path::PathBuf,
+    },
 }
+
+/// UML's default control socket for `ethN=daemon`.
+pub const DAEMON_CTL: &str = "/tmp/uml.ctl";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EthSpec {
@@ -59,8 +71,9 @@ pub fn parse(rest: &str, value: &str) -> Result<EthSpec, &'static str> {
     match parts.next() {
         Some("user" | "slirp") => {}
         Some("tuntap") => return tuntap(index, parts),
-        Some("daemon" | "mcast" | "vde" | "vector") => {
-            return Err("only the user (slirp) and tuntap transports are built so far")
+        Some("daemon") => return daemon(index, parts),
+        Some("mcast" | "vde" | "vector") => {
+            return Err("only the user (slirp), tuntap and daemon transports are built so far")
         }
         _ => return Err("unknown transport (use eth0=user[,hostfwd=tcp::PORT-:PORT])"),
     }
@@ -118,6 +131,81 @@ fn tuntap<'a>(
         transport: EthTransport::Tuntap {
             dev: dev.into(),
             mac,
+        },
+    })
+}
+
+/// `spec` written back in the switch's syntax (the mconsole's
+/// `config eth<N>` answer).
+pub fn describe(spec: &EthSpec) -> String {
+    let mac = |m: &Option<[u8; 6]>| {
+        m.map(|m| {
+            m.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        })
+        .unwrap_or_default()
+    };
+    match &spec.transport {
+        EthTransport::User {
+            fwds,
+            resolver,
+            configured,
+        } => {
+            let mut s = String::from("user");
+            for f in fwds {
+                s += &format!(
+                    ",hostfwd=tcp:{}:{}-:{}",
+                    f.host.ip(),
+                    f.host.port(),
+                    f.guest_port
+                );
+            }
+            if let Some(r) = resolver {
+                s += &format!(",resolver={r}");
+            }
+            if !configured {
+                s += ",addr=none";
+            }
+            s
+        }
+        EthTransport::Tuntap { dev, mac: m } => match m {
+            Some(_) => format!("tuntap,{dev},{}", mac(m)),
+            None => format!("tuntap,{dev}"),
+        },
+        EthTransport::Daemon { mac: m, ctl } => {
+            format!("daemon,{},unix,{}", mac(m), ctl.display())
+        }
+    }
+}
+
+/// `daemon[,<mac>[,<type>[,<ctl>]]]`: empty fields take UML's defaults.
+fn daemon<'a>(
+    index: u8,
+    mut parts: impl Iterator<Item = &'a str>,
+) -> Result<EthSpec, &'static str> {
+    let mac = match parts.next().filter(|m| !m.is_empty()) {
+        Some(m) => Some(mac_of(m).ok_or("bad MAC (use xx:xx:xx:xx:xx:xx, unicast)")?),
+        None => None,
+    };
+    match parts.next().filter(|t| !t.is_empty()) {
+        None | Some("unix") => {}
+        Some(_) => return Err("only the unix socket type is built (ethN=daemon,<mac>,unix,<ctl>)"),
+    }
+    let ctl = parts.next().filter(|c| !c.is_empty()).unwrap_or(DAEMON_CTL);
+    // sun_path holds 108 bytes with the NUL.
+    if ctl.len() > 107 || ctl.contains('\0') {
+        return Err("the control socket's path is too long for a unix socket (107 bytes)");
+    }
+    if parts.next().is_some() {
+        return Err("too many fields (ethN=daemon,<mac>,unix,<ctl-socket>)");
+    }
+    Ok(EthSpec {
+        index,
+        transport: EthTransport::Daemon {
+            mac,
+            ctl: ctl.into(),
         },
     })
 }
@@ -225,6 +313,39 @@ mod tests {
         assert!(parse("0", "tuntap,tap0,52:54:00:12:34").is_err());
         assert!(parse("0", "tuntap,tap0,,nowhere").is_err());
         assert!(parse("0", "daemon,x,unix,/s").is_err());
+        assert_eq!(
+            parse("2", "daemon,fe:fd:0:0:0:2,unix,/run/sw.ctl").map(|s| s.transport),
+            Ok(EthTransport::Daemon {
+                mac: Some([0xfe, 0xfd, 0, 0, 0, 2]),
+                ctl: "/run/sw.ctl".into()
+            })
+        );
+        assert_eq!(
+            parse("0", "daemon").map(|s| s.transport),
+            Ok(EthTransport::Daemon {
+                mac: None,
+                ctl: DAEMON_CTL.into()
+            })
+        );
+        assert_eq!(
+            parse("0", "daemon,,,").map(|s| s.transport),
+            Ok(EthTransport::Daemon {
+                mac: None,
+                ctl: DAEMON_CTL.into()
+            })
+        );
+        assert!(parse("0", "daemon,,inet,/s").is_err());
+        for v in [
+            "daemon,fe:fd:00:00:00:02,unix,/run/sw.ctl",
+            "daemon,,unix,/tmp/uml.ctl",
+            "tuntap,tap1,fe:fd:00:00:00:01",
+            "tuntap,tap0",
+            "user,hostfwd=tcp:127.0.0.1:8080-:80,resolver=127.0.0.1:53,addr=none",
+        ] {
+            assert_eq!(describe(&parse("1", v).unwrap()), v);
+        }
+        assert!(parse("0", "daemon,,unix,/s,more").is_err());
+        assert!(parse("0", &format!("daemon,,unix,/{}", "x".repeat(107))).is_err());
         assert!(parse("0", "user,hostfwd=udp::1-:2").is_err());
         assert!(parse("0", "user,hostfwd=tcp::0-:2").is_err());
         assert!(parse("0", "user,hostfwd=tcp::99999-:2").is_err());

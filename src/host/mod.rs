@@ -22,6 +22,7 @@
 //! | `misc.rs`   | pids, terminals, home directory and other process-level facts |
 //! | `netsock.rs`| host TCP listeners and connections for the user-mode NAT's port forwards |
 //! | `tap.rs`    | a host tap device by name (/dev/net/tun, TUNSETIFF) for `ethN=tuntap` |
+//! | `umlswitch.rs`| a port on a `uml_switch` (UML's daemon protocol v3: control stream, datagram data socket) for `ethN=daemon` |
 //! | `privs.rs`  | least privilege for umlrun itself: no_new_privs, `uid=`/`gid=`, installing its own seccomp filters and the SIGSYS report |
 
 pub mod clock;
@@ -42,4 +43,5 @@ pub mod seccomp_stub;
 pub mod signals;
 pub mod stub;
 pub mod tap;
+pub mod umlswitch;
 pub mod xstate;

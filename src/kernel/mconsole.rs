@@ -307,6 +307,14 @@ impl Kernel {
             }
             Command::ConfigSet(Device::Ubd(n), rest) => self.ubd_hot_add(n, &rest),
             Command::Remove(Device::Ubd(n)) => self.ubd_hot_remove(n),
+            Command::ConfigGet(Device::Eth(n)) => ok(self.net_describe(n)),
+            Command::ConfigSet(Device::Eth(n), spec) => match self.net_hot_add(n, &spec) {
+                Ok(()) => ok(""),
+                Err(msg) => fail(msg),
+            },
+            Command::Remove(Device::Eth(n)) => {
+                fail(format!("eth{n}: network interfaces cannot be removed yet"))
+            }
             Command::Stack(pid) => self.mconsole_stack(pid),
             Command::Stats => ok(self.stats_json().to_string()),
         }

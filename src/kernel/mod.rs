@@ -13,7 +13,7 @@
 //! | `hostsrc.rs`  | host event sources registered with the host event loop; the idle wait |
 //! | `inet.rs`     | the guest TCP/IP stack: made on first use, run after socket calls and on its timers |
 //! | `netfwd.rs`   | the user-mode NAT's host side: port-forward listeners, pumping forwarded connections |
-//! | `nettap.rs`   | the tuntap transport's host side: a tap device's frames to and from ethN's Ethernet link |
+//! | `nettap.rs`   | the Ethernet transports' host side (tuntap, uml_switch ports): frames to and from ethN's Ethernet link, the device backlog |
 //! | `sockmem.rs`  | socket buffers charged to guest memory: physmem frames held in proportion to the bytes queued |
 //! | `netproc.rs`  | the rows of /proc/net's inet files: interface counters, TCP/UDP sockets, routes |
 //! | `netudp.rs`   | the user-mode NAT's UDP: a host socket per guest port, the DNS forwarder at 10.0.2.3 |

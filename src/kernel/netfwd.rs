@@ -86,8 +86,11 @@ pub struct NetHost {
     opening: Vec<Opening>,
     /// UDP flows and the DNS forwarder (`netudp.rs`).
     pub udp: super::netudp::UdpNat,
-    /// The tap devices of `ethN=tuntap` (`nettap.rs`).
+    /// The tap devices of `ethN=tuntap` and the switch ports of
+    /// `ethN=daemon` (`nettap.rs`).
     pub taps: Vec<super::nettap::TapDev>,
+    /// Each attached ethN's configuration, as given.
+    pub specs: Vec<EthSpec>,
 }
 
 impl NetHost {
@@ -123,6 +126,34 @@ pub struct FwdError {
 }
 
 impl Kernel {
+    /// `config eth<N>=<spec>` from the mconsole: ethN added at run time,
+    /// as on the command line (a tap or switch port starts down with no
+    /// address, a user-mode NAT up with its own). Err is the reply.
+    pub fn net_hot_add(&mut self, n: u8, spec: &str) -> Result<(), String> {
+        let parsed = crate::config::eth::parse(&n.to_string(), spec)
+            .map_err(|why| format!("eth{n}={spec}: {why}"))?;
+        if self.net_host.specs.iter().any(|s| s.index == n) || self.net().eth_exists(n) {
+            return Err(format!("eth{n} is already configured"));
+        }
+        self.net_attach(std::slice::from_ref(&parsed))
+            .map_err(|e| e.to_string())?;
+        // Guests waiting on the new interface (its DHCP, its routes) see
+        // it on their next look; the stack runs once now.
+        self.net_settle();
+        log::info!("eth{n}={spec}: added through the mconsole");
+        Ok(())
+    }
+
+    /// `config eth<N>`: ethN's configuration as given ("" if none).
+    pub fn net_describe(&self, n: u8) -> String {
+        self.net_host
+            .specs
+            .iter()
+            .find(|s| s.index == n)
+            .map(crate::config::eth::describe)
+            .unwrap_or_default()
+    }
+
     /// Brings up the `eth<N>=` devices, in the order of their numbers
     /// (the first configured one gets the default route): each on its
     /// user-mode NAT, with its port forwards' host listeners.
@@ -140,14 +171,20 @@ impl Kernel {
                 EthTransport::Tuntap { dev, mac } => {
                     let mac = mac.unwrap_or_else(|| crate::net::packet::eth_mac(n));
                     self.tap_attach(n, dev, mac)?;
+                    self.net_host.specs.push(spec.clone());
+                    continue;
+                }
+                EthTransport::Daemon { mac, ctl } => {
+                    let mac = mac.unwrap_or_else(|| crate::net::packet::eth_mac(n));
+                    self.switch_attach(n, ctl, mac)?;
+                    self.net_host.specs.push(spec.clone());
                     continue;
                 }
             };
-            let seed = self.rng.next_u64();
-            self.net().attach_user_nat(n, seed, *configured);
-            if let Some(r) = self.net_host.udp.resolvers.get_mut(usize::from(n)) {
-                *r = resolver.or_else(crate::host::netsock::host_resolver);
-            }
+            // Every host listener first: a port in use fails the whole
+            // interface before anything of it exists (a hot-add leaves
+            // nothing behind).
+            let mut listeners = Vec::with_capacity(fwds.len());
             for f in fwds {
                 let err = |source| FwdError {
                     n,
@@ -155,14 +192,27 @@ impl Kernel {
                     port: f.guest_port,
                     source,
                 };
-                let listener = HostListener::bind(f.host).map_err(err)?;
+                listeners.push((HostListener::bind(f.host).map_err(err)?, f));
+            }
+            let seed = self.rng.next_u64();
+            self.net().attach_user_nat(n, seed, *configured);
+            if let Some(r) = self.net_host.udp.resolvers.get_mut(usize::from(n)) {
+                *r = resolver.or_else(crate::host::netsock::host_resolver);
+            }
+            self.net_host.specs.push(spec.clone());
+            for (listener, f) in listeners {
                 let i = self.net_host.forwards.len();
                 self.register_host_source(
                     listener.raw_fd(),
                     Interest::READ,
                     HostSource::NetForward(i),
                 )
-                .map_err(err)?;
+                .map_err(|source| FwdError {
+                    n,
+                    addr: f.host,
+                    port: f.guest_port,
+                    source,
+                })?;
                 self.net_host.forwards.push(Forward {
                     listener,
                     n,

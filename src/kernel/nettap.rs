@@ -1,14 +1,21 @@
-//! The tuntap transport's host side (`eth<N>=tuntap,<tap>`): each tap
-//! device is a host fd on the host event loop; the frames it brings are
-//! handed to ethN's Ethernet link (`NetStack::ether_in`: ARP answered,
-//! IPv4 up to the stack), and after each stack run the frames the link
-//! queued are written to the device (`net_tap_out`). A frame the device
-//! cannot take now is dropped and counted, as a full device queue drops.
+//! The host side of the transports that carry Ethernet frames:
+//! `eth<N>=tuntap,<tap>` (a host tap device) and
+//! `eth<N>=daemon,<mac>,unix,<ctl>` (a port on a `uml_switch`,
+//! `host::umlswitch`). Each is a host fd on the host event loop; the
+//! frames it brings are handed to ethN's Ethernet link
+//! (`NetStack::ether_in`: ARP answered, IPv4 up to the stack), and after
+//! each stack run the frames the link queued are written to the device
+//! (`net_tap_out`). A frame the device cannot take now (a switch whose
+//! queue for us is full) waits in the device's backlog, and the fd is
+//! watched for writing until the backlog is gone, as a NIC's transmit
+//! queue backs up; past `BACKLOG_MAX` frames they are dropped and
+//! counted, as a full device queue drops.
 
 use super::core::Kernel;
 use super::hostsrc::HostSource;
 use crate::host::event_loop::{Interest, Token};
 use crate::host::tap::HostTap;
+use crate::host::umlswitch::HostSwitch;
 
 /// Frames read from one tap per event (the rest wait: the fd stays
 /// readable).
@@ -17,18 +24,89 @@ const READ_BATCH: usize = 256;
 /// 64 KiB covers any).
 const FRAME_BUF: usize = 65_550;
 
-pub struct TapDev {
-    n: u8,
-    tap: HostTap,
-    token: Token,
+/// Frames waiting for a device that cannot take them now.
+const BACKLOG_MAX: usize = 1024;
+
+/// A switch port's MTU: uml_switch reads 1500 bytes of payload after
+/// the Ethernet header, as UML's daemon transport sends.
+pub const SWITCH_MTU: u16 = 1500;
+
+/// The host end of one Ethernet link.
+enum LinkDev {
+    Tap(HostTap),
+    Switch(HostSwitch),
 }
 
-/// Why a tap could not be attached.
+impl LinkDev {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<Option<usize>> {
+        match self {
+            LinkDev::Tap(t) => t.read(buf),
+            LinkDev::Switch(s) => s.read(buf),
+        }
+    }
+
+    fn write(&mut self, f: &[u8]) -> std::io::Result<bool> {
+        match self {
+            LinkDev::Tap(t) => t.write(f),
+            LinkDev::Switch(s) => s.write(f),
+        }
+    }
+
+    fn raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            LinkDev::Tap(t) => t.raw_fd(),
+            LinkDev::Switch(s) => s.raw_fd(),
+        }
+    }
+
+    /// Datagrams the switch port refused as not the switch's.
+    fn foreign(&self) -> u64 {
+        match self {
+            LinkDev::Tap(_) => 0,
+            LinkDev::Switch(s) => s.foreign,
+        }
+    }
+}
+
+pub struct TapDev {
+    n: u8,
+    dev: LinkDev,
+    token: Token,
+    /// `foreign` already counted as drops.
+    foreign_seen: u64,
+    /// Frames the device refused for now, oldest first.
+    backlog: std::collections::VecDeque<Vec<u8>>,
+    /// The fd is watched for writing (the backlog is not empty).
+    want_write: bool,
+}
+
+impl TapDev {
+    /// Writes the backlog while the device takes it; the frames it failed
+    /// on for good.
+    fn flush(&mut self) -> u64 {
+        let mut failed = 0;
+        while let Some(f) = self.backlog.front() {
+            match self.dev.write(f) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    log::debug!("eth{} device write: {e}", self.n);
+                    failed += 1;
+                }
+            }
+            self.backlog.pop_front();
+        }
+        failed
+    }
+}
+
+/// Why a tap or a switch port could not be attached: the `ethN=` value
+/// and the host's reason.
 #[derive(Debug, thiserror::Error)]
-#[error("eth{n}=tuntap,{name}: {source}")]
+#[error("eth{n}={what}: {source}")]
 pub struct TapError {
     pub n: u8,
-    pub name: String,
+    pub what: String,
     #[source]
     pub source: std::io::Error,
 }
@@ -38,38 +116,81 @@ impl Kernel {
     pub(super) fn tap_attach(&mut self, n: u8, name: &str, mac: [u8; 6]) -> Result<(), TapError> {
         let err = |source| TapError {
             n,
-            name: name.into(),
+            what: format!("tuntap,{name}"),
             source,
         };
         let tap = HostTap::open(name).map_err(err)?;
-        let token = self
-            .register_host_source(tap.raw_fd(), Interest::READ, HostSource::Tap(n))
-            .map_err(err)?;
-        self.net().attach_ether(n, mac);
-        self.net_host.taps.push(TapDev { n, tap, token });
+        self.link_attach(n, LinkDev::Tap(tap), mac, None)
+            .map_err(err)
+    }
+
+    /// Plugs ethN (MAC `mac`) into the uml_switch whose control socket
+    /// is `ctl`, and watches its data socket.
+    pub(super) fn switch_attach(
+        &mut self,
+        n: u8,
+        ctl: &std::path::Path,
+        mac: [u8; 6],
+    ) -> Result<(), TapError> {
+        let err = |source| TapError {
+            n,
+            what: format!("daemon,,unix,{}", ctl.display()),
+            source,
+        };
+        let port = HostSwitch::connect(ctl).map_err(err)?;
+        self.link_attach(n, LinkDev::Switch(port), mac, Some(SWITCH_MTU))
+            .map_err(err)
+    }
+
+    fn link_attach(
+        &mut self,
+        n: u8,
+        dev: LinkDev,
+        mac: [u8; 6],
+        mtu: Option<u16>,
+    ) -> std::io::Result<()> {
+        let token = self.register_host_source(dev.raw_fd(), Interest::READ, HostSource::Tap(n))?;
+        self.net().attach_ether(n, mac, mtu);
+        self.net_host.taps.push(TapDev {
+            n,
+            dev,
+            token,
+            foreign_seen: 0,
+            backlog: std::collections::VecDeque::new(),
+            want_write: false,
+        });
         Ok(())
     }
 
-    /// Tap `n` is readable: its frames to the stack, then a stack run.
+    /// Tap `n` is readable (or writable again): its frames to the stack,
+    /// then a stack run (which writes the backlog, `net_tap_out`).
     pub(super) fn net_tap_ready(&mut self, n: u8) {
         let Some(i) = self.net_host.taps.iter().position(|t| t.n == n) else {
             return;
         };
         let mut buf = vec![0u8; FRAME_BUF];
         for _ in 0..READ_BATCH {
-            let len = match self.net_host.taps[i].tap.read(&mut buf) {
+            let len = match self.net_host.taps[i].dev.read(&mut buf) {
                 Ok(Some(len)) => len,
                 Ok(None) => break,
                 Err(e) => {
                     // The device is gone (deleted on the host): stop
                     // watching it, or its readiness would spin.
-                    log::warn!("eth{n}: the tap device failed ({e}): the link is down for good");
+                    log::warn!("eth{n}: the host device failed ({e}): the link is down for good");
                     let t = self.net_host.taps.remove(i);
                     self.deregister_host_source(t.token);
                     break;
                 }
             };
             self.net().ether_in(n, &buf[..len]);
+        }
+        if let Some(t) = self.net_host.taps.get_mut(i).filter(|t| t.n == n) {
+            let foreign = t.dev.foreign();
+            if foreign > t.foreign_seen {
+                let k = foreign - t.foreign_seen;
+                t.foreign_seen = foreign;
+                self.net().ether_rx_dropped(n, k);
+            }
         }
         self.net_settle();
     }
@@ -83,20 +204,27 @@ impl Kernel {
         let mut taps = std::mem::take(&mut self.net_host.taps);
         for t in &mut taps {
             let frames = self.net().take_ether_out(t.n);
-            let mut dropped = 0u64;
-            for f in frames {
-                any = true;
-                match t.tap.write(&f) {
-                    Ok(true) => {}
-                    Ok(false) => dropped += 1,
-                    Err(e) => {
-                        log::debug!("eth{} tap write: {e}", t.n);
-                        dropped += 1;
-                    }
-                }
+            any |= !frames.is_empty();
+            t.backlog.extend(frames);
+            let mut dropped = t.flush();
+            if t.backlog.len() > BACKLOG_MAX {
+                let k = t.backlog.len() - BACKLOG_MAX;
+                t.backlog.drain(..k);
+                dropped += k as u64;
             }
             if dropped > 0 {
                 self.net().ether_dropped(t.n, dropped);
+            }
+            let want = !t.backlog.is_empty();
+            if want != t.want_write {
+                let interest = Interest {
+                    read: true,
+                    write: want,
+                };
+                match self.host_loop.modify(t.dev.raw_fd(), interest, t.token) {
+                    Ok(()) => t.want_write = want,
+                    Err(e) => log::debug!("eth{} watch for writing: {e}", t.n),
+                }
             }
         }
         self.net_host.taps = taps;

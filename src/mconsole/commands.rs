@@ -26,6 +26,7 @@ pub const HELP: &str = "Commands:
     stats - memory and activity figures as one JSON object (umlrun)
     config host_mem_max=<size>|cgroup - the host memory budget (umlrun)
     config pagecache_max|mapped_file_max=<size>|none, max_map_count=<n> - guest limits (umlrun)
+    config eth<N>=<transport>,<args> - add a network interface (user, tuntap, daemon; umlrun)
 ";
 
 /// One parsed request.
@@ -62,6 +63,8 @@ pub enum Device {
     HostMemMax,
     /// A per-guest limit (`pagecache_max`, `max_map_count`, `mapped_file_max`).
     Limit(LimitName),
+    /// eth<N>, N a digit: a network interface (`config eth1=daemon,...`).
+    Eth(u8),
 }
 
 /// A `config mem=` change.
@@ -133,6 +136,12 @@ fn device(s: &str) -> Option<(Device, &str)> {
         if let Some(rest) = s.strip_prefix(name) {
             return Some((Device::Limit(l), rest));
         }
+    }
+    if let Some(rest) = s.strip_prefix("eth") {
+        let c = rest.bytes().next()?;
+        return c
+            .is_ascii_digit()
+            .then(|| (Device::Eth(c - b'0'), &rest[1..]));
     }
     let rest = s.strip_prefix("ubd")?;
     let c = rest.bytes().next()?;
@@ -251,6 +260,20 @@ mod tests {
         );
         assert_eq!(
             parse("config eth0=tuntap"),
+            Ok(Command::ConfigSet(Device::Eth(0), "tuntap".into()))
+        );
+        assert_eq!(
+            parse("config eth1=daemon,,unix,/tmp/s.ctl"),
+            Ok(Command::ConfigSet(
+                Device::Eth(1),
+                "daemon,,unix,/tmp/s.ctl".into()
+            ))
+        );
+        assert_eq!(parse("config eth2"), Ok(Command::ConfigGet(Device::Eth(2))));
+        assert_eq!(parse("remove eth2"), Ok(Command::Remove(Device::Eth(2))));
+        assert_eq!(parse("config eth"), Err("Bad configuration option".into()));
+        assert_eq!(
+            parse("config ethx=user"),
             Err("Bad configuration option".into())
         );
         assert_eq!(parse("config memx"), Err("Expected '=' after 'mem'".into()));

@@ -49,6 +49,10 @@ pub enum Rx {
 #[derive(Debug)]
 pub struct EtherLink {
     pub mac: [u8; 6],
+    /// The largest IPv4 packet the link carries (None: the host device
+    /// takes what it is given, as a tap does); bigger ones are dropped
+    /// (there is no IP fragmentation) and TCP's MSS is clamped to it.
+    pub mtu: Option<u16>,
     cache: Vec<(Ipv4Addr, [u8; 6], Instant)>,
     pending: Vec<(Ipv4Addr, Vec<u8>, Instant)>,
     asked: Vec<(Ipv4Addr, Instant)>,
@@ -141,6 +145,60 @@ pub fn fill_checksums(p: &mut [u8]) {
     }
 }
 
+/// Lowers the MSS option of a TCP SYN in IPv4 packet `p` to at most
+/// `mss` (as Linux's TCPMSS --clamp-mss-to-pmtu does on a router): the
+/// stack computes its MSS from its own large MTU, and a link with a
+/// smaller one (a uml_switch carries 1500 bytes) must not be asked for
+/// bigger segments. Checksums are left for `fill_checksums`; anything
+/// that is not a whole TCP SYN with a well-formed MSS option is left
+/// as it is. True if it changed the packet.
+pub fn clamp_mss(p: &mut [u8], mss: u16) -> bool {
+    if p.len() < 20 || p[0] >> 4 != 4 || p[9] != 6 {
+        return false;
+    }
+    let ihl = usize::from(p[0] & 0xf) * 4;
+    let total = usize::from(u16::from_be_bytes([p[2], p[3]]));
+    if ihl < 20 || total > p.len() || u16::from_be_bytes([p[6], p[7]]) & 0x3fff != 0 {
+        return false;
+    }
+    let Some(tcp) = p.get_mut(ihl..total) else {
+        return false;
+    };
+    if tcp.len() < 20 || tcp[13] & 0x02 == 0 {
+        return false;
+    }
+    let doff = usize::from(tcp[12] >> 4) * 4;
+    let Some(opts) = tcp.get_mut(20..doff) else {
+        return false;
+    };
+    let mut i = 0;
+    while i < opts.len() {
+        match opts[i] {
+            0 => return false,
+            1 => i += 1,
+            kind => {
+                let Some(&len) = opts.get(i + 1) else {
+                    return false;
+                };
+                let len = usize::from(len);
+                if len < 2 || i + len > opts.len() {
+                    return false;
+                }
+                if kind == 2 && len == 4 {
+                    let have = u16::from_be_bytes([opts[i + 2], opts[i + 3]]);
+                    if have <= mss {
+                        return false;
+                    }
+                    opts[i + 2..i + 4].copy_from_slice(&mss.to_be_bytes());
+                    return true;
+                }
+                i += len;
+            }
+        }
+    }
+    false
+}
+
 /// An ARP packet for Ethernet and IPv4: operation 1 (request) or 2.
 fn arp(op: u16, sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr) -> Vec<u8> {
     let mut p = vec![0, 1, 8, 0, 6, 4];
@@ -153,9 +211,10 @@ fn arp(op: u16, sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr) -> Vec
 }
 
 impl EtherLink {
-    pub fn new(mac: [u8; 6]) -> EtherLink {
+    pub fn new(mac: [u8; 6], mtu: Option<u16>) -> EtherLink {
         EtherLink {
             mac,
+            mtu,
             cache: Vec::new(),
             pending: Vec::new(),
             asked: Vec::new(),
@@ -362,7 +421,7 @@ mod tests {
     #[test]
     fn a_packet_waits_for_arp_then_goes_to_the_answer() {
         let now = Instant::now();
-        let mut l = EtherLink::new(ME);
+        let mut l = EtherLink::new(ME, None);
         let me = Some(ip("10.9.0.2"));
         assert!(l.send_ip(ipv4(40), ip("10.9.0.1"), false, me, now));
         assert!(l.waiting());
@@ -401,7 +460,7 @@ mod tests {
     #[test]
     fn requests_for_us_are_answered_and_others_ignored() {
         let now = Instant::now();
-        let mut l = EtherLink::new(ME);
+        let mut l = EtherLink::new(ME, None);
         let me = Some(ip("10.9.0.2"));
         let ask = |t: &str| {
             frame(
@@ -449,7 +508,7 @@ mod tests {
     #[test]
     fn ip_frames_are_sorted_and_trimmed() {
         let now = Instant::now();
-        let mut l = EtherLink::new(ME);
+        let mut l = EtherLink::new(ME, None);
         let me = Some(ip("10.9.0.2"));
         let f = frame(ME, PEER, ETH_P_IP, &ipv4(28));
         assert_eq!(f.len(), 60, "padded on the wire");
@@ -468,7 +527,7 @@ mod tests {
     #[test]
     fn unanswered_packets_are_dropped_and_bounded() {
         let now = Instant::now();
-        let mut l = EtherLink::new(ME);
+        let mut l = EtherLink::new(ME, None);
         for i in 0..PENDING_MAX + 5 {
             let _ = l.send_ip(ipv4(20), Ipv4Addr::new(10, 9, 1, i as u8), false, None, now);
         }
@@ -482,10 +541,54 @@ mod tests {
         /// Whatever the bytes, a frame is sorted without a panic.
         #[test]
         fn any_frame_is_taken(f in proptest::collection::vec(proptest::num::u8::ANY, 0..120)) {
-            let mut l = EtherLink::new(ME);
+            let mut l = EtherLink::new(ME, None);
             let _ = l.receive(&f, Some(Ipv4Addr::new(10, 9, 0, 2)), Instant::now());
             let mut p = f.clone();
             fill_checksums(&mut p);
+            let mut p = f.clone();
+            let _ = clamp_mss(&mut p, 1460);
+            // As a TCP SYN with options, so the option walk is reached.
+            let mut p = ipv4(20);
+            p[9] = 6;
+            p.extend_from_slice(&[0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0x02, 0, 0, 0, 0, 0, 0]);
+            p.extend_from_slice(&f);
+            let total = p.len().min(0xffff) as u16;
+            p[2..4].copy_from_slice(&total.to_be_bytes());
+            let _ = clamp_mss(&mut p, 1460);
         }
+    }
+
+    #[test]
+    fn syn_mss_is_clamped_to_the_link() {
+        // A SYN from a stack with a 64 KiB MTU: NOP, NOP, MSS 65495,
+        // window scale.
+        let tcp_syn = |mss: u16, flags: u8| {
+            let mut p = ipv4(20 + 32);
+            p[9] = 6;
+            let t = &mut p[20..];
+            t[12] = 8 << 4;
+            t[13] = flags;
+            t[20..32].copy_from_slice(&[1, 1, 2, 4, 0, 0, 3, 3, 7, 0, 0, 0]);
+            t[24..26].copy_from_slice(&mss.to_be_bytes());
+            p
+        };
+        let mss_of = |p: &[u8]| u16::from_be_bytes([p[44], p[45]]);
+        let mut p = tcp_syn(65495, 0x02);
+        assert!(clamp_mss(&mut p, 1460));
+        assert_eq!(mss_of(&p), 1460);
+        let mut p = tcp_syn(65495, 0x12);
+        assert!(clamp_mss(&mut p, 1460));
+        assert_eq!(mss_of(&p), 1460);
+        // Smaller already, or not a SYN: left alone.
+        let mut p = tcp_syn(536, 0x02);
+        assert!(!clamp_mss(&mut p, 1460));
+        assert_eq!(mss_of(&p), 536);
+        let mut p = tcp_syn(65495, 0x10);
+        assert!(!clamp_mss(&mut p, 1460));
+        // An option running past the header: left alone.
+        let mut p = tcp_syn(65495, 0x02);
+        p[20 + 22] = 2;
+        p[20 + 23] = 40;
+        assert!(!clamp_mss(&mut p, 1460));
     }
 }

@@ -285,10 +285,12 @@ impl NetStack {
         self.sync();
     }
 
-    /// Attaches ethN to an Ethernet link with MAC `mac` (a host tap: the
-    /// kernel moves its frames, `ether_in`/`take_ether_out`). It starts
-    /// down with no address, for the guest to configure, as a NIC does.
-    pub fn attach_ether(&mut self, n: u8, mac: [u8; 6]) {
+    /// Attaches ethN to an Ethernet link with MAC `mac` (a host tap or a
+    /// switch port: the kernel moves its frames,
+    /// `ether_in`/`take_ether_out`), carrying IPv4 packets of at most
+    /// `mtu` bytes (None: any). It starts down with no address, for the
+    /// guest to configure, as a NIC does.
+    pub fn attach_ether(&mut self, n: u8, mac: [u8; 6], mtu: Option<u16>) {
         if n >= ifcfg::ETH_MAX || self.eths.iter().any(|e| e.n == n) {
             return;
         }
@@ -299,7 +301,7 @@ impl NetStack {
             stats: IfStats::default(),
             net: NatNet::of_eth(n),
             nat: None,
-            ether: Some(EtherLink::new(mac)),
+            ether: Some(EtherLink::new(mac, mtu)),
         });
     }
 
@@ -369,11 +371,24 @@ impl NetStack {
         out
     }
 
+    /// Frames ethN's device brought that were not for it (a switch
+    /// port's datagrams from another sender): counted as dropped.
+    pub fn ether_rx_dropped(&mut self, n: u8, k: u64) {
+        if let Some(i) = self.eth_pos(n) {
+            self.eths[i].stats.rx_dropped += k;
+        }
+    }
+
     /// Frames ethN's device refused: counted as its drops.
     pub fn ether_dropped(&mut self, n: u8, k: u64) {
         if let Some(i) = self.eth_pos(n) {
             self.eths[i].stats.tx_dropped += k;
         }
+    }
+
+    /// Is there an ethN with this N?
+    pub fn eth_exists(&self, n: u8) -> bool {
+        self.eth_pos(n).is_some()
     }
 
     /// Is there any ethN?
@@ -993,14 +1008,21 @@ impl NetStack {
     /// by ARP, or to everyone for a broadcast. IPv4 only (the interfaces
     /// have no IPv6 address).
     fn ether_out(&mut self, i: usize, mut p: Vec<u8>) {
-        super::ether::fill_checksums(&mut p);
-        let len = p.len() as u64;
         let Some(e) = self.eths.get_mut(i) else {
             return;
         };
         let Some(l) = e.ether.as_mut() else {
             return;
         };
+        if let Some(mtu) = l.mtu {
+            if p.len() > usize::from(mtu) {
+                e.stats.tx_dropped += 1;
+                return;
+            }
+            super::ether::clamp_mss(&mut p, mtu.saturating_sub(40));
+        }
+        super::ether::fill_checksums(&mut p);
+        let len = p.len() as u64;
         let Some(IpAddr::V4(dst)) = dst_of(&p) else {
             e.stats.tx_dropped += 1;
             return;
