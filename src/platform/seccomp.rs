@@ -30,8 +30,8 @@
 //! once the ops ran, so a fault is still one handoff each way plus the op
 //! thread's turn.
 //!
-//! What guest code can do to it: it can write the shared area's first
-//! page and the signal stack while it runs (they are in its address
+//! What guest code can do to it: it can write the shared area's control
+//! words and the signal stack while it runs (they are in its address
 //! space, and the handler writes them). Everything umlrun reads there is
 //! bounds-checked and treated as guest data; a forged stop is at worst a
 //! syscall the guest could have made. It cannot make a host syscall (the
@@ -337,7 +337,7 @@ impl SeccompStub {
         setup(&mut pt, &shm, &events, spin)?;
         let mut park = *pt.regs();
         park.rip = sc_addr(hs::stub_code().park);
-        park.rsp = SHM_BASE + SHM_LEN as u64 - 64;
+        park.rsp = SHM_BASE + hs::ALTSTACK_END as u64 - 64;
         let d = pt.detach(&park)?;
         let mut reserved = d.reserved;
         reserved.push(SHM_BASE..SHM_BASE + SHM_LEN as u64);
@@ -511,7 +511,7 @@ impl SeccompStub {
     /// the signal stack.
     fn stack_off(addr: u64, len: usize) -> Option<usize> {
         let off = addr.checked_sub(SHM_BASE)? as usize;
-        (off >= hs::OFF_ALTSTACK && off.checked_add(len)? <= SHM_LEN).then_some(off)
+        (off >= hs::OFF_ALTSTACK && off.checked_add(len)? <= hs::ALTSTACK_END).then_some(off)
     }
 
     /// Writes the frame the stub resumes from: registers, FP image, fs/gs.
@@ -529,7 +529,7 @@ impl SeccompStub {
             let has_fp = frame::fpstate_ptr(&self.sc) != 0;
             let altstack = (
                 SHM_BASE + hs::OFF_ALTSTACK as u64,
-                (SHM_LEN - hs::OFF_ALTSTACK) as u64,
+                (hs::ALTSTACK_END - hs::OFF_ALTSTACK) as u64,
             );
             let uc = frame::fresh_uc(&self.sc, has_fp, altstack);
             self.shm.write(FRESH_UC, &uc);
@@ -721,7 +721,7 @@ fn setup(
     // stack_t
     let mut ss = [0u8; 24];
     ss[0..8].copy_from_slice(&(SHM_BASE + hs::OFF_ALTSTACK as u64).to_le_bytes());
-    ss[16..24].copy_from_slice(&((SHM_LEN - hs::OFF_ALTSTACK) as u64).to_le_bytes());
+    ss[16..24].copy_from_slice(&((hs::ALTSTACK_END - hs::OFF_ALTSTACK) as u64).to_le_bytes());
     shm.write(scratch, &ss);
     call(pt, "sigaltstack", 131, [at(0), 0, 0, 0, 0, 0])?;
     // struct kernel_sigaction { handler, flags, restorer, mask }
