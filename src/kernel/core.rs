@@ -146,6 +146,10 @@ pub struct Kernel {
     /// `activity()` and the time when umlrun's freed heap was last handed back
     /// to the host (see `Kernel::trim_heap_when_idle`).
     pub heap_trimmed: (u64, std::time::Instant),
+    /// `activity()` when the guest was last seen working, since when it
+    /// has not changed, and whether the platform was told the instance
+    /// settled (see `Kernel::idle_platform`).
+    pub idle_since: (u64, std::time::Instant, bool),
     /// The management console (socket, `stop` state); see `mconsole.rs`.
     pub mconsole: super::mconsole::Mconsole,
     pub counters: Counters,
@@ -248,6 +252,7 @@ impl Kernel {
             platform,
             oom_victim: None,
             heap_trimmed: (0, std::time::Instant::now()),
+            idle_since: (0, std::time::Instant::now(), false),
             mconsole: Default::default(),
             counters: Counters::default(),
             futexes: Default::default(),

@@ -81,8 +81,13 @@ impl Platform for PtracePlatform {
         stub.kill();
     }
 
-    fn idle(&mut self) {
+    fn idle(&mut self, settled: bool) {
         if self.shut_down {
+            return;
+        }
+        if settled {
+            // Dropping a stub kills it.
+            self.spares.clear();
             return;
         }
         self.spares.truncate(IDLE_SPARES); // dropping a stub kills it

@@ -211,8 +211,13 @@ impl Platform for SeccompPlatform {
         stub.kill();
     }
 
-    fn idle(&mut self) {
+    fn idle(&mut self, settled: bool) {
         if self.shut_down {
+            return;
+        }
+        if settled {
+            // Dropping a stub kills it.
+            self.spares.clear();
             return;
         }
         self.spares.truncate(IDLE_SPARES);
