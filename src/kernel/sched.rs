@@ -464,6 +464,7 @@ impl Kernel {
                         .aspace
                         .pte(page)
                         .and_then(|p| p.host_prot)
+                        .map(u32::from)
                         .is_some_and(|p| p & PROT_READ != 0 && p & PROT_WRITE == 0)
             }
         };
