@@ -131,9 +131,9 @@ impl Kernel {
             trim,
             settle,
         ]
-            .into_iter()
-            .flatten()
-            .min()
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Handles the deadlines that passed: a blocked task whose timeout
