@@ -78,6 +78,8 @@ const TICK_IGNORED_CPU: Duration = Duration::from_millis(200);
 const TICK_IGNORED_WALL: Duration = Duration::from_secs(30);
 /// Most stubs kept for reuse.
 const MAX_SPARE_STUBS: usize = 4;
+/// Spares kept while the kernel is idle (none once the guest settled:
+/// see `PtracePlatform`'s pool).
 const IDLE_SPARES: usize = 1;
 /// Ops per pass of the op thread (the list area, one terminator).
 const MAX_OPS: usize = (hs::OFF_OPS_END - hs::OFF_OPS) / OP_RECORD - 1;
