@@ -254,6 +254,41 @@ fn umlrun_heap_goes_back_after_a_workload() {
     );
 }
 
+/// umlrun's child processes (its stubs: one per guest process, plus the
+/// spares it keeps).
+fn stubs(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .map(|c| c.split_whitespace().count())
+        .sum()
+}
+
+/// Between commands an instance keeps a spare stub for the next fork;
+/// once the guest settled (a second without a syscall or fault) it gives
+/// the spare back (a process of the host's), and the next fork spawns one.
+#[test]
+fn a_settled_instance_gives_its_spare_stub_back() {
+    let mut fleet = boot_logged_in();
+    let g = &mut fleet.instances[0];
+    let pid = g.pid();
+    run_ok(g, "true");
+    // The prompt came before the idle kernel spawned its spare.
+    std::thread::sleep(Duration::from_millis(300));
+    let busy = stubs(pid);
+    std::thread::sleep(Duration::from_millis(2500));
+    let settled = stubs(pid);
+    assert_eq!(
+        settled + 1,
+        busy,
+        "stubs right after a command {busy}, after 2.5 s idle {settled}"
+    );
+    run_ok(g, "true");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(stubs(pid), busy, "a spare is kept again after a command");
+}
+
 /// Voluntary context switches of all of a process's threads so far.
 fn wakeups(pid: i32) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/task"))

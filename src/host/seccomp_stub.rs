@@ -40,25 +40,30 @@
 //! the guest can write, so a forged "done" cannot make it believe a mapping
 //! is gone while it is still there.
 //!
-//! Shared area layout (offsets from [`SHM_BASE`], see `platform::seccomp`):
+//! Shared area layout (offsets from [`SHM_BASE`], see `platform::seccomp`).
+//! What an idle stub holds is what it touched, so the words every stop
+//! uses share the page the host's signal frames land in, and the op
+//! thread's filter shares the op list's first page: an active stub
+//! touches four pages of sixteen, a spare two.
 //!
 //! | offset | what |
 //! |---|---|
-//! | `0x0000` u32 | CMD: 1 once umlrun (or the op thread) says resume — the handler's futex |
-//! | `0x0004` u32 | DONE: 1 once the handler reported a stop — umlrun's futex |
-//! | `0x0008` | the ucontext of the current frame (stub address) |
-//! | `0x0010` | signal number of the last stop |
-//! | `0x0018` | its siginfo (stub address) |
-//! | `0x0020`, `0x0028` | fs base and gs base (rdfsbase/rdgsbase at a stop, wrfsbase/wrgsbase at resume) |
-//! | `0x0040` u32 | how many times the handler polls CMD before sleeping |
+//! | `0x0000` | unused (never touched) |
 //! | `0x1000` u32 | CTL: the op thread's command word, `seq << 1 \| resume` (read-only in the stub) |
 //! | `0x1008` | the op thread's completion eventfd (fd number) |
 //! | `0x1010` | the constant 1 it writes there |
 //! | `0x1018` | its filter's `struct sock_fprog` |
 //! | `0x1040` | the op list (records of 8 u64: nr, 6 args, flags `OPF_*`; nr 0 ends) |
+//! | `0x1840` | during set-up only: the op thread's filter program (the kernel copies it; op lists overwrite it later) |
 //! | `0x2f80` | a path an op may open: `/proc/<umlrun>/fd/<n>` (adopting a hot-added disk's fd) |
-//! | `0x3000` | the op thread's filter program |
-//! | `0x4000..0x10000` | the guest thread's signal stack: the frames the kernel edits |
+//! | `0x4000..0xff80` | the guest thread's signal stack: the frames the kernel edits |
+//! | `0xff80` u32 | CMD: 1 once umlrun (or the op thread) says resume — the handler's futex |
+//! | `0xff84` u32 | DONE: 1 once the handler reported a stop — umlrun's futex |
+//! | `0xff88` | the ucontext of the current frame (stub address) |
+//! | `0xff90` | signal number of the last stop |
+//! | `0xff98` | its siginfo (stub address) |
+//! | `0xffa0`, `0xffa8` | fs base and gs base (rdfsbase/rdgsbase at a stop, wrfsbase/wrgsbase at resume) |
+//! | `0xffc0` u32 | how many times the handler polls CMD before sleeping |
 //!
 //! Everything at `0x0000` and `0x4000..` is writable by guest code and
 //! read by umlrun only as untrusted guest data (bounds-checked frame and
@@ -76,14 +81,17 @@ use super::memfd::MemFd;
 pub const SHM_BASE: u64 = 0x7fff_fc01_0000;
 /// Its size.
 pub const SHM_LEN: usize = 0x10000;
-pub const OFF_CMD: usize = 0x00;
-pub const OFF_DONE: usize = 0x04;
-pub const OFF_UC: usize = 0x08;
-pub const OFF_SIGNO: usize = 0x10;
-pub const OFF_INFO: usize = 0x18;
-pub const OFF_FS: usize = 0x20;
-pub const OFF_GS: usize = 0x28;
-pub const OFF_SPIN: usize = 0x40;
+/// The control words (CMD .. SPIN): the last 128 bytes of the area, in
+/// the page the signal stack's frames start in.
+pub const OFF_CTRL: usize = SHM_LEN - 0x80;
+pub const OFF_CMD: usize = OFF_CTRL;
+pub const OFF_DONE: usize = OFF_CTRL + 0x04;
+pub const OFF_UC: usize = OFF_CTRL + 0x08;
+pub const OFF_SIGNO: usize = OFF_CTRL + 0x10;
+pub const OFF_INFO: usize = OFF_CTRL + 0x18;
+pub const OFF_FS: usize = OFF_CTRL + 0x20;
+pub const OFF_GS: usize = OFF_CTRL + 0x28;
+pub const OFF_SPIN: usize = OFF_CTRL + 0x40;
 /// The op page: read-only in the stub.
 pub const OFF_OPPAGE: usize = 0x1000;
 pub const OFF_CTL: usize = 0x1000;
@@ -95,9 +103,13 @@ pub const OFF_OPS_END: usize = 0x2f80;
 /// The path an fd-adopting op list opens (NUL-terminated).
 pub const OFF_PATH: usize = 0x2f80;
 pub const PATH_LEN: usize = 0x80;
-pub const OFF_OPFILTER: usize = 0x3000;
+/// Set-up only, inside the op list (no list is sent, and no path
+/// written, before the op thread has installed it).
+pub const OFF_OPFILTER: usize = 0x1840;
 pub const OFF_OPPAGE_END: usize = 0x4000;
 pub const OFF_ALTSTACK: usize = 0x4000;
+/// The signal stack ends where the control words begin.
+pub const ALTSTACK_END: usize = OFF_CTRL;
 
 /// Op record flags (the record's last word): arg 0 is the result the
 /// last op marked [`OPF_SAVE`] returned (r14) ...
@@ -115,7 +127,8 @@ pub const CTL_RESUME: u32 = 1;
 
 // The handler: entered by the host kernel with rdi = signo, rsi = &siginfo,
 // rdx = &ucontext, on the signal stack, every signal blocked. Guest
-// registers are all in the frame, so it may clobber any register.
+// registers are all in the frame, so it may clobber any register. Its r12
+// is the control words ([`OFF_CTRL`]).
 //
 // The op thread: entered from the clone gadget (rax = 0 in the child).
 // Registers only: r12 the shared area, r13 the last CTL taken, rbx the
@@ -142,7 +155,7 @@ std::arch::global_asm!(
     ".globl umlrun_sc_end",
     "umlrun_sc_start:",
     "umlrun_sc_handler:",
-    "movabs r12, {shm}",
+    "movabs r12, {ctrl}",
     "mov [r12 + 0x08], rdx",
     "mov [r12 + 0x10], rdi",
     "mov [r12 + 0x18], rsi",
@@ -159,7 +172,7 @@ std::arch::global_asm!(
     "syscall",
     "umlrun_sc_ip_wake:",
     "3:", // wait for the command to resume
-    "movabs r12, {shm}",
+    "movabs r12, {ctrl}",
     "mov ecx, [r12 + 0x40]",
     "4:",
     "mov eax, [r12]",
@@ -270,8 +283,8 @@ std::arch::global_asm!(
     "umlrun_sc_ip_opdone:",
     "test r13d, 1",
     "jz 21b",
-    "mov dword ptr [r12], 1", // CMD: the guest thread may resume
-    "mov rdi, r12",
+    "mov dword ptr [r12 + {cmd}], 1", // CMD: the guest thread may resume
+    "lea rdi, [r12 + {cmd}]",
     "mov esi, 1", // FUTEX_WAKE
     "mov edx, 1",
     "mov eax, 202",
@@ -288,6 +301,8 @@ std::arch::global_asm!(
     "umlrun_sc_end:",
     ".popsection",
     shm = const SHM_BASE,
+    ctrl = const SHM_BASE + OFF_CTRL as u64,
+    cmd = const OFF_CMD,
 );
 
 unsafe extern "C" {

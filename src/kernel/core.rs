@@ -158,6 +158,10 @@ pub struct Kernel {
     /// The kernel thread's CPU time when the last turn's task stopped
     /// running: the next busy turn's start (None after an idle wait).
     pub cpu_mark: Option<u64>,
+    /// `activity()` when the guest was last seen working, since when it
+    /// has not changed, and whether the platform was told the instance
+    /// settled (see `Kernel::idle_platform`).
+    pub idle_since: (u64, std::time::Instant, bool),
     /// The management console (socket, `stop` state); see `mconsole.rs`.
     pub mconsole: super::mconsole::Mconsole,
     pub counters: Counters,
@@ -263,6 +267,7 @@ impl Kernel {
             heap_trimmed: (0, std::time::Instant::now()),
             host_look_at: std::time::Instant::now(),
             cpu_mark: None,
+            idle_since: (0, std::time::Instant::now(), false),
             mconsole: Default::default(),
             counters: Counters::default(),
             futexes: Default::default(),

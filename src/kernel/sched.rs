@@ -42,6 +42,10 @@ const HOST_LOOK_EVERY: std::time::Duration = std::time::Duration::from_micros(50
 /// How often an idle kernel at most hands freed heap back to the host.
 const HEAP_TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// A guest that did nothing for this long has settled: the platform drops
+/// the spare guest it keeps for the next fork (see `Kernel::idle_platform`).
+const SETTLE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Kernel {
     /// Runs the guest until it powers off, halts, reboots or init dies.
     pub fn run(&mut self) -> Shutdown {
@@ -65,8 +69,9 @@ impl Kernel {
             // signals, deadlines): an empty one is really idle.
             let idle = self.runq.is_empty();
             if idle {
-                // Idle time prepares the next fork's guest.
-                self.platform.idle();
+                // Idle time prepares the next fork's guest, or once the
+                // guest settled gives it back.
+                self.idle_platform();
                 self.trim_heap_when_idle();
             }
             self.budget_tick();
@@ -113,16 +118,41 @@ impl Kernel {
         }
     }
 
+    /// Tells the platform the kernel is idle, and whether the guest has
+    /// settled: no syscall and no fault for [`SETTLE_AFTER`]. A busy
+    /// guest's pauses keep a spare guest ready for its next fork; a settled
+    /// one gives it back (on the seccomp platform a spare is a process of
+    /// two threads, two seccomp filters and pages of its shared area: a
+    /// tenth of what an idle instance costs the host), and the first fork
+    /// after it spawns its stub (a few ms).
+    fn idle_platform(&mut self) {
+        let act = self.activity();
+        let now = Instant::now();
+        if act != self.idle_since.0 {
+            self.idle_since = (act, now, false);
+        }
+        let settled = now.duration_since(self.idle_since.1) >= SETTLE_AFTER;
+        self.idle_since.2 = settled;
+        self.platform.idle(settled);
+    }
+
     /// The earliest moment an idle kernel must wake up without host input:
     /// a guest deadline, a look at the host terminal's size when umlrun
-    /// gets no SIGWINCH for it, handing freed heap back after some work.
+    /// gets no SIGWINCH for it, handing freed heap back after some work,
+    /// the moment the guest has settled (once per idle spell).
     fn next_deadline(&self) -> Option<Instant> {
         let trim =
             (self.activity() != self.heap_trimmed.0).then(|| self.heap_trimmed.1 + HEAP_TRIM_EVERY);
-        [self.timers.next(), self.console.next_size_check(), trim]
-            .into_iter()
-            .flatten()
-            .min()
+        let settle = (!self.idle_since.2).then(|| self.idle_since.1 + SETTLE_AFTER);
+        [
+            self.timers.next(),
+            self.console.next_size_check(),
+            trim,
+            settle,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Handles the deadlines that passed: a blocked task whose timeout
@@ -500,6 +530,7 @@ impl Kernel {
                         .aspace
                         .pte(page)
                         .and_then(|p| p.host_prot)
+                        .map(u32::from)
                         .is_some_and(|p| p & PROT_READ != 0 && p & PROT_WRITE == 0)
             }
         };

@@ -24,9 +24,14 @@ pub struct Pte {
     pub anon: bool,
     /// Writes may go to this frame (false for copy-on-write sharing).
     pub writable: bool,
-    /// The protection the stub's host mapping currently has, if mapped.
-    pub host_prot: Option<u32>,
+    /// The protection the stub's host mapping currently has, if mapped
+    /// (PROT_* bits: a u8 keeps a PTE at 16 bytes, and an idle instance
+    /// holds hundreds of them).
+    pub host_prot: Option<u8>,
 }
+
+// An idle instance holds hundreds of PTEs (a B-tree entry each).
+const _: () = assert!(std::mem::size_of::<Pte>() == 16);
 
 #[derive(Default)]
 pub struct AddressSpace {
@@ -313,7 +318,7 @@ impl AddressSpace {
         };
         let Some(cur) = pte.host_prot else { return };
         let want = self.allowed_prot(page, &pte, physmem);
-        if want == cur {
+        if want == u32::from(cur) {
             return;
         }
         let Some(span) = page_span(page, PAGE) else {
@@ -327,7 +332,7 @@ impl AddressSpace {
                 span,
                 prot: Prot::from_bits(want as u64),
             });
-            self.ptes.get_mut(&page).expect("pte").host_prot = Some(want);
+            self.ptes.get_mut(&page).expect("pte").host_prot = Some(want as u8);
         }
     }
 
@@ -350,7 +355,7 @@ impl AddressSpace {
             fd: b.fd,
             offset,
         });
-        self.ptes.get_mut(&page).expect("pte").host_prot = Some(prot);
+        self.ptes.get_mut(&page).expect("pte").host_prot = Some(prot as u8);
     }
 
     /// Maps again every page showing one of `frames` in the host: their

@@ -350,8 +350,10 @@ pub trait Platform {
     /// guest's host resources for the next [`Platform::new_guest`].
     fn retire(&mut self, guest: Box<dyn Guest>);
     /// Nothing is runnable: a moment to prepare for the next fork, or to
-    /// give back what busy times left.
-    fn idle(&mut self);
+    /// give back what busy times left. `settled`: the guest has done
+    /// nothing for a while (no syscall, no fault): keep nothing for a fork
+    /// that may be far away.
+    fn idle(&mut self, settled: bool);
     /// The instance ends: release everything kept, keep nothing more.
     fn shut_down(&mut self);
     /// Guests made from now on have host fd `fd` too (see

@@ -6,7 +6,9 @@
 //! and kept, up to [`MAX_SPARE_STUBS`], so a fork loop spawns no host
 //! process at all. When the kernel goes idle the pool shrinks to one
 //! spare (an idle instance should hold no host processes it does not
-//! use) and is refilled to one, ready for the next fork.
+//! use) and is refilled to one, ready for the next fork; once the guest
+//! has settled (the kernel's `idle(settled)`: a second without a syscall
+//! or fault) the last spare goes too, and the next fork spawns its stub.
 
 use std::any::Any;
 use std::ops::Range;
@@ -18,7 +20,7 @@ use crate::host::preempt::Ticker;
 
 /// Most stubs kept for reuse; the rest of the retired ones are killed.
 pub const MAX_SPARE_STUBS: usize = 4;
-/// Spares kept while the kernel is idle.
+/// Spares kept while the kernel is idle (none once the guest settled).
 const IDLE_SPARES: usize = 1;
 /// Guest code runs at most this long before the kernel gets a turn.
 const SLICE: Duration = Duration::from_millis(10);
@@ -81,8 +83,13 @@ impl Platform for PtracePlatform {
         stub.kill();
     }
 
-    fn idle(&mut self) {
+    fn idle(&mut self, settled: bool) {
         if self.shut_down {
+            return;
+        }
+        if settled {
+            // Dropping a stub kills it.
+            self.spares.clear();
             return;
         }
         self.spares.truncate(IDLE_SPARES); // dropping a stub kills it

@@ -30,8 +30,8 @@
 //! once the ops ran, so a fault is still one handoff each way plus the op
 //! thread's turn.
 //!
-//! What guest code can do to it: it can write the shared area's first
-//! page and the signal stack while it runs (they are in its address
+//! What guest code can do to it: it can write the shared area's control
+//! words and the signal stack while it runs (they are in its address
 //! space, and the handler writes them). Everything umlrun reads there is
 //! bounds-checked and treated as guest data; a forged stop is at worst a
 //! syscall the guest could have made. It cannot make a host syscall (the
@@ -78,6 +78,8 @@ const TICK_IGNORED_CPU: Duration = Duration::from_millis(200);
 const TICK_IGNORED_WALL: Duration = Duration::from_secs(30);
 /// Most stubs kept for reuse.
 const MAX_SPARE_STUBS: usize = 4;
+/// Spares kept while the kernel is idle (none once the guest settled:
+/// see `PtracePlatform`'s pool).
 const IDLE_SPARES: usize = 1;
 /// Ops per pass of the op thread (the list area, one terminator).
 const MAX_OPS: usize = (hs::OFF_OPS_END - hs::OFF_OPS) / OP_RECORD - 1;
@@ -211,8 +213,13 @@ impl Platform for SeccompPlatform {
         stub.kill();
     }
 
-    fn idle(&mut self) {
+    fn idle(&mut self, settled: bool) {
         if self.shut_down {
+            return;
+        }
+        if settled {
+            // Dropping a stub kills it.
+            self.spares.clear();
             return;
         }
         self.spares.truncate(IDLE_SPARES);
@@ -357,7 +364,7 @@ impl SeccompStub {
         let op_tid = setup(&mut pt, &shm, &events, spin)?;
         let mut park = *pt.regs();
         park.rip = sc_addr(hs::stub_code().park);
-        park.rsp = SHM_BASE + SHM_LEN as u64 - 64;
+        park.rsp = SHM_BASE + hs::ALTSTACK_END as u64 - 64;
         let d = pt.detach(&park)?;
         let mut reserved = d.reserved;
         reserved.push(SHM_BASE..SHM_BASE + SHM_LEN as u64);
@@ -532,7 +539,7 @@ impl SeccompStub {
     /// the signal stack.
     fn stack_off(addr: u64, len: usize) -> Option<usize> {
         let off = addr.checked_sub(SHM_BASE)? as usize;
-        (off >= hs::OFF_ALTSTACK && off.checked_add(len)? <= SHM_LEN).then_some(off)
+        (off >= hs::OFF_ALTSTACK && off.checked_add(len)? <= hs::ALTSTACK_END).then_some(off)
     }
 
     /// Writes the frame the stub resumes from: registers, FP image, fs/gs.
@@ -550,7 +557,7 @@ impl SeccompStub {
             let has_fp = frame::fpstate_ptr(&self.sc) != 0;
             let altstack = (
                 SHM_BASE + hs::OFF_ALTSTACK as u64,
-                (SHM_LEN - hs::OFF_ALTSTACK) as u64,
+                (hs::ALTSTACK_END - hs::OFF_ALTSTACK) as u64,
             );
             let uc = frame::fresh_uc(&self.sc, has_fp, altstack);
             self.shm.write(FRESH_UC, &uc);
@@ -798,7 +805,7 @@ fn setup(
     // stack_t
     let mut ss = [0u8; 24];
     ss[0..8].copy_from_slice(&(SHM_BASE + hs::OFF_ALTSTACK as u64).to_le_bytes());
-    ss[16..24].copy_from_slice(&((SHM_LEN - hs::OFF_ALTSTACK) as u64).to_le_bytes());
+    ss[16..24].copy_from_slice(&((hs::ALTSTACK_END - hs::OFF_ALTSTACK) as u64).to_le_bytes());
     shm.write(scratch, &ss);
     call(pt, "sigaltstack", 131, [at(0), 0, 0, 0, 0, 0])?;
     // struct kernel_sigaction { handler, flags, restorer, mask }
@@ -837,7 +844,7 @@ fn setup(
     // go in the op page first; it installs the filter itself and reports
     // ready on the eventfd.
     let oprog = op_thread_filter(&op_sites(events.fd()));
-    if oprog.len() > hs::OFF_OPPAGE_END - hs::OFF_OPFILTER {
+    if oprog.len() > hs::OFF_OPS_END - hs::OFF_OPFILTER {
         return Err(fail("op thread filter size", oprog.len() as i64));
     }
     shm.write(hs::OFF_OPFILTER, &oprog);

@@ -156,7 +156,7 @@ impl Platform for FakePlatform {
         }
     }
 
-    fn idle(&mut self) {
+    fn idle(&mut self, _settled: bool) {
         let now = self.switches.get();
         if now != self.switches_seen {
             self.switches_seen = now;
