@@ -21,6 +21,7 @@
 //! | `memacct.rs`| the memory cgroup's limit and usage; private memory of umlrun and its stubs |
 //! | `misc.rs`   | pids, terminals, home directory and other process-level facts |
 //! | `netsock.rs`| host TCP listeners and connections for the user-mode NAT's port forwards |
+//! | `namespaces.rs` | `namespaces=`: the stubs' own user, pid, mount (an empty read-only root) and network namespaces, held by a sleeping pid 1 |
 //! | `privs.rs`  | least privilege for umlrun itself: no_new_privs, `uid=`/`gid=`, installing its own seccomp filters and the SIGSYS report |
 
 pub mod clock;
@@ -33,6 +34,7 @@ pub mod mcsock;
 pub mod memacct;
 pub mod memfd;
 pub mod misc;
+pub mod namespaces;
 pub mod netsock;
 pub mod preempt;
 pub mod privs;
