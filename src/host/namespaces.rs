@@ -9,7 +9,10 @@
 //!   make a pid namespace; it drops every capability it has there at the
 //!   end, whatever happened.
 //! - A *holder* process, umlrun's child, in a new user (only umlrun's uid
-//!   and gid mapped, as themselves), pid, mount and network namespace: pid
+//!   and gid mapped, as themselves; none when root stays root: a stub in
+//!   a child user namespace may not open umlrun's /proc/<pid>/fd, so
+//!   hot-added disks of an unprivileged umlrun take copy mode), pid,
+//!   mount and network namespace: pid
 //!   1 of the stubs' pid namespace (it must outlive them all: when pid 1
 //!   of a namespace ends, nothing more can start there), asleep with every
 //!   signal blocked and no fd; it dies with umlrun (PDEATHSIG), and every
@@ -48,7 +51,8 @@ pub const JOIN_TYPES: [i32; 4] = [
 ];
 
 /// The (user, mount, network, pid) namespace fds every new stub joins
-/// before its exec, once [`make`] succeeded.
+/// before its exec, once [`make`] succeeded; the user one is -1 when
+/// root stays root (the stubs stay in its user namespace).
 pub fn join_fds() -> Option<[RawFd; 4]> {
     JOIN.get().copied()
 }
@@ -246,12 +250,16 @@ fn make_holder(
     };
     let (go_r, go_w) = pipe().map_err(|e| format!("pipe: {e}"))?;
     let (rep_r, rep_w) = pipe().map_err(|e| format!("pipe: {e}"))?;
-    let flags = libc::CLONE_NEWUSER
+    let (uid, gid) = ids;
+    // Root staying root: no user namespace (a stub in one could not open
+    // /proc/<umlrun>/fd/<n>: the host's capability check wants the opener
+    // in umlrun's user namespace or above it).
+    let new_userns = !super::privs::is_root() || as_user;
+    let flags = if new_userns { libc::CLONE_NEWUSER } else { 0 }
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWNET
         | libc::SIGCHLD;
-    let (uid, gid) = ids;
     if as_user {
         set_effective(uid, gid).map_err(|e| format!("cannot act as uid {uid} gid {gid}: {e}"))?;
     }
@@ -272,7 +280,7 @@ fn make_holder(
         holder_main(&args, go_r.as_raw_fd(), rep_w.as_raw_fd());
     }
     let err = io::Error::last_os_error();
-    let mapped = if pid > 0 {
+    let mapped = if pid > 0 && new_userns {
         write_maps(&pid.to_string(), uid, gid)
     } else {
         Ok(())
@@ -315,12 +323,12 @@ fn make_holder(
     let open_ns = |name: &str| -> io::Result<OwnedFd> {
         Ok(File::open(format!("/proc/{pid}/ns/{name}"))?.into())
     };
-    let (user, mnt, net, pidns) = match (
-        open_ns("user"),
-        open_ns("mnt"),
-        open_ns("net"),
-        open_ns("pid"),
-    ) {
+    let user = if new_userns {
+        open_ns("user").map(Some)
+    } else {
+        Ok(None)
+    };
+    let (user, mnt, net, pidns) = match (user, open_ns("mnt"), open_ns("net"), open_ns("pid")) {
         (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
         (a, b, c, d) => {
             let e = [a.err(), b.err(), c.err(), d.err()]
@@ -336,11 +344,12 @@ fn make_holder(
         }
     }
     // Kept open for umlrun's life: every stub joins through them.
-    let fds = [user, mnt, net, pidns].map(|f| {
+    let keep = |f: OwnedFd| {
         let fd = f.as_raw_fd();
         std::mem::forget(f);
         fd
-    });
+    };
+    let fds = [user.map_or(-1, keep), keep(mnt), keep(net), keep(pidns)];
     Ok((pid, fds))
 }
 

@@ -135,7 +135,7 @@ extern "C" fn spawn_joiner(arg: *mut libc::c_void) -> libc::c_int {
             return 126;
         };
         for (fd, nstype) in ns.iter().zip(crate::host::namespaces::JOIN_TYPES) {
-            if libc::setns(*fd, nstype) != 0 {
+            if *fd >= 0 && libc::setns(*fd, nstype) != 0 {
                 libc::syscall(libc::SYS_exit, 126);
             }
         }

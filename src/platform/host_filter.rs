@@ -13,7 +13,9 @@
 //!   glibc falls back on the checked clone; sockets only AF_UNIX, AF_INET
 //!   and AF_INET6; ptrace never attaches (stubs are traced by
 //!   PTRACE_TRACEME); no TIOCSTI on a terminal. Nothing of mount,
-//!   namespaces, bpf, perf, io_uring, userfaultfd, keys, modules, set*id.
+//!   unshare, bpf, perf, io_uring, userfaultfd, keys, modules, set*id;
+//!   setns only with the stubs' four namespace fds, each with its own
+//!   type ([`kernel_filter_ns`]: the stub spawn joins them), else never.
 //! - The preemption ticker ([`tick_filter`]): sleep, futex, kill and what
 //!   a thread needs to run a signal handler and exit.
 //!
@@ -478,6 +480,42 @@ mod tests {
 
     fn verdict(prog: &[u8], nr: u32, args: [u64; 6]) -> u32 {
         run(prog, &data(nr, X86, 0x5555_0000_1000, args))
+    }
+
+    /// setns: only the four pinned fds, each with its own type; without
+    /// them (namespaces=off) never.
+    #[test]
+    fn setns_only_into_the_stubs_namespaces() {
+        let prog = kernel_filter_ns(Some(7), Some([20, 21, 22, 23]));
+        let types = [0x1000_0000u64, 0x2_0000, 0x4000_0000, 0x2000_0000];
+        for (i, fd) in [20u64, 21, 22, 23].into_iter().enumerate() {
+            for (j, ty) in types.into_iter().enumerate() {
+                let want = if i == j { RET_ALLOW } else { RET_TRAP };
+                assert_eq!(
+                    verdict(&prog, 308, [fd, ty, 0, 0, 0, 0]),
+                    want,
+                    "{fd} {ty:#x}"
+                );
+            }
+            assert_eq!(
+                verdict(&prog, 308, [fd, 0, 0, 0, 0, 0]),
+                RET_TRAP,
+                "{fd} any type"
+            );
+            let hi = types[i] | (1 << 32);
+            assert_eq!(verdict(&prog, 308, [fd, hi, 0, 0, 0, 0]), RET_TRAP);
+            assert_eq!(
+                verdict(&prog, 308, [fd | (1 << 32), types[i], 0, 0, 0, 0]),
+                RET_TRAP
+            );
+        }
+        assert_eq!(verdict(&prog, 308, [19, 0x1000_0000, 0, 0, 0, 0]), RET_TRAP);
+        assert_eq!(verdict(&prog, 308, [24, 0x2000_0000, 0, 0, 0, 0]), RET_TRAP);
+        let none = kernel_filter(Some(7));
+        assert_eq!(verdict(&none, 308, [20, 0x1000_0000, 0, 0, 0, 0]), RET_TRAP);
+        // unshare and mount stay refused either way.
+        assert_eq!(verdict(&prog, 272, [0x2_0000, 0, 0, 0, 0, 0]), RET_TRAP);
+        assert_eq!(verdict(&prog, 165, [0; 6]), RET_TRAP);
     }
 
     #[test]
