@@ -188,9 +188,12 @@ fn boot_workload_in(
                     .split_whitespace()
                     .filter_map(|s| s.parse().ok())
                     .collect();
-            // The namespace holder is a child too, but no stub.
+            // The namespace holder is a child too, but no stub; a child
+            // still called umlrun has not exec'd yet (a stub's joiner, the
+            // holder before it names itself): sampled again later.
             let (held, kids): (Vec<u32>, Vec<u32>) = kids
                 .into_iter()
+                .filter(|&k| comm_of(k) != "umlrun")
                 .partition(|&k| comm_of(k) == "umlrun-nsholder");
             if !kids.is_empty() {
                 umlrun = status_of(pid).unwrap_or_default();

@@ -371,6 +371,7 @@ fn holder_main(a: &HolderArgs, go: RawFd, rep: RawFd) -> ! {
             libc::_exit(1)
         };
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        libc::prctl(libc::PR_SET_NAME, c"umlrun-nsholder".as_ptr());
         // umlrun's handlers must not run here.
         for sig in 1..=64 {
             let mut dfl: libc::sigaction = std::mem::zeroed();
@@ -455,7 +456,6 @@ fn holder_main(a: &HolderArgs, go: RawFd, rep: RawFd) -> ! {
         if libc::pipe2(own.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
             report(9);
         }
-        libc::prctl(libc::PR_SET_NAME, c"umlrun-nsholder".as_ptr());
         let msg = [0xffu8, 0, 0, 0, 0];
         libc::write(rep, msg.as_ptr().cast(), msg.len());
         libc::close(rep);
