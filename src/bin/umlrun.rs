@@ -66,6 +66,10 @@ Boot a Linux guest in user mode. Switches use User-Mode Linux's syntax:
   host_seccomp=on|off         umlrun's own seccomp filter: an allow-list of
                               the host syscalls it needs (default on; off
                               only to debug a refused call)
+  namespaces=auto|on|off      the stubs in their own pid, mount (an empty,
+                              read-only root) and network namespaces
+                              (default auto: when the host allows them; on:
+                              an error when it does not)
   eth<N>=user[,hostfwd=tcp:[<hostaddr>]:<hostport>-:<guestport>]...
                               ethN (eth0..eth5) on a rootless user-mode NAT (also
                               `slirp`): the guest is 10.0.(2+N).15/24, the gateway

@@ -192,6 +192,21 @@ pub struct Config {
     pub run_as: Option<(u32, u32)>,
     /// `host_seccomp=on|off`: umlrun's own seccomp filter (default on).
     pub host_seccomp: bool,
+    /// `namespaces=auto|on|off`: the stubs' own pid, mount and network
+    /// namespaces (default auto: when the host allows them).
+    pub namespaces: Namespaces,
+}
+
+/// `namespaces=`: whether the stubs get their own namespaces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Namespaces {
+    /// When the host allows them (root, or unprivileged user namespaces);
+    /// otherwise umlrun runs without and says so at `RUST_LOG=info`.
+    #[default]
+    Auto,
+    /// Always: a namespace that cannot be made is a one-line error.
+    On,
+    Off,
 }
 
 impl Config {

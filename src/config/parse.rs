@@ -115,6 +115,8 @@ pub enum ConfigError {
     UidWithoutGid,
     #[error("{0}: use on or off")]
     BadOnOff(String),
+    #[error("{0}: use auto, on or off")]
+    BadNamespaces(String),
     #[error("no disk: give an image path (e.g. umlrun disk-images/busybox.cow) or ubd0=<file>")]
     NoDisk,
 }
@@ -155,6 +157,7 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], defaults: &Defaults) -> Result<Comm
         cmdline: args.join(" "),
         run_as: None,
         host_seccomp: true,
+        namespaces: Default::default(),
     };
     let (mut uid, mut gid) = (None, None);
     let mut maxmem_arg = String::new();
@@ -232,6 +235,7 @@ const VALUED: &[(&str, &str)] = &[
     ("uid", "uid=1000"),
     ("gid", "gid=1000"),
     ("host_seccomp", "host_seccomp=off"),
+    ("namespaces", "namespaces=off"),
 ];
 
 fn apply(cfg: &mut Config, arg: &str, defaults: &Defaults) -> Result<(), ConfigError> {
@@ -353,6 +357,14 @@ fn apply(cfg: &mut Config, arg: &str, defaults: &Defaults) -> Result<(), ConfigE
                 "on" => true,
                 "off" => false,
                 _ => return Err(ConfigError::BadOnOff(arg.into())),
+            }
+        }
+        "namespaces" => {
+            cfg.namespaces = match value {
+                "auto" => super::Namespaces::Auto,
+                "on" => super::Namespaces::On,
+                "off" => super::Namespaces::Off,
+                _ => return Err(ConfigError::BadNamespaces(arg.into())),
             }
         }
         "platform" => {
@@ -920,6 +932,19 @@ mod tests {
         assert_eq!(cpu_list(&[0, 1, 2, 3, 6, 8, 9]), "0-3,6,8-9");
         assert_eq!(cpu_list(&[5]), "5");
         assert_eq!(cpu_list(&[]), "none");
+    }
+
+    #[test]
+    fn namespaces_switch() {
+        use crate::config::Namespaces;
+        assert_eq!(run(&["a"]).namespaces, Namespaces::Auto);
+        assert_eq!(run(&["namespaces=on", "a"]).namespaces, Namespaces::On);
+        assert_eq!(run(&["namespaces=off", "a"]).namespaces, Namespaces::Off);
+        assert_eq!(run(&["namespaces=auto", "a"]).namespaces, Namespaces::Auto);
+        assert_eq!(
+            err(&["namespaces=yes", "a"]),
+            "namespaces=yes: use auto, on or off"
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //! | `netsock.rs`| host TCP listeners and connections for the user-mode NAT's port forwards |
 //! | `tap.rs`    | a host tap device by name (/dev/net/tun, TUNSETIFF) for `ethN=tuntap` |
 //! | `umlswitch.rs`| a port on a `uml_switch` (UML's daemon protocol v3: control stream, datagram data socket) for `ethN=daemon` |
+//! | `namespaces.rs` | `namespaces=`: the stubs' own user, pid, mount (an empty read-only root) and network namespaces, held by a sleeping pid 1 |
 //! | `privs.rs`  | least privilege for umlrun itself: no_new_privs, `uid=`/`gid=`, installing its own seccomp filters and the SIGSYS report |
 
 pub mod clock;
@@ -35,6 +36,7 @@ pub mod mcsock;
 pub mod memacct;
 pub mod memfd;
 pub mod misc;
+pub mod namespaces;
 pub mod netsock;
 pub mod preempt;
 pub mod privs;

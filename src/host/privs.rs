@@ -10,7 +10,7 @@
 //!   builds them): a refused call raises SIGSYS, whose handler here names
 //!   the syscall on stderr and ends umlrun (exit 1; the stubs die with it).
 //!
-//! Not done (issue 10 item 4): new pid, mount and network namespaces.
+//! The stubs' pid, mount and network namespaces: `namespaces.rs`.
 
 use std::io;
 use std::path::Path;

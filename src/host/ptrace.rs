@@ -44,6 +44,13 @@ struct SpawnArgs<'a> {
     argv: [*const libc::c_char; 2],
     envp: [*const libc::c_char; 1],
     empty: *const libc::c_char,
+    /// The user, mount, network and pid namespaces to join before the
+    /// exec (`host::namespaces`): then a joiner child joins them and
+    /// clones the stub as umlrun's child (CLONE_PARENT) on this stack.
+    ns: Option<[RawFd; 4]>,
+    stub_stack_top: usize,
+    /// The stub's pid, as the joiner's clone answered it (host pid).
+    stub_pid: std::sync::atomic::AtomicI32,
 }
 
 /// Stack for the spawned child until it execs (it uses well under 1 KiB).
@@ -110,13 +117,47 @@ extern "C" fn spawn_child(arg: *mut libc::c_void) -> libc::c_int {
     }
 }
 
+/// With the stubs' namespaces: the child umlrun clones joins them (the
+/// user one first: it gives the rights to join the others), then clones
+/// the stub as umlrun's own child (CLONE_PARENT) into the pid namespace
+/// (joining one only places a process's children there: umlrun itself
+/// may not, as a thread creating threads must keep its children in its
+/// own), waits for its exec (CLONE_VFORK) and exits. Same rules as
+/// spawn_child; a stub outside its namespaces would be a hole: none.
+extern "C" fn spawn_joiner(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: as spawn_child: `arg` is the parent's SpawnArgs, alive until
+    // this exits; raw syscalls only; the stub runs spawn_child on its own
+    // stack (stub_stack_top) while this waits for its exec.
+    unsafe {
+        let a = &*(arg as *const SpawnArgs);
+        let Some(ns) = &a.ns else {
+            libc::syscall(libc::SYS_exit, 126);
+            return 126;
+        };
+        for (fd, nstype) in ns.iter().zip(crate::host::namespaces::JOIN_TYPES) {
+            if *fd >= 0 && libc::setns(*fd, nstype) != 0 {
+                libc::syscall(libc::SYS_exit, 126);
+            }
+        }
+        let pid = libc::clone(
+            spawn_child,
+            a.stub_stack_top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PARENT,
+            arg,
+        );
+        a.stub_pid.store(pid, std::sync::atomic::Ordering::SeqCst);
+        libc::syscall(libc::SYS_exit, if pid > 0 { 0 } else { 125 });
+        125
+    }
+}
+
 /// Start `exe_fd` (an ELF memfd) as a traced child.
 ///
 /// The child: dies with its parent thread (PDEATHSIG), leaves umlrun's
 /// session (so terminal signals miss it), disables ASLR (every stub gets the
 /// same vDSO address, which fork in the guest needs), optionally pins itself
-/// to `cpu`, keeps only `keep_fds` (same numbers), PTRACE_TRACEME, and
-/// execs. Like posix_spawn it is cloned with CLONE_VM|CLONE_VFORK on a
+/// to `cpu`, keeps only `keep_fds` (same numbers), joins the stubs'
+/// namespaces when they were made, PTRACE_TRACEME, and execs. Like posix_spawn it is cloned with CLONE_VM|CLONE_VFORK on a
 /// small stack of its own: no copy of umlrun's page tables (many small
 /// mappings with ubd=mmap), which made fork the main cost of a spawn.
 /// Returns the pid once it sits in its post-exec SIGTRAP stop, with
@@ -157,29 +198,69 @@ pub fn spawn_traced(exe_fd: RawFd, keep_fds: &[RawFd], cpu: Option<usize>) -> Ho
         argv: [name.as_ptr(), std::ptr::null()],
         envp: [std::ptr::null()],
         empty: empty.as_ptr(),
+        ns: crate::host::namespaces::join_fds(),
+        stub_stack_top: 0,
+        stub_pid: std::sync::atomic::AtomicI32::new(0),
     };
+    let mut args = args;
     let mut stack = vec![0u8; SPAWN_STACK];
+    let mut stub_stack = if args.ns.is_some() {
+        vec![0u8; SPAWN_STACK]
+    } else {
+        Vec::new()
+    };
     // Stacks grow down; the top must be 16-byte aligned.
     let top = (stack.as_mut_ptr() as usize + SPAWN_STACK) & !15;
+    args.stub_stack_top = (stub_stack.as_mut_ptr() as usize + stub_stack.len()) & !15;
+    let (first, flags): (extern "C" fn(*mut libc::c_void) -> libc::c_int, _) = if args.ns.is_some()
+    {
+        (
+            spawn_joiner,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+        )
+    } else {
+        (
+            spawn_child,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+        )
+    };
     // SAFETY: the child runs spawn_child on `stack` (alive until clone
     // returns, which CLONE_VFORK delays until the child has exec'd or
     // exited, so it never uses the stack afterwards) and only reads `args`
     // (borrowed for as long). See spawn_child for what it may do.
     let pid = unsafe {
         libc::clone(
-            spawn_child,
+            first,
             top as *mut libc::c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            flags,
             &args as *const SpawnArgs as *mut libc::c_void,
         )
     };
     let err = nix::Error::last();
     // SAFETY: restores this thread's own mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut()) };
-    drop(stack);
     if pid < 0 {
         return Err(err);
     }
+    let pid = if args.ns.is_some() {
+        // The joiner has exited (after the stub's exec): reap it.
+        let joined = loop {
+            match waitpid(Pid::from_raw(pid), None) {
+                Err(nix::Error::EINTR) => continue,
+                other => break other?,
+            }
+        };
+        let stub = args.stub_pid.load(std::sync::atomic::Ordering::SeqCst);
+        if joined != WaitStatus::Exited(Pid::from_raw(pid), 0) || stub <= 0 {
+            log::warn!("stub not started in its namespaces: {joined:?}");
+            return Err(nix::Error::ECHILD);
+        }
+        stub
+    } else {
+        pid
+    };
+    drop(stack);
+    drop(stub_stack);
     let child = Pid::from_raw(pid);
     // umlrun's own signal handlers are not SA_RESTART: a SIGTERM here must
     // not leave the child stopped and unwaited.

@@ -625,6 +625,33 @@ pub fn signal(pid: i32, sig: i32) {
     unsafe { libc::kill(pid, sig) };
 }
 
+/// The host tid of the thread of stub `pid` whose tid is `tid` in the
+/// stub's own pid namespace (`namespaces=`: a tid the stub reports is
+/// one of its namespace): found through the `NSpid:` lines of its
+/// threads. Without a namespace of its own the two are the same.
+pub fn host_tid(pid: i32, tid: i32) -> i32 {
+    let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return tid;
+    };
+    for e in rd.flatten() {
+        let Some(host) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else {
+            continue;
+        };
+        let inner = status
+            .lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .and_then(|v| v.split_whitespace().last())
+            .and_then(|v| v.parse::<i32>().ok());
+        if inner == Some(tid) {
+            return host;
+        }
+    }
+    tid
+}
+
 /// Whether thread `tid` of stub `pid` holds at fd number `fd` the same
 /// file as umlrun's own `fd` (device and inode through /proc: the op
 /// thread's table is its own, not the process's).

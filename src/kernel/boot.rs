@@ -134,6 +134,7 @@ pub(crate) fn init_panic_message(wait_status: i32) -> String {
 /// this, the kernel thread (`host_seccomp=off` leaves it off).
 fn least_privilege(cfg: &Config) -> Result<(), BootError> {
     use crate::host::privs;
+    let ns = stub_namespaces(cfg)?;
     if let Some((uid, gid)) = cfg.run_as {
         if (uid, gid) != privs::ids() || privs::is_root() {
             let dir = cfg.instance_dir();
@@ -158,7 +159,8 @@ fn least_privilege(cfg: &Config) -> Result<(), BootError> {
     if cfg.host_seccomp {
         let fd = crate::platform::stub_exe_fd()
             .map_err(|e| BootError::Privs(format!("host_seccomp: no stub executable: {e}")))?;
-        let prog = crate::platform::host_filter::kernel_filter(Some(fd));
+        let ns_fds = ns.then(crate::host::namespaces::join_fds).flatten();
+        let prog = crate::platform::host_filter::kernel_filter_ns(Some(fd), ns_fds);
         privs::install_process_filter(&prog).map_err(|e| {
             BootError::Privs(format!(
                 "host_seccomp: cannot install umlrun's filter: {e} (host_seccomp=off runs without)"
@@ -166,6 +168,32 @@ fn least_privilege(cfg: &Config) -> Result<(), BootError> {
         })?;
     }
     Ok(())
+}
+
+/// `namespaces=`: the stubs' own user, pid, mount and network namespaces
+/// (host::namespaces), made before `uid=` takes effect. umlrun stays in
+/// the host's network namespace: the NAT, taps and uml_switch ports, also
+/// those hot-added later, need it.
+/// Whether they were made; `auto` goes on without when the host refuses,
+/// `on` stops with one line saying what failed.
+fn stub_namespaces(cfg: &Config) -> Result<bool, BootError> {
+    use crate::config::Namespaces;
+    if cfg.namespaces == Namespaces::Off {
+        return Ok(false);
+    }
+    match crate::host::namespaces::make(&cfg.instance_dir(), cfg.run_as) {
+        Ok(made) => {
+            log::info!("stubs in their own namespaces (holder pid {})", made.holder);
+            Ok(true)
+        }
+        Err(e) if cfg.namespaces == Namespaces::On => Err(BootError::Privs(format!(
+            "namespaces=on: cannot make the stubs' namespaces: {e} (namespaces=off runs without)"
+        ))),
+        Err(e) => {
+            log::info!("namespaces=auto: running without: {e}");
+            Ok(false)
+        }
+    }
 }
 
 /// One CPU per instance, spread by pid over the CPUs umlrun may use.

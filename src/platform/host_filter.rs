@@ -13,7 +13,9 @@
 //!   glibc falls back on the checked clone; sockets only AF_UNIX, AF_INET
 //!   and AF_INET6; ptrace never attaches (stubs are traced by
 //!   PTRACE_TRACEME); no TIOCSTI on a terminal. Nothing of mount,
-//!   namespaces, bpf, perf, io_uring, userfaultfd, keys, modules, set*id.
+//!   unshare, bpf, perf, io_uring, userfaultfd, keys, modules, set*id;
+//!   setns only with the stubs' four namespace fds, each with its own
+//!   type ([`kernel_filter_ns`]: the stub spawn joins them), else never.
 //! - The preemption ticker ([`tick_filter`]): sleep, futex, kill and what
 //!   a thread needs to run a signal handler and exit.
 //!
@@ -36,6 +38,10 @@ const ENOSYS: u32 = 38;
 const CLONE_VM: u32 = 0x100;
 /// CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET.
 const CLONE_NEW_ANY: u32 = 0x0002_0000 | 0x0200_0000 | 0x7c00_0000;
+const CLONE_NEWNS: u32 = 0x0002_0000;
+const CLONE_NEWUSER: u32 = 0x1000_0000;
+const CLONE_NEWNET: u32 = 0x4000_0000;
+const CLONE_NEWPID: u32 = 0x2000_0000;
 const AT_EMPTY_PATH: u32 = 0x1000;
 const PTRACE_ATTACH: u32 = 16;
 const PTRACE_SEIZE: u32 = 0x4206;
@@ -60,6 +66,17 @@ enum Rule {
     Ptrace,
     /// ioctl: never TIOCSTI.
     Ioctl,
+    /// setns: only the stubs' namespace fds, each with its own type (a
+    /// stub joins them between its clone and its exec).
+    Setns,
+}
+
+/// The fd numbers the filter pins: the stub executable, and the stubs'
+/// (user, mount, network, pid) namespaces (`host::namespaces::join_fds`).
+#[derive(Clone, Copy, Default)]
+struct Pins {
+    exe: Option<i32>,
+    ns: Option<[i32; 4]>,
 }
 
 /// The kernel thread's list: (number, name, rule). Sorted by number.
@@ -236,6 +253,7 @@ const KERNEL: &[(u32, &str, Rule)] = &[
     (302, "prlimit64", Rule::Allow),
     (306, "syncfs", Rule::Allow),
     (307, "sendmmsg", Rule::Allow),
+    (308, "setns", Rule::Setns),
     (309, "getcpu", Rule::Allow),
     (310, "process_vm_readv", Rule::Allow),
     (311, "process_vm_writev", Rule::Allow),
@@ -289,18 +307,31 @@ pub fn syscall_name(nr: u32) -> Option<&'static str> {
 /// The kernel thread's filter. `stub_exe_fd`: the fd number of the sealed
 /// stub executable, the one file execveat may run (None: no exec at all).
 pub fn kernel_filter(stub_exe_fd: Option<i32>) -> Vec<u8> {
+    kernel_filter_ns(stub_exe_fd, None)
+}
+
+/// The kernel thread's filter when the stubs have namespaces of their
+/// own: setns also of `ns_fds` (user, mount, network, pid), each only
+/// with its own type.
+pub fn kernel_filter_ns(stub_exe_fd: Option<i32>, ns_fds: Option<[i32; 4]>) -> Vec<u8> {
     let entries: Vec<(u32, Rule)> = KERNEL.iter().map(|e| (e.0, e.2)).collect();
-    build(&entries, stub_exe_fd)
+    build(
+        &entries,
+        Pins {
+            exe: stub_exe_fd,
+            ns: ns_fds,
+        },
+    )
 }
 
 /// The preemption ticker's filter (stacked on the kernel thread's when the
 /// ticker starts after it).
 pub fn tick_filter() -> Vec<u8> {
     let entries: Vec<(u32, Rule)> = TICK.iter().map(|&n| (n, Rule::Allow)).collect();
-    build(&entries, None)
+    build(&entries, Pins::default())
 }
 
-fn build(entries: &[(u32, Rule)], stub_exe_fd: Option<i32>) -> Vec<u8> {
+fn build(entries: &[(u32, Rule)], pins: Pins) -> Vec<u8> {
     use Ins::*;
     debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0), "sorted");
     let mut a = Asm {
@@ -315,13 +346,13 @@ fn build(entries: &[(u32, Rule)], stub_exe_fd: Option<i32>) -> Vec<u8> {
     a.push(Ret(RET_TRAP));
     a.push(Label(ok_arch));
     a.push(Ld(NR));
-    search(&mut a, entries, stub_exe_fd);
+    search(&mut a, entries, pins);
     a.assemble()
 }
 
 /// A binary search over `e` on the syscall number (in A); every leaf
 /// returns on the spot.
-fn search(a: &mut Asm, e: &[(u32, Rule)], fd: Option<i32>) {
+fn search(a: &mut Asm, e: &[(u32, Rule)], fd: Pins) {
     use Ins::*;
     if e.len() == 1 {
         let (nr, rule) = e[0];
@@ -347,7 +378,7 @@ fn search(a: &mut Asm, e: &[(u32, Rule)], fd: Option<i32>) {
 }
 
 /// The argument checks of one rule; each path ends in a return.
-fn check(a: &mut Asm, rule: Rule, fd: Option<i32>) {
+fn check(a: &mut Asm, rule: Rule, pins: Pins) {
     use Ins::*;
     let (allow, deny) = (a.label(), a.label());
     match rule {
@@ -366,7 +397,7 @@ fn check(a: &mut Asm, rule: Rule, fd: Option<i32>) {
             a.push(Label(c));
             a.push(Jset(CLONE_VM, allow, deny));
         }
-        Rule::ExecStub => match fd {
+        Rule::ExecStub => match pins.exe {
             Some(fd) => {
                 let (c1, c2, c3) = (a.label(), a.label(), a.label());
                 a.push(Ld(arg_lo(0)));
@@ -406,6 +437,32 @@ fn check(a: &mut Asm, rule: Rule, fd: Option<i32>) {
             a.push(Ld(arg_lo(1)));
             a.push(Jeq(TIOCSTI, deny, allow));
         }
+        Rule::Setns => match pins.ns {
+            Some(fds) => {
+                let (c1, c2) = (a.label(), a.label());
+                a.push(Ld(arg_hi(0)));
+                a.push(Jeq(0, c1, deny));
+                a.push(Label(c1));
+                a.push(Ld(arg_hi(1)));
+                a.push(Jeq(0, c2, deny));
+                a.push(Label(c2));
+                let types = [CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWPID];
+                for (i, (fd, ty)) in fds.iter().zip(types).enumerate() {
+                    let (hit, miss) = (a.label(), a.label());
+                    a.push(Ld(arg_lo(0)));
+                    a.push(Jeq(*fd as u32, hit, if i == 3 { deny } else { miss }));
+                    a.push(Label(hit));
+                    a.push(Ld(arg_lo(1)));
+                    a.push(Jeq(ty, allow, deny));
+                    a.push(Label(miss));
+                }
+                a.push(Ja(deny));
+            }
+            None => {
+                a.push(Ret(RET_TRAP));
+                return;
+            }
+        },
     }
     a.push(Label(allow));
     a.push(Ret(RET_ALLOW));
@@ -423,6 +480,42 @@ mod tests {
 
     fn verdict(prog: &[u8], nr: u32, args: [u64; 6]) -> u32 {
         run(prog, &data(nr, X86, 0x5555_0000_1000, args))
+    }
+
+    /// setns: only the four pinned fds, each with its own type; without
+    /// them (namespaces=off) never.
+    #[test]
+    fn setns_only_into_the_stubs_namespaces() {
+        let prog = kernel_filter_ns(Some(7), Some([20, 21, 22, 23]));
+        let types = [0x1000_0000u64, 0x2_0000, 0x4000_0000, 0x2000_0000];
+        for (i, fd) in [20u64, 21, 22, 23].into_iter().enumerate() {
+            for (j, ty) in types.into_iter().enumerate() {
+                let want = if i == j { RET_ALLOW } else { RET_TRAP };
+                assert_eq!(
+                    verdict(&prog, 308, [fd, ty, 0, 0, 0, 0]),
+                    want,
+                    "{fd} {ty:#x}"
+                );
+            }
+            assert_eq!(
+                verdict(&prog, 308, [fd, 0, 0, 0, 0, 0]),
+                RET_TRAP,
+                "{fd} any type"
+            );
+            let hi = types[i] | (1 << 32);
+            assert_eq!(verdict(&prog, 308, [fd, hi, 0, 0, 0, 0]), RET_TRAP);
+            assert_eq!(
+                verdict(&prog, 308, [fd | (1 << 32), types[i], 0, 0, 0, 0]),
+                RET_TRAP
+            );
+        }
+        assert_eq!(verdict(&prog, 308, [19, 0x1000_0000, 0, 0, 0, 0]), RET_TRAP);
+        assert_eq!(verdict(&prog, 308, [24, 0x2000_0000, 0, 0, 0, 0]), RET_TRAP);
+        let none = kernel_filter(Some(7));
+        assert_eq!(verdict(&none, 308, [20, 0x1000_0000, 0, 0, 0, 0]), RET_TRAP);
+        // unshare and mount stay refused either way.
+        assert_eq!(verdict(&prog, 272, [0x2_0000, 0, 0, 0, 0, 0]), RET_TRAP);
+        assert_eq!(verdict(&prog, 165, [0; 6]), RET_TRAP);
     }
 
     #[test]

@@ -370,6 +370,8 @@ impl SeccompStub {
         reserved.push(SHM_BASE..SHM_BASE + SHM_LEN as u64);
         reserved.sort_by_key(|r| r.start);
         let pid = d.pid;
+        // clone answered the op thread's tid in the stub's pid namespace.
+        let op_tid = hs::host_tid(pid, op_tid);
         log::debug!("seccomp stub {pid} ready");
         Ok(SeccompStub {
             pid,
