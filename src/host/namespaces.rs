@@ -466,14 +466,6 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-fn setns(fd: RawFd, nstype: i32) -> io::Result<()> {
-    // SAFETY: setns takes integers.
-    if unsafe { libc::setns(fd, nstype) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 fn kill_and_reap(pid: i32) {
     // SAFETY: our own child, not yet reaped.
     unsafe {
