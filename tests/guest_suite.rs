@@ -99,6 +99,7 @@ const COMPARED: &[&str] = &[
     "t_rt",
     "t_chroot",
     "t_cpuinfo",
+    "t_cgroup2",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -261,6 +262,7 @@ compare!(
     t_rt,
     t_chroot,
     t_cpuinfo,
+    t_cgroup2,
 );
 
 /// t_hardening in both ubd modes: under ubd=mmap the shared file pages

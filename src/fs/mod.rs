@@ -8,6 +8,7 @@
 //! | `ext2vol.rs`| ext2 on a ubd as a `FileSystem`; reads fill the page cache, `ubd=mmap` pages map the image |
 //! | `tmpfs/`    | tmpfs: files in memory pages |
 //! | `procfs/`   | /proc, generated at read time from the kernel's snapshot |
+//! | `cgroupfs.rs`| cgroup2: the one control-group hierarchy (no controllers), processes moved by cgroup.procs |
 //! | `devices.rs`| device numbers, the nodes of a fresh /dev, memory-device semantics |
 //! | `pipe.rs`   | the pipe buffer (64 KiB ring, PIPE_BUF atomicity) |
 //! | `tty/`      | the terminal line discipline and controlling-terminal state |
@@ -21,6 +22,7 @@
 //! as `Rc<dyn FileSystem>`; implementations may still be `Send + Sync`.
 
 pub mod blockio;
+pub mod cgroupfs;
 pub mod devices;
 pub mod devpts;
 pub mod ext2;

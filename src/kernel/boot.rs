@@ -448,6 +448,7 @@ impl Kernel {
         let root = self.dentries.get(root_node, b"/".to_vec());
         let pid = self.alloc_pid();
         debug_assert_eq!(pid, 1);
+        self.cgroups.borrow_mut().fork(None, pid as u32);
         self.tasks.insert(
             pid,
             Task {

@@ -51,6 +51,7 @@ fn kind_name(fstype: &[u8]) -> &'static str {
         b"devtmpfs" => "devtmpfs",
         b"sysfs" => "sysfs",
         b"devpts" => "devpts",
+        b"cgroup2" => "cgroup2",
         _ => "tmpfs",
     }
 }
@@ -117,6 +118,7 @@ impl Kernel {
             .get_or_insert_with(|| Rc::new(std::cell::RefCell::new(ProcSnapshot::default())))
             .clone();
         snap.borrow_mut().mconsole_notify = self.mconsole.has_notify();
+        snap.borrow_mut().cgroups = Some(self.cgroups.clone());
         Rc::new(ProcFs::new(Rc::new(KernelProcSource(snap))))
     }
 
@@ -131,6 +133,10 @@ impl Kernel {
             b"devpts" => Ok(Rc::new(crate::fs::devpts::DevPts::new(
                 self.ptys.view.clone(),
                 crate::syscalls::now_ts(),
+            ))),
+            // One hierarchy: every mount shows the same groups.
+            b"cgroup2" => Ok(Rc::new(crate::fs::cgroupfs::CgroupFs::new(
+                self.cgroups.clone(),
             ))),
             _ => Err(Errno::ENODEV),
         }

@@ -195,7 +195,7 @@ const CPUMASK_BYTES: u64 = 8;
 /// written.
 pub fn sys_sched_getaffinity(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let len = a[1] as u32 as u64;
-    if len == 0 || len % 8 != 0 {
+    if len == 0 || !len.is_multiple_of(8) {
         return Err(Errno::EINVAL);
     }
     affinity_target(k, tid, a[0])?;

@@ -42,6 +42,9 @@ impl FileDescription for ProcFile {
     /// the kernel state they set.
     fn write(&self, k: &mut Kernel, io: &Io, data: &[u8]) -> KResult<usize> {
         let off = io.offset();
+        // cgroup.procs takes "0" for the writer's own process.
+        let writer = k.task(io.tid).map(|t| t.tgid as u32).unwrap_or(0);
+        k.cgroups.borrow_mut().writer = writer;
         let n = k
             .mounts
             .fs(self.file.node.mnt)?
