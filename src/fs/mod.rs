@@ -22,6 +22,17 @@
 //! as `Rc<dyn FileSystem>`; implementations may still be `Send + Sync`.
 
 pub mod blockio;
+
+/// The kernel event a pollable generated file follows: poll reports
+/// POLLERR|POLLPRI once after each change, as Linux's mounts_poll and
+/// swaps_poll (kernel/files/procfile.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollEvent {
+    /// The mount table changed (mount, umount, remount).
+    Mounts,
+    /// A swap area was added or removed.
+    Swaps,
+}
 pub mod cgroupfs;
 pub mod devices;
 pub mod devpts;
@@ -207,6 +218,13 @@ pub trait FileSystem {
     /// them directly.
     fn caches_reads(&self) -> bool {
         false
+    }
+
+    /// What changes generated file `ino` for poll(2) and epoll, where
+    /// Linux gives the file a poll operation (/proc/<pid>/mounts and
+    /// mountinfo, /proc/swaps); None: a plain regular file.
+    fn poll_event(&self, _ino: Ino) -> Option<PollEvent> {
+        None
     }
 
     /// The content is made from kernel state at each access (procfs): the

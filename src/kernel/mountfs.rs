@@ -185,7 +185,9 @@ impl Kernel {
         };
         let r = self.lookup_at(tid, crate::syscalls::AT_FDCWD, target, true)?;
         if flags & MS_REMOUNT != 0 {
-            return self.remount(&r, flags);
+            self.remount(&r, flags)?;
+            self.mounts_changed();
+            return Ok(());
         }
         if flags & MS_BIND != 0 {
             return Err(Errno::EINVAL);
@@ -218,7 +220,14 @@ impl Kernel {
         if let Some(d) = disk {
             self.disks.claim(d, Holder::Mount(id))?;
         }
+        self.mounts_changed();
         Ok(())
+    }
+
+    /// Pollers of the mount table files look again (procfile.rs).
+    pub fn mounts_changed(&mut self) {
+        let q = self.evhub.mounts.clone();
+        self.wake_queue(&q, crate::kernel::waitq::ALL_EVENTS);
     }
 
     /// mount -o remount[,ro|rw] of the mount whose root `r` is. With
@@ -271,6 +280,7 @@ impl Kernel {
             .drop_mount(mnt, &mut self.frames);
         self.mounts.umount(r.node)?;
         self.disks.release(Holder::Mount(mnt));
+        self.mounts_changed();
         Ok(())
     }
 

@@ -745,6 +745,16 @@ impl FileSystem for ProcFs {
             .ok_or(Errno::ENOENT)
     }
 
+    fn poll_event(&self, i: Ino) -> Option<crate::fs::PollEvent> {
+        use crate::fs::PollEvent;
+        match split(i) {
+            (0, G_MOUNTS, _) => Some(PollEvent::Mounts),
+            (0, G_SWAPS, _) => Some(PollEvent::Swaps),
+            (p, P_MOUNTS | P_MOUNTINFO, _) if p > 0 => Some(PollEvent::Mounts),
+            _ => None,
+        }
+    }
+
     fn readdir(&self, dir: Ino) -> KResult<Vec<DirEntry>> {
         let mut v = vec![
             DirEntry {
