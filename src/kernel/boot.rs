@@ -506,6 +506,8 @@ impl Kernel {
                 vruntime: 0,
                 rr_left_ns: super::schedattr::RR_TIMESLICE_NS,
                 no_new_privs: false,
+                securebits: 0,
+                cap_bset: super::task::CAP_FULL_SET,
                 oom_score_adj: 0,
                 oom_score_adj_min: 0,
                 child_subreaper: false,

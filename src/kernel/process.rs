@@ -210,6 +210,8 @@ impl Kernel {
             vruntime: p.vruntime,
             rr_left_ns: super::schedattr::RR_TIMESLICE_NS,
             no_new_privs: p.no_new_privs,
+            securebits: p.securebits,
+            cap_bset: p.cap_bset,
             oom_score_adj: p.oom_score_adj,
             oom_score_adj_min: p.oom_score_adj_min,
             child_subreaper: false,
