@@ -3,6 +3,7 @@
  * PR_SET_PDEATHSIG, timer slack, PR_GET_TSC, personality(2) and UNAME26. */
 #include "t_common.h"
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/utsname.h>
@@ -189,6 +190,8 @@ int main(int argc, char **argv) {
     pdeathsig();
     slack_and_tsc();
     persona();
+    /* As init in the guest nothing has mounted /proc yet. */
+    if (access("/proc/self", F_OK) != 0) mount("proc", "/proc", "proc", 0, NULL);
     char self[256] = {0};
     CHECK(readlink("/proc/self/exe", self, sizeof self - 1) > 0, "its own path");
     fflush(stdout);
