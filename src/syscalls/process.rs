@@ -677,7 +677,8 @@ pub fn sys_prctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             if t.securebits & (1 << (SECURE_KEEP_CAPS + 1)) != 0 {
                 return Err(Errno::EPERM);
             }
-            t.securebits = t.securebits & !(1 << SECURE_KEEP_CAPS) | (a[1] as u32) << SECURE_KEEP_CAPS;
+            t.securebits =
+                t.securebits & !(1 << SECURE_KEEP_CAPS) | (a[1] as u32) << SECURE_KEEP_CAPS;
             ok(0)
         }
         _ => Err(Errno::EINVAL),

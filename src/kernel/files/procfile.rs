@@ -32,7 +32,11 @@ pub struct ProcFile {
 
 impl ProcFile {
     pub fn new(k: &Kernel, node: Node) -> Rc<Self> {
-        let event = k.mounts.fs(node.mnt).ok().and_then(|f| f.poll_event(node.ino));
+        let event = k
+            .mounts
+            .fs(node.mnt)
+            .ok()
+            .and_then(|f| f.poll_event(node.ino));
         let seen = event.map_or(0, |e| event_queue(k, e).wakes());
         Rc::new(ProcFile {
             file: RegularFile { node },
