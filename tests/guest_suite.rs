@@ -103,6 +103,7 @@ const COMPARED: &[&str] = &[
     "t_cpuinfo",
     "t_ifaces",
     "t_socketpair",
+    "t_cgroup2",
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
@@ -268,6 +269,7 @@ compare!(
     t_chroot,
     t_cpuinfo,
     t_socketpair,
+    t_cgroup2,
 );
 
 /// The interface table, on two interfaces in the guest (`eth0=user

@@ -453,7 +453,10 @@ fn stubs_in_their_own_namespaces(wrap: &[&str], platform: &str, extra: &[&str]) 
     }
     assert_eq!(b.umlrun_ns[0], mine[0], "{what}: umlrun's pid namespace");
     assert_eq!(b.umlrun_ns[1], mine[1], "{what}: umlrun's mount namespace");
-    assert_eq!(b.umlrun_ns[2], mine[2], "{what}: umlrun's network namespace");
+    assert_eq!(
+        b.umlrun_ns[2], mine[2],
+        "{what}: umlrun's network namespace"
+    );
     assert!(hstatus.contains("Seccomp: 1"), "{what}: holder {hstatus}");
     assert!(
         hstatus

@@ -8,6 +8,7 @@
 //! | `ext2vol.rs`| ext2 on a ubd as a `FileSystem`; reads fill the page cache, `ubd=mmap` pages map the image |
 //! | `tmpfs/`    | tmpfs: files in memory pages |
 //! | `procfs/`   | /proc, generated at read time from the kernel's snapshot |
+//! | `cgroupfs.rs`| cgroup2: the one control-group hierarchy (no controllers), processes moved by cgroup.procs |
 //! | `devices.rs`| device numbers, the nodes of a fresh /dev, memory-device semantics |
 //! | `pipe.rs`   | the pipe buffer (64 KiB ring, PIPE_BUF atomicity) |
 //! | `tty/`      | the terminal line discipline and controlling-terminal state |
@@ -21,6 +22,18 @@
 //! as `Rc<dyn FileSystem>`; implementations may still be `Send + Sync`.
 
 pub mod blockio;
+
+/// The kernel event a pollable generated file follows: poll reports
+/// POLLERR|POLLPRI once after each change, as Linux's mounts_poll and
+/// swaps_poll (kernel/files/procfile.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollEvent {
+    /// The mount table changed (mount, umount, remount).
+    Mounts,
+    /// A swap area was added or removed.
+    Swaps,
+}
+pub mod cgroupfs;
 pub mod devices;
 pub mod devpts;
 pub mod ext2;
@@ -205,6 +218,13 @@ pub trait FileSystem {
     /// them directly.
     fn caches_reads(&self) -> bool {
         false
+    }
+
+    /// What changes generated file `ino` for poll(2) and epoll, where
+    /// Linux gives the file a poll operation (/proc/<pid>/mounts and
+    /// mountinfo, /proc/swaps); None: a plain regular file.
+    fn poll_event(&self, _ino: Ino) -> Option<PollEvent> {
+        None
     }
 
     /// The content is made from kernel state at each access (procfs): the

@@ -219,11 +219,7 @@ struct HolderArgs {
 
 /// The holder, its namespaces made as `ids` (as root with `as_user`:
 /// with those as the effective ids, root's again afterwards).
-fn make_holder(
-    dir: &Path,
-    ids: (u32, u32),
-    as_user: bool,
-) -> Result<(i32, [RawFd; 4]), String> {
+fn make_holder(dir: &Path, ids: (u32, u32), as_user: bool) -> Result<(i32, [RawFd; 4]), String> {
     use std::os::unix::ffi::OsStrExt;
     let me = std::process::id();
     let c = |s: &str| CString::new(s).expect("no NUL");

@@ -477,6 +477,7 @@ impl Kernel {
         let root = self.dentries.get(root_node, b"/".to_vec());
         let pid = self.alloc_pid();
         debug_assert_eq!(pid, 1);
+        self.cgroups.borrow_mut().fork(None, pid as u32);
         self.tasks.insert(
             pid,
             Task {
@@ -534,6 +535,8 @@ impl Kernel {
                 vruntime: 0,
                 rr_left_ns: super::schedattr::RR_TIMESLICE_NS,
                 no_new_privs: false,
+                securebits: 0,
+                cap_bset: super::task::CAP_FULL_SET,
                 oom_score_adj: 0,
                 oom_score_adj_min: 0,
                 child_subreaper: false,

@@ -103,6 +103,8 @@ pub struct Kernel {
     pub fair: super::fair::FairQueue,
     /// The real-time classes' state: throttle, pre-emption (kernel/rt.rs).
     pub rt: super::rt::RtState,
+    /// The cgroup2 hierarchy and each process's group (fs/cgroupfs.rs).
+    pub cgroups: crate::fs::cgroupfs::SharedTree,
     pub console: Console,
     pub pipes: PipeTable,
     /// Every live directory reference (cwds, open directories).
@@ -236,6 +238,9 @@ impl Kernel {
             runq: VecDeque::new(),
             fair: Default::default(),
             rt: Default::default(),
+            cgroups: Rc::new(RefCell::new(crate::fs::cgroupfs::CgroupTree::new(
+                crate::syscalls::now_ts(),
+            ))),
             console,
             pipes: PipeTable::default(),
             dentries: Default::default(),

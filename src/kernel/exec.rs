@@ -353,6 +353,9 @@ impl Kernel {
             }
         }
         self.ptimers_exec(tgid);
+        // SECURE_KEEP_CAPS never survives an execve (Linux's
+        // cap_bprm_creds_from_file).
+        self.task_mut(tid)?.securebits &= !(1 << 4);
         let old = self.task(tid)?.mm;
         let guest = match fresh.take() {
             Some(s) => {

@@ -554,6 +554,7 @@ impl Kernel {
                 for id in ids {
                     let _ = self.mounts.set_read_only(id, true);
                 }
+                self.mounts_changed();
                 out.push_str("Emergency Remount complete\n");
             }
             Some('b') => {

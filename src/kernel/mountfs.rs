@@ -51,6 +51,7 @@ fn kind_name(fstype: &[u8]) -> &'static str {
         b"devtmpfs" => "devtmpfs",
         b"sysfs" => "sysfs",
         b"devpts" => "devpts",
+        b"cgroup2" => "cgroup2",
         _ => "tmpfs",
     }
 }
@@ -117,6 +118,7 @@ impl Kernel {
             .get_or_insert_with(|| Rc::new(std::cell::RefCell::new(ProcSnapshot::default())))
             .clone();
         snap.borrow_mut().mconsole_notify = self.mconsole.has_notify();
+        snap.borrow_mut().cgroups = Some(self.cgroups.clone());
         Rc::new(ProcFs::new(Rc::new(KernelProcSource(snap))))
     }
 
@@ -131,6 +133,10 @@ impl Kernel {
             b"devpts" => Ok(Rc::new(crate::fs::devpts::DevPts::new(
                 self.ptys.view.clone(),
                 crate::syscalls::now_ts(),
+            ))),
+            // One hierarchy: every mount shows the same groups.
+            b"cgroup2" => Ok(Rc::new(crate::fs::cgroupfs::CgroupFs::new(
+                self.cgroups.clone(),
             ))),
             _ => Err(Errno::ENODEV),
         }
@@ -179,7 +185,9 @@ impl Kernel {
         };
         let r = self.lookup_at(tid, crate::syscalls::AT_FDCWD, target, true)?;
         if flags & MS_REMOUNT != 0 {
-            return self.remount(&r, flags);
+            self.remount(&r, flags)?;
+            self.mounts_changed();
+            return Ok(());
         }
         if flags & MS_BIND != 0 {
             return Err(Errno::EINVAL);
@@ -212,7 +220,14 @@ impl Kernel {
         if let Some(d) = disk {
             self.disks.claim(d, Holder::Mount(id))?;
         }
+        self.mounts_changed();
         Ok(())
+    }
+
+    /// Pollers of the mount table files look again (procfile.rs).
+    pub fn mounts_changed(&mut self) {
+        let q = self.evhub.mounts.clone();
+        self.wake_queue(&q, crate::kernel::waitq::ALL_EVENTS);
     }
 
     /// mount -o remount[,ro|rw] of the mount whose root `r` is. With
@@ -265,6 +280,7 @@ impl Kernel {
             .drop_mount(mnt, &mut self.frames);
         self.mounts.umount(r.node)?;
         self.disks.release(Holder::Mount(mnt));
+        self.mounts_changed();
         Ok(())
     }
 

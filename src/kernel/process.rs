@@ -211,6 +211,8 @@ impl Kernel {
             vruntime: p.vruntime,
             rr_left_ns: super::schedattr::RR_TIMESLICE_NS,
             no_new_privs: p.no_new_privs,
+            securebits: p.securebits,
+            cap_bset: p.cap_bset,
             oom_score_adj: p.oom_score_adj,
             oom_score_adj_min: p.oom_score_adj_min,
             child_subreaper: false,
@@ -220,8 +222,15 @@ impl Kernel {
             kernel_ns: 0,
             child_cpu: (0, 0),
         };
+        let parent_tgid = p.tgid;
         self.tasks.insert(tid, child);
         self.forks += 1;
+        if tgid == tid {
+            // A new process starts in its parent's cgroup.
+            self.cgroups
+                .borrow_mut()
+                .fork(Some(parent_tgid as u32), tid as u32);
+        }
         // From here on the child exists: a bad address is ignored, as
         // Linux ignores it (an error return would leave a task that is
         // never run and never reaped).
@@ -322,6 +331,8 @@ impl Kernel {
         if !self.tasks.contains_key(&tgid) {
             return;
         }
+        // It leaves its cgroup (a zombie is in none, as on Linux).
+        self.cgroups.borrow_mut().exit(tgid as u32);
         // pidfd pollers look again.
         let q = self.evhub.exits.clone();
         self.wake_queue(&q, super::files::POLLIN);

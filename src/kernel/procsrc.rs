@@ -19,6 +19,8 @@ use crate::mm::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE};
 
 #[derive(Default)]
 pub struct ProcSnapshot {
+    /// The cgroup2 hierarchy (/proc/<pid>/cgroup reads it directly).
+    pub cgroups: Option<crate::fs::cgroupfs::SharedTree>,
     pub meminfo: MemInfo,
     pub tasks: BTreeMap<u32, TaskInfo>,
     pub fds: BTreeMap<u32, Vec<(u32, Vec<u8>)>>,
@@ -116,6 +118,11 @@ impl ProcSource for KernelProcSource {
     fn cpu_count(&self) -> u32 {
         1
     }
+    fn cgroup_path(&self, tgid: u32) -> Option<String> {
+        let s = self.0.borrow();
+        let tree = s.cgroups.as_ref()?.borrow();
+        tree.path_of(tgid)
+    }
     fn cpu_flags(&self) -> String {
         crate::host::cpu::host_flags()
             .unwrap_or(crate::fs::procfs::format::BASELINE_CPU_FLAGS)
@@ -136,6 +143,7 @@ impl ProcSource for KernelProcSource {
             ("devtmpfs", true),
             ("sysfs", true),
             ("devpts", true),
+            ("cgroup2", true),
         ]
     }
     fn partitions(&self) -> Vec<PartitionInfo> {

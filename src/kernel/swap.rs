@@ -417,7 +417,14 @@ pub fn sys_swapon(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             String::from_utf8_lossy(&path)
         ),
     );
+    swaps_changed(k);
     ok(0)
+}
+
+/// Pollers of /proc/swaps look again (kernel/files/procfile.rs).
+fn swaps_changed(k: &mut Kernel) {
+    let q = k.evhub.swaps.clone();
+    k.wake_queue(&q, crate::kernel::waitq::ALL_EVENTS);
 }
 
 /// swapoff(path): every page comes back, or ENOMEM with nothing changed.
@@ -463,5 +470,6 @@ pub fn sys_swapoff(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             k.disks.release_disk(index);
         }
     }
+    swaps_changed(k);
     ok(0)
 }

@@ -1,6 +1,7 @@
 //! A minimal sysfs (`mount -t sysfs`): the tree programs read first,
 //! built at mount time on a tmpfs instance — /sys/kernel, /sys/class,
-//! /sys/dev, /sys/fs/cgroup (empty), /sys/devices/system/cpu (one CPU:
+//! /sys/dev, /sys/fs/cgroup (empty: cgroup2 mounts there, fs/cgroupfs.rs),
+//! /sys/devices/system/cpu (one CPU:
 //! online, possible, present, cpu0) and /sys/block/ubdX with `dev`, `size`
 //! (512-byte sectors) and `ro`. A snapshot: a disk hot-added later shows
 //! in a new mount. Not there: uevents, attributes that can be written,

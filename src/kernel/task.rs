@@ -109,6 +109,11 @@ impl SockSleep {
     }
 }
 
+/// CAP_LAST_CAP (CAP_CHECKPOINT_RESTORE) and the full bounding set a
+/// task starts with.
+pub const CAP_LAST_CAP: u64 = 40;
+pub const CAP_FULL_SET: u64 = (1 << (CAP_LAST_CAP + 1)) - 1;
+
 pub struct Task {
     pub tid: Pid,
     pub tgid: Pid,
@@ -178,6 +183,14 @@ pub struct Task {
     pub pdeathsig: i32,
     /// PR_SET_NO_NEW_PRIVS: kept across fork and exec, never cleared.
     pub no_new_privs: bool,
+    /// prctl's secure bits (SECURE_NOROOT .. NO_CAP_AMBIENT_RAISE and
+    /// their locks): kept, inherited and obeyed for their own changes;
+    /// their effect on capabilities is not modelled (capabilities are
+    /// not: root has all).
+    pub securebits: u32,
+    /// The capability bounding set (PR_CAPBSET_READ/DROP): kept and
+    /// inherited, not enforced (as capset).
+    pub cap_bset: u64,
     /// /proc/<pid>/oom_score_adj (-1000..=1000): added to the OOM
     /// killer's badness; -1000 exempts the process. Kept across fork.
     pub oom_score_adj: i16,

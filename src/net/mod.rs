@@ -93,6 +93,8 @@ pub const SO_KEEPALIVE: i32 = 9;
 pub const SO_LINGER: i32 = 13;
 pub const SO_REUSEPORT: i32 = 15;
 pub const SO_PASSCRED: i32 = 16;
+/// SO_TIMESTAMP (the old, timeval form), also its SCM_TIMESTAMP type.
+pub const SO_TIMESTAMP: i32 = 29;
 pub const SO_PEERCRED: i32 = 17;
 pub const SO_RCVLOWAT: i32 = 18;
 pub const SO_SNDLOWAT: i32 = 19;

@@ -63,6 +63,7 @@ pub fn sys_epoll_ctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let (st, _) = tops.stat(k)?;
     if tops.as_epoll().is_none()
         && tops.as_socket().is_none()
+        && !tops.epoll_able()
         && matches!(st.mode & S_IFMT, S_IFREG | S_IFDIR)
     {
         return Err(Errno::EPERM);

@@ -232,7 +232,7 @@ impl Kernel {
         let generated = self.mounts.fs(r.node.mnt)?.generated();
         let ops: Rc<dyn FileDescription> = match ty {
             S_IFDIR => DirFile::new(self.dentries.get(r.node, r.path.clone())),
-            S_IFREG if generated => ProcFile::new(r.node),
+            S_IFREG if generated => ProcFile::new(self, r.node),
             S_IFREG => {
                 // The file's write access, held as long as it (or a mapping
                 // made from it) lives: ETXTBSY while a program runs from it.

@@ -438,11 +438,22 @@ fn do_recv(
         truncated: false,
         rights: Vec::new(),
         creds: None,
+        stamp: None,
         from: Default::default(),
     });
     let mut w = CmsgWriter::new(ctl_cap);
     if s.borrow().passcred {
         w.put_creds(got.creds.unwrap_or(Ucred::NONE));
+    }
+    if s.borrow().timestamp && got.n > 0 {
+        // SCM_TIMESTAMP: a struct timeval; a message queued before the
+        // option was set gets the time it is read (Linux's
+        // __sock_recv_timestamp stamps an unstamped skb then).
+        let t = got.stamp.unwrap_or_else(crate::syscalls::now_ts);
+        let mut tv = [0u8; 16];
+        tv[..8].copy_from_slice(&t.sec.to_le_bytes());
+        tv[8..].copy_from_slice(&i64::from(t.nsec / 1000).to_le_bytes());
+        w.put(crate::net::SO_TIMESTAMP, &tv);
     }
     if !got.rights.is_empty() {
         let offered = got.rights.len();
@@ -926,6 +937,7 @@ impl SockCalls for Unix {
             SO_DONTROUTE => o.dontroute = word != 0,
             SO_RCVLOWAT => o.rcvlowat = word.max(1),
             SO_PASSCRED => sf.sock.borrow_mut().passcred = word != 0,
+            crate::net::SO_TIMESTAMP => sf.sock.borrow_mut().timestamp = word != 0,
             SO_SNDBUF | SO_SNDBUFFORCE => sf.sock.borrow_mut().sndbuf = sndbuf_from_opt(word),
             SO_RCVBUF | SO_RCVBUFFORCE => sf.sock.borrow_mut().rcvbuf = rcvbuf_from_opt(word),
             SO_LINGER => {
@@ -985,6 +997,7 @@ impl SockCalls for Unix {
                 SO_SNDBUF => int(s.sndbuf as i32),
                 SO_RCVBUF => int(s.rcvbuf as i32),
                 SO_PASSCRED => b(s.passcred),
+                crate::net::SO_TIMESTAMP => b(s.timestamp),
                 SO_ACCEPTCONN => b(s.listening()),
                 SO_REUSEADDR => b(o.reuseaddr),
                 SO_REUSEPORT => b(o.reuseport),

@@ -638,11 +638,59 @@ pub fn sys_prctl(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         39 => ok(k.task(tid)?.no_new_privs as i64), // GET_NO_NEW_PRIVS
         3 => ok(1),                                 // GET_DUMPABLE
         21 => ok(0),                                // GET_SECCOMP
-        23 if a[1] > 40 => Err(Errno::EINVAL),      // CAPBSET_READ: CAP_LAST_CAP 40
-        23 => ok(1),
+        23 if a[1] > CAP_LAST_CAP => Err(Errno::EINVAL), // CAPBSET_READ
+        23 => ok((k.task(tid)?.cap_bset >> a[1] & 1) as i64),
+        24 => {
+            // PR_CAPBSET_DROP: CAP_SETPCAP (root, here); kept, not enforced.
+            if a[1] > CAP_LAST_CAP {
+                return Err(Errno::EINVAL);
+            }
+            if k.task(tid)?.cred.euid != 0 {
+                return Err(Errno::EPERM);
+            }
+            k.task_mut(tid)?.cap_bset &= !(1u64 << a[1]);
+            ok(0)
+        }
+        27 => ok(k.task(tid)?.securebits as i64), // PR_GET_SECUREBITS
+        28 => {
+            // PR_SET_SECUREBITS, Linux's cap_task_prctl: no locked bit
+            // changes, no lock is undone, no unknown bit, and CAP_SETPCAP.
+            let old = k.task(tid)?.securebits as u64;
+            let new = a[1];
+            if ((old & SECURE_ALL_LOCKS) >> 1) & (old ^ new) != 0
+                || old & SECURE_ALL_LOCKS & !new != 0
+                || new & !(SECURE_ALL_LOCKS | SECURE_ALL_BITS) != 0
+                || k.task(tid)?.cred.euid != 0
+            {
+                return Err(Errno::EPERM);
+            }
+            k.task_mut(tid)?.securebits = new as u32;
+            ok(0)
+        }
+        7 => ok((k.task(tid)?.securebits >> SECURE_KEEP_CAPS & 1) as i64), // PR_GET_KEEPCAPS
+        8 => {
+            // PR_SET_KEEPCAPS: 0 or 1, EPERM once locked.
+            if a[1] > 1 {
+                return Err(Errno::EINVAL);
+            }
+            let t = k.task_mut(tid)?;
+            if t.securebits & (1 << (SECURE_KEEP_CAPS + 1)) != 0 {
+                return Err(Errno::EPERM);
+            }
+            t.securebits =
+                t.securebits & !(1 << SECURE_KEEP_CAPS) | (a[1] as u32) << SECURE_KEEP_CAPS;
+            ok(0)
+        }
         _ => Err(Errno::EINVAL),
     }
 }
+
+use crate::kernel::task::CAP_LAST_CAP;
+/// The secure bits Linux's prctl takes (SECURE_ALL_BITS: NOROOT,
+/// NO_SETUID_FIXUP, KEEP_CAPS, NO_CAP_AMBIENT_RAISE) and their locks.
+const SECURE_ALL_BITS: u64 = 0x55;
+const SECURE_ALL_LOCKS: u64 = 0xaa;
+const SECURE_KEEP_CAPS: u32 = 4;
 
 /// Resource limits: (current, max).
 pub const RLIM_INF: u64 = u64::MAX;

@@ -21,6 +21,10 @@ const PARTIAL: &[(u64, &str)] = &[
         "accepted and ignored: capabilities are not modelled (root has all, others none)",
     ),
     (
+        157,
+        "secure bits and the capability bounding set are kept, inherited and changed by Linux's rules, not enforced (capabilities are not modelled)",
+    ),
+    (
         161,
         "Linux's checks (ENOENT, ENOTDIR, EACCES, EPERM), but the root does not change",
     ),

@@ -61,6 +61,13 @@ pub trait FileDescription {
         POLL_ALWAYS
     }
 
+    /// A regular file that epoll takes anyway: it has a poll operation
+    /// on Linux (/proc/<pid>/mountinfo); other regular files and
+    /// directories are EPERM at EPOLL_CTL_ADD.
+    fn epoll_able(&self) -> bool {
+        false
+    }
+
     /// The wait queue whose wake-ups may change `poll`'s answer (None:
     /// readiness never changes, a poll on it never needs to sleep).
     fn wait_queue(&self, _k: &Kernel) -> Option<WaitQueueRef> {

@@ -284,6 +284,9 @@ int main(int argc, char **argv) {
     CHECK(inotify_rm_watch(fd, wd + 100) < 0 && errno == EINVAL, "rm_watch of an unknown wd: EINVAL");
     CHECK(inotify_add_watch(0, "/", IN_CREATE) < 0 && errno == EINVAL, "add_watch on a non-inotify fd: EINVAL");
     CHECK(inotify_add_watch(99, "/", IN_CREATE) < 0 && errno == EBADF, "add_watch on a closed fd: EBADF");
+    CHECK(inotify_add_watch(fd, "/tmp", IN_CREATE | IN_ISDIR) >= 0, "IN_CREATE|IN_ISDIR (libmount's mask) is taken");
+    CHECK(inotify_add_watch(fd, "/tmp", IN_CREATE | 0x08000000) < 0 && errno == EINVAL, "an unknown mask bit: EINVAL");
+    CHECK(inotify_add_watch(fd, "/tmp", 0x08000000) < 0 && errno == EINVAL, "only an unknown bit: EINVAL");
     CHECK(inotify_add_watch(fd, (char *)8, IN_CREATE) < 0 && errno == EFAULT, "a bad path address: EFAULT");
     char link[64] = {0}, self[64];
     snprintf(self, sizeof self, "/proc/self/fd/%d", fd);

@@ -3,6 +3,7 @@
  * PR_SET_PDEATHSIG, timer slack, PR_GET_TSC, personality(2) and UNAME26. */
 #include "t_common.h"
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/utsname.h>
@@ -127,7 +128,57 @@ static void persona(void) {
     CHECK(strncmp(u.release, "2.6.", 4) != 0, "back to the real release");
 }
 
-int main(void) {
+/* Secure bits and the bounding set, in a child (locks are for good):
+ * Linux's rules for changing them (locked bits stay, locks stay, unknown
+ * bits and non-root EPERM), inheritance by fork, KEEP_CAPS cleared by
+ * execve (the re-executed program prints what it has). */
+static void securebits(const char *self) {
+    CHECK(prctl(PR_GET_SECUREBITS) == 0 && prctl(PR_GET_KEEPCAPS) == 0, "no secure bits at first");
+    errno = 0;
+    CHECK(prctl(PR_SET_KEEPCAPS, 2) == -1 && errno == EINVAL, "PR_SET_KEEPCAPS 2: EINVAL");
+    CHECK(prctl(PR_SET_KEEPCAPS, 1) == 0 && prctl(PR_GET_SECUREBITS) == 0x10 && prctl(PR_GET_KEEPCAPS) == 1,
+          "PR_SET_KEEPCAPS sets SECURE_KEEP_CAPS");
+    errno = 0;
+    CHECK(prctl(PR_SET_SECUREBITS, 1 << 20) == -1 && errno == EPERM, "an unknown secure bit: EPERM");
+    CHECK(prctl(PR_SET_SECUREBITS, 0x30) == 0 && prctl(PR_GET_SECUREBITS) == 0x30, "KEEP_CAPS locked");
+    errno = 0;
+    CHECK(prctl(PR_SET_KEEPCAPS, 0) == -1 && errno == EPERM, "a locked KEEP_CAPS stays: EPERM");
+    errno = 0;
+    CHECK(prctl(PR_SET_SECUREBITS, 0x10) == -1 && errno == EPERM, "a lock stays: EPERM");
+    CHECK(prctl(PR_SET_SECUREBITS, 0x31) == 0 && prctl(PR_GET_SECUREBITS) == 0x31, "NOROOT added");
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) _exit(prctl(PR_GET_SECUREBITS) == 0x31 ? 0 : 1);
+    CHECK(strcmp(t_wait(c), "exited 0") == 0, "a forked child has them");
+    fflush(stdout);
+    c = fork();
+    if (c == 0) {
+        execl(self, "t_prctl", "securebits", (char *)NULL);
+        _exit(127);
+    }
+    CHECK(strcmp(t_wait(c), "exited 0") == 0, "the re-executed program ran");
+    CHECK(prctl(PR_CAPBSET_READ, 21) == 1, "CAP_SYS_ADMIN in the bounding set");
+    CHECK(prctl(PR_CAPBSET_DROP, 21) == 0 && prctl(PR_CAPBSET_READ, 21) == 0, "dropped from it");
+    errno = 0;
+    CHECK(prctl(PR_CAPBSET_READ, 41) == -1 && errno == EINVAL, "CAPBSET_READ past CAP_LAST_CAP: EINVAL");
+    errno = 0;
+    CHECK(prctl(PR_CAPBSET_DROP, 41) == -1 && errno == EINVAL, "CAPBSET_DROP past CAP_LAST_CAP: EINVAL");
+    fflush(stdout);
+    c = fork();
+    if (c == 0) {
+        if (prctl(PR_CAPBSET_READ, 21) != 0 || setuid(1000) != 0) _exit(2);
+        int a = prctl(PR_SET_SECUREBITS, 0x31) == -1 && errno == EPERM;
+        int b = prctl(PR_CAPBSET_DROP, 22) == -1 && errno == EPERM;
+        _exit(a && b ? 0 : 1);
+    }
+    CHECK(strcmp(t_wait(c), "exited 0") == 0, "inherited; uid 1000 may change neither (EPERM)");
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "securebits") == 0) {
+        printf("after execve: secure bits %#x\n", prctl(PR_GET_SECUREBITS));
+        return prctl(PR_GET_SECUREBITS) == 0x21 ? 0 : 1;
+    }
     t_begin("t_prctl");
     /* Not as init (which adopts every orphan anyway): in a child. */
     pid_t sub = fork();
@@ -139,5 +190,16 @@ int main(void) {
     pdeathsig();
     slack_and_tsc();
     persona();
+    /* As init in the guest nothing has mounted /proc yet. */
+    if (access("/proc/self", F_OK) != 0) mount("proc", "/proc", "proc", 0, NULL);
+    char self[256] = {0};
+    CHECK(readlink("/proc/self/exe", self, sizeof self - 1) > 0, "its own path");
+    fflush(stdout);
+    pid_t sb = fork();
+    if (sb == 0) {
+        securebits(self);
+        _exit(t_failures ? 1 : 0);
+    }
+    SAY("secure bit checks: %s\n", t_wait(sb));
     return t_end();
 }

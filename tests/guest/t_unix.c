@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -638,6 +639,46 @@ static void t_limits(void) {
     close(sv[1]);
 }
 
+/* SO_TIMESTAMP (systemd-journald needs it): the option reads back, a
+ * datagram sent after it carries SCM_TIMESTAMP, a timeval between the
+ * send and the receive; without the option none comes. */
+static struct timeval *stamp_of(struct msghdr *m) {
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMP &&
+            c->cmsg_len == CMSG_LEN(sizeof(struct timeval)))
+            return (struct timeval *)CMSG_DATA(c);
+    return NULL;
+}
+
+static void t_timestamp(void) {
+    int sv[2], on = 1, v = 0;
+    socklen_t len = sizeof v;
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0, "a datagram pair");
+    CHECK(getsockopt(sv[1], SOL_SOCKET, SO_TIMESTAMP, &v, &len) == 0 && v == 0, "SO_TIMESTAMP off at first");
+    CHECK(setsockopt(sv[1], SOL_SOCKET, SO_TIMESTAMP, &on, sizeof on) == 0, "setsockopt SO_TIMESTAMP");
+    len = sizeof v;
+    CHECK(getsockopt(sv[1], SOL_SOCKET, SO_TIMESTAMP, &v, &len) == 0 && v == 1, "it reads back 1");
+    struct timeval before, after;
+    gettimeofday(&before, NULL);
+    CHECK(send(sv[0], "tick", 4, 0) == 4, "send");
+    char data[16];
+    union { char b[CMSG_SPACE(sizeof(struct timeval)) + 64]; struct cmsghdr align; } ctl;
+    struct iovec io = {data, sizeof data};
+    struct msghdr m = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b};
+    CHECK(recvmsg(sv[1], &m, 0) == 4, "recvmsg");
+    gettimeofday(&after, NULL);
+    struct timeval *tv = stamp_of(&m);
+    CHECK(tv != NULL, "SCM_TIMESTAMP came");
+    long long t = tv ? tv->tv_sec * 1000000LL + tv->tv_usec : 0;
+    CHECK(tv && t >= before.tv_sec * 1000000LL + before.tv_usec && t <= after.tv_sec * 1000000LL + after.tv_usec,
+          "between the send and the receive");
+    CHECK(send(sv[1], "tock", 4, 0) == 4, "send the other way");
+    m.msg_controllen = sizeof ctl.b;
+    CHECK(recvmsg(sv[0], &m, 0) == 4 && stamp_of(&m) == NULL, "no stamp without the option");
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(void) {
     t_begin("t_unix");
     t_socketpair();
@@ -649,5 +690,6 @@ int main(void) {
     t_creds();
     t_mmsg();
     t_limits();
+    t_timestamp();
     return t_end();
 }

@@ -26,6 +26,8 @@
 //! /proc/vmstat (page counts from meminfo), /proc/<pid>/mountinfo and
 //! /proc/<pid>/task/ (every thread: task/<tid> is the thread's own nodes,
 //! ino(tid, ..), so its stat, status and comm are the thread's).
+//! /proc/<pid>/cgroup is "0::<path>" from the cgroup2 hierarchy
+//! (fs/cgroupfs.rs).
 //! /proc/<pid>/fdinfo/<n> and /proc/net/unix are text the kernel makes
 //! (kernel/files/fdinfo.rs), as are /proc/net/{dev, tcp, tcp6, udp, udp6,
 //! route, if_inet6} (kernel/netproc.rs, net/inet/procnet.rs).
@@ -152,6 +154,8 @@ const P_OOM_SCORE_ADJ: u64 = 20;
 const P_OOM_ADJ: u64 = 21;
 const P_OOM_SCORE: u64 = 22;
 const P_SMAPS: u64 = 35;
+/// /proc/<pid>/cgroup: "0::<path>" (fs/cgroupfs.rs).
+const P_CGROUP: u64 = 40;
 const P_SMAPS_ROLLUP: u64 = 36;
 
 /// Children of /proc (besides the pid directories), in listing order.
@@ -248,6 +252,7 @@ const SYS_VM_ENTRIES: &[(&str, u64, Kind)] = &[
     ("overcommit_memory", G_OVERCOMMIT, Kind::File),
 ];
 const PID_ENTRIES: &[(&str, u64, Kind)] = &[
+    ("cgroup", P_CGROUP, Kind::File),
     ("cmdline", P_CMDLINE, Kind::File),
     ("comm", P_COMM, Kind::File),
     ("cwd", P_CWD, Kind::Link),
@@ -442,6 +447,10 @@ impl ProcFs {
             // Write-only (UML registers no read operation: EIO).
             (None, G_MCONSOLE) => return Err(Errno::EIO),
             (Some(_), P_MOUNTINFO) => format::mountinfo(&s.mounts()),
+            (Some(t), P_CGROUP) => format!(
+                "0::{}\n",
+                s.cgroup_path(t.tgid()).unwrap_or_else(|| "/".into())
+            ),
             (Some(t), P_STAT) => format::task_stat(&t),
             (Some(t), P_STATUS) => format::task_status(&t),
             (Some(_), P_CMDLINE) => return Ok(s.cmdline(pid)),
@@ -734,6 +743,16 @@ impl FileSystem for ProcFs {
             .find(|e| e.name == name)
             .map(|e| e.ino)
             .ok_or(Errno::ENOENT)
+    }
+
+    fn poll_event(&self, i: Ino) -> Option<crate::fs::PollEvent> {
+        use crate::fs::PollEvent;
+        match split(i) {
+            (0, G_MOUNTS, _) => Some(PollEvent::Mounts),
+            (0, G_SWAPS, _) => Some(PollEvent::Swaps),
+            (p, P_MOUNTS | P_MOUNTINFO, _) if p > 0 => Some(PollEvent::Mounts),
+            _ => None,
+        }
     }
 
     fn readdir(&self, dir: Ino) -> KResult<Vec<DirEntry>> {

@@ -409,6 +409,10 @@ pub trait ProcSource {
     fn uptime(&self) -> (f64, f64);
     fn loadavg(&self) -> LoadAvg;
     fn cpu_count(&self) -> u32;
+    /// The path of process `tgid`'s cgroup2 group (/proc/<pid>/cgroup).
+    fn cgroup_path(&self, _tgid: u32) -> Option<String> {
+        None
+    }
     /// /proc/cpuinfo's `flags` (the host CPU's: guest code runs on it).
     fn cpu_flags(&self) -> String {
         super::format::BASELINE_CPU_FLAGS.to_string()

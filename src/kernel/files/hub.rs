@@ -21,6 +21,11 @@ pub struct EventHub {
     pub signals: WaitQueueRef,
     /// Woken (POLLIN) whenever a process ends: pidfd pollers look again.
     pub exits: WaitQueueRef,
+    /// Woken when the mount table changes, and when a swap area comes or
+    /// goes: pollers of /proc/<pid>/mountinfo and /proc/swaps
+    /// (procfile.rs); the wake count is the event number.
+    pub mounts: WaitQueueRef,
+    pub swaps: WaitQueueRef,
     /// The task whose syscall is being served: a signalfd's readiness is
     /// the pending signals of whoever polls it (Linux's `current`).
     pub current: Pid,
@@ -41,6 +46,8 @@ impl Default for EventHub {
             next_timer: 1,
             signals: WaitQueue::new(),
             exits: WaitQueue::new(),
+            mounts: WaitQueue::new(),
+            swaps: WaitQueue::new(),
             current: 0,
             memfd_mount: None,
             seals: HashMap::new(),

@@ -59,6 +59,13 @@ pub const IN_ALL_EVENTS: u32 = 0xfff;
 const WATCH_FLAGS: u32 =
     IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK | IN_MASK_CREATE | IN_MASK_ADD | IN_ONESHOT;
 
+/// Linux's ALL_INOTIFY_BITS: a mask inotify_add_watch takes has one of
+/// these and nothing else. The bits only events carry (IN_ISDIR,
+/// IN_UNMOUNT, IN_Q_OVERFLOW, IN_IGNORED) are taken and ignored:
+/// libmount's mount monitor asks for IN_CREATE|IN_ISDIR.
+const ALL_INOTIFY_BITS: u32 =
+    IN_ALL_EVENTS | IN_UNMOUNT | IN_Q_OVERFLOW | IN_IGNORED | IN_ISDIR | WATCH_FLAGS;
+
 /// sizeof(struct inotify_event) without the name.
 const EVENT_HEAD: usize = 16;
 /// Linux's default max_queued_events.
@@ -461,7 +468,7 @@ pub fn sys_inotify_add_watch(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult
     let mask = a[2] as u32;
     let ops = inotify_of(k, tid, a[0])?;
     let ino = kind::<Inotify>(&ops).expect("checked");
-    if mask & IN_ALL_EVENTS == 0 || mask & !(IN_ALL_EVENTS | WATCH_FLAGS) != 0 {
+    if mask & ALL_INOTIFY_BITS == 0 || mask & !ALL_INOTIFY_BITS != 0 {
         return Err(Errno::EINVAL);
     }
     if mask & IN_MASK_ADD != 0 && mask & IN_MASK_CREATE != 0 {

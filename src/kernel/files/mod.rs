@@ -5,7 +5,7 @@
 //! | file          | kind |
 //! |---------------|------|
 //! | `regular.rs`  | regular files: all data through the page cache |
-//! | `procfile.rs` | files of a generated file system (/proc): read afresh |
+//! | `procfile.rs` | files of a generated file system (/proc, cgroup2): read afresh; mountinfo and swaps poll |
 //! | `dir.rs`      | directories: listing, seeking |
 //! | `pipe.rs`     | pipe and fifo ends |
 //! | `tty.rs`      | the console terminal |
@@ -27,7 +27,7 @@
 //! | `dnotify.rs`  | dnotify (fcntl F_NOTIFY): directory watches fed by inotify's hooks, the file's signal (send_sigio) |
 //! | `memfd.rs`    | memfd_create: an unnamed tmpfs file, with seals |
 //! | `fdinfo.rs`   | /proc/<pid>/fdinfo/<fd> and /proc/net/unix text |
-//! | `hub.rs`      | what those need from the kernel: timerfd ids, signal and exit wait queues |
+//! | `hub.rs`      | what those need from the kernel: timerfd ids, signal, exit, mount-table and swap wait queues |
 //! | `watchdog.rs` | /dev/watchdog (UML's harddog): a hang is a mconsole "hang" notify |
 //!
 //! A new kind is one new file implementing `FileDescription` plus the

@@ -1,9 +1,17 @@
 //! Files of a file system whose content is generated from kernel state
 //! (`FileSystem::generated`: /proc). Each read takes a fresh snapshot and
 //! reads the file system directly; nothing is cached. Everything else is
-//! a regular file's.
+//! a regular file's. The mount table files and /proc/swaps poll as on
+//! Linux (mounts_poll, swaps_poll): always readable, and POLLERR|POLLPRI
+//! once after each change since the file was opened or last polled
+//! (systemd and libmount watch mountinfo with epoll).
 
+use std::cell::Cell;
 use std::rc::Rc;
+
+use super::{POLLERR, POLLIN, POLLPRI, POLLRDNORM};
+use crate::fs::PollEvent;
+use crate::kernel::waitq::WaitQueueRef;
 
 use super::regular::RegularFile;
 use crate::errno::KResult;
@@ -16,13 +24,33 @@ use crate::vfs::Node;
 
 pub struct ProcFile {
     file: RegularFile,
+    /// What this file follows for poll, if anything, and the event
+    /// number it last reported (the open's, at first).
+    event: Option<PollEvent>,
+    seen: Cell<u64>,
 }
 
 impl ProcFile {
-    pub fn new(node: Node) -> Rc<Self> {
+    pub fn new(k: &Kernel, node: Node) -> Rc<Self> {
+        let event = k
+            .mounts
+            .fs(node.mnt)
+            .ok()
+            .and_then(|f| f.poll_event(node.ino));
+        let seen = event.map_or(0, |e| event_queue(k, e).wakes());
         Rc::new(ProcFile {
             file: RegularFile { node },
+            event,
+            seen: Cell::new(seen),
         })
+    }
+}
+
+/// The queue woken by `e` (its wake count is the event number).
+fn event_queue(k: &Kernel, e: PollEvent) -> WaitQueueRef {
+    match e {
+        PollEvent::Mounts => k.evhub.mounts.clone(),
+        PollEvent::Swaps => k.evhub.swaps.clone(),
     }
 }
 
@@ -42,6 +70,9 @@ impl FileDescription for ProcFile {
     /// the kernel state they set.
     fn write(&self, k: &mut Kernel, io: &Io, data: &[u8]) -> KResult<usize> {
         let off = io.offset();
+        // cgroup.procs takes "0" for the writer's own process.
+        let writer = k.task(io.tid).map(|t| t.tgid as u32).unwrap_or(0);
+        k.cgroups.borrow_mut().writer = writer;
         let n = k
             .mounts
             .fs(self.file.node.mnt)?
@@ -69,6 +100,26 @@ impl FileDescription for ProcFile {
 
     fn positional(&self) -> bool {
         true
+    }
+
+    fn poll(&self, k: &mut Kernel) -> u32 {
+        let Some(e) = self.event else {
+            return crate::vfs::file::POLL_ALWAYS;
+        };
+        let now = event_queue(k, e).wakes();
+        let mut mask = POLLIN | POLLRDNORM;
+        if self.seen.replace(now) != now {
+            mask |= POLLERR | POLLPRI;
+        }
+        mask
+    }
+
+    fn wait_queue(&self, k: &Kernel) -> Option<WaitQueueRef> {
+        self.event.map(|e| event_queue(k, e))
+    }
+
+    fn epoll_able(&self) -> bool {
+        self.event.is_some()
     }
 
     fn fills_request(&self) -> bool {

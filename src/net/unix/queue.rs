@@ -20,6 +20,9 @@ pub struct Msg<R> {
     pub consumed: usize,
     pub rights: Vec<R>,
     pub creds: Option<Ucred>,
+    /// When it was queued (CLOCK_REALTIME), if the receiver asked for
+    /// SO_TIMESTAMP by then (Linux stamps at send: unix_dgram_sendmsg).
+    pub stamp: Option<crate::fs::Timespec>,
     /// The sender's name (datagrams: recvfrom's address).
     pub from: UnixAddr,
     pub charge: Option<Charge>,
@@ -43,6 +46,8 @@ pub struct Got<R> {
     pub rights: Vec<R>,
     /// Credentials of the (first) message read, if it had any.
     pub creds: Option<Ucred>,
+    /// The (first) message's queueing time, if stamped.
+    pub stamp: Option<crate::fs::Timespec>,
     pub from: UnixAddr,
 }
 
@@ -131,6 +136,7 @@ impl<R: Clone> RecvQueue<R> {
             truncated: false,
             rights: Vec::new(),
             creds: first.creds,
+            stamp: first.stamp,
             from: first.from.clone(),
         };
         let mut i = 0;
@@ -177,6 +183,7 @@ impl<R: Clone> RecvQueue<R> {
             truncated: m.data.len() > buf.len(),
             rights: Vec::new(),
             creds: m.creds,
+            stamp: m.stamp,
             from: m.from.clone(),
         };
         if peek {
@@ -200,6 +207,7 @@ mod tests {
             consumed: 0,
             rights: rights.to_vec(),
             creds,
+            stamp: None,
             from: UnixAddr::Unnamed,
             charge: None,
         }

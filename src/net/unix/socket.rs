@@ -207,6 +207,9 @@ pub struct UnixSocket<R> {
     pub sndbuf: usize,
     pub rcvbuf: usize,
     pub passcred: bool,
+    /// SO_TIMESTAMP: messages queued here are stamped, and recvmsg gives
+    /// the stamp as SCM_TIMESTAMP.
+    pub timestamp: bool,
     peercred: Option<Ucred>,
     gen: u64,
     /// Listed in `UnixNet::holders`.
@@ -258,6 +261,7 @@ impl<R: Clone> UnixSocket<R> {
             sndbuf: DEFAULT_BUF,
             rcvbuf: DEFAULT_BUF,
             passcred: false,
+            timestamp: false,
             peercred: None,
             gen: 0,
             holder: false,
@@ -646,11 +650,13 @@ impl<R: Clone> UnixSocket<R> {
             let net = p.net.clone();
             net.note_holder(&peer, &mut p);
         }
+        let stamp = p.timestamp.then(crate::syscalls::now_ts);
         p.queue.push(Msg {
             data: data[..n].to_vec(),
             consumed: 0,
             rights,
             creds,
+            stamp,
             from,
             charge: Some(charge),
         });
@@ -743,11 +749,13 @@ impl<R: Clone> UnixSocket<R> {
             let net = t.net.clone();
             net.note_holder(&target, &mut t);
         }
+        let stamp = t.timestamp.then(crate::syscalls::now_ts);
         t.queue.push(Msg {
             data: data.to_vec(),
             consumed: 0,
             rights,
             creds,
+            stamp,
             from,
             charge: Some(charge),
         });
@@ -848,6 +856,7 @@ impl<R: Clone> UnixSocket<R> {
                         truncated: false,
                         rights: Vec::new(),
                         creds: None,
+                        stamp: None,
                         from: UnixAddr::Unnamed,
                     });
                 }
