@@ -70,13 +70,19 @@ fn expect_exit_0(g: &mut Instance, after: &str) {
 /// `umlcow merge <cow> <dir>/merged.img` of the first instance, then
 /// `e2fsck -fn` must pass; returns the merged image's path.
 fn merge_and_fsck(fleet: &Fleet) -> PathBuf {
-    merge_and_fsck_into(&fleet.instances[0].cow, fleet.dir())
+    merge_and_fsck_into(fleet, fleet.dir())
 }
 
-/// `umlcow merge <cow> <dir>/merged.img`, then `e2fsck -fn` must pass.
-fn merge_and_fsck_into(cow: &Path, dir: &Path) -> PathBuf {
+/// `umlcow merge -b <backing> <cow> <dir>/merged.img` of the first
+/// instance, then `e2fsck -fn` must pass.
+fn merge_and_fsck_into(fleet: &Fleet, dir: &Path) -> PathBuf {
     let merged = dir.join("merged.img");
-    support_many::tools::merge_and_fsck(Path::new(env!("CARGO_BIN_EXE_umlcow")), cow, &merged);
+    support_many::tools::merge_and_fsck(
+        Path::new(env!("CARGO_BIN_EXE_umlcow")),
+        &fleet.instances[0].cow,
+        Some(&fleet.backing),
+        &merged,
+    );
     merged
 }
 
@@ -464,7 +470,7 @@ fn host_disk_full_under_the_cow_is_eio_not_a_crash() {
     expect_exit_0(g, "poweroff");
     // Merge outside the full tmpfs.
     let out_dir = tempfile::tempdir().unwrap();
-    let merged = merge_and_fsck_into(&fleet.instances[0].cow, out_dir.path());
+    let merged = merge_and_fsck_into(&fleet, out_dir.path());
     assert_eq!(debugfs_cat(&merged, "/root/after"), "after\n");
 }
 

@@ -37,7 +37,7 @@ fn ext2_xattrs_reach_the_disk_in_linuxs_format() {
     assert!(!run.stderr.contains("panicked"), "{}", run.tail(30));
 
     let merged = cow.dir.path().join("merged.img");
-    merge_and_fsck(&umlcow_bin(), &cow.path, &merged);
+    merge_and_fsck(&umlcow_bin(), &cow.path, None, &merged);
 
     let kept = debugfs(&merged, "ea_list /xattr-kept");
     for want in [

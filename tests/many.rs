@@ -124,7 +124,12 @@ fn sixteen_guests_are_isolated_and_their_cows_merge_clean() {
     let merged = fleet.dir().join("merged.img");
     for i in 0..n {
         let cow = fleet.instances[i].cow.clone();
-        tools::merge_and_fsck(Path::new(env!("CARGO_BIN_EXE_umlcow")), &cow, &merged);
+        tools::merge_and_fsck(
+            Path::new(env!("CARGO_BIN_EXE_umlcow")),
+            &cow,
+            Some(&fleet.backing),
+            &merged,
+        );
         assert_eq!(
             tools::debugfs(&merged, &format!("cat /root/mark-{i}")).trim(),
             format!("guest-{i}"),

@@ -644,6 +644,8 @@ fn sysrq_s_writes_back_what_a_sigkill_would_lose() {
         loop {
             let out = Command::new(env!("CARGO_BIN_EXE_umlcow"))
                 .arg("merge")
+                .arg("-b")
+                .arg(&fleet.backing)
                 .arg(&fleet.instances[0].cow)
                 .arg(&merged)
                 .output()

@@ -64,14 +64,17 @@ pub fn debugfs(img: &Path, req: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `umlcow merge <cow> <merged>`, then `e2fsck -fn` on it must pass.
-pub fn merge_and_fsck(umlcow: &Path, cow: &Path, merged: &Path) {
-    let out = Command::new(umlcow)
-        .arg("merge")
-        .arg(cow)
-        .arg(merged)
-        .output()
-        .unwrap();
+/// `umlcow merge [-b <backing>] <cow> <merged>`, then `e2fsck -fn` on it
+/// must pass. `backing`: the image the instance was started with, for a
+/// COW that names it in another directory (cow_backing=beside refuses to
+/// follow the header there).
+pub fn merge_and_fsck(umlcow: &Path, cow: &Path, backing: Option<&Path>, merged: &Path) {
+    let mut cmd = Command::new(umlcow);
+    cmd.arg("merge");
+    if let Some(b) = backing {
+        cmd.arg("-b").arg(b);
+    }
+    let out = cmd.arg(cow).arg(merged).output().unwrap();
     assert!(
         out.status.success(),
         "umlcow merge {}: {}",
