@@ -99,6 +99,8 @@ int main(int argc, char **argv)
                 snprintf(n, sizeof n, "%ld", r);
                 execl(argv[0], argv[0], "child", n, (char *)NULL);
             }
+            printf("forkswap: round %ld child: exec: %m\n", r);
+            fflush(stdout);
             _exit(204);
         }
         int st;
