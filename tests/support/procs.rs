@@ -100,6 +100,41 @@ pub fn kill_tree(root: i32, with_root: bool, limit: Duration) {
     }
 }
 
+/// SIGKILL, by pid, to every process whose command line holds `marker`
+/// (a test's own temp dir: no other process names it), until none is
+/// left or `limit` passed. For what [`kill_tree`] cannot link to its
+/// root any more: a helper that made itself a session leader and whose
+/// parent exited (Debian's linux.uml leaves one after a panic).
+pub fn kill_marked(marker: &[u8], limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let me = std::process::id() as i32;
+    loop {
+        let live: Vec<i32> = processes()
+            .into_iter()
+            .map(|(p, ..)| p)
+            .filter(|&p| p != me)
+            .filter(|p| {
+                let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+                let zombie = stat
+                    .rsplit_once(')')
+                    .and_then(|(_, r)| r.split_whitespace().next())
+                    .is_some_and(|c| c == "Z");
+                !zombie
+                    && std::fs::read(format!("/proc/{p}/cmdline"))
+                        .is_ok_and(|c| c.windows(marker.len()).any(|w| w == marker))
+            })
+            .collect();
+        if live.is_empty() || marker.is_empty() || Instant::now() >= deadline {
+            return;
+        }
+        for p in live {
+            // SAFETY: kill(2) of one pid just found naming our marker.
+            unsafe { libc::kill(p, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A child whose whole tree is killed and which is reaped when this goes.
 pub struct Reaped(pub Child);
 

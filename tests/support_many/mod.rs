@@ -679,6 +679,13 @@ impl Drop for Fleet {
         if self.instances.iter_mut().any(|i| i.alive()) {
             self.stop_all();
         }
+        // Each instance's tree dies with it; then whatever still names
+        // this fleet's directory (an orphaned helper in a session of its
+        // own) goes too.
+        self.instances.clear();
+        let mut marker = self.dir().as_os_str().as_encoded_bytes().to_vec();
+        marker.push(b'/');
+        procs::kill_marked(&marker, Duration::from_secs(10));
     }
 }
 
