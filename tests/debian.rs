@@ -182,3 +182,19 @@ fn python_multiprocessing_same_as_native() {
         Duration::from_secs(400),
     );
 }
+
+/// PostgreSQL as a user runs it (issue 18's "so PostgreSQL works"): as the
+/// postgres user, initdb, pg_ctl start (SysV and POSIX shared memory,
+/// fsync, a unix socket, signals to its children), createdb, psql with a
+/// 10 000-row table, an index scan, a join, a rollback, a refused duplicate
+/// key, a savepoint and a checkpoint; pgbench -i -s 1 then -c 4 -t 200,
+/// which must process all 800 transactions with 0 failed and keep its
+/// balances consistent; stop, restart (the rows survive), stop. The same
+/// output as natively in a chroot of the same tree.
+#[test]
+fn postgresql_same_as_native() {
+    same_as_native(
+        include_str!("debian_jobs/postgresql.sh"),
+        Duration::from_secs(600),
+    );
+}

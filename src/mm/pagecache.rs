@@ -326,13 +326,28 @@ impl PageCache {
         key: FileKey,
         frames: &FrameRefs,
     ) -> KResult<()> {
+        self.writeback_range(fs, key, frames, 0..u64::MAX)
+    }
+
+    /// Writes back the dirty pages of one file whose page index lies in
+    /// `pages` (sync_file_range: only the pages of its byte range).
+    pub fn writeback_range(
+        &mut self,
+        fs: &dyn FileSystem,
+        key: FileKey,
+        frames: &FrameRefs,
+        range: std::ops::Range<u64>,
+    ) -> KResult<()> {
         let Some(pages) = self.files.get_mut(&key) else {
             return Ok(());
         };
+        if range.is_empty() {
+            return Ok(());
+        }
         let size = fs.stat(key.1)?.size;
         let physmem = frames.physmem();
         let mut res = Ok(());
-        for (&idx, p) in pages.iter_mut().filter(|(_, p)| p.dirty || p.shared_write) {
+        for (&idx, p) in pages.range_mut(range).filter(|(_, p)| p.dirty || p.shared_write) {
             let start = idx * PAGE;
             if start >= size {
                 p.dirty = false;

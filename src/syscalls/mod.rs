@@ -8,7 +8,7 @@
 //! | `support.rs`  | each call's support level (full, partial with a note, unsupported); `umlrun --syscalls` |
 //! | `fs.rs`       | open, read, write, stat, directories, links, fcntl |
 //! | `fsmeta.rs`   | struct layouts: stat, statx, statfs, dirents |
-//! | `fsio.rs`     | preadv/pwritev (+v2), copy_file_range, close_range, fadvise64, fallocate |
+//! | `fsio.rs`     | preadv/pwritev (+v2), copy_file_range, close_range, fadvise64, fallocate, sync_file_range |
 //! | `xattr.rs`    | get/set/list/removexattr and their l*/f* forms |
 //! | `ioctl.rs`    | terminal and generic ioctls |
 //! | `poll.rs`     | poll, ppoll, select, pselect6 |

@@ -258,6 +258,7 @@ const TABLE: &[Entry] = &[
     (199, "fremovexattr", xattr::sys_fremovexattr),
     (221, "fadvise64", fsio::sys_fadvise64),
     (285, "fallocate", fsio::sys_fallocate),
+    (277, "sync_file_range", fsio::sys_sync_file_range),
     (295, "preadv", fsio::sys_preadv),
     (296, "pwritev", fsio::sys_pwritev),
     (325, "mlock2", super::mlock::sys_mlock2),
