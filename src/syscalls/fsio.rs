@@ -212,7 +212,12 @@ pub fn sys_sync_file_range(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     const WRITE: u64 = 2;
     const WAIT_AFTER: u64 = 4;
     let (off, nbytes, flags) = (a[1] as i64, a[2] as i64, a[3]);
-    // Linux checks the flags and the range before the fd.
+    // Linux looks the fd up first (O_PATH ones are not found), then checks
+    // the flags and the range, then the file's type.
+    let f = k.fd_file(tid, fd_arg(a[0]))?;
+    if f.borrow().flags & O_PATH != 0 {
+        return Err(Errno::EBADF);
+    }
     if flags & !(WAIT_BEFORE | WRITE | WAIT_AFTER) != 0 || off < 0 {
         return Err(Errno::EINVAL);
     }
@@ -220,10 +225,6 @@ pub fn sys_sync_file_range(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         Some(e) if e >= off => e,
         _ => return Err(Errno::EINVAL),
     };
-    let f = k.fd_file(tid, fd_arg(a[0]))?;
-    if f.borrow().flags & O_PATH != 0 {
-        return Err(Errno::EBADF);
-    }
     let Some(node) = f.borrow().node() else {
         return Err(Errno::ESPIPE);
     };
