@@ -74,7 +74,9 @@ fn guest(img: &Path, job: &str, timeout: Duration) -> GuestRun {
 
 fn native(root: &Path, job: &str) -> GuestRun {
     let mut cmd = Command::new("unshare");
-    cmd.args(["-m", "chroot"])
+    // A network namespace of its own: the job's servers (PostgreSQL on
+    // localhost) cannot meet the host's or another test's ports.
+    cmd.args(["-m", "-n", "chroot"])
         .arg(root)
         .args(["/usr/local/sbin/umlrun-job", job]);
     run_command(cmd, Duration::from_secs(120))
