@@ -347,7 +347,10 @@ impl PageCache {
         let size = fs.stat(key.1)?.size;
         let physmem = frames.physmem();
         let mut res = Ok(());
-        for (&idx, p) in pages.range_mut(range).filter(|(_, p)| p.dirty || p.shared_write) {
+        for (&idx, p) in pages
+            .range_mut(range)
+            .filter(|(_, p)| p.dirty || p.shared_write)
+        {
             let start = idx * PAGE;
             if start >= size {
                 p.dirty = false;

@@ -243,9 +243,12 @@ pub fn sys_sync_file_range(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
         (end as u64).div_ceil(PAGE)
     };
     let fs = k.mounts.fs(node.mnt)?;
-    k.pagecache
-        .borrow_mut()
-        .writeback_range(fs.as_ref(), (node.mnt, node.ino), &k.frames, first..last)?;
+    k.pagecache.borrow_mut().writeback_range(
+        fs.as_ref(),
+        (node.mnt, node.ino),
+        &k.frames,
+        first..last,
+    )?;
     ok(0)
 }
 
