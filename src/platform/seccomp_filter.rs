@@ -16,8 +16,11 @@
 //! The seccomp platform's op thread ([`op_thread_filter`]): only its own
 //! calls, with their arguments checked; anything else kills the stub.
 //!
-//! No open, no write to a file, no socket, no exec: whatever guest code
-//! does, it cannot make the host create or change a file.
+//! No open, no write to a file, no exec, no socket call but one
+//! non-blocking recvmsg on the fd channel's end (`host::fdpass`: how a
+//! hot-added disk's fd reaches a running stub) with one pinned header
+//! address: whatever guest code does, it cannot make the host create or
+//! change a file.
 
 /// `struct seccomp_data` offsets.
 pub(super) const NR: u32 = 0;
