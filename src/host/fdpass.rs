@@ -75,9 +75,10 @@ impl FdChannel {
             iov_base: byte.as_mut_ptr().cast(),
             iov_len: 1,
         };
-        let mut control = [0u64; 4]; // CMSG_SPACE(4) = 24 bytes, aligned
-                                     // SAFETY: a zeroed msghdr is valid; every pointer set below points
-                                     // into this frame, alive across the call.
+        // Room for CMSG_SPACE(4) = 24 bytes, 8-aligned.
+        let mut control = [0u64; 4];
+        // SAFETY: a zeroed msghdr is valid; every pointer set below points
+        // into this frame, alive across the call.
         unsafe {
             let space = libc::CMSG_SPACE(4) as usize;
             debug_assert!(space <= std::mem::size_of_val(&control));
@@ -230,9 +231,7 @@ mod tests {
             assert_eq!(n, 1);
             let c = libc::CMSG_FIRSTHDR(&msg);
             assert!(!c.is_null());
-            OwnedFd::from_raw_fd(std::ptr::read_unaligned(
-                libc::CMSG_DATA(c).cast::<i32>(),
-            ))
+            OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>()))
         };
         use std::os::unix::fs::MetadataExt;
         let a = std::fs::metadata(format!("/proc/self/fd/{}", got.as_raw_fd())).unwrap();

@@ -296,7 +296,12 @@ fn make_holder(dir: &Path, ids: (u32, u32), as_user: bool) -> Result<(i32, [RawF
     let open_ns = |name: &str| -> io::Result<OwnedFd> {
         Ok(File::open(format!("/proc/{pid}/ns/{name}"))?.into())
     };
-    let (user, mnt, net, pidns) = match (open_ns("user"), open_ns("mnt"), open_ns("net"), open_ns("pid")) {
+    let (user, mnt, net, pidns) = match (
+        open_ns("user"),
+        open_ns("mnt"),
+        open_ns("net"),
+        open_ns("pid"),
+    ) {
         (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
         (a, b, c, d) => {
             let e = [a.err(), b.err(), c.err(), d.err()]

@@ -20,8 +20,8 @@ use super::FpSwBytes;
 use super::{AddressSpaceOps, Context, Fault, FpRegs, MapOp, PageSpan, PlatformError, Regs, Stop};
 use super::{SEGV_MAPERR, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP, TASK_SIZE};
 use crate::errno::Errno;
-use crate::host::preempt::Preempt;
 use crate::host::fdpass;
+use crate::host::preempt::Preempt;
 use crate::host::ptrace::{self as hp, HostStop, Resume};
 use crate::host::stub::StubExe;
 use crate::host::xstate as xs;
@@ -294,7 +294,13 @@ impl PtraceStub {
             .map_err(PlatformError::host("write /proc/PID/mem"))?;
         ch.send(fd)
             .map_err(PlatformError::host("sendmsg (SCM_RIGHTS)"))?;
-        let errno = |r: i64| Errno(r.checked_neg().and_then(|e| i32::try_from(e).ok()).unwrap_or(0));
+        let errno = |r: i64| {
+            Errno(
+                r.checked_neg()
+                    .and_then(|e| i32::try_from(e).ok())
+                    .unwrap_or(0),
+            )
+        };
         let got = self.host_syscall(
             SYS_RECVMSG,
             [

@@ -692,10 +692,10 @@ mod tests {
             [sock, msg + 8, f, 0, 0, 0],       // another header
             [sock, 0x40_0000, f, 0, 0, 0],     // guest memory
             [sock, msg ^ 1 << 40, f, 0, 0, 0],
-            [sock, msg, 0, 0, 0, 0],                         // blocking
-            [sock, msg, f | 0x4000_0000, 0, 0, 0],           // MSG_CMSG_CLOEXEC
-            [sock, msg, f | 0x2, 0, 0, 0],                   // MSG_PEEK
-            [sock, msg, f | 1 << 32, 0, 0, 0],               // high half
+            [sock, msg, 0, 0, 0, 0],               // blocking
+            [sock, msg, f | 0x4000_0000, 0, 0, 0], // MSG_CMSG_CLOEXEC
+            [sock, msg, f | 0x2, 0, 0, 0],         // MSG_PEEK
+            [sock, msg, f | 1 << 32, 0, 0, 0],     // high half
         ]
     }
 
