@@ -76,6 +76,8 @@ struct Booted {
     /// The (pid, mnt, net) namespaces of umlrun and of each stub.
     umlrun_ns: Ns,
     stubs_ns: Vec<Ns>,
+    /// Each stub's user namespace link.
+    stubs_user: Vec<String>,
     /// The namespace holder (`namespaces=`): its status, namespaces, fd
     /// targets; and the names in a stub's `/` (its /proc/<pid>/root).
     holder: Option<(String, Ns, Vec<String>)>,
@@ -170,6 +172,7 @@ fn boot_workload_in(
     let deadline = Instant::now() + timeout();
     let (mut umlrun, mut stubs) = (String::new(), Vec::new());
     let (mut umlrun_ns, mut stubs_ns, mut holder) = (Ns::default(), Vec::new(), None);
+    let mut stubs_user = Vec::new();
     let mut stub_root = Vec::new();
     let status = loop {
         if let Some(st) = child.try_wait().unwrap() {
@@ -200,6 +203,14 @@ fn boot_workload_in(
                 umlrun_ns = ns_of(&pid.to_string());
                 stubs = kids.iter().filter_map(|&k| status_of(k)).collect();
                 stubs_ns = kids.iter().map(|k| ns_of(&k.to_string())).collect();
+                stubs_user = kids
+                    .iter()
+                    .map(|k| {
+                        std::fs::read_link(format!("/proc/{k}/ns/user"))
+                            .map(|l| l.display().to_string())
+                            .unwrap_or_default()
+                    })
+                    .collect();
                 stub_root = std::fs::read_dir(format!("/proc/{}/root", kids[0]))
                     .map(|rd| {
                         rd.flatten()
@@ -238,6 +249,7 @@ fn boot_workload_in(
         stubs,
         umlrun_ns,
         stubs_ns,
+        stubs_user,
         holder,
         stub_root,
     }
@@ -435,7 +447,9 @@ fn uid_gid_refused_without_root() {
 /// test's own; umlrun keeps the test's pid, mount and network namespaces
 /// (the NAT and hot-added interfaces need the host's). The holder is pid 1
 /// there, in strict seccomp, with nothing of umlrun's open (only its own
-/// pipe); a stub's `/` holds only the proc mount point. The workload runs.
+/// pipe); a stub's `/` is empty (no bind mount of umlrun's /proc/<pid>/fd:
+/// stubs open nothing, fds come over their socket), and every stub sits in
+/// a user namespace of its own, root's too. The workload runs.
 fn stubs_in_their_own_namespaces(wrap: &[&str], platform: &str, extra: &[&str]) {
     let what = format!("{wrap:?} {platform} {extra:?}");
     let b = boot_workload_in(wrap, platform, extra, Some(0o755));
@@ -468,7 +482,15 @@ fn stubs_in_their_own_namespaces(wrap: &[&str], platform: &str, extra: &[&str]) 
         hfds.iter().all(|f| f.starts_with("pipe:")) && hfds.len() <= 2,
         "{what}: holder fds {hfds:?}"
     );
-    assert_eq!(b.stub_root, vec!["proc".to_string()], "{what}: a stub's /");
+    assert_eq!(b.stub_root, Vec::<String>::new(), "{what}: a stub's /");
+    let my_user = std::fs::read_link("/proc/self/ns/user").unwrap();
+    assert!(!b.stubs_user.is_empty(), "{what}: no stub sampled");
+    for s in &b.stubs_user {
+        assert!(
+            s.starts_with("user:[") && *s != my_user.display().to_string(),
+            "{what}: a stub's user namespace {s:?} (the test's: {my_user:?})"
+        );
+    }
 }
 
 #[test]

@@ -18,9 +18,10 @@
 //! floods requests and vanishes; a stale socket from a killed instance; a
 //! socket path longer than sun_path; `umlctl` list/stats/mem/errors; `config
 //! ubd1=` hot-adding a disk the guest mounts, in the instance's ubd mode
-//! on both platforms (mmap: a process older than the disk execs a program
-//! from it and its stub maps the image itself — on seccomp the stub's op
-//! thread took the disk's fd through /proc; copy: no stub maps it),
+//! on both platforms, umlrun root or dropped to nobody (mmap: a process
+//! older than the disk maps a file of it without exec'ing and its own
+//! stub, older than the disk, maps the image itself — the disk's fd was
+//! passed to it over the socket it was born with; copy: no stub maps it),
 //! `remove ubd1` refused while it is mounted and done after umount.
 //!
 //! Every instance is stopped by pid when a test fails (the harness's Drop).
@@ -53,8 +54,18 @@ fn backing() -> PathBuf {
 
 /// One logged-in instance with `extra` switches.
 fn boot(mode: &str, mem: &str, extra: &[&str]) -> Fleet {
+    boot_as(mode, mem, extra, false)
+}
+
+/// [`boot`]; `for_nobody`: the fleet's directory open to others (umlrun
+/// started as root with `uid=65534` opens files there after the drop).
+fn boot_as(mode: &str, mem: &str, extra: &[&str], for_nobody: bool) -> Fleet {
     let mut fleet = Fleet::new(Runner::umlrun(mode), &backing(), mem).unwrap();
     fleet.extra_args = extra.iter().map(|s| s.to_string()).collect();
+    if for_nobody {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(fleet.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     fleet.start(1).unwrap();
     let g = &mut fleet.instances[0];
     g.wait_login(BOOT_TIMEOUT).unwrap();
@@ -948,56 +959,78 @@ fn umlctl_lists_reports_resizes_and_refuses_dead_instances() {
 
 // --- ubd hot-add and hot-remove ----------------------------------------------
 
-/// How many of `pid`'s child processes (its stubs) map a file whose name
-/// contains `name`.
-fn stubs_mapping(pid: i32, name: &str) -> usize {
-    let mut n = 0;
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-        let ppid = stat
-            .rsplit(')')
-            .next()
-            .and_then(|r| r.split_whitespace().nth(1))
-            .and_then(|s| s.parse::<i32>().ok());
-        if ppid == Some(pid)
-            && std::fs::read_to_string(format!("/proc/{p}/maps"))
-                .unwrap_or_default()
-                .contains(name)
-        {
-            n += 1;
-        }
-    }
-    n
-}
-
 #[test]
 fn ubd_hot_add_mounts_and_remove_refuses_while_mounted_mmap_ptrace() {
-    ubd_hot_add_and_remove("mmap", "ptrace");
+    ubd_hot_add_and_remove("mmap", "ptrace", false);
 }
 
 #[test]
 fn ubd_hot_add_mounts_and_remove_refuses_while_mounted_mmap_seccomp() {
-    ubd_hot_add_and_remove("mmap", "seccomp");
+    ubd_hot_add_and_remove("mmap", "seccomp", false);
 }
 
 #[test]
 fn ubd_hot_add_mounts_and_remove_refuses_while_mounted_copy() {
-    ubd_hot_add_and_remove("copy", "seccomp");
+    ubd_hot_add_and_remove("copy", "seccomp", false);
 }
 
-/// `config ubd1=` on an instance booted with `ubd=<mode>` on `platform`:
-/// the new disk takes the instance's mode, as boot-time disks do (mmap:
-/// the stubs map its image pages — every running stub was given the
-/// disk's fd, on seccomp by its op thread; copy: no stub maps the image),
-/// mounts, runs a program from it, refuses removal while mounted and goes
-/// after umount with the guest's writes in the image.
-fn ubd_hot_add_and_remove(mode: &str, platform: &str) {
+/// umlrun unprivileged (started as root, `uid=65534 gid=65534`: the
+/// stubs sit in a user namespace made as nobody, below umlrun's, where
+/// they could not open umlrun's /proc/<pid>/fd): a running process still
+/// gets the hot-added disk in mmap mode, its stub handed the fd over the
+/// socket it was born with.
+#[test]
+fn ubd_hot_add_mmap_unprivileged_ptrace() {
+    ubd_hot_add_and_remove("mmap", "ptrace", true);
+}
+
+#[test]
+fn ubd_hot_add_mmap_unprivileged_seccomp() {
+    ubd_hot_add_and_remove("mmap", "seccomp", true);
+}
+
+/// Host pids of `pid`'s children that are stubs (not the namespace
+/// holder, not a spawner that has not exec'd yet).
+fn stub_pids(pid: i32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .filter(|k: &i32| {
+            let comm = std::fs::read_to_string(format!("/proc/{k}/comm")).unwrap_or_default();
+            !matches!(comm.trim(), "umlrun" | "umlrun-nsholder")
+        })
+        .collect()
+}
+
+/// Whether host process `pid` maps a file whose name contains `name`.
+fn maps_file(pid: i32, name: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .unwrap_or_default()
+        .contains(name)
+}
+
+/// `config ubd1=` on an instance booted with `ubd=<mode>` on `platform`
+/// (namespaces=auto, the default: the stubs in namespaces of their own;
+/// `as_nobody`: umlrun drops to nobody after set-up): the new disk takes
+/// the instance's mode, as boot-time disks do, mounts, runs a program
+/// from it, refuses removal while mounted and goes after umount with the
+/// guest's writes in the image. In mmap mode a process that runs before
+/// the disk exists (`hotmap`, from a boot-time disk) maps a file of it
+/// without exec'ing: its own stub, spawned before the hot-add, must map
+/// the image itself, which it can only with the disk's fd passed to it
+/// (a stub that cannot take it makes the whole disk copy mode, and then
+/// no stub maps it). In copy mode no stub maps the image.
+fn ubd_hot_add_and_remove(mode: &str, platform: &str, as_nobody: bool) {
     let platform = format!("platform={platform}");
-    let extra: &[&str] = &[&platform];
-    let mut fleet = boot(mode, "64M", extra);
+    let dir = tempfile::tempdir().unwrap();
+    let helpers = support_many::tools::programs_disk(dir.path(), "helpers", &["hotmap"], "8M");
+    let helpers_arg = format!("ubd3r={}", helpers.display());
+    let mut extra: Vec<&str> = vec![&platform, &helpers_arg];
+    if as_nobody {
+        extra.extend(["uid=65534", "gid=65534"]);
+    }
+    let mut fleet = boot_as(mode, "64M", &extra, as_nobody);
     let root = fleet.dir().join("data-root");
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join("hello.txt"), "hot-added disk\n").unwrap();
@@ -1021,20 +1054,26 @@ fn ubd_hot_add_and_remove(mode: &str, platform: &str) {
         .status()
         .unwrap();
     assert!(st.success(), "mke2fs");
+    if as_nobody {
+        // umlrun opens it after the drop.
+        std::os::unix::fs::chown(&img, Some(65534), Some(65534)).unwrap();
+    }
     // Without a notify socket there is no /proc/mconsole (as in UML).
     let g = &mut fleet.instances[0];
     let (status, _) = g.run("test -e /proc/mconsole", CMD_TIMEOUT).unwrap();
     assert_ne!(status, 0, "/proc/mconsole without a notify socket");
     assert_eq!(mc_ok(&fleet, "config ubd1"), "");
     assert_eq!(mc_err(&fleet, "remove ubd1"), "Device doesn't exist");
-    // A process that exists before the disk does, and later execs a
-    // program from it in place (its stub had no fd for the disk then).
+    // A process that exists before the disk does and maps a file of it
+    // later, in the same address space (no exec: the same stub).
     let g = &mut fleet.instances[0];
-    let old = ok(
-        g,
-        "(while [ ! -x /mnt/busybox ]; do sleep 1; done; exec /mnt/busybox sleep 30) >/dev/null 2>&1 & echo $!",
-    );
+    ok(g, "mkdir -p /h && mount -t ext2 -o ro /dev/ubdd /h");
+    let at = g.mark();
+    let old = ok(g, "/h/hotmap /mnt/busybox > /dev/console 2>&1 & echo $!");
     let old = old.trim().to_string();
+    g.expect(b"waiting", at, CMD_TIMEOUT).unwrap();
+    let umlrun = g.pid();
+    let before = stub_pids(umlrun);
     assert_eq!(mc_ok(&fleet, &format!("config ubd1={}", img.display())), "");
     assert_eq!(
         mc_ok(&fleet, "config ubd1"),
@@ -1045,33 +1084,46 @@ fn ubd_hot_add_and_remove(mode: &str, platform: &str) {
     let t = mc_err(&fleet, "config ubd2=/no/such/file.img");
     assert!(t.starts_with("ubd2=/no/such/file.img: "), "{t}");
     let g = &mut fleet.instances[0];
+    let at = g.mark();
     ok(g, "mount -t ext2 /dev/ubdb /mnt");
+    g.expect(b"mapped ", at, CMD_TIMEOUT).unwrap();
     assert_eq!(ok(g, "cat /mnt/hello.txt").trim(), "hot-added disk");
     assert_eq!(
         ok(g, "/mnt/busybox echo from-a-new-stub").trim(),
         "from-a-new-stub"
     );
-    // The old process runs /mnt/busybox now: in mmap mode its stub maps
-    // the image itself, in copy mode no stub does.
-    let deadline = Instant::now() + CMD_TIMEOUT;
-    while !ok(g, &format!("cat /proc/{old}/cmdline; echo")).contains("/mnt/busybox") {
-        assert!(Instant::now() < deadline, "{old} never ran /mnt/busybox");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let umlrun = g.pid();
+    assert!(
+        ok(g, &format!("cat /proc/{old}/cmdline; echo")).contains("/h/hotmap"),
+        "hotmap ({old}) is gone"
+    );
+    // Which stubs map the image now: hotmap's (it alone has a file of the
+    // disk mapped), spawned before the disk came.
+    let mapping: Vec<i32> = stub_pids(umlrun)
+        .into_iter()
+        .filter(|&p| maps_file(p, "data.img"))
+        .collect();
     if mode == "mmap" {
-        while stubs_mapping(umlrun, "data.img") == 0 {
-            assert!(
-                Instant::now() < deadline,
-                "no stub maps data.img: the hot-added disk is not in mmap mode"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        assert!(
+            mapping.iter().any(|p| before.contains(p)),
+            "no stub older than the disk maps data.img (stubs mapping it: {mapping:?}, \
+             stubs before: {before:?}): a running process did not get the hot-added disk \
+             in mmap mode"
+        );
     } else {
         assert_eq!(
-            stubs_mapping(umlrun, "data.img"),
-            0,
+            mapping,
+            Vec::<i32>::new(),
             "a stub maps data.img: the hot-added disk is not in copy mode"
+        );
+    }
+    if as_nobody {
+        // The drop held: umlrun runs as nobody.
+        let status = std::fs::read_to_string(format!("/proc/{umlrun}/status")).unwrap();
+        assert!(
+            status
+                .lines()
+                .any(|l| l.starts_with("Uid:") && l.contains("65534")),
+            "{status}"
         );
     }
     let g = &mut fleet.instances[0];

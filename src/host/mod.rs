@@ -9,6 +9,7 @@
 //! | `clock.rs`  | host clocks for the guest's clock syscalls |
 //! | `console.rs`| umlrun's stdin/stdout as the guest console, raw mode and its restoration |
 //! | `event_loop.rs`| the one epoll the kernel thread sleeps in: host fd registration, readiness, signal wake-ups |
+//! | `fdpass.rs` | the socketpair every stub holds from birth: host fds (a hot-added disk's) passed to running stubs with SCM_RIGHTS |
 //! | `file.rs`   | positional I/O, fcntl locks, file metadata for disk images |
 //! | `preempt.rs`| the ticker (one per ptrace platform) that interrupts guests computing for a whole slice |
 //! | `ptrace.rs` | tracing stub processes: spawn, resume, stops, registers |
@@ -30,6 +31,7 @@ pub mod clock;
 pub mod console;
 pub mod cpu;
 pub mod event_loop;
+pub mod fdpass;
 pub mod file;
 pub mod mapping;
 pub mod mcsock;

@@ -9,18 +9,16 @@
 //!   make a pid namespace; it drops every capability it has there at the
 //!   end, whatever happened.
 //! - A *holder* process, umlrun's child, in a new user (only umlrun's uid
-//!   and gid mapped, as themselves; none when root stays root: a stub in
-//!   a child user namespace may not open umlrun's /proc/<pid>/fd, so
-//!   hot-added disks of an unprivileged umlrun take copy mode), pid,
-//!   mount and network namespace: pid
-//!   1 of the stubs' pid namespace (it must outlive them all: when pid 1
-//!   of a namespace ends, nothing more can start there), asleep with every
-//!   signal blocked and no fd; it dies with umlrun (PDEATHSIG), and every
-//!   stub with it. Its mount namespace has only an empty tmpfs as `/`,
-//!   read-only, holding one bind mount: umlrun's own `/proc/<pid>/fd` at
-//!   the same path, which the seccomp stub's op thread opens to take a
-//!   hot-added disk's fd (and which proc lets only umlrun's user open).
-//!   Its network namespace has only a loopback, down.
+//!   and gid mapped, as themselves; root staying root too: the stubs then
+//!   hold capabilities only inside it, none over the host), pid, mount
+//!   and network namespace: pid 1 of the stubs' pid namespace (it must
+//!   outlive them all: when pid 1 of a namespace ends, nothing more can
+//!   start there), asleep with every signal blocked and no fd; it dies
+//!   with umlrun (PDEATHSIG), and every stub with it. Its mount namespace
+//!   has only an empty tmpfs as `/`, read-only, with nothing in it: stubs
+//!   open no file (a disk hot-added later reaches running stubs as an fd
+//!   passed over a socket, `host::fdpass`). Its network namespace has
+//!   only a loopback, down.
 //! - umlrun itself stays in the host's network namespace (the NAT's
 //!   host sockets, tap devices and uml_switch's abstract data sockets,
 //!   also for interfaces hot-added later through the mconsole) and in
@@ -53,8 +51,7 @@ pub const JOIN_TYPES: [i32; 4] = [
 ];
 
 /// The (user, mount, network, pid) namespace fds every new stub joins
-/// before its exec, once [`make`] succeeded; the user one is -1 when
-/// root stays root (the stubs stay in its user namespace).
+/// before its exec, once [`make`] succeeded.
 pub fn join_fds() -> Option<[RawFd; 4]> {
     JOIN.get().copied()
 }
@@ -135,8 +132,8 @@ fn enter_own_userns() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     // Gaining capabilities (in the new namespace) made umlrun undumpable,
-    // which would keep its stubs from opening /proc/<umlrun>/fd/<n>: as
-    // it was before.
+    // which would make its /proc files root's (unreadable to its own
+    // user, e.g. its memory figures): as it was before.
     if dumpable == 1 {
         // SAFETY: as above.
         unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
@@ -192,13 +189,11 @@ fn drop_all_caps() -> io::Result<()> {
 }
 
 /// The steps the holder reports a failure of (first byte of its report).
-const HOLDER_STEPS: [&str; 10] = [
+const HOLDER_STEPS: [&str; 8] = [
     "waiting for its maps",
     "making / private",
     "mounting the tmpfs root",
     "entering it",
-    "making the proc mount point",
-    "binding umlrun's /proc/<pid>/fd",
     "pivot_root",
     "detaching the old root",
     "making the root read-only",
@@ -212,16 +207,12 @@ struct HolderArgs {
     tmpfs_opts: CString,
     dot: CString,
     slash: CString,
-    mkdirs: [CString; 3],
-    bind_src: CString,
-    bind_dst: CString,
 }
 
 /// The holder, its namespaces made as `ids` (as root with `as_user`:
 /// with those as the effective ids, root's again afterwards).
 fn make_holder(dir: &Path, ids: (u32, u32), as_user: bool) -> Result<(i32, [RawFd; 4]), String> {
     use std::os::unix::ffi::OsStrExt;
-    let me = std::process::id();
     let c = |s: &str| CString::new(s).expect("no NUL");
     let args = HolderArgs {
         dir: CString::new(dir.as_os_str().as_bytes())
@@ -230,22 +221,14 @@ fn make_holder(dir: &Path, ids: (u32, u32), as_user: bool) -> Result<(i32, [RawF
         tmpfs_opts: c("size=16k,nr_inodes=16,mode=0755"),
         dot: c("."),
         slash: c("/"),
-        mkdirs: [
-            c("proc"),
-            c(&format!("proc/{me}")),
-            c(&format!("proc/{me}/fd")),
-        ],
-        bind_src: c(&format!("/proc/{me}/fd")),
-        bind_dst: c(&format!("proc/{me}/fd")),
     };
     let (go_r, go_w) = pipe().map_err(|e| format!("pipe: {e}"))?;
     let (rep_r, rep_w) = pipe().map_err(|e| format!("pipe: {e}"))?;
     let (uid, gid) = ids;
-    // Root staying root: no user namespace (a stub in one could not open
-    // /proc/<umlrun>/fd/<n>: the host's capability check wants the opener
-    // in umlrun's user namespace or above it).
-    let new_userns = !super::privs::is_root() || as_user;
-    let flags = if new_userns { libc::CLONE_NEWUSER } else { 0 }
+    // Always a user namespace of their own, root staying root too: the
+    // stubs then hold capabilities only there, none over the host (they
+    // open nothing: fds made later are passed to them, `host::fdpass`).
+    let flags = libc::CLONE_NEWUSER
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWNET
@@ -270,7 +253,7 @@ fn make_holder(dir: &Path, ids: (u32, u32), as_user: bool) -> Result<(i32, [RawF
         holder_main(&args, go_r.as_raw_fd(), rep_w.as_raw_fd());
     }
     let err = io::Error::last_os_error();
-    let mapped = if pid > 0 && new_userns {
+    let mapped = if pid > 0 {
         write_maps(&pid.to_string(), uid, gid)
     } else {
         Ok(())
@@ -313,12 +296,12 @@ fn make_holder(dir: &Path, ids: (u32, u32), as_user: bool) -> Result<(i32, [RawF
     let open_ns = |name: &str| -> io::Result<OwnedFd> {
         Ok(File::open(format!("/proc/{pid}/ns/{name}"))?.into())
     };
-    let user = if new_userns {
-        open_ns("user").map(Some)
-    } else {
-        Ok(None)
-    };
-    let (user, mnt, net, pidns) = match (user, open_ns("mnt"), open_ns("net"), open_ns("pid")) {
+    let (user, mnt, net, pidns) = match (
+        open_ns("user"),
+        open_ns("mnt"),
+        open_ns("net"),
+        open_ns("pid"),
+    ) {
         (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
         (a, b, c, d) => {
             let e = [a.err(), b.err(), c.err(), d.err()]
@@ -334,7 +317,7 @@ fn make_holder(dir: &Path, ids: (u32, u32), as_user: bool) -> Result<(i32, [RawF
         std::mem::forget(f);
         fd
     };
-    let fds = [user.map_or(-1, keep), keep(mnt), keep(net), keep(pidns)];
+    let fds = [keep(user), keep(mnt), keep(net), keep(pidns)];
     Ok((pid, fds))
 }
 
@@ -395,28 +378,13 @@ fn holder_main(a: &HolderArgs, go: RawFd, rep: RawFd) -> ! {
         if libc::chdir(a.dir.as_ptr()) != 0 {
             report(3);
         }
-        for d in &a.mkdirs {
-            if libc::mkdir(d.as_ptr(), 0o755) != 0 {
-                report(4);
-            }
-        }
-        if libc::mount(
-            a.bind_src.as_ptr(),
-            a.bind_dst.as_ptr(),
-            null,
-            libc::MS_BIND,
-            std::ptr::null(),
-        ) != 0
-        {
-            report(5);
-        }
         if libc::syscall(libc::SYS_pivot_root, a.dot.as_ptr(), a.dot.as_ptr()) != 0 {
-            report(6);
+            report(4);
         }
         if libc::umount2(a.dot.as_ptr(), libc::MNT_DETACH) != 0
             || libc::chdir(a.slash.as_ptr()) != 0
         {
-            report(7);
+            report(5);
         }
         if libc::mount(
             null,
@@ -426,20 +394,20 @@ fn holder_main(a: &HolderArgs, go: RawFd, rep: RawFd) -> ! {
             std::ptr::null(),
         ) != 0
         {
-            report(8);
+            report(6);
         }
         // Nothing of umlrun's: no disk, socket or terminal.
         let ok = (rep == 0
             || libc::syscall(libc::SYS_close_range, 0u32, (rep - 1) as u32, 0u32) == 0)
             && libc::syscall(libc::SYS_close_range, (rep + 1) as u32, u32::MAX, 0u32) == 0;
         if !ok {
-            report(9);
+            report(7);
         }
         // What it sleeps on: a pipe only it holds (read is one of the four
         // calls strict seccomp leaves).
         let mut own = [0; 2];
         if libc::pipe2(own.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-            report(9);
+            report(7);
         }
         let msg = [0xffu8, 0, 0, 0, 0];
         libc::write(rep, msg.as_ptr().cast(), msg.len());

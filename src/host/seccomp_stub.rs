@@ -23,17 +23,18 @@
 //!   return addresses), reading only the op page, which is read-only in the
 //!   stub; every signal is blocked in it, and its own filter (installed by
 //!   itself, first thing) allows only its own calls: the op list's mmap,
-//!   mprotect and munmap outside the stub area, a read-only open of the op
-//!   page's path, dup2 and close (taking a hot-added disk's fd from umlrun
-//!   through /proc), a futex wait on its command word, a futex wake of the
-//!   guest thread, an 8-byte write of the op page's constant 1 to its
+//!   mprotect and munmap outside the stub area, a non-blocking recvmsg on
+//!   the fd channel's end (`host::fdpass`) with the one message header at
+//!   [`OFF_MSG`], dup2 and close (taking a hot-added disk's fd from umlrun
+//!   with SCM_RIGHTS), a futex wait on its command word, a futex wake of
+//!   the guest thread, an 8-byte write of the op page's constant 1 to its
 //!   completion eventfd, and exit_group. Guest code can make it do
-//!   nothing: it reads nothing the guest can write. An op that fails ends
-//!   the stub (exit_group with the errno as status), unless it is marked
-//!   `OPF_MAY_FAIL`: then the batch ends there.
-//!   Registers carry one result from op to op (`OPF_SAVE`,
-//!   `OPF_ARG0_SAVED`): the fd an open returned, for the dup2 and close
-//!   after it.
+//!   nothing: it reads nothing the guest can write (the recvmsg header is
+//!   read by the host kernel, written by umlrun just before, while the
+//!   guest thread waits in its handler; the numbers the dup2 and close
+//!   take are in the op page). An op that fails ends the stub (exit_group
+//!   with the errno as status), unless it is marked `OPF_MAY_FAIL`: then
+//!   the batch ends there.
 //!
 //! Completion of an op batch is the eventfd write, which guest code cannot
 //! make (it holds no fd): umlrun counts completions there, never in memory
@@ -48,14 +49,14 @@
 //!
 //! | offset | what |
 //! |---|---|
-//! | `0x0000` | unused (never touched) |
+//! | `0x0000` | a passed fd's recvmsg header and buffers ([`OFF_MSG`]; untouched in a stub that never took one) |
 //! | `0x1000` u32 | CTL: the op thread's command word, `seq << 1 \| resume` (read-only in the stub) |
 //! | `0x1008` | the op thread's completion eventfd (fd number) |
 //! | `0x1010` | the constant 1 it writes there |
 //! | `0x1018` | its filter's `struct sock_fprog` |
 //! | `0x1040` | the op list (records of 8 u64: nr, 6 args, flags `OPF_*`; nr 0 ends) |
 //! | `0x1840` | during set-up only: the op thread's filter program (the kernel copies it; op lists overwrite it later) |
-//! | `0x2f80` | a path an op may open: `/proc/<umlrun>/fd/<n>` (adopting a hot-added disk's fd) |
+//! | `0x2f80` | unused |
 //! | `0x4000..0xff80` | the guest thread's signal stack: the frames the kernel edits |
 //! | `0xff80` u32 | CMD: 1 once umlrun (or the op thread) says resume — the handler's futex |
 //! | `0xff84` u32 | DONE: 1 once the handler reported a stop — umlrun's futex |
@@ -100,24 +101,21 @@ pub const OFF_ONE: usize = 0x1010;
 pub const OFF_FPROG: usize = 0x1018;
 pub const OFF_OPS: usize = 0x1040;
 pub const OFF_OPS_END: usize = 0x2f80;
-/// The path an fd-adopting op list opens (NUL-terminated).
-pub const OFF_PATH: usize = 0x2f80;
-pub const PATH_LEN: usize = 0x80;
-/// Set-up only, inside the op list (no list is sent, and no path
-/// written, before the op thread has installed it).
+/// The message header (and its buffers, `host::fdpass::MSGHDR_LEN`
+/// bytes) of the op thread's recvmsg of a passed fd: writable in the
+/// stub, as the host kernel writes lengths, flags and the control
+/// message there; umlrun rewrites it before each use and reads none of it.
+pub const OFF_MSG: usize = 0x0000;
+/// Set-up only, inside the op list (no list is sent before the op
+/// thread has installed it).
 pub const OFF_OPFILTER: usize = 0x1840;
 pub const OFF_OPPAGE_END: usize = 0x4000;
 pub const OFF_ALTSTACK: usize = 0x4000;
 /// The signal stack ends where the control words begin.
 pub const ALTSTACK_END: usize = OFF_CTRL;
 
-/// Op record flags (the record's last word): arg 0 is the result the
-/// last op marked [`OPF_SAVE`] returned (r14) ...
-pub const OPF_ARG0_SAVED: u64 = 1;
-/// ... this op's result is saved so ...
-pub const OPF_SAVE: u64 = 2;
-/// ... and if this op fails the batch ends there (its completion is
-/// reported as usual) instead of the stub.
+/// Op record flag (the record's last word): if this op fails the batch
+/// ends there (its completion is reported as usual) instead of the stub.
 pub const OPF_MAY_FAIL: u64 = 4;
 
 /// The command in CMD.
@@ -132,7 +130,7 @@ pub const CTL_RESUME: u32 = 1;
 //
 // The op thread: entered from the clone gadget (rax = 0 in the child).
 // Registers only: r12 the shared area, r13 the last CTL taken, rbx the
-// current op record, r14 the last saved op result. It never touches its
+// current op record. It never touches its
 // stack.
 std::arch::global_asm!(
     ".pushsection .text.umlrun_sc,\"ax\",@progbits",
@@ -251,10 +249,6 @@ std::arch::global_asm!(
     "test rax, rax",
     "jz 25f",
     "mov rdi, [rbx + 8]",
-    "test byte ptr [rbx + 56], 1", // OPF_ARG0_SAVED
-    "jz 24f",
-    "mov rdi, r14",
-    "24:",
     "mov rsi, [rbx + 16]",
     "mov rdx, [rbx + 24]",
     "mov r10, [rbx + 32]",
@@ -264,10 +258,6 @@ std::arch::global_asm!(
     "umlrun_sc_ip_op:",
     "cmp rax, -4095",
     "jae 27f",
-    "test byte ptr [rbx + 56], 2", // OPF_SAVE
-    "jz 26f",
-    "mov r14, rax",
-    "26:",
     "add rbx, 64",
     "jmp 23b",
     "27:", // an op failed: the end of the batch if it may, else of the stub
@@ -650,19 +640,6 @@ pub fn host_tid(pid: i32, tid: i32) -> i32 {
         }
     }
     tid
-}
-
-/// Whether thread `tid` of stub `pid` holds at fd number `fd` the same
-/// file as umlrun's own `fd` (device and inode through /proc: the op
-/// thread's table is its own, not the process's).
-pub fn thread_fd_is(pid: i32, tid: i32, fd: RawFd) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let theirs = std::fs::metadata(format!("/proc/{pid}/task/{tid}/fd/{fd}"));
-    let ours = std::fs::metadata(format!("/proc/self/fd/{fd}"));
-    match (theirs, ours) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
 }
 
 #[cfg(test)]

@@ -14,12 +14,13 @@ use super::insn::{self, Access};
 use super::stub_image::{
     encode_batch, stub_elf, xstate_init_area, BATCH_SYSCALL_END, MAX_BATCH, OP_RECORD,
     STUB_AREA_END, STUB_BASE, STUB_BATCH, STUB_BATCH_TRAP, STUB_DATA, STUB_END, STUB_RESET,
-    STUB_SYSCALL, STUB_SYSCALL_TRAP, STUB_XSTATE,
+    STUB_SCRATCH, STUB_SYSCALL, STUB_SYSCALL_TRAP, STUB_XSTATE,
 };
 use super::FpSwBytes;
 use super::{AddressSpaceOps, Context, Fault, FpRegs, MapOp, PageSpan, PlatformError, Regs, Stop};
 use super::{SEGV_MAPERR, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP, TASK_SIZE};
 use crate::errno::Errno;
+use crate::host::fdpass;
 use crate::host::preempt::Preempt;
 use crate::host::ptrace::{self as hp, HostStop, Resume};
 use crate::host::stub::StubExe;
@@ -100,8 +101,15 @@ impl PtraceStub {
     /// entry: set rip and rsp before the first switch.
     pub fn spawn(opts: StubOptions<'_>) -> Result<PtraceStub, PlatformError> {
         let exe = stub_exe()?;
-        let pid = hp::spawn_traced(exe.fd(), opts.keep_fds, opts.cpu)
-            .map_err(PlatformError::host("spawn"))?;
+        // Every stub holds the fd channel's end from birth: fds made later
+        // (a hot-added disk's) come that way (see `adopt_fd`).
+        let ch = fdpass::channel().map_err(PlatformError::host("socketpair"))?;
+        let mut keep = opts.keep_fds.to_vec();
+        if !keep.contains(&ch.stub_end()) {
+            keep.push(ch.stub_end());
+        }
+        let pid =
+            hp::spawn_traced(exe.fd(), &keep, opts.cpu).map_err(PlatformError::host("spawn"))?;
         let mut stub = PtraceStub {
             pid,
             regs: Regs::default(),
@@ -138,11 +146,16 @@ impl PtraceStub {
         }
         // The op list and XSAVE pages read-only (the ELF loader maps a
         // bss writable whatever its flags say): guest code may not write
-        // them, umlrun writes them through /proc/PID/mem. Done before any
+        // them, umlrun writes them through /proc/PID/mem. The scratch page
+        // writable (a passed fd's recvmsg writes there). Done before any
         // filter: the filters refuse ops on the stub area.
         stack.push(MapOp::Protect {
-            span: PageSpan::from_range(STUB_DATA..STUB_END).expect("stub pages in user space"),
+            span: PageSpan::from_range(STUB_DATA..STUB_SCRATCH).expect("stub pages in user space"),
             prot: super::Prot::R,
+        });
+        stack.push(MapOp::Protect {
+            span: PageSpan::from_range(STUB_SCRATCH..STUB_END).expect("stub pages in user space"),
+            prot: super::Prot::RW,
         });
         stub.inject(&stack)?;
         stub.reserved.sort_by_key(|r| r.start);
@@ -179,9 +192,12 @@ impl PtraceStub {
         const SYS_PRCTL: u64 = 157;
         const SYS_SECCOMP: u64 = 317;
         const SECCOMP_SET_MODE_FILTER: u64 = 1;
+        let ch = fdpass::channel().map_err(PlatformError::host("socketpair"))?;
         let prog = super::seccomp_filter::ptrace_stub_filter(
             STUB_BATCH + BATCH_SYSCALL_END,
             STUB_SYSCALL + 2,
+            ch.stub_end() as u32,
+            STUB_SCRATCH,
         );
         let mut data = vec![0u8; 16];
         data[0..2].copy_from_slice(&((prog.len() / 8) as u16).to_le_bytes());
@@ -255,31 +271,56 @@ impl PtraceStub {
     }
 
     /// Gives the stub the kernel's host fd `fd` at the same number (a disk
-    /// hot-added in ubd=mmap mode: mappings of its pages name that fd).
-    /// The stub opens `/proc/<umlrun>/fd/<fd>` read-only (substituted
-    /// pages are never mapped writable) and moves it to `fd`: three host
-    /// syscalls, the path written in the stub's data page (rewritten
-    /// before every batch anyway).
+    /// hot-added in ubd=mmap mode: mappings of its pages name that fd),
+    /// passed over the fd channel the stub holds from birth
+    /// (`host::fdpass`): umlrun queues `fd` (SCM_RIGHTS); the stub runs
+    /// `recvmsg` on its end with the header umlrun just wrote in its
+    /// scratch page, which puts the fd at the lowest free number `n` of
+    /// its table (read from /proc first); then `dup2(n, fd)` and
+    /// `close(n)` unless `n` is `fd`. Its filter allows just these at the
+    /// injection site (recvmsg only on that fd, with that header and
+    /// flags). Checked at the end by device and inode. Works whatever
+    /// namespaces the stub is in: nothing is opened by path.
     pub fn adopt_fd(&mut self, fd: RawFd) -> Result<(), PlatformError> {
         const SYS_CLOSE: u64 = 3;
         const SYS_DUP2: u64 = 33;
-        const SYS_OPENAT: u64 = 257;
-        const AT_FDCWD: i64 = -100;
-        let path = format!("/proc/{}/fd/{fd}\0", std::process::id());
+        const SYS_RECVMSG: u64 = 47;
+        self.check_alive()?;
+        let ch = fdpass::channel().map_err(PlatformError::host("socketpair"))?;
+        let n = fdpass::lowest_free_fd(self.pid, self.pid)
+            .map_err(PlatformError::host("read /proc/PID/fd"))?;
         self.mem()?
-            .write(STUB_DATA, path.as_bytes())
+            .write(STUB_SCRATCH, &fdpass::write_msghdr(STUB_SCRATCH))
             .map_err(PlatformError::host("write /proc/PID/mem"))?;
-        let errno = |r: i64| Errno((-r) as i32);
-        let got = self.host_syscall(SYS_OPENAT, [AT_FDCWD as u64, STUB_DATA, 0, 0, 0, 0])?;
-        if got < 0 {
+        ch.send(fd)
+            .map_err(PlatformError::host("sendmsg (SCM_RIGHTS)"))?;
+        let errno = |r: i64| {
+            Errno(
+                r.checked_neg()
+                    .and_then(|e| i32::try_from(e).ok())
+                    .unwrap_or(0),
+            )
+        };
+        let got = self.host_syscall(
+            SYS_RECVMSG,
+            [
+                ch.stub_end() as u64,
+                STUB_SCRATCH,
+                fdpass::RECV_FLAGS,
+                0,
+                0,
+                0,
+            ],
+        )?;
+        if got != 1 {
             return Err(PlatformError::Inject {
                 index: 0,
                 errno: errno(got),
             });
         }
-        if got != fd as i64 {
-            let d = self.host_syscall(SYS_DUP2, [got as u64, fd as u64, 0, 0, 0, 0])?;
-            self.host_syscall(SYS_CLOSE, [got as u64, 0, 0, 0, 0, 0])?;
+        if n != fd {
+            let d = self.host_syscall(SYS_DUP2, [n as u64, fd as u64, 0, 0, 0, 0])?;
+            self.host_syscall(SYS_CLOSE, [n as u64, 0, 0, 0, 0, 0])?;
             if d < 0 {
                 return Err(PlatformError::Inject {
                     index: 1,
@@ -287,7 +328,14 @@ impl PtraceStub {
                 });
             }
         }
-        Ok(())
+        if fdpass::thread_fd_is(self.pid, self.pid, fd) {
+            Ok(())
+        } else {
+            Err(PlatformError::Host {
+                op: "adopt_fd (the passed fd is not in place)",
+                source: nix::Error::EBADF,
+            })
+        }
     }
 
     /// Read guest memory through the host (tests and debugging only).

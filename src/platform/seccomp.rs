@@ -57,6 +57,7 @@ use super::{
     PtraceStub, Regs, Stop, StubOptions,
 };
 use super::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
+use crate::host::fdpass;
 use crate::host::preempt::TICK_SIGNAL;
 use crate::host::ptrace::HostStop;
 use crate::host::seccomp_stub::{self as hs, OpEvents, StubShm, SHM_BASE, SHM_LEN};
@@ -320,7 +321,7 @@ fn sites() -> StubSites {
     }
 }
 
-fn op_sites(efd: RawFd) -> OpSites {
+fn op_sites(efd: RawFd, sock: RawFd) -> OpSites {
     let c = hs::stub_code();
     OpSites {
         wait: sc_addr(c.ip_opwait),
@@ -332,7 +333,8 @@ fn op_sites(efd: RawFd) -> OpSites {
         cmd: SHM_BASE + hs::OFF_CMD as u64,
         one: SHM_BASE + hs::OFF_ONE as u64,
         efd: efd as u32,
-        path: SHM_BASE + hs::OFF_PATH as u64,
+        sock: sock as u32,
+        msg: SHM_BASE + hs::OFF_MSG as u64,
     }
 }
 
@@ -682,40 +684,44 @@ impl SeccompStub {
 
     /// Gives the op thread the kernel's host fd `fd` at the same number (a
     /// disk hot-added in ubd=mmap mode: mappings of its pages name that
-    /// fd). One op batch, guest code not resumed: dup2 of the eventfd onto
-    /// `fd` (so the open below cannot land on it), openat of
-    /// `/proc/<umlrun>/fd/<fd>` read-only (substituted pages are never
-    /// mapped writable; the path sits in the op page, which guest code
-    /// cannot write, and the op thread's filter allows no other), dup2 of
-    /// what it returned onto `fd`, close of that. If the open fails the
-    /// batch just ends; the op thread's fd table (/proc, by the op
-    /// thread's id) then shows whether `fd` is the disk.
+    /// fd), passed over the fd channel every stub holds from birth
+    /// (`host::fdpass`, the op thread's end). umlrun queues `fd`
+    /// (SCM_RIGHTS) and writes the message header in the shared area's
+    /// first page; one op batch, guest code not resumed: recvmsg on the
+    /// channel (the fd lands at the lowest free number `n` of the op
+    /// thread's table, read from /proc first), dup2(n, fd), close(n)
+    /// (nothing more when `n` is `fd`). Every op may fail (the batch then
+    /// ends); the op thread's fd table (/proc, by the op thread's id) then
+    /// shows whether `fd` is the disk. The op thread's filter allows
+    /// recvmsg only on that socket, with that header and flags.
     pub fn adopt_fd(&mut self, fd: RawFd) -> Result<(), PlatformError> {
         self.check_alive()?;
         const SYS_CLOSE: u64 = 3;
         const SYS_DUP2: u64 = 33;
-        const SYS_OPENAT: u64 = 257;
-        const AT_FDCWD: i64 = -100;
-        let path = format!("/proc/{}/fd/{fd}\0", std::process::id());
-        if path.len() > hs::PATH_LEN || fd < 0 {
+        const SYS_RECVMSG: u64 = 47;
+        if fd < 0 {
             return Err(PlatformError::Host {
-                op: "adopt_fd (fd path)",
-                source: nix::Error::ENAMETOOLONG,
+                op: "adopt_fd",
+                source: nix::Error::EBADF,
             });
         }
-        self.shm.write(hs::OFF_PATH, path.as_bytes());
-        let efd = self.shm.read_u64(hs::OFF_EFD);
-        let fd64 = fd as u64;
-        let calls: [(u64, [u64; 6], u64); 4] = [
-            (SYS_DUP2, [efd, fd64, 0, 0, 0, 0], 0),
-            (
-                SYS_OPENAT,
-                [AT_FDCWD as u64, SHM_BASE + hs::OFF_PATH as u64, 0, 0, 0, 0],
-                hs::OPF_SAVE | hs::OPF_MAY_FAIL,
-            ),
-            (SYS_DUP2, [0, fd64, 0, 0, 0, 0], hs::OPF_ARG0_SAVED),
-            (SYS_CLOSE, [0; 6], hs::OPF_ARG0_SAVED),
-        ];
+        let ch = fdpass::channel().map_err(PlatformError::host("socketpair"))?;
+        let n = fdpass::lowest_free_fd(self.pid, self.op_tid)
+            .map_err(PlatformError::host("read /proc/PID/task/TID/fd"))?;
+        let msg = SHM_BASE + hs::OFF_MSG as u64;
+        self.shm.write(hs::OFF_MSG, &fdpass::write_msghdr(msg));
+        ch.send(fd)
+            .map_err(PlatformError::host("sendmsg (SCM_RIGHTS)"))?;
+        let may = hs::OPF_MAY_FAIL;
+        let mut calls: Vec<(u64, [u64; 6], u64)> = vec![(
+            SYS_RECVMSG,
+            [ch.stub_end() as u64, msg, fdpass::RECV_FLAGS, 0, 0, 0],
+            may,
+        )];
+        if n != fd {
+            calls.push((SYS_DUP2, [n as u64, fd as u64, 0, 0, 0, 0], may));
+            calls.push((SYS_CLOSE, [n as u64, 0, 0, 0, 0, 0], may));
+        }
         debug_assert_eq!(self.unconfirmed, 0);
         self.shm.write(hs::OFF_OPS, &encode_flagged_batch(&calls));
         self.seq = self.seq.wrapping_add(1);
@@ -725,12 +731,12 @@ impl SeccompStub {
         if self.confirm_ops().is_some() {
             return Err(PlatformError::StubGone);
         }
-        if hs::thread_fd_is(self.pid, self.op_tid, fd) {
+        if fdpass::thread_fd_is(self.pid, self.op_tid, fd) {
             Ok(())
         } else {
             Err(PlatformError::Host {
-                op: "adopt_fd (open /proc/<umlrun>/fd in the stub)",
-                source: nix::Error::EACCES,
+                op: "adopt_fd (the passed fd is not in place in the op thread)",
+                source: nix::Error::EBADF,
             })
         }
     }
@@ -845,7 +851,10 @@ fn setup(
     // The op thread: its filter, completion fd and the constant it writes
     // go in the op page first; it installs the filter itself and reports
     // ready on the eventfd.
-    let oprog = op_thread_filter(&op_sites(events.fd()));
+    let sock = fdpass::channel()
+        .map_err(PlatformError::host("socketpair"))?
+        .stub_end();
+    let oprog = op_thread_filter(&op_sites(events.fd(), sock));
     if oprog.len() > hs::OFF_OPS_END - hs::OFF_OPFILTER {
         return Err(fail("op thread filter size", oprog.len() as i64));
     }

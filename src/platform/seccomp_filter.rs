@@ -16,8 +16,11 @@
 //! The seccomp platform's op thread ([`op_thread_filter`]): only its own
 //! calls, with their arguments checked; anything else kills the stub.
 //!
-//! No open, no write to a file, no socket, no exec: whatever guest code
-//! does, it cannot make the host create or change a file.
+//! No open, no write to a file, no exec, no socket call but one
+//! non-blocking recvmsg on the fd channel's end (`host::fdpass`: how a
+//! hot-added disk's fd reaches a running stub) with one pinned header
+//! address: whatever guest code does, it cannot make the host create or
+//! change a file.
 
 /// `struct seccomp_data` offsets.
 pub(super) const NR: u32 = 0;
@@ -46,9 +49,7 @@ const SYS_FUTEX: u32 = 202;
 const SYS_WRITE: u32 = 1;
 const SYS_CLOSE: u32 = 3;
 const SYS_DUP2: u32 = 33;
-const SYS_OPENAT: u32 = 257;
-/// openat's dirfd -100 as the 64-bit register seccomp sees.
-const AT_FDCWD: u64 = -100i64 as u64;
+const SYS_RECVMSG: u32 = 47;
 const SYS_EXIT_GROUP: u32 = 231;
 const SYS_GETTIMEOFDAY: u32 = 96;
 const SYS_TIME: u32 = 201;
@@ -74,8 +75,8 @@ pub struct StubSites {
 pub struct OpSites {
     /// futex WAIT on `ctl`.
     pub wait: u64,
-    /// The op list: mmap, mprotect, munmap; openat of `path` read-only,
-    /// dup2, close.
+    /// The op list: mmap, mprotect, munmap; recvmsg on `sock` into
+    /// `msg`, dup2, close.
     pub op: u64,
     /// write(`efd`, `one`, 8).
     pub done: u64,
@@ -87,8 +88,12 @@ pub struct OpSites {
     pub cmd: u64,
     pub one: u64,
     pub efd: u32,
-    /// The one path the op list may open (in the op page).
-    pub path: u64,
+    /// The fd channel's end (`host::fdpass`): the one socket the op list
+    /// may receive from ...
+    pub sock: u32,
+    /// ... with this message header (in the shared area), flags
+    /// `host::fdpass::RECV_FLAGS`.
+    pub msg: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -317,23 +322,19 @@ pub fn op_thread_filter(s: &OpSites) -> Vec<u8> {
     arg_is(&mut a, 0, s.ctl, ALLOW);
 
     // The op list: mapping calls, and taking a hot-added disk's fd:
-    // openat(AT_FDCWD, the op page's path, O_RDONLY), dup2, close.
+    // recvmsg(sock, msg, RECV_FLAGS), dup2, close.
     a.push(Label(l_op));
-    let [p1, p2, l_maps, l_open, o1, o2] = [(); 6].map(|_| a.label());
+    let [p1, p2, l_maps, l_recv] = [(); 4].map(|_| a.label());
     a.push(Ld(NR));
-    a.push(Jeq(SYS_OPENAT, l_open, p1));
+    a.push(Jeq(SYS_RECVMSG, l_recv, p1));
     a.push(Label(p1));
     a.push(Jeq(SYS_DUP2, ALLOW, p2));
     a.push(Label(p2));
     a.push(Jeq(SYS_CLOSE, ALLOW, l_maps));
     a.push(Label(l_maps));
     op_checks(&mut a);
-    a.push(Label(l_open));
-    arg_is(&mut a, 0, AT_FDCWD, o1);
-    a.push(Label(o1));
-    arg_is(&mut a, 1, s.path, o2);
-    a.push(Label(o2));
-    arg_is(&mut a, 2, 0, ALLOW);
+    a.push(Label(l_recv));
+    recv_checks(&mut a, s.sock, s.msg);
 
     // write(efd, one, 8)
     a.push(Label(l_done));
@@ -379,9 +380,10 @@ pub fn op_thread_filter(s: &OpSites) -> Vec<u8> {
 /// before there was a filter. The injection site (`inject_site`: the end
 /// of the `syscall` where umlrun runs one host call in a stopped stub, as
 /// seccomp reports the instruction pointer) may only take a host fd
-/// for a disk hot-added in ubd=mmap mode: openat read-only, dup2, close.
+/// for a disk hot-added in ubd=mmap mode: recvmsg on the fd channel's end
+/// `sock` with the header at `msg` (the scratch page), dup2, close.
 /// Anything else, from anywhere, kills the stub.
-pub fn ptrace_stub_filter(op_site: u64, inject_site: u64) -> Vec<u8> {
+pub fn ptrace_stub_filter(op_site: u64, inject_site: u64, sock: u32, msg: u64) -> Vec<u8> {
     use Ins::*;
     let mut a = Asm {
         ins: Vec::new(),
@@ -406,7 +408,7 @@ pub fn ptrace_stub_filter(op_site: u64, inject_site: u64) -> Vec<u8> {
     a.push(Label(l_op));
     op_checks(&mut a);
     a.push(Label(l_inj));
-    inject_checks(&mut a);
+    inject_checks(&mut a, sock, msg);
     a.push(Label(l_vsys));
     let (v1, v2) = (a.label(), a.label());
     a.push(Ld(NR));
@@ -508,23 +510,32 @@ fn outside_stub_area(a: &mut Asm, ok: usize) {
     a.push(Jeq(0, ok, ok));
 }
 
-/// At the injection site: openat with flags O_RDONLY (0), dup2, close;
-/// anything else killed.
-fn inject_checks(a: &mut Asm) {
+/// At the injection site: recvmsg as [`recv_checks`] allows, dup2,
+/// close; anything else killed.
+fn inject_checks(a: &mut Asm, sock: u32, msg: u64) {
     use Ins::*;
-    let (i1, i2, i3, i_open) = (a.label(), a.label(), a.label(), a.label());
+    let (i1, i2, i_recv) = (a.label(), a.label(), a.label());
     a.push(Ld(NR));
-    a.push(Jeq(SYS_OPENAT, i_open, i1));
+    a.push(Jeq(SYS_RECVMSG, i_recv, i1));
     a.push(Label(i1));
     a.push(Jeq(SYS_DUP2, ALLOW, i2));
     a.push(Label(i2));
     a.push(Jeq(SYS_CLOSE, ALLOW, KILL));
-    a.push(Label(i_open));
-    a.push(Ld(arg_lo(2)));
-    a.push(Jeq(0, i3, KILL));
-    a.push(Label(i3));
-    a.push(Ld(arg_hi(2)));
-    a.push(Jeq(0, ALLOW, KILL));
+    a.push(Label(i_recv));
+    recv_checks(a, sock, msg);
+}
+
+/// recvmsg(`sock`, `msg`, `host::fdpass::RECV_FLAGS`), every argument in
+/// full (both halves): allowed; any other socket, header or flags
+/// killed. What the header points at seccomp cannot see: umlrun writes
+/// it right before the call, in a page only the stub itself shares.
+fn recv_checks(a: &mut Asm, sock: u32, msg: u64) {
+    let (r1, r2) = (a.label(), a.label());
+    arg_is(a, 0, sock as u64, r1);
+    a.push(Ins::Label(r1));
+    arg_is(a, 1, msg, r2);
+    a.push(Ins::Label(r2));
+    arg_is(a, 2, crate::host::fdpass::RECV_FLAGS, ALLOW);
 }
 
 /// Test helpers shared with `host_filter`'s tests.
@@ -599,7 +610,8 @@ mod tests {
             cmd: 0x7fff_fc01_0000,
             one: 0x7fff_fc01_1010,
             efd: 7,
-            path: 0x7fff_fc01_2f80,
+            sock: 9,
+            msg: 0x7fff_fc01_0000,
         }
     }
 
@@ -670,6 +682,23 @@ mod tests {
         }
     }
 
+    /// recvmsg argument sets that must kill: another socket, header or
+    /// flags, or a right low half with a wrong high half.
+    fn recv_misuses(sock: u64, msg: u64) -> Vec<[u64; 6]> {
+        let f = crate::host::fdpass::RECV_FLAGS;
+        vec![
+            [sock + 1, msg, f, 0, 0, 0],       // another fd
+            [sock | 1 << 32, msg, f, 0, 0, 0], // its high half
+            [sock, msg + 8, f, 0, 0, 0],       // another header
+            [sock, 0x40_0000, f, 0, 0, 0],     // guest memory
+            [sock, msg ^ 1 << 40, f, 0, 0, 0],
+            [sock, msg, 0, 0, 0, 0],               // blocking
+            [sock, msg, f | 0x4000_0000, 0, 0, 0], // MSG_CMSG_CLOEXEC
+            [sock, msg, f | 0x2, 0, 0, 0],         // MSG_PEEK
+            [sock, msg, f | 1 << 32, 0, 0, 0],     // high half
+        ]
+    }
+
     #[test]
     fn op_thread_allows_only_its_calls() {
         let o = op_sites();
@@ -712,21 +741,19 @@ mod tests {
         for nr in [0, 1, 2, 56, 57, 59, 257, 322] {
             assert_eq!(r(nr, o.op, [0; 6]), RET_KILL_PROCESS);
         }
-        // Taking a hot-added disk's fd: the op page's path, read-only,
-        // from the current directory; then dup2 and close.
-        let cwd = -100i64 as u64;
-        assert_eq!(r(257, o.op, [cwd, o.path, 0, 0, 0, 0]), RET_ALLOW);
-        for bad in [
-            [cwd, o.path, 2, 0, 0, 0],     // O_RDWR
-            [cwd, o.path, 0x40, 0, 0, 0],  // O_CREAT
-            [cwd, o.path + 8, 0, 0, 0, 0], // another path
-            [cwd, 0x40_0000, 0, 0, 0, 0],  // guest memory
-            [3, o.path, 0, 0, 0, 0],       // another directory
-            [cwd & 0xffff_ffff, o.path, 0, 0, 0, 0],
-        ] {
-            assert_eq!(r(257, o.op, bad), RET_KILL_PROCESS, "{bad:x?}");
+        // Taking a hot-added disk's fd: recvmsg on the channel's end with
+        // the one header and flags; then dup2 and close.
+        let f = crate::host::fdpass::RECV_FLAGS;
+        let sock = o.sock as u64;
+        assert_eq!(r(47, o.op, [sock, o.msg, f, 0, 0, 0]), RET_ALLOW);
+        for bad in recv_misuses(sock, o.msg) {
+            assert_eq!(r(47, o.op, bad), RET_KILL_PROCESS, "{bad:x?}");
         }
-        assert_eq!(r(257, o.wait, [cwd, o.path, 0, 0, 0, 0]), RET_KILL_PROCESS);
+        assert_eq!(r(47, o.wait, [sock, o.msg, f, 0, 0, 0]), RET_KILL_PROCESS);
+        assert_eq!(r(47, o.done, [sock, o.msg, f, 0, 0, 0]), RET_KILL_PROCESS);
+        // No open of any path any more.
+        let cwd = -100i64 as u64;
+        assert_eq!(r(257, o.op, [cwd, o.msg, 0, 0, 0, 0]), RET_KILL_PROCESS);
         assert_eq!(r(33, o.op, [9, 12, 0, 0, 0, 0]), RET_ALLOW);
         assert_eq!(r(3, o.op, [9, 0, 0, 0, 0, 0]), RET_ALLOW);
         assert_eq!(r(33, o.done, [9, 12, 0, 0, 0, 0]), RET_KILL_PROCESS);
@@ -752,7 +779,7 @@ mod tests {
     fn op_loop_cannot_touch_the_stub_area() {
         let s = op_sites();
         let sc = op_thread_filter(&s);
-        let pt = ptrace_stub_filter(BASE + 0x42, BASE + 0x10);
+        let pt = ptrace_stub_filter(BASE + 0x42, BASE + 0x10, 9, BASE + 0x5000);
         let x64 = AUDIT_ARCH_X86_64;
         let top = 0x7fff_ffff_f000u64;
         let cases: [(u64, u64, bool); 14] = [
@@ -794,7 +821,8 @@ mod tests {
     fn ptrace_stub_filter_allows_only_the_op_loop() {
         let site = BASE + 0x42;
         let inject = BASE + 0x10;
-        let p = ptrace_stub_filter(site, inject);
+        let (sock, msg) = (11u64, BASE + 0x5000);
+        let p = ptrace_stub_filter(site, inject, sock as u32, msg);
         let x64 = AUDIT_ARCH_X86_64;
         let r = |nr, ip, args| run(&p, &data(nr, x64, ip, args));
         assert_eq!(r(9, site, [0x1000, 0x1000, 1, 0x11, 3, 0]), RET_ALLOW);
@@ -803,9 +831,16 @@ mod tests {
         assert_eq!(r(2, site, [0; 6]), RET_KILL_PROCESS);
         assert_eq!(r(11, site + 2, [0; 6]), RET_KILL_PROCESS);
         assert_eq!(r(2, 0x40_1000, [0; 6]), RET_KILL_PROCESS);
-        // The injection site: a read-only openat, dup2 and close only.
-        assert_eq!(r(257, inject, [0, 0x1000, 0, 0, 0, 0]), RET_ALLOW);
-        assert_eq!(r(257, inject, [0, 0x1000, 2, 0, 0, 0]), RET_KILL_PROCESS);
+        // The injection site: recvmsg on the channel with the one header
+        // and flags, dup2 and close only.
+        let f = crate::host::fdpass::RECV_FLAGS;
+        assert_eq!(r(47, inject, [sock, msg, f, 0, 0, 0]), RET_ALLOW);
+        for bad in recv_misuses(sock, msg) {
+            assert_eq!(r(47, inject, bad), RET_KILL_PROCESS, "{bad:x?}");
+        }
+        assert_eq!(r(47, site, [sock, msg, f, 0, 0, 0]), RET_KILL_PROCESS);
+        assert_eq!(r(257, inject, [0, 0x1000, 0, 0, 0, 0]), RET_KILL_PROCESS);
+        assert_eq!(r(2, inject, [0x1000, 0, 0, 0, 0, 0]), RET_KILL_PROCESS);
         assert_eq!(r(33, inject, [5, 16, 0, 0, 0, 0]), RET_ALLOW);
         assert_eq!(r(3, inject, [5, 0, 0, 0, 0, 0]), RET_ALLOW);
         assert_eq!(

@@ -19,6 +19,7 @@
 //! | `STUB_BASE + SC_OFF` | the seccomp platform's signal handler and park loop (`host::seccomp_stub`; unused by ptrace stubs) |
 //! | [`STUB_DATA`] | the op list: records of 8 u64 (nr, 6 args, unused), nr 0 ends |
 //! | [`STUB_XSTATE`] | an XSAVE area for the reset gadget (3 pages) |
+//! | [`STUB_SCRATCH`] | the one stub page its own calls may write: the `recvmsg` header and buffers of a passed fd (`host::fdpass`) |
 //!
 //! The batch loop runs `rbx = STUB_DATA` onwards; it stops at the first
 //! failing syscall (rax in -4095..-1), so at the trap `rbx` points at the
@@ -61,8 +62,14 @@ pub const STUB_DATA: u64 = STUB_BASE + 0x1000;
 /// with AVX-512 that is 2.7 KiB, with AMX 11 KiB).
 pub const STUB_XSTATE: u64 = STUB_DATA + 0x1000;
 const XSTATE_ROOM: u64 = 0x3000;
+/// A page the stub may write (guest code too: nothing umlrun trusts is
+/// there): a ptrace stub's `recvmsg` of a passed fd writes its header's
+/// lengths, the data byte and the control message here. umlrun writes
+/// the header (through /proc/PID/mem) right before each use and reads
+/// nothing back.
+pub const STUB_SCRATCH: u64 = STUB_XSTATE + XSTATE_ROOM;
 /// End of the stub's own pages.
-pub const STUB_END: u64 = STUB_XSTATE + XSTATE_ROOM;
+pub const STUB_END: u64 = STUB_SCRATCH + 0x1000;
 /// End of the stub area every stub keeps to itself: the code and data
 /// pages above, then (seccomp stubs) the shared area at
 /// `host::seccomp_stub::SHM_BASE`. Guest ranges may not overlap
@@ -160,7 +167,9 @@ pub fn stub_elf() -> Vec<u8> {
     put(&mut f, 56, &2u16.to_le_bytes()); // e_phnum
                                           // Code: R+X, the whole file. Data: a read-only bss (the
                                           // op list and XSAVE pages): guest code may not write
-                                          // them; umlrun writes them through /proc/PID/mem.
+                                          // them; umlrun writes them through /proc/PID/mem. The
+                                          // spawn sets each page's protection (the scratch page
+                                          // writable) whatever the loader did.
     const PT_LOAD: u32 = 1;
     let code = phdr(PT_LOAD, 5, 0, STUB_BASE, size as u64, size as u64);
     let data = phdr(PT_LOAD, 4, 0, STUB_DATA, 0, STUB_END - STUB_DATA);

@@ -1,5 +1,5 @@
 /* A random-syscall fuzzer, run as init (pid 1) under umlrun by
- * scripts/fuzz-syscalls and tests/fuzz_syscalls.rs. It refuses to run as
+ * scripts/fuzz-syscalls and tests/hardening.rs (fuzz_syscalls_slice). It refuses to run as
  * any other pid: natively it would make random host syscalls.
  *
  * Input: one line on stdin (the console), "SEED COUNT CALLS [v]": seeds
