@@ -69,6 +69,10 @@ struct Conn {
     interest: Interest,
     host_eof: bool,
     guest_eof_sent: bool,
+    /// The host socket had nothing more to read at the last try: not
+    /// read again until the event loop says it is readable
+    /// (`net_conns_ready`), rather than a failed read per stack run.
+    host_dry: bool,
 }
 
 /// An outbound host connection still opening.
@@ -260,6 +264,7 @@ impl Kernel {
                 interest: Interest::READ,
                 host_eof: false,
                 guest_eof_sent: false,
+                host_dry: false,
             });
         }
         self.net_settle();
@@ -342,12 +347,21 @@ impl Kernel {
                         interest: Interest::READ,
                         host_eof: false,
                         guest_eof_sent: false,
+                        host_dry: false,
                     });
                 }
                 None => self.deregister_host_source(o.token),
             }
         }
         changed
+    }
+
+    /// The event loop saw a forwarded connection's host socket ready:
+    /// each is read again at the next pump.
+    pub(super) fn net_conns_ready(&mut self) {
+        for c in &mut self.net_host.conns {
+            c.host_dry = false;
+        }
     }
 
     /// Moves bytes between every forwarded connection's two sides;
@@ -388,7 +402,7 @@ impl Kernel {
         // the ring's end, then the run from its start): no bounce buffer.
         for _ in 0..2 {
             let room = s.send_capacity() - s.send_queue();
-            if !open || c.host_eof || !s.may_send() || room == 0 {
+            if !open || c.host_eof || c.host_dry || !s.may_send() || room == 0 {
                 break;
             }
             let stream = &mut c.stream;
@@ -411,11 +425,17 @@ impl Kernel {
                 }
                 // The run was filled: the host may have more.
                 Ok((asked, Ok(Some(k)))) if k == asked => moved = true,
+                // A short read: the host socket is empty for now.
                 Ok((_, Ok(Some(_)))) => {
                     moved = true;
+                    c.host_dry = true;
                     break;
                 }
-                Ok((_, Ok(None))) | Err(_) => break,
+                Ok((n, Ok(None))) => {
+                    c.host_dry = n > 0;
+                    break;
+                }
+                Err(_) => break,
                 Ok((_, Err(_))) => return (false, true),
             }
         }
