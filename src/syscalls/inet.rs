@@ -203,7 +203,11 @@ fn do_send(
         // TCP takes at most its send buffer's free room: gather no more
         // of the guest's buffer than that (a big write is not copied
         // again in full for each buffer's worth that goes).
-        let room = sf.sock.borrow().send_room(k.net()).map_or(IO_CHUNK, |r| r.max(ROOM_MIN));
+        let room = sf
+            .sock
+            .borrow()
+            .send_room(k.net())
+            .map_or(IO_CHUNK, |r| r.max(ROOM_MIN));
         let want = (total - sent).min(IO_CHUNK).min(room);
         let data = match net::gather_from(k, tid, iov, sent, want) {
             Ok(d) => d,
