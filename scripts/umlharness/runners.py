@@ -37,6 +37,9 @@ class Runner:
     # A label of its own ("before-mmap": a second umlrun binary measured
     # beside this tree's, see make_runner's binary=).
     tag: str = None
+    # umlrun only: more switches after the standard ones (measure-memory
+    # --eth: eth0=user).
+    extra: tuple = ()
 
     @property
     def label(self):
@@ -58,7 +61,7 @@ class Runner:
                 f"umid={umid}",
                 f"uml_dir={uml_dir}",
                 "con0=fd:0,fd:1",
-            ] + ([f"platform={self.platform}"] if self.platform else [])
+            ] + ([f"platform={self.platform}"] if self.platform else []) + list(self.extra)
         return [
             self.binary,
             f"ubd0={cow},{backing}",

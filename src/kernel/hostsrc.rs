@@ -109,6 +109,7 @@ impl Kernel {
             self.net_tap_ready(n);
         }
         if net_conn {
+            self.net_conns_ready();
             self.net_settle();
         }
         let resized = crate::host::signals::take_resized();

@@ -30,7 +30,7 @@ use crate::host::event_loop::{Interest, Token};
 use crate::host::netsock::{HostListener, HostStream};
 use crate::net::inet::stack::NatHandle;
 
-/// Most bytes moved per host read.
+/// Most bytes moved per host read (into the NAT socket's send ring).
 const CHUNK: usize = 64 << 10;
 /// How long opening an outbound connection on the host may take before
 /// the guest's connect fails with ETIMEDOUT: a backstop, the host's own
@@ -69,6 +69,10 @@ struct Conn {
     interest: Interest,
     host_eof: bool,
     guest_eof_sent: bool,
+    /// The host socket had nothing more to read at the last try: not
+    /// read again until the event loop says it is readable
+    /// (`net_conns_ready`), rather than a failed read per stack run.
+    host_dry: bool,
 }
 
 /// An outbound host connection still opening.
@@ -260,6 +264,7 @@ impl Kernel {
                 interest: Interest::READ,
                 host_eof: false,
                 guest_eof_sent: false,
+                host_dry: false,
             });
         }
         self.net_settle();
@@ -342,12 +347,21 @@ impl Kernel {
                         interest: Interest::READ,
                         host_eof: false,
                         guest_eof_sent: false,
+                        host_dry: false,
                     });
                 }
                 None => self.deregister_host_source(o.token),
             }
         }
         changed
+    }
+
+    /// The event loop saw a forwarded connection's host socket ready:
+    /// each is read again at the next pump.
+    pub(super) fn net_conns_ready(&mut self) {
+        for c in &mut self.net_host.conns {
+            c.host_dry = false;
+        }
     }
 
     /// Moves bytes between every forwarded connection's two sides;
@@ -358,9 +372,8 @@ impl Kernel {
         }
         let mut conns = std::mem::take(&mut self.net_host.conns);
         let mut moved = false;
-        let mut buf = vec![0u8; CHUNK];
         conns.retain_mut(|c| {
-            let (keep, m) = self.pump_one(c, &mut buf);
+            let (keep, m) = self.pump_one(c);
             moved |= m;
             if !keep {
                 self.deregister_host_source(c.token);
@@ -374,7 +387,7 @@ impl Kernel {
     }
 
     /// One connection: (keep it, anything moved).
-    fn pump_one(&mut self, c: &mut Conn, buf: &mut [u8]) -> (bool, bool) {
+    fn pump_one(&mut self, c: &mut Conn) -> (bool, bool) {
         let Some(st) = self.inet.as_mut() else {
             return (false, false);
         };
@@ -385,21 +398,45 @@ impl Kernel {
         let state = s.state();
         let open = !matches!(state, State::Listen | State::SynSent | State::SynReceived);
         // host -> guest
-        let room = s.send_capacity() - s.send_queue();
-        if open && !c.host_eof && s.may_send() && room > 0 {
-            let n = room.min(buf.len());
-            match c.stream.read(&mut buf[..n]) {
-                Ok(Some(0)) => {
+        // Read straight into the socket's send ring (its free run up to
+        // the ring's end, then the run from its start): no bounce buffer.
+        for _ in 0..2 {
+            let room = s.send_capacity() - s.send_queue();
+            if !open || c.host_eof || c.host_dry || !s.may_send() || room == 0 {
+                break;
+            }
+            let stream = &mut c.stream;
+            let r = s.send(|free| {
+                let n = free.len().min(CHUNK);
+                if n == 0 {
+                    return (0, (0, Ok(None)));
+                }
+                match stream.read(&mut free[..n]) {
+                    Ok(Some(k)) => (k, (n, Ok(Some(k)))),
+                    other => (0, (n, other)),
+                }
+            });
+            match r {
+                Ok((_, Ok(Some(0)))) => {
                     c.host_eof = true;
                     s.close();
                     moved = true;
+                    break;
                 }
-                Ok(Some(n)) => {
-                    let _ = s.send_slice(&buf[..n]);
+                // The run was filled: the host may have more.
+                Ok((asked, Ok(Some(k)))) if k == asked => moved = true,
+                // A short read: the host socket is empty for now.
+                Ok((_, Ok(Some(_)))) => {
                     moved = true;
+                    c.host_dry = true;
+                    break;
                 }
-                Ok(None) => {}
-                Err(_) => return (false, true),
+                Ok((n, Ok(None))) => {
+                    c.host_dry = n > 0;
+                    break;
+                }
+                Err(_) => break,
+                Ok((_, Err(_))) => return (false, true),
             }
         }
         // guest -> host

@@ -33,6 +33,10 @@ const IPPROTO_MAX: i32 = 263;
 
 /// Most bytes one send or receive moves (the rest is a short count).
 const IO_CHUNK: usize = 1 << 20;
+/// The least a TCP send gathers when its buffer is full now, or a TCP
+/// receive makes room for when nothing is queued (the stack run after it
+/// may free room or bring bytes: `Kernel::net_io`): a smallest buffer's worth.
+const ROOM_MIN: usize = 64 << 10;
 /// sizeof(struct tcp_info) as Linux 6.x reports it.
 const TCP_INFO_LEN: usize = 232;
 
@@ -196,7 +200,15 @@ fn do_send(
         0
     };
     loop {
-        let want = (total - sent).min(IO_CHUNK);
+        // TCP takes at most its send buffer's free room: gather no more
+        // of the guest's buffer than that (a big write is not copied
+        // again in full for each buffer's worth that goes).
+        let room = sf
+            .sock
+            .borrow()
+            .send_room(k.net())
+            .map_or(IO_CHUNK, |r| r.max(ROOM_MIN));
+        let want = (total - sent).min(IO_CHUNK).min(room);
         let data = match net::gather_from(k, tid, iov, sent, want) {
             Ok(d) => d,
             Err(_) if sent > 0 => return Ok(Some(sent)),
@@ -281,7 +293,16 @@ fn do_recv(
     };
     let mut last = None;
     loop {
-        let mut buf = vec![0u8; (total - done).min(IO_CHUNK)];
+        // A TCP read takes at most what is queued (or, if nothing is
+        // yet, what the stack run after it may bring): the buffer is no
+        // bigger than that.
+        let cap = if tcp && !peek {
+            let waiting = sf.sock.borrow().recv_waiting(k.net());
+            waiting.map_or(IO_CHUNK, |w| w.max(ROOM_MIN))
+        } else {
+            IO_CHUNK
+        };
+        let mut buf = vec![0u8; (total - done).min(IO_CHUNK).min(cap)];
         let r = k.net_io(sf, |k| {
             let mut s = sf.sock.borrow_mut();
             if waitall && peek && !s.has_all(k.net(), buf.len()) {

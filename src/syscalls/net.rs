@@ -215,6 +215,10 @@ pub(crate) fn gather_from(
         }
         let n = (len - skip).min(want - data.len());
         let at = base.checked_add(skip as u64).ok_or(Errno::EFAULT)?;
+        if data.is_empty() && n == want {
+            // One piece holds it all (the usual write): no second copy.
+            return k.read_user_vec(tid, at, n);
+        }
         data.extend(k.read_user_vec(tid, at, n)?);
         skip = 0;
     }

@@ -351,6 +351,25 @@ impl InetSocket {
         }
     }
 
+    /// A connected TCP socket's free send room now (None: not one).
+    pub fn send_room(&self, st: &mut NetStack) -> Option<usize> {
+        match self.conn {
+            Conn::Tcp { h, .. } => {
+                let s = st.tcp(h);
+                Some(s.send_capacity().saturating_sub(s.send_queue()))
+            }
+            _ => None,
+        }
+    }
+
+    /// A connected TCP socket's received bytes waiting now (None: not one).
+    pub fn recv_waiting(&self, st: &mut NetStack) -> Option<usize> {
+        match self.conn {
+            Conn::Tcp { h, .. } => Some(st.tcp(h).recv_queue()),
+            _ => None,
+        }
+    }
+
     /// Bytes queued both ways (the guest memory they are charged as).
     pub fn queued(&self, st: &mut NetStack) -> usize {
         let (rx, tx) = self.queues(st);

@@ -337,11 +337,13 @@ impl NetStack {
         } else {
             packet::PACKET_OTHERHOST
         };
-        self.tap(Frame {
-            ifindex,
-            pkttype,
-            bytes: f.to_vec(),
-        });
+        if self.taps {
+            self.tap(Frame {
+                ifindex,
+                pkttype,
+                bytes: f.to_vec(),
+            });
+        }
         if let Rx::Ip(p) = rx {
             self.note_icmp_error(&p);
             if !self.dev.deliver(p) {
@@ -361,12 +363,14 @@ impl NetStack {
             Some(l) => l.out.drain(..).collect(),
             None => return Vec::new(),
         };
-        for f in &out {
-            self.tap(Frame {
-                ifindex,
-                pkttype: packet::PACKET_OUTGOING,
-                bytes: f.clone(),
-            });
+        if self.taps {
+            for f in &out {
+                self.tap(Frame {
+                    ifindex,
+                    pkttype: packet::PACKET_OUTGOING,
+                    bytes: f.clone(),
+                });
+            }
         }
         out
     }
@@ -709,7 +713,7 @@ impl NetStack {
         let ifindex = e.ifindex();
         self.note_icmp_error(&p);
         let len = p.len() as u64;
-        self.tap(Frame::ipv4(ifindex, &p, false));
+        self.tap_ipv4(ifindex, &p, false);
         let ok = self.dev.deliver(p);
         let s = &mut self.eths[i].stats;
         if ok {
@@ -719,6 +723,15 @@ impl NetStack {
             s.rx_dropped += 1;
         }
         ok
+    }
+
+    /// Keeps an IPv4 packet of an ethN as a frame for the packet sockets,
+    /// if there are any: the frame (a copy of the packet) is built only
+    /// then, never on the data path of a guest without packet sockets.
+    fn tap_ipv4(&mut self, ifindex: i32, p: &[u8], outgoing: bool) {
+        if self.taps && self.frames.len() < FRAMES_MAX {
+            self.frames.push(Frame::ipv4(ifindex, p, outgoing));
+        }
     }
 
     /// Keeps a frame for the packet sockets, if there are any.
@@ -922,7 +935,7 @@ impl NetStack {
             match routed.or_else(|| self.eths.iter().position(|e| e.cfg.up)) {
                 Some(i) if self.eths[i].ether.is_some() => self.ether_out(i, p),
                 Some(i) => {
-                    self.tap(Frame::ipv4(self.eths[i].ifindex(), &p, true));
+                    self.tap_ipv4(self.eths[i].ifindex(), &p, true);
                     self.eth_out(i, p);
                 }
                 None => self.lo.tx_dropped += 1,
