@@ -436,7 +436,10 @@ fn do_read(k: &mut Kernel, tid: Pid, fd: i32, buf: u64, len: usize, pos: Option<
     let total = len.min(READ_MAX);
     let mut done = 0usize;
     loop {
-        let want = (total - done).min(IO_MAX);
+        let mut want = (total - done).min(IO_MAX);
+        if let Some(n) = ops.read_size(k) {
+            want = want.min(n);
+        }
         let mut data = vec![0u8; want];
         let r = k.file_read(tid, &f, &mut data, pos.map(|p| p + done as u64));
         match r {

@@ -327,15 +327,20 @@ fn do_send(
     let creds = UnixSocket::creds_for(&s, target.as_ref(), ctl.creds, me);
     let mut sent = done;
     loop {
-        let want = (total - sent).min(IO_CHUNK);
+        // A stream takes at most what is left of its SO_SNDBUF: only that
+        // much is copied out of the guest (at least a byte, so a full
+        // buffer still answers "would block").
+        let room = UnixSocket::stream_room(&s).unwrap_or(usize::MAX).max(1);
+        let want = (total - sent).min(IO_CHUNK).min(room);
         let data = match gather_from(k, tid, &req.iov, sent, want) {
             Ok(d) => d,
             Err(_) if sent > 0 => return Ok(Some(sent)),
             Err(e) => return Err(e),
         };
-        let r = UnixSocket::send(
+        let len = data.len();
+        let r = UnixSocket::send_owned(
             &s,
-            &data,
+            data,
             std::mem::take(&mut rights),
             creds,
             target.as_ref(),
@@ -347,7 +352,7 @@ fn do_send(
                 if !whole || sent >= total {
                     return Ok(Some(sent));
                 }
-                if n < data.len() {
+                if n < len {
                     k.task_mut(tid)?.sock_sleep.done = sent;
                     return Ok(None);
                 }
@@ -409,7 +414,13 @@ fn do_recv(
         0
     };
     let got = loop {
-        let mut buf = vec![0u8; (total - done).min(IO_CHUNK)];
+        // What is queued bounds what a read gets, except a peek or
+        // non-blocking MSG_WAITALL, which needs the whole request there.
+        let mut cap = (total - done).min(IO_CHUNK);
+        if !(waitall && !gradual) {
+            cap = cap.min(s.borrow().read_size());
+        }
+        let mut buf = vec![0u8; cap];
         let r = UnixSocket::recv(&s, &mut buf, peek, waitall && !gradual, nonblock);
         unix_wake(k);
         let got = match r {
