@@ -253,6 +253,23 @@ impl AddressSpace {
         })
     }
 
+    /// As `read_user`, appending the `len` bytes at `addr` to `out`; on a
+    /// bad page the bytes before it are appended and EFAULT returned.
+    pub fn read_user_append(
+        &mut self,
+        addr: GuestVirt,
+        len: usize,
+        out: &mut Vec<u8>,
+        anon: &mut FrameRefs,
+    ) -> KResult<()> {
+        let (pieces, r) = self.resolve_range(addr, len, false, anon);
+        anon.physmem().append_pieces(&pieces, out);
+        r.map_err(|e| match e {
+            FaultError::Oom => Errno::ENOMEM,
+            _ => Errno::EFAULT,
+        })
+    }
+
     /// Copies `data` into guest memory at `addr` (copy_to_user), breaking
     /// copy-on-write like a guest write would; one physmem lock for the
     /// copy, as `read_user`.

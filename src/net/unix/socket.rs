@@ -58,6 +58,22 @@ pub const EPOLLWRBAND: u32 = 0x200;
 pub const EPOLLRDHUP: u32 = 0x2000;
 
 pub type SockRef<R> = Rc<RefCell<UnixSocket<R>>>;
+
+/// Where a receive puts the bytes: a buffer, or pieces taken out of the
+/// queue (at most this many bytes).
+enum Dest<'a> {
+    Buf(&'a mut [u8]),
+    Take(usize, &'a mut Vec<(Vec<u8>, usize)>),
+}
+
+impl Dest<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Dest::Buf(b) => b.len(),
+            Dest::Take(max, _) => *max,
+        }
+    }
+}
 type SockWeak<R> = Weak<RefCell<UnixSocket<R>>>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -873,6 +889,30 @@ impl<R: Clone> UnixSocket<R> {
         waitall: bool,
         nonblock: bool,
     ) -> KResult<Got<R>> {
+        Self::recv_into(s, Dest::Buf(buf), peek, waitall, nonblock)
+    }
+
+    /// `recv` of at most `max` bytes taken out of the queue (no peek):
+    /// the pieces go on `out` as `RecvQueue::take_stream` gives them (a
+    /// record is one piece), for the caller to copy to the reader with
+    /// no buffer in between.
+    pub fn recv_take(
+        s: &SockRef<R>,
+        max: usize,
+        out: &mut Vec<(Vec<u8>, usize)>,
+        waitall: bool,
+        nonblock: bool,
+    ) -> KResult<Got<R>> {
+        Self::recv_into(s, Dest::Take(max, out), false, waitall, nonblock)
+    }
+
+    fn recv_into(
+        s: &SockRef<R>,
+        dest: Dest<'_>,
+        peek: bool,
+        waitall: bool,
+        nonblock: bool,
+    ) -> KResult<Got<R>> {
         let (got, peer) = {
             let mut me = s.borrow_mut();
             match me.kind {
@@ -904,13 +944,24 @@ impl<R: Clone> UnixSocket<R> {
                 if waitall
                     && !nonblock
                     && me.shutdown & RCV_SHUTDOWN == 0
-                    && !me.queue.stream_has(buf.len(), passcred)
+                    && !me.queue.stream_has(dest.len(), passcred)
                 {
                     return Err(Errno::EAGAIN);
                 }
-                me.queue.read_stream(buf, peek, passcred)
+                match dest {
+                    Dest::Buf(buf) => me.queue.read_stream(buf, peek, passcred),
+                    Dest::Take(max, out) => me.queue.take_stream(max, passcred, out),
+                }
             } else {
-                let got = me.queue.read_record(buf, peek);
+                let got = match dest {
+                    Dest::Buf(buf) => me.queue.read_record(buf, peek),
+                    Dest::Take(max, out) => {
+                        let mut buf = vec![0u8; max.min(me.queue.first_len())];
+                        let got = me.queue.read_record(&mut buf, peek);
+                        out.push((buf, 0));
+                        got
+                    }
+                };
                 if !peek {
                     me.wake_peer_waiters(EV_OUT);
                 }
