@@ -122,7 +122,14 @@ pub(super) trait SockCalls: Sync {
     }
     /// read(2) into `len` bytes at `buf`, if the family makes it a
     /// receive (None: the file's own read serves).
-    fn read(&self, _k: &mut Kernel, _tid: Pid, _s: &Sock, _buf: u64, _len: usize) -> Option<SysResult> {
+    fn read(
+        &self,
+        _k: &mut Kernel,
+        _tid: Pid,
+        _s: &Sock,
+        _buf: u64,
+        _len: usize,
+    ) -> Option<SysResult> {
         None
     }
 }
