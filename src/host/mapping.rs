@@ -206,6 +206,32 @@ impl SharedMapping {
         Ok(())
     }
 
+    /// Appends the `len` bytes at `offset` to `out`: `read_at` without
+    /// zeroing a buffer first (guest memory copied into a socket queue).
+    pub fn append_to(
+        &self,
+        offset: usize,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), MappingError> {
+        self.check(offset, len)?;
+        out.reserve(len);
+        let at = out.len();
+        // SAFETY: the source range is inside the live mapping (checked
+        // above, as in `read_at`); the destination is `len` bytes of
+        // `out`'s spare capacity (reserved above, a distinct allocation),
+        // all written by the copy before `set_len` counts them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.base.as_ptr().add(offset),
+                out.as_mut_ptr().add(at),
+                len,
+            );
+            out.set_len(at + len);
+        }
+        Ok(())
+    }
+
     /// Copies `data` into the view at `offset`; refused on read-only pages.
     pub fn write_at(&mut self, offset: usize, data: &[u8]) -> Result<(), MappingError> {
         self.check(offset, data.len())?;

@@ -400,12 +400,43 @@ impl Kernel {
     }
 
     pub fn read_user_vec(&mut self, tid: Pid, addr: u64, len: usize) -> KResult<Vec<u8>> {
+        let mut v = Vec::new();
+        self.read_user_append(tid, addr, len, &mut v)?;
+        Ok(v)
+    }
+
+    /// copy_from_user appending `len` bytes at `addr` to `out` (no zeroed
+    /// buffer first; gathering iovecs builds one vector). On an error
+    /// `out` is as it was.
+    pub fn read_user_append(
+        &mut self,
+        tid: Pid,
+        addr: u64,
+        len: usize,
+        out: &mut Vec<u8>,
+    ) -> KResult<()> {
         if len > 64 << 20 {
             return Err(Errno::EINVAL);
         }
-        let mut v = vec![0u8; len];
-        self.read_user(tid, addr, &mut v)?;
-        Ok(v)
+        let start = out.len();
+        loop {
+            let id = self.task(tid)?.mm;
+            let mm = self.mms.get_mut(&id).ok_or(Errno::EFAULT)?;
+            let r = mm
+                .aspace
+                .read_user_append(GuestVirt(addr), len, out, &mut self.frames);
+            if r.is_err() {
+                out.truncate(start);
+            }
+            match r {
+                Err(Errno::ENOMEM) => {
+                    if !self.out_of_memory(tid, true) {
+                        return Err(Errno::EFAULT);
+                    }
+                }
+                r => return r,
+            }
+        }
     }
 
     pub fn read_u64(&mut self, tid: Pid, addr: u64) -> KResult<u64> {

@@ -253,6 +253,23 @@ impl AddressSpace {
         })
     }
 
+    /// As `read_user`, appending the `len` bytes at `addr` to `out`; on a
+    /// bad page the bytes before it are appended and EFAULT returned.
+    pub fn read_user_append(
+        &mut self,
+        addr: GuestVirt,
+        len: usize,
+        out: &mut Vec<u8>,
+        anon: &mut FrameRefs,
+    ) -> KResult<()> {
+        let (pieces, r) = self.resolve_range(addr, len, false, anon);
+        anon.physmem().append_pieces(&pieces, out);
+        r.map_err(|e| match e {
+            FaultError::Oom => Errno::ENOMEM,
+            _ => Errno::EFAULT,
+        })
+    }
+
     /// Copies `data` into guest memory at `addr` (copy_to_user), breaking
     /// copy-on-write like a guest write would; one physmem lock for the
     /// copy, as `read_user`.
@@ -286,6 +303,9 @@ impl AddressSpace {
     ) -> (Vec<Piece>, Result<(), FaultError>) {
         let mut pieces = Vec::with_capacity(len / PAGE as usize + 2);
         let mut done = 0usize;
+        // The VMA that allows this access around the last page, so a
+        // long copy looks it up once, not per page.
+        let mut allowed: Option<(u64, u64)> = None;
         while done < len {
             let Some(a) = addr.checked_add(done as u64) else {
                 return (pieces, Err(FaultError::Segv { accerr: false }));
@@ -293,13 +313,39 @@ impl AddressSpace {
             let page = a.page();
             let off = a.page_offset();
             let n = (PAGE as usize - off).min(len - done);
-            match self.resolve(page, write, anon) {
+            let at_hand = self.mapped_frame(page, write, &mut allowed, anon);
+            match at_hand.map_or_else(|| self.resolve(page, write, anon), Ok) {
                 Ok(f) => pieces.push((f, off, n)),
                 Err(e) => return (pieces, Err(e)),
             }
             done += n;
         }
         (pieces, Ok(()))
+    }
+
+    /// `resolve`'s answer when it has nothing to do: a VMA allowing the
+    /// access (cached in `allowed` as its range), a PTE allowing it and
+    /// a frame in memory. None: `resolve` must run (a fault to serve, or
+    /// an error to give).
+    fn mapped_frame(
+        &self,
+        page: u64,
+        write: bool,
+        allowed: &mut Option<(u64, u64)>,
+        anon: &FrameRefs,
+    ) -> Option<Frame> {
+        if !allowed.is_some_and(|(lo, hi)| (lo..hi).contains(&page)) {
+            let vma = self.find_vma(GuestVirt(page))?;
+            if (write && vma.prot & PROT_WRITE == 0) || vma.prot == PROT_NONE {
+                return None;
+            }
+            *allowed = Some((vma.start.get(), vma.end.get()));
+        }
+        let pte = self.pte(page)?;
+        if write && !pte.writable {
+            return None;
+        }
+        (!anon.swap.borrow().is_swapped(pte.frame)).then_some(pte.frame)
     }
 
     /// Writes into guest memory regardless of the VMA's protection (the

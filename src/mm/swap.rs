@@ -356,7 +356,8 @@ impl SwapSpace {
     }
 
     pub fn is_swapped(&self, f: Frame) -> bool {
-        self.out.contains_key(&f)
+        // Nothing swapped out (the usual case) costs no hashing.
+        !self.out.is_empty() && self.out.contains_key(&f)
     }
 
     /// Writes a page's contents to a free slot and records it for `f`.

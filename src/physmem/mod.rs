@@ -258,6 +258,25 @@ impl PhysMem {
         );
     }
 
+    /// As `read_pieces`, appending the bytes to `out` (no zeroed buffer
+    /// to fill first).
+    pub fn append_pieces(&self, pieces: &[Piece], out: &mut Vec<u8>) {
+        let inner = self.inner.lock();
+        out.reserve(pieces.iter().map(|p| p.2).sum());
+        for &(f, offset, len) in pieces {
+            let at = self.byte_offset(f, offset, len).unwrap_or_else(|e| {
+                panic!(
+                    "physmem::append_pieces of frame {} at {offset}+{len}: {e}",
+                    f.0
+                )
+            });
+            if let Err(e) = inner.view.append_to(at, len, out) {
+                log::error!("physmem: read of frame {} failed: {e}", f.0);
+                out.resize(out.len() + len, 0);
+            }
+        }
+    }
+
     /// Copies `data` into several frames under one lock, in order; stops
     /// at the first frame that refuses (substituted read-only), after
     /// writing the ones before it.

@@ -430,13 +430,22 @@ fn do_read(k: &mut Kernel, tid: Pid, fd: i32, buf: u64, len: usize, pos: Option<
     if let Err(e) = ops.job_control(k, tid, TtyAccess::Read) {
         return open_result(k, tid, Err(e));
     }
+    // A socket whose family makes read(2) a receive (AF_UNIX).
+    if pos.is_none() {
+        if let Some(r) = super::sockcall::sock_read(k, tid, &f, buf, len.min(IO_MAX)) {
+            return r;
+        }
+    }
     // Files and memory devices fill the whole request, in chunks; pipes
     // and terminals return what is there.
     let chunked = ops.fills_request();
     let total = len.min(READ_MAX);
     let mut done = 0usize;
     loop {
-        let want = (total - done).min(IO_MAX);
+        let mut want = (total - done).min(IO_MAX);
+        if let Some(n) = ops.read_size(k) {
+            want = want.min(n);
+        }
         let mut data = vec![0u8; want];
         let r = k.file_read(tid, &f, &mut data, pos.map(|p| p + done as u64));
         match r {

@@ -215,11 +215,7 @@ pub(crate) fn gather_from(
         }
         let n = (len - skip).min(want - data.len());
         let at = base.checked_add(skip as u64).ok_or(Errno::EFAULT)?;
-        if data.is_empty() && n == want {
-            // One piece holds it all (the usual write): no second copy.
-            return k.read_user_vec(tid, at, n);
-        }
-        data.extend(k.read_user_vec(tid, at, n)?);
+        k.read_user_append(tid, at, n, &mut data)?;
         skip = 0;
     }
     Ok(data)
@@ -264,6 +260,16 @@ fn sock_write(k: &mut Kernel, tid: Pid, s: &Sock, iov: Vec<(u64, usize)>) -> Sys
     match would_block(k, tid, s, true, r)? {
         Ok(n) => ok(n as i64),
         Err(o) => timed(k, tid, s, true, o),
+    }
+}
+
+/// read(2) on an AF_UNIX socket: a receive with no flags and no
+/// control buffer (descriptors that came are closed, as Linux).
+fn sock_read(k: &mut Kernel, tid: Pid, s: &Sock, buf: u64, len: usize) -> SysResult {
+    let r = do_recv(k, tid, s, &[(buf, len)], 0, 0);
+    match would_block(k, tid, s, false, r)? {
+        Ok(out) => ok(out.ret as i64),
+        Err(o) => timed(k, tid, s, false, o),
     }
 }
 
@@ -331,15 +337,20 @@ fn do_send(
     let creds = UnixSocket::creds_for(&s, target.as_ref(), ctl.creds, me);
     let mut sent = done;
     loop {
-        let want = (total - sent).min(IO_CHUNK);
+        // A stream takes at most what is left of its SO_SNDBUF: only that
+        // much is copied out of the guest (at least a byte, so a full
+        // buffer still answers "would block").
+        let room = UnixSocket::stream_room(&s).unwrap_or(usize::MAX).max(1);
+        let want = (total - sent).min(IO_CHUNK).min(room);
         let data = match gather_from(k, tid, &req.iov, sent, want) {
             Ok(d) => d,
             Err(_) if sent > 0 => return Ok(Some(sent)),
             Err(e) => return Err(e),
         };
-        let r = UnixSocket::send(
+        let len = data.len();
+        let r = UnixSocket::send_owned(
             &s,
-            &data,
+            data,
             std::mem::take(&mut rights),
             creds,
             target.as_ref(),
@@ -351,7 +362,7 @@ fn do_send(
                 if !whole || sent >= total {
                     return Ok(Some(sent));
                 }
-                if n < data.len() {
+                if n < len {
                     k.task_mut(tid)?.sock_sleep.done = sent;
                     return Ok(None);
                 }
@@ -413,8 +424,28 @@ fn do_recv(
         0
     };
     let got = loop {
-        let mut buf = vec![0u8; (total - done).min(IO_CHUNK)];
-        let r = UnixSocket::recv(&s, &mut buf, peek, waitall && !gradual, nonblock);
+        let want = (total - done).min(IO_CHUNK);
+        // A receive takes the queued bytes out of the queue and copies
+        // them straight to the reader; a peek copies them into a buffer
+        // cut to what is queued (but for MSG_WAITALL, whose request must
+        // be there whole).
+        let mut pieces = Vec::new();
+        let r = if peek {
+            let cap = if waitall {
+                want
+            } else {
+                want.min(s.borrow().read_size())
+            };
+            let mut buf = vec![0u8; cap];
+            let r = UnixSocket::recv(&s, &mut buf, true, waitall, nonblock);
+            if let Ok(g) = &r {
+                buf.truncate(g.n);
+                pieces.push((buf, 0));
+            }
+            r
+        } else {
+            UnixSocket::recv_take(&s, want, &mut pieces, waitall && !gradual, nonblock)
+        };
         unix_wake(k);
         let got = match r {
             Ok(g) => g,
@@ -427,10 +458,15 @@ fn do_recv(
             Err(_) if done > 0 => break None,
             Err(e) => return Err(e),
         };
-        if let Err(e) = scatter_to(k, tid, iov, done, &buf[..got.n]) {
-            release_rights(k, got.rights);
-            return Err(e);
+        let mut at = done;
+        for (bytes, from) in &pieces {
+            if let Err(e) = scatter_to(k, tid, iov, at, &bytes[*from..]) {
+                release_rights(k, got.rights);
+                return Err(e);
+            }
+            at += bytes.len() - from;
         }
+        debug_assert_eq!(at - done, got.n);
         done += got.n;
         if !gradual || got.n == 0 || done >= total || !got.rights.is_empty() {
             break Some(got);
@@ -1052,5 +1088,9 @@ impl SockCalls for Unix {
         iov: Vec<(u64, usize)>,
     ) -> Option<SysResult> {
         Some(sock_write(k, tid, s, iov))
+    }
+
+    fn read(&self, k: &mut Kernel, tid: Pid, s: &Sock, buf: u64, len: usize) -> Option<SysResult> {
+        Some(sock_read(k, tid, s, buf, len))
     }
 }

@@ -120,6 +120,18 @@ pub(super) trait SockCalls: Sync {
     ) -> Option<SysResult> {
         None
     }
+    /// read(2) into `len` bytes at `buf`, if the family makes it a
+    /// receive (None: the file's own read serves).
+    fn read(
+        &self,
+        _k: &mut Kernel,
+        _tid: Pid,
+        _s: &Sock,
+        _buf: u64,
+        _len: usize,
+    ) -> Option<SysResult> {
+        None
+    }
 }
 
 const AF_UNIX: u32 = crate::net::AF_UNIX as u32;
@@ -324,6 +336,20 @@ pub fn sys_recvmmsg(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 /// write(2)/writev(2) on `f`: a send if it is a socket whose family makes
 /// writes sends (AF_UNIX, inet), of the iovecs `iov` gives; None for any
 /// other file (its own write serves).
+/// read(2) on a socket whose family makes it a receive (AF_UNIX: the
+/// queued bytes go straight to the reader); None for other files.
+pub(super) fn sock_read(
+    k: &mut Kernel,
+    tid: Pid,
+    f: &OpenFileRef,
+    buf: u64,
+    len: usize,
+) -> Option<SysResult> {
+    let ops = ops_of(f);
+    let kind = ops.sock_kind()?;
+    calls_of(kind).read(k, tid, &(f.clone(), ops), buf, len)
+}
+
 pub(super) fn sock_write(
     k: &mut Kernel,
     tid: Pid,

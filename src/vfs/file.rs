@@ -106,6 +106,14 @@ pub trait FileDescription {
         false
     }
 
+    /// The most a read could return now, when the file knows (a socket:
+    /// the bytes queued, at least 1): read(2) cuts its buffer to it, so a
+    /// 1 MiB read of a socket holding 200 kB allocates 200 kB, and one
+    /// that will wait allocates nothing much. None: no such bound.
+    fn read_size(&self, _k: &Kernel) -> Option<usize> {
+        None
+    }
+
     /// A blocking write(2) sleeps until it wrote every byte (pipes, fifos,
     /// stream sockets), returning a short count only when a signal or an
     /// error cuts it short; others return what one call took.

@@ -163,6 +163,10 @@ impl FileDescription for SocketFile {
         self.kind() == SockType::Stream
     }
 
+    fn read_size(&self, _k: &Kernel) -> Option<usize> {
+        Some(self.sock.borrow().read_size())
+    }
+
     fn poll(&self, _k: &mut Kernel) -> u32 {
         UnixSocket::poll(&self.sock)
     }

@@ -172,6 +172,57 @@ impl<R: Clone> RecvQueue<R> {
         Some(got)
     }
 
+    /// A stream read of at most `max` bytes that takes them out of the
+    /// queue instead of copying them into a buffer: each piece pushed on
+    /// `out` is (bytes, offset of the first unread one). A message read
+    /// to its end gives its own buffer, one read in part a copy of that
+    /// part. Stops where `read_stream` stops (None if the queue is
+    /// empty); never a peek.
+    pub fn take_stream(
+        &mut self,
+        max: usize,
+        passcred: bool,
+        out: &mut Vec<(Vec<u8>, usize)>,
+    ) -> Option<Got<R>> {
+        let first = self.msgs.front()?;
+        let mut got = Got {
+            n: 0,
+            full: 0,
+            truncated: false,
+            rights: Vec::new(),
+            creds: first.creds,
+            stamp: first.stamp,
+            from: first.from.clone(),
+        };
+        while got.n < max {
+            let Some(m) = self.msgs.front_mut() else {
+                break;
+            };
+            if got.n > 0 && passcred && m.creds != got.creds {
+                break;
+            }
+            let chunk = m.unread().min(max - got.n);
+            let had_rights = !m.rights.is_empty();
+            got.rights.append(&mut m.rights);
+            got.n += chunk;
+            self.bytes -= chunk;
+            if chunk < m.unread() {
+                out.push((m.data[m.consumed..m.consumed + chunk].to_vec(), 0));
+                m.consumed += chunk;
+                break;
+            }
+            let m = self.msgs.pop_front().expect("front");
+            if chunk > 0 {
+                out.push((m.data, m.consumed));
+            }
+            if had_rights {
+                break;
+            }
+        }
+        got.full = got.n;
+        Some(got)
+    }
+
     /// One record into `buf` (None if the queue is empty).
     pub fn read_record(&mut self, buf: &mut [u8], peek: bool) -> Option<Got<R>> {
         let m = self.msgs.front()?;
@@ -255,6 +306,27 @@ mod tests {
             q.read_stream(&mut b, false, false).unwrap().rights,
             Vec::<u32>::new()
         );
+    }
+
+    #[test]
+    fn taking_moves_whole_messages_and_copies_parts() {
+        let mut q = RecvQueue::default();
+        q.push(msg(b"abc", &[], None));
+        q.push(msg(b"defg", &[5], None));
+        q.push(msg(b"hi", &[], None));
+        let mut out = Vec::new();
+        let g = q.take_stream(2, false, &mut out).unwrap();
+        assert_eq!((g.n, out.clone()), (2, vec![(b"ab".to_vec(), 0)]));
+        out.clear();
+        // The rest of "abc" is its own buffer from offset 2; the read
+        // stops after the message with descriptors, as read_stream.
+        let g = q.take_stream(100, false, &mut out).unwrap();
+        assert_eq!((g.n, g.rights), (5, vec![5]));
+        assert_eq!(out, vec![(b"abc".to_vec(), 2), (b"defg".to_vec(), 0)]);
+        assert_eq!(q.bytes(), 2);
+        out.clear();
+        assert_eq!(q.take_stream(100, false, &mut out).unwrap().n, 2);
+        assert!(q.take_stream(100, false, &mut out).is_none());
     }
 
     #[test]

@@ -58,6 +58,22 @@ pub const EPOLLWRBAND: u32 = 0x200;
 pub const EPOLLRDHUP: u32 = 0x2000;
 
 pub type SockRef<R> = Rc<RefCell<UnixSocket<R>>>;
+
+/// Where a receive puts the bytes: a buffer, or pieces taken out of the
+/// queue (at most this many bytes).
+enum Dest<'a> {
+    Buf(&'a mut [u8]),
+    Take(usize, &'a mut Vec<(Vec<u8>, usize)>),
+}
+
+impl Dest<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Dest::Buf(b) => b.len(),
+            Dest::Take(max, _) => *max,
+        }
+    }
+}
 type SockWeak<R> = Weak<RefCell<UnixSocket<R>>>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -377,6 +393,16 @@ impl<R: Clone> UnixSocket<R> {
         })
     }
 
+    /// The most one read can return now (at least 1): a buffer this
+    /// long gets the same bytes, truncation and descriptors as any longer
+    /// one (a stream read stops at the queued bytes, a record read at its
+    /// record; a record of 0 bytes or descriptors with no bytes still
+    /// need a read of 1; with nothing queued a read copies nothing: it
+    /// fails, waits or is end of file).
+    pub fn read_size(&self) -> usize {
+        self.inq().unwrap_or(0).max(1)
+    }
+
     /// SIOCOUTQ: bytes this socket has queued and nobody has read.
     pub fn outq(&self) -> usize {
         self.wmem.used()
@@ -615,7 +641,7 @@ impl<R: Clone> UnixSocket<R> {
     /// raise SIGPIPE unless MSG_NOSIGNAL.
     fn send_stream(
         s: &SockRef<R>,
-        data: &[u8],
+        mut data: Vec<u8>,
         rights: Vec<R>,
         creds: Option<Ucred>,
     ) -> KResult<usize> {
@@ -645,6 +671,12 @@ impl<R: Clone> UnixSocket<R> {
             let charge = me.charge_for(&data[..n], rights.len())?;
             (peer, n, charge, me.addr.clone())
         };
+        // The bytes that fit move into the queue as they are (the caller
+        // gathers only about what fits: `stream_room`).
+        data.truncate(n);
+        if data.capacity() > n.saturating_mul(2) {
+            data.shrink_to_fit();
+        }
         let mut p = peer.borrow_mut();
         if !rights.is_empty() {
             let net = p.net.clone();
@@ -652,7 +684,7 @@ impl<R: Clone> UnixSocket<R> {
         }
         let stamp = p.timestamp.then(crate::syscalls::now_ts);
         p.queue.push(Msg {
-            data: data[..n].to_vec(),
+            data,
             consumed: 0,
             rights,
             creds,
@@ -668,7 +700,7 @@ impl<R: Clone> UnixSocket<R> {
     /// address) or to the peer. Whole messages only.
     fn send_record(
         s: &SockRef<R>,
-        data: &[u8],
+        data: Vec<u8>,
         rights: Vec<R>,
         creds: Option<Ucred>,
         to: Option<&SockRef<R>>,
@@ -715,7 +747,7 @@ impl<R: Clone> UnixSocket<R> {
             if me.wmem.used() >= me.sndbuf {
                 return Err(Errno::EAGAIN);
             }
-            (me.charge_for(data, rights.len())?, me.addr.clone())
+            (me.charge_for(&data, rights.len())?, me.addr.clone())
         };
         {
             // A self-send reads the same socket: only shared borrows here.
@@ -750,8 +782,9 @@ impl<R: Clone> UnixSocket<R> {
             net.note_holder(&target, &mut t);
         }
         let stamp = t.timestamp.then(crate::syscalls::now_ts);
+        let n = data.len();
         t.queue.push(Msg {
-            data: data.to_vec(),
+            data,
             consumed: 0,
             rights,
             creds,
@@ -760,7 +793,7 @@ impl<R: Clone> UnixSocket<R> {
             charge: Some(charge),
         });
         t.bump(EV_IN);
-        Ok(data.len())
+        Ok(n)
     }
 
     /// A datagram socket's peer is gone: forget it (ECONNREFUSED this
@@ -782,6 +815,26 @@ impl<R: Clone> UnixSocket<R> {
     pub fn send(
         s: &SockRef<R>,
         data: &[u8],
+        rights: Vec<R>,
+        creds: Option<Ucred>,
+        to: Option<&SockRef<R>>,
+    ) -> KResult<usize> {
+        Self::send_owned(s, data.to_vec(), rights, creds, to)
+    }
+
+    /// How many bytes a stream send could queue now without waiting
+    /// (what is left of SO_SNDBUF); None for other kinds. The syscall
+    /// layer copies only that much out of the guest before `send_owned`.
+    pub fn stream_room(s: &SockRef<R>) -> Option<usize> {
+        let me = s.borrow();
+        (me.kind == SockType::Stream).then(|| me.sndbuf.saturating_sub(me.wmem.used()))
+    }
+
+    /// `send` of bytes the caller owns: what fits is queued without a
+    /// copy.
+    pub fn send_owned(
+        s: &SockRef<R>,
+        data: Vec<u8>,
         rights: Vec<R>,
         creds: Option<Ucred>,
         to: Option<&SockRef<R>>,
@@ -836,6 +889,30 @@ impl<R: Clone> UnixSocket<R> {
         waitall: bool,
         nonblock: bool,
     ) -> KResult<Got<R>> {
+        Self::recv_into(s, Dest::Buf(buf), peek, waitall, nonblock)
+    }
+
+    /// `recv` of at most `max` bytes taken out of the queue (no peek):
+    /// the pieces go on `out` as `RecvQueue::take_stream` gives them (a
+    /// record is one piece), for the caller to copy to the reader with
+    /// no buffer in between.
+    pub fn recv_take(
+        s: &SockRef<R>,
+        max: usize,
+        out: &mut Vec<(Vec<u8>, usize)>,
+        waitall: bool,
+        nonblock: bool,
+    ) -> KResult<Got<R>> {
+        Self::recv_into(s, Dest::Take(max, out), false, waitall, nonblock)
+    }
+
+    fn recv_into(
+        s: &SockRef<R>,
+        dest: Dest<'_>,
+        peek: bool,
+        waitall: bool,
+        nonblock: bool,
+    ) -> KResult<Got<R>> {
         let (got, peer) = {
             let mut me = s.borrow_mut();
             match me.kind {
@@ -867,13 +944,24 @@ impl<R: Clone> UnixSocket<R> {
                 if waitall
                     && !nonblock
                     && me.shutdown & RCV_SHUTDOWN == 0
-                    && !me.queue.stream_has(buf.len(), passcred)
+                    && !me.queue.stream_has(dest.len(), passcred)
                 {
                     return Err(Errno::EAGAIN);
                 }
-                me.queue.read_stream(buf, peek, passcred)
+                match dest {
+                    Dest::Buf(buf) => me.queue.read_stream(buf, peek, passcred),
+                    Dest::Take(max, out) => me.queue.take_stream(max, passcred, out),
+                }
             } else {
-                let got = me.queue.read_record(buf, peek);
+                let got = match dest {
+                    Dest::Buf(buf) => me.queue.read_record(buf, peek),
+                    Dest::Take(max, out) => {
+                        let mut buf = vec![0u8; max.min(me.queue.first_len())];
+                        let got = me.queue.read_record(&mut buf, peek);
+                        out.push((buf, 0));
+                        got
+                    }
+                };
                 if !peek {
                     me.wake_peer_waiters(EV_OUT);
                 }
