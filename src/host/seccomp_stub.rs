@@ -433,6 +433,16 @@ impl StubShm {
         );
     }
 
+    /// Gives back the pages of `off..off + len` (page-aligned): they read
+    /// as zeros again, in umlrun and in the stub, and hold no host memory
+    /// until written.
+    pub fn punch(&self, off: usize, len: usize) -> std::io::Result<()> {
+        Self::check(off, len);
+        self.memfd
+            .punch_hole(off as u64, len as u64)
+            .map_err(std::io::Error::other)
+    }
+
     /// Copy bytes out (panics on a range outside the area: callers check
     /// guest-given offsets first).
     pub fn read(&self, off: usize, buf: &mut [u8]) {

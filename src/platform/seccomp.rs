@@ -294,6 +294,9 @@ pub struct SeccompStub {
     uc_off: Option<usize>,
     /// An FP image to load at the next switch.
     pending_fp: Option<FpRegs>,
+    /// A fresh frame or an FP image was written below the real frames
+    /// ([`FRESH_UC`], [`FP_AREA`]) since the last [`Guest::settle`].
+    low_written: bool,
     /// Mapping changes to run before the guest next runs.
     ops: Vec<MapOp>,
     reserved: Vec<Range<u64>>,
@@ -386,6 +389,7 @@ impl SeccompStub {
             sc: vec![0u8; frame::SC_LEN],
             uc_off: None,
             pending_fp: None,
+            low_written: false,
             ops: Vec::new(),
             reserved,
             vdso: d.vdso,
@@ -547,6 +551,7 @@ impl SeccompStub {
     /// Writes the frame the stub resumes from: registers, FP image, fs/gs.
     fn write_frame(&mut self) -> Result<(), PlatformError> {
         let fresh = self.uc_off.is_none();
+        self.low_written |= fresh || self.pending_fp.is_some();
         if let Some(fp) = self.pending_fp.take() {
             let at = self.write_fp(&fp);
             frame::set_fpstate_ptr(&mut self.sc, SHM_BASE + at as u64);
@@ -1016,6 +1021,21 @@ impl Guest for SeccompStub {
     }
     fn adopt_fd(&mut self, fd: RawFd) -> Result<(), PlatformError> {
         SeccompStub::adopt_fd(self, fd)
+    }
+    /// The pages a fresh frame and an FP image were written in (below the
+    /// real frames) hold nothing a stopped stub needs once it resumed from
+    /// them: a stub that ever exec'd or restored FP registers kept two
+    /// such pages for good. They go back; the next write faults them in.
+    fn settle(&mut self) {
+        let resumed = self.uc_off.is_some_and(|u| u >= FP_AREA + FP_ROOM);
+        if !self.low_written || !resumed || self.pending_fp.is_some() || !self.alive {
+            return;
+        }
+        let from = FRESH_UC & !0xfff;
+        match self.shm.punch(from, FP_AREA + FP_ROOM - from) {
+            Ok(()) => self.low_written = false,
+            Err(e) => log::debug!("seccomp stub {}: shared pages kept: {e}", self.pid),
+        }
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
