@@ -470,6 +470,8 @@ fn holder_main(a: &HolderArgs, go: RawFd, rep: RawFd) -> ! {
         // It sleeps as its own one-page program, not as this copy of
         // umlrun (see holder_image): that names itself, reports ready on
         // fd 2, closes it and enters strict seccomp.
+        // Its code and stack in one 2 MiB (see holder_image::BASE).
+        libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
         let argv = [a.argv0.as_ptr(), std::ptr::null()];
         let envp = [std::ptr::null::<libc::c_char>()];
         libc::syscall(
