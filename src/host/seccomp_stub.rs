@@ -675,6 +675,17 @@ pub fn thread_fd_is(pid: i32, tid: i32, fd: RawFd) -> bool {
     }
 }
 
+/// Whether thread `tid` of stub `pid` sleeps in a futex wait on the stub
+/// address `word` (its /proc syscall line: futex, that address as the
+/// first argument). False when it cannot be told.
+pub fn thread_waits_on(pid: i32, tid: i32, word: u64) -> bool {
+    let Ok(line) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")) else {
+        return false;
+    };
+    let mut f = line.split_whitespace();
+    f.next() == Some("202") && f.next() == Some(format!("{word:#x}").as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -297,6 +297,10 @@ pub struct SeccompStub {
     /// A fresh frame or an FP image was written below the real frames
     /// ([`FRESH_UC`], [`FP_AREA`]) since the last [`Guest::settle`].
     low_written: bool,
+    /// The op page was given back at a settle: its constants (the
+    /// completion eventfd's number, the 1 written there) must be written
+    /// again before the op thread next runs a batch.
+    op_page_out: bool,
     /// Mapping changes to run before the guest next runs.
     ops: Vec<MapOp>,
     reserved: Vec<Range<u64>>,
@@ -390,6 +394,7 @@ impl SeccompStub {
             uc_off: None,
             pending_fp: None,
             low_written: false,
+            op_page_out: false,
             ops: Vec::new(),
             reserved,
             vdso: d.vdso,
@@ -431,6 +436,7 @@ impl SeccompStub {
     /// confirmed (the op list is rewritten here).
     fn send_ops(&mut self, ops: &[MapOp], resume: bool) {
         debug_assert!(ops.len() <= MAX_OPS && self.unconfirmed == 0);
+        self.restore_op_page();
         let calls: Vec<(u64, [u64; 6])> = ops.iter().map(encode_op).collect();
         self.shm.write(hs::OFF_OPS, &encode_batch(&calls));
         self.seq = self.seq.wrapping_add(1);
@@ -695,7 +701,18 @@ impl SeccompStub {
     /// what it returned onto `fd`, close of that. If the open fails the
     /// batch just ends; the op thread's fd table (/proc, by the op
     /// thread's id) then shows whether `fd` is the disk.
+    /// Writes the op page's constants again after a settle gave the page
+    /// back (the op thread reads them only while running a batch; it
+    /// sleeps on CTL until then).
+    fn restore_op_page(&mut self) {
+        if std::mem::take(&mut self.op_page_out) {
+            self.shm.write_u64(hs::OFF_EFD, self.events.fd() as u64);
+            self.shm.write_u64(hs::OFF_ONE, 1);
+        }
+    }
+
     pub fn adopt_fd(&mut self, fd: RawFd) -> Result<(), PlatformError> {
+        self.restore_op_page();
         self.check_alive()?;
         const SYS_CLOSE: u64 = 3;
         const SYS_DUP2: u64 = 33;
@@ -1026,9 +1043,32 @@ impl Guest for SeccompStub {
     /// real frames) hold nothing a stopped stub needs once it resumed from
     /// them: a stub that ever exec'd or restored FP registers kept two
     /// such pages for good. They go back; the next write faults them in.
+    ///
+    /// So does the op page: the op thread sleeps on its CTL word until
+    /// umlrun writes a new one and wakes it (no one else can: the stub's
+    /// filter lets guest code touch only the handler's two futex words),
+    /// and reads the page only while running a batch; umlrun writes the
+    /// page's constants again before the next ([`Self::restore_op_page`]).
+    /// Only while it sleeps there (its /proc syscall line says so): right
+    /// after a completion it reads CTL once more before sleeping, and a
+    /// CTL punched to 0 would then look like a new command.
     fn settle(&mut self) {
+        if !self.alive || self.unconfirmed != 0 {
+            return;
+        }
+        // Asleep on CTL, not between a batch's completion and that wait.
+        let asleep = || hs::thread_waits_on(self.pid, self.op_tid, SHM_BASE + hs::OFF_CTL as u64);
+        if !self.op_page_out && asleep() {
+            match self
+                .shm
+                .punch(hs::OFF_OPPAGE, hs::OFF_OPPAGE_END - hs::OFF_OPPAGE)
+            {
+                Ok(()) => self.op_page_out = true,
+                Err(e) => log::debug!("seccomp stub {}: op page kept: {e}", self.pid),
+            }
+        }
         let resumed = self.uc_off.is_some_and(|u| u >= FP_AREA + FP_ROOM);
-        if !self.low_written || !resumed || self.pending_fp.is_some() || !self.alive {
+        if !self.low_written || !resumed || self.pending_fp.is_some() {
             return;
         }
         let from = FRESH_UC & !0xfff;
