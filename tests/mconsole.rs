@@ -1027,6 +1027,10 @@ fn ubd_hot_add_and_remove(mode: &str, platform: &str) {
     assert_ne!(status, 0, "/proc/mconsole without a notify socket");
     assert_eq!(mc_ok(&fleet, "config ubd1"), "");
     assert_eq!(mc_err(&fleet, "remove ubd1"), "Device doesn't exist");
+    // Settled first: on seccomp, stubs give back their op page then, and
+    // init's (asleep in wait4 throughout) adopts the disk's fd with the
+    // page's constants written anew.
+    std::thread::sleep(Duration::from_millis(2500));
     // A process that exists before the disk does, and later execs a
     // program from it in place (its stub had no fd for the disk then).
     let g = &mut fleet.instances[0];

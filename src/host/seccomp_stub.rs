@@ -44,7 +44,10 @@
 //! What an idle stub holds is what it touched, so the words every stop
 //! uses share the page the host's signal frames land in, and the op
 //! thread's filter shares the op list's first page: an active stub
-//! touches four pages of sixteen, a spare two.
+//! touches four pages of sixteen, a spare two; a settled one keeps only
+//! the frames' page (`Guest::settle` punches the op page and the fresh
+//! frame's and FP image's pages; umlrun writes the op page's constants
+//! again before the next batch).
 //!
 //! | offset | what |
 //! |---|---|
