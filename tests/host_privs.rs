@@ -230,7 +230,11 @@ fn boot_workload_in(
                     let st = std::fs::read_to_string(format!("/proc/{h}/status"))
                         .unwrap_or_default()
                         .lines()
-                        .filter(|l| l.starts_with("NSpid:") || l.starts_with("Seccomp:"))
+                        .filter(|l| {
+                            l.starts_with("NSpid:")
+                                || l.starts_with("Seccomp:")
+                                || l.starts_with("VmRSS:")
+                        })
                         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
                         .collect::<Vec<_>>()
                         .join("; ");
@@ -447,9 +451,10 @@ fn uid_gid_refused_without_root() {
 /// test's own; umlrun keeps the test's pid, mount and network namespaces
 /// (the NAT and hot-added interfaces need the host's). The holder is pid 1
 /// there, in strict seccomp, with nothing of umlrun's open (only its own
-/// pipe); a stub's `/` is empty (no bind mount of umlrun's /proc/<pid>/fd:
-/// stubs open nothing, fds come over their socket), and every stub sits in
-/// a user namespace of its own, root's too. The workload runs.
+/// pipe) and nothing of umlrun's mapped (its own program); a stub's `/`
+/// is empty (no bind mount of umlrun's /proc/<pid>/fd: stubs open
+/// nothing, fds come over their socket), and every stub sits in a user
+/// namespace of its own, root's too. The workload runs.
 fn stubs_in_their_own_namespaces(wrap: &[&str], platform: &str, extra: &[&str]) {
     let what = format!("{wrap:?} {platform} {extra:?}");
     let b = boot_workload_in(wrap, platform, extra, Some(0o755));
@@ -482,6 +487,14 @@ fn stubs_in_their_own_namespaces(wrap: &[&str], platform: &str, extra: &[&str]) 
         hfds.iter().all(|f| f.starts_with("pipe:")) && hfds.len() <= 2,
         "{what}: holder fds {hfds:?}"
     );
+    // It sleeps as its own one-page program, not as a fork of umlrun
+    // (which holds hundreds of kB).
+    let rss_kb = hstatus
+        .split("; ")
+        .find_map(|f| f.strip_prefix("VmRSS: "))
+        .and_then(|f| f.trim_end_matches(" kB").parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("{what}: holder {hstatus}"));
+    assert!(rss_kb <= 64, "{what}: holder {hstatus}");
     assert_eq!(b.stub_root, Vec::<String>::new(), "{what}: a stub's /");
     let my_user = std::fs::read_link("/proc/self/ns/user").unwrap();
     assert!(!b.stubs_user.is_empty(), "{what}: no stub sampled");

@@ -1064,6 +1064,10 @@ fn ubd_hot_add_and_remove(mode: &str, platform: &str, as_nobody: bool) {
     assert_ne!(status, 0, "/proc/mconsole without a notify socket");
     assert_eq!(mc_ok(&fleet, "config ubd1"), "");
     assert_eq!(mc_err(&fleet, "remove ubd1"), "Device doesn't exist");
+    // Settled first: on seccomp, stubs give back their op page then, and
+    // init's (asleep in wait4 throughout) adopts the disk's fd with the
+    // page's constants written anew.
+    std::thread::sleep(Duration::from_millis(2500));
     // A process that exists before the disk does and maps a file of it
     // later, in the same address space (no exec: the same stub).
     let g = &mut fleet.instances[0];

@@ -289,6 +289,60 @@ fn a_settled_instance_gives_its_spare_stub_back() {
     assert_eq!(stubs(pid), busy, "a spare is kept again after a command");
 }
 
+/// Resident kB of each child's seccomp shared area (`memfd:umlrun-stub-shm`
+/// mappings; ptrace stubs have none).
+fn shared_area_kb(pid: i32) -> Vec<u64> {
+    let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    kids.split_whitespace()
+        .filter_map(|k| std::fs::read_to_string(format!("/proc/{k}/smaps")).ok())
+        .filter(|m| m.contains("umlrun-stub-shm"))
+        .map(|m| {
+            let mut in_shm = false;
+            let mut kb = 0;
+            for l in m.lines() {
+                if l.contains('-') && l.split_whitespace().count() >= 5 && !l.ends_with(" kB") {
+                    in_shm = l.contains("umlrun-stub-shm");
+                } else if let (true, Some(v)) = (in_shm, l.strip_prefix("Rss:")) {
+                    kb += v.trim().trim_end_matches(" kB").parse::<u64>().unwrap_or(0);
+                }
+            }
+            kb
+        })
+        .collect()
+}
+
+/// A settled seccomp stub keeps one page of its shared area (the page its
+/// frames land in): its op page and the pages a fresh frame (every exec)
+/// and an FP image were written in go back, and it runs on afterwards.
+#[test]
+fn settled_seccomp_stubs_keep_one_shared_page() {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+    if !cpuinfo.split_whitespace().any(|w| w == "fsgsbase") {
+        eprintln!("no FSGSBASE: the seccomp platform cannot run here");
+        return;
+    }
+    let mut fleet = boot_logged_in();
+    let g = &mut fleet.instances[0];
+    let pid = g.pid();
+    // A fresh exec in a new stub (the shell's child), then idle.
+    run_ok(g, "sleep 30 &");
+    std::thread::sleep(Duration::from_millis(2500));
+    let kb = shared_area_kb(pid);
+    assert!(kb.len() >= 3, "seccomp stubs with a shared area: {kb:?}");
+    assert!(kb.iter().all(|&k| k <= 4), "resident kB per stub: {kb:?}");
+    // The settled stubs run on: the shell's maps and runs ops again (its
+    // op page's constants written anew), a child forks and execs.
+    let out = run_ok(g, "cat /proc/self/stat > /dev/null; echo sh-$((6 * 7))");
+    assert!(out.contains("sh-42"), "{out}");
+    std::thread::sleep(Duration::from_millis(2500));
+    let again = shared_area_kb(pid);
+    assert!(
+        again.iter().all(|&k| k <= 4),
+        "resident kB per stub: {again:?}"
+    );
+    assert!(run_ok(g, "echo back").contains("back"));
+}
+
 /// Voluntary context switches of all of a process's threads so far.
 fn wakeups(pid: i32) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/task"))

@@ -24,6 +24,7 @@
 //! | `netsock.rs`| host TCP listeners and connections for the user-mode NAT's port forwards |
 //! | `tap.rs`    | a host tap device by name (/dev/net/tun, TUNSETIFF) for `ethN=tuntap` |
 //! | `umlswitch.rs`| a port on a `uml_switch` (UML's daemon protocol v3: control stream, datagram data socket) for `ethN=daemon` |
+//! | `holder_image.rs` | the namespace holder's one-page program (assembled here): name itself, report ready, strict seccomp, sleep |
 //! | `namespaces.rs` | `namespaces=`: the stubs' own user, pid, mount (an empty read-only root) and network namespaces, held by a sleeping pid 1 |
 //! | `privs.rs`  | least privilege for umlrun itself: no_new_privs, `uid=`/`gid=`, installing its own seccomp filters and the SIGSYS report |
 
@@ -33,6 +34,7 @@ pub mod cpu;
 pub mod event_loop;
 pub mod fdpass;
 pub mod file;
+pub mod holder_image;
 pub mod mapping;
 pub mod mcsock;
 pub mod memacct;

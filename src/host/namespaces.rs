@@ -13,12 +13,14 @@
 //!   hold capabilities only inside it, none over the host), pid, mount
 //!   and network namespace: pid 1 of the stubs' pid namespace (it must
 //!   outlive them all: when pid 1 of a namespace ends, nothing more can
-//!   start there), asleep with every signal blocked and no fd; it dies
-//!   with umlrun (PDEATHSIG), and every stub with it. Its mount namespace
-//!   has only an empty tmpfs as `/`, read-only, with nothing in it: stubs
-//!   open no file (a disk hot-added later reaches running stubs as an fd
-//!   passed over a socket, `host::fdpass`). Its network namespace has
-//!   only a loopback, down.
+//!   start there), asleep with every signal blocked, no fd but its own
+//!   pipe, in strict seccomp, as its own one-page program (`holder_image`:
+//!   after the set-up it execs that, so it keeps no copy of umlrun's
+//!   memory); it dies with umlrun (PDEATHSIG), and every stub with it. Its
+//!   mount namespace has only an empty tmpfs as `/`, read-only, with
+//!   nothing in it: stubs open no file (a disk hot-added later reaches
+//!   running stubs as an fd passed over a socket, `host::fdpass`). Its
+//!   network namespace has only a loopback, down.
 //! - umlrun itself stays in the host's network namespace (the NAT's
 //!   host sockets, tap devices and uml_switch's abstract data sockets,
 //!   also for interfaces hot-added later through the mconsole) and in
@@ -189,7 +191,7 @@ fn drop_all_caps() -> io::Result<()> {
 }
 
 /// The steps the holder reports a failure of (first byte of its report).
-const HOLDER_STEPS: [&str; 8] = [
+const HOLDER_STEPS: [&str; 10] = [
     "waiting for its maps",
     "making / private",
     "mounting the tmpfs root",
@@ -198,6 +200,8 @@ const HOLDER_STEPS: [&str; 8] = [
     "detaching the old root",
     "making the root read-only",
     "closing umlrun's fds",
+    "making its own pipe",
+    "exec of its own program",
 ];
 
 /// What the holder needs, prepared before the clone (it may not allocate).
@@ -207,6 +211,10 @@ struct HolderArgs {
     tmpfs_opts: CString,
     dot: CString,
     slash: CString,
+    /// The holder's program ([`super::holder_image`]), a sealed memfd
+    /// (close-on-exec), and its argv.
+    exe: RawFd,
+    argv0: CString,
 }
 
 /// The holder, its namespaces made as `ids` (as root with `as_user`:
@@ -214,6 +222,9 @@ struct HolderArgs {
 fn make_holder(dir: &Path, ids: (u32, u32), as_user: bool) -> Result<(i32, [RawFd; 4]), String> {
     use std::os::unix::ffi::OsStrExt;
     let c = |s: &str| CString::new(s).expect("no NUL");
+    let exe =
+        super::stub::StubExe::create_named("umlrun-nsholder", &super::holder_image::holder_elf())
+            .map_err(|e| format!("cannot make the holder's program: {e}"))?;
     let args = HolderArgs {
         dir: CString::new(dir.as_os_str().as_bytes())
             .map_err(|_| "the instance directory's path has a NUL".to_string())?,
@@ -221,6 +232,8 @@ fn make_holder(dir: &Path, ids: (u32, u32), as_user: bool) -> Result<(i32, [RawF
         tmpfs_opts: c("size=16k,nr_inodes=16,mode=0755"),
         dot: c("."),
         slash: c("/"),
+        exe: exe.fd(),
+        argv0: c("umlrun-nsholder"),
     };
     let (go_r, go_w) = pipe().map_err(|e| format!("pipe: {e}"))?;
     let (rep_r, rep_w) = pipe().map_err(|e| format!("pipe: {e}"))?;
@@ -396,27 +409,51 @@ fn holder_main(a: &HolderArgs, go: RawFd, rep: RawFd) -> ! {
         {
             report(6);
         }
-        // Nothing of umlrun's: no disk, socket or terminal.
-        let ok = (rep == 0
-            || libc::syscall(libc::SYS_close_range, 0u32, (rep - 1) as u32, 0u32) == 0)
-            && libc::syscall(libc::SYS_close_range, (rep + 1) as u32, u32::MAX, 0u32) == 0;
-        if !ok {
+        // Nothing of umlrun's: no disk, socket or terminal. The report
+        // pipe and the program go above every fd umlrun has, the rest
+        // closes, and the holder's own pipe takes fds 0 and 1 (what it
+        // sleeps on: a pipe only it holds; read is one of the four calls
+        // strict seccomp leaves), the report pipe fd 2.
+        let hi = rep.max(a.exe) + 1;
+        if libc::dup2(rep, hi) != hi
+            || libc::dup3(a.exe, hi + 1, libc::O_CLOEXEC) != hi + 1
+            || libc::syscall(libc::SYS_close_range, 0u32, (hi - 1) as u32, 0u32) != 0
+            || libc::syscall(libc::SYS_close_range, (hi + 2) as u32, u32::MAX, 0u32) != 0
+        {
             report(7);
         }
-        // What it sleeps on: a pipe only it holds (read is one of the four
-        // calls strict seccomp leaves).
+        let rep = hi;
+        let report = |step: u8| -> ! {
+            let b = (*libc::__errno_location()).to_le_bytes();
+            let msg = [step, b[0], b[1], b[2], b[3]];
+            libc::write(rep, msg.as_ptr().cast(), msg.len());
+            libc::_exit(1)
+        };
         let mut own = [0; 2];
-        if libc::pipe2(own.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-            report(7);
+        if libc::pipe2(own.as_mut_ptr(), 0) != 0 || own != [0, 1] || libc::dup2(rep, 2) != 2 {
+            report(8);
         }
-        let msg = [0xffu8, 0, 0, 0, 0];
-        libc::write(rep, msg.as_ptr().cast(), msg.len());
         libc::close(rep);
-        // From here on: read, write, exit and sigreturn only.
-        libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_STRICT);
-        loop {
-            libc::read(own[0], (&mut byte as *mut u8).cast(), 1);
-        }
+        let rep = 2;
+        // It sleeps as its own one-page program, not as this copy of
+        // umlrun (see holder_image): that names itself, reports ready on
+        // fd 2, closes it and enters strict seccomp.
+        // Its code and stack in one 2 MiB (see holder_image::BASE).
+        libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
+        let argv = [a.argv0.as_ptr(), std::ptr::null()];
+        let envp = [std::ptr::null::<libc::c_char>()];
+        libc::syscall(
+            libc::SYS_execveat,
+            hi + 1,
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+        let b = (*libc::__errno_location()).to_le_bytes();
+        let msg = [9, b[0], b[1], b[2], b[3]];
+        libc::write(rep, msg.as_ptr().cast(), msg.len());
+        libc::_exit(1)
     }
 }
 

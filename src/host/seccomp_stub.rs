@@ -45,7 +45,10 @@
 //! What an idle stub holds is what it touched, so the words every stop
 //! uses share the page the host's signal frames land in, and the op
 //! thread's filter shares the op list's first page: an active stub
-//! touches four pages of sixteen, a spare two.
+//! touches four pages of sixteen, a spare two; a settled one keeps only
+//! the frames' page (`Guest::settle` punches the op page and the fresh
+//! frame's and FP image's pages; umlrun writes the op page's constants
+//! again before the next batch).
 //!
 //! | offset | what |
 //! |---|---|
@@ -423,6 +426,16 @@ impl StubShm {
         );
     }
 
+    /// Gives back the pages of `off..off + len` (page-aligned): they read
+    /// as zeros again, in umlrun and in the stub, and hold no host memory
+    /// until written.
+    pub fn punch(&self, off: usize, len: usize) -> std::io::Result<()> {
+        Self::check(off, len);
+        self.memfd
+            .punch_hole(off as u64, len as u64)
+            .map_err(std::io::Error::other)
+    }
+
     /// Copy bytes out (panics on a range outside the area: callers check
     /// guest-given offsets first).
     pub fn read(&self, off: usize, buf: &mut [u8]) {
@@ -640,6 +653,30 @@ pub fn host_tid(pid: i32, tid: i32) -> i32 {
         }
     }
     tid
+}
+
+/// Whether thread `tid` of stub `pid` holds at fd number `fd` the same
+/// file as umlrun's own `fd` (device and inode through /proc: the op
+/// thread's table is its own, not the process's).
+pub fn thread_fd_is(pid: i32, tid: i32, fd: RawFd) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let theirs = std::fs::metadata(format!("/proc/{pid}/task/{tid}/fd/{fd}"));
+    let ours = std::fs::metadata(format!("/proc/self/fd/{fd}"));
+    match (theirs, ours) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Whether thread `tid` of stub `pid` sleeps in a futex wait on the stub
+/// address `word` (its /proc syscall line: futex, that address as the
+/// first argument). False when it cannot be told.
+pub fn thread_waits_on(pid: i32, tid: i32, word: u64) -> bool {
+    let Ok(line) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")) else {
+        return false;
+    };
+    let mut f = line.split_whitespace();
+    f.next() == Some("202") && f.next() == Some(format!("{word:#x}").as_str())
 }
 
 #[cfg(test)]

@@ -10,10 +10,16 @@ pub struct StubExe {
 
 impl StubExe {
     pub fn create(elf: &[u8]) -> std::io::Result<StubExe> {
+        Self::create_named("umlrun-stub", elf)
+    }
+
+    /// The same for another tiny program (`name`: the memfd's name, seen
+    /// in the process's /proc/PID/exe).
+    pub fn create_named(name: &str, elf: &[u8]) -> std::io::Result<StubExe> {
         let opts = memfd::MemfdOptions::default()
             .close_on_exec(true)
             .allow_sealing(true);
-        let mfd = opts.create("umlrun-stub").map_err(std::io::Error::other)?;
+        let mfd = opts.create(name).map_err(std::io::Error::other)?;
         let mut file = mfd.into_file();
         file.write_all(elf)?;
         let mfd =

@@ -132,6 +132,11 @@ impl Kernel {
             self.idle_since = (act, now, false);
         }
         let settled = now.duration_since(self.idle_since.1) >= SETTLE_AFTER;
+        if settled && !self.idle_since.2 {
+            for mm in self.mms.values_mut() {
+                mm.guest.settle();
+            }
+        }
         self.idle_since.2 = settled;
         self.platform.idle(settled);
     }

@@ -330,6 +330,10 @@ pub trait Guest: Context + AddressSpaceOps {
     /// number: a disk added while guests run (their mappings of its pages
     /// name that fd). On error the guest cannot map that disk's pages.
     fn adopt_fd(&mut self, fd: RawFd) -> Result<(), PlatformError>;
+    /// The guest is stopped and the kernel has settled (no syscall, no
+    /// fault for a while): give back host memory only a running guest
+    /// needs. Its next switch works as before, if a little slower.
+    fn settle(&mut self) {}
     /// For the platform that made it, to take it back ([`Platform::retire`]).
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }

@@ -295,6 +295,13 @@ pub struct SeccompStub {
     uc_off: Option<usize>,
     /// An FP image to load at the next switch.
     pending_fp: Option<FpRegs>,
+    /// A fresh frame or an FP image was written below the real frames
+    /// ([`FRESH_UC`], [`FP_AREA`]) since the last [`Guest::settle`].
+    low_written: bool,
+    /// The op page was given back at a settle: its constants (the
+    /// completion eventfd's number, the 1 written there) must be written
+    /// again before the op thread next runs a batch.
+    op_page_out: bool,
     /// Mapping changes to run before the guest next runs.
     ops: Vec<MapOp>,
     reserved: Vec<Range<u64>>,
@@ -388,6 +395,8 @@ impl SeccompStub {
             sc: vec![0u8; frame::SC_LEN],
             uc_off: None,
             pending_fp: None,
+            low_written: false,
+            op_page_out: false,
             ops: Vec::new(),
             reserved,
             vdso: d.vdso,
@@ -429,6 +438,7 @@ impl SeccompStub {
     /// confirmed (the op list is rewritten here).
     fn send_ops(&mut self, ops: &[MapOp], resume: bool) {
         debug_assert!(ops.len() <= MAX_OPS && self.unconfirmed == 0);
+        self.restore_op_page();
         let calls: Vec<(u64, [u64; 6])> = ops.iter().map(encode_op).collect();
         self.shm.write(hs::OFF_OPS, &encode_batch(&calls));
         self.seq = self.seq.wrapping_add(1);
@@ -549,6 +559,7 @@ impl SeccompStub {
     /// Writes the frame the stub resumes from: registers, FP image, fs/gs.
     fn write_frame(&mut self) -> Result<(), PlatformError> {
         let fresh = self.uc_off.is_none();
+        self.low_written |= fresh || self.pending_fp.is_some();
         if let Some(fp) = self.pending_fp.take() {
             let at = self.write_fp(&fp);
             frame::set_fpstate_ptr(&mut self.sc, SHM_BASE + at as u64);
@@ -682,6 +693,16 @@ impl SeccompStub {
         Ok(())
     }
 
+    /// Writes the op page's constants again after a settle gave the page
+    /// back (the op thread reads them only while running a batch; it
+    /// sleeps on CTL until then).
+    fn restore_op_page(&mut self) {
+        if std::mem::take(&mut self.op_page_out) {
+            self.shm.write_u64(hs::OFF_EFD, self.events.fd() as u64);
+            self.shm.write_u64(hs::OFF_ONE, 1);
+        }
+    }
+
     /// Gives the op thread the kernel's host fd `fd` at the same number (a
     /// disk hot-added in ubd=mmap mode: mappings of its pages name that
     /// fd), passed over the fd channel every stub holds from birth
@@ -695,6 +716,7 @@ impl SeccompStub {
     /// shows whether `fd` is the disk. The op thread's filter allows
     /// recvmsg only on that socket, with that header and flags.
     pub fn adopt_fd(&mut self, fd: RawFd) -> Result<(), PlatformError> {
+        self.restore_op_page();
         self.check_alive()?;
         const SYS_CLOSE: u64 = 3;
         const SYS_DUP2: u64 = 33;
@@ -1025,6 +1047,44 @@ impl Guest for SeccompStub {
     }
     fn adopt_fd(&mut self, fd: RawFd) -> Result<(), PlatformError> {
         SeccompStub::adopt_fd(self, fd)
+    }
+    /// The pages a fresh frame and an FP image were written in (below the
+    /// real frames) hold nothing a stopped stub needs once it resumed from
+    /// them: a stub that ever exec'd or restored FP registers kept two
+    /// such pages for good. They go back; the next write faults them in.
+    ///
+    /// So does the op page: the op thread sleeps on its CTL word until
+    /// umlrun writes a new one and wakes it (no one else can: the stub's
+    /// filter lets guest code touch only the handler's two futex words),
+    /// and reads the page only while running a batch; umlrun writes the
+    /// page's constants again before the next ([`Self::restore_op_page`]).
+    /// Only while it sleeps there (its /proc syscall line says so): right
+    /// after a completion it reads CTL once more before sleeping, and a
+    /// CTL punched to 0 would then look like a new command.
+    fn settle(&mut self) {
+        if !self.alive || self.unconfirmed != 0 {
+            return;
+        }
+        // Asleep on CTL, not between a batch's completion and that wait.
+        let asleep = || hs::thread_waits_on(self.pid, self.op_tid, SHM_BASE + hs::OFF_CTL as u64);
+        if !self.op_page_out && asleep() {
+            match self
+                .shm
+                .punch(hs::OFF_OPPAGE, hs::OFF_OPPAGE_END - hs::OFF_OPPAGE)
+            {
+                Ok(()) => self.op_page_out = true,
+                Err(e) => log::debug!("seccomp stub {}: op page kept: {e}", self.pid),
+            }
+        }
+        let resumed = self.uc_off.is_some_and(|u| u >= FP_AREA + FP_ROOM);
+        if !self.low_written || !resumed || self.pending_fp.is_some() {
+            return;
+        }
+        let from = FRESH_UC & !0xfff;
+        match self.shm.punch(from, FP_AREA + FP_ROOM - from) {
+            Ok(()) => self.low_written = false,
+            Err(e) => log::debug!("seccomp stub {}: shared pages kept: {e}", self.pid),
+        }
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
