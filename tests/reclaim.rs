@@ -32,7 +32,7 @@ fn reclaim_takes_unmapped_clean_pages_oldest_first() {
             rig.frames.get(f);
         }
         let free0 = rig.physmem.stats().frames_free;
-        assert_eq!(rig.cache.reclaim_unmapped(50, &mut rig.frames), 50);
+        assert_eq!(rig.cache.reclaim_unmapped(50, &mut rig.frames, false), 50);
         assert_eq!(rig.physmem.stats().frames_free, free0 + 50, "{mode:?}");
         // The 50 oldest unmapped ones (10..60) went; 60..100 are hits.
         let hits = rig.cache.stats().hits;
@@ -43,8 +43,8 @@ fn reclaim_takes_unmapped_clean_pages_oldest_first() {
         }
         assert_eq!(rig.cache.stats().hits, hits + 40, "{mode:?}");
         // Everything unmapped goes; the mapped ten stay cached.
-        assert_eq!(rig.cache.reclaim_unmapped(1000, &mut rig.frames), 40);
+        assert_eq!(rig.cache.reclaim_unmapped(1000, &mut rig.frames, false), 40);
         assert_eq!(rig.cache.stats().cached, 10, "{mode:?}");
-        assert_eq!(rig.cache.reclaim_unmapped(1000, &mut rig.frames), 0);
+        assert_eq!(rig.cache.reclaim_unmapped(1000, &mut rig.frames, false), 0);
     }
 }

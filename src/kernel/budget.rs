@@ -88,7 +88,9 @@ pub struct Budget {
     pub refresh_step: u64,
     /// The most the instance was counted to hold at a refresh.
     pub peak_held: u64,
-    last: Option<Instant>,
+    /// When the figures were last read (the fake platform's tests set it
+    /// to hold the cap they set).
+    pub(super) last: Option<Instant>,
 }
 
 impl Budget {
@@ -222,6 +224,10 @@ impl Kernel {
             _ => STEP,
         };
         self.physmem.set_backed_limit(cap.unwrap_or(u64::MAX));
+        log::debug!(
+            "budget: held {ours} (memfd {memfd} kernel {kernel} stubs {stubs} in {}) cap {cap:?} frames, {backed} backed",
+            self.budget.stubs
+        );
         self.mem_event_near_budget();
     }
 

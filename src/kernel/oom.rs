@@ -141,23 +141,26 @@ impl Kernel {
 
     /// Drops up to `want` clean page-cache pages no process maps, least
     /// recently used first; dirty pages are written back first when clean
-    /// ones run out. Returns the frames that became free.
+    /// ones run out. While the host budget's cap is what refuses frames,
+    /// substituted image pages stay (they count nothing against it).
+    /// Returns the room made (`PhysMem::room`): frames an allocation may
+    /// take now that it could not before, not merely frames freed.
     pub fn reclaim_page_cache(&mut self, want: u64) -> u64 {
-        let before = self.physmem.stats().frames_free;
-        let mut got = self
-            .pagecache
-            .borrow_mut()
-            .reclaim_unmapped(want, &mut self.frames);
+        let before = self.physmem.room();
+        let counted_only = self.physmem.cap_binds();
+        let mut got =
+            self.pagecache
+                .borrow_mut()
+                .reclaim_unmapped(want, &mut self.frames, counted_only);
         if got == 0 && self.pagecache.borrow().stats().dirty > 0 {
             self.writeback_pagecache();
-            got = self
-                .pagecache
-                .borrow_mut()
-                .reclaim_unmapped(want, &mut self.frames);
+            got =
+                self.pagecache
+                    .borrow_mut()
+                    .reclaim_unmapped(want, &mut self.frames, counted_only);
         }
-        let freed = self.physmem.stats().frames_free.saturating_sub(before);
         self.oom.reclaimed += got;
-        freed
+        self.physmem.room().saturating_sub(before)
     }
 
     /// No frame for `tid`: reclaim, else kill by badness. True when the
@@ -199,6 +202,13 @@ impl Kernel {
             let starved = matches!(out, Outcome::Return(v) if short.contains(&v))
                 && self.physmem.refusals() != before;
             if !starved || self.oom_victim.is_some() || tries >= PRESSURE_RETRIES {
+                if starved && tries >= PRESSURE_RETRIES {
+                    crate::log_limited!(
+                        log::Level::Debug,
+                        "syscall {nr} of {tid} still out of frames after {tries} runs of the OOM path (room {})",
+                        self.physmem.room()
+                    );
+                }
                 return out;
             }
             tries += 1;
@@ -211,18 +221,33 @@ impl Kernel {
 
     fn out_of_memory_slow(&mut self, tid: Pid, in_syscall: bool) -> bool {
         self.oom.events += 1;
+        // As Linux's direct reclaim, the steps go on until a batch of room
+        // is made, counted as room (`PhysMem::room`: free frames, and
+        // under the host budget's cap), not as frames freed: page-cache
+        // reclaim of a few frames, or of image pages that cost the cap
+        // nothing, used to say "retry" without swapping, and the retry
+        // (an exec reading its program's pages again) ate that little
+        // room and met the cap again, 64 times, then failed with ENOMEM.
+        let start = self.physmem.room();
+        let made = |k: &Kernel| k.physmem.room().saturating_sub(start);
         // Window pages never touched go first: the guest loses nothing.
-        if self.release_untouched() > 0 {
-            return true;
+        self.release_untouched();
+        if made(self) < RECLAIM_BATCH {
+            let freed = self.reclaim_page_cache(RECLAIM_BATCH);
+            if freed > 0 {
+                self.mem_event(MemEvent::Reclaiming, &format!("pages={freed}"));
+            }
         }
-        let freed = self.reclaim_page_cache(RECLAIM_BATCH);
-        if freed > 0 {
-            self.mem_event(MemEvent::Reclaiming, &format!("pages={freed}"));
-            return true;
+        let mut out = 0;
+        if made(self) < RECLAIM_BATCH {
+            out = self.swap_out_pages(super::swap::SWAP_BATCH);
+            if out > 0 {
+                self.mem_event(MemEvent::Swapping, &format!("pages={out}"));
+            }
         }
-        let out = self.swap_out_pages(super::swap::SWAP_BATCH);
-        if out > 0 {
-            self.mem_event(MemEvent::Swapping, &format!("pages={out}"));
+        // Pages that went to swap are a retry's chance even when guest RAM
+        // rather than the cap is full (hollow frames stay allocated).
+        if made(self) > 0 || out > 0 {
             return true;
         }
         // A fault below maxmem= waits for the balancer's plug first.

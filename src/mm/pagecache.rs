@@ -431,14 +431,24 @@ impl PageCache {
 
     /// Memory pressure: drops up to `want` clean pages that only the
     /// cache holds (no page table maps them, so their frames really come
-    /// free), least recently used first. Returns how many were dropped.
-    pub fn reclaim_unmapped(&mut self, want: u64, frames: &mut FrameRefs) -> u64 {
+    /// free), least recently used first. With `counted_only` (the host
+    /// budget's cap is what refuses frames) substituted image pages stay:
+    /// they cost the host no memory of ours, so dropping them makes no
+    /// room and only costs the next reader of the file a re-read. Returns
+    /// how many were dropped.
+    pub fn reclaim_unmapped(
+        &mut self,
+        want: u64,
+        frames: &mut FrameRefs,
+        counted_only: bool,
+    ) -> u64 {
         let mut clean: Vec<(u64, FileKey, u64)> = self
             .files
             .iter()
             .flat_map(|(k, m)| {
                 m.iter()
                     .filter(|(_, p)| !p.dirty && !p.shared_write && frames.refcount(p.frame) == 1)
+                    .filter(|(_, p)| !(counted_only && p.substituted))
                     .map(move |(i, p)| (p.used, *k, *i))
             })
             .collect();

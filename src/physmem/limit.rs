@@ -52,6 +52,23 @@ impl PhysMem {
         false
     }
 
+    /// Frames an `alloc` may take now: free ones, and no more than the cap
+    /// leaves. What the OOM path must make to let a refused allocation
+    /// succeed: freeing a frame that does not count against the cap (a
+    /// substituted image page) makes none while the cap is what refuses.
+    pub fn room(&self) -> u64 {
+        let inner = self.inner.lock();
+        let under_cap = self.backed_limit().saturating_sub(inner.committed());
+        inner.alloc.free_count().min(under_cap)
+    }
+
+    /// Whether the cap, not the free frames, is what limits allocation:
+    /// then only frames it counts are worth freeing.
+    pub fn cap_binds(&self) -> bool {
+        let inner = self.inner.lock();
+        self.backed_limit().saturating_sub(inner.committed()) < inner.alloc.free_count()
+    }
+
     /// Frames counted against the cap now (allocated, neither substituted
     /// nor hollow; untouched ones included). What the host really holds
     /// is `frames_host_backed` (untouched.rs).
@@ -79,5 +96,30 @@ mod tests {
         pm.set_backed_limit(u64::MAX);
         assert!(pm.alloc().is_ok());
         assert_eq!(pm.refusals(), 2);
+    }
+
+    /// Room is what an allocation may take: the free frames, or less when
+    /// the cap leaves less; a substituted frame does not count against the
+    /// cap, so freeing one under the cap makes no room.
+    #[test]
+    fn room_is_the_lesser_of_free_frames_and_the_cap() {
+        let pm = PhysMem::new(64 * 4096).unwrap();
+        assert_eq!(pm.room(), 64);
+        assert!(!pm.cap_binds());
+        let a: Vec<_> = (0..8).map(|_| pm.alloc().unwrap()).collect();
+        pm.set_backed_limit(10);
+        assert_eq!(pm.room(), 2);
+        assert!(pm.cap_binds());
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(4096).unwrap();
+        let file = std::sync::Arc::new(file);
+        pm.substitute(a[0], file, 0, false).unwrap();
+        assert_eq!(pm.room(), 3, "a substituted frame costs the cap nothing");
+        pm.free(a[0]);
+        assert_eq!(pm.room(), 3, "freeing it makes no room under the cap");
+        pm.free(a[1]);
+        assert_eq!(pm.room(), 4);
+        pm.set_backed_limit(u64::MAX);
+        assert_eq!(pm.room(), 58);
     }
 }

@@ -13,6 +13,7 @@
 //! | `process.rs` | fork, exit, wait4, zombies, reparenting to init |
 //! | `fs.rs` | open/read/write/lseek/close/unlink on tmpfs |
 //! | `oom.rs` | the OOM killer: badness, init exempt, oom_score_adj, the log line |
+//! | `pressure.rs` | the OOM path at the host budget's cap: room made under the cap, swap before image pages |
 //! | `contain.rs` | a panicking syscall handler kills its caller, not the instance |
 //!
 //! A program stops the kernel where the test wants to look with
@@ -22,6 +23,7 @@
 mod contain;
 mod fs;
 mod oom;
+mod pressure;
 mod process;
 mod rt;
 mod sched;
