@@ -496,7 +496,12 @@ impl Kernel {
         }
         let mut total = 0usize;
         for i in 0.. {
-            let p = self.read_u64(tid, addr + i * 8)?;
+            // A guest pointer: an array running off the top is EFAULT.
+            let at = i
+                .checked_mul(8)
+                .and_then(|off| addr.checked_add(off))
+                .ok_or(Errno::EFAULT)?;
+            let p = self.read_u64(tid, at)?;
             if p == 0 {
                 break;
             }
