@@ -495,7 +495,7 @@ impl Kernel {
             return Ok(out);
         }
         let mut total = 0usize;
-        for i in 0.. {
+        for i in 0u64.. {
             // A guest pointer: an array running off the top is EFAULT.
             let at = i
                 .checked_mul(8)
