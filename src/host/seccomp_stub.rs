@@ -655,19 +655,6 @@ pub fn host_tid(pid: i32, tid: i32) -> i32 {
     tid
 }
 
-/// Whether thread `tid` of stub `pid` holds at fd number `fd` the same
-/// file as umlrun's own `fd` (device and inode through /proc: the op
-/// thread's table is its own, not the process's).
-pub fn thread_fd_is(pid: i32, tid: i32, fd: RawFd) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let theirs = std::fs::metadata(format!("/proc/{pid}/task/{tid}/fd/{fd}"));
-    let ours = std::fs::metadata(format!("/proc/self/fd/{fd}"));
-    match (theirs, ours) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
-}
-
 /// Whether thread `tid` of stub `pid` sleeps in a futex wait on the stub
 /// address `word` (its /proc syscall line: futex, that address as the
 /// first argument). False when it cannot be told.

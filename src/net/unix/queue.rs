@@ -34,6 +34,22 @@ impl<R> Msg<R> {
     }
 }
 
+impl<R> Got<R> {
+    /// Nothing read yet, with the first message's sender, credentials and
+    /// stamp (what a stream read reports).
+    fn empty_from(first: &Msg<R>) -> Self {
+        Got {
+            n: 0,
+            full: 0,
+            truncated: false,
+            rights: Vec::new(),
+            creds: first.creds,
+            stamp: first.stamp,
+            from: first.from.clone(),
+        }
+    }
+}
+
 /// What a read got.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Got<R> {
@@ -129,16 +145,7 @@ impl<R: Clone> RecvQueue<R> {
 
     /// A stream read into `buf` (None if the queue is empty).
     pub fn read_stream(&mut self, buf: &mut [u8], peek: bool, passcred: bool) -> Option<Got<R>> {
-        let first = self.msgs.front()?;
-        let mut got = Got {
-            n: 0,
-            full: 0,
-            truncated: false,
-            rights: Vec::new(),
-            creds: first.creds,
-            stamp: first.stamp,
-            from: first.from.clone(),
-        };
+        let mut got = Got::empty_from(self.msgs.front()?);
         let mut i = 0;
         while got.n < buf.len() && i < self.msgs.len() {
             let m = &mut self.msgs[i];
@@ -184,16 +191,7 @@ impl<R: Clone> RecvQueue<R> {
         passcred: bool,
         out: &mut Vec<(Vec<u8>, usize)>,
     ) -> Option<Got<R>> {
-        let first = self.msgs.front()?;
-        let mut got = Got {
-            n: 0,
-            full: 0,
-            truncated: false,
-            rights: Vec::new(),
-            creds: first.creds,
-            stamp: first.stamp,
-            from: first.from.clone(),
-        };
+        let mut got = Got::empty_from(self.msgs.front()?);
         while got.n < max {
             let Some(m) = self.msgs.front_mut() else {
                 break;
