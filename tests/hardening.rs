@@ -1,9 +1,12 @@
 //! Hardening tests that need the guest alone (no native run to compare
-//! with): init's protection from signals, and the random-syscall fuzzer's
+//! with): init's protection from signals, the random-syscall fuzzer's
 //! CI slice (tests/guest/fuzz_syscalls.c; the long run is
-//! scripts/fuzz-syscalls).
+//! scripts/fuzz-syscalls), and three attackers at once at mem=64M (a fork
+//! bomb, a memory hog and the fuzzer) under the host memory bound HOWTO
+//! states, with the console still usable.
 
 mod support;
+mod support_many;
 
 use support::*;
 
@@ -205,4 +208,166 @@ fn fuzz_syscalls_slice() {
         total += done.unwrap_or(0);
     }
     assert!(total >= 100_000, "only {total} syscalls made");
+}
+
+/// The host memory bound for one instance: `mem=` plus this much of the
+/// kernel's own (umlrun's heap, the page tables it keeps for the guest,
+/// the stubs' own pages). PROVISIONAL: the fork bomb alone peaks at about
+/// 17 MB (HOWTO "Security"); no run of `stress_at_64m` has reached its
+/// end yet, so no peak of the three at once is measured. Set it from the
+/// peaks of three passing runs, with margin, and state it in HOWTO.
+const KERNEL_OVERHEAD_KIB: u64 = 64 * 1024;
+
+/// How long the three attackers run before root logs in again.
+const STRESS: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// At mem=64M, three unprivileged users at once: a fork bomb (uid 1000,
+/// `sleep`s until fork fails, at RLIMIT_NPROC), a memory hog past mem=
+/// (uid 1001, tests/guest/memhog.c, OOM-killed each time), and the syscall
+/// fuzzer (uid 1002, `fuzz_syscalls -u`), each restarted by a root loop
+/// when it dies, for 20 s. Meanwhile the host memory of umlrun and its
+/// stubs (Pss sum, sampled every 200 ms) stays under mem= + 64 MiB. Then
+/// root logs out, logs in again, a command answers, the attackers are
+/// killed, and `poweroff` ends umlrun with 0 (no panic, no 101 or 137).
+///
+/// Fails today (issue 10), two findings: (1) with the uid 1000 bomb
+/// standing, root's next command with a pipe (`cat /proc/[0-9]*/comm |
+/// grep`, `ps | grep`) gets no answer within 60 s while `echo` (a builtin)
+/// still does: in every run with the bomb that got that far (all three: 4,
+/// bomb and fuzzer: 1, bomb alone: 1). (2) With the fuzzer alone that step
+/// passes, root logs in again and `id -u` answers, but root's `kill -9 -1`
+/// ends root's own login shell ("can't set tty process group", then a new
+/// `login:`), where Linux spares the caller. Run it with `--ignored`;
+/// `STRESS_ONLY=bomb,hog,fuzz` (a subset) narrows a failure down.
+#[test]
+#[ignore = "fails today: root's commands stall behind a standing uid 1000 fork bomb (issue 10)"]
+fn stress_at_64m() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    use support_many::shell::{busybox_image, ok, same, BOOT_TIMEOUT, CMD_TIMEOUT};
+    use support_many::{Fleet, Runner, State, LOGIN_PROMPT};
+
+    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &busybox_image(), "64M").unwrap();
+    let img = tools::programs_disk(fleet.dir(), "stress", &["memhog", "fuzz_syscalls"], "16M");
+    fleet.extra_args = vec![format!("ubd1={}", img.display())];
+    fleet.start(1).unwrap();
+    let g = &mut fleet.instances[0];
+    let pid = g.pid();
+    // The host side: the peak Pss of umlrun and its stubs, every 200 ms.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let (mut peak_kb, mut peak_procs) = (0u64, 0usize);
+            while !stop.load(Ordering::Relaxed) {
+                let (kb, n) = procs::tree_pss_kb(pid);
+                peak_kb = peak_kb.max(kb);
+                peak_procs = peak_procs.max(n);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            (peak_kb, peak_procs)
+        })
+    };
+    g.wait_login(BOOT_TIMEOUT).unwrap();
+    g.login(CMD_TIMEOUT).unwrap();
+    ok(g, "mount -o ro /dev/ubdb /mnt");
+    ok(
+        g,
+        "printf 'bomb::1000:1000::/tmp:/bin/sh\\nhog::1001:1001::/tmp:/bin/sh\\nfuzz::1002:1002::/tmp:/bin/sh\\n' >> /etc/passwd",
+    );
+    // Each attacker runs under a root loop that restarts it when it dies
+    // (the uids differ, so one's kill(-1) or RLIMIT_NPROC cannot reach
+    // another), detached from the console's session.
+    let attackers = [
+        "su bomb -c 'while :; do sleep 1000 & done' >/dev/null 2>&1; sleep 1",
+        "su hog -c '/mnt/memhog 100' >/dev/null 2>&1; echo rc=\\$? >> /tmp/hog.log",
+        "su fuzz -c '/mnt/fuzz_syscalls -u 1 1000 2000' >> /tmp/fuzz.log 2>&1",
+    ];
+    let only = std::env::var("STRESS_ONLY").unwrap_or_else(|_| "bomb,hog,fuzz".into());
+    let names = ["bomb", "hog", "fuzz"];
+    for (a, _) in attackers
+        .iter()
+        .zip(names)
+        .filter(|(_, n)| only.split(',').any(|o| o == *n))
+    {
+        ok(
+            g,
+            &format!(
+                "setsid sh -c \"while [ ! -e /tmp/stop ]; do {a}; done\" </dev/null >/dev/null 2>&1 &"
+            ),
+        );
+    }
+    let started = Instant::now();
+    std::thread::sleep(STRESS.saturating_sub(Duration::from_secs(5)));
+    // The bomb at its limit, seen by root while all three run.
+    let (_, bombs) = g
+        .run(
+            "cat /proc/[0-9]*/comm 2>/dev/null | grep -c '^sleep$'",
+            CMD_TIMEOUT,
+        )
+        .unwrap_or_else(|e| panic!("root's command under the attack: {e:?}"));
+    std::thread::sleep(STRESS.saturating_sub(started.elapsed()));
+    // Log out and in again on the console while the attackers run.
+    let at = g.mark();
+    g.send("exit\n").unwrap();
+    g.expect(LOGIN_PROMPT, at, BOOT_TIMEOUT).unwrap();
+    g.state = State::Login;
+    g.login(CMD_TIMEOUT).unwrap();
+    same(g, "id -u", "0");
+    // End them: the loops first, then everything but init and this shell.
+    ok(
+        g,
+        "touch /tmp/stop; for i in 1 2 3 4 5 6 7 8; do kill -9 -1; sleep 0.5; done; true",
+    );
+    let left = ok(
+        g,
+        "cat /proc/[0-9]*/comm 2>/dev/null | grep -cE '^(sleep|memhog|fuzz_syscalls|su)$'",
+    );
+    let hog = ok(g, "cat /tmp/hog.log");
+    let fuzz = ok(g, "cat /tmp/fuzz.log");
+    g.send("poweroff\n").unwrap();
+    let status = g.wait_exited(Duration::from_secs(30));
+    stop.store(true, Ordering::Relaxed);
+    let (peak_kb, peak_procs) = sampler.join().unwrap();
+    let all = String::from_utf8_lossy(&g.transcript()).replace('\r', "");
+    eprintln!(
+        "stress_at_64m: peak host memory {peak_kb} KiB (Pss of umlrun and stubs), peak {peak_procs} host processes; \
+         bomb {} sleeps at 15 s; memhog runs {} ({} OOM-killed); fuzz seeds done {}",
+        bombs.trim(),
+        hog.lines().count(),
+        hog.matches("rc=137").count(),
+        fuzz.lines().filter(|l| l.contains(" calls in ")).count(),
+    );
+    match status {
+        Some(st) => assert_eq!(st.code(), Some(0), "umlrun ended {st}\n{}", g.tail(30)),
+        None => panic!("umlrun still runs 30 s after poweroff\n{}", g.tail(30)),
+    }
+    assert!(
+        !all.contains("panicked"),
+        "umlrun panicked:\n{}",
+        g.tail(30)
+    );
+    assert_eq!(left.trim(), "0", "attackers left after kill -9 -1");
+    let bound = 64 * 1024 + KERNEL_OVERHEAD_KIB;
+    assert!(
+        peak_kb > 0 && peak_kb <= bound,
+        "host memory of the instance peaked at {peak_kb} KiB, bound {bound} KiB"
+    );
+    // Each attacker really ran: the bomb stood at its limit, the hog was
+    // OOM-killed, the fuzzer started.
+    let bombs: u32 = bombs.trim().parse().unwrap_or(0);
+    assert!(bombs >= 100, "only {bombs} fork-bomb processes at 15 s");
+    assert!(
+        hog.contains("rc=137"),
+        "memhog was never OOM-killed:\n{hog}"
+    );
+    assert!(
+        fuzz.contains("fuzz: seeds "),
+        "the fuzzer did not start:\n{fuzz}"
+    );
+    assert!(
+        !fuzz.contains("STUCK"),
+        "fuzzer: a process outlived SIGKILL:\n{fuzz}"
+    );
 }

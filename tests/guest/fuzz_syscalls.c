@@ -1,6 +1,14 @@
 /* A random-syscall fuzzer, run as init (pid 1) under umlrun by
- * scripts/fuzz-syscalls and tests/hardening.rs (fuzz_syscalls_slice). It refuses to run as
- * any other pid: natively it would make random host syscalls.
+ * scripts/fuzz-syscalls and tests/hardening.rs (fuzz_syscalls_slice). As
+ * any other pid it refuses to run unless given -u: natively it would make
+ * random host syscalls, and its sweep (kill(-1, SIGKILL)) would kill every
+ * process its user may signal.
+ *
+ * `fuzz_syscalls -u SEED COUNT CALLS`: the unprivileged mode, for a
+ * process that is not init (tests/hardening.rs, stress_at_64m). It runs
+ * only under umlrun (uname's version says so) and only as a non-root uid
+ * that nothing else uses: every batch runs as that uid, none as root, and
+ * the sweep's kill(-1) then reaches only the fuzzer's own processes.
  *
  * Input: one line on stdin (the console), "SEED COUNT CALLS [v]": seeds
  * SEED..SEED+COUNT-1, CALLS syscalls each; "v" prints every call before it
@@ -44,6 +52,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <dirent.h>
 #include <time.h>
@@ -118,6 +127,7 @@ static char *shm;     /* a MAP_SHARED page of /tmp/fz/file */
 static char *paths;   /* path strings, not in the pointer pool */
 static int as_root;
 static int verbose;
+static int unpriv; /* -u: already a non-root uid, no root batches */
 #define VERBOSE_FD 1023 /* the console in a verbose child (random fds rarely reach it) */
 
 static const char *const PATHS[] = {
@@ -312,7 +322,7 @@ static void child_setup(void) {
     if (as_root) {
         write_exec_targets();
     } else {
-        if (setgid(1000) != 0 || setuid(1000) != 0) _exit(90);
+        if (!unpriv && (setgid(1000) != 0 || setuid(1000) != 0)) _exit(90);
         mkdir("/tmp/fz/u", 0777);
         mkdir("/tmp/fz/u/dir", 0777);
     }
@@ -368,7 +378,7 @@ static void child_setup(void) {
 
 static void child(uint64_t seed, uint64_t batch, uint64_t calls) {
     rng_state = seed * 0x100000001b3ULL ^ (batch + 1) * 0xcbf29ce484222325ULL;
-    as_root = below(4) == 0;
+    as_root = !unpriv && below(4) == 0;
     child_setup();
     for (uint64_t i = 0; i < calls; i++) {
         if (i % 16 == 15) {
@@ -525,9 +535,25 @@ static void read_params(uint64_t *seed, uint64_t *count, uint64_t *calls) {
     verbose = got == 4 && v[0] == 'v';
 }
 
-int main(void) {
-    if (getpid() != 1) {
-        fprintf(stderr, "fuzz_syscalls: runs only as init under umlrun (it makes random syscalls)\n");
+/* -u's checks: under umlrun, not root. */
+static int unpriv_allowed(void) {
+    struct utsname u;
+    if (uname(&u) != 0 || strstr(u.version, "umlrun") == NULL) {
+        fprintf(stderr, "fuzz_syscalls -u: runs only under umlrun (it makes random syscalls)\n");
+        return 0;
+    }
+    if (getuid() == 0 || geteuid() == 0) {
+        fprintf(stderr, "fuzz_syscalls -u: runs only as a non-root uid of its own\n");
+        return 0;
+    }
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    unpriv = argc == 5 && strcmp(argv[1], "-u") == 0;
+    if (unpriv ? !unpriv_allowed() : getpid() != 1) {
+        if (!unpriv)
+            fprintf(stderr, "fuzz_syscalls: runs only as init under umlrun (it makes random syscalls); see -u\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -536,7 +562,13 @@ int main(void) {
     sa.sa_handler = on_parent_alarm;
     sigaction(SIGALRM, &sa, NULL);
     uint64_t seed0, count, calls;
-    read_params(&seed0, &count, &calls);
+    if (unpriv) {
+        seed0 = strtoull(argv[2], NULL, 0);
+        count = strtoull(argv[3], NULL, 0);
+        calls = strtoull(argv[4], NULL, 0);
+    } else {
+        read_params(&seed0, &count, &calls);
+    }
     printf("fuzz: seeds %lu..%lu, %lu calls each%s\n", (unsigned long)seed0,
            (unsigned long)(seed0 + count - 1), (unsigned long)calls, verbose ? ", verbose" : "");
     mkdir("/tmp/fz", 01777);

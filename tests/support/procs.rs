@@ -184,3 +184,22 @@ impl Drop for Reaped {
         let _ = self.0.wait();
     }
 }
+
+/// The host memory of `root` (our unreaped child) and its tree (see
+/// [`tree_of`]): the sum of their Pss from /proc/PID/smaps_rollup in KiB
+/// (pages mapped by many processes, like a memfd every stub maps, count
+/// once), and how many processes that is. scripts/forkbomb-figures
+/// measures the same.
+pub fn tree_pss_kb(root: i32) -> (u64, usize) {
+    let pids = tree_of(root, true);
+    let kb = pids
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")).ok())
+        .filter_map(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Pss:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .sum();
+    (kb, pids.len())
+}
