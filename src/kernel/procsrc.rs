@@ -322,22 +322,74 @@ impl Kernel {
         }
     }
 
+    /// The refresh a /proc file or directory with inode `ino` needs.
+    pub fn proc_scope_of(ino: crate::fs::Ino) -> ProcScope {
+        match crate::fs::procfs::owner_of(ino) {
+            0 => ProcScope::All,
+            p => ProcScope::Process {
+                pid: p as Pid,
+                pss: crate::fs::procfs::shows_pss(ino),
+            },
+        }
+    }
+
+    /// The refresh a lookup of `path` (relative to `base`) needs: a path
+    /// into a pid's directory (also `self`, `thread-self`) gathers what
+    /// lookups need there; any other path under /proc, everything.
+    pub fn proc_lookup_scope(&self, tid: Pid, base: &[u8], path: &[u8]) -> ProcScope {
+        match proc_path_owner(base, path) {
+            PathOwner::Pid(p) => ProcScope::Lookup(p),
+            PathOwner::Caller => ProcScope::Lookup(self.tasks.get(&tid).map_or(tid, |t| t.tgid)),
+            PathOwner::CallerThread => ProcScope::Lookup(tid),
+            PathOwner::None => ProcScope::All,
+        }
+    }
+
     /// Refreshes what /proc shows, from `tid`'s point of view.
     pub fn refresh_proc(&mut self, tid: Pid) {
+        self.refresh_proc_for(tid, ProcScope::All);
+    }
+
+    /// Refreshes what /proc shows for a look at `scope`. The list of
+    /// processes and their cheap figures are always fresh; what costs a
+    /// walk of an address space or a host read — memory usage, maps, CPU
+    /// time, fds — is gathered for the one process a scope names, and a
+    /// path lookup (`ProcScope::Lookup`) gathers no usage and no
+    /// guest-wide figures at all (the read that follows refreshes what it
+    /// shows). So `ls /proc` or `ps` among hundreds of processes costs one
+    /// process's work per file, not every process's: under a fork bomb
+    /// root's `ls /proc` took 12 s.
+    pub fn refresh_proc_for(&mut self, tid: Pid, scope: ProcScope) {
         let Some(snap) = self.proc_snapshot.clone() else {
             return;
         };
-        let fdinfo = self.fdinfo_all();
-        let net_unix = self.net_unix_text();
-        let net_inet = self.net_proc_texts();
+        let (only, light, pss) = match scope {
+            ProcScope::All => (None, false, true),
+            ProcScope::Process { pid, pss } => (Some(pid), false, pss),
+            ProcScope::Lookup(p) => (Some(p), true, false),
+        };
+        // A thread's files are its process's.
+        let only = only.map(|p| self.tasks.get(&p).map_or(p, |t| t.tgid));
+        let wanted = |tgid: Pid| only.is_none_or(|p| p == tgid);
+        let fdinfo = self.fdinfo_all(only);
         let mut s = snap.borrow_mut();
-        s.net_inet = net_inet;
+        if !light {
+            drop(s);
+            let net_unix = self.net_unix_text();
+            let net_inet = self.net_proc_texts();
+            s = snap.borrow_mut();
+            s.net_inet = net_inet;
+            s.net_unix = net_unix;
+        }
+        // Guest-wide figures no file of a single process shows.
+        let all = only.is_none();
+        if all {
+            s.meminfo = self.meminfo();
+        }
         s.fdinfo = fdinfo;
-        s.net_unix = net_unix;
         s.current = self.tasks.get(&tid).map(|t| t.tgid as u32).unwrap_or(1);
         s.privileged = self.tasks.get(&tid).is_some_and(|t| t.cred.euid == 0);
         let oom_total = self.oom_total_pages();
-        s.meminfo = self.meminfo();
         // Window pages the guest never touched are not resident.
         let untouched = self.physmem.untouched();
         let up = self.uptime();
@@ -373,8 +425,10 @@ impl Kernel {
         s.ucaps = Some(self.ucaps.clone());
         s.sysctl.max_map_count = self.config.limits.max_map_count;
         s.forks = self.forks;
-        s.locks = self.locks_text();
-        s.sysvipc = self.sysvipc_text();
+        if all {
+            s.locks = self.locks_text();
+            s.sysvipc = self.sysvipc_text();
+        }
         s.sysctl.ipc = self.ipc.limits;
         s.tasks.clear();
         s.fds.clear();
@@ -385,7 +439,15 @@ impl Kernel {
         s.running = 0;
         let fg = self.console.tty.fg_pgrp.map(|p| p as i32).unwrap_or(-1);
         let ctty_sid = self.console.tty.session;
-        let usage = self.vma_usages();
+        let mut tids_of: std::collections::HashMap<Pid, Vec<Pid>> = Default::default();
+        for t in self.tasks.values().filter(|t| t.state != TaskState::Dead) {
+            tids_of.entry(t.tgid).or_default().push(t.tid);
+        }
+        let usage = if light {
+            Default::default()
+        } else {
+            self.vma_usages(only, pss)
+        };
         for t in self
             .tasks
             .values()
@@ -401,9 +463,40 @@ impl Kernel {
             if state == 'R' && t.is_leader() {
                 s.running += 1;
             }
-            let mm = self.mms.get(&t.mm);
+            let full = wanted(t.tgid);
             let pid = t.tid as u32;
-            let tids = self.threads(t.tgid);
+            let tids = tids_of.get(&t.tgid).map(Vec::as_slice).unwrap_or_default();
+            if !full {
+                // Another process than the one looked at: that it exists,
+                // and who it is (its files refresh it in full when read).
+                let info = TaskInfo {
+                    pid,
+                    tgid: t.tgid as u32,
+                    ppid: t.ppid.max(0) as u32,
+                    pgrp: t.pgid as u32,
+                    session: t.sid as u32,
+                    state,
+                    comm: t.comm.clone(),
+                    uid: t.cred.uid,
+                    euid: t.cred.euid,
+                    gid: t.cred.gid,
+                    egid: t.cred.egid,
+                    threads: tids.len() as u32,
+                    tids: if t.is_leader() {
+                        tids.iter().map(|&x| x as u32).collect()
+                    } else {
+                        Vec::new()
+                    },
+                    ..Default::default()
+                };
+                if t.is_leader() {
+                    s.tasks.insert(pid, info);
+                } else {
+                    s.threads.insert(pid, info);
+                }
+                continue;
+            }
+            let mm = self.mms.get(&t.mm);
             // /proc/<pid>/oom_score: Linux's badness over rss; init and
             // oom_score_adj -1000 are exempt (0).
             let oom_score = {
@@ -547,20 +640,25 @@ impl Kernel {
                 s.maps.insert(pid, maps);
             }
         }
-        s.partitions = self
-            .disks
-            .partitions()
-            .into_iter()
-            .map(|p| PartitionInfo {
-                major: p.major,
-                minor: p.minor,
-                kib: p.kib,
-                name: p.name,
-            })
-            .collect();
-        s.swaps = self.swap_infos();
-        s.memory_pressure = self.psi.shown(std::time::Instant::now());
-        s.vmstat = self.vmstat();
+        if light {
+            return;
+        }
+        if all {
+            s.partitions = self
+                .disks
+                .partitions()
+                .into_iter()
+                .map(|p| PartitionInfo {
+                    major: p.major,
+                    minor: p.minor,
+                    kib: p.kib,
+                    name: p.name,
+                })
+                .collect();
+            s.swaps = self.swap_infos();
+            s.memory_pressure = self.psi.shown(std::time::Instant::now());
+            s.vmstat = self.vmstat();
+        }
         s.mounts = self
             .mounts
             .iter()
@@ -635,9 +733,20 @@ impl Kernel {
 impl Kernel {
     /// smaps's figures for every VMA of every address space, and their
     /// sums, from one walk (map counts are guest-wide).
-    fn vma_usages(&self) -> std::collections::HashMap<super::task::MmId, (Vec<Usage>, Usage)> {
+    fn vma_usages(
+        &self,
+        only: Option<Pid>,
+        pss: bool,
+    ) -> std::collections::HashMap<super::task::MmId, (Vec<Usage>, Usage)> {
+        let only_mm = only.and_then(|p| self.tasks.get(&p)).map(|t| t.mm);
+        // Pss counts every sharer, so the map counts are guest-wide: only
+        // walked for a file that shows Pss (the other figures ignore them).
         let pagecache = self.pagecache.borrow();
-        let counts = map_counts(self.mms.values().map(|m| &m.aspace), &self.frames);
+        let counts = if pss {
+            map_counts(self.mms.values().map(|m| &m.aspace), &self.frames)
+        } else {
+            Default::default()
+        };
         let untouched = self.physmem.untouched();
         let facts = PageFacts {
             untouched: &untouched,
@@ -647,6 +756,7 @@ impl Kernel {
         };
         self.mms
             .iter()
+            .filter(|(id, _)| only_mm.is_none_or(|o| o == **id))
             .map(|(id, m)| {
                 let per: Vec<Usage> = m
                     .aspace
@@ -716,4 +826,84 @@ fn handler_mask(h: &SigHandlers, pick: impl Fn(u64) -> bool) -> u64 {
         .enumerate()
         .filter(|(_, a)| pick(a.handler))
         .fold(0, |m, (i, _)| m | 1u64.checked_shl(i as u32).unwrap_or(0))
+}
+
+/// What a /proc refresh is for (`Kernel::refresh_proc_for`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcScope {
+    /// Everything: guest-wide files and listings.
+    All,
+    /// A file of this process (or thread) is read: its figures in full
+    /// (Pss only for a file that shows it).
+    Process { pid: Pid, pss: bool },
+    /// A path into this process's directory (or, for a path not under a
+    /// pid, the caller's) is looked up: what lookups need only.
+    Lookup(Pid),
+}
+
+/// Whose /proc directory a path (relative to `base`) leads into.
+#[derive(Debug, PartialEq, Eq)]
+enum PathOwner {
+    Pid(Pid),
+    /// /proc/self
+    Caller,
+    /// /proc/thread-self
+    CallerThread,
+    /// Not a pid's directory (or not under /proc).
+    None,
+}
+
+fn proc_path_owner(base: &[u8], path: &[u8]) -> PathOwner {
+    let full = if path.first() == Some(&b'/') {
+        path.to_vec()
+    } else {
+        [base, b"/", path].concat()
+    };
+    let Some(rest) = full.strip_prefix(b"/proc/") else {
+        return PathOwner::None;
+    };
+    // A path that climbs back out may end in another pid's directory.
+    if rest.split(|&b| b == b'/').any(|c| c == b"..") {
+        return PathOwner::None;
+    }
+    match rest.split(|&b| b == b'/').next().unwrap_or_default() {
+        b"self" => PathOwner::Caller,
+        b"thread-self" => PathOwner::CallerThread,
+        n if !n.is_empty() && n.iter().all(u8::is_ascii_digit) => std::str::from_utf8(n)
+            .ok()
+            .and_then(|n| n.parse::<Pid>().ok())
+            .map_or(PathOwner::None, PathOwner::Pid),
+        _ => PathOwner::None,
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+
+    #[test]
+    fn a_path_names_the_process_whose_directory_it_enters() {
+        assert_eq!(proc_path_owner(b"/", b"/proc/42/stat"), PathOwner::Pid(42));
+        assert_eq!(proc_path_owner(b"/", b"/proc/42"), PathOwner::Pid(42));
+        assert_eq!(proc_path_owner(b"/proc", b"7/fd/3"), PathOwner::Pid(7));
+        assert_eq!(proc_path_owner(b"/proc/9", b"status"), PathOwner::Pid(9));
+        assert_eq!(proc_path_owner(b"/", b"/proc/self/maps"), PathOwner::Caller);
+        assert_eq!(
+            proc_path_owner(b"/", b"/proc/thread-self/comm"),
+            PathOwner::CallerThread
+        );
+        // Guest-wide files, the root itself, odd names and overflow: all.
+        for p in [
+            &b"/proc/meminfo"[..],
+            b"/proc",
+            b"/proc/",
+            b"/proc/net/tcp",
+            b"/proc/4x",
+            b"/proc/99999999999999999999",
+            b"/etc/passwd",
+            b"/proc/self/../1/exe",
+        ] {
+            assert_eq!(proc_path_owner(b"/", p), PathOwner::None, "{p:?}");
+        }
+    }
 }

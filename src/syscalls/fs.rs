@@ -68,7 +68,8 @@ impl Kernel {
     fn touch_proc(&mut self, tid: Pid, base: &[u8], path: &[u8]) {
         if path.starts_with(b"/proc") || (path.first() != Some(&b'/') && base.starts_with(b"/proc"))
         {
-            self.refresh_proc(tid);
+            let scope = self.proc_lookup_scope(tid, base, path);
+            self.refresh_proc_for(tid, scope);
         }
     }
 

@@ -281,6 +281,18 @@ fn split(i: Ino) -> (u32, u64, u32) {
     ((i >> 32) as u32, (i >> 24) & 0xff, (i & 0xff_ffff) as u32)
 }
 
+/// The pid or tid whose directory inode `i` is in (0: a guest-wide file or
+/// directory): what a /proc refresh for it must gather.
+pub fn owner_of(i: Ino) -> u32 {
+    split(i).0
+}
+
+/// Whether the file with inode `i` shows Pss (which needs every sharer of
+/// every page counted, guest-wide).
+pub fn shows_pss(i: Ino) -> bool {
+    matches!(split(i).1, P_SMAPS | P_SMAPS_ROLLUP)
+}
+
 /// The pid whose /proc/<pid> directory inode `i` is (None for any other
 /// proc inode): pidfd_send_signal takes such a directory's fd as a pidfd.
 pub fn pid_dir_of(i: Ino) -> Option<u32> {

@@ -57,7 +57,7 @@ impl FileDescription for DirFile {
     fn readdir(&self, k: &mut Kernel, io: &Io, cap: usize) -> KResult<(Vec<u8>, u64)> {
         let fs = k.mounts.fs(self.node.mnt)?;
         if fs.generated() {
-            k.refresh_proc(io.tid);
+            k.refresh_proc_for(io.tid, Kernel::proc_scope_of(self.node.ino));
         }
         if self.entries.borrow().is_none() && self.dentry.is_dead() {
             // A removed directory lists as empty.

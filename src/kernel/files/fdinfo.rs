@@ -32,11 +32,14 @@ const SO_ACCEPTCON: u32 = 0x10000;
 
 impl Kernel {
     /// /proc/<pid>/fdinfo/<fd> text of every fd of every process.
-    pub fn fdinfo_all(&mut self) -> BTreeMap<(u32, u32), Vec<u8>> {
+    pub fn fdinfo_all(
+        &mut self,
+        only: Option<crate::kernel::task::Pid>,
+    ) -> BTreeMap<(u32, u32), Vec<u8>> {
         let fds: Vec<(u32, u32, OpenFileRef, bool)> = self
             .tasks
             .values()
-            .filter(|t| t.is_leader())
+            .filter(|t| t.is_leader() && only.is_none_or(|p| p == t.tgid))
             .flat_map(|t| {
                 let pid = t.tgid as u32;
                 t.files

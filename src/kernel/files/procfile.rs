@@ -56,7 +56,7 @@ fn event_queue(k: &Kernel, e: PollEvent) -> WaitQueueRef {
 
 impl FileDescription for ProcFile {
     fn read(&self, k: &mut Kernel, io: &Io, buf: &mut [u8]) -> KResult<usize> {
-        k.refresh_proc(io.tid);
+        k.refresh_proc_for(io.tid, Kernel::proc_scope_of(self.file.node.ino));
         let off = io.offset();
         let n = k
             .mounts
