@@ -372,14 +372,11 @@ impl Kernel {
         let only = only.map(|p| self.tasks.get(&p).map_or(p, |t| t.tgid));
         let wanted = |tgid: Pid| only.is_none_or(|p| p == tgid);
         let fdinfo = self.fdinfo_all(only);
+        let net = (!light).then(|| (self.net_unix_text(), self.net_proc_texts()));
         let mut s = snap.borrow_mut();
-        if !light {
-            drop(s);
-            let net_unix = self.net_unix_text();
-            let net_inet = self.net_proc_texts();
-            s = snap.borrow_mut();
-            s.net_inet = net_inet;
+        if let Some((net_unix, net_inet)) = net {
             s.net_unix = net_unix;
+            s.net_inet = net_inet;
         }
         // Guest-wide figures no file of a single process shows.
         let all = only.is_none();
@@ -466,6 +463,12 @@ impl Kernel {
             let full = wanted(t.tgid);
             let pid = t.tid as u32;
             let tids = tids_of.get(&t.tgid).map(Vec::as_slice).unwrap_or_default();
+            // /proc/<pid>/task lists a leader's threads.
+            let leader_tids: Vec<u32> = if t.is_leader() {
+                tids.iter().map(|&x| x as u32).collect()
+            } else {
+                Vec::new()
+            };
             if !full {
                 // Another process than the one looked at: that it exists,
                 // and who it is (its files refresh it in full when read).
@@ -482,11 +485,7 @@ impl Kernel {
                     gid: t.cred.gid,
                     egid: t.cred.egid,
                     threads: tids.len() as u32,
-                    tids: if t.is_leader() {
-                        tids.iter().map(|&x| x as u32).collect()
-                    } else {
-                        Vec::new()
-                    },
+                    tids: leader_tids,
                     ..Default::default()
                 };
                 if t.is_leader() {
@@ -565,11 +564,7 @@ impl Kernel {
                 cstime: t.child_cpu.1,
                 cwd: shown_path(&t.fs.borrow().cwd),
                 tgid: t.tgid as u32,
-                tids: if t.is_leader() {
-                    tids.iter().map(|&x| x as u32).collect()
-                } else {
-                    Vec::new()
-                },
+                tids: leader_tids,
                 oom_score_adj: t.oom_score_adj,
                 oom_score_adj_min: t.oom_score_adj_min,
                 oom_score,
