@@ -157,9 +157,12 @@ pub struct Kernel {
     /// When a busy scheduler next looks at host input between turns
     /// (`sched.rs`, `HOST_LOOK_EVERY`; an idle one waits there).
     pub host_look_at: std::time::Instant,
-    /// The kernel thread's CPU time when the last turn's task stopped
-    /// running: the next busy turn's start (None after an idle wait).
+    /// The kernel thread's CPU time when the turns not charged yet
+    /// began (`cpuacct.rs`): from there it runs for them (None after an
+    /// idle wait).
     pub cpu_mark: Option<u64>,
+    /// The turns whose CPU time is not charged yet (`cpuacct.rs`).
+    pub cpu_notes: super::cpuacct::CpuNotes,
     /// `activity()` when the guest was last seen working, since when it
     /// has not changed, and whether the platform was told the instance
     /// settled (see `Kernel::idle_platform`).
@@ -272,6 +275,7 @@ impl Kernel {
             heap_trimmed: (0, std::time::Instant::now()),
             host_look_at: std::time::Instant::now(),
             cpu_mark: None,
+            cpu_notes: Default::default(),
             idle_since: (0, std::time::Instant::now(), false),
             mconsole: Default::default(),
             counters: Counters::default(),

@@ -356,6 +356,9 @@ impl Kernel {
         // SECURE_KEEP_CAPS never survives an execve (Linux's
         // cap_bprm_creds_from_file).
         self.task_mut(tid)?.securebits &= !(1 << 4);
+        // The old address space's turns are charged while its stub's
+        // clock still counts for it.
+        self.settle_cpu();
         let old = self.task(tid)?.mm;
         let guest = match fresh.take() {
             Some(s) => {

@@ -21,6 +21,7 @@
 //! | `clonecheck.rs` | clone(2)'s checks on its flags and TLS base, as Linux's |
 //! | `exec.rs`     | execve: ELF and `#!` loading into a fresh address space |
 //! | `fair.rs`     | fair shares: weights by nice, virtual runtime, which runnable task runs next |
+//! | `cpuacct.rs`  | charging CPU time to tasks: short turns noted and charged together (system time, virtual runtime) |
 //! | `rt.rs`       | the real-time classes: FIFO/RR before fair tasks, pre-emption, RR's quantum, the throttle |
 //! | `schedattr.rs`| nice, scheduling policy and priority per task, and their rules |
 //! | `signal.rs`   | signal sets, actions, the x86-64 signal frame |
@@ -66,6 +67,7 @@ pub mod budget;
 pub mod clonecheck;
 pub mod console;
 pub mod core;
+pub mod cpuacct;
 pub mod deadline;
 pub mod exec;
 pub mod fair;

@@ -551,12 +551,13 @@ impl Kernel {
             }
             return Ok(None);
         };
+        self.settle_cpu();
         let cpu = match self.tasks.get(&cpid) {
             Some(c) => {
                 let own = if reap {
                     c.cpu_exit
                 } else {
-                    self.cpu_ticks(cpid)
+                    self.cpu_ticks_settled(cpid)
                 };
                 (own.0 + c.child_cpu.0, own.1 + c.child_cpu.1)
             }
@@ -616,23 +617,36 @@ fn fork_hot_pages(r: &Regs) -> Vec<(u64, bool)> {
 
 impl Kernel {
     /// CPU ticks (user, system) of `tid`'s process so far: the host's
-    /// accounting of its stub (threads share it).
-    pub fn cpu_ticks(&self, tid: Pid) -> (u64, u64) {
+    /// accounting of its stub (threads share it). Charges the turns not
+    /// charged yet first (`cpuacct.rs`).
+    pub fn cpu_ticks(&mut self, tid: Pid) -> (u64, u64) {
+        self.settle_cpu();
+        self.cpu_ticks_settled(tid)
+    }
+
+    /// `cpu_ticks` once `settle_cpu` has run (with nothing run since).
+    pub fn cpu_ticks_settled(&self, tid: Pid) -> (u64, u64) {
         let Some(t) = self.tasks.get(&tid) else {
             return (0, 0);
         };
         match self.mms.get(&t.mm) {
             Some(mm) => {
                 let (user, sys) = mm.guest.cpu_ticks();
-                (user, sys + self.kernel_ns(tid) / 10_000_000)
+                (user, sys + self.kernel_ns_settled(tid) / 10_000_000)
             }
             None => t.cpu_exit,
         }
     }
 
     /// CPU time (ns) the kernel spent serving `tid`'s process (all its
-    /// threads): part of its system time.
-    pub fn kernel_ns(&self, tid: Pid) -> u64 {
+    /// threads): part of its system time. Charges the turns not charged
+    /// yet first (`cpuacct.rs`).
+    pub fn kernel_ns(&mut self, tid: Pid) -> u64 {
+        self.settle_cpu();
+        self.kernel_ns_settled(tid)
+    }
+
+    fn kernel_ns_settled(&self, tid: Pid) -> u64 {
         let Some(t) = self.tasks.get(&tid) else {
             return 0;
         };

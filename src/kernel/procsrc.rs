@@ -363,6 +363,8 @@ impl Kernel {
         let Some(snap) = self.proc_snapshot.clone() else {
             return;
         };
+        // CPU times as of now (`cpuacct.rs`).
+        self.settle_cpu();
         let (only, light, pss) = match scope {
             ProcScope::All => (None, false, true),
             ProcScope::Process { pid, pss } => (Some(pid), false, pss),
@@ -509,7 +511,7 @@ impl Kernel {
             };
             // (user, system) ticks: the host's accounting of the stub plus
             // the kernel's time serving it, as times() reports them.
-            let cpu = self.cpu_ticks(t.tgid);
+            let cpu = self.cpu_ticks_settled(t.tgid);
             let (vma_usage, total) = usage.get(&t.mm).cloned().unwrap_or_default();
             let exe_bytes = mm.map(|m| exe_bytes(&m.aspace, t.exe_node)).unwrap_or(0);
             let info = TaskInfo {

@@ -61,6 +61,7 @@ impl Kernel {
             }
             // mconsole `stop`: no task runs, only the console is served.
             if self.mconsole.frozen {
+                self.settle_cpu();
                 self.mconsole_wait_frozen(std::time::Duration::from_millis(500));
                 self.cpu_mark = None;
                 continue;
@@ -69,6 +70,8 @@ impl Kernel {
             // signals, deadlines): an empty one is really idle.
             let idle = self.runq.is_empty();
             if idle {
+                // The turns so far are charged before the idle wait.
+                self.settle_cpu();
                 // Idle time prepares the next fork's guest, or once the
                 // guest settled gives it back.
                 self.idle_platform();
@@ -301,67 +304,38 @@ impl Kernel {
         self.runq.remove(i)
     }
 
-    /// The host CPU time (ns) of `tid`'s stub so far, with the stub's
-    /// address-space id (a new one after exec counts from zero): asked of
-    /// the host when `fresh`, else what the last slice on it saw.
-    fn stub_cpu_ns(&self, tid: Pid, fresh: bool) -> Option<(super::task::MmId, u64)> {
-        let mm = self.tasks.get(&tid)?.mm;
-        let m = self.mms.get(&mm)?;
-        let seen = m.cpu_seen.filter(|_| !fresh);
-        Some((mm, seen.unwrap_or_else(|| m.guest.cpu_time_ns())))
-    }
-
     /// Runs `tid` for a slice. The CPU time the kernel thread spends on it
     /// (serving its syscalls, faults and signals, and the ptrace calls that
     /// switch to it) is charged to it as system time, as Linux would: its
     /// stub's host figures show only the guest side. Both are charged to
-    /// its virtual runtime. Each clock is read once a turn: a slice starts
-    /// where the kernel's last busy turn ended (the scheduler's own work
-    /// in between goes to the next task, as Linux's tick would charge it)
-    /// and where the last slice on the same stub ended (a stub between
-    /// slices is stopped).
+    /// its virtual runtime. A slice starts where the kernel's last busy
+    /// turn ended (the scheduler's own work in between goes to the turns,
+    /// as Linux's tick would charge it). The clocks are not read each
+    /// turn: `cpuacct.rs` notes short turns and charges them together.
     fn run_task(&mut self, tid: Pid) {
         let rt = self
             .tasks
             .get(&tid)
             .is_some_and(|t| super::schedattr::is_rt(t.sched.policy));
-        let wall_before = rt.then(Instant::now);
-        let before = self
-            .cpu_mark
-            .take()
-            .unwrap_or_else(crate::host::clock::thread_cpu_ns);
-        let stub_before = self.stub_cpu_ns(tid, false);
+        let start = Instant::now();
+        if self.cpu_mark.is_none() {
+            self.cpu_mark = Some(crate::host::clock::thread_cpu_ns());
+        }
         self.rt.current = Some(tid);
         self.rt.current_is_rt = rt;
         self.run_task_slice(tid);
         self.rt.current = None;
         self.rt.need_resched = false;
         self.rt.requeue_tail = false;
-        let after = crate::host::clock::thread_cpu_ns();
-        self.cpu_mark = Some(after);
-        let spent = after.saturating_sub(before);
-        let stub_after = self.stub_cpu_ns(tid, true);
-        if let Some((m, c)) = stub_after {
-            if let Some(mm) = self.mms.get_mut(&m) {
-                mm.cpu_seen = Some(c);
-            }
-        }
-        let guest = match (stub_before, stub_after) {
-            (Some((m0, c0)), Some((m1, c1))) if m0 == m1 => c1.saturating_sub(c0),
-            // exec: a new stub, counting from zero.
-            (_, Some((_, c1))) => c1,
-            (_, None) => 0,
-        };
-        if let Ok(t) = self.task_mut(tid) {
-            t.kernel_ns += spent;
-            if !rt {
-                let w = super::fair::weight(&t.sched);
-                t.vruntime = super::fair::charge(t.vruntime, spent.saturating_add(guest), w);
-            }
-        }
-        if let Some(w0) = wall_before {
-            let wall = u64::try_from(w0.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            self.rt_charge(tid, wall, spent.saturating_add(guest));
+        let wall = start.elapsed();
+        // A real-time task's turn is charged at once: its quantum and
+        // the throttle follow it turn by turn.
+        let charged = rt.then(|| self.charged_cpu(tid));
+        self.note_turn(tid, wall, rt);
+        if let Some(before) = charged {
+            let cpu = self.charged_cpu(tid).since(before);
+            let wall = u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX);
+            self.rt_charge(tid, wall, cpu);
         }
         let tasks = &self.tasks;
         let runnable = self
