@@ -15,7 +15,7 @@
 //! wait status). Settling reads each clock once: the kernel thread's
 //! time since the first noted turn began is shared among the noted turns
 //! by their wall time, each stub's by the wall time of the turns that ran
-//! on it. Nothing is lost, only charged up to a millisecond later (Linux
+//! on it. Nothing is lost, only charged up to [`SETTLE_AFTER`] later (Linux
 //! itself charges at its tick); a turn that is long on its own (a CPU-bound
 //! task's) and a real-time task's turn settle at once, so fair shares and
 //! the real-time throttle see them as before.
@@ -25,11 +25,12 @@ use std::time::Duration;
 use super::core::Kernel;
 use super::task::{MmId, Pid};
 
-/// Noted turns settle once their wall time adds up to this.
-pub const SETTLE_AFTER: Duration = Duration::from_millis(1);
+/// Noted turns settle once their wall time adds up to this (Linux's tick
+/// at HZ=250: it charges a tick's time to whoever it finds running).
+pub const SETTLE_AFTER: Duration = Duration::from_millis(4);
 
 /// Noted turns settle once there are this many.
-pub const MAX_NOTED: usize = 64;
+pub const MAX_NOTED: usize = 128;
 
 /// One turn whose CPU time is not charged yet.
 #[derive(Debug, Clone, Copy)]
