@@ -448,6 +448,8 @@ impl Kernel {
     /// yet runnable: exec gives it a program.
     pub(crate) fn create_init_task(&mut self) -> Result<Pid, BootError> {
         let guest = self.new_guest().map_err(BootError::Stub)?;
+        // Its stub's CPU time counts from here (`cpuacct.rs`).
+        let cpu_seen = Some(guest.cpu_time_ns());
         let mm = self.alloc_mm_id();
         self.mms.insert(
             mm,
@@ -457,7 +459,7 @@ impl Kernel {
                 loaded: None,
                 users: 1,
                 exe_deny: None,
-                cpu_seen: None,
+                cpu_seen,
             },
         );
         let mut files = FdTable::new();

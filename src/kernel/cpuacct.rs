@@ -118,10 +118,9 @@ impl Kernel {
         }
         for t in &turns {
             let kernel = share(spent, t.wall_ns, wall_total);
-            let guest = t
-                .mm
-                .and_then(|mm| stubs.iter().find(|s| s.0 == mm))
-                .map_or(0, |s| share(s.1, t.wall_ns, s.2));
+            let guest =
+                t.mm.and_then(|mm| stubs.iter().find(|s| s.0 == mm))
+                    .map_or(0, |s| share(s.1, t.wall_ns, s.2));
             if let Some(task) = self.tasks.get_mut(&t.tid) {
                 task.kernel_ns = task.kernel_ns.saturating_add(kernel);
                 if !super::schedattr::is_rt(task.sched.policy) {
@@ -141,7 +140,10 @@ impl Kernel {
         };
         Charged {
             kernel_ns: t.kernel_ns,
-            stub: self.mms.get(&t.mm).and_then(|m| m.cpu_seen.map(|c| (t.mm, c))),
+            stub: self
+                .mms
+                .get(&t.mm)
+                .and_then(|m| m.cpu_seen.map(|c| (t.mm, c))),
         }
     }
 }

@@ -377,6 +377,8 @@ impl Kernel {
                 }
             }
         };
+        // Its stub's CPU time counts from here (`cpuacct.rs`).
+        let cpu_seen = Some(guest.cpu_time_ns());
         let id = self.alloc_mm_id();
         self.mms.insert(
             id,
@@ -386,7 +388,7 @@ impl Kernel {
                 loaded: None,
                 users: 1,
                 exe_deny,
-                cpu_seen: None,
+                cpu_seen,
             },
         );
         let t = self.task_mut(tid)?;

@@ -101,6 +101,8 @@ impl Kernel {
             }
             // The parent's stack is written right after fork returns.
             let _ = pm.aspace.handle_fault(GuestVirt(regs.rsp), true, frames);
+            // Its stub's CPU time counts from here (`cpuacct.rs`).
+            let cpu_seen = Some(guest.cpu_time_ns());
             let exe_deny = pm.exe_deny.clone();
             mms.insert(
                 id,
@@ -110,7 +112,7 @@ impl Kernel {
                     loaded: None,
                     users: 1,
                     exe_deny,
-                    cpu_seen: None,
+                    cpu_seen,
                 },
             );
             // The parent's private pages just became read-only.
