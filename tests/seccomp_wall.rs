@@ -82,6 +82,9 @@ fn host_files(prefix: &str, tag: &str) -> Vec<String> {
 /// A probe's (attempts, host effects) on one platform.
 type Tally = (u64, u64);
 
+/// A probe: runs its program on a platform and checks it.
+type Probe = fn(&str) -> Tally;
+
 /// t_wall: no marker file may appear on the host.
 fn wall(platform: &str) -> Tally {
     let image = tests_image();
@@ -231,7 +234,7 @@ const MIN_ATTEMPTS: u64 = 2 * (33 + 162 + 13 + 1 + 1);
 /// effect is a marker file on the host, or an attack a probe saw succeed.
 #[test]
 fn isolation_tally() {
-    let probes: [(&str, fn(&str) -> Tally); 5] = [
+    let probes: [(&str, Probe); 5] = [
         ("t_wall", wall),
         ("t_stubarea", stub_area),
         ("t_memsteal", memsteal),
