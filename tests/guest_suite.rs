@@ -108,13 +108,13 @@ const COMPARED: &[&str] = &[
 ];
 /// Programs with a test of their own.
 const SPECIAL: &[&str] = &[
-    "t_isolation",
     "t_cpu_account",
-    "t_int80",
     "t_filemax",
     // tests/hardening.rs
     "t_init_signals",
     // tests/seccomp_wall.rs
+    "t_isolation",
+    "t_int80",
     "t_wall",
     "t_stubarea",
     "t_memsteal",
@@ -311,22 +311,6 @@ fn t_hardening_ubd_mmap() {
     );
 }
 
-/// int $0x80 in a 64-bit task: SIGSEGV as on a kernel without IA32
-/// emulation (the host may serve it, so no native comparison).
-#[test]
-fn t_int80() {
-    let image = tests_image();
-    native_bin("t_int80");
-    let run = run_guest(&image, "/tests/t_int80", timeout());
-    let status = run.expect_finished("t_int80 under umlrun");
-    assert_eq!(
-        (status, run.stdout.trim()),
-        (0, "int80: SIGSEGV si_code SI_KERNEL at the int, eax kept"),
-        "{}",
-        run.tail(20)
-    );
-}
-
 /// fs.file-max: guest only, as it lowers a system-wide setting (which
 /// the host's must not be); the program checks every figure itself.
 #[test]
@@ -351,38 +335,6 @@ fn t_mem_return() {
             mem: "256M".into(),
             ..GuestOptions::default()
         },
-    );
-}
-
-/// A file the guest creates under /tmp lives in the guest's disk only.
-#[test]
-fn t_isolation() {
-    let image = tests_image();
-    native_bin("t_isolation");
-    let run = run_guest(&image, "/tests/t_isolation", timeout());
-    let status = run.expect_finished("t_isolation under umlrun");
-    let path = run
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("isolation file: "))
-        .unwrap_or_else(|| {
-            panic!(
-                "t_isolation printed no path (status {status})\n{}",
-                run.tail(20)
-            )
-        })
-        .trim()
-        .to_string();
-    assert_eq!(
-        status,
-        0,
-        "t_isolation failed in the guest\n{}",
-        run.tail(20)
-    );
-    assert!(path.starts_with("/tmp/isolation-") && path.len() > "/tmp/isolation-".len());
-    assert!(
-        !Path::new(&path).exists(),
-        "the guest's {path} appeared on the host: a guest syscall reached the host"
     );
 }
 

@@ -380,6 +380,12 @@ impl Kernel {
         for o in orphans {
             let t = self.tasks.get_mut(&o).expect("task");
             t.ppid = reaper;
+            // The new parent hears SIGCHLD, whatever the child's clone
+            // asked its old parent for, so a plain wait4 reaps it (Linux's
+            // reparent_leader: "we don't want people slaying init").
+            if t.is_leader() {
+                t.exit_signal = SIGCHLD;
+            }
             zombie_orphans |= t.state == TaskState::Zombie;
             let sig = t.pdeathsig;
             if sig > 0 && t.is_alive() {
@@ -408,8 +414,8 @@ impl Kernel {
             a.handler == super::signal::SIG_IGN || a.flags & super::signal::SA_NOCLDWAIT != 0
         });
         if zombie_orphans {
-            // init has new children to reap.
-            self.wake_child_waiters(1);
+            // The reaper has new children to reap.
+            self.wake_child_waiters(reaper);
         }
         if auto_reap {
             self.tasks.remove(&tgid);

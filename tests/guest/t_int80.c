@@ -2,7 +2,8 @@
  * IA32 emulation: the instruction faults with SIGSEGV (si_code SI_KERNEL)
  * and rip at the `int`, never a syscall from the 64-bit table (eax=5 is
  * fstat there, open in the 32-bit ABI). Not compared with a native run:
- * the host kernel may well have IA32 emulation. Prints one verdict line. */
+ * the host kernel may well have IA32 emulation. Prints one verdict line,
+ * then its share of the isolation tally (tests/seccomp_wall.rs). */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
@@ -44,8 +45,10 @@ int main(void) {
     int at_int = at_rip == (unsigned long)insn;
     if (code == 0x80 && at_int && ret == 20) {
         printf("int80: SIGSEGV si_code SI_KERNEL at the int, eax kept\n");
+        printf("tally: attempts 1 reached 0\n");
         return 0;
     }
     printf("int80: served or wrong (si_code %d, at the int %d, rax %ld)\n", (int)code, at_int, ret);
+    printf("tally: attempts 1 reached 1\n");
     return 1;
 }

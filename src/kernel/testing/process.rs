@@ -98,6 +98,49 @@ fn orphans_are_reparented_to_init_which_reaps_them() {
     assert_eq!(trace.ret(w3), ECHILD);
 }
 
+/// A child made by clone with another exit signal (here SIGHUP) is a
+/// "clone child" its parent's plain wait4 skips; orphaned, it signals
+/// SIGCHLD to its new parent (Linux's reparent_leader), so init's plain
+/// wait4 reaps it. Without that, a zombie left by such a child stayed
+/// forever under busybox init (found by the stress test's fuzzer).
+#[test]
+fn an_orphaned_clone_child_is_reaped_by_inits_plain_wait4() {
+    // init forks A; A clones B with exit signal SIGHUP; B exits at once;
+    // A sleeps (B stays a zombie: A never waits) and exits.
+    let mut p = Program::new();
+    let (_, ja) = p.fork();
+    let w1 = p.sys(WAIT4, &[Val::Imm(u64::MAX), Val::Imm(0), Val::Imm(0)]);
+    let w2 = p.sys(WAIT4, &[Val::Imm(u64::MAX), Val::Imm(DATA), Val::Imm(0)]);
+    let w3 = p.sys(WAIT4, &[Val::Imm(u64::MAX), Val::Imm(0), Val::Imm(0)]);
+    p.exit(0);
+    let a = p.here();
+    p.set_target(ja, a);
+    let c = p.sys(56 /* clone */, &[Val::Imm(1 /* SIGHUP */)]);
+    let jb = p.push(Insn::Jz(0));
+    p.sleep_ms(DATA + 64);
+    p.exit(1);
+    let b = p.here();
+    p.set_target(jb, b);
+    p.exit(2);
+    let (mut k, trace) = boot(p);
+    put_timespec(&mut k, 1, DATA + 64, 30);
+    assert_eq!(run(&mut k), Shutdown::InitDied(0));
+    let b_pid = trace
+        .returns(c)
+        .iter()
+        .find(|r| r.1 > 0)
+        .expect("A's clone result")
+        .1;
+    let a_pid = trace.ret(w1);
+    assert!(a_pid > 1 && a_pid != b_pid);
+    assert_eq!(
+        trace.ret(w2),
+        b_pid,
+        "init's wait4 did not reap the orphaned clone child"
+    );
+    assert_eq!(trace.ret(w3), ECHILD);
+}
+
 #[test]
 fn wait4_sleeps_on_its_child_queue_until_a_child_exits() {
     let mut p = Program::new();
