@@ -16,6 +16,7 @@ use crate::fs::procfs::{
 };
 use crate::mm::usage::{map_counts, PageFacts, Usage};
 use crate::mm::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE};
+use crate::vfs::dentry::shown_from;
 
 #[derive(Default)]
 pub struct ProcSnapshot {
@@ -385,6 +386,12 @@ impl Kernel {
         }
         s.fdinfo = fdinfo;
         s.current = self.tasks.get(&tid).map(|t| t.tgid as u32).unwrap_or(1);
+        // Paths are shown as the reader names them from its root (chroot).
+        let root = self
+            .tasks
+            .get(&tid)
+            .map_or_else(|| b"/".to_vec(), |t| t.fs.borrow().root.path());
+        let root = root.as_slice();
         s.privileged = self.tasks.get(&tid).is_some_and(|t| t.cred.euid == 0);
         let oom_total = self.oom_total_pages();
         // Window pages the guest never touched are not resident.
@@ -555,14 +562,15 @@ impl Kernel {
                 sig_blocked: t.sigmask.0,
                 sig_ignored: handler_mask(&t.sighand.borrow(), |h| h == SIG_IGN),
                 sig_caught: handler_mask(&t.sighand.borrow(), |h| h != SIG_IGN && h != SIG_DFL),
-                exe: t.exe.clone(),
+                exe: shown_from(root, &t.exe),
                 exe_node: t.exe_node.map(|n| (n.mnt, n.ino)),
                 nice: t.sched.nice,
                 utime: cpu.0,
                 stime: cpu.1,
                 cutime: t.child_cpu.0,
                 cstime: t.child_cpu.1,
-                cwd: shown_path(&t.fs.borrow().cwd),
+                cwd: shown_path(root, &t.fs.borrow().cwd),
+                root: shown_path(root, &t.fs.borrow().root),
                 tgid: t.tgid as u32,
                 tids: leader_tids,
                 oom_score_adj: t.oom_score_adj,
@@ -582,8 +590,8 @@ impl Kernel {
                 .map(|(fd, e)| {
                     let of = e.file.borrow();
                     match of.ops.directory() {
-                        Some(d) => (fd, shown_path(&d)),
-                        None => (fd, of.path.clone()),
+                        Some(d) => (fd, shown_path(root, &d)),
+                        None => (fd, shown_from(root, &of.path)),
                     }
                 })
                 .collect();
@@ -607,7 +615,8 @@ impl Kernel {
                     .map(|(v, usage)| {
                         let (name, inode, offset) = match &v.backing {
                             Backing::File { source, pgoff } => {
-                                (source.name(), source.ident().1, pgoff * crate::abi::PAGE)
+                                let name = shown_from(root, &source.name());
+                                (name, source.ident().1, pgoff * crate::abi::PAGE)
                             }
                             Backing::Anon => (
                                 v.label.map(|l| l.as_bytes().to_vec()).unwrap_or_default(),
@@ -805,8 +814,9 @@ fn vm_flags(v: &crate::mm::Vma) -> Vec<&'static str> {
 }
 
 /// A directory's path as /proc shows it: " (deleted)" once removed.
-fn shown_path(d: &crate::vfs::Dentry) -> Vec<u8> {
-    let mut p = d.path();
+/// A directory reference's path as a reader whose root is `root` sees it.
+fn shown_path(root: &[u8], d: &crate::vfs::Dentry) -> Vec<u8> {
+    let mut p = shown_from(root, &d.path());
     if d.is_dead() {
         p.extend_from_slice(b" (deleted)");
     }

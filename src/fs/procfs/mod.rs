@@ -33,6 +33,8 @@
 //! route, if_inet6} (kernel/netproc.rs, net/inet/procnet.rs).
 //! /proc/<pid>/exe and fd/<n> are magic links: besides their text they
 //! name the file itself (`magic_link`), which a path walk goes to.
+//! Path texts (cwd, root, exe, fd/<n>, maps) are as the reader names
+//! them from its root (chroot): the kernel's snapshot is taken for it.
 #![deny(unsafe_code)]
 
 pub mod format;
@@ -157,6 +159,8 @@ const P_SMAPS: u64 = 35;
 /// /proc/<pid>/cgroup: "0::<path>" (fs/cgroupfs.rs).
 const P_CGROUP: u64 = 40;
 const P_SMAPS_ROLLUP: u64 = 36;
+/// /proc/<pid>/root: the process's root directory (chroot).
+const P_ROOT: u64 = 41;
 
 /// Children of /proc (besides the pid directories), in listing order.
 const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
@@ -266,6 +270,7 @@ const PID_ENTRIES: &[(&str, u64, Kind)] = &[
     ("oom_adj", P_OOM_ADJ, Kind::File),
     ("oom_score", P_OOM_SCORE, Kind::File),
     ("oom_score_adj", P_OOM_SCORE_ADJ, Kind::File),
+    ("root", P_ROOT, Kind::Link),
     ("smaps", P_SMAPS, Kind::File),
     ("smaps_rollup", P_SMAPS_ROLLUP, Kind::File),
     ("stat", P_STAT, Kind::File),
@@ -891,6 +896,7 @@ impl FileSystem for ProcFs {
                 .ok_or(Errno::ENOENT)?,
             (Some(t), P_EXE) => t.exe,
             (Some(t), P_CWD) => t.cwd,
+            (Some(t), P_ROOT) => t.root,
             _ => return Err(Errno::EINVAL),
         };
         if target.is_empty() {

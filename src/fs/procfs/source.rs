@@ -91,6 +91,8 @@ pub struct TaskInfo {
     pub exe_node: Option<(usize, u64)>,
     /// Current directory (/proc/<pid>/cwd), empty if unknown.
     pub cwd: Vec<u8>,
+    /// Root directory (/proc/<pid>/root, chroot), empty if unknown.
+    pub root: Vec<u8>,
     /// Thread-group id (0: the same as `pid`, a leader).
     pub tgid: u32,
     /// The ids of the process's threads, leader first (a leader's entry;
@@ -156,6 +158,7 @@ impl Default for TaskInfo {
             exe: Vec::new(),
             exe_node: None,
             cwd: Vec::new(),
+            root: Vec::new(),
             tgid: 0,
             tids: Vec::new(),
             oom_score_adj: 0,
