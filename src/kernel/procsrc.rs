@@ -51,6 +51,9 @@ pub struct ProcSnapshot {
     pub cmdline: BTreeMap<u32, Vec<u8>>,
     pub current: u32,
     pub mounts: Vec<MountInfo>,
+    /// Each task's root (chroot), canonical, by tid: what its mounts and
+    /// mountinfo are seen from.
+    pub roots: BTreeMap<u32, Vec<u8>>,
     pub partitions: Vec<PartitionInfo>,
     pub swaps: Vec<SwapInfo>,
     pub memory_pressure: Pressure,
@@ -100,8 +103,21 @@ impl ProcSource for KernelProcSource {
     fn current_pid(&self) -> u32 {
         self.0.borrow().current
     }
-    fn mounts(&self) -> Vec<MountInfo> {
-        self.0.borrow().mounts.clone()
+    fn mounts(&self, pid: u32) -> Vec<MountInfo> {
+        let s = self.0.borrow();
+        let Some(root) = s.roots.get(&pid) else {
+            return s.mounts.clone();
+        };
+        s.mounts
+            .iter()
+            .filter_map(|m| {
+                let at = crate::vfs::dentry::seen_from(root, &m.mount_point)?;
+                Some(MountInfo {
+                    mount_point: at,
+                    ..m.clone()
+                })
+            })
+            .collect()
     }
     fn uptime(&self) -> (f64, f64) {
         let u = self.0.borrow().uptime;
@@ -440,6 +456,7 @@ impl Kernel {
         s.maps.clear();
         s.cmdline.clear();
         s.threads.clear();
+        s.roots.clear();
         s.running = 0;
         let fg = self.console.tty.fg_pgrp.map(|p| p as i32).unwrap_or(-1);
         let ctty_sid = self.console.tty.session;
@@ -469,6 +486,7 @@ impl Kernel {
             }
             let full = wanted(t.tgid);
             let pid = t.tid as u32;
+            s.roots.insert(pid, t.fs.borrow().root.path());
             let tids = tids_of.get(&t.tgid).map(Vec::as_slice).unwrap_or_default();
             // /proc/<pid>/task lists a leader's threads.
             let leader_tids: Vec<u32> = if t.is_leader() {

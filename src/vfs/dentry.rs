@@ -1,5 +1,5 @@
 //! Directory references (Linux's `struct path`/dentry, gVisor's
-//! `VirtualDentry`): the cwd and every open directory hold a `Dentry`, not
+//! `VirtualDentry`): the cwd, the root (chroot) and every open directory hold a `Dentry`, not
 //! a path string. The kernel's `DentryTable` knows every live one and
 //! keeps it true when the namespace changes: a rename moves the dentries
 //! at and below the old name to the new one, an rmdir (or a rename over a

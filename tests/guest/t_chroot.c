@@ -89,6 +89,24 @@ static int inside(int argc, char **argv) {
     return fails ? 1 : 0;
 }
 
+/* The lines of /proc/self/mountinfo (read through the kept /proc fd)
+ * when the only one has mount point /mnt; -1 otherwise. */
+static int mounts_seen(void) {
+    static char buf[8192];
+    int fd = openat(proc_fd, "self/mountinfo", O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    int lines = 0, mnt = 0;
+    for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n")) {
+        char point[256];
+        lines++;
+        if (sscanf(l, "%*s %*s %*s %*s %255s", point) == 1 && strcmp(point, "/mnt") == 0) mnt++;
+    }
+    return lines == 1 && mnt == 1 ? 1 : -1;
+}
+
 /* In a child: chroot into jail and check what is seen from there. */
 static void in_jail(const struct stat *jail, int ready_w, int go_r) {
     int out = open(".", O_RDONLY | O_DIRECTORY);
@@ -153,6 +171,7 @@ static void in_jail(const struct stat *jail, int ready_w, int go_r) {
           "mount tmpfs on /mnt");
     CHECK(stat("/mnt", &after) == 0 && after.st_dev != before.st_dev, "/mnt is the new mount");
     CHECK(close(open("/mnt/f", O_CREAT | O_WRONLY, 0644)) == 0, "a file on it");
+    CHECK(mounts_seen() == 1, "mountinfo seen from the tree: only /mnt (the rest is outside)");
     CHECK(umount("/mnt") == 0 && access("/mnt/f", F_OK) != 0, "umount /mnt");
 
     /* Fork: the child has the same root. */

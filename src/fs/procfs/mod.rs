@@ -408,7 +408,7 @@ impl ProcFs {
             }
             (Some(_), P_FDINFO_FILE) => return s.fdinfo(pid, sub).ok_or(Errno::ENOENT),
             (None, G_MEMINFO) => format::meminfo(&s.meminfo()),
-            (None, G_MOUNTS) => format::mounts(&s.mounts()),
+            (None, G_MOUNTS) => format::mounts(&s.mounts(s.current_pid())),
             (None, G_UPTIME) => format::uptime(s.uptime()),
             (None, G_LOADAVG) => format::loadavg(&s.loadavg()),
             (None, G_FILESYSTEMS) => format::filesystems(&s.filesystems()),
@@ -463,7 +463,7 @@ impl ProcFs {
             (None, G_MSGMNI) => format!("{}\n", s.sysctl().ipc.msgmni),
             // Write-only (UML registers no read operation: EIO).
             (None, G_MCONSOLE) => return Err(Errno::EIO),
-            (Some(_), P_MOUNTINFO) => format::mountinfo(&s.mounts()),
+            (Some(_), P_MOUNTINFO) => format::mountinfo(&s.mounts(pid)),
             (Some(t), P_CGROUP) => format!(
                 "0::{}\n",
                 s.cgroup_path(t.tgid()).unwrap_or_else(|| "/".into())
@@ -483,7 +483,7 @@ impl ProcFs {
             (Some(_), P_MAPS) => format::maps(&s.maps(pid)),
             (Some(_), P_SMAPS) => smaps::smaps(&s.maps(pid)),
             (Some(_), P_SMAPS_ROLLUP) => smaps::smaps_rollup(&s.maps(pid)).unwrap_or_default(),
-            (Some(_), P_MOUNTS) => format::mounts(&s.mounts()),
+            (Some(_), P_MOUNTS) => format::mounts(&s.mounts(pid)),
             _ => return Err(Errno::ENOENT),
         };
         Ok(text.into_bytes())

@@ -407,7 +407,10 @@ pub trait ProcSource {
     fn task(&self, pid: u32) -> Option<TaskInfo>;
     /// The pid /proc/self points at (the caller's thread-group id).
     fn current_pid(&self) -> u32;
-    fn mounts(&self) -> Vec<MountInfo>;
+    /// The mounts as process or thread `pid` sees them from its root
+    /// (chroot): mount points relative to it, the mounts outside it left
+    /// out, as Linux's /proc/<pid>/mounts and mountinfo.
+    fn mounts(&self, pid: u32) -> Vec<MountInfo>;
     /// (uptime, idle) in seconds.
     fn uptime(&self) -> (f64, f64);
     fn loadavg(&self) -> LoadAvg;

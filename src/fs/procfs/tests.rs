@@ -41,7 +41,7 @@ impl ProcSource for Fake {
     fn current_pid(&self) -> u32 {
         42
     }
-    fn mounts(&self) -> Vec<MountInfo> {
+    fn mounts(&self, _pid: u32) -> Vec<MountInfo> {
         vec![MountInfo {
             device: b"proc".to_vec(),
             mount_point: b"/proc".to_vec(),
