@@ -98,7 +98,8 @@ fn syscalls_lists_each_calls_support_level() {
     };
     assert_eq!(level("read"), "full");
     assert_eq!(level("sched_setscheduler"), "full");
-    assert_eq!(level("chroot"), "partial:");
+    assert_eq!(level("chroot"), "full");
+    assert_eq!(level("settimeofday"), "partial:");
     assert_eq!(level("rseq"), "unsupported");
     assert!(out.lines().count() > 250, "{out}");
 }

@@ -1,6 +1,6 @@
 //! End to end through the console: the real `umlrun` binary on a pty, driven
 //! like a user at a terminal — log in, run busybox commands and check their
-//! output, shell scripts, pipelines and redirections, Ctrl-C, Ctrl-D and job
+//! output, `chroot` into a small tree, shell scripts, pipelines and redirections, Ctrl-C, Ctrl-D and job
 //! control (background jobs, Ctrl-Z and `fg`, `kill -STOP`/`-CONT`, background
 //! reads and TOSTOP writes stopped by SIGTTIN/SIGTTOU), `vi` (new and
 //! edited files, scrolling, window resizes reaching the guest),
@@ -173,6 +173,29 @@ fn mkdir_p_makes_nested_directories() {
     );
     // Again, over existing directories: still no error.
     ok(g, "mkdir -p /tmp/p/q/r");
+}
+
+/// busybox chroot: a shell in a small tree (a copy of busybox in it)
+/// sees the tree as /, `cd /../..` stays at its root, and the shell
+/// outside keeps the real root.
+#[test]
+fn chroot_runs_a_shell_in_a_tree() {
+    let mut fleet = boot("mmap");
+    let g = &mut fleet.instances[0];
+    ok(
+        g,
+        "mkdir -p /tmp/j/bin /tmp/j/etc && cp /bin/busybox /tmp/j/bin/ && echo jailed > /tmp/j/etc/jailmark",
+    );
+    same(
+        g,
+        "chroot /tmp/j /bin/busybox sh -c 'busybox cat /etc/jailmark; cd /../..; pwd; busybox ls -1 /'",
+        "jailed\n/\nbin\netc",
+    );
+    same(
+        g,
+        "ls /tmp/j/etc; test -e /etc/jailmark || echo none",
+        "jailmark\nnone",
+    );
 }
 
 #[test]

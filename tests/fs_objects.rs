@@ -172,7 +172,7 @@ impl ProcSource for Source {
     fn current_pid(&self) -> u32 {
         17
     }
-    fn mounts(&self) -> Vec<MountInfo> {
+    fn mounts(&self, _pid: u32) -> Vec<MountInfo> {
         vec![
             MountInfo {
                 id: 21,

@@ -378,7 +378,13 @@ fn write_tree(mode: UbdMode) {
     ] {
         assert!(
             rig.mounts
-                .resolve(b"/", gone.as_bytes(), false, &umlrun::vfs::Cred::root())
+                .resolve(
+                    b"/",
+                    b"/",
+                    gone.as_bytes(),
+                    false,
+                    &umlrun::vfs::Cred::root()
+                )
                 .is_err(),
             "{gone} still resolves"
         );

@@ -372,7 +372,7 @@ fn boot_once(
 /// The hostname in the image's /etc/hostname, like an init script sets it.
 fn read_hostname(m: &MountTable) -> Vec<u8> {
     let name = m
-        .resolve(b"/", b"/etc/hostname", true, &Cred::root())
+        .resolve(b"/", b"/", b"/etc/hostname", true, &Cred::root())
         .ok()
         .and_then(|r| {
             let mut b = vec![0u8; 64];
@@ -392,7 +392,10 @@ fn read_hostname(m: &MountTable) -> Vec<u8> {
 impl Kernel {
     /// Mounts a devtmpfs at /dev, as CONFIG_DEVTMPFS_MOUNT does.
     fn mount_devfs(&mut self) {
-        let Ok(r) = self.mounts.resolve(b"/", b"/dev", true, &Cred::root()) else {
+        let Ok(r) = self
+            .mounts
+            .resolve(b"/", b"/", b"/dev", true, &Cred::root())
+        else {
             log::warn!("no /dev directory in the root file system; not mounting devtmpfs");
             return;
         };
@@ -473,7 +476,7 @@ impl Kernel {
         }
         let root_node = self
             .mounts
-            .resolve(b"/", b"/", true, &Cred::root())
+            .resolve(b"/", b"/", b"/", true, &Cred::root())
             .map_err(BootError::Stub)?
             .node;
         let root = self.dentries.get(root_node, b"/".to_vec());
@@ -491,7 +494,8 @@ impl Kernel {
                 mm,
                 files: Rc::new(RefCell::new(files)),
                 fs: Rc::new(RefCell::new(FsContext {
-                    cwd: root,
+                    cwd: root.clone(),
+                    root,
                     umask: 0o022,
                 })),
                 sighand: Default::default(),

@@ -30,14 +30,23 @@ struct Image {
 
 impl Kernel {
     fn exec_open(&mut self, tid: Pid, path: &[u8]) -> KResult<(Resolved, Vec<u8>)> {
+        // The program, a `#!` interpreter and PT_INTERP alike are found
+        // from the caller's root (chroot) and cwd.
         let t = self.task(tid)?;
-        let cwd = t.fs.borrow().cwd.path();
+        let (root, cwd) = {
+            let fs = t.fs.borrow();
+            (fs.root.path(), fs.cwd.path())
+        };
         let cred = t.cred.clone();
-        if path.starts_with(b"/proc") || path.starts_with(b"/dev/fd") || cwd.starts_with(b"/proc") {
+        let seen_cwd = crate::vfs::dentry::shown_from(&root, &cwd);
+        if path.starts_with(b"/proc")
+            || path.starts_with(b"/dev/fd")
+            || seen_cwd.starts_with(b"/proc")
+        {
             // /proc/self/exe and /proc/<pid>/fd/<n> lead to what they name now.
             self.refresh_proc(tid);
         }
-        let r = self.mounts.resolve(&cwd, path, true, &cred)?;
+        let r = self.mounts.resolve(&root, &cwd, path, true, &cred)?;
         self.exec_check(tid, r)
     }
 

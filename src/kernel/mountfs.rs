@@ -297,7 +297,7 @@ impl Kernel {
     }
 
     /// Is anything using mount `mnt` (at `path`): a file open on it, a
-    /// page of it mapped, a cwd inside it?
+    /// page of it mapped, a cwd or a root (chroot) inside it?
     fn mount_busy(&self, mnt: MountId, path: &[u8]) -> bool {
         let open_or_cwd = self.tasks.values().any(|t| {
             t.files
@@ -305,6 +305,7 @@ impl Kernel {
                 .iter()
                 .any(|(_, e)| e.file.borrow().node().is_some_and(|n| n.mnt == mnt))
                 || is_under(&t.fs.borrow().cwd.path(), path)
+                || is_under(&t.fs.borrow().root.path(), path)
         });
         // An active swap file holds its file system (Linux: EBUSY).
         let swap = self

@@ -16,6 +16,7 @@ use crate::fs::procfs::{
 };
 use crate::mm::usage::{map_counts, PageFacts, Usage};
 use crate::mm::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE};
+use crate::vfs::dentry::shown_from;
 
 #[derive(Default)]
 pub struct ProcSnapshot {
@@ -50,6 +51,9 @@ pub struct ProcSnapshot {
     pub cmdline: BTreeMap<u32, Vec<u8>>,
     pub current: u32,
     pub mounts: Vec<MountInfo>,
+    /// Each task's root (chroot), canonical, by tid: what its mounts and
+    /// mountinfo are seen from.
+    pub roots: BTreeMap<u32, Vec<u8>>,
     pub partitions: Vec<PartitionInfo>,
     pub swaps: Vec<SwapInfo>,
     pub memory_pressure: Pressure,
@@ -99,8 +103,21 @@ impl ProcSource for KernelProcSource {
     fn current_pid(&self) -> u32 {
         self.0.borrow().current
     }
-    fn mounts(&self) -> Vec<MountInfo> {
-        self.0.borrow().mounts.clone()
+    fn mounts(&self, pid: u32) -> Vec<MountInfo> {
+        let s = self.0.borrow();
+        let Some(root) = s.roots.get(&pid) else {
+            return s.mounts.clone();
+        };
+        s.mounts
+            .iter()
+            .filter_map(|m| {
+                let at = crate::vfs::dentry::seen_from(root, &m.mount_point)?;
+                Some(MountInfo {
+                    mount_point: at,
+                    ..m.clone()
+                })
+            })
+            .collect()
     }
     fn uptime(&self) -> (f64, f64) {
         let u = self.0.borrow().uptime;
@@ -387,6 +404,12 @@ impl Kernel {
         }
         s.fdinfo = fdinfo;
         s.current = self.tasks.get(&tid).map(|t| t.tgid as u32).unwrap_or(1);
+        // Paths are shown as the reader names them from its root (chroot).
+        let root = self
+            .tasks
+            .get(&tid)
+            .map_or_else(|| b"/".to_vec(), |t| t.fs.borrow().root.path());
+        let root = root.as_slice();
         s.privileged = self.tasks.get(&tid).is_some_and(|t| t.cred.euid == 0);
         let oom_total = self.oom_total_pages();
         // Window pages the guest never touched are not resident.
@@ -435,6 +458,7 @@ impl Kernel {
         s.maps.clear();
         s.cmdline.clear();
         s.threads.clear();
+        s.roots.clear();
         s.running = 0;
         let fg = self.console.tty.fg_pgrp.map(|p| p as i32).unwrap_or(-1);
         let ctty_sid = self.console.tty.session;
@@ -464,6 +488,7 @@ impl Kernel {
             }
             let full = wanted(t.tgid);
             let pid = t.tid as u32;
+            s.roots.insert(pid, t.fs.borrow().root.path());
             let tids = tids_of.get(&t.tgid).map(Vec::as_slice).unwrap_or_default();
             // /proc/<pid>/task lists a leader's threads.
             let leader_tids: Vec<u32> = if t.is_leader() {
@@ -557,14 +582,15 @@ impl Kernel {
                 sig_blocked: t.sigmask.0,
                 sig_ignored: handler_mask(&t.sighand.borrow(), |h| h == SIG_IGN),
                 sig_caught: handler_mask(&t.sighand.borrow(), |h| h != SIG_IGN && h != SIG_DFL),
-                exe: t.exe.clone(),
+                exe: shown_from(root, &t.exe),
                 exe_node: t.exe_node.map(|n| (n.mnt, n.ino)),
                 nice: t.sched.nice,
                 utime: cpu.0,
                 stime: cpu.1,
                 cutime: t.child_cpu.0,
                 cstime: t.child_cpu.1,
-                cwd: shown_path(&t.fs.borrow().cwd),
+                cwd: shown_path(root, &t.fs.borrow().cwd),
+                root: shown_path(root, &t.fs.borrow().root),
                 tgid: t.tgid as u32,
                 tids: leader_tids,
                 oom_score_adj: t.oom_score_adj,
@@ -584,8 +610,8 @@ impl Kernel {
                 .map(|(fd, e)| {
                     let of = e.file.borrow();
                     match of.ops.directory() {
-                        Some(d) => (fd, shown_path(&d)),
-                        None => (fd, of.path.clone()),
+                        Some(d) => (fd, shown_path(root, &d)),
+                        None => (fd, shown_from(root, &of.path)),
                     }
                 })
                 .collect();
@@ -609,7 +635,8 @@ impl Kernel {
                     .map(|(v, usage)| {
                         let (name, inode, offset) = match &v.backing {
                             Backing::File { source, pgoff } => {
-                                (source.name(), source.ident().1, pgoff * crate::abi::PAGE)
+                                let name = shown_from(root, &source.name());
+                                (name, source.ident().1, pgoff * crate::abi::PAGE)
                             }
                             Backing::Anon => (
                                 v.label.map(|l| l.as_bytes().to_vec()).unwrap_or_default(),
@@ -807,8 +834,9 @@ fn vm_flags(v: &crate::mm::Vma) -> Vec<&'static str> {
 }
 
 /// A directory's path as /proc shows it: " (deleted)" once removed.
-fn shown_path(d: &crate::vfs::Dentry) -> Vec<u8> {
-    let mut p = d.path();
+/// A directory reference's path as a reader whose root is `root` sees it.
+fn shown_path(root: &[u8], d: &crate::vfs::Dentry) -> Vec<u8> {
+    let mut p = shown_from(root, &d.path());
     if d.is_dead() {
         p.extend_from_slice(b" (deleted)");
     }

@@ -67,6 +67,9 @@ pub enum TaskState {
 pub struct FsContext {
     /// The current directory: a reference, kept true across renames.
     pub cwd: crate::vfs::DentryRef,
+    /// The root directory (chroot): where absolute paths and absolute
+    /// symlinks start and `..` stops; a reference like the cwd.
+    pub root: crate::vfs::DentryRef,
     pub umask: u32,
 }
 

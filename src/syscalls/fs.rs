@@ -43,10 +43,11 @@ impl Kernel {
     /// The directory a *at() call is relative to, as its path now (the
     /// cwd's or the dirfd's reference follows renames); ENOENT for a
     /// relative path in a removed directory.
+    /// An absolute path starts at the caller's root (its chroot).
     pub fn base_dir(&self, tid: Pid, dirfd: i32, path: &[u8]) -> KResult<Vec<u8>> {
         let t = self.task(tid)?;
         let d = if path.first() == Some(&b'/') {
-            return Ok(b"/".to_vec());
+            t.fs.borrow().root.clone()
         } else if dirfd == AT_FDCWD {
             t.fs.borrow().cwd.clone()
         } else {
@@ -60,15 +61,31 @@ impl Kernel {
         Ok(d.path())
     }
 
+    /// The caller's root directory (chroot) as its canonical path now.
+    pub fn root_dir(&self, tid: Pid) -> KResult<Vec<u8>> {
+        Ok(self.task(tid)?.fs.borrow().root.path())
+    }
+
+    /// Canonical `path` as `tid` names it (relative to its root; the
+    /// real path when its root does not lead there, as Linux's d_path).
+    pub fn shown_path(&self, tid: Pid, path: &[u8]) -> Vec<u8> {
+        match self.root_dir(tid) {
+            Ok(root) => crate::vfs::dentry::shown_from(&root, path),
+            Err(_) => path.to_vec(),
+        }
+    }
+
     pub(crate) fn cred(&self, tid: Pid) -> KResult<Cred> {
         Ok(self.task(tid)?.cred.clone())
     }
 
     /// Refreshes /proc's snapshot when a path may lead into it.
     fn touch_proc(&mut self, tid: Pid, base: &[u8], path: &[u8]) {
+        // The base as the caller names it (its root may be a chroot).
+        let base = self.shown_path(tid, base);
         if path.starts_with(b"/proc") || (path.first() != Some(&b'/') && base.starts_with(b"/proc"))
         {
-            let scope = self.proc_lookup_scope(tid, base, path);
+            let scope = self.proc_lookup_scope(tid, &base, path);
             self.refresh_proc_for(tid, scope);
         }
     }
@@ -87,7 +104,8 @@ impl Kernel {
         let base = self.base_dir(tid, dirfd, path)?;
         self.touch_proc(tid, &base, path);
         let cred = self.cred(tid)?;
-        self.mounts.resolve(&base, path, follow, &cred)
+        let root = self.root_dir(tid)?;
+        self.mounts.resolve(&root, &base, path, follow, &cred)
     }
 
     pub(crate) fn parent_at(
@@ -99,7 +117,8 @@ impl Kernel {
         let base = self.base_dir(tid, dirfd, path)?;
         self.touch_proc(tid, &base, path);
         let cred = self.cred(tid)?;
-        let (parent, name, existing) = self.mounts.resolve_parent(&base, path, &cred)?;
+        let root = self.root_dir(tid)?;
+        let (parent, name, existing) = self.mounts.resolve_parent(&root, &base, path, &cred)?;
         Ok((parent, name, existing))
     }
 
@@ -1617,9 +1636,10 @@ pub fn sys_fchdir(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
 
 /// chroot: Linux's checks in its order — the path (ENOENT, ENOTDIR,
 /// ELOOP, EFAULT), search permission on it (EACCES), then the privilege
-/// (EPERM). Partial: the root does not change (paths are walked from the
-/// one root), so it is a no-op once the checks pass; `syscalls::support`
-/// lists it so.
+/// (EPERM) — then the directory becomes the root of the caller's fs
+/// context (shared under CLONE_FS, copied by fork): absolute paths and
+/// symlinks start there and `..` stops there (vfs/walk.rs). The cwd stays
+/// where it is, as on Linux (so a cwd outside the new root is a way out).
 pub fn sys_chroot(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let p = path_arg(k, tid, a[0])?;
     let r = k.lookup_at(tid, AT_FDCWD, &p, true)?;
@@ -1631,16 +1651,26 @@ pub fn sys_chroot(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     if cred.euid != 0 {
         return Err(Errno::EPERM);
     }
+    let d = k.dentries.get(r.node, r.path);
+    k.task(tid)?.fs.borrow_mut().root = d;
     ok(0)
 }
 
-/// getcwd: the cwd's path now; ENOENT once it was removed.
+/// getcwd: the cwd's path now, relative to the caller's root; ENOENT
+/// once it was removed; "(unreachable)" and the real path when the root
+/// does not lead to it (a cwd kept across chroot), as Linux's getcwd.
 pub fn sys_getcwd(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
-    let d = k.task(tid)?.fs.borrow().cwd.clone();
+    let (d, root) = {
+        let fs = k.task(tid)?.fs.borrow();
+        (fs.cwd.clone(), fs.root.path())
+    };
     if d.is_dead() {
         return Err(Errno::ENOENT);
     }
-    let mut cwd = d.path();
+    let mut cwd = match crate::vfs::dentry::seen_from(&root, &d.path()) {
+        Some(p) => p,
+        None => [&b"(unreachable)"[..], &d.path()].concat(),
+    };
     cwd.push(0);
     if cwd.len() > a[1] as usize {
         return Err(Errno::ERANGE);

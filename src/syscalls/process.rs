@@ -111,10 +111,32 @@ pub fn sys_execveat(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
     let full = if path.first() == Some(&b'/') || dirfd == AT_FDCWD {
         path
     } else {
-        let mut b = k.base_dir(tid, dirfd, &path)?;
-        b.push(b'/');
-        b.extend_from_slice(&path);
-        b
+        // The dirfd's directory as the caller names it from its root.
+        let base = k.base_dir(tid, dirfd, &path)?;
+        let root = k.root_dir(tid)?;
+        match crate::vfs::dentry::seen_from(&root, &base) {
+            Some(mut b) => {
+                if b != b"/" {
+                    b.push(b'/');
+                }
+                b.extend_from_slice(&path);
+                b
+            }
+            None => {
+                // A directory outside the caller's root (opened before a
+                // chroot): the file found from it, named as Linux names
+                // it ("/dev/fd/N/path").
+                let file = k.lookup_at(tid, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+                if file.stat.mode & crate::fs::S_IFMT == crate::fs::S_IFLNK {
+                    return Err(Errno::ELOOP);
+                }
+                let name = [format!("/dev/fd/{dirfd}/").as_bytes(), &path].concat();
+                let argv = k.read_str_array(tid, a[2])?;
+                let envp = k.read_str_array(tid, a[3])?;
+                k.execve_file(tid, file, &name, argv, envp)?;
+                return Ok(Outcome::NoReturn);
+            }
+        }
     };
     if flags & AT_SYMLINK_NOFOLLOW != 0 {
         let r = k.lookup_at(tid, AT_FDCWD, &full, false)?;

@@ -1,5 +1,5 @@
 //! Directory references (Linux's `struct path`/dentry, gVisor's
-//! `VirtualDentry`): the cwd and every open directory hold a `Dentry`, not
+//! `VirtualDentry`): the cwd, the root (chroot) and every open directory hold a `Dentry`, not
 //! a path string. The kernel's `DentryTable` knows every live one and
 //! keeps it true when the namespace changes: a rename moves the dentries
 //! at and below the old name to the new one, an rmdir (or a rename over a
@@ -51,6 +51,36 @@ pub struct DentryTable {
 /// `path` is `dir` or below it.
 fn at_or_below(path: &[u8], dir: &[u8]) -> bool {
     path == dir || (path.starts_with(dir) && (dir == b"/" || path.get(dir.len()) == Some(&b'/')))
+}
+
+/// Canonical `path` as a process whose root (chroot) is the canonical
+/// `root` names it: below the root, the rest after it ("/" for the root
+/// itself); None when the root does not lead to it (Linux's d_path then
+/// shows the path from the real root, getcwd prefixes "(unreachable)").
+pub fn seen_from(root: &[u8], path: &[u8]) -> Option<Vec<u8>> {
+    if root == b"/" {
+        return Some(path.to_vec());
+    }
+    if !at_or_below(path, root) {
+        return None;
+    }
+    let rest = &path[root.len()..];
+    Some(if rest.is_empty() {
+        b"/".to_vec()
+    } else {
+        rest.to_vec()
+    })
+}
+
+/// What a path-showing file (/proc/<pid>/cwd, fd/<n>, exe, maps) shows
+/// a reader whose root is `root`: `seen_from`, or the real path when
+/// that root does not lead to it, as Linux's d_path.
+pub fn shown_from(root: &[u8], path: &[u8]) -> Vec<u8> {
+    if path.first() != Some(&b'/') {
+        // "pipe:[..]", "socket:[..]", "anon_inode:...": not a path.
+        return path.to_vec();
+    }
+    seen_from(root, path).unwrap_or_else(|| path.to_vec())
 }
 
 impl DentryTable {
@@ -133,6 +163,26 @@ mod tests {
 
     fn n(ino: u64) -> Node {
         Node { mnt: 0, ino }
+    }
+
+    #[test]
+    fn paths_are_seen_from_a_root() {
+        assert_eq!(seen_from(b"/", b"/a/b").unwrap(), b"/a/b");
+        assert_eq!(seen_from(b"/j", b"/j").unwrap(), b"/");
+        assert_eq!(seen_from(b"/j", b"/j/a").unwrap(), b"/a");
+        assert_eq!(
+            seen_from(b"/j", b"/jail/a"),
+            None,
+            "a common prefix is not below"
+        );
+        assert_eq!(seen_from(b"/j", b"/"), None);
+        assert_eq!(
+            shown_from(b"/j", b"/tmp"),
+            b"/tmp",
+            "unreachable: the real path"
+        );
+        assert_eq!(shown_from(b"/j", b"/j/x"), b"/x");
+        assert_eq!(shown_from(b"/j", b"pipe:[3]"), b"pipe:[3]");
     }
 
     #[test]

@@ -3,9 +3,9 @@
 //! | file        | owns |
 //! |-------------|------|
 //! | `mount.rs`  | the mount table: which file system is where |
-//! | `walk.rs`   | path resolution: `.`/`..`, symlinks (depth-limited), mount crossing |
+//! | `walk.rs`   | path resolution from the caller's root (chroot) and cwd: `.`/`..`, symlinks (depth-limited), mount crossing |
 //! | `perm.rs`   | credentials and mode-bit permission checks |
-//! | `dentry.rs` | directory references (cwd, open directories) kept true across rename and rmdir |
+//! | `dentry.rs` | directory references (cwd, root, open directories) kept true across rename and rmdir; paths as a root sees them |
 //! | `locks.rs`  | advisory locks on one inode: record-lock ranges (split, merge, conflict), flock, leases |
 //! | `file.rs`   | open file descriptions and the `FileDescription` trait their kinds implement (kinds: `kernel/files/`) |
 //! | `writecount.rs` | write access per inode (Linux's i_writecount): writers' and running programs' tokens, ETXTBSY |

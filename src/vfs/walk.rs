@@ -70,10 +70,37 @@ impl MountTable {
         Ok(st)
     }
 
-    /// Resolves `path` relative to the canonical directory `base`.
+    /// The nodes and names from the real root down to the canonical
+    /// directory `path`: a reference the caller already holds (its root,
+    /// its cwd, an open directory), so no search permission is checked on
+    /// the way, as Linux starts a walk from the reference itself.
+    fn descend(&self, path: &[u8]) -> KResult<(Vec<Node>, Vec<Vec<u8>>)> {
+        let mut stack = vec![self.cross_mounts(self.root()?)?];
+        let mut names = Vec::new();
+        for c in split(path) {
+            let cur = *stack.last().expect("root stays");
+            let ino = self.fs(cur.mnt)?.lookup(cur.ino, c)?;
+            let node = self.cross_mounts(Node { mnt: cur.mnt, ino })?;
+            if !is_dir(&self.stat_node(node)?) {
+                // Canonical paths name directories only: it was replaced.
+                return Err(Errno::ENOENT);
+            }
+            stack.push(node);
+            names.push(c.to_vec());
+        }
+        Ok((stack, names))
+    }
+
+    /// Resolves `path` relative to the canonical directory `base`, with
+    /// the canonical directory `root` as the caller's root (chroot): an
+    /// absolute path or symlink starts there and `..` there stays there.
+    /// A walk that starts outside `root` (a cwd or dirfd kept across
+    /// chroot) may go up past it to the real root, as on Linux, where
+    /// `..` stops only at the root itself.
     /// `follow_last`: follow a symlink in the last component.
     pub fn walk(
         &self,
+        root: &[u8],
         base: &[u8],
         path: &[u8],
         follow_last: bool,
@@ -87,22 +114,20 @@ impl MountTable {
         }
         let must_be_dir = path.ends_with(b"/");
         let follow_last = follow_last || must_be_dir;
-        let mut comps: VecDeque<Vec<u8>> = VecDeque::new();
-        if path[0] != b'/' {
-            comps.extend(split(base).map(|c| c.to_vec()));
-        }
-        comps.extend(split(path).map(|c| c.to_vec()));
-
-        let root = self.cross_mounts(self.root()?)?;
-        let mut stack: Vec<Node> = vec![root];
-        let mut names: Vec<Vec<u8>> = Vec::new();
+        let mut comps: VecDeque<Vec<u8>> = split(path).map(|c| c.to_vec()).collect();
+        let (root_stack, root_names) = self.descend(root)?;
+        let (mut stack, mut names) = if path[0] == b'/' {
+            (root_stack.clone(), root_names.clone())
+        } else {
+            self.descend(base)?
+        };
         let mut links = 0u32;
         while let Some(c) = comps.pop_front() {
             if c == b"." {
                 continue;
             }
             if c == b".." {
-                if stack.len() > 1 {
+                if names != root_names && stack.len() > 1 {
                     stack.pop();
                     names.pop();
                 }
@@ -147,16 +172,17 @@ impl MountTable {
                 }
                 if let Some(to) = self.magic_target(lfs.as_ref(), node.ino) {
                     // The file itself, named by the link's text (a
-                    // directory target is walked by its text below).
+                    // directory target is walked by its text below),
+                    // which is relative to the walker's root.
                     stack.truncate(1);
                     stack.push(to);
-                    names.clear();
+                    names.clone_from(&root_names);
                     names.push(target.strip_prefix(b"/").unwrap_or(&target).to_vec());
                     continue;
                 }
                 if target[0] == b'/' {
-                    stack.truncate(1);
-                    names.clear();
+                    stack.clone_from(&root_stack);
+                    names.clone_from(&root_names);
                 }
                 for t in split(&target).collect::<Vec<_>>().into_iter().rev() {
                     comps.push_front(t.to_vec());
@@ -193,12 +219,13 @@ impl MountTable {
     /// Resolves a path that must exist.
     pub fn resolve(
         &self,
+        root: &[u8],
         base: &[u8],
         path: &[u8],
         follow_last: bool,
         cred: &Cred,
     ) -> KResult<Resolved> {
-        match self.walk(base, path, follow_last, cred)? {
+        match self.walk(root, base, path, follow_last, cred)? {
             Lookup::Found(r) => Ok(r),
             Lookup::Missing { .. } => Err(Errno::ENOENT),
         }
@@ -208,6 +235,7 @@ impl MountTable {
     /// Fails with EEXIST semantics left to the caller (Found means it exists).
     pub fn resolve_parent(
         &self,
+        root: &[u8],
         base: &[u8],
         path: &[u8],
         cred: &Cred,
@@ -233,11 +261,11 @@ impl MountTable {
                 Errno::EEXIST
             });
         }
-        let parent = self.resolve(base, dir, true, cred)?;
+        let parent = self.resolve(root, base, dir, true, cred)?;
         if !is_dir(&parent.stat) {
             return Err(Errno::ENOTDIR);
         }
-        let existing = match self.walk(&parent.path, name, false, cred)? {
+        let existing = match self.walk(root, &parent.path, name, false, cred)? {
             Lookup::Found(r) => Some(r),
             Lookup::Missing { .. } => None,
         };

@@ -234,7 +234,7 @@ impl Rig {
 
     pub fn resolve(&self, path: &str, follow: bool) -> Resolved {
         self.mounts
-            .resolve(b"/", path.as_bytes(), follow, &Cred::root())
+            .resolve(b"/", b"/", path.as_bytes(), follow, &Cred::root())
             .unwrap_or_else(|e| panic!("resolve {path}: {e:?}"))
     }
 

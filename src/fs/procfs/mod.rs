@@ -33,6 +33,8 @@
 //! route, if_inet6} (kernel/netproc.rs, net/inet/procnet.rs).
 //! /proc/<pid>/exe and fd/<n> are magic links: besides their text they
 //! name the file itself (`magic_link`), which a path walk goes to.
+//! Path texts (cwd, root, exe, fd/<n>, maps) are as the reader names
+//! them from its root (chroot): the kernel's snapshot is taken for it.
 #![deny(unsafe_code)]
 
 pub mod format;
@@ -157,6 +159,8 @@ const P_SMAPS: u64 = 35;
 /// /proc/<pid>/cgroup: "0::<path>" (fs/cgroupfs.rs).
 const P_CGROUP: u64 = 40;
 const P_SMAPS_ROLLUP: u64 = 36;
+/// /proc/<pid>/root: the process's root directory (chroot).
+const P_ROOT: u64 = 41;
 
 /// Children of /proc (besides the pid directories), in listing order.
 const ROOT_ENTRIES: &[(&str, u64, Kind)] = &[
@@ -266,6 +270,7 @@ const PID_ENTRIES: &[(&str, u64, Kind)] = &[
     ("oom_adj", P_OOM_ADJ, Kind::File),
     ("oom_score", P_OOM_SCORE, Kind::File),
     ("oom_score_adj", P_OOM_SCORE_ADJ, Kind::File),
+    ("root", P_ROOT, Kind::Link),
     ("smaps", P_SMAPS, Kind::File),
     ("smaps_rollup", P_SMAPS_ROLLUP, Kind::File),
     ("stat", P_STAT, Kind::File),
@@ -403,7 +408,7 @@ impl ProcFs {
             }
             (Some(_), P_FDINFO_FILE) => return s.fdinfo(pid, sub).ok_or(Errno::ENOENT),
             (None, G_MEMINFO) => format::meminfo(&s.meminfo()),
-            (None, G_MOUNTS) => format::mounts(&s.mounts()),
+            (None, G_MOUNTS) => format::mounts(&s.mounts(s.current_pid())),
             (None, G_UPTIME) => format::uptime(s.uptime()),
             (None, G_LOADAVG) => format::loadavg(&s.loadavg()),
             (None, G_FILESYSTEMS) => format::filesystems(&s.filesystems()),
@@ -458,7 +463,7 @@ impl ProcFs {
             (None, G_MSGMNI) => format!("{}\n", s.sysctl().ipc.msgmni),
             // Write-only (UML registers no read operation: EIO).
             (None, G_MCONSOLE) => return Err(Errno::EIO),
-            (Some(_), P_MOUNTINFO) => format::mountinfo(&s.mounts()),
+            (Some(_), P_MOUNTINFO) => format::mountinfo(&s.mounts(pid)),
             (Some(t), P_CGROUP) => format!(
                 "0::{}\n",
                 s.cgroup_path(t.tgid()).unwrap_or_else(|| "/".into())
@@ -478,7 +483,7 @@ impl ProcFs {
             (Some(_), P_MAPS) => format::maps(&s.maps(pid)),
             (Some(_), P_SMAPS) => smaps::smaps(&s.maps(pid)),
             (Some(_), P_SMAPS_ROLLUP) => smaps::smaps_rollup(&s.maps(pid)).unwrap_or_default(),
-            (Some(_), P_MOUNTS) => format::mounts(&s.mounts()),
+            (Some(_), P_MOUNTS) => format::mounts(&s.mounts(pid)),
             _ => return Err(Errno::ENOENT),
         };
         Ok(text.into_bytes())
@@ -891,6 +896,7 @@ impl FileSystem for ProcFs {
                 .ok_or(Errno::ENOENT)?,
             (Some(t), P_EXE) => t.exe,
             (Some(t), P_CWD) => t.cwd,
+            (Some(t), P_ROOT) => t.root,
             _ => return Err(Errno::EINVAL),
         };
         if target.is_empty() {

@@ -91,6 +91,8 @@ pub struct TaskInfo {
     pub exe_node: Option<(usize, u64)>,
     /// Current directory (/proc/<pid>/cwd), empty if unknown.
     pub cwd: Vec<u8>,
+    /// Root directory (/proc/<pid>/root, chroot), empty if unknown.
+    pub root: Vec<u8>,
     /// Thread-group id (0: the same as `pid`, a leader).
     pub tgid: u32,
     /// The ids of the process's threads, leader first (a leader's entry;
@@ -156,6 +158,7 @@ impl Default for TaskInfo {
             exe: Vec::new(),
             exe_node: None,
             cwd: Vec::new(),
+            root: Vec::new(),
             tgid: 0,
             tids: Vec::new(),
             oom_score_adj: 0,
@@ -404,7 +407,10 @@ pub trait ProcSource {
     fn task(&self, pid: u32) -> Option<TaskInfo>;
     /// The pid /proc/self points at (the caller's thread-group id).
     fn current_pid(&self) -> u32;
-    fn mounts(&self) -> Vec<MountInfo>;
+    /// The mounts as process or thread `pid` sees them from its root
+    /// (chroot): mount points relative to it, the mounts outside it left
+    /// out, as Linux's /proc/<pid>/mounts and mountinfo.
+    fn mounts(&self, pid: u32) -> Vec<MountInfo>;
     /// (uptime, idle) in seconds.
     fn uptime(&self) -> (f64, f64);
     fn loadavg(&self) -> LoadAvg;

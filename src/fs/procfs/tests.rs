@@ -22,6 +22,7 @@ impl ProcSource for Fake {
                 exe: b"/sbin/init".to_vec(),
                 exe_node: Some((0, 77)),
                 cwd: b"/".to_vec(),
+                root: b"/srv/jail".to_vec(),
                 ..Default::default()
             }),
             42 => Some(TaskInfo {
@@ -40,7 +41,7 @@ impl ProcSource for Fake {
     fn current_pid(&self) -> u32 {
         42
     }
-    fn mounts(&self) -> Vec<MountInfo> {
+    fn mounts(&self, _pid: u32) -> Vec<MountInfo> {
         vec![MountInfo {
             device: b"proc".to_vec(),
             mount_point: b"/proc".to_vec(),
@@ -213,6 +214,15 @@ fn self_and_pid_dirs() {
         Err(Errno::ENOENT)
     );
     assert_eq!(fs.readlink(walk(&fs, "1/cwd").unwrap()).unwrap(), b"/");
+    assert_eq!(
+        fs.readlink(walk(&fs, "1/root").unwrap()).unwrap(),
+        b"/srv/jail"
+    );
+    assert_eq!(
+        fs.readlink(walk(&fs, "42/root").unwrap()),
+        Err(Errno::ENOENT),
+        "no root known"
+    );
 }
 
 #[test]

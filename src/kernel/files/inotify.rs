@@ -304,7 +304,12 @@ impl Kernel {
         if let Some(cut) = path.iter().rposition(|&c| c == b'/') {
             let (dir, name) = (&path[..cut.max(1)], &path[cut + 1..]);
             if !name.is_empty() && path.starts_with(b"/") {
-                if let Ok(d) = self.lookup_at(tid, crate::syscalls::AT_FDCWD, dir, true) {
+                // A canonical path: from the real root, whatever the
+                // caller's root (chroot) is.
+                let found = self
+                    .cred(tid)
+                    .and_then(|cred| self.mounts.resolve(b"/", b"/", dir, true, &cred));
+                if let Ok(d) = found {
                     self.notify_child(d.node, name, mask, 0);
                 }
             }

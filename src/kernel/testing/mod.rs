@@ -154,7 +154,10 @@ pub fn run(k: &mut Kernel) -> Shutdown {
 
 /// The bytes of tmpfs file `path` (the test's view of what guests wrote).
 pub fn file_bytes(k: &Kernel, path: &[u8]) -> Option<Vec<u8>> {
-    let r = k.mounts.resolve(b"/", path, true, &Cred::root()).ok()?;
+    let r = k
+        .mounts
+        .resolve(b"/", b"/", path, true, &Cred::root())
+        .ok()?;
     let fs = k.mounts.fs(r.node.mnt).ok()?;
     let mut b = vec![0u8; 4096];
     let n = fs.read(r.node.ino, 0, &mut b).ok()?;

@@ -107,7 +107,7 @@ fn a_syscall_out_of_frames_runs_the_oom_path_and_is_run_again() {
     assert!(!k.tasks.get(&child).is_some_and(|t| t.is_alive()));
     let size = k
         .mounts
-        .resolve(b"/", b"/f", true, &crate::vfs::Cred::root());
+        .resolve(b"/", b"/", b"/f", true, &crate::vfs::Cred::root());
     assert_eq!(size.map(|r| r.stat.size), Ok(8192));
     assert_eq!(file_bytes(&k, b"/f").unwrap()[..3], *b"/f\0");
     // ENOMEM with no frame refused (an mmap larger than the address
