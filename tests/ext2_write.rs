@@ -365,6 +365,49 @@ fn enospc_short_write_and_recovery() {
     assert_fsck_clean(&img);
 }
 
+/// A shared mapping's page gets its blocks at the write fault
+/// (`allocate_page`, page_mkwrite's job): holes under the page are
+/// allocated zeroed, only up to the file's size, an allocated page costs
+/// nothing more, and a full disk answers ENOSPC with what was allocated
+/// kept (e2fsck finds no leaked block).
+#[test]
+fn allocate_page_fills_holes_until_the_disk_is_full() {
+    let t = tempdir();
+    let img = image_path(&t, "img");
+    mkfs(&img, None, 1024, false, &[], 1024);
+    {
+        let fs = mount(&img, false);
+        let ino = fs
+            .create(fs.root(), b"sparse", S_IFREG | 0o644, 0, 0, 0)
+            .unwrap();
+        fs.truncate(ino, 64 << 20).unwrap();
+        assert_eq!(fs.bmap(ino, 0).unwrap(), None);
+        let free = fs.statfs().free_blocks;
+        fs.allocate_page(ino, 0).unwrap();
+        // Four 1 KiB blocks, zeroed.
+        assert_eq!(fs.statfs().free_blocks, free - 4);
+        assert!((0..4).all(|b| fs.bmap(ino, b).unwrap().is_some()));
+        assert_eq!(fs.bmap(ino, 4).unwrap(), None);
+        assert!(read_all(&fs, ino).unwrap()[..4096].iter().all(|&b| b == 0));
+        fs.allocate_page(ino, 0).unwrap();
+        assert_eq!(fs.statfs().free_blocks, free - 4);
+        // Past the end of the file: nothing to allocate.
+        fs.allocate_page(ino, 1 << 20).unwrap();
+        assert_eq!(fs.statfs().free_blocks, free - 4);
+        let mut page = 1;
+        let err = loop {
+            match fs.allocate_page(ino, page) {
+                Ok(()) => page += 1,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err, Errno::ENOSPC);
+        assert_eq!(fs.statfs().free_blocks, 0);
+        fs.unmount().unwrap();
+    }
+    assert_fsck_clean(&img);
+}
+
 /// mount -o remount: read-write → read-only leaves a clean image (e2fsck
 /// while still mounted) and refuses writes; read-only → read-write marks
 /// it in use again, and unmount leaves it clean.

@@ -111,6 +111,9 @@ impl FileSystem for Ext2Volume {
     fn truncate(&self, ino: Ino, size: u64) -> KResult<()> {
         self.fs.truncate(ino32(ino)?, size)
     }
+    fn prepare_page_write(&self, ino: Ino, index: u64) -> KResult<()> {
+        self.fs.allocate_page(ino32(ino)?, index)
+    }
     fn create(
         &self,
         dir: Ino,

@@ -243,6 +243,14 @@ pub trait FileSystem {
         None
     }
 
+    /// Readies page `index` of `ino` for a write through a shared mapping,
+    /// before the page is dirtied: a file system that allocates blocks
+    /// allocates the holes under it now (Linux's page_mkwrite), so a full
+    /// disk is a SIGBUS at the write fault, not data lost at writeback.
+    fn prepare_page_write(&self, _ino: Ino, _index: u64) -> KResult<()> {
+        Ok(())
+    }
+
     /// Where a swap file's pages lie on its device, for swapon(2) of a
     /// regular file: the device and, in file order, the byte offset of
     /// every page-sized, page-aligned run of contiguous blocks (Linux's

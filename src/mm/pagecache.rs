@@ -203,6 +203,12 @@ impl PageCache {
         frames: &mut FrameRefs,
     ) -> Result<Frame, FaultError> {
         let frame = self.get(fs, key, idx, frames)?;
+        // Blocks first: a disk too full for this page is SIGBUS now (as
+        // Linux's page_mkwrite), never a write that writeback drops.
+        if let Err(e) = fs.prepare_page_write(key.1, idx) {
+            log::debug!("shared write to inode {} page {idx}: {e}", key.1);
+            return Err(FaultError::Bus);
+        }
         let physmem = frames.physmem().clone();
         let p = self
             .files

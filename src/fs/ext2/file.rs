@@ -124,6 +124,49 @@ impl Fs {
         r
     }
 
+    /// The file blocks under 4 KiB page `page`, up to the file's size.
+    fn page_blocks(&self, i: &Inode, page: u64) -> KResult<std::ops::Range<u64>> {
+        let bs = self.geo.block_size as u64;
+        let start = page.checked_mul(crate::abi::PAGE).ok_or(Errno::EFBIG)?;
+        let end = start.saturating_add(crate::abi::PAGE).min(i.raw.size());
+        if start >= end {
+            return Ok(0..0);
+        }
+        Ok(start / bs..(end - 1) / bs + 1)
+    }
+
+    /// Whether every block under page `page` of `ino` is on disk.
+    pub fn page_allocated(&self, ino: Ino, page: u64) -> KResult<bool> {
+        let i = self.load_reg(ino)?;
+        for fb in self.page_blocks(&i, page)? {
+            if self.bmap(&i, fb)?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Allocates (zeroed) the holes under page `page` of `ino`; the inode
+    /// is written even when a block fails part way (ENOSPC), so what was
+    /// allocated is never leaked.
+    pub fn allocate_page(&mut self, ino: Ino, page: u64) -> KResult<()> {
+        let mut i = self.load_reg(ino)?;
+        let blocks = self.page_blocks(&i, page)?;
+        if blocks.is_empty() {
+            return Ok(());
+        }
+        self.check_rw()?;
+        let mut r = Ok(());
+        for fb in blocks {
+            if let Err(e) = self.bmap_alloc(&mut i, fb, true) {
+                r = Err(e);
+                break;
+            }
+        }
+        self.write_inode(&i)?;
+        r
+    }
+
     /// Revision 0 has no LARGE_FILE feature: files stay below 2 GiB there.
     fn max_size(&self) -> u64 {
         if self.sb.rev_level() == 0 {

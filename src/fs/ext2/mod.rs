@@ -263,6 +263,15 @@ impl Ext2 {
         self.fs.write().truncate(ino, size)
     }
 
+    /// Allocates the holes under 4 KiB page `page` of regular file `ino`
+    /// (up to its size), zeroed on disk.
+    pub fn allocate_page(&self, ino: Ino, page: u64) -> KResult<()> {
+        if self.fs.read().page_allocated(ino, page)? {
+            return Ok(());
+        }
+        self.fs.write().allocate_page(ino, page)
+    }
+
     /// The disk block holding file block `file_block`, or None for a hole.
     pub fn bmap(&self, ino: Ino, file_block: u64) -> KResult<Option<u64>> {
         let fs = self.fs.read();
