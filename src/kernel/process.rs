@@ -113,8 +113,12 @@ impl Kernel {
                     cpu_seen: None,
                 },
             );
+            let shared = mms.get(&id).map_or(0, |m| m.aspace.pte_count());
             // The parent's private pages just became read-only.
             self.flush_mappings(parent);
+            // Every page is now shared: what a swap pass's reverse map
+            // will cost the kernel is reserved before it is built.
+            self.budget_note_shared_ptes(shared);
             id
         };
         let tid = self.alloc_pid();
