@@ -223,7 +223,10 @@ impl Kernel {
         let heap_peak = heap::peak_since_mark();
         let kernel_held = memacct::private_bytes(None).unwrap_or(0);
         let near_cap = self.budget.guest_frames.is_some_and(|c| {
-            self.physmem.frames_backed().saturating_add(self.budget.refresh_step.max(MIN_STEP)) >= c
+            self.physmem
+                .frames_backed()
+                .saturating_add(self.budget.refresh_step.max(MIN_STEP))
+                >= c
         });
         self.budget.kernel_bytes = if near_cap {
             crate::host::misc::release_free_heap();
@@ -303,14 +306,18 @@ impl Kernel {
         self.mem_event_near_budget();
     }
 
-    /// `n` page-table entries just became shared (fork): a swap pass may
-    /// need `SHARED_PTE_TRANSIENT` bytes of heap each for a moment. The
-    /// cap makes room for it now, not after /proc showed it.
+    /// `n` page-table entries are about to be shared (a fork): a swap
+    /// pass may then need `SHARED_PTE_TRANSIENT` bytes of heap each for a
+    /// moment. The cap makes room for it before the fork, and guest memory
+    /// is brought under it while its pages are still private (a pass over
+    /// them needs no reverse map): the fork waits for room, as a guest
+    /// frame does. No process is killed for it here.
     pub fn budget_note_shared_ptes(&mut self, n: usize) {
         let need = (n as u64).saturating_mul(SHARED_PTE_TRANSIENT);
         if self.budget.bytes.is_some() && need > self.budget.transient {
             self.budget.transient = need;
             self.budget_refresh();
+            self.shrink_under_budget(false);
         }
     }
 
@@ -359,6 +366,12 @@ impl Kernel {
     /// Over a budget that shrank: reclaim and, as the last resort, the
     /// OOM killer, until the guest's backed frames fit (bounded).
     pub fn shrink_to_budget(&mut self) {
+        self.shrink_under_budget(true);
+    }
+
+    /// As `shrink_to_budget`; without `kill` it stops where only the OOM
+    /// killer could go further.
+    fn shrink_under_budget(&mut self, kill: bool) {
         let Some(cap) = self.budget.guest_frames else {
             return;
         };
@@ -377,7 +390,7 @@ impl Kernel {
             if self.swap_out_pages(over.min(1024)) > 0 {
                 continue;
             }
-            if !self.oom_kill_for_budget() {
+            if !kill || !self.oom_kill_for_budget() {
                 return;
             }
         }

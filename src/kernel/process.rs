@@ -82,6 +82,10 @@ impl Kernel {
             self.mms.get_mut(&pmm).ok_or(Errno::EFAULT)?.users += 1;
             pmm
         } else {
+            // Every page is about to be shared: what a swap pass's reverse
+            // map will cost the kernel is made room for first.
+            let ptes = self.mms.get(&pmm).map_or(0, |m| m.aspace.pte_count());
+            self.budget_note_shared_ptes(ptes);
             let guest = self.new_guest()?;
             let id = self.alloc_mm_id();
             let Kernel {
@@ -113,12 +117,8 @@ impl Kernel {
                     cpu_seen: None,
                 },
             );
-            let shared = mms.get(&id).map_or(0, |m| m.aspace.pte_count());
             // The parent's private pages just became read-only.
             self.flush_mappings(parent);
-            // Every page is now shared: what a swap pass's reverse map
-            // will cost the kernel is reserved before it is built.
-            self.budget_note_shared_ptes(shared);
             id
         };
         let tid = self.alloc_pid();
