@@ -39,9 +39,11 @@ def detect():
 
 
 class MemCgroup:
-    """A fresh memory cgroup `name`, with an optional limit in bytes."""
+    """A fresh memory cgroup `name`, with an optional limit in bytes; its
+    processes may escape the limit into host swap only with swap=True."""
 
-    def __init__(self, name, limit=None):
+    def __init__(self, name, limit=None, swap=False):
+        self.swap = swap
         self.version = detect()
         root = V1_ROOT if self.version == "v1" else V2_ROOT
         self.path = os.path.join(root, name)
@@ -61,9 +63,16 @@ class MemCgroup:
 
     def set_limit(self, limit):
         _write(self._file("memory.limit_in_bytes", "memory.max"), int(limit))
-        swap = os.path.join(self.path, "memory.swap.max")
-        if self.version == "v2" and os.path.exists(swap):
-            _write(swap, 0)  # no escape into swap: the budget is RAM
+        if self.version == "v2":
+            swap = os.path.join(self.path, "memory.swap.max")
+            if os.path.exists(swap):
+                # Without swap=True no escape into swap: the budget is RAM.
+                _write(swap, "max" if self.swap else 0)
+        elif self.swap:
+            # v1 has no swap limit of its own unless memory.memsw.* is set
+            # (left unlimited); a swappiness of 0 inherited would keep
+            # anonymous pages in and OOM-kill instead.
+            _write(os.path.join(self.path, "memory.swappiness"), 60)
 
     def usage(self):
         """Bytes charged now: process memory, page cache, kernel memory."""

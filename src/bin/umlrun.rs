@@ -99,6 +99,11 @@ exit code (128+signal if it was killed).
 Logs: RUST_LOG=debug umlrun ...   The manual is HOWTO.md.
 ";
 
+/// The heap counted as it grows: the host budget charges the kernel's own
+/// structures between two reads of /proc (host/heap.rs).
+#[global_allocator]
+static HEAP: umlrun::host::heap::Counting = umlrun::host::heap::Counting;
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp(None)

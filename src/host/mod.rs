@@ -19,6 +19,7 @@
 //! | `cpu.rs`    | pinning umlrun and its stubs to one CPU |
 //! | `signals.rs`| SIGTERM/SIGHUP/SIGINT to umlrun: a clean shutdown request; SIGWINCH |
 //! | `mcsock.rs` | the management console's AF_UNIX datagram sockets (server, client, notify) |
+//! | `heap.rs`   | umlrun's heap counted as it grows (its global allocator): bytes in use and the peak since a mark |
 //! | `memacct.rs`| the memory cgroup's limit and usage; private memory of umlrun and its stubs |
 //! | `misc.rs`   | pids, terminals, home directory and other process-level facts |
 //! | `netsock.rs`| host TCP listeners and connections for the user-mode NAT's port forwards |
@@ -34,6 +35,7 @@ pub mod cpu;
 pub mod event_loop;
 pub mod fdpass;
 pub mod file;
+pub mod heap;
 pub mod holder_image;
 pub mod mapping;
 pub mod mcsock;

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use super::core::Kernel;
 use crate::abi::PAGE;
+use crate::host::heap;
 use crate::host::memacct::{self, Cgroup};
 
 /// How often the cgroup and the host figures are read again while a
@@ -57,6 +58,21 @@ pub const MIN_STEP: u64 = 64;
 /// read), where a fixed step let eight bursting instances overshoot the
 /// limit by 8 x `STEP` and the host's OOM killer act.
 pub const ROOM_SHARE: u64 = 16;
+/// Growth of umlrun's heap past its size at the last refresh that
+/// refreshes (1 MiB): the growth is charged against the cap at once
+/// (physmem/limit.rs), the refresh measures what it really cost.
+pub const HEAP_STEP: u64 = 1 << 20;
+/// New guest processes since the last refresh that refresh: each has a
+/// stub whose memory the last sample did not see.
+pub const MMS_STEP: usize = 8;
+/// What the kernel's heap may need for a moment per page-table entry whose
+/// frame is shared, beyond what it holds: a swap pass's reverse map
+/// (mm/reclaim.rs `Sharers`, a hash entry and a list of holders per
+/// shared frame) and its candidate lists, and the heap's fragmentation
+/// around them. Measured: a fork of a 160 MiB process (40 960 entries)
+/// then a swap pass grew the heap by 6.6 MB and umlrun's private memory
+/// by 8.8 MB (215 bytes an entry).
+pub const SHARED_PTE_TRANSIENT: u64 = 256;
 /// Stubs whose /proc status is read per refresh.
 const STUB_SAMPLE: usize = 16;
 /// Fewest frames the guest is left, however small the budget (init and a
@@ -86,7 +102,24 @@ pub struct Budget {
     /// refreshes (`refresh_step`).
     pub backed_at_refresh: u64,
     pub refresh_step: u64,
-    /// The most the instance was counted to hold at a refresh.
+    /// How much umlrun's own memory may grow between two refreshes: the
+    /// most /proc showed it grow (before any trim) since the last, or what
+    /// shared page-table entries may cost a swap pass
+    /// (`SHARED_PTE_TRANSIENT`), decaying by 1/64 a refresh once not seen
+    /// again. Kept out of guest memory beside the reserve.
+    pub transient: u64,
+    /// umlrun's private memory as the last refresh left it (after a trim).
+    pub kernel_bytes_prev: u64,
+    /// umlrun's heap in use at the last refresh (host/heap.rs), and the
+    /// most it grew past that before the next.
+    pub heap_at_refresh: u64,
+    pub heap_peak_growth: u64,
+    /// Guest processes (stubs) at the last refresh.
+    pub mms_at_refresh: usize,
+    /// The most the instance was counted to hold at a refresh (umlrun's
+    /// own memory as /proc showed it before any trim), and its parts:
+    /// memfd, umlrun, stubs.
+    pub peak_parts: [u64; 3],
     pub peak_held: u64,
     /// When the figures were last read (the fake platform's tests set it
     /// to hold the cap they set).
@@ -168,7 +201,12 @@ impl Kernel {
         };
         let grew = self.budget.cgroup.is_some()
             && self.physmem.frames_backed() >= self.budget.backed_at_refresh.saturating_add(step);
-        if due || grew {
+        // The kernel's own memory grew (a fork's page-table copy, a swap
+        // pass's reverse map, new stubs): measure it now, not at `REFRESH`.
+        let kernel_grew = self.budget.bytes.is_some()
+            && (heap::peak_since_mark() >= self.budget.heap_at_refresh.saturating_add(HEAP_STEP)
+                || self.mms.len() >= self.budget.mms_at_refresh.saturating_add(MMS_STEP));
+        if due || grew || kernel_grew {
             self.budget_refresh();
             self.shrink_to_budget();
         }
@@ -179,7 +217,28 @@ impl Kernel {
         self.budget.last = Some(Instant::now());
         // What the host holds: window frames never touched cost nothing.
         let memfd = self.physmem.frames_host_backed() * PAGE;
-        self.budget.kernel_bytes = memacct::private_bytes(None).unwrap_or(0);
+        // umlrun's own memory: what it holds now counts for the peak; under
+        // pressure its free heap pages go back first (as Linux's shrinkers
+        // give back its caches), and what is left sets the cap.
+        let heap_peak = heap::peak_since_mark();
+        let kernel_held = memacct::private_bytes(None).unwrap_or(0);
+        let near_cap = self.budget.guest_frames.is_some_and(|c| {
+            self.physmem
+                .frames_backed()
+                .saturating_add(self.budget.refresh_step.max(MIN_STEP))
+                >= c
+        });
+        self.budget.kernel_bytes = if near_cap {
+            crate::host::misc::release_free_heap();
+            memacct::private_bytes(None).unwrap_or(kernel_held)
+        } else {
+            kernel_held
+        };
+        let heap_live = heap::mark();
+        // How much it grew since the last refresh, as /proc shows it.
+        let grown = kernel_held.saturating_sub(self.budget.kernel_bytes_prev);
+        self.budget.kernel_bytes_prev = self.budget.kernel_bytes;
+        self.budget.transient = grown.max(self.budget.transient - self.budget.transient / 64);
         let stubs = memacct::children();
         self.budget.stubs = stubs.len();
         let sample: Vec<u64> = stubs
@@ -193,7 +252,16 @@ impl Kernel {
             sample.iter().sum::<u64>() / sample.len() as u64 * stubs.len() as u64
         };
         let ours = self.budget.held(memfd);
-        self.budget.peak_held = self.budget.peak_held.max(ours);
+        // The peak with the kernel's memory as it was before the trim.
+        let before_trim = memfd + kernel_held + self.budget.stub_bytes;
+        if before_trim > self.budget.peak_held {
+            self.budget.peak_held = before_trim;
+            self.budget.peak_parts = [memfd, kernel_held, self.budget.stub_bytes];
+        }
+        self.budget.heap_peak_growth = self
+            .budget
+            .heap_peak_growth
+            .max(heap_peak.saturating_sub(self.budget.heap_at_refresh));
         let cg = self.budget.cgroup.clone();
         self.budget.cgroup_usage = cg.as_ref().and_then(|c| c.usage());
         self.budget.others_bytes = match (&cg, self.budget.cgroup_usage) {
@@ -215,7 +283,8 @@ impl Kernel {
         self.budget.bytes = bytes;
         self.budget.source = source;
         let (kernel, stubs) = (self.budget.kernel_bytes, self.budget.stub_bytes);
-        let cap = bytes.map(|b| guest_frames(b, kernel, stubs, reserve(limit)));
+        let keep = reserve(limit).max(self.budget.transient.saturating_add(HEAP_STEP));
+        let cap = bytes.map(|b| guest_frames(b, kernel, stubs, keep));
         self.budget.guest_frames = cap;
         let backed = self.physmem.frames_backed();
         self.budget.backed_at_refresh = backed;
@@ -224,11 +293,32 @@ impl Kernel {
             _ => STEP,
         };
         self.physmem.set_backed_limit(cap.unwrap_or(u64::MAX));
+        // Heap growth from here on lowers the cap at once (physmem/limit.rs).
+        self.physmem
+            .charge_heap_from(if cap.is_some() { heap_live } else { u64::MAX });
         log::debug!(
-            "budget: held {ours} (memfd {memfd} kernel {kernel} stubs {stubs} in {}) cap {cap:?} frames, {backed} backed",
-            self.budget.stubs
+            "budget: held {ours} (memfd {memfd} kernel {kernel} (before trim {kernel_held}) stubs {stubs} in {}) cap {cap:?} frames (kept for the kernel {keep}), {backed} backed; heap {heap_live}, its peak since the last refresh {heap_peak} (then {})",
+            self.budget.stubs,
+            self.budget.heap_at_refresh,
         );
+        self.budget.heap_at_refresh = heap_live;
+        self.budget.mms_at_refresh = self.mms.len();
         self.mem_event_near_budget();
+    }
+
+    /// `n` page-table entries are about to be shared (a fork): a swap
+    /// pass may then need `SHARED_PTE_TRANSIENT` bytes of heap each for a
+    /// moment. The cap makes room for it before the fork, and guest memory
+    /// is brought under it while its pages are still private (a pass over
+    /// them needs no reverse map): the fork waits for room, as a guest
+    /// frame does. No process is killed for it here.
+    pub fn budget_note_shared_ptes(&mut self, n: usize) {
+        let need = (n as u64).saturating_mul(SHARED_PTE_TRANSIENT);
+        if self.budget.bytes.is_some() && need > self.budget.transient {
+            self.budget.transient = need;
+            self.budget_refresh();
+            self.shrink_under_budget(false);
+        }
     }
 
     /// An allocation failed at the cap: if the figures are older than
@@ -256,6 +346,12 @@ impl Kernel {
             "source": b.source,
             "held_bytes": b.held(memfd_bytes),
             "peak_held_bytes": b.peak_held,
+            "peak_memfd_bytes": b.peak_parts[0],
+            "peak_kernel_private_bytes": b.peak_parts[1],
+            "peak_stub_bytes": b.peak_parts[2],
+            "heap_bytes": b.heap_at_refresh,
+            "heap_peak_growth_bytes": b.heap_peak_growth,
+            "transient_bytes": b.transient,
             "memfd_bytes": memfd_bytes,
             "kernel_private_bytes": b.kernel_bytes,
             "stub_bytes": b.stub_bytes,
@@ -270,6 +366,12 @@ impl Kernel {
     /// Over a budget that shrank: reclaim and, as the last resort, the
     /// OOM killer, until the guest's backed frames fit (bounded).
     pub fn shrink_to_budget(&mut self) {
+        self.shrink_under_budget(true);
+    }
+
+    /// As `shrink_to_budget`; without `kill` it stops where only the OOM
+    /// killer could go further.
+    fn shrink_under_budget(&mut self, kill: bool) {
         let Some(cap) = self.budget.guest_frames else {
             return;
         };
@@ -288,7 +390,7 @@ impl Kernel {
             if self.swap_out_pages(over.min(1024)) > 0 {
                 continue;
             }
-            if !self.oom_kill_for_budget() {
+            if !kill || !self.oom_kill_for_budget() {
                 return;
             }
         }

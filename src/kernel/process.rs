@@ -82,6 +82,10 @@ impl Kernel {
             self.mms.get_mut(&pmm).ok_or(Errno::EFAULT)?.users += 1;
             pmm
         } else {
+            // Every page is about to be shared: what a swap pass's reverse
+            // map will cost the kernel is made room for first.
+            let ptes = self.mms.get(&pmm).map_or(0, |m| m.aspace.pte_count());
+            self.budget_note_shared_ptes(ptes);
             let guest = self.new_guest()?;
             let id = self.alloc_mm_id();
             let Kernel {

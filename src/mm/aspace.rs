@@ -63,6 +63,11 @@ impl AddressSpace {
         Self::default()
     }
 
+    /// Page-table entries held (pages mapped, in swap or not).
+    pub fn pte_count(&self) -> usize {
+        self.ptes.len()
+    }
+
     pub fn vmas(&self) -> impl Iterator<Item = &Vma> {
         self.vmas.values()
     }

@@ -3,11 +3,14 @@
 //! `alloc` fails as if guest memory were full, so the guest meets memory
 //! pressure (reclaim, swap, its OOM killer) before the host's OOM killer
 //! has a reason to act. Substituted frames (ubd=mmap image pages) do not
-//! count: the memfd holds nothing for them.
+//! count: the memfd holds nothing for them. The kernel's own heap growth
+//! since the cap was set (host/heap.rs: a fork's page-table copy, a swap
+//! pass's reverse map) is charged against it at once, frame for frame,
+//! until the budget's next refresh measures it (`charge_heap_from`).
 
 use std::sync::atomic::Ordering;
 
-use super::{Inner, PhysMem};
+use super::{Inner, PhysMem, PAGE_SIZE};
 
 impl Inner {
     /// Frames counted against the cap: allocated, neither substituted (an
@@ -23,14 +26,37 @@ impl Inner {
 
 impl PhysMem {
     /// The most frames the memfd may back at once; `u64::MAX`: no cap.
+    /// Less the frames the kernel's heap grew by since the cap was set,
+    /// when that is charged (`charge_heap_from`).
     pub fn backed_limit(&self) -> u64 {
-        self.backed_limit.load(Ordering::Relaxed)
+        let set = self.backed_limit.load(Ordering::Relaxed);
+        if set == u64::MAX {
+            return set;
+        }
+        set.saturating_sub(self.heap_growth_frames())
     }
 
     /// Sets the cap. Frames already allocated past it stay: only new
     /// allocations are refused until enough are freed.
     pub fn set_backed_limit(&self, frames: u64) {
         self.backed_limit.store(frames, Ordering::Relaxed);
+    }
+
+    /// From now on the cap is lowered by the most umlrun's heap held past
+    /// `base` bytes (host/heap.rs `peak_since_mark`; `base` is what it
+    /// held at the mark) until the next call; u64::MAX stops charging.
+    /// The budget calls it at each refresh with what it measured: growth
+    /// between two refreshes is counted before /proc shows it.
+    pub fn charge_heap_from(&self, base: u64) {
+        self.heap_base.store(base, Ordering::Relaxed);
+    }
+
+    /// Frames of heap growth charged against the cap now.
+    pub fn heap_growth_frames(&self) -> u64 {
+        growth_frames(
+            crate::host::heap::peak_since_mark(),
+            self.heap_base.load(Ordering::Relaxed),
+        )
     }
 
     /// How many `alloc` calls were refused so far (no frame free, or the
@@ -77,9 +103,32 @@ impl PhysMem {
     }
 }
 
+/// Frames (rounded up) a heap that held `peak` bytes at most grew by past
+/// `base`; none when not charged (`base` u64::MAX).
+fn growth_frames(peak: u64, base: u64) -> u64 {
+    peak.saturating_sub(base).div_ceil(PAGE_SIZE as u64)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::growth_frames;
     use crate::physmem::{PhysMem, PhysMemError};
+
+    #[test]
+    fn heap_growth_is_charged_in_whole_frames_only_past_the_base() {
+        assert_eq!(growth_frames(5 << 20, u64::MAX), 0);
+        assert_eq!(growth_frames(4 << 20, 5 << 20), 0);
+        assert_eq!(growth_frames((5 << 20) + 1, 5 << 20), 1);
+        assert_eq!(growth_frames(7 << 20, 5 << 20), 512);
+        // Not charged (the default, and the allocator not installed in
+        // this test binary): the cap is what was set.
+        let pm = PhysMem::new(64 * 4096).unwrap();
+        pm.set_backed_limit(10);
+        assert_eq!(pm.backed_limit(), 10);
+        pm.charge_heap_from(0);
+        assert_eq!(pm.heap_growth_frames(), 0);
+        assert_eq!(pm.backed_limit(), 10);
+    }
 
     #[test]
     fn the_limit_refuses_new_frames_only() {

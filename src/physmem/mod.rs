@@ -64,6 +64,9 @@ pub struct PhysMem {
     inner: Mutex<Inner>,
     /// Most frames the memfd may back at once (see `limit.rs`).
     backed_limit: std::sync::atomic::AtomicU64,
+    /// umlrun's heap in use when the cap was set; growth past it lowers
+    /// the cap at once (`limit.rs`; u64::MAX: not charged).
+    heap_base: std::sync::atomic::AtomicU64,
     /// `alloc` calls refused so far (see `limit.rs` `refusals`).
     refused: std::sync::atomic::AtomicU64,
 }
@@ -105,6 +108,7 @@ impl PhysMem {
             memfd,
             frames,
             backed_limit: std::sync::atomic::AtomicU64::new(u64::MAX),
+            heap_base: std::sync::atomic::AtomicU64::new(u64::MAX),
             refused: std::sync::atomic::AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 view,

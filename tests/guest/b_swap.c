@@ -6,7 +6,12 @@
  * MB/s = pages the pass moved (/proc/vmstat pswpout, pswpin) * 4096 /
  * 10^6 / the pass's wall time. Prints `swap_out <MB/s> MB/s` and
  * `swap_in <MB/s> MB/s`; exits 1 if a page reads back wrong.
- *   b_swap [DEVICE]   (default /dev/ubdb; natively it is not run) */
+ * Natively (`scripts/bench --native-swap`, as root) the bench has made and
+ * swapon'd a swap file and runs this in a memory cgroup of the same
+ * 64 MiB: `--native` leaves /proc, mkswap, swapon and swapoff alone
+ * (pswpout/pswpin are then the host's: the bench's file is its only swap).
+ *   b_swap [DEVICE]   (default /dev/ubdb)
+ *   b_swap --native */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,11 +68,14 @@ static int mkswap(const char *dev)
 int main(int argc, char **argv)
 {
     const char *dev = argc > 1 ? argv[1] : "/dev/ubdb";
-    mkdir("/proc", 0555);
-    mount("proc", "/proc", "proc", 0, NULL);
-    if (mkswap(dev) != 0 || swapon(dev, 0) != 0) {
-        perror("b_swap: swapon");
-        return 1;
+    int native = strcmp(dev, "--native") == 0;
+    if (!native) {
+        mkdir("/proc", 0555);
+        mount("proc", "/proc", "proc", 0, NULL);
+        if (mkswap(dev) != 0 || swapon(dev, 0) != 0) {
+            perror("b_swap: swapon");
+            return 1;
+        }
     }
     size_t pages = (size_t)MIB << 8;
     uint64_t *mem = mmap(NULL, pages * 4096, PROT_READ | PROT_WRITE,
@@ -97,6 +105,7 @@ int main(int argc, char **argv)
     printf("swap_out %.1f MB/s\n", (out1 - out0) * 4096 / 1e6 / (t1 - t0));
     printf("swap_in %.1f MB/s\n", (in2 - in1) * 4096 / 1e6 / (t2 - t1));
     fflush(stdout);
-    swapoff(dev);
+    if (!native)
+        swapoff(dev);
     return 0;
 }
