@@ -16,6 +16,7 @@ use super::hostsrc::HostSource;
 use crate::host::event_loop::{Interest, Token};
 use crate::host::tap::HostTap;
 use crate::host::umlswitch::HostSwitch;
+use crate::net::inet::offload::OutFrame;
 
 /// Frames read from one tap per event (the rest wait: the fd stays
 /// readable).
@@ -45,10 +46,19 @@ impl LinkDev {
         }
     }
 
-    fn write(&mut self, f: &[u8]) -> std::io::Result<bool> {
+    /// Writes frame `f`: on a tap with offloads, with its virtio_net_hdr
+    /// (a switch port's frames are all whole).
+    fn write(&mut self, f: &OutFrame) -> std::io::Result<bool> {
         match self {
-            LinkDev::Tap(t) => t.write(f),
-            LinkDev::Switch(s) => s.write(f),
+            LinkDev::Tap(t) => t.write_vnet(&f.vnet_header(), &f.bytes),
+            LinkDev::Switch(s) => s.write(&f.bytes),
+        }
+    }
+
+    fn offloads(&self) -> bool {
+        match self {
+            LinkDev::Tap(t) => t.offloads(),
+            LinkDev::Switch(_) => false,
         }
     }
 
@@ -75,7 +85,7 @@ pub struct TapDev {
     /// `foreign` already counted as drops.
     foreign_seen: u64,
     /// Frames the device refused for now, oldest first.
-    backlog: std::collections::VecDeque<Vec<u8>>,
+    backlog: std::collections::VecDeque<OutFrame>,
     /// The fd is watched for writing (the backlog is not empty).
     want_write: bool,
 }
@@ -150,7 +160,8 @@ impl Kernel {
         mtu: Option<u16>,
     ) -> std::io::Result<()> {
         let token = self.register_host_source(dev.raw_fd(), Interest::READ, HostSource::Tap(n))?;
-        self.net().attach_ether(n, mac, mtu);
+        let offload = dev.offloads();
+        self.net().attach_ether(n, mac, mtu, offload);
         self.net_host.taps.push(TapDev {
             n,
             dev,

@@ -28,6 +28,7 @@ use super::ether::{EtherLink, Rx};
 use super::ifcfg::{self, EthIf, IfCfg};
 use super::natnet::NatNet;
 use super::natpkt::{self, UdpOut};
+use super::offload::OutFrame;
 use crate::errno::{Errno, KResult};
 use crate::net::packet::{self, Frame};
 
@@ -289,8 +290,9 @@ impl NetStack {
     /// switch port: the kernel moves its frames,
     /// `ether_in`/`take_ether_out`), carrying IPv4 packets of at most
     /// `mtu` bytes (None: any). It starts down with no address, for the
-    /// guest to configure, as a NIC does.
-    pub fn attach_ether(&mut self, n: u8, mac: [u8; 6], mtu: Option<u16>) {
+    /// guest to configure, as a NIC does. `offload`: its device finishes
+    /// TCP checksums and cuts GSO frames (`offload.rs`).
+    pub fn attach_ether(&mut self, n: u8, mac: [u8; 6], mtu: Option<u16>, offload: bool) {
         if n >= ifcfg::ETH_MAX || self.eths.iter().any(|e| e.n == n) {
             return;
         }
@@ -303,6 +305,9 @@ impl NetStack {
             nat: None,
             ether: Some(EtherLink::new(mac, mtu)),
         });
+        if let Some(l) = self.eths.iter_mut().find(|e| e.n == n).and_then(|e| e.ether.as_mut()) {
+            l.offload = offload;
+        }
     }
 
     /// A frame read from ethN's device: ARP handled, IPv4 for this
@@ -354,12 +359,12 @@ impl NetStack {
 
     /// The frames ethN's Ethernet link has for its device (shown to the
     /// packet sockets as they go).
-    pub fn take_ether_out(&mut self, n: u8) -> Vec<Vec<u8>> {
+    pub fn take_ether_out(&mut self, n: u8) -> Vec<OutFrame> {
         let Some(i) = self.eth_pos(n) else {
             return Vec::new();
         };
         let ifindex = self.eths[i].ifindex();
-        let out: Vec<Vec<u8>> = match self.eths[i].ether.as_mut() {
+        let out: Vec<OutFrame> = match self.eths[i].ether.as_mut() {
             Some(l) => l.out.drain(..).collect(),
             None => return Vec::new(),
         };
@@ -368,7 +373,7 @@ impl NetStack {
                 self.tap(Frame {
                     ifindex,
                     pkttype: packet::PACKET_OUTGOING,
-                    bytes: f.clone(),
+                    bytes: f.bytes.clone(),
                 });
             }
         }
@@ -1034,7 +1039,7 @@ impl NetStack {
             }
             super::ether::clamp_mss(&mut p, mtu.saturating_sub(40));
         }
-        super::ether::fill_checksums(&mut p);
+        // The link fills the checksums as it frames the packet.
         let len = p.len() as u64;
         let Some(IpAddr::V4(dst)) = dst_of(&p) else {
             e.stats.tx_dropped += 1;
