@@ -485,7 +485,12 @@ mod tests {
                 assert!(l.send_ip(tcp(1000 + i * 1000, 1000), ip("10.9.0.1"), false, me, now));
             }
             l.out.clear(); // the ARP request
-            let mut reply = frame(ME, PEER, ETH_P_ARP, &arp(2, PEER, ip("10.9.0.1"), ME, ip("10.9.0.2")));
+            let mut reply = frame(
+                ME,
+                PEER,
+                ETH_P_ARP,
+                &arp(2, PEER, ip("10.9.0.1"), ME, ip("10.9.0.2")),
+            );
             reply.truncate(ETH_HLEN + 28);
             assert_eq!(l.receive(&reply, me, now), Rx::Arp);
             let out: Vec<OutFrame> = l.out.drain(..).collect();
@@ -601,7 +606,11 @@ mod tests {
             .collect();
         for len in (0..70).chain([1499, 1500, 1501, 2999, 3000]) {
             for sum in [0, 1, 0xffff, 0x3_fffc] {
-                assert_eq!(checksum(sum, &data[..len]), plain(sum, &data[..len]), "{len} {sum}");
+                assert_eq!(
+                    checksum(sum, &data[..len]),
+                    plain(sum, &data[..len]),
+                    "{len} {sum}"
+                );
             }
         }
         let ones = vec![0xffu8; 65535];

@@ -340,7 +340,10 @@ mod tests {
         // A single segment is checksummed by the device, not cut.
         let h = f0.vnet_header();
         assert_eq!((h[0], h[1], h[4], h[5]), (F_NEEDS_CSUM, GSO_NONE, 0, 0));
-        assert_eq!(OutFrame::whole(vec![0; 60]).vnet_header(), [0; VNET_HDR_LEN]);
+        assert_eq!(
+            OutFrame::whole(vec![0; 60]).vnet_header(),
+            [0; VNET_HDR_LEN]
+        );
     }
 
     #[test]

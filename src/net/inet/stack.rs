@@ -344,7 +344,12 @@ impl NetStack {
             nat: None,
             ether: Some(EtherLink::new(mac, mtu)),
         });
-        if let Some(l) = self.eths.iter_mut().find(|e| e.n == n).and_then(|e| e.ether.as_mut()) {
+        if let Some(l) = self
+            .eths
+            .iter_mut()
+            .find(|e| e.n == n)
+            .and_then(|e| e.ether.as_mut())
+        {
             l.offload = offload;
         }
     }
