@@ -49,7 +49,11 @@ impl Kernel {
     pub fn net(&mut self) -> &mut NetStack {
         if self.inet.is_none() {
             let seed = self.rng.next_u64();
-            self.inet = Some(Box::new(NetStack::new(seed)));
+            let mut st = NetStack::new(seed);
+            // Big send rings share the socket buffer limit (a quarter
+            // of guest memory, at most 64 MiB).
+            st.send_budget = self.unix.meter.limit();
+            self.inet = Some(Box::new(st));
         }
         self.inet.as_mut().expect("made above")
     }

@@ -16,6 +16,7 @@ use super::hostsrc::HostSource;
 use crate::host::event_loop::{Interest, Token};
 use crate::host::tap::HostTap;
 use crate::host::umlswitch::HostSwitch;
+use crate::net::inet::offload::OutFrame;
 
 /// Frames read from one tap per event (the rest wait: the fd stays
 /// readable).
@@ -45,10 +46,19 @@ impl LinkDev {
         }
     }
 
-    fn write(&mut self, f: &[u8]) -> std::io::Result<bool> {
+    /// Writes frame `f`: on a tap with offloads, with its virtio_net_hdr
+    /// (a switch port's frames are all whole).
+    fn write(&mut self, f: &OutFrame) -> std::io::Result<bool> {
         match self {
-            LinkDev::Tap(t) => t.write(f),
-            LinkDev::Switch(s) => s.write(f),
+            LinkDev::Tap(t) => t.write_vnet(&f.vnet_header(), &f.bytes),
+            LinkDev::Switch(s) => s.write(&f.bytes),
+        }
+    }
+
+    fn offloads(&self) -> bool {
+        match self {
+            LinkDev::Tap(t) => t.offloads(),
+            LinkDev::Switch(_) => false,
         }
     }
 
@@ -75,7 +85,7 @@ pub struct TapDev {
     /// `foreign` already counted as drops.
     foreign_seen: u64,
     /// Frames the device refused for now, oldest first.
-    backlog: std::collections::VecDeque<Vec<u8>>,
+    backlog: std::collections::VecDeque<OutFrame>,
     /// The fd is watched for writing (the backlog is not empty).
     want_write: bool,
 }
@@ -150,7 +160,8 @@ impl Kernel {
         mtu: Option<u16>,
     ) -> std::io::Result<()> {
         let token = self.register_host_source(dev.raw_fd(), Interest::READ, HostSource::Tap(n))?;
-        self.net().attach_ether(n, mac, mtu);
+        let offload = dev.offloads();
+        self.net().attach_ether(n, mac, mtu, offload);
         self.net_host.taps.push(TapDev {
             n,
             dev,
@@ -165,10 +176,19 @@ impl Kernel {
     /// Tap `n` is readable (or writable again): its frames to the stack,
     /// then a stack run (which writes the backlog, `net_tap_out`).
     pub(super) fn net_tap_ready(&mut self, n: u8) {
-        let Some(i) = self.net_host.taps.iter().position(|t| t.n == n) else {
-            return;
-        };
+        if let Some(i) = self.net_host.taps.iter().position(|t| t.n == n) {
+            self.tap_read(i);
+        }
+        self.net_settle();
+    }
+
+    /// Hands the frames waiting on the device at `i` to the stack (at
+    /// most `READ_BATCH`); true if any came. A device that fails is
+    /// removed.
+    fn tap_read(&mut self, i: usize) -> bool {
+        let n = self.net_host.taps[i].n;
         let mut buf = vec![0u8; FRAME_BUF];
+        let mut any = false;
         for _ in 0..READ_BATCH {
             let len = match self.net_host.taps[i].dev.read(&mut buf) {
                 Ok(Some(len)) => len,
@@ -179,12 +199,13 @@ impl Kernel {
                     log::warn!("eth{n}: the host device failed ({e}): the link is down for good");
                     let t = self.net_host.taps.remove(i);
                     self.deregister_host_source(t.token);
-                    break;
+                    return any;
                 }
             };
+            any = true;
             self.net().ether_in(n, &buf[..len]);
         }
-        if let Some(t) = self.net_host.taps.get_mut(i).filter(|t| t.n == n) {
+        if let Some(t) = self.net_host.taps.get_mut(i) {
             let foreign = t.dev.foreign();
             if foreign > t.foreign_seen {
                 let k = foreign - t.foreign_seen;
@@ -192,19 +213,27 @@ impl Kernel {
                 self.net().ether_rx_dropped(n, k);
             }
         }
-        self.net_settle();
+        any
     }
 
-    /// Writes the frames the stack queued for the taps; true if any went.
+    /// Writes the frames the stack queued for the taps; true if any went
+    /// or came. A tap written to is read at once: a local peer's answer
+    /// (TCP's ACK of what was just written) is usually there already,
+    /// and taking it in this stack run frees the guest's send room
+    /// before its next write finds none and sleeps for the event loop.
     pub(super) fn net_tap_out(&mut self) -> bool {
         if self.net_host.taps.is_empty() {
             return false;
         }
         let mut any = false;
+        let mut written = Vec::new();
         let mut taps = std::mem::take(&mut self.net_host.taps);
         for t in &mut taps {
             let frames = self.net().take_ether_out(t.n);
-            any |= !frames.is_empty();
+            if !frames.is_empty() {
+                any = true;
+                written.push(t.n);
+            }
             t.backlog.extend(frames);
             let mut dropped = t.flush();
             if t.backlog.len() > BACKLOG_MAX {
@@ -227,7 +256,14 @@ impl Kernel {
                 }
             }
         }
+        // Taps opened meanwhile (none: nothing above opens one) stay.
+        taps.append(&mut self.net_host.taps);
         self.net_host.taps = taps;
+        for n in written {
+            if let Some(i) = self.net_host.taps.iter().position(|t| t.n == n) {
+                any |= self.tap_read(i);
+            }
+        }
         any
     }
 }

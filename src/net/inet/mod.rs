@@ -10,6 +10,7 @@
 //! | `ifcfg.rs` | each ethN's address and flags, the routing table over them (`lookup`), changed with Linux's rules |
 //! | `natnet.rs` | the addresses of ethN's user-mode NAT (10.0.(2+N).0/24: guest .15, gateway .2, DNS .3) |
 //! | `ether.rs`  | the Ethernet link under a frame-carrying ethN (a tap): ARP cache and requests, framing, sorting received frames |
+//! | `offload.rs` | a tap's offloads (IFF_VNET_HDR): TCP checksums left to the host, a flow's segments written as one GSO frame |
 //! | `dhcp.rs`   | the user-mode NAT's DHCP server (slirp's lease: 10.0.2.15/24, router .2, DNS .3) |
 //! | `ifreq.rs`  | the interface ioctls (SIOCGIFCONF, SIOCGIFFLAGS, ...): lo and the ethN in `struct ifreq` layout |
 //! | `natpkt.rs` | raw packets the stack and the NAT handle themselves: guest UDP out, UDP to the guest, ICMP errors about UDP, ARP replies |
@@ -28,6 +29,7 @@ pub mod ifcfg;
 pub mod ifreq;
 pub mod natnet;
 pub mod natpkt;
+pub mod offload;
 pub mod opts;
 pub mod procnet;
 pub mod socket;

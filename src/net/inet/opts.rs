@@ -95,6 +95,9 @@ pub struct InetOpts {
     /// (on, seconds)
     pub linger: (i32, i32),
     pub sndbuf: usize,
+    /// SO_SNDBUF was set: the size is the program's, not autotuned
+    /// (Linux's SOCK_SNDBUF_LOCK).
+    pub sndbuf_locked: bool,
     pub rcvbuf: usize,
     /// SO_RCVTIMEO / SO_SNDTIMEO as (sec, usec): stored and reported.
     pub rcvtimeo: (i64, i64),
@@ -115,6 +118,7 @@ impl InetOpts {
             v6only: false,
             linger: (0, 0),
             sndbuf,
+            sndbuf_locked: false,
             rcvbuf,
             rcvtimeo: (0, 0),
             sndtimeo: (0, 0),
@@ -159,7 +163,10 @@ impl InetOpts {
                 self.keepalive = v != 0;
                 return Ok(Effect::KeepAlive(v != 0));
             }
-            (SOL_SOCKET, SO_SNDBUF | SO_SNDBUFFORCE) => self.sndbuf = sndbuf_from_opt(v),
+            (SOL_SOCKET, SO_SNDBUF | SO_SNDBUFFORCE) => {
+                self.sndbuf = sndbuf_from_opt(v);
+                self.sndbuf_locked = true;
+            }
             (SOL_SOCKET, SO_RCVBUF | SO_RCVBUFFORCE) => self.rcvbuf = rcvbuf_from_opt(v),
             (SOL_SOCKET, SO_LINGER) => self.linger = (v, word(4)),
             (SOL_SOCKET, SO_RCVTIMEO | SO_SNDTIMEO) => {
@@ -282,6 +289,12 @@ mod tests {
             Ok(Effect::None)
         );
         assert_eq!(o.rcvbuf, 20000);
+        assert!(!o.sndbuf_locked, "autotuned until SO_SNDBUF");
+        assert_eq!(
+            set(&mut o, Proto::Tcp, SOL_SOCKET, SO_SNDBUF, 10000),
+            Ok(Effect::None)
+        );
+        assert!(o.sndbuf_locked);
         assert_eq!(
             set(&mut o, Proto::Tcp, SOL_SOCKET, 999, 1),
             Err(Errno::ENOPROTOOPT)

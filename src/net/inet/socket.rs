@@ -26,7 +26,7 @@ const POLLRDHUP: u32 = 0x2000;
 /// socket with its buffers).
 pub const BACKLOG_MAX: usize = 32;
 /// smoltcp buffers: at least this, at most `BUF_MAX`, else SO_*BUF's value.
-const BUF_MIN: usize = 64 << 10;
+pub const BUF_MIN: usize = 64 << 10;
 const BUF_MAX: usize = 4 << 20;
 /// A UDP socket's receive queue, in datagrams.
 const UDP_PACKETS: usize = 64;
@@ -159,7 +159,13 @@ impl InetSocket {
 
     fn new_tcp(&self, st: &mut NetStack) -> SocketHandle {
         let rx = tcp::SocketBuffer::new(vec![0u8; buf_size(self.opts.rcvbuf)]);
-        let tx = tcp::SocketBuffer::new(vec![0u8; buf_size(self.opts.sndbuf)]);
+        let want = buf_size(self.opts.sndbuf);
+        let tx_len = if self.opts.sndbuf_locked {
+            want
+        } else {
+            st.autotuned_send_buf(want)
+        };
+        let tx = tcp::SocketBuffer::new(vec![0u8; tx_len]);
         let mut s = tcp::Socket::new(rx, tx);
         // lo answers at once: a delayed ACK would only add latency.
         s.set_ack_delay(None);

@@ -28,6 +28,7 @@ use super::ether::{EtherLink, Rx};
 use super::ifcfg::{self, EthIf, IfCfg};
 use super::natnet::NatNet;
 use super::natpkt::{self, UdpOut};
+use super::offload::OutFrame;
 use crate::errno::{Errno, KResult};
 use crate::net::packet::{self, Frame};
 
@@ -165,12 +166,50 @@ pub struct NetStack {
     /// Hard ICMP errors about UDP datagrams, by the sending socket: the
     /// destination the error is about, and the errno (`take_udp_error`).
     udp_errors: HashMap<SocketHandle, (std::net::SocketAddr, Errno)>,
+    /// What the TCP send rings beyond `BUF_MIN` may hold together
+    /// (`autotuned_send_buf`): the kernel's socket buffer limit.
+    pub send_budget: usize,
 }
+
+/// A TCP socket's send ring when SO_SNDBUF was not set and the budget
+/// has room: what Linux's send buffer autotuning (tcp_wmem) reaches on a
+/// bulk sender, within its 4 MiB maximum.
+pub const SEND_AUTO: usize = 1 << 20;
 
 /// Frames kept for packet sockets between two deliveries.
 const FRAMES_MAX: usize = 1024;
 
 impl NetStack {
+    /// The send ring for a new TCP socket that did not set SO_SNDBUF
+    /// (`base`: its plain size). Linux grows such a buffer up to
+    /// tcp_wmem's maximum while the connection moves data; smoltcp
+    /// cannot resize a live socket's ring, so it is made `SEND_AUTO`
+    /// bytes at once, when the rings already made that large leave room
+    /// in `send_budget` (else `base`). The ring's pages are touched only
+    /// as data passes through it, and what is queued in it is charged to
+    /// guest memory like any socket buffer (`kernel/sockmem.rs`).
+    pub fn autotuned_send_buf(&mut self, base: usize) -> usize {
+        if base >= SEND_AUTO {
+            return base;
+        }
+        let used: usize = self
+            .sockets
+            .iter()
+            .filter_map(|(_, s)| match s {
+                smoltcp::socket::Socket::Tcp(t) => {
+                    Some(t.send_capacity().saturating_sub(super::socket::BUF_MIN))
+                }
+                _ => None,
+            })
+            .fold(0usize, usize::saturating_add);
+        let extra = SEND_AUTO - super::socket::BUF_MIN;
+        if used.saturating_add(extra) <= self.send_budget {
+            SEND_AUTO
+        } else {
+            base
+        }
+    }
+
     /// A stack with lo up; `seed` picks initial sequence numbers.
     pub fn new(seed: u64) -> NetStack {
         let mut dev = IpDevice::default();
@@ -199,6 +238,7 @@ impl NetStack {
             taps: false,
             frames: Vec::new(),
             udp_errors: HashMap::new(),
+            send_budget: 0,
         }
     }
 
@@ -289,8 +329,9 @@ impl NetStack {
     /// switch port: the kernel moves its frames,
     /// `ether_in`/`take_ether_out`), carrying IPv4 packets of at most
     /// `mtu` bytes (None: any). It starts down with no address, for the
-    /// guest to configure, as a NIC does.
-    pub fn attach_ether(&mut self, n: u8, mac: [u8; 6], mtu: Option<u16>) {
+    /// guest to configure, as a NIC does. `offload`: its device finishes
+    /// TCP checksums and cuts GSO frames (`offload.rs`).
+    pub fn attach_ether(&mut self, n: u8, mac: [u8; 6], mtu: Option<u16>, offload: bool) {
         if n >= ifcfg::ETH_MAX || self.eths.iter().any(|e| e.n == n) {
             return;
         }
@@ -303,6 +344,14 @@ impl NetStack {
             nat: None,
             ether: Some(EtherLink::new(mac, mtu)),
         });
+        if let Some(l) = self
+            .eths
+            .iter_mut()
+            .find(|e| e.n == n)
+            .and_then(|e| e.ether.as_mut())
+        {
+            l.offload = offload;
+        }
     }
 
     /// A frame read from ethN's device: ARP handled, IPv4 for this
@@ -354,12 +403,12 @@ impl NetStack {
 
     /// The frames ethN's Ethernet link has for its device (shown to the
     /// packet sockets as they go).
-    pub fn take_ether_out(&mut self, n: u8) -> Vec<Vec<u8>> {
+    pub fn take_ether_out(&mut self, n: u8) -> Vec<OutFrame> {
         let Some(i) = self.eth_pos(n) else {
             return Vec::new();
         };
         let ifindex = self.eths[i].ifindex();
-        let out: Vec<Vec<u8>> = match self.eths[i].ether.as_mut() {
+        let out: Vec<OutFrame> = match self.eths[i].ether.as_mut() {
             Some(l) => l.out.drain(..).collect(),
             None => return Vec::new(),
         };
@@ -368,7 +417,7 @@ impl NetStack {
                 self.tap(Frame {
                     ifindex,
                     pkttype: packet::PACKET_OUTGOING,
-                    bytes: f.clone(),
+                    bytes: f.bytes.clone(),
                 });
             }
         }
@@ -1034,7 +1083,7 @@ impl NetStack {
             }
             super::ether::clamp_mss(&mut p, mtu.saturating_sub(40));
         }
-        super::ether::fill_checksums(&mut p);
+        // The link fills the checksums as it frames the packet.
         let len = p.len() as u64;
         let Some(IpAddr::V4(dst)) = dst_of(&p) else {
             e.stats.tx_dropped += 1;
@@ -1298,6 +1347,28 @@ fn clashes(b: &Binding, addr: Option<IpAddr>, reuseaddr: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Big send rings are given while the budget has room for another,
+    /// then sockets get their plain size; a socket's own large SO_SNDBUF
+    /// size is kept.
+    #[test]
+    fn big_send_rings_stay_within_the_budget() {
+        use super::super::socket::BUF_MIN;
+        let mut st = NetStack::new(1);
+        st.send_budget = 3 * (SEND_AUTO - BUF_MIN) + 1000;
+        let mut given = Vec::new();
+        for _ in 0..5 {
+            let n = st.autotuned_send_buf(BUF_MIN);
+            given.push(n);
+            let rx = tcp::SocketBuffer::new(vec![0u8; BUF_MIN]);
+            let tx = tcp::SocketBuffer::new(vec![0u8; n]);
+            st.sockets.add(tcp::Socket::new(rx, tx));
+        }
+        assert_eq!(given, [SEND_AUTO, SEND_AUTO, SEND_AUTO, BUF_MIN, BUF_MIN]);
+        assert_eq!(st.autotuned_send_buf(2 * SEND_AUTO), 2 * SEND_AUTO);
+        let mut none = NetStack::new(1);
+        assert_eq!(none.autotuned_send_buf(BUF_MIN), BUF_MIN, "no budget");
+    }
 
     #[test]
     fn bind_conflicts_follow_linux() {
