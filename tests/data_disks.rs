@@ -112,14 +112,19 @@ fn assert_fsck_clean(img: &Path) {
     );
 }
 
-/// A file's contents in an ext2 image, through debugfs.
-fn debugfs_cat(img: &Path, path: &str) -> String {
-    let out = Command::new(tool("debugfs"))
+/// A file's bytes in an ext2 image, through debugfs.
+fn debugfs_bytes(img: &Path, path: &str) -> Vec<u8> {
+    Command::new(tool("debugfs"))
         .args(["-R", &format!("cat {path}")])
         .arg(img)
         .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
+        .unwrap()
+        .stdout
+}
+
+/// A file's contents in an ext2 image, as text.
+fn debugfs_cat(img: &Path, path: &str) -> String {
+    String::from_utf8_lossy(&debugfs_bytes(img, path)).into_owned()
 }
 
 /// A pre-made ext2 disk: the device node and /proc/partitions, mount
@@ -269,12 +274,7 @@ fn mke2fs_in_the_guest_on_an_empty_disk() {
     poweroff(g);
     assert_fsck_clean(&img);
     assert_eq!(debugfs_cat(&img, "/file"), "hello\n");
-    let big = Command::new(tool("debugfs"))
-        .args(["-R", "cat /dir/big"])
-        .arg(&img)
-        .output()
-        .unwrap()
-        .stdout;
+    let big = debugfs_bytes(&img, "/dir/big");
     assert_eq!(big.len(), 40 * 65536);
     let host_sum = Command::new("md5sum")
         .stdin(std::process::Stdio::piped())
@@ -329,12 +329,7 @@ fn shared_write_past_a_full_disk(mode: &str) {
     ok(g, "umount /mnt");
     poweroff(g);
     assert_fsck_clean(&img);
-    let data = Command::new(tool("debugfs"))
-        .args(["-R", "cat /sparse"])
-        .arg(&img)
-        .output()
-        .unwrap()
-        .stdout;
+    let data = debugfs_bytes(&img, "/sparse");
     assert_eq!(data.len(), 4096 * 4096, "the file's size on the host");
     for (i, page) in data.chunks(4096).take(wrote).enumerate() {
         let want = 0x5a ^ (i as u8).wrapping_mul(7);

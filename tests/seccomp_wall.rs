@@ -39,6 +39,16 @@ fn opts(platform: &str) -> GuestOptions {
     }
 }
 
+/// Runs guest program `name` (built natively first) on `platform` to its
+/// end: the run and its exit status.
+fn run_probe(name: &str, platform: &str) -> (GuestRun, i32) {
+    let image = tests_image();
+    native_bin(name);
+    let run = run_guest_with(&image, &format!("/tests/{name}"), &opts(platform));
+    let status = run.expect_finished(&format!("{name} on {platform}"));
+    (run, status)
+}
+
 /// A probe's share of the isolation tally, from its last line `tally:
 /// attempts N [reached M]` (M: attacks the probe itself saw succeed;
 /// absent where only the host can tell).
@@ -87,10 +97,7 @@ type Probe = fn(&str) -> Tally;
 
 /// t_wall: no marker file may appear on the host.
 fn wall(platform: &str) -> Tally {
-    let image = tests_image();
-    native_bin("t_wall");
-    let run = run_guest_with(&image, "/tests/t_wall", &opts(platform));
-    let status = run.expect_finished(&format!("t_wall on {platform}"));
+    let (run, status) = run_probe("t_wall", platform);
     let prefix = run
         .stdout
         .lines()
@@ -133,10 +140,7 @@ fn wall(platform: &str) -> Tally {
 /// shared area) cannot be mapped over, protected, remapped or written by
 /// guest code, and the instance survives every attempt.
 fn stub_area(platform: &str) -> Tally {
-    let image = tests_image();
-    native_bin("t_stubarea");
-    let run = run_guest_with(&image, "/tests/t_stubarea", &opts(platform));
-    let status = run.expect_finished(&format!("t_stubarea on {platform}"));
+    let (run, status) = run_probe("t_stubarea", platform);
     assert!(
         status == 0 && run.stdout.contains("stubarea: ok") && !run.stdout.contains("FAIL"),
         "t_stubarea failed on {platform} (status {status})\n{}",
@@ -151,10 +155,7 @@ fn stub_area(platform: &str) -> Tally {
 /// image): another process's secret page is never found, and the instance
 /// keeps working.
 fn memsteal(platform: &str) -> Tally {
-    let image = tests_image();
-    native_bin("t_memsteal");
-    let run = run_guest_with(&image, "/tests/t_memsteal", &opts(platform));
-    let status = run.expect_finished(&format!("t_memsteal on {platform}"));
+    let (run, status) = run_probe("t_memsteal", platform);
     assert!(
         status == 0 && run.stdout.contains("memsteal: safe") && !run.stdout.contains("STOLEN"),
         "t_memsteal on {platform}: one guest process read another's memory (status {status})\n{}",
@@ -173,10 +174,7 @@ fn memsteal(platform: &str) -> Tally {
 /// t_int80: int $0x80 in a 64-bit task is SIGSEGV, as on a kernel without
 /// IA32 emulation (the host may serve it, so no native comparison).
 fn int80(platform: &str) -> Tally {
-    let image = tests_image();
-    native_bin("t_int80");
-    let run = run_guest_with(&image, "/tests/t_int80", &opts(platform));
-    let status = run.expect_finished(&format!("t_int80 on {platform}"));
+    let (run, status) = run_probe("t_int80", platform);
     assert!(
         status == 0
             && run
@@ -191,10 +189,7 @@ fn int80(platform: &str) -> Tally {
 /// t_isolation: a file the guest creates under /tmp lives in the guest's
 /// disk only.
 fn isolation(platform: &str) -> Tally {
-    let image = tests_image();
-    native_bin("t_isolation");
-    let run = run_guest_with(&image, "/tests/t_isolation", &opts(platform));
-    let status = run.expect_finished(&format!("t_isolation on {platform}"));
+    let (run, status) = run_probe("t_isolation", platform);
     let path = run
         .stdout
         .lines()
@@ -267,10 +262,7 @@ fn isolation_tally() {
 /// parent kills it); the instance runs on: no guest can freeze the kernel
 /// by escaping the preemption tick.
 fn tickblock(platform: &str) {
-    let image = tests_image();
-    native_bin("t_tickblock");
-    let run = run_guest_with(&image, "/tests/t_tickblock", &opts(platform));
-    let status = run.expect_finished(&format!("t_tickblock on {platform}"));
+    let (run, status) = run_probe("t_tickblock", platform);
     assert!(
         status == 0
             && run.stdout.contains("rt_sigreturn site found: yes")
