@@ -560,7 +560,7 @@ impl Kernel {
     pub fn sync_all(&mut self) {
         self.writeback_pagecache();
         if let Err(e) = self.mounts.sync_all() {
-            log::error!("sync failed: {e}");
+            crate::log_limited!(log::Level::Error, "sync failed: {e}");
         }
     }
 
@@ -571,7 +571,7 @@ impl Kernel {
             .borrow_mut()
             .writeback_all(&|m| mounts.fs(m).ok(), &self.frames);
         if let Err(e) = r {
-            log::error!("page cache writeback failed: {e}");
+            crate::log_limited!(log::Level::Error, "page cache writeback failed: {e}");
         }
     }
 

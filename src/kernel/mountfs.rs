@@ -292,7 +292,7 @@ impl Kernel {
             .borrow_mut()
             .writeback_mount(fs, mnt, &self.frames);
         if let Err(e) = r {
-            log::error!("writing back pages of mount {mnt}: {e}");
+            crate::log_limited!(log::Level::Error, "writing back pages of mount {mnt}: {e}");
         }
     }
 

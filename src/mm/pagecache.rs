@@ -165,7 +165,11 @@ impl PageCache {
             let n = match fs.read(key.1, start, &mut buf) {
                 Ok(n) => n,
                 Err(e) => {
-                    log::warn!("page cache read of inode {} page {idx} failed: {e}", key.1);
+                    crate::log_limited!(
+                        log::Level::Warn,
+                        "page cache read of inode {} page {idx} failed: {e}",
+                        key.1
+                    );
                     frames.put(frame);
                     return Err(FaultError::Bus);
                 }
