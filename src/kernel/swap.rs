@@ -453,6 +453,16 @@ pub fn sys_swapoff(k: &mut Kernel, tid: Pid, a: [u64; 6]) -> SysResult {
             if room(k) == 0 {
                 k.swap_out_pages(SWAP_BATCH);
             }
+            if room(k) == 0 && k.budget_deadline().is_some() {
+                // Under a host budget the heap a swap pass held (its
+                // reverse map) lowers the cap until the budget measures
+                // again, and one syscall sees no refresh: measure now,
+                // then try once more.
+                k.budget_refresh();
+                if room(k) == 0 {
+                    k.swap_out_pages(SWAP_BATCH);
+                }
+            }
             if room(k) == 0 {
                 // What came back stays in; the area is usable again.
                 k.frames.swap.borrow_mut().set_writeok(id, true);
