@@ -496,25 +496,26 @@ impl Kernel {
             } else {
                 Vec::new()
             };
+            // Who it is: all another process than the one looked at gets
+            // (its files refresh it in full when read).
+            let ids = TaskInfo {
+                pid,
+                tgid: t.tgid as u32,
+                ppid: t.ppid.max(0) as u32,
+                pgrp: t.pgid as u32,
+                session: t.sid as u32,
+                state,
+                comm: t.comm.clone(),
+                uid: t.cred.uid,
+                euid: t.cred.euid,
+                gid: t.cred.gid,
+                egid: t.cred.egid,
+                threads: tids.len() as u32,
+                tids: leader_tids,
+                ..Default::default()
+            };
             if !full {
-                // Another process than the one looked at: that it exists,
-                // and who it is (its files refresh it in full when read).
-                let info = TaskInfo {
-                    pid,
-                    tgid: t.tgid as u32,
-                    ppid: t.ppid.max(0) as u32,
-                    pgrp: t.pgid as u32,
-                    session: t.sid as u32,
-                    state,
-                    comm: t.comm.clone(),
-                    uid: t.cred.uid,
-                    euid: t.cred.euid,
-                    gid: t.cred.gid,
-                    egid: t.cred.egid,
-                    threads: tids.len() as u32,
-                    tids: leader_tids,
-                    ..Default::default()
-                };
+                let info = ids;
                 if t.is_leader() {
                     s.tasks.insert(pid, info);
                 } else {
@@ -540,10 +541,6 @@ impl Kernel {
             let (vma_usage, total) = usage.get(&t.mm).cloned().unwrap_or_default();
             let exe_bytes = mm.map(|m| exe_bytes(&m.aspace, t.exe_node)).unwrap_or(0);
             let info = TaskInfo {
-                pid,
-                ppid: t.ppid.max(0) as u32,
-                pgrp: t.pgid as u32,
-                session: t.sid as u32,
                 tty_nr: if ctty_sid == Some(t.sid as u32) {
                     (5 << 8) | 1
                 } else {
@@ -554,14 +551,7 @@ impl Kernel {
                 } else {
                     -1
                 },
-                state,
-                comm: t.comm.clone(),
-                uid: t.cred.uid,
-                euid: t.cred.euid,
-                gid: t.cred.gid,
-                egid: t.cred.egid,
                 umask: t.fs.borrow().umask,
-                threads: tids.len() as u32,
                 vsize_bytes: mm.map(|m| m.aspace.total_vm()).unwrap_or(0),
                 locked_bytes: mm.map(|m| m.aspace.locked_bytes()).unwrap_or(0),
                 rss_pages: total.resident / crate::abi::PAGE,
@@ -591,12 +581,10 @@ impl Kernel {
                 cstime: t.child_cpu.1,
                 cwd: shown_path(root, &t.fs.borrow().cwd),
                 root: shown_path(root, &t.fs.borrow().root),
-                tgid: t.tgid as u32,
-                tids: leader_tids,
                 oom_score_adj: t.oom_score_adj,
                 oom_score_adj_min: t.oom_score_adj_min,
                 oom_score,
-                ..Default::default()
+                ..ids
             };
             if !t.is_leader() {
                 s.threads.insert(pid, info);
