@@ -86,12 +86,19 @@ fn no_new_privs_on_umlrun_and_stubs() {
         .split_whitespace()
         .map(String::from)
         .collect();
+    // A fork bomb's stubs come and go: one that ended between the listing
+    // and the read has no status (None) and is left out; every stub still
+    // there must have the flag, and most must still be there.
     let stub_nnp: Vec<Option<String>> = stubs.iter().map(|s| nnp(s)).collect();
     drop(child); // killed with its stubs, by pid, and reaped
     assert_eq!(umlrun.as_deref(), Some("1"), "umlrun's NoNewPrivs");
-    assert!(!stubs.is_empty(), "no stub processes seen");
+    let read: Vec<&str> = stub_nnp.iter().flatten().map(String::as_str).collect();
     assert!(
-        stub_nnp.iter().all(|v| v.as_deref() == Some("1")),
+        read.len() * 2 > stubs.len(),
+        "too few stub processes read: {stub_nnp:?}"
+    );
+    assert!(
+        read.iter().all(|v| *v == "1"),
         "stubs' NoNewPrivs: {stub_nnp:?}"
     );
 }
