@@ -119,9 +119,9 @@ def make_runner(name, mode="mmap", platform=None, binary=None, tag=None):
         hint = "build it: cargo build --release"
         return Runner(
             "umlrun",
-            _find(os.environ.get("UMLRUN", str(REPO / "target/release/umlrun")), hint),
+            _find(os.environ.get("UMLRUN", str(REPO / "target/x86_64-unknown-linux-gnu/release/umlrun")), hint),
             mode,
-            _find(os.environ.get("UMLCOW", str(REPO / "target/release/umlcow")), hint),
+            _find(os.environ.get("UMLCOW", str(REPO / "target/x86_64-unknown-linux-gnu/release/umlcow")), hint),
             platform,
         )
     if name == "uml":
