@@ -372,7 +372,10 @@ impl NetStack {
 
     /// A frame read from ethN's device: ARP handled, IPv4 for this
     /// station to the stack; counted (malformed ones as dropped), and
-    /// shown to the packet sockets.
+    /// shown to the packet sockets. While ethN is down a frame is read
+    /// off the device and counted nowhere: a Linux NIC that is down
+    /// receives nothing (the host's IPv6 autoconfiguration frames as a
+    /// tap comes up were 5 "drops" before the guest's ifconfig).
     pub fn ether_in(&mut self, n: u8, f: &[u8]) {
         let Some(i) = self.eth_pos(n) else {
             return;
@@ -384,7 +387,6 @@ impl NetStack {
             return;
         };
         if !up {
-            e.stats.rx_dropped += 1;
             return;
         }
         let rx = l.receive(f, me, now);
@@ -770,14 +772,14 @@ impl NetStack {
     }
 
     /// A packet arriving on the interface at `i` from its NAT: to the
-    /// stack (if the interface is up) and to the packet sockets. False if
-    /// dropped.
+    /// stack (if the interface is up: a down one receives and counts
+    /// nothing, as on Linux) and to the packet sockets. False if it did
+    /// not go in.
     fn eth_rx(&mut self, i: usize, p: Vec<u8>) -> bool {
         let Some(e) = self.eths.get_mut(i) else {
             return false;
         };
         if !e.cfg.up {
-            e.stats.rx_dropped += 1;
             return false;
         }
         let ifindex = e.ifindex();
@@ -1537,6 +1539,30 @@ mod tests {
             assert!(biggest <= mss, "MTU {mtu}: a {biggest}-byte segment");
             assert!(biggest > 1460 || mtu == 1500, "MTU {mtu}: at most {biggest}");
         }
+    }
+
+    /// A tap's frames while ethN is down are counted nowhere (a Linux
+    /// NIC that is down receives nothing); once up, a malformed one is a
+    /// drop and an IPv6 frame (no IPv6 here) a received packet only.
+    #[test]
+    fn a_down_link_counts_nothing() {
+        let mut st = NetStack::new(1);
+        let mac = [2, 0, 0, 0, 0, 1];
+        st.attach_ether(0, mac, 1500, false);
+        let mut v6 = packet::ethernet([0x33, 0x33, 0, 0, 0, 0x16], [2, 0, 0, 0, 0, 2], 0x86dd, &[0x60; 40]);
+        st.ether_in(0, &v6);
+        st.ether_in(0, &[1, 2, 3]);
+        assert_eq!(st.eths()[0].stats, IfStats::default());
+        st.configure(|ifs| {
+            ifs[0].cfg.set_up(true);
+            Ok(())
+        })
+        .unwrap();
+        st.ether_in(0, &v6);
+        v6.truncate(5);
+        st.ether_in(0, &v6);
+        let s = st.eths()[0].stats;
+        assert_eq!((s.rx_packets, s.rx_dropped), (2, 1), "{s:?}");
     }
 
     #[test]
