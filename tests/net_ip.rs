@@ -204,7 +204,22 @@ fn eth0_mtu_is_set_and_read_back_as_on_linux() {
     assert_eq!((st, out.trim_end()), (0, "MTU:1400"));
 
     // Traffic at a small MTU and at the largest: a host server's 256 KiB
-    // through the NAT, whole.
+    // through the NAT, whole, in packets that fit eth0's MTU (its
+    // /proc/net/dev receive bytes per packet: at most 576 at 576; over
+    // 1500 at 65535, so the MSS follows the MTU rather than staying at
+    // 1460).
+    let rx = |sh: &mut dyn FnMut(&str) -> (i32, String)| {
+        let (st, out) = sh("grep eth0: /proc/net/dev");
+        assert_eq!(st, 0, "{out}");
+        let f: Vec<u64> = out
+            .split(':')
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
+        (f[0], f[1])
+    };
     let body: Vec<u8> = (0..256u32 << 10)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
         .collect();
@@ -220,11 +235,19 @@ fn eth0_mtu_is_set_and_read_back_as_on_linux() {
             write!(c, "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", b.len()).unwrap();
             c.write_all(&b).unwrap();
         });
-        let (st, out) = sh(&format!(
-            "ifconfig eth0 mtu {mtu} && wget -q -O - http://10.0.2.2:{hport}/ | md5sum"
-        ));
+        let (st, out) = sh(&format!("ifconfig eth0 mtu {mtu}"));
+        assert_eq!(st, 0, "MTU {mtu}: {out}");
+        let (b0, p0) = rx(&mut sh);
+        let (st, out) = sh(&format!("wget -q -O - http://10.0.2.2:{hport}/ | md5sum"));
         assert_eq!(st, 0, "MTU {mtu}: {out}");
         assert!(out.starts_with(&want), "MTU {mtu}: {out}");
         serve.join().unwrap();
+        let (b1, p1) = rx(&mut sh);
+        let per = (b1 - b0) / (p1 - p0).max(1);
+        if mtu == 576 {
+            assert!(per <= 576, "MTU {mtu}: {per} bytes a packet");
+        } else {
+            assert!(per > 1500, "MTU {mtu}: {per} bytes a packet");
+        }
     }
 }
