@@ -165,11 +165,13 @@ pub fn fill_checksums(p: &mut [u8]) {
 
 /// Lowers the MSS option of a TCP SYN in IPv4 packet `p` to at most
 /// `mss` (as Linux's TCPMSS --clamp-mss-to-pmtu does on a router): the
-/// stack computes its MSS from its own large MTU, and a link with a
-/// smaller one (a uml_switch carries 1500 bytes) must not be asked for
-/// bigger segments. Checksums are left for `fill_checksums`; anything
-/// that is not a whole TCP SYN with a well-formed MSS option is left
-/// as it is. True if it changed the packet.
+/// stack computes its MSS from its own large MTU (lo's), and an ethN
+/// with a smaller one must neither offer nor use bigger segments
+/// (`stack.rs` clamps SYNs both ways). Checksums are left as they are:
+/// those going out are filled by `fill_checksums` (or the tap), and the
+/// stack checks none on what comes in (packet sockets see the frame as
+/// it came). Anything that is not a whole TCP SYN with a well-formed MSS
+/// option is left as it is. True if it changed the packet.
 pub fn clamp_mss(p: &mut [u8], mss: u16) -> bool {
     if p.len() < 20 || p[0] >> 4 != 4 || p[9] != 6 {
         return false;
