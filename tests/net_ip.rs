@@ -177,7 +177,10 @@ fn eth0_mtu_is_set_and_read_back_as_on_linux() {
     assert_eq!((st, out.trim_end()), (0, "MTU:1500"));
     let (st, out) = sh("ifconfig eth0 mtu 9000 && ip link show eth0 && ifconfig eth0");
     assert_eq!(st, 0, "{out}");
-    assert!(out.contains("2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9000"), "{out}");
+    assert!(
+        out.contains("2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9000"),
+        "{out}"
+    );
     assert!(out.contains("MTU:9000"), "{out}");
     let (st, out) = sh("ip link set eth0 mtu 1400 && ip link show eth0");
     assert_eq!(st, 0, "{out}");

@@ -361,7 +361,7 @@ mod tests {
             let mut r = named("eth0");
             r[16] = 2;
             r[20..24].copy_from_slice(&v);
-            assert_eq!(eth_set_target(&[e.clone()], req, &r), Some(0));
+            assert_eq!(eth_set_target(std::slice::from_ref(e), req, &r), Some(0));
             ifreq_set(e, req, &r)
         };
         set(&mut e, SIOCSIFADDR, [10, 0, 2, 15]).unwrap();
@@ -401,10 +401,15 @@ mod tests {
         let ifs = interfaces(&[e.clone()]);
         let set = |e: &mut EthIf, mtu: i32| {
             let r = mtu_req("eth0", mtu);
-            assert_eq!(eth_set_target(&[e.clone()], SIOCSIFMTU, &r), Some(0));
+            assert_eq!(
+                eth_set_target(std::slice::from_ref(e), SIOCSIFMTU, &r),
+                Some(0)
+            );
             ifreq_set(e, SIOCSIFMTU, &r)
         };
-        let r = ifreq_ioctl(&ifs, SIOCGIFMTU, &named("eth0"), false).unwrap().unwrap();
+        let r = ifreq_ioctl(&ifs, SIOCGIFMTU, &named("eth0"), false)
+            .unwrap()
+            .unwrap();
         assert_eq!(int_at(&r, 16), 1500);
         assert_eq!(
             ifreq_ioctl(&ifs, SIOCSIFMTU, &mtu_req("eth0", 1400), false),
@@ -427,7 +432,9 @@ mod tests {
         assert_eq!(set(&mut e, 68), Ok(()));
         assert_eq!(set(&mut e, 9000), Ok(()));
         let ifs = interfaces(&[e.clone()]);
-        let r = ifreq_ioctl(&ifs, SIOCGIFMTU, &named("eth0"), false).unwrap().unwrap();
+        let r = ifreq_ioctl(&ifs, SIOCGIFMTU, &named("eth0"), false)
+            .unwrap()
+            .unwrap();
         assert_eq!(int_at(&r, 16), 9000);
         // The MTU it has: a success even past a lowered maximum.
         e.max_mtu = 1500;

@@ -1537,7 +1537,10 @@ mod tests {
             let mss = usize::from(mtu) - 40;
             assert_eq!(syn_mss, [mss as u16, mss as u16], "MTU {mtu}: both SYNs");
             assert!(biggest <= mss, "MTU {mtu}: a {biggest}-byte segment");
-            assert!(biggest > 1460 || mtu == 1500, "MTU {mtu}: at most {biggest}");
+            assert!(
+                biggest > 1460 || mtu == 1500,
+                "MTU {mtu}: at most {biggest}"
+            );
         }
     }
 
@@ -1549,7 +1552,12 @@ mod tests {
         let mut st = NetStack::new(1);
         let mac = [2, 0, 0, 0, 0, 1];
         st.attach_ether(0, mac, 1500, false);
-        let mut v6 = packet::ethernet([0x33, 0x33, 0, 0, 0, 0x16], [2, 0, 0, 0, 0, 2], 0x86dd, &[0x60; 40]);
+        let mut v6 = packet::ethernet(
+            [0x33, 0x33, 0, 0, 0, 0x16],
+            [2, 0, 0, 0, 0, 2],
+            0x86dd,
+            &[0x60; 40],
+        );
         st.ether_in(0, &v6);
         st.ether_in(0, &[1, 2, 3]);
         assert_eq!(st.eths()[0].stats, IfStats::default());
