@@ -150,3 +150,107 @@ fn busybox_ip_shows_and_changes_eth0() {
     assert_eq!((st, out.trim_end()), (0, "hi"), "{out}");
     serve.join().unwrap();
 }
+
+/// eth0's MTU set the ways a guest sets it (busybox `ifconfig eth0 mtu`
+/// and `ip link set eth0 mtu`, both SIOCSIFMTU), read back by `ip link`
+/// (rtnetlink's IFLA_MTU) and ifconfig (SIOCGIFMTU), with Linux's
+/// errors: EINVAL below 68 or over the link's maximum (65535 on
+/// eth0=user), EPERM for a user without CAP_NET_ADMIN. Traffic through
+/// the NAT keeps working at a small and at the largest MTU (the TCP MSS
+/// follows eth0's MTU both ways; 256 KiB each time, md5 checked).
+#[test]
+fn eth0_mtu_is_set_and_read_back_as_on_linux() {
+    let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("disk-images/busybox.img");
+    assert!(image.is_file(), "run disk-images/build first");
+    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &image, "64M").unwrap();
+    fleet.extra_args.push("eth0=user".into());
+    fleet.start(1).unwrap();
+    let g = &mut fleet.instances[0];
+    g.wait_login(BOOT_TIMEOUT).unwrap();
+    g.login(CMD_TIMEOUT).unwrap();
+    let mut sh = |cmd: &str| {
+        let (st, out) = g.run(cmd, CMD_TIMEOUT).unwrap();
+        eprintln!("$ {cmd}\n{out}[{st}]");
+        (st, out)
+    };
+    let (st, out) = sh("ifconfig eth0 | grep -o 'MTU:[0-9]*'");
+    assert_eq!((st, out.trim_end()), (0, "MTU:1500"));
+    let (st, out) = sh("ifconfig eth0 mtu 9000 && ip link show eth0 && ifconfig eth0");
+    assert_eq!(st, 0, "{out}");
+    assert!(
+        out.contains("2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 9000"),
+        "{out}"
+    );
+    assert!(out.contains("MTU:9000"), "{out}");
+    let (st, out) = sh("ip link set eth0 mtu 1400 && ip link show eth0");
+    assert_eq!(st, 0, "{out}");
+    assert!(out.contains("mtu 1400"), "{out}");
+
+    for bad in ["67", "0", "65536", "-1"] {
+        let (st, out) = sh(&format!("ifconfig eth0 mtu {bad}"));
+        assert_ne!(st, 0, "{bad}: {out}");
+        assert!(out.contains("SIOCSIFMTU: Invalid argument"), "{bad}: {out}");
+    }
+    let (st, out) = sh("ip link set eth0 mtu 70000");
+    assert_ne!(st, 0);
+    assert!(out.contains("Invalid argument"), "{out}");
+    // Not root: EPERM, and nothing changed.
+    let (st, out) = sh(
+        "printf 'netuser::1000:1000::/tmp:/bin/sh\\n' >> /etc/passwd && \
+         su netuser -c 'ifconfig eth0 mtu 1300'",
+    );
+    assert_ne!(st, 0, "{out}");
+    assert!(out.contains("SIOCSIFMTU: Operation not permitted"), "{out}");
+    let (st, out) = sh("su netuser -c 'ifconfig eth0 mtu 1400' && echo same-is-fine");
+    assert_ne!(st, 0, "EPERM even for the MTU it has, as Linux: {out}");
+    let (st, out) = sh("ifconfig eth0 | grep -o 'MTU:[0-9]*'");
+    assert_eq!((st, out.trim_end()), (0, "MTU:1400"));
+
+    // Traffic at a small MTU and at the largest: a host server's 256 KiB
+    // through the NAT, whole, in packets that fit eth0's MTU (its
+    // /proc/net/dev receive bytes per packet: at most 576 at 576; over
+    // 1500 at 65535, so the MSS follows the MTU rather than staying at
+    // 1460).
+    let rx = |sh: &mut dyn FnMut(&str) -> (i32, String)| {
+        let (st, out) = sh("grep eth0: /proc/net/dev");
+        assert_eq!(st, 0, "{out}");
+        let f: Vec<u64> = out
+            .split(':')
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
+        (f[0], f[1])
+    };
+    let body: Vec<u8> = (0..256u32 << 10)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    let want = support_many::tools::md5_hex(&body);
+    for mtu in [576, 65535] {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let hport = server.local_addr().unwrap().port();
+        let b = body.clone();
+        let serve = std::thread::spawn(move || {
+            let (mut c, _) = server.accept().expect("accept the guest");
+            let mut req = [0u8; 512];
+            let _ = c.read(&mut req);
+            write!(c, "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", b.len()).unwrap();
+            c.write_all(&b).unwrap();
+        });
+        let (st, out) = sh(&format!("ifconfig eth0 mtu {mtu}"));
+        assert_eq!(st, 0, "MTU {mtu}: {out}");
+        let (b0, p0) = rx(&mut sh);
+        let (st, out) = sh(&format!("wget -q -O - http://10.0.2.2:{hport}/ | md5sum"));
+        assert_eq!(st, 0, "MTU {mtu}: {out}");
+        assert!(out.starts_with(&want), "MTU {mtu}: {out}");
+        serve.join().unwrap();
+        let (b1, p1) = rx(&mut sh);
+        let per = (b1 - b0) / (p1 - p0).max(1);
+        if mtu == 576 {
+            assert!(per <= 576, "MTU {mtu}: {per} bytes a packet");
+        } else {
+            assert!(per > 1500, "MTU {mtu}: {per} bytes a packet");
+        }
+    }
+}

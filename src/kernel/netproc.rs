@@ -52,7 +52,7 @@ impl Kernel {
             }
             self.net().configure(|ifs| {
                 let e = ifs.get_mut(i).ok_or(Errno::ENODEV)?;
-                ifreq::ifreq_set(&mut e.cfg, req, &ifr)
+                ifreq::ifreq_set(e, req, &ifr)
             })?;
             self.net_settle();
             return ok(0);

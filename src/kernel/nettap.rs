@@ -28,9 +28,13 @@ const FRAME_BUF: usize = 65_550;
 /// Frames waiting for a device that cannot take them now.
 const BACKLOG_MAX: usize = 1024;
 
-/// A switch port's MTU: uml_switch reads 1500 bytes of payload after
-/// the Ethernet header, as UML's daemon transport sends.
+/// A switch port's largest MTU: uml_switch reads 1500 bytes of payload
+/// after the Ethernet header, as UML's daemon transport sends.
 pub const SWITCH_MTU: u16 = 1500;
+/// A tap's largest MTU: the host tap's own (Linux's tun.c: 65535 less
+/// the Ethernet header); its frames fit `FRAME_BUF` with the
+/// virtio_net_hdr.
+pub const TAP_MAX_MTU: u16 = 65_521;
 
 /// The host end of one Ethernet link.
 enum LinkDev {
@@ -130,7 +134,7 @@ impl Kernel {
             source,
         };
         let tap = HostTap::open(name).map_err(err)?;
-        self.link_attach(n, LinkDev::Tap(tap), mac, None)
+        self.link_attach(n, LinkDev::Tap(tap), mac, TAP_MAX_MTU)
             .map_err(err)
     }
 
@@ -148,7 +152,7 @@ impl Kernel {
             source,
         };
         let port = HostSwitch::connect(ctl).map_err(err)?;
-        self.link_attach(n, LinkDev::Switch(port), mac, Some(SWITCH_MTU))
+        self.link_attach(n, LinkDev::Switch(port), mac, SWITCH_MTU)
             .map_err(err)
     }
 
@@ -157,11 +161,11 @@ impl Kernel {
         n: u8,
         dev: LinkDev,
         mac: [u8; 6],
-        mtu: Option<u16>,
+        max_mtu: u16,
     ) -> std::io::Result<()> {
         let token = self.register_host_source(dev.raw_fd(), Interest::READ, HostSource::Tap(n))?;
         let offload = dev.offloads();
-        self.net().attach_ether(n, mac, mtu, offload);
+        self.net().attach_ether(n, mac, max_mtu, offload);
         self.net_host.taps.push(TapDev {
             n,
             dev,

@@ -51,10 +51,6 @@ pub enum Rx {
 #[derive(Debug)]
 pub struct EtherLink {
     pub mac: [u8; 6],
-    /// The largest IPv4 packet the link carries (None: the host device
-    /// takes what it is given, as a tap does); bigger ones are dropped
-    /// (there is no IP fragmentation) and TCP's MSS is clamped to it.
-    pub mtu: Option<u16>,
     cache: Vec<(Ipv4Addr, [u8; 6], Instant)>,
     pending: Vec<(Ipv4Addr, Vec<u8>, Instant)>,
     asked: Vec<(Ipv4Addr, Instant)>,
@@ -169,11 +165,13 @@ pub fn fill_checksums(p: &mut [u8]) {
 
 /// Lowers the MSS option of a TCP SYN in IPv4 packet `p` to at most
 /// `mss` (as Linux's TCPMSS --clamp-mss-to-pmtu does on a router): the
-/// stack computes its MSS from its own large MTU, and a link with a
-/// smaller one (a uml_switch carries 1500 bytes) must not be asked for
-/// bigger segments. Checksums are left for `fill_checksums`; anything
-/// that is not a whole TCP SYN with a well-formed MSS option is left
-/// as it is. True if it changed the packet.
+/// stack computes its MSS from its own large MTU (lo's), and an ethN
+/// with a smaller one must neither offer nor use bigger segments
+/// (`stack.rs` clamps SYNs both ways). Checksums are left as they are:
+/// those going out are filled by `fill_checksums` (or the tap), and the
+/// stack checks none on what comes in (packet sockets see the frame as
+/// it came). Anything that is not a whole TCP SYN with a well-formed MSS
+/// option is left as it is. True if it changed the packet.
 pub fn clamp_mss(p: &mut [u8], mss: u16) -> bool {
     if p.len() < 20 || p[0] >> 4 != 4 || p[9] != 6 {
         return false;
@@ -233,10 +231,9 @@ fn arp(op: u16, sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr) -> Vec
 }
 
 impl EtherLink {
-    pub fn new(mac: [u8; 6], mtu: Option<u16>) -> EtherLink {
+    pub fn new(mac: [u8; 6]) -> EtherLink {
         EtherLink {
             mac,
-            mtu,
             cache: Vec::new(),
             pending: Vec::new(),
             asked: Vec::new(),
@@ -479,7 +476,7 @@ mod tests {
         let now = Instant::now();
         let me = Some(ip("10.9.0.2"));
         for offload in [false, true] {
-            let mut l = EtherLink::new(ME, None);
+            let mut l = EtherLink::new(ME);
             l.offload = offload;
             for i in 0..3 {
                 assert!(l.send_ip(tcp(1000 + i * 1000, 1000), ip("10.9.0.1"), false, me, now));
@@ -513,7 +510,7 @@ mod tests {
     #[test]
     fn a_packet_waits_for_arp_then_goes_to_the_answer() {
         let now = Instant::now();
-        let mut l = EtherLink::new(ME, None);
+        let mut l = EtherLink::new(ME);
         let me = Some(ip("10.9.0.2"));
         assert!(l.send_ip(ipv4(40), ip("10.9.0.1"), false, me, now));
         assert!(l.waiting());
@@ -552,7 +549,7 @@ mod tests {
     #[test]
     fn requests_for_us_are_answered_and_others_ignored() {
         let now = Instant::now();
-        let mut l = EtherLink::new(ME, None);
+        let mut l = EtherLink::new(ME);
         let me = Some(ip("10.9.0.2"));
         let ask = |t: &str| {
             frame(
@@ -638,7 +635,7 @@ mod tests {
     #[test]
     fn ip_frames_are_sorted_and_trimmed() {
         let now = Instant::now();
-        let mut l = EtherLink::new(ME, None);
+        let mut l = EtherLink::new(ME);
         let me = Some(ip("10.9.0.2"));
         let f = frame(ME, PEER, ETH_P_IP, &ipv4(28));
         assert_eq!(f.len(), 60, "padded on the wire");
@@ -657,7 +654,7 @@ mod tests {
     #[test]
     fn unanswered_packets_are_dropped_and_bounded() {
         let now = Instant::now();
-        let mut l = EtherLink::new(ME, None);
+        let mut l = EtherLink::new(ME);
         for i in 0..PENDING_MAX + 5 {
             let _ = l.send_ip(ipv4(20), Ipv4Addr::new(10, 9, 1, i as u8), false, None, now);
         }
@@ -671,7 +668,7 @@ mod tests {
         /// Whatever the bytes, a frame is sorted without a panic.
         #[test]
         fn any_frame_is_taken(f in proptest::collection::vec(proptest::num::u8::ANY, 0..120)) {
-            let mut l = EtherLink::new(ME, None);
+            let mut l = EtherLink::new(ME);
             let _ = l.receive(&f, Some(Ipv4Addr::new(10, 9, 0, 2)), Instant::now());
             let mut p = f.clone();
             fill_checksums(&mut p);

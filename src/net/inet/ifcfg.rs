@@ -24,6 +24,11 @@ pub const IFINDEX_ETH0: i32 = 2;
 /// one per ethN.
 pub const ETH_MAX: u8 = 6;
 const ETH_NAMES: [&str; ETH_MAX as usize] = ["eth0", "eth1", "eth2", "eth3", "eth4", "eth5"];
+/// Every ethN's MTU when it is attached: Ethernet's (RFC 894), as a
+/// Linux NIC starts.
+pub const ETH_MTU: u16 = 1500;
+/// The smallest MTU an ethN takes (Linux's ETH_MIN_MTU: IPv4's 68).
+pub const MIN_MTU: u16 = 68;
 /// Most routes the table holds (smoltcp's interface keeps at most 8
 /// gateway routes; the rest would route nothing).
 pub const ROUTES_MAX: usize = 8;
@@ -91,6 +96,9 @@ pub struct IfCfg {
     /// Sorted as Linux's table walks them: by destination, then longer
     /// prefix first, then metric.
     pub routes: Vec<Route>,
+    /// The largest IPv4 packet the interface sends; TCP's MSS on it is
+    /// this less 40 (`stack.rs` clamps SYNs both ways to it).
+    pub mtu: u16,
 }
 
 impl IfCfg {
@@ -101,6 +109,7 @@ impl IfCfg {
             addr: None,
             broadcast: Ipv4Addr::UNSPECIFIED,
             routes: Vec::new(),
+            mtu: ETH_MTU,
         }
     }
 
@@ -348,9 +357,26 @@ pub struct EthIf {
     pub mac: [u8; 6],
     pub cfg: IfCfg,
     pub stats: super::device::IfStats,
+    /// The largest MTU its link carries (Linux's dev->max_mtu): the
+    /// transport's, `stack.rs`.
+    pub max_mtu: u16,
 }
 
 impl EthIf {
+    /// SIOCSIFMTU and IFLA_MTU (Linux's dev_set_mtu_ext): the MTU it
+    /// has changes nothing; else EINVAL outside `MIN_MTU..=max_mtu`
+    /// (a negative `ifr_mtu` included). Privilege is the caller's.
+    pub fn set_mtu(&mut self, mtu: i64) -> KResult<()> {
+        if mtu == i64::from(self.cfg.mtu) {
+            return Ok(());
+        }
+        if mtu < i64::from(MIN_MTU) || mtu > i64::from(self.max_mtu) {
+            return Err(Errno::EINVAL);
+        }
+        self.cfg.mtu = u16::try_from(mtu).map_err(|_| Errno::EINVAL)?;
+        Ok(())
+    }
+
     /// lo is 1, ethN is N + 2 (eth0 is 2, as on Linux).
     pub fn ifindex(&self) -> i32 {
         ifindex_of(self.n)

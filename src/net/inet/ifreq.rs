@@ -2,15 +2,15 @@
 //! route and udhcpc ask them: the interfaces (lo, and the ethN) and the
 //! answers in `struct ifreq` / `struct ifconf` layout. Pure: the caller
 //! copies the 40-byte ifreq in and out.
-//! An ethN's address, netmask, broadcast and IFF_UP are set by
-//! `ifreq_set` (with Linux's rules, `ifcfg.rs`); lo and the MTUs cannot
-//! be changed: a set that changes nothing succeeds, any other is
-//! EOPNOTSUPP. Every set is EPERM without privilege, as Linux checks
-//! that first.
+//! An ethN's address, netmask, broadcast, IFF_UP and MTU are set by
+//! `ifreq_set` (with Linux's rules, `ifcfg.rs`); lo cannot be changed:
+//! a set that changes nothing succeeds, any other is EOPNOTSUPP. Every
+//! set is EPERM without privilege, as Linux checks that first (before
+//! it looks the name up).
 
 use std::net::Ipv4Addr;
 
-use super::ifcfg::{EthIf, IfCfg, IFINDEX_LO};
+use super::ifcfg::{EthIf, IFINDEX_LO};
 use crate::errno::{Errno, KResult};
 
 pub const SIOCGIFNAME: u32 = 0x8910;
@@ -58,9 +58,9 @@ const IFF_RUNNING: u16 = 0x40;
 const IFF_MULTICAST: u16 = 0x1000;
 
 /// The interfaces: lo, then the ethN. Each shows QEMU's user-mode MAC
-/// address (the last byte counting up from eth0's) and Ethernet's MTU,
-/// as a Linux guest on a user-mode NIC does (the stack underneath
-/// carries IP packets).
+/// address (the last byte counting up from eth0's) and its MTU
+/// (Ethernet's 1500 until the guest sets another), as a Linux guest on
+/// a user-mode NIC does (the stack underneath carries IP packets).
 pub fn interfaces(eths: &[EthIf]) -> Vec<Iface> {
     let mut v = vec![Iface {
         name: "lo",
@@ -79,7 +79,7 @@ pub fn interfaces(eths: &[EthIf]) -> Vec<Iface> {
             name: eth.name(),
             index: eth.ifindex(),
             flags: up | IFF_BROADCAST | IFF_MULTICAST,
-            mtu: 1500,
+            mtu: i32::from(e.mtu),
             addr: e.ip(),
             mask: e.mask(),
             broadcast: e.broadcast,
@@ -142,6 +142,9 @@ pub fn ifreq_ioctl(
     privileged: bool,
 ) -> KResult<Option<[u8; IFREQ_LEN]>> {
     let mut out = *ifr;
+    if is_set(req) && !privileged {
+        return Err(Errno::EPERM);
+    }
     if req == SIOCGIFNAME {
         let idx = int_at(ifr, 16);
         let i = ifs.iter().find(|i| i.index == idx).ok_or(Errno::ENODEV)?;
@@ -177,9 +180,6 @@ pub fn ifreq_ioctl(
             out[18..24].copy_from_slice(&i.hw.1);
         }
         SIOCSIFFLAGS | SIOCSIFADDR | SIOCSIFNETMASK | SIOCSIFBRDADDR | SIOCSIFMTU => {
-            if !privileged {
-                return Err(Errno::EPERM);
-            }
             let same = match req {
                 SIOCSIFFLAGS => u16::from_le_bytes([ifr[16], ifr[17]]) == i.flags,
                 SIOCSIFADDR => {
@@ -200,14 +200,19 @@ pub fn ifreq_ioctl(
     Ok(Some(out))
 }
 
+/// Is `req` an ifreq set (privileged)?
+fn is_set(req: u32) -> bool {
+    matches!(
+        req,
+        SIOCSIFFLAGS | SIOCSIFADDR | SIOCSIFNETMASK | SIOCSIFBRDADDR | SIOCSIFMTU
+    )
+}
+
 /// The ethN (its position in `eths`) a set that `ifreq_set` applies
 /// to names; None if `req` is no such set or names no ethN.
 pub fn eth_set_target(eths: &[EthIf], req: u32, ifr: &[u8; IFREQ_LEN]) -> Option<usize> {
-    let set = matches!(
-        req,
-        SIOCSIFFLAGS | SIOCSIFADDR | SIOCSIFNETMASK | SIOCSIFBRDADDR
-    );
-    set.then(|| super::ifcfg::by_name(eths, name_of(ifr)))
+    is_set(req)
+        .then(|| super::ifcfg::by_name(eths, name_of(ifr)))
         .flatten()
 }
 
@@ -220,13 +225,16 @@ fn addr_arg(ifr: &[u8; IFREQ_LEN]) -> KResult<Ipv4Addr> {
     Ok(Ipv4Addr::new(ifr[20], ifr[21], ifr[22], ifr[23]))
 }
 
-/// Applies a set (`eth_set_target`) to an ethN, privilege already checked.
-pub fn ifreq_set(e: &mut IfCfg, req: u32, ifr: &[u8; IFREQ_LEN]) -> KResult<()> {
+/// Applies a set (`eth_set_target`) to an ethN, privilege already
+/// checked. SIOCSIFMTU's `ifr_mtu` is a C int (a negative one is EINVAL).
+pub fn ifreq_set(eth: &mut EthIf, req: u32, ifr: &[u8; IFREQ_LEN]) -> KResult<()> {
+    let e = &mut eth.cfg;
     match req {
         SIOCSIFFLAGS => {
             e.set_up(u16::from_le_bytes([ifr[16], ifr[17]]) & IFF_UP != 0);
             Ok(())
         }
+        SIOCSIFMTU => eth.set_mtu(i64::from(int_at(ifr, 16))),
         SIOCSIFADDR => e.set_addr(addr_arg(ifr)?),
         SIOCSIFNETMASK => e.set_netmask(addr_arg(ifr)?),
         _ => e.set_broadcast(addr_arg(ifr)?),
@@ -256,6 +264,7 @@ pub fn ifconf(ifs: &[Iface], room: Option<usize>) -> (usize, Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::inet::ifcfg::IfCfg;
 
     fn eth(n: u8, cfg: IfCfg) -> EthIf {
         EthIf {
@@ -263,6 +272,7 @@ mod tests {
             mac: crate::net::packet::eth_mac(n),
             cfg,
             stats: Default::default(),
+            max_mtu: 65535,
         }
     }
 
@@ -340,18 +350,18 @@ mod tests {
     /// with no address: the sets, then what the gets answer.
     #[test]
     fn ifconfig_configures_eth0() {
-        let mut e = IfCfg::unconfigured();
-        let ifs = interfaces(&[eth(0, e.clone())]);
+        let mut e = eth(0, IfCfg::unconfigured());
+        let ifs = interfaces(&[e.clone()]);
         let g = |ifs: &[Iface], req| ifreq_ioctl(ifs, req, &named("eth0"), false);
         assert_eq!(g(&ifs, SIOCGIFADDR), Err(Errno::EADDRNOTAVAIL));
         let r = g(&ifs, SIOCGIFFLAGS).unwrap().unwrap();
         assert_eq!(u16::from_le_bytes([r[16], r[17]]), 0x1002, "down");
         assert_eq!(ifconf(&ifs, None).0, 40, "only lo has an address");
-        let set = |e: &mut IfCfg, req, v: [u8; 4]| {
+        let set = |e: &mut EthIf, req, v: [u8; 4]| {
             let mut r = named("eth0");
             r[16] = 2;
             r[20..24].copy_from_slice(&v);
-            assert_eq!(eth_set_target(&[eth(0, e.clone())], req, &r), Some(0));
+            assert_eq!(eth_set_target(std::slice::from_ref(e), req, &r), Some(0));
             ifreq_set(e, req, &r)
         };
         set(&mut e, SIOCSIFADDR, [10, 0, 2, 15]).unwrap();
@@ -363,7 +373,7 @@ mod tests {
         let mut up = named("eth0");
         up[16..18].copy_from_slice(&0x1043u16.to_le_bytes());
         ifreq_set(&mut e, SIOCSIFFLAGS, &up).unwrap();
-        let ifs = interfaces(&[eth(0, e.clone())]);
+        let ifs = interfaces(&[e.clone()]);
         let r = g(&ifs, SIOCGIFFLAGS).unwrap().unwrap();
         assert_eq!(u16::from_le_bytes([r[16], r[17]]), 0x1043);
         let r = g(&ifs, SIOCGIFBRDADDR).unwrap().unwrap();
@@ -371,6 +381,74 @@ mod tests {
         let mut bad = named("eth0");
         bad[16] = 10; // AF_INET6
         assert_eq!(ifreq_set(&mut e, SIOCSIFADDR, &bad), Err(Errno::EINVAL));
+    }
+
+    fn mtu_req(name: &str, mtu: i32) -> [u8; IFREQ_LEN] {
+        let mut r = named(name);
+        r[16..20].copy_from_slice(&mtu.to_le_bytes());
+        r
+    }
+
+    /// SIOCSIFMTU as Linux's dev_ifsioc and dev_set_mtu_ext answer it:
+    /// EPERM first (before the name is looked up), ENODEV for no such
+    /// interface, the same MTU a success whatever the range, EINVAL
+    /// below 68 (negative included) or above the link's maximum; the
+    /// new MTU is what SIOCGIFMTU answers after.
+    #[test]
+    fn sifmtu_follows_linux() {
+        let mut e = eth(0, IfCfg::unconfigured());
+        e.max_mtu = 9000;
+        let ifs = interfaces(&[e.clone()]);
+        let set = |e: &mut EthIf, mtu: i32| {
+            let r = mtu_req("eth0", mtu);
+            assert_eq!(
+                eth_set_target(std::slice::from_ref(e), SIOCSIFMTU, &r),
+                Some(0)
+            );
+            ifreq_set(e, SIOCSIFMTU, &r)
+        };
+        let r = ifreq_ioctl(&ifs, SIOCGIFMTU, &named("eth0"), false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(int_at(&r, 16), 1500);
+        assert_eq!(
+            ifreq_ioctl(&ifs, SIOCSIFMTU, &mtu_req("eth0", 1400), false),
+            Err(Errno::EPERM)
+        );
+        assert_eq!(
+            ifreq_ioctl(&ifs, SIOCSIFMTU, &mtu_req("eth7", 1400), false),
+            Err(Errno::EPERM),
+            "privilege is checked before the name"
+        );
+        assert_eq!(
+            ifreq_ioctl(&ifs, SIOCSIFMTU, &mtu_req("eth7", 1400), true),
+            Err(Errno::ENODEV)
+        );
+        assert_eq!(set(&mut e, 67), Err(Errno::EINVAL));
+        assert_eq!(set(&mut e, -1), Err(Errno::EINVAL));
+        assert_eq!(set(&mut e, i32::MIN), Err(Errno::EINVAL));
+        assert_eq!(set(&mut e, 9001), Err(Errno::EINVAL));
+        assert_eq!(e.cfg.mtu, 1500, "a refused MTU changes nothing");
+        assert_eq!(set(&mut e, 68), Ok(()));
+        assert_eq!(set(&mut e, 9000), Ok(()));
+        let ifs = interfaces(&[e.clone()]);
+        let r = ifreq_ioctl(&ifs, SIOCGIFMTU, &named("eth0"), false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(int_at(&r, 16), 9000);
+        // The MTU it has: a success even past a lowered maximum.
+        e.max_mtu = 1500;
+        assert_eq!(set(&mut e, 9000), Ok(()));
+        // lo's MTU stays: the same value is fine, another EOPNOTSUPP.
+        assert_eq!(
+            ifreq_ioctl(&ifs, SIOCSIFMTU, &mtu_req("lo", 65536), true),
+            Ok(None)
+        );
+        assert_eq!(
+            ifreq_ioctl(&ifs, SIOCSIFMTU, &mtu_req("lo", 1500), true),
+            Err(Errno::EOPNOTSUPP)
+        );
+        assert_eq!(eth_set_target(&[e], SIOCSIFMTU, &mtu_req("lo", 1500)), None);
     }
 
     #[test]

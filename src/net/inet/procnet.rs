@@ -248,6 +248,7 @@ mod tests {
             mac: crate::net::packet::eth_mac(n),
             cfg,
             stats: IfStats::default(),
+            max_mtu: 1500,
         };
         let d = dev(&s, &[eth(0, IfCfg::unconfigured())]);
         let l: Vec<&str> = d.lines().collect();

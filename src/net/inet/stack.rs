@@ -67,6 +67,12 @@ pub const GATEWAY_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
 pub const ETH0_PREFIX: u8 = 24;
 /// The NAT's DNS forwarder: queries to it go to the host's resolver.
 pub const DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 3);
+/// The largest MTU of an ethN on the user-mode NAT: its IP-level
+/// device's packets (IPv4's 65535 bytes, a Linux tun device's max_mtu).
+pub const USER_MAX_MTU: u16 = 65535;
+/// IPv4's and TCP's headers without options: an MTU less this is the
+/// MSS (Linux's tcp_mtu_to_mss for IPv4).
+const TCP_IP_HEADERS: u16 = 40;
 /// Guest UDP datagrams waiting for the kernel to send them on the host.
 const UDP_OUT_MAX: usize = 256;
 /// A NAT-side connection's buffers (host <-> guest forwarding).
@@ -131,11 +137,18 @@ struct Eth {
     net: NatNet,
     nat: Option<Nat>,
     ether: Option<EtherLink>,
+    /// The largest MTU its link carries.
+    max_mtu: u16,
 }
 
 impl Eth {
     fn ifindex(&self) -> i32 {
         ifcfg::ifindex_of(self.n)
+    }
+
+    /// The MSS a TCP SYN through it may offer: its MTU less the headers.
+    fn mss(&self) -> u16 {
+        self.cfg.mtu.saturating_sub(TCP_IP_HEADERS)
     }
 }
 
@@ -304,6 +317,7 @@ impl NetStack {
             stats: IfStats::default(),
             net,
             ether: None,
+            max_mtu: USER_MAX_MTU,
             nat: Some(Nat {
                 iface,
                 dev,
@@ -327,11 +341,12 @@ impl NetStack {
 
     /// Attaches ethN to an Ethernet link with MAC `mac` (a host tap or a
     /// switch port: the kernel moves its frames,
-    /// `ether_in`/`take_ether_out`), carrying IPv4 packets of at most
-    /// `mtu` bytes (None: any). It starts down with no address, for the
-    /// guest to configure, as a NIC does. `offload`: its device finishes
-    /// TCP checksums and cuts GSO frames (`offload.rs`).
-    pub fn attach_ether(&mut self, n: u8, mac: [u8; 6], mtu: Option<u16>, offload: bool) {
+    /// `ether_in`/`take_ether_out`), whose MTU may be set up to
+    /// `max_mtu` (it starts at Ethernet's 1500). It starts down with no
+    /// address, for the guest to configure, as a NIC does. `offload`:
+    /// its device finishes TCP checksums and cuts GSO frames
+    /// (`offload.rs`).
+    pub fn attach_ether(&mut self, n: u8, mac: [u8; 6], max_mtu: u16, offload: bool) {
         if n >= ifcfg::ETH_MAX || self.eths.iter().any(|e| e.n == n) {
             return;
         }
@@ -342,7 +357,8 @@ impl NetStack {
             stats: IfStats::default(),
             net: NatNet::of_eth(n),
             nat: None,
-            ether: Some(EtherLink::new(mac, mtu)),
+            ether: Some(EtherLink::new(mac)),
+            max_mtu,
         });
         if let Some(l) = self
             .eths
@@ -356,19 +372,21 @@ impl NetStack {
 
     /// A frame read from ethN's device: ARP handled, IPv4 for this
     /// station to the stack; counted (malformed ones as dropped), and
-    /// shown to the packet sockets.
+    /// shown to the packet sockets. While ethN is down a frame is read
+    /// off the device and counted nowhere: a Linux NIC that is down
+    /// receives nothing (the host's IPv6 autoconfiguration frames as a
+    /// tap comes up were 5 "drops" before the guest's ifconfig).
     pub fn ether_in(&mut self, n: u8, f: &[u8]) {
         let Some(i) = self.eth_pos(n) else {
             return;
         };
         let now = std::time::Instant::now();
         let e = &mut self.eths[i];
-        let (up, me, mac, ifindex) = (e.cfg.up, e.cfg.ip(), e.mac, e.ifindex());
+        let (up, me, mac, ifindex, mss) = (e.cfg.up, e.cfg.ip(), e.mac, e.ifindex(), e.mss());
         let Some(l) = e.ether.as_mut() else {
             return;
         };
         if !up {
-            e.stats.rx_dropped += 1;
             return;
         }
         let rx = l.receive(f, me, now);
@@ -393,7 +411,11 @@ impl NetStack {
                 bytes: f.to_vec(),
             });
         }
-        if let Rx::Ip(p) = rx {
+        if let Rx::Ip(mut p) = rx {
+            // The peer's MSS is lowered to this interface's: the stack's
+            // own MTU (lo's) is not the link's, and its TCP sends
+            // min(peer's MSS, its own).
+            super::ether::clamp_mss(&mut p, mss);
             self.note_icmp_error(&p);
             if !self.dev.deliver(p) {
                 self.eths[i].stats.rx_dropped += 1;
@@ -458,6 +480,7 @@ impl NetStack {
                 mac: e.mac,
                 cfg: e.cfg.clone(),
                 stats: e.stats,
+                max_mtu: e.max_mtu,
             })
             .collect()
     }
@@ -749,14 +772,14 @@ impl NetStack {
     }
 
     /// A packet arriving on the interface at `i` from its NAT: to the
-    /// stack (if the interface is up) and to the packet sockets. False if
-    /// dropped.
+    /// stack (if the interface is up: a down one receives and counts
+    /// nothing, as on Linux) and to the packet sockets. False if it did
+    /// not go in.
     fn eth_rx(&mut self, i: usize, p: Vec<u8>) -> bool {
         let Some(e) = self.eths.get_mut(i) else {
             return false;
         };
         if !e.cfg.up {
-            e.stats.rx_dropped += 1;
             return false;
         }
         let ifindex = e.ifindex();
@@ -984,6 +1007,12 @@ impl NetStack {
             match routed.or_else(|| self.eths.iter().position(|e| e.cfg.up)) {
                 Some(i) if self.eths[i].ether.is_some() => self.ether_out(i, p),
                 Some(i) => {
+                    // The guest's SYN offers the MSS of eth's MTU, as
+                    // Linux's would (the stack computes its own from
+                    // lo's): the NAT's socket sends segments of at most
+                    // that.
+                    let mut p = p;
+                    super::ether::clamp_mss(&mut p, self.eths[i].mss());
                     self.tap_ipv4(self.eths[i].ifindex(), &p, true);
                     self.eth_out(i, p);
                 }
@@ -1073,16 +1102,17 @@ impl NetStack {
         let Some(e) = self.eths.get_mut(i) else {
             return;
         };
+        let mss = e.mss();
         let Some(l) = e.ether.as_mut() else {
             return;
         };
-        if let Some(mtu) = l.mtu {
-            if p.len() > usize::from(mtu) {
-                e.stats.tx_dropped += 1;
-                return;
-            }
-            super::ether::clamp_mss(&mut p, mtu.saturating_sub(40));
+        // No IP fragmentation: a packet over the MTU is dropped (TCP's
+        // segments fit: SYNs both ways carry the MSS of this MTU).
+        if p.len() > usize::from(e.cfg.mtu) {
+            e.stats.tx_dropped += 1;
+            return;
         }
+        super::ether::clamp_mss(&mut p, mss);
         // The link fills the checksums as it frames the packet.
         let len = p.len() as u64;
         let Some(IpAddr::V4(dst)) = dst_of(&p) else {
@@ -1113,7 +1143,11 @@ impl NetStack {
             any = true;
             let sent: Vec<Vec<u8>> = nat.dev.sent.drain(..).collect();
             let me = e.cfg.ip().map(IpAddr::V4);
-            for p in sent {
+            let mss = e.mss();
+            for mut p in sent {
+                // The NAT's SYNs offer its device's MSS: lowered to
+                // eth's, so the guest's TCP sends segments that fit it.
+                super::ether::clamp_mss(&mut p, mss);
                 if me.is_some() && dst_of(&p) == me {
                     self.eth_rx(i, p);
                 } else {
@@ -1421,6 +1455,122 @@ mod tests {
             let _ = tcp_syn_of(&p);
             let _ = dst_of(&p);
         }
+    }
+
+    /// A TCP segment in an ethN frame the packet sockets keep: its
+    /// payload length, and the MSS option if it is a SYN.
+    fn segment_of(f: &Frame) -> Option<(usize, Option<u16>)> {
+        let p = f.bytes.get(packet::ETH_HLEN..)?;
+        if p.len() < 20 || p[9] != 6 {
+            return None;
+        }
+        let ihl = usize::from(p[0] & 0xf) * 4;
+        let total = usize::from(u16::from_be_bytes([p[2], p[3]]));
+        let t = p.get(ihl..total)?;
+        let doff = usize::from(t[12] >> 4) * 4;
+        let mut mss = None;
+        if t[13] & 0x02 != 0 {
+            let opts = &t[20..doff];
+            let mut i = 0;
+            while i + 1 < opts.len() && opts[i] != 0 {
+                if opts[i] == 1 {
+                    i += 1;
+                    continue;
+                }
+                if opts[i] == 2 {
+                    mss = Some(u16::from_be_bytes([opts[i + 2], opts[i + 3]]));
+                }
+                i += usize::from(opts[i + 1]).max(2);
+            }
+        }
+        Some((t.len() - doff, mss))
+    }
+
+    /// A forwarded connection on eth0=user moving 300 kB each way: at
+    /// MTU 1500 both SYNs offer MSS 1460 and no segment carries more
+    /// than 1460 bytes, as on a Linux guest's 1500-byte link; at 9000,
+    /// 8960 and segments bigger than 1460 (the clamp follows the MTU).
+    /// Without the clamps the stacks offer 65495 and send 64 KiB.
+    #[test]
+    fn user_link_segments_fit_its_mtu() {
+        for mtu in [1500u16, 9000] {
+            let mut st = NetStack::new(1);
+            st.attach_user_nat(0, 2, true);
+            st.configure(|ifs| ifs[0].set_mtu(mtu.into())).unwrap();
+            st.taps = true;
+            let buf = || tcp::SocketBuffer::new(vec![0u8; 256 << 10]);
+            let mut g = tcp::Socket::new(buf(), buf());
+            g.listen(80).unwrap();
+            let gh = st.sockets.add(g);
+            let nh = st.nat_connect(0, 80).unwrap();
+            let data: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+            let (mut sent_g, mut got_n, mut sent_n, mut got_g) = (0, 0, 0, 0);
+            let (mut biggest, mut syn_mss) = (0usize, Vec::new());
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while (got_n < data.len() || got_g < data.len()) && std::time::Instant::now() < deadline
+            {
+                if !st.poll() {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                for f in std::mem::take(&mut st.frames) {
+                    if let Some((len, mss)) = segment_of(&f) {
+                        biggest = biggest.max(len);
+                        syn_mss.extend(mss);
+                    }
+                }
+                let g = st.tcp(gh);
+                if g.may_send() {
+                    sent_g += g.send_slice(&data[sent_g..]).unwrap();
+                }
+                while g.can_recv() {
+                    got_g += g.recv(|b| (b.len(), b.len())).unwrap();
+                }
+                let n = st.nat_tcp(nh).unwrap();
+                while n.can_recv() {
+                    got_n += n.recv(|b| (b.len(), b.len())).unwrap();
+                }
+                if n.may_send() {
+                    sent_n += n.send_slice(&data[sent_n..]).unwrap();
+                }
+            }
+            assert_eq!((got_n, got_g), (data.len(), data.len()), "MTU {mtu}");
+            let mss = usize::from(mtu) - 40;
+            assert_eq!(syn_mss, [mss as u16, mss as u16], "MTU {mtu}: both SYNs");
+            assert!(biggest <= mss, "MTU {mtu}: a {biggest}-byte segment");
+            assert!(
+                biggest > 1460 || mtu == 1500,
+                "MTU {mtu}: at most {biggest}"
+            );
+        }
+    }
+
+    /// A tap's frames while ethN is down are counted nowhere (a Linux
+    /// NIC that is down receives nothing); once up, a malformed one is a
+    /// drop and an IPv6 frame (no IPv6 here) a received packet only.
+    #[test]
+    fn a_down_link_counts_nothing() {
+        let mut st = NetStack::new(1);
+        let mac = [2, 0, 0, 0, 0, 1];
+        st.attach_ether(0, mac, 1500, false);
+        let mut v6 = packet::ethernet(
+            [0x33, 0x33, 0, 0, 0, 0x16],
+            [2, 0, 0, 0, 0, 2],
+            0x86dd,
+            &[0x60; 40],
+        );
+        st.ether_in(0, &v6);
+        st.ether_in(0, &[1, 2, 3]);
+        assert_eq!(st.eths()[0].stats, IfStats::default());
+        st.configure(|ifs| {
+            ifs[0].cfg.set_up(true);
+            Ok(())
+        })
+        .unwrap();
+        st.ether_in(0, &v6);
+        v6.truncate(5);
+        st.ether_in(0, &v6);
+        let s = st.eths()[0].stats;
+        assert_eq!((s.rx_packets, s.rx_dropped), (2, 1), "{s:?}");
     }
 
     #[test]

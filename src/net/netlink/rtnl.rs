@@ -7,8 +7,9 @@
 //!   RTM_GETROUTE of one address is `ip route get`), RTM_GETRULE (the
 //!   three default rules), RTM_GETNEIGH (empty: the devices carry IP
 //!   packets, there is no neighbour table);
-//! - RTM_NEWLINK/RTM_SETLINK: IFF_UP through ifi_flags/ifi_change (the
-//!   MTU, name and address only set to what they are); RTM_NEWADDR and
+//! - RTM_NEWLINK/RTM_SETLINK: an ethN's IFLA_MTU (`EthIf::set_mtu`'s
+//!   rules), IFF_UP through ifi_flags/ifi_change (the name and address
+//!   only set to what they are); RTM_NEWADDR and
 //!   RTM_DELADDR of an ethN's one IPv4 address; RTM_NEWROUTE and
 //!   RTM_DELROUTE in the main table through an ethN (RTA_OIF, else the
 //!   one the gateway is on), with `ifcfg.rs`'s rules and
@@ -342,8 +343,9 @@ fn get_link(v: &View, r: &Request) -> KResult<Answer> {
     Ok(Answer::Reply(link_msg(r, &i, &s, v)))
 }
 
-/// RTM_NEWLINK/RTM_SETLINK on an existing link: IFF_UP; the MTU, name,
-/// address and queue length only as they are.
+/// RTM_NEWLINK/RTM_SETLINK on an existing link: an ethN's MTU, then
+/// IFF_UP (do_setlink's order); the name, address and queue length only
+/// as they are.
 fn set_link(v: &mut View, r: &Request) -> KResult<Answer> {
     let (i, _) = match find_link(v, r) {
         // Creating a link (a kind in IFLA_LINKINFO) is not built.
@@ -354,10 +356,15 @@ fn set_link(v: &mut View, r: &Request) -> KResult<Answer> {
     };
     let body = r.fixed(IFINFOMSG)?;
     let index = i32::from_le_bytes([body[4], body[5], body[6], body[7]]);
+    let mut mtu = None;
     for (ty, d) in attrs(r.msg, IFINFOMSG) {
         let same = match ty {
             IFLA_IFNAME => index == 0 || name_of(d) == i.name.as_bytes(),
-            IFLA_MTU => u32_of(d)? == i.mtu as u32,
+            IFLA_MTU => {
+                let m = u32_of(d)?;
+                mtu = Some(m);
+                m == i.mtu as u32 || v.eth(i.index).is_some()
+            }
             IFLA_ADDRESS => d == i.hw.1,
             IFLA_TXQLEN => u32_of(d)? == TXQLEN,
             // Linux ignores these on devices without a link watch.
@@ -367,6 +374,10 @@ fn set_link(v: &mut View, r: &Request) -> KResult<Answer> {
         if !same {
             return Err(Errno::EOPNOTSUPP);
         }
+    }
+    if let (Some(m), Some(e)) = (mtu, v.eth_mut(i.index)) {
+        // Linux passes the u32 on as an int: past i32::MAX, negative.
+        e.set_mtu(i64::from(m as i32))?;
     }
     let flags = u32::from_le_bytes([body[8], body[9], body[10], body[11]]);
     let change = u32::from_le_bytes([body[12], body[13], body[14], body[15]]);
@@ -934,6 +945,7 @@ mod tests {
                 mac: crate::net::packet::eth_mac(0),
                 cfg: IfCfg::configured(Ipv4Addr::new(10, 0, 2, 15), 24, Ipv4Addr::new(10, 0, 2, 2)),
                 stats: IfStats::default(),
+                max_mtu: 65535,
             }],
             ..Default::default()
         }
@@ -950,6 +962,7 @@ mod tests {
                 rx_packets: 7,
                 ..IfStats::default()
             },
+            max_mtu: 1500,
         });
         v
     }
@@ -1199,10 +1212,23 @@ mod tests {
         ifi[8] = 0;
         let lo_down = req(RTM_NEWLINK, 0, &ifi, &[]);
         assert_eq!(run(&mut v, &lo_down, true), Err(Errno::EOPNOTSUPP));
-        ifi[4] = 2;
-        let mtu = 9000u32.to_le_bytes();
-        let m = req(RTM_NEWLINK, 0, &ifi, &[(IFLA_MTU, &mtu)]);
+        // lo's MTU stays; eth0's follows EthIf::set_mtu, then shows.
+        let m = req(RTM_NEWLINK, 0, &ifi, &[(IFLA_MTU, &9000u32.to_le_bytes())]);
         assert_eq!(run(&mut v, &m, true), Err(Errno::EOPNOTSUPP));
+        ifi[4] = 2;
+        for bad in [67u32, 65536, u32::MAX] {
+            let m = req(RTM_NEWLINK, 0, &ifi, &[(IFLA_MTU, &bad.to_le_bytes())]);
+            assert_eq!(run(&mut v, &m, true), Err(Errno::EINVAL), "{bad}");
+        }
+        let m = req(RTM_SETLINK, 0, &ifi, &[(IFLA_MTU, &9000u32.to_le_bytes())]);
+        assert_eq!(run(&mut v, &m, false), Err(Errno::EPERM));
+        assert_eq!(run(&mut v, &m, true), Ok(Answer::Done));
+        assert_eq!(v.eths[0].cfg.mtu, 9000);
+        let get = req(RTM_GETLINK, 0, &ifi, &[]);
+        let Ok(Answer::Reply(r)) = run(&mut v, &get, false) else {
+            panic!()
+        };
+        assert_eq!(attr_of(&r, IFINFOMSG, IFLA_MTU), 9000u32.to_le_bytes());
         assert_eq!(
             run(&mut v, &req(99, 0, &[0; 16], &[]), true),
             Err(Errno::EOPNOTSUPP)
