@@ -243,6 +243,14 @@ impl PosixTimers {
     }
 
     /// Ids of CPU-clock timers that wait to expire.
+    /// Whether any CPU-clock timer is armed (`cpu_armed` not empty),
+    /// without building the list.
+    pub fn any_cpu_armed(&self) -> bool {
+        self.timers
+            .values()
+            .any(|t| t.clock == TimerClock::Cpu && t.wake_at().is_some())
+    }
+
     pub fn cpu_armed(&self) -> Vec<i32> {
         self.timers
             .iter()

@@ -78,6 +78,9 @@ impl Kernel {
                 self.trim_heap_when_idle();
             }
             self.budget_tick();
+            // One clock read serves a busy turn's look (a host look is
+            // a zero-timeout poll then).
+            let now = Instant::now();
             let timeout = if idle {
                 // A budget in force and the network stack's timers are
                 // followed while idle too.
@@ -88,9 +91,9 @@ impl Kernel {
                     .chain(net)
                     .min()
             } else {
-                Some(Instant::now())
+                Some(now)
             };
-            if idle || self.console_always_ready || Instant::now() >= self.host_look_at {
+            if idle || self.console_always_ready || now >= self.host_look_at {
                 self.poll_host(timeout);
                 self.host_look_at = Instant::now() + HOST_LOOK_EVERY;
             }
@@ -232,13 +235,19 @@ impl Kernel {
     pub fn load(&mut self, tid: Pid) -> bool {
         let Ok(t) = self.task(tid) else { return false };
         let mmid = t.mm;
+        let Some(mm) = self.mms.get_mut(&mmid) else {
+            return false;
+        };
+        // The common case, checked before copying anything (the FP state
+        // is half a kilobyte and more): the stub holds this thread.
+        if mm.loaded == Some(tid) {
+            return true;
+        }
+        let Ok(t) = self.task(tid) else { return false };
         let (regs, fp) = (t.regs, t.fp.clone());
         let Some(mm) = self.mms.get_mut(&mmid) else {
             return false;
         };
-        if mm.loaded == Some(tid) {
-            return true;
-        }
         if let Some(prev) = mm.loaded.take() {
             let r = *mm.guest.regs();
             let f = mm.guest.fpregs().ok();

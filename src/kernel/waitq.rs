@@ -50,19 +50,19 @@ impl WaitQueue {
         self.waiters.borrow_mut().retain(|(t, _)| *t != tid);
     }
 
-    /// Takes the waiters interested in any of `events`.
-    fn take(&self, events: u32) -> Vec<Pid> {
+    /// Takes the first waiter interested in any of `events` (one at a
+    /// time, so a wake-up allocates nothing: most queues have one waiter).
+    fn take_one(&self, events: u32) -> Option<Pid> {
         let mut w = self.waiters.borrow_mut();
-        let mut out = Vec::new();
-        w.retain(|&(t, m)| {
-            if m & events != 0 {
-                out.push(t);
-                false
-            } else {
-                true
-            }
-        });
-        out
+        let i = w.iter().position(|&(_, m)| m & events != 0)?;
+        Some(w.remove(i).0)
+    }
+
+    /// Takes the waiters interested in any of `events`, in the order they
+    /// registered.
+    #[cfg(test)]
+    fn take(&self, events: u32) -> Vec<Pid> {
+        std::iter::from_fn(|| self.take_one(events)).collect()
     }
 
     /// How many times the queue was woken.
@@ -97,7 +97,8 @@ impl Kernel {
         let Some(t) = self.tasks.get_mut(&tid) else {
             return;
         };
-        for q in std::mem::take(&mut t.waiting_on) {
+        // Drained in place: the list keeps its room for the next sleep.
+        for q in t.waiting_on.drain(..) {
             q.remove(tid);
         }
     }
@@ -106,7 +107,9 @@ impl Kernel {
     /// `events` become runnable (and leave their other queues).
     pub fn wake_queue(&mut self, q: &WaitQueue, events: u32) {
         q.wakes.set(q.wakes.get().wrapping_add(1));
-        for tid in q.take(events) {
+        // One at a time: a task made runnable here leaves its other
+        // queues, never this one's remaining waiters.
+        while let Some(tid) = q.take_one(events) {
             let blocked = matches!(
                 self.tasks.get(&tid).map(|t| t.state),
                 Some(TaskState::Blocked(Wait::Queue(_)))

@@ -300,8 +300,8 @@ impl AddressSpace {
         len: usize,
         write: bool,
         anon: &mut FrameRefs,
-    ) -> (Vec<Piece>, Result<(), FaultError>) {
-        let mut pieces = Vec::with_capacity(len / PAGE as usize + 2);
+    ) -> (Pieces, Result<(), FaultError>) {
+        let mut pieces = Pieces::for_len(len);
         let mut done = 0usize;
         // The VMA that allows this access around the last page, so a
         // long copy looks it up once, not per page.
@@ -406,5 +406,74 @@ impl AddressSpace {
             }
             a = a.checked_add(chunk.len() as u64).ok_or(Errno::EFAULT)?;
         }
+    }
+}
+
+/// The frame pieces of a guest range (`resolve_range`). A range of at
+/// most a page (at most two pieces: most syscall copies) is kept inline,
+/// so a small copy allocates nothing; a longer one uses a list.
+enum Pieces {
+    Inline(usize, [Piece; 2]),
+    Heap(Vec<Piece>),
+}
+
+impl Pieces {
+    fn for_len(len: usize) -> Pieces {
+        if len <= PAGE as usize {
+            Pieces::Inline(0, [(Frame(0), 0, 0); 2])
+        } else {
+            Pieces::Heap(Vec::with_capacity(len / PAGE as usize + 2))
+        }
+    }
+
+    fn push(&mut self, p: Piece) {
+        match self {
+            Pieces::Inline(n, a) if *n < a.len() => {
+                a[*n] = p;
+                *n += 1;
+            }
+            Pieces::Inline(n, a) => {
+                // Unreachable by `for_len`'s bound; kept total.
+                let mut v = a[..*n].to_vec();
+                v.push(p);
+                *self = Pieces::Heap(v);
+            }
+            Pieces::Heap(v) => v.push(p),
+        }
+    }
+}
+
+impl std::ops::Deref for Pieces {
+    type Target = [Piece];
+
+    fn deref(&self) -> &[Piece] {
+        match self {
+            Pieces::Inline(n, a) => &a[..*n],
+            Pieces::Heap(v) => v,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_keep_a_page_inline_and_spill_past_two() {
+        let p = |i: u64| (Frame(i), i as usize, 1);
+        let mut small = Pieces::for_len(PAGE as usize);
+        assert!(matches!(small, Pieces::Inline(..)));
+        small.push(p(1));
+        small.push(p(2));
+        assert_eq!(&small[..], &[p(1), p(2)]);
+        // Past the bound `for_len` gives (never by resolve_range): a list.
+        small.push(p(3));
+        assert!(matches!(small, Pieces::Heap(_)));
+        assert_eq!(&small[..], &[p(1), p(2), p(3)]);
+        let mut big = Pieces::for_len(PAGE as usize + 1);
+        assert!(matches!(big, Pieces::Heap(_)));
+        big.push(p(4));
+        assert_eq!(&big[..], &[p(4)]);
+        assert!(Pieces::for_len(0).is_empty());
     }
 }

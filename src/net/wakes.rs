@@ -40,6 +40,13 @@ impl Wakes {
         std::mem::take(&mut *self.0.borrow_mut())
     }
 
+    /// Takes the oldest wake-up owed, if any. Taking them one by one
+    /// keeps the list's room, so a send's wake-up allocates nothing.
+    pub fn pop(&self) -> Option<(WaitQueueRef, u32)> {
+        let mut v = self.0.borrow_mut();
+        (!v.is_empty()).then(|| v.remove(0))
+    }
+
     /// The events owed to `q` (tests).
     pub fn owed(&self, q: &WaitQueueRef) -> u32 {
         self.0

@@ -443,7 +443,24 @@ impl Kernel {
     /// timers (Linux checks them at each tick of the running task; here
     /// each turn ends at the latest at the preemption tick).
     pub fn run_cpu_itimers(&mut self, tid: Pid) {
-        if !self.task(tid).is_ok_and(|t| t.is_alive()) {
+        let Some(tgid) = self
+            .tasks
+            .get(&tid)
+            .filter(|t| t.is_alive())
+            .map(|t| t.tgid)
+        else {
+            return;
+        };
+        // Run after every turn: one look at the process first, as most
+        // have no CPU timer and no RLIMIT_CPU (then each step below would
+        // look the process up again to do nothing).
+        const RLIMIT_CPU: usize = 0;
+        let nothing = self.tasks.get(&tgid).is_none_or(|l| {
+            !l.posix_timers.any_cpu_armed()
+                && l.rlimits[RLIMIT_CPU] == (u64::MAX, u64::MAX)
+                && !l.cpu_itimers.armed()
+        });
+        if nothing {
             return;
         }
         self.run_cpu_posix_timers(tid);

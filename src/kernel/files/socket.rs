@@ -89,16 +89,12 @@ impl SocketFile {
 /// own queue; see `crate::net::wakes`). Every AF_UNIX entry point calls
 /// this before it returns or sleeps.
 pub fn unix_wake(k: &mut Kernel) {
-    loop {
-        let owed = k.unix.wakes.take();
-        if owed.is_empty() {
-            k.sockmem_sync();
-            return;
-        }
-        for (q, events) in owed {
-            k.wake_queue(&q, events);
-        }
+    // One at a time, oldest first: a wake-up that owes more (none does
+    // today) is served in the same loop.
+    while let Some((q, events)) = k.unix.wakes.pop() {
+        k.wake_queue(&q, events);
     }
+    k.sockmem_sync();
 }
 
 /// Sleeps `tid` on `sock`'s queue until one of `events` happens there.

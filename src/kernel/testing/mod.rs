@@ -14,6 +14,7 @@
 //! | `fs.rs` | open/read/write/lseek/close/unlink on tmpfs |
 //! | `oom.rs` | the OOM killer: badness, init exempt, oom_score_adj, the log line |
 //! | `pressure.rs` | the OOM path at the host budget's cap: room made under the cap, swap before image pages |
+//! | `sockpp.rs` | an AF_UNIX ping-pong between two processes; its cost beside getppid's (ignored, for callgrind) |
 //! | `contain.rs` | a panicking syscall handler kills its caller, not the instance |
 //!
 //! A program stops the kernel where the test wants to look with
@@ -28,6 +29,7 @@ mod process;
 mod rt;
 mod sched;
 mod signals;
+mod sockpp;
 
 use std::sync::Arc;
 
