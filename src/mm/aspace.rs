@@ -557,9 +557,10 @@ impl AddressSpace {
     /// platform's own pages (the stub, the vDSO) may be.
     pub(super) fn drop_ptes(&mut self, pages: &[u64], anon: &mut FrameRefs) {
         let mut run: Option<(u64, u64)> = None;
+        let mut frames = Vec::with_capacity(pages.len());
         for &p in pages {
             let pte = self.ptes.remove(&p).expect("listed");
-            anon.put(pte.frame);
+            frames.push(pte.frame);
             if pte.host_prot.is_none() {
                 continue;
             }
@@ -577,6 +578,7 @@ impl AddressSpace {
             self.ops
                 .extend(page_span(addr, len).map(|span| MapOp::Unmap { span }));
         }
+        anon.put_many(&frames);
     }
 
     /// mremap's move: the part [old, old+len) of one VMA, with its pages,
@@ -719,6 +721,49 @@ mod tests {
             page_span(0x1000, PAGE).map(|s| s.range()),
             Some(0x1000..0x2000)
         );
+    }
+
+    #[test]
+    fn a_childs_copied_pages_are_punched_in_one_host_call_when_adjacent() {
+        let pm = std::sync::Arc::new(PhysMem::new(64 * PAGE).unwrap());
+        let mut anon = FrameRefs::new(pm.clone());
+        let mut a = AddressSpace::new();
+        let start = GuestVirt(0x10_0000);
+        a.insert_vma(
+            super::super::vma::Vma {
+                start,
+                end: GuestVirt(start.get() + 4 * PAGE),
+                prot: PROT_READ | PROT_WRITE,
+                shared: false,
+                may_write: true,
+                backing: super::super::vma::Backing::Anon,
+                label: None,
+                lock: super::super::vma::Lock::None,
+                write_ref: None,
+            },
+            &mut anon,
+        );
+        for i in 0..4 {
+            a.handle_fault(GuestVirt(start.get() + i * PAGE), true, &mut anon)
+                .unwrap();
+        }
+        let mut c = a.fork(&mut anon, &pm);
+        drop(a);
+        // The child writes every page: four copies of its own.
+        for i in 0..4 {
+            c.handle_fault(GuestVirt(start.get() + i * PAGE), true, &mut anon)
+                .unwrap();
+        }
+        let mut frames: Vec<u64> = (0..4)
+            .map(|i| c.pte(start.get() + i * PAGE).unwrap().frame.0)
+            .collect();
+        frames.sort_unstable();
+        assert!(frames.windows(2).all(|w| w[1] == w[0] + 1), "{frames:?}");
+        let before = pm.stats();
+        c.clear(&mut anon);
+        let after = pm.stats();
+        assert_eq!(after.punched_bytes - before.punched_bytes, 4 * PAGE);
+        assert_eq!(after.punch_calls - before.punch_calls, 1);
     }
 
     #[test]

@@ -88,6 +88,28 @@ impl FrameRefs {
         }
     }
 
+    /// Drops one reference on each of `frames` (a frame may repeat); the
+    /// frames whose last reference goes are freed together, so adjacent
+    /// ones are punched with one fallocate (a forked child's few copied
+    /// pages are usually adjacent: one host call at its exit, not four).
+    pub fn put_many(&mut self, frames: &[Frame]) {
+        let mut freed = Vec::new();
+        for &f in frames {
+            match self.refs.get_mut(&f) {
+                Some(n) if *n > 1 => *n -= 1,
+                Some(_) => {
+                    self.refs.remove(&f);
+                    self.swap.borrow_mut().forget(f);
+                    freed.push(f);
+                }
+                None => log::error!("anon frame {f:?} released without a reference"),
+            }
+        }
+        if !freed.is_empty() {
+            self.physmem.free_many(&freed);
+        }
+    }
+
     /// Writes `f`'s contents to swap and makes it hollow: the host gets
     /// its memory back. The caller has revoked every host mapping of it.
     pub fn swap_out(&mut self, f: Frame) -> KResult<()> {

@@ -80,6 +80,8 @@ struct Inner {
     double_frees: u64,
     /// Frames punched so far (freed or unplugged).
     punched_frames: u64,
+    /// fallocate calls made to punch them.
+    punch_calls: u64,
     /// Allocated frames whose contents are in swap (hollow.rs).
     hollow: std::collections::HashSet<Frame>,
     /// Allocated frames of fault windows not touched yet (untouched.rs).
@@ -117,6 +119,7 @@ impl PhysMem {
                 subst_limit: subst::default_limit(),
                 double_frees: 0,
                 punched_frames: 0,
+                punch_calls: 0,
                 hollow: Default::default(),
                 untouched: Default::default(),
             }),
@@ -370,6 +373,7 @@ impl Inner {
         let start = first.offset();
         let len = count * PAGE_SIZE as u64;
         self.punched_frames += count;
+        self.punch_calls += 1;
         if let Err(e) = memfd.punch_hole(start, len) {
             log::error!("physmem: {e}; zeroing instead");
             let zero = [0u8; PAGE_SIZE];

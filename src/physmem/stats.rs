@@ -19,13 +19,16 @@ pub struct PhysMemStats {
     pub host_resident_bytes: u64,
     /// Bytes given back to the host by punching (frees and unplugs) so far.
     pub punched_bytes: u64,
+    /// Host calls (fallocate) that punched them: one per run of adjacent
+    /// frames freed together.
+    pub punch_calls: u64,
 }
 
 impl PhysMem {
     /// Counts from the allocator and substitution table, and the memfd's
     /// `st_blocks` (0 if fstat fails, which is logged).
     pub fn stats(&self) -> PhysMemStats {
-        let (free, allocated, unplugged, substituted, punched, untouched) = {
+        let (free, allocated, unplugged, substituted, punched, punch_calls, untouched) = {
             let inner = self.inner.lock();
             (
                 inner.alloc.free_count(),
@@ -33,6 +36,7 @@ impl PhysMem {
                 inner.alloc.unplugged_count(),
                 inner.subst.len(),
                 inner.punched_frames,
+                inner.punch_calls,
                 inner.untouched.len() as u64,
             )
         };
@@ -49,6 +53,7 @@ impl PhysMem {
             frames_untouched: untouched,
             host_resident_bytes,
             punched_bytes: punched * PAGE_SIZE as u64,
+            punch_calls,
         }
     }
 }

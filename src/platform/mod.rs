@@ -159,7 +159,8 @@ impl MapOp {
     /// The one op doing `self` then `next`, when they are of one kind on
     /// adjacent ranges (and, for maps, adjacent file offsets of one fd
     /// with one protection): 16 pages of a file mapped in a row become
-    /// one mmap.
+    /// one mmap; or a protection change over exactly the span the op
+    /// before mapped or protected (the later protection is the result).
     pub fn merge(&self, next: &MapOp) -> Option<MapOp> {
         match (*self, *next) {
             (
@@ -185,6 +186,24 @@ impl MapOp {
             }
             (MapOp::Unmap { span }, MapOp::Unmap { span: s2 }) => Some(MapOp::Unmap {
                 span: span.join(s2)?,
+            }),
+            // A protection change over exactly the span the op before
+            // made: the later one is the result (fork makes the parent's
+            // stack page read-only, then its write fault, resolved at once,
+            // makes it writable again: one mprotect, not two).
+            (MapOp::Protect { span, .. }, MapOp::Protect { span: s2, prot }) if span == s2 => {
+                Some(MapOp::Protect { span, prot })
+            }
+            (
+                MapOp::Map {
+                    span, fd, offset, ..
+                },
+                MapOp::Protect { span: s2, prot },
+            ) if span == s2 => Some(MapOp::Map {
+                span,
+                prot,
+                fd,
+                offset,
             }),
             (MapOp::Protect { span, prot }, MapOp::Protect { span: s2, prot: p2 })
                 if prot == p2 =>
@@ -456,5 +475,39 @@ mod tests {
             None
         );
         assert_eq!(unmap(0x1000, 0x2000).range(), 0x1000..0x3000);
+    }
+
+    #[test]
+    fn a_protection_change_of_the_same_span_is_the_result_of_both() {
+        let protect = |start, len, prot| MapOp::Protect {
+            span: span(start, len),
+            prot,
+        };
+        // fork's read-only, then the write fault's read-write: one op.
+        assert_eq!(
+            protect(0x1000, 0x1000, Prot::R).merge(&protect(0x1000, 0x1000, Prot::RW)),
+            Some(protect(0x1000, 0x1000, Prot::RW))
+        );
+        let map = |prot| MapOp::Map {
+            span: span(0x1000, 0x2000),
+            prot,
+            fd: 3,
+            offset: HostOffset::new(0x4000).unwrap(),
+        };
+        assert_eq!(
+            map(Prot::R).merge(&protect(0x1000, 0x2000, Prot::RW)),
+            Some(map(Prot::RW))
+        );
+        // Part of the span only: both stay.
+        assert_eq!(
+            protect(0x1000, 0x2000, Prot::R).merge(&protect(0x1000, 0x1000, Prot::RW)),
+            None
+        );
+        assert_eq!(map(Prot::R).merge(&protect(0x2000, 0x1000, Prot::RW)), None);
+        // Nothing merges into an unmap.
+        let unmap = MapOp::Unmap {
+            span: span(0x1000, 0x1000),
+        };
+        assert_eq!(unmap.merge(&protect(0x1000, 0x1000, Prot::RW)), None);
     }
 }
