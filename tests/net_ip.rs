@@ -26,17 +26,16 @@ fn lines(out: &str) -> Vec<String> {
 fn busybox_ip_shows_and_changes_eth0() {
     let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("disk-images/busybox.img");
     assert!(image.is_file(), "run disk-images/build first");
-    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &image, "64M").unwrap();
-    fleet.extra_args.push("eth0=user".into());
-    fleet.start(1).unwrap();
+    let mut fleet = Fleet::one_logged_in(
+        Runner::umlrun("mmap"),
+        &image,
+        "64M",
+        &["eth0=user".into()],
+        BOOT_TIMEOUT,
+        CMD_TIMEOUT,
+    );
     let g = &mut fleet.instances[0];
-    g.wait_login(BOOT_TIMEOUT).unwrap();
-    g.login(CMD_TIMEOUT).unwrap();
-    let mut sh = |cmd: &str| {
-        let (st, out) = g.run(cmd, CMD_TIMEOUT).unwrap();
-        eprintln!("$ {cmd}\n{out}[{st}]");
-        (st, out)
-    };
+    let mut sh = |cmd: &str| g.sh(cmd, CMD_TIMEOUT);
 
     let (st, out) = sh("ip link");
     assert_eq!(st, 0, "{out}");
@@ -162,17 +161,16 @@ fn busybox_ip_shows_and_changes_eth0() {
 fn eth0_mtu_is_set_and_read_back_as_on_linux() {
     let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("disk-images/busybox.img");
     assert!(image.is_file(), "run disk-images/build first");
-    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &image, "64M").unwrap();
-    fleet.extra_args.push("eth0=user".into());
-    fleet.start(1).unwrap();
+    let mut fleet = Fleet::one_logged_in(
+        Runner::umlrun("mmap"),
+        &image,
+        "64M",
+        &["eth0=user".into()],
+        BOOT_TIMEOUT,
+        CMD_TIMEOUT,
+    );
     let g = &mut fleet.instances[0];
-    g.wait_login(BOOT_TIMEOUT).unwrap();
-    g.login(CMD_TIMEOUT).unwrap();
-    let mut sh = |cmd: &str| {
-        let (st, out) = g.run(cmd, CMD_TIMEOUT).unwrap();
-        eprintln!("$ {cmd}\n{out}[{st}]");
-        (st, out)
-    };
+    let mut sh = |cmd: &str| g.sh(cmd, CMD_TIMEOUT);
     let (st, out) = sh("ifconfig eth0 | grep -o 'MTU:[0-9]*'");
     assert_eq!((st, out.trim_end()), (0, "MTU:1500"));
     let (st, out) = sh("ifconfig eth0 mtu 9000 && ip link show eth0 && ifconfig eth0");

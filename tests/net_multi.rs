@@ -72,20 +72,19 @@ fn two_interfaces_route_by_destination() {
     };
     let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("disk-images/busybox.img");
     assert!(image.is_file(), "run disk-images/build first");
-    let mut fleet = Fleet::new(Runner::umlrun("mmap"), &image, "64M").unwrap();
-    fleet.extra_args.push("eth0=user".into());
-    fleet
-        .extra_args
-        .push(format!("eth1=user,hostfwd=tcp:127.0.0.1:{fwd}-:8080"));
-    fleet.start(1).unwrap();
+    let mut fleet = Fleet::one_logged_in(
+        Runner::umlrun("mmap"),
+        &image,
+        "64M",
+        &[
+            "eth0=user".into(),
+            format!("eth1=user,hostfwd=tcp:127.0.0.1:{fwd}-:8080"),
+        ],
+        BOOT_TIMEOUT,
+        CMD_TIMEOUT,
+    );
     let g = &mut fleet.instances[0];
-    g.wait_login(BOOT_TIMEOUT).unwrap();
-    g.login(CMD_TIMEOUT).unwrap();
-    let mut sh = |cmd: &str| {
-        let (st, out) = g.run(cmd, CMD_TIMEOUT).unwrap();
-        eprintln!("$ {cmd}\n{out}[{st}]");
-        (st, out)
-    };
+    let mut sh = |cmd: &str| g.sh(cmd, CMD_TIMEOUT);
 
     let (st, out) = sh("ip link");
     assert_eq!(st, 0, "{out}");

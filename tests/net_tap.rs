@@ -252,17 +252,16 @@ fn tuntap_ping_and_tcp_both_ways() {
         },
         binary: wrapper(scratch.path(), &ns),
     };
-    let mut fleet = Fleet::new(runner, &image, "64M").unwrap();
-    fleet.extra_args.push(format!("eth0=tuntap,{tap}"));
-    fleet.start(1).unwrap();
+    let mut fleet = Fleet::one_logged_in(
+        runner,
+        &image,
+        "64M",
+        &[format!("eth0=tuntap,{tap}")],
+        BOOT_TIMEOUT,
+        CMD_TIMEOUT,
+    );
     let g = &mut fleet.instances[0];
-    g.wait_login(BOOT_TIMEOUT).unwrap();
-    g.login(CMD_TIMEOUT).unwrap();
-    let mut sh = |cmd: &str| {
-        let (st, out) = g.run(cmd, CMD_TIMEOUT).unwrap();
-        eprintln!("$ {cmd}\n{out}[{st}]");
-        (st, out)
-    };
+    let mut sh = |cmd: &str| g.sh(cmd, CMD_TIMEOUT);
 
     let (st, out) = sh("ip link show eth0");
     assert_eq!(st, 0, "{out}");

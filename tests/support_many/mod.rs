@@ -408,6 +408,14 @@ impl Instance {
         Ok(())
     }
 
+    /// [`Instance::run`] for tests: echoes the line and its output to the
+    /// test's log and returns (status, output); a harness failure panics.
+    pub fn sh(&mut self, command: &str, timeout: Duration) -> (i32, String) {
+        let (st, out) = self.run(command, timeout).unwrap();
+        eprintln!("$ {command}\n{out}[{st}]");
+        (st, out)
+    }
+
     /// Run one shell line; returns its exit status and output. It is sent
     /// as `echo @@b""eg@@; LINE; echo @@rc$?@@`: the echo of the typed line
     /// (re-wrapped by the guest's line editor past 80 columns) keeps `""` and
@@ -538,6 +546,25 @@ pub struct Fleet {
 }
 
 impl Fleet {
+    /// One instance of `runner` with the `extra` switches, booted and
+    /// logged in as root (panics on a harness failure).
+    pub fn one_logged_in(
+        runner: Runner,
+        backing: &Path,
+        mem: &str,
+        extra: &[String],
+        boot: Duration,
+        cmd: Duration,
+    ) -> Fleet {
+        let mut fleet = Fleet::new(runner, backing, mem).unwrap();
+        fleet.extra_args.extend(extra.iter().cloned());
+        fleet.start(1).unwrap();
+        let g = &mut fleet.instances[0];
+        g.wait_login(boot).unwrap();
+        g.login(cmd).unwrap();
+        fleet
+    }
+
     pub fn new(runner: Runner, backing: &Path, mem: &str) -> Result<Fleet, HarnessError> {
         let dir = tempfile::tempdir().map_err(io_err("make a temp dir"))?;
         Ok(Fleet {
