@@ -212,13 +212,7 @@ fn eth0_mtu_is_set_and_read_back_as_on_linux() {
     let rx = |sh: &mut dyn FnMut(&str) -> (i32, String)| {
         let (st, out) = sh("grep eth0: /proc/net/dev");
         assert_eq!(st, 0, "{out}");
-        let f: Vec<u64> = out
-            .split(':')
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .map(|x| x.parse().unwrap())
-            .collect();
+        let f = support_many::net_dev_counters(&out, "eth0");
         (f[0], f[1])
     };
     let body: Vec<u8> = (0..256u32 << 10)

@@ -50,17 +50,7 @@ fn serve(n: usize, body: &'static str) -> (u16, std::thread::JoinHandle<Vec<Stri
 
 /// The (rx bytes, tx bytes) of `dev` in /proc/net/dev's text.
 fn counters(proc_net_dev: &str, dev: &str) -> (u64, u64) {
-    let line = proc_net_dev
-        .lines()
-        .find(|l| l.trim_start().starts_with(&format!("{dev}:")))
-        .unwrap_or_else(|| panic!("no {dev} in {proc_net_dev}"));
-    let f: Vec<u64> = line
-        .split(':')
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .map(|x| x.parse().unwrap())
-        .collect();
+    let f = support_many::net_dev_counters(proc_net_dev, dev);
     (f[0], f[8])
 }
 

@@ -153,13 +153,7 @@ fn move_file(server: &mut Instance, server_ip: &str, client: &mut Instance) {
 fn counters_clean(g: &mut Instance) {
     let (st, out) = sh(g, "grep eth0 /proc/net/dev", CMD_TIMEOUT);
     assert_eq!(st, 0, "{out}");
-    let f: Vec<u64> = out
-        .split(':')
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .map(|x| x.parse().unwrap())
-        .collect();
+    let f = support_many::net_dev_counters(&out, "eth0");
     // rx bytes, tx bytes: both ways moved 20 MiB; no frame dropped (a
     // switch with no room makes the sender wait, none oversized) and
     // none refused on receipt.

@@ -323,13 +323,7 @@ fn tuntap_ping_and_tcp_both_ways() {
     // The counters saw it: frames both ways, nothing malformed.
     let (st, out) = sh("cat /proc/net/dev | grep eth0");
     assert_eq!(st, 0, "{out}");
-    let f: Vec<u64> = out
-        .split(':')
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .map(|x| x.parse().unwrap())
-        .collect();
+    let f = support_many::net_dev_counters(&out, "eth0");
     assert!(f[0] > 6 << 20 && f[8] > 3 << 20, "{out}");
     // No drops: the host's frames before eth0 was up (its IPv6
     // autoconfiguration as the tap came up) are not counted, as a down

@@ -724,3 +724,19 @@ pub fn describe(errors: &[HarnessError]) -> String {
         .collect::<Vec<_>>()
         .join("\n\n")
 }
+
+/// The 16 counters of `dev`'s line in /proc/net/dev's text (rx bytes,
+/// packets, errs, drop, fifo, frame, compressed, multicast, then tx bytes,
+/// packets, errs, drop, fifo, colls, carrier, compressed).
+pub fn net_dev_counters(proc_net_dev: &str, dev: &str) -> Vec<u64> {
+    let line = proc_net_dev
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{dev}:")))
+        .unwrap_or_else(|| panic!("no {dev} in {proc_net_dev}"));
+    line.split(':')
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect()
+}
