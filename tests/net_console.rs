@@ -85,20 +85,10 @@ fn busybox_httpd_served_to_the_host_through_hostfwd() {
     // 127.0.0.1 as 10.0.2.2.
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let hport = server.local_addr().unwrap().port();
-    let serve = std::thread::spawn(move || {
-        let (mut c, _) = server.accept().expect("accept the guest");
-        let mut req = [0u8; 1024];
-        let n = c.read(&mut req).expect("request");
+    let serve = {
         let body: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-        write!(
-            c,
-            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .unwrap();
-        c.write_all(&body).unwrap();
-        String::from_utf8_lossy(&req[..n]).to_string()
-    });
+        support_many::serve_http_once(server, body)
+    };
     let (st, out) = g
         .run(
             &format!("wget -q -O - http://10.0.2.2:{hport}/file | wc -c"),

@@ -18,7 +18,6 @@
 mod support;
 mod support_many;
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
@@ -34,19 +33,7 @@ const CMD_TIMEOUT: Duration = Duration::from_secs(30);
 fn serve_once(body: &'static [u8]) -> (u16, std::thread::JoinHandle<String>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
-    let t = std::thread::spawn(move || {
-        let (mut c, _) = l.accept().expect("accept the guest");
-        let mut req = [0u8; 1024];
-        let n = c.read(&mut req).expect("request");
-        write!(
-            c,
-            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .unwrap();
-        c.write_all(body).unwrap();
-        String::from_utf8_lossy(&req[..n]).to_string()
-    });
+    let t = support_many::serve_http_once(l, body.to_vec());
     (port, t)
 }
 

@@ -188,19 +188,7 @@ fn tcp_both_ways(ns: &str, sh: &mut impl FnMut(&str) -> (i32, String)) {
         TcpListener::bind("10.9.0.1:0").expect("bind in the namespace")
     });
     let port = server.local_addr().unwrap().port();
-    let serve = std::thread::spawn(move || {
-        let (mut c, _) = server.accept().expect("accept the guest");
-        let mut req = [0u8; 1024];
-        let n = c.read(&mut req).expect("request");
-        write!(
-            c,
-            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .unwrap();
-        c.write_all(&body).unwrap();
-        String::from_utf8_lossy(&req[..n]).to_string()
-    });
+    let serve = support_many::serve_http_once(server, body);
     let (st, out) = sh(&format!(
         "wget -q -O - http://10.9.0.1:{port}/blob | md5sum"
     ));

@@ -740,3 +740,25 @@ pub fn net_dev_counters(proc_net_dev: &str, dev: &str) -> Vec<u64> {
         .map(|x| x.parse().unwrap())
         .collect()
 }
+
+/// Answers one HTTP/1.0 request on `server` with `body`, on a thread; the
+/// request's text comes back through the join handle.
+pub fn serve_http_once(
+    server: std::net::TcpListener,
+    body: Vec<u8>,
+) -> std::thread::JoinHandle<String> {
+    use std::io::{Read, Write};
+    std::thread::spawn(move || {
+        let (mut c, _) = server.accept().expect("accept the guest");
+        let mut req = [0u8; 1024];
+        let n = c.read(&mut req).expect("request");
+        write!(
+            c,
+            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        c.write_all(&body).unwrap();
+        String::from_utf8_lossy(&req[..n]).to_string()
+    })
+}
