@@ -688,6 +688,21 @@ impl AddressSpace {
 mod tests {
     use super::*;
 
+    /// A private anonymous VMA over [start, end), writable if `prot` says.
+    fn anon_vma(start: u64, end: u64, prot: u32) -> super::super::vma::Vma {
+        super::super::vma::Vma {
+            start: GuestVirt(start),
+            end: GuestVirt(end),
+            prot,
+            shared: false,
+            may_write: true,
+            backing: super::super::vma::Backing::Anon,
+            label: None,
+            lock: super::super::vma::Lock::None,
+            write_ref: None,
+        }
+    }
+
     fn map(addr: u64, len: u64, fd: i32, off: u64) -> MapOp {
         MapOp::Map {
             span: PageSpan::new(GuestVirt(addr), len).unwrap(),
@@ -730,17 +745,7 @@ mod tests {
         let mut a = AddressSpace::new();
         let start = GuestVirt(0x10_0000);
         a.insert_vma(
-            super::super::vma::Vma {
-                start,
-                end: GuestVirt(start.get() + 4 * PAGE),
-                prot: PROT_READ | PROT_WRITE,
-                shared: false,
-                may_write: true,
-                backing: super::super::vma::Backing::Anon,
-                label: None,
-                lock: super::super::vma::Lock::None,
-                write_ref: None,
-            },
+            anon_vma(start.get(), start.get() + 4 * PAGE, PROT_READ | PROT_WRITE),
             &mut anon,
         );
         for i in 0..4 {
@@ -771,17 +776,7 @@ mod tests {
         let mut a = AddressSpace::new();
         let pm = std::sync::Arc::new(PhysMem::new(16 * PAGE).unwrap());
         let mut anon = FrameRefs::new(pm);
-        let vma = |start: GuestVirt, len: u64| super::super::vma::Vma {
-            start,
-            end: GuestVirt(start.get() + len),
-            prot: PROT_READ,
-            shared: false,
-            may_write: true,
-            backing: super::super::vma::Backing::Anon,
-            label: None,
-            lock: super::super::vma::Lock::None,
-            write_ref: None,
-        };
+        let vma = |start: GuestVirt, len: u64| anon_vma(start.get(), start.get() + len, PROT_READ);
         let mut got = Vec::new();
         for _ in 0..8 {
             let x = a.find_free(GuestVirt(0), 0x1000).unwrap();
@@ -813,20 +808,8 @@ mod tests {
         let mut anon = FrameRefs::new(pm);
         // VMAs at [1,3), [4,5), [5,8) pages (0x1000 units), holes between.
         for (s, e) in [(1u64, 3u64), (4, 5), (5, 8)] {
-            a.insert_vma(
-                super::super::vma::Vma {
-                    start: GuestVirt(s * PAGE),
-                    end: GuestVirt(e * PAGE),
-                    prot: if s == 4 { PROT_READ } else { PROT_NONE },
-                    shared: false,
-                    may_write: true,
-                    backing: super::super::vma::Backing::Anon,
-                    label: None,
-                    lock: super::super::vma::Lock::None,
-                    write_ref: None,
-                },
-                &mut anon,
-            );
+            let prot = if s == 4 { PROT_READ } else { PROT_NONE };
+            a.insert_vma(anon_vma(s * PAGE, e * PAGE, prot), &mut anon);
         }
         let starts = |s: u64, e: u64| -> Vec<u64> {
             a.vmas_in(GuestVirt(s), GuestVirt(e))
