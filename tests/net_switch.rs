@@ -79,12 +79,6 @@ fn image() -> PathBuf {
     image
 }
 
-fn sh(g: &mut Instance, cmd: &str, timeout: Duration) -> (i32, String) {
-    let (st, out) = g.run(cmd, timeout).unwrap();
-    eprintln!("[{}] $ {cmd}\n{out}[{st}]", g.umid);
-    (st, out)
-}
-
 /// One guest of `runner` on the switch with `mac`, booted and logged in.
 fn boot(runner: Runner, mem: &str, sw: &Switch, mac: &str) -> Fleet {
     let mut fleet = Fleet::new(runner, &image(), mem).unwrap();
@@ -99,8 +93,7 @@ fn up(f: &mut Fleet, ip: &str, mac: &str) {
     let g = &mut f.instances[0];
     g.wait_login(BOOT_TIMEOUT).unwrap();
     g.login(CMD_TIMEOUT).unwrap();
-    let (st, out) = sh(
-        g,
+    let (st, out) = g.sh(
         &format!("ifconfig eth0 {ip} netmask 255.255.255.0 up && ifconfig eth0"),
         CMD_TIMEOUT,
     );
@@ -111,9 +104,9 @@ fn up(f: &mut Fleet, ip: &str, mac: &str) {
 /// Pings both ways, then 20 MiB each way over TCP with equal md5.
 fn exchange(a: &mut Instance, a_ip: &str, b: &mut Instance, b_ip: &str) {
     for (g, to) in [(&mut *a, b_ip), (&mut *b, a_ip)] {
-        let (st, out) = sh(g, &format!("ping -c 3 -W 5 {to}"), CMD_TIMEOUT);
+        let (st, out) = g.sh(&format!("ping -c 3 -W 5 {to}"), CMD_TIMEOUT);
         if st != 0 {
-            sh(g, "cat /proc/net/dev", CMD_TIMEOUT);
+            g.sh("cat /proc/net/dev", CMD_TIMEOUT);
         }
         assert_eq!(st, 0, "{out}");
         assert!(out.contains("3 packets received"), "{out}");
@@ -125,8 +118,7 @@ fn exchange(a: &mut Instance, a_ip: &str, b: &mut Instance, b_ip: &str) {
 /// 20 MiB from busybox httpd on `server` to wget on `client`, by md5.
 fn move_file(server: &mut Instance, server_ip: &str, client: &mut Instance) {
     {
-        let (st, out) = sh(
-            server,
+        let (st, out) = server.sh(
             "mkdir -p /tmp/www && dd if=/dev/urandom of=/tmp/www/f bs=1M count=20 2>/dev/null \
              && (httpd -p 80 -h /tmp/www || true) && md5sum /tmp/www/f",
             CMD_TIMEOUT,
@@ -135,15 +127,14 @@ fn move_file(server: &mut Instance, server_ip: &str, client: &mut Instance) {
         let want = out.split_whitespace().next().unwrap_or("").to_string();
         assert_eq!(want.len(), 32, "{out}");
         let started = Instant::now();
-        let (st, out) = sh(
-            client,
+        let (st, out) = client.sh(
             &format!("wget -q -O - http://{server_ip}/f | md5sum"),
             MOVE_TIMEOUT,
         );
         eprintln!("20 MiB {server_ip} -> client in {:.2?}", started.elapsed());
         assert_eq!(st, 0, "{out}");
         assert!(out.starts_with(&want), "got {out}, sent {want}");
-        let (st, out) = sh(server, "rm -f /tmp/www/f", CMD_TIMEOUT);
+        let (st, out) = server.sh("rm -f /tmp/www/f", CMD_TIMEOUT);
         assert_eq!(st, 0, "{out}");
     }
 }
@@ -151,7 +142,7 @@ fn move_file(server: &mut Instance, server_ip: &str, client: &mut Instance) {
 /// Nothing went over 1514 bytes (the switch would cut it) and nothing
 /// arrived malformed: umlrun's eth0 counters.
 fn counters_clean(g: &mut Instance) {
-    let (st, out) = sh(g, "grep eth0 /proc/net/dev", CMD_TIMEOUT);
+    let (st, out) = g.sh("grep eth0 /proc/net/dev", CMD_TIMEOUT);
     assert_eq!(st, 0, "{out}");
     let f = support_many::net_dev_counters(&out, "eth0");
     // rx bytes, tx bytes: both ways moved 20 MiB; no frame dropped (a
@@ -248,7 +239,7 @@ fn hot_add_a_switch_port_through_the_mconsole() {
     let b = &mut fb.instances[0];
     b.wait_login(BOOT_TIMEOUT).unwrap();
     b.login(CMD_TIMEOUT).unwrap();
-    let (st, out) = sh(b, "ip link show eth1", CMD_TIMEOUT);
+    let (st, out) = b.sh("ip link show eth1", CMD_TIMEOUT);
     assert_ne!(st, 0, "{out}");
 
     let spec = format!("daemon,{mac_b},unix,{}", sw.ctl().display());
@@ -272,19 +263,18 @@ fn hot_add_a_switch_port_through_the_mconsole() {
     assert!(!ok, "{t}");
 
     let b = &mut fb.instances[0];
-    let (st, out) = sh(b, "ip link", CMD_TIMEOUT);
+    let (st, out) = b.sh("ip link", CMD_TIMEOUT);
     assert_eq!(st, 0, "{out}");
     assert!(out.contains("eth1") && out.contains(mac_b), "{out}");
     assert!(!out.contains("eth2") && !out.contains("eth3"), "{out}");
-    let (st, out) = sh(
-        b,
+    let (st, out) = b.sh(
         "ifconfig eth1 10.20.0.22 netmask 255.255.255.0 up && ping -c 3 -W 5 10.20.0.21",
         CMD_TIMEOUT,
     );
     assert_eq!(st, 0, "{out}");
     assert!(out.contains("3 packets received"), "{out}");
     let a = &mut fa.instances[0];
-    let (st, out) = sh(a, "ping -c 3 -W 5 10.20.0.22", CMD_TIMEOUT);
+    let (st, out) = a.sh("ping -c 3 -W 5 10.20.0.22", CMD_TIMEOUT);
     assert_eq!(st, 0, "{out}");
     assert!(out.contains("3 packets received"), "{out}");
     assert!(fa.stop_all().is_empty() && fb.stop_all().is_empty());

@@ -412,7 +412,7 @@ impl Instance {
     /// test's log and returns (status, output); a harness failure panics.
     pub fn sh(&mut self, command: &str, timeout: Duration) -> (i32, String) {
         let (st, out) = self.run(command, timeout).unwrap();
-        eprintln!("$ {command}\n{out}[{st}]");
+        eprintln!("[{}] $ {command}\n{out}[{st}]", self.umid);
         (st, out)
     }
 
