@@ -64,7 +64,19 @@ fn ticker_loop(s: &Shared, ms: u64) {
         if s.stop.load(Ordering::SeqCst) {
             return;
         }
-        std::thread::sleep(Duration::from_millis(ms));
+        // Parked with a deadline rather than asleep: a drop's unpark ends
+        // the wait at once (a plain sleep made every instance's exit wait
+        // up to one slice for this thread to join).
+        let deadline = Instant::now() + Duration::from_millis(ms);
+        while !s.stop.load(Ordering::SeqCst) {
+            match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => std::thread::park_timeout(left),
+                _ => break,
+            }
+        }
+        if s.stop.load(Ordering::SeqCst) {
+            return;
+        }
         let pid = s.running.load(Ordering::SeqCst);
         if pid > 0 && s.now_ms().saturating_sub(s.since_ms.load(Ordering::SeqCst)) >= ms {
             // SAFETY: kill(2) with a pid we traced and a constant signal.
@@ -160,5 +172,20 @@ mod tests {
         p.stopped();
         drop(t); // joins: the test would hang if the thread did not end
         p.running(0); // a stale handle is harmless
+    }
+
+    #[test]
+    fn a_drop_does_not_wait_out_the_slice() {
+        let t = Ticker::start(Duration::from_secs(3600));
+        // A pid that cannot exist: the ticker waits out its slice (kill
+        // would only fail with ESRCH, after an hour).
+        t.handle().running(i32::MAX);
+        std::thread::sleep(Duration::from_millis(50));
+        let started = Instant::now();
+        drop(t);
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "join waited for the slice"
+        );
     }
 }
