@@ -207,6 +207,14 @@ pub fn refuse_int80(k: &mut Kernel, tid: Pid) -> bool {
     const INT80: [u8; 2] = [0xcd, 0x80];
     const SI_KERNEL: i32 = 0x80;
     let mut r = k.regs(tid);
+    // The `syscall` instruction leaves its return address in rcx and the
+    // flags in r11, so the stop's rip and flags equal them; `int $0x80`
+    // leaves both alone. Equal: no memory read (this runs on every stop).
+    // Code that forges the pair around an `int $0x80` gets the 64-bit
+    // table it could have asked for with `syscall`.
+    if r.rcx == r.rip && r.r11 == r.eflags {
+        return false;
+    }
     let Some(at) = r.rip.checked_sub(2) else {
         return false;
     };
