@@ -56,6 +56,11 @@ pub struct AddressSpace {
     /// search starts there instead of walking every VMA from the top, so
     /// n mappings cost O(n), not O(n²). None: from `MMAP_BASE`.
     free_cache: std::cell::Cell<Option<(u64, u64)>>,
+    /// A fork made this space's private pages read-only: the first write
+    /// fault that finds one of them no longer shared (the child exec'd or
+    /// exited) gives every page this space alone holds write access back
+    /// at once (fault.rs: `write_around`).
+    pub(super) cow_sweep: bool,
 }
 
 impl AddressSpace {
@@ -450,6 +455,7 @@ impl AddressSpace {
             hiwater_rss: Default::default(),
             hiwater_vm: 0,
             free_cache: Default::default(),
+            cow_sweep: false,
         };
         // Locks are not inherited (Linux's dup_mmap clears VM_LOCKED).
         for v in child.vmas.values_mut() {
@@ -473,6 +479,7 @@ impl AddressSpace {
                 self.refresh_host(page, physmem);
             }
         }
+        self.cow_sweep = true;
         child
     }
 

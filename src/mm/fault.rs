@@ -5,13 +5,21 @@
 use super::aspace::{AddressSpace, Pte};
 use super::frames::FrameRefs;
 use super::types::*;
-use super::vma::Backing;
+use super::vma::{Backing, Vma};
 use crate::errno::{Errno, KResult};
 use crate::physmem::{Frame, Piece};
 
 /// Pages mapped around a read fault on a file mapping (the fault itself
 /// included): one stub round trip brings in a whole run of a binary.
 const FAULT_AROUND: u64 = 16;
+/// Pages around a fault whose PTE is there but not the host mapping (a
+/// forked child's inherited pages), or that a write fault may make
+/// writable without a copy: mapped in the same round trip. No reads and
+/// no allocation, so a wider window than `FAULT_AROUND`.
+const MAP_AROUND: u64 = 64;
+/// Cached file pages mapped on each side of a read fault: each is a PTE an
+/// idle process keeps (heap in umlrun), so fewer than `MAP_AROUND`.
+const CACHED_AROUND: u64 = 32;
 
 impl AddressSpace {
     /// Resolves a fault of the guest at `addr` and queues the host
@@ -23,8 +31,13 @@ impl AddressSpace {
         anon: &mut FrameRefs,
     ) -> Result<(), FaultError> {
         let page = addr.page();
+        // A write to a page a fork shared that is this space's alone now.
+        let sole = write
+            && self
+                .pte(page)
+                .is_some_and(|p| p.anon && !p.writable && anon.refcount(p.frame) == 1);
         if self.pte(page).is_none() && self.anon_window(page, anon) {
-            self.fault_around(page, write, anon);
+            self.fault_around(page, write, false, anon);
             return Ok(());
         }
         self.resolve(page, write, anon)?;
@@ -38,7 +51,7 @@ impl AddressSpace {
         } else {
             self.map_host(page, &physmem);
         }
-        self.fault_around(page, write, anon);
+        self.fault_around(page, write, sole, anon);
         Ok(())
     }
 
@@ -191,7 +204,7 @@ impl AddressSpace {
     /// PTE but no host mapping (a forked child's inherited pages, pages the
     /// kernel touched for the guest) on both sides, and, after a read fault
     /// on a file mapping, the following pages of the file.
-    fn fault_around(&mut self, page: u64, write: bool, anon: &mut FrameRefs) {
+    fn fault_around(&mut self, page: u64, write: bool, sole: bool, anon: &mut FrameRefs) {
         let Some(vma) = self.find_vma(GuestVirt(page)).cloned() else {
             return;
         };
@@ -199,11 +212,8 @@ impl AddressSpace {
             return;
         }
         let physmem = anon.physmem().clone();
-        let lo = vma
-            .start
-            .get()
-            .max(page.saturating_sub(FAULT_AROUND * PAGE));
-        let hi = vma.end.get().min(page + FAULT_AROUND * PAGE);
+        let lo = vma.start.get().max(page.saturating_sub(MAP_AROUND * PAGE));
+        let hi = vma.end.get().min(page.saturating_add(MAP_AROUND * PAGE));
         let unmapped: Vec<u64> = self
             .ptes
             .range(lo..hi)
@@ -215,11 +225,18 @@ impl AddressSpace {
         for p in unmapped {
             self.map_host(p, &physmem);
         }
-        if write || !matches!(vma.backing, Backing::File { .. }) {
+        if write {
+            // The first such write after a fork: the whole space at once.
+            let whole = sole && std::mem::take(&mut self.cow_sweep);
+            self.write_around(page, (!whole).then_some((&vma, lo, hi)), anon);
             return;
         }
+        if !matches!(vma.backing, Backing::File { .. }) {
+            return;
+        }
+        let read_hi = hi.min(page.saturating_add(FAULT_AROUND * PAGE));
         let mut p = page + PAGE;
-        while p < hi {
+        while p < read_hi {
             if self.pte(p).is_none() {
                 if self.resolve(p, false, anon).is_err() {
                     break;
@@ -227,6 +244,75 @@ impl AddressSpace {
                 self.map_host(p, &physmem);
             }
             p += PAGE;
+        }
+        // Both sides, to the wider window: only pages the page cache
+        // already holds (nothing read in, nothing allocated).
+        let Backing::File { source, .. } = &vma.backing else {
+            return;
+        };
+        let lo = lo.max(page.saturating_sub(CACHED_AROUND * PAGE));
+        let hi = hi.min(page.saturating_add(CACHED_AROUND * PAGE));
+        let (Some(first), Some(end)) = (
+            vma.file_index(GuestVirt(lo)),
+            vma.file_index(GuestVirt(hi - PAGE))
+                .and_then(|i| i.checked_add(1)),
+        ) else {
+            return;
+        };
+        for idx in source.cached(first..end) {
+            let Some(p) = idx
+                .checked_sub(first)
+                .and_then(|i| i.checked_mul(PAGE))
+                .and_then(|off| lo.checked_add(off))
+            else {
+                continue;
+            };
+            if self.pte(p).is_none() && self.resolve(p, false, anon).is_ok() {
+                self.map_host(p, &physmem);
+            }
+        }
+    }
+
+    /// After a write fault, the pages this address space alone holds but
+    /// may not write (the other side of a fork has exec'd or exited)
+    /// become writable: their own write faults would change nothing but
+    /// the host protection, each at the cost of a round trip. `window`:
+    /// only [lo, hi) of the faulting VMA; None: every VMA.
+    fn write_around(&mut self, page: u64, window: Option<(&Vma, u64, u64)>, anon: &mut FrameRefs) {
+        let private_writable = |v: &Vma| !v.shared && v.prot & PROT_WRITE != 0;
+        let spans: Vec<(u64, u64)> = match window {
+            Some((v, lo, hi)) if private_writable(v) => vec![(lo, hi)],
+            Some(_) => return,
+            None => self
+                .vmas
+                .values()
+                .filter(|v| private_writable(v))
+                .map(|v| (v.start.get(), v.end.get()))
+                .collect(),
+        };
+        let mut own = Vec::new();
+        for (a, b) in spans.into_iter().filter(|(a, b)| a < b) {
+            own.extend(
+                self.ptes
+                    .range(a..b)
+                    .filter(|(p, pte)| {
+                        **p != page
+                            && pte.anon
+                            && !pte.writable
+                            && pte.host_prot.is_some()
+                            && anon.refcount(pte.frame) == 1
+                    })
+                    .map(|(p, _)| *p),
+            );
+        }
+        let physmem = anon.physmem().clone();
+        for p in own {
+            let pte = self.ptes.get_mut(&p).expect("pte");
+            pte.writable = true;
+            let f = pte.frame;
+            // Written in place from now on: a swap cache slot goes stale.
+            anon.dirty(f);
+            self.refresh_host(p, &physmem);
         }
     }
 
@@ -457,6 +543,137 @@ impl std::ops::Deref for Pieces {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mm::vma::{Lock, PageSource};
+    use crate::physmem::PhysMem;
+    use std::cell::{Cell, RefCell};
+    use std::collections::BTreeMap;
+    use std::rc::Rc;
+    use std::sync::Arc;
+
+    const B: u64 = 0x10_0000;
+
+    fn vma(pages: u64, prot: u32, backing: Backing) -> Vma {
+        Vma {
+            start: GuestVirt(B),
+            end: GuestVirt(B + pages * PAGE),
+            prot,
+            shared: false,
+            may_write: true,
+            backing,
+            label: None,
+            lock: Lock::None,
+            write_ref: None,
+        }
+    }
+
+    fn space(pages: u64, prot: u32, backing: Backing) -> (AddressSpace, FrameRefs) {
+        let mut f = FrameRefs::new(Arc::new(PhysMem::new(1024 * PAGE).unwrap()));
+        let mut a = AddressSpace::new();
+        a.insert_vma(vma(pages, prot, backing), &mut f);
+        (a, f)
+    }
+
+    fn at(i: u64) -> u64 {
+        B + i * PAGE
+    }
+
+    #[test]
+    fn the_first_write_after_a_fork_ended_gives_every_page_back() {
+        let (mut a, mut f) = space(256, PROT_READ | PROT_WRITE, Backing::Anon);
+        for i in [0, 40, 200] {
+            a.handle_fault(GuestVirt(at(i)), true, &mut f).unwrap();
+        }
+        let pm = f.physmem().clone();
+        // While the child lives, a write copies one page, nothing more.
+        let mut c = a.fork(&mut f, &pm);
+        a.handle_fault(GuestVirt(at(0)), true, &mut f).unwrap();
+        assert!(a.pte(at(0)).unwrap().writable);
+        assert!(!a.pte(at(40)).unwrap().writable);
+        assert!(!a.pte(at(200)).unwrap().writable);
+        // The child is gone: the next write restores every page at once,
+        // also the one 199 pages away.
+        c.clear(&mut f);
+        drop(c);
+        a.take_ops();
+        a.handle_fault(GuestVirt(at(40)), true, &mut f).unwrap();
+        assert!(a.pte(at(200)).unwrap().writable);
+        let ops = a.take_ops();
+        assert!(
+            ops.iter()
+                .any(|o| matches!(o, MapOp::Protect { .. }) && o.range().contains(&at(200))),
+            "{ops:?}"
+        );
+        // Nothing was copied for it: the same frame, one reference.
+        assert_eq!(f.refcount(a.pte(at(200)).unwrap().frame), 1);
+    }
+
+    /// A file whose page cache holds the pages in `cached`; counts reads.
+    struct Cached {
+        pages: RefCell<BTreeMap<u64, Frame>>,
+        reads: Cell<u32>,
+    }
+
+    impl PageSource for Cached {
+        fn page(&self, index: u64, frames: &mut FrameRefs) -> Result<Frame, FaultError> {
+            if let Some(f) = self.pages.borrow().get(&index) {
+                return Ok(*f);
+            }
+            self.reads.set(self.reads.get() + 1);
+            let f = frames.alloc().map_err(|_| FaultError::Oom)?;
+            self.pages.borrow_mut().insert(index, f);
+            Ok(f)
+        }
+        fn page_for_write(&self, index: u64, frames: &mut FrameRefs) -> Result<Frame, FaultError> {
+            self.page(index, frames)
+        }
+        fn ident(&self) -> (u64, u64) {
+            (0, 0)
+        }
+        fn name(&self) -> Vec<u8> {
+            b"/lib/x.so".to_vec()
+        }
+        fn cached(&self, range: std::ops::Range<u64>) -> Vec<u64> {
+            self.pages.borrow().range(range).map(|(i, _)| *i).collect()
+        }
+    }
+
+    fn file_space(cached: std::ops::Range<u64>) -> (AddressSpace, FrameRefs, Rc<Cached>) {
+        let src = Rc::new(Cached {
+            pages: Default::default(),
+            reads: Cell::new(0),
+        });
+        let backing = Backing::File {
+            source: src.clone(),
+            pgoff: 0,
+        };
+        let (a, mut f) = space(256, PROT_READ | PROT_EXEC, backing);
+        for i in cached {
+            src.page(i, &mut f).unwrap();
+        }
+        src.reads.set(0);
+        (a, f, src)
+    }
+
+    #[test]
+    fn a_read_fault_maps_the_cached_pages_on_both_sides() {
+        let (mut a, mut f, src) = file_space(0..256);
+        a.handle_fault(GuestVirt(at(100)), false, &mut f).unwrap();
+        let mapped = |a: &AddressSpace, i| a.pte(at(i)).is_some_and(|p| p.host_prot.is_some());
+        assert!(!mapped(&a, 67));
+        assert!((68..132).all(|i| mapped(&a, i)));
+        assert!(!mapped(&a, 132));
+        assert_eq!(src.reads.get(), 0, "everything was cached");
+    }
+
+    #[test]
+    fn only_the_pages_after_a_read_fault_are_read_in() {
+        let (mut a, mut f, src) = file_space(100..101);
+        a.handle_fault(GuestVirt(at(100)), false, &mut f).unwrap();
+        assert!(a.pte(at(99)).is_none(), "not cached: not read in behind");
+        assert!((100..116).all(|i| a.pte(at(i)).is_some()));
+        assert!(a.pte(at(116)).is_none());
+        assert_eq!(src.reads.get(), 15);
+    }
 
     #[test]
     fn pieces_keep_a_page_inline_and_spill_past_two() {

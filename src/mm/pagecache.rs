@@ -119,6 +119,17 @@ impl PageCache {
         s
     }
 
+    /// The page indices of a file in `range` that are cached.
+    pub fn cached(&self, key: FileKey, range: std::ops::Range<u64>) -> Vec<u64> {
+        if range.is_empty() {
+            return Vec::new();
+        }
+        self.files
+            .get(&key)
+            .map(|m| m.range(range).map(|(i, _)| *i).collect())
+            .unwrap_or_default()
+    }
+
     /// The frame for page `idx` of a file, reading it in on a miss.
     pub fn get(
         &mut self,
@@ -556,6 +567,10 @@ impl PageSource for FilePages {
 
     fn shmem(&self) -> bool {
         self.fs.fs_type() == "tmpfs"
+    }
+
+    fn cached(&self, range: std::ops::Range<u64>) -> Vec<u64> {
+        self.cache.borrow().cached(self.key, range)
     }
 }
 

@@ -30,6 +30,12 @@ pub trait PageSource {
     fn shmem(&self) -> bool {
         false
     }
+    /// The page indices in `range` already cached (fault-around maps them
+    /// without reading anything in); none when the source cannot tell.
+    fn cached(&self, range: std::ops::Range<u64>) -> Vec<u64> {
+        let _ = range;
+        Vec::new()
+    }
 }
 
 #[derive(Clone)]
