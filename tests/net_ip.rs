@@ -18,22 +18,27 @@ use support_many::{Fleet, Runner};
 const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 const CMD_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn lines(out: &str) -> Vec<String> {
-    out.lines().map(|l| l.trim_end().to_string()).collect()
-}
-
-#[test]
-fn busybox_ip_shows_and_changes_eth0() {
+/// One logged-in busybox instance with eth0=user.
+fn busybox_on_eth0_user() -> Fleet {
     let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("disk-images/busybox.img");
     assert!(image.is_file(), "run disk-images/build first");
-    let mut fleet = Fleet::one_logged_in(
+    Fleet::one_logged_in(
         Runner::umlrun("mmap"),
         &image,
         "64M",
         &["eth0=user".into()],
         BOOT_TIMEOUT,
         CMD_TIMEOUT,
-    );
+    )
+}
+
+fn lines(out: &str) -> Vec<String> {
+    out.lines().map(|l| l.trim_end().to_string()).collect()
+}
+
+#[test]
+fn busybox_ip_shows_and_changes_eth0() {
+    let mut fleet = busybox_on_eth0_user();
     let g = &mut fleet.instances[0];
     let mut sh = |cmd: &str| g.sh(cmd, CMD_TIMEOUT);
 
@@ -159,16 +164,7 @@ fn busybox_ip_shows_and_changes_eth0() {
 /// follows eth0's MTU both ways; 256 KiB each time, md5 checked).
 #[test]
 fn eth0_mtu_is_set_and_read_back_as_on_linux() {
-    let image = Path::new(env!("CARGO_MANIFEST_DIR")).join("disk-images/busybox.img");
-    assert!(image.is_file(), "run disk-images/build first");
-    let mut fleet = Fleet::one_logged_in(
-        Runner::umlrun("mmap"),
-        &image,
-        "64M",
-        &["eth0=user".into()],
-        BOOT_TIMEOUT,
-        CMD_TIMEOUT,
-    );
+    let mut fleet = busybox_on_eth0_user();
     let g = &mut fleet.instances[0];
     let mut sh = |cmd: &str| g.sh(cmd, CMD_TIMEOUT);
     let (st, out) = sh("ifconfig eth0 | grep -o 'MTU:[0-9]*'");
